@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs the project's dependencies so that everything runs on Node >= 22.13
+# (Hardhat 3's floor), even on a machine whose own Node is older.
+#
+# Pass 1 runs `npm ci` with whatever Node is on PATH; that installs the `node`
+# devDependency (Node 24) at node_modules/.bin/node, which every npm script
+# then uses. npm under an old Node silently skips optional native packages
+# whose engines need a newer one (Hardhat's EDR), so pass 2 re-runs npm with
+# Node 24 first on PATH to add them. A stamp of the lockfile's hash skips both
+# passes when nothing changed.
+set -eu
+cd "$(dirname "$0")/.."
+
+stamp=node_modules/.bootstrap-stamp
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+
+ready() {
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] &&
+    node_modules/.bin/node -e 'import("@nomicfoundation/edr").then(() => process.exit(0), () => process.exit(1))' 2>/dev/null
+}
+
+if ready; then exit 0; fi
+
+echo "bootstrap: installing dependencies (pass 1, $(node --version 2>/dev/null || echo 'no system node'))"
+npm ci --no-audit --no-fund --loglevel=error
+
+echo "bootstrap: installing engine-gated native packages (pass 2, Node $(node_modules/.bin/node --version))"
+PATH="$PWD/node_modules/.bin:$PATH" npm install --no-audit --no-fund --no-save --loglevel=error
+
+node_modules/.bin/node -e 'import("@nomicfoundation/edr").then(() => process.exit(0), (e) => { console.error("bootstrap: Hardhat EDR did not install:", e.message); process.exit(1) })'
+echo "$want" > "$stamp"
+echo "bootstrap: ready (Node $(node_modules/.bin/node --version))"

@@ -1,0 +1,118 @@
+/**
+ * Oracle price reports as EIP-712 typed data, so wallets and other verifiers
+ * can read what they sign, and MarginApp can check them with `ecrecover`:
+ *
+ *   PriceReport(bytes32 market,uint256 price,uint64 timestamp)
+ *   domain { name: "NitroMargin Oracle", version: "1", chainId, verifyingContract: MarginApp }
+ *
+ * The digest is hashed by ethers' TypedDataEncoder (the reference encoder) and
+ * signed directly, without the eth_sign prefix that channel states use. The
+ * signature is 65 bytes r || s || v (v = 27 | 28), low-s only.
+ * Staleness and off-band prices are the engine's call (src/engine/oracle-guard.ts).
+ */
+import { secp256k1 } from "@noble/curves/secp256k1.js";
+import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
+import { TypedDataEncoder, type TypedDataDomain, type TypedDataField } from "ethers";
+import { ProtocolError } from "../errors/protocol.ts";
+import type { PriceReport } from "../protocol/margin-state.ts";
+import { marketIdToBytes32, parseAddress, parseHex, parseMarketId, parseUint } from "../protocol/parse.ts";
+import { addressOfPublicKey, type Signer } from "../protocol/sign.ts";
+import type { Address, Bytes32, Hex } from "../protocol/types.ts";
+
+export const ORACLE_DOMAIN_NAME = "NitroMargin Oracle";
+export const ORACLE_DOMAIN_VERSION = "1";
+/** The EIP-712 type string MarginApp must hash to the same type hash. */
+export const PRICE_REPORT_TYPE = "PriceReport(bytes32 market,uint256 price,uint64 timestamp)";
+
+export const PRICE_REPORT_TYPES: Readonly<Record<string, readonly TypedDataField[]>> = Object.freeze({
+  PriceReport: Object.freeze([
+    Object.freeze({ name: "market", type: "bytes32" }),
+    Object.freeze({ name: "price", type: "uint256" }),
+    Object.freeze({ name: "timestamp", type: "uint64" }),
+  ]),
+});
+
+/** Where a report is valid: the chain and the MarginApp that checks it. */
+export interface OracleDomain {
+  readonly chainId: bigint;
+  readonly verifyingContract: Address;
+}
+
+export type UnsignedPriceReport = Omit<PriceReport, "signature">;
+
+const HALF_N = secp256k1.Point.CURVE().n >> 1n;
+
+export function oracleTypedDataDomain(domain: OracleDomain): TypedDataDomain {
+  return {
+    name: ORACLE_DOMAIN_NAME,
+    version: ORACLE_DOMAIN_VERSION,
+    chainId: parseUint(domain.chainId, 256, "domain.chainId"),
+    verifyingContract: parseAddress(domain.verifyingContract, "domain.verifyingContract"),
+  };
+}
+
+/** The typed-data value as ethers and the contract see it (market as bytes32). */
+export function priceReportMessage(report: UnsignedPriceReport): { market: Bytes32; price: bigint; timestamp: bigint } {
+  const market = marketIdToBytes32(parseMarketId(report.market, "report.market"));
+  const price = parseUint(report.price, 256, "report.price");
+  if (price === 0n) throw new ProtocolError("OUT_OF_RANGE", { details: { field: "report.price", reason: "zero price" } });
+  return { market, price, timestamp: parseUint(report.timestamp, 64, "report.timestamp") };
+}
+
+/** EIP-712 digest: keccak256("\x19\x01" || domainSeparator || hashStruct(report)). */
+export function priceReportDigest(domain: OracleDomain, report: UnsignedPriceReport): Bytes32 {
+  return TypedDataEncoder.hash(oracleTypedDataDomain(domain), PRICE_REPORT_TYPES as Record<string, TypedDataField[]>, priceReportMessage(report)) as Bytes32;
+}
+
+export function signPriceReport(domain: OracleDomain, report: UnsignedPriceReport, signer: Signer): PriceReport {
+  const digest = hexToBytes(priceReportDigest(domain, report).slice(2));
+  // noble's "recovered" layout is recovery || r || s; Ethereum's is r || s || v.
+  const rec = secp256k1.sign(digest, signer.privateKey, { prehash: false, format: "recovered" });
+  const out = new Uint8Array(65);
+  out.set(rec.subarray(1), 0);
+  out[64] = 27 + rec[0]!;
+  return Object.freeze({
+    market: report.market,
+    price: report.price,
+    timestamp: report.timestamp,
+    signature: ("0x" + bytesToHex(out)) as Hex,
+  });
+}
+
+/** The address that signed `report`; ORACLE_BAD_SIGNATURE if the signature is malformed, high-s or unrecoverable. */
+export function recoverPriceReportSigner(domain: OracleDomain, report: PriceReport): Address {
+  let sig: Uint8Array;
+  try {
+    sig = hexToBytes(parseHex(report.signature, { bytes: 65, field: "report.signature" }).slice(2));
+  } catch (cause) {
+    throw new ProtocolError("ORACLE_BAD_SIGNATURE", { details: { reason: "not 65 bytes of hex" }, cause });
+  }
+  const v = sig[64]!;
+  if (v !== 27 && v !== 28) throw new ProtocolError("ORACLE_BAD_SIGNATURE", { details: { reason: "v must be 27 or 28", v } });
+  const s = BigInt("0x" + bytesToHex(sig.subarray(32, 64)));
+  if (s > HALF_N) throw new ProtocolError("ORACLE_BAD_SIGNATURE", { details: { reason: "high s" } });
+  const digest = hexToBytes(priceReportDigest(domain, report).slice(2));
+  const rec = new Uint8Array(65);
+  rec[0] = v - 27;
+  rec.set(sig.subarray(0, 64), 1);
+  try {
+    const publicKey = secp256k1.recoverPublicKey(rec, digest, { prehash: false });
+    return addressOfPublicKey(secp256k1.Point.fromBytes(publicKey).toBytes(false));
+  } catch (cause) {
+    throw new ProtocolError("ORACLE_BAD_SIGNATURE", { details: { reason: "not recoverable" }, cause });
+  }
+}
+
+/** Throws ORACLE_WRONG_SIGNER unless `report` is signed by `oracle` for `domain`. */
+export function verifyPriceReport(domain: OracleDomain, report: PriceReport, oracle: Address): void {
+  const expected = parseAddress(oracle, "oracle");
+  const recovered = recoverPriceReportSigner(domain, report);
+  if (recovered !== expected) {
+    throw new ProtocolError("ORACLE_WRONG_SIGNER", { details: { market: report.market, expected, recovered } });
+  }
+}
+
+/** Seconds since the report was made; negative if it claims to come from the future. */
+export function ageSeconds(report: Pick<PriceReport, "timestamp">, now: bigint): bigint {
+  return now - report.timestamp;
+}

@@ -1,0 +1,98 @@
+/**
+ * How a trader/hub margin channel is laid out in Nitro terms: participant
+ * order, the replay-proof channel nonce, and the two-allocation outcome.
+ */
+import { AbiCoder, getAddress, keccak256, zeroPadValue } from "ethers";
+import { ProtocolError } from "../errors/protocol.ts";
+import { AllocationType, AssetType, UINT48_MAX, UINT64_MAX, type FixedPart, type Outcome } from "./state.ts";
+import type { Address, Bytes32, Hex } from "./types.ts";
+
+const abi = AbiCoder.defaultAbiCoder();
+
+/** Participant indices: the trader moves first in Nitro's participant list. */
+export const TRADER = 0;
+export const HUB = 1;
+
+/**
+ * channelNonce = uint64(keccak256(abi.encode("nitro-margin", chainId, adjudicator, hub, counter))).
+ *
+ * The channel id has no chain id in it; folding the deployment into the nonce
+ * means a state signed for one chain or adjudicator can never be replayed on
+ * another. 64 bits leave a birthday bound near 2^32 channels per hub.
+ */
+export function deriveChannelNonce(chainId: bigint, adjudicator: Address, hub: Address, counter: bigint): bigint {
+  if (counter < 0n || counter > UINT64_MAX) throw new ProtocolError("OUT_OF_RANGE", { details: { field: "counter" } });
+  const digest = keccak256(
+    abi.encode(["string", "uint256", "address", "address", "uint64"], ["nitro-margin", chainId, adjudicator, hub, counter]),
+  );
+  return BigInt(digest) & UINT64_MAX;
+}
+
+export interface MarginChannelParams {
+  readonly trader: Address;
+  readonly hub: Address;
+  readonly channelNonce: bigint;
+  readonly marginApp: Address;
+  readonly challengeDuration: number;
+}
+
+export function marginFixedPart(p: MarginChannelParams): FixedPart {
+  if (p.challengeDuration <= 0 || p.challengeDuration > UINT48_MAX || !Number.isInteger(p.challengeDuration)) {
+    throw new ProtocolError("INVALID_FIXED_PART", { details: { field: "challengeDuration" } });
+  }
+  if (p.channelNonce < 0n || p.channelNonce > UINT64_MAX) {
+    throw new ProtocolError("OUT_OF_RANGE", { details: { field: "channelNonce" } });
+  }
+  if (getAddress(p.trader) === getAddress(p.hub)) {
+    throw new ProtocolError("INVALID_FIXED_PART", { details: { field: "participants", reason: "trader equals hub" } });
+  }
+  return Object.freeze({
+    participants: Object.freeze([p.trader, p.hub]),
+    channelNonce: p.channelNonce,
+    appDefinition: p.marginApp,
+    challengeDuration: p.challengeDuration,
+  });
+}
+
+export function addressToDestination(address: Address): Bytes32 {
+  return zeroPadValue(address, 32).toLowerCase() as Bytes32;
+}
+
+/** One ERC-20 exit with the trader's and the hub's allocation, in participant order. */
+export function marginOutcome(token: Address, trader: Address, hub: Address, traderAmount: bigint, hubAmount: bigint): Outcome {
+  if (traderAmount < 0n || hubAmount < 0n) {
+    throw new ProtocolError("INVALID_OUTCOME", { details: { reason: "negative allocation" } });
+  }
+  const simple = (address: Address, amount: bigint) =>
+    Object.freeze({ destination: addressToDestination(address), amount, allocationType: AllocationType.Simple, metadata: "0x" as Hex });
+  return Object.freeze([
+    Object.freeze({
+      asset: token,
+      assetMetadata: Object.freeze({ assetType: AssetType.Default, metadata: "0x" as Hex }),
+      allocations: Object.freeze([simple(trader, traderAmount), simple(hub, hubAmount)]),
+    }),
+  ]);
+}
+
+/** The two allocation amounts of a margin outcome, after checking its shape. */
+export function marginAllocations(outcome: Outcome, token: Address, trader: Address, hub: Address): { trader: bigint; hub: bigint } {
+  const exit = outcome.length === 1 ? outcome[0] : undefined;
+  const [t, h] = exit?.allocations ?? [];
+  const ok =
+    exit !== undefined &&
+    getAddress(exit.asset) === getAddress(token) &&
+    exit.assetMetadata.assetType === AssetType.Default &&
+    isEmptyBytes(exit.assetMetadata.metadata) &&
+    exit.allocations.length === 2 &&
+    t !== undefined && h !== undefined &&
+    t.destination.toLowerCase() === addressToDestination(trader) &&
+    h.destination.toLowerCase() === addressToDestination(hub) &&
+    t.allocationType === AllocationType.Simple && h.allocationType === AllocationType.Simple &&
+    isEmptyBytes(t.metadata) && isEmptyBytes(h.metadata);
+  if (!ok) throw new ProtocolError("INVALID_OUTCOME");
+  return { trader: t!.amount, hub: h!.amount };
+}
+
+function isEmptyBytes(value: Hex): boolean {
+  return (value as string) === "0x";
+}

@@ -1,0 +1,46 @@
+/**
+ * Protocol ids and wire limits, in one place (libp2p's `constants.ts` habit)
+ * and outside `net/`, so the pure codec and the transport enforce the same
+ * numbers. A limit here is a promise to peers: raising it is a protocol change.
+ */
+
+/** One libp2p protocol id per message family; the trailing semver is the wire version. */
+export const PROTOCOL_IDS = Object.freeze({
+  handshake: "/nitro-margin/handshake/1.0.0",
+  update: "/nitro-margin/update/1.0.0",
+  sync: "/nitro-margin/sync/1.0.0",
+  price: "/nitro-margin/price/1.0.0",
+  notice: "/nitro-margin/notice/1.0.0",
+} as const);
+
+export type MessageFamily = keyof typeof PROTOCOL_IDS;
+export type ProtocolId = (typeof PROTOCOL_IDS)[MessageFamily];
+
+/** Hard cap on one encoded frame (the length-prefixed payload), checked before any decoding. */
+export const MAX_FRAME_BYTES = 64 * 1024;
+
+/** Our channels are two-party: [trader, hub]. */
+export const CHANNEL_PARTICIPANTS = 2;
+/** Structural caps on one signed state; the engine checks the semantics (one exit, two allocations). */
+export const MAX_OUTCOME_EXITS = 4;
+export const MAX_ALLOCATIONS = 8;
+/** Cap on any `bytes` field inside an outcome (asset or allocation metadata). */
+export const MAX_METADATA_BYTES = 1024;
+/** Cap on a state's ABI-encoded appData. */
+export const MAX_APP_DATA_BYTES = 16 * 1024;
+
+/** Signed states in one catch-up frame; a longer catch-up takes several frames. */
+export const MAX_SYNC_STATES = 8;
+/** Channels in one sync-status frame (a trader has one; a hub-to-hub sync would page). */
+export const MAX_SYNC_CHANNELS = 256;
+/** Price reports in one price push. */
+export const MAX_PRICE_REPORTS = 64;
+/** Markets named in one liquidation notice. */
+export const MAX_NOTICE_MARKETS = 64;
+
+/** Bytes of the hub's handshake challenge nonce. */
+export const HANDSHAKE_NONCE_BYTES = 32;
+
+/** Error replies: `code` is an upper-snake catalogue code; `message` is cut to this many characters. */
+export const MAX_ERROR_CODE_CHARS = 64;
+export const MAX_ERROR_MESSAGE_CHARS = 256;

@@ -1,0 +1,63 @@
+/**
+ * The margin state of one trader/hub channel: what the channel's `appData`
+ * carries (see `./app-data.ts` for its ABI codec) and what the engine judges.
+ *
+ * The outcome of every state is the settlement of this margin state at its
+ * own mark prices, so the state alone says who is owed what.
+ */
+import type { Address, Bytes32, Hex, MarketId } from "./types.ts";
+import type { Collateral, Price, Size } from "./units.ts";
+
+/** Why the state was made; MarginApp and the engine treat kinds differently. */
+export const StateKind = {
+  Open: 0,
+  Trade: 1,
+  Transfer: 2,
+  Remark: 3,
+  Liquidation: 4,
+  Settle: 5,
+} as const;
+export type StateKind = (typeof StateKind)[keyof typeof StateKind];
+
+/** An oracle-signed mark price (EIP-712 typed data, see `src/oracle`). */
+export interface PriceReport {
+  readonly market: MarketId;
+  readonly price: Price;
+  /** Unix seconds (uint64). */
+  readonly timestamp: bigint;
+  /** 65-byte r || s || v signature by the oracle signer; empty ("0x") when unsigned (tests of pure math). */
+  readonly signature: Hex;
+}
+
+/**
+ * One open position of the trader (the hub holds the opposite).
+ * Unrealized PnL at mark m = floor(size * m / NOTIONAL_DIVISOR) - costBasis.
+ */
+export interface Position {
+  readonly market: MarketId;
+  /** Signed size: long > 0, short < 0; never 0 (a closed position is removed). */
+  readonly size: Size;
+  /** Signed collateral paid to open the position: floor(size * entry / NOTIONAL_DIVISOR) summed over fills. */
+  readonly costBasis: Collateral;
+  /** The market's cumulative funding index when funding was last settled into cash. */
+  readonly fundingIndex: bigint;
+}
+
+export interface MarginState {
+  readonly version: 1;
+  readonly kind: StateKind;
+  /** keccak256 of the canonical encoding of the market risk parameters both sides agreed on. */
+  readonly riskParamsHash: Bytes32;
+  /** The only signer whose price reports count for this channel. */
+  readonly oracle: Address;
+  /**
+   * The trader's cash in the channel: deposits + realized PnL − fees − funding − withdrawals.
+   * Signed because losses can exceed deposits; such a state is liquidatable, never an overdraw:
+   * the outcome clamps to [0, channel funding].
+   */
+  readonly traderCash: Collateral;
+  /** Sorted by market id, at most one per market. */
+  readonly positions: readonly Position[];
+  /** The mark price per market this state was settled at; one per market with a position. */
+  readonly marks: readonly PriceReport[];
+}
