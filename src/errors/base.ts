@@ -43,16 +43,21 @@ export class MarginError<Code extends string = string> extends Error {
   readonly number: number;
   /** The catalogue title, without details: safe to show and to put on the wire. */
   readonly shortMessage: string;
-  readonly details: Readonly<Record<string, unknown>>;
+  /** Structured facts about this occurrence (field, expected, actual); logged, never sent to peers. */
+  readonly context: Readonly<Record<string, unknown>>;
+  /** `context` as one line of text (viem's `details`; also what test runners print). */
+  readonly details: string;
 
   constructor(domain: ErrorDomain, code: Code, descriptor: ErrorDescriptor, message?: string, options: MarginErrorOptions = {}) {
     const shortMessage = message ?? descriptor.title;
-    super(options.details ? `${shortMessage} ${formatDetails(options.details)}` : shortMessage, { cause: options.cause });
+    const details = formatDetails(options.details ?? {});
+    super(details ? `${shortMessage} ${details}` : shortMessage, { cause: options.cause });
     this.domain = domain;
     this.code = code;
     this.number = descriptor.number;
     this.shortMessage = shortMessage;
-    this.details = Object.freeze({ ...(options.details ?? {}) });
+    this.context = Object.freeze({ ...(options.details ?? {}) });
+    this.details = details;
   }
 
   /** Walks the cause chain, returning the first error `predicate` accepts. */
@@ -67,8 +72,8 @@ export class MarginError<Code extends string = string> extends Error {
     return current;
   }
 
-  toJSON(): { code: Code; number: number; message: string; details: Readonly<Record<string, unknown>> } {
-    return { code: this.code, number: this.number, message: this.shortMessage, details: this.details };
+  toJSON(): { code: Code; number: number; message: string; context: Readonly<Record<string, unknown>> } {
+    return { code: this.code, number: this.number, message: this.shortMessage, context: this.context };
   }
 }
 

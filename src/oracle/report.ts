@@ -10,14 +10,13 @@
  * signature is 65 bytes r || s || v (v = 27 | 28), low-s only.
  * Staleness and off-band prices are the engine's call (src/engine/oracle-guard.ts).
  */
-import { secp256k1 } from "@noble/curves/secp256k1.js";
-import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
+import { hexToBytes } from "@noble/hashes/utils.js";
 import { TypedDataEncoder, type TypedDataDomain, type TypedDataField } from "ethers";
 import { ProtocolError } from "../errors/protocol.ts";
 import type { PriceReport } from "../protocol/margin-state.ts";
-import { marketIdToBytes32, parseAddress, parseHex, parseMarketId, parseUint } from "../protocol/parse.ts";
-import { addressOfPublicKey, type Signer } from "../protocol/sign.ts";
-import type { Address, Bytes32, Hex } from "../protocol/types.ts";
+import { marketIdToBytes32, parseAddress, parseMarketId, parseUint } from "../protocol/parse.ts";
+import { recoverHashSigner, signHash, type Signer } from "../protocol/sign.ts";
+import type { Address, Bytes32 } from "../protocol/types.ts";
 
 export const ORACLE_DOMAIN_NAME = "NitroMargin Oracle";
 export const ORACLE_DOMAIN_VERSION = "1";
@@ -39,8 +38,6 @@ export interface OracleDomain {
 }
 
 export type UnsignedPriceReport = Omit<PriceReport, "signature">;
-
-const HALF_N = secp256k1.Point.CURVE().n >> 1n;
 
 export function oracleTypedDataDomain(domain: OracleDomain): TypedDataDomain {
   return {
@@ -65,41 +62,18 @@ export function priceReportDigest(domain: OracleDomain, report: UnsignedPriceRep
 }
 
 export function signPriceReport(domain: OracleDomain, report: UnsignedPriceReport, signer: Signer): PriceReport {
-  const digest = hexToBytes(priceReportDigest(domain, report).slice(2));
-  // noble's "recovered" layout is recovery || r || s; Ethereum's is r || s || v.
-  const rec = secp256k1.sign(digest, signer.privateKey, { prehash: false, format: "recovered" });
-  const out = new Uint8Array(65);
-  out.set(rec.subarray(1), 0);
-  out[64] = 27 + rec[0]!;
-  return Object.freeze({
-    market: report.market,
-    price: report.price,
-    timestamp: report.timestamp,
-    signature: ("0x" + bytesToHex(out)) as Hex,
-  });
+  const signature = signHash(signer.privateKey, hexToBytes(priceReportDigest(domain, report).slice(2)));
+  return Object.freeze({ market: report.market, price: report.price, timestamp: report.timestamp, signature });
 }
 
 /** The address that signed `report`; ORACLE_BAD_SIGNATURE if the signature is malformed, high-s or unrecoverable. */
 export function recoverPriceReportSigner(domain: OracleDomain, report: PriceReport): Address {
-  let sig: Uint8Array;
-  try {
-    sig = hexToBytes(parseHex(report.signature, { bytes: 65, field: "report.signature" }).slice(2));
-  } catch (cause) {
-    throw new ProtocolError("ORACLE_BAD_SIGNATURE", { details: { reason: "not 65 bytes of hex" }, cause });
-  }
-  const v = sig[64]!;
-  if (v !== 27 && v !== 28) throw new ProtocolError("ORACLE_BAD_SIGNATURE", { details: { reason: "v must be 27 or 28", v } });
-  const s = BigInt("0x" + bytesToHex(sig.subarray(32, 64)));
-  if (s > HALF_N) throw new ProtocolError("ORACLE_BAD_SIGNATURE", { details: { reason: "high s" } });
   const digest = hexToBytes(priceReportDigest(domain, report).slice(2));
-  const rec = new Uint8Array(65);
-  rec[0] = v - 27;
-  rec.set(sig.subarray(0, 64), 1);
   try {
-    const publicKey = secp256k1.recoverPublicKey(rec, digest, { prehash: false });
-    return addressOfPublicKey(secp256k1.Point.fromBytes(publicKey).toBytes(false));
+    return recoverHashSigner(digest, report.signature);
   } catch (cause) {
-    throw new ProtocolError("ORACLE_BAD_SIGNATURE", { details: { reason: "not recoverable" }, cause });
+    if (!(cause instanceof ProtocolError)) throw cause;
+    throw new ProtocolError("ORACLE_BAD_SIGNATURE", { details: cause.context, cause });
   }
 }
 

@@ -9,7 +9,8 @@
 import { AbiCoder } from "ethers";
 import { ProtocolError } from "../errors/protocol.ts";
 import type { MarginState, Position, PriceReport, StateKind } from "./margin-state.ts";
-import type { Address, Bytes32, Hex, MarketId } from "./types.ts";
+import { bytes32ToMarketId, marketIdToBytes32 } from "./parse.ts";
+import type { Address, Bytes32, Hex } from "./types.ts";
 import type { Collateral, Price, Size } from "./units.ts";
 
 const abi = AbiCoder.defaultAbiCoder();
@@ -33,8 +34,8 @@ export function encodeAppData(state: MarginState): Hex {
         state.riskParamsHash,
         state.oracle,
         state.traderCash,
-        state.positions.map((p) => [marketToBytes32(p.market), p.size, p.costBasis, p.fundingIndex]),
-        state.marks.map((m) => [marketToBytes32(m.market), m.price, m.timestamp, m.signature]),
+        state.positions.map((p) => [marketIdToBytes32(p.market), p.size, p.costBasis, p.fundingIndex]),
+        state.marks.map((m) => [marketIdToBytes32(m.market), m.price, m.timestamp, m.signature]),
       ],
     ],
   );
@@ -61,13 +62,13 @@ export function decodeAppData(appData: Hex): MarginState {
   const kind = Number(decoded[0]);
   if (kind > MAX_KIND) throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "kind", kind } });
   const positions: Position[] = decoded[4].map((p: any) => ({
-    market: bytes32ToMarket(p[0]),
+    market: bytes32ToMarketId(p[0], "positions.market"),
     size: p[1] as Size,
     costBasis: p[2] as Collateral,
     fundingIndex: p[3] as bigint,
   }));
   const marks: PriceReport[] = decoded[5].map((m: any) => ({
-    market: bytes32ToMarket(m[0]),
+    market: bytes32ToMarketId(m[0], "marks.market"),
     price: m[1] as Price,
     timestamp: m[2] as bigint,
     signature: m[3] as Hex,
@@ -81,27 +82,4 @@ export function decodeAppData(appData: Hex): MarginState {
     positions,
     marks,
   });
-}
-
-/** ASCII market symbol, right-padded with zero bytes, as Solidity's bytes32 literal. */
-export function marketToBytes32(market: MarketId): Bytes32 {
-  const bytes = new TextEncoder().encode(market);
-  if (bytes.length === 0 || bytes.length > 31) {
-    throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "market id length", market } });
-  }
-  const out = new Uint8Array(32);
-  out.set(bytes);
-  return ("0x" + Buffer.from(out).toString("hex")) as Bytes32;
-}
-
-export function bytes32ToMarket(value: string): MarketId {
-  const bytes = Buffer.from(value.slice(2), "hex");
-  let end = bytes.indexOf(0);
-  if (end === -1) end = 32;
-  if (end === 0 || bytes.subarray(end).some((b) => b !== 0)) {
-    throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "market id padding" } });
-  }
-  const text = bytes.subarray(0, end).toString("latin1");
-  if (!/^[\x21-\x7e]+$/.test(text)) throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "market id charset" } });
-  return text as MarketId;
 }

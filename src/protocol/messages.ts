@@ -11,7 +11,6 @@ import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import {
   CHANNEL_PARTICIPANTS,
-  HANDSHAKE_NONCE_BYTES,
   MAX_ALLOCATIONS,
   MAX_APP_DATA_BYTES,
   MAX_ERROR_CODE_CHARS,
@@ -34,7 +33,7 @@ import type { Collateral, Price } from "./units.ts";
 export type WireSignedState = SignedState;
 
 // --- handshake ---
-/** Hub → peer: sign this nonce together with your libp2p peer id. */
+/** Hub → peer: sign this nonce (HANDSHAKE_NONCE_BYTES) together with your libp2p peer id. */
 export interface Challenge { readonly type: "challenge"; readonly nonce: Bytes32; readonly hub: Address }
 /** Peer → hub: proof of control of `address` over the peer id of this connection and the nonce. */
 export interface Hello { readonly type: "hello"; readonly address: Address; readonly nonce: Bytes32; readonly signature: Hex }
@@ -112,11 +111,14 @@ function at<T>(path: Path, parse: () => T): T {
   }
 }
 
+function isPlain(x: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(x);
+  return proto === Object.prototype || proto === null;
+}
+
 /** A plain object with exactly `keys` (all required, no others). */
 function record(x: unknown, path: Path, keys: readonly string[]): Obj {
-  if (typeof x !== "object" || x === null || Array.isArray(x) || Object.getPrototypeOf(x) !== Object.prototype) {
-    throw invalid(path, "not an object");
-  }
+  if (typeof x !== "object" || x === null || !isPlain(x)) throw invalid(path, "not an object");
   const own = Object.keys(x);
   for (const k of own) if (!keys.includes(k)) throw invalid(join(path, k.slice(0, 40)), "unknown field");
   for (const k of keys) if (!Object.hasOwn(x, k)) throw invalid(join(path, k), "missing");
@@ -223,7 +225,7 @@ type Validator = (o: unknown) => Message;
 export const VALIDATORS: Readonly<Record<MessageType, Validator>> = Object.freeze({
   challenge: (x) => {
     const o = record(x, "", ["type", "nonce", "hub"]);
-    return { type: "challenge", nonce: at("nonce", () => parseHex(o.nonce, { bytes: HANDSHAKE_NONCE_BYTES, field: "nonce" })) as string as Bytes32, hub: address(o.hub, "hub") };
+    return { type: "challenge", nonce: bytes32(o.nonce, "nonce"), hub: address(o.hub, "hub") };
   },
   hello: (x) => {
     const o = record(x, "", ["type", "address", "nonce", "signature"]);

@@ -16,6 +16,7 @@ import { fixedPartOf, variablePartOf, type Signature65, type State } from "./sta
 import type { Address, Bytes32, Hex } from "./types.ts";
 
 const ETH_SIGN_PREFIX = utf8ToBytes("\x19Ethereum Signed Message:\n32");
+const HALF_N = secp256k1.Point.CURVE().n >> 1n;
 
 /** A participant's signing key; the address is derived once. */
 export interface Signer {
@@ -41,8 +42,9 @@ export function ethSignDigest(digest: Bytes32): Uint8Array {
   return keccak_256(concatBytes(ETH_SIGN_PREFIX, hexToBytes(strip0x(digest))));
 }
 
-export function signDigest(signer: Signer, digest: Bytes32): Signature65 {
-  const recovered = secp256k1.sign(ethSignDigest(digest), signer.privateKey, { prehash: false, format: "recovered" });
+/** Signs a 32-byte hash as is (no prefix): 65 bytes r || s || v, low-s, v = 27 | 28. */
+export function signHash(privateKey: Uint8Array, hash: Uint8Array): Signature65 {
+  const recovered = secp256k1.sign(hash, privateKey, { prehash: false, format: "recovered" });
   // noble's "recovered" layout is recovery || r || s; Ethereum's is r || s || v.
   const out = new Uint8Array(65);
   out.set(recovered.subarray(1), 0);
@@ -50,19 +52,36 @@ export function signDigest(signer: Signer, digest: Bytes32): Signature65 {
   return ("0x" + bytesToHex(out)) as Signature65;
 }
 
-export function recoverDigestSigner(digest: Bytes32, signature: Signature65): Address {
+/**
+ * The address whose key made `signature` over `hash`. High-s signatures are
+ * refused: ecrecover would accept them, but they are the malleable twin of a
+ * low-s one, and one state must have one signature per signer.
+ */
+export function recoverHashSigner(hash: Uint8Array, signature: Signature65): Address {
   const bytes = signatureBytes(signature);
   const v = bytes[64]!;
   if (v !== 27 && v !== 28) throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "v must be 27 or 28", v } });
+  if (BigInt("0x" + bytesToHex(bytes.subarray(32, 64))) > HALF_N) {
+    throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "high s" } });
+  }
   const recovered = new Uint8Array(65);
   recovered[0] = v - 27;
   recovered.set(bytes.subarray(0, 64), 1);
   try {
-    const publicKey = secp256k1.recoverPublicKey(recovered, ethSignDigest(digest), { prehash: false });
+    const publicKey = secp256k1.recoverPublicKey(recovered, hash, { prehash: false });
     return addressOfPublicKey(secp256k1.Point.fromBytes(publicKey).toBytes(false));
   } catch (cause) {
     throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "not recoverable" }, cause });
   }
+}
+
+/** eth_sign: signs keccak256(prefix || digest). */
+export function signDigest(signer: Signer, digest: Bytes32): Signature65 {
+  return signHash(signer.privateKey, ethSignDigest(digest));
+}
+
+export function recoverDigestSigner(digest: Bytes32, signature: Signature65): Address {
+  return recoverHashSigner(ethSignDigest(digest), signature);
 }
 
 export function stateHashOf(state: State): Bytes32 {

@@ -1,0 +1,204 @@
+/**
+ * The per-channel state machine, pure: no I/O, no clock. Each step takes the
+ * channel's current snapshot and returns the next snapshot plus the signed
+ * state to persist; the caller stores it durably, then commits the snapshot,
+ * then sends (go-nitro's "decide purely, store, then act").
+ *
+ * A snapshot holds the latest supported state (signed by both) and at most
+ * one pending proposal of ours; a second proposal while one is pending is
+ * refused (CHANNEL_BUSY), so updates on a channel never interleave.
+ *
+ * What the step checks itself: the fixed part, turn numbers, signatures, the
+ * outcome's shape and conservation against the funding the caller vouches
+ * for. What it delegates: whether the transition is allowed by the margin
+ * rules (the `judge` callback, backed by the engine).
+ */
+import { getAddress } from "ethers";
+import { ChannelError } from "../errors/channel.ts";
+import { MarginError } from "../errors/base.ts";
+import { channelId } from "../protocol/hash.ts";
+import { marginAllocations } from "../protocol/channel-setup.ts";
+import { recoverDigestSigner, signDigest, stateHashOf, type Signer } from "../protocol/sign.ts";
+import { fixedPartOf, type FixedPart, type Signature65, type SignedState, type State, type VariablePart } from "../protocol/state.ts";
+import type { Address, Bytes32 } from "../protocol/types.ts";
+
+export interface ChannelSnapshot {
+  readonly id: Bytes32;
+  readonly fixedPart: FixedPart;
+  /** Collateral token of the single-asset outcome. */
+  readonly token: Address;
+  /** Our index in `fixedPart.participants`. */
+  readonly me: number;
+  /** Latest state signed by every participant; absent before the first one. */
+  readonly latest: SignedState | undefined;
+  /** Our proposal awaiting the counterparty's signature. */
+  readonly pending: SignedState | undefined;
+}
+
+export interface Step {
+  readonly next: ChannelSnapshot;
+  /** The state to store durably before `next` is committed and anything is sent. */
+  readonly signed: SignedState;
+}
+
+/** Margin-rule check of a transition; throws a MarginError (engine code) to refuse. */
+export type Judge = (previous: SignedState | undefined, proposed: State) => void;
+
+export function newChannel(fixedPart: FixedPart, token: Address, me: number): ChannelSnapshot {
+  if (me < 0 || me >= fixedPart.participants.length) throw new ChannelError("NOT_PARTICIPANT");
+  return Object.freeze({ id: channelId(fixedPart), fixedPart, token, me, latest: undefined, pending: undefined });
+}
+
+/** Rebuilds a snapshot from stored states (after a restart). */
+export function restoreChannel(fixedPart: FixedPart, token: Address, me: number, latest?: SignedState, pending?: SignedState): ChannelSnapshot {
+  const channel = newChannel(fixedPart, token, me);
+  if (latest !== undefined) assertSupported(channel, latest);
+  const keepPending = pending !== undefined && pending.state.turnNum === nextTurn(latest) ? pending : undefined;
+  return Object.freeze({ ...channel, latest, pending: keepPending });
+}
+
+/** The turn number the next update must carry. */
+export function nextTurn(latest: SignedState | undefined): number {
+  return latest === undefined ? 0 : latest.state.turnNum + 1;
+}
+
+/** Our proposal: signs `variable` as the next turn and parks it as pending. */
+export function propose(channel: ChannelSnapshot, variable: VariablePart, signer: Signer, funding: bigint, judge: Judge): Step {
+  if (channel.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: channel.pending.state.turnNum } });
+  assertSigner(channel, signer, channel.me);
+  const state: State = { ...channel.fixedPart, ...variable };
+  checkTransition(channel, state, funding, judge);
+  const signed = withSignature({ state, sigs: emptySigs(channel) }, channel.me, signDigest(signer, stateHashOf(state)));
+  return { next: Object.freeze({ ...channel, pending: signed }), signed };
+}
+
+/** The counterparty's proposal: verifies, judges and countersigns it; it becomes the latest supported state. */
+export function countersign(channel: ChannelSnapshot, proposal: SignedState, signer: Signer, funding: bigint, judge: Judge): Step {
+  if (channel.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: channel.pending.state.turnNum } });
+  assertSigner(channel, signer, channel.me);
+  const state = proposal.state;
+  assertSameChannel(channel, state);
+  const hash = stateHashOf(state);
+  const proposers = signersOf(channel, hash, proposal);
+  if (!proposers.some((index) => index !== channel.me)) throw new ChannelError("MISSING_SIGNATURE");
+  checkTransition(channel, state, funding, judge);
+  let signed: SignedState = { state, sigs: emptySigs(channel) };
+  for (const index of proposers) signed = withSignature(signed, index, proposal.sigs[index]!);
+  signed = withSignature(signed, channel.me, signDigest(signer, hash));
+  assertSupported(channel, signed);
+  return { next: Object.freeze({ ...channel, latest: signed }), signed };
+}
+
+/** The counterparty's signature on our pending proposal: the proposal becomes the latest supported state. */
+export function complete(channel: ChannelSnapshot, turnNum: number, signature: Signature65): Step {
+  const pending = channel.pending;
+  if (pending === undefined || pending.state.turnNum !== turnNum) {
+    throw new ChannelError("NO_PENDING_UPDATE", { details: { turnNum, pendingTurn: pending?.state.turnNum } });
+  }
+  const hash = stateHashOf(pending.state);
+  const index = indexOfSigner(channel, recover(hash, signature));
+  if (index === undefined || index === channel.me) throw new ChannelError("NOT_PARTICIPANT");
+  const signed = withSignature(pending, index, signature);
+  assertSupported(channel, signed);
+  return { next: Object.freeze({ ...channel, latest: signed, pending: undefined }), signed };
+}
+
+/** Drops our pending proposal after the counterparty refused it. */
+export function abandon(channel: ChannelSnapshot): ChannelSnapshot {
+  return channel.pending === undefined ? channel : Object.freeze({ ...channel, pending: undefined });
+}
+
+/**
+ * Sync: adopts a supported state newer than our latest (the counterparty
+ * moved on while we were away). It must be signed by every participant; a
+ * pending proposal of ours at or below its turn is dropped.
+ */
+export function adopt(channel: ChannelSnapshot, signed: SignedState): Step {
+  assertSameChannel(channel, signed.state);
+  if (channel.latest !== undefined && signed.state.turnNum <= channel.latest.state.turnNum) {
+    throw new ChannelError("STALE_STATE", { details: { turnNum: signed.state.turnNum, latest: channel.latest.state.turnNum } });
+  }
+  assertSupported(channel, signed);
+  const pending = channel.pending !== undefined && channel.pending.state.turnNum > signed.state.turnNum ? channel.pending : undefined;
+  return { next: Object.freeze({ ...channel, latest: signed, pending }), signed };
+}
+
+/** Throws UNSUPPORTED_STATE unless every participant's signature is present and valid. */
+export function assertSupported(channel: ChannelSnapshot, signed: SignedState): void {
+  assertSameChannel(channel, signed.state);
+  const hash = stateHashOf(signed.state);
+  const signers = signersOf(channel, hash, signed);
+  if (signers.length !== channel.fixedPart.participants.length) {
+    throw new ChannelError("UNSUPPORTED_STATE", { details: { turnNum: signed.state.turnNum, signers: signers.length } });
+  }
+}
+
+function checkTransition(channel: ChannelSnapshot, state: State, funding: bigint, judge: Judge): void {
+  assertSameChannel(channel, state);
+  const expected = nextTurn(channel.latest);
+  if (state.turnNum !== expected) {
+    const code = channel.latest !== undefined && state.turnNum <= channel.latest.state.turnNum ? "STALE_STATE" : "WRONG_TURN_NUMBER";
+    throw new ChannelError(code, { details: { turnNum: state.turnNum, expected } });
+  }
+  if (channel.latest?.state.isFinal) throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "finalized" } });
+  const [trader, hub] = channel.fixedPart.participants as [Address, Address];
+  let allocated: { trader: bigint; hub: bigint };
+  try {
+    allocated = marginAllocations(state.outcome, channel.token, trader, hub);
+  } catch (cause) {
+    throw cause instanceof MarginError ? cause : new ChannelError("OUTCOME_OVERDRAWN", { cause });
+  }
+  if (allocated.trader + allocated.hub !== funding) {
+    throw new ChannelError("OUTCOME_OVERDRAWN", { details: { allocated: allocated.trader + allocated.hub, funding } });
+  }
+  judge(channel.latest, state);
+}
+
+function assertSameChannel(channel: ChannelSnapshot, state: State): void {
+  const f = fixedPartOf(state);
+  const same =
+    f.channelNonce === channel.fixedPart.channelNonce &&
+    f.challengeDuration === channel.fixedPart.challengeDuration &&
+    getAddress(f.appDefinition) === getAddress(channel.fixedPart.appDefinition) &&
+    f.participants.length === channel.fixedPart.participants.length &&
+    f.participants.every((p, i) => getAddress(p) === getAddress(channel.fixedPart.participants[i]!));
+  if (!same) throw new ChannelError("FIXED_PART_MISMATCH", { details: { channelId: channel.id } });
+}
+
+function assertSigner(channel: ChannelSnapshot, signer: Signer, index: number): void {
+  if (getAddress(signer.address) !== getAddress(channel.fixedPart.participants[index]!)) throw new ChannelError("NOT_PARTICIPANT");
+}
+
+/** Indices of participants whose signature in `signed.sigs` (at their own index) is valid. */
+function signersOf(channel: ChannelSnapshot, hash: Bytes32, signed: SignedState): number[] {
+  const out: number[] = [];
+  channel.fixedPart.participants.forEach((participant, index) => {
+    const sig = signed.sigs[index];
+    if (sig !== undefined && recover(hash, sig) === getAddress(participant)) out.push(index);
+  });
+  return out;
+}
+
+function indexOfSigner(channel: ChannelSnapshot, address: Address | undefined): number | undefined {
+  if (address === undefined) return undefined;
+  const index = channel.fixedPart.participants.findIndex((p) => getAddress(p) === address);
+  return index === -1 ? undefined : index;
+}
+
+function recover(hash: Bytes32, signature: Signature65): Address | undefined {
+  try {
+    return recoverDigestSigner(hash, signature);
+  } catch {
+    return undefined;
+  }
+}
+
+function emptySigs(channel: ChannelSnapshot): (Signature65 | undefined)[] {
+  return channel.fixedPart.participants.map(() => undefined);
+}
+
+function withSignature(signed: SignedState, index: number, signature: Signature65): SignedState {
+  const sigs = [...signed.sigs];
+  sigs[index] = signature;
+  return Object.freeze({ state: signed.state, sigs: Object.freeze(sigs) });
+}

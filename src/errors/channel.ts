@@ -1,0 +1,20 @@
+/** Errors of the per-channel state machine: an update that does not follow from the channel's latest state. */
+import { type Catalogue, errorClassFor } from "./base.ts";
+
+export const CHANNEL_ERRORS = {
+  UNKNOWN_CHANNEL: { number: 3500, title: "No such channel" },
+  FIXED_PART_MISMATCH: { number: 3501, title: "State does not belong to this channel" },
+  WRONG_TURN_NUMBER: { number: 3502, title: "Turn number must be exactly one above the latest supported state" },
+  STALE_STATE: { number: 3503, title: "State is not newer than the latest supported state" },
+  CHANNEL_BUSY: { number: 3504, title: "Another update on this channel is in flight" },
+  NOT_PARTICIPANT: { number: 3505, title: "Peer is not a participant of this channel" },
+  MISSING_SIGNATURE: { number: 3506, title: "State is not signed by the proposer" },
+  OUTCOME_OVERDRAWN: { number: 3507, title: "Outcome does not allocate exactly the channel's funding" },
+  NO_PENDING_UPDATE: { number: 3508, title: "No update is awaiting this countersignature" },
+  CHANNEL_NOT_OPEN: { number: 3509, title: "Channel does not accept updates in its current status" },
+  FINAL_STATE_REJECTED: { number: 3510, title: "A final state must settle every position and follow the close rules" },
+  UNSUPPORTED_STATE: { number: 3511, title: "State is not signed by every participant" },
+} as const satisfies Catalogue;
+
+export type ChannelErrorCode = keyof typeof CHANNEL_ERRORS;
+export class ChannelError extends errorClassFor("channel", CHANNEL_ERRORS, "ChannelError") {}

@@ -1,0 +1,70 @@
+/**
+ * The frame codec: a Message ⇄ one msgpack value, size-capped. Length
+ * prefixing belongs to the transport (net/); this file only promises that
+ * the payload it emits or accepts is at most MAX_FRAME_BYTES and that every
+ * decoded value has passed its validator (./messages.ts).
+ *
+ * msgpackr is set up for untrusted input: plain maps (no record structures
+ * kept across frames), no structured-clone references, bigints exact (int64
+ * as bigint, larger values through msgpackr's bigint extension), `undefined`
+ * sent as nil. Whatever else msgpackr can build (Date, Set, typed arrays)
+ * the validators refuse.
+ */
+import { Packr } from "msgpackr";
+import { MarginError } from "../errors/base.ts";
+import { WireError } from "../errors/wire.ts";
+import { MAX_FRAME_BYTES, type MessageFamily } from "./constants.ts";
+import { validateMessage, type Message } from "./messages.ts";
+
+const packr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  structuredClone: false,
+  moreTypes: false,
+  bundleStrings: false,
+  int64AsType: "bigint",
+  useBigIntExtension: true,
+  encodeUndefinedAsNil: true,
+});
+
+/** Encodes a message; it is validated first, so we never send what a peer must refuse. */
+export function encodeFrame(message: Message): Uint8Array {
+  const checked = validateMessage(message);
+  let bytes: Uint8Array;
+  try {
+    bytes = packr.pack(checked);
+  } catch (cause) {
+    throw new WireError("INVALID_MESSAGE", { details: { reason: "not encodable" }, cause });
+  }
+  if (bytes.length > MAX_FRAME_BYTES) {
+    throw new WireError("FRAME_TOO_LARGE", { details: { bytes: bytes.length, max: MAX_FRAME_BYTES } });
+  }
+  return bytes;
+}
+
+/**
+ * Decodes one frame into a validated message. The size is checked before any
+ * byte is read; anything msgpackr cannot read, or bytes after the value,
+ * is MALFORMED_FRAME. With `family`, messages of other families are
+ * UNKNOWN_MESSAGE (an `error` reply is allowed on every family).
+ */
+export function decodeFrame(bytes: Uint8Array, family?: MessageFamily): Message {
+  if (!(bytes instanceof Uint8Array)) throw new WireError("MALFORMED_FRAME", { details: { reason: "not bytes" } });
+  if (bytes.length > MAX_FRAME_BYTES) {
+    throw new WireError("FRAME_TOO_LARGE", { details: { bytes: bytes.length, max: MAX_FRAME_BYTES } });
+  }
+  if (bytes.length === 0) throw new WireError("MALFORMED_FRAME", { details: { reason: "empty" } });
+  let value: unknown;
+  try {
+    value = packr.unpack(bytes); // throws on truncation and on bytes after the value
+  } catch (cause) {
+    throw new WireError("MALFORMED_FRAME", { details: { reason: "not one msgpack value" }, cause });
+  }
+  try {
+    return validateMessage(value, family);
+  } catch (e) {
+    if (e instanceof WireError) throw e;
+    // A validator bug must still surface as a typed rejection, never as a crash of the handler.
+    throw new WireError("INVALID_MESSAGE", { details: { reason: e instanceof MarginError ? e.code : "validator failure" }, cause: e });
+  }
+}

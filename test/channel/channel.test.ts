@@ -1,0 +1,170 @@
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import fc from "fast-check";
+import { testSigner } from "../helpers/keys.ts";
+import { abandon, adopt, complete, countersign, newChannel, propose, type ChannelSnapshot, type Judge } from "../../src/channel/channel.ts";
+import { marginFixedPart, marginOutcome } from "../../src/protocol/channel-setup.ts";
+import { signState } from "../../src/protocol/sign.ts";
+import type { SignedState, VariablePart } from "../../src/protocol/state.ts";
+import type { Address, Hex } from "../../src/protocol/types.ts";
+import { ChannelError } from "../../src/errors/channel.ts";
+import { EngineError } from "../../src/errors/engine.ts";
+
+const test = suite("channel state machine");
+const trader = testSigner(21);
+const hub = testSigner(22);
+const outsider = testSigner(23);
+const token = "0x00000000000000000000000000000000000000ee" as Address;
+const fixed = marginFixedPart({ trader: trader.address, hub: hub.address, channelNonce: 7n, marginApp: "0x0000000000000000000000000000000000000A11" as Address, challengeDuration: 600 });
+const FUNDING = 1_000n;
+const allow: Judge = () => {};
+
+const variable = (turnNum: number, traderAmount: bigint, isFinal = false): VariablePart => ({
+  outcome: marginOutcome(token, trader.address, hub.address, traderAmount, FUNDING - traderAmount),
+  appData: "0x" as Hex,
+  turnNum,
+  isFinal,
+});
+
+function code(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof ChannelError || e instanceof EngineError) return e.code;
+    throw e;
+  }
+  return "accepted";
+}
+
+/** Both sides of one channel, opened with turn 0 proposed by the trader. */
+function opened(): { t: ChannelSnapshot; h: ChannelSnapshot } {
+  let t = newChannel(fixed, token, 0);
+  let h = newChannel(fixed, token, 1);
+  const p = propose(t, variable(0, 500n), trader, FUNDING, allow);
+  const c = countersign(h, p.signed, hub, FUNDING, allow);
+  t = complete(p.next, 0, c.signed.sigs[1]!).next;
+  h = c.next;
+  return { t, h };
+}
+
+test("propose, countersign and complete leave both sides on the same supported state", () => {
+  const { t, h } = opened();
+  assert.is(t.latest?.state.turnNum, 0);
+  assert.equal(t.latest, h.latest);
+  assert.is(t.pending, undefined);
+  // hub proposes next; trader countersigns
+  const p = propose(h, variable(1, 400n), hub, FUNDING, allow);
+  const c = countersign(t, p.signed, trader, FUNDING, allow);
+  const done = complete(p.next, 1, c.signed.sigs[0]!);
+  assert.equal(done.next.latest, c.next.latest);
+  assert.is(done.next.latest?.state.turnNum, 1);
+});
+
+test("one update in flight per channel", () => {
+  const { t } = opened();
+  const p = propose(t, variable(1, 450n), trader, FUNDING, allow);
+  assert.is(code(() => propose(p.next, variable(2, 440n), trader, FUNDING, allow)), "CHANNEL_BUSY");
+  const proposalFromHub = { state: { ...fixed, ...variable(1, 300n) }, sigs: [undefined, signState(hub, { ...fixed, ...variable(1, 300n) })] };
+  assert.is(code(() => countersign(p.next, proposalFromHub, trader, FUNDING, allow)), "CHANNEL_BUSY");
+  // after the counterparty refuses, the channel accepts a new proposal
+  assert.ok(propose(abandon(p.next), variable(1, 430n), trader, FUNDING, allow).signed);
+});
+
+test("bad proposals are refused with typed codes and change nothing", () => {
+  const { h } = opened();
+  const signedByTrader = (v: VariablePart, signer = trader, index = 0): SignedState => {
+    const state = { ...fixed, ...v };
+    const sigs: (Hex | undefined)[] = [undefined, undefined];
+    sigs[index] = signState(signer, state);
+    return { state, sigs };
+  };
+  const before = JSON.stringify(h, (_, v) => (typeof v === "bigint" ? v.toString() : v));
+  assert.is(code(() => countersign(h, signedByTrader(variable(0, 900n)), hub, FUNDING, allow)), "STALE_STATE");
+  assert.is(code(() => countersign(h, signedByTrader(variable(3, 400n)), hub, FUNDING, allow)), "WRONG_TURN_NUMBER");
+  assert.is(code(() => countersign(h, signedByTrader(variable(1, 400n)), hub, FUNDING + 1n, allow)), "OUTCOME_OVERDRAWN");
+  assert.is(code(() => countersign(h, signedByTrader(variable(1, 400n), outsider), hub, FUNDING, allow)), "MISSING_SIGNATURE");
+  assert.is(code(() => countersign(h, { state: { ...fixed, ...variable(1, 400n) }, sigs: [undefined, undefined] }, hub, FUNDING, allow)), "MISSING_SIGNATURE");
+  const tampered = signedByTrader(variable(1, 400n));
+  assert.is(code(() => countersign(h, { ...tampered, state: { ...tampered.state, ...variable(1, 401n) } }, hub, FUNDING, allow)), "MISSING_SIGNATURE");
+  const otherChannel = { ...fixed, channelNonce: 8n };
+  const foreign = { state: { ...otherChannel, ...variable(1, 400n) }, sigs: [signState(trader, { ...otherChannel, ...variable(1, 400n) }), undefined] };
+  assert.is(code(() => countersign(h, foreign, hub, FUNDING, allow)), "FIXED_PART_MISMATCH");
+  const refuse: Judge = () => {
+    throw new EngineError("INSUFFICIENT_INITIAL_MARGIN");
+  };
+  assert.is(code(() => countersign(h, signedByTrader(variable(1, 400n)), hub, FUNDING, refuse)), "INSUFFICIENT_INITIAL_MARGIN");
+  assert.is(code(() => countersign(h, signedByTrader(variable(1, 400n)), outsider, FUNDING, allow)), "NOT_PARTICIPANT");
+  assert.is(JSON.stringify(h, (_, v) => (typeof v === "bigint" ? v.toString() : v)), before);
+});
+
+test("complete needs the counterparty's signature on exactly the pending state", () => {
+  const { t } = opened();
+  const p = propose(t, variable(1, 450n), trader, FUNDING, allow);
+  assert.is(code(() => complete(p.next, 2, signState(hub, p.signed.state))), "NO_PENDING_UPDATE");
+  assert.is(code(() => complete(p.next, 1, signState(outsider, p.signed.state))), "NOT_PARTICIPANT");
+  assert.is(code(() => complete(p.next, 1, signState(trader, p.signed.state))), "NOT_PARTICIPANT");
+  assert.is(code(() => complete(p.next, 1, signState(hub, { ...p.signed.state, turnNum: 2 }))), "NOT_PARTICIPANT");
+  assert.is(complete(p.next, 1, signState(hub, p.signed.state)).next.latest?.state.turnNum, 1);
+});
+
+test("sync adopts only newer, fully signed states", () => {
+  const { t, h } = opened();
+  let hubSide = h;
+  let traderSide = t;
+  for (let turn = 1; turn <= 3; turn++) {
+    const p = propose(hubSide, variable(turn, 500n - BigInt(turn)), hub, FUNDING, allow);
+    const c = countersign(traderSide, p.signed, trader, FUNDING, allow);
+    hubSide = complete(p.next, turn, c.signed.sigs[0]!).next;
+    traderSide = c.next;
+  }
+  // a trader restored from turn 0 catches up to turn 3
+  const caughtUp = adopt(t, hubSide.latest!);
+  assert.is(caughtUp.next.latest?.state.turnNum, 3);
+  assert.is(code(() => adopt(caughtUp.next, hubSide.latest!)), "STALE_STATE");
+  const halfSigned = { state: { ...fixed, ...variable(4, 100n) }, sigs: [undefined, signState(hub, { ...fixed, ...variable(4, 100n) })] };
+  assert.is(code(() => adopt(caughtUp.next, halfSigned)), "UNSUPPORTED_STATE");
+});
+
+test("nothing follows a final state", () => {
+  const { t, h } = opened();
+  const p = propose(t, variable(1, 500n, true), trader, FUNDING, allow);
+  const c = countersign(h, p.signed, hub, FUNDING, allow);
+  assert.is(code(() => propose(c.next, variable(2, 500n), hub, FUNDING, allow)), "CHANNEL_NOT_OPEN");
+});
+
+test("property: any interleaving of honest and bad steps keeps both sides' supported states equal and conserving", () => {
+  const step = fc.record({ byHub: fc.boolean(), amount: fc.bigInt({ min: 0n, max: FUNDING }), fault: fc.constantFrom("none", "none", "skip", "overdraw", "refused") });
+  fc.assert(
+    fc.property(fc.array(step, { maxLength: 25 }), (steps) => {
+      let { t, h } = opened();
+      for (const s of steps) {
+        const [from, to, fromSigner, toSigner] = s.byHub ? [h, t, hub, trader] : [t, h, trader, hub];
+        const turn = from.latest!.state.turnNum + (s.fault === "skip" ? 2 : 1);
+        const v = s.fault === "overdraw" ? { ...variable(turn, s.amount), outcome: marginOutcome(token, trader.address, hub.address, s.amount, FUNDING) } : variable(turn, s.amount);
+        let p;
+        try {
+          p = propose(from, v, fromSigner, FUNDING, allow);
+        } catch (e) {
+          assert.instance(e, ChannelError);
+          continue;
+        }
+        const judge: Judge = s.fault === "refused" ? () => { throw new EngineError("INSUFFICIENT_INITIAL_MARGIN"); } : allow;
+        try {
+          const c = countersign(to, p.signed, toSigner, FUNDING, judge);
+          const done = complete(p.next, turn, c.signed.sigs[s.byHub ? 0 : 1]!);
+          [h, t] = s.byHub ? [done.next, c.next] : [c.next, done.next];
+        } catch (e) {
+          assert.ok(e instanceof ChannelError || e instanceof EngineError);
+          if (s.byHub) h = abandon(p.next);
+          else t = abandon(p.next);
+        }
+        assert.equal(t.latest, h.latest);
+        const [a, b] = t.latest!.state.outcome[0]!.allocations;
+        assert.is(a!.amount + b!.amount, FUNDING);
+      }
+    }),
+    { numRuns: 40 },
+  );
+});
+
+test.run();
