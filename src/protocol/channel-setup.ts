@@ -58,7 +58,15 @@ export function addressToDestination(address: Address): Bytes32 {
   return zeroPadValue(address, 32).toLowerCase() as Bytes32;
 }
 
-/** One ERC-20 exit with the trader's and the hub's allocation, in participant order. */
+/**
+ * One ERC-20 exit with two simple allocations, the hub's FIRST, then the trader's.
+ *
+ * Nitro pays allocations in order from what the channel holds, so order is
+ * deposit priority: the hub deposits first when a channel opens, and a trader
+ * top-up raises the last allocation and is deposited after both signed it. A
+ * state signed before its deposit can then never pay anyone from the other
+ * side's money: an unfunded top-up only short-pays the trader's own top-up.
+ */
 export function marginOutcome(token: Address, trader: Address, hub: Address, traderAmount: bigint, hubAmount: bigint): Outcome {
   if (traderAmount < 0n || hubAmount < 0n) {
     throw new ProtocolError("INVALID_OUTCOME", { details: { reason: "negative allocation" } });
@@ -69,15 +77,15 @@ export function marginOutcome(token: Address, trader: Address, hub: Address, tra
     Object.freeze({
       asset: token,
       assetMetadata: Object.freeze({ assetType: AssetType.Default, metadata: "0x" as Hex }),
-      allocations: Object.freeze([simple(trader, traderAmount), simple(hub, hubAmount)]),
+      allocations: Object.freeze([simple(hub, hubAmount), simple(trader, traderAmount)]),
     }),
   ]);
 }
 
-/** The two allocation amounts of a margin outcome, after checking its shape. */
+/** The two allocation amounts of a margin outcome (hub first, see `marginOutcome`), after checking its shape. */
 export function marginAllocations(outcome: Outcome, token: Address, trader: Address, hub: Address): { trader: bigint; hub: bigint } {
   const exit = outcome.length === 1 ? outcome[0] : undefined;
-  const [t, h] = exit?.allocations ?? [];
+  const [h, t] = exit?.allocations ?? [];
   const ok =
     exit !== undefined &&
     getAddress(exit.asset) === getAddress(token) &&
