@@ -40,7 +40,29 @@ export interface Hello { readonly type: "hello"; readonly address: Address; read
 /** Hub → peer: the binding is accepted. */
 export interface Welcome { readonly type: "welcome"; readonly address: Address }
 // --- update ---
-export interface Propose { readonly type: "propose"; readonly signedState: WireSignedState }
+/**
+ * What a state does, carried beside it so the countersigner can recompute the
+ * successor with its own engine. In a trader's request `trade.price` is the
+ * worst price it accepts; in the hub's proposal it is the fill price.
+ */
+export type WireAction =
+  | { readonly kind: "open"; readonly deposit: Collateral }
+  | { readonly kind: "trade"; readonly market: MarketId; readonly size: bigint; readonly price: Price }
+  | { readonly kind: "deposit"; readonly amount: Collateral }
+  | { readonly kind: "hubTopUp"; readonly amount: Collateral }
+  | { readonly kind: "withdraw"; readonly amount: Collateral }
+  | { readonly kind: "remark" }
+  | { readonly kind: "liquidate" }
+  | { readonly kind: "close" };
+export type WireActionKind = WireAction["kind"];
+/** Trader → hub: open a channel with this deposit; the hub answers with the turn-0 proposal. */
+export interface Open { readonly type: "open"; readonly deposit: Collateral }
+/** Trader → hub: perform `action` on the trader's channel; the hub answers `propose` or `reject`. */
+export interface ActionRequest { readonly type: "action"; readonly channelId: Bytes32; readonly action: WireAction }
+/** A state signed by its proposer, with the action it performs. */
+export interface Propose { readonly type: "propose"; readonly signedState: WireSignedState; readonly action: WireAction }
+/** The proposer stored the countersigned state. */
+export interface Ack { readonly type: "ack"; readonly channelId: Bytes32; readonly turnNum: number }
 export interface Accept { readonly type: "accept"; readonly channelId: Bytes32; readonly turnNum: number; readonly signature: Hex }
 export interface Reject {
   readonly type: "reject";
@@ -76,7 +98,7 @@ export interface ErrorReply { readonly type: "error"; readonly code: string; rea
 
 export type Message =
   | Challenge | Hello | Welcome
-  | Propose | Accept | Reject
+  | Open | ActionRequest | Propose | Accept | Ack | Reject
   | SyncStatus | SyncStates
   | PricePush
   | MarginCall | LiquidationNotice
@@ -86,7 +108,7 @@ export type MessageType = Message["type"];
 /** Which protocol (family) each message travels on; `error` may answer on any. */
 export const MESSAGE_FAMILY: Readonly<Record<MessageType, MessageFamily | "any">> = Object.freeze({
   challenge: "handshake", hello: "handshake", welcome: "handshake",
-  propose: "update", accept: "update", reject: "update",
+  open: "update", action: "update", propose: "update", accept: "update", ack: "update", reject: "update",
   "sync-status": "sync", "sync-states": "sync",
   price: "price",
   "margin-call": "notice", liquidation: "notice",
@@ -214,6 +236,32 @@ function priceReport(x: unknown, p: Path): PriceReport {
   };
 }
 
+function wireAction(x: unknown, p: Path): WireAction {
+  const kind = typeof x === "object" && x !== null && Object.hasOwn(x, "kind") ? (x as Obj).kind : undefined;
+  const amount = (o: Obj) => uint(o.amount, `${p}.amount`, 256) as Collateral;
+  switch (kind) {
+    case "open": {
+      const o = record(x, p, ["kind", "deposit"]);
+      return { kind, deposit: uint(o.deposit, `${p}.deposit`, 256) as Collateral };
+    }
+    case "trade": {
+      const o = record(x, p, ["kind", "market", "size", "price"]);
+      return { kind, market: market(o.market, `${p}.market`), size: at(`${p}.size`, () => parseSInt(o.size, 256, `${p}.size`)), price: uint(o.price, `${p}.price`, 256) as Price };
+    }
+    case "deposit":
+    case "hubTopUp":
+    case "withdraw":
+      return { kind, amount: amount(record(x, p, ["kind", "amount"])) };
+    case "remark":
+    case "liquidate":
+    case "close":
+      record(x, p, ["kind"]);
+      return { kind };
+    default:
+      throw invalid(join(p, "kind"), "unknown action");
+  }
+}
+
 const ERROR_CODE = /^[A-Z][A-Z0-9_]*$/;
 const errorCode = (x: unknown, p: Path) => str(x, p, ERROR_CODE, MAX_ERROR_CODE_CHARS);
 const errorNumber = (x: unknown, p: Path) => uintN(x, p, 16);
@@ -235,9 +283,21 @@ export const VALIDATORS: Readonly<Record<MessageType, Validator>> = Object.freez
     const o = record(x, "", ["type", "address"]);
     return { type: "welcome", address: address(o.address, "address") };
   },
+  open: (x) => {
+    const o = record(x, "", ["type", "deposit"]);
+    return { type: "open", deposit: uint(o.deposit, "deposit", 256) as Collateral };
+  },
+  action: (x) => {
+    const o = record(x, "", ["type", "channelId", "action"]);
+    return { type: "action", channelId: bytes32(o.channelId, "channelId"), action: wireAction(o.action, "action") };
+  },
   propose: (x) => {
-    const o = record(x, "", ["type", "signedState"]);
-    return { type: "propose", signedState: signedState(o.signedState, "signedState") };
+    const o = record(x, "", ["type", "signedState", "action"]);
+    return { type: "propose", signedState: signedState(o.signedState, "signedState"), action: wireAction(o.action, "action") };
+  },
+  ack: (x) => {
+    const o = record(x, "", ["type", "channelId", "turnNum"]);
+    return { type: "ack", channelId: bytes32(o.channelId, "channelId"), turnNum: uintN(o.turnNum, "turnNum", 48) };
   },
   accept: (x) => {
     const o = record(x, "", ["type", "channelId", "turnNum", "signature"]);

@@ -1,0 +1,191 @@
+/**
+ * The hub's configuration file: untrusted JSON resolved once, at start, into
+ * a frozen `HubConfig`. Every problem is collected and reported together
+ * (Hardhat's habit), so an operator fixes a config in one pass.
+ */
+import { AbiCoder, keccak256 } from "ethers";
+import { ConfigError, type ConfigIssue } from "../errors/config.ts";
+import { resolveEngineConfig, type EngineConfig, type MarketParams } from "../engine/params.ts";
+import { MarginError } from "../errors/base.ts";
+import { parseAddress } from "../protocol/parse.ts";
+import { marketIdToBytes32 } from "../protocol/parse.ts";
+import { UINT48_MAX } from "../protocol/state.ts";
+import type { Address, Bytes32 } from "../protocol/types.ts";
+import { FRACTION_ONE } from "../protocol/units.ts";
+
+export interface KeyConfig {
+  /** Encrypted Ethereum JSON keystore. */
+  readonly keystore?: string;
+  /** Environment variable holding the keystore password. */
+  readonly passwordEnv: string;
+  /** A plain hex private key file; refused unless `allowPlainKey` (development only). */
+  readonly plainKeyFile?: string;
+  readonly allowPlainKey: boolean;
+}
+
+export interface HubConfig {
+  readonly listen: readonly string[];
+  readonly dataDir: string;
+  readonly key: KeyConfig;
+  readonly chain: {
+    readonly rpcUrl: string;
+    readonly chainId: bigint;
+    readonly adjudicator: Address;
+    readonly marginApp: Address;
+    readonly token: Address;
+    readonly confirmations: number;
+    readonly pollMs: number;
+  };
+  readonly oracle: { readonly signer: Address };
+  readonly channels: {
+    readonly challengeDuration: number;
+    /** The hub's deposit as a fraction (ppm) of the trader's, so the hub's side is margined too. */
+    readonly hubMarginRatio: bigint;
+    readonly minDeposit: bigint;
+  };
+  readonly engine: EngineConfig;
+  /** keccak256 of the canonical encoding of every market's parameters; committed in each state. */
+  readonly riskParamsHash: Bytes32;
+}
+
+type Obj = Record<string, unknown>;
+
+export function resolveHubConfig(input: unknown): HubConfig {
+  const issues: ConfigIssue[] = [];
+  const root = object(input, "", issues) ?? {};
+  const chain = object(root.chain, "chain", issues) ?? {};
+  const oracle = object(root.oracle, "oracle", issues) ?? {};
+  const channels = object(root.channels ?? {}, "channels", issues) ?? {};
+  const key = object(root.key, "key", issues) ?? {};
+
+  const listen = stringList(root.listen ?? ["/ip4/127.0.0.1/tcp/0"], "listen", issues);
+  const dataDir = string(root.dataDir, "dataDir", issues);
+  const keystore = optionalString(key.keystore, "key.keystore", issues);
+  const plainKeyFile = optionalString(key.plainKeyFile, "key.plainKeyFile", issues);
+  if (keystore === undefined && plainKeyFile === undefined) issues.push({ path: "key", message: "needs keystore or plainKeyFile" });
+  const allowPlainKey = key.allowPlainKey === true;
+  if (plainKeyFile !== undefined && !allowPlainKey) issues.push({ path: "key.allowPlainKey", message: "a plain key file needs allowPlainKey: true (development only)" });
+
+  let engine: EngineConfig | undefined;
+  try {
+    engine = resolveEngineConfig({ markets: root.markets });
+  } catch (error) {
+    const nested = error instanceof ConfigError ? (error.context.issues as ConfigIssue[] | undefined) : undefined;
+    if (nested === undefined) throw error;
+    issues.push(...nested);
+  }
+
+  const config = {
+    listen,
+    dataDir: dataDir ?? "",
+    key: {
+      ...(keystore !== undefined ? { keystore } : {}),
+      ...(plainKeyFile !== undefined ? { plainKeyFile } : {}),
+      passwordEnv: optionalString(key.passwordEnv, "key.passwordEnv", issues) ?? "NITRO_MARGIN_KEY_PASSWORD",
+      allowPlainKey,
+    },
+    chain: {
+      rpcUrl: string(chain.rpcUrl, "chain.rpcUrl", issues) ?? "",
+      chainId: integer(chain.chainId, "chain.chainId", issues, 1n) ?? 0n,
+      adjudicator: address(chain.adjudicator, "chain.adjudicator", issues),
+      marginApp: address(chain.marginApp, "chain.marginApp", issues),
+      token: address(chain.token, "chain.token", issues),
+      confirmations: Number(integer(chain.confirmations ?? 1, "chain.confirmations", issues, 0n, 64n) ?? 1n),
+      pollMs: Number(integer(chain.pollMs ?? 1000, "chain.pollMs", issues, 10n, 600_000n) ?? 1000n),
+    },
+    oracle: { signer: address(oracle.signer, "oracle.signer", issues) },
+    channels: {
+      challengeDuration: Number(integer(channels.challengeDuration ?? 86_400, "channels.challengeDuration", issues, 60n, BigInt(UINT48_MAX) / 2n) ?? 0n),
+      hubMarginRatio: integer(channels.hubMarginRatio ?? FRACTION_ONE, "channels.hubMarginRatio", issues, 0n, 100n * FRACTION_ONE) ?? 0n,
+      minDeposit: integer(channels.minDeposit ?? 1_000_000, "channels.minDeposit", issues, 1n) ?? 0n,
+    },
+  };
+  if (issues.length > 0 || engine === undefined) {
+    throw new ConfigError("INVALID_CONFIG", {
+      message: `Configuration is invalid: ${issues.map((x) => `${x.path}: ${x.message}`).join("; ")}`,
+      details: { issues },
+    });
+  }
+  return deepFreeze({ ...config, engine, riskParamsHash: riskParamsHash(engine) });
+}
+
+/**
+ * keccak256(abi.encode(markets sorted by id, each as its id and every
+ * parameter in declaration order)). Both sides compute it from the params
+ * they agreed on; a state committing to another hash is refused.
+ */
+export function riskParamsHash(engine: EngineConfig): Bytes32 {
+  const markets = [...engine.markets.values()].sort((a, b) => (a.market < b.market ? -1 : 1));
+  const encoded = markets.map((m) => encodeMarket(m));
+  return keccak256(AbiCoder.defaultAbiCoder().encode(["bytes[]"], [encoded])) as Bytes32;
+}
+
+function encodeMarket(m: MarketParams): string {
+  const { market, tiers, ...scalars } = m;
+  const keys = Object.keys(scalars).sort() as (keyof typeof scalars)[];
+  return AbiCoder.defaultAbiCoder().encode(
+    ["bytes32", "int256[5][]", "string[]", "int256[]"],
+    [
+      marketIdToBytes32(market),
+      tiers.map((t) => [t.notionalFloor, t.imf, t.mmf, t.imDeduction, t.mmDeduction]),
+      keys,
+      keys.map((k) => scalars[k]),
+    ],
+  );
+}
+
+function object(x: unknown, path: string, issues: ConfigIssue[]): Obj | undefined {
+  if (typeof x === "object" && x !== null && !Array.isArray(x)) return x as Obj;
+  issues.push({ path: path || "(root)", message: "must be an object" });
+  return undefined;
+}
+
+function string(x: unknown, path: string, issues: ConfigIssue[]): string | undefined {
+  if (typeof x === "string" && x.length > 0) return x;
+  issues.push({ path, message: "must be a non-empty string" });
+  return undefined;
+}
+
+function optionalString(x: unknown, path: string, issues: ConfigIssue[]): string | undefined {
+  return x === undefined ? undefined : string(x, path, issues);
+}
+
+function stringList(x: unknown, path: string, issues: ConfigIssue[]): string[] {
+  if (Array.isArray(x) && x.length > 0 && x.every((s) => typeof s === "string" && s.length > 0)) return x as string[];
+  issues.push({ path, message: "must be a non-empty array of strings" });
+  return [];
+}
+
+function integer(x: unknown, path: string, issues: ConfigIssue[], min?: bigint, max?: bigint): bigint | undefined {
+  let value: bigint | undefined;
+  if (typeof x === "bigint") value = x;
+  else if (typeof x === "number" && Number.isSafeInteger(x)) value = BigInt(x);
+  else if (typeof x === "string" && /^-?\d+$/.test(x)) value = BigInt(x);
+  if (value === undefined) {
+    issues.push({ path, message: "must be an integer (number or digit string)" });
+    return undefined;
+  }
+  if ((min !== undefined && value < min) || (max !== undefined && value > max)) {
+    issues.push({ path, message: `must be between ${min ?? "-∞"} and ${max ?? "∞"}, got ${value}` });
+    return undefined;
+  }
+  return value;
+}
+
+function address(x: unknown, path: string, issues: ConfigIssue[]): Address {
+  try {
+    return parseAddress(x, path);
+  } catch (error) {
+    if (!(error instanceof MarginError)) throw error;
+    issues.push({ path, message: "must be a 20-byte hex address" });
+    return "0x0000000000000000000000000000000000000000" as Address;
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !(value instanceof Map)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
