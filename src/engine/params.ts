@@ -66,24 +66,23 @@ export type MarketParamsInput = { readonly market?: unknown; readonly tiers?: re
 export interface EngineConfigInput { readonly markets?: readonly MarketParamsInput[] }
 
 const USD = 1_000_000n;
-const pct = (p: number): bigint => BigInt(Math.round(p * 10_000)); // only for literal defaults below
 
 /** Controls shared by every market unless overridden (durations in seconds). */
 export const GENERIC_DEFAULTS = Object.freeze({
   maxOracleAge: 60n,
   twapWindow: 900n,
-  offBandFraction: pct(5),
-  liquidationPenalty: pct(1),
-  liquidationBuffer: pct(10),
-  liquidationMaxShare: pct(50),
+  offBandFraction: 50_000n,
+  liquidationPenalty: 10_000n,
+  liquidationBuffer: 100_000n,
+  liquidationMaxShare: 500_000n,
   liquidationCooldown: 30n,
   fullCloseThreshold: 666_667n,
   fundingInterval: 3_600n,
-  fundingRateCap: pct(1),
-  fundingClampK: pct(75),
-  withdrawalNotionalShare: pct(10),
-  takerFee: pct(0.05),
-  hubSpread: pct(0.05),
+  fundingRateCap: 10_000n,
+  fundingClampK: 750_000n,
+  withdrawalNotionalShare: 100_000n,
+  takerFee: 500n,
+  hubSpread: 500n,
 } satisfies MarketParamsInput);
 
 const COIN = 100_000_000n;
@@ -91,9 +90,9 @@ const COIN = 100_000_000n;
 export const BTC_PERP_DEFAULTS = Object.freeze({
   market: "BTC-PERP",
   tiers: [
-    { notionalFloor: 0n, imf: pct(5), mmf: pct(3) },
-    { notionalFloor: 1_000_000n * USD, imf: pct(10), mmf: pct(5) },
-    { notionalFloor: 5_000_000n * USD, imf: pct(20), mmf: pct(10) },
+    { notionalFloor: 0n, imf: 50_000n, mmf: 30_000n },
+    { notionalFloor: 1_000_000n * USD, imf: 100_000n, mmf: 50_000n },
+    { notionalFloor: 5_000_000n * USD, imf: 200_000n, mmf: 100_000n },
   ],
   maxPositionNotional: 20_000_000n * USD,
   openInterestCap: 500n * COIN,
@@ -110,9 +109,9 @@ export const BTC_PERP_DEFAULTS = Object.freeze({
 export const ETH_PERP_DEFAULTS = Object.freeze({
   market: "ETH-PERP",
   tiers: [
-    { notionalFloor: 0n, imf: pct(5), mmf: pct(3) },
-    { notionalFloor: 500_000n * USD, imf: pct(10), mmf: pct(5) },
-    { notionalFloor: 2_500_000n * USD, imf: pct(20), mmf: pct(10) },
+    { notionalFloor: 0n, imf: 50_000n, mmf: 30_000n },
+    { notionalFloor: 500_000n * USD, imf: 100_000n, mmf: 50_000n },
+    { notionalFloor: 2_500_000n * USD, imf: 200_000n, mmf: 100_000n },
   ],
   maxPositionNotional: 10_000_000n * USD,
   openInterestCap: 5_000n * COIN,
@@ -178,11 +177,13 @@ export function resolveEngineConfig(input: unknown): EngineConfig {
   if (!Array.isArray(list) || list.length === 0) {
     issues.push({ path: "markets", message: "must be a non-empty array" });
   } else {
+    const names = new Set<unknown>();
     list.forEach((raw: unknown, i: number) => {
+      const name = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>)["market"] : undefined;
+      if (names.has(name)) issues.push({ path: `markets[${i}].market`, message: `duplicate market ${String(name)}` });
+      names.add(name);
       const resolved = resolveMarket(raw, `markets[${i}]`, issues);
-      if (resolved === undefined) return;
-      if (markets.has(resolved.market)) issues.push({ path: `markets[${i}].market`, message: `duplicate market ${resolved.market}` });
-      markets.set(resolved.market, resolved);
+      if (resolved !== undefined) markets.set(resolved.market, resolved);
     });
   }
   if (issues.length > 0) throw configError(issues);

@@ -14,6 +14,7 @@ export const CHANNEL_ERRORS = {
   CHANNEL_NOT_OPEN: { number: 3509, title: "Channel does not accept updates in its current status" },
   FINAL_STATE_REJECTED: { number: 3510, title: "A final state must settle every position and follow the close rules" },
   UNSUPPORTED_STATE: { number: 3511, title: "State is not signed by every participant" },
+  PRICE_LIMIT_EXCEEDED: { number: 3512, title: "The hub's fill price is worse than the trader's limit" },
 } as const satisfies Catalogue;
 
 export type ChannelErrorCode = keyof typeof CHANNEL_ERRORS;

@@ -1,0 +1,127 @@
+/**
+ * Store benchmark (not a test): saveState throughput and latency with group
+ * commit against one commit per write, on a real file with synchronous=FULL,
+ * and bytes on disk per channel after automatic pruning.
+ *
+ * The workload is the hub's: W concurrent channels, each with one update in
+ * flight (await saveState, then the next turn), N states in all. States and
+ * their hashes are prepared before the clock starts, and signatures are
+ * arbitrary bytes (the store never verifies them), so the figures are the
+ * store's alone.
+ *
+ *   node --import tsx scripts/bench-store.ts [N=5000] [writers=64]
+ */
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { stateHashOf } from "../src/protocol/sign.ts";
+import type { SignedState } from "../src/protocol/state.ts";
+import type { Bytes32 } from "../src/protocol/types.ts";
+import { SqliteStore } from "../src/store/sqlite-store.ts";
+import { fakeSig, HUB, testChannel, testState, TOKEN, TRADER, type TestChannel } from "../test/store/fixtures/states.ts";
+
+const N = Number(process.argv[2] ?? 5000);
+const WRITERS = Number(process.argv[3] ?? 64);
+const TURNS = 5;
+const CHANNELS = Math.ceil(N / TURNS);
+
+interface Item {
+  s: SignedState;
+  hashes: { channelId: Bytes32; stateHash: Bytes32 };
+}
+
+function prepare(): { channels: TestChannel[]; perChannel: Item[][] } {
+  const channels: TestChannel[] = [];
+  const perChannel: Item[][] = [];
+  for (let c = 0; c < CHANNELS; c++) {
+    const ch = testChannel(BigInt(c + 1));
+    channels.push(ch);
+    const items: Item[] = [];
+    for (let t = 1; t <= TURNS; t++) {
+      // A realistic appData size: a few positions and a price report, ~600 bytes ABI-encoded.
+      const state = testState(ch, t, { appData: ("0x" + t.toString(16).padStart(2, "0").repeat(600)) as `0x${string}` & { __brand: "Hex" } });
+      items.push({ s: { state, sigs: [fakeSig(t), fakeSig(c)] }, hashes: { channelId: ch.id, stateHash: stateHashOf(state) } });
+    }
+    perChannel.push(items);
+  }
+  return { channels, perChannel };
+}
+
+interface Result {
+  label: string;
+  seconds: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  commits: number;
+  bytesPerChannel: number;
+}
+
+async function run(label: string, maxBatch: number, data: ReturnType<typeof prepare>): Promise<Result> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-store-"));
+  const path = join(dir, "bench.sqlite");
+  const store = new SqliteStore({ path, maxBatch });
+  await store.start();
+  try {
+    await Promise.all(
+      data.channels.map((ch) =>
+        store.putChannel({ channelId: ch.id, fixedPart: ch.fixed, token: TOKEN, role: "hub", status: "open", counterparty: TRADER.address, createdAt: Date.now() }),
+      ),
+    );
+    const commitsBefore = store.metrics.commits;
+    const latencies: number[] = [];
+    let next = 0; // channels handed out to writers in order; each writer runs its channel's turns in sequence
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: WRITERS }, async () => {
+        for (let c = next++; c < CHANNELS; c = next++) {
+          for (const item of data.perChannel[c]!) {
+            const t0 = performance.now();
+            await store.saveState(item.s, { hashes: item.hashes });
+            latencies.push(performance.now() - t0);
+          }
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const commits = store.metrics.commits - commitsBefore;
+    await store.stop(); // checkpoints the WAL into the main file
+    const bytes = readdirSync(dir).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
+    latencies.sort((a, b) => a - b);
+    const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
+    return { label, seconds, perSecond: latencies.length / seconds, p50: q(0.5), p99: q(0.99), commits, bytesPerChannel: bytes / CHANNELS };
+  } finally {
+    await store.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function readLatency(data: ReturnType<typeof prepare>): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-store-"));
+  const store = new SqliteStore({ path: join(dir, "r.sqlite") });
+  await store.start();
+  try {
+    await Promise.all(data.perChannel.map((items) => store.saveState(items[TURNS - 1]!.s, { hashes: items[TURNS - 1]!.hashes })));
+    const reads = 20_000;
+    const t0 = performance.now();
+    for (let i = 0; i < reads; i++) store.latestSupported(data.channels[i % CHANNELS]!.id);
+    return ((performance.now() - t0) * 1000) / reads;
+  } finally {
+    await store.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const data = prepare();
+console.log(`store bench: N=${N} states, ${CHANNELS} channels x ${TURNS} turns, ${WRITERS} concurrent writers, ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Node ${process.version}`);
+console.log(`hub ${HUB.address}; synchronous=FULL, WAL, auto-prune on`);
+const single = await run("one commit per write", 1, data);
+const group = await run("group commit", Infinity, data);
+for (const r of [single, group]) {
+  console.log(
+    `${r.label.padEnd(22)} ${r.perSecond.toFixed(0).padStart(7)} writes/s  ${r.seconds.toFixed(2)} s  commits ${String(r.commits).padStart(5)} ` +
+      `(${(N / r.commits).toFixed(1)} writes/commit)  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  disk ${r.bytesPerChannel.toFixed(0)} B/channel`,
+  );
+}
+console.log(`group commit / one commit per write: throughput x${(group.perSecond / single.perSecond).toFixed(1)}, p99 x${(group.p99 / single.p99).toFixed(2)}`);
+console.log(`latestSupported read: ${(await readLatency(data)).toFixed(1)} us per call (${CHANNELS} channels, no cache)`);

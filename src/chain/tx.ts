@@ -1,0 +1,143 @@
+/**
+ * The one place where the chain shell turns ethers' failures into typed
+ * ChainErrors and where waits honour an AbortSignal (viem's habit: error
+ * mapping and abort handling in one helper, not at every call site).
+ *
+ * A revert keeps the contract's reason string in `context.reason`; reasons a
+ * caller acts on (a deposit race, a finalized channel, a stale turn number)
+ * get their own code, everything else is TX_REVERTED.
+ */
+import { AbiCoder, dataSlice, type TransactionReceipt, type TransactionResponse } from "ethers";
+import { MarginError } from "../errors/base.ts";
+import { ChainError, type ChainErrorCode } from "../errors/chain.ts";
+
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+}
+
+/** Revert reasons of NitroAdjudicator (and OpenZeppelin's ERC-20) that have their own code. */
+const REASON_CODES: readonly (readonly [RegExp, ChainErrorCode])[] = [
+  [/held != expectedHeld/, "DEPOSIT_RACE"],
+  [/^Channel finalized/, "CHANNEL_FINALIZED"],
+  [/^Channel not open/, "CHALLENGE_ONGOING"],
+  [/^Channel not finalized/, "CHANNEL_NOT_FINALIZED"],
+  [/^turnNumRecord (not increased|decreased)/, "TURN_NUM_NOT_INCREASED"],
+  [/transfer amount exceeds balance/, "INSUFFICIENT_TOKEN_BALANCE"],
+];
+
+const RPC_CODES = new Set(["NETWORK_ERROR", "SERVER_ERROR", "TIMEOUT"]);
+const ERROR_STRING_SELECTOR = "0x08c379a0";
+const RPC_MESSAGES = /ECONNREFUSED|ECONNRESET|fetch failed|socket hang up|ENOTFOUND|EHOSTUNREACH/;
+
+interface EthersErrorShape {
+  code?: string;
+  reason?: string | null;
+  shortMessage?: string;
+  message?: string;
+  revert?: { name?: string; args?: unknown } | null;
+  receipt?: { hash?: string } | null;
+  transaction?: { to?: string | null } | null;
+  /** The node's JSON-RPC error, when ethers could not classify it ("could not coalesce error"). */
+  error?: { code?: number; message?: string; data?: unknown } | null;
+}
+
+/**
+ * A revert the node reported in a shape ethers does not classify: Hardhat/EDR
+ * answers `eth_sendRawTransaction` of a reverting transaction (automine) with
+ * code 3 and the ABI-encoded `Error(string)` in `data`.
+ */
+function revertReasonFromNode(payload: EthersErrorShape["error"]): string | undefined {
+  if (payload === null || payload === undefined) return undefined;
+  if (typeof payload.data === "string" && payload.data.startsWith(ERROR_STRING_SELECTOR)) {
+    try {
+      return AbiCoder.defaultAbiCoder().decode(["string"], dataSlice(payload.data, 4))[0] as string;
+    } catch {
+      // fall through to the message
+    }
+  }
+  const match = /reverted with (?:reason string '(.*)'|custom error '(.*)')/.exec(payload.message ?? "");
+  if (match !== null) return match[1] ?? match[2];
+  return payload.code === 3 ? "unknown" : undefined;
+}
+
+/** Maps whatever an ethers call threw to a ChainError; MarginErrors pass through. */
+export function toChainError(error: unknown, action: string, signal?: AbortSignal): MarginError {
+  if (error instanceof MarginError) return error;
+  if (signal?.aborted === true) return new ChainError("ABORTED", { details: { action }, cause: error });
+  const e = (typeof error === "object" && error !== null ? error : {}) as EthersErrorShape;
+  const nodeReason = e.code === "CALL_EXCEPTION" ? undefined : revertReasonFromNode(e.error);
+  if (e.code === "CALL_EXCEPTION" || nodeReason !== undefined) {
+    const reason = e.reason ?? e.revert?.name ?? nodeReason ?? "unknown";
+    const code = REASON_CODES.find(([pattern]) => pattern.test(reason))?.[1] ?? "TX_REVERTED";
+    const details: Record<string, unknown> = { action, reason };
+    if (e.receipt?.hash !== undefined) details["txHash"] = e.receipt.hash;
+    return new ChainError(code, { details, cause: error });
+  }
+  if (e.code === "TIMEOUT" && action.startsWith("wait")) return new ChainError("TX_TIMEOUT", { details: { action }, cause: error });
+  const text = `${e.message ?? ""} ${String((error as { cause?: unknown })?.cause ?? "")}`;
+  if ((e.code !== undefined && RPC_CODES.has(e.code)) || RPC_MESSAGES.test(text)) {
+    return new ChainError("RPC_UNAVAILABLE", { details: { action, reason: e.shortMessage ?? e.code ?? "unreachable" }, cause: error });
+  }
+  return new ChainError("TX_REVERTED", { details: { action, reason: e.shortMessage ?? e.message ?? String(error) }, cause: error });
+}
+
+/** Settles like `promise`, or rejects with ABORTED as soon as `signal` aborts (the work itself may still finish). */
+export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined, action: string): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(new ChainError("ABORTED", { details: { action }, cause: signal.reason }));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new ChainError("ABORTED", { details: { action }, cause: signal.reason }));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined, action: string): void {
+  if (signal?.aborted === true) throw new ChainError("ABORTED", { details: { action }, cause: signal.reason });
+}
+
+/** Runs a read; failures become ChainErrors. */
+export async function read<T>(action: string, run: () => Promise<T>, options: CallOptions = {}): Promise<T> {
+  throwIfAborted(options.signal, action);
+  try {
+    return await raceSignal(run(), options.signal, action);
+  } catch (error) {
+    throw toChainError(error, action, options.signal);
+  }
+}
+
+export interface SendOptions extends CallOptions {
+  /** Blocks that must include the transaction (1 = mined). */
+  readonly confirmations: number;
+  readonly timeoutMs: number;
+}
+
+/** Sends a transaction and waits for its confirmations; a revert (at estimation or once mined) becomes a ChainError. */
+export async function sendAndWait(action: string, send: () => Promise<TransactionResponse>, options: SendOptions): Promise<TransactionReceipt> {
+  throwIfAborted(options.signal, action);
+  let tx: TransactionResponse;
+  try {
+    tx = await raceSignal(send(), options.signal, action);
+  } catch (error) {
+    throw toChainError(error, action, options.signal);
+  }
+  try {
+    const receipt = await raceSignal(tx.wait(options.confirmations, options.timeoutMs), options.signal, `wait ${action}`);
+    if (receipt === null) throw new ChainError("TX_TIMEOUT", { details: { action, txHash: tx.hash } });
+    return receipt;
+  } catch (error) {
+    throw toChainError(error, `wait ${action}`, options.signal);
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * The glue between Nitro states and the margin engine, used identically by
+ * the hub (to build its proposals) and the trader (to check them by
+ * recomputation): one definition of "the successor of this state under this
+ * action" on both sides. Pure.
+ */
+import { applyAction, type Action, type Channel as EngineChannel, type EngineContext, type Verdict } from "../engine/rules.ts";
+import { liquidate } from "../engine/liquidation.ts";
+import { ChannelError } from "../errors/channel.ts";
+import { EngineError } from "../errors/engine.ts";
+import { decodeAppData, encodeAppData } from "../protocol/app-data.ts";
+import { HUB, marginAllocations, marginOutcome, TRADER } from "../protocol/channel-setup.ts";
+import { StateKind, type MarginState, type PriceReport } from "../protocol/margin-state.ts";
+import type { WireAction } from "../protocol/messages.ts";
+import type { SignedState, State, VariablePart } from "../protocol/state.ts";
+import type { Address, Bytes32 } from "../protocol/types.ts";
+import type { Collateral } from "../protocol/units.ts";
+import type { ChannelSnapshot, Judge } from "./channel.ts";
+
+export function marginStateOf(state: State): MarginState {
+  return decodeAppData(state.appData);
+}
+
+/** Total the outcome allocates: the channel's funding as this state sees it. */
+export function fundingOf(snapshot: ChannelSnapshot, state: State): bigint {
+  const [trader, hub] = participants(snapshot);
+  const a = marginAllocations(state.outcome, snapshot.token, trader, hub);
+  return a.trader + a.hub;
+}
+
+export function allocationsOf(snapshot: ChannelSnapshot, state: State): { trader: bigint; hub: bigint } {
+  const [trader, hub] = participants(snapshot);
+  return marginAllocations(state.outcome, snapshot.token, trader, hub);
+}
+
+export function engineChannelOf(snapshot: ChannelSnapshot, signed: SignedState): EngineChannel {
+  return { state: marginStateOf(signed.state), funding: fundingOf(snapshot, signed.state) as Collateral };
+}
+
+/** The first state of a channel: the trader's deposit as cash, the hub's deposit as its margin, no positions. */
+export function openingState(snapshot: ChannelSnapshot, terms: { deposit: bigint; hubDeposit: bigint; riskParamsHash: Bytes32; oracle: Address }): VariablePart {
+  const margin: MarginState = {
+    version: 1,
+    kind: StateKind.Open,
+    riskParamsHash: terms.riskParamsHash,
+    oracle: terms.oracle,
+    traderCash: terms.deposit as Collateral,
+    positions: [],
+    marks: [],
+  };
+  const [trader, hub] = participants(snapshot);
+  return { outcome: marginOutcome(snapshot.token, trader, hub, terms.deposit, terms.hubDeposit), appData: encodeAppData(margin), turnNum: 0, isFinal: false };
+}
+
+/** The variable part that records an engine result as the next turn. */
+export function successorOf(snapshot: ChannelSnapshot, next: EngineChannel, allocation: { trader: bigint; hub: bigint }, isFinal = false): VariablePart {
+  const [trader, hub] = participants(snapshot);
+  const turnNum = snapshot.latest === undefined ? 0 : snapshot.latest.state.turnNum + 1;
+  return {
+    outcome: marginOutcome(snapshot.token, trader, hub, allocation.trader, allocation.hub),
+    appData: encodeAppData(next.state),
+    turnNum,
+    isFinal,
+  };
+}
+
+/**
+ * Runs `action` on the latest supported state. `reports` are the oracle
+ * reports the action is priced at (already verified by the caller).
+ * Returns the successor's variable part and the engine's verdict.
+ */
+export function decide(
+  snapshot: ChannelSnapshot,
+  action: WireAction,
+  reports: readonly PriceReport[],
+  ctx: EngineContext,
+  lastLiquidationAt?: bigint,
+): { variable: VariablePart; verdict: Extract<Verdict, { ok: true }> } {
+  const latest = snapshot.latest;
+  if (latest === undefined) throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "no supported state" } });
+  const current = engineChannelOf(snapshot, latest);
+  if (action.kind === "close") {
+    if (current.state.positions.length > 0) throw new ChannelError("FINAL_STATE_REJECTED", { details: { reason: "close every position first" } });
+    const state: MarginState = { ...current.state, kind: StateKind.Settle };
+    const allocation = allocationsOf(snapshot, latest.state);
+    return {
+      variable: successorOf(snapshot, { state, funding: current.funding }, allocation, true),
+      verdict: { ok: true, channel: { state, funding: current.funding }, effects: { deltas: new Map(), riskIncreasing: false, traderAllocation: allocation.trader as Collateral, hubAllocation: allocation.hub as Collateral } },
+    };
+  }
+  const verdict = action.kind === "liquidate" ? liquidate(current, reports, ctx, lastLiquidationAt) : applyAction(current, engineAction(action, reports), ctx);
+  if (!verdict.ok) throw new EngineError(verdict.rejection.code, { details: verdict.rejection.details });
+  const allocation = { trader: verdict.effects.traderAllocation, hub: verdict.effects.hubAllocation };
+  return { variable: successorOf(snapshot, verdict.channel, allocation), verdict: { ok: true, channel: verdict.channel, effects: verdict.effects } };
+}
+
+export function engineAction(action: WireAction, reports: readonly PriceReport[]): Action {
+  switch (action.kind) {
+    case "trade":
+      return { type: "trade", market: action.market, size: action.size, price: action.price, reports };
+    case "deposit":
+      return { type: "deposit", amount: action.amount };
+    case "hubTopUp":
+      return { type: "topUp", amount: action.amount };
+    case "withdraw":
+      return { type: "withdraw", amount: action.amount, reports };
+    case "remark":
+      return { type: "remark", reports };
+    case "open":
+    case "liquidate":
+    case "close":
+      throw new ChannelError("FINAL_STATE_REJECTED", { details: { reason: `${action.kind} is not an engine action` } });
+  }
+}
+
+/**
+ * The countersigner's judge: the proposal must be exactly what our own engine
+ * computes for `action` from our latest state at the proposal's own marks.
+ */
+export function recomputeJudge(snapshot: ChannelSnapshot, action: WireAction, contextFor: (proposed: MarginState) => EngineContext): Judge {
+  return (_previous, proposed) => {
+    const margin = marginStateOf(proposed);
+    const expected = decide(snapshot, action, margin.marks, contextFor(margin)).variable;
+    const same =
+      expected.appData === proposed.appData &&
+      expected.isFinal === proposed.isFinal &&
+      JSON.stringify(allocationsOf(snapshot, { ...proposed, outcome: expected.outcome }), big) === JSON.stringify(allocationsOf(snapshot, proposed), big);
+    if (!same) throw new EngineError("STATE_MISMATCH", { details: { action: action.kind, turnNum: proposed.turnNum } });
+  };
+}
+
+const big = (_k: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v);
+
+function participants(snapshot: ChannelSnapshot): [Address, Address] {
+  return [snapshot.fixedPart.participants[TRADER]!, snapshot.fixedPart.participants[HUB]!];
+}

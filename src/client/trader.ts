@@ -1,0 +1,377 @@
+/**
+ * The trader's SDK: one channel with one hub. Calls read like actions
+ * (`open`, `trade`, `deposit`, `close`, `status`), each resolving only once
+ * the countersigned state is on the trader's own disk.
+ *
+ * The trader never trusts the hub's arithmetic: every proposal is recomputed
+ * with the same engine from the trader's latest state at the proposal's own
+ * oracle-signed marks, and countersigned only if identical. Prices are
+ * checked against the oracle key committed in the state.
+ */
+import type { PrivateKey } from "@libp2p/interface";
+import { multiaddr } from "@multiformats/multiaddr";
+import { getAddress } from "ethers";
+import { ChannelError } from "../errors/channel.ts";
+import { MarginError } from "../errors/base.ts";
+import { WireError } from "../errors/wire.ts";
+import { KeyedQueue } from "../channel/keyed-queue.ts";
+import { adopt, countersign, restoreChannel, type ChannelSnapshot } from "../channel/channel.ts";
+import { allocationsOf, fundingOf, marginStateOf, openingState, recomputeJudge } from "../channel/margin-channel.ts";
+import { evaluate, liquidationPrice, marginRatio, type MarketView } from "../engine/margin.ts";
+import type { EngineConfig } from "../engine/params.ts";
+import type { EngineContext } from "../engine/rules.ts";
+import { createMessenger, type HandlerContext, type Messenger } from "../net/messenger.ts";
+import { createNode, type NetNode } from "../net/node.ts";
+import { authenticate } from "../net/peer-auth.ts";
+import { expectReply, RemoteError } from "../net/remote-error.ts";
+import { verifyPriceReport, type OracleDomain } from "../oracle/report.ts";
+import { channelId as channelIdOf } from "../protocol/hash.ts";
+import { HUB, TRADER } from "../protocol/channel-setup.ts";
+import type { MarginState, PriceReport } from "../protocol/margin-state.ts";
+import type { Message, Propose, WireAction } from "../protocol/messages.ts";
+import type { Signer } from "../protocol/sign.ts";
+import { stateHashOf } from "../protocol/sign.ts";
+import type { SignedState } from "../protocol/state.ts";
+import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
+import type { Collateral, Price, Size } from "../protocol/units.ts";
+import { SqliteStore } from "../store/sqlite-store.ts";
+
+/** What the trader needs from the chain. */
+export interface TraderChainPort {
+  deposit(channelId: Bytes32, expectedHeld: bigint, amount: bigint, signal?: AbortSignal): Promise<void>;
+  confirmedHoldings(channelId: Bytes32, signal?: AbortSignal): Promise<bigint>;
+  /** conclude + transferAllAssets with a final state signed by both. */
+  concludeAndWithdraw(finalState: SignedState, signal?: AbortSignal): Promise<void>;
+}
+
+export interface TraderInit {
+  readonly hub: { readonly multiaddr: string; readonly address: Address };
+  readonly signer: Signer;
+  readonly chain: TraderChainPort;
+  /** The market parameters the hub published; their hash must match every state's commitment. */
+  readonly engine: EngineConfig;
+  readonly riskParamsHash: Bytes32;
+  readonly oracle: Address;
+  readonly oracleDomain: OracleDomain;
+  readonly token: Address;
+  readonly dataDir: string;
+  readonly peerKey?: PrivateKey;
+  readonly now?: () => bigint;
+  readonly pollMs?: number;
+}
+
+export interface MarketStatus {
+  readonly market: MarketId;
+  readonly size: Size;
+  readonly mark: Price | undefined;
+  readonly liquidationPrice: Price | null;
+}
+
+export interface TraderStatus {
+  readonly channelId: Bytes32;
+  readonly turnNum: number;
+  readonly cash: Collateral;
+  readonly equity: Collateral;
+  readonly initialMargin: Collateral;
+  readonly maintenanceMargin: Collateral;
+  /** Equity over maintenance requirement in ppm; null when flat. */
+  readonly marginRatio: bigint | null;
+  /** Trader's and hub's claims in the latest supported state. */
+  readonly allocation: { readonly trader: bigint; readonly hub: bigint };
+  readonly markets: readonly MarketStatus[];
+}
+
+export class TraderClient {
+  readonly address: Address;
+  readonly store: SqliteStore;
+  readonly #init: TraderInit;
+  readonly #queue = new KeyedQueue<string>();
+  readonly #prices = new Map<MarketId, PriceReport>();
+  readonly #now: () => bigint;
+  #channel: ChannelSnapshot | undefined;
+  #node: NetNode | undefined;
+  #messenger: Messenger | undefined;
+  #hubPeer: string | undefined;
+
+  constructor(init: TraderInit) {
+    this.#init = init;
+    this.address = getAddress(init.signer.address) as Address;
+    this.store = new SqliteStore({ path: `${init.dataDir}/trader.db` });
+    this.#now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
+  }
+
+  get channelId(): Bytes32 | undefined {
+    return this.#channel?.id;
+  }
+
+  get latest(): SignedState | undefined {
+    return this.#channel?.latest;
+  }
+
+  async start(): Promise<void> {
+    await this.store.start();
+    const record = this.store.listChannels({ role: "trader" }).find((r) => r.status !== "closed");
+    if (record !== undefined) {
+      this.#channel = restoreChannel(record.fixedPart, record.token, TRADER, this.store.latestSupported(record.channelId));
+    }
+    this.#node = await createNode({ ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}) });
+    await this.#node.start();
+    this.#messenger = createMessenger({ libp2p: this.#node });
+    await this.#messenger.start();
+    await this.#messenger.handle("update", (msg, ctx) => this.#onHubUpdate(msg, ctx));
+    await this.#messenger.handle("price", async (msg) => {
+      if (msg.type === "price") this.#acceptPrices(msg.reports);
+      return undefined;
+    });
+    await this.connect();
+  }
+
+  async stop(): Promise<void> {
+    await this.#messenger?.stop();
+    await this.#node?.stop();
+    await this.#queue.drain();
+    await this.store.stop();
+  }
+
+  /** (Re)connects, proves our address and syncs the channel with the hub. */
+  async connect(options: { signal?: AbortSignal } = {}): Promise<void> {
+    const node = this.#node!;
+    const connection = await node.dial(multiaddr(this.#init.hub.multiaddr), options);
+    this.#hubPeer = connection.remotePeer.toString();
+    await authenticate(this.#messenger!, this.#hubPeer, this.#init.signer, { hub: this.#init.hub.address, ...options });
+    await this.sync(options);
+  }
+
+  /** Exchanges latest supported turns with the hub; adopts what we lack, hands over what it lacks. */
+  async sync(options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.#queue.run("channel", async () => {
+      const channels = this.#channel?.latest ? [{ channelId: this.#channel.id, turnNum: this.#channel.latest.state.turnNum }] : [];
+      const reply = await this.#request("sync", { type: "sync-status", channels }, options);
+      if (reply.type !== "sync-states") throw new WireError("INVALID_MESSAGE", { details: { expected: "sync-states", got: reply.type } });
+      for (const signed of reply.states) await this.#adopt(signed);
+      const hubTurn = this.#channel?.latest?.state.turnNum;
+      if (this.#channel?.latest !== undefined && reply.states.length === 0) {
+        // Ask the hub where it is; if it is behind us, hand it our latest supported state.
+        const status = await this.#request("sync", { type: "sync-states", states: [] }, options);
+        const theirs = status.type === "sync-status" ? status.channels.find((c) => c.channelId === this.#channel!.id)?.turnNum ?? -1 : -1;
+        if (hubTurn !== undefined && theirs < hubTurn) await this.#request("sync", { type: "sync-states", states: [this.#channel.latest] }, options);
+      }
+    });
+  }
+
+  /** Opens a channel: both sign turn 0, the hub deposits first, then we do. Resolves when the channel is funded. */
+  async open(deposit: bigint, options: { signal?: AbortSignal } = {}): Promise<Bytes32> {
+    const id = await this.#queue.run("channel", async () => {
+      if (this.#channel !== undefined) throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "a channel is already open", channelId: this.#channel.id } });
+      const reply = await this.#request("update", { type: "open", deposit: deposit as Collateral }, options);
+      const proposal = expectPropose(reply);
+      const state = proposal.signedState.state;
+      const fixed = { participants: state.participants, channelNonce: state.channelNonce, appDefinition: state.appDefinition, challengeDuration: state.challengeDuration };
+      if (getAddress(state.participants[TRADER]!) !== this.address || getAddress(state.participants[HUB]!) !== getAddress(this.#init.hub.address)) {
+        throw new ChannelError("NOT_PARTICIPANT");
+      }
+      const fresh = restoreChannel(fixed, this.#init.token, TRADER);
+      const margin = marginStateOf(state);
+      const hubDeposit = fundingOf(fresh, state) - deposit;
+      const expected = openingState(fresh, { deposit, hubDeposit, riskParamsHash: this.#init.riskParamsHash, oracle: this.#init.oracle });
+      const step = countersign(fresh, proposal.signedState, this.#init.signer, deposit + hubDeposit, (_prev, proposed) => {
+        if (proposed.appData !== expected.appData || proposed.turnNum !== 0 || margin.traderCash !== deposit || hubDeposit < 0n) {
+          throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "opening state differs from the request" } });
+        }
+      });
+      await this.store.putChannel({ channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: Date.now() });
+      await this.store.saveState(step.signed);
+      this.#channel = step.next;
+      await this.#request("update", { type: "accept", channelId: fresh.id, turnNum: 0, signature: step.signed.sigs[TRADER]! }, options);
+      return fresh.id;
+    });
+    // Deposit order is the allocation order: the hub first, then us.
+    const hubDeposit = fundingOf(this.#channel!, this.#channel!.latest!.state) - deposit;
+    await this.#waitForHoldings(id, hubDeposit, options.signal);
+    const held = await this.#init.chain.confirmedHoldings(id, options.signal);
+    if (held < hubDeposit + deposit) await this.#init.chain.deposit(id, held, hubDeposit + deposit - held, options.signal);
+    await this.#waitForHoldings(id, hubDeposit + deposit, options.signal);
+    await this.store.updateChannelStatus(id, "open");
+    return id;
+  }
+
+  /** Buys (size > 0) or sells at the hub's quote, no worse than `limitPrice` (0: any price). */
+  trade(market: MarketId, size: bigint, limitPrice: bigint = 0n, options: { signal?: AbortSignal } = {}): Promise<SignedState> {
+    return this.#act({ kind: "trade", market, size, price: limitPrice as Price }, options);
+  }
+
+  /** Adds collateral: both sign the larger allocation first, then we deposit it (it is paid last, so only ours is at stake). */
+  async deposit(amount: bigint, options: { signal?: AbortSignal } = {}): Promise<SignedState> {
+    const before = fundingOf(this.#channel!, this.#channel!.latest!.state);
+    const signed = await this.#act({ kind: "deposit", amount: amount as Collateral }, options);
+    await this.#init.chain.deposit(this.#channel!.id, before, amount, options.signal);
+    await this.#waitForHoldings(this.#channel!.id, before + amount, options.signal);
+    return signed;
+  }
+
+  /** Cooperative close: a final state signed by both, then conclude and pay out on chain. */
+  async close(options: { signal?: AbortSignal } = {}): Promise<SignedState> {
+    const final = await this.#act({ kind: "close" }, options);
+    await this.store.updateChannelStatus(this.#channel!.id, "closing");
+    await this.#init.chain.concludeAndWithdraw(final, options.signal);
+    await this.store.updateChannelStatus(this.#channel!.id, "closed");
+    return final;
+  }
+
+  /** Positions, equity, margin ratio and liquidation price per market at the latest known prices. */
+  status(): TraderStatus {
+    const channel = this.#channel;
+    if (channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
+    const margin = marginStateOf(channel.latest.state);
+    const views = new Map<MarketId, MarketView>();
+    for (const p of margin.positions) {
+      const params = this.#init.engine.markets.get(p.market)!;
+      const report = this.#prices.get(p.market) ?? margin.marks.find((m) => m.market === p.market)!;
+      views.set(p.market, { params, price: report.price, fundingIndex: p.fundingIndex, openInterest: 0n as Size });
+    }
+    const m = evaluate(margin.traderCash, margin.positions, views);
+    return {
+      channelId: channel.id,
+      turnNum: channel.latest.state.turnNum,
+      cash: margin.traderCash,
+      equity: m.equity,
+      initialMargin: m.initial,
+      maintenanceMargin: m.maintenance,
+      marginRatio: marginRatio(m),
+      allocation: allocationsOf(channel, channel.latest.state),
+      markets: margin.positions.map((p) => ({
+        market: p.market,
+        size: p.size,
+        mark: views.get(p.market)?.price,
+        liquidationPrice: liquidationPrice(margin.traderCash, margin.positions, views, p.market),
+      })),
+    };
+  }
+
+  // --- internals ---
+
+  async #act(action: WireAction, options: { signal?: AbortSignal }): Promise<SignedState> {
+    return this.#queue.run("channel", async () => {
+      const channel = this.#channel;
+      if (channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
+      const reply = await this.#request("update", { type: "action", channelId: channel.id, action }, options);
+      const proposal = expectPropose(reply);
+      if (action.kind === "trade" && proposal.action.kind === "trade") {
+        const worse = action.price !== 0n && (action.size > 0n ? proposal.action.price > action.price : proposal.action.price < action.price);
+        if (worse || proposal.action.size !== action.size || proposal.action.market !== action.market) {
+          throw new ChannelError("PRICE_LIMIT_EXCEEDED", { details: { fill: proposal.action.price, limit: action.price } });
+        }
+      } else if (proposal.action.kind !== action.kind) {
+        throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "the hub answered another action" } });
+      }
+      return this.#countersignAndAccept(proposal, options);
+    });
+  }
+
+  /** Checks a hub proposal by recomputation, stores it countersigned, then hands the hub our signature. */
+  async #countersignAndAccept(proposal: Propose, options: { signal?: AbortSignal }): Promise<SignedState> {
+    const channel = this.#channel!;
+    const signed = this.#countersign(proposal);
+    await this.store.saveState(signed, { hashes: { channelId: channel.id, stateHash: stateHashOf(signed.state) } });
+    this.#channel = { ...this.#channel!, latest: signed };
+    const ack = await this.#request("update", { type: "accept", channelId: channel.id, turnNum: signed.state.turnNum, signature: signed.sigs[TRADER]! }, options);
+    if (ack.type !== "ack") throw new WireError("INVALID_MESSAGE", { details: { expected: "ack", got: ack.type } });
+    return signed;
+  }
+
+  #countersign(proposal: Propose): SignedState {
+    const channel = this.#channel!;
+    this.#verifyMarks(marginStateOf(proposal.signedState.state));
+    const judge = recomputeJudge(channel, proposal.action, (margin) => this.#context(margin));
+    const funding = fundingOf(channel, proposal.signedState.state);
+    const step = countersign(channel, proposal.signedState, this.#init.signer, this.#expectedFunding(proposal.action, funding), judge);
+    return step.signed;
+  }
+
+  /** Hub-initiated proposals (liquidation, re-mark) pushed to us: same checks, and we answer with our signature. */
+  async #onHubUpdate(msg: Message, ctx: HandlerContext): Promise<Message | undefined> {
+    if (ctx.peerId !== this.#hubPeer) throw new ChannelError("NOT_PARTICIPANT");
+    if (msg.type !== "propose") throw new WireError("UNKNOWN_MESSAGE", { details: { type: msg.type } });
+    return this.#queue.run("channel", async () => {
+      const channel = this.#channel;
+      if (channel === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
+      if (channelIdOf(msg.signedState.state) !== channel.id) throw new ChannelError("FIXED_PART_MISMATCH");
+      const signed = this.#countersign(msg);
+      await this.store.saveState(signed);
+      this.#channel = { ...channel, latest: signed };
+      return { type: "accept", channelId: channel.id, turnNum: signed.state.turnNum, signature: signed.sigs[TRADER]! };
+    });
+  }
+
+  async #adopt(signed: SignedState): Promise<void> {
+    const channel = this.#channel;
+    if (channel === undefined || channelIdOf(signed.state) !== channel.id) return;
+    if (channel.latest !== undefined && signed.state.turnNum <= channel.latest.state.turnNum) return;
+    const step = adopt(channel, signed);
+    await this.store.saveState(step.signed);
+    this.#channel = step.next;
+  }
+
+  /**
+   * The funding a proposal may allocate: unchanged, except a deposit adds its
+   * amount (we deposit right after signing) and a hub top-up adds the hub's
+   * confirmed deposit.
+   */
+  #expectedFunding(action: WireAction, proposed: bigint): bigint {
+    const current = fundingOf(this.#channel!, this.#channel!.latest!.state);
+    if (action.kind === "deposit" || action.kind === "hubTopUp") return current + action.amount;
+    if (action.kind === "withdraw") return current - action.amount;
+    return proposed === current ? current : -1n;
+  }
+
+  #context(proposed: MarginState): EngineContext {
+    // Recompute with the hub's funding indices as committed in the proposal;
+    // the hub's open interest and exposure change requirements, not results.
+    return {
+      config: this.#init.engine,
+      now: this.#now(),
+      riskParamsHash: this.#init.riskParamsHash,
+      runtime: (market) =>
+        this.#init.engine.markets.has(market)
+          ? { fundingIndex: proposed.positions.find((p) => p.market === market)?.fundingIndex ?? 0n, openInterest: 0n as Size, hubExposure: 0n as Size, twap: undefined }
+          : undefined,
+    };
+  }
+
+  #verifyMarks(margin: MarginState): void {
+    if (getAddress(margin.oracle) !== getAddress(this.#init.oracle)) throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "oracle" } });
+    for (const report of margin.marks) verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle);
+  }
+
+  #acceptPrices(reports: readonly PriceReport[]): void {
+    for (const report of reports) {
+      try {
+        verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle);
+      } catch (error) {
+        if (error instanceof MarginError) continue;
+        throw error;
+      }
+      const previous = this.#prices.get(report.market);
+      if (previous === undefined || previous.timestamp < report.timestamp) this.#prices.set(report.market, report);
+    }
+  }
+
+  async #waitForHoldings(id: Bytes32, amount: bigint, signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      signal?.throwIfAborted();
+      if ((await this.#init.chain.confirmedHoldings(id, signal)) >= amount) return;
+      await new Promise((r) => setTimeout(r, this.#init.pollMs ?? 200));
+    }
+  }
+
+  async #request(family: "update" | "sync", message: Message, options: { signal?: AbortSignal }): Promise<Message> {
+    if (this.#hubPeer === undefined) throw new WireError("INVALID_MESSAGE", { details: { reason: "not connected" } });
+    const reply = await this.#messenger!.request(this.#hubPeer, family, message, options);
+    if (reply.type === "error") throw new RemoteError(reply);
+    return reply;
+  }
+}
+
+function expectPropose(reply: Message): Propose {
+  return expectReply(reply, "propose");
+}

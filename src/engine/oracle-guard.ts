@@ -1,0 +1,102 @@
+/**
+ * Oracle validity per action (issue 9).
+ *
+ * Per market the guard keeps the reports it accepted during the last
+ * `twapWindow` seconds and their time-weighted average (each report's price
+ * holds until the next report, the last one until `now`). A report is
+ *   stale     older than `maxOracleAge` at `now` (or missing),
+ *   future    timestamped after `now` (treated like stale: it permits nothing that needs a price),
+ *   off-band  |price − twap| > offBandFraction × twap,
+ *   valid     otherwise (also when there is no history yet).
+ * Classification is against the average BEFORE the report is folded in; every
+ * fresh report is folded in, so a real move becomes `valid` once it has lasted
+ * long enough to move the average, while a minutes-long pump stays off-band.
+ * `PERMITS` is the one table of classes × actions (mirrored in docs/RISK.md).
+ */
+import type { EngineErrorCode } from "../errors/engine.ts";
+import type { PriceReport } from "../protocol/margin-state.ts";
+import type { MarketId } from "../protocol/types.ts";
+import { abs, FRACTION_ONE, type Price } from "../protocol/units.ts";
+import type { MarketParams } from "./params.ts";
+
+export type PriceClass = "valid" | "off-band" | "stale" | "future" | "missing";
+export type PricedAction = "increase" | "withdraw" | "remark" | "reduce" | "liquidate" | "deposit";
+
+export const PERMITS: Readonly<Record<PriceClass, Readonly<Record<PricedAction, boolean>>>> = Object.freeze({
+  valid: { increase: true, withdraw: true, remark: true, reduce: true, liquidate: true, deposit: true },
+  "off-band": { increase: false, withdraw: false, remark: false, reduce: true, liquidate: true, deposit: true },
+  stale: { increase: false, withdraw: false, remark: false, reduce: false, liquidate: false, deposit: true },
+  future: { increase: false, withdraw: false, remark: false, reduce: false, liquidate: false, deposit: true },
+  missing: { increase: false, withdraw: false, remark: false, reduce: false, liquidate: false, deposit: true },
+});
+
+export const CLASS_CODE: Readonly<Record<Exclude<PriceClass, "valid">, EngineErrorCode>> = Object.freeze({
+  "off-band": "PRICE_OFF_BAND",
+  stale: "PRICE_STALE",
+  future: "PRICE_FROM_FUTURE",
+  missing: "PRICE_MISSING",
+});
+
+interface Sample { readonly t: bigint; readonly p: bigint }
+
+/** Time-weighted average over [now − window, now] of step-wise prices; undefined without samples. */
+export function twapOf(samples: readonly Sample[], now: bigint, window: bigint): Price | undefined {
+  const start = now - window;
+  let sum = 0n, span = 0n;
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i]!;
+    const from = s.t > start ? s.t : start;
+    const next = samples[i + 1];
+    const to = next === undefined || next.t > now ? now : next.t;
+    if (to > from) { sum += s.p * (to - from); span += to - from; }
+  }
+  if (span === 0n) return samples.length === 0 ? undefined : (samples.at(-1)!.p as Price);
+  return (sum / span) as Price;
+}
+
+export function classify(report: PriceReport | undefined, twap: Price | undefined, params: MarketParams, now: bigint): PriceClass {
+  if (report === undefined) return "missing";
+  if (report.timestamp > now) return "future";
+  if (now - report.timestamp > params.maxOracleAge) return "stale";
+  if (twap !== undefined && abs(report.price - twap) * FRACTION_ONE > params.offBandFraction * twap) return "off-band";
+  return "valid";
+}
+
+/** The guard's memory: accepted samples per market, pruned to the window. No I/O; time is a parameter. */
+export class OracleGuard {
+  readonly #samples = new Map<MarketId, Sample[]>();
+  readonly #params: ReadonlyMap<MarketId, MarketParams>;
+
+  constructor(params: ReadonlyMap<MarketId, MarketParams>) {
+    this.#params = params;
+  }
+
+  twap(market: MarketId, now: bigint): Price | undefined {
+    const p = this.#params.get(market);
+    return p === undefined ? undefined : twapOf(this.#samples.get(market) ?? [], now, p.twapWindow);
+  }
+
+  classify(report: PriceReport | undefined, market: MarketId, now: bigint): PriceClass {
+    const p = this.#params.get(market);
+    if (p === undefined) return "missing";
+    return classify(report, this.twap(market, now), p, now);
+  }
+
+  /** Classifies `report` against the current average, then folds it in when fresh and in order. */
+  accept(report: PriceReport, now: bigint): PriceClass {
+    const cls = this.classify(report, report.market, now);
+    const params = this.#params.get(report.market);
+    if (params === undefined || cls === "stale" || cls === "future") return cls;
+    let list = this.#samples.get(report.market);
+    if (list === undefined) this.#samples.set(report.market, (list = []));
+    const last = list.at(-1);
+    if (last !== undefined && report.timestamp <= last.t) return cls; // out of order or duplicate: average unchanged
+    list.push({ t: report.timestamp, p: report.price });
+    // Keep the last sample at or before the window start (it holds the price there).
+    const start = now - params.twapWindow;
+    let drop = 0;
+    while (drop + 1 < list.length && list[drop + 1]!.t <= start) drop++;
+    if (drop > 0) list.splice(0, drop);
+    return cls;
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * Errors of the chain shell (5000–5999): RPC, transactions, the adjudicator's
+ * revert reasons that callers act on, key files, the watcher. Every revert
+ * keeps the contract's reason in `context.reason`, so a caller that does not
+ * know a reason still sees it.
+ */
+import { type Catalogue, errorClassFor } from "./base.ts";
+
+export const CHAIN_ERRORS = {
+  RPC_UNAVAILABLE: { number: 5000, title: "The chain RPC endpoint cannot be reached" },
+  CHAIN_ID_MISMATCH: { number: 5001, title: "The RPC endpoint serves a different chain than configured" },
+  CONTRACT_MISSING: { number: 5002, title: "No contract code at the configured address" },
+  TX_REVERTED: { number: 5100, title: "The transaction reverted" },
+  TX_TIMEOUT: { number: 5101, title: "The transaction was not confirmed in time" },
+  ABORTED: { number: 5102, title: "The chain operation was aborted" },
+  DEPOSIT_RACE: { number: 5200, title: "The channel's holdings differ from the expected amount; nothing was deposited" },
+  CHANNEL_FINALIZED: { number: 5201, title: "The channel is already finalized on chain" },
+  CHALLENGE_ONGOING: { number: 5202, title: "The channel is under challenge on chain" },
+  CHANNEL_NOT_FINALIZED: { number: 5203, title: "The channel is not finalized on chain yet" },
+  TURN_NUM_NOT_INCREASED: { number: 5204, title: "The state's turn number does not exceed the one recorded on chain" },
+  INSUFFICIENT_TOKEN_BALANCE: { number: 5205, title: "The wallet holds fewer collateral tokens than the deposit" },
+  WATCHER_DEEP_REORG: { number: 5300, title: "A block the watcher had already confirmed was reorganised away" },
+  WATCHER_HANDLER_FAILED: { number: 5301, title: "The watcher's event handler failed; the batch will be retried" },
+  KEYSTORE_INVALID: { number: 5400, title: "The key file cannot be decrypted or parsed" },
+  KEYSTORE_PASSWORD_MISSING: { number: 5401, title: "No password for the keystore was given (environment variable or password file)" },
+  PLAIN_KEY_REFUSED: { number: 5402, title: "A plain private key file is refused without the explicit development flag" },
+  KEYSTORE_EXISTS: { number: 5403, title: "A key file already exists at that path" },
+} as const satisfies Catalogue;
+
+export type ChainErrorCode = keyof typeof CHAIN_ERRORS;
+export class ChainError extends errorClassFor("chain", CHAIN_ERRORS, "ChainError") {}

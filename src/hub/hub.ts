@@ -1,0 +1,491 @@
+/**
+ * The operator's service: composes the store, the libp2p messenger, the
+ * margin engine and the chain into the hub every trader's channel talks to.
+ *
+ * Every channel has one lane in a KeyedQueue, so a trade, a re-mark and a
+ * liquidation on one channel never interleave while channels run in
+ * parallel. Inside a lane the order is always: decide purely (engine +
+ * channel state machine), store durably, commit in memory, then reply.
+ * Nothing this hub signs leaves the process before it is on disk.
+ */
+import type { PrivateKey } from "@libp2p/interface";
+import { getAddress } from "ethers";
+import { ChannelError } from "../errors/channel.ts";
+import { EngineError } from "../errors/engine.ts";
+import { MarginError } from "../errors/base.ts";
+import { WireError } from "../errors/wire.ts";
+import { KeyedQueue } from "../channel/keyed-queue.ts";
+import { complete, newChannel, propose, restoreChannel, abandon, adopt, type ChannelSnapshot } from "../channel/channel.ts";
+import { decide, engineChannelOf, fundingOf, marginStateOf, openingState } from "../channel/margin-channel.ts";
+import { RiskBook } from "../engine/book.ts";
+import { evaluate, isLiquidatable, type MarketView, type MarketViews } from "../engine/margin.ts";
+import type { Effects } from "../engine/rules.ts";
+import { hubQuote } from "../engine/trade.ts";
+import { createMessenger, type HandlerContext, type Messenger } from "../net/messenger.ts";
+import { createNode, type NetNode } from "../net/node.ts";
+import { PeerAuth, requireAuthenticated } from "../net/peer-auth.ts";
+import { verifyPriceReport, type OracleDomain } from "../oracle/report.ts";
+import { deriveChannelNonce, HUB, marginFixedPart, TRADER } from "../protocol/channel-setup.ts";
+import type { PriceReport } from "../protocol/margin-state.ts";
+import type { Accept, Message, Propose, WireAction } from "../protocol/messages.ts";
+import type { Signer } from "../protocol/sign.ts";
+import { stateHashOf } from "../protocol/sign.ts";
+import type { SignedState } from "../protocol/state.ts";
+import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
+import { FRACTION_ONE, type Collateral, type Price } from "../protocol/units.ts";
+import { SqliteStore } from "../store/sqlite-store.ts";
+import type { ChannelRecord, ChannelStatus } from "../store/types.ts";
+import type { HubConfig } from "./config.ts";
+import { MAX_SYNC_STATES } from "../protocol/constants.ts";
+
+/** What the hub needs from the chain: narrow, so tests and the embedded dev chain plug in the same way. */
+export interface FundingPort {
+  /** Deposits `amount` for the channel, failing if the channel does not hold exactly `expectedHeld`. */
+  deposit(channelId: Bytes32, expectedHeld: bigint, amount: bigint, signal?: AbortSignal): Promise<void>;
+  /** What the adjudicator holds for the channel, counting only confirmed blocks. */
+  confirmedHoldings(channelId: Bytes32, signal?: AbortSignal): Promise<bigint>;
+}
+
+export interface HubInit {
+  readonly config: HubConfig;
+  /** Signs channel states; its address is the hub's participant address. */
+  readonly signer: Signer;
+  readonly chain: FundingPort;
+  readonly peerKey?: PrivateKey;
+  /** Unix seconds; the wall clock unless a test drives it. */
+  readonly now?: () => bigint;
+  readonly log?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+interface LiveChannel {
+  snapshot: ChannelSnapshot;
+  record: ChannelRecord;
+  /** The action of our pending proposal, re-offered on sync. */
+  pendingAction?: WireAction;
+  pendingEffects?: Effects;
+  lastLiquidationAt?: bigint;
+}
+
+/** A rejected update, kept for the operator (newest last). */
+export interface Rejected {
+  readonly at: bigint;
+  readonly channelId?: Bytes32;
+  readonly trader?: Address;
+  readonly code: string;
+  readonly message: string;
+}
+
+const PENDING_ACTION_KEY = (id: Bytes32) => `pending-action:${id}`;
+const NONCE_COUNTER = "channel-nonce";
+const MAX_REJECTED_KEPT = 200;
+
+export class Hub {
+  readonly address: Address;
+  readonly config: HubConfig;
+  readonly book: RiskBook;
+  readonly store: SqliteStore;
+  readonly #init: HubInit;
+  readonly #queue = new KeyedQueue<Bytes32>();
+  readonly #channels = new Map<Bytes32, LiveChannel>();
+  readonly #prices = new Map<MarketId, PriceReport>();
+  readonly #rejected: Rejected[] = [];
+  readonly #oracleDomain: OracleDomain;
+  readonly #now: () => bigint;
+  #node: NetNode | undefined;
+  #messenger: Messenger | undefined;
+  #auth: PeerAuth | undefined;
+  #fundingLoop: Promise<void> | undefined;
+  #shutdown = new AbortController();
+
+  constructor(init: HubInit) {
+    this.#init = init;
+    this.config = init.config;
+    this.address = getAddress(init.signer.address) as Address;
+    this.#now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
+    this.book = new RiskBook(init.config.engine, this.#now());
+    this.store = new SqliteStore({ path: `${init.config.dataDir}/hub.db` });
+    this.#oracleDomain = { chainId: init.config.chain.chainId, verifyingContract: init.config.chain.marginApp };
+  }
+
+  get multiaddrs(): string[] {
+    return this.#node?.getMultiaddrs().map((m) => m.toString()) ?? [];
+  }
+
+  get peerId(): string {
+    if (this.#node === undefined) throw new Error("hub is not started");
+    return this.#node.peerId.toString();
+  }
+
+  async start(): Promise<void> {
+    this.#shutdown = new AbortController();
+    await this.store.start();
+    this.#restore();
+    this.#node = await createNode({ listen: this.config.listen, ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}), inboundConnectionsPerSecond: 100 });
+    await this.#node.start();
+    this.#messenger = createMessenger({ libp2p: this.#node }, { onHandlerError: (error, ctx) => this.#log("handler-error", { peer: ctx.peerId, error: String(error) }) });
+    await this.#messenger.start();
+    this.#auth = new PeerAuth({ messenger: this.#messenger }, { hub: this.address });
+    await this.#auth.start();
+    await this.#messenger.handle("update", (msg, ctx) => this.#onUpdate(msg, ctx));
+    await this.#messenger.handle("sync", (msg, ctx) => this.#onSync(msg, ctx));
+    this.#fundingLoop = this.#watchFunding(this.#shutdown.signal);
+  }
+
+  async stop(): Promise<void> {
+    this.#shutdown.abort();
+    await this.#fundingLoop;
+    await this.#auth?.stop();
+    await this.#messenger?.stop();
+    await this.#node?.stop();
+    await this.#queue.drain();
+    await this.store.stop();
+    this.#node = undefined;
+    this.#messenger = undefined;
+    this.#auth = undefined;
+  }
+
+  /** Verified oracle reports in; liquidations out. Reports not signed by the configured oracle are refused. */
+  async ingestPrices(reports: readonly PriceReport[]): Promise<void> {
+    const now = this.#now();
+    const accepted: PriceReport[] = [];
+    for (const report of reports) {
+      verifyPriceReport(this.#oracleDomain, report, this.config.oracle.signer);
+      const previous = this.#prices.get(report.market);
+      if (previous !== undefined && previous.timestamp >= report.timestamp) continue;
+      this.book.acceptPrice(report, now);
+      this.#prices.set(report.market, report);
+      accepted.push(report);
+    }
+    if (accepted.length === 0) return;
+    const markets = new Set(accepted.map((r) => r.market));
+    const liquidations: Promise<unknown>[] = [];
+    for (const live of this.#channels.values()) {
+      const latest = live.snapshot.latest;
+      if (latest === undefined || live.record.status !== "open") continue;
+      const margin = marginStateOf(latest.state);
+      if (!margin.positions.some((p) => markets.has(p.market))) continue;
+      const views = this.#views(margin.positions.map((p) => p.market));
+      if (views === undefined) continue;
+      if (isLiquidatable(evaluate(margin.traderCash, margin.positions, views))) {
+        liquidations.push(this.#queue.run(live.snapshot.id, () => this.#proposeFromHub(live, { kind: "liquidate" })).catch((error) => this.#noteRejection(error, live)));
+      }
+    }
+    await Promise.all(liquidations);
+  }
+
+  /** Latest accepted report per market. */
+  prices(): PriceReport[] {
+    return [...this.#prices.values()];
+  }
+
+  channels(): { record: ChannelRecord; latest: SignedState | undefined; pending: SignedState | undefined }[] {
+    return [...this.#channels.values()].map((c) => ({ record: c.record, latest: c.snapshot.latest, pending: c.snapshot.pending }));
+  }
+
+  rejected(): readonly Rejected[] {
+    return this.#rejected;
+  }
+
+  // --- handlers ---
+
+  async #onUpdate(msg: Message, ctx: HandlerContext): Promise<Message | undefined> {
+    const trader = requireAuthenticated(ctx);
+    try {
+      switch (msg.type) {
+        case "open":
+          return await this.#open(trader, msg.deposit);
+        case "action":
+          return await this.#queue.run(msg.channelId, () => this.#action(trader, msg.channelId, msg.action));
+        case "accept":
+          return await this.#queue.run(msg.channelId, () => this.#accept(trader, msg));
+        case "reject":
+          await this.#queue.run(msg.channelId, async () => {
+            const live = this.#owned(trader, msg.channelId);
+            if (live.snapshot.pending?.state.turnNum === msg.turnNum) await this.#dropPending(live);
+          });
+          return undefined;
+        default:
+          throw new WireError("UNKNOWN_MESSAGE", { details: { type: msg.type } });
+      }
+    } catch (error) {
+      this.#noteRejection(error, undefined, trader, "channelId" in msg ? msg.channelId : undefined);
+      throw error;
+    }
+  }
+
+  async #open(trader: Address, deposit: bigint): Promise<Propose> {
+    const terms = this.config.channels;
+    if (deposit < terms.minDeposit) throw new EngineError("INVALID_AMOUNT", { details: { deposit, minDeposit: terms.minDeposit } });
+    const counter = this.store.nextCounter(NONCE_COUNTER);
+    const fixed = marginFixedPart({
+      trader,
+      hub: this.address,
+      channelNonce: deriveChannelNonce(this.config.chain.chainId, this.config.chain.adjudicator, this.address, counter),
+      marginApp: this.config.chain.marginApp,
+      challengeDuration: terms.challengeDuration,
+    });
+    const hubDeposit = (deposit * terms.hubMarginRatio) / FRACTION_ONE;
+    const fresh = newChannel(fixed, this.config.chain.token, HUB);
+    const variable = openingState(fresh, { deposit, hubDeposit, riskParamsHash: this.config.riskParamsHash, oracle: this.config.oracle.signer });
+    const action: WireAction = { kind: "open", deposit: deposit as Collateral };
+    const step = propose(fresh, variable, this.#init.signer, deposit + hubDeposit, () => {});
+    const record: ChannelRecord = { channelId: fresh.id, fixedPart: fixed, token: this.config.chain.token, role: "hub", status: "proposed", counterparty: trader, createdAt: Date.now() };
+    await Promise.all([
+      this.store.putChannel(record),
+      this.store.saveState(step.signed),
+      this.store.setMeta(PENDING_ACTION_KEY(fresh.id), JSON.stringify(action, big)),
+    ]);
+    this.#channels.set(fresh.id, { snapshot: step.next, record, pendingAction: action });
+    this.#log("channel-proposed", { channelId: fresh.id, trader, deposit, hubDeposit });
+    return { type: "propose", signedState: step.signed, action };
+  }
+
+  async #action(trader: Address, channelId: Bytes32, action: WireAction): Promise<Propose> {
+    const live = this.#owned(trader, channelId);
+    // A deposit may have confirmed since the last poll; look now rather than refuse.
+    if (live.record.status === "funding") await this.#advanceFunding(live, this.#shutdown.signal);
+    if (live.record.status !== "open") throw new ChannelError("CHANNEL_NOT_OPEN", { details: { status: live.record.status } });
+    if (action.kind === "open" || action.kind === "liquidate" || action.kind === "remark" || action.kind === "hubTopUp") {
+      throw new ChannelError("NOT_PARTICIPANT", { details: { reason: `${action.kind} is the hub's to propose` } });
+    }
+    let priced = action;
+    if (action.kind === "trade") {
+      const mark = this.#prices.get(action.market);
+      const params = this.config.engine.markets.get(action.market);
+      if (params === undefined) throw new EngineError("UNKNOWN_MARKET", { details: { market: action.market } });
+      if (mark === undefined) throw new EngineError("PRICE_MISSING", { details: { market: action.market } });
+      const fill = hubQuote(params, mark.price, action.size);
+      const limit = action.price;
+      if (limit !== 0n && (action.size > 0n ? fill > limit : fill < limit)) {
+        throw new ChannelError("PRICE_LIMIT_EXCEEDED", { details: { fill, limit } });
+      }
+      priced = { ...action, price: fill as Price };
+    }
+    return this.#proposeFromHub(live, priced);
+  }
+
+  /** Decides, stores and parks our proposal for `action` on the channel; runs inside the channel's lane. */
+  async #proposeFromHub(live: LiveChannel, action: WireAction): Promise<Propose> {
+    if (live.snapshot.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: live.snapshot.pending.state.turnNum } });
+    const margin = marginStateOf(live.snapshot.latest!.state);
+    const markets = new Set(margin.positions.map((p) => p.market));
+    if (action.kind === "trade") markets.add(action.market);
+    const reports = [...markets].map((m) => this.#prices.get(m)).filter((r): r is PriceReport => r !== undefined);
+    const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
+    const { variable, verdict } = decide(live.snapshot, action, reports, ctx, live.lastLiquidationAt);
+    const step = propose(live.snapshot, variable, this.#init.signer, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }), () => {});
+    await Promise.all([this.store.saveState(step.signed), this.store.setMeta(PENDING_ACTION_KEY(live.snapshot.id), JSON.stringify(action, big))]);
+    live.snapshot = step.next;
+    live.pendingAction = action;
+    live.pendingEffects = verdict.effects;
+    if (action.kind === "liquidate") live.lastLiquidationAt = ctx.now;
+    const proposal: Propose = { type: "propose", signedState: step.signed, action };
+    this.#log("proposed", { channelId: live.snapshot.id, turnNum: variable.turnNum, action: action.kind });
+    if (action.kind === "liquidate") void this.#offer(live, proposal);
+    return proposal;
+  }
+
+  async #accept(trader: Address, msg: Accept): Promise<Message> {
+    const live = this.#owned(trader, msg.channelId);
+    const step = complete(live.snapshot, msg.turnNum, msg.signature);
+    await this.store.saveState(step.signed, { hashes: { channelId: live.snapshot.id, stateHash: stateHashOf(step.signed.state) } });
+    live.snapshot = step.next;
+    if (live.pendingEffects !== undefined) this.book.commit(live.pendingEffects);
+    live.pendingEffects = undefined;
+    live.pendingAction = undefined;
+    if (step.signed.state.turnNum === 0) await this.#setStatus(live, "funding");
+    else if (step.signed.state.isFinal) await this.#setStatus(live, "closing");
+    else if (marginStateOf(step.signed.state).kind === 2 /* Transfer */ && fundingOf(live.snapshot, step.signed.state) > 0n) await this.#setStatus(live, "funding");
+    this.#log("supported", { channelId: live.snapshot.id, turnNum: msg.turnNum });
+    return { type: "ack", channelId: msg.channelId, turnNum: msg.turnNum };
+  }
+
+  async #onSync(msg: Message, ctx: HandlerContext): Promise<Message | undefined> {
+    const trader = requireAuthenticated(ctx);
+    if (msg.type === "sync-status") {
+      // The trader's view; answer with what it lacks, then re-offer any pending proposal.
+      const behind: SignedState[] = [];
+      const ours = [...this.#channels.values()].filter((c) => c.record.counterparty === trader);
+      for (const live of ours) {
+        const theirs = msg.channels.find((c) => c.channelId === live.snapshot.id)?.turnNum ?? -1;
+        const latest = live.snapshot.latest;
+        if (latest !== undefined && latest.state.turnNum > theirs) behind.push(latest);
+        if (live.snapshot.pending !== undefined && live.pendingAction !== undefined) {
+          void this.#offer(live, { type: "propose", signedState: live.snapshot.pending, action: live.pendingAction });
+        }
+      }
+      return { type: "sync-states", states: behind.slice(0, MAX_SYNC_STATES) };
+    }
+    if (msg.type === "sync-states") {
+      // The trader holds newer supported states (it countersigned our proposal but we never heard back).
+      for (const signed of msg.states) {
+        const id = this.#channelIdOf(signed);
+        await this.#queue.run(id, async () => {
+          const live = this.#owned(trader, id);
+          const step = adopt(live.snapshot, signed);
+          await this.store.saveState(step.signed);
+          if (live.pendingEffects !== undefined && live.snapshot.pending !== undefined && stateHashOf(live.snapshot.pending.state) === stateHashOf(signed.state)) {
+            this.book.commit(live.pendingEffects);
+          }
+          live.snapshot = step.next;
+          live.pendingEffects = undefined;
+          live.pendingAction = undefined;
+          if (signed.state.turnNum === 0) await this.#setStatus(live, "funding");
+        });
+      }
+      return { type: "sync-status", channels: this.#statusOf(trader) };
+    }
+    throw new WireError("UNKNOWN_MESSAGE", { details: { type: msg.type } });
+  }
+
+  // --- internals ---
+
+  #statusOf(trader: Address): { channelId: Bytes32; turnNum: number }[] {
+    return [...this.#channels.values()]
+      .filter((c) => c.record.counterparty === trader && c.snapshot.latest !== undefined)
+      .map((c) => ({ channelId: c.snapshot.id, turnNum: c.snapshot.latest!.state.turnNum }));
+  }
+
+  #channelIdOf(signed: SignedState): Bytes32 {
+    for (const live of this.#channels.values()) {
+      if (live.snapshot.fixedPart.channelNonce === signed.state.channelNonce) return live.snapshot.id;
+    }
+    throw new ChannelError("UNKNOWN_CHANNEL");
+  }
+
+  /** Pushes a proposal to the trader's connected peers; an offline trader gets it on sync. */
+  async #offer(live: LiveChannel, proposal: Propose): Promise<void> {
+    const messenger = this.#messenger;
+    if (messenger === undefined) return;
+    for (const peer of messenger.bindings.peersOf(live.record.counterparty)) {
+      try {
+        const reply = await messenger.request(peer, "update", proposal, { signal: AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(10_000)]) });
+        if (reply.type === "accept") await this.#queue.run(live.snapshot.id, () => this.#accept(live.record.counterparty, reply));
+        return;
+      } catch (error) {
+        this.#log("offer-failed", { channelId: live.snapshot.id, peer, error: String(error) });
+      }
+    }
+  }
+
+  async #dropPending(live: LiveChannel): Promise<void> {
+    live.snapshot = abandon(live.snapshot);
+    live.pendingAction = undefined;
+    live.pendingEffects = undefined;
+    await this.store.setMeta(PENDING_ACTION_KEY(live.snapshot.id), "");
+  }
+
+  #owned(trader: Address, channelId: Bytes32): LiveChannel {
+    const live = this.#channels.get(channelId);
+    if (live === undefined) throw new ChannelError("UNKNOWN_CHANNEL", { details: { channelId } });
+    if (live.record.counterparty !== trader) throw new ChannelError("NOT_PARTICIPANT", { details: { channelId } });
+    return live;
+  }
+
+  async #setStatus(live: LiveChannel, status: ChannelStatus): Promise<void> {
+    if (live.record.status === status) return;
+    await this.store.updateChannelStatus(live.snapshot.id, status);
+    live.record = { ...live.record, status };
+    this.#log("channel-status", { channelId: live.snapshot.id, status });
+  }
+
+  #views(markets: readonly MarketId[]): MarketViews | undefined {
+    const views = new Map<MarketId, MarketView>();
+    for (const market of markets) {
+      const report = this.#prices.get(market);
+      const params = this.config.engine.markets.get(market);
+      const book = this.book.market(market);
+      if (report === undefined || params === undefined || book === undefined) return undefined;
+      views.set(market, { params, price: report.price, fundingIndex: book.fundingIndex, openInterest: book.openInterest });
+    }
+    return views;
+  }
+
+  /** Rebuilds live channels and the book's open interest and exposure from the store. */
+  #restore(): void {
+    for (const record of this.store.listChannels({ role: "hub" })) {
+      if (record.status === "closed") continue;
+      const latest = this.store.latestSupported(record.channelId);
+      const newest = this.store.latestState(record.channelId);
+      const pending = newest !== undefined && newest !== latest && newest.sigs[HUB] !== undefined && newest.sigs[TRADER] === undefined ? newest : undefined;
+      const snapshot = restoreChannel(record.fixedPart, record.token, HUB, latest, pending);
+      const raw = this.store.getMeta(PENDING_ACTION_KEY(record.channelId));
+      const pendingAction = snapshot.pending !== undefined && typeof raw === "string" && raw !== "" ? (JSON.parse(raw, unbig) as WireAction) : undefined;
+      const live: LiveChannel = { snapshot, record, ...(pendingAction ? { pendingAction } : {}) };
+      if (pendingAction !== undefined && snapshot.latest !== undefined && pendingAction.kind !== "open") {
+        // Re-derive the effects our stored proposal will have once countersigned.
+        live.pendingEffects = undefined;
+      }
+      this.#channels.set(record.channelId, live);
+      if (latest !== undefined) {
+        const margin = engineChannelOf(snapshot, latest).state;
+        const deltas = new Map(margin.positions.map((p) => [p.market, { openInterest: p.size < 0n ? -p.size : p.size, hubExposure: -p.size, fundingPaid: 0n, fee: 0n, penalty: 0n, shortfall: 0n }] as const));
+        this.book.commit({ deltas, riskIncreasing: false, traderAllocation: 0n as Collateral, hubAllocation: 0n as Collateral });
+      }
+    }
+  }
+
+  /** Hub deposits first; a channel opens once the adjudicator holds its whole funding in confirmed blocks. */
+  async #watchFunding(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      for (const live of this.#channels.values()) {
+        if (live.record.status !== "funding" || live.snapshot.latest === undefined) continue;
+        try {
+          await this.#queue.run(live.snapshot.id, () => this.#advanceFunding(live, signal));
+        } catch (error) {
+          this.#log("funding-error", { channelId: live.snapshot.id, error: String(error) });
+        }
+      }
+      await sleep(this.config.chain.pollMs, signal);
+    }
+  }
+
+  async #advanceFunding(live: LiveChannel, signal: AbortSignal): Promise<void> {
+    const latest = live.snapshot.latest!;
+    const total = fundingOf(live.snapshot, latest.state);
+    const held = await this.#init.chain.confirmedHoldings(live.snapshot.id, signal);
+    if (held >= total) {
+      await this.#setStatus(live, "open");
+      return;
+    }
+    if (latest.state.turnNum === 0 && held === 0n) {
+      const hubDeposit = total - marginStateOf(latest.state).traderCash;
+      const key = `hub-deposited:${live.snapshot.id}`;
+      if (this.store.getMeta(key) !== undefined) return; // sent already; wait for confirmation
+      await this.store.setMeta(key, "1");
+      await this.#init.chain.deposit(live.snapshot.id, 0n, hubDeposit, signal);
+      this.#log("hub-deposited", { channelId: live.snapshot.id, amount: hubDeposit });
+    }
+  }
+
+  #noteRejection(error: unknown, live?: LiveChannel, trader?: Address, channelId?: Bytes32): void {
+    const code = error instanceof MarginError ? error.code : "INTERNAL";
+    const message = error instanceof MarginError ? error.shortMessage : String(error);
+    this.#rejected.push({ at: this.#now(), ...(channelId ?? live?.snapshot.id ? { channelId: (channelId ?? live?.snapshot.id)! } : {}), ...(trader ?? live?.record.counterparty ? { trader: (trader ?? live?.record.counterparty)! } : {}), code, message });
+    if (this.#rejected.length > MAX_REJECTED_KEPT) this.#rejected.shift();
+    this.#log("rejected", { code, channelId, trader });
+  }
+
+  #log(event: string, fields: Record<string, unknown>): void {
+    this.#init.log?.(event, fields);
+  }
+}
+
+function big(_key: string, value: unknown): unknown {
+  return typeof value === "bigint" ? { $bigint: value.toString() } : value;
+}
+
+function unbig(_key: string, value: unknown): unknown {
+  return typeof value === "object" && value !== null && "$bigint" in value ? BigInt((value as { $bigint: string }).$bigint) : value;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}

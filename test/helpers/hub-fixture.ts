@@ -1,0 +1,113 @@
+/**
+ * A hub and traders on one in-process chain, over real libp2p on loopback,
+ * with real SQLite files in a temp directory. Keys are deterministic test
+ * keys funded with ETH and collateral.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Wallet } from "ethers";
+import { startTestChain, type TestChain } from "./chain.ts";
+import { testSigner } from "./keys.ts";
+import { AdjudicatorClient } from "../../src/chain/adjudicator.ts";
+import { ChannelFunding } from "../../src/chain/channel-funding.ts";
+import { resolveHubConfig, type HubConfig } from "../../src/hub/config.ts";
+import { Hub } from "../../src/hub/hub.ts";
+import { TraderClient } from "../../src/client/trader.ts";
+import { createLocalOracle, type LocalOracle } from "../../src/oracle/local-signer.ts";
+import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS } from "../../src/engine/params.ts";
+import type { Signer } from "../../src/protocol/sign.ts";
+import type { Address, MarketId } from "../../src/protocol/types.ts";
+import type { Price } from "../../src/protocol/units.ts";
+import { bytesToHex } from "@noble/hashes/utils.js";
+
+export const USD = 1_000_000n;
+export const BTC = "BTC-PERP" as MarketId;
+export const ETH = "ETH-PERP" as MarketId;
+
+export interface HubFixture {
+  readonly chain: TestChain;
+  readonly hub: Hub;
+  readonly config: HubConfig;
+  readonly oracle: LocalOracle;
+  readonly dir: string;
+  /** The oracle's clock (unix seconds); `price` signs at it. */
+  now: bigint;
+  price(market: MarketId, price: Price): Promise<void>;
+  trader(index: number): Promise<TraderClient>;
+  wallet(signer: Signer): Promise<Wallet>;
+  close(): Promise<void>;
+}
+
+export async function startHubFixture(options: { hubMarginRatio?: bigint } = {}): Promise<HubFixture> {
+  const chain = await startTestChain();
+  const dir = mkdtempSync(join(tmpdir(), "nitro-margin-hub-"));
+  const hubSigner = testSigner(100);
+  const oracleKey = testSigner(101);
+  const oracle = createLocalOracle({ privateKey: oracleKey.privateKey, domain: { chainId: chain.chainId, verifyingContract: chain.addresses.marginApp } });
+  const config = resolveHubConfig({
+    listen: ["/ip4/127.0.0.1/tcp/0"],
+    dataDir: dir,
+    key: { plainKeyFile: "unused", allowPlainKey: true },
+    chain: { rpcUrl: "in-process", chainId: chain.chainId, ...chain.addresses, confirmations: 1, pollMs: 20 },
+    oracle: { signer: oracle.address },
+    channels: { challengeDuration: 3600, hubMarginRatio: options.hubMarginRatio ?? 1_000_000n, minDeposit: USD },
+    markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
+  });
+  const clients: TraderClient[] = [];
+  const fixture: HubFixture = {
+    chain,
+    config,
+    oracle,
+    dir,
+    now: BigInt(Math.floor(Date.now() / 1000)),
+    hub: undefined as unknown as Hub,
+    async wallet(signer) {
+      await chain.provider.send("hardhat_setBalance", [signer.address, "0x" + (10n ** 22n).toString(16)]);
+      await (await chain.token.mint(signer.address, 1_000_000n * USD)).wait();
+      return new Wallet("0x" + bytesToHex(signer.privateKey), chain.provider);
+    },
+    async price(market, price) {
+      await fixture.hub.ingestPrices([oracle.sign(market, price, fixture.now)]);
+    },
+    async trader(index) {
+      const signer = testSigner(200 + index);
+      const wallet = await fixture.wallet(signer);
+      const client = new TraderClient({
+        hub: { multiaddr: fixture.hub.multiaddrs[0]!, address: fixture.hub.address },
+        signer,
+        chain: new ChannelFunding(await AdjudicatorClient.connect({ wallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token }), chain.provider, 1),
+        engine: config.engine,
+        riskParamsHash: config.riskParamsHash,
+        oracle: oracle.address,
+        oracleDomain: oracle.domain,
+        token: chain.addresses.token,
+        dataDir: mkdtempSync(join(dir, `trader-${index}-`)),
+        pollMs: 20,
+      });
+      await client.start();
+      clients.push(client);
+      return client;
+    },
+    async close() {
+      for (const c of clients) await c.stop().catch(() => {});
+      await fixture.hub.stop();
+      await chain.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  const hubWallet = await fixture.wallet(hubSigner);
+  const hub = new Hub({
+    config,
+    signer: hubSigner,
+    chain: new ChannelFunding(await AdjudicatorClient.connect({ wallet: hubWallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token }), chain.provider, 1),
+    now: () => fixture.now,
+  });
+  (fixture as { hub: Hub }).hub = hub;
+  await hub.start();
+  return fixture;
+}
+
+export function oracleAddress(f: HubFixture): Address {
+  return f.oracle.address;
+}

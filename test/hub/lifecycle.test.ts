@@ -1,0 +1,47 @@
+/**
+ * The main path in one process: a hub and a trader over real libp2p on
+ * loopback, real SQLite files, the real adjudicator on an in-process chain.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { BTC, ETH, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
+import type { Price } from "../../src/protocol/units.ts";
+
+const test = suite<{ f: HubFixture }>("hub and trader lifecycle", {} as { f: HubFixture });
+
+test.before(async (ctx) => {
+  ctx.f = await startHubFixture();
+  await ctx.f.price(BTC, 60_000_00000000n as Price);
+  await ctx.f.price(ETH, 3_000_00000000n as Price);
+});
+test.after(async (ctx) => {
+  await ctx.f.close();
+});
+
+test("open, fund, trade in two markets, close: on-chain payouts equal the settled outcome", async ({ f }) => {
+  const trader = await f.trader(1);
+  const balanceBefore: bigint = await f.chain.token.balanceOf(trader.address);
+  const id = await trader.open(1_000n * USD);
+  assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, id), 2_000n * USD, "hub and trader both deposited");
+
+  await trader.trade(BTC, 1_000_000n, 0n); // buy 0.01 BTC
+  await trader.trade(ETH, -10_000_000n, 0n); // sell 0.1 ETH
+  let status = trader.status();
+  assert.is(status.markets.length, 2);
+  assert.ok(status.equity < 1_000n * USD, "fees and spread were paid");
+
+  f.now += 1n;
+  await f.price(BTC, 61_000_00000000n as Price);
+  await trader.trade(BTC, -1_000_000n, 0n);
+  await trader.trade(ETH, 10_000_000n, 0n);
+  status = trader.status();
+  assert.is(status.markets.length, 0);
+
+  const final = await trader.close();
+  assert.ok(final.state.isFinal);
+  const balanceAfter: bigint = await f.chain.token.balanceOf(trader.address);
+  assert.is(balanceAfter - balanceBefore + 1_000n * USD, status.allocation.trader, "trader received exactly its allocation");
+  assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, id), 0n);
+});
+
+test.run();

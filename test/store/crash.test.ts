@@ -1,0 +1,141 @@
+/**
+ * Crash durability with real processes: a writer child is SIGKILLed in the
+ * middle of a stream of writes; the database is reopened and every write the
+ * child reported as acknowledged must be there, and no counter value it
+ * handed out may be handed out again.
+ *
+ * A SIGKILL proves "acknowledged only after the write reached the OS"; the
+ * fsync half (power loss) rests on synchronous=FULL, which store.test.ts
+ * checks is in force.
+ *
+ * The latest supported turn may be one above the highest acked turn of a
+ * channel: the commit can land between the COMMIT and the "acked" line.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn, type ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { SqliteStore } from "../../src/store/sqlite-store.ts";
+import { testChannel } from "./fixtures/states.ts";
+import { tempDir } from "./helpers.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const NODE = join(ROOT, "node_modules/.bin/node");
+const WRITER = join(ROOT, "test/store/fixtures/crash-writer.ts");
+const CHANNELS = 8;
+
+interface Run {
+  acked: Map<number, number[]>;
+  counters: bigint[];
+}
+
+/** Starts the writer, lets it ack `killAfter` writes plus a random moment, then kill -9. */
+async function runAndKill(path: string, autoPrune: boolean, killAfter: number): Promise<Run> {
+  const child = spawn(NODE, ["--import", "tsx", WRITER, path, String(CHANNELS), autoPrune ? "1" : "0"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const run: Run = { acked: new Map(), counters: [] };
+  let stderr = "";
+  child.stderr!.on("data", (d) => (stderr += d));
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let count = 0;
+      let killing = false;
+      const timer = setTimeout(() => reject(new Error(`writer too slow (${count} acks)\n${stderr}`)), 30_000);
+      child.on("exit", (code, signal) => {
+        clearTimeout(timer);
+        if (signal === "SIGKILL") resolve();
+        else reject(new Error(`writer exited by itself: ${code} ${signal}\n${stderr}`));
+      });
+      createInterface({ input: child.stdout! }).on("line", (line) => {
+        const [kind, a, b] = line.split(" ");
+        if (kind === "acked") {
+          const list = run.acked.get(Number(a)) ?? [];
+          list.push(Number(b));
+          run.acked.set(Number(a), list);
+          if (++count === killAfter && !killing) {
+            killing = true;
+            setTimeout(() => child.kill("SIGKILL"), Math.floor(Math.random() * 20));
+          }
+        } else if (kind === "counter") run.counters.push(BigInt(a!));
+      });
+    });
+    // Lines already in the pipe when the child died are still delivered; let readline drain them.
+    await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    stop(child);
+    await exited;
+  }
+  return run;
+}
+
+function stop(child: ChildProcess): void {
+  if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+}
+
+async function withReopened<T>(path: string, fn: (store: SqliteStore) => T): Promise<T> {
+  const store = new SqliteStore({ path, autoPrune: false });
+  await store.start();
+  try {
+    return fn(store);
+  } finally {
+    await store.stop();
+  }
+}
+
+test("kill -9 mid-stream: every acked state is present, latest supported is the highest acked (or the one in flight)", async () => {
+  const dir = tempDir();
+  const path = join(dir, "crash.sqlite");
+  const allCounters: bigint[] = [];
+  const highest = new Map<number, number>();
+  try {
+    for (let round = 0; round < 3; round++) {
+      const run = await runAndKill(path, false, 200 + round * 100);
+      allCounters.push(...run.counters);
+      assert.ok(run.acked.size === CHANNELS, `all ${CHANNELS} channels acked something in round ${round}`);
+      await withReopened(path, (store) => {
+        for (const [c, list] of run.acked) {
+          const id = testChannel(BigInt(c)).id;
+          const maxAcked = Math.max(...list, highest.get(c) ?? 0);
+          const stored = new Set(store.statesAfter(id, -1).map((s) => s.state.turnNum));
+          for (let t = 1; t <= maxAcked; t++) assert.ok(stored.has(t), `channel ${c}: acked turn ${t} is stored`);
+          const latest = store.latestSupported(id)?.state.turnNum ?? -1;
+          assert.ok(latest === maxAcked || latest === maxAcked + 1, `channel ${c}: latest supported ${latest}, highest acked ${maxAcked}`);
+          highest.set(c, latest);
+        }
+        const next = store.nextCounter("nonce");
+        for (const seen of allCounters) assert.ok(next > seen, `counter ${next} handed out again (was ${seen})`);
+        allCounters.push(next);
+      });
+    }
+    assert.is(new Set(allCounters).size, allCounters.length, "no counter value handed out twice");
+    assert.ok(allCounters.length > 10, `counters were exercised (${allCounters.length})`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("kill -9 with automatic pruning: the latest supported state survives and is the highest acked (or the one in flight)", async () => {
+  const dir = tempDir();
+  const path = join(dir, "crash-pruned.sqlite");
+  try {
+    const run = await runAndKill(path, true, 300);
+    await withReopened(path, (store) => {
+      for (const [c, list] of run.acked) {
+        const id = testChannel(BigInt(c)).id;
+        const maxAcked = Math.max(...list);
+        const supported = store.statesAfter(id, -1).map((s) => s.state.turnNum);
+        assert.ok(supported.length === 1, `channel ${c}: pruned to one supported state, found ${supported.length}`);
+        assert.ok(supported[0] === maxAcked || supported[0] === maxAcked + 1, `channel ${c}: latest ${supported[0]}, acked ${maxAcked}`);
+      }
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
