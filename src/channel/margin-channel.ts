@@ -115,12 +115,17 @@ export function engineAction(action: WireAction, reports: readonly PriceReport[]
 
 /**
  * The countersigner's judge: the proposal must be exactly what our own engine
- * computes for `action` from our latest state at the proposal's own marks.
+ * computes for `action` from our latest state at the proposer's (verified)
+ * oracle reports.
  */
-export function recomputeJudge(snapshot: ChannelSnapshot, action: WireAction, contextFor: (proposed: MarginState) => EngineContext): Judge {
+export function recomputeJudge(
+  snapshot: ChannelSnapshot,
+  action: WireAction,
+  reports: readonly PriceReport[],
+  contextFor: (proposed: MarginState) => EngineContext,
+): Judge {
   return (_previous, proposed) => {
-    const margin = marginStateOf(proposed);
-    const expected = decide(snapshot, action, margin.marks, contextFor(margin)).variable;
+    const expected = decide(snapshot, action, reports, contextFor(marginStateOf(proposed))).variable;
     const same =
       expected.appData === proposed.appData &&
       expected.isFinal === proposed.isFinal &&

@@ -281,8 +281,8 @@ export class TraderClient {
 
   #countersign(proposal: Propose): SignedState {
     const channel = this.#channel!;
-    this.#verifyMarks(marginStateOf(proposal.signedState.state));
-    const judge = recomputeJudge(channel, proposal.action, (margin) => this.#context(margin));
+    this.#verifyMarks(marginStateOf(proposal.signedState.state), proposal.reports);
+    const judge = recomputeJudge(channel, proposal.action, proposal.reports, (margin) => this.#context(margin));
     const funding = fundingOf(channel, proposal.signedState.state);
     const step = countersign(channel, proposal.signedState, this.#init.signer, this.#expectedFunding(proposal.action, funding), judge);
     return step.signed;
@@ -338,9 +338,9 @@ export class TraderClient {
     };
   }
 
-  #verifyMarks(margin: MarginState): void {
+  #verifyMarks(margin: MarginState, reports: readonly PriceReport[]): void {
     if (getAddress(margin.oracle) !== getAddress(this.#init.oracle)) throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "oracle" } });
-    for (const report of margin.marks) verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle);
+    for (const report of [...margin.marks, ...reports]) verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle);
   }
 
   #acceptPrices(reports: readonly PriceReport[]): void {

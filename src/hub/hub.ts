@@ -60,8 +60,9 @@ export interface HubInit {
 interface LiveChannel {
   snapshot: ChannelSnapshot;
   record: ChannelRecord;
-  /** The action of our pending proposal, re-offered on sync. */
+  /** The action of our pending proposal and the reports it was priced at, re-offered on sync. */
   pendingAction?: WireAction;
+  pendingReports?: readonly PriceReport[];
   pendingEffects?: Effects;
   lastLiquidationAt?: bigint;
 }
@@ -237,7 +238,7 @@ export class Hub {
     ]);
     this.#channels.set(fresh.id, { snapshot: step.next, record, pendingAction: action });
     this.#log("channel-proposed", { channelId: fresh.id, trader, deposit, hubDeposit });
-    return { type: "propose", signedState: step.signed, action };
+    return { type: "propose", signedState: step.signed, action, reports: [] };
   }
 
   async #action(trader: Address, channelId: Bytes32, action: WireAction): Promise<Propose> {
@@ -277,9 +278,10 @@ export class Hub {
     await Promise.all([this.store.saveState(step.signed), this.store.setMeta(PENDING_ACTION_KEY(live.snapshot.id), JSON.stringify(action, big))]);
     live.snapshot = step.next;
     live.pendingAction = action;
+    live.pendingReports = reports;
     live.pendingEffects = verdict.effects;
     if (action.kind === "liquidate") live.lastLiquidationAt = ctx.now;
-    const proposal: Propose = { type: "propose", signedState: step.signed, action };
+    const proposal: Propose = { type: "propose", signedState: step.signed, action, reports };
     this.#log("proposed", { channelId: live.snapshot.id, turnNum: variable.turnNum, action: action.kind });
     if (action.kind === "liquidate") void this.#offer(live, proposal);
     return proposal;
@@ -311,7 +313,7 @@ export class Hub {
         const latest = live.snapshot.latest;
         if (latest !== undefined && latest.state.turnNum > theirs) behind.push(latest);
         if (live.snapshot.pending !== undefined && live.pendingAction !== undefined) {
-          void this.#offer(live, { type: "propose", signedState: live.snapshot.pending, action: live.pendingAction });
+          void this.#offer(live, { type: "propose", signedState: live.snapshot.pending, action: live.pendingAction, reports: live.pendingReports ?? [] });
         }
       }
       return { type: "sync-states", states: behind.slice(0, MAX_SYNC_STATES) };
@@ -361,6 +363,7 @@ export class Hub {
       try {
         const reply = await messenger.request(peer, "update", proposal, { signal: AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(10_000)]) });
         if (reply.type === "accept") await this.#queue.run(live.snapshot.id, () => this.#accept(live.record.counterparty, reply));
+        else this.#log("offer-refused", { channelId: live.snapshot.id, peer, reply: reply.type === "error" ? reply.code : reply.type });
         return;
       } catch (error) {
         this.#log("offer-failed", { channelId: live.snapshot.id, peer, error: String(error) });

@@ -59,8 +59,12 @@ export type WireActionKind = WireAction["kind"];
 export interface Open { readonly type: "open"; readonly deposit: Collateral }
 /** Trader → hub: perform `action` on the trader's channel; the hub answers `propose` or `reject`. */
 export interface ActionRequest { readonly type: "action"; readonly channelId: Bytes32; readonly action: WireAction }
-/** A state signed by its proposer, with the action it performs. */
-export interface Propose { readonly type: "propose"; readonly signedState: WireSignedState; readonly action: WireAction }
+/**
+ * A state signed by its proposer, with the action it performs and the oracle
+ * reports it was priced at (a state keeps marks only for open positions, so
+ * a close or liquidation would otherwise lose the price it settled at).
+ */
+export interface Propose { readonly type: "propose"; readonly signedState: WireSignedState; readonly action: WireAction; readonly reports: readonly PriceReport[] }
 /** The proposer stored the countersigned state. */
 export interface Ack { readonly type: "ack"; readonly channelId: Bytes32; readonly turnNum: number }
 export interface Accept { readonly type: "accept"; readonly channelId: Bytes32; readonly turnNum: number; readonly signature: Hex }
@@ -292,8 +296,13 @@ export const VALIDATORS: Readonly<Record<MessageType, Validator>> = Object.freez
     return { type: "action", channelId: bytes32(o.channelId, "channelId"), action: wireAction(o.action, "action") };
   },
   propose: (x) => {
-    const o = record(x, "", ["type", "signedState", "action"]);
-    return { type: "propose", signedState: signedState(o.signedState, "signedState"), action: wireAction(o.action, "action") };
+    const o = record(x, "", ["type", "signedState", "action", "reports"]);
+    return {
+      type: "propose",
+      signedState: signedState(o.signedState, "signedState"),
+      action: wireAction(o.action, "action"),
+      reports: list(o.reports, "reports", MAX_PRICE_REPORTS, priceReport),
+    };
   },
   ack: (x) => {
     const o = record(x, "", ["type", "channelId", "turnNum"]);

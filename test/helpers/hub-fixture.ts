@@ -84,6 +84,7 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint } = {})
         token: chain.addresses.token,
         dataDir: mkdtempSync(join(dir, `trader-${index}-`)),
         pollMs: 20,
+        now: () => fixture.now,
       });
       await client.start();
       clients.push(client);
@@ -102,6 +103,7 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint } = {})
     signer: hubSigner,
     chain: new ChannelFunding(await AdjudicatorClient.connect({ wallet: hubWallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token }), chain.provider, 1),
     now: () => fixture.now,
+    ...(process.env.HUB_LOG ? { log: (event: string, fields: Record<string, unknown>) => console.log("hub", event, JSON.stringify(fields, (_k, v) => (typeof v === "bigint" ? v.toString() : v))) } : {}),
   });
   (fixture as { hub: Hub }).hub = hub;
   await hub.start();

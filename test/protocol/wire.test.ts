@@ -70,7 +70,7 @@ const ARBS: Record<MessageType, fc.Arbitrary<Message>> = {
   challenge: rec({ type: fc.constant("challenge" as const), nonce: bytes32, hub: address }),
   hello: rec({ type: fc.constant("hello" as const), address, nonce: bytes32, signature: sig }),
   welcome: rec({ type: fc.constant("welcome" as const), address }),
-  propose: rec({ type: fc.constant("propose" as const), signedState, action }),
+  propose: rec({ type: fc.constant("propose" as const), signedState, action, reports: fc.array(report, { maxLength: 3 }) }),
   accept: rec({ type: fc.constant("accept" as const), channelId: bytes32, turnNum: u48, signature: sig }),
   reject: rec({ type: fc.constant("reject" as const), channelId: bytes32, turnNum: u48, code: errCode, number: fc.integer({ min: 0, max: 65535 }), message: text }),
   "sync-status": rec({ type: fc.constant("sync-status" as const), channels: fc.array(rec({ channelId: bytes32, turnNum: u48 }), { maxLength: 20 }) }),
@@ -149,8 +149,8 @@ test("negative sizes, amounts and turn numbers are rejected with the field path"
     [{ ...goodAccept, turnNum: 2 ** 48 }, "turnNum"],
     [{ ...goodAccept, turnNum: 1.5 }, "turnNum"],
     [{ type: "liquidation", channelId: B32, turnNum: 1, markets: [], penalty: -1n }, "penalty"],
-    [{ type: "propose", action: { kind: "remark" }, signedState: { ...goodState, state: { ...goodState.state, channelNonce: -1n } } }, "signedState.state.channelNonce"],
-    [{ type: "propose", action: { kind: "remark" }, signedState: { ...goodState, state: { ...goodState.state, outcome: [{ ...goodState.state.outcome[0], allocations: [{ destination: B32, amount: -5n, allocationType: 0, metadata: "0x" }] }] } } }, "signedState.state.outcome[0].allocations[0].amount"],
+    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, state: { ...goodState.state, channelNonce: -1n } } }, "signedState.state.channelNonce"],
+    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, state: { ...goodState.state, outcome: [{ ...goodState.state.outcome[0], allocations: [{ destination: B32, amount: -5n, allocationType: 0, metadata: "0x" }] }] } } }, "signedState.state.outcome[0].allocations[0].amount"],
     [{ type: "price", reports: [{ market: "BTC-PERP", price: -1n, timestamp: 1n, signature: SIG }] }, "reports[0].price"],
   ];
   for (const [msg, path] of cases) {
@@ -169,11 +169,11 @@ test("wrong field types, missing and unknown fields: INVALID_MESSAGE with the pa
     [{ type: "accept", channelId: B32, turnNum: 7 }, "signature"],
     [{ ...goodAccept, extra: [1, 2, 3] }, "extra"],
     [{ ...goodAccept, ["__proto__"]: { polluted: true } }, "__proto_"],
-    [{ type: "propose", action: { kind: "remark" }, signedState: { ...goodState, sigs: [SIG] } }, "signedState.sigs"],
-    [{ type: "propose", action: { kind: "remark" }, signedState: { ...goodState, state: { ...goodState.state, participants: [A1] } } }, "signedState.state.participants"],
-    [{ type: "propose", action: { kind: "remark" }, signedState: { ...goodState, state: { ...goodState.state, isFinal: 0 } } }, "signedState.state.isFinal"],
-    [{ type: "propose", action: { kind: "remark" }, signedState: { ...goodState, state: { ...goodState.state, appData: "0x" + "00".repeat(MAX_APP_DATA_BYTES + 1) } } }, "signedState.state.appData"],
-    [{ type: "propose", action: { kind: "remark" }, signedState: { ...goodState, state: { ...goodState.state, outcome: [{ ...goodState.state.outcome[0], assetMetadata: { assetType: 4, metadata: "0x" } }] } } }, "signedState.state.outcome[0].assetMetadata.assetType"],
+    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, sigs: [SIG] } }, "signedState.sigs"],
+    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, state: { ...goodState.state, participants: [A1] } } }, "signedState.state.participants"],
+    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, state: { ...goodState.state, isFinal: 0 } } }, "signedState.state.isFinal"],
+    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, state: { ...goodState.state, appData: "0x" + "00".repeat(MAX_APP_DATA_BYTES + 1) } } }, "signedState.state.appData"],
+    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, state: { ...goodState.state, outcome: [{ ...goodState.state.outcome[0], assetMetadata: { assetType: 4, metadata: "0x" } }] } } }, "signedState.state.outcome[0].assetMetadata.assetType"],
     [{ type: "price", reports: [{ market: "btc", price: 1n, timestamp: 1n, signature: SIG }] }, "reports[0].market"],
     [{ type: "error", code: "lower", number: 1, message: "x" }, "code"],
     [{ type: "error", code: "X", number: 1, message: "x".repeat(300) }, "message"],
@@ -229,7 +229,7 @@ test("huge arrays: over a cap, or a header claiming 2^32-1 elements", () => {
 });
 
 test("truncated frames and trailing bytes are malformed", () => {
-  const frame = encodeFrame({ type: "propose", action: { kind: "remark" }, signedState: goodState } as unknown as Message);
+  const frame = encodeFrame({ type: "propose", action: { kind: "remark" }, reports: [], signedState: goodState } as unknown as Message);
   for (let n = 0; n < frame.length; n++) assert.is(wireCode(() => decodeFrame(frame.subarray(0, n))), "MALFORMED_FRAME", `prefix ${n}`);
   assert.is(wireCode(() => decodeFrame(Buffer.concat([frame, Buffer.from([0])]))), "MALFORMED_FRAME");
 });

@@ -1,0 +1,51 @@
+/**
+ * Hub-initiated updates: a price tick puts a trader below maintenance; the
+ * hub proposes the liquidation and pushes it; the online trader recomputes
+ * it with its own engine and countersigns. An offline trader gets it on sync.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { BTC, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
+import { marginStateOf } from "../../src/channel/margin-channel.ts";
+import { StateKind } from "../../src/protocol/margin-state.ts";
+import type { Price } from "../../src/protocol/units.ts";
+
+const test = suite<{ f: HubFixture }>("hub-initiated liquidation", {} as { f: HubFixture });
+
+test.before(async (ctx) => {
+  ctx.f = await startHubFixture();
+  await ctx.f.price(BTC, 60_000_00000000n as Price);
+});
+test.after(async (ctx) => {
+  await ctx.f.close();
+});
+
+async function waitFor(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test("an online trader countersigns the hub's liquidation of its under-margined account", async ({ f }) => {
+  const trader = await f.trader(1);
+  const id = await trader.open(1_000n * USD);
+  await trader.trade(BTC, 15_000_000n, 0n); // 0.15 BTC ≈ 9,000 USD notional at 5% initial margin
+  const before = trader.status();
+  assert.ok(before.equity > before.maintenanceMargin);
+
+  f.now += 5n;
+  await f.price(BTC, 54_000_00000000n as Price); // -10%: equity falls below maintenance
+  await waitFor(() => trader.latest !== undefined && marginStateOf(trader.latest.state).kind === StateKind.Liquidation, "the liquidation state");
+
+  const hubView = f.hub.channels().find((c) => c.record.channelId === id)!;
+  assert.equal(hubView.latest?.state.turnNum, trader.latest!.state.turnNum, "hub and trader hold the same supported state");
+  assert.is(hubView.pending, undefined);
+  const after = trader.status();
+  assert.ok(after.markets.length === 0 || after.markets[0]!.size < before.markets[0]!.size, "the position shrank or closed");
+  const insurance = f.hub.book.market(BTC)!.insurance;
+  assert.ok(insurance.penalties > 0n, "the hub earned the penalty");
+});
+
+test.run();
