@@ -100,6 +100,10 @@ export class TraderClient {
     this.#now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
   }
 
+  get dataDir(): string {
+    return this.#init.dataDir;
+  }
+
   get channelId(): Bytes32 | undefined {
     return this.#channel?.id;
   }

@@ -34,6 +34,7 @@ export interface HubFixture {
   /** The oracle's clock (unix seconds); `price` signs at it. */
   now: bigint;
   price(market: MarketId, price: Price): Promise<void>;
+  /** Starts trader `index`; a second call for the same index reuses its data directory (a restart). */
   trader(index: number): Promise<TraderClient>;
   wallet(signer: Signer): Promise<Wallet>;
   close(): Promise<void>;
@@ -55,6 +56,7 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint } = {})
     markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
   });
   const clients: TraderClient[] = [];
+  const traderDirs = new Map<number, string>();
   const fixture: HubFixture = {
     chain,
     config,
@@ -82,10 +84,11 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint } = {})
         oracle: oracle.address,
         oracleDomain: oracle.domain,
         token: chain.addresses.token,
-        dataDir: mkdtempSync(join(dir, `trader-${index}-`)),
+        dataDir: traderDirs.get(index) ?? mkdtempSync(join(dir, `trader-${index}-`)),
         pollMs: 20,
         now: () => fixture.now,
       });
+      traderDirs.set(index, client.dataDir);
       await client.start();
       clients.push(client);
       return client;

@@ -48,4 +48,29 @@ test("an online trader countersigns the hub's liquidation of its under-margined 
   assert.ok(insurance.penalties > 0n, "the hub earned the penalty");
 });
 
+test("a trader offline during its liquidation finds it on reconnect and countersigns it", async ({ f }) => {
+  // Hold 60,000 for a whole TWAP window, so the earlier crash no longer makes it look off-band.
+  for (let i = 0; i < 2; i++) {
+    f.now += 1_000n;
+    await f.price(BTC, 60_000_00000000n as Price);
+  }
+  let trader = await f.trader(2);
+  const id = await trader.open(1_000n * USD);
+  await trader.trade(BTC, 15_000_000n, 0n);
+  const turnBefore = trader.latest!.state.turnNum;
+  await trader.stop();
+
+  f.now += 5n;
+  await f.price(BTC, 54_000_00000000n as Price);
+  const hubView = () => f.hub.channels().find((c) => c.record.channelId === id)!;
+  await waitFor(() => hubView().pending !== undefined, "the hub's pending liquidation");
+  assert.is(hubView().latest?.state.turnNum, turnBefore, "not supported while the trader is away");
+
+  trader = await f.trader(2); // same data directory: a restart
+  await waitFor(() => trader.latest !== undefined && marginStateOf(trader.latest.state).kind === StateKind.Liquidation, "the liquidation after reconnect");
+  await waitFor(() => hubView().pending === undefined, "the hub to record the countersignature");
+  assert.is(hubView().latest?.state.turnNum, turnBefore + 1);
+  assert.is(trader.latest!.state.turnNum, turnBefore + 1);
+});
+
 test.run();
