@@ -146,7 +146,9 @@ export class ChainWatcher {
 
   async #run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await this.poll({ signal }).catch((error: unknown) => this.#report(toChainError(error, "poll", signal)));
+      await this.poll({ signal }).catch((error: unknown) => {
+        if (!signal.aborted) this.#report(toChainError(error, "poll", signal));
+      });
       await sleep(this.#pollingIntervalMs, undefined, { signal }).catch(() => {});
     }
   }
