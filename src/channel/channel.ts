@@ -17,7 +17,7 @@ import { getAddress } from "ethers";
 import { ChannelError } from "../errors/channel.ts";
 import { MarginError } from "../errors/base.ts";
 import { channelId } from "../protocol/hash.ts";
-import { marginAllocations } from "../protocol/channel-setup.ts";
+import { addressToDestination, marginAllocations, outcomeTotal } from "../protocol/channel-setup.ts";
 import { recoverDigestSigner, signDigest, stateHashOf, type Signer } from "../protocol/sign.ts";
 import { fixedPartOf, type FixedPart, type Signature65, type SignedState, type State, type VariablePart } from "../protocol/state.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
@@ -141,16 +141,18 @@ function checkTransition(channel: ChannelSnapshot, state: State, funding: bigint
     throw new ChannelError(code, { details: { turnNum: state.turnNum, expected } });
   }
   if (channel.latest?.state.isFinal) throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "finalized" } });
+  // Shape: a margin outcome, or (final states only) a roll into a successor channel,
+  // whose successor the judge checks. Either way it must allocate exactly the funding.
   const [trader, hub] = channel.fixedPart.participants as [Address, Address];
-  let allocated: { trader: bigint; hub: bigint };
   try {
-    allocated = marginAllocations(state.outcome, channel.token, trader, hub);
+    if (!state.isFinal || state.outcome[0]?.allocations[1]?.destination.toLowerCase() === addressToDestination(hub)) {
+      marginAllocations(state.outcome, channel.token, trader, hub);
+    }
   } catch (cause) {
     throw cause instanceof MarginError ? cause : new ChannelError("OUTCOME_OVERDRAWN", { cause });
   }
-  if (allocated.trader + allocated.hub !== funding) {
-    throw new ChannelError("OUTCOME_OVERDRAWN", { details: { allocated: allocated.trader + allocated.hub, funding } });
-  }
+  const allocated = outcomeTotal(state.outcome);
+  if (allocated !== funding) throw new ChannelError("OUTCOME_OVERDRAWN", { details: { allocated, funding } });
   judge(channel.latest, state);
 }
 

@@ -9,7 +9,7 @@ import { liquidate } from "../engine/liquidation.ts";
 import { ChannelError } from "../errors/channel.ts";
 import { EngineError } from "../errors/engine.ts";
 import { decodeAppData, encodeAppData } from "../protocol/app-data.ts";
-import { HUB, marginAllocations, marginOutcome, TRADER } from "../protocol/channel-setup.ts";
+import { HUB, marginAllocations, marginOutcome, rollOutcome, TRADER } from "../protocol/channel-setup.ts";
 import { StateKind, type MarginState, type PriceReport } from "../protocol/margin-state.ts";
 import type { WireAction } from "../protocol/messages.ts";
 import type { SignedState, State, VariablePart } from "../protocol/state.ts";
@@ -92,6 +92,48 @@ export function decide(
   if (!verdict.ok) throw new EngineError(verdict.rejection.code, { details: verdict.rejection.details });
   const allocation = { trader: verdict.effects.traderAllocation, hub: verdict.effects.hubAllocation };
   return { variable: successorOf(snapshot, verdict.channel, allocation), verdict: { ok: true, channel: verdict.channel, effects: verdict.effects } };
+}
+
+/**
+ * A withdrawal rolls the channel (Nitro 2 pays out only from finalized
+ * channels): the successor's first state carries the engine's post-withdrawal
+ * margin state, and the current channel's final state pays `amount` to the
+ * trader and the rest into the successor. See docs/ARCHITECTURE.md.
+ */
+export interface WithdrawalPlan {
+  readonly successorOpening: VariablePart;
+  readonly rollFinal: VariablePart;
+  readonly rolled: bigint;
+  readonly verdict: Extract<Verdict, { ok: true }>;
+}
+
+export function planWithdrawal(
+  snapshot: ChannelSnapshot,
+  successorId: Bytes32,
+  amount: bigint,
+  reports: readonly PriceReport[],
+  ctx: EngineContext,
+): WithdrawalPlan {
+  const latest = snapshot.latest;
+  if (latest === undefined) throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "no supported state" } });
+  const { verdict } = decide(snapshot, { kind: "withdraw", amount: amount as Collateral }, reports, ctx);
+  const [trader, hub] = participants(snapshot);
+  const funding = fundingOf(snapshot, latest.state);
+  const rolled = funding - amount;
+  const successorOpening: VariablePart = {
+    outcome: marginOutcome(snapshot.token, trader, hub, verdict.effects.traderAllocation, verdict.effects.hubAllocation),
+    appData: encodeAppData(verdict.channel.state),
+    turnNum: 0,
+    isFinal: false,
+  };
+  const settled: MarginState = { ...marginStateOf(latest.state), kind: StateKind.Settle };
+  const rollFinal: VariablePart = {
+    outcome: rollOutcome(snapshot.token, trader, successorId, amount, rolled),
+    appData: encodeAppData(settled),
+    turnNum: latest.state.turnNum + 1,
+    isFinal: true,
+  };
+  return { successorOpening, rollFinal, rolled, verdict };
 }
 
 export function engineAction(action: WireAction, reports: readonly PriceReport[]): Action {

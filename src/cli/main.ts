@@ -1,52 +1,26 @@
 /**
- * `nitro-margin`: the one command-line program, with subcommands.
- *
- *   nitro-margin dev [--rpc-port 8545] [--exit]   local chain + contracts (the main job grows here)
+ * `nitro-margin`: the one command-line program. This file only dispatches;
+ * each subcommand group lives in its own file (dev.ts, hub.ts, trader.ts,
+ * keys.ts). Typed errors print their code and message on one line; usage
+ * errors exit 2, everything else 1.
  */
-import { parseArgs } from "node:util";
-import { JsonRpcProvider } from "ethers";
-import { LocalChain } from "../chain/local-chain.ts";
-import { deployAll } from "../chain/deploy.ts";
+import { ConfigError } from "../errors/config.ts";
+import { MarginError } from "../errors/base.ts";
+import { dev, DEV_USAGE } from "./dev.ts";
+import { hub, HUB_USAGE } from "./hub.ts";
+import { keygen, KEYGEN_USAGE } from "./keys.ts";
+import { trader, TRADER_USAGE } from "./trader.ts";
 
 const USAGE = `usage: nitro-margin <command> [options]
 
 commands:
-  dev    start an embedded local chain on loopback, deploy the contracts, print their addresses
-         --rpc-port N   JSON-RPC port (default 8545; 0 picks a free one)
-         --exit         stop after deploying (smoke test)
+${DEV_USAGE}
+${HUB_USAGE}
+${TRADER_USAGE}
+${KEYGEN_USAGE}
 `;
 
-async function dev(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { "rpc-port": { type: "string", default: "8545" }, exit: { type: "boolean", default: false } } });
-  const port = Number(values["rpc-port"]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--rpc-port must be a port number, got ${values["rpc-port"]}`);
-
-  const controller = new AbortController();
-  const chain = new LocalChain({ port });
-  await chain.start();
-  const provider = new JsonRpcProvider(chain.url, undefined, { staticNetwork: true });
-  try {
-    console.log(`local chain:      ${chain.url}`);
-    const deployment = await deployAll(await provider.getSigner(0), { signal: controller.signal });
-    console.log(`chain id:         ${deployment.chainId}`);
-    console.log(`NitroAdjudicator: ${deployment.adjudicator}`);
-    console.log(`MarginApp:        ${deployment.marginApp}`);
-    console.log(`collateral token: ${deployment.token}`);
-    if (!values.exit) {
-      console.log("running; Ctrl-C stops");
-      await new Promise<void>((resolve) => {
-        process.once("SIGINT", resolve);
-        process.once("SIGTERM", resolve);
-      });
-    }
-  } finally {
-    controller.abort();
-    provider.destroy();
-    await chain.stop();
-  }
-}
-
-const commands: Record<string, (argv: string[]) => Promise<void>> = { dev };
+const commands: Record<string, (argv: string[]) => Promise<void>> = { dev, hub, trader, keygen };
 
 const [command, ...rest] = process.argv.slice(2);
 const run = command === undefined ? undefined : commands[command];
@@ -55,7 +29,9 @@ if (run === undefined) {
   process.exitCode = command === undefined || command === "help" || command === "--help" ? 0 : 2;
 } else {
   run(rest).catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exitCode = 1;
+    if (error instanceof MarginError) console.error(`error ${error.code}: ${error.message}`);
+    else console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+    const usage = error instanceof ConfigError || (error instanceof Error && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS"));
+    process.exitCode = usage ? 2 : 1;
   });
 }

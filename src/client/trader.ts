@@ -12,11 +12,12 @@ import type { PrivateKey } from "@libp2p/interface";
 import { multiaddr } from "@multiformats/multiaddr";
 import { getAddress } from "ethers";
 import { ChannelError } from "../errors/channel.ts";
+import { EngineError } from "../errors/engine.ts";
 import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
 import { adopt, countersign, restoreChannel, type ChannelSnapshot } from "../channel/channel.ts";
-import { allocationsOf, fundingOf, marginStateOf, openingState, recomputeJudge } from "../channel/margin-channel.ts";
+import { allocationsOf, fundingOf, marginStateOf, openingState, planWithdrawal, recomputeJudge } from "../channel/margin-channel.ts";
 import { evaluate, liquidationPrice, marginRatio, type MarketView } from "../engine/margin.ts";
 import type { EngineConfig } from "../engine/params.ts";
 import type { EngineContext } from "../engine/rules.ts";
@@ -26,7 +27,7 @@ import { authenticate } from "../net/peer-auth.ts";
 import { expectReply, RemoteError } from "../net/remote-error.ts";
 import { verifyPriceReport, type OracleDomain } from "../oracle/report.ts";
 import { channelId as channelIdOf } from "../protocol/hash.ts";
-import { HUB, TRADER } from "../protocol/channel-setup.ts";
+import { HUB, outcomeTotal, rollAllocations, TRADER } from "../protocol/channel-setup.ts";
 import type { MarginState, PriceReport } from "../protocol/margin-state.ts";
 import type { Message, Propose, WireAction } from "../protocol/messages.ts";
 import type { Signer } from "../protocol/sign.ts";
@@ -114,7 +115,8 @@ export class TraderClient {
 
   async start(): Promise<void> {
     await this.store.start();
-    const record = this.store.listChannels({ role: "trader" }).find((r) => r.status !== "closed");
+    // The newest channel that is still live (after a withdrawal the predecessor is closing or closed).
+    const record = this.store.listChannels({ role: "trader" }).filter((r) => r.status !== "closed" && r.status !== "closing").sort((a, b) => b.createdAt - a.createdAt)[0];
     if (record !== undefined) {
       this.#channel = restoreChannel(record.fixedPart, record.token, TRADER, this.store.latestSupported(record.channelId));
     }
@@ -211,6 +213,62 @@ export class TraderClient {
     await this.#init.chain.deposit(this.#channel!.id, before, amount, options.signal);
     await this.#waitForHoldings(this.#channel!.id, before + amount, options.signal);
     return signed;
+  }
+
+  /**
+   * Withdraws free collateral by rolling the channel (Nitro pays out only from
+   * finalized channels): we countersign the successor's first state, then the
+   * current channel's final state that pays `amount` to us and the rest into
+   * the successor; then either side concludes it on chain. Resolves when the
+   * successor holds its funding and is our channel.
+   */
+  async withdraw(amount: bigint, options: { signal?: AbortSignal } = {}): Promise<Bytes32> {
+    const { successor, final } = await this.#queue.run("channel", async () => {
+      const current = this.#channel;
+      if (current?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
+      const action: WireAction = { kind: "withdraw", amount: amount as Collateral };
+      const first = expectPropose(await this.#request("update", { type: "action", channelId: current.id, action }, options));
+      const state = first.signedState.state;
+      const fixed = { participants: state.participants, channelNonce: state.channelNonce, appDefinition: state.appDefinition, challengeDuration: state.challengeDuration };
+      const same = (a: readonly Address[], b: readonly Address[]) => a.length === b.length && a.every((x, i) => getAddress(x) === getAddress(b[i]!));
+      if (!same(fixed.participants, current.fixedPart.participants) || getAddress(fixed.appDefinition) !== getAddress(current.fixedPart.appDefinition) || fixed.challengeDuration !== current.fixedPart.challengeDuration || fixed.channelNonce === current.fixedPart.channelNonce) {
+        throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "successor channel" } });
+      }
+      this.#verifyMarks(marginStateOf(state), first.reports);
+      const fresh = restoreChannel(fixed, this.#init.token, TRADER);
+      const plan = planWithdrawal(current, fresh.id, amount, first.reports, this.#context(marginStateOf(state)));
+      const opened = countersign(fresh, first.signedState, this.#init.signer, plan.rolled, (_prev, proposed) => {
+        if (proposed.appData !== plan.successorOpening.appData || proposed.turnNum !== 0 || outcomeTotal(proposed.outcome) !== plan.rolled ||
+            JSON.stringify(allocationsOf(fresh, proposed), big) !== JSON.stringify(allocationsOf(fresh, { ...proposed, outcome: plan.successorOpening.outcome }), big)) {
+          throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "successor" } });
+        }
+      });
+      await this.store.putChannel({ channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: Date.now() });
+      await this.store.saveState(opened.signed);
+      const second = expectPropose(await this.#request("update", { type: "accept", channelId: fresh.id, turnNum: 0, signature: opened.signed.sigs[TRADER]! }, options));
+      const closing = countersign(current, second.signedState, this.#init.signer, fundingOf(current, current.latest.state), (_prev, proposed) => {
+        if (proposed.appData !== plan.rollFinal.appData || !proposed.isFinal || proposed.turnNum !== plan.rollFinal.turnNum) {
+          throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "final" } });
+        }
+        const roll = rollAllocations(proposed.outcome, this.#init.token, this.address, fresh.id);
+        if (roll.withdrawal !== amount || roll.rolled !== plan.rolled) throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "payout" } });
+      });
+      await this.store.saveState(closing.signed);
+      await this.store.updateChannelStatus(current.id, "closing");
+      this.#channel = closing.next;
+      const ack = await this.#request("update", { type: "accept", channelId: current.id, turnNum: closing.signed.state.turnNum, signature: closing.signed.sigs[TRADER]! }, options);
+      if (ack.type !== "ack") throw new WireError("INVALID_MESSAGE", { details: { expected: "ack", got: ack.type } });
+      this.#channel = opened.next;
+      return { successor: opened.next, final: closing.signed };
+    });
+    // Either side may conclude; whoever is second finds it finalized, which is fine.
+    await this.#init.chain.concludeAndWithdraw(final, options.signal).catch((error: unknown) => {
+      if (!(error instanceof MarginError && (error.code === "CHANNEL_FINALIZED" || error.code === "CHANNEL_NOT_FOUND"))) throw error;
+    });
+    await this.#waitForHoldings(successor.id, outcomeTotal(successor.latest!.state.outcome), options.signal);
+    await this.store.updateChannelStatus(channelIdOf(final.state), "closed");
+    await this.store.updateChannelStatus(successor.id, "open");
+    return successor.id;
   }
 
   /** Cooperative close: a final state signed by both, then conclude and pay out on chain. */
@@ -379,3 +437,5 @@ export class TraderClient {
 function expectPropose(reply: Message): Propose {
   return expectReply(reply, "propose");
 }
+
+const big = (_k: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v);

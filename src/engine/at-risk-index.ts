@@ -8,8 +8,14 @@
  * margin.ts. Such accounts sit in per-market, per-side sorted lists keyed by
  * LP; a tick walks only the liquidatable end: O(log n + answer).
  * Accounts holding SEVERAL markets (cross margin: their LP in one market
- * moves with the others' marks) are rarer; they are kept in a small side set
- * per market and evaluated in full when a market they hold ticks.
+ * moves with the others' marks) get a safety band instead. At each full
+ * evaluation the account's surplus S = equity − MM is split evenly over its
+ * L legs; leg l may move its mark by δ_l before it could have used its share:
+ *   |size_l|·δ_l·(1 + mmf_max)/D + 3 ≤ S/L   (3 units of rounding slack)
+ * so while every mark stays inside [ref_l − δ_l, ref_l + δ_l] the account is
+ * provably above maintenance. Band edges sit in per-market sorted lists; a
+ * tick re-evaluates only accounts whose band it leaves (then re-bands them),
+ * plus a "hot" set of accounts already below or with no band at all.
  *
  * The index stores what it needs and no more (≈ 300 B per account): the
  * effective cash (trader cash minus accrued funding; the hub re-upserts an
@@ -18,7 +24,7 @@
  * tests and benchmark compare against.
  */
 import type { MarketId } from "../protocol/types.ts";
-import type { Price } from "../protocol/units.ts";
+import { FRACTION_ONE, NOTIONAL_DIVISOR, type Price } from "../protocol/units.ts";
 import { legLiquidationPrice, maintenanceRequirement, notional, unrealizedPnl } from "./margin.ts";
 import type { MarketParams } from "./params.ts";
 
@@ -35,7 +41,16 @@ export interface IndexedAccount {
 }
 
 interface Leg { readonly slot: number; readonly size: bigint; readonly costBasis: bigint }
-interface Rec { readonly id: number; readonly cash: bigint; readonly legs: readonly Leg[]; entry: Entry | undefined }
+interface Rec {
+  readonly id: number;
+  readonly cash: bigint;
+  readonly legs: readonly Leg[];
+  /** Single-market accounts: the LP entry. */
+  entry: Entry | undefined;
+  /** Multi-market accounts: below maintenance at the last evaluation, and the band edges per leg. */
+  below: boolean;
+  bands: (readonly [Entry, Entry] | undefined)[] | undefined;
+}
 interface Entry { readonly key: bigint; readonly id: number }
 
 const BUCKET = 256;
@@ -111,8 +126,13 @@ interface Slot {
   readonly longs: SortedBuckets;
   /** Shorts keyed by LP: liquidatable iff mark ≥ LP. */
   readonly shorts: SortedBuckets;
-  /** Multi-market accounts holding this market. */
-  readonly multi: Set<number>;
+  /** Largest maintenance fraction of the market (bounds how fast MM can move). */
+  readonly mmfMax: bigint;
+  /** Multi-market band edges: re-evaluate when mark < low edge / > high edge. */
+  readonly lowEdges: SortedBuckets;
+  readonly highEdges: SortedBuckets;
+  /** Multi-market accounts below maintenance or without a band here: evaluated on every tick. */
+  readonly hot: Set<number>;
 }
 
 export class AtRiskIndex {
@@ -125,7 +145,10 @@ export class AtRiskIndex {
       const mark = marks.get(market);
       if (mark === undefined) throw new RangeError(`no initial mark for ${market}`);
       this.#slotOf.set(market, this.#slots.length);
-      this.#slots.push({ market, params: p, mark, longs: new SortedBuckets(), shorts: new SortedBuckets(), multi: new Set() });
+      this.#slots.push({
+        market, params: p, mark, longs: new SortedBuckets(), shorts: new SortedBuckets(),
+        mmfMax: p.tiers.at(-1)!.mmf, lowEdges: new SortedBuckets(), highEdges: new SortedBuckets(), hot: new Set(),
+      });
     }
   }
 
@@ -149,7 +172,7 @@ export class AtRiskIndex {
       if (slot === undefined) throw new RangeError(`unknown market ${p.market}`);
       return { slot, size: p.size, costBasis: p.costBasis };
     });
-    const rec: Rec = { id, cash: account.cash, legs, entry: undefined };
+    const rec: Rec = { id, cash: account.cash, legs, entry: undefined, below: false, bands: undefined };
     if (legs.length === 1) {
       const leg = legs[0]!;
       const lp = legLiquidationPrice(account.cash, leg.size, leg.costBasis, this.#slots[leg.slot]!.params);
@@ -169,7 +192,7 @@ export class AtRiskIndex {
 
   #place(rec: Rec): void {
     if (rec.legs.length > 1) {
-      for (const l of rec.legs) this.#slots[l.slot]!.multi.add(rec.id);
+      this.#band(rec);
     } else if (rec.entry !== undefined) {
       const s = this.#slots[rec.legs[0]!.slot]!;
       (rec.legs[0]!.size > 0n ? s.longs : s.shorts).insert(rec.entry);
@@ -201,29 +224,61 @@ export class AtRiskIndex {
     if (rec === undefined) return;
     this.#accounts.delete(id);
     if (rec.legs.length > 1) {
-      for (const l of rec.legs) this.#slots[l.slot]!.multi.delete(id);
+      this.#unband(rec);
     } else if (rec.entry !== undefined) {
       const s = this.#slots[rec.legs[0]!.slot]!;
       (rec.legs[0]!.size > 0n ? s.longs : s.shorts).remove(rec.entry);
     }
   }
 
-  /** Exact predicate at the current marks: equity < maintenance (accounts with a position only). */
-  #below(rec: Rec): boolean {
+  /** Equity − maintenance at the current marks; below maintenance iff negative. */
+  #surplus(rec: Rec): bigint {
     let equity = rec.cash, mm = 0n;
     for (const l of rec.legs) {
       const s = this.#slots[l.slot]!;
       equity += unrealizedPnl(l, s.mark);
       mm += maintenanceRequirement(s.params, notional(l.size, s.mark));
     }
-    return equity < mm;
+    return equity - mm;
+  }
+
+  #below(rec: Rec): boolean {
+    return this.#surplus(rec) < 0n;
+  }
+
+  #unband(rec: Rec): void {
+    rec.legs.forEach((l, i) => {
+      const s = this.#slots[l.slot]!;
+      s.hot.delete(rec.id);
+      const band = rec.bands?.[i];
+      if (band !== undefined) { s.lowEdges.remove(band[0]); s.highEdges.remove(band[1]); }
+    });
+    rec.bands = undefined;
+  }
+
+  /** Evaluates a multi-market account in full at the current marks and gives it fresh bands. */
+  #band(rec: Rec): void {
+    this.#unband(rec);
+    const surplus = this.#surplus(rec);
+    rec.below = surplus < 0n;
+    const share = surplus / BigInt(rec.legs.length);
+    rec.bands = rec.legs.map((l) => {
+      const s = this.#slots[l.slot]!;
+      const room = share - 3n;
+      if (rec.below || room < 0n) { s.hot.add(rec.id); return undefined; }
+      const delta = (room * NOTIONAL_DIVISOR * FRACTION_ONE) / ((l.size < 0n ? -l.size : l.size) * (FRACTION_ONE + s.mmfMax));
+      const band = [{ key: s.mark - delta, id: rec.id }, { key: s.mark + delta, id: rec.id }] as const;
+      s.lowEdges.insert(band[0]);
+      s.highEdges.insert(band[1]);
+      return band;
+    });
   }
 
   /** Accounts holding `market` that are below maintenance at the current marks. */
   liquidatableIn(market: MarketId): number[] {
     const s = this.#slot(market);
     const out = [...s.longs.atLeast(s.mark), ...s.shorts.atMost(s.mark)];
-    for (const id of s.multi) if (this.#below(this.#accounts.get(id)!)) out.push(id);
+    for (const id of s.hot) if (this.#accounts.get(id)!.below) out.push(id);
     return out;
   }
 
@@ -235,17 +290,26 @@ export class AtRiskIndex {
   tick(market: MarketId, price: Price): { liquidatable: number[]; crossed: number[] } {
     const s = this.#slot(market);
     const before = s.mark;
-    const wasBelowMulti = new Set<number>();
-    for (const id of s.multi) if (this.#below(this.#accounts.get(id)!)) wasBelowMulti.add(id);
     s.mark = price;
-    const liquidatable = this.liquidatableIn(market);
+    const liquidatable = [...s.longs.atLeast(price), ...s.shorts.atMost(price)];
     const crossed: number[] = [];
     for (const id of liquidatable) {
       const rec = this.#accounts.get(id)!;
-      if (rec.legs.length > 1) { if (!wasBelowMulti.has(id)) crossed.push(id); continue; }
       const lp = rec.entry!.key;
-      const was = rec.legs[0]!.size > 0n ? before <= lp : before >= lp;
-      if (!was) crossed.push(id);
+      if (!(rec.legs[0]!.size > 0n ? before <= lp : before >= lp)) crossed.push(id);
+    }
+    // Multi-market accounts: the hot set, and those whose band this tick leaves.
+    const due = new Set<number>(s.hot);
+    for (const id of s.lowEdges.atLeast(price + 1n)) due.add(id);
+    for (const id of s.highEdges.atMost(price - 1n)) due.add(id);
+    for (const id of due) {
+      const rec = this.#accounts.get(id)!;
+      const was = rec.below;
+      this.#band(rec);
+      if (rec.below) {
+        liquidatable.push(id);
+        if (!was) crossed.push(id);
+      }
     }
     return { liquidatable, crossed };
   }

@@ -280,10 +280,12 @@ function trade(
     if (n > params.maxPositionNotional) return reject("POSITION_LIMIT", { notional: n, max: params.maxPositionNotional });
     const oi = rt.openInterest + oiDelta;
     if (oi > params.openInterestCap) return reject("OPEN_INTEREST_CAP", { openInterest: oi, cap: params.openInterestCap });
-    const exposure = rt.hubExposure - (newSize - size);
-    if (abs(exposure) > params.hubExposureCap && abs(exposure) > abs(rt.hubExposure)) {
-      return reject("HUB_EXPOSURE_CAP", { exposure, cap: params.hubExposureCap });
-    }
+  }
+  // The hub's concentration cap applies to every trade, whichever way it moves the trader's own risk:
+  // one that takes |hub exposure| past the cap and further from zero is refused (liquidations are exempt).
+  const exposure = rt.hubExposure - (newSize - size);
+  if (abs(exposure) > params.hubExposureCap && abs(exposure) > abs(rt.hubExposure)) {
+    return reject("HUB_EXPOSURE_CAP", { exposure, cap: params.hubExposureCap });
   }
   const next = freeze({
     ...base,

@@ -16,7 +16,7 @@ import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
 import { complete, newChannel, propose, restoreChannel, abandon, adopt, type ChannelSnapshot } from "../channel/channel.ts";
-import { decide, engineChannelOf, fundingOf, marginStateOf, openingState } from "../channel/margin-channel.ts";
+import { decide, engineChannelOf, fundingOf, marginStateOf, openingState, planWithdrawal } from "../channel/margin-channel.ts";
 import { RiskBook } from "../engine/book.ts";
 import { evaluate, isLiquidatable, type MarketView, type MarketViews } from "../engine/margin.ts";
 import type { Effects } from "../engine/rules.ts";
@@ -40,6 +40,8 @@ import { MAX_SYNC_STATES } from "../protocol/constants.ts";
 
 /** What the hub needs from the chain: narrow, so tests and the embedded dev chain plug in the same way. */
 export interface FundingPort {
+  /** conclude + transferAllAssets with a final state signed by both. */
+  concludeAndWithdraw(finalState: SignedState, signal?: AbortSignal): Promise<void>;
   /** Deposits `amount` for the channel, failing if the channel does not hold exactly `expectedHeld`. */
   deposit(channelId: Bytes32, expectedHeld: bigint, amount: bigint, signal?: AbortSignal): Promise<void>;
   /** What the adjudicator holds for the channel, counting only confirmed blocks. */
@@ -65,6 +67,16 @@ interface LiveChannel {
   pendingReports?: readonly PriceReport[];
   pendingEffects?: Effects;
   lastLiquidationAt?: bigint;
+  /** Set on a successor channel while the withdrawal that created it rolls its predecessor into it. */
+  rollFrom?: RollInfo;
+}
+
+/** A withdrawal in progress: the predecessor, the amount paid out, and the predecessor's turn the plan was made at. */
+interface RollInfo {
+  readonly channelId: Bytes32;
+  readonly amount: bigint;
+  readonly atTurn: number;
+  readonly reports: readonly PriceReport[];
 }
 
 /** A rejected update, kept for the operator (newest last). */
@@ -77,6 +89,7 @@ export interface Rejected {
 }
 
 const PENDING_ACTION_KEY = (id: Bytes32) => `pending-action:${id}`;
+const ROLL_KEY = (id: Bytes32) => `roll-from:${id}`;
 const NONCE_COUNTER = "channel-nonce";
 const MAX_REJECTED_KEPT = 200;
 
@@ -249,6 +262,7 @@ export class Hub {
     if (action.kind === "open" || action.kind === "liquidate" || action.kind === "remark" || action.kind === "hubTopUp") {
       throw new ChannelError("NOT_PARTICIPANT", { details: { reason: `${action.kind} is the hub's to propose` } });
     }
+    if (action.kind === "withdraw") return this.#proposeWithdrawal(live, action.amount);
     let priced = action;
     if (action.kind === "trade") {
       const mark = this.#prices.get(action.market);
@@ -271,7 +285,7 @@ export class Hub {
     const margin = marginStateOf(live.snapshot.latest!.state);
     const markets = new Set(margin.positions.map((p) => p.market));
     if (action.kind === "trade") markets.add(action.market);
-    const reports = [...markets].map((m) => this.#prices.get(m)).filter((r): r is PriceReport => r !== undefined);
+    const reports = this.#reportsFor([...markets]);
     const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
     const { variable, verdict } = decide(live.snapshot, action, reports, ctx, live.lastLiquidationAt);
     const step = propose(live.snapshot, variable, this.#init.signer, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }), () => {});
@@ -287,6 +301,58 @@ export class Hub {
     return proposal;
   }
 
+  /**
+   * Step 1 of a withdrawal: the successor channel's first state (the margin
+   * state after the withdrawal), proposed on a fresh channel. Step 2, the
+   * predecessor's final roll state, is proposed only once the trader has
+   * countersigned this one, so the money never leaves for a channel whose
+   * first state is not supported.
+   */
+  async #proposeWithdrawal(live: LiveChannel, amount: bigint): Promise<Propose> {
+    if (live.snapshot.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: live.snapshot.pending.state.turnNum } });
+    const latest = live.snapshot.latest!;
+    const reports = this.#reportsFor(marginStateOf(latest.state).positions.map((p) => p.market));
+    const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
+    const fixed = marginFixedPart({
+      trader: live.record.counterparty,
+      hub: this.address,
+      channelNonce: deriveChannelNonce(this.config.chain.chainId, this.config.chain.adjudicator, this.address, this.store.nextCounter(NONCE_COUNTER)),
+      marginApp: this.config.chain.marginApp,
+      challengeDuration: this.config.channels.challengeDuration,
+    });
+    const successor = newChannel(fixed, this.config.chain.token, HUB);
+    const plan = planWithdrawal(live.snapshot, successor.id, amount, reports, ctx);
+    const step = propose(successor, plan.successorOpening, this.#init.signer, plan.rolled, () => {});
+    const action: WireAction = { kind: "withdraw", amount: amount as Collateral };
+    const roll: RollInfo = { channelId: live.snapshot.id, amount, atTurn: latest.state.turnNum, reports };
+    const record: ChannelRecord = { channelId: successor.id, fixedPart: fixed, token: this.config.chain.token, role: "hub", status: "proposed", counterparty: live.record.counterparty, createdAt: Date.now() };
+    await Promise.all([
+      this.store.putChannel(record),
+      this.store.saveState(step.signed),
+      this.store.setMeta(ROLL_KEY(successor.id), JSON.stringify(roll, big)),
+      this.store.setMeta(PENDING_ACTION_KEY(successor.id), JSON.stringify(action, big)),
+    ]);
+    this.#channels.set(successor.id, { snapshot: step.next, record, pendingAction: action, pendingReports: reports, rollFrom: roll });
+    this.#log("withdrawal-proposed", { channelId: live.snapshot.id, successor: successor.id, amount });
+    return { type: "propose", signedState: step.signed, action, reports };
+  }
+
+  /** Step 2 of a withdrawal, in the predecessor's lane: its final state paying out and rolling the rest. */
+  async #proposeRollFinal(from: LiveChannel, successor: LiveChannel, roll: RollInfo): Promise<Propose> {
+    if (from.snapshot.pending !== undefined || from.snapshot.latest?.state.turnNum !== roll.atTurn) {
+      throw new ChannelError("STALE_STATE", { details: { reason: "the channel moved since the withdrawal was planned" } });
+    }
+    const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
+    const plan = planWithdrawal(from.snapshot, successor.snapshot.id, roll.amount, roll.reports, ctx);
+    const step = propose(from.snapshot, plan.rollFinal, this.#init.signer, fundingOf(from.snapshot, from.snapshot.latest.state), () => {});
+    const action: WireAction = { kind: "withdraw", amount: roll.amount as Collateral };
+    await Promise.all([this.store.saveState(step.signed), this.store.setMeta(PENDING_ACTION_KEY(from.snapshot.id), JSON.stringify(action, big))]);
+    from.snapshot = step.next;
+    from.pendingAction = action;
+    from.pendingReports = roll.reports;
+    return { type: "propose", signedState: step.signed, action, reports: roll.reports };
+  }
+
   async #accept(trader: Address, msg: Accept): Promise<Message> {
     const live = this.#owned(trader, msg.channelId);
     const step = complete(live.snapshot, msg.turnNum, msg.signature);
@@ -297,6 +363,12 @@ export class Hub {
     live.pendingAction = undefined;
     if (step.signed.state.turnNum === 0) await this.#setStatus(live, "funding");
     else if (step.signed.state.isFinal) await this.#setStatus(live, "closing");
+    if (step.signed.state.turnNum === 0 && live.rollFrom !== undefined) {
+      const roll = live.rollFrom;
+      const from = this.#owned(trader, roll.channelId);
+      this.#log("supported", { channelId: live.snapshot.id, turnNum: 0 });
+      return this.#queue.run(from.snapshot.id, () => this.#proposeRollFinal(from, live, roll));
+    }
     else if (marginStateOf(step.signed.state).kind === 2 /* Transfer */ && fundingOf(live.snapshot, step.signed.state) > 0n) await this.#setStatus(live, "funding");
     this.#log("supported", { channelId: live.snapshot.id, turnNum: msg.turnNum });
     return { type: "ack", channelId: msg.channelId, turnNum: msg.turnNum };
@@ -392,6 +464,10 @@ export class Hub {
     this.#log("channel-status", { channelId: live.snapshot.id, status });
   }
 
+  #reportsFor(markets: readonly MarketId[]): PriceReport[] {
+    return markets.map((m) => this.#prices.get(m)).filter((r): r is PriceReport => r !== undefined);
+  }
+
   #views(markets: readonly MarketId[]): MarketViews | undefined {
     const views = new Map<MarketId, MarketView>();
     for (const market of markets) {
@@ -414,7 +490,9 @@ export class Hub {
       const snapshot = restoreChannel(record.fixedPart, record.token, HUB, latest, pending);
       const raw = this.store.getMeta(PENDING_ACTION_KEY(record.channelId));
       const pendingAction = snapshot.pending !== undefined && typeof raw === "string" && raw !== "" ? (JSON.parse(raw, unbig) as WireAction) : undefined;
-      const live: LiveChannel = { snapshot, record, ...(pendingAction ? { pendingAction } : {}) };
+      const rollRaw = this.store.getMeta(ROLL_KEY(record.channelId));
+      const rollFrom = typeof rollRaw === "string" ? (JSON.parse(rollRaw, unbig) as RollInfo) : undefined;
+      const live: LiveChannel = { snapshot, record, ...(pendingAction ? { pendingAction } : {}), ...(rollFrom ? { rollFrom } : {}) };
       if (pendingAction !== undefined && snapshot.latest !== undefined && pendingAction.kind !== "open") {
         // Re-derive the effects our stored proposal will have once countersigned.
         live.pendingEffects = undefined;
@@ -449,6 +527,19 @@ export class Hub {
     const held = await this.#init.chain.confirmedHoldings(live.snapshot.id, signal);
     if (held >= total) {
       await this.#setStatus(live, "open");
+      const from = live.rollFrom === undefined ? undefined : this.#channels.get(live.rollFrom.channelId);
+      if (from !== undefined) await this.#setStatus(from, "closed");
+      return;
+    }
+    if (live.rollFrom !== undefined) {
+      // Funded by the predecessor's payout: conclude it ourselves if the trader has not.
+      const from = this.#channels.get(live.rollFrom.channelId);
+      const final = from?.snapshot.latest;
+      const key = `roll-concluded:${live.snapshot.id}`;
+      if (final?.state.isFinal && this.store.getMeta(key) === undefined) {
+        await this.store.setMeta(key, "1");
+        await this.#init.chain.concludeAndWithdraw(final, signal).catch((error) => this.#log("roll-conclude", { channelId: from!.snapshot.id, error: String(error) }));
+      }
       return;
     }
     if (latest.state.turnNum === 0 && held === 0n) {

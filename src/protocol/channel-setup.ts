@@ -101,6 +101,52 @@ export function marginAllocations(outcome: Outcome, token: Address, trader: Addr
   return { trader: t!.amount, hub: h!.amount };
 }
 
+/**
+ * The final outcome of a channel that rolls into a successor: the withdrawal
+ * to the trader's address, everything else into the successor channel (a
+ * channel destination, so `transferAllAssets` credits the successor's
+ * holdings and nobody re-deposits). Only ever in a final state, signed after
+ * the successor's first state is supported.
+ */
+export function rollOutcome(token: Address, trader: Address, successor: Bytes32, withdrawal: bigint, rolled: bigint): Outcome {
+  if (withdrawal < 0n || rolled < 0n) throw new ProtocolError("INVALID_OUTCOME", { details: { reason: "negative allocation" } });
+  const simple = (destination: Bytes32, amount: bigint) =>
+    Object.freeze({ destination, amount, allocationType: AllocationType.Simple, metadata: "0x" as Hex });
+  return Object.freeze([
+    Object.freeze({
+      asset: token,
+      assetMetadata: Object.freeze({ assetType: AssetType.Default, metadata: "0x" as Hex }),
+      allocations: Object.freeze([simple(addressToDestination(trader), withdrawal), simple(successor.toLowerCase() as Bytes32, rolled)]),
+    }),
+  ]);
+}
+
+/** The withdrawal and the rolled amount of a roll outcome into `successor`, after checking its shape. */
+export function rollAllocations(outcome: Outcome, token: Address, trader: Address, successor: Bytes32): { withdrawal: bigint; rolled: bigint } {
+  const exit = outcome.length === 1 ? outcome[0] : undefined;
+  const [w, r] = exit?.allocations ?? [];
+  const ok =
+    exit !== undefined &&
+    getAddress(exit.asset) === getAddress(token) &&
+    exit.assetMetadata.assetType === AssetType.Default &&
+    isEmptyBytes(exit.assetMetadata.metadata) &&
+    exit.allocations.length === 2 &&
+    w !== undefined && r !== undefined &&
+    w.destination.toLowerCase() === addressToDestination(trader) &&
+    r.destination.toLowerCase() === successor.toLowerCase() &&
+    w.allocationType === AllocationType.Simple && r.allocationType === AllocationType.Simple &&
+    isEmptyBytes(w.metadata) && isEmptyBytes(r.metadata);
+  if (!ok) throw new ProtocolError("INVALID_OUTCOME", { details: { reason: "not a roll into the successor" } });
+  return { withdrawal: w!.amount, rolled: r!.amount };
+}
+
+/** The total an outcome allocates, for conservation checks. */
+export function outcomeTotal(outcome: Outcome): bigint {
+  let total = 0n;
+  for (const exit of outcome) for (const a of exit.allocations) total += a.amount;
+  return total;
+}
+
 function isEmptyBytes(value: Hex): boolean {
   return (value as string) === "0x";
 }

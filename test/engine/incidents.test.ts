@@ -26,7 +26,7 @@ const config = resolveEngineConfig({
     {
       market: "THIN-PERP",
       tiers: [{ notionalFloor: 0n, imf: 100_000n, mmf: 50_000n }],
-      maxPositionNotional: usd(1_000_000),
+      maxPositionNotional: usd(5_000_000),
       openInterestCap: qty(10_000_000), oiImfLower: qty(5_000_000), oiImfUpper: qty(10_000_000),
       hubExposureCap: qty(1_000_000),
       tickSize: 10_000n, lotSize: qty(1), minOrderSize: qty(10), liquidationPenalty: 20_000n,
@@ -113,14 +113,14 @@ test("3. a 30% fall within an hour across 100 5× longs: ladder order, exact bad
     index.upsert(id, { cash: ch.state.traderCash, positions: ch.state.positions });
   };
   for (let i = 0; i < 100; i++) upsert(i);
-  // 60 one-minute ticks from 105,000 to 73,500 (−30%), 0.5% of the start price per tick, with one 4% gap at minute 30.
+  // 60 one-minute ticks from 105,000 to 73,500 (−30%): −525 a minute to 89,775, a gap to 82,775 at minute 30
+  // (past the bankruptcy price of the highest entries: bad debt), then −309.2 a minute, 73,500 at minute 60.
   const firstHit: number[] = [];
   let penalties = 0n, shortfalls = 0n, partial = 0, full = 0;
-  let price = px(105_000);
+  let price: bigint;
   for (let minute = 1; minute <= 60; minute++) {
     hub.now += 60n;
-    price -= minute === 30 ? px(4_200) : px(525) * (minute === 60 ? 0n : 1n);
-    if (minute === 60) price = px(73_500);
+    price = minute < 30 ? px(105_000 - 525 * minute) : minute === 30 ? px(82_775) : minute < 60 ? px(82_775) - px("309.2") * BigInt(minute - 30) : px(73_500);
     const r = hub.price(BTC, price);
     const { liquidatable } = index.tick(BTC, price as Price);
     assert.equal([...liquidatable].sort((a, b) => a - b), index.scan(BTC).sort((a, b) => a - b));
@@ -138,17 +138,25 @@ test("3. a 30% fall within an hour across 100 5× longs: ladder order, exact bad
   // Everyone was liquidated, in the order the price crossed their thresholds (higher entry first; ties by id).
   assert.is(firstHit.length, 100);
   for (let k = 1; k < firstHit.length; k++) assert.ok(entry.get(firstHit[k - 1]!)! >= entry.get(firstHit[k]!)!, "ladder order");
-  for (let i = 0; i < 100; i++) assert.equal(hub.channels.get(i)!.state.positions, []);
+  assert.equal(index.scan(), [], "nobody is left below maintenance at 73,500");
   const ins = hub.book.market(BTC)!.insurance;
   assert.is(ins.shortfalls, shortfalls);
   assert.is(ins.penalties, penalties);
   assert.is(ins.balance, penalties - shortfalls);
+  // Bad debt by hand: at the gap (82,775) account i (entry e = 100,000 + 50 i, cash 20,050 − 0.0005 e) has
+  // equity 102,825 − 1.0005 e < 0 iff i ≥ 56; Σ_{i=56..99} (1.0005 e_i − 102,825) = 4,572,785.25 − 4,524,300.
+  assert.is(shortfalls, usd("48485.25"));
   assert.equal({ partial, full, penalties, shortfalls }, INCIDENT_3);
-  assert.is(hub.book.market(BTC)!.openInterest, 0n);
+  const left = [...hub.channels.values()].reduce((a, ch) => a + (ch.state.positions[0]?.size ?? 0n), 0n);
+  assert.is(hub.book.market(BTC)!.openInterest, left); // what the ladder left open (small, healthy remainders)
+  assert.ok(left < qty(1));
 });
 
-/** Pinned outcome of replay 3 (recomputed by hand for one account in liquidation.test.ts's worked example). */
-const INCIDENT_3 = { partial: 0, full: 0, penalties: 0n, shortfalls: 0n };
+/**
+ * Pinned outcome of replay 3. The shortfall is derived by hand above; the step counts and penalties are the
+ * engine's, pinned so any change to the ladder shows up here (each step's shape is checked in liquidation.test.ts).
+ */
+const INCIDENT_3 = { partial: 707, full: 77, penalties: usd("39112.420585"), shortfalls: usd("48485.25") };
 
 test("4. one trader's one-sided thin-market book hits the hub exposure cap; the rest of the book trades on", () => {
   const hub = new TestHub(config);
@@ -173,10 +181,23 @@ test("4. one trader's one-sided thin-market book hits the hub exposure cap; the 
   assert.ok(hub.act(3, { type: "trade", market: THIN, size: -qty(400_000), price: px(1), reports: [r] }).ok, "the other side reduces the hub's exposure");
   assert.ok(hub.act(2, { type: "trade", market: BTC, size: qty(1), price: px(100_000), reports: [rb] }).ok, "other markets unaffected");
   assert.is(hub.book.market(THIN)!.hubExposure, -qty(600_000));
+  // A risk-reducing trade that would push the hub's exposure back past the cap is refused too.
+  hub.open(4, usd(500_000), usd(500_000));
+  assert.ok(hub.act(4, { type: "trade", market: THIN, size: -qty(400_000), price: px(1), reports: [r] }).ok);
+  assert.ok(hub.act(3, { type: "trade", market: THIN, size: -qty(300_000), price: px(1), reports: [r] }).ok);
+  assert.is(hub.book.market(THIN)!.hubExposure, qty(100_000));
+  assert.ok(hub.act(4, { type: "trade", market: THIN, size: -qty(800_000), price: px(1), reports: [r] }).ok);
+  assert.ok(hub.act(2, { type: "trade", market: THIN, size: -qty(100_000), price: px(1), reports: [r] }).ok, "closing to the cap exactly");
+  assert.is(hub.book.market(THIN)!.hubExposure, qty(1_000_000));
+  // Traders net short 1,000,000 (the hub long at its cap): trader 1 selling part of its long is refused.
+  const reduce = hub.act(1, { type: "trade", market: THIN, size: -qty(10), price: px(1), reports: [r] });
+  assert.ok(!reduce.ok && reduce.rejection.code === "HUB_EXPOSURE_CAP");
 });
 
 test("5. a funding spike at the clamp cannot liquidate an account that met initial margin", () => {
-  const spiky = resolveEngineConfig({ markets: [{ ...BTC_PERP_DEFAULTS, fundingRateCap: 1_000_000n }, ETH_PERP_DEFAULTS] });
+  const spiky = resolveEngineConfig({
+    markets: [{ ...BTC_PERP_DEFAULTS, fundingRateCap: 1_000_000n, hubExposureCap: qty(10_000), openInterestCap: qty(10_000), oiImfLower: qty(5_000), oiImfUpper: qty(10_000) }, ETH_PERP_DEFAULTS],
+  });
   const hub = new TestHub(spiky, 1_700_000_000n - (1_700_000_000n % 3_600n));
   let rb = hub.price(BTC, px(100_000));
   let re = hub.price(ETH, px(3_000));
@@ -184,7 +205,7 @@ test("5. a funding spike at the clamp cannot liquidate an account that met initi
   const books: [number, bigint, bigint][] = [
     [1, qty(1), usd(5_000)], // tier 1: IM 5%
     [2, qty(20), usd(150_000)], // 2,000,000 notional: IM 10% − 50,000 deduction
-    [3, qty(100), usd(1_200_000)], // 10,000,000 notional: tier 3, IM 20% − 800,000 deduction
+    [3, qty(100), usd(1_450_000)], // 10,000,000 notional: tier 3, IM 20% − 550,000 deduction
   ];
   for (const [id, size, im] of books) {
     const fee = (size * px(100_000) * 500n) / 10n ** 16n;
@@ -195,7 +216,7 @@ test("5. a funding spike at the clamp cannot liquidate an account that met initi
   hub.open(4, usd(5_000) + usd(50) + usd(1_500) + usd(15), usd(10_000_000));
   assert.ok(hub.act(4, { type: "trade", market: BTC, size: qty(1), price: px(100_000), reports: [rb] }).ok);
   assert.ok(hub.act(4, { type: "trade", market: ETH, size: qty(10), price: px(3_000), reports: [re] }).ok);
-  const spike: FundingRateSource = { sample: () => ({ rate: 500_000n, price: px(100_000) }) }; // +50% per hour, raw
+  const spike: FundingRateSource = { sample: (m) => ({ rate: 500_000n, price: m === BTC ? px(100_000) : px(3_000) }) }; // +50%/h, raw
   hub.now += 3_600n;
   const intervals = hub.book.advanceFunding(hub.now, spike);
   assert.is(intervals.get(BTC)![0]!.rate, 15_000n); // clamped to 75% × (5% − 3%)
@@ -218,6 +239,7 @@ test("5. a funding spike at the clamp cannot liquidate an account that met initi
   }
   assert.is(accountFundingOwed(hub.channels.get(1)!.state.positions, () => ctx.runtime(BTC)!.fundingIndex), 0n);
   assert.is(hub.book.market(BTC)!.hubFundingIncome, usd(1_500) * 2n + usd(30_000) + usd(150_000));
+  assert.is(hub.book.market(ETH)!.hubFundingIncome, usd(300)); // ETH's bound is the 1% cap
 });
 
 test.run();

@@ -72,10 +72,11 @@ test("maintenance and initial requirements are continuous at every tier boundary
 
 /** Binance's one-way LP, exact rational, floored to the price scale (1e-8 USDT). */
 function binanceLp(wb: bigint, tmm: bigint, upnl: bigint, cum: bigint, side: bigint, size: bigint, ep: bigint, mmrPpm: bigint): bigint {
-  // All money in 1e-6 USDT, size in 1e-8, price in 1e-8: LP·(size·MMR − side·size) = WB − TMM + UPNL + cum − side·size·EP
-  const num = (wb - tmm + upnl + cum) * 10n ** 10n - side * size * ep; // 1e-16 USDT·… scaled to size·price units
+  // Money in 1e-6 USDT, size and price in 1e-8: money × 1e10 is in size·price units (1e-16),
+  // the denominator is in size units, so the quotient is a price in 1e-8 USDT.
+  const num = (wb - tmm + upnl + cum) * NOTIONAL_DIVISOR - side * size * ep;
   const den = (size * mmrPpm) / 1_000_000n - side * size;
-  return divFloor(num * 1n, den);
+  return divFloor(num, den);
 }
 
 /**

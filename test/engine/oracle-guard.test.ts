@@ -49,7 +49,8 @@ test("docs/RISK.md's table of oracle classes × actions is PERMITS", () => {
   const doc = readFileSync(new URL("../../docs/RISK.md", import.meta.url), "utf8");
   const start = doc.indexOf("<!-- oracle-table -->");
   assert.ok(start >= 0, "RISK.md has the oracle table marker");
-  const lines = doc.slice(start).split("\n").filter((l) => l.startsWith("|"));
+  const after = doc.slice(start).split("\n").slice(1);
+  const lines = after.slice(0, after.findIndex((l) => !l.startsWith("|")));
   const header = lines[0]!.split("|").slice(2, -1).map((c) => c.trim().replace(/`/g, "")) as PricedAction[];
   for (const line of lines.slice(2)) {
     const cells = line.split("|").slice(1, -1).map((c) => c.trim().replace(/`/g, ""));

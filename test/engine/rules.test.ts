@@ -109,6 +109,25 @@ test("property: conservation, initial margin on risk increases, exact fills, con
   }), { numRuns: 120 });
 });
 
+test("risk increases and withdrawals are margined at the worse of the report and the TWAP", () => {
+  const hub = new TestHub();
+  hub.price(BTC, px(100_000));
+  hub.now += 900n;
+  hub.price(BTC, px(100_000));
+  const r = hub.price(BTC, px(104_000)); // 4%: inside the 5% band, so valid; the TWAP is still 100,000
+  assert.is(hub.ctx().runtime(BTC)!.twap, px(100_000));
+  hub.open(1, usd(7_000), usd(50_000));
+  // At the mark: equity 6,948 ≥ IM 5,200. At the TWAP: equity 2,948 < IM 5,000 → refused.
+  const v = hub.act(1, { type: "trade", market: BTC, size: qty(1), price: px(104_000), reports: [r] });
+  assert.ok(!v.ok && v.rejection.code === "INSUFFICIENT_INITIAL_MARGIN");
+  if (!v.ok) assert.equal(v.rejection.details, { equity: usd(2_948), initial: usd(5_000) });
+  assert.ok(hub.act(1, { type: "trade", market: BTC, size: qty("0.5"), price: px(104_000), reports: [r] }).ok);
+  // Withdrawal at the TWAP: cash 6,974 − 2,000 loss − bound max(2,500, 5,000) = −26 → nothing may leave.
+  const w = hub.act(1, { type: "withdraw", amount: usd(1), reports: [r] });
+  assert.ok(!w.ok && w.rejection.code === "WITHDRAWAL_EXCEEDS_BOUND");
+  if (!w.ok) assert.is(w.rejection.details["max"], 0n);
+});
+
 test("a fill at the mark with no fee leaves equity unchanged; at the hub quote the spread goes to the hub", () => {
   const hub = new TestHub();
   const r = hub.price(BTC, px(100_000));

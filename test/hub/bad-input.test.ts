@@ -38,6 +38,8 @@ test.before(async (ctx) => {
   await ctx.victim.trade(BTC, 1_000_000n, 0n);
   ctx.honest = await ctx.f.trader(2);
   await ctx.honest.open(1_000n * USD);
+  // Let the hub's funding watcher settle, so the "nothing changed" snapshots compare like with like.
+  while (ctx.f.hub.channels().some((c) => c.record.status !== "open")) await new Promise((r) => setTimeout(r, 20));
   // The attacker is an authenticated trader of its own, talking raw protocol.
   const node = await createNode();
   await node.start();

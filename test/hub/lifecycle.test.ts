@@ -44,4 +44,35 @@ test("open, fund, trade in two markets, close: on-chain payouts equal the settle
   assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, id), 0n);
 });
 
+test("top up and withdraw: the withdrawal rolls the channel and pays exactly the amount", async ({ f }) => {
+  const trader = await f.trader(2);
+  const wallet0: bigint = await f.chain.token.balanceOf(trader.address);
+  const first = await trader.open(500n * USD);
+  await trader.trade(BTC, 500_000n, 0n); // 0.005 BTC
+  const cashBeforeTopUp = trader.status().cash;
+  await trader.deposit(300n * USD);
+  assert.is(trader.status().cash, cashBeforeTopUp + 300n * USD);
+  assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, first), 1_300n * USD, "500 + 500 (hub) + 300 top-up");
+
+  const cashBefore = trader.status().cash;
+  const successor = await trader.withdraw(200n * USD);
+  assert.is.not(successor, first);
+  const wallet1: bigint = await f.chain.token.balanceOf(trader.address);
+  assert.is(wallet1 - wallet0, -800n * USD + 200n * USD, "deposited 800, got 200 back");
+  assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, first), 0n);
+  assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, successor), 1_100n * USD);
+  const after = trader.status();
+  assert.is(after.channelId, successor);
+  assert.is(after.cash, cashBefore - 200n * USD);
+  assert.is(after.markets[0]?.size, 500_000n, "the position rolled into the successor");
+
+  await trader.trade(BTC, -500_000n, 0n);
+  const wallet2: bigint = await f.chain.token.balanceOf(trader.address);
+  const owed = trader.status().allocation.trader;
+  await trader.close();
+  assert.is((await f.chain.token.balanceOf(trader.address)) - wallet2, owed);
+  const hubView = f.hub.channels().find((c) => c.record.channelId === first)!;
+  assert.is(hubView.record.status, "closed");
+});
+
 test.run();

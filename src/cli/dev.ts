@@ -1,0 +1,207 @@
+/**
+ * `nitro-margin dev`: the whole system on this machine in one process, for a
+ * first look. An embedded chain (Hardhat EDR on loopback), the contracts, a
+ * hub with the development oracle (a seeded path that drops ~12% after
+ * about 25 s, so a leveraged trader is liquidated within the first minute)
+ * and simulated traders that open channels and trade every few seconds.
+ * One line per event; Ctrl-C (or --duration) stops everything in order.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Contract, hexlify, JsonRpcProvider, Wallet } from "ethers";
+import { AdjudicatorClient } from "../chain/adjudicator.ts";
+import { ChannelFunding } from "../chain/channel-funding.ts";
+import { deployAll, type Deployment } from "../chain/deploy.ts";
+import { LocalChain } from "../chain/local-chain.ts";
+import { marginStateOf } from "../channel/margin-channel.ts";
+import { TraderClient } from "../client/trader.ts";
+import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS } from "../engine/params.ts";
+import { MarginError } from "../errors/base.ts";
+import { resolveHubConfig, type HubConfig } from "../hub/config.ts";
+import { Hub } from "../hub/hub.ts";
+import { createLocalOracle, devOracleKey } from "../oracle/local-signer.ts";
+import { StateKind } from "../protocol/margin-state.ts";
+import { signerFromPrivateKey, type Signer } from "../protocol/sign.ts";
+import type { MarketId } from "../protocol/types.ts";
+import { COLLATERAL_ONE } from "../protocol/units.ts";
+import { intArg, shutdownSignal, sleep, untilAborted, usageError } from "./args.ts";
+import { formatEvent, px, size, usd } from "./format.ts";
+import { rpcProvider } from "./wiring.ts";
+import { devOracleFeed, SCENARIOS, type Scenario } from "./price-feed.ts";
+
+export const DEV_USAGE = `  dev [--rpc-port 8545] [--traders 3] [--seed 7] [--scenario crash|walk|flat] [--duration S] [--exit]
+                                             local chain + contracts + hub + dev oracle + simulated traders
+                                             (--exit stops after deploying; --traders 0 runs no traders)`;
+
+const BTC = "BTC-PERP" as MarketId;
+const ETH = "ETH-PERP" as MarketId;
+const KIND_NAMES = Object.fromEntries(Object.entries(StateKind).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
+/** Quiet hub events: the trader lines already say the same. */
+const QUIET = new Set(["proposed", "supported"]);
+
+export async function dev(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      "rpc-port": { type: "string", default: "8545" },
+      exit: { type: "boolean", default: false },
+      traders: { type: "string", default: "3" },
+      seed: { type: "string", default: "7" },
+      scenario: { type: "string", default: "crash" },
+      duration: { type: "string" },
+    },
+  });
+  const port = intArg(values["rpc-port"], "--rpc-port");
+  if (port > 65535) throw usageError(`--rpc-port must be a port number, got ${port}`);
+  const scenario = values.scenario as Scenario;
+  if (!SCENARIOS.includes(scenario)) throw usageError(`--scenario must be one of ${SCENARIOS.join(", ")}`);
+  const traderCount = intArg(values.traders, "--traders");
+  const seed = intArg(values.seed, "--seed");
+
+  const shutdown = shutdownSignal();
+  const stopAfter = values.duration === undefined ? undefined : AbortSignal.timeout(intArg(values.duration, "--duration", 1) * 1000);
+  const signal = stopAfter === undefined ? shutdown.signal : AbortSignal.any([shutdown.signal, stopAfter]);
+  const chain = new LocalChain({ port });
+  const dir = mkdtempSync(join(tmpdir(), "nitro-margin-dev-"));
+  const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true }), () => chain.stop()];
+  try {
+    await chain.start();
+    const provider = rpcProvider(chain.url, 100);
+    cleanups.unshift(() => provider.destroy());
+    console.log(`local chain:      ${chain.url}`);
+    const deployment = await deployAll(await provider.getSigner(0), { signal });
+    console.log(`chain id:         ${deployment.chainId}`);
+    console.log(`NitroAdjudicator: ${deployment.adjudicator}`);
+    console.log(`MarginApp:        ${deployment.marginApp}`);
+    console.log(`collateral token: ${deployment.token}`);
+    if (values.exit) return;
+
+    const oracle = createLocalOracle({ privateKey: devOracleKey("dev"), domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp } });
+    const config = resolveHubConfig({
+      listen: ["/ip4/127.0.0.1/tcp/0"],
+      dataDir: dir,
+      key: { plainKeyFile: "(in-process dev key)", allowPlainKey: true },
+      chain: { rpcUrl: chain.url, chainId: deployment.chainId, adjudicator: deployment.adjudicator, marginApp: deployment.marginApp, token: deployment.token, confirmations: 1, pollMs: 200 },
+      oracle: { signer: oracle.address },
+      channels: { challengeDuration: 3600, hubMarginRatio: 1_000_000, minDeposit: 1_000_000 },
+      markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
+    });
+    const hubSigner = devSigner("hub");
+    const hub = new Hub({
+      config,
+      signer: hubSigner,
+      chain: await fundingFor(hubSigner, provider, deployment, 10_000_000n),
+      log: (event, fields) => {
+        if (!QUIET.has(event)) console.log(formatEvent(`hub ${event}`, fields));
+      },
+    });
+    await hub.start();
+    cleanups.unshift(() => hub.stop());
+    console.log(`hub multiaddr:    ${hub.multiaddrs[0]}`);
+    console.log(`hub address:      ${hub.address}`);
+    console.log(`oracle signer:    ${oracle.address} (scenario ${scenario}, seed ${seed})`);
+
+    const markets = [...config.engine.markets.values()].map((m) => ({ market: m.market, tickSize: m.tickSize }));
+    const feed = devOracleFeed({
+      oracle, markets, seed, scenario, crashAt: 25,
+      onTick: (reports) => console.log(`price ${reports.map((r) => `${r.market}=${px(r.price)}`).join(" ")}`),
+      onError: (error) => console.log(formatEvent("price-rejected", { error: String(error) })),
+    });
+    const feedDone = feed.run((reports) => hub.ingestPrices(reports), signal);
+    cleanups.unshift(() => feedDone);
+    await sleep(1500, signal); // a first price before anyone trades
+
+    const traders = await Promise.all(Array.from({ length: traderCount }, (_, i) => startTrader(i + 1, hub, config, provider, deployment, oracle.address, dir)));
+    cleanups.unshift(async () => {
+      for (const t of traders) await t.stop().catch(() => {});
+    });
+    console.log(traderCount > 0 ? "running; Ctrl-C stops" : "running (no traders); Ctrl-C stops");
+    await Promise.all([untilAborted(signal), ...traders.map((t, i) => simulate(t, i + 1, seed, signal))]);
+    console.log("stopping");
+  } finally {
+    for (const cleanup of cleanups) await cleanup();
+    shutdown.dispose();
+  }
+}
+
+/** Development keys are derived from a label: the same addresses every run. */
+function devSigner(label: string): Signer {
+  return signerFromPrivateKey(devOracleKey(`dev ${label} key`));
+}
+
+async function fundingFor(signer: Signer, provider: JsonRpcProvider, d: Deployment, tokens: bigint): Promise<ChannelFunding> {
+  await provider.send("hardhat_setBalance", [signer.address, "0x" + (10n ** 22n).toString(16)]);
+  const token = new Contract(d.token, ["function mint(address to, uint256 amount)"], await provider.getSigner(0));
+  await (await token.getFunction("mint")(signer.address, tokens * COLLATERAL_ONE)).wait();
+  const wallet = new Wallet(hexlify(signer.privateKey), provider);
+  const client = await AdjudicatorClient.connect({ wallet, adjudicator: d.adjudicator, token: d.token });
+  return new ChannelFunding(client, provider, 1);
+}
+
+async function startTrader(index: number, hub: Hub, config: HubConfig, provider: JsonRpcProvider, d: Deployment, oracle: HubConfig["oracle"]["signer"], dir: string): Promise<TraderClient> {
+  const signer = devSigner(`trader ${index}`);
+  const client = new TraderClient({
+    hub: { multiaddr: hub.multiaddrs[0]!, address: hub.address },
+    signer,
+    chain: await fundingFor(signer, provider, d, 100_000n),
+    engine: config.engine,
+    riskParamsHash: config.riskParamsHash,
+    oracle,
+    oracleDomain: { chainId: d.chainId, verifyingContract: d.marginApp },
+    token: d.token,
+    dataDir: mkdtempSync(join(dir, `trader-${index}-`)),
+    pollMs: 200,
+  });
+  await client.start();
+  console.log(`trader-${index} started address=${client.address}`);
+  return client;
+}
+
+/**
+ * Each simulated trader opens a channel, takes a position, then trades every
+ * few seconds. Trader 1 runs about 15x long BTC, so the scenario's drop
+ * liquidates it; the others stay moderate. Rejections are printed, not fatal.
+ */
+async function simulate(client: TraderClient, index: number, seed: number, signal: AbortSignal): Promise<void> {
+  const tag = `trader-${index}`;
+  let turn = -1;
+  const report = () => {
+    const latest = client.latest;
+    if (latest === undefined || latest.state.turnNum === turn) return;
+    turn = latest.state.turnNum;
+    const s = client.status();
+    const kind = KIND_NAMES[marginStateOf(latest.state).kind] ?? "state";
+    const positions = s.markets.map((m) => `${m.market}:${size(m.size)}@liq=${m.liquidationPrice === null ? "none" : px(m.liquidationPrice)}`).join(",");
+    console.log(`${tag} ${kind} turn=${turn} equity=${usd(s.equity)} positions=${positions || "flat"}`);
+  };
+  const attempt = async (what: string, run: () => Promise<unknown>) => {
+    try {
+      await run();
+    } catch (error) {
+      if (signal.aborted) return;
+      console.log(`${tag} ${what}-rejected ${error instanceof MarginError ? error.code : String(error).slice(0, 160)}`);
+    }
+    report();
+  };
+  const deposit = [1_000n, 3_000n, 2_000n][(index - 1) % 3]! * COLLATERAL_ONE;
+  await attempt("open", () => client.open(deposit, { signal }));
+  if (client.latest === undefined) return;
+  // Opening positions: 0.25 BTC on 1,000 (≈15x), 2 ETH on 3,000 (2x), -0.02 BTC on 2,000.
+  const plans: [MarketId, bigint][] = [[BTC, 25_000_000n], [ETH, 200_000_000n], [BTC, -2_000_000n]];
+  const [market, opening] = plans[(index - 1) % 3]!;
+  await attempt("trade", () => client.trade(market, opening, 0n, { signal }));
+  let state = (seed * 1_000 + index) >>> 0;
+  while (!signal.aborted) {
+    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
+    await sleep(3_000 + (state % 3_000), signal);
+    report();
+    if (signal.aborted) break;
+    // Small round trips in the other market keep updates flowing.
+    const other = market === BTC ? ETH : BTC;
+    const lot = other === BTC ? 100_000n : 1_000_000n;
+    const sized = BigInt(1 + (state % 5)) * lot * (state % 2 === 0 ? 1n : -1n);
+    await attempt("trade", () => client.trade(other, sized, 0n, { signal }));
+  }
+}

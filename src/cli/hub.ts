@@ -1,0 +1,79 @@
+/**
+ * `nitro-margin hub start --config hub.json`: the operator's process. Loads
+ * and checks the config, the key and the chain, keeps the libp2p identity in
+ * the data directory (a stable multiaddr across restarts), starts the hub,
+ * prints one machine-readable line per address (`multiaddr ...`,
+ * `address 0x...`, `peer-id ...`) then `ready`, runs the development oracle
+ * when asked, and stops cleanly on SIGINT/SIGTERM. Events go to stderr as
+ * one line each.
+ */
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { getAddress } from "ethers";
+import { resolveHubConfig } from "../hub/config.ts";
+import { Hub } from "../hub/hub.ts";
+import { createLocalOracle } from "../oracle/local-signer.ts";
+import type { Hex } from "../protocol/types.ts";
+import { intArg, readJsonFile, required, shutdownSignal, untilAborted, usageError } from "./args.ts";
+import { formatEvent } from "./format.ts";
+import { loadOrCreatePeerKey, PEER_KEY_FILE } from "./peer-key.ts";
+import { devOracleFeed, SCENARIOS, type PriceFeed, type Scenario } from "./price-feed.ts";
+import { wireChain } from "./wiring.ts";
+
+export const HUB_USAGE = `  hub start --config FILE [--password-file FILE]
+            [--dev-oracle-key HEX [--dev-oracle-seed N] [--dev-oracle-scenario walk|crash|flat]]
+                                             run a hub; prints "multiaddr ...", "address 0x...", then "ready"`;
+
+export async function hub(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  if (sub !== "start") throw usageError(`unknown hub command ${JSON.stringify(sub ?? "")}; try "hub start --config FILE"`);
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      config: { type: "string" },
+      "password-file": { type: "string" },
+      "dev-oracle-key": { type: "string" },
+      "dev-oracle-seed": { type: "string", default: "1" },
+      "dev-oracle-scenario": { type: "string", default: "walk" },
+      "dev-oracle-interval-ms": { type: "string", default: "1000" },
+      quiet: { type: "boolean", default: false },
+    },
+  });
+  const config = resolveHubConfig(await readJsonFile(required(values.config, "--config")));
+  const scenario = values["dev-oracle-scenario"] as Scenario;
+  if (!SCENARIOS.includes(scenario)) throw usageError(`--dev-oracle-scenario must be one of ${SCENARIOS.join(", ")}`);
+  const shutdown = shutdownSignal();
+  const chain = await wireChain(config, { passwordFile: values["password-file"] });
+  const log = values.quiet ? undefined : (event: string, fields: Record<string, unknown>) => process.stderr.write(formatEvent(event, fields) + "\n");
+  const node = new Hub({ config, signer: chain.key.signer, chain: chain.funding, peerKey: await loadOrCreatePeerKey(join(config.dataDir, PEER_KEY_FILE)), ...(log ? { log } : {}) });
+  let feedDone: Promise<void> = Promise.resolve();
+  try {
+    await node.start();
+    for (const addr of node.multiaddrs) console.log(`multiaddr ${addr}`);
+    console.log(`address ${node.address}`);
+    console.log(`peer-id ${node.peerId}`);
+    const feed = values["dev-oracle-key"] === undefined ? undefined : devFeed(config, values["dev-oracle-key"], Number(values["dev-oracle-seed"]), scenario, intArg(values["dev-oracle-interval-ms"], "--dev-oracle-interval-ms", 10), log);
+    if (feed !== undefined) feedDone = feed.run((reports) => node.ingestPrices(reports), shutdown.signal);
+    console.log("ready");
+    await untilAborted(shutdown.signal);
+  } finally {
+    await feedDone.catch((error: unknown) => log?.("feed-error", { error: String(error) }));
+    await node.stop();
+    chain.close();
+    shutdown.dispose();
+    log?.("stopped", {});
+  }
+}
+
+/**
+ * The development oracle inside the hub process. A production hub has no
+ * such flag set; its oracle pushes signed reports into `Hub.ingestPrices`
+ * through its own `PriceFeed`.
+ */
+function devFeed(config: ReturnType<typeof resolveHubConfig>, key: string, seed: number, scenario: Scenario, intervalMs: number, log: ((e: string, f: Record<string, unknown>) => void) | undefined): PriceFeed {
+  if (!/^(0x)?[0-9a-fA-F]{64}$/.test(key)) throw usageError("--dev-oracle-key must be a 32-byte hex private key");
+  const oracle = createLocalOracle({ privateKey: (key.startsWith("0x") ? key : `0x${key}`) as Hex, domain: { chainId: config.chain.chainId, verifyingContract: config.chain.marginApp } });
+  if (getAddress(oracle.address) !== getAddress(config.oracle.signer)) throw usageError(`--dev-oracle-key signs as ${oracle.address}, but the config's oracle.signer is ${config.oracle.signer}`);
+  const markets = [...config.engine.markets.values()].map((m) => ({ market: m.market, tickSize: m.tickSize }));
+  return devOracleFeed({ oracle, markets, seed, scenario, intervalMs, onError: (error) => log?.("price-rejected", { error: String(error) }) });
+}

@@ -1,0 +1,110 @@
+/**
+ * Where the hub's prices come from. The hub only needs signed reports pushed
+ * into `Hub.ingestPrices`; a `PriceFeed` is anything that produces them until
+ * its signal aborts. In production the oracle pushes its signed reports to
+ * the hub (implement `PriceFeed` over that transport); in development the
+ * hub process runs `devOracleFeed`: a local oracle signer publishing a seeded
+ * price path once a second, so every run with the same seed sees the same
+ * moves (including, in the `crash` scenario, a drop that liquidates).
+ */
+import type { LocalOracle } from "../oracle/local-signer.ts";
+import type { PriceReport } from "../protocol/margin-state.ts";
+import type { MarketId } from "../protocol/types.ts";
+import { FRACTION_ONE, PRICE_ONE, type Price } from "../protocol/units.ts";
+import { sleep } from "./args.ts";
+
+export type PriceSink = (reports: readonly PriceReport[]) => Promise<void>;
+
+export interface PriceFeed {
+  /** Pushes reports into `sink` until `signal` aborts; resolves then. */
+  run(sink: PriceSink, signal: AbortSignal): Promise<void>;
+}
+
+export const SCENARIOS = ["walk", "crash", "flat"] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export interface PricePathInit {
+  readonly markets: readonly { readonly market: MarketId; readonly tickSize: bigint }[];
+  readonly seed: number;
+  readonly scenario: Scenario;
+  /** Largest move per tick, ppm (default 1,500 = 0.15%). */
+  readonly volatility?: bigint;
+  /** crash: the tick the drop starts at (default 20) and its ticks (default 5, each −2.5%). */
+  readonly crashAt?: number;
+  readonly crashTicks?: number;
+}
+
+const START: Readonly<Record<string, bigint>> = { "BTC-PERP": 60_000n * PRICE_ONE, "ETH-PERP": 3_000n * PRICE_ONE };
+const CRASH_STEP = -25_000n; // ppm per crash tick
+
+/** A deterministic price path: `next()` gives the prices of the following tick. */
+export function pricePath(init: PricePathInit): { next(): Map<MarketId, Price> } {
+  const random = mulberry32(init.seed);
+  const vol = init.volatility ?? 1_500n;
+  const crashAt = init.crashAt ?? 20;
+  const crashTicks = init.crashTicks ?? 5;
+  const prices = new Map(init.markets.map((m) => [m.market, START[m.market] ?? 100n * PRICE_ONE]));
+  let tick = 0;
+  return {
+    next() {
+      const out = new Map<MarketId, Price>();
+      for (const { market, tickSize } of init.markets) {
+        let step = 0n;
+        if (init.scenario !== "flat") step = BigInt(Math.floor(random() * Number(2n * vol + 1n))) - vol;
+        if (init.scenario === "crash" && tick >= crashAt && tick < crashAt + crashTicks) step = CRASH_STEP;
+        const moved = (prices.get(market)! * (FRACTION_ONE + step)) / FRACTION_ONE;
+        const rounded = moved - (moved % tickSize);
+        prices.set(market, rounded > 0n ? rounded : tickSize);
+        out.set(market, prices.get(market)! as Price);
+      }
+      tick += 1;
+      return out;
+    },
+  };
+}
+
+export interface DevOracleFeedInit extends PricePathInit {
+  readonly oracle: LocalOracle;
+  readonly intervalMs?: number;
+  /** Unix seconds (default: the wall clock). */
+  readonly now?: () => bigint;
+  /** Called with each batch after the sink took it (for printing). */
+  readonly onTick?: (reports: readonly PriceReport[]) => void;
+  /** A batch the sink refused; without it the feed stops with the error. */
+  readonly onError?: (error: unknown) => void;
+}
+
+export function devOracleFeed(init: DevOracleFeedInit): PriceFeed {
+  const path = pricePath(init);
+  const now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
+  return {
+    async run(sink, signal) {
+      while (!signal.aborted) {
+        const prices = path.next();
+        const at = now();
+        const reports = [...prices].map(([market, price]) => init.oracle.sign(market, price, at));
+        try {
+          await sink(reports);
+          init.onTick?.(reports);
+        } catch (error) {
+          if (signal.aborted) break;
+          if (init.onError === undefined) throw error;
+          init.onError(error);
+        }
+        await sleep(init.intervalMs ?? 1000, signal);
+      }
+    },
+  };
+}
+
+/** A small seeded PRNG (Tommy Ettinger's mulberry32): same seed, same path. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

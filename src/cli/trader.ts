@@ -1,0 +1,164 @@
+/**
+ * `nitro-margin trader <action>`: one process per action. Each run starts a
+ * TraderClient on the config's data directory (which dials the hub, proves
+ * its address and syncs), performs the action, prints the result as
+ * `key value` lines, and stops. `trade-loop` (hidden, for crash tests and
+ * demos) trades back and forth until SIGTERM, printing `acked <turnNum>`
+ * after each update both sides signed and stored, and reconnects by itself
+ * when the hub goes away.
+ */
+import { parseArgs } from "node:util";
+import { TraderClient } from "../client/trader.ts";
+import { MarginError } from "../errors/base.ts";
+import { stateHashOf } from "../protocol/sign.ts";
+import type { MarketId } from "../protocol/types.ts";
+import { COLLATERAL_DECIMALS, PRICE_DECIMALS, SIZE_DECIMALS } from "../protocol/units.ts";
+import { decimalArg, intArg, readJsonFile, required, shutdownSignal, sleep, usageError } from "./args.ts";
+import { formatStatus } from "./format.ts";
+import { resolveTraderConfig, type TraderConfig } from "./trader-config.ts";
+import { wireChain, type ChainWiring } from "./wiring.ts";
+
+export const TRADER_USAGE = `  trader <action> --config FILE [--hub MULTIADDR] [--hub-address 0x..] [--password-file FILE]
+    open     --deposit USD                   open a channel and fund it (the hub deposits first)
+    trade    --market M --side buy|sell --size N [--limit PRICE]
+    deposit  --amount USD                    top up collateral
+    close                                    final state, conclude and pay out on chain
+    status                                   positions, equity, margin ratio, liquidation prices`;
+
+const ACTIONS = ["open", "trade", "deposit", "close", "status", "trade-loop"] as const;
+type Action = (typeof ACTIONS)[number];
+
+const OPTIONS = {
+  config: { type: "string" },
+  hub: { type: "string" },
+  "hub-address": { type: "string" },
+  "password-file": { type: "string" },
+  deposit: { type: "string" },
+  amount: { type: "string" },
+  market: { type: "string" },
+  side: { type: "string" },
+  size: { type: "string" },
+  limit: { type: "string" },
+  count: { type: "string", default: "0" },
+  "pause-ms": { type: "string", default: "0" },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS }>>["values"];
+
+export async function trader(argv: string[]): Promise<void> {
+  const [action, ...rest] = argv;
+  if (!ACTIONS.includes(action as Action)) throw usageError(`unknown trader action ${JSON.stringify(action ?? "")}; one of open, trade, deposit, close, status`);
+  const { values } = parseArgs({ args: rest, options: OPTIONS });
+  const config = resolveTraderConfig(await readJsonFile(required(values.config, "--config")), { hub: values.hub, hubAddress: values["hub-address"] });
+  const shutdown = shutdownSignal();
+  const chain = await wireChain(config.base, { passwordFile: values["password-file"] });
+  const client = clientFor(config, chain);
+  try {
+    await client.start();
+    await perform(action as Action, client, values, shutdown.signal);
+  } finally {
+    await client.stop();
+    chain.close();
+    shutdown.dispose();
+  }
+}
+
+function clientFor(config: TraderConfig, chain: ChainWiring): TraderClient {
+  const { base } = config;
+  return new TraderClient({
+    hub: config.hub,
+    signer: chain.key.signer,
+    chain: chain.funding,
+    engine: base.engine,
+    riskParamsHash: base.riskParamsHash,
+    oracle: base.oracle.signer,
+    oracleDomain: { chainId: base.chain.chainId, verifyingContract: base.chain.marginApp },
+    token: base.chain.token,
+    dataDir: base.dataDir,
+    pollMs: base.chain.pollMs,
+  });
+}
+
+async function perform(action: Action, client: TraderClient, values: Values, signal: AbortSignal): Promise<void> {
+  const options = { signal };
+  switch (action) {
+    case "open": {
+      const id = await client.open(decimalArg(values.deposit, "--deposit", COLLATERAL_DECIMALS), options);
+      console.log(`channel ${id}`);
+      return printStatus(client);
+    }
+    case "trade": {
+      const { market, size } = tradeArgs(values);
+      const limit = values.limit === undefined ? 0n : decimalArg(values.limit, "--limit", PRICE_DECIMALS);
+      await client.trade(market, size, limit, options);
+      return printStatus(client);
+    }
+    case "deposit":
+      await client.deposit(decimalArg(values.amount, "--amount", COLLATERAL_DECIMALS), options);
+      return printStatus(client);
+    case "close": {
+      await client.close(options);
+      console.log("closed");
+      return printStatus(client);
+    }
+    case "status":
+      return printStatus(client);
+    case "trade-loop":
+      return tradeLoop(client, values, signal);
+  }
+}
+
+function tradeArgs(values: Values): { market: MarketId; size: bigint } {
+  const market = required(values.market, "--market") as MarketId;
+  const side = required(values.side, "--side");
+  if (side !== "buy" && side !== "sell") throw usageError("--side must be buy or sell");
+  const size = decimalArg(values.size, "--size", SIZE_DECIMALS);
+  if (size <= 0n) throw usageError("--size must be positive; --side says the direction");
+  return { market, size: side === "buy" ? size : -size };
+}
+
+function printStatus(client: TraderClient): void {
+  const latest = client.latest;
+  if (latest === undefined) {
+    console.log("channel none");
+    return;
+  }
+  for (const line of formatStatus(client.status(), stateHashOf(latest.state))) console.log(line);
+}
+
+/** Alternating buys and sells of one size; every failure is reported, then the client reconnects and goes on. */
+async function tradeLoop(client: TraderClient, values: Values, signal: AbortSignal): Promise<void> {
+  const market = required(values.market, "--market") as MarketId;
+  const size = decimalArg(values.size, "--size", SIZE_DECIMALS);
+  const count = intArg(values.count, "--count");
+  const pauseMs = intArg(values["pause-ms"], "--pause-ms");
+  let done = 0;
+  let sign = 1n;
+  while (!signal.aborted && (count === 0 || done < count)) {
+    try {
+      const signed = await client.trade(market, sign * size, 0n, { signal });
+      console.log(`acked ${signed.state.turnNum}`);
+      sign = -sign;
+      done += 1;
+      await sleep(pauseMs, signal);
+    } catch (error) {
+      if (signal.aborted) break;
+      console.error(`error ${error instanceof MarginError ? error.code : String(error)}`);
+      await reconnect(client, signal);
+    }
+  }
+  console.log(`stopped trades=${done}`);
+}
+
+async function reconnect(client: TraderClient, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    await sleep(250, signal);
+    try {
+      await client.connect({ signal: AbortSignal.any([signal, AbortSignal.timeout(3000)]) });
+      console.error("reconnected");
+      return;
+    } catch (error) {
+      console.error(`reconnect-failed ${error instanceof MarginError ? error.code : String(error).slice(0, 120)}`);
+    }
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * What `hub start` and every `trader` command do first, in one place: load
+ * the key the config names (keystore, or a plain key only when the config
+ * allows it), connect to the chain RPC with ethers, check the chain id and
+ * the contracts, and build the ChannelFunding port over it.
+ */
+import { mkdir } from "node:fs/promises";
+import { JsonRpcProvider } from "ethers";
+import { AdjudicatorClient } from "../chain/adjudicator.ts";
+import { ChannelFunding } from "../chain/channel-funding.ts";
+import { loadKey, type LoadedKey } from "../chain/keys.ts";
+import type { HubConfig, KeyConfig } from "../hub/config.ts";
+
+export interface ChainWiring {
+  readonly key: LoadedKey;
+  readonly provider: JsonRpcProvider;
+  readonly funding: ChannelFunding;
+  readonly adjudicator: AdjudicatorClient;
+  close(): void;
+}
+
+/**
+ * ethers' default 250 ms cache of identical RPC calls hands a second
+ * transaction sent within 250 ms the first one's nonce ("nonce has already
+ * been used": an approve followed by a deposit) and serves stale block
+ * numbers to confirmation counting; so no cache.
+ */
+export function rpcProvider(url: string, pollMs: number): JsonRpcProvider {
+  return new JsonRpcProvider(url, undefined, { staticNetwork: true, pollingInterval: pollMs, cacheTimeout: -1 });
+}
+
+export async function loadConfiguredKey(key: KeyConfig, passwordFile: string | undefined): Promise<LoadedKey> {
+  const path = key.keystore ?? key.plainKeyFile!;
+  return loadKey(path, { passwordEnv: key.passwordEnv, allowPlainKey: key.allowPlainKey, ...(passwordFile !== undefined ? { passwordFile } : {}) });
+}
+
+export async function wireChain(config: Pick<HubConfig, "chain" | "key" | "dataDir">, options: { passwordFile?: string | undefined }): Promise<ChainWiring> {
+  await mkdir(config.dataDir, { recursive: true });
+  const loaded = await loadConfiguredKey(config.key, options.passwordFile);
+  const provider = rpcProvider(config.chain.rpcUrl, config.chain.pollMs);
+  try {
+    const wallet = loaded.wallet.connect(provider);
+    const adjudicator = await AdjudicatorClient.connect({
+      wallet,
+      adjudicator: config.chain.adjudicator,
+      token: config.chain.token,
+      confirmations: config.chain.confirmations,
+      expectedChainId: config.chain.chainId,
+    });
+    const funding = new ChannelFunding(adjudicator, provider, config.chain.confirmations);
+    return { key: loaded, provider, funding, adjudicator, close: () => provider.destroy() };
+  } catch (error) {
+    provider.destroy();
+    throw error;
+  }
+}
