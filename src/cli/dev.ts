@@ -38,8 +38,8 @@ export const DEV_USAGE = `  dev [--rpc-port 8545] [--traders 3] [--seed 7] [--sc
 const BTC = "BTC-PERP" as MarketId;
 const ETH = "ETH-PERP" as MarketId;
 const KIND_NAMES = Object.fromEntries(Object.entries(StateKind).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
-/** Quiet hub events: the trader lines already say the same. */
-const QUIET = new Set(["proposed", "supported"]);
+/** Quiet hub events: the trader lines and the hub's "rejected" line already say the same. */
+const QUIET = new Set(["proposed", "supported", "handler-error"]);
 
 export async function dev(argv: string[]): Promise<void> {
   const { values } = parseArgs({

@@ -17,7 +17,7 @@ import { WireError } from "../errors/wire.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
 import { complete, newChannel, propose, restoreChannel, abandon, adopt, type ChannelSnapshot } from "../channel/channel.ts";
 import { decide, engineChannelOf, fundingOf, marginStateOf, openingState, planWithdrawal } from "../channel/margin-channel.ts";
-import { RiskBook } from "../engine/book.ts";
+import { RiskBook, type MarketBook } from "../engine/book.ts";
 import { evaluate, isLiquidatable, type MarketView, type MarketViews } from "../engine/margin.ts";
 import type { Effects } from "../engine/rules.ts";
 import { hubQuote } from "../engine/trade.ts";
@@ -198,6 +198,11 @@ export class Hub {
 
   rejected(): readonly Rejected[] {
     return this.#rejected;
+  }
+
+  /** Per market: the hub's net exposure (−Σ trader sizes), open interest, fees, funding and insurance. */
+  exposure(): MarketBook[] {
+    return this.book.snapshot();
   }
 
   // --- handlers ---

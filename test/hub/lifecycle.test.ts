@@ -28,6 +28,10 @@ test("open, fund, trade in two markets, close: on-chain payouts equal the settle
   await trader.trade(ETH, -10_000_000n, 0n); // sell 0.1 ETH
   let status = trader.status();
   assert.is(status.markets.length, 2);
+  const exposure = new Map(f.hub.exposure().map((m) => [m.market, m]));
+  assert.is(exposure.get(BTC)!.hubExposure, -1_000_000n, "the hub is short what the trader bought");
+  assert.is(exposure.get(ETH)!.hubExposure, 10_000_000n, "and long what it sold");
+  assert.is(exposure.get(BTC)!.openInterest, 1_000_000n);
   assert.ok(status.equity < 1_000n * USD, "fees and spread were paid");
 
   f.now += 1n;

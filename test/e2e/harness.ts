@@ -1,0 +1,187 @@
+/**
+ * Multi-process harness: a Hardhat EDR chain served on loopback from the
+ * test process (the CLI children reach it over JSON-RPC like any node),
+ * configs in a temp directory, and `nitro-margin` children whose stdout is
+ * read as `key value` lines. Everything started here is stopped by
+ * `close()`, which the suites call in test.after.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Contract, type JsonRpcProvider } from "ethers";
+import { deployAll, type Deployment } from "../../src/chain/deploy.ts";
+import { LocalChain } from "../../src/chain/local-chain.ts";
+import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS } from "../../src/engine/params.ts";
+import { createLocalOracle, devOracleKey } from "../../src/oracle/local-signer.ts";
+import { rpcProvider } from "../../src/cli/wiring.ts";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+const NODE = join(ROOT, "node_modules/.bin/node");
+const MAIN = join(ROOT, "src/cli/main.ts");
+export const USD = 1_000_000n;
+export const ORACLE_KEY = devOracleKey("e2e");
+
+/** A running CLI child: its output so far, line by line, and a way to wait for a line. */
+export class CliProcess {
+  readonly child: ChildProcess;
+  readonly lines: string[] = [];
+  stderr = "";
+  readonly exited: Promise<number | null>;
+  #waiters: (() => void)[] = [];
+
+  constructor(args: readonly string[], env: Record<string, string> = {}) {
+    this.child = spawn(NODE, ["--import", "tsx", MAIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let buffered = "";
+    this.child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      buffered += chunk;
+      const parts = buffered.split("\n");
+      buffered = parts.pop()!;
+      this.lines.push(...parts);
+      for (const w of this.#waiters.splice(0)) w();
+    });
+    this.child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (this.stderr += chunk));
+    this.exited = new Promise((resolve) => this.child.once("exit", (code) => {
+      for (const w of this.#waiters.splice(0)) w();
+      resolve(code);
+    }));
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The value of the last `key value` line with this key. */
+  value(key: string): string | undefined {
+    for (let i = this.lines.length - 1; i >= 0; i--) {
+      const line = this.lines[i]!;
+      if (line.startsWith(`${key} `)) return line.slice(key.length + 1);
+    }
+    return undefined;
+  }
+
+  /** Waits until `predicate` holds over the lines so far. */
+  async waitFor(predicate: (lines: readonly string[]) => boolean, what: string, ms = 30_000): Promise<void> {
+    const until = Date.now() + ms;
+    while (!predicate(this.lines)) {
+      if (!this.running) throw new Error(`process exited while waiting for ${what}\n${this.lines.join("\n")}\n${this.stderr.slice(-3000)}`);
+      const left = until - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}\n${this.lines.join("\n")}\n${this.stderr.slice(-3000)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 250));
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
+    if (this.running) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+export interface E2eWorld {
+  readonly dir: string;
+  readonly chain: LocalChain;
+  readonly provider: JsonRpcProvider;
+  readonly deployment: Deployment;
+  readonly oracleAddress: string;
+  /** ETH for gas and collateral tokens to `address`. */
+  fund(address: string, tokens: bigint): Promise<void>;
+  balance(address: string): Promise<bigint>;
+  holdings(channelId: string): Promise<bigint>;
+  /** Writes a hub-format config (hub and traders share it) and returns its path. */
+  writeConfig(name: string, fields: { dataDir: string; key: Record<string, unknown>; listen?: string[]; hub?: { multiaddr: string; address: string } }): string;
+  /** Processes started through `spawn` are killed by `close`. */
+  spawn(args: readonly string[], env?: Record<string, string>): CliProcess;
+  /** Runs one command to completion (killed by `close` if still running); throws with its output on failure. */
+  run(args: readonly string[], env?: Record<string, string>): Promise<CliProcess>;
+  close(): Promise<void>;
+}
+
+export async function startWorld(): Promise<E2eWorld> {
+  const dir = mkdtempSync(join(tmpdir(), "nitro-margin-e2e-"));
+  const chain = new LocalChain({ port: 0 });
+  await chain.start();
+  const provider = rpcProvider(chain.url, 50);
+  const deployer = await provider.getSigner(0);
+  const deployment = await deployAll(deployer);
+  const token = new Contract(deployment.token, ["function mint(address to, uint256 amount)", "function balanceOf(address) view returns (uint256)"], deployer);
+  const adjudicator = new Contract(deployment.adjudicator, ["function holdings(address asset, bytes32 channelId) view returns (uint256)"], provider);
+  const oracle = createLocalOracle({ privateKey: ORACLE_KEY, domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp } });
+  const children: CliProcess[] = [];
+  let mintQueue: Promise<unknown> = Promise.resolve();
+  return {
+    dir,
+    chain,
+    provider,
+    deployment,
+    oracleAddress: oracle.address,
+    async fund(address, tokens) {
+      await provider.send("hardhat_setBalance", [address, "0x" + (10n ** 21n).toString(16)]);
+      // One deployer, one nonce sequence: mints go one after another.
+      const minted = mintQueue.then(async () => (await token.getFunction("mint")(address, tokens)).wait());
+      mintQueue = minted.catch(() => {});
+      await minted;
+    },
+    balance: async (address) => (await token.getFunction("balanceOf")(address)) as bigint,
+    holdings: async (channelId) => (await adjudicator.getFunction("holdings")(deployment.token, channelId)) as bigint,
+    writeConfig(name, fields) {
+      const path = join(dir, name);
+      const config = {
+        listen: fields.listen ?? ["/ip4/127.0.0.1/tcp/0"],
+        dataDir: fields.dataDir,
+        key: fields.key,
+        chain: { rpcUrl: chain.url, chainId: deployment.chainId.toString(), adjudicator: deployment.adjudicator, marginApp: deployment.marginApp, token: deployment.token, confirmations: 1, pollMs: 50 },
+        oracle: { signer: oracle.address },
+        channels: { challengeDuration: 3600, hubMarginRatio: 1_000_000, minDeposit: 1_000_000 },
+        markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
+        ...(fields.hub ? { hub: fields.hub } : {}),
+      };
+      writeFileSync(path, JSON.stringify(config, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2));
+      return path;
+    },
+    spawn(args, env) {
+      const p = new CliProcess(args, env);
+      children.push(p);
+      return p;
+    },
+    async run(args, env) {
+      const p = new CliProcess(args, env);
+      children.push(p);
+      const code = await p.exited;
+      if (code !== 0) throw new Error(`nitro-margin ${args.join(" ")} exited ${code}\n${p.lines.join("\n")}\n${p.stderr}`);
+      return p;
+    },
+    async close() {
+      await Promise.all(children.map((c) => c.stop("SIGKILL")));
+      provider.destroy();
+      await chain.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A TCP port that was free a moment ago (for a hub that must come back on the same address). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Parses an exact decimal printed by the CLI back into integer units. */
+export function units(text: string | undefined, decimals = 6): bigint {
+  if (text === undefined) throw new Error("value missing");
+  const [whole, frac = ""] = text.replace(/^-/, "").split(".");
+  const value = BigInt(whole! + frac.padEnd(decimals, "0"));
+  return text.startsWith("-") ? -value : value;
+}
