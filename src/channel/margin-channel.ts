@@ -10,7 +10,7 @@ import { ChannelError } from "../errors/channel.ts";
 import { EngineError } from "../errors/engine.ts";
 import { decodeAppData, encodeAppData } from "../protocol/app-data.ts";
 import { HUB, marginAllocations, marginOutcome, rollOutcome, TRADER } from "../protocol/channel-setup.ts";
-import { StateKind, type MarginState, type PriceReport } from "../protocol/margin-state.ts";
+import { StateKind, type MarginState, type MarketTerms, type PriceReport } from "../protocol/margin-state.ts";
 import type { WireAction } from "../protocol/messages.ts";
 import type { SignedState, State, VariablePart } from "../protocol/state.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
@@ -38,7 +38,7 @@ export function engineChannelOf(snapshot: ChannelSnapshot, signed: SignedState):
 }
 
 /** The first state of a channel: the trader's deposit as cash, the hub's deposit as its margin, no positions. */
-export function openingState(snapshot: ChannelSnapshot, terms: { deposit: bigint; hubDeposit: bigint; riskParamsHash: Bytes32; oracle: Address }): VariablePart {
+export function openingState(snapshot: ChannelSnapshot, terms: { deposit: bigint; hubDeposit: bigint; riskParamsHash: Bytes32; oracle: Address; terms: readonly MarketTerms[] }): VariablePart {
   const margin: MarginState = {
     version: 1,
     kind: StateKind.Open,
@@ -47,6 +47,7 @@ export function openingState(snapshot: ChannelSnapshot, terms: { deposit: bigint
     traderCash: terms.deposit as Collateral,
     positions: [],
     marks: [],
+    terms: terms.terms,
   };
   const [trader, hub] = participants(snapshot);
   return { outcome: marginOutcome(snapshot.token, trader, hub, terms.deposit, terms.hubDeposit), appData: encodeAppData(margin), turnNum: 0, isFinal: false };

@@ -21,6 +21,7 @@ import { allocationsOf, fundingOf, marginStateOf, openingState, planWithdrawal, 
 import { evaluate, liquidationPrice, marginRatio, type MarketView } from "../engine/margin.ts";
 import type { EngineConfig } from "../engine/params.ts";
 import type { EngineContext } from "../engine/rules.ts";
+import { termsFromEngineConfig } from "../engine/onchain-terms.ts";
 import { createMessenger, type HandlerContext, type Messenger } from "../net/messenger.ts";
 import { createNode, type NetNode } from "../net/node.ts";
 import { authenticate } from "../net/peer-auth.ts";
@@ -88,6 +89,7 @@ export class TraderClient {
   readonly #init: TraderInit;
   readonly #queue = new KeyedQueue<string>();
   readonly #prices = new Map<MarketId, PriceReport>();
+  readonly #verifiedReports = new Set<string>();
   readonly #now: () => bigint;
   #channel: ChannelSnapshot | undefined;
   #node: NetNode | undefined;
@@ -179,7 +181,7 @@ export class TraderClient {
       const fresh = restoreChannel(fixed, this.#init.token, TRADER);
       const margin = marginStateOf(state);
       const hubDeposit = fundingOf(fresh, state) - deposit;
-      const expected = openingState(fresh, { deposit, hubDeposit, riskParamsHash: this.#init.riskParamsHash, oracle: this.#init.oracle });
+      const expected = openingState(fresh, { deposit, hubDeposit, riskParamsHash: this.#init.riskParamsHash, oracle: this.#init.oracle, terms: termsFromEngineConfig(this.#init.engine) });
       const step = countersign(fresh, proposal.signedState, this.#init.signer, deposit + hubDeposit, (_prev, proposed) => {
         if (proposed.appData !== expected.appData || proposed.turnNum !== 0 || margin.traderCash !== deposit || hubDeposit < 0n) {
           throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "opening state differs from the request" } });
@@ -402,7 +404,14 @@ export class TraderClient {
 
   #verifyMarks(margin: MarginState, reports: readonly PriceReport[]): void {
     if (getAddress(margin.oracle) !== getAddress(this.#init.oracle)) throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "oracle" } });
-    for (const report of [...margin.marks, ...reports]) verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle);
+    for (const report of [...margin.marks, ...reports]) {
+      // A report is signed once and reused by many states; verify each signature once.
+      const key = `${report.market}|${report.price}|${report.timestamp}|${report.signature}`;
+      if (this.#verifiedReports.has(key)) continue;
+      verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle);
+      this.#verifiedReports.add(key);
+      if (this.#verifiedReports.size > 1024) this.#verifiedReports.delete(this.#verifiedReports.values().next().value!);
+    }
   }
 
   #acceptPrices(reports: readonly PriceReport[]): void {

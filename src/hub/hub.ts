@@ -21,6 +21,7 @@ import { RiskBook, type MarketBook } from "../engine/book.ts";
 import { evaluate, isLiquidatable, type MarketView, type MarketViews } from "../engine/margin.ts";
 import type { Effects } from "../engine/rules.ts";
 import { hubQuote } from "../engine/trade.ts";
+import { termsFromEngineConfig } from "../engine/onchain-terms.ts";
 import { createMessenger, type HandlerContext, type Messenger } from "../net/messenger.ts";
 import { createNode, type NetNode } from "../net/node.ts";
 import { PeerAuth, requireAuthenticated } from "../net/peer-auth.ts";
@@ -245,7 +246,7 @@ export class Hub {
     });
     const hubDeposit = (deposit * terms.hubMarginRatio) / FRACTION_ONE;
     const fresh = newChannel(fixed, this.config.chain.token, HUB);
-    const variable = openingState(fresh, { deposit, hubDeposit, riskParamsHash: this.config.riskParamsHash, oracle: this.config.oracle.signer });
+    const variable = openingState(fresh, { deposit, hubDeposit, riskParamsHash: this.config.riskParamsHash, oracle: this.config.oracle.signer, terms: termsFromEngineConfig(this.config.engine) });
     const action: WireAction = { kind: "open", deposit: deposit as Collateral };
     const step = propose(fresh, variable, this.#init.signer, deposit + hubDeposit, () => {});
     const record: ChannelRecord = { channelId: fresh.id, fixedPart: fixed, token: this.config.chain.token, role: "hub", status: "proposed", counterparty: trader, createdAt: Date.now() };

@@ -5,13 +5,15 @@
  * Layout: abi.encode(uint8 version, bytes payload). The version is read
  * first and the payload decoded with that version's struct, so a later
  * version can change the struct without breaking the decoder of this one.
+ * Version 1 was extended with `terms` before any release (no deployed
+ * channel carries the shorter layout), so it keeps its number.
  */
 import { AbiCoder } from "ethers";
 import { ProtocolError } from "../errors/protocol.ts";
-import type { MarginState, Position, PriceReport, StateKind } from "./margin-state.ts";
+import type { MarginState, MarketTerms, Position, PriceReport, StateKind } from "./margin-state.ts";
 import { bytes32ToMarketId, marketIdToBytes32 } from "./parse.ts";
 import type { Address, Bytes32, Hex } from "./types.ts";
-import type { Collateral, Price, Size } from "./units.ts";
+import type { Collateral, Fraction, Price, Size } from "./units.ts";
 
 const abi = AbiCoder.defaultAbiCoder();
 
@@ -21,7 +23,9 @@ export const APP_DATA_VERSION = 1;
 export const MARGIN_STATE_V1_ABI_TYPE =
   "tuple(uint8 kind, bytes32 riskParamsHash, address oracle, int256 traderCash, " +
   "tuple(bytes32 market, int256 size, int256 costBasis, int256 fundingIndex)[] positions, " +
-  "tuple(bytes32 market, uint256 price, uint64 timestamp, bytes signature)[] marks)";
+  "tuple(bytes32 market, uint256 price, uint64 timestamp, bytes signature)[] marks, " +
+  "tuple(bytes32 market, uint64 maxOracleAge, uint32 liquidationPenalty, " +
+  "tuple(uint256 notionalFloor, uint32 mmf, uint256 mmDeduction)[] tiers)[] terms)";
 
 const MAX_KIND = 5;
 
@@ -36,6 +40,12 @@ export function encodeAppData(state: MarginState): Hex {
         state.traderCash,
         state.positions.map((p) => [marketIdToBytes32(p.market), p.size, p.costBasis, p.fundingIndex]),
         state.marks.map((m) => [marketIdToBytes32(m.market), m.price, m.timestamp, m.signature]),
+        (state.terms ?? []).map((t) => [
+          marketIdToBytes32(t.market),
+          t.maxOracleAge,
+          t.liquidationPenalty,
+          t.tiers.map((x) => [x.notionalFloor, x.mmf, x.mmDeduction]),
+        ]),
       ],
     ],
   );
@@ -73,6 +83,12 @@ export function decodeAppData(appData: Hex): MarginState {
     timestamp: m[2] as bigint,
     signature: m[3] as Hex,
   }));
+  const terms: MarketTerms[] = decoded[6].map((t: any) => ({
+    market: bytes32ToMarketId(t[0], "terms.market"),
+    maxOracleAge: t[1] as bigint,
+    liquidationPenalty: t[2] as Fraction,
+    tiers: t[3].map((x: any) => ({ notionalFloor: x[0] as Collateral, mmf: x[1] as Fraction, mmDeduction: x[2] as bigint })),
+  }));
   return Object.freeze({
     version: 1,
     kind: kind as StateKind,
@@ -81,5 +97,6 @@ export function decodeAppData(appData: Hex): MarginState {
     traderCash: decoded[3] as Collateral,
     positions,
     marks,
+    terms,
   });
 }

@@ -6,7 +6,7 @@
  * own mark prices, so the state alone says who is owed what.
  */
 import type { Address, Bytes32, Hex, MarketId } from "./types.ts";
-import type { Collateral, Price, Size } from "./units.ts";
+import type { Collateral, Fraction, Price, Size } from "./units.ts";
 
 /** Why the state was made; MarginApp and the engine treat kinds differently. */
 export const StateKind = {
@@ -43,6 +43,33 @@ export interface Position {
   readonly fundingIndex: bigint;
 }
 
+/** One maintenance tier as MarginApp applies it (see src/engine/margin.ts `maintenanceRequirement`). */
+export interface MaintenanceTier {
+  /** The tier applies from this notional (collateral units) up; the first tier's floor is 0. */
+  readonly notionalFloor: Collateral;
+  /** Maintenance margin fraction, ppm. */
+  readonly mmf: Fraction;
+  /** Deduction in collateral × ppm: requirement = ceil((notional × mmf − mmDeduction) / 1e6). */
+  readonly mmDeduction: bigint;
+}
+
+/**
+ * The per-market terms MarginApp needs to judge a unilateral settlement on
+ * chain: "below maintenance at price p", the liquidation penalty and how old
+ * a report may be. Committed in every state so the contract never has to
+ * trust either side for them; both sides check them against their engine
+ * config when the channel opens (`src/engine/onchain-terms.ts`).
+ */
+export interface MarketTerms {
+  readonly market: MarketId;
+  /** Seconds (uint64): a report older than this at block.timestamp is stale. */
+  readonly maxOracleAge: bigint;
+  /** ppm of closed notional (uint32), paid to the hub only when below maintenance. */
+  readonly liquidationPenalty: Fraction;
+  /** Non-empty; the tier of notional N is the last one (after the first) with floor ≤ N, else the first. */
+  readonly tiers: readonly MaintenanceTier[];
+}
+
 export interface MarginState {
   readonly version: 1;
   readonly kind: StateKind;
@@ -60,4 +87,12 @@ export interface MarginState {
   readonly positions: readonly Position[];
   /** The mark price per market this state was settled at; one per market with a position. */
   readonly marks: readonly PriceReport[];
+  /**
+   * The on-chain terms per market, sorted by market, fixed for the channel's
+   * life (MarginApp rejects a unilateral successor that changes them). The
+   * codec always writes and returns the list; absent means none, which only
+   * engine-only fixtures use: such a channel cannot be settled unilaterally
+   * while it holds a position.
+   */
+  readonly terms?: readonly MarketTerms[];
 }

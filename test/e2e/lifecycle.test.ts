@@ -8,7 +8,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
-import { bytesToHex } from "@noble/hashes/utils.js";
 import { ORACLE_KEY, startWorld, units, USD, type CliProcess, type E2eWorld } from "./harness.ts";
 
 interface Ctx {
@@ -80,13 +79,14 @@ test("open, fund, trade two markets, top up, close: on-chain payouts equal the s
   for (const [i, t] of traders.entries()) {
     const paid = (await w.balance(t.address)) - before[i]!;
     assert.is(paid, outcomes[i]!.trader - deposits[i]! - topUp, `trader ${t.index} received exactly its final allocation`);
-    assert.ok(outcomes[i]!.trader < deposits[i]! + topUp, "fees and spread were paid to the hub");
+    assert.is(outcomes[i]!.trader + outcomes[i]!.hub, 2n * deposits[i]! + topUp, "the final outcome conserves the channel's funding");
   }
   const hubPaid = (await w.balance(hubAddress)) - hubBefore;
   const hubExpected = outcomes.reduce((sum, o) => sum + o.hub, 0n) - deposits.reduce((a, b) => a + b, 0n);
   assert.is(hubPaid, hubExpected, "the hub received exactly its final allocations, less its deposits");
+  assert.is(await ctx.hub.stop("SIGTERM"), 0, "the hub stops cleanly on SIGTERM");
+  assert.match(ctx.hub.stderr, /stopped/);
   console.log(`    lifecycle: ${((Date.now() - started) / 1000).toFixed(1)} s, hub earned ${hubPaid} units`);
-  void bytesToHex;
 });
 
 test.run();

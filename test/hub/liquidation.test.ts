@@ -39,9 +39,11 @@ test("an online trader countersigns the hub's liquidation of its under-margined 
   await f.price(BTC, 54_000_00000000n as Price); // -10%: equity falls below maintenance
   await waitFor(() => trader.latest !== undefined && marginStateOf(trader.latest.state).kind === StateKind.Liquidation, "the liquidation state");
 
-  const hubView = f.hub.channels().find((c) => c.record.channelId === id)!;
-  assert.equal(hubView.latest?.state.turnNum, trader.latest!.state.turnNum, "hub and trader hold the same supported state");
-  assert.is(hubView.pending, undefined);
+  const hubView = () => f.hub.channels().find((c) => c.record.channelId === id)!;
+  // The trader stores first, then its accept travels back to the hub.
+  await waitFor(() => hubView().latest?.state.turnNum === trader.latest!.state.turnNum, "the hub to store the countersigned liquidation");
+  assert.equal(hubView().latest, trader.latest, "hub and trader hold the same supported state");
+  assert.is(hubView().pending, undefined);
   const after = trader.status();
   assert.ok(after.markets.length === 0 || after.markets[0]!.size < before.markets[0]!.size, "the position shrank or closed");
   const insurance = f.hub.book.market(BTC)!.insurance;

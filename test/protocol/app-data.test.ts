@@ -6,7 +6,7 @@ import { decodeAppData, encodeAppData, MARGIN_STATE_V1_ABI_TYPE } from "../../sr
 import { StateKind, type MarginState } from "../../src/protocol/margin-state.ts";
 import { ProtocolError } from "../../src/errors/protocol.ts";
 import type { Address, Bytes32, Hex, MarketId } from "../../src/protocol/types.ts";
-import type { Collateral, Price, Size } from "../../src/protocol/units.ts";
+import type { Collateral, Fraction, Price, Size } from "../../src/protocol/units.ts";
 
 const test = suite("appData codec");
 const INT256 = { min: -(2n ** 255n), max: 2n ** 255n - 1n };
@@ -32,6 +32,22 @@ const marginState: fc.Arbitrary<MarginState> = fc.record({
     }, { noNullPrototype: true }),
     { maxLength: 4 },
   ),
+  terms: fc.array(
+    fc.record({
+      market,
+      maxOracleAge: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+      liquidationPenalty: fc.bigInt({ min: 0n, max: 2n ** 32n - 1n }).map((v) => v as Fraction),
+      tiers: fc.array(
+        fc.record({
+          notionalFloor: fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }).map((v) => v as Collateral),
+          mmf: fc.bigInt({ min: 0n, max: 2n ** 32n - 1n }).map((v) => v as Fraction),
+          mmDeduction: fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }),
+        }, { noNullPrototype: true }),
+        { maxLength: 4 },
+      ),
+    }, { noNullPrototype: true }),
+    { maxLength: 3 },
+  ),
 }, { noNullPrototype: true });
 
 test("round-trips every margin state exactly", () => {
@@ -52,6 +68,15 @@ test("a known state has a stable encoding (the layout MarginApp decodes)", () =>
     traderCash: 1_000_000n as Collateral,
     positions: [{ market: "BTC-PERP" as MarketId, size: -5n as Size, costBasis: -250n as Collateral, fundingIndex: 7n }],
     marks: [{ market: "BTC-PERP" as MarketId, price: 5_000_000_000_000n as Price, timestamp: 1_700_000_000n, signature: "0x" as Hex }],
+    terms: [{
+      market: "BTC-PERP" as MarketId,
+      maxOracleAge: 60n,
+      liquidationPenalty: 10_000n as Fraction,
+      tiers: [
+        { notionalFloor: 0n as Collateral, mmf: 30_000n as Fraction, mmDeduction: 0n },
+        { notionalFloor: 1_000_000_000_000n as Collateral, mmf: 50_000n as Fraction, mmDeduction: 20_000_000_000_000_000n },
+      ],
+    }],
   };
   const encoded = encodeAppData(state);
   const [version, payload] = AbiCoder.defaultAbiCoder().decode(["uint8", "bytes"], encoded);
@@ -60,6 +85,23 @@ test("a known state has a stable encoding (the layout MarginApp decodes)", () =>
   assert.is(decoded.positions[0].market, "0x4254432d50455250000000000000000000000000000000000000000000000000");
   assert.is(decoded.positions[0].size, -5n);
   assert.is(decoded.marks[0].price, 5_000_000_000_000n);
+  assert.is(decoded.terms[0].market, decoded.positions[0].market);
+  assert.is(decoded.terms[0].maxOracleAge, 60n);
+  assert.is(decoded.terms[0].tiers[1].mmDeduction, 20_000_000_000_000_000n);
+  assert.equal(decodeAppData(encoded), state);
+});
+
+test("a state without terms encodes an empty terms list", () => {
+  const state: MarginState = {
+    version: 1,
+    kind: StateKind.Open,
+    riskParamsHash: ("0x" + "22".repeat(32)) as Bytes32,
+    oracle: "0x00000000000000000000000000000000000000bb" as Address,
+    traderCash: 5n as Collateral,
+    positions: [],
+    marks: [],
+  };
+  assert.equal(decodeAppData(encodeAppData(state)), { ...state, terms: [] });
 });
 
 test("rejects garbage, unknown versions and bad market ids with typed errors", () => {
