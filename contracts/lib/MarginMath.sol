@@ -39,7 +39,7 @@ library MarginMath {
     function maintenance(MaintenanceTier[] memory tiers, int256 n) internal pure returns (int256) {
         if (n == 0) return 0;
         uint256 i = tiers.length - 1; // reverts on an empty list; callers reject that first
-        while (i > 0 && SafeCast.toInt256(tiers[i].notionalFloor) > n) i--;
+        while (i > 0 && tiers[i].notionalFloor > uint256(n)) i--;
         MaintenanceTier memory t = tiers[i];
         return divCeil(n * int256(uint256(t.mmf)) - SafeCast.toInt256(t.mmDeduction), FRACTION_ONE);
     }

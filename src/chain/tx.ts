@@ -65,7 +65,9 @@ export function toChainError(error: unknown, action: string, signal?: AbortSigna
   if (error instanceof MarginError) return error;
   if (signal?.aborted === true) return new ChainError("ABORTED", { details: { action }, cause: error });
   const e = (typeof error === "object" && error !== null ? error : {}) as EthersErrorShape;
-  const nodeReason = e.code === "CALL_EXCEPTION" ? undefined : revertReasonFromNode(e.error);
+  // Hardhat's in-process provider throws a plain error whose message carries the reason string.
+  const messageReason = /reverted with reason string '(.*?)'/.exec(e.message ?? "")?.[1];
+  const nodeReason = e.code === "CALL_EXCEPTION" ? undefined : (revertReasonFromNode(e.error) ?? messageReason);
   if (e.code === "CALL_EXCEPTION" || nodeReason !== undefined) {
     const reason = e.reason ?? e.revert?.name ?? nodeReason ?? "unknown";
     const code = REASON_CODES.find(([pattern]) => pattern.test(reason))?.[1] ?? "TX_REVERTED";

@@ -10,7 +10,7 @@ import { parseFixed } from "../protocol/units.ts";
 
 /** A bad flag or argument: the message says what to type instead. */
 export function usageError(message: string): ConfigError {
-  return new ConfigError("INVALID_CONFIG", { message, details: { issues: [{ path: "argv", message }] } });
+  return new ConfigError("INVALID_CONFIG", { message });
 }
 
 export function required(value: string | undefined, flag: string): string {

@@ -22,10 +22,11 @@ export const TRADER_USAGE = `  trader <action> --config FILE [--hub MULTIADDR] [
     open     --deposit USD                   open a channel and fund it (the hub deposits first)
     trade    --market M --side buy|sell --size N [--limit PRICE]
     deposit  --amount USD                    top up collateral
+    withdraw --amount USD                    withdraw free collateral (rolls the channel into a successor)
     close                                    final state, conclude and pay out on chain
     status                                   positions, equity, margin ratio, liquidation prices`;
 
-const ACTIONS = ["open", "trade", "deposit", "close", "status", "trade-loop"] as const;
+const ACTIONS = ["open", "trade", "deposit", "withdraw", "close", "status", "trade-loop"] as const;
 type Action = (typeof ACTIONS)[number];
 
 const OPTIONS = {
@@ -47,7 +48,7 @@ type Values = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTI
 
 export async function trader(argv: string[]): Promise<void> {
   const [action, ...rest] = argv;
-  if (!ACTIONS.includes(action as Action)) throw usageError(`unknown trader action ${JSON.stringify(action ?? "")}; one of open, trade, deposit, close, status`);
+  if (!ACTIONS.includes(action as Action)) throw usageError(`unknown trader action ${JSON.stringify(action ?? "")}; one of open, trade, deposit, withdraw, close, status`);
   const { values } = parseArgs({ args: rest, options: OPTIONS });
   const config = resolveTraderConfig(await readJsonFile(required(values.config, "--config")), { hub: values.hub, hubAddress: values["hub-address"] });
   const shutdown = shutdownSignal();
@@ -96,6 +97,12 @@ async function perform(action: Action, client: TraderClient, values: Values, sig
     case "deposit":
       await client.deposit(decimalArg(values.amount, "--amount", COLLATERAL_DECIMALS), options);
       return printStatus(client);
+    case "withdraw": {
+      const successor = await client.withdraw(decimalArg(values.amount, "--amount", COLLATERAL_DECIMALS), options);
+      console.log(`withdrawn ${values.amount}`);
+      console.log(`successor ${successor}`);
+      return printStatus(client);
+    }
     case "close": {
       await client.close(options);
       console.log("closed");

@@ -37,6 +37,9 @@ import type { SignedState } from "../protocol/state.ts";
 import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
 import type { Collateral, Price, Size } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
+import type { Provider } from "ethers";
+import type { AdjudicatorClient } from "../chain/adjudicator.ts";
+import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dispute-watch.ts";
 
 /** What the trader needs from the chain. */
 export interface TraderChainPort {
@@ -60,6 +63,8 @@ export interface TraderInit {
   readonly peerKey?: PrivateKey;
   readonly now?: () => bigint;
   readonly pollMs?: number;
+  /** Watch the adjudicator and answer stale challenges by ourselves. */
+  readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number };
 }
 
 export interface MarketStatus {
@@ -95,6 +100,9 @@ export class TraderClient {
   #node: NetNode | undefined;
   #messenger: Messenger | undefined;
   #hubPeer: string | undefined;
+  #disputes: DisputeWatch | undefined;
+  /** Dispute events seen, newest last (what the trader's UI shows). */
+  readonly disputeLog: { channelId: Bytes32; status: DisputeStatus; info: DisputeInfo }[] = [];
 
   constructor(init: TraderInit) {
     this.#init = init;
@@ -131,10 +139,31 @@ export class TraderClient {
       if (msg.type === "price") this.#acceptPrices(msg.reports);
       return undefined;
     });
+    if (this.#init.disputes !== undefined) {
+      const d = this.#init.disputes;
+      const cursor = this.store.getMeta("dispute-cursor");
+      this.#disputes = new DisputeWatch({
+        provider: d.provider,
+        client: d.client,
+        confirmations: 1,
+        fromBlock: typeof cursor === "string" ? Number(cursor) : (d.fromBlock ?? 0),
+        pollingIntervalMs: d.pollingIntervalMs ?? this.#init.pollMs ?? 1_000,
+        channels: this.store.listChannels({ role: "trader" }).map((r) => r.channelId),
+        latestSupported: (id) => (id === this.#channel?.id ? this.#channel.latest : this.store.latestSupported(id)),
+        onStatus: async (channelId, status, info) => {
+          this.disputeLog.push({ channelId, status, info });
+          if (status === "challenged") await this.store.updateChannelStatus(channelId, "challenged");
+          if (status === "cleared") await this.store.updateChannelStatus(channelId, "open");
+        },
+        onCursor: (next) => this.store.setMeta("dispute-cursor", String(next)),
+      });
+      await this.#disputes.start();
+    }
     await this.connect();
   }
 
   async stop(): Promise<void> {
+    await this.#disputes?.stop();
     await this.#messenger?.stop();
     await this.#node?.stop();
     await this.#queue.drain();
@@ -190,6 +219,7 @@ export class TraderClient {
       await this.store.putChannel({ channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: Date.now() });
       await this.store.saveState(step.signed);
       this.#channel = step.next;
+      this.#disputes?.watch(fresh.id);
       await this.#request("update", { type: "accept", channelId: fresh.id, turnNum: 0, signature: step.signed.sigs[TRADER]! }, options);
       return fresh.id;
     });
@@ -247,6 +277,7 @@ export class TraderClient {
       });
       await this.store.putChannel({ channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: Date.now() });
       await this.store.saveState(opened.signed);
+      this.#disputes?.watch(fresh.id);
       const second = expectPropose(await this.#request("update", { type: "accept", channelId: fresh.id, turnNum: 0, signature: opened.signed.sigs[TRADER]! }, options));
       const closing = countersign(current, second.signedState, this.#init.signer, fundingOf(current, current.latest.state), (_prev, proposed) => {
         if (proposed.appData !== plan.rollFinal.appData || !proposed.isFinal || proposed.turnNum !== plan.rollFinal.turnNum) {

@@ -35,6 +35,9 @@ import type { SignedState } from "../protocol/state.ts";
 import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
 import { FRACTION_ONE, type Collateral, type Price } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
+import type { Provider } from "ethers";
+import type { AdjudicatorClient } from "../chain/adjudicator.ts";
+import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dispute-watch.ts";
 import type { ChannelRecord, ChannelStatus } from "../store/types.ts";
 import type { HubConfig } from "./config.ts";
 import { MAX_SYNC_STATES } from "../protocol/constants.ts";
@@ -58,6 +61,8 @@ export interface HubInit {
   /** Unix seconds; the wall clock unless a test drives it. */
   readonly now?: () => bigint;
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
+  /** Watch the adjudicator and answer stale challenges (omit only in tests that need no chain events). */
+  readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number };
 }
 
 interface LiveChannel {
@@ -92,6 +97,7 @@ export interface Rejected {
 const PENDING_ACTION_KEY = (id: Bytes32) => `pending-action:${id}`;
 const ROLL_KEY = (id: Bytes32) => `roll-from:${id}`;
 const NONCE_COUNTER = "channel-nonce";
+const DISPUTE_CURSOR_KEY = "dispute-cursor";
 const MAX_REJECTED_KEPT = 200;
 
 export class Hub {
@@ -110,6 +116,7 @@ export class Hub {
   #messenger: Messenger | undefined;
   #auth: PeerAuth | undefined;
   #fundingLoop: Promise<void> | undefined;
+  #disputes: DisputeWatch | undefined;
   #shutdown = new AbortController();
 
   constructor(init: HubInit) {
@@ -144,11 +151,30 @@ export class Hub {
     await this.#messenger.handle("update", (msg, ctx) => this.#onUpdate(msg, ctx));
     await this.#messenger.handle("sync", (msg, ctx) => this.#onSync(msg, ctx));
     this.#fundingLoop = this.#watchFunding(this.#shutdown.signal);
+    if (this.#init.disputes !== undefined) {
+      const d = this.#init.disputes;
+      const cursor = this.store.getMeta(DISPUTE_CURSOR_KEY);
+      this.#disputes = new DisputeWatch({
+        provider: d.provider,
+        client: d.client,
+        confirmations: this.config.chain.confirmations,
+        fromBlock: typeof cursor === "string" ? Number(cursor) : (d.fromBlock ?? 0),
+        pollingIntervalMs: d.pollingIntervalMs ?? this.config.chain.pollMs,
+        channels: this.#channels.keys(),
+        latestSupported: (id) => this.#channels.get(id)?.snapshot.latest,
+        onStatus: (id, status, info) => this.#onDispute(id, status, info),
+        onCursor: (next) => this.store.setMeta(DISPUTE_CURSOR_KEY, String(next)),
+        onError: (error) => this.#log("dispute-watch-error", { code: error.code, message: error.message, cause: String((error.cause as Error | undefined)?.message ?? "") }),
+      });
+      await this.#disputes.start();
+    }
   }
 
   async stop(): Promise<void> {
     this.#shutdown.abort();
     await this.#fundingLoop;
+    await this.#disputes?.stop();
+    this.#disputes = undefined;
     await this.#auth?.stop();
     await this.#messenger?.stop();
     await this.#node?.stop();
@@ -256,6 +282,7 @@ export class Hub {
       this.store.setMeta(PENDING_ACTION_KEY(fresh.id), JSON.stringify(action, big)),
     ]);
     this.#channels.set(fresh.id, { snapshot: step.next, record, pendingAction: action });
+    this.#disputes?.watch(fresh.id);
     this.#log("channel-proposed", { channelId: fresh.id, trader, deposit, hubDeposit });
     return { type: "propose", signedState: step.signed, action, reports: [] };
   }
@@ -339,6 +366,7 @@ export class Hub {
       this.store.setMeta(PENDING_ACTION_KEY(successor.id), JSON.stringify(action, big)),
     ]);
     this.#channels.set(successor.id, { snapshot: step.next, record, pendingAction: action, pendingReports: reports, rollFrom: roll });
+    this.#disputes?.watch(successor.id);
     this.#log("withdrawal-proposed", { channelId: live.snapshot.id, successor: successor.id, amount });
     return { type: "propose", signedState: step.signed, action, reports };
   }
@@ -419,6 +447,22 @@ export class Hub {
   }
 
   // --- internals ---
+
+  /** A channel under challenge takes no updates; it reopens when the challenge is cleared. */
+  async #onDispute(id: Bytes32, status: DisputeStatus, info: DisputeInfo): Promise<void> {
+    const live = this.#channels.get(id);
+    if (live === undefined) return;
+    await this.#queue.run(id, async () => {
+      if (status === "challenged") {
+        await this.#setStatus(live, "challenged");
+        if (info.response === "checkpoint") this.#log("challenge-answered", { channelId: id, challengedTurn: info.turnNum, answeredWith: live.snapshot.latest?.state.turnNum });
+      } else if (status === "cleared" && live.record.status === "challenged") {
+        await this.#setStatus(live, "open");
+      } else if (status === "finalized") {
+        await this.#setStatus(live, "closed");
+      }
+    });
+  }
 
   #statusOf(trader: Address): { channelId: Bytes32; turnNum: number }[] {
     return [...this.#channels.values()]

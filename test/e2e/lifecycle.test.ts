@@ -2,7 +2,7 @@
  * The main path across real processes: a hub process (encrypted keystore,
  * development oracle) and three traders, each action one run of the CLI,
  * against a Hardhat node on loopback. Open, fund, trade in two markets, top
- * up, close; then every token the chain paid out is checked, to the unit,
+ * up, withdraw, close; then every token the chain paid out is checked, to the unit,
  * against the final states' allocations the CLI printed.
  */
 import { suite } from "uvu";
@@ -25,7 +25,7 @@ test.after(async (ctx) => {
   await ctx.w?.close();
 });
 
-test("open, fund, trade two markets, top up, close: on-chain payouts equal the settled outcomes", async (ctx) => {
+test("open, fund, trade two markets, top up, withdraw, close: on-chain payouts equal the settled outcomes", async (ctx) => {
   const { w } = ctx;
   const started = Date.now();
   // Keys: an encrypted keystore for the hub, plain development keys for the traders.
@@ -52,6 +52,7 @@ test("open, fund, trade two markets, top up, close: on-chain payouts equal the s
   );
   const deposits = [1_000n, 2_000n, 1_500n].map((x) => x * USD);
   const topUp = 250n * USD;
+  const withdrawal = 100n * USD;
 
   const outcomes = await Promise.all(
     traders.map(async (t, i) => {
@@ -67,19 +68,23 @@ test("open, fund, trade two markets, top up, close: on-chain payouts equal the s
       assert.ok(units(topped.value("cash")) > deposits[i]!, "the top-up raised the trader's cash");
       await trader("trade", "--market", "BTC-PERP", "--side", "sell", "--size", "0.01");
       await trader("trade", "--market", "ETH-PERP", "--side", "buy", "--size", "0.1");
+      const withdrawn = await trader("withdraw", "--amount", "100");
+      const successor = withdrawn.value("successor")!;
+      assert.is.not(successor, channelId, "the withdrawal rolled the channel into a successor");
+      assert.is(await w.holdings(channelId), 0n, "the rolled channel is empty");
       const status = await trader("status");
       assert.is(status.lines.filter((l) => l.startsWith("position ")).length, 0, "flat again");
       const closed = await trader("close");
       assert.ok(closed.lines.includes("closed"));
-      assert.is(await w.holdings(channelId), 0n, "the channel paid out everything");
+      assert.is(await w.holdings(successor), 0n, "the channel paid out everything");
       return { trader: units(closed.value("allocation-trader")), hub: units(closed.value("allocation-hub")) };
     }),
   );
 
   for (const [i, t] of traders.entries()) {
     const paid = (await w.balance(t.address)) - before[i]!;
-    assert.is(paid, outcomes[i]!.trader - deposits[i]! - topUp, `trader ${t.index} received exactly its final allocation`);
-    assert.is(outcomes[i]!.trader + outcomes[i]!.hub, 2n * deposits[i]! + topUp, "the final outcome conserves the channel's funding");
+    assert.is(paid, outcomes[i]!.trader + withdrawal - deposits[i]! - topUp, `trader ${t.index} received exactly its withdrawal and final allocation`);
+    assert.is(outcomes[i]!.trader + outcomes[i]!.hub, 2n * deposits[i]! + topUp - withdrawal, "the final outcome conserves the channel's funding");
   }
   const hubPaid = (await w.balance(hubAddress)) - hubBefore;
   const hubExpected = outcomes.reduce((sum, o) => sum + o.hub, 0n) - deposits.reduce((a, b) => a + b, 0n);

@@ -31,11 +31,17 @@ export interface HubFixture {
   readonly config: HubConfig;
   readonly oracle: LocalOracle;
   readonly dir: string;
+  /** Every event the hub logged, oldest first. */
+  readonly hubLog: { event: string; fields: Record<string, unknown> }[];
+  /** The hub's own adjudicator client, for tests that act on chain as the hub. */
+  readonly hubAdjudicator: AdjudicatorClient;
   /** The oracle's clock (unix seconds); `price` signs at it. */
   now: bigint;
   price(market: MarketId, price: Price): Promise<void>;
   /** Starts trader `index`; a second call for the same index reuses its data directory (a restart). */
   trader(index: number): Promise<TraderClient>;
+  /** The trader's own adjudicator client, for tests that act on chain as the trader. */
+  adjudicatorFor(index: number): Promise<AdjudicatorClient>;
   wallet(signer: Signer): Promise<Wallet>;
   close(): Promise<void>;
 }
@@ -62,6 +68,8 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint } = {})
     config,
     oracle,
     dir,
+    hubLog: [],
+    hubAdjudicator: undefined as unknown as AdjudicatorClient,
     now: BigInt(Math.floor(Date.now() / 1000)),
     hub: undefined as unknown as Hub,
     async wallet(signer) {
@@ -75,10 +83,12 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint } = {})
     async trader(index) {
       const signer = testSigner(200 + index);
       const wallet = await fixture.wallet(signer);
+      const adjudicator = await AdjudicatorClient.connect({ wallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
       const client = new TraderClient({
         hub: { multiaddr: fixture.hub.multiaddrs[0]!, address: fixture.hub.address },
         signer,
-        chain: new ChannelFunding(await AdjudicatorClient.connect({ wallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token }), chain.provider, 1),
+        chain: new ChannelFunding(adjudicator, chain.provider, 1),
+        disputes: { provider: chain.provider, client: adjudicator, pollingIntervalMs: 20 },
         engine: config.engine,
         riskParamsHash: config.riskParamsHash,
         oracle: oracle.address,
@@ -93,6 +103,10 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint } = {})
       clients.push(client);
       return client;
     },
+    async adjudicatorFor(index) {
+      const wallet = await fixture.wallet(testSigner(200 + index));
+      return AdjudicatorClient.connect({ wallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
+    },
     async close() {
       for (const c of clients) await c.stop().catch(() => {});
       await fixture.hub.stop();
@@ -101,14 +115,20 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint } = {})
     },
   };
   const hubWallet = await fixture.wallet(hubSigner);
+  const hubAdjudicator = await AdjudicatorClient.connect({ wallet: hubWallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
   const hub = new Hub({
     config,
     signer: hubSigner,
-    chain: new ChannelFunding(await AdjudicatorClient.connect({ wallet: hubWallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token }), chain.provider, 1),
+    chain: new ChannelFunding(hubAdjudicator, chain.provider, 1),
+    disputes: { provider: chain.provider, client: hubAdjudicator, pollingIntervalMs: 20 },
     now: () => fixture.now,
-    ...(process.env.HUB_LOG ? { log: (event: string, fields: Record<string, unknown>) => console.log("hub", event, JSON.stringify(fields, (_k, v) => (typeof v === "bigint" ? v.toString() : v))) } : {}),
+    log: (event: string, fields: Record<string, unknown>) => {
+      fixture.hubLog.push({ event, fields });
+      if (process.env.HUB_LOG) console.log("hub", event, JSON.stringify(fields, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
+    },
   });
   (fixture as { hub: Hub }).hub = hub;
+  (fixture as { hubAdjudicator: AdjudicatorClient }).hubAdjudicator = hubAdjudicator;
   await hub.start();
   return fixture;
 }

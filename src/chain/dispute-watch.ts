@@ -1,0 +1,122 @@
+/**
+ * The dispute responder, for the hub and the trader alike: it follows the
+ * adjudicator's events for our channels (through ChainWatcher, so only
+ * confirmed, reorg-safe events count) and answers a challenge on an old
+ * state by itself, without an operator: `checkpoint` with our latest
+ * supported state, whose turn number is strictly higher, clears it (Nitro 2
+ * has no `respond`). A challenge on the latest state needs no answer: the
+ * channel finalizes at the outcome both signed.
+ *
+ * The owner learns every status change (challenged, cleared, finalized) so
+ * it can stop accepting updates on a channel under challenge.
+ */
+import type { Provider } from "ethers";
+import type { MarginError } from "../errors/base.ts";
+import { ChainError } from "../errors/chain.ts";
+import type { SignedState } from "../protocol/state.ts";
+import type { Address, Bytes32 } from "../protocol/types.ts";
+import type { AdjudicatorClient } from "./adjudicator.ts";
+import type { AdjudicatorEvent } from "./events.ts";
+import { ChainWatcher } from "./watcher.ts";
+
+export type DisputeStatus = "challenged" | "cleared" | "finalized";
+
+export interface DisputeInfo {
+  readonly turnNum: number;
+  /** Unix seconds the challenge finalizes at (challenged) or finalized at. */
+  readonly finalizesAt?: number;
+  /** What we did about it. */
+  readonly response?: "checkpoint" | "none" | "behind";
+}
+
+export interface DisputeWatchInit {
+  readonly provider: Provider;
+  readonly client: AdjudicatorClient;
+  readonly confirmations: number;
+  /** First block to read: the stored cursor, or the deployment block. */
+  readonly fromBlock: number;
+  readonly pollingIntervalMs?: number;
+  readonly channels?: Iterable<Bytes32>;
+  /** Our latest supported state of a channel. */
+  readonly latestSupported: (channelId: Bytes32) => SignedState | undefined;
+  readonly onStatus: (channelId: Bytes32, status: DisputeStatus, info: DisputeInfo) => void | Promise<void>;
+  /** Persist it and pass it back as `fromBlock` after a restart. */
+  readonly onCursor?: (nextFromBlock: number) => void | Promise<void>;
+  readonly onError?: (error: MarginError) => void;
+}
+
+export class DisputeWatch {
+  readonly #init: DisputeWatchInit;
+  readonly #watcher: ChainWatcher;
+  /** Checkpoints sent, so one challenge gets one answer. */
+  readonly #answered = new Set<string>();
+
+  constructor(init: DisputeWatchInit) {
+    this.#init = init;
+    this.#watcher = new ChainWatcher({
+      provider: init.provider,
+      adjudicator: init.client.adjudicatorAddress as Address,
+      token: init.client.tokenAddress as Address,
+      confirmations: init.confirmations,
+      fromBlock: init.fromBlock,
+      ...(init.channels !== undefined ? { channels: init.channels } : {}),
+      ...(init.pollingIntervalMs !== undefined ? { pollingIntervalMs: init.pollingIntervalMs } : {}),
+      onEvents: (events) => this.#onEvents(events),
+      ...(init.onCursor !== undefined ? { onCursor: init.onCursor } : {}),
+      ...(init.onError !== undefined ? { onError: init.onError } : {}),
+    });
+  }
+
+  watch(channelId: Bytes32): void {
+    this.#watcher.watch(channelId);
+  }
+
+  start(): Promise<void> {
+    return this.#watcher.start();
+  }
+
+  stop(): Promise<void> {
+    return this.#watcher.stop();
+  }
+
+  /** One poll now (tests and the hub's shutdown path). */
+  poll(signal?: AbortSignal): Promise<void> {
+    return this.#watcher.poll(signal ? { signal } : {});
+  }
+
+  async #onEvents(events: readonly AdjudicatorEvent[]): Promise<void> {
+    for (const event of events) {
+      const id = event.channelId;
+      switch (event.name) {
+        case "ChallengeRegistered": {
+          const turnNum = event.candidate.variablePart.turnNum;
+          const latest = this.#init.latestSupported(id);
+          let response: DisputeInfo["response"] = "none";
+          if (latest !== undefined && latest.state.turnNum > turnNum) response = "checkpoint";
+          else if (latest === undefined || latest.state.turnNum < turnNum) response = "behind"; // nothing newer to answer with
+          // Tell the owner first, so it stops taking updates before anything else happens.
+          await this.#init.onStatus(id, "challenged", { turnNum, finalizesAt: event.finalizesAt, response });
+          const key = `${id}:${event.transactionHash}`;
+          if (response === "checkpoint" && !this.#answered.has(key)) {
+            try {
+              await this.#init.client.checkpoint(latest!);
+            } catch (error) {
+              // Someone already raised the turn record (the other side's watcher, or a newer challenge): answered.
+              if (!(error instanceof ChainError && (error.code === "TURN_NUM_NOT_INCREASED" || error.code === "CHANNEL_FINALIZED"))) throw error;
+            }
+            this.#answered.add(key);
+          }
+          break;
+        }
+        case "ChallengeCleared":
+          await this.#init.onStatus(id, "cleared", { turnNum: event.newTurnNumRecord });
+          break;
+        case "Concluded":
+          await this.#init.onStatus(id, "finalized", { turnNum: this.#init.latestSupported(id)?.state.turnNum ?? 0, finalizesAt: event.finalizesAt });
+          break;
+        default:
+          break;
+      }
+    }
+  }
+}

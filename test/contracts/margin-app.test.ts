@@ -1,0 +1,317 @@
+/**
+ * MarginApp's two rules against the real NitroAdjudicator on an in-process
+ * Hardhat chain: consensus, and unilateral settlement / liquidation at
+ * oracle-signed prices. Every rejection of rule 2 is one `stateIsSupported`
+ * eth_call (fast); a few real challenges prove the whole path, including the
+ * payout of transferAllAssets after the challenge times out.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { Interface } from "ethers";
+import { fixedPartArg, outcomeArg, signedVariablePartArg } from "../../src/chain/adjudicator-args.ts";
+import { unilateralSettlement } from "../../src/engine/unilateral.ts";
+import { EngineError } from "../../src/errors/engine.ts";
+import { encodeAppData } from "../../src/protocol/app-data.ts";
+import { marginOutcome } from "../../src/protocol/channel-setup.ts";
+import { channelId } from "../../src/protocol/hash.ts";
+import { StateKind, type MarginState } from "../../src/protocol/margin-state.ts";
+import { stateHashOf } from "../../src/protocol/sign.ts";
+import type { FixedPart, State } from "../../src/protocol/state.ts";
+import type { Bytes32, Hex } from "../../src/protocol/types.ts";
+import type { Collateral, Fraction } from "../../src/protocol/units.ts";
+import { startTestChain, type TestChain } from "../helpers/chain.ts";
+import {
+  balances, bothSign, BTC, candidateOf, CHALLENGE_DURATION, challengeArgs, chainNow, ETH, fakeOracle, fund, hub, marginProof,
+  newFixedPart, outsider, position, px, revertReason, signedReport, TERMS, trader, usd, verdict,
+} from "./margin-app.fixture.ts";
+
+const test = suite<{ chain: TestChain }>("MarginApp", {} as { chain: TestChain });
+const BOTH = 3, TRADER_ONLY = 1, HUB_ONLY = 2;
+const F = usd(20_000n);
+
+test.before(async (ctx) => {
+  ctx.chain = await startTestChain();
+});
+test.after(async (ctx) => {
+  await ctx.chain.close();
+});
+
+/** 1 BTC long from 50,000 with `cash`, marked at 50,000 100 s ago, turn 5. */
+async function btcLong(chain: TestChain, cash: bigint) {
+  const fixed = newFixedPart(chain);
+  const now = await chainNow(chain);
+  const proof = marginProof(chain, fixed, {
+    turnNum: 5,
+    cash,
+    funding: F,
+    positions: [position(BTC, 100_000_000n, px(50_000n))],
+    marks: [signedReport(chain, BTC, px(50_000n), now - 100n)],
+  });
+  return { fixed, now, proof };
+}
+
+const proofInputs = (m: MarginState) => ({ turnNum: 5, cash: m.traderCash, funding: F, positions: m.positions, marks: m.marks });
+
+/** The candidate's state with its margin state and/or allocations replaced (re-encoded, unsigned). */
+function tamper(chain: TestChain, candidate: State, margin: MarginState, change: { margin?: Partial<MarginState>; trader?: bigint; hub?: bigint; state?: Partial<State> }, base: { trader: bigint; hub: bigint }): State {
+  const m = { ...margin, ...change.margin };
+  return {
+    ...candidate,
+    appData: encodeAppData(m),
+    outcome: marginOutcome(chain.addresses.token, trader.address, hub.address, change.trader ?? base.trader, change.hub ?? base.hub),
+    ...change.state,
+  };
+}
+
+async function expectRejected(chain: TestChain, fixed: FixedPart, proof: State, candidate: State, pattern: RegExp, opts: { proofSignedBy?: number; signedBy?: number; name?: string } = {}) {
+  const [ok, reason] = await verdict(chain, fixed, [{ state: proof, signedBy: opts.proofSignedBy ?? BOTH }], candidate, opts.signedBy ?? TRADER_ONLY);
+  assert.is(ok, false, `${opts.name ?? pattern}: accepted`);
+  assert.match(reason, pattern, opts.name);
+}
+
+test("rule 1 (consensus) is unchanged: both signatures and no proof", async ({ chain }) => {
+  const { fixed, proof } = await btcLong(chain, usd(5_000n));
+  assert.equal(await verdict(chain, fixed, [], proof.state, BOTH), [true, ""]);
+  assert.equal(await verdict(chain, fixed, [], proof.state, TRADER_ONLY), [false, "MarginApp: !unanimous"]);
+  assert.equal(await verdict(chain, fixed, [], proof.state, HUB_ONLY), [false, "MarginApp: !unanimous"]);
+});
+
+test("rule 2: a healthy account settles at the fresh price, no penalty, by either side", async ({ chain }) => {
+  const { fixed, now, proof } = await btcLong(chain, usd(5_000n));
+  const c = candidateOf(chain, proof, F, [signedReport(chain, BTC, px(49_000n), now - 5n)], now);
+  assert.is(c.settlement.liquidated, false);
+  assert.is(c.settlement.penalty, 0n);
+  assert.is(c.settlement.trader, usd(4_000n));
+  assert.is(c.settlement.hub, usd(16_000n));
+  assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], c.state, TRADER_ONLY), [true, ""]);
+  assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], c.state, HUB_ONLY), [true, ""]);
+});
+
+test("rule 2: below maintenance the hub takes the penalty, capped at the equity; negative equity pays the trader 0", async ({ chain }) => {
+  const { fixed, now, proof } = await btcLong(chain, usd(2_000n));
+  // equity 2,000 − 1,500 = 500 < MM 3% × 48,500 = 1,455; penalty ceil(1% × 48,500) = 485
+  const c = candidateOf(chain, proof, F, [signedReport(chain, BTC, px(48_500n), now - 5n)], now);
+  assert.equal([c.settlement.liquidated, c.settlement.equity, c.settlement.maintenance, c.settlement.penalty], [true, usd(500n), usd(1_455n), usd(485n)]);
+  assert.equal([c.settlement.trader, c.settlement.hub], [usd(15n), usd(19_985n)]);
+  assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], c.state, HUB_ONLY), [true, ""]);
+  // penalty capped: equity 2,000 − 1,940 = 60 < raw penalty 481
+  const capped = candidateOf(chain, proof, F, [signedReport(chain, BTC, px(48_060n), now - 5n)], now);
+  assert.equal([capped.settlement.penalty, capped.settlement.trader], [usd(60n), 0n]);
+  assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], capped.state, HUB_ONLY), [true, ""]);
+  // bad debt: equity −1,000, no penalty, trader 0, hub everything
+  const deep = candidateOf(chain, proof, F, [signedReport(chain, BTC, px(47_000n), now - 5n)], now);
+  assert.equal([deep.settlement.penalty, deep.settlement.trader, deep.settlement.hub, deep.settlement.state.traderCash], [0n, 0n, F, -usd(1_000n)]);
+  assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], deep.state, HUB_ONLY), [true, ""]);
+  // a trader owed more than the channel holds gets the channel, not more
+  const rich = candidateOf(chain, proof, F, [signedReport(chain, BTC, px(70_000n), now - 5n)], now);
+  assert.equal([rich.settlement.trader, rich.settlement.hub, rich.settlement.state.traderCash], [F, 0n, usd(22_000n)]);
+  assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], rich.state, TRADER_ONLY), [true, ""]);
+});
+
+test("rule 2: cross margin over two markets and a flat account (no report needed)", async ({ chain }) => {
+  const fixed = newFixedPart(chain);
+  const now = await chainNow(chain);
+  const proof = marginProof(chain, fixed, {
+    turnNum: 9, cash: usd(3_000n), funding: F,
+    positions: [position(BTC, 50_000_000n, px(60_000n)), position(ETH, -1_000_000_000n, px(3_000n))],
+    marks: [signedReport(chain, BTC, px(60_000n), now - 50n), signedReport(chain, ETH, px(3_000n), now - 50n)],
+  });
+  const reports = [signedReport(chain, ETH, px(3_100n), now - 1n), signedReport(chain, BTC, px(57_000n), now - 2n)];
+  const c = candidateOf(chain, proof, F, reports, now);
+  // equity 3,000 − 1,500 − 1,000 = 500; MM 855 + 930 = 1,785; penalty 285 + 310 = 595 capped at 500
+  assert.equal([c.settlement.equity, c.settlement.maintenance, c.settlement.penalty, c.settlement.trader], [usd(500n), usd(1_785n), usd(500n), 0n]);
+  assert.equal(c.settlement.state.marks.map((m) => m.market), [BTC, ETH], "marks in the proof's position order");
+  assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], c.state, HUB_ONLY), [true, ""]);
+
+  const flat = marginProof(chain, fixed, { turnNum: 2, cash: usd(700n), funding: usd(1_000n), positions: [], marks: [] });
+  const fc = candidateOf(chain, flat, usd(1_000n), [], now);
+  assert.equal([fc.settlement.trader, fc.settlement.hub], [usd(700n), usd(300n)]);
+  assert.equal(await verdict(chain, fixed, [{ state: flat.state, signedBy: BOTH }], fc.state, TRADER_ONLY), [true, ""]);
+});
+
+test("rejects the wrong mover: signed by both, by none, by a non-participant", async ({ chain }) => {
+  const { fixed, now, proof } = await btcLong(chain, usd(5_000n));
+  const c = candidateOf(chain, proof, F, [signedReport(chain, BTC, px(49_000n), now - 5n)], now);
+  const one = /signed by exactly one participant/;
+  await expectRejected(chain, fixed, proof.state, c.state, one, { signedBy: BOTH, name: "both" });
+  await expectRejected(chain, fixed, proof.state, c.state, one, { signedBy: 0, name: "none" });
+  await expectRejected(chain, fixed, proof.state, c.state, one, { signedBy: 4, name: "a third index" });
+  // through the adjudicator: an outsider's signature recovers to no participant (signedBy 0)
+  const args = challengeArgs(fixed, proof.state, c.state, outsider, trader);
+  assert.match(await revertReason(chain.adjudicator.challenge.staticCall(...args)), one);
+});
+
+test("rejects stale, future, not-newer and wrongly signed prices", async ({ chain }) => {
+  const { fixed, now, proof } = await btcLong(chain, usd(5_000n));
+  const at = (ts: bigint, by = undefined as undefined | typeof fakeOracle) => {
+    const r = signedReport(chain, BTC, px(49_000n), ts, by);
+    return tamper(chain, candidateOf(chain, proof, F, [signedReport(chain, BTC, px(49_000n), now - 5n)], now).state,
+      unilateralSettlement(proof.margin, F, [signedReport(chain, BTC, px(49_000n), now - 5n)], now).state,
+      { margin: { marks: [r] } }, { trader: usd(4_000n), hub: usd(16_000n) });
+  };
+  // boundaries: exactly maxOracleAge (60 s) old and exactly now are fine
+  assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], at(now - 60n), TRADER_ONLY), [true, ""]);
+  assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], at(now), TRADER_ONLY), [true, ""]);
+  await expectRejected(chain, fixed, proof.state, at(now - 61n), /stale price/, { name: "61 s old" });
+  await expectRejected(chain, fixed, proof.state, at(now - 600n), /stale price/, { name: "10 min old" });
+  await expectRejected(chain, fixed, proof.state, at(now + 30n), /price from the future/);
+  await expectRejected(chain, fixed, proof.state, at(now, fakeOracle), /not signed by the oracle/);
+
+  // high-s twin of a valid signature (same signer under plain ecrecover) is refused: low-s only
+  const good = signedReport(chain, BTC, px(49_000n), now - 5n);
+  const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+  const sig = good.signature.slice(2);
+  const s = BigInt("0x" + sig.slice(64, 128));
+  const v = Number.parseInt(sig.slice(128, 130), 16);
+  const highS = ("0x" + sig.slice(0, 64) + (N - s).toString(16).padStart(64, "0") + (v === 27 ? "1c" : "1b")) as Hex;
+  const base = candidateOf(chain, proof, F, [good], now);
+  const malleable = tamper(chain, base.state, base.settlement.state, { margin: { marks: [{ ...good, signature: highS }] } }, base.settlement);
+  await expectRejected(chain, fixed, proof.state, malleable, /not signed by the oracle/, { name: "high-s" });
+
+  // not newer than the proof's mark (equal, older), with the proof marked 20 s ago so freshness is not what fails
+  const recent = marginProof(chain, fixed, { ...proofInputs(proof.margin), marks: [signedReport(chain, BTC, px(50_000n), now - 20n)] });
+  const older = (ts: bigint) => {
+    const r = signedReport(chain, BTC, px(49_000n), ts);
+    const fresh = candidateOf(chain, recent, F, [good], now);
+    return tamper(chain, fresh.state, fresh.settlement.state, { margin: { marks: [r] } }, fresh.settlement);
+  };
+  assert.equal(await verdict(chain, fixed, [{ state: recent.state, signedBy: BOTH }], older(now - 19n), TRADER_ONLY), [true, ""]);
+  await expectRejected(chain, fixed, recent.state, older(now - 20n), /not newer than the proof's mark/, { name: "equal to the proof's mark" });
+  await expectRejected(chain, fixed, recent.state, older(now - 21n), /not newer than the proof's mark/, { name: "older than the proof's mark" });
+  // and the mirror refuses the same inputs with typed errors
+  const code = (f: () => unknown) => {
+    try { f(); } catch (e) { assert.instance(e, EngineError); return (e as EngineError).code; }
+    return "accepted";
+  };
+  assert.is(code(() => unilateralSettlement(proof.margin, F, [signedReport(chain, BTC, px(1n), now - 61n)], now)), "PRICE_STALE");
+  assert.is(code(() => unilateralSettlement(proof.margin, F, [signedReport(chain, BTC, px(1n), now + 1n)], now)), "PRICE_FROM_FUTURE");
+  assert.is(code(() => unilateralSettlement(recent.margin, F, [signedReport(chain, BTC, px(1n), now - 20n)], now)), "PRICE_STALE");
+  assert.is(code(() => unilateralSettlement(proof.margin, F, [], now)), "PRICE_MISSING");
+  assert.is(code(() => unilateralSettlement({ ...proof.margin, terms: [] }, F, [good], now)), "UNKNOWN_MARKET");
+});
+
+test("rejects an outcome off by one unit on either side, and a wrong shape", async ({ chain }) => {
+  const { fixed, now, proof } = await btcLong(chain, usd(2_000n));
+  const c = candidateOf(chain, proof, F, [signedReport(chain, BTC, px(48_500n), now - 5n)], now);
+  const s = c.settlement;
+  const off = (t: bigint, h: bigint) => tamper(chain, c.state, s.state, { trader: t, hub: h }, s);
+  await expectRejected(chain, fixed, proof.state, off(s.trader + 1n, s.hub - 1n), /wrong trader allocation/, { name: "trader +1, hub −1" });
+  await expectRejected(chain, fixed, proof.state, off(s.trader - 1n, s.hub + 1n), /wrong trader allocation/, { name: "trader −1, hub +1" });
+  await expectRejected(chain, fixed, proof.state, off(s.trader + 1n, s.hub), /wrong trader allocation/, { name: "trader +1" });
+  await expectRejected(chain, fixed, proof.state, off(s.trader, s.hub + 1n), /wrong hub allocation/, { name: "hub +1" });
+  await expectRejected(chain, fixed, proof.state, off(s.trader, s.hub - 1n), /wrong hub allocation/, { name: "hub −1" });
+  const swapped = { ...c.state, outcome: marginOutcome(chain.addresses.token, hub.address, trader.address, s.hub, s.trader) };
+  await expectRejected(chain, fixed, proof.state, swapped, /must pay \[hub, trader\]/, { name: "destinations swapped" });
+  const otherAsset = { ...c.state, outcome: marginOutcome(chain.addresses.adjudicator, trader.address, hub.address, s.trader, s.hub) };
+  await expectRejected(chain, fixed, proof.state, otherAsset, /proof's asset/, { name: "another asset" });
+  await expectRejected(chain, fixed, proof.state, tamper(chain, c.state, s.state, { margin: { traderCash: (s.state.traderCash + 1n) as Collateral } }, s), /wrong trader cash/);
+});
+
+test("rejects the penalty when not below maintenance, and its absence when below", async ({ chain }) => {
+  const healthy = await btcLong(chain, usd(5_000n));
+  const h = candidateOf(chain, healthy.proof, F, [signedReport(chain, BTC, px(49_000n), healthy.now - 5n)], healthy.now);
+  const raw = usd(490n); // ceil(1% × 49,000)
+  const penalized = tamper(chain, h.state, h.settlement.state, { margin: { traderCash: (h.settlement.state.traderCash - raw) as Collateral }, trader: h.settlement.trader - raw, hub: h.settlement.hub + raw }, h.settlement);
+  await expectRejected(chain, healthy.fixed, healthy.proof.state, penalized, /wrong trader cash/, { name: "penalty while healthy" });
+
+  const weak = await btcLong(chain, usd(2_000n));
+  const w = candidateOf(chain, weak.proof, F, [signedReport(chain, BTC, px(48_500n), weak.now - 5n)], weak.now);
+  const p = w.settlement.penalty;
+  const spared = tamper(chain, w.state, w.settlement.state, { margin: { traderCash: (w.settlement.state.traderCash + p) as Collateral }, trader: w.settlement.trader + p, hub: w.settlement.hub - p }, w.settlement);
+  await expectRejected(chain, weak.fixed, weak.proof.state, spared, /wrong trader cash/, { name: "no penalty while below maintenance" });
+  const cashOnly = tamper(chain, w.state, w.settlement.state, { trader: w.settlement.trader + p, hub: w.settlement.hub - p }, w.settlement);
+  await expectRejected(chain, weak.fixed, weak.proof.state, cashOnly, /wrong trader allocation/, { name: "penalty in the cash, not in the outcome" });
+});
+
+test("rejects wrong turn numbers, a proof not signed by both, finality and proof shapes", async ({ chain }) => {
+  const { fixed, now, proof } = await btcLong(chain, usd(5_000n));
+  const c = candidateOf(chain, proof, F, [signedReport(chain, BTC, px(49_000n), now - 5n)], now);
+  for (const turnNum of [proof.state.turnNum, proof.state.turnNum + 2, proof.state.turnNum - 1]) {
+    await expectRejected(chain, fixed, proof.state, { ...c.state, turnNum }, /turnNum must be proof \+ 1/, { name: `turn ${turnNum}` });
+  }
+  await expectRejected(chain, fixed, proof.state, c.state, /proof not signed by both/, { proofSignedBy: TRADER_ONLY, name: "proof by trader only" });
+  await expectRejected(chain, fixed, proof.state, c.state, /proof not signed by both/, { proofSignedBy: HUB_ONLY, name: "proof by hub only" });
+  await expectRejected(chain, fixed, proof.state, { ...c.state, isFinal: true }, /must not be final/);
+  await expectRejected(chain, fixed, { ...proof.state, isFinal: true }, c.state, /proof is final/);
+  const [ok, reason] = await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }, { state: proof.state, signedBy: BOTH }], c.state, TRADER_ONLY);
+  assert.equal([ok, reason], [false, "MarginApp: proof must be one state"]);
+});
+
+test("rejects a missing report, a report for another market and a changed oracle, risk hash, terms, kind or positions", async ({ chain }) => {
+  const fixed = newFixedPart(chain);
+  const now = await chainNow(chain);
+  const proof = marginProof(chain, fixed, {
+    turnNum: 3, cash: usd(10_000n), funding: F,
+    positions: [position(BTC, 10_000_000n, px(60_000n)), position(ETH, 1_000_000_000n, px(3_000n))],
+    marks: [signedReport(chain, BTC, px(60_000n), now - 50n), signedReport(chain, ETH, px(3_000n), now - 50n)],
+  });
+  const btc = signedReport(chain, BTC, px(61_000n), now - 3n);
+  const eth = signedReport(chain, ETH, px(2_900n), now - 3n);
+  const c = candidateOf(chain, proof, F, [btc, eth], now);
+  const s = c.settlement;
+  assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], c.state, TRADER_ONLY), [true, ""]);
+  const with_ = (margin: Partial<MarginState>) => tamper(chain, c.state, s.state, { margin }, s);
+  await expectRejected(chain, fixed, proof.state, with_({ marks: [btc] }), /one report per proof position/, { name: "missing ETH report" });
+  await expectRejected(chain, fixed, proof.state, with_({ marks: [eth, btc] }), /report market differs/, { name: "reports out of order" });
+  await expectRejected(chain, fixed, proof.state, with_({ marks: [btc, btc] }), /report market differs/, { name: "BTC twice" });
+  await expectRejected(chain, fixed, proof.state, with_({ oracle: fakeOracle.address }), /oracle changed/);
+  await expectRejected(chain, fixed, proof.state, with_({ riskParamsHash: ("0x" + "77".repeat(32)) as Bytes32 }), /riskParamsHash changed/);
+  const looser = TERMS.map((t) => ({ ...t, liquidationPenalty: 0n as Fraction }));
+  await expectRejected(chain, fixed, proof.state, with_({ terms: looser }), /terms changed/);
+  await expectRejected(chain, fixed, proof.state, with_({ kind: StateKind.Liquidation }), /kind Settle/);
+  await expectRejected(chain, fixed, proof.state, with_({ positions: proof.margin.positions }), /no positions/);
+  // a proof whose terms lack a held market cannot be settled unilaterally
+  const bare = marginProof(chain, fixed, { turnNum: 3, cash: usd(10_000n), funding: F, positions: proof.margin.positions, marks: proof.margin.marks, terms: TERMS.filter((t) => t.market === BTC) });
+  const bareCandidate = tamper(chain, c.state, { ...s.state, terms: bare.margin.terms! }, {}, s);
+  await expectRejected(chain, fixed, bare.state, bareCandidate, /no terms for market/);
+});
+
+test("challenge with a unilateral candidate, wait out the duration, transferAllAssets pays the mirror's amounts", async ({ chain }) => {
+  for (const scenario of [{ cash: usd(5_000n), price: px(49_000n), mover: trader }, { cash: usd(2_000n), price: px(48_500n), mover: hub }]) {
+    const { fixed, proof } = await btcLong(chain, scenario.cash);
+    const id = channelId(fixed);
+    await fund(chain, fixed, F);
+    const now = await chainNow(chain);
+    const c = candidateOf(chain, proof, F, [signedReport(chain, BTC, scenario.price, now)], now + 1n);
+    const receipt = await (await chain.adjudicator.challenge(...challengeArgs(fixed, proof.state, c.state, scenario.mover))).wait();
+    const iface = new Interface(chain.adjudicator.interface.fragments);
+    const event = receipt.logs.map((l: any) => iface.parseLog(l)).find((e: any) => e?.name === "ChallengeRegistered");
+    assert.ok(event, "ChallengeRegistered");
+    assert.is((await chain.adjudicator.unpackStatus(id))[0], BigInt(proof.state.turnNum + 1));
+    await chain.increaseTime(CHALLENGE_DURATION + 1);
+    const before = await balances(chain);
+    await (await chain.adjudicator.transferAllAssets(id, outcomeArg(c.state.outcome), stateHashOf(c.state))).wait();
+    const after = await balances(chain);
+    assert.is(after.trader - before.trader, c.settlement.trader);
+    assert.is(after.hub - before.hub, c.settlement.hub);
+    assert.is(await chain.adjudicator.holdings(chain.addresses.token, id), 0n);
+  }
+});
+
+test("a unilateral challenge from an old proof is displaced by one from the latest proof", async ({ chain }) => {
+  const { fixed, proof } = await btcLong(chain, usd(5_000n));
+  await fund(chain, fixed, F);
+  const now = await chainNow(chain);
+  // turn 6, doubly signed: the trader doubled its long; the hub challenges from turn 5, which pays the trader less
+  const latest = marginProof(chain, fixed, {
+    turnNum: 6, cash: usd(5_000n), funding: F,
+    positions: [position(BTC, 200_000_000n, px(50_000n))],
+    marks: [signedReport(chain, BTC, px(50_000n), now - 50n)],
+  });
+  const report = signedReport(chain, BTC, px(51_000n), now);
+  const stale = candidateOf(chain, proof, F, [report], now + 1n);
+  await (await chain.adjudicator.challenge(...challengeArgs(fixed, proof.state, stale.state, hub))).wait();
+  // checkpointing turn 6 is not enough (6 is not above the challenged 6): answer with turn 7
+  assert.match(await revertReason(chain.adjudicator.checkpoint.staticCall(fixedPartArg(fixed), [], signedVariablePartArg(latest.state, bothSign(latest.state)))), /turnNumRecord not increased/);
+  const answer = candidateOf(chain, latest, F, [report], now + 2n);
+  await (await chain.adjudicator.challenge(...challengeArgs(fixed, latest.state, answer.state, trader))).wait();
+  assert.is((await chain.adjudicator.unpackStatus(channelId(fixed)))[0], 7n);
+  await chain.increaseTime(CHALLENGE_DURATION + 1);
+  const before = await balances(chain);
+  await (await chain.adjudicator.transferAllAssets(channelId(fixed), outcomeArg(answer.state.outcome), stateHashOf(answer.state))).wait();
+  const after = await balances(chain);
+  assert.is(after.trader - before.trader, usd(7_000n));
+  assert.is(after.hub - before.hub, usd(13_000n));
+});
+
+test.run();

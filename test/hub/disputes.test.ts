@@ -1,0 +1,69 @@
+/**
+ * Issue 5 scenarios 3 and 4 on the real adjudicator: a challenge with a stale
+ * state is answered by the other side's watcher with its newer supported
+ * state, so the stale outcome never pays; the hub takes no updates on a
+ * channel while it is under challenge and resumes once it is cleared.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { BTC, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
+import { testSigner } from "../helpers/keys.ts";
+import type { Price } from "../../src/protocol/units.ts";
+import type { SignedState } from "../../src/protocol/state.ts";
+
+const test = suite<{ f: HubFixture }>("disputes", {} as { f: HubFixture });
+
+test.before(async (ctx) => {
+  ctx.f = await startHubFixture();
+  await ctx.f.price(BTC, 60_000_00000000n as Price);
+});
+test.after(async (ctx) => {
+  await ctx.f.close();
+});
+
+async function waitFor(predicate: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test("a trader's challenge with a stale state that favours it is answered by the hub's watcher", async ({ f }) => {
+  const trader = await f.trader(1);
+  const id = await trader.open(1_000n * USD);
+  const stale: SignedState = trader.latest!; // turn 0: all cash, no fees paid yet
+  await trader.trade(BTC, 1_000_000n, 0n);
+  await trader.trade(BTC, -1_000_000n, 0n); // paid fees and spread: turn 2 owes the trader less
+  const latestTurn = trader.latest!.state.turnNum;
+  const traderChain = await f.adjudicatorFor(1);
+  await traderChain.challenge(stale, testSigner(201));
+
+  await waitFor(async () => (await f.hubAdjudicator.status(id)).turnNumRecord === latestTurn, "the hub's checkpoint");
+  const status = await f.hubAdjudicator.status(id);
+  assert.is(status.mode, "open", "the challenge was cleared: the stale outcome can never finalize");
+  const statuses = f.hubLog.filter((e) => e.event === "channel-status" && e.fields.channelId === id).map((e) => e.fields.status);
+  assert.ok(statuses.includes("challenged"), `the hub marked the channel challenged: ${statuses.join(",")}`);
+  assert.ok(f.hubLog.some((e) => e.event === "challenge-answered" && e.fields.channelId === id));
+  await waitFor(() => f.hub.channels().find((c) => c.record.channelId === id)?.record.status === "open", "the hub to reopen the channel");
+  await trader.trade(BTC, 1_000_000n, 0n); // trading resumes
+  assert.is(trader.latest!.state.turnNum, latestTurn + 1);
+});
+
+test("the hub's challenge with a stale state is answered by the trader's watcher", async ({ f }) => {
+  const trader = await f.trader(2);
+  const id = await trader.open(1_000n * USD);
+  await trader.trade(BTC, 1_000_000n, 0n);
+  const stale = trader.latest!;
+  f.now += 1n;
+  await f.price(BTC, 61_000_00000000n as Price);
+  await trader.trade(BTC, -1_000_000n, 0n); // the trader's profit is in turn 2 only
+  const latestTurn = trader.latest!.state.turnNum;
+  await f.hubAdjudicator.challenge(stale, testSigner(100));
+
+  await waitFor(async () => (await f.hubAdjudicator.status(id)).turnNumRecord === latestTurn, "the trader's checkpoint");
+  assert.is((await f.hubAdjudicator.status(id)).mode, "open");
+  assert.ok(trader.disputeLog.some((d) => d.channelId === id && d.status === "challenged" && d.info.response === "checkpoint"));
+});
+
+test.run();
