@@ -46,7 +46,7 @@ export interface HubFixture {
   close(): Promise<void>;
 }
 
-export async function startHubFixture(options: { hubMarginRatio?: bigint } = {}): Promise<HubFixture> {
+export async function startHubFixture(options: { hubMarginRatio?: bigint; confirmations?: number } = {}): Promise<HubFixture> {
   const chain = await startTestChain();
   const dir = mkdtempSync(join(tmpdir(), "nitro-margin-hub-"));
   const hubSigner = testSigner(100);
@@ -56,7 +56,7 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint } = {})
     listen: ["/ip4/127.0.0.1/tcp/0"],
     dataDir: dir,
     key: { plainKeyFile: "unused", allowPlainKey: true },
-    chain: { rpcUrl: "in-process", chainId: chain.chainId, ...chain.addresses, confirmations: 1, pollMs: 20 },
+    chain: { rpcUrl: "in-process", chainId: chain.chainId, ...chain.addresses, confirmations: options.confirmations ?? 1, pollMs: 20 },
     oracle: { signer: oracle.address },
     channels: { challengeDuration: 3600, hubMarginRatio: options.hubMarginRatio ?? 1_000_000n, minDeposit: USD },
     markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
@@ -119,7 +119,7 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint } = {})
   const hub = new Hub({
     config,
     signer: hubSigner,
-    chain: new ChannelFunding(hubAdjudicator, chain.provider, 1),
+    chain: new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations),
     disputes: { provider: chain.provider, client: hubAdjudicator, pollingIntervalMs: 20 },
     now: () => fixture.now,
     log: (event: string, fields: Record<string, unknown>) => {
