@@ -4,7 +4,9 @@
  * exit (conclude + transferAllAssets in one transaction).
  */
 import type { Provider } from "ethers";
-import type { SignedState } from "../protocol/state.ts";
+import { channelId } from "../protocol/hash.ts";
+import { stateHashOf, type Signer } from "../protocol/sign.ts";
+import { fixedPartOf, type SignedState } from "../protocol/state.ts";
 import type { Bytes32 } from "../protocol/types.ts";
 import type { AdjudicatorClient } from "./adjudicator.ts";
 
@@ -35,5 +37,23 @@ export class ChannelFunding {
 
   async concludeAndWithdraw(finalState: SignedState, signal?: AbortSignal): Promise<void> {
     await this.#client.concludeAndTransferAllAssets(finalState, signal ? { signal } : {});
+  }
+
+  /** Registers `candidate` (signed by `challenger` only) against its supported `proof`: MarginApp's unilateral rule. */
+  async challengeUnilaterally(proof: SignedState, candidate: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }> {
+    await this.#client.challenge(candidate, challenger, { proof: [proof], ...(signal ? { signal } : {}) });
+    const status = await this.#client.status(channelId(fixedPartOf(candidate.state)), signal ? { signal } : {});
+    return { finalizesAt: status.finalizesAt };
+  }
+
+  /** The channel's on-chain mode, judged at the latest block. */
+  async mode(channelId: Bytes32, signal?: AbortSignal): Promise<"open" | "challenge" | "finalized"> {
+    return (await this.#client.status(channelId, signal ? { signal } : {})).mode;
+  }
+
+  /** After the challenge on `candidate` has timed out: pays out its outcome. */
+  async payoutChallenged(candidate: SignedState, signal?: AbortSignal): Promise<void> {
+    const state = candidate.state;
+    await this.#client.transferAllAssets(channelId(fixedPartOf(state)), state.outcome, stateHashOf(state), signal ? { signal } : {});
   }
 }

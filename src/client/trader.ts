@@ -37,6 +37,7 @@ import type { SignedState } from "../protocol/state.ts";
 import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
 import type { Collateral, Price, Size } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
+import { unilateralExit, type UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { Provider } from "ethers";
 import type { AdjudicatorClient } from "../chain/adjudicator.ts";
 import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dispute-watch.ts";
@@ -47,6 +48,11 @@ export interface TraderChainPort {
   confirmedHoldings(channelId: Bytes32, signal?: AbortSignal): Promise<bigint>;
   /** conclude + transferAllAssets with a final state signed by both. */
   concludeAndWithdraw(finalState: SignedState, signal?: AbortSignal): Promise<void>;
+  /** MarginApp's unilateral rule: challenge with `candidate` (signed by `challenger` only) against `proof`. */
+  challengeUnilaterally(proof: SignedState, candidate: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }>;
+  /** Pays out a challenged candidate's outcome once its challenge has timed out. */
+  payoutChallenged(candidate: SignedState, signal?: AbortSignal): Promise<void>;
+  mode(channelId: Bytes32, signal?: AbortSignal): Promise<"open" | "challenge" | "finalized">;
 }
 
 export interface TraderInit {
@@ -81,7 +87,7 @@ export interface TraderStatus {
   readonly equity: Collateral;
   readonly initialMargin: Collateral;
   readonly maintenanceMargin: Collateral;
-  /** Equity over maintenance requirement in ppm; null when flat. */
+  /** Maintenance requirement over equity in ppm (1,000,000 = liquidatable); null when equity ≤ 0. */
   readonly marginRatio: bigint | null;
   /** Trader's and hub's claims in the latest supported state. */
   readonly allocation: { readonly trader: bigint; readonly hub: bigint };
@@ -101,6 +107,8 @@ export class TraderClient {
   #messenger: Messenger | undefined;
   #hubPeer: string | undefined;
   #disputes: DisputeWatch | undefined;
+  /** Our unilateral candidate while its challenge runs. */
+  #exit: SignedState | undefined;
   /** Dispute events seen, newest last (what the trader's UI shows). */
   readonly disputeLog: { channelId: Bytes32; status: DisputeStatus; info: DisputeInfo }[] = [];
 
@@ -129,6 +137,12 @@ export class TraderClient {
     const record = this.store.listChannels({ role: "trader" }).filter((r) => r.status !== "closed" && r.status !== "closing").sort((a, b) => b.createdAt - a.createdAt)[0];
     if (record !== undefined) {
       this.#channel = restoreChannel(record.fixedPart, record.token, TRADER, this.store.latestSupported(record.channelId));
+    }
+    // A unilateral exit under way survives a restart: its candidate is the stored state above the latest supported one.
+    const exiting = this.store.getMeta(EXIT_KEY);
+    if (typeof exiting === "string" && exiting !== "") {
+      const newest = this.store.latestState(exiting as Bytes32);
+      if (newest !== undefined && newest.sigs.some((sig) => sig === undefined)) this.#exit = newest;
     }
     this.#node = await createNode({ ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}) });
     await this.#node.start();
@@ -304,6 +318,38 @@ export class TraderClient {
     return successor.id;
   }
 
+  /**
+   * The way out when the hub is silent: challenge with a unilateral settlement
+   * of our latest supported state at fresh oracle-signed `reports` (MarginApp
+   * rule 2). After the challenge duration, `collect()` pays it out. Nothing
+   * here needs the hub.
+   */
+  async exitUnilaterally(reports: readonly PriceReport[], options: { signal?: AbortSignal } = {}): Promise<{ finalizesAt: number; settlement: UnilateralExit["settlement"] }> {
+    return this.#queue.run("channel", async () => {
+      const channel = this.#channel;
+      if (channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
+      for (const report of reports) verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle);
+      const exit = unilateralExit(channel, reports, this.#now(), this.#init.signer);
+      await this.store.saveState(exit.candidate);
+      await this.store.setMeta(EXIT_KEY, channel.id);
+      const { finalizesAt } = await this.#init.chain.challengeUnilaterally(exit.proof, exit.candidate, this.#init.signer, options.signal);
+      await this.store.updateChannelStatus(channel.id, "challenged");
+      this.#exit = exit.candidate;
+      return { finalizesAt, settlement: exit.settlement };
+    });
+  }
+
+  /** Pays out our unilateral settlement once its challenge has finalized. */
+  async collect(options: { signal?: AbortSignal } = {}): Promise<void> {
+    const candidate = this.#exit;
+    if (candidate === undefined) throw new ChannelError("NO_PENDING_UPDATE", { details: { reason: "no unilateral exit under way" } });
+    const id = channelIdOf(candidate.state);
+    if ((await this.#init.chain.mode(id, options.signal)) !== "finalized") throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "the challenge has not finalized yet" } });
+    await this.#init.chain.payoutChallenged(candidate, options.signal);
+    await this.store.updateChannelStatus(id, "closed");
+    this.#exit = undefined;
+  }
+
   /** Cooperative close: a final state signed by both, then conclude and pay out on chain. */
   async close(options: { signal?: AbortSignal } = {}): Promise<SignedState> {
     const final = await this.#act({ kind: "close" }, options);
@@ -349,17 +395,15 @@ export class TraderClient {
     return this.#queue.run("channel", async () => {
       const channel = this.#channel;
       if (channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
+      // Remember what we asked for: if we crash before answering, the hub re-offers its
+      // proposal on reconnect and we countersign it only if it is still this request.
+      await this.store.setMeta(REQUEST_KEY, JSON.stringify(action, bigText));
       const reply = await this.#request("update", { type: "action", channelId: channel.id, action }, options);
       const proposal = expectPropose(reply);
-      if (action.kind === "trade" && proposal.action.kind === "trade") {
-        const worse = action.price !== 0n && (action.size > 0n ? proposal.action.price > action.price : proposal.action.price < action.price);
-        if (worse || proposal.action.size !== action.size || proposal.action.market !== action.market) {
-          throw new ChannelError("PRICE_LIMIT_EXCEEDED", { details: { fill: proposal.action.price, limit: action.price } });
-        }
-      } else if (proposal.action.kind !== action.kind) {
-        throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "the hub answered another action" } });
-      }
-      return this.#countersignAndAccept(proposal, options);
+      assertAnswers(action, proposal.action);
+      const signed = await this.#countersignAndAccept(proposal, options);
+      await this.store.setMeta(REQUEST_KEY, "");
+      return signed;
     });
   }
 
@@ -391,8 +435,16 @@ export class TraderClient {
       const channel = this.#channel;
       if (channel === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
       if (channelIdOf(msg.signedState.state) !== channel.id) throw new ChannelError("FIXED_PART_MISMATCH");
+      // The hub may start only liquidations and re-marks; anything else must be the request we stored.
+      const hubInitiated = msg.action.kind === "liquidate" || msg.action.kind === "remark";
+      if (!hubInitiated) {
+        const raw = this.store.getMeta(REQUEST_KEY);
+        if (typeof raw !== "string" || raw === "") throw new ChannelError("NOT_PARTICIPANT", { details: { reason: `unrequested ${msg.action.kind}` } });
+        assertAnswers(JSON.parse(raw, bigRevive) as WireAction, msg.action);
+      }
       const signed = this.#countersign(msg);
       await this.store.saveState(signed);
+      if (!hubInitiated) await this.store.setMeta(REQUEST_KEY, "");
       this.#channel = { ...channel, latest: signed };
       return { type: "accept", channelId: channel.id, turnNum: signed.state.turnNum, signature: signed.sigs[TRADER]! };
     });
@@ -477,5 +529,25 @@ export class TraderClient {
 function expectPropose(reply: Message): Propose {
   return expectReply(reply, "propose");
 }
+
+const EXIT_KEY = "unilateral-exit";
+const REQUEST_KEY = "requested-action";
+
+/** Throws unless `answer` performs `request` (a trade: same market and size, price no worse than the limit). */
+function assertAnswers(request: WireAction, answer: WireAction): void {
+  if (request.kind === "trade" && answer.kind === "trade") {
+    const worse = request.price !== 0n && (request.size > 0n ? answer.price > request.price : answer.price < request.price);
+    if (worse || answer.size !== request.size || answer.market !== request.market) {
+      throw new ChannelError("PRICE_LIMIT_EXCEEDED", { details: { fill: answer.price, limit: request.price } });
+    }
+    return;
+  }
+  if (answer.kind !== request.kind || JSON.stringify(answer, bigText) !== JSON.stringify(request, bigText)) {
+    throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "the hub answered another action" } });
+  }
+}
+
+const bigText = (_k: string, v: unknown) => (typeof v === "bigint" ? { $bigint: v.toString() } : v);
+const bigRevive = (_k: string, v: unknown) => (typeof v === "object" && v !== null && "$bigint" in v ? BigInt((v as { $bigint: string }).$bigint) : v);
 
 const big = (_k: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v);

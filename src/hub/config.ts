@@ -42,6 +42,8 @@ export interface HubConfig {
     /** The hub's deposit as a fraction (ppm) of the trader's, so the hub's side is margined too. */
     readonly hubMarginRatio: bigint;
     readonly minDeposit: bigint;
+    /** Seconds a liquidation may wait for the trader's countersignature before the hub liquidates on chain. */
+    readonly unilateralAfter: bigint;
   };
   readonly engine: EngineConfig;
   /** keccak256 of the canonical encoding of every market's parameters; committed in each state. */
@@ -98,6 +100,7 @@ export function resolveHubConfig(input: unknown): HubConfig {
       challengeDuration: Number(integer(channels.challengeDuration ?? 86_400, "channels.challengeDuration", issues, 60n, BigInt(UINT48_MAX) / 2n) ?? 0n),
       hubMarginRatio: integer(channels.hubMarginRatio ?? FRACTION_ONE, "channels.hubMarginRatio", issues, 0n, 100n * FRACTION_ONE) ?? 0n,
       minDeposit: integer(channels.minDeposit ?? 1_000_000, "channels.minDeposit", issues, 1n) ?? 0n,
+      unilateralAfter: integer(channels.unilateralAfter ?? 120, "channels.unilateralAfter", issues, 0n, 86_400n) ?? 120n,
     },
   };
   if (issues.length > 0 || engine === undefined) {

@@ -27,7 +27,7 @@ import { createNode, type NetNode } from "../net/node.ts";
 import { PeerAuth, requireAuthenticated } from "../net/peer-auth.ts";
 import { verifyPriceReport, type OracleDomain } from "../oracle/report.ts";
 import { deriveChannelNonce, HUB, marginFixedPart, TRADER } from "../protocol/channel-setup.ts";
-import type { PriceReport } from "../protocol/margin-state.ts";
+import type { Position, PriceReport } from "../protocol/margin-state.ts";
 import type { Accept, Message, Propose, WireAction } from "../protocol/messages.ts";
 import type { Signer } from "../protocol/sign.ts";
 import { stateHashOf } from "../protocol/sign.ts";
@@ -35,6 +35,7 @@ import type { SignedState } from "../protocol/state.ts";
 import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
 import { FRACTION_ONE, type Collateral, type Price } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
+import { unilateralExit, type UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { Provider } from "ethers";
 import type { AdjudicatorClient } from "../chain/adjudicator.ts";
 import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dispute-watch.ts";
@@ -46,6 +47,11 @@ import { MAX_SYNC_STATES } from "../protocol/constants.ts";
 export interface FundingPort {
   /** conclude + transferAllAssets with a final state signed by both. */
   concludeAndWithdraw(finalState: SignedState, signal?: AbortSignal): Promise<void>;
+  /** MarginApp's unilateral rule: challenge with `candidate` (signed by `challenger` only) against `proof`. */
+  challengeUnilaterally(proof: SignedState, candidate: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }>;
+  /** Pays out a challenged candidate's outcome once its challenge has timed out. */
+  payoutChallenged(candidate: SignedState, signal?: AbortSignal): Promise<void>;
+  mode(channelId: Bytes32, signal?: AbortSignal): Promise<"open" | "challenge" | "finalized">;
   /** Deposits `amount` for the channel, failing if the channel does not hold exactly `expectedHeld`. */
   deposit(channelId: Bytes32, expectedHeld: bigint, amount: bigint, signal?: AbortSignal): Promise<void>;
   /** What the adjudicator holds for the channel, counting only confirmed blocks. */
@@ -75,6 +81,10 @@ interface LiveChannel {
   lastLiquidationAt?: bigint;
   /** Set on a successor channel while the withdrawal that created it rolls its predecessor into it. */
   rollFrom?: RollInfo;
+  /** When our pending proposal was made (unix seconds), to give up on a silent trader. */
+  pendingSince?: bigint;
+  /** Our unilateral candidate while its challenge runs. */
+  exit?: SignedState;
 }
 
 /** A withdrawal in progress: the predecessor, the amount paid out, and the predecessor's turn the plan was made at. */
@@ -96,6 +106,7 @@ export interface Rejected {
 
 const PENDING_ACTION_KEY = (id: Bytes32) => `pending-action:${id}`;
 const ROLL_KEY = (id: Bytes32) => `roll-from:${id}`;
+const EXIT_KEY = (id: Bytes32) => `unilateral-exit:${id}`;
 const NONCE_COUNTER = "channel-nonce";
 const DISPUTE_CURSOR_KEY = "dispute-cursor";
 const MAX_REJECTED_KEPT = 200;
@@ -171,6 +182,7 @@ export class Hub {
   }
 
   async stop(): Promise<void> {
+    if (this.#node === undefined) return;
     this.#shutdown.abort();
     await this.#fundingLoop;
     await this.#disputes?.stop();
@@ -212,6 +224,30 @@ export class Hub {
       }
     }
     await Promise.all(liquidations);
+  }
+
+  /**
+   * Liquidates a silent trader on chain: a unilateral settlement of the latest
+   * supported state at the hub's fresh oracle reports (MarginApp rule 2; the
+   * penalty goes to the hub only if the account is below maintenance). The
+   * maintenance loop pays it out once the challenge finalizes.
+   */
+  async liquidateOnChain(channelId: Bytes32): Promise<{ finalizesAt: number; settlement: UnilateralExit["settlement"] }> {
+    return this.#queue.run(channelId, async () => {
+      const live = this.#channels.get(channelId);
+      if (live === undefined) throw new ChannelError("UNKNOWN_CHANNEL", { details: { channelId } });
+      const margin = marginStateOf(live.snapshot.latest!.state);
+      const exit = unilateralExit(live.snapshot, this.#reportsFor(margin.positions.map((p) => p.market)), this.#now(), this.#init.signer);
+      await Promise.all([this.store.saveState(exit.candidate), this.store.setMeta(EXIT_KEY(channelId), "1")]);
+      live.snapshot = abandon(live.snapshot);
+      live.pendingAction = undefined;
+      live.pendingEffects = undefined;
+      live.exit = exit.candidate;
+      await this.#setStatus(live, "challenged");
+      const { finalizesAt } = await this.#init.chain.challengeUnilaterally(exit.proof, exit.candidate, this.#init.signer, this.#shutdown.signal);
+      this.#log("unilateral-challenge", { channelId, turnNum: exit.candidate.state.turnNum, finalizesAt, trader: exit.settlement.trader, hub: exit.settlement.hub, penalty: exit.settlement.penalty });
+      return { finalizesAt, settlement: exit.settlement };
+    });
   }
 
   /** Latest accepted report per market. */
@@ -327,6 +363,7 @@ export class Hub {
     live.pendingAction = action;
     live.pendingReports = reports;
     live.pendingEffects = verdict.effects;
+    live.pendingSince = ctx.now;
     if (action.kind === "liquidate") live.lastLiquidationAt = ctx.now;
     const proposal: Propose = { type: "propose", signedState: step.signed, action, reports };
     this.#log("proposed", { channelId: live.snapshot.id, turnNum: variable.turnNum, action: action.kind });
@@ -542,23 +579,37 @@ export class Hub {
       const pendingAction = snapshot.pending !== undefined && typeof raw === "string" && raw !== "" ? (JSON.parse(raw, unbig) as WireAction) : undefined;
       const rollRaw = this.store.getMeta(ROLL_KEY(record.channelId));
       const rollFrom = typeof rollRaw === "string" ? (JSON.parse(rollRaw, unbig) as RollInfo) : undefined;
-      const live: LiveChannel = { snapshot, record, ...(pendingAction ? { pendingAction } : {}), ...(rollFrom ? { rollFrom } : {}) };
-      if (pendingAction !== undefined && snapshot.latest !== undefined && pendingAction.kind !== "open") {
-        // Re-derive the effects our stored proposal will have once countersigned.
-        live.pendingEffects = undefined;
+      const exiting = this.store.getMeta(EXIT_KEY(record.channelId)) === "1" ? newest : undefined;
+      const live: LiveChannel = { snapshot: exiting ? abandon(snapshot) : snapshot, record, ...(pendingAction && !exiting ? { pendingAction } : {}), ...(rollFrom ? { rollFrom } : {}), ...(exiting ? { exit: exiting } : {}) };
+      if (live.snapshot.pending !== undefined && snapshot.latest !== undefined) {
+        // The engine's effects of a stored proposal died with the process; its open-interest and
+        // exposure changes follow from the positions alone (fees and funding are not re-booked).
+        live.pendingEffects = positionEffects(marginStateOf(snapshot.latest.state).positions, marginStateOf(live.snapshot.pending.state).positions);
       }
       this.#channels.set(record.channelId, live);
-      if (latest !== undefined) {
-        const margin = engineChannelOf(snapshot, latest).state;
-        const deltas = new Map(margin.positions.map((p) => [p.market, { openInterest: p.size < 0n ? -p.size : p.size, hubExposure: -p.size, fundingPaid: 0n, fee: 0n, penalty: 0n, shortfall: 0n }] as const));
-        this.book.commit({ deltas, riskIncreasing: false, traderAllocation: 0n as Collateral, hubAllocation: 0n as Collateral });
-      }
+      if (latest !== undefined) this.book.commit(positionEffects([], engineChannelOf(snapshot, latest).state.positions));
     }
   }
 
-  /** Hub deposits first; a channel opens once the adjudicator holds its whole funding in confirmed blocks. */
+  /**
+   * The hub's maintenance loop: channels waiting for deposits open once the
+   * adjudicator holds their funding in confirmed blocks (the hub deposits
+   * first); a liquidation the trader leaves unsigned goes on chain after
+   * `unilateralAfter`; a finalized unilateral exit is paid out.
+   */
   async #watchFunding(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      const now = this.#now();
+      for (const live of this.#channels.values()) {
+        try {
+          if (live.exit !== undefined) await this.#collectExit(live, signal);
+          else if (live.pendingAction?.kind === "liquidate" && live.pendingSince !== undefined && now - live.pendingSince >= this.config.channels.unilateralAfter) {
+            await this.liquidateOnChain(live.snapshot.id);
+          }
+        } catch (error) {
+          this.#log("unilateral-error", { channelId: live.snapshot.id, error: String(error) });
+        }
+      }
       for (const live of this.#channels.values()) {
         if (live.record.status !== "funding" || live.snapshot.latest === undefined) continue;
         try {
@@ -569,6 +620,15 @@ export class Hub {
       }
       await sleep(this.config.chain.pollMs, signal);
     }
+  }
+
+  async #collectExit(live: LiveChannel, signal: AbortSignal): Promise<void> {
+    if ((await this.#init.chain.mode(live.snapshot.id, signal)) !== "finalized") return;
+    await this.#init.chain.payoutChallenged(live.exit!, signal);
+    live.exit = undefined;
+    await this.store.setMeta(EXIT_KEY(live.snapshot.id), "");
+    await this.#setStatus(live, "closed");
+    this.#log("unilateral-paid", { channelId: live.snapshot.id });
   }
 
   async #advanceFunding(live: LiveChannel, signal: AbortSignal): Promise<void> {
@@ -593,12 +653,15 @@ export class Hub {
       return;
     }
     if (latest.state.turnNum === 0 && held === 0n) {
+      // Deposit with expectedHeld = 0: if our earlier deposit already landed (only not yet
+      // confirmed), the adjudicator refuses this one, so a retry can never pay twice.
       const hubDeposit = total - marginStateOf(latest.state).traderCash;
-      const key = `hub-deposited:${live.snapshot.id}`;
-      if (this.store.getMeta(key) !== undefined) return; // sent already; wait for confirmation
-      await this.store.setMeta(key, "1");
-      await this.#init.chain.deposit(live.snapshot.id, 0n, hubDeposit, signal);
-      this.#log("hub-deposited", { channelId: live.snapshot.id, amount: hubDeposit });
+      try {
+        await this.#init.chain.deposit(live.snapshot.id, 0n, hubDeposit, signal);
+        this.#log("hub-deposited", { channelId: live.snapshot.id, amount: hubDeposit });
+      } catch (error) {
+        if (!(error instanceof MarginError && error.code === "DEPOSIT_RACE")) throw error;
+      }
     }
   }
 
@@ -613,6 +676,27 @@ export class Hub {
   #log(event: string, fields: Record<string, unknown>): void {
     this.#init.log?.(event, fields);
   }
+}
+
+/** Book effects of moving from `before` to `after` positions: open interest and the hub's exposure only. */
+function positionEffects(before: readonly Position[], after: readonly Position[]): Effects {
+  const deltas = new Map<MarketId, { openInterest: bigint; hubExposure: bigint; fundingPaid: bigint; fee: bigint; penalty: bigint; shortfall: bigint }>();
+  const touch = (market: MarketId) => {
+    let d = deltas.get(market);
+    if (d === undefined) deltas.set(market, (d = { openInterest: 0n, hubExposure: 0n, fundingPaid: 0n, fee: 0n, penalty: 0n, shortfall: 0n }));
+    return d;
+  };
+  for (const p of before) {
+    const d = touch(p.market);
+    d.openInterest -= p.size < 0n ? -p.size : p.size;
+    d.hubExposure += p.size;
+  }
+  for (const p of after) {
+    const d = touch(p.market);
+    d.openInterest += p.size < 0n ? -p.size : p.size;
+    d.hubExposure -= p.size;
+  }
+  return { deltas, riskIncreasing: false, traderAllocation: 0n as Collateral, hubAllocation: 0n as Collateral };
 }
 
 function big(_key: string, value: unknown): unknown {

@@ -1,0 +1,92 @@
+/**
+ * Issue 5 scenarios 1 and 2, on the real adjudicator and MarginApp:
+ * a silent hub cannot trap the trader's funds, and a silent trader below
+ * maintenance is still liquidated. Both settle at a fresh oracle price, and
+ * the payouts equal what the engine's mirror of MarginApp predicted.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { BTC, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
+import type { Price } from "../../src/protocol/units.ts";
+
+const test = suite("unilateral settlement");
+
+async function waitFor(predicate: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Moves the oracle's clock and the chain's together, so reports are never "from the future" on chain. */
+async function advance(f: HubFixture, seconds: number): Promise<void> {
+  f.now += BigInt(seconds);
+  await f.chain.increaseTime(seconds);
+}
+
+async function chainNow(f: HubFixture): Promise<bigint> {
+  return BigInt((await f.chain.provider.getBlock("latest")).timestamp);
+}
+
+test("the hub goes silent: the trader challenges, waits out the duration and withdraws its settlement", async () => {
+  const f = await startHubFixture();
+  try {
+    await f.price(BTC, 60_000_00000000n as Price);
+    const trader = await f.trader(1);
+    const id = await trader.open(1_000n * USD);
+    await trader.trade(BTC, 5_000_000n, 0n); // 0.05 BTC long
+    await f.hub.stop(); // the operator's process is gone
+
+    f.now = await chainNow(f);
+    const report = f.oracle.sign(BTC, 63_000_00000000n as Price, f.now);
+    const before: bigint = await f.chain.token.balanceOf(trader.address);
+    const { settlement, finalizesAt } = await trader.exitUnilaterally([report]);
+    assert.ok(settlement.trader > 1_000n * USD - 10n * USD, "the trader is owed its cash plus the profit at 63,000");
+    assert.not.ok(settlement.liquidated);
+    assert.is((await f.hubAdjudicator.status(id)).mode, "challenge");
+    assert.ok(finalizesAt > Number(f.now));
+
+    await f.chain.increaseTime(3_601);
+    await trader.collect();
+    const after: bigint = await f.chain.token.balanceOf(trader.address);
+    assert.is(after - before, settlement.trader, "paid exactly what the engine predicted");
+    assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, id), 0n);
+  } finally {
+    await f.close();
+  }
+});
+
+test("a trader goes silent below maintenance: the hub liquidates on chain and takes the penalty", async () => {
+  const f = await startHubFixture({ unilateralAfter: 0 });
+  try {
+    f.now = await chainNow(f);
+    await f.price(BTC, 60_000_00000000n as Price);
+    const trader = await f.trader(2);
+    const id = await trader.open(1_000n * USD);
+    await trader.trade(BTC, 15_000_000n, 0n); // 0.15 BTC ≈ 9,000 USD at 5% initial margin
+    await trader.stop(); // the trader disappears
+
+    const traderBefore: bigint = await f.chain.token.balanceOf(trader.address);
+    const hubBefore: bigint = await f.chain.token.balanceOf(f.hub.address);
+    await advance(f, 5);
+    await f.price(BTC, 54_500_00000000n as Price); // below maintenance, equity still positive
+    await waitFor(() => f.hubLog.some((e) => e.event === "unilateral-challenge" && e.fields.channelId === id), "the hub's unilateral challenge");
+    const challenge = f.hubLog.find((e) => e.event === "unilateral-challenge")!.fields;
+    assert.ok((challenge.penalty as bigint) > 0n, "below maintenance: the penalty applies");
+    assert.is((await f.hubAdjudicator.status(id)).mode, "challenge");
+
+    await f.chain.increaseTime(3_601);
+    await waitFor(() => f.hubLog.some((e) => e.event === "unilateral-paid" && e.fields.channelId === id), "the payout");
+    const traderAfter: bigint = await f.chain.token.balanceOf(trader.address);
+    const hubAfter: bigint = await f.chain.token.balanceOf(f.hub.address);
+    assert.is(traderAfter - traderBefore, challenge.trader as bigint, "the trader's remainder is paid to the trader");
+    assert.is(hubAfter - hubBefore, challenge.hub as bigint, "the hub gets its side and the penalty");
+    assert.is((challenge.trader as bigint) + (challenge.hub as bigint), 2_000n * USD);
+    assert.is(f.hub.channels().find((c) => c.record.channelId === id)?.record.status, "closed");
+  } finally {
+    await f.close();
+  }
+});
+
+test.run();
