@@ -173,6 +173,17 @@ export class Hub {
         pollingIntervalMs: d.pollingIntervalMs ?? this.config.chain.pollMs,
         channels: this.#channels.keys(),
         latestSupported: (id) => this.#channels.get(id)?.snapshot.latest,
+        counterChallenge: async (id, latest) => {
+          const live = this.#channels.get(id);
+          if (live === undefined) return undefined;
+          const markets = marginStateOf(latest.state).positions.map((p) => p.market);
+          const exit = unilateralExit({ ...live.snapshot, latest }, this.#reportsFor(markets), this.#now(), this.#init.signer);
+          // Ours to collect once it finalizes (the maintenance loop pays it out).
+          await Promise.all([this.store.saveState(exit.candidate), this.store.setMeta(EXIT_KEY(id), "1")]);
+          live.exit = exit.candidate;
+          this.#log("counter-challenge", { channelId: id, turnNum: exit.candidate.state.turnNum });
+          return { candidate: exit.candidate, challenger: this.#init.signer };
+        },
         onStatus: (id, status, info) => this.#onDispute(id, status, info),
         onCursor: (next) => this.store.setMeta(DISPUTE_CURSOR_KEY, String(next)),
         onError: (error) => this.#log("dispute-watch-error", { code: error.code, message: error.message, cause: String((error.cause as Error | undefined)?.message ?? "") }),

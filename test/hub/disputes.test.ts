@@ -10,6 +10,9 @@ import { BTC, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixtu
 import { testSigner } from "../helpers/keys.ts";
 import type { Price } from "../../src/protocol/units.ts";
 import type { SignedState } from "../../src/protocol/state.ts";
+import { restoreChannel } from "../../src/channel/channel.ts";
+import { unilateralExit } from "../../src/channel/unilateral-exit.ts";
+import { TRADER } from "../../src/protocol/channel-setup.ts";
 
 const test = suite<{ f: HubFixture }>("disputes", {} as { f: HubFixture });
 
@@ -64,6 +67,31 @@ test("the hub's challenge with a stale state is answered by the trader's watcher
   await waitFor(async () => (await f.hubAdjudicator.status(id)).turnNumRecord === latestTurn, "the trader's checkpoint");
   assert.is((await f.hubAdjudicator.status(id)).mode, "open");
   assert.ok(trader.disputeLog.some((d) => d.channelId === id && d.status === "challenged" && d.info.response === "checkpoint"));
+});
+
+test("a unilateral settlement built on an older proof is displaced by the hub's settlement of the latest state", async ({ f }) => {
+  const trader = await f.trader(3);
+  const id = await trader.open(1_000n * USD);
+  await trader.trade(BTC, 5_000_000n, 0n);
+  const older = trader.latest!; // turn 1: long 0.05 BTC
+  await trader.trade(BTC, -5_000_000n, 0n); // turn 2: flat again; the hub holds this
+  const latestTurn = trader.latest!.state.turnNum;
+
+  // The trader settles unilaterally from turn 1 at a price that pays it well: candidate turn 2.
+  const chainNow = BigInt((await f.chain.provider.getBlock("latest")).timestamp);
+  f.now = chainNow;
+  await f.price(BTC, 60_000_00000000n as Price); // the hub's price for its own answer
+  const report = f.oracle.sign(BTC, 66_000_00000000n as Price, chainNow);
+  const fromOlder = unilateralExit(restoreChannel(older.state, f.chain.addresses.token, TRADER, older), [report], chainNow, testSigner(203));
+  const traderChain = await f.adjudicatorFor(3);
+  await traderChain.challenge(fromOlder.candidate, testSigner(203), { proof: [older] });
+
+  // The hub cannot checkpoint (same turn); it challenges one turn higher from the state both signed last.
+  await waitFor(async () => (await f.hubAdjudicator.status(id)).turnNumRecord === latestTurn + 1, "the hub's counter-challenge");
+  assert.ok(f.hubLog.some((e) => e.event === "counter-challenge" && e.fields.channelId === id));
+  await f.chain.increaseTime(3_601);
+  await waitFor(() => f.hubLog.some((e) => e.event === "unilateral-paid" && e.fields.channelId === id), "the payout of the latest state");
+  assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, id), 0n);
 });
 
 test.run();
