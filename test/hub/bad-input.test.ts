@@ -26,7 +26,7 @@ interface Ctx {
   f: HubFixture;
   victim: TraderClient;
   honest: TraderClient;
-  attacker: { node: NetNode; messenger: Messenger; hubPeer: string };
+  attacker: RawTrader;
 }
 const test = suite<Ctx>("hub bad input", {} as Ctx);
 
@@ -40,18 +40,11 @@ test.before(async (ctx) => {
   await ctx.honest.open(1_000n * USD);
   // Let the hub's funding watcher settle, so the "nothing changed" snapshots compare like with like.
   while (ctx.f.hub.channels().some((c) => c.record.status !== "open")) await new Promise((r) => setTimeout(r, 20));
-  // The attacker is an authenticated trader of its own, talking raw protocol.
-  const node = await createNode();
-  await node.start();
-  const messenger = createMessenger({ libp2p: node });
-  await messenger.start();
-  const connection = await node.dial(multiaddr(ctx.f.hub.multiaddrs[0]!));
-  const hubPeer = connection.remotePeer.toString();
-  ctx.attacker = { node, messenger, hubPeer };
+  // The attacker talks raw protocol; it proves an address of its own only in a later test.
+  ctx.attacker = await rawPeer(ctx);
 });
 test.after(async (ctx) => {
-  await ctx.attacker.messenger.stop();
-  await ctx.attacker.node.stop();
+  await ctx.attacker.close();
   await ctx.f.close();
 });
 
@@ -164,15 +157,21 @@ interface RawTrader {
   close(): Promise<void>;
 }
 
-async function rawTrader(ctx: Ctx, index: number): Promise<RawTrader> {
+/** A libp2p peer connected to the hub, not yet authenticated. */
+async function rawPeer(ctx: Ctx): Promise<RawTrader> {
   const node = await createNode();
   await node.start();
   const messenger = createMessenger({ libp2p: node });
   await messenger.start();
-  const connection = await node.dial(multiaddr(ctx.f.hub.multiaddrs[0]!));
-  const hubPeer = connection.remotePeer.toString();
-  await authenticate(messenger, hubPeer, testSigner(200 + index), { hub: ctx.f.hub.address });
+  const hubPeer = (await node.dial(multiaddr(ctx.f.hub.multiaddrs[0]!))).remotePeer.toString();
   return { node, messenger, hubPeer, close: async () => { await messenger.stop(); await node.stop(); } };
+}
+
+/** Trader `index`'s key over a raw connection: the channel's own trader sending hand-made messages. */
+async function rawTrader(ctx: Ctx, index: number): Promise<RawTrader> {
+  const raw = await rawPeer(ctx);
+  await authenticate(raw.messenger, raw.hubPeer, testSigner(200 + index), { hub: ctx.f.hub.address });
+  return raw;
 }
 
 async function refusedAs(ctx: Ctx, raw: RawTrader, family: "update" | "sync", message: Message, code: string): Promise<void> {

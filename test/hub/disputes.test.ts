@@ -13,6 +13,7 @@ import type { SignedState } from "../../src/protocol/state.ts";
 import { restoreChannel } from "../../src/channel/channel.ts";
 import { unilateralExit } from "../../src/channel/unilateral-exit.ts";
 import { TRADER } from "../../src/protocol/channel-setup.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const test = suite<{ f: HubFixture }>("disputes", {} as { f: HubFixture });
 
@@ -24,13 +25,6 @@ test.after(async (ctx) => {
   await ctx.f.close();
 });
 
-async function waitFor(predicate: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await predicate())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test("a trader's challenge with a stale state that favours it is answered by the hub's watcher", async ({ f }) => {
   const trader = await f.trader(1);

@@ -9,6 +9,7 @@ import { BTC, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixtu
 import { marginStateOf } from "../../src/channel/margin-channel.ts";
 import { StateKind } from "../../src/protocol/margin-state.ts";
 import type { Price } from "../../src/protocol/units.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const test = suite<{ f: HubFixture }>("hub-initiated liquidation", {} as { f: HubFixture });
 
@@ -20,13 +21,6 @@ test.after(async (ctx) => {
   await ctx.f.close();
 });
 
-async function waitFor(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test("an online trader countersigns the hub's liquidation of its under-margined account", async ({ f }) => {
   const trader = await f.trader(1);

@@ -16,6 +16,7 @@ import { createNode } from "../../src/net/node.ts";
 import { authenticate } from "../../src/net/peer-auth.ts";
 import { expectReply } from "../../src/net/remote-error.ts";
 import type { Collateral } from "../../src/protocol/units.ts";
+import { sleep, waitFor } from "../helpers/wait.ts";
 
 const CONFIRMATIONS = 3;
 const test = suite<{ f: HubFixture }>("reorg of a deposit", {} as { f: HubFixture });
@@ -27,14 +28,6 @@ test.after(async (ctx) => {
   await ctx.f.close();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitFor(predicate: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await predicate())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 test("a deposit dropped by a reorg is not credited until it is confirmed again", async ({ f }) => {
   const signer = testSigner(301);

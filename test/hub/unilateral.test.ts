@@ -8,16 +8,10 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { BTC, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
 import type { Price } from "../../src/protocol/units.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const test = suite("unilateral settlement");
 
-async function waitFor(predicate: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await predicate())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Moves the oracle's clock and the chain's together, so reports are never "from the future" on chain. */
 async function advance(f: HubFixture, seconds: number): Promise<void> {
