@@ -85,19 +85,7 @@ export async function createKeystore(path: string, password: string, options: Cr
     password,
     options.scryptN !== undefined ? { scrypt: { N: options.scryptN } } : {},
   );
-  let handle;
-  try {
-    handle = await open(path, "wx", 0o600);
-  } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === "EEXIST") throw new ChainError("KEYSTORE_EXISTS", { details: { path }, cause });
-    throw cause;
-  }
-  try {
-    await handle.writeFile(json, "utf8");
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await writeSecretFile(path, json);
   return wallet.address as Address;
 }
 
@@ -136,4 +124,24 @@ function loaded(wallet: Wallet, kind: LoadedKey["kind"], provider: Provider | un
 function reasonOf(cause: unknown): string {
   const message = cause instanceof Error ? cause.message : String(cause);
   return /password/i.test(message) ? "wrong password" : message.slice(0, 120);
+}
+
+/**
+ * Writes a new key file readable by its owner only (0600), flushed to disk;
+ * never overwrites an existing file (KEYSTORE_EXISTS), so no key is lost.
+ */
+export async function writeSecretFile(path: string, contents: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(path, "wx", 0o600);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === "EEXIST") throw new ChainError("KEYSTORE_EXISTS", { details: { path }, cause });
+    throw cause;
+  }
+  try {
+    await handle.writeFile(contents, "utf8");
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -4,10 +4,10 @@
  * NITRO_MARGIN_KEY_PASSWORD or --password-file, never from argv); a plain hex
  * key needs both --plain and --dev, and a config must say allowPlainKey too.
  */
-import { open, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { Wallet } from "ethers";
-import { createKeystore, DEFAULT_PASSWORD_ENV } from "../chain/keys.ts";
+import { createKeystore, DEFAULT_PASSWORD_ENV, writeSecretFile } from "../chain/keys.ts";
 import { ChainError } from "../errors/chain.ts";
 import { required, usageError } from "./args.ts";
 
@@ -40,19 +40,7 @@ export async function keygen(argv: string[]): Promise<void> {
 
 async function writePlainKey(path: string): Promise<string> {
   const wallet = Wallet.createRandom();
-  let handle;
-  try {
-    handle = await open(path, "wx", 0o600);
-  } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === "EEXIST") throw new ChainError("KEYSTORE_EXISTS", { details: { path }, cause });
-    throw cause;
-  }
-  try {
-    await handle.writeFile(`${wallet.privateKey}\n`, "utf8");
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await writeSecretFile(path, `${wallet.privateKey}\n`);
   return wallet.address;
 }
 

@@ -4,7 +4,7 @@
  */
 import { AbiCoder, getAddress, keccak256, zeroPadValue } from "ethers";
 import { ProtocolError } from "../errors/protocol.ts";
-import { AllocationType, AssetType, UINT48_MAX, UINT64_MAX, type FixedPart, type Outcome } from "./state.ts";
+import { AllocationType, AssetType, UINT48_MAX, UINT64_MAX, type Allocation, type FixedPart, type Outcome } from "./state.ts";
 import type { Address, Bytes32, Hex } from "./types.ts";
 
 const abi = AbiCoder.defaultAbiCoder();
@@ -84,21 +84,8 @@ export function marginOutcome(token: Address, trader: Address, hub: Address, tra
 
 /** The two allocation amounts of a margin outcome (hub first, see `marginOutcome`), after checking its shape. */
 export function marginAllocations(outcome: Outcome, token: Address, trader: Address, hub: Address): { trader: bigint; hub: bigint } {
-  const exit = outcome.length === 1 ? outcome[0] : undefined;
-  const [h, t] = exit?.allocations ?? [];
-  const ok =
-    exit !== undefined &&
-    getAddress(exit.asset) === getAddress(token) &&
-    exit.assetMetadata.assetType === AssetType.Default &&
-    isEmptyBytes(exit.assetMetadata.metadata) &&
-    exit.allocations.length === 2 &&
-    t !== undefined && h !== undefined &&
-    t.destination.toLowerCase() === addressToDestination(trader) &&
-    h.destination.toLowerCase() === addressToDestination(hub) &&
-    t.allocationType === AllocationType.Simple && h.allocationType === AllocationType.Simple &&
-    isEmptyBytes(t.metadata) && isEmptyBytes(h.metadata);
-  if (!ok) throw new ProtocolError("INVALID_OUTCOME");
-  return { trader: t!.amount, hub: h!.amount };
+  const [h, t] = twoSimpleAllocations(outcome, token, addressToDestination(hub), addressToDestination(trader), "not a margin outcome");
+  return { trader: t, hub: h };
 }
 
 /**
@@ -123,21 +110,29 @@ export function rollOutcome(token: Address, trader: Address, successor: Bytes32,
 
 /** The withdrawal and the rolled amount of a roll outcome into `successor`, after checking its shape. */
 export function rollAllocations(outcome: Outcome, token: Address, trader: Address, successor: Bytes32): { withdrawal: bigint; rolled: bigint } {
+  const [withdrawal, rolled] = twoSimpleAllocations(outcome, token, addressToDestination(trader), successor.toLowerCase() as Bytes32, "not a roll into the successor");
+  return { withdrawal, rolled };
+}
+
+/**
+ * The amounts of an outcome that is exactly one default-asset exit in `token`
+ * with two simple, metadata-free allocations to `first` then `second`.
+ */
+function twoSimpleAllocations(outcome: Outcome, token: Address, first: Bytes32, second: Bytes32, reason: string): [bigint, bigint] {
   const exit = outcome.length === 1 ? outcome[0] : undefined;
-  const [w, r] = exit?.allocations ?? [];
+  const [a, b] = exit?.allocations ?? [];
+  const simple = (x: Allocation | undefined, destination: Bytes32): x is Allocation =>
+    x !== undefined && x.destination.toLowerCase() === destination && x.allocationType === AllocationType.Simple && isEmptyBytes(x.metadata);
   const ok =
     exit !== undefined &&
     getAddress(exit.asset) === getAddress(token) &&
     exit.assetMetadata.assetType === AssetType.Default &&
     isEmptyBytes(exit.assetMetadata.metadata) &&
     exit.allocations.length === 2 &&
-    w !== undefined && r !== undefined &&
-    w.destination.toLowerCase() === addressToDestination(trader) &&
-    r.destination.toLowerCase() === successor.toLowerCase() &&
-    w.allocationType === AllocationType.Simple && r.allocationType === AllocationType.Simple &&
-    isEmptyBytes(w.metadata) && isEmptyBytes(r.metadata);
-  if (!ok) throw new ProtocolError("INVALID_OUTCOME", { details: { reason: "not a roll into the successor" } });
-  return { withdrawal: w!.amount, rolled: r!.amount };
+    simple(a, first) &&
+    simple(b, second);
+  if (!ok) throw new ProtocolError("INVALID_OUTCOME", { details: { reason } });
+  return [a!.amount, b!.amount];
 }
 
 /** The total an outcome allocates, for conservation checks. */

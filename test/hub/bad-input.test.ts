@@ -21,6 +21,7 @@ import type { Message } from "../../src/protocol/messages.ts";
 import type { SignedState } from "../../src/protocol/state.ts";
 import type { Bytes32, Hex, MarketId } from "../../src/protocol/types.ts";
 import type { Collateral, Price } from "../../src/protocol/units.ts";
+import { varint } from "../net/helpers.ts";
 
 interface Ctx {
   f: HubFixture;
@@ -121,7 +122,7 @@ test("malformed and oversized frames get typed errors and the hub keeps serving"
   const before = hubSnapshot(ctx.f);
   for (const [bytes, code] of [
     [Uint8Array.from([5, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1]), "MALFORMED_FRAME"],
-    [lengthPrefix(MAX_FRAME_BYTES + 1), "FRAME_TOO_LARGE"],
+    [varint(MAX_FRAME_BYTES + 1), "FRAME_TOO_LARGE"],
   ] as const) {
     const stream = await ctx.attacker.node.dialProtocol(peerIdFromString(ctx.attacker.hubPeer), PROTOCOL_IDS.update);
     stream.send(bytes);
@@ -182,13 +183,5 @@ async function refusedAs(ctx: Ctx, raw: RawTrader, family: "update" | "sync", me
   assert.is(hubSnapshot(ctx.f), before, `${code}: the hub changed`);
 }
 
-function lengthPrefix(n: number): Uint8Array {
-  const out: number[] = [];
-  do {
-    out.push((n & 0x7f) | (n >= 0x80 ? 0x80 : 0));
-    n = Math.floor(n / 128);
-  } while (n > 0);
-  return Uint8Array.from(out);
-}
 
 test.run();

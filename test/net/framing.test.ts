@@ -6,7 +6,7 @@ import { WIRE_ERRORS } from "../../src/errors/wire.ts";
 import { framed } from "../../src/net/framed.ts";
 import { MAX_FRAME_BYTES, PROTOCOL_IDS } from "../../src/protocol/constants.ts";
 import type { Message } from "../../src/protocol/messages.ts";
-import { connect, startPeer, stopAll, type Peer } from "./helpers.ts";
+import { connect, startPeer, stopAll, type Peer, varint } from "./helpers.ts";
 
 const test = suite("net/framing");
 let hub: Peer;
@@ -32,15 +32,6 @@ async function raw(bytes: Uint8Array): Promise<Message | null> {
   return framed(stream).read("sync", { signal: AbortSignal.timeout(5_000) });
 }
 
-/** Unsigned LEB128, the length prefix libp2p's lpStream uses. */
-function varint(n: number): Uint8Array {
-  const out: number[] = [];
-  do {
-    out.push((n & 0x7f) | (n >= 0x80 ? 0x80 : 0));
-    n = Math.floor(n / 128);
-  } while (n > 0);
-  return Uint8Array.from(out);
-}
 
 function prefixed(payload: Uint8Array): Uint8Array {
   const head = varint(payload.length);

@@ -46,3 +46,13 @@ export async function connect(from: Peer, to: Peer): Promise<void> {
 export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** Unsigned LEB128, the length prefix libp2p's lpStream uses: hostile frames are written by hand with it. */
+export function varint(n: number): Uint8Array {
+  const out: number[] = [];
+  do {
+    out.push((n & 0x7f) | (n >= 0x80 ? 0x80 : 0));
+    n = Math.floor(n / 128);
+  } while (n > 0);
+  return Uint8Array.from(out);
+}
