@@ -17,7 +17,7 @@ import type { Provider } from "ethers";
 import type { MarginError } from "../errors/base.ts";
 import { ChainError } from "../errors/chain.ts";
 import { stateHashOf, type Signer } from "../protocol/sign.ts";
-import type { SignedState } from "../protocol/state.ts";
+import type { SignedState, VariablePart } from "../protocol/state.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
 import type { AdjudicatorClient } from "./adjudicator.ts";
 import type { AdjudicatorEvent } from "./events.ts";
@@ -31,6 +31,8 @@ export interface DisputeInfo {
   readonly finalizesAt?: number;
   /** What we did about it. */
   readonly response?: "checkpoint" | "counter-challenge" | "none" | "behind";
+  /** The challenged candidate (challenged only): what the channel pays out if the challenge times out. */
+  readonly candidate?: VariablePart;
 }
 
 export interface DisputeWatchInit {
@@ -109,7 +111,7 @@ export class DisputeWatch {
           else if (latest === undefined || latest.state.turnNum < turnNum) response = "behind"; // nothing newer to answer with
           else if (stateHashOf({ ...latest.state, ...event.candidate.variablePart }) !== stateHashOf(latest.state)) response = "counter-challenge";
           // Tell the owner first, so it stops taking updates before anything else happens.
-          await this.#init.onStatus(id, "challenged", { turnNum, finalizesAt: event.finalizesAt, response });
+          await this.#init.onStatus(id, "challenged", { turnNum, finalizesAt: event.finalizesAt, response, candidate: event.candidate.variablePart });
           const key = `${id}:${event.transactionHash}`;
           if ((response === "checkpoint" || response === "counter-challenge") && !this.#answered.has(key)) {
             try {

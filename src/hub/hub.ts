@@ -129,6 +129,7 @@ export class Hub {
   #fundingLoop: Promise<void> | undefined;
   #disputes: DisputeWatch | undefined;
   #shutdown = new AbortController();
+  readonly #listeners = new Set<(event: string, fields: Record<string, unknown>) => void>();
 
   constructor(init: HubInit) {
     this.#init = init;
@@ -272,6 +273,23 @@ export class Hub {
 
   rejected(): readonly Rejected[] {
     return this.#rejected;
+  }
+
+  /** Also receive every event `init.log` gets (metrics, the dashboard); returns the unsubscribe. A throwing listener is ignored. */
+  onEvent(listener: (event: string, fields: Record<string, unknown>) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** The hub's clock (unix seconds), which oracle price ages are measured against. */
+  now(): bigint {
+    return this.#now();
+  }
+
+  /** The dispute watcher's progress: the last confirmed block it has processed (undefined before its first poll or without a watcher). */
+  chainWatch(): { readonly watching: boolean; readonly lastBlock: number | undefined } {
+    const cursor = this.#node === undefined ? undefined : this.store.getMeta(DISPUTE_CURSOR_KEY);
+    return { watching: this.#disputes !== undefined, lastBlock: typeof cursor === "string" ? Number(cursor) - 1 : undefined };
   }
 
   /** Per market: the hub's net exposure (−Σ trader sizes), open interest, fees, funding and insurance. */
@@ -504,7 +522,14 @@ export class Hub {
       if (status === "challenged") {
         await this.#setStatus(live, "challenged");
         if (info.response === "checkpoint") this.#log("challenge-answered", { channelId: id, challengedTurn: info.turnNum, answeredWith: live.snapshot.latest?.state.turnNum });
+        if ((info.response === "none" || info.response === "behind") && info.candidate !== undefined && live.exit === undefined) {
+          // Not ours to answer: if it times out, the maintenance loop pays out this candidate's outcome.
+          live.exit = { state: { ...live.snapshot.fixedPart, ...info.candidate }, sigs: live.snapshot.fixedPart.participants.map(() => undefined) };
+        }
       } else if (status === "cleared" && live.record.status === "challenged") {
+        // Checkpointed or displaced: whatever candidate we were waiting on will not finalize.
+        live.exit = undefined;
+        await this.store.setMeta(EXIT_KEY(id), "");
         await this.#setStatus(live, "open");
       } else if (status === "finalized") {
         await this.#setStatus(live, "closed");
@@ -686,6 +711,13 @@ export class Hub {
 
   #log(event: string, fields: Record<string, unknown>): void {
     this.#init.log?.(event, fields);
+    for (const listener of this.#listeners) {
+      try {
+        listener(event, fields);
+      } catch {
+        // an observer's bug must not break the hub
+      }
+    }
   }
 }
 

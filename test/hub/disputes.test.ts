@@ -88,4 +88,22 @@ test("a unilateral settlement built on an older proof is displaced by the hub's 
   assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, id), 0n);
 });
 
+test("a challenge on the latest state needs no answer; when it finalizes the hub pays both sides", async ({ f }) => {
+  const trader = await f.trader(4);
+  const id = await trader.open(1_000n * USD);
+  await trader.trade(BTC, 1_000_000n, 0n);
+  await trader.trade(BTC, -1_000_000n, 0n);
+  const latest = trader.latest!;
+  const owed = trader.status().allocation;
+  const traderChain = await f.adjudicatorFor(4); // (mints test collateral to the trader's address)
+  const before: bigint = await f.chain.token.balanceOf(trader.address);
+  await traderChain.challenge(latest, testSigner(204));
+  await waitFor(() => f.hub.channels().find((c) => c.record.channelId === id)?.record.status === "challenged", "the hub to see the challenge");
+  assert.not.ok(f.hubLog.some((e) => e.event === "challenge-answered" && e.fields.channelId === id), "nothing newer to answer with");
+  await f.chain.increaseTime(3_601);
+  await waitFor(() => f.hubLog.some((e) => e.event === "unilateral-paid" && e.fields.channelId === id), "the hub to pay out the finalized channel");
+  assert.is((await f.chain.token.balanceOf(trader.address)) - before, owed.trader);
+  assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, id), 0n);
+});
+
 test.run();
