@@ -24,7 +24,12 @@ export const ERC20_ABI = [
 ] as const;
 
 export interface AdjudicatorClientInit {
-  /** Pays for and signs transactions; must be connected to a provider. */
+  /**
+   * Pays for and signs transactions; must be connected to a provider. With a
+   * JsonRpcProvider, turn its call cache off (`cacheTimeout: -1`, see
+   * src/cli/wiring.ts `rpcProvider`): a cached nonce makes back-to-back
+   * transactions (approve, then deposit) collide.
+   */
   readonly wallet: EthersSigner;
   readonly adjudicator: Address;
   readonly token: Address;
