@@ -18,7 +18,7 @@ import { ChannelError } from "../errors/channel.ts";
 import { MarginError } from "../errors/base.ts";
 import { channelId } from "../protocol/hash.ts";
 import { addressToDestination, marginAllocations, outcomeTotal } from "../protocol/channel-setup.ts";
-import { recoverDigestSigner, signDigest, stateHashOf, type Signer } from "../protocol/sign.ts";
+import { signDigest, stateHashOf, verifyDigestSignature, type Signer } from "../protocol/sign.ts";
 import { fixedPartOf, type FixedPart, type Signature65, type SignedState, type State, type VariablePart } from "../protocol/state.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
 
@@ -96,8 +96,8 @@ export function complete(channel: ChannelSnapshot, turnNum: number, signature: S
     throw new ChannelError("NO_PENDING_UPDATE", { details: { turnNum, pendingTurn: pending?.state.turnNum } });
   }
   const hash = stateHashOf(pending.state);
-  const index = indexOfSigner(channel, recover(hash, signature));
-  if (index === undefined || index === channel.me) throw new ChannelError("NOT_PARTICIPANT");
+  const index = counterpartySigning(channel, hash, signature);
+  if (index === undefined) throw new ChannelError("NOT_PARTICIPANT");
   const signed = withSignature(pending, index, signature);
   requireEveryone(channel, signed, [channel.me, index]);
   return { next: Object.freeze({ ...channel, latest: signed, pending: undefined }), signed };
@@ -183,28 +183,27 @@ function assertSigner(channel: ChannelSnapshot, signer: Signer, index: number): 
   if (getAddress(signer.address) !== getAddress(channel.fixedPart.participants[index]!)) throw new ChannelError("NOT_PARTICIPANT");
 }
 
-/** Indices of participants whose signature in `signed.sigs` (at their own index) is valid. */
+/**
+ * Indices of participants whose signature in `signed.sigs` (at their own index)
+ * is valid: each is verified against that participant's known key rather than
+ * recovered (`verifyDigestSignature`), since the expected signer is fixed.
+ */
 function signersOf(channel: ChannelSnapshot, hash: Bytes32, signed: SignedState): number[] {
   const out: number[] = [];
   channel.fixedPart.participants.forEach((participant, index) => {
     const sig = signed.sigs[index];
-    if (sig !== undefined && recover(hash, sig) === getAddress(participant)) out.push(index);
+    if (sig !== undefined && verifyDigestSignature(hash, sig, participant)) out.push(index);
   });
   return out;
 }
 
-function indexOfSigner(channel: ChannelSnapshot, address: Address | undefined): number | undefined {
-  if (address === undefined) return undefined;
-  const index = channel.fixedPart.participants.findIndex((p) => getAddress(p) === address);
-  return index === -1 ? undefined : index;
-}
-
-function recover(hash: Bytes32, signature: Signature65): Address | undefined {
-  try {
-    return recoverDigestSigner(hash, signature);
-  } catch {
-    return undefined;
+/** The index of the participant other than us whose signature `signature` is, if any. */
+function counterpartySigning(channel: ChannelSnapshot, hash: Bytes32, signature: Signature65): number | undefined {
+  const participants = channel.fixedPart.participants;
+  for (let index = 0; index < participants.length; index++) {
+    if (index !== channel.me && verifyDigestSignature(hash, signature, participants[index]!)) return index;
   }
+  return undefined;
 }
 
 function emptySigs(channel: ChannelSnapshot): (Signature65 | undefined)[] {

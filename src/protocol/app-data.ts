@@ -7,6 +7,11 @@
  * version can change the struct without breaking the decoder of this one.
  * Version 1 was extended with `terms` before any release (no deployed
  * channel carries the shorter layout), so it keeps its number.
+ *
+ * Decoding is memoized by the appData string (bounded LRU,
+ * `DECODE_CACHE_LIMIT`): the hub and the trader decode the same state's
+ * appData several times per update, and one ethers decode costs about as
+ * much as a signature. Cached results are deep-frozen, since they are shared.
  */
 import { AbiCoder } from "ethers";
 import { ProtocolError } from "../errors/protocol.ts";
@@ -52,7 +57,25 @@ export function encodeAppData(state: MarginState): Hex {
   return abi.encode(["uint8", "bytes"], [APP_DATA_VERSION, payload]) as Hex;
 }
 
+/** How many decoded appData values are kept (least recently used goes first). */
+export const DECODE_CACHE_LIMIT = 1024;
+const decodedCache = new Map<string, MarginState>();
+
 export function decodeAppData(appData: Hex): MarginState {
+  const hit = decodedCache.get(appData);
+  if (hit !== undefined) {
+    decodedCache.delete(appData); // most recently used goes last
+    decodedCache.set(appData, hit);
+    return hit;
+  }
+  const state = deepFreeze(decodeAppDataUncached(appData));
+  if (decodedCache.size >= DECODE_CACHE_LIMIT) decodedCache.delete(decodedCache.keys().next().value!);
+  decodedCache.set(appData, state);
+  return state;
+}
+
+/** The decoder itself, without the cache: for benchmarks and tests; everything else uses `decodeAppData`. */
+export function decodeAppDataUncached(appData: Hex): MarginState {
   let version: bigint;
   let payload: string;
   try {
@@ -99,4 +122,16 @@ export function decodeAppData(appData: Hex): MarginState {
     marks,
     terms,
   });
+}
+
+function deepFreeze(state: MarginState): MarginState {
+  for (const list of [state.positions, state.marks, state.terms ?? []] as readonly (readonly object[])[]) {
+    for (const item of list) Object.freeze(item);
+    Object.freeze(list);
+  }
+  for (const t of state.terms ?? []) {
+    t.tiers.forEach((tier) => Object.freeze(tier));
+    Object.freeze(t.tiers);
+  }
+  return Object.freeze(state);
 }

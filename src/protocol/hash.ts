@@ -6,13 +6,18 @@
  *   challenge = keccak256(abi.encode(stateHash, "forceMove"))
  *
  * The real adjudicator is the test oracle for all three (test/contracts).
- * ethers v6's AbiCoder is used because Nitro's own helpers need ethers v5.
+ * The bytes come from the fixed-layout encoder of `./abi-fast.ts` (checked
+ * equal to ethers' AbiCoder on randomized states in test/protocol), because
+ * the generic coder cost more than a signature on every update; the ABI type
+ * strings stay here for contract calls.
  */
-import { AbiCoder, keccak256 } from "ethers";
+import { keccak_256 } from "@noble/hashes/sha3.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { encodeBytes32AndString, encodeChannelIdBytes, encodeOutcomeBytes, encodeStateBytes, encodeTwoBytes32 } from "./abi-fast.ts";
 import type { Bytes32, Hex } from "./types.ts";
 import type { FixedPart, Outcome, VariablePart } from "./state.ts";
 
-const abi = AbiCoder.defaultAbiCoder();
+const toHex = (bytes: Uint8Array): string => "0x" + bytesToHex(bytes);
 
 /** ABI type of exit-format's `SingleAssetExit[]` (enum AssetType encodes as uint8). */
 export const OUTCOME_ABI_TYPE =
@@ -23,41 +28,38 @@ export const FIXED_PART_ABI_TYPE =
   "tuple(address[] participants, uint64 channelNonce, address appDefinition, uint48 challengeDuration)";
 
 export function channelId(fixed: FixedPart): Bytes32 {
-  return keccak256(
-    abi.encode(
-      ["address[]", "uint64", "address", "uint48"],
-      [fixed.participants, fixed.channelNonce, fixed.appDefinition, fixed.challengeDuration],
-    ),
-  ) as Bytes32;
+  return toHex(keccak_256(encodeChannelIdBytes(fixed))) as Bytes32;
 }
 
 export function encodeOutcome(outcome: Outcome): Hex {
-  return abi.encode([OUTCOME_ABI_TYPE], [outcomeToAbi(outcome)]) as Hex;
+  return toHex(encodeOutcomeBytes(outcome)) as Hex;
 }
 
 export function hashOutcome(outcome: Outcome): Bytes32 {
-  return keccak256(encodeOutcome(outcome)) as Bytes32;
+  return toHex(keccak_256(encodeOutcomeBytes(outcome))) as Bytes32;
 }
 
 export function encodeState(id: Bytes32, variable: VariablePart): Hex {
-  return abi.encode(
-    ["bytes32", "bytes", OUTCOME_ABI_TYPE, "uint48", "bool"],
-    [id, variable.appData, outcomeToAbi(variable.outcome), variable.turnNum, variable.isFinal],
-  ) as Hex;
+  return toHex(encodeStateBytes(id, variable)) as Hex;
+}
+
+/** The state hash as bytes (what eth_sign prefixes), without a hex round trip. */
+export function hashStateBytes(id: Bytes32, variable: VariablePart): Uint8Array {
+  return keccak_256(encodeStateBytes(id, variable));
 }
 
 export function hashState(id: Bytes32, variable: VariablePart): Bytes32 {
-  return keccak256(encodeState(id, variable)) as Bytes32;
+  return toHex(hashStateBytes(id, variable)) as Bytes32;
 }
 
 /** The digest a challenger signs (eth_sign style) to register a challenge on `stateHash`. */
 export function challengeHash(stateHash: Bytes32): Bytes32 {
-  return keccak256(abi.encode(["bytes32", "string"], [stateHash, "forceMove"])) as Bytes32;
+  return toHex(keccak_256(encodeBytes32AndString(stateHash, "forceMove"))) as Bytes32;
 }
 
 /** Last 160 bits of keccak256(abi.encode(stateHash, outcomeHash)), as `StatusManager` stores it. */
 export function statusFingerprint(stateHash: Bytes32, outcomeHash: Bytes32): bigint {
-  const digest = BigInt(keccak256(abi.encode(["bytes32", "bytes32"], [stateHash, outcomeHash])));
+  const digest = BigInt(toHex(keccak_256(encodeTwoBytes32(stateHash, outcomeHash))));
   return digest & ((1n << 160n) - 1n);
 }
 

@@ -5,6 +5,13 @@
  *
  * Signatures are 65 bytes r || s || v (v = 27 | 28), the form wallets emit
  * and the form `splitSignature` below turns into the contract's {v, r, s}.
+ *
+ * The curve arithmetic is done by the selected backend (`./sig-backend.ts`:
+ * noble by default, libsecp256k1 optionally). Where the expected signer is
+ * known, `verifyHashSignature` checks against its public key instead of
+ * recovering one and hashing it to an address; the public key of an address
+ * is learned from the first successful recovery that hashed to it, and kept
+ * in a bounded LRU (`KEY_CACHE_LIMIT`).
  */
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
@@ -12,11 +19,21 @@ import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from "@noble/hashes/
 import { getAddress } from "ethers";
 import { ProtocolError } from "../errors/protocol.ts";
 import { challengeHash, channelId, hashState } from "./hash.ts";
+import { onSignatureBackendChange, signatureBackend } from "./sig-backend.ts";
+import type { VerifyingKey } from "./sig-backend-types.ts";
 import { fixedPartOf, variablePartOf, type Signature65, type State } from "./state.ts";
 import type { Address, Bytes32, Hex } from "./types.ts";
 
+export type { VerifyingKey } from "./sig-backend-types.ts";
+
 const ETH_SIGN_PREFIX = utf8ToBytes("\x19Ethereum Signed Message:\n32");
 const HALF_N = secp256k1.Point.CURVE().n >> 1n;
+
+/** How many signers' public keys are kept for verification (least recently used goes first). */
+export const KEY_CACHE_LIMIT = 10_000;
+/** Lower-case address → its key, prepared by the current backend. */
+const knownKeys = new Map<string, VerifyingKey>();
+onSignatureBackendChange(() => knownKeys.clear());
 
 /** A participant's signing key; the address is derived once. */
 export interface Signer {
@@ -44,11 +61,10 @@ export function ethSignDigest(digest: Bytes32): Uint8Array {
 
 /** Signs a 32-byte hash as is (no prefix): 65 bytes r || s || v, low-s, v = 27 | 28. */
 export function signHash(privateKey: Uint8Array, hash: Uint8Array): Signature65 {
-  const recovered = secp256k1.sign(hash, privateKey, { prehash: false, format: "recovered" });
-  // noble's "recovered" layout is recovery || r || s; Ethereum's is r || s || v.
+  const { rs, recovery } = signatureBackend().sign(privateKey, hash);
   const out = new Uint8Array(65);
-  out.set(recovered.subarray(1), 0);
-  out[64] = 27 + recovered[0]!;
+  out.set(rs, 0);
+  out[64] = 27 + recovery;
   return ("0x" + bytesToHex(out)) as Signature65;
 }
 
@@ -58,21 +74,54 @@ export function signHash(privateKey: Uint8Array, hash: Uint8Array): Signature65 
  * low-s one, and one state must have one signature per signer.
  */
 export function recoverHashSigner(hash: Uint8Array, signature: Signature65): Address {
-  const bytes = signatureBytes(signature);
-  const v = bytes[64]!;
-  if (v !== 27 && v !== 28) throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "v must be 27 or 28", v } });
-  if (BigInt("0x" + bytesToHex(bytes.subarray(32, 64))) > HALF_N) {
-    throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "high s" } });
-  }
-  const recovered = new Uint8Array(65);
-  recovered[0] = v - 27;
-  recovered.set(bytes.subarray(0, 64), 1);
+  const { rs, recovery } = parseSignature(signature);
+  const publicKey = signatureBackend().recover(hash, rs, recovery);
+  if (publicKey === undefined) throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "not recoverable" } });
+  const address = addressOfPublicKey(publicKey);
+  learnKey(address, publicKey);
+  return address;
+}
+
+/**
+ * True iff `signature` over `hash` was made by `expected` (its address, or a
+ * key from `verifyingKeyOf`), with the same acceptance as `recoverHashSigner`:
+ * v = 27 | 28 and the right one, low s. Checks ECDSA against the known public
+ * key when there is one; otherwise recovers once and remembers the key.
+ */
+export function verifyHashSignature(hash: Uint8Array, signature: Signature65, expected: Address | VerifyingKey): boolean {
+  let parsed: { rs: Uint8Array; recovery: 0 | 1 };
   try {
-    const publicKey = secp256k1.recoverPublicKey(recovered, hash, { prehash: false });
-    return addressOfPublicKey(secp256k1.Point.fromBytes(publicKey).toBytes(false));
-  } catch (cause) {
-    throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "not recoverable" }, cause });
+    parsed = parseSignature(signature);
+  } catch {
+    return false;
   }
+  const backend = signatureBackend();
+  const key = typeof expected === "string" ? verifyingKeyOf(expected) : expected;
+  if (key !== undefined) return backend.verify(hash, parsed.rs, parsed.recovery, key);
+  const publicKey = backend.recover(hash, parsed.rs, parsed.recovery);
+  if (publicKey === undefined) return false;
+  const address = addressOfPublicKey(publicKey);
+  if (address.toLowerCase() !== (expected as string).toLowerCase()) return false;
+  learnKey(address, publicKey);
+  return true;
+}
+
+/** The prepared public key of `address`, if a signature of its has been recovered (or verified) before. */
+export function verifyingKeyOf(address: Address): VerifyingKey | undefined {
+  const id = address.toLowerCase();
+  const key = knownKeys.get(id);
+  if (key !== undefined) {
+    knownKeys.delete(id); // most recently used goes last
+    knownKeys.set(id, key);
+  }
+  return key;
+}
+
+function learnKey(address: Address, publicKey: Uint8Array): void {
+  const id = address.toLowerCase();
+  if (knownKeys.has(id)) return;
+  if (knownKeys.size >= KEY_CACHE_LIMIT) knownKeys.delete(knownKeys.keys().next().value!);
+  knownKeys.set(id, signatureBackend().prepareKey(publicKey));
 }
 
 /** eth_sign: signs keccak256(prefix || digest). */
@@ -82,6 +131,11 @@ export function signDigest(signer: Signer, digest: Bytes32): Signature65 {
 
 export function recoverDigestSigner(digest: Bytes32, signature: Signature65): Address {
   return recoverHashSigner(ethSignDigest(digest), signature);
+}
+
+/** eth_sign: `verifyHashSignature` over keccak256(prefix || digest). */
+export function verifyDigestSignature(digest: Bytes32, signature: Signature65, expected: Address | VerifyingKey): boolean {
+  return verifyHashSignature(ethSignDigest(digest), signature, expected);
 }
 
 export function stateHashOf(state: State): Bytes32 {
@@ -98,10 +152,11 @@ export function recoverStateSigner(state: State, signature: Signature65): Addres
 
 /** Throws INVALID_SIGNATURE unless `signature` on `state` recovers to `expected`. */
 export function assertSignedBy(state: State, signature: Signature65, expected: Address): void {
-  const signer = recoverStateSigner(state, signature);
-  if (signer !== getAddress(expected)) {
-    throw new ProtocolError("INVALID_SIGNATURE", { details: { expected, recovered: signer } });
-  }
+  const digest = stateHashOf(state);
+  if (verifyDigestSignature(digest, signature, expected)) return;
+  // The failure path only: recover for the error's details (throws its own INVALID_SIGNATURE if malformed).
+  const signer = recoverDigestSigner(digest, signature);
+  throw new ProtocolError("INVALID_SIGNATURE", { details: { expected, recovered: signer } });
 }
 
 /** The challenger's signature that `ForceMove.challenge` requires on the candidate state. */
@@ -117,6 +172,17 @@ export function splitSignature(signature: Signature65): { v: number; r: Bytes32;
     s: ("0x" + bytesToHex(bytes.subarray(32, 64))) as Bytes32,
     v: bytes[64]!,
   };
+}
+
+/** r || s and the recovery bit of a 65-byte signature; refuses v other than 27 | 28 and high s. */
+function parseSignature(signature: Signature65): { rs: Uint8Array; recovery: 0 | 1 } {
+  const bytes = signatureBytes(signature);
+  const v = bytes[64]!;
+  if (v !== 27 && v !== 28) throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "v must be 27 or 28", v } });
+  if (BigInt("0x" + bytesToHex(bytes.subarray(32, 64))) > HALF_N) {
+    throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "high s" } });
+  }
+  return { rs: bytes.subarray(0, 64), recovery: (v - 27) as 0 | 1 };
 }
 
 function signatureBytes(signature: Signature65): Uint8Array {
