@@ -45,6 +45,8 @@ export interface HubConfig {
     /** Seconds a liquidation may wait for the trader's countersignature before the hub liquidates on chain. */
     readonly unilateralAfter: bigint;
   };
+  /** secp256k1 implementation: "noble" (pure JS, the default), "native" (libsecp256k1, must be installed) or "auto". */
+  readonly signatureBackend: "noble" | "native" | "auto";
   readonly engine: EngineConfig;
   /** keccak256 of the canonical encoding of every market's parameters; committed in each state. */
   readonly riskParamsHash: Bytes32;
@@ -77,8 +79,13 @@ export function resolveHubConfig(input: unknown): HubConfig {
     issues.push(...nested);
   }
 
+  const signatureBackend = root.signatureBackend ?? "noble";
+  if (signatureBackend !== "noble" && signatureBackend !== "native" && signatureBackend !== "auto") {
+    issues.push({ path: "signatureBackend", message: 'must be "noble", "native" or "auto"' });
+  }
   const config = {
     listen,
+    signatureBackend: signatureBackend as HubConfig["signatureBackend"],
     dataDir: dataDir ?? "",
     key: {
       ...(keystore !== undefined ? { keystore } : {}),

@@ -35,6 +35,7 @@ import type { SignedState } from "../protocol/state.ts";
 import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
 import { FRACTION_ONE, type Collateral, type Price } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
+import { setSignatureBackend } from "../protocol/sig-backend.ts";
 import { unilateralExit, type UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { Provider } from "ethers";
 import type { AdjudicatorClient } from "../chain/adjudicator.ts";
@@ -152,6 +153,8 @@ export class Hub {
 
   async start(): Promise<void> {
     this.#shutdown = new AbortController();
+    const backend = setSignatureBackend(this.config.signatureBackend);
+    this.#log("signature-backend", { ...backend });
     await this.store.start();
     this.#restore();
     this.#node = await createNode({ listen: this.config.listen, ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}), inboundConnectionsPerSecond: 100 });

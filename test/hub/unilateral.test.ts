@@ -32,6 +32,8 @@ test("the hub goes silent: the trader challenges, waits out the duration and wit
     await trader.trade(BTC, 5_000_000n, 0n); // 0.05 BTC long
     await f.hub.stop(); // the operator's process is gone
 
+    // A report strictly newer than the last mark (MarginApp refuses one from the same second).
+    await f.chain.increaseTime(2);
     f.now = await chainNow(f);
     const report = f.oracle.sign(BTC, 63_000_00000000n as Price, f.now);
     const before: bigint = await f.chain.token.balanceOf(trader.address);

@@ -1,0 +1,49 @@
+/** The hub's config file: every problem reported at once, defaults filled in, the result frozen. */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { resolveHubConfig, riskParamsHash } from "../../src/hub/config.ts";
+import { ConfigError } from "../../src/errors/config.ts";
+import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS, resolveEngineConfig } from "../../src/engine/params.ts";
+
+const test = suite("hub config");
+const A = "0x" + "11".repeat(20);
+const good = {
+  dataDir: "/tmp/x",
+  key: { keystore: "hub.json" },
+  chain: { rpcUrl: "http://127.0.0.1:8545", chainId: 31337, adjudicator: A, marginApp: A, token: A },
+  oracle: { signer: A },
+  markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
+};
+
+test("a valid config resolves with defaults and is frozen", () => {
+  const c = resolveHubConfig(good);
+  assert.equal(c.listen, ["/ip4/127.0.0.1/tcp/0"]);
+  assert.is(c.chain.confirmations, 1);
+  assert.is(c.channels.hubMarginRatio, 1_000_000n);
+  assert.is(c.signatureBackend, "noble");
+  assert.is(c.engine.markets.size, 2);
+  assert.ok(Object.isFrozen(c) && Object.isFrozen(c.chain));
+  assert.is(c.riskParamsHash, riskParamsHash(resolveEngineConfig({ markets: [ETH_PERP_DEFAULTS, BTC_PERP_DEFAULTS] })), "the hash does not depend on market order");
+});
+
+test("every problem is listed at once, engine problems included", () => {
+  try {
+    resolveHubConfig({
+      ...good,
+      dataDir: "",
+      key: { plainKeyFile: "k" },
+      chain: { ...good.chain, adjudicator: "0x12", confirmations: -1 },
+      signatureBackend: "fast",
+      markets: [{ ...BTC_PERP_DEFAULTS, tickSize: 0 }],
+    });
+    assert.unreachable("accepted");
+  } catch (error) {
+    assert.instance(error, ConfigError);
+    const paths = ((error as ConfigError).context.issues as { path: string }[]).map((i) => i.path);
+    for (const p of ["dataDir", "key.allowPlainKey", "chain.adjudicator", "chain.confirmations", "signatureBackend", "markets[0].tickSize"]) {
+      assert.ok(paths.includes(p), `${p} missing from ${paths.join(", ")}`);
+    }
+  }
+});
+
+test.run();
