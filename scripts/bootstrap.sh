@@ -19,6 +19,14 @@ ready() {
     node_modules/.bin/node -e 'import("@nomicfoundation/edr").then(() => process.exit(0), () => process.exit(1))' 2>/dev/null
 }
 
+# The dashboard's browser test (test/dashboard) drives Debian's own Chromium,
+# never a downloaded browser: install it when it is missing and we may.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "bootstrap: installing Debian's chromium (for the dashboard's browser test)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
+    echo "bootstrap: could not install chromium; test/dashboard needs /usr/bin/chromium" >&2
+fi
+
 if ready; then exit 0; fi
 
 echo "bootstrap: installing dependencies (pass 1, $(node --version 2>/dev/null || echo 'no system node'))"

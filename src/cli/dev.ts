@@ -21,6 +21,9 @@ import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS } from "../engine/params.ts";
 import { MarginError } from "../errors/base.ts";
 import { resolveHubConfig, type HubConfig } from "../hub/config.ts";
 import { Hub } from "../hub/hub.ts";
+import { DashboardServer } from "../hub/dashboard/server.ts";
+import { createLogger, eventLog, parseLogFormat, parseLogLevel, progress } from "../hub/log.ts";
+import { HubMetrics } from "../hub/metrics.ts";
 import { createLocalOracle, devOracleKey } from "../oracle/local-signer.ts";
 import { StateKind } from "../protocol/margin-state.ts";
 import { signerFromPrivateKey, type Signer } from "../protocol/sign.ts";
@@ -32,6 +35,7 @@ import { rpcProvider } from "./wiring.ts";
 import { devOracleFeed, SCENARIOS, type Scenario } from "./price-feed.ts";
 
 export const DEV_USAGE = `  dev [--rpc-port 8545] [--traders 3] [--seed 7] [--scenario crash|walk|flat] [--duration S] [--exit]
+      [--dashboard-port 8088] [--log-format json|pretty] [--log-level info]
                                              local chain + contracts + hub + dev oracle + simulated traders
                                              (--exit stops after deploying; --traders 0 runs no traders)`;
 
@@ -51,8 +55,14 @@ export async function dev(argv: string[]): Promise<void> {
       seed: { type: "string", default: "7" },
       scenario: { type: "string", default: "crash" },
       duration: { type: "string" },
+      "dashboard-port": { type: "string" },
+      "log-format": { type: "string" },
+      "log-level": { type: "string" },
     },
   });
+  const logger = createLogger({ format: parseLogFormat(values["log-format"]), level: parseLogLevel(values["log-level"]) });
+  const dashboardPort = values["dashboard-port"] === undefined ? 8088 : intArg(values["dashboard-port"], "--dashboard-port");
+  if (dashboardPort > 65535) throw usageError(`--dashboard-port must be a port number, got ${dashboardPort}`);
   const port = intArg(values["rpc-port"], "--rpc-port");
   if (port > 65535) throw usageError(`--rpc-port must be a port number, got ${port}`);
   const scenario = values.scenario as Scenario;
@@ -71,7 +81,9 @@ export async function dev(argv: string[]): Promise<void> {
     const provider = rpcProvider(chain.url, 100);
     cleanups.unshift(() => provider.destroy());
     console.log(`local chain:      ${chain.url}`);
+    const deploying = progress(logger, "deploying contracts");
     const deployment = await deployAll(await provider.getSigner(0), { signal });
+    deploying.done();
     console.log(`chain id:         ${deployment.chainId}`);
     console.log(`NitroAdjudicator: ${deployment.adjudicator}`);
     console.log(`MarginApp:        ${deployment.marginApp}`);
@@ -89,16 +101,22 @@ export async function dev(argv: string[]): Promise<void> {
       markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
     });
     const hubSigner = devSigner("hub");
+    const hubChain = await fundingFor(hubSigner, provider, deployment, 10_000_000n);
     const hub = new Hub({
       config,
       signer: hubSigner,
-      chain: await fundingFor(hubSigner, provider, deployment, 10_000_000n),
-      log: (event, fields) => {
-        if (!QUIET.has(event)) console.log(formatEvent(`hub ${event}`, fields));
-      },
+      chain: hubChain.funding,
+      disputes: { provider, client: hubChain.client, pollingIntervalMs: config.chain.pollMs },
+      log: eventLog(logger, { prefix: "hub", debugEvents: QUIET }),
     });
     await hub.start();
     cleanups.unshift(() => hub.stop());
+    const metrics = new HubMetrics(hub);
+    metrics.start();
+    const dashboard = new DashboardServer({ hub, metrics, port: dashboardPort, anyPortIfTaken: values["dashboard-port"] === undefined, signal });
+    await dashboard.start();
+    cleanups.unshift(() => dashboard.stop(), () => metrics.stop());
+    console.log(`dashboard ${dashboard.url}`);
     console.log(`hub multiaddr:    ${hub.multiaddrs[0]}`);
     console.log(`hub address:      ${hub.address}`);
     console.log(`oracle signer:    ${oracle.address} (scenario ${scenario}, seed ${seed})`);
@@ -113,7 +131,19 @@ export async function dev(argv: string[]): Promise<void> {
     cleanups.unshift(() => feedDone);
     await sleep(1500, signal); // a first price before anyone trades
 
-    const traders = await Promise.all(Array.from({ length: traderCount }, (_, i) => startTrader(i + 1, hub, config, provider, deployment, oracle.address, dir)));
+    const funding = progress(logger, "funding and starting traders", traderCount);
+    const traders = await Promise.all(Array.from({ length: traderCount }, (_, i) => startTrader(i + 1, hub, config, provider, deployment, oracle.address, dir).then((t) => (funding.step({ trader: i + 1 }), t))));
+    funding.done();
+    if (traderCount > 0) {
+      const opening = progress(logger, "opening channels", traderCount);
+      let opened = 0;
+      const unsubscribe = hub.onEvent((event, fields) => {
+        if (event !== "channel-status" || fields.status !== "open") return;
+        opening.step({ channelId: fields.channelId });
+        if (++opened === traderCount) (opening.done(), unsubscribe());
+      });
+      cleanups.unshift(unsubscribe);
+    }
     cleanups.unshift(async () => {
       for (const t of traders) await t.stop().catch(() => {});
     });
@@ -131,21 +161,24 @@ function devSigner(label: string): Signer {
   return signerFromPrivateKey(devOracleKey(`dev ${label} key`));
 }
 
-async function fundingFor(signer: Signer, provider: JsonRpcProvider, d: Deployment, tokens: bigint): Promise<ChannelFunding> {
+/** A funded development account's chain access: its adjudicator client and the funding port over it. */
+async function fundingFor(signer: Signer, provider: JsonRpcProvider, d: Deployment, tokens: bigint): Promise<{ client: AdjudicatorClient; funding: ChannelFunding }> {
   await provider.send("hardhat_setBalance", [signer.address, "0x" + (10n ** 22n).toString(16)]);
   const token = new Contract(d.token, ["function mint(address to, uint256 amount)"], await provider.getSigner(0));
   await (await token.getFunction("mint")(signer.address, tokens * COLLATERAL_ONE)).wait();
   const wallet = new Wallet(hexlify(signer.privateKey), provider);
   const client = await AdjudicatorClient.connect({ wallet, adjudicator: d.adjudicator, token: d.token });
-  return new ChannelFunding(client, provider, 1);
+  return { client, funding: new ChannelFunding(client, provider, 1) };
 }
 
 async function startTrader(index: number, hub: Hub, config: HubConfig, provider: JsonRpcProvider, d: Deployment, oracle: HubConfig["oracle"]["signer"], dir: string): Promise<TraderClient> {
   const signer = devSigner(`trader ${index}`);
+  const traderChain = await fundingFor(signer, provider, d, 100_000n);
   const client = new TraderClient({
     hub: { multiaddr: hub.multiaddrs[0]!, address: hub.address },
     signer,
-    chain: await fundingFor(signer, provider, d, 100_000n),
+    chain: traderChain.funding,
+    disputes: { provider, client: traderChain.client, pollingIntervalMs: 200 },
     engine: config.engine,
     riskParamsHash: config.riskParamsHash,
     oracle,

@@ -5,7 +5,8 @@
  * prints one machine-readable line per address (`multiaddr ...`,
  * `address 0x...`, `peer-id ...`) then `ready`, runs the development oracle
  * when asked, and stops cleanly on SIGINT/SIGTERM. Events go to stderr as
- * one line each.
+ * one line each. The hub's dispute watcher runs with it: a stale challenge
+ * on any of its channels is answered while the process is up.
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -15,13 +16,16 @@ import { Hub } from "../hub/hub.ts";
 import { createLocalOracle } from "../oracle/local-signer.ts";
 import type { Hex } from "../protocol/types.ts";
 import { intArg, readJsonFile, required, shutdownSignal, untilAborted, usageError } from "./args.ts";
-import { formatEvent } from "./format.ts";
+import { DashboardServer } from "../hub/dashboard/server.ts";
+import { createLogger, eventLog, parseLogFormat, parseLogLevel } from "../hub/log.ts";
+import { HubMetrics } from "../hub/metrics.ts";
 import { loadOrCreatePeerKey, PEER_KEY_FILE } from "./peer-key.ts";
 import { devOracleFeed, SCENARIOS, type PriceFeed, type Scenario } from "./price-feed.ts";
 import { wireChain } from "./wiring.ts";
 
 export const HUB_USAGE = `  hub start --config FILE [--password-file FILE]
             [--dev-oracle-key HEX [--dev-oracle-seed N] [--dev-oracle-scenario walk|crash|flat]]
+            [--dashboard-port N [--dashboard-host 127.0.0.1]] [--log-format json|pretty] [--log-level info]
                                              run a hub; prints "multiaddr ...", "address 0x...", then "ready"`;
 
 export async function hub(argv: string[]): Promise<void> {
@@ -37,18 +41,35 @@ export async function hub(argv: string[]): Promise<void> {
       "dev-oracle-scenario": { type: "string", default: "walk" },
       "dev-oracle-interval-ms": { type: "string", default: "1000" },
       quiet: { type: "boolean", default: false },
+      "dashboard-port": { type: "string" },
+      "dashboard-host": { type: "string", default: "127.0.0.1" },
+      "log-format": { type: "string" },
+      "log-level": { type: "string" },
     },
   });
   const config = resolveHubConfig(await readJsonFile(required(values.config, "--config")));
   const scenario = values["dev-oracle-scenario"] as Scenario;
   if (!SCENARIOS.includes(scenario)) throw usageError(`--dev-oracle-scenario must be one of ${SCENARIOS.join(", ")}`);
+  const dashboardPort = values["dashboard-port"] === undefined ? undefined : intArg(values["dashboard-port"], "--dashboard-port");
+  if (dashboardPort !== undefined && dashboardPort > 65535) throw usageError(`--dashboard-port must be a port number, got ${dashboardPort}`);
   const shutdown = shutdownSignal();
   const chain = await wireChain(config, { passwordFile: values["password-file"] });
-  const log = values.quiet ? undefined : (event: string, fields: Record<string, unknown>) => process.stderr.write(formatEvent(event, fields) + "\n");
-  const node = new Hub({ config, signer: chain.key.signer, chain: chain.funding, peerKey: await loadOrCreatePeerKey(join(config.dataDir, PEER_KEY_FILE)), ...(log ? { log } : {}) });
+  const logger = createLogger({ fd: 2, format: parseLogFormat(values["log-format"]), level: values.quiet ? "silent" : parseLogLevel(values["log-level"]) });
+  const log = values.quiet ? undefined : eventLog(logger);
+  // The dispute watcher answers stale challenges while the hub runs (it resumes from its stored cursor; block 0 the first time).
+  const disputes = { provider: chain.provider, client: chain.adjudicator, pollingIntervalMs: config.chain.pollMs };
+  const node = new Hub({ config, signer: chain.key.signer, chain: chain.funding, disputes, peerKey: await loadOrCreatePeerKey(join(config.dataDir, PEER_KEY_FILE)), ...(log ? { log } : {}) });
   let feedDone: Promise<void> = Promise.resolve();
+  let dashboard: DashboardServer | undefined;
+  const metrics = new HubMetrics(node);
   try {
     await node.start();
+    if (dashboardPort !== undefined) {
+      metrics.start();
+      dashboard = new DashboardServer({ hub: node, metrics, port: dashboardPort, host: values["dashboard-host"], signal: shutdown.signal });
+      await dashboard.start();
+      console.log(`dashboard ${dashboard.url}`);
+    }
     for (const addr of node.multiaddrs) console.log(`multiaddr ${addr}`);
     console.log(`address ${node.address}`);
     console.log(`peer-id ${node.peerId}`);
@@ -58,6 +79,8 @@ export async function hub(argv: string[]): Promise<void> {
     await untilAborted(shutdown.signal);
   } finally {
     await feedDone.catch((error: unknown) => log?.("feed-error", { error: String(error) }));
+    await dashboard?.stop();
+    metrics.stop();
     await node.stop();
     chain.close();
     shutdown.dispose();

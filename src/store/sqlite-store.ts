@@ -67,6 +67,8 @@ export class SqliteStore {
   private stmts: Statements | undefined;
   private readonly committer: GroupCommitter<Op>;
   private prunedCount = 0;
+  /** Observes each group commit: its duration (BEGIN to COMMIT, fsync included) in seconds and its writes; for metrics. */
+  onCommit: ((seconds: number, writes: number) => void) | undefined;
 
   constructor(init: SqliteStoreInit) {
     if (typeof init?.path !== "string" || init.path.length === 0) throw new TypeError("SqliteStore: path must be a non-empty string");
@@ -276,6 +278,7 @@ export class SqliteStore {
     const stmts = this.open();
     const results: OpResult[] = [];
     let pruned = 0;
+    const started = performance.now();
     try {
       db.exec("BEGIN IMMEDIATE");
       for (const op of ops) {
@@ -297,6 +300,11 @@ export class SqliteStore {
       throw new StoreError("WRITE_FAILED", { details: { batch: ops.length }, cause });
     }
     this.prunedCount += pruned;
+    try {
+      this.onCommit?.((performance.now() - started) / 1000, ops.length);
+    } catch {
+      // an observer never fails a committed batch
+    }
     return results;
   }
 
