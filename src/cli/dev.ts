@@ -32,9 +32,12 @@ import { COLLATERAL_ONE } from "../protocol/units.ts";
 import { intArg, shutdownSignal, sleep, untilAborted, usageError } from "./args.ts";
 import { formatEvent, px, size, usd } from "./format.ts";
 import { rpcProvider } from "./wiring.ts";
-import { devOracleFeed, SCENARIOS, type Scenario } from "./price-feed.ts";
+import { devOracleFeed, replayPath, SCENARIOS, type Scenario } from "./price-feed.ts";
+import { readFile } from "node:fs/promises";
+import { hub as hubCommand } from "./hub.ts";
 
-export const DEV_USAGE = `  dev [--rpc-port 8545] [--traders 3] [--seed 7] [--scenario crash|walk|flat] [--duration S] [--exit]
+export const DEV_USAGE = `  dev [--rpc-port 8545] [--traders 3] [--seed 7] [--scenario crash|walk|flat] [--prices FILE.csv] [--duration S] [--exit]
+      [--hub-only --config hub.json]   the production shape: only the hub, against an existing chain and oracle
       [--dashboard-port 8088] [--log-format json|pretty] [--log-level info]
                                              local chain + contracts + hub + dev oracle + simulated traders
                                              (--exit stops after deploying; --traders 0 runs no traders)`;
@@ -54,12 +57,22 @@ export async function dev(argv: string[]): Promise<void> {
       traders: { type: "string", default: "3" },
       seed: { type: "string", default: "7" },
       scenario: { type: "string", default: "crash" },
+      prices: { type: "string" },
+      "hub-only": { type: "boolean", default: false },
+      config: { type: "string" },
       duration: { type: "string" },
       "dashboard-port": { type: "string" },
       "log-format": { type: "string" },
       "log-level": { type: "string" },
     },
   });
+  if (values["hub-only"]) {
+    // The production shape behind the same command: just the hub, on an existing chain and oracle.
+    if (values.config === undefined) throw usageError("--hub-only needs --config hub.json");
+    const passOn = ["start", "--config", values.config];
+    for (const flag of ["dashboard-port", "log-format", "log-level"] as const) if (values[flag] !== undefined) passOn.push(`--${flag}`, values[flag]!);
+    return hubCommand(passOn);
+  }
   const logger = createLogger({ format: parseLogFormat(values["log-format"]), level: parseLogLevel(values["log-level"]) });
   const dashboardPort = values["dashboard-port"] === undefined ? 8088 : intArg(values["dashboard-port"], "--dashboard-port");
   if (dashboardPort > 65535) throw usageError(`--dashboard-port must be a port number, got ${dashboardPort}`);
@@ -119,11 +132,11 @@ export async function dev(argv: string[]): Promise<void> {
     console.log(`dashboard ${dashboard.url}`);
     console.log(`hub multiaddr:    ${hub.multiaddrs[0]}`);
     console.log(`hub address:      ${hub.address}`);
-    console.log(`oracle signer:    ${oracle.address} (scenario ${scenario}, seed ${seed})`);
-
     const markets = [...config.engine.markets.values()].map((m) => ({ market: m.market, tickSize: m.tickSize }));
+    const replay = values.prices === undefined ? undefined : replayPath(await readFile(values.prices, "utf8"), markets);
+    console.log(`oracle signer:    ${oracle.address} (${replay ? `replaying ${values.prices}` : `scenario ${scenario}, seed ${seed}`})`);
     const feed = devOracleFeed({
-      oracle, markets, seed, scenario, crashAt: 25,
+      oracle, markets, seed, scenario, crashAt: 25, ...(replay ? { path: replay } : {}),
       onTick: (reports) => console.log(`price ${reports.map((r) => `${r.market}=${px(r.price)}`).join(" ")}`),
       onError: (error) => console.log(formatEvent("price-rejected", { error: String(error) })),
     });

@@ -10,7 +10,7 @@
 import type { LocalOracle } from "../oracle/local-signer.ts";
 import type { PriceReport } from "../protocol/margin-state.ts";
 import type { MarketId } from "../protocol/types.ts";
-import { FRACTION_ONE, PRICE_ONE, type Price } from "../protocol/units.ts";
+import { FRACTION_ONE, parseFixed, PRICE_DECIMALS, PRICE_ONE, type Price } from "../protocol/units.ts";
 import { sleep } from "./args.ts";
 
 export type PriceSink = (reports: readonly PriceReport[]) => Promise<void>;
@@ -63,8 +63,46 @@ export function pricePath(init: PricePathInit): { next(): Map<MarketId, Price> }
   };
 }
 
+/**
+ * A replay of recorded prices instead of the simulation: CSV lines
+ * `timestamp,market,price` (header optional; timestamp only orders the rows;
+ * price in quote units, e.g. 60123.5). Rows with the same timestamp form one
+ * tick; after the last tick the last prices repeat. Re-signed by the local
+ * oracle at the current time, as a development oracle relaying a feed would.
+ */
+export function replayPath(csv: string, markets: readonly { readonly market: MarketId; readonly tickSize: bigint }[]): { next(): Map<MarketId, Price> } {
+  const wanted = new Map(markets.map((m) => [m.market as string, m.tickSize]));
+  const ticks = new Map<string, Map<MarketId, Price>>();
+  csv.split(/\r?\n/).forEach((line, i) => {
+    const fields = line.trim().split(",").map((f) => f.trim());
+    if (fields.length !== 3 || fields[0] === "" || (i === 0 && !/^\d/.test(fields[0]!))) return;
+    const [ts, market, price] = fields as [string, string, string];
+    const tick = wanted.get(market);
+    if (tick === undefined) return;
+    const scaled = parseFixed(price, PRICE_DECIMALS);
+    if (scaled <= 0n) throw new RangeError(`line ${i + 1}: price must be positive`);
+    let group = ticks.get(ts);
+    if (group === undefined) ticks.set(ts, (group = new Map()));
+    group.set(market as MarketId, (scaled - (scaled % tick)) as Price);
+  });
+  const ordered = [...ticks.entries()].sort(([a], [b]) => (BigInt(a) < BigInt(b) ? -1 : 1)).map(([, g]) => g);
+  if (ordered.length === 0) throw new RangeError("the price file has no rows for the configured markets");
+  const last = new Map<MarketId, Price>();
+  let index = 0;
+  return {
+    next() {
+      const group = ordered[Math.min(index, ordered.length - 1)]!;
+      index += 1;
+      for (const [m, p] of group) last.set(m, p);
+      return new Map(last);
+    },
+  };
+}
+
 export interface DevOracleFeedInit extends PricePathInit {
   readonly oracle: LocalOracle;
+  /** A recorded path (`replayPath`) instead of the seeded simulation. */
+  readonly path?: { next(): Map<MarketId, Price> };
   readonly intervalMs?: number;
   /** Unix seconds (default: the wall clock). */
   readonly now?: () => bigint;
@@ -75,7 +113,7 @@ export interface DevOracleFeedInit extends PricePathInit {
 }
 
 export function devOracleFeed(init: DevOracleFeedInit): PriceFeed {
-  const path = pricePath(init);
+  const path = init.path ?? pricePath(init);
   const now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
   return {
     async run(sink, signal) {

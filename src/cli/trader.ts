@@ -5,7 +5,9 @@
  * `key value` lines, and stops. `trade-loop` (hidden, for crash tests and
  * demos) trades back and forth until SIGTERM, printing `acked <turnNum>`
  * after each update both sides signed and stored, and reconnects by itself
- * when the hub goes away.
+ * when the hub goes away. The dispute commands (exit, collect, watch and
+ * the hidden dump-state and challenge) live in trader-disputes.ts; every
+ * command runs the dispute watcher while it is up, except `challenge`.
  */
 import { parseArgs } from "node:util";
 import { TraderClient } from "../client/trader.ts";
@@ -16,6 +18,7 @@ import { COLLATERAL_DECIMALS, PRICE_DECIMALS, SIZE_DECIMALS } from "../protocol/
 import { decimalArg, intArg, readJsonFile, required, shutdownSignal, sleep, usageError } from "./args.ts";
 import { formatStatus } from "./format.ts";
 import { resolveTraderConfig, type TraderConfig } from "./trader-config.ts";
+import { chainClock, DISPUTE_ACTIONS, DISPUTE_USAGE, performDispute, type DisputeAction } from "./trader-disputes.ts";
 import { wireChain, type ChainWiring } from "./wiring.ts";
 
 export const TRADER_USAGE = `  trader <action> --config FILE [--hub MULTIADDR] [--hub-address 0x..] [--password-file FILE]
@@ -24,10 +27,12 @@ export const TRADER_USAGE = `  trader <action> --config FILE [--hub MULTIADDR] [
     deposit  --amount USD                    top up collateral
     withdraw --amount USD                    withdraw free collateral (rolls the channel into a successor)
     close                                    final state, conclude and pay out on chain
-    status                                   positions, equity, margin ratio, liquidation prices`;
+    status                                   positions, equity, margin ratio, liquidation prices
+${DISPUTE_USAGE}`;
 
 const ACTIONS = ["open", "trade", "deposit", "withdraw", "close", "status", "trade-loop"] as const;
 type Action = (typeof ACTIONS)[number];
+const isDispute = (action: string | undefined): action is DisputeAction => DISPUTE_ACTIONS.includes(action as DisputeAction);
 
 const OPTIONS = {
   config: { type: "string" },
@@ -42,29 +47,37 @@ const OPTIONS = {
   limit: { type: "string" },
   count: { type: "string", default: "0" },
   "pause-ms": { type: "string", default: "0" },
+  reports: { type: "string" },
+  seconds: { type: "string" },
+  out: { type: "string" },
+  state: { type: "string" },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS }>>["values"];
 
 export async function trader(argv: string[]): Promise<void> {
   const [action, ...rest] = argv;
-  if (!ACTIONS.includes(action as Action)) throw usageError(`unknown trader action ${JSON.stringify(action ?? "")}; one of open, trade, deposit, withdraw, close, status`);
+  if (!ACTIONS.includes(action as Action) && !isDispute(action)) throw usageError(`unknown trader action ${JSON.stringify(action ?? "")}; one of open, trade, deposit, withdraw, close, status, exit, collect, watch`);
   const { values } = parseArgs({ args: rest, options: OPTIONS });
   const config = resolveTraderConfig(await readJsonFile(required(values.config, "--config")), { hub: values.hub, hubAddress: values["hub-address"] });
   const shutdown = shutdownSignal();
   const chain = await wireChain(config.base, { passwordFile: values["password-file"] });
-  const client = clientFor(config, chain);
+  // `challenge` acts without a client (our own watcher would answer our stale challenge); `exit` runs on the chain's clock.
+  const client = action === "challenge" ? undefined : clientFor(config, chain, action === "exit" ? await chainClock(chain) : undefined);
   try {
-    await client.start();
-    await perform(action as Action, client, values, shutdown.signal);
+    if (isDispute(action)) await performDispute(action, client, chain, values, shutdown.signal);
+    else {
+      await client!.start();
+      await perform(action as Action, client!, values, shutdown.signal);
+    }
   } finally {
-    await client.stop();
+    await client?.stop();
     chain.close();
     shutdown.dispose();
   }
 }
 
-function clientFor(config: TraderConfig, chain: ChainWiring): TraderClient {
+function clientFor(config: TraderConfig, chain: ChainWiring, now: (() => bigint) | undefined): TraderClient {
   const { base } = config;
   return new TraderClient({
     hub: config.hub,
@@ -77,6 +90,8 @@ function clientFor(config: TraderConfig, chain: ChainWiring): TraderClient {
     token: base.chain.token,
     dataDir: base.dataDir,
     pollMs: base.chain.pollMs,
+    disputes: { provider: chain.provider, client: chain.adjudicator, pollingIntervalMs: base.chain.pollMs, confirmations: base.chain.confirmations, fromBlock: base.chain.startBlock },
+    ...(now !== undefined ? { now } : {}),
   });
 }
 

@@ -70,7 +70,7 @@ export interface TraderInit {
   readonly now?: () => bigint;
   readonly pollMs?: number;
   /** Watch the adjudicator and answer stale challenges by ourselves. */
-  readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number };
+  readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number; readonly confirmations?: number };
 }
 
 export interface MarketStatus {
@@ -131,7 +131,8 @@ export class TraderClient {
     return this.#channel?.latest;
   }
 
-  async start(): Promise<void> {
+  /** `connect: false` starts offline (store, node, dispute watch) for a hub that is silent; `connect()` later. */
+  async start(options: { connect?: boolean } = {}): Promise<void> {
     await this.store.start();
     // The newest channel that is still live (after a withdrawal the predecessor is closing or closed).
     const record = this.store.listChannels({ role: "trader" }).filter((r) => r.status !== "closed" && r.status !== "closing").sort((a, b) => b.createdAt - a.createdAt)[0];
@@ -159,7 +160,7 @@ export class TraderClient {
       this.#disputes = new DisputeWatch({
         provider: d.provider,
         client: d.client,
-        confirmations: 1,
+        confirmations: d.confirmations ?? 1,
         fromBlock: typeof cursor === "string" ? Number(cursor) : (d.fromBlock ?? 0),
         pollingIntervalMs: d.pollingIntervalMs ?? this.#init.pollMs ?? 1_000,
         channels: this.store.listChannels({ role: "trader" }).map((r) => r.channelId),
@@ -173,7 +174,7 @@ export class TraderClient {
       });
       await this.#disputes.start();
     }
-    await this.connect();
+    if (options.connect !== false) await this.connect();
   }
 
   async stop(): Promise<void> {

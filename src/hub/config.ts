@@ -35,6 +35,8 @@ export interface HubConfig {
     readonly token: Address;
     readonly confirmations: number;
     readonly pollMs: number;
+    /** First block the dispute watcher reads on a fresh data directory (the adjudicator's deployment block). */
+    readonly startBlock: number;
   };
   readonly oracle: { readonly signer: Address };
   readonly channels: {
@@ -101,6 +103,7 @@ export function resolveHubConfig(input: unknown): HubConfig {
       token: address(chain.token, "chain.token", issues),
       confirmations: Number(integer(chain.confirmations ?? 1, "chain.confirmations", issues, 0n, 64n) ?? 1n),
       pollMs: Number(integer(chain.pollMs ?? 1000, "chain.pollMs", issues, 10n, 600_000n) ?? 1000n),
+      startBlock: Number(integer(chain.startBlock ?? 0, "chain.startBlock", issues, 0n, 2n ** 48n) ?? 0n),
     },
     oracle: { signer: address(oracle.signer, "oracle.signer", issues) },
     channels: {

@@ -173,7 +173,7 @@ export class Hub {
         provider: d.provider,
         client: d.client,
         confirmations: this.config.chain.confirmations,
-        fromBlock: typeof cursor === "string" ? Number(cursor) : (d.fromBlock ?? 0),
+        fromBlock: typeof cursor === "string" ? Number(cursor) : (d.fromBlock ?? this.config.chain.startBlock),
         pollingIntervalMs: d.pollingIntervalMs ?? this.config.chain.pollMs,
         channels: this.#channels.keys(),
         latestSupported: (id) => this.#channels.get(id)?.snapshot.latest,

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Contract, type JsonRpcProvider } from "ethers";
+import { Contract, Wallet, type JsonRpcProvider } from "ethers";
 import { deployAll, type Deployment } from "../../src/chain/deploy.ts";
 import { LocalChain } from "../../src/chain/local-chain.ts";
 import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS } from "../../src/engine/params.ts";
@@ -94,8 +94,10 @@ export interface E2eWorld {
   fund(address: string, tokens: bigint): Promise<void>;
   balance(address: string): Promise<bigint>;
   holdings(channelId: string): Promise<bigint>;
-  /** Writes a hub-format config (hub and traders share it) and returns its path. */
-  writeConfig(name: string, fields: { dataDir: string; key: Record<string, unknown>; listen?: string[]; hub?: { multiaddr: string; address: string } }): string;
+  /** Writes a hub-format config (hub and traders share it) and returns its path; `chain` and `channels` override single fields. */
+  writeConfig(name: string, fields: { dataDir: string; key: Record<string, unknown>; listen?: string[]; hub?: { multiaddr: string; address: string }; chain?: Record<string, unknown>; channels?: Record<string, unknown> }): string;
+  /** A plain development key file written by the test (saves a keygen process); `key` is the config's key field for it. */
+  devKey(name: string): { path: string; address: string; privateKey: string; key: Record<string, unknown> };
   /** Processes started through `spawn` are killed by `close`. */
   spawn(args: readonly string[], env?: Record<string, string>): CliProcess;
   /** Runs one command to completion (killed by `close` if still running); throws with its output on failure. */
@@ -136,14 +138,20 @@ export async function startWorld(): Promise<E2eWorld> {
         listen: fields.listen ?? ["/ip4/127.0.0.1/tcp/0"],
         dataDir: fields.dataDir,
         key: fields.key,
-        chain: { rpcUrl: chain.url, chainId: deployment.chainId.toString(), adjudicator: deployment.adjudicator, marginApp: deployment.marginApp, token: deployment.token, confirmations: 1, pollMs: 50 },
+        chain: { rpcUrl: chain.url, chainId: deployment.chainId.toString(), adjudicator: deployment.adjudicator, marginApp: deployment.marginApp, token: deployment.token, confirmations: 1, pollMs: 50, ...fields.chain },
         oracle: { signer: oracle.address },
-        channels: { challengeDuration: 3600, hubMarginRatio: 1_000_000, minDeposit: 1_000_000 },
+        channels: { challengeDuration: 3600, hubMarginRatio: 1_000_000, minDeposit: 1_000_000, ...fields.channels },
         markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
         ...(fields.hub ? { hub: fields.hub } : {}),
       };
       writeFileSync(path, JSON.stringify(config, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2));
       return path;
+    },
+    devKey(name) {
+      const wallet = Wallet.createRandom();
+      const path = join(dir, name);
+      writeFileSync(path, `${wallet.privateKey}\n`, { mode: 0o600 });
+      return { path, address: wallet.address, privateKey: wallet.privateKey, key: { plainKeyFile: path, allowPlainKey: true } };
     },
     spawn(args, env) {
       const p = new CliProcess(args, env);
@@ -164,6 +172,36 @@ export async function startWorld(): Promise<E2eWorld> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The events a hub process logged to stderr, as field maps: JSON lines
+ * (`{"event": ..., ...}`, src/hub/log.ts) or `event k=v ...` lines
+ * (src/cli/format.ts formatEvent), whichever the hub writes.
+ */
+export function hubEvents(p: CliProcess, event: string): Record<string, string>[] {
+  const out: Record<string, string>[] = [];
+  for (const line of p.stderr.split("\n")) {
+    if (line.startsWith("{")) {
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      if (parsed.event === event) out.push(Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])));
+    } else if (line.startsWith(`${event} `)) {
+      out.push(Object.fromEntries(line.slice(event.length + 1).split(" ").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])));
+    }
+  }
+  return out;
+}
+
+/** Waits for a hub event whose fields match `fields`; returns its fields. */
+export async function waitForHubEvent(p: CliProcess, event: string, fields: Record<string, string>, ms = 30_000): Promise<Record<string, string>> {
+  const find = () => hubEvents(p, event).find((e) => Object.entries(fields).every(([k, v]) => e[k]?.toLowerCase() === v.toLowerCase()));
+  await p.waitFor(() => find() !== undefined, `hub event ${event} ${JSON.stringify(fields)}`, ms);
+  return find()!;
 }
 
 /** A TCP port that was free a moment ago (for a hub that must come back on the same address). */

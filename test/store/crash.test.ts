@@ -41,6 +41,9 @@ async function runAndKill(path: string, autoPrune: boolean, killAfter: number): 
   let stderr = "";
   child.stderr!.on("data", (d) => (stderr += d));
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  const lines = createInterface({ input: child.stdout! });
+  // Every line the child wrote before it died is still in the pipe: read to the end of it.
+  const drained = new Promise<void>((resolve) => lines.on("close", () => resolve()));
   try {
     await new Promise<void>((resolve, reject) => {
       let count = 0;
@@ -51,7 +54,7 @@ async function runAndKill(path: string, autoPrune: boolean, killAfter: number): 
         if (signal === "SIGKILL") resolve();
         else reject(new Error(`writer exited by itself: ${code} ${signal}\n${stderr}`));
       });
-      createInterface({ input: child.stdout! }).on("line", (line) => {
+      lines.on("line", (line) => {
         const [kind, a, b] = line.split(" ");
         if (kind === "acked") {
           const list = run.acked.get(Number(a)) ?? [];
@@ -64,8 +67,7 @@ async function runAndKill(path: string, autoPrune: boolean, killAfter: number): 
         } else if (kind === "counter") run.counters.push(BigInt(a!));
       });
     });
-    // Lines already in the pipe when the child died are still delivered; let readline drain them.
-    await new Promise((r) => setTimeout(r, 50));
+    await drained;
   } finally {
     stop(child);
     await exited;

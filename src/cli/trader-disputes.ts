@@ -1,0 +1,132 @@
+/**
+ * The trader's commands for when cooperation fails (issue 5): they work with
+ * the hub silent, so each starts the TraderClient offline and only tries to
+ * reach the hub (a reachable hub syncs us to the newest state first).
+ *
+ *   exit --reports FILE   unilateral settlement at oracle-signed prices; the
+ *                         clock is the chain's (MarginApp judges freshness
+ *                         against block.timestamp, not our wall clock)
+ *   collect               pays the settlement out once the challenge finalized
+ *   watch [--seconds N]   stays up with the dispute watcher answering stale
+ *                         challenges, printing one `dispute ...` line per event
+ *   dump-state --out FILE (hidden) the latest supported signed state as JSON
+ *   challenge --state FILE (hidden, for tests and drills) challenges with a
+ *                         stored state, stale or not, without our watcher
+ *                         (which would answer our own stale challenge)
+ */
+import type { TraderClient } from "../client/trader.ts";
+import { MarginError } from "../errors/base.ts";
+import { channelId as channelIdOf } from "../protocol/hash.ts";
+import { stateHashOf } from "../protocol/sign.ts";
+import { fixedPartOf } from "../protocol/state.ts";
+import { intArg, readJsonFile, required, sleep, usageError } from "./args.ts";
+import { formatEvent, usd } from "./format.ts";
+import { parseReportsJson, parseSignedStateJson, writeJsonFile } from "./state-json.ts";
+import type { ChainWiring } from "./wiring.ts";
+
+export const DISPUTE_ACTIONS = ["exit", "collect", "watch", "dump-state", "challenge"] as const;
+export type DisputeAction = (typeof DISPUTE_ACTIONS)[number];
+
+export const DISPUTE_USAGE = `    exit     --reports FILE                  the hub is silent: settle alone at oracle-signed prices (a JSON array
+                                             of reports, price and timestamp as decimal strings); prints finalizes-at
+    collect                                  after the challenge duration: pay the settlement out; prints received
+    watch    [--seconds N]                   stay up answering stale challenges; prints "dispute ..." lines`;
+
+export interface DisputeValues {
+  readonly reports?: string | undefined;
+  readonly seconds?: string | undefined;
+  readonly out?: string | undefined;
+  readonly state?: string | undefined;
+}
+
+/** Unix seconds on the chain's clock: the latest block's timestamp, moving on with the wall clock. */
+export async function chainClock(chain: ChainWiring): Promise<() => bigint> {
+  const block = await chain.provider.getBlock("latest");
+  if (block === null) throw usageError("the chain has no latest block");
+  const offset = BigInt(block.timestamp) - BigInt(Math.floor(Date.now() / 1000));
+  return () => BigInt(Math.floor(Date.now() / 1000)) + offset;
+}
+
+/** Starts offline, then tries the hub once; a silent hub is reported, not fatal. */
+export async function startTolerant(client: TraderClient, signal: AbortSignal): Promise<void> {
+  await client.start({ connect: false });
+  try {
+    await client.connect({ signal: AbortSignal.any([signal, AbortSignal.timeout(5_000)]) });
+    console.log("hub connected");
+  } catch (error) {
+    signal.throwIfAborted();
+    console.log(`hub unreachable ${error instanceof MarginError ? error.code : String((error as Error).message ?? error).slice(0, 80).replace(/\s+/g, "-")}`);
+  }
+}
+
+export async function performDispute(action: DisputeAction, client: TraderClient | undefined, chain: ChainWiring, values: DisputeValues, signal: AbortSignal): Promise<void> {
+  if (action === "challenge") return challengeWith(chain, values);
+  if (client === undefined) throw new Error(`${action} needs a trader client`);
+  switch (action) {
+    case "exit": {
+      const file = required(values.reports, "--reports");
+      const reports = parseReportsJson(await readJsonFile(file), file);
+      await startTolerant(client, signal);
+      const { finalizesAt, settlement } = await client.exitUnilaterally(reports, { signal });
+      console.log(`channel ${client.channelId}`);
+      console.log(`finalizes-at ${finalizesAt}`);
+      console.log(`settlement-trader ${usd(settlement.trader)}`);
+      console.log(`settlement-hub ${usd(settlement.hub)}`);
+      console.log(`penalty ${usd(settlement.penalty)}`);
+      console.log(`liquidated ${settlement.liquidated}`);
+      return;
+    }
+    case "collect": {
+      await client.start({ connect: false });
+      const before = await chain.adjudicator.tokenBalance();
+      await client.collect({ signal });
+      const after = await chain.adjudicator.tokenBalance();
+      console.log(`received ${usd(after - before)}`);
+      return;
+    }
+    case "watch":
+      return watch(client, values, signal);
+    case "dump-state": {
+      const out = required(values.out, "--out");
+      await startTolerant(client, signal);
+      const latest = client.latest;
+      if (latest === undefined) throw usageError("no channel: nothing to dump");
+      await writeJsonFile(out, latest);
+      console.log(`channel ${client.channelId}`);
+      console.log(`turn ${latest.state.turnNum}`);
+      console.log(`state-hash ${stateHashOf(latest.state)}`);
+      console.log(`state-file ${out}`);
+      return;
+    }
+  }
+}
+
+/** Prints the dispute watcher's events as they come, for `--seconds` (0: until SIGINT/SIGTERM). */
+async function watch(client: TraderClient, values: DisputeValues, signal: AbortSignal): Promise<void> {
+  const seconds = intArg(values.seconds ?? "0", "--seconds");
+  await startTolerant(client, signal);
+  console.log(`watching ${client.channelId ?? "none"}`);
+  const until = seconds === 0 ? Infinity : Date.now() + seconds * 1000;
+  let printed = 0;
+  while (!signal.aborted && Date.now() < until) {
+    for (const { channelId, status, info } of client.disputeLog.slice(printed)) {
+      console.log(formatEvent("dispute", { channel: channelId, status, turn: info.turnNum, ...(info.response ? { response: info.response } : {}), ...(info.finalizesAt !== undefined ? { finalizesAt: info.finalizesAt } : {}) }));
+    }
+    printed = client.disputeLog.length;
+    await sleep(100, signal);
+  }
+  console.log("stopped");
+}
+
+async function challengeWith(chain: ChainWiring, values: DisputeValues): Promise<void> {
+  const file = required(values.state, "--state");
+  const signed = parseSignedStateJson(await readJsonFile(file), file);
+  const me = chain.key.signer.address.toLowerCase();
+  if (!signed.state.participants.some((p) => p.toLowerCase() === me)) throw usageError(`${file}: our key is not a participant of that channel`);
+  const id = channelIdOf(fixedPartOf(signed.state));
+  await chain.adjudicator.challenge(signed, chain.key.signer);
+  const status = await chain.adjudicator.status(id);
+  console.log(`channel ${id}`);
+  console.log(`challenged ${signed.state.turnNum}`);
+  console.log(`finalizes-at ${status.finalizesAt}`);
+}
