@@ -10,7 +10,7 @@
  */
 import type { PrivateKey } from "@libp2p/interface";
 import { multiaddr } from "@multiformats/multiaddr";
-import { getAddress } from "ethers";
+import { getAddress, type Provider } from "ethers";
 import { ChannelError } from "../errors/channel.ts";
 import { EngineError } from "../errors/engine.ts";
 import { MarginError } from "../errors/base.ts";
@@ -31,14 +31,12 @@ import { channelId as channelIdOf } from "../protocol/hash.ts";
 import { HUB, outcomeTotal, rollAllocations, TRADER } from "../protocol/channel-setup.ts";
 import type { MarginState, PriceReport } from "../protocol/margin-state.ts";
 import type { Message, Propose, WireAction } from "../protocol/messages.ts";
-import type { Signer } from "../protocol/sign.ts";
-import { stateHashOf } from "../protocol/sign.ts";
+import { stateHashOf, type Signer } from "../protocol/sign.ts";
 import type { SignedState } from "../protocol/state.ts";
 import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
 import type { Collateral, Price, Size } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
 import { unilateralExit, type UnilateralExit } from "../channel/unilateral-exit.ts";
-import type { Provider } from "ethers";
 import type { AdjudicatorClient } from "../chain/adjudicator.ts";
 import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dispute-watch.ts";
 
@@ -520,7 +518,7 @@ export class TraderClient {
   }
 
   async #request(family: "update" | "sync", message: Message, options: { signal?: AbortSignal }): Promise<Message> {
-    if (this.#hubPeer === undefined) throw new WireError("INVALID_MESSAGE", { details: { reason: "not connected" } });
+    if (this.#hubPeer === undefined) throw new WireError("NOT_CONNECTED", { details: { hub: this.#init.hub.multiaddr } });
     const reply = await this.#messenger!.request(this.#hubPeer, family, message, options);
     if (reply.type === "error") throw new RemoteError(reply);
     return reply;

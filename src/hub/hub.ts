@@ -9,7 +9,7 @@
  * Nothing this hub signs leaves the process before it is on disk.
  */
 import type { PrivateKey } from "@libp2p/interface";
-import { getAddress } from "ethers";
+import { getAddress, type Provider } from "ethers";
 import { ChannelError } from "../errors/channel.ts";
 import { EngineError } from "../errors/engine.ts";
 import { MarginError } from "../errors/base.ts";
@@ -29,15 +29,14 @@ import { verifyPriceReport, type OracleDomain } from "../oracle/report.ts";
 import { deriveChannelNonce, HUB, marginFixedPart, TRADER } from "../protocol/channel-setup.ts";
 import type { Position, PriceReport } from "../protocol/margin-state.ts";
 import type { Accept, Message, Propose, WireAction } from "../protocol/messages.ts";
-import type { Signer } from "../protocol/sign.ts";
-import { stateHashOf } from "../protocol/sign.ts";
-import type { SignedState } from "../protocol/state.ts";
+import { stateHashOf, type Signer } from "../protocol/sign.ts";
+import { fixedPartOf, type SignedState } from "../protocol/state.ts";
+import { channelId } from "../protocol/hash.ts";
 import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
 import { FRACTION_ONE, type Collateral, type Price } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
 import { setSignatureBackend } from "../protocol/sig-backend.ts";
 import { unilateralExit, type UnilateralExit } from "../channel/unilateral-exit.ts";
-import type { Provider } from "ethers";
 import type { AdjudicatorClient } from "../chain/adjudicator.ts";
 import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dispute-watch.ts";
 import type { ChannelRecord, ChannelStatus } from "../store/types.ts";
@@ -496,7 +495,7 @@ export class Hub {
     if (msg.type === "sync-states") {
       // The trader holds newer supported states (it countersigned our proposal but we never heard back).
       for (const signed of msg.states) {
-        const id = this.#channelIdOf(signed);
+        const id = channelId(fixedPartOf(signed.state));
         await this.#queue.run(id, async () => {
           const live = this.#owned(trader, id);
           const step = adopt(live.snapshot, signed);
@@ -544,13 +543,6 @@ export class Hub {
     return [...this.#channels.values()]
       .filter((c) => c.record.counterparty === trader && c.snapshot.latest !== undefined)
       .map((c) => ({ channelId: c.snapshot.id, turnNum: c.snapshot.latest!.state.turnNum }));
-  }
-
-  #channelIdOf(signed: SignedState): Bytes32 {
-    for (const live of this.#channels.values()) {
-      if (live.snapshot.fixedPart.channelNonce === signed.state.channelNonce) return live.snapshot.id;
-    }
-    throw new ChannelError("UNKNOWN_CHANNEL");
   }
 
   /** Pushes a proposal to the trader's connected peers; an offline trader gets it on sync. */
