@@ -36,12 +36,13 @@ export const usd = (x: bigint): Collateral => (x * 1_000_000n) as Collateral;
 export const px = (x: bigint): Price => (x * 100_000_000n) as Price;
 
 let counter = 10_000n;
-export function newFixedPart(chain: TestChain): FixedPart {
+/** A fresh channel between `parties` (this fixture's trader and hub by default) with a never-used nonce. */
+export function newFixedPart(chain: TestChain, parties: { trader: Signer; hub: Signer } = { trader, hub }): FixedPart {
   counter += 1n;
   return marginFixedPart({
-    trader: trader.address,
-    hub: hub.address,
-    channelNonce: deriveChannelNonce(chain.chainId, chain.addresses.adjudicator, hub.address, counter),
+    trader: parties.trader.address,
+    hub: parties.hub.address,
+    channelNonce: deriveChannelNonce(chain.chainId, chain.addresses.adjudicator, parties.hub.address, counter),
     marginApp: chain.addresses.marginApp,
     challengeDuration: CHALLENGE_DURATION,
   });

@@ -8,10 +8,11 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Interface, ZeroHash } from "ethers";
 import { startTestChain, type TestChain } from "../helpers/chain.ts";
+import { newFixedPart as newFixedPartFor } from "./margin-app.fixture.ts";
 import { testSigner } from "../helpers/keys.ts";
 import { channelId, hashOutcome, statusFingerprint } from "../../src/protocol/hash.ts";
 import { assertSignedBy, signChallenge, signState, splitSignature as splitSig, stateHashOf, type Signer } from "../../src/protocol/sign.ts";
-import { deriveChannelNonce, marginFixedPart, marginOutcome } from "../../src/protocol/channel-setup.ts";
+import { marginOutcome } from "../../src/protocol/channel-setup.ts";
 import { fixedPartArg, outcomeArg, signedVariablePartArg } from "../../src/chain/adjudicator-args.ts";
 import type { FixedPart, State } from "../../src/protocol/state.ts";
 import type { Hex } from "../../src/protocol/types.ts";
@@ -22,19 +23,9 @@ const test = suite<{ chain: TestChain }>("nitro adjudicator conformance", {} as 
 const trader = testSigner(1);
 const hub = testSigner(2);
 const outsider = testSigner(3);
-const CHALLENGE_DURATION = 3600;
+import { CHALLENGE_DURATION } from "./margin-app.fixture.ts";
 
-let counter = 0n;
-function newFixedPart(chain: TestChain): FixedPart {
-  counter += 1n;
-  return marginFixedPart({
-    trader: trader.address,
-    hub: hub.address,
-    channelNonce: deriveChannelNonce(chain.chainId, chain.addresses.adjudicator, hub.address, counter),
-    marginApp: chain.addresses.marginApp,
-    challengeDuration: CHALLENGE_DURATION,
-  });
-}
+const newFixedPart = (chain: TestChain): FixedPart => newFixedPartFor(chain, { trader, hub });
 
 function stateOf(chain: TestChain, fixed: FixedPart, turnNum: number, traderAmount: bigint, hubAmount: bigint, isFinal = false): State {
   return {
