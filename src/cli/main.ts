@@ -9,6 +9,7 @@ import { MarginError } from "../errors/base.ts";
 import { dev, DEV_USAGE } from "./dev.ts";
 import { hub, HUB_USAGE } from "./hub.ts";
 import { keygen, KEYGEN_USAGE } from "./keys.ts";
+import { oracle, ORACLE_USAGE } from "./oracle.ts";
 import { trader, TRADER_USAGE } from "./trader.ts";
 
 const USAGE = `usage: nitro-margin <command> [options]
@@ -18,9 +19,10 @@ ${DEV_USAGE}
 ${HUB_USAGE}
 ${TRADER_USAGE}
 ${KEYGEN_USAGE}
+${ORACLE_USAGE}
 `;
 
-const commands: Record<string, (argv: string[]) => Promise<void>> = { dev, hub, trader, keygen };
+const commands: Record<string, (argv: string[]) => Promise<void>> = { dev, hub, trader, keygen, oracle };
 
 const [command, ...rest] = process.argv.slice(2);
 const run = command === undefined ? undefined : commands[command];

@@ -164,6 +164,13 @@ export class Hub {
     await this.#auth.start();
     await this.#messenger.handle("update", (msg, ctx) => this.#onUpdate(msg, ctx));
     await this.#messenger.handle("sync", (msg, ctx) => this.#onSync(msg, ctx));
+    // The oracle pushes signed reports here; each is checked against the configured oracle key,
+    // so any peer may relay them and a forged one is refused with its code.
+    await this.#messenger.handle("price", async (msg) => {
+      if (msg.type !== "price") throw new WireError("UNKNOWN_MESSAGE", { details: { type: msg.type } });
+      await this.ingestPrices(msg.reports);
+      return undefined;
+    });
     this.#fundingLoop = this.#watchFunding(this.#shutdown.signal);
     if (this.#init.disputes !== undefined) {
       const d = this.#init.disputes;
@@ -215,8 +222,9 @@ export class Hub {
   async ingestPrices(reports: readonly PriceReport[]): Promise<void> {
     const now = this.#now();
     const accepted: PriceReport[] = [];
+    // Verify the whole batch first: one forged report refuses the batch and changes nothing.
+    for (const report of reports) verifyPriceReport(this.#oracleDomain, report, this.config.oracle.signer);
     for (const report of reports) {
-      verifyPriceReport(this.#oracleDomain, report, this.config.oracle.signer);
       const previous = this.#prices.get(report.market);
       if (previous !== undefined && previous.timestamp >= report.timestamp) continue;
       this.book.acceptPrice(report, now);
@@ -224,6 +232,7 @@ export class Hub {
       accepted.push(report);
     }
     if (accepted.length === 0) return;
+    this.#relayPrices(accepted);
     const markets = new Set(accepted.map((r) => r.market));
     const liquidations: Promise<unknown>[] = [];
     for (const live of this.#channels.values()) {
@@ -262,6 +271,16 @@ export class Hub {
       this.#log("unilateral-challenge", { channelId, turnNum: exit.candidate.state.turnNum, finalizesAt, trader: exit.settlement.trader, hub: exit.settlement.hub, penalty: exit.settlement.penalty });
       return { finalizesAt, settlement: exit.settlement };
     });
+  }
+
+  /** Best effort: connected traders see the marks their status is computed at. */
+  #relayPrices(reports: readonly PriceReport[]): void {
+    const messenger = this.#messenger;
+    if (messenger === undefined) return;
+    const peers = new Set([...this.#channels.values()].flatMap((c) => messenger.bindings.peersOf(c.record.counterparty)));
+    for (const peer of peers) {
+      messenger.push(peer, "price", { type: "price", reports }, { signal: AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(5_000)]) }).catch(() => {});
+    }
   }
 
   /** Latest accepted report per market. */
