@@ -18,7 +18,7 @@ import { KeyedQueue } from "../channel/keyed-queue.ts";
 import { complete, newChannel, propose, restoreChannel, abandon, adopt, type ChannelSnapshot } from "../channel/channel.ts";
 import { decide, engineChannelOf, fundingOf, marginStateOf, openingState, planWithdrawal } from "../channel/margin-channel.ts";
 import { RiskBook, type MarketBook } from "../engine/book.ts";
-import { evaluate, isLiquidatable, type MarketView, type MarketViews } from "../engine/margin.ts";
+import { AtRiskIndex } from "../engine/at-risk-index.ts";
 import type { Effects } from "../engine/rules.ts";
 import { hubQuote } from "../engine/trade.ts";
 import { termsFromEngineConfig } from "../engine/onchain-terms.ts";
@@ -33,7 +33,7 @@ import { stateHashOf, type Signer } from "../protocol/sign.ts";
 import { fixedPartOf, type SignedState } from "../protocol/state.ts";
 import { channelId } from "../protocol/hash.ts";
 import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
-import { FRACTION_ONE, type Collateral, type Price } from "../protocol/units.ts";
+import { FRACTION_ONE, PRICE_ONE, type Collateral, type Price } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
 import { setSignatureBackend } from "../protocol/sig-backend.ts";
 import { unilateralExit, type UnilateralExit } from "../channel/unilateral-exit.ts";
@@ -120,6 +120,10 @@ export class Hub {
   readonly #queue = new KeyedQueue<Bytes32>();
   readonly #channels = new Map<Bytes32, LiveChannel>();
   readonly #prices = new Map<MarketId, PriceReport>();
+  /** Accounts by liquidation price (engine/at-risk-index.ts), keyed by a small number per channel. */
+  readonly #risk: AtRiskIndex;
+  readonly #riskIds = new Map<Bytes32, number>();
+  readonly #riskChannels: Bytes32[] = [];
   readonly #rejected: Rejected[] = [];
   readonly #oracleDomain: OracleDomain;
   readonly #now: () => bigint;
@@ -137,6 +141,8 @@ export class Hub {
     this.address = getAddress(init.signer.address) as Address;
     this.#now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
     this.book = new RiskBook(init.config.engine, this.#now());
+    // Until a market's first price the index holds a placeholder mark; no position can exist there before it.
+    this.#risk = new AtRiskIndex(init.config.engine.markets, new Map([...init.config.engine.markets.keys()].map((m) => [m, PRICE_ONE as Price])));
     this.store = new SqliteStore({ path: `${init.config.dataDir}/hub.db` });
     this.#oracleDomain = { chainId: init.config.chain.chainId, verifyingContract: init.config.chain.marginApp };
   }
@@ -233,18 +239,15 @@ export class Hub {
     }
     if (accepted.length === 0) return;
     this.#relayPrices(accepted);
-    const markets = new Set(accepted.map((r) => r.market));
+    // The at-risk index answers "who is below maintenance now" without scanning every channel.
+    const below = new Set<number>();
+    for (const report of accepted) for (const id of this.#risk.tick(report.market, report.price).liquidatable) below.add(id);
     const liquidations: Promise<unknown>[] = [];
-    for (const live of this.#channels.values()) {
-      const latest = live.snapshot.latest;
-      if (latest === undefined || live.record.status !== "open") continue;
-      const margin = marginStateOf(latest.state);
-      if (!margin.positions.some((p) => markets.has(p.market))) continue;
-      const views = this.#views(margin.positions.map((p) => p.market));
-      if (views === undefined) continue;
-      if (isLiquidatable(evaluate(margin.traderCash, margin.positions, views))) {
-        liquidations.push(this.#queue.run(live.snapshot.id, () => this.#proposeFromHub(live, { kind: "liquidate" })).catch((error) => this.#noteRejection(error, live)));
-      }
+    for (const id of below) {
+      const live = this.#channels.get(this.#riskChannels[id]!);
+      // A channel already waiting on a proposal (often this very liquidation) is left to it.
+      if (live === undefined || live.record.status !== "open" || live.snapshot.pending !== undefined) continue;
+      liquidations.push(this.#queue.run(live.snapshot.id, () => this.#proposeFromHub(live, { kind: "liquidate" })).catch((error) => this.#noteRejection(error, live)));
     }
     await Promise.all(liquidations);
   }
@@ -479,6 +482,7 @@ export class Hub {
     const step = complete(live.snapshot, msg.turnNum, msg.signature);
     await this.store.saveState(step.signed, { hashes: { channelId: live.snapshot.id, stateHash: stateHashOf(step.signed.state) } });
     live.snapshot = step.next;
+    this.#indexRisk(live);
     if (live.pendingEffects !== undefined) this.book.commit(live.pendingEffects);
     live.pendingEffects = undefined;
     live.pendingAction = undefined;
@@ -523,6 +527,7 @@ export class Hub {
             this.book.commit(live.pendingEffects);
           }
           live.snapshot = step.next;
+          this.#indexRisk(live);
           live.pendingEffects = undefined;
           live.pendingAction = undefined;
           if (signed.state.turnNum === 0) await this.#setStatus(live, "funding");
@@ -601,20 +606,23 @@ export class Hub {
     this.#log("channel-status", { channelId: live.snapshot.id, status });
   }
 
-  #reportsFor(markets: readonly MarketId[]): PriceReport[] {
-    return markets.map((m) => this.#prices.get(m)).filter((r): r is PriceReport => r !== undefined);
+  /** Keeps the at-risk index on the channel's latest supported state; call whenever it changes. */
+  #indexRisk(live: LiveChannel): void {
+    const latest = live.snapshot.latest;
+    if (latest === undefined) return;
+    let id = this.#riskIds.get(live.snapshot.id);
+    if (id === undefined) {
+      id = this.#riskChannels.push(live.snapshot.id) - 1;
+      this.#riskIds.set(live.snapshot.id, id);
+    }
+    const margin = marginStateOf(latest.state);
+    // The hub settles funding into cash at every update and does not run a funding clock between
+    // updates, so there is no accrued funding to take off the cash here.
+    this.#risk.upsert(id, { cash: margin.traderCash, positions: margin.positions });
   }
 
-  #views(markets: readonly MarketId[]): MarketViews | undefined {
-    const views = new Map<MarketId, MarketView>();
-    for (const market of markets) {
-      const report = this.#prices.get(market);
-      const params = this.config.engine.markets.get(market);
-      const book = this.book.market(market);
-      if (report === undefined || params === undefined || book === undefined) return undefined;
-      views.set(market, { params, price: report.price, fundingIndex: book.fundingIndex, openInterest: book.openInterest });
-    }
-    return views;
+  #reportsFor(markets: readonly MarketId[]): PriceReport[] {
+    return markets.map((m) => this.#prices.get(m)).filter((r): r is PriceReport => r !== undefined);
   }
 
   /** Rebuilds live channels and the book's open interest and exposure from the store. */
@@ -639,6 +647,17 @@ export class Hub {
       this.#channels.set(record.channelId, live);
       if (latest !== undefined) this.book.commit(positionEffects([], engineChannelOf(snapshot, latest).state.positions));
     }
+    // Until fresh reports arrive, the at-risk index marks each market at the newest mark any
+    // restored state was signed at, the same mark the engine falls back to.
+    const newestMarks = new Map<MarketId, PriceReport>();
+    for (const live of this.#channels.values()) {
+      for (const mark of live.snapshot.latest ? marginStateOf(live.snapshot.latest.state).marks : []) {
+        const seen = newestMarks.get(mark.market);
+        if (seen === undefined || seen.timestamp < mark.timestamp) newestMarks.set(mark.market, mark);
+      }
+    }
+    for (const mark of newestMarks.values()) this.#risk.tick(mark.market, mark.price);
+    for (const live of this.#channels.values()) this.#indexRisk(live);
   }
 
   /**

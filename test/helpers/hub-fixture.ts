@@ -40,6 +40,8 @@ export interface HubFixture {
   price(market: MarketId, price: Price): Promise<void>;
   /** Starts trader `index`; a second call for the same index reuses its data directory (a restart). */
   trader(index: number): Promise<TraderClient>;
+  /** Stops the hub and starts a new one on the same data directory and port. */
+  restartHub(): Promise<void>;
   /** The trader's own adjudicator client, for tests that act on chain as the trader. */
   adjudicatorFor(index: number): Promise<AdjudicatorClient>;
   wallet(signer: Signer): Promise<Wallet>;
@@ -70,6 +72,7 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint; confir
     dir,
     hubLog: [],
     hubAdjudicator: undefined as unknown as AdjudicatorClient,
+    restartHub: async () => {},
     now: BigInt(Math.floor(Date.now() / 1000)),
     hub: undefined as unknown as Hub,
     async wallet(signer) {
@@ -116,17 +119,27 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint; confir
   };
   const hubWallet = await fixture.wallet(hubSigner);
   const hubAdjudicator = await AdjudicatorClient.connect({ wallet: hubWallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
-  const hub = new Hub({
-    config,
-    signer: hubSigner,
-    chain: new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations),
-    disputes: { provider: chain.provider, client: hubAdjudicator, pollingIntervalMs: 20 },
-    now: () => fixture.now,
-    log: (event: string, fields: Record<string, unknown>) => {
-      fixture.hubLog.push({ event, fields });
-      if (process.env.HUB_LOG) console.log("hub", event, JSON.stringify(fields, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
-    },
-  });
+  const makeHub = (listen: readonly string[]) =>
+    new Hub({
+      config: { ...config, listen },
+      signer: hubSigner,
+      chain: new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations),
+      disputes: { provider: chain.provider, client: hubAdjudicator, pollingIntervalMs: 20 },
+      now: () => fixture.now,
+      log: (event: string, fields: Record<string, unknown>) => {
+        fixture.hubLog.push({ event, fields });
+        if (process.env.HUB_LOG) console.log("hub", event, JSON.stringify(fields, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
+      },
+    });
+  const hub = makeHub(config.listen);
+  fixture.restartHub = async () => {
+    // Same data directory, same port (traders redial the multiaddr they know), a fresh process state.
+    const port = /\/tcp\/(\d+)/.exec(fixture.hub.multiaddrs[0]!)![1]!;
+    await fixture.hub.stop();
+    const next = makeHub([`/ip4/127.0.0.1/tcp/${port}`]);
+    (fixture as { hub: Hub }).hub = next;
+    await next.start();
+  };
   (fixture as { hub: Hub }).hub = hub;
   (fixture as { hubAdjudicator: AdjudicatorClient }).hubAdjudicator = hubAdjudicator;
   await hub.start();

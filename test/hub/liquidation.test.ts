@@ -5,7 +5,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { BTC, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
+import { BTC, ETH, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
 import { marginStateOf } from "../../src/channel/margin-channel.ts";
 import { StateKind } from "../../src/protocol/margin-state.ts";
 import type { Price } from "../../src/protocol/units.ts";
@@ -67,6 +67,30 @@ test("a trader offline during its liquidation finds it on reconnect and counters
   await waitFor(() => hubView().pending === undefined, "the hub to record the countersignature");
   assert.is(hubView().latest?.state.turnNum, turnBefore + 1);
   assert.is(trader.latest!.state.turnNum, turnBefore + 1);
+});
+
+test("after a hub restart the restored book still finds accounts below maintenance, across markets", async ({ f }) => {
+  for (let i = 0; i < 2; i++) {
+    f.now += 1_000n;
+    await f.price(BTC, 60_000_00000000n as Price);
+    await f.price(ETH, 3_000_00000000n as Price);
+  }
+  const trader = await f.trader(3);
+  const id = await trader.open(1_000n * USD);
+  await trader.trade(BTC, 10_000_000n, 0n); // long 0.1 BTC
+  await trader.trade(ETH, 100_000_000n, 0n); // and long 1 ETH: cross margin over two markets
+  await trader.stop();
+  await f.restartHub();
+  const logFrom = f.hubLog.length;
+
+  f.now += 5n;
+  await f.price(ETH, 2_990_00000000n as Price); // a small move: still healthy
+  assert.is(f.hub.channels().find((c) => c.record.channelId === id)!.pending, undefined);
+  assert.not.ok(f.hubLog.slice(logFrom).some((e) => e.event === "rejected"), "the restored index raised no false alarm (it marks BTC where the states left it)");
+  f.now += 5n;
+  await f.price(BTC, 52_000_00000000n as Price); // BTC falls 13%: the two-market account goes below maintenance
+  await waitFor(() => f.hub.channels().find((c) => c.record.channelId === id)!.pending !== undefined, "the hub's liquidation proposal");
+  assert.ok(f.hubLog.some((e) => e.event === "proposed" && e.fields.channelId === id && e.fields.action === "liquidate"));
 });
 
 test.run();
