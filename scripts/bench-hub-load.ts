@@ -1,0 +1,291 @@
+/**
+ * Issue 7, target 1 and 2: update throughput through ONE hub process over
+ * real libp2p with 64 concurrent traders, and latency at half that load.
+ *
+ * The hub runs as its own process exactly as an operator runs it
+ * (`nitro-margin hub start --config ...`, development oracle on a flat price
+ * path), against a Hardhat EDR node served on loopback from this process
+ * with the contracts deployed by src/chain/deploy.ts (as test/e2e/harness.ts
+ * does). The 64 traders are TraderClients in this process, each with its own
+ * SQLite file, libp2p node and key; all channels are opened and funded on
+ * chain before the clock starts.
+ *
+ * Printed per signature backend (BACKENDS, default "noble,native" when the
+ * native binding loads):
+ *   - throughput: every trader trades back to back (closed loop) for SECONDS;
+ *   - the bound: the hub's per-update signature work (one verification of a
+ *     trader's signature against its known key + one signature), measured
+ *     here in this run with the same backend on a realistic state, × the
+ *     cores the hub uses (1: the hub is one JS thread; ×nproc shown beside);
+ *     the ratio throughput / bound;
+ *   - latency at half the measured throughput (open loop: each trader sends
+ *     on a fixed schedule; latency from the scheduled send to the trade
+ *     resolving, i.e. the countersigned state stored by the trader and acked
+ *     by the hub after storing it);
+ *   - CPU: the hub process's CPU time from /proc/<pid>/stat, this process's
+ *     from process.cpuUsage, as cores busy and µs per update.
+ *
+ *   TRADERS=64 SECONDS=8 HALF_SECONDS=6 BACKENDS=noble,native node --import tsx scripts/bench-hub-load.ts
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream, mkdirSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { keccak_256 } from "@noble/hashes/sha3.js";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
+import { Contract, Wallet } from "ethers";
+import { AdjudicatorClient } from "../src/chain/adjudicator.ts";
+import { ChannelFunding } from "../src/chain/channel-funding.ts";
+import { deployAll } from "../src/chain/deploy.ts";
+import { LocalChain } from "../src/chain/local-chain.ts";
+import { rpcProvider } from "../src/cli/wiring.ts";
+import { TraderClient } from "../src/client/trader.ts";
+import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS } from "../src/engine/params.ts";
+import { resolveHubConfig } from "../src/hub/config.ts";
+import { createLocalOracle, devOracleKey } from "../src/oracle/local-signer.ts";
+import { encodeAppData } from "../src/protocol/app-data.ts";
+import { marginFixedPart, marginOutcome } from "../src/protocol/channel-setup.ts";
+import type { MarginState } from "../src/protocol/margin-state.ts";
+import { loadNativeBackend } from "../src/protocol/sig-backend-native.ts";
+import { setSignatureBackend } from "../src/protocol/sig-backend.ts";
+import { ethSignDigest, signerFromPrivateKey, signHash, stateHashOf, verifyHashSignature, type Signer } from "../src/protocol/sign.ts";
+import type { State } from "../src/protocol/state.ts";
+import type { Address, Bytes32, Hex, MarketId } from "../src/protocol/types.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const TRADERS = Number(process.env.TRADERS ?? 64);
+const SECONDS = Number(process.env.SECONDS ?? 8);
+const HALF_SECONDS = Number(process.env.HALF_SECONDS ?? 6);
+const USD = 1_000_000n;
+const BTC = "BTC-PERP" as MarketId;
+const ORACLE_KEY = devOracleKey("bench-hub-load");
+const CLK_TCK = 100; // Linux USER_HZ
+const nativeOk = loadNativeBackend().backend !== undefined;
+const BACKENDS = (process.env.BACKENDS ?? (nativeOk ? "noble,native" : "noble")).split(",").map((b) => b.trim()) as ("noble" | "native")[];
+
+console.log(`machine: ${cpus().length} cores (nproc), ${cpus()[0]?.model ?? "?"}, Node ${process.version}`);
+console.log(`hub load bench: ${TRADERS} traders in this process, hub in its own process, real libp2p on loopback, Hardhat EDR chain`);
+
+// ---- per-update signature work, measured in this run ------------------------
+function signatureWork(backend: "noble" | "native"): { sign: number; verifyHot: number; verifyRotating: number } {
+  setSignatureBackend(backend);
+  const hub = signerFromPrivateKey(keccak_256(utf8ToBytes("bench hub")));
+  const traders = Array.from({ length: TRADERS }, (_, i) => signerFromPrivateKey(keccak_256(utf8ToBytes(`bench trader ${i}`))));
+  const margin = {
+    version: 1, kind: 1, riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32, oracle: hub.address, traderCash: 1_000_000_000n,
+    positions: [{ market: BTC, size: -500_000n, costBasis: -250_000_000n, fundingIndex: 7n }],
+    marks: [{ market: BTC, price: 5_000_000_000_000n, timestamp: 1_700_000_000n, signature: ("0x" + "ab".repeat(65)) as Hex }],
+    terms: [{ market: BTC, maxOracleAge: 60n, liquidationPenalty: 10_000n, tiers: [{ notionalFloor: 0n, mmf: 30_000n, mmDeduction: 0n }, { notionalFloor: 10n ** 12n, mmf: 50_000n, mmDeduction: 2n * 10n ** 16n }] }],
+  } as unknown as MarginState;
+  const fixed = marginFixedPart({ trader: traders[0]!.address, hub: hub.address, channelNonce: 1n, marginApp: "0x00000000000000000000000000000000000000aa" as Address, challengeDuration: 3600 });
+  const state: State = { ...fixed, outcome: marginOutcome("0x00000000000000000000000000000000000000bb" as Address, traders[0]!.address, hub.address, 1_000_000n, 500_000n), appData: encodeAppData(margin), turnNum: 5, isFinal: false };
+  const hash = ethSignDigest(stateHashOf(state));
+  const sigs = traders.map((t) => signHash(t.privateKey, hash));
+  const time = (ms: number, f: (i: number) => unknown): number => {
+    for (let i = 0; i < 64; i++) f(i);
+    let n = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < ms) for (let k = 0; k < 8; k++) f(n++);
+    return ((performance.now() - t0) * 1000) / n;
+  };
+  const sign = time(400, () => signHash(hub.privateKey, hash));
+  // One trader's key over and over (after its warm-up: noble's hot-key table), the issue's bound.
+  for (let i = 0; i < 40; i++) verifyHashSignature(hash, sigs[0]!, traders[0]!.address);
+  const verifyHot = time(400, () => verifyHashSignature(hash, sigs[0]!, traders[0]!.address));
+  // What the hub meets: all traders' keys in turn (noble keeps hot tables for 32 keys only).
+  const verifyRotating = time(1500, (i) => verifyHashSignature(hash, sigs[i % TRADERS]!, traders[i % TRADERS]!.address));
+  return { sign, verifyHot, verifyRotating };
+}
+
+// ---- processes and CPU ------------------------------------------------------
+function procCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime + stime (fields 14, 15)
+}
+/** Event-loop utilisation between two readings {idle, active} (ms). */
+const eluOf = (a: { idle: number; active: number }, b: { idle: number; active: number }) => (b.active - a.active) / (b.active - a.active + b.idle - a.idle);
+const selfCpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+
+function spawnHub(config: string, log: string, probeFile: string): { child: ChildProcess; ready: Promise<{ multiaddr: string; address: Address }> } {
+  const prof = process.env.HUB_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.HUB_PROF}`] : [];
+  // A probe loaded into the hub process (no product code): its event-loop utilisation, every 100 ms, to a file.
+  const probe = "data:text/javascript," + encodeURIComponent(
+    `import { performance } from "node:perf_hooks"; import { writeFileSync } from "node:fs";` +
+    `setInterval(() => { const e = performance.eventLoopUtilization(); writeFileSync(${JSON.stringify(probeFile)}, JSON.stringify({ idle: e.idle, active: e.active })); }, 100).unref();`);
+  const child = spawn(process.execPath, [...prof, "--import", probe, "--import", "tsx", join(ROOT, "src/cli/main.ts"), "hub", "start", "--config", config,
+    "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--dev-oracle-interval-ms", "1000"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  child.stderr!.pipe(createWriteStream(log));
+  const ready = new Promise<{ multiaddr: string; address: Address }>((resolve, reject) => {
+    let out = "";
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      out += chunk;
+      const lines = out.split("\n");
+      if (lines.includes("ready")) {
+        resolve({ multiaddr: lines.find((l) => l.startsWith("multiaddr "))!.slice(10), address: lines.find((l) => l.startsWith("address "))!.slice(8) as Address });
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`hub exited ${code}: ${readFileSync(log, "utf8").slice(-2000)}`)));
+  });
+  return { child, ready };
+}
+
+const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
+
+// ---- world ------------------------------------------------------------------
+const dir = mkdtempSync(join(tmpdir(), "bench-hub-load-"));
+const chain = new LocalChain({ port: 0 });
+await chain.start();
+const provider = rpcProvider(chain.url, 50);
+const deployer = await provider.getSigner(0);
+const deployment = await deployAll(deployer);
+const token = new Contract(deployment.token, ["function mint(address to, uint256 amount)"], deployer);
+const oracle = createLocalOracle({ privateKey: ORACLE_KEY, domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp } });
+async function fund(address: string, tokens: bigint): Promise<void> {
+  await provider.send("hardhat_setBalance", [address, "0x" + (10n ** 22n).toString(16)]);
+  await (await token.getFunction("mint")(address, tokens)).wait();
+}
+
+const summary: string[] = [];
+const hubs: ChildProcess[] = [];
+try {
+  for (const backend of BACKENDS) {
+    console.log(`\n--- signature backend: ${backend}`);
+    const work = signatureWork(backend);
+    const perUpdateHot = work.sign + work.verifyHot;
+    const perUpdateRot = work.sign + work.verifyRotating;
+    console.log(`  signature work (this run): sign ${work.sign.toFixed(1)} µs, verify known key ${work.verifyHot.toFixed(1)} µs (hot), ${work.verifyRotating.toFixed(1)} µs over ${TRADERS} keys in turn`);
+
+    const run = join(dir, backend);
+    mkdirSync(run);
+    const hubKey = Wallet.createRandom();
+    writeFileSync(join(run, "hub.key"), `${hubKey.privateKey}\n`, { mode: 0o600 });
+    await fund(hubKey.address, 10_000_000n * USD);
+    const configJson = {
+      listen: ["/ip4/127.0.0.1/tcp/0"],
+      dataDir: join(run, "hub-data"),
+      key: { plainKeyFile: join(run, "hub.key"), allowPlainKey: true },
+      chain: { rpcUrl: chain.url, chainId: deployment.chainId.toString(), adjudicator: deployment.adjudicator, marginApp: deployment.marginApp, token: deployment.token, confirmations: 1, pollMs: 50 },
+      oracle: { signer: oracle.address },
+      channels: { challengeDuration: 3600, hubMarginRatio: 1_000_000, minDeposit: 1_000_000 },
+      markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
+      signatureBackend: backend,
+    };
+    const configPath = join(run, "hub.json");
+    writeFileSync(configPath, JSON.stringify(configJson, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2));
+    const config = resolveHubConfig(JSON.parse(readFileSync(configPath, "utf8")));
+    const hubLog = join(run, "hub.log");
+    const probeFile = join(run, "hub-probe.json");
+    const hub = spawnHub(configPath, hubLog, probeFile);
+    const { multiaddr, address: hubAddress } = await hub.ready;
+    hubs.push(hub.child);
+    const hubPid = hub.child.pid!;
+
+    const setupStart = performance.now();
+    const signers: Signer[] = Array.from({ length: TRADERS }, (_, i) => signerFromPrivateKey(keccak_256(utf8ToBytes(`bench-hub-load ${backend} trader ${i}`))));
+    for (const s of signers) await fund(s.address, 1_000_000n * USD);
+    // Connect in batches: libp2p's default maxIncomingPendingConnections is 10, and 64 simultaneous
+    // dials to the hub get ECONNRESET (which surfaces in the dialling process as an uncaught error).
+    const traders: TraderClient[] = [];
+    for (let b = 0; b < TRADERS; b += 8) traders.push(...(await Promise.all(signers.slice(b, b + 8).map(async (signer, j) => {
+      const i = b + j;
+      const wallet = new Wallet("0x" + bytesToHex(signer.privateKey), provider);
+      const adjudicator = await AdjudicatorClient.connect({ wallet, adjudicator: deployment.adjudicator, token: deployment.token });
+      const client = new TraderClient({
+        hub: { multiaddr, address: hubAddress }, signer, chain: new ChannelFunding(adjudicator, provider, 1),
+        engine: config.engine, riskParamsHash: config.riskParamsHash, oracle: oracle.address, oracleDomain: oracle.domain,
+        token: deployment.token, dataDir: mkdtempSync(join(run, `trader-${i}-`)), pollMs: 50,
+      });
+      await client.start();
+      return client;
+    }))));
+    await Promise.all(traders.map((t) => t.open(10_000n * USD)));
+    // The hub prices trades at its latest oracle report; wait for one (the dev feed ticks every second).
+    for (let tries = 0; ; tries++) {
+      try { await traders[0]!.trade(BTC, 100_000n, 0n); await traders[0]!.trade(BTC, -100_000n, 0n); break; } catch (error) {
+        if (tries > 50) throw error;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    // Warm-up: every trader a few updates (JIT, noble hot-key tables, connections).
+    await Promise.all(traders.map(async (t) => { for (let k = 0; k < 4; k++) await t.trade(BTC, k % 2 === 0 ? 100_000n : -100_000n, 0n); }));
+    console.log(`  setup: ${TRADERS} channels opened, funded on chain and warmed up in ${((performance.now() - setupStart) / 1000).toFixed(1)} s`);
+
+    // The hub's CPU when no update runs (funding loop, dispute watcher polling the chain, oracle feed).
+    const idle0 = procCpuSeconds(hubPid), idleT0 = performance.now();
+    await new Promise((r) => setTimeout(r, 2000));
+    const idleCores = (procCpuSeconds(hubPid) - idle0) / ((performance.now() - idleT0) / 1000);
+    console.log(`  hub idle: ${idleCores.toFixed(2)} cores busy with no update running`);
+
+    // Phase 1: throughput, closed loop.
+    const latencies: number[] = [];
+    let errors = 0;
+    const hubCpu0 = procCpuSeconds(hubPid), selfCpu0 = selfCpu();
+    const hubElu0 = JSON.parse(readFileSync(probeFile, "utf8")), selfElu0 = performance.eventLoopUtilization();
+    const t0 = performance.now();
+    const until = t0 + SECONDS * 1000;
+    await Promise.all(traders.map(async (t, i) => {
+      for (let k = 0; performance.now() < until; k++) {
+        const begin = performance.now();
+        try { await t.trade(BTC, (k + i) % 2 === 0 ? 100_000n : -100_000n, 0n); } catch { errors++; continue; }
+        latencies.push(performance.now() - begin);
+      }
+    }));
+    const wall = (performance.now() - t0) / 1000;
+    const hubCpu = procCpuSeconds(hubPid) - hubCpu0, benchCpu = selfCpu() - selfCpu0;
+    await new Promise((r) => setTimeout(r, 150));
+    const hubElu = eluOf(hubElu0, JSON.parse(readFileSync(probeFile, "utf8"))), selfElu = performance.eventLoopUtilization(selfElu0).utilization;
+    const throughput = latencies.length / wall;
+    latencies.sort((a, b) => a - b);
+    const bound1 = 1e6 / perUpdateHot;
+    const boundRot = 1e6 / perUpdateRot;
+    const nproc = cpus().length;
+    console.log(`  throughput (closed loop, ${SECONDS} s): ${latencies.length} updates in ${wall.toFixed(1)} s = ${throughput.toFixed(0)} updates/s (${errors} errors); p50 ${pct(latencies, 50).toFixed(1)} ms, p99 ${pct(latencies, 99).toFixed(1)} ms`);
+    console.log(`  bound: sign + verify = ${perUpdateHot.toFixed(0)} µs/update → ${bound1.toFixed(0)} updates/s × 1 core (the hub's one JS thread) [× ${nproc} cores: ${(bound1 * nproc).toFixed(0)}]`);
+    console.log(`  ratio: ${((throughput / bound1) * 100).toFixed(1)}% of the 1-core bound (${((throughput / (bound1 * nproc)) * 100).toFixed(1)}% of ×${nproc}); target ≥ 60%`);
+    console.log(`  (with ${TRADERS} keys in turn the hub's verify costs ${work.verifyRotating.toFixed(0)} µs: bound ${boundRot.toFixed(0)} updates/s, ratio ${((throughput / boundRot) * 100).toFixed(1)}%)`);
+    console.log(`  CPU: hub process ${(hubCpu / wall).toFixed(2)} cores busy, ${((hubCpu * 1e6) / latencies.length).toFixed(0)} µs CPU/update (signature work is ${perUpdateRot.toFixed(0)} of it, ${((perUpdateRot / ((hubCpu * 1e6) / latencies.length)) * 100).toFixed(0)}%); ` +
+      `bench process (64 traders + chain) ${(benchCpu / wall).toFixed(2)} cores busy, ${((benchCpu * 1e6) / latencies.length).toFixed(0)} µs CPU/update`);
+    console.log(`  event loop busy (incl. synchronous fsync waits): hub ${(hubElu * 100).toFixed(0)}%, bench process ${(selfElu * 100).toFixed(0)}%`);
+
+    // Phase 2: latency at half that load, open loop.
+    const rate = throughput / 2;
+    const period = (TRADERS / rate) * 1000; // ms between one trader's sends
+    const half: number[] = [];
+    const service: number[] = [];
+    const hubCpu1 = procCpuSeconds(hubPid), selfCpu1 = selfCpu();
+    const s0 = performance.now() + 50;
+    const sUntil = s0 + HALF_SECONDS * 1000;
+    await Promise.all(traders.map(async (t, i) => {
+      for (let k = 0; ; k++) {
+        const at = s0 + ((i / TRADERS) + k) * period;
+        if (at >= sUntil) break;
+        const wait = at - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const sent = performance.now();
+        try { await t.trade(BTC, (k + i) % 2 === 0 ? 100_000n : -100_000n, 0n); } catch { errors++; continue; }
+        const done = performance.now();
+        half.push(done - at);
+        service.push(done - sent);
+      }
+    }));
+    const hWall = (performance.now() - s0) / 1000;
+    const hHub = procCpuSeconds(hubPid) - hubCpu1, hBench = selfCpu() - selfCpu1;
+    half.sort((a, b) => a - b);
+    service.sort((a, b) => a - b);
+    console.log(`  latency at half load (${rate.toFixed(0)} updates/s offered, ${(half.length / hWall).toFixed(0)} done, open loop ${HALF_SECONDS} s): p50 ${pct(half, 50).toFixed(1)} ms, p99 ${pct(half, 99).toFixed(1)} ms from the scheduled send ` +
+      `(from the actual send: p50 ${pct(service, 50).toFixed(1)} ms, p99 ${pct(service, 99).toFixed(1)} ms); target p99 < 10 ms`);
+    console.log(`  CPU at half load: hub ${(hHub / hWall).toFixed(2)} cores, bench process ${(hBench / hWall).toFixed(2)} cores`);
+    summary.push(`${backend}: ${throughput.toFixed(0)} upd/s, bound ${bound1.toFixed(0)}/s (1 core), ratio ${((throughput / bound1) * 100).toFixed(1)}%, half-load p99 ${pct(half, 99).toFixed(1)} ms, hub ${(hubCpu / wall).toFixed(2)} cores / bench ${(benchCpu / wall).toFixed(2)} cores`);
+
+    await Promise.all(traders.map((t) => t.stop().catch(() => {})));
+    hub.child.kill("SIGTERM");
+    await new Promise((r) => hub.child.once("exit", r));
+  }
+  console.log(`\nsummary\n  ${summary.join("\n  ")}`);
+} finally {
+  for (const h of hubs) if (h.exitCode === null && h.signalCode === null) h.kill("SIGKILL");
+  provider.destroy();
+  await chain.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
