@@ -162,7 +162,7 @@ export class Hub {
     this.#log("signature-backend", { ...backend });
     await this.store.start();
     this.#restore();
-    this.#node = await createNode({ listen: this.config.listen, ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}), inboundConnectionsPerSecond: 100 });
+    this.#node = await createNode({ listen: this.config.listen, ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}), inboundConnectionsPerSecond: 100, maxIncomingPendingConnections: 256 });
     await this.#node.start();
     this.#messenger = createMessenger({ libp2p: this.#node }, { onHandlerError: (error, ctx) => this.#log("handler-error", { peer: ctx.peerId, error: String(error) }) });
     await this.#messenger.start();

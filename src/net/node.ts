@@ -24,6 +24,12 @@ export interface NodeInit {
   readonly inboundConnectionsPerSecond?: number;
   /** Total connection cap (libp2p default 300). */
   readonly maxConnections?: number;
+  /**
+   * Connections still in their noise/yamux handshake at once (libp2p default
+   * 10): a hub that many traders reconnect to at the same moment needs more,
+   * or the excess are reset mid-handshake.
+   */
+  readonly maxIncomingPendingConnections?: number;
 }
 
 export type NetNode = Libp2p;
@@ -40,6 +46,7 @@ export async function createNode(init: NodeInit = {}): Promise<NetNode> {
     connectionManager: {
       ...(init.inboundConnectionsPerSecond !== undefined ? { inboundConnectionThreshold: init.inboundConnectionsPerSecond } : {}),
       ...(init.maxConnections !== undefined ? { maxConnections: init.maxConnections } : {}),
+      ...(init.maxIncomingPendingConnections !== undefined ? { maxIncomingPendingConnections: init.maxIncomingPendingConnections } : {}),
     },
   });
 }
