@@ -8,7 +8,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Interface, ZeroHash } from "ethers";
 import { startTestChain, type TestChain } from "../helpers/chain.ts";
-import { newFixedPart as newFixedPartFor } from "./margin-app.fixture.ts";
+import { fund, newFixedPart as newFixedPartFor } from "./margin-app.fixture.ts";
 import { testSigner } from "../helpers/keys.ts";
 import { channelId, hashOutcome, statusFingerprint } from "../../src/protocol/hash.ts";
 import { assertSignedBy, signChallenge, signState, splitSignature as splitSig, stateHashOf, type Signer } from "../../src/protocol/sign.ts";
@@ -39,14 +39,6 @@ function stateOf(chain: TestChain, fixed: FixedPart, turnNum: number, traderAmou
 
 const bothSign = (s: State) => [signState(trader, s), signState(hub, s)];
 
-async function fund(chain: TestChain, fixed: FixedPart, amount: bigint): Promise<void> {
-  const [funder] = await chain.ethers.getSigners();
-  await (await chain.token.mint(await funder.getAddress(), amount)).wait();
-  await (await chain.token.approve(chain.addresses.adjudicator, amount)).wait();
-  const id = channelId(fixed);
-  const held: bigint = await chain.adjudicator.holdings(chain.addresses.token, id);
-  await (await chain.adjudicator.deposit(chain.addresses.token, id, held, amount)).wait();
-}
 
 async function revertReason(promise: Promise<unknown>): Promise<string> {
   try {
