@@ -4,9 +4,10 @@
  * One realistic margin state (two participants, one exit of two allocations,
  * ~1.2 KB appData with a signed mark and two tiers). Prints µs/op and ops/s
  * for the state encoding (ethers' AbiCoder, the reference, vs the
- * fixed-layout encoder), keccak, noble's one-shot helpers (the code before
- * issue 7) vs the noble backend (verify against a known key, with and without
- * a hot-key table), the native backend when installed, and decodeAppData
+ * fixed-layout encoder), the appData encoding (the same comparison, alone
+ * and followed by the first decode of what was encoded), keccak, noble's
+ * one-shot helpers (the code before issue 7) vs the noble backend (verify
+ * against a known key, with and without a hot-key table), the native backend when installed, and decodeAppData
  * uncached vs cached; then the hub's per-update signature work (one
  * verification + one signature) as updates/s per core and for all cores,
  * with ratios to the old path.
@@ -16,10 +17,12 @@ import { performance } from "node:perf_hooks";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { AbiCoder, keccak256 } from "ethers";
-import { decodeAppData, decodeAppDataUncached, encodeAppData } from "../src/protocol/app-data.ts";
+import { decodeAppData, decodeAppDataUncached, encodeAppData, MARGIN_STATE_V1_ABI_TYPE } from "../src/protocol/app-data.ts";
+import { encodeMarginAppDataBytes } from "../src/protocol/app-data-fast.ts";
 import { encodeStateBytes } from "../src/protocol/abi-fast.ts";
 import { marginFixedPart, marginOutcome } from "../src/protocol/channel-setup.ts";
 import { channelId, hashState, OUTCOME_ABI_TYPE, outcomeToAbi } from "../src/protocol/hash.ts";
+import { marketIdToBytes32 } from "../src/protocol/parse.ts";
 import { loadNativeBackend } from "../src/protocol/sig-backend-native.ts";
 import { nobleBackend } from "../src/protocol/sig-backend-noble.ts";
 import { setSignatureBackend } from "../src/protocol/sig-backend.ts";
@@ -27,6 +30,7 @@ import { addressOfPublicKey, ethSignDigest, recoverHashSigner, signerFromPrivate
 import type { MarginState } from "../src/protocol/margin-state.ts";
 import type { State } from "../src/protocol/state.ts";
 import type { Address, Bytes32, Hex, MarketId } from "../src/protocol/types.ts";
+import type { Collateral } from "../src/protocol/units.ts";
 
 const MS = Number(process.argv[2] ?? 1000);
 const results = new Map<string, number>(); // name → µs/op
@@ -85,6 +89,23 @@ console.log("\n-- appData decode");
 bench("decodeAppData: ethers, uncached (before)", () => decodeAppDataUncached(appData));
 decodeAppData(appData);
 bench("decodeAppData: LRU hit (after)", () => decodeAppData(appData));
+
+console.log("\n-- appData encode (the hub encodes one per update in decide → successorOf, then decodes it)");
+const ethersAppData = (m: MarginState) => abi.encode(["uint8", "bytes"], [1, abi.encode([MARGIN_STATE_V1_ABI_TYPE], [[
+  m.kind, m.riskParamsHash, m.oracle, m.traderCash,
+  m.positions.map((p) => [marketIdToBytes32(p.market), p.size, p.costBasis, p.fundingIndex]),
+  m.marks.map((k) => [marketIdToBytes32(k.market), k.price, k.timestamp, k.signature]),
+  (m.terms ?? []).map((t) => [marketIdToBytes32(t.market), t.maxOracleAge, t.liquidationPenalty, t.tiers.map((x) => [x.notionalFloor, x.mmf, x.mmDeduction])]),
+]])]);
+if (ethersAppData(margin) !== appData) throw new Error("bench: fixed-layout appData differs from ethers'");
+let cash = 0n;
+const fresh = () => ({ ...margin, traderCash: (cash += 1n) as Collateral }); // a new appData each time, as in the hub
+bench("encodeAppData: ethers AbiCoder (before)", () => ethersAppData(margin));
+bench("encodeAppData: fixed layout bytes only", () => encodeMarginAppDataBytes(margin));
+bench("encodeAppData: fixed layout + hex, already cached", () => encodeAppData(margin));
+bench("encodeAppData: fixed layout + hex + seed cache (after)", () => encodeAppData(fresh()));
+bench("encode + first decode: ethers + ethers (before)", () => decodeAppDataUncached(ethersAppData(fresh()) as Hex));
+bench("encode + first decode: fixed + seeded hit (after)", () => decodeAppData(encodeAppData(fresh())));
 
 // ---- signatures --------------------------------------------------------------
 const digest = stateHashOf(state);

@@ -21,7 +21,8 @@
 import { getAddress } from "ethers";
 import type { FixedPart, Outcome, VariablePart } from "./state.ts";
 
-const WORD = 32;
+/** Exported with the field writers below for `./app-data-fast.ts`, the other fixed layout. */
+export const WORD = 32;
 
 /** `abi.encode(address[] participants, uint64 channelNonce, address appDefinition, uint48 challengeDuration)`. */
 export function encodeChannelIdBytes(fixed: FixedPart): Uint8Array {
@@ -156,7 +157,7 @@ function writeExit(out: Uint8Array, at: number, exit: Outcome[number]): number {
 
 // ---- field writers -------------------------------------------------------
 
-const padded = (n: number): number => Math.ceil(n / WORD) * WORD;
+export const padded = (n: number): number => Math.ceil(n / WORD) * WORD;
 
 /** Hex nibble values by char code; -1 where the char is not hex. */
 const NIBBLE = (() => {
@@ -166,14 +167,14 @@ const NIBBLE = (() => {
   return t;
 })();
 
-function hexByteLength(hex: unknown, field: string): number {
+export function hexByteLength(hex: unknown, field: string): number {
   if (typeof hex !== "string") throw new TypeError(`${field}: expected a hex string`);
   if (hex.length % 2 !== 0 || hex[0] !== "0" || (hex[1] !== "x" && hex[1] !== "X")) throw new RangeError(`${field}: not 0x-prefixed whole bytes`);
   return (hex.length - 2) / 2;
 }
 
 /** Parses `hex` (0x + 2·length chars) into out[at ..]. */
-function writeHex(out: Uint8Array, at: number, hex: unknown, length: number, field: string): void {
+export function writeHex(out: Uint8Array, at: number, hex: unknown, length: number, field: string): void {
   if (hexByteLength(hex, field) !== length) throw new RangeError(`${field}: expected ${length} bytes`);
   const s = hex as string;
   for (let i = 0, c = 2; i < length; i++, c += 2) {
@@ -191,7 +192,7 @@ function writeDynamicBytes(out: Uint8Array, at: number, hex: string, length: num
 }
 
 /** A non-negative safe integer into the low bytes of the word at `at`. */
-function writeUint(out: Uint8Array, at: number, value: number, field: string): void {
+export function writeUint(out: Uint8Array, at: number, value: number, field: string): void {
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${field}: out of range`);
   for (let i = at + WORD - 1, v = value; v > 0; i--, v = Math.floor(v / 256)) out[i] = v % 256;
 }
@@ -220,7 +221,7 @@ function writeUint256(out: Uint8Array, at: number, value: unknown, field: string
   writeBigUint(out, at, value, 256, field);
 }
 
-function writeBigUint(out: Uint8Array, at: number, value: unknown, bits: number, field: string): void {
+export function writeBigUint(out: Uint8Array, at: number, value: unknown, bits: number, field: string): void {
   let v: bigint;
   if (typeof value === "bigint") v = value;
   else if (typeof value === "number" && Number.isSafeInteger(value)) v = BigInt(value);
@@ -239,7 +240,7 @@ function writeBigUint(out: Uint8Array, at: number, value: unknown, bits: number,
 const checksummed = new Set<string>();
 const CHECKSUM_CACHE_LIMIT = 4096;
 
-function writeAddress(out: Uint8Array, at: number, address: unknown, field: string): void {
+export function writeAddress(out: Uint8Array, at: number, address: unknown, field: string): void {
   writeHex(out, at + 12, address, 20, field);
   const s = address as string;
   const body = s.slice(2);

@@ -8,15 +8,18 @@
  * Version 1 was extended with `terms` before any release (no deployed
  * channel carries the shorter layout), so it keeps its number.
  *
+ * Encoding is the fixed-layout writer of `./app-data-fast.ts` (ethers'
+ * AbiCoder cost about 1.3 ms per state; it stays the reference in tests).
  * Decoding is memoized by the appData string (bounded LRU,
  * `DECODE_CACHE_LIMIT`): the hub and the trader decode the same state's
  * appData several times per update, and one ethers decode costs about as
  * much as a signature. Cached results are deep-frozen, since they are shared.
  */
-import { AbiCoder } from "ethers";
+import { AbiCoder, getAddress } from "ethers";
 import { ProtocolError } from "../errors/protocol.ts";
+import { encodeMarginAppDataBytes } from "./app-data-fast.ts";
 import type { MarginState, MarketTerms, Position, PriceReport, StateKind } from "./margin-state.ts";
-import { bytes32ToMarketId, marketIdToBytes32 } from "./parse.ts";
+import { bytes32ToMarketId } from "./parse.ts";
 import type { Address, Bytes32, Hex } from "./types.ts";
 import type { Collateral, Fraction, Price, Size } from "./units.ts";
 
@@ -34,27 +37,17 @@ export const MARGIN_STATE_V1_ABI_TYPE =
 
 const MAX_KIND = 5;
 
+/**
+ * The appData of `state`, by the fixed-layout encoder (bytes identical to
+ * ethers' `abi.encode`, checked in test/protocol/app-data-fast.test.ts).
+ * Also seeds the decode cache with the canonical state those bytes decode to,
+ * since the hub decodes its own proposal soon after making it.
+ */
 export function encodeAppData(state: MarginState): Hex {
-  const payload = abi.encode(
-    [MARGIN_STATE_V1_ABI_TYPE],
-    [
-      [
-        state.kind,
-        state.riskParamsHash,
-        state.oracle,
-        state.traderCash,
-        state.positions.map((p) => [marketIdToBytes32(p.market), p.size, p.costBasis, p.fundingIndex]),
-        state.marks.map((m) => [marketIdToBytes32(m.market), m.price, m.timestamp, m.signature]),
-        (state.terms ?? []).map((t) => [
-          marketIdToBytes32(t.market),
-          t.maxOracleAge,
-          t.liquidationPenalty,
-          t.tiers.map((x) => [x.notionalFloor, x.mmf, x.mmDeduction]),
-        ]),
-      ],
-    ],
-  );
-  return abi.encode(["uint8", "bytes"], [APP_DATA_VERSION, payload]) as Hex;
+  const bytes = encodeMarginAppDataBytes(state);
+  const appData = ("0x" + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")) as Hex;
+  if (state.kind <= MAX_KIND && !decodedCache.has(appData)) remember(appData, canonicalState(state));
+  return appData;
 }
 
 /** How many decoded appData values are kept (least recently used goes first). */
@@ -68,7 +61,11 @@ export function decodeAppData(appData: Hex): MarginState {
     decodedCache.set(appData, hit);
     return hit;
   }
-  const state = deepFreeze(decodeAppDataUncached(appData));
+  return remember(appData, decodeAppDataUncached(appData));
+}
+
+function remember(appData: Hex, state: MarginState): MarginState {
+  deepFreeze(state);
   if (decodedCache.size >= DECODE_CACHE_LIMIT) decodedCache.delete(decodedCache.keys().next().value!);
   decodedCache.set(appData, state);
   return state;
@@ -122,6 +119,55 @@ export function decodeAppDataUncached(appData: Hex): MarginState {
     marks,
     terms,
   });
+}
+
+/**
+ * What `decodeAppDataUncached` returns for the encoding of `state` (already
+ * validated by the encoder): fresh objects of the same shape, integers as
+ * bigint, hex lowercase, the oracle checksummed. Checked against the decoder
+ * in test/protocol/app-data-fast.test.ts.
+ */
+function canonicalState(state: MarginState): MarginState {
+  return {
+    version: 1,
+    kind: Number(state.kind) as StateKind,
+    riskParamsHash: lowerHex(state.riskParamsHash) as Bytes32,
+    oracle: checksummed(state.oracle),
+    traderCash: BigInt(state.traderCash) as Collateral,
+    positions: state.positions.map((p) => ({
+      market: p.market,
+      size: BigInt(p.size) as Size,
+      costBasis: BigInt(p.costBasis) as Collateral,
+      fundingIndex: BigInt(p.fundingIndex),
+    })),
+    marks: state.marks.map((m) => ({
+      market: m.market,
+      price: BigInt(m.price) as Price,
+      timestamp: BigInt(m.timestamp),
+      signature: lowerHex(m.signature) as Hex,
+    })),
+    terms: (state.terms ?? []).map((t) => ({
+      market: t.market,
+      maxOracleAge: BigInt(t.maxOracleAge),
+      liquidationPenalty: BigInt(t.liquidationPenalty) as Fraction,
+      tiers: t.tiers.map((x) => ({ notionalFloor: BigInt(x.notionalFloor) as Collateral, mmf: BigInt(x.mmf) as Fraction, mmDeduction: BigInt(x.mmDeduction) })),
+    })),
+  };
+}
+
+const lowerHex = (hex: string): string => "0x" + hex.slice(2).toLowerCase();
+
+/** EIP-55 forms of the oracle addresses seen (a handful per process; bounded). */
+const checksumCache = new Map<string, Address>();
+
+function checksummed(address: Address): Address {
+  let canonical = checksumCache.get(address);
+  if (canonical === undefined) {
+    canonical = getAddress(address) as Address;
+    if (checksumCache.size >= 256) checksumCache.clear();
+    checksumCache.set(address, canonical);
+  }
+  return canonical;
 }
 
 function deepFreeze(state: MarginState): MarginState {
