@@ -119,6 +119,8 @@ export class Hub {
   readonly #init: HubInit;
   readonly #queue = new KeyedQueue<Bytes32>();
   readonly #channels = new Map<Bytes32, LiveChannel>();
+  /** Counterparties of every channel this hub holds. */
+  readonly #traders = new Set<Address>();
   readonly #prices = new Map<MarketId, PriceReport>();
   /** Accounts by liquidation price (engine/at-risk-index.ts), keyed by a small number per channel. */
   readonly #risk: AtRiskIndex;
@@ -280,8 +282,9 @@ export class Hub {
   #relayPrices(reports: readonly PriceReport[]): void {
     const messenger = this.#messenger;
     if (messenger === undefined) return;
-    const peers = new Set([...this.#channels.values()].flatMap((c) => messenger.bindings.peersOf(c.record.counterparty)));
-    for (const peer of peers) {
+    // One pass over authenticated peers, not over channels: the tick path stays independent of the channel count.
+    for (const peer of messenger.bindings.peers()) {
+      if (!this.#traders.has(messenger.bindings.get(peer)!)) continue;
       messenger.push(peer, "price", { type: "price", reports }, { signal: AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(5_000)]) }).catch(() => {});
     }
   }
@@ -370,7 +373,7 @@ export class Hub {
       this.store.saveState(step.signed),
       this.store.setMeta(PENDING_ACTION_KEY(fresh.id), JSON.stringify(action, big)),
     ]);
-    this.#channels.set(fresh.id, { snapshot: step.next, record, pendingAction: action });
+    this.#track({ snapshot: step.next, record, pendingAction: action });
     this.#disputes?.watch(fresh.id);
     this.#log("channel-proposed", { channelId: fresh.id, trader, deposit, hubDeposit });
     return { type: "propose", signedState: step.signed, action, reports: [] };
@@ -455,7 +458,7 @@ export class Hub {
       this.store.setMeta(ROLL_KEY(successor.id), JSON.stringify(roll, big)),
       this.store.setMeta(PENDING_ACTION_KEY(successor.id), JSON.stringify(action, big)),
     ]);
-    this.#channels.set(successor.id, { snapshot: step.next, record, pendingAction: action, pendingReports: reports, rollFrom: roll });
+    this.#track({ snapshot: step.next, record, pendingAction: action, pendingReports: reports, rollFrom: roll });
     this.#disputes?.watch(successor.id);
     this.#log("withdrawal-proposed", { channelId: live.snapshot.id, successor: successor.id, amount });
     return { type: "propose", signedState: step.signed, action, reports };
@@ -606,6 +609,11 @@ export class Hub {
     this.#log("channel-status", { channelId: live.snapshot.id, status });
   }
 
+  #track(live: LiveChannel): void {
+    this.#channels.set(live.snapshot.id, live);
+    this.#traders.add(live.record.counterparty);
+  }
+
   /** Keeps the at-risk index on the channel's latest supported state; call whenever it changes. */
   #indexRisk(live: LiveChannel): void {
     const latest = live.snapshot.latest;
@@ -644,7 +652,7 @@ export class Hub {
         // exposure changes follow from the positions alone (fees and funding are not re-booked).
         live.pendingEffects = positionEffects(marginStateOf(snapshot.latest.state).positions, marginStateOf(live.snapshot.pending.state).positions);
       }
-      this.#channels.set(record.channelId, live);
+      this.#track(live);
       if (latest !== undefined) this.book.commit(positionEffects([], engineChannelOf(snapshot, latest).state.positions));
     }
     // Until fresh reports arrive, the at-risk index marks each market at the newest mark any

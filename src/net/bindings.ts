@@ -11,6 +11,8 @@ import type { Address } from "../protocol/types.ts";
 
 export class PeerBindings {
   readonly #byPeer = new Map<string, Address>();
+  /** The reverse index, so the hub finds a trader's peers without walking every binding. */
+  readonly #byAddress = new Map<Address, Set<string>>();
 
   get(peerId: string): Address | undefined {
     return this.#byPeer.get(peerId);
@@ -23,15 +25,28 @@ export class PeerBindings {
       throw new AuthError("ADDRESS_MISMATCH", { details: { bound: current, claimed: normalized } });
     }
     this.#byPeer.set(peerId, normalized);
+    let peers = this.#byAddress.get(normalized);
+    if (peers === undefined) this.#byAddress.set(normalized, (peers = new Set()));
+    peers.add(peerId);
   }
 
   unbind(peerId: string): boolean {
-    return this.#byPeer.delete(peerId);
+    const address = this.#byPeer.get(peerId);
+    if (address === undefined) return false;
+    this.#byPeer.delete(peerId);
+    const peers = this.#byAddress.get(address)!;
+    peers.delete(peerId);
+    if (peers.size === 0) this.#byAddress.delete(address);
+    return true;
   }
 
   peersOf(address: Address): string[] {
-    const normalized = getAddress(address);
-    return [...this.#byPeer].filter(([, a]) => a === normalized).map(([p]) => p);
+    return [...(this.#byAddress.get(getAddress(address) as Address) ?? [])];
+  }
+
+  /** Every bound peer id. */
+  peers(): IterableIterator<string> {
+    return this.#byPeer.keys();
   }
 
   get size(): number {
