@@ -172,12 +172,14 @@ export function recomputeJudge(
     const same =
       expected.appData === proposed.appData &&
       expected.isFinal === proposed.isFinal &&
-      JSON.stringify(allocationsOf(snapshot, { ...proposed, outcome: expected.outcome }), big) === JSON.stringify(allocationsOf(snapshot, proposed), big);
+      sameAllocations(allocationsOf(snapshot, { ...proposed, outcome: expected.outcome }), allocationsOf(snapshot, proposed));
     if (!same) throw new EngineError("STATE_MISMATCH", { details: { action: action.kind, turnNum: proposed.turnNum } });
   };
 }
 
-const big = (_k: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v);
+export function sameAllocations(a: { trader: bigint; hub: bigint }, b: { trader: bigint; hub: bigint }): boolean {
+  return a.trader === b.trader && a.hub === b.hub;
+}
 
 function participants(snapshot: ChannelSnapshot): [Address, Address] {
   return [snapshot.fixedPart.participants[TRADER]!, snapshot.fixedPart.participants[HUB]!];

@@ -17,7 +17,7 @@ import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
 import { adopt, countersign, restoreChannel, type ChannelSnapshot } from "../channel/channel.ts";
-import { allocationsOf, fundingOf, marginStateOf, openingState, planWithdrawal, recomputeJudge } from "../channel/margin-channel.ts";
+import { allocationsOf, sameAllocations, fundingOf, marginStateOf, openingState, planWithdrawal, recomputeJudge } from "../channel/margin-channel.ts";
 import { evaluate, liquidationPrice, marginRatio, type MarketView } from "../engine/margin.ts";
 import type { EngineConfig } from "../engine/params.ts";
 import type { EngineContext } from "../engine/rules.ts";
@@ -36,6 +36,7 @@ import type { SignedState } from "../protocol/state.ts";
 import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
 import type { Collateral, Price, Size } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
+import { fromJson, toJson } from "../protocol/bigint-json.ts";
 import { unilateralExit, type UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { AdjudicatorClient } from "../chain/adjudicator.ts";
 import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dispute-watch.ts";
@@ -284,7 +285,7 @@ export class TraderClient {
       const plan = planWithdrawal(current, fresh.id, amount, first.reports, this.#context(marginStateOf(state)));
       const opened = countersign(fresh, first.signedState, this.#init.signer, plan.rolled, (_prev, proposed) => {
         if (proposed.appData !== plan.successorOpening.appData || proposed.turnNum !== 0 || outcomeTotal(proposed.outcome) !== plan.rolled ||
-            JSON.stringify(allocationsOf(fresh, proposed), big) !== JSON.stringify(allocationsOf(fresh, { ...proposed, outcome: plan.successorOpening.outcome }), big)) {
+            !sameAllocations(allocationsOf(fresh, proposed), allocationsOf(fresh, { ...proposed, outcome: plan.successorOpening.outcome }))) {
           throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "successor" } });
         }
       });
@@ -396,7 +397,7 @@ export class TraderClient {
       if (channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
       // Remember what we asked for: if we crash before answering, the hub re-offers its
       // proposal on reconnect and we countersign it only if it is still this request.
-      await this.store.setMeta(REQUEST_KEY, JSON.stringify(action, bigText));
+      await this.store.setMeta(REQUEST_KEY, toJson(action));
       const reply = await this.#request("update", { type: "action", channelId: channel.id, action }, options);
       const proposal = expectPropose(reply);
       assertAnswers(action, proposal.action);
@@ -439,7 +440,7 @@ export class TraderClient {
       if (!hubInitiated) {
         const raw = this.store.getMeta(REQUEST_KEY);
         if (typeof raw !== "string" || raw === "") throw new ChannelError("NOT_PARTICIPANT", { details: { reason: `unrequested ${msg.action.kind}` } });
-        assertAnswers(JSON.parse(raw, bigRevive) as WireAction, msg.action);
+        assertAnswers(fromJson<WireAction>(raw), msg.action);
       }
       const signed = this.#countersign(msg);
       await this.store.saveState(signed);
@@ -541,12 +542,9 @@ function assertAnswers(request: WireAction, answer: WireAction): void {
     }
     return;
   }
-  if (answer.kind !== request.kind || JSON.stringify(answer, bigText) !== JSON.stringify(request, bigText)) {
+  if (answer.kind !== request.kind || toJson(answer) !== toJson(request)) {
     throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "the hub answered another action" } });
   }
 }
 
-const bigText = (_k: string, v: unknown) => (typeof v === "bigint" ? { $bigint: v.toString() } : v);
-const bigRevive = (_k: string, v: unknown) => (typeof v === "object" && v !== null && "$bigint" in v ? BigInt((v as { $bigint: string }).$bigint) : v);
 
-const big = (_k: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v);

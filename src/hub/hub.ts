@@ -35,6 +35,7 @@ import { channelId } from "../protocol/hash.ts";
 import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
 import { FRACTION_ONE, PRICE_ONE, type Collateral, type Price } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
+import { fromJson, toJson } from "../protocol/bigint-json.ts";
 import { setSignatureBackend } from "../protocol/sig-backend.ts";
 import { unilateralExit, type UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { AdjudicatorClient } from "../chain/adjudicator.ts";
@@ -371,7 +372,7 @@ export class Hub {
     await Promise.all([
       this.store.putChannel(record),
       this.store.saveState(step.signed),
-      this.store.setMeta(PENDING_ACTION_KEY(fresh.id), JSON.stringify(action, big)),
+      this.store.setMeta(PENDING_ACTION_KEY(fresh.id), toJson(action)),
     ]);
     this.#track({ snapshot: step.next, record, pendingAction: action });
     this.#disputes?.watch(fresh.id);
@@ -414,7 +415,7 @@ export class Hub {
     const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
     const { variable, verdict } = decide(live.snapshot, action, reports, ctx, live.lastLiquidationAt);
     const step = propose(live.snapshot, variable, this.#init.signer, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }), () => {});
-    await Promise.all([this.store.saveState(step.signed), this.store.setMeta(PENDING_ACTION_KEY(live.snapshot.id), JSON.stringify(action, big))]);
+    await Promise.all([this.store.saveState(step.signed), this.store.setMeta(PENDING_ACTION_KEY(live.snapshot.id), toJson(action))]);
     live.snapshot = step.next;
     live.pendingAction = action;
     live.pendingReports = reports;
@@ -455,8 +456,8 @@ export class Hub {
     await Promise.all([
       this.store.putChannel(record),
       this.store.saveState(step.signed),
-      this.store.setMeta(ROLL_KEY(successor.id), JSON.stringify(roll, big)),
-      this.store.setMeta(PENDING_ACTION_KEY(successor.id), JSON.stringify(action, big)),
+      this.store.setMeta(ROLL_KEY(successor.id), toJson(roll)),
+      this.store.setMeta(PENDING_ACTION_KEY(successor.id), toJson(action)),
     ]);
     this.#track({ snapshot: step.next, record, pendingAction: action, pendingReports: reports, rollFrom: roll });
     this.#disputes?.watch(successor.id);
@@ -473,7 +474,7 @@ export class Hub {
     const plan = planWithdrawal(from.snapshot, successor.snapshot.id, roll.amount, roll.reports, ctx);
     const step = propose(from.snapshot, plan.rollFinal, this.#init.signer, fundingOf(from.snapshot, from.snapshot.latest.state), () => {});
     const action: WireAction = { kind: "withdraw", amount: roll.amount as Collateral };
-    await Promise.all([this.store.saveState(step.signed), this.store.setMeta(PENDING_ACTION_KEY(from.snapshot.id), JSON.stringify(action, big))]);
+    await Promise.all([this.store.saveState(step.signed), this.store.setMeta(PENDING_ACTION_KEY(from.snapshot.id), toJson(action))]);
     from.snapshot = step.next;
     from.pendingAction = action;
     from.pendingReports = roll.reports;
@@ -642,9 +643,9 @@ export class Hub {
       const pending = newest !== undefined && newest !== latest && newest.sigs[HUB] !== undefined && newest.sigs[TRADER] === undefined ? newest : undefined;
       const snapshot = restoreChannel(record.fixedPart, record.token, HUB, latest, pending);
       const raw = this.store.getMeta(PENDING_ACTION_KEY(record.channelId));
-      const pendingAction = snapshot.pending !== undefined && typeof raw === "string" && raw !== "" ? (JSON.parse(raw, unbig) as WireAction) : undefined;
+      const pendingAction = snapshot.pending !== undefined && typeof raw === "string" && raw !== "" ? fromJson<WireAction>(raw) : undefined;
       const rollRaw = this.store.getMeta(ROLL_KEY(record.channelId));
-      const rollFrom = typeof rollRaw === "string" ? (JSON.parse(rollRaw, unbig) as RollInfo) : undefined;
+      const rollFrom = typeof rollRaw === "string" ? fromJson<RollInfo>(rollRaw) : undefined;
       const exiting = this.store.getMeta(EXIT_KEY(record.channelId)) === "1" ? newest : undefined;
       const live: LiveChannel = { snapshot: exiting ? abandon(snapshot) : snapshot, record, ...(pendingAction && !exiting ? { pendingAction } : {}), ...(rollFrom ? { rollFrom } : {}), ...(exiting ? { exit: exiting } : {}) };
       if (live.snapshot.pending !== undefined && snapshot.latest !== undefined) {
@@ -781,14 +782,6 @@ function positionEffects(before: readonly Position[], after: readonly Position[]
     d.hubExposure -= p.size;
   }
   return { deltas, riskIncreasing: false, traderAllocation: 0n as Collateral, hubAllocation: 0n as Collateral };
-}
-
-function big(_key: string, value: unknown): unknown {
-  return typeof value === "bigint" ? { $bigint: value.toString() } : value;
-}
-
-function unbig(_key: string, value: unknown): unknown {
-  return typeof value === "object" && value !== null && "$bigint" in value ? BigInt((value as { $bigint: string }).$bigint) : value;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
