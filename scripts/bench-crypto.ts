@@ -8,7 +8,7 @@
  * and followed by the first decode of what was encoded), keccak, noble's
  * one-shot helpers (the code before issue 7) vs the noble backend (verify
  * against a known key, with and without a hot-key table), the native backend when installed, and decodeAppData
- * uncached vs cached; then the hub's per-update signature work (one
+ * uncached (ethers vs the fixed-layout reader, with their ratio) vs cached; then the hub's per-update signature work (one
  * verification + one signature) as updates/s per core and for all cores,
  * with ratios to the old path.
  */
@@ -17,7 +17,7 @@ import { performance } from "node:perf_hooks";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { AbiCoder, keccak256 } from "ethers";
-import { decodeAppData, decodeAppDataUncached, encodeAppData, MARGIN_STATE_V1_ABI_TYPE } from "../src/protocol/app-data.ts";
+import { decodeAppData, decodeAppDataEthers, decodeAppDataUncached, encodeAppData, MARGIN_STATE_V1_ABI_TYPE } from "../src/protocol/app-data.ts";
 import { encodeMarginAppDataBytes } from "../src/protocol/app-data-fast.ts";
 import { encodeStateBytes } from "../src/protocol/abi-fast.ts";
 import { marginFixedPart, marginOutcome } from "../src/protocol/channel-setup.ts";
@@ -86,7 +86,9 @@ bench("channelId: fixed layout (after)", () => channelId(fixed));
 bench("stateHashOf (channelId + hashState, after)", () => stateHashOf(state));
 
 console.log("\n-- appData decode");
-bench("decodeAppData: ethers, uncached (before)", () => decodeAppDataUncached(appData));
+const decodeBefore = bench("decodeAppData: ethers, uncached (before)", () => decodeAppDataEthers(appData));
+const decodeAfter = bench("decodeAppData: fixed layout, uncached (after)", () => decodeAppDataUncached(appData));
+console.log(`${"decodeAppData uncached: ethers / fixed layout".padEnd(52)} ${"×" + (decodeBefore / decodeAfter).toFixed(1).padStart(7)}`);
 decodeAppData(appData);
 bench("decodeAppData: LRU hit (after)", () => decodeAppData(appData));
 
@@ -104,7 +106,7 @@ bench("encodeAppData: ethers AbiCoder (before)", () => ethersAppData(margin));
 bench("encodeAppData: fixed layout bytes only", () => encodeMarginAppDataBytes(margin));
 bench("encodeAppData: fixed layout + hex, already cached", () => encodeAppData(margin));
 bench("encodeAppData: fixed layout + hex + seed cache (after)", () => encodeAppData(fresh()));
-bench("encode + first decode: ethers + ethers (before)", () => decodeAppDataUncached(ethersAppData(fresh()) as Hex));
+bench("encode + first decode: ethers + ethers (before)", () => decodeAppDataEthers(ethersAppData(fresh()) as Hex));
 bench("encode + first decode: fixed + seeded hit (after)", () => decodeAppData(encodeAppData(fresh())));
 
 // ---- signatures --------------------------------------------------------------

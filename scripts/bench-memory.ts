@@ -1,32 +1,33 @@
 /**
- * Issue 7, target 4: resident memory per idle open channel in the hub's
- * in-memory structures, at 10k and 100k channels (target < 2 KiB each).
+ * Issue 7, target 4: resident memory per idle open channel in the hub, at
+ * 10k and 100k channels (target < 2 KiB each).
  *
- * For each N, one child process fills a hub store file directly with
- * SqliteStore (N channel records and their latest supported state, turn 1,
- * one BTC position, ~1.2 KB appData, real hub and trader signatures; every
- * appData differs: the template's cash, size and cost-basis words are
- * rewritten per channel), and a second, fresh child rebuilds the hub's
- * per-channel structures from it exactly as Hub.#restore does
- * (listChannels → latestSupported → restoreChannel, which verifies both
- * signatures, → a LiveChannel {snapshot, record} in a Map). The measuring
- * child reports heap and RSS before and after (after a full GC), per
- * channel; then what dominates, by swapping one field at a time for a
- * shared value and measuring the heap again. Not included: the risk book
- * (per market, not per channel) and the appData decode LRU (1,024 entries,
- * bounded), which #restore also fills.
+ * For each N, one child process fills a hub data directory directly with
+ * SqliteStore (N channel records, status open, and their latest supported
+ * state, turn 1, one BTC position, ~1.2 KB appData, real hub and trader
+ * signatures; every appData differs: the template's cash, size and
+ * cost-basis words are rewritten per channel). Then a fresh child starts a
+ * real `Hub` on that directory (store, restore, libp2p node listening on
+ * loopback; no chain watcher) and reports heap and RSS after a full GC; a
+ * fresh child does the same on an empty directory (each the median of three
+ * processes). Per channel is
+ * the difference over N: everything the hub holds for an idle channel (its
+ * entry, the at-risk index record, the lookup maps, SQLite's page cache).
  *
  *   SIZES=10000,100000 node --import tsx scripts/bench-memory.ts
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { utf8ToBytes } from "@noble/hashes/utils.js";
-import { restoreChannel, type ChannelSnapshot } from "../src/channel/channel.ts";
+import { restoreChannel } from "../src/channel/channel.ts";
+import { BTC_PERP_DEFAULTS } from "../src/engine/params.ts";
+import { resolveHubConfig } from "../src/hub/config.ts";
+import { Hub } from "../src/hub/hub.ts";
 import { HUB, marginFixedPart, marginOutcome } from "../src/protocol/channel-setup.ts";
 import { encodeAppData } from "../src/protocol/app-data.ts";
 import type { MarginState } from "../src/protocol/margin-state.ts";
@@ -77,52 +78,29 @@ async function fill(n: number, file: string): Promise<void> {
   await store.stop();
 }
 
-interface LiveChannel { snapshot: ChannelSnapshot; record: ChannelRecord }
-
-async function measure(n: number, file: string): Promise<void> {
+async function measure(n: number, dir: string): Promise<void> {
   setFlagsFromString("--expose-gc");
   const gc = runInNewContext("gc") as () => void;
-  const store = new SqliteStore({ path: file });
-  await store.start();
-  const mem = () => { gc(); gc(); const m = process.memoryUsage(); return { heap: m.heapUsed, rss: m.rss, ext: m.external + m.arrayBuffers }; };
-  const m0 = mem();
+  const mem = () => { gc(); gc(); const m = process.memoryUsage(); return { heap: m.heapUsed, rss: m.rss }; };
+  const config = resolveHubConfig({
+    listen: ["/ip4/127.0.0.1/tcp/0"],
+    dataDir: dir,
+    key: { plainKeyFile: "unused", allowPlainKey: true },
+    chain: { rpcUrl: "unused", chainId: 31337, adjudicator: APP, marginApp: APP, token: TOKEN },
+    oracle: { signer: hub.address },
+    markets: [BTC_PERP_DEFAULTS],
+  });
+  const noChain = (): never => { throw new Error("bench-memory: the hub has no chain"); };
+  const node = new Hub({ config, signer: hub, chain: { concludeAndWithdraw: noChain, challengeUnilaterally: noChain, payoutChallenged: noChain, mode: noChain, deposit: noChain, confirmedHoldings: noChain } });
   const t0 = performance.now();
-  const channels = new Map<Bytes32, LiveChannel>();
-  // Hub.#restore, per channel (minus engineChannelOf / book.commit: the book is per market, the decode LRU bounded).
-  for (const record of store.listChannels({ role: "hub" })) {
-    const latest = store.latestSupported(record.channelId);
-    const newest = store.latestState(record.channelId);
-    const pending = newest !== undefined && newest !== latest && newest.sigs[HUB] !== undefined && newest.sigs[1 - HUB] === undefined ? newest : undefined;
-    channels.set(record.channelId, { snapshot: restoreChannel(record.fixedPart, record.token, HUB, latest, pending), record });
-  }
+  await node.start();
   const loadS = (performance.now() - t0) / 1000;
-  const m1 = mem();
-  const per = (a: number, b: number) => (b - a) / n;
-  const out: Record<string, number> = { n, loadS, heap: per(m0.heap, m1.heap), rss: per(m0.rss, m1.rss), ext: per(m0.ext, m1.ext) };
-  // What dominates: replace one field at a time by a value shared by all channels; the heap drop is that field's cost.
-  const first = channels.values().next().value!;
-  const swap = (label: string, f: (live: LiveChannel) => LiveChannel) => {
-    for (const [id, live] of channels) channels.set(id, f(live));
-    const m = mem();
-    out[label] = per(m.heap, m1.heap);
-    return m;
-  };
-  const shared = first.snapshot.latest!;
-  let prev = m1.heap;
-  const step = (label: string, f: (live: LiveChannel) => LiveChannel) => { const m = swap(label, f); out[label] = (prev - m.heap) / n; prev = m.heap; };
-  step("appData", (l) => ({ ...l, snapshot: { ...l.snapshot, latest: { ...l.snapshot.latest!, state: { ...l.snapshot.latest!.state, appData: shared.state.appData } } } }));
-  step("sigs", (l) => ({ ...l, snapshot: { ...l.snapshot, latest: { ...l.snapshot.latest!, sigs: shared.sigs } } }));
-  step("outcome", (l) => ({ ...l, snapshot: { ...l.snapshot, latest: { ...l.snapshot.latest!, state: { ...l.snapshot.latest!.state, outcome: shared.state.outcome } } } }));
-  step("stateRest", (l) => ({ ...l, snapshot: { ...l.snapshot, latest: shared } }));
-  step("record", (l) => ({ ...l, record: first.record }));
-  step("snapshotRest", () => first);
-  out.mapAndRest = (prev - mem().heap) / n;
-  out.appDataChars = shared.state.appData.length;
-  console.log(JSON.stringify(out));
-  await store.stop();
+  const m = mem();
+  console.log(JSON.stringify({ n, loadS, heap: m.heap, rss: m.rss, channels: node.channelCounts().get("open") ?? 0, hot: node.hotChannels }));
+  await node.stop();
 }
 
-if (mode === "fill") await fill(Number(nArg), path!);
+if (mode === "fill") await fill(Number(nArg), join(path!, "hub.db"));
 else if (mode === "measure") await measure(Number(nArg), path!);
 else {
   console.log(`machine: ${cpus().length} cores (nproc), ${cpus()[0]?.model ?? "?"}, Node ${process.version}`);
@@ -130,21 +108,35 @@ else {
   const self = new URL(import.meta.url).pathname;
   const dir = mkdtempSync(join(tmpdir(), "bench-memory-"));
   try {
+    type Run = { n: number; loadS: number; heap: number; rss: number; channels: number; hot: number };
+    const once = (data: string): Run => {
+      const m = spawnSync(process.execPath, ["--import", "tsx", self, "measure", "0", data], { encoding: "utf8" });
+      if (m.status !== 0) throw new Error(`measure failed: ${m.stderr}`);
+      return JSON.parse(m.stdout.trim().split("\n").at(-1)!) as Run;
+    };
+    // A process's RSS varies by ~10 MiB from run to run: the median of three fresh processes each.
+    const run = (_n: number, data: string): Run => {
+      const runs = [once(data), once(data), once(data)];
+      const mid = <K extends "heap" | "rss">(k: K) => runs.map((r) => r[k]).sort((a, b) => a - b)[1]!;
+      return { ...runs[0]!, heap: mid("heap"), rss: mid("rss") };
+    };
+    const empty = join(dir, "empty");
+    mkdirSync(empty);
+    const base = run(0, empty);
+    console.log(`empty hub: heap ${(base.heap / 2 ** 20).toFixed(1)} MiB, RSS ${(base.rss / 2 ** 20).toFixed(1)} MiB`);
     for (const n of sizes) {
-      const file = join(dir, `hub-${n}.db`);
-      let t = performance.now();
-      const f = spawnSync(process.execPath, ["--import", "tsx", self, "fill", String(n), file], { stdio: ["ignore", "inherit", "inherit"] });
+      const data = join(dir, `hub-${n}`);
+      mkdirSync(data);
+      const t = performance.now();
+      const f = spawnSync(process.execPath, ["--import", "tsx", self, "fill", String(n), data], { stdio: ["ignore", "inherit", "inherit"] });
       if (f.status !== 0) throw new Error("fill failed");
       const fillS = (performance.now() - t) / 1000;
-      t = performance.now();
-      const m = spawnSync(process.execPath, ["--import", "tsx", self, "measure", String(n), file], { encoding: "utf8" });
-      if (m.status !== 0) throw new Error(`measure failed: ${m.stderr}`);
-      const r = JSON.parse(m.stdout.trim().split("\n").at(-1)!) as Record<string, number>;
+      const r = run(n, data);
+      if (r.channels !== n) throw new Error(`the hub restored ${r.channels} of ${n} channels`);
+      const heap = (r.heap - base.heap) / n, rss = (r.rss - base.rss) / n;
       const b = (x: number) => `${Math.round(x)} B`;
-      console.log(`\n${n.toLocaleString("en")} idle open channels (store filled in ${fillS.toFixed(1)} s, restored in ${r.loadS!.toFixed(1)} s)`);
-      console.log(`  per channel: heap ${b(r.heap!)}, RSS ${b(r.rss!)} (${(r.rss! / 1024).toFixed(2)} KiB; target < 2 KiB: ${r.rss! < 2048 ? "met" : "missed"}), external ${b(r.ext!)}`);
-      console.log(`  heap by part: appData hex string ${b(r.appData!)} (${r.appDataChars} chars), signatures ${b(r.sigs!)}, outcome ${b(r.outcome!)}, rest of the state ${b(r.stateRest!)}, ` +
-        `channel record ${b(r.record!)}, snapshot + fixed part ${b(r.snapshotRest!)}, map entry and rest ${b(r.mapAndRest!)}`);
+      console.log(`\n${n.toLocaleString("en")} idle open channels (store filled in ${fillS.toFixed(1)} s; Hub.start() restored them in ${r.loadS.toFixed(1)} s, ${r.hot} with signed states in memory)`);
+      console.log(`  per channel over the empty hub: heap ${b(heap)}, RSS ${b(rss)} (${(rss / 1024).toFixed(2)} KiB; target < 2 KiB: ${rss < 2048 ? "met" : "missed"}, ratio ${(rss / 2048).toFixed(2)} of the target)`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -14,6 +14,11 @@ export class KeyedQueue<K> {
     return this.#tails.size;
   }
 
+  /** Whether `key` has queued or running work. */
+  isBusy(key: K): boolean {
+    return this.#tails.has(key);
+  }
+
   run<T>(key: K, task: () => Promise<T> | T): Promise<T> {
     const previous = this.#tails.get(key) ?? Promise.resolve();
     const result = previous.then(task, task);

@@ -46,6 +46,8 @@ export interface HubConfig {
     readonly minDeposit: bigint;
     /** Seconds a liquidation may wait for the trader's countersignature before the hub liquidates on chain. */
     readonly unilateralAfter: bigint;
+    /** Seconds without use after which an open channel's signed states leave memory (read back from the store on its next update). */
+    readonly idleAfter: number;
   };
   /** secp256k1 implementation: "noble" (pure JS, the default), "native" (libsecp256k1, must be installed) or "auto". */
   readonly signatureBackend: "noble" | "native" | "auto";
@@ -111,6 +113,7 @@ export function resolveHubConfig(input: unknown): HubConfig {
       hubMarginRatio: integer(channels.hubMarginRatio ?? FRACTION_ONE, "channels.hubMarginRatio", issues, 0n, 100n * FRACTION_ONE) ?? 0n,
       minDeposit: integer(channels.minDeposit ?? 1_000_000, "channels.minDeposit", issues, 1n) ?? 0n,
       unilateralAfter: integer(channels.unilateralAfter ?? 120, "channels.unilateralAfter", issues, 0n, 86_400n) ?? 120n,
+      idleAfter: Number(integer(channels.idleAfter ?? 60, "channels.idleAfter", issues, 0n, 86_400n) ?? 60n),
     },
   };
   if (issues.length > 0 || engine === undefined) {

@@ -15,8 +15,9 @@ import { EngineError } from "../errors/engine.ts";
 import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
-import { complete, newChannel, propose, restoreChannel, abandon, adopt, type ChannelSnapshot } from "../channel/channel.ts";
-import { decide, engineChannelOf, fundingOf, marginStateOf, openingState, planWithdrawal } from "../channel/margin-channel.ts";
+import { complete, newChannel, propose, resumeChannel, abandon, adopt, type ChannelSnapshot } from "../channel/channel.ts";
+import { decide, fundingOf, marginStateOf, openingState, planWithdrawal } from "../channel/margin-channel.ts";
+import { decodeAppDataUncached } from "../protocol/app-data.ts";
 import { RiskBook, type MarketBook } from "../engine/book.ts";
 import { AtRiskIndex } from "../engine/at-risk-index.ts";
 import type { Effects } from "../engine/rules.ts";
@@ -27,7 +28,7 @@ import { createNode, type NetNode } from "../net/node.ts";
 import { PeerAuth, requireAuthenticated } from "../net/peer-auth.ts";
 import { verifyPriceReport, type OracleDomain } from "../oracle/report.ts";
 import { deriveChannelNonce, HUB, marginFixedPart, TRADER } from "../protocol/channel-setup.ts";
-import type { Position, PriceReport } from "../protocol/margin-state.ts";
+import type { MarginState, Position, PriceReport } from "../protocol/margin-state.ts";
 import type { Accept, Message, Propose, WireAction } from "../protocol/messages.ts";
 import { stateHashOf, type Signer } from "../protocol/sign.ts";
 import { fixedPartOf, type SignedState } from "../protocol/state.ts";
@@ -40,7 +41,7 @@ import { setSignatureBackend } from "../protocol/sig-backend.ts";
 import { unilateralExit, type UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { AdjudicatorClient } from "../chain/adjudicator.ts";
 import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dispute-watch.ts";
-import type { ChannelRecord, ChannelStatus } from "../store/types.ts";
+import type { ChannelRecord, ChannelStatus, ChannelSummary, MetaValue } from "../store/types.ts";
 import type { HubConfig } from "./config.ts";
 import { MAX_SYNC_STATES } from "../protocol/constants.ts";
 
@@ -72,14 +73,37 @@ export interface HubInit {
   readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number };
 }
 
+/**
+ * What the hub keeps of every channel it holds, in use or idle. Small on
+ * purpose (a few hundred bytes with its at-risk index record): the signed
+ * states of an idle channel stay in the store and are read back on its next
+ * update, so 100k idle channels do not hold 100k signed states in memory.
+ */
+interface ChannelEntry {
+  readonly id: Bytes32;
+  readonly counterparty: Address;
+  status: ChannelStatus;
+  /** Turn of the latest supported state, -1 before the first: sync answers from it without a store read. */
+  turnNum: number;
+  /** Slot in the at-risk index once the channel has a supported state. */
+  riskId?: number;
+  /** The liquidation cooldown must survive the channel going idle. */
+  lastLiquidationAt?: bigint;
+  /** Present while the channel is in use. */
+  live?: LiveChannel;
+  /** performance.now() of the last use, for eviction. */
+  usedAt: number;
+}
+
+/** A channel's working set: its snapshot and whatever an update in progress needs. */
 interface LiveChannel {
+  readonly entry: ChannelEntry;
   snapshot: ChannelSnapshot;
   record: ChannelRecord;
   /** The action of our pending proposal and the reports it was priced at, re-offered on sync. */
   pendingAction?: WireAction;
   pendingReports?: readonly PriceReport[];
   pendingEffects?: Effects;
-  lastLiquidationAt?: bigint;
   /** Set on a successor channel while the withdrawal that created it rolls its predecessor into it. */
   rollFrom?: RollInfo;
   /** When our pending proposal was made (unix seconds), to give up on a silent trader. */
@@ -105,9 +129,12 @@ export interface Rejected {
   readonly message: string;
 }
 
-const PENDING_ACTION_KEY = (id: Bytes32) => `pending-action:${id}`;
-const ROLL_KEY = (id: Bytes32) => `roll-from:${id}`;
-const EXIT_KEY = (id: Bytes32) => `unilateral-exit:${id}`;
+const PENDING_ACTION_PREFIX = "pending-action:";
+const ROLL_PREFIX = "roll-from:";
+const EXIT_PREFIX = "unilateral-exit:";
+const PENDING_ACTION_KEY = (id: Bytes32) => PENDING_ACTION_PREFIX + id;
+const ROLL_KEY = (id: Bytes32) => ROLL_PREFIX + id;
+const EXIT_KEY = (id: Bytes32) => EXIT_PREFIX + id;
 const NONCE_COUNTER = "channel-nonce";
 const DISPUTE_CURSOR_KEY = "dispute-cursor";
 const MAX_REJECTED_KEPT = 200;
@@ -119,13 +146,14 @@ export class Hub {
   readonly store: SqliteStore;
   readonly #init: HubInit;
   readonly #queue = new KeyedQueue<Bytes32>();
-  readonly #channels = new Map<Bytes32, LiveChannel>();
-  /** Counterparties of every channel this hub holds. */
-  readonly #traders = new Set<Address>();
+  readonly #channels = new Map<Bytes32, ChannelEntry>();
+  /** Channels whose working set is in memory, least recently used first. */
+  readonly #hot = new Map<Bytes32, LiveChannel>();
+  /** Every channel of a counterparty, by its address; `address` is the one copy of it the entries share. */
+  readonly #byTrader = new Map<Address, { readonly address: Address; readonly ids: Bytes32[] }>();
   readonly #prices = new Map<MarketId, PriceReport>();
   /** Accounts by liquidation price (engine/at-risk-index.ts), keyed by a small number per channel. */
   readonly #risk: AtRiskIndex;
-  readonly #riskIds = new Map<Bytes32, number>();
   readonly #riskChannels: Bytes32[] = [];
   readonly #rejected: Rejected[] = [];
   readonly #oracleDomain: OracleDomain;
@@ -191,9 +219,9 @@ export class Hub {
         fromBlock: typeof cursor === "string" ? Number(cursor) : (d.fromBlock ?? this.config.chain.startBlock),
         pollingIntervalMs: d.pollingIntervalMs ?? this.config.chain.pollMs,
         channels: this.#channels.keys(),
-        latestSupported: (id) => this.#channels.get(id)?.snapshot.latest,
-        counterChallenge: async (id, latest) => {
-          const live = this.#channels.get(id);
+        latestSupported: (id) => this.#latestSupported(id),
+        counterChallenge: (id, latest) => this.#queue.run(id, async () => {
+          const live = this.#live(id);
           if (live === undefined) return undefined;
           const markets = marginStateOf(latest.state).positions.map((p) => p.market);
           const exit = unilateralExit({ ...live.snapshot, latest }, this.#reportsFor(markets), this.#now(), this.#init.signer);
@@ -202,7 +230,7 @@ export class Hub {
           live.exit = exit.candidate;
           this.#log("counter-challenge", { channelId: id, turnNum: exit.candidate.state.turnNum });
           return { candidate: exit.candidate, challenger: this.#init.signer };
-        },
+        }),
         onStatus: (id, status, info) => this.#onDispute(id, status, info),
         onCursor: (next) => this.store.setMeta(DISPUTE_CURSOR_KEY, String(next)),
         onError: (error) => this.#log("dispute-watch-error", { code: error.code, message: error.message, cause: String((error.cause as Error | undefined)?.message ?? "") }),
@@ -246,11 +274,17 @@ export class Hub {
     const below = new Set<number>();
     for (const report of accepted) for (const id of this.#risk.tick(report.market, report.price).liquidatable) below.add(id);
     const liquidations: Promise<unknown>[] = [];
-    for (const id of below) {
-      const live = this.#channels.get(this.#riskChannels[id]!);
-      // A channel already waiting on a proposal (often this very liquidation) is left to it.
-      if (live === undefined || live.record.status !== "open" || live.snapshot.pending !== undefined) continue;
-      liquidations.push(this.#queue.run(live.snapshot.id, () => this.#proposeFromHub(live, { kind: "liquidate" })).catch((error) => this.#noteRejection(error, live)));
+    for (const riskId of below) {
+      const entry = this.#channels.get(this.#riskChannels[riskId]!);
+      if (entry === undefined || entry.status !== "open") continue;
+      liquidations.push(
+        this.#queue.run(entry.id, () => {
+          const live = this.#live(entry.id)!;
+          // A channel already waiting on a proposal (often this very liquidation) is left to it.
+          if (live.snapshot.pending !== undefined || live.entry.status !== "open") return;
+          return this.#proposeFromHub(live, { kind: "liquidate" });
+        }).catch((error) => this.#noteRejection(error, entry)),
+      );
     }
     await Promise.all(liquidations);
   }
@@ -263,7 +297,7 @@ export class Hub {
    */
   async liquidateOnChain(channelId: Bytes32): Promise<{ finalizesAt: number; settlement: UnilateralExit["settlement"] }> {
     return this.#queue.run(channelId, async () => {
-      const live = this.#channels.get(channelId);
+      const live = this.#live(channelId);
       if (live === undefined) throw new ChannelError("UNKNOWN_CHANNEL", { details: { channelId } });
       const margin = marginStateOf(live.snapshot.latest!.state);
       const exit = unilateralExit(live.snapshot, this.#reportsFor(margin.positions.map((p) => p.market)), this.#now(), this.#init.signer);
@@ -272,7 +306,7 @@ export class Hub {
       live.pendingAction = undefined;
       live.pendingEffects = undefined;
       live.exit = exit.candidate;
-      await this.#setStatus(live, "challenged");
+      await this.#setStatus(live.entry, "challenged");
       const { finalizesAt } = await this.#init.chain.challengeUnilaterally(exit.proof, exit.candidate, this.#init.signer, this.#shutdown.signal);
       this.#log("unilateral-challenge", { channelId, turnNum: exit.candidate.state.turnNum, finalizesAt, trader: exit.settlement.trader, hub: exit.settlement.hub, penalty: exit.settlement.penalty });
       return { finalizesAt, settlement: exit.settlement };
@@ -285,7 +319,7 @@ export class Hub {
     if (messenger === undefined) return;
     // One pass over authenticated peers, not over channels: the tick path stays independent of the channel count.
     for (const peer of messenger.bindings.peers()) {
-      if (!this.#traders.has(messenger.bindings.get(peer)!)) continue;
+      if (!this.#byTrader.has(messenger.bindings.get(peer)!)) continue;
       messenger.push(peer, "price", { type: "price", reports }, { signal: AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(5_000)]) }).catch(() => {});
     }
   }
@@ -295,8 +329,28 @@ export class Hub {
     return [...this.#prices.values()];
   }
 
+  /** Every channel with its latest states; idle ones are read from the store, so this is O(channels) reads. */
   channels(): { record: ChannelRecord; latest: SignedState | undefined; pending: SignedState | undefined }[] {
-    return [...this.#channels.values()].map((c) => ({ record: c.record, latest: c.snapshot.latest, pending: c.snapshot.pending }));
+    return [...this.#channels.keys()].map((id) => this.channel(id)!);
+  }
+
+  channel(id: Bytes32): { record: ChannelRecord; latest: SignedState | undefined; pending: SignedState | undefined } | undefined {
+    const entry = this.#channels.get(id);
+    if (entry === undefined) return undefined;
+    if (entry.live !== undefined) return { record: entry.live.record, latest: entry.live.snapshot.latest, pending: entry.live.snapshot.pending };
+    return { record: this.store.getChannel(id)!, latest: this.store.latestSupported(id), pending: undefined };
+  }
+
+  /** Channels by status, from memory (the metrics gauge). */
+  channelCounts(): Map<ChannelStatus, number> {
+    const counts = new Map<ChannelStatus, number>();
+    for (const entry of this.#channels.values()) counts.set(entry.status, (counts.get(entry.status) ?? 0) + 1);
+    return counts;
+  }
+
+  /** How many channels hold their signed states in memory (the rest are idle, in the store only). */
+  get hotChannels(): number {
+    return this.#hot.size;
   }
 
   rejected(): readonly Rejected[] {
@@ -374,7 +428,7 @@ export class Hub {
       this.store.saveState(step.signed),
       this.store.setMeta(PENDING_ACTION_KEY(fresh.id), toJson(action)),
     ]);
-    this.#track({ snapshot: step.next, record, pendingAction: action });
+    this.#track(record, { snapshot: step.next, pendingAction: action });
     this.#disputes?.watch(fresh.id);
     this.#log("channel-proposed", { channelId: fresh.id, trader, deposit, hubDeposit });
     return { type: "propose", signedState: step.signed, action, reports: [] };
@@ -383,8 +437,8 @@ export class Hub {
   async #action(trader: Address, channelId: Bytes32, action: WireAction): Promise<Propose> {
     const live = this.#owned(trader, channelId);
     // A deposit may have confirmed since the last poll; look now rather than refuse.
-    if (live.record.status === "funding") await this.#advanceFunding(live, this.#shutdown.signal);
-    if (live.record.status !== "open") throw new ChannelError("CHANNEL_NOT_OPEN", { details: { status: live.record.status } });
+    if (live.entry.status === "funding") await this.#advanceFunding(live, this.#shutdown.signal);
+    if (live.entry.status !== "open") throw new ChannelError("CHANNEL_NOT_OPEN", { details: { status: live.entry.status } });
     if (action.kind === "open" || action.kind === "liquidate" || action.kind === "remark" || action.kind === "hubTopUp") {
       throw new ChannelError("NOT_PARTICIPANT", { details: { reason: `${action.kind} is the hub's to propose` } });
     }
@@ -413,7 +467,7 @@ export class Hub {
     if (action.kind === "trade") markets.add(action.market);
     const reports = this.#reportsFor([...markets]);
     const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
-    const { variable, verdict } = decide(live.snapshot, action, reports, ctx, live.lastLiquidationAt);
+    const { variable, verdict } = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
     const step = propose(live.snapshot, variable, this.#init.signer, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }), () => {});
     await Promise.all([this.store.saveState(step.signed), this.store.setMeta(PENDING_ACTION_KEY(live.snapshot.id), toJson(action))]);
     live.snapshot = step.next;
@@ -421,7 +475,7 @@ export class Hub {
     live.pendingReports = reports;
     live.pendingEffects = verdict.effects;
     live.pendingSince = ctx.now;
-    if (action.kind === "liquidate") live.lastLiquidationAt = ctx.now;
+    if (action.kind === "liquidate") live.entry.lastLiquidationAt = ctx.now;
     const proposal: Propose = { type: "propose", signedState: step.signed, action, reports };
     this.#log("proposed", { channelId: live.snapshot.id, turnNum: variable.turnNum, action: action.kind });
     if (action.kind === "liquidate") void this.#offer(live, proposal);
@@ -459,7 +513,7 @@ export class Hub {
       this.store.setMeta(ROLL_KEY(successor.id), toJson(roll)),
       this.store.setMeta(PENDING_ACTION_KEY(successor.id), toJson(action)),
     ]);
-    this.#track({ snapshot: step.next, record, pendingAction: action, pendingReports: reports, rollFrom: roll });
+    this.#track(record, { snapshot: step.next, pendingAction: action, pendingReports: reports, rollFrom: roll });
     this.#disputes?.watch(successor.id);
     this.#log("withdrawal-proposed", { channelId: live.snapshot.id, successor: successor.id, amount });
     return { type: "propose", signedState: step.signed, action, reports };
@@ -486,19 +540,20 @@ export class Hub {
     const step = complete(live.snapshot, msg.turnNum, msg.signature);
     await this.store.saveState(step.signed, { hashes: { channelId: live.snapshot.id, stateHash: stateHashOf(step.signed.state) } });
     live.snapshot = step.next;
-    this.#indexRisk(live);
+    this.#supported(live);
     if (live.pendingEffects !== undefined) this.book.commit(live.pendingEffects);
     live.pendingEffects = undefined;
     live.pendingAction = undefined;
-    if (step.signed.state.turnNum === 0) await this.#setStatus(live, "funding");
-    else if (step.signed.state.isFinal) await this.#setStatus(live, "closing");
+    if (step.signed.state.turnNum === 0) await this.#setStatus(live.entry, "funding");
+    else if (step.signed.state.isFinal) await this.#setStatus(live.entry, "closing");
     if (step.signed.state.turnNum === 0 && live.rollFrom !== undefined) {
       const roll = live.rollFrom;
-      const from = this.#owned(trader, roll.channelId);
+      this.#owned(trader, roll.channelId);
       this.#log("supported", { channelId: live.snapshot.id, turnNum: 0 });
-      return this.#queue.run(from.snapshot.id, () => this.#proposeRollFinal(from, live, roll));
+      // Looked up again inside the predecessor's lane: only there is its working set current.
+      return this.#queue.run(roll.channelId, () => this.#proposeRollFinal(this.#owned(trader, roll.channelId), live, roll));
     }
-    else if (marginStateOf(step.signed.state).kind === 2 /* Transfer */ && fundingOf(live.snapshot, step.signed.state) > 0n) await this.#setStatus(live, "funding");
+    else if (marginStateOf(step.signed.state).kind === 2 /* Transfer */ && fundingOf(live.snapshot, step.signed.state) > 0n) await this.#setStatus(live.entry, "funding");
     this.#log("supported", { channelId: live.snapshot.id, turnNum: msg.turnNum });
     return { type: "ack", channelId: msg.channelId, turnNum: msg.turnNum };
   }
@@ -508,12 +563,15 @@ export class Hub {
     if (msg.type === "sync-status") {
       // The trader's view; answer with what it lacks, then re-offer any pending proposal.
       const behind: SignedState[] = [];
-      const ours = [...this.#channels.values()].filter((c) => c.record.counterparty === trader);
-      for (const live of ours) {
-        const theirs = msg.channels.find((c) => c.channelId === live.snapshot.id)?.turnNum ?? -1;
-        const latest = live.snapshot.latest;
-        if (latest !== undefined && latest.state.turnNum > theirs) behind.push(latest);
-        if (live.snapshot.pending !== undefined && live.pendingAction !== undefined) {
+      for (const entry of this.#entriesOf(trader)) {
+        const theirs = msg.channels.find((c) => c.channelId === entry.id)?.turnNum ?? -1;
+        if (entry.turnNum > theirs) {
+          const latest = this.#latestSupported(entry.id);
+          if (latest !== undefined) behind.push(latest);
+        }
+        // Only a channel in memory can have a proposal of ours pending.
+        const live = entry.live;
+        if (live?.snapshot.pending !== undefined && live.pendingAction !== undefined) {
           void this.#offer(live, { type: "propose", signedState: live.snapshot.pending, action: live.pendingAction, reports: live.pendingReports ?? [] });
         }
       }
@@ -531,10 +589,10 @@ export class Hub {
             this.book.commit(live.pendingEffects);
           }
           live.snapshot = step.next;
-          this.#indexRisk(live);
+          this.#supported(live);
           live.pendingEffects = undefined;
           live.pendingAction = undefined;
-          if (signed.state.turnNum === 0) await this.#setStatus(live, "funding");
+          if (signed.state.turnNum === 0) await this.#setStatus(live.entry, "funding");
         });
       }
       return { type: "sync-status", channels: this.#statusOf(trader) };
@@ -546,31 +604,39 @@ export class Hub {
 
   /** A channel under challenge takes no updates; it reopens when the challenge is cleared. */
   async #onDispute(id: Bytes32, status: DisputeStatus, info: DisputeInfo): Promise<void> {
-    const live = this.#channels.get(id);
-    if (live === undefined) return;
+    if (!this.#channels.has(id)) return;
     await this.#queue.run(id, async () => {
+      const live = this.#live(id)!;
       if (status === "challenged") {
-        await this.#setStatus(live, "challenged");
+        await this.#setStatus(live.entry, "challenged");
         if (info.response === "checkpoint") this.#log("challenge-answered", { channelId: id, challengedTurn: info.turnNum, answeredWith: live.snapshot.latest?.state.turnNum });
         if ((info.response === "none" || info.response === "behind") && info.candidate !== undefined && live.exit === undefined) {
           // Not ours to answer: if it times out, the maintenance loop pays out this candidate's outcome.
           live.exit = { state: { ...live.snapshot.fixedPart, ...info.candidate }, sigs: live.snapshot.fixedPart.participants.map(() => undefined) };
         }
-      } else if (status === "cleared" && live.record.status === "challenged") {
+      } else if (status === "cleared" && live.entry.status === "challenged") {
         // Checkpointed or displaced: whatever candidate we were waiting on will not finalize.
         live.exit = undefined;
         await this.store.setMeta(EXIT_KEY(id), "");
-        await this.#setStatus(live, "open");
+        await this.#setStatus(live.entry, "open");
       } else if (status === "finalized") {
-        await this.#setStatus(live, "closed");
+        await this.#setStatus(live.entry, "closed");
       }
     });
   }
 
   #statusOf(trader: Address): { channelId: Bytes32; turnNum: number }[] {
-    return [...this.#channels.values()]
-      .filter((c) => c.record.counterparty === trader && c.snapshot.latest !== undefined)
-      .map((c) => ({ channelId: c.snapshot.id, turnNum: c.snapshot.latest!.state.turnNum }));
+    return this.#entriesOf(trader).filter((e) => e.turnNum >= 0).map((e) => ({ channelId: e.id, turnNum: e.turnNum }));
+  }
+
+  #entriesOf(trader: Address): ChannelEntry[] {
+    return (this.#byTrader.get(trader)?.ids ?? []).map((id) => this.#channels.get(id)!);
+  }
+
+  #latestSupported(id: Bytes32): SignedState | undefined {
+    const entry = this.#channels.get(id);
+    if (entry === undefined) return undefined;
+    return entry.live !== undefined ? entry.live.snapshot.latest : this.store.latestSupported(id);
   }
 
   /** Pushes a proposal to the trader's connected peers; an offline trader gets it on sync. */
@@ -580,7 +646,7 @@ export class Hub {
     for (const peer of messenger.bindings.peersOf(live.record.counterparty)) {
       try {
         const reply = await messenger.request(peer, "update", proposal, { signal: AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(10_000)]) });
-        if (reply.type === "accept") await this.#queue.run(live.snapshot.id, () => this.#accept(live.record.counterparty, reply));
+        if (reply.type === "accept") await this.#queue.run(live.snapshot.id, () => this.#accept(live.entry.counterparty, reply));
         else this.#log("offer-refused", { channelId: live.snapshot.id, peer, reply: reply.type === "error" ? reply.code : reply.type });
         return;
       } catch (error) {
@@ -596,77 +662,152 @@ export class Hub {
     await this.store.setMeta(PENDING_ACTION_KEY(live.snapshot.id), "");
   }
 
-  #owned(trader: Address, channelId: Bytes32): LiveChannel {
-    const live = this.#channels.get(channelId);
-    if (live === undefined) throw new ChannelError("UNKNOWN_CHANNEL", { details: { channelId } });
-    if (live.record.counterparty !== trader) throw new ChannelError("NOT_PARTICIPANT", { details: { channelId } });
+  /** The channel's working set, read back from the store if it went idle. Call inside the channel's lane when changing it. */
+  #live(channelId: Bytes32): LiveChannel | undefined {
+    const entry = this.#channels.get(channelId);
+    if (entry === undefined) return undefined;
+    let live = entry.live;
+    if (live === undefined) {
+      // Only channels with nothing pending go idle (see #evictIdle), so the latest supported state is all there is.
+      const record = this.store.getChannel(channelId)!;
+      live = { entry, record, snapshot: resumeChannel(record, HUB, this.store.latestSupported(channelId)) };
+      entry.live = live;
+    }
+    entry.usedAt = performance.now();
+    this.#hot.delete(channelId);
+    this.#hot.set(channelId, live);
     return live;
   }
 
-  async #setStatus(live: LiveChannel, status: ChannelStatus): Promise<void> {
-    if (live.record.status === status) return;
-    await this.store.updateChannelStatus(live.snapshot.id, status);
-    live.record = { ...live.record, status };
-    this.#log("channel-status", { channelId: live.snapshot.id, status });
+  #owned(trader: Address, channelId: Bytes32): LiveChannel {
+    const entry = this.#channels.get(channelId);
+    if (entry === undefined) throw new ChannelError("UNKNOWN_CHANNEL", { details: { channelId } });
+    if (entry.counterparty !== trader) throw new ChannelError("NOT_PARTICIPANT", { details: { channelId } });
+    return this.#live(channelId)!;
   }
 
-  #track(live: LiveChannel): void {
-    this.#channels.set(live.snapshot.id, live);
-    this.#traders.add(live.record.counterparty);
+  async #setStatus(entry: ChannelEntry, status: ChannelStatus): Promise<void> {
+    if (entry.status === status) return;
+    await this.store.updateChannelStatus(entry.id, status);
+    entry.status = status;
+    if (entry.live !== undefined) entry.live.record = { ...entry.live.record, status };
+    this.#log("channel-status", { channelId: entry.id, status });
   }
 
-  /** Keeps the at-risk index on the channel's latest supported state; call whenever it changes. */
-  #indexRisk(live: LiveChannel): void {
+  /** Starts holding a channel; `live` is its working set if it is in use. */
+  #track(record: ChannelRecord, live: Omit<LiveChannel, "entry" | "record">): ChannelEntry;
+  #track(record: ChannelSummary): ChannelEntry;
+  #track(record: ChannelRecord | ChannelSummary, live?: Omit<LiveChannel, "entry" | "record">): ChannelEntry {
+    let trader = this.#byTrader.get(record.counterparty);
+    // An array, not a Set: most traders hold one or two channels, and a Set costs ten times the bytes.
+    if (trader === undefined) this.#byTrader.set(record.counterparty, (trader = { address: record.counterparty, ids: [] }));
+    // Every entry of a trader shares one copy of its address, not one string per channel row read.
+    const entry: ChannelEntry = { id: record.channelId, counterparty: trader.address, status: record.status, turnNum: -1, usedAt: performance.now() };
+    trader.ids.push(record.channelId); // each channel is tracked once: at start-up, on open, or as a successor
+    this.#channels.set(record.channelId, entry);
+    if (live !== undefined) {
+      entry.live = { ...live, entry, record: record as ChannelRecord }; // the overloads give a whole record with a working set
+      this.#hot.set(record.channelId, entry.live);
+    }
+    return entry;
+  }
+
+  /** Call whenever the channel's latest supported state changes: the turn for sync and the at-risk index follow it. */
+  #supported(live: LiveChannel): void {
     const latest = live.snapshot.latest;
     if (latest === undefined) return;
-    let id = this.#riskIds.get(live.snapshot.id);
-    if (id === undefined) {
-      id = this.#riskChannels.push(live.snapshot.id) - 1;
-      this.#riskIds.set(live.snapshot.id, id);
-    }
-    const margin = marginStateOf(latest.state);
+    live.entry.turnNum = latest.state.turnNum;
+    this.#indexRisk(live.entry, marginStateOf(latest.state));
+  }
+
+  #indexRisk(entry: ChannelEntry, margin: { readonly traderCash: bigint; readonly positions: readonly Position[] }): void {
+    if (entry.riskId === undefined) entry.riskId = this.#riskChannels.push(entry.id) - 1;
     // The hub settles funding into cash at every update and does not run a funding clock between
     // updates, so there is no accrued funding to take off the cash here.
-    this.#risk.upsert(id, { cash: margin.traderCash, positions: margin.positions });
+    this.#risk.upsert(entry.riskId, { cash: margin.traderCash, positions: margin.positions });
+  }
+
+  /**
+   * Drops the working set of channels unused for `channels.idleAfter` seconds
+   * that have nothing in memory the store does not hold: no proposal pending,
+   * no exit, no roll, no funding to watch, and no update running in their lane.
+   */
+  #evictIdle(): void {
+    const cutoff = performance.now() - this.config.channels.idleAfter * 1000;
+    for (const [id, live] of this.#hot) {
+      if (live.entry.usedAt > cutoff) break; // least recently used first: the rest are younger
+      const status = live.entry.status;
+      // A successor's roll matters only until it opens, so it does not keep an open channel in memory.
+      const idle = (status === "open" || status === "closing" || status === "closed") && live.snapshot.pending === undefined &&
+        live.pendingAction === undefined && live.exit === undefined && !this.#queue.isBusy(id);
+      this.#hot.delete(id);
+      if (idle) live.entry.live = undefined;
+      else (live.entry.usedAt = performance.now(), this.#hot.set(id, live));
+    }
   }
 
   #reportsFor(markets: readonly MarketId[]): PriceReport[] {
     return markets.map((m) => this.#prices.get(m)).filter((r): r is PriceReport => r !== undefined);
   }
 
-  /** Rebuilds live channels and the book's open interest and exposure from the store. */
+  /**
+   * Rebuilds the channel entries, the at-risk index and the book's open
+   * interest and exposure from the store. Channels with something in flight
+   * (a proposal, an exit, a roll, funding or a challenge) get their working
+   * set now; idle open ones only their entry, their states stay on disk.
+   */
   #restore(): void {
-    for (const record of this.store.listChannels({ role: "hub" })) {
-      if (record.status === "closed") continue;
-      const latest = this.store.latestSupported(record.channelId);
-      const newest = this.store.latestState(record.channelId);
-      const pending = newest !== undefined && newest !== latest && newest.sigs[HUB] !== undefined && newest.sigs[TRADER] === undefined ? newest : undefined;
-      const snapshot = restoreChannel(record.fixedPart, record.token, HUB, latest, pending);
-      const raw = this.store.getMeta(PENDING_ACTION_KEY(record.channelId));
-      const pendingAction = snapshot.pending !== undefined && typeof raw === "string" && raw !== "" ? fromJson<WireAction>(raw) : undefined;
-      const rollRaw = this.store.getMeta(ROLL_KEY(record.channelId));
-      const rollFrom = typeof rollRaw === "string" ? fromJson<RollInfo>(rollRaw) : undefined;
-      const exiting = this.store.getMeta(EXIT_KEY(record.channelId)) === "1" ? newest : undefined;
-      const live: LiveChannel = { snapshot: exiting ? abandon(snapshot) : snapshot, record, ...(pendingAction && !exiting ? { pendingAction } : {}), ...(rollFrom ? { rollFrom } : {}), ...(exiting ? { exit: exiting } : {}) };
-      if (live.snapshot.pending !== undefined && snapshot.latest !== undefined) {
-        // The engine's effects of a stored proposal died with the process; its open-interest and
-        // exposure changes follow from the positions alone (fees and funding are not re-booked).
-        live.pendingEffects = positionEffects(marginStateOf(snapshot.latest.state).positions, marginStateOf(live.snapshot.pending.state).positions);
-      }
-      this.#track(live);
-      if (latest !== undefined) this.book.commit(positionEffects([], engineChannelOf(snapshot, latest).state.positions));
-    }
+    const pendingActions = this.store.metaWithPrefix(PENDING_ACTION_PREFIX);
+    const rolls = this.store.metaWithPrefix(ROLL_PREFIX);
+    const exits = this.store.metaWithPrefix(EXIT_PREFIX);
     // Until fresh reports arrive, the at-risk index marks each market at the newest mark any
     // restored state was signed at, the same mark the engine falls back to.
     const newestMarks = new Map<MarketId, PriceReport>();
-    for (const live of this.#channels.values()) {
-      for (const mark of live.snapshot.latest ? marginStateOf(live.snapshot.latest.state).marks : []) {
+    for (const summary of this.store.channelSummaries("hub")) {
+      if (summary.status === "closed" || summary.supportedAppData === undefined) continue;
+      for (const mark of decodeAppDataUncached(summary.supportedAppData).marks) {
         const seen = newestMarks.get(mark.market);
         if (seen === undefined || seen.timestamp < mark.timestamp) newestMarks.set(mark.market, mark);
       }
     }
     for (const mark of newestMarks.values()) this.#risk.tick(mark.market, mark.price);
-    for (const live of this.#channels.values()) this.#indexRisk(live);
+    // Streamed, one channel at a time into the index: nothing of an idle channel is kept but its
+    // entry and its index record, and start-up's garbage dies young (resident memory stays low).
+    for (const summary of this.store.channelSummaries("hub")) {
+      if (summary.status === "closed") continue;
+      const id = summary.channelId;
+      const supportedTurn = summary.supportedTurn ?? -1;
+      const exiting = exits.get(EXIT_KEY(id)) === "1";
+      const inFlight = summary.newestTurn > supportedTurn || exiting || (summary.status !== "open" && summary.status !== "closing");
+      // Decoded without the LRU: 100k distinct states would only churn it.
+      const margin = summary.supportedAppData === undefined ? undefined : decodeAppDataUncached(summary.supportedAppData);
+      const entry = inFlight ? this.#restoreInFlight(this.store.getChannel(id)!, pendingActions.get(PENDING_ACTION_KEY(id)), rolls.get(ROLL_KEY(id)), exiting, margin) : this.#track(summary);
+      if (margin === undefined) continue;
+      entry.turnNum = supportedTurn;
+      this.#indexRisk(entry, margin);
+      this.book.commit(positionEffects([], margin.positions));
+    }
+  }
+
+  /** A channel with a proposal, an exit, a roll, funding or a challenge in flight gets its working set back at start-up. */
+  #restoreInFlight(record: ChannelRecord, rawAction: MetaValue | undefined, rawRoll: MetaValue | undefined, exiting: boolean, margin: MarginState | undefined): ChannelEntry {
+    const id = record.channelId;
+    const latest = this.store.latestSupported(id);
+    const newest = this.store.latestState(id);
+    const pending = newest !== undefined && newest !== latest && newest.sigs[HUB] !== undefined && newest.sigs[TRADER] === undefined ? newest : undefined;
+    const snapshot = resumeChannel(record, HUB, latest, pending);
+    const pendingAction = snapshot.pending !== undefined && typeof rawAction === "string" && rawAction !== "" ? fromJson<WireAction>(rawAction) : undefined;
+    const rollFrom = typeof rawRoll === "string" ? fromJson<RollInfo>(rawRoll) : undefined;
+    const exit = exiting ? newest : undefined;
+    const working: Omit<LiveChannel, "entry" | "record"> = { snapshot: exit ? abandon(snapshot) : snapshot, ...(pendingAction && !exit ? { pendingAction } : {}), ...(rollFrom ? { rollFrom } : {}), ...(exit ? { exit } : {}) };
+    const entry = this.#track(record, working);
+    const live = entry.live!;
+    if (live.snapshot.pending !== undefined && margin !== undefined) {
+      // The engine's effects of a stored proposal died with the process; its open-interest and
+      // exposure changes follow from the positions alone (fees and funding are not re-booked).
+      live.pendingEffects = positionEffects(margin.positions, marginStateOf(live.snapshot.pending.state).positions);
+    }
+    return entry;
   }
 
   /**
@@ -677,8 +818,11 @@ export class Hub {
    */
   async #watchFunding(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      this.#evictIdle();
       const now = this.#now();
-      for (const live of this.#channels.values()) {
+      // Idle channels have nothing for this loop by construction (see #evictIdle).
+      const inUse = [...this.#hot.values()];
+      for (const live of inUse) {
         try {
           if (live.exit !== undefined) await this.#collectExit(live, signal);
           else if (live.pendingAction?.kind === "liquidate" && live.pendingSince !== undefined && now - live.pendingSince >= this.config.channels.unilateralAfter) {
@@ -688,10 +832,10 @@ export class Hub {
           this.#log("unilateral-error", { channelId: live.snapshot.id, error: String(error) });
         }
       }
-      for (const live of this.#channels.values()) {
-        if (live.record.status !== "funding" || live.snapshot.latest === undefined) continue;
+      for (const live of inUse) {
+        if (live.entry.status !== "funding" || live.snapshot.latest === undefined) continue;
         try {
-          await this.#queue.run(live.snapshot.id, () => this.#advanceFunding(live, signal));
+          await this.#queue.run(live.snapshot.id, () => this.#advanceFunding(this.#live(live.snapshot.id)!, signal));
         } catch (error) {
           this.#log("funding-error", { channelId: live.snapshot.id, error: String(error) });
         }
@@ -705,7 +849,7 @@ export class Hub {
     await this.#init.chain.payoutChallenged(live.exit!, signal);
     live.exit = undefined;
     await this.store.setMeta(EXIT_KEY(live.snapshot.id), "");
-    await this.#setStatus(live, "closed");
+    await this.#setStatus(live.entry, "closed");
     this.#log("unilateral-paid", { channelId: live.snapshot.id });
   }
 
@@ -714,19 +858,19 @@ export class Hub {
     const total = fundingOf(live.snapshot, latest.state);
     const held = await this.#init.chain.confirmedHoldings(live.snapshot.id, signal);
     if (held >= total) {
-      await this.#setStatus(live, "open");
+      await this.#setStatus(live.entry, "open");
       const from = live.rollFrom === undefined ? undefined : this.#channels.get(live.rollFrom.channelId);
       if (from !== undefined) await this.#setStatus(from, "closed");
       return;
     }
     if (live.rollFrom !== undefined) {
       // Funded by the predecessor's payout: conclude it ourselves if the trader has not.
-      const from = this.#channels.get(live.rollFrom.channelId);
-      const final = from?.snapshot.latest;
+      const fromId = live.rollFrom.channelId;
+      const final = this.#latestSupported(fromId);
       const key = `roll-concluded:${live.snapshot.id}`;
       if (final?.state.isFinal && this.store.getMeta(key) === undefined) {
         await this.store.setMeta(key, "1");
-        await this.#init.chain.concludeAndWithdraw(final, signal).catch((error) => this.#log("roll-conclude", { channelId: from!.snapshot.id, error: String(error) }));
+        await this.#init.chain.concludeAndWithdraw(final, signal).catch((error) => this.#log("roll-conclude", { channelId: fromId, error: String(error) }));
       }
       return;
     }
@@ -743,10 +887,12 @@ export class Hub {
     }
   }
 
-  #noteRejection(error: unknown, live?: LiveChannel, trader?: Address, channelId?: Bytes32): void {
+  #noteRejection(error: unknown, entry?: ChannelEntry, trader?: Address, channelId?: Bytes32): void {
     const code = error instanceof MarginError ? error.code : "INTERNAL";
     const message = error instanceof MarginError ? error.shortMessage : String(error);
-    this.#rejected.push({ at: this.#now(), ...(channelId ?? live?.snapshot.id ? { channelId: (channelId ?? live?.snapshot.id)! } : {}), ...(trader ?? live?.record.counterparty ? { trader: (trader ?? live?.record.counterparty)! } : {}), code, message });
+    const id = channelId ?? entry?.id;
+    const who = trader ?? entry?.counterparty;
+    this.#rejected.push({ at: this.#now(), ...(id !== undefined ? { channelId: id } : {}), ...(who !== undefined ? { trader: who } : {}), code, message });
     if (this.#rejected.length > MAX_REJECTED_KEPT) this.#rejected.shift();
     this.#log("rejected", { code, channelId, trader });
   }

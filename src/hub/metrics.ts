@@ -17,7 +17,7 @@ import type { Hub } from "./hub.ts";
 import { CHANNEL_STATUSES } from "../store/types.ts";
 import { PRICE_ONE } from "../protocol/units.ts";
 
-export type MetricsSource = Pick<Hub, "onEvent" | "channels" | "prices" | "now" | "chainWatch" | "store">;
+export type MetricsSource = Pick<Hub, "onEvent" | "channelCounts" | "prices" | "now" | "chainWatch" | "store">;
 
 const PREFIX = "nitro_margin_";
 /** Proposals we still wait on; beyond this the oldest are forgotten (a trader that never answers). */
@@ -69,7 +69,7 @@ export class HubMetrics {
       registers,
       collect() {
         const counts = new Map<string, number>(CHANNEL_STATUSES.map((s) => [s, 0]));
-        for (const c of source.channels()) counts.set(c.record.status, (counts.get(c.record.status) ?? 0) + 1);
+        for (const [status, n] of source.channelCounts()) counts.set(status, n);
         for (const [status, n] of counts) this.set({ status }, n);
       },
     });

@@ -17,12 +17,20 @@
  * strings), INVALID_HEX for bytes32 / signature, INVALID_ADDRESS for the
  * oracle, INVALID_MARKET_ID from `marketIdToBytes32`, INVALID_APP_DATA for a
  * list that is not an array.
+ *
+ * The decoder (`decodeMarginAppDataHex`) is the mirror for the same reason
+ * (ethers' decode cost about 466 µs): it walks the layout with every offset
+ * and length bounds-checked, then accepts only what re-encodes to the same
+ * bytes. Anything else returns undefined, and ./app-data.ts hands the input
+ * to ethers, so non-canonical input is accepted or refused exactly as before.
  */
+import { getAddress } from "ethers";
 import { ProtocolError } from "../errors/protocol.ts";
 import { hexByteLength, padded, WORD, writeAddress, writeBigUint, writeHex, writeUint } from "./abi-fast.ts";
-import type { MarginState } from "./margin-state.ts";
-import { marketIdToBytes32, parseInt as parseIntN, parseUint } from "./parse.ts";
-import type { MarketId } from "./types.ts";
+import type { MaintenanceTier, MarginState, MarketTerms, Position, PriceReport, StateKind } from "./margin-state.ts";
+import { marketIdToBytes32, parseInt as parseIntN, parseMarketId, parseUint } from "./parse.ts";
+import type { Address, Bytes32, Hex, MarketId } from "./types.ts";
+import type { Collateral, Fraction, Price, Size } from "./units.ts";
 
 const VERSION = 1;
 const TWO_256 = 1n << 256n;
@@ -166,4 +174,226 @@ function guardHex<T>(f: () => T, field: string): T {
   } catch (cause) {
     throw new ProtocolError("INVALID_HEX", { details: { field, reason: (cause as Error).message }, cause });
   }
+}
+
+// ---- decoder ---------------------------------------------------------------------
+
+/** The highest `StateKind`; both decoders refuse a higher kind (./app-data.ts imports it from here). */
+export const MAX_KIND = 5;
+const TWO_255 = 1n << 255n;
+
+/**
+ * What ethers' decoder in ./app-data.ts returns for `appData`, when `appData`
+ * is exactly the canonical encoding of a version-1 state (same object shape,
+ * bigints, lowercase hex, checksummed oracle, top level frozen); otherwise
+ * undefined: not hex, another version, a kind above Settle, a bad market id,
+ * an offset, length or padding other than the encoder's, trailing bytes.
+ * Never throws: every refusal is ethers' to make, with its error codes.
+ *
+ * Canonical only, checked by re-encoding: if encode(decoded) equals the
+ * input, the input is the canonical encoding of `decoded`, which is what
+ * ethers decodes it to; ethers also decodes non-canonical forms (uint8 words
+ * are masked, trailing bytes ignored), which this decoder does not try to
+ * reproduce.
+ */
+export function decodeMarginAppDataHex(appData: string): MarginState | undefined {
+  if (typeof appData !== "string" || appData.length % 2 !== 0 || appData[0] !== "0" || appData[1] !== "x") return undefined;
+  // Buffer's hex parser stops at the first pair that is not hex: a short result means the input was not hex.
+  const bytes = Buffer.from(appData.slice(2), "hex");
+  if (bytes.length * 2 !== appData.length - 2) return undefined;
+  return decodeMarginAppDataBytes(bytes);
+}
+
+/** `decodeMarginAppDataHex` on bytes. */
+export function decodeMarginAppDataBytes(bytes: Uint8Array): MarginState | undefined {
+  let state: MarginState;
+  try {
+    state = readAppData(new Reader(bytes));
+  } catch {
+    return undefined; // out of bounds or a value the layout cannot hold: ethers decides
+  }
+  let again: Uint8Array;
+  try {
+    again = encodeMarginAppDataBytes(state);
+  } catch {
+    return undefined; // e.g. a market id parseMarketId refuses: ethers' path throws its own code
+  }
+  if (again.length !== bytes.length || !Buffer.from(again.buffer, again.byteOffset, again.length).equals(bytes)) return undefined;
+  return state;
+}
+
+/** Thrown inside the decoder only; never escapes `decodeMarginAppDataBytes`. */
+class NotCanonical extends Error {}
+
+/** Bounds-checked reads of ABI words; positions are absolute byte offsets into the buffer. */
+class Reader {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  readonly buffer: Buffer;
+
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /** Fails unless [at, at + size) lies inside the buffer. */
+  need(at: number, size: number): void {
+    if (!(at >= 0 && size >= 0 && at + size <= this.bytes.length)) throw new NotCanonical();
+  }
+
+  /**
+   * An offset, length or small enum: the word must have its top 28 bytes
+   * zero, so the result is below 2^32 and sums of a few stay exact numbers.
+   */
+  small(at: number): number {
+    this.need(at, WORD);
+    const b = this.bytes;
+    for (let i = at; i < at + WORD - 4; i++) if (b[i] !== 0) throw new NotCanonical();
+    return this.view.getUint32(at + WORD - 4);
+  }
+
+  /** `base + offset word at at`, the start of a dynamic part, checked to be inside the buffer. */
+  follow(base: number, at: number): number {
+    const to = base + this.small(at);
+    this.need(to, 0);
+    return to;
+  }
+
+  /** An array length at `at` whose `count × elementSize` bytes after the length word fit in the buffer (so no huge allocation). */
+  count(at: number, elementSize: number): number {
+    const n = this.small(at);
+    this.need(at + WORD, n * elementSize);
+    return n;
+  }
+
+  uint256(at: number): bigint {
+    this.need(at, WORD);
+    const v = this.view;
+    const a = v.getBigUint64(at);
+    const b = v.getBigUint64(at + 8);
+    const c = v.getBigUint64(at + 16);
+    const d = v.getBigUint64(at + 24);
+    if (a === 0n && b === 0n && c === 0n) return d; // most money values: skip the shifts
+    return (a << 192n) | (b << 128n) | (c << 64n) | d;
+  }
+
+  /** Two's complement, as ethers' `fromTwos(value, 256)`. */
+  int256(at: number): bigint {
+    const u = this.uint256(at);
+    return u >= TWO_255 ? u - TWO_256 : u;
+  }
+
+  /** A `uint<bits>` word; a value above the type's range is not canonical (the encoder refuses it). */
+  uintN(at: number, bits: bigint): bigint {
+    const u = this.uint256(at);
+    if (u >> bits !== 0n) throw new NotCanonical();
+    return u;
+  }
+
+  /** Lowercase 0x-hex of `length` bytes, as ethers' `hexlify`. */
+  hex(at: number, length: number): string {
+    this.need(at, length);
+    return "0x" + this.buffer.toString("hex", at, at + length);
+  }
+
+  /** The bytes32 of a market id: ASCII up to the first zero byte, zeros after (`bytes32ToMarketId`). */
+  market(at: number): MarketId {
+    this.need(at, WORD);
+    const b = this.bytes;
+    let end = at;
+    while (end < at + WORD && b[end] !== 0) end++;
+    for (let i = end; i < at + WORD; i++) if (b[i] !== 0) throw new NotCanonical();
+    return parseMarketId(this.buffer.toString("latin1", at, end)); // throws (caught) on characters a market id may not have
+  }
+}
+
+/** Oracle addresses in EIP-55 form by lowercase hex (a handful per process; bounded). */
+const checksummedOracles = new Map<string, Address>();
+
+function oracleAddress(lower: string): Address {
+  let address = checksummedOracles.get(lower);
+  if (address === undefined) {
+    address = getAddress(lower) as Address; // what ethers' AddressCoder returns
+    if (checksummedOracles.size >= MARKET_CACHE_LIMIT) checksummedOracles.clear();
+    checksummedOracles.set(lower, address);
+  }
+  return address;
+}
+
+/**
+ * The layout the encoder above writes, read back. Offsets are followed as
+ * written (relative to the start of their tuple or array body) rather than
+ * assumed; the re-encoding check afterwards is what pins them to canonical.
+ */
+function readAppData(r: Reader): MarginState {
+  // ---- envelope: uint8 version, offset of the payload bytes; then the payload
+  if (r.small(0) !== VERSION) throw new NotCanonical(); // ethers' path names the version it refuses
+  const payloadAt = r.follow(0, WORD);
+  const payloadLength = r.count(payloadAt, 1);
+  const p0 = payloadAt + WORD; // payload offsets are relative to here
+  if (p0 + payloadLength !== r.bytes.length) throw new NotCanonical(); // nothing after the payload
+  // ---- payload: offset of the (dynamic) tuple, then its head of 7 words
+  const t0 = r.follow(p0, p0);
+  r.need(t0, 7 * WORD);
+  const kind = r.small(t0);
+  if (kind > MAX_KIND) throw new NotCanonical(); // ethers' path throws INVALID_APP_DATA { reason: "kind" }
+  const riskParamsHash = r.hex(t0 + WORD, 32) as Bytes32;
+  for (let i = t0 + 2 * WORD; i < t0 + 2 * WORD + 12; i++) if (r.bytes[i] !== 0) throw new NotCanonical();
+  const oracle = oracleAddress(r.hex(t0 + 2 * WORD + 12, 20));
+  const traderCash = r.int256(t0 + 3 * WORD) as Collateral;
+
+  // ---- positions: static elements of 4 words inline after the length
+  const positionsAt = r.follow(t0, t0 + 4 * WORD);
+  const positionCount = r.count(positionsAt, 4 * WORD);
+  const positions: Position[] = [];
+  for (let i = 0, e = positionsAt + WORD; i < positionCount; i++, e += 4 * WORD) {
+    positions.push({
+      market: r.market(e),
+      size: r.int256(e + WORD) as Size,
+      costBasis: r.int256(e + 2 * WORD) as Collateral,
+      fundingIndex: r.int256(e + 3 * WORD),
+    });
+  }
+
+  // ---- marks: dynamic elements behind offsets relative to the first word after the length
+  const marksAt = r.follow(t0, t0 + 5 * WORD);
+  const markCount = r.count(marksAt, WORD);
+  const marks: PriceReport[] = [];
+  for (let i = 0, base = marksAt + WORD; i < markCount; i++) {
+    const e = r.follow(base, base + i * WORD);
+    r.need(e, 4 * WORD);
+    const market = r.market(e);
+    const price = r.uint256(e + WORD) as Price;
+    const timestamp = r.uintN(e + 2 * WORD, 64n);
+    const signatureAt = r.follow(e, e + 3 * WORD);
+    const signature = r.hex(signatureAt + WORD, r.count(signatureAt, 1)) as Hex;
+    marks.push({ market, price, timestamp, signature });
+  }
+
+  // ---- terms: dynamic elements (their tiers array is dynamic), offsets as for marks
+  const termsAt = r.follow(t0, t0 + 6 * WORD);
+  const termCount = r.count(termsAt, WORD);
+  const terms: MarketTerms[] = [];
+  for (let i = 0, base = termsAt + WORD; i < termCount; i++) {
+    const e = r.follow(base, base + i * WORD);
+    r.need(e, 4 * WORD);
+    const market = r.market(e);
+    const maxOracleAge = r.uintN(e + WORD, 64n);
+    const liquidationPenalty = r.uintN(e + 2 * WORD, 32n) as Fraction;
+    const tiersAt = r.follow(e, e + 3 * WORD);
+    const tierCount = r.count(tiersAt, 3 * WORD);
+    const tiers: MaintenanceTier[] = [];
+    for (let j = 0, x = tiersAt + WORD; j < tierCount; j++, x += 3 * WORD) {
+      tiers.push({
+        notionalFloor: r.uint256(x) as Collateral,
+        mmf: r.uintN(x + WORD, 32n) as Fraction,
+        mmDeduction: r.uint256(x + 2 * WORD),
+      });
+    }
+    terms.push({ market, maxOracleAge, liquidationPenalty, tiers });
+  }
+
+  // the same keys in the same order as ethers' path, and like it only the top level frozen
+  return Object.freeze({ version: 1, kind: kind as StateKind, riskParamsHash, oracle, traderCash, positions, marks, terms });
 }

@@ -10,14 +10,18 @@
  *
  * Encoding is the fixed-layout writer of `./app-data-fast.ts` (ethers'
  * AbiCoder cost about 1.3 ms per state; it stays the reference in tests).
- * Decoding is memoized by the appData string (bounded LRU,
+ * Decoding tries that file's fixed-layout reader first, which accepts only
+ * canonical encodings (ethers' decode cost about 466 µs, the reader about
+ * 10; a hub restoring many channels decodes each once); any other input goes
+ * to ethers' decoder, which stays the authority on what is accepted and with
+ * which error. Decoding is memoized by the appData string (bounded LRU,
  * `DECODE_CACHE_LIMIT`): the hub and the trader decode the same state's
- * appData several times per update, and one ethers decode costs about as
- * much as a signature. Cached results are deep-frozen, since they are shared.
+ * appData several times per update, and a hit costs a map lookup. Cached
+ * results are deep-frozen, since they are shared.
  */
 import { AbiCoder, getAddress } from "ethers";
 import { ProtocolError } from "../errors/protocol.ts";
-import { encodeMarginAppDataBytes } from "./app-data-fast.ts";
+import { decodeMarginAppDataHex, encodeMarginAppDataBytes, MAX_KIND } from "./app-data-fast.ts";
 import type { MarginState, MarketTerms, Position, PriceReport, StateKind } from "./margin-state.ts";
 import { bytes32ToMarketId } from "./parse.ts";
 import type { Address, Bytes32, Hex } from "./types.ts";
@@ -34,8 +38,6 @@ export const MARGIN_STATE_V1_ABI_TYPE =
   "tuple(bytes32 market, uint256 price, uint64 timestamp, bytes signature)[] marks, " +
   "tuple(bytes32 market, uint64 maxOracleAge, uint32 liquidationPenalty, " +
   "tuple(uint256 notionalFloor, uint32 mmf, uint256 mmDeduction)[] tiers)[] terms)";
-
-const MAX_KIND = 5;
 
 /**
  * The appData of `state`, by the fixed-layout encoder (bytes identical to
@@ -73,6 +75,26 @@ function remember(appData: Hex, state: MarginState): MarginState {
 
 /** The decoder itself, without the cache: for benchmarks and tests; everything else uses `decodeAppData`. */
 export function decodeAppDataUncached(appData: Hex): MarginState {
+  // The fixed layout accepts exactly the canonical encodings (what our encoder writes, so every state we
+  // sign or countersign). Anything else is refused: ethers is asked only to name the fault, because it
+  // silently masks out-of-range small fields and ignores trailing bytes, so distinct byte strings it
+  // accepts could decode to one state.
+  const fast = decodeMarginAppDataHex(appData);
+  if (fast !== undefined) return fast;
+  try {
+    decodeAppDataEthers(appData);
+  } catch (cause) {
+    if (cause instanceof ProtocolError) throw cause;
+    throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "payload" }, cause });
+  }
+  throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "non-canonical encoding" } });
+}
+
+/**
+ * ethers' AbiCoder decoder: the reference for the fixed-layout reader (tests,
+ * benchmark) and the path for every input that reader does not accept.
+ */
+export function decodeAppDataEthers(appData: Hex): MarginState {
   let version: bigint;
   let payload: string;
   try {

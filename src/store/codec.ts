@@ -106,6 +106,13 @@ export function decodeStateBody(fixed: FixedPart, bytes: Uint8Array): SignedStat
   return Object.freeze({ state, sigs: Object.freeze(signatures) });
 }
 
+/** Only the turn and appData of a stored state body (start-up reads these for every channel). */
+export function decodeStateAppData(bytes: Uint8Array): { turnNum: number; appData: Hex } {
+  const [format, turnNum, , appData] = arrayIn(unpack(bytes, "state"), "state", 6);
+  if (format !== FORMAT) throw corrupt("format");
+  return { turnNum: intIn(turnNum, "turnNum"), appData: hexIn(appData, "appData") as Hex };
+}
+
 function decodeExit(value: unknown): SingleAssetExit {
   const [asset, assetType, metadata, allocations] = arrayIn(value, "exit", 4);
   return Object.freeze({

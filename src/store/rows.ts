@@ -6,8 +6,8 @@
 import { StoreError } from "../errors/store.ts";
 import type { FixedPart, SignedState } from "../protocol/state.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
-import { decodeFixedPart, decodeStateBody } from "./codec.ts";
-import { CHANNEL_STATUSES, type ChannelRecord, type ChannelStatus } from "./types.ts";
+import { decodeFixedPart, decodeStateAppData, decodeStateBody } from "./codec.ts";
+import { CHANNEL_STATUSES, type ChannelRecord, type ChannelStatus, type ChannelSummary } from "./types.ts";
 
 export interface StateRow {
   turn_num: number;
@@ -30,6 +30,14 @@ export interface ChannelRow {
 const STATE_COLUMNS = "s.turn_num, s.state_hash, s.supported, s.body, f.body AS fixed FROM states s JOIN fixed_parts f ON f.channel_id = s.channel_id";
 export const CHANNEL_COLUMNS = "c.channel_id, c.token, c.role, c.status, c.counterparty, c.created_at, f.body AS fixed FROM channels c JOIN fixed_parts f ON f.channel_id = c.channel_id";
 
+export interface SummaryRow {
+  channel_id: Uint8Array;
+  status: string;
+  counterparty: string;
+  newest_turn: number | null;
+  body: Uint8Array | null;
+}
+
 export const SQL = {
   latestSupported: `SELECT ${STATE_COLUMNS} WHERE s.channel_id = ? AND s.supported = 1 ORDER BY s.turn_num DESC LIMIT 1`,
   latestState: `SELECT ${STATE_COLUMNS} WHERE s.channel_id = ? ORDER BY s.turn_num DESC LIMIT 1`,
@@ -47,6 +55,12 @@ export const SQL = {
   getChannel: `SELECT ${CHANNEL_COLUMNS} WHERE c.channel_id = ?`,
   nextCounter: "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
   getMeta: "SELECT value FROM meta WHERE key = ?",
+  // Per channel of a role: its newest turn and the body of its latest supported state, in one pass.
+  channelSummaries:
+    "SELECT c.channel_id, c.status, c.counterparty, (SELECT MAX(turn_num) FROM states WHERE channel_id = c.channel_id) AS newest_turn, " +
+    "(SELECT body FROM states WHERE channel_id = c.channel_id AND supported = 1 ORDER BY turn_num DESC LIMIT 1) AS body " +
+    "FROM channels c WHERE c.role = ? ORDER BY c.created_at, c.channel_id",
+  metaRange: "SELECT key, value FROM meta WHERE key >= ? AND key < ?",
   setMeta: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 } as const;
 
@@ -71,6 +85,20 @@ export function channelFromRow(row: ChannelRow): ChannelRecord {
     counterparty: row.counterparty as Address,
     createdAt: row.created_at,
   });
+}
+
+export function summaryFromRow(row: SummaryRow): ChannelSummary {
+  if (!(CHANNEL_STATUSES as readonly string[]).includes(row.status)) {
+    throw new StoreError("CORRUPT_RECORD", { details: { channelId: hexOf(row.channel_id), reason: "status" } });
+  }
+  const latest = row.body === null ? undefined : decodeStateAppData(row.body);
+  return {
+    channelId: hexOf(row.channel_id) as Bytes32,
+    status: row.status as ChannelStatus,
+    counterparty: row.counterparty as Address,
+    newestTurn: row.newest_turn ?? -1,
+    ...(latest !== undefined ? { supportedTurn: latest.turnNum, supportedAppData: latest.appData } : {}),
+  };
 }
 
 export function checkStatus(status: string): void {

@@ -28,12 +28,14 @@ import { fixedPartOf, variablePartOf, type SignedState } from "../protocol/state
 import type { Bytes32 } from "../protocol/types.ts";
 import { decodeStateBody, encodeFixedPart, encodeStateBody, isSupported } from "./codec.ts";
 import { GroupCommitter, type OpResult } from "./group-commit.ts";
-import { bytes32, channelFromRow, CHANNEL_COLUMNS, checkStatus, hexOf, isBusy, SQL, stateFromRow, type ChannelRow, type StateRow } from "./rows.ts";
+import { bytes32, channelFromRow, CHANNEL_COLUMNS, checkStatus, hexOf, isBusy, SQL, stateFromRow, summaryFromRow, type ChannelRow, type StateRow, type SummaryRow } from "./rows.ts";
 import { migrate } from "./schema.ts";
 import {
   type ChannelFilter,
   type ChannelRecord,
+  type ChannelRole,
   type ChannelStatus,
+  type ChannelSummary,
   type MetaValue,
   type SaveStateOptions,
   type StoreMetrics,
@@ -215,6 +217,15 @@ export class SqliteStore {
     return (db.prepare(sql).all(...args) as unknown as ChannelRow[]).map(channelFromRow);
   }
 
+  /**
+   * Every channel of `role` with its status, newest turn and latest supported
+   * appData, streamed row by row: a hub restoring 100k channels reads them
+   * in one pass without materializing records and states it will not keep.
+   */
+  *channelSummaries(role: ChannelRole): Generator<ChannelSummary> {
+    for (const row of this.open().channelSummaries.iterate(role)) yield summaryFromRow(row as unknown as SummaryRow);
+  }
+
   // ---- bookkeeping ----------------------------------------------------------
 
   /**
@@ -240,6 +251,14 @@ export class SqliteStore {
   getMeta(key: string): MetaValue | undefined {
     const row = this.open().getMeta.get(key) as { value: MetaValue } | undefined;
     return row?.value;
+  }
+
+  /** Every meta value whose key starts with `prefix` (one indexed range read, for start-up). */
+  metaWithPrefix(prefix: string): Map<string, MetaValue> {
+    if (typeof prefix !== "string" || prefix.length === 0) throw new TypeError("metaWithPrefix: prefix must be a non-empty string");
+    const upper = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+    const rows = this.open().metaRange.all(prefix, upper) as unknown as { key: string; value: MetaValue }[];
+    return new Map(rows.map((r) => [r.key, r.value]));
   }
 
   async setMeta(key: string, value: MetaValue, options: WriteOptions = {}): Promise<void> {

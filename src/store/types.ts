@@ -3,7 +3,7 @@
  * hub and client layers can depend on the shapes without importing SQLite.
  */
 import type { FixedPart } from "../protocol/state.ts";
-import type { Address, Bytes32 } from "../protocol/types.ts";
+import type { Address, Bytes32, Hex } from "../protocol/types.ts";
 
 export const CHANNEL_STATUSES = ["proposed", "funding", "open", "challenged", "closing", "closed"] as const;
 export type ChannelStatus = (typeof CHANNEL_STATUSES)[number];
@@ -21,6 +21,18 @@ export interface ChannelRecord {
   readonly counterparty: Address;
   /** Milliseconds since the epoch. */
   readonly createdAt: number;
+}
+
+/** What start-up needs of a channel without reading its states whole: see SqliteStore.channelSummaries. */
+export interface ChannelSummary {
+  readonly channelId: Bytes32;
+  readonly status: ChannelStatus;
+  readonly counterparty: Address;
+  /** Highest turn stored with any signatures, -1 if none. */
+  readonly newestTurn: number;
+  /** Turn and appData of the latest supported state, if there is one. */
+  readonly supportedTurn?: number;
+  readonly supportedAppData?: Hex;
 }
 
 export interface ChannelFilter {

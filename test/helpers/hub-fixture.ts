@@ -48,7 +48,7 @@ export interface HubFixture {
   close(): Promise<void>;
 }
 
-export async function startHubFixture(options: { hubMarginRatio?: bigint; confirmations?: number; unilateralAfter?: number } = {}): Promise<HubFixture> {
+export async function startHubFixture(options: { hubMarginRatio?: bigint; confirmations?: number; unilateralAfter?: number; idleAfter?: number } = {}): Promise<HubFixture> {
   const chain = await startTestChain();
   const dir = mkdtempSync(join(tmpdir(), "nitro-margin-hub-"));
   const hubSigner = testSigner(100);
@@ -60,7 +60,7 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint; confir
     key: { plainKeyFile: "unused", allowPlainKey: true },
     chain: { rpcUrl: "in-process", chainId: chain.chainId, ...chain.addresses, confirmations: options.confirmations ?? 1, pollMs: 20 },
     oracle: { signer: oracle.address },
-    channels: { challengeDuration: 3600, hubMarginRatio: options.hubMarginRatio ?? 1_000_000n, minDeposit: USD, unilateralAfter: options.unilateralAfter ?? 120 },
+    channels: { challengeDuration: 3600, hubMarginRatio: options.hubMarginRatio ?? 1_000_000n, minDeposit: USD, unilateralAfter: options.unilateralAfter ?? 120, idleAfter: options.idleAfter ?? 60 },
     markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
   });
   const clients: TraderClient[] = [];

@@ -6,13 +6,20 @@
  * accepted case) the bytes must be identical; the decode cache seeded by
  * `encodeAppData` must hold exactly what the decoder returns; inputs ethers
  * refuses must be refused, as a ProtocolError naming the field.
+ *
+ * The fixed-layout decoder against ethers' decoder: on the same random states
+ * it must accept every encoding and return exactly what ethers returns; on
+ * truncated, extended, bit-flipped and offset-tampered encodings
+ * `decodeAppDataUncached` must return what ethers returns for canonical
+ * encodings and refuse everything else with a typed error (non-canonical
+ * forms ethers would accept included).
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { AbiCoder, getAddress } from "ethers";
-import { encodeMarginAppDataBytes } from "../../src/protocol/app-data-fast.ts";
-import { decodeAppData, decodeAppDataUncached, encodeAppData, MARGIN_STATE_V1_ABI_TYPE } from "../../src/protocol/app-data.ts";
+import { decodeMarginAppDataHex, encodeMarginAppDataBytes } from "../../src/protocol/app-data-fast.ts";
+import { decodeAppData, decodeAppDataEthers, decodeAppDataUncached, encodeAppData, MARGIN_STATE_V1_ABI_TYPE } from "../../src/protocol/app-data.ts";
 import { marketIdToBytes32 } from "../../src/protocol/parse.ts";
 import { ProtocolError } from "../../src/errors/protocol.ts";
 import type { MarginState } from "../../src/protocol/margin-state.ts";
@@ -193,3 +200,247 @@ test("inputs ethers refuses are refused with a ProtocolError", () => {
 });
 
 test.run();
+
+// ---- the fixed-layout decoder ---------------------------------------------------------
+const decoder = suite("fixed-layout appData decoder");
+const bytesOf = (appData: string) => new Uint8Array(Buffer.from(appData.slice(2), "hex"));
+const asHex = (b: Uint8Array) => hexOf(b) as Hex;
+const WORD = 32;
+
+/** What a decoder did: returned a state or threw. */
+type Outcome = { ok: true; state: MarginState } | { ok: false; error: unknown };
+const run = (f: () => MarginState): Outcome => {
+  try {
+    return { ok: true, state: f() };
+  } catch (error) {
+    return { ok: false, error };
+  }
+};
+
+/** The error as far as a caller can tell it apart: class, code, message, structured context. */
+const errorView = (e: unknown) => ({
+  class: (e as object)?.constructor?.name,
+  code: (e as { code?: unknown })?.code,
+  message: (e as Error)?.message,
+  context: (e as { context?: unknown })?.context,
+});
+
+/**
+ * `decodeAppDataUncached(appData)` against ethers' decode of the same input:
+ * the same state, or an error of the same class, code, message and details.
+ * Returns whether the fixed layout accepted the input (it must never throw,
+ * and may accept only what ethers decodes to the same state).
+ */
+/**
+ * decodeAppDataUncached against ethers: the canonical encodings decode to exactly what ethers decodes;
+ * everything else is refused, with ethers' own error where ethers refuses it too (its typed ones as they
+ * are, an untyped one as INVALID_APP_DATA) and INVALID_APP_DATA "non-canonical encoding" where ethers
+ * would have accepted it. Returns whether the fixed layout accepted it.
+ */
+function sameAsEthers(appData: Hex): boolean {
+  const reference = run(() => decodeAppDataEthers(appData));
+  const got = run(() => decodeAppDataUncached(appData));
+  let fast: MarginState | undefined;
+  try {
+    fast = decodeMarginAppDataHex(appData);
+  } catch (e) {
+    assert.unreachable(`the fixed layout threw ${String(e)}`);
+  }
+  if (fast !== undefined) {
+    assert.ok(reference.ok, "the fixed layout accepted what ethers refuses");
+    assert.equal(fast, reference.ok && reference.state);
+    assert.ok(got.ok);
+    assert.equal(got.ok && got.state, reference.ok && reference.state);
+    return true;
+  }
+  assert.not.ok(got.ok, "the fixed layout refused it, decodeAppDataUncached decoded it");
+  const error = !got.ok ? got.error : undefined;
+  if (reference.ok) {
+    assert.ok(error instanceof ProtocolError && error.code === "INVALID_APP_DATA" && error.context.reason === "non-canonical encoding", "a non-canonical form ethers accepts is refused");
+  } else if (reference.error instanceof ProtocolError) {
+    assert.equal(errorView(error), errorView(reference.error));
+  } else {
+    assert.ok(error instanceof ProtocolError && error.code === "INVALID_APP_DATA", "ethers' untyped failure comes out typed");
+  }
+  return false;
+}
+
+decoder("fast decode of the encoding deep-equals ethers' decode on random margin states", () => {
+  fc.assert(
+    fc.property(marginState(fc.integer({ min: 0, max: 5 })), (state) => {
+      const appData = asHex(encodeMarginAppDataBytes(state));
+      const fast = decodeMarginAppDataHex(appData);
+      assert.ok(fast !== undefined, "a canonical encoding must take the fixed layout");
+      const reference = decodeAppDataEthers(appData);
+      assert.equal(fast, reference); // dequal: same constructors, bigint stays bigint, same strings
+      assert.equal(Object.keys(fast), Object.keys(reference));
+      assert.ok(Object.isFrozen(fast) && Object.getPrototypeOf(fast) === Object.prototype);
+      assert.equal(decodeAppDataUncached(appData), reference);
+      // upper-case hex digits are the same bytes: ethers and the fixed layout decode them alike
+      const upper = ("0x" + appData.slice(2).toUpperCase()) as Hex;
+      assert.ok(sameAsEthers(upper), "upper-case hex of a canonical encoding takes the fixed layout");
+    }),
+    { numRuns: 300 },
+  );
+});
+
+decoder("kinds MarginApp does not know are left to ethers, which refuses them as before", () => {
+  fc.assert(
+    fc.property(marginState(fc.integer({ min: 6, max: 255 })), (state) => {
+      const appData = asHex(encodeMarginAppDataBytes(state));
+      assert.is(sameAsEthers(appData), false);
+      assert.throws(() => decodeAppDataUncached(appData), (e: unknown) => e instanceof ProtocolError && e.code === "INVALID_APP_DATA" && e.context.reason === "kind");
+    }),
+    { numRuns: 50 },
+  );
+});
+
+/** Every word whose value is below the buffer's length: the offsets and lengths (and small values). */
+const smallWords = (b: Uint8Array): number[] => {
+  const at: number[] = [];
+  for (let w = 0; w + WORD <= b.length; w += WORD) {
+    if (b.subarray(w, w + WORD - 4).every((x) => x === 0) && Buffer.from(b.subarray(w + WORD - 4, w + WORD)).readUInt32BE() < b.length) at.push(w);
+  }
+  return at;
+};
+
+const writeWord = (b: Uint8Array, at: number, value: bigint) => {
+  const v = BigInt.asUintN(256, value);
+  for (let i = 0; i < WORD; i++) b[at + WORD - 1 - i] = Number((v >> BigInt(8 * i)) & 0xffn);
+};
+
+type Tamper = (b: Uint8Array) => string;
+const tamper: fc.Arbitrary<Tamper> = fc.oneof(
+  // truncated, at a byte or in the middle of one (odd hex)
+  fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.boolean()).map(([f, odd]) => (b: Uint8Array) => {
+    const s = hexOf(b.subarray(0, Math.floor(f * b.length)));
+    return odd && s.length > 2 ? s.slice(0, -1) : s;
+  }),
+  // extended by bytes, or by whole zero words (which ethers ignores)
+  fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 70 }), fc.integer({ min: 1, max: 3 }).map((n) => new Uint8Array(n * WORD))).map((extra) => (b: Uint8Array) => hexOf(Buffer.concat([b, extra]))),
+  // one bit flipped, anywhere (weighted up: a flip inside a value gives another canonical state)
+  {
+    weight: 2,
+    arbitrary: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }).map((f) => (b: Uint8Array) => {
+      const c = b.slice();
+      const bit = Math.floor(f * c.length * 8);
+      c[bit >> 3]! ^= 1 << (bit & 7);
+      return hexOf(c);
+    }),
+  },
+  // one whole word overwritten with random bytes (a value word so changed is another canonical state)
+  fc.tuple(fc.nat(), fc.uint8Array({ minLength: 32, maxLength: 32 })).map(([pick, word]) => (b: Uint8Array) => {
+    const c = b.slice();
+    c.set(word, (pick % Math.floor(c.length / WORD)) * WORD);
+    return hexOf(c);
+  }),
+  // an offset or length word moved a little, to another word, far away, or made huge
+  fc.tuple(fc.nat(), fc.constantFrom(-64n, -32n, -1n, 1n, 32n, 64n), fc.constantFrom("nudge", "other", "random", "huge", "negative")).map(([pick, delta, how]) => (b: Uint8Array) => {
+    const c = b.slice();
+    const words = smallWords(c);
+    const at = words[pick % words.length]!;
+    const value = BigInt(Buffer.from(c.subarray(at + WORD - 4, at + WORD)).readUInt32BE());
+    const replacement =
+      how === "nudge" ? value + delta
+      : how === "other" ? BigInt(words[(pick >> 3) % words.length]!)
+      : how === "random" ? BigInt(pick % (c.length + 96))
+      : how === "huge" ? value | (1n << BigInt(32 + (pick % 224)))
+      : -1n;
+    writeWord(c, at, replacement);
+    return hexOf(c);
+  }),
+);
+
+decoder("truncated, extended, bit-flipped, overwritten and offset-tampered encodings decode as ethers does or throw what it throws", () => {
+  let accepted = 0;
+  let leftToEthers = 0;
+  fc.assert(
+    fc.property(marginState(fc.integer({ min: 0, max: 5 })), tamper, (state, f) => {
+      if (sameAsEthers(f(encodeMarginAppDataBytes(state)) as Hex)) accepted++;
+      else leftToEthers++;
+    }),
+    { numRuns: 1500 },
+  );
+  // both branches ran: changed values give other canonical states, the rest goes to ethers
+  assert.ok(accepted > 50 && leftToEthers > 500, `accepted ${accepted}, left to ethers ${leftToEthers}`);
+});
+
+decoder("non-canonical forms ethers would accept are refused as INVALID_APP_DATA", () => {
+  const canonical = bytesOf(encodeAppData(good));
+  const reference = decodeAppDataEthers(asHex(canonical));
+  const variants: [string, (b: Uint8Array) => void][] = [
+    ["version word with a high byte (ethers masks uint8)", (b) => { b[WORD - 2] = 1; }],
+    ["kind word with a high byte", (b) => { b[4 * WORD + WORD - 2] = 1; }],
+    ["timestamp above uint64 (ethers masks it)", (b) => { b[markAt(b) + 2 * WORD] = 0x80; }],
+    ["signature padding not zero", (b) => { b[signatureAt(b) + WORD + 65] = 0xee; }],
+  ];
+  for (const [name, change] of variants) {
+    const b = canonical.slice();
+    change(b);
+    const appData = asHex(b);
+    assert.is.not(appData, asHex(canonical), name);
+    assert.is(decodeMarginAppDataHex(appData), undefined, name);
+    assert.equal(decodeAppDataEthers(appData), reference, `${name}: ethers would have decoded it as the canonical state`);
+    sameAsEthers(appData);
+  }
+  // trailing bytes, and a payload whose length word leaves bytes of the envelope unread
+  for (const extra of [new Uint8Array(WORD), new Uint8Array([1])]) {
+    const appData = asHex(Buffer.concat([canonical, extra]));
+    assert.is(decodeMarginAppDataHex(appData), undefined);
+    assert.equal(decodeAppDataEthers(appData), reference);
+    sameAsEthers(appData);
+  }
+  // two mark offsets aliasing one element: a valid ABI value, not the encoder's layout
+  const twoMarks = { ...good, marks: [good.marks[0]!, good.marks[0]!] } as MarginState;
+  const b = bytesOf(encodeAppData(twoMarks));
+  const marksBody = 4 * WORD + Number(BigInt(hexOf(b.subarray(4 * WORD + 5 * WORD, 4 * WORD + 6 * WORD)))) + 4 * WORD + WORD;
+  b.copyWithin(marksBody + WORD, marksBody, marksBody + WORD); // second offset := first
+  sameAsEthers(asHex(b));
+  assert.is(decodeMarginAppDataHex(asHex(b)), undefined);
+});
+
+/** The mark's tuple in `good`'s encoding starts after the positions (one) and the marks length and offset words. */
+function markAt(b: Uint8Array): number {
+  const t0 = 4 * WORD;
+  const marksArray = t0 + Number(BigInt(hexOf(b.subarray(t0 + 5 * WORD, t0 + 6 * WORD))));
+  return marksArray + WORD + Number(BigInt(hexOf(b.subarray(marksArray + WORD, marksArray + 2 * WORD))));
+}
+function signatureAt(b: Uint8Array): number {
+  const e = markAt(b);
+  return e + Number(BigInt(hexOf(b.subarray(e + 3 * WORD, e + 4 * WORD))));
+}
+
+decoder("malformed input gets ethers' error codes through decodeAppDataUncached", () => {
+  const canonical = bytesOf(encodeAppData(good));
+  const withWord = (at: number, value: bigint) => {
+    const b = canonical.slice();
+    writeWord(b, at, value);
+    return asHex(b);
+  };
+  const withMarket = (bytes32: string) => {
+    const b = canonical.slice();
+    b.set(bytesOf(bytes32), 4 * WORD + 7 * WORD + WORD); // the first position's market
+    return asHex(b);
+  };
+  const cases: [string, string, string][] = [
+    ["not hex", "0xzz", "INVALID_APP_DATA"],
+    ["odd length", asHex(canonical).slice(0, -1), "INVALID_APP_DATA"],
+    ["empty", "0x", "INVALID_APP_DATA"],
+    ["truncated by a word", asHex(canonical.subarray(0, canonical.length - WORD)), "INVALID_APP_DATA"],
+    ["payload offset past the end", withWord(WORD, BigInt(canonical.length)), "INVALID_APP_DATA"],
+    ["payload length past the end", withWord(2 * WORD, 1n << 40n), "INVALID_APP_DATA"],
+    ["version 2", withWord(0, 2n), "UNSUPPORTED_APP_DATA_VERSION"],
+    ["kind 6", withWord(4 * WORD, 6n), "INVALID_APP_DATA"],
+    ["lower-case market id", withMarket(marketIdToBytes32("BTC-PERP" as MarketId).replace("42", "62")), "INVALID_MARKET_ID"],
+    ["market bytes after the terminating zero", withMarket("0x4200" + "41".repeat(30)), "INVALID_MARKET_ID"],
+    ["empty market id", withMarket("0x" + "00".repeat(32)), "INVALID_MARKET_ID"],
+  ];
+  for (const [name, appData, code] of cases) {
+    assert.is(decodeMarginAppDataHex(appData), undefined, name);
+    sameAsEthers(appData as Hex);
+    assert.throws(() => decodeAppDataUncached(appData as Hex), (e: unknown) => e instanceof ProtocolError && e.code === code, name);
+  }
+  assert.throws(() => decodeAppDataUncached(withWord(0, 2n)), (e: unknown) => e instanceof ProtocolError && e.context.version === 2);
+});
+
+decoder.run();
