@@ -23,6 +23,19 @@ export function either(a: AbortSignal, b: AbortSignal | undefined): AbortSignal 
   return b === undefined ? a : AbortSignal.any([a, b]);
 }
 
+/** `promise`, or the signal's abort as a WireError, whichever comes first; a rejection of `promise` comes out as a WireError. */
+export function race<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(asWireError(signal.reason, signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(asWireError(signal.reason, signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => (signal.removeEventListener("abort", onAbort), resolve(value)),
+      (error: unknown) => (signal.removeEventListener("abort", onAbort), reject(asWireError(error, signal))),
+    );
+  });
+}
+
 const RESET_NAMES = new Set(["StreamResetError", "StreamAbortedError", "StreamStateError", "ConnectionClosedError", "MuxerClosedError"]);
 const CLOSED_NAMES = new Set(["UnexpectedEOFError", "StreamClosedError"]);
 const UNSUPPORTED_NAMES = new Set(["UnsupportedProtocolError", "ProtocolNegotiationError"]);

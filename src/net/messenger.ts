@@ -1,25 +1,40 @@
 /**
  * Request/response and one-way push of typed Messages over libp2p, one
- * protocol id per family and one stream per exchange: open, write one frame,
- * half-close, read at most one frame, close. One stream per exchange costs a
- * yamux stream open (no extra round trip with a pre-negotiated protocol
- * later), and buys isolation: a slow or broken exchange never blocks another.
+ * protocol id per family, over long-lived streams: the first request to a
+ * peer on a family opens a stream on the open connection (dialling first
+ * for a request, never for a push), and every later one reuses it, so an
+ * exchange costs one frame each way instead of a stream open, a protocol
+ * negotiation and two closes. Requests on a stream carry ids and run
+ * concurrently; replies come back in any order (./envelope.ts,
+ * ./request-stream.ts, ./serve-stream.ts). A push is a request whose answer
+ * is an empty acknowledgement, unless the handler refuses it.
  *
- * Inbound, a stream is admitted (per-peer concurrency + token bucket) before
- * a byte is read; its frame is decoded and validated before a handler sees
- * it; every failure goes back as a typed `error` frame. Handlers are
- * registered with libp2p in start() and removed in stop(); stop() aborts the
- * signal of every in-flight handler and outbound call and resolves when all
- * of them have returned.
+ * Inbound, each request (not each stream) is admitted (per-peer concurrency
+ * + token bucket) before its payload is decoded; its frame is decoded and
+ * validated before a handler sees it; every failure goes back as a typed
+ * `error` reply with the request's id. A broken frame costs that stream
+ * only, never another peer's requests.
+ *
+ * When a stream or its connection ends, requests pending on it fail typed
+ * and the next request opens a new stream. A server that drains a stream
+ * (stop(), unhandle()) answers what it admitted and then says `goaway`;
+ * what it left unhandled is sent again on a new stream, where the peer
+ * without the handler refuses it at negotiation (PROTOCOL_UNAVAILABLE).
+ *
+ * Handlers are registered with libp2p in start() and removed in stop();
+ * stop() aborts the signal of every in-flight handler and outbound call,
+ * resolves when all of them have returned, and closes every stream (a reset
+ * for those whose peer does not close in time).
  */
 import type { Connection, Libp2p, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { MAX_FRAME_BYTES, PROTOCOL_IDS, type MessageFamily } from "../protocol/constants.ts";
-import type { Message } from "../protocol/messages.ts";
+import { errorReply, type Message } from "../protocol/messages.ts";
 import type { Address } from "../protocol/types.ts";
-import { asWireError, deadline, either, type AbortOptions } from "./abort.ts";
+import { decodeFrame } from "../protocol/wire.ts";
+import { asWireError, deadline, either, race, type AbortOptions } from "./abort.ts";
 import { PeerBindings } from "./bindings.ts";
 import {
   DEFAULT_INBOUND_READ_TIMEOUT_MS,
@@ -27,19 +42,24 @@ import {
   LIBP2P_MAX_INBOUND_STREAMS,
   LIBP2P_MAX_OUTBOUND_STREAMS,
   MAX_INBOUND_STREAMS_PER_PEER,
+  MAX_RESENDS,
+  MAX_STREAM_WRITE_BUFFER_BYTES,
   REQUEST_BURST,
   REQUESTS_PER_SECOND,
+  STREAM_CLOSE_GRACE_MS,
 } from "./constants.ts";
-import { closeQuietly, framed, rejectAndClose } from "./framed.ts";
+import { encodePayload } from "./envelope.ts";
 import { PeerLimiter, type PeerLimits } from "./peer-limiter.ts";
 import { RemoteError } from "./remote-error.ts";
+import { NotHandledError, RequestStream } from "./request-stream.ts";
+import { ServeStream } from "./serve-stream.ts";
 
 export interface HandlerContext {
   /** The remote libp2p peer id, proven by the noise handshake. */
   readonly peerId: string;
   /** The Ethereum address the peer proved control of, if it has. */
   readonly address?: Address;
-  /** Aborted on timeout and on stop(). */
+  /** Aborted on timeout, on stop(), and when the peer cancels the request or its stream ends. */
   readonly signal: AbortSignal;
 }
 
@@ -53,7 +73,7 @@ export interface MessengerComponents {
 export interface MessengerLimits extends PeerLimits {
   /** Deadline of one whole exchange when the caller gives no signal; also a handler's budget. */
   readonly timeoutMs: number;
-  /** How long an admitted inbound stream may take to deliver its frame. */
+  /** How long one inbound frame may stay incomplete, and how long a peer has to close a stream after we closed ours. */
   readonly inboundReadTimeoutMs: number;
   /** At most MAX_FRAME_BYTES (the protocol's promise); lower it to be stricter. */
   readonly maxFrameBytes: number;
@@ -78,6 +98,26 @@ export const DEFAULT_MESSENGER_LIMITS: MessengerLimits = Object.freeze({
 
 const HANDLE_OPTIONS = { maxInboundStreams: LIBP2P_MAX_INBOUND_STREAMS, maxOutboundStreams: LIBP2P_MAX_OUTBOUND_STREAMS };
 
+/** What the messenger keeps open, for tests and metrics. */
+export interface MessengerStreams {
+  /** Long-lived streams we opened, and the requests sent on them. */
+  readonly outbound: readonly { readonly peerId: string; readonly family: MessageFamily; readonly requests: number; readonly pending: number }[];
+  /** Streams peers opened to us, and the requests admitted on them. */
+  readonly inbound: readonly { readonly peerId: string; readonly family: MessageFamily; readonly served: number; readonly inflight: number }[];
+}
+
+interface Outbound {
+  readonly peerId: string;
+  readonly family: MessageFamily;
+  readonly stream: RequestStream;
+}
+
+interface Inbound {
+  readonly peerId: string;
+  readonly family: MessageFamily;
+  readonly stream: ServeStream;
+}
+
 export class Messenger {
   readonly bindings: PeerBindings;
   readonly limits: MessengerLimits;
@@ -88,6 +128,13 @@ export class Messenger {
   /** In-flight work and the controller that stop() aborts; per task, so no signal outlives its exchange. */
   readonly #tasks = new Map<Promise<unknown>, AbortController>();
   readonly #onHandlerError: MessengerInit["onHandlerError"];
+  /** The usable (or opening) outbound stream per peer and family; concurrent callers share one open. */
+  readonly #pool = new Map<string, Promise<RequestStream>>();
+  /** Every outbound stream not yet closed (usable or draining), for stop(). */
+  readonly #outbound = new Set<Outbound>();
+  readonly #inbound = new Set<Inbound>();
+  /** Aborted by stop(): ends stream opens in progress. */
+  #lifecycle = new AbortController();
   #running = false;
 
   constructor(components: MessengerComponents, init: MessengerInit = {}) {
@@ -107,21 +154,46 @@ export class Messenger {
     return this.#running;
   }
 
+  /** The streams open now, with their request counts. */
+  streams(): MessengerStreams {
+    return {
+      outbound: [...this.#outbound].map(({ peerId, family, stream }) => ({ peerId, family, requests: stream.requests, pending: stream.pending })),
+      inbound: [...this.#inbound].map(({ peerId, family, stream }) => ({ peerId, family, served: stream.served, inflight: stream.inflight })),
+    };
+  }
+
   async start(): Promise<void> {
     if (this.#running) return;
     this.#running = true;
+    if (this.#lifecycle.signal.aborted) this.#lifecycle = new AbortController();
     for (const family of this.#handlers.keys()) await this.#register(family);
   }
 
-  /** Unregisters every protocol, aborts in-flight work, and resolves when none is left. */
+  /** Unregisters every protocol, aborts in-flight work, resolves when none is left, and closes every stream. */
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
+    const shuttingDown = new WireError("SHUTTING_DOWN");
+    this.#lifecycle.abort(shuttingDown);
+    for (const { stream } of this.#inbound) stream.drain(); // requests from now on are left to be sent elsewhere
     const families = [...this.#registered];
     this.#registered.clear();
     await Promise.allSettled(families.map((f) => this.#libp2p.unhandle(PROTOCOL_IDS[f])));
-    for (const controller of this.#tasks.values()) controller.abort(new WireError("SHUTTING_DOWN"));
+    for (const controller of this.#tasks.values()) controller.abort(shuttingDown);
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks.keys()]);
+    // handlers are done and answered; our own requests have ended: close, then reset what the peers keep open
+    this.#pool.clear();
+    for (const { stream } of this.#outbound) stream.close();
+    for (const { stream } of this.#inbound) stream.drain();
+    const streams = [...this.#outbound, ...this.#inbound].map((o) => o.stream);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(streams.map((s) => s.closed)),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(STREAM_CLOSE_GRACE_MS, this.limits.inboundReadTimeoutMs)))),
+    ]);
+    clearTimeout(timer);
+    for (const s of streams) s.abort(shuttingDown);
+    await Promise.all(streams.map((s) => s.closed));
   }
 
   /** Sets the handler of `family` (replacing any); registered with libp2p now if started, else at start(). */
@@ -130,8 +202,10 @@ export class Messenger {
     if (this.#running) await this.#register(family);
   }
 
+  /** Removes the handler; streams peers hold open on `family` are drained (what they send next is refused at negotiation). */
   async unhandle(family: MessageFamily): Promise<void> {
     this.#handlers.delete(family);
+    for (const inbound of this.#inbound) if (inbound.family === family) inbound.stream.drain();
     if (this.#registered.delete(family)) await this.#libp2p.unhandle(PROTOCOL_IDS[family]);
   }
 
@@ -139,19 +213,9 @@ export class Messenger {
   async request(peerId: string, family: MessageFamily, message: Message, options?: AbortOptions): Promise<Message> {
     return this.#track(async (stopping) => {
       const signal = either(deadline(options, this.limits.timeoutMs), stopping);
-      const stream = await this.#open(peerId, family, true, signal);
-      const f = framed(stream, this.limits.maxFrameBytes);
-      try {
-        await f.write(message, { signal });
-        await stream.close({ signal });
-        const reply = await f.read(family, { signal });
-        if (reply === null) throw new WireError("STREAM_CLOSED");
-        return reply;
-      } catch (e) {
-        const error = asWireError(e, signal);
-        stream.abort(error);
-        throw error;
-      }
+      const reply = await this.#exchange(peerId, family, message, true, signal);
+      if (reply === null) throw new WireError("STREAM_CLOSED", { details: { reason: "the peer's handler sent no reply" } });
+      return reply;
     });
   }
 
@@ -160,25 +224,88 @@ export class Messenger {
    * the peer has taken it; an `error` answer throws RemoteError.
    */
   async push(peerId: string, family: MessageFamily, message: Message, options?: AbortOptions): Promise<void> {
-    const reply = await this.#pushExchange(peerId, family, message, options);
+    const reply = await this.#track((stopping) => {
+      const signal = either(deadline(options, this.limits.timeoutMs), stopping);
+      return this.#exchange(peerId, family, message, false, signal);
+    });
     if (reply?.type === "error") throw new RemoteError(reply);
   }
 
-  #pushExchange(peerId: string, family: MessageFamily, message: Message, options?: AbortOptions): Promise<Message | null> {
-    return this.#track(async (stopping) => {
-      const signal = either(deadline(options, this.limits.timeoutMs), stopping);
-      const stream = await this.#open(peerId, family, false, signal);
-      const f = framed(stream, this.limits.maxFrameBytes);
+  async #exchange(peerId: string, family: MessageFamily, message: Message, dial: boolean, signal: AbortSignal): Promise<Message | null> {
+    const payload = encodePayload(message, this.limits.maxFrameBytes); // nothing is opened for a message we may not send
+    for (let attempt = 0; ; attempt++) {
+      const stream = await this.#stream(peerId, family, dial, signal);
       try {
-        await f.write(message, { signal });
-        await stream.close({ signal });
-        return await f.read(family, { signal });
+        return await stream.request(payload, signal);
       } catch (e) {
-        const error = asWireError(e, signal);
-        stream.abort(error);
-        throw error;
+        if (!(e instanceof NotHandledError)) throw asWireError(e, signal);
+        if (attempt >= MAX_RESENDS) throw new WireError("STREAM_CLOSED", { details: { reason: "the peer kept draining its streams" }, cause: e });
       }
+    }
+  }
+
+  /** The usable outbound stream to `peerId` on `family`, opened (on an open connection, or a new one if `dial`) if there is none. */
+  async #stream(peerId: string, family: MessageFamily, dial: boolean, signal: AbortSignal): Promise<RequestStream> {
+    const key = `${peerId}/${family}`;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (!this.#running) throw new WireError("SHUTTING_DOWN");
+      let entry = this.#pool.get(key);
+      if (entry === undefined) {
+        const connection = await this.#connection(peerId, dial, signal); // the caller's own dial, with its own signal
+        entry = this.#pool.get(key);
+        if (entry === undefined) {
+          const opening = this.#open(connection, peerId, family, () => {
+            if (this.#pool.get(key) === opening) this.#pool.delete(key);
+          });
+          opening.catch(() => {
+            if (this.#pool.get(key) === opening) this.#pool.delete(key);
+          });
+          this.#pool.set(key, (entry = opening));
+        }
+      }
+      const stream = await race(entry, signal);
+      if (stream.usable) return stream;
+      if (this.#pool.get(key) === entry) this.#pool.delete(key);
+    }
+    throw new WireError("STREAM_CLOSED", { details: { reason: "new streams closed at once" } });
+  }
+
+  async #connection(peerId: string, dial: boolean, signal: AbortSignal): Promise<Connection> {
+    try {
+      const pid = peerIdFromString(peerId);
+      const open = this.#libp2p.getConnections(pid).find((c) => c.status === "open");
+      if (open !== undefined) return open;
+      if (!dial) throw new WireError("NOT_CONNECTED", { details: { peerId } });
+      return await this.#libp2p.dial(pid, { signal });
+    } catch (e) {
+      throw asWireError(e, signal);
+    }
+  }
+
+  /** Opens a stream for every caller waiting on it: bounded by the default timeout and stop(), not by any one caller's signal. */
+  async #open(connection: Connection, peerId: string, family: MessageFamily, onDead: () => void): Promise<RequestStream> {
+    const signal = either(AbortSignal.timeout(this.limits.timeoutMs), this.#lifecycle.signal);
+    let raw: Stream;
+    try {
+      raw = await connection.newStream(PROTOCOL_IDS[family], { signal, maxOutboundStreams: LIBP2P_MAX_OUTBOUND_STREAMS });
+    } catch (e) {
+      throw asWireError(e, signal);
+    }
+    if (!this.#running) {
+      raw.abort(new WireError("SHUTTING_DOWN"));
+      throw new WireError("SHUTTING_DOWN");
+    }
+    const stream = new RequestStream(raw, {
+      family,
+      maxFrameBytes: this.limits.maxFrameBytes,
+      maxWriteBufferBytes: MAX_STREAM_WRITE_BUFFER_BYTES,
+      closeTimeoutMs: this.limits.inboundReadTimeoutMs,
+      onDead,
     });
+    const outbound: Outbound = { peerId, family, stream };
+    this.#outbound.add(outbound);
+    void stream.closed.then(() => this.#outbound.delete(outbound));
+    return stream;
   }
 
   async #register(family: MessageFamily): Promise<void> {
@@ -187,61 +314,56 @@ export class Messenger {
     await this.#libp2p.handle(PROTOCOL_IDS[family], (stream, connection) => this.#onStream(family, stream, connection), HANDLE_OPTIONS);
   }
 
-  async #open(peerId: string, family: MessageFamily, dial: boolean, signal: AbortSignal): Promise<Stream> {
-    if (!this.#running) throw new WireError("SHUTTING_DOWN");
+  #onStream(family: MessageFamily, raw: Stream, connection: Connection): void {
+    const peerId = connection.remotePeer.toString();
+    const stream = new ServeStream(
+      raw,
+      {
+        admit: () => {
+          if (!this.#running) return new WireError("SHUTTING_DOWN");
+          return this.#limiter.acquire(peerId) ?? new WireError("RATE_LIMITED", { details: { peerId } });
+        },
+        answer: (payload, cancelled) => this.#track((stopping) => this.#answer(family, peerId, payload, either(cancelled, stopping))),
+      },
+      {
+        maxFrameBytes: this.limits.maxFrameBytes,
+        frameTimeoutMs: this.limits.inboundReadTimeoutMs,
+        maxWriteBufferBytes: MAX_STREAM_WRITE_BUFFER_BYTES,
+      },
+    );
+    const inbound: Inbound = { peerId, family, stream };
+    this.#inbound.add(inbound);
+    void stream.closed.then(() => this.#inbound.delete(inbound));
+    if (!this.#running || !this.#handlers.has(family)) stream.drain();
+  }
+
+  /** One admitted request: the encoded reply, or undefined for none. Never throws. */
+  async #answer(family: MessageFamily, peerId: string, payload: Uint8Array, aborted: AbortSignal): Promise<Uint8Array | undefined> {
+    const refuse = (error: MarginError): Uint8Array => encodePayload(errorReply(error));
+    const signal = either(AbortSignal.timeout(this.limits.timeoutMs), aborted);
+    let message: Message;
     try {
-      const pid = peerIdFromString(peerId);
-      let conn: Connection | undefined = this.#libp2p.getConnections(pid).find((c) => c.status === "open");
-      if (conn === undefined) {
-        if (!dial) throw new WireError("NOT_CONNECTED", { details: { peerId } });
-        conn = await this.#libp2p.dial(pid, { signal });
-      }
-      return await conn.newStream(PROTOCOL_IDS[family], { signal, maxOutboundStreams: LIBP2P_MAX_OUTBOUND_STREAMS });
+      message = decodeFrame(payload, family);
     } catch (e) {
-      throw asWireError(e, signal);
+      return refuse(asWireError(e));
     }
-  }
-
-  #onStream(family: MessageFamily, stream: Stream, connection: Connection): Promise<void> {
-    return this.#track((stopping) => this.#serve(family, stream, connection.remotePeer.toString(), stopping));
-  }
-
-  async #serve(family: MessageFamily, stream: Stream, peerId: string, stopping: AbortSignal): Promise<void> {
-    const f = framed(stream, this.limits.maxFrameBytes);
-    const quick = { signal: AbortSignal.timeout(this.limits.inboundReadTimeoutMs) };
-    const grace = () => ({ signal: either(AbortSignal.timeout(this.limits.inboundReadTimeoutMs), stopping) });
     const handler = this.#handlers.get(family);
-    if (!this.#running || handler === undefined) return rejectAndClose(f, new WireError(this.#running ? "PROTOCOL_UNAVAILABLE" : "SHUTTING_DOWN"), grace());
-    const release = this.#limiter.acquire(peerId);
-    if (release === undefined) return rejectAndClose(f, new WireError("RATE_LIMITED", { details: { peerId } }), grace());
+    if (handler === undefined) return refuse(new WireError("PROTOCOL_UNAVAILABLE"));
+    const ctx: HandlerContext = { peerId, address: this.bindings.get(peerId), signal };
+    let reply: Message | undefined;
     try {
-      const signal = either(AbortSignal.timeout(this.limits.timeoutMs), stopping);
-      let message: Message | null;
-      try {
-        message = await f.read(family, { signal: either(quick.signal, signal) });
-      } catch (e) {
-        return await rejectAndClose(f, asWireError(e), grace());
-      }
-      if (message === null) return await rejectAndClose(f, new WireError("STREAM_CLOSED"), grace());
-      const ctx: HandlerContext = { peerId, address: this.bindings.get(peerId), signal };
-      let reply: Message | undefined;
-      try {
-        reply = await handler(message, ctx);
-      } catch (e) {
-        this.#onHandlerError?.(e, ctx);
-        const error = e instanceof MarginError ? e : new WireError("HANDLER_FAILED");
-        return await rejectAndClose(f, signal.aborted && !(e instanceof MarginError) ? asWireError(e, signal) : error, grace());
-      }
-      try {
-        if (reply !== undefined) await f.write(reply, { signal });
-      } catch (e) {
-        this.#onHandlerError?.(e, ctx);
-        // an unencodable reply is our bug, not the peer's: do not echo its validation error
-        return await rejectAndClose(f, e instanceof MarginError && e.domain === "wire" && e.code === "INVALID_MESSAGE" ? new WireError("HANDLER_FAILED") : asWireError(e, signal), grace());
-      }
-      await closeQuietly(stream, { signal });
-    } finally {
-      release();
+      reply = await handler(message, ctx);
+    } catch (e) {
+      this.#onHandlerError?.(e, ctx);
+      return refuse(e instanceof MarginError ? e : signal.aborted ? asWireError(e, signal) : new WireError("HANDLER_FAILED"));
+    }
+    if (reply === undefined) return undefined;
+    try {
+      return encodePayload(reply, this.limits.maxFrameBytes);
+    } catch (e) {
+      this.#onHandlerError?.(e, ctx);
+      // an unencodable reply is our bug, not the peer's: do not echo its validation error
+      return refuse(e instanceof MarginError && e.domain === "wire" && e.code === "INVALID_MESSAGE" ? new WireError("HANDLER_FAILED") : asWireError(e));
     }
   }
 

@@ -1,11 +1,14 @@
 /**
- * Per-peer admission: at most N concurrent inbound streams and a token
- * bucket of requests per second. Checked before a byte of the request is
- * read, so a flooding peer costs us a map lookup and a short error reply,
- * and other peers keep their own budget. Idle, full buckets are pruned so a
- * stream of one-off peer ids cannot grow the map without bound.
+ * Per-peer admission: at most N concurrent inbound requests and a token
+ * bucket of requests per second, checked per request whatever stream it
+ * came on. Checked once the request's envelope header is read and before
+ * its payload is decoded, so a flooding peer costs us a header parse, a map
+ * lookup and a short error reply, and other peers keep their own budget.
+ * Idle, full buckets are pruned so a stream of one-off peer ids cannot grow
+ * the map without bound.
  */
 export interface PeerLimits {
+  /** Concurrent inbound requests per peer (named when each request had its own stream). */
   readonly maxInboundStreamsPerPeer: number;
   readonly requestsPerSecond: number;
   readonly requestBurst: number;

@@ -4,13 +4,18 @@
  * numbers. A limit here is a promise to peers: raising it is a protocol change.
  */
 
-/** One libp2p protocol id per message family; the trailing semver is the wire version. */
+/**
+ * One libp2p protocol id per message family; the trailing semver is the wire
+ * version. 2.0.0: long-lived streams, each frame in an envelope with a
+ * request id (src/net/envelope.ts); 1.0.0 carried one bare frame each way
+ * on a stream per exchange.
+ */
 export const PROTOCOL_IDS = Object.freeze({
-  handshake: "/nitro-margin/handshake/1.0.0",
-  update: "/nitro-margin/update/1.0.0",
-  sync: "/nitro-margin/sync/1.0.0",
-  price: "/nitro-margin/price/1.0.0",
-  notice: "/nitro-margin/notice/1.0.0",
+  handshake: "/nitro-margin/handshake/2.0.0",
+  update: "/nitro-margin/update/2.0.0",
+  sync: "/nitro-margin/sync/2.0.0",
+  price: "/nitro-margin/price/2.0.0",
+  notice: "/nitro-margin/notice/2.0.0",
 } as const);
 
 export type MessageFamily = keyof typeof PROTOCOL_IDS;

@@ -47,6 +47,9 @@ test("one peer's flood is RATE_LIMITED while another peer's requests all succeed
   assert.ok(ok > 0 && ok <= 20, `flooder served at most its burst (${ok})`);
   assert.is(ok + limited, 200, `every flood request got a typed answer: ${JSON.stringify(floodOut.find((r) => r instanceof Error))}`);
   assert.is(servedBy.get(flooder.peerId), ok, "refused requests never reached the handler");
+  // admission is per request: the whole flood came over one long-lived stream
+  assert.equal(flooder.messenger.streams().outbound.map((s) => [s.family, s.requests]), [["sync", 200]]);
+  assert.equal(honest.messenger.streams().outbound.map((s) => [s.family, s.requests]), [["sync", 12]]);
 });
 
 test("the flooder is served again once its bucket refills", async () => {

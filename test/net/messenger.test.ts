@@ -5,11 +5,45 @@ import { WIRE_ERRORS, WireError } from "../../src/errors/wire.ts";
 import type { Message } from "../../src/protocol/messages.ts";
 import type { Address, Bytes32 } from "../../src/protocol/types.ts";
 import { RemoteError } from "../../src/net/remote-error.ts";
+import { PROTOCOL_IDS, type MessageFamily } from "../../src/protocol/constants.ts";
 import { connect, delay, startPeer, stopAll, stopPeer, type Peer } from "./helpers.ts";
 
 const test = suite("net/messenger");
 const CH = ("0x" + "ab".repeat(32)) as Bytes32;
 const ADDR = ("0x" + "11".repeat(20)) as Address;
+const status = (turnNum: number): Message => ({ type: "sync-status", channels: [{ channelId: CH, turnNum }] });
+const turnOf = (m: Message): number => (m.type === "sync-status" ? m.channels[0]!.turnNum : -1);
+
+/** libp2p's own view: the streams of `protocol` on `from`'s connections to `to`, by direction. */
+function libp2pStreams(from: Peer, to: Peer, family: MessageFamily): { outbound: number; inbound: number; ids: string[] } {
+  const streams = from.node.getConnections(to.node.peerId).flatMap((c) => c.streams).filter((s) => s.protocol === PROTOCOL_IDS[family]);
+  return {
+    outbound: streams.filter((s) => s.direction === "outbound").length,
+    inbound: streams.filter((s) => s.direction === "inbound").length,
+    ids: streams.map((s) => s.id),
+  };
+}
+
+function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((r) => (open = r));
+  return { wait, open };
+}
+
+async function until(check: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const t0 = Date.now();
+  while (!check()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await delay(5);
+  }
+}
+
+async function pair(): Promise<{ server: Peer; client: Peer }> {
+  const server = await startPeer();
+  const client = await startPeer({ listen: [] });
+  await connect(client, server);
+  return { server, client };
+}
 
 let hub: Peer;
 let trader: Peer;
@@ -149,6 +183,198 @@ test("stop() aborts in-flight handlers, resolves only when they are done, and re
   }
   await stopPeer(peer);
   await delay(0);
+});
+
+test("concurrent requests share one stream; a slow handler does not hold back the others; replies match by id", async () => {
+  const { server, client } = await pair();
+  await server.messenger.handle("sync", async (msg) => {
+    const turn = turnOf(msg);
+    await delay(turn % 4 === 0 ? 200 : turn % 3);
+    return status(turn + 1_000);
+  });
+  const n = 24; // within the per-peer in-flight limit (32)
+  const finished: number[] = [];
+  const replies = await Promise.all(
+    Array.from({ length: n }, (_, i) => client.messenger.request(server.peerId, "sync", status(i)).then((r) => (finished.push(i), r))),
+  );
+  replies.forEach((r, i) => assert.equal(r, status(i + 1_000), `reply ${i} is its own`));
+  assert.ok(finished.indexOf(0) > finished.indexOf(1), `the slow request 0 did not block request 1: ${finished.join(",")}`);
+  assert.equal(finished.slice(-6).sort((a, b) => a - b), [0, 4, 8, 12, 16, 20], "the slow ones came back last");
+  const out = client.messenger.streams().outbound;
+  assert.equal(out.map((s) => [s.family, s.requests, s.pending]), [["sync", n, 0]]);
+  assert.equal(server.messenger.streams().inbound.map((s) => [s.family, s.served, s.inflight]), [["sync", n, 0]]);
+  assert.equal(libp2pStreams(client, server, "sync"), { outbound: 1, inbound: 0, ids: libp2pStreams(client, server, "sync").ids });
+  await stopPeer(client);
+  await stopPeer(server);
+});
+
+test("sequential requests and pushes reuse one long-lived stream per family", async () => {
+  const { server, client } = await pair();
+  let pushes = 0;
+  await server.messenger.handle("sync", async (msg) => status(turnOf(msg) + 1));
+  await server.messenger.handle("price", async () => void (pushes += 1));
+  for (let i = 0; i < 50; i++) assert.equal(await client.messenger.request(server.peerId, "sync", status(i)), status(i + 1));
+  for (let i = 0; i < 20; i++) await client.messenger.push(server.peerId, "price", { type: "price", reports: [] });
+  assert.is(pushes, 20);
+  const byFamily = Object.fromEntries(client.messenger.streams().outbound.map((s) => [s.family, s.requests]));
+  assert.equal(byFamily, { sync: 50, price: 20 });
+  assert.is(libp2pStreams(client, server, "sync").outbound, 1, "one sync stream after 50 requests");
+  assert.is(libp2pStreams(client, server, "price").outbound, 1, "one price stream after 20 pushes");
+  assert.is(libp2pStreams(server, client, "sync").inbound, 1);
+  await stopPeer(client);
+  await stopPeer(server);
+});
+
+test("a request whose handler never answers ends at its deadline; the cancel reaches the handler; the stream keeps serving", async () => {
+  const { server, client } = await pair();
+  const stuck = gate();
+  let cancelled: unknown;
+  let lateReplies = 0;
+  await server.messenger.handle("sync", async (msg, ctx) => {
+    if (turnOf(msg) !== 1) return status(2);
+    ctx.signal.addEventListener("abort", () => (cancelled = ctx.signal.reason), { once: true });
+    await stuck.wait; // ignores its signal: answers only when the test lets it
+    lateReplies += 1;
+    return status(99);
+  });
+  const t0 = Date.now();
+  try {
+    await client.messenger.request(server.peerId, "sync", status(1), { signal: AbortSignal.timeout(150) });
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, WireError);
+    assert.is((e as WireError).code, "TIMEOUT");
+  }
+  assert.ok(Date.now() - t0 < 1_500, "ended at the caller's deadline, not the server's");
+  await until(() => cancelled !== undefined, "the cancel to reach the handler");
+  assert.instance(cancelled, WireError);
+  assert.is((cancelled as WireError).code, "TIMEOUT");
+  // the stuck handler still holds its slot, yet the same stream serves the next request
+  assert.equal(await client.messenger.request(server.peerId, "sync", status(2)), status(2));
+  stuck.open();
+  await until(() => lateReplies === 1, "the stuck handler to return");
+  assert.equal(await client.messenger.request(server.peerId, "sync", status(3)), status(2));
+  assert.equal(client.messenger.streams().outbound.map((s) => [s.requests, s.pending]), [[3, 0]]);
+  assert.is(libp2pStreams(client, server, "sync").outbound, 1);
+  await stopPeer(client);
+  await stopPeer(server);
+});
+
+test("a reset stream fails its pending requests with STREAM_RESET and the next request opens a new one", async () => {
+  const { server, client } = await pair();
+  const stuck = gate();
+  let entered = 0;
+  await server.messenger.handle("sync", async (msg) => {
+    if (turnOf(msg) === 1) {
+      entered += 1;
+      await stuck.wait;
+    }
+    return status(turnOf(msg) + 1);
+  });
+  const pending = [1, 1, 1].map(() => client.messenger.request(server.peerId, "sync", status(1)).catch((e: unknown) => e));
+  await until(() => entered === 3, "three requests in the handler");
+  const [before] = libp2pStreams(client, server, "sync").ids;
+  const inbound = server.node.getConnections(client.node.peerId).flatMap((c) => c.streams).find((s) => s.protocol === PROTOCOL_IDS.sync)!;
+  inbound.abort(new Error("test: reset by the server"));
+  for (const outcome of await Promise.all(pending)) {
+    assert.instance(outcome, WireError);
+    assert.is((outcome as WireError).code, "STREAM_RESET");
+  }
+  stuck.open();
+  assert.equal(await client.messenger.request(server.peerId, "sync", status(5)), status(6));
+  const after = libp2pStreams(client, server, "sync");
+  assert.is(after.outbound, 1);
+  assert.not.equal(after.ids[0], before, "a new stream");
+  await stopPeer(client);
+  await stopPeer(server);
+});
+
+test("a dropped connection fails pending requests typed; the next request redials and opens a new stream", async () => {
+  const { server, client } = await pair();
+  const stuck = gate();
+  let entered = 0;
+  await server.messenger.handle("sync", async (msg) => {
+    if (turnOf(msg) === 1) {
+      entered += 1;
+      await stuck.wait;
+    }
+    return status(turnOf(msg) + 1);
+  });
+  assert.equal(await client.messenger.request(server.peerId, "sync", status(7)), status(8));
+  const pending = client.messenger.request(server.peerId, "sync", status(1)).catch((e: unknown) => e);
+  await until(() => entered === 1, "the request in the handler");
+  await server.node.hangUp(client.node.peerId);
+  const outcome = await pending;
+  assert.instance(outcome, WireError);
+  assert.ok(["STREAM_CLOSED", "STREAM_RESET"].includes((outcome as WireError).code), (outcome as WireError).code);
+  stuck.open();
+  await until(() => client.node.getConnections(server.node.peerId).length === 0, "the client to see the connection go");
+  // the client listens nowhere: only it can redial, and request() does
+  assert.equal(await client.messenger.request(server.peerId, "sync", status(9)), status(10));
+  assert.is(libp2pStreams(client, server, "sync").outbound, 1);
+  assert.equal(client.messenger.streams().outbound.map((s) => s.requests), [1], "the old stream is gone");
+  await stopPeer(client);
+  await stopPeer(server);
+});
+
+test("a draining server answers what it took; what it left unhandled is sent again on a new stream, once", async () => {
+  const { server, client } = await pair();
+  const slow = gate();
+  const handled: number[] = [];
+  const handler = async (msg: Message): Promise<Message> => {
+    handled.push(turnOf(msg));
+    if (turnOf(msg) === 1) await slow.wait;
+    return status(turnOf(msg) + 100);
+  };
+  await server.messenger.handle("sync", handler);
+  const first = client.messenger.request(server.peerId, "sync", status(1));
+  await until(() => handled.length === 1, "request 1 in the handler");
+  await server.messenger.unhandle("sync"); // drains: 1 is answered, anything after it is not handled there
+  const second = client.messenger.request(server.peerId, "sync", status(2)); // still goes out on the draining stream
+  await delay(50);
+  assert.equal(handled, [1], "the draining stream did not take request 2");
+  await server.messenger.handle("sync", handler);
+  slow.open();
+  assert.equal(await first, status(101));
+  assert.equal(await second, status(102));
+  assert.equal(handled, [1, 2], "each request handled exactly once");
+  await until(() => client.messenger.streams().outbound.length === 1, "the drained stream to close");
+  assert.equal(client.messenger.streams().outbound.map((s) => s.requests), [1], "request 2 went out again on a new stream");
+  // without a handler the resent request is refused at negotiation
+  await server.messenger.unhandle("sync");
+  try {
+    await client.messenger.request(server.peerId, "sync", status(3));
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, WireError);
+    assert.is((e as WireError).code, "PROTOCOL_UNAVAILABLE");
+  }
+  await stopPeer(client);
+  await stopPeer(server);
+});
+
+test("stop() on the requesting side ends its pending requests with SHUTTING_DOWN, cancels them at the server, and closes its streams", async () => {
+  const { server, client } = await pair();
+  let aborted = 0;
+  let entered = 0;
+  await server.messenger.handle("sync", async (_m, ctx) => {
+    entered += 1;
+    await new Promise<void>((r) => ctx.signal.addEventListener("abort", () => r(), { once: true }));
+    aborted += 1;
+    throw new WireError("TIMEOUT");
+  });
+  const pending = [1, 2].map(() => client.messenger.request(server.peerId, "sync", status(1)).catch((e: unknown) => e));
+  await until(() => entered === 2, "both requests in the handler");
+  await client.messenger.stop();
+  for (const outcome of await Promise.all(pending)) {
+    assert.instance(outcome, WireError);
+    assert.is((outcome as WireError).code, "SHUTTING_DOWN");
+  }
+  assert.equal(client.messenger.streams(), { outbound: [], inbound: [] });
+  await until(() => aborted === 2, "the server's handlers to see the cancel");
+  await until(() => server.messenger.streams().inbound.length === 0, "the server's end to close");
+  await stopPeer(client);
+  await stopPeer(server);
 });
 
 test.run();

@@ -157,6 +157,32 @@ test("channel records: put, get, list with filters, status updates", async () =>
   });
 });
 
+test("channelSummaries streams status, newest turn and latest supported appData per channel of a role", async () => {
+  await withStore(async (store) => {
+    const [a, b, c, d] = [20n, 21n, 22n, 23n].map(testChannel);
+    const rec = (ch: typeof a, role: "hub" | "trader", i: number): ChannelRecord => ({ channelId: ch!.id, fixedPart: ch!.fixed, token: TOKEN, role, status: "open", counterparty: TRADER.address, createdAt: 1_700_000_000_000 + i });
+    await Promise.all([store.putChannel(rec(a, "hub", 0)), store.putChannel({ ...rec(b, "hub", 1), status: "proposed" }), store.putChannel(rec(c, "trader", 2)), store.putChannel(rec(d, "hub", 3))]);
+    const a1 = signed(testState(a!, 1)), a2 = signed(testState(a!, 2, { appData: "0x1234" as Hex })), a3 = signed(testState(a!, 3), "hub");
+    await Promise.all([store.saveState(a1), store.saveState(a2), store.saveState(a3), store.saveState(signed(testState(b!, 0), "hub")), store.saveState(signed(testState(c!, 4)))]);
+    const out = [...store.channelSummaries("hub")];
+    assert.equal(out, [
+      { channelId: a!.id, status: "open", counterparty: TRADER.address, newestTurn: 3, supportedTurn: 2, supportedAppData: "0x1234" },
+      { channelId: b!.id, status: "proposed", counterparty: TRADER.address, newestTurn: 0 },
+      { channelId: d!.id, status: "open", counterparty: TRADER.address, newestTurn: -1 },
+    ]);
+    assert.equal([...store.channelSummaries("trader")].map((x) => x.supportedTurn), [4]);
+  });
+});
+
+test("metaWithPrefix reads exactly the keys under a prefix", async () => {
+  await withStore(async (store) => {
+    await Promise.all([store.setMeta("pending-action:0x01", "a"), store.setMeta("pending-action:0x02", ""), store.setMeta("pending-action;", "x"), store.setMeta("pending-actio", "y"), store.setMeta("roll-from:0x01", "r")]);
+    assert.equal(store.metaWithPrefix("pending-action:"), new Map([["pending-action:0x01", "a"], ["pending-action:0x02", ""]]));
+    assert.equal(store.metaWithPrefix("nothing:"), new Map());
+    assert.throws(() => store.metaWithPrefix(""), TypeError);
+  });
+});
+
 test("meta values keep their type; counters are monotonic across stop/start", async () => {
   const dir = tempDir();
   const path = join(dir, "s.sqlite");
