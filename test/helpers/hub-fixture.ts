@@ -146,6 +146,14 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint; confir
   return fixture;
 }
 
+/** Holds each market at its price for two TWAP windows, so an earlier crash no longer makes a report look off-band. */
+export async function holdPrices(f: HubFixture, prices: readonly [MarketId, Price][]): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    f.now += 1_000n;
+    for (const [market, price] of prices) await f.price(market, price);
+  }
+}
+
 export function oracleAddress(f: HubFixture): Address {
   return f.oracle.address;
 }

@@ -6,7 +6,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { BTC, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
+import { BTC, holdPrices, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
 import { marginStateOf } from "../../src/channel/margin-channel.ts";
 import { evaluate, type MarketView } from "../../src/engine/margin.ts";
 import { StateKind } from "../../src/protocol/margin-state.ts";
@@ -42,10 +42,7 @@ test("an idle channel's states leave memory and its next trade reads them back",
 });
 
 test("a tick liquidates an idle channel, and the cooldown of its last step survives idleness", async ({ f }) => {
-  for (let i = 0; i < 2; i++) {
-    f.now += 1_000n;
-    await f.price(BTC, 60_000_00000000n as Price);
-  }
+  await holdPrices(f, [[BTC, 60_000_00000000n as Price]]);
   const trader = await f.trader(2);
   const id = await trader.open(1_000n * USD);
   await trader.trade(BTC, 15_000_000n, 0n);
@@ -74,12 +71,7 @@ test("a tick liquidates an idle channel, and the cooldown of its last step survi
 });
 
 test("a restarted hub holds open channels idle, answers sync from its entries and trades on them", async ({ f }) => {
-  const steadyPrice = async () => {
-    for (let i = 0; i < 2; i++) {
-      f.now += 1_000n;
-      await f.price(BTC, 60_000_00000000n as Price);
-    }
-  };
+  const steadyPrice = () => holdPrices(f, [[BTC, 60_000_00000000n as Price]]);
   await steadyPrice();
   const trader = await f.trader(3);
   const id = await trader.open(1_000n * USD);

@@ -5,7 +5,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { BTC, ETH, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
+import { BTC, ETH, holdPrices, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
 import { marginStateOf } from "../../src/channel/margin-channel.ts";
 import { StateKind } from "../../src/protocol/margin-state.ts";
 import type { Price } from "../../src/protocol/units.ts";
@@ -45,11 +45,7 @@ test("an online trader countersigns the hub's liquidation of its under-margined 
 });
 
 test("a trader offline during its liquidation finds it on reconnect and countersigns it", async ({ f }) => {
-  // Hold 60,000 for a whole TWAP window, so the earlier crash no longer makes it look off-band.
-  for (let i = 0; i < 2; i++) {
-    f.now += 1_000n;
-    await f.price(BTC, 60_000_00000000n as Price);
-  }
+  await holdPrices(f, [[BTC, 60_000_00000000n as Price]]);
   let trader = await f.trader(2);
   const id = await trader.open(1_000n * USD);
   await trader.trade(BTC, 15_000_000n, 0n);
@@ -70,11 +66,7 @@ test("a trader offline during its liquidation finds it on reconnect and counters
 });
 
 test("after a hub restart the restored book still finds accounts below maintenance, across markets", async ({ f }) => {
-  for (let i = 0; i < 2; i++) {
-    f.now += 1_000n;
-    await f.price(BTC, 60_000_00000000n as Price);
-    await f.price(ETH, 3_000_00000000n as Price);
-  }
+  await holdPrices(f, [[BTC, 60_000_00000000n as Price], [ETH, 3_000_00000000n as Price]]);
   const trader = await f.trader(3);
   const id = await trader.open(1_000n * USD);
   await trader.trade(BTC, 10_000_000n, 0n); // long 0.1 BTC

@@ -24,6 +24,20 @@ function libp2pStreams(from: Peer, to: Peer, family: MessageFamily): { outbound:
   };
 }
 
+/** A "sync" handler that answers turn + 1, except that requests at turn 1 wait until `open()`. */
+async function holdTurnOne(server: Awaited<ReturnType<typeof pair>>["server"]): Promise<{ readonly entered: number; open: () => void }> {
+  const stuck = gate();
+  const held = { entered: 0, open: stuck.open };
+  await server.messenger.handle("sync", async (msg) => {
+    if (turnOf(msg) === 1) {
+      held.entered += 1;
+      await stuck.wait;
+    }
+    return status(turnOf(msg) + 1);
+  });
+  return held;
+}
+
 function gate(): { wait: Promise<void>; open: () => void } {
   let open!: () => void;
   const wait = new Promise<void>((r) => (open = r));
@@ -262,17 +276,9 @@ test("a request whose handler never answers ends at its deadline; the cancel rea
 
 test("a reset stream fails its pending requests with STREAM_RESET and the next request opens a new one", async () => {
   const { server, client } = await pair();
-  const stuck = gate();
-  let entered = 0;
-  await server.messenger.handle("sync", async (msg) => {
-    if (turnOf(msg) === 1) {
-      entered += 1;
-      await stuck.wait;
-    }
-    return status(turnOf(msg) + 1);
-  });
+  const stuck = await holdTurnOne(server);
   const pending = [1, 1, 1].map(() => client.messenger.request(server.peerId, "sync", status(1)).catch((e: unknown) => e));
-  await until(() => entered === 3, "three requests in the handler");
+  await until(() => stuck.entered === 3, "three requests in the handler");
   const [before] = libp2pStreams(client, server, "sync").ids;
   const inbound = server.node.getConnections(client.node.peerId).flatMap((c) => c.streams).find((s) => s.protocol === PROTOCOL_IDS.sync)!;
   inbound.abort(new Error("test: reset by the server"));
@@ -291,18 +297,10 @@ test("a reset stream fails its pending requests with STREAM_RESET and the next r
 
 test("a dropped connection fails pending requests typed; the next request redials and opens a new stream", async () => {
   const { server, client } = await pair();
-  const stuck = gate();
-  let entered = 0;
-  await server.messenger.handle("sync", async (msg) => {
-    if (turnOf(msg) === 1) {
-      entered += 1;
-      await stuck.wait;
-    }
-    return status(turnOf(msg) + 1);
-  });
+  const stuck = await holdTurnOne(server);
   assert.equal(await client.messenger.request(server.peerId, "sync", status(7)), status(8));
   const pending = client.messenger.request(server.peerId, "sync", status(1)).catch((e: unknown) => e);
-  await until(() => entered === 1, "the request in the handler");
+  await until(() => stuck.entered === 1, "the request in the handler");
   await server.node.hangUp(client.node.peerId);
   const outcome = await pending;
   assert.instance(outcome, WireError);
