@@ -25,7 +25,7 @@
  *   - CPU: the hub process's CPU time from /proc/<pid>/stat, this process's
  *     from process.cpuUsage, as cores busy and µs per update.
  *
- *   TRADERS=64 SECONDS=8 HALF_SECONDS=6 BACKENDS=noble,native node --import tsx scripts/bench-hub-load.ts
+ *   TRADERS=64 SECONDS=8 HALF_SECONDS=6 BACKENDS=noble,native SIGNING_WORKERS=auto node --import tsx scripts/bench-hub-load.ts
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream, mkdirSync } from "node:fs";
@@ -56,6 +56,8 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const TRADERS = Number(process.env.TRADERS ?? 64);
 const SECONDS = Number(process.env.SECONDS ?? 8);
 const HALF_SECONDS = Number(process.env.HALF_SECONDS ?? 6);
+/** The hub's `signingWorkers`: "auto" (its default) or a count; 0 signs on its main thread. */
+const SIGNING_WORKERS = process.env.SIGNING_WORKERS === undefined || process.env.SIGNING_WORKERS === "auto" ? "auto" : Number(process.env.SIGNING_WORKERS);
 const USD = 1_000_000n;
 const BTC = "BTC-PERP" as MarketId;
 const ORACLE_KEY = devOracleKey("bench-hub-load");
@@ -110,9 +112,10 @@ const selfCpu = () => { const u = process.cpuUsage(); return (u.user + u.system)
 function spawnHub(config: string, log: string, probeFile: string): { child: ChildProcess; ready: Promise<{ multiaddr: string; address: Address }> } {
   const prof = process.env.HUB_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.HUB_PROF}`] : [];
   // A probe loaded into the hub process (no product code): its event-loop utilisation, every 100 ms, to a file.
+  // Worker threads inherit the --import; only the main thread's loop is the one measured.
   const probe = "data:text/javascript," + encodeURIComponent(
-    `import { performance } from "node:perf_hooks"; import { writeFileSync } from "node:fs";` +
-    `setInterval(() => { const e = performance.eventLoopUtilization(); writeFileSync(${JSON.stringify(probeFile)}, JSON.stringify({ idle: e.idle, active: e.active })); }, 100).unref();`);
+    `import { performance } from "node:perf_hooks"; import { writeFileSync } from "node:fs"; import { isMainThread } from "node:worker_threads";` +
+    `if (isMainThread) setInterval(() => { const e = performance.eventLoopUtilization(); writeFileSync(${JSON.stringify(probeFile)}, JSON.stringify({ idle: e.idle, active: e.active })); }, 100).unref();`);
   const child = spawn(process.execPath, [...prof, "--import", probe, "--import", "tsx", join(ROOT, "src/cli/main.ts"), "hub", "start", "--config", config,
     "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--dev-oracle-interval-ms", "1000"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   child.stderr!.pipe(createWriteStream(log));
@@ -170,6 +173,7 @@ try {
       channels: { challengeDuration: 3600, hubMarginRatio: 1_000_000, minDeposit: 1_000_000 },
       markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
       signatureBackend: backend,
+      signingWorkers: SIGNING_WORKERS,
     };
     const configPath = join(run, "hub.json");
     writeFileSync(configPath, JSON.stringify(configJson, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2));
@@ -178,6 +182,8 @@ try {
     const probeFile = join(run, "hub-probe.json");
     const hub = spawnHub(configPath, hubLog, probeFile);
     const { multiaddr, address: hubAddress } = await hub.ready;
+    const hubSigningWorkers = signingWorkersLogged(hubLog);
+    console.log(`  hub: ${backend}, signingWorkers ${SIGNING_WORKERS} → ${hubSigningWorkers ?? "?"} signing thread(s) beside its main thread`);
     hubs.push(hub.child);
     const hubPid = hub.child.pid!;
 
@@ -217,6 +223,10 @@ try {
     const idleCores = (procCpuSeconds(hubPid) - idle0) / ((performance.now() - idleT0) / 1000);
     console.log(`  hub idle: ${idleCores.toFixed(2)} cores busy with no update running`);
 
+    // The traders' commits are synchronous (node:sqlite) and block this process's event loop, fsync included.
+    const traderCommits = { seconds: 0, count: 0 };
+    for (const t of traders) t.store.onCommit = (seconds) => { traderCommits.seconds += seconds; traderCommits.count++; };
+
     // Phase 1: throughput, closed loop.
     const latencies: number[] = [];
     let errors = 0;
@@ -233,6 +243,7 @@ try {
     }));
     const wall = (performance.now() - t0) / 1000;
     const hubCpu = procCpuSeconds(hubPid) - hubCpu0, benchCpu = selfCpu() - selfCpu0;
+    const commitsInPhase1 = { ...traderCommits };
     await new Promise((r) => setTimeout(r, 150));
     const hubElu = eluOf(hubElu0, JSON.parse(readFileSync(probeFile, "utf8"))), selfElu = performance.eventLoopUtilization(selfElu0).utilization;
     const throughput = latencies.length / wall;
@@ -247,6 +258,8 @@ try {
     console.log(`  CPU: hub process ${(hubCpu / wall).toFixed(2)} cores busy, ${((hubCpu * 1e6) / latencies.length).toFixed(0)} µs CPU/update (signature work is ${perUpdateRot.toFixed(0)} of it, ${((perUpdateRot / ((hubCpu * 1e6) / latencies.length)) * 100).toFixed(0)}%); ` +
       `bench process (64 traders + chain) ${(benchCpu / wall).toFixed(2)} cores busy, ${((benchCpu * 1e6) / latencies.length).toFixed(0)} µs CPU/update`);
     console.log(`  event loop busy (incl. synchronous fsync waits): hub ${(hubElu * 100).toFixed(0)}%, bench process ${(selfElu * 100).toFixed(0)}%`);
+    console.log(`  the traders' synchronous commits: ${commitsInPhase1.count} (${(commitsInPhase1.count / latencies.length).toFixed(1)} per update), ` +
+      `mean ${((commitsInPhase1.seconds / Math.max(1, commitsInPhase1.count)) * 1000).toFixed(2)} ms, blocking the bench process's event loop ${((commitsInPhase1.seconds / wall) * 100).toFixed(0)}% of the time`);
 
     // Phase 2: latency at half that load, open loop.
     const rate = throughput / 2;
@@ -288,4 +301,10 @@ try {
   provider.destroy();
   await chain.stop();
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** The worker count the hub logged at start ("signature-backend" line). */
+function signingWorkersLogged(log: string): number | undefined {
+  const match = /"signingWorkers":(\d+)/.exec(readFileSync(log, "utf8"));
+  return match === null ? undefined : Number(match[1]);
 }

@@ -26,12 +26,13 @@
  *      per signature backend, on a SqliteStore holding all 100k channels;
  *   3. the real Hub end to end: started on that store (the channels come
  *      back idle), then one tick through Hub.ingestPrices, timed until all
- *      100 liquidation states are signed and stored.
+ *      100 liquidation states are signed and stored; once signing on the
+ *      main thread, once with a signing worker (the hub's default here).
  *
- *   N=100000 RISKY=100 BACKENDS=noble,native node --import tsx scripts/bench-liquidation.ts
+ *   N=100000 RISKY=100 BACKENDS=noble,native [PROFILE_TICK=dir] node --import tsx scripts/bench-liquidation.ts
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { availableParallelism, cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -291,31 +292,54 @@ try {
     //    an entry and an at-risk index record each), then one oracle tick through Hub.ingestPrices,
     //    which verifies the report, asks the index, and runs each liquidation in its channel's lane
     //    (read the channel back from the store, decide, sign, one group commit) before it resolves.
-    const hubDir = join(dir, `hub-${backend}`);
-    mkdirSync(hubDir);
-    copyFileSync(base, join(hubDir, "hub.db"));
-    const noChain = (): never => { throw new Error("bench-liquidation: the hub has no chain"); };
-    const hub = new Hub({ config: { ...config, dataDir: hubDir }, signer: hubSigner, now: () => now, chain: { concludeAndWithdraw: noChain, challengeUnilaterally: noChain, payoutChallenged: noChain, mode: noChain, deposit: noChain, confirmedHoldings: noChain } });
-    const tRestore = performance.now();
-    await hub.start();
-    setSignatureBackend(backend); // Hub.start() selects the configured backend (noble); the bench runs both
-    const restoreS = (performance.now() - tRestore) / 1000;
-    await hub.ingestPrices([report0]);
-    // A hub that has been up a while has collected its start-up garbage; do that now, so the tick is not
-    // measured with the restore's major GC landing in it.
-    gc();
-    await new Promise((r) => setTimeout(r, 200));
-    let proposed = 0;
-    hub.onEvent((event, fields) => { if (event === "proposed" && fields.action === "liquidate") proposed++; });
-    const hotBefore = hub.hotChannels;
-    const tTick = performance.now();
-    await hub.ingestPrices([tickReport]);
-    const tickMs = performance.now() - tTick;
-    console.log(`  ${backend}, the Hub itself (${N.toLocaleString("en")} channels restored idle in ${restoreS.toFixed(1)} s; ${hotBefore} in memory at the tick): ` +
-      `tick → ${proposed} liquidation states signed and stored in ${ms(tickMs)} = ×${(tickMs / sig100).toFixed(2)} of 100 signatures`);
-    if (proposed !== RISKY) console.log(`  WARNING: the hub proposed ${proposed} liquidations, expected ${RISKY}`);
-    await hub.stop();
+    // Signing workers 0 (on the main thread) and 1 ("auto" on this machine), and 2 when there are more cores.
+    for (const workers of [0, 1, ...(availableParallelism() > 2 ? [2] : [])]) {
+      const hubDir = join(dir, `hub-${backend}-${workers}`);
+      mkdirSync(hubDir);
+      copyFileSync(base, join(hubDir, "hub.db"));
+      const noChain = (): never => { throw new Error("bench-liquidation: the hub has no chain"); };
+      const hub = new Hub({ config: { ...config, dataDir: hubDir, signatureBackend: backend, signingWorkers: workers }, signer: hubSigner, now: () => now, chain: { concludeAndWithdraw: noChain, challengeUnilaterally: noChain, payoutChallenged: noChain, mode: noChain, deposit: noChain, confirmedHoldings: noChain } });
+      const tRestore = performance.now();
+      await hub.start();
+      const restoreS = (performance.now() - tRestore) / 1000;
+      await hub.ingestPrices([report0]);
+      // A hub that has been up a while has collected its start-up garbage; do that now, so the tick is not
+      // measured with the restore's major GC landing in it.
+      gc();
+      await new Promise((r) => setTimeout(r, 200));
+      let proposed = 0;
+      hub.onEvent((event, fields) => { if (event === "proposed" && fields.action === "liquidate") proposed++; });
+      const hotBefore = hub.hotChannels;
+      const profile = process.env.PROFILE_TICK ? await startProfile() : undefined;
+      const commitsBefore = hub.store.metrics.commits;
+      const tTick = performance.now();
+      await hub.ingestPrices([tickReport]);
+      const tickMs = performance.now() - tTick;
+      if (profile !== undefined) await profile.stop(join(process.env.PROFILE_TICK!, `tick-${backend}-${workers}.cpuprofile`));
+      console.log(`  ${backend}, the Hub itself, ${workers === 0 ? "signing on the main thread" : `${workers} signing worker${workers > 1 ? "s" : ""}`} (${N.toLocaleString("en")} channels restored idle in ${restoreS.toFixed(1)} s; ${hotBefore} in memory at the tick): ` +
+        `tick → ${proposed} liquidation states signed and stored in ${ms(tickMs)} = ×${(tickMs / sig100).toFixed(2)} of 100 signatures (target ×1.10), ${hub.store.metrics.commits - commitsBefore} group commits`);
+      if (proposed !== RISKY) console.log(`  WARNING: the hub proposed ${proposed} liquidations, expected ${RISKY}`);
+      await hub.stop();
+    }
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** PROFILE_TICK=dir: a CPU profile of the Hub's tick alone (the set-up would drown it), for chrome://inspect or a summary. */
+async function startProfile(): Promise<{ stop(path: string): Promise<void> }> {
+  const { Session } = await import("node:inspector/promises");
+  const { writeFileSync } = await import("node:fs");
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: 50 });
+  await session.post("Profiler.start");
+  return {
+    async stop(path) {
+      const { profile } = await session.post("Profiler.stop");
+      writeFileSync(path, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
 }

@@ -19,7 +19,7 @@ import { channelId } from "../protocol/hash.ts";
 import { addressToDestination, marginAllocations, outcomeTotal } from "../protocol/channel-setup.ts";
 import { signDigest, stateHashOf, verifyDigestSignature, type Signer } from "../protocol/sign.ts";
 import { fixedPartOf, type FixedPart, type Signature65, type SignedState, type State, type VariablePart } from "../protocol/state.ts";
-import type { Address, Bytes32 } from "../protocol/types.ts";
+import { sameAddress, type Address, type Bytes32 } from "../protocol/types.ts";
 
 export interface ChannelSnapshot {
   readonly id: Bytes32;
@@ -74,13 +74,43 @@ export function nextTurn(latest: SignedState | undefined): number {
   return latest === undefined ? 0 : latest.state.turnNum + 1;
 }
 
+/** Our proposal, checked but not yet signed: `digest` is what our key signs (inline or on a signing worker). */
+export interface Draft {
+  readonly state: State;
+  readonly digest: Bytes32;
+}
+
 /** Our proposal: signs `variable` as the next turn and parks it as pending. */
 export function propose(channel: ChannelSnapshot, variable: VariablePart, signer: Signer, funding: bigint, judge: Judge): Step {
+  const draft = draftProposal(channel, variable, signer.address, funding, judge);
+  return sealProposal(channel, draft, signDigest(signer, draft.digest));
+}
+
+/**
+ * `propose` without the signature: every check of the transition, and the
+ * digest to sign. Splitting the two lets the signature be made elsewhere
+ * (a worker thread) while the caller keeps the channel's lane.
+ */
+export function draftProposal(channel: ChannelSnapshot, variable: VariablePart, signerAddress: Address, funding: bigint, judge: Judge): Draft {
   if (channel.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: channel.pending.state.turnNum } });
-  assertSigner(channel, signer, channel.me);
+  assertSignerAddress(channel, signerAddress, channel.me);
   const state: State = { ...channel.fixedPart, ...variable };
   checkTransition(channel, state, funding, judge);
-  const signed = withSignature({ state, sigs: emptySigs(channel) }, channel.me, signDigest(signer, stateHashOf(state)));
+  return Object.freeze({ state, digest: stateHashOf(state) });
+}
+
+/**
+ * Parks a drafted proposal with our signature over its digest. The signature
+ * is not verified here: it comes from our own key, and a wrong one is caught
+ * by the counterparty before anything is supported. The snapshot must be the
+ * one the draft was made from (same turn, nothing pending).
+ */
+export function sealProposal(channel: ChannelSnapshot, draft: Draft, signature: Signature65): Step {
+  if (channel.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: channel.pending.state.turnNum } });
+  if (draft.state.turnNum !== nextTurn(channel.latest)) {
+    throw new ChannelError("WRONG_TURN_NUMBER", { details: { turnNum: draft.state.turnNum, expected: nextTurn(channel.latest) } });
+  }
+  const signed = withSignature({ state: draft.state, sigs: emptySigs(channel) }, channel.me, signature);
   return { next: Object.freeze({ ...channel, pending: signed }), signed };
 }
 
@@ -192,12 +222,11 @@ function assertSameChannel(channel: ChannelSnapshot, state: State): void {
 }
 
 function assertSigner(channel: ChannelSnapshot, signer: Signer, index: number): void {
-  if (!sameAddress(signer.address, channel.fixedPart.participants[index]!)) throw new ChannelError("NOT_PARTICIPANT");
+  assertSignerAddress(channel, signer.address, index);
 }
 
-/** Both are parsed addresses already; comparing them case-blind spares two keccak checksums per call on the hot path. */
-function sameAddress(a: string, b: string): boolean {
-  return a.length === b.length && (a === b || a.toLowerCase() === b.toLowerCase());
+function assertSignerAddress(channel: ChannelSnapshot, address: Address, index: number): void {
+  if (!sameAddress(address, channel.fixedPart.participants[index]!)) throw new ChannelError("NOT_PARTICIPANT");
 }
 
 /**

@@ -11,6 +11,7 @@ export const PROTOCOL_ERRORS = {
   INVALID_APP_DATA: { number: 3006, title: "App data cannot be decoded" },
   UNSUPPORTED_APP_DATA_VERSION: { number: 3007, title: "App data version is not supported" },
   INVALID_PRIVATE_KEY: { number: 3008, title: "Private key is not a valid secp256k1 scalar" },
+  SIGNER_UNAVAILABLE: { number: 3009, title: "The signing pool is not running or its worker failed" },
   ORACLE_BAD_SIGNATURE: { number: 3100, title: "Price report signature is malformed or not recoverable" },
   ORACLE_WRONG_SIGNER: { number: 3101, title: "Price report is not signed by the expected oracle" },
   INVALID_MARKET_ID: { number: 3102, title: "Market id is not 1 to 31 characters of A-Z, 0-9 and '-'" },

@@ -51,6 +51,8 @@ export interface HubConfig {
   };
   /** secp256k1 implementation: "noble" (pure JS, the default), "native" (libsecp256k1, must be installed) or "auto". */
   readonly signatureBackend: "noble" | "native" | "auto";
+  /** Threads that sign the hub's proposals: a count (0 signs on the main thread) or "auto" (cores - 1, at most 4). */
+  readonly signingWorkers: number | "auto";
   readonly engine: EngineConfig;
   /** keccak256 of the canonical encoding of every market's parameters; committed in each state. */
   readonly riskParamsHash: Bytes32;
@@ -87,9 +89,11 @@ export function resolveHubConfig(input: unknown): HubConfig {
   if (signatureBackend !== "noble" && signatureBackend !== "native" && signatureBackend !== "auto") {
     issues.push({ path: "signatureBackend", message: 'must be "noble", "native" or "auto"' });
   }
+  const signingWorkers: HubConfig["signingWorkers"] = root.signingWorkers === undefined || root.signingWorkers === "auto" ? "auto" : Number(integer(root.signingWorkers, "signingWorkers", issues, 0n, 64n) ?? 0n);
   const config = {
     listen,
     signatureBackend: signatureBackend as HubConfig["signatureBackend"],
+    signingWorkers,
     dataDir: dataDir ?? "",
     key: {
       ...(keystore !== undefined ? { keystore } : {}),

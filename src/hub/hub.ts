@@ -15,7 +15,7 @@ import { EngineError } from "../errors/engine.ts";
 import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
-import { complete, newChannel, propose, resumeChannel, abandon, adopt, type ChannelSnapshot } from "../channel/channel.ts";
+import { complete, newChannel, draftProposal, sealProposal, resumeChannel, abandon, adopt, type ChannelSnapshot, type Step } from "../channel/channel.ts";
 import { decide, fundingOf, marginStateOf, openingState, planWithdrawal } from "../channel/margin-channel.ts";
 import { decodeAppDataUncached } from "../protocol/app-data.ts";
 import { RiskBook, type MarketBook } from "../engine/book.ts";
@@ -31,7 +31,7 @@ import { deriveChannelNonce, HUB, marginFixedPart, TRADER } from "../protocol/ch
 import type { MarginState, Position, PriceReport } from "../protocol/margin-state.ts";
 import type { Accept, Message, Propose, WireAction } from "../protocol/messages.ts";
 import { stateHashOf, type Signer } from "../protocol/sign.ts";
-import { fixedPartOf, type SignedState } from "../protocol/state.ts";
+import { fixedPartOf, type SignedState, type VariablePart } from "../protocol/state.ts";
 import { channelId } from "../protocol/hash.ts";
 import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
 import { FRACTION_ONE, PRICE_ONE, type Collateral, type Price } from "../protocol/units.ts";
@@ -43,6 +43,7 @@ import type { AdjudicatorClient } from "../chain/adjudicator.ts";
 import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dispute-watch.ts";
 import type { ChannelRecord, ChannelStatus, ChannelSummary, MetaValue } from "../store/types.ts";
 import type { HubConfig } from "./config.ts";
+import { defaultSigningWorkers, SigningPool } from "./signing-pool.ts";
 import { MAX_SYNC_STATES } from "../protocol/constants.ts";
 
 /** What the hub needs from the chain: narrow, so tests and the embedded dev chain plug in the same way. */
@@ -87,7 +88,7 @@ interface ChannelEntry {
   turnNum: number;
   /** Slot in the at-risk index once the channel has a supported state. */
   riskId?: number;
-  /** The liquidation cooldown must survive the channel going idle. */
+  /** The liquidation cooldown must survive the channel going idle (and, through the store, a restart). */
   lastLiquidationAt?: bigint;
   /** Present while the channel is in use. */
   live?: LiveChannel;
@@ -135,6 +136,9 @@ const EXIT_PREFIX = "unilateral-exit:";
 const PENDING_ACTION_KEY = (id: Bytes32) => PENDING_ACTION_PREFIX + id;
 const ROLL_KEY = (id: Bytes32) => ROLL_PREFIX + id;
 const EXIT_KEY = (id: Bytes32) => EXIT_PREFIX + id;
+/** When the hub last proposed a liquidation step on a channel (unix seconds): the cooldown outlives a restart. */
+const LIQUIDATED_AT_PREFIX = "liquidated-at:";
+const LIQUIDATED_AT_KEY = (id: Bytes32) => LIQUIDATED_AT_PREFIX + id;
 const NONCE_COUNTER = "channel-nonce";
 const DISPUTE_CURSOR_KEY = "dispute-cursor";
 const MAX_REJECTED_KEPT = 200;
@@ -164,6 +168,7 @@ export class Hub {
   #fundingLoop: Promise<void> | undefined;
   #disputes: DisputeWatch | undefined;
   #shutdown = new AbortController();
+  #signing: SigningPool | undefined;
   readonly #listeners = new Set<(event: string, fields: Record<string, unknown>) => void>();
 
   constructor(init: HubInit) {
@@ -190,7 +195,10 @@ export class Hub {
   async start(): Promise<void> {
     this.#shutdown = new AbortController();
     const backend = setSignatureBackend(this.config.signatureBackend);
-    this.#log("signature-backend", { ...backend });
+    const workers = this.config.signingWorkers === "auto" ? defaultSigningWorkers(backend.name) : this.config.signingWorkers;
+    this.#signing = new SigningPool({ privateKey: this.#init.signer.privateKey, workers, backend: this.config.signatureBackend });
+    await this.#signing.start(this.#shutdown.signal);
+    this.#log("signature-backend", { ...backend, signingWorkers: workers });
     await this.store.start();
     this.#restore();
     this.#node = await createNode({ listen: this.config.listen, ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}), inboundConnectionsPerSecond: 100, maxIncomingPendingConnections: 256 });
@@ -249,6 +257,8 @@ export class Hub {
     await this.#messenger?.stop();
     await this.#node?.stop();
     await this.#queue.drain();
+    await this.#signing?.stop();
+    this.#signing = undefined;
     await this.store.stop();
     this.#node = undefined;
     this.#messenger = undefined;
@@ -421,11 +431,11 @@ export class Hub {
     const fresh = newChannel(fixed, this.config.chain.token, HUB);
     const variable = openingState(fresh, { deposit, hubDeposit, riskParamsHash: this.config.riskParamsHash, oracle: this.config.oracle.signer, terms: termsFromEngineConfig(this.config.engine) });
     const action: WireAction = { kind: "open", deposit: deposit as Collateral };
-    const step = propose(fresh, variable, this.#init.signer, deposit + hubDeposit, () => {});
+    const step = await this.#propose(fresh, variable, deposit + hubDeposit);
     const record: ChannelRecord = { channelId: fresh.id, fixedPart: fixed, token: this.config.chain.token, role: "hub", status: "proposed", counterparty: trader, createdAt: Date.now() };
     await Promise.all([
       this.store.putChannel(record),
-      this.store.saveState(step.signed),
+      this.store.saveState(step.signed, { hashes: step.hashes }),
       this.store.setMeta(PENDING_ACTION_KEY(fresh.id), toJson(action)),
     ]);
     this.#track(record, { snapshot: step.next, pendingAction: action });
@@ -459,6 +469,18 @@ export class Hub {
     return this.#proposeFromHub(live, priced);
   }
 
+  /**
+   * Our proposal on `snapshot`: checked here, signed by the signing pool (on a
+   * worker thread unless `signingWorkers` is 0), so a burst of liquidations
+   * signs in parallel with the deciding and storing of the next ones.
+   */
+  async #propose(snapshot: ChannelSnapshot, variable: VariablePart, funding: bigint): Promise<Step & { readonly hashes: { readonly channelId: Bytes32; readonly stateHash: Bytes32 } }> {
+    const draft = draftProposal(snapshot, variable, this.address, funding, () => {});
+    const step = sealProposal(snapshot, draft, await this.#signing!.signDigest(draft.digest));
+    // The store keys the state by these; handing them over spares it hashing the state again.
+    return { ...step, hashes: { channelId: snapshot.id, stateHash: draft.digest } };
+  }
+
   /** Decides, stores and parks our proposal for `action` on the channel; runs inside the channel's lane. */
   async #proposeFromHub(live: LiveChannel, action: WireAction): Promise<Propose> {
     if (live.snapshot.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: live.snapshot.pending.state.turnNum } });
@@ -468,8 +490,12 @@ export class Hub {
     const reports = this.#reportsFor([...markets]);
     const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
     const { variable, verdict } = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
-    const step = propose(live.snapshot, variable, this.#init.signer, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }), () => {});
-    await Promise.all([this.store.saveState(step.signed), this.store.setMeta(PENDING_ACTION_KEY(live.snapshot.id), toJson(action))]);
+    const step = await this.#propose(live.snapshot, variable, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }));
+    await Promise.all([
+      this.store.saveState(step.signed, { hashes: step.hashes }),
+      this.store.setMeta(PENDING_ACTION_KEY(live.snapshot.id), toJson(action)),
+      ...(action.kind === "liquidate" ? [this.store.setMeta(LIQUIDATED_AT_KEY(live.snapshot.id), String(ctx.now))] : []),
+    ]);
     live.snapshot = step.next;
     live.pendingAction = action;
     live.pendingReports = reports;
@@ -503,13 +529,13 @@ export class Hub {
     });
     const successor = newChannel(fixed, this.config.chain.token, HUB);
     const plan = planWithdrawal(live.snapshot, successor.id, amount, reports, ctx);
-    const step = propose(successor, plan.successorOpening, this.#init.signer, plan.rolled, () => {});
+    const step = await this.#propose(successor, plan.successorOpening, plan.rolled);
     const action: WireAction = { kind: "withdraw", amount: amount as Collateral };
     const roll: RollInfo = { channelId: live.snapshot.id, amount, atTurn: latest.state.turnNum, reports };
     const record: ChannelRecord = { channelId: successor.id, fixedPart: fixed, token: this.config.chain.token, role: "hub", status: "proposed", counterparty: live.record.counterparty, createdAt: Date.now() };
     await Promise.all([
       this.store.putChannel(record),
-      this.store.saveState(step.signed),
+      this.store.saveState(step.signed, { hashes: step.hashes }),
       this.store.setMeta(ROLL_KEY(successor.id), toJson(roll)),
       this.store.setMeta(PENDING_ACTION_KEY(successor.id), toJson(action)),
     ]);
@@ -526,9 +552,9 @@ export class Hub {
     }
     const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
     const plan = planWithdrawal(from.snapshot, successor.snapshot.id, roll.amount, roll.reports, ctx);
-    const step = propose(from.snapshot, plan.rollFinal, this.#init.signer, fundingOf(from.snapshot, from.snapshot.latest.state), () => {});
+    const step = await this.#propose(from.snapshot, plan.rollFinal, fundingOf(from.snapshot, from.snapshot.latest.state));
     const action: WireAction = { kind: "withdraw", amount: roll.amount as Collateral };
-    await Promise.all([this.store.saveState(step.signed), this.store.setMeta(PENDING_ACTION_KEY(from.snapshot.id), toJson(action))]);
+    await Promise.all([this.store.saveState(step.signed, { hashes: step.hashes }), this.store.setMeta(PENDING_ACTION_KEY(from.snapshot.id), toJson(action))]);
     from.snapshot = step.next;
     from.pendingAction = action;
     from.pendingReports = roll.reports;
@@ -760,6 +786,7 @@ export class Hub {
     const pendingActions = this.store.metaWithPrefix(PENDING_ACTION_PREFIX);
     const rolls = this.store.metaWithPrefix(ROLL_PREFIX);
     const exits = this.store.metaWithPrefix(EXIT_PREFIX);
+    const liquidatedAt = this.store.metaWithPrefix(LIQUIDATED_AT_PREFIX);
     // Until fresh reports arrive, the at-risk index marks each market at the newest mark any
     // restored state was signed at, the same mark the engine falls back to.
     const newestMarks = new Map<MarketId, PriceReport>();
@@ -782,6 +809,8 @@ export class Hub {
       // Decoded without the LRU: 100k distinct states would only churn it.
       const margin = summary.supportedAppData === undefined ? undefined : decodeAppDataUncached(summary.supportedAppData);
       const entry = inFlight ? this.#restoreInFlight(this.store.getChannel(id)!, pendingActions.get(PENDING_ACTION_KEY(id)), rolls.get(ROLL_KEY(id)), exiting, margin) : this.#track(summary);
+      const lastLiquidation = liquidatedAt.get(LIQUIDATED_AT_KEY(id));
+      if (typeof lastLiquidation === "string") entry.lastLiquidationAt = BigInt(lastLiquidation);
       if (margin === undefined) continue;
       entry.turnNum = supportedTurn;
       this.#indexRisk(entry, margin);

@@ -2,10 +2,10 @@
  * How a trader/hub margin channel is laid out in Nitro terms: participant
  * order, the replay-proof channel nonce, and the two-allocation outcome.
  */
-import { AbiCoder, getAddress, keccak256, zeroPadValue } from "ethers";
+import { AbiCoder, keccak256, zeroPadValue } from "ethers";
 import { ProtocolError } from "../errors/protocol.ts";
 import { AllocationType, AssetType, UINT48_MAX, UINT64_MAX, type Allocation, type FixedPart, type Outcome } from "./state.ts";
-import type { Address, Bytes32, Hex } from "./types.ts";
+import { sameAddress, type Address, type Bytes32, type Hex } from "./types.ts";
 
 const abi = AbiCoder.defaultAbiCoder();
 
@@ -43,7 +43,7 @@ export function marginFixedPart(p: MarginChannelParams): FixedPart {
   if (p.channelNonce < 0n || p.channelNonce > UINT64_MAX) {
     throw new ProtocolError("OUT_OF_RANGE", { details: { field: "channelNonce" } });
   }
-  if (getAddress(p.trader) === getAddress(p.hub)) {
+  if (sameAddress(p.trader, p.hub)) {
     throw new ProtocolError("INVALID_FIXED_PART", { details: { field: "participants", reason: "trader equals hub" } });
   }
   return Object.freeze({
@@ -125,7 +125,7 @@ function twoSimpleAllocations(outcome: Outcome, token: Address, first: Bytes32, 
     x !== undefined && x.destination.toLowerCase() === destination && x.allocationType === AllocationType.Simple && isEmptyBytes(x.metadata);
   const ok =
     exit !== undefined &&
-    getAddress(exit.asset) === getAddress(token) &&
+    sameAddress(exit.asset, token) &&
     exit.assetMetadata.assetType === AssetType.Default &&
     isEmptyBytes(exit.assetMetadata.metadata) &&
     exit.allocations.length === 2 &&

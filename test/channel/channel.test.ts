@@ -2,9 +2,9 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { testSigner } from "../helpers/keys.ts";
-import { abandon, adopt, complete, countersign, newChannel, propose, type ChannelSnapshot, type Judge } from "../../src/channel/channel.ts";
+import { abandon, adopt, complete, countersign, draftProposal, newChannel, propose, sealProposal, type ChannelSnapshot, type Judge } from "../../src/channel/channel.ts";
 import { marginFixedPart, marginOutcome } from "../../src/protocol/channel-setup.ts";
-import { signState } from "../../src/protocol/sign.ts";
+import { signDigest, signState } from "../../src/protocol/sign.ts";
 import type { SignedState, VariablePart } from "../../src/protocol/state.ts";
 import type { Address, Hex } from "../../src/protocol/types.ts";
 import { ChannelError } from "../../src/errors/channel.ts";
@@ -68,6 +68,22 @@ test("one update in flight per channel", () => {
   assert.is(code(() => countersign(p.next, proposalFromHub, trader, FUNDING, allow)), "CHANNEL_BUSY");
   // after the counterparty refuses, the channel accepts a new proposal
   assert.ok(propose(abandon(p.next), variable(1, 430n), trader, FUNDING, allow).signed);
+});
+
+test("a drafted proposal sealed with a signature made elsewhere equals propose, and only on the snapshot it was drafted from", () => {
+  const { h, t } = opened();
+  const draft = draftProposal(h, variable(1, 400n), hub.address, FUNDING, allow);
+  const sealed = sealProposal(h, draft, signDigest(hub, draft.digest));
+  assert.equal(sealed, propose(h, variable(1, 400n), hub, FUNDING, allow));
+  // The draft runs every check propose runs, before anything is signed.
+  assert.is(code(() => draftProposal(h, variable(1, 400n), trader.address, FUNDING, allow)), "NOT_PARTICIPANT");
+  assert.is(code(() => draftProposal(h, variable(2, 400n), hub.address, FUNDING, allow)), "WRONG_TURN_NUMBER");
+  assert.is(code(() => draftProposal(h, variable(1, 400n), hub.address, FUNDING + 1n, allow)), "OUTCOME_OVERDRAWN");
+  // Sealing onto a snapshot that moved on (a pending proposal, or a newer supported turn) is refused.
+  assert.is(code(() => sealProposal(sealed.next, draft, signDigest(hub, draft.digest))), "CHANNEL_BUSY");
+  const c = countersign(t, sealed.signed, trader, FUNDING, allow);
+  const moved = complete(sealed.next, 1, c.signed.sigs[0]!).next;
+  assert.is(code(() => sealProposal(moved, draft, signDigest(hub, draft.digest))), "WRONG_TURN_NUMBER");
 });
 
 test("bad proposals are refused with typed codes and change nothing", () => {

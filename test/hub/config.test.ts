@@ -21,6 +21,8 @@ test("a valid config resolves with defaults and is frozen", () => {
   assert.is(c.chain.confirmations, 1);
   assert.is(c.channels.hubMarginRatio, 1_000_000n);
   assert.is(c.signatureBackend, "noble");
+  assert.is(c.signingWorkers, "auto");
+  assert.is(resolveHubConfig({ ...good, signingWorkers: 0 }).signingWorkers, 0);
   assert.is(c.engine.markets.size, 2);
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.chain));
   assert.is(c.riskParamsHash, riskParamsHash(resolveEngineConfig({ markets: [ETH_PERP_DEFAULTS, BTC_PERP_DEFAULTS] })), "the hash does not depend on market order");
@@ -34,13 +36,14 @@ test("every problem is listed at once, engine problems included", () => {
       key: { plainKeyFile: "k" },
       chain: { ...good.chain, adjudicator: "0x12", confirmations: -1 },
       signatureBackend: "fast",
+      signingWorkers: -1,
       markets: [{ ...BTC_PERP_DEFAULTS, tickSize: 0 }],
     });
     assert.unreachable("accepted");
   } catch (error) {
     assert.instance(error, ConfigError);
     const paths = ((error as ConfigError).context.issues as { path: string }[]).map((i) => i.path);
-    for (const p of ["dataDir", "key.allowPlainKey", "chain.adjudicator", "chain.confirmations", "signatureBackend", "markets[0].tickSize"]) {
+    for (const p of ["dataDir", "key.allowPlainKey", "chain.adjudicator", "chain.confirmations", "signatureBackend", "signingWorkers", "markets[0].tickSize"]) {
       assert.ok(paths.includes(p), `${p} missing from ${paths.join(", ")}`);
     }
   }

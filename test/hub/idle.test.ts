@@ -41,7 +41,7 @@ test("an idle channel's states leave memory and its next trade reads them back",
   assert.is(f.hub.channelCounts().get("open"), 1);
 });
 
-test("a tick liquidates an idle channel, and the cooldown of its last step survives idleness", async ({ f }) => {
+test("a tick liquidates an idle channel, and the cooldown of its last step survives idleness and a restart", async ({ f }) => {
   await holdPrices(f, [[BTC, 60_000_00000000n as Price]]);
   const trader = await f.trader(2);
   const id = await trader.open(1_000n * USD);
@@ -66,6 +66,14 @@ test("a tick liquidates an idle channel, and the cooldown of its last step survi
   await f.price(BTC, second);
   assert.is(f.hub.rejected().at(-1)?.code, "LIQUIDATION_COOLDOWN");
   assert.ok(f.hub.rejected().length > rejectedBefore);
+  assert.is(f.hub.channel(id)!.pending, undefined);
+  assert.is(f.hub.channel(id)!.latest!.state.turnNum, liquidated);
+
+  // A restart inside the cooldown must not forget the last step either.
+  await f.restartHub();
+  f.now += 5n;
+  await f.price(BTC, partialLiquidationPrice(f, trader.latest!, second));
+  assert.is(f.hub.rejected().at(-1)?.code, "LIQUIDATION_COOLDOWN");
   assert.is(f.hub.channel(id)!.pending, undefined);
   assert.is(f.hub.channel(id)!.latest!.state.turnNum, liquidated);
 });

@@ -32,8 +32,11 @@ test("the hub goes silent: the trader challenges, waits out the duration and wit
     await trader.trade(BTC, 5_000_000n, 0n); // 0.05 BTC long
     await f.hub.stop(); // the operator's process is gone
 
-    // A report strictly newer than the last mark (MarginApp refuses one from the same second).
+    // A report strictly newer than the last mark (MarginApp refuses one from the same second) and not
+    // ahead of the chain's clock, which may lag the fixture's (wall-clock) one on a loaded machine.
     await f.chain.increaseTime(2);
+    const chainTime = await chainNow(f);
+    if (chainTime <= f.now) await f.chain.increaseTime(Number(f.now - chainTime) + 1);
     f.now = await chainNow(f);
     const report = f.oracle.sign(BTC, 63_000_00000000n as Price, f.now);
     const before: bigint = await f.chain.token.balanceOf(trader.address);
