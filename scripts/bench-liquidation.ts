@@ -29,7 +29,7 @@
  *      100 liquidation states are signed and stored; once signing on the
  *      main thread, once with a signing worker (the hub's default here).
  *
- *   N=100000 RISKY=100 BACKENDS=noble,native [PROFILE_TICK=dir] node --import tsx scripts/bench-liquidation.ts
+ *   N=100000 RISKY=100 BACKENDS=noble,native [SIGNING_WORKERS=0,1,2] [PROFILE_TICK=dir] node --import tsx scripts/bench-liquidation.ts
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, cpus, tmpdir } from "node:os";
@@ -292,8 +292,9 @@ try {
     //    an entry and an at-risk index record each), then one oracle tick through Hub.ingestPrices,
     //    which verifies the report, asks the index, and runs each liquidation in its channel's lane
     //    (read the channel back from the store, decide, sign, one group commit) before it resolves.
-    // Signing workers 0 (on the main thread) and 1 ("auto" on this machine), and 2 when there are more cores.
-    for (const workers of [0, 1, ...(availableParallelism() > 2 ? [2] : [])]) {
+    // Signing workers 0 (on the main thread) and 1 ("auto" with noble on this machine), and 2 when there are more cores.
+    const workerCounts = process.env.SIGNING_WORKERS?.split(",").map(Number) ?? [0, 1, ...(availableParallelism() > 2 ? [2] : [])];
+    for (const workers of workerCounts) {
       const hubDir = join(dir, `hub-${backend}-${workers}`);
       mkdirSync(hubDir);
       copyFileSync(base, join(hubDir, "hub.db"));

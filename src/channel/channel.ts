@@ -38,7 +38,17 @@ export interface Step {
   readonly next: ChannelSnapshot;
   /** The state to store durably before `next` is committed and anything is sent. */
   readonly signed: SignedState;
+  /** Its Nitro state hash, computed by the step anyway: the store keys states by it. */
+  readonly stateHash: Bytes32;
 }
+
+/**
+ * The hash of each proposal of ours that is pending, so `complete` does not
+ * hash the same state again (a keccak of ≈ 2 KB per update). Keyed by the
+ * frozen signed state `sealProposal` made; a snapshot restored from the store
+ * has other objects and simply misses.
+ */
+const pendingHashes = new WeakMap<SignedState, Bytes32>();
 
 /** Margin-rule check of a transition; throws a MarginError (engine code) to refuse. */
 export type Judge = (previous: SignedState | undefined, proposed: State) => void;
@@ -94,7 +104,7 @@ export function propose(channel: ChannelSnapshot, variable: VariablePart, signer
 export function draftProposal(channel: ChannelSnapshot, variable: VariablePart, signerAddress: Address, funding: bigint, judge: Judge): Draft {
   if (channel.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: channel.pending.state.turnNum } });
   assertSignerAddress(channel, signerAddress, channel.me);
-  const state: State = { ...channel.fixedPart, ...variable };
+  const state: State = Object.freeze({ ...channel.fixedPart, ...variable });
   checkTransition(channel, state, funding, judge);
   return Object.freeze({ state, digest: stateHashOf(state) });
 }
@@ -111,7 +121,8 @@ export function sealProposal(channel: ChannelSnapshot, draft: Draft, signature: 
     throw new ChannelError("WRONG_TURN_NUMBER", { details: { turnNum: draft.state.turnNum, expected: nextTurn(channel.latest) } });
   }
   const signed = withSignature({ state: draft.state, sigs: emptySigs(channel) }, channel.me, signature);
-  return { next: Object.freeze({ ...channel, pending: signed }), signed };
+  pendingHashes.set(signed, draft.digest);
+  return { next: Object.freeze({ ...channel, pending: signed }), signed, stateHash: draft.digest };
 }
 
 /** The counterparty's proposal: verifies, judges and countersigns it; it becomes the latest supported state. */
@@ -128,7 +139,7 @@ export function countersign(channel: ChannelSnapshot, proposal: SignedState, sig
   for (const index of proposers) signed = withSignature(signed, index, proposal.sigs[index]!);
   signed = withSignature(signed, channel.me, signDigest(signer, hash));
   requireEveryone(channel, signed, [...proposers, channel.me]);
-  return { next: Object.freeze({ ...channel, latest: signed }), signed };
+  return { next: Object.freeze({ ...channel, latest: signed }), signed, stateHash: hash };
 }
 
 /** The counterparty's signature on our pending proposal: the proposal becomes the latest supported state. */
@@ -137,12 +148,12 @@ export function complete(channel: ChannelSnapshot, turnNum: number, signature: S
   if (pending === undefined || pending.state.turnNum !== turnNum) {
     throw new ChannelError("NO_PENDING_UPDATE", { details: { turnNum, pendingTurn: pending?.state.turnNum } });
   }
-  const hash = stateHashOf(pending.state);
+  const hash = pendingHashes.get(pending) ?? stateHashOf(pending.state);
   const index = counterpartySigning(channel, hash, signature);
   if (index === undefined) throw new ChannelError("NOT_PARTICIPANT");
   const signed = withSignature(pending, index, signature);
   requireEveryone(channel, signed, [channel.me, index]);
-  return { next: Object.freeze({ ...channel, latest: signed, pending: undefined }), signed };
+  return { next: Object.freeze({ ...channel, latest: signed, pending: undefined }), signed, stateHash: hash };
 }
 
 /** Drops our pending proposal after the counterparty refused it. */
@@ -160,19 +171,20 @@ export function adopt(channel: ChannelSnapshot, signed: SignedState): Step {
   if (channel.latest !== undefined && signed.state.turnNum <= channel.latest.state.turnNum) {
     throw new ChannelError("STALE_STATE", { details: { turnNum: signed.state.turnNum, latest: channel.latest.state.turnNum } });
   }
-  assertSupported(channel, signed);
+  const stateHash = assertSupported(channel, signed);
   const pending = channel.pending !== undefined && channel.pending.state.turnNum > signed.state.turnNum ? channel.pending : undefined;
-  return { next: Object.freeze({ ...channel, latest: signed, pending }), signed };
+  return { next: Object.freeze({ ...channel, latest: signed, pending }), signed, stateHash };
 }
 
-/** Throws UNSUPPORTED_STATE unless every participant's signature is present and valid. */
-export function assertSupported(channel: ChannelSnapshot, signed: SignedState): void {
+/** Throws UNSUPPORTED_STATE unless every participant's signature is present and valid; returns the state hash. */
+export function assertSupported(channel: ChannelSnapshot, signed: SignedState): Bytes32 {
   assertSameChannel(channel, signed.state);
   const hash = stateHashOf(signed.state);
   const signers = signersOf(channel, hash, signed);
   if (signers.length !== channel.fixedPart.participants.length) {
     throw new ChannelError("UNSUPPORTED_STATE", { details: { turnNum: signed.state.turnNum, signers: signers.length } });
   }
+  return hash;
 }
 
 /**

@@ -16,7 +16,7 @@ import { EngineError } from "../errors/engine.ts";
 import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
-import { adopt, countersign, restoreChannel, type ChannelSnapshot } from "../channel/channel.ts";
+import { adopt, countersign, restoreChannel, type ChannelSnapshot, type Step } from "../channel/channel.ts";
 import { allocationsOf, sameAllocations, fundingOf, marginStateOf, openingState, planWithdrawal, recomputeJudge } from "../channel/margin-channel.ts";
 import { evaluate, liquidationPrice, marginRatio, type MarketView } from "../engine/margin.ts";
 import type { EngineConfig } from "../engine/params.ts";
@@ -31,7 +31,7 @@ import { channelId as channelIdOf } from "../protocol/hash.ts";
 import { HUB, outcomeTotal, rollAllocations, TRADER } from "../protocol/channel-setup.ts";
 import type { MarginState, PriceReport } from "../protocol/margin-state.ts";
 import type { Message, Propose, WireAction } from "../protocol/messages.ts";
-import { stateHashOf, type Signer } from "../protocol/sign.ts";
+import type { Signer } from "../protocol/sign.ts";
 import type { SignedState } from "../protocol/state.ts";
 import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
 import type { Collateral, Price, Size } from "../protocol/units.ts";
@@ -410,21 +410,20 @@ export class TraderClient {
   /** Checks a hub proposal by recomputation, stores it countersigned, then hands the hub our signature. */
   async #countersignAndAccept(proposal: Propose, options: { signal?: AbortSignal }): Promise<SignedState> {
     const channel = this.#channel!;
-    const signed = this.#countersign(proposal);
-    await this.store.saveState(signed, { hashes: { channelId: channel.id, stateHash: stateHashOf(signed.state) } });
+    const { signed, stateHash } = this.#countersign(proposal);
+    await this.store.saveState(signed, { hashes: { channelId: channel.id, stateHash } });
     this.#channel = { ...this.#channel!, latest: signed };
     const ack = await this.#request("update", { type: "accept", channelId: channel.id, turnNum: signed.state.turnNum, signature: signed.sigs[TRADER]! }, options);
     if (ack.type !== "ack") throw new WireError("INVALID_MESSAGE", { details: { expected: "ack", got: ack.type } });
     return signed;
   }
 
-  #countersign(proposal: Propose): SignedState {
+  #countersign(proposal: Propose): Step {
     const channel = this.#channel!;
     this.#verifyMarks(marginStateOf(proposal.signedState.state), proposal.reports);
     const judge = recomputeJudge(channel, proposal.action, proposal.reports, (margin) => this.#context(margin));
     const funding = fundingOf(channel, proposal.signedState.state);
-    const step = countersign(channel, proposal.signedState, this.#init.signer, this.#expectedFunding(proposal.action, funding), judge);
-    return step.signed;
+    return countersign(channel, proposal.signedState, this.#init.signer, this.#expectedFunding(proposal.action, funding), judge);
   }
 
   /** Hub-initiated proposals (liquidation, re-mark) pushed to us: same checks, and we answer with our signature. */
@@ -442,8 +441,8 @@ export class TraderClient {
         if (typeof raw !== "string" || raw === "") throw new ChannelError("NOT_PARTICIPANT", { details: { reason: `unrequested ${msg.action.kind}` } });
         assertAnswers(fromJson<WireAction>(raw), msg.action);
       }
-      const signed = this.#countersign(msg);
-      await this.store.saveState(signed);
+      const { signed, stateHash } = this.#countersign(msg);
+      await this.store.saveState(signed, { hashes: { channelId: channel.id, stateHash } });
       if (!hubInitiated) await this.store.setMeta(REQUEST_KEY, "");
       this.#channel = { ...channel, latest: signed };
       return { type: "accept", channelId: channel.id, turnNum: signed.state.turnNum, signature: signed.sigs[TRADER]! };

@@ -196,9 +196,26 @@ export class Hub {
     this.#shutdown = new AbortController();
     const backend = setSignatureBackend(this.config.signatureBackend);
     const workers = this.config.signingWorkers === "auto" ? defaultSigningWorkers(backend.name) : this.config.signingWorkers;
+    // Not tied to the shutdown signal: stop() drains the lanes first, and their proposals still need signing.
     this.#signing = new SigningPool({ privateKey: this.#init.signer.privateKey, workers, backend: this.config.signatureBackend });
-    await this.#signing.start(this.#shutdown.signal);
+    await this.#signing.start();
     this.#log("signature-backend", { ...backend, signingWorkers: workers });
+    try {
+      await this.#startServices();
+    } catch (error) {
+      // A hub that failed to start (a taken port, a locked store) must not keep its worker threads,
+      // its listener or its store lock, and so the process, alive.
+      this.#shutdown.abort();
+      await Promise.resolve(this.#node?.stop()).catch(() => {});
+      this.#node = undefined;
+      if (this.store.isOpen) await this.store.stop().catch(() => {});
+      await this.#signing.stop();
+      this.#signing = undefined;
+      throw error;
+    }
+  }
+
+  async #startServices(): Promise<void> {
     await this.store.start();
     this.#restore();
     this.#node = await createNode({ listen: this.config.listen, ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}), inboundConnectionsPerSecond: 100, maxIncomingPendingConnections: 256 });
@@ -435,7 +452,7 @@ export class Hub {
     const record: ChannelRecord = { channelId: fresh.id, fixedPart: fixed, token: this.config.chain.token, role: "hub", status: "proposed", counterparty: trader, createdAt: Date.now() };
     await Promise.all([
       this.store.putChannel(record),
-      this.store.saveState(step.signed, { hashes: step.hashes }),
+      this.#saveStep(fresh, step),
       this.store.setMeta(PENDING_ACTION_KEY(fresh.id), toJson(action)),
     ]);
     this.#track(record, { snapshot: step.next, pendingAction: action });
@@ -474,11 +491,14 @@ export class Hub {
    * worker thread unless `signingWorkers` is 0), so a burst of liquidations
    * signs in parallel with the deciding and storing of the next ones.
    */
-  async #propose(snapshot: ChannelSnapshot, variable: VariablePart, funding: bigint): Promise<Step & { readonly hashes: { readonly channelId: Bytes32; readonly stateHash: Bytes32 } }> {
+  async #propose(snapshot: ChannelSnapshot, variable: VariablePart, funding: bigint): Promise<Step> {
     const draft = draftProposal(snapshot, variable, this.address, funding, () => {});
-    const step = sealProposal(snapshot, draft, await this.#signing!.signDigest(draft.digest));
-    // The store keys the state by these; handing them over spares it hashing the state again.
-    return { ...step, hashes: { channelId: snapshot.id, stateHash: draft.digest } };
+    return sealProposal(snapshot, draft, await this.#signing!.signDigest(draft.digest));
+  }
+
+  /** Stores a step's state under the hash the step computed (the store would hash ≈ 2 KB again). */
+  #saveStep(snapshot: ChannelSnapshot, step: Step): Promise<void> {
+    return this.store.saveState(step.signed, { hashes: { channelId: snapshot.id, stateHash: step.stateHash } });
   }
 
   /** Decides, stores and parks our proposal for `action` on the channel; runs inside the channel's lane. */
@@ -492,7 +512,7 @@ export class Hub {
     const { variable, verdict } = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
     const step = await this.#propose(live.snapshot, variable, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }));
     await Promise.all([
-      this.store.saveState(step.signed, { hashes: step.hashes }),
+      this.#saveStep(live.snapshot, step),
       this.store.setMeta(PENDING_ACTION_KEY(live.snapshot.id), toJson(action)),
       ...(action.kind === "liquidate" ? [this.store.setMeta(LIQUIDATED_AT_KEY(live.snapshot.id), String(ctx.now))] : []),
     ]);
@@ -535,7 +555,7 @@ export class Hub {
     const record: ChannelRecord = { channelId: successor.id, fixedPart: fixed, token: this.config.chain.token, role: "hub", status: "proposed", counterparty: live.record.counterparty, createdAt: Date.now() };
     await Promise.all([
       this.store.putChannel(record),
-      this.store.saveState(step.signed, { hashes: step.hashes }),
+      this.#saveStep(successor, step),
       this.store.setMeta(ROLL_KEY(successor.id), toJson(roll)),
       this.store.setMeta(PENDING_ACTION_KEY(successor.id), toJson(action)),
     ]);
@@ -554,7 +574,7 @@ export class Hub {
     const plan = planWithdrawal(from.snapshot, successor.snapshot.id, roll.amount, roll.reports, ctx);
     const step = await this.#propose(from.snapshot, plan.rollFinal, fundingOf(from.snapshot, from.snapshot.latest.state));
     const action: WireAction = { kind: "withdraw", amount: roll.amount as Collateral };
-    await Promise.all([this.store.saveState(step.signed, { hashes: step.hashes }), this.store.setMeta(PENDING_ACTION_KEY(from.snapshot.id), toJson(action))]);
+    await Promise.all([this.#saveStep(from.snapshot, step), this.store.setMeta(PENDING_ACTION_KEY(from.snapshot.id), toJson(action))]);
     from.snapshot = step.next;
     from.pendingAction = action;
     from.pendingReports = roll.reports;
@@ -564,7 +584,7 @@ export class Hub {
   async #accept(trader: Address, msg: Accept): Promise<Message> {
     const live = this.#owned(trader, msg.channelId);
     const step = complete(live.snapshot, msg.turnNum, msg.signature);
-    await this.store.saveState(step.signed, { hashes: { channelId: live.snapshot.id, stateHash: stateHashOf(step.signed.state) } });
+    await this.#saveStep(live.snapshot, step);
     live.snapshot = step.next;
     this.#supported(live);
     if (live.pendingEffects !== undefined) this.book.commit(live.pendingEffects);
@@ -610,8 +630,8 @@ export class Hub {
         await this.#queue.run(id, async () => {
           const live = this.#owned(trader, id);
           const step = adopt(live.snapshot, signed);
-          await this.store.saveState(step.signed);
-          if (live.pendingEffects !== undefined && live.snapshot.pending !== undefined && stateHashOf(live.snapshot.pending.state) === stateHashOf(signed.state)) {
+          await this.#saveStep(live.snapshot, step);
+          if (live.pendingEffects !== undefined && live.snapshot.pending !== undefined && stateHashOf(live.snapshot.pending.state) === step.stateHash) {
             this.book.commit(live.pendingEffects);
           }
           live.snapshot = step.next;

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { testSigner } from "../helpers/keys.ts";
 import { abandon, adopt, complete, countersign, draftProposal, newChannel, propose, sealProposal, type ChannelSnapshot, type Judge } from "../../src/channel/channel.ts";
 import { marginFixedPart, marginOutcome } from "../../src/protocol/channel-setup.ts";
-import { signDigest, signState } from "../../src/protocol/sign.ts";
+import { signDigest, signState, stateHashOf } from "../../src/protocol/sign.ts";
 import type { SignedState, VariablePart } from "../../src/protocol/state.ts";
 import type { Address, Hex } from "../../src/protocol/types.ts";
 import { ChannelError } from "../../src/errors/channel.ts";
@@ -84,6 +84,23 @@ test("a drafted proposal sealed with a signature made elsewhere equals propose, 
   const c = countersign(t, sealed.signed, trader, FUNDING, allow);
   const moved = complete(sealed.next, 1, c.signed.sigs[0]!).next;
   assert.is(code(() => sealProposal(moved, draft, signDigest(hub, draft.digest))), "WRONG_TURN_NUMBER");
+});
+
+test("every step reports the hash of the state it returns (what the store keys it by)", () => {
+  let t = newChannel(fixed, token, 0);
+  const h = newChannel(fixed, token, 1);
+  const p = propose(t, variable(0, 500n), trader, FUNDING, allow);
+  const c = countersign(h, p.signed, hub, FUNDING, allow);
+  const done = complete(p.next, 0, c.signed.sigs[1]!);
+  for (const step of [p, c, done]) assert.is(step.stateHash, stateHashOf(step.signed.state));
+  // complete() on a snapshot restored from the store (no remembered hash) hashes again, to the same value
+  t = newChannel(fixed, token, 0);
+  const again = propose(t, variable(0, 500n), trader, FUNDING, allow);
+  const restored = { ...again.next, pending: { state: { ...again.signed.state }, sigs: [...again.signed.sigs] } };
+  assert.is(complete(restored, 0, c.signed.sigs[1]!).stateHash, done.stateHash);
+  // adopt: the other side catches up on the supported state
+  const behind = adopt(h, done.signed);
+  assert.is(behind.stateHash, done.stateHash);
 });
 
 test("bad proposals are refused with typed codes and change nothing", () => {

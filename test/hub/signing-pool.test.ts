@@ -10,17 +10,23 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { availableParallelism } from "node:os";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { MarginError } from "../../src/errors/base.ts";
+import { BTC_PERP_DEFAULTS } from "../../src/engine/params.ts";
+import { resolveHubConfig } from "../../src/hub/config.ts";
+import { Hub } from "../../src/hub/hub.ts";
 import { defaultSigningWorkers, MAX_QUICK_FAILURES, SigningPool, type SigningPoolOptions } from "../../src/hub/signing-pool.ts";
 import { TEST_EXIT_DIGEST } from "../../src/hub/signing-worker.ts";
 import { loadNativeBackend } from "../../src/protocol/sig-backend-native.ts";
 import { signDigest, signerFromPrivateKey } from "../../src/protocol/sign.ts";
 import type { Signature65 } from "../../src/protocol/state.ts";
-import type { Bytes32 } from "../../src/protocol/types.ts";
+import type { Address, Bytes32 } from "../../src/protocol/types.ts";
 
 const test = suite("signing pool");
 const privateKey = keccak_256(new TextEncoder().encode("signing pool test hub"));
@@ -277,6 +283,39 @@ test("workers: 0 signs inline with the same API and no thread", async () => {
 test("defaultSigningWorkers: with noble one per core but the main thread's, at most 4; none with native", () => {
   assert.is(defaultSigningWorkers("noble"), Math.min(4, Math.max(0, availableParallelism() - 1)));
   assert.is(defaultSigningWorkers("native"), 0, "a native signature costs about a thread hand-off");
+});
+
+test("a hub that fails to start (its port is taken) leaves no signing thread, listener or store lock behind", async () => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+  const port = (blocker.address() as AddressInfo).port;
+  const dataDir = mkdtempSync(join(tmpdir(), "signing-pool-hub-"));
+  const dummy = (n: number) => ("0x" + n.toString(16).padStart(40, "0")) as Address;
+  const config = resolveHubConfig({
+    listen: [`/ip4/127.0.0.1/tcp/${port}`], dataDir, key: { plainKeyFile: "unused", allowPlainKey: true },
+    chain: { rpcUrl: "unused", chainId: 31337n, adjudicator: dummy(0xa1), marginApp: dummy(0xa2), token: dummy(0xa3) },
+    oracle: { signer: dummy(0xa4) },
+    signingWorkers: 1,
+    markets: [BTC_PERP_DEFAULTS],
+  });
+  const noChain = (): never => { throw new Error("no chain in this test"); };
+  const chain = { concludeAndWithdraw: noChain, challengeUnilaterally: noChain, payoutChallenged: noChain, mode: noChain, deposit: noChain, confirmedHoldings: noChain };
+  const before = osThreads();
+  try {
+    const failing = new Hub({ config, signer: hub, chain });
+    let failed = false;
+    await failing.start().catch(() => (failed = true));
+    assert.ok(failed, "the taken port fails start()");
+    await waitFor(() => osThreads() === before, "the signing thread to end");
+    // The store lock was released: the same data directory opens again once the port is free.
+    blocker.close();
+    const again = new Hub({ config, signer: hub, chain });
+    await again.start();
+    await again.stop();
+  } finally {
+    blocker.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
 
 test.run();
