@@ -396,13 +396,21 @@ export class TraderClient {
       const channel = this.#channel;
       if (channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
       // Remember what we asked for: if we crash before answering, the hub re-offers its
-      // proposal on reconnect and we countersign it only if it is still this request.
-      await this.store.setMeta(REQUEST_KEY, toJson(action));
+      // proposal on reconnect and we countersign it only if it is one of our requests.
+      // A request still unanswered (this process, or one killed mid-trade, never saw its
+      // proposal) stays acceptable too: the hub may hold its proposal, and until we countersign
+      // it the channel cannot move, whatever we ask next (CHANNEL_BUSY).
+      const unanswered = this.store.getMeta(REQUEST_KEY);
+      await Promise.all([
+        this.store.setMeta(REQUEST_KEY, toJson(action)),
+        ...(typeof unanswered === "string" && unanswered !== "" ? [this.store.setMeta(EARLIER_REQUEST_KEY, unanswered)] : []),
+      ]);
       const reply = await this.#request("update", { type: "action", channelId: channel.id, action }, options);
       const proposal = expectPropose(reply);
       assertAnswers(action, proposal.action);
       const signed = await this.#countersignAndAccept(proposal, options);
-      await this.store.setMeta(REQUEST_KEY, "");
+      // A newer turn is supported: no earlier proposal can be the next state any more.
+      await Promise.all([this.store.setMeta(REQUEST_KEY, ""), this.store.setMeta(EARLIER_REQUEST_KEY, "")]);
       return signed;
     });
   }
@@ -436,17 +444,31 @@ export class TraderClient {
       if (channelIdOf(msg.signedState.state) !== channel.id) throw new ChannelError("FIXED_PART_MISMATCH");
       // The hub may start only liquidations and re-marks; anything else must be the request we stored.
       const hubInitiated = msg.action.kind === "liquidate" || msg.action.kind === "remark";
-      if (!hubInitiated) {
-        const raw = this.store.getMeta(REQUEST_KEY);
-        if (typeof raw !== "string" || raw === "") throw new ChannelError("NOT_PARTICIPANT", { details: { reason: `unrequested ${msg.action.kind}` } });
-        assertAnswers(fromJson<WireAction>(raw), msg.action);
-      }
+      const answered = hubInitiated ? undefined : this.#requestAnsweredBy(msg.action);
       const { signed, stateHash } = this.#countersign(msg);
-      await this.store.saveState(signed, { hashes: { channelId: channel.id, stateHash } });
-      if (!hubInitiated) await this.store.setMeta(REQUEST_KEY, "");
+      await Promise.all([
+        this.store.saveState(signed, { hashes: { channelId: channel.id, stateHash } }),
+        ...(answered !== undefined ? [this.store.setMeta(answered, "")] : []),
+      ]);
       this.#channel = { ...channel, latest: signed };
       return { type: "accept", channelId: channel.id, turnNum: signed.state.turnNum, signature: signed.sigs[TRADER]! };
     });
+  }
+
+  /** The meta key of our stored request that `action` answers (the latest first); refuses an action we never asked for. */
+  #requestAnsweredBy(action: WireAction): string {
+    let refusal: unknown = new ChannelError("NOT_PARTICIPANT", { details: { reason: `unrequested ${action.kind}` } });
+    for (const key of [REQUEST_KEY, EARLIER_REQUEST_KEY]) {
+      const raw = this.store.getMeta(key);
+      if (typeof raw !== "string" || raw === "") continue;
+      try {
+        assertAnswers(fromJson<WireAction>(raw), action);
+        return key;
+      } catch (error) {
+        refusal = error;
+      }
+    }
+    throw refusal;
   }
 
   async #adopt(signed: SignedState): Promise<void> {
@@ -531,6 +553,8 @@ function expectPropose(reply: Message): Propose {
 
 const EXIT_KEY = "unilateral-exit";
 const REQUEST_KEY = "requested-action";
+/** The request before it, if that one was never answered (see `#act`). */
+const EARLIER_REQUEST_KEY = "earlier-requested-action";
 
 /** Throws unless `answer` performs `request` (a trade: same market and size, price no worse than the limit). */
 function assertAnswers(request: WireAction, answer: WireAction): void {

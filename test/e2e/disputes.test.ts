@@ -236,9 +236,16 @@ test("4. the hub challenges with a stale state: the trader's `watch` process ans
 test("1. the hub is gone: the trader exits alone at a fresh oracle price", async (ctx) => {
   const { w, hubA, s1 } = ctx;
   assert.not.ok(hubA.process.running, "hub A was SIGKILLed");
-  // A report newer than the position's mark, on the chain's clock.
+  // A report newer than the position's mark, on the chain's clock. The mark was signed on the hub's
+  // (wall) clock, which the chain's may trail on a loaded machine: bring the chain past it first.
   await rpc(w, "evm_increaseTime", [2]);
   await mine(w);
+  const wall = Math.floor(Date.now() / 1000);
+  const chainTime = (await w.provider.getBlock("latest"))!.timestamp;
+  if (chainTime <= wall) {
+    await rpc(w, "evm_increaseTime", [wall - chainTime + 2]);
+    await mine(w);
+  }
   const now = BigInt((await w.provider.getBlock("latest"))!.timestamp);
   const oracle = createLocalOracle({ privateKey: ORACLE_KEY, domain: { chainId: w.deployment.chainId, verifyingContract: w.deployment.marginApp } });
   const reports = join(w.dir, "s1-reports.json");
