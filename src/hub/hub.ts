@@ -111,6 +111,8 @@ interface LiveChannel {
   pendingSince?: bigint;
   /** Our unilateral candidate while its challenge runs. */
   exit?: SignedState;
+  /** The exit is our own liquidation's (not a counter-challenge): if its challenge is not on chain, it is sent again. */
+  ownExit?: boolean;
 }
 
 /** A withdrawal in progress: the predecessor, the amount paid out, and the predecessor's turn the plan was made at. */
@@ -136,6 +138,8 @@ const EXIT_PREFIX = "unilateral-exit:";
 const PENDING_ACTION_KEY = (id: Bytes32) => PENDING_ACTION_PREFIX + id;
 const ROLL_KEY = (id: Bytes32) => ROLL_PREFIX + id;
 const EXIT_KEY = (id: Bytes32) => EXIT_PREFIX + id;
+/** EXIT_KEY's value for our own on-chain liquidation; "1" is a counter-challenge's candidate. */
+const OWN_EXIT = "liquidation";
 /** When the hub last proposed a liquidation step on a channel (unix seconds): the cooldown outlives a restart. */
 const LIQUIDATED_AT_PREFIX = "liquidated-at:";
 const LIQUIDATED_AT_KEY = (id: Bytes32) => LIQUIDATED_AT_PREFIX + id;
@@ -326,18 +330,30 @@ export class Hub {
     return this.#queue.run(channelId, async () => {
       const live = this.#live(channelId);
       if (live === undefined) throw new ChannelError("UNKNOWN_CHANNEL", { details: { channelId } });
-      const margin = marginStateOf(live.snapshot.latest!.state);
-      const exit = unilateralExit(live.snapshot, this.#reportsFor(margin.positions.map((p) => p.market)), this.#now(), this.#init.signer);
-      await Promise.all([this.store.saveState(exit.candidate), this.store.setMeta(EXIT_KEY(channelId), "1")]);
-      live.snapshot = abandon(live.snapshot);
-      live.pendingAction = undefined;
-      live.pendingEffects = undefined;
-      live.exit = exit.candidate;
-      await this.#setStatus(live.entry, "challenged");
-      const { finalizesAt } = await this.#init.chain.challengeUnilaterally(exit.proof, exit.candidate, this.#init.signer, this.#shutdown.signal);
-      this.#log("unilateral-challenge", { channelId, turnNum: exit.candidate.state.turnNum, finalizesAt, trader: exit.settlement.trader, hub: exit.settlement.hub, penalty: exit.settlement.penalty });
-      return { finalizesAt, settlement: exit.settlement };
+      return this.#challengeOnChain(live);
     });
+  }
+
+  /**
+   * Builds our unilateral candidate at the freshest reports, stores it (a
+   * restarted hub resumes it), then registers the challenge. Also how a
+   * challenge that never landed is sent again (see `#collectExit`); in the
+   * channel's lane.
+   */
+  async #challengeOnChain(live: LiveChannel): Promise<{ finalizesAt: number; settlement: UnilateralExit["settlement"] }> {
+    const channelId = live.snapshot.id;
+    const margin = marginStateOf(live.snapshot.latest!.state);
+    const exit = unilateralExit(live.snapshot, this.#reportsFor(margin.positions.map((p) => p.market)), this.#now(), this.#init.signer);
+    await Promise.all([this.store.saveState(exit.candidate), this.store.setMeta(EXIT_KEY(channelId), OWN_EXIT)]);
+    live.snapshot = abandon(live.snapshot);
+    live.pendingAction = undefined;
+    live.pendingEffects = undefined;
+    live.exit = exit.candidate;
+    live.ownExit = true;
+    if (live.entry.status !== "challenged") await this.#setStatus(live.entry, "challenged");
+    const { finalizesAt } = await this.#init.chain.challengeUnilaterally(exit.proof, exit.candidate, this.#init.signer, this.#shutdown.signal);
+    this.#log("unilateral-challenge", { channelId, turnNum: exit.candidate.state.turnNum, finalizesAt, trader: exit.settlement.trader, hub: exit.settlement.hub, penalty: exit.settlement.penalty });
+    return { finalizesAt, settlement: exit.settlement };
   }
 
   /** Best effort: connected traders see the marks their status is computed at. */
@@ -824,11 +840,12 @@ export class Hub {
       if (summary.status === "closed") continue;
       const id = summary.channelId;
       const supportedTurn = summary.supportedTurn ?? -1;
-      const exiting = exits.get(EXIT_KEY(id)) === "1";
+      const exitMark = exits.get(EXIT_KEY(id));
+      const exiting = exitMark === "1" || exitMark === OWN_EXIT;
       const inFlight = summary.newestTurn > supportedTurn || exiting || (summary.status !== "open" && summary.status !== "closing");
       // Decoded without the LRU: 100k distinct states would only churn it.
       const margin = summary.supportedAppData === undefined ? undefined : decodeAppDataUncached(summary.supportedAppData);
-      const entry = inFlight ? this.#restoreInFlight(this.store.getChannel(id)!, pendingActions.get(PENDING_ACTION_KEY(id)), rolls.get(ROLL_KEY(id)), exiting, margin) : this.#track(summary);
+      const entry = inFlight ? this.#restoreInFlight(this.store.getChannel(id)!, pendingActions.get(PENDING_ACTION_KEY(id)), rolls.get(ROLL_KEY(id)), exiting, exitMark === OWN_EXIT, margin) : this.#track(summary);
       const lastLiquidation = liquidatedAt.get(LIQUIDATED_AT_KEY(id));
       if (typeof lastLiquidation === "string") entry.lastLiquidationAt = BigInt(lastLiquidation);
       if (margin === undefined) continue;
@@ -839,7 +856,7 @@ export class Hub {
   }
 
   /** A channel with a proposal, an exit, a roll, funding or a challenge in flight gets its working set back at start-up. */
-  #restoreInFlight(record: ChannelRecord, rawAction: MetaValue | undefined, rawRoll: MetaValue | undefined, exiting: boolean, margin: MarginState | undefined): ChannelEntry {
+  #restoreInFlight(record: ChannelRecord, rawAction: MetaValue | undefined, rawRoll: MetaValue | undefined, exiting: boolean, ownExit: boolean, margin: MarginState | undefined): ChannelEntry {
     const id = record.channelId;
     const latest = this.store.latestSupported(id);
     const newest = this.store.latestState(id);
@@ -848,7 +865,7 @@ export class Hub {
     const pendingAction = snapshot.pending !== undefined && typeof rawAction === "string" && rawAction !== "" ? fromJson<WireAction>(rawAction) : undefined;
     const rollFrom = typeof rawRoll === "string" ? fromJson<RollInfo>(rawRoll) : undefined;
     const exit = exiting ? newest : undefined;
-    const working: Omit<LiveChannel, "entry" | "record"> = { snapshot: exit ? abandon(snapshot) : snapshot, ...(pendingAction && !exit ? { pendingAction } : {}), ...(rollFrom ? { rollFrom } : {}), ...(exit ? { exit } : {}) };
+    const working: Omit<LiveChannel, "entry" | "record"> = { snapshot: exit ? abandon(snapshot) : snapshot, ...(pendingAction && !exit ? { pendingAction } : {}), ...(rollFrom ? { rollFrom } : {}), ...(exit ? { exit, ...(ownExit ? { ownExit } : {}) } : {}) };
     const entry = this.#track(record, working);
     const live = entry.live!;
     if (live.snapshot.pending !== undefined && margin !== undefined) {
@@ -894,7 +911,18 @@ export class Hub {
   }
 
   async #collectExit(live: LiveChannel, signal: AbortSignal): Promise<void> {
-    if ((await this.#init.chain.mode(live.snapshot.id, signal)) !== "finalized") return;
+    const mode = await this.#init.chain.mode(live.snapshot.id, signal);
+    if (mode === "open" && live.ownExit) {
+      // Our liquidation's challenge is not on chain: its transaction failed (a report ahead of the
+      // chain's clock, say) or we stopped before sending it. Challenge again, at fresh reports.
+      await this.#queue.run(live.snapshot.id, async () => {
+        // Looked at again inside the lane: a challenge may have landed while we waited for it.
+        if (live.exit === undefined || (await this.#init.chain.mode(live.snapshot.id, signal)) !== "open") return;
+        await this.#challengeOnChain(live);
+      });
+      return;
+    }
+    if (mode !== "finalized") return;
     await this.#init.chain.payoutChallenged(live.exit!, signal);
     live.exit = undefined;
     await this.store.setMeta(EXIT_KEY(live.snapshot.id), "");

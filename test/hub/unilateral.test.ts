@@ -88,4 +88,32 @@ test("a trader goes silent below maintenance: the hub liquidates on chain and ta
   }
 });
 
+test("a liquidation challenge the chain refuses is sent again, and lands once the chain accepts it", async () => {
+  const f = await startHubFixture({ unilateralAfter: 0 });
+  try {
+    f.now = await chainNow(f);
+    await f.price(BTC, 60_000_00000000n as Price);
+    const trader = await f.trader(3);
+    const id = await trader.open(1_000n * USD);
+    await trader.trade(BTC, 15_000_000n, 0n);
+    await trader.stop();
+
+    // The crash price is signed 30 s ahead of the chain's clock: MarginApp refuses a report from the future.
+    f.now = (await chainNow(f)) + 30n;
+    await f.price(BTC, 54_500_00000000n as Price);
+    await waitFor(() => f.hubLog.some((e) => e.event === "unilateral-error" && e.fields.channelId === id), "the refused challenge");
+    assert.match(String(f.hubLog.find((e) => e.event === "unilateral-error")!.fields.error), /future/);
+    assert.is((await f.hubAdjudicator.status(id)).mode, "open", "nothing registered on chain");
+    assert.not.ok(f.hubLog.some((e) => e.event === "unilateral-challenge"));
+
+    // Once the chain's clock passes the report, the maintenance loop challenges again and it lands.
+    await f.chain.increaseTime(45);
+    await waitFor(() => f.hubLog.some((e) => e.event === "unilateral-challenge" && e.fields.channelId === id), "the challenge sent again");
+    assert.is((await f.hubAdjudicator.status(id)).mode, "challenge");
+    assert.is(f.hubLog.filter((e) => e.event === "unilateral-challenge").length, 1, "registered once");
+  } finally {
+    await f.close();
+  }
+});
+
 test.run();
