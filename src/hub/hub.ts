@@ -113,6 +113,8 @@ interface LiveChannel {
   exit?: SignedState;
   /** The exit is our own liquidation's (not a counter-challenge): if its challenge is not on chain, it is sent again. */
   ownExit?: boolean;
+  /** performance.now() before which a challenge that did not land is not sent again (a failing one would repeat every loop). */
+  challengeRetryAt?: number;
 }
 
 /** A withdrawal in progress: the predecessor, the amount paid out, and the predecessor's turn the plan was made at. */
@@ -140,6 +142,8 @@ const ROLL_KEY = (id: Bytes32) => ROLL_PREFIX + id;
 const EXIT_KEY = (id: Bytes32) => EXIT_PREFIX + id;
 /** EXIT_KEY's value for our own on-chain liquidation; "1" is a counter-challenge's candidate. */
 const OWN_EXIT = "liquidation";
+/** How long a liquidation challenge that did not land waits before it is built and sent again. */
+const CHALLENGE_RETRY_MS = 5_000;
 /** When the hub last proposed a liquidation step on a channel (unix seconds): the cooldown outlives a restart. */
 const LIQUIDATED_AT_PREFIX = "liquidated-at:";
 const LIQUIDATED_AT_KEY = (id: Bytes32) => LIQUIDATED_AT_PREFIX + id;
@@ -675,10 +679,12 @@ export class Hub {
         if ((info.response === "none" || info.response === "behind") && info.candidate !== undefined && live.exit === undefined) {
           // Not ours to answer: if it times out, the maintenance loop pays out this candidate's outcome.
           live.exit = { state: { ...live.snapshot.fixedPart, ...info.candidate }, sigs: live.snapshot.fixedPart.participants.map(() => undefined) };
+          live.ownExit = undefined;
         }
       } else if (status === "cleared" && live.entry.status === "challenged") {
         // Checkpointed or displaced: whatever candidate we were waiting on will not finalize.
         live.exit = undefined;
+        live.ownExit = undefined;
         await this.store.setMeta(EXIT_KEY(id), "");
         await this.#setStatus(live.entry, "open");
       } else if (status === "finalized") {
@@ -912,7 +918,8 @@ export class Hub {
 
   async #collectExit(live: LiveChannel, signal: AbortSignal): Promise<void> {
     const mode = await this.#init.chain.mode(live.snapshot.id, signal);
-    if (mode === "open" && live.ownExit) {
+    if (mode === "open" && live.ownExit && performance.now() >= (live.challengeRetryAt ?? 0)) {
+      live.challengeRetryAt = performance.now() + CHALLENGE_RETRY_MS;
       // Our liquidation's challenge is not on chain: its transaction failed (a report ahead of the
       // chain's clock, say) or we stopped before sending it. Challenge again, at fresh reports.
       await this.#queue.run(live.snapshot.id, async () => {
@@ -925,6 +932,7 @@ export class Hub {
     if (mode !== "finalized") return;
     await this.#init.chain.payoutChallenged(live.exit!, signal);
     live.exit = undefined;
+    live.ownExit = undefined;
     await this.store.setMeta(EXIT_KEY(live.snapshot.id), "");
     await this.#setStatus(live.entry, "closed");
     this.#log("unilateral-paid", { channelId: live.snapshot.id });
