@@ -33,7 +33,7 @@ import type { MarginState, PriceReport } from "../protocol/margin-state.ts";
 import type { Message, Propose, WireAction } from "../protocol/messages.ts";
 import type { Signer } from "../protocol/sign.ts";
 import type { SignedState } from "../protocol/state.ts";
-import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
+import { sameAddress, type Address, type Bytes32, type MarketId } from "../protocol/types.ts";
 import type { Collateral, Price, Size } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
 import { fromJson, toJson } from "../protocol/bigint-json.ts";
@@ -218,7 +218,7 @@ export class TraderClient {
       const proposal = expectPropose(reply);
       const state = proposal.signedState.state;
       const fixed = { participants: state.participants, channelNonce: state.channelNonce, appDefinition: state.appDefinition, challengeDuration: state.challengeDuration };
-      if (getAddress(state.participants[TRADER]!) !== this.address || getAddress(state.participants[HUB]!) !== getAddress(this.#init.hub.address)) {
+      if (!sameAddress(state.participants[TRADER]!, this.address) || !sameAddress(state.participants[HUB]!, this.#init.hub.address)) {
         throw new ChannelError("NOT_PARTICIPANT");
       }
       const fresh = restoreChannel(fixed, this.#init.token, TRADER);
@@ -276,8 +276,8 @@ export class TraderClient {
       const first = expectPropose(await this.#request("update", { type: "action", channelId: current.id, action }, options));
       const state = first.signedState.state;
       const fixed = { participants: state.participants, channelNonce: state.channelNonce, appDefinition: state.appDefinition, challengeDuration: state.challengeDuration };
-      const same = (a: readonly Address[], b: readonly Address[]) => a.length === b.length && a.every((x, i) => getAddress(x) === getAddress(b[i]!));
-      if (!same(fixed.participants, current.fixedPart.participants) || getAddress(fixed.appDefinition) !== getAddress(current.fixedPart.appDefinition) || fixed.challengeDuration !== current.fixedPart.challengeDuration || fixed.channelNonce === current.fixedPart.channelNonce) {
+      const same = (a: readonly Address[], b: readonly Address[]) => a.length === b.length && a.every((x, i) => sameAddress(x, b[i]!));
+      if (!same(fixed.participants, current.fixedPart.participants) || !sameAddress(fixed.appDefinition, current.fixedPart.appDefinition) || fixed.challengeDuration !== current.fixedPart.challengeDuration || fixed.channelNonce === current.fixedPart.channelNonce) {
         throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "successor channel" } });
       }
       this.#verifyMarks(marginStateOf(state), first.reports);
@@ -507,7 +507,7 @@ export class TraderClient {
   }
 
   #verifyMarks(margin: MarginState, reports: readonly PriceReport[]): void {
-    if (getAddress(margin.oracle) !== getAddress(this.#init.oracle)) throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "oracle" } });
+    if (!sameAddress(margin.oracle, this.#init.oracle)) throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "oracle" } });
     for (const report of [...margin.marks, ...reports]) {
       // A report is signed once and reused by many states; verify each signature once.
       const key = `${report.market}|${report.price}|${report.timestamp}|${report.signature}`;

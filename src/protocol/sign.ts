@@ -22,7 +22,7 @@ import { challengeHash, channelId, hashState } from "./hash.ts";
 import { onSignatureBackendChange, signatureBackend } from "./sig-backend.ts";
 import type { VerifyingKey } from "./sig-backend-types.ts";
 import { fixedPartOf, variablePartOf, type Signature65, type State } from "./state.ts";
-import type { Address, Bytes32, Hex } from "./types.ts";
+import { sameAddress, type Address, type Bytes32, type Hex } from "./types.ts";
 
 export type { VerifyingKey } from "./sig-backend-types.ts";
 
@@ -101,7 +101,7 @@ export function verifyHashSignature(hash: Uint8Array, signature: Signature65, ex
   const publicKey = backend.recover(hash, parsed.rs, parsed.recovery);
   if (publicKey === undefined) return false;
   const address = addressOfPublicKey(publicKey);
-  if (address.toLowerCase() !== (expected as string).toLowerCase()) return false;
+  if (!sameAddress(address, expected as Address)) return false;
   learnKey(address, publicKey);
   return true;
 }
