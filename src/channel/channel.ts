@@ -8,6 +8,13 @@
  * one pending proposal of ours; a second proposal while one is pending is
  * refused (CHANNEL_BUSY), so updates on a channel never interleave.
  *
+ * Turn numbers may skip: a successor needs only a turn above the latest
+ * supported one. A signature is an option the other side may use later, so
+ * a party never signs two different states at one turn: after a proposal of
+ * ours that was not completed, our next one goes above it (the caller picks
+ * the turn), and once a later state is supported the old one is dead on
+ * chain (a checkpoint with the later turn beats it) unless it was final.
+ *
  * What the step checks itself: the fixed part, turn numbers, signatures, the
  * outcome's shape and conservation against the funding the caller vouches
  * for. What it delegates: whether the transition is allowed by the margin
@@ -15,7 +22,7 @@
  */
 import { ChannelError } from "../errors/channel.ts";
 import { MarginError } from "../errors/base.ts";
-import { channelId } from "../protocol/hash.ts";
+import { channelId, encodeOutcome } from "../protocol/hash.ts";
 import { addressToDestination, marginAllocations, outcomeTotal } from "../protocol/channel-setup.ts";
 import { signDigest, stateHashOf, verifyDigestSignature, type Signer } from "../protocol/sign.ts";
 import { fixedPartOf, type FixedPart, type Signature65, type SignedState, type State, type VariablePart } from "../protocol/state.ts";
@@ -50,6 +57,9 @@ export interface Step {
  */
 const pendingHashes = new WeakMap<SignedState, Bytes32>();
 
+/** How far above the latest supported turn a successor may go. */
+export const MAX_TURN_SKIP = 1_000;
+
 /** Margin-rule check of a transition; throws a MarginError (engine code) to refuse. */
 export type Judge = (previous: SignedState | undefined, proposed: State) => void;
 
@@ -62,7 +72,7 @@ export function newChannel(fixedPart: FixedPart, token: Address, me: number): Ch
 export function restoreChannel(fixedPart: FixedPart, token: Address, me: number, latest?: SignedState, pending?: SignedState): ChannelSnapshot {
   const channel = newChannel(fixedPart, token, me);
   if (latest !== undefined) assertSupported(channel, latest);
-  const keepPending = pending !== undefined && pending.state.turnNum === nextTurn(latest) ? pending : undefined;
+  const keepPending = pending !== undefined && pending.state.turnNum >= nextTurn(latest) ? pending : undefined;
   return Object.freeze({ ...channel, latest, pending: keepPending });
 }
 
@@ -75,13 +85,23 @@ export function restoreChannel(fixedPart: FixedPart, token: Address, me: number,
  */
 export function resumeChannel(record: { readonly channelId: Bytes32; readonly fixedPart: FixedPart; readonly token: Address }, me: number, latest?: SignedState, pending?: SignedState): ChannelSnapshot {
   if (me < 0 || me >= record.fixedPart.participants.length) throw new ChannelError("NOT_PARTICIPANT");
-  const keepPending = pending !== undefined && pending.state.turnNum === nextTurn(latest) ? pending : undefined;
+  const keepPending = pending !== undefined && pending.state.turnNum >= nextTurn(latest) ? pending : undefined;
   return Object.freeze({ id: record.channelId, fixedPart: record.fixedPart, token: record.token, me, latest, pending: keepPending });
 }
 
-/** The turn number the next update must carry. */
+/** The lowest turn number the next update may carry. */
 export function nextTurn(latest: SignedState | undefined): number {
   return latest === undefined ? 0 : latest.state.turnNum + 1;
+}
+
+/**
+ * The turn our next signature goes at: above the latest supported state, above
+ * our pending proposal (an option the other side still holds), and at least
+ * `floor` (above anything the other side told us it signed).
+ */
+export function turnAbove(channel: ChannelSnapshot, floor = 0): number {
+  const pending = channel.pending === undefined ? 0 : channel.pending.state.turnNum + 1;
+  return Math.max(nextTurn(channel.latest), pending, floor);
 }
 
 /** Our proposal, checked but not yet signed: `digest` is what our key signs (inline or on a signing worker). */
@@ -102,9 +122,9 @@ export function propose(channel: ChannelSnapshot, variable: VariablePart, signer
  * (a worker thread) while the caller keeps the channel's lane.
  */
 export function draftProposal(channel: ChannelSnapshot, variable: VariablePart, signerAddress: Address, funding: bigint, judge: Judge): Draft {
-  if (channel.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: channel.pending.state.turnNum } });
   assertSignerAddress(channel, signerAddress, channel.me);
   const state: State = Object.freeze({ ...channel.fixedPart, ...variable });
+  assertAbovePending(channel, state);
   checkTransition(channel, state, funding, judge);
   return Object.freeze({ state, digest: stateHashOf(state) });
 }
@@ -116,8 +136,8 @@ export function draftProposal(channel: ChannelSnapshot, variable: VariablePart, 
  * one the draft was made from (same turn, nothing pending).
  */
 export function sealProposal(channel: ChannelSnapshot, draft: Draft, signature: Signature65): Step {
-  if (channel.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: channel.pending.state.turnNum } });
-  if (draft.state.turnNum !== nextTurn(channel.latest)) {
+  assertAbovePending(channel, draft.state);
+  if (draft.state.turnNum < nextTurn(channel.latest)) {
     throw new ChannelError("WRONG_TURN_NUMBER", { details: { turnNum: draft.state.turnNum, expected: nextTurn(channel.latest) } });
   }
   const signed = withSignature({ state: draft.state, sigs: emptySigs(channel) }, channel.me, signature);
@@ -127,10 +147,10 @@ export function sealProposal(channel: ChannelSnapshot, draft: Draft, signature: 
 
 /** The counterparty's proposal: verifies, judges and countersigns it; it becomes the latest supported state. */
 export function countersign(channel: ChannelSnapshot, proposal: SignedState, signer: Signer, funding: bigint, judge: Judge): Step {
-  if (channel.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: channel.pending.state.turnNum } });
   assertSigner(channel, signer, channel.me);
   const state = proposal.state;
   assertSameChannel(channel, state);
+  assertAbovePending(channel, state);
   const hash = stateHashOf(state);
   const proposers = signersOf(channel, hash, proposal);
   if (!proposers.some((index) => index !== channel.me)) throw new ChannelError("MISSING_SIGNATURE");
@@ -139,7 +159,7 @@ export function countersign(channel: ChannelSnapshot, proposal: SignedState, sig
   for (const index of proposers) signed = withSignature(signed, index, proposal.sigs[index]!);
   signed = withSignature(signed, channel.me, signDigest(signer, hash));
   requireEveryone(channel, signed, [...proposers, channel.me]);
-  return { next: Object.freeze({ ...channel, latest: signed }), signed, stateHash: hash };
+  return { next: Object.freeze({ ...channel, latest: signed, pending: undefined }), signed, stateHash: hash };
 }
 
 /** The counterparty's signature on our pending proposal: the proposal becomes the latest supported state. */
@@ -156,7 +176,33 @@ export function complete(channel: ChannelSnapshot, turnNum: number, signature: S
   return { next: Object.freeze({ ...channel, latest: signed, pending: undefined }), signed, stateHash: hash };
 }
 
-/** Drops our pending proposal after the counterparty refused it. */
+/**
+ * The counterparty signed our unsigned draft first; we countersign it and it
+ * becomes the latest supported state. Nothing of ours was out before this, so
+ * the counterparty held no option on us; a pending proposal of ours below the
+ * draft's turn is superseded by it. `ourSignature` is over `draft.digest`.
+ */
+export function countersignDraft(channel: ChannelSnapshot, draft: Draft, theirSignature: Signature65, ourSignature: Signature65, verifiedIndex?: number): Step {
+  assertSameChannel(channel, draft.state);
+  if (draft.state.turnNum < nextTurn(channel.latest)) {
+    throw new ChannelError("STALE_STATE", { details: { turnNum: draft.state.turnNum, expected: nextTurn(channel.latest) } });
+  }
+  assertAbovePending(channel, draft.state);
+  // The caller may have verified it already, before spending a signature of ours on the draft.
+  const index = verifiedIndex !== undefined && verifiedIndex !== channel.me ? verifiedIndex : counterpartySigning(channel, draft.digest, theirSignature);
+  if (index === undefined) throw new ChannelError("NOT_PARTICIPANT", { details: { reason: "not the counterparty's signature on the draft" } });
+  let signed = withSignature({ state: draft.state, sigs: emptySigs(channel) }, index, theirSignature);
+  signed = withSignature(signed, channel.me, ourSignature);
+  requireEveryone(channel, signed, [channel.me, index]);
+  return { next: Object.freeze({ ...channel, latest: signed, pending: undefined }), signed, stateHash: draft.digest };
+}
+
+/**
+ * Forgets our pending proposal in memory. Only for a proposal that can no
+ * longer be supported (a later turn is supported, or it is being replaced by
+ * an on-chain exit); a refusal alone does not make it so: the other side
+ * keeps our signature.
+ */
 export function abandon(channel: ChannelSnapshot): ChannelSnapshot {
   return channel.pending === undefined ? channel : Object.freeze({ ...channel, pending: undefined });
 }
@@ -202,10 +248,9 @@ function requireEveryone(channel: ChannelSnapshot, signed: SignedState, verified
 function checkTransition(channel: ChannelSnapshot, state: State, funding: bigint, judge: Judge): void {
   assertSameChannel(channel, state);
   const expected = nextTurn(channel.latest);
-  if (state.turnNum !== expected) {
-    const code = channel.latest !== undefined && state.turnNum <= channel.latest.state.turnNum ? "STALE_STATE" : "WRONG_TURN_NUMBER";
-    throw new ChannelError(code, { details: { turnNum: state.turnNum, expected } });
-  }
+  if (state.turnNum < expected) throw new ChannelError("STALE_STATE", { details: { turnNum: state.turnNum, expected } });
+  // A skip is allowed (see the header), but not into the far end of uint48: that would end the channel's turns.
+  if (state.turnNum > expected + MAX_TURN_SKIP) throw new ChannelError("WRONG_TURN_NUMBER", { details: { turnNum: state.turnNum, expected } });
   if (channel.latest?.state.isFinal) throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "finalized" } });
   // Shape: a margin outcome, or (final states only) a roll into a successor channel,
   // whose successor the judge checks. Either way it must allocate exactly the funding.
@@ -220,6 +265,25 @@ function checkTransition(channel: ChannelSnapshot, state: State, funding: bigint
   const allocated = outcomeTotal(state.outcome);
   if (allocated !== funding) throw new ChannelError("OUTCOME_OVERDRAWN", { details: { allocated, funding } });
   judge(channel.latest, state);
+}
+
+/**
+ * A state we sign while a proposal of ours is still out: never at or below its
+ * turn (two states of ours at one turn would let the other side pick), and
+ * never anything but the same payout after a final one (a final state beats
+ * every turn number: nothing may follow it).
+ */
+function assertAbovePending(channel: ChannelSnapshot, state: State): void {
+  const pending = channel.pending?.state;
+  if (pending === undefined) return;
+  if (state.turnNum <= pending.turnNum) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: pending.turnNum, turnNum: state.turnNum } });
+  if (pending.isFinal && !(state.isFinal && sameOutcome(pending, state))) {
+    throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "a final state we signed is outstanding", turnNum: pending.turnNum } });
+  }
+}
+
+function sameOutcome(a: State, b: State): boolean {
+  return encodeOutcome(a.outcome) === encodeOutcome(b.outcome);
 }
 
 function assertSameChannel(channel: ChannelSnapshot, state: State): void {

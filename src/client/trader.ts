@@ -5,8 +5,13 @@
  *
  * The trader never trusts the hub's arithmetic: every proposal is recomputed
  * with the same engine from the trader's latest state at the proposal's own
- * oracle-signed marks, and countersigned only if identical. Prices are
- * checked against the oracle key committed in the state.
+ * oracle-signed marks, and signed only if identical. Prices are checked
+ * against the oracle key committed in the state.
+ *
+ * For what it asks for, the trader signs first and the hub countersigns in
+ * its ack (docs/PROTOCOL.md): the hub never hands out a signature on a state
+ * the trader could keep and use later. The trader in turn never signs two
+ * states at one turn, and nothing after a final state it signed.
  */
 import type { PrivateKey } from "@libp2p/interface";
 import { multiaddr } from "@multiformats/multiaddr";
@@ -16,7 +21,7 @@ import { EngineError } from "../errors/engine.ts";
 import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
-import { adopt, countersign, restoreChannel, type ChannelSnapshot, type Step } from "../channel/channel.ts";
+import { adopt, complete, countersign, propose, restoreChannel, turnAbove, type ChannelSnapshot, type Step } from "../channel/channel.ts";
 import { allocationsOf, sameAllocations, fundingOf, marginStateOf, openingState, planWithdrawal, recomputeJudge } from "../channel/margin-channel.ts";
 import { evaluate, liquidationPrice, marginRatio, type MarketView } from "../engine/margin.ts";
 import type { EngineConfig } from "../engine/params.ts";
@@ -32,11 +37,11 @@ import { HUB, outcomeTotal, rollAllocations, TRADER } from "../protocol/channel-
 import type { MarginState, PriceReport } from "../protocol/margin-state.ts";
 import type { Message, Propose, WireAction } from "../protocol/messages.ts";
 import type { Signer } from "../protocol/sign.ts";
-import type { SignedState } from "../protocol/state.ts";
+import type { SignedState, VariablePart } from "../protocol/state.ts";
 import { sameAddress, type Address, type Bytes32, type MarketId } from "../protocol/types.ts";
 import type { Collateral, Price, Size } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
-import { fromJson, toJson } from "../protocol/bigint-json.ts";
+import { toJson } from "../protocol/bigint-json.ts";
 import { unilateralExit, type UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { AdjudicatorClient } from "../chain/adjudicator.ts";
 import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dispute-watch.ts";
@@ -136,7 +141,12 @@ export class TraderClient {
     // The newest channel that is still live (after a withdrawal the predecessor is closing or closed).
     const record = this.store.listChannels({ role: "trader" }).filter((r) => r.status !== "closed" && r.status !== "closing").sort((a, b) => b.createdAt - a.createdAt)[0];
     if (record !== undefined) {
-      this.#channel = restoreChannel(record.fixedPart, record.token, TRADER, this.store.latestSupported(record.channelId));
+      const latest = this.store.latestSupported(record.channelId);
+      // A state we signed that the hub never countersigned is still an option the hub holds: what we sign
+      // next goes above it, and after a final one nothing but the same payout.
+      const newest = this.store.latestState(record.channelId);
+      const own = newest !== undefined && newest.sigs[TRADER] !== undefined && newest.sigs[HUB] === undefined ? newest : undefined;
+      this.#channel = restoreChannel(record.fixedPart, record.token, TRADER, latest, own);
     }
     // A unilateral exit under way survives a restart: its candidate is the stored state above the latest supported one.
     const exiting = this.store.getMeta(EXIT_KEY);
@@ -195,7 +205,12 @@ export class TraderClient {
 
   /** Exchanges latest supported turns with the hub; adopts what we lack, hands over what it lacks. */
   async sync(options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.#queue.run("channel", async () => {
+    await this.#queue.run("channel", () => this.#syncNow(options));
+  }
+
+  /** `sync` inside the channel's lane. */
+  async #syncNow(options: { signal?: AbortSignal }): Promise<void> {
+    {
       const channels = this.#channel?.latest ? [{ channelId: this.#channel.id, turnNum: this.#channel.latest.state.turnNum }] : [];
       const reply = await this.#request("sync", { type: "sync-status", channels }, options);
       if (reply.type !== "sync-states") throw new WireError("INVALID_MESSAGE", { details: { expected: "sync-states", got: reply.type } });
@@ -207,7 +222,7 @@ export class TraderClient {
         const theirs = status.type === "sync-status" ? status.channels.find((c) => c.channelId === this.#channel!.id)?.turnNum ?? -1 : -1;
         if (hubTurn !== undefined && theirs < hubTurn) await this.#request("sync", { type: "sync-states", states: [this.#channel.latest] }, options);
       }
-    });
+    }
   }
 
   /** Opens a channel: both sign turn 0, the hub deposits first, then we do. Resolves when the channel is funded. */
@@ -270,10 +285,11 @@ export class TraderClient {
    */
   async withdraw(amount: bigint, options: { signal?: AbortSignal } = {}): Promise<Bytes32> {
     const { successor, final } = await this.#queue.run("channel", async () => {
+      if (this.#channel?.pending !== undefined) await this.#syncNow(options);
       const current = this.#channel;
       if (current?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
       const action: WireAction = { kind: "withdraw", amount: amount as Collateral };
-      const first = expectPropose(await this.#request("update", { type: "action", channelId: current.id, action }, options));
+      const first = expectPropose(await this.#request("update", { type: "action", channelId: current.id, action, turnNum: turnAbove(current) }, options));
       const state = first.signedState.state;
       const fixed = { participants: state.participants, channelNonce: state.channelNonce, appDefinition: state.appDefinition, challengeDuration: state.challengeDuration };
       const same = (a: readonly Address[], b: readonly Address[]) => a.length === b.length && a.every((x, i) => sameAddress(x, b[i]!));
@@ -283,30 +299,32 @@ export class TraderClient {
       this.#verifyMarks(marginStateOf(state), first.reports);
       const fresh = restoreChannel(fixed, this.#init.token, TRADER);
       const plan = planWithdrawal(current, fresh.id, amount, first.reports, this.#context(marginStateOf(state)));
-      const opened = countersign(fresh, first.signedState, this.#init.signer, plan.rolled, (_prev, proposed) => {
+      // Our signature first, on a successor the hub has not signed: it binds only once the hub countersigns.
+      const opening = propose(fresh, variableOf(state), this.#init.signer, plan.rolled, (_prev, proposed) => {
         if (proposed.appData !== plan.successorOpening.appData || proposed.turnNum !== 0 || outcomeTotal(proposed.outcome) !== plan.rolled ||
             !sameAllocations(allocationsOf(fresh, proposed), allocationsOf(fresh, { ...proposed, outcome: plan.successorOpening.outcome }))) {
           throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "successor" } });
         }
       });
       await this.store.putChannel({ channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: Date.now() });
-      await this.store.saveState(opened.signed);
+      await this.store.saveState(opening.signed, { hashes: { channelId: fresh.id, stateHash: opening.stateHash } });
       this.#disputes?.watch(fresh.id);
-      const second = expectPropose(await this.#request("update", { type: "accept", channelId: fresh.id, turnNum: 0, signature: opened.signed.sigs[TRADER]! }, options));
-      const closing = countersign(current, second.signedState, this.#init.signer, fundingOf(current, current.latest.state), (_prev, proposed) => {
-        if (proposed.appData !== plan.rollFinal.appData || !proposed.isFinal || proposed.turnNum !== plan.rollFinal.turnNum) {
+      const opened = await this.#completeWithAck(opening, options);
+      // Only now, with the successor's first state signed by both, may money be rolled into it.
+      const second = expectPropose(await this.#request("update", { type: "action", channelId: current.id, action, turnNum: turnAbove(current) }, options));
+      const proposedFinal = second.signedState.state;
+      const closing = this.#signFirst(current, proposedFinal, fundingOf(current, current.latest.state), (_prev, proposed) => {
+        if (proposed.appData !== plan.rollFinal.appData || !proposed.isFinal) {
           throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "final" } });
         }
         const roll = rollAllocations(proposed.outcome, this.#init.token, this.address, fresh.id);
         if (roll.withdrawal !== amount || roll.rolled !== plan.rolled) throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "payout" } });
       });
-      await this.store.saveState(closing.signed);
-      await this.store.updateChannelStatus(current.id, "closing");
+      await Promise.all([this.store.saveState(closing.signed, { hashes: { channelId: current.id, stateHash: closing.stateHash } }), this.store.updateChannelStatus(current.id, "closing")]);
       this.#channel = closing.next;
-      const ack = await this.#request("update", { type: "accept", channelId: current.id, turnNum: closing.signed.state.turnNum, signature: closing.signed.sigs[TRADER]! }, options);
-      if (ack.type !== "ack") throw new WireError("INVALID_MESSAGE", { details: { expected: "ack", got: ack.type } });
+      const concluded = await this.#completeWithAck(closing, options);
       this.#channel = opened.next;
-      return { successor: opened.next, final: closing.signed };
+      return { successor: opened.next, final: concluded.signed };
     });
     // Either side may conclude; whoever is second finds it finalized, which is fine.
     await this.#init.chain.concludeAndWithdraw(final, options.signal).catch((error: unknown) => {
@@ -393,37 +411,51 @@ export class TraderClient {
 
   async #act(action: WireAction, options: { signal?: AbortSignal }): Promise<SignedState> {
     return this.#queue.run("channel", async () => {
+      // A state we signed is still out (its ack never came): the hub may have countersigned it, so learn that first.
+      if (this.#channel?.pending !== undefined) await this.#syncNow(options);
       const channel = this.#channel;
       if (channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
-      // Remember what we asked for: if we crash before answering, the hub re-offers its
-      // proposal on reconnect and we countersign it only if it is one of our requests.
-      // A request still unanswered (this process, or one killed mid-trade, never saw its
-      // proposal) stays acceptable too: the hub may hold its proposal, and until we countersign
-      // it the channel cannot move, whatever we ask next (CHANNEL_BUSY).
-      const unanswered = this.store.getMeta(REQUEST_KEY);
-      await Promise.all([
-        this.store.setMeta(REQUEST_KEY, toJson(action)),
-        ...(typeof unanswered === "string" && unanswered !== "" ? [this.store.setMeta(EARLIER_REQUEST_KEY, unanswered)] : []),
-      ]);
-      const reply = await this.#request("update", { type: "action", channelId: channel.id, action }, options);
+      const reply = await this.#request("update", { type: "action", channelId: channel.id, action, turnNum: turnAbove(channel) }, options);
       const proposal = expectPropose(reply);
       assertAnswers(action, proposal.action);
-      const signed = await this.#countersignAndAccept(proposal, options);
-      // A newer turn is supported: no earlier proposal can be the next state any more.
-      await Promise.all([this.store.setMeta(REQUEST_KEY, ""), this.store.setMeta(EARLIER_REQUEST_KEY, "")]);
-      return signed;
+      if (proposal.signedState.sigs[HUB] !== undefined) {
+        // We sign first whatever we ask for; a hub that signs first hands us an option it should not.
+        throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "the hub signed a state we asked for before us" } });
+      }
+      const current = this.#channel!;
+      this.#verifyMarks(marginStateOf(proposal.signedState.state), proposal.reports);
+      const judge = recomputeJudge(current, proposal.action, proposal.reports, (margin) => this.#context(margin));
+      const funding = this.#expectedFunding(proposal.action, fundingOf(current, proposal.signedState.state));
+      const step = this.#signFirst(current, proposal.signedState.state, funding, judge);
+      await this.store.saveState(step.signed, { hashes: { channelId: current.id, stateHash: step.stateHash } });
+      this.#channel = step.next;
+      return (await this.#completeWithAck(step, options)).signed;
     });
   }
 
-  /** Checks a hub proposal by recomputation, stores it countersigned, then hands the hub our signature. */
-  async #countersignAndAccept(proposal: Propose, options: { signal?: AbortSignal }): Promise<SignedState> {
-    const channel = this.#channel!;
-    const { signed, stateHash } = this.#countersign(proposal);
-    await this.store.saveState(signed, { hashes: { channelId: channel.id, stateHash } });
-    this.#channel = { ...this.#channel!, latest: signed };
-    const ack = await this.#request("update", { type: "accept", channelId: channel.id, turnNum: signed.state.turnNum, signature: signed.sigs[TRADER]! }, options);
-    if (ack.type !== "ack") throw new WireError("INVALID_MESSAGE", { details: { expected: "ack", got: ack.type } });
-    return signed;
+  /** Our signature first, on the hub's unsigned draft, at a turn above anything we signed before. */
+  #signFirst(channel: ChannelSnapshot, state: SignedState["state"], funding: bigint, judge: Parameters<typeof propose>[4]): Step {
+    if (state.turnNum < turnAbove(channel)) {
+      throw new ChannelError("STALE_STATE", { details: { reason: "a state we already signed has this turn", turnNum: state.turnNum } });
+    }
+    return propose(channel, variableOf(state), this.#init.signer, funding, judge);
+  }
+
+  /**
+   * Sends our signature; the hub stores the state signed by both and acks with
+   * its own, which makes it our latest supported state. If the hub refuses or
+   * never answers, our signature stays out (the snapshot keeps it pending),
+   * and what we sign next goes above it.
+   */
+  async #completeWithAck(step: Step, options: { signal?: AbortSignal }): Promise<Step> {
+    const state = step.signed.state;
+    const id = channelIdOf(state);
+    const ack = await this.#request("update", { type: "accept", channelId: id, turnNum: state.turnNum, signature: step.signed.sigs[TRADER]! }, options);
+    if (ack.type !== "ack" || ack.signature === undefined) throw new WireError("INVALID_MESSAGE", { details: { expected: "ack with the hub's signature", got: ack.type } });
+    const done = complete(step.next, state.turnNum, ack.signature);
+    await this.store.saveState(done.signed, { hashes: { channelId: id, stateHash: done.stateHash } });
+    if (this.#channel?.id === id) this.#channel = done.next;
+    return done;
   }
 
   #countersign(proposal: Propose): Step {
@@ -442,33 +474,16 @@ export class TraderClient {
       const channel = this.#channel;
       if (channel === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
       if (channelIdOf(msg.signedState.state) !== channel.id) throw new ChannelError("FIXED_PART_MISMATCH");
-      // The hub may start only liquidations and re-marks; anything else must be the request we stored.
-      const hubInitiated = msg.action.kind === "liquidate" || msg.action.kind === "remark";
-      const answered = hubInitiated ? undefined : this.#requestAnsweredBy(msg.action);
-      const { signed, stateHash } = this.#countersign(msg);
-      await Promise.all([
-        this.store.saveState(signed, { hashes: { channelId: channel.id, stateHash } }),
-        ...(answered !== undefined ? [this.store.setMeta(answered, "")] : []),
-      ]);
-      this.#channel = { ...channel, latest: signed };
+      // The hub may start only liquidations and re-marks; what we ask for, we sign first ourselves.
+      if (msg.action.kind !== "liquidate" && msg.action.kind !== "remark") {
+        throw new ChannelError("NOT_PARTICIPANT", { details: { reason: `unrequested ${msg.action.kind}` } });
+      }
+      const step = this.#countersign(msg);
+      await this.store.saveState(step.signed, { hashes: { channelId: channel.id, stateHash: step.stateHash } });
+      this.#channel = step.next;
+      const signed = step.signed;
       return { type: "accept", channelId: channel.id, turnNum: signed.state.turnNum, signature: signed.sigs[TRADER]! };
     });
-  }
-
-  /** The meta key of our stored request that `action` answers (the latest first); refuses an action we never asked for. */
-  #requestAnsweredBy(action: WireAction): string {
-    let refusal: unknown = new ChannelError("NOT_PARTICIPANT", { details: { reason: `unrequested ${action.kind}` } });
-    for (const key of [REQUEST_KEY, EARLIER_REQUEST_KEY]) {
-      const raw = this.store.getMeta(key);
-      if (typeof raw !== "string" || raw === "") continue;
-      try {
-        assertAnswers(fromJson<WireAction>(raw), action);
-        return key;
-      } catch (error) {
-        refusal = error;
-      }
-    }
-    throw refusal;
   }
 
   async #adopt(signed: SignedState): Promise<void> {
@@ -552,9 +567,6 @@ function expectPropose(reply: Message): Propose {
 }
 
 const EXIT_KEY = "unilateral-exit";
-const REQUEST_KEY = "requested-action";
-/** The request before it, if that one was never answered (see `#act`). */
-const EARLIER_REQUEST_KEY = "earlier-requested-action";
 
 /** Throws unless `answer` performs `request` (a trade: same market and size, price no worse than the limit). */
 function assertAnswers(request: WireAction, answer: WireAction): void {
@@ -570,4 +582,6 @@ function assertAnswers(request: WireAction, answer: WireAction): void {
   }
 }
 
-
+function variableOf(state: SignedState["state"]): VariablePart {
+  return { outcome: state.outcome, appData: state.appData, turnNum: state.turnNum, isFinal: state.isFinal };
+}

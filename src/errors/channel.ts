@@ -4,7 +4,7 @@ import { type Catalogue, errorClassFor } from "./base.ts";
 export const CHANNEL_ERRORS = {
   UNKNOWN_CHANNEL: { number: 3500, title: "No such channel" },
   FIXED_PART_MISMATCH: { number: 3501, title: "State does not belong to this channel" },
-  WRONG_TURN_NUMBER: { number: 3502, title: "Turn number must be exactly one above the latest supported state" },
+  WRONG_TURN_NUMBER: { number: 3502, title: "Turn number is too far above the latest supported state" },
   STALE_STATE: { number: 3503, title: "State is not newer than the latest supported state" },
   CHANNEL_BUSY: { number: 3504, title: "Another update on this channel is in flight" },
   NOT_PARTICIPANT: { number: 3505, title: "Peer is not a participant of this channel" },
@@ -15,6 +15,7 @@ export const CHANNEL_ERRORS = {
   FINAL_STATE_REJECTED: { number: 3510, title: "A final state must settle every position and follow the close rules" },
   UNSUPPORTED_STATE: { number: 3511, title: "State is not signed by every participant" },
   PRICE_LIMIT_EXCEEDED: { number: 3512, title: "The hub's fill price is worse than the trader's limit" },
+  QUOTE_EXPIRED: { number: 3513, title: "The hub's draft expired before it was signed; ask again" },
 } as const satisfies Catalogue;
 
 export type ChannelErrorCode = keyof typeof CHANNEL_ERRORS;

@@ -48,6 +48,8 @@ export interface HubConfig {
     readonly unilateralAfter: bigint;
     /** Seconds without use after which an open channel's signed states leave memory (read back from the store on its next update). */
     readonly idleAfter: number;
+    /** Seconds a priced draft (a trade or a withdrawal) may wait for the trader's signature before the hub refuses it (QUOTE_EXPIRED). */
+    readonly quoteTtl: bigint;
   };
   /** secp256k1 implementation: "noble" (pure JS, the default), "native" (libsecp256k1, must be installed) or "auto". */
   readonly signatureBackend: "noble" | "native" | "auto";
@@ -118,6 +120,7 @@ export function resolveHubConfig(input: unknown): HubConfig {
       minDeposit: integer(channels.minDeposit ?? 1_000_000, "channels.minDeposit", issues, 1n) ?? 0n,
       unilateralAfter: integer(channels.unilateralAfter ?? 120, "channels.unilateralAfter", issues, 0n, 86_400n) ?? 120n,
       idleAfter: Number(integer(channels.idleAfter ?? 60, "channels.idleAfter", issues, 0n, 86_400n) ?? 60n),
+      quoteTtl: integer(channels.quoteTtl ?? 10, "channels.quoteTtl", issues, 1n, 3_600n) ?? 10n,
     },
   };
   if (issues.length > 0 || engine === undefined) {

@@ -15,7 +15,7 @@ import { EngineError } from "../errors/engine.ts";
 import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
-import { complete, newChannel, draftProposal, sealProposal, resumeChannel, abandon, adopt, type ChannelSnapshot, type Step } from "../channel/channel.ts";
+import { complete, newChannel, draftProposal, sealProposal, resumeChannel, abandon, adopt, countersignDraft, turnAbove, nextTurn, MAX_TURN_SKIP, type ChannelSnapshot, type Draft, type Step } from "../channel/channel.ts";
 import { decide, fundingOf, marginStateOf, openingState, planWithdrawal } from "../channel/margin-channel.ts";
 import { decodeAppDataUncached } from "../protocol/app-data.ts";
 import { RiskBook, type MarketBook } from "../engine/book.ts";
@@ -30,7 +30,7 @@ import { verifyPriceReport, type OracleDomain } from "../oracle/report.ts";
 import { deriveChannelNonce, HUB, marginFixedPart, TRADER } from "../protocol/channel-setup.ts";
 import type { MarginState, Position, PriceReport } from "../protocol/margin-state.ts";
 import type { Accept, Message, Propose, WireAction } from "../protocol/messages.ts";
-import { stateHashOf, type Signer } from "../protocol/sign.ts";
+import { stateHashOf, verifyDigestSignature, type Signer } from "../protocol/sign.ts";
 import { fixedPartOf, type SignedState, type VariablePart } from "../protocol/state.ts";
 import { channelId } from "../protocol/hash.ts";
 import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
@@ -101,7 +101,19 @@ interface LiveChannel {
   readonly entry: ChannelEntry;
   snapshot: ChannelSnapshot;
   record: ChannelRecord;
-  /** The action of our pending proposal and the reports it was priced at, re-offered on sync. */
+  /**
+   * Our unsigned answer to the trader's last action: the trader signs it first,
+   * and we countersign it if it comes back in time (`#acceptDraft`). Kept in
+   * memory only: nothing of ours is signed, so losing it binds nobody.
+   */
+  draft?: HubDraft;
+  /**
+   * The lowest turn the trader may still sign at: above every state it told us
+   * it signed that we never countersigned (our own proposals must go above it,
+   * or the trader would hold two states of one turn and refuse the second).
+   */
+  traderFloor?: number;
+  /** The action of our pending (hub-signed) proposal and the reports it was priced at, re-offered on sync. */
   pendingAction?: WireAction;
   pendingReports?: readonly PriceReport[];
   pendingEffects?: Effects;
@@ -117,12 +129,25 @@ interface LiveChannel {
   challengeRetryAt?: number;
 }
 
+/** A draft of ours awaiting the trader's signature, with what it does once both signed. */
+interface HubDraft {
+  readonly draft: Draft;
+  readonly action: WireAction;
+  readonly reports: readonly PriceReport[];
+  readonly effects: Effects | undefined;
+  /** Unix seconds; a priced draft (`expires`) is refused after `channels.quoteTtl`. */
+  readonly quotedAt: bigint;
+  readonly expires: boolean;
+}
+
 /** A withdrawal in progress: the predecessor, the amount paid out, and the predecessor's turn the plan was made at. */
 interface RollInfo {
   readonly channelId: Bytes32;
   readonly amount: bigint;
   readonly atTurn: number;
   readonly reports: readonly PriceReport[];
+  /** Unix seconds the withdrawal was judged at: its final state is not drafted after `quoteTtl`. */
+  readonly plannedAt?: bigint;
 }
 
 /** A rejected update, kept for the operator (newest last). */
@@ -435,14 +460,11 @@ export class Hub {
         case "open":
           return await this.#open(trader, msg.deposit);
         case "action":
-          return await this.#queue.run(msg.channelId, () => this.#action(trader, msg.channelId, msg.action));
+          return await this.#queue.run(msg.channelId, () => this.#action(trader, msg.channelId, msg.action, msg.turnNum));
         case "accept":
           return await this.#queue.run(msg.channelId, () => this.#accept(trader, msg));
         case "reject":
-          await this.#queue.run(msg.channelId, async () => {
-            const live = this.#owned(trader, msg.channelId);
-            if (live.snapshot.pending?.state.turnNum === msg.turnNum) await this.#dropPending(live);
-          });
+          await this.#queue.run(msg.channelId, () => this.#rejected_(this.#owned(trader, msg.channelId), msg.turnNum));
           return undefined;
         default:
           throw new WireError("UNKNOWN_MESSAGE", { details: { type: msg.type } });
@@ -481,14 +503,20 @@ export class Hub {
     return { type: "propose", signedState: step.signed, action, reports: [] };
   }
 
-  async #action(trader: Address, channelId: Bytes32, action: WireAction): Promise<Propose> {
+  async #action(trader: Address, channelId: Bytes32, action: WireAction, traderTurn: number | undefined): Promise<Propose> {
     const live = this.#owned(trader, channelId);
+    this.#raiseFloor(live, traderTurn);
     // A deposit may have confirmed since the last poll; look now rather than refuse.
     if (live.entry.status === "funding") await this.#advanceFunding(live, this.#shutdown.signal);
-    if (live.entry.status !== "open") throw new ChannelError("CHANNEL_NOT_OPEN", { details: { status: live.entry.status } });
     if (action.kind === "open" || action.kind === "liquidate" || action.kind === "remark" || action.kind === "hubTopUp") {
       throw new ChannelError("NOT_PARTICIPANT", { details: { reason: `${action.kind} is the hub's to propose` } });
     }
+    // The second step of a withdrawal: the successor's first state is supported, the channel still open.
+    const rolling = action.kind === "withdraw" ? this.#rollInto(live, action.amount) : undefined;
+    if (rolling !== undefined && live.entry.status === "open") return this.#draftRollFinal(live, rolling, rolling.live.rollFrom!);
+    if (live.entry.status !== "open") throw new ChannelError("CHANNEL_NOT_OPEN", { details: { status: live.entry.status } });
+    // Our liquidation is out: it is an option the trader holds, so nothing else may be signed until it is answered.
+    if (live.snapshot.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: live.snapshot.pending.state.turnNum } });
     if (action.kind === "withdraw") return this.#proposeWithdrawal(live, action.amount);
     let priced = action;
     if (action.kind === "trade") {
@@ -503,7 +531,44 @@ export class Hub {
       }
       priced = { ...action, price: fill as Price };
     }
-    return this.#proposeFromHub(live, priced);
+    return this.#draftForTrader(live, priced);
+  }
+
+  /** What the trader says it signed raises the floor our signatures must stay above (bounded: a liar only skips its own turns). */
+  #raiseFloor(live: LiveChannel, traderTurn: number | undefined): void {
+    if (traderTurn === undefined || traderTurn > nextTurn(live.snapshot.latest) + MAX_TURN_SKIP / 2) return;
+    if (traderTurn > (live.traderFloor ?? 0)) live.traderFloor = traderTurn;
+  }
+
+  /**
+   * A trader's action answered with an unsigned draft the trader signs first
+   * (docs/PROTOCOL.md): we hand out no signature the trader could keep and
+   * use later at a better moment. A new draft replaces the previous one.
+   */
+  #draftForTrader(live: LiveChannel, action: WireAction): Propose {
+    const margin = marginStateOf(live.snapshot.latest!.state);
+    const markets = new Set(margin.positions.map((p) => p.market));
+    if (action.kind === "trade") markets.add(action.market);
+    const reports = this.#reportsFor([...markets]);
+    const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
+    const { variable, verdict } = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
+    const turned = { ...variable, turnNum: this.#turnFor(live, false) };
+    const draft = draftProposal(live.snapshot, turned, this.address, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...turned }), () => {});
+    // Deposits and closes carry no price risk for us; trades and withdrawals were judged at these reports.
+    const expires = action.kind === "trade" || action.kind === "withdraw";
+    live.draft = { draft, action, reports, effects: verdict.effects, quotedAt: ctx.now, expires };
+    this.#log("drafted", { channelId: live.snapshot.id, turnNum: turned.turnNum, action: action.kind });
+    return { type: "propose", signedState: unsigned(live.snapshot, draft), action, reports };
+  }
+
+  /**
+   * The turn of the next state on the channel: above the latest, our own pending and the trader's floor.
+   * A proposal we sign ourselves also goes above a draft that is out (the trader may be signing it
+   * right now); a new draft may take the old one's turn (until the trader says it signed it).
+   */
+  #turnFor(live: LiveChannel, aboveDraft: boolean): number {
+    const draftAbove = !aboveDraft || live.draft === undefined ? 0 : live.draft.draft.state.turnNum + 1;
+    return turnAbove(live.snapshot, Math.max(live.traderFloor ?? 0, draftAbove));
   }
 
   /**
@@ -529,7 +594,11 @@ export class Hub {
     if (action.kind === "trade") markets.add(action.market);
     const reports = this.#reportsFor([...markets]);
     const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
-    const { variable, verdict } = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
+    const decided = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
+    // Above any draft the trader may have signed and is sending back right now: that draft dies with this.
+    const variable = { ...decided.variable, turnNum: this.#turnFor(live, true) };
+    const verdict = decided.verdict;
+    live.draft = undefined;
     const step = await this.#propose(live.snapshot, variable, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }));
     await Promise.all([
       this.#saveStep(live.snapshot, step),
@@ -549,14 +618,14 @@ export class Hub {
   }
 
   /**
-   * Step 1 of a withdrawal: the successor channel's first state (the margin
-   * state after the withdrawal), proposed on a fresh channel. Step 2, the
-   * predecessor's final roll state, is proposed only once the trader has
-   * countersigned this one, so the money never leaves for a channel whose
-   * first state is not supported.
+   * Step 1 of a withdrawal: a draft of the successor channel's first state
+   * (the margin state after the withdrawal), which the trader signs first.
+   * Step 2, the predecessor's final roll state, is drafted only when the
+   * trader asks again once the successor's first state is supported by both
+   * (`#draftRollFinal`), so the money never leaves for a channel whose first
+   * state is not supported.
    */
   async #proposeWithdrawal(live: LiveChannel, amount: bigint): Promise<Propose> {
-    if (live.snapshot.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: live.snapshot.pending.state.turnNum } });
     const latest = live.snapshot.latest!;
     const reports = this.#reportsFor(marginStateOf(latest.state).positions.map((p) => p.market));
     const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
@@ -569,40 +638,53 @@ export class Hub {
     });
     const successor = newChannel(fixed, this.config.chain.token, HUB);
     const plan = planWithdrawal(live.snapshot, successor.id, amount, reports, ctx);
-    const step = await this.#propose(successor, plan.successorOpening, plan.rolled);
+    const draft = draftProposal(successor, plan.successorOpening, this.address, plan.rolled, () => {});
     const action: WireAction = { kind: "withdraw", amount: amount as Collateral };
-    const roll: RollInfo = { channelId: live.snapshot.id, amount, atTurn: latest.state.turnNum, reports };
+    const roll: RollInfo = { channelId: live.snapshot.id, amount, atTurn: latest.state.turnNum, reports, plannedAt: ctx.now };
     const record: ChannelRecord = { channelId: successor.id, fixedPart: fixed, token: this.config.chain.token, role: "hub", status: "proposed", counterparty: live.record.counterparty, createdAt: Date.now() };
-    await Promise.all([
-      this.store.putChannel(record),
-      this.#saveStep(successor, step),
-      this.store.setMeta(ROLL_KEY(successor.id), toJson(roll)),
-      this.store.setMeta(PENDING_ACTION_KEY(successor.id), toJson(action)),
-    ]);
-    this.#track(record, { snapshot: step.next, pendingAction: action, pendingReports: reports, rollFrom: roll });
+    await Promise.all([this.store.putChannel(record), this.store.setMeta(ROLL_KEY(successor.id), toJson(roll))]);
+    const hubDraft: HubDraft = { draft, action, reports, effects: undefined, quotedAt: ctx.now, expires: true };
+    this.#track(record, { snapshot: successor, draft: hubDraft, rollFrom: roll });
     this.#disputes?.watch(successor.id);
     this.#log("withdrawal-proposed", { channelId: live.snapshot.id, successor: successor.id, amount });
-    return { type: "propose", signedState: step.signed, action, reports };
+    return { type: "propose", signedState: unsigned(successor, draft), action, reports };
   }
 
-  /** Step 2 of a withdrawal, in the predecessor's lane: its final state paying out and rolling the rest. */
-  async #proposeRollFinal(from: LiveChannel, successor: LiveChannel, roll: RollInfo): Promise<Propose> {
+  /** The successor of `from` rolling `amount`, once its first state is supported by both. */
+  #rollInto(from: LiveChannel, amount: bigint): { readonly live: LiveChannel } | undefined {
+    for (const entry of this.#entriesOf(from.entry.counterparty)) {
+      const roll = entry.live?.rollFrom;
+      if (roll?.channelId === from.snapshot.id && roll.amount === amount && entry.turnNum === 0 && entry.status === "funding") return { live: entry.live! };
+    }
+    return undefined;
+  }
+
+  /** Step 2 of a withdrawal, in the predecessor's lane: a draft of its final state paying out and rolling the rest. */
+  #draftRollFinal(from: LiveChannel, successor: { readonly live: LiveChannel }, roll: RollInfo): Propose {
     if (from.snapshot.pending !== undefined || from.snapshot.latest?.state.turnNum !== roll.atTurn) {
       throw new ChannelError("STALE_STATE", { details: { reason: "the channel moved since the withdrawal was planned" } });
     }
-    const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
-    const plan = planWithdrawal(from.snapshot, successor.snapshot.id, roll.amount, roll.reports, ctx);
-    const step = await this.#propose(from.snapshot, plan.rollFinal, fundingOf(from.snapshot, from.snapshot.latest.state));
+    const now = this.#now();
+    if (roll.plannedAt !== undefined && now - roll.plannedAt > this.config.channels.quoteTtl) {
+      throw new ChannelError("QUOTE_EXPIRED", { details: { reason: "the withdrawal was judged at prices that are too old", plannedAt: roll.plannedAt } });
+    }
+    const ctx = this.book.context(now, this.config.riskParamsHash);
+    const plan = planWithdrawal(from.snapshot, successor.live.snapshot.id, roll.amount, roll.reports, ctx);
+    const variable = { ...plan.rollFinal, turnNum: this.#turnFor(from, false) };
+    const draft = draftProposal(from.snapshot, variable, this.address, fundingOf(from.snapshot, from.snapshot.latest.state), () => {});
     const action: WireAction = { kind: "withdraw", amount: roll.amount as Collateral };
-    await Promise.all([this.#saveStep(from.snapshot, step), this.store.setMeta(PENDING_ACTION_KEY(from.snapshot.id), toJson(action))]);
-    from.snapshot = step.next;
-    from.pendingAction = action;
-    from.pendingReports = roll.reports;
-    return { type: "propose", signedState: step.signed, action, reports: roll.reports };
+    from.draft = { draft, action, reports: roll.reports, effects: undefined, quotedAt: now, expires: true };
+    return { type: "propose", signedState: unsigned(from.snapshot, draft), action, reports: roll.reports };
   }
 
   async #accept(trader: Address, msg: Accept): Promise<Message> {
     const live = this.#owned(trader, msg.channelId);
+    if (live.draft?.draft.state.turnNum === msg.turnNum) return this.#acceptDraft(live, live.draft, msg);
+    if (live.snapshot.pending?.state.turnNum !== msg.turnNum) {
+      // The trader signed something at this turn that we no longer hold (a replaced or expired draft):
+      // whatever we sign next must go above it.
+      this.#raiseFloor(live, msg.turnNum + 1);
+    }
     const step = complete(live.snapshot, msg.turnNum, msg.signature);
     await this.#saveStep(live.snapshot, step);
     live.snapshot = step.next;
@@ -611,17 +693,59 @@ export class Hub {
     live.pendingEffects = undefined;
     live.pendingAction = undefined;
     if (step.signed.state.turnNum === 0) await this.#setStatus(live.entry, "funding");
-    else if (step.signed.state.isFinal) await this.#setStatus(live.entry, "closing");
-    if (step.signed.state.turnNum === 0 && live.rollFrom !== undefined) {
-      const roll = live.rollFrom;
-      this.#owned(trader, roll.channelId);
-      this.#log("supported", { channelId: live.snapshot.id, turnNum: 0 });
-      // Looked up again inside the predecessor's lane: only there is its working set current.
-      return this.#queue.run(roll.channelId, () => this.#proposeRollFinal(this.#owned(trader, roll.channelId), live, roll));
-    }
-    else if (marginStateOf(step.signed.state).kind === 2 /* Transfer */ && fundingOf(live.snapshot, step.signed.state) > 0n) await this.#setStatus(live.entry, "funding");
     this.#log("supported", { channelId: live.snapshot.id, turnNum: msg.turnNum });
-    return { type: "ack", channelId: msg.channelId, turnNum: msg.turnNum };
+    return { type: "ack", channelId: msg.channelId, turnNum: msg.turnNum, signature: step.signed.sigs[HUB]! };
+  }
+
+  /**
+   * The trader signed our draft first: countersign it if it is still good,
+   * store the state signed by both, and only then hand out our signature.
+   * An expired draft is refused and forgotten; the trader's signature on it
+   * stays with us, unused, and raises the floor of the turns we sign at.
+   */
+  async #acceptDraft(live: LiveChannel, pending: HubDraft, msg: Accept): Promise<Message> {
+    const { draft } = pending;
+    const trader = live.snapshot.fixedPart.participants[TRADER]!;
+    if (!verifyDigestSignature(draft.digest, msg.signature, trader)) {
+      throw new ChannelError("NOT_PARTICIPANT", { details: { reason: "not the trader's signature on the draft" } });
+    }
+    live.draft = undefined;
+    this.#raiseFloor(live, msg.turnNum + 1);
+    const age = this.#now() - pending.quotedAt;
+    if (pending.expires && age > this.config.channels.quoteTtl) {
+      throw new ChannelError("QUOTE_EXPIRED", { details: { turnNum: msg.turnNum, age, ttl: this.config.channels.quoteTtl } });
+    }
+    const step = countersignDraft(live.snapshot, draft, msg.signature, await this.#signing!.signDigest(draft.digest), TRADER);
+    await this.#saveStep(live.snapshot, step);
+    live.snapshot = step.next;
+    this.#supported(live);
+    // A hub proposal below this turn is superseded: it can never be supported on chain after this one.
+    if (live.pendingAction !== undefined) await this.store.setMeta(PENDING_ACTION_KEY(live.snapshot.id), "");
+    live.pendingAction = undefined;
+    live.pendingEffects = undefined;
+    if (pending.effects !== undefined) this.book.commit(pending.effects);
+    const state = step.signed.state;
+    if (state.turnNum === 0) await this.#setStatus(live.entry, "funding");
+    else if (state.isFinal) await this.#setStatus(live.entry, "closing");
+    else if (marginStateOf(state).kind === 2 /* Transfer */ && pending.action.kind === "deposit") await this.#setStatus(live.entry, "funding");
+    this.#log("supported", { channelId: live.snapshot.id, turnNum: msg.turnNum });
+    return { type: "ack", channelId: msg.channelId, turnNum: msg.turnNum, signature: step.signed.sigs[HUB]! };
+  }
+
+  /**
+   * The trader refused something of ours. A draft is simply forgotten. A
+   * proposal we signed is not: the trader keeps our signature and may use it
+   * later, so it stays pending (re-offered on sync) until a later state is
+   * supported; a refused liquidation goes on chain at once.
+   */
+  async #rejected_(live: LiveChannel, turnNum: number): Promise<void> {
+    if (live.draft?.draft.state.turnNum === turnNum) {
+      live.draft = undefined;
+      return;
+    }
+    if (live.snapshot.pending?.state.turnNum !== turnNum) return;
+    this.#log("proposal-refused", { channelId: live.snapshot.id, turnNum, action: live.pendingAction?.kind });
+    if (live.pendingAction?.kind === "liquidate" && live.entry.status === "open") await this.#challengeOnChain(live);
   }
 
   async #onSync(msg: Message, ctx: HandlerContext): Promise<Message | undefined> {
@@ -651,14 +775,22 @@ export class Hub {
           const live = this.#owned(trader, id);
           const step = adopt(live.snapshot, signed);
           await this.#saveStep(live.snapshot, step);
-          if (live.pendingEffects !== undefined && live.snapshot.pending !== undefined && stateHashOf(live.snapshot.pending.state) === step.stateHash) {
-            this.book.commit(live.pendingEffects);
+          const ours = live.snapshot.pending !== undefined && stateHashOf(live.snapshot.pending.state) === step.stateHash;
+          if (ours && live.pendingEffects !== undefined) this.book.commit(live.pendingEffects);
+          else if (!ours && live.snapshot.latest !== undefined) {
+            // A state we signed earlier and the trader completed only now: its trades count in the book.
+            this.book.commit(positionEffects(marginStateOf(live.snapshot.latest.state).positions, marginStateOf(signed.state).positions));
           }
           live.snapshot = step.next;
           this.#supported(live);
-          live.pendingEffects = undefined;
-          live.pendingAction = undefined;
+          if (live.snapshot.pending === undefined) {
+            live.pendingEffects = undefined;
+            live.pendingAction = undefined;
+            await this.store.setMeta(PENDING_ACTION_KEY(id), "");
+          }
+          live.draft = undefined;
           if (signed.state.turnNum === 0) await this.#setStatus(live.entry, "funding");
+          else if (signed.state.isFinal) await this.#setStatus(live.entry, "closing");
         });
       }
       return { type: "sync-status", channels: this.#statusOf(trader) };
@@ -715,19 +847,16 @@ export class Hub {
       try {
         const reply = await messenger.request(peer, "update", proposal, { signal: AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(10_000)]) });
         if (reply.type === "accept") await this.#queue.run(live.snapshot.id, () => this.#accept(live.entry.counterparty, reply));
-        else this.#log("offer-refused", { channelId: live.snapshot.id, peer, reply: reply.type === "error" ? reply.code : reply.type });
+        else {
+          this.#log("offer-refused", { channelId: live.snapshot.id, peer, reply: reply.type === "error" ? reply.code : reply.type });
+          // A refused liquidation is not waited on: it goes on chain now (see #rejected_).
+          await this.#queue.run(live.snapshot.id, () => this.#rejected_(this.#live(live.snapshot.id)!, proposal.signedState.state.turnNum));
+        }
         return;
       } catch (error) {
         this.#log("offer-failed", { channelId: live.snapshot.id, peer, error: String(error) });
       }
     }
-  }
-
-  async #dropPending(live: LiveChannel): Promise<void> {
-    live.snapshot = abandon(live.snapshot);
-    live.pendingAction = undefined;
-    live.pendingEffects = undefined;
-    await this.store.setMeta(PENDING_ACTION_KEY(live.snapshot.id), "");
   }
 
   /** The channel's working set, read back from the store if it went idle. Call inside the channel's lane when changing it. */
@@ -804,9 +933,11 @@ export class Hub {
     const cutoff = performance.now() - this.config.channels.idleAfter * 1000;
     for (const [id, live] of this.#hot) {
       if (live.entry.usedAt > cutoff) break; // least recently used first: the rest are younger
+      // A draft binds nobody (we never signed it); one older than a quote's life is not waited for any more.
+      if (live.draft !== undefined && this.#now() - live.draft.quotedAt > this.config.channels.quoteTtl && !this.#queue.isBusy(id)) live.draft = undefined;
       const status = live.entry.status;
       // A successor's roll matters only until it opens, so it does not keep an open channel in memory.
-      const idle = (status === "open" || status === "closing" || status === "closed") && live.snapshot.pending === undefined &&
+      const idle = (status === "open" || status === "closing" || status === "closed") && live.snapshot.pending === undefined && live.draft === undefined &&
         live.pendingAction === undefined && live.exit === undefined && !this.#queue.isBusy(id);
       this.#hot.delete(id);
       if (idle) live.entry.live = undefined;
@@ -854,6 +985,8 @@ export class Hub {
       const entry = inFlight ? this.#restoreInFlight(this.store.getChannel(id)!, pendingActions.get(PENDING_ACTION_KEY(id)), rolls.get(ROLL_KEY(id)), exiting, exitMark === OWN_EXIT, margin) : this.#track(summary);
       const lastLiquidation = liquidatedAt.get(LIQUIDATED_AT_KEY(id));
       if (typeof lastLiquidation === "string") entry.lastLiquidationAt = BigInt(lastLiquidation);
+      // A liquidation still unanswered keeps its clock across a restart (it goes on chain after unilateralAfter).
+      if (entry.live?.pendingAction?.kind === "liquidate") entry.live.pendingSince = entry.lastLiquidationAt ?? this.#now();
       if (margin === undefined) continue;
       entry.turnNum = supportedTurn;
       this.#indexRisk(entry, margin);
@@ -1024,4 +1157,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       resolve();
     }, { once: true });
   });
+}
+
+/** Our draft as it travels: the state with no signature yet (the trader signs first). */
+function unsigned(snapshot: ChannelSnapshot, draft: Draft): SignedState {
+  return { state: draft.state, sigs: snapshot.fixedPart.participants.map(() => undefined) };
 }

@@ -6,16 +6,18 @@
 
 /**
  * One libp2p protocol id per message family; the trailing semver is the wire
- * version. 2.0.0: long-lived streams, each frame in an envelope with a
+ * version. 3.0.0: the trader signs first every state it asks for (the hub
+ * answers an action with an unsigned draft and countersigns the trader's
+ * signature in its ack; docs/PROTOCOL.md). 2.0.0: long-lived streams, each frame in an envelope with a
  * request id (src/net/envelope.ts); 1.0.0 carried one bare frame each way
  * on a stream per exchange.
  */
 export const PROTOCOL_IDS = Object.freeze({
-  handshake: "/nitro-margin/handshake/2.0.0",
-  update: "/nitro-margin/update/2.0.0",
-  sync: "/nitro-margin/sync/2.0.0",
-  price: "/nitro-margin/price/2.0.0",
-  notice: "/nitro-margin/notice/2.0.0",
+  handshake: "/nitro-margin/handshake/3.0.0",
+  update: "/nitro-margin/update/3.0.0",
+  sync: "/nitro-margin/sync/3.0.0",
+  price: "/nitro-margin/price/3.0.0",
+  notice: "/nitro-margin/notice/3.0.0",
 } as const);
 
 export type MessageFamily = keyof typeof PROTOCOL_IDS;

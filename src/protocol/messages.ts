@@ -57,16 +57,23 @@ export type WireAction =
 export type WireActionKind = WireAction["kind"];
 /** Trader → hub: open a channel with this deposit; the hub answers with the turn-0 proposal. */
 export interface Open { readonly type: "open"; readonly deposit: Collateral }
-/** Trader → hub: perform `action` on the trader's channel; the hub answers `propose` or `reject`. */
-export interface ActionRequest { readonly type: "action"; readonly channelId: Bytes32; readonly action: WireAction }
 /**
- * A state signed by its proposer, with the action it performs and the oracle
- * reports it was priced at (a state keeps marks only for open positions, so
- * a close or liquidation would otherwise lose the price it settled at).
+ * Trader → hub: perform `action` on the trader's channel; the hub answers
+ * `propose` with an unsigned draft, which the trader signs first. `turnNum`,
+ * when given, is the lowest turn the trader will sign at (it is above every
+ * state the trader signed that the hub never countersigned).
+ */
+export interface ActionRequest { readonly type: "action"; readonly channelId: Bytes32; readonly action: WireAction; readonly turnNum?: number }
+/**
+ * A state with the action it performs and the oracle reports it was priced at
+ * (a state keeps marks only for open positions, so a close or liquidation
+ * would otherwise lose the price it settled at). Signed by the hub for the
+ * hub's own proposals (opening state, liquidation); unsigned (a draft the
+ * trader signs first) for everything the trader asks for.
  */
 export interface Propose { readonly type: "propose"; readonly signedState: WireSignedState; readonly action: WireAction; readonly reports: readonly PriceReport[] }
-/** The proposer stored the countersigned state. */
-export interface Ack { readonly type: "ack"; readonly channelId: Bytes32; readonly turnNum: number }
+/** The hub stored the state signed by both; `signature` is the hub's on it (the trader signed first). */
+export interface Ack { readonly type: "ack"; readonly channelId: Bytes32; readonly turnNum: number; readonly signature?: Hex }
 export interface Accept { readonly type: "accept"; readonly channelId: Bytes32; readonly turnNum: number; readonly signature: Hex }
 export interface Reject {
   readonly type: "reject";
@@ -142,11 +149,11 @@ function isPlain(x: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
-/** A plain object with exactly `keys` (all required, no others). */
-function record(x: unknown, path: Path, keys: readonly string[]): Obj {
+/** A plain object with exactly `keys` (all required) and maybe some of `optional`, no others. */
+function record(x: unknown, path: Path, keys: readonly string[], optional: readonly string[] = []): Obj {
   if (typeof x !== "object" || x === null || !isPlain(x)) throw invalid(path, "not an object");
   const own = Object.keys(x);
-  for (const k of own) if (!keys.includes(k)) throw invalid(join(path, k.slice(0, 40)), "unknown field");
+  for (const k of own) if (!keys.includes(k) && !optional.includes(k)) throw invalid(join(path, k.slice(0, 40)), "unknown field");
   for (const k of keys) if (!Object.hasOwn(x, k)) throw invalid(join(path, k), "missing");
   return x as Obj;
 }
@@ -292,8 +299,9 @@ export const VALIDATORS: Readonly<Record<MessageType, Validator>> = Object.freez
     return { type: "open", deposit: uint(o.deposit, "deposit", 256) as Collateral };
   },
   action: (x) => {
-    const o = record(x, "", ["type", "channelId", "action"]);
-    return { type: "action", channelId: bytes32(o.channelId, "channelId"), action: wireAction(o.action, "action") };
+    const o = record(x, "", ["type", "channelId", "action"], ["turnNum"]);
+    const base = { type: "action" as const, channelId: bytes32(o.channelId, "channelId"), action: wireAction(o.action, "action") };
+    return o.turnNum === undefined ? base : { ...base, turnNum: uintN(o.turnNum, "turnNum", 48) };
   },
   propose: (x) => {
     const o = record(x, "", ["type", "signedState", "action", "reports"]);
@@ -305,8 +313,9 @@ export const VALIDATORS: Readonly<Record<MessageType, Validator>> = Object.freez
     };
   },
   ack: (x) => {
-    const o = record(x, "", ["type", "channelId", "turnNum"]);
-    return { type: "ack", channelId: bytes32(o.channelId, "channelId"), turnNum: uintN(o.turnNum, "turnNum", 48) };
+    const o = record(x, "", ["type", "channelId", "turnNum"], ["signature"]);
+    const base = { type: "ack" as const, channelId: bytes32(o.channelId, "channelId"), turnNum: uintN(o.turnNum, "turnNum", 48) };
+    return o.signature === undefined ? base : { ...base, signature: sig65(o.signature, "signature") };
   },
   accept: (x) => {
     const o = record(x, "", ["type", "channelId", "turnNum", "signature"]);

@@ -2,7 +2,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { testSigner } from "../helpers/keys.ts";
-import { abandon, adopt, complete, countersign, draftProposal, newChannel, propose, sealProposal, type ChannelSnapshot, type Judge } from "../../src/channel/channel.ts";
+import { abandon, adopt, complete, countersign, countersignDraft, draftProposal, MAX_TURN_SKIP, newChannel, propose, sealProposal, turnAbove, type ChannelSnapshot, type Judge } from "../../src/channel/channel.ts";
 import { marginFixedPart, marginOutcome } from "../../src/protocol/channel-setup.ts";
 import { signDigest, signState, stateHashOf } from "../../src/protocol/sign.ts";
 import type { SignedState, VariablePart } from "../../src/protocol/state.ts";
@@ -60,14 +60,54 @@ test("propose, countersign and complete leave both sides on the same supported s
   assert.is(done.next.latest?.state.turnNum, 1);
 });
 
-test("one update in flight per channel", () => {
+test("never two of our signatures at one turn: a new state goes above the one still out", () => {
   const { t } = opened();
   const p = propose(t, variable(1, 450n), trader, FUNDING, allow);
-  assert.is(code(() => propose(p.next, variable(2, 440n), trader, FUNDING, allow)), "CHANNEL_BUSY");
-  const proposalFromHub = { state: { ...fixed, ...variable(1, 300n) }, sigs: [undefined, signState(hub, { ...fixed, ...variable(1, 300n) })] };
-  assert.is(code(() => countersign(p.next, proposalFromHub, trader, FUNDING, allow)), "CHANNEL_BUSY");
-  // after the counterparty refuses, the channel accepts a new proposal
-  assert.ok(propose(abandon(p.next), variable(1, 430n), trader, FUNDING, allow).signed);
+  assert.is(turnAbove(p.next), 2);
+  // The counterparty holds our turn-1 signature: a second, different turn 1 would let it pick.
+  assert.is(code(() => propose(p.next, variable(1, 440n), trader, FUNDING, allow)), "CHANNEL_BUSY");
+  const fromHub = (v: VariablePart) => ({ state: { ...fixed, ...v }, sigs: [undefined, signState(hub, { ...fixed, ...v })] });
+  assert.is(code(() => countersign(p.next, fromHub(variable(1, 300n)), trader, FUNDING, allow)), "CHANNEL_BUSY");
+  // Above it is fine, and supersedes it once supported.
+  const above = propose(p.next, variable(2, 440n), trader, FUNDING, allow);
+  assert.is(above.next.pending?.state.turnNum, 2);
+  const hubs = countersign(p.next, fromHub(variable(2, 300n)), trader, FUNDING, allow);
+  assert.is(hubs.next.latest?.state.turnNum, 2);
+  assert.is(hubs.next.pending, undefined);
+  // Turn numbers may skip, but not into the far end of uint48.
+  assert.is(code(() => propose(t, variable(1 + MAX_TURN_SKIP + 1, 440n), trader, FUNDING, allow)), "WRONG_TURN_NUMBER");
+});
+
+test("nothing follows a final state we signed but the same payout", () => {
+  const { t } = opened();
+  const final = propose(t, variable(1, 450n, true), trader, FUNDING, allow);
+  assert.is(code(() => propose(final.next, variable(2, 450n), trader, FUNDING, allow)), "CHANNEL_NOT_OPEN");
+  assert.is(code(() => propose(final.next, variable(2, 449n, true), trader, FUNDING, allow)), "CHANNEL_NOT_OPEN");
+  const liquidation = { state: { ...fixed, ...variable(2, 300n) }, sigs: [undefined, signState(hub, { ...fixed, ...variable(2, 300n) })] };
+  assert.is(code(() => countersign(final.next, liquidation, trader, FUNDING, allow)), "CHANNEL_NOT_OPEN");
+  // The same payout at a higher turn is harmless: whichever is concluded pays the same.
+  assert.ok(propose(final.next, variable(2, 450n, true), trader, FUNDING, allow).signed);
+});
+
+test("a draft the counterparty signs first is countersigned into the latest supported state", () => {
+  const { t, h } = opened();
+  const draft = draftProposal(h, variable(1, 420n), hub.address, FUNDING, allow);
+  const first = propose(t, variable(1, 420n), trader, FUNDING, allow);
+  const traderSig = first.signed.sigs[0]!;
+  const done = countersignDraft(h, draft, traderSig, signDigest(hub, draft.digest));
+  assert.is(done.next.latest?.state.turnNum, 1);
+  assert.is(done.stateHash, stateHashOf(done.signed.state));
+  // The trader completes with the hub's signature from the ack: both sides on the same state.
+  const traderDone = complete(first.next, 1, done.signed.sigs[1]!);
+  assert.equal(traderDone.next.latest, done.next.latest);
+  // A signature that is not the counterparty's on this draft, or a draft at a supported turn, is refused.
+  assert.is(code(() => countersignDraft(h, draft, signDigest(outsider, draft.digest), signDigest(hub, draft.digest))), "NOT_PARTICIPANT");
+  assert.is(code(() => countersignDraft(h, draft, signDigest(trader, stateHashOf({ ...fixed, ...variable(1, 421n) })), signDigest(hub, draft.digest))), "NOT_PARTICIPANT");
+  assert.is(code(() => countersignDraft(done.next, draft, traderSig, signDigest(hub, draft.digest))), "STALE_STATE");
+  // Our own proposal still out at or above the draft's turn: the draft may not take its turn.
+  const ours = propose(h, variable(1, 400n), hub, FUNDING, allow);
+  assert.is(code(() => countersignDraft(ours.next, draft, traderSig, signDigest(hub, draft.digest))), "CHANNEL_BUSY");
+  assert.ok(abandon(ours.next).pending === undefined);
 });
 
 test("a drafted proposal sealed with a signature made elsewhere equals propose, and only on the snapshot it was drafted from", () => {
@@ -77,7 +117,7 @@ test("a drafted proposal sealed with a signature made elsewhere equals propose, 
   assert.equal(sealed, propose(h, variable(1, 400n), hub, FUNDING, allow));
   // The draft runs every check propose runs, before anything is signed.
   assert.is(code(() => draftProposal(h, variable(1, 400n), trader.address, FUNDING, allow)), "NOT_PARTICIPANT");
-  assert.is(code(() => draftProposal(h, variable(2, 400n), hub.address, FUNDING, allow)), "WRONG_TURN_NUMBER");
+  assert.is(code(() => draftProposal(h, variable(2 + MAX_TURN_SKIP, 400n), hub.address, FUNDING, allow)), "WRONG_TURN_NUMBER");
   assert.is(code(() => draftProposal(h, variable(1, 400n), hub.address, FUNDING + 1n, allow)), "OUTCOME_OVERDRAWN");
   // Sealing onto a snapshot that moved on (a pending proposal, or a newer supported turn) is refused.
   assert.is(code(() => sealProposal(sealed.next, draft, signDigest(hub, draft.digest))), "CHANNEL_BUSY");
@@ -113,7 +153,7 @@ test("bad proposals are refused with typed codes and change nothing", () => {
   };
   const before = JSON.stringify(h, (_, v) => (typeof v === "bigint" ? v.toString() : v));
   assert.is(code(() => countersign(h, signedByTrader(variable(0, 900n)), hub, FUNDING, allow)), "STALE_STATE");
-  assert.is(code(() => countersign(h, signedByTrader(variable(3, 400n)), hub, FUNDING, allow)), "WRONG_TURN_NUMBER");
+  assert.is(code(() => countersign(h, signedByTrader(variable(2 + MAX_TURN_SKIP, 400n)), hub, FUNDING, allow)), "WRONG_TURN_NUMBER");
   assert.is(code(() => countersign(h, signedByTrader(variable(1, 400n)), hub, FUNDING + 1n, allow)), "OUTCOME_OVERDRAWN");
   assert.is(code(() => countersign(h, signedByTrader(variable(1, 400n), outsider), hub, FUNDING, allow)), "MISSING_SIGNATURE");
   assert.is(code(() => countersign(h, { state: { ...fixed, ...variable(1, 400n) }, sigs: [undefined, undefined] }, hub, FUNDING, allow)), "MISSING_SIGNATURE");

@@ -100,9 +100,9 @@ test("bad signatures, turn numbers and overdrawn outcomes from the channel's own
   await refusedAs(ctx, raw, "update", { type: "accept", channelId: id, turnNum: proposal.state.turnNum, signature: signState(testSigner(999), proposal.state) }, "NOT_PARTICIPANT");
   await refusedAs(ctx, raw, "update", { type: "accept", channelId: id, turnNum: proposal.state.turnNum + 1, signature: signState(testSigner(203), proposal.state) }, "NO_PENDING_UPDATE");
   await refusedAs(ctx, raw, "update", { type: "accept", channelId: id, turnNum: proposal.state.turnNum, signature: ("0x" + "00".repeat(65)) as Hex }, "NOT_PARTICIPANT");
-  // one update in flight: a second action while the proposal waits
-  await refusedAs(ctx, raw, "update", { type: "action", channelId: id, action: { kind: "trade", market: BTC, size: 100_000n, price: 0n as Price } }, "CHANNEL_BUSY");
-  // the trader refuses the proposal; the channel is free again
+  // the draft is unsigned: the hub hands out nothing the trader could keep and use later
+  assert.equal(proposal.sigs, [undefined, undefined]);
+  // the trader refuses the draft; the channel is free again
   await raw.messenger.request(raw.hubPeer, "update", { type: "reject", channelId: id, turnNum: proposal.state.turnNum, code: "STATE_MISMATCH", number: 4020, message: "no" }).catch(() => undefined);
   // replayed old state, a state that skips ahead, a half-signed state with an overdrawn outcome
   await refusedAs(ctx, raw, "sync", { type: "sync-states", states: [latest] }, "STALE_STATE");

@@ -120,7 +120,8 @@ test("start() rejects when a worker fails to start, and leaves no thread behind"
     const error = await rejectsWith(signing.start(), "SIGNER_UNAVAILABLE", "worker failed to start");
     assert.match(String(error.context["message"]), /signature backend/);
     assert.is(signing.size, 0);
-    assert.is(osThreads(), before);
+    // At most as many as before: an unrelated runtime thread may end meanwhile, none may be left by the pool.
+    assert.ok((osThreads() ?? 0) <= (before ?? 0), `threads ${osThreads()} > ${before}`);
     await rejectsWith(signing.signDigest(digestOf(1)), "SIGNER_UNAVAILABLE");
   } finally {
     await signing.stop();
@@ -159,7 +160,8 @@ test("stop() during start() fails start() and the requests waiting for a worker"
     await signing.stop();
     await Promise.all([starting, waiting]);
     assert.is(signing.size, 0);
-    assert.is(osThreads(), before);
+    // At most as many as before: an unrelated runtime thread may end meanwhile, none may be left by the pool.
+    assert.ok((osThreads() ?? 0) <= (before ?? 0), `threads ${osThreads()} > ${before}`);
   } finally {
     await signing.stop();
   }
