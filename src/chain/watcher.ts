@@ -144,6 +144,26 @@ export class ChainWatcher {
     );
   }
 
+  /**
+   * The newest `name` event of a channel in blocks `fromBlock..toBlock`, read
+   * backwards one range at a time (a restart looking up a running challenge).
+   */
+  async newestEvent(channelId: Bytes32, name: AdjudicatorEvent["name"], range: { fromBlock: number; toBlock: number }, options: CallOptions = {}): Promise<AdjudicatorEvent | undefined> {
+    const iface = await this.#interface();
+    const topics = [iface.getEvent(name)!.topicHash, channelId.toLowerCase()];
+    for (let to = range.toBlock; to >= range.fromBlock; to -= this.#maxBlockRange) {
+      const from = Math.max(range.fromBlock, to - this.#maxBlockRange + 1);
+      const logs: Log[] = await read(
+        "getLogs",
+        () => this.#init.provider.getLogs({ address: this.#init.adjudicator, fromBlock: from, toBlock: to, topics }),
+        options,
+      );
+      const events = logs.filter((log) => !log.removed).map((log) => decodeEvent(iface, log)).filter((e) => e?.name === name);
+      if (events.length > 0) return events.sort((a, b) => a!.blockNumber - b!.blockNumber || a!.logIndex - b!.logIndex).at(-1);
+    }
+    return undefined;
+  }
+
   async #run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       await this.poll({ signal }).catch((error: unknown) => {

@@ -6,6 +6,7 @@
  * supported state as proof.
  */
 import { ChannelError } from "../errors/channel.ts";
+import { EngineError } from "../errors/engine.ts";
 import { unilateralSettlement, unilateralVariablePart, type UnilateralSettlement } from "../engine/unilateral.ts";
 import { HUB, TRADER } from "../protocol/channel-setup.ts";
 import type { PriceReport } from "../protocol/margin-state.ts";
@@ -36,4 +37,17 @@ export function unilateralExit(snapshot: ChannelSnapshot, reports: readonly Pric
   const sigs: (string | undefined)[] = participants.map(() => undefined);
   sigs[snapshot.me] = signState(signer, state);
   return { proof, candidate: { state, sigs: sigs as SignedState["sigs"] }, settlement };
+}
+
+/** Price problems that a later report may cure: no report, or none usable at `now`. */
+const PRICE_UNAVAILABLE = new Set(["PRICE_MISSING", "PRICE_STALE", "PRICE_FROM_FUTURE"]);
+
+/** `unilateralExit`, or undefined when we hold no usable report (a dispute answer looks again later). */
+export function unilateralExitIfPriced(snapshot: ChannelSnapshot, reports: readonly PriceReport[], now: bigint, signer: Signer): UnilateralExit | undefined {
+  try {
+    return unilateralExit(snapshot, reports, now, signer);
+  } catch (error) {
+    if (error instanceof EngineError && PRICE_UNAVAILABLE.has(error.code)) return undefined;
+    throw error;
+  }
 }

@@ -36,13 +36,13 @@ import { channelId as channelIdOf } from "../protocol/hash.ts";
 import { HUB, outcomeTotal, rollAllocations, TRADER } from "../protocol/channel-setup.ts";
 import type { MarginState, PriceReport } from "../protocol/margin-state.ts";
 import type { Message, Propose, WireAction } from "../protocol/messages.ts";
-import type { Signer } from "../protocol/sign.ts";
+import { stateHashOf, type Signer } from "../protocol/sign.ts";
 import type { SignedState, VariablePart } from "../protocol/state.ts";
 import { sameAddress, type Address, type Bytes32, type MarketId } from "../protocol/types.ts";
 import type { Collateral, Price, Size } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
 import { toJson } from "../protocol/bigint-json.ts";
-import { unilateralExit, type UnilateralExit } from "../channel/unilateral-exit.ts";
+import { unilateralExit, unilateralExitIfPriced, type UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { AdjudicatorClient } from "../chain/adjudicator.ts";
 import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dispute-watch.ts";
 
@@ -172,13 +172,15 @@ export class TraderClient {
         confirmations: d.confirmations ?? 1,
         fromBlock: typeof cursor === "string" ? Number(cursor) : (d.fromBlock ?? 0),
         pollingIntervalMs: d.pollingIntervalMs ?? this.#init.pollMs ?? 1_000,
+        earliestBlock: d.fromBlock ?? 0,
         channels: this.store.listChannels({ role: "trader" }).map((r) => r.channelId),
+        account: this.address,
         latestSupported: (id) => (id === this.#channel?.id ? this.#channel.latest : this.store.latestSupported(id)),
-        onStatus: async (channelId, status, info) => {
-          this.disputeLog.push({ channelId, status, info });
-          if (status === "challenged") await this.store.updateChannelStatus(channelId, "challenged");
-          if (status === "cleared") await this.store.updateChannelStatus(channelId, "open");
-        },
+        // Not in the channel's lane: a request hanging on a silent hub must not hold up our answer.
+        counterChallenge: async (id, latest) => this.#counterChallenge(id, latest),
+        saveCounter: (id, candidate) => this.#saveExit(id, candidate),
+        challenged: () => this.store.listChannels({ role: "trader" }).filter((r) => r.status === "challenged").map((r) => r.channelId),
+        onStatus: (channelId, status, info) => this.#onDispute(channelId, status, info),
         onCursor: (next) => this.store.setMeta("dispute-cursor", String(next)),
       });
       await this.#disputes.start();
@@ -348,22 +350,27 @@ export class TraderClient {
       if (channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
       for (const report of reports) verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle);
       const exit = unilateralExit(channel, reports, this.#now(), this.#init.signer);
-      await this.store.saveState(exit.candidate);
-      await this.store.setMeta(EXIT_KEY, channel.id);
+      await this.#saveExit(channel.id, exit.candidate);
       const { finalizesAt } = await this.#init.chain.challengeUnilaterally(exit.proof, exit.candidate, this.#init.signer, options.signal);
       await this.store.updateChannelStatus(channel.id, "challenged");
-      this.#exit = exit.candidate;
       return { finalizesAt, settlement: exit.settlement };
     });
   }
 
-  /** Pays out our unilateral settlement once its challenge has finalized. */
+  /**
+   * Pays out the challenged candidate once its challenge has finalized: our
+   * unilateral settlement or counter-settlement, or the other side's
+   * challenge we had nothing better against.
+   */
   async collect(options: { signal?: AbortSignal } = {}): Promise<void> {
     const candidate = this.#exit;
     if (candidate === undefined) throw new ChannelError("NO_PENDING_UPDATE", { details: { reason: "no unilateral exit under way" } });
     const id = channelIdOf(candidate.state);
-    if ((await this.#init.chain.mode(id, options.signal)) !== "finalized") throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "the challenge has not finalized yet" } });
-    await this.#init.chain.payoutChallenged(candidate, options.signal);
+    const mode = await this.#init.chain.mode(id, options.signal);
+    // A full payout clears the channel's status (mode "open" again): the hub paid it out first.
+    const paid = mode !== "challenge" && (await this.#init.chain.confirmedHoldings(id, options.signal)) === 0n;
+    if (!paid && mode !== "finalized") throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "the challenge has not finalized yet" } });
+    if (!paid) await this.#init.chain.payoutChallenged(candidate, options.signal);
     await this.store.updateChannelStatus(id, "closed");
     this.#exit = undefined;
   }
@@ -408,6 +415,44 @@ export class TraderClient {
   }
 
   // --- internals ---
+
+  /** Our unilateral settlement of `latest` at the freshest reports we verified; undefined without usable ones. */
+  async #counterChallenge(id: Bytes32, latest: SignedState): Promise<{ candidate: SignedState; challenger: Signer } | undefined> {
+    const record = id === this.#channel?.id ? undefined : this.store.getChannel(id);
+    const snapshot = record === undefined ? this.#channel : restoreChannel(record.fixedPart, record.token, TRADER);
+    if (snapshot?.id !== id) return undefined;
+    const reports = marginStateOf(latest.state).positions.map((p) => this.#prices.get(p.market)).filter((r): r is PriceReport => r !== undefined);
+    const exit = unilateralExitIfPriced({ ...snapshot, latest }, reports, this.#now(), this.#init.signer);
+    return exit && { candidate: exit.candidate, challenger: this.#init.signer };
+  }
+
+  /** Stores our challenge candidate before it is sent, so `collect` (and a restart) can pay it out. */
+  async #saveExit(id: Bytes32, candidate: SignedState): Promise<void> {
+    await this.store.saveState(candidate);
+    await this.store.setMeta(EXIT_KEY, id);
+    this.#exit = candidate;
+  }
+
+  async #onDispute(id: Bytes32, status: DisputeStatus, info: DisputeInfo): Promise<void> {
+    this.disputeLog.push({ channelId: id, status, info });
+    if (status === "challenged") {
+      await this.store.updateChannelStatus(id, "challenged");
+      // The newest registered candidate pays out if it times out: `collect` pays that one.
+      const record = this.store.getChannel(id);
+      if (info.candidate !== undefined && info.response !== "conclude" && record !== undefined) {
+        const state = { ...record.fixedPart, ...info.candidate };
+        if (this.#exit === undefined || stateHashOf(this.#exit.state) !== stateHashOf(state)) this.#exit = { state, sigs: state.participants.map(() => undefined) };
+      }
+    }
+    if (status === "cleared") await this.store.updateChannelStatus(id, "open");
+    // Concluded: paid out by whoever concluded.
+    if (status === "finalized") await this.store.updateChannelStatus(id, "closed");
+    if (status !== "challenged" && this.#exit !== undefined && channelIdOf(this.#exit.state) === id) {
+      // Checkpointed or concluded: no challenged candidate of this channel will pay out.
+      this.#exit = undefined;
+      await this.store.setMeta(EXIT_KEY, "");
+    }
+  }
 
   async #act(action: WireAction, options: { signal?: AbortSignal }): Promise<SignedState> {
     return this.#queue.run("channel", async () => {

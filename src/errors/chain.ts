@@ -21,6 +21,7 @@ export const CHAIN_ERRORS = {
   INSUFFICIENT_TOKEN_BALANCE: { number: 5205, title: "The wallet holds fewer collateral tokens than the deposit" },
   WATCHER_DEEP_REORG: { number: 5300, title: "A block the watcher had already confirmed was reorganised away" },
   WATCHER_HANDLER_FAILED: { number: 5301, title: "The watcher's event handler failed; the batch will be retried" },
+  DISPUTE_ANSWER_FAILED: { number: 5302, title: "Answering one channel's dispute event failed; it will be retried" },
   KEYSTORE_INVALID: { number: 5400, title: "The key file cannot be decrypted or parsed" },
   KEYSTORE_PASSWORD_MISSING: { number: 5401, title: "No password for the keystore was given (environment variable or password file)" },
   PLAIN_KEY_REFUSED: { number: 5402, title: "A plain private key file is refused without the explicit development flag" },

@@ -38,7 +38,7 @@ import { FRACTION_ONE, PRICE_ONE, type Collateral, type Price } from "../protoco
 import { SqliteStore } from "../store/sqlite-store.ts";
 import { fromJson, toJson } from "../protocol/bigint-json.ts";
 import { setSignatureBackend } from "../protocol/sig-backend.ts";
-import { unilateralExit, type UnilateralExit } from "../channel/unilateral-exit.ts";
+import { unilateralExit, unilateralExitIfPriced, type UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { AdjudicatorClient } from "../chain/adjudicator.ts";
 import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dispute-watch.ts";
 import type { ChannelRecord, ChannelStatus, ChannelSummary, MetaValue } from "../store/types.ts";
@@ -276,22 +276,35 @@ export class Hub {
         confirmations: this.config.chain.confirmations,
         fromBlock: typeof cursor === "string" ? Number(cursor) : (d.fromBlock ?? this.config.chain.startBlock),
         pollingIntervalMs: d.pollingIntervalMs ?? this.config.chain.pollMs,
+        earliestBlock: d.fromBlock ?? this.config.chain.startBlock,
         channels: this.#channels.keys(),
+        account: this.address,
         latestSupported: (id) => this.#latestSupported(id),
+        // Our unilateral settlement at our freshest reports; the watcher sends it only if it pays us more.
         counterChallenge: (id, latest) => this.#queue.run(id, async () => {
           const live = this.#live(id);
           if (live === undefined) return undefined;
           const markets = marginStateOf(latest.state).positions.map((p) => p.market);
-          const exit = unilateralExit({ ...live.snapshot, latest }, this.#reportsFor(markets), this.#now(), this.#init.signer);
-          // Ours to collect once it finalizes (the maintenance loop pays it out).
-          await Promise.all([this.store.saveState(exit.candidate), this.store.setMeta(EXIT_KEY(id), "1")]);
-          live.exit = exit.candidate;
-          this.#log("counter-challenge", { channelId: id, turnNum: exit.candidate.state.turnNum });
-          return { candidate: exit.candidate, challenger: this.#init.signer };
+          const exit = unilateralExitIfPriced({ ...live.snapshot, latest }, this.#reportsFor(markets), this.#now(), this.#init.signer);
+          return exit && { candidate: exit.candidate, challenger: this.#init.signer };
         }),
+        // Stored before it is sent: ours to collect once it finalizes, a restart included.
+        saveCounter: (id, candidate) => this.#queue.run(id, async () => {
+          await Promise.all([this.store.saveState(candidate), this.store.setMeta(EXIT_KEY(id), "1")]);
+          this.#log("counter-challenge", { channelId: id, turnNum: candidate.state.turnNum });
+        }),
+        challenged: () => [...this.#channels.values()].filter((e) => e.status === "challenged").map((e) => e.id),
         onStatus: (id, status, info) => this.#onDispute(id, status, info),
+        onAnswer: (id, answer) => {
+          this.#log("dispute-answered", { channelId: id, ...answer });
+          if (answer.kind === "checkpoint") this.#log("challenge-answered", { channelId: id, challengedTurn: answer.challengedTurn, answeredWith: answer.answeredWith });
+        },
         onCursor: (next) => this.store.setMeta(DISPUTE_CURSOR_KEY, String(next)),
-        onError: (error) => this.#log("dispute-watch-error", { code: error.code, message: error.message, cause: String((error.cause as Error | undefined)?.message ?? "") }),
+        onError: (error) => {
+          const fields = { code: error.code, message: error.message, cause: String((error.cause as Error | undefined)?.message ?? "") };
+          if (error.code === "DISPUTE_ANSWER_FAILED") this.#log("dispute-failed", { channelId: error.context.channelId, attempt: error.context.attempt, ...fields });
+          else this.#log("dispute-watch-error", fields);
+        },
       });
       await this.#disputes.start();
     }
@@ -807,11 +820,14 @@ export class Hub {
       const live = this.#live(id)!;
       if (status === "challenged") {
         await this.#setStatus(live.entry, "challenged");
-        if (info.response === "checkpoint") this.#log("challenge-answered", { channelId: id, challengedTurn: info.turnNum, answeredWith: live.snapshot.latest?.state.turnNum });
-        if ((info.response === "none" || info.response === "behind") && info.candidate !== undefined && live.exit === undefined) {
-          // Not ours to answer: if it times out, the maintenance loop pays out this candidate's outcome.
-          live.exit = { state: { ...live.snapshot.fixedPart, ...info.candidate }, sigs: live.snapshot.fixedPart.participants.map(() => undefined) };
-          live.ownExit = undefined;
+        if (info.candidate !== undefined && info.response !== "conclude") {
+          // The newest registered candidate is what pays out if it times out (the maintenance loop
+          // collects it); our counter replaces it when its own event arrives.
+          const state = { ...live.snapshot.fixedPart, ...info.candidate };
+          if (live.exit === undefined || stateHashOf(live.exit.state) !== stateHashOf(state)) {
+            live.exit = { state, sigs: live.snapshot.fixedPart.participants.map(() => undefined) };
+            live.ownExit = undefined;
+          }
         }
       } else if (status === "cleared" && live.entry.status === "challenged") {
         // Checkpointed or displaced: whatever candidate we were waiting on will not finalize.
@@ -820,6 +836,10 @@ export class Hub {
         await this.store.setMeta(EXIT_KEY(id), "");
         await this.#setStatus(live.entry, "open");
       } else if (status === "finalized") {
+        // Concluded: paid out by whoever concluded (our conclude pays out in the same transaction).
+        live.exit = undefined;
+        live.ownExit = undefined;
+        await this.store.setMeta(EXIT_KEY(id), "");
         await this.#setStatus(live.entry, "closed");
       }
     });
@@ -1051,7 +1071,9 @@ export class Hub {
 
   async #collectExit(live: LiveChannel, signal: AbortSignal): Promise<void> {
     const mode = await this.#init.chain.mode(live.snapshot.id, signal);
-    if (mode === "open" && live.ownExit && performance.now() >= (live.challengeRetryAt ?? 0)) {
+    // A full payout clears the channel's status (mode "open" again): the trader paid it out first.
+    const paid = mode !== "challenge" && (await this.#init.chain.confirmedHoldings(live.snapshot.id, signal)) === 0n;
+    if (!paid && mode === "open" && live.ownExit && performance.now() >= (live.challengeRetryAt ?? 0)) {
       live.challengeRetryAt = performance.now() + CHALLENGE_RETRY_MS;
       // Our liquidation's challenge is not on chain: its transaction failed (a report ahead of the
       // chain's clock, say) or we stopped before sending it. Challenge again, at fresh reports.
@@ -1062,8 +1084,8 @@ export class Hub {
       });
       return;
     }
-    if (mode !== "finalized") return;
-    await this.#init.chain.payoutChallenged(live.exit!, signal);
+    if (!paid && mode !== "finalized") return;
+    if (!paid) await this.#init.chain.payoutChallenged(live.exit!, signal);
     live.exit = undefined;
     live.ownExit = undefined;
     await this.store.setMeta(EXIT_KEY(live.snapshot.id), "");

@@ -57,7 +57,7 @@ export function parseLogLevel(value: string | undefined): LogLevel {
 }
 
 /** Events an operator should look at; everything else is info (or debug when asked). */
-const WARN_EVENTS = new Set(["rejected", "offer-failed", "offer-refused", "handler-error", "dispute-watch-error", "funding-error", "unilateral-error", "roll-conclude", "feed-error", "price-rejected"]);
+const WARN_EVENTS = new Set(["rejected", "offer-failed", "offer-refused", "handler-error", "dispute-watch-error", "dispute-failed", "funding-error", "unilateral-error", "roll-conclude", "feed-error", "price-rejected"]);
 
 export type EventLog = (event: string, fields: Record<string, unknown>) => void;
 

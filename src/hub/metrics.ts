@@ -33,6 +33,8 @@ export class HubMetrics {
   readonly #latency: Histogram<"action">;
   readonly #liquidations: Counter<"venue">;
   readonly #answered: Counter<"response">;
+  readonly #disputeAnswers: Counter<"kind">;
+  readonly #disputeFailures: Counter;
   readonly #commit: Histogram;
   #unsubscribe: (() => void) | undefined;
   #previousOnCommit: ((seconds: number, writes: number) => void) | undefined;
@@ -53,6 +55,8 @@ export class HubMetrics {
     });
     this.#liquidations = new Counter({ name: `${PREFIX}liquidations_total`, help: "Liquidations: countersigned in the channel, or settled unilaterally on chain", labelNames: ["venue"], registers });
     this.#answered = new Counter({ name: `${PREFIX}challenges_answered_total`, help: "Stale on-chain challenges the hub answered, by response", labelNames: ["response"], registers });
+    this.#disputeAnswers = new Counter({ name: `${PREFIX}dispute_answers_total`, help: "Answers to on-chain challenges that landed, by kind", labelNames: ["kind"], registers });
+    this.#disputeFailures = new Counter({ name: `${PREFIX}dispute_failures_total`, help: "Failed attempts to answer one channel's dispute event (each is retried)", registers });
     this.#commit = new Histogram({
       name: `${PREFIX}store_commit_duration_seconds`,
       help: "One group commit of the hub's store (BEGIN to COMMIT, fsync included): the latency each write in it waited for",
@@ -61,6 +65,7 @@ export class HubMetrics {
     });
     for (const venue of ["channel", "chain"]) this.#liquidations.inc({ venue }, 0);
     for (const response of ["checkpoint", "counter-challenge"]) this.#answered.inc({ response }, 0);
+    for (const kind of ["conclude", "checkpoint", "counter-challenge"]) this.#disputeAnswers.inc({ kind }, 0);
     const source = this.#hub;
     new Gauge({
       name: `${PREFIX}channels`,
@@ -176,6 +181,12 @@ export class HubMetrics {
         break;
       case "counter-challenge":
         this.#answered.inc({ response: "counter-challenge" });
+        break;
+      case "dispute-answered":
+        this.#disputeAnswers.inc({ kind: String(fields.kind ?? "other") });
+        break;
+      case "dispute-failed":
+        this.#disputeFailures.inc();
         break;
       default:
         break;

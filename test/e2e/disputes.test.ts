@@ -187,7 +187,9 @@ test("setup: hubs A (flat prices) and B (a crash, unilateralAfter 1 s); traders 
     await trader.run("trade", "--market", BTC, "--side", "buy", "--size", "0.01");
     const stale = join(w.dir, "s4-stale.json");
     await trader.run("dump-state", "--out", stale); // turn 1
-    const last = await trader.run("trade", "--market", BTC, "--side", "sell", "--size", "0.01");
+    // A top-up: the latest state pays the trader more than the stale one, so its best answer is a
+    // checkpoint (after a closing trade's fee, the stale state would pay it more: it would let it stand).
+    const last = await trader.run("deposit", "--amount", "100");
     ctx.s4 = { trader, id, latestTurn: Number(last.value("turn")), stale };
   })();
   const scenario1 = (async () => {
@@ -293,7 +295,8 @@ test("the challenge duration passes: 1 and 2 pay out exactly; 3 and 4 never pay 
     const status = await reader.status(s.id);
     assert.is(status.mode, "open", `${s.trader.name}: a stale outcome never finalizes`);
     assert.is(status.turnNumRecord, s.latestTurn);
-    assert.is(await w.holdings(s.id), 2_000n * USD, `${s.trader.name}: nothing was paid out`);
+    const funded = s === s4 ? 2_100n * USD : 2_000n * USD; // 4 topped up
+    assert.is(await w.holdings(s.id), funded, `${s.trader.name}: nothing was paid out`);
   }
   assert.is(await hubB.process.stop("SIGTERM"), 0);
 });
