@@ -19,6 +19,12 @@ import {MarginStateV1, MarketTerms, PriceReport, Position} from "./lib/MarginTyp
 /// maintenance at those prices. So a silent hub cannot trap a trader's funds and a silent trader
 /// below maintenance can still be liquidated. Funding accrued since the proof is not charged: the
 /// chain has no funding index, and the proof's cash already holds all funding settled up to it.
+/// The bound on the mover's price: each report must be newer than the proof's mark and at most the
+/// market's `settleWindow` old at block.timestamp (a committed term, 15 s by default, well inside
+/// the engine's 60 s maxOracleAge). The mover still picks which genuine report of that window, and
+/// when to send. A newer report does not re-settle the same proof: the candidate is proof + 1 and
+/// Nitro needs a higher turn, which keeps any newer doubly-signed state decisive and stops endless
+/// re-settlements from stalling the payout. See docs/RISK.md, "Unilateral settlement price".
 contract MarginApp is IForceMoveApp, EIP712 {
     uint8 internal constant APP_DATA_VERSION = 1;
     uint8 internal constant KIND_SETTLE = 5;
@@ -133,7 +139,8 @@ contract MarginApp is IForceMoveApp, EIP712 {
         return (true, "", s);
     }
 
-    /// @dev A report counts if the proof's oracle signed it, it is fresh at block.timestamp and newer than the proof's mark.
+    /// @dev A report counts if the proof's oracle signed it, it is at most settleWindow old at block.timestamp
+    /// (so the mover picks among the last few seconds' reports only) and newer than the proof's mark.
     function _checkReport(MarginStateV1 memory p, PriceReport memory r)
         internal
         view
@@ -145,7 +152,7 @@ contract MarginApp is IForceMoveApp, EIP712 {
         if (t.tiers.length == 0) return (false, "MarginApp: no maintenance tiers", t);
         if (r.price == 0) return (false, "MarginApp: zero price", t);
         if (r.timestamp > block.timestamp) return (false, "MarginApp: price from the future", t);
-        if (block.timestamp - r.timestamp > t.maxOracleAge) return (false, "MarginApp: stale price", t);
+        if (block.timestamp - r.timestamp > t.settleWindow) return (false, "MarginApp: stale price", t);
         if (r.timestamp <= _markTimestamp(p.marks, r.market)) {
             return (false, "MarginApp: price not newer than the proof's mark", t);
         }

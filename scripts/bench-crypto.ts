@@ -58,7 +58,7 @@ const margin = {
   version: 1, kind: 1, riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32, oracle: hub.address, traderCash: 1_000_000_000n,
   positions: [{ market: BTC, size: -500_000n, costBasis: -250_000_000n, fundingIndex: 7n }],
   marks: [{ market: BTC, price: 5_000_000_000_000n, timestamp: 1_700_000_000n, signature: ("0x" + "ab".repeat(65)) as Hex }],
-  terms: [{ market: BTC, maxOracleAge: 60n, liquidationPenalty: 10_000n, tiers: [
+  terms: [{ market: BTC, settleWindow: 15n, liquidationPenalty: 10_000n, tiers: [
     { notionalFloor: 0n, mmf: 30_000n, mmDeduction: 0n },
     { notionalFloor: 10n ** 12n, mmf: 50_000n, mmDeduction: 2n * 10n ** 16n },
   ] }],
@@ -97,7 +97,7 @@ const ethersAppData = (m: MarginState) => abi.encode(["uint8", "bytes"], [1, abi
   m.kind, m.riskParamsHash, m.oracle, m.traderCash,
   m.positions.map((p) => [marketIdToBytes32(p.market), p.size, p.costBasis, p.fundingIndex]),
   m.marks.map((k) => [marketIdToBytes32(k.market), k.price, k.timestamp, k.signature]),
-  (m.terms ?? []).map((t) => [marketIdToBytes32(t.market), t.maxOracleAge, t.liquidationPenalty, t.tiers.map((x) => [x.notionalFloor, x.mmf, x.mmDeduction])]),
+  (m.terms ?? []).map((t) => [marketIdToBytes32(t.market), t.settleWindow, t.liquidationPenalty, t.tiers.map((x) => [x.notionalFloor, x.mmf, x.mmDeduction])]),
 ]])]);
 if (ethersAppData(margin) !== appData) throw new Error("bench: fixed-layout appData differs from ethers'");
 let cash = 0n;

@@ -77,7 +77,7 @@ function signatureWork(backend: "noble" | "native"): { sign: number; verifyHot: 
     version: 1, kind: 1, riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32, oracle: hub.address, traderCash: 1_000_000_000n,
     positions: [{ market: BTC, size: -500_000n, costBasis: -250_000_000n, fundingIndex: 7n }],
     marks: [{ market: BTC, price: 5_000_000_000_000n, timestamp: 1_700_000_000n, signature: ("0x" + "ab".repeat(65)) as Hex }],
-    terms: [{ market: BTC, maxOracleAge: 60n, liquidationPenalty: 10_000n, tiers: [{ notionalFloor: 0n, mmf: 30_000n, mmDeduction: 0n }, { notionalFloor: 10n ** 12n, mmf: 50_000n, mmDeduction: 2n * 10n ** 16n }] }],
+    terms: [{ market: BTC, settleWindow: 15n, liquidationPenalty: 10_000n, tiers: [{ notionalFloor: 0n, mmf: 30_000n, mmDeduction: 0n }, { notionalFloor: 10n ** 12n, mmf: 50_000n, mmDeduction: 2n * 10n ** 16n }] }],
   } as unknown as MarginState;
   const fixed = marginFixedPart({ trader: traders[0]!.address, hub: hub.address, channelNonce: 1n, marginApp: "0x00000000000000000000000000000000000000aa" as Address, challengeDuration: 3600 });
   const state: State = { ...fixed, outcome: marginOutcome("0x00000000000000000000000000000000000000bb" as Address, traders[0]!.address, hub.address, 1_000_000n, 500_000n), appData: encodeAppData(margin), turnNum: 5, isFinal: false };

@@ -54,7 +54,7 @@ async function fill(n: number, file: string): Promise<void> {
     version: 1, kind: 1, riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32, oracle: hub.address, traderCash: 0x7777777777n as never,
     positions: [{ market: BTC, size: 0x5555555555n as never, costBasis: 0x3333333333n as never, fundingIndex: 7n }],
     marks: [{ market: BTC, price: 6_000_000_000_000n as never, timestamp: 1_700_000_000n, signature: ("0x" + "ab".repeat(65)) as Hex }],
-    terms: [{ market: BTC, maxOracleAge: 60n, liquidationPenalty: 10_000n as never, tiers: [{ notionalFloor: 0n as never, mmf: 30_000n as never, mmDeduction: 0n }, { notionalFloor: 10n ** 12n as never, mmf: 50_000n as never, mmDeduction: 2n * 10n ** 16n }] }],
+    terms: [{ market: BTC, settleWindow: 15n, liquidationPenalty: 10_000n as never, tiers: [{ notionalFloor: 0n as never, mmf: 30_000n as never, mmDeduction: 0n }, { notionalFloor: 10n ** 12n as never, mmf: 50_000n as never, mmDeduction: 2n * 10n ** 16n }] }],
   };
   const appData = encodeAppData(template);
   const w = (v: bigint) => v.toString(16).padStart(64, "0");

@@ -31,7 +31,7 @@ struct MaintenanceTier {
 /// @dev What the contract needs to judge a unilateral settlement in one market.
 struct MarketTerms {
     bytes32 market;
-    uint64 maxOracleAge; // seconds
+    uint64 settleWindow; // seconds: how old a report may be at block.timestamp
     uint32 liquidationPenalty; // ppm of closed notional
     MaintenanceTier[] tiers;
 }

@@ -24,6 +24,9 @@ import { KeyedQueue } from "../channel/keyed-queue.ts";
 import { adopt, complete, countersign, propose, restoreChannel, turnAbove, type ChannelSnapshot, type Step } from "../channel/channel.ts";
 import { allocationsOf, sameAllocations, fundingOf, marginStateOf, openingState, planWithdrawal, recomputeJudge } from "../channel/margin-channel.ts";
 import { evaluate, liquidationPrice, marginRatio, type MarketView } from "../engine/margin.ts";
+import { OracleGuard } from "../engine/oracle-guard.ts";
+import { toError } from "../engine/rules.ts";
+import { checkProposalPrices } from "../channel/price-view.ts";
 import type { EngineConfig } from "../engine/params.ts";
 import type { EngineContext } from "../engine/rules.ts";
 import { termsFromEngineConfig } from "../engine/onchain-terms.ts";
@@ -105,6 +108,8 @@ export class TraderClient {
   readonly #queue = new KeyedQueue<string>();
   readonly #prices = new Map<MarketId, PriceReport>();
   readonly #verifiedReports = new Set<string>();
+  /** Our view of the oracle: the relayed reports, never a proposal's (see channel/price-view.ts). */
+  readonly #view: OracleGuard;
   readonly #now: () => bigint;
   #channel: ChannelSnapshot | undefined;
   #node: NetNode | undefined;
@@ -121,6 +126,7 @@ export class TraderClient {
     this.address = getAddress(init.signer.address) as Address;
     this.store = new SqliteStore({ path: `${init.dataDir}/trader.db` });
     this.#now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
+    this.#view = new OracleGuard(init.engine.markets);
   }
 
   get dataDir(): string {
@@ -506,6 +512,11 @@ export class TraderClient {
   #countersign(proposal: Propose): Step {
     const channel = this.#channel!;
     this.#verifyMarks(marginStateOf(proposal.signedState.state), proposal.reports);
+    // A price far from our own average (a wick) is refused for a liquidation, re-mark, increase or withdrawal.
+    const now = this.#now();
+    const previous = channel.latest === undefined ? undefined : marginStateOf(channel.latest.state);
+    const off = previous && checkProposalPrices(previous, proposal.action, proposal.reports, this.#init.engine, (m) => this.#view.recentTwap(m, now));
+    if (off !== undefined) throw toError(off);
     const judge = recomputeJudge(channel, proposal.action, proposal.reports, (margin) => this.#context(margin));
     const funding = fundingOf(channel, proposal.signedState.state);
     return countersign(channel, proposal.signedState, this.#init.signer, this.#expectedFunding(proposal.action, funding), judge);
@@ -588,6 +599,7 @@ export class TraderClient {
       }
       const previous = this.#prices.get(report.market);
       if (previous === undefined || previous.timestamp < report.timestamp) this.#prices.set(report.market, report);
+      this.#view.accept(report, this.#now());
     }
   }
 

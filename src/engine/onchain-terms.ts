@@ -16,7 +16,7 @@ export function termsFromEngineConfig(config: EngineConfig): MarketTerms[] {
   return markets.map((m) =>
     Object.freeze({
       market: m.market,
-      maxOracleAge: m.maxOracleAge,
+      settleWindow: m.settleWindow,
       liquidationPenalty: m.liquidationPenalty,
       tiers: Object.freeze(m.tiers.map((t) => Object.freeze({ notionalFloor: t.notionalFloor, mmf: t.mmf, mmDeduction: t.mmDeduction }))),
     }),

@@ -11,7 +11,8 @@
  * Classification is against the average BEFORE the report is folded in; every
  * fresh report is folded in, so a real move becomes `valid` once it has lasted
  * long enough to move the average, while a minutes-long pump stays off-band.
- * `PERMITS` is the one table of classes × actions (mirrored in docs/RISK.md).
+ * `PERMITS` is the one table of classes × actions (mirrored in docs/RISK.md);
+ * `COUNTERSIGN_PERMITS`, the trader's, differs from it in one cell.
  */
 import type { EngineErrorCode } from "../errors/engine.ts";
 import type { PriceReport } from "../protocol/margin-state.ts";
@@ -28,6 +29,18 @@ export const PERMITS: Readonly<Record<PriceClass, Readonly<Record<PricedAction, 
   stale: { increase: false, withdraw: false, remark: false, reduce: false, liquidate: false, deposit: true },
   future: { increase: false, withdraw: false, remark: false, reduce: false, liquidate: false, deposit: true },
   missing: { increase: false, withdraw: false, remark: false, reduce: false, liquidate: false, deposit: true },
+});
+
+/**
+ * The countersigner's table (issue 14 finding 8): `PERMITS`, except that a
+ * liquidation off the band of the countersigner's own average is refused. The
+ * hub may liquidate off-band (a crash must not wait for its average); the
+ * trader need not sign a wick: the hub's way on is MarginApp, at a report at
+ * most the market's settleWindow old, so only a move that lasts liquidates.
+ */
+export const COUNTERSIGN_PERMITS: Readonly<Record<PriceClass, Readonly<Record<PricedAction, boolean>>>> = Object.freeze({
+  ...PERMITS,
+  "off-band": Object.freeze({ ...PERMITS["off-band"], liquidate: false }),
 });
 
 export const CLASS_CODE: Readonly<Record<Exclude<PriceClass, "valid">, EngineErrorCode>> = Object.freeze({
@@ -54,6 +67,15 @@ export function twapOf(samples: readonly Sample[], now: bigint, window: bigint):
   return (sum / span) as Price;
 }
 
+/**
+ * Like `twapOf`, but over the samples timestamped inside [now − window, now]
+ * only: a countersigner's feed has gaps (it was offline), so a price from
+ * before the window must not stand for its start. Undefined without one.
+ */
+export function recentTwapOf(samples: readonly Sample[], now: bigint, window: bigint): Price | undefined {
+  return twapOf(samples.filter((s) => s.t >= now - window && s.t <= now), now, window);
+}
+
 export function classify(report: PriceReport | undefined, twap: Price | undefined, params: MarketParams, now: bigint): PriceClass {
   if (report === undefined) return "missing";
   if (report.timestamp > now) return "future";
@@ -74,6 +96,12 @@ export class OracleGuard {
   twap(market: MarketId, now: bigint): Price | undefined {
     const p = this.#params.get(market);
     return p === undefined ? undefined : twapOf(this.#samples.get(market) ?? [], now, p.twapWindow);
+  }
+
+  /** `recentTwapOf` the market's samples: the view a countersigner checks proposed prices against. */
+  recentTwap(market: MarketId, now: bigint): Price | undefined {
+    const p = this.#params.get(market);
+    return p === undefined ? undefined : recentTwapOf(this.#samples.get(market) ?? [], now, p.twapWindow);
   }
 
   classify(report: PriceReport | undefined, market: MarketId, now: bigint): PriceClass {

@@ -39,6 +39,12 @@ export interface MarketParams {
   readonly lotSize: Size;
   readonly minOrderSize: Size;
   readonly maxOracleAge: bigint;
+  /**
+   * How old a report may be at block.timestamp for MarginApp's unilateral
+   * settlement (committed on chain as `MarketTerms.settleWindow`); at most
+   * `maxOracleAge`. It bounds which genuine report a mover may pick.
+   */
+  readonly settleWindow: bigint;
   readonly twapWindow: bigint;
   readonly offBandFraction: Fraction;
   readonly liquidationPenalty: Fraction;
@@ -70,6 +76,7 @@ const USD = 1_000_000n;
 /** Controls shared by every market unless overridden (durations in seconds). */
 export const GENERIC_DEFAULTS = Object.freeze({
   maxOracleAge: 60n,
+  settleWindow: 15n,
   twapWindow: 900n,
   offBandFraction: 50_000n,
   liquidationPenalty: 10_000n,
@@ -137,6 +144,7 @@ const SCALARS: readonly { key: ScalarKey; min: bigint; max?: bigint }[] = [
   { key: "lotSize", min: 1n },
   { key: "minOrderSize", min: 1n },
   { key: "maxOracleAge", min: 1n },
+  { key: "settleWindow", min: 1n },
   { key: "twapWindow", min: 1n },
   { key: "offBandFraction", min: 1n, max: FRACTION_ONE },
   { key: "liquidationPenalty", min: 0n, max: FRACTION_ONE },
@@ -232,6 +240,10 @@ function resolveMarket(raw: unknown, path: string, issues: ConfigIssue[]): Marke
   }
   if (out.oiImfUpper !== undefined && out.openInterestCap !== undefined && out.oiImfUpper > out.openInterestCap) {
     issues.push({ path: `${path}.oiImfUpper`, message: "must not exceed openInterestCap" });
+  }
+  if (out.settleWindow !== undefined && out.maxOracleAge !== undefined && out.settleWindow > out.maxOracleAge) {
+    // The chain must never settle at a report the engine already calls stale.
+    issues.push({ path: `${path}.settleWindow`, message: "must not exceed maxOracleAge" });
   }
   if (out.minOrderSize !== undefined && out.lotSize !== undefined && out.minOrderSize % out.lotSize !== 0n) {
     issues.push({ path: `${path}.minOrderSize`, message: "must be a multiple of lotSize" });

@@ -10,6 +10,9 @@
  *   penalty     = equity < maintenance ? min(Σ ceil(notional·penalty/1e6), max(equity, 0)) : 0
  *   trader      = clamp(equity − penalty, 0, F),  hub = F − trader        (F = proof's total)
  *
+ * Every report must be for a held market, newer than the proof's mark and
+ * at most the market's `settleWindow` (a committed term) old at `now`.
+ *
  * The candidate's margin state: kind Settle, no positions, traderCash =
  * equity − penalty (unclamped: the outcome clamps, as in every state), marks
  * = the reports in the proof's position order, oracle / riskParamsHash /
@@ -76,8 +79,9 @@ export function unilateralSettlement(
     if (t === undefined || t.tiers.length === 0) throw new EngineError("UNKNOWN_MARKET", { details: { market: p.market, reason: "no on-chain terms" } });
     if (r.price === 0n) throw new EngineError("INVALID_STATE", { details: { market: p.market, reason: "zero price" } });
     if (r.timestamp > now) throw new EngineError("PRICE_FROM_FUTURE", { details: { market: p.market, timestamp: r.timestamp, now } });
-    if (now - r.timestamp > t.maxOracleAge) {
-      throw new EngineError("PRICE_STALE", { details: { market: p.market, timestamp: r.timestamp, now, maxAge: t.maxOracleAge } });
+    // The settlement window, not the engine's maxOracleAge: it bounds the mover's pick of report.
+    if (now - r.timestamp > t.settleWindow) {
+      throw new EngineError("PRICE_STALE", { details: { market: p.market, timestamp: r.timestamp, now, settleWindow: t.settleWindow } });
     }
     const proofMark = proof.marks.find((m) => m.market === p.market)?.timestamp ?? 0n;
     if (r.timestamp <= proofMark) {

@@ -119,7 +119,7 @@ export function encodeMarginAppDataBytes(state: MarginState): Uint8Array {
     writeUint(out, base + i * WORD, tail, "terms.element.offset");
     const e = base + tail;
     writeMarket(out, e, t.market, "terms.market");
-    writeUintN(out, e + WORD, t.maxOracleAge, 64, "terms.maxOracleAge");
+    writeUintN(out, e + WORD, t.settleWindow, 64, "terms.settleWindow");
     writeUintN(out, e + 2 * WORD, t.liquidationPenalty, 32, "terms.liquidationPenalty");
     out[e + 4 * WORD - 1] = 4 * WORD;
     writeUint(out, e + 4 * WORD, t.tiers.length, "terms.tiers.length");
@@ -379,7 +379,7 @@ function readAppData(r: Reader): MarginState {
     const e = r.follow(base, base + i * WORD);
     r.need(e, 4 * WORD);
     const market = r.market(e);
-    const maxOracleAge = r.uintN(e + WORD, 64n);
+    const settleWindow = r.uintN(e + WORD, 64n);
     const liquidationPenalty = r.uintN(e + 2 * WORD, 32n) as Fraction;
     const tiersAt = r.follow(e, e + 3 * WORD);
     const tierCount = r.count(tiersAt, 3 * WORD);
@@ -391,7 +391,7 @@ function readAppData(r: Reader): MarginState {
         mmDeduction: r.uint256(x + 2 * WORD),
       });
     }
-    terms.push({ market, maxOracleAge, liquidationPenalty, tiers });
+    terms.push({ market, settleWindow, liquidationPenalty, tiers });
   }
 
   // the same keys in the same order as ethers' path, and like it only the top level frozen

@@ -36,7 +36,7 @@ export const MARGIN_STATE_V1_ABI_TYPE =
   "tuple(uint8 kind, bytes32 riskParamsHash, address oracle, int256 traderCash, " +
   "tuple(bytes32 market, int256 size, int256 costBasis, int256 fundingIndex)[] positions, " +
   "tuple(bytes32 market, uint256 price, uint64 timestamp, bytes signature)[] marks, " +
-  "tuple(bytes32 market, uint64 maxOracleAge, uint32 liquidationPenalty, " +
+  "tuple(bytes32 market, uint64 settleWindow, uint32 liquidationPenalty, " +
   "tuple(uint256 notionalFloor, uint32 mmf, uint256 mmDeduction)[] tiers)[] terms)";
 
 /**
@@ -127,7 +127,7 @@ export function decodeAppDataEthers(appData: Hex): MarginState {
   }));
   const terms: MarketTerms[] = decoded[6].map((t: any) => ({
     market: bytes32ToMarketId(t[0], "terms.market"),
-    maxOracleAge: t[1] as bigint,
+    settleWindow: t[1] as bigint,
     liquidationPenalty: t[2] as Fraction,
     tiers: t[3].map((x: any) => ({ notionalFloor: x[0] as Collateral, mmf: x[1] as Fraction, mmDeduction: x[2] as bigint })),
   }));
@@ -170,7 +170,7 @@ function canonicalState(state: MarginState): MarginState {
     })),
     terms: (state.terms ?? []).map((t) => ({
       market: t.market,
-      maxOracleAge: BigInt(t.maxOracleAge),
+      settleWindow: BigInt(t.settleWindow),
       liquidationPenalty: BigInt(t.liquidationPenalty) as Fraction,
       tiers: t.tiers.map((x) => ({ notionalFloor: BigInt(x.notionalFloor) as Collateral, mmf: BigInt(x.mmf) as Fraction, mmDeduction: BigInt(x.mmDeduction) })),
     })),

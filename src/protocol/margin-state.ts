@@ -62,8 +62,13 @@ export interface MaintenanceTier {
  */
 export interface MarketTerms {
   readonly market: MarketId;
-  /** Seconds (uint64): a report older than this at block.timestamp is stale. */
-  readonly maxOracleAge: bigint;
+  /**
+   * Seconds (uint64): a report older than this at block.timestamp is stale
+   * for a unilateral settlement. The engine's `settleWindow`, much tighter
+   * than its `maxOracleAge`: it bounds which genuine report the mover may
+   * pick (docs/RISK.md, "Unilateral settlement price").
+   */
+  readonly settleWindow: bigint;
   /** ppm of closed notional (uint32), paid to the hub only when below maintenance. */
   readonly liquidationPenalty: Fraction;
   /** Non-empty; the tier of notional N is the last one (after the first) with floor ≤ N, else the first. */

@@ -28,6 +28,8 @@ import {
 const test = suite<{ chain: TestChain }>("MarginApp", {} as { chain: TestChain });
 const BOTH = 3, TRADER_ONLY = 1, HUB_ONLY = 2;
 const F = usd(20_000n);
+/** BTC-PERP's committed settlement window (15 s by default), well inside its 60 s maxOracleAge. */
+const WINDOW = TERMS.find((t) => t.market === BTC)!.settleWindow;
 
 test.before(async (ctx) => {
   ctx.chain = await startTestChain();
@@ -61,6 +63,12 @@ function tamper(chain: TestChain, candidate: State, margin: MarginState, change:
     outcome: marginOutcome(chain.addresses.token, trader.address, hub.address, change.trader ?? base.trader, change.hub ?? base.hub),
     ...change.state,
   };
+}
+
+/** The mirror's verdict: "accepted" or the EngineError's code. */
+function codeOf(f: () => unknown): string {
+  try { f(); } catch (e) { assert.instance(e, EngineError); return (e as EngineError).code; }
+  return "accepted";
 }
 
 async function expectRejected(chain: TestChain, fixed: FixedPart, proof: State, candidate: State, pattern: RegExp, opts: { proofSignedBy?: number; signedBy?: number; name?: string } = {}) {
@@ -149,10 +157,10 @@ test("rejects stale, future, not-newer and wrongly signed prices", async ({ chai
       unilateralSettlement(proof.margin, F, [signedReport(chain, BTC, px(49_000n), now - 5n)], now).state,
       { margin: { marks: [r] } }, { trader: usd(4_000n), hub: usd(16_000n) });
   };
-  // boundaries: exactly maxOracleAge (60 s) old and exactly now are fine
-  assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], at(now - 60n), TRADER_ONLY), [true, ""]);
+  // boundaries: exactly settleWindow old and exactly now are fine
+  assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], at(now - WINDOW), TRADER_ONLY), [true, ""]);
   assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], at(now), TRADER_ONLY), [true, ""]);
-  await expectRejected(chain, fixed, proof.state, at(now - 61n), /stale price/, { name: "61 s old" });
+  await expectRejected(chain, fixed, proof.state, at(now - WINDOW - 1n), /stale price/, { name: "settleWindow + 1 s old" });
   await expectRejected(chain, fixed, proof.state, at(now - 600n), /stale price/, { name: "10 min old" });
   await expectRejected(chain, fixed, proof.state, at(now + 30n), /price from the future/);
   await expectRejected(chain, fixed, proof.state, at(now, fakeOracle), /not signed by the oracle/);
@@ -168,26 +176,52 @@ test("rejects stale, future, not-newer and wrongly signed prices", async ({ chai
   const malleable = tamper(chain, base.state, base.settlement.state, { margin: { marks: [{ ...good, signature: highS }] } }, base.settlement);
   await expectRejected(chain, fixed, proof.state, malleable, /not signed by the oracle/, { name: "high-s" });
 
-  // not newer than the proof's mark (equal, older), with the proof marked 20 s ago so freshness is not what fails
-  const recent = marginProof(chain, fixed, { ...proofInputs(proof.margin), marks: [signedReport(chain, BTC, px(50_000n), now - 20n)] });
+  // not newer than the proof's mark (equal, older), with the proof marked 10 s ago so freshness is not what fails
+  const recent = marginProof(chain, fixed, { ...proofInputs(proof.margin), marks: [signedReport(chain, BTC, px(50_000n), now - 10n)] });
   const older = (ts: bigint) => {
     const r = signedReport(chain, BTC, px(49_000n), ts);
     const fresh = candidateOf(chain, recent, F, [good], now);
     return tamper(chain, fresh.state, fresh.settlement.state, { margin: { marks: [r] } }, fresh.settlement);
   };
-  assert.equal(await verdict(chain, fixed, [{ state: recent.state, signedBy: BOTH }], older(now - 19n), TRADER_ONLY), [true, ""]);
-  await expectRejected(chain, fixed, recent.state, older(now - 20n), /not newer than the proof's mark/, { name: "equal to the proof's mark" });
-  await expectRejected(chain, fixed, recent.state, older(now - 21n), /not newer than the proof's mark/, { name: "older than the proof's mark" });
+  assert.equal(await verdict(chain, fixed, [{ state: recent.state, signedBy: BOTH }], older(now - 9n), TRADER_ONLY), [true, ""]);
+  await expectRejected(chain, fixed, recent.state, older(now - 10n), /not newer than the proof's mark/, { name: "equal to the proof's mark" });
+  await expectRejected(chain, fixed, recent.state, older(now - 11n), /not newer than the proof's mark/, { name: "older than the proof's mark" });
   // and the mirror refuses the same inputs with typed errors
-  const code = (f: () => unknown) => {
-    try { f(); } catch (e) { assert.instance(e, EngineError); return (e as EngineError).code; }
-    return "accepted";
-  };
-  assert.is(code(() => unilateralSettlement(proof.margin, F, [signedReport(chain, BTC, px(1n), now - 61n)], now)), "PRICE_STALE");
+  const code = codeOf;
+  assert.is(code(() => unilateralSettlement(proof.margin, F, [signedReport(chain, BTC, px(1n), now - WINDOW - 1n)], now)), "PRICE_STALE");
   assert.is(code(() => unilateralSettlement(proof.margin, F, [signedReport(chain, BTC, px(1n), now + 1n)], now)), "PRICE_FROM_FUTURE");
-  assert.is(code(() => unilateralSettlement(recent.margin, F, [signedReport(chain, BTC, px(1n), now - 20n)], now)), "PRICE_STALE");
+  assert.is(code(() => unilateralSettlement(recent.margin, F, [signedReport(chain, BTC, px(1n), now - 10n)], now)), "PRICE_STALE");
   assert.is(code(() => unilateralSettlement(proof.margin, F, [], now)), "PRICE_MISSING");
   assert.is(code(() => unilateralSettlement({ ...proof.margin, terms: [] }, F, [good], now)), "UNKNOWN_MARKET");
+});
+
+test("issue 14 finding 8: of two genuine reports 59 s apart, only the one inside the settlement window settles", async ({ chain }) => {
+  // 1 BTC long from 50,000 on 2,000 cash, marked 100 s ago. The hub holds a dip report from 59 s ago
+  // (within the engine's 60 s maxOracleAge); the trader a fresh one.
+  const { fixed, now, proof } = await btcLong(chain, usd(2_000n));
+  assert.ok(WINDOW < 59n, `the window (${WINDOW} s) is tighter than the 59 s between the reports`);
+  const dip = signedReport(chain, BTC, px(48_500n), now - 59n);
+  const fresh = signedReport(chain, BTC, px(50_200n), now);
+  // The hub's pick, built when the dip was fresh: equity 500 < MM 1,455, so 485 penalty, 15 to the trader.
+  const byDip = candidateOf(chain, proof, F, [dip], dip.timestamp);
+  assert.equal([byDip.settlement.penalty, byDip.settlement.trader], [usd(485n), usd(15n)]);
+  await expectRejected(chain, fixed, proof.state, byDip.state, /stale price/, { signedBy: HUB_ONLY, name: "the dip, 59 s old" });
+  assert.is(codeOf(() => unilateralSettlement(proof.margin, F, [dip], now)), "PRICE_STALE", "the mirror refuses it too");
+  // The fresh report settles: healthy at 50,200, no penalty, 2,200 to the trader.
+  const byFresh = candidateOf(chain, proof, F, [fresh], now);
+  assert.equal([byFresh.settlement.liquidated, byFresh.settlement.trader], [false, usd(2_200n)]);
+  assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], byFresh.state, HUB_ONLY), [true, ""]);
+  assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], byFresh.state, TRADER_ONLY), [true, ""]);
+
+  // The boundary second, and the mirror agrees with the contract at every age.
+  for (const age of [0n, 1n, WINDOW - 1n, WINDOW, WINDOW + 1n, 30n, 59n, 60n]) {
+    const r = signedReport(chain, BTC, px(48_500n), now - age);
+    const c = candidateOf(chain, proof, F, [r], r.timestamp); // what a mover built when r was new
+    const [onChain] = await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], c.state, HUB_ONLY);
+    const mirror = codeOf(() => unilateralSettlement(proof.margin, F, [r], now));
+    assert.is(onChain, age <= WINDOW, `contract at ${age} s`);
+    assert.is(mirror, age <= WINDOW ? "accepted" : "PRICE_STALE", `mirror at ${age} s`);
+  }
 });
 
 test("rejects an outcome off by one unit on either side, and a wrong shape", async ({ chain }) => {

@@ -24,6 +24,16 @@ test("overrides accept bigint, safe integers and digit strings", () => {
   assert.is(cfg.markets.get(BTC)!.liquidationCooldown, 45n);
 });
 
+test("the settlement window defaults to 15 s and may not exceed maxOracleAge", () => {
+  const btc = defaultEngineConfig().markets.get(BTC)!;
+  assert.equal([btc.settleWindow, btc.maxOracleAge], [15n, 60n]);
+  assert.is(resolveEngineConfig({ markets: [{ market: "BTC-PERP", settleWindow: 60 }] }).markets.get(BTC)!.settleWindow, 60n);
+  for (const input of [{ settleWindow: 61 }, { maxOracleAge: 10 }, { settleWindow: 0 }]) {
+    assert.throws(() => resolveEngineConfig({ markets: [{ market: "BTC-PERP", ...input }] }), (e: unknown) =>
+      e instanceof ConfigError && (e.context["issues"] as { path: string }[]).some((i) => i.path === "markets[0].settleWindow"));
+  }
+});
+
 test("every problem is reported at once, with its path", () => {
   let error: unknown;
   try {

@@ -9,6 +9,13 @@ import * as assert from "uvu/assert";
 import { BTC, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
 import type { Price } from "../../src/protocol/units.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { testSigner } from "../helpers/keys.ts";
+import { restoreChannel } from "../../src/channel/channel.ts";
+import { unilateralExit } from "../../src/channel/unilateral-exit.ts";
+import { ChainError } from "../../src/errors/chain.ts";
+import { MarginError } from "../../src/errors/base.ts";
+import { HUB } from "../../src/protocol/channel-setup.ts";
+import { fixedPartOf } from "../../src/protocol/state.ts";
 
 const test = suite("unilateral settlement");
 
@@ -106,11 +113,58 @@ test("a liquidation challenge the chain refuses is sent again, and lands once th
     assert.is((await f.hubAdjudicator.status(id)).mode, "open", "nothing registered on chain");
     assert.not.ok(f.hubLog.some((e) => e.event === "unilateral-challenge"));
 
-    // Once the chain's clock passes the report, the maintenance loop challenges again and it lands.
-    await f.chain.increaseTime(45);
+    // Once the chain's clock passes the report (and while it is inside the settlement window),
+    // the maintenance loop challenges again and it lands.
+    await f.chain.increaseTime(31);
     await waitFor(() => f.hubLog.some((e) => e.event === "unilateral-challenge" && e.fields.channelId === id), "the challenge sent again");
     assert.is((await f.hubAdjudicator.status(id)).mode, "challenge");
     assert.is(f.hubLog.filter((e) => e.event === "unilateral-challenge").length, 1, "registered once");
+  } finally {
+    await f.close();
+  }
+});
+
+test("issue 14 finding 8: a dip report older than the settlement window cannot settle; a fresh report can", async () => {
+  const f = await startHubFixture({ unilateralAfter: 3_600 }); // the test, not the loop, moves on chain
+  try {
+    const btc = f.config.engine.markets.get(BTC)!;
+    assert.ok(btc.settleWindow + 10n < btc.maxOracleAge, "a report can be too old to settle yet fresh for the engine");
+    f.now = await chainNow(f);
+    await f.price(BTC, 60_000_00000000n as Price);
+    const trader = await f.trader(4);
+    const id = await trader.open(1_000n * USD);
+    await trader.trade(BTC, 15_000_000n, 0n);
+    await trader.stop();
+
+    // The dip: below maintenance. The hub proposes the liquidation to the absent trader and holds the report.
+    await advance(f, 5);
+    await f.price(BTC, 54_500_00000000n as Price);
+    const dip = f.hub.prices().find((r) => r.market === BTC)!;
+    await waitFor(() => f.hub.channel(id)?.pending !== undefined, "the hub's pending liquidation");
+
+    // settleWindow + 10 s later (still within maxOracleAge) the dip is the newest report the hub holds.
+    await advance(f, Number(btc.settleWindow) + 10);
+    const refused = await f.hub.liquidateOnChain(id).then(() => undefined, (e: unknown) => e);
+    assert.instance(refused, MarginError, "the hub's own path refuses before sending");
+    assert.is((refused as MarginError).code, "PRICE_STALE");
+    // A mover that built its candidate while the dip was fresh and sends it now: the chain refuses it.
+    const latest = f.hub.channel(id)!.latest!;
+    const snapshot = restoreChannel(fixedPartOf(latest.state), f.chain.addresses.token, HUB, latest);
+    const hubSigner = testSigner(100); // the fixture's hub key
+    const early = unilateralExit(snapshot, [dip], dip.timestamp, hubSigner);
+    assert.ok(early.settlement.liquidated && early.settlement.penalty > 0n, "at the dip it would pay the penalty");
+    const sent = await f.hubAdjudicator.challenge(early.candidate, hubSigner, { proof: [early.proof] }).then(() => undefined, (e: unknown) => e);
+    assert.instance(sent, ChainError);
+    assert.match(String((sent as ChainError).context.reason), /stale price/);
+    assert.is((await f.hubAdjudicator.status(id)).mode, "open", "nothing registered on chain");
+
+    // At a fresh report (still below maintenance) the same mover settles.
+    f.now = await chainNow(f);
+    await f.price(BTC, 54_600_00000000n as Price);
+    const { settlement } = await f.hub.liquidateOnChain(id);
+    assert.ok(settlement.liquidated && settlement.penalty > 0n);
+    assert.is(settlement.state.marks[0]!.price, 54_600_00000000n);
+    assert.is((await f.hubAdjudicator.status(id)).mode, "challenge");
   } finally {
     await f.close();
   }

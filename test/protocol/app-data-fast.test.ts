@@ -38,7 +38,7 @@ function ethersEncode(state: MarginState): string {
     state.traderCash,
     state.positions.map((p) => [marketIdToBytes32(p.market), p.size, p.costBasis, p.fundingIndex]),
     state.marks.map((m) => [marketIdToBytes32(m.market), m.price, m.timestamp, m.signature]),
-    (state.terms ?? []).map((t) => [marketIdToBytes32(t.market), t.maxOracleAge, t.liquidationPenalty, t.tiers.map((x) => [x.notionalFloor, x.mmf, x.mmDeduction])]),
+    (state.terms ?? []).map((t) => [marketIdToBytes32(t.market), t.settleWindow, t.liquidationPenalty, t.tiers.map((x) => [x.notionalFloor, x.mmf, x.mmDeduction])]),
   ]]);
   return abi.encode(["uint8", "bytes"], [1, payload]);
 }
@@ -82,7 +82,7 @@ const marginState = (kind: fc.Arbitrary<number>) =>
     terms: fc.option(
       fc.array(rec({
         market,
-        maxOracleAge: uint(64),
+        settleWindow: uint(64),
         liquidationPenalty: uint(32),
         tiers: fc.array(rec({ notionalFloor: uint(256), mmf: uint(32), mmDeduction: uint(256) }), { maxLength: 4 }),
       }), { maxLength: 3 }),
@@ -136,13 +136,13 @@ test("safe-integer numbers encode as their bigint values", () => {
     version: 1, kind: 1, riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32, oracle: ("0x" + "aa".repeat(20)) as Address, traderCash: -7n,
     positions: [{ market: "BTC-PERP", size: -1n, costBasis: 2n ** 53n - 1n, fundingIndex: -(2n ** 53n - 1n) }],
     marks: [{ market: "BTC-PERP", price: 5n, timestamp: 1_700_000_000n, signature: "0x" }],
-    terms: [{ market: "BTC-PERP", maxOracleAge: 60n, liquidationPenalty: 10n, tiers: [{ notionalFloor: 0n, mmf: 30_000n, mmDeduction: 4n }] }],
+    terms: [{ market: "BTC-PERP", settleWindow: 15n, liquidationPenalty: 10n, tiers: [{ notionalFloor: 0n, mmf: 30_000n, mmDeduction: 4n }] }],
   } as unknown as MarginState;
   const asNumber = {
     ...asBigint, traderCash: -7,
     positions: [{ market: "BTC-PERP", size: -1, costBasis: 2 ** 53 - 1, fundingIndex: -(2 ** 53 - 1) }],
     marks: [{ market: "BTC-PERP", price: 5, timestamp: 1_700_000_000, signature: "0x" }],
-    terms: [{ market: "BTC-PERP", maxOracleAge: 60, liquidationPenalty: 10, tiers: [{ notionalFloor: 0, mmf: 30_000, mmDeduction: 4 }] }],
+    terms: [{ market: "BTC-PERP", settleWindow: 15, liquidationPenalty: 10, tiers: [{ notionalFloor: 0, mmf: 30_000, mmDeduction: 4 }] }],
   } as unknown as MarginState;
   assert.is(encodeAppData(asNumber), ethersEncode(asNumber));
   assert.is(encodeAppData(asNumber), encodeAppData(asBigint));
@@ -154,7 +154,7 @@ const good = {
   version: 1, kind: 1, riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32, oracle: getAddress("0x" + "a5".repeat(20)) as Address, traderCash: 5n,
   positions: [{ market: "BTC-PERP", size: 1n, costBasis: 1n, fundingIndex: 0n }],
   marks: [{ market: "BTC-PERP", price: 1n, timestamp: 1n, signature: ("0x" + "ab".repeat(65)) as Hex }],
-  terms: [{ market: "BTC-PERP", maxOracleAge: 60n, liquidationPenalty: 1n, tiers: [{ notionalFloor: 0n, mmf: 1n, mmDeduction: 0n }] }],
+  terms: [{ market: "BTC-PERP", settleWindow: 15n, liquidationPenalty: 1n, tiers: [{ notionalFloor: 0n, mmf: 1n, mmDeduction: 0n }] }],
 } as unknown as MarginState;
 const position = (p: object) => ({ ...good, positions: [{ ...good.positions[0]!, ...p }] });
 const mark = (m: object) => ({ ...good, marks: [{ ...good.marks[0]!, ...m }] });
@@ -176,7 +176,7 @@ const refused: [string, string, object][] = [
   ["negative price", "OUT_OF_RANGE", mark({ price: -1n })],
   ["price above uint256", "OUT_OF_RANGE", mark({ price: 2n ** 256n })],
   ["timestamp above uint64", "OUT_OF_RANGE", mark({ timestamp: 2n ** 64n })],
-  ["maxOracleAge above uint64", "OUT_OF_RANGE", terms({ maxOracleAge: 2n ** 64n })],
+  ["settleWindow above uint64", "OUT_OF_RANGE", terms({ settleWindow: 2n ** 64n })],
   ["liquidationPenalty above uint32", "OUT_OF_RANGE", terms({ liquidationPenalty: 2n ** 32n })],
   ["negative notionalFloor", "OUT_OF_RANGE", tier({ notionalFloor: -1n })],
   ["mmf above uint32", "OUT_OF_RANGE", tier({ mmf: 2n ** 32n })],

@@ -35,7 +35,7 @@ const marginState: fc.Arbitrary<MarginState> = fc.record({
   terms: fc.array(
     fc.record({
       market,
-      maxOracleAge: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+      settleWindow: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
       liquidationPenalty: fc.bigInt({ min: 0n, max: 2n ** 32n - 1n }).map((v) => v as Fraction),
       tiers: fc.array(
         fc.record({
@@ -70,7 +70,7 @@ test("a known state has a stable encoding (the layout MarginApp decodes)", () =>
     marks: [{ market: "BTC-PERP" as MarketId, price: 5_000_000_000_000n as Price, timestamp: 1_700_000_000n, signature: "0x" as Hex }],
     terms: [{
       market: "BTC-PERP" as MarketId,
-      maxOracleAge: 60n,
+      settleWindow: 15n,
       liquidationPenalty: 10_000n as Fraction,
       tiers: [
         { notionalFloor: 0n as Collateral, mmf: 30_000n as Fraction, mmDeduction: 0n },
@@ -86,7 +86,7 @@ test("a known state has a stable encoding (the layout MarginApp decodes)", () =>
   assert.is(decoded.positions[0].size, -5n);
   assert.is(decoded.marks[0].price, 5_000_000_000_000n);
   assert.is(decoded.terms[0].market, decoded.positions[0].market);
-  assert.is(decoded.terms[0].maxOracleAge, 60n);
+  assert.is(decoded.terms[0].settleWindow, 15n);
   assert.is(decoded.terms[0].tiers[1].mmDeduction, 20_000_000_000_000_000n);
   assert.equal(decodeAppData(encoded), state);
 });
