@@ -64,7 +64,20 @@ export interface ActionRequest { readonly type: "action"; readonly channelId: By
  * reports it was priced at (a state keeps marks only for open positions, so
  * a close or liquidation would otherwise lose the price it settled at).
  */
-export interface Propose { readonly type: "propose"; readonly signedState: WireSignedState; readonly action: WireAction; readonly reports: readonly PriceReport[] }
+export interface Propose {
+  readonly type: "propose";
+  readonly signedState: WireSignedState;
+  readonly action: WireAction;
+  readonly reports: readonly PriceReport[];
+  /**
+   * The funding index each market held before the update was settled at. A
+   * position the update closes leaves no index in the state, so the
+   * countersigner could not recompute its funding otherwise.
+   */
+  readonly funding?: readonly FundingIndex[];
+}
+/** A market's cumulative funding index (signed; see engine/funding.ts). */
+export interface FundingIndex { readonly market: MarketId; readonly index: bigint }
 /** The proposer stored the countersigned state. */
 export interface Ack { readonly type: "ack"; readonly channelId: Bytes32; readonly turnNum: number }
 export interface Accept { readonly type: "accept"; readonly channelId: Bytes32; readonly turnNum: number; readonly signature: Hex }
@@ -142,11 +155,13 @@ function isPlain(x: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
-/** A plain object with exactly `keys` (all required, no others). */
-function record(x: unknown, path: Path, keys: readonly string[]): Obj {
+/** A plain object with exactly `keys` (all required) and perhaps some of `optional`, no others. */
+function record(x: unknown, path: Path, keys: readonly string[], optional: readonly string[] = []): Obj {
   if (typeof x !== "object" || x === null || !isPlain(x)) throw invalid(path, "not an object");
   const own = Object.keys(x);
-  for (const k of own) if (!keys.includes(k)) throw invalid(join(path, k.slice(0, 40)), "unknown field");
+  for (const k of own) {
+    if (!keys.includes(k) && !optional.includes(k)) throw invalid(join(path, k.slice(0, 40)), "unknown field");
+  }
   for (const k of keys) if (!Object.hasOwn(x, k)) throw invalid(join(path, k), "missing");
   return x as Obj;
 }
@@ -240,6 +255,11 @@ function priceReport(x: unknown, p: Path): PriceReport {
   };
 }
 
+function fundingIndex(x: unknown, p: Path): FundingIndex {
+  const o = record(x, p, ["market", "index"]);
+  return { market: market(o.market, `${p}.market`), index: at(`${p}.index`, () => parseSInt(o.index, 256, `${p}.index`)) };
+}
+
 function wireAction(x: unknown, p: Path): WireAction {
   const kind = typeof x === "object" && x !== null && Object.hasOwn(x, "kind") ? (x as Obj).kind : undefined;
   const amount = (o: Obj) => uint(o.amount, `${p}.amount`, 256) as Collateral;
@@ -296,12 +316,13 @@ export const VALIDATORS: Readonly<Record<MessageType, Validator>> = Object.freez
     return { type: "action", channelId: bytes32(o.channelId, "channelId"), action: wireAction(o.action, "action") };
   },
   propose: (x) => {
-    const o = record(x, "", ["type", "signedState", "action", "reports"]);
+    const o = record(x, "", ["type", "signedState", "action", "reports"], ["funding"]);
     return {
       type: "propose",
       signedState: signedState(o.signedState, "signedState"),
       action: wireAction(o.action, "action"),
       reports: list(o.reports, "reports", MAX_PRICE_REPORTS, priceReport),
+      ...(o.funding !== undefined ? { funding: list(o.funding, "funding", MAX_PRICE_REPORTS, fundingIndex) } : {}),
     };
   },
   ack: (x) => {
