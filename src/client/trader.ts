@@ -17,7 +17,7 @@ import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
 import { adopt, countersign, restoreChannel, type ChannelSnapshot, type Step } from "../channel/channel.ts";
-import { allocationsOf, sameAllocations, fundingOf, marginStateOf, openingState, planWithdrawal, recomputeJudge } from "../channel/margin-channel.ts";
+import { allocationsOf, countersignerContext, sameAllocations, fundingOf, marginStateOf, openingState, planWithdrawal, recomputeJudge } from "../channel/margin-channel.ts";
 import { evaluate, liquidationPrice, marginRatio, type MarketView } from "../engine/margin.ts";
 import type { EngineConfig } from "../engine/params.ts";
 import type { EngineContext } from "../engine/rules.ts";
@@ -282,7 +282,7 @@ export class TraderClient {
       }
       this.#verifyMarks(marginStateOf(state), first.reports);
       const fresh = restoreChannel(fixed, this.#init.token, TRADER);
-      const plan = planWithdrawal(current, fresh.id, amount, first.reports, this.#context(marginStateOf(state)));
+      const plan = planWithdrawal(current, fresh.id, amount, first.reports, this.#context(marginStateOf(state), first));
       const opened = countersign(fresh, first.signedState, this.#init.signer, plan.rolled, (_prev, proposed) => {
         if (proposed.appData !== plan.successorOpening.appData || proposed.turnNum !== 0 || outcomeTotal(proposed.outcome) !== plan.rolled ||
             !sameAllocations(allocationsOf(fresh, proposed), allocationsOf(fresh, { ...proposed, outcome: plan.successorOpening.outcome }))) {
@@ -429,7 +429,7 @@ export class TraderClient {
   #countersign(proposal: Propose): Step {
     const channel = this.#channel!;
     this.#verifyMarks(marginStateOf(proposal.signedState.state), proposal.reports);
-    const judge = recomputeJudge(channel, proposal.action, proposal.reports, (margin) => this.#context(margin));
+    const judge = recomputeJudge(channel, proposal.action, proposal.reports, (margin) => this.#context(margin, proposal));
     const funding = fundingOf(channel, proposal.signedState.state);
     return countersign(channel, proposal.signedState, this.#init.signer, this.#expectedFunding(proposal.action, funding), judge);
   }
@@ -492,18 +492,14 @@ export class TraderClient {
     return proposed === current ? current : -1n;
   }
 
-  #context(proposed: MarginState): EngineContext {
-    // Recompute with the hub's funding indices as committed in the proposal;
-    // the hub's open interest and exposure change requirements, not results.
-    return {
-      config: this.#init.engine,
-      now: this.#now(),
-      riskParamsHash: this.#init.riskParamsHash,
-      runtime: (market) =>
-        this.#init.engine.markets.has(market)
-          ? { fundingIndex: proposed.positions.find((p) => p.market === market)?.fundingIndex ?? 0n, openInterest: 0n as Size, hubExposure: 0n as Size, twap: undefined }
-          : undefined,
-    };
+  #context(proposed: MarginState, proposal: Propose): EngineContext {
+    // The hub's funding indices only within the bound our own check computes
+    // from the signed marks of our latest state and the proposal's
+    // (FUNDING_OUT_OF_BOUNDS otherwise); see countersignerContext.
+    const base = { config: this.#init.engine, now: this.#now(), riskParamsHash: this.#init.riskParamsHash };
+    const previous = marginStateOf(this.#channel!.latest!.state);
+    const { action, reports, funding } = proposal;
+    return countersignerContext(base, previous, proposed, action, reports, funding);
   }
 
   #verifyMarks(margin: MarginState, reports: readonly PriceReport[]): void {

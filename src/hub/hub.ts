@@ -20,7 +20,8 @@ import { decide, fundingOf, marginStateOf, openingState, planWithdrawal } from "
 import { decodeAppDataUncached } from "../protocol/app-data.ts";
 import { RiskBook, type MarketBook } from "../engine/book.ts";
 import { AtRiskIndex } from "../engine/at-risk-index.ts";
-import type { Effects } from "../engine/rules.ts";
+import type { EngineContext, Effects } from "../engine/rules.ts";
+import { oracleIndexSource, type FundingClock, type FundingRateSource } from "../engine/funding.ts";
 import { hubQuote } from "../engine/trade.ts";
 import { termsFromEngineConfig } from "../engine/onchain-terms.ts";
 import { createMessenger, type HandlerContext, type Messenger } from "../net/messenger.ts";
@@ -29,7 +30,7 @@ import { PeerAuth, requireAuthenticated } from "../net/peer-auth.ts";
 import { verifyPriceReport, type OracleDomain } from "../oracle/report.ts";
 import { deriveChannelNonce, HUB, marginFixedPart, TRADER } from "../protocol/channel-setup.ts";
 import type { MarginState, Position, PriceReport } from "../protocol/margin-state.ts";
-import type { Accept, Message, Propose, WireAction } from "../protocol/messages.ts";
+import type { Accept, FundingIndex, Message, Propose, WireAction } from "../protocol/messages.ts";
 import { stateHashOf, type Signer } from "../protocol/sign.ts";
 import { fixedPartOf, type SignedState, type VariablePart } from "../protocol/state.ts";
 import { channelId } from "../protocol/hash.ts";
@@ -69,6 +70,8 @@ export interface HubInit {
   readonly peerKey?: PrivateKey;
   /** Unix seconds; the wall clock unless a test drives it. */
   readonly now?: () => bigint;
+  /** Funding's rate per market and interval; default: our mid's premium over the oracle index. */
+  readonly fundingRate?: FundingRateSource;
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
   /** Watch the adjudicator and answer stale challenges (omit only in tests that need no chain events). */
   readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number };
@@ -104,6 +107,8 @@ interface LiveChannel {
   /** The action of our pending proposal and the reports it was priced at, re-offered on sync. */
   pendingAction?: WireAction;
   pendingReports?: readonly PriceReport[];
+  /** The funding indices our pending proposal settled at, re-offered with it. */
+  pendingFunding?: readonly FundingIndex[];
   pendingEffects?: Effects;
   /** Set on a successor channel while the withdrawal that created it rolls its predecessor into it. */
   rollFrom?: RollInfo;
@@ -148,6 +153,8 @@ const CHALLENGE_RETRY_MS = 5_000;
 const LIQUIDATED_AT_PREFIX = "liquidated-at:";
 const LIQUIDATED_AT_KEY = (id: Bytes32) => LIQUIDATED_AT_PREFIX + id;
 const NONCE_COUNTER = "channel-nonce";
+/** Each market's funding clock (index and the interval it is settled to), so funding outlives a restart. */
+const FUNDING_CLOCK_PREFIX = "funding-clock:";
 const DISPUTE_CURSOR_KEY = "dispute-cursor";
 const MAX_REJECTED_KEPT = 200;
 
@@ -170,6 +177,9 @@ export class Hub {
   readonly #rejected: Rejected[] = [];
   readonly #oracleDomain: OracleDomain;
   readonly #now: () => bigint;
+  readonly #fundingRate: FundingRateSource;
+  /** The latest write of the funding clocks: no proposal is priced at an index not yet on disk. */
+  #fundingSaved: Promise<unknown> = Promise.resolve();
   #node: NetNode | undefined;
   #messenger: Messenger | undefined;
   #auth: PeerAuth | undefined;
@@ -185,6 +195,7 @@ export class Hub {
     this.address = getAddress(init.signer.address) as Address;
     this.#now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
     this.book = new RiskBook(init.config.engine, this.#now());
+    this.#fundingRate = init.fundingRate ?? oracleIndexSource((m) => this.#prices.get(m)?.price);
     // Until a market's first price the index holds a placeholder mark; no position can exist there before it.
     this.#risk = new AtRiskIndex(init.config.engine.markets, new Map([...init.config.engine.markets.keys()].map((m) => [m, PRICE_ONE as Price])));
     this.store = new SqliteStore({ path: `${init.config.dataDir}/hub.db` });
@@ -507,6 +518,31 @@ export class Hub {
   }
 
   /**
+   * The engine context at our clock, with funding advanced to it first: each
+   * market's index folds every whole interval elapsed (engine/funding.ts),
+   * and the clocks are on disk before a proposal is priced at them.
+   */
+  async #engineContext(): Promise<EngineContext> {
+    const now = this.#now();
+    this.#advanceFundingClocks(now);
+    await this.#fundingSaved;
+    return this.book.context(now, this.config.riskParamsHash);
+  }
+
+  #advanceFundingClocks(now: bigint): void {
+    const folded = this.book.advanceFunding(now, this.#fundingRate);
+    if (folded.size === 0) return;
+    const markets = [...folded.keys()];
+    const saves = markets.map((m) => this.store.setMeta(FUNDING_CLOCK_PREFIX + m, toJson(this.book.fundingClock(m)!)));
+    // A failed write is logged, not thrown at the next proposal: its own state write would fail too.
+    this.#fundingSaved = Promise.all([this.#fundingSaved, ...saves])
+      .catch((error) => this.#log("funding-clock-error", { error: String(error) }));
+    for (const m of markets) {
+      this.#log("funding-advanced", { market: m, intervals: folded.get(m)!.length, index: this.book.fundingClock(m)!.index });
+    }
+  }
+
+  /**
    * Our proposal on `snapshot`: checked here, signed by the signing pool (on a
    * worker thread unless `signingWorkers` is 0), so a burst of liquidations
    * signs in parallel with the deciding and storing of the next ones.
@@ -528,8 +564,8 @@ export class Hub {
     const markets = new Set(margin.positions.map((p) => p.market));
     if (action.kind === "trade") markets.add(action.market);
     const reports = this.#reportsFor([...markets]);
-    const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
-    const { variable, verdict } = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
+    const ctx = await this.#engineContext();
+    const { variable, verdict, funding } = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
     const step = await this.#propose(live.snapshot, variable, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }));
     await Promise.all([
       this.#saveStep(live.snapshot, step),
@@ -539,10 +575,13 @@ export class Hub {
     live.snapshot = step.next;
     live.pendingAction = action;
     live.pendingReports = reports;
+    live.pendingFunding = funding;
     live.pendingEffects = verdict.effects;
     live.pendingSince = ctx.now;
     if (action.kind === "liquidate") live.entry.lastLiquidationAt = ctx.now;
-    const proposal: Propose = { type: "propose", signedState: step.signed, action, reports };
+    const proposal: Propose = {
+      type: "propose", signedState: step.signed, action, reports, ...(funding.length > 0 ? { funding } : {}),
+    };
     this.#log("proposed", { channelId: live.snapshot.id, turnNum: variable.turnNum, action: action.kind });
     if (action.kind === "liquidate") void this.#offer(live, proposal);
     return proposal;
@@ -559,7 +598,7 @@ export class Hub {
     if (live.snapshot.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: live.snapshot.pending.state.turnNum } });
     const latest = live.snapshot.latest!;
     const reports = this.#reportsFor(marginStateOf(latest.state).positions.map((p) => p.market));
-    const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
+    const ctx = await this.#engineContext();
     const fixed = marginFixedPart({
       trader: live.record.counterparty,
       hub: this.address,
@@ -590,7 +629,7 @@ export class Hub {
     if (from.snapshot.pending !== undefined || from.snapshot.latest?.state.turnNum !== roll.atTurn) {
       throw new ChannelError("STALE_STATE", { details: { reason: "the channel moved since the withdrawal was planned" } });
     }
-    const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
+    const ctx = await this.#engineContext();
     const plan = planWithdrawal(from.snapshot, successor.snapshot.id, roll.amount, roll.reports, ctx);
     const step = await this.#propose(from.snapshot, plan.rollFinal, fundingOf(from.snapshot, from.snapshot.latest.state));
     const action: WireAction = { kind: "withdraw", amount: roll.amount as Collateral };
@@ -638,7 +677,11 @@ export class Hub {
         // Only a channel in memory can have a proposal of ours pending.
         const live = entry.live;
         if (live?.snapshot.pending !== undefined && live.pendingAction !== undefined) {
-          void this.#offer(live, { type: "propose", signedState: live.snapshot.pending, action: live.pendingAction, reports: live.pendingReports ?? [] });
+          const funding = live.pendingFunding ?? [];
+          void this.#offer(live, {
+            type: "propose", signedState: live.snapshot.pending, action: live.pendingAction,
+            reports: live.pendingReports ?? [], ...(funding.length > 0 ? { funding } : {}),
+          });
         }
       }
       return { type: "sync-states", states: behind.slice(0, MAX_SYNC_STATES) };
@@ -790,8 +833,8 @@ export class Hub {
 
   #indexRisk(entry: ChannelEntry, margin: { readonly traderCash: bigint; readonly positions: readonly Position[] }): void {
     if (entry.riskId === undefined) entry.riskId = this.#riskChannels.push(entry.id) - 1;
-    // The hub settles funding into cash at every update and does not run a funding clock between
-    // updates, so there is no accrued funding to take off the cash here.
+    // Funding is settled into cash at updates; what accrued since (at most the clamp per
+    // interval) is not taken off the cash here, so the index may see a shortfall late by that much.
     this.#risk.upsert(entry.riskId, { cash: margin.traderCash, positions: margin.positions });
   }
 
@@ -825,6 +868,10 @@ export class Hub {
    * set now; idle open ones only their entry, their states stay on disk.
    */
   #restore(): void {
+    for (const [key, raw] of this.store.metaWithPrefix(FUNDING_CLOCK_PREFIX)) {
+      const market = key.slice(FUNDING_CLOCK_PREFIX.length) as MarketId;
+      if (typeof raw === "string") this.book.restoreFundingClock(market, fromJson<FundingClock>(raw));
+    }
     const pendingActions = this.store.metaWithPrefix(PENDING_ACTION_PREFIX);
     const rolls = this.store.metaWithPrefix(ROLL_PREFIX);
     const exits = this.store.metaWithPrefix(EXIT_PREFIX);
@@ -883,15 +930,18 @@ export class Hub {
   }
 
   /**
-   * The hub's maintenance loop: channels waiting for deposits open once the
-   * adjudicator holds their funding in confirmed blocks (the hub deposits
-   * first); a liquidation the trader leaves unsigned goes on chain after
-   * `unilateralAfter`; a finalized unilateral exit is paid out.
+   * The hub's maintenance loop: perpetual funding's clocks advance; channels
+   * waiting for deposits open once the adjudicator holds their funding in
+   * confirmed blocks (the hub deposits first); a liquidation the trader
+   * leaves unsigned goes on chain after `unilateralAfter`; a finalized
+   * unilateral exit is paid out.
    */
   async #watchFunding(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       this.#evictIdle();
       const now = this.#now();
+      // Funding accrues on our clock whether or not any channel moves.
+      this.#advanceFundingClocks(now);
       // Idle channels have nothing for this loop by construction (see #evictIdle).
       const inUse = [...this.#hot.values()];
       for (const live of inUse) {
