@@ -4,17 +4,21 @@
  * recomputation): one definition of "the successor of this state under this
  * action" on both sides. Pure.
  */
-import { applyAction, type Action, type Channel as EngineChannel, type EngineContext, type Verdict } from "../engine/rules.ts";
+import {
+  applyAction, checkFunding, marketsOf, mergeMarks, toError, type Action, type Channel as EngineChannel, type EngineContext, type Verdict,
+} from "../engine/rules.ts";
+import { boundedIndex, fundingWindows, type FundingWindow } from "../engine/funding.ts";
 import { liquidate } from "../engine/liquidation.ts";
+import type { EngineConfig } from "../engine/params.ts";
 import { ChannelError } from "../errors/channel.ts";
 import { EngineError } from "../errors/engine.ts";
 import { decodeAppData, encodeAppData } from "../protocol/app-data.ts";
 import { HUB, marginAllocations, marginOutcome, rollOutcome, TRADER } from "../protocol/channel-setup.ts";
 import { StateKind, type MarginState, type MarketTerms, type PriceReport } from "../protocol/margin-state.ts";
-import type { WireAction } from "../protocol/messages.ts";
+import type { FundingIndex, WireAction } from "../protocol/messages.ts";
 import type { SignedState, State, VariablePart } from "../protocol/state.ts";
-import type { Address, Bytes32 } from "../protocol/types.ts";
-import type { Collateral } from "../protocol/units.ts";
+import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
+import type { Collateral, Size } from "../protocol/units.ts";
 import type { ChannelSnapshot, Judge } from "./channel.ts";
 
 export function marginStateOf(state: State): MarginState {
@@ -68,7 +72,13 @@ export function successorOf(snapshot: ChannelSnapshot, next: EngineChannel, allo
 /**
  * Runs `action` on the latest supported state. `reports` are the oracle
  * reports the action is priced at (already verified by the caller).
- * Returns the successor's variable part and the engine's verdict.
+ * Returns the successor's variable part, the engine's verdict and the
+ * funding index each previously held market was settled at.
+ *
+ * Funding moves no further than the countersigner accepts: each held
+ * market's index is bounded by its window between the state's mark and the
+ * successor's (`fundingWindows`); what the market's index moved beyond it
+ * stays owed and is settled at later marks.
  */
 export function decide(
   snapshot: ChannelSnapshot,
@@ -76,7 +86,7 @@ export function decide(
   reports: readonly PriceReport[],
   ctx: EngineContext,
   lastLiquidationAt?: bigint,
-): { variable: VariablePart; verdict: Extract<Verdict, { ok: true }> } {
+): { variable: VariablePart; verdict: Extract<Verdict, { ok: true }>; funding: FundingIndex[] } {
   const latest = snapshot.latest;
   if (latest === undefined) throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "no supported state" } });
   const current = engineChannelOf(snapshot, latest);
@@ -87,12 +97,90 @@ export function decide(
     return {
       variable: successorOf(snapshot, { state, funding: current.funding }, allocation, true),
       verdict: { ok: true, channel: { state, funding: current.funding }, effects: { deltas: new Map(), riskIncreasing: false, traderAllocation: allocation.trader as Collateral, hubAllocation: allocation.hub as Collateral } },
+      funding: [],
     };
   }
-  const verdict = action.kind === "liquidate" ? liquidate(current, reports, ctx, lastLiquidationAt) : applyAction(current, engineAction(action, reports), ctx);
+  const windows = fundingWindowsFor(ctx.config, current.state, action, reports);
+  const bounded = boundFunding(ctx, windows);
+  const verdict = action.kind === "liquidate"
+    ? liquidate(current, reports, bounded, lastLiquidationAt)
+    : applyAction(current, engineAction(action, reports), bounded);
   if (!verdict.ok) throw new EngineError(verdict.rejection.code, { details: verdict.rejection.details });
   const allocation = { trader: verdict.effects.traderAllocation, hub: verdict.effects.hubAllocation };
-  return { variable: successorOf(snapshot, verdict.channel, allocation), verdict: { ok: true, channel: verdict.channel, effects: verdict.effects } };
+  const funding = [...windows.values()].map((w) => ({ market: w.market, index: bounded.runtime(w.market)?.fundingIndex ?? w.fromIndex }));
+  return {
+    variable: successorOf(snapshot, verdict.channel, allocation),
+    verdict: { ok: true, channel: verdict.channel, effects: verdict.effects },
+    funding,
+  };
+}
+
+/**
+ * The funding window of each market held in `previous` under `action`: the
+ * successor is marked at the last report supplied for the market when the
+ * action is priced (as the engine merges them), else at the state's own mark.
+ */
+export function fundingWindowsFor(
+  config: EngineConfig,
+  previous: MarginState,
+  action: WireAction,
+  reports: readonly PriceReport[],
+): Map<MarketId, FundingWindow> {
+  const priced = action.kind === "trade" || action.kind === "withdraw" || action.kind === "remark" ||
+    action.kind === "liquidate";
+  const marks = priced ? mergeMarks(previous.marks, reports, marketsOf(previous.positions)) : previous.marks;
+  return fundingWindows(config, previous, marks);
+}
+
+/** `ctx` with each windowed market's index moved no further than its window allows. */
+function boundFunding(ctx: EngineContext, windows: ReadonlyMap<MarketId, FundingWindow>): EngineContext {
+  if (windows.size === 0) return ctx;
+  return {
+    ...ctx,
+    runtime: (market) => {
+      const rt = ctx.runtime(market);
+      const w = windows.get(market);
+      return rt === undefined || w === undefined ? rt : { ...rt, fundingIndex: boundedIndex(w, rt.fundingIndex) };
+    },
+  };
+}
+
+/**
+ * The countersigner's engine context for a proposal. The hub's open interest
+ * and exposure change requirements, not results, so they are zero. Funding
+ * indices are the proposer's claims (its `funding` list, else the proposed
+ * position's), never taken on trust: for every market held in `previous`
+ * the claim must lie within the window our own check computes from signed
+ * marks, else FUNDING_OUT_OF_BOUNDS. A market the proposal opens starts at
+ * the claimed index; only later moves from it are ever charged.
+ */
+export function countersignerContext(
+  base: { readonly config: EngineConfig; readonly now: bigint; readonly riskParamsHash?: Bytes32 },
+  previous: MarginState,
+  proposed: MarginState,
+  action: WireAction,
+  reports: readonly PriceReport[],
+  claimed: readonly FundingIndex[] = [],
+): EngineContext {
+  const claims = new Map<MarketId, bigint>();
+  for (const c of claimed) {
+    if (claims.has(c.market)) {
+      throw new EngineError("FUNDING_OUT_OF_BOUNDS", { details: { market: c.market, reason: "claimed twice" } });
+    }
+    claims.set(c.market, c.index);
+  }
+  const indexOf = (market: MarketId): bigint =>
+    claims.get(market) ??
+    proposed.positions.find((p) => p.market === market)?.fundingIndex ??
+    previous.positions.find((p) => p.market === market)?.fundingIndex ?? 0n;
+  const refused = checkFunding(fundingWindowsFor(base.config, previous, action, reports), indexOf);
+  if (refused !== undefined) throw toError(refused);
+  return {
+    ...base,
+    runtime: (market) => base.config.markets.has(market)
+      ? { fundingIndex: indexOf(market), openInterest: 0n as Size, hubExposure: 0n as Size, twap: undefined }
+      : undefined,
+  };
 }
 
 /**

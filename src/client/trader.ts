@@ -21,8 +21,8 @@ import { EngineError } from "../errors/engine.ts";
 import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
-import { adopt, complete, countersign, propose, restoreChannel, turnAbove, type ChannelSnapshot, type Step } from "../channel/channel.ts";
-import { allocationsOf, sameAllocations, fundingOf, marginStateOf, openingState, planWithdrawal, recomputeJudge } from "../channel/margin-channel.ts";
+import { adopt, complete, countersign, propose, restoreChannel, turnAbove, type ChannelSnapshot, type Judge, type Step } from "../channel/channel.ts";
+import { allocationsOf, countersignerContext, sameAllocations, fundingOf, marginStateOf, openingState, planWithdrawal, recomputeJudge } from "../channel/margin-channel.ts";
 import { evaluate, liquidationPrice, marginRatio, type MarketView } from "../engine/margin.ts";
 import { OracleGuard } from "../engine/oracle-guard.ts";
 import { toError } from "../engine/rules.ts";
@@ -306,7 +306,7 @@ export class TraderClient {
       }
       this.#verifyMarks(marginStateOf(state), first.reports);
       const fresh = restoreChannel(fixed, this.#init.token, TRADER);
-      const plan = planWithdrawal(current, fresh.id, amount, first.reports, this.#context(marginStateOf(state)));
+      const plan = planWithdrawal(current, fresh.id, amount, first.reports, this.#context(marginStateOf(state), first));
       // Our signature first, on a successor the hub has not signed: it binds only once the hub countersigns.
       const opening = propose(fresh, variableOf(state), this.#init.signer, plan.rolled, (_prev, proposed) => {
         if (proposed.appData !== plan.successorOpening.appData || proposed.turnNum !== 0 || outcomeTotal(proposed.outcome) !== plan.rolled ||
@@ -474,8 +474,7 @@ export class TraderClient {
         throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "the hub signed a state we asked for before us" } });
       }
       const current = this.#channel!;
-      this.#verifyMarks(marginStateOf(proposal.signedState.state), proposal.reports);
-      const judge = recomputeJudge(current, proposal.action, proposal.reports, (margin) => this.#context(margin));
+      const judge = this.#judgeFor(current, proposal);
       const funding = this.#expectedFunding(proposal.action, fundingOf(current, proposal.signedState.state));
       const step = this.#signFirst(current, proposal.signedState.state, funding, judge);
       await this.store.saveState(step.signed, { hashes: { channelId: current.id, stateHash: step.stateHash } });
@@ -511,15 +510,24 @@ export class TraderClient {
 
   #countersign(proposal: Propose): Step {
     const channel = this.#channel!;
+    const judge = this.#judgeFor(channel, proposal);
+    const funding = fundingOf(channel, proposal.signedState.state);
+    return countersign(channel, proposal.signedState, this.#init.signer, this.#expectedFunding(proposal.action, funding), judge);
+  }
+
+  /**
+   * Everything we check before signing a proposal, whoever signs first: the
+   * oracle's signatures on its marks, its prices against our own average of
+   * the oracle (a wick is refused for a liquidation, re-mark, increase or
+   * withdrawal), and the state itself, recomputed by our own engine.
+   */
+  #judgeFor(channel: ChannelSnapshot, proposal: Propose): Judge {
     this.#verifyMarks(marginStateOf(proposal.signedState.state), proposal.reports);
-    // A price far from our own average (a wick) is refused for a liquidation, re-mark, increase or withdrawal.
     const now = this.#now();
     const previous = channel.latest === undefined ? undefined : marginStateOf(channel.latest.state);
     const off = previous && checkProposalPrices(previous, proposal.action, proposal.reports, this.#init.engine, (m) => this.#view.recentTwap(m, now));
     if (off !== undefined) throw toError(off);
-    const judge = recomputeJudge(channel, proposal.action, proposal.reports, (margin) => this.#context(margin));
-    const funding = fundingOf(channel, proposal.signedState.state);
-    return countersign(channel, proposal.signedState, this.#init.signer, this.#expectedFunding(proposal.action, funding), judge);
+    return recomputeJudge(channel, proposal.action, proposal.reports, (margin) => this.#context(margin, proposal));
   }
 
   /** Hub-initiated proposals (liquidation, re-mark) pushed to us: same checks, and we answer with our signature. */
@@ -563,18 +571,14 @@ export class TraderClient {
     return proposed === current ? current : -1n;
   }
 
-  #context(proposed: MarginState): EngineContext {
-    // Recompute with the hub's funding indices as committed in the proposal;
-    // the hub's open interest and exposure change requirements, not results.
-    return {
-      config: this.#init.engine,
-      now: this.#now(),
-      riskParamsHash: this.#init.riskParamsHash,
-      runtime: (market) =>
-        this.#init.engine.markets.has(market)
-          ? { fundingIndex: proposed.positions.find((p) => p.market === market)?.fundingIndex ?? 0n, openInterest: 0n as Size, hubExposure: 0n as Size, twap: undefined }
-          : undefined,
-    };
+  #context(proposed: MarginState, proposal: Propose): EngineContext {
+    // The hub's funding indices only within the bound our own check computes
+    // from the signed marks of our latest state and the proposal's
+    // (FUNDING_OUT_OF_BOUNDS otherwise); see countersignerContext.
+    const base = { config: this.#init.engine, now: this.#now(), riskParamsHash: this.#init.riskParamsHash };
+    const previous = marginStateOf(this.#channel!.latest!.state);
+    const { action, reports, funding } = proposal;
+    return countersignerContext(base, previous, proposed, action, reports, funding);
   }
 
   #verifyMarks(margin: MarginState, reports: readonly PriceReport[]): void {

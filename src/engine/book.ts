@@ -83,6 +83,17 @@ export class RiskBook {
     return out;
   }
 
+  /** A market's funding clock, for the caller to persist after `advanceFunding`. */
+  fundingClock(market: MarketId): FundingClock | undefined {
+    return this.#markets.get(market)?.clock;
+  }
+
+  /** Puts back a persisted funding clock (a restart); an unknown market is ignored. */
+  restoreFundingClock(market: MarketId, clock: FundingClock): void {
+    const m = this.#markets.get(market);
+    if (m !== undefined) m.clock = Object.freeze({ index: clock.index, settledTo: clock.settledTo });
+  }
+
   /** Applies the effects of a stored state. */
   commit(effects: Effects): void {
     for (const [market, d] of effects.deltas) {

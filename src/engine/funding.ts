@@ -12,11 +12,15 @@
  * over the oracle index. Whatever the source says, the engine clamps the rate
  * to ±min(fundingRateCap, k × min_tier(IMF − MMF)), so one interval of funding
  * can never move an account that met initial margin below maintenance.
+ *
+ * The hub's index is not taken on trust: between two states a position's
+ * index may move only within a `FundingWindow` computed from the states'
+ * signed marks; the hub settles no further, the trader accepts no further.
  */
-import type { MarginState, Position } from "../protocol/margin-state.ts";
+import type { MarginState, Position, PriceReport } from "../protocol/margin-state.ts";
 import type { MarketId } from "../protocol/types.ts";
 import { divCeil, FRACTION_ONE, NOTIONAL_DIVISOR, type Collateral, type Fraction, type Price } from "../protocol/units.ts";
-import { minMarginGap, type MarketParams } from "./params.ts";
+import { minMarginGap, type EngineConfig, type MarketParams } from "./params.ts";
 
 export const FUNDING_DIVISOR = FRACTION_ONE * NOTIONAL_DIVISOR;
 
@@ -120,4 +124,97 @@ export function settleFunding(
   if (perMarket.size === 0) return { state, paid: 0n as Collateral, perMarket };
   const next: MarginState = Object.freeze({ ...state, traderCash: (state.traderCash - paid) as Collateral, positions: Object.freeze(positions) });
   return { state: next, paid: paid as Collateral, perMarket };
+}
+
+/**
+ * The default source as the hub runs it: the premium of its mid quote over
+ * the latest oracle index. The hub quotes symmetrically around the oracle
+ * mark, so without a `hubMid` the premium (and funding) is zero; a market
+ * with no price yet accrues nothing.
+ */
+export function oracleIndexSource(
+  indexOf: (market: MarketId) => Price | undefined,
+  hubMid: (market: MarketId, index: Price) => Price = (_m, index) => index,
+): FundingRateSource {
+  const premium = premiumRateSource((market) => {
+    const index = indexOf(market)!;
+    return { hubMid: hubMid(market, index), index };
+  });
+  return {
+    sample(market, intervalEnd) {
+      const index = indexOf(market);
+      if (index === undefined || index <= 0n) return { rate: 0n, price: 0n as Price };
+      return premium.sample(market, intervalEnd);
+    },
+  };
+}
+
+/** Interval ends (multiples of `interval`, unix seconds) in (from, to]: the funding payments due between two times. */
+export function intervalsBetween(interval: bigint, from: bigint, to: bigint): bigint {
+  return to <= from ? 0n : to / interval - from / interval;
+}
+
+/**
+ * One market's funding between a state and its successor, as a
+ * countersigner bounds it. Funding time is measured in oracle-signed mark
+ * times, so both sides compute it from signed data alone (no clock skew):
+ * the index may move at most the clamp, at the higher of the two marks, for
+ * every interval that ends between them (`maxIndexMove`). A mark older than
+ * the previous one moves nothing, and a countersigner refuses it (rules.ts
+ * `checkFunding`): a later state would count the same intervals again.
+ */
+export interface FundingWindow {
+  readonly market: MarketId;
+  /** The position's index in the previous state. */
+  readonly fromIndex: bigint;
+  /** The previous state's mark and the one the successor settles at. */
+  readonly from: PriceReport;
+  readonly to: PriceReport;
+  readonly intervals: bigint;
+  readonly maxMove: bigint;
+  /** `to` is older than `from`: funding time would run backwards. */
+  readonly backwards: boolean;
+}
+
+/** rateBound × max(from, to price) × interval ends in (from, to]: the most an index may move between two marks. */
+export function maxIndexMove(params: MarketParams, from: PriceReport, to: PriceReport): bigint {
+  const price = from.price > to.price ? from.price : to.price;
+  return rateBound(params) * price * intervalsBetween(params.fundingInterval, from.timestamp, to.timestamp);
+}
+
+/**
+ * One window per position of `previous` whose market is configured, settled
+ * at `marks` (the marks the successor is priced at; a market without one
+ * keeps its previous mark, so it may not move).
+ */
+export function fundingWindows(
+  config: EngineConfig,
+  previous: MarginState,
+  marks: readonly PriceReport[],
+): Map<MarketId, FundingWindow> {
+  const out = new Map<MarketId, FundingWindow>();
+  for (const p of previous.positions) {
+    const params = config.markets.get(p.market);
+    const from = previous.marks.find((m) => m.market === p.market);
+    if (params === undefined || from === undefined) continue; // the engine refuses such a state itself
+    const to = marks.find((m) => m.market === p.market) ?? from;
+    const backwards = to.timestamp < from.timestamp;
+    out.set(p.market, Object.freeze({
+      market: p.market,
+      fromIndex: p.fundingIndex,
+      from,
+      to,
+      intervals: intervalsBetween(params.fundingInterval, from.timestamp, to.timestamp),
+      maxMove: backwards ? 0n : maxIndexMove(params, from, to),
+      backwards,
+    }));
+  }
+  return out;
+}
+
+/** `index` moved no further from the window's start than it may (the hub's side: excess waits for later marks). */
+export function boundedIndex(window: FundingWindow, index: bigint): bigint {
+  const lo = window.fromIndex - window.maxMove;
+  const hi = window.fromIndex + window.maxMove;
+  return index < lo ? lo : index > hi ? hi : index;
 }

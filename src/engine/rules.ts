@@ -17,7 +17,7 @@ import { ENGINE_ERRORS, EngineError, type EngineErrorCode } from "../errors/engi
 import { StateKind, type MarginState, type Position, type PriceReport } from "../protocol/margin-state.ts";
 import type { Bytes32, MarketId } from "../protocol/types.ts";
 import { abs, type Collateral, type Price, type Size } from "../protocol/units.ts";
-import { settleFunding } from "./funding.ts";
+import { settleFunding, type FundingWindow } from "./funding.ts";
 import { evaluate, maxWithdrawal, notional, unrealizedPnl, type AccountMargin, type MarketViews } from "./margin.ts";
 import { CLASS_CODE, classify, PERMITS, type PriceClass, type PricedAction } from "./oracle-guard.ts";
 import type { EngineConfig, MarketParams } from "./params.ts";
@@ -365,6 +365,30 @@ export function checkTransition(channel: Channel, proposed: Channel, action: Act
   if (!verdict.ok) return verdict;
   if (!sameChannel(verdict.channel, proposed)) return reject("STATE_MISMATCH", { action: action.type });
   return verdict;
+}
+
+/**
+ * A countersigner's check of the funding a proposal settles: every index it
+ * claims for a market held in the previous state (`indexOf`) must lie within
+ * that market's window (funding.ts `fundingWindows`), and mark time must not
+ * run backwards (a later state would count the same interval again).
+ */
+export function checkFunding(
+  windows: ReadonlyMap<MarketId, FundingWindow>,
+  indexOf: (market: MarketId) => bigint,
+): Rejection | undefined {
+  for (const w of windows.values()) {
+    const index = indexOf(w.market);
+    const move = index - w.fromIndex;
+    if (w.backwards || abs(move) > w.maxMove) {
+      return reject("FUNDING_OUT_OF_BOUNDS", {
+        market: w.market, fromIndex: w.fromIndex, index, maxMove: w.maxMove, intervals: w.intervals,
+        fromTime: w.from.timestamp, toTime: w.to.timestamp,
+        ...(w.backwards ? { reason: "mark older than the previous state's" } : {}),
+      }).rejection;
+    }
+  }
+  return undefined;
 }
 
 export function sameChannel(a: Channel, b: Channel): boolean {

@@ -31,6 +31,7 @@ export const ENGINE_ERRORS = {
   STATE_MISMATCH: { number: 4020, title: "Proposed state differs from the state the engine computes for the action" },
   INVALID_STATE: { number: 4021, title: "Margin state is malformed (ordering, duplicates, zero sizes or missing marks)" },
   RISK_PARAMS_MISMATCH: { number: 4022, title: "State commits to different risk parameters than the engine's" },
+  FUNDING_OUT_OF_BOUNDS: { number: 4023, title: "Proposed funding exceeds the rate bound over the intervals between the states' marks" },
 } as const satisfies Catalogue;
 
 export type EngineErrorCode = keyof typeof ENGINE_ERRORS;

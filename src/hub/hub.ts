@@ -20,7 +20,8 @@ import { decide, fundingOf, marginStateOf, openingState, planWithdrawal } from "
 import { decodeAppDataUncached } from "../protocol/app-data.ts";
 import { RiskBook, type MarketBook } from "../engine/book.ts";
 import { AtRiskIndex } from "../engine/at-risk-index.ts";
-import type { Effects } from "../engine/rules.ts";
+import type { EngineContext, Effects } from "../engine/rules.ts";
+import { oracleIndexSource, type FundingClock, type FundingRateSource } from "../engine/funding.ts";
 import { hubQuote } from "../engine/trade.ts";
 import { termsFromEngineConfig } from "../engine/onchain-terms.ts";
 import { createMessenger, type HandlerContext, type Messenger } from "../net/messenger.ts";
@@ -29,7 +30,7 @@ import { PeerAuth, requireAuthenticated } from "../net/peer-auth.ts";
 import { verifyPriceReport, type OracleDomain } from "../oracle/report.ts";
 import { deriveChannelNonce, HUB, marginFixedPart, TRADER } from "../protocol/channel-setup.ts";
 import type { MarginState, Position, PriceReport } from "../protocol/margin-state.ts";
-import type { Accept, Message, Propose, WireAction } from "../protocol/messages.ts";
+import type { Accept, FundingIndex, Message, Propose, WireAction } from "../protocol/messages.ts";
 import { stateHashOf, verifyDigestSignature, type Signer } from "../protocol/sign.ts";
 import { fixedPartOf, type SignedState, type VariablePart } from "../protocol/state.ts";
 import { channelId } from "../protocol/hash.ts";
@@ -69,6 +70,8 @@ export interface HubInit {
   readonly peerKey?: PrivateKey;
   /** Unix seconds; the wall clock unless a test drives it. */
   readonly now?: () => bigint;
+  /** Funding's rate per market and interval; default: our mid's premium over the oracle index. */
+  readonly fundingRate?: FundingRateSource;
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
   /** Watch the adjudicator and answer stale challenges (omit only in tests that need no chain events). */
   readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number };
@@ -116,6 +119,8 @@ interface LiveChannel {
   /** The action of our pending (hub-signed) proposal and the reports it was priced at, re-offered on sync. */
   pendingAction?: WireAction;
   pendingReports?: readonly PriceReport[];
+  /** The funding indices our pending proposal settled at, re-offered with it. */
+  pendingFunding?: readonly FundingIndex[];
   pendingEffects?: Effects;
   /** Set on a successor channel while the withdrawal that created it rolls its predecessor into it. */
   rollFrom?: RollInfo;
@@ -173,6 +178,8 @@ const CHALLENGE_RETRY_MS = 5_000;
 const LIQUIDATED_AT_PREFIX = "liquidated-at:";
 const LIQUIDATED_AT_KEY = (id: Bytes32) => LIQUIDATED_AT_PREFIX + id;
 const NONCE_COUNTER = "channel-nonce";
+/** Each market's funding clock (index and the interval it is settled to), so funding outlives a restart. */
+const FUNDING_CLOCK_PREFIX = "funding-clock:";
 const DISPUTE_CURSOR_KEY = "dispute-cursor";
 const MAX_REJECTED_KEPT = 200;
 
@@ -195,6 +202,9 @@ export class Hub {
   readonly #rejected: Rejected[] = [];
   readonly #oracleDomain: OracleDomain;
   readonly #now: () => bigint;
+  readonly #fundingRate: FundingRateSource;
+  /** The latest write of the funding clocks: no proposal is priced at an index not yet on disk. */
+  #fundingSaved: Promise<unknown> = Promise.resolve();
   #node: NetNode | undefined;
   #messenger: Messenger | undefined;
   #auth: PeerAuth | undefined;
@@ -210,6 +220,7 @@ export class Hub {
     this.address = getAddress(init.signer.address) as Address;
     this.#now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
     this.book = new RiskBook(init.config.engine, this.#now());
+    this.#fundingRate = init.fundingRate ?? oracleIndexSource((m) => this.#prices.get(m)?.price);
     // Until a market's first price the index holds a placeholder mark; no position can exist there before it.
     this.#risk = new AtRiskIndex(init.config.engine.markets, new Map([...init.config.engine.markets.keys()].map((m) => [m, PRICE_ONE as Price])));
     this.store = new SqliteStore({ path: `${init.config.dataDir}/hub.db` });
@@ -558,20 +569,20 @@ export class Hub {
    * (docs/PROTOCOL.md): we hand out no signature the trader could keep and
    * use later at a better moment. A new draft replaces the previous one.
    */
-  #draftForTrader(live: LiveChannel, action: WireAction): Propose {
+  async #draftForTrader(live: LiveChannel, action: WireAction): Promise<Propose> {
     const margin = marginStateOf(live.snapshot.latest!.state);
     const markets = new Set(margin.positions.map((p) => p.market));
     if (action.kind === "trade") markets.add(action.market);
     const reports = this.#reportsFor([...markets]);
-    const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
-    const { variable, verdict } = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
+    const ctx = await this.#engineContext();
+    const { variable, verdict, funding } = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
     const turned = { ...variable, turnNum: this.#turnFor(live, false) };
     const draft = draftProposal(live.snapshot, turned, this.address, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...turned }), () => {});
     // Deposits and closes carry no price risk for us; trades and withdrawals were judged at these reports.
     const expires = action.kind === "trade" || action.kind === "withdraw";
     live.draft = { draft, action, reports, effects: verdict.effects, quotedAt: ctx.now, expires };
     this.#log("drafted", { channelId: live.snapshot.id, turnNum: turned.turnNum, action: action.kind });
-    return { type: "propose", signedState: unsigned(live.snapshot, draft), action, reports };
+    return { type: "propose", signedState: unsigned(live.snapshot, draft), action, reports, ...(funding.length > 0 ? { funding } : {}) };
   }
 
   /**
@@ -582,6 +593,31 @@ export class Hub {
   #turnFor(live: LiveChannel, aboveDraft: boolean): number {
     const draftAbove = !aboveDraft || live.draft === undefined ? 0 : live.draft.draft.state.turnNum + 1;
     return turnAbove(live.snapshot, Math.max(live.traderFloor ?? 0, draftAbove));
+  }
+
+  /**
+   * The engine context at our clock, with funding advanced to it first: each
+   * market's index folds every whole interval elapsed (engine/funding.ts),
+   * and the clocks are on disk before a proposal is priced at them.
+   */
+  async #engineContext(): Promise<EngineContext> {
+    const now = this.#now();
+    this.#advanceFundingClocks(now);
+    await this.#fundingSaved;
+    return this.book.context(now, this.config.riskParamsHash);
+  }
+
+  #advanceFundingClocks(now: bigint): void {
+    const folded = this.book.advanceFunding(now, this.#fundingRate);
+    if (folded.size === 0) return;
+    const markets = [...folded.keys()];
+    const saves = markets.map((m) => this.store.setMeta(FUNDING_CLOCK_PREFIX + m, toJson(this.book.fundingClock(m)!)));
+    // A failed write is logged, not thrown at the next proposal: its own state write would fail too.
+    this.#fundingSaved = Promise.all([this.#fundingSaved, ...saves])
+      .catch((error) => this.#log("funding-clock-error", { error: String(error) }));
+    for (const m of markets) {
+      this.#log("funding-advanced", { market: m, intervals: folded.get(m)!.length, index: this.book.fundingClock(m)!.index });
+    }
   }
 
   /**
@@ -606,11 +642,11 @@ export class Hub {
     const markets = new Set(margin.positions.map((p) => p.market));
     if (action.kind === "trade") markets.add(action.market);
     const reports = this.#reportsFor([...markets]);
-    const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
+    const ctx = await this.#engineContext();
     const decided = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
     // Above any draft the trader may have signed and is sending back right now: that draft dies with this.
     const variable = { ...decided.variable, turnNum: this.#turnFor(live, true) };
-    const verdict = decided.verdict;
+    const { verdict, funding } = decided;
     live.draft = undefined;
     const step = await this.#propose(live.snapshot, variable, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }));
     await Promise.all([
@@ -621,10 +657,13 @@ export class Hub {
     live.snapshot = step.next;
     live.pendingAction = action;
     live.pendingReports = reports;
+    live.pendingFunding = funding;
     live.pendingEffects = verdict.effects;
     live.pendingSince = ctx.now;
     if (action.kind === "liquidate") live.entry.lastLiquidationAt = ctx.now;
-    const proposal: Propose = { type: "propose", signedState: step.signed, action, reports };
+    const proposal: Propose = {
+      type: "propose", signedState: step.signed, action, reports, ...(funding.length > 0 ? { funding } : {}),
+    };
     this.#log("proposed", { channelId: live.snapshot.id, turnNum: variable.turnNum, action: action.kind });
     if (action.kind === "liquidate") void this.#offer(live, proposal);
     return proposal;
@@ -641,7 +680,7 @@ export class Hub {
   async #proposeWithdrawal(live: LiveChannel, amount: bigint): Promise<Propose> {
     const latest = live.snapshot.latest!;
     const reports = this.#reportsFor(marginStateOf(latest.state).positions.map((p) => p.market));
-    const ctx = this.book.context(this.#now(), this.config.riskParamsHash);
+    const ctx = await this.#engineContext();
     const fixed = marginFixedPart({
       trader: live.record.counterparty,
       hub: this.address,
@@ -673,7 +712,7 @@ export class Hub {
   }
 
   /** Step 2 of a withdrawal, in the predecessor's lane: a draft of its final state paying out and rolling the rest. */
-  #draftRollFinal(from: LiveChannel, successor: { readonly live: LiveChannel }, roll: RollInfo): Propose {
+  async #draftRollFinal(from: LiveChannel, successor: { readonly live: LiveChannel }, roll: RollInfo): Promise<Propose> {
     if (from.snapshot.pending !== undefined || from.snapshot.latest?.state.turnNum !== roll.atTurn) {
       throw new ChannelError("STALE_STATE", { details: { reason: "the channel moved since the withdrawal was planned" } });
     }
@@ -681,7 +720,7 @@ export class Hub {
     if (roll.plannedAt !== undefined && now - roll.plannedAt > this.config.channels.quoteTtl) {
       throw new ChannelError("QUOTE_EXPIRED", { details: { reason: "the withdrawal was judged at prices that are too old", plannedAt: roll.plannedAt } });
     }
-    const ctx = this.book.context(now, this.config.riskParamsHash);
+    const ctx = await this.#engineContext();
     const plan = planWithdrawal(from.snapshot, successor.live.snapshot.id, roll.amount, roll.reports, ctx);
     const variable = { ...plan.rollFinal, turnNum: this.#turnFor(from, false) };
     const draft = draftProposal(from.snapshot, variable, this.address, fundingOf(from.snapshot, from.snapshot.latest.state), () => {});
@@ -775,7 +814,11 @@ export class Hub {
         // Only a channel in memory can have a proposal of ours pending.
         const live = entry.live;
         if (live?.snapshot.pending !== undefined && live.pendingAction !== undefined) {
-          void this.#offer(live, { type: "propose", signedState: live.snapshot.pending, action: live.pendingAction, reports: live.pendingReports ?? [] });
+          const funding = live.pendingFunding ?? [];
+          void this.#offer(live, {
+            type: "propose", signedState: live.snapshot.pending, action: live.pendingAction,
+            reports: live.pendingReports ?? [], ...(funding.length > 0 ? { funding } : {}),
+          });
         }
       }
       return { type: "sync-states", states: behind.slice(0, MAX_SYNC_STATES) };
@@ -939,8 +982,8 @@ export class Hub {
 
   #indexRisk(entry: ChannelEntry, margin: { readonly traderCash: bigint; readonly positions: readonly Position[] }): void {
     if (entry.riskId === undefined) entry.riskId = this.#riskChannels.push(entry.id) - 1;
-    // The hub settles funding into cash at every update and does not run a funding clock between
-    // updates, so there is no accrued funding to take off the cash here.
+    // Funding is settled into cash at updates; what accrued since (at most the clamp per
+    // interval) is not taken off the cash here, so the index may see a shortfall late by that much.
     this.#risk.upsert(entry.riskId, { cash: margin.traderCash, positions: margin.positions });
   }
 
@@ -976,6 +1019,10 @@ export class Hub {
    * set now; idle open ones only their entry, their states stay on disk.
    */
   #restore(): void {
+    for (const [key, raw] of this.store.metaWithPrefix(FUNDING_CLOCK_PREFIX)) {
+      const market = key.slice(FUNDING_CLOCK_PREFIX.length) as MarketId;
+      if (typeof raw === "string") this.book.restoreFundingClock(market, fromJson<FundingClock>(raw));
+    }
     const pendingActions = this.store.metaWithPrefix(PENDING_ACTION_PREFIX);
     const rolls = this.store.metaWithPrefix(ROLL_PREFIX);
     const exits = this.store.metaWithPrefix(EXIT_PREFIX);
@@ -1036,15 +1083,18 @@ export class Hub {
   }
 
   /**
-   * The hub's maintenance loop: channels waiting for deposits open once the
-   * adjudicator holds their funding in confirmed blocks (the hub deposits
-   * first); a liquidation the trader leaves unsigned goes on chain after
-   * `unilateralAfter`; a finalized unilateral exit is paid out.
+   * The hub's maintenance loop: perpetual funding's clocks advance; channels
+   * waiting for deposits open once the adjudicator holds their funding in
+   * confirmed blocks (the hub deposits first); a liquidation the trader
+   * leaves unsigned goes on chain after `unilateralAfter`; a finalized
+   * unilateral exit is paid out.
    */
   async #watchFunding(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       this.#evictIdle();
       const now = this.#now();
+      // Funding accrues on our clock whether or not any channel moves.
+      this.#advanceFundingClocks(now);
       // Idle channels have nothing for this loop by construction (see #evictIdle).
       const inUse = [...this.#hot.values()];
       for (const live of inUse) {

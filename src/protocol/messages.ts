@@ -71,7 +71,20 @@ export interface ActionRequest { readonly type: "action"; readonly channelId: By
  * hub's own proposals (opening state, liquidation); unsigned (a draft the
  * trader signs first) for everything the trader asks for.
  */
-export interface Propose { readonly type: "propose"; readonly signedState: WireSignedState; readonly action: WireAction; readonly reports: readonly PriceReport[] }
+export interface Propose {
+  readonly type: "propose";
+  readonly signedState: WireSignedState;
+  readonly action: WireAction;
+  readonly reports: readonly PriceReport[];
+  /**
+   * The funding index each market held before the update was settled at. A
+   * position the update closes leaves no index in the state, so the
+   * countersigner could not recompute its funding otherwise.
+   */
+  readonly funding?: readonly FundingIndex[];
+}
+/** A market's cumulative funding index (signed; see engine/funding.ts). */
+export interface FundingIndex { readonly market: MarketId; readonly index: bigint }
 /** The hub stored the state signed by both; `signature` is the hub's on it (the trader signed first). */
 export interface Ack { readonly type: "ack"; readonly channelId: Bytes32; readonly turnNum: number; readonly signature?: Hex }
 export interface Accept { readonly type: "accept"; readonly channelId: Bytes32; readonly turnNum: number; readonly signature: Hex }
@@ -149,11 +162,13 @@ function isPlain(x: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
-/** A plain object with exactly `keys` (all required) and maybe some of `optional`, no others. */
+/** A plain object with exactly `keys` (all required) and perhaps some of `optional`, no others. */
 function record(x: unknown, path: Path, keys: readonly string[], optional: readonly string[] = []): Obj {
   if (typeof x !== "object" || x === null || !isPlain(x)) throw invalid(path, "not an object");
   const own = Object.keys(x);
-  for (const k of own) if (!keys.includes(k) && !optional.includes(k)) throw invalid(join(path, k.slice(0, 40)), "unknown field");
+  for (const k of own) {
+    if (!keys.includes(k) && !optional.includes(k)) throw invalid(join(path, k.slice(0, 40)), "unknown field");
+  }
   for (const k of keys) if (!Object.hasOwn(x, k)) throw invalid(join(path, k), "missing");
   return x as Obj;
 }
@@ -247,6 +262,11 @@ function priceReport(x: unknown, p: Path): PriceReport {
   };
 }
 
+function fundingIndex(x: unknown, p: Path): FundingIndex {
+  const o = record(x, p, ["market", "index"]);
+  return { market: market(o.market, `${p}.market`), index: at(`${p}.index`, () => parseSInt(o.index, 256, `${p}.index`)) };
+}
+
 function wireAction(x: unknown, p: Path): WireAction {
   const kind = typeof x === "object" && x !== null && Object.hasOwn(x, "kind") ? (x as Obj).kind : undefined;
   const amount = (o: Obj) => uint(o.amount, `${p}.amount`, 256) as Collateral;
@@ -304,12 +324,13 @@ export const VALIDATORS: Readonly<Record<MessageType, Validator>> = Object.freez
     return o.turnNum === undefined ? base : { ...base, turnNum: uintN(o.turnNum, "turnNum", 48) };
   },
   propose: (x) => {
-    const o = record(x, "", ["type", "signedState", "action", "reports"]);
+    const o = record(x, "", ["type", "signedState", "action", "reports"], ["funding"]);
     return {
       type: "propose",
       signedState: signedState(o.signedState, "signedState"),
       action: wireAction(o.action, "action"),
       reports: list(o.reports, "reports", MAX_PRICE_REPORTS, priceReport),
+      ...(o.funding !== undefined ? { funding: list(o.funding, "funding", MAX_PRICE_REPORTS, fundingIndex) } : {}),
     };
   },
   ack: (x) => {

@@ -8,7 +8,8 @@ import * as assert from "uvu/assert";
 import { ENGINE_ERRORS, EngineError, type EngineErrorCode } from "../../src/errors/engine.ts";
 import { resolveEngineConfig } from "../../src/engine/params.ts";
 import { BTC_PERP_DEFAULTS } from "../../src/engine/params.ts";
-import { applyAction, checkTransition, type Rejection, type Verdict } from "../../src/engine/rules.ts";
+import { applyAction, checkFunding, checkTransition, type Rejection, type Verdict } from "../../src/engine/rules.ts";
+import { fundingWindows } from "../../src/engine/funding.ts";
 import { liquidate } from "../../src/engine/liquidation.ts";
 import { evaluate } from "../../src/engine/margin.ts";
 import type { Bytes32, MarketId } from "../../src/protocol/types.ts";
@@ -122,6 +123,18 @@ test("state checks: malformed, other risk parameters, proposal differs", () => {
   expectCode(checkTransition(ch, greedy, { type: "deposit", amount: usd(5) }, hub.ctx()), "STATE_MISMATCH");
   assert.ok(checkTransition(ch, honest.channel, { type: "deposit", amount: usd(5) }, hub.ctx()).ok);
   expectCode(liquidate(zero, [], hub.ctx()), "INVALID_STATE");
+});
+
+test("funding: a countersigner refuses an index moved beyond its window", () => {
+  const hub = funded();
+  const r = report(BTC, px(100_000), hub.now);
+  assert.ok(hub.act(1, buy(qty(1), px(100_000), [r])).ok);
+  const prev = hub.channels.get(1)!.state;
+  // No interval ends between the two marks: the index may not move at all.
+  const windows = fundingWindows(hub.book.config, prev, [report(BTC, px(100_000), hub.now + 10n)]);
+  assert.is(checkFunding(windows, () => prev.positions[0]!.fundingIndex), undefined);
+  const over = checkFunding(windows, () => prev.positions[0]!.fundingIndex + 1n);
+  expectCode(over === undefined ? { ok: true } : { ok: false, rejection: over }, "FUNDING_OUT_OF_BOUNDS");
 });
 
 test("EngineError carries the catalogue's code, number and title", () => {

@@ -20,6 +20,9 @@ import type { Signer } from "../../src/protocol/sign.ts";
 import type { Address, MarketId } from "../../src/protocol/types.ts";
 import type { Price } from "../../src/protocol/units.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
+import type { PrivateKey } from "@libp2p/interface";
+import { generatePeerKey } from "../../src/net/node.ts";
+import type { FundingRateSource } from "../../src/engine/funding.ts";
 
 export const USD = 1_000_000n;
 export const BTC = "BTC-PERP" as MarketId;
@@ -35,6 +38,10 @@ export interface HubFixture {
   readonly hubLog: { event: string; fields: Record<string, unknown> }[];
   /** The hub's own adjudicator client, for tests that act on chain as the hub. */
   readonly hubAdjudicator: AdjudicatorClient;
+  /** The hub's libp2p key: kept across `restartHub` like a real hub's key file (traders redial the same peer id). */
+  readonly hubPeerKey: PrivateKey;
+  /** The hub's state signer (a test key). */
+  readonly hubSigner: Signer;
   /** The oracle's clock (unix seconds); `price` signs at it. */
   now: bigint;
   price(market: MarketId, price: Price): Promise<void>;
@@ -48,10 +55,11 @@ export interface HubFixture {
   close(): Promise<void>;
 }
 
-export async function startHubFixture(options: { hubMarginRatio?: bigint; confirmations?: number; unilateralAfter?: number; idleAfter?: number } = {}): Promise<HubFixture> {
+export async function startHubFixture(options: { hubMarginRatio?: bigint; confirmations?: number; unilateralAfter?: number; idleAfter?: number; fundingRate?: FundingRateSource } = {}): Promise<HubFixture> {
   const chain = await startTestChain();
   const dir = mkdtempSync(join(tmpdir(), "nitro-margin-hub-"));
   const hubSigner = testSigner(100);
+  const hubPeerKey = await generatePeerKey();
   const oracleKey = testSigner(101);
   const oracle = createLocalOracle({ privateKey: oracleKey.privateKey, domain: { chainId: chain.chainId, verifyingContract: chain.addresses.marginApp } });
   const config = resolveHubConfig({
@@ -72,6 +80,8 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint; confir
     dir,
     hubLog: [],
     hubAdjudicator: undefined as unknown as AdjudicatorClient,
+    hubPeerKey,
+    hubSigner,
     restartHub: async () => {},
     now: BigInt(Math.floor(Date.now() / 1000)),
     hub: undefined as unknown as Hub,
@@ -123,6 +133,8 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint; confir
     new Hub({
       config: { ...config, listen },
       signer: hubSigner,
+      peerKey: hubPeerKey,
+      ...(options.fundingRate !== undefined ? { fundingRate: options.fundingRate } : {}),
       chain: new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations),
       disputes: { provider: chain.provider, client: hubAdjudicator, pollingIntervalMs: 20 },
       now: () => fixture.now,

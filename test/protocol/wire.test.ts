@@ -70,7 +70,10 @@ const ARBS: Record<MessageType, fc.Arbitrary<Message>> = {
   challenge: rec({ type: fc.constant("challenge" as const), nonce: bytes32, hub: address }),
   hello: rec({ type: fc.constant("hello" as const), address, nonce: bytes32, signature: sig }),
   welcome: rec({ type: fc.constant("welcome" as const), address }),
-  propose: rec({ type: fc.constant("propose" as const), signedState, action, reports: fc.array(report, { maxLength: 3 }) }),
+  propose: fc.oneof(
+    rec({ type: fc.constant("propose" as const), signedState, action, reports: fc.array(report, { maxLength: 3 }) }),
+    rec({ type: fc.constant("propose" as const), signedState, action, reports: fc.array(report, { maxLength: 3 }), funding: fc.array(rec({ market, index: i256 }), { maxLength: 3 }) }),
+  ),
   accept: rec({ type: fc.constant("accept" as const), channelId: bytes32, turnNum: u48, signature: sig }),
   reject: rec({ type: fc.constant("reject" as const), channelId: bytes32, turnNum: u48, code: errCode, number: fc.integer({ min: 0, max: 65535 }), message: text }),
   "sync-status": rec({ type: fc.constant("sync-status" as const), channels: fc.array(rec({ channelId: bytes32, turnNum: u48 }), { maxLength: 20 }) }),
@@ -178,6 +181,9 @@ test("wrong field types, missing and unknown fields: INVALID_MESSAGE with the pa
     [{ type: "error", code: "lower", number: 1, message: "x" }, "code"],
     [{ type: "error", code: "X", number: 1, message: "x".repeat(300) }, "message"],
     [{ type: "sync-status", channels: {} }, "channels"],
+    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: goodState, funding: [{ market: "BTC-PERP", index: "1" }] }, "funding[0].index"],
+    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: goodState, funding: [{ market: "BTC-PERP" }] }, "funding[0].index"],
+    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: goodState, funding: null }, "funding"],
   ];
   for (const [msg, path] of cases) {
     if (path === "") {
