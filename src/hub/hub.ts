@@ -488,7 +488,7 @@ export class Hub {
         case "accept":
           return await this.#queue.run(msg.channelId, () => this.#accept(trader, msg));
         case "reject":
-          await this.#queue.run(msg.channelId, () => this.#rejected_(this.#owned(trader, msg.channelId), msg.turnNum));
+          await this.#queue.run(msg.channelId, () => this.#refused(this.#owned(trader, msg.channelId), msg.turnNum, msg.code));
           return undefined;
         default:
           throw new WireError("UNKNOWN_MESSAGE", { details: { type: msg.type } });
@@ -788,15 +788,20 @@ export class Hub {
    * The trader refused something of ours. A draft is simply forgotten. A
    * proposal we signed is not: the trader keeps our signature and may use it
    * later, so it stays pending (re-offered on sync) until a later state is
-   * supported; a refused liquidation goes on chain at once.
+   * supported; a refused liquidation goes on chain at once, unless the trader
+   * refused its price as a wick against its own oracle average
+   * (PRICE_OFF_BAND): settling on chain at that price would be the very
+   * harm the trader's check prevents, so that one waits `unilateralAfter`
+   * like a silent trader's, for the price to settle.
    */
-  async #rejected_(live: LiveChannel, turnNum: number): Promise<void> {
+  async #refused(live: LiveChannel, turnNum: number, code: string | undefined): Promise<void> {
     if (live.draft?.draft.state.turnNum === turnNum) {
       live.draft = undefined;
       return;
     }
     if (live.snapshot.pending?.state.turnNum !== turnNum) return;
-    this.#log("proposal-refused", { channelId: live.snapshot.id, turnNum, action: live.pendingAction?.kind });
+    this.#log("proposal-refused", { channelId: live.snapshot.id, turnNum, action: live.pendingAction?.kind, code });
+    if (code === "PRICE_OFF_BAND") return;
     if (live.pendingAction?.kind === "liquidate" && live.entry.status === "open") await this.#challengeOnChain(live);
   }
 
@@ -912,8 +917,9 @@ export class Hub {
         if (reply.type === "accept") await this.#queue.run(live.snapshot.id, () => this.#accept(live.entry.counterparty, reply));
         else {
           this.#log("offer-refused", { channelId: live.snapshot.id, peer, reply: reply.type === "error" ? reply.code : reply.type });
-          // A refused liquidation is not waited on: it goes on chain now (see #rejected_).
-          await this.#queue.run(live.snapshot.id, () => this.#rejected_(this.#live(live.snapshot.id)!, proposal.signedState.state.turnNum));
+          // A refused liquidation is not waited on: it goes on chain now (see #refused).
+          const code = reply.type === "error" ? reply.code : undefined;
+          await this.#queue.run(live.snapshot.id, () => this.#refused(this.#live(live.snapshot.id)!, proposal.signedState.state.turnNum, code));
         }
         return;
       } catch (error) {

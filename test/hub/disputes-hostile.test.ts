@@ -11,7 +11,7 @@ import { multiaddr } from "@multiformats/multiaddr";
 import { BTC, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
 import { testSigner } from "../helpers/keys.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { countersign, restoreChannel } from "../../src/channel/channel.ts";
+import { complete, propose, restoreChannel } from "../../src/channel/channel.ts";
 import { allocationsOf, fundingOf, marginStateOf } from "../../src/channel/margin-channel.ts";
 import { unilateralExit } from "../../src/channel/unilateral-exit.ts";
 import { unilateralSettlement } from "../../src/engine/unilateral.ts";
@@ -78,12 +78,15 @@ async function closeWithoutConcluding(f: HubFixture, signer: Signer, latest: Sig
     const hubPeer = (await node.dial(multiaddr(f.hub.multiaddrs[0]!))).remotePeer.toString();
     await authenticate(messenger, hubPeer, signer, { hub: f.hub.address });
     const channel = restoreChannel(fixedPartOf(latest.state), f.chain.addresses.token, TRADER, latest);
+    // The hub drafts the close; the trader signs first and the hub countersigns in its ack (docs/PROTOCOL.md).
     const proposal = expectReply(await messenger.request(hubPeer, "update", { type: "action", channelId: channel.id, action: { kind: "close" } }), "propose");
-    const step = countersign(channel, proposal.signedState, signer, fundingOf(channel, latest.state), () => {});
+    const { state } = proposal.signedState;
+    const step = propose(channel, { outcome: state.outcome, appData: state.appData, turnNum: state.turnNum, isFinal: state.isFinal }, signer, fundingOf(channel, latest.state), () => {});
     const turnNum = step.signed.state.turnNum;
-    expectReply(await messenger.request(hubPeer, "update", { type: "accept", channelId: channel.id, turnNum, signature: step.signed.sigs[TRADER]! }), "ack");
-    assert.ok(step.signed.state.isFinal);
-    return step.signed;
+    const ack = expectReply(await messenger.request(hubPeer, "update", { type: "accept", channelId: channel.id, turnNum, signature: step.signed.sigs[TRADER]! }), "ack");
+    const done = complete(step.next, turnNum, ack.signature!);
+    assert.ok(done.signed.state.isFinal);
+    return done.signed;
   } finally {
     await messenger.stop();
     await node.stop();
@@ -276,7 +279,7 @@ test("finding 7: one channel's failing answer does not stop the others or the cu
   metrics.start();
   try {
     const { idA, latestA } = await failingAndStale(f);
-    await f.chain.increaseTime(45); // the chain's clock passes the report
+    await f.chain.increaseTime(31); // the chain's clock passes the report, which stays inside its settle window
     await waitFor(async () => (await record(f, idA)) === latestA.state.turnNum + 1, "A's counter-settlement, retried", 20_000);
     const text = await metrics.text();
     assert.ok(metric(text, "nitro_margin_dispute_answers_total", 'kind="checkpoint"') >= 1, "checkpoint counted");
@@ -293,7 +296,7 @@ test("a challenge left unanswered when the hub stops is answered by the restarte
   try {
     const { idA, latestA } = await failingAndStale(f);
     await f.restartHub(); // the cursor is past A's event: only the restart's re-evaluation can answer it
-    await f.chain.increaseTime(45);
+    await f.chain.increaseTime(31);
     await f.price(BTC, price(57_000n)); // the restarted hub's prices are in memory only
     await waitFor(async () => (await record(f, idA)) === latestA.state.turnNum + 1, "A's counter-settlement after the restart", 20_000);
   } finally {

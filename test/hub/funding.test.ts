@@ -132,7 +132,8 @@ test("a hostile hub's inflated funding is refused with FUNDING_OUT_OF_BOUNDS and
     await messenger.handle("sync", async (msg): Promise<Message> =>
       msg.type === "sync-status" ? { type: "sync-states", states: [] } : { type: "sync-status", channels: [{ channelId: id, turnNum: before.state.turnNum }] });
     await messenger.handle("update", async (msg): Promise<Message | undefined> => {
-      if (msg.type === "action") return overCharged; // answers the trader's partial close
+      // Answers the trader's partial close with a draft for the trader to sign first (docs/PROTOCOL.md).
+      if (msg.type === "action") return { ...overCharged, signedState: { state: overCharged.signedState.state, sigs: [undefined, undefined] } };
       if (msg.type === "accept") return { type: "ack", channelId: msg.channelId, turnNum: msg.turnNum };
       return undefined;
     });
