@@ -218,7 +218,7 @@ test("a worker that dies fails its outstanding requests, is replaced, and the po
     assert.ok(failed >= 1 && failed < 19, `some requests shared the dead worker's batch, some did not (${failed} failed)`);
     // meanwhile the other worker serves, and the replacement comes up
     assert.is(await signing.signDigest(digestOf(50)), inline(digestOf(50)));
-    await waitFor(() => signing.size === 2, "the replacement worker");
+    await waitFor(() => signing.size === 2, "the replacement worker", 60_000); // a worker boots in seconds on a loaded machine
     const later = Array.from({ length: 40 }, (_, i) => digestOf(100 + i));
     const signatures = await Promise.all(later.map((d) => signing.signDigest(d)));
     signatures.forEach((signature, i) => assert.is(signature, inline(later[i]!)));
