@@ -84,6 +84,11 @@ export class DisputeWatch {
     this.#watcher.watch(channelId);
   }
 
+  /** Stops following a channel the owner dropped (a proposal never countersigned). */
+  unwatch(channelId: Bytes32): void {
+    this.#watcher.unwatch(channelId);
+  }
+
   start(): Promise<void> {
     return this.#watcher.start();
   }
