@@ -21,7 +21,9 @@
  *   that many connections within the trader's handshake, which the per-host
  *   rate forbids;
  * - past `maxConnections`, the oldest connection of the lowest rank is
- *   closed. libp2p's own cap is set above ours by the upgrades that may be
+ *   closed (unauthenticated, then authenticated without a channel), and the
+ *   new connection itself only when every other one ranks at the top: a
+ *   newcomer still has its handshake to go. libp2p's own cap is set above ours by the upgrades that may be
  *   in flight (`libp2pMaxConnections`), so libp2p never refuses at accept
  *   while this guard can still make room.
  */
@@ -131,9 +133,13 @@ export class ConnectionGuard {
     }
     while (unauthenticated.length > this.#init.maxUnauthenticated) this.#drop(unauthenticated[0]!, "conn-unauthenticated-limit", inbound, unauthenticated);
     while (inbound.length > this.#init.maxConnections) {
-      // Lowest rank first, the oldest of it (stable sort keeps age order).
-      const victim = [...inbound].sort((a, b) => this.#rank(a) - this.#rank(b))[0]!;
+      // Lowest rank first, the oldest of it (stable sort keeps age order). The new connection has
+      // not had its chance to authenticate yet: it goes only when everyone else ranks at the top.
+      const others = inbound.filter((c) => c !== newest).sort((a, b) => this.#rank(a) - this.#rank(b));
+      const top = Math.max(...inbound.map((c) => this.#rank(c)));
+      const victim = others[0] !== undefined && this.#rank(others[0]) < top ? others[0] : newest;
       this.#drop(victim, "conn-capacity", inbound, unauthenticated);
+      if (victim === newest) break;
     }
   }
 

@@ -34,6 +34,7 @@ import { channelId } from "../../src/protocol/hash.ts";
 import { fixedPartOf } from "../../src/protocol/state.ts";
 import type { Collateral, Price } from "../../src/protocol/units.ts";
 import type { RefusalKind } from "../../src/hub/refusals.ts";
+import { HubMetrics } from "../../src/hub/metrics.ts";
 
 const BTC_PRICE = 60_000_00000000n as Price;
 
@@ -113,6 +114,11 @@ opens("an oversized deposit and excess opens of one key are refused with typed c
   // Nothing was deposited for channels nobody countersigned.
   assert.is(await f.hubAdjudicator.tokenBalance(), balance);
   assert.ok(refusals(f, "deposit-too-large") >= 2 && refusals(f, "trader-pending-limit") >= 7 && refusals(f, "trader-deposit-limit") >= 1);
+  // The operator sees it: one series per refusal kind.
+  const text = await new HubMetrics(f.hub).text();
+  assert.match(text, /nitro_margin_refusals_total\{kind="deposit-too-large"\} [2-9]/);
+  assert.match(text, /nitro_margin_refusals_total\{kind="conn-handshake-timeout"\} 0/);
+  assert.match(text, /nitro_margin_channels_waiting_for_funding 4/);
 });
 
 opens("the hub-wide limit refuses more keys; expired proposals free it, even across a restart", async (ctx) => {
