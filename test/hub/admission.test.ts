@@ -111,9 +111,12 @@ test("re-offers: once per proposal in flight, a budget per peer", () => {
   const counted = new Refusals();
   const r = new ReofferLimiter(1, 2, (k) => counted.count(k), () => t);
   const done = r.begin("p", id(1), 3)!;
-  assert.is(r.begin("q", id(1), 3), undefined, "the same proposal is not offered twice at once");
+  assert.is(r.begin("p", id(1), 3), undefined, "the same proposal is not offered twice at once on one peer's syncs");
   const other = r.begin("p", id(2), 0)!;
   assert.is(r.begin("p", id(3), 0), undefined, "the peer's budget is spent");
+  const fresh = r.begin("q", id(1), 3);
+  assert.ok(fresh !== undefined, "another peer of the trader (a new process) is offered it at once");
+  fresh();
   done();
   other();
   t += 1_000;

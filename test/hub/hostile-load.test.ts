@@ -332,6 +332,8 @@ memory("300 opens leave bounded memory and 5 syncs draw bounded offers", async (
   assert.ok(f.hub.hotChannels - hotBefore <= MEM.maxPendingPerTrader, `${f.hub.hotChannels - hotBefore} more working sets`);
   await tradeOnce(honest);
   // Five syncs: each pending proposal is offered at most once while in flight, within a per-peer budget.
+  // (First let the attacker's request budget refill: the opens spent it, 200/s, burst 100.)
+  await sleep(600);
   const status: Message = { type: "sync-status", channels: [] };
   for (let i = 0; i < 5; i++) {
     const reply = await attacker.messenger.request(attacker.hubPeer, "sync", status, { signal: AbortSignal.timeout(10_000) });
