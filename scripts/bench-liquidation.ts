@@ -299,7 +299,7 @@ try {
       mkdirSync(hubDir);
       copyFileSync(base, join(hubDir, "hub.db"));
       const noChain = (): never => { throw new Error("bench-liquidation: the hub has no chain"); };
-      const hub = new Hub({ config: { ...config, dataDir: hubDir, signatureBackend: backend, signingWorkers: workers }, signer: hubSigner, now: () => now, chain: { concludeAndWithdraw: noChain, challengeUnilaterally: noChain, payoutChallenged: noChain, mode: noChain, deposit: noChain, confirmedHoldings: noChain } });
+      const hub = new Hub({ config: { ...config, dataDir: hubDir, signatureBackend: backend, signingWorkers: workers }, signer: hubSigner, now: () => now, chain: { concludeAndWithdraw: noChain, challengeUnilaterally: noChain, challenge: noChain, payoutChallenged: noChain, mode: noChain, deposit: noChain, confirmedHoldings: noChain } });
       const tRestore = performance.now();
       await hub.start();
       const restoreS = (performance.now() - tRestore) / 1000;

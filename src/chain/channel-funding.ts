@@ -39,6 +39,13 @@ export class ChannelFunding {
     await this.#client.concludeAndTransferAllAssets(finalState, signal ? { signal } : {});
   }
 
+  /** Registers a state every participant signed (no proof needed): how the hub takes back a deposit the trader never matched. */
+  async challenge(supported: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }> {
+    await this.#client.challenge(supported, challenger, signal ? { signal } : {});
+    const status = await this.#client.status(channelId(fixedPartOf(supported.state)), signal ? { signal } : {});
+    return { finalizesAt: status.finalizesAt };
+  }
+
   /** Registers `candidate` (signed by `challenger` only) against its supported `proof`: MarginApp's unilateral rule. */
   async challengeUnilaterally(proof: SignedState, candidate: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }> {
     await this.#client.challenge(candidate, challenger, { proof: [proof], ...(signal ? { signal } : {}) });

@@ -186,6 +186,11 @@ export class DisputeWatch {
     this.#watcher.watch(channelId);
   }
 
+  /** Stops following a channel the owner dropped (a proposal never countersigned). */
+  unwatch(channelId: Bytes32): void {
+    this.#watcher.unwatch(channelId);
+  }
+
   /** Starts polling; channels the owner holds as challenged are answered again from the chain. */
   async start(): Promise<void> {
     this.#running = true;

@@ -8,6 +8,7 @@ export const AUTH_ERRORS = {
   NONCE_EXPIRED: { number: 2503, title: "Handshake nonce has expired" },
   NONCE_UNKNOWN: { number: 2504, title: "Handshake nonce was not issued to this peer or was already used" },
   WRONG_HUB: { number: 2505, title: "Handshake names a different hub address" },
+  NOT_ORACLE: { number: 2506, title: "Only a peer that proved the configured oracle's address may push prices" },
 } as const satisfies Catalogue;
 
 export type AuthErrorCode = keyof typeof AUTH_ERRORS;

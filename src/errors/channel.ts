@@ -16,6 +16,12 @@ export const CHANNEL_ERRORS = {
   UNSUPPORTED_STATE: { number: 3511, title: "State is not signed by every participant" },
   PRICE_LIMIT_EXCEEDED: { number: 3512, title: "The hub's fill price is worse than the trader's limit" },
   QUOTE_EXPIRED: { number: 3513, title: "The hub's draft expired before it was signed; ask again" },
+  // admission (hub/admission.ts): what one key may cost the hub, 3600-3649
+  DEPOSIT_TOO_LARGE: { number: 3600, title: "Deposit exceeds the hub's maximum per channel" },
+  TRADER_DEPOSIT_LIMIT: { number: 3601, title: "The trader's deposits in channels not yet funded would exceed the hub's maximum" },
+  TRADER_PENDING_LIMIT: { number: 3602, title: "The trader already has as many channels waiting for funding as the hub allows" },
+  HUB_PENDING_LIMIT: { number: 3603, title: "The hub has as many channels waiting for funding as it allows; retry later" },
+  HUB_CAPITAL_LIMIT: { number: 3604, title: "The hub's margin in channels not yet funded is at its maximum; retry later" },
 } as const satisfies Catalogue;
 
 export type ChannelErrorCode = keyof typeof CHANNEL_ERRORS;

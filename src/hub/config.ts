@@ -4,6 +4,7 @@
  * (Hardhat's habit), so an operator fixes a config in one pass.
  */
 import { AbiCoder, keccak256 } from "ethers";
+import { multiaddr } from "@multiformats/multiaddr";
 import { ConfigError, type ConfigIssue } from "../errors/config.ts";
 import { resolveEngineConfig, type EngineConfig, type MarketParams } from "../engine/params.ts";
 import { MarginError } from "../errors/base.ts";
@@ -38,7 +39,12 @@ export interface HubConfig {
     /** First block the dispute watcher reads on a fresh data directory (the adjudicator's deployment block). */
     readonly startBlock: number;
   };
-  readonly oracle: { readonly signer: Address };
+  readonly oracle: {
+    readonly signer: Address;
+    /** Price reports the hub verifies per second from all peers together, and from one peer (a token bucket each, burst one second). */
+    readonly verifyPerSecond: number;
+    readonly verifyPerSecondPerPeer: number;
+  };
   readonly channels: {
     readonly challengeDuration: number;
     /** The hub's deposit as a fraction (ppm) of the trader's, so the hub's side is margined too. */
@@ -50,6 +56,39 @@ export interface HubConfig {
     readonly idleAfter: number;
     /** Seconds a priced draft (a trade or a withdrawal) may wait for the trader's signature before the hub refuses it (QUOTE_EXPIRED). */
     readonly quoteTtl: bigint;
+    /** The largest deposit one `open` may ask for. */
+    readonly maxDeposit: bigint;
+    /** The most one trader may have asked to deposit in channels not yet funded (proposed or funding). */
+    readonly maxTraderDeposit: bigint;
+    /** The most hub margin committed to channels not yet funded, all traders together. */
+    readonly maxPendingHubDeposit: bigint;
+    /** Channels in `proposed` or `funding` (or being reclaimed) per trader address, and in all. */
+    readonly maxPendingPerTrader: number;
+    readonly maxPending: number;
+    /** Seconds after the hub's deposit within which the trader must deposit, or the hub takes its deposit back. */
+    readonly fundingTimeout: bigint;
+    /** Seconds a turn 0 may wait for the trader's countersignature before the proposal is dropped. */
+    readonly proposalTtl: bigint;
+  };
+  /** Connection limits (src/net/conn-limits.ts): what strangers may hold of the hub's sockets. */
+  readonly net: {
+    /** Milliseconds a connection has to prove an address before it is closed. */
+    readonly handshakeTimeoutMs: number;
+    /** Connections the hub keeps; past it, the oldest unauthenticated (then the oldest without a channel) is closed. */
+    readonly maxConnections: number;
+    /** Unauthenticated connections in all and from one IP address; past either, the oldest such is closed. */
+    readonly maxUnauthenticated: number;
+    readonly maxUnauthenticatedPerHost: number;
+    /** New connections accepted per second from one IP address (libp2p's inboundConnectionThreshold). */
+    readonly connectionsPerSecondPerHost: number;
+    /** Connections in their noise/yamux upgrade at once (libp2p's maxIncomingPendingConnections). */
+    readonly maxPendingUpgrades: number;
+    /** Multiaddr prefixes (e.g. "/ip4/10.0.0.0/ipcidr/8") always let in, and never let in (libp2p's allow/deny lists). */
+    readonly allow: readonly string[];
+    readonly deny: readonly string[];
+    /** Re-offers of pending proposals on sync, per peer: per second and burst. */
+    readonly reoffersPerSecond: number;
+    readonly reofferBurst: number;
   };
   /** secp256k1 implementation: "noble" (pure JS, the default), "native" (libsecp256k1, must be installed) or "auto". */
   readonly signatureBackend: "noble" | "native" | "auto";
@@ -68,6 +107,7 @@ export function resolveHubConfig(input: unknown): HubConfig {
   const chain = object(root.chain, "chain", issues) ?? {};
   const oracle = object(root.oracle, "oracle", issues) ?? {};
   const channels = object(root.channels ?? {}, "channels", issues) ?? {};
+  const net = object(root.net ?? {}, "net", issues) ?? {};
   const key = object(root.key, "key", issues) ?? {};
 
   const listen = stringList(root.listen ?? ["/ip4/127.0.0.1/tcp/0"], "listen", issues);
@@ -113,7 +153,11 @@ export function resolveHubConfig(input: unknown): HubConfig {
       pollMs: Number(integer(chain.pollMs ?? 1000, "chain.pollMs", issues, 10n, 600_000n) ?? 1000n),
       startBlock: Number(integer(chain.startBlock ?? 0, "chain.startBlock", issues, 0n, 2n ** 48n) ?? 0n),
     },
-    oracle: { signer: address(oracle.signer, "oracle.signer", issues) },
+    oracle: {
+      signer: address(oracle.signer, "oracle.signer", issues),
+      verifyPerSecond: num(oracle.verifyPerSecond ?? 100, "oracle.verifyPerSecond", issues, 1n, 100_000n),
+      verifyPerSecondPerPeer: num(oracle.verifyPerSecondPerPeer ?? 50, "oracle.verifyPerSecondPerPeer", issues, 1n, 100_000n),
+    },
     channels: {
       challengeDuration: Number(integer(channels.challengeDuration ?? 86_400, "channels.challengeDuration", issues, 60n, BigInt(UINT48_MAX) / 2n) ?? 0n),
       hubMarginRatio: integer(channels.hubMarginRatio ?? FRACTION_ONE, "channels.hubMarginRatio", issues, 0n, 100n * FRACTION_ONE) ?? 0n,
@@ -121,8 +165,28 @@ export function resolveHubConfig(input: unknown): HubConfig {
       unilateralAfter: integer(channels.unilateralAfter ?? 120, "channels.unilateralAfter", issues, 0n, 86_400n) ?? 120n,
       idleAfter: Number(integer(channels.idleAfter ?? 60, "channels.idleAfter", issues, 0n, 86_400n) ?? 60n),
       quoteTtl: integer(channels.quoteTtl ?? 10, "channels.quoteTtl", issues, 1n, 3_600n) ?? 10n,
+      maxDeposit: integer(channels.maxDeposit ?? 100_000_000_000, "channels.maxDeposit", issues, 1n) ?? 0n,
+      maxTraderDeposit: integer(channels.maxTraderDeposit ?? 250_000_000_000, "channels.maxTraderDeposit", issues, 1n) ?? 0n,
+      maxPendingHubDeposit: integer(channels.maxPendingHubDeposit ?? 1_000_000_000_000, "channels.maxPendingHubDeposit", issues, 1n) ?? 0n,
+      maxPendingPerTrader: num(channels.maxPendingPerTrader ?? 4, "channels.maxPendingPerTrader", issues, 1n, 1_000n),
+      maxPending: num(channels.maxPending ?? 1_024, "channels.maxPending", issues, 1n, 1_000_000n),
+      fundingTimeout: integer(channels.fundingTimeout ?? 3_600, "channels.fundingTimeout", issues, 1n, 30n * 86_400n) ?? 3_600n,
+      proposalTtl: integer(channels.proposalTtl ?? 120, "channels.proposalTtl", issues, 1n, 86_400n) ?? 120n,
+    },
+    net: {
+      handshakeTimeoutMs: num(net.handshakeTimeoutMs ?? 5_000, "net.handshakeTimeoutMs", issues, 100n, 600_000n),
+      maxConnections: num(net.maxConnections ?? 1_000, "net.maxConnections", issues, 2n, 1_000_000n),
+      maxUnauthenticated: num(net.maxUnauthenticated ?? 256, "net.maxUnauthenticated", issues, 1n, 1_000_000n),
+      maxUnauthenticatedPerHost: num(net.maxUnauthenticatedPerHost ?? 128, "net.maxUnauthenticatedPerHost", issues, 1n, 1_000_000n),
+      connectionsPerSecondPerHost: num(net.connectionsPerSecondPerHost ?? 100, "net.connectionsPerSecondPerHost", issues, 1n, 1_000_000n),
+      maxPendingUpgrades: num(net.maxPendingUpgrades ?? 256, "net.maxPendingUpgrades", issues, 1n, 100_000n),
+      allow: multiaddrList(net.allow ?? [], "net.allow", issues),
+      deny: multiaddrList(net.deny ?? [], "net.deny", issues),
+      reoffersPerSecond: num(net.reoffersPerSecond ?? 2, "net.reoffersPerSecond", issues, 1n, 10_000n),
+      reofferBurst: num(net.reofferBurst ?? 16, "net.reofferBurst", issues, 1n, 10_000n),
     },
   };
+  crossCheck(config, issues);
   if (issues.length > 0 || engine === undefined) {
     throw new ConfigError("INVALID_CONFIG", {
       message: `Configuration is invalid: ${issues.map((x) => `${x.path}: ${x.message}`).join("; ")}`,
@@ -157,6 +221,18 @@ function encodeMarket(m: MarketParams): string {
   );
 }
 
+/** Limits that are valid alone but not together. */
+function crossCheck(c: { channels: HubConfig["channels"]; net: HubConfig["net"] }, issues: ConfigIssue[]): void {
+  const ch = c.channels;
+  if (ch.maxDeposit > 0n && ch.minDeposit > ch.maxDeposit) issues.push({ path: "channels.maxDeposit", message: `must be at least channels.minDeposit (${ch.minDeposit})` });
+  if (ch.maxTraderDeposit > 0n && ch.maxDeposit > ch.maxTraderDeposit) issues.push({ path: "channels.maxTraderDeposit", message: `must be at least channels.maxDeposit (${ch.maxDeposit})` });
+  if (ch.maxPendingPerTrader > ch.maxPending) issues.push({ path: "channels.maxPendingPerTrader", message: `must be at most channels.maxPending (${ch.maxPending})` });
+  const n = c.net;
+  // Authenticated traders must always find room: unauthenticated connections never fill the hub.
+  if (n.maxUnauthenticated >= n.maxConnections) issues.push({ path: "net.maxUnauthenticated", message: `must be below net.maxConnections (${n.maxConnections})` });
+  if (n.maxUnauthenticatedPerHost > n.maxUnauthenticated) issues.push({ path: "net.maxUnauthenticatedPerHost", message: `must be at most net.maxUnauthenticated (${n.maxUnauthenticated})` });
+}
+
 function object(x: unknown, path: string, issues: ConfigIssue[]): Obj | undefined {
   if (typeof x === "object" && x !== null && !Array.isArray(x)) return x as Obj;
   issues.push({ path: path || "(root)", message: "must be an object" });
@@ -177,6 +253,31 @@ function stringList(x: unknown, path: string, issues: ConfigIssue[]): string[] {
   if (Array.isArray(x) && x.length > 0 && x.every((s) => typeof s === "string" && s.length > 0)) return x as string[];
   issues.push({ path, message: "must be a non-empty array of strings" });
   return [];
+}
+
+/** A bounded integer that fits a JS number (counts, rates, milliseconds). */
+function num(x: unknown, path: string, issues: ConfigIssue[], min: bigint, max: bigint): number {
+  return Number(integer(x, path, issues, min, max) ?? min);
+}
+
+/** Multiaddrs naming an IP address or network, as libp2p's allow/deny lists take them. */
+function multiaddrList(x: unknown, path: string, issues: ConfigIssue[]): string[] {
+  if (!Array.isArray(x)) {
+    issues.push({ path, message: "must be an array of multiaddr strings" });
+    return [];
+  }
+  const out: string[] = [];
+  x.forEach((entry, i) => {
+    try {
+      if (typeof entry !== "string") throw new TypeError("not a string");
+      const first = multiaddr(entry).getComponents()[0]?.name;
+      if (first !== "ip4" && first !== "ip6") throw new TypeError("not an IP multiaddr");
+      out.push(entry);
+    } catch {
+      issues.push({ path: `${path}[${i}]`, message: 'must be an IP multiaddr such as "/ip4/10.0.0.0/ipcidr/8"' });
+    }
+  });
+  return out;
 }
 
 function integer(x: unknown, path: string, issues: ConfigIssue[], min?: bigint, max?: bigint): bigint | undefined {

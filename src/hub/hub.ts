@@ -16,7 +16,7 @@ import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
 import { complete, newChannel, draftProposal, sealProposal, resumeChannel, abandon, adopt, countersignDraft, turnAbove, nextTurn, MAX_TURN_SKIP, type ChannelSnapshot, type Draft, type Step } from "../channel/channel.ts";
-import { decide, fundingOf, marginStateOf, openingState, planWithdrawal } from "../channel/margin-channel.ts";
+import { allocationsOf, decide, fundingOf, marginStateOf, openingState, planWithdrawal } from "../channel/margin-channel.ts";
 import { decodeAppDataUncached } from "../protocol/app-data.ts";
 import { RiskBook, type MarketBook } from "../engine/book.ts";
 import { AtRiskIndex } from "../engine/at-risk-index.ts";
@@ -27,6 +27,7 @@ import { termsFromEngineConfig } from "../engine/onchain-terms.ts";
 import { createMessenger, type HandlerContext, type Messenger } from "../net/messenger.ts";
 import { createNode, type NetNode } from "../net/node.ts";
 import { PeerAuth, requireAuthenticated } from "../net/peer-auth.ts";
+import { ConnectionGuard, libp2pMaxConnections } from "../net/conn-limits.ts";
 import { verifyPriceReport, type OracleDomain } from "../oracle/report.ts";
 import { deriveChannelNonce, HUB, marginFixedPart, TRADER } from "../protocol/channel-setup.ts";
 import type { MarginState, Position, PriceReport } from "../protocol/margin-state.ts";
@@ -34,7 +35,7 @@ import type { Accept, FundingIndex, Message, Propose, WireAction } from "../prot
 import { stateHashOf, verifyDigestSignature, type Signer } from "../protocol/sign.ts";
 import { fixedPartOf, type SignedState, type VariablePart } from "../protocol/state.ts";
 import { channelId } from "../protocol/hash.ts";
-import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
+import { sameAddress, type Address, type Bytes32, type MarketId } from "../protocol/types.ts";
 import { FRACTION_ONE, PRICE_ONE, type Collateral, type Price } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
 import { fromJson, toJson } from "../protocol/bigint-json.ts";
@@ -46,6 +47,11 @@ import type { ChannelRecord, ChannelStatus, ChannelSummary, MetaValue } from "..
 import type { HubConfig } from "./config.ts";
 import { defaultSigningWorkers, SigningPool } from "./signing-pool.ts";
 import { MAX_SYNC_STATES } from "../protocol/constants.ts";
+import { Admission, type Reservation } from "./admission.ts";
+import { FundingDeadlines, HUB_DEPOSITED_KEY, HUB_DEPOSITED_PREFIX } from "./funding-timeout.ts";
+import { PriceGate } from "./price-gate.ts";
+import { Refusals, type RefusalKind } from "./refusals.ts";
+import { ReofferLimiter } from "./reoffer-limiter.ts";
 
 /** What the hub needs from the chain: narrow, so tests and the embedded dev chain plug in the same way. */
 export interface FundingPort {
@@ -53,6 +59,8 @@ export interface FundingPort {
   concludeAndWithdraw(finalState: SignedState, signal?: AbortSignal): Promise<void>;
   /** MarginApp's unilateral rule: challenge with `candidate` (signed by `challenger` only) against `proof`. */
   challengeUnilaterally(proof: SignedState, candidate: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }>;
+  /** Challenges with a state both participants signed (the funding timeout's turn 0). */
+  challenge(supported: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }>;
   /** Pays out a challenged candidate's outcome once its challenge has timed out. */
   payoutChallenged(candidate: SignedState, signal?: AbortSignal): Promise<void>;
   mode(channelId: Bytes32, signal?: AbortSignal): Promise<"open" | "challenge" | "finalized">;
@@ -75,6 +83,8 @@ export interface HubInit {
   readonly log?: (event: string, fields: Record<string, unknown>) => void;
   /** Watch the adjudicator and answer stale challenges (omit only in tests that need no chain events). */
   readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number };
+  /** Milliseconds for the connection handshake deadline (performance.now unless a test drives it). */
+  readonly netClock?: () => number;
 }
 
 /**
@@ -213,6 +223,15 @@ export class Hub {
   #shutdown = new AbortController();
   #signing: SigningPool | undefined;
   readonly #listeners = new Set<(event: string, fields: Record<string, unknown>) => void>();
+  /** What strangers may cost the hub (src/hub/admission.ts and friends), and what was refused. */
+  readonly #refusals = new Refusals();
+  readonly #admission: Admission;
+  readonly #deadlines: FundingDeadlines;
+  readonly #priceGate: PriceGate;
+  readonly #reoffers: ReofferLimiter;
+  /** Proposals whose drop is queued in their lane. */
+  readonly #expiring = new Set<Bytes32>();
+  #connGuard: ConnectionGuard | undefined;
 
   constructor(init: HubInit) {
     this.#init = init;
@@ -225,6 +244,12 @@ export class Hub {
     this.#risk = new AtRiskIndex(init.config.engine.markets, new Map([...init.config.engine.markets.keys()].map((m) => [m, PRICE_ONE as Price])));
     this.store = new SqliteStore({ path: `${init.config.dataDir}/hub.db` });
     this.#oracleDomain = { chainId: init.config.chain.chainId, verifyingContract: init.config.chain.marginApp };
+    const refused = (kind: RefusalKind, n?: number) => this.#refusals.count(kind, n);
+    this.#admission = new Admission(init.config.channels, refused);
+    this.#deadlines = new FundingDeadlines(init.config.channels.fundingTimeout);
+    const oracle = init.config.oracle;
+    this.#priceGate = new PriceGate({ oracle: oracle.signer, markets: new Set(init.config.engine.markets.keys()), verifyPerSecond: oracle.verifyPerSecond, verifyPerSecondPerPeer: oracle.verifyPerSecondPerPeer }, refused);
+    this.#reoffers = new ReofferLimiter(init.config.net.reoffersPerSecond, init.config.net.reofferBurst, refused);
   }
 
   get multiaddrs(): string[] {
@@ -262,19 +287,45 @@ export class Hub {
   async #startServices(): Promise<void> {
     await this.store.start();
     this.#restore();
-    this.#node = await createNode({ listen: this.config.listen, ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}), inboundConnectionsPerSecond: 100, maxIncomingPendingConnections: 256 });
+    this.#restoreAdmission();
+    const net = this.config.net;
+    this.#node = await createNode({
+      listen: this.config.listen,
+      ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}),
+      inboundConnectionsPerSecond: net.connectionsPerSecondPerHost,
+      maxIncomingPendingConnections: net.maxPendingUpgrades,
+      maxConnections: libp2pMaxConnections(net, net.maxPendingUpgrades),
+      // The upgrade is part of the handshake deadline (libp2p's default, 10 s, at most).
+      inboundUpgradeTimeoutMs: Math.min(net.handshakeTimeoutMs, 10_000),
+      allow: net.allow,
+      deny: net.deny,
+    });
+    // Before the node listens: every inbound connection is seen from its first moment.
+    this.#connGuard = new ConnectionGuard(this.#node, {
+      ...net,
+      rank: (peerId) => this.#peerRank(peerId),
+      onClose: (reason) => this.#refusals.count(reason),
+      ...(this.#init.netClock ? { now: this.#init.netClock } : {}),
+    });
+    this.#connGuard.start();
     await this.#node.start();
-    this.#messenger = createMessenger({ libp2p: this.#node }, { onHandlerError: (error, ctx) => this.#log("handler-error", { peer: ctx.peerId, error: String(error) }) });
+    this.#messenger = createMessenger({ libp2p: this.#node }, {
+      onHandlerError: (error, ctx) => this.#log("handler-error", { peer: ctx.peerId, error: String(error) }),
+      // Prices only from the oracle's authenticated peer, refused before the frame is decoded.
+      authorize: (family, peer) => (family === "price" ? this.#priceGate.source(peer.address, peer.peerId) : undefined),
+    });
     await this.#messenger.start();
     this.#auth = new PeerAuth({ messenger: this.#messenger }, { hub: this.address });
     await this.#auth.start();
     await this.#messenger.handle("update", (msg, ctx) => this.#onUpdate(msg, ctx));
     await this.#messenger.handle("sync", (msg, ctx) => this.#onSync(msg, ctx));
-    // The oracle pushes signed reports here; each is checked against the configured oracle key,
-    // so any peer may relay them and a forged one is refused with its code.
-    await this.#messenger.handle("price", async (msg) => {
+    // The oracle process pushes signed reports here once it proved the oracle's address (see
+    // `authorize` above); each report is still checked against the oracle key.
+    await this.#messenger.handle("price", async (msg, ctx) => {
       if (msg.type !== "price") throw new WireError("UNKNOWN_MESSAGE", { details: { type: msg.type } });
-      await this.ingestPrices(msg.reports);
+      const refused = this.#priceGate.source(ctx.address, ctx.peerId);
+      if (refused !== undefined) throw refused;
+      await this.ingestPrices(msg.reports, { peerId: ctx.peerId });
       return undefined;
     });
     this.#fundingLoop = this.#watchFunding(this.#shutdown.signal);
@@ -329,6 +380,8 @@ export class Hub {
     this.#disputes = undefined;
     await this.#auth?.stop();
     await this.#messenger?.stop();
+    this.#connGuard?.stop();
+    this.#connGuard = undefined;
     await this.#node?.stop();
     await this.#queue.drain();
     await this.#signing?.stop();
@@ -339,13 +392,28 @@ export class Hub {
     this.#auth = undefined;
   }
 
-  /** Verified oracle reports in; liquidations out. Reports not signed by the configured oracle are refused. */
-  async ingestPrices(reports: readonly PriceReport[]): Promise<void> {
+  /**
+   * Verified oracle reports in; liquidations out. Reports not signed by the
+   * configured oracle are refused. Only reports that would move a price are
+   * verified (price-gate.ts); `from`, a peer that pushed them, is held to
+   * the verification budget (the in-process feed is not).
+   */
+  async ingestPrices(reports: readonly PriceReport[], from?: { readonly peerId: string }): Promise<void> {
     const now = this.#now();
     const accepted: PriceReport[] = [];
-    // Verify the whole batch first: one forged report refuses the batch and changes nothing.
-    for (const report of reports) verifyPriceReport(this.#oracleDomain, report, this.config.oracle.signer);
-    for (const report of reports) {
+    const fresh = this.#priceGate.fresh(reports, (market) => this.#prices.get(market));
+    if (from !== undefined) this.#priceGate.spend(from.peerId, fresh.length);
+    // Verify what is left first: one forged report refuses the batch and changes nothing.
+    try {
+      for (const report of fresh) {
+        this.#priceGate.noteVerified();
+        verifyPriceReport(this.#oracleDomain, report, this.config.oracle.signer);
+      }
+    } catch (error) {
+      this.#priceGate.noteForged();
+      throw error;
+    }
+    for (const report of fresh) {
       const previous = this.#prices.get(report.market);
       if (previous !== undefined && previous.timestamp >= report.timestamp) continue;
       this.book.acceptPrice(report, now);
@@ -453,6 +521,26 @@ export class Hub {
     return this.#rejected;
   }
 
+  /** What the hub refused strangers since start, by kind (the metrics counter). */
+  refusals(): ReadonlyMap<RefusalKind, number> {
+    return this.#refusals.snapshot();
+  }
+
+  /** Channels waiting for funding (proposed, funding, being reclaimed) and the hub margin they commit. */
+  pendingChannels(): { readonly channels: number; readonly hubDeposit: bigint } {
+    return { channels: this.#admission.pending, hubDeposit: this.#admission.pendingHubDeposit };
+  }
+
+  /** Price reports verified, and dropped before any signature check, since start. */
+  priceStats(): { readonly verified: number; readonly dropped: number } {
+    return { verified: this.#priceGate.verified, dropped: this.#priceGate.dropped };
+  }
+
+  /** Inbound connections now, and how many have not proved an address. */
+  connections(): { readonly inbound: number; readonly unauthenticated: number } {
+    return this.#connGuard?.counts() ?? { inbound: 0, unauthenticated: 0 };
+  }
+
   /** Also receive every event `init.log` gets (metrics, the dashboard); returns the unsubscribe. A throwing listener is ignored. */
   onEvent(listener: (event: string, fields: Record<string, unknown>) => void): () => void {
     this.#listeners.add(listener);
@@ -502,6 +590,19 @@ export class Hub {
   async #open(trader: Address, deposit: bigint): Promise<Propose> {
     const terms = this.config.channels;
     if (deposit < terms.minDeposit) throw new EngineError("INVALID_AMOUNT", { details: { deposit, minDeposit: terms.minDeposit } });
+    const hubDeposit = (deposit * terms.hubMarginRatio) / FRACTION_ONE;
+    // Room is held from here (typed refusal otherwise), so concurrent opens of one key cannot all pass.
+    const room = this.#admission.reserve(trader, deposit, hubDeposit);
+    try {
+      return await this.#openChannel(trader, deposit, hubDeposit, room);
+    } catch (error) {
+      room.cancel(); // a no-op once bound
+      throw error;
+    }
+  }
+
+  async #openChannel(trader: Address, deposit: bigint, hubDeposit: bigint, room: Reservation): Promise<Propose> {
+    const terms = this.config.channels;
     const counter = this.store.nextCounter(NONCE_COUNTER);
     const fixed = marginFixedPart({
       trader,
@@ -510,7 +611,6 @@ export class Hub {
       marginApp: this.config.chain.marginApp,
       challengeDuration: terms.challengeDuration,
     });
-    const hubDeposit = (deposit * terms.hubMarginRatio) / FRACTION_ONE;
     const fresh = newChannel(fixed, this.config.chain.token, HUB);
     const variable = openingState(fresh, { deposit, hubDeposit, riskParamsHash: this.config.riskParamsHash, oracle: this.config.oracle.signer, terms: termsFromEngineConfig(this.config.engine) });
     const action: WireAction = { kind: "open", deposit: deposit as Collateral };
@@ -521,6 +621,7 @@ export class Hub {
       this.#saveStep(fresh, step),
       this.store.setMeta(PENDING_ACTION_KEY(fresh.id), toJson(action)),
     ]);
+    room.bind(fresh.id, this.#now());
     this.#track(record, { snapshot: step.next, pendingAction: action });
     this.#disputes?.watch(fresh.id);
     this.#log("channel-proposed", { channelId: fresh.id, trader, deposit, hubDeposit });
@@ -690,11 +791,23 @@ export class Hub {
     });
     const successor = newChannel(fixed, this.config.chain.token, HUB);
     const plan = planWithdrawal(live.snapshot, successor.id, amount, reports, ctx);
-    const draft = draftProposal(successor, plan.successorOpening, this.address, plan.rolled, () => {});
+    // A successor waits for funding too (by the roll, not a deposit): it counts against the same limits.
+    const room = this.#admission.reserve(live.record.counterparty, 0n, 0n);
+    let draft: Draft;
+    try {
+      draft = draftProposal(successor, plan.successorOpening, this.address, plan.rolled, () => {});
+    } catch (error) {
+      room.cancel();
+      throw error;
+    }
     const action: WireAction = { kind: "withdraw", amount: amount as Collateral };
     const roll: RollInfo = { channelId: live.snapshot.id, amount, atTurn: latest.state.turnNum, reports, plannedAt: ctx.now };
     const record: ChannelRecord = { channelId: successor.id, fixedPart: fixed, token: this.config.chain.token, role: "hub", status: "proposed", counterparty: live.record.counterparty, createdAt: Date.now() };
-    await Promise.all([this.store.putChannel(record), this.store.setMeta(ROLL_KEY(successor.id), toJson(roll))]);
+    await Promise.all([this.store.putChannel(record), this.store.setMeta(ROLL_KEY(successor.id), toJson(roll))]).catch((error: unknown) => {
+      room.cancel();
+      throw error;
+    });
+    room.bind(successor.id, this.#now());
     const hubDraft: HubDraft = { draft, action, reports, effects: undefined, quotedAt: ctx.now, expires: true };
     this.#track(record, { snapshot: successor, draft: hubDraft, rollFrom: roll });
     this.#disputes?.watch(successor.id);
@@ -812,18 +925,21 @@ export class Hub {
       const behind: SignedState[] = [];
       for (const entry of this.#entriesOf(trader)) {
         const theirs = msg.channels.find((c) => c.channelId === entry.id)?.turnNum ?? -1;
-        if (entry.turnNum > theirs) {
+        if (entry.turnNum > theirs && behind.length < MAX_SYNC_STATES) {
           const latest = this.#latestSupported(entry.id);
           if (latest !== undefined) behind.push(latest);
         }
         // Only a channel in memory can have a proposal of ours pending.
         const live = entry.live;
         if (live?.snapshot.pending !== undefined && live.pendingAction !== undefined) {
+          // Once per proposal in flight, and a budget per peer (reoffer-limiter.ts).
+          const done = this.#reoffers.begin(ctx.peerId, entry.id, live.snapshot.pending.state.turnNum);
           const funding = live.pendingFunding ?? [];
-          void this.#offer(live, {
+          const proposal: Propose = {
             type: "propose", signedState: live.snapshot.pending, action: live.pendingAction,
             reports: live.pendingReports ?? [], ...(funding.length > 0 ? { funding } : {}),
-          });
+          };
+          if (done !== undefined) void this.#offer(live, proposal).finally(done);
         }
       }
       return { type: "sync-states", states: behind.slice(0, MAX_SYNC_STATES) };
@@ -957,6 +1073,12 @@ export class Hub {
     await this.store.updateChannelStatus(entry.id, status);
     entry.status = status;
     if (entry.live !== undefined) entry.live.record = { ...entry.live.record, status };
+    // Funded or over: it no longer waits on the trader (admission.ts, funding-timeout.ts).
+    if (status === "funding") this.#admission.countersigned(entry.id);
+    if (status === "open" || status === "closed") {
+      this.#admission.release(entry.id);
+      if (this.#deadlines.forget(entry.id)) await this.store.setMeta(HUB_DEPOSITED_KEY(entry.id), "");
+    }
     this.#log("channel-status", { channelId: entry.id, status });
   }
 
@@ -1098,6 +1220,7 @@ export class Hub {
   async #watchFunding(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       this.#evictIdle();
+      this.#expireProposals();
       const now = this.#now();
       // Funding accrues on our clock whether or not any channel moves.
       this.#advanceFundingClocks(now);
@@ -1170,7 +1293,15 @@ export class Hub {
       }
       return;
     }
+    if (latest.state.turnNum === 0 && held > 0n && this.#deadlines.due(live.snapshot.id, this.#now())) {
+      await this.#abandonFunding(live, held, signal);
+      return;
+    }
     if (latest.state.turnNum === 0 && held === 0n) {
+      // The funding timeout runs from our first attempt, noted before it: a crash after the
+      // deposit landed cannot leave it untimed.
+      const now = this.#now();
+      if (this.#deadlines.note(live.snapshot.id, now)) await this.store.setMeta(HUB_DEPOSITED_KEY(live.snapshot.id), String(now));
       // Deposit with expectedHeld = 0: if our earlier deposit already landed (only not yet
       // confirmed), the adjudicator refuses this one, so a retry can never pay twice.
       const hubDeposit = total - marginStateOf(latest.state).traderCash;
@@ -1181,6 +1312,89 @@ export class Hub {
         if (!(error instanceof MarginError && error.code === "DEPOSIT_RACE")) throw error;
       }
     }
+  }
+
+  /**
+   * The funding timeout (funding-timeout.ts): the trader never matched our
+   * deposit, so we take ours back. Challenge with turn 0, which both signed;
+   * the channel is then an exit like any other, which `#collectExit` pays
+   * out once the challenge finalizes (our allocation first, from what the
+   * channel holds). In the channel's lane.
+   */
+  async #abandonFunding(live: LiveChannel, held: bigint, signal: AbortSignal): Promise<void> {
+    const id = live.snapshot.id;
+    const turn0 = live.snapshot.latest!;
+    // Already on chain after a restart (or the trader challenged): only the bookkeeping is left.
+    if ((await this.#init.chain.mode(id, signal)) === "open") await this.#init.chain.challenge(turn0, this.#init.signer, signal);
+    await this.store.setMeta(EXIT_KEY(id), "1"); // a restart resumes it as an exit to collect
+    live.exit = turn0;
+    live.ownExit = undefined;
+    await this.#setStatus(live.entry, "challenged");
+    this.#refusals.count("funding-timeout");
+    this.#log("funding-timeout", { channelId: id, trader: live.entry.counterparty, held, hubDeposit: allocationsOf(live.snapshot, turn0.state).hub, depositedAt: this.#deadlines.depositedAt(id) });
+  }
+
+  /** Drops proposals whose turn 0 was never countersigned within `channels.proposalTtl`. */
+  #expireProposals(): void {
+    for (const id of this.#admission.expired(this.#now())) {
+      if (this.#expiring.has(id)) continue;
+      this.#expiring.add(id);
+      void this.#queue
+        .run(id, () => this.#dropProposal(id))
+        .catch((error: unknown) => this.#log("expire-error", { channelId: id, error: String(error) }))
+        .finally(() => this.#expiring.delete(id));
+    }
+  }
+
+  /**
+   * Forgets a proposal the trader never countersigned: closed in the store
+   * first, so a restart does not bring it back, then gone from memory. A
+   * late countersignature meets UNKNOWN_CHANNEL; nothing was deposited.
+   */
+  async #dropProposal(id: Bytes32): Promise<void> {
+    const entry = this.#channels.get(id);
+    if (entry === undefined || entry.status !== "proposed") return; // countersigned meanwhile
+    await Promise.all([this.store.updateChannelStatus(id, "closed"), this.store.setMeta(PENDING_ACTION_KEY(id), "")]);
+    this.#channels.delete(id);
+    this.#hot.delete(id);
+    entry.live = undefined;
+    const mine = this.#byTrader.get(entry.counterparty);
+    if (mine !== undefined) {
+      const i = mine.ids.indexOf(id);
+      if (i >= 0) mine.ids.splice(i, 1);
+      if (mine.ids.length === 0) this.#byTrader.delete(entry.counterparty);
+    }
+    this.#disputes?.unwatch(id);
+    this.#admission.release(id);
+    this.#refusals.count("proposal-expired");
+    this.#log("proposal-expired", { channelId: id, trader: entry.counterparty });
+  }
+
+  /**
+   * Rebuilds what waits for funding (admission.ts) from the restored
+   * channels, and the funding timeouts from the store. Channels waiting are
+   * in flight, so they are all in the hot set; only turn-0 openings and
+   * successors count (a top-up also sets `funding`, but is not an opening).
+   */
+  #restoreAdmission(): void {
+    this.#deadlines.restore(this.store.metaWithPrefix(HUB_DEPOSITED_PREFIX));
+    const now = this.#now();
+    for (const live of this.#hot.values()) {
+      const { status, id, counterparty } = live.entry;
+      const reclaiming = status === "challenged" && this.#deadlines.depositedAt(id) !== undefined;
+      if (status !== "proposed" && status !== "funding" && !reclaiming) continue;
+      const turn0 = live.snapshot.latest ?? live.snapshot.pending;
+      if (turn0 === undefined || turn0.state.turnNum !== 0) continue;
+      const { trader, hub } = live.rollFrom === undefined ? allocationsOf(live.snapshot, turn0.state) : { trader: 0n, hub: 0n };
+      this.#admission.restore(id, counterparty, trader, hub, status === "proposed" ? now : undefined);
+    }
+  }
+
+  /** How much a peer's connection is worth keeping (net/conn-limits.ts): 0 unauthenticated, 2 a trader with channels or the oracle. */
+  #peerRank(peerId: string): number {
+    const address = this.#messenger?.bindings.get(peerId);
+    if (address === undefined) return 0;
+    return this.#byTrader.has(address) || sameAddress(address, this.config.oracle.signer) ? 2 : 1;
   }
 
   #noteRejection(error: unknown, entry?: ChannelEntry, trader?: Address, channelId?: Bytes32): void {

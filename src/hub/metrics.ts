@@ -8,6 +8,13 @@
  * latency from `SqliteStore.onCommit`. One registry per hub (never the
  * global one), so tests and several hubs in one process do not collide.
  *
+ * Refusals (`refusals_total{kind}`): what the hub refused strangers, one
+ * series per kind in src/hub/refusals.ts (oversized or excess opens,
+ * proposals expired, funding timeouts, price pushes refused or dropped
+ * unverified, connections closed, re-offers skipped), read from the hub's
+ * counters at scrape time rather than from events: a flood of refusals does
+ * not become a flood of events.
+ *
  * Update latency is proposal stored → countersignature stored, per channel
  * and turn: the hub's `proposed` (or `channel-proposed`, `withdrawal-proposed`
  * for a turn 0) event to its `supported` event.
@@ -17,7 +24,7 @@ import type { Hub } from "./hub.ts";
 import { CHANNEL_STATUSES } from "../store/types.ts";
 import { PRICE_ONE } from "../protocol/units.ts";
 
-export type MetricsSource = Pick<Hub, "onEvent" | "channelCounts" | "prices" | "now" | "chainWatch" | "store">;
+export type MetricsSource = Pick<Hub, "onEvent" | "channelCounts" | "prices" | "now" | "chainWatch" | "store" | "refusals" | "connections" | "pendingChannels">;
 
 const PREFIX = "nitro_margin_";
 /** Proposals we still wait on; beyond this the oldest are forgotten (a trader that never answers). */
@@ -105,6 +112,39 @@ export class HubMetrics {
       collect() {
         const block = source.chainWatch().lastBlock;
         if (block !== undefined) this.set({ watcher: "disputes" }, block);
+      },
+    });
+    const refusalsSeen = new Map<string, number>();
+    new Counter({
+      name: `${PREFIX}refusals_total`,
+      help: "What the hub refused strangers, by kind (see src/hub/refusals.ts)",
+      labelNames: ["kind"],
+      registers,
+      collect() {
+        for (const [kind, n] of source.refusals()) {
+          const seen = refusalsSeen.get(kind) ?? 0;
+          this.inc({ kind }, Math.max(0, n - seen));
+          refusalsSeen.set(kind, Math.max(seen, n));
+        }
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}inbound_connections`,
+      help: "Inbound libp2p connections, and those that have not proved an address yet",
+      labelNames: ["auth"],
+      registers,
+      collect() {
+        const c = source.connections();
+        this.set({ auth: "any" }, c.inbound);
+        this.set({ auth: "none" }, c.unauthenticated);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}channels_waiting_for_funding`,
+      help: "Channels proposed, funding or being reclaimed, which the admission limits bound",
+      registers,
+      collect() {
+        this.set(source.pendingChannels().channels);
       },
     });
     let writesSeen = 0;

@@ -10,7 +10,8 @@
  * is an empty acknowledgement, unless the handler refuses it.
  *
  * Inbound, each request (not each stream) is admitted (per-peer concurrency
- * + token bucket) before its payload is decoded; its frame is decoded and
+ * + token bucket, then the owner's `authorize` for the family) before its
+ * payload is decoded; its frame is decoded and
  * validated before a handler sees it; every failure goes back as a typed
  * `error` reply with the request's id. A broken frame costs that stream
  * only, never another peer's requests.
@@ -83,6 +84,12 @@ export interface MessengerInit {
   readonly limits?: Partial<MessengerLimits>;
   /** Shared with PeerAuth, which writes it; created if absent. */
   readonly bindings?: PeerBindings;
+  /**
+   * Per family and peer, checked with the per-peer limits before a request's
+   * payload is decoded: a MarginError refuses it (e.g. a family only one
+   * authenticated peer may use), undefined admits it.
+   */
+  readonly authorize?: (family: MessageFamily, peer: { readonly peerId: string; readonly address: Address | undefined }) => MarginError | undefined;
   /** Called with every handler failure (peers only see a generic HANDLER_FAILED for non-MarginErrors). */
   readonly onHandlerError?: (error: unknown, ctx: HandlerContext) => void;
 }
@@ -128,6 +135,7 @@ export class Messenger {
   /** In-flight work and the controller that stop() aborts; per task, so no signal outlives its exchange. */
   readonly #tasks = new Map<Promise<unknown>, AbortController>();
   readonly #onHandlerError: MessengerInit["onHandlerError"];
+  readonly #authorize: MessengerInit["authorize"];
   /** The usable (or opening) outbound stream per peer and family; concurrent callers share one open. */
   readonly #pool = new Map<string, Promise<RequestStream>>();
   /** Every outbound stream not yet closed (usable or draining), for stop(). */
@@ -144,6 +152,7 @@ export class Messenger {
     this.#limiter = new PeerLimiter(this.limits);
     this.bindings = init.bindings ?? new PeerBindings();
     this.#onHandlerError = init.onHandlerError;
+    this.#authorize = init.authorize;
   }
 
   get peerId(): string {
@@ -321,7 +330,12 @@ export class Messenger {
       {
         admit: () => {
           if (!this.#running) return new WireError("SHUTTING_DOWN");
-          return this.#limiter.acquire(peerId) ?? new WireError("RATE_LIMITED", { details: { peerId } });
+          const release = this.#limiter.acquire(peerId);
+          if (release === undefined) return new WireError("RATE_LIMITED", { details: { peerId } });
+          const refused = this.#authorize?.(family, { peerId, address: this.bindings.get(peerId) });
+          if (refused === undefined) return release;
+          release();
+          return refused;
         },
         answer: (payload, cancelled) => this.#track((stopping) => this.#answer(family, peerId, payload, either(cancelled, stopping))),
       },

@@ -30,6 +30,11 @@ export interface NodeInit {
    * or the excess are reset mid-handshake.
    */
   readonly maxIncomingPendingConnections?: number;
+  /** How long an inbound noise/yamux upgrade may take (libp2p default 10 s). */
+  readonly inboundUpgradeTimeoutMs?: number;
+  /** IP multiaddr prefixes always let in (past the pending and rate limits) and never let in. */
+  readonly allow?: readonly string[];
+  readonly deny?: readonly string[];
 }
 
 export type NetNode = Libp2p;
@@ -47,6 +52,9 @@ export async function createNode(init: NodeInit = {}): Promise<NetNode> {
       ...(init.inboundConnectionsPerSecond !== undefined ? { inboundConnectionThreshold: init.inboundConnectionsPerSecond } : {}),
       ...(init.maxConnections !== undefined ? { maxConnections: init.maxConnections } : {}),
       ...(init.maxIncomingPendingConnections !== undefined ? { maxIncomingPendingConnections: init.maxIncomingPendingConnections } : {}),
+      ...(init.inboundUpgradeTimeoutMs !== undefined ? { inboundUpgradeTimeout: init.inboundUpgradeTimeoutMs } : {}),
+      ...(init.allow !== undefined ? { allow: [...init.allow] } : {}),
+      ...(init.deny !== undefined ? { deny: [...init.deny] } : {}),
     },
   });
 }

@@ -55,7 +55,19 @@ export interface HubFixture {
   close(): Promise<void>;
 }
 
-export async function startHubFixture(options: { hubMarginRatio?: bigint; confirmations?: number; unilateralAfter?: number; idleAfter?: number; fundingRate?: FundingRateSource } = {}): Promise<HubFixture> {
+export interface HubFixtureOptions {
+  hubMarginRatio?: bigint;
+  confirmations?: number;
+  unilateralAfter?: number;
+  idleAfter?: number;
+  /** Extra hub.json fields per section (limits under test). */
+  config?: { channels?: Record<string, unknown>; net?: Record<string, unknown>; oracle?: Record<string, unknown> };
+  /** The hub's connection-deadline clock in ms (default: real time). */
+  netClock?: () => number;
+  fundingRate?: FundingRateSource;
+}
+
+export async function startHubFixture(options: HubFixtureOptions = {}): Promise<HubFixture> {
   const chain = await startTestChain();
   const dir = mkdtempSync(join(tmpdir(), "nitro-margin-hub-"));
   const hubSigner = testSigner(100);
@@ -67,8 +79,9 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint; confir
     dataDir: dir,
     key: { plainKeyFile: "unused", allowPlainKey: true },
     chain: { rpcUrl: "in-process", chainId: chain.chainId, ...chain.addresses, confirmations: options.confirmations ?? 1, pollMs: 20 },
-    oracle: { signer: oracle.address },
-    channels: { challengeDuration: 3600, hubMarginRatio: options.hubMarginRatio ?? 1_000_000n, minDeposit: USD, unilateralAfter: options.unilateralAfter ?? 120, idleAfter: options.idleAfter ?? 60 },
+    oracle: { signer: oracle.address, ...options.config?.oracle },
+    channels: { challengeDuration: 3600, hubMarginRatio: options.hubMarginRatio ?? 1_000_000n, minDeposit: USD, unilateralAfter: options.unilateralAfter ?? 120, idleAfter: options.idleAfter ?? 60, ...options.config?.channels },
+    ...(options.config?.net !== undefined ? { net: options.config.net } : {}),
     markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
   });
   const clients: TraderClient[] = [];
@@ -138,6 +151,7 @@ export async function startHubFixture(options: { hubMarginRatio?: bigint; confir
       chain: new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations),
       disputes: { provider: chain.provider, client: hubAdjudicator, pollingIntervalMs: 20 },
       now: () => fixture.now,
+      ...(options.netClock !== undefined ? { netClock: options.netClock } : {}),
       log: (event: string, fields: Record<string, unknown>) => {
         fixture.hubLog.push({ event, fields });
         if (process.env.HUB_LOG) console.log("hub", event, JSON.stringify(fields, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));

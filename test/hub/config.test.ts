@@ -49,4 +49,34 @@ test("every problem is listed at once, engine problems included", () => {
   }
 });
 
+test("hostile-load limits: defaults, and combinations that cannot work, all reported at once", () => {
+  const c = resolveHubConfig(good);
+  assert.is(c.channels.maxDeposit, 100_000_000_000n);
+  assert.is(c.channels.maxPendingPerTrader, 4);
+  assert.is(c.channels.fundingTimeout, 3_600n);
+  assert.is(c.channels.proposalTtl, 120n);
+  assert.is(c.net.handshakeTimeoutMs, 5_000);
+  assert.ok(c.net.maxUnauthenticated < c.net.maxConnections);
+  assert.equal(c.net.allow, []);
+  assert.is(c.oracle.verifyPerSecond, 100);
+  try {
+    resolveHubConfig({
+      ...good,
+      oracle: { ...good.oracle, verifyPerSecond: 0 },
+      channels: { minDeposit: 10, maxDeposit: 5, maxTraderDeposit: 4, maxPendingPerTrader: 9, maxPending: 8, fundingTimeout: 0 },
+      net: { maxConnections: 10, maxUnauthenticated: 10, maxUnauthenticatedPerHost: 11, handshakeTimeoutMs: 5, allow: ["/dns4/example.com"], deny: "10.0.0.0/8" },
+    });
+    assert.unreachable("accepted");
+  } catch (error) {
+    assert.instance(error, ConfigError);
+    const paths = ((error as ConfigError).context.issues as { path: string }[]).map((i) => i.path);
+    for (const p of [
+      "oracle.verifyPerSecond", "channels.maxDeposit", "channels.maxTraderDeposit", "channels.maxPendingPerTrader", "channels.fundingTimeout",
+      "net.maxUnauthenticated", "net.maxUnauthenticatedPerHost", "net.handshakeTimeoutMs", "net.allow[0]", "net.deny",
+    ]) {
+      assert.ok(paths.includes(p), `${p} missing from ${paths.join(", ")}`);
+    }
+  }
+});
+
 test.run();

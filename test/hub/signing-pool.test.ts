@@ -301,7 +301,7 @@ test("a hub that fails to start (its port is taken) leaves no signing thread, li
     markets: [BTC_PERP_DEFAULTS],
   });
   const noChain = (): never => { throw new Error("no chain in this test"); };
-  const chain = { concludeAndWithdraw: noChain, challengeUnilaterally: noChain, payoutChallenged: noChain, mode: noChain, deposit: noChain, confirmedHoldings: noChain };
+  const chain = { concludeAndWithdraw: noChain, challengeUnilaterally: noChain, challenge: noChain, payoutChallenged: noChain, mode: noChain, deposit: noChain, confirmedHoldings: noChain };
   const before = osThreads();
   try {
     const failing = new Hub({ config, signer: hub, chain });
