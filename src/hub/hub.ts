@@ -212,7 +212,12 @@ export class Hub {
     this.#admission = new Admission(init.config.channels, refused);
     this.#deadlines = new FundingDeadlines(init.config.channels.fundingTimeout);
     const oracle = init.config.oracle;
-    this.#priceGate = new PriceGate({ oracle: oracle.signer, markets: new Set(init.config.engine.markets.keys()), verifyPerSecond: oracle.verifyPerSecond, verifyPerSecondPerPeer: oracle.verifyPerSecondPerPeer }, refused);
+    this.#priceGate = new PriceGate({
+      oracle: oracle.signer,
+      markets: new Set(init.config.engine.markets.keys()),
+      verifyPerSecond: oracle.verifyPerSecond,
+      verifyPerSecondPerPeer: oracle.verifyPerSecondPerPeer,
+    }, refused);
     this.#reoffers = new ReofferLimiter(init.config.net.reoffersPerSecond, init.config.net.reofferBurst, refused);
   }
 
@@ -753,7 +758,10 @@ export class Hub {
         if (live?.snapshot.pending !== undefined && live.pendingAction !== undefined) {
           // Once per proposal in flight, and a budget per peer (reoffer-limiter.ts).
           const done = this.#reoffers.begin(ctx.peerId, entry.id, live.snapshot.pending.state.turnNum);
-          if (done !== undefined) void this.#offer(live, { type: "propose", signedState: live.snapshot.pending, action: live.pendingAction, reports: live.pendingReports ?? [] }).finally(done);
+          if (done !== undefined) {
+            const proposal: Propose = { type: "propose", signedState: live.snapshot.pending, action: live.pendingAction, reports: live.pendingReports ?? [] };
+            void this.#offer(live, proposal).finally(done);
+          }
         }
       }
       return { type: "sync-states", states: behind.slice(0, MAX_SYNC_STATES) };
@@ -1119,7 +1127,8 @@ export class Hub {
     live.ownExit = undefined;
     await this.#setStatus(live.entry, "challenged");
     this.#refusals.count("funding-timeout");
-    this.#log("funding-timeout", { channelId: id, trader: live.entry.counterparty, held, hubDeposit: allocationsOf(live.snapshot, turn0.state).hub, depositedAt: this.#deadlines.depositedAt(id) });
+    const hubDeposit = allocationsOf(live.snapshot, turn0.state).hub;
+    this.#log("funding-timeout", { channelId: id, trader: live.entry.counterparty, held, hubDeposit, depositedAt: this.#deadlines.depositedAt(id) });
   }
 
   /** Drops proposals whose turn 0 was never countersigned within `channels.proposalTtl`. */
