@@ -19,7 +19,7 @@
  * the requests the hostile peers got answered, and the hub's refusals
  * (nitro_margin_refusals_total, scraped from its /metrics).
  *
- *   COUNTS=1,10,100 SECONDS=6 node --import tsx scripts/bench-hostile.ts
+ *   COUNTS=1,10,100 SECONDS=6 [HUB_PROF=dir] node --import tsx scripts/bench-hostile.ts
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -77,8 +77,14 @@ async function hostile(args: HostileArgs): Promise<void> {
       }
     }
   }
+  // As fast as the hub answers, but yielding to I/O every time: a request that fails without
+  // touching the network (no connection, a refused redial) would otherwise spin on microtasks,
+  // starving timers and stdin and piling up pending timeouts.
   const forever = async (step: () => Promise<void>) => {
-    while (!stop.signal.aborted) await step().catch(() => note("failed"));
+    while (!stop.signal.aborted) {
+      const ok = await step().then(() => true, () => (note("failed"), false));
+      await (ok ? new Promise((r) => setImmediate(r)) : pause(20));
+    }
   };
 
   await Promise.all(Array.from({ length: args.count }, async (_, i) => {
@@ -175,7 +181,9 @@ async function main(): Promise<void> {
     writeFileSync(configPath, JSON.stringify(configJson, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2));
     const config = resolveHubConfig(JSON.parse(readFileSync(configPath, "utf8")));
     mkdirSync(config.dataDir, { recursive: true });
-    const hub = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "hub", "start", "--config", configPath, "--dashboard-port", "0",
+    // HUB_PROF=dir: a V8 CPU profile of the hub process, written when it stops.
+    const prof = process.env.HUB_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.HUB_PROF}`] : [];
+    const hub = spawn(process.execPath, [...prof, "--import", "tsx", join(ROOT, "src/cli/main.ts"), "hub", "start", "--config", configPath, "--dashboard-port", "0",
       "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--dev-oracle-interval-ms", "1000"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     children.push(hub);
     hub.stderr!.pipe(createWriteStream(join(dir, "hub.log")));
@@ -237,7 +245,9 @@ async function main(): Promise<void> {
       const setup = (performance.now() - started) / 1000;
       const r = await measure(child.pid);
       child.stdin!.end();
+      const killer = setTimeout(() => child.kill("SIGKILL"), 20_000); // a hostile process that does not stop is not waited for
       await out.until(undefined);
+      clearTimeout(killer);
       const now = await scrapeRefusals(dashboard);
       const delta = [...now].map(([kind, n]) => [kind, n - (refusals.get(kind) ?? 0)] as const).filter(([, n]) => n > 0);
       refusals = now;

@@ -47,7 +47,9 @@ export interface Reservation {
   cancel(): void;
 }
 
-const REFUSAL: Readonly<Record<Extract<ChannelErrorCode, "DEPOSIT_TOO_LARGE" | "TRADER_DEPOSIT_LIMIT" | "TRADER_PENDING_LIMIT" | "HUB_PENDING_LIMIT" | "HUB_CAPITAL_LIMIT">, RefusalKind>> = {
+type AdmissionCode = Extract<ChannelErrorCode, "DEPOSIT_TOO_LARGE" | "TRADER_DEPOSIT_LIMIT" | "TRADER_PENDING_LIMIT" | "HUB_PENDING_LIMIT" | "HUB_CAPITAL_LIMIT">;
+
+const REFUSAL: Readonly<Record<AdmissionCode, RefusalKind>> = {
   DEPOSIT_TOO_LARGE: "deposit-too-large",
   TRADER_DEPOSIT_LIMIT: "trader-deposit-limit",
   TRADER_PENDING_LIMIT: "trader-pending-limit",
@@ -97,11 +99,21 @@ export class Admission {
   reserve(trader: Address, deposit: bigint, hubDeposit: bigint): Reservation {
     const l = this.limits;
     const load = this.#byTrader.get(trader) ?? { count: 0, deposit: 0n };
-    if (deposit > l.maxDeposit) this.#refuse("DEPOSIT_TOO_LARGE", { deposit, maxDeposit: l.maxDeposit });
-    if (load.count >= l.maxPendingPerTrader) this.#refuse("TRADER_PENDING_LIMIT", { pending: load.count, max: l.maxPendingPerTrader });
-    if (load.deposit + deposit > l.maxTraderDeposit) this.#refuse("TRADER_DEPOSIT_LIMIT", { waiting: load.deposit, deposit, max: l.maxTraderDeposit });
-    if (this.#count >= l.maxPending) this.#refuse("HUB_PENDING_LIMIT", { pending: this.#count, max: l.maxPending });
-    if (this.#hubDeposit + hubDeposit > l.maxPendingHubDeposit) this.#refuse("HUB_CAPITAL_LIMIT", { committed: this.#hubDeposit, hubDeposit, max: l.maxPendingHubDeposit });
+    if (deposit > l.maxDeposit) {
+      this.#refuse("DEPOSIT_TOO_LARGE", { deposit, maxDeposit: l.maxDeposit });
+    }
+    if (load.count >= l.maxPendingPerTrader) {
+      this.#refuse("TRADER_PENDING_LIMIT", { pending: load.count, max: l.maxPendingPerTrader });
+    }
+    if (load.deposit + deposit > l.maxTraderDeposit) {
+      this.#refuse("TRADER_DEPOSIT_LIMIT", { waiting: load.deposit, deposit, max: l.maxTraderDeposit });
+    }
+    if (this.#count >= l.maxPending) {
+      this.#refuse("HUB_PENDING_LIMIT", { pending: this.#count, max: l.maxPending });
+    }
+    if (this.#hubDeposit + hubDeposit > l.maxPendingHubDeposit) {
+      this.#refuse("HUB_CAPITAL_LIMIT", { committed: this.#hubDeposit, hubDeposit, max: l.maxPendingHubDeposit });
+    }
     this.#add(trader, deposit, hubDeposit);
     let done = false;
     return {
@@ -142,7 +154,9 @@ export class Admission {
   /** Proposals left uncountersigned for `proposalTtl` seconds at `now`. */
   expired(now: bigint): Bytes32[] {
     const out: Bytes32[] = [];
-    for (const [id, w] of this.#waiting) if (w.proposedAt !== undefined && now - w.proposedAt >= this.limits.proposalTtl) out.push(id);
+    for (const [id, w] of this.#waiting) {
+      if (w.proposedAt !== undefined && now - w.proposedAt >= this.limits.proposalTtl) out.push(id);
+    }
     return out;
   }
 
@@ -164,7 +178,7 @@ export class Admission {
     this.#hubDeposit -= hubDeposit;
   }
 
-  #refuse(code: keyof typeof REFUSAL, details: Record<string, unknown>): never {
+  #refuse(code: AdmissionCode, details: Record<string, unknown>): never {
     this.#refused(REFUSAL[code]);
     throw new ChannelError(code, { details });
   }

@@ -224,13 +224,24 @@ function encodeMarket(m: MarketParams): string {
 /** Limits that are valid alone but not together. */
 function crossCheck(c: { channels: HubConfig["channels"]; net: HubConfig["net"] }, issues: ConfigIssue[]): void {
   const ch = c.channels;
-  if (ch.maxDeposit > 0n && ch.minDeposit > ch.maxDeposit) issues.push({ path: "channels.maxDeposit", message: `must be at least channels.minDeposit (${ch.minDeposit})` });
-  if (ch.maxTraderDeposit > 0n && ch.maxDeposit > ch.maxTraderDeposit) issues.push({ path: "channels.maxTraderDeposit", message: `must be at least channels.maxDeposit (${ch.maxDeposit})` });
-  if (ch.maxPendingPerTrader > ch.maxPending) issues.push({ path: "channels.maxPendingPerTrader", message: `must be at most channels.maxPending (${ch.maxPending})` });
   const n = c.net;
+  const bad = (path: string, message: string) => issues.push({ path, message });
+  if (ch.maxDeposit > 0n && ch.minDeposit > ch.maxDeposit) {
+    bad("channels.maxDeposit", `must be at least channels.minDeposit (${ch.minDeposit})`);
+  }
+  if (ch.maxTraderDeposit > 0n && ch.maxDeposit > ch.maxTraderDeposit) {
+    bad("channels.maxTraderDeposit", `must be at least channels.maxDeposit (${ch.maxDeposit})`);
+  }
+  if (ch.maxPendingPerTrader > ch.maxPending) {
+    bad("channels.maxPendingPerTrader", `must be at most channels.maxPending (${ch.maxPending})`);
+  }
   // Authenticated traders must always find room: unauthenticated connections never fill the hub.
-  if (n.maxUnauthenticated >= n.maxConnections) issues.push({ path: "net.maxUnauthenticated", message: `must be below net.maxConnections (${n.maxConnections})` });
-  if (n.maxUnauthenticatedPerHost > n.maxUnauthenticated) issues.push({ path: "net.maxUnauthenticatedPerHost", message: `must be at most net.maxUnauthenticated (${n.maxUnauthenticated})` });
+  if (n.maxUnauthenticated >= n.maxConnections) {
+    bad("net.maxUnauthenticated", `must be below net.maxConnections (${n.maxConnections})`);
+  }
+  if (n.maxUnauthenticatedPerHost > n.maxUnauthenticated) {
+    bad("net.maxUnauthenticatedPerHost", `must be at most net.maxUnauthenticated (${n.maxUnauthenticated})`);
+  }
 }
 
 function object(x: unknown, path: string, issues: ConfigIssue[]): Obj | undefined {

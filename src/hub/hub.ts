@@ -248,7 +248,12 @@ export class Hub {
     this.#admission = new Admission(init.config.channels, refused);
     this.#deadlines = new FundingDeadlines(init.config.channels.fundingTimeout);
     const oracle = init.config.oracle;
-    this.#priceGate = new PriceGate({ oracle: oracle.signer, markets: new Set(init.config.engine.markets.keys()), verifyPerSecond: oracle.verifyPerSecond, verifyPerSecondPerPeer: oracle.verifyPerSecondPerPeer }, refused);
+    this.#priceGate = new PriceGate({
+      oracle: oracle.signer,
+      markets: new Set(init.config.engine.markets.keys()),
+      verifyPerSecond: oracle.verifyPerSecond,
+      verifyPerSecondPerPeer: oracle.verifyPerSecondPerPeer,
+    }, refused);
     this.#reoffers = new ReofferLimiter(init.config.net.reoffersPerSecond, init.config.net.reofferBurst, refused);
   }
 
@@ -1331,7 +1336,8 @@ export class Hub {
     live.ownExit = undefined;
     await this.#setStatus(live.entry, "challenged");
     this.#refusals.count("funding-timeout");
-    this.#log("funding-timeout", { channelId: id, trader: live.entry.counterparty, held, hubDeposit: allocationsOf(live.snapshot, turn0.state).hub, depositedAt: this.#deadlines.depositedAt(id) });
+    const hubDeposit = allocationsOf(live.snapshot, turn0.state).hub;
+    this.#log("funding-timeout", { channelId: id, trader: live.entry.counterparty, held, hubDeposit, depositedAt: this.#deadlines.depositedAt(id) });
   }
 
   /** Drops proposals whose turn 0 was never countersigned within `channels.proposalTtl`. */

@@ -24,7 +24,10 @@ import type { Hub } from "./hub.ts";
 import { CHANNEL_STATUSES } from "../store/types.ts";
 import { PRICE_ONE } from "../protocol/units.ts";
 
-export type MetricsSource = Pick<Hub, "onEvent" | "channelCounts" | "prices" | "now" | "chainWatch" | "store" | "refusals" | "connections" | "pendingChannels">;
+export type MetricsSource = Pick<
+  Hub,
+  "onEvent" | "channelCounts" | "prices" | "now" | "chainWatch" | "store" | "refusals" | "connections" | "pendingChannels"
+>;
 
 const PREFIX = "nitro_margin_";
 /** Proposals we still wait on; beyond this the oldest are forgotten (a trader that never answers). */

@@ -131,7 +131,9 @@ export class ConnectionGuard {
       const sameHost = unauthenticated.filter((c) => hostOf(c) === host);
       if (sameHost.length > this.#init.maxUnauthenticatedPerHost) this.#drop(sameHost[0]!, "conn-host-limit", inbound, unauthenticated);
     }
-    while (unauthenticated.length > this.#init.maxUnauthenticated) this.#drop(unauthenticated[0]!, "conn-unauthenticated-limit", inbound, unauthenticated);
+    while (unauthenticated.length > this.#init.maxUnauthenticated) {
+      this.#drop(unauthenticated[0]!, "conn-unauthenticated-limit", inbound, unauthenticated);
+    }
     while (inbound.length > this.#init.maxConnections) {
       // Lowest rank first, the oldest of it (stable sort keeps age order). The new connection has
       // not had its chance to authenticate yet: it goes only when everyone else ranks at the top.
