@@ -7,18 +7,15 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { multiaddr } from "@multiformats/multiaddr";
 import { BTC, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
 import { testSigner } from "../helpers/keys.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { connectRaw } from "../helpers/raw-peer.ts";
 import { complete, propose, restoreChannel } from "../../src/channel/channel.ts";
 import { allocationsOf, fundingOf, marginStateOf } from "../../src/channel/margin-channel.ts";
 import { unilateralExit } from "../../src/channel/unilateral-exit.ts";
 import { unilateralSettlement } from "../../src/engine/unilateral.ts";
 import { HubMetrics } from "../../src/hub/metrics.ts";
-import { createMessenger } from "../../src/net/messenger.ts";
-import { createNode } from "../../src/net/node.ts";
-import { authenticate } from "../../src/net/peer-auth.ts";
 import { expectReply } from "../../src/net/remote-error.ts";
 import { HUB, outcomeTotal, TRADER } from "../../src/protocol/channel-setup.ts";
 import type { PriceReport } from "../../src/protocol/margin-state.ts";
@@ -70,26 +67,20 @@ function paysAtOwnMarks(f: HubFixture, signed: SignedState) {
  * the final state ends up signed by both, and nobody concludes it.
  */
 async function closeWithoutConcluding(f: HubFixture, signer: Signer, latest: SignedState): Promise<SignedState> {
-  const node = await createNode();
-  await node.start();
-  const messenger = createMessenger({ libp2p: node });
-  await messenger.start();
+  const raw = await connectRaw(f, signer);
   try {
-    const hubPeer = (await node.dial(multiaddr(f.hub.multiaddrs[0]!))).remotePeer.toString();
-    await authenticate(messenger, hubPeer, signer, { hub: f.hub.address });
     const channel = restoreChannel(fixedPartOf(latest.state), f.chain.addresses.token, TRADER, latest);
     // The hub drafts the close; the trader signs first and the hub countersigns in its ack (docs/PROTOCOL.md).
-    const proposal = expectReply(await messenger.request(hubPeer, "update", { type: "action", channelId: channel.id, action: { kind: "close" } }), "propose");
+    const proposal = expectReply(await raw.request({ type: "action", channelId: channel.id, action: { kind: "close" } }), "propose");
     const { state } = proposal.signedState;
     const step = propose(channel, { outcome: state.outcome, appData: state.appData, turnNum: state.turnNum, isFinal: state.isFinal }, signer, fundingOf(channel, latest.state), () => {});
     const turnNum = step.signed.state.turnNum;
-    const ack = expectReply(await messenger.request(hubPeer, "update", { type: "accept", channelId: channel.id, turnNum, signature: step.signed.sigs[TRADER]! }), "ack");
+    const ack = expectReply(await raw.request({ type: "accept", channelId: channel.id, turnNum, signature: step.signed.sigs[TRADER]! }), "ack");
     const done = complete(step.next, turnNum, ack.signature!);
     assert.ok(done.signed.state.isFinal);
     return done.signed;
   } finally {
-    await messenger.stop();
-    await node.stop();
+    await raw.close();
   }
 }
 

@@ -11,13 +11,10 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { multiaddr } from "@multiformats/multiaddr";
 import { BTC, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
 import { testSigner } from "../helpers/keys.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { createMessenger, type Messenger } from "../../src/net/messenger.ts";
-import { createNode, type NetNode } from "../../src/net/node.ts";
-import { authenticate } from "../../src/net/peer-auth.ts";
+import { connectRaw } from "../helpers/raw-peer.ts";
 import { signState } from "../../src/protocol/sign.ts";
 import { channelId } from "../../src/protocol/hash.ts";
 import { HUB, TRADER } from "../../src/protocol/channel-setup.ts";
@@ -30,34 +27,8 @@ import type { Collateral, Price } from "../../src/protocol/units.ts";
 
 const test = suite("hostile trader: signatures as options");
 
-interface Raw {
-  readonly node: NetNode;
-  readonly messenger: Messenger;
-  readonly hubPeer: string;
-  request(message: Message): Promise<Message>;
-  close(): Promise<void>;
-}
-
 /** Trader `index`'s key over a raw libp2p connection: hand-made messages, whatever the hub sends is kept. */
-async function rawTrader(f: HubFixture, index: number, onPush?: (msg: Message) => Message | Promise<Message>): Promise<Raw> {
-  const node = await createNode();
-  await node.start();
-  const messenger = createMessenger({ libp2p: node });
-  await messenger.start();
-  if (onPush !== undefined) await messenger.handle("update", async (msg) => onPush(msg));
-  const hubPeer = (await node.dial(multiaddr(f.hub.multiaddrs[0]!))).remotePeer.toString();
-  await authenticate(messenger, hubPeer, testSigner(200 + index), { hub: f.hub.address });
-  return {
-    node,
-    messenger,
-    hubPeer,
-    request: (message) => messenger.request(hubPeer, message.type === "sync-states" || message.type === "sync-status" ? "sync" : "update", message, { signal: AbortSignal.timeout(10_000) }),
-    close: async () => {
-      await messenger.stop();
-      await node.stop();
-    },
-  };
-}
+const rawTrader = (f: HubFixture, index: number, onPush?: (msg: Message) => Message | Promise<Message>) => connectRaw(f, testSigner(200 + index), onPush);
 
 function asPropose(reply: Message): Propose {
   assert.is(reply.type, "propose", `expected a proposal, got ${JSON.stringify(reply, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`);
