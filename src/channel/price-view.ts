@@ -12,6 +12,11 @@
  * and transfers may, liquidations, re-marks, increases and withdrawals may
  * not. A market with no report in the last `twapWindow` has no view: the
  * price is not judged (the engine's own checks still apply).
+ *
+ * A liquidation or re-mark is judged against a shorter view when one is given
+ * (`shortView`: the median over the market's settle window, see
+ * `OracleGuard.recentMedian`), not the long TWAP: a crash that holds must
+ * liquidate within seconds, and a single wick report still does not.
  */
 import { COUNTERSIGN_PERMITS, type PricedAction } from "../engine/oracle-guard.ts";
 import type { EngineConfig } from "../engine/params.ts";
@@ -54,14 +59,16 @@ export function checkProposalPrices(
   reports: readonly PriceReport[],
   config: EngineConfig,
   view: (market: MarketId) => Price | undefined,
+  shortView?: (market: MarketId) => Price | undefined,
 ): Rejection | undefined {
   const priced = pricedActionOf(previous, action);
   if (COUNTERSIGN_PERMITS["off-band"][priced]) return undefined;
+  const average = shortView !== undefined && (priced === "liquidate" || priced === "remark") ? shortView : view;
   const markets = previous.positions.map((p) => p.market);
   if (action.kind === "trade" && !markets.includes(action.market)) markets.push(action.market);
   for (const mark of mergeMarks(previous.marks, reports, markets)) {
     const params = config.markets.get(mark.market);
-    const twap = view(mark.market);
+    const twap = average(mark.market);
     if (params === undefined || twap === undefined) continue; // no view: the engine judges alone
     if (abs(mark.price - twap) * FRACTION_ONE > params.offBandFraction * twap) {
       return reject("PRICE_OFF_BAND", {

@@ -525,7 +525,7 @@ export class TraderClient {
     this.#verifyMarks(marginStateOf(proposal.signedState.state), proposal.reports);
     const now = this.#now();
     const previous = channel.latest === undefined ? undefined : marginStateOf(channel.latest.state);
-    const off = previous && checkProposalPrices(previous, proposal.action, proposal.reports, this.#init.engine, (m) => this.#view.recentTwap(m, now));
+    const off = previous && checkProposalPrices(previous, proposal.action, proposal.reports, this.#init.engine, (m) => this.#view.recentTwap(m, now), (m) => this.#view.recentMedian(m, now));
     if (off !== undefined) throw toError(off);
     return recomputeJudge(channel, proposal.action, proposal.reports, (margin) => this.#context(margin, proposal));
   }

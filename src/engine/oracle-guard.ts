@@ -76,6 +76,18 @@ export function recentTwapOf(samples: readonly Sample[], now: bigint, window: bi
   return twapOf(samples.filter((s) => s.t >= now - window && s.t <= now), now, window);
 }
 
+/**
+ * The median of the prices timestamped inside [now − window, now]: what the
+ * market held over that window. One report at a wick does not move it; a
+ * move that persists for half the window does. Undefined without one.
+ */
+export function recentMedianOf(samples: readonly Sample[], now: bigint, window: bigint): Price | undefined {
+  const prices = samples.filter((s) => s.t >= now - window && s.t <= now).map((s) => s.p).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  if (prices.length === 0) return undefined;
+  const mid = prices.length >> 1;
+  return (prices.length % 2 === 1 ? prices[mid]! : (prices[mid - 1]! + prices[mid]!) / 2n) as Price;
+}
+
 export function classify(report: PriceReport | undefined, twap: Price | undefined, params: MarketParams, now: bigint): PriceClass {
   if (report === undefined) return "missing";
   if (report.timestamp > now) return "future";
@@ -102,6 +114,17 @@ export class OracleGuard {
   recentTwap(market: MarketId, now: bigint): Price | undefined {
     const p = this.#params.get(market);
     return p === undefined ? undefined : recentTwapOf(this.#samples.get(market) ?? [], now, p.twapWindow);
+  }
+
+  /**
+   * `recentMedianOf` the market's samples over its `settleWindow`: the price a
+   * liquidation is judged against, by the hub before it proposes one and by
+   * the trader before it signs one. Short, so a crash that holds liquidates
+   * within seconds; a median, so one wick report does not.
+   */
+  recentMedian(market: MarketId, now: bigint): Price | undefined {
+    const p = this.#params.get(market);
+    return p === undefined ? undefined : recentMedianOf(this.#samples.get(market) ?? [], now, p.settleWindow);
   }
 
   classify(report: PriceReport | undefined, market: MarketId, now: bigint): PriceClass {

@@ -20,7 +20,8 @@ import { allocationsOf, decide, fundingOf, marginStateOf, openingState, planWith
 import { decodeAppDataUncached } from "../protocol/app-data.ts";
 import { RiskBook, type MarketBook } from "../engine/book.ts";
 import { AtRiskIndex } from "../engine/at-risk-index.ts";
-import type { EngineContext, Effects } from "../engine/rules.ts";
+import type { EngineContext, Effects, Rejection } from "../engine/rules.ts";
+import { checkProposalPrices } from "../channel/price-view.ts";
 import { oracleIndexSource, type FundingClock, type FundingRateSource } from "../engine/funding.ts";
 import { hubQuote } from "../engine/trade.ts";
 import { termsFromEngineConfig } from "../engine/onchain-terms.ts";
@@ -439,11 +440,27 @@ export class Hub {
           const live = this.#live(entry.id)!;
           // A channel already waiting on a proposal (often this very liquidation) is left to it.
           if (live.snapshot.pending !== undefined || live.entry.status !== "open") return;
+          // Proposed only at a price an honest trader signs (its check, run here on the same relayed
+          // reports): a crash that holds for half the settle window, not a lone wick. The next tick looks again.
+          const wick = this.#offBandForLiquidation(live);
+          if (wick !== undefined) {
+            this.#log("liquidation-deferred", { channelId: entry.id, ...wick.details });
+            return;
+          }
           return this.#proposeFromHub(live, { kind: "liquidate" });
         }).catch((error) => this.#noteRejection(error, entry)),
       );
     }
     await Promise.all(liquidations);
+  }
+
+  /** Why the trader's own price check (channel/price-view.ts) would refuse a liquidation now, if it would. */
+  #offBandForLiquidation(live: LiveChannel): Rejection | undefined {
+    const previous = marginStateOf(live.snapshot.latest!.state);
+    const reports = this.#reportsFor(previous.positions.map((p) => p.market));
+    const now = this.#now();
+    const guard = this.book.guard;
+    return checkProposalPrices(previous, { kind: "liquidate" }, reports, this.config.engine, (m) => guard.recentTwap(m, now), (m) => guard.recentMedian(m, now));
   }
 
   /**
