@@ -70,13 +70,13 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("deposit" as const), amount: fc.integer({ min: 1, max: 300 }).map((n) => BigInt(n) * USD), answer, pay: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("withdraw" as const), amount: fc.integer({ min: 1, max: 200 }).map((n) => BigInt(n) * USD), answer }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("close" as const), answer }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant("price" as const), bps: fc.integer({ min: -1_200, max: 800 }) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant("price" as const), bps: fc.integer({ min: -1_500, max: 1_200 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("liq" as const), mode: fc.constantFrom<LiqMode>("accept", "refuse", "silent") }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("sync" as const), claim: fc.constantFrom("zero" as const, "latest" as const), replay: fc.nat({ max: 1_000 }), complete: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("silent" as const), seconds: fc.integer({ min: 1, max: 40 }) }) },
 );
 const scriptArb = fc.record({
-  initial: fc.integer({ min: -12, max: 12 }).map((n) => BigInt(n) * 1_000_000n), // the honest client's first position, 0.01 BTC units
+  initial: fc.oneof(fc.integer({ min: -15, max: -8 }), fc.integer({ min: 8, max: 15 }), fc.constant(0)).map((n) => BigInt(n) * 1_000_000n), // the honest client's first position, 0.01 BTC units
   liq: fc.constantFrom<LiqMode>("accept", "refuse", "silent"),
   steps: fc.array(stepArb, { minLength: 3, maxLength: 8 }),
 });
@@ -298,9 +298,13 @@ async function step(run: Run, raw: Raw, s: Step, index: number): Promise<void> {
       });
     case "withdraw":
       // Only the first step (the successor's turn 0): amounts are unique per run so the roll's final state is never drafted.
-      return act(run, raw, { kind: "withdraw", amount: s.amount * 1_000n + BigInt(index) }, s.answer);
-    case "close":
+      return act(run, raw, { kind: "withdraw", amount: s.amount + BigInt(index) }, s.answer);
+    case "close": {
+      // Every position flat first (a trade it accepts), then the close itself, answered as the script says.
+      const open = btcSize(f.hub.channel(id)!.latest!);
+      if (open !== 0n) await act(run, raw, { kind: "trade", size: -open }, "accept");
       return act(run, raw, { kind: "close" }, s.answer);
+    }
     case "price": {
       const next = (run.price * BigInt(10_000 + s.bps)) / 10_000n;
       run.price = next < 40_000n ? 40_000n : next > 80_000n ? 80_000n : next;
@@ -496,6 +500,51 @@ test(`the hub stays whole against a random hostile trader (seed ${SEED}, ${RUNS}
     fc.asyncProperty(scriptArb, (script) => runScript(script)),
     { seed: SEED, numRuns: RUNS, endOnFailure: !SHRINK, verbose: 1 },
   );
+});
+
+/**
+ * Found by the model (FC_SEED=7, runs 3 and 7: a deposit accepted and never paid leaves the channel in
+ * "funding", where every later action is refused with CHANNEL_NOT_OPEN): P6 is broken. A trader
+ * that signs a deposit and never pays it parks its channel in status "funding" for good; `ingestPrices`
+ * proposes liquidations only for "open" channels, and the maintenance loop goes on chain only for a
+ * pending liquidation, so the position is never liquidated, off chain or on, however far the price
+ * goes. The trader's losses beyond its margin are the hub's. Skipped until the hub treats an unpaid
+ * deposit as refused (or liquidates a "funding" channel); not fixed here.
+ */
+test.skip("P6: a deposit signed but never paid does not block a liquidation (hub bug: it does)", async () => {
+  const f = await startHubFixture({ idleAfter: 3_600, unilateralAfter: 120 });
+  let raw: Raw | undefined;
+  try {
+    f.now = await chainNow(f);
+    await f.price(BTC, (60_000n * 100_000_000n) as Price);
+    const honest = await f.trader(8);
+    const id = await honest.open(1_000n * USD);
+    await honest.trade(BTC, 15_000_000n, 0n); // long 0.15 BTC: 9,000 notional on 1,000
+    await honest.stop();
+    const key = testSigner(208);
+    raw = await rawTrader(f, key, async () => {
+      throw new EngineError("STATE_MISMATCH", { details: { reason: "never" } });
+    });
+    // The deposit: signed, accepted, countersigned by the hub, and never paid.
+    const draft = (await raw.request({ type: "action", channelId: id, action: { kind: "deposit", amount: USD as Collateral } })) as Propose;
+    assert.is(draft.type, "propose");
+    const ack = await raw.request({ type: "accept", channelId: id, turnNum: draft.signedState.state.turnNum, signature: signState(key, draft.signedState.state) });
+    assert.is(ack.type, "ack");
+    assert.is(f.hub.channel(id)!.record.status, "funding");
+    // The crash: 25% down, the trader owes ~2,250 on 1,000 of margin.
+    await advance(f, 2);
+    await f.price(BTC, (45_000n * 100_000_000n) as Price);
+    await advance(f, 200); // past unilateralAfter, too
+    await f.price(BTC, (45_000n * 100_000_000n) as Price);
+    await waitFor(
+      async () => f.hub.channel(id)!.pending !== undefined || (await f.hubAdjudicator.status(id)).mode !== "open",
+      "a liquidation, off chain or on",
+      5_000,
+    );
+  } finally {
+    await raw?.close().catch(() => {});
+    await f.close();
+  }
 });
 
 test.run();
