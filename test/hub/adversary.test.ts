@@ -44,7 +44,7 @@ import type { Collateral, Price } from "../../src/protocol/units.ts";
 const test = suite("randomized adversary");
 
 const SEED = Number(process.env.FC_SEED ?? 1414);
-const RUNS = Number(process.env.FC_RUNS ?? 6);
+const RUNS = Number(process.env.FC_RUNS ?? 8);
 const SHRINK = process.env.FC_SHRINK === "1";
 const CHALLENGE = 3_600;
 const TRADER_INDEX = 7;
@@ -60,6 +60,8 @@ type Step =
   | { readonly kind: "withdraw"; readonly amount: bigint; readonly answer: Answer }
   | { readonly kind: "close"; readonly answer: Answer }
   | { readonly kind: "price"; readonly bps: number }
+  /** A move of `bps` against the trader's position in the hub's latest state (towards its liquidation). */
+  | { readonly kind: "squeeze"; readonly bps: number }
   | { readonly kind: "liq"; readonly mode: LiqMode }
   | { readonly kind: "sync"; readonly claim: "zero" | "latest"; readonly replay: number; readonly complete: boolean }
   | { readonly kind: "silent"; readonly seconds: number };
@@ -71,6 +73,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("withdraw" as const), amount: fc.integer({ min: 1, max: 200 }).map((n) => BigInt(n) * USD), answer }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("close" as const), answer }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("price" as const), bps: fc.integer({ min: -1_500, max: 1_200 }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("squeeze" as const), bps: fc.integer({ min: 500, max: 1_500 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("liq" as const), mode: fc.constantFrom<LiqMode>("accept", "refuse", "silent") }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("sync" as const), claim: fc.constantFrom("zero" as const, "latest" as const), replay: fc.nat({ max: 1_000 }), complete: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("silent" as const), seconds: fc.integer({ min: 1, max: 40 }) }) },
@@ -170,6 +173,10 @@ interface Run {
   readonly log: string[];
 }
 
+/** What the runs exercised (printed once at the end, so a seed's coverage can be judged). */
+const stats = new Map<string, number>();
+const count = (what: string) => stats.set(what, (stats.get(what) ?? 0) + 1);
+
 const keyOf = (id: Bytes32, turn: number) => `${id}:${turn}`;
 
 function keep(run: Run, s: SignedState): void {
@@ -222,6 +229,7 @@ function checkAck(run: Run, reply: Message, signed: SignedState): void {
 async function onPush(run: Run, msg: Message): Promise<Message> {
   if (msg.type !== "propose") throw new EngineError("STATE_MISMATCH", { details: { reason: "unexpected" } });
   const p = msg as Propose;
+  count(`push ${p.action.kind} → ${run.liq}`);
   run.log.push(`  push: ${p.action.kind} turn ${p.signedState.state.turnNum} (${run.liq})`);
   assert.is(p.action.kind, "liquidate", "the hub signs first only its own proposals");
   keep(run, p.signedState);
@@ -244,8 +252,26 @@ async function onPush(run: Run, msg: Message): Promise<Message> {
 async function tick(run: Run): Promise<void> {
   const { f, id } = run;
   const before = f.hubLog.length;
+  const latest = f.hub.channel(id)!.latest!;
   await f.price(BTC, (run.price * 100_000_000n) as Price);
   const proposed = () => f.hubLog.slice(before).some((e) => e.event === "proposed" && e.fields.channelId === id);
+  // P6: an open channel whose latest state is below maintenance at this report gets a liquidation (or goes on chain).
+  const report = f.hub.prices().find((r) => r.market === BTC)!;
+  const below = marginStateOf(latest.state).positions.length > 0 && (() => {
+    try {
+      return unilateralSettlement(marginStateOf(latest.state), outcomeTotal(latest.state.outcome), [report], report.timestamp).liquidated;
+    } catch {
+      return false;
+    }
+  })();
+  if (below) count(`below maintenance (${f.hub.channel(id)!.record.status})`);
+  if (below && f.hub.channel(id)!.record.status === "open") {
+    await waitFor(
+      async () => proposed() || f.hub.channel(id)!.pending !== undefined || f.hub.channel(id)!.latest!.state.turnNum !== latest.state.turnNum || (await f.hubAdjudicator.status(id)).mode !== "open",
+      "a liquidation of the channel below maintenance",
+      5_000,
+    ).catch(() => assert.unreachable(`P6 broken: the latest state (turn ${latest.state.turnNum}) is below maintenance at ${report.price} and the hub neither proposes a liquidation nor goes on chain\n${run.log.join("\n")}`));
+  }
   if (!proposed()) return;
   if (run.liq === "accept") await waitFor(() => f.hub.channel(id)!.pending === undefined, "the accepted liquidation", 5_000).catch(() => {});
   if (run.liq === "refuse") await waitFor(async () => f.hubLog.slice(before).some((e) => e.event === "unilateral-challenge" || e.event === "unilateral-error"), "the refused liquidation on chain", 5_000).catch(() => {});
@@ -256,6 +282,7 @@ async function act(run: Run, raw: Raw, action: Parameters<typeof actionMessage>[
   const reply = await raw.request(actionMessage(id, action));
   const draft = checkPropose(run, reply, action.kind);
   run.log.push(`  ${action.kind}: ${reply.type === "error" ? `error ${(reply as { code: string }).code}` : `draft turn ${draft!.signedState.state.turnNum}`}`);
+  if (draft === undefined) count(`${action.kind} → ${(reply as { code?: string }).code ?? reply.type}`);
   if (draft === undefined) return;
   const target = channelId(fixedPartOf(draft.signedState.state));
   const turnNum = draft.signedState.state.turnNum;
@@ -270,6 +297,7 @@ async function act(run: Run, raw: Raw, action: Parameters<typeof actionMessage>[
     await tick(run);
   }
   const ack = await raw.request({ type: "accept", channelId: target, turnNum, signature: mine.sigs[TRADER]! });
+  count(`${action.kind} ${ans} → ${ack.type === "error" ? (ack as { code: string }).code : ack.type}`);
   run.log.push(`    accept (${ans}): ${ack.type === "error" ? `error ${(ack as { code: string }).code}` : ack.type}`);
   if (ack.type === "ack") {
     checkAck(run, ack, mine);
@@ -305,8 +333,11 @@ async function step(run: Run, raw: Raw, s: Step, index: number): Promise<void> {
       if (open !== 0n) await act(run, raw, { kind: "trade", size: -open }, "accept");
       return act(run, raw, { kind: "close" }, s.answer);
     }
-    case "price": {
-      const next = (run.price * BigInt(10_000 + s.bps)) / 10_000n;
+    case "price":
+    case "squeeze": {
+      const against = btcSize(f.hub.channel(id)!.latest!) > 0n ? -1 : 1;
+      const bps = s.kind === "price" ? s.bps : against * s.bps;
+      const next = (run.price * BigInt(10_000 + bps)) / 10_000n;
       run.price = next < 40_000n ? 40_000n : next > 80_000n ? 80_000n : next;
       run.log.push(`  price ${run.price}`);
       await advance(f, 2);
@@ -331,6 +362,7 @@ async function step(run: Run, raw: Raw, s: Step, index: number): Promise<void> {
       let replay = ours[s.replay % ours.length]!;
       if (signedByHubOnly(replay) && s.complete) replay = signAsTrader(run, replay);
       const reply = await raw.request({ type: "sync-states", states: [replay] });
+      count(`sync replay [${replay.sigs.map((x) => (x === undefined ? "-" : "s")).join("")}] → ${reply.type === "error" ? (reply as { code: string }).code : reply.type}`);
       run.log.push(`  sync (${s.claim}) replaying turn ${replay.state.turnNum} [${replay.sigs.map((x) => (x === undefined ? "-" : "s")).join("")}]: ${reply.type}${reply.type === "error" ? ` ${(reply as { code: string }).code}` : ""}`);
       return;
     }
@@ -371,6 +403,7 @@ async function tryMove(run: Run, m: Move, report: PriceReport): Promise<boolean>
       const exit = unilateralExit(restoreChannel(fixedPartOf(proof.state), f.chain.addresses.token, TRADER, proof), [report], await chainNow(f), run.key);
       await chain.challenge(exit.candidate, run.key, { proof: [proof] });
     }
+    count(`on chain: ${m.kind}`);
     run.log.push(`  on chain: ${m.kind} from turn ${m.state.state.turnNum}, pays the trader ${m.pays} on its face`);
     return true;
   } catch (error) {
@@ -452,6 +485,7 @@ async function endGame(run: Run): Promise<void> {
       assert.unreachable(`no payout after the challenge expired\n${run.log.join("\n")}`);
     });
   }
+  for (const e of f.hubLog) if (e.fields.channelId === id && (e.event === "dispute-answered" || e.event === "unilateral-challenge")) count(`hub: ${e.event}${e.fields.kind ? ` ${String(e.fields.kind)}` : ""}`);
   const hubGot = (await balance(f, f.hub.address)) - hubBefore;
   const traderGot = (await balance(f, testSigner(200 + TRADER_INDEX).address as Address)) - traderBefore;
   run.log.push(`  paid: hub ${hubGot}, trader ${traderGot}, of ${held}`);
@@ -500,6 +534,7 @@ test(`the hub stays whole against a random hostile trader (seed ${SEED}, ${RUNS}
     fc.asyncProperty(scriptArb, (script) => runScript(script)),
     { seed: SEED, numRuns: RUNS, endOnFailure: !SHRINK, verbose: 1 },
   );
+  if (process.env.ADVERSARY_STATS) console.log([...stats].sort().map(([k, v]) => `  ${String(v).padStart(3)} ${k}`).join("\n"));
 });
 
 /**
