@@ -52,7 +52,8 @@ const START_PRICE = 60_000n;
 
 // --- the script ---
 
-type Answer = "accept" | "late" | "withhold" | "reject";
+/** swap: signs the draft, asks for another (which replaces it at the hub), then accepts the first one. */
+type Answer = "accept" | "late" | "withhold" | "reject" | "swap";
 type LiqMode = "accept" | "refuse" | "silent";
 type Step =
   | { readonly kind: "trade"; readonly size: bigint; readonly answer: Answer }
@@ -66,7 +67,7 @@ type Step =
   | { readonly kind: "sync"; readonly claim: "zero" | "latest"; readonly replay: number; readonly complete: boolean }
   | { readonly kind: "silent"; readonly seconds: number };
 
-const answer = fc.constantFrom<Answer>("accept", "accept", "late", "withhold", "reject");
+const answer = fc.constantFrom<Answer>("accept", "accept", "late", "withhold", "reject", "swap");
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("trade" as const), size: fc.integer({ min: -15, max: 15 }).filter((n) => n !== 0).map((n) => BigInt(n) * 1_000_000n), answer }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("deposit" as const), amount: fc.integer({ min: 1, max: 300 }).map((n) => BigInt(n) * USD), answer, pay: fc.boolean() }) },
@@ -296,6 +297,10 @@ async function act(run: Run, raw: Raw, action: Parameters<typeof actionMessage>[
     await advance(f, Number(f.config.channels.quoteTtl) + 1);
     await tick(run);
   }
+  if (ans === "swap") {
+    const other = checkPropose(run, await raw.request(actionMessage(id, { kind: "trade", size: 100_000n })), "trade");
+    run.log.push(`    another draft: ${other === undefined ? "none" : `turn ${other.signedState.state.turnNum}`}`);
+  }
   const ack = await raw.request({ type: "accept", channelId: target, turnNum, signature: mine.sigs[TRADER]! });
   count(`${action.kind} ${ans} → ${ack.type === "error" ? (ack as { code: string }).code : ack.type}`);
   run.log.push(`    accept (${ans}): ${ack.type === "error" ? `error ${(ack as { code: string }).code}` : ack.type}`);
@@ -359,7 +364,10 @@ async function step(run: Run, raw: Raw, s: Step, index: number): Promise<void> {
       // Replay one state it holds: countersigned, old supported, or a hub-signed one (completed or not).
       const ours = run.wallet.filter((w) => channelId(fixedPartOf(w.state)) === id && w.sigs.some((x) => x !== undefined));
       if (ours.length === 0) return;
-      let replay = ours[s.replay % ours.length]!;
+      // A hub-signed proposal it kept is the most interesting to hand back (completed or not): prefer one when it holds any.
+      const kept = ours.filter(signedByHubOnly);
+      const pool = kept.length > 0 && s.replay % 2 === 0 ? kept : ours;
+      let replay = pool[s.replay % pool.length]!;
       if (signedByHubOnly(replay) && s.complete) replay = signAsTrader(run, replay);
       const reply = await raw.request({ type: "sync-states", states: [replay] });
       count(`sync replay [${replay.sigs.map((x) => (x === undefined ? "-" : "s")).join("")}] → ${reply.type === "error" ? (reply as { code: string }).code : reply.type}`);
