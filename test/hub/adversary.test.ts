@@ -44,7 +44,7 @@ import type { Collateral, Price } from "../../src/protocol/units.ts";
 const test = suite("randomized adversary");
 
 const SEED = Number(process.env.FC_SEED ?? 1414);
-const RUNS = Number(process.env.FC_RUNS ?? 8);
+const RUNS = Number(process.env.FC_RUNS ?? 10);
 const SHRINK = process.env.FC_SHRINK === "1";
 const CHALLENGE = 3_600;
 const TRADER_INDEX = 7;
@@ -74,10 +74,10 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("withdraw" as const), amount: fc.integer({ min: 1, max: 200 }).map((n) => BigInt(n) * USD), answer }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("close" as const), answer }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("price" as const), bps: fc.integer({ min: -1_500, max: 1_200 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("squeeze" as const), bps: fc.integer({ min: 500, max: 1_500 }) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("squeeze" as const), bps: fc.integer({ min: 600, max: 1_800 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("liq" as const), mode: fc.constantFrom<LiqMode>("accept", "refuse", "silent") }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("sync" as const), claim: fc.constantFrom("zero" as const, "latest" as const), replay: fc.nat({ max: 1_000 }), complete: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("silent" as const), seconds: fc.integer({ min: 1, max: 40 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("silent" as const), seconds: fc.integer({ min: 1, max: 150 }) /* past unilateralAfter (120 s) at times */ }) },
 );
 const scriptArb = fc.record({
   initial: fc.oneof(fc.integer({ min: -15, max: -8 }), fc.integer({ min: 8, max: 15 }), fc.constant(0)).map((n) => BigInt(n) * 1_000_000n), // the honest client's first position, 0.01 BTC units
