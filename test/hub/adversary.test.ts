@@ -10,11 +10,14 @@
  * payout the hub must hold at least what its own latest supported state pays
  * at the final price (docs/PROTOCOL.md P8, P9), and the channel's holdings are
  * conserved. After every step: the book equals minus the positions of the
- * hub's latest supported state (P5), and the hub never signed a state the
- * trader asked for before the trader did (P4).
+ * hub's latest supported state (P5), the hub never signed a state the
+ * trader asked for before the trader did (P4), and after every price move an
+ * open channel below maintenance gets a liquidation or goes on chain (P6).
  *
  * Reproduce / widen: FC_SEED=<n> FC_RUNS=<n> (FC_SHRINK=1 to shrink a failure;
- * off by default, each run starts a chain).
+ * off by default, each run starts a chain). ADVERSARY_LOG=1 prints every run's
+ * transcript, ADVERSARY_STATS=1 what the runs exercised; a failing run always
+ * prints its transcript.
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -431,7 +434,6 @@ async function endGame(run: Run): Promise<void> {
   if (f.now < now) f.now = now;
   f.now += 2n;
   await f.chain.increaseTime(Number(f.now - now));
-  run.price = run.price; // unchanged: the last price, freshly signed
   const liqBefore = f.hubLog.length;
   await f.price(BTC, (run.price * 100_000_000n) as Price);
   // The fresh report may itself trigger a liquidation push; let it be answered first.
