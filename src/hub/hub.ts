@@ -104,6 +104,8 @@ interface ChannelEntry {
   riskId?: number;
   /** The liquidation cooldown must survive the channel going idle (and, through the store, a restart). */
   lastLiquidationAt?: bigint;
+  /** Collateral of a top-up signed by both that the adjudicator does not hold yet: risk is judged without it. */
+  unpaid?: bigint;
   /** Present while the channel is in use. */
   live?: LiveChannel;
   /** performance.now() of the last use, for eviction. */
@@ -434,10 +436,11 @@ export class Hub {
     const liquidations: Promise<unknown>[] = [];
     for (const riskId of below) {
       const entry = this.#channels.get(this.#riskChannels[riskId]!);
-      if (entry === undefined || entry.status !== "open") continue;
+      if (entry === undefined || (entry.status !== "open" && entry.unpaid === undefined)) continue;
       liquidations.push(
         this.#queue.run(entry.id, () => {
           const live = this.#live(entry.id)!;
+          if (live.entry.unpaid !== undefined && live.entry.status === "funding") return this.#liquidateUnpaid(live).then(() => undefined);
           // A channel already waiting on a proposal (often this very liquidation) is left to it.
           if (live.snapshot.pending !== undefined || live.entry.status !== "open") return;
           // Proposed only at a price an honest trader signs (its check, run here on the same relayed
@@ -452,6 +455,23 @@ export class Hub {
       );
     }
     await Promise.all(liquidations);
+  }
+
+  /**
+   * A top-up signed by both and never paid: the latest state counts collateral
+   * the channel does not hold, so the engine would judge the account healthier
+   * than it is. The index judged it without the unpaid amount (the worse of the
+   * two states); no update may follow until the deposit lands, so the hub
+   * settles on chain, where it is paid first from what the channel holds.
+   */
+  async #liquidateUnpaid(live: LiveChannel): Promise<void> {
+    const wick = this.#offBandForLiquidation(live);
+    if (wick !== undefined) {
+      this.#log("liquidation-deferred", { channelId: live.snapshot.id, ...wick.details });
+      return;
+    }
+    this.#log("liquidation-unpaid-top-up", { channelId: live.snapshot.id, unpaid: live.entry.unpaid });
+    await this.#challengeOnChain(live);
   }
 
   /** Why the trader's own price check (channel/price-view.ts) would refuse a liquidation now, if it would. */
@@ -905,6 +925,8 @@ export class Hub {
     const step = countersignDraft(live.snapshot, draft, msg.signature, await this.#signing!.signDigest(draft.digest), TRADER);
     await this.#saveStep(live.snapshot, step);
     live.snapshot = step.next;
+    // The trader deposits a top-up after both signed it: until it lands, its risk is judged without it.
+    if (pending.action.kind === "deposit") live.entry.unpaid = pending.action.amount;
     this.#supported(live);
     // A hub proposal below this turn is superseded: it can never be supported on chain after this one.
     if (live.pendingAction !== undefined) await this.store.setMeta(PENDING_ACTION_KEY(live.snapshot.id), "");
@@ -1134,7 +1156,7 @@ export class Hub {
     if (entry.riskId === undefined) entry.riskId = this.#riskChannels.push(entry.id) - 1;
     // Funding is settled into cash at updates; what accrued since (at most the clamp per
     // interval) is not taken off the cash here, so the index may see a shortfall late by that much.
-    this.#risk.upsert(entry.riskId, { cash: margin.traderCash, positions: margin.positions });
+    this.#risk.upsert(entry.riskId, { cash: margin.traderCash - (entry.unpaid ?? 0n), positions: margin.positions });
   }
 
   /**
@@ -1298,6 +1320,13 @@ export class Hub {
     const latest = live.snapshot.latest!;
     const total = fundingOf(live.snapshot, latest.state);
     const held = await this.#init.chain.confirmedHoldings(live.snapshot.id, signal);
+    const topUp = latest.state.turnNum > 0 && live.rollFrom === undefined;
+    const unpaid = topUp && held < total ? total - held : undefined;
+    if (unpaid !== live.entry.unpaid) {
+      // Also after a restart: the index learns the unpaid part of a top-up from the chain.
+      live.entry.unpaid = unpaid;
+      this.#supported(live);
+    }
     if (held >= total) {
       await this.#setStatus(live.entry, "open");
       const from = live.rollFrom === undefined ? undefined : this.#channels.get(live.rollFrom.channelId);
