@@ -383,7 +383,10 @@ export class TraderClient {
 
   /** Cooperative close: a final state signed by both, then conclude and pay out on chain. */
   async close(options: { signal?: AbortSignal } = {}): Promise<SignedState> {
-    const final = await this.#act({ kind: "close" }, options);
+    // A close whose ack was lost: a sync may already have brought the final state signed by both.
+    if (this.#channel?.pending?.state.isFinal) await this.sync(options);
+    const latest = this.#channel?.latest;
+    const final = latest?.state.isFinal ? latest : await this.#act({ kind: "close" }, options);
     await this.store.updateChannelStatus(this.#channel!.id, "closing");
     await this.#init.chain.concludeAndWithdraw(final, options.signal);
     await this.store.updateChannelStatus(this.#channel!.id, "closed");

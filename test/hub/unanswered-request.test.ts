@@ -66,4 +66,17 @@ test("a request abandoned after the hub countersigned is learnt on the next requ
   assert.equal(trader.latest, f.hub.channel(id)!.latest);
 });
 
+test("a close whose ack was lost is concluded by the next close(), from the final state a sync brings", async ({ f }) => {
+  const trader = await f.trader(3);
+  const id = await trader.open(1_000n * USD);
+  await abandonAt(f, id, "supported", (signal) => trader.close({ signal }));
+  assert.ok(f.hub.channel(id)!.latest!.state.isFinal, "the hub holds the final state, signed by both");
+  const before: bigint = await f.chain.token.balanceOf(trader.address);
+  const final = await trader.close();
+  assert.ok(final.state.isFinal);
+  assert.equal(final, f.hub.channel(id)!.latest, "the same final state, not a second one");
+  const after: bigint = await f.chain.token.balanceOf(trader.address);
+  assert.is(after - before, 1_000n * USD, "paid out on chain");
+});
+
 test.run();
