@@ -10,7 +10,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { BTC, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
+import { BTC, holdMove, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
 import { marginStateOf } from "../../src/channel/margin-channel.ts";
 import { DashboardServer } from "../../src/hub/dashboard/server.ts";
 import { HubMetrics } from "../../src/hub/metrics.ts";
@@ -91,10 +91,7 @@ test("a liquidation made by the hub appears on the open page, live, and in /metr
 
   // -10%, below maintenance, and held: a lone report that far from the settle window's median is a
   // wick the hub does not liquidate at (docs/RISK.md); one that holds is liquidated.
-  for (let i = 0; i < 9; i++) {
-    f.now += 1n;
-    await f.price(BTC, 54_000_00000000n as Price);
-  }
+  await holdMove(f, BTC, 54_000_00000000n as Price);
   await waitFor(() => trader.latest !== undefined && marginStateOf(trader.latest.state).kind === StateKind.Liquidation, "the liquidation state");
   for (const p of [54_050n, 54_100n]) {
     f.now += 1n;

@@ -183,3 +183,15 @@ export async function holdPrices(f: HubFixture, prices: readonly [MarketId, Pric
 export function oracleAddress(f: HubFixture): Address {
   return f.oracle.address;
 }
+
+/**
+ * A move that holds: `price` is reported every second until it is the median
+ * of the settle window, so the hub liquidates at it. A lone report that far
+ * from the median is a wick the hub waits out (docs/RISK.md).
+ */
+export async function holdMove(f: HubFixture, market: MarketId, price: Price, seconds = 9): Promise<void> {
+  for (let i = 0; i < seconds; i++) {
+    f.now += 1n;
+    await f.price(market, price);
+  }
+}

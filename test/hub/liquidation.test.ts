@@ -5,7 +5,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { BTC, ETH, holdPrices, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
+import { BTC, ETH, holdMove, holdPrices, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
 import { marginStateOf } from "../../src/channel/margin-channel.ts";
 import { StateKind } from "../../src/protocol/margin-state.ts";
 import type { Price } from "../../src/protocol/units.ts";
@@ -30,7 +30,7 @@ test("an online trader countersigns the hub's liquidation of its under-margined 
   assert.ok(before.equity > before.maintenanceMargin);
 
   f.now += 5n;
-  await f.price(BTC, 54_000_00000000n as Price); // -10%: equity falls below maintenance
+  await holdMove(f, BTC, 54_000_00000000n as Price); // -10%, and it holds: equity falls below maintenance
   await waitFor(() => trader.latest !== undefined && marginStateOf(trader.latest.state).kind === StateKind.Liquidation, "the liquidation state");
 
   const hubView = () => f.hub.channels().find((c) => c.record.channelId === id)!;
@@ -53,7 +53,7 @@ test("a trader offline during its liquidation finds it on reconnect and counters
   await trader.stop();
 
   f.now += 5n;
-  await f.price(BTC, 54_000_00000000n as Price);
+  await holdMove(f, BTC, 54_000_00000000n as Price);
   const hubView = () => f.hub.channels().find((c) => c.record.channelId === id)!;
   await waitFor(() => hubView().pending !== undefined, "the hub's pending liquidation");
   assert.is(hubView().latest?.state.turnNum, turnBefore, "not supported while the trader is away");
@@ -80,7 +80,7 @@ test("after a hub restart the restored book still finds accounts below maintenan
   assert.is(f.hub.channels().find((c) => c.record.channelId === id)!.pending, undefined);
   assert.not.ok(f.hubLog.slice(logFrom).some((e) => e.event === "rejected"), "the restored index raised no false alarm (it marks BTC where the states left it)");
   f.now += 5n;
-  await f.price(BTC, 52_000_00000000n as Price); // BTC falls 13%: the two-market account goes below maintenance
+  await holdMove(f, BTC, 52_000_00000000n as Price); // BTC falls 13%: the two-market account goes below maintenance
   await waitFor(() => f.hub.channels().find((c) => c.record.channelId === id)!.pending !== undefined, "the hub's liquidation proposal");
   assert.ok(f.hubLog.some((e) => e.event === "proposed" && e.fields.channelId === id && e.fields.action === "liquidate"));
 });

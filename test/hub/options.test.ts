@@ -11,7 +11,7 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { BTC, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
+import { BTC, holdMove, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
 import { testSigner } from "../helpers/keys.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { connectRaw } from "../helpers/raw-peer.ts";
@@ -41,18 +41,6 @@ const signedBy = (index: number, state: SignedState["state"], signature: Hex, ot
   if (other !== undefined) sigs[1 - index] = other;
   return { state, sigs };
 };
-
-/**
- * A crash that holds: the price is reported every second until it is the
- * median of the settle window, so the hub proposes a liquidation at it (a
- * lone report that far from the median would be a wick, and waits).
- */
-async function crashTo(f: HubFixture, price: Price): Promise<void> {
-  for (let i = 0; i < 9; i++) {
-    f.now += 1n;
-    await f.price(BTC, price);
-  }
-}
 
 /** Moves the oracle's clock and the chain's together, so reports are never "from the future" on chain. */
 async function advance(f: HubFixture, seconds: number): Promise<void> {
@@ -128,7 +116,7 @@ test("finding 3: a proposal the trader refused cannot be completed later to undo
     await raw.request({ type: "reject", channelId: id, turnNum: closing.signedState.state.turnNum, code: "STATE_MISMATCH", number: 4020, message: "no" }).catch(() => undefined);
 
     // The price crashes; the hub proposes a liquidation the attacker never answers (no handler).
-    await crashTo(f, 52_000_00000000n as Price);
+    await holdMove(f, BTC, 52_000_00000000n as Price);
     await waitFor(() => f.hub.channel(id)?.pending !== undefined, "the hub's liquidation proposal");
     const liquidation = f.hub.channel(id)!.pending!;
     assert.is(marginStateOf(liquidation.state).kind, 4, "a liquidation is pending");
@@ -162,7 +150,7 @@ test("finding 3: a liquidation the trader completes only later is booked like an
     await trader.trade(BTC, 15_000_000n, 0n);
     await trader.stop();
     const raw = await rawTrader(f, 3);
-    await crashTo(f, 52_000_00000000n as Price);
+    await holdMove(f, BTC, 52_000_00000000n as Price);
     await waitFor(() => f.hub.channel(id)?.pending !== undefined, "the hub's liquidation proposal");
     const liquidation = f.hub.channel(id)!.pending!;
     // Completed only now, and handed over through sync rather than an accept.
@@ -218,7 +206,7 @@ test("finding 4: an unanswered trade does not stop a liquidation, and a refused 
       throw new EngineError("STATE_MISMATCH", { details: { reason: "never" } });
     });
     await raw.request({ type: "action", channelId: id, action: { kind: "trade", market: BTC, size: 100_000n, price: 0n as Price } });
-    await crashTo(f, 45_000_00000000n as Price); // 25% down: far below maintenance
+    await holdMove(f, BTC, 45_000_00000000n as Price); // 25% down: far below maintenance
     await advance(f, 0); // the chain's clock catches up with the reports
     // Not after unilateralAfter (an hour): the refusal itself sends the liquidation on chain.
     await waitFor(async () => (await f.hubAdjudicator.status(id)).mode === "challenge", "the hub's on-chain liquidation");
