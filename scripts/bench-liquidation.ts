@@ -92,7 +92,9 @@ const config = resolveHubConfig({
 const oracle = createLocalOracle({ privateKey: oracleKey, domain: { chainId: 31337n, verifyingContract: config.chain.marginApp } });
 const token = config.chain.token;
 const now = BigInt(Math.floor(Date.now() / 1000));
-const report0 = oracle.sign(BTC, P0 as Price, now - 10n);
+// Before the settle window (15 s), so the tick is the window's median: a crash that held, which the
+// hub liquidates at (a lone report far from the median would be a wick it waits out).
+const report0 = oracle.sign(BTC, P0 as Price, now - 20n);
 const tickReport = oracle.sign(BTC, TICK as Price, now);
 const params = config.engine.markets.get(BTC)!;
 
