@@ -155,9 +155,10 @@ test("5. a reorg drops the block with the trader's deposit: the hub (3 confirmat
 
 test("setup: hubs A (flat prices) and B (a crash, unilateralAfter 1 s); traders open and trade", async (ctx) => {
   const { w } = ctx;
-  // Hub B's seeded path (seed 2): ~60,000 for 20 ticks of 1.5 s, then −2.5% × 5 to ~52,900 (see src/cli/price-feed.ts).
+  // Hub B's seeded path (seed 2): ~60,000 for 20 ticks of 3 s, then −2.5% × 5 to ~52,900 (see src/cli/price-feed.ts).
+  // A minute before the crash: trader 2 must open and trade before it even on a machine running two suites.
   [ctx.hubB, ctx.hubA] = await Promise.all([
-    startHub(w, "hub-b", { channels: { unilateralAfter: 1 }, oracle: ["--dev-oracle-scenario", "crash", "--dev-oracle-seed", "2", "--dev-oracle-interval-ms", "1500"] }),
+    startHub(w, "hub-b", { channels: { unilateralAfter: 1 }, oracle: ["--dev-oracle-scenario", "crash", "--dev-oracle-seed", "2", "--dev-oracle-interval-ms", "3000"] }),
     startHub(w, "hub-a", { oracle: ["--dev-oracle-scenario", "flat", "--dev-oracle-interval-ms", "1000"] }),
   ]);
   const { hubA, hubB } = ctx;
