@@ -10,7 +10,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -38,8 +38,21 @@ const inline = (digest: Bytes32): Signature65 => signDigest(hub, digest);
 const pool = (options: Partial<SigningPoolOptions> = {}): SigningPool =>
   new SigningPool({ privateKey, workers: 2, backend: "noble", ...options });
 
-/** OS threads of this process (Linux): a terminated worker's thread is gone. */
-const osThreads = (): number | undefined => (existsSync("/proc/self/task") ? readdirSync("/proc/self/task").length : undefined);
+/**
+ * The signing pool's threads in this process (Linux; the pool names its workers "signer-N"): a
+ * terminated worker's thread is gone. Only those: libuv's pool, V8's helpers and the loader's thread
+ * come and go with unrelated work.
+ */
+const osThreads = (): number | undefined =>
+  existsSync("/proc/self/task")
+    ? readdirSync("/proc/self/task").filter((t) => {
+        try {
+          return readFileSync(`/proc/self/task/${t}/comm`, "utf8").startsWith("signer-");
+        } catch {
+          return false; // the thread ended while we looked
+        }
+      }).length
+    : undefined;
 
 function isCode(code: string, reason?: string): (error: unknown) => boolean {
   return (error) => error instanceof MarginError && error.code === code && (reason === undefined || error.context["reason"] === reason);
@@ -120,8 +133,7 @@ test("start() rejects when a worker fails to start, and leaves no thread behind"
     const error = await rejectsWith(signing.start(), "SIGNER_UNAVAILABLE", "worker failed to start");
     assert.match(String(error.context["message"]), /signature backend/);
     assert.is(signing.size, 0);
-    // At most as many as before: an unrelated runtime thread may end meanwhile, none may be left by the pool.
-    assert.ok((osThreads() ?? 0) <= (before ?? 0), `threads ${osThreads()} > ${before}`);
+    assert.is(osThreads(), before);
     await rejectsWith(signing.signDigest(digestOf(1)), "SIGNER_UNAVAILABLE");
   } finally {
     await signing.stop();
@@ -160,8 +172,7 @@ test("stop() during start() fails start() and the requests waiting for a worker"
     await signing.stop();
     await Promise.all([starting, waiting]);
     assert.is(signing.size, 0);
-    // At most as many as before: an unrelated runtime thread may end meanwhile, none may be left by the pool.
-    assert.ok((osThreads() ?? 0) <= (before ?? 0), `threads ${osThreads()} > ${before}`);
+    assert.is(osThreads(), before);
   } finally {
     await signing.stop();
   }
