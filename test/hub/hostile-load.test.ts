@@ -277,7 +277,8 @@ conns("320 idle connections from the trader's own host do not keep it out; the o
   // Distinct connections: concurrent dials of one peer may share one.
   const opened = new Set<string>();
   let maxHeld = 0;
-  const until = Date.now() + 30_000;
+  // Bounded, and generous: on a machine running two suites 30 s was not enough for 320 handshakes.
+  const until = Date.now() + 120_000;
   while (opened.size < 320 && Date.now() < until) {
     const batch = await Promise.allSettled(Array.from({ length: 8 }, () => attacker.dial(target, { force: true, signal: AbortSignal.timeout(5_000) })));
     for (const r of batch) if (r.status === "fulfilled") opened.add(r.value.id);

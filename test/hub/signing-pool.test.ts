@@ -27,6 +27,7 @@ import { loadNativeBackend } from "../../src/protocol/sig-backend-native.ts";
 import { signDigest, signerFromPrivateKey } from "../../src/protocol/sign.ts";
 import type { Signature65 } from "../../src/protocol/state.ts";
 import type { Address, Bytes32 } from "../../src/protocol/types.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const test = suite("signing pool");
 const privateKey = keccak_256(new TextEncoder().encode("signing pool test hub"));
@@ -67,14 +68,6 @@ async function rejectsWith<T>(promise: Promise<T>, code: string, reason?: string
   }
   assert.unreachable(`expected ${code}, but it resolved`);
   throw new Error("unreachable");
-}
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) assert.unreachable(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 const digest32 = fc
@@ -243,7 +236,7 @@ test(`replacements that die at once (${MAX_QUICK_FAILURES} in a row) make the po
   try {
     await signing.start();
     for (let death = 1; death <= MAX_QUICK_FAILURES; death++) {
-      await waitFor(() => signing.size === 1, `worker ${death}`);
+      await waitFor(() => signing.size === 1, `worker ${death}`, 60_000); // a worker boots in seconds on a loaded machine
       await rejectsWith(signing.signDigest(TEST_EXIT_DIGEST), "SIGNER_UNAVAILABLE", "worker exited");
     }
     assert.is(signing.size, 0);
