@@ -40,7 +40,7 @@ import { HUB, outcomeTotal, rollAllocations, TRADER } from "../protocol/channel-
 import type { MarginState, PriceReport } from "../protocol/margin-state.ts";
 import type { Message, Propose, WireAction } from "../protocol/messages.ts";
 import { stateHashOf, type Signer } from "../protocol/sign.ts";
-import type { SignedState, VariablePart } from "../protocol/state.ts";
+import { variablePartOf, type SignedState } from "../protocol/state.ts";
 import { sameAddress, type Address, type Bytes32, type MarketId } from "../protocol/types.ts";
 import type { Collateral, Price, Size } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
@@ -218,18 +218,16 @@ export class TraderClient {
 
   /** `sync` inside the channel's lane. */
   async #syncNow(options: { signal?: AbortSignal }): Promise<void> {
-    {
-      const channels = this.#channel?.latest ? [{ channelId: this.#channel.id, turnNum: this.#channel.latest.state.turnNum }] : [];
-      const reply = await this.#request("sync", { type: "sync-status", channels }, options);
-      if (reply.type !== "sync-states") throw new WireError("INVALID_MESSAGE", { details: { expected: "sync-states", got: reply.type } });
-      for (const signed of reply.states) await this.#adopt(signed);
-      const hubTurn = this.#channel?.latest?.state.turnNum;
-      if (this.#channel?.latest !== undefined && reply.states.length === 0) {
-        // Ask the hub where it is; if it is behind us, hand it our latest supported state.
-        const status = await this.#request("sync", { type: "sync-states", states: [] }, options);
-        const theirs = status.type === "sync-status" ? status.channels.find((c) => c.channelId === this.#channel!.id)?.turnNum ?? -1 : -1;
-        if (hubTurn !== undefined && theirs < hubTurn) await this.#request("sync", { type: "sync-states", states: [this.#channel.latest] }, options);
-      }
+    const channels = this.#channel?.latest ? [{ channelId: this.#channel.id, turnNum: this.#channel.latest.state.turnNum }] : [];
+    const reply = await this.#request("sync", { type: "sync-status", channels }, options);
+    if (reply.type !== "sync-states") throw new WireError("INVALID_MESSAGE", { details: { expected: "sync-states", got: reply.type } });
+    for (const signed of reply.states) await this.#adopt(signed);
+    const hubTurn = this.#channel?.latest?.state.turnNum;
+    if (this.#channel?.latest !== undefined && reply.states.length === 0) {
+      // Ask the hub where it is; if it is behind us, hand it our latest supported state.
+      const status = await this.#request("sync", { type: "sync-states", states: [] }, options);
+      const theirs = status.type === "sync-status" ? status.channels.find((c) => c.channelId === this.#channel!.id)?.turnNum ?? -1 : -1;
+      if (hubTurn !== undefined && theirs < hubTurn) await this.#request("sync", { type: "sync-states", states: [this.#channel.latest] }, options);
     }
   }
 
@@ -308,7 +306,7 @@ export class TraderClient {
       const fresh = restoreChannel(fixed, this.#init.token, TRADER);
       const plan = planWithdrawal(current, fresh.id, amount, first.reports, this.#context(marginStateOf(state), first));
       // Our signature first, on a successor the hub has not signed: it binds only once the hub countersigns.
-      const opening = propose(fresh, variableOf(state), this.#init.signer, plan.rolled, (_prev, proposed) => {
+      const opening = propose(fresh, variablePartOf(state), this.#init.signer, plan.rolled, (_prev, proposed) => {
         if (proposed.appData !== plan.successorOpening.appData || proposed.turnNum !== 0 || outcomeTotal(proposed.outcome) !== plan.rolled ||
             !sameAllocations(allocationsOf(fresh, proposed), allocationsOf(fresh, { ...proposed, outcome: plan.successorOpening.outcome }))) {
           throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "successor" } });
@@ -491,7 +489,7 @@ export class TraderClient {
     if (state.turnNum < turnAbove(channel)) {
       throw new ChannelError("STALE_STATE", { details: { reason: "a state we already signed has this turn", turnNum: state.turnNum } });
     }
-    return propose(channel, variableOf(state), this.#init.signer, funding, judge);
+    return propose(channel, variablePartOf(state), this.#init.signer, funding, judge);
   }
 
   /**
@@ -644,8 +642,4 @@ function assertAnswers(request: WireAction, answer: WireAction): void {
   if (answer.kind !== request.kind || toJson(answer) !== toJson(request)) {
     throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "the hub answered another action" } });
   }
-}
-
-function variableOf(state: SignedState["state"]): VariablePart {
-  return { outcome: state.outcome, appData: state.appData, turnNum: state.turnNum, isFinal: state.isFinal };
 }

@@ -713,10 +713,7 @@ export class Hub {
    * use later at a better moment. A new draft replaces the previous one.
    */
   async #draftForTrader(live: LiveChannel, action: WireAction): Promise<Propose> {
-    const margin = marginStateOf(live.snapshot.latest!.state);
-    const markets = new Set(margin.positions.map((p) => p.market));
-    if (action.kind === "trade") markets.add(action.market);
-    const reports = this.#reportsFor([...markets]);
+    const reports = this.#reportsForAction(live, action);
     const ctx = await this.#engineContext();
     const { variable, verdict, funding } = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
     const turned = { ...variable, turnNum: this.#turnFor(live, false) };
@@ -781,10 +778,7 @@ export class Hub {
   /** Decides, stores and parks our proposal for `action` on the channel; runs inside the channel's lane. */
   async #proposeFromHub(live: LiveChannel, action: WireAction): Promise<Propose> {
     if (live.snapshot.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: live.snapshot.pending.state.turnNum } });
-    const margin = marginStateOf(live.snapshot.latest!.state);
-    const markets = new Set(margin.positions.map((p) => p.market));
-    if (action.kind === "trade") markets.add(action.market);
-    const reports = this.#reportsFor([...markets]);
+    const reports = this.#reportsForAction(live, action);
     const ctx = await this.#engineContext();
     const decided = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
     // Above any draft the trader may have signed and is sending back right now: that draft dies with this.
@@ -1178,6 +1172,13 @@ export class Hub {
       if (idle) live.entry.live = undefined;
       else (live.entry.usedAt = performance.now(), this.#hot.set(id, live));
     }
+  }
+
+  /** The latest reports an action on the channel is priced at: every market it holds, and the one it trades. */
+  #reportsForAction(live: LiveChannel, action: WireAction): PriceReport[] {
+    const markets = new Set(marginStateOf(live.snapshot.latest!.state).positions.map((p) => p.market));
+    if (action.kind === "trade") markets.add(action.market);
+    return this.#reportsFor([...markets]);
   }
 
   #reportsFor(markets: readonly MarketId[]): PriceReport[] {

@@ -20,7 +20,7 @@ import { expectReply } from "../../src/net/remote-error.ts";
 import { HUB, outcomeTotal, TRADER } from "../../src/protocol/channel-setup.ts";
 import type { PriceReport } from "../../src/protocol/margin-state.ts";
 import type { Signer } from "../../src/protocol/sign.ts";
-import { fixedPartOf, type SignedState } from "../../src/protocol/state.ts";
+import { fixedPartOf, variablePartOf, type SignedState } from "../../src/protocol/state.ts";
 import type { Address, Bytes32 } from "../../src/protocol/types.ts";
 import type { Price } from "../../src/protocol/units.ts";
 
@@ -73,7 +73,7 @@ async function closeWithoutConcluding(f: HubFixture, signer: Signer, latest: Sig
     // The hub drafts the close; the trader signs first and the hub countersigns in its ack (docs/PROTOCOL.md).
     const proposal = expectReply(await raw.request({ type: "action", channelId: channel.id, action: { kind: "close" } }), "propose");
     const { state } = proposal.signedState;
-    const step = propose(channel, { outcome: state.outcome, appData: state.appData, turnNum: state.turnNum, isFinal: state.isFinal }, signer, fundingOf(channel, latest.state), () => {});
+    const step = propose(channel, variablePartOf(state), signer, fundingOf(channel, latest.state), () => {});
     const turnNum = step.signed.state.turnNum;
     const ack = expectReply(await raw.request({ type: "accept", channelId: channel.id, turnNum, signature: step.signed.sigs[TRADER]! }), "ack");
     const done = complete(step.next, turnNum, ack.signature!);
