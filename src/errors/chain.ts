@@ -22,6 +22,7 @@ export const CHAIN_ERRORS = {
   WATCHER_DEEP_REORG: { number: 5300, title: "A block the watcher had already confirmed was reorganised away" },
   WATCHER_HANDLER_FAILED: { number: 5301, title: "The watcher's event handler failed; the batch will be retried" },
   DISPUTE_ANSWER_FAILED: { number: 5302, title: "Answering one channel's dispute event failed; it will be retried" },
+  FLOW_STEP_FAILED: { number: 5303, title: "A step of one of the hub's flows failed; it will be tried again" },
   KEYSTORE_INVALID: { number: 5400, title: "The key file cannot be decrypted or parsed" },
   KEYSTORE_PASSWORD_MISSING: { number: 5401, title: "No password for the keystore was given (environment variable or password file)" },
   PLAIN_KEY_REFUSED: { number: 5402, title: "A plain private key file is refused without the explicit development flag" },

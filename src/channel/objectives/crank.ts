@@ -164,7 +164,7 @@ function crankExit(o: ExitObjective, f: Facts): CrankResult {
     return done([{ kind: "log", event: "unilateral-paid", fields: { channelId: o.channelId, origin: o.origin } }], statusOf(f, o.channelId, "closed"));
   }
   if (chain.mode === "finalized") {
-    const next: ExitObjective = { ...o, phase: "waiting" };
+    const next: ExitObjective = o.phase === "waiting" ? o : { ...o, phase: "waiting" };
     if (o.candidate === undefined) return { next, effects: [], writes: onChain, waitingFor: "payout" };
     return { next, effects: [{ kind: "payout", channelId: o.channelId, candidate: o.candidate }], writes: onChain, waitingFor: "payout" };
   }
