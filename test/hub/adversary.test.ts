@@ -569,7 +569,7 @@ test(`the hub stays whole against a random hostile trader (seed ${SEED}, ${RUNS}
  * Found by the model (FC_SEED=7, runs 3 and 7 of an earlier generator): a trader that signed a
  * top-up and never paid it parked its channel in "funding" for good, where no liquidation was
  * proposed or sent on chain however far the price went (P6). The hub now judges such an account
- * without the unpaid collateral and settles it on chain (`Hub.#liquidateUnpaid`).
+ * without the unpaid collateral and settles it on chain (`Disputes.liquidateUnpaid`, src/hub/disputes.ts).
  */
 test("P6: a deposit signed but never paid does not block a liquidation", async () => {
   const f = await startHubFixture({ idleAfter: 3_600, unilateralAfter: 120 });
