@@ -82,7 +82,7 @@ export interface DisputeWatchInit {
   /** Our participant address: responses are compared by what they pay it. */
   readonly account: Address;
   /** Our latest supported state of a channel. */
-  readonly latestSupported: (channelId: Bytes32) => SignedState | undefined;
+  readonly latestSupported: (channelId: Bytes32) => Promise<SignedState | undefined>;
   /**
    * Our unilateral settlement of `latest` (MarginApp rule 2) at the freshest
    * verified reports we hold, built and signed but neither stored nor sent.
@@ -92,7 +92,7 @@ export interface DisputeWatchInit {
   /** Stores a counter candidate before it is sent, so it can be paid out once it finalizes. */
   readonly saveCounter?: (channelId: Bytes32, candidate: SignedState) => Promise<void>;
   /** Channels the owner holds as challenged: answered again from the chain's status at start. */
-  readonly challenged?: () => Iterable<Bytes32>;
+  readonly challenged?: () => Promise<Iterable<Bytes32>>;
   /** Backoff of retries and re-evaluations: first delay, doubled up to max. */
   readonly retryMs?: { readonly first: number; readonly max: number };
   readonly onStatus: (channelId: Bytes32, status: DisputeStatus, info: DisputeInfo) => void | Promise<void>;
@@ -195,7 +195,7 @@ export class DisputeWatch {
   async start(): Promise<void> {
     this.#running = true;
     await this.#watcher.start();
-    for (const id of this.#init.challenged?.() ?? []) void this.#serial(() => this.#recover(id.toLowerCase() as Bytes32, 0));
+    for (const id of (await this.#init.challenged?.()) ?? []) void this.#serial(() => this.#recover(id.toLowerCase() as Bytes32, 0));
   }
 
   async stop(): Promise<void> {
@@ -247,7 +247,7 @@ export class DisputeWatch {
       case "Concluded":
         this.#cancelRetry(id);
         this.#told.delete(id);
-        await this.#init.onStatus(id, "finalized", { turnNum: this.#init.latestSupported(id)?.state.turnNum ?? 0, finalizesAt: event.finalizesAt });
+        await this.#init.onStatus(id, "finalized", { turnNum: (await this.#init.latestSupported(id))?.state.turnNum ?? 0, finalizesAt: event.finalizesAt });
         break;
       default:
         break;
@@ -258,7 +258,7 @@ export class DisputeWatch {
     const id = event.channelId;
     const turnNum = event.candidate.variablePart.turnNum;
     const candidate = event.candidate.variablePart;
-    const latest = this.#init.latestSupported(id);
+    const latest = await this.#init.latestSupported(id);
     const pays = (outcome: Outcome) => payoutTo(outcome, this.#init.account, this.#init.client.tokenAddress);
     const challenged = { turnNum, pays: pays(candidate.outcome) };
     // A counter is possible only from a non-final latest whose next turn beats the record.

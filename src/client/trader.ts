@@ -44,6 +44,8 @@ import { variablePartOf, type SignedState } from "../protocol/state.ts";
 import { sameAddress, type Address, type Bytes32, type MarketId } from "../protocol/types.ts";
 import type { Collateral, Price, Size } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
+import type { Store } from "../store/store.ts";
+import type { ChannelRecord } from "../store/types.ts";
 import { toJson } from "../protocol/bigint-json.ts";
 import { unilateralExit, unilateralExitIfPriced, type UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { AdjudicatorClient } from "../chain/adjudicator.ts";
@@ -75,6 +77,8 @@ export interface TraderInit {
   readonly dataDir: string;
   readonly peerKey?: PrivateKey;
   readonly now?: () => bigint;
+  /** The durable store (default: SQLite at `<dataDir>/trader.db`); started and stopped by the client. */
+  readonly store?: Store;
   readonly pollMs?: number;
   /** Watch the adjudicator and answer stale challenges by ourselves. */
   readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number; readonly confirmations?: number };
@@ -103,7 +107,7 @@ export interface TraderStatus {
 
 export class TraderClient {
   readonly address: Address;
-  readonly store: SqliteStore;
+  readonly store: Store;
   readonly #init: TraderInit;
   readonly #queue = new KeyedQueue<string>();
   readonly #prices = new Map<MarketId, PriceReport>();
@@ -124,7 +128,7 @@ export class TraderClient {
   constructor(init: TraderInit) {
     this.#init = init;
     this.address = getAddress(init.signer.address) as Address;
-    this.store = new SqliteStore({ path: `${init.dataDir}/trader.db` });
+    this.store = init.store ?? new SqliteStore({ path: `${init.dataDir}/trader.db` });
     this.#now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
     this.#view = new OracleGuard(init.engine.markets);
   }
@@ -145,19 +149,19 @@ export class TraderClient {
   async start(options: { connect?: boolean } = {}): Promise<void> {
     await this.store.start();
     // The newest channel that is still live (after a withdrawal the predecessor is closing or closed).
-    const record = this.store.listChannels({ role: "trader" }).filter((r) => r.status !== "closed" && r.status !== "closing").sort((a, b) => b.createdAt - a.createdAt)[0];
+    const record = (await this.store.listChannels({ role: "trader" })).filter((r) => r.status !== "closed" && r.status !== "closing").sort((a, b) => b.createdAt - a.createdAt)[0];
     if (record !== undefined) {
-      const latest = this.store.latestSupported(record.channelId);
+      const latest = await this.store.latestSupported(record.channelId);
       // A state we signed that the hub never countersigned is still an option the hub holds: what we sign
       // next goes above it, and after a final one nothing but the same payout.
-      const newest = this.store.latestState(record.channelId);
+      const newest = await this.store.latestState(record.channelId);
       const own = newest !== undefined && newest.sigs[TRADER] !== undefined && newest.sigs[HUB] === undefined ? newest : undefined;
       this.#channel = restoreChannel(record.fixedPart, record.token, TRADER, latest, own);
     }
     // A unilateral exit under way survives a restart: its candidate is the stored state above the latest supported one.
-    const exiting = this.store.getMeta(EXIT_KEY);
+    const exiting = await this.store.getMeta(EXIT_KEY);
     if (typeof exiting === "string" && exiting !== "") {
-      const newest = this.store.latestState(exiting as Bytes32);
+      const newest = await this.store.latestState(exiting as Bytes32);
       if (newest !== undefined && newest.sigs.some((sig) => sig === undefined)) this.#exit = newest;
     }
     this.#node = await createNode({ ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}) });
@@ -171,7 +175,7 @@ export class TraderClient {
     });
     if (this.#init.disputes !== undefined) {
       const d = this.#init.disputes;
-      const cursor = this.store.getMeta("dispute-cursor");
+      const cursor = await this.store.getMeta("dispute-cursor");
       this.#disputes = new DisputeWatch({
         provider: d.provider,
         client: d.client,
@@ -179,13 +183,13 @@ export class TraderClient {
         fromBlock: typeof cursor === "string" ? Number(cursor) : (d.fromBlock ?? 0),
         pollingIntervalMs: d.pollingIntervalMs ?? this.#init.pollMs ?? 1_000,
         earliestBlock: d.fromBlock ?? 0,
-        channels: this.store.listChannels({ role: "trader" }).map((r) => r.channelId),
+        channels: (await this.store.listChannels({ role: "trader" })).map((r) => r.channelId),
         account: this.address,
-        latestSupported: (id) => (id === this.#channel?.id ? this.#channel.latest : this.store.latestSupported(id)),
+        latestSupported: async (id) => (id === this.#channel?.id ? this.#channel.latest : this.store.latestSupported(id)),
         // Not in the channel's lane: a request hanging on a silent hub must not hold up our answer.
         counterChallenge: async (id, latest) => this.#counterChallenge(id, latest),
         saveCounter: (id, candidate) => this.#saveExit(id, candidate),
-        challenged: () => this.store.listChannels({ role: "trader" }).filter((r) => r.status === "challenged").map((r) => r.channelId),
+        challenged: async () => (await this.store.listChannels({ role: "trader" })).filter((r) => r.status === "challenged").map((r) => r.channelId),
         onStatus: (channelId, status, info) => this.#onDispute(channelId, status, info),
         onCursor: (next) => this.store.setMeta("dispute-cursor", String(next)),
       });
@@ -251,8 +255,11 @@ export class TraderClient {
           throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "opening state differs from the request" } });
         }
       });
-      await this.store.putChannel({ channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: Date.now() });
-      await this.store.saveState(step.signed);
+      const record: ChannelRecord = { channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: Date.now() };
+      await this.store.transaction((tx) => {
+        tx.putChannel(record);
+        tx.saveState(step.signed);
+      });
       this.#channel = step.next;
       this.#disputes?.watch(fresh.id);
       await this.#request("update", { type: "accept", channelId: fresh.id, turnNum: 0, signature: step.signed.sigs[TRADER]! }, options);
@@ -312,8 +319,11 @@ export class TraderClient {
           throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "successor" } });
         }
       });
-      await this.store.putChannel({ channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: Date.now() });
-      await this.store.saveState(opening.signed, { hashes: { channelId: fresh.id, stateHash: opening.stateHash } });
+      const record: ChannelRecord = { channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: Date.now() };
+      await this.store.transaction((tx) => {
+        tx.putChannel(record);
+        tx.saveState(opening.signed, { hashes: { channelId: fresh.id, stateHash: opening.stateHash } });
+      });
       this.#disputes?.watch(fresh.id);
       const opened = await this.#completeWithAck(opening, options);
       // Only now, with the successor's first state signed by both, may money be rolled into it.
@@ -326,7 +336,10 @@ export class TraderClient {
         const roll = rollAllocations(proposed.outcome, this.#init.token, this.address, fresh.id);
         if (roll.withdrawal !== amount || roll.rolled !== plan.rolled) throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "payout" } });
       });
-      await Promise.all([this.store.saveState(closing.signed, { hashes: { channelId: current.id, stateHash: closing.stateHash } }), this.store.updateChannelStatus(current.id, "closing")]);
+      await this.store.transaction((tx) => {
+        tx.saveState(closing.signed, { hashes: { channelId: current.id, stateHash: closing.stateHash } });
+        tx.updateChannelStatus(current.id, "closing");
+      });
       this.#channel = closing.next;
       const concluded = await this.#completeWithAck(closing, options);
       this.#channel = opened.next;
@@ -425,7 +438,7 @@ export class TraderClient {
 
   /** Our unilateral settlement of `latest` at the freshest reports we verified; undefined without usable ones. */
   async #counterChallenge(id: Bytes32, latest: SignedState): Promise<{ candidate: SignedState; challenger: Signer } | undefined> {
-    const record = id === this.#channel?.id ? undefined : this.store.getChannel(id);
+    const record = id === this.#channel?.id ? undefined : await this.store.getChannel(id);
     const snapshot = record === undefined ? this.#channel : restoreChannel(record.fixedPart, record.token, TRADER);
     if (snapshot?.id !== id) return undefined;
     const reports = marginStateOf(latest.state).positions.map((p) => this.#prices.get(p.market)).filter((r): r is PriceReport => r !== undefined);
@@ -435,8 +448,10 @@ export class TraderClient {
 
   /** Stores our challenge candidate before it is sent, so `collect` (and a restart) can pay it out. */
   async #saveExit(id: Bytes32, candidate: SignedState): Promise<void> {
-    await this.store.saveState(candidate);
-    await this.store.setMeta(EXIT_KEY, id);
+    await this.store.transaction((tx) => {
+      tx.saveState(candidate);
+      tx.setMeta(EXIT_KEY, id);
+    });
     this.#exit = candidate;
   }
 
@@ -445,7 +460,7 @@ export class TraderClient {
     if (status === "challenged") {
       await this.store.updateChannelStatus(id, "challenged");
       // The newest registered candidate pays out if it times out: `collect` pays that one.
-      const record = this.store.getChannel(id);
+      const record = await this.store.getChannel(id);
       if (info.candidate !== undefined && info.response !== "conclude" && record !== undefined) {
         const state = { ...record.fixedPart, ...info.candidate };
         if (this.#exit === undefined || stateHashOf(this.#exit.state) !== stateHashOf(state)) this.#exit = { state, sigs: state.participants.map(() => undefined) };

@@ -61,6 +61,10 @@ export const SQL = {
     "(SELECT body FROM states WHERE channel_id = c.channel_id AND supported = 1 ORDER BY turn_num DESC LIMIT 1) AS body " +
     "FROM channels c WHERE c.role = ? ORDER BY c.created_at, c.channel_id",
   metaRange: "SELECT key, value FROM meta WHERE key >= ? AND key < ?",
+  putObjective:
+    "INSERT INTO objectives (id, kind, channel_id, body) VALUES (?, ?, ?, ?) " +
+    "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, channel_id = excluded.channel_id, body = excluded.body",
+  deleteObjective: "DELETE FROM objectives WHERE id = ?",
   setMeta: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 } as const;
 

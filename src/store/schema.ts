@@ -14,6 +14,7 @@
  * - channels: bookkeeping of this process's channels, apart from states, so
  *   that a state can be stored before (or without) a channel record.
  * - counters, meta: small durable values.
+ * - objectives: persisted multi-step flows, bodies opaque to the store.
  */
 import type { DatabaseSync } from "node:sqlite";
 import { StoreError } from "../errors/store.ts";
@@ -50,6 +51,16 @@ export const MIGRATIONS: readonly string[] = [
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL
   ) WITHOUT ROWID;
+  `,
+  // Persisted multi-step flows; rowid order is the order they were first written.
+  `
+  CREATE TABLE objectives (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    channel_id BLOB NOT NULL,
+    body BLOB NOT NULL
+  );
+  CREATE INDEX objectives_channel ON objectives (channel_id);
   `,
 ];
 

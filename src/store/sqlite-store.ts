@@ -8,7 +8,7 @@
  * in one event-loop turn shares one transaction and one fsync, and each
  * caller's promise resolves only after that COMMIT. Each write runs under its
  * own SAVEPOINT, so a write-rule violation rejects that write alone and
- * leaves nothing of it behind. Reads are synchronous and see only committed,
+ * leaves nothing of it behind; a `transaction` is one such write. Reads see only committed,
  * i.e. acknowledged, data: no transaction is ever open between event-loop
  * turns.
  *
@@ -37,10 +37,13 @@ import {
   type ChannelStatus,
   type ChannelSummary,
   type MetaValue,
+  type ObjectiveFilter,
+  type ObjectiveRecord,
   type SaveStateOptions,
   type StoreMetrics,
   type WriteOptions,
 } from "./types.ts";
+import type { Store, StoreWrites } from "./store.ts";
 import { decideWrite } from "./write-rules.ts";
 
 export interface SqliteStoreInit {
@@ -59,11 +62,14 @@ type Op =
   | { readonly kind: "channel"; readonly rec: ChannelRecord; readonly id: Uint8Array }
   | { readonly kind: "status"; readonly id: Uint8Array; readonly status: ChannelStatus }
   | { readonly kind: "meta"; readonly key: string; readonly value: MetaValue }
-  | { readonly kind: "prune"; readonly id: Uint8Array; deleted: number };
+  | { readonly kind: "objective"; readonly rec: ObjectiveRecord; readonly channel: Uint8Array }
+  | { readonly kind: "drop-objective"; readonly id: string }
+  | { readonly kind: "prune"; readonly id: Uint8Array; deleted: number }
+  | { readonly kind: "tx"; readonly ops: readonly Op[] };
 
 type Statements = { readonly [K in keyof typeof SQL]: StatementSync };
 
-export class SqliteStore {
+export class SqliteStore implements Store {
   private readonly init: Required<SqliteStoreInit>;
   private db: DatabaseSync | undefined;
   private stmts: Statements | undefined;
@@ -134,40 +140,38 @@ export class SqliteStore {
   /** Resolves once the state is on disk (see ./write-rules.ts for what is accepted). */
   async saveState(signed: SignedState, options: SaveStateOptions = {}): Promise<void> {
     this.open();
-    const { state } = signed;
-    if (!Number.isSafeInteger(state.turnNum) || state.turnNum < 0) throw new RangeError("saveState: turnNum must be a non-negative integer");
-    if (signed.sigs.length > state.participants.length) throw new RangeError("saveState: more signatures than participants");
-    let hashes = options.hashes;
-    if (hashes === undefined) {
-      const channelId = channelIdOf(fixedPartOf(state));
-      hashes = { channelId, stateHash: hashState(channelId, variablePartOf(state)) };
-    }
-    const op: Op = {
-      kind: "state",
-      signed,
-      id: bytes32(hashes.channelId, "channelId"),
-      hash: bytes32(hashes.stateHash, "stateHash"),
-      supported: isSupported(signed),
-      channelId: hashes.channelId,
-      stateHash: hashes.stateHash,
-    };
-    return this.committer.submit(op, options.signal);
+    return this.committer.submit(stateOp(signed, options), options.signal);
+  }
+
+  async transaction(fill: (tx: StoreWrites) => void, options: WriteOptions = {}): Promise<void> {
+    this.open();
+    const ops: Op[] = [];
+    fill({
+      saveState: (signed, o = {}) => void ops.push(stateOp(signed, o)),
+      putChannel: (rec) => void ops.push(channelOp(rec)),
+      updateChannelStatus: (channelId, status) => void ops.push(statusOp(channelId, status)),
+      setMeta: (key, value) => void ops.push(metaOp(key, value)),
+      putObjective: (rec) => void ops.push(objectiveOp(rec)),
+      deleteObjective: (id) => void ops.push(dropObjectiveOp(id)),
+    });
+    if (ops.length === 0) return;
+    return this.committer.submit({ kind: "tx", ops }, options.signal);
   }
 
   /** The highest-turn state signed by every participant. */
-  latestSupported(channelId: Bytes32): SignedState | undefined {
+  async latestSupported(channelId: Bytes32): Promise<SignedState | undefined> {
     const row = this.open().latestSupported.get(bytes32(channelId, "channelId")) as StateRow | undefined;
     return row === undefined ? undefined : stateFromRow(channelId, row);
   }
 
   /** The highest-turn state with any signatures, e.g. this side's proposal awaiting its countersignature. */
-  latestState(channelId: Bytes32): SignedState | undefined {
+  async latestState(channelId: Bytes32): Promise<SignedState | undefined> {
     const row = this.open().latestState.get(bytes32(channelId, "channelId")) as StateRow | undefined;
     return row === undefined ? undefined : stateFromRow(channelId, row);
   }
 
   /** Supported states above `turnNum`, ascending: what a peer that is behind needs. */
-  statesAfter(channelId: Bytes32, turnNum: number): SignedState[] {
+  async statesAfter(channelId: Bytes32, turnNum: number): Promise<SignedState[]> {
     const rows = this.open().statesAfter.all(bytes32(channelId, "channelId"), turnNum) as unknown as StateRow[];
     return rows.map((row) => stateFromRow(channelId, row));
   }
@@ -185,28 +189,21 @@ export class SqliteStore {
   /** Inserts or replaces a channel record; its id must be the id of its fixed part. */
   async putChannel(rec: ChannelRecord, options: WriteOptions = {}): Promise<void> {
     this.open();
-    checkStatus(rec.status);
-    if (rec.role !== "hub" && rec.role !== "trader") throw new RangeError(`putChannel: role must be "hub" or "trader"`);
-    if (!Number.isSafeInteger(rec.createdAt)) throw new RangeError("putChannel: createdAt must be an integer (ms)");
-    if (channelIdOf(rec.fixedPart).toLowerCase() !== rec.channelId.toLowerCase()) {
-      throw new RangeError("putChannel: channelId is not the id of fixedPart");
-    }
-    return this.committer.submit({ kind: "channel", rec, id: bytes32(rec.channelId, "channelId") }, options.signal);
+    return this.committer.submit(channelOp(rec), options.signal);
   }
 
   /** Rejects with CHANNEL_RECORD_MISSING if there is no record to update. */
   async updateChannelStatus(channelId: Bytes32, status: ChannelStatus, options: WriteOptions = {}): Promise<void> {
     this.open();
-    checkStatus(status);
-    return this.committer.submit({ kind: "status", id: bytes32(channelId, "channelId"), status }, options.signal);
+    return this.committer.submit(statusOp(channelId, status), options.signal);
   }
 
-  getChannel(channelId: Bytes32): ChannelRecord | undefined {
+  async getChannel(channelId: Bytes32): Promise<ChannelRecord | undefined> {
     const row = this.open().getChannel.get(bytes32(channelId, "channelId")) as ChannelRow | undefined;
     return row === undefined ? undefined : channelFromRow(row);
   }
 
-  listChannels(filter: ChannelFilter = {}): ChannelRecord[] {
+  async listChannels(filter: ChannelFilter = {}): Promise<ChannelRecord[]> {
     const db = this.openDb();
     const where: string[] = [];
     const args: string[] = [];
@@ -222,8 +219,31 @@ export class SqliteStore {
    * appData, streamed row by row: a hub restoring 100k channels reads them
    * in one pass without materializing records and states it will not keep.
    */
-  *channelSummaries(role: ChannelRole): Generator<ChannelSummary> {
-    for (const row of this.open().channelSummaries.iterate(role)) yield summaryFromRow(row as unknown as SummaryRow);
+  async *channelSummaries(role: ChannelRole): AsyncGenerator<ChannelSummary> {
+    // Read in one go: an iterator left open across awaits would hold a statement other reads reuse.
+    const rows = this.open().channelSummaries.all(role) as unknown as SummaryRow[];
+    for (const row of rows) yield summaryFromRow(row);
+  }
+
+  async objectives(filter: ObjectiveFilter = {}): Promise<ObjectiveRecord[]> {
+    const db = this.openDb();
+    const where: string[] = [];
+    const args: (string | Uint8Array)[] = [];
+    if (filter.kind !== undefined) (where.push("kind = ?"), args.push(filter.kind));
+    if (filter.channelId !== undefined) (where.push("channel_id = ?"), args.push(bytes32(filter.channelId, "channelId")));
+    const sql = `SELECT id, kind, channel_id, body FROM objectives${where.length > 0 ? " WHERE " + where.join(" AND ") : ""} ORDER BY rowid`;
+    const rows = db.prepare(sql).all(...args) as unknown as { id: string; kind: string; channel_id: Uint8Array; body: Uint8Array }[];
+    return rows.map((r) => ({ id: r.id, kind: r.kind, channelId: hexOf(r.channel_id) as Bytes32, body: r.body }));
+  }
+
+  async putObjective(rec: ObjectiveRecord, options: WriteOptions = {}): Promise<void> {
+    this.open();
+    return this.committer.submit(objectiveOp(rec), options.signal);
+  }
+
+  async deleteObjective(id: string, options: WriteOptions = {}): Promise<void> {
+    this.open();
+    return this.committer.submit(dropObjectiveOp(id), options.signal);
   }
 
   // ---- bookkeeping ----------------------------------------------------------
@@ -233,7 +253,7 @@ export class SqliteStore {
    * its own transaction before it returns, so a value once returned is never
    * returned again, whatever crashes afterwards.
    */
-  nextCounter(name: string): bigint {
+  async nextCounter(name: string): Promise<bigint> {
     const stmts = this.open();
     const db = this.db!;
     if (typeof name !== "string" || name.length === 0) throw new TypeError("nextCounter: name must be a non-empty string");
@@ -248,13 +268,13 @@ export class SqliteStore {
     }
   }
 
-  getMeta(key: string): MetaValue | undefined {
+  async getMeta(key: string): Promise<MetaValue | undefined> {
     const row = this.open().getMeta.get(key) as { value: MetaValue } | undefined;
     return row?.value;
   }
 
   /** Every meta value whose key starts with `prefix` (one indexed range read, for start-up). */
-  metaWithPrefix(prefix: string): Map<string, MetaValue> {
+  async metaWithPrefix(prefix: string): Promise<Map<string, MetaValue>> {
     if (typeof prefix !== "string" || prefix.length === 0) throw new TypeError("metaWithPrefix: prefix must be a non-empty string");
     const upper = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
     const rows = this.open().metaRange.all(prefix, upper) as unknown as { key: string; value: MetaValue }[];
@@ -263,8 +283,7 @@ export class SqliteStore {
 
   async setMeta(key: string, value: MetaValue, options: WriteOptions = {}): Promise<void> {
     this.open();
-    if (typeof value !== "string" && !(value instanceof Uint8Array)) throw new TypeError("setMeta: value must be a string or Uint8Array");
-    return this.committer.submit({ kind: "meta", key, value }, options.signal);
+    return this.committer.submit(metaOp(key, value), options.signal);
   }
 
   /** The pragmas in force on this connection, for start-up logs and tests. */
@@ -377,6 +396,18 @@ export class SqliteStore {
       case "meta":
         stmts.setMeta.run(op.key, op.value);
         return 0;
+      case "objective":
+        stmts.putObjective.run(op.rec.id, op.rec.kind, op.channel, op.rec.body);
+        return 0;
+      case "drop-objective":
+        stmts.deleteObjective.run(op.id);
+        return 0;
+      case "tx": {
+        // Runs inside the savepoint of the batch entry: one failing write undoes them all.
+        let pruned = 0;
+        for (const inner of op.ops) pruned += this.apply(stmts, inner);
+        return pruned;
+      }
       case "prune": {
         const latest = stmts.supportedTurn.get(op.id) as { turn_num: number } | undefined;
         op.deleted = latest === undefined ? 0 : Number(stmts.pruneBelow.run(op.id, latest.turn_num).changes);
@@ -384,4 +415,59 @@ export class SqliteStore {
       }
     }
   }
+}
+
+// ---- ops: validated when made, so bad input throws at the call, before anything is queued ----
+
+function stateOp(signed: SignedState, options: Pick<SaveStateOptions, "hashes">): Op {
+  const { state } = signed;
+  if (!Number.isSafeInteger(state.turnNum) || state.turnNum < 0) throw new RangeError("saveState: turnNum must be a non-negative integer");
+  if (signed.sigs.length > state.participants.length) throw new RangeError("saveState: more signatures than participants");
+  let hashes = options.hashes;
+  if (hashes === undefined) {
+    const channelId = channelIdOf(fixedPartOf(state));
+    hashes = { channelId, stateHash: hashState(channelId, variablePartOf(state)) };
+  }
+  return {
+    kind: "state",
+    signed,
+    id: bytes32(hashes.channelId, "channelId"),
+    hash: bytes32(hashes.stateHash, "stateHash"),
+    supported: isSupported(signed),
+    channelId: hashes.channelId,
+    stateHash: hashes.stateHash,
+  };
+}
+
+function channelOp(rec: ChannelRecord): Op {
+  checkStatus(rec.status);
+  if (rec.role !== "hub" && rec.role !== "trader") throw new RangeError(`putChannel: role must be "hub" or "trader"`);
+  if (!Number.isSafeInteger(rec.createdAt)) throw new RangeError("putChannel: createdAt must be an integer (ms)");
+  if (channelIdOf(rec.fixedPart).toLowerCase() !== rec.channelId.toLowerCase()) {
+    throw new RangeError("putChannel: channelId is not the id of fixedPart");
+  }
+  return { kind: "channel", rec, id: bytes32(rec.channelId, "channelId") };
+}
+
+function statusOp(channelId: Bytes32, status: ChannelStatus): Op {
+  checkStatus(status);
+  return { kind: "status", id: bytes32(channelId, "channelId"), status };
+}
+
+function metaOp(key: string, value: MetaValue): Op {
+  if (typeof key !== "string" || key.length === 0) throw new TypeError("setMeta: key must be a non-empty string");
+  if (typeof value !== "string" && !(value instanceof Uint8Array)) throw new TypeError("setMeta: value must be a string or Uint8Array");
+  return { kind: "meta", key, value };
+}
+
+function objectiveOp(rec: ObjectiveRecord): Op {
+  if (typeof rec.id !== "string" || rec.id.length === 0) throw new TypeError("putObjective: id must be a non-empty string");
+  if (typeof rec.kind !== "string" || rec.kind.length === 0) throw new TypeError("putObjective: kind must be a non-empty string");
+  if (!(rec.body instanceof Uint8Array)) throw new TypeError("putObjective: body must be a Uint8Array");
+  return { kind: "objective", rec, channel: bytes32(rec.channelId, "channelId") };
+}
+
+function dropObjectiveOp(id: string): Op {
+  if (typeof id !== "string" || id.length === 0) throw new TypeError("deleteObjective: id must be a non-empty string");
+  return { kind: "drop-objective", id };
 }

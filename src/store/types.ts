@@ -44,6 +44,23 @@ export interface ChannelFilter {
 /** Small values under `getMeta`/`setMeta`; each comes back as the type it went in as. */
 export type MetaValue = string | Uint8Array;
 
+/**
+ * One persisted multi-step flow (funding, a withdrawal roll, an exit, ...).
+ * The store keeps the body opaque; the flow's own module encodes it.
+ */
+export interface ObjectiveRecord {
+  /** Unique per flow, e.g. `roll:<channelId>`. */
+  readonly id: string;
+  readonly kind: string;
+  readonly channelId: Bytes32;
+  readonly body: Uint8Array;
+}
+
+export interface ObjectiveFilter {
+  readonly kind?: string;
+  readonly channelId?: Bytes32;
+}
+
 export interface WriteOptions {
   readonly signal?: AbortSignal;
 }

@@ -33,7 +33,7 @@ async function supportedIn(path: string, channelId: Bytes32): Promise<{ turn: nu
   const store = new SqliteStore({ path });
   await store.start();
   try {
-    const latest = store.latestSupported(channelId);
+    const latest = await store.latestSupported(channelId);
     if (latest === undefined) throw new Error(`no supported state for ${channelId} in ${path}`);
     return { turn: latest.state.turnNum, hash: stateHashOf(latest.state) };
   } finally {

@@ -153,7 +153,7 @@ test("a hostile hub's inflated funding is refused with FUNDING_OUT_OF_BOUNDS and
     // Nothing changed: latest state in memory and on disk, cash.
     assert.is(trader.latest!.state.turnNum, before.state.turnNum);
     assert.is(trader.latest!.state.appData, before.state.appData);
-    assert.is(trader.store.latestState(id)!.state.turnNum, before.state.turnNum, "nothing was stored");
+    assert.is((await trader.store.latestState(id))!.state.turnNum, before.state.turnNum, "nothing was stored");
     assert.is(trader.status().cash, prev.traderCash);
 
     // 3. Exactly at the bound (the most an honest hub could have charged) the trader signs.

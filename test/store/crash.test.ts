@@ -1,8 +1,9 @@
 /**
- * Crash durability with real processes: a writer child is SIGKILLed in the
- * middle of a stream of writes; the database is reopened and every write the
- * child reported as acknowledged must be there, and no counter value it
- * handed out may be handed out again.
+ * Crash durability and atomicity with real processes: a writer child is
+ * SIGKILLed in the middle of a stream of transactions; the database is
+ * reopened and every write the child reported as acknowledged must be there,
+ * each transaction whole or absent, and no counter value it handed out may be
+ * handed out again.
  *
  * A SIGKILL proves "acknowledged only after the write reached the OS"; the
  * fsync half (power loss) rests on synchronous=FULL, which store.test.ts
@@ -79,14 +80,21 @@ function stop(child: ChildProcess): void {
   if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
 }
 
-async function withReopened<T>(path: string, fn: (store: SqliteStore) => T): Promise<T> {
+async function withReopened<T>(path: string, fn: (store: SqliteStore) => Promise<T>): Promise<T> {
   const store = new SqliteStore({ path, autoPrune: false });
   await store.start();
   try {
-    return fn(store);
+    return await fn(store);
   } finally {
     await store.stop();
   }
+}
+
+/** The state, the objective and the meta value written in one transaction all name the same turn: none landed without the others. */
+async function sameTransaction(store: SqliteStore, c: number, turn: number): Promise<void> {
+  const [objective] = await store.objectives({ channelId: testChannel(BigInt(c)).id });
+  assert.is(objective === undefined ? undefined : new TextDecoder().decode(objective.body), String(turn), `channel ${c}: objective names the stored turn`);
+  assert.is(await store.getMeta(`m:${c}`), String(turn), `channel ${c}: meta names the stored turn`);
 }
 
 test("kill -9 mid-stream: every acked state is present, latest supported is the highest acked (or the one in flight)", async () => {
@@ -99,17 +107,18 @@ test("kill -9 mid-stream: every acked state is present, latest supported is the 
       const run = await runAndKill(path, false, 200 + round * 100);
       allCounters.push(...run.counters);
       assert.ok(run.acked.size === CHANNELS, `all ${CHANNELS} channels acked something in round ${round}`);
-      await withReopened(path, (store) => {
+      await withReopened(path, async (store) => {
         for (const [c, list] of run.acked) {
           const id = testChannel(BigInt(c)).id;
           const maxAcked = Math.max(...list, highest.get(c) ?? 0);
-          const stored = new Set(store.statesAfter(id, -1).map((s) => s.state.turnNum));
+          const stored = new Set((await store.statesAfter(id, -1)).map((s) => s.state.turnNum));
           for (let t = 1; t <= maxAcked; t++) assert.ok(stored.has(t), `channel ${c}: acked turn ${t} is stored`);
-          const latest = store.latestSupported(id)?.state.turnNum ?? -1;
+          const latest = (await store.latestSupported(id))?.state.turnNum ?? -1;
           assert.ok(latest === maxAcked || latest === maxAcked + 1, `channel ${c}: latest supported ${latest}, highest acked ${maxAcked}`);
+          await sameTransaction(store, c, latest);
           highest.set(c, latest);
         }
-        const next = store.nextCounter("nonce");
+        const next = await store.nextCounter("nonce");
         for (const seen of allCounters) assert.ok(next > seen, `counter ${next} handed out again (was ${seen})`);
         allCounters.push(next);
       });
@@ -126,13 +135,14 @@ test("kill -9 with automatic pruning: the latest supported state survives and is
   const path = join(dir, "crash-pruned.sqlite");
   try {
     const run = await runAndKill(path, true, 300);
-    await withReopened(path, (store) => {
+    await withReopened(path, async (store) => {
       for (const [c, list] of run.acked) {
         const id = testChannel(BigInt(c)).id;
         const maxAcked = Math.max(...list);
-        const supported = store.statesAfter(id, -1).map((s) => s.state.turnNum);
+        const supported = (await store.statesAfter(id, -1)).map((s) => s.state.turnNum);
         assert.ok(supported.length === 1, `channel ${c}: pruned to one supported state, found ${supported.length}`);
         assert.ok(supported[0] === maxAcked || supported[0] === maxAcked + 1, `channel ${c}: latest ${supported[0]}, acked ${maxAcked}`);
+        await sameTransaction(store, c, supported[0]!);
       }
     });
   } finally {

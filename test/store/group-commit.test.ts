@@ -36,10 +36,10 @@ test("1,000 concurrent saveState calls share a handful of commits, and each reso
     const committedWhenResolved: number[] = [];
     await Promise.all(
       prepared.map((p) =>
-        store.saveState(p.s, { hashes: p.hashes }).then(() => {
+        store.saveState(p.s, { hashes: p.hashes }).then(async () => {
           committedWhenResolved.push(store.metrics.commits - before);
           // Visible to reads as soon as it is acknowledged.
-          assert.ok((store.latestSupported(p.ch.id)?.state.turnNum ?? 0) >= p.s.state.turnNum);
+          assert.ok(((await store.latestSupported(p.ch.id))?.state.turnNum ?? 0) >= p.s.state.turnNum);
         }),
       ),
     );
@@ -47,7 +47,7 @@ test("1,000 concurrent saveState calls share a handful of commits, and each reso
     assert.ok(commits >= 1 && commits <= 10, `1,000 writes took ${commits} commits`);
     assert.ok(committedWhenResolved.every((n) => n >= 1));
     assert.is(store.metrics.writes, 1000);
-    for (let c = 0; c < 100; c++) assert.is(store.latestSupported(testChannel(BigInt(5000 + c)).id)?.state.turnNum, 10);
+    for (let c = 0; c < 100; c++) assert.is((await store.latestSupported(testChannel(BigInt(5000 + c)).id))?.state.turnNum, 10);
   });
 });
 

@@ -1,0 +1,78 @@
+/**
+ * The SQLite store: the conformance suite every backend passes, then what is
+ * SQLite's own (pragmas and the file lock, migrations, damaged rows).
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import type { Bytes32 } from "../../src/protocol/types.ts";
+import { SCHEMA_VERSION } from "../../src/store/schema.ts";
+import { SqliteStore } from "../../src/store/sqlite-store.ts";
+import { storeConformance } from "./conformance.ts";
+import { signed, testChannel, testState } from "./fixtures/states.ts";
+import { rejectsWith, tempDir, withStore } from "./helpers.ts";
+
+export const sqliteBackend = {
+  name: "sqlite",
+  open: (dir: string, options: { readonly autoPrune?: boolean } = {}) => new SqliteStore({ path: join(dir, "store.sqlite"), ...options }),
+};
+
+storeConformance(sqliteBackend);
+
+test("pragmas: WAL, synchronous=FULL, exclusive lock; a second opener gets STORE_LOCKED", async () => {
+  await withStore(async (store, path) => {
+    assert.equal(store.diagnostics(), { journalMode: "wal", synchronous: 2, lockingMode: "exclusive", schemaVersion: SCHEMA_VERSION });
+    const second = new SqliteStore({ path, lockTimeoutMs: 50 });
+    await rejectsWith(second.start(), "STORE_LOCKED");
+    assert.is(second.isOpen, false);
+  });
+});
+
+test("a database newer than the code is refused with MIGRATION_FAILED", async () => {
+  const dir = tempDir();
+  const path = join(dir, "s.sqlite");
+  try {
+    const raw = new DatabaseSync(path);
+    raw.exec("CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (99)");
+    raw.close();
+    await rejectsWith(new SqliteStore({ path }).start(), "MIGRATION_FAILED");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a damaged row reads as CORRUPT_RECORD", async () => {
+  const dir = tempDir();
+  const path = join(dir, "s.sqlite");
+  const ch = testChannel(23n);
+  const store = new SqliteStore({ path });
+  try {
+    await store.start();
+    await store.saveState(signed(testState(ch, 1)));
+    await store.stop();
+    const raw = new DatabaseSync(path);
+    raw.prepare("UPDATE states SET body = ? WHERE channel_id = ?").run(new Uint8Array([0x93, 0x01, 0x02, 0x03]), Buffer.from(ch.id.slice(2), "hex"));
+    raw.close();
+    await store.start();
+    await rejectsWith(() => store.latestSupported(ch.id), "CORRUPT_RECORD");
+    await rejectsWith(() => store.statesAfter(ch.id, 0), "CORRUPT_RECORD");
+  } finally {
+    await store.stop();
+    rmSync(dirname(path), { recursive: true, force: true });
+  }
+});
+
+test("malformed ids are TypeErrors at the edge", async () => {
+  await withStore(async (store) => {
+    try {
+      await store.latestSupported("0x1234" as Bytes32);
+      assert.unreachable("accepted");
+    } catch (e) {
+      assert.instance(e, TypeError);
+    }
+  });
+});
+
+test.run();
