@@ -30,7 +30,7 @@ export class Acceptance {
 
   /** In the channel's lane. */
   async accept(trader: Address, msg: Accept): Promise<Message> {
-    const live = this.#registry.owned(trader, msg.channelId);
+    const live = await this.#registry.owned(trader, msg.channelId);
     if (live.draft?.draft.state.turnNum === msg.turnNum) return this.#acceptDraft(live, live.draft, msg);
     if (live.snapshot.pending?.state.turnNum !== msg.turnNum) {
       // The trader signed something at this turn that we no longer hold (a replaced or expired draft):

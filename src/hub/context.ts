@@ -10,7 +10,7 @@ import type { RiskBook } from "../engine/book.ts";
 import type { Messenger } from "../net/messenger.ts";
 import type { Signer } from "../protocol/sign.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
-import type { SqliteStore } from "../store/sqlite-store.ts";
+import type { Store } from "../store/store.ts";
 import type { Admission } from "./admission.ts";
 import type { HubConfig } from "./config.ts";
 import type { EventSink, RejectionLog } from "./events.ts";
@@ -25,7 +25,7 @@ export interface HubContext {
   readonly address: Address;
   readonly signer: Signer;
   readonly chain: FundingPort;
-  readonly store: SqliteStore;
+  readonly store: Store;
   readonly book: RiskBook;
   /** Unix seconds. */
   readonly now: () => bigint;

@@ -24,6 +24,8 @@ export class Disputes {
   readonly #ctx: HubContext;
   readonly #registry: ChannelRegistry;
   readonly #prices: PriceIngress;
+  /** The dispute watcher's next block, as last stored (for chainWatch without a read). */
+  #cursor: number | undefined;
 
   constructor(ctx: HubContext, registry: ChannelRegistry, prices: PriceIngress) {
     this.#ctx = ctx;
@@ -41,7 +43,7 @@ export class Disputes {
    */
   async liquidateOnChain(channelId: Bytes32): Promise<{ finalizesAt: number; settlement: UnilateralExit["settlement"] }> {
     return this.#ctx.queue.run(channelId, async () => {
-      const live = this.#registry.live(channelId);
+      const live = await this.#registry.live(channelId);
       if (live === undefined) throw new ChannelError("UNKNOWN_CHANNEL", { details: { channelId } });
       return this.challengeOnChain(live);
     });
@@ -117,7 +119,8 @@ export class Disputes {
   /** Starts watching the adjudicator from where the last run stopped. */
   async start(d: NonNullable<HubInit["disputes"]>): Promise<void> {
     const { config, store, queue, signer, log, running } = this.#ctx;
-    const cursor = disputeCursor.load(store);
+    const cursor = await disputeCursor.load(store);
+    this.#cursor = cursor;
     running.disputes = new DisputeWatch({
       provider: d.provider,
       client: d.client,
@@ -130,7 +133,7 @@ export class Disputes {
       latestSupported: (id) => this.#registry.latestSupported(id),
       // Our unilateral settlement at our freshest reports; the watcher sends it only if it pays us more.
       counterChallenge: (id, latest) => queue.run(id, async () => {
-        const live = this.#registry.live(id);
+        const live = await this.#registry.live(id);
         if (live === undefined) return undefined;
         const markets = marginStateOf(latest.state).positions.map((p) => p.market);
         const exit = unilateralExitIfPriced({ ...live.snapshot, latest }, this.#prices.reportsFor(markets), this.#ctx.now(), signer);
@@ -141,13 +144,16 @@ export class Disputes {
         await Promise.all([store.saveState(candidate), exits.save(store, id, "other")]);
         log("counter-challenge", { channelId: id, turnNum: candidate.state.turnNum });
       }),
-      challenged: () => [...this.#registry.entries()].filter((e) => e.status === "challenged").map((e) => e.id),
+      challenged: async () => [...this.#registry.entries()].filter((e) => e.status === "challenged").map((e) => e.id),
       onStatus: (id, status, info) => this.#onDispute(id, status, info),
       onAnswer: (id, answer) => {
         log("dispute-answered", { channelId: id, ...answer });
         if (answer.kind === "checkpoint") log("challenge-answered", { channelId: id, challengedTurn: answer.challengedTurn, answeredWith: answer.answeredWith });
       },
-      onCursor: (next) => disputeCursor.save(store, next),
+      onCursor: async (next) => {
+        await disputeCursor.save(store, next);
+        this.#cursor = next;
+      },
       onError: (error) => {
         const fields = { code: error.code, message: error.message, cause: String((error.cause as Error | undefined)?.message ?? "") };
         if (error.code === "DISPUTE_ANSWER_FAILED") log("dispute-failed", { channelId: error.context.channelId, attempt: error.context.attempt, ...fields });
@@ -164,7 +170,7 @@ export class Disputes {
 
   /** The last confirmed block the watcher processed, from its stored cursor. */
   lastBlock(): number | undefined {
-    const cursor = disputeCursor.load(this.#ctx.store);
+    const cursor = this.#cursor;
     return cursor === undefined ? undefined : cursor - 1;
   }
 
@@ -172,7 +178,7 @@ export class Disputes {
   async #onDispute(id: Bytes32, status: DisputeStatus, info: DisputeInfo): Promise<void> {
     if (!this.#registry.has(id)) return;
     await this.#ctx.queue.run(id, async () => {
-      const live = this.#registry.live(id)!;
+      const live = (await this.#registry.live(id))!;
       if (status === "challenged") {
         await this.#registry.setStatus(live.entry, "challenged");
         if (info.candidate !== undefined && info.response !== "conclude") {

@@ -20,8 +20,8 @@ export class FundingClocks {
   }
 
   /** The clocks as stored, into the book (start-up). */
-  restore(): void {
-    for (const [market, clock] of fundingClocks.load(this.#ctx.store)) this.#ctx.book.restoreFundingClock(market, clock);
+  async restore(): Promise<void> {
+    for (const [market, clock] of await fundingClocks.load(this.#ctx.store)) this.#ctx.book.restoreFundingClock(market, clock);
   }
 
   /**

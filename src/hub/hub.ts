@@ -30,6 +30,7 @@ import type { PriceReport } from "../protocol/margin-state.ts";
 import type { SignedState } from "../protocol/state.ts";
 import { sameAddress, type Address, type Bytes32 } from "../protocol/types.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
+import type { Store } from "../store/store.ts";
 import { setSignatureBackend } from "../protocol/sig-backend.ts";
 import type { UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { ChannelRecord, ChannelStatus } from "../store/types.ts";
@@ -59,7 +60,7 @@ export class Hub {
   readonly address: Address;
   readonly config: HubConfig;
   readonly book: RiskBook;
-  readonly store: SqliteStore;
+  readonly store: Store;
   readonly #init: HubInit;
   readonly #ctx: HubContext;
   readonly #events: HubEvents;
@@ -81,7 +82,7 @@ export class Hub {
     this.address = getAddress(init.signer.address) as Address;
     const now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
     this.book = new RiskBook(init.config.engine, now());
-    this.store = new SqliteStore({ path: `${init.config.dataDir}/hub.db` });
+    this.store = init.store ?? new SqliteStore({ path: `${init.config.dataDir}/hub.db` });
     this.#events = new HubEvents(init.log);
     const log = this.#events.log;
     const refusals = new Refusals();
@@ -150,7 +151,7 @@ export class Hub {
 
   async #startServices(): Promise<void> {
     await this.store.start();
-    restoreHub(this.#ctx, this.#registry, this.#clocks);
+    await restoreHub(this.#ctx, this.#registry, this.#clocks);
     const net = this.config.net;
     this.#node = await createNode({
       listen: this.config.listen,
@@ -232,11 +233,12 @@ export class Hub {
   }
 
   /** Every channel with its latest states; idle ones are read from the store, so this is O(channels) reads. */
-  channels(): { record: ChannelRecord; latest: SignedState | undefined; pending: SignedState | undefined }[] {
-    return [...this.#registry.ids()].map((id) => this.channel(id)!);
+  async channels(): Promise<{ record: ChannelRecord; latest: SignedState | undefined; pending: SignedState | undefined }[]> {
+    const views = await Promise.all([...this.#registry.ids()].map((id) => this.channel(id)));
+    return views.filter((v) => v !== undefined);
   }
 
-  channel(id: Bytes32): { record: ChannelRecord; latest: SignedState | undefined; pending: SignedState | undefined } | undefined {
+  channel(id: Bytes32): Promise<{ record: ChannelRecord; latest: SignedState | undefined; pending: SignedState | undefined } | undefined> {
     return this.#registry.view(id);
   }
 

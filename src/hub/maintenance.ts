@@ -70,7 +70,7 @@ export class Maintenance {
       for (const live of inUse) {
         if (live.entry.status !== "funding" || live.snapshot.latest === undefined) continue;
         try {
-          await queue.run(live.snapshot.id, () => this.advanceFunding(registry.live(live.snapshot.id)!, signal));
+          await queue.run(live.snapshot.id, async () => this.advanceFunding((await registry.live(live.snapshot.id))!, signal));
         } catch (error) {
           log("funding-error", { channelId: live.snapshot.id, error: String(error) });
         }

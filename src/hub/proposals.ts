@@ -51,8 +51,8 @@ export class Proposals {
     for (const entry of registry.belowMaintenance(reports)) {
       if (entry.status !== "open" && entry.unpaid === undefined) continue;
       liquidations.push(
-        queue.run(entry.id, () => {
-          const live = registry.live(entry.id)!;
+        queue.run(entry.id, async () => {
+          const live = (await registry.live(entry.id))!;
           if (live.entry.unpaid !== undefined && live.entry.status === "funding") return disputes.liquidateUnpaid(live).then(() => undefined);
           // A channel already waiting on a proposal (often this very liquidation) is left to it.
           if (live.snapshot.pending !== undefined || live.entry.status !== "open") return;
@@ -130,7 +130,7 @@ export class Proposals {
           log("offer-refused", { channelId: live.snapshot.id, peer, reply: reply.type === "error" ? reply.code : reply.type });
           // A refused liquidation is not waited on: it goes on chain now (see refused).
           const code = reply.type === "error" ? reply.code : undefined;
-          await queue.run(live.snapshot.id, () => this.refused(this.#parts.registry.live(live.snapshot.id)!, proposal.signedState.state.turnNum, code));
+          await queue.run(live.snapshot.id, async () => this.refused((await this.#parts.registry.live(live.snapshot.id))!, proposal.signedState.state.turnNum, code));
         }
         return;
       } catch (error) {

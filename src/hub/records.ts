@@ -10,15 +10,15 @@ import type { FundingClock } from "../engine/funding.ts";
 import { fromJson, toJson } from "../protocol/bigint-json.ts";
 import type { WireAction } from "../protocol/messages.ts";
 import type { Bytes32, MarketId } from "../protocol/types.ts";
-import type { SqliteStore } from "../store/sqlite-store.ts";
+import type { Store } from "../store/store.ts";
 import type { MetaValue } from "../store/types.ts";
 import { HUB_DEPOSITED_KEY, HUB_DEPOSITED_PREFIX } from "./funding-timeout.ts";
 import type { RollInfo } from "./types.ts";
 
 type Lookup<T> = (id: Bytes32) => T | undefined;
 
-function lookup<T>(store: SqliteStore, prefix: string, decode: (raw: MetaValue) => T | undefined): Lookup<T> {
-  const all = store.metaWithPrefix(prefix);
+async function lookup<T>(store: Store, prefix: string, decode: (raw: MetaValue) => T | undefined): Promise<Lookup<T>> {
+  const all = await store.metaWithPrefix(prefix);
   return (id) => {
     const raw = all.get(prefix + id);
     return raw === undefined ? undefined : decode(raw);
@@ -30,10 +30,10 @@ function lookup<T>(store: SqliteStore, prefix: string, decode: (raw: MetaValue) 
 const PENDING_ACTION_PREFIX = "pending-action:";
 
 export const pendingActions = {
-  save: (store: SqliteStore, id: Bytes32, action: WireAction): Promise<void> => store.setMeta(PENDING_ACTION_PREFIX + id, toJson(action)),
+  save: (store: Store, id: Bytes32, action: WireAction): Promise<void> => store.setMeta(PENDING_ACTION_PREFIX + id, toJson(action)),
   /** Superseded or dropped: "" rather than a delete, as the store has no delete. */
-  clear: (store: SqliteStore, id: Bytes32): Promise<void> => store.setMeta(PENDING_ACTION_PREFIX + id, ""),
-  load: (store: SqliteStore): Lookup<WireAction> =>
+  clear: (store: Store, id: Bytes32): Promise<void> => store.setMeta(PENDING_ACTION_PREFIX + id, ""),
+  load: (store: Store): Promise<Lookup<WireAction>> =>
     lookup(store, PENDING_ACTION_PREFIX, (raw) => (typeof raw === "string" && raw !== "" ? fromJson<WireAction>(raw) : undefined)),
 };
 
@@ -42,8 +42,8 @@ export const pendingActions = {
 const LIQUIDATED_AT_PREFIX = "liquidated-at:";
 
 export const liquidatedAt = {
-  save: (store: SqliteStore, id: Bytes32, at: bigint): Promise<void> => store.setMeta(LIQUIDATED_AT_PREFIX + id, String(at)),
-  load: (store: SqliteStore): Lookup<bigint> => lookup(store, LIQUIDATED_AT_PREFIX, (raw) => (typeof raw === "string" ? BigInt(raw) : undefined)),
+  save: (store: Store, id: Bytes32, at: bigint): Promise<void> => store.setMeta(LIQUIDATED_AT_PREFIX + id, String(at)),
+  load: (store: Store): Promise<Lookup<bigint>> => lookup(store, LIQUIDATED_AT_PREFIX, (raw) => (typeof raw === "string" ? BigInt(raw) : undefined)),
 };
 
 // --- a withdrawal rolling a predecessor into its successor (kept on the successor) ---
@@ -52,11 +52,11 @@ const ROLL_PREFIX = "roll-from:";
 const ROLL_CONCLUDED_PREFIX = "roll-concluded:";
 
 export const rolls = {
-  save: (store: SqliteStore, successor: Bytes32, roll: RollInfo): Promise<void> => store.setMeta(ROLL_PREFIX + successor, toJson(roll)),
-  load: (store: SqliteStore): Lookup<RollInfo> => lookup(store, ROLL_PREFIX, (raw) => (typeof raw === "string" ? fromJson<RollInfo>(raw) : undefined)),
+  save: (store: Store, successor: Bytes32, roll: RollInfo): Promise<void> => store.setMeta(ROLL_PREFIX + successor, toJson(roll)),
+  load: (store: Store): Promise<Lookup<RollInfo>> => lookup(store, ROLL_PREFIX, (raw) => (typeof raw === "string" ? fromJson<RollInfo>(raw) : undefined)),
   /** Whether the hub already sent the predecessor's conclude for this successor (it is sent once). */
-  concluded: (store: SqliteStore, successor: Bytes32): boolean => store.getMeta(ROLL_CONCLUDED_PREFIX + successor) !== undefined,
-  markConcluded: (store: SqliteStore, successor: Bytes32): Promise<void> => store.setMeta(ROLL_CONCLUDED_PREFIX + successor, "1"),
+  concluded: async (store: Store, successor: Bytes32): Promise<boolean> => (await store.getMeta(ROLL_CONCLUDED_PREFIX + successor)) !== undefined,
+  markConcluded: (store: Store, successor: Bytes32): Promise<void> => store.setMeta(ROLL_CONCLUDED_PREFIX + successor, "1"),
 };
 
 // --- a unilateral exit to collect once its challenge finalizes (the candidate is the newest stored state) ---
@@ -69,9 +69,9 @@ const OTHER_EXIT = "1";
 export type ExitKind = "own" | "other";
 
 export const exits = {
-  save: (store: SqliteStore, id: Bytes32, kind: ExitKind): Promise<void> => store.setMeta(EXIT_PREFIX + id, kind === "own" ? OWN_EXIT : OTHER_EXIT),
-  clear: (store: SqliteStore, id: Bytes32): Promise<void> => store.setMeta(EXIT_PREFIX + id, ""),
-  load: (store: SqliteStore): Lookup<ExitKind> =>
+  save: (store: Store, id: Bytes32, kind: ExitKind): Promise<void> => store.setMeta(EXIT_PREFIX + id, kind === "own" ? OWN_EXIT : OTHER_EXIT),
+  clear: (store: Store, id: Bytes32): Promise<void> => store.setMeta(EXIT_PREFIX + id, ""),
+  load: (store: Store): Promise<Lookup<ExitKind>> =>
     lookup(store, EXIT_PREFIX, (raw) => (raw === OWN_EXIT ? "own" : raw === OTHER_EXIT ? "other" : undefined)),
 };
 
@@ -80,10 +80,10 @@ export const exits = {
 const FUNDING_CLOCK_PREFIX = "funding-clock:";
 
 export const fundingClocks = {
-  save: (store: SqliteStore, market: MarketId, clock: FundingClock): Promise<void> => store.setMeta(FUNDING_CLOCK_PREFIX + market, toJson(clock)),
-  load: (store: SqliteStore): [MarketId, FundingClock][] => {
+  save: (store: Store, market: MarketId, clock: FundingClock): Promise<void> => store.setMeta(FUNDING_CLOCK_PREFIX + market, toJson(clock)),
+  load: async (store: Store): Promise<[MarketId, FundingClock][]> => {
     const clocks: [MarketId, FundingClock][] = [];
-    for (const [key, raw] of store.metaWithPrefix(FUNDING_CLOCK_PREFIX)) {
+    for (const [key, raw] of await store.metaWithPrefix(FUNDING_CLOCK_PREFIX)) {
       if (typeof raw === "string") clocks.push([key.slice(FUNDING_CLOCK_PREFIX.length) as MarketId, fromJson<FundingClock>(raw)]);
     }
     return clocks;
@@ -93,10 +93,10 @@ export const fundingClocks = {
 // --- the funding timeout: when the hub first attempted its deposit (funding-timeout.ts) ---
 
 export const hubDeposits = {
-  save: (store: SqliteStore, id: Bytes32, at: bigint): Promise<void> => store.setMeta(HUB_DEPOSITED_KEY(id), String(at)),
-  clear: (store: SqliteStore, id: Bytes32): Promise<void> => store.setMeta(HUB_DEPOSITED_KEY(id), ""),
+  save: (store: Store, id: Bytes32, at: bigint): Promise<void> => store.setMeta(HUB_DEPOSITED_KEY(id), String(at)),
+  clear: (store: Store, id: Bytes32): Promise<void> => store.setMeta(HUB_DEPOSITED_KEY(id), ""),
   /** In the form `FundingDeadlines.restore` takes. */
-  load: (store: SqliteStore): Map<string, MetaValue> => store.metaWithPrefix(HUB_DEPOSITED_PREFIX),
+  load: (store: Store): Promise<Map<string, MetaValue>> => store.metaWithPrefix(HUB_DEPOSITED_PREFIX),
 };
 
 // --- the dispute watcher's cursor: the next block it reads ---
@@ -104,9 +104,9 @@ export const hubDeposits = {
 const DISPUTE_CURSOR_KEY = "dispute-cursor";
 
 export const disputeCursor = {
-  save: (store: SqliteStore, next: number): Promise<void> => store.setMeta(DISPUTE_CURSOR_KEY, String(next)),
-  load: (store: SqliteStore): number | undefined => {
-    const raw = store.getMeta(DISPUTE_CURSOR_KEY);
+  save: (store: Store, next: number): Promise<void> => store.setMeta(DISPUTE_CURSOR_KEY, String(next)),
+  load: async (store: Store): Promise<number | undefined> => {
+    const raw = await store.getMeta(DISPUTE_CURSOR_KEY);
     return typeof raw === "string" ? Number(raw) : undefined;
   },
 };
@@ -115,4 +115,4 @@ export const disputeCursor = {
 
 const NONCE_COUNTER = "channel-nonce";
 
-export const nextChannelCounter = (store: SqliteStore): bigint => store.nextCounter(NONCE_COUNTER);
+export const nextChannelCounter = (store: Store): Promise<bigint> => store.nextCounter(NONCE_COUNTER);

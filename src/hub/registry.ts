@@ -128,14 +128,15 @@ export class ChannelRegistry {
   }
 
   /** The channel's working set, read back from the store if it went idle. Call inside the channel's lane when changing it. */
-  live(channelId: Bytes32): LiveChannel | undefined {
+  async live(channelId: Bytes32): Promise<LiveChannel | undefined> {
     const entry = this.#channels.get(channelId);
     if (entry === undefined) return undefined;
     let live = entry.live;
     if (live === undefined) {
       // Only channels with nothing pending go idle (see evictIdle), so the latest supported state is all there is.
-      const record = this.#ctx.store.getChannel(channelId)!;
-      live = { entry, record, snapshot: resumeChannel(record, HUB, this.#ctx.store.latestSupported(channelId)) };
+      const [record, latest] = await Promise.all([this.#ctx.store.getChannel(channelId), this.#ctx.store.latestSupported(channelId)]);
+      // Read back by another caller while we waited: keep the first, which may have moved on since.
+      live = entry.live ?? { entry, record: record!, snapshot: resumeChannel(record!, HUB, latest) };
       entry.live = live;
     }
     entry.usedAt = performance.now();
@@ -145,11 +146,11 @@ export class ChannelRegistry {
   }
 
   /** The working set of `trader`'s channel: typed refusals for an unknown channel or someone else's. */
-  owned(trader: Address, channelId: Bytes32): LiveChannel {
+  async owned(trader: Address, channelId: Bytes32): Promise<LiveChannel> {
     const entry = this.#channels.get(channelId);
     if (entry === undefined) throw new ChannelError("UNKNOWN_CHANNEL", { details: { channelId } });
     if (entry.counterparty !== trader) throw new ChannelError("NOT_PARTICIPANT", { details: { channelId } });
-    return this.live(channelId)!;
+    return (await this.live(channelId))!;
   }
 
   entriesOf(trader: Address): ChannelEntry[] {
@@ -166,18 +167,19 @@ export class ChannelRegistry {
     return this.entriesOf(trader).filter((e) => e.turnNum >= 0).map((e) => ({ channelId: e.id, turnNum: e.turnNum }));
   }
 
-  latestSupported(id: Bytes32): SignedState | undefined {
+  async latestSupported(id: Bytes32): Promise<SignedState | undefined> {
     const entry = this.#channels.get(id);
     if (entry === undefined) return undefined;
     return entry.live !== undefined ? entry.live.snapshot.latest : this.#ctx.store.latestSupported(id);
   }
 
   /** The record and latest states; an idle channel's are read from the store. */
-  view(id: Bytes32): ChannelView | undefined {
+  async view(id: Bytes32): Promise<ChannelView | undefined> {
     const entry = this.#channels.get(id);
     if (entry === undefined) return undefined;
     if (entry.live !== undefined) return { record: entry.live.record, latest: entry.live.snapshot.latest, pending: entry.live.snapshot.pending };
-    return { record: this.#ctx.store.getChannel(id)!, latest: this.#ctx.store.latestSupported(id), pending: undefined };
+    const [record, latest] = await Promise.all([this.#ctx.store.getChannel(id), this.#ctx.store.latestSupported(id)]);
+    return { record: record!, latest, pending: undefined };
   }
 
   counts(): Map<ChannelStatus, number> {

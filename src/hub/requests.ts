@@ -73,7 +73,7 @@ export class Requests {
         case "accept":
           return await queue.run(msg.channelId, () => acceptance.accept(trader, msg));
         case "reject":
-          await queue.run(msg.channelId, () => proposals.refused(registry.owned(trader, msg.channelId), msg.turnNum, msg.code));
+          await queue.run(msg.channelId, async () => proposals.refused((await registry.owned(trader, msg.channelId)), msg.turnNum, msg.code));
           return undefined;
         default:
           throw new WireError("UNKNOWN_MESSAGE", { details: { type: msg.type } });
@@ -101,7 +101,7 @@ export class Requests {
   async #openChannel(trader: Address, deposit: bigint, hubDeposit: bigint, room: Reservation): Promise<Propose> {
     const { config, store } = this.#ctx;
     const { steps, registry } = this.#parts;
-    const { fixed, snapshot: fresh } = steps.newChannel(trader);
+    const { fixed, snapshot: fresh } = await steps.newChannel(trader);
     const variable = openingState(fresh, { deposit, hubDeposit, riskParamsHash: config.riskParamsHash, oracle: config.oracle.signer, terms: termsFromEngineConfig(config.engine) });
     const action: WireAction = { kind: "open", deposit: deposit as Collateral };
     const step = await steps.propose(fresh, variable, deposit + hubDeposit);
@@ -121,7 +121,7 @@ export class Requests {
   async #action(trader: Address, channelId: Bytes32, action: WireAction, traderTurn: number | undefined): Promise<Propose> {
     const { registry, roll, maintenance, prices } = this.#parts;
     const { config } = this.#ctx;
-    const live = registry.owned(trader, channelId);
+    const live = await registry.owned(trader, channelId);
     raiseFloor(live, traderTurn);
     // A deposit may have confirmed since the last poll; look now rather than refuse.
     if (live.entry.status === "funding") await maintenance.advanceFunding(live, this.#ctx.running.signal);
@@ -179,7 +179,7 @@ export class Requests {
       for (const entry of registry.entriesOf(trader)) {
         const theirs = msg.channels.find((c) => c.channelId === entry.id)?.turnNum ?? -1;
         if (entry.turnNum > theirs && behind.length < MAX_SYNC_STATES) {
-          const latest = registry.latestSupported(entry.id);
+          const latest = await registry.latestSupported(entry.id);
           if (latest !== undefined) behind.push(latest);
         }
         proposals.reoffer(entry, ctx.peerId);
@@ -190,7 +190,7 @@ export class Requests {
       // The trader holds newer supported states (it countersigned our proposal but we never heard back).
       for (const signed of msg.states) {
         const id = channelId(fixedPartOf(signed.state));
-        await this.#ctx.queue.run(id, () => this.#adopt(registry.owned(trader, id), signed));
+        await this.#ctx.queue.run(id, async () => this.#adopt((await registry.owned(trader, id)), signed));
       }
       return { type: "sync-status", channels: registry.statusOf(trader) };
     }

@@ -24,22 +24,19 @@ import type { ChannelEntry, RollInfo, Working } from "./types.ts";
  * or a challenge) get their working set now; idle open ones only their
  * entry, their states stay on disk.
  */
-export function restoreHub(ctx: HubContext, registry: ChannelRegistry, clocks: FundingClocks): void {
-  clocks.restore();
-  restoreChannels(ctx, registry);
-  restoreAdmission(ctx, registry);
+export async function restoreHub(ctx: HubContext, registry: ChannelRegistry, clocks: FundingClocks): Promise<void> {
+  await clocks.restore();
+  await restoreChannels(ctx, registry);
+  await restoreAdmission(ctx, registry);
 }
 
-function restoreChannels(ctx: HubContext, registry: ChannelRegistry): void {
+async function restoreChannels(ctx: HubContext, registry: ChannelRegistry): Promise<void> {
   const { store, book } = ctx;
-  const actionOf = pendingActions.load(store);
-  const rollOf = rolls.load(store);
-  const exitOf = exits.load(store);
-  const liquidatedAtOf = liquidatedAt.load(store);
+  const [actionOf, rollOf, exitOf, liquidatedAtOf] = await Promise.all([pendingActions.load(store), rolls.load(store), exits.load(store), liquidatedAt.load(store)]);
   // Until fresh reports arrive, the at-risk index marks each market at the newest mark any
   // restored state was signed at, the same mark the engine falls back to.
   const newestMarks = new Map<MarketId, PriceReport>();
-  for (const summary of store.channelSummaries("hub")) {
+  for await (const summary of store.channelSummaries("hub")) {
     if (summary.status === "closed" || summary.supportedAppData === undefined) continue;
     for (const mark of decodeAppDataUncached(summary.supportedAppData).marks) {
       const seen = newestMarks.get(mark.market);
@@ -49,7 +46,7 @@ function restoreChannels(ctx: HubContext, registry: ChannelRegistry): void {
   for (const mark of newestMarks.values()) registry.mark(mark.market, mark.price);
   // Streamed, one channel at a time into the index: nothing of an idle channel is kept but its
   // entry and its index record, and start-up's garbage dies young (resident memory stays low).
-  for (const summary of store.channelSummaries("hub")) {
+  for await (const summary of store.channelSummaries("hub")) {
     if (summary.status === "closed") continue;
     const id = summary.channelId;
     const supportedTurn = summary.supportedTurn ?? -1;
@@ -58,7 +55,7 @@ function restoreChannels(ctx: HubContext, registry: ChannelRegistry): void {
     // Decoded without the LRU: 100k distinct states would only churn it.
     const margin = summary.supportedAppData === undefined ? undefined : decodeAppDataUncached(summary.supportedAppData);
     const entry = inFlight
-      ? restoreInFlight(ctx, registry, store.getChannel(id)!, () => actionOf(id), rollOf(id), exit, margin)
+      ? await restoreInFlight(ctx, registry, (await store.getChannel(id))!, () => actionOf(id), rollOf(id), exit, margin)
       : registry.track(summary);
     const lastLiquidation = liquidatedAtOf(id);
     if (lastLiquidation !== undefined) entry.lastLiquidationAt = lastLiquidation;
@@ -72,7 +69,7 @@ function restoreChannels(ctx: HubContext, registry: ChannelRegistry): void {
 }
 
 /** A channel with a proposal, an exit, a roll, funding or a challenge in flight gets its working set back. */
-function restoreInFlight(
+async function restoreInFlight(
   ctx: HubContext,
   registry: ChannelRegistry,
   record: ChannelRecord,
@@ -80,11 +77,10 @@ function restoreInFlight(
   rollFrom: RollInfo | undefined,
   exitKind: ExitKind | undefined,
   margin: MarginState | undefined,
-): ChannelEntry {
+): Promise<ChannelEntry> {
   const { store } = ctx;
   const id = record.channelId;
-  const latest = store.latestSupported(id);
-  const newest = store.latestState(id);
+  const [latest, newest] = await Promise.all([store.latestSupported(id), store.latestState(id)]);
   const pending = newest !== undefined && newest !== latest && newest.sigs[HUB] !== undefined && newest.sigs[TRADER] === undefined ? newest : undefined;
   const snapshot = resumeChannel(record, HUB, latest, pending);
   const pendingAction = snapshot.pending !== undefined ? action() : undefined;
@@ -111,9 +107,9 @@ function restoreInFlight(
  * in flight, so they are all in the hot set; only turn-0 openings and
  * successors count (a top-up also sets `funding`, but is not an opening).
  */
-function restoreAdmission(ctx: HubContext, registry: ChannelRegistry): void {
+async function restoreAdmission(ctx: HubContext, registry: ChannelRegistry): Promise<void> {
   const { deadlines, admission, store } = ctx;
-  deadlines.restore(hubDeposits.load(store));
+  deadlines.restore(await hubDeposits.load(store));
   const now = ctx.now();
   for (const live of registry.hot()) {
     const { status, id, counterparty } = live.entry;

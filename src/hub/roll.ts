@@ -48,7 +48,7 @@ export class WithdrawalRoll {
     const latest = live.snapshot.latest!;
     const reports = this.#prices.reportsForLatest(live);
     const ctx = await this.#clocks.context();
-    const { fixed, snapshot: successor } = this.#steps.newChannel(live.record.counterparty);
+    const { fixed, snapshot: successor } = await this.#steps.newChannel(live.record.counterparty);
     const plan = planWithdrawal(live.snapshot, successor.id, amount, reports, ctx);
     // A successor waits for funding too (by the roll, not a deposit): it counts against the same limits.
     const room = admission.reserve(live.record.counterparty, 0n, 0n);
@@ -108,8 +108,8 @@ export class WithdrawalRoll {
   async concludePredecessor(successor: LiveChannel, roll: RollInfo, signal: AbortSignal): Promise<void> {
     const { store, chain, log } = this.#ctx;
     const fromId = roll.channelId;
-    const final = this.#registry.latestSupported(fromId);
-    if (final?.state.isFinal && !rolls.concluded(store, successor.snapshot.id)) {
+    const final = await this.#registry.latestSupported(fromId);
+    if (final?.state.isFinal && !(await rolls.concluded(store, successor.snapshot.id))) {
       await rolls.markConcluded(store, successor.snapshot.id);
       await chain.concludeAndWithdraw(final, signal).catch((error) => log("roll-conclude", { channelId: fromId, error: String(error) }));
     }

@@ -19,12 +19,12 @@ export class Steps {
   }
 
   /** A new channel with `trader`, at the hub's next durable nonce (an opening, or a withdrawal's successor). */
-  newChannel(trader: Address): { readonly fixed: FixedPart; readonly snapshot: ChannelSnapshot } {
+  async newChannel(trader: Address): Promise<{ readonly fixed: FixedPart; readonly snapshot: ChannelSnapshot }> {
     const { config, address, store } = this.#ctx;
     const fixed = marginFixedPart({
       trader,
       hub: address,
-      channelNonce: deriveChannelNonce(config.chain.chainId, config.chain.adjudicator, address, nextChannelCounter(store)),
+      channelNonce: deriveChannelNonce(config.chain.chainId, config.chain.adjudicator, address, await nextChannelCounter(store)),
       marginApp: config.chain.marginApp,
       challengeDuration: config.channels.challengeDuration,
     });

@@ -4,6 +4,7 @@
  * only, so any part may import them without an import cycle.
  */
 import type { PrivateKey } from "@libp2p/interface";
+import type { Store } from "../store/store.ts";
 import type { Provider } from "ethers";
 import type { ChannelSnapshot, Draft } from "../channel/channel.ts";
 import type { FundingRateSource } from "../engine/funding.ts";
@@ -39,6 +40,8 @@ export interface HubInit {
   /** Signs channel states; its address is the hub's participant address. */
   readonly signer: Signer;
   readonly chain: FundingPort;
+  /** The durable store (default: SQLite at `<dataDir>/hub.db`); started and stopped by the hub. */
+  readonly store?: Store;
   readonly peerKey?: PrivateKey;
   /** Unix seconds; the wall clock unless a test drives it. */
   readonly now?: () => bigint;
