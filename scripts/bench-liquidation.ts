@@ -20,7 +20,7 @@
  *      the issue), AtRiskIndex.scan() and AtRiskIndex.tick() (what
  *      Hub.ingestPrices asks), with ratios and the < 1 ms target;
  *   2. liquidate: from the identified 100 to all 100 liquidation states
- *      decided, signed and stored (what Hub.#proposeFromHub does for each:
+ *      decided, signed and stored (what Proposals.proposeFromHub (src/hub/proposals.ts) does for each:
  *      decide → propose (sign) → saveState + setMeta, all in one group
  *      commit), against 100 signatures measured in this run (+10% target),
  *      per signature backend, on a SqliteStore holding all 100k channels;
@@ -269,7 +269,7 @@ try {
     const action: WireAction = { kind: "liquidate" };
     let decideMs = 0, signMs = 0;
     const tStart = performance.now();
-    // What Hub.#proposeFromHub does in each channel's lane, all lanes started together: decide, sign, then one group commit.
+    // What Proposals.proposeFromHub (src/hub/proposals.ts) does in each channel's lane, all lanes started together: decide, sign, then one group commit.
     const stored = riskyChannels.map((live) => {
       let t = performance.now();
       const reports = [tickReport];

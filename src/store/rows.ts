@@ -31,6 +31,7 @@ const STATE_COLUMNS = "s.turn_num, s.state_hash, s.supported, s.body, f.body AS 
 export const CHANNEL_COLUMNS = "c.channel_id, c.token, c.role, c.status, c.counterparty, c.created_at, f.body AS fixed FROM channels c JOIN fixed_parts f ON f.channel_id = c.channel_id";
 
 export interface SummaryRow {
+  created_at: number;
   channel_id: Uint8Array;
   status: string;
   counterparty: string;
@@ -57,9 +58,9 @@ export const SQL = {
   getMeta: "SELECT value FROM meta WHERE key = ?",
   // Per channel of a role: its newest turn and the body of its latest supported state, in one pass.
   channelSummaries:
-    "SELECT c.channel_id, c.status, c.counterparty, (SELECT MAX(turn_num) FROM states WHERE channel_id = c.channel_id) AS newest_turn, " +
+    "SELECT c.channel_id, c.created_at, c.status, c.counterparty, (SELECT MAX(turn_num) FROM states WHERE channel_id = c.channel_id) AS newest_turn, " +
     "(SELECT body FROM states WHERE channel_id = c.channel_id AND supported = 1 ORDER BY turn_num DESC LIMIT 1) AS body " +
-    "FROM channels c WHERE c.role = ? ORDER BY c.created_at, c.channel_id",
+    "FROM channels c WHERE c.role = ? AND (c.created_at, c.channel_id) > (?, ?) ORDER BY c.created_at, c.channel_id LIMIT ?",
   metaRange: "SELECT key, value FROM meta WHERE key >= ? AND key < ?",
   putObjective:
     "INSERT INTO objectives (id, kind, channel_id, body) VALUES (?, ?, ?, ?) " +

@@ -67,6 +67,9 @@ type Op =
   | { readonly kind: "prune"; readonly id: Uint8Array; deleted: number }
   | { readonly kind: "tx"; readonly ops: readonly Op[] };
 
+/** Rows per read when streaming channel summaries at start-up. */
+const SUMMARY_PAGE = 1000;
+
 type Statements = { readonly [K in keyof typeof SQL]: StatementSync };
 
 export class SqliteStore implements Store {
@@ -220,9 +223,16 @@ export class SqliteStore implements Store {
    * in one pass without materializing records and states it will not keep.
    */
   async *channelSummaries(role: ChannelRole): AsyncGenerator<ChannelSummary> {
-    // Read in one go: an iterator left open across awaits would hold a statement other reads reuse.
-    const rows = this.open().channelSummaries.all(role) as unknown as SummaryRow[];
-    for (const row of rows) yield summaryFromRow(row);
+    // In pages (keyset on the sort order): an iterator left open across awaits would hold a
+    // statement other reads reuse, and one read of 100k rows would hold every body at once.
+    let after: [number, Uint8Array] = [Number.MIN_SAFE_INTEGER, new Uint8Array()];
+    for (;;) {
+      const rows = this.open().channelSummaries.all(role, after[0], after[1], SUMMARY_PAGE) as unknown as SummaryRow[];
+      for (const row of rows) yield summaryFromRow(row);
+      if (rows.length < SUMMARY_PAGE) return;
+      const last = rows[rows.length - 1]!;
+      after = [last.created_at, last.channel_id];
+    }
   }
 
   async objectives(filter: ObjectiveFilter = {}): Promise<ObjectiveRecord[]> {

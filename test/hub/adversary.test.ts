@@ -203,9 +203,9 @@ function signAsTrader(run: Run, s: SignedState): SignedState {
 async function assertBook(run: Run, where: string): Promise<void> {
   const { f, id } = run;
   const book = () => f.hub.exposure().find((m) => m.market === BTC)?.hubExposure ?? 0n;
-  const want = () => -btcSize(f.hub.channel(id)!.latest!);
-  await waitFor(() => book() === want(), "the book to follow the latest state", 10_000).catch(() => {
-    assert.unreachable(`P5 broken after ${where}: book ${book()} but the hub's latest supported state (turn ${f.hub.channel(id)!.latest!.state.turnNum}) says ${want()}\n${run.log.join("\n")}`);
+  const want = async () => -btcSize((await f.hub.channel(id))!.latest!);
+  await waitFor(async () => book() === (await want()), "the book to follow the latest state", 10_000).catch(async () => {
+    assert.unreachable(`P5 broken after ${where}: book ${book()} but the hub's latest supported state (turn ${(await f.hub.channel(id))!.latest!.state.turnNum}) says ${(await want())}\n${run.log.join("\n")}`);
   });
 }
 
@@ -258,7 +258,7 @@ async function onPush(run: Run, msg: Message): Promise<Message> {
 /** Publishes the current price at the oracle's clock and waits for the hub's liquidation, if any, to be answered. */
 async function tick(run: Run, before = run.f.hubLog.length): Promise<void> {
   const { f, id } = run;
-  const latest = f.hub.channel(id)!.latest!;
+  const latest = (await f.hub.channel(id))!.latest!;
   await f.price(BTC, (run.price * 100_000_000n) as Price);
   const proposed = () => f.hubLog.slice(before).some((e) => e.event === "proposed" && e.fields.channelId === id);
   // P6: an open channel whose latest state is below maintenance at this report gets a liquidation (or goes on chain).
@@ -270,16 +270,16 @@ async function tick(run: Run, before = run.f.hubLog.length): Promise<void> {
       return false;
     }
   })();
-  if (below) count(`below maintenance (${f.hub.channel(id)!.record.status})`);
-  if (below && f.hub.channel(id)!.record.status === "open") {
+  if (below) count(`below maintenance (${(await f.hub.channel(id))!.record.status})`);
+  if (below && (await f.hub.channel(id))!.record.status === "open") {
     await waitFor(
-      async () => proposed() || f.hub.channel(id)!.pending !== undefined || f.hub.channel(id)!.latest!.state.turnNum !== latest.state.turnNum || (await f.hubAdjudicator.status(id)).mode !== "open",
+      async () => proposed() || (await f.hub.channel(id))!.pending !== undefined || (await f.hub.channel(id))!.latest!.state.turnNum !== latest.state.turnNum || (await f.hubAdjudicator.status(id)).mode !== "open",
       "a liquidation of the channel below maintenance",
       10_000,
     ).catch(() => assert.unreachable(`P6 broken: the latest state (turn ${latest.state.turnNum}) is below maintenance at ${report.price} and the hub neither proposes a liquidation nor goes on chain\n${run.log.join("\n")}`));
   }
   if (!proposed()) return;
-  if (run.liq === "accept") await waitFor(() => f.hub.channel(id)!.pending === undefined, "the accepted liquidation", 5_000).catch(() => {});
+  if (run.liq === "accept") await waitFor(async () => (await f.hub.channel(id))!.pending === undefined, "the accepted liquidation", 5_000).catch(() => {});
   if (run.liq === "refuse") await waitFor(async () => f.hubLog.slice(before).some((e) => e.event === "unilateral-challenge" || e.event === "unilateral-error"), "the refused liquidation on chain", 5_000).catch(() => {});
 }
 
@@ -339,13 +339,13 @@ async function step(run: Run, raw: Raw, s: Step, index: number): Promise<void> {
       return act(run, raw, { kind: "withdraw", amount: s.amount + BigInt(index) }, s.answer);
     case "close": {
       // Every position flat first (a trade it accepts), then the close itself, answered as the script says.
-      const open = btcSize(f.hub.channel(id)!.latest!);
+      const open = btcSize((await f.hub.channel(id))!.latest!);
       if (open !== 0n) await act(run, raw, { kind: "trade", size: -open }, "accept");
       return act(run, raw, { kind: "close" }, s.answer);
     }
     case "price":
     case "squeeze": {
-      const against = btcSize(f.hub.channel(id)!.latest!) > 0n ? -1 : 1;
+      const against = btcSize((await f.hub.channel(id))!.latest!) > 0n ? -1 : 1;
       const bps = s.kind === "price" ? s.bps : against * s.bps;
       const next = (run.price * BigInt(10_000 + bps)) / 10_000n;
       run.price = next < 40_000n ? 40_000n : next > 80_000n ? 80_000n : next;
@@ -444,13 +444,13 @@ async function endGame(run: Run): Promise<void> {
   await f.price(BTC, (run.price * 100_000_000n) as Price);
   // The fresh report may itself trigger a liquidation push; let it be answered first.
   if (f.hubLog.slice(liqBefore).some((e) => e.event === "proposed" && e.fields.channelId === id) && run.liq === "accept") {
-    await waitFor(() => f.hub.channel(id)!.pending === undefined, "the accepted liquidation", 5_000).catch(() => {});
+    await waitFor(async () => (await f.hub.channel(id))!.pending === undefined, "the accepted liquidation", 5_000).catch(() => {});
   }
   run.release();
   const report = f.hub.prices().find((r) => r.market === BTC)!;
 
   // What the invariants promise the hub (computed before the attacker moves).
-  const hubLatest = f.hub.channel(id)!.latest!;
+  const hubLatest = (await f.hub.channel(id))!.latest!;
   // One block for the holdings and both balances: the hub may conclude a closed channel by itself at any moment.
   const at = await f.chain.provider.getBlockNumber();
   const held = await holdings(f, id, at);
@@ -569,7 +569,7 @@ test(`the hub stays whole against a random hostile trader (seed ${SEED}, ${RUNS}
  * Found by the model (FC_SEED=7, runs 3 and 7 of an earlier generator): a trader that signed a
  * top-up and never paid it parked its channel in "funding" for good, where no liquidation was
  * proposed or sent on chain however far the price went (P6). The hub now judges such an account
- * without the unpaid collateral and settles it on chain (`Hub.#liquidateUnpaid`).
+ * without the unpaid collateral and settles it on chain (`Disputes.liquidateUnpaid`, src/hub/disputes.ts).
  */
 test("P6: a deposit signed but never paid does not block a liquidation", async () => {
   const f = await startHubFixture({ idleAfter: 3_600, unilateralAfter: 120 });
@@ -590,14 +590,14 @@ test("P6: a deposit signed but never paid does not block a liquidation", async (
     assert.is(draft.type, "propose");
     const ack = await raw.request({ type: "accept", channelId: id, turnNum: draft.signedState.state.turnNum, signature: signState(key, draft.signedState.state) });
     assert.is(ack.type, "ack");
-    assert.is(f.hub.channel(id)!.record.status, "funding");
+    assert.is((await f.hub.channel(id))!.record.status, "funding");
     // The crash: 25% down, the trader owes ~2,250 on 1,000 of margin.
     await advance(f, 2);
     await f.price(BTC, (45_000n * 100_000_000n) as Price);
     await advance(f, 200); // past unilateralAfter, too
     await f.price(BTC, (45_000n * 100_000_000n) as Price);
     await waitFor(
-      async () => f.hub.channel(id)!.pending !== undefined || (await f.hubAdjudicator.status(id)).mode !== "open",
+      async () => (await f.hub.channel(id))!.pending !== undefined || (await f.hubAdjudicator.status(id)).mode !== "open",
       "a liquidation, off chain or on",
       5_000,
     );

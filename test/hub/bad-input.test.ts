@@ -40,7 +40,7 @@ test.before(async (ctx) => {
   ctx.honest = await ctx.f.trader(2);
   await ctx.honest.open(1_000n * USD);
   // Let the hub's funding watcher settle, so the "nothing changed" snapshots compare like with like.
-  while (ctx.f.hub.channels().some((c) => c.record.status !== "open")) await new Promise((r) => setTimeout(r, 20));
+  while ((await ctx.f.hub.channels()).some((c) => c.record.status !== "open")) await new Promise((r) => setTimeout(r, 20));
   // The attacker talks raw protocol; it proves an address of its own only in a later test.
   ctx.attacker = await rawPeer(ctx);
 });
@@ -49,9 +49,9 @@ test.after(async (ctx) => {
   await ctx.f.close();
 });
 
-function hubSnapshot(f: HubFixture): string {
+async function hubSnapshot(f: HubFixture): Promise<string> {
   return JSON.stringify(
-    f.hub.channels().map((c) => [c.record, c.latest, c.pending]),
+    (await f.hub.channels()).map((c) => [c.record, c.latest, c.pending]),
     (_k, v) => (typeof v === "bigint" ? v.toString() : v),
   );
 }

@@ -214,7 +214,7 @@ test("finding 7: a closed-but-unconcluded channel is concluded by the hub, and a
     assert.is((await balance(f, one.address)) - before1, paid.trader);
     assert.is((await balance(f, f.hub.address)) - hubBefore, paid.hub);
     assert.ok(f.hubLog.some((e) => e.event === "dispute-answered" && e.fields.channelId === id1 && e.fields.kind === "conclude"));
-    await waitFor(() => f.hub.channels().find((c) => c.record.channelId === id1)?.record.status === "closed", "the hub to close the concluded channel");
+    await waitFor(async () => (await f.hub.channels()).find((c) => c.record.channelId === id1)?.record.status === "closed", "the hub to close the concluded channel");
   } finally {
     await f.close();
   }

@@ -42,7 +42,7 @@ test("a trader's challenge with a stale state that favours it is answered by the
   const statuses = f.hubLog.filter((e) => e.event === "channel-status" && e.fields.channelId === id).map((e) => e.fields.status);
   assert.ok(statuses.includes("challenged"), `the hub marked the channel challenged: ${statuses.join(",")}`);
   assert.ok(f.hubLog.some((e) => e.event === "challenge-answered" && e.fields.channelId === id));
-  await waitFor(() => f.hub.channels().find((c) => c.record.channelId === id)?.record.status === "open", "the hub to reopen the channel");
+  await waitFor(async () => (await f.hub.channels()).find((c) => c.record.channelId === id)?.record.status === "open", "the hub to reopen the channel");
   await trader.trade(BTC, 1_000_000n, 0n); // trading resumes
   assert.is(trader.latest!.state.turnNum, latestTurn + 1);
 });
@@ -98,7 +98,7 @@ test("a challenge on the latest state needs no answer; when it finalizes the hub
   const traderChain = await f.adjudicatorFor(4); // (mints test collateral to the trader's address)
   const before: bigint = await f.chain.token.balanceOf(trader.address);
   await traderChain.challenge(latest, testSigner(204));
-  await waitFor(() => f.hub.channels().find((c) => c.record.channelId === id)?.record.status === "challenged", "the hub to see the challenge");
+  await waitFor(async () => (await f.hub.channels()).find((c) => c.record.channelId === id)?.record.status === "challenged", "the hub to see the challenge");
   assert.not.ok(f.hubLog.some((e) => e.event === "challenge-answered" && e.fields.channelId === id), "nothing newer to answer with");
   await f.chain.increaseTime(3_601);
   await waitFor(() => f.hubLog.some((e) => e.event === "unilateral-paid" && e.fields.channelId === id), "the hub to pay out the finalized channel");

@@ -67,7 +67,7 @@ test("honest funding is charged: accrued on the hub's clock, settled into cash, 
   const book1 = f.hub.book.market(BTC)!;
   assert.is(book1.fundingIndex, predicted);
   assert.is(book1.hubFundingIncome - book0.hubFundingIncome, owed, "what the trader paid, the hub's book received");
-  assert.equal(f.hub.channel(id)!.latest!.state.appData, trader.latest!.state.appData);
+  assert.equal((await f.hub.channel(id))!.latest!.state.appData, trader.latest!.state.appData);
 
   // The clock is on disk: a restarted hub goes on from the same index, not from zero.
   await f.restartHub();
@@ -87,7 +87,7 @@ test("honest funding is charged: accrued on the hub's clock, settled into cash, 
   assert.is(s2.traderCash, s1.traderCash - owed2 + fill.cashDelta);
   assert.is(f.hub.book.market(BTC)!.fundingIndex, predicted2);
   assert.is(f.hub.book.market(BTC)!.hubFundingIncome, owed2, "the restarted book counts from its start");
-  assert.is(f.hub.channel(id)!.latest!.state.turnNum, trader.latest!.state.turnNum);
+  assert.is((await f.hub.channel(id))!.latest!.state.turnNum, trader.latest!.state.turnNum);
 });
 
 test("a hostile hub's inflated funding is refused with FUNDING_OUT_OF_BOUNDS and changes nothing; at the bound it is signed", async ({ f }) => {

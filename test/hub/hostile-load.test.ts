@@ -180,10 +180,10 @@ funding("a trader that countersigns turn 0 and never deposits gets the hub's dep
   // The hub deposits first, as the allocation order demands.
   await waitFor(async () => (await f.hubAdjudicator.holdings(id)) === 5_000n * USD, "the hub's deposit");
   assert.is(await f.hubAdjudicator.tokenBalance(), before - 5_000n * USD);
-  assert.is(f.hub.channel(id)!.record.status, "funding");
+  assert.is((await f.hub.channel(id))!.record.status, "funding");
   // The trader never deposits. Past the timeout the hub challenges with turn 0 ...
   f.now += FUNDING_TIMEOUT;
-  await waitFor(() => f.hub.channel(id)!.record.status === "challenged", "the hub to give up on the channel");
+  await waitFor(async () => (await f.hub.channel(id))!.record.status === "challenged", "the hub to give up on the channel");
   assert.is(refusals(f, "funding-timeout"), 1);
   // ... a restart in the middle resumes it ...
   await ctx.honest.stop();
@@ -191,7 +191,7 @@ funding("a trader that countersigns turn 0 and never deposits gets the hub's dep
   ctx.honest = await f.trader(1);
   // ... and once the challenge finalizes the adjudicator pays the hub its allocation first.
   await f.chain.increaseTime(3_601);
-  await waitFor(() => f.hub.channel(id)?.record.status === "closed", "the hub to collect its deposit", 20_000);
+  await waitFor(async () => (await f.hub.channel(id))?.record.status === "closed", "the hub to collect its deposit", 20_000);
   assert.is(await f.hubAdjudicator.holdings(id), 0n);
   assert.is(await f.hubAdjudicator.tokenBalance(), before, "the hub's collateral is back (gas is ETH)");
   assert.is(f.hub.pendingChannels().channels, 0);

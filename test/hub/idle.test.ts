@@ -32,11 +32,11 @@ test("an idle channel's states leave memory and its next trade reads them back",
   const id = await trader.open(1_000n * USD);
   await trader.trade(BTC, 1_000_000n, 0n);
   await idle(f);
-  assert.equal(f.hub.channel(id)!.latest, trader.latest, "the idle view comes from the store and matches the trader's");
+  assert.equal((await f.hub.channel(id))!.latest, trader.latest, "the idle view comes from the store and matches the trader's");
 
   await trader.trade(BTC, 1_000_000n, 0n);
-  assert.is(f.hub.channel(id)!.latest!.state.turnNum, trader.latest!.state.turnNum);
-  assert.equal(marginStateOf(f.hub.channel(id)!.latest!.state).positions[0]!.size, 2_000_000n);
+  assert.is((await f.hub.channel(id))!.latest!.state.turnNum, trader.latest!.state.turnNum);
+  assert.equal(marginStateOf((await f.hub.channel(id))!.latest!.state).positions[0]!.size, 2_000_000n);
   await idle(f);
   assert.is(f.hub.channelCounts().get("open"), 1);
 });
@@ -54,7 +54,7 @@ test("a tick liquidates an idle channel, and the cooldown of its last step survi
   const first = partialLiquidationPrice(f, trader.latest!, 60_000_00000000n);
   await f.price(BTC, first);
   await waitFor(() => trader.latest !== undefined && marginStateOf(trader.latest.state).kind === StateKind.Liquidation, "the liquidation state");
-  await waitFor(() => f.hub.channel(id)!.latest?.state.turnNum === trader.latest!.state.turnNum, "the hub to store the countersigned liquidation");
+  await waitFor(async () => (await f.hub.channel(id))!.latest?.state.turnNum === trader.latest!.state.turnNum, "the hub to store the countersigned liquidation");
   const liquidated = trader.latest!.state.turnNum;
   assert.ok(marginStateOf(trader.latest!.state).positions.length === 1, "a partial step, the position stays open");
   await idle(f);
@@ -66,16 +66,16 @@ test("a tick liquidates an idle channel, and the cooldown of its last step survi
   await f.price(BTC, second);
   assert.is(f.hub.rejected().at(-1)?.code, "LIQUIDATION_COOLDOWN");
   assert.ok(f.hub.rejected().length > rejectedBefore);
-  assert.is(f.hub.channel(id)!.pending, undefined);
-  assert.is(f.hub.channel(id)!.latest!.state.turnNum, liquidated);
+  assert.is((await f.hub.channel(id))!.pending, undefined);
+  assert.is((await f.hub.channel(id))!.latest!.state.turnNum, liquidated);
 
   // A restart inside the cooldown must not forget the last step either.
   await f.restartHub();
   f.now += 5n;
   await f.price(BTC, partialLiquidationPrice(f, trader.latest!, second));
   assert.is(f.hub.rejected().at(-1)?.code, "LIQUIDATION_COOLDOWN");
-  assert.is(f.hub.channel(id)!.pending, undefined);
-  assert.is(f.hub.channel(id)!.latest!.state.turnNum, liquidated);
+  assert.is((await f.hub.channel(id))!.pending, undefined);
+  assert.is((await f.hub.channel(id))!.latest!.state.turnNum, liquidated);
 });
 
 test("a restarted hub holds open channels idle, answers sync from its entries and trades on them", async ({ f }) => {
@@ -88,14 +88,14 @@ test("a restarted hub holds open channels idle, answers sync from its entries an
   await trader.stop();
   await f.restartHub();
   assert.is(f.hub.hotChannels, 0, "no open channel with nothing pending is read back at start-up");
-  assert.is(f.hub.channel(id)!.latest!.state.turnNum, turn);
+  assert.is((await f.hub.channel(id))!.latest!.state.turnNum, turn);
   await steadyPrice();
 
   const again = await f.trader(3); // reconnects and syncs against the idle entry
   await again.trade(BTC, 1_000_000n, 0n);
   assert.is(again.latest!.state.turnNum, turn + 1);
-  assert.is(f.hub.channel(id)!.latest!.state.turnNum, turn + 1);
-  assert.equal(f.hub.channel(id as Bytes32)!.latest, again.latest);
+  assert.is((await f.hub.channel(id))!.latest!.state.turnNum, turn + 1);
+  assert.equal((await f.hub.channel(id as Bytes32))!.latest, again.latest);
 });
 
 /** Highest price below `from` (0.1% steps) at which the account is under maintenance but above the full-close line. */

@@ -75,7 +75,7 @@ test("top up and withdraw: the withdrawal rolls the channel and pays exactly the
   const owed = trader.status().allocation.trader;
   await trader.close();
   assert.is((await f.chain.token.balanceOf(trader.address)) - wallet2, owed);
-  const hubView = f.hub.channels().find((c) => c.record.channelId === first)!;
+  const hubView = (await f.hub.channels()).find((c) => c.record.channelId === first)!;
   assert.is(hubView.record.status, "closed");
 });
 

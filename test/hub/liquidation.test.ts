@@ -33,11 +33,11 @@ test("an online trader countersigns the hub's liquidation of its under-margined 
   await holdMove(f, BTC, 54_000_00000000n as Price); // -10%, and it holds: equity falls below maintenance
   await waitFor(() => trader.latest !== undefined && marginStateOf(trader.latest.state).kind === StateKind.Liquidation, "the liquidation state");
 
-  const hubView = () => f.hub.channels().find((c) => c.record.channelId === id)!;
+  const hubView = async () => (await f.hub.channels()).find((c) => c.record.channelId === id)!;
   // The trader stores first, then its accept travels back to the hub.
-  await waitFor(() => hubView().latest?.state.turnNum === trader.latest!.state.turnNum, "the hub to store the countersigned liquidation");
-  assert.equal(hubView().latest, trader.latest, "hub and trader hold the same supported state");
-  assert.is(hubView().pending, undefined);
+  await waitFor(async () => (await hubView()).latest?.state.turnNum === trader.latest!.state.turnNum, "the hub to store the countersigned liquidation");
+  assert.equal((await hubView()).latest, trader.latest, "hub and trader hold the same supported state");
+  assert.is((await hubView()).pending, undefined);
   const after = trader.status();
   assert.ok(after.markets.length === 0 || after.markets[0]!.size < before.markets[0]!.size, "the position shrank or closed");
   const insurance = f.hub.book.market(BTC)!.insurance;
@@ -54,14 +54,14 @@ test("a trader offline during its liquidation finds it on reconnect and counters
 
   f.now += 5n;
   await holdMove(f, BTC, 54_000_00000000n as Price);
-  const hubView = () => f.hub.channels().find((c) => c.record.channelId === id)!;
-  await waitFor(() => hubView().pending !== undefined, "the hub's pending liquidation");
-  assert.is(hubView().latest?.state.turnNum, turnBefore, "not supported while the trader is away");
+  const hubView = async () => (await f.hub.channels()).find((c) => c.record.channelId === id)!;
+  await waitFor(async () => (await hubView()).pending !== undefined, "the hub's pending liquidation");
+  assert.is((await hubView()).latest?.state.turnNum, turnBefore, "not supported while the trader is away");
 
   trader = await f.trader(2); // same data directory: a restart
   await waitFor(() => trader.latest !== undefined && marginStateOf(trader.latest.state).kind === StateKind.Liquidation, "the liquidation after reconnect");
-  await waitFor(() => hubView().pending === undefined, "the hub to record the countersignature");
-  assert.is(hubView().latest?.state.turnNum, turnBefore + 1);
+  await waitFor(async () => (await hubView()).pending === undefined, "the hub to record the countersignature");
+  assert.is((await hubView()).latest?.state.turnNum, turnBefore + 1);
   assert.is(trader.latest!.state.turnNum, turnBefore + 1);
 });
 
@@ -77,11 +77,11 @@ test("after a hub restart the restored book still finds accounts below maintenan
 
   f.now += 5n;
   await f.price(ETH, 2_990_00000000n as Price); // a small move: still healthy
-  assert.is(f.hub.channels().find((c) => c.record.channelId === id)!.pending, undefined);
+  assert.is((await f.hub.channels()).find((c) => c.record.channelId === id)!.pending, undefined);
   assert.not.ok(f.hubLog.slice(logFrom).some((e) => e.event === "rejected"), "the restored index raised no false alarm (it marks BTC where the states left it)");
   f.now += 5n;
   await holdMove(f, BTC, 52_000_00000000n as Price); // BTC falls 13%: the two-market account goes below maintenance
-  await waitFor(() => f.hub.channels().find((c) => c.record.channelId === id)!.pending !== undefined, "the hub's liquidation proposal");
+  await waitFor(async () => (await f.hub.channels()).find((c) => c.record.channelId === id)!.pending !== undefined, "the hub's liquidation proposal");
   assert.ok(f.hubLog.some((e) => e.event === "proposed" && e.fields.channelId === id && e.fields.action === "liquidate"));
 });
 

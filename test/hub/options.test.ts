@@ -117,8 +117,8 @@ test("finding 3: a proposal the trader refused cannot be completed later to undo
 
     // The price crashes; the hub proposes a liquidation the attacker never answers (no handler).
     await holdMove(f, BTC, 52_000_00000000n as Price);
-    await waitFor(() => f.hub.channel(id)?.pending !== undefined, "the hub's liquidation proposal");
-    const liquidation = f.hub.channel(id)!.pending!;
+    await waitFor(async () => (await f.hub.channel(id))?.pending !== undefined, "the hub's liquidation proposal");
+    const liquidation = (await f.hub.channel(id))!.pending!;
     assert.is(marginStateOf(liquidation.state).kind, 4, "a liquidation is pending");
 
     // The attack: complete the refused close at the pre-crash price and hand it to the hub through sync.
@@ -128,7 +128,7 @@ test("finding 3: a proposal the trader refused cannot be completed later to undo
     const replies: Message[] = [];
     replies.push(await raw.request({ type: "sync-states", states: [signedBy(TRADER, state, mine, hubSig)] }).catch((e) => ({ type: "error", code: String(e.code ?? e) }) as Message));
     replies.push(await raw.request({ type: "accept", channelId: id, turnNum: state.turnNum, signature: mine }).catch((e) => ({ type: "error", code: String(e.code ?? e) }) as Message));
-    const latest = f.hub.channel(id)!.latest!;
+    const latest = (await f.hub.channel(id))!.latest!;
     assert.not.equal(latest.state.appData, state.appData, "the hub adopted the refused close as its latest state");
     assert.ok(latest.state.turnNum < liquidation.state.turnNum);
     assert.ok(replies.every((r) => r.type === "error"), JSON.stringify(replies.map((r) => r.type)));
@@ -151,12 +151,12 @@ test("finding 3: a liquidation the trader completes only later is booked like an
     await trader.stop();
     const raw = await rawTrader(f, 3);
     await holdMove(f, BTC, 52_000_00000000n as Price);
-    await waitFor(() => f.hub.channel(id)?.pending !== undefined, "the hub's liquidation proposal");
-    const liquidation = f.hub.channel(id)!.pending!;
+    await waitFor(async () => (await f.hub.channel(id))?.pending !== undefined, "the hub's liquidation proposal");
+    const liquidation = (await f.hub.channel(id))!.pending!;
     // Completed only now, and handed over through sync rather than an accept.
     const completed = signedBy(TRADER, liquidation.state, signState(testSigner(203), liquidation.state), liquidation.sigs[HUB]);
     await raw.request({ type: "sync-states", states: [completed] });
-    assert.is(f.hub.channel(id)!.latest!.state.turnNum, liquidation.state.turnNum);
+    assert.is((await f.hub.channel(id))!.latest!.state.turnNum, liquidation.state.turnNum);
     const size = marginStateOf(liquidation.state).positions.find((p) => p.market === BTC)?.size ?? 0n;
     assert.ok(size < 15_000_000n, "the liquidation reduced the position");
     assert.is(f.hub.exposure().find((m) => m.market === BTC)!.hubExposure, -size, "the book follows the adopted state");
@@ -181,12 +181,12 @@ test("finding 4: a trade accepted after its quote expired is refused, and the ch
     const reply = await raw.request({ type: "accept", channelId: id, turnNum: quote.signedState.state.turnNum, signature: signState(testSigner(204), quote.signedState.state) });
     assert.is(reply.type, "error", "a late acceptance must not fill at the old price");
     assert.is((reply as Extract<Message, { type: "error" }>).code, "QUOTE_EXPIRED");
-    assert.equal(f.hub.channel(id)!.latest, before);
+    assert.equal((await f.hub.channel(id))!.latest, before);
     // The honest client trades on, above the turn the attacker signed.
     await trader.sync();
     await trader.trade(BTC, 1_000_000n, 0n);
     assert.ok(trader.latest!.state.turnNum > quote.signedState.state.turnNum);
-    assert.equal(f.hub.channel(id)!.latest, trader.latest);
+    assert.equal((await f.hub.channel(id))!.latest, trader.latest);
     await raw.close();
   } finally {
     await f.close();

@@ -49,7 +49,7 @@ test("a liquidation near the trader's average is countersigned; one at a wick fa
     f.now += 5n;
     await f.price(BTC, 54_000_00000000n as Price);
     assert.ok(f.hubLog.some((e) => e.event === "liquidation-deferred" && e.fields.channelId === calmId), "deferred at the wick");
-    assert.is(f.hub.channel(calmId)!.pending, undefined, "nothing proposed at the wick");
+    assert.is((await f.hub.channel(calmId))!.pending, undefined, "nothing proposed at the wick");
     assert.is(kindOf(calm), StateKind.Trade);
 
     // The price holds at 54,000: once it is the median of the settle window, the liquidation is

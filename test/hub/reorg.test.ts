@@ -47,7 +47,7 @@ test("a deposit dropped by a reorg is not credited until it is confirmed again",
     const channel = newChannel({ participants: s.participants, channelNonce: s.channelNonce, appDefinition: s.appDefinition, challengeDuration: s.challengeDuration }, chain.addresses.token, TRADER);
     const step = countersign(channel, proposal.signedState, signer, fundingOf(channel, s), () => {});
     expectReply(await messenger.request(hubPeer, "update", { type: "accept", channelId: channel.id, turnNum: 0, signature: step.signed.sigs[TRADER]! }), "ack");
-    const hubStatus = () => f.hub.channels().find((c) => c.record.channelId === channel.id)!.record.status;
+    const hubStatus = async () => (await f.hub.channels()).find((c) => c.record.channelId === channel.id)!.record.status;
 
     // The hub deposits first; mine until it is confirmed.
     await waitFor(async () => (await traderChain.holdings(channel.id)) === 500n * USD, "the hub's deposit");
@@ -56,19 +56,19 @@ test("a deposit dropped by a reorg is not credited until it is confirmed again",
     const snapshot = await chain.provider.send("evm_snapshot", []);
     await traderChain.deposit(channel.id, 500n * USD, 500n * USD);
     await sleep(200);
-    assert.is(hubStatus(), "funding", "one block deep: not yet credited");
+    assert.is((await hubStatus()), "funding", "one block deep: not yet credited");
 
     await chain.provider.send("evm_revert", [snapshot]); // the deposit's block is gone
     for (let i = 0; i < CONFIRMATIONS + 2; i++) await chain.provider.send("evm_mine", []);
     await sleep(200);
     assert.is(await traderChain.holdings(channel.id), 500n * USD, "only the hub's deposit is on the chain");
-    assert.is(hubStatus(), "funding", "the dropped deposit was never credited");
+    assert.is((await hubStatus()), "funding", "the dropped deposit was never credited");
 
     await traderChain.deposit(channel.id, 500n * USD, 500n * USD);
     await sleep(200);
-    assert.is(hubStatus(), "funding", "the new deposit is not yet deep enough");
+    assert.is((await hubStatus()), "funding", "the new deposit is not yet deep enough");
     for (let i = 0; i < CONFIRMATIONS; i++) await chain.provider.send("evm_mine", []);
-    await waitFor(() => hubStatus() === "open", "the channel to open on the confirmed deposit");
+    await waitFor(async () => (await hubStatus()) === "open", "the channel to open on the confirmed deposit");
   } finally {
     await messenger.stop();
     await node.stop();

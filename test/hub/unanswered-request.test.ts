@@ -43,11 +43,11 @@ test("a request abandoned before the trader signed leaves nothing out: the next 
   await trader.trade(BTC, 2_000_000n, 0n);
   const before = trader.latest!.state.turnNum;
   await abandonAt(f, id, "drafted", (signal) => trader.trade(BTC, -1_000_000n, 0n, { signal }));
-  assert.is(f.hub.channel(id)!.latest!.state.turnNum, before, "nothing was signed");
+  assert.is((await f.hub.channel(id))!.latest!.state.turnNum, before, "nothing was signed");
   await trader.trade(BTC, 1_000_000n, 0n);
   assert.is(trader.latest!.state.turnNum, before + 1);
   assert.is(marginStateOf(trader.latest!.state).positions[0]!.size, 3_000_000n, "only the second request traded");
-  assert.equal(trader.latest, f.hub.channel(id)!.latest);
+  assert.equal(trader.latest, (await f.hub.channel(id))!.latest);
 });
 
 test("a request abandoned after the hub countersigned is learnt on the next request, and trading goes on above it", async ({ f }) => {
@@ -57,24 +57,24 @@ test("a request abandoned after the hub countersigned is learnt on the next requ
   const before = trader.latest!.state.turnNum;
   // The hub stores the sell signed by both; its ack never reaches the trader.
   await abandonAt(f, id, "supported", (signal) => trader.trade(BTC, -1_000_000n, 0n, { signal }));
-  assert.is(f.hub.channel(id)!.latest!.state.turnNum, before + 1, "the hub holds the sell, signed by both");
+  assert.is((await f.hub.channel(id))!.latest!.state.turnNum, before + 1, "the hub holds the sell, signed by both");
   assert.is(trader.latest!.state.turnNum, before, "the trader never saw the ack");
   // The next request syncs first: the sell is adopted, and the buy goes on top of it.
   await trader.trade(BTC, 1_000_000n, 0n);
   assert.is(trader.latest!.state.turnNum, before + 2);
   assert.is(marginStateOf(trader.latest!.state).positions[0]!.size, 2_000_000n, "the sell went through once, then the buy");
-  assert.equal(trader.latest, f.hub.channel(id)!.latest);
+  assert.equal(trader.latest, (await f.hub.channel(id))!.latest);
 });
 
 test("a close whose ack was lost is concluded by the next close(), from the final state a sync brings", async ({ f }) => {
   const trader = await f.trader(3);
   const id = await trader.open(1_000n * USD);
   await abandonAt(f, id, "supported", (signal) => trader.close({ signal }));
-  assert.ok(f.hub.channel(id)!.latest!.state.isFinal, "the hub holds the final state, signed by both");
+  assert.ok((await f.hub.channel(id))!.latest!.state.isFinal, "the hub holds the final state, signed by both");
   const before: bigint = await f.chain.token.balanceOf(trader.address);
   const final = await trader.close();
   assert.ok(final.state.isFinal);
-  assert.equal(final, f.hub.channel(id)!.latest, "the same final state, not a second one");
+  assert.equal(final, (await f.hub.channel(id))!.latest, "the same final state, not a second one");
   const after: bigint = await f.chain.token.balanceOf(trader.address);
   assert.is(after - before, 1_000n * USD, "paid out on chain");
 });

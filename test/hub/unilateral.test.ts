@@ -89,7 +89,7 @@ test("a trader goes silent below maintenance: the hub liquidates on chain and ta
     assert.is(traderAfter - traderBefore, challenge.trader as bigint, "the trader's remainder is paid to the trader");
     assert.is(hubAfter - hubBefore, challenge.hub as bigint, "the hub gets its side and the penalty");
     assert.is((challenge.trader as bigint) + (challenge.hub as bigint), 2_000n * USD);
-    assert.is(f.hub.channels().find((c) => c.record.channelId === id)?.record.status, "closed");
+    assert.is((await f.hub.channels()).find((c) => c.record.channelId === id)?.record.status, "closed");
   } finally {
     await f.close();
   }
@@ -140,7 +140,7 @@ test("issue 14 finding 8: a dip report older than the settlement window cannot s
     await advance(f, 5);
     await f.price(BTC, 54_500_00000000n as Price);
     const dip = f.hub.prices().find((r) => r.market === BTC)!;
-    await waitFor(() => f.hub.channel(id)?.pending !== undefined, "the hub's pending liquidation");
+    await waitFor(async () => (await f.hub.channel(id))?.pending !== undefined, "the hub's pending liquidation");
 
     // settleWindow + 10 s later (still within maxOracleAge) the dip is the newest report the hub holds.
     await advance(f, Number(btc.settleWindow) + 10);
@@ -148,7 +148,7 @@ test("issue 14 finding 8: a dip report older than the settlement window cannot s
     assert.instance(refused, MarginError, "the hub's own path refuses before sending");
     assert.is((refused as MarginError).code, "PRICE_STALE");
     // A mover that built its candidate while the dip was fresh and sends it now: the chain refuses it.
-    const latest = f.hub.channel(id)!.latest!;
+    const latest = (await f.hub.channel(id))!.latest!;
     const snapshot = restoreChannel(fixedPartOf(latest.state), f.chain.addresses.token, HUB, latest);
     const hubSigner = testSigner(100); // the fixture's hub key
     const early = unilateralExit(snapshot, [dip], dip.timestamp, hubSigner);

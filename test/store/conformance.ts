@@ -317,6 +317,19 @@ export function storeConformance(backend: Backend): void {
     }
   }
 
+  test("channelSummaries streams every channel, however many, in creation order", async () => {
+    await withBackend(async (store) => {
+      const recs: ChannelRecord[] = Array.from({ length: 2_345 }, (_, i) => {
+        const ch = testChannel(100_000n + BigInt(i));
+        // Many share a creation time: the order falls back to the id.
+        return { channelId: ch.id, fixedPart: ch.fixed, token: TOKEN, role: "hub", status: "open", counterparty: TRADER.address, createdAt: 1_700_000_000_000 + Math.floor(i / 7) };
+      });
+      await Promise.all(recs.map((r) => store.putChannel(r)));
+      const want = [...recs].sort((a, b) => a.createdAt - b.createdAt || (a.channelId < b.channelId ? -1 : a.channelId > b.channelId ? 1 : 0)).map((r) => r.channelId);
+      assert.equal((await collect(store.channelSummaries("hub"))).map((x) => x.channelId), want);
+    });
+  });
+
   test("a transaction commits all its writes together, in order", async () => {
     await withBackend(async (store) => {
       const ch = testChannel(30n);

@@ -10,9 +10,10 @@
  */
 import { marginStateOf } from "../../channel/margin-channel.ts";
 import type { PriceReport } from "../../protocol/margin-state.ts";
+import type { Bytes32 } from "../../protocol/types.ts";
 import type { Hub } from "../hub.ts";
 
-export type JournalSource = Pick<Hub, "onEvent" | "prices" | "channels" | "now">;
+export type JournalSource = Pick<Hub, "onEvent" | "prices" | "channel" | "now">;
 
 export interface PriceSample {
   readonly seq: number;
@@ -177,17 +178,19 @@ export class DashboardJournal {
   }
 
   #liquidated(channelId: string, at: bigint, venue: Liquidation["venue"], turnNum: number | undefined): void {
-    // The hub logs the proposal right after accepting the price that caused it: sample it first.
+    // The hub logs the proposal right after accepting the price that caused it: sample it first,
+    // and take each market's last sample now, before the channel is read (an idle one from the store).
     this.sample();
-    const channel = this.#hub.channels().find((c) => c.record.channelId === channelId);
-    const positions = channel?.latest === undefined ? [] : marginStateOf(channel.latest.state).positions;
-    const marks = positions.map((p): LiquidationMark => {
-      const series = this.#history.get(p.market);
-      const last = series?.[series.length - 1];
-      return { market: p.market, size: p.size, price: last?.price, seq: last?.seq };
-    });
-    this.#push(this.#liquidations, { channelId, trader: channel?.record.counterparty, turnNum, at, venue, status: venue === "chain" ? "challenging" : "proposed", marks });
-    this.#version += 1;
+    const lastOf = new Map([...this.#history].map(([market, series]) => [market, series[series.length - 1]]));
+    void this.#hub.channel(channelId as Bytes32).then((channel) => {
+      const positions = channel?.latest === undefined ? [] : marginStateOf(channel.latest.state).positions;
+      const marks = positions.map((p): LiquidationMark => {
+        const last = lastOf.get(p.market);
+        return { market: p.market, size: p.size, price: last?.price, seq: last?.seq };
+      });
+      this.#push(this.#liquidations, { channelId, trader: channel?.record.counterparty, turnNum, at, venue, status: venue === "chain" ? "challenging" : "proposed", marks });
+      this.#version += 1;
+    }, () => undefined);
   }
 
   #push<T>(list: T[], item: T): void {

@@ -145,13 +145,11 @@ export class DashboardServer {
         res.setHeader("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:");
         return send(res, 200, "text/html; charset=utf-8", this.#page ?? "");
       case "/api/state": {
-        let body: string;
-        try {
-          body = toJson(this.#state(true));
-        } catch (error) {
-          return send(res, 503, "text/plain", `state unavailable: ${String(error)}\n`);
-        }
-        return send(res, 200, "application/json", body);
+        this.#state(true).then(
+          (state) => send(res, 200, "application/json", toJson(state)),
+          (error: unknown) => send(res, 503, "text/plain", `state unavailable: ${String(error)}\n`),
+        );
+        return;
       }
       case "/events":
         return this.#subscribe(req, res);
@@ -177,9 +175,20 @@ export class DashboardServer {
   #subscribe(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-store", Connection: "keep-alive", "X-Accel-Buffering": "no" });
     res.write(`retry: 2000\n\n`);
-    res.write(frame("state", toJson(this.#state(true))));
-    this.#clients.add(res);
-    req.on("close", () => this.#clients.delete(res));
+    let closed = false;
+    req.on("close", () => {
+      closed = true;
+      this.#clients.delete(res);
+    });
+    // The first frame is the whole state; ticks follow only after it.
+    this.#state(true).then(
+      (state) => {
+        if (closed) return;
+        res.write(frame("state", toJson(state)));
+        this.#clients.add(res);
+      },
+      () => res.end(),
+    );
   }
 
   #push(): void {
@@ -191,10 +200,13 @@ export class DashboardServer {
     if (!this.#dirty && samples.length === 0 && now - this.#lastPush < MAX_QUIET_MS) return;
     this.#dirty = false;
     this.#lastPush = now;
-    this.#broadcast(frame("state", toJson(this.#state(false))));
+    void this.#state(false).then(
+      (state) => this.#broadcast(frame("state", toJson(state))),
+      () => undefined, // the next push tries again
+    );
   }
 
-  #state(history: boolean): Record<string, unknown> {
+  #state(history: boolean): Promise<Record<string, unknown>> {
     return buildState(this.#init.hub, this.#journal, { history });
   }
 

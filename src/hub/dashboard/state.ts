@@ -36,7 +36,7 @@ export const qty = (v: bigint): string => amount(v, SIZE_DECIMALS, 0);
 /** Maintenance / equity, ppm → "12.34%"; null (equity ≤ 0) → "∞". */
 export const ratioText = (ppm: bigint | null): string => (ppm === null ? "∞" : `${amount(ppm, FRACTION_DECIMALS - 2)}%`);
 
-export function buildState(hub: StateSource, journal: DashboardJournal, options: { history?: boolean } = {}): Record<string, unknown> {
+export async function buildState(hub: StateSource, journal: DashboardJournal, options: { history?: boolean } = {}): Promise<Record<string, unknown>> {
   const now = hub.now();
   const reports = new Map(hub.prices().map((r) => [r.market, r]));
   const books = new Map(hub.exposure().map((b) => [b.market, b]));
@@ -61,7 +61,7 @@ export function buildState(hub: StateSource, journal: DashboardJournal, options:
     };
   });
 
-  const channels = hub.channels().map((c) => {
+  const channels = (await hub.channels()).map((c) => {
     const base = {
       channelId: c.record.channelId,
       trader: c.record.counterparty,

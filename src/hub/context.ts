@@ -1,0 +1,59 @@
+/**
+ * What every part of the hub shares (hub.ts builds one per hub and hands it
+ * to each part explicitly): configuration, keys, the store, the book, the
+ * clock, the event log, the channel lanes, and the limits on strangers.
+ * `running` holds what exists only between start() and stop().
+ */
+import type { KeyedQueue } from "../channel/keyed-queue.ts";
+import type { DisputeWatch } from "../chain/dispute-watch.ts";
+import type { RiskBook } from "../engine/book.ts";
+import type { Messenger } from "../net/messenger.ts";
+import type { Signer } from "../protocol/sign.ts";
+import type { Address, Bytes32 } from "../protocol/types.ts";
+import type { Store } from "../store/store.ts";
+import type { Admission } from "./admission.ts";
+import type { HubConfig } from "./config.ts";
+import type { EventSink, RejectionLog } from "./events.ts";
+import type { FundingDeadlines } from "./funding-timeout.ts";
+import type { Refusals } from "./refusals.ts";
+import type { SigningPool } from "./signing-pool.ts";
+import type { FundingPort } from "./types.ts";
+
+export interface HubContext {
+  readonly config: HubConfig;
+  /** The hub's participant address (checksummed). */
+  readonly address: Address;
+  readonly signer: Signer;
+  readonly chain: FundingPort;
+  readonly store: Store;
+  readonly book: RiskBook;
+  /** Unix seconds. */
+  readonly now: () => bigint;
+  readonly log: EventSink;
+  readonly rejections: RejectionLog;
+  /** One lane per channel: updates of one channel never interleave. */
+  readonly queue: KeyedQueue<Bytes32>;
+  /** What strangers may cost the hub, and what was refused. */
+  readonly refusals: Refusals;
+  readonly admission: Admission;
+  readonly deadlines: FundingDeadlines;
+  readonly running: Running;
+}
+
+/** The hub's services while it runs; set by `Hub.start`, cleared by `Hub.stop`. */
+export class Running {
+  shutdown = new AbortController();
+  messenger: Messenger | undefined;
+  signing: SigningPool | undefined;
+  disputes: DisputeWatch | undefined;
+
+  /** Aborted by stop(): long waits on the chain or on peers end with it. */
+  get signal(): AbortSignal {
+    return this.shutdown.signal;
+  }
+
+  /** The signing pool; only used inside lanes, which run only while the hub is started. */
+  get pool(): SigningPool {
+    return this.signing!;
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The shapes the hub's parts share (hub.ts composes them): what the hub needs
+ * from the chain, how it is built, and what it keeps of every channel. Types
+ * only, so any part may import them without an import cycle.
+ */
+import type { PrivateKey } from "@libp2p/interface";
+import type { Store } from "../store/store.ts";
+import type { Provider } from "ethers";
+import type { ChannelSnapshot, Draft } from "../channel/channel.ts";
+import type { FundingRateSource } from "../engine/funding.ts";
+import type { Effects } from "../engine/rules.ts";
+import type { AdjudicatorClient } from "../chain/adjudicator.ts";
+import type { PriceReport } from "../protocol/margin-state.ts";
+import type { FundingIndex, WireAction } from "../protocol/messages.ts";
+import type { Signer } from "../protocol/sign.ts";
+import type { SignedState } from "../protocol/state.ts";
+import type { Address, Bytes32 } from "../protocol/types.ts";
+import type { ChannelRecord, ChannelStatus } from "../store/types.ts";
+import type { HubConfig } from "./config.ts";
+
+/** What the hub needs from the chain: narrow, so tests and the embedded dev chain plug in the same way. */
+export interface FundingPort {
+  /** conclude + transferAllAssets with a final state signed by both. */
+  concludeAndWithdraw(finalState: SignedState, signal?: AbortSignal): Promise<void>;
+  /** MarginApp's unilateral rule: challenge with `candidate` (signed by `challenger` only) against `proof`. */
+  challengeUnilaterally(proof: SignedState, candidate: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }>;
+  /** Challenges with a state both participants signed (the funding timeout's turn 0). */
+  challenge(supported: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }>;
+  /** Pays out a challenged candidate's outcome once its challenge has timed out. */
+  payoutChallenged(candidate: SignedState, signal?: AbortSignal): Promise<void>;
+  mode(channelId: Bytes32, signal?: AbortSignal): Promise<"open" | "challenge" | "finalized">;
+  /** Deposits `amount` for the channel, failing if the channel does not hold exactly `expectedHeld`. */
+  deposit(channelId: Bytes32, expectedHeld: bigint, amount: bigint, signal?: AbortSignal): Promise<void>;
+  /** What the adjudicator holds for the channel, counting only confirmed blocks. */
+  confirmedHoldings(channelId: Bytes32, signal?: AbortSignal): Promise<bigint>;
+}
+
+export interface HubInit {
+  readonly config: HubConfig;
+  /** Signs channel states; its address is the hub's participant address. */
+  readonly signer: Signer;
+  readonly chain: FundingPort;
+  /** The durable store (default: SQLite at `<dataDir>/hub.db`); started and stopped by the hub. */
+  readonly store?: Store;
+  readonly peerKey?: PrivateKey;
+  /** Unix seconds; the wall clock unless a test drives it. */
+  readonly now?: () => bigint;
+  /** Funding's rate per market and interval; default: our mid's premium over the oracle index. */
+  readonly fundingRate?: FundingRateSource;
+  readonly log?: (event: string, fields: Record<string, unknown>) => void;
+  /** Watch the adjudicator and answer stale challenges (omit only in tests that need no chain events). */
+  readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number };
+  /** Milliseconds for the connection handshake deadline (performance.now unless a test drives it). */
+  readonly netClock?: () => number;
+}
+
+/**
+ * What the hub keeps of every channel it holds, in use or idle. Small on
+ * purpose (a few hundred bytes with its at-risk index record): the signed
+ * states of an idle channel stay in the store and are read back on its next
+ * update, so 100k idle channels do not hold 100k signed states in memory.
+ */
+export interface ChannelEntry {
+  readonly id: Bytes32;
+  readonly counterparty: Address;
+  status: ChannelStatus;
+  /** Turn of the latest supported state, -1 before the first: sync answers from it without a store read. */
+  turnNum: number;
+  /** Slot in the at-risk index once the channel has a supported state. */
+  riskId?: number;
+  /** The liquidation cooldown must survive the channel going idle (and, through the store, a restart). */
+  lastLiquidationAt?: bigint;
+  /** Collateral of a top-up signed by both that the adjudicator does not hold yet: risk is judged without it. */
+  unpaid?: bigint;
+  /** Present while the channel is in use. */
+  live?: LiveChannel;
+  /** performance.now() of the last use, for eviction. */
+  usedAt: number;
+}
+
+/** A channel's working set: its snapshot and whatever an update in progress needs. */
+export interface LiveChannel {
+  readonly entry: ChannelEntry;
+  snapshot: ChannelSnapshot;
+  record: ChannelRecord;
+  /**
+   * Our unsigned answer to the trader's last action: the trader signs it first,
+   * and we countersign it if it comes back in time (accept.ts). Kept in
+   * memory only: nothing of ours is signed, so losing it binds nobody.
+   */
+  draft?: HubDraft;
+  /**
+   * The lowest turn the trader may still sign at: above every state it told us
+   * it signed that we never countersigned (our own proposals must go above it,
+   * or the trader would hold two states of one turn and refuse the second).
+   */
+  traderFloor?: number;
+  /** The action of our pending (hub-signed) proposal and the reports it was priced at, re-offered on sync. */
+  pendingAction?: WireAction;
+  pendingReports?: readonly PriceReport[];
+  /** The funding indices our pending proposal settled at, re-offered with it. */
+  pendingFunding?: readonly FundingIndex[];
+  pendingEffects?: Effects;
+  /** Set on a successor channel while the withdrawal that created it rolls its predecessor into it. */
+  rollFrom?: RollInfo;
+  /** When our pending proposal was made (unix seconds), to give up on a silent trader. */
+  pendingSince?: bigint;
+  /** Our unilateral candidate while its challenge runs. */
+  exit?: SignedState;
+  /** The exit is our own liquidation's (not a counter-challenge): if its challenge is not on chain, it is sent again. */
+  ownExit?: boolean;
+  /** performance.now() before which a challenge that did not land is not sent again (a failing one would repeat every loop). */
+  challengeRetryAt?: number;
+}
+
+/** What a channel's working set starts with when the registry begins to hold it. */
+export type Working = Omit<LiveChannel, "entry" | "record">;
+
+/** A draft of ours awaiting the trader's signature, with what it does once both signed. */
+export interface HubDraft {
+  readonly draft: Draft;
+  readonly action: WireAction;
+  readonly reports: readonly PriceReport[];
+  readonly effects: Effects | undefined;
+  /** Unix seconds; a priced draft (`expires`) is refused after `channels.quoteTtl`. */
+  readonly quotedAt: bigint;
+  readonly expires: boolean;
+}
+
+/** A withdrawal in progress: the predecessor, the amount paid out, and the predecessor's turn the plan was made at. */
+export interface RollInfo {
+  readonly channelId: Bytes32;
+  readonly amount: bigint;
+  readonly atTurn: number;
+  readonly reports: readonly PriceReport[];
+  /** Unix seconds the withdrawal was judged at: its final state is not drafted after `quoteTtl`. */
+  readonly plannedAt?: bigint;
+}
+
+/** A rejected update, kept for the operator (newest last). */
+export interface Rejected {
+  readonly at: bigint;
+  readonly channelId?: Bytes32;
+  readonly trader?: Address;
+  readonly code: string;
+  readonly message: string;
+}
