@@ -12,7 +12,8 @@ import type { Accept, Message } from "../protocol/messages.ts";
 import { verifyDigestSignature } from "../protocol/sign.ts";
 import type { Address } from "../protocol/types.ts";
 import type { HubContext } from "./context.ts";
-import { pendingActions } from "./records.ts";
+import { topUpFunding } from "../channel/objectives/crank.ts";
+import type { HubFlows } from "./flows.ts";
 import type { ChannelRegistry } from "./registry.ts";
 import { raiseFloor, type Steps } from "./steps.ts";
 import type { HubDraft, LiveChannel } from "./types.ts";
@@ -21,11 +22,13 @@ export class Acceptance {
   readonly #ctx: HubContext;
   readonly #registry: ChannelRegistry;
   readonly #steps: Steps;
+  readonly #flows: HubFlows;
 
-  constructor(ctx: HubContext, registry: ChannelRegistry, steps: Steps) {
+  constructor(ctx: HubContext, registry: ChannelRegistry, steps: Steps, flows: HubFlows) {
     this.#ctx = ctx;
     this.#registry = registry;
     this.#steps = steps;
+    this.#flows = flows;
   }
 
   /** In the channel's lane. */
@@ -56,7 +59,7 @@ export class Acceptance {
    * stays with us, unused, and raises the floor of the turns we sign at.
    */
   async #acceptDraft(live: LiveChannel, pending: HubDraft, msg: Accept): Promise<Message> {
-    const { config, book, store } = this.#ctx;
+    const { config, book } = this.#ctx;
     const { draft } = pending;
     const trader = live.snapshot.fixedPart.participants[TRADER]!;
     if (!verifyDigestSignature(draft.digest, msg.signature, trader)) {
@@ -74,8 +77,8 @@ export class Acceptance {
     // The trader deposits a top-up after both signed it: until it lands, its risk is judged without it.
     if (pending.action.kind === "deposit") live.entry.unpaid = pending.action.amount;
     this.#registry.supported(live);
-    // A hub proposal below this turn is superseded: it can never be supported on chain after this one.
-    if (live.pendingAction !== undefined) await pendingActions.clear(store, live.snapshot.id);
+    // A hub proposal below this turn is superseded: it can never be supported on chain after this one
+    // (its offer's flow sees it gone and keeps only the cooldown).
     live.pendingAction = undefined;
     live.pendingEffects = undefined;
     if (pending.effects !== undefined) book.commit(pending.effects);
@@ -83,7 +86,12 @@ export class Acceptance {
     const setStatus = (status: "funding" | "closing") => this.#registry.setStatus(live.entry, status);
     if (state.turnNum === 0) await setStatus("funding");
     else if (state.isFinal) await setStatus("closing");
-    else if (marginStateOf(state).kind === 2 /* Transfer */ && pending.action.kind === "deposit") await setStatus("funding");
+    else if (marginStateOf(state).kind === 2 /* Transfer */ && pending.action.kind === "deposit") {
+      // The top-up's flow waits for the trader's deposit; it and the status land together.
+      const id = live.snapshot.id;
+      await this.#flows.runner.begin(topUpFunding(id, pending.action.amount), (tx) => tx.updateChannelStatus(id, "funding"));
+      this.#registry.statusWritten(live.entry, "funding");
+    }
     this.#ctx.log("supported", { channelId: live.snapshot.id, turnNum: msg.turnNum });
     return { type: "ack", channelId: msg.channelId, turnNum: msg.turnNum, signature: step.signed.sigs[HUB]! };
   }

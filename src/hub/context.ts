@@ -14,7 +14,6 @@ import type { Store } from "../store/store.ts";
 import type { Admission } from "./admission.ts";
 import type { HubConfig } from "./config.ts";
 import type { EventSink, RejectionLog } from "./events.ts";
-import type { FundingDeadlines } from "./funding-timeout.ts";
 import type { Refusals } from "./refusals.ts";
 import type { SigningPool } from "./signing-pool.ts";
 import type { FundingPort } from "./types.ts";
@@ -36,7 +35,6 @@ export interface HubContext {
   /** What strangers may cost the hub, and what was refused. */
   readonly refusals: Refusals;
   readonly admission: Admission;
-  readonly deadlines: FundingDeadlines;
   readonly running: Running;
 }
 

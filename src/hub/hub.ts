@@ -37,7 +37,6 @@ import type { ChannelRecord, ChannelStatus } from "../store/types.ts";
 import type { HubConfig } from "./config.ts";
 import { defaultSigningWorkers, SigningPool } from "./signing-pool.ts";
 import { Admission } from "./admission.ts";
-import { FundingDeadlines } from "./funding-timeout.ts";
 import { Refusals, type RefusalKind } from "./refusals.ts";
 import { Running, type HubContext } from "./context.ts";
 import { HubEvents, RejectionLog } from "./events.ts";
@@ -50,6 +49,7 @@ import { Disputes } from "./disputes.ts";
 import { Proposals } from "./proposals.ts";
 import { WithdrawalRoll } from "./roll.ts";
 import { Maintenance } from "./maintenance.ts";
+import { HubFlows } from "./flows.ts";
 import { Requests } from "./requests.ts";
 import { restoreHub } from "./restore.ts";
 import type { HubInit, Rejected } from "./types.ts";
@@ -71,6 +71,7 @@ export class Hub {
   readonly #disputes: Disputes;
   readonly #proposals: Proposals;
   readonly #maintenance: Maintenance;
+  readonly #flows: HubFlows;
   readonly #requests: Requests;
   #node: NetNode | undefined;
   #auth: PeerAuth | undefined;
@@ -99,7 +100,6 @@ export class Hub {
       queue: new KeyedQueue<Bytes32>(),
       refusals,
       admission: new Admission(init.config.channels, (kind: RefusalKind, n?: number) => refusals.count(kind, n)),
-      deadlines: new FundingDeadlines(init.config.channels.fundingTimeout),
       running: this.#running,
     };
     const ctx = this.#ctx;
@@ -108,12 +108,13 @@ export class Hub {
     const prices = (this.#prices = new PriceIngress(ctx, registry, (reports) => this.#proposals.liquidateBelowMaintenance(reports)));
     const clocks = (this.#clocks = new FundingClocks(ctx, init.fundingRate ?? oracleIndexSource((m) => prices.latest(m)?.price)));
     const steps = new Steps(ctx);
-    const acceptance = new Acceptance(ctx, registry, steps);
-    const disputes = (this.#disputes = new Disputes(ctx, registry, prices));
-    const proposals = (this.#proposals = new Proposals(ctx, { registry, prices, clocks, steps, acceptance, disputes }));
-    const roll = new WithdrawalRoll(ctx, registry, prices, clocks, steps);
-    const maintenance = (this.#maintenance = new Maintenance(ctx, { registry, clocks, proposals, disputes, roll }));
-    this.#requests = new Requests(ctx, { registry, prices, clocks, steps, acceptance, proposals, roll, maintenance });
+    const flows = (this.#flows = new HubFlows(ctx, registry, prices));
+    const acceptance = new Acceptance(ctx, registry, steps, flows);
+    const disputes = (this.#disputes = new Disputes(ctx, registry, prices, flows));
+    const proposals = (this.#proposals = new Proposals(ctx, { registry, prices, clocks, steps, acceptance, disputes, flows }));
+    const roll = new WithdrawalRoll(ctx, registry, prices, clocks, steps, flows);
+    this.#maintenance = new Maintenance(ctx, { registry, clocks, proposals, flows });
+    this.#requests = new Requests(ctx, { registry, prices, clocks, steps, acceptance, proposals, roll, flows });
   }
 
   get multiaddrs(): string[] {
@@ -151,7 +152,9 @@ export class Hub {
 
   async #startServices(): Promise<void> {
     await this.store.start();
-    await restoreHub(this.#ctx, this.#registry, this.#clocks);
+    // The flows first: restoring a channel's working set reads its flows (an offer to re-offer, an exit).
+    await this.#flows.runner.start();
+    await restoreHub(this.#ctx, this.#registry, this.#clocks, this.#flows);
     const net = this.config.net;
     this.#node = await createNode({
       listen: this.config.listen,
@@ -191,6 +194,7 @@ export class Hub {
     if (this.#node === undefined) return;
     const running = this.#running;
     running.shutdown.abort();
+    this.#flows.runner.stop();
     await this.#maintenance.stop();
     await this.#disputes.stop();
     await this.#auth?.stop();

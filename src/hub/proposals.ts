@@ -14,7 +14,9 @@ import type { HubContext } from "./context.ts";
 import type { Disputes } from "./disputes.ts";
 import type { FundingClocks } from "./funding-clocks.ts";
 import type { PriceIngress } from "./prices.ts";
-import { liquidatedAt, pendingActions } from "./records.ts";
+import { liquidationOffered } from "../channel/objectives/crank.ts";
+import { idOf } from "../channel/objectives/types.ts";
+import type { HubFlows } from "./flows.ts";
 import type { ChannelRegistry } from "./registry.ts";
 import { ReofferLimiter } from "./reoffer-limiter.ts";
 import type { Steps } from "./steps.ts";
@@ -27,6 +29,7 @@ export interface ProposalParts {
   readonly steps: Steps;
   readonly acceptance: Acceptance;
   readonly disputes: Disputes;
+  readonly flows: HubFlows;
 }
 
 export class Proposals {
@@ -72,8 +75,7 @@ export class Proposals {
 
   /** Decides, stores and parks our proposal for `action` on the channel; runs inside the channel's lane. */
   async proposeFromHub(live: LiveChannel, action: WireAction): Promise<Propose> {
-    const { prices, clocks, steps } = this.#parts;
-    const { store } = this.#ctx;
+    const { prices, clocks, steps, flows } = this.#parts;
     if (live.snapshot.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: live.snapshot.pending.state.turnNum } });
     const reports = prices.reportsForAction(live, action);
     const ctx = await clocks.context();
@@ -83,17 +85,17 @@ export class Proposals {
     const { verdict, funding } = decided;
     live.draft = undefined;
     const step = await steps.propose(live.snapshot, variable, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }));
-    await Promise.all([
-      steps.save(live.snapshot, step),
-      pendingActions.save(store, live.snapshot.id, action),
-      ...(action.kind === "liquidate" ? [liquidatedAt.save(store, live.snapshot.id, ctx.now)] : []),
-    ]);
+    if (action.kind === "liquidate") {
+      // The offer (re-offered after a restart, on chain after unilateralAfter, then the ladder's
+      // cooldown) is stored in the same commit as the state it offers.
+      const offer = liquidationOffered(live.snapshot.id, variable.turnNum, ctx.now);
+      await flows.runner.begin(offer, (tx) => tx.saveState(step.signed, { hashes: { channelId: live.snapshot.id, stateHash: step.stateHash } }));
+    } else await steps.save(live.snapshot, step);
     live.snapshot = step.next;
     live.pendingAction = action;
     live.pendingReports = reports;
     live.pendingFunding = funding;
     live.pendingEffects = verdict.effects;
-    live.pendingSince = ctx.now;
     if (action.kind === "liquidate") live.entry.lastLiquidationAt = ctx.now;
     const proposal: Propose = {
       type: "propose", signedState: step.signed, action, reports, ...(funding.length > 0 ? { funding } : {}),
@@ -157,7 +159,7 @@ export class Proposals {
     if (live.snapshot.pending?.state.turnNum !== turnNum) return;
     this.#ctx.log("proposal-refused", { channelId: live.snapshot.id, turnNum, action: live.pendingAction?.kind, code });
     if (code === "PRICE_OFF_BAND") return;
-    if (live.pendingAction?.kind === "liquidate" && live.entry.status === "open") await this.#parts.disputes.challengeOnChain(live);
+    if (live.pendingAction?.kind === "liquidate" && live.entry.status === "open") await this.#parts.flows.exitOnChain(live);
   }
 
   /** Drops proposals whose turn 0 was never countersigned within `channels.proposalTtl`. */
@@ -179,11 +181,12 @@ export class Proposals {
    * late countersignature meets UNKNOWN_CHANNEL; nothing was deposited.
    */
   async #drop(id: Bytes32): Promise<void> {
-    const { store, running, admission, refusals, log } = this.#ctx;
-    const registry = this.#parts.registry;
+    const { running, admission, refusals, log } = this.#ctx;
+    const { registry, flows } = this.#parts;
     const entry = registry.entry(id);
     if (entry === undefined || entry.status !== "proposed") return; // countersigned meanwhile
-    await Promise.all([store.updateChannelStatus(id, "closed"), pendingActions.clear(store, id)]);
+    // Closed with its flows (the opening's funding, a successor's roll) in one commit.
+    await flows.runner.end(flows.runner.ofChannel(id).map(idOf), (tx) => tx.updateChannelStatus(id, "closed"));
     registry.forget(entry);
     running.disputes?.unwatch(id);
     admission.release(id);

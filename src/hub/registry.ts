@@ -16,7 +16,6 @@ import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
 import { PRICE_ONE, type Price } from "../protocol/units.ts";
 import type { ChannelRecord, ChannelStatus, ChannelSummary } from "../store/types.ts";
 import type { HubContext } from "./context.ts";
-import { hubDeposits } from "./records.ts";
 import type { ChannelEntry, LiveChannel, Working } from "./types.ts";
 
 /** What `Hub.channel` answers: the record and the latest states. */
@@ -80,8 +79,9 @@ export class ChannelRegistry {
 
   /**
    * Drops the working set of channels unused for `channels.idleAfter` seconds
-   * that have nothing in memory the store does not hold: no proposal pending,
-   * no exit, no roll, no funding to watch, and no update running in their lane.
+   * that have nothing in memory the store does not hold: no proposal pending
+   * and no update running in their lane. Flows (funding, a roll, an exit) are
+   * persisted objectives (flows.ts), which read an idle channel back.
    */
   evictIdle(): void {
     const { config, queue, now } = this.#ctx;
@@ -91,9 +91,8 @@ export class ChannelRegistry {
       // A draft binds nobody (we never signed it); one older than a quote's life is not waited for any more.
       if (live.draft !== undefined && now() - live.draft.quotedAt > config.channels.quoteTtl && !queue.isBusy(id)) live.draft = undefined;
       const status = live.entry.status;
-      // A successor's roll matters only until it opens, so it does not keep an open channel in memory.
       const idle = (status === "open" || status === "closing" || status === "closed") && live.snapshot.pending === undefined && live.draft === undefined &&
-        live.pendingAction === undefined && live.exit === undefined && !queue.isBusy(id);
+        live.pendingAction === undefined && !queue.isBusy(id);
       this.#hot.delete(id);
       if (idle) live.entry.live = undefined;
       else (live.entry.usedAt = performance.now(), this.#hot.set(id, live));
@@ -192,16 +191,19 @@ export class ChannelRegistry {
 
   async setStatus(entry: ChannelEntry, status: ChannelStatus): Promise<void> {
     if (entry.status === status) return;
-    const { store, admission, deadlines } = this.#ctx;
-    await store.updateChannelStatus(entry.id, status);
+    await this.#ctx.store.updateChannelStatus(entry.id, status);
+    this.statusWritten(entry, status);
+  }
+
+  /** The store holds the channel's new status (written by `setStatus`, or in a flow's transaction): memory follows. */
+  statusWritten(entry: ChannelEntry, status: ChannelStatus): void {
+    if (entry.status === status) return;
+    const { admission } = this.#ctx;
     entry.status = status;
     if (entry.live !== undefined) entry.live.record = { ...entry.live.record, status };
-    // Funded or over: it no longer waits on the trader (admission.ts, funding-timeout.ts).
+    // Countersigned, funded or over: it no longer waits on the trader (admission.ts).
     if (status === "funding") admission.countersigned(entry.id);
-    if (status === "open" || status === "closed") {
-      admission.release(entry.id);
-      if (deadlines.forget(entry.id)) await hubDeposits.clear(store, entry.id);
-    }
+    if (status === "open" || status === "closed") admission.release(entry.id);
     this.#ctx.log("channel-status", { channelId: entry.id, status });
   }
 

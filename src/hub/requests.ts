@@ -25,11 +25,11 @@ import type { Acceptance } from "./accept.ts";
 import type { Reservation } from "./admission.ts";
 import type { HubContext } from "./context.ts";
 import type { FundingClocks } from "./funding-clocks.ts";
-import type { Maintenance } from "./maintenance.ts";
 import { positionEffects } from "./position-effects.ts";
 import type { PriceIngress } from "./prices.ts";
 import type { Proposals } from "./proposals.ts";
-import { pendingActions } from "./records.ts";
+import { openFunding } from "../channel/objectives/crank.ts";
+import type { HubFlows } from "./flows.ts";
 import type { ChannelRegistry } from "./registry.ts";
 import type { WithdrawalRoll } from "./roll.ts";
 import { raiseFloor, unsigned, type Steps } from "./steps.ts";
@@ -43,7 +43,7 @@ export interface RequestParts {
   readonly acceptance: Acceptance;
   readonly proposals: Proposals;
   readonly roll: WithdrawalRoll;
-  readonly maintenance: Maintenance;
+  readonly flows: HubFlows;
 }
 
 export class Requests {
@@ -99,18 +99,18 @@ export class Requests {
   }
 
   async #openChannel(trader: Address, deposit: bigint, hubDeposit: bigint, room: Reservation): Promise<Propose> {
-    const { config, store } = this.#ctx;
-    const { steps, registry } = this.#parts;
+    const { config } = this.#ctx;
+    const { steps, registry, flows } = this.#parts;
     const { fixed, snapshot: fresh } = await steps.newChannel(trader);
     const variable = openingState(fresh, { deposit, hubDeposit, riskParamsHash: config.riskParamsHash, oracle: config.oracle.signer, terms: termsFromEngineConfig(config.engine) });
     const action: WireAction = { kind: "open", deposit: deposit as Collateral };
     const step = await steps.propose(fresh, variable, deposit + hubDeposit);
     const record: ChannelRecord = { channelId: fresh.id, fixedPart: fixed, token: config.chain.token, role: "hub", status: "proposed", counterparty: trader, createdAt: Date.now() };
-    await Promise.all([
-      store.putChannel(record),
-      steps.save(fresh, step),
-      pendingActions.save(store, fresh.id, action),
-    ]);
+    // The channel, our turn 0 and its funding flow (which re-offers it after a restart) in one commit.
+    await flows.runner.begin(openFunding(fresh.id, deposit, hubDeposit), (tx) => {
+      tx.putChannel(record);
+      tx.saveState(step.signed, { hashes: { channelId: fresh.id, stateHash: step.stateHash } });
+    });
     room.bind(fresh.id, this.#ctx.now());
     registry.track(record, { snapshot: step.next, pendingAction: action });
     this.#ctx.running.disputes?.watch(fresh.id);
@@ -119,12 +119,12 @@ export class Requests {
   }
 
   async #action(trader: Address, channelId: Bytes32, action: WireAction, traderTurn: number | undefined): Promise<Propose> {
-    const { registry, roll, maintenance, prices } = this.#parts;
+    const { registry, roll, flows, prices } = this.#parts;
     const { config } = this.#ctx;
     const live = await registry.owned(trader, channelId);
     raiseFloor(live, traderTurn);
     // A deposit may have confirmed since the last poll; look now rather than refuse.
-    if (live.entry.status === "funding") await maintenance.advanceFunding(live, this.#ctx.running.signal);
+    if (live.entry.status === "funding") await flows.crankQuietly(channelId);
     if (action.kind === "open" || action.kind === "liquidate" || action.kind === "remark" || action.kind === "hubTopUp") {
       throw new ChannelError("NOT_PARTICIPANT", { details: { reason: `${action.kind} is the hub's to propose` } });
     }
@@ -199,7 +199,7 @@ export class Requests {
 
   /** A supported state the trader holds and we lack, in the channel's lane. */
   async #adopt(live: LiveChannel, signed: SignedState): Promise<void> {
-    const { book, store } = this.#ctx;
+    const { book } = this.#ctx;
     const { steps, registry } = this.#parts;
     const step = adopt(live.snapshot, signed);
     await steps.save(live.snapshot, step);
@@ -214,7 +214,6 @@ export class Requests {
     if (live.snapshot.pending === undefined) {
       live.pendingEffects = undefined;
       live.pendingAction = undefined;
-      await pendingActions.clear(store, live.snapshot.id);
     }
     live.draft = undefined;
     if (signed.state.turnNum === 0) await registry.setStatus(live.entry, "funding");

@@ -2,7 +2,10 @@
  * Start-up: rebuilds what the hub holds in memory from its store. The
  * channel entries, the at-risk index and the book's open interest and
  * exposure; the working sets of channels with something in flight; the
- * funding clocks; and what waits for funding (admission.ts, funding-timeout.ts).
+ * funding clocks; and what waits for funding (admission.ts). The flows
+ * themselves are the runner's (flows.ts), loaded before this runs: here
+ * they only say what a channel's working set holds (an offer of ours to
+ * re-offer, an exit under way) and the liquidation cooldown.
  */
 import { abandon, resumeChannel } from "../channel/channel.ts";
 import { allocationsOf, marginStateOf } from "../channel/margin-channel.ts";
@@ -10,29 +13,36 @@ import { decodeAppDataUncached } from "../protocol/app-data.ts";
 import { HUB, TRADER } from "../protocol/channel-setup.ts";
 import type { MarginState, PriceReport } from "../protocol/margin-state.ts";
 import type { WireAction } from "../protocol/messages.ts";
-import type { MarketId } from "../protocol/types.ts";
+import type { Bytes32, MarketId } from "../protocol/types.ts";
+import type { Collateral } from "../protocol/units.ts";
 import type { ChannelRecord } from "../store/types.ts";
 import type { HubContext } from "./context.ts";
 import type { FundingClocks } from "./funding-clocks.ts";
+import type { HubFlows } from "./flows.ts";
 import { positionEffects } from "./position-effects.ts";
-import { exits, hubDeposits, liquidatedAt, pendingActions, rolls, type ExitKind } from "./records.ts";
 import type { ChannelRegistry } from "./registry.ts";
-import type { ChannelEntry, RollInfo, Working } from "./types.ts";
+import type { ChannelEntry, Working } from "./types.ts";
 
 /**
  * Channels with something in flight (a proposal, an exit, a roll, funding
  * or a challenge) get their working set now; idle open ones only their
  * entry, their states stay on disk.
  */
-export async function restoreHub(ctx: HubContext, registry: ChannelRegistry, clocks: FundingClocks): Promise<void> {
+export async function restoreHub(ctx: HubContext, registry: ChannelRegistry, clocks: FundingClocks, flows: HubFlows): Promise<void> {
   await clocks.restore();
-  await restoreChannels(ctx, registry);
-  await restoreAdmission(ctx, registry);
+  await restoreChannels(ctx, registry, flows);
+  restoreAdmission(ctx, registry, flows);
 }
 
-async function restoreChannels(ctx: HubContext, registry: ChannelRegistry): Promise<void> {
+/** The action of the proposal of ours a flow is offering (re-offered on sync), if one is. */
+function offeredAction(flows: HubFlows, id: Bytes32): WireAction | undefined {
+  const fund = flows.get("fund", id);
+  if (fund?.purpose === "open" && fund.phase === "proposed") return { kind: "open", deposit: fund.deposit as Collateral };
+  return flows.get("liquidation", id)?.phase === "offered" ? { kind: "liquidate" } : undefined;
+}
+
+async function restoreChannels(ctx: HubContext, registry: ChannelRegistry, flows: HubFlows): Promise<void> {
   const { store, book } = ctx;
-  const [actionOf, rollOf, exitOf, liquidatedAtOf] = await Promise.all([pendingActions.load(store), rolls.load(store), exits.load(store), liquidatedAt.load(store)]);
   // Until fresh reports arrive, the at-risk index marks each market at the newest mark any
   // restored state was signed at, the same mark the engine falls back to.
   const newestMarks = new Map<MarketId, PriceReport>();
@@ -50,17 +60,16 @@ async function restoreChannels(ctx: HubContext, registry: ChannelRegistry): Prom
     if (summary.status === "closed") continue;
     const id = summary.channelId;
     const supportedTurn = summary.supportedTurn ?? -1;
-    const exit = exitOf(id);
-    const inFlight = summary.newestTurn > supportedTurn || exit !== undefined || (summary.status !== "open" && summary.status !== "closing");
+    const exiting = flows.get("exit", id) !== undefined;
+    const inFlight = summary.newestTurn > supportedTurn || exiting || (summary.status !== "open" && summary.status !== "closing");
     // Decoded without the LRU: 100k distinct states would only churn it.
     const margin = summary.supportedAppData === undefined ? undefined : decodeAppDataUncached(summary.supportedAppData);
     const entry = inFlight
-      ? await restoreInFlight(ctx, registry, (await store.getChannel(id))!, () => actionOf(id), rollOf(id), exit, margin)
+      ? await restoreInFlight(ctx, registry, (await store.getChannel(id))!, () => offeredAction(flows, id), exiting, margin)
       : registry.track(summary);
-    const lastLiquidation = liquidatedAtOf(id);
-    if (lastLiquidation !== undefined) entry.lastLiquidationAt = lastLiquidation;
-    // A liquidation still unanswered keeps its clock across a restart (it goes on chain after unilateralAfter).
-    if (entry.live?.pendingAction?.kind === "liquidate") entry.live.pendingSince = entry.lastLiquidationAt ?? ctx.now();
+    // The ladder's cooldown outlives a restart: the offer's flow keeps it until it is over.
+    const offer = flows.get("liquidation", id);
+    if (offer !== undefined) entry.lastLiquidationAt = offer.at;
     if (margin === undefined) continue;
     entry.turnNum = supportedTurn;
     registry.indexRisk(entry, margin);
@@ -74,8 +83,7 @@ async function restoreInFlight(
   registry: ChannelRegistry,
   record: ChannelRecord,
   action: () => WireAction | undefined,
-  rollFrom: RollInfo | undefined,
-  exitKind: ExitKind | undefined,
+  exiting: boolean,
   margin: MarginState | undefined,
 ): Promise<ChannelEntry> {
   const { store } = ctx;
@@ -83,14 +91,9 @@ async function restoreInFlight(
   const [latest, newest] = await Promise.all([store.latestSupported(id), store.latestState(id)]);
   const pending = newest !== undefined && newest !== latest && newest.sigs[HUB] !== undefined && newest.sigs[TRADER] === undefined ? newest : undefined;
   const snapshot = resumeChannel(record, HUB, latest, pending);
-  const pendingAction = snapshot.pending !== undefined ? action() : undefined;
-  const exit = exitKind !== undefined ? newest : undefined;
-  const working: Working = {
-    snapshot: exit ? abandon(snapshot) : snapshot,
-    ...(pendingAction && !exit ? { pendingAction } : {}),
-    ...(rollFrom ? { rollFrom } : {}),
-    ...(exit ? { exit, ...(exitKind === "own" ? { ownExit: true } : {}) } : {}),
-  };
+  const pendingAction = snapshot.pending !== undefined && !exiting ? action() : undefined;
+  // Our exit candidate is signed by us alone too: not a proposal, nothing is pending any more.
+  const working: Working = { snapshot: exiting ? abandon(snapshot) : snapshot, ...(pendingAction ? { pendingAction } : {}) };
   const entry = registry.track(record, working);
   const live = entry.live!;
   if (live.snapshot.pending !== undefined && margin !== undefined) {
@@ -103,21 +106,20 @@ async function restoreInFlight(
 
 /**
  * Rebuilds what waits for funding (admission.ts) from the restored
- * channels, and the funding timeouts from the store. Channels waiting are
- * in flight, so they are all in the hot set; only turn-0 openings and
- * successors count (a top-up also sets `funding`, but is not an opening).
+ * channels. Channels waiting are in flight, so they are all in the hot set;
+ * only turn-0 openings, their reclaim by the funding timeout, and successors
+ * count (a top-up also sets `funding`, but is not an opening).
  */
-async function restoreAdmission(ctx: HubContext, registry: ChannelRegistry): Promise<void> {
-  const { deadlines, admission, store } = ctx;
-  deadlines.restore(await hubDeposits.load(store));
+function restoreAdmission(ctx: HubContext, registry: ChannelRegistry, flows: HubFlows): void {
+  const { admission } = ctx;
   const now = ctx.now();
   for (const live of registry.hot()) {
     const { status, id, counterparty } = live.entry;
-    const reclaiming = status === "challenged" && deadlines.depositedAt(id) !== undefined;
+    const reclaiming = status === "challenged" && flows.get("exit", id)?.origin === "reclaim";
     if (status !== "proposed" && status !== "funding" && !reclaiming) continue;
     const turn0 = live.snapshot.latest ?? live.snapshot.pending;
     if (turn0 === undefined || turn0.state.turnNum !== 0) continue;
-    const { trader, hub } = live.rollFrom === undefined ? allocationsOf(live.snapshot, turn0.state) : { trader: 0n, hub: 0n };
+    const { trader, hub } = flows.get("roll", id) === undefined ? allocationsOf(live.snapshot, turn0.state) : { trader: 0n, hub: 0n };
     admission.restore(id, counterparty, trader, hub, status === "proposed" ? now : undefined);
   }
 }

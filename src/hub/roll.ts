@@ -4,7 +4,9 @@
  * first. Step 2, only once that state is supported by both: a draft of the
  * predecessor's final state paying out and rolling the rest into the
  * successor. So the money never leaves for a channel whose first state is
- * not supported. The successor opens once the predecessor's payout funds it.
+ * not supported. The successor opens once the predecessor's payout funds it:
+ * the roll is a persisted flow (flows.ts) on the successor, which concludes
+ * the predecessor if the trader does not, for as long as it stays open.
  */
 import { ChannelError } from "../errors/channel.ts";
 import { draftProposal, type Draft } from "../channel/channel.ts";
@@ -15,10 +17,12 @@ import type { ChannelRecord } from "../store/types.ts";
 import type { HubContext } from "./context.ts";
 import type { FundingClocks } from "./funding-clocks.ts";
 import type { PriceIngress } from "./prices.ts";
-import { rolls } from "./records.ts";
+import { rollInto } from "../channel/objectives/crank.ts";
+import type { RollObjective } from "../channel/objectives/types.ts";
+import type { HubFlows } from "./flows.ts";
 import type { ChannelRegistry } from "./registry.ts";
 import { unsigned, type Steps } from "./steps.ts";
-import type { HubDraft, LiveChannel, RollInfo } from "./types.ts";
+import type { HubDraft, LiveChannel } from "./types.ts";
 
 export class WithdrawalRoll {
   readonly #ctx: HubContext;
@@ -26,25 +30,27 @@ export class WithdrawalRoll {
   readonly #prices: PriceIngress;
   readonly #clocks: FundingClocks;
   readonly #steps: Steps;
+  readonly #flows: HubFlows;
 
-  constructor(ctx: HubContext, registry: ChannelRegistry, prices: PriceIngress, clocks: FundingClocks, steps: Steps) {
+  constructor(ctx: HubContext, registry: ChannelRegistry, prices: PriceIngress, clocks: FundingClocks, steps: Steps, flows: HubFlows) {
     this.#ctx = ctx;
     this.#registry = registry;
     this.#prices = prices;
     this.#clocks = clocks;
     this.#steps = steps;
+    this.#flows = flows;
   }
 
   /** A trader's `withdraw`, in the channel's lane: step 2 if the channel is open and its successor ready, else undefined. */
   finalStep(live: LiveChannel, amount: bigint): Promise<Propose> | undefined {
     const rolling = this.#rollInto(live, amount);
-    if (rolling !== undefined && live.entry.status === "open") return this.#draftRollFinal(live, rolling, rolling.rollFrom!);
+    if (rolling !== undefined && live.entry.status === "open") return this.#draftRollFinal(live, rolling);
     return undefined;
   }
 
   /** Step 1, on an open channel with nothing of ours pending. */
   async firstStep(live: LiveChannel, amount: bigint): Promise<Propose> {
-    const { config, store, address, admission } = this.#ctx;
+    const { config, address, admission } = this.#ctx;
     const latest = live.snapshot.latest!;
     const reports = this.#prices.reportsForLatest(live);
     const ctx = await this.#clocks.context();
@@ -60,58 +66,45 @@ export class WithdrawalRoll {
       throw error;
     }
     const action: WireAction = { kind: "withdraw", amount: amount as Collateral };
-    const roll: RollInfo = { channelId: live.snapshot.id, amount, atTurn: latest.state.turnNum, reports, plannedAt: ctx.now };
+    const roll = rollInto(successor.id, live.snapshot.id, amount, latest.state.turnNum, reports, ctx.now);
     const record: ChannelRecord = { channelId: successor.id, fixedPart: fixed, token: config.chain.token, role: "hub", status: "proposed", counterparty: live.record.counterparty, createdAt: Date.now() };
-    await Promise.all([store.putChannel(record), rolls.save(store, successor.id, roll)]).catch((error: unknown) => {
+    // The successor and its roll land together: a restart never finds one without the other.
+    await this.#flows.runner.begin(roll, (tx) => tx.putChannel(record)).catch((error: unknown) => {
       room.cancel();
       throw error;
     });
     room.bind(successor.id, this.#ctx.now());
     const hubDraft: HubDraft = { draft, action, reports, effects: undefined, quotedAt: ctx.now, expires: true };
-    this.#registry.track(record, { snapshot: successor, draft: hubDraft, rollFrom: roll });
+    this.#registry.track(record, { snapshot: successor, draft: hubDraft });
     this.#ctx.running.disputes?.watch(successor.id);
     this.#ctx.log("withdrawal-proposed", { channelId: live.snapshot.id, successor: successor.id, amount });
     return { type: "propose", signedState: unsigned(successor, draft), action, reports };
   }
 
-  /** The successor of `from` rolling `amount`, once its first state is supported by both. */
-  #rollInto(from: LiveChannel, amount: bigint): LiveChannel | undefined {
+  /** The roll of `from` into a successor paying `amount`, once the successor's first state is supported by both. */
+  #rollInto(from: LiveChannel, amount: bigint): RollObjective | undefined {
     for (const entry of this.#registry.entriesOf(from.entry.counterparty)) {
-      const roll = entry.live?.rollFrom;
-      if (roll?.channelId === from.snapshot.id && roll.amount === amount && entry.turnNum === 0 && entry.status === "funding") return entry.live!;
+      const roll = this.#flows.get("roll", entry.id);
+      if (roll?.from === from.snapshot.id && roll.amount === amount && entry.turnNum === 0 && entry.status === "funding") return roll;
     }
     return undefined;
   }
 
   /** Step 2, in the predecessor's lane: a draft of its final state paying out and rolling the rest. */
-  async #draftRollFinal(from: LiveChannel, successor: LiveChannel, roll: RollInfo): Promise<Propose> {
+  async #draftRollFinal(from: LiveChannel, roll: RollObjective): Promise<Propose> {
     if (from.snapshot.pending !== undefined || from.snapshot.latest?.state.turnNum !== roll.atTurn) {
       throw new ChannelError("STALE_STATE", { details: { reason: "the channel moved since the withdrawal was planned" } });
     }
     const now = this.#ctx.now();
-    if (roll.plannedAt !== undefined && now - roll.plannedAt > this.#ctx.config.channels.quoteTtl) {
+    if (now - roll.plannedAt > this.#ctx.config.channels.quoteTtl) {
       throw new ChannelError("QUOTE_EXPIRED", { details: { reason: "the withdrawal was judged at prices that are too old", plannedAt: roll.plannedAt } });
     }
     const ctx = await this.#clocks.context();
-    const plan = planWithdrawal(from.snapshot, successor.snapshot.id, roll.amount, roll.reports, ctx);
+    const plan = planWithdrawal(from.snapshot, roll.channelId, roll.amount, roll.reports, ctx);
     const variable = { ...plan.rollFinal, turnNum: this.#steps.turnFor(from, false) };
     const draft = draftProposal(from.snapshot, variable, this.#ctx.address, fundingOf(from.snapshot, from.snapshot.latest.state), () => {});
     const action: WireAction = { kind: "withdraw", amount: roll.amount as Collateral };
     from.draft = { draft, action, reports: roll.reports, effects: undefined, quotedAt: now, expires: true };
     return { type: "propose", signedState: unsigned(from.snapshot, draft), action, reports: roll.reports };
-  }
-
-  /**
-   * A successor not yet funded: it is funded by the predecessor's payout, so
-   * conclude the predecessor ourselves (once) if the trader has not.
-   */
-  async concludePredecessor(successor: LiveChannel, roll: RollInfo, signal: AbortSignal): Promise<void> {
-    const { store, chain, log } = this.#ctx;
-    const fromId = roll.channelId;
-    const final = await this.#registry.latestSupported(fromId);
-    if (final?.state.isFinal && !(await rolls.concluded(store, successor.snapshot.id))) {
-      await rolls.markConcluded(store, successor.snapshot.id);
-      await chain.concludeAndWithdraw(final, signal).catch((error) => log("roll-conclude", { channelId: fromId, error: String(error) }));
-    }
   }
 }

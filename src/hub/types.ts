@@ -101,16 +101,6 @@ export interface LiveChannel {
   /** The funding indices our pending proposal settled at, re-offered with it. */
   pendingFunding?: readonly FundingIndex[];
   pendingEffects?: Effects;
-  /** Set on a successor channel while the withdrawal that created it rolls its predecessor into it. */
-  rollFrom?: RollInfo;
-  /** When our pending proposal was made (unix seconds), to give up on a silent trader. */
-  pendingSince?: bigint;
-  /** Our unilateral candidate while its challenge runs. */
-  exit?: SignedState;
-  /** The exit is our own liquidation's (not a counter-challenge): if its challenge is not on chain, it is sent again. */
-  ownExit?: boolean;
-  /** performance.now() before which a challenge that did not land is not sent again (a failing one would repeat every loop). */
-  challengeRetryAt?: number;
 }
 
 /** What a channel's working set starts with when the registry begins to hold it. */
@@ -125,16 +115,6 @@ export interface HubDraft {
   /** Unix seconds; a priced draft (`expires`) is refused after `channels.quoteTtl`. */
   readonly quotedAt: bigint;
   readonly expires: boolean;
-}
-
-/** A withdrawal in progress: the predecessor, the amount paid out, and the predecessor's turn the plan was made at. */
-export interface RollInfo {
-  readonly channelId: Bytes32;
-  readonly amount: bigint;
-  readonly atTurn: number;
-  readonly reports: readonly PriceReport[];
-  /** Unix seconds the withdrawal was judged at: its final state is not drafted after `quoteTtl`. */
-  readonly plannedAt?: bigint;
 }
 
 /** A rejected update, kept for the operator (newest last). */

@@ -12,8 +12,8 @@ import { testSigner } from "./keys.ts";
 import { AdjudicatorClient } from "../../src/chain/adjudicator.ts";
 import { ChannelFunding } from "../../src/chain/channel-funding.ts";
 import { resolveHubConfig, type HubConfig } from "../../src/hub/config.ts";
-import { Hub } from "../../src/hub/hub.ts";
-import { TraderClient } from "../../src/client/trader.ts";
+import { Hub, type FundingPort } from "../../src/hub/hub.ts";
+import { TraderClient, type TraderChainPort } from "../../src/client/trader.ts";
 import { createLocalOracle, type LocalOracle } from "../../src/oracle/local-signer.ts";
 import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS } from "../../src/engine/params.ts";
 import type { Signer } from "../../src/protocol/sign.ts";
@@ -47,8 +47,8 @@ export interface HubFixture {
   price(market: MarketId, price: Price): Promise<void>;
   /** Starts trader `index`; a second call for the same index reuses its data directory (a restart). */
   trader(index: number): Promise<TraderClient>;
-  /** Stops the hub and starts a new one on the same data directory and port. */
-  restartHub(): Promise<void>;
+  /** Stops the hub and starts a new one on the same data directory and port; `whileDown` runs in between. */
+  restartHub(whileDown?: () => Promise<void>): Promise<void>;
   /** The trader's own adjudicator client, for tests that act on chain as the trader. */
   adjudicatorFor(index: number): Promise<AdjudicatorClient>;
   wallet(signer: Signer): Promise<Wallet>;
@@ -65,6 +65,10 @@ export interface HubFixtureOptions {
   /** The hub's connection-deadline clock in ms (default: real time). */
   netClock?: () => number;
   fundingRate?: FundingRateSource;
+  /** Wraps the hub's chain port (a test that makes the real chain refuse a call); every hub start gets a fresh wrap. */
+  hubChain?: (port: ChannelFunding) => FundingPort;
+  /** Wraps trader `index`'s chain port. */
+  traderChain?: (index: number, port: ChannelFunding) => TraderChainPort;
 }
 
 export async function startHubFixture(options: HubFixtureOptions = {}): Promise<HubFixture> {
@@ -113,7 +117,7 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
       const client = new TraderClient({
         hub: { multiaddr: fixture.hub.multiaddrs[0]!, address: fixture.hub.address },
         signer,
-        chain: new ChannelFunding(adjudicator, chain.provider, 1),
+        chain: options.traderChain?.(index, new ChannelFunding(adjudicator, chain.provider, 1)) ?? new ChannelFunding(adjudicator, chain.provider, 1),
         disputes: { provider: chain.provider, client: adjudicator, pollingIntervalMs: 20 },
         engine: config.engine,
         riskParamsHash: config.riskParamsHash,
@@ -148,7 +152,7 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
       signer: hubSigner,
       peerKey: hubPeerKey,
       ...(options.fundingRate !== undefined ? { fundingRate: options.fundingRate } : {}),
-      chain: new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations),
+      chain: options.hubChain?.(new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations)) ?? new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations),
       disputes: { provider: chain.provider, client: hubAdjudicator, pollingIntervalMs: 20 },
       now: () => fixture.now,
       ...(options.netClock !== undefined ? { netClock: options.netClock } : {}),
@@ -158,10 +162,11 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
       },
     });
   const hub = makeHub(config.listen);
-  fixture.restartHub = async () => {
+  fixture.restartHub = async (whileDown) => {
     // Same data directory, same port (traders redial the multiaddr they know), a fresh process state.
     const port = /\/tcp\/(\d+)/.exec(fixture.hub.multiaddrs[0]!)![1]!;
     await fixture.hub.stop();
+    await whileDown?.();
     const next = makeHub([`/ip4/127.0.0.1/tcp/${port}`]);
     (fixture as { hub: Hub }).hub = next;
     await next.start();
@@ -194,4 +199,16 @@ export async function holdMove(f: HubFixture, market: MarketId, price: Price, se
     f.now += 1n;
     await f.price(market, price);
   }
+}
+
+/** The port's calls as plain functions, so a test can replace one and keep the others real. */
+export function portOf<T extends object>(port: T): { -readonly [K in keyof T]: T[K] } {
+  const bound = {} as Record<string, unknown>;
+  for (let proto = Object.getPrototypeOf(port); proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const key of Object.getOwnPropertyNames(proto)) {
+      const value = (port as Record<string, unknown>)[key];
+      if (key !== "constructor" && typeof value === "function" && !(key in bound)) bound[key] = value.bind(port);
+    }
+  }
+  return bound as { -readonly [K in keyof T]: T[K] };
 }

@@ -2,12 +2,12 @@
  * The pure parts of issue 16's defences, without a network: admission
  * limits (typed refusals, reservations that concurrent opens cannot share,
  * TTL), the price gate (what is dropped before a signature check, the
- * verification budget), bounded re-offers and funding deadlines.
+ * verification budget) and bounded re-offers. The funding timeout is a
+ * flow now: test/channel/objectives.
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Admission, type AdmissionLimits } from "../../src/hub/admission.ts";
-import { FundingDeadlines, HUB_DEPOSITED_KEY } from "../../src/hub/funding-timeout.ts";
 import { PriceGate } from "../../src/hub/price-gate.ts";
 import { Refusals, REFUSAL_KINDS, type RefusalKind } from "../../src/hub/refusals.ts";
 import { ReofferLimiter } from "../../src/hub/reoffer-limiter.ts";
@@ -123,21 +123,6 @@ test("re-offers: once per proposal in flight, a budget per peer", () => {
   assert.ok(r.begin("p", id(1), 3) !== undefined, "offered again once the first offer ended and the bucket refilled");
   assert.is(counted.get("reoffer-duplicate"), 1);
   assert.is(counted.get("reoffer-rate"), 1);
-});
-
-test("funding deadlines: noted once, due after the timeout, restored from store meta", () => {
-  const d = new FundingDeadlines(600n);
-  assert.ok(d.note(id(1), 1_000n));
-  assert.not.ok(d.note(id(1), 2_000n), "the first time stands");
-  assert.not.ok(d.due(id(1), 1_599n));
-  assert.ok(d.due(id(1), 1_600n));
-  assert.not.ok(d.due(id(2), 10_000n), "never noted, never due");
-  const again = new FundingDeadlines(600n);
-  again.restore(new Map([[HUB_DEPOSITED_KEY(id(1)), "1000"], [HUB_DEPOSITED_KEY(id(2)), ""]]));
-  assert.is(again.depositedAt(id(1)), 1_000n);
-  assert.is(again.size, 1);
-  assert.ok(again.forget(id(1)));
-  assert.is(again.size, 0);
 });
 
 test("every refusal kind is counted from zero", () => {
