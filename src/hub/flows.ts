@@ -61,14 +61,22 @@ export class HubFlows implements ObjectiveHost {
    * unanswered, an unpaid top-up, the operator's call), in the channel's
    * lane: the exit flow replaces the offer, builds the candidate at fresh
    * reports, stores it, sends it; a challenge that does not land is built and
-   * sent again by later passes.
+   * sent again by later passes. What failed is thrown as itself.
    */
   async exitOnChain(live: LiveChannel): Promise<{ finalizesAt: number; settlement: UnilateralExit["settlement"] }> {
     const id = live.snapshot.id;
-    // A challenge already under way (ours, or one we collect) is followed, not replaced.
-    if (this.runner.get("exit", id) === undefined) await this.runner.begin(liquidationExit(id), undefined, [objectiveId("liquidation", id)]);
+    // A challenge already under way (ours, or one we collect) is followed, not replaced. A new one
+    // starts only once its candidate can be built (no usable report: nothing starts, as before).
+    if (this.runner.get("exit", id) === undefined) {
+      await this.exitCandidate(id);
+      await this.runner.begin(liquidationExit(id), undefined, [objectiveId("liquidation", id)]);
+    }
     this.#sent.delete(id);
-    await this.runner.crank(objectiveId("exit", id));
+    try {
+      await this.runner.crank(objectiveId("exit", id));
+    } catch (error) {
+      throw error instanceof ChainError && error.code === "FLOW_STEP_FAILED" && error.cause !== undefined ? error.cause : error;
+    }
     const sent = this.#sent.get(id);
     if (sent === undefined) throw new ChainError("CHALLENGE_ONGOING", { details: { channelId: id } });
     return sent;

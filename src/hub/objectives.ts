@@ -274,7 +274,13 @@ export class ObjectiveRunner {
             host.landed?.(e, await chain.challengeUnilaterally(e.proof, e.candidate, signer, signal));
             break;
           case "conclude":
-            await chain.concludeAndWithdraw(e.state, signal);
+            try {
+              await chain.concludeAndWithdraw(e.state, signal);
+            } catch (error) {
+              // The other side concluded first (a trader concludes its own withdrawal): what we wanted.
+              if (error instanceof MarginError && error.code === "CHANNEL_FINALIZED") break;
+              throw error;
+            }
             host.landed?.(e, {});
             break;
           case "payout": {
