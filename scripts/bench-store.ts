@@ -104,7 +104,7 @@ async function readLatency(data: ReturnType<typeof prepare>): Promise<number> {
     await Promise.all(data.perChannel.map((items) => store.saveState(items[TURNS - 1]!.s, { hashes: items[TURNS - 1]!.hashes })));
     const reads = 20_000;
     const t0 = performance.now();
-    for (let i = 0; i < reads; i++) store.latestSupported(data.channels[i % CHANNELS]!.id);
+    for (let i = 0; i < reads; i++) await store.latestSupported(data.channels[i % CHANNELS]!.id);
     return ((performance.now() - t0) * 1000) / reads;
   } finally {
     await store.stop();

@@ -58,11 +58,11 @@ async function hubSnapshot(f: HubFixture): Promise<string> {
 
 /** Sends `message` as the attacker, expects an error reply with `code`, checks nothing changed and the honest trader still trades. */
 async function refused(ctx: Ctx, family: "update" | "sync", message: Message, code: string): Promise<void> {
-  const before = hubSnapshot(ctx.f);
+  const before = await hubSnapshot(ctx.f);
   const reply = await ctx.attacker.messenger.request(ctx.attacker.hubPeer, family, message, { signal: AbortSignal.timeout(5_000) });
   assert.is(reply.type, "error", `${code}: got ${reply.type}`);
   assert.is((reply as Extract<Message, { type: "error" }>).code, code);
-  assert.is(hubSnapshot(ctx.f), before, `${code}: the hub changed`);
+  assert.is(await hubSnapshot(ctx.f), before, `${code}: the hub changed`);
   const turn = ctx.honest.latest!.state.turnNum;
   await ctx.honest.trade(BTC, ctx.honest.latest!.state.turnNum % 2 === 0 ? 100_000n : -100_000n, 0n);
   assert.is(ctx.honest.latest!.state.turnNum, turn + 1, "the honest trader's update went through");
@@ -119,7 +119,7 @@ test("bad signatures, turn numbers and overdrawn outcomes from the channel's own
 });
 
 test("malformed and oversized frames get typed errors and the hub keeps serving", async (ctx) => {
-  const before = hubSnapshot(ctx.f);
+  const before = await hubSnapshot(ctx.f);
   for (const [bytes, code] of [
     [Uint8Array.from([5, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1]), "MALFORMED_FRAME"],
     [varint(MAX_FRAME_BYTES + 1), "FRAME_TOO_LARGE"],
@@ -131,7 +131,7 @@ test("malformed and oversized frames get typed errors and the hub keeps serving"
     assert.is(reply?.type, "error");
     assert.is((reply as Extract<Message, { type: "error" }>).code, code);
   }
-  assert.is(hubSnapshot(ctx.f), before);
+  assert.is(await hubSnapshot(ctx.f), before);
   const turn = ctx.honest.latest!.state.turnNum;
   await ctx.honest.trade(BTC, -100_000n, 0n);
   assert.is(ctx.honest.latest!.state.turnNum, turn + 1);
@@ -176,11 +176,11 @@ async function rawTrader(ctx: Ctx, index: number): Promise<RawTrader> {
 }
 
 async function refusedAs(ctx: Ctx, raw: RawTrader, family: "update" | "sync", message: Message, code: string): Promise<void> {
-  const before = hubSnapshot(ctx.f);
+  const before = await hubSnapshot(ctx.f);
   const reply = await raw.messenger.request(raw.hubPeer, family, message, { signal: AbortSignal.timeout(5_000) });
   assert.is(reply.type, "error", `${code}: got ${reply.type}`);
   assert.is((reply as Extract<Message, { type: "error" }>).code, code);
-  assert.is(hubSnapshot(ctx.f), before, `${code}: the hub changed`);
+  assert.is(await hubSnapshot(ctx.f), before, `${code}: the hub changed`);
 }
 
 
