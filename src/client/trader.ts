@@ -20,6 +20,7 @@ import { ChannelError } from "../errors/channel.ts";
 import { EngineError } from "../errors/engine.ts";
 import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
+import { ChainError } from "../errors/chain.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
 import { adopt, complete, countersign, propose, restoreChannel, turnAbove, type ChannelSnapshot, type Judge, type Step } from "../channel/channel.ts";
 import { allocationsOf, countersignerContext, sameAllocations, fundingOf, marginStateOf, openingState, planWithdrawal, recomputeJudge } from "../channel/margin-channel.ts";
@@ -238,7 +239,7 @@ export class TraderClient {
   /** Opens a channel: both sign turn 0, the hub deposits first, then we do. Resolves when the channel is funded. */
   async open(deposit: bigint, options: { signal?: AbortSignal } = {}): Promise<Bytes32> {
     const id = await this.#queue.run("channel", async () => {
-      if (this.#channel !== undefined) throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "a channel is already open", channelId: this.#channel.id } });
+      if (this.#channel !== undefined) throw new ChannelError("CHANNEL_ALREADY_OPEN", { details: { channelId: this.#channel.id } });
       const reply = await this.#request("update", { type: "open", deposit: deposit as Collateral }, options);
       const proposal = expectPropose(reply);
       const state = proposal.signedState.state;
@@ -386,7 +387,7 @@ export class TraderClient {
     const mode = await this.#init.chain.mode(id, options.signal);
     // A full payout clears the channel's status (mode "open" again): the hub paid it out first.
     const paid = mode !== "challenge" && (await this.#init.chain.confirmedHoldings(id, options.signal)) === 0n;
-    if (!paid && mode !== "finalized") throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "the challenge has not finalized yet" } });
+    if (!paid && mode !== "finalized") throw new ChainError("CHANNEL_NOT_FINALIZED", { details: { reason: "the challenge has not finalized yet", channelId: id } });
     if (!paid) await this.#init.chain.payoutChallenged(candidate, options.signal);
     await this.store.updateChannelStatus(id, "closed");
     this.#exit = undefined;
@@ -487,7 +488,7 @@ export class TraderClient {
       assertAnswers(action, proposal.action);
       if (proposal.signedState.sigs[HUB] !== undefined) {
         // We sign first whatever we ask for; a hub that signs first hands us an option it should not.
-        throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "the hub signed a state we asked for before us" } });
+        throw new ChannelError("HUB_SIGNED_FIRST", { details: { turnNum: proposal.signedState.state.turnNum } });
       }
       const current = this.#channel!;
       const judge = this.#judgeFor(current, proposal);
@@ -556,7 +557,7 @@ export class TraderClient {
       if (channelIdOf(msg.signedState.state) !== channel.id) throw new ChannelError("FIXED_PART_MISMATCH");
       // The hub may start only liquidations and re-marks; what we ask for, we sign first ourselves.
       if (msg.action.kind !== "liquidate" && msg.action.kind !== "remark") {
-        throw new ChannelError("NOT_PARTICIPANT", { details: { reason: `unrequested ${msg.action.kind}` } });
+        throw new ChannelError("UNEXPECTED_ACTION", { details: { reason: `unrequested ${msg.action.kind}` } });
       }
       const step = this.#countersign(msg);
       await this.store.saveState(step.signed, { hashes: { channelId: channel.id, stateHash: step.stateHash } });
@@ -598,7 +599,7 @@ export class TraderClient {
   }
 
   #verifyMarks(margin: MarginState, reports: readonly PriceReport[]): void {
-    if (!sameAddress(margin.oracle, this.#init.oracle)) throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "oracle" } });
+    if (!sameAddress(margin.oracle, this.#init.oracle)) throw new EngineError("ORACLE_MISMATCH", { details: { oracle: margin.oracle, expected: this.#init.oracle } });
     for (const report of [...margin.marks, ...reports]) {
       // A report is signed once and reused by many states; verify each signature once.
       const key = `${report.market}|${report.price}|${report.timestamp}|${report.signature}`;
@@ -655,6 +656,6 @@ function assertAnswers(request: WireAction, answer: WireAction): void {
     return;
   }
   if (answer.kind !== request.kind || toJson(answer) !== toJson(request)) {
-    throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "the hub answered another action" } });
+    throw new ChannelError("UNEXPECTED_ACTION", { details: { reason: "the hub answered another action", requested: request.kind, answered: answer.kind } });
   }
 }

@@ -126,7 +126,7 @@ export class Requests {
     // A deposit may have confirmed since the last poll; look now rather than refuse.
     if (live.entry.status === "funding") await maintenance.advanceFunding(live, this.#ctx.running.signal);
     if (action.kind === "open" || action.kind === "liquidate" || action.kind === "remark" || action.kind === "hubTopUp") {
-      throw new ChannelError("NOT_PARTICIPANT", { details: { reason: `${action.kind} is the hub's to propose` } });
+      throw new ChannelError("UNEXPECTED_ACTION", { details: { reason: `${action.kind} is the hub's to propose` } });
     }
     // The second step of a withdrawal: the successor's first state is supported, the channel still open.
     const final = action.kind === "withdraw" ? roll.finalStep(live, action.amount) : undefined;
