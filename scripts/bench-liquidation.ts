@@ -311,7 +311,7 @@ try {
       gc();
       await new Promise((r) => setTimeout(r, 200));
       let proposed = 0;
-      hub.onEvent((event, fields) => { if (event === "proposed" && fields.action === "liquidate") proposed++; });
+      hub.onEvent((e) => { if (e.event === "proposed" && e.action === "liquidate") proposed++; });
       const hotBefore = hub.hotChannels;
       const profile = process.env.PROFILE_TICK ? await startProfile() : undefined;
       const commitsBefore = hub.store.metrics.commits;

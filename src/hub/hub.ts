@@ -40,7 +40,7 @@ import { Admission } from "./admission.ts";
 import { FundingDeadlines } from "./funding-timeout.ts";
 import { Refusals, type RefusalKind } from "./refusals.ts";
 import { Running, type HubContext } from "./context.ts";
-import { HubEvents, RejectionLog } from "./events.ts";
+import { HubEvents, RejectionLog, type HubEventListener } from "./events.ts";
 import { ChannelRegistry } from "./registry.ts";
 import { PriceIngress } from "./prices.ts";
 import { FundingClocks } from "./funding-clocks.ts";
@@ -278,7 +278,7 @@ export class Hub {
   }
 
   /** Also receive every event `init.log` gets (metrics, the dashboard); returns the unsubscribe. A throwing listener is ignored. */
-  onEvent(listener: (event: string, fields: Record<string, unknown>) => void): () => void {
+  onEvent(listener: HubEventListener): () => void {
     return this.#events.subscribe(listener);
   }
 

@@ -17,6 +17,7 @@ import type { SignedState } from "../protocol/state.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
 import type { ChannelRecord, ChannelStatus } from "../store/types.ts";
 import type { HubConfig } from "./config.ts";
+import type { HubEventListener } from "./events.ts";
 
 /** What the hub needs from the chain: narrow, so tests and the embedded dev chain plug in the same way. */
 export interface FundingPort {
@@ -47,7 +48,8 @@ export interface HubInit {
   readonly now?: () => bigint;
   /** Funding's rate per market and interval; default: our mid's premium over the oracle index. */
   readonly fundingRate?: FundingRateSource;
-  readonly log?: (event: string, fields: Record<string, unknown>) => void;
+  /** Every event (events.ts), as the log line writes it. */
+  readonly log?: HubEventListener;
   /** Watch the adjudicator and answer stale challenges (omit only in tests that need no chain events). */
   readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number };
   /** Milliseconds for the connection handshake deadline (performance.now unless a test drives it). */

@@ -13,6 +13,7 @@ import { AdjudicatorClient } from "../../src/chain/adjudicator.ts";
 import { ChannelFunding } from "../../src/chain/channel-funding.ts";
 import { resolveHubConfig, type HubConfig } from "../../src/hub/config.ts";
 import { Hub } from "../../src/hub/hub.ts";
+import { eventFields, type HubEvent, type HubEventName, type HubEventOf } from "../../src/hub/events.ts";
 import { TraderClient } from "../../src/client/trader.ts";
 import { createLocalOracle, type LocalOracle } from "../../src/oracle/local-signer.ts";
 import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS } from "../../src/engine/params.ts";
@@ -35,7 +36,9 @@ export interface HubFixture {
   readonly oracle: LocalOracle;
   readonly dir: string;
   /** Every event the hub logged, oldest first. */
-  readonly hubLog: { event: string; fields: Record<string, unknown> }[];
+  readonly hubLog: HubEvent[];
+  /** The hub's events named `name`, typed (those from index `from` of `hubLog` on). */
+  events<K extends HubEventName>(name: K, from?: number): HubEventOf<K>[];
   /** The hub's own adjudicator client, for tests that act on chain as the hub. */
   readonly hubAdjudicator: AdjudicatorClient;
   /** The hub's libp2p key: kept across `restartHub` like a real hub's key file (traders redial the same peer id). */
@@ -92,6 +95,7 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
     oracle,
     dir,
     hubLog: [],
+    events: <K extends HubEventName>(name: K, from = 0) => fixture.hubLog.slice(from).filter((e): e is HubEventOf<K> => e.event === name),
     hubAdjudicator: undefined as unknown as AdjudicatorClient,
     hubPeerKey,
     hubSigner,
@@ -152,9 +156,9 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
       disputes: { provider: chain.provider, client: hubAdjudicator, pollingIntervalMs: 20 },
       now: () => fixture.now,
       ...(options.netClock !== undefined ? { netClock: options.netClock } : {}),
-      log: (event: string, fields: Record<string, unknown>) => {
-        fixture.hubLog.push({ event, fields });
-        if (process.env.HUB_LOG) console.log("hub", event, JSON.stringify(fields, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
+      log: (event) => {
+        fixture.hubLog.push(event);
+        if (process.env.HUB_LOG) console.log("hub", event.event, JSON.stringify(eventFields(event), (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
       },
     });
   const hub = makeHub(config.listen);
