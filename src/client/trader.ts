@@ -40,7 +40,9 @@ import { channelId as channelIdOf } from "../protocol/hash.ts";
 import { HUB, outcomeTotal, rollAllocations, TRADER } from "../protocol/channel-setup.ts";
 import type { MarginState, PriceReport } from "../protocol/margin-state.ts";
 import type { Message, Propose, WireAction } from "../protocol/messages.ts";
-import { stateHashOf, type Signer } from "../protocol/sign.ts";
+import { Signatures, stateHashOf, withSignatures, type Signer } from "../protocol/sign.ts";
+import { nobleSignatureBackend } from "../protocol/sig-backend.ts";
+import type { SignatureBackend } from "../protocol/sig-backend-types.ts";
 import { variablePartOf, type SignedState } from "../protocol/state.ts";
 import { sameAddress, type Address, type Bytes32, type MarketId } from "../protocol/types.ts";
 import type { Collateral, Price, Size } from "../protocol/units.ts";
@@ -68,6 +70,8 @@ export interface TraderChainPort {
 export interface TraderInit {
   readonly hub: { readonly multiaddr: string; readonly address: Address };
   readonly signer: Signer;
+  /** What this trader signs and verifies with; default noble. A hub in the same process keeps its own. */
+  readonly sigBackend?: SignatureBackend;
   readonly chain: TraderChainPort;
   /** The market parameters the hub published; their hash must match every state's commitment. */
   readonly engine: EngineConfig;
@@ -116,6 +120,9 @@ export class TraderClient {
   /** Our view of the oracle: the relayed reports, never a proposal's (see channel/price-view.ts). */
   readonly #view: OracleGuard;
   readonly #now: () => bigint;
+  readonly #sigs: Signatures;
+  /** `init.signer` signing with `#sigs`. */
+  readonly #signer: Signer;
   #channel: ChannelSnapshot | undefined;
   #node: NetNode | undefined;
   #messenger: Messenger | undefined;
@@ -128,6 +135,8 @@ export class TraderClient {
 
   constructor(init: TraderInit) {
     this.#init = init;
+    this.#sigs = new Signatures(init.sigBackend ?? nobleSignatureBackend());
+    this.#signer = withSignatures(init.signer, this.#sigs);
     this.address = getAddress(init.signer.address) as Address;
     this.store = init.store ?? new SqliteStore({ path: `${init.dataDir}/trader.db` });
     this.#now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
@@ -157,7 +166,7 @@ export class TraderClient {
       // next goes above it, and after a final one nothing but the same payout.
       const newest = await this.store.latestState(record.channelId);
       const own = newest !== undefined && newest.sigs[TRADER] !== undefined && newest.sigs[HUB] === undefined ? newest : undefined;
-      this.#channel = restoreChannel(record.fixedPart, record.token, TRADER, latest, own);
+      this.#channel = restoreChannel(record.fixedPart, record.token, TRADER, latest, own, this.#sigs);
     }
     // A unilateral exit under way survives a restart: its candidate is the stored state above the latest supported one.
     const exiting = await this.store.getMeta(EXIT_KEY);
@@ -212,7 +221,7 @@ export class TraderClient {
     const node = this.#node!;
     const connection = await node.dial(multiaddr(this.#init.hub.multiaddr), options);
     this.#hubPeer = connection.remotePeer.toString();
-    await authenticate(this.#messenger!, this.#hubPeer, this.#init.signer, { hub: this.#init.hub.address, ...options });
+    await authenticate(this.#messenger!, this.#hubPeer, this.#signer, { hub: this.#init.hub.address, ...options });
     await this.sync(options);
   }
 
@@ -251,7 +260,7 @@ export class TraderClient {
       const margin = marginStateOf(state);
       const hubDeposit = fundingOf(fresh, state) - deposit;
       const expected = openingState(fresh, { deposit, hubDeposit, riskParamsHash: this.#init.riskParamsHash, oracle: this.#init.oracle, terms: termsFromEngineConfig(this.#init.engine) });
-      const step = countersign(fresh, proposal.signedState, this.#init.signer, deposit + hubDeposit, (_prev, proposed) => {
+      const step = countersign(fresh, proposal.signedState, this.#signer, deposit + hubDeposit, (_prev, proposed) => {
         if (proposed.appData !== expected.appData || proposed.turnNum !== 0 || margin.traderCash !== deposit || hubDeposit < 0n) {
           throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "opening state differs from the request" } });
         }
@@ -314,7 +323,7 @@ export class TraderClient {
       const fresh = restoreChannel(fixed, this.#init.token, TRADER);
       const plan = planWithdrawal(current, fresh.id, amount, first.reports, this.#context(marginStateOf(state), first));
       // Our signature first, on a successor the hub has not signed: it binds only once the hub countersigns.
-      const opening = propose(fresh, variablePartOf(state), this.#init.signer, plan.rolled, (_prev, proposed) => {
+      const opening = propose(fresh, variablePartOf(state), this.#signer, plan.rolled, (_prev, proposed) => {
         if (proposed.appData !== plan.successorOpening.appData || proposed.turnNum !== 0 || outcomeTotal(proposed.outcome) !== plan.rolled ||
             !sameAllocations(allocationsOf(fresh, proposed), allocationsOf(fresh, { ...proposed, outcome: plan.successorOpening.outcome }))) {
           throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "successor" } });
@@ -366,10 +375,10 @@ export class TraderClient {
     return this.#queue.run("channel", async () => {
       const channel = this.#channel;
       if (channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
-      for (const report of reports) verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle);
-      const exit = unilateralExit(channel, reports, this.#now(), this.#init.signer);
+      for (const report of reports) verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle, this.#sigs);
+      const exit = unilateralExit(channel, reports, this.#now(), this.#signer);
       await this.#saveExit(channel.id, exit.candidate);
-      const { finalizesAt } = await this.#init.chain.challengeUnilaterally(exit.proof, exit.candidate, this.#init.signer, options.signal);
+      const { finalizesAt } = await this.#init.chain.challengeUnilaterally(exit.proof, exit.candidate, this.#signer, options.signal);
       await this.store.updateChannelStatus(channel.id, "challenged");
       return { finalizesAt, settlement: exit.settlement };
     });
@@ -443,8 +452,8 @@ export class TraderClient {
     const snapshot = record === undefined ? this.#channel : restoreChannel(record.fixedPart, record.token, TRADER);
     if (snapshot?.id !== id) return undefined;
     const reports = marginStateOf(latest.state).positions.map((p) => this.#prices.get(p.market)).filter((r): r is PriceReport => r !== undefined);
-    const exit = unilateralExitIfPriced({ ...snapshot, latest }, reports, this.#now(), this.#init.signer);
-    return exit && { candidate: exit.candidate, challenger: this.#init.signer };
+    const exit = unilateralExitIfPriced({ ...snapshot, latest }, reports, this.#now(), this.#signer);
+    return exit && { candidate: exit.candidate, challenger: this.#signer };
   }
 
   /** Stores our challenge candidate before it is sent, so `collect` (and a restart) can pay it out. */
@@ -505,7 +514,7 @@ export class TraderClient {
     if (state.turnNum < turnAbove(channel)) {
       throw new ChannelError("STALE_STATE", { details: { reason: "a state we already signed has this turn", turnNum: state.turnNum } });
     }
-    return propose(channel, variablePartOf(state), this.#init.signer, funding, judge);
+    return propose(channel, variablePartOf(state), this.#signer, funding, judge);
   }
 
   /**
@@ -519,7 +528,7 @@ export class TraderClient {
     const id = channelIdOf(state);
     const ack = await this.#request("update", { type: "accept", channelId: id, turnNum: state.turnNum, signature: step.signed.sigs[TRADER]! }, options);
     if (ack.type !== "ack" || ack.signature === undefined) throw new WireError("INVALID_MESSAGE", { details: { expected: "ack with the hub's signature", got: ack.type } });
-    const done = complete(step.next, state.turnNum, ack.signature);
+    const done = complete(step.next, state.turnNum, ack.signature, this.#sigs);
     await this.store.saveState(done.signed, { hashes: { channelId: id, stateHash: done.stateHash } });
     if (this.#channel?.id === id) this.#channel = done.next;
     return done;
@@ -529,7 +538,7 @@ export class TraderClient {
     const channel = this.#channel!;
     const judge = this.#judgeFor(channel, proposal);
     const funding = fundingOf(channel, proposal.signedState.state);
-    return countersign(channel, proposal.signedState, this.#init.signer, this.#expectedFunding(proposal.action, funding), judge);
+    return countersign(channel, proposal.signedState, this.#signer, this.#expectedFunding(proposal.action, funding), judge);
   }
 
   /**
@@ -571,7 +580,7 @@ export class TraderClient {
     const channel = this.#channel;
     if (channel === undefined || channelIdOf(signed.state) !== channel.id) return;
     if (channel.latest !== undefined && signed.state.turnNum <= channel.latest.state.turnNum) return;
-    const step = adopt(channel, signed);
+    const step = adopt(channel, signed, this.#sigs);
     await this.store.saveState(step.signed);
     this.#channel = step.next;
   }
@@ -604,7 +613,7 @@ export class TraderClient {
       // A report is signed once and reused by many states; verify each signature once.
       const key = `${report.market}|${report.price}|${report.timestamp}|${report.signature}`;
       if (this.#verifiedReports.has(key)) continue;
-      verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle);
+      verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle, this.#sigs);
       this.#verifiedReports.add(key);
       if (this.#verifiedReports.size > 1024) this.#verifiedReports.delete(this.#verifiedReports.values().next().value!);
     }
@@ -613,7 +622,7 @@ export class TraderClient {
   #acceptPrices(reports: readonly PriceReport[]): void {
     for (const report of reports) {
       try {
-        verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle);
+        verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle, this.#sigs);
       } catch (error) {
         if (error instanceof MarginError) continue;
         throw error;

@@ -8,7 +8,7 @@ import type { KeyedQueue } from "../channel/keyed-queue.ts";
 import type { DisputeWatch } from "../chain/dispute-watch.ts";
 import type { RiskBook } from "../engine/book.ts";
 import type { Messenger } from "../net/messenger.ts";
-import type { Signer } from "../protocol/sign.ts";
+import type { Signatures, Signer } from "../protocol/sign.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
 import type { Store } from "../store/store.ts";
 import type { Admission } from "./admission.ts";
@@ -23,7 +23,10 @@ export interface HubContext {
   readonly config: HubConfig;
   /** The hub's participant address (checksummed). */
   readonly address: Address;
+  /** The hub's key, signing with `signatures`. */
   readonly signer: Signer;
+  /** The hub's own signature backend (a trader in the same process keeps its own): every check of the hub's. */
+  readonly signatures: Signatures;
   readonly chain: FundingPort;
   readonly store: Store;
   readonly book: RiskBook;

@@ -31,7 +31,8 @@ import type { SignedState } from "../protocol/state.ts";
 import { sameAddress, type Address, type Bytes32 } from "../protocol/types.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
 import type { Store } from "../store/store.ts";
-import { setSignatureBackend } from "../protocol/sig-backend.ts";
+import { givenSignatureBackend, resolveSignatureBackend, type SignatureBackendInfo } from "../protocol/sig-backend.ts";
+import { Signatures, withSignatures } from "../protocol/sign.ts";
 import type { UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { ChannelRecord, ChannelStatus } from "../store/types.ts";
 import type { HubConfig } from "./config.ts";
@@ -64,6 +65,8 @@ export class Hub {
   readonly #init: HubInit;
   readonly #ctx: HubContext;
   readonly #events: HubEvents;
+  /** The backend the hub was given or configured with, for the start-up event. */
+  readonly #sigInfo: SignatureBackendInfo;
   readonly #running = new Running();
   readonly #registry: ChannelRegistry;
   readonly #prices: PriceIngress;
@@ -84,12 +87,17 @@ export class Hub {
     this.book = new RiskBook(init.config.engine, now());
     this.store = init.store ?? new SqliteStore({ path: `${init.config.dataDir}/hub.db` });
     this.#events = new HubEvents(init.log);
+    const { backend, info } = init.sigBackend !== undefined ? givenSignatureBackend(init.sigBackend) : resolveSignatureBackend(init.config.signatureBackend);
+    const signatures = new Signatures(backend);
+    this.#sigInfo = info;
     const log = this.#events.log;
     const refusals = new Refusals();
     this.#ctx = {
       config: init.config,
       address: this.address,
-      signer: init.signer,
+      // Whatever signs with the hub's key (the chain client's challenges, unilateral exits) uses the hub's backend.
+      signer: withSignatures(init.signer, signatures),
+      signatures,
       chain: init.chain,
       store: this.store,
       book: this.book,
@@ -128,12 +136,11 @@ export class Hub {
   async start(): Promise<void> {
     const running = this.#running;
     running.shutdown = new AbortController();
-    const backend = setSignatureBackend(this.config.signatureBackend);
-    const workers = this.config.signingWorkers === "auto" ? defaultSigningWorkers(backend.name) : this.config.signingWorkers;
+    const workers = this.config.signingWorkers === "auto" ? defaultSigningWorkers(this.#sigInfo.name) : this.config.signingWorkers;
     // Not tied to the shutdown signal: stop() drains the lanes first, and their proposals still need signing.
-    const signing = (running.signing = new SigningPool({ privateKey: this.#init.signer.privateKey, workers, backend: this.config.signatureBackend }));
+    const signing = (running.signing = new SigningPool({ privateKey: this.#init.signer.privateKey, workers, backend: this.#ctx.signatures.backend }));
     await signing.start();
-    this.#events.log("signature-backend", { ...backend, signingWorkers: workers });
+    this.#events.log("signature-backend", { ...this.#sigInfo, signingWorkers: workers });
     try {
       await this.#startServices();
     } catch (error) {
@@ -179,7 +186,7 @@ export class Hub {
       authorize: (family, peer) => (family === "price" ? this.#prices.source(peer.address, peer.peerId) : undefined),
     }));
     await messenger.start();
-    this.#auth = new PeerAuth({ messenger }, { hub: this.address });
+    this.#auth = new PeerAuth({ messenger }, { hub: this.address, signatures: this.#ctx.signatures });
     await this.#auth.start();
     await this.#requests.register(messenger);
     await messenger.handle("price", (msg, ctx) => this.#prices.onPush(msg, ctx));

@@ -56,7 +56,7 @@ export class PriceIngress {
     try {
       for (const report of fresh) {
         this.#gate.noteVerified();
-        verifyPriceReport(this.#oracleDomain, report, this.#ctx.config.oracle.signer);
+        verifyPriceReport(this.#oracleDomain, report, this.#ctx.config.oracle.signer, this.#ctx.signatures);
       }
     } catch (error) {
       this.#gate.noteForged();

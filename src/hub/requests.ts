@@ -201,7 +201,7 @@ export class Requests {
   async #adopt(live: LiveChannel, signed: SignedState): Promise<void> {
     const { book, store } = this.#ctx;
     const { steps, registry } = this.#parts;
-    const step = adopt(live.snapshot, signed);
+    const step = adopt(live.snapshot, signed, this.#ctx.signatures);
     await steps.save(live.snapshot, step);
     const ours = live.snapshot.pending !== undefined && stateHashOf(live.snapshot.pending.state) === step.stateHash;
     if (ours && live.pendingEffects !== undefined) book.commit(live.pendingEffects);

@@ -18,6 +18,7 @@ import type { Address, Bytes32 } from "../protocol/types.ts";
 import type { ChannelRecord, ChannelStatus } from "../store/types.ts";
 import type { HubConfig } from "./config.ts";
 import type { HubEventListener } from "./events.ts";
+import type { SignatureBackend } from "../protocol/sig-backend-types.ts";
 
 /** What the hub needs from the chain: narrow, so tests and the embedded dev chain plug in the same way. */
 export interface FundingPort {
@@ -40,6 +41,8 @@ export interface HubInit {
   readonly config: HubConfig;
   /** Signs channel states; its address is the hub's participant address. */
   readonly signer: Signer;
+  /** What the hub signs and verifies with (its signing workers load one of the same name); default: `config.signatureBackend`. */
+  readonly sigBackend?: SignatureBackend;
   readonly chain: FundingPort;
   /** The durable store (default: SQLite at `<dataDir>/hub.db`); started and stopped by the hub. */
   readonly store?: Store;

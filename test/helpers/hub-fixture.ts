@@ -24,6 +24,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import type { PrivateKey } from "@libp2p/interface";
 import { generatePeerKey } from "../../src/net/node.ts";
 import type { FundingRateSource } from "../../src/engine/funding.ts";
+import type { SignatureBackend } from "../../src/protocol/sig-backend-types.ts";
 
 export const USD = 1_000_000n;
 export const BTC = "BTC-PERP" as MarketId;
@@ -49,7 +50,7 @@ export interface HubFixture {
   now: bigint;
   price(market: MarketId, price: Price): Promise<void>;
   /** Starts trader `index`; a second call for the same index reuses its data directory (a restart). */
-  trader(index: number): Promise<TraderClient>;
+  trader(index: number, options?: { sigBackend?: SignatureBackend }): Promise<TraderClient>;
   /** Stops the hub and starts a new one on the same data directory and port. */
   restartHub(): Promise<void>;
   /** The trader's own adjudicator client, for tests that act on chain as the trader. */
@@ -68,6 +69,9 @@ export interface HubFixtureOptions {
   /** The hub's connection-deadline clock in ms (default: real time). */
   netClock?: () => number;
   fundingRate?: FundingRateSource;
+  /** The hub's signature backend object, and its signing threads (0: it signs inline, with that very object). */
+  sigBackend?: SignatureBackend;
+  signingWorkers?: number;
 }
 
 export async function startHubFixture(options: HubFixtureOptions = {}): Promise<HubFixture> {
@@ -86,6 +90,7 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
     channels: { challengeDuration: 3600, hubMarginRatio: options.hubMarginRatio ?? 1_000_000n, minDeposit: USD, unilateralAfter: options.unilateralAfter ?? 120, idleAfter: options.idleAfter ?? 60, ...options.config?.channels },
     ...(options.config?.net !== undefined ? { net: options.config.net } : {}),
     markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
+    ...(options.signingWorkers !== undefined ? { signingWorkers: options.signingWorkers } : {}),
   });
   const clients: TraderClient[] = [];
   const traderDirs = new Map<number, string>();
@@ -110,13 +115,14 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
     async price(market, price) {
       await fixture.hub.ingestPrices([oracle.sign(market, price, fixture.now)]);
     },
-    async trader(index) {
+    async trader(index, traderOptions = {}) {
       const signer = testSigner(200 + index);
       const wallet = await fixture.wallet(signer);
       const adjudicator = await AdjudicatorClient.connect({ wallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
       const client = new TraderClient({
         hub: { multiaddr: fixture.hub.multiaddrs[0]!, address: fixture.hub.address },
         signer,
+        ...(traderOptions.sigBackend !== undefined ? { sigBackend: traderOptions.sigBackend } : {}),
         chain: new ChannelFunding(adjudicator, chain.provider, 1),
         disputes: { provider: chain.provider, client: adjudicator, pollingIntervalMs: 20 },
         engine: config.engine,
@@ -150,6 +156,7 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
     new Hub({
       config: { ...config, listen },
       signer: hubSigner,
+      ...(options.sigBackend !== undefined ? { sigBackend: options.sigBackend } : {}),
       peerKey: hubPeerKey,
       ...(options.fundingRate !== undefined ? { fundingRate: options.fundingRate } : {}),
       chain: new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations),
