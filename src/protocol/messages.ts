@@ -16,7 +16,6 @@ import {
   MAX_ERROR_CODE_CHARS,
   MAX_ERROR_MESSAGE_CHARS,
   MAX_METADATA_BYTES,
-  MAX_NOTICE_MARKETS,
   MAX_OUTCOME_EXITS,
   MAX_PRICE_REPORTS,
   MAX_SYNC_CHANNELS,
@@ -101,22 +100,6 @@ export interface SyncStatus { readonly type: "sync-status"; readonly channels: r
 export interface SyncStates { readonly type: "sync-states"; readonly states: readonly WireSignedState[] }
 // --- price ---
 export interface PricePush { readonly type: "price"; readonly reports: readonly PriceReport[] }
-// --- notice ---
-export interface MarginCall {
-  readonly type: "margin-call";
-  readonly channelId: Bytes32;
-  readonly turnNum: number;
-  readonly equity: Collateral; // int256
-  readonly maintenanceMargin: Collateral; // uint256
-  readonly timestamp: bigint; // uint64 unix seconds
-}
-export interface LiquidationNotice {
-  readonly type: "liquidation";
-  readonly channelId: Bytes32;
-  readonly turnNum: number;
-  readonly markets: readonly MarketId[];
-  readonly penalty: Collateral; // uint256
-}
 // --- any family ---
 export interface ErrorReply { readonly type: "error"; readonly code: string; readonly number: number; readonly message: string }
 
@@ -125,7 +108,6 @@ export type Message =
   | Open | ActionRequest | Propose | Accept | Ack | Reject
   | SyncStatus | SyncStates
   | PricePush
-  | MarginCall | LiquidationNotice
   | ErrorReply;
 export type MessageType = Message["type"];
 
@@ -135,7 +117,6 @@ export const MESSAGE_FAMILY: Readonly<Record<MessageType, MessageFamily | "any">
   open: "update", action: "update", propose: "update", accept: "update", ack: "update", reject: "update",
   "sync-status": "sync", "sync-states": "sync",
   price: "price",
-  "margin-call": "notice", liquidation: "notice",
   error: "any",
 });
 
@@ -368,27 +349,6 @@ export const VALIDATORS: Readonly<Record<MessageType, Validator>> = Object.freez
   price: (x) => {
     const o = record(x, "", ["type", "reports"]);
     return { type: "price", reports: list(o.reports, "reports", MAX_PRICE_REPORTS, priceReport) };
-  },
-  "margin-call": (x) => {
-    const o = record(x, "", ["type", "channelId", "turnNum", "equity", "maintenanceMargin", "timestamp"]);
-    return {
-      type: "margin-call",
-      channelId: bytes32(o.channelId, "channelId"),
-      turnNum: uintN(o.turnNum, "turnNum", 48),
-      equity: at("equity", () => parseSInt(o.equity, 256, "equity")) as Collateral,
-      maintenanceMargin: uint(o.maintenanceMargin, "maintenanceMargin", 256) as Collateral,
-      timestamp: uint(o.timestamp, "timestamp", 64),
-    };
-  },
-  liquidation: (x) => {
-    const o = record(x, "", ["type", "channelId", "turnNum", "markets", "penalty"]);
-    return {
-      type: "liquidation",
-      channelId: bytes32(o.channelId, "channelId"),
-      turnNum: uintN(o.turnNum, "turnNum", 48),
-      markets: list(o.markets, "markets", MAX_NOTICE_MARKETS, market),
-      penalty: uint(o.penalty, "penalty", 256) as Collateral,
-    };
   },
   error: (x) => {
     const o = record(x, "", ["type", "code", "number", "message"]);
