@@ -61,7 +61,14 @@ const action = fc.oneof(
   rec({ kind: fc.constant("trade" as const), market, size: i256, price: u256.map((v) => v as Price) }),
   rec({ kind: fc.constantFrom("deposit" as const, "hubTopUp" as const, "withdraw" as const), amount: u256.map((v) => v as Collateral) }),
   rec({ kind: fc.constantFrom("remark" as const, "liquidate" as const, "close" as const) }),
+  rec({ kind: fc.constant("adoptRiskParams" as const), riskParamsHash: bytes32 }),
 );
+const paramField = fc.stringMatching(/^[a-z][A-Za-z0-9]{0,12}$/).filter((k) => k !== "market" && k !== "tiers");
+const marketParams = rec({
+  market,
+  tiers: fc.array(rec({ notionalFloor: u256, imf: u256, mmf: u256 }), { minLength: 1, maxLength: 3 }),
+  scalars: fc.dictionary(paramField, u256, { maxKeys: 5, noNullPrototype: true }),
+});
 
 const ARBS: Record<MessageType, fc.Arbitrary<Message>> = {
   open: rec({ type: fc.constant("open" as const), deposit: u256.map((v) => v as Collateral) }),
@@ -79,6 +86,7 @@ const ARBS: Record<MessageType, fc.Arbitrary<Message>> = {
   "sync-status": rec({ type: fc.constant("sync-status" as const), channels: fc.array(rec({ channelId: bytes32, turnNum: u48 }), { maxLength: 20 }) }),
   "sync-states": rec({ type: fc.constant("sync-states" as const), states: fc.array(signedState, { maxLength: 3 }) }),
   price: rec({ type: fc.constant("price" as const), reports: fc.array(report, { maxLength: 10 }) }),
+  "risk-params": rec({ type: fc.constant("risk-params" as const), channelId: bytes32, riskParamsHash: bytes32, noticeEndsAt: u64, markets: fc.array(marketParams, { minLength: 1, maxLength: 3 }) }),
   error: rec({ type: fc.constant("error" as const), code: errCode, number: fc.integer({ min: 0, max: 65535 }), message: text }),
 };
 
