@@ -18,6 +18,7 @@ import type { FundingDeadlines } from "./funding-timeout.ts";
 import type { Refusals } from "./refusals.ts";
 import type { SigningPool } from "./signing-pool.ts";
 import type { FundingPort } from "./types.ts";
+import type { ParamAdoption } from "./param-adoption.ts";
 
 export interface HubContext {
   readonly config: HubConfig;
@@ -41,6 +42,8 @@ export interface HubContext {
   readonly admission: Admission;
   readonly deadlines: FundingDeadlines;
   readonly running: Running;
+  /** Risk-parameter sets by hash: each channel's, the current one, the notice period (param-adoption.ts). */
+  readonly riskParams: ParamAdoption;
 }
 
 /** The hub's services while it runs; set by `Hub.start`, cleared by `Hub.stop`. */

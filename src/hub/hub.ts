@@ -27,6 +27,7 @@ import { createNode, type NetNode } from "../net/node.ts";
 import { PeerAuth } from "../net/peer-auth.ts";
 import { ConnectionGuard, libp2pMaxConnections } from "../net/conn-limits.ts";
 import type { PriceReport } from "../protocol/margin-state.ts";
+import type { Message } from "../protocol/messages.ts";
 import type { SignedState } from "../protocol/state.ts";
 import { sameAddress, type Address, type Bytes32 } from "../protocol/types.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
@@ -53,6 +54,7 @@ import { WithdrawalRoll } from "./roll.ts";
 import { Maintenance } from "./maintenance.ts";
 import { Requests } from "./requests.ts";
 import { restoreHub } from "./restore.ts";
+import { ParamAdoption } from "./param-adoption.ts";
 import type { HubInit, Rejected } from "./types.ts";
 
 export type { FundingPort, HubInit, Rejected } from "./types.ts";
@@ -109,6 +111,7 @@ export class Hub {
       admission: new Admission(init.config.channels, (kind: RefusalKind, n?: number) => refusals.count(kind, n)),
       deadlines: new FundingDeadlines(init.config.channels.fundingTimeout),
       running: this.#running,
+      riskParams: new ParamAdoption({ config: init.config, store: this.store, book: this.book, now, log, notify: (peer, notice) => this.#notify(peer, notice) }),
     };
     const ctx = this.#ctx;
     const registry = (this.#registry = new ChannelRegistry(ctx));
@@ -158,6 +161,7 @@ export class Hub {
 
   async #startServices(): Promise<void> {
     await this.store.start();
+    await this.#ctx.riskParams.start(); // before restore: every channel is indexed under its own set
     await restoreHub(this.#ctx, this.#registry, this.#clocks);
     const net = this.config.net;
     this.#node = await createNode({
@@ -299,9 +303,20 @@ export class Hub {
     return { watching: this.#running.disputes !== undefined, lastBlock: this.#node === undefined ? undefined : this.#disputes.lastBlock() };
   }
 
+  /** The current risk-parameter set, its notice period and how many channels are still on older sets. */
+  riskParams(): ReturnType<ParamAdoption["stats"]> {
+    return this.#ctx.riskParams.stats();
+  }
+
   /** Per market: the hub's net exposure (−Σ trader sizes), open interest, fees, funding and insurance. */
   exposure(): MarketBook[] {
     return this.book.snapshot();
+  }
+
+  /** A `risk-params` notice to a trader's peer (param-adoption.ts); best effort. */
+  async #notify(peer: string, notice: Message): Promise<void> {
+    const running = this.#running;
+    await running.messenger?.push(peer, "notice", notice, { signal: AbortSignal.any([running.signal, AbortSignal.timeout(5_000)]) });
   }
 
   /** How much a peer's connection is worth keeping (net/conn-limits.ts): 0 unauthenticated, 2 a trader with channels or the oracle. */

@@ -5,16 +5,14 @@
  * canonical input form; a set is never removed (a channel may come back to
  * life through sync or a dispute long after).
  *
- * Every store call of the feature is here, awaited even where the store
- * answers synchronously today, so a store that becomes async needs no
- * change at the callers.
+ * Every store call of the feature is here.
  */
 import { fromJson, toJson } from "../protocol/bigint-json.ts";
 import { paramSetFromInput, paramSetInput, type ParamSet } from "../engine/param-sets.ts";
 import type { Bytes32 } from "../protocol/types.ts";
-import type { SqliteStore } from "./sqlite-store.ts";
+import type { Store } from "./store.ts";
 
-type MetaStore = Pick<SqliteStore, "getMeta" | "setMeta" | "metaWithPrefix">;
+type MetaStore = Pick<Store, "getMeta" | "setMeta" | "metaWithPrefix">;
 
 const SET_PREFIX = "risk-params:";
 /** The hub's current set and when it became current (unix seconds): the notice period runs from then. */
