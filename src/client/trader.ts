@@ -53,6 +53,10 @@ import { toJson } from "../protocol/bigint-json.ts";
 import { unilateralExit, unilateralExitIfPriced, type UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { AdjudicatorClient } from "../chain/adjudicator.ts";
 import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dispute-watch.ts";
+import { paramSetOf, ParamSets, type ParamSet } from "../engine/param-sets.ts";
+import { paramSetFromWire } from "../channel/param-adoption.ts";
+import { loadParamSets, saveParamSet } from "../store/param-sets.ts";
+import { ConfigError } from "../errors/config.ts";
 
 /** What the trader needs from the chain. */
 export interface TraderChainPort {
@@ -87,6 +91,24 @@ export interface TraderInit {
   readonly pollMs?: number;
   /** Watch the adjudicator and answer stale challenges by ourselves. */
   readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number; readonly confirmations?: number };
+  /**
+   * Which new risk-parameter set a hub's notice may move our channel to
+   * (docs/RISK.md "Changing parameters"): "matching-config" (default) only
+   * the one we are configured with (`engine`), "any" whatever the hub offers,
+   * "never" none without a call to `adoptRiskParams`; or our own predicate.
+   * Refusing costs nothing until the notice period ends; after it, the
+   * channel may only reduce risk until it adopts.
+   */
+  readonly acceptRiskParams?: RiskParamsPolicy;
+}
+
+export type RiskParamsPolicy = "matching-config" | "any" | "never" | ((offer: RiskParamsOffer) => boolean);
+
+/** A set the hub offered, checked: its parameters hash to `set.hash`. */
+export interface RiskParamsOffer {
+  readonly set: ParamSet;
+  /** Unix seconds after which, unadopted, the channel may only reduce risk. */
+  readonly noticeEndsAt: bigint;
 }
 
 export interface MarketStatus {
@@ -132,6 +154,14 @@ export class TraderClient {
   #exit: SignedState | undefined;
   /** Dispute events seen, newest last (what the trader's UI shows). */
   readonly disputeLog: { channelId: Bytes32; status: DisputeStatus; info: DisputeInfo }[] = [];
+  /** Risk-parameter sets by hash: ours, and every one a channel of ours committed to or the hub offered. */
+  readonly #params = new ParamSets();
+  readonly #configured: ParamSet;
+  #offered: RiskParamsOffer | undefined;
+  /** The adoption a notice started (undefined when none ran), and how it ended. */
+  #adoption: Promise<SignedState | undefined> | undefined;
+  #adopting = false;
+  #adoptionError: unknown;
 
   constructor(init: TraderInit) {
     this.#init = init;
@@ -141,6 +171,11 @@ export class TraderClient {
     this.store = init.store ?? new SqliteStore({ path: `${init.dataDir}/trader.db` });
     this.#now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
     this.#view = new OracleGuard(init.engine.markets);
+    this.#configured = paramSetOf(init.engine);
+    if (this.#configured.hash !== init.riskParamsHash) {
+      throw new ConfigError("INVALID_CONFIG", { details: { issues: [{ path: "riskParamsHash", message: `is not the hash of engine (${this.#configured.hash})` }] } });
+    }
+    this.#params.add(this.#configured);
   }
 
   get dataDir(): string {
@@ -158,6 +193,7 @@ export class TraderClient {
   /** `connect: false` starts offline (store, node, dispute watch) for a hub that is silent; `connect()` later. */
   async start(options: { connect?: boolean } = {}): Promise<void> {
     await this.store.start();
+    await this.#loadParamSets();
     // The newest channel that is still live (after a withdrawal the predecessor is closing or closed).
     const record = (await this.store.listChannels({ role: "trader" })).filter((r) => r.status !== "closed" && r.status !== "closing").sort((a, b) => b.createdAt - a.createdAt)[0];
     if (record !== undefined) {
@@ -183,6 +219,7 @@ export class TraderClient {
       if (msg.type === "price") this.#acceptPrices(msg.reports);
       return undefined;
     });
+    await this.#messenger.handle("notice", (msg, ctx) => this.#onNotice(msg, ctx));
     if (this.#init.disputes !== undefined) {
       const d = this.#init.disputes;
       const cursor = await this.store.getMeta("dispute-cursor");
@@ -414,6 +451,38 @@ export class TraderClient {
     return final;
   }
 
+  /**
+   * Moves our channel to the risk-parameter set `hash` (default: the one the
+   * hub last offered, else our configured one): the hub drafts a state with
+   * the same balances and positions committing to it, we recompute and sign
+   * it first, the hub countersigns. Our own decision, whatever the policy;
+   * the set must be known to us (configured, or offered and checked).
+   */
+  adoptRiskParams(hash?: Bytes32, options: { signal?: AbortSignal } = {}): Promise<SignedState> {
+    const target = hash ?? this.#offered?.set.hash ?? this.#configured.hash;
+    this.#require(target);
+    return this.#act({ kind: "adoptRiskParams", riskParamsHash: target }, options);
+  }
+
+  /** The set our channel commits to, the one we are configured with, and the hub's latest offer. */
+  riskParams(): {
+    readonly committed: Bytes32 | undefined;
+    readonly configured: Bytes32;
+    readonly offered: RiskParamsOffer | undefined;
+    /** The adoption a notice started last: the adopted state, or undefined if it failed (`adoptionError`). */
+    readonly adoption: Promise<SignedState | undefined> | undefined;
+    readonly adoptionError: unknown;
+  } {
+    const latest = this.#channel?.latest;
+    return {
+      committed: latest === undefined ? undefined : marginStateOf(latest.state).riskParamsHash,
+      configured: this.#configured.hash,
+      offered: this.#offered,
+      adoption: this.#adoption,
+      adoptionError: this.#adoptionError,
+    };
+  }
+
   /** Positions, equity, margin ratio and liquidation price per market at the latest known prices. */
   status(): TraderStatus {
     const channel = this.#channel;
@@ -421,7 +490,7 @@ export class TraderClient {
     const margin = marginStateOf(channel.latest.state);
     const views = new Map<MarketId, MarketView>();
     for (const p of margin.positions) {
-      const params = this.#init.engine.markets.get(p.market)!;
+      const params = this.#setOf(margin).config.markets.get(p.market)!;
       const report = this.#prices.get(p.market) ?? margin.marks.find((m) => m.market === p.market)!;
       views.set(p.market, { params, price: report.price, fundingIndex: p.fundingIndex, openInterest: 0n as Size });
     }
@@ -445,6 +514,54 @@ export class TraderClient {
   }
 
   // --- internals ---
+
+  /** Our set and every stored one; ours is stored so that a restart with changed parameters still knows it. */
+  async #loadParamSets(): Promise<void> {
+    const { sets } = await loadParamSets(this.store);
+    for (const set of sets) this.#params.add(set);
+    if (!sets.some((s) => s.hash === this.#configured.hash)) await saveParamSet(this.store, this.#configured);
+  }
+
+  #setOf(margin: MarginState): ParamSet {
+    return this.#require(margin.riskParamsHash);
+  }
+
+  #require(hash: Bytes32): ParamSet {
+    const set = this.#params.lookup(hash);
+    if ("code" in set) throw toError(set);
+    return set;
+  }
+
+  /**
+   * The hub offers a new risk-parameter set. We check that its parameters
+   * hash to what it names, keep it (stored before anything is signed under
+   * it), and adopt it if our policy says so. The adoption runs after this
+   * handler answered, in the channel's lane like every update; refusing is
+   * not answering at all.
+   */
+  async #onNotice(msg: Message, ctx: HandlerContext): Promise<Message | undefined> {
+    if (ctx.peerId !== this.#hubPeer) throw new ChannelError("NOT_PARTICIPANT");
+    if (msg.type !== "risk-params") return undefined;
+    if (msg.channelId !== this.#channel?.id) return undefined;
+    const set = paramSetFromWire(msg.markets, msg.riskParamsHash);
+    if (this.#params.add(set)) await saveParamSet(this.store, set);
+    const offer: RiskParamsOffer = { set: this.#params.get(set.hash)!, noticeEndsAt: msg.noticeEndsAt };
+    this.#offered = offer;
+    const committed = this.#channel.latest === undefined ? undefined : marginStateOf(this.#channel.latest.state).riskParamsHash;
+    if (committed === set.hash || this.#adopting || !this.#accepts(offer)) return undefined;
+    // One at a time: the adoption's own sync brings the notice again.
+    this.#adopting = true;
+    this.#adoption = this.#act({ kind: "adoptRiskParams", riskParamsHash: set.hash }, {})
+      .catch((error: unknown) => ((this.#adoptionError = error), undefined)) // offered again on our next sync
+      .finally(() => (this.#adopting = false));
+    return undefined;
+  }
+
+  #accepts(offer: RiskParamsOffer): boolean {
+    const policy = this.#init.acceptRiskParams ?? "matching-config";
+    if (typeof policy === "function") return policy(offer);
+    return policy === "any" || (policy === "matching-config" && offer.set.hash === this.#configured.hash);
+  }
 
   /** Our unilateral settlement of `latest` at the freshest reports we verified; undefined without usable ones. */
   async #counterChallenge(id: Bytes32, latest: SignedState): Promise<{ candidate: SignedState; challenger: Signer } | undefined> {
@@ -551,7 +668,7 @@ export class TraderClient {
     this.#verifyMarks(marginStateOf(proposal.signedState.state), proposal.reports);
     const now = this.#now();
     const previous = channel.latest === undefined ? undefined : marginStateOf(channel.latest.state);
-    const off = previous && checkProposalPrices(previous, proposal.action, proposal.reports, this.#init.engine, (m) => this.#view.recentTwap(m, now), (m) => this.#view.recentMedian(m, now));
+    const off = previous && checkProposalPrices(previous, proposal.action, proposal.reports, this.#setOf(previous).config, (m) => this.#view.recentTwap(m, now), (m) => this.#view.recentMedian(m, now));
     if (off !== undefined) throw toError(off);
     return recomputeJudge(channel, proposal.action, proposal.reports, (margin) => this.#context(margin, proposal));
   }
@@ -601,9 +718,11 @@ export class TraderClient {
     // The hub's funding indices only within the bound our own check computes
     // from the signed marks of our latest state and the proposal's
     // (FUNDING_OUT_OF_BOUNDS otherwise); see countersignerContext.
-    const base = { config: this.#init.engine, now: this.#now(), riskParamsHash: this.#init.riskParamsHash };
+    // Under the set our latest state commits to; an adoption, under the set it adopts.
     const previous = marginStateOf(this.#channel!.latest!.state);
     const { action, reports, funding } = proposal;
+    const set = action.kind === "adoptRiskParams" ? this.#require(action.riskParamsHash) : this.#setOf(previous);
+    const base = { config: set.config, now: this.#now(), riskParamsHash: set.hash };
     return countersignerContext(base, previous, proposed, action, reports, funding);
   }
 
