@@ -14,9 +14,10 @@ import { ChannelFunding } from "../../src/chain/channel-funding.ts";
 import { resolveHubConfig, type HubConfig } from "../../src/hub/config.ts";
 import { Hub } from "../../src/hub/hub.ts";
 import { eventFields, type HubEvent, type HubEventName, type HubEventOf } from "../../src/hub/events.ts";
-import { TraderClient } from "../../src/client/trader.ts";
+import { TraderClient, type RiskParamsPolicy } from "../../src/client/trader.ts";
 import { createLocalOracle, type LocalOracle } from "../../src/oracle/local-signer.ts";
-import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS } from "../../src/engine/params.ts";
+import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS, type EngineConfig, type MarketParamsInput } from "../../src/engine/params.ts";
+import { riskParamsHash } from "../../src/hub/config.ts";
 import type { Signer } from "../../src/protocol/sign.ts";
 import type { Address, MarketId } from "../../src/protocol/types.ts";
 import type { Price } from "../../src/protocol/units.ts";
@@ -33,6 +34,7 @@ export const ETH = "ETH-PERP" as MarketId;
 export interface HubFixture {
   readonly chain: TestChain;
   readonly hub: Hub;
+  /** The hub's configuration (a `restartHub` with other markets replaces it). */
   readonly config: HubConfig;
   readonly oracle: LocalOracle;
   readonly dir: string;
@@ -49,14 +51,24 @@ export interface HubFixture {
   /** The oracle's clock (unix seconds); `price` signs at it. */
   now: bigint;
   price(market: MarketId, price: Price): Promise<void>;
-  /** Starts trader `index`; a second call for the same index reuses its data directory (a restart). */
-  trader(index: number, options?: { sigBackend?: SignatureBackend }): Promise<TraderClient>;
-  /** Stops the hub and starts a new one on the same data directory and port. */
-  restartHub(): Promise<void>;
+  /**
+   * Starts trader `index`; a second call for the same index reuses its data directory (a restart).
+   * By default configured with the hub's current markets.
+   */
+  trader(index: number, options?: TraderOptions): Promise<TraderClient>;
+  /** Stops the hub and starts a new one on the same data directory and port; `markets` changes its risk parameters. */
+  restartHub(change?: { markets?: readonly MarketParamsInput[] }): Promise<void>;
   /** The trader's own adjudicator client, for tests that act on chain as the trader. */
   adjudicatorFor(index: number): Promise<AdjudicatorClient>;
   wallet(signer: Signer): Promise<Wallet>;
   close(): Promise<void>;
+}
+
+export interface TraderOptions {
+  sigBackend?: SignatureBackend;
+  /** The markets the trader is configured with. */
+  engine?: EngineConfig;
+  acceptRiskParams?: RiskParamsPolicy;
 }
 
 export interface HubFixtureOptions {
@@ -65,7 +77,7 @@ export interface HubFixtureOptions {
   unilateralAfter?: number;
   idleAfter?: number;
   /** Extra hub.json fields per section (limits under test). */
-  config?: { channels?: Record<string, unknown>; net?: Record<string, unknown>; oracle?: Record<string, unknown> };
+  config?: { channels?: Record<string, unknown>; net?: Record<string, unknown>; oracle?: Record<string, unknown>; riskParams?: Record<string, unknown> };
   /** The hub's connection-deadline clock in ms (default: real time). */
   netClock?: () => number;
   fundingRate?: FundingRateSource;
@@ -81,7 +93,7 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
   const hubPeerKey = await generatePeerKey();
   const oracleKey = testSigner(101);
   const oracle = createLocalOracle({ privateKey: oracleKey.privateKey, domain: { chainId: chain.chainId, verifyingContract: chain.addresses.marginApp } });
-  const config = resolveHubConfig({
+  const hubJson = (markets: readonly MarketParamsInput[]) => resolveHubConfig({
     listen: ["/ip4/127.0.0.1/tcp/0"],
     dataDir: dir,
     key: { plainKeyFile: "unused", allowPlainKey: true },
@@ -89,9 +101,11 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
     oracle: { signer: oracle.address, ...options.config?.oracle },
     channels: { challengeDuration: 3600, hubMarginRatio: options.hubMarginRatio ?? 1_000_000n, minDeposit: USD, unilateralAfter: options.unilateralAfter ?? 120, idleAfter: options.idleAfter ?? 60, ...options.config?.channels },
     ...(options.config?.net !== undefined ? { net: options.config.net } : {}),
-    markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
+    ...(options.config?.riskParams !== undefined ? { riskParams: options.config.riskParams } : {}),
+    markets,
     ...(options.signingWorkers !== undefined ? { signingWorkers: options.signingWorkers } : {}),
   });
+  const config = hubJson([BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS]);
   const clients: TraderClient[] = [];
   const traderDirs = new Map<number, string>();
   const fixture: HubFixture = {
@@ -117,6 +131,7 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
     },
     async trader(index, traderOptions = {}) {
       const signer = testSigner(200 + index);
+      const engine = traderOptions.engine ?? fixture.config.engine;
       const wallet = await fixture.wallet(signer);
       const adjudicator = await AdjudicatorClient.connect({ wallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
       const client = new TraderClient({
@@ -125,8 +140,9 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
         ...(traderOptions.sigBackend !== undefined ? { sigBackend: traderOptions.sigBackend } : {}),
         chain: new ChannelFunding(adjudicator, chain.provider, 1),
         disputes: { provider: chain.provider, client: adjudicator, pollingIntervalMs: 20 },
-        engine: config.engine,
-        riskParamsHash: config.riskParamsHash,
+        engine,
+        riskParamsHash: riskParamsHash(engine),
+        ...(traderOptions.acceptRiskParams !== undefined ? { acceptRiskParams: traderOptions.acceptRiskParams } : {}),
         oracle: oracle.address,
         oracleDomain: oracle.domain,
         token: chain.addresses.token,
@@ -152,9 +168,9 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
   };
   const hubWallet = await fixture.wallet(hubSigner);
   const hubAdjudicator = await AdjudicatorClient.connect({ wallet: hubWallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
-  const makeHub = (listen: readonly string[]) =>
+  const makeHub = (listen: readonly string[], hubConfig: HubConfig = config) =>
     new Hub({
-      config: { ...config, listen },
+      config: { ...hubConfig, listen },
       signer: hubSigner,
       ...(options.sigBackend !== undefined ? { sigBackend: options.sigBackend } : {}),
       peerKey: hubPeerKey,
@@ -169,11 +185,12 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
       },
     });
   const hub = makeHub(config.listen);
-  fixture.restartHub = async () => {
+  fixture.restartHub = async (change = {}) => {
     // Same data directory, same port (traders redial the multiaddr they know), a fresh process state.
     const port = /\/tcp\/(\d+)/.exec(fixture.hub.multiaddrs[0]!)![1]!;
     await fixture.hub.stop();
-    const next = makeHub([`/ip4/127.0.0.1/tcp/${port}`]);
+    if (change.markets !== undefined) (fixture as { config: HubConfig }).config = hubJson(change.markets);
+    const next = makeHub([`/ip4/127.0.0.1/tcp/${port}`], fixture.config);
     (fixture as { hub: Hub }).hub = next;
     await next.start();
   };
