@@ -11,6 +11,7 @@ import { BTC_PERP_DEFAULTS } from "../../src/engine/params.ts";
 import { applyAction, checkFunding, checkTransition, type Rejection, type Verdict } from "../../src/engine/rules.ts";
 import { fundingWindows } from "../../src/engine/funding.ts";
 import { liquidate } from "../../src/engine/liquidation.ts";
+import { paramSetOf, ParamSets, unadoptedRefusal } from "../../src/engine/param-sets.ts";
 import { evaluate } from "../../src/engine/margin.ts";
 import type { Bytes32, MarketId } from "../../src/protocol/types.ts";
 import type { Collateral, Size } from "../../src/protocol/units.ts";
@@ -135,6 +136,18 @@ test("funding: a countersigner refuses an index moved beyond its window", () => 
   assert.is(checkFunding(windows, () => prev.positions[0]!.fundingIndex), undefined);
   const over = checkFunding(windows, () => prev.positions[0]!.fundingIndex + 1n);
   expectCode(over === undefined ? { ok: true } : { ok: false, rejection: over }, "FUNDING_OUT_OF_BOUNDS");
+});
+
+test("risk-parameter sets: an unknown set, a request an unadopted channel may no longer make", () => {
+  const hub = funded();
+  const r = report(BTC, px(100_000), hub.now);
+  assert.ok(hub.act(1, buy(qty("0.5"), px(100_000), [r])).ok);
+  const unknown = new ParamSets().lookup(("0x" + "cd".repeat(32)) as Bytes32);
+  expectCode("code" in unknown ? { ok: false, rejection: unknown } : { ok: true }, "RISK_PARAMS_UNKNOWN");
+  const set = paramSetOf(resolveEngineConfig({ markets: [{ ...BTC_PERP_DEFAULTS, takerFee: 600n }] }));
+  const current = { ...hub.ctx(), config: set.config, riskParamsHash: set.hash };
+  const refused = unadoptedRefusal(hub.channels.get(1)!, buy(qty("0.1"), px(100_000), [r]), current);
+  expectCode(refused === undefined ? { ok: true } : { ok: false, rejection: refused }, "RISK_PARAMS_NOT_ADOPTED");
 });
 
 test("EngineError carries the catalogue's code, number and title", () => {
