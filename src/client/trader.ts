@@ -100,6 +100,8 @@ export interface TraderInit {
    * channel may only reduce risk until it adopts.
    */
   readonly acceptRiskParams?: RiskParamsPolicy;
+  /** Earlier market configs, for a channel committed to a set this data directory never stored (it stores ours from the first start). */
+  readonly knownRiskParams?: readonly EngineConfig[];
 }
 
 export type RiskParamsPolicy = "matching-config" | "any" | "never" | ((offer: RiskParamsOffer) => boolean);
@@ -458,8 +460,11 @@ export class TraderClient {
    * it first, the hub countersigns. Our own decision, whatever the policy;
    * the set must be known to us (configured, or offered and checked).
    */
-  adoptRiskParams(hash?: Bytes32, options: { signal?: AbortSignal } = {}): Promise<SignedState> {
+  async adoptRiskParams(hash?: Bytes32, options: { signal?: AbortSignal } = {}): Promise<SignedState> {
     const target = hash ?? this.#offered?.set.hash ?? this.#configured.hash;
+    // An offered set is stored only now, before anything is signed under it: refused offers cost no disk.
+    const offered = this.#offered?.set;
+    if (offered?.hash === target && this.#params.add(offered)) await saveParamSet(this.store, offered);
     this.#require(target);
     return this.#act({ kind: "adoptRiskParams", riskParamsHash: target }, options);
   }
@@ -519,7 +524,10 @@ export class TraderClient {
   async #loadParamSets(): Promise<void> {
     const { sets } = await loadParamSets(this.store);
     for (const set of sets) this.#params.add(set);
-    if (!sets.some((s) => s.hash === this.#configured.hash)) await saveParamSet(this.store, this.#configured);
+    for (const set of [this.#configured, ...(this.#init.knownRiskParams ?? []).map(paramSetOf)]) {
+      if (!sets.some((s) => s.hash === set.hash)) await saveParamSet(this.store, set);
+      this.#params.add(set);
+    }
   }
 
   #setOf(margin: MarginState): ParamSet {
@@ -534,8 +542,8 @@ export class TraderClient {
 
   /**
    * The hub offers a new risk-parameter set. We check that its parameters
-   * hash to what it names, keep it (stored before anything is signed under
-   * it), and adopt it if our policy says so. The adoption runs after this
+   * hash to what it names, remember it as the latest offer, and adopt it if
+   * our policy says so (it is stored before anything is signed under it). The adoption runs after this
    * handler answered, in the channel's lane like every update; refusing is
    * not answering at all.
    */
@@ -543,15 +551,14 @@ export class TraderClient {
     if (ctx.peerId !== this.#hubPeer) throw new ChannelError("NOT_PARTICIPANT");
     if (msg.type !== "risk-params") return undefined;
     if (msg.channelId !== this.#channel?.id) return undefined;
-    const set = paramSetFromWire(msg.markets, msg.riskParamsHash);
-    if (this.#params.add(set)) await saveParamSet(this.store, set);
-    const offer: RiskParamsOffer = { set: this.#params.get(set.hash)!, noticeEndsAt: msg.noticeEndsAt };
+    const set = this.#params.get(msg.riskParamsHash) ?? paramSetFromWire(msg.markets, msg.riskParamsHash);
+    const offer: RiskParamsOffer = { set, noticeEndsAt: msg.noticeEndsAt };
     this.#offered = offer;
     const committed = this.#channel.latest === undefined ? undefined : marginStateOf(this.#channel.latest.state).riskParamsHash;
     if (committed === set.hash || this.#adopting || !this.#accepts(offer)) return undefined;
     // One at a time: the adoption's own sync brings the notice again.
     this.#adopting = true;
-    this.#adoption = this.#act({ kind: "adoptRiskParams", riskParamsHash: set.hash }, {})
+    this.#adoption = this.adoptRiskParams(set.hash)
       .catch((error: unknown) => ((this.#adoptionError = error), undefined)) // offered again on our next sync
       .finally(() => (this.#adopting = false));
     return undefined;

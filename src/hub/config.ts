@@ -98,6 +98,11 @@ export interface HubConfig {
   readonly riskParams: {
     /** Seconds after a new set goes live during which channels still on an older set may do everything under it; after, only reduce risk. */
     readonly noticeSeconds: bigint;
+    /**
+     * Earlier `markets` lists, for channels committed to a set this data
+     * directory never stored (it is stored from the first start that runs it).
+     */
+    readonly previous: readonly EngineConfig[];
   };
   /** keccak256 of the canonical encoding of every market's parameters; committed in each state. */
   readonly riskParamsHash: Bytes32;
@@ -180,6 +185,7 @@ export function resolveHubConfig(input: unknown): HubConfig {
     },
     riskParams: {
       noticeSeconds: integer(riskParams.noticeSeconds ?? 7 * 86_400, "riskParams.noticeSeconds", issues, 0n, 365n * 86_400n) ?? 7n * 86_400n,
+      previous: previousMarkets(riskParams.previous ?? [], issues),
     },
     net: {
       handshakeTimeoutMs: num(net.handshakeTimeoutMs ?? 5_000, "net.handshakeTimeoutMs", issues, 100n, 600_000n),
@@ -206,6 +212,25 @@ export function resolveHubConfig(input: unknown): HubConfig {
 
 /** Moved to the engine with the other param-set logic; re-exported for the CLI and tests. */
 export { riskParamsHash };
+
+/** `riskParams.previous`: each entry a `markets` list like the top-level one. */
+function previousMarkets(x: unknown, issues: ConfigIssue[]): EngineConfig[] {
+  if (!Array.isArray(x)) {
+    issues.push({ path: "riskParams.previous", message: "must be an array of markets lists" });
+    return [];
+  }
+  const out: EngineConfig[] = [];
+  x.forEach((markets: unknown, i: number) => {
+    try {
+      out.push(resolveEngineConfig({ markets }));
+    } catch (error) {
+      const nested = error instanceof ConfigError ? (error.context.issues as ConfigIssue[] | undefined) : undefined;
+      if (nested === undefined) throw error;
+      issues.push(...nested.map((issue) => ({ ...issue, path: `riskParams.previous[${i}].${issue.path}` })));
+    }
+  });
+  return out;
+}
 
 /** Limits that are valid alone but not together. */
 function crossCheck(c: { channels: HubConfig["channels"]; net: HubConfig["net"] }, issues: ConfigIssue[]): void {

@@ -66,7 +66,11 @@ export class ParamAdoption {
     const { sets, invalid } = await loadParamSets(store);
     for (const set of sets) this.#sets.add(set);
     if (invalid.length > 0) this.#init.log("risk-params-invalid", { keys: invalid });
-    if (sets.every((s) => s.hash !== this.current.hash)) await saveParamSet(store, this.current);
+    // The configured set, and earlier ones the operator lists for channels from before sets were stored.
+    for (const set of [this.current, ...this.#init.config.riskParams.previous.map(paramSetOf)]) {
+      if (sets.every((s) => s.hash !== set.hash)) await saveParamSet(store, set);
+      this.#sets.add(set);
+    }
     const was = await loadCurrentParams(store);
     if (was?.hash === this.current.hash) {
       this.#since = was.since;
@@ -161,7 +165,11 @@ export class ParamAdoption {
     this.#init.notify(peerId, notice).catch(() => {});
   }
 
-  /** For the operator: the current set, its notice period, and how many channels (in memory's index) are on older sets. */
+  /**
+   * For the operator: the current set, its notice period, how many sets are
+   * known, and how many channels indexed since start are on older sets (a
+   * channel closed on one counts until the next restart).
+   */
   stats(): { readonly current: Bytes32; readonly since: bigint; readonly noticeEndsAt: bigint; readonly unadopted: number; readonly known: number } {
     return { current: this.current.hash, since: this.#since, noticeEndsAt: this.noticeEndsAt, unadopted: this.#unadopted.size, known: this.#sets.size };
   }

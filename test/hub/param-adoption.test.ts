@@ -24,12 +24,12 @@ const BTC = "BTC-PERP" as MarketId;
 const OLD_MARKETS = [{ ...BTC_PERP_DEFAULTS, tiers: [{ notionalFloor: 0n, imf: 50_000n, mmf: 40_000n }, ...BTC_PERP_DEFAULTS.tiers.slice(1)] }, ETH_PERP_DEFAULTS];
 const NEW_MARKETS = [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS];
 
-function hubConfig(dir: string, markets: readonly MarketParamsInput[]): HubConfig {
+function hubConfig(dir: string, markets: readonly MarketParamsInput[], previous: readonly (readonly MarketParamsInput[])[] = []): HubConfig {
   const zero = "0x" + "00".repeat(19) + "01";
   return resolveHubConfig({
     dataDir: dir, key: { plainKeyFile: "unused", allowPlainKey: true },
     chain: { rpcUrl: "in-process", chainId: 31337, adjudicator: zero, marginApp: zero, token: zero },
-    oracle: { signer: zero }, riskParams: { noticeSeconds: 100 }, markets,
+    oracle: { signer: zero }, riskParams: { noticeSeconds: 100, previous }, markets,
   });
 }
 
@@ -42,8 +42,8 @@ test.before.each((ctx) => {
 test.after.each((ctx) => rmSync(ctx.dir, { recursive: true, force: true }));
 
 /** A hub's ParamAdoption over the store in `dir`, started at `now`; the store is closed again after `use`. */
-async function withAdoption<T>(ctx: Ctx, markets: readonly MarketParamsInput[], now: bigint, use: (a: ParamAdoption, config: HubConfig) => T | Promise<T>): Promise<T> {
-  const config = hubConfig(ctx.dir, markets);
+async function withAdoption<T>(ctx: Ctx, markets: readonly MarketParamsInput[], now: bigint, use: (a: ParamAdoption, config: HubConfig) => T | Promise<T>, previous: readonly (readonly MarketParamsInput[])[] = []): Promise<T> {
+  const config = hubConfig(ctx.dir, markets, previous);
   const store = new SqliteStore({ path: join(ctx.dir, "hub.db") });
   await store.start();
   try {
@@ -92,6 +92,20 @@ test("a channel on the older set is liquidatable by its own maintenance terms; a
     assert.equal(main.tick(BTC, 58_700_00000000n as Price).liquidatable, [], "under 3% it is healthy (equity 610, maintenance 529)");
     assert.ok(ctx.log.some((e) => e.event === "risk-params-adopted" && e.fields.channelId === id));
   });
+});
+
+test("a set this data directory never stored can be named in the config, and is stored from then on", async (ctx) => {
+  const oldHash = riskParamsHash(hubConfig(ctx.dir, OLD_MARKETS).engine);
+  const known = (a: ParamAdoption) => {
+    try {
+      return a.context(new RiskBook(a.current.config, 1n).context(1n), undefined, { kind: "adoptRiskParams", riskParamsHash: oldHash }).riskParamsHash;
+    } catch (error) {
+      return (error as { code: string }).code;
+    }
+  };
+  assert.is(await withAdoption(ctx, NEW_MARKETS, 1_000n, known), "RISK_PARAMS_UNKNOWN");
+  assert.is(await withAdoption(ctx, NEW_MARKETS, 2_000n, known, [OLD_MARKETS]), oldHash);
+  assert.is(await withAdoption(ctx, NEW_MARKETS, 3_000n, known), oldHash, "stored by the start that was told");
 });
 
 test.run();

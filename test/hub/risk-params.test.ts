@@ -78,9 +78,9 @@ async function refusedWith(promise: Promise<unknown>, code: string): Promise<voi
 
 test("an unadopted channel trades on under the set it committed to", async ({ f, b, oldHash, newHash }) => {
   await b.connect();
-  // 0.4 BTC at 60,000 is 24,000 of notional: 1,200 of initial margin under the old 5%, 2,400 under the new 10%.
-  await b.trade(BTC, 30_000_000n);
-  assert.is(btcSize(b), 40_000_000n);
+  // 0.35 BTC at 60,000 is 21,000 of notional: 1,050 of initial margin under the old 5%, 2,100 under the new 10%.
+  await b.trade(BTC, 25_000_000n);
+  assert.is(btcSize(b), 35_000_000n);
   assert.is(hashOf(b.latest!), oldHash);
   assert.equal(hubLatest(f, b.channelId!), b.latest);
   const offer = b.riskParams().offered;
@@ -141,10 +141,11 @@ test("a restart keeps the old set and the notice clock", async (ctx) => {
 });
 
 test("after the notice an unadopted channel may reduce and close, not add", async ({ f, a, b, ids }) => {
+  // Its own 5% would still take 0.01 BTC more at 58,000 (about 1,280 of equity against 1,044); the notice is over.
   await refusedWith(b.trade(BTC, 1_000_000n), "RISK_PARAMS_NOT_ADOPTED");
-  await refusedWith(b.withdraw(1n * USD), "RISK_PARAMS_NOT_ADOPTED"); // under 10% nothing is free
+  await refusedWith(b.withdraw(1n * USD), "RISK_PARAMS_NOT_ADOPTED"); // refused before it is planned
   await b.trade(BTC, -20_000_000n);
-  await b.trade(BTC, -20_000_000n);
+  await b.trade(BTC, -15_000_000n);
   assert.is(btcSize(b), 0n);
   await b.deposit(10n * USD);
   const final = await b.close();
@@ -154,6 +155,13 @@ test("after the notice an unadopted channel may reduce and close, not add", asyn
   // The adopted channel is not restricted.
   await a.trade(BTC, 1_000_000n);
   assert.is(btcSize(a), 16_000_000n);
+});
+
+test("a trader who refused by policy may still adopt by hand, late", async ({ f, c, newHash }) => {
+  const adopted = await c.adoptRiskParams(); // the offered set, checked against its hash when it came
+  assert.is(hashOf(adopted), newHash);
+  await waitFor(() => hashOf(hubLatest(f, c.channelId!)) === newHash, "the hub to hold C's adoption");
+  assert.is(f.hub.riskParams().unadopted, 1, "only B's, whose final state stays on the old set");
 });
 
 const big = (_k: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v);
