@@ -88,6 +88,8 @@ function clientFor(config: TraderConfig, chain: ChainWiring, now: (() => bigint)
     chain: chain.funding,
     engine: base.engine,
     riskParamsHash: base.riskParamsHash,
+    // The same file's `riskParams.previous`: sets a channel may still commit to after `markets` changed.
+    knownRiskParams: base.riskParams.previous,
     oracle: base.oracle.signer,
     oracleDomain: { chainId: base.chain.chainId, verifyingContract: base.chain.marginApp },
     token: base.chain.token,
