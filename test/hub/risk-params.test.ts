@@ -62,7 +62,7 @@ test.after(async (ctx) => {
   await ctx.f.close();
 });
 
-const hubLatest = (f: HubFixture, id: Bytes32) => f.hub.channel(id)!.latest!;
+const hubLatest = async (f: HubFixture, id: Bytes32) => (await f.hub.channel(id))!.latest!;
 const hashOf = (signed: { state: { appData: string } }) => marginStateOf(signed.state as never).riskParamsHash;
 const btcSize = (t: TraderClient) => t.status().markets.find((m) => m.market === BTC)?.size ?? 0n;
 
@@ -82,7 +82,7 @@ test("an unadopted channel trades on under the set it committed to", async ({ f,
   await b.trade(BTC, 25_000_000n);
   assert.is(btcSize(b), 35_000_000n);
   assert.is(hashOf(b.latest!), oldHash);
-  assert.equal(hubLatest(f, b.channelId!), b.latest);
+  assert.equal(await hubLatest(f, b.channelId!), b.latest);
   const offer = b.riskParams().offered;
   assert.ok(offer !== undefined, "the hub offered the new set on sync");
   assert.is(offer.set.hash, newHash);
@@ -106,8 +106,8 @@ test("a trader configured with the new set adopts it: same balances, new hash an
   // Initial margin is not an on-chain term (MarginApp judges maintenance only): the terms stay, the hash moves.
   assert.is(JSON.stringify(now.terms, big), JSON.stringify(was.terms, big));
   assert.is(now.riskParamsHash, ctx.newHash);
-  await waitFor(() => hashOf(hubLatest(f, ctx.ids[0]!)) === ctx.newHash, "the hub to hold the adoption");
-  assert.equal(hubLatest(f, ctx.ids[0]!), after);
+  await waitFor(async () => hashOf(await hubLatest(f, ctx.ids[0]!)) === ctx.newHash, "the hub to hold the adoption");
+  assert.equal(await hubLatest(f, ctx.ids[0]!), after);
   assert.ok(f.hubLog.some((e) => e.event === "risk-params-adopted" && e.fields.channelId === ctx.ids[0]));
 
   // From now on A is judged under 10%: 0.4 BTC no longer fits on its 2,000, a smaller trade does.
@@ -123,7 +123,7 @@ test("a trader who refuses keeps the old set; its liquidation is judged under it
   f.now += 5n;
   await holdMove(f, BTC, BTC_58K); // -3.3%: 0.3 BTC on 1,000 falls below maintenance
   await waitFor(() => marginStateOf(c.latest!.state).kind === StateKind.Liquidation, "C's liquidation");
-  await waitFor(() => f.hub.channel(ids[2]!)!.latest!.state.turnNum === c.latest!.state.turnNum, "the hub to store it");
+  await waitFor(async () => (await hubLatest(f, ids[2]!)).state.turnNum === c.latest!.state.turnNum, "the hub to store it");
   assert.is(hashOf(c.latest!), c.riskParams().committed);
   assert.is.not(hashOf(c.latest!), f.config.riskParamsHash, "still on the set it committed to");
 });
@@ -150,7 +150,8 @@ test("after the notice an unadopted channel may reduce and close, not add", asyn
   await b.deposit(10n * USD);
   const final = await b.close();
   assert.ok(final.state.isFinal);
-  await waitFor(() => f.hub.channel(ids[1]!)!.record.status === "closing" || f.hub.channel(ids[1]!)!.record.status === "closed", "B's close at the hub");
+  const status = async () => (await f.hub.channel(ids[1]!))!.record.status;
+  await waitFor(async () => ["closing", "closed"].includes(await status()), "B's close at the hub");
 
   // The adopted channel is not restricted.
   await a.trade(BTC, 1_000_000n);
@@ -160,7 +161,7 @@ test("after the notice an unadopted channel may reduce and close, not add", asyn
 test("a trader who refused by policy may still adopt by hand, late", async ({ f, c, newHash }) => {
   const adopted = await c.adoptRiskParams(); // the offered set, checked against its hash when it came
   assert.is(hashOf(adopted), newHash);
-  await waitFor(() => hashOf(hubLatest(f, c.channelId!)) === newHash, "the hub to hold C's adoption");
+  await waitFor(async () => hashOf(await hubLatest(f, c.channelId!)) === newHash, "the hub to hold C's adoption");
   assert.is(f.hub.riskParams().unadopted, 1, "only B's, whose final state stays on the old set");
 });
 
