@@ -39,7 +39,7 @@ import { verifyPriceReport, type OracleDomain } from "../oracle/report.ts";
 import { channelId as channelIdOf } from "../protocol/hash.ts";
 import { HUB, outcomeTotal, rollAllocations, TRADER } from "../protocol/channel-setup.ts";
 import type { MarginState, PriceReport } from "../protocol/margin-state.ts";
-import type { Message, Propose, WireAction } from "../protocol/messages.ts";
+import type { Message, Propose, RiskParamsNotice, WireAction } from "../protocol/messages.ts";
 import { Signatures, stateHashOf, withSignatures, type Signer } from "../protocol/sign.ts";
 import { nobleSignatureBackend } from "../protocol/sig-backend.ts";
 import type { SignatureBackend } from "../protocol/sig-backend-types.ts";
@@ -221,7 +221,6 @@ export class TraderClient {
       if (msg.type === "price") this.#acceptPrices(msg.reports);
       return undefined;
     });
-    await this.#messenger.handle("notice", (msg, ctx) => this.#onNotice(msg, ctx));
     if (this.#init.disputes !== undefined) {
       const d = this.#init.disputes;
       const cursor = await this.store.getMeta("dispute-cursor");
@@ -547,9 +546,7 @@ export class TraderClient {
    * handler answered, in the channel's lane like every update; refusing is
    * not answering at all.
    */
-  async #onNotice(msg: Message, ctx: HandlerContext): Promise<Message | undefined> {
-    if (ctx.peerId !== this.#hubPeer) throw new ChannelError("NOT_PARTICIPANT");
-    if (msg.type !== "risk-params") return undefined;
+  async #onRiskParams(msg: RiskParamsNotice): Promise<undefined> {
     if (msg.channelId !== this.#channel?.id) return undefined;
     const set = this.#params.get(msg.riskParamsHash) ?? paramSetFromWire(msg.markets, msg.riskParamsHash);
     const offer: RiskParamsOffer = { set, noticeEndsAt: msg.noticeEndsAt };
@@ -683,6 +680,7 @@ export class TraderClient {
   /** Hub-initiated proposals (liquidation, re-mark) pushed to us: same checks, and we answer with our signature. */
   async #onHubUpdate(msg: Message, ctx: HandlerContext): Promise<Message | undefined> {
     if (ctx.peerId !== this.#hubPeer) throw new ChannelError("NOT_PARTICIPANT");
+    if (msg.type === "risk-params") return this.#onRiskParams(msg);
     if (msg.type !== "propose") throw new WireError("UNKNOWN_MESSAGE", { details: { type: msg.type } });
     return this.#queue.run("channel", async () => {
       const channel = this.#channel;

@@ -78,6 +78,16 @@ interface Catalogue {
   "dispute-failed": { channelId: Bytes32; attempt: number; code: string; message: string; cause: string };
   /** The dispute watcher failed outside one channel (a poll). */
   "dispute-watch-error": { code: string; message: string; cause: string };
+
+  // --- risk parameters (param-adoption.ts, docs/RISK.md "Changing parameters") ---
+  /** The configured set is not the one the data directory last ran: it is current from now, older channels have until `noticeEndsAt`. */
+  "risk-params-changed": { from: Bytes32 | undefined; to: Bytes32; noticeEndsAt: bigint };
+  /** A channel moved from an older set to the current one. */
+  "risk-params-adopted": { channelId: Bytes32; from: Bytes32; to: Bytes32 };
+  /** A channel commits to a set the hub does not know: refused until `riskParams.previous` names it. */
+  "risk-params-unknown": { channelId: Bytes32; riskParamsHash: Bytes32 };
+  /** Stored sets that no longer resolve (meta keys), not loaded. */
+  "risk-params-invalid": { keys: string[] };
 }
 
 export type HubEventName = keyof Catalogue;
@@ -117,6 +127,8 @@ export function hubEventLevel(e: HubEvent): HubEventLevel {
     case "unilateral-error":
     case "dispute-failed":
     case "dispute-watch-error":
+    case "risk-params-unknown":
+    case "risk-params-invalid":
       return "warn";
     case "signature-backend":
     case "channel-proposed":
@@ -136,6 +148,8 @@ export function hubEventLevel(e: HubEvent): HubEventLevel {
     case "counter-challenge":
     case "dispute-answered":
     case "challenge-answered":
+    case "risk-params-changed":
+    case "risk-params-adopted":
       return "info";
     default:
       return unreachable(e);

@@ -313,10 +313,10 @@ export class Hub {
     return this.book.snapshot();
   }
 
-  /** A `risk-params` notice to a trader's peer (param-adoption.ts); best effort. */
+  /** A `risk-params` offer pushed to a trader's peer over `update` (param-adoption.ts); best effort. */
   async #notify(peer: string, notice: Message): Promise<void> {
     const running = this.#running;
-    await running.messenger?.push(peer, "notice", notice, { signal: AbortSignal.any([running.signal, AbortSignal.timeout(5_000)]) });
+    await running.messenger?.push(peer, "update", notice, { signal: AbortSignal.any([running.signal, AbortSignal.timeout(5_000)]) });
   }
 
   /** How much a peer's connection is worth keeping (net/conn-limits.ts): 0 unauthenticated, 2 a trader with channels or the oracle. */

@@ -254,6 +254,10 @@ export class HubMetrics {
       case "unilateral-error":
       case "unilateral-paid":
       case "dispute-watch-error":
+      case "risk-params-changed":
+      case "risk-params-adopted":
+      case "risk-params-unknown":
+      case "risk-params-invalid":
         break;
       default:
         unreachable(e);

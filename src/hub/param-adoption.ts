@@ -29,6 +29,7 @@ import { PRICE_ONE, type Price } from "../protocol/units.ts";
 import type { Store } from "../store/store.ts";
 import { loadCurrentParams, loadParamSets, saveCurrentParams, saveParamSet } from "../store/param-sets.ts";
 import type { HubConfig } from "./config.ts";
+import type { EventSink } from "./events.ts";
 
 export interface ParamAdoptionInit {
   readonly config: HubConfig;
@@ -37,7 +38,7 @@ export interface ParamAdoptionInit {
   readonly now: () => bigint;
   /** Sends a notice to a trader's peer; a failure is the caller's to ignore (the next sync offers it again). */
   readonly notify: (peerId: string, notice: RiskParamsNotice) => Promise<void>;
-  readonly log: (event: string, fields: Record<string, unknown>) => void;
+  readonly log: EventSink;
 }
 
 export class ParamAdoption {

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ParamAdoption } from "../../src/hub/param-adoption.ts";
+import { hubEvent, type HubEvent } from "../../src/hub/events.ts";
 import { resolveHubConfig, riskParamsHash, type HubConfig } from "../../src/hub/config.ts";
 import { AtRiskIndex } from "../../src/engine/at-risk-index.ts";
 import { RiskBook } from "../../src/engine/book.ts";
@@ -33,7 +34,7 @@ function hubConfig(dir: string, markets: readonly MarketParamsInput[], previous:
   });
 }
 
-interface Ctx { dir: string; log: { event: string; fields: Record<string, unknown> }[] }
+interface Ctx { dir: string; log: HubEvent[] }
 const test = suite<Ctx>("hub param sets", {} as Ctx);
 test.before.each((ctx) => {
   ctx.dir = mkdtempSync(join(tmpdir(), "nitro-margin-params-"));
@@ -49,7 +50,7 @@ async function withAdoption<T>(ctx: Ctx, markets: readonly MarketParamsInput[], 
   try {
     const adoption = new ParamAdoption({
       config, store, book: new RiskBook(config.engine, now), now: () => now,
-      notify: async () => {}, log: (event, fields) => ctx.log.push({ event, fields }),
+      notify: async () => {}, log: (event, fields) => ctx.log.push(hubEvent(event, fields)),
     });
     await adoption.start();
     return await use(adoption, config);
@@ -64,7 +65,7 @@ test("a restart with changed parameters still knows the old set; the notice cloc
   const changed = await withAdoption(ctx, NEW_MARKETS, 5_000n, (a) => a.stats());
   assert.is.not(changed.current, old.current);
   assert.equal([changed.known, changed.since, changed.noticeEndsAt], [2, 5_000n, 5_100n]);
-  assert.ok(ctx.log.some((e) => e.event === "risk-params-changed" && e.fields.from === old.current && e.fields.to === changed.current));
+  assert.ok(ctx.log.some((e) => e.event === "risk-params-changed" && e.from === old.current && e.to === changed.current));
   const again = await withAdoption(ctx, NEW_MARKETS, 9_000n, (a) => {
     assert.is(a.context(new RiskBook(a.current.config, 9_000n).context(9_000n), undefined).riskParamsHash, changed.current);
     return a.stats();
@@ -90,7 +91,7 @@ test("a channel on the older set is liquidatable by its own maintenance terms; a
     assert.is(a.stats().unadopted, 0);
     assert.equal(a.tick(BTC, 58_700_00000000n as Price), []);
     assert.equal(main.tick(BTC, 58_700_00000000n as Price).liquidatable, [], "under 3% it is healthy (equity 610, maintenance 529)");
-    assert.ok(ctx.log.some((e) => e.event === "risk-params-adopted" && e.fields.channelId === id));
+    assert.ok(ctx.log.some((e) => e.event === "risk-params-adopted" && e.channelId === id));
   });
 });
 

@@ -197,6 +197,10 @@ export class DashboardJournal {
       case "dispute-answered":
       case "dispute-failed":
       case "dispute-watch-error":
+      case "risk-params-changed":
+      case "risk-params-adopted":
+      case "risk-params-unknown":
+      case "risk-params-invalid":
         break;
       default:
         unreachable(e);
