@@ -25,8 +25,7 @@ import { channelId, hashState, OUTCOME_ABI_TYPE, outcomeToAbi } from "../src/pro
 import { marketIdToBytes32 } from "../src/protocol/parse.ts";
 import { loadNativeBackend } from "../src/protocol/sig-backend-native.ts";
 import { nobleBackend } from "../src/protocol/sig-backend-noble.ts";
-import { setSignatureBackend } from "../src/protocol/sig-backend.ts";
-import { addressOfPublicKey, ethSignDigest, recoverHashSigner, signerFromPrivateKey, signHash, stateHashOf, verifyHashSignature } from "../src/protocol/sign.ts";
+import { addressOfPublicKey, ethSignDigest, signerFromPrivateKey, Signatures, stateHashOf } from "../src/protocol/sign.ts";
 import type { MarginState } from "../src/protocol/margin-state.ts";
 import type { State } from "../src/protocol/state.ts";
 import type { Address, Bytes32, Hex, MarketId } from "../src/protocol/types.ts";
@@ -132,13 +131,13 @@ bench("noble sign (backend, generator table W=8)", () => noble.sign(trader.priva
 bench("noble recover (backend, uncompressed)", () => noble.recover(hash, sig.rs, sig.recovery));
 bench("noble verify, known key (prepared point)", () => noble.verify(hash, sig.rs, sig.recovery, coldKey));
 bench("noble verify, hot key (precomputed table W=6)", () => nobleHot.verify(hash, sig.rs, sig.recovery, hotKey));
-setSignatureBackend("noble");
-const sig65 = signHash(trader.privateKey, hash);
-verifyHashSignature(hash, sig65, trader.address);
-bench("sign.ts signHash (noble)", () => signHash(hub.privateKey, hash));
-bench("sign.ts recoverHashSigner (noble)", () => recoverHashSigner(hash, sig65));
+const nobleSigs = new Signatures(nobleBackend());
+const sig65 = nobleSigs.signHash(trader.privateKey, hash);
+nobleSigs.verifyHashSignature(hash, sig65, trader.address);
+bench("sign.ts signHash (noble)", () => nobleSigs.signHash(hub.privateKey, hash));
+bench("sign.ts recoverHashSigner (noble)", () => nobleSigs.recoverHashSigner(hash, sig65));
 // by address: the key is cached and, after HOT_AFTER verifications (the warm-up), has its table
-bench("sign.ts verifyHashSignature by address (noble)", () => verifyHashSignature(hash, sig65, trader.address));
+bench("sign.ts verifyHashSignature by address (noble)", () => nobleSigs.verifyHashSignature(hash, sig65, trader.address));
 
 const native = loadNativeBackend();
 if (native.backend) {
@@ -148,11 +147,10 @@ if (native.backend) {
   bench("native sign", () => nb.sign(trader.privateKey, hash));
   bench("native recover", () => nb.recover(hash, sig.rs, sig.recovery));
   bench("native verify, known key (recover + compare)", () => nb.verify(hash, sig.rs, sig.recovery, key));
-  setSignatureBackend("native");
-  verifyHashSignature(hash, sig65, trader.address);
-  bench("sign.ts signHash (native)", () => signHash(hub.privateKey, hash));
-  bench("sign.ts verifyHashSignature by address (native)", () => verifyHashSignature(hash, sig65, trader.address));
-  setSignatureBackend("noble");
+  const nativeSigs = new Signatures(nb);
+  nativeSigs.verifyHashSignature(hash, sig65, trader.address);
+  bench("sign.ts signHash (native)", () => nativeSigs.signHash(hub.privateKey, hash));
+  bench("sign.ts verifyHashSignature by address (native)", () => nativeSigs.verifyHashSignature(hash, sig65, trader.address));
 } else {
   console.log(`\n-- native backend unavailable: ${native.reason}`);
 }

@@ -47,8 +47,8 @@ import { encodeAppData } from "../src/protocol/app-data.ts";
 import { marginFixedPart, marginOutcome } from "../src/protocol/channel-setup.ts";
 import type { MarginState } from "../src/protocol/margin-state.ts";
 import { loadNativeBackend } from "../src/protocol/sig-backend-native.ts";
-import { setSignatureBackend } from "../src/protocol/sig-backend.ts";
-import { ethSignDigest, signerFromPrivateKey, signHash, stateHashOf, verifyHashSignature, type Signer } from "../src/protocol/sign.ts";
+import { resolveSignatureBackend } from "../src/protocol/sig-backend.ts";
+import { ethSignDigest, signerFromPrivateKey, Signatures, stateHashOf, type Signer } from "../src/protocol/sign.ts";
 import type { State } from "../src/protocol/state.ts";
 import type { Address, Bytes32, Hex, MarketId } from "../src/protocol/types.ts";
 
@@ -70,7 +70,7 @@ console.log(`hub load bench: ${TRADERS} traders in this process, hub in its own 
 
 // ---- per-update signature work, measured in this run ------------------------
 function signatureWork(backend: "noble" | "native"): { sign: number; verifyHot: number; verifyRotating: number } {
-  setSignatureBackend(backend);
+  const work = new Signatures(resolveSignatureBackend(backend).backend);
   const hub = signerFromPrivateKey(keccak_256(utf8ToBytes("bench hub")));
   const traders = Array.from({ length: TRADERS }, (_, i) => signerFromPrivateKey(keccak_256(utf8ToBytes(`bench trader ${i}`))));
   const margin = {
@@ -82,7 +82,7 @@ function signatureWork(backend: "noble" | "native"): { sign: number; verifyHot: 
   const fixed = marginFixedPart({ trader: traders[0]!.address, hub: hub.address, channelNonce: 1n, marginApp: "0x00000000000000000000000000000000000000aa" as Address, challengeDuration: 3600 });
   const state: State = { ...fixed, outcome: marginOutcome("0x00000000000000000000000000000000000000bb" as Address, traders[0]!.address, hub.address, 1_000_000n, 500_000n), appData: encodeAppData(margin), turnNum: 5, isFinal: false };
   const hash = ethSignDigest(stateHashOf(state));
-  const sigs = traders.map((t) => signHash(t.privateKey, hash));
+  const sigs = traders.map((t) => work.signHash(t.privateKey, hash));
   const time = (ms: number, f: (i: number) => unknown): number => {
     for (let i = 0; i < 64; i++) f(i);
     let n = 0;
@@ -90,12 +90,12 @@ function signatureWork(backend: "noble" | "native"): { sign: number; verifyHot: 
     while (performance.now() - t0 < ms) for (let k = 0; k < 8; k++) f(n++);
     return ((performance.now() - t0) * 1000) / n;
   };
-  const sign = time(400, () => signHash(hub.privateKey, hash));
+  const sign = time(400, () => work.signHash(hub.privateKey, hash));
   // One trader's key over and over (after its warm-up: noble's hot-key table), the issue's bound.
-  for (let i = 0; i < 40; i++) verifyHashSignature(hash, sigs[0]!, traders[0]!.address);
-  const verifyHot = time(400, () => verifyHashSignature(hash, sigs[0]!, traders[0]!.address));
+  for (let i = 0; i < 40; i++) work.verifyHashSignature(hash, sigs[0]!, traders[0]!.address);
+  const verifyHot = time(400, () => work.verifyHashSignature(hash, sigs[0]!, traders[0]!.address));
   // What the hub meets: all traders' keys in turn (noble keeps hot tables for 32 keys only).
-  const verifyRotating = time(1500, (i) => verifyHashSignature(hash, sigs[i % TRADERS]!, traders[i % TRADERS]!.address));
+  const verifyRotating = time(1500, (i) => work.verifyHashSignature(hash, sigs[i % TRADERS]!, traders[i % TRADERS]!.address));
   return { sign, verifyHot, verifyRotating };
 }
 
@@ -198,7 +198,8 @@ try {
       const wallet = new Wallet("0x" + bytesToHex(signer.privateKey), provider);
       const adjudicator = await AdjudicatorClient.connect({ wallet, adjudicator: deployment.adjudicator, token: deployment.token });
       const client = new TraderClient({
-        hub: { multiaddr, address: hubAddress }, signer, chain: new ChannelFunding(adjudicator, provider, 1),
+        // The traders run the hub's backend too, as they did when it was switched for the process.
+        hub: { multiaddr, address: hubAddress }, signer, sigBackend: resolveSignatureBackend(backend).backend, chain: new ChannelFunding(adjudicator, provider, 1),
         engine: config.engine, riskParamsHash: config.riskParamsHash, oracle: oracle.address, oracleDomain: oracle.domain,
         token: deployment.token, dataDir: mkdtempSync(join(run, `trader-${i}-`)), pollMs: 50,
       });

@@ -52,8 +52,8 @@ import { createLocalOracle, devOracleKey } from "../src/oracle/local-signer.ts";
 import { decodeAppDataUncached } from "../src/protocol/app-data.ts";
 import { HUB, marginFixedPart, TRADER } from "../src/protocol/channel-setup.ts";
 import { loadNativeBackend } from "../src/protocol/sig-backend-native.ts";
-import { setSignatureBackend } from "../src/protocol/sig-backend.ts";
-import { signerFromPrivateKey, signHash, ethSignDigest, signState, stateHashOf } from "../src/protocol/sign.ts";
+import { resolveSignatureBackend } from "../src/protocol/sig-backend.ts";
+import { signerFromPrivateKey, ethSignDigest, signState, Signatures, stateHashOf, withSignatures } from "../src/protocol/sign.ts";
 import type { Signature65, SignedState, State } from "../src/protocol/state.ts";
 import type { Address, Bytes32, Hex, MarketId } from "../src/protocol/types.ts";
 import { NOTIONAL_DIVISOR, type Price } from "../src/protocol/units.ts";
@@ -77,9 +77,10 @@ const ms = (x: number) => `${x.toFixed(3)} ms`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 console.log(`machine: ${cpus().length} cores (nproc), ${cpus()[0]?.model ?? "?"}, Node ${process.version}`);
-setSignatureBackend(nativeOk ? "native" : "noble"); // setup only; the measured phases select their backend
+// Setup only (the fill is faster on native); the measured phases sign with their own backend.
+const setupSigs = new Signatures(resolveSignatureBackend(nativeOk ? "native" : "noble").backend);
 
-const hubSigner = signerFromPrivateKey(keccak_256(utf8ToBytes("bench-liquidation hub")));
+const hubSigner = signerFromPrivateKey(keccak_256(utf8ToBytes("bench-liquidation hub")), setupSigs);
 const oracleKey = devOracleKey("bench-liquidation");
 const dummy = (n: number) => ("0x" + n.toString(16).padStart(40, "0")) as Address;
 const config = resolveHubConfig({
@@ -99,7 +100,7 @@ const tickReport = oracle.sign(BTC, TICK as Price, now);
 const params = config.engine.markets.get(BTC)!;
 
 interface Live { snapshot: ChannelSnapshot; record: ChannelRecord }
-const trader = signerFromPrivateKey(keccak_256(utf8ToBytes("bench-liquidation trader")));
+const trader = signerFromPrivateKey(keccak_256(utf8ToBytes("bench-liquidation trader")), setupSigs);
 const fixedOf = (i: number) => marginFixedPart({ trader: trader.address, hub: hubSigner.address, channelNonce: BigInt(i + 1), marginApp: config.chain.marginApp, challengeDuration: 3600 });
 
 /** A channel opened with `deposit` and holding one BTC long of `size`, through the real code path and real signatures. */
@@ -110,11 +111,11 @@ function realChannel(i: number, deposit: bigint, size: bigint): Live {
   book.acceptPrice(report0, now - 10n);
   const opening = openingState(snap, { deposit, hubDeposit: deposit, riskParamsHash: config.riskParamsHash, oracle: oracle.address, terms: termsFromEngineConfig(config.engine) });
   let step = propose(snap, opening, hubSigner, 2n * deposit, () => {});
-  snap = complete(step.next, 0, signState(trader, step.signed.state)).next;
+  snap = complete(step.next, 0, signState(trader, step.signed.state), setupSigs).next;
   const action: WireAction = { kind: "trade", market: BTC, size, price: hubQuote(params, P0 as Price, size) as Price };
   const { variable } = decide(snap, action, [report0], book.context(now - 10n, config.riskParamsHash));
   step = propose(snap, variable, hubSigner, 2n * deposit, () => {});
-  snap = complete(step.next, 1, signState(trader, step.signed.state)).next;
+  snap = complete(step.next, 1, signState(trader, step.signed.state), setupSigs).next;
   return { snapshot: snap, record: { channelId: snap.id, fixedPart: fixed, token, role: "hub", status: "open", counterparty: trader.address, createdAt: Date.now() } };
 }
 
@@ -248,18 +249,19 @@ try {
   const riskyChannels = [...riskyIds].map((i) => channels.get(ids[i]!)!);
 
   for (const backend of BACKENDS) {
-    setSignatureBackend(backend);
+    const sigs = new Signatures(resolveSignatureBackend(backend).backend);
+    const hubSigning = withSignatures(hubSigner, sigs);
     const path = join(dir, `hub-${backend}.db`);
     copyFileSync(base, path);
     const s = new SqliteStore({ path });
     await s.start();
     // 100 signatures, in this run, with this backend (over distinct hashes, as the liquidations are).
     const hashes = riskyChannels.map((l) => ethSignDigest(stateHashOf(l.snapshot.latest!.state)));
-    for (const h of hashes) signHash(hubSigner.privateKey, h);
+    for (const h of hashes) sigs.signHash(hubSigner.privateKey, h);
     const sigTimes: number[] = [];
     for (let r = 0; r < 5; r++) {
       const t = performance.now();
-      for (const h of hashes) signHash(hubSigner.privateKey, h);
+      for (const h of hashes) sigs.signHash(hubSigner.privateKey, h);
       sigTimes.push(performance.now() - t);
     }
     const sig100 = median(sigTimes);
@@ -277,7 +279,7 @@ try {
       const { variable } = decide(live.snapshot, action, reports, ctx);
       decideMs += performance.now() - t;
       t = performance.now();
-      const step = propose(live.snapshot, variable, hubSigner, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }), () => {});
+      const step = propose(live.snapshot, variable, hubSigning, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }), () => {});
       signMs += performance.now() - t;
       return Promise.all([s.saveState(step.signed), s.setMeta(`pending-action:${live.snapshot.id}`, JSON.stringify(action))]);
     });
@@ -311,7 +313,7 @@ try {
       gc();
       await new Promise((r) => setTimeout(r, 200));
       let proposed = 0;
-      hub.onEvent((event, fields) => { if (event === "proposed" && fields.action === "liquidate") proposed++; });
+      hub.onEvent((e) => { if (e.event === "proposed" && e.action === "liquidate") proposed++; });
       const hotBefore = hub.hotChannels;
       const profile = process.env.PROFILE_TICK ? await startProfile() : undefined;
       const commitsBefore = hub.store.metrics.commits;

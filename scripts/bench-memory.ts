@@ -32,24 +32,25 @@ import { HUB, marginFixedPart, marginOutcome } from "../src/protocol/channel-set
 import { encodeAppData } from "../src/protocol/app-data.ts";
 import type { MarginState } from "../src/protocol/margin-state.ts";
 import { loadNativeBackend } from "../src/protocol/sig-backend-native.ts";
-import { setSignatureBackend } from "../src/protocol/sig-backend.ts";
-import { signerFromPrivateKey, signState, type Signer } from "../src/protocol/sign.ts";
+import { resolveSignatureBackend } from "../src/protocol/sig-backend.ts";
+import { signerFromPrivateKey, signState, Signatures, type Signer } from "../src/protocol/sign.ts";
 import type { SignedState, State } from "../src/protocol/state.ts";
 import type { Address, Bytes32, Hex, MarketId } from "../src/protocol/types.ts";
 import { SqliteStore } from "../src/store/sqlite-store.ts";
 import type { ChannelRecord } from "../src/store/types.ts";
 
 const [mode, nArg, path] = process.argv.slice(2);
-if (loadNativeBackend().backend !== undefined) setSignatureBackend("native"); // signatures are identical under both; native only makes the fill faster
+// Signatures are identical under both; native only makes the fill faster.
+const fillSigs = new Signatures(resolveSignatureBackend(loadNativeBackend().backend !== undefined ? "native" : "noble").backend);
 
 const BTC = "BTC-PERP" as MarketId;
 const TOKEN = "0x00000000000000000000000000000000000000bb" as Address;
 const APP = "0x00000000000000000000000000000000000000aa" as Address;
-const hub = signerFromPrivateKey(keccak_256(utf8ToBytes("bench-memory hub")));
+const hub = signerFromPrivateKey(keccak_256(utf8ToBytes("bench-memory hub")), fillSigs);
 
 async function fill(n: number, file: string): Promise<void> {
   const distinct = Math.min(n, 10_000); // trader keys (the hub's verifying-key cache holds 10,000)
-  const traders: Signer[] = Array.from({ length: distinct }, (_, i) => signerFromPrivateKey(keccak_256(utf8ToBytes(`bench-memory trader ${i}`))));
+  const traders: Signer[] = Array.from({ length: distinct }, (_, i) => signerFromPrivateKey(keccak_256(utf8ToBytes(`bench-memory trader ${i}`)), fillSigs));
   const template: MarginState = {
     version: 1, kind: 1, riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32, oracle: hub.address, traderCash: 0x7777777777n as never,
     positions: [{ market: BTC, size: 0x5555555555n as never, costBasis: 0x3333333333n as never, fundingIndex: 7n }],

@@ -15,8 +15,8 @@ import { keccak_256 } from "@noble/hashes/sha3.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { SigningPool } from "../src/hub/signing-pool.ts";
 import { loadNativeBackend } from "../src/protocol/sig-backend-native.ts";
-import { setSignatureBackend } from "../src/protocol/sig-backend.ts";
-import { signDigest, signerFromPrivateKey } from "../src/protocol/sign.ts";
+import { resolveSignatureBackend } from "../src/protocol/sig-backend.ts";
+import { signDigest, signerFromPrivateKey, Signatures } from "../src/protocol/sign.ts";
 import type { Bytes32 } from "../src/protocol/types.ts";
 
 const MS = Number(process.argv[2] ?? 1000);
@@ -25,7 +25,6 @@ const BURST = 100;
 const BURSTS = 5;
 
 const privateKey = keccak_256(new TextEncoder().encode("bench hub"));
-const signer = signerFromPrivateKey(privateKey);
 let counter = 0;
 /** A fresh digest each call, as every proposal has its own state hash. */
 const nextDigest = (): Bytes32 => ("0x" + bytesToHex(keccak_256(new Uint8Array(new Uint32Array([counter++]).buffer)))) as Bytes32;
@@ -41,7 +40,8 @@ if (loadNativeBackend().backend !== undefined) await benchBackend("native", [2])
 else console.log("\n-- native backend unavailable");
 
 async function benchBackend(backend: "noble" | "native", poolSizes: number[]): Promise<void> {
-  setSignatureBackend(backend);
+  const sigBackend = resolveSignatureBackend(backend).backend;
+  const signer = signerFromPrivateKey(privateKey, new Signatures(sigBackend));
 
   // inline
   for (let i = 0; i < 200; i++) signDigest(signer, digests[i & 4095]!);
@@ -65,7 +65,7 @@ async function benchBackend(backend: "noble" | "native", poolSizes: number[]): P
 
   // pools
   for (const workers of poolSizes) {
-    const pool = new SigningPool({ privateKey, workers, backend });
+    const pool = new SigningPool({ privateKey, workers, backend: sigBackend });
     const startedAt = performance.now();
     await pool.start();
     const startMs = performance.now() - startedAt;

@@ -18,13 +18,15 @@
  * What the step checks itself: the fixed part, turn numbers, signatures, the
  * outcome's shape and conservation against the funding the caller vouches
  * for. What it delegates: whether the transition is allowed by the margin
- * rules (the `judge` callback, backed by the engine).
+ * rules (the `judge` callback, backed by the engine). Signatures are made and
+ * checked with the caller's backend: the signer's own (sign.ts `Signer`), or
+ * the `signatures` a step without a signer takes (default: shared noble).
  */
 import { ChannelError } from "../errors/channel.ts";
 import { MarginError } from "../errors/base.ts";
 import { channelId, encodeOutcome } from "../protocol/hash.ts";
 import { addressToDestination, marginAllocations, outcomeTotal } from "../protocol/channel-setup.ts";
-import { signDigest, stateHashOf, verifyDigestSignature, type Signer } from "../protocol/sign.ts";
+import { defaultSignatures, signaturesOf, signDigest, stateHashOf, type Signatures, type Signer } from "../protocol/sign.ts";
 import { fixedPartOf, type FixedPart, type Signature65, type SignedState, type State, type VariablePart } from "../protocol/state.ts";
 import { sameAddress, type Address, type Bytes32 } from "../protocol/types.ts";
 
@@ -68,10 +70,10 @@ export function newChannel(fixedPart: FixedPart, token: Address, me: number): Ch
   return Object.freeze({ id: channelId(fixedPart), fixedPart, token, me, latest: undefined, pending: undefined });
 }
 
-/** Rebuilds a snapshot from stored states (after a restart). */
-export function restoreChannel(fixedPart: FixedPart, token: Address, me: number, latest?: SignedState, pending?: SignedState): ChannelSnapshot {
+/** Rebuilds a snapshot from stored states (after a restart), checking the latest's signatures. */
+export function restoreChannel(fixedPart: FixedPart, token: Address, me: number, latest?: SignedState, pending?: SignedState, signatures?: Signatures): ChannelSnapshot {
   const channel = newChannel(fixedPart, token, me);
-  if (latest !== undefined) assertSupported(channel, latest);
+  if (latest !== undefined) assertSupported(channel, latest, signatures);
   const keepPending = pending !== undefined && pending.state.turnNum >= nextTurn(latest) ? pending : undefined;
   return Object.freeze({ ...channel, latest, pending: keepPending });
 }
@@ -152,7 +154,7 @@ export function countersign(channel: ChannelSnapshot, proposal: SignedState, sig
   assertSameChannel(channel, state);
   assertAbovePending(channel, state);
   const hash = stateHashOf(state);
-  const proposers = signersOf(channel, hash, proposal);
+  const proposers = signersOf(channel, hash, proposal, signaturesOf(signer));
   if (!proposers.some((index) => index !== channel.me)) throw new ChannelError("MISSING_SIGNATURE");
   checkTransition(channel, state, funding, judge);
   let signed: SignedState = { state, sigs: emptySigs(channel) };
@@ -163,13 +165,13 @@ export function countersign(channel: ChannelSnapshot, proposal: SignedState, sig
 }
 
 /** The counterparty's signature on our pending proposal: the proposal becomes the latest supported state. */
-export function complete(channel: ChannelSnapshot, turnNum: number, signature: Signature65): Step {
+export function complete(channel: ChannelSnapshot, turnNum: number, signature: Signature65, signatures: Signatures = defaultSignatures()): Step {
   const pending = channel.pending;
   if (pending === undefined || pending.state.turnNum !== turnNum) {
     throw new ChannelError("NO_PENDING_UPDATE", { details: { turnNum, pendingTurn: pending?.state.turnNum } });
   }
   const hash = pendingHashes.get(pending) ?? stateHashOf(pending.state);
-  const index = counterpartySigning(channel, hash, signature);
+  const index = counterpartySigning(channel, hash, signature, signatures);
   if (index === undefined) throw new ChannelError("NOT_PARTICIPANT");
   const signed = withSignature(pending, index, signature);
   requireEveryone(channel, signed, [channel.me, index]);
@@ -182,14 +184,14 @@ export function complete(channel: ChannelSnapshot, turnNum: number, signature: S
  * the counterparty held no option on us; a pending proposal of ours below the
  * draft's turn is superseded by it. `ourSignature` is over `draft.digest`.
  */
-export function countersignDraft(channel: ChannelSnapshot, draft: Draft, theirSignature: Signature65, ourSignature: Signature65, verifiedIndex?: number): Step {
+export function countersignDraft(channel: ChannelSnapshot, draft: Draft, theirSignature: Signature65, ourSignature: Signature65, verifiedIndex?: number, signatures: Signatures = defaultSignatures()): Step {
   assertSameChannel(channel, draft.state);
   if (draft.state.turnNum < nextTurn(channel.latest)) {
     throw new ChannelError("STALE_STATE", { details: { turnNum: draft.state.turnNum, expected: nextTurn(channel.latest) } });
   }
   assertAbovePending(channel, draft.state);
   // The caller may have verified it already, before spending a signature of ours on the draft.
-  const index = verifiedIndex !== undefined && verifiedIndex !== channel.me ? verifiedIndex : counterpartySigning(channel, draft.digest, theirSignature);
+  const index = verifiedIndex !== undefined && verifiedIndex !== channel.me ? verifiedIndex : counterpartySigning(channel, draft.digest, theirSignature, signatures);
   if (index === undefined) throw new ChannelError("NOT_PARTICIPANT", { details: { reason: "not the counterparty's signature on the draft" } });
   let signed = withSignature({ state: draft.state, sigs: emptySigs(channel) }, index, theirSignature);
   signed = withSignature(signed, channel.me, ourSignature);
@@ -212,21 +214,21 @@ export function abandon(channel: ChannelSnapshot): ChannelSnapshot {
  * moved on while we were away). It must be signed by every participant; a
  * pending proposal of ours at or below its turn is dropped.
  */
-export function adopt(channel: ChannelSnapshot, signed: SignedState): Step {
+export function adopt(channel: ChannelSnapshot, signed: SignedState, signatures?: Signatures): Step {
   assertSameChannel(channel, signed.state);
   if (channel.latest !== undefined && signed.state.turnNum <= channel.latest.state.turnNum) {
     throw new ChannelError("STALE_STATE", { details: { turnNum: signed.state.turnNum, latest: channel.latest.state.turnNum } });
   }
-  const stateHash = assertSupported(channel, signed);
+  const stateHash = assertSupported(channel, signed, signatures);
   const pending = channel.pending !== undefined && channel.pending.state.turnNum > signed.state.turnNum ? channel.pending : undefined;
   return { next: Object.freeze({ ...channel, latest: signed, pending }), signed, stateHash };
 }
 
 /** Throws UNSUPPORTED_STATE unless every participant's signature is present and valid; returns the state hash. */
-export function assertSupported(channel: ChannelSnapshot, signed: SignedState): Bytes32 {
+export function assertSupported(channel: ChannelSnapshot, signed: SignedState, signatures: Signatures = defaultSignatures()): Bytes32 {
   assertSameChannel(channel, signed.state);
   const hash = stateHashOf(signed.state);
-  const signers = signersOf(channel, hash, signed);
+  const signers = signersOf(channel, hash, signed, signatures);
   if (signers.length !== channel.fixedPart.participants.length) {
     throw new ChannelError("UNSUPPORTED_STATE", { details: { turnNum: signed.state.turnNum, signers: signers.length } });
   }
@@ -310,20 +312,20 @@ function assertSignerAddress(channel: ChannelSnapshot, address: Address, index: 
  * is valid: each is verified against that participant's known key rather than
  * recovered (`verifyDigestSignature`), since the expected signer is fixed.
  */
-function signersOf(channel: ChannelSnapshot, hash: Bytes32, signed: SignedState): number[] {
+function signersOf(channel: ChannelSnapshot, hash: Bytes32, signed: SignedState, signatures: Signatures): number[] {
   const out: number[] = [];
   channel.fixedPart.participants.forEach((participant, index) => {
     const sig = signed.sigs[index];
-    if (sig !== undefined && verifyDigestSignature(hash, sig, participant)) out.push(index);
+    if (sig !== undefined && signatures.verifyDigestSignature(hash, sig, participant)) out.push(index);
   });
   return out;
 }
 
 /** The index of the participant other than us whose signature `signature` is, if any. */
-function counterpartySigning(channel: ChannelSnapshot, hash: Bytes32, signature: Signature65): number | undefined {
+function counterpartySigning(channel: ChannelSnapshot, hash: Bytes32, signature: Signature65, signatures: Signatures): number | undefined {
   const participants = channel.fixedPart.participants;
   for (let index = 0; index < participants.length; index++) {
-    if (index !== channel.me && verifyDigestSignature(hash, signature, participants[index]!)) return index;
+    if (index !== channel.me && signatures.verifyDigestSignature(hash, signature, participants[index]!)) return index;
   }
   return undefined;
 }

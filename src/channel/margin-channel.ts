@@ -20,6 +20,7 @@ import type { SignedState, State, VariablePart } from "../protocol/state.ts";
 import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
 import type { Collateral, Size } from "../protocol/units.ts";
 import type { ChannelSnapshot, Judge } from "./channel.ts";
+import { adoptState } from "./param-adoption.ts";
 
 export function marginStateOf(state: State): MarginState {
   return decodeAppData(state.appData);
@@ -79,6 +80,10 @@ export function successorOf(snapshot: ChannelSnapshot, next: EngineChannel, allo
  * market's index is bounded by its window between the state's mark and the
  * successor's (`fundingWindows`); what the market's index moved beyond it
  * stays owed and is settled at later marks.
+ *
+ * For `adoptRiskParams`, `ctx` is the context of the set being adopted
+ * (channel/param-adoption.ts); for every other action, of the set the
+ * channel's latest state commits to.
  */
 export function decide(
   snapshot: ChannelSnapshot,
@@ -99,6 +104,12 @@ export function decide(
       verdict: { ok: true, channel: { state, funding: current.funding }, effects: { deltas: new Map(), riskIncreasing: false, traderAllocation: allocation.trader as Collateral, hubAllocation: allocation.hub as Collateral } },
       funding: [],
     };
+  }
+  if (action.kind === "adoptRiskParams") {
+    const state = adoptState(current.state, ctx, action.riskParamsHash);
+    const allocation = allocationsOf(snapshot, latest.state);
+    const effects = { deltas: new Map(), riskIncreasing: false, traderAllocation: allocation.trader as Collateral, hubAllocation: allocation.hub as Collateral };
+    return { variable: successorOf(snapshot, { state, funding: current.funding }, allocation), verdict: { ok: true, channel: { state, funding: current.funding }, effects }, funding: [] };
   }
   const windows = fundingWindowsFor(ctx.config, current.state, action, reports);
   const bounded = boundFunding(ctx, windows);
@@ -240,6 +251,7 @@ export function engineAction(action: WireAction, reports: readonly PriceReport[]
     case "open":
     case "liquidate":
     case "close":
+    case "adoptRiskParams":
       throw new ChannelError("FINAL_STATE_REJECTED", { details: { reason: `${action.kind} is not an engine action` } });
   }
 }

@@ -44,6 +44,7 @@ export function pricedActionOf(previous: MarginState, action: WireAction): Price
     case "deposit":
     case "hubTopUp":
     case "close":
+    case "adoptRiskParams": // moves no price: same marks, balances and outcome
       return "deposit";
   }
 }

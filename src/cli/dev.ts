@@ -24,6 +24,7 @@ import { Hub } from "../hub/hub.ts";
 import { DashboardServer } from "../hub/dashboard/server.ts";
 import { createLogger, eventLog, parseLogFormat, parseLogLevel, progress } from "../hub/log.ts";
 import { HubMetrics } from "../hub/metrics.ts";
+import type { HubEventName } from "../hub/events.ts";
 import { createLocalOracle, devOracleKey } from "../oracle/local-signer.ts";
 import { StateKind } from "../protocol/margin-state.ts";
 import { signerFromPrivateKey, type Signer } from "../protocol/sign.ts";
@@ -46,7 +47,7 @@ const BTC = "BTC-PERP" as MarketId;
 const ETH = "ETH-PERP" as MarketId;
 const KIND_NAMES = Object.fromEntries(Object.entries(StateKind).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
 /** Quiet hub events: the trader lines and the hub's "rejected" line already say the same. */
-const QUIET = new Set(["proposed", "supported", "handler-error"]);
+const QUIET = new Set<HubEventName>(["proposed", "supported", "handler-error"]);
 
 export async function dev(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -150,9 +151,9 @@ export async function dev(argv: string[]): Promise<void> {
     if (traderCount > 0) {
       const opening = progress(logger, "opening channels", traderCount);
       let opened = 0;
-      const unsubscribe = hub.onEvent((event, fields) => {
-        if (event !== "channel-status" || fields.status !== "open") return;
-        opening.step({ channelId: fields.channelId });
+      const unsubscribe = hub.onEvent((e) => {
+        if (e.event !== "channel-status" || e.status !== "open") return;
+        opening.step({ channelId: e.channelId });
         if (++opened === traderCount) (opening.done(), unsubscribe());
       });
       cleanups.unshift(unsubscribe);

@@ -17,7 +17,7 @@ import { createLocalOracle } from "../oracle/local-signer.ts";
 import type { Hex } from "../protocol/types.ts";
 import { intArg, readJsonFile, required, shutdownSignal, untilAborted, usageError } from "./args.ts";
 import { DashboardServer } from "../hub/dashboard/server.ts";
-import { createLogger, eventLog, parseLogFormat, parseLogLevel } from "../hub/log.ts";
+import { createLogger, eventLog, logLine, parseLogFormat, parseLogLevel } from "../hub/log.ts";
 import { HubMetrics } from "../hub/metrics.ts";
 import { loadOrCreatePeerKey, PEER_KEY_FILE } from "./peer-key.ts";
 import { devOracleFeed, SCENARIOS, type PriceFeed, type Scenario } from "./price-feed.ts";
@@ -56,6 +56,8 @@ export async function hub(argv: string[]): Promise<void> {
   const chain = await wireChain(config, { passwordFile: values["password-file"] });
   const logger = createLogger({ fd: 2, format: parseLogFormat(values["log-format"]), level: values.quiet ? "silent" : parseLogLevel(values["log-level"]) });
   const log = values.quiet ? undefined : eventLog(logger);
+  // The process's own events, in the hub's line format.
+  const note = (level: "warn" | "info", event: string, fields: Record<string, unknown>) => logLine(logger, level, event, fields);
   // The dispute watcher answers stale challenges while the hub runs (it resumes from its stored cursor; block 0 the first time).
   const disputes = { provider: chain.provider, client: chain.adjudicator, pollingIntervalMs: config.chain.pollMs };
   const node = new Hub({ config, signer: chain.key.signer, chain: chain.funding, disputes, peerKey: await loadOrCreatePeerKey(join(config.dataDir, PEER_KEY_FILE)), ...(log ? { log } : {}) });
@@ -73,18 +75,18 @@ export async function hub(argv: string[]): Promise<void> {
     for (const addr of node.multiaddrs) console.log(`multiaddr ${addr}`);
     console.log(`address ${node.address}`);
     console.log(`peer-id ${node.peerId}`);
-    const feed = values["dev-oracle-key"] === undefined ? undefined : devFeed(config, values["dev-oracle-key"], Number(values["dev-oracle-seed"]), scenario, intArg(values["dev-oracle-interval-ms"], "--dev-oracle-interval-ms", 10), log);
+    const feed = values["dev-oracle-key"] === undefined ? undefined : devFeed(config, values["dev-oracle-key"], Number(values["dev-oracle-seed"]), scenario, intArg(values["dev-oracle-interval-ms"], "--dev-oracle-interval-ms", 10), note);
     if (feed !== undefined) feedDone = feed.run((reports) => node.ingestPrices(reports), shutdown.signal);
     console.log("ready");
     await untilAborted(shutdown.signal);
   } finally {
-    await feedDone.catch((error: unknown) => log?.("feed-error", { error: String(error) }));
+    await feedDone.catch((error: unknown) => note("warn", "feed-error", { error: String(error) }));
     await dashboard?.stop();
     metrics.stop();
     await node.stop();
     chain.close();
     shutdown.dispose();
-    log?.("stopped", {});
+    note("info", "stopped", {});
   }
 }
 
@@ -93,10 +95,10 @@ export async function hub(argv: string[]): Promise<void> {
  * such flag set; its oracle pushes signed reports into `Hub.ingestPrices`
  * through its own `PriceFeed`.
  */
-function devFeed(config: ReturnType<typeof resolveHubConfig>, key: string, seed: number, scenario: Scenario, intervalMs: number, log: ((e: string, f: Record<string, unknown>) => void) | undefined): PriceFeed {
+function devFeed(config: ReturnType<typeof resolveHubConfig>, key: string, seed: number, scenario: Scenario, intervalMs: number, note: (level: "warn", event: string, fields: Record<string, unknown>) => void): PriceFeed {
   if (!/^(0x)?[0-9a-fA-F]{64}$/.test(key)) throw usageError("--dev-oracle-key must be a 32-byte hex private key");
   const oracle = createLocalOracle({ privateKey: (key.startsWith("0x") ? key : `0x${key}`) as Hex, domain: { chainId: config.chain.chainId, verifyingContract: config.chain.marginApp } });
   if (getAddress(oracle.address) !== getAddress(config.oracle.signer)) throw usageError(`--dev-oracle-key signs as ${oracle.address}, but the config's oracle.signer is ${config.oracle.signer}`);
   const markets = [...config.engine.markets.values()].map((m) => ({ market: m.market, tickSize: m.tickSize }));
-  return devOracleFeed({ oracle, markets, seed, scenario, intervalMs, onError: (error) => log?.("price-rejected", { error: String(error) }) });
+  return devOracleFeed({ oracle, markets, seed, scenario, intervalMs, onError: (error) => note("warn", "price-rejected", { error: String(error) }) });
 }

@@ -11,7 +11,7 @@ import type { Address } from "../protocol/types.ts";
 import { usageError } from "./args.ts";
 
 export interface TraderConfig {
-  readonly base: Pick<HubConfig, "dataDir" | "key" | "chain" | "oracle" | "engine" | "riskParamsHash">;
+  readonly base: Pick<HubConfig, "dataDir" | "key" | "chain" | "oracle" | "engine" | "riskParamsHash" | "riskParams" | "signatureBackend">;
   readonly hub: { readonly multiaddr: string; readonly address: Address };
 }
 

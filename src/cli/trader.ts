@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { TraderClient } from "../client/trader.ts";
 import { MarginError } from "../errors/base.ts";
 import { stateHashOf } from "../protocol/sign.ts";
+import { resolveSignatureBackend } from "../protocol/sig-backend.ts";
 import type { MarketId } from "../protocol/types.ts";
 import { COLLATERAL_DECIMALS, PRICE_DECIMALS, SIZE_DECIMALS } from "../protocol/units.ts";
 import { decimalArg, intArg, readJsonFile, required, shutdownSignal, sleep, usageError } from "./args.ts";
@@ -82,9 +83,13 @@ function clientFor(config: TraderConfig, chain: ChainWiring, now: (() => bigint)
   return new TraderClient({
     hub: config.hub,
     signer: chain.key.signer,
+    // The config's `signatureBackend` is the trader's own choice, as the hub's is the hub's.
+    sigBackend: resolveSignatureBackend(base.signatureBackend).backend,
     chain: chain.funding,
     engine: base.engine,
     riskParamsHash: base.riskParamsHash,
+    // The same file's `riskParams.previous`: sets a channel may still commit to after `markets` changed.
+    knownRiskParams: base.riskParams.previous,
     oracle: base.oracle.signer,
     oracleDomain: { chainId: base.chain.chainId, verifyingContract: base.chain.marginApp },
     token: base.chain.token,

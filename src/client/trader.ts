@@ -20,6 +20,7 @@ import { ChannelError } from "../errors/channel.ts";
 import { EngineError } from "../errors/engine.ts";
 import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
+import { ChainError } from "../errors/chain.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
 import { adopt, complete, countersign, propose, restoreChannel, turnAbove, type ChannelSnapshot, type Judge, type Step } from "../channel/channel.ts";
 import { allocationsOf, countersignerContext, sameAllocations, fundingOf, marginStateOf, openingState, planWithdrawal, recomputeJudge } from "../channel/margin-channel.ts";
@@ -38,8 +39,10 @@ import { verifyPriceReport, type OracleDomain } from "../oracle/report.ts";
 import { channelId as channelIdOf } from "../protocol/hash.ts";
 import { HUB, outcomeTotal, rollAllocations, TRADER } from "../protocol/channel-setup.ts";
 import type { MarginState, PriceReport } from "../protocol/margin-state.ts";
-import type { Message, Propose, WireAction } from "../protocol/messages.ts";
-import { stateHashOf, type Signer } from "../protocol/sign.ts";
+import type { Message, Propose, RiskParamsNotice, WireAction } from "../protocol/messages.ts";
+import { Signatures, stateHashOf, withSignatures, type Signer } from "../protocol/sign.ts";
+import { nobleSignatureBackend } from "../protocol/sig-backend.ts";
+import type { SignatureBackend } from "../protocol/sig-backend-types.ts";
 import { variablePartOf, type SignedState } from "../protocol/state.ts";
 import { sameAddress, type Address, type Bytes32, type MarketId } from "../protocol/types.ts";
 import type { Collateral, Price, Size } from "../protocol/units.ts";
@@ -50,6 +53,10 @@ import { toJson } from "../protocol/bigint-json.ts";
 import { unilateralExit, unilateralExitIfPriced, type UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { AdjudicatorClient } from "../chain/adjudicator.ts";
 import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dispute-watch.ts";
+import { paramSetOf, ParamSets, type ParamSet } from "../engine/param-sets.ts";
+import { paramSetFromWire } from "../channel/param-adoption.ts";
+import { loadParamSets, saveParamSet } from "../store/param-sets.ts";
+import { ConfigError } from "../errors/config.ts";
 
 /** What the trader needs from the chain. */
 export interface TraderChainPort {
@@ -67,6 +74,8 @@ export interface TraderChainPort {
 export interface TraderInit {
   readonly hub: { readonly multiaddr: string; readonly address: Address };
   readonly signer: Signer;
+  /** What this trader signs and verifies with; default noble. A hub in the same process keeps its own. */
+  readonly sigBackend?: SignatureBackend;
   readonly chain: TraderChainPort;
   /** The market parameters the hub published; their hash must match every state's commitment. */
   readonly engine: EngineConfig;
@@ -82,6 +91,26 @@ export interface TraderInit {
   readonly pollMs?: number;
   /** Watch the adjudicator and answer stale challenges by ourselves. */
   readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number; readonly confirmations?: number };
+  /**
+   * Which new risk-parameter set a hub's notice may move our channel to
+   * (docs/RISK.md "Changing parameters"): "matching-config" (default) only
+   * the one we are configured with (`engine`), "any" whatever the hub offers,
+   * "never" none without a call to `adoptRiskParams`; or our own predicate.
+   * Refusing costs nothing until the notice period ends; after it, the
+   * channel may only reduce risk until it adopts.
+   */
+  readonly acceptRiskParams?: RiskParamsPolicy;
+  /** Earlier market configs, for a channel committed to a set this data directory never stored (it stores ours from the first start). */
+  readonly knownRiskParams?: readonly EngineConfig[];
+}
+
+export type RiskParamsPolicy = "matching-config" | "any" | "never" | ((offer: RiskParamsOffer) => boolean);
+
+/** A set the hub offered, checked: its parameters hash to `set.hash`. */
+export interface RiskParamsOffer {
+  readonly set: ParamSet;
+  /** Unix seconds after which, unadopted, the channel may only reduce risk. */
+  readonly noticeEndsAt: bigint;
 }
 
 export interface MarketStatus {
@@ -115,6 +144,9 @@ export class TraderClient {
   /** Our view of the oracle: the relayed reports, never a proposal's (see channel/price-view.ts). */
   readonly #view: OracleGuard;
   readonly #now: () => bigint;
+  readonly #sigs: Signatures;
+  /** `init.signer` signing with `#sigs`. */
+  readonly #signer: Signer;
   #channel: ChannelSnapshot | undefined;
   #node: NetNode | undefined;
   #messenger: Messenger | undefined;
@@ -124,13 +156,28 @@ export class TraderClient {
   #exit: SignedState | undefined;
   /** Dispute events seen, newest last (what the trader's UI shows). */
   readonly disputeLog: { channelId: Bytes32; status: DisputeStatus; info: DisputeInfo }[] = [];
+  /** Risk-parameter sets by hash: ours, and every one a channel of ours committed to or the hub offered. */
+  readonly #params = new ParamSets();
+  readonly #configured: ParamSet;
+  #offered: RiskParamsOffer | undefined;
+  /** The adoption a notice started (undefined when none ran), and how it ended. */
+  #adoption: Promise<SignedState | undefined> | undefined;
+  #adopting = false;
+  #adoptionError: unknown;
 
   constructor(init: TraderInit) {
     this.#init = init;
+    this.#sigs = new Signatures(init.sigBackend ?? nobleSignatureBackend());
+    this.#signer = withSignatures(init.signer, this.#sigs);
     this.address = getAddress(init.signer.address) as Address;
     this.store = init.store ?? new SqliteStore({ path: `${init.dataDir}/trader.db` });
     this.#now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
     this.#view = new OracleGuard(init.engine.markets);
+    this.#configured = paramSetOf(init.engine);
+    if (this.#configured.hash !== init.riskParamsHash) {
+      throw new ConfigError("INVALID_CONFIG", { details: { issues: [{ path: "riskParamsHash", message: `is not the hash of engine (${this.#configured.hash})` }] } });
+    }
+    this.#params.add(this.#configured);
   }
 
   get dataDir(): string {
@@ -148,6 +195,7 @@ export class TraderClient {
   /** `connect: false` starts offline (store, node, dispute watch) for a hub that is silent; `connect()` later. */
   async start(options: { connect?: boolean } = {}): Promise<void> {
     await this.store.start();
+    await this.#loadParamSets();
     // The newest channel that is still live (after a withdrawal the predecessor is closing or closed).
     const record = (await this.store.listChannels({ role: "trader" })).filter((r) => r.status !== "closed" && r.status !== "closing").sort((a, b) => b.createdAt - a.createdAt)[0];
     if (record !== undefined) {
@@ -156,7 +204,7 @@ export class TraderClient {
       // next goes above it, and after a final one nothing but the same payout.
       const newest = await this.store.latestState(record.channelId);
       const own = newest !== undefined && newest.sigs[TRADER] !== undefined && newest.sigs[HUB] === undefined ? newest : undefined;
-      this.#channel = restoreChannel(record.fixedPart, record.token, TRADER, latest, own);
+      this.#channel = restoreChannel(record.fixedPart, record.token, TRADER, latest, own, this.#sigs);
     }
     // A unilateral exit under way survives a restart: its candidate is the stored state above the latest supported one.
     const exiting = await this.store.getMeta(EXIT_KEY);
@@ -211,7 +259,7 @@ export class TraderClient {
     const node = this.#node!;
     const connection = await node.dial(multiaddr(this.#init.hub.multiaddr), options);
     this.#hubPeer = connection.remotePeer.toString();
-    await authenticate(this.#messenger!, this.#hubPeer, this.#init.signer, { hub: this.#init.hub.address, ...options });
+    await authenticate(this.#messenger!, this.#hubPeer, this.#signer, { hub: this.#init.hub.address, ...options });
     await this.sync(options);
   }
 
@@ -238,7 +286,7 @@ export class TraderClient {
   /** Opens a channel: both sign turn 0, the hub deposits first, then we do. Resolves when the channel is funded. */
   async open(deposit: bigint, options: { signal?: AbortSignal } = {}): Promise<Bytes32> {
     const id = await this.#queue.run("channel", async () => {
-      if (this.#channel !== undefined) throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "a channel is already open", channelId: this.#channel.id } });
+      if (this.#channel !== undefined) throw new ChannelError("CHANNEL_ALREADY_OPEN", { details: { channelId: this.#channel.id } });
       const reply = await this.#request("update", { type: "open", deposit: deposit as Collateral }, options);
       const proposal = expectPropose(reply);
       const state = proposal.signedState.state;
@@ -250,7 +298,7 @@ export class TraderClient {
       const margin = marginStateOf(state);
       const hubDeposit = fundingOf(fresh, state) - deposit;
       const expected = openingState(fresh, { deposit, hubDeposit, riskParamsHash: this.#init.riskParamsHash, oracle: this.#init.oracle, terms: termsFromEngineConfig(this.#init.engine) });
-      const step = countersign(fresh, proposal.signedState, this.#init.signer, deposit + hubDeposit, (_prev, proposed) => {
+      const step = countersign(fresh, proposal.signedState, this.#signer, deposit + hubDeposit, (_prev, proposed) => {
         if (proposed.appData !== expected.appData || proposed.turnNum !== 0 || margin.traderCash !== deposit || hubDeposit < 0n) {
           throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "opening state differs from the request" } });
         }
@@ -313,7 +361,7 @@ export class TraderClient {
       const fresh = restoreChannel(fixed, this.#init.token, TRADER);
       const plan = planWithdrawal(current, fresh.id, amount, first.reports, this.#context(marginStateOf(state), first));
       // Our signature first, on a successor the hub has not signed: it binds only once the hub countersigns.
-      const opening = propose(fresh, variablePartOf(state), this.#init.signer, plan.rolled, (_prev, proposed) => {
+      const opening = propose(fresh, variablePartOf(state), this.#signer, plan.rolled, (_prev, proposed) => {
         if (proposed.appData !== plan.successorOpening.appData || proposed.turnNum !== 0 || outcomeTotal(proposed.outcome) !== plan.rolled ||
             !sameAllocations(allocationsOf(fresh, proposed), allocationsOf(fresh, { ...proposed, outcome: plan.successorOpening.outcome }))) {
           throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "successor" } });
@@ -365,10 +413,10 @@ export class TraderClient {
     return this.#queue.run("channel", async () => {
       const channel = this.#channel;
       if (channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
-      for (const report of reports) verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle);
-      const exit = unilateralExit(channel, reports, this.#now(), this.#init.signer);
+      for (const report of reports) verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle, this.#sigs);
+      const exit = unilateralExit(channel, reports, this.#now(), this.#signer);
       await this.#saveExit(channel.id, exit.candidate);
-      const { finalizesAt } = await this.#init.chain.challengeUnilaterally(exit.proof, exit.candidate, this.#init.signer, options.signal);
+      const { finalizesAt } = await this.#init.chain.challengeUnilaterally(exit.proof, exit.candidate, this.#signer, options.signal);
       await this.store.updateChannelStatus(channel.id, "challenged");
       return { finalizesAt, settlement: exit.settlement };
     });
@@ -386,7 +434,7 @@ export class TraderClient {
     const mode = await this.#init.chain.mode(id, options.signal);
     // A full payout clears the channel's status (mode "open" again): the hub paid it out first.
     const paid = mode !== "challenge" && (await this.#init.chain.confirmedHoldings(id, options.signal)) === 0n;
-    if (!paid && mode !== "finalized") throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "the challenge has not finalized yet" } });
+    if (!paid && mode !== "finalized") throw new ChainError("CHANNEL_NOT_FINALIZED", { details: { reason: "the challenge has not finalized yet", channelId: id } });
     if (!paid) await this.#init.chain.payoutChallenged(candidate, options.signal);
     await this.store.updateChannelStatus(id, "closed");
     this.#exit = undefined;
@@ -404,6 +452,41 @@ export class TraderClient {
     return final;
   }
 
+  /**
+   * Moves our channel to the risk-parameter set `hash` (default: the one the
+   * hub last offered, else our configured one): the hub drafts a state with
+   * the same balances and positions committing to it, we recompute and sign
+   * it first, the hub countersigns. Our own decision, whatever the policy;
+   * the set must be known to us (configured, or offered and checked).
+   */
+  async adoptRiskParams(hash?: Bytes32, options: { signal?: AbortSignal } = {}): Promise<SignedState> {
+    const target = hash ?? this.#offered?.set.hash ?? this.#configured.hash;
+    // An offered set is stored only now, before anything is signed under it: refused offers cost no disk.
+    const offered = this.#offered?.set;
+    if (offered?.hash === target && this.#params.add(offered)) await saveParamSet(this.store, offered);
+    this.#require(target);
+    return this.#act({ kind: "adoptRiskParams", riskParamsHash: target }, options);
+  }
+
+  /** The set our channel commits to, the one we are configured with, and the hub's latest offer. */
+  riskParams(): {
+    readonly committed: Bytes32 | undefined;
+    readonly configured: Bytes32;
+    readonly offered: RiskParamsOffer | undefined;
+    /** The adoption a notice started last: the adopted state, or undefined if it failed (`adoptionError`). */
+    readonly adoption: Promise<SignedState | undefined> | undefined;
+    readonly adoptionError: unknown;
+  } {
+    const latest = this.#channel?.latest;
+    return {
+      committed: latest === undefined ? undefined : marginStateOf(latest.state).riskParamsHash,
+      configured: this.#configured.hash,
+      offered: this.#offered,
+      adoption: this.#adoption,
+      adoptionError: this.#adoptionError,
+    };
+  }
+
   /** Positions, equity, margin ratio and liquidation price per market at the latest known prices. */
   status(): TraderStatus {
     const channel = this.#channel;
@@ -411,7 +494,7 @@ export class TraderClient {
     const margin = marginStateOf(channel.latest.state);
     const views = new Map<MarketId, MarketView>();
     for (const p of margin.positions) {
-      const params = this.#init.engine.markets.get(p.market)!;
+      const params = this.#setOf(margin).config.markets.get(p.market)!;
       const report = this.#prices.get(p.market) ?? margin.marks.find((m) => m.market === p.market)!;
       views.set(p.market, { params, price: report.price, fundingIndex: p.fundingIndex, openInterest: 0n as Size });
     }
@@ -436,14 +519,62 @@ export class TraderClient {
 
   // --- internals ---
 
+  /** Our set and every stored one; ours is stored so that a restart with changed parameters still knows it. */
+  async #loadParamSets(): Promise<void> {
+    const { sets } = await loadParamSets(this.store);
+    for (const set of sets) this.#params.add(set);
+    for (const set of [this.#configured, ...(this.#init.knownRiskParams ?? []).map(paramSetOf)]) {
+      if (!sets.some((s) => s.hash === set.hash)) await saveParamSet(this.store, set);
+      this.#params.add(set);
+    }
+  }
+
+  #setOf(margin: MarginState): ParamSet {
+    return this.#require(margin.riskParamsHash);
+  }
+
+  #require(hash: Bytes32): ParamSet {
+    const set = this.#params.lookup(hash);
+    if ("code" in set) throw toError(set);
+    return set;
+  }
+
+  /**
+   * The hub offers a new risk-parameter set. We check that its parameters
+   * hash to what it names, remember it as the latest offer, and adopt it if
+   * our policy says so (it is stored before anything is signed under it). The adoption runs after this
+   * handler answered, in the channel's lane like every update; refusing is
+   * not answering at all.
+   */
+  async #onRiskParams(msg: RiskParamsNotice): Promise<undefined> {
+    if (msg.channelId !== this.#channel?.id) return undefined;
+    const set = this.#params.get(msg.riskParamsHash) ?? paramSetFromWire(msg.markets, msg.riskParamsHash);
+    const offer: RiskParamsOffer = { set, noticeEndsAt: msg.noticeEndsAt };
+    this.#offered = offer;
+    const committed = this.#channel.latest === undefined ? undefined : marginStateOf(this.#channel.latest.state).riskParamsHash;
+    if (committed === set.hash || this.#adopting || !this.#accepts(offer)) return undefined;
+    // One at a time: the adoption's own sync brings the notice again.
+    this.#adopting = true;
+    this.#adoption = this.adoptRiskParams(set.hash)
+      .catch((error: unknown) => ((this.#adoptionError = error), undefined)) // offered again on our next sync
+      .finally(() => (this.#adopting = false));
+    return undefined;
+  }
+
+  #accepts(offer: RiskParamsOffer): boolean {
+    const policy = this.#init.acceptRiskParams ?? "matching-config";
+    if (typeof policy === "function") return policy(offer);
+    return policy === "any" || (policy === "matching-config" && offer.set.hash === this.#configured.hash);
+  }
+
   /** Our unilateral settlement of `latest` at the freshest reports we verified; undefined without usable ones. */
   async #counterChallenge(id: Bytes32, latest: SignedState): Promise<{ candidate: SignedState; challenger: Signer } | undefined> {
     const record = id === this.#channel?.id ? undefined : await this.store.getChannel(id);
     const snapshot = record === undefined ? this.#channel : restoreChannel(record.fixedPart, record.token, TRADER);
     if (snapshot?.id !== id) return undefined;
     const reports = marginStateOf(latest.state).positions.map((p) => this.#prices.get(p.market)).filter((r): r is PriceReport => r !== undefined);
-    const exit = unilateralExitIfPriced({ ...snapshot, latest }, reports, this.#now(), this.#init.signer);
-    return exit && { candidate: exit.candidate, challenger: this.#init.signer };
+    const exit = unilateralExitIfPriced({ ...snapshot, latest }, reports, this.#now(), this.#signer);
+    return exit && { candidate: exit.candidate, challenger: this.#signer };
   }
 
   /** Stores our challenge candidate before it is sent, so `collect` (and a restart) can pay it out. */
@@ -487,7 +618,7 @@ export class TraderClient {
       assertAnswers(action, proposal.action);
       if (proposal.signedState.sigs[HUB] !== undefined) {
         // We sign first whatever we ask for; a hub that signs first hands us an option it should not.
-        throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "the hub signed a state we asked for before us" } });
+        throw new ChannelError("HUB_SIGNED_FIRST", { details: { turnNum: proposal.signedState.state.turnNum } });
       }
       const current = this.#channel!;
       const judge = this.#judgeFor(current, proposal);
@@ -504,7 +635,7 @@ export class TraderClient {
     if (state.turnNum < turnAbove(channel)) {
       throw new ChannelError("STALE_STATE", { details: { reason: "a state we already signed has this turn", turnNum: state.turnNum } });
     }
-    return propose(channel, variablePartOf(state), this.#init.signer, funding, judge);
+    return propose(channel, variablePartOf(state), this.#signer, funding, judge);
   }
 
   /**
@@ -518,7 +649,7 @@ export class TraderClient {
     const id = channelIdOf(state);
     const ack = await this.#request("update", { type: "accept", channelId: id, turnNum: state.turnNum, signature: step.signed.sigs[TRADER]! }, options);
     if (ack.type !== "ack" || ack.signature === undefined) throw new WireError("INVALID_MESSAGE", { details: { expected: "ack with the hub's signature", got: ack.type } });
-    const done = complete(step.next, state.turnNum, ack.signature);
+    const done = complete(step.next, state.turnNum, ack.signature, this.#sigs);
     await this.store.saveState(done.signed, { hashes: { channelId: id, stateHash: done.stateHash } });
     if (this.#channel?.id === id) this.#channel = done.next;
     return done;
@@ -528,7 +659,7 @@ export class TraderClient {
     const channel = this.#channel!;
     const judge = this.#judgeFor(channel, proposal);
     const funding = fundingOf(channel, proposal.signedState.state);
-    return countersign(channel, proposal.signedState, this.#init.signer, this.#expectedFunding(proposal.action, funding), judge);
+    return countersign(channel, proposal.signedState, this.#signer, this.#expectedFunding(proposal.action, funding), judge);
   }
 
   /**
@@ -541,7 +672,7 @@ export class TraderClient {
     this.#verifyMarks(marginStateOf(proposal.signedState.state), proposal.reports);
     const now = this.#now();
     const previous = channel.latest === undefined ? undefined : marginStateOf(channel.latest.state);
-    const off = previous && checkProposalPrices(previous, proposal.action, proposal.reports, this.#init.engine, (m) => this.#view.recentTwap(m, now), (m) => this.#view.recentMedian(m, now));
+    const off = previous && checkProposalPrices(previous, proposal.action, proposal.reports, this.#setOf(previous).config, (m) => this.#view.recentTwap(m, now), (m) => this.#view.recentMedian(m, now));
     if (off !== undefined) throw toError(off);
     return recomputeJudge(channel, proposal.action, proposal.reports, (margin) => this.#context(margin, proposal));
   }
@@ -549,6 +680,7 @@ export class TraderClient {
   /** Hub-initiated proposals (liquidation, re-mark) pushed to us: same checks, and we answer with our signature. */
   async #onHubUpdate(msg: Message, ctx: HandlerContext): Promise<Message | undefined> {
     if (ctx.peerId !== this.#hubPeer) throw new ChannelError("NOT_PARTICIPANT");
+    if (msg.type === "risk-params") return this.#onRiskParams(msg);
     if (msg.type !== "propose") throw new WireError("UNKNOWN_MESSAGE", { details: { type: msg.type } });
     return this.#queue.run("channel", async () => {
       const channel = this.#channel;
@@ -556,7 +688,7 @@ export class TraderClient {
       if (channelIdOf(msg.signedState.state) !== channel.id) throw new ChannelError("FIXED_PART_MISMATCH");
       // The hub may start only liquidations and re-marks; what we ask for, we sign first ourselves.
       if (msg.action.kind !== "liquidate" && msg.action.kind !== "remark") {
-        throw new ChannelError("NOT_PARTICIPANT", { details: { reason: `unrequested ${msg.action.kind}` } });
+        throw new ChannelError("UNEXPECTED_ACTION", { details: { reason: `unrequested ${msg.action.kind}` } });
       }
       const step = this.#countersign(msg);
       await this.store.saveState(step.signed, { hashes: { channelId: channel.id, stateHash: step.stateHash } });
@@ -570,7 +702,7 @@ export class TraderClient {
     const channel = this.#channel;
     if (channel === undefined || channelIdOf(signed.state) !== channel.id) return;
     if (channel.latest !== undefined && signed.state.turnNum <= channel.latest.state.turnNum) return;
-    const step = adopt(channel, signed);
+    const step = adopt(channel, signed, this.#sigs);
     await this.store.saveState(step.signed);
     this.#channel = step.next;
   }
@@ -591,19 +723,21 @@ export class TraderClient {
     // The hub's funding indices only within the bound our own check computes
     // from the signed marks of our latest state and the proposal's
     // (FUNDING_OUT_OF_BOUNDS otherwise); see countersignerContext.
-    const base = { config: this.#init.engine, now: this.#now(), riskParamsHash: this.#init.riskParamsHash };
+    // Under the set our latest state commits to; an adoption, under the set it adopts.
     const previous = marginStateOf(this.#channel!.latest!.state);
     const { action, reports, funding } = proposal;
+    const set = action.kind === "adoptRiskParams" ? this.#require(action.riskParamsHash) : this.#setOf(previous);
+    const base = { config: set.config, now: this.#now(), riskParamsHash: set.hash };
     return countersignerContext(base, previous, proposed, action, reports, funding);
   }
 
   #verifyMarks(margin: MarginState, reports: readonly PriceReport[]): void {
-    if (!sameAddress(margin.oracle, this.#init.oracle)) throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "oracle" } });
+    if (!sameAddress(margin.oracle, this.#init.oracle)) throw new EngineError("ORACLE_MISMATCH", { details: { oracle: margin.oracle, expected: this.#init.oracle } });
     for (const report of [...margin.marks, ...reports]) {
       // A report is signed once and reused by many states; verify each signature once.
       const key = `${report.market}|${report.price}|${report.timestamp}|${report.signature}`;
       if (this.#verifiedReports.has(key)) continue;
-      verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle);
+      verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle, this.#sigs);
       this.#verifiedReports.add(key);
       if (this.#verifiedReports.size > 1024) this.#verifiedReports.delete(this.#verifiedReports.values().next().value!);
     }
@@ -612,7 +746,7 @@ export class TraderClient {
   #acceptPrices(reports: readonly PriceReport[]): void {
     for (const report of reports) {
       try {
-        verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle);
+        verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle, this.#sigs);
       } catch (error) {
         if (error instanceof MarginError) continue;
         throw error;
@@ -655,6 +789,6 @@ function assertAnswers(request: WireAction, answer: WireAction): void {
     return;
   }
   if (answer.kind !== request.kind || toJson(answer) !== toJson(request)) {
-    throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "the hub answered another action" } });
+    throw new ChannelError("UNEXPECTED_ACTION", { details: { reason: "the hub answered another action", requested: request.kind, answered: answer.kind } });
   }
 }

@@ -16,6 +16,9 @@ export const CHANNEL_ERRORS = {
   UNSUPPORTED_STATE: { number: 3511, title: "State is not signed by every participant" },
   PRICE_LIMIT_EXCEEDED: { number: 3512, title: "The hub's fill price is worse than the trader's limit" },
   QUOTE_EXPIRED: { number: 3513, title: "The hub's draft expired before it was signed; ask again" },
+  CHANNEL_ALREADY_OPEN: { number: 3514, title: "A channel is already open; close or withdraw from it first" },
+  UNEXPECTED_ACTION: { number: 3515, title: "The action was not requested, or is not the sender's to propose" },
+  HUB_SIGNED_FIRST: { number: 3516, title: "The hub signed a state the trader asked for; the trader signs those first" },
   // admission (hub/admission.ts): what one key may cost the hub, 3600-3649
   DEPOSIT_TOO_LARGE: { number: 3600, title: "Deposit exceeds the hub's maximum per channel" },
   TRADER_DEPOSIT_LIMIT: { number: 3601, title: "The trader's deposits in channels not yet funded would exceed the hub's maximum" },

@@ -32,6 +32,9 @@ export const ENGINE_ERRORS = {
   INVALID_STATE: { number: 4021, title: "Margin state is malformed (ordering, duplicates, zero sizes or missing marks)" },
   RISK_PARAMS_MISMATCH: { number: 4022, title: "State commits to different risk parameters than the engine's" },
   FUNDING_OUT_OF_BOUNDS: { number: 4023, title: "Proposed funding exceeds the rate bound over the intervals between the states' marks" },
+  ORACLE_MISMATCH: { number: 4024, title: "State commits to an oracle other than the configured one" },
+  RISK_PARAMS_NOT_ADOPTED: { number: 4025, title: "The channel has not adopted the hub's current risk parameters; after the notice period only risk-reducing actions pass" },
+  RISK_PARAMS_UNKNOWN: { number: 4026, title: "State commits to a risk-parameter set this side does not know" },
 } as const satisfies Catalogue;
 
 export type EngineErrorCode = keyof typeof ENGINE_ERRORS;

@@ -9,7 +9,6 @@ import { complete, countersignDraft } from "../channel/channel.ts";
 import { marginStateOf } from "../channel/margin-channel.ts";
 import { HUB, TRADER } from "../protocol/channel-setup.ts";
 import type { Accept, Message } from "../protocol/messages.ts";
-import { verifyDigestSignature } from "../protocol/sign.ts";
 import type { Address } from "../protocol/types.ts";
 import type { HubContext } from "./context.ts";
 import { topUpFunding } from "../channel/objectives/crank.ts";
@@ -40,7 +39,7 @@ export class Acceptance {
       // whatever we sign next must go above it.
       raiseFloor(live, msg.turnNum + 1);
     }
-    const step = complete(live.snapshot, msg.turnNum, msg.signature);
+    const step = complete(live.snapshot, msg.turnNum, msg.signature, this.#ctx.signatures);
     await this.#steps.save(live.snapshot, step);
     live.snapshot = step.next;
     this.#registry.supported(live);
@@ -62,7 +61,7 @@ export class Acceptance {
     const { config, book } = this.#ctx;
     const { draft } = pending;
     const trader = live.snapshot.fixedPart.participants[TRADER]!;
-    if (!verifyDigestSignature(draft.digest, msg.signature, trader)) {
+    if (!this.#ctx.signatures.verifyDigestSignature(draft.digest, msg.signature, trader)) {
       throw new ChannelError("NOT_PARTICIPANT", { details: { reason: "not the trader's signature on the draft" } });
     }
     live.draft = undefined;

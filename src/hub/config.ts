@@ -3,13 +3,12 @@
  * a frozen `HubConfig`. Every problem is collected and reported together
  * (Hardhat's habit), so an operator fixes a config in one pass.
  */
-import { AbiCoder, keccak256 } from "ethers";
 import { multiaddr } from "@multiformats/multiaddr";
 import { ConfigError, type ConfigIssue } from "../errors/config.ts";
-import { resolveEngineConfig, type EngineConfig, type MarketParams } from "../engine/params.ts";
+import { resolveEngineConfig, type EngineConfig } from "../engine/params.ts";
+import { riskParamsHash } from "../engine/param-sets.ts";
 import { MarginError } from "../errors/base.ts";
 import { parseAddress } from "../protocol/parse.ts";
-import { marketIdToBytes32 } from "../protocol/parse.ts";
 import { UINT48_MAX } from "../protocol/state.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
 import { FRACTION_ONE } from "../protocol/units.ts";
@@ -95,6 +94,16 @@ export interface HubConfig {
   /** Threads that sign the hub's proposals: a count (0 signs on the main thread) or "auto" (cores - 1, at most 4). */
   readonly signingWorkers: number | "auto";
   readonly engine: EngineConfig;
+  /** Changing `markets` (docs/RISK.md "Changing parameters"). */
+  readonly riskParams: {
+    /** Seconds after a new set goes live during which channels still on an older set may do everything under it; after, only reduce risk. */
+    readonly noticeSeconds: bigint;
+    /**
+     * Earlier `markets` lists, for channels committed to a set this data
+     * directory never stored (it is stored from the first start that runs it).
+     */
+    readonly previous: readonly EngineConfig[];
+  };
   /** keccak256 of the canonical encoding of every market's parameters; committed in each state. */
   readonly riskParamsHash: Bytes32;
 }
@@ -109,6 +118,7 @@ export function resolveHubConfig(input: unknown): HubConfig {
   const channels = object(root.channels ?? {}, "channels", issues) ?? {};
   const net = object(root.net ?? {}, "net", issues) ?? {};
   const key = object(root.key, "key", issues) ?? {};
+  const riskParams = object(root.riskParams ?? {}, "riskParams", issues) ?? {};
 
   const listen = stringList(root.listen ?? ["/ip4/127.0.0.1/tcp/0"], "listen", issues);
   const dataDir = string(root.dataDir, "dataDir", issues);
@@ -173,6 +183,10 @@ export function resolveHubConfig(input: unknown): HubConfig {
       fundingTimeout: integer(channels.fundingTimeout ?? 3_600, "channels.fundingTimeout", issues, 1n, 30n * 86_400n) ?? 3_600n,
       proposalTtl: integer(channels.proposalTtl ?? 120, "channels.proposalTtl", issues, 1n, 86_400n) ?? 120n,
     },
+    riskParams: {
+      noticeSeconds: integer(riskParams.noticeSeconds ?? 7 * 86_400, "riskParams.noticeSeconds", issues, 0n, 365n * 86_400n) ?? 7n * 86_400n,
+      previous: previousMarkets(riskParams.previous ?? [], issues),
+    },
     net: {
       handshakeTimeoutMs: num(net.handshakeTimeoutMs ?? 5_000, "net.handshakeTimeoutMs", issues, 100n, 600_000n),
       maxConnections: num(net.maxConnections ?? 1_000, "net.maxConnections", issues, 2n, 1_000_000n),
@@ -196,29 +210,26 @@ export function resolveHubConfig(input: unknown): HubConfig {
   return deepFreeze({ ...config, engine, riskParamsHash: riskParamsHash(engine) });
 }
 
-/**
- * keccak256(abi.encode(markets sorted by id, each as its id and every
- * parameter in declaration order)). Both sides compute it from the params
- * they agreed on; a state committing to another hash is refused.
- */
-export function riskParamsHash(engine: EngineConfig): Bytes32 {
-  const markets = [...engine.markets.values()].sort((a, b) => (a.market < b.market ? -1 : 1));
-  const encoded = markets.map((m) => encodeMarket(m));
-  return keccak256(AbiCoder.defaultAbiCoder().encode(["bytes[]"], [encoded])) as Bytes32;
-}
+/** Moved to the engine with the other param-set logic; re-exported for the CLI and tests. */
+export { riskParamsHash };
 
-function encodeMarket(m: MarketParams): string {
-  const { market, tiers, ...scalars } = m;
-  const keys = Object.keys(scalars).sort() as (keyof typeof scalars)[];
-  return AbiCoder.defaultAbiCoder().encode(
-    ["bytes32", "int256[5][]", "string[]", "int256[]"],
-    [
-      marketIdToBytes32(market),
-      tiers.map((t) => [t.notionalFloor, t.imf, t.mmf, t.imDeduction, t.mmDeduction]),
-      keys,
-      keys.map((k) => scalars[k]),
-    ],
-  );
+/** `riskParams.previous`: each entry a `markets` list like the top-level one. */
+function previousMarkets(x: unknown, issues: ConfigIssue[]): EngineConfig[] {
+  if (!Array.isArray(x)) {
+    issues.push({ path: "riskParams.previous", message: "must be an array of markets lists" });
+    return [];
+  }
+  const out: EngineConfig[] = [];
+  x.forEach((markets: unknown, i: number) => {
+    try {
+      out.push(resolveEngineConfig({ markets }));
+    } catch (error) {
+      const nested = error instanceof ConfigError ? (error.context.issues as ConfigIssue[] | undefined) : undefined;
+      if (nested === undefined) throw error;
+      issues.push(...nested.map((issue) => ({ ...issue, path: `riskParams.previous[${i}].${issue.path}` })));
+    }
+  });
+  return out;
 }
 
 /** Limits that are valid alone but not together. */

@@ -8,7 +8,7 @@ import type { KeyedQueue } from "../channel/keyed-queue.ts";
 import type { DisputeWatch } from "../chain/dispute-watch.ts";
 import type { RiskBook } from "../engine/book.ts";
 import type { Messenger } from "../net/messenger.ts";
-import type { Signer } from "../protocol/sign.ts";
+import type { Signatures, Signer } from "../protocol/sign.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
 import type { Store } from "../store/store.ts";
 import type { Admission } from "./admission.ts";
@@ -17,12 +17,16 @@ import type { EventSink, RejectionLog } from "./events.ts";
 import type { Refusals } from "./refusals.ts";
 import type { SigningPool } from "./signing-pool.ts";
 import type { FundingPort } from "./types.ts";
+import type { ParamAdoption } from "./param-adoption.ts";
 
 export interface HubContext {
   readonly config: HubConfig;
   /** The hub's participant address (checksummed). */
   readonly address: Address;
+  /** The hub's key, signing with `signatures`. */
   readonly signer: Signer;
+  /** The hub's own signature backend (a trader in the same process keeps its own): every check of the hub's. */
+  readonly signatures: Signatures;
   readonly chain: FundingPort;
   readonly store: Store;
   readonly book: RiskBook;
@@ -36,6 +40,8 @@ export interface HubContext {
   readonly refusals: Refusals;
   readonly admission: Admission;
   readonly running: Running;
+  /** Risk-parameter sets by hash: each channel's, the current one, the notice period (param-adoption.ts). */
+  readonly riskParams: ParamAdoption;
 }
 
 /** The hub's services while it runs; set by `Hub.start`, cleared by `Hub.stop`. */

@@ -112,7 +112,7 @@ export class Disputes {
       },
       onError: (error) => {
         const fields = { code: error.code, message: error.message, cause: String((error.cause as Error | undefined)?.message ?? "") };
-        if (error.code === "DISPUTE_ANSWER_FAILED") log("dispute-failed", { channelId: error.context.channelId, attempt: error.context.attempt, ...fields });
+        if (error.code === "DISPUTE_ANSWER_FAILED") log("dispute-failed", { channelId: error.context.channelId as Bytes32, attempt: error.context.attempt as number, ...fields });
         else log("dispute-watch-error", fields);
       },
     });

@@ -10,7 +10,7 @@ import { ChainError } from "../errors/chain.ts";
 import { MarginError } from "../errors/base.ts";
 import { abandon } from "../channel/channel.ts";
 import { liquidationExit } from "../channel/objectives/crank.ts";
-import { objectiveId, type Effect, type Objective } from "../channel/objectives/types.ts";
+import { idOf, objectiveId, type Effect, type Objective } from "../channel/objectives/types.ts";
 import { unilateralExit, type UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { Bytes32 } from "../protocol/types.ts";
 import type { ChannelStatus } from "../store/types.ts";
@@ -53,7 +53,9 @@ export class HubFlows implements ObjectiveHost {
 
   /** Cranks the channel's flows now (a deposit may have landed since the last pass); a failure waits for the next pass. */
   async crankQuietly(channelId: Bytes32): Promise<void> {
-    await this.runner.crankChannel(channelId).catch((error: unknown) => this.#failed(channelId, error));
+    for (const o of this.runner.ofChannel(channelId)) {
+      await this.runner.crank(idOf(o)).catch((error: unknown) => this.#failed(o, error));
+    }
   }
 
   /**
@@ -138,26 +140,36 @@ export class HubFlows implements ObjectiveHost {
       }
       case "funding-timeout": {
         refusals.count("funding-timeout");
-        const trader = this.#registry.entry(effect.channelId)?.counterparty;
+        const trader = this.#registry.entry(effect.channelId)!.counterparty;
         log("funding-timeout", { channelId: effect.channelId, trader, held: effect.held, hubDeposit: effect.hubDeposit, depositedAt: effect.depositedAt });
         return;
       }
+      case "paid":
+        log("unilateral-paid", { channelId: effect.channelId });
+        return;
+      // The runner performs the chain's effects itself.
+      case "deposit":
+      case "challenge":
+      case "challenge-unilateral":
+      case "conclude":
+      case "payout":
+        return;
       default:
-        log("flow-effect-unknown", { kind: effect.kind });
+        effect satisfies never;
     }
   }
 
   landed(effect: Effect, result: { readonly finalizesAt?: number }): void {
     const log = this.#ctx.log;
     if (effect.kind === "deposit") log("hub-deposited", { channelId: effect.channelId, amount: effect.amount });
-    else if (effect.kind === "challenge") log("reclaim-challenge", { channelId: effect.channelId, turnNum: effect.state.state.turnNum, finalizesAt: result.finalizesAt });
-    else if (effect.kind === "conclude") log("roll-concluded", { channelId: effect.channelId });
     else if (effect.kind === "challenge-unilateral") {
-      const settlement = this.#built.get(effect.channelId)?.settlement;
+      // Built by `exitCandidate` in this very crank: its settlement is what the chain will pay.
+      const { settlement } = this.#built.get(effect.channelId)!;
       this.#built.delete(effect.channelId);
       const finalizesAt = result.finalizesAt ?? 0;
-      if (settlement !== undefined) this.#sent.set(effect.channelId, { finalizesAt, settlement });
-      log("unilateral-challenge", { channelId: effect.channelId, turnNum: effect.candidate.state.turnNum, finalizesAt, trader: settlement?.trader, hub: settlement?.hub, penalty: settlement?.penalty });
+      this.#sent.set(effect.channelId, { finalizesAt, settlement });
+      const { trader, hub, penalty } = settlement;
+      log("unilateral-challenge", { channelId: effect.channelId, turnNum: effect.candidate.state.turnNum, finalizesAt, trader, hub, penalty });
     }
   }
 
@@ -165,16 +177,20 @@ export class HubFlows implements ObjectiveHost {
     return this.#ctx.queue.run(channelId, task);
   }
 
-  log(event: string, fields: Record<string, unknown>): void {
-    if (event !== "objective-error") return this.#ctx.log(event, fields);
-    this.#failed(fields["channelId"] as Bytes32, fields);
+  failed(o: Objective, error: MarginError): void {
+    this.#failed(o, error);
   }
 
-  /** Under the events the operator knows: an exit's failure is a unilateral-error, a funding flow's a funding-error. */
-  #failed(channelId: Bytes32, error: unknown): void {
-    const fields = error instanceof MarginError ? { ...error.context, error: String(error) } : (error as Record<string, unknown>);
-    const objective = String(fields["objective"] ?? "");
-    const event = objective.startsWith("exit:") || objective.startsWith("liquidation:") ? "unilateral-error" : "funding-error";
-    this.#ctx.log(event, { channelId, ...fields });
+  corrupt(id: string, error: unknown): void {
+    this.#ctx.log("flow-corrupt", { id, error: String(error) });
+  }
+
+  /** Under the events the operator knows: an exit's failure is a unilateral-error, a roll's a roll-conclude, a funding flow's a funding-error. */
+  #failed(o: Objective, error: unknown): void {
+    const { objective, effect, attempt, code } = error instanceof MarginError ? error.context : {};
+    const where = { error: String(error), ...(typeof objective === "string" ? { objective } : {}), ...(typeof effect === "string" ? { effect } : {}), ...(typeof attempt === "number" ? { attempt } : {}), ...(typeof code === "string" ? { code } : {}) };
+    if (o.kind === "exit" || o.kind === "liquidation") this.#ctx.log("unilateral-error", { channelId: o.channelId, ...where });
+    else if (o.kind === "roll") this.#ctx.log("roll-conclude", { channelId: o.from, ...where });
+    else this.#ctx.log("funding-error", { channelId: o.channelId, ...where });
   }
 }

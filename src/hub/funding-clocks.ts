@@ -5,8 +5,10 @@
  */
 import type { FundingRateSource } from "../engine/funding.ts";
 import type { EngineContext } from "../engine/rules.ts";
+import type { WireAction } from "../protocol/messages.ts";
 import type { HubContext } from "./context.ts";
 import { fundingClocks } from "./records.ts";
+import type { LiveChannel } from "./types.ts";
 
 export class FundingClocks {
   readonly #ctx: HubContext;
@@ -26,13 +28,14 @@ export class FundingClocks {
 
   /**
    * The engine context at our clock, with funding advanced to it first, and
-   * the clocks on disk before a proposal is priced at them.
+   * the clocks on disk before a proposal is priced at them. Under the risk
+   * parameters `live` committed to (an adoption: the ones it adopts).
    */
-  async context(): Promise<EngineContext> {
+  async context(live: LiveChannel, action?: WireAction): Promise<EngineContext> {
     const now = this.#ctx.now();
     this.advance(now);
     await this.#saved;
-    return this.#ctx.book.context(now, this.#ctx.config.riskParamsHash);
+    return this.#ctx.riskParams.context(this.#ctx.book.context(now), live.snapshot, action);
   }
 
   advance(now: bigint): void {

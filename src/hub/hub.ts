@@ -27,11 +27,13 @@ import { createNode, type NetNode } from "../net/node.ts";
 import { PeerAuth } from "../net/peer-auth.ts";
 import { ConnectionGuard, libp2pMaxConnections } from "../net/conn-limits.ts";
 import type { PriceReport } from "../protocol/margin-state.ts";
+import type { Message } from "../protocol/messages.ts";
 import type { SignedState } from "../protocol/state.ts";
 import { sameAddress, type Address, type Bytes32 } from "../protocol/types.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
 import type { Store } from "../store/store.ts";
-import { setSignatureBackend } from "../protocol/sig-backend.ts";
+import { givenSignatureBackend, resolveSignatureBackend, type SignatureBackendInfo } from "../protocol/sig-backend.ts";
+import { Signatures, withSignatures } from "../protocol/sign.ts";
 import type { UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { ChannelRecord, ChannelStatus } from "../store/types.ts";
 import type { HubConfig } from "./config.ts";
@@ -39,7 +41,7 @@ import { defaultSigningWorkers, SigningPool } from "./signing-pool.ts";
 import { Admission } from "./admission.ts";
 import { Refusals, type RefusalKind } from "./refusals.ts";
 import { Running, type HubContext } from "./context.ts";
-import { HubEvents, RejectionLog } from "./events.ts";
+import { HubEvents, RejectionLog, type HubEventListener } from "./events.ts";
 import { ChannelRegistry } from "./registry.ts";
 import { PriceIngress } from "./prices.ts";
 import { FundingClocks } from "./funding-clocks.ts";
@@ -52,6 +54,7 @@ import { Maintenance } from "./maintenance.ts";
 import { HubFlows } from "./flows.ts";
 import { Requests } from "./requests.ts";
 import { restoreHub } from "./restore.ts";
+import { ParamAdoption } from "./param-adoption.ts";
 import type { HubInit, Rejected } from "./types.ts";
 
 export type { FundingPort, HubInit, Rejected } from "./types.ts";
@@ -64,6 +67,8 @@ export class Hub {
   readonly #init: HubInit;
   readonly #ctx: HubContext;
   readonly #events: HubEvents;
+  /** The backend the hub was given or configured with, for the start-up event. */
+  readonly #sigInfo: SignatureBackendInfo;
   readonly #running = new Running();
   readonly #registry: ChannelRegistry;
   readonly #prices: PriceIngress;
@@ -85,12 +90,17 @@ export class Hub {
     this.book = new RiskBook(init.config.engine, now());
     this.store = init.store ?? new SqliteStore({ path: `${init.config.dataDir}/hub.db` });
     this.#events = new HubEvents(init.log);
+    const { backend, info } = init.sigBackend !== undefined ? givenSignatureBackend(init.sigBackend) : resolveSignatureBackend(init.config.signatureBackend);
+    const signatures = new Signatures(backend);
+    this.#sigInfo = info;
     const log = this.#events.log;
     const refusals = new Refusals();
     this.#ctx = {
       config: init.config,
       address: this.address,
-      signer: init.signer,
+      // Whatever signs with the hub's key (the chain client's challenges, unilateral exits) uses the hub's backend.
+      signer: withSignatures(init.signer, signatures),
+      signatures,
       chain: init.chain,
       store: this.store,
       book: this.book,
@@ -101,6 +111,7 @@ export class Hub {
       refusals,
       admission: new Admission(init.config.channels, (kind: RefusalKind, n?: number) => refusals.count(kind, n)),
       running: this.#running,
+      riskParams: new ParamAdoption({ config: init.config, store: this.store, book: this.book, now, log, notify: (peer, notice) => this.#notify(peer, notice) }),
     };
     const ctx = this.#ctx;
     const registry = (this.#registry = new ChannelRegistry(ctx));
@@ -129,12 +140,11 @@ export class Hub {
   async start(): Promise<void> {
     const running = this.#running;
     running.shutdown = new AbortController();
-    const backend = setSignatureBackend(this.config.signatureBackend);
-    const workers = this.config.signingWorkers === "auto" ? defaultSigningWorkers(backend.name) : this.config.signingWorkers;
+    const workers = this.config.signingWorkers === "auto" ? defaultSigningWorkers(this.#sigInfo.name) : this.config.signingWorkers;
     // Not tied to the shutdown signal: stop() drains the lanes first, and their proposals still need signing.
-    const signing = (running.signing = new SigningPool({ privateKey: this.#init.signer.privateKey, workers, backend: this.config.signatureBackend }));
+    const signing = (running.signing = new SigningPool({ privateKey: this.#init.signer.privateKey, workers, backend: this.#ctx.signatures.backend }));
     await signing.start();
-    this.#events.log("signature-backend", { ...backend, signingWorkers: workers });
+    this.#events.log("signature-backend", { ...this.#sigInfo, signingWorkers: workers });
     try {
       await this.#startServices();
     } catch (error) {
@@ -152,7 +162,8 @@ export class Hub {
 
   async #startServices(): Promise<void> {
     await this.store.start();
-    // The flows first: restoring a channel's working set reads its flows (an offer to re-offer, an exit).
+    await this.#ctx.riskParams.start(); // before restore: every channel is indexed under its own set
+    // The flows too: restoring a channel's working set reads its flows (an offer to re-offer, an exit).
     await this.#flows.runner.start();
     await restoreHub(this.#ctx, this.#registry, this.#clocks, this.#flows);
     const net = this.config.net;
@@ -182,7 +193,7 @@ export class Hub {
       authorize: (family, peer) => (family === "price" ? this.#prices.source(peer.address, peer.peerId) : undefined),
     }));
     await messenger.start();
-    this.#auth = new PeerAuth({ messenger }, { hub: this.address });
+    this.#auth = new PeerAuth({ messenger }, { hub: this.address, signatures: this.#ctx.signatures });
     await this.#auth.start();
     await this.#requests.register(messenger);
     await messenger.handle("price", (msg, ctx) => this.#prices.onPush(msg, ctx));
@@ -282,7 +293,7 @@ export class Hub {
   }
 
   /** Also receive every event `init.log` gets (metrics, the dashboard); returns the unsubscribe. A throwing listener is ignored. */
-  onEvent(listener: (event: string, fields: Record<string, unknown>) => void): () => void {
+  onEvent(listener: HubEventListener): () => void {
     return this.#events.subscribe(listener);
   }
 
@@ -296,9 +307,20 @@ export class Hub {
     return { watching: this.#running.disputes !== undefined, lastBlock: this.#node === undefined ? undefined : this.#disputes.lastBlock() };
   }
 
+  /** The current risk-parameter set, its notice period and how many channels are still on older sets. */
+  riskParams(): ReturnType<ParamAdoption["stats"]> {
+    return this.#ctx.riskParams.stats();
+  }
+
   /** Per market: the hub's net exposure (−Σ trader sizes), open interest, fees, funding and insurance. */
   exposure(): MarketBook[] {
     return this.book.snapshot();
+  }
+
+  /** A `risk-params` offer pushed to a trader's peer over `update` (param-adoption.ts); best effort. */
+  async #notify(peer: string, notice: Message): Promise<void> {
+    const running = this.#running;
+    await running.messenger?.push(peer, "update", notice, { signal: AbortSignal.any([running.signal, AbortSignal.timeout(5_000)]) });
   }
 
   /** How much a peer's connection is worth keeping (net/conn-limits.ts): 0 unauthenticated, 2 a trader with channels or the oracle. */

@@ -12,6 +12,7 @@
 import pino, { type Level, type Logger } from "pino";
 import PinoPretty from "pino-pretty";
 import { ConfigError } from "../errors/config.ts";
+import { eventFields, hubEventLevel, type HubEventListener, type HubEventName } from "./events.ts";
 
 export const LOG_FORMATS = ["json", "pretty"] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
@@ -56,23 +57,23 @@ export function parseLogLevel(value: string | undefined): LogLevel {
   return value as LogLevel;
 }
 
-/** Events an operator should look at; everything else is info (or debug when asked). */
-const WARN_EVENTS = new Set(["rejected", "offer-failed", "offer-refused", "handler-error", "dispute-watch-error", "dispute-failed", "funding-error", "unilateral-error", "roll-conclude", "feed-error", "price-rejected"]);
-
-export type EventLog = (event: string, fields: Record<string, unknown>) => void;
-
 /**
- * The hub's `log` callback over a logger: one record per event with
- * `event` plus the event's own fields (`channelId`, `turnNum`, ... as the
- * hub names them). Events in `debugEvents` go out at debug level.
+ * The hub's `log` callback over a logger: one record per event, the event
+ * itself (`event` plus its fields as the hub names them, ./events.ts) at
+ * the event's level (`hubEventLevel`); events in `debugEvents` at debug.
  */
-export function eventLog(logger: Logger, options: { debugEvents?: ReadonlySet<string>; prefix?: string } = {}): EventLog {
-  return (event, fields) => {
-    const level: Level = options.debugEvents?.has(event) ? "debug" : WARN_EVENTS.has(event) ? "warn" : "info";
-    if (!logger.isLevelEnabled(level)) return;
-    const name = options.prefix === undefined ? event : `${options.prefix} ${event}`;
-    logger[level]({ event, ...(plain(fields) as Record<string, unknown>) }, name);
+export function eventLog(logger: Logger, options: { debugEvents?: ReadonlySet<HubEventName>; prefix?: string } = {}): HubEventListener {
+  return (event) => {
+    const level: Level = options.debugEvents?.has(event.event) ? "debug" : hubEventLevel(event);
+    logLine(logger, level, event.event, eventFields(event), options.prefix);
   };
+}
+
+/** One event record in the hub's line format; also for the process's own events (`feed-error`, `stopped`). */
+export function logLine(logger: Logger, level: Level, event: string, fields: Record<string, unknown>, prefix?: string): void {
+  if (!logger.isLevelEnabled(level)) return;
+  const name = prefix === undefined ? event : `${prefix} ${event}`;
+  logger[level]({ event, ...(plain(fields) as Record<string, unknown>) }, name);
 }
 
 /** Progress of a long operation ("funding traders 2/3"), with the elapsed time. */

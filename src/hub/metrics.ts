@@ -23,6 +23,8 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Hub } from "./hub.ts";
 import { CHANNEL_STATUSES } from "../store/types.ts";
 import { PRICE_ONE } from "../protocol/units.ts";
+import type { Bytes32 } from "../protocol/types.ts";
+import { unreachable, type HubEvent } from "./events.ts";
 
 export type MetricsSource = Pick<
   Hub,
@@ -166,7 +168,7 @@ export class HubMetrics {
   /** Subscribes to the hub's events and its store's commits. */
   start(): void {
     if (this.#unsubscribe !== undefined) return;
-    this.#unsubscribe = this.#hub.onEvent((event, fields) => this.observe(event, fields));
+    this.#unsubscribe = this.#hub.onEvent((event) => this.observe(event));
     const store = this.#hub.store;
     this.#previousOnCommit = store.onCommit;
     store.onCommit = (seconds, writes) => {
@@ -192,19 +194,19 @@ export class HubMetrics {
   }
 
   /** One hub event (exposed for tests; `start` feeds it). */
-  observe(event: string, fields: Record<string, unknown>): void {
-    switch (event) {
+  observe(e: HubEvent): void {
+    switch (e.event) {
       case "proposed":
-        this.#track(fields.channelId, fields.turnNum, String(fields.action ?? "other"));
+        this.#track(e.channelId, e.turnNum, e.action);
         break;
       case "channel-proposed":
-        this.#track(fields.channelId, 0, "open");
+        this.#track(e.channelId, 0, "open");
         break;
       case "withdrawal-proposed":
-        this.#track(fields.successor, 0, "withdraw");
+        this.#track(e.successor, 0, "withdraw");
         break;
       case "supported": {
-        const key = `${String(fields.channelId)}:${String(fields.turnNum)}`;
+        const key = `${e.channelId}:${e.turnNum}`;
         const pending = this.#inFlight.get(key);
         this.#inFlight.delete(key);
         const action = pending?.action ?? "other";
@@ -214,7 +216,7 @@ export class HubMetrics {
         break;
       }
       case "rejected":
-        this.#rejected.inc({ code: String(fields.code ?? "INTERNAL") });
+        this.#rejected.inc({ code: e.code });
         break;
       case "unilateral-challenge":
         this.#liquidations.inc({ venue: "chain" });
@@ -226,19 +228,45 @@ export class HubMetrics {
         this.#answered.inc({ response: "counter-challenge" });
         break;
       case "dispute-answered":
-        this.#disputeAnswers.inc({ kind: String(fields.kind ?? "other") });
+        this.#disputeAnswers.inc({ kind: e.kind });
         break;
       case "dispute-failed":
         this.#disputeFailures.inc();
         break;
-      default:
+      // Counted elsewhere (refusals, gauges read at scrape time) or not a metric.
+      case "signature-backend":
+      case "drafted":
+      case "proposal-refused":
+      case "offer-refused":
+      case "offer-failed":
+      case "channel-status":
+      case "handler-error":
+      case "funding-advanced":
+      case "funding-clock-error":
+      case "hub-deposited":
+      case "funding-error":
+      case "funding-timeout":
+      case "proposal-expired":
+      case "expire-error":
+      case "roll-conclude":
+      case "flow-corrupt":
+      case "liquidation-deferred":
+      case "liquidation-unpaid-top-up":
+      case "unilateral-error":
+      case "unilateral-paid":
+      case "dispute-watch-error":
+      case "risk-params-changed":
+      case "risk-params-adopted":
+      case "risk-params-unknown":
+      case "risk-params-invalid":
         break;
+      default:
+        unreachable(e);
     }
   }
 
-  #track(channelId: unknown, turnNum: unknown, action: string): void {
-    if (typeof channelId !== "string") return;
+  #track(channelId: Bytes32, turnNum: number, action: string): void {
     if (this.#inFlight.size >= MAX_IN_FLIGHT) this.#inFlight.delete(this.#inFlight.keys().next().value!);
-    this.#inFlight.set(`${channelId}:${String(turnNum)}`, { started: this.#clock(), action });
+    this.#inFlight.set(`${channelId}:${turnNum}`, { started: this.#clock(), action });
   }
 }

@@ -44,13 +44,16 @@ export interface ObjectiveHost {
   exitCandidate(channelId: Bytes32): Promise<{ readonly proof: SignedState; readonly candidate: SignedState } | undefined>;
   /** The store holds the channel's new status; the hub follows in memory. */
   statusChanged(channelId: Bytes32, status: ChannelStatus): void | Promise<void>;
-  /** The effects only the hub can apply (unpaid, abandon, funding-timeout). */
+  /** The effects only the hub can apply (unpaid, abandon, funding-timeout, paid). */
   apply(effect: Effect): void | Promise<void>;
   /** A chain effect landed, with what the chain answered (a challenge's finalizesAt). */
   landed?(effect: Effect, result: { readonly finalizesAt?: number }): void;
   /** Runs `task` in the channel's lane. */
   lane<T>(channelId: Bytes32, task: () => Promise<T>): Promise<T>;
-  log(event: string, fields: Record<string, unknown>): void;
+  /** A pass's crank of `o` failed (FLOW_STEP_FAILED); the next pass asks again. */
+  failed(o: Objective, error: MarginError): void;
+  /** A stored record that cannot be decoded: left on disk, not run. */
+  corrupt(id: string, error: unknown): void;
 }
 
 export interface ObjectiveRunnerInit {
@@ -89,7 +92,7 @@ export class ObjectiveRunner {
         const o = decodeObjective(rec);
         this.#records.set(idOf(o), o);
       } catch (error) {
-        this.#init.host.log("objective-corrupt", { id: rec.id, error: String(error) });
+        this.#init.host.corrupt(rec.id, error);
       }
     }
   }
@@ -188,7 +191,7 @@ export class ObjectiveRunner {
       try {
         await this.#init.host.lane(o.channelId, () => (this.#records.has(id) ? this.crank(id) : Promise.resolve()));
       } catch (error) {
-        this.#init.host.log("objective-error", { channelId: o.channelId, ...(error instanceof MarginError ? error.context : {}), error: String(error) });
+        this.#init.host.failed(o, error as MarginError);
       }
     }
   }
@@ -291,9 +294,6 @@ export class ObjectiveRunner {
             host.landed?.(e, {});
             break;
           }
-          case "log":
-            host.log(e.event, { ...e.fields });
-            break;
           default:
             await host.apply(e);
         }

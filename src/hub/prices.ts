@@ -56,7 +56,7 @@ export class PriceIngress {
     try {
       for (const report of fresh) {
         this.#gate.noteVerified();
-        verifyPriceReport(this.#oracleDomain, report, this.#ctx.config.oracle.signer);
+        verifyPriceReport(this.#oracleDomain, report, this.#ctx.config.oracle.signer, this.#ctx.signatures);
       }
     } catch (error) {
       this.#gate.noteForged();
@@ -139,6 +139,6 @@ export class PriceIngress {
     const reports = this.reportsFor(previous.positions.map((p) => p.market));
     const now = this.#ctx.now();
     const guard = this.#ctx.book.guard;
-    return checkProposalPrices(previous, { kind: "liquidate" }, reports, this.#ctx.config.engine, (m) => guard.recentTwap(m, now), (m) => guard.recentMedian(m, now));
+    return checkProposalPrices(previous, { kind: "liquidate" }, reports, this.#ctx.riskParams.configFor(live.snapshot), (m) => guard.recentTwap(m, now), (m) => guard.recentMedian(m, now));
   }
 }

@@ -78,7 +78,7 @@ export class Proposals {
     const { prices, clocks, steps, flows } = this.#parts;
     if (live.snapshot.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: live.snapshot.pending.state.turnNum } });
     const reports = prices.reportsForAction(live, action);
-    const ctx = await clocks.context();
+    const ctx = await clocks.context(live);
     const decided = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
     // Above any draft the trader may have signed and is sending back right now: that draft dies with this.
     const variable = { ...decided.variable, turnNum: steps.turnFor(live, true) };

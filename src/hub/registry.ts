@@ -10,7 +10,7 @@ import { resumeChannel } from "../channel/channel.ts";
 import { marginStateOf } from "../channel/margin-channel.ts";
 import { AtRiskIndex } from "../engine/at-risk-index.ts";
 import { HUB } from "../protocol/channel-setup.ts";
-import type { Position, PriceReport } from "../protocol/margin-state.ts";
+import type { MarginState, PriceReport } from "../protocol/margin-state.ts";
 import type { SignedState } from "../protocol/state.ts";
 import type { Address, Bytes32, MarketId } from "../protocol/types.ts";
 import { PRICE_ONE, type Price } from "../protocol/units.ts";
@@ -217,11 +217,13 @@ export class ChannelRegistry {
 
   // --- the at-risk index ---
 
-  indexRisk(entry: ChannelEntry, margin: { readonly traderCash: bigint; readonly positions: readonly Position[] }): void {
+  indexRisk(entry: ChannelEntry, margin: MarginState): void {
     if (entry.riskId === undefined) entry.riskId = this.#riskChannels.push(entry.id) - 1;
     // Funding is settled into cash at updates; what accrued since (at most the clamp per
     // interval) is not taken off the cash here, so the index may see a shortfall late by that much.
-    this.#risk.upsert(entry.riskId, { cash: margin.traderCash - (entry.unpaid ?? 0n), positions: margin.positions });
+    // A channel on an older risk-parameter set is indexed under that set's terms (param-adoption.ts).
+    const account = { cash: margin.traderCash - (entry.unpaid ?? 0n), positions: margin.positions };
+    this.#ctx.riskParams.index(this.#risk, entry.id, entry.riskId, margin.riskParamsHash, account);
   }
 
   /** Moves the index's mark of a market (start-up, before any report). */
@@ -233,6 +235,7 @@ export class ChannelRegistry {
   belowMaintenance(reports: readonly PriceReport[]): ChannelEntry[] {
     const below = new Set<number>();
     for (const report of reports) for (const id of this.#risk.tick(report.market, report.price).liquidatable) below.add(id);
+    for (const report of reports) for (const id of this.#ctx.riskParams.tick(report.market, report.price)) below.add(id);
     const entries: ChannelEntry[] = [];
     for (const riskId of below) {
       const entry = this.#channels.get(this.#riskChannels[riskId]!);

@@ -120,13 +120,12 @@ export class Requests {
 
   async #action(trader: Address, channelId: Bytes32, action: WireAction, traderTurn: number | undefined): Promise<Propose> {
     const { registry, roll, flows, prices } = this.#parts;
-    const { config } = this.#ctx;
     const live = await registry.owned(trader, channelId);
     raiseFloor(live, traderTurn);
     // A deposit may have confirmed since the last poll; look now rather than refuse.
     if (live.entry.status === "funding") await flows.crankQuietly(channelId);
     if (action.kind === "open" || action.kind === "liquidate" || action.kind === "remark" || action.kind === "hubTopUp") {
-      throw new ChannelError("NOT_PARTICIPANT", { details: { reason: `${action.kind} is the hub's to propose` } });
+      throw new ChannelError("UNEXPECTED_ACTION", { details: { reason: `${action.kind} is the hub's to propose` } });
     }
     // The second step of a withdrawal: the successor's first state is supported, the channel still open.
     const final = action.kind === "withdraw" ? roll.finalStep(live, action.amount) : undefined;
@@ -134,11 +133,12 @@ export class Requests {
     if (live.entry.status !== "open") throw new ChannelError("CHANNEL_NOT_OPEN", { details: { status: live.entry.status } });
     // Our liquidation is out: it is an option the trader holds, so nothing else may be signed until it is answered.
     if (live.snapshot.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: live.snapshot.pending.state.turnNum } });
+    this.#ctx.riskParams.admit(live.snapshot, action, prices.reportsForAction(live, action));
     if (action.kind === "withdraw") return roll.firstStep(live, action.amount);
     let priced = action;
     if (action.kind === "trade") {
       const mark = prices.latest(action.market);
-      const params = config.engine.markets.get(action.market);
+      const params = this.#ctx.riskParams.configFor(live.snapshot).markets.get(action.market);
       if (params === undefined) throw new EngineError("UNKNOWN_MARKET", { details: { market: action.market } });
       if (mark === undefined) throw new EngineError("PRICE_MISSING", { details: { market: action.market } });
       const fill = hubQuote(params, mark.price, action.size);
@@ -159,7 +159,7 @@ export class Requests {
   async #draftForTrader(live: LiveChannel, action: WireAction): Promise<Propose> {
     const { prices, clocks, steps } = this.#parts;
     const reports = prices.reportsForAction(live, action);
-    const ctx = await clocks.context();
+    const ctx = await clocks.context(live, action);
     const { variable, verdict, funding } = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
     const turned = { ...variable, turnNum: steps.turnFor(live, false) };
     const draft = draftProposal(live.snapshot, turned, this.#ctx.address, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...turned }), () => {});
@@ -183,6 +183,7 @@ export class Requests {
           if (latest !== undefined) behind.push(latest);
         }
         proposals.reoffer(entry, ctx.peerId);
+        if (entry.status === "open") this.#ctx.riskParams.notice(ctx.peerId, entry.id, await registry.latestSupported(entry.id));
       }
       return { type: "sync-states", states: behind.slice(0, MAX_SYNC_STATES) };
     }
@@ -201,7 +202,7 @@ export class Requests {
   async #adopt(live: LiveChannel, signed: SignedState): Promise<void> {
     const { book } = this.#ctx;
     const { steps, registry } = this.#parts;
-    const step = adopt(live.snapshot, signed);
+    const step = adopt(live.snapshot, signed, this.#ctx.signatures);
     await steps.save(live.snapshot, step);
     const ours = live.snapshot.pending !== undefined && stateHashOf(live.snapshot.pending.state) === step.stateHash;
     if (ours && live.pendingEffects !== undefined) book.commit(live.pendingEffects);

@@ -53,7 +53,7 @@ export class WithdrawalRoll {
     const { config, address, admission } = this.#ctx;
     const latest = live.snapshot.latest!;
     const reports = this.#prices.reportsForLatest(live);
-    const ctx = await this.#clocks.context();
+    const ctx = await this.#clocks.context(live);
     const { fixed, snapshot: successor } = await this.#steps.newChannel(live.record.counterparty);
     const plan = planWithdrawal(live.snapshot, successor.id, amount, reports, ctx);
     // A successor waits for funding too (by the roll, not a deposit): it counts against the same limits.
@@ -99,7 +99,7 @@ export class WithdrawalRoll {
     if (now - roll.plannedAt > this.#ctx.config.channels.quoteTtl) {
       throw new ChannelError("QUOTE_EXPIRED", { details: { reason: "the withdrawal was judged at prices that are too old", plannedAt: roll.plannedAt } });
     }
-    const ctx = await this.#clocks.context();
+    const ctx = await this.#clocks.context(from);
     const plan = planWithdrawal(from.snapshot, roll.channelId, roll.amount, roll.reports, ctx);
     const variable = { ...plan.rollFinal, turnNum: this.#steps.turnFor(from, false) };
     const draft = draftProposal(from.snapshot, variable, this.#ctx.address, fundingOf(from.snapshot, from.snapshot.latest.state), () => {});

@@ -2,7 +2,8 @@
  * Signs the hub's digests on worker threads (./signing-worker.ts), so that a
  * burst of proposals after a price tick (~100 liquidation states) is signed
  * while the main thread goes on with its other per-state work. Signatures
- * are byte-identical to sign.ts `signDigest`: the workers call it.
+ * are byte-identical to sign.ts `signDigest`: the workers call it, with a
+ * backend of the pool's backend's name loaded in their own thread.
  *
  * Each request goes to the ready worker with the fewest outstanding requests
  * and carries an id its reply is matched by; the requests of one tick leave
@@ -17,9 +18,8 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { ProtocolError } from "../errors/protocol.ts";
 import { parseBytes32 } from "../protocol/parse.ts";
-import type { SignatureBackendChoice } from "../protocol/sig-backend.ts";
-import type { SignatureBackendName } from "../protocol/sig-backend-types.ts";
-import { signDigest, signerFromPrivateKey, type Signer } from "../protocol/sign.ts";
+import type { SignatureBackend, SignatureBackendName } from "../protocol/sig-backend-types.ts";
+import { signDigest, signerFromPrivateKey, Signatures, type Signer } from "../protocol/sign.ts";
 import type { Signature65 } from "../protocol/state.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
 import type { SignBatch, SigningWorkerData, SigningWorkerMessage } from "./signing-worker.ts";
@@ -30,11 +30,11 @@ export interface SigningPoolOptions {
   /** Worker threads; 0 means sign inline on the calling thread (same API, no threads). */
   readonly workers: number;
   /**
-   * Backend choice each worker selects with setSignatureBackend ("noble" | "native" | "auto").
-   * Checked by the workers: a choice they refuse fails start(). Inline signing
-   * uses the process's current backend, which the hub selects at start-up.
+   * What signs: inline (`workers: 0`) this very object; each worker loads the
+   * backend of the same name in its own thread (an object does not cross
+   * threads). A name a worker refuses fails start().
    */
-  readonly backend: SignatureBackendChoice;
+  readonly backend: SignatureBackend;
   /** Test-only: workers honour the signing-worker.ts test hooks (`TEST_EXIT_DIGEST`). */
   readonly testHooks?: boolean;
 }
@@ -110,10 +110,10 @@ export class SigningPool {
     if (!Number.isSafeInteger(options.workers) || options.workers < 0) {
       throw new RangeError(`signing pool: workers must be a non-negative integer, got ${String(options.workers)}`);
     }
-    this.#signer = signerFromPrivateKey(Uint8Array.from(options.privateKey));
+    this.#signer = signerFromPrivateKey(Uint8Array.from(options.privateKey), new Signatures(options.backend));
     this.address = this.#signer.address;
     this.#workers = options.workers;
-    this.#workerData = { privateKey: this.#signer.privateKey, backend: options.backend, testHooks: options.testHooks === true };
+    this.#workerData = { privateKey: this.#signer.privateKey, backend: options.backend.name, testHooks: options.testHooks === true };
   }
 
   /** Workers ready to sign now (0 inline, before start, after stop, and for a slot being replaced). */

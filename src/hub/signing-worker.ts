@@ -1,7 +1,7 @@
 /**
  * The thread behind `SigningPool` (./signing-pool.ts): holds a copy of the
- * hub's key, selects the signature backend the pool asked for (module state
- * is per thread, so the main thread's choice does not carry over), reports
+ * hub's key, loads the signature backend the pool names (a backend object
+ * does not cross threads, so the thread makes its own of that name), reports
  * the address it derived so the pool can check it signs as the hub, then
  * answers batches of digests with sign.ts `signDigest`, one reply per batch.
  *
@@ -11,9 +11,8 @@
  * file and its imports use erasable syntax only.
  */
 import { isMainThread, parentPort, workerData, type MessagePort } from "node:worker_threads";
-import type { SignatureBackendChoice } from "../protocol/sig-backend.ts";
-import { setSignatureBackend } from "../protocol/sig-backend.ts";
-import { signDigest, signerFromPrivateKey, type Signer } from "../protocol/sign.ts";
+import { resolveSignatureBackend, type SignatureBackendChoice } from "../protocol/sig-backend.ts";
+import { signDigest, signerFromPrivateKey, Signatures, type Signer } from "../protocol/sign.ts";
 import type { Signature65 } from "../protocol/state.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
 
@@ -56,8 +55,7 @@ if (!isMainThread && parentPort !== null) serve(parentPort, workerData as Signin
 function serve(port: MessagePort, data: SigningWorkerData): void {
   let signer: Signer;
   try {
-    setSignatureBackend(data.backend);
-    signer = signerFromPrivateKey(data.privateKey);
+    signer = signerFromPrivateKey(data.privateKey, new Signatures(resolveSignatureBackend(data.backend).backend));
   } catch (error) {
     post(port, { type: "failed", message: error instanceof Error ? error.message : String(error) });
     return;

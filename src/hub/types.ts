@@ -17,6 +17,8 @@ import type { SignedState } from "../protocol/state.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
 import type { ChannelRecord, ChannelStatus } from "../store/types.ts";
 import type { HubConfig } from "./config.ts";
+import type { HubEventListener } from "./events.ts";
+import type { SignatureBackend } from "../protocol/sig-backend-types.ts";
 
 /** What the hub needs from the chain: narrow, so tests and the embedded dev chain plug in the same way. */
 export interface FundingPort {
@@ -39,6 +41,8 @@ export interface HubInit {
   readonly config: HubConfig;
   /** Signs channel states; its address is the hub's participant address. */
   readonly signer: Signer;
+  /** What the hub signs and verifies with (its signing workers load one of the same name); default: `config.signatureBackend`. */
+  readonly sigBackend?: SignatureBackend;
   readonly chain: FundingPort;
   /** The durable store (default: SQLite at `<dataDir>/hub.db`); started and stopped by the hub. */
   readonly store?: Store;
@@ -47,7 +51,8 @@ export interface HubInit {
   readonly now?: () => bigint;
   /** Funding's rate per market and interval; default: our mid's premium over the oracle index. */
   readonly fundingRate?: FundingRateSource;
-  readonly log?: (event: string, fields: Record<string, unknown>) => void;
+  /** Every event (events.ts), as the log line writes it. */
+  readonly log?: HubEventListener;
   /** Watch the adjudicator and answer stale challenges (omit only in tests that need no chain events). */
   readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number };
   /** Milliseconds for the connection handshake deadline (performance.now unless a test drives it). */

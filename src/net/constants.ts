@@ -2,7 +2,7 @@
  * Transport limits and timeouts (libp2p's per-package `constants.ts` habit).
  * Wire-level promises to peers (protocol ids, MAX_FRAME_BYTES) live in
  * src/protocol/constants.ts; these are local policy, overridable per node
- * through MessengerInit / PeerAuthInit / HubLinkInit.
+ * through MessengerInit / PeerAuthInit.
  */
 
 /** Default deadline for one read, one write, or one whole request when no signal is given. */
@@ -53,8 +53,3 @@ export const HANDSHAKE_NONCE_TTL_MS = 60_000;
 export const MAX_PENDING_NONCES_PER_PEER = 4;
 /** Domain tag inside every handshake digest. */
 export const HANDSHAKE_DOMAIN = "nitro-margin/handshake";
-
-/** Reconnect backoff: first delay, cap, growth factor (with full jitter). */
-export const RECONNECT_INITIAL_DELAY_MS = 250;
-export const RECONNECT_MAX_DELAY_MS = 10_000;
-export const RECONNECT_BACKOFF_FACTOR = 2;

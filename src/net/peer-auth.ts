@@ -18,7 +18,7 @@ import { randomBytes } from "node:crypto";
 import { AuthError } from "../errors/auth.ts";
 import { WireError } from "../errors/wire.ts";
 import type { Challenge, Hello, Message } from "../protocol/messages.ts";
-import { recoverDigestSigner, signDigest, type Signer } from "../protocol/sign.ts";
+import { defaultSignatures, signDigest, type Signatures, type Signer } from "../protocol/sign.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
 import type { AbortOptions } from "./abort.ts";
 import { HANDSHAKE_DOMAIN, HANDSHAKE_NONCE_TTL_MS, MAX_PENDING_NONCES_PER_PEER } from "./constants.ts";
@@ -51,6 +51,8 @@ export interface PeerAuthInit {
   readonly maxPendingNoncesPerPeer?: number;
   /** Clock in ms, for tests. */
   readonly now?: () => number;
+  /** What checks the proofs: the hub's own backend (default: the shared noble one). */
+  readonly signatures?: Signatures;
 }
 
 /** Serves the handshake family; successful proofs land in `messenger.bindings`. */
@@ -60,6 +62,7 @@ export class PeerAuth {
   readonly #ttlMs: number;
   readonly #maxPending: number;
   readonly #now: () => number;
+  readonly #signatures: Signatures;
   /** peerId → (nonce → expiry), insertion-ordered so the oldest is evicted first. */
   readonly #nonces = new Map<string, Map<Bytes32, number>>();
 
@@ -68,6 +71,7 @@ export class PeerAuth {
     this.hub = getAddress(init.hub) as Address;
     this.#ttlMs = init.nonceTtlMs ?? HANDSHAKE_NONCE_TTL_MS;
     this.#maxPending = init.maxPendingNoncesPerPeer ?? MAX_PENDING_NONCES_PER_PEER;
+    this.#signatures = init.signatures ?? defaultSignatures();
     this.#now = init.now ?? Date.now;
     if (!(this.#ttlMs > 0) || !(this.#maxPending >= 1)) throw new RangeError("nonceTtlMs and maxPendingNoncesPerPeer must be positive");
   }
@@ -115,7 +119,7 @@ export class PeerAuth {
     if (this.#now() > expiresAt) throw new AuthError("NONCE_EXPIRED");
     let recovered: Address;
     try {
-      recovered = recoverDigestSigner(handshakeDigest(peerId, hello.nonce, this.hub), hello.signature);
+      recovered = this.#signatures.recoverDigestSigner(handshakeDigest(peerId, hello.nonce, this.hub), hello.signature);
     } catch (cause) {
       throw new AuthError("BAD_HANDSHAKE_SIGNATURE", { cause });
     }

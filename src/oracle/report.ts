@@ -15,7 +15,7 @@ import { TypedDataEncoder, type TypedDataDomain, type TypedDataField } from "eth
 import { ProtocolError } from "../errors/protocol.ts";
 import type { PriceReport } from "../protocol/margin-state.ts";
 import { marketIdToBytes32, parseAddress, parseMarketId, parseUint } from "../protocol/parse.ts";
-import { recoverHashSigner, signHash, type Signer } from "../protocol/sign.ts";
+import { defaultSignatures, signaturesOf, type Signatures, type Signer } from "../protocol/sign.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
 
 export const ORACLE_DOMAIN_NAME = "NitroMargin Oracle";
@@ -62,25 +62,25 @@ export function priceReportDigest(domain: OracleDomain, report: UnsignedPriceRep
 }
 
 export function signPriceReport(domain: OracleDomain, report: UnsignedPriceReport, signer: Signer): PriceReport {
-  const signature = signHash(signer.privateKey, hexToBytes(priceReportDigest(domain, report).slice(2)));
+  const signature = signaturesOf(signer).signHash(signer.privateKey, hexToBytes(priceReportDigest(domain, report).slice(2)));
   return Object.freeze({ market: report.market, price: report.price, timestamp: report.timestamp, signature });
 }
 
 /** The address that signed `report`; ORACLE_BAD_SIGNATURE if the signature is malformed, high-s or unrecoverable. */
-export function recoverPriceReportSigner(domain: OracleDomain, report: PriceReport): Address {
+export function recoverPriceReportSigner(domain: OracleDomain, report: PriceReport, signatures: Signatures = defaultSignatures()): Address {
   const digest = hexToBytes(priceReportDigest(domain, report).slice(2));
   try {
-    return recoverHashSigner(digest, report.signature);
+    return signatures.recoverHashSigner(digest, report.signature);
   } catch (cause) {
     if (!(cause instanceof ProtocolError)) throw cause;
     throw new ProtocolError("ORACLE_BAD_SIGNATURE", { details: cause.context, cause });
   }
 }
 
-/** Throws ORACLE_WRONG_SIGNER unless `report` is signed by `oracle` for `domain`. */
-export function verifyPriceReport(domain: OracleDomain, report: PriceReport, oracle: Address): void {
+/** Throws ORACLE_WRONG_SIGNER unless `report` is signed by `oracle` for `domain` (checked with the caller's `signatures`). */
+export function verifyPriceReport(domain: OracleDomain, report: PriceReport, oracle: Address, signatures?: Signatures): void {
   const expected = parseAddress(oracle, "oracle");
-  const recovered = recoverPriceReportSigner(domain, report);
+  const recovered = recoverPriceReportSigner(domain, report, signatures);
   if (recovered !== expected) {
     throw new ProtocolError("ORACLE_WRONG_SIGNER", { details: { market: report.market, expected, recovered } });
   }

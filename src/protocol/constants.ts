@@ -17,7 +17,6 @@ export const PROTOCOL_IDS = Object.freeze({
   update: "/nitro-margin/update/3.0.0",
   sync: "/nitro-margin/sync/3.0.0",
   price: "/nitro-margin/price/3.0.0",
-  notice: "/nitro-margin/notice/3.0.0",
 } as const);
 
 export type MessageFamily = keyof typeof PROTOCOL_IDS;
@@ -42,8 +41,10 @@ export const MAX_SYNC_STATES = 8;
 export const MAX_SYNC_CHANNELS = 256;
 /** Price reports in one price push. */
 export const MAX_PRICE_REPORTS = 64;
-/** Markets named in one liquidation notice. */
-export const MAX_NOTICE_MARKETS = 64;
+/** A risk-parameter set on the wire (`risk-params`): markets, tiers per market, scalar fields per market. */
+export const MAX_PARAM_MARKETS = 32;
+export const MAX_PARAM_TIERS = 16;
+export const MAX_PARAM_FIELDS = 40;
 
 /** Bytes of the hub's handshake challenge nonce. */
 export const HANDSHAKE_NONCE_BYTES = 32;

@@ -16,8 +16,10 @@ import {
   MAX_ERROR_CODE_CHARS,
   MAX_ERROR_MESSAGE_CHARS,
   MAX_METADATA_BYTES,
-  MAX_NOTICE_MARKETS,
   MAX_OUTCOME_EXITS,
+  MAX_PARAM_FIELDS,
+  MAX_PARAM_MARKETS,
+  MAX_PARAM_TIERS,
   MAX_PRICE_REPORTS,
   MAX_SYNC_CHANNELS,
   MAX_SYNC_STATES,
@@ -53,7 +55,9 @@ export type WireAction =
   | { readonly kind: "withdraw"; readonly amount: Collateral }
   | { readonly kind: "remark" }
   | { readonly kind: "liquidate" }
-  | { readonly kind: "close" };
+  | { readonly kind: "close" }
+  /** Move the channel to the risk-parameter set `riskParamsHash`: same cash, positions and outcome, new hash and terms. */
+  | { readonly kind: "adoptRiskParams"; readonly riskParamsHash: Bytes32 };
 export type WireActionKind = WireAction["kind"];
 /** Trader → hub: open a channel with this deposit; the hub answers with the turn-0 proposal. */
 export interface Open { readonly type: "open"; readonly deposit: Collateral }
@@ -101,21 +105,24 @@ export interface SyncStatus { readonly type: "sync-status"; readonly channels: r
 export interface SyncStates { readonly type: "sync-states"; readonly states: readonly WireSignedState[] }
 // --- price ---
 export interface PricePush { readonly type: "price"; readonly reports: readonly PriceReport[] }
-// --- notice ---
-export interface MarginCall {
-  readonly type: "margin-call";
+/**
+ * Hub → trader, pushed over `update`: the hub's risk parameters changed and
+ * the channel still commits to an older set. The trader may adopt the new
+ * one (an `adoptRiskParams` action, which it signs first); after
+ * `noticeEndsAt` an unadopted channel may only reduce risk (docs/RISK.md).
+ */
+export interface RiskParamsNotice {
+  readonly type: "risk-params";
   readonly channelId: Bytes32;
-  readonly turnNum: number;
-  readonly equity: Collateral; // int256
-  readonly maintenanceMargin: Collateral; // uint256
-  readonly timestamp: bigint; // uint64 unix seconds
+  readonly riskParamsHash: Bytes32;
+  readonly noticeEndsAt: bigint; // uint64 unix seconds
+  readonly markets: readonly WireMarketParams[];
 }
-export interface LiquidationNotice {
-  readonly type: "liquidation";
-  readonly channelId: Bytes32;
-  readonly turnNum: number;
-  readonly markets: readonly MarketId[];
-  readonly penalty: Collateral; // uint256
+/** One market's parameters in their input form (engine/param-sets.ts `paramSetInput`): every scalar by name. */
+export interface WireMarketParams {
+  readonly market: MarketId;
+  readonly tiers: readonly { readonly notionalFloor: bigint; readonly imf: bigint; readonly mmf: bigint }[];
+  readonly scalars: Readonly<Record<string, bigint>>;
 }
 // --- any family ---
 export interface ErrorReply { readonly type: "error"; readonly code: string; readonly number: number; readonly message: string }
@@ -125,7 +132,7 @@ export type Message =
   | Open | ActionRequest | Propose | Accept | Ack | Reject
   | SyncStatus | SyncStates
   | PricePush
-  | MarginCall | LiquidationNotice
+  | RiskParamsNotice
   | ErrorReply;
 export type MessageType = Message["type"];
 
@@ -135,7 +142,7 @@ export const MESSAGE_FAMILY: Readonly<Record<MessageType, MessageFamily | "any">
   open: "update", action: "update", propose: "update", accept: "update", ack: "update", reject: "update",
   "sync-status": "sync", "sync-states": "sync",
   price: "price",
-  "margin-call": "notice", liquidation: "notice",
+  "risk-params": "update",
   error: "any",
 });
 
@@ -288,9 +295,34 @@ function wireAction(x: unknown, p: Path): WireAction {
     case "close":
       record(x, p, ["kind"]);
       return { kind };
+    case "adoptRiskParams": {
+      const o = record(x, p, ["kind", "riskParamsHash"]);
+      return { kind, riskParamsHash: bytes32(o.riskParamsHash, `${p}.riskParamsHash`) };
+    }
     default:
       throw invalid(join(p, "kind"), "unknown action");
   }
+}
+
+/** Field names of a market's scalars; `market` and `tiers` have their own places. */
+const PARAM_FIELD = /^[a-z][A-Za-z0-9]{0,39}$/;
+
+function marketParams(x: unknown, p: Path): WireMarketParams {
+  const o = record(x, p, ["market", "tiers", "scalars"]);
+  const tiers = list(o.tiers, `${p}.tiers`, MAX_PARAM_TIERS, (v, q) => {
+    const t = record(v, q, ["notionalFloor", "imf", "mmf"]);
+    return { notionalFloor: uint(t.notionalFloor, `${q}.notionalFloor`, 256), imf: uint(t.imf, `${q}.imf`, 256), mmf: uint(t.mmf, `${q}.mmf`, 256) };
+  }, 1);
+  const raw = o.scalars;
+  if (typeof raw !== "object" || raw === null || !isPlain(raw)) throw invalid(`${p}.scalars`, "not an object");
+  const names = Object.keys(raw);
+  if (names.length > MAX_PARAM_FIELDS) throw invalid(`${p}.scalars`, `at most ${MAX_PARAM_FIELDS} fields`);
+  const scalars: Record<string, bigint> = {};
+  for (const name of names) {
+    if (!PARAM_FIELD.test(name) || name === "market" || name === "tiers") throw invalid(`${p}.scalars.${name.slice(0, 40)}`, "bad field name");
+    scalars[name] = uint((raw as Obj)[name], `${p}.scalars.${name}`, 256);
+  }
+  return { market: market(o.market, `${p}.market`), tiers, scalars };
 }
 
 const ERROR_CODE = /^[A-Z][A-Z0-9_]*$/;
@@ -369,25 +401,14 @@ export const VALIDATORS: Readonly<Record<MessageType, Validator>> = Object.freez
     const o = record(x, "", ["type", "reports"]);
     return { type: "price", reports: list(o.reports, "reports", MAX_PRICE_REPORTS, priceReport) };
   },
-  "margin-call": (x) => {
-    const o = record(x, "", ["type", "channelId", "turnNum", "equity", "maintenanceMargin", "timestamp"]);
+  "risk-params": (x) => {
+    const o = record(x, "", ["type", "channelId", "riskParamsHash", "noticeEndsAt", "markets"]);
     return {
-      type: "margin-call",
+      type: "risk-params",
       channelId: bytes32(o.channelId, "channelId"),
-      turnNum: uintN(o.turnNum, "turnNum", 48),
-      equity: at("equity", () => parseSInt(o.equity, 256, "equity")) as Collateral,
-      maintenanceMargin: uint(o.maintenanceMargin, "maintenanceMargin", 256) as Collateral,
-      timestamp: uint(o.timestamp, "timestamp", 64),
-    };
-  },
-  liquidation: (x) => {
-    const o = record(x, "", ["type", "channelId", "turnNum", "markets", "penalty"]);
-    return {
-      type: "liquidation",
-      channelId: bytes32(o.channelId, "channelId"),
-      turnNum: uintN(o.turnNum, "turnNum", 48),
-      markets: list(o.markets, "markets", MAX_NOTICE_MARKETS, market),
-      penalty: uint(o.penalty, "penalty", 256) as Collateral,
+      riskParamsHash: bytes32(o.riskParamsHash, "riskParamsHash"),
+      noticeEndsAt: uint(o.noticeEndsAt, "noticeEndsAt", 64),
+      markets: list(o.markets, "markets", MAX_PARAM_MARKETS, marketParams, 1),
     };
   },
   error: (x) => {

@@ -1,11 +1,13 @@
 /**
- * Which secp256k1 implementation `./sign.ts` uses, chosen once at start-up:
- * `@noble/curves` by default; libsecp256k1 (`./sig-backend-native.ts`) when
- * asked for and installed. "auto" takes native when it loads, noble otherwise.
- * The choice is process-wide state on purpose: signatures are identical
- * under both (RFC 6979, low s), so the choice changes speed, never results.
+ * Which secp256k1 implementation signs and verifies, chosen by each owner
+ * (a hub, a trader, a signing thread) and held by it (`Signatures` in
+ * ./sign.ts), never switched for the process: `@noble/curves` by default;
+ * libsecp256k1 (`./sig-backend-native.ts`) when asked for and installed.
+ * "auto" takes native when it loads, noble otherwise. Signatures are
+ * identical under both (RFC 6979, low s), so the choice changes speed,
+ * never results.
  *
- * `signatureBackendInfo()` is what the hub logs at start.
+ * `SignatureBackendInfo` is what the hub logs at start.
  */
 import { loadNativeBackend } from "./sig-backend-native.ts";
 import { nobleBackend } from "./sig-backend-noble.ts";
@@ -16,61 +18,44 @@ export type SignatureBackendChoice = SignatureBackendName | "auto";
 export interface SignatureBackendInfo {
   readonly name: SignatureBackendName;
   readonly description: string;
-  readonly requested: SignatureBackendChoice;
+  /** What was asked for: a choice, or "given" for a backend object handed over as is. */
+  readonly requested: SignatureBackendChoice | "given";
   /** Why native was not used when it was asked for ("auto"). */
   readonly fallback?: string;
 }
 
 let noble: SignatureBackend | undefined;
-let current: SignatureBackend | undefined;
-let info: SignatureBackendInfo | undefined;
-const listeners = new Set<() => void>();
 
-/** The backend in use (noble unless `setSignatureBackend` chose otherwise). */
-export function signatureBackend(): SignatureBackend {
-  return current ?? select("noble");
+/**
+ * The noble backend everything without a choice of its own uses. One instance
+ * per thread: it holds nothing but precomputed tables of the keys it sees.
+ */
+export function nobleSignatureBackend(): SignatureBackend {
+  return (noble ??= nobleBackend());
 }
 
 /**
- * Selects the backend. "native" throws if the binding cannot load (asked for
- * explicitly, a silent fallback would hide a misconfigured deployment);
- * "auto" falls back to noble and records why.
+ * The backend for `choice`. "native" throws if the binding cannot load (asked
+ * for explicitly, a silent fallback would hide a misconfigured deployment);
+ * "auto" falls back to noble and says why.
  */
-export function setSignatureBackend(choice: SignatureBackendChoice): SignatureBackendInfo {
+export function resolveSignatureBackend(choice: SignatureBackendChoice): { readonly backend: SignatureBackend; readonly info: SignatureBackendInfo } {
   if (choice !== "noble" && choice !== "native" && choice !== "auto") {
     throw new TypeError(`signature backend: expected "noble", "native" or "auto", got ${String(choice)}`);
   }
-  select(choice);
-  return info!;
+  if (choice === "noble") return withInfo(nobleSignatureBackend(), choice);
+  const native = loadNativeBackend();
+  if (native.backend !== undefined) return withInfo(native.backend, choice);
+  if (choice === "native") throw new Error(native.reason);
+  return withInfo(nobleSignatureBackend(), choice, native.reason);
 }
 
-export function signatureBackendInfo(): SignatureBackendInfo {
-  signatureBackend();
-  return info!;
+/** The start-up log's description of a backend handed over as an object. */
+export function givenSignatureBackend(backend: SignatureBackend): { readonly backend: SignatureBackend; readonly info: SignatureBackendInfo } {
+  return withInfo(backend, "given");
 }
 
-/** Called after every change of backend (sign.ts drops its prepared keys). */
-export function onSignatureBackendChange(listener: () => void): void {
-  listeners.add(listener);
-}
-
-function select(choice: SignatureBackendChoice): SignatureBackend {
-  let fallback: string | undefined;
-  let next: SignatureBackend;
-  if (choice === "noble") {
-    next = noble ??= nobleBackend();
-  } else {
-    const native = loadNativeBackend();
-    if (native.backend !== undefined) next = native.backend;
-    else if (choice === "native") throw new Error(native.reason);
-    else {
-      fallback = native.reason;
-      next = noble ??= nobleBackend();
-    }
-  }
-  const changed = current !== undefined && current !== next;
-  current = next;
-  info = Object.freeze({ name: next.name, description: next.description, requested: choice, ...(fallback ? { fallback } : {}) });
-  if (changed) for (const listener of listeners) listener();
-  return next;
+function withInfo(backend: SignatureBackend, requested: SignatureBackendInfo["requested"], fallback?: string) {
+  const info: SignatureBackendInfo = Object.freeze({ name: backend.name, description: backend.description, requested, ...(fallback ? { fallback } : {}) });
+  return { backend, info };
 }

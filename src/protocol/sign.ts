@@ -1,17 +1,22 @@
 /**
  * Ethereum `eth_sign`-style signatures over Nitro state hashes, made and
- * checked with @noble/curves, exactly as `NitroUtils.recoverSigner` checks
- * them: ecrecover(keccak256("\x19Ethereum Signed Message:\n32" || digest)).
+ * checked exactly as `NitroUtils.recoverSigner` checks them:
+ * ecrecover(keccak256("\x19Ethereum Signed Message:\n32" || digest)).
  *
  * Signatures are 65 bytes r || s || v (v = 27 | 28), the form wallets emit
  * and the form `splitSignature` below turns into the contract's {v, r, s}.
  *
- * The curve arithmetic is done by the selected backend (`./sig-backend.ts`:
- * noble by default, libsecp256k1 optionally). Where the expected signer is
- * known, `verifyHashSignature` checks against its public key instead of
- * recovering one and hashing it to an address; the public key of an address
- * is learned from the first successful recovery that hashed to it, and kept
- * in a bounded LRU (`KEY_CACHE_LIMIT`).
+ * The curve arithmetic is done by a backend (`./sig-backend.ts`: noble by
+ * default, libsecp256k1 optionally) that each owner holds in a `Signatures`
+ * of its own: a hub and a trader in one process each sign and verify with
+ * theirs. A `Signer` may carry its owner's `Signatures`, so whatever signs
+ * with it (the channel machine, the chain client, the handshake) uses them;
+ * the free functions below use the signer's, or the shared noble default.
+ * Where the expected signer is known, `verifyHashSignature` checks against
+ * its public key instead of recovering one and hashing it to an address; the
+ * public key of an address is learned from the first successful recovery
+ * that hashed to it, and kept in a bounded LRU (`KEY_CACHE_LIMIT`) per
+ * `Signatures`.
  */
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
@@ -19,8 +24,8 @@ import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from "@noble/hashes/
 import { getAddress } from "ethers";
 import { ProtocolError } from "../errors/protocol.ts";
 import { challengeHash, channelId, hashState } from "./hash.ts";
-import { onSignatureBackendChange, signatureBackend } from "./sig-backend.ts";
-import type { VerifyingKey } from "./sig-backend-types.ts";
+import { nobleSignatureBackend } from "./sig-backend.ts";
+import type { SignatureBackend, VerifyingKey } from "./sig-backend-types.ts";
 import { fixedPartOf, variablePartOf, type Signature65, type State } from "./state.ts";
 import { sameAddress, type Address, type Bytes32, type Hex } from "./types.ts";
 
@@ -31,22 +36,139 @@ const HALF_N = secp256k1.Point.CURVE().n >> 1n;
 
 /** How many signers' public keys are kept for verification (least recently used goes first). */
 export const KEY_CACHE_LIMIT = 10_000;
-/** Lower-case address → its key, prepared by the current backend. */
-const knownKeys = new Map<string, VerifyingKey>();
-onSignatureBackendChange(() => knownKeys.clear());
 
 /** A participant's signing key; the address is derived once. */
 export interface Signer {
   readonly address: Address;
   readonly privateKey: Uint8Array;
+  /** Its owner's backend: what signs with this key (default: the shared noble one). */
+  readonly signatures?: Signatures;
 }
 
-export function signerFromPrivateKey(privateKey: Uint8Array | Hex): Signer {
+/**
+ * Signing and checking with one backend, and the public keys it has learned.
+ * Each hub and trader holds its own, so neither's choice reaches the other.
+ */
+export class Signatures {
+  readonly backend: SignatureBackend;
+  /** Lower-case address → its key, prepared by this backend. */
+  readonly #knownKeys = new Map<string, VerifyingKey>();
+
+  constructor(backend: SignatureBackend = nobleSignatureBackend()) {
+    this.backend = backend;
+  }
+
+  /** Signs a 32-byte hash as is (no prefix): 65 bytes r || s || v, low-s, v = 27 | 28. */
+  signHash(privateKey: Uint8Array, hash: Uint8Array): Signature65 {
+    const { rs, recovery } = this.backend.sign(privateKey, hash);
+    const out = new Uint8Array(65);
+    out.set(rs, 0);
+    out[64] = 27 + recovery;
+    return ("0x" + bytesToHex(out)) as Signature65;
+  }
+
+  /**
+   * The address whose key made `signature` over `hash`. High-s signatures are
+   * refused: ecrecover would accept them, but they are the malleable twin of a
+   * low-s one, and one state must have one signature per signer.
+   */
+  recoverHashSigner(hash: Uint8Array, signature: Signature65): Address {
+    const { rs, recovery } = parseSignature(signature);
+    const publicKey = this.backend.recover(hash, rs, recovery);
+    if (publicKey === undefined) throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "not recoverable" } });
+    const address = addressOfPublicKey(publicKey);
+    this.#learnKey(address, publicKey);
+    return address;
+  }
+
+  /**
+   * True iff `signature` over `hash` was made by `expected` (its address, or a
+   * key from `verifyingKeyOf`), with the same acceptance as `recoverHashSigner`:
+   * v = 27 | 28 and the right one, low s. Checks ECDSA against the known public
+   * key when there is one; otherwise recovers once and remembers the key.
+   */
+  verifyHashSignature(hash: Uint8Array, signature: Signature65, expected: Address | VerifyingKey): boolean {
+    let parsed: { rs: Uint8Array; recovery: 0 | 1 };
+    try {
+      parsed = parseSignature(signature);
+    } catch {
+      return false;
+    }
+    const key = typeof expected === "string" ? this.verifyingKeyOf(expected) : expected;
+    if (key !== undefined) return this.backend.verify(hash, parsed.rs, parsed.recovery, key);
+    const publicKey = this.backend.recover(hash, parsed.rs, parsed.recovery);
+    if (publicKey === undefined) return false;
+    const address = addressOfPublicKey(publicKey);
+    if (!sameAddress(address, expected as Address)) return false;
+    this.#learnKey(address, publicKey);
+    return true;
+  }
+
+  /** The prepared public key of `address`, if a signature of its has been recovered (or verified) here before. */
+  verifyingKeyOf(address: Address): VerifyingKey | undefined {
+    const id = address.toLowerCase();
+    const key = this.#knownKeys.get(id);
+    if (key !== undefined) {
+      this.#knownKeys.delete(id); // most recently used goes last
+      this.#knownKeys.set(id, key);
+    }
+    return key;
+  }
+
+  /** eth_sign: signs keccak256(prefix || digest) with `signer`'s key. */
+  signDigest(signer: Signer, digest: Bytes32): Signature65 {
+    return this.signHash(signer.privateKey, ethSignDigest(digest));
+  }
+
+  recoverDigestSigner(digest: Bytes32, signature: Signature65): Address {
+    return this.recoverHashSigner(ethSignDigest(digest), signature);
+  }
+
+  /** eth_sign: `verifyHashSignature` over keccak256(prefix || digest). */
+  verifyDigestSignature(digest: Bytes32, signature: Signature65, expected: Address | VerifyingKey): boolean {
+    return this.verifyHashSignature(ethSignDigest(digest), signature, expected);
+  }
+
+  /** Throws INVALID_SIGNATURE unless `signature` on `state` recovers to `expected`. */
+  assertSignedBy(state: State, signature: Signature65, expected: Address): void {
+    const digest = stateHashOf(state);
+    if (this.verifyDigestSignature(digest, signature, expected)) return;
+    // The failure path only: recover for the error's details (throws its own INVALID_SIGNATURE if malformed).
+    const signer = this.recoverDigestSigner(digest, signature);
+    throw new ProtocolError("INVALID_SIGNATURE", { details: { expected, recovered: signer } });
+  }
+
+  #learnKey(address: Address, publicKey: Uint8Array): void {
+    const id = address.toLowerCase();
+    if (this.#knownKeys.has(id)) return;
+    if (this.#knownKeys.size >= KEY_CACHE_LIMIT) this.#knownKeys.delete(this.#knownKeys.keys().next().value!);
+    this.#knownKeys.set(id, this.backend.prepareKey(publicKey));
+  }
+}
+
+let shared: Signatures | undefined;
+
+/** The shared noble `Signatures` of everything that was given none (tools, tests, the oracle signer). */
+export function defaultSignatures(): Signatures {
+  return (shared ??= new Signatures());
+}
+
+/** What signs with `signer`'s key, and what its owner verifies with. */
+export function signaturesOf(signer: Signer): Signatures {
+  return signer.signatures ?? defaultSignatures();
+}
+
+export function signerFromPrivateKey(privateKey: Uint8Array | Hex, signatures?: Signatures): Signer {
   const key = typeof privateKey === "string" ? hexToBytes(strip0x(privateKey)) : privateKey;
   if (key.length !== 32 || !secp256k1.utils.isValidSecretKey(key)) {
     throw new ProtocolError("INVALID_PRIVATE_KEY");
   }
-  return Object.freeze({ address: addressOfPublicKey(secp256k1.getPublicKey(key, false)), privateKey: key });
+  return Object.freeze({ address: addressOfPublicKey(secp256k1.getPublicKey(key, false)), privateKey: key, ...(signatures ? { signatures } : {}) });
+}
+
+/** `signer` signing with `signatures` (its owner's backend) from now on. */
+export function withSignatures(signer: Signer, signatures: Signatures): Signer {
+  return Object.freeze({ address: signer.address, privateKey: signer.privateKey, signatures });
 }
 
 export function addressOfPublicKey(uncompressed: Uint8Array): Address {
@@ -59,83 +181,36 @@ export function ethSignDigest(digest: Bytes32): Uint8Array {
   return keccak_256(concatBytes(ETH_SIGN_PREFIX, hexToBytes(strip0x(digest))));
 }
 
-/** Signs a 32-byte hash as is (no prefix): 65 bytes r || s || v, low-s, v = 27 | 28. */
+// The free functions: the signer's backend when it signs, the shared noble default otherwise.
+
+/** Signs a 32-byte hash as is with the default backend (see `Signatures.signHash`). */
 export function signHash(privateKey: Uint8Array, hash: Uint8Array): Signature65 {
-  const { rs, recovery } = signatureBackend().sign(privateKey, hash);
-  const out = new Uint8Array(65);
-  out.set(rs, 0);
-  out[64] = 27 + recovery;
-  return ("0x" + bytesToHex(out)) as Signature65;
+  return defaultSignatures().signHash(privateKey, hash);
 }
 
-/**
- * The address whose key made `signature` over `hash`. High-s signatures are
- * refused: ecrecover would accept them, but they are the malleable twin of a
- * low-s one, and one state must have one signature per signer.
- */
 export function recoverHashSigner(hash: Uint8Array, signature: Signature65): Address {
-  const { rs, recovery } = parseSignature(signature);
-  const publicKey = signatureBackend().recover(hash, rs, recovery);
-  if (publicKey === undefined) throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "not recoverable" } });
-  const address = addressOfPublicKey(publicKey);
-  learnKey(address, publicKey);
-  return address;
+  return defaultSignatures().recoverHashSigner(hash, signature);
 }
 
-/**
- * True iff `signature` over `hash` was made by `expected` (its address, or a
- * key from `verifyingKeyOf`), with the same acceptance as `recoverHashSigner`:
- * v = 27 | 28 and the right one, low s. Checks ECDSA against the known public
- * key when there is one; otherwise recovers once and remembers the key.
- */
 export function verifyHashSignature(hash: Uint8Array, signature: Signature65, expected: Address | VerifyingKey): boolean {
-  let parsed: { rs: Uint8Array; recovery: 0 | 1 };
-  try {
-    parsed = parseSignature(signature);
-  } catch {
-    return false;
-  }
-  const backend = signatureBackend();
-  const key = typeof expected === "string" ? verifyingKeyOf(expected) : expected;
-  if (key !== undefined) return backend.verify(hash, parsed.rs, parsed.recovery, key);
-  const publicKey = backend.recover(hash, parsed.rs, parsed.recovery);
-  if (publicKey === undefined) return false;
-  const address = addressOfPublicKey(publicKey);
-  if (!sameAddress(address, expected as Address)) return false;
-  learnKey(address, publicKey);
-  return true;
+  return defaultSignatures().verifyHashSignature(hash, signature, expected);
 }
 
-/** The prepared public key of `address`, if a signature of its has been recovered (or verified) before. */
 export function verifyingKeyOf(address: Address): VerifyingKey | undefined {
-  const id = address.toLowerCase();
-  const key = knownKeys.get(id);
-  if (key !== undefined) {
-    knownKeys.delete(id); // most recently used goes last
-    knownKeys.set(id, key);
-  }
-  return key;
+  return defaultSignatures().verifyingKeyOf(address);
 }
 
-function learnKey(address: Address, publicKey: Uint8Array): void {
-  const id = address.toLowerCase();
-  if (knownKeys.has(id)) return;
-  if (knownKeys.size >= KEY_CACHE_LIMIT) knownKeys.delete(knownKeys.keys().next().value!);
-  knownKeys.set(id, signatureBackend().prepareKey(publicKey));
-}
-
-/** eth_sign: signs keccak256(prefix || digest). */
+/** eth_sign: signs keccak256(prefix || digest), with the signer's backend. */
 export function signDigest(signer: Signer, digest: Bytes32): Signature65 {
-  return signHash(signer.privateKey, ethSignDigest(digest));
+  return signaturesOf(signer).signDigest(signer, digest);
 }
 
 export function recoverDigestSigner(digest: Bytes32, signature: Signature65): Address {
-  return recoverHashSigner(ethSignDigest(digest), signature);
+  return defaultSignatures().recoverDigestSigner(digest, signature);
 }
 
-/** eth_sign: `verifyHashSignature` over keccak256(prefix || digest). */
 export function verifyDigestSignature(digest: Bytes32, signature: Signature65, expected: Address | VerifyingKey): boolean {
-  return verifyHashSignature(ethSignDigest(digest), signature, expected);
+  return defaultSignatures().verifyDigestSignature(digest, signature, expected);
 }
 
 export function stateHashOf(state: State): Bytes32 {
@@ -152,11 +227,7 @@ export function recoverStateSigner(state: State, signature: Signature65): Addres
 
 /** Throws INVALID_SIGNATURE unless `signature` on `state` recovers to `expected`. */
 export function assertSignedBy(state: State, signature: Signature65, expected: Address): void {
-  const digest = stateHashOf(state);
-  if (verifyDigestSignature(digest, signature, expected)) return;
-  // The failure path only: recover for the error's details (throws its own INVALID_SIGNATURE if malformed).
-  const signer = recoverDigestSigner(digest, signature);
-  throw new ProtocolError("INVALID_SIGNATURE", { details: { expected, recovered: signer } });
+  defaultSignatures().assertSignedBy(state, signature, expected);
 }
 
 /** The challenger's signature that `ForceMove.challenge` requires on the candidate state. */

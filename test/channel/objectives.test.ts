@@ -57,7 +57,7 @@ function facts(channel: ChannelFacts, extra: Partial<Omit<Facts, "channel">> = {
 }
 
 const chain = (mode: ChainFacts["mode"], holdings: bigint): ChainFacts => ({ mode, holdings });
-const chainEffects = (r: CrankResult): Effect[] => r.effects.filter((e) => e.kind !== "log" && e.kind !== "funding-timeout");
+const chainEffects = (r: CrankResult): Effect[] => r.effects.filter((e) => e.kind !== "paid" && e.kind !== "funding-timeout");
 const statuses = (r: CrankResult) => (r.writes.statuses ?? []).map((s) => [s.channelId, s.status] as [Bytes32, ChannelStatus]);
 
 /** The effect failed, or the process died after storing `r.next`: the stored record cranked on the same facts asks again. */
@@ -256,7 +256,7 @@ test("exit: seen on chain it waits for finalization; finalized it pays out until
   const paid = crank(payout.next!, facts({ status: "challenged", latest: proof }, { chain: chain("open", 0n) }));
   assert.is(paid.next, undefined);
   assert.equal(statuses(paid), [[A.id, "closed"]]);
-  assert.equal(paid.effects, [{ kind: "log", event: "unilateral-paid", fields: { channelId: A.id, origin: "liquidation" } }]);
+  assert.equal(paid.effects, [{ kind: "paid", channelId: A.id, origin: "liquidation" }]);
 });
 
 test("exit: a lone exit of the trader's, finalized and paid while the hub was down, closes the channel on restart", () => {

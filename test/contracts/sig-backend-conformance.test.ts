@@ -11,8 +11,8 @@ import { startTestChain, type TestChain } from "../helpers/chain.ts";
 import { testSigner } from "../helpers/keys.ts";
 import { channelId } from "../../src/protocol/hash.ts";
 import { loadNativeBackend } from "../../src/protocol/sig-backend-native.ts";
-import { setSignatureBackend } from "../../src/protocol/sig-backend.ts";
-import { assertSignedBy, signChallenge, signState, splitSignature, verifyDigestSignature, stateHashOf } from "../../src/protocol/sign.ts";
+import { resolveSignatureBackend } from "../../src/protocol/sig-backend.ts";
+import { signChallenge, signState, Signatures, splitSignature, stateHashOf, withSignatures } from "../../src/protocol/sign.ts";
 import { fixedPartArg, signedVariablePartArg } from "../../src/chain/adjudicator-args.ts";
 import type { State } from "../../src/protocol/state.ts";
 import type { Address, Bytes32, Hex } from "../../src/protocol/types.ts";
@@ -54,39 +54,39 @@ test.before(async (ctx) => {
   ctx.chain = await startTestChain();
 });
 test.after(async (ctx) => {
-  setSignatureBackend("noble");
   await ctx.chain.close();
 });
 
 for (const name of names) {
+  // Each signer signs with this backend's own `Signatures`; nothing is switched for the process.
+  const sigs = new Signatures(resolveSignatureBackend(name).backend);
+  const own = signers.map((s) => withSignatures(s, sigs));
   test(`${name}: the adjudicator supports states we sign, and we verify what it accepts`, async ({ chain }) => {
-    setSignatureBackend(name);
     await fc.assert(
       fc.asyncProperty(arbitraryState(chain), async (state) => {
-        const sigs = state.participants.map((_, i) => signState(signers[i]!, state));
-        const [supported, reason] = await chain.adjudicator.stateIsSupported(fixedPartArg(state), [], signedVariablePartArg(state, sigs));
+        const signed = state.participants.map((_, i) => signState(own[i]!, state));
+        const [supported, reason] = await chain.adjudicator.stateIsSupported(fixedPartArg(state), [], signedVariablePartArg(state, signed));
         assert.ok(supported, reason);
-        sigs.forEach((sig, i) => assertSignedBy(state, sig, state.participants[i] as Address));
+        signed.forEach((sig, i) => sigs.assertSignedBy(state, sig, state.participants[i] as Address));
         // a non-participant's signature in place of the last participant's: the contract refuses, and so do we
         const last = state.participants.length - 1;
-        const forged = [...sigs.slice(0, last), signState(outsider, state)];
+        const forged = [...signed.slice(0, last), signState(withSignatures(outsider, sigs), state)];
         // (ConsensusApp refuses by reverting "!unanimous", other apps by returning false)
         const refused = await chain.adjudicator.stateIsSupported(fixedPartArg(state), [], signedVariablePartArg(state, forged)).then(
           ([supported]: [boolean]) => !supported,
           (error: unknown) => /!unanimous/.test(String((error as Error).message)),
         );
         assert.ok(refused, "the adjudicator refuses a non-participant's signature");
-        assert.not.ok(verifyDigestSignature(stateHashOf(state), forged[last]!, state.participants[last] as Address));
+        assert.not.ok(sigs.verifyDigestSignature(stateHashOf(state), forged[last]!, state.participants[last] as Address));
       }),
       { numRuns: 15 },
     );
   });
 
   test(`${name}: a challenge signed under it registers on chain`, async ({ chain }) => {
-    setSignatureBackend(name);
     const state = fc.sample(arbitraryState(chain), { numRuns: 1, seed: name.length })[0]!;
-    const sigs = state.participants.map((_, i) => signState(signers[i]!, state));
-    await (await chain.adjudicator.challenge(fixedPartArg(state), [], signedVariablePartArg(state, sigs), splitSignature(signChallenge(signers[0]!, state)))).wait();
+    const signed = state.participants.map((_, i) => signState(own[i]!, state));
+    await (await chain.adjudicator.challenge(fixedPartArg(state), [], signedVariablePartArg(state, signed), splitSignature(signChallenge(own[0]!, state)))).wait();
     const [turnNumRecord] = await chain.adjudicator.unpackStatus(channelId(state));
     assert.is(turnNumRecord, BigInt(state.turnNum));
   });

@@ -16,6 +16,7 @@ import { LocalChain } from "../../src/chain/local-chain.ts";
 import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS } from "../../src/engine/params.ts";
 import { createLocalOracle, devOracleKey } from "../../src/oracle/local-signer.ts";
 import { rpcProvider } from "../../src/cli/wiring.ts";
+import type { HubEventName } from "../../src/hub/events.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const NODE = join(ROOT, "node_modules/.bin/node");
@@ -179,7 +180,7 @@ export async function startWorld(): Promise<E2eWorld> {
  * (`{"event": ..., ...}`, src/hub/log.ts) or `event k=v ...` lines
  * (src/cli/format.ts formatEvent), whichever the hub writes.
  */
-export function hubEvents(p: CliProcess, event: string): Record<string, string>[] {
+export function hubEvents(p: CliProcess, event: HubEventName): Record<string, string>[] {
   const out: Record<string, string>[] = [];
   for (const line of p.stderr.split("\n")) {
     if (line.startsWith("{")) {
@@ -198,7 +199,7 @@ export function hubEvents(p: CliProcess, event: string): Record<string, string>[
 }
 
 /** Waits for a hub event whose fields match `fields`; returns its fields. */
-export async function waitForHubEvent(p: CliProcess, event: string, fields: Record<string, string>, ms = 30_000): Promise<Record<string, string>> {
+export async function waitForHubEvent(p: CliProcess, event: HubEventName, fields: Record<string, string>, ms = 30_000): Promise<Record<string, string>> {
   const find = () => hubEvents(p, event).find((e) => Object.entries(fields).every(([k, v]) => e[k]?.toLowerCase() === v.toLowerCase()));
   await p.waitFor(() => find() !== undefined, `hub event ${event} ${JSON.stringify(fields)}`, ms);
   return find()!;

@@ -11,6 +11,7 @@ import { BTC_PERP_DEFAULTS } from "../../src/engine/params.ts";
 import { applyAction, checkFunding, checkTransition, type Rejection, type Verdict } from "../../src/engine/rules.ts";
 import { fundingWindows } from "../../src/engine/funding.ts";
 import { liquidate } from "../../src/engine/liquidation.ts";
+import { paramSetOf, ParamSets, unadoptedRefusal } from "../../src/engine/param-sets.ts";
 import { evaluate } from "../../src/engine/margin.ts";
 import type { Bytes32, MarketId } from "../../src/protocol/types.ts";
 import type { Collateral, Size } from "../../src/protocol/units.ts";
@@ -137,6 +138,18 @@ test("funding: a countersigner refuses an index moved beyond its window", () => 
   expectCode(over === undefined ? { ok: true } : { ok: false, rejection: over }, "FUNDING_OUT_OF_BOUNDS");
 });
 
+test("risk-parameter sets: an unknown set, a request an unadopted channel may no longer make", () => {
+  const hub = funded();
+  const r = report(BTC, px(100_000), hub.now);
+  assert.ok(hub.act(1, buy(qty("0.5"), px(100_000), [r])).ok);
+  const unknown = new ParamSets().lookup(("0x" + "cd".repeat(32)) as Bytes32);
+  expectCode("code" in unknown ? { ok: false, rejection: unknown } : { ok: true }, "RISK_PARAMS_UNKNOWN");
+  const set = paramSetOf(resolveEngineConfig({ markets: [{ ...BTC_PERP_DEFAULTS, takerFee: 600n }] }));
+  const current = { ...hub.ctx(), config: set.config, riskParamsHash: set.hash };
+  const refused = unadoptedRefusal(hub.channels.get(1)!, buy(qty("0.1"), px(100_000), [r]), current);
+  expectCode(refused === undefined ? { ok: true } : { ok: false, rejection: refused }, "RISK_PARAMS_NOT_ADOPTED");
+});
+
 test("EngineError carries the catalogue's code, number and title", () => {
   const e = new EngineError("PRICE_STALE", { details: { market: "BTC-PERP" } });
   assert.is(e.code, "PRICE_STALE");
@@ -145,8 +158,13 @@ test("EngineError carries the catalogue's code, number and title", () => {
   assert.throws(() => evaluate(0n, [{ market: "X" as MarketId, size: 1n as Size, costBasis: 0n as Collateral, fundingIndex: 0n }], new Map()), (err: unknown) => err instanceof EngineError && err.code === "UNKNOWN_MARKET");
 });
 
+/** Engine-domain codes the countersigning client raises, not a rule: each is tested where it is raised. */
+const RAISED_OUTSIDE_RULES: readonly EngineErrorCode[] = [
+  "ORACLE_MISMATCH", // client/trader.ts, test/hub/hostile-hub.test.ts
+];
+
 test("every engine rejection code was produced above", () => {
-  assert.equal([...seen].sort(), Object.keys(ENGINE_ERRORS).sort());
+  assert.equal([...seen, ...RAISED_OUTSIDE_RULES].sort(), Object.keys(ENGINE_ERRORS).sort());
 });
 
 test.run();

@@ -13,9 +13,11 @@ import { AdjudicatorClient } from "../../src/chain/adjudicator.ts";
 import { ChannelFunding } from "../../src/chain/channel-funding.ts";
 import { resolveHubConfig, type HubConfig } from "../../src/hub/config.ts";
 import { Hub, type FundingPort } from "../../src/hub/hub.ts";
-import { TraderClient, type TraderChainPort } from "../../src/client/trader.ts";
+import { eventFields, type HubEvent, type HubEventName, type HubEventOf } from "../../src/hub/events.ts";
+import { TraderClient, type RiskParamsPolicy, type TraderChainPort } from "../../src/client/trader.ts";
 import { createLocalOracle, type LocalOracle } from "../../src/oracle/local-signer.ts";
-import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS } from "../../src/engine/params.ts";
+import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS, type EngineConfig, type MarketParamsInput } from "../../src/engine/params.ts";
+import { riskParamsHash } from "../../src/hub/config.ts";
 import type { Signer } from "../../src/protocol/sign.ts";
 import type { Address, MarketId } from "../../src/protocol/types.ts";
 import type { Price } from "../../src/protocol/units.ts";
@@ -23,6 +25,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import type { PrivateKey } from "@libp2p/interface";
 import { generatePeerKey } from "../../src/net/node.ts";
 import type { FundingRateSource } from "../../src/engine/funding.ts";
+import type { SignatureBackend } from "../../src/protocol/sig-backend-types.ts";
 
 export const USD = 1_000_000n;
 export const BTC = "BTC-PERP" as MarketId;
@@ -31,11 +34,14 @@ export const ETH = "ETH-PERP" as MarketId;
 export interface HubFixture {
   readonly chain: TestChain;
   readonly hub: Hub;
+  /** The hub's configuration (a `restartHub` with other markets replaces it). */
   readonly config: HubConfig;
   readonly oracle: LocalOracle;
   readonly dir: string;
   /** Every event the hub logged, oldest first. */
-  readonly hubLog: { event: string; fields: Record<string, unknown> }[];
+  readonly hubLog: HubEvent[];
+  /** The hub's events named `name`, typed (those from index `from` of `hubLog` on). */
+  events<K extends HubEventName>(name: K, from?: number): HubEventOf<K>[];
   /** The hub's own adjudicator client, for tests that act on chain as the hub. */
   readonly hubAdjudicator: AdjudicatorClient;
   /** The hub's libp2p key: kept across `restartHub` like a real hub's key file (traders redial the same peer id). */
@@ -45,14 +51,27 @@ export interface HubFixture {
   /** The oracle's clock (unix seconds); `price` signs at it. */
   now: bigint;
   price(market: MarketId, price: Price): Promise<void>;
-  /** Starts trader `index`; a second call for the same index reuses its data directory (a restart). */
-  trader(index: number): Promise<TraderClient>;
-  /** Stops the hub and starts a new one on the same data directory and port; `whileDown` runs in between. */
-  restartHub(whileDown?: () => Promise<void>): Promise<void>;
+  /**
+   * Starts trader `index`; a second call for the same index reuses its data directory (a restart).
+   * By default configured with the hub's current markets.
+   */
+  trader(index: number, options?: TraderOptions): Promise<TraderClient>;
+  /**
+   * Stops the hub and starts a new one on the same data directory and port; `markets` changes its
+   * risk parameters; `whileDown` runs while no hub is up.
+   */
+  restartHub(change?: { markets?: readonly MarketParamsInput[]; whileDown?: () => Promise<void> }): Promise<void>;
   /** The trader's own adjudicator client, for tests that act on chain as the trader. */
   adjudicatorFor(index: number): Promise<AdjudicatorClient>;
   wallet(signer: Signer): Promise<Wallet>;
   close(): Promise<void>;
+}
+
+export interface TraderOptions {
+  sigBackend?: SignatureBackend;
+  /** The markets the trader is configured with. */
+  engine?: EngineConfig;
+  acceptRiskParams?: RiskParamsPolicy;
 }
 
 export interface HubFixtureOptions {
@@ -61,10 +80,13 @@ export interface HubFixtureOptions {
   unilateralAfter?: number;
   idleAfter?: number;
   /** Extra hub.json fields per section (limits under test). */
-  config?: { channels?: Record<string, unknown>; net?: Record<string, unknown>; oracle?: Record<string, unknown> };
+  config?: { channels?: Record<string, unknown>; net?: Record<string, unknown>; oracle?: Record<string, unknown>; riskParams?: Record<string, unknown> };
   /** The hub's connection-deadline clock in ms (default: real time). */
   netClock?: () => number;
   fundingRate?: FundingRateSource;
+  /** The hub's signature backend object, and its signing threads (0: it signs inline, with that very object). */
+  sigBackend?: SignatureBackend;
+  signingWorkers?: number;
   /** Wraps the hub's chain port (a test that makes the real chain refuse a call); every hub start gets a fresh wrap. */
   hubChain?: (port: ChannelFunding) => FundingPort;
   /** Wraps trader `index`'s chain port. */
@@ -78,7 +100,7 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
   const hubPeerKey = await generatePeerKey();
   const oracleKey = testSigner(101);
   const oracle = createLocalOracle({ privateKey: oracleKey.privateKey, domain: { chainId: chain.chainId, verifyingContract: chain.addresses.marginApp } });
-  const config = resolveHubConfig({
+  const hubJson = (markets: readonly MarketParamsInput[]) => resolveHubConfig({
     listen: ["/ip4/127.0.0.1/tcp/0"],
     dataDir: dir,
     key: { plainKeyFile: "unused", allowPlainKey: true },
@@ -86,8 +108,11 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
     oracle: { signer: oracle.address, ...options.config?.oracle },
     channels: { challengeDuration: 3600, hubMarginRatio: options.hubMarginRatio ?? 1_000_000n, minDeposit: USD, unilateralAfter: options.unilateralAfter ?? 120, idleAfter: options.idleAfter ?? 60, ...options.config?.channels },
     ...(options.config?.net !== undefined ? { net: options.config.net } : {}),
-    markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
+    ...(options.config?.riskParams !== undefined ? { riskParams: options.config.riskParams } : {}),
+    markets,
+    ...(options.signingWorkers !== undefined ? { signingWorkers: options.signingWorkers } : {}),
   });
+  const config = hubJson([BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS]);
   const clients: TraderClient[] = [];
   const traderDirs = new Map<number, string>();
   const fixture: HubFixture = {
@@ -96,6 +121,7 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
     oracle,
     dir,
     hubLog: [],
+    events: <K extends HubEventName>(name: K, from = 0) => fixture.hubLog.slice(from).filter((e): e is HubEventOf<K> => e.event === name),
     hubAdjudicator: undefined as unknown as AdjudicatorClient,
     hubPeerKey,
     hubSigner,
@@ -110,17 +136,20 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
     async price(market, price) {
       await fixture.hub.ingestPrices([oracle.sign(market, price, fixture.now)]);
     },
-    async trader(index) {
+    async trader(index, traderOptions = {}) {
       const signer = testSigner(200 + index);
+      const engine = traderOptions.engine ?? fixture.config.engine;
       const wallet = await fixture.wallet(signer);
       const adjudicator = await AdjudicatorClient.connect({ wallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
       const client = new TraderClient({
         hub: { multiaddr: fixture.hub.multiaddrs[0]!, address: fixture.hub.address },
         signer,
+        ...(traderOptions.sigBackend !== undefined ? { sigBackend: traderOptions.sigBackend } : {}),
         chain: options.traderChain?.(index, new ChannelFunding(adjudicator, chain.provider, 1)) ?? new ChannelFunding(adjudicator, chain.provider, 1),
         disputes: { provider: chain.provider, client: adjudicator, pollingIntervalMs: 20 },
-        engine: config.engine,
-        riskParamsHash: config.riskParamsHash,
+        engine,
+        riskParamsHash: riskParamsHash(engine),
+        ...(traderOptions.acceptRiskParams !== undefined ? { acceptRiskParams: traderOptions.acceptRiskParams } : {}),
         oracle: oracle.address,
         oracleDomain: oracle.domain,
         token: chain.addresses.token,
@@ -146,28 +175,30 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
   };
   const hubWallet = await fixture.wallet(hubSigner);
   const hubAdjudicator = await AdjudicatorClient.connect({ wallet: hubWallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
-  const makeHub = (listen: readonly string[]) =>
+  const makeHub = (listen: readonly string[], hubConfig: HubConfig = config) =>
     new Hub({
-      config: { ...config, listen },
+      config: { ...hubConfig, listen },
       signer: hubSigner,
+      ...(options.sigBackend !== undefined ? { sigBackend: options.sigBackend } : {}),
       peerKey: hubPeerKey,
       ...(options.fundingRate !== undefined ? { fundingRate: options.fundingRate } : {}),
       chain: options.hubChain?.(new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations)) ?? new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations),
       disputes: { provider: chain.provider, client: hubAdjudicator, pollingIntervalMs: 20 },
       now: () => fixture.now,
       ...(options.netClock !== undefined ? { netClock: options.netClock } : {}),
-      log: (event: string, fields: Record<string, unknown>) => {
-        fixture.hubLog.push({ event, fields });
-        if (process.env.HUB_LOG) console.log("hub", event, JSON.stringify(fields, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
+      log: (event) => {
+        fixture.hubLog.push(event);
+        if (process.env.HUB_LOG) console.log("hub", event.event, JSON.stringify(eventFields(event), (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
       },
     });
   const hub = makeHub(config.listen);
-  fixture.restartHub = async (whileDown) => {
+  fixture.restartHub = async (change = {}) => {
     // Same data directory, same port (traders redial the multiaddr they know), a fresh process state.
     const port = /\/tcp\/(\d+)/.exec(fixture.hub.multiaddrs[0]!)![1]!;
     await fixture.hub.stop();
-    await whileDown?.();
-    const next = makeHub([`/ip4/127.0.0.1/tcp/${port}`]);
+    await change.whileDown?.();
+    if (change.markets !== undefined) (fixture as { config: HubConfig }).config = hubJson(change.markets);
+    const next = makeHub([`/ip4/127.0.0.1/tcp/${port}`], fixture.config);
     (fixture as { hub: Hub }).hub = next;
     await next.start();
   };

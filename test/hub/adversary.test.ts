@@ -260,7 +260,7 @@ async function tick(run: Run, before = run.f.hubLog.length): Promise<void> {
   const { f, id } = run;
   const latest = (await f.hub.channel(id))!.latest!;
   await f.price(BTC, (run.price * 100_000_000n) as Price);
-  const proposed = () => f.hubLog.slice(before).some((e) => e.event === "proposed" && e.fields.channelId === id);
+  const proposed = () => f.events("proposed", before).some((e) => e.channelId === id);
   // P6: an open channel whose latest state is below maintenance at this report gets a liquidation (or goes on chain).
   const report = f.hub.prices().find((r) => r.market === BTC)!;
   const below = marginStateOf(latest.state).positions.length > 0 && (() => {
@@ -443,7 +443,7 @@ async function endGame(run: Run): Promise<void> {
   const liqBefore = f.hubLog.length;
   await f.price(BTC, (run.price * 100_000_000n) as Price);
   // The fresh report may itself trigger a liquidation push; let it be answered first.
-  if (f.hubLog.slice(liqBefore).some((e) => e.event === "proposed" && e.fields.channelId === id) && run.liq === "accept") {
+  if (f.events("proposed", liqBefore).some((e) => e.channelId === id) && run.liq === "accept") {
     await waitFor(async () => (await f.hub.channel(id))!.pending === undefined, "the accepted liquidation", 5_000).catch(() => {});
   }
   run.release();
@@ -455,8 +455,8 @@ async function endGame(run: Run): Promise<void> {
   const at = await f.chain.provider.getBlockNumber();
   const held = await holdings(f, id, at);
   if (held === 0n) count("paid out before the end game (the hub concluded)");
-  const ownExit = f.hubLog.filter((e) => e.event === "unilateral-challenge" && e.fields.channelId === id).at(-1);
-  let promised = hubLatest.state.isFinal ? allocations(f, hubLatest).hub : ownExit !== undefined ? BigInt(ownExit.fields.hub as bigint) : settle(hubLatest, report)?.hub;
+  const ownExit = f.events("unilateral-challenge").filter((e) => e.channelId === id).at(-1);
+  let promised = hubLatest.state.isFinal ? allocations(f, hubLatest).hub : ownExit !== undefined ? ownExit.hub : settle(hubLatest, report)?.hub;
   assert.ok(promised !== undefined, "the hub's latest state can be settled at the final report");
   const why = [`hub latest turn ${hubLatest.state.turnNum}${ownExit ? ", own exit on chain" : ""} → ${promised}`];
   // Documented limitation (PROTOCOL "A liquidation left pending"): the trader may complete a pending liquidation and settle from it.
@@ -482,14 +482,15 @@ async function endGame(run: Run): Promise<void> {
   for (const m of candidates) if (!moved) moved = await tryMove(run, m, report);
   // The hub's watcher answers by itself. Its cursor moves only once a batch's events are handled
   // (answer sent, or failed and scheduled for a retry), so the cursor past our move means it decided.
-  const answered = () => f.hubLog.filter((e) => (e.event === "dispute-answered" || e.event === "dispute-failed") && e.fields.channelId === id).length;
+  const answered = () => f.hubLog.filter((e) => (e.event === "dispute-answered" || e.event === "dispute-failed") && e.channelId === id).length;
   const settled = async (what: string, mark: number) => {
     const block = await f.chain.provider.getBlockNumber();
     await waitFor(() => (f.hub.chainWatch().lastBlock ?? 0) >= block, `the hub's watcher past ${what}`, 20_000);
     await waitFor(() => answered() > mark, "the hub's answer", 1_500).catch(() => {});
     // A failed answer is retried with backoff: it must land before the challenge may expire.
-    const lastFailed = f.hubLog.findLastIndex((e) => e.event === "dispute-failed" && e.fields.channelId === id);
-    const lastAnswered = () => f.hubLog.findLastIndex((e) => e.event === "dispute-answered" && e.fields.channelId === id);
+    // Positions in the whole log, so the two compare.
+    const lastFailed = f.hubLog.findLastIndex((e) => e.event === "dispute-failed" && e.channelId === id);
+    const lastAnswered = () => f.hubLog.findLastIndex((e) => e.event === "dispute-answered" && e.channelId === id);
     if (lastFailed > lastAnswered()) await waitFor(() => lastAnswered() > lastFailed, "the hub's retried answer", 20_000);
   };
   const before = answered();
@@ -512,7 +513,10 @@ async function endGame(run: Run): Promise<void> {
       assert.unreachable(`no payout after the challenge expired\n${run.log.join("\n")}`);
     });
   }
-  for (const e of f.hubLog) if (e.fields.channelId === id && (e.event === "dispute-answered" || e.event === "unilateral-challenge")) count(`hub: ${e.event}${e.fields.kind ? ` ${String(e.fields.kind)}` : ""}`);
+  for (const e of f.hubLog) {
+    if (e.event === "dispute-answered" && e.channelId === id) count(`hub: ${e.event} ${e.kind}`);
+    if (e.event === "unilateral-challenge" && e.channelId === id) count(`hub: ${e.event}`);
+  }
   const hubGot = (await balance(f, f.hub.address)) - hubBefore;
   const traderGot = (await balance(f, testSigner(200 + TRADER_INDEX).address as Address)) - traderBefore;
   run.log.push(`  paid: hub ${hubGot}, trader ${traderGot}, of ${held}`);

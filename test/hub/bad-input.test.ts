@@ -93,6 +93,10 @@ test("bad signatures, turn numbers and overdrawn outcomes from the channel's own
   const raw = await rawTrader(ctx, 3);
   const id = own.channelId!;
   const latest = own.latest!;
+  // what only the hub may propose, asked for by the trader
+  for (const action of [{ kind: "liquidate" }, { kind: "remark" }, { kind: "hubTopUp", amount: USD as Collateral }, { kind: "open", deposit: USD as Collateral }] as const) {
+    await refusedAs(ctx, raw, "update", { type: "action", channelId: id, action }, "UNEXPECTED_ACTION");
+  }
   // accept with a signature that is not the trader's
   const pending = await raw.messenger.request(raw.hubPeer, "update", { type: "action", channelId: id, action: { kind: "trade", market: BTC, size: 100_000n, price: 0n as Price } });
   assert.is(pending.type, "propose");

@@ -109,7 +109,7 @@ test("finding 2: a trader long into a crash challenges with its latest state; th
     await traderChain.challenge(latest, testSigner(201));
 
     await waitFor(async () => (await record(f, id)) === latest.state.turnNum + 1, "the hub's counter-settlement");
-    assert.ok(f.hubLog.some((e) => e.event === "dispute-answered" && e.fields.channelId === id && e.fields.kind === "counter-challenge"));
+    assert.ok(f.events("dispute-answered").some((e) => e.channelId === id && e.kind === "counter-challenge"));
     await f.chain.increaseTime(CHALLENGE + 1);
     await waitFor(async () => (await holdings(f, id)) === 0n, "the payout of the counter-settlement");
     assert.is((await balance(f, trader.address)) - traderBefore, fresh.trader, "the trader is paid at the fresh price");
@@ -213,7 +213,7 @@ test("finding 7: a closed-but-unconcluded channel is concluded by the hub, and a
     const paid = paysAtOwnMarks(f, final);
     assert.is((await balance(f, one.address)) - before1, paid.trader);
     assert.is((await balance(f, f.hub.address)) - hubBefore, paid.hub);
-    assert.ok(f.hubLog.some((e) => e.event === "dispute-answered" && e.fields.channelId === id1 && e.fields.kind === "conclude"));
+    assert.ok(f.events("dispute-answered").some((e) => e.channelId === id1 && e.kind === "conclude"));
     await waitFor(async () => (await f.hub.channels()).find((c) => c.record.channelId === id1)?.record.status === "closed", "the hub to close the concluded channel");
   } finally {
     await f.close();
@@ -258,7 +258,7 @@ async function failingAndStale(f: HubFixture) {
   await chainB.challenge(staleB, testSigner(202));
   const challengedAt = await f.chain.provider.getBlockNumber();
   await waitFor(async () => (await record(f, idB)) === latestB.state.turnNum, "B's checkpoint while A's answer fails");
-  await waitFor(() => f.hubLog.some((e) => e.event === "dispute-failed" && e.fields.channelId === idA), "A's refused answer");
+  await waitFor(() => f.events("dispute-failed").some((e) => e.channelId === idA), "A's refused answer");
   await waitFor(() => (f.hub.chainWatch().lastBlock ?? 0) >= challengedAt, "the cursor past both challenges");
   assert.is(await record(f, idA), olderA.state.turnNum + 1, "A's challenge still stands");
   return { idA, latestA };

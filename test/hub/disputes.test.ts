@@ -39,9 +39,9 @@ test("a trader's challenge with a stale state that favours it is answered by the
   await waitFor(async () => (await f.hubAdjudicator.status(id)).turnNumRecord === latestTurn, "the hub's checkpoint");
   const status = await f.hubAdjudicator.status(id);
   assert.is(status.mode, "open", "the challenge was cleared: the stale outcome can never finalize");
-  const statuses = f.hubLog.filter((e) => e.event === "channel-status" && e.fields.channelId === id).map((e) => e.fields.status);
+  const statuses = f.events("channel-status").filter((e) => e.channelId === id).map((e) => e.status);
   assert.ok(statuses.includes("challenged"), `the hub marked the channel challenged: ${statuses.join(",")}`);
-  assert.ok(f.hubLog.some((e) => e.event === "challenge-answered" && e.fields.channelId === id));
+  assert.ok(f.events("challenge-answered").some((e) => e.channelId === id));
   await waitFor(async () => (await f.hub.channels()).find((c) => c.record.channelId === id)?.record.status === "open", "the hub to reopen the channel");
   await trader.trade(BTC, 1_000_000n, 0n); // trading resumes
   assert.is(trader.latest!.state.turnNum, latestTurn + 1);
@@ -82,9 +82,9 @@ test("a unilateral settlement built on an older proof is displaced by the hub's 
 
   // The hub cannot checkpoint (same turn); it challenges one turn higher from the state both signed last.
   await waitFor(async () => (await f.hubAdjudicator.status(id)).turnNumRecord === latestTurn + 1, "the hub's counter-challenge");
-  assert.ok(f.hubLog.some((e) => e.event === "counter-challenge" && e.fields.channelId === id));
+  assert.ok(f.events("counter-challenge").some((e) => e.channelId === id));
   await f.chain.increaseTime(3_601);
-  await waitFor(() => f.hubLog.some((e) => e.event === "unilateral-paid" && e.fields.channelId === id), "the payout of the latest state");
+  await waitFor(() => f.events("unilateral-paid").some((e) => e.channelId === id), "the payout of the latest state");
   assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, id), 0n);
 });
 
@@ -99,9 +99,9 @@ test("a challenge on the latest state needs no answer; when it finalizes the hub
   const before: bigint = await f.chain.token.balanceOf(trader.address);
   await traderChain.challenge(latest, testSigner(204));
   await waitFor(async () => (await f.hub.channels()).find((c) => c.record.channelId === id)?.record.status === "challenged", "the hub to see the challenge");
-  assert.not.ok(f.hubLog.some((e) => e.event === "challenge-answered" && e.fields.channelId === id), "nothing newer to answer with");
+  assert.not.ok(f.events("challenge-answered").some((e) => e.channelId === id), "nothing newer to answer with");
   await f.chain.increaseTime(3_601);
-  await waitFor(() => f.hubLog.some((e) => e.event === "unilateral-paid" && e.fields.channelId === id), "the hub to pay out the finalized channel");
+  await waitFor(() => f.events("unilateral-paid").some((e) => e.channelId === id), "the hub to pay out the finalized channel");
   assert.is((await f.chain.token.balanceOf(trader.address)) - before, owed.trader);
   assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, id), 0n);
 });

@@ -16,7 +16,8 @@ import { ChainError } from "../../src/errors/chain.ts";
 import { KeyedQueue } from "../../src/channel/keyed-queue.ts";
 import { challengeRegistered, openFunding, rollInto } from "../../src/channel/objectives/crank.ts";
 import { decodeObjective } from "../../src/channel/objectives/codec.ts";
-import type { Effect, ObjectiveTerms } from "../../src/channel/objectives/types.ts";
+import { idOf, type Effect, type Objective, type ObjectiveTerms } from "../../src/channel/objectives/types.ts";
+import type { MarginError } from "../../src/errors/base.ts";
 import { ObjectiveRunner, type HeldChannel, type ObjectiveChain } from "../../src/hub/objectives.ts";
 import { channelId } from "../../src/protocol/hash.ts";
 import { rollOutcome } from "../../src/protocol/channel-setup.ts";
@@ -64,7 +65,8 @@ class Host {
   statusChanged = (id: Bytes32, status: ChannelStatus) => void this.statuses.push([id, status]);
   apply = (e: Effect) => void this.applied.push(e);
   lane = <T>(id: Bytes32, task: () => Promise<T>) => this.lanes.run(id, task);
-  log = (event: string, fields: Record<string, unknown>) => void this.events.push({ event, fields });
+  failed = (o: Objective, error: MarginError) => void this.events.push({ event: "failed", fields: { id: idOf(o), ...error.context } });
+  corrupt = (id: string) => void this.events.push({ event: "corrupt", fields: { id } });
 }
 
 /** A hub "process": its store file, the runner over it and the real chain (wrapped where a test makes it refuse). */
@@ -87,7 +89,7 @@ async function hubProcess(ctx: Ctx, name: string, chain: ObjectiveChain, now: ()
 }
 
 function bind(h: Host) {
-  return { channel: h.channel.bind(h), exitCandidate: h.exitCandidate, statusChanged: h.statusChanged, apply: h.apply, lane: h.lane, log: h.log };
+  return { channel: h.channel.bind(h), exitCandidate: h.exitCandidate, statusChanged: h.statusChanged, apply: h.apply, lane: h.lane, failed: h.failed, corrupt: h.corrupt };
 }
 
 const realChain = (f: ChainFixture): ChannelFunding => new ChannelFunding(f.hub.client, f.provider, 1);
@@ -132,7 +134,7 @@ test("the hub deposits, the trader does not match it, the timeout reclaims it on
   const id = await putChannel(crashed.store, fixed, f.deployment.token as Address, "funding", turn0);
   await crashed.runner.begin({ ...openFunding(id, 400n, 600n), phase: "funding" });
   await crashed.runner.pass();
-  assert.ok(crashed.host.events.some((e) => e.event === "objective-error" && e.fields["effect"] === "deposit"));
+  assert.ok(crashed.host.events.some((e) => e.event === "failed" && e.fields["effect"] === "deposit"));
   const [stored] = await crashed.store.objectives();
   assert.equal(decodeObjective(stored!), { ...openFunding(id, 400n, 600n), phase: "funding", depositedAt: T0 }, "the clock is on disk before the deposit");
   assert.is(await f.hub.client.holdings(id), 0n);
@@ -167,7 +169,7 @@ test("the hub deposits, the trader does not match it, the timeout reclaims it on
   assert.is((await f.hub.client.tokenBalance()) - before, 600n, "the hub's allocation is paid first: its deposit back whole");
   assert.is((await hub.store.getChannel(id))!.status, "closed");
   assert.equal(await hub.store.objectives(), [], "the flow is over: its record is gone");
-  assert.ok(hub.host.events.some((e) => e.event === "unilateral-paid"));
+  assert.equal(hub.host.applied.map((e) => e.kind), ["funding-timeout", "paid"]);
   await hub.stop();
 });
 
@@ -196,7 +198,7 @@ test("a roll whose conclude the chain refuses once finishes by itself on a later
   const traderBefore = await f.trader.client.tokenBalance();
   await hub.runner.pass();
   assert.is(chain.calls.length, 1);
-  assert.ok(hub.host.events.some((e) => e.event === "objective-error" && e.fields["effect"] === "conclude" && e.fields["attempt"] === 1));
+  assert.ok(hub.host.events.some((e) => e.event === "failed" && e.fields["effect"] === "conclude" && e.fields["attempt"] === 1));
   assert.is((await f.hub.client.status(from)).mode, "open", "refused: nothing happened on chain");
   await hub.runner.pass();
   assert.is(chain.calls.length, 2, "asked for again: no mark of the first attempt stops it");
@@ -222,7 +224,7 @@ test("a flow that keeps failing backs off: tried on passes 1, 2, 4, 8, then once
     if (calls.length > before) triedAt.push(pass);
   }
   assert.equal(triedAt, [1, 2, 4, 8]);
-  assert.equal(hub.host.events.filter((e) => e.event === "objective-error").map((e) => e.fields["attempt"]), [1, 2, 3]);
+  assert.equal(hub.host.events.filter((e) => e.event === "failed").map((e) => e.fields["attempt"]), [1, 2, 3]);
   assert.is((await hub.store.getChannel(to))!.status, "open");
   await hub.stop();
 });
@@ -274,7 +276,6 @@ test("a challenge cleared by a checkpoint reopens the channel and ends the flow"
   await hub.runner.pass();
   assert.is((await hub.store.getChannel(id))!.status, "open");
   assert.equal(await hub.store.objectives(), []);
-  assert.ok(hub.host.events.some((e) => e.event === "challenge-cleared"));
   await hub.stop();
 });
 
@@ -284,7 +285,7 @@ test("a record that cannot be decoded is reported and left alone; the others run
   await hub.store.putObjective({ id: `fund:${id}`, kind: "fund", channelId: id, body: new Uint8Array([1, 2, 3]) });
   await hub.runner.start();
   assert.is(hub.runner.size, 0);
-  assert.ok(hub.host.events.some((e) => e.event === "objective-corrupt" && e.fields["id"] === `fund:${id}`));
+  assert.ok(hub.host.events.some((e) => e.event === "corrupt" && e.fields["id"] === `fund:${id}`));
   assert.is((await hub.store.objectives()).length, 1, "kept for the operator");
   await hub.runner.pass();
   await hub.stop();

@@ -210,7 +210,7 @@ test("finding 4: an unanswered trade does not stop a liquidation, and a refused 
     await advance(f, 0); // the chain's clock catches up with the reports
     // Not after unilateralAfter (an hour): the refusal itself sends the liquidation on chain.
     await waitFor(async () => (await f.hubAdjudicator.status(id)).mode === "challenge", "the hub's on-chain liquidation");
-    assert.ok(f.hubLog.some((e) => e.event === "proposal-refused" && e.fields.channelId === id));
+    assert.ok(f.events("proposal-refused").some((e) => e.channelId === id));
     await raw.close();
   } finally {
     await f.close();

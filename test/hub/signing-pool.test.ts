@@ -24,6 +24,7 @@ import { Hub } from "../../src/hub/hub.ts";
 import { defaultSigningWorkers, MAX_QUICK_FAILURES, SigningPool, type SigningPoolOptions } from "../../src/hub/signing-pool.ts";
 import { TEST_EXIT_DIGEST } from "../../src/hub/signing-worker.ts";
 import { loadNativeBackend } from "../../src/protocol/sig-backend-native.ts";
+import { nobleSignatureBackend } from "../../src/protocol/sig-backend.ts";
 import { signDigest, signerFromPrivateKey } from "../../src/protocol/sign.ts";
 import type { Signature65 } from "../../src/protocol/state.ts";
 import type { Address, Bytes32 } from "../../src/protocol/types.ts";
@@ -37,7 +38,7 @@ const native = loadNativeBackend().backend;
 const digestOf = (i: number): Bytes32 => ("0x" + bytesToHex(keccak_256(new Uint8Array(new Uint32Array([i]).buffer)))) as Bytes32;
 const inline = (digest: Bytes32): Signature65 => signDigest(hub, digest);
 const pool = (options: Partial<SigningPoolOptions> = {}): SigningPool =>
-  new SigningPool({ privateKey, workers: 2, backend: "noble", ...options });
+  new SigningPool({ privateKey, workers: 2, backend: nobleSignatureBackend(), ...options });
 
 /**
  * The signing pool's threads in this process (Linux; the pool names its workers "signer-N"): a
@@ -74,8 +75,8 @@ const digest32 = fc
   .tuple(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.boolean())
   .map(([bytes, upper]) => ("0x" + (upper ? bytesToHex(bytes).toUpperCase() : bytesToHex(bytes))) as Bytes32);
 
-for (const backend of ["noble", ...(native ? ["native"] : [])] as ("noble" | "native")[]) {
-  test(`a 2-worker pool (${backend}) signs exactly as inline signDigest`, async () => {
+for (const backend of [nobleSignatureBackend(), ...(native ? [native] : [])]) {
+  test(`a 2-worker pool (${backend.name}) signs exactly as inline signDigest`, async () => {
     const signing = pool({ backend });
     try {
       await signing.start();
@@ -121,7 +122,8 @@ test("an invalid private key is refused on the main thread, before any worker ex
 
 test("start() rejects when a worker fails to start, and leaves no thread behind", async () => {
   const before = osThreads();
-  const signing = pool({ backend: "fast" as never });
+  // A backend whose name no thread can load (an object does not cross threads; its name does).
+  const signing = pool({ backend: { ...nobleSignatureBackend(), name: "fast" as never } });
   try {
     const error = await rejectsWith(signing.start(), "SIGNER_UNAVAILABLE", "worker failed to start");
     assert.match(String(error.context["message"]), /signature backend/);

@@ -25,10 +25,10 @@ test.after(async (ctx) => {
 });
 
 /** Runs `trade` and abandons its answer the moment the hub logs `event` for the channel. */
-async function abandonAt(f: HubFixture, id: string, event: string, trade: (signal: AbortSignal) => Promise<unknown>): Promise<void> {
+async function abandonAt(f: HubFixture, id: string, event: "drafted" | "supported", trade: (signal: AbortSignal) => Promise<unknown>): Promise<void> {
   const abandon = new AbortController();
-  const off = f.hub.onEvent((e, fields) => {
-    if (e === event && fields.channelId === id) abandon.abort(new Error("gone"));
+  const off = f.hub.onEvent((e) => {
+    if (e.event === event && e.channelId === id) abandon.abort(new Error("gone"));
   });
   await trade(abandon.signal).then(
     () => assert.unreachable("the answer was abandoned"),

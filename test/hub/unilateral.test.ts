@@ -77,18 +77,18 @@ test("a trader goes silent below maintenance: the hub liquidates on chain and ta
     const hubBefore: bigint = await f.chain.token.balanceOf(f.hub.address);
     await advance(f, 5);
     await f.price(BTC, 54_500_00000000n as Price); // below maintenance, equity still positive
-    await waitFor(() => f.hubLog.some((e) => e.event === "unilateral-challenge" && e.fields.channelId === id), "the hub's unilateral challenge");
-    const challenge = f.hubLog.find((e) => e.event === "unilateral-challenge")!.fields;
-    assert.ok((challenge.penalty as bigint) > 0n, "below maintenance: the penalty applies");
+    await waitFor(() => f.events("unilateral-challenge").some((e) => e.channelId === id), "the hub's unilateral challenge");
+    const challenge = f.events("unilateral-challenge")[0]!;
+    assert.ok(challenge.penalty > 0n, "below maintenance: the penalty applies");
     assert.is((await f.hubAdjudicator.status(id)).mode, "challenge");
 
     await f.chain.increaseTime(3_601);
-    await waitFor(() => f.hubLog.some((e) => e.event === "unilateral-paid" && e.fields.channelId === id), "the payout");
+    await waitFor(() => f.events("unilateral-paid").some((e) => e.channelId === id), "the payout");
     const traderAfter: bigint = await f.chain.token.balanceOf(trader.address);
     const hubAfter: bigint = await f.chain.token.balanceOf(f.hub.address);
-    assert.is(traderAfter - traderBefore, challenge.trader as bigint, "the trader's remainder is paid to the trader");
-    assert.is(hubAfter - hubBefore, challenge.hub as bigint, "the hub gets its side and the penalty");
-    assert.is((challenge.trader as bigint) + (challenge.hub as bigint), 2_000n * USD);
+    assert.is(traderAfter - traderBefore, challenge.trader, "the trader's remainder is paid to the trader");
+    assert.is(hubAfter - hubBefore, challenge.hub, "the hub gets its side and the penalty");
+    assert.is(challenge.trader + challenge.hub, 2_000n * USD);
     assert.is((await f.hub.channels()).find((c) => c.record.channelId === id)?.record.status, "closed");
   } finally {
     await f.close();
@@ -108,17 +108,17 @@ test("a liquidation challenge the chain refuses is sent again, and lands once th
     // The crash price is signed 30 s ahead of the chain's clock: MarginApp refuses a report from the future.
     f.now = (await chainNow(f)) + 30n;
     await f.price(BTC, 54_500_00000000n as Price);
-    await waitFor(() => f.hubLog.some((e) => e.event === "unilateral-error" && e.fields.channelId === id), "the refused challenge");
-    assert.match(String(f.hubLog.find((e) => e.event === "unilateral-error")!.fields.error), /future/);
+    await waitFor(() => f.events("unilateral-error").some((e) => e.channelId === id), "the refused challenge");
+    assert.match(f.events("unilateral-error")[0]!.error, /future/);
     assert.is((await f.hubAdjudicator.status(id)).mode, "open", "nothing registered on chain");
-    assert.not.ok(f.hubLog.some((e) => e.event === "unilateral-challenge"));
+    assert.is(f.events("unilateral-challenge").length, 0);
 
     // Once the chain's clock passes the report (and while it is inside the settlement window),
     // the maintenance loop challenges again and it lands.
     await f.chain.increaseTime(31);
-    await waitFor(() => f.hubLog.some((e) => e.event === "unilateral-challenge" && e.fields.channelId === id), "the challenge sent again");
+    await waitFor(() => f.events("unilateral-challenge").some((e) => e.channelId === id), "the challenge sent again");
     assert.is((await f.hubAdjudicator.status(id)).mode, "challenge");
-    assert.is(f.hubLog.filter((e) => e.event === "unilateral-challenge").length, 1, "registered once");
+    assert.is(f.events("unilateral-challenge").length, 1, "registered once");
   } finally {
     await f.close();
   }

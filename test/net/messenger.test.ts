@@ -108,23 +108,25 @@ test("push to a peer without a connection is NOT_CONNECTED and never dials", asy
 });
 
 test("a MarginError from a handler goes back with its code; other errors as HANDLER_FAILED without details", async () => {
-  await hub.messenger.handle("notice", async (msg) => {
-    if (msg.type === "margin-call") throw new AuthError("NOT_AUTHENTICATED", { details: { secret: "x" } });
+  let calls = 0;
+  await hub.messenger.handle("price", async () => {
+    if (++calls === 1) throw new AuthError("NOT_AUTHENTICATED", { details: { secret: "x" } });
     throw new Error("secret internal detail /etc/passwd");
   });
-  const call: Message = { type: "margin-call", channelId: CH, turnNum: 1, equity: -5n as never, maintenanceMargin: 10n as never, timestamp: 1n };
-  const r1 = await trader.messenger.request(hub.peerId, "notice", call);
+  const push: Message = { type: "price", reports: [] };
+  const r1 = await trader.messenger.request(hub.peerId, "price", push);
   assert.equal(r1, { type: "error", code: "NOT_AUTHENTICATED", number: AUTH_ERRORS.NOT_AUTHENTICATED.number, message: AUTH_ERRORS.NOT_AUTHENTICATED.title });
-  const r2 = await trader.messenger.request(hub.peerId, "notice", { type: "liquidation", channelId: CH, turnNum: 1, markets: [], penalty: 0n as never });
+  const r2 = await trader.messenger.request(hub.peerId, "price", push);
   assert.equal(r2, { type: "error", code: "HANDLER_FAILED", number: WIRE_ERRORS.HANDLER_FAILED.number, message: WIRE_ERRORS.HANDLER_FAILED.title });
+  await hub.messenger.unhandle("price");
 });
 
 test("a push answered with an error throws RemoteError", async () => {
-  await trader.messenger.handle("notice", async () => {
+  await trader.messenger.handle("update", async () => {
     throw new WireError("INVALID_MESSAGE");
   });
   try {
-    await hub.messenger.push(trader.peerId, "notice", { type: "liquidation", channelId: CH, turnNum: 2, markets: [], penalty: 1n as never });
+    await hub.messenger.push(trader.peerId, "update", { type: "ack", channelId: CH, turnNum: 2 });
     assert.unreachable();
   } catch (e) {
     assert.instance(e, RemoteError);

@@ -61,7 +61,14 @@ const action = fc.oneof(
   rec({ kind: fc.constant("trade" as const), market, size: i256, price: u256.map((v) => v as Price) }),
   rec({ kind: fc.constantFrom("deposit" as const, "hubTopUp" as const, "withdraw" as const), amount: u256.map((v) => v as Collateral) }),
   rec({ kind: fc.constantFrom("remark" as const, "liquidate" as const, "close" as const) }),
+  rec({ kind: fc.constant("adoptRiskParams" as const), riskParamsHash: bytes32 }),
 );
+const paramField = fc.stringMatching(/^[a-z][A-Za-z0-9]{0,12}$/).filter((k) => k !== "market" && k !== "tiers");
+const marketParams = rec({
+  market,
+  tiers: fc.array(rec({ notionalFloor: u256, imf: u256, mmf: u256 }), { minLength: 1, maxLength: 3 }),
+  scalars: fc.dictionary(paramField, u256, { maxKeys: 5, noNullPrototype: true }),
+});
 
 const ARBS: Record<MessageType, fc.Arbitrary<Message>> = {
   open: rec({ type: fc.constant("open" as const), deposit: u256.map((v) => v as Collateral) }),
@@ -79,11 +86,7 @@ const ARBS: Record<MessageType, fc.Arbitrary<Message>> = {
   "sync-status": rec({ type: fc.constant("sync-status" as const), channels: fc.array(rec({ channelId: bytes32, turnNum: u48 }), { maxLength: 20 }) }),
   "sync-states": rec({ type: fc.constant("sync-states" as const), states: fc.array(signedState, { maxLength: 3 }) }),
   price: rec({ type: fc.constant("price" as const), reports: fc.array(report, { maxLength: 10 }) }),
-  "margin-call": rec({
-    type: fc.constant("margin-call" as const), channelId: bytes32, turnNum: u48,
-    equity: i256.map((v) => v as Collateral), maintenanceMargin: u256.map((v) => v as Collateral), timestamp: u64,
-  }),
-  liquidation: rec({ type: fc.constant("liquidation" as const), channelId: bytes32, turnNum: u48, markets: fc.array(market, { maxLength: 5 }), penalty: u256.map((v) => v as Collateral) }),
+  "risk-params": rec({ type: fc.constant("risk-params" as const), channelId: bytes32, riskParamsHash: bytes32, noticeEndsAt: u64, markets: fc.array(marketParams, { minLength: 1, maxLength: 3 }) }),
   error: rec({ type: fc.constant("error" as const), code: errCode, number: fc.integer({ min: 0, max: 65535 }), message: text }),
 };
 
@@ -133,12 +136,14 @@ test("addresses arrive checksummed whatever case was sent; hex arrives lowercase
 });
 
 test("bigint precision: uint256 max and int256 min survive; one more is out of range", () => {
-  const call = { type: "margin-call", channelId: B32, turnNum: 1, equity: -(2n ** 255n), maintenanceMargin: UINT256_MAX, timestamp: 2n ** 64n - 1n };
-  assert.equal(decodeFrame(encodeFrame(call as Message)), call);
-  const d = details(() => decodeFrame(raw.pack({ ...call, maintenanceMargin: UINT256_MAX + 1n })));
-  assert.equal([d.path, d.reason], ["maintenanceMargin", "OUT_OF_RANGE"]);
-  assert.is(wireCode(() => decodeFrame(raw.pack({ ...call, equity: -(2n ** 255n) - 1n }))), "INVALID_MESSAGE");
-  assert.is(wireCode(() => decodeFrame(raw.pack({ ...call, timestamp: 2n ** 64n }))), "INVALID_MESSAGE");
+  const trade = { type: "action", channelId: B32, action: { kind: "trade", market: "BTC-PERP", size: -(2n ** 255n), price: UINT256_MAX } };
+  assert.equal(decodeFrame(encodeFrame(trade as Message)), trade);
+  const d = details(() => decodeFrame(raw.pack({ ...trade, action: { ...trade.action, price: UINT256_MAX + 1n } })));
+  assert.equal([d.path, d.reason], ["action.price", "OUT_OF_RANGE"]);
+  assert.is(wireCode(() => decodeFrame(raw.pack({ ...trade, action: { ...trade.action, size: -(2n ** 255n) - 1n } }))), "INVALID_MESSAGE");
+  const push = { type: "price", reports: [{ market: "BTC-PERP", price: 1n, timestamp: 2n ** 64n - 1n, signature: SIG }] };
+  assert.equal(decodeFrame(encodeFrame(push as unknown as Message)), push);
+  assert.is(wireCode(() => decodeFrame(raw.pack({ ...push, reports: [{ ...push.reports[0], timestamp: 2n ** 64n }] }))), "INVALID_MESSAGE");
 });
 
 test("small integers sent as msgpack ints are accepted for bigint fields", () => {
@@ -151,7 +156,7 @@ test("negative sizes, amounts and turn numbers are rejected with the field path"
     [{ ...goodAccept, turnNum: -1 }, "turnNum"],
     [{ ...goodAccept, turnNum: 2 ** 48 }, "turnNum"],
     [{ ...goodAccept, turnNum: 1.5 }, "turnNum"],
-    [{ type: "liquidation", channelId: B32, turnNum: 1, markets: [], penalty: -1n }, "penalty"],
+    [{ type: "open", deposit: -1n }, "deposit"],
     [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, state: { ...goodState.state, channelNonce: -1n } } }, "signedState.state.channelNonce"],
     [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, state: { ...goodState.state, outcome: [{ ...goodState.state.outcome[0], allocations: [{ destination: B32, amount: -5n, allocationType: 0, metadata: "0x" }] }] } } }, "signedState.state.outcome[0].allocations[0].amount"],
     [{ type: "price", reports: [{ market: "BTC-PERP", price: -1n, timestamp: 1n, signature: SIG }] }, "reports[0].price"],

@@ -161,7 +161,7 @@ function crankExit(o: ExitObjective, f: Facts): CrankResult {
   // Nothing held and no challenge running: paid out, by us or by the other side (a full payout
   // clears the channel's status on chain). Nothing is left to collect.
   if (chain.holdings === 0n && chain.mode !== "challenge") {
-    return done([{ kind: "log", event: "unilateral-paid", fields: { channelId: o.channelId, origin: o.origin } }], statusOf(f, o.channelId, "closed"));
+    return done([{ kind: "paid", channelId: o.channelId, origin: o.origin }], statusOf(f, o.channelId, "closed"));
   }
   if (chain.mode === "finalized") {
     const next: ExitObjective = o.phase === "waiting" ? o : { ...o, phase: "waiting" };
@@ -172,7 +172,7 @@ function crankExit(o: ExitObjective, f: Facts): CrankResult {
   // No challenge stands and the channel holds funds. One we saw on chain was cleared (checkpointed):
   // the channel is open again. Ours that never landed (refused, or we stopped before sending) goes again.
   if (o.phase === "waiting" || o.origin === "counter" || o.origin === "theirs") {
-    return done([{ kind: "log", event: "challenge-cleared", fields: { channelId: o.channelId, origin: o.origin } }], statusOf(f, o.channelId, "open"));
+    return done([], statusOf(f, o.channelId, "open"));
   }
   if (o.origin === "reclaim") {
     const turn0 = f.channel.latest;
@@ -202,7 +202,7 @@ function crankLiquidation(o: LiquidationObjective, f: Facts): CrankResult {
     return { next: o.phase === "cooldown" ? o : { ...o, phase: "cooldown" }, effects: [], writes: {}, waitingFor: "cooldown" };
   }
   if (f.now - o.at >= f.terms.unilateralAfter) {
-    return { next: liquidationExit(o.channelId), effects: [{ kind: "log", event: "liquidation-unanswered", fields: { channelId: o.channelId, turnNum: o.turnNum, since: o.at } }], writes: {}, waitingFor: "exit-candidate" };
+    return { next: liquidationExit(o.channelId), effects: [], writes: {}, waitingFor: "exit-candidate" };
   }
   return wait(o, "trader-answer");
 }

@@ -150,7 +150,8 @@ export type Effect =
   | { readonly kind: "abandon"; readonly channelId: Bytes32 }
   /** The funding timeout took the hub's deposit back (counted among the refusals of strangers). */
   | { readonly kind: "funding-timeout"; readonly channelId: Bytes32; readonly held: bigint; readonly hubDeposit: bigint; readonly depositedAt: bigint }
-  | { readonly kind: "log"; readonly event: string; readonly fields: Readonly<Record<string, unknown>> };
+  /** The channel's outcome is paid out (by us, or already by the other side): nothing is left on chain. */
+  | { readonly kind: "paid"; readonly channelId: Bytes32; readonly origin: ExitOrigin };
 
 /** Written in the same store transaction as the next record. */
 export interface Writes {

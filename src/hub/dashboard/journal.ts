@@ -12,6 +12,7 @@ import { marginStateOf } from "../../channel/margin-channel.ts";
 import type { PriceReport } from "../../protocol/margin-state.ts";
 import type { Bytes32 } from "../../protocol/types.ts";
 import type { Hub } from "../hub.ts";
+import { eventFields, hubEventLevel, unreachable, type HubEvent, type HubEventLevel, type HubEventName } from "../events.ts";
 
 export type JournalSource = Pick<Hub, "onEvent" | "prices" | "channel" | "now">;
 
@@ -44,19 +45,18 @@ export interface Liquidation {
 
 export interface ChallengeNote {
   readonly at: bigint;
-  readonly event: string;
+  readonly event: HubEventName;
   readonly turnNum: number | undefined;
   readonly finalizesAt: number | undefined;
 }
 
 export interface JournalEvent {
   readonly at: bigint;
-  readonly event: string;
+  readonly event: HubEventName;
+  /** "warn" is tagged on the page as something to look at. */
+  readonly level: HubEventLevel;
   readonly fields: Record<string, unknown>;
 }
-
-/** Per-update chatter; everything else is worth a line on the page. */
-const ROUTINE = new Set(["proposed", "supported"]);
 
 export class DashboardJournal {
   readonly #hub: JournalSource;
@@ -80,7 +80,7 @@ export class DashboardJournal {
   }
 
   start(): void {
-    this.#unsubscribe ??= this.#hub.onEvent((event, fields) => this.observe(event, fields));
+    this.#unsubscribe ??= this.#hub.onEvent((event) => this.observe(event));
   }
 
   stop(): void {
@@ -137,20 +137,20 @@ export class DashboardJournal {
     return [...this.#events].reverse();
   }
 
-  observe(event: string, fields: Record<string, unknown>): void {
+  observe(e: HubEvent): void {
     const at = this.#hub.now();
-    const channelId = typeof fields.channelId === "string" ? fields.channelId : undefined;
-    if (!ROUTINE.has(event)) {
-      this.#push(this.#events, { at, event, fields });
+    // Per-update chatter stays off the page's event list; everything else is worth a line.
+    const routine = e.event === "proposed" || e.event === "supported";
+    if (!routine) {
+      this.#push(this.#events, { at, event: e.event, level: hubEventLevel(e), fields: eventFields(e) });
       this.#version += 1;
     }
-    if (channelId === undefined) return;
-    switch (event) {
+    switch (e.event) {
       case "proposed":
-        if (fields.action === "liquidate") this.#liquidated(channelId, at, "channel", numberOr(fields.turnNum));
+        if (e.action === "liquidate") this.#liquidated(e.channelId, at, "channel", e.turnNum);
         break;
       case "supported": {
-        const found = this.#liquidations.find((l) => l.channelId === channelId && l.venue === "channel" && l.turnNum === numberOr(fields.turnNum));
+        const found = this.#liquidations.find((l) => l.channelId === e.channelId && l.venue === "channel" && l.turnNum === e.turnNum);
         if (found !== undefined) {
           found.status = "countersigned";
           this.#version += 1;
@@ -158,22 +158,53 @@ export class DashboardJournal {
         break;
       }
       case "unilateral-challenge":
-        this.#liquidated(channelId, at, "chain", numberOr(fields.turnNum));
-        this.#challenges.set(channelId, { at, event, turnNum: numberOr(fields.turnNum), finalizesAt: numberOr(fields.finalizesAt) });
+        this.#liquidated(e.channelId, at, "chain", e.turnNum);
+        this.#challenges.set(e.channelId, { at, event: e.event, turnNum: e.turnNum, finalizesAt: e.finalizesAt });
         break;
       case "unilateral-paid": {
-        const found = this.#liquidations.find((l) => l.channelId === channelId && l.venue === "chain" && l.status === "challenging");
+        const found = this.#liquidations.find((l) => l.channelId === e.channelId && l.venue === "chain" && l.status === "challenging");
         if (found !== undefined) found.status = "paid";
         break;
       }
       case "challenge-answered":
-        this.#challenges.set(channelId, { at, event, turnNum: numberOr(fields.challengedTurn), finalizesAt: undefined });
+        this.#challenges.set(e.channelId, { at, event: e.event, turnNum: e.challengedTurn, finalizesAt: undefined });
         break;
       case "counter-challenge":
-        this.#challenges.set(channelId, { at, event, turnNum: numberOr(fields.turnNum), finalizesAt: undefined });
+        this.#challenges.set(e.channelId, { at, event: e.event, turnNum: e.turnNum, finalizesAt: undefined });
+        break;
+      // On the event list only.
+      case "signature-backend":
+      case "channel-proposed":
+      case "drafted":
+      case "withdrawal-proposed":
+      case "proposal-refused":
+      case "offer-refused":
+      case "offer-failed":
+      case "channel-status":
+      case "rejected":
+      case "handler-error":
+      case "funding-advanced":
+      case "funding-clock-error":
+      case "hub-deposited":
+      case "funding-error":
+      case "funding-timeout":
+      case "proposal-expired":
+      case "expire-error":
+      case "roll-conclude":
+      case "flow-corrupt":
+      case "liquidation-deferred":
+      case "liquidation-unpaid-top-up":
+      case "unilateral-error":
+      case "dispute-answered":
+      case "dispute-failed":
+      case "dispute-watch-error":
+      case "risk-params-changed":
+      case "risk-params-adopted":
+      case "risk-params-unknown":
+      case "risk-params-invalid":
         break;
       default:
-        break;
+        unreachable(e);
     }
   }
 
@@ -197,8 +228,4 @@ export class DashboardJournal {
     list.push(item);
     if (list.length > this.#maxItems) list.shift();
   }
-}
-
-function numberOr(value: unknown): number | undefined {
-  return typeof value === "number" ? value : typeof value === "bigint" ? Number(value) : undefined;
 }
