@@ -15,8 +15,9 @@
  * - proposals.ts: the hub's own proposals (liquidations, re-offers, expiry);
  * - roll.ts: withdrawals; prices.ts: price ingress and relay;
  * - disputes.ts: unilateral exits and reactions to on-chain disputes;
- * - maintenance.ts: the funding loop; funding-clocks.ts: perpetual funding;
- * - restore.ts: start-up from the store; records.ts: each flow's store meta.
+ * - maintenance.ts: the maintenance loop; funding-clocks.ts: perpetual funding;
+ * - flows.ts (over objectives.ts): the multi-step flows as persisted objectives;
+ * - restore.ts: start-up from the store; records.ts: the plain meta values.
  */
 import { getAddress } from "ethers";
 import { KeyedQueue } from "../channel/keyed-queue.ts";

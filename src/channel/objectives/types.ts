@@ -17,8 +17,8 @@ import type { ChannelStatus } from "../../store/types.ts";
  * Opening a channel: our turn 0 waits for the trader's countersignature
  * (`proposed`), then for the deposits (`funding`): the hub deposits first,
  * and takes its deposit back if the trader has not matched it
- * `fundingTimeout` seconds later (hub/funding-timeout.ts). A top-up signed
- * by both waits in `funding` for the trader's deposit only.
+ * `fundingTimeout` seconds later (docs/ARCHITECTURE.md "Funding order").
+ * A top-up signed by both waits in `funding` for the trader's deposit only.
  */
 export interface FundObjective {
   readonly kind: "fund";
