@@ -35,6 +35,12 @@ export class ChannelFunding {
     return this.#client.holdings(channelId, { blockTag: confirmed, ...(signal ? { signal } : {}) });
   }
 
+  /** Holdings at the latest block: a payout shows here before it is confirmed. */
+  async latestHoldings(channelId: Bytes32, signal?: AbortSignal): Promise<bigint> {
+    signal?.throwIfAborted();
+    return this.#client.holdings(channelId, signal ? { signal } : {});
+  }
+
   async concludeAndWithdraw(finalState: SignedState, signal?: AbortSignal): Promise<void> {
     await this.#client.concludeAndTransferAllAssets(finalState, signal ? { signal } : {});
   }

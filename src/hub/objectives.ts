@@ -24,6 +24,8 @@ import type { ChannelStatus } from "../store/types.ts";
 export interface ObjectiveChain {
   mode(channelId: Bytes32, signal?: AbortSignal): Promise<"open" | "challenge" | "finalized">;
   confirmedHoldings(channelId: Bytes32, signal?: AbortSignal): Promise<bigint>;
+  /** Holdings at the latest block; without it a payout counts only once confirmed. */
+  latestHoldings?(channelId: Bytes32, signal?: AbortSignal): Promise<bigint>;
   deposit(channelId: Bytes32, expectedHeld: bigint, amount: bigint, signal?: AbortSignal): Promise<void>;
   challenge(supported: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }>;
   challengeUnilaterally(proof: SignedState, candidate: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }>;
@@ -209,7 +211,8 @@ export class ObjectiveRunner {
     }
     const fixedParts = new Map<Bytes32, FixedPart>([[o.channelId, held.fixedPart]]);
     const need = needs(o, held.status);
-    let facts: Facts = { now: this.#init.now(), terms: this.#init.terms, channel: held, ...(need.chain ? { chain: await this.#chainFacts(o.channelId) } : {}) };
+    const latest = o.kind === "exit"; // an exit tells a payout in flight from a cleared challenge
+    let facts: Facts = { now: this.#init.now(), terms: this.#init.terms, channel: held, ...(need.chain ? { chain: await this.#chainFacts(o.channelId, latest) } : {}) };
     if (need.from && o.kind === "roll") {
       const from = await host.channel(o.from);
       if (from !== undefined) {
@@ -228,11 +231,14 @@ export class ObjectiveRunner {
     return next !== undefined && next !== o ? idOf(next) : undefined;
   }
 
-  async #chainFacts(channelId: Bytes32): Promise<ChainFacts> {
+  async #chainFacts(channelId: Bytes32, withLatest = false): Promise<ChainFacts> {
+    const { chain } = this.#init;
     const signal = this.#stopping.signal;
     // Mode first: holdings read after it cannot predate a payout the mode already shows.
-    const mode = await this.#init.chain.mode(channelId, signal);
-    return { mode, holdings: await this.#init.chain.confirmedHoldings(channelId, signal) };
+    const mode = await chain.mode(channelId, signal);
+    const holdings = await chain.confirmedHoldings(channelId, signal);
+    if (!withLatest || chain.latestHoldings === undefined) return { mode, holdings };
+    return { mode, holdings, latestHoldings: await chain.latestHoldings(channelId, signal) };
   }
 
   /** The next record, and the writes that go with it, in one transaction; then memory follows. */

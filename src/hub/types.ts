@@ -35,6 +35,8 @@ export interface FundingPort {
   deposit(channelId: Bytes32, expectedHeld: bigint, amount: bigint, signal?: AbortSignal): Promise<void>;
   /** What the adjudicator holds for the channel, counting only confirmed blocks. */
   confirmedHoldings(channelId: Bytes32, signal?: AbortSignal): Promise<bigint>;
+  /** What it holds at the latest block (a payout shows here before it is confirmed). */
+  latestHoldings?(channelId: Bytes32, signal?: AbortSignal): Promise<bigint>;
 }
 
 export interface HubInit {

@@ -268,6 +268,17 @@ test("exit: a lone exit of the trader's, finalized and paid while the hub was do
   assert.equal(statuses(r), [[A.id, "closed"]]);
 });
 
+test("exit: paid in a block not yet confirmed, it waits: a paid channel is never reopened", () => {
+  const waiting = { ...liquidationExit(A.id), phase: "waiting" as const, candidate: variablePartOf(candidate.state) };
+  const f = facts({ status: "challenged", latest: proof }, { chain: { mode: "open", holdings: 1_500n, latestHoldings: 0n } });
+  const r = crank(waiting, f);
+  assert.equal([r.next, r.effects, r.writes, r.waitingFor], [waiting, [], {}, "payout"]);
+  const theirs = crank(challengeRegistered(undefined, A.id, variablePartOf(candidate.state)), f);
+  assert.is(theirs.waitingFor, "payout");
+  const confirmed = crank(waiting, { ...f, chain: { mode: "open", holdings: 0n, latestHoldings: 0n } });
+  assert.equal([confirmed.next, statuses(confirmed)], [undefined, [[A.id, "closed"]]]);
+});
+
 test("exit: a challenge cleared by a checkpoint reopens the channel", () => {
   const theirs = challengeRegistered(undefined, A.id, variablePartOf(candidate.state));
   const r = crank(theirs, facts({ status: "challenged", latest: proof }, { chain: chain("open", 1_500n) }));

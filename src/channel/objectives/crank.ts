@@ -169,8 +169,11 @@ function crankExit(o: ExitObjective, f: Facts): CrankResult {
     return { next, effects: [{ kind: "payout", channelId: o.channelId, candidate: o.candidate }], writes: onChain, waitingFor: "payout" };
   }
   if (chain.mode === "challenge") return { next: o.phase === "waiting" ? o : { ...o, phase: "waiting" }, effects: [], writes: onChain, waitingFor: "finalized" };
-  // No challenge stands and the channel holds funds. One we saw on chain was cleared (checkpointed):
-  // the channel is open again. Ours that never landed (refused, or we stopped before sending) goes again.
+  // No challenge stands. Paid out in a block not yet confirmed (the status is cleared, the
+  // confirmed holdings lag): wait for the confirmation, never reopen a paid channel.
+  if (chain.latestHoldings === 0n) return { next: o, effects: [], writes: onChain, waitingFor: "payout" };
+  // The channel holds funds. One we saw on chain was cleared (checkpointed): the channel is open
+  // again. Ours that never landed (refused, or we stopped before sending) goes again.
   if (o.phase === "waiting" || o.origin === "counter" || o.origin === "theirs") {
     return done([], statusOf(f, o.channelId, "open"));
   }

@@ -108,6 +108,8 @@ export interface ObjectiveTerms {
 export interface ChainFacts {
   readonly mode: "open" | "challenge" | "finalized";
   readonly holdings: bigint;
+  /** Holdings at the latest block, when read: a payout not yet confirmed shows here first. */
+  readonly latestHoldings?: bigint;
 }
 
 /** What the hub holds of a channel. */
