@@ -20,6 +20,7 @@ import { WireError } from "../errors/wire.ts";
 import { TokenBuckets } from "../net/token-bucket.ts";
 import type { PriceReport } from "../protocol/margin-state.ts";
 import { sameAddress, type Address, type MarketId } from "../protocol/types.ts";
+import type { Clock } from "../time/clock.ts";
 import type { RefusalKind } from "./refusals.ts";
 
 export interface PriceGateInit {
@@ -28,8 +29,8 @@ export interface PriceGateInit {
   /** Verifications per second, all peers together and per peer (burst: one second's worth). */
   readonly verifyPerSecond: number;
   readonly verifyPerSecondPerPeer: number;
-  /** Milliseconds, for the buckets (default performance.now). */
-  readonly now?: () => number;
+  /** The buckets' clock (default the system clock). */
+  readonly clock?: Clock;
 }
 
 const ALL = "";
@@ -46,8 +47,8 @@ export class PriceGate {
   constructor(init: PriceGateInit, refused: (kind: RefusalKind, n?: number) => void = () => {}) {
     this.#init = init;
     this.#refused = refused;
-    this.#total = new TokenBuckets(init.verifyPerSecond, init.verifyPerSecond, init.now);
-    this.#perPeer = new TokenBuckets(init.verifyPerSecondPerPeer, init.verifyPerSecondPerPeer, init.now);
+    this.#total = new TokenBuckets(init.verifyPerSecond, init.verifyPerSecond, init.clock);
+    this.#perPeer = new TokenBuckets(init.verifyPerSecondPerPeer, init.verifyPerSecondPerPeer, init.clock);
   }
 
   /** Refuses a push from anyone but the oracle's authenticated peer (undefined: admitted). */

@@ -9,6 +9,7 @@
  * trying the process that just exited.
  */
 import { TokenBuckets } from "../net/token-bucket.ts";
+import type { Clock } from "../time/clock.ts";
 import type { Bytes32 } from "../protocol/types.ts";
 import type { RefusalKind } from "./refusals.ts";
 
@@ -17,8 +18,8 @@ export class ReofferLimiter {
   readonly #buckets: TokenBuckets;
   readonly #refused: (kind: RefusalKind) => void;
 
-  constructor(perSecond: number, burst: number, refused: (kind: RefusalKind) => void = () => {}, now?: () => number) {
-    this.#buckets = new TokenBuckets(perSecond, burst, now);
+  constructor(perSecond: number, burst: number, refused: (kind: RefusalKind) => void = () => {}, clock?: Clock) {
+    this.#buckets = new TokenBuckets(perSecond, burst, clock);
     this.#refused = refused;
   }
 

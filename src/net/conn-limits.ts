@@ -28,6 +28,7 @@
  *   while this guard can still make room.
  */
 import type { Connection, Libp2p } from "@libp2p/interface";
+import { systemClock, type Clock, type Timer } from "../time/clock.ts";
 
 export interface ConnLimits {
   readonly handshakeTimeoutMs: number;
@@ -43,8 +44,8 @@ export interface ConnectionGuardInit extends ConnLimits {
   readonly rank: (peerId: string) => number;
   /** Called for each connection the guard closes, with why. */
   readonly onClose?: (reason: ConnRefusal, connection: Connection) => void;
-  /** Milliseconds (default performance.now); tests drive the handshake deadline with it. */
-  readonly now?: () => number;
+  /** Deadlines on its monotonic reading, swept on its timers (default the system clock); tests drive the handshake deadline with it. */
+  readonly clock?: Clock;
   /** How often the deadline is checked (default a quarter of it, at most 1 s). */
   readonly sweepMs?: number;
 }
@@ -59,12 +60,12 @@ export function libp2pMaxConnections(limits: Pick<ConnLimits, "maxConnections">,
 export class ConnectionGuard {
   readonly #libp2p: Events;
   readonly #init: ConnectionGuardInit;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   /** Inbound connections by id: when they opened on our clock. The connection list itself is libp2p's. */
   readonly #openedAt = new Map<string, number>();
   /** Closed by us, not yet gone from libp2p's list. */
   readonly #closing = new Set<string>();
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: Timer | undefined;
 
   constructor(libp2p: Events, init: ConnectionGuardInit) {
     for (const k of ["handshakeTimeoutMs", "maxConnections", "maxUnauthenticated", "maxUnauthenticatedPerHost"] as const) {
@@ -72,7 +73,7 @@ export class ConnectionGuard {
     }
     this.#libp2p = libp2p;
     this.#init = init;
-    this.#now = init.now ?? (() => performance.now());
+    this.#clock = init.clock ?? systemClock;
   }
 
   start(): void {
@@ -80,15 +81,14 @@ export class ConnectionGuard {
     this.#libp2p.addEventListener("connection:open", this.#onOpen);
     this.#libp2p.addEventListener("connection:close", this.#onClose);
     // Connections that opened before start (none on a hub, which starts this first) count from now.
-    for (const c of this.#libp2p.getConnections()) if (c.direction === "inbound") this.#openedAt.set(c.id, this.#now());
+    for (const c of this.#libp2p.getConnections()) if (c.direction === "inbound") this.#openedAt.set(c.id, this.#clock.monotonicMs());
     const sweepMs = this.#init.sweepMs ?? Math.min(1_000, Math.max(10, this.#init.handshakeTimeoutMs / 4));
-    this.#timer = setInterval(() => this.sweep(), sweepMs);
-    this.#timer.unref?.();
+    this.#timer = this.#clock.setInterval(() => this.sweep(), sweepMs).unref();
   }
 
   stop(): void {
     if (this.#timer === undefined) return;
-    clearInterval(this.#timer);
+    this.#timer.cancel();
     this.#timer = undefined;
     this.#libp2p.removeEventListener("connection:open", this.#onOpen);
     this.#libp2p.removeEventListener("connection:close", this.#onClose);
@@ -104,7 +104,7 @@ export class ConnectionGuard {
 
   /** Closes the unauthenticated connections past their deadline (the timer calls it; tests may too). */
   sweep(): void {
-    const cutoff = this.#now() - this.#init.handshakeTimeoutMs;
+    const cutoff = this.#clock.monotonicMs() - this.#init.handshakeTimeoutMs;
     for (const c of this.#inbound()) {
       if ((this.#openedAt.get(c.id) ?? Infinity) <= cutoff && this.#rank(c) === 0) this.#close(c, "conn-handshake-timeout");
     }
@@ -113,7 +113,7 @@ export class ConnectionGuard {
   readonly #onOpen = (evt: CustomEvent<Connection>): void => {
     const connection = evt.detail;
     if (connection.direction !== "inbound") return;
-    this.#openedAt.set(connection.id, this.#now());
+    this.#openedAt.set(connection.id, this.#clock.monotonicMs());
     this.#enforce(connection);
   };
 

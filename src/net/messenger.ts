@@ -35,6 +35,7 @@ import { MAX_FRAME_BYTES, PROTOCOL_IDS, type MessageFamily } from "../protocol/c
 import { errorReply, type Message } from "../protocol/messages.ts";
 import type { Address } from "../protocol/types.ts";
 import { decodeFrame } from "../protocol/wire.ts";
+import type { Clock } from "../time/clock.ts";
 import { asWireError, deadline, either, race, type AbortOptions } from "./abort.ts";
 import { PeerBindings } from "./bindings.ts";
 import {
@@ -92,6 +93,8 @@ export interface MessengerInit {
   readonly authorize?: (family: MessageFamily, peer: { readonly peerId: string; readonly address: Address | undefined }) => MarginError | undefined;
   /** Called with every handler failure (peers only see a generic HANDLER_FAILED for non-MarginErrors). */
   readonly onHandlerError?: (error: unknown, ctx: HandlerContext) => void;
+  /** The per-peer request rate's clock (default the system clock). */
+  readonly clock?: Clock;
 }
 
 export const DEFAULT_MESSENGER_LIMITS: MessengerLimits = Object.freeze({
@@ -149,7 +152,7 @@ export class Messenger {
     this.#libp2p = components.libp2p;
     this.limits = Object.freeze({ ...DEFAULT_MESSENGER_LIMITS, ...init.limits });
     if (this.limits.maxFrameBytes > MAX_FRAME_BYTES) throw new RangeError(`maxFrameBytes above ${MAX_FRAME_BYTES}`);
-    this.#limiter = new PeerLimiter(this.limits);
+    this.#limiter = new PeerLimiter(this.limits, init.clock);
     this.bindings = init.bindings ?? new PeerBindings();
     this.#onHandlerError = init.onHandlerError;
     this.#authorize = init.authorize;

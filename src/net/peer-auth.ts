@@ -20,6 +20,7 @@ import { WireError } from "../errors/wire.ts";
 import type { Challenge, Hello, Message } from "../protocol/messages.ts";
 import { defaultSignatures, signDigest, type Signatures, type Signer } from "../protocol/sign.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
+import { systemClock, type Clock } from "../time/clock.ts";
 import type { AbortOptions } from "./abort.ts";
 import { HANDSHAKE_DOMAIN, HANDSHAKE_NONCE_TTL_MS, MAX_PENDING_NONCES_PER_PEER } from "./constants.ts";
 import type { HandlerContext, Messenger } from "./messenger.ts";
@@ -49,8 +50,8 @@ export interface PeerAuthInit {
   readonly hub: Address;
   readonly nonceTtlMs?: number;
   readonly maxPendingNoncesPerPeer?: number;
-  /** Clock in ms, for tests. */
-  readonly now?: () => number;
+  /** Nonce expiry on its monotonic reading (default the system clock). */
+  readonly clock?: Clock;
   /** What checks the proofs: the hub's own backend (default: the shared noble one). */
   readonly signatures?: Signatures;
 }
@@ -61,7 +62,7 @@ export class PeerAuth {
   readonly #messenger: Messenger;
   readonly #ttlMs: number;
   readonly #maxPending: number;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #signatures: Signatures;
   /** peerId → (nonce → expiry), insertion-ordered so the oldest is evicted first. */
   readonly #nonces = new Map<string, Map<Bytes32, number>>();
@@ -71,8 +72,8 @@ export class PeerAuth {
     this.hub = getAddress(init.hub) as Address;
     this.#ttlMs = init.nonceTtlMs ?? HANDSHAKE_NONCE_TTL_MS;
     this.#maxPending = init.maxPendingNoncesPerPeer ?? MAX_PENDING_NONCES_PER_PEER;
+    this.#clock = init.clock ?? systemClock;
     this.#signatures = init.signatures ?? defaultSignatures();
-    this.#now = init.now ?? Date.now;
     if (!(this.#ttlMs > 0) || !(this.#maxPending >= 1)) throw new RangeError("nonceTtlMs and maxPendingNoncesPerPeer must be positive");
   }
 
@@ -100,7 +101,7 @@ export class PeerAuth {
     if (request.hub !== ZeroAddress && getAddress(request.hub) !== this.hub) {
       throw new AuthError("WRONG_HUB", { details: { expected: request.hub } });
     }
-    const now = this.#now();
+    const now = this.#clock.monotonicMs();
     this.#sweep(now);
     let pending = this.#nonces.get(peerId);
     if (pending === undefined) this.#nonces.set(peerId, (pending = new Map()));
@@ -116,7 +117,7 @@ export class PeerAuth {
     if (pending === undefined || expiresAt === undefined) throw new AuthError("NONCE_UNKNOWN");
     pending.delete(hello.nonce); // single use, whatever the outcome
     if (pending.size === 0) this.#nonces.delete(peerId);
-    if (this.#now() > expiresAt) throw new AuthError("NONCE_EXPIRED");
+    if (this.#clock.monotonicMs() > expiresAt) throw new AuthError("NONCE_EXPIRED");
     let recovered: Address;
     try {
       recovered = this.#signatures.recoverDigestSigner(handshakeDigest(peerId, hello.nonce, this.hub), hello.signature);

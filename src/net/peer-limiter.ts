@@ -7,6 +7,8 @@
  * Idle, full buckets are pruned so a stream of one-off peer ids cannot grow
  * the map without bound.
  */
+import { systemClock, type Clock } from "../time/clock.ts";
+
 export interface PeerLimits {
   /** Concurrent inbound requests per peer (named when each request had its own stream). */
   readonly maxInboundStreamsPerPeer: number;
@@ -24,20 +26,21 @@ const PRUNE_ABOVE = 1024;
 
 export class PeerLimiter {
   readonly #limits: PeerLimits;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #buckets = new Map<string, Bucket>();
 
-  constructor(limits: PeerLimits, now: () => number = () => performance.now()) {
+  /** Refills on `clock`'s monotonic reading. */
+  constructor(limits: PeerLimits, clock: Clock = systemClock) {
     for (const [k, v] of Object.entries(limits)) {
       if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw new RangeError(`${k} must be a positive number`);
     }
     this.#limits = Object.freeze({ ...limits });
-    this.#now = now;
+    this.#clock = clock;
   }
 
   /** Admits one request from `peerId`, returning its release function, or `undefined` when over a limit. */
   acquire(peerId: string): (() => void) | undefined {
-    const now = this.#now();
+    const now = this.#clock.monotonicMs();
     if (this.#buckets.size > PRUNE_ABOVE) this.#prune(now);
     let b = this.#buckets.get(peerId);
     if (b === undefined) {

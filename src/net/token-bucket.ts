@@ -3,6 +3,8 @@
  * One map for many keys (peer ids, "all"), pruned of idle full buckets once
  * it is large, so a stream of one-off keys cannot grow it without bound.
  */
+import { systemClock, type Clock } from "../time/clock.ts";
+
 const PRUNE_ABOVE = 1024;
 
 interface Bucket {
@@ -13,20 +15,20 @@ interface Bucket {
 export class TokenBuckets {
   readonly rate: number;
   readonly burst: number;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #buckets = new Map<string, Bucket>();
 
-  /** `now` in milliseconds (default performance.now). */
-  constructor(rate: number, burst: number, now: () => number = () => performance.now()) {
+  /** Refills on `clock`'s monotonic reading. */
+  constructor(rate: number, burst: number, clock: Clock = systemClock) {
     if (!(rate > 0) || !(burst >= 1) || !Number.isFinite(rate) || !Number.isFinite(burst)) throw new RangeError("rate and burst must be positive");
     this.rate = rate;
     this.burst = burst;
-    this.#now = now;
+    this.#clock = clock;
   }
 
   /** Takes `n` tokens from `key`'s bucket if it holds them all; otherwise takes none. */
   take(key: string, n = 1): boolean {
-    const now = this.#now();
+    const now = this.#clock.monotonicMs();
     if (this.#buckets.size > PRUNE_ABOVE) this.#prune(now);
     let b = this.#buckets.get(key);
     if (b === undefined) this.#buckets.set(key, (b = { tokens: this.burst, updatedAt: now }));
@@ -40,7 +42,7 @@ export class TokenBuckets {
   has(key: string, n = 1): boolean {
     const b = this.#buckets.get(key);
     if (b === undefined) return n <= this.burst;
-    this.#refill(b, this.#now());
+    this.#refill(b, this.#clock.monotonicMs());
     return b.tokens >= n;
   }
 

@@ -11,6 +11,7 @@ import { Admission, type AdmissionLimits } from "../../src/hub/admission.ts";
 import { PriceGate } from "../../src/hub/price-gate.ts";
 import { Refusals, REFUSAL_KINDS, type RefusalKind } from "../../src/hub/refusals.ts";
 import { ReofferLimiter } from "../../src/hub/reoffer-limiter.ts";
+import { ManualClock } from "../../src/time/clock.ts";
 import { MarginError } from "../../src/errors/base.ts";
 import type { PriceReport } from "../../src/protocol/margin-state.ts";
 import type { Address, Bytes32, Hex, MarketId } from "../../src/protocol/types.ts";
@@ -78,7 +79,7 @@ const report = (market: string, timestamp: bigint, sig = "11"): PriceReport => (
 
 test("the price gate admits only the oracle's peer and keeps only what could move a price", () => {
   const counted = new Refusals();
-  const gate = new PriceGate({ oracle: A, markets: new Set(["BTC-PERP", "ETH-PERP"] as MarketId[]), verifyPerSecond: 4, verifyPerSecondPerPeer: 3, now: () => 0 }, (k, n) => counted.count(k, n));
+  const gate = new PriceGate({ oracle: A, markets: new Set(["BTC-PERP", "ETH-PERP"] as MarketId[]), verifyPerSecond: 4, verifyPerSecondPerPeer: 3, clock: new ManualClock() }, (k, n) => counted.count(k, n));
   assert.is(gate.source(undefined, "p")?.code, "NOT_AUTHENTICATED");
   assert.is(gate.source(B, "p")?.code, "NOT_ORACLE");
   assert.is(gate.source(("0x" + "AA".padStart(40, "0")) as Address, "p"), undefined, "case-blind");
@@ -106,10 +107,10 @@ test("the price gate admits only the oracle's peer and keeps only what could mov
   assert.is(counted.get("price-budget"), 2);
 });
 
-test("re-offers: once per proposal in flight, a budget per peer", () => {
-  let t = 0;
+test("re-offers: once per proposal in flight, a budget per peer", async () => {
+  const clock = new ManualClock();
   const counted = new Refusals();
-  const r = new ReofferLimiter(1, 2, (k) => counted.count(k), () => t);
+  const r = new ReofferLimiter(1, 2, (k) => counted.count(k), clock);
   const done = r.begin("p", id(1), 3)!;
   assert.is(r.begin("p", id(1), 3), undefined, "the same proposal is not offered twice at once on one peer's syncs");
   const other = r.begin("p", id(2), 0)!;
@@ -119,10 +120,12 @@ test("re-offers: once per proposal in flight, a budget per peer", () => {
   fresh();
   done();
   other();
-  t += 1_000;
+  await clock.advance(999);
+  assert.is(r.begin("p", id(1), 3), undefined, "not before the bucket refilled");
+  await clock.advance(1);
   assert.ok(r.begin("p", id(1), 3) !== undefined, "offered again once the first offer ended and the bucket refilled");
   assert.is(counted.get("reoffer-duplicate"), 1);
-  assert.is(counted.get("reoffer-rate"), 1);
+  assert.is(counted.get("reoffer-rate"), 2, "the spent budget, and the early retry");
 });
 
 test("every refusal kind is counted from zero", () => {

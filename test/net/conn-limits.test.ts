@@ -10,6 +10,7 @@ import * as assert from "uvu/assert";
 import type { Connection } from "@libp2p/interface";
 import { ConnectionGuard, libp2pMaxConnections, type ConnRefusal } from "../../src/net/conn-limits.ts";
 import { TokenBuckets } from "../../src/net/token-bucket.ts";
+import { ManualClock } from "../../src/time/clock.ts";
 
 const test = suite("net/conn-limits");
 
@@ -41,7 +42,7 @@ class FakeLibp2p extends EventTarget {
 
 function guarded(limits: Partial<{ maxConnections: number; maxUnauthenticated: number; maxUnauthenticatedPerHost: number }>, ranks: Map<string, number>) {
   const libp2p = new FakeLibp2p();
-  let now = 0;
+  const clock = new ManualClock();
   const closed: [ConnRefusal, string][] = [];
   const guard = new ConnectionGuard(libp2p as never, {
     handshakeTimeoutMs: 1_000,
@@ -51,16 +52,16 @@ function guarded(limits: Partial<{ maxConnections: number; maxUnauthenticated: n
     ...limits,
     rank: (peer) => ranks.get(peer) ?? 0,
     onClose: (reason, c) => closed.push([reason, c.remotePeer.toString()]),
-    now: () => now,
-    sweepMs: 60_000, // swept by hand below
+    clock,
+    sweepMs: 100,
   });
   guard.start();
-  return { libp2p, guard, closed, tick: (ms: number) => (now += ms) };
+  return { libp2p, guard, closed, tick: (ms: number) => clock.advance(ms) };
 }
 
-test("per host and in all, the OLDEST unauthenticated connection is closed, not the new one", () => {
+test("per host and in all, the OLDEST unauthenticated connection is closed, not the new one", async () => {
   const { libp2p, guard, closed, tick } = guarded({}, new Map());
-  for (let i = 0; i < 3; i++) (libp2p.open(`a${i}`), tick(1));
+  for (let i = 0; i < 3; i++) (libp2p.open(`a${i}`), await tick(1));
   libp2p.open("honest"); // the 4th from the same host: a0 goes
   assert.equal(closed, [["conn-host-limit", "a0"]]);
   libp2p.open("b0", "10.0.0.2");
@@ -88,19 +89,21 @@ test("past maxConnections the lowest rank goes first, the newcomer last; outboun
   guard.stop();
 });
 
-test("the handshake deadline closes only connections still unauthenticated", () => {
+test("the handshake deadline closes only connections still unauthenticated, on the guard's own sweep", async () => {
   const ranks = new Map<string, number>();
   const { libp2p, guard, closed, tick } = guarded({}, ranks);
   libp2p.open("slow");
   libp2p.open("fast");
-  tick(500);
+  await tick(500);
   libp2p.open("late");
   ranks.set("fast", 1);
-  tick(500);
-  guard.sweep();
+  await tick(499);
+  assert.equal(closed, [], "not before its deadline");
+  await tick(1);
   assert.equal(closed, [["conn-handshake-timeout", "slow"]]);
-  tick(500);
-  guard.sweep();
+  await tick(499);
+  assert.equal(closed.length, 1);
+  await tick(1);
   assert.equal(closed.slice(1), [["conn-handshake-timeout", "late"]]);
   assert.equal(guard.counts(), { inbound: 1, unauthenticated: 0 });
   guard.stop();
@@ -110,16 +113,18 @@ test("libp2p's own cap sits above the guard's by the upgrades in flight", () => 
   assert.is(libp2pMaxConnections({ maxConnections: 1_000 }, 256), 1_256);
 });
 
-test("token buckets: refill at the rate up to the burst, take all or nothing", () => {
-  let t = 0;
-  const b = new TokenBuckets(2, 3, () => t);
+test("token buckets: refill at the rate up to the burst, take all or nothing", async () => {
+  const clock = new ManualClock();
+  const b = new TokenBuckets(2, 3, clock);
   assert.ok(b.take("k", 3));
   assert.not.ok(b.take("k"));
-  t += 500;
+  clock.setWall(0); // a wall-clock step refills nothing: buckets run on the monotonic reading
+  assert.not.ok(b.has("k", 1));
+  await clock.advance(500);
   assert.ok(b.has("k", 1));
   assert.not.ok(b.take("k", 2), "one token back, two asked: none taken");
   assert.ok(b.take("k", 1));
-  t += 10_000;
+  await clock.advance(10_000);
   assert.ok(b.take("k", 3));
   assert.not.ok(b.take("k", 1));
   assert.throws(() => new TokenBuckets(0, 1));

@@ -7,6 +7,7 @@ import { RemoteError, expectReply } from "../../src/net/remote-error.ts";
 import type { Message } from "../../src/protocol/messages.ts";
 import { signDigest } from "../../src/protocol/sign.ts";
 import type { Address, Bytes32 } from "../../src/protocol/types.ts";
+import { ManualClock } from "../../src/time/clock.ts";
 import { testSigner } from "../helpers/keys.ts";
 import { connect, startPeer, stopAll, type Peer } from "./helpers.ts";
 
@@ -17,11 +18,11 @@ const bob = testSigner(102);
 
 let hub: Peer;
 let auth: PeerAuth;
-let now = 1_000_000;
+const clock = new ManualClock();
 
 test.before(async () => {
   hub = await startPeer();
-  auth = new PeerAuth({ messenger: hub.messenger }, { hub: hubKey.address, nonceTtlMs: 30_000, now: () => now });
+  auth = new PeerAuth({ messenger: hub.messenger }, { hub: hubKey.address, nonceTtlMs: 30_000, clock });
   await auth.start();
   await hub.messenger.handle("update", async (_msg, ctx) => {
     const address = requireAuthenticated(ctx);
@@ -135,7 +136,7 @@ test("a nonce issued to one peer cannot be used by another; a made-up nonce neit
 test("an expired nonce is NONCE_EXPIRED", async () => {
   const p = await trader();
   const nonce = await challenge(p);
-  now += 30_001;
+  await clock.advance(30_001);
   const signature = signDigest(alice, handshakeDigest(p.peerId, nonce, hubKey.address));
   expectAuthError(await p.messenger.request(hub.peerId, "handshake", { type: "hello", address: alice.address, nonce, signature }), "NONCE_EXPIRED");
 });
