@@ -22,6 +22,7 @@ import type { SignatureBackend, SignatureBackendName } from "../protocol/sig-bac
 import { signDigest, signerFromPrivateKey, Signatures, type Signer } from "../protocol/sign.ts";
 import type { Signature65 } from "../protocol/state.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
+import { systemClock, type Clock } from "../time/clock.ts";
 import type { SignBatch, SigningWorkerData, SigningWorkerMessage } from "./signing-worker.ts";
 
 export interface SigningPoolOptions {
@@ -37,6 +38,8 @@ export interface SigningPoolOptions {
   readonly backend: SignatureBackend;
   /** Test-only: workers honour the signing-worker.ts test hooks (`TEST_EXIT_DIGEST`). */
   readonly testHooks?: boolean;
+  /** Times how long a worker lived, for `QUICK_FAILURE_MS` (default the system clock). */
+  readonly clock?: Clock;
 }
 
 /** The upper bound of `defaultSigningWorkers()`: beyond it a burst of ~100 signatures gains little. */
@@ -104,6 +107,7 @@ export class SigningPool {
   #nextId = 0;
   #flushScheduled = false;
   #quickFailures = 0;
+  readonly #clock: Clock;
 
   /** Throws INVALID_PRIVATE_KEY for a key that is not a secp256k1 scalar: nothing is spawned for it. */
   constructor(options: SigningPoolOptions) {
@@ -113,6 +117,7 @@ export class SigningPool {
     this.#signer = signerFromPrivateKey(Uint8Array.from(options.privateKey), new Signatures(options.backend));
     this.address = this.#signer.address;
     this.#workers = options.workers;
+    this.#clock = options.clock ?? systemClock;
     this.#workerData = { privateKey: this.#signer.privateKey, backend: options.backend.name, testHooks: options.testHooks === true };
   }
 
@@ -223,7 +228,7 @@ export class SigningPool {
           this.#retire(slot, unavailable("worker derived another address", { worker: slot.index, expected: this.address, derived: message.address }));
           return;
         }
-        slot.readyAt = performance.now();
+        slot.readyAt = this.#clock.monotonicMs();
         if (this.#state === "starting" && this.size === this.#workers) this.#startup?.resolve();
         if (this.#state === "running") this.#dispatchWaiting();
         return;
@@ -255,7 +260,7 @@ export class SigningPool {
       return;
     }
     if (this.#state !== "running") return;
-    const quick = !started || performance.now() - slot.readyAt! < QUICK_FAILURE_MS;
+    const quick = !started || this.#clock.monotonicMs() - slot.readyAt! < QUICK_FAILURE_MS;
     this.#quickFailures = quick ? this.#quickFailures + 1 : 0;
     if (this.#quickFailures >= MAX_QUICK_FAILURES) {
       void this.#halt(unavailable("workers keep failing", { failures: this.#quickFailures, quickFailureMs: QUICK_FAILURE_MS }, error));
