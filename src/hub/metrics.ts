@@ -25,6 +25,7 @@ import { CHANNEL_STATUSES } from "../store/types.ts";
 import { PRICE_ONE } from "../protocol/units.ts";
 import type { Bytes32 } from "../protocol/types.ts";
 import { unreachable, type HubEvent } from "./events.ts";
+import { systemClock, type Clock } from "../time/clock.ts";
 
 export type MetricsSource = Pick<
   Hub,
@@ -38,7 +39,7 @@ const MAX_IN_FLIGHT = 10_000;
 export class HubMetrics {
   readonly registry = new Registry();
   readonly #hub: MetricsSource;
-  readonly #clock: () => number;
+  readonly #clock: Clock;
   readonly #inFlight = new Map<string, { readonly started: number; readonly action: string }>();
   readonly #accepted: Counter<"action">;
   readonly #rejected: Counter<"code">;
@@ -51,10 +52,10 @@ export class HubMetrics {
   #unsubscribe: (() => void) | undefined;
   #previousOnCommit: ((seconds: number, writes: number) => void) | undefined;
 
-  /** `clock`: milliseconds for latencies (default `performance.now`). */
-  constructor(hub: MetricsSource, options: { clock?: () => number } = {}) {
+  /** Latencies on `clock`'s monotonic reading (default the system clock). */
+  constructor(hub: MetricsSource, options: { clock?: Clock } = {}) {
     this.#hub = hub;
-    this.#clock = options.clock ?? (() => performance.now());
+    this.#clock = options.clock ?? systemClock;
     const registers = [this.registry];
     this.#accepted = new Counter({ name: `${PREFIX}updates_accepted_total`, help: "Channel updates countersigned by the trader and stored by the hub, by action", labelNames: ["action"], registers });
     this.#rejected = new Counter({ name: `${PREFIX}updates_rejected_total`, help: "Updates the hub refused, by error code", labelNames: ["code"], registers });
@@ -211,7 +212,7 @@ export class HubMetrics {
         this.#inFlight.delete(key);
         const action = pending?.action ?? "other";
         this.#accepted.inc({ action });
-        if (pending !== undefined) this.#latency.observe({ action }, Math.max(0, this.#clock() - pending.started) / 1000);
+        if (pending !== undefined) this.#latency.observe({ action }, Math.max(0, this.#clock.monotonicMs() - pending.started) / 1000);
         if (action === "liquidate") this.#liquidations.inc({ venue: "channel" });
         break;
       }
@@ -267,6 +268,6 @@ export class HubMetrics {
 
   #track(channelId: Bytes32, turnNum: number, action: string): void {
     if (this.#inFlight.size >= MAX_IN_FLIGHT) this.#inFlight.delete(this.#inFlight.keys().next().value!);
-    this.#inFlight.set(`${channelId}:${turnNum}`, { started: this.#clock(), action });
+    this.#inFlight.set(`${channelId}:${turnNum}`, { started: this.#clock.monotonicMs(), action });
   }
 }

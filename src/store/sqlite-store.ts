@@ -26,6 +26,7 @@ import { StoreError } from "../errors/store.ts";
 import { channelId as channelIdOf, hashState } from "../protocol/hash.ts";
 import { fixedPartOf, variablePartOf, type SignedState } from "../protocol/state.ts";
 import type { Bytes32 } from "../protocol/types.ts";
+import { systemClock, type Clock } from "../time/clock.ts";
 import { decodeStateBody, encodeFixedPart, encodeStateBody, isSupported } from "./codec.ts";
 import { GroupCommitter, type OpResult } from "./group-commit.ts";
 import { bytes32, channelFromRow, CHANNEL_COLUMNS, checkStatus, hexOf, isBusy, SQL, stateFromRow, summaryFromRow, type ChannelRow, type StateRow, type SummaryRow } from "./rows.ts";
@@ -55,6 +56,8 @@ export interface SqliteStoreInit {
   readonly lockTimeoutMs?: number;
   /** Most writes per group commit (default unbounded; 1 = one commit per write, for comparison). */
   readonly maxBatch?: number;
+  /** Times each commit for `onCommit`, on its monotonic reading (default the system clock). */
+  readonly clock?: Clock;
 }
 
 type Op =
@@ -83,7 +86,7 @@ export class SqliteStore implements Store {
 
   constructor(init: SqliteStoreInit) {
     if (typeof init?.path !== "string" || init.path.length === 0) throw new TypeError("SqliteStore: path must be a non-empty string");
-    this.init = Object.freeze({ path: init.path, autoPrune: init.autoPrune ?? true, lockTimeoutMs: init.lockTimeoutMs ?? 1000, maxBatch: init.maxBatch ?? Infinity });
+    this.init = Object.freeze({ path: init.path, autoPrune: init.autoPrune ?? true, lockTimeoutMs: init.lockTimeoutMs ?? 1000, maxBatch: init.maxBatch ?? Infinity, clock: init.clock ?? systemClock });
     this.committer = new GroupCommitter<Op>((ops) => this.commitBatch(ops), this.init.maxBatch);
   }
 
@@ -326,7 +329,7 @@ export class SqliteStore implements Store {
     const stmts = this.open();
     const results: OpResult[] = [];
     let pruned = 0;
-    const started = performance.now();
+    const started = this.init.clock.monotonicMs();
     try {
       db.exec("BEGIN IMMEDIATE");
       for (const op of ops) {
@@ -349,7 +352,7 @@ export class SqliteStore implements Store {
     }
     this.prunedCount += pruned;
     try {
-      this.onCommit?.((performance.now() - started) / 1000, ops.length);
+      this.onCommit?.((this.init.clock.monotonicMs() - started) / 1000, ops.length);
     } catch {
       // an observer never fails a committed batch
     }

@@ -10,6 +10,7 @@ import { DatabaseSync } from "node:sqlite";
 import type { Bytes32 } from "../../src/protocol/types.ts";
 import { SCHEMA_VERSION } from "../../src/store/schema.ts";
 import { SqliteStore } from "../../src/store/sqlite-store.ts";
+import { systemClock, withReadings } from "../../src/time/clock.ts";
 import { storeConformance } from "./conformance.ts";
 import { signed, testChannel, testState } from "./fixtures/states.ts";
 import { rejectsWith, tempDir, withStore } from "./helpers.ts";
@@ -73,6 +74,18 @@ test("malformed ids are TypeErrors at the edge", async () => {
       assert.instance(e, TypeError);
     }
   });
+});
+
+test("each group commit is timed on the store's clock: onCommit gets its duration and its writes", async () => {
+  // A monotonic reading that moves 250 ms between the two looks at it a commit takes.
+  let reads = 0;
+  const clock = withReadings(systemClock, { monotonicMs: () => 1_000 + 250 * reads++ });
+  const commits: [number, number][] = [];
+  await withStore(async (store) => {
+    store.onCommit = (seconds, writes) => commits.push([seconds, writes]);
+    await Promise.all([store.setMeta("a", "1"), store.setMeta("b", "2"), store.setMeta("c", "3")]);
+  }, { clock });
+  assert.equal(commits, [[0.25, 3]], "one commit of three writes, 250 ms on the store's clock");
 });
 
 test.run();

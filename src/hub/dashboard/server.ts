@@ -17,6 +17,7 @@
 import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { systemClock, type Clock, type Timer } from "../../time/clock.ts";
 import type { HubMetrics } from "../metrics.ts";
 import { DashboardJournal, type JournalSource } from "./journal.ts";
 import { buildState, toJson, type StateSource } from "./state.ts";
@@ -34,6 +35,8 @@ export interface DashboardInit {
   readonly anyPortIfTaken?: boolean;
   readonly pushIntervalMs?: number;
   readonly signal?: AbortSignal;
+  /** Paces the pushes (default the system clock); a test pushes by moving it. */
+  readonly clock?: Clock;
 }
 
 const KEEPALIVE_MS = 15_000;
@@ -46,16 +49,18 @@ export class DashboardServer {
   readonly #clients = new Set<ServerResponse>();
   #server: Server | undefined;
   #page: string | undefined;
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #keepalive: ReturnType<typeof setInterval> | undefined;
+  #timer: Timer | undefined;
+  #keepalive: Timer | undefined;
   #unsubscribe: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
   #dirty = true;
   #lastPush = 0;
+  readonly #clock: Clock;
   #onAbort = (): void => void this.stop();
 
   constructor(init: DashboardInit) {
     this.#init = init;
+    this.#clock = init.clock ?? systemClock;
     this.#journal = new DashboardJournal(init.hub);
   }
 
@@ -90,14 +95,14 @@ export class DashboardServer {
     this.#unsubscribe = this.#init.hub.onEvent(() => {
       this.#dirty = true;
     });
-    this.#timer = setInterval(() => {
+    this.#timer = this.#clock.setInterval(() => {
       try {
         this.#push();
       } catch {
         this.#dirty = true; // the hub is stopping under us; the next tick (or stop) settles it
       }
     }, this.#init.pushIntervalMs ?? 250);
-    this.#keepalive = setInterval(() => this.#broadcast(": keepalive\n\n"), KEEPALIVE_MS);
+    this.#keepalive = this.#clock.setInterval(() => this.#broadcast(": keepalive\n\n"), KEEPALIVE_MS);
     this.#init.signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
@@ -110,8 +115,8 @@ export class DashboardServer {
   async #close(): Promise<void> {
     const server = this.#server!;
     this.#init.signal?.removeEventListener("abort", this.#onAbort);
-    clearInterval(this.#timer);
-    clearInterval(this.#keepalive);
+    this.#timer?.cancel();
+    this.#keepalive?.cancel();
     this.#unsubscribe?.();
     this.#journal.stop();
     for (const res of this.#clients) res.end();
@@ -196,7 +201,7 @@ export class DashboardServer {
     const samples = this.#journal.takeFresh();
     if (this.#clients.size === 0) return;
     for (const { market, sample } of samples) this.#broadcast(frame("tick", toJson({ market, ...sample })));
-    const now = Date.now();
+    const now = this.#clock.monotonicMs();
     if (!this.#dirty && samples.length === 0 && now - this.#lastPush < MAX_QUIET_MS) return;
     this.#dirty = false;
     this.#lastPush = now;
