@@ -35,6 +35,7 @@ import { addressToDestination } from "../protocol/channel-setup.ts";
 import type { Signer } from "../protocol/sign.ts";
 import type { Outcome, SignedState, VariablePart } from "../protocol/state.ts";
 import { sameAddress, type Address, type Bytes32 } from "../protocol/types.ts";
+import { systemClock, type Clock, type Timer } from "../time/clock.ts";
 import type { AdjudicatorClient } from "./adjudicator.ts";
 import type { AdjudicatorEvent } from "./events.ts";
 import { ChainWatcher } from "./watcher.ts";
@@ -78,6 +79,8 @@ export interface DisputeWatchInit {
   /** How far back a restart looks for a running challenge's event (the deployment block). */
   readonly earliestBlock?: number;
   readonly pollingIntervalMs?: number;
+  /** Paces polling and retries (default the system clock). */
+  readonly clock?: Clock;
   readonly channels?: Iterable<Bytes32>;
   /** Our participant address: responses are compared by what they pay it. */
   readonly account: Address;
@@ -106,7 +109,7 @@ export interface DisputeWatchInit {
 
 interface Retry {
   readonly attempt: number;
-  readonly timer: NodeJS.Timeout;
+  readonly timer: Timer;
 }
 
 /** What an outcome pays `account` in `token`; undefined if part of it goes into another channel. */
@@ -176,6 +179,7 @@ export class DisputeWatch {
       fromBlock: init.fromBlock,
       ...(init.channels !== undefined ? { channels: init.channels } : {}),
       ...(init.pollingIntervalMs !== undefined ? { pollingIntervalMs: init.pollingIntervalMs } : {}),
+      ...(init.clock !== undefined ? { clock: init.clock } : {}),
       onEvents: (events) => this.#serial(() => this.#onEvents(events)),
       ...(init.onCursor !== undefined ? { onCursor: init.onCursor } : {}),
       ...(init.onError !== undefined ? { onError: init.onError } : {}),
@@ -200,7 +204,7 @@ export class DisputeWatch {
 
   async stop(): Promise<void> {
     this.#running = false;
-    for (const retry of this.#retries.values()) clearTimeout(retry.timer);
+    for (const retry of this.#retries.values()) retry.timer.cancel();
     this.#retries.clear();
     await this.#watcher.stop();
     await this.#lane;
@@ -363,7 +367,7 @@ export class DisputeWatch {
     const { first, max } = this.#init.retryMs ?? { first: 1_000, max: 60_000 };
     const delay = Math.min(max, first * 2 ** Math.min(attempt - 1, 20));
     if (!this.#running) return delay;
-    const timer = setTimeout(() => {
+    const timer: Timer = (this.#init.clock ?? systemClock).setTimeout(() => {
       void this.#serial(async () => {
         if (this.#retries.get(id)?.timer !== timer) return; // replaced or cancelled meanwhile
         try {
@@ -374,8 +378,7 @@ export class DisputeWatch {
         }
         if (this.#retries.get(id)?.timer === timer) this.#retries.delete(id);
       });
-    }, delay);
-    timer.unref?.();
+    }, delay).unref();
     this.#retries.set(id, { attempt, timer });
     return delay;
   }
@@ -383,7 +386,7 @@ export class DisputeWatch {
   #cancelRetry(id: Bytes32): void {
     const retry = this.#retries.get(id);
     if (retry === undefined) return;
-    clearTimeout(retry.timer);
+    retry.timer.cancel();
     this.#retries.delete(id);
   }
 

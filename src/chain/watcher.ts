@@ -16,11 +16,11 @@
  * `fromBlock`. State changes only after the handlers succeed, so a failing
  * handler sees the same batch again on the next poll.
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import { Contract, Interface, type Log, type Provider } from "ethers";
 import { MarginError } from "../errors/base.ts";
 import { ChainError } from "../errors/chain.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
+import { systemClock, type Clock } from "../time/clock.ts";
 import { loadArtifact } from "./artifacts.ts";
 import { decodeEvent, WATCHED_EVENTS, type AdjudicatorEvent } from "./events.ts";
 import { read, toChainError, type CallOptions } from "./tx.ts";
@@ -37,6 +37,8 @@ export interface ChainWatcherInit {
   readonly fromBlock: number;
   readonly channels?: Iterable<Bytes32>;
   readonly pollingIntervalMs?: number;
+  /** Paces the polling (default the system clock). */
+  readonly clock?: Clock;
   /** Largest `eth_getLogs` range in one request. */
   readonly maxBlockRange?: number;
   /** Receives each confirmed batch in chain order, and the cursor that follows it. */
@@ -169,7 +171,7 @@ export class ChainWatcher {
       await this.poll({ signal }).catch((error: unknown) => {
         if (!signal.aborted) this.#report(toChainError(error, "poll", signal));
       });
-      await sleep(this.#pollingIntervalMs, undefined, { signal }).catch(() => {});
+      await (this.#init.clock ?? systemClock).sleep(this.#pollingIntervalMs, signal);
     }
   }
 
