@@ -61,6 +61,7 @@ import { newChannel } from "../src/channel/channel.ts";
 import { SqliteStore } from "../src/store/sqlite-store.ts";
 import type { ChannelRecord } from "../src/store/types.ts";
 import type { WireAction } from "../src/protocol/messages.ts";
+import { systemClock, withReadings } from "../src/time/clock.ts";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
@@ -303,7 +304,7 @@ try {
       mkdirSync(hubDir);
       copyFileSync(base, join(hubDir, "hub.db"));
       const noChain = (): never => { throw new Error("bench-liquidation: the hub has no chain"); };
-      const hub = new Hub({ config: { ...config, dataDir: hubDir, signatureBackend: backend, signingWorkers: workers }, signer: hubSigner, now: () => now, chain: { concludeAndWithdraw: noChain, challengeUnilaterally: noChain, challenge: noChain, payoutChallenged: noChain, mode: noChain, deposit: noChain, confirmedHoldings: noChain } });
+      const hub = new Hub({ config: { ...config, dataDir: hubDir, signatureBackend: backend, signingWorkers: workers }, signer: hubSigner, clock: withReadings(systemClock, { nowMs: () => Number(now) * 1000 }), chain: { concludeAndWithdraw: noChain, challengeUnilaterally: noChain, challenge: noChain, payoutChallenged: noChain, mode: noChain, deposit: noChain, confirmedHoldings: noChain } });
       const tRestore = performance.now();
       await hub.start();
       const restoreS = (performance.now() - tRestore) / 1000;

@@ -57,6 +57,7 @@ import { paramSetOf, ParamSets, type ParamSet } from "../engine/param-sets.ts";
 import { paramSetFromWire } from "../channel/param-adoption.ts";
 import { loadParamSets, saveParamSet } from "../store/param-sets.ts";
 import { ConfigError } from "../errors/config.ts";
+import { systemClock, type Clock } from "../time/clock.ts";
 
 /** What the trader needs from the chain. */
 export interface TraderChainPort {
@@ -85,7 +86,8 @@ export interface TraderInit {
   readonly token: Address;
   readonly dataDir: string;
   readonly peerKey?: PrivateKey;
-  readonly now?: () => bigint;
+  /** Wall seconds for prices and exits, pacing for polls (default the system clock). */
+  readonly clock?: Clock;
   /** The durable store (default: SQLite at `<dataDir>/trader.db`); started and stopped by the client. */
   readonly store?: Store;
   readonly pollMs?: number;
@@ -143,6 +145,7 @@ export class TraderClient {
   readonly #verifiedReports = new Set<string>();
   /** Our view of the oracle: the relayed reports, never a proposal's (see channel/price-view.ts). */
   readonly #view: OracleGuard;
+  readonly #clock: Clock;
   readonly #now: () => bigint;
   readonly #sigs: Signatures;
   /** `init.signer` signing with `#sigs`. */
@@ -170,8 +173,9 @@ export class TraderClient {
     this.#sigs = new Signatures(init.sigBackend ?? nobleSignatureBackend());
     this.#signer = withSignatures(init.signer, this.#sigs);
     this.address = getAddress(init.signer.address) as Address;
-    this.store = init.store ?? new SqliteStore({ path: `${init.dataDir}/trader.db` });
-    this.#now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
+    this.#clock = init.clock ?? systemClock;
+    this.store = init.store ?? new SqliteStore({ path: `${init.dataDir}/trader.db`, clock: this.#clock });
+    this.#now = () => this.#clock.unixSeconds();
     this.#view = new OracleGuard(init.engine.markets);
     this.#configured = paramSetOf(init.engine);
     if (this.#configured.hash !== init.riskParamsHash) {
@@ -214,7 +218,7 @@ export class TraderClient {
     }
     this.#node = await createNode({ ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}) });
     await this.#node.start();
-    this.#messenger = createMessenger({ libp2p: this.#node });
+    this.#messenger = createMessenger({ libp2p: this.#node }, { clock: this.#clock });
     await this.#messenger.start();
     await this.#messenger.handle("update", (msg, ctx) => this.#onHubUpdate(msg, ctx));
     await this.#messenger.handle("price", async (msg) => {
@@ -230,6 +234,7 @@ export class TraderClient {
         confirmations: d.confirmations ?? 1,
         fromBlock: typeof cursor === "string" ? Number(cursor) : (d.fromBlock ?? 0),
         pollingIntervalMs: d.pollingIntervalMs ?? this.#init.pollMs ?? 1_000,
+        clock: this.#clock,
         earliestBlock: d.fromBlock ?? 0,
         channels: (await this.store.listChannels({ role: "trader" })).map((r) => r.channelId),
         account: this.address,
@@ -303,7 +308,7 @@ export class TraderClient {
           throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "opening state differs from the request" } });
         }
       });
-      const record: ChannelRecord = { channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: Date.now() };
+      const record: ChannelRecord = { channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: this.#clock.nowMs() };
       await this.store.transaction((tx) => {
         tx.putChannel(record);
         tx.saveState(step.signed);
@@ -367,7 +372,7 @@ export class TraderClient {
           throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "successor" } });
         }
       });
-      const record: ChannelRecord = { channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: Date.now() };
+      const record: ChannelRecord = { channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: this.#clock.nowMs() };
       await this.store.transaction((tx) => {
         tx.putChannel(record);
         tx.saveState(opening.signed, { hashes: { channelId: fresh.id, stateHash: opening.stateHash } });
@@ -761,7 +766,7 @@ export class TraderClient {
     for (;;) {
       signal?.throwIfAborted();
       if ((await this.#init.chain.confirmedHoldings(id, signal)) >= amount) return;
-      await new Promise((r) => setTimeout(r, this.#init.pollMs ?? 200));
+      await this.#clock.sleep(this.#init.pollMs ?? 200, signal);
     }
   }
 

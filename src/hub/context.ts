@@ -11,6 +11,7 @@ import type { Messenger } from "../net/messenger.ts";
 import type { Signatures, Signer } from "../protocol/sign.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
 import type { Store } from "../store/store.ts";
+import type { Clock } from "../time/clock.ts";
 import type { Admission } from "./admission.ts";
 import type { HubConfig } from "./config.ts";
 import type { EventSink, RejectionLog } from "./events.ts";
@@ -30,7 +31,9 @@ export interface HubContext {
   readonly chain: FundingPort;
   readonly store: Store;
   readonly book: RiskBook;
-  /** Unix seconds. */
+  /** The one clock (HubInit.clock): wall time, the monotonic reading, pacing. */
+  readonly clock: Clock;
+  /** Unix seconds: `clock.unixSeconds`. */
   readonly now: () => bigint;
   readonly log: EventSink;
   readonly rejections: RejectionLog;

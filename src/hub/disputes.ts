@@ -83,6 +83,8 @@ export class Disputes {
       confirmations: config.chain.confirmations,
       fromBlock: cursor ?? (d.fromBlock ?? config.chain.startBlock),
       pollingIntervalMs: d.pollingIntervalMs ?? config.chain.pollMs,
+      clock: this.#ctx.clock,
+      ...(d.retryMs !== undefined ? { retryMs: d.retryMs } : {}),
       earliestBlock: d.fromBlock ?? config.chain.startBlock,
       channels: this.#registry.ids(),
       account: this.#ctx.address,

@@ -57,6 +57,7 @@ import { Requests } from "./requests.ts";
 import { restoreHub } from "./restore.ts";
 import { ParamAdoption } from "./param-adoption.ts";
 import type { HubInit, Rejected } from "./types.ts";
+import { systemClock } from "../time/clock.ts";
 
 export type { FundingPort, HubInit, Rejected } from "./types.ts";
 
@@ -87,9 +88,10 @@ export class Hub {
     this.#init = init;
     this.config = init.config;
     this.address = getAddress(init.signer.address) as Address;
-    const now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
+    const clock = init.clock ?? systemClock;
+    const now = () => clock.unixSeconds();
     this.book = new RiskBook(init.config.engine, now());
-    this.store = init.store ?? new SqliteStore({ path: `${init.config.dataDir}/hub.db` });
+    this.store = init.store ?? new SqliteStore({ path: `${init.config.dataDir}/hub.db`, clock });
     this.#events = new HubEvents(init.log);
     const { backend, info } = init.sigBackend !== undefined ? givenSignatureBackend(init.sigBackend) : resolveSignatureBackend(init.config.signatureBackend);
     const signatures = new Signatures(backend);
@@ -105,6 +107,7 @@ export class Hub {
       chain: init.chain,
       store: this.store,
       book: this.book,
+      clock,
       now,
       log,
       rejections: new RejectionLog(now, log),
@@ -143,7 +146,7 @@ export class Hub {
     running.shutdown = new AbortController();
     const workers = this.config.signingWorkers === "auto" ? defaultSigningWorkers(this.#sigInfo.name) : this.config.signingWorkers;
     // Not tied to the shutdown signal: stop() drains the lanes first, and their proposals still need signing.
-    const signing = (running.signing = new SigningPool({ privateKey: this.#init.signer.privateKey, workers, backend: this.#ctx.signatures.backend }));
+    const signing = (running.signing = new SigningPool({ privateKey: this.#init.signer.privateKey, workers, backend: this.#ctx.signatures.backend, clock: this.#ctx.clock }));
     await signing.start();
     this.#events.log("signature-backend", { ...this.#sigInfo, signingWorkers: workers });
     try {
@@ -184,17 +187,18 @@ export class Hub {
       ...net,
       rank: (peerId) => this.#peerRank(peerId),
       onClose: (reason) => this.#ctx.refusals.count(reason),
-      ...(this.#init.netClock ? { now: this.#init.netClock } : {}),
+      clock: this.#ctx.clock,
     });
     this.#connGuard.start();
     await this.#node.start();
     const messenger = (this.#running.messenger = createMessenger({ libp2p: this.#node }, {
+      clock: this.#ctx.clock,
       onHandlerError: (error, ctx) => this.#events.log("handler-error", { peer: ctx.peerId, error: String(error) }),
       // Prices only from the oracle's authenticated peer, refused before the frame is decoded.
       authorize: (family, peer) => (family === "price" ? this.#prices.source(peer.address, peer.peerId) : undefined),
     }));
     await messenger.start();
-    this.#auth = new PeerAuth({ messenger }, { hub: this.address, signatures: this.#ctx.signatures });
+    this.#auth = new PeerAuth({ messenger }, { hub: this.address, signatures: this.#ctx.signatures, clock: this.#ctx.clock });
     await this.#auth.start();
     await this.#requests.register(messenger);
     await messenger.handle("price", (msg, ctx) => this.#prices.onPush(msg, ctx));

@@ -48,18 +48,7 @@ export class Maintenance {
       // Funding accrues on our clock whether or not any channel moves.
       clocks.advance(this.#ctx.now());
       await flows.runner.pass(signal);
-      await sleep(this.#ctx.config.chain.pollMs, signal);
+      await this.#ctx.clock.sleep(this.#ctx.config.chain.pollMs, signal);
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
 }

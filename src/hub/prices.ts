@@ -38,6 +38,7 @@ export class PriceIngress {
       markets: new Set(config.engine.markets.keys()),
       verifyPerSecond: config.oracle.verifyPerSecond,
       verifyPerSecondPerPeer: config.oracle.verifyPerSecondPerPeer,
+      clock: ctx.clock,
     }, (kind, n) => ctx.refusals.count(kind, n));
   }
 

@@ -43,7 +43,7 @@ export class Proposals {
     this.#ctx = ctx;
     this.#parts = parts;
     const net = ctx.config.net;
-    this.#reoffers = new ReofferLimiter(net.reoffersPerSecond, net.reofferBurst, (kind) => ctx.refusals.count(kind));
+    this.#reoffers = new ReofferLimiter(net.reoffersPerSecond, net.reofferBurst, (kind) => ctx.refusals.count(kind), ctx.clock);
   }
 
   /** Prices moved: propose the liquidation step on every account the at-risk index finds below maintenance. */

@@ -53,7 +53,7 @@ export class ChannelRegistry {
     // An array, not a Set: most traders hold one or two channels, and a Set costs ten times the bytes.
     if (trader === undefined) this.#byTrader.set(record.counterparty, (trader = { address: record.counterparty, ids: [] }));
     // Every entry of a trader shares one copy of its address, not one string per channel row read.
-    const entry: ChannelEntry = { id: record.channelId, counterparty: trader.address, status: record.status, turnNum: -1, usedAt: performance.now() };
+    const entry: ChannelEntry = { id: record.channelId, counterparty: trader.address, status: record.status, turnNum: -1, usedAt: this.#ctx.clock.monotonicMs() };
     trader.ids.push(record.channelId); // each channel is tracked once: at start-up, on open, or as a successor
     this.#channels.set(record.channelId, entry);
     if (working !== undefined) {
@@ -85,7 +85,7 @@ export class ChannelRegistry {
    */
   evictIdle(): void {
     const { config, queue, now } = this.#ctx;
-    const cutoff = performance.now() - config.channels.idleAfter * 1000;
+    const cutoff = this.#ctx.clock.monotonicMs() - config.channels.idleAfter * 1000;
     for (const [id, live] of this.#hot) {
       if (live.entry.usedAt > cutoff) break; // least recently used first: the rest are younger
       // A draft binds nobody (we never signed it); one older than a quote's life is not waited for any more.
@@ -95,7 +95,7 @@ export class ChannelRegistry {
         live.pendingAction === undefined && !queue.isBusy(id);
       this.#hot.delete(id);
       if (idle) live.entry.live = undefined;
-      else (live.entry.usedAt = performance.now(), this.#hot.set(id, live));
+      else (live.entry.usedAt = this.#ctx.clock.monotonicMs(), this.#hot.set(id, live));
     }
   }
 
@@ -138,7 +138,7 @@ export class ChannelRegistry {
       live = entry.live ?? { entry, record: record!, snapshot: resumeChannel(record!, HUB, latest) };
       entry.live = live;
     }
-    entry.usedAt = performance.now();
+    entry.usedAt = this.#ctx.clock.monotonicMs();
     this.#hot.delete(channelId);
     this.#hot.set(channelId, live);
     return live;

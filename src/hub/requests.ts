@@ -105,7 +105,7 @@ export class Requests {
     const variable = openingState(fresh, { deposit, hubDeposit, riskParamsHash: config.riskParamsHash, oracle: config.oracle.signer, terms: termsFromEngineConfig(config.engine) });
     const action: WireAction = { kind: "open", deposit: deposit as Collateral };
     const step = await steps.propose(fresh, variable, deposit + hubDeposit);
-    const record: ChannelRecord = { channelId: fresh.id, fixedPart: fixed, token: config.chain.token, role: "hub", status: "proposed", counterparty: trader, createdAt: Date.now() };
+    const record: ChannelRecord = { channelId: fresh.id, fixedPart: fixed, token: config.chain.token, role: "hub", status: "proposed", counterparty: trader, createdAt: this.#ctx.clock.nowMs() };
     // The channel, our turn 0 and its funding flow (which re-offers it after a restart) in one commit.
     await flows.runner.begin(openFunding(fresh.id, deposit, hubDeposit), (tx) => {
       tx.putChannel(record);

@@ -67,7 +67,7 @@ export class WithdrawalRoll {
     }
     const action: WireAction = { kind: "withdraw", amount: amount as Collateral };
     const roll = rollInto(successor.id, live.snapshot.id, amount, latest.state.turnNum, reports, ctx.now);
-    const record: ChannelRecord = { channelId: successor.id, fixedPart: fixed, token: config.chain.token, role: "hub", status: "proposed", counterparty: live.record.counterparty, createdAt: Date.now() };
+    const record: ChannelRecord = { channelId: successor.id, fixedPart: fixed, token: config.chain.token, role: "hub", status: "proposed", counterparty: live.record.counterparty, createdAt: this.#ctx.clock.nowMs() };
     // The successor and its roll land together: a restart never finds one without the other.
     await this.#flows.runner.begin(roll, (tx) => tx.putChannel(record)).catch((error: unknown) => {
       room.cancel();

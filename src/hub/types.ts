@@ -19,6 +19,7 @@ import type { ChannelRecord, ChannelStatus } from "../store/types.ts";
 import type { HubConfig } from "./config.ts";
 import type { HubEventListener } from "./events.ts";
 import type { SignatureBackend } from "../protocol/sig-backend-types.ts";
+import type { Clock } from "../time/clock.ts";
 
 /** What the hub needs from the chain: narrow, so tests and the embedded dev chain plug in the same way. */
 export interface FundingPort {
@@ -49,16 +50,18 @@ export interface HubInit {
   /** The durable store (default: SQLite at `<dataDir>/hub.db`); started and stopped by the hub. */
   readonly store?: Store;
   readonly peerKey?: PrivateKey;
-  /** Unix seconds; the wall clock unless a test drives it. */
-  readonly now?: () => bigint;
+  /**
+   * The one clock the hub decides by: wall seconds for prices, quotes and
+   * deadlines, the monotonic reading for rates, handshakes and idleness, and
+   * its timers pace the loops. Default the system clock; tests drive it.
+   */
+  readonly clock?: Clock;
   /** Funding's rate per market and interval; default: our mid's premium over the oracle index. */
   readonly fundingRate?: FundingRateSource;
   /** Every event (events.ts), as the log line writes it. */
   readonly log?: HubEventListener;
   /** Watch the adjudicator and answer stale challenges (omit only in tests that need no chain events). */
-  readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number };
-  /** Milliseconds for the connection handshake deadline (performance.now unless a test drives it). */
-  readonly netClock?: () => number;
+  readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number; readonly retryMs?: { readonly first: number; readonly max: number } };
 }
 
 /**
@@ -81,7 +84,7 @@ export interface ChannelEntry {
   unpaid?: bigint;
   /** Present while the channel is in use. */
   live?: LiveChannel;
-  /** performance.now() of the last use, for eviction. */
+  /** The clock's monotonic reading at the last use, for eviction. */
   usedAt: number;
 }
 

@@ -26,6 +26,7 @@ import type { PrivateKey } from "@libp2p/interface";
 import { generatePeerKey } from "../../src/net/node.ts";
 import type { FundingRateSource } from "../../src/engine/funding.ts";
 import type { SignatureBackend } from "../../src/protocol/sig-backend-types.ts";
+import { systemClock, withReadings, type Clock } from "../../src/time/clock.ts";
 
 export const USD = 1_000_000n;
 export const BTC = "BTC-PERP" as MarketId;
@@ -48,8 +49,10 @@ export interface HubFixture {
   readonly hubPeerKey: PrivateKey;
   /** The hub's state signer (a test key). */
   readonly hubSigner: Signer;
-  /** The oracle's clock (unix seconds); `price` signs at it. */
+  /** The wall clock of the oracle, the hub and the traders (unix seconds); `price` signs at it; tests move it. */
   now: bigint;
+  /** The clock the hub and the traders run on: wall time is `now`; the monotonic reading is real unless `monotonicMs` drives it; timers are real. */
+  readonly clock: Clock;
   price(market: MarketId, price: Price): Promise<void>;
   /**
    * Starts trader `index`; a second call for the same index reuses its data directory (a restart).
@@ -81,8 +84,8 @@ export interface HubFixtureOptions {
   idleAfter?: number;
   /** Extra hub.json fields per section (limits under test). */
   config?: { channels?: Record<string, unknown>; net?: Record<string, unknown>; oracle?: Record<string, unknown>; riskParams?: Record<string, unknown> };
-  /** The hub's connection-deadline clock in ms (default: real time). */
-  netClock?: () => number;
+  /** The hub's monotonic reading in ms (default real): handshake deadlines, rate buckets and idleness move only when the test moves it. */
+  monotonicMs?: () => number;
   fundingRate?: FundingRateSource;
   /** The hub's signature backend object, and its signing threads (0: it signs inline, with that very object). */
   sigBackend?: SignatureBackend;
@@ -126,7 +129,8 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
     hubPeerKey,
     hubSigner,
     restartHub: async () => {},
-    now: BigInt(Math.floor(Date.now() / 1000)),
+    now: systemClock.unixSeconds(),
+    clock: withReadings(systemClock, { nowMs: () => Number(fixture.now) * 1000, ...(options.monotonicMs !== undefined ? { monotonicMs: options.monotonicMs } : {}) }),
     hub: undefined as unknown as Hub,
     async wallet(signer) {
       await chain.provider.send("hardhat_setBalance", [signer.address, "0x" + (10n ** 22n).toString(16)]);
@@ -155,7 +159,7 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
         token: chain.addresses.token,
         dataDir: traderDirs.get(index) ?? mkdtempSync(join(dir, `trader-${index}-`)),
         pollMs: 20,
-        now: () => fixture.now,
+        clock: fixture.clock,
       });
       traderDirs.set(index, client.dataDir);
       await client.start();
@@ -184,8 +188,7 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
       ...(options.fundingRate !== undefined ? { fundingRate: options.fundingRate } : {}),
       chain: options.hubChain?.(new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations)) ?? new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations),
       disputes: { provider: chain.provider, client: hubAdjudicator, pollingIntervalMs: 20 },
-      now: () => fixture.now,
-      ...(options.netClock !== undefined ? { netClock: options.netClock } : {}),
+      clock: fixture.clock,
       log: (event) => {
         fixture.hubLog.push(event);
         if (process.env.HUB_LOG) console.log("hub", event.event, JSON.stringify(eventFields(event), (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
