@@ -30,7 +30,8 @@ import { StateKind } from "../protocol/margin-state.ts";
 import { signerFromPrivateKey, type Signer } from "../protocol/sign.ts";
 import type { MarketId } from "../protocol/types.ts";
 import { COLLATERAL_ONE } from "../protocol/units.ts";
-import { intArg, shutdownSignal, sleep, untilAborted, usageError } from "./args.ts";
+import { intArg, shutdownSignal, untilAborted, usageError } from "./args.ts";
+import type { Clock } from "../time/clock.ts";
 import { formatEvent, px, size, usd } from "./format.ts";
 import { rpcProvider } from "./wiring.ts";
 import { devOracleFeed, replayPath, SCENARIOS, type Scenario } from "./price-feed.ts";
@@ -49,7 +50,7 @@ const KIND_NAMES = Object.fromEntries(Object.entries(StateKind).map(([k, v]) => 
 /** Quiet hub events: the trader lines and the hub's "rejected" line already say the same. */
 const QUIET = new Set<HubEventName>(["proposed", "supported", "handler-error"]);
 
-export async function dev(argv: string[]): Promise<void> {
+export async function dev(argv: string[], clock: Clock): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -72,7 +73,7 @@ export async function dev(argv: string[]): Promise<void> {
     if (values.config === undefined) throw usageError("--hub-only needs --config hub.json");
     const passOn = ["start", "--config", values.config];
     for (const flag of ["dashboard-port", "log-format", "log-level"] as const) if (values[flag] !== undefined) passOn.push(`--${flag}`, values[flag]!);
-    return hubCommand(passOn);
+    return hubCommand(passOn, clock);
   }
   const logger = createLogger({ format: parseLogFormat(values["log-format"]), level: parseLogLevel(values["log-level"]) });
   const dashboardPort = values["dashboard-port"] === undefined ? 8088 : intArg(values["dashboard-port"], "--dashboard-port");
@@ -85,7 +86,7 @@ export async function dev(argv: string[]): Promise<void> {
   const seed = intArg(values.seed, "--seed");
 
   const shutdown = shutdownSignal();
-  const stopAfter = values.duration === undefined ? undefined : AbortSignal.timeout(intArg(values.duration, "--duration", 1) * 1000);
+  const stopAfter = values.duration === undefined ? undefined : timeout(clock, intArg(values.duration, "--duration", 1) * 1000);
   const signal = stopAfter === undefined ? shutdown.signal : AbortSignal.any([shutdown.signal, stopAfter]);
   const chain = new LocalChain({ port });
   const dir = mkdtempSync(join(tmpdir(), "nitro-margin-dev-"));
@@ -118,6 +119,7 @@ export async function dev(argv: string[]): Promise<void> {
     const hubChain = await fundingFor(hubSigner, provider, deployment, 10_000_000n);
     const hub = new Hub({
       config,
+      clock,
       signer: hubSigner,
       chain: hubChain.funding,
       disputes: { provider, client: hubChain.client, pollingIntervalMs: config.chain.pollMs },
@@ -125,9 +127,9 @@ export async function dev(argv: string[]): Promise<void> {
     });
     await hub.start();
     cleanups.unshift(() => hub.stop());
-    const metrics = new HubMetrics(hub);
+    const metrics = new HubMetrics(hub, { clock });
     metrics.start();
-    const dashboard = new DashboardServer({ hub, metrics, port: dashboardPort, anyPortIfTaken: values["dashboard-port"] === undefined, signal });
+    const dashboard = new DashboardServer({ hub, metrics, port: dashboardPort, anyPortIfTaken: values["dashboard-port"] === undefined, signal, clock });
     await dashboard.start();
     cleanups.unshift(() => dashboard.stop(), () => metrics.stop());
     console.log(`dashboard ${dashboard.url}`);
@@ -137,16 +139,16 @@ export async function dev(argv: string[]): Promise<void> {
     const replay = values.prices === undefined ? undefined : replayPath(await readFile(values.prices, "utf8"), markets);
     console.log(`oracle signer:    ${oracle.address} (${replay ? `replaying ${values.prices}` : `scenario ${scenario}, seed ${seed}`})`);
     const feed = devOracleFeed({
-      oracle, markets, seed, scenario, crashAt: 25, ...(replay ? { path: replay } : {}),
+      oracle, markets, seed, scenario, crashAt: 25, clock, ...(replay ? { path: replay } : {}),
       onTick: (reports) => console.log(`price ${reports.map((r) => `${r.market}=${px(r.price)}`).join(" ")}`),
       onError: (error) => console.log(formatEvent("price-rejected", { error: String(error) })),
     });
     const feedDone = feed.run((reports) => hub.ingestPrices(reports), signal);
     cleanups.unshift(() => feedDone);
-    await sleep(1500, signal); // a first price before anyone trades
+    await clock.sleep(1500, signal); // a first price before anyone trades
 
     const funding = progress(logger, "funding and starting traders", traderCount);
-    const traders = await Promise.all(Array.from({ length: traderCount }, (_, i) => startTrader(i + 1, hub, config, provider, deployment, oracle.address, dir).then((t) => (funding.step({ trader: i + 1 }), t))));
+    const traders = await Promise.all(Array.from({ length: traderCount }, (_, i) => startTrader(i + 1, hub, config, provider, deployment, oracle.address, dir, clock).then((t) => (funding.step({ trader: i + 1 }), t))));
     funding.done();
     if (traderCount > 0) {
       const opening = progress(logger, "opening channels", traderCount);
@@ -162,7 +164,7 @@ export async function dev(argv: string[]): Promise<void> {
       for (const t of traders) await t.stop().catch(() => {});
     });
     console.log(traderCount > 0 ? "running; Ctrl-C stops" : "running (no traders); Ctrl-C stops");
-    await Promise.all([untilAborted(signal), ...traders.map((t, i) => simulate(t, i + 1, seed, signal))]);
+    await Promise.all([untilAborted(signal), ...traders.map((t, i) => simulate(t, i + 1, seed, clock, signal))]);
     console.log("stopping");
   } finally {
     for (const cleanup of cleanups) await cleanup();
@@ -185,7 +187,7 @@ async function fundingFor(signer: Signer, provider: JsonRpcProvider, d: Deployme
   return { client, funding: new ChannelFunding(client, provider, 1) };
 }
 
-async function startTrader(index: number, hub: Hub, config: HubConfig, provider: JsonRpcProvider, d: Deployment, oracle: HubConfig["oracle"]["signer"], dir: string): Promise<TraderClient> {
+async function startTrader(index: number, hub: Hub, config: HubConfig, provider: JsonRpcProvider, d: Deployment, oracle: HubConfig["oracle"]["signer"], dir: string, clock: Clock): Promise<TraderClient> {
   const signer = devSigner(`trader ${index}`);
   const traderChain = await fundingFor(signer, provider, d, 100_000n);
   const client = new TraderClient({
@@ -200,6 +202,7 @@ async function startTrader(index: number, hub: Hub, config: HubConfig, provider:
     token: d.token,
     dataDir: mkdtempSync(join(dir, `trader-${index}-`)),
     pollMs: 200,
+    clock,
   });
   await client.start();
   console.log(`trader-${index} started address=${client.address}`);
@@ -211,7 +214,7 @@ async function startTrader(index: number, hub: Hub, config: HubConfig, provider:
  * few seconds. Trader 1 runs about 15x long BTC, so the scenario's drop
  * liquidates it; the others stay moderate. Rejections are printed, not fatal.
  */
-async function simulate(client: TraderClient, index: number, seed: number, signal: AbortSignal): Promise<void> {
+async function simulate(client: TraderClient, index: number, seed: number, clock: Clock, signal: AbortSignal): Promise<void> {
   const tag = `trader-${index}`;
   let turn = -1;
   const report = () => {
@@ -242,7 +245,7 @@ async function simulate(client: TraderClient, index: number, seed: number, signa
   let state = (seed * 1_000 + index) >>> 0;
   while (!signal.aborted) {
     state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
-    await sleep(3_000 + (state % 3_000), signal);
+    await clock.sleep(3_000 + (state % 3_000), signal);
     report();
     if (signal.aborted) break;
     // Small round trips in the other market keep updates flowing.
@@ -251,4 +254,11 @@ async function simulate(client: TraderClient, index: number, seed: number, signa
     const sized = BigInt(1 + (state % 5)) * lot * (state % 2 === 0 ? 1n : -1n);
     await attempt("trade", () => client.trade(other, sized, 0n, { signal }));
   }
+}
+
+/** Aborts after `ms` of `clock`'s time (AbortSignal.timeout on the injected clock). */
+function timeout(clock: Clock, ms: number): AbortSignal {
+  const controller = new AbortController();
+  clock.setTimeout(() => controller.abort(new Error(`--duration ${ms / 1000} s elapsed`)), ms).unref();
+  return controller.signal;
 }

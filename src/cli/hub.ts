@@ -20,15 +20,17 @@ import { DashboardServer } from "../hub/dashboard/server.ts";
 import { createLogger, eventLog, logLine, parseLogFormat, parseLogLevel } from "../hub/log.ts";
 import { HubMetrics } from "../hub/metrics.ts";
 import { loadOrCreatePeerKey, PEER_KEY_FILE } from "./peer-key.ts";
-import { devOracleFeed, SCENARIOS, type PriceFeed, type Scenario } from "./price-feed.ts";
+import { devOracleFeed, SCENARIOS, type DevOracleFeedInit, type PriceFeed, type Scenario } from "./price-feed.ts";
 import { wireChain } from "./wiring.ts";
+import type { Clock } from "../time/clock.ts";
 
 export const HUB_USAGE = `  hub start --config FILE [--password-file FILE]
-            [--dev-oracle-key HEX [--dev-oracle-seed N] [--dev-oracle-scenario walk|crash|flat]]
+            [--dev-oracle-key HEX [--dev-oracle-seed N] [--dev-oracle-scenario walk|crash|flat] [--dev-oracle-interval-ms 1000]
+                                  [--dev-oracle-volatility PPM] [--dev-oracle-crash-at STEP]]
             [--dashboard-port N [--dashboard-host 127.0.0.1]] [--log-format json|pretty] [--log-level info]
                                              run a hub; prints "multiaddr ...", "address 0x...", then "ready"`;
 
-export async function hub(argv: string[]): Promise<void> {
+export async function hub(argv: string[], clock: Clock): Promise<void> {
   const [sub, ...rest] = argv;
   if (sub !== "start") throw usageError(`unknown hub command ${JSON.stringify(sub ?? "")}; try "hub start --config FILE"`);
   const { values } = parseArgs({
@@ -40,6 +42,8 @@ export async function hub(argv: string[]): Promise<void> {
       "dev-oracle-seed": { type: "string", default: "1" },
       "dev-oracle-scenario": { type: "string", default: "walk" },
       "dev-oracle-interval-ms": { type: "string", default: "1000" },
+      "dev-oracle-volatility": { type: "string" },
+      "dev-oracle-crash-at": { type: "string" },
       quiet: { type: "boolean", default: false },
       "dashboard-port": { type: "string" },
       "dashboard-host": { type: "string", default: "127.0.0.1" },
@@ -53,29 +57,36 @@ export async function hub(argv: string[]): Promise<void> {
   const dashboardPort = values["dashboard-port"] === undefined ? undefined : intArg(values["dashboard-port"], "--dashboard-port");
   if (dashboardPort !== undefined && dashboardPort > 65535) throw usageError(`--dashboard-port must be a port number, got ${dashboardPort}`);
   const shutdown = shutdownSignal();
-  const chain = await wireChain(config, { passwordFile: values["password-file"] });
+  const chain = await wireChain(config, { passwordFile: values["password-file"], clock });
   const logger = createLogger({ fd: 2, format: parseLogFormat(values["log-format"]), level: values.quiet ? "silent" : parseLogLevel(values["log-level"]) });
+  // Log lines carry the machine's time (pino's): they are read by people, at real time, whatever the hub's clock.
   const log = values.quiet ? undefined : eventLog(logger);
   // The process's own events, in the hub's line format.
-  const note = (level: "warn" | "info", event: string, fields: Record<string, unknown>) => logLine(logger, level, event, fields);
+  const note = (level: "warn" | "info" | "debug", event: string, fields: Record<string, unknown>) => logLine(logger, level, event, fields);
   // The dispute watcher answers stale challenges while the hub runs (it resumes from its stored cursor; block 0 the first time).
   const disputes = { provider: chain.provider, client: chain.adjudicator, pollingIntervalMs: config.chain.pollMs };
-  const node = new Hub({ config, signer: chain.key.signer, chain: chain.funding, disputes, peerKey: await loadOrCreatePeerKey(join(config.dataDir, PEER_KEY_FILE)), ...(log ? { log } : {}) });
+  const node = new Hub({ config, signer: chain.key.signer, chain: chain.funding, disputes, clock: chain.clock, peerKey: await loadOrCreatePeerKey(join(config.dataDir, PEER_KEY_FILE)), ...(log ? { log } : {}) });
   let feedDone: Promise<void> = Promise.resolve();
   let dashboard: DashboardServer | undefined;
-  const metrics = new HubMetrics(node);
+  const metrics = new HubMetrics(node, { clock: chain.clock });
   try {
     await node.start();
     if (dashboardPort !== undefined) {
       metrics.start();
-      dashboard = new DashboardServer({ hub: node, metrics, port: dashboardPort, host: values["dashboard-host"], signal: shutdown.signal });
+      dashboard = new DashboardServer({ hub: node, metrics, port: dashboardPort, host: values["dashboard-host"], signal: shutdown.signal, clock: chain.clock });
       await dashboard.start();
       console.log(`dashboard ${dashboard.url}`);
     }
     for (const addr of node.multiaddrs) console.log(`multiaddr ${addr}`);
     console.log(`address ${node.address}`);
     console.log(`peer-id ${node.peerId}`);
-    const feed = values["dev-oracle-key"] === undefined ? undefined : devFeed(config, values["dev-oracle-key"], Number(values["dev-oracle-seed"]), scenario, intArg(values["dev-oracle-interval-ms"], "--dev-oracle-interval-ms", 10), note);
+    const feed = values["dev-oracle-key"] === undefined ? undefined : devFeed(config, values["dev-oracle-key"], {
+      seed: Number(values["dev-oracle-seed"]),
+      scenario,
+      intervalMs: intArg(values["dev-oracle-interval-ms"], "--dev-oracle-interval-ms", 10),
+      ...(values["dev-oracle-volatility"] !== undefined ? { volatility: BigInt(intArg(values["dev-oracle-volatility"], "--dev-oracle-volatility")) } : {}),
+      ...(values["dev-oracle-crash-at"] !== undefined ? { crashAt: intArg(values["dev-oracle-crash-at"], "--dev-oracle-crash-at") } : {}),
+    }, chain.clock, note);
     if (feed !== undefined) feedDone = feed.run((reports) => node.ingestPrices(reports), shutdown.signal);
     console.log("ready");
     await untilAborted(shutdown.signal);
@@ -84,21 +95,29 @@ export async function hub(argv: string[]): Promise<void> {
     await dashboard?.stop();
     metrics.stop();
     await node.stop();
-    chain.close();
+    await chain.close();
     shutdown.dispose();
     note("info", "stopped", {});
   }
 }
 
+type DevPath = Pick<DevOracleFeedInit, "seed" | "scenario" | "intervalMs" | "volatility" | "crashAt">;
+
 /**
- * The development oracle inside the hub process. A production hub has no
- * such flag set; its oracle pushes signed reports into `Hub.ingestPrices`
- * through its own `PriceFeed`.
+ * The development oracle inside the hub process, on the hub's clock (so on
+ * `chain.clock: "chain"` its path moves with the chain's block time). A
+ * production hub has no such flag set; its oracle pushes signed reports into
+ * `Hub.ingestPrices` through its own `PriceFeed`.
  */
-function devFeed(config: ReturnType<typeof resolveHubConfig>, key: string, seed: number, scenario: Scenario, intervalMs: number, note: (level: "warn", event: string, fields: Record<string, unknown>) => void): PriceFeed {
+function devFeed(config: ReturnType<typeof resolveHubConfig>, key: string, path: DevPath, clock: Clock, note: (level: "warn" | "debug", event: string, fields: Record<string, unknown>) => void): PriceFeed {
   if (!/^(0x)?[0-9a-fA-F]{64}$/.test(key)) throw usageError("--dev-oracle-key must be a 32-byte hex private key");
   const oracle = createLocalOracle({ privateKey: (key.startsWith("0x") ? key : `0x${key}`) as Hex, domain: { chainId: config.chain.chainId, verifyingContract: config.chain.marginApp } });
   if (getAddress(oracle.address) !== getAddress(config.oracle.signer)) throw usageError(`--dev-oracle-key signs as ${oracle.address}, but the config's oracle.signer is ${config.oracle.signer}`);
   const markets = [...config.engine.markets.values()].map((m) => ({ market: m.market, tickSize: m.tickSize }));
-  return devOracleFeed({ oracle, markets, seed, scenario, intervalMs, onError: (error) => note("warn", "price-rejected", { error: String(error) }) });
+  return devOracleFeed({
+    oracle, markets, ...path, clock,
+    // Every tick at debug: a test on the chain's clock mines a block at a time, each once the hub priced at it.
+    onTick: (reports) => note("debug", "dev-price", { at: reports[0]?.timestamp, ...Object.fromEntries(reports.map((r) => [r.market, r.price])) }),
+    onError: (error) => note("warn", "price-rejected", { error: String(error) }),
+  });
 }

@@ -22,11 +22,12 @@ import { signerFromPrivateKey } from "../protocol/sign.ts";
 import type { Hex } from "../protocol/types.ts";
 import { intArg, required, shutdownSignal, untilAborted, usageError } from "./args.ts";
 import { devOracleFeed, replayPath, SCENARIOS, type Scenario } from "./price-feed.ts";
+import type { Clock } from "../time/clock.ts";
 
 export const ORACLE_USAGE = `  oracle run --key HEX --hub MULTIADDR --chain-id N --margin-app 0x.. [--scenario walk|crash|flat] [--seed N] [--prices FILE.csv] [--interval-ms 1000]
                                              sign prices and push them to a hub (development signer)`;
 
-export async function oracle(argv: string[]): Promise<void> {
+export async function oracle(argv: string[], clock: Clock): Promise<void> {
   const [sub, ...rest] = argv;
   if (sub !== "run") throw usageError(`unknown oracle command ${JSON.stringify(sub ?? "")}; try "oracle run"`);
   const { values } = parseArgs({
@@ -65,7 +66,7 @@ export async function oracle(argv: string[]): Promise<void> {
     await authenticate(messenger, hubPeer, signerFromPrivateKey(privateKey), { signal: shutdown.signal });
     console.log(`oracle ${signer.address}`);
     const feed = devOracleFeed({
-      oracle: signer, markets, seed: intArg(values.seed, "--seed"), scenario, intervalMs: intArg(values["interval-ms"], "--interval-ms", 10),
+      oracle: signer, markets, seed: intArg(values.seed, "--seed"), scenario, intervalMs: intArg(values["interval-ms"], "--interval-ms", 10), clock,
       ...(path ? { path } : {}),
       onTick: (reports) => console.log(`pushed ${reports.map((r) => `${r.market}=${r.price}`).join(" ")}`),
       onError: (error) => console.error(`refused ${String(error)}`),

@@ -5,13 +5,16 @@
  * the hub (implement `PriceFeed` over that transport); in development the
  * hub process runs `devOracleFeed`: a local oracle signer publishing a seeded
  * price path once a second, so every run with the same seed sees the same
- * moves (including, in the `crash` scenario, a drop that liquidates).
+ * moves (including, in the `crash` scenario, a drop that liquidates). The
+ * path follows its clock's wall time, not the passing of real time: on the
+ * chain's block time (`chain.clock: "chain"`) a test moves the scenario with
+ * evm_increaseTime.
  */
 import type { LocalOracle } from "../oracle/local-signer.ts";
 import type { PriceReport } from "../protocol/margin-state.ts";
 import type { MarketId } from "../protocol/types.ts";
 import { FRACTION_ONE, parseFixed, PRICE_DECIMALS, PRICE_ONE, type Price } from "../protocol/units.ts";
-import { sleep } from "./args.ts";
+import { sleepUntil, systemClock, type Clock } from "../time/clock.ts";
 
 export type PriceSink = (reports: readonly PriceReport[]) => Promise<void>;
 
@@ -103,23 +106,39 @@ export interface DevOracleFeedInit extends PricePathInit {
   readonly oracle: LocalOracle;
   /** A recorded path (`replayPath`) instead of the seeded simulation. */
   readonly path?: { next(): Map<MarketId, Price> };
+  /** Wall-clock time per step of the path (default 1,000 ms). */
   readonly intervalMs?: number;
-  /** Unix seconds (default: the wall clock). */
-  readonly now?: () => bigint;
+  /** Steps the path by its wall time and signs at it (default the system clock). */
+  readonly clock?: Clock;
   /** Called with each batch after the sink took it (for printing). */
   readonly onTick?: (reports: readonly PriceReport[]) => void;
   /** A batch the sink refused; without it the feed stops with the error. */
   readonly onError?: (error: unknown) => void;
 }
 
+/** Steps a feed takes at once after its clock jumped; a longer gap skips the rest (a walk has no memory). */
+export const MAX_CATCH_UP = 100_000;
+
+/**
+ * Publishes the path's prices, signed at the clock's time: step k is due
+ * `k × intervalMs` after the first. A clock that jumps (a chain's block time
+ * moved by a test, a suspended process) takes every missed step at once and
+ * publishes where they end, so the path is a function of the clock's time.
+ */
 export function devOracleFeed(init: DevOracleFeedInit): PriceFeed {
   const path = init.path ?? pricePath(init);
-  const now = init.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
+  const clock = init.clock ?? systemClock;
+  const intervalMs = init.intervalMs ?? 1000;
   return {
     async run(sink, signal) {
+      const start = clock.nowMs();
+      let steps = 0;
       while (!signal.aborted) {
-        const prices = path.next();
-        const at = now();
+        const due = Math.floor((clock.nowMs() - start) / intervalMs) + 1;
+        if (due - steps > MAX_CATCH_UP) steps = due - MAX_CATCH_UP;
+        let prices = path.next();
+        for (steps += 1; steps < due; steps++) prices = path.next();
+        const at = clock.unixSeconds();
         const reports = [...prices].map(([market, price]) => init.oracle.sign(market, price, at));
         try {
           await sink(reports);
@@ -129,7 +148,7 @@ export function devOracleFeed(init: DevOracleFeedInit): PriceFeed {
           if (init.onError === undefined) throw error;
           init.onError(error);
         }
-        await sleep(init.intervalMs ?? 1000, signal);
+        await sleepUntil(clock, start + steps * intervalMs, signal);
       }
     },
   };

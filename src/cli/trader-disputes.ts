@@ -4,8 +4,9 @@
  * reach the hub (a reachable hub syncs us to the newest state first).
  *
  *   exit --reports FILE   unilateral settlement at oracle-signed prices; the
- *                         clock is the chain's (MarginApp judges freshness
- *                         against block.timestamp, not our wall clock)
+ *                         clock is the chain's block time (MarginApp judges
+ *                         freshness against block.timestamp, not our wall
+ *                         clock; trader.ts gives the client that clock)
  *   collect               pays the settlement out once the challenge finalized
  *   watch [--seconds N]   stays up with the dispute watcher answering stale
  *                         challenges, printing one `dispute ...` line per event
@@ -19,7 +20,8 @@ import { MarginError } from "../errors/base.ts";
 import { channelId as channelIdOf } from "../protocol/hash.ts";
 import { stateHashOf } from "../protocol/sign.ts";
 import { fixedPartOf } from "../protocol/state.ts";
-import { intArg, readJsonFile, required, sleep, usageError } from "./args.ts";
+import type { Clock } from "../time/clock.ts";
+import { intArg, readJsonFile, required, usageError } from "./args.ts";
 import { formatEvent, usd } from "./format.ts";
 import { parseReportsJson, parseSignedStateJson, writeJsonFile } from "./state-json.ts";
 import type { ChainWiring } from "./wiring.ts";
@@ -37,14 +39,6 @@ export interface DisputeValues {
   readonly seconds?: string | undefined;
   readonly out?: string | undefined;
   readonly state?: string | undefined;
-}
-
-/** Unix seconds on the chain's clock: the latest block's timestamp, moving on with the wall clock. */
-export async function chainClock(chain: ChainWiring): Promise<() => bigint> {
-  const block = await chain.provider.getBlock("latest");
-  if (block === null) throw usageError("the chain has no latest block");
-  const offset = BigInt(block.timestamp) - BigInt(Math.floor(Date.now() / 1000));
-  return () => BigInt(Math.floor(Date.now() / 1000)) + offset;
 }
 
 /** Starts offline, then tries the hub once; a silent hub is reported, not fatal. */
@@ -85,7 +79,7 @@ export async function performDispute(action: DisputeAction, client: TraderClient
       return;
     }
     case "watch":
-      return watch(client, values, signal);
+      return watch(client, values, chain.clock, signal);
     case "dump-state": {
       const out = required(values.out, "--out");
       await startTolerant(client, signal);
@@ -102,18 +96,18 @@ export async function performDispute(action: DisputeAction, client: TraderClient
 }
 
 /** Prints the dispute watcher's events as they come, for `--seconds` (0: until SIGINT/SIGTERM). */
-async function watch(client: TraderClient, values: DisputeValues, signal: AbortSignal): Promise<void> {
+async function watch(client: TraderClient, values: DisputeValues, clock: Clock, signal: AbortSignal): Promise<void> {
   const seconds = intArg(values.seconds ?? "0", "--seconds");
   await startTolerant(client, signal);
   console.log(`watching ${client.channelId ?? "none"}`);
-  const until = seconds === 0 ? Infinity : Date.now() + seconds * 1000;
+  const until = seconds === 0 ? Infinity : clock.monotonicMs() + seconds * 1000;
   let printed = 0;
-  while (!signal.aborted && Date.now() < until) {
+  while (!signal.aborted && clock.monotonicMs() < until) {
     for (const { channelId, status, info } of client.disputeLog.slice(printed)) {
       console.log(formatEvent("dispute", { channel: channelId, status, turn: info.turnNum, ...(info.response ? { response: info.response } : {}), ...(info.finalizesAt !== undefined ? { finalizesAt: info.finalizesAt } : {}) }));
     }
     printed = client.disputeLog.length;
-    await sleep(100, signal);
+    await clock.sleep(100, signal);
   }
   console.log("stopped");
 }

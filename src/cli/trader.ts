@@ -16,11 +16,12 @@ import { stateHashOf } from "../protocol/sign.ts";
 import { resolveSignatureBackend } from "../protocol/sig-backend.ts";
 import type { MarketId } from "../protocol/types.ts";
 import { COLLATERAL_DECIMALS, PRICE_DECIMALS, SIZE_DECIMALS } from "../protocol/units.ts";
-import { decimalArg, intArg, readJsonFile, required, shutdownSignal, sleep, usageError } from "./args.ts";
+import { decimalArg, intArg, readJsonFile, required, shutdownSignal, usageError } from "./args.ts";
 import { formatStatus } from "./format.ts";
 import { resolveTraderConfig, type TraderConfig } from "./trader-config.ts";
-import { chainClock, DISPUTE_ACTIONS, DISPUTE_USAGE, performDispute, type DisputeAction } from "./trader-disputes.ts";
-import { wireChain, type ChainWiring } from "./wiring.ts";
+import { DISPUTE_ACTIONS, DISPUTE_USAGE, performDispute, type DisputeAction } from "./trader-disputes.ts";
+import { startBlockClock, wireChain, type ChainWiring } from "./wiring.ts";
+import type { Clock } from "../time/clock.ts";
 
 export const TRADER_USAGE = `  trader <action> --config FILE [--hub MULTIADDR] [--hub-address 0x..] [--password-file FILE]
     open     --deposit USD                   open a channel and fund it (the hub deposits first)
@@ -56,29 +57,32 @@ const OPTIONS = {
 
 type Values = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS }>>["values"];
 
-export async function trader(argv: string[]): Promise<void> {
+export async function trader(argv: string[], clock: Clock): Promise<void> {
   const [action, ...rest] = argv;
   if (!ACTIONS.includes(action as Action) && !isDispute(action)) throw usageError(`unknown trader action ${JSON.stringify(action ?? "")}; one of open, trade, deposit, withdraw, close, status, exit, collect, watch`);
   const { values } = parseArgs({ args: rest, options: OPTIONS });
   const config = resolveTraderConfig(await readJsonFile(required(values.config, "--config")), { hub: values.hub, hubAddress: values["hub-address"] });
   const shutdown = shutdownSignal();
-  const chain = await wireChain(config.base, { passwordFile: values["password-file"] });
-  // `challenge` acts without a client (our own watcher would answer our stale challenge); `exit` runs on the chain's clock.
-  const client = action === "challenge" ? undefined : clientFor(config, chain, action === "exit" ? await chainClock(chain) : undefined);
+  const chain = await wireChain(config.base, { passwordFile: values["password-file"], clock });
+  // `challenge` acts without a client (our own watcher would answer our stale challenge). `exit` runs on
+  // the chain's block time whatever the config says: MarginApp judges its reports at block.timestamp.
+  const exitClock = action === "exit" && config.base.chain.clock !== "chain" ? await startBlockClock(chain.provider, config.base.chain.pollMs, clock) : undefined;
+  const client = action === "challenge" ? undefined : clientFor(config, chain, exitClock ?? chain.clock);
   try {
     if (isDispute(action)) await performDispute(action, client, chain, values, shutdown.signal);
     else {
       await client!.start();
-      await perform(action as Action, client!, values, shutdown.signal);
+      await perform(action as Action, client!, values, chain.clock, shutdown.signal);
     }
   } finally {
     await client?.stop();
-    chain.close();
+    await exitClock?.stop();
+    await chain.close();
     shutdown.dispose();
   }
 }
 
-function clientFor(config: TraderConfig, chain: ChainWiring, now: (() => bigint) | undefined): TraderClient {
+function clientFor(config: TraderConfig, chain: ChainWiring, clock: Clock): TraderClient {
   const { base } = config;
   return new TraderClient({
     hub: config.hub,
@@ -96,11 +100,11 @@ function clientFor(config: TraderConfig, chain: ChainWiring, now: (() => bigint)
     dataDir: base.dataDir,
     pollMs: base.chain.pollMs,
     disputes: { provider: chain.provider, client: chain.adjudicator, pollingIntervalMs: base.chain.pollMs, confirmations: base.chain.confirmations, fromBlock: base.chain.startBlock },
-    ...(now !== undefined ? { now } : {}),
+    clock,
   });
 }
 
-async function perform(action: Action, client: TraderClient, values: Values, signal: AbortSignal): Promise<void> {
+async function perform(action: Action, client: TraderClient, values: Values, clock: Clock, signal: AbortSignal): Promise<void> {
   const options = { signal };
   switch (action) {
     case "open": {
@@ -131,7 +135,7 @@ async function perform(action: Action, client: TraderClient, values: Values, sig
     case "status":
       return printStatus(client);
     case "trade-loop":
-      return tradeLoop(client, values, signal);
+      return tradeLoop(client, values, clock, signal);
   }
 }
 
@@ -154,7 +158,7 @@ function printStatus(client: TraderClient): void {
 }
 
 /** Alternating buys and sells of one size; every failure is reported, then the client reconnects and goes on. */
-async function tradeLoop(client: TraderClient, values: Values, signal: AbortSignal): Promise<void> {
+async function tradeLoop(client: TraderClient, values: Values, clock: Clock, signal: AbortSignal): Promise<void> {
   const market = required(values.market, "--market") as MarketId;
   const size = decimalArg(values.size, "--size", SIZE_DECIMALS);
   const count = intArg(values.count, "--count");
@@ -167,19 +171,19 @@ async function tradeLoop(client: TraderClient, values: Values, signal: AbortSign
       console.log(`acked ${signed.state.turnNum}`);
       sign = -sign;
       done += 1;
-      await sleep(pauseMs, signal);
+      await clock.sleep(pauseMs, signal);
     } catch (error) {
       if (signal.aborted) break;
       console.error(`error ${error instanceof MarginError ? error.code : String(error)}`);
-      await reconnect(client, signal);
+      await reconnect(client, clock, signal);
     }
   }
   console.log(`stopped trades=${done}`);
 }
 
-async function reconnect(client: TraderClient, signal: AbortSignal): Promise<void> {
+async function reconnect(client: TraderClient, clock: Clock, signal: AbortSignal): Promise<void> {
   while (!signal.aborted) {
-    await sleep(250, signal);
+    await clock.sleep(250, signal);
     try {
       await client.connect({ signal: AbortSignal.any([signal, AbortSignal.timeout(3000)]) });
       console.error("reconnected");

@@ -2,21 +2,26 @@
  * What `hub start` and every `trader` command do first, in one place: load
  * the key the config names (keystore, or a plain key only when the config
  * allows it), connect to the chain RPC with ethers, check the chain id and
- * the contracts, and build the ChannelFunding port over it.
+ * the contracts, build the ChannelFunding port over it, and settle the
+ * process's clock (the machine's, or the chain's with `chain.clock: "chain"`).
  */
 import { mkdir } from "node:fs/promises";
 import { JsonRpcProvider } from "ethers";
 import { AdjudicatorClient } from "../chain/adjudicator.ts";
+import { BlockClock } from "../chain/block-clock.ts";
 import { ChannelFunding } from "../chain/channel-funding.ts";
 import { loadKey, type LoadedKey } from "../chain/keys.ts";
 import type { HubConfig, KeyConfig } from "../hub/config.ts";
+import type { Clock } from "../time/clock.ts";
 
 export interface ChainWiring {
   readonly key: LoadedKey;
   readonly provider: JsonRpcProvider;
   readonly funding: ChannelFunding;
   readonly adjudicator: AdjudicatorClient;
-  close(): void;
+  /** The clock the process decides by: `clock` as given, or the chain's block time over it. */
+  readonly clock: Clock;
+  close(): Promise<void>;
 }
 
 /**
@@ -34,7 +39,7 @@ export async function loadConfiguredKey(key: KeyConfig, passwordFile: string | u
   return loadKey(path, { passwordEnv: key.passwordEnv, allowPlainKey: key.allowPlainKey, ...(passwordFile !== undefined ? { passwordFile } : {}) });
 }
 
-export async function wireChain(config: Pick<HubConfig, "chain" | "key" | "dataDir">, options: { passwordFile?: string | undefined }): Promise<ChainWiring> {
+export async function wireChain(config: Pick<HubConfig, "chain" | "key" | "dataDir">, options: { passwordFile?: string | undefined; clock: Clock }): Promise<ChainWiring> {
   await mkdir(config.dataDir, { recursive: true });
   const loaded = await loadConfiguredKey(config.key, options.passwordFile);
   const provider = rpcProvider(config.chain.rpcUrl, config.chain.pollMs);
@@ -48,9 +53,21 @@ export async function wireChain(config: Pick<HubConfig, "chain" | "key" | "dataD
       expectedChainId: config.chain.chainId,
     });
     const funding = new ChannelFunding(adjudicator, provider, config.chain.confirmations);
-    return { key: loaded, provider, funding, adjudicator, close: () => provider.destroy() };
+    const blocks = config.chain.clock === "chain" ? await startBlockClock(provider, config.chain.pollMs, options.clock) : undefined;
+    const close = async () => {
+      await blocks?.stop();
+      provider.destroy();
+    };
+    return { key: loaded, provider, funding, adjudicator, clock: blocks ?? options.clock, close };
   } catch (error) {
     provider.destroy();
     throw error;
   }
+}
+
+/** The chain's block time as the process clock (`BlockClock`), paced by `base`. */
+export async function startBlockClock(provider: JsonRpcProvider, pollMs: number, base: Clock): Promise<BlockClock> {
+  const clock = new BlockClock({ provider, pollMs, base });
+  await clock.start();
+  return clock;
 }

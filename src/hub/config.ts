@@ -37,6 +37,12 @@ export interface HubConfig {
     readonly pollMs: number;
     /** First block the dispute watcher reads on a fresh data directory (the adjudicator's deployment block). */
     readonly startBlock: number;
+    /**
+     * The process's wall clock: "system" (the machine's), or "chain" (the
+     * latest block's timestamp, polled every pollMs): for development chains
+     * whose time tests move with evm_increaseTime.
+     */
+    readonly clock: "system" | "chain";
   };
   readonly oracle: {
     readonly signer: Address;
@@ -141,6 +147,8 @@ export function resolveHubConfig(input: unknown): HubConfig {
   if (signatureBackend !== "noble" && signatureBackend !== "native" && signatureBackend !== "auto") {
     issues.push({ path: "signatureBackend", message: 'must be "noble", "native" or "auto"' });
   }
+  const clock = chain.clock ?? "system";
+  if (clock !== "system" && clock !== "chain") issues.push({ path: "chain.clock", message: 'must be "system" or "chain"' });
   const signingWorkers: HubConfig["signingWorkers"] = root.signingWorkers === undefined || root.signingWorkers === "auto" ? "auto" : Number(integer(root.signingWorkers, "signingWorkers", issues, 0n, 64n) ?? 0n);
   const config = {
     listen,
@@ -162,6 +170,7 @@ export function resolveHubConfig(input: unknown): HubConfig {
       confirmations: Number(integer(chain.confirmations ?? 1, "chain.confirmations", issues, 0n, 64n) ?? 1n),
       pollMs: Number(integer(chain.pollMs ?? 1000, "chain.pollMs", issues, 10n, 600_000n) ?? 1000n),
       startBlock: Number(integer(chain.startBlock ?? 0, "chain.startBlock", issues, 0n, 2n ** 48n) ?? 0n),
+      clock: clock as HubConfig["chain"]["clock"],
     },
     oracle: {
       signer: address(oracle.signer, "oracle.signer", issues),
