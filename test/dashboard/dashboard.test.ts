@@ -4,7 +4,9 @@
  * playwright-core, never a downloaded browser. An in-process hub serves the
  * page; the test makes a liquidation happen and checks that it shows up on
  * the open page without a reload, and that /metrics counts it. The
- * screenshot goes to test-results/dashboard.png.
+ * dashboard pushes on a ManualClock: the test says when a push happens
+ * instead of waiting for the next one. The screenshot goes to
+ * test-results/dashboard.png.
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { suite } from "uvu";
@@ -16,12 +18,15 @@ import { DashboardServer } from "../../src/hub/dashboard/server.ts";
 import { HubMetrics } from "../../src/hub/metrics.ts";
 import { StateKind } from "../../src/protocol/margin-state.ts";
 import type { Price } from "../../src/protocol/units.ts";
+import { ManualClock } from "../../src/time/clock.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const SCREENSHOT = new URL("../../test-results/dashboard.png", import.meta.url).pathname;
 
 interface Ctx {
   f: HubFixture;
+  /** The dashboard's clock: each `push` is one push interval, so one sample and one snapshot. */
+  pushes: ManualClock;
   metrics: HubMetrics;
   dashboard: DashboardServer;
   browser: Browser;
@@ -34,7 +39,8 @@ test.before(async (ctx) => {
   ctx.f = await startHubFixture();
   ctx.metrics = new HubMetrics(ctx.f.hub);
   ctx.metrics.start();
-  ctx.dashboard = new DashboardServer({ hub: ctx.f.hub, metrics: ctx.metrics, port: 0, pushIntervalMs: 100 });
+  ctx.pushes = new ManualClock();
+  ctx.dashboard = new DashboardServer({ hub: ctx.f.hub, metrics: ctx.metrics, port: 0, pushIntervalMs: 100, clock: ctx.pushes });
   await ctx.dashboard.start();
   ctx.browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -70,12 +76,13 @@ function metric(text: string, name: string, labels = ""): number {
   return sum;
 }
 
-test("a liquidation made by the hub appears on the open page, live, and in /metrics", async ({ f, dashboard, page }) => {
-  // A short price path, so the chart has a line to mark.
+test("a liquidation made by the hub appears on the open page, live, and in /metrics", async ({ f, pushes, dashboard, page }) => {
+  const push = () => pushes.advance(100);
+  // A short price path, so the chart has a line to mark: one sample per push.
   for (const p of [60_000n, 60_030n, 59_980n, 60_010n, 60_000n]) {
     f.now += 1n;
     await f.price(BTC, (p * 100_000_000n) as Price);
-    await new Promise((r) => setTimeout(r, 120)); // the dashboard samples prices every 100 ms here
+    await push();
   }
   await page.goto(dashboard.url);
   await page.waitForSelector("#conn.live");
@@ -86,6 +93,7 @@ test("a liquidation made by the hub appears on the open page, live, and in /metr
   await trader.trade(BTC, 15_000_000n, 0n); // 0.15 BTC ≈ 9,000 USD notional on 1,000
   const refused = await trader.trade(BTC, 1_000_000n, 1n as Price).then(() => undefined, (error: unknown) => error);
   assert.is((refused as { code?: string } | undefined)?.code, "PRICE_LIMIT_EXCEEDED", "a buy limited at 0.00000001 is refused");
+  await push();
   await page.waitForSelector(`#channels tr[data-channel-id="${id}"]`);
   await page.waitForSelector(`#rejected li[data-code="PRICE_LIMIT_EXCEEDED"]`);
 
@@ -93,10 +101,11 @@ test("a liquidation made by the hub appears on the open page, live, and in /metr
   // wick the hub does not liquidate at (docs/RISK.md); one that holds is liquidated.
   await holdMove(f, BTC, 54_000_00000000n as Price);
   await waitFor(() => trader.latest !== undefined && marginStateOf(trader.latest.state).kind === StateKind.Liquidation, "the liquidation state");
+  await waitFor(() => f.hub.channel(id)!.latest?.state.turnNum === trader.latest!.state.turnNum, "the hub to store the countersigned liquidation");
   for (const p of [54_050n, 54_100n]) {
     f.now += 1n;
     await f.price(BTC, (p * 100_000_000n) as Price);
-    await new Promise((r) => setTimeout(r, 120));
+    await push();
   }
 
   const row = await page.waitForSelector(`#liquidations li[data-channel-id="${id}"][data-status="countersigned"]`, { timeout: 10_000 });
@@ -107,7 +116,7 @@ test("a liquidation made by the hub appears on the open page, live, and in /metr
   assert.ok(/^\d+$/.test(chainBlock ?? ""), `the chain watcher's last block is shown (${chainBlock})`);
 
   mkdirSync(new URL("../../test-results/", import.meta.url), { recursive: true });
-  await page.waitForTimeout(300); // one more push, so the chart shows the ticks after the crash
+  await push(); // one more, so the chart shows the ticks after the crash
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
   const metrics = await (await fetch(new URL("metrics", dashboard.url))).text();

@@ -11,6 +11,11 @@
  * scenario 3's challenge, then is SIGKILLed for scenarios 4 and 1. The
  * challenge duration passes once for every scenario, after which 1 and 2 pay
  * out and 3 and 4 must still be open (a stale outcome never pays).
+ *
+ * Hub B and its trader run on the chain's block time (`chain.clock:
+ * "chain"`), so the test moves hub B's crash, its deadlines and its reports'
+ * timestamps with evm_increaseTime and evm_mine: nothing here waits for the
+ * crash to come, however loaded the machine.
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -52,6 +57,9 @@ interface Ctx {
 const test = suite<Ctx>("e2e disputes: the five issue-5 scenarios across processes", {} as Ctx);
 const BTC = "BTC-PERP" as MarketId;
 const CHALLENGE_DURATION = 3600;
+/** Hub B's crash starts this many steps (seconds of its clock, the chain's) after it started: far beyond the setup. */
+const CRASH_AT = 1800;
+const CRASH_TICKS = 5;
 const started = Date.now();
 
 test.before(async (ctx) => {
@@ -84,12 +92,27 @@ async function mineUntil(w: E2eWorld, check: () => Promise<boolean>, what: strin
   }
 }
 
-async function startHub(w: E2eWorld, name: string, options: { chain?: Record<string, unknown>; channels?: Record<string, unknown>; oracle?: string[] }): Promise<Hub> {
+/**
+ * For a hub on the chain's clock: mines a block at a time, each once the hub's dev oracle has published
+ * at it (its clock saw the block), until the hub logs `event` with `fields`; returns that event.
+ */
+async function mineUntilHubEvent(w: E2eWorld, hub: Hub, event: string, fields: Record<string, string>, blocks = 30): Promise<Record<string, string>> {
+  const find = () => hubEvents(hub.process, event).find((e) => Object.entries(fields).every(([k, v]) => e[k]?.toLowerCase() === v.toLowerCase()));
+  for (let i = 0; find() === undefined; i++) {
+    if (i >= blocks) throw new Error(`no ${event} after ${blocks} blocks\n${hub.process.stderr.slice(-3000)}`);
+    await mine(w);
+    const at = (await w.provider.getBlock("latest"))!.timestamp;
+    await hub.process.waitFor(() => find() !== undefined || hubEvents(hub.process, "dev-price").some((e) => Number(e.at) >= at), `hub prices at block time ${at}`);
+  }
+  return find()!;
+}
+
+async function startHub(w: E2eWorld, name: string, options: { chain?: Record<string, unknown>; channels?: Record<string, unknown>; oracle?: string[]; args?: string[] }): Promise<Hub> {
   const key = w.devKey(`${name}.key`);
   await w.fund(key.address, 100_000n * USD);
   const config = w.writeConfig(`${name}.json`, { dataDir: join(w.dir, `${name}-data`), key: key.key, ...(options.chain ? { chain: options.chain } : {}), ...(options.channels ? { channels: options.channels } : {}) });
   const oracle = options.oracle === undefined ? [] : ["--dev-oracle-key", ORACLE_KEY, ...options.oracle];
-  const process = w.spawn(["hub", "start", "--config", config, ...oracle]);
+  const process = w.spawn(["hub", "start", "--config", config, ...oracle, ...(options.args ?? [])]);
   await process.waitFor((lines) => lines.includes("ready"), `${name} to be ready`);
   return { process, address: key.address, privateKey: key.privateKey, multiaddr: process.value("multiaddr")! };
 }
@@ -155,23 +178,32 @@ test("5. a reorg drops the block with the trader's deposit: the hub (3 confirmat
 
 test("setup: hubs A (flat prices) and B (a crash, unilateralAfter 1 s); traders open and trade", async (ctx) => {
   const { w } = ctx;
-  // Hub B's seeded path (seed 2): ~60,000 for 20 ticks of 3 s, then −2.5% × 5 to ~52,900 (see src/cli/price-feed.ts).
-  // A minute before the crash: trader 2 must open and trade before it even on a machine running two suites.
+  // Hub B's path, on the chain's block time: 60,000 flat (volatility 0) for CRASH_AT seconds, then −2.5% a
+  // second for 5 s to ~52,860 (src/cli/price-feed.ts). Only test 2's evm_increaseTime gets there.
+  const chainClock = { clock: "chain" };
   [ctx.hubB, ctx.hubA] = await Promise.all([
-    startHub(w, "hub-b", { channels: { unilateralAfter: 1 }, oracle: ["--dev-oracle-scenario", "crash", "--dev-oracle-seed", "2", "--dev-oracle-interval-ms", "3000"] }),
+    startHub(w, "hub-b", {
+      chain: chainClock,
+      channels: { unilateralAfter: 1 },
+      oracle: ["--dev-oracle-scenario", "crash", "--dev-oracle-volatility", "0", "--dev-oracle-crash-at", String(CRASH_AT), "--dev-oracle-interval-ms", "1000"],
+      args: ["--log-level", "debug"], // its dev-price lines: test 2 mines a block at a time, each once hub B priced at it
+    }),
     startHub(w, "hub-a", { oracle: ["--dev-oracle-scenario", "flat", "--dev-oracle-interval-ms", "1000"] }),
   ]);
   const { hubA, hubB } = ctx;
 
-  const scenario2 = (async () => {
+  // First and alone: hub B and trader 2 read the chain's time from the latest block each sees, so no one
+  // else mines while they trade (a block hub B saw and trader 2 not yet would date hub B's price after
+  // trader 2's clock).
+  {
     // 0.125 BTC on 1,000 USD: below maintenance (3%) after the crash, equity still positive.
-    const trader = await newTrader(w, "trader-2", hubB);
+    const trader = await newTrader(w, "trader-2", hubB, chainClock);
     const id = (await trader.run("open", "--deposit", "1000")).value("channel") as Bytes32;
     const traded = await trader.run("trade", "--market", BTC, "--side", "buy", "--size", "0.125");
-    assert.ok(markOf(traded, BTC) > 59_000n * 10n ** 8n, `the position was taken before the crash (mark ${markOf(traded, BTC)})`);
+    assert.is(markOf(traded, BTC), 60_000n * 10n ** 8n, "the position was taken before the crash");
     // No trader-2 process runs from here on.
     ctx.s2 = { trader, id, traderBefore: await w.balance(trader.address), hubBefore: await w.balance(hubB.address), challenge: {} };
-  })();
+  }
   const scenario3 = (async () => {
     const trader = await newTrader(w, "trader-3", hubA);
     const opened = await trader.run("open", "--deposit", "1000");
@@ -199,7 +231,7 @@ test("setup: hubs A (flat prices) and B (a crash, unilateralAfter 1 s); traders 
     await trader.run("trade", "--market", BTC, "--side", "buy", "--size", "0.05");
     ctx.s1 = { trader, id, before: 0n, predicted: 0n };
   })();
-  await Promise.all([scenario2, scenario3, scenario4, scenario1]);
+  await Promise.all([scenario3, scenario4, scenario1]);
   assert.is(ctx.s3.latestTurn, 2);
   assert.is(ctx.s4.latestTurn, 2);
 });
@@ -266,8 +298,14 @@ test("1. the hub is gone: the trader exits alone at a fresh oracle price", async
 });
 
 test("2. a silent trader below maintenance: hub B liquidates on chain and takes the penalty", async (ctx) => {
-  const { hubB, s2 } = ctx;
-  s2.challenge = await waitForHubEvent(hubB.process, "unilateral-challenge", { channelId: s2.id }, 60_000);
+  const { w, hubB, s2 } = ctx;
+  assert.not.ok(hubEvents(hubB.process, "dev-price").some((e) => BigInt(e["BTC-PERP"]!) < 60_000n * 10n ** 8n), "no crash before the test moves the chain");
+  // Past the crash on hub B's clock, the chain's: its next price is the crash's end. It proposes the
+  // liquidation to the silent trader, and a block (a second) later liquidates on chain.
+  await rpc(w, "evm_increaseTime", [CRASH_AT + CRASH_TICKS + 5]);
+  s2.challenge = await mineUntilHubEvent(w, hubB, "unilateral-challenge", { channelId: s2.id });
+  const crashed = hubEvents(hubB.process, "dev-price").at(-1)!;
+  assert.ok(BigInt(crashed["BTC-PERP"]!) < 53_000n * 10n ** 8n, `hub B's price after the crash (${crashed["BTC-PERP"]})`);
   assert.ok(BigInt(s2.challenge.penalty!) > 0n, "below maintenance at the crash price: the penalty applies");
   assert.ok(BigInt(s2.challenge.trader!) > 0n, "equity still positive: a remainder for the trader");
   assert.is(BigInt(s2.challenge.trader!) + BigInt(s2.challenge.hub!), 2_000n * USD, "the settlement conserves the channel's funding");
