@@ -6,6 +6,7 @@ import type { Message } from "../../src/protocol/messages.ts";
 import type { Address, Bytes32 } from "../../src/protocol/types.ts";
 import { RemoteError } from "../../src/net/remote-error.ts";
 import { PROTOCOL_IDS, type MessageFamily } from "../../src/protocol/constants.ts";
+import { ManualClock } from "../../src/time/clock.ts";
 import { connect, delay, startPeer, stopAll, stopPeer, type Peer } from "./helpers.ts";
 
 const test = suite("net/messenger");
@@ -36,6 +37,13 @@ async function holdTurnOne(server: Awaited<ReturnType<typeof pair>>["server"]): 
     return status(turnOf(msg) + 1);
   });
   return held;
+}
+
+/** A caller's deadline on a test's clock: aborted as AbortSignal.timeout(ms) is, once the test moves the clock past it. */
+function deadlineOn(clock: ManualClock, ms: number): AbortSignal {
+  const controller = new AbortController();
+  clock.setTimeout(() => controller.abort(new DOMException("The operation timed out.", "TimeoutError")), ms);
+  return controller.signal;
 }
 
 function gate(): { wait: Promise<void>; open: () => void } {
@@ -145,22 +153,25 @@ test("a request to a family the peer does not serve fails typed", async () => {
 });
 
 test("a caller's signal bounds a request to a slow handler: TIMEOUT", async () => {
+  const clock = new ManualClock();
+  const entered = gate();
+  let answered = false;
   await hub.messenger.handle("handshake", async (_m, ctx) => {
-    await new Promise((r) => {
-      const timer = setTimeout(r, 2_000);
-      ctx.signal.addEventListener("abort", () => (clearTimeout(timer), r(undefined)), { once: true });
-    });
+    entered.open();
+    await new Promise((r) => ctx.signal.addEventListener("abort", r, { once: true })); // slow: answers only once cancelled
+    answered = true;
     return { type: "welcome", address: ADDR };
   });
-  const t0 = Date.now();
-  try {
-    await trader.messenger.request(hub.peerId, "handshake", { type: "welcome", address: ADDR }, { signal: AbortSignal.timeout(150) });
-    assert.unreachable();
-  } catch (e) {
-    assert.instance(e, WireError);
-    assert.is((e as WireError).code, "TIMEOUT");
-    assert.ok(Date.now() - t0 < 1_500);
-  }
+  const outcome = trader.messenger.request(hub.peerId, "handshake", { type: "welcome", address: ADDR }, { signal: deadlineOn(clock, 150) }).then(
+    () => assert.unreachable("answered"),
+    (e: unknown) => e,
+  );
+  await entered.wait;
+  await clock.advance(150);
+  const e = await outcome;
+  assert.instance(e, WireError);
+  assert.is((e as WireError).code, "TIMEOUT");
+  await until(() => answered, "the cancel to end the handler");
   await hub.messenger.unhandle("handshake");
 });
 
@@ -246,22 +257,26 @@ test("a request whose handler never answers ends at its deadline; the cancel rea
   const stuck = gate();
   let cancelled: unknown;
   let lateReplies = 0;
+  const entered = gate();
   await server.messenger.handle("sync", async (msg, ctx) => {
     if (turnOf(msg) !== 1) return status(2);
     ctx.signal.addEventListener("abort", () => (cancelled = ctx.signal.reason), { once: true });
+    entered.open();
     await stuck.wait; // ignores its signal: answers only when the test lets it
     lateReplies += 1;
     return status(99);
   });
-  const t0 = Date.now();
-  try {
-    await client.messenger.request(server.peerId, "sync", status(1), { signal: AbortSignal.timeout(150) });
-    assert.unreachable();
-  } catch (e) {
-    assert.instance(e, WireError);
-    assert.is((e as WireError).code, "TIMEOUT");
-  }
-  assert.ok(Date.now() - t0 < 1_500, "ended at the caller's deadline, not the server's");
+  const clock = new ManualClock();
+  const outcome = client.messenger.request(server.peerId, "sync", status(1), { signal: deadlineOn(clock, 150) }).then(
+    () => assert.unreachable("answered"),
+    (e: unknown) => e,
+  );
+  await entered.wait;
+  await clock.advance(150);
+  const e = await outcome;
+  assert.instance(e, WireError);
+  assert.is((e as WireError).code, "TIMEOUT");
+  assert.is(lateReplies, 0, "ended at the caller's deadline, not the server's");
   await until(() => cancelled !== undefined, "the cancel to reach the handler");
   assert.instance(cancelled, WireError);
   assert.is((cancelled as WireError).code, "TIMEOUT");
