@@ -94,6 +94,8 @@ export interface HubFixtureOptions {
   hubChain?: (port: ChannelFunding) => FundingPort;
   /** Wraps trader `index`'s chain port. */
   traderChain?: (index: number, port: ChannelFunding) => TraderChainPort;
+  /** The hub's dispute-answer retry backoff (default 1 s doubling to 60 s). */
+  disputeRetryMs?: { first: number; max: number };
 }
 
 export async function startHubFixture(options: HubFixtureOptions = {}): Promise<HubFixture> {
@@ -187,7 +189,7 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
       peerKey: hubPeerKey,
       ...(options.fundingRate !== undefined ? { fundingRate: options.fundingRate } : {}),
       chain: options.hubChain?.(new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations)) ?? new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations),
-      disputes: { provider: chain.provider, client: hubAdjudicator, pollingIntervalMs: 20 },
+      disputes: { provider: chain.provider, client: hubAdjudicator, pollingIntervalMs: 20, ...(options.disputeRetryMs !== undefined ? { retryMs: options.disputeRetryMs } : {}) },
       clock: fixture.clock,
       log: (event) => {
         fixture.hubLog.push(event);

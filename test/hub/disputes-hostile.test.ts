@@ -41,7 +41,8 @@ async function advance(f: HubFixture, seconds: number): Promise<void> {
 
 /** A fixture whose oracle clock starts at the chain's, so reports are valid on chain. */
 async function aligned(): Promise<HubFixture> {
-  const f = await startHubFixture();
+  // A failed answer is retried within 400 ms: a test waits for the chain to allow it, not for a 1-16 s backoff.
+  const f = await startHubFixture({ disputeRetryMs: { first: 100, max: 400 } });
   f.now = await chainNow(f);
   return f;
 }
@@ -271,7 +272,7 @@ test("finding 7: one channel's failing answer does not stop the others or the cu
   try {
     const { idA, latestA } = await failingAndStale(f);
     await f.chain.increaseTime(31); // the chain's clock passes the report, which stays inside its settle window
-    await waitFor(async () => (await record(f, idA)) === latestA.state.turnNum + 1, "A's counter-settlement, retried", 20_000);
+    await waitFor(async () => (await record(f, idA)) === latestA.state.turnNum + 1, "A's counter-settlement, retried");
     const text = await metrics.text();
     assert.ok(metric(text, "nitro_margin_dispute_answers_total", 'kind="checkpoint"') >= 1, "checkpoint counted");
     assert.ok(metric(text, "nitro_margin_dispute_answers_total", 'kind="counter-challenge"') >= 1, "counter counted");
@@ -289,7 +290,7 @@ test("a challenge left unanswered when the hub stops is answered by the restarte
     await f.restartHub(); // the cursor is past A's event: only the restart's re-evaluation can answer it
     await f.chain.increaseTime(31);
     await f.price(BTC, price(57_000n)); // the restarted hub's prices are in memory only
-    await waitFor(async () => (await record(f, idA)) === latestA.state.turnNum + 1, "A's counter-settlement after the restart", 20_000);
+    await waitFor(async () => (await record(f, idA)) === latestA.state.turnNum + 1, "A's counter-settlement after the restart");
   } finally {
     await f.close();
   }
