@@ -3,7 +3,8 @@ import * as assert from "uvu/assert";
 import { KeyedQueue } from "../../src/channel/keyed-queue.ts";
 
 const test = suite("keyed queue");
-const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Lets every other ready task run (a task that awaits I/O), without waiting for time. */
+const yieldTurn = () => new Promise((r) => setImmediate(r));
 
 test("serialises per key, overlaps across keys, survives failures, forgets drained keys", async () => {
   const q = new KeyedQueue<string>();
@@ -14,7 +15,7 @@ test("serialises per key, overlaps across keys, survives failures, forgets drain
     running++;
     maxRunningSameKey = Math.max(maxRunningSameKey, running);
     log.push(`${key}${i}+`);
-    await tick(5);
+    await yieldTurn();
     log.push(`${key}${i}-`);
     running--;
     if (fail) throw new Error("boom");
@@ -28,10 +29,13 @@ test("serialises per key, overlaps across keys, survives failures, forgets drain
   assert.equal((results[2] as PromiseFulfilledResult<number>).value, 3);
 
   const started: string[] = [];
-  const slow = q.run("x", async () => { started.push("x"); await tick(30); });
+  let release!: () => void;
+  const busy = new Promise<void>((r) => (release = r));
+  const slow = q.run("x", async () => { started.push("x"); await busy; });
   const fast = q.run("y", async () => { started.push("y"); });
   await fast;
   assert.equal(started, ["x", "y"], "another key does not wait for a busy one");
+  release();
   await slow;
   await q.drain();
   assert.is(q.busy, 0);
