@@ -81,9 +81,11 @@ test("every acknowledged turn survives kill -9 of the hub and of a trader; both 
   // 1. kill -9 the hub while both traders are sending updates.
   let loops = traders.map(loop);
   await Promise.all(loops.map((p, i) => moreAcks(p, 5, `trader ${i + 1} trading`)));
+  const stderrBefore = loops.map((p) => p.stderr.length);
   await hub.stop("SIGKILL");
   const ackedBeforeHubCrash = loops.map((p) => Math.max(...acks(p)));
-  await new Promise((r) => setTimeout(r, 500));
+  // Down until both traders have run into the dead hub (a failed trade each), then back on the same port.
+  await Promise.all(loops.map((p, i) => p.waitFor(() => /^error /m.test(p.stderr.slice(stderrBefore[i])), `trader ${i + 1} to find the hub gone`)));
   hub = await startHub();
   assert.is(hub.value("multiaddr"), multiaddr, "the restarted hub has the same multiaddr (persisted peer key)");
   await Promise.all(loops.map((p, i) => moreAcks(p, 3, `trader ${i + 1} trading after the hub restarted`)));
