@@ -56,9 +56,9 @@ test.after(async (ctx) => {
   await ctx.f?.close();
 });
 
-async function waitFor(predicate: () => boolean, what: string, ms = 10_000): Promise<void> {
+async function waitFor(predicate: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
   const until = Date.now() + ms;
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -101,7 +101,7 @@ test("a liquidation made by the hub appears on the open page, live, and in /metr
   // wick the hub does not liquidate at (docs/RISK.md); one that holds is liquidated.
   await holdMove(f, BTC, 54_000_00000000n as Price);
   await waitFor(() => trader.latest !== undefined && marginStateOf(trader.latest.state).kind === StateKind.Liquidation, "the liquidation state");
-  await waitFor(() => f.hub.channel(id)!.latest?.state.turnNum === trader.latest!.state.turnNum, "the hub to store the countersigned liquidation");
+  await waitFor(async () => (await f.hub.channel(id))?.latest?.state.turnNum === trader.latest!.state.turnNum, "the hub to store the countersigned liquidation");
   for (const p of [54_050n, 54_100n]) {
     f.now += 1n;
     await f.price(BTC, (p * 100_000_000n) as Price);
