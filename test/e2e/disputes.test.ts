@@ -29,6 +29,7 @@ import { signerFromPrivateKey } from "../../src/protocol/sign.ts";
 import type { Bytes32, Hex, MarketId } from "../../src/protocol/types.ts";
 import type { Price } from "../../src/protocol/units.ts";
 import { ORACLE_KEY, startWorld, units, USD, waitForHubEvent, hubEvents, type CliProcess, type E2eWorld } from "./harness.ts";
+import type { HubEventName } from "../../src/hub/events.ts";
 
 interface Trader {
   readonly name: string;
@@ -96,7 +97,7 @@ async function mineUntil(w: E2eWorld, check: () => Promise<boolean>, what: strin
  * For a hub on the chain's clock: mines a block at a time, each once the hub's dev oracle has published
  * at it (its clock saw the block), until the hub logs `event` with `fields`; returns that event.
  */
-async function mineUntilHubEvent(w: E2eWorld, hub: Hub, event: string, fields: Record<string, string>, blocks = 30): Promise<Record<string, string>> {
+async function mineUntilHubEvent(w: E2eWorld, hub: Hub, event: HubEventName, fields: Record<string, string>, blocks = 30): Promise<Record<string, string>> {
   const find = () => hubEvents(hub.process, event).find((e) => Object.entries(fields).every(([k, v]) => e[k]?.toLowerCase() === v.toLowerCase()));
   for (let i = 0; find() === undefined; i++) {
     if (i >= blocks) throw new Error(`no ${event} after ${blocks} blocks\n${hub.process.stderr.slice(-3000)}`);

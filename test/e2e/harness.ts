@@ -175,12 +175,15 @@ export async function startWorld(): Promise<E2eWorld> {
   };
 }
 
+/** The hub process's own lines beside the hub's events (src/cli/hub.ts): each dev-oracle tick, at debug. */
+export type ProcessEventName = "dev-price";
+
 /**
  * The events a hub process logged to stderr, as field maps: JSON lines
  * (`{"event": ..., ...}`, src/hub/log.ts) or `event k=v ...` lines
  * (src/cli/format.ts formatEvent), whichever the hub writes.
  */
-export function hubEvents(p: CliProcess, event: HubEventName): Record<string, string>[] {
+export function hubEvents(p: CliProcess, event: HubEventName | ProcessEventName): Record<string, string>[] {
   const out: Record<string, string>[] = [];
   for (const line of p.stderr.split("\n")) {
     if (line.startsWith("{")) {
