@@ -48,6 +48,7 @@ import { toJson } from "../protocol/bigint-json.ts";
 import { unilateralExit, unilateralExitIfPriced, type UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { AdjudicatorClient } from "../chain/adjudicator.ts";
 import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dispute-watch.ts";
+import { failpoint } from "../testing/failpoint.ts";
 
 /** What the trader needs from the chain. */
 export interface TraderChainPort {
@@ -254,15 +255,19 @@ export class TraderClient {
       await this.store.putChannel({ channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: Date.now() });
       await this.store.saveState(step.signed);
       this.#channel = step.next;
+      failpoint("trader.open.after-turn0-stored");
       this.#disputes?.watch(fresh.id);
       await this.#request("update", { type: "accept", channelId: fresh.id, turnNum: 0, signature: step.signed.sigs[TRADER]! }, options);
+      failpoint("trader.open.after-accepted");
       return fresh.id;
     });
     // Deposit order is the allocation order: the hub first, then us.
     const hubDeposit = fundingOf(this.#channel!, this.#channel!.latest!.state) - deposit;
     await this.#waitForHoldings(id, hubDeposit, options.signal);
     const held = await this.#init.chain.confirmedHoldings(id, options.signal);
+    failpoint("trader.open.before-deposit");
     if (held < hubDeposit + deposit) await this.#init.chain.deposit(id, held, hubDeposit + deposit - held, options.signal);
+    failpoint("trader.open.after-deposit");
     await this.#waitForHoldings(id, hubDeposit + deposit, options.signal);
     await this.store.updateChannelStatus(id, "open");
     return id;
@@ -278,6 +283,7 @@ export class TraderClient {
     const before = fundingOf(this.#channel!, this.#channel!.latest!.state);
     const signed = await this.#act({ kind: "deposit", amount: amount as Collateral }, options);
     await this.#init.chain.deposit(this.#channel!.id, before, amount, options.signal);
+    failpoint("trader.deposit.after-deposit-tx");
     await this.#waitForHoldings(this.#channel!.id, before + amount, options.signal);
     return signed;
   }
@@ -314,8 +320,10 @@ export class TraderClient {
       });
       await this.store.putChannel({ channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: Date.now() });
       await this.store.saveState(opening.signed, { hashes: { channelId: fresh.id, stateHash: opening.stateHash } });
+      failpoint("trader.withdraw.after-successor-signed-stored");
       this.#disputes?.watch(fresh.id);
       const opened = await this.#completeWithAck(opening, options);
+      failpoint("trader.withdraw.after-successor-countersigned-stored");
       // Only now, with the successor's first state signed by both, may money be rolled into it.
       const second = expectPropose(await this.#request("update", { type: "action", channelId: current.id, action, turnNum: turnAbove(current) }, options));
       const proposedFinal = second.signedState.state;
@@ -327,8 +335,10 @@ export class TraderClient {
         if (roll.withdrawal !== amount || roll.rolled !== plan.rolled) throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "payout" } });
       });
       await Promise.all([this.store.saveState(closing.signed, { hashes: { channelId: current.id, stateHash: closing.stateHash } }), this.store.updateChannelStatus(current.id, "closing")]);
+      failpoint("trader.withdraw.after-final-signed-stored");
       this.#channel = closing.next;
       const concluded = await this.#completeWithAck(closing, options);
+      failpoint("trader.withdraw.after-final-countersigned-stored");
       this.#channel = opened.next;
       return { successor: opened.next, final: concluded.signed };
     });
@@ -336,6 +346,7 @@ export class TraderClient {
     await this.#init.chain.concludeAndWithdraw(final, options.signal).catch((error: unknown) => {
       if (!(error instanceof MarginError && (error.code === "CHANNEL_FINALIZED" || error.code === "CHANNEL_NOT_FOUND"))) throw error;
     });
+    failpoint("trader.withdraw.after-conclude");
     await this.#waitForHoldings(successor.id, outcomeTotal(successor.latest!.state.outcome), options.signal);
     await this.store.updateChannelStatus(channelIdOf(final.state), "closed");
     await this.store.updateChannelStatus(successor.id, "open");
@@ -355,7 +366,9 @@ export class TraderClient {
       for (const report of reports) verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle);
       const exit = unilateralExit(channel, reports, this.#now(), this.#init.signer);
       await this.#saveExit(channel.id, exit.candidate);
+      failpoint("trader.exit.after-candidate-stored");
       const { finalizesAt } = await this.#init.chain.challengeUnilaterally(exit.proof, exit.candidate, this.#init.signer, options.signal);
+      failpoint("trader.exit.after-challenge");
       await this.store.updateChannelStatus(channel.id, "challenged");
       return { finalizesAt, settlement: exit.settlement };
     });
@@ -374,7 +387,9 @@ export class TraderClient {
     // A full payout clears the channel's status (mode "open" again): the hub paid it out first.
     const paid = mode !== "challenge" && (await this.#init.chain.confirmedHoldings(id, options.signal)) === 0n;
     if (!paid && mode !== "finalized") throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "the challenge has not finalized yet" } });
+    failpoint("trader.collect.before-payout");
     if (!paid) await this.#init.chain.payoutChallenged(candidate, options.signal);
+    failpoint("trader.collect.after-payout");
     await this.store.updateChannelStatus(id, "closed");
     this.#exit = undefined;
   }
@@ -386,8 +401,10 @@ export class TraderClient {
     const latest = this.#channel?.latest;
     const final = latest?.state.isFinal ? latest : await this.#act({ kind: "close" }, options);
     await this.store.updateChannelStatus(this.#channel!.id, "closing");
+    failpoint("trader.close.after-closing-stored");
     await this.#init.chain.concludeAndWithdraw(final, options.signal);
     await this.store.updateChannelStatus(this.#channel!.id, "closed");
+    failpoint("trader.close.after-conclude");
     return final;
   }
 
@@ -480,7 +497,10 @@ export class TraderClient {
       const step = this.#signFirst(current, proposal.signedState.state, funding, judge);
       await this.store.saveState(step.signed, { hashes: { channelId: current.id, stateHash: step.stateHash } });
       this.#channel = step.next;
-      return (await this.#completeWithAck(step, options)).signed;
+      failpoint(`trader.${action.kind}.after-signed-stored`);
+      const done = await this.#completeWithAck(step, options);
+      failpoint(`trader.${action.kind}.after-countersigned-stored`);
+      return done.signed;
     });
   }
 

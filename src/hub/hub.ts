@@ -53,6 +53,7 @@ import { FundingDeadlines, HUB_DEPOSITED_KEY, HUB_DEPOSITED_PREFIX } from "./fun
 import { PriceGate } from "./price-gate.ts";
 import { Refusals, type RefusalKind } from "./refusals.ts";
 import { ReofferLimiter } from "./reoffer-limiter.ts";
+import { failpoint } from "../testing/failpoint.ts";
 
 /** What the hub needs from the chain: narrow, so tests and the embedded dev chain plug in the same way. */
 export interface FundingPort {
@@ -361,11 +362,13 @@ export class Hub {
         // Stored before it is sent: ours to collect once it finalizes, a restart included.
         saveCounter: (id, candidate) => this.#queue.run(id, async () => {
           await Promise.all([this.store.saveState(candidate), this.store.setMeta(EXIT_KEY(id), "1")]);
+          failpoint("hub.dispute.after-counter-stored");
           this.#log("counter-challenge", { channelId: id, turnNum: candidate.state.turnNum });
         }),
         challenged: () => [...this.#channels.values()].filter((e) => e.status === "challenged").map((e) => e.id),
         onStatus: (id, status, info) => this.#onDispute(id, status, info),
         onAnswer: (id, answer) => {
+          failpoint("hub.dispute.after-answer");
           this.#log("dispute-answered", { channelId: id, ...answer });
           if (answer.kind === "checkpoint") this.#log("challenge-answered", { channelId: id, challengedTurn: answer.challengedTurn, answeredWith: answer.answeredWith });
         },
@@ -514,7 +517,9 @@ export class Hub {
     live.exit = exit.candidate;
     live.ownExit = true;
     if (live.entry.status !== "challenged") await this.#setStatus(live.entry, "challenged");
+    failpoint("hub.exit.before-challenge");
     const { finalizesAt } = await this.#init.chain.challengeUnilaterally(exit.proof, exit.candidate, this.#init.signer, this.#shutdown.signal);
+    failpoint("hub.exit.after-challenge");
     this.#log("unilateral-challenge", { channelId, turnNum: exit.candidate.state.turnNum, finalizesAt, trader: exit.settlement.trader, hub: exit.settlement.hub, penalty: exit.settlement.penalty });
     return { finalizesAt, settlement: exit.settlement };
   }
@@ -663,6 +668,7 @@ export class Hub {
       this.#saveStep(fresh, step),
       this.store.setMeta(PENDING_ACTION_KEY(fresh.id), toJson(action)),
     ]);
+    failpoint("hub.open.after-proposal-stored");
     room.bind(fresh.id, this.#now());
     this.#track(record, { snapshot: step.next, pendingAction: action });
     this.#disputes?.watch(fresh.id);
@@ -791,6 +797,7 @@ export class Hub {
       this.store.setMeta(PENDING_ACTION_KEY(live.snapshot.id), toJson(action)),
       ...(action.kind === "liquidate" ? [this.store.setMeta(LIQUIDATED_AT_KEY(live.snapshot.id), String(ctx.now))] : []),
     ]);
+    failpoint(`hub.${action.kind}.after-proposal-stored`);
     live.snapshot = step.next;
     live.pendingAction = action;
     live.pendingReports = reports;
@@ -843,6 +850,7 @@ export class Hub {
       room.cancel();
       throw error;
     });
+    failpoint("hub.withdraw.after-successor-stored");
     room.bind(successor.id, this.#now());
     const hubDraft: HubDraft = { draft, action, reports, effects: undefined, quotedAt: ctx.now, expires: true };
     this.#track(record, { snapshot: successor, draft: hubDraft, rollFrom: roll });
@@ -888,6 +896,7 @@ export class Hub {
     }
     const step = complete(live.snapshot, msg.turnNum, msg.signature);
     await this.#saveStep(live.snapshot, step);
+    failpoint("hub.accept.after-stored");
     live.snapshot = step.next;
     this.#supported(live);
     if (live.pendingEffects !== undefined) this.book.commit(live.pendingEffects);
@@ -918,6 +927,7 @@ export class Hub {
     }
     const step = countersignDraft(live.snapshot, draft, msg.signature, await this.#signing!.signDigest(draft.digest), TRADER);
     await this.#saveStep(live.snapshot, step);
+    failpoint(`hub.${pending.action.kind}.after-countersigned-stored`);
     live.snapshot = step.next;
     // The trader deposits a top-up after both signed it: until it lands, its risk is judged without it.
     if (pending.action.kind === "deposit") live.entry.unpaid = pending.action.amount;
@@ -990,6 +1000,7 @@ export class Hub {
           const live = this.#owned(trader, id);
           const step = adopt(live.snapshot, signed);
           await this.#saveStep(live.snapshot, step);
+          failpoint("hub.sync.after-adopted");
           const ours = live.snapshot.pending !== undefined && stateHashOf(live.snapshot.pending.state) === step.stateHash;
           if (ours && live.pendingEffects !== undefined) this.book.commit(live.pendingEffects);
           else if (!ours && live.snapshot.latest !== undefined) {
@@ -1022,6 +1033,7 @@ export class Hub {
       const live = this.#live(id)!;
       if (status === "challenged") {
         await this.#setStatus(live.entry, "challenged");
+        failpoint("hub.dispute.after-challenged-stored");
         if (info.candidate !== undefined && info.response !== "conclude") {
           // The newest registered candidate is what pays out if it times out (the maintenance loop
           // collects it); our counter replaces it when its own event arrives.
@@ -1309,7 +1321,9 @@ export class Hub {
       return;
     }
     if (!paid && mode !== "finalized") return;
+    failpoint("hub.collect.before-payout");
     if (!paid) await this.#init.chain.payoutChallenged(live.exit!, signal);
+    failpoint("hub.collect.after-payout");
     live.exit = undefined;
     live.ownExit = undefined;
     await this.store.setMeta(EXIT_KEY(live.snapshot.id), "");
@@ -1341,7 +1355,9 @@ export class Hub {
       const key = `roll-concluded:${live.snapshot.id}`;
       if (final?.state.isFinal && this.store.getMeta(key) === undefined) {
         await this.store.setMeta(key, "1");
+        failpoint("hub.roll.before-conclude");
         await this.#init.chain.concludeAndWithdraw(final, signal).catch((error) => this.#log("roll-conclude", { channelId: fromId, error: String(error) }));
+        failpoint("hub.roll.after-conclude");
       }
       return;
     }
@@ -1358,7 +1374,9 @@ export class Hub {
       // confirmed), the adjudicator refuses this one, so a retry can never pay twice.
       const hubDeposit = total - marginStateOf(latest.state).traderCash;
       try {
+        failpoint("hub.fund.before-deposit");
         await this.#init.chain.deposit(live.snapshot.id, 0n, hubDeposit, signal);
+        failpoint("hub.fund.after-deposit");
         this.#log("hub-deposited", { channelId: live.snapshot.id, amount: hubDeposit });
       } catch (error) {
         if (!(error instanceof MarginError && error.code === "DEPOSIT_RACE")) throw error;
@@ -1377,7 +1395,9 @@ export class Hub {
     const id = live.snapshot.id;
     const turn0 = live.snapshot.latest!;
     // Already on chain after a restart (or the trader challenged): only the bookkeeping is left.
+    failpoint("hub.funding-timeout.before-challenge");
     if ((await this.#init.chain.mode(id, signal)) === "open") await this.#init.chain.challenge(turn0, this.#init.signer, signal);
+    failpoint("hub.funding-timeout.after-challenge");
     await this.store.setMeta(EXIT_KEY(id), "1"); // a restart resumes it as an exit to collect
     live.exit = turn0;
     live.ownExit = undefined;
