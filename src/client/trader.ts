@@ -280,7 +280,8 @@ export class TraderClient {
 
   /** Adds collateral: both sign the larger allocation first, then we deposit it (it is paid last, so only ours is at stake). */
   async deposit(amount: bigint, options: { signal?: AbortSignal } = {}): Promise<SignedState> {
-    const before = fundingOf(this.#channel!, this.#channel!.latest!.state);
+    if (this.#channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL", { details: { reason: "no channel to deposit into" } });
+    const before = fundingOf(this.#channel, this.#channel.latest.state);
     const signed = await this.#act({ kind: "deposit", amount: amount as Collateral }, options);
     await this.#init.chain.deposit(this.#channel!.id, before, amount, options.signal);
     failpoint("trader.deposit.after-deposit-tx");
