@@ -35,6 +35,11 @@ export class ChannelFunding {
     return this.#client.holdings(channelId, { blockTag: confirmed, ...(signal ? { signal } : {}) });
   }
 
+  /** Holdings at the newest block: whether a payout already happened, not money to act on. */
+  async latestHoldings(channelId: Bytes32, signal?: AbortSignal): Promise<bigint> {
+    return this.#client.holdings(channelId, signal ? { signal } : {});
+  }
+
   async concludeAndWithdraw(finalState: SignedState, signal?: AbortSignal): Promise<void> {
     await this.#client.concludeAndTransferAllAssets(finalState, signal ? { signal } : {});
   }
