@@ -23,10 +23,13 @@
  * its own, a failure is reported (DISPUTE_ANSWER_FAILED, with the channel id)
  * and retried with backoff while the challenge still stands, and the cursor
  * moves on. At start, the channels the owner holds as challenged are read
- * back from the chain and answered again (a restart loses in-memory retries).
+ * back from the chain and answered again (a restart loses in-memory retries),
+ * also those whose challenge timed out meanwhile: its candidate pays out.
  *
  * The owner learns every status change (challenged, cleared, finalized) so
- * it can stop accepting updates on a channel under challenge.
+ * it can stop accepting updates on a channel under challenge. "finalized"
+ * is a conclude, or any payout that leaves the channel nothing: a timed-out
+ * challenge paid out emits no Concluded.
  */
 import type { Provider } from "ethers";
 import type { MarginError } from "../errors/base.ts";
@@ -253,6 +256,14 @@ export class DisputeWatch {
         this.#told.delete(id);
         await this.#init.onStatus(id, "finalized", { turnNum: (await this.#init.latestSupported(id))?.state.turnNum ?? 0, finalizesAt: event.finalizesAt });
         break;
+      case "AllocationUpdated":
+        // Paid out to the last unit: also a challenge that timed out and was paid while we were away
+        // (no Concluded event then, and the adjudicator forgets the channel).
+        if (event.finalHoldings !== 0n) break;
+        this.#cancelRetry(id);
+        this.#told.delete(id);
+        await this.#init.onStatus(id, "finalized", { turnNum: (await this.#init.latestSupported(id))?.state.turnNum ?? 0 });
+        break;
       default:
         break;
     }
@@ -341,7 +352,8 @@ export class DisputeWatch {
     let event: ChallengeEvent | undefined;
     try {
       const status = await this.#init.client.status(id);
-      if (status.mode !== "challenge") return;
+      // A challenge that timed out while we were away is told again too: its candidate is what pays out.
+      if (status.mode === "open") return;
       const toBlock = status.blockNumber - (this.#init.confirmations - 1);
       const found = await this.#watcher.newestEvent(id, "ChallengeRegistered", { fromBlock: this.#init.earliestBlock ?? 0, toBlock });
       if (found?.name !== "ChallengeRegistered" || found.candidate.variablePart.turnNum !== status.turnNumRecord) return;

@@ -58,10 +58,14 @@ import { paramSetFromWire } from "../channel/param-adoption.ts";
 import { loadParamSets, saveParamSet } from "../store/param-sets.ts";
 import { ConfigError } from "../errors/config.ts";
 import { systemClock, type Clock } from "../time/clock.ts";
+import type { ChannelStatus } from "../store/types.ts";
+import { failpoint } from "../testing/failpoint.ts";
 
 /** What the trader needs from the chain. */
 export interface TraderChainPort {
   deposit(channelId: Bytes32, expectedHeld: bigint, amount: bigint, signal?: AbortSignal): Promise<void>;
+  /** What the adjudicator holds at the newest block: whether a payout already happened. */
+  latestHoldings(channelId: Bytes32, signal?: AbortSignal): Promise<bigint>;
   confirmedHoldings(channelId: Bytes32, signal?: AbortSignal): Promise<bigint>;
   /** conclude + transferAllAssets with a final state signed by both. */
   concludeAndWithdraw(finalState: SignedState, signal?: AbortSignal): Promise<void>;
@@ -157,6 +161,8 @@ export class TraderClient {
   #disputes: DisputeWatch | undefined;
   /** Our unilateral candidate while its challenge runs. */
   #exit: SignedState | undefined;
+  /** The channel of the lone exit this process started with or made, once its payout is seen: `collect` has nothing left to do. */
+  #exitDone: Bytes32 | undefined;
   /** Dispute events seen, newest last (what the trader's UI shows). */
   readonly disputeLog: { channelId: Bytes32; status: DisputeStatus; info: DisputeInfo }[] = [];
   /** Risk-parameter sets by hash: ours, and every one a channel of ours committed to or the hub offered. */
@@ -197,19 +203,10 @@ export class TraderClient {
   }
 
   /** `connect: false` starts offline (store, node, dispute watch) for a hub that is silent; `connect()` later. */
-  async start(options: { connect?: boolean } = {}): Promise<void> {
+  async start(options: { connect?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     await this.store.start();
     await this.#loadParamSets();
-    // The newest channel that is still live (after a withdrawal the predecessor is closing or closed).
-    const record = (await this.store.listChannels({ role: "trader" })).filter((r) => r.status !== "closed" && r.status !== "closing").sort((a, b) => b.createdAt - a.createdAt)[0];
-    if (record !== undefined) {
-      const latest = await this.store.latestSupported(record.channelId);
-      // A state we signed that the hub never countersigned is still an option the hub holds: what we sign
-      // next goes above it, and after a final one nothing but the same payout.
-      const newest = await this.store.latestState(record.channelId);
-      const own = newest !== undefined && newest.sigs[TRADER] !== undefined && newest.sigs[HUB] === undefined ? newest : undefined;
-      this.#channel = restoreChannel(record.fixedPart, record.token, TRADER, latest, own, this.#sigs);
-    }
+    await this.#selectChannel();
     // A unilateral exit under way survives a restart: its candidate is the stored state above the latest supported one.
     const exiting = await this.store.getMeta(EXIT_KEY);
     if (typeof exiting === "string" && exiting !== "") {
@@ -248,7 +245,97 @@ export class TraderClient {
       });
       await this.#disputes.start();
     }
-    if (options.connect !== false) await this.connect();
+    if (options.connect !== false) await this.connect(options.signal ? { signal: options.signal } : {});
+    await this.#resume(options.signal);
+  }
+
+  /**
+   * The channel commands act on: the newest one open or challenged; else the
+   * newest one closing (a close or a roll whose conclude may not have landed);
+   * else the newest one being funded. A withdrawal's successor that never got
+   * its money does not hide the open channel it was to be rolled from.
+   */
+  async #selectChannel(): Promise<void> {
+    const rank = (status: ChannelStatus) => (status === "open" || status === "challenged" ? 0 : status === "closing" ? 1 : 2);
+    const record = (await this.store.listChannels({ role: "trader" })).filter((r) => r.status !== "closed")
+      .sort((a, b) => rank(a.status) - rank(b.status) || b.createdAt - a.createdAt)[0];
+    if (record === undefined) {
+      this.#channel = undefined;
+      return;
+    }
+    const latest = await this.store.latestSupported(record.channelId);
+    // A state we signed that the hub never countersigned is still an option the hub holds: what we sign
+    // next goes above it, and after a final one nothing but the same payout.
+    const newest = await this.store.latestState(record.channelId);
+    const own = newest !== undefined && newest.sigs[TRADER] !== undefined && newest.sigs[HUB] === undefined ? newest : undefined;
+    this.#channel = restoreChannel(record.fixedPart, record.token, TRADER, latest, own, this.#sigs);
+  }
+
+  /**
+   * Finishes, from the store and the chain alone, what a process killed
+   * mid-flow left half done; each step is safe to repeat. A channel closing
+   * with a final state signed by both is concluded and paid out (a close or a
+   * withdrawal's roll; done already counts); a challenged channel the
+   * adjudicator already paid out is closed (the hub collected our lone exit);
+   * a channel being funded whose funding is all on chain is open.
+   */
+  async #resume(signal?: AbortSignal): Promise<void> {
+    let changed = false;
+    for (const record of await this.store.listChannels({ role: "trader" })) {
+      const id = record.channelId;
+      if (record.status === "closing") {
+        const final = await this.store.latestSupported(id);
+        // Only our own signature on the final state: nothing to conclude (a sync may bring the hub's).
+        if (final?.state.isFinal !== true) continue;
+        await this.#concludeOnce(final, signal);
+        await this.store.updateChannelStatus(id, "closed");
+        changed = true;
+      } else if (record.status === "challenged" && (await this.#paidOut(id, signal))) {
+        await this.#closeExit(id);
+        changed = true;
+      }
+    }
+    // Our dispute watcher may have closed the current channel meanwhile (it saw the conclude).
+    if (changed || (this.#channel !== undefined && (await this.store.getChannel(this.#channel.id))?.status === "closed")) {
+      await this.#selectChannel();
+      if (this.#hubPeer !== undefined) await this.sync(signal ? { signal } : {});
+    }
+    const current = this.#channel;
+    if (current?.latest === undefined || current.latest.state.isFinal || (await this.store.getChannel(current.id))?.status !== "funding") return;
+    if ((await this.#init.chain.confirmedHoldings(current.id, signal)) >= fundingOf(current, current.latest.state)) {
+      await this.store.updateChannelStatus(current.id, "open");
+    }
+  }
+
+  /** Concludes `final` and pays it out, unless that happened already (our earlier attempt, or the hub's). */
+  async #concludeOnce(final: SignedState, signal?: AbortSignal): Promise<void> {
+    const id = channelIdOf(final.state);
+    const mode = await this.#init.chain.mode(id, signal);
+    if (await this.#paidOut(id, signal, mode)) return;
+    if (mode === "finalized") await this.#init.chain.payoutChallenged(final, signal); // concluded, not paid out
+    else await this.#init.chain.concludeAndWithdraw(final, signal);
+  }
+
+  /**
+   * Whether the adjudicator has paid the channel out: no challenge running
+   * and nothing held. Read at the newest block, not a confirmed one: a payout
+   * the hub made a block ago is a payout, and waiting for its confirmations
+   * would have us try to pay it again (the adjudicator forgets a channel it
+   * paid out in full, so that transaction would fail).
+   */
+  async #paidOut(id: Bytes32, signal?: AbortSignal, known?: "open" | "challenge" | "finalized"): Promise<boolean> {
+    const mode = known ?? (await this.#init.chain.mode(id, signal));
+    return mode !== "challenge" && (await this.#init.chain.latestHoldings(id, signal)) === 0n;
+  }
+
+  /** A lone exit is over (paid out, by us or by the other side): the channel is closed and we may open another. */
+  async #closeExit(id: Bytes32): Promise<void> {
+    await this.store.updateChannelStatus(id, "closed");
+    if (this.#exit !== undefined && channelIdOf(this.#exit.state) === id) {
+      this.#exit = undefined;
+      this.#exitDone = id;
+    }
+    if ((await this.store.getMeta(EXIT_KEY)) === id) await this.store.setMeta(EXIT_KEY, "");
   }
 
   async stop(): Promise<void> {
@@ -291,6 +378,9 @@ export class TraderClient {
   /** Opens a channel: both sign turn 0, the hub deposits first, then we do. Resolves when the channel is funded. */
   async open(deposit: bigint, options: { signal?: AbortSignal } = {}): Promise<Bytes32> {
     const id = await this.#queue.run("channel", async () => {
+      // An open of this deposit killed after turn 0 was signed by both: finish its funding, not a second channel.
+      const under = this.#channel?.latest?.state.turnNum === 0 && this.#channel.pending === undefined ? this.#channel : undefined;
+      if (under !== undefined && marginStateOf(under.latest!.state).traderCash === deposit) return under.id;
       if (this.#channel !== undefined) throw new ChannelError("CHANNEL_ALREADY_OPEN", { details: { channelId: this.#channel.id } });
       const reply = await this.#request("update", { type: "open", deposit: deposit as Collateral }, options);
       const proposal = expectPropose(reply);
@@ -314,15 +404,19 @@ export class TraderClient {
         tx.saveState(step.signed);
       });
       this.#channel = step.next;
+      failpoint("trader.open.after-turn0-stored");
       this.#disputes?.watch(fresh.id);
       await this.#request("update", { type: "accept", channelId: fresh.id, turnNum: 0, signature: step.signed.sigs[TRADER]! }, options);
+      failpoint("trader.open.after-accepted");
       return fresh.id;
     });
     // Deposit order is the allocation order: the hub first, then us.
     const hubDeposit = fundingOf(this.#channel!, this.#channel!.latest!.state) - deposit;
     await this.#waitForHoldings(id, hubDeposit, options.signal);
     const held = await this.#init.chain.confirmedHoldings(id, options.signal);
+    failpoint("trader.open.before-deposit");
     if (held < hubDeposit + deposit) await this.#init.chain.deposit(id, held, hubDeposit + deposit - held, options.signal);
+    failpoint("trader.open.after-deposit");
     await this.#waitForHoldings(id, hubDeposit + deposit, options.signal);
     await this.store.updateChannelStatus(id, "open");
     return id;
@@ -335,9 +429,11 @@ export class TraderClient {
 
   /** Adds collateral: both sign the larger allocation first, then we deposit it (it is paid last, so only ours is at stake). */
   async deposit(amount: bigint, options: { signal?: AbortSignal } = {}): Promise<SignedState> {
-    const before = fundingOf(this.#channel!, this.#channel!.latest!.state);
+    if (this.#channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL", { details: { reason: "no channel to deposit into" } });
+    const before = fundingOf(this.#channel, this.#channel.latest.state);
     const signed = await this.#act({ kind: "deposit", amount: amount as Collateral }, options);
     await this.#init.chain.deposit(this.#channel!.id, before, amount, options.signal);
+    failpoint("trader.deposit.after-deposit-tx");
     await this.#waitForHoldings(this.#channel!.id, before + amount, options.signal);
     return signed;
   }
@@ -377,8 +473,10 @@ export class TraderClient {
         tx.putChannel(record);
         tx.saveState(opening.signed, { hashes: { channelId: fresh.id, stateHash: opening.stateHash } });
       });
+      failpoint("trader.withdraw.after-successor-signed-stored");
       this.#disputes?.watch(fresh.id);
       const opened = await this.#completeWithAck(opening, options);
+      failpoint("trader.withdraw.after-successor-countersigned-stored");
       // Only now, with the successor's first state signed by both, may money be rolled into it.
       const second = expectPropose(await this.#request("update", { type: "action", channelId: current.id, action, turnNum: turnAbove(current) }, options));
       const proposedFinal = second.signedState.state;
@@ -393,8 +491,10 @@ export class TraderClient {
         tx.saveState(closing.signed, { hashes: { channelId: current.id, stateHash: closing.stateHash } });
         tx.updateChannelStatus(current.id, "closing");
       });
+      failpoint("trader.withdraw.after-final-signed-stored");
       this.#channel = closing.next;
       const concluded = await this.#completeWithAck(closing, options);
+      failpoint("trader.withdraw.after-final-countersigned-stored");
       this.#channel = opened.next;
       return { successor: opened.next, final: concluded.signed };
     });
@@ -402,6 +502,7 @@ export class TraderClient {
     await this.#init.chain.concludeAndWithdraw(final, options.signal).catch((error: unknown) => {
       if (!(error instanceof MarginError && (error.code === "CHANNEL_FINALIZED" || error.code === "CHANNEL_NOT_FOUND"))) throw error;
     });
+    failpoint("trader.withdraw.after-conclude");
     await this.#waitForHoldings(successor.id, outcomeTotal(successor.latest!.state.outcome), options.signal);
     await this.store.updateChannelStatus(channelIdOf(final.state), "closed");
     await this.store.updateChannelStatus(successor.id, "open");
@@ -421,7 +522,9 @@ export class TraderClient {
       for (const report of reports) verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle, this.#sigs);
       const exit = unilateralExit(channel, reports, this.#now(), this.#signer);
       await this.#saveExit(channel.id, exit.candidate);
+      failpoint("trader.exit.after-candidate-stored");
       const { finalizesAt } = await this.#init.chain.challengeUnilaterally(exit.proof, exit.candidate, this.#signer, options.signal);
+      failpoint("trader.exit.after-challenge");
       await this.store.updateChannelStatus(channel.id, "challenged");
       return { finalizesAt, settlement: exit.settlement };
     });
@@ -434,15 +537,18 @@ export class TraderClient {
    */
   async collect(options: { signal?: AbortSignal } = {}): Promise<void> {
     const candidate = this.#exit;
+    if (candidate === undefined && this.#exitDone !== undefined) return; // found paid out at start: nothing left to collect
     if (candidate === undefined) throw new ChannelError("NO_PENDING_UPDATE", { details: { reason: "no unilateral exit under way" } });
     const id = channelIdOf(candidate.state);
     const mode = await this.#init.chain.mode(id, options.signal);
-    // A full payout clears the channel's status (mode "open" again): the hub paid it out first.
-    const paid = mode !== "challenge" && (await this.#init.chain.confirmedHoldings(id, options.signal)) === 0n;
-    if (!paid && mode !== "finalized") throw new ChainError("CHANNEL_NOT_FINALIZED", { details: { reason: "the challenge has not finalized yet", channelId: id } });
+    if (mode === "challenge") throw new ChainError("CHANNEL_NOT_FINALIZED", { details: { reason: "the challenge has not finalized yet", channelId: id } });
+    // A full payout clears the channel's status (mode "open" again): the hub may have paid it out first.
+    const paid = await this.#paidOut(id, options.signal, mode);
+    if (!paid && mode === "open") throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "the challenge was cleared: the channel is open" } });
+    failpoint("trader.collect.before-payout");
     if (!paid) await this.#init.chain.payoutChallenged(candidate, options.signal);
-    await this.store.updateChannelStatus(id, "closed");
-    this.#exit = undefined;
+    failpoint("trader.collect.after-payout");
+    await this.#closeExit(id);
   }
 
   /** Cooperative close: a final state signed by both, then conclude and pay out on chain. */
@@ -452,8 +558,10 @@ export class TraderClient {
     const latest = this.#channel?.latest;
     const final = latest?.state.isFinal ? latest : await this.#act({ kind: "close" }, options);
     await this.store.updateChannelStatus(this.#channel!.id, "closing");
-    await this.#init.chain.concludeAndWithdraw(final, options.signal);
+    failpoint("trader.close.after-closing-stored");
+    await this.#concludeOnce(final, options.signal);
     await this.store.updateChannelStatus(this.#channel!.id, "closed");
+    failpoint("trader.close.after-conclude");
     return final;
   }
 
@@ -603,10 +711,10 @@ export class TraderClient {
       }
     }
     if (status === "cleared") await this.store.updateChannelStatus(id, "open");
-    // Concluded: paid out by whoever concluded.
-    if (status === "finalized") await this.store.updateChannelStatus(id, "closed");
-    if (status !== "challenged" && this.#exit !== undefined && channelIdOf(this.#exit.state) === id) {
-      // Checkpointed or concluded: no challenged candidate of this channel will pay out.
+    // Concluded or paid out: by whoever did it. A lone exit of ours among them is done.
+    if (status === "finalized") await this.#closeExit(id);
+    if (status === "cleared" && this.#exit !== undefined && channelIdOf(this.#exit.state) === id) {
+      // Checkpointed: no challenged candidate of this channel will pay out.
       this.#exit = undefined;
       await this.store.setMeta(EXIT_KEY, "");
     }
@@ -631,7 +739,10 @@ export class TraderClient {
       const step = this.#signFirst(current, proposal.signedState.state, funding, judge);
       await this.store.saveState(step.signed, { hashes: { channelId: current.id, stateHash: step.stateHash } });
       this.#channel = step.next;
-      return (await this.#completeWithAck(step, options)).signed;
+      failpoint(`trader.${action.kind}.after-signed-stored`);
+      const done = await this.#completeWithAck(step, options);
+      failpoint(`trader.${action.kind}.after-countersigned-stored`);
+      return done.signed;
     });
   }
 

@@ -6,6 +6,7 @@
  */
 import { ChannelError } from "../errors/channel.ts";
 import { complete, countersignDraft } from "../channel/channel.ts";
+import { failpoint } from "../testing/failpoint.ts";
 import { marginStateOf } from "../channel/margin-channel.ts";
 import { HUB, TRADER } from "../protocol/channel-setup.ts";
 import type { Accept, Message } from "../protocol/messages.ts";
@@ -41,6 +42,7 @@ export class Acceptance {
     }
     const step = complete(live.snapshot, msg.turnNum, msg.signature, this.#ctx.signatures);
     await this.#steps.save(live.snapshot, step);
+    failpoint("hub.accept.after-stored");
     live.snapshot = step.next;
     this.#registry.supported(live);
     if (live.pendingEffects !== undefined) this.#ctx.book.commit(live.pendingEffects);
@@ -71,7 +73,18 @@ export class Acceptance {
       throw new ChannelError("QUOTE_EXPIRED", { details: { turnNum: msg.turnNum, age, ttl: config.channels.quoteTtl } });
     }
     const step = countersignDraft(live.snapshot, draft, msg.signature, await this.#ctx.running.pool.signDigest(draft.digest), TRADER);
-    await this.#steps.save(live.snapshot, step);
+    const state = step.signed.state;
+    const id = live.snapshot.id;
+    const topUp = state.turnNum !== 0 && !state.isFinal && marginStateOf(state).kind === 2 /* Transfer */ && pending.action.kind === "deposit";
+    if (topUp && pending.action.kind === "deposit") {
+      // The top-up's flow waits for the trader's deposit; it, the state and the status land together,
+      // so no crash leaves a top-up signed by both that nothing waits on.
+      await this.#flows.runner.begin(topUpFunding(id, pending.action.amount), (tx) => {
+        tx.saveState(step.signed, { hashes: { channelId: id, stateHash: step.stateHash } });
+        tx.updateChannelStatus(id, "funding");
+      });
+    } else await this.#steps.save(live.snapshot, step);
+    failpoint(`hub.${pending.action.kind}.after-countersigned-stored`);
     live.snapshot = step.next;
     // The trader deposits a top-up after both signed it: until it lands, its risk is judged without it.
     if (pending.action.kind === "deposit") live.entry.unpaid = pending.action.amount;
@@ -81,16 +94,10 @@ export class Acceptance {
     live.pendingAction = undefined;
     live.pendingEffects = undefined;
     if (pending.effects !== undefined) book.commit(pending.effects);
-    const state = step.signed.state;
     const setStatus = (status: "funding" | "closing") => this.#registry.setStatus(live.entry, status);
     if (state.turnNum === 0) await setStatus("funding");
     else if (state.isFinal) await setStatus("closing");
-    else if (marginStateOf(state).kind === 2 /* Transfer */ && pending.action.kind === "deposit") {
-      // The top-up's flow waits for the trader's deposit; it and the status land together.
-      const id = live.snapshot.id;
-      await this.#flows.runner.begin(topUpFunding(id, pending.action.amount), (tx) => tx.updateChannelStatus(id, "funding"));
-      this.#registry.statusWritten(live.entry, "funding");
-    }
+    else if (topUp) this.#registry.statusWritten(live.entry, "funding");
     this.#ctx.log("supported", { channelId: live.snapshot.id, turnNum: msg.turnNum });
     return { type: "ack", channelId: msg.channelId, turnNum: msg.turnNum, signature: step.signed.sigs[HUB]! };
   }

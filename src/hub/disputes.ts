@@ -5,6 +5,7 @@
  * adjudicator reports (the DisputeWatch answers challenges; this part keeps
  * each channel's status and exit flow in step).
  */
+import { failpoint } from "../testing/failpoint.ts";
 import { ChannelError } from "../errors/channel.ts";
 import { marginStateOf } from "../channel/margin-channel.ts";
 import { challengeRegistered, counterExit } from "../channel/objectives/crank.ts";
@@ -100,11 +101,13 @@ export class Disputes {
       // Stored before it is sent: ours to collect once it finalizes, a restart included.
       saveCounter: (id, candidate) => queue.run(id, async () => {
         await this.#flows.runner.begin(counterExit(id, variablePartOf(candidate.state)), (tx) => tx.saveState(candidate));
+        failpoint("hub.dispute.after-counter-stored");
         log("counter-challenge", { channelId: id, turnNum: candidate.state.turnNum });
       }),
       challenged: async () => [...this.#registry.entries()].filter((e) => e.status === "challenged").map((e) => e.id),
       onStatus: (id, status, info) => this.#onDispute(id, status, info),
       onAnswer: (id, answer) => {
+        failpoint("hub.dispute.after-answer");
         log("dispute-answered", { channelId: id, ...answer });
         if (answer.kind === "checkpoint") log("challenge-answered", { channelId: id, challengedTurn: answer.challengedTurn, answeredWith: answer.answeredWith });
       },
@@ -158,6 +161,7 @@ export class Disputes {
           const exit = challengeRegistered(flows.get("exit", id), id, info.candidate);
           await moveTo("challenged", (write) => flows.runner.begin(exit, write));
         } else await this.#registry.setStatus(entry, "challenged");
+        failpoint("hub.dispute.after-challenged-stored");
       } else if (status === "cleared" && entry.status === "challenged") {
         // Checkpointed or displaced: whatever candidate we were waiting on will not finalize.
         await moveTo("open", (write) => flows.runner.end([exitId], write));

@@ -9,6 +9,7 @@
  * the maintenance loop (no clock to drive in tests); a record is deleted
  * when its flow ends.
  */
+import { failpoint } from "../testing/failpoint.ts";
 import { MarginError } from "../errors/base.ts";
 import { ChainError } from "../errors/chain.ts";
 import { crank, needs } from "../channel/objectives/crank.ts";
@@ -264,6 +265,8 @@ export class ObjectiveRunner {
     const { chain, signer, host } = this.#init;
     const signal = this.#stopping.signal;
     for (const e of effects) {
+      const points = CHAIN_FAILPOINTS[e.kind];
+      if (points !== undefined) failpoint(points[0]);
       try {
         switch (e.kind) {
           case "deposit":
@@ -306,6 +309,7 @@ export class ObjectiveRunner {
       } catch (error) {
         throw new EffectFailed(e.kind, error);
       }
+      if (points !== undefined) failpoint(points[1]);
     }
   }
 
@@ -314,6 +318,15 @@ export class ObjectiveRunner {
     this.#backoff.delete(id);
   }
 }
+
+/** Failpoints (src/testing/failpoint.ts) around each chain effect: before it is sent, after it landed. */
+const CHAIN_FAILPOINTS: Partial<Record<Effect["kind"], readonly [string, string]>> = {
+  deposit: ["hub.fund.before-deposit", "hub.fund.after-deposit"],
+  challenge: ["hub.funding-timeout.before-challenge", "hub.funding-timeout.after-challenge"],
+  "challenge-unilateral": ["hub.exit.before-challenge", "hub.exit.after-challenge"],
+  conclude: ["hub.roll.before-conclude", "hub.roll.after-conclude"],
+  payout: ["hub.collect.before-payout", "hub.collect.after-payout"],
+};
 
 /** Which effect failed, carried to `crank`'s FLOW_STEP_FAILED; never leaves this module. */
 class EffectFailed extends Error {

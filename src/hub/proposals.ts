@@ -4,6 +4,7 @@
  * until answered, refusals of them (on chain at once, unless a wick), and
  * the expiry of openings the trader never countersigned.
  */
+import { failpoint } from "../testing/failpoint.ts";
 import { ChannelError } from "../errors/channel.ts";
 import { decide, fundingOf } from "../channel/margin-channel.ts";
 import type { PriceReport } from "../protocol/margin-state.ts";
@@ -91,6 +92,7 @@ export class Proposals {
       const offer = liquidationOffered(live.snapshot.id, variable.turnNum, ctx.now);
       await flows.runner.begin(offer, (tx) => tx.saveState(step.signed, { hashes: { channelId: live.snapshot.id, stateHash: step.stateHash } }));
     } else await steps.save(live.snapshot, step);
+    failpoint(`hub.${action.kind}.after-proposal-stored`);
     live.snapshot = step.next;
     live.pendingAction = action;
     live.pendingReports = reports;

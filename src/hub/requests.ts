@@ -4,6 +4,7 @@
  * with an unsigned draft the trader signs first (docs/PROTOCOL.md); each
  * runs in its channel's lane: decide purely, store, commit in memory, reply.
  */
+import { failpoint } from "../testing/failpoint.ts";
 import { ChannelError } from "../errors/channel.ts";
 import { EngineError } from "../errors/engine.ts";
 import { WireError } from "../errors/wire.ts";
@@ -111,6 +112,7 @@ export class Requests {
       tx.putChannel(record);
       tx.saveState(step.signed, { hashes: { channelId: fresh.id, stateHash: step.stateHash } });
     });
+    failpoint("hub.open.after-proposal-stored");
     room.bind(fresh.id, this.#ctx.now());
     registry.track(record, { snapshot: step.next, pendingAction: action });
     this.#ctx.running.disputes?.watch(fresh.id);
@@ -204,6 +206,7 @@ export class Requests {
     const { steps, registry } = this.#parts;
     const step = adopt(live.snapshot, signed, this.#ctx.signatures);
     await steps.save(live.snapshot, step);
+    failpoint("hub.sync.after-adopted");
     const ours = live.snapshot.pending !== undefined && stateHashOf(live.snapshot.pending.state) === step.stateHash;
     if (ours && live.pendingEffects !== undefined) book.commit(live.pendingEffects);
     else if (!ours && live.snapshot.latest !== undefined) {

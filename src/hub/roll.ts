@@ -8,6 +8,7 @@
  * the roll is a persisted flow (flows.ts) on the successor, which concludes
  * the predecessor if the trader does not, for as long as it stays open.
  */
+import { failpoint } from "../testing/failpoint.ts";
 import { ChannelError } from "../errors/channel.ts";
 import { draftProposal, type Draft } from "../channel/channel.ts";
 import { fundingOf, marginStateOf, planWithdrawal } from "../channel/margin-channel.ts";
@@ -73,6 +74,7 @@ export class WithdrawalRoll {
       room.cancel();
       throw error;
     });
+    failpoint("hub.withdraw.after-successor-stored");
     room.bind(successor.id, this.#ctx.now());
     const hubDraft: HubDraft = { draft, action, reports, effects: undefined, quotedAt: ctx.now, expires: true };
     this.#registry.track(record, { snapshot: successor, draft: hubDraft });
