@@ -166,7 +166,9 @@ export class Disputes {
         // Checkpointed or displaced: whatever candidate we were waiting on will not finalize.
         await moveTo("open", (write) => flows.runner.end([exitId], write));
       } else if (status === "finalized") {
-        // Concluded: paid out by whoever concluded (our conclude pays out in the same transaction).
+        // An exit of ours is finished by its own flow, which sees the payout (and says so) on its
+        // next pass. Otherwise concluded: paid out by whoever concluded, in the same transaction.
+        if (flows.get("exit", id) !== undefined) return;
         await moveTo("closed", (write) => flows.runner.end([exitId], write));
       }
     });
