@@ -380,7 +380,8 @@ export class TraderClient {
     const id = await this.#queue.run("channel", async () => {
       // An open of this deposit killed after turn 0 was signed by both: finish its funding, not a second channel.
       const under = this.#channel?.latest?.state.turnNum === 0 && this.#channel.pending === undefined ? this.#channel : undefined;
-      if (under !== undefined && marginStateOf(under.latest!.state).traderCash === deposit) return under.id;
+      const unfunded = under !== undefined && (await this.store.getChannel(under.id))?.status === "funding";
+      if (unfunded && marginStateOf(under.latest!.state).traderCash === deposit) return under.id;
       if (this.#channel !== undefined) throw new ChannelError("CHANNEL_ALREADY_OPEN", { details: { channelId: this.#channel.id } });
       const reply = await this.#request("update", { type: "open", deposit: deposit as Collateral }, options);
       const proposal = expectPropose(reply);
