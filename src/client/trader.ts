@@ -163,6 +163,8 @@ export class TraderClient {
   #exit: SignedState | undefined;
   /** The channel of the lone exit this process started with or made, once its payout is seen: `collect` has nothing left to do. */
   #exitDone: Bytes32 | undefined;
+  /** The channel whose interrupted opening this process's start found funded and marked open: `open` again returns it. */
+  #resumedOpen: Bytes32 | undefined;
   /** Dispute events seen, newest last (what the trader's UI shows). */
   readonly disputeLog: { channelId: Bytes32; status: DisputeStatus; info: DisputeInfo }[] = [];
   /** Risk-parameter sets by hash: ours, and every one a channel of ours committed to or the hub offered. */
@@ -301,10 +303,28 @@ export class TraderClient {
       if (this.#hubPeer !== undefined) await this.sync(signal ? { signal } : {});
     }
     const current = this.#channel;
-    if (current?.latest === undefined || current.latest.state.isFinal || (await this.store.getChannel(current.id))?.status !== "funding") return;
+    if (current?.latest === undefined || current.latest.state.isFinal) return;
+    const status = (await this.store.getChannel(current.id))?.status;
+    if (status === "open") await this.#payTopUp(current, signal);
+    if (status !== "funding") return;
     if ((await this.#init.chain.confirmedHoldings(current.id, signal)) >= fundingOf(current, current.latest.state)) {
       await this.store.updateChannelStatus(current.id, "open");
+      this.#resumedOpen = current.id;
     }
+  }
+
+  /**
+   * A top-up both signed whose deposit never went out (killed in between):
+   * the hub holds the channel in funding until it lands, so pay it. Only a
+   * deposit raises an open channel's total, so the shortfall is ours.
+   */
+  async #payTopUp(current: ChannelSnapshot, signal?: AbortSignal): Promise<void> {
+    const need = fundingOf(current, current.latest!.state);
+    const held = await this.#init.chain.latestHoldings(current.id, signal);
+    if (held >= need || (await this.#init.chain.mode(current.id, signal)) !== "open") return;
+    await this.#init.chain.deposit(current.id, held, need - held, signal);
+    failpoint("trader.resume.after-top-up");
+    await this.#waitForHoldings(current.id, need, signal);
   }
 
   /** Concludes `final` and pays it out, unless that happened already (our earlier attempt, or the hub's). */
@@ -380,7 +400,8 @@ export class TraderClient {
     const id = await this.#queue.run("channel", async () => {
       // An open of this deposit killed after turn 0 was signed by both: finish its funding, not a second channel.
       const under = this.#channel?.latest?.state.turnNum === 0 && this.#channel.pending === undefined ? this.#channel : undefined;
-      const unfunded = under !== undefined && (await this.store.getChannel(under.id))?.status === "funding";
+      // Funding, or found funded by this start: the user's `open` again only sees the first one through.
+      const unfunded = under !== undefined && (under.id === this.#resumedOpen || (await this.store.getChannel(under.id))?.status === "funding");
       if (unfunded && marginStateOf(under.latest!.state).traderCash === deposit) return under.id;
       if (this.#channel !== undefined) throw new ChannelError("CHANNEL_ALREADY_OPEN", { details: { channelId: this.#channel.id } });
       const reply = await this.#request("update", { type: "open", deposit: deposit as Collateral }, options);

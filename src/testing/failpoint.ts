@@ -41,6 +41,7 @@ export const FAILPOINTS = [
   "trader.exit.after-challenge",
   "trader.collect.before-payout",
   "trader.collect.after-payout",
+  "trader.resume.after-top-up",
   // hub (src/hub/)
   "hub.open.after-proposal-stored",
   "hub.accept.after-stored",
