@@ -286,8 +286,9 @@ export class TraderClient {
     for (const record of await this.store.listChannels({ role: "trader" })) {
       const id = record.channelId;
       if (record.status === "closing") {
-        const final = await this.store.latestSupported(id);
-        // Only our own signature on the final state: nothing to conclude (a sync may bring the hub's).
+        let final = await this.store.latestSupported(id);
+        if (final?.state.isFinal !== true) final = await this.#finishOwnFinal(record, signal);
+        // Only our own signature on the final state, and the hub refuses it for now: nothing to conclude.
         if (final?.state.isFinal !== true) continue;
         await this.#concludeOnce(final, signal);
         await this.store.updateChannelStatus(id, "closed");
@@ -327,13 +328,66 @@ export class TraderClient {
     await this.#waitForHoldings(current.id, need, signal);
   }
 
+  /**
+   * A final state we signed whose countersignature never reached us (killed
+   * before the hub's ack): nothing but that payout may be signed in the
+   * channel any more, so see it through. The hub countersigns our signature
+   * if it still holds its draft; else it drafts the same final again above
+   * ours (a roll's payout does not depend on prices). Undefined while the
+   * hub refuses, or with no hub to ask.
+   */
+  async #finishOwnFinal(record: ChannelRecord, signal?: AbortSignal): Promise<SignedState | undefined> {
+    const id = record.channelId;
+    const supported = await this.store.latestSupported(id);
+    const own = await this.store.latestState(id);
+    if (this.#hubPeer === undefined || supported === undefined || own?.state.isFinal !== true) return undefined;
+    if (own.sigs[TRADER] === undefined || own.sigs[HUB] !== undefined) return undefined;
+    const options = signal ? { signal } : {};
+    const channel = restoreChannel(record.fixedPart, record.token, TRADER, supported, own, this.#sigs);
+    try {
+      return (await this.#completeWithAck({ next: channel, signed: own, stateHash: stateHashOf(own.state) }, options)).signed;
+    } catch (error) {
+      if (!(error instanceof RemoteError)) throw error;
+    }
+    try {
+      const action = await this.#finalActionOf(own);
+      const proposal = expectPropose(await this.#request("update", { type: "action", channelId: id, action, turnNum: turnAbove(channel) }, options));
+      if (proposal.signedState.sigs[HUB] !== undefined) throw new ChannelError("HUB_SIGNED_FIRST", { details: { turnNum: proposal.signedState.state.turnNum } });
+      // The same payout (the channel refuses any other after our final) and the same settled margin state.
+      const step = this.#signFirst(channel, proposal.signedState.state, fundingOf(channel, supported.state), (_prev, proposed) => {
+        if (!proposed.isFinal || proposed.appData !== own.state.appData) throw new EngineError("STATE_MISMATCH", { details: { action: action.kind, step: "final again" } });
+      });
+      await this.store.saveState(step.signed, { hashes: { channelId: id, stateHash: step.stateHash } });
+      return (await this.#completeWithAck(step, options)).signed;
+    } catch (error) {
+      if (error instanceof RemoteError) return undefined;
+      throw error;
+    }
+  }
+
+  /** What asked for `final`: a withdrawal's roll (its second allocation is a successor channel of ours), else a close. */
+  async #finalActionOf(final: SignedState): Promise<WireAction> {
+    const successor = final.state.outcome[0]?.allocations[1]?.destination as Bytes32 | undefined;
+    if (successor !== undefined && (await this.store.getChannel(successor))?.role === "trader") {
+      const { withdrawal } = rollAllocations(final.state.outcome, this.#init.token, this.address, successor);
+      return { kind: "withdraw", amount: withdrawal as Collateral };
+    }
+    return { kind: "close" };
+  }
+
   /** Concludes `final` and pays it out, unless that happened already (our earlier attempt, or the hub's). */
   async #concludeOnce(final: SignedState, signal?: AbortSignal): Promise<void> {
     const id = channelIdOf(final.state);
     const mode = await this.#init.chain.mode(id, signal);
     if (await this.#paidOut(id, signal, mode)) return;
-    if (mode === "finalized") await this.#init.chain.payoutChallenged(final, signal); // concluded, not paid out
-    else await this.#init.chain.concludeAndWithdraw(final, signal);
+    // The hub may conclude it at the same moment (its roll flow does): whoever is second finds it done.
+    const done = (error: unknown) => error instanceof MarginError && (error.code === "CHANNEL_FINALIZED" || error.code === "CHANNEL_NOT_FOUND");
+    try {
+      if (mode === "finalized") await this.#init.chain.payoutChallenged(final, signal); // concluded, not paid out
+      else await this.#init.chain.concludeAndWithdraw(final, signal);
+    } catch (error) {
+      if (!done(error) || !(await this.#paidOut(id, signal))) throw error;
+    }
   }
 
   /**

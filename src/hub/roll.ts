@@ -98,15 +98,15 @@ export class WithdrawalRoll {
       throw new ChannelError("STALE_STATE", { details: { reason: "the channel moved since the withdrawal was planned" } });
     }
     const now = this.#ctx.now();
-    if (now - roll.plannedAt > this.#ctx.config.channels.quoteTtl) {
-      throw new ChannelError("QUOTE_EXPIRED", { details: { reason: "the withdrawal was judged at prices that are too old", plannedAt: roll.plannedAt } });
-    }
+    // Judged at prices too old to trust: judge it again at today's. The final's payout and appData do not
+    // depend on prices, so a trader who signed it once (and lost our answer) can sign it again.
+    const reports = now - roll.plannedAt > this.#ctx.config.channels.quoteTtl ? this.#prices.reportsForLatest(from) : roll.reports;
     const ctx = await this.#clocks.context(from);
-    const plan = planWithdrawal(from.snapshot, roll.channelId, roll.amount, roll.reports, ctx);
+    const plan = planWithdrawal(from.snapshot, roll.channelId, roll.amount, reports, ctx);
     const variable = { ...plan.rollFinal, turnNum: this.#steps.turnFor(from, false) };
     const draft = draftProposal(from.snapshot, variable, this.#ctx.address, fundingOf(from.snapshot, from.snapshot.latest.state), () => {});
     const action: WireAction = { kind: "withdraw", amount: roll.amount as Collateral };
-    from.draft = { draft, action, reports: roll.reports, effects: undefined, quotedAt: now, expires: true };
-    return { type: "propose", signedState: unsigned(from.snapshot, draft), action, reports: roll.reports };
+    from.draft = { draft, action, reports, effects: undefined, quotedAt: now, expires: true };
+    return { type: "propose", signedState: unsigned(from.snapshot, draft), action, reports };
   }
 }

@@ -17,7 +17,7 @@ import { waitFor } from "../helpers/wait.ts";
 import { connectRaw } from "../helpers/raw-peer.ts";
 import { signState } from "../../src/protocol/sign.ts";
 import { channelId } from "../../src/protocol/hash.ts";
-import { HUB, TRADER } from "../../src/protocol/channel-setup.ts";
+import { HUB, outcomeTotal, TRADER } from "../../src/protocol/channel-setup.ts";
 import { marginStateOf } from "../../src/channel/margin-channel.ts";
 import { EngineError } from "../../src/errors/engine.ts";
 import type { Message, Propose } from "../../src/protocol/messages.ts";
@@ -29,6 +29,11 @@ const test = suite("hostile trader: signatures as options");
 
 /** Trader `index`'s key over a raw libp2p connection: hand-made messages, whatever the hub sends is kept. */
 const rawTrader = (f: HubFixture, index: number, onPush?: (msg: Message) => Message | Promise<Message>) => connectRaw(f, testSigner(200 + index), onPush);
+
+function asAck(reply: Message): Message {
+  assert.is(reply.type, "ack", `expected an ack, got ${JSON.stringify(reply, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`);
+  return reply;
+}
 
 function asPropose(reply: Message): Propose {
   assert.is(reply.type, "propose", `expected a proposal, got ${JSON.stringify(reply, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`);
@@ -94,6 +99,70 @@ test("finding 1: a withdrawal's final state is never signed by the hub first, so
     await trader.close();
     const after: bigint = await f.chain.token.balanceOf(trader.address);
     assert.is(after - before, owed);
+    await raw.close();
+  } finally {
+    await f.close();
+  }
+});
+
+test("a roll's final state the trader signed and never sent: asked again after its quote expired, the hub drafts the same payout above it", async () => {
+  const f = await startHubFixture();
+  try {
+    await f.price(BTC, 60_000_00000000n as Price);
+    const trader = await f.trader(5);
+    const id = await trader.open(1_000n * USD);
+    await trader.stop();
+    const traderKey = testSigner(205);
+    const raw = await rawTrader(f, 5);
+    const withdraw = { kind: "withdraw", amount: (100n * USD) as Collateral } as const;
+    const first = asPropose(await raw.request({ type: "action", channelId: id, action: withdraw }));
+    const successor = channelIdOf(first);
+    asAck(await raw.request({ type: "accept", channelId: successor, turnNum: 0, signature: signState(traderKey, first.signedState.state) }));
+    const rollFinal = asPropose(await raw.request({ type: "action", channelId: id, action: withdraw }));
+    const signedOnce = rollFinal.signedState.state;
+    signState(traderKey, signedOnce); // signed and stored, then the process died before sending it
+
+    f.now += f.config.channels.quoteTtl + 1n;
+    await f.price(BTC, 60_100_00000000n as Price);
+    const again = asPropose(await raw.request({ type: "action", channelId: id, action: withdraw, turnNum: signedOnce.turnNum + 1 }));
+    const state = again.signedState.state;
+    assert.ok(state.isFinal && state.turnNum > signedOnce.turnNum, "a final state above the one signed");
+    assert.is(state.appData, signedOnce.appData);
+    assert.equal(state.outcome, signedOnce.outcome, "the same payout: the only final the trader may sign now");
+    assert.is(again.signedState.sigs[HUB], undefined, "still drafted for the trader to sign first");
+    asAck(await raw.request({ type: "accept", channelId: id, turnNum: state.turnNum, signature: signState(traderKey, state) }));
+    // The hub's roll flow concludes the predecessor and opens the successor.
+    const holdings = (channel: Bytes32): Promise<bigint> => f.chain.adjudicator.holdings(f.chain.addresses.token, channel);
+    await waitFor(async () => (await holdings(id)) === 0n, "the roll concluded");
+    assert.is(await holdings(successor), outcomeTotal(signedOnce.outcome) - 100n * USD, "all but the withdrawal rolled into the successor");
+    assert.is((await f.hub.channel(id))!.latest!.state.turnNum, state.turnNum);
+    await raw.close();
+  } finally {
+    await f.close();
+  }
+});
+
+test("a roll whose withdrawal today's prices no longer allow is refused when asked again after its quote expired", async () => {
+  const f = await startHubFixture();
+  try {
+    await f.price(BTC, 60_000_00000000n as Price);
+    const trader = await f.trader(6);
+    const id = await trader.open(1_000n * USD);
+    // Long 0.05 BTC: 10% of its notional stays behind, so about 700 may leave at 60,000 and 565 at 57,000.
+    await trader.trade(BTC, 5_000_000n, 0n);
+    await trader.stop();
+    const traderKey = testSigner(206);
+    const raw = await rawTrader(f, 6);
+    const withdraw = { kind: "withdraw", amount: (600n * USD) as Collateral } as const;
+    const first = asPropose(await raw.request({ type: "action", channelId: id, action: withdraw }));
+    asAck(await raw.request({ type: "accept", channelId: channelIdOf(first), turnNum: 0, signature: signState(traderKey, first.signedState.state) }));
+    const rollFinal = asPropose(await raw.request({ type: "action", channelId: id, action: withdraw }));
+    f.now += f.config.channels.quoteTtl + 1n;
+    await holdMove(f, BTC, 57_000_00000000n as Price);
+    const reply = await raw.request({ type: "action", channelId: id, action: withdraw, turnNum: rollFinal.signedState.state.turnNum + 1 });
+    assert.is(reply.type, "error", "the withdrawal judged again at today's prices");
+    assert.is((reply as Extract<Message, { type: "error" }>).code, "WITHDRAWAL_EXCEEDS_BOUND");
+    assert.is((await f.hubAdjudicator.status(id)).mode, "open");
     await raw.close();
   } finally {
     await f.close();
