@@ -316,16 +316,24 @@ export class TraderClient {
 
   /**
    * A top-up both signed whose deposit never went out (killed in between):
-   * the hub holds the channel in funding until it lands, so pay it. Only a
-   * deposit raises an open channel's total, so the shortfall is ours.
+   * the hub holds the channel in funding until it lands, so pay it. Only the
+   * top-up `deposit` recorded before signing, and only into a channel that
+   * holds exactly what it held then (a channel paid out since holds nothing,
+   * and its on-chain status reads open again).
    */
   async #payTopUp(current: ChannelSnapshot, signal?: AbortSignal): Promise<void> {
-    const need = fundingOf(current, current.latest!.state);
-    const held = await this.#init.chain.latestHoldings(current.id, signal);
-    if (held >= need || (await this.#init.chain.mode(current.id, signal)) !== "open") return;
-    await this.#init.chain.deposit(current.id, held, need - held, signal);
-    failpoint("trader.resume.after-top-up");
-    await this.#waitForHoldings(current.id, need, signal);
+    const recorded = await this.store.getMeta(TOP_UP_KEY);
+    if (typeof recorded !== "string" || recorded === "") return;
+    const [channelId, before, amount] = recorded.split(":");
+    if (channelId === current.id && fundingOf(current, current.latest!.state) === BigInt(before!) + BigInt(amount!)) {
+      const held = await this.#init.chain.latestHoldings(current.id, signal);
+      if (held === BigInt(before!) && (await this.#init.chain.mode(current.id, signal)) === "open") {
+        await this.#init.chain.deposit(current.id, held, BigInt(amount!), signal);
+        failpoint("trader.resume.after-top-up");
+        await this.#waitForHoldings(current.id, held + BigInt(amount!), signal);
+      }
+    }
+    await this.store.setMeta(TOP_UP_KEY, "");
   }
 
   /**
@@ -507,10 +515,13 @@ export class TraderClient {
   async deposit(amount: bigint, options: { signal?: AbortSignal } = {}): Promise<SignedState> {
     if (this.#channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL", { details: { reason: "no channel to deposit into" } });
     const before = fundingOf(this.#channel, this.#channel.latest.state);
+    // Recorded before the top-up is signed: a restart between the signatures and the deposit pays it.
+    await this.store.setMeta(TOP_UP_KEY, `${this.#channel.id}:${before}:${amount}`);
     const signed = await this.#act({ kind: "deposit", amount: amount as Collateral }, options);
     await this.#init.chain.deposit(this.#channel!.id, before, amount, options.signal);
     failpoint("trader.deposit.after-deposit-tx");
     await this.#waitForHoldings(this.#channel!.id, before + amount, options.signal);
+    await this.store.setMeta(TOP_UP_KEY, "");
     return signed;
   }
 
@@ -970,6 +981,8 @@ function expectPropose(reply: Message): Propose {
 }
 
 const EXIT_KEY = "unilateral-exit";
+/** The top-up `deposit` is making, as `channelId:heldBefore:amount` ("" when none). */
+const TOP_UP_KEY = "top-up";
 
 /** Throws unless `answer` performs `request` (a trade: same market and size, price no worse than the limit). */
 function assertAnswers(request: WireAction, answer: WireAction): void {
