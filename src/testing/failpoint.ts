@@ -4,7 +4,7 @@
  * it (a reply, a transaction). `failpoint(name)` does nothing unless the
  * environment variable NITRO_MARGIN_FAILPOINTS names it when the process
  * starts; then the process SIGKILLs itself there, as `kill -9` would, with no
- * cleanup and nothing flushed. test/e2e/crash-points drives them.
+ * cleanup and nothing flushed. test/crash-points drives them.
  *
  *   NITRO_MARGIN_FAILPOINTS=trader.close.after-countersigned-stored
  *   NITRO_MARGIN_FAILPOINTS=hub.withdraw.after-countersigned-stored@2,hub.fund.after-deposit

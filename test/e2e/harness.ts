@@ -21,6 +21,9 @@ import type { HubEventName } from "../../src/hub/events.ts";
 const ROOT = new URL("../..", import.meta.url).pathname;
 const NODE = join(ROOT, "node_modules/.bin/node");
 const MAIN = join(ROOT, "src/cli/main.ts");
+// Node runs the CLI's TypeScript itself (type stripping) and keeps the compiled modules of every child
+// in one cache: a child's start-up is mostly loading libp2p's and ethers' modules, half of it without.
+const COMPILE_CACHE = join(ROOT, "node_modules/.cache/node-compile");
 export const USD = 1_000_000n;
 export const ORACLE_KEY = devOracleKey("e2e");
 
@@ -33,7 +36,7 @@ export class CliProcess {
   #waiters: (() => void)[] = [];
 
   constructor(args: readonly string[], env: Record<string, string> = {}) {
-    this.child = spawn(NODE, ["--import", "tsx", MAIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    this.child = spawn(NODE, [MAIN, ...args], { cwd: ROOT, env: { ...process.env, NODE_COMPILE_CACHE: COMPILE_CACHE, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let buffered = "";
     this.child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       buffered += chunk;

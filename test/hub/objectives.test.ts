@@ -53,7 +53,10 @@ class Host {
   readonly applied: Effect[] = [];
   readonly landed: Effect["kind"][] = [];
   readonly events: { event: string; fields: Record<string, unknown> }[] = [];
-  constructor(readonly store: SqliteStore) {}
+  readonly store: SqliteStore;
+  constructor(store: SqliteStore) {
+    this.store = store;
+  }
 
   async channel(id: Bytes32): Promise<HeldChannel | undefined> {
     const rec = await this.store.getChannel(id);

@@ -23,7 +23,7 @@ import { Wallet } from "ethers";
 import { AdjudicatorClient } from "../../src/chain/adjudicator.ts";
 import type { Bytes32 } from "../../src/protocol/types.ts";
 import { FAILPOINTS } from "../../src/testing/failpoint.ts";
-import { startWorld, USD, waitForHubEvent, type CliProcess, type E2eWorld } from "./harness.ts";
+import { startWorld, USD, waitForHubEvent, type CliProcess, type E2eWorld } from "../e2e/harness.ts";
 import { agreement, BTC, CHALLENGE_DURATION, ChainClock, exitOf, expectKilled, HubProcess, ledgerOf, pumpBlocks, readStore, TraderProcess } from "./crash-kit.ts";
 
 interface Env {

@@ -1,5 +1,5 @@
 /**
- * The pieces test/e2e/crash-points.test.ts is built from, over harness.ts:
+ * The pieces crash-points.test.ts is built from, over test/e2e/harness.ts:
  * hub and trader processes that can be armed with a failpoint
  * (src/testing/failpoint.ts) and restarted on the same data directory and
  * port; the chain's clock shared by cases that run at once; a per-channel
@@ -19,7 +19,7 @@ import type { Price } from "../../src/protocol/units.ts";
 import { SqliteStore } from "../../src/store/sqlite-store.ts";
 import type { ChannelStatus } from "../../src/store/types.ts";
 import { FAILPOINTS_ENV } from "../../src/testing/failpoint.ts";
-import { freePort, hubEvents, ORACLE_KEY, USD, type CliProcess, type E2eWorld } from "./harness.ts";
+import { freePort, hubEvents, ORACLE_KEY, USD, type CliProcess, type E2eWorld } from "../e2e/harness.ts";
 import type { HubEventName } from "../../src/hub/events.ts";
 
 export const BTC = "BTC-PERP" as MarketId;
