@@ -57,6 +57,7 @@ import { Requests } from "./requests.ts";
 import { restoreHub } from "./restore.ts";
 import { ParamAdoption } from "./param-adoption.ts";
 import type { HubInit, Rejected } from "./types.ts";
+import { noChainPort } from "./no-chain.ts";
 import { systemClock } from "../time/clock.ts";
 
 export type { FundingPort, HubInit, Rejected } from "./types.ts";
@@ -104,7 +105,8 @@ export class Hub {
       // Whatever signs with the hub's key (the chain client's challenges, unilateral exits) uses the hub's backend.
       signer: withSignatures(init.signer, signatures),
       signatures,
-      chain: init.chain,
+      chain: init.chain ?? noChainPort(),
+      hasChain: init.chain !== undefined,
       store: this.store,
       book: this.book,
       clock,

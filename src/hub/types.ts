@@ -46,7 +46,14 @@ export interface HubInit {
   readonly signer: Signer;
   /** What the hub signs and verifies with (its signing workers load one of the same name); default: `config.signatureBackend`. */
   readonly sigBackend?: SignatureBackend;
-  readonly chain: FundingPort;
+  /**
+   * Where the hub deposits, concludes and challenges. Without one the hub
+   * runs off chain only (prices, handshakes, the operator's views; tests
+   * that need no chain): it refuses what would need the chain (an open, a
+   * withdrawal, a top-up) with ChainError NO_CHAIN, and a flow that reaches
+   * the chain (a store written by a hub with one) fails its step with it.
+   */
+  readonly chain?: FundingPort;
   /** The durable store (default: SQLite at `<dataDir>/hub.db`); started and stopped by the hub. */
   readonly store?: Store;
   readonly peerKey?: PrivateKey;
