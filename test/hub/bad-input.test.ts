@@ -32,7 +32,7 @@ interface Ctx {
 const test = suite<Ctx>("hub bad input", {} as Ctx);
 
 test.before(async (ctx) => {
-  ctx.f = await startHubFixture();
+  ctx.f = await startHubFixture({ chain: true });
   await ctx.f.price(BTC, 60_000_00000000n as Price);
   ctx.victim = await ctx.f.trader(1);
   await ctx.victim.open(1_000n * USD);
