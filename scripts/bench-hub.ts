@@ -13,7 +13,7 @@ import type { Price } from "../src/protocol/units.ts";
 const TRADERS = Number(process.env.TRADERS ?? 32);
 const SECONDS = Number(process.env.SECONDS ?? 5);
 
-const f = await startHubFixture();
+const f = await startHubFixture({ chain: true });
 try {
   await f.price(BTC, 60_000_00000000n as Price);
   const started = performance.now();

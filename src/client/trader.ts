@@ -33,6 +33,7 @@ import type { EngineContext } from "../engine/rules.ts";
 import { termsFromEngineConfig } from "../engine/onchain-terms.ts";
 import { createMessenger, type HandlerContext, type Messenger } from "../net/messenger.ts";
 import { createNode, type NetNode } from "../net/node.ts";
+import { checkNetwork, type Network } from "../net/network.ts";
 import { authenticate } from "../net/peer-auth.ts";
 import { expectReply, RemoteError } from "../net/remote-error.ts";
 import { verifyPriceReport, type OracleDomain } from "../oracle/report.ts";
@@ -89,7 +90,16 @@ export interface TraderInit {
   readonly oracleDomain: OracleDomain;
   readonly token: Address;
   readonly dataDir: string;
+  /** The libp2p key of the node the client builds (ignored with `network`: an injected node has its own). */
   readonly peerKey?: PrivateKey;
+  /**
+   * The node and messenger to talk to the hub over (default: built, dial-only,
+   * with `peerKey`, and started and stopped by the client). Injected, they are
+   * started (before start()) and stopped by whoever injected them: the client
+   * serves the update and price families on the messenger and takes them back
+   * at stop, leaving both running.
+   */
+  readonly network?: Network;
   /** Wall seconds for prices and exits, pacing for polls (default the system clock). */
   readonly clock?: Clock;
   /** The durable store (default: SQLite at `<dataDir>/trader.db`); started and stopped by the client. */
@@ -177,6 +187,7 @@ export class TraderClient {
   #adoptionError: unknown;
 
   constructor(init: TraderInit) {
+    if (init.network !== undefined) checkNetwork(init.network, "network");
     this.#init = init;
     this.#sigs = new Signatures(init.sigBackend ?? nobleSignatureBackend());
     this.#signer = withSignatures(init.signer, this.#sigs);
@@ -215,10 +226,11 @@ export class TraderClient {
       const newest = await this.store.latestState(exiting as Bytes32);
       if (newest !== undefined && newest.sigs.some((sig) => sig === undefined)) this.#exit = newest;
     }
-    this.#node = await createNode({ ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}) });
-    await this.#node.start();
-    this.#messenger = createMessenger({ libp2p: this.#node }, { clock: this.#clock });
-    await this.#messenger.start();
+    const injected = this.#init.network;
+    this.#node = injected?.node ?? (await createNode({ ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}) }));
+    if (injected === undefined) await this.#node.start();
+    this.#messenger = injected?.messenger ?? createMessenger({ libp2p: this.#node }, { clock: this.#clock });
+    if (injected === undefined) await this.#messenger.start();
     await this.#messenger.handle("update", (msg, ctx) => this.#onHubUpdate(msg, ctx));
     await this.#messenger.handle("price", async (msg) => {
       if (msg.type === "price") this.#acceptPrices(msg.reports);
@@ -422,8 +434,13 @@ export class TraderClient {
 
   async stop(): Promise<void> {
     await this.#disputes?.stop();
-    await this.#messenger?.stop();
-    await this.#node?.stop();
+    if (this.#init.network === undefined) {
+      await this.#messenger?.stop();
+      await this.#node?.stop();
+    } else {
+      // Not ours to stop: take back what we serve on it, and end our handlers still running.
+      for (const family of ["update", "price"] as const) await this.#messenger?.unhandle(family, { settle: true });
+    }
     await this.#queue.drain();
     await this.store.stop();
   }

@@ -10,6 +10,7 @@ export const CHAIN_ERRORS = {
   RPC_UNAVAILABLE: { number: 5000, title: "The chain RPC endpoint cannot be reached" },
   CHAIN_ID_MISMATCH: { number: 5001, title: "The RPC endpoint serves a different chain than configured" },
   CONTRACT_MISSING: { number: 5002, title: "No contract code at the configured address" },
+  NO_CHAIN: { number: 5003, title: "This hub runs without a chain, and the request needs one" },
   TX_REVERTED: { number: 5100, title: "The transaction reverted" },
   TX_TIMEOUT: { number: 5101, title: "The transaction was not confirmed in time" },
   ABORTED: { number: 5102, title: "The chain operation was aborted" },

@@ -28,7 +28,9 @@ export interface HubContext {
   readonly signer: Signer;
   /** The hub's own signature backend (a trader in the same process keeps its own): every check of the hub's. */
   readonly signatures: Signatures;
+  /** HubInit.chain, or a port refusing every call with NO_CHAIN (`hasChain` false). */
   readonly chain: FundingPort;
+  readonly hasChain: boolean;
   readonly store: Store;
   readonly book: RiskBook;
   /** The one clock (HubInit.clock): wall time, the monotonic reading, pacing. */

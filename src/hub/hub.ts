@@ -1,6 +1,10 @@
 /**
  * The operator's service: composes the store, the libp2p messenger, the
  * margin engine and the chain into the hub every trader's channel talks to.
+ * The store, the clock and the network (node and messenger) are handed in
+ * or built by default, the chain handed in or absent (HubInit); the hub
+ * starts and stops what it built, and only attaches to and detaches from an
+ * injected network.
  *
  * Every channel has one lane in a KeyedQueue, so a trade, a re-mark and a
  * liquidation on one channel never interleave while channels run in
@@ -23,8 +27,10 @@ import { getAddress } from "ethers";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
 import { RiskBook, type MarketBook } from "../engine/book.ts";
 import { oracleIndexSource } from "../engine/funding.ts";
-import { createMessenger } from "../net/messenger.ts";
-import { createNode, type NetNode } from "../net/node.ts";
+import type { PrivateKey } from "@libp2p/interface";
+import { createMessenger, type Messenger } from "../net/messenger.ts";
+import { checkNetwork } from "../net/network.ts";
+import { createNode, type NetNode, type NodeInit } from "../net/node.ts";
 import { PeerAuth } from "../net/peer-auth.ts";
 import { ConnectionGuard, libp2pMaxConnections } from "../net/conn-limits.ts";
 import type { PriceReport } from "../protocol/margin-state.ts";
@@ -57,9 +63,30 @@ import { Requests } from "./requests.ts";
 import { restoreHub } from "./restore.ts";
 import { ParamAdoption } from "./param-adoption.ts";
 import type { HubInit, Rejected } from "./types.ts";
+import { noChainPort } from "./no-chain.ts";
 import { systemClock } from "../time/clock.ts";
+import type { MessageFamily } from "../protocol/constants.ts";
 
 export type { FundingPort, HubInit, Rejected } from "./types.ts";
+
+/** The families the hub serves besides the handshake (PeerAuth's): taken back from an injected messenger at stop. */
+const HUB_FAMILIES: readonly MessageFamily[] = ["update", "sync", "price"];
+
+/** The node a hub builds for itself: `config.listen` and the limits of `config.net` libp2p enforces. A caller injecting its own may build it with this. */
+export function hubNodeInit(config: HubConfig, peerKey?: PrivateKey): NodeInit {
+  const net = config.net;
+  return {
+    listen: config.listen,
+    ...(peerKey ? { privateKey: peerKey } : {}),
+    inboundConnectionsPerSecond: net.connectionsPerSecondPerHost,
+    maxIncomingPendingConnections: net.maxPendingUpgrades,
+    maxConnections: libp2pMaxConnections(net, net.maxPendingUpgrades),
+    // The upgrade is part of the handshake deadline (libp2p's default, 10 s, at most).
+    inboundUpgradeTimeoutMs: Math.min(net.handshakeTimeoutMs, 10_000),
+    allow: net.allow,
+    deny: net.deny,
+  };
+}
 
 export class Hub {
   readonly address: Address;
@@ -83,8 +110,11 @@ export class Hub {
   #node: NetNode | undefined;
   #auth: PeerAuth | undefined;
   #connGuard: ConnectionGuard | undefined;
+  /** Removes the hooks the hub attached to its messenger (which, injected, outlives it). */
+  #detach: (() => void)[] = [];
 
   constructor(init: HubInit) {
+    if (init.network !== undefined) checkNetwork(init.network, "network");
     this.#init = init;
     this.config = init.config;
     this.address = getAddress(init.signer.address) as Address;
@@ -104,7 +134,8 @@ export class Hub {
       // Whatever signs with the hub's key (the chain client's challenges, unilateral exits) uses the hub's backend.
       signer: withSignatures(init.signer, signatures),
       signatures,
-      chain: init.chain,
+      chain: init.chain ?? noChainPort(),
+      hasChain: init.chain !== undefined,
       store: this.store,
       book: this.book,
       clock,
@@ -155,8 +186,10 @@ export class Hub {
       // A hub that failed to start (a taken port, a locked store) must not keep its worker threads,
       // its listener or its store lock, and so the process, alive.
       running.shutdown.abort();
-      await Promise.resolve(this.#node?.stop()).catch(() => {});
+      await this.#stopNetwork().catch(() => {});
       this.#node = undefined;
+      running.messenger = undefined;
+      this.#auth = undefined;
       if (this.store.isOpen) await this.store.stop().catch(() => {});
       await signing.stop();
       running.signing = undefined;
@@ -170,40 +203,57 @@ export class Hub {
     // The flows too: restoring a channel's working set reads its flows (an offer to re-offer, an exit).
     await this.#flows.runner.start();
     await restoreHub(this.#ctx, this.#registry, this.#clocks, this.#flows);
-    const net = this.config.net;
-    this.#node = await createNode({
-      listen: this.config.listen,
-      ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}),
-      inboundConnectionsPerSecond: net.connectionsPerSecondPerHost,
-      maxIncomingPendingConnections: net.maxPendingUpgrades,
-      maxConnections: libp2pMaxConnections(net, net.maxPendingUpgrades),
-      // The upgrade is part of the handshake deadline (libp2p's default, 10 s, at most).
-      inboundUpgradeTimeoutMs: Math.min(net.handshakeTimeoutMs, 10_000),
-      allow: net.allow,
-      deny: net.deny,
-    });
-    // Before the node listens: every inbound connection is seen from its first moment.
-    this.#connGuard = new ConnectionGuard(this.#node, {
-      ...net,
-      rank: (peerId) => this.#peerRank(peerId),
-      onClose: (reason) => this.#ctx.refusals.count(reason),
-      clock: this.#ctx.clock,
-    });
-    this.#connGuard.start();
-    await this.#node.start();
-    const messenger = (this.#running.messenger = createMessenger({ libp2p: this.#node }, {
-      clock: this.#ctx.clock,
-      onHandlerError: (error, ctx) => this.#events.log("handler-error", { peer: ctx.peerId, error: String(error) }),
-      // Prices only from the oracle's authenticated peer, refused before the frame is decoded.
-      authorize: (family, peer) => (family === "price" ? this.#prices.source(peer.address, peer.peerId) : undefined),
-    }));
-    await messenger.start();
+    const messenger = await this.#startNetwork();
     this.#auth = new PeerAuth({ messenger }, { hub: this.address, signatures: this.#ctx.signatures, clock: this.#ctx.clock });
     await this.#auth.start();
     await this.#requests.register(messenger);
     await messenger.handle("price", (msg, ctx) => this.#prices.onPush(msg, ctx));
     this.#maintenance.start(this.#running.signal);
     if (this.#init.disputes !== undefined) await this.#disputes.start(this.#init.disputes);
+  }
+
+  /** Builds, guards and starts the node and messenger, or attaches to the injected ones (started by their owner, before or after). */
+  async #startNetwork(): Promise<Messenger> {
+    const injected = this.#init.network;
+    const node = (this.#node = injected?.node ?? (await createNode(hubNodeInit(this.config, this.#init.peerKey))));
+    // Before the node listens: every inbound connection is seen from its first moment (on an
+    // injected node already listening, those open now count from now).
+    this.#connGuard = new ConnectionGuard(node, {
+      ...this.config.net,
+      rank: (peerId) => this.#peerRank(peerId),
+      onClose: (reason) => this.#ctx.refusals.count(reason),
+      clock: this.#ctx.clock,
+    });
+    this.#connGuard.start();
+    if (injected === undefined) await node.start();
+    const messenger = (this.#running.messenger = injected?.messenger ?? createMessenger({ libp2p: node }, { clock: this.#ctx.clock }));
+    this.#detach = [
+      messenger.onHandlerError((error, ctx) => this.#events.log("handler-error", { peer: ctx.peerId, error: String(error) })),
+      // Prices only from the oracle's authenticated peer, refused before the frame is decoded.
+      messenger.addAuthorizer((family, peer) => (family === "price" ? this.#prices.source(peer.address, peer.peerId) : undefined)),
+    ];
+    if (injected === undefined) await messenger.start();
+    return messenger;
+  }
+
+  /**
+   * Stops the node and messenger the hub built. From injected ones it takes
+   * back its families (ending its handlers still running, as a stop would)
+   * and its hooks, and leaves them running for their owner.
+   */
+  async #stopNetwork(): Promise<void> {
+    const injected = this.#init.network !== undefined;
+    const messenger = this.#running.messenger;
+    try {
+      await this.#auth?.stop();
+      if (!injected) await messenger?.stop();
+      else if (messenger !== undefined) for (const family of HUB_FAMILIES) await messenger.unhandle(family, { settle: true });
+    } finally {
+      for (const detach of this.#detach.splice(0)) detach();
+      this.#connGuard?.stop();
+      this.#connGuard = undefined;
+      if (!injected) await this.#node?.stop();
+    }
   }
 
   async stop(): Promise<void> {
@@ -213,11 +263,7 @@ export class Hub {
     this.#flows.runner.stop();
     await this.#maintenance.stop();
     await this.#disputes.stop();
-    await this.#auth?.stop();
-    await running.messenger?.stop();
-    this.#connGuard?.stop();
-    this.#connGuard = undefined;
-    await this.#node?.stop();
+    await this.#stopNetwork();
     await this.#ctx.queue.drain();
     await running.signing?.stop();
     running.signing = undefined;

@@ -88,7 +88,7 @@ export class PriceIngress {
     return undefined;
   }
 
-  /** Who may push prices (the messenger's `authorize`): undefined, or why not. */
+  /** Who may push prices (the check the hub attaches to its messenger): undefined, or why not. */
   source(address: Parameters<PriceGate["source"]>[0], peerId: string): ReturnType<PriceGate["source"]> {
     return this.#gate.source(address, peerId);
   }

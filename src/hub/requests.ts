@@ -35,6 +35,7 @@ import type { ChannelRegistry } from "./registry.ts";
 import type { WithdrawalRoll } from "./roll.ts";
 import { raiseFloor, unsigned, type Steps } from "./steps.ts";
 import type { LiveChannel } from "./types.ts";
+import { requireChain } from "./no-chain.ts";
 
 export interface RequestParts {
   readonly registry: ChannelRegistry;
@@ -86,6 +87,7 @@ export class Requests {
   }
 
   async #open(trader: Address, deposit: bigint): Promise<Propose> {
+    requireChain(this.#ctx, "open"); // the hub deposits first
     const terms = this.#ctx.config.channels;
     if (deposit < terms.minDeposit) throw new EngineError("INVALID_AMOUNT", { details: { deposit, minDeposit: terms.minDeposit } });
     const hubDeposit = (deposit * terms.hubMarginRatio) / FRACTION_ONE;
@@ -124,6 +126,8 @@ export class Requests {
     const { registry, roll, flows, prices } = this.#parts;
     const live = await registry.owned(trader, channelId);
     raiseFloor(live, traderTurn);
+    // A withdrawal is concluded on chain, a top-up counts once the chain holds it.
+    if (action.kind === "withdraw" || action.kind === "deposit") requireChain(this.#ctx, action.kind, channelId);
     // A deposit may have confirmed since the last poll; look now rather than refuse.
     if (live.entry.status === "funding") await flows.crankQuietly(channelId);
     if (action.kind === "open" || action.kind === "liquidate" || action.kind === "remark" || action.kind === "hubTopUp") {

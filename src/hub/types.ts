@@ -20,6 +20,7 @@ import type { HubConfig } from "./config.ts";
 import type { HubEventListener } from "./events.ts";
 import type { SignatureBackend } from "../protocol/sig-backend-types.ts";
 import type { Clock } from "../time/clock.ts";
+import type { Network } from "../net/network.ts";
 
 /** What the hub needs from the chain: narrow, so tests and the embedded dev chain plug in the same way. */
 export interface FundingPort {
@@ -46,10 +47,28 @@ export interface HubInit {
   readonly signer: Signer;
   /** What the hub signs and verifies with (its signing workers load one of the same name); default: `config.signatureBackend`. */
   readonly sigBackend?: SignatureBackend;
-  readonly chain: FundingPort;
+  /**
+   * Where the hub deposits, concludes and challenges. Without one the hub
+   * runs off chain only (prices, handshakes, the operator's views; tests
+   * that need no chain): it refuses what would need the chain (an open, a
+   * withdrawal, a top-up) with ChainError NO_CHAIN, and a flow that reaches
+   * the chain (a store written by a hub with one) fails its step with it.
+   */
+  readonly chain?: FundingPort;
   /** The durable store (default: SQLite at `<dataDir>/hub.db`); started and stopped by the hub. */
   readonly store?: Store;
+  /** The libp2p key of the node the hub builds (ignored with `network`: an injected node has its own). */
   readonly peerKey?: PrivateKey;
+  /**
+   * The node and messenger to serve on (default: built from `config.listen`,
+   * `config.net` and `peerKey` by `hubNodeInit`, and started and stopped by
+   * the hub). Injected, they are started and stopped by whoever injected
+   * them: the hub only attaches at start (the handshake, update, sync and
+   * price families, its price admission check, its handler-error log, its
+   * connection guard) and detaches at stop, leaving them running. The
+   * connection limits libp2p enforces are then the injected node's own.
+   */
+  readonly network?: Network;
   /**
    * The one clock the hub decides by: wall seconds for prices, quotes and
    * deadlines, the monotonic reading for rates, handshakes and idleness, and

@@ -26,6 +26,12 @@
  * stop() aborts the signal of every in-flight handler and outbound call,
  * resolves when all of them have returned, and closes every stream (a reset
  * for those whose peer does not close in time).
+ *
+ * One messenger may serve several owners (a hub handed a messenger its
+ * embedder built): each attaches its admission checks and error listeners
+ * (`addAuthorizer`, `onHandlerError`) and detaches them, and takes its
+ * families back with `unhandle(family, { settle: true })`, which ends that
+ * family's in-flight handlers as stop() ends all of them.
  */
 import type { Connection, Libp2p, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
@@ -81,18 +87,24 @@ export interface MessengerLimits extends PeerLimits {
   readonly maxFrameBytes: number;
 }
 
+/**
+ * Per family and peer, checked with the per-peer limits before a request's
+ * payload is decoded: a MarginError refuses it (e.g. a family only one
+ * authenticated peer may use), undefined admits it.
+ */
+export type Authorize = (family: MessageFamily, peer: { readonly peerId: string; readonly address: Address | undefined }) => MarginError | undefined;
+
+/** Told of every handler failure (peers only see a generic HANDLER_FAILED for non-MarginErrors). */
+export type HandlerErrorListener = (error: unknown, ctx: HandlerContext) => void;
+
 export interface MessengerInit {
   readonly limits?: Partial<MessengerLimits>;
   /** Shared with PeerAuth, which writes it; created if absent. */
   readonly bindings?: PeerBindings;
-  /**
-   * Per family and peer, checked with the per-peer limits before a request's
-   * payload is decoded: a MarginError refuses it (e.g. a family only one
-   * authenticated peer may use), undefined admits it.
-   */
-  readonly authorize?: (family: MessageFamily, peer: { readonly peerId: string; readonly address: Address | undefined }) => MarginError | undefined;
-  /** Called with every handler failure (peers only see a generic HANDLER_FAILED for non-MarginErrors). */
-  readonly onHandlerError?: (error: unknown, ctx: HandlerContext) => void;
+  /** The first admission check; owners attach more with `addAuthorizer`. */
+  readonly authorize?: Authorize;
+  /** The first handler-error listener; owners attach more with `onHandlerError`. */
+  readonly onHandlerError?: HandlerErrorListener;
   /** The per-peer request rate's clock (default the system clock). */
   readonly clock?: Clock;
 }
@@ -128,6 +140,12 @@ interface Inbound {
   readonly stream: ServeStream;
 }
 
+/** A task's controller, and the family whose handler it runs (none for our own requests). */
+interface Task {
+  readonly controller: AbortController;
+  readonly family?: MessageFamily;
+}
+
 export class Messenger {
   readonly bindings: PeerBindings;
   readonly limits: MessengerLimits;
@@ -136,9 +154,10 @@ export class Messenger {
   readonly #handlers = new Map<MessageFamily, Handler>();
   readonly #registered = new Set<MessageFamily>();
   /** In-flight work and the controller that stop() aborts; per task, so no signal outlives its exchange. */
-  readonly #tasks = new Map<Promise<unknown>, AbortController>();
-  readonly #onHandlerError: MessengerInit["onHandlerError"];
-  readonly #authorize: MessengerInit["authorize"];
+  readonly #tasks = new Map<Promise<unknown>, Task>();
+  /** Every owner's listeners and checks, in the order they were attached. */
+  readonly #errorListeners = new Set<HandlerErrorListener>();
+  readonly #authorizers = new Set<Authorize>();
   /** The usable (or opening) outbound stream per peer and family; concurrent callers share one open. */
   readonly #pool = new Map<string, Promise<RequestStream>>();
   /** Every outbound stream not yet closed (usable or draining), for stop(). */
@@ -154,8 +173,23 @@ export class Messenger {
     if (this.limits.maxFrameBytes > MAX_FRAME_BYTES) throw new RangeError(`maxFrameBytes above ${MAX_FRAME_BYTES}`);
     this.#limiter = new PeerLimiter(this.limits, init.clock);
     this.bindings = init.bindings ?? new PeerBindings();
-    this.#onHandlerError = init.onHandlerError;
-    this.#authorize = init.authorize;
+    if (init.onHandlerError !== undefined) this.#errorListeners.add(init.onHandlerError);
+    if (init.authorize !== undefined) this.#authorizers.add(init.authorize);
+  }
+
+  /** Adds an admission check (as `init.authorize`; the first refusal wins); returns its removal. */
+  addAuthorizer(authorize: Authorize): () => void {
+    // A wrapper per call: the same function attached twice is removed once per removal.
+    const entry: Authorize = (family, peer) => authorize(family, peer);
+    this.#authorizers.add(entry);
+    return () => void this.#authorizers.delete(entry);
+  }
+
+  /** Also tells `listener` of every handler failure (a throwing listener is ignored); returns its removal. */
+  onHandlerError(listener: HandlerErrorListener): () => void {
+    const entry: HandlerErrorListener = (error, ctx) => listener(error, ctx);
+    this.#errorListeners.add(entry);
+    return () => void this.#errorListeners.delete(entry);
   }
 
   get peerId(): string {
@@ -191,7 +225,7 @@ export class Messenger {
     const families = [...this.#registered];
     this.#registered.clear();
     await Promise.allSettled(families.map((f) => this.#libp2p.unhandle(PROTOCOL_IDS[f])));
-    for (const controller of this.#tasks.values()) controller.abort(shuttingDown);
+    for (const { controller } of this.#tasks.values()) controller.abort(shuttingDown);
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks.keys()]);
     // handlers are done and answered; our own requests have ended: close, then reset what the peers keep open
     this.#pool.clear();
@@ -214,11 +248,20 @@ export class Messenger {
     if (this.#running) await this.#register(family);
   }
 
-  /** Removes the handler; streams peers hold open on `family` are drained (what they send next is refused at negotiation). */
-  async unhandle(family: MessageFamily): Promise<void> {
+  /**
+   * Removes the handler; streams peers hold open on `family` are drained (what they send next is refused at negotiation).
+   * With `settle`, the family's handlers still running are aborted too (SHUTTING_DOWN, as stop() does) and it resolves
+   * once they have returned: an owner sharing this messenger does this on its own stop, so none of its handlers outlives it.
+   */
+  async unhandle(family: MessageFamily, options: { readonly settle?: boolean } = {}): Promise<void> {
     this.#handlers.delete(family);
     for (const inbound of this.#inbound) if (inbound.family === family) inbound.stream.drain();
     if (this.#registered.delete(family)) await this.#libp2p.unhandle(PROTOCOL_IDS[family]);
+    if (options.settle !== true) return;
+    // Only these can run the removed handler: a task starting from now on finds no handler and refuses.
+    const running = [...this.#tasks].filter(([, task]) => task.family === family);
+    for (const [, { controller }] of running) controller.abort(new WireError("SHUTTING_DOWN"));
+    await Promise.allSettled(running.map(([task]) => task));
   }
 
   /** One exchange: sends `message` on `family` and returns the peer's reply (an `error` reply is returned, not thrown). */
@@ -335,12 +378,17 @@ export class Messenger {
           if (!this.#running) return new WireError("SHUTTING_DOWN");
           const release = this.#limiter.acquire(peerId);
           if (release === undefined) return new WireError("RATE_LIMITED", { details: { peerId } });
-          const refused = this.#authorize?.(family, { peerId, address: this.bindings.get(peerId) });
-          if (refused === undefined) return release;
-          release();
-          return refused;
+          const peer = { peerId, address: this.bindings.get(peerId) };
+          for (const authorize of this.#authorizers) {
+            const refused = authorize(family, peer);
+            if (refused !== undefined) {
+              release();
+              return refused;
+            }
+          }
+          return release;
         },
-        answer: (payload, cancelled) => this.#track((stopping) => this.#answer(family, peerId, payload, either(cancelled, stopping))),
+        answer: (payload, cancelled) => this.#track((stopping) => this.#answer(family, peerId, payload, either(cancelled, stopping)), family),
       },
       {
         maxFrameBytes: this.limits.maxFrameBytes,
@@ -371,20 +419,31 @@ export class Messenger {
     try {
       reply = await handler(message, ctx);
     } catch (e) {
-      this.#onHandlerError?.(e, ctx);
+      this.#handlerFailed(e, ctx);
       return refuse(e instanceof MarginError ? e : signal.aborted ? asWireError(e, signal) : new WireError("HANDLER_FAILED"));
     }
     if (reply === undefined) return undefined;
     try {
       return encodePayload(reply, this.limits.maxFrameBytes);
     } catch (e) {
-      this.#onHandlerError?.(e, ctx);
+      this.#handlerFailed(e, ctx);
       // an unencodable reply is our bug, not the peer's: do not echo its validation error
       return refuse(e instanceof MarginError && e.domain === "wire" && e.code === "INVALID_MESSAGE" ? new WireError("HANDLER_FAILED") : asWireError(e));
     }
   }
 
-  #track<T>(work: (stopping: AbortSignal) => Promise<T>): Promise<T> {
+  #handlerFailed(error: unknown, ctx: HandlerContext): void {
+    for (const listener of this.#errorListeners) {
+      try {
+        listener(error, ctx);
+      } catch {
+        // an owner's listener must not turn a typed refusal into no answer at all
+      }
+    }
+  }
+
+  /** `family`: the handler this task runs, so that `unhandle(family, { settle })` finds it. */
+  #track<T>(work: (stopping: AbortSignal) => Promise<T>, family?: MessageFamily): Promise<T> {
     const controller = new AbortController();
     if (!this.#running) controller.abort(new WireError("SHUTTING_DOWN"));
     const task = work(controller.signal);
@@ -392,7 +451,7 @@ export class Messenger {
       (): void => void this.#tasks.delete(settled),
       (): void => void this.#tasks.delete(settled),
     );
-    this.#tasks.set(settled, controller);
+    this.#tasks.set(settled, family === undefined ? { controller } : { controller, family });
     return task;
   }
 }

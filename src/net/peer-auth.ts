@@ -81,8 +81,9 @@ export class PeerAuth {
     await this.#messenger.handle("handshake", (msg, ctx) => this.#onMessage(msg, ctx));
   }
 
+  /** Takes the handshake family back and waits for proofs in flight (the messenger may be shared and keep running). */
   async stop(): Promise<void> {
-    await this.#messenger.unhandle("handshake");
+    await this.#messenger.unhandle("handshake", { settle: true });
     this.#nonces.clear();
   }
 

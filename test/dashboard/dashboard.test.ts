@@ -36,7 +36,7 @@ const test = suite<Ctx>("operator dashboard", {} as Ctx);
 
 test.before(async (ctx) => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (scripts/bootstrap.sh does it when run as root)`);
-  ctx.f = await startHubFixture();
+  ctx.f = await startHubFixture({ chain: true });
   ctx.metrics = new HubMetrics(ctx.f.hub);
   ctx.metrics.start();
   ctx.pushes = new ManualClock();

@@ -1,18 +1,21 @@
 /**
- * A hub and traders on one in-process chain, over real libp2p on loopback,
- * with real SQLite files in a temp directory. Keys are deterministic test
- * keys funded with ETH and collateral.
+ * A hub over real libp2p on loopback, with real SQLite files in a temp
+ * directory; with `chain: true`, on an in-process chain with traders whose
+ * keys (deterministic test keys) are funded with ETH and collateral.
+ * Without it no chain is started (Hardhat is not even loaded): the hub runs
+ * off chain (HubInit without `chain`), for tests of prices, handshakes and
+ * connections that never open a channel.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Wallet } from "ethers";
-import { startTestChain, type TestChain } from "./chain.ts";
+import type { TestChain } from "./chain.ts";
 import { testSigner } from "./keys.ts";
 import { AdjudicatorClient } from "../../src/chain/adjudicator.ts";
 import { ChannelFunding } from "../../src/chain/channel-funding.ts";
 import { resolveHubConfig, type HubConfig } from "../../src/hub/config.ts";
-import { Hub, type FundingPort } from "../../src/hub/hub.ts";
+import { Hub, type FundingPort, type HubInit } from "../../src/hub/hub.ts";
 import { eventFields, type HubEvent, type HubEventName, type HubEventOf } from "../../src/hub/events.ts";
 import { TraderClient, type RiskParamsPolicy, type TraderChainPort } from "../../src/client/trader.ts";
 import { createLocalOracle, type LocalOracle } from "../../src/oracle/local-signer.ts";
@@ -32,8 +35,8 @@ export const USD = 1_000_000n;
 export const BTC = "BTC-PERP" as MarketId;
 export const ETH = "ETH-PERP" as MarketId;
 
-export interface HubFixture {
-  readonly chain: TestChain;
+/** What every hub fixture has, with a chain or without. */
+export interface HubFixtureBase {
   readonly hub: Hub;
   /** The hub's configuration (a `restartHub` with other markets replaces it). */
   readonly config: HubConfig;
@@ -43,8 +46,6 @@ export interface HubFixture {
   readonly hubLog: HubEvent[];
   /** The hub's events named `name`, typed (those from index `from` of `hubLog` on). */
   events<K extends HubEventName>(name: K, from?: number): HubEventOf<K>[];
-  /** The hub's own adjudicator client, for tests that act on chain as the hub. */
-  readonly hubAdjudicator: AdjudicatorClient;
   /** The hub's libp2p key: kept across `restartHub` like a real hub's key file (traders redial the same peer id). */
   readonly hubPeerKey: PrivateKey;
   /** The hub's state signer (a test key). */
@@ -55,19 +56,31 @@ export interface HubFixture {
   readonly clock: Clock;
   price(market: MarketId, price: Price): Promise<void>;
   /**
-   * Starts trader `index`; a second call for the same index reuses its data directory (a restart).
-   * By default configured with the hub's current markets.
-   */
-  trader(index: number, options?: TraderOptions): Promise<TraderClient>;
-  /**
    * Stops the hub and starts a new one on the same data directory and port; `markets` changes its
    * risk parameters; `whileDown` runs while no hub is up.
    */
   restartHub(change?: { markets?: readonly MarketParamsInput[]; whileDown?: () => Promise<void> }): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A hub that runs without a chain (`startHubFixture()`): it refuses opens with NO_CHAIN. */
+export interface ChainlessHubFixture extends HubFixtureBase {
+  readonly chain?: undefined;
+}
+
+/** A hub on a chain (`startHubFixture({ chain: true })`), with traders. */
+export interface HubFixture extends HubFixtureBase {
+  readonly chain: TestChain;
+  /** The hub's own adjudicator client, for tests that act on chain as the hub. */
+  readonly hubAdjudicator: AdjudicatorClient;
+  /**
+   * Starts trader `index`; a second call for the same index reuses its data directory (a restart).
+   * By default configured with the hub's current markets.
+   */
+  trader(index: number, options?: TraderOptions): Promise<TraderClient>;
   /** The trader's own adjudicator client, for tests that act on chain as the trader. */
   adjudicatorFor(index: number): Promise<AdjudicatorClient>;
   wallet(signer: Signer): Promise<Wallet>;
-  close(): Promise<void>;
 }
 
 export interface TraderOptions {
@@ -78,8 +91,9 @@ export interface TraderOptions {
 }
 
 export interface HubFixtureOptions {
+  /** Start a chain (contracts deployed, the hub's chain port and dispute watcher, traders); without it the hub has none. */
+  chain?: boolean;
   hubMarginRatio?: bigint;
-  confirmations?: number;
   unilateralAfter?: number;
   idleAfter?: number;
   /** Extra hub.json fields per section (limits under test). */
@@ -90,6 +104,12 @@ export interface HubFixtureOptions {
   /** The hub's signature backend object, and its signing threads (0: it signs inline, with that very object). */
   sigBackend?: SignatureBackend;
   signingWorkers?: number;
+}
+
+/** What only a fixture with a chain can do. */
+export interface ChainFixtureOptions extends HubFixtureOptions {
+  chain: true;
+  confirmations?: number;
   /** Wraps the hub's chain port (a test that makes the real chain refuse a call); every hub start gets a fresh wrap. */
   hubChain?: (port: ChannelFunding) => FundingPort;
   /** Wraps trader `index`'s chain port. */
@@ -98,18 +118,26 @@ export interface HubFixtureOptions {
   disputeRetryMs?: { first: number; max: number };
 }
 
-export async function startHubFixture(options: HubFixtureOptions = {}): Promise<HubFixture> {
-  const chain = await startTestChain();
+/** What a chain-less hub's config names as its chain: its channels would be laid out for it, and nothing is ever sent there. */
+const nowhere = (n: number) => ("0x" + n.toString(16).padStart(40, "0")) as Address;
+const NO_CHAIN = { chainId: 31337n, addresses: { adjudicator: nowhere(0xa1), marginApp: nowhere(0xa2), token: nowhere(0xa3) } };
+
+export function startHubFixture(options: ChainFixtureOptions): Promise<HubFixture>;
+export function startHubFixture(options?: HubFixtureOptions & { chain?: false }): Promise<ChainlessHubFixture>;
+export async function startHubFixture(options: Omit<Partial<ChainFixtureOptions>, "chain"> & { chain?: boolean } = {}): Promise<HubFixture | ChainlessHubFixture> {
+  // Loaded only when asked for: Hardhat and a deployment cost seconds a chain-less test does not need.
+  const chain = options.chain === true ? await (await import("./chain.ts")).startTestChain() : undefined;
+  const { chainId, addresses } = chain ?? NO_CHAIN;
   const dir = mkdtempSync(join(tmpdir(), "nitro-margin-hub-"));
   const hubSigner = testSigner(100);
   const hubPeerKey = await generatePeerKey();
   const oracleKey = testSigner(101);
-  const oracle = createLocalOracle({ privateKey: oracleKey.privateKey, domain: { chainId: chain.chainId, verifyingContract: chain.addresses.marginApp } });
+  const oracle = createLocalOracle({ privateKey: oracleKey.privateKey, domain: { chainId, verifyingContract: addresses.marginApp } });
   const hubJson = (markets: readonly MarketParamsInput[]) => resolveHubConfig({
     listen: ["/ip4/127.0.0.1/tcp/0"],
     dataDir: dir,
     key: { plainKeyFile: "unused", allowPlainKey: true },
-    chain: { rpcUrl: "in-process", chainId: chain.chainId, ...chain.addresses, confirmations: options.confirmations ?? 1, pollMs: 20 },
+    chain: { rpcUrl: chain !== undefined ? "in-process" : "none", chainId, ...addresses, confirmations: options.confirmations ?? 1, pollMs: 20 },
     oracle: { signer: oracle.address, ...options.config?.oracle },
     channels: { challengeDuration: 3600, hubMarginRatio: options.hubMarginRatio ?? 1_000_000n, minDeposit: USD, unilateralAfter: options.unilateralAfter ?? 120, idleAfter: options.idleAfter ?? 60, ...options.config?.channels },
     ...(options.config?.net !== undefined ? { net: options.config.net } : {}),
@@ -119,68 +147,31 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
   });
   const config = hubJson([BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS]);
   const clients: TraderClient[] = [];
-  const traderDirs = new Map<number, string>();
-  const fixture: HubFixture = {
-    chain,
+  const base: HubFixtureBase = {
     config,
     oracle,
     dir,
     hubLog: [],
-    events: <K extends HubEventName>(name: K, from = 0) => fixture.hubLog.slice(from).filter((e): e is HubEventOf<K> => e.event === name),
-    hubAdjudicator: undefined as unknown as AdjudicatorClient,
+    events: <K extends HubEventName>(name: K, from = 0) => base.hubLog.slice(from).filter((e): e is HubEventOf<K> => e.event === name),
     hubPeerKey,
     hubSigner,
     restartHub: async () => {},
     now: systemClock.unixSeconds(),
-    clock: withReadings(systemClock, { nowMs: () => Number(fixture.now) * 1000, ...(options.monotonicMs !== undefined ? { monotonicMs: options.monotonicMs } : {}) }),
+    clock: withReadings(systemClock, { nowMs: () => Number(base.now) * 1000, ...(options.monotonicMs !== undefined ? { monotonicMs: options.monotonicMs } : {}) }),
     hub: undefined as unknown as Hub,
-    async wallet(signer) {
-      await chain.provider.send("hardhat_setBalance", [signer.address, "0x" + (10n ** 22n).toString(16)]);
-      await (await chain.token.mint(signer.address, 1_000_000n * USD)).wait();
-      return new Wallet("0x" + bytesToHex(signer.privateKey), chain.provider);
-    },
     async price(market, price) {
-      await fixture.hub.ingestPrices([oracle.sign(market, price, fixture.now)]);
-    },
-    async trader(index, traderOptions = {}) {
-      const signer = testSigner(200 + index);
-      const engine = traderOptions.engine ?? fixture.config.engine;
-      const wallet = await fixture.wallet(signer);
-      const adjudicator = await AdjudicatorClient.connect({ wallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
-      const client = new TraderClient({
-        hub: { multiaddr: fixture.hub.multiaddrs[0]!, address: fixture.hub.address },
-        signer,
-        ...(traderOptions.sigBackend !== undefined ? { sigBackend: traderOptions.sigBackend } : {}),
-        chain: options.traderChain?.(index, new ChannelFunding(adjudicator, chain.provider, 1)) ?? new ChannelFunding(adjudicator, chain.provider, 1),
-        disputes: { provider: chain.provider, client: adjudicator, pollingIntervalMs: 20 },
-        engine,
-        riskParamsHash: riskParamsHash(engine),
-        ...(traderOptions.acceptRiskParams !== undefined ? { acceptRiskParams: traderOptions.acceptRiskParams } : {}),
-        oracle: oracle.address,
-        oracleDomain: oracle.domain,
-        token: chain.addresses.token,
-        dataDir: traderDirs.get(index) ?? mkdtempSync(join(dir, `trader-${index}-`)),
-        pollMs: 20,
-        clock: fixture.clock,
-      });
-      traderDirs.set(index, client.dataDir);
-      await client.start();
-      clients.push(client);
-      return client;
-    },
-    async adjudicatorFor(index) {
-      const wallet = await fixture.wallet(testSigner(200 + index));
-      return AdjudicatorClient.connect({ wallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
+      await base.hub.ingestPrices([oracle.sign(market, price, base.now)]);
     },
     async close() {
       for (const c of clients) await c.stop().catch(() => {});
-      await fixture.hub.stop();
-      await chain.close();
+      await base.hub.stop();
+      await chain?.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  const hubWallet = await fixture.wallet(hubSigner);
-  const hubAdjudicator = await AdjudicatorClient.connect({ wallet: hubWallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
+  /** The hub's chain port and dispute watcher: none without a chain; a fresh wrap on every hub start. */
+  let onChain: () => Pick<HubInit, "chain" | "disputes"> = () => ({});
+  if (chain !== undefined) onChain = await withChain(base as HubFixture, chain, options, clients);
   const makeHub = (listen: readonly string[], hubConfig: HubConfig = config) =>
     new Hub({
       config: { ...hubConfig, listen },
@@ -188,40 +179,91 @@ export async function startHubFixture(options: HubFixtureOptions = {}): Promise<
       ...(options.sigBackend !== undefined ? { sigBackend: options.sigBackend } : {}),
       peerKey: hubPeerKey,
       ...(options.fundingRate !== undefined ? { fundingRate: options.fundingRate } : {}),
-      chain: options.hubChain?.(new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations)) ?? new ChannelFunding(hubAdjudicator, chain.provider, config.chain.confirmations),
-      disputes: { provider: chain.provider, client: hubAdjudicator, pollingIntervalMs: 20, ...(options.disputeRetryMs !== undefined ? { retryMs: options.disputeRetryMs } : {}) },
-      clock: fixture.clock,
+      ...onChain(),
+      clock: base.clock,
       log: (event) => {
-        fixture.hubLog.push(event);
+        base.hubLog.push(event);
         if (process.env.HUB_LOG) console.log("hub", event.event, JSON.stringify(eventFields(event), (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
       },
     });
   const hub = makeHub(config.listen);
-  fixture.restartHub = async (change = {}) => {
+  base.restartHub = async (change = {}) => {
     // Same data directory, same port (traders redial the multiaddr they know), a fresh process state.
-    const port = /\/tcp\/(\d+)/.exec(fixture.hub.multiaddrs[0]!)![1]!;
-    await fixture.hub.stop();
+    const port = /\/tcp\/(\d+)/.exec(base.hub.multiaddrs[0]!)![1]!;
+    await base.hub.stop();
     await change.whileDown?.();
-    if (change.markets !== undefined) (fixture as { config: HubConfig }).config = hubJson(change.markets);
-    const next = makeHub([`/ip4/127.0.0.1/tcp/${port}`], fixture.config);
-    (fixture as { hub: Hub }).hub = next;
+    if (change.markets !== undefined) (base as { config: HubConfig }).config = hubJson(change.markets);
+    const next = makeHub([`/ip4/127.0.0.1/tcp/${port}`], base.config);
+    (base as { hub: Hub }).hub = next;
     await next.start();
   };
-  (fixture as { hub: Hub }).hub = hub;
-  (fixture as { hubAdjudicator: AdjudicatorClient }).hubAdjudicator = hubAdjudicator;
+  (base as { hub: Hub }).hub = hub;
   await hub.start();
-  return fixture;
+  return base as HubFixture | ChainlessHubFixture;
+}
+
+/** Adds to `f` what a chain gives (funded wallets, traders, adjudicator clients); returns the hub's chain parts. */
+async function withChain(f: HubFixture, chain: TestChain, options: Omit<Partial<ChainFixtureOptions>, "chain">, clients: TraderClient[]): Promise<() => Pick<HubInit, "chain" | "disputes">> {
+  const traderDirs = new Map<number, string>();
+  const parts: Omit<HubFixture, keyof HubFixtureBase> = {
+    chain,
+    hubAdjudicator: undefined as unknown as AdjudicatorClient,
+    async wallet(signer) {
+      await chain.provider.send("hardhat_setBalance", [signer.address, "0x" + (10n ** 22n).toString(16)]);
+      await (await chain.token.mint(signer.address, 1_000_000n * USD)).wait();
+      return new Wallet("0x" + bytesToHex(signer.privateKey), chain.provider);
+    },
+    async trader(index, traderOptions = {}) {
+      const signer = testSigner(200 + index);
+      const engine = traderOptions.engine ?? f.config.engine;
+      const wallet = await f.wallet(signer);
+      const adjudicator = await AdjudicatorClient.connect({ wallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
+      const client = new TraderClient({
+        hub: { multiaddr: f.hub.multiaddrs[0]!, address: f.hub.address },
+        signer,
+        ...(traderOptions.sigBackend !== undefined ? { sigBackend: traderOptions.sigBackend } : {}),
+        chain: options.traderChain?.(index, new ChannelFunding(adjudicator, chain.provider, 1)) ?? new ChannelFunding(adjudicator, chain.provider, 1),
+        disputes: { provider: chain.provider, client: adjudicator, pollingIntervalMs: 20 },
+        engine,
+        riskParamsHash: riskParamsHash(engine),
+        ...(traderOptions.acceptRiskParams !== undefined ? { acceptRiskParams: traderOptions.acceptRiskParams } : {}),
+        oracle: f.oracle.address,
+        oracleDomain: f.oracle.domain,
+        token: chain.addresses.token,
+        dataDir: traderDirs.get(index) ?? mkdtempSync(join(f.dir, `trader-${index}-`)),
+        pollMs: 20,
+        clock: f.clock,
+      });
+      traderDirs.set(index, client.dataDir);
+      await client.start();
+      clients.push(client);
+      return client;
+    },
+    async adjudicatorFor(index) {
+      const wallet = await f.wallet(testSigner(200 + index));
+      return AdjudicatorClient.connect({ wallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
+    },
+  };
+  Object.assign(f, parts);
+  const hubWallet = await f.wallet(f.hubSigner);
+  const hubAdjudicator = await AdjudicatorClient.connect({ wallet: hubWallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
+  (f as { hubAdjudicator: AdjudicatorClient }).hubAdjudicator = hubAdjudicator;
+  const confirmations = f.config.chain.confirmations;
+  return () => ({
+    chain: options.hubChain?.(new ChannelFunding(hubAdjudicator, chain.provider, confirmations)) ?? new ChannelFunding(hubAdjudicator, chain.provider, confirmations),
+    disputes: { provider: chain.provider, client: hubAdjudicator, pollingIntervalMs: 20, ...(options.disputeRetryMs !== undefined ? { retryMs: options.disputeRetryMs } : {}) },
+  });
 }
 
 /** Holds each market at its price for two TWAP windows, so an earlier crash no longer makes a report look off-band. */
-export async function holdPrices(f: HubFixture, prices: readonly [MarketId, Price][]): Promise<void> {
+export async function holdPrices(f: HubFixtureBase, prices: readonly [MarketId, Price][]): Promise<void> {
   for (let i = 0; i < 2; i++) {
     f.now += 1_000n;
     for (const [market, price] of prices) await f.price(market, price);
   }
 }
 
-export function oracleAddress(f: HubFixture): Address {
+export function oracleAddress(f: HubFixtureBase): Address {
   return f.oracle.address;
 }
 
@@ -230,7 +272,7 @@ export function oracleAddress(f: HubFixture): Address {
  * of the settle window, so the hub liquidates at it. A lone report that far
  * from the median is a wick the hub waits out (docs/RISK.md).
  */
-export async function holdMove(f: HubFixture, market: MarketId, price: Price, seconds = 9): Promise<void> {
+export async function holdMove(f: HubFixtureBase, market: MarketId, price: Price, seconds = 9): Promise<void> {
   for (let i = 0; i < seconds; i++) {
     f.now += 1n;
     await f.price(market, price);

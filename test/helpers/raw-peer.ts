@@ -9,7 +9,7 @@ import { createNode, type NetNode } from "../../src/net/node.ts";
 import { authenticate } from "../../src/net/peer-auth.ts";
 import type { Message } from "../../src/protocol/messages.ts";
 import type { Signer } from "../../src/protocol/sign.ts";
-import type { HubFixture } from "./hub-fixture.ts";
+import type { HubFixtureBase } from "./hub-fixture.ts";
 
 export interface RawPeer {
   readonly node: NetNode;
@@ -21,7 +21,7 @@ export interface RawPeer {
 }
 
 /** Connects to the hub and proves `signer`'s address; `onPush` answers what the hub pushes on the update family. */
-export async function connectRaw(f: HubFixture, signer: Signer, onPush?: (msg: Message) => Message | Promise<Message>): Promise<RawPeer> {
+export async function connectRaw(f: HubFixtureBase, signer: Signer, onPush?: (msg: Message) => Message | Promise<Message>): Promise<RawPeer> {
   const node = await createNode();
   await node.start();
   const messenger = createMessenger({ libp2p: node });

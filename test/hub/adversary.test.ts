@@ -525,7 +525,7 @@ async function endGame(run: Run): Promise<void> {
 }
 
 async function runScript(script: Script): Promise<void> {
-  const f = await startHubFixture({ idleAfter: 3_600 });
+  const f = await startHubFixture({ chain: true, idleAfter: 3_600 });
   let raw: Raw | undefined;
   const log: string[] = [`script ${json(script)}`];
   try {
@@ -576,7 +576,7 @@ test(`the hub stays whole against a random hostile trader (seed ${SEED}, ${RUNS}
  * without the unpaid collateral and settles it on chain (`Disputes.liquidateUnpaid`, src/hub/disputes.ts).
  */
 test("P6: a deposit signed but never paid does not block a liquidation", async () => {
-  const f = await startHubFixture({ idleAfter: 3_600, unilateralAfter: 120 });
+  const f = await startHubFixture({ chain: true, idleAfter: 3_600, unilateralAfter: 120 });
   let raw: Raw | undefined;
   try {
     f.now = await chainNow(f);

@@ -22,6 +22,7 @@ import type { SignedState } from "../../src/protocol/state.ts";
 import type { Bytes32, Hex, MarketId } from "../../src/protocol/types.ts";
 import type { Collateral, Price } from "../../src/protocol/units.ts";
 import { varint } from "../net/helpers.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 interface Ctx {
   f: HubFixture;
@@ -32,7 +33,7 @@ interface Ctx {
 const test = suite<Ctx>("hub bad input", {} as Ctx);
 
 test.before(async (ctx) => {
-  ctx.f = await startHubFixture();
+  ctx.f = await startHubFixture({ chain: true });
   await ctx.f.price(BTC, 60_000_00000000n as Price);
   ctx.victim = await ctx.f.trader(1);
   await ctx.victim.open(1_000n * USD);
@@ -90,6 +91,9 @@ test("bad signatures, turn numbers and overdrawn outcomes from the channel's own
   const f = ctx.f;
   const own = await f.trader(3);
   await own.open(100n * USD);
+  // open() resolves once the chain holds the funding; the hub marks the channel open on its next look,
+  // which must not land between a "nothing changed" snapshot and its check.
+  await waitFor(async () => (await f.hub.channel(own.channelId!))?.record.status === "open", "the hub to open the channel");
   const raw = await rawTrader(ctx, 3);
   const id = own.channelId!;
   const latest = own.latest!;

@@ -42,7 +42,7 @@ async function advance(f: HubFixture, seconds: number): Promise<void> {
 /** A fixture whose oracle clock starts at the chain's, so reports are valid on chain. */
 async function aligned(): Promise<HubFixture> {
   // A failed answer is retried within 400 ms: a test waits for the chain to allow it, not for a 1-16 s backoff.
-  const f = await startHubFixture({ disputeRetryMs: { first: 100, max: 400 } });
+  const f = await startHubFixture({ chain: true, disputeRetryMs: { first: 100, max: 400 } });
   f.now = await chainNow(f);
   return f;
 }

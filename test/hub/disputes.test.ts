@@ -18,7 +18,7 @@ import { waitFor } from "../helpers/wait.ts";
 const test = suite<{ f: HubFixture }>("disputes", {} as { f: HubFixture });
 
 test.before(async (ctx) => {
-  ctx.f = await startHubFixture();
+  ctx.f = await startHubFixture({ chain: true });
   await ctx.f.price(BTC, 60_000_00000000n as Price);
 });
 test.after(async (ctx) => {

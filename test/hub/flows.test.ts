@@ -27,6 +27,7 @@ async function statusOf(f: HubFixture, id: Bytes32): Promise<string | undefined>
 test("a roll whose conclude the chain refuses once: the hub concludes it later by itself and opens the successor", async () => {
   let hubConcludes = 0;
   const f = await startHubFixture({
+    chain: true,
     hubChain: (port) => ({
       ...portOf(port),
       concludeAndWithdraw: (final, signal) => {
@@ -58,7 +59,7 @@ test("a roll whose conclude the chain refuses once: the hub concludes it later b
 });
 
 test("a hub restarted after a lone exit of the trader's finalized and was paid while it was down: the channel ends closed, no challenge open", async () => {
-  const f = await startHubFixture();
+  const f = await startHubFixture({ chain: true });
   try {
     f.now = await chainNow(f);
     await f.price(BTC, 60_000_00000000n as Price);

@@ -30,7 +30,7 @@ const source = premiumRateSource(() => ({ hubMid: (PRICE + (PRICE * PREMIUM) / 1
 const test = suite<{ f: HubFixture }>("perpetual funding", {} as { f: HubFixture });
 
 test.before(async (ctx) => {
-  ctx.f = await startHubFixture({ fundingRate: source });
+  ctx.f = await startHubFixture({ chain: true, fundingRate: source });
   await ctx.f.price(BTC, PRICE);
 });
 test.after(async (ctx) => {

@@ -28,7 +28,7 @@ const PRICE = 60_000_00000000n as Price;
 const test = suite<{ f: HubFixture }>("the trader's refusals of a hostile hub", {} as { f: HubFixture });
 
 test.before(async (ctx) => {
-  ctx.f = await startHubFixture();
+  ctx.f = await startHubFixture({ chain: true });
   await ctx.f.price(BTC, PRICE);
 });
 test.after(async (ctx) => {

@@ -20,7 +20,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { multiaddr } from "@multiformats/multiaddr";
-import { BTC, startHubFixture, USD, type HubFixture, type HubFixtureOptions } from "../helpers/hub-fixture.ts";
+import { BTC, startHubFixture, USD, type ChainFixtureOptions, type HubFixture } from "../helpers/hub-fixture.ts";
 import { testSigner } from "../helpers/keys.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { createMessenger, type Messenger, type MessengerInit } from "../../src/net/messenger.ts";
@@ -63,8 +63,8 @@ async function ask(raw: Raw, message: Message): Promise<Message> {
 const codeOf = (m: Message): string => (m.type === "error" ? m.code : m.type);
 const refusals = (f: HubFixture, kind: RefusalKind): number => f.hub.refusals().get(kind) ?? 0;
 
-async function withFixture(options: HubFixtureOptions): Promise<{ f: HubFixture; honest: TraderClient }> {
-  const f = await startHubFixture(options);
+async function withFixture(options: Omit<ChainFixtureOptions, "chain">): Promise<{ f: HubFixture; honest: TraderClient }> {
+  const f = await startHubFixture({ chain: true, ...options });
   await f.price(BTC, BTC_PRICE);
   const honest = await f.trader(1);
   await honest.open(1_000n * USD);
@@ -262,7 +262,7 @@ const conns = suite<{ f: HubFixture; attacker: NetNode }>("idle connections", {}
 const NET = { maxConnections: 300, maxUnauthenticated: 128, maxUnauthenticatedPerHost: 100, connectionsPerSecondPerHost: 1_000, handshakeTimeoutMs: 10_000 };
 
 conns.before(async (ctx) => {
-  ctx.f = await startHubFixture({ config: { net: NET }, monotonicMs: () => netMs });
+  ctx.f = await startHubFixture({ chain: true, config: { net: NET }, monotonicMs: () => netMs });
   await ctx.f.price(BTC, BTC_PRICE);
   ctx.attacker = await createNode({ maxConnections: 2_000 });
   await ctx.attacker.start();

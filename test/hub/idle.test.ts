@@ -18,7 +18,7 @@ import { waitFor } from "../helpers/wait.ts";
 const test = suite<{ f: HubFixture }>("idle channels", {} as { f: HubFixture });
 
 test.before(async (ctx) => {
-  ctx.f = await startHubFixture({ idleAfter: 0 });
+  ctx.f = await startHubFixture({ chain: true, idleAfter: 0 });
   await ctx.f.price(BTC, 60_000_00000000n as Price);
 });
 test.after(async (ctx) => {

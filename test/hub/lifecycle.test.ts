@@ -10,7 +10,7 @@ import type { Price } from "../../src/protocol/units.ts";
 const test = suite<{ f: HubFixture }>("hub and trader lifecycle", {} as { f: HubFixture });
 
 test.before(async (ctx) => {
-  ctx.f = await startHubFixture();
+  ctx.f = await startHubFixture({ chain: true });
   await ctx.f.price(BTC, 60_000_00000000n as Price);
   await ctx.f.price(ETH, 3_000_00000000n as Price);
 });

@@ -56,7 +56,7 @@ async function advance(f: HubFixture, seconds: number): Promise<void> {
 }
 
 test("finding 1: a withdrawal's final state is never signed by the hub first, so a refused one cannot be concluded later", async () => {
-  const f = await startHubFixture();
+  const f = await startHubFixture({ chain: true });
   try {
     await f.price(BTC, 60_000_00000000n as Price);
     const trader = await f.trader(1);
@@ -170,7 +170,7 @@ test("a roll whose withdrawal today's prices no longer allow is refused when ask
 });
 
 test("finding 3: a proposal the trader refused cannot be completed later to undo a liquidation", async () => {
-  const f = await startHubFixture({ unilateralAfter: 3_600 });
+  const f = await startHubFixture({ chain: true, unilateralAfter: 3_600 });
   try {
     await f.price(BTC, 60_000_00000000n as Price);
     const trader = await f.trader(2);
@@ -211,7 +211,7 @@ test("finding 3: a proposal the trader refused cannot be completed later to undo
 });
 
 test("finding 3: a liquidation the trader completes only later is booked like any other", async () => {
-  const f = await startHubFixture({ unilateralAfter: 3_600 });
+  const f = await startHubFixture({ chain: true, unilateralAfter: 3_600 });
   try {
     await f.price(BTC, 60_000_00000000n as Price);
     const trader = await f.trader(3);
@@ -236,7 +236,7 @@ test("finding 3: a liquidation the trader completes only later is booked like an
 });
 
 test("finding 4: a trade accepted after its quote expired is refused, and the channel is unchanged", async () => {
-  const f = await startHubFixture();
+  const f = await startHubFixture({ chain: true });
   try {
     await f.price(BTC, 60_000_00000000n as Price);
     const trader = await f.trader(4);
@@ -263,7 +263,7 @@ test("finding 4: a trade accepted after its quote expired is refused, and the ch
 });
 
 test("finding 4: an unanswered trade does not stop a liquidation, and a refused liquidation goes on chain at once", async () => {
-  const f = await startHubFixture({ unilateralAfter: 3_600 });
+  const f = await startHubFixture({ chain: true, unilateralAfter: 3_600 });
   try {
     await f.price(BTC, 60_000_00000000n as Price);
     const trader = await f.trader(5);

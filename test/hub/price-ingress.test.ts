@@ -7,7 +7,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { multiaddr } from "@multiformats/multiaddr";
-import { BTC, ETH, startHubFixture, type HubFixture } from "../helpers/hub-fixture.ts";
+import { BTC, ETH, startHubFixture, type ChainlessHubFixture } from "../helpers/hub-fixture.ts";
 import { testSigner } from "../helpers/keys.ts";
 import { createMessenger, type Messenger } from "../../src/net/messenger.ts";
 import { createNode, type NetNode } from "../../src/net/node.ts";
@@ -21,9 +21,9 @@ interface Peer {
   messenger: Messenger;
   hubPeer: string;
 }
-const test = suite<{ f: HubFixture; peers: Peer[] } & Peer>("price ingress", {} as never);
+const test = suite<{ f: ChainlessHubFixture; peers: Peer[] } & Peer>("price ingress", {} as never);
 
-async function peer(f: HubFixture): Promise<Peer> {
+async function peer(f: ChainlessHubFixture): Promise<Peer> {
   const node = await createNode();
   await node.start();
   const messenger = createMessenger({ libp2p: node });

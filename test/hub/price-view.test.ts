@@ -17,7 +17,7 @@ const test = suite("trader's view of the oracle");
 const kindOf = (t: TraderClient) => marginStateOf(t.latest!.state).kind;
 
 test("a liquidation near the trader's average is countersigned; one at a wick far from it is refused", async () => {
-  const f = await startHubFixture();
+  const f = await startHubFixture({ chain: true });
   try {
     await f.price(BTC, 60_000_00000000n as Price);
     const calm = await f.trader(1);

@@ -22,7 +22,7 @@ const CONFIRMATIONS = 3;
 const test = suite<{ f: HubFixture }>("reorg of a deposit", {} as { f: HubFixture });
 
 test.before(async (ctx) => {
-  ctx.f = await startHubFixture({ confirmations: CONFIRMATIONS });
+  ctx.f = await startHubFixture({ chain: true, confirmations: CONFIRMATIONS });
 });
 test.after(async (ctx) => {
   await ctx.f.close();

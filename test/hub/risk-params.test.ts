@@ -41,7 +41,7 @@ interface Ctx {
 const test = suite<Ctx>("risk parameters that change", {} as Ctx);
 
 test.before(async (ctx) => {
-  ctx.f = await startHubFixture({ config: { riskParams: { noticeSeconds: Number(NOTICE) } } });
+  ctx.f = await startHubFixture({ chain: true, config: { riskParams: { noticeSeconds: Number(NOTICE) } } });
   await ctx.f.price(BTC, BTC_60K);
   ctx.oldHash = ctx.f.config.riskParamsHash;
   ctx.a = await ctx.f.trader(1);

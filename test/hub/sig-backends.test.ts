@@ -60,7 +60,7 @@ const test = suite<{ f: HubFixture }>("signature backends per owner", {} as { f:
 test.before(async (ctx) => {
   if (native === undefined) console.log("  native unavailable: the hub gets a second noble instance");
   // No signing threads: the hub signs inline, with the very object it was given.
-  ctx.f = await startHubFixture({ sigBackend: hubBackend, signingWorkers: 0 });
+  ctx.f = await startHubFixture({ chain: true, sigBackend: hubBackend, signingWorkers: 0 });
   await ctx.f.price(BTC, 60_000_00000000n as Price);
 });
 test.after(async (ctx) => {

@@ -17,7 +17,7 @@ import type { Price } from "../../src/protocol/units.ts";
 const test = suite<{ f: HubFixture }>("an unanswered request", {} as { f: HubFixture });
 
 test.before(async (ctx) => {
-  ctx.f = await startHubFixture();
+  ctx.f = await startHubFixture({ chain: true });
   await ctx.f.price(BTC, 60_000_00000000n as Price);
 });
 test.after(async (ctx) => {

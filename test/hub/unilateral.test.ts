@@ -31,7 +31,7 @@ async function chainNow(f: HubFixture): Promise<bigint> {
 }
 
 test("the hub goes silent: the trader challenges, waits out the duration and withdraws its settlement", async () => {
-  const f = await startHubFixture();
+  const f = await startHubFixture({ chain: true });
   try {
     await f.price(BTC, 60_000_00000000n as Price);
     const trader = await f.trader(1);
@@ -64,7 +64,7 @@ test("the hub goes silent: the trader challenges, waits out the duration and wit
 });
 
 test("a trader goes silent below maintenance: the hub liquidates on chain and takes the penalty", async () => {
-  const f = await startHubFixture({ unilateralAfter: 0 });
+  const f = await startHubFixture({ chain: true, unilateralAfter: 0 });
   try {
     f.now = await chainNow(f);
     await f.price(BTC, 60_000_00000000n as Price);
@@ -96,7 +96,7 @@ test("a trader goes silent below maintenance: the hub liquidates on chain and ta
 });
 
 test("a liquidation challenge the chain refuses is sent again, and lands once the chain accepts it", async () => {
-  const f = await startHubFixture({ unilateralAfter: 0 });
+  const f = await startHubFixture({ chain: true, unilateralAfter: 0 });
   try {
     f.now = await chainNow(f);
     await f.price(BTC, 60_000_00000000n as Price);
@@ -125,7 +125,7 @@ test("a liquidation challenge the chain refuses is sent again, and lands once th
 });
 
 test("issue 14 finding 8: a dip report older than the settlement window cannot settle; a fresh report can", async () => {
-  const f = await startHubFixture({ unilateralAfter: 3_600 }); // the test, not the loop, moves on chain
+  const f = await startHubFixture({ chain: true, unilateralAfter: 3_600 }); // the test, not the loop, moves on chain
   try {
     const btc = f.config.engine.markets.get(BTC)!;
     assert.ok(btc.settleWindow + 10n < btc.maxOracleAge, "a report can be too old to settle yet fresh for the engine");

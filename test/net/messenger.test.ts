@@ -392,4 +392,60 @@ test("stop() on the requesting side ends its pending requests with SHUTTING_DOWN
   await stopPeer(server);
 });
 
+test("an owner sharing a messenger attaches its admission check and error listener, and detaches them", async () => {
+  const { server, client } = await pair();
+  const errors: string[] = [];
+  await server.messenger.handle("sync", async () => {
+    throw new Error("boom");
+  });
+  const push = () => client.messenger.request(server.peerId, "sync", status(1));
+  const codeOf = (m: Message) => (m.type === "error" ? m.code : m.type);
+  const detach = [
+    server.messenger.addAuthorizer((family, peer) => (family === "sync" && peer.address === undefined ? new AuthError("NOT_AUTHENTICATED") : undefined)),
+    server.messenger.onHandlerError((error) => errors.push(String(error))),
+    server.messenger.onHandlerError(() => {
+      throw new Error("a throwing listener changes nothing");
+    }),
+  ];
+  assert.is(codeOf(await push()), "NOT_AUTHENTICATED", "refused by the attached check before the handler ran");
+  assert.equal(errors, []);
+  detach[0]!();
+  assert.is(codeOf(await push()), "HANDLER_FAILED", "admitted once the check is detached");
+  assert.equal(errors, ["Error: boom"]);
+  detach[1]!();
+  detach[2]!();
+  assert.is(codeOf(await push()), "HANDLER_FAILED");
+  assert.equal(errors, ["Error: boom"], "a detached listener hears nothing");
+  await stopPeer(client);
+  await stopPeer(server);
+});
+
+test("unhandle with settle ends the family's handlers still running and resolves once they returned; the messenger runs on", async () => {
+  const { server, client } = await pair();
+  let running = 0;
+  let entered!: () => void;
+  const inHandler = new Promise<void>((r) => (entered = r));
+  await server.messenger.handle("sync", async (_m, ctx) => {
+    running += 1;
+    entered();
+    try {
+      await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => setTimeout(resolve, 50), { once: true }));
+      throw ctx.signal.reason;
+    } finally {
+      running -= 1;
+    }
+  });
+  await server.messenger.handle("handshake", async () => ({ type: "welcome", address: ADDR }));
+  const pending = client.messenger.request(server.peerId, "sync", status(1));
+  await inHandler;
+  await server.messenger.unhandle("sync", { settle: true });
+  assert.is(running, 0, "no handler of the family runs once it resolved");
+  const answer = await pending;
+  assert.is(answer.type === "error" ? answer.code : answer.type, "SHUTTING_DOWN");
+  assert.ok(server.messenger.isStarted());
+  assert.equal(await client.messenger.request(server.peerId, "handshake", { type: "welcome", address: ADDR }), { type: "welcome", address: ADDR }, "other families are served on");
+  await stopPeer(client);
+  await stopPeer(server);
+});
+
 test.run();
