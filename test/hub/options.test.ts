@@ -106,7 +106,7 @@ test("finding 1: a withdrawal's final state is never signed by the hub first, so
 });
 
 test("a roll's final state the trader signed and never sent: asked again after its quote expired, the hub drafts the same payout above it", async () => {
-  const f = await startHubFixture();
+  const f = await startHubFixture({ chain: true });
   try {
     await f.price(BTC, 60_000_00000000n as Price);
     const trader = await f.trader(5);
@@ -143,7 +143,7 @@ test("a roll's final state the trader signed and never sent: asked again after i
 });
 
 test("a roll whose withdrawal today's prices no longer allow is refused when asked again after its quote expired", async () => {
-  const f = await startHubFixture();
+  const f = await startHubFixture({ chain: true });
   try {
     await f.price(BTC, 60_000_00000000n as Price);
     const trader = await f.trader(6);
