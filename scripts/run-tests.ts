@@ -34,18 +34,43 @@ const folders = (requested.length > 0 ? requested : readdirSync(TEST_DIR))
   .filter((f) => f !== "helpers" && statSync(join(TEST_DIR, f)).isDirectory())
   .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 
+const FOLDER_TIMEOUT_S = Number(process.env.TEST_FOLDER_TIMEOUT_S ?? 900);
+const groups = new Set<number>();
+const killGroup = (pid: number) => {
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+};
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    for (const pid of groups) killGroup(pid);
+    process.exit(130);
+  });
+}
+
 function runFolder(folder: string): Promise<Result> {
   const started = performance.now();
   return new Promise((resolve) => {
+    // Its own process group: a folder that hangs (a handle left open) is killed with every child it started.
     const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "node_modules/uvu/bin.js"), join("test", folder), "\\.test\\.ts$"], {
       cwd: ROOT,
       env: { ...process.env, FORCE_COLOR: "0" },
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
     });
+    groups.add(child.pid!);
     let output = "";
+    const timer = setTimeout(() => {
+      output += `\nrun-tests: test/${folder} still running after ${FOLDER_TIMEOUT_S} s: killed\n`;
+      killGroup(child.pid!);
+    }, FOLDER_TIMEOUT_S * 1000);
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));
     child.on("close", (code) => {
+      clearTimeout(timer);
+      groups.delete(child.pid!);
       const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
       const count = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(plain)?.[1] ?? 0);
       resolve({
