@@ -125,7 +125,7 @@ export class HubProcess {
     const dataDir = join(w.dir, `${name}-data`);
     const port = await freePort();
     // Slower polling than harness.ts's default: many hubs share one in-process chain.
-    const config = w.writeConfig(`${name}.json`, { dataDir, key: key.key, listen: [`/ip4/127.0.0.1/tcp/${port}`], chain: { pollMs: 100 }, channels });
+    const config = w.writeConfig(`${name}.json`, { dataDir, key: key.key, listen: [`/ip4/127.0.0.1/tcp/${port}`], chain: { pollMs: 250 }, channels });
     return new HubProcess(w, name, key.address, dataDir, config);
   }
 
@@ -202,7 +202,7 @@ export class TraderProcess {
     const key = w.devKey(`${name}.key`);
     await w.fund(key.address, 10_000n * USD);
     const dataDir = join(w.dir, `${name}-data`);
-    const config = w.writeConfig(`${name}.json`, { dataDir, key: key.key, chain: { pollMs: 100, ...chain }, hub: { multiaddr: hub.multiaddr, address: hub.address } });
+    const config = w.writeConfig(`${name}.json`, { dataDir, key: key.key, chain: { pollMs: 250, ...chain }, hub: { multiaddr: hub.multiaddr, address: hub.address } });
     return new TraderProcess(w, name, key.address, dataDir, config, hub);
   }
 
