@@ -12,6 +12,14 @@
  * its ack (docs/PROTOCOL.md): the hub never hands out a signature on a state
  * the trader could keep and use later. The trader in turn never signs two
  * states at one turn, and nothing after a final state it signed.
+ *
+ * This class keeps the public calls, the channel, the link to the hub and a
+ * lone exit, and composes the parts:
+ * - proposal-checks.ts: what is checked before signing a draft or proposal;
+ * - prices.ts: the relayed prices and our view of the oracle;
+ * - risk-params.ts: the risk-parameter sets we know and their adoption;
+ * - resume.ts: what a start finishes after a crash, and which channel commands act on;
+ * - payouts.ts: paying out once; status.ts: the status report.
  */
 import type { PrivateKey } from "@libp2p/interface";
 import { multiaddr } from "@multiformats/multiaddr";
@@ -22,14 +30,9 @@ import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { ChainError } from "../errors/chain.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
-import { adopt, complete, countersign, propose, restoreChannel, turnAbove, type ChannelSnapshot, type Judge, type Step } from "../channel/channel.ts";
-import { allocationsOf, countersignerContext, sameAllocations, fundingOf, marginStateOf, openingState, planWithdrawal, recomputeJudge } from "../channel/margin-channel.ts";
-import { evaluate, liquidationPrice, marginRatio, type MarketView } from "../engine/margin.ts";
-import { OracleGuard } from "../engine/oracle-guard.ts";
-import { toError } from "../engine/rules.ts";
-import { checkProposalPrices } from "../channel/price-view.ts";
+import { adopt, complete, countersign, propose, restoreChannel, turnAbove, type ChannelSnapshot, type Step } from "../channel/channel.ts";
+import { allocationsOf, sameAllocations, fundingOf, marginStateOf, openingState, planWithdrawal } from "../channel/margin-channel.ts";
 import type { EngineConfig } from "../engine/params.ts";
-import type { EngineContext } from "../engine/rules.ts";
 import { termsFromEngineConfig } from "../engine/onchain-terms.ts";
 import { createMessenger, type HandlerContext, type Messenger } from "../net/messenger.ts";
 import { createNode, type NetNode } from "../net/node.ts";
@@ -39,28 +42,32 @@ import { expectReply, RemoteError } from "../net/remote-error.ts";
 import { verifyPriceReport, type OracleDomain } from "../oracle/report.ts";
 import { channelId as channelIdOf } from "../protocol/hash.ts";
 import { HUB, outcomeTotal, rollAllocations, TRADER } from "../protocol/channel-setup.ts";
-import type { MarginState, PriceReport } from "../protocol/margin-state.ts";
-import type { Message, Propose, RiskParamsNotice, WireAction } from "../protocol/messages.ts";
+import type { PriceReport } from "../protocol/margin-state.ts";
+import type { Message, Propose, WireAction } from "../protocol/messages.ts";
 import { Signatures, stateHashOf, withSignatures, type Signer } from "../protocol/sign.ts";
 import { nobleSignatureBackend } from "../protocol/sig-backend.ts";
 import type { SignatureBackend } from "../protocol/sig-backend-types.ts";
 import { variablePartOf, type SignedState } from "../protocol/state.ts";
 import { sameAddress, type Address, type Bytes32, type MarketId } from "../protocol/types.ts";
-import type { Collateral, Price, Size } from "../protocol/units.ts";
+import type { Collateral, Price } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
 import type { Store } from "../store/store.ts";
 import type { ChannelRecord } from "../store/types.ts";
-import { toJson } from "../protocol/bigint-json.ts";
 import { unilateralExit, unilateralExitIfPriced, type UnilateralExit } from "../channel/unilateral-exit.ts";
 import type { AdjudicatorClient } from "../chain/adjudicator.ts";
 import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dispute-watch.ts";
-import { paramSetOf, ParamSets, type ParamSet } from "../engine/param-sets.ts";
-import { paramSetFromWire } from "../channel/param-adoption.ts";
-import { loadParamSets, saveParamSet } from "../store/param-sets.ts";
-import { ConfigError } from "../errors/config.ts";
 import { systemClock, type Clock } from "../time/clock.ts";
-import type { ChannelStatus } from "../store/types.ts";
 import { failpoint } from "../testing/failpoint.ts";
+import type { TraderContext } from "./context.ts";
+import { concludeOnce, paidOut } from "./payouts.ts";
+import { TraderPrices } from "./prices.ts";
+import { assertAnswers, ProposalChecks } from "./proposal-checks.ts";
+import { Resume, TOP_UP_KEY, type ResumeHost } from "./resume.ts";
+import { RiskParams, type RiskParamsPolicy, type RiskParamsReport } from "./risk-params.ts";
+import { traderStatus, type TraderStatus } from "./status.ts";
+
+export type { RiskParamsOffer, RiskParamsPolicy, RiskParamsReport } from "./risk-params.ts";
+export type { MarketStatus, TraderStatus } from "./status.ts";
 
 /** What the trader needs from the chain. */
 export interface TraderChainPort {
@@ -120,45 +127,11 @@ export interface TraderInit {
   readonly knownRiskParams?: readonly EngineConfig[];
 }
 
-export type RiskParamsPolicy = "matching-config" | "any" | "never" | ((offer: RiskParamsOffer) => boolean);
-
-/** A set the hub offered, checked: its parameters hash to `set.hash`. */
-export interface RiskParamsOffer {
-  readonly set: ParamSet;
-  /** Unix seconds after which, unadopted, the channel may only reduce risk. */
-  readonly noticeEndsAt: bigint;
-}
-
-export interface MarketStatus {
-  readonly market: MarketId;
-  readonly size: Size;
-  readonly mark: Price | undefined;
-  readonly liquidationPrice: Price | null;
-}
-
-export interface TraderStatus {
-  readonly channelId: Bytes32;
-  readonly turnNum: number;
-  readonly cash: Collateral;
-  readonly equity: Collateral;
-  readonly initialMargin: Collateral;
-  readonly maintenanceMargin: Collateral;
-  /** Maintenance requirement over equity in ppm (1,000,000 = liquidatable); null when equity ≤ 0. */
-  readonly marginRatio: bigint | null;
-  /** Trader's and hub's claims in the latest supported state. */
-  readonly allocation: { readonly trader: bigint; readonly hub: bigint };
-  readonly markets: readonly MarketStatus[];
-}
-
 export class TraderClient {
   readonly address: Address;
   readonly store: Store;
   readonly #init: TraderInit;
   readonly #queue = new KeyedQueue<string>();
-  readonly #prices = new Map<MarketId, PriceReport>();
-  readonly #verifiedReports = new Set<string>();
-  /** Our view of the oracle: the relayed reports, never a proposal's (see channel/price-view.ts). */
-  readonly #view: OracleGuard;
   readonly #clock: Clock;
   readonly #now: () => bigint;
   readonly #sigs: Signatures;
@@ -177,14 +150,10 @@ export class TraderClient {
   #resumedOpen: Bytes32 | undefined;
   /** Dispute events seen, newest last (what the trader's UI shows). */
   readonly disputeLog: { channelId: Bytes32; status: DisputeStatus; info: DisputeInfo }[] = [];
-  /** Risk-parameter sets by hash: ours, and every one a channel of ours committed to or the hub offered. */
-  readonly #params = new ParamSets();
-  readonly #configured: ParamSet;
-  #offered: RiskParamsOffer | undefined;
-  /** The adoption a notice started (undefined when none ran), and how it ended. */
-  #adoption: Promise<SignedState | undefined> | undefined;
-  #adopting = false;
-  #adoptionError: unknown;
+  readonly #riskParams: RiskParams;
+  readonly #prices: TraderPrices;
+  readonly #checks: ProposalChecks;
+  readonly #resume: Resume;
 
   constructor(init: TraderInit) {
     if (init.network !== undefined) checkNetwork(init.network, "network");
@@ -195,12 +164,11 @@ export class TraderClient {
     this.#clock = init.clock ?? systemClock;
     this.store = init.store ?? new SqliteStore({ path: `${init.dataDir}/trader.db`, clock: this.#clock });
     this.#now = () => this.#clock.unixSeconds();
-    this.#view = new OracleGuard(init.engine.markets);
-    this.#configured = paramSetOf(init.engine);
-    if (this.#configured.hash !== init.riskParamsHash) {
-      throw new ConfigError("INVALID_CONFIG", { details: { issues: [{ path: "riskParamsHash", message: `is not the hash of engine (${this.#configured.hash})` }] } });
-    }
-    this.#params.add(this.#configured);
+    const ctx: TraderContext = { init, address: this.address, store: this.store, signer: this.#signer, sigs: this.#sigs, clock: this.#clock, now: this.#now };
+    this.#riskParams = new RiskParams(ctx, (hash) => this.adoptRiskParams(hash));
+    this.#prices = new TraderPrices(ctx);
+    this.#checks = new ProposalChecks(ctx, this.#riskParams, this.#prices);
+    this.#resume = new Resume(ctx, this.#resumeHost());
   }
 
   get dataDir(): string {
@@ -218,8 +186,8 @@ export class TraderClient {
   /** `connect: false` starts offline (store, node, dispute watch) for a hub that is silent; `connect()` later. */
   async start(options: { connect?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     await this.store.start();
-    await this.#loadParamSets();
-    await this.#selectChannel();
+    await this.#riskParams.load();
+    await this.#resume.selectChannel();
     // A unilateral exit under way survives a restart: its candidate is the stored state above the latest supported one.
     const exiting = await this.store.getMeta(EXIT_KEY);
     if (typeof exiting === "string" && exiting !== "") {
@@ -233,7 +201,7 @@ export class TraderClient {
     if (injected === undefined) await this.#messenger.start();
     await this.#messenger.handle("update", (msg, ctx) => this.#onHubUpdate(msg, ctx));
     await this.#messenger.handle("price", async (msg) => {
-      if (msg.type === "price") this.#acceptPrices(msg.reports);
+      if (msg.type === "price") this.#prices.accept(msg.reports);
       return undefined;
     });
     if (this.#init.disputes !== undefined) {
@@ -260,166 +228,7 @@ export class TraderClient {
       await this.#disputes.start();
     }
     if (options.connect !== false) await this.connect(options.signal ? { signal: options.signal } : {});
-    await this.#resume(options.signal);
-  }
-
-  /**
-   * The channel commands act on: the newest one open or challenged; else the
-   * newest one closing (a close or a roll whose conclude may not have landed);
-   * else the newest one being funded. A withdrawal's successor that never got
-   * its money does not hide the open channel it was to be rolled from.
-   */
-  async #selectChannel(): Promise<void> {
-    const rank = (status: ChannelStatus) => (status === "open" || status === "challenged" ? 0 : status === "closing" ? 1 : 2);
-    const record = (await this.store.listChannels({ role: "trader" })).filter((r) => r.status !== "closed")
-      .sort((a, b) => rank(a.status) - rank(b.status) || b.createdAt - a.createdAt)[0];
-    if (record === undefined) {
-      this.#channel = undefined;
-      return;
-    }
-    const latest = await this.store.latestSupported(record.channelId);
-    // A state we signed that the hub never countersigned is still an option the hub holds: what we sign
-    // next goes above it, and after a final one nothing but the same payout.
-    const newest = await this.store.latestState(record.channelId);
-    const own = newest !== undefined && newest.sigs[TRADER] !== undefined && newest.sigs[HUB] === undefined ? newest : undefined;
-    this.#channel = restoreChannel(record.fixedPart, record.token, TRADER, latest, own, this.#sigs);
-  }
-
-  /**
-   * Finishes, from the store and the chain alone, what a process killed
-   * mid-flow left half done; each step is safe to repeat. A channel closing
-   * with a final state signed by both is concluded and paid out (a close or a
-   * withdrawal's roll; done already counts); a challenged channel the
-   * adjudicator already paid out is closed (the hub collected our lone exit);
-   * a channel being funded whose funding is all on chain is open.
-   */
-  async #resume(signal?: AbortSignal): Promise<void> {
-    let changed = false;
-    for (const record of await this.store.listChannels({ role: "trader" })) {
-      const id = record.channelId;
-      if (record.status === "closing") {
-        let final = await this.store.latestSupported(id);
-        if (final?.state.isFinal !== true) final = await this.#finishOwnFinal(record, signal);
-        // Only our own signature on the final state, and the hub refuses it for now: nothing to conclude.
-        if (final?.state.isFinal !== true) continue;
-        await this.#concludeOnce(final, signal);
-        await this.store.updateChannelStatus(id, "closed");
-        changed = true;
-      } else if (record.status === "challenged" && (await this.#paidOut(id, signal))) {
-        await this.#closeExit(id);
-        changed = true;
-      }
-    }
-    // Our dispute watcher may have closed the current channel meanwhile (it saw the conclude).
-    if (changed || (this.#channel !== undefined && (await this.store.getChannel(this.#channel.id))?.status === "closed")) {
-      await this.#selectChannel();
-      if (this.#hubPeer !== undefined) await this.sync(signal ? { signal } : {});
-    }
-    const current = this.#channel;
-    if (current?.latest === undefined || current.latest.state.isFinal) return;
-    const status = (await this.store.getChannel(current.id))?.status;
-    if (status === "open") await this.#payTopUp(current, signal);
-    if (status !== "funding") return;
-    if ((await this.#init.chain.confirmedHoldings(current.id, signal)) >= fundingOf(current, current.latest.state)) {
-      await this.store.updateChannelStatus(current.id, "open");
-      this.#resumedOpen = current.id;
-    }
-  }
-
-  /**
-   * A top-up both signed whose deposit never went out (killed in between):
-   * the hub holds the channel in funding until it lands, so pay it. Only the
-   * top-up `deposit` recorded before signing, and only into a channel that
-   * holds exactly what it held then (a channel paid out since holds nothing,
-   * and its on-chain status reads open again).
-   */
-  async #payTopUp(current: ChannelSnapshot, signal?: AbortSignal): Promise<void> {
-    const recorded = await this.store.getMeta(TOP_UP_KEY);
-    if (typeof recorded !== "string" || recorded === "") return;
-    const [channelId, before, amount] = recorded.split(":");
-    if (channelId === current.id && fundingOf(current, current.latest!.state) === BigInt(before!) + BigInt(amount!)) {
-      const held = await this.#init.chain.latestHoldings(current.id, signal);
-      if (held === BigInt(before!) && (await this.#init.chain.mode(current.id, signal)) === "open") {
-        await this.#init.chain.deposit(current.id, held, BigInt(amount!), signal);
-        failpoint("trader.resume.after-top-up");
-        await this.#waitForHoldings(current.id, held + BigInt(amount!), signal);
-      }
-    }
-    await this.store.setMeta(TOP_UP_KEY, "");
-  }
-
-  /**
-   * A final state we signed whose countersignature never reached us (killed
-   * before the hub's ack): nothing but that payout may be signed in the
-   * channel any more, so see it through. The hub countersigns our signature
-   * if it still holds its draft; else it drafts the same final again above
-   * ours (a roll's payout does not depend on prices). Undefined while the
-   * hub refuses, or with no hub to ask.
-   */
-  async #finishOwnFinal(record: ChannelRecord, signal?: AbortSignal): Promise<SignedState | undefined> {
-    const id = record.channelId;
-    const supported = await this.store.latestSupported(id);
-    const own = await this.store.latestState(id);
-    if (this.#hubPeer === undefined || supported === undefined || own?.state.isFinal !== true) return undefined;
-    if (own.sigs[TRADER] === undefined || own.sigs[HUB] !== undefined) return undefined;
-    const options = signal ? { signal } : {};
-    const channel = restoreChannel(record.fixedPart, record.token, TRADER, supported, own, this.#sigs);
-    try {
-      return (await this.#completeWithAck({ next: channel, signed: own, stateHash: stateHashOf(own.state) }, options)).signed;
-    } catch (error) {
-      if (!(error instanceof RemoteError)) throw error;
-    }
-    try {
-      const action = await this.#finalActionOf(own);
-      const proposal = expectPropose(await this.#request("update", { type: "action", channelId: id, action, turnNum: turnAbove(channel) }, options));
-      if (proposal.signedState.sigs[HUB] !== undefined) throw new ChannelError("HUB_SIGNED_FIRST", { details: { turnNum: proposal.signedState.state.turnNum } });
-      // The same payout (the channel refuses any other after our final) and the same settled margin state.
-      const step = this.#signFirst(channel, proposal.signedState.state, fundingOf(channel, supported.state), (_prev, proposed) => {
-        if (!proposed.isFinal || proposed.appData !== own.state.appData) throw new EngineError("STATE_MISMATCH", { details: { action: action.kind, step: "final again" } });
-      });
-      await this.store.saveState(step.signed, { hashes: { channelId: id, stateHash: step.stateHash } });
-      return (await this.#completeWithAck(step, options)).signed;
-    } catch (error) {
-      if (error instanceof RemoteError) return undefined;
-      throw error;
-    }
-  }
-
-  /** What asked for `final`: a withdrawal's roll (its second allocation is a successor channel of ours), else a close. */
-  async #finalActionOf(final: SignedState): Promise<WireAction> {
-    const successor = final.state.outcome[0]?.allocations[1]?.destination as Bytes32 | undefined;
-    if (successor !== undefined && (await this.store.getChannel(successor))?.role === "trader") {
-      const { withdrawal } = rollAllocations(final.state.outcome, this.#init.token, this.address, successor);
-      return { kind: "withdraw", amount: withdrawal as Collateral };
-    }
-    return { kind: "close" };
-  }
-
-  /** Concludes `final` and pays it out, unless that happened already (our earlier attempt, or the hub's). */
-  async #concludeOnce(final: SignedState, signal?: AbortSignal): Promise<void> {
-    const id = channelIdOf(final.state);
-    const mode = await this.#init.chain.mode(id, signal);
-    if (await this.#paidOut(id, signal, mode)) return;
-    // The hub may conclude it at the same moment (its roll flow does): whoever is second finds it done.
-    const done = (error: unknown) => error instanceof MarginError && (error.code === "CHANNEL_FINALIZED" || error.code === "CHANNEL_NOT_FOUND");
-    try {
-      if (mode === "finalized") await this.#init.chain.payoutChallenged(final, signal); // concluded, not paid out
-      else await this.#init.chain.concludeAndWithdraw(final, signal);
-    } catch (error) {
-      if (!done(error) || !(await this.#paidOut(id, signal))) throw error;
-    }
-  }
-
-  /**
-   * Whether the adjudicator has paid the channel out: no challenge running
-   * and nothing held. Read at the newest block, not a confirmed one: a payout
-   * the hub made a block ago is a payout, and waiting for its confirmations
-   * would have us try to pay it again (the adjudicator forgets a channel it
-   * paid out in full, so that transaction would fail).
-   */
-  async #paidOut(id: Bytes32, signal?: AbortSignal, known?: "open" | "challenge" | "finalized"): Promise<boolean> {
-    const mode = known ?? (await this.#init.chain.mode(id, signal));
-    return mode !== "challenge" && (await this.#init.chain.latestHoldings(id, signal)) === 0n;
+    await this.#resume.run(options.signal);
   }
 
   /** A lone exit is over (paid out, by us or by the other side): the channel is closed and we may open another. */
@@ -562,9 +371,9 @@ export class TraderClient {
       if (!same(fixed.participants, current.fixedPart.participants) || !sameAddress(fixed.appDefinition, current.fixedPart.appDefinition) || fixed.challengeDuration !== current.fixedPart.challengeDuration || fixed.channelNonce === current.fixedPart.channelNonce) {
         throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "successor channel" } });
       }
-      this.#verifyMarks(marginStateOf(state), first.reports);
+      this.#prices.verifyMarks(marginStateOf(state), first.reports);
       const fresh = restoreChannel(fixed, this.#init.token, TRADER);
-      const plan = planWithdrawal(current, fresh.id, amount, first.reports, this.#context(marginStateOf(state), first));
+      const plan = planWithdrawal(current, fresh.id, amount, first.reports, this.#checks.context(current, marginStateOf(state), first));
       // Our signature first, on a successor the hub has not signed: it binds only once the hub countersigns.
       const opening = propose(fresh, variablePartOf(state), this.#signer, plan.rolled, (_prev, proposed) => {
         if (proposed.appData !== plan.successorOpening.appData || proposed.turnNum !== 0 || outcomeTotal(proposed.outcome) !== plan.rolled ||
@@ -647,7 +456,7 @@ export class TraderClient {
     const mode = await this.#init.chain.mode(id, options.signal);
     if (mode === "challenge") throw new ChainError("CHANNEL_NOT_FINALIZED", { details: { reason: "the challenge has not finalized yet", channelId: id } });
     // A full payout clears the channel's status (mode "open" again): the hub may have paid it out first.
-    const paid = await this.#paidOut(id, options.signal, mode);
+    const paid = await paidOut(this.#init.chain, id, options.signal, mode);
     if (!paid && mode === "open") throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "the challenge was cleared: the channel is open" } });
     failpoint("trader.collect.before-payout");
     if (!paid) await this.#init.chain.payoutChallenged(candidate, options.signal);
@@ -663,7 +472,7 @@ export class TraderClient {
     const final = latest?.state.isFinal ? latest : await this.#act({ kind: "close" }, options);
     await this.store.updateChannelStatus(this.#channel!.id, "closing");
     failpoint("trader.close.after-closing-stored");
-    await this.#concludeOnce(final, options.signal);
+    await concludeOnce(this.#init.chain, final, options.signal);
     await this.store.updateChannelStatus(this.#channel!.id, "closed");
     failpoint("trader.close.after-conclude");
     return final;
@@ -677,111 +486,39 @@ export class TraderClient {
    * the set must be known to us (configured, or offered and checked).
    */
   async adoptRiskParams(hash?: Bytes32, options: { signal?: AbortSignal } = {}): Promise<SignedState> {
-    const target = hash ?? this.#offered?.set.hash ?? this.#configured.hash;
-    // An offered set is stored only now, before anything is signed under it: refused offers cost no disk.
-    const offered = this.#offered?.set;
-    if (offered?.hash === target && this.#params.add(offered)) await saveParamSet(this.store, offered);
-    this.#require(target);
+    const target = this.#riskParams.target(hash);
+    const storing = this.#riskParams.prepare(target);
+    // Awaited only when it stores: otherwise the adoption joins the channel's lane in the tick it was asked for.
+    if (storing !== undefined) await storing;
     return this.#act({ kind: "adoptRiskParams", riskParamsHash: target }, options);
   }
 
   /** The set our channel commits to, the one we are configured with, and the hub's latest offer. */
-  riskParams(): {
-    readonly committed: Bytes32 | undefined;
-    readonly configured: Bytes32;
-    readonly offered: RiskParamsOffer | undefined;
-    /** The adoption a notice started last: the adopted state, or undefined if it failed (`adoptionError`). */
-    readonly adoption: Promise<SignedState | undefined> | undefined;
-    readonly adoptionError: unknown;
-  } {
-    const latest = this.#channel?.latest;
-    return {
-      committed: latest === undefined ? undefined : marginStateOf(latest.state).riskParamsHash,
-      configured: this.#configured.hash,
-      offered: this.#offered,
-      adoption: this.#adoption,
-      adoptionError: this.#adoptionError,
-    };
+  riskParams(): RiskParamsReport {
+    return this.#riskParams.report(this.#channel);
   }
 
   /** Positions, equity, margin ratio and liquidation price per market at the latest known prices. */
   status(): TraderStatus {
-    const channel = this.#channel;
-    if (channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
-    const margin = marginStateOf(channel.latest.state);
-    const views = new Map<MarketId, MarketView>();
-    for (const p of margin.positions) {
-      const params = this.#setOf(margin).config.markets.get(p.market)!;
-      const report = this.#prices.get(p.market) ?? margin.marks.find((m) => m.market === p.market)!;
-      views.set(p.market, { params, price: report.price, fundingIndex: p.fundingIndex, openInterest: 0n as Size });
-    }
-    const m = evaluate(margin.traderCash, margin.positions, views);
-    return {
-      channelId: channel.id,
-      turnNum: channel.latest.state.turnNum,
-      cash: margin.traderCash,
-      equity: m.equity,
-      initialMargin: m.initial,
-      maintenanceMargin: m.maintenance,
-      marginRatio: marginRatio(m),
-      allocation: allocationsOf(channel, channel.latest.state),
-      markets: margin.positions.map((p) => ({
-        market: p.market,
-        size: p.size,
-        mark: views.get(p.market)?.price,
-        liquidationPrice: liquidationPrice(margin.traderCash, margin.positions, views, p.market),
-      })),
-    };
+    return traderStatus(this.#channel, (margin) => this.#riskParams.setOf(margin), (market) => this.#prices.latest(market));
   }
 
   // --- internals ---
 
-  /** Our set and every stored one; ours is stored so that a restart with changed parameters still knows it. */
-  async #loadParamSets(): Promise<void> {
-    const { sets } = await loadParamSets(this.store);
-    for (const set of sets) this.#params.add(set);
-    for (const set of [this.#configured, ...(this.#init.knownRiskParams ?? []).map(paramSetOf)]) {
-      if (!sets.some((s) => s.hash === set.hash)) await saveParamSet(this.store, set);
-      this.#params.add(set);
-    }
-  }
-
-  #setOf(margin: MarginState): ParamSet {
-    return this.#require(margin.riskParamsHash);
-  }
-
-  #require(hash: Bytes32): ParamSet {
-    const set = this.#params.lookup(hash);
-    if ("code" in set) throw toError(set);
-    return set;
-  }
-
-  /**
-   * The hub offers a new risk-parameter set. We check that its parameters
-   * hash to what it names, remember it as the latest offer, and adopt it if
-   * our policy says so (it is stored before anything is signed under it). The adoption runs after this
-   * handler answered, in the channel's lane like every update; refusing is
-   * not answering at all.
-   */
-  async #onRiskParams(msg: RiskParamsNotice): Promise<undefined> {
-    if (msg.channelId !== this.#channel?.id) return undefined;
-    const set = this.#params.get(msg.riskParamsHash) ?? paramSetFromWire(msg.markets, msg.riskParamsHash);
-    const offer: RiskParamsOffer = { set, noticeEndsAt: msg.noticeEndsAt };
-    this.#offered = offer;
-    const committed = this.#channel.latest === undefined ? undefined : marginStateOf(this.#channel.latest.state).riskParamsHash;
-    if (committed === set.hash || this.#adopting || !this.#accepts(offer)) return undefined;
-    // One at a time: the adoption's own sync brings the notice again.
-    this.#adopting = true;
-    this.#adoption = this.adoptRiskParams(set.hash)
-      .catch((error: unknown) => ((this.#adoptionError = error), undefined)) // offered again on our next sync
-      .finally(() => (this.#adopting = false));
-    return undefined;
-  }
-
-  #accepts(offer: RiskParamsOffer): boolean {
-    const policy = this.#init.acceptRiskParams ?? "matching-config";
-    if (typeof policy === "function") return policy(offer);
-    return policy === "any" || (policy === "matching-config" && offer.set.hash === this.#configured.hash);
+  /** What the resume part may touch of ours (resume.ts). */
+  #resumeHost(): ResumeHost {
+    return {
+      channel: () => this.#channel,
+      select: (channel) => (this.#channel = channel),
+      connected: () => this.#hubPeer !== undefined,
+      request: (family, message, options) => this.#request(family, message, options),
+      completeWithAck: (step, options) => this.#completeWithAck(step, options),
+      signFirst: (channel, state, funding, judge) => this.#signFirst(channel, state, funding, judge),
+      waitForHoldings: (id, amount, signal) => this.#waitForHoldings(id, amount, signal),
+      sync: (options) => this.sync(options),
+      closeExit: (id) => this.#closeExit(id),
+      resumedOpen: (id) => (this.#resumedOpen = id),
+    };
   }
 
   /** Our unilateral settlement of `latest` at the freshest reports we verified; undefined without usable ones. */
@@ -789,7 +526,7 @@ export class TraderClient {
     const record = id === this.#channel?.id ? undefined : await this.store.getChannel(id);
     const snapshot = record === undefined ? this.#channel : restoreChannel(record.fixedPart, record.token, TRADER);
     if (snapshot?.id !== id) return undefined;
-    const reports = marginStateOf(latest.state).positions.map((p) => this.#prices.get(p.market)).filter((r): r is PriceReport => r !== undefined);
+    const reports = marginStateOf(latest.state).positions.map((p) => this.#prices.latest(p.market)).filter((r): r is PriceReport => r !== undefined);
     const exit = unilateralExitIfPriced({ ...snapshot, latest }, reports, this.#now(), this.#signer);
     return exit && { candidate: exit.candidate, challenger: this.#signer };
   }
@@ -838,8 +575,8 @@ export class TraderClient {
         throw new ChannelError("HUB_SIGNED_FIRST", { details: { turnNum: proposal.signedState.state.turnNum } });
       }
       const current = this.#channel!;
-      const judge = this.#judgeFor(current, proposal);
-      const funding = this.#expectedFunding(proposal.action, fundingOf(current, proposal.signedState.state));
+      const judge = this.#checks.judgeFor(current, proposal);
+      const funding = this.#checks.expectedFunding(current, proposal.action, fundingOf(current, proposal.signedState.state));
       const step = this.#signFirst(current, proposal.signedState.state, funding, judge);
       await this.store.saveState(step.signed, { hashes: { channelId: current.id, stateHash: step.stateHash } });
       this.#channel = step.next;
@@ -875,32 +612,10 @@ export class TraderClient {
     return done;
   }
 
-  #countersign(proposal: Propose): Step {
-    const channel = this.#channel!;
-    const judge = this.#judgeFor(channel, proposal);
-    const funding = fundingOf(channel, proposal.signedState.state);
-    return countersign(channel, proposal.signedState, this.#signer, this.#expectedFunding(proposal.action, funding), judge);
-  }
-
-  /**
-   * Everything we check before signing a proposal, whoever signs first: the
-   * oracle's signatures on its marks, its prices against our own average of
-   * the oracle (a wick is refused for a liquidation, re-mark, increase or
-   * withdrawal), and the state itself, recomputed by our own engine.
-   */
-  #judgeFor(channel: ChannelSnapshot, proposal: Propose): Judge {
-    this.#verifyMarks(marginStateOf(proposal.signedState.state), proposal.reports);
-    const now = this.#now();
-    const previous = channel.latest === undefined ? undefined : marginStateOf(channel.latest.state);
-    const off = previous && checkProposalPrices(previous, proposal.action, proposal.reports, this.#setOf(previous).config, (m) => this.#view.recentTwap(m, now), (m) => this.#view.recentMedian(m, now));
-    if (off !== undefined) throw toError(off);
-    return recomputeJudge(channel, proposal.action, proposal.reports, (margin) => this.#context(margin, proposal));
-  }
-
   /** Hub-initiated proposals (liquidation, re-mark) pushed to us: same checks, and we answer with our signature. */
   async #onHubUpdate(msg: Message, ctx: HandlerContext): Promise<Message | undefined> {
     if (ctx.peerId !== this.#hubPeer) throw new ChannelError("NOT_PARTICIPANT");
-    if (msg.type === "risk-params") return this.#onRiskParams(msg);
+    if (msg.type === "risk-params") return this.#riskParams.onNotice(msg, this.#channel);
     if (msg.type !== "propose") throw new WireError("UNKNOWN_MESSAGE", { details: { type: msg.type } });
     return this.#queue.run("channel", async () => {
       const channel = this.#channel;
@@ -910,7 +625,7 @@ export class TraderClient {
       if (msg.action.kind !== "liquidate" && msg.action.kind !== "remark") {
         throw new ChannelError("UNEXPECTED_ACTION", { details: { reason: `unrequested ${msg.action.kind}` } });
       }
-      const step = this.#countersign(msg);
+      const step = this.#checks.countersign(channel, msg);
       await this.store.saveState(step.signed, { hashes: { channelId: channel.id, stateHash: step.stateHash } });
       this.#channel = step.next;
       const signed = step.signed;
@@ -925,56 +640,6 @@ export class TraderClient {
     const step = adopt(channel, signed, this.#sigs);
     await this.store.saveState(step.signed);
     this.#channel = step.next;
-  }
-
-  /**
-   * The funding a proposal may allocate: unchanged, except a deposit adds its
-   * amount (we deposit right after signing) and a hub top-up adds the hub's
-   * confirmed deposit.
-   */
-  #expectedFunding(action: WireAction, proposed: bigint): bigint {
-    const current = fundingOf(this.#channel!, this.#channel!.latest!.state);
-    if (action.kind === "deposit" || action.kind === "hubTopUp") return current + action.amount;
-    if (action.kind === "withdraw") return current - action.amount;
-    return proposed === current ? current : -1n;
-  }
-
-  #context(proposed: MarginState, proposal: Propose): EngineContext {
-    // The hub's funding indices only within the bound our own check computes
-    // from the signed marks of our latest state and the proposal's
-    // (FUNDING_OUT_OF_BOUNDS otherwise); see countersignerContext.
-    // Under the set our latest state commits to; an adoption, under the set it adopts.
-    const previous = marginStateOf(this.#channel!.latest!.state);
-    const { action, reports, funding } = proposal;
-    const set = action.kind === "adoptRiskParams" ? this.#require(action.riskParamsHash) : this.#setOf(previous);
-    const base = { config: set.config, now: this.#now(), riskParamsHash: set.hash };
-    return countersignerContext(base, previous, proposed, action, reports, funding);
-  }
-
-  #verifyMarks(margin: MarginState, reports: readonly PriceReport[]): void {
-    if (!sameAddress(margin.oracle, this.#init.oracle)) throw new EngineError("ORACLE_MISMATCH", { details: { oracle: margin.oracle, expected: this.#init.oracle } });
-    for (const report of [...margin.marks, ...reports]) {
-      // A report is signed once and reused by many states; verify each signature once.
-      const key = `${report.market}|${report.price}|${report.timestamp}|${report.signature}`;
-      if (this.#verifiedReports.has(key)) continue;
-      verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle, this.#sigs);
-      this.#verifiedReports.add(key);
-      if (this.#verifiedReports.size > 1024) this.#verifiedReports.delete(this.#verifiedReports.values().next().value!);
-    }
-  }
-
-  #acceptPrices(reports: readonly PriceReport[]): void {
-    for (const report of reports) {
-      try {
-        verifyPriceReport(this.#init.oracleDomain, report, this.#init.oracle, this.#sigs);
-      } catch (error) {
-        if (error instanceof MarginError) continue;
-        throw error;
-      }
-      const previous = this.#prices.get(report.market);
-      if (previous === undefined || previous.timestamp < report.timestamp) this.#prices.set(report.market, report);
-      this.#view.accept(report, this.#now());
-    }
   }
 
   async #waitForHoldings(id: Bytes32, amount: bigint, signal?: AbortSignal): Promise<void> {
@@ -998,19 +663,3 @@ function expectPropose(reply: Message): Propose {
 }
 
 const EXIT_KEY = "unilateral-exit";
-/** The top-up `deposit` is making, as `channelId:heldBefore:amount` ("" when none). */
-const TOP_UP_KEY = "top-up";
-
-/** Throws unless `answer` performs `request` (a trade: same market and size, price no worse than the limit). */
-function assertAnswers(request: WireAction, answer: WireAction): void {
-  if (request.kind === "trade" && answer.kind === "trade") {
-    const worse = request.price !== 0n && (request.size > 0n ? answer.price > request.price : answer.price < request.price);
-    if (worse || answer.size !== request.size || answer.market !== request.market) {
-      throw new ChannelError("PRICE_LIMIT_EXCEEDED", { details: { fill: answer.price, limit: request.price } });
-    }
-    return;
-  }
-  if (answer.kind !== request.kind || toJson(answer) !== toJson(request)) {
-    throw new ChannelError("UNEXPECTED_ACTION", { details: { reason: "the hub answered another action", requested: request.kind, answered: answer.kind } });
-  }
-}
