@@ -14,13 +14,13 @@ import * as assert from "uvu/assert";
 import { BTC, holdMove, startHubFixture, USD, type HubFixture } from "../helpers/hub-fixture.ts";
 import { testSigner } from "../helpers/keys.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { connectRaw } from "../helpers/raw-peer.ts";
-import { signState } from "../../src/protocol/sign.ts";
+import { connectRaw, type RawPeer } from "../helpers/raw-peer.ts";
+import { signState, type Signer } from "../../src/protocol/sign.ts";
 import { channelId } from "../../src/protocol/hash.ts";
 import { HUB, outcomeTotal, TRADER } from "../../src/protocol/channel-setup.ts";
 import { marginStateOf } from "../../src/channel/margin-channel.ts";
 import { EngineError } from "../../src/errors/engine.ts";
-import type { Message, Propose } from "../../src/protocol/messages.ts";
+import type { Message, Propose, WireAction } from "../../src/protocol/messages.ts";
 import type { SignedState } from "../../src/protocol/state.ts";
 import type { Bytes32, Hex } from "../../src/protocol/types.ts";
 import type { Collateral, Price } from "../../src/protocol/units.ts";
@@ -105,6 +105,14 @@ test("finding 1: a withdrawal's final state is never signed by the hub first, so
   }
 });
 
+/** A withdrawal's two steps up to the roll's final state, drafted for the trader and not yet signed. */
+async function rollUpToFinal(raw: RawPeer, traderKey: Signer, id: Bytes32, withdraw: WireAction): Promise<{ successor: Bytes32; rollFinal: Propose }> {
+  const first = asPropose(await raw.request({ type: "action", channelId: id, action: withdraw }));
+  const successor = channelIdOf(first);
+  asAck(await raw.request({ type: "accept", channelId: successor, turnNum: 0, signature: signState(traderKey, first.signedState.state) }));
+  return { successor, rollFinal: asPropose(await raw.request({ type: "action", channelId: id, action: withdraw })) };
+}
+
 test("a roll's final state the trader signed and never sent: asked again after its quote expired, the hub drafts the same payout above it", async () => {
   const f = await startHubFixture({ chain: true });
   try {
@@ -115,10 +123,7 @@ test("a roll's final state the trader signed and never sent: asked again after i
     const traderKey = testSigner(205);
     const raw = await rawTrader(f, 5);
     const withdraw = { kind: "withdraw", amount: (100n * USD) as Collateral } as const;
-    const first = asPropose(await raw.request({ type: "action", channelId: id, action: withdraw }));
-    const successor = channelIdOf(first);
-    asAck(await raw.request({ type: "accept", channelId: successor, turnNum: 0, signature: signState(traderKey, first.signedState.state) }));
-    const rollFinal = asPropose(await raw.request({ type: "action", channelId: id, action: withdraw }));
+    const { successor, rollFinal } = await rollUpToFinal(raw, traderKey, id, withdraw);
     const signedOnce = rollFinal.signedState.state;
     signState(traderKey, signedOnce); // signed and stored, then the process died before sending it
 
@@ -154,9 +159,7 @@ test("a roll whose withdrawal today's prices no longer allow is refused when ask
     const traderKey = testSigner(206);
     const raw = await rawTrader(f, 6);
     const withdraw = { kind: "withdraw", amount: (600n * USD) as Collateral } as const;
-    const first = asPropose(await raw.request({ type: "action", channelId: id, action: withdraw }));
-    asAck(await raw.request({ type: "accept", channelId: channelIdOf(first), turnNum: 0, signature: signState(traderKey, first.signedState.state) }));
-    const rollFinal = asPropose(await raw.request({ type: "action", channelId: id, action: withdraw }));
+    const { rollFinal } = await rollUpToFinal(raw, traderKey, id, withdraw);
     f.now += f.config.channels.quoteTtl + 1n;
     await holdMove(f, BTC, 57_000_00000000n as Price);
     const reply = await raw.request({ type: "action", channelId: id, action: withdraw, turnNum: rollFinal.signedState.state.turnNum + 1 });
