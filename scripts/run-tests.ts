@@ -34,7 +34,7 @@ const folders = (requested.length > 0 ? requested : readdirSync(TEST_DIR))
   .filter((f) => f !== "helpers" && statSync(join(TEST_DIR, f)).isDirectory())
   .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 
-const FOLDER_TIMEOUT_S = Number(process.env.TEST_FOLDER_TIMEOUT_S ?? 900);
+const FOLDER_TIMEOUT_S = Number(process.env.TEST_FOLDER_TIMEOUT_S ?? 1_800);
 const groups = new Set<number>();
 const killGroup = (pid: number) => {
   try {
