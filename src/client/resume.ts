@@ -127,7 +127,10 @@ export class Resume {
     const recorded = await store.getMeta(TOP_UP_KEY);
     if (typeof recorded !== "string" || recorded === "") return;
     const [channelId, before, amount] = recorded.split(":");
-    if (channelId === current.id && fundingOf(current, current.latest!.state) === BigInt(before!) + BigInt(amount!)) {
+    const signedByBoth = channelId === current.id && fundingOf(current, current.latest!.state) === BigInt(before!) + BigInt(amount!);
+    // Not signed by both as far as we know: offline, a later sync may still bring the hub's signature.
+    if (!signedByBoth && channelId === current.id && !this.#host.connected()) return;
+    if (signedByBoth) {
       const held = await init.chain.latestHoldings(current.id, signal);
       if (held === BigInt(before!) && (await init.chain.mode(current.id, signal)) === "open") {
         await init.chain.deposit(current.id, held, BigInt(amount!), signal);
