@@ -245,6 +245,17 @@ export class AdjudicatorClient {
     return channelIdOf(fixedPartOf(signed.state));
   }
 
+  /**
+   * Whether any deposit into the channel ever landed (a `Deposited` event).
+   * One log query over the whole chain, filtered by the indexed channel id:
+   * asked only when a funding flow would deposit again into an empty channel.
+   */
+  async everDeposited(channelId: Bytes32, options: CallOptions = {}): Promise<boolean> {
+    const topics = [this.#adjudicator.interface.getEvent("Deposited")!.topicHash, channelId.toLowerCase()];
+    const logs = await read("getLogs", () => this.#provider.getLogs({ address: this.adjudicatorAddress, fromBlock: 0, toBlock: "latest", topics }), options);
+    return logs.length > 0;
+  }
+
   #sendOptions(options: CallOptions) {
     return { confirmations: this.#confirmations, timeoutMs: this.#timeoutMs, ...(options.signal ? { signal: options.signal } : {}) };
   }

@@ -35,6 +35,10 @@ export class ChannelFunding {
     return this.#client.holdings(channelId, { blockTag: confirmed, ...(signal ? { signal } : {}) });
   }
 
+  wasFunded(channelId: Bytes32, signal?: AbortSignal): Promise<boolean> {
+    return this.#client.everDeposited(channelId, signal ? { signal } : {});
+  }
+
   /** Holdings at the latest block: a payout shows here before it is confirmed. */
   async latestHoldings(channelId: Bytes32, signal?: AbortSignal): Promise<bigint> {
     signal?.throwIfAborted();

@@ -146,7 +146,9 @@ export class Disputes {
     const flows = this.#flows;
     await this.#ctx.queue.run(id, async () => {
       const entry = this.#registry.entry(id);
-      if (entry === undefined) return;
+      // Closed holds nothing: an event about it is history replayed after a restart (the challenge that
+      // paid it out while we were down), with nothing left to answer or collect.
+      if (entry === undefined || entry.status === "closed") return;
       const exitId = objectiveId("exit", id);
       /** `change` writes the flow; the status goes in the same transaction, then memory follows. */
       const moveTo = async (next: ChannelStatus, change: (withStatus: (tx: StoreWrites) => void) => Promise<void>) => {

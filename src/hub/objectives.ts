@@ -27,6 +27,8 @@ export interface ObjectiveChain {
   confirmedHoldings(channelId: Bytes32, signal?: AbortSignal): Promise<bigint>;
   /** Holdings at the latest block; without it a payout counts only once confirmed. */
   latestHoldings?(channelId: Bytes32, signal?: AbortSignal): Promise<bigint>;
+  /** Whether any deposit into the channel ever landed (its `Deposited` events). */
+  wasFunded?(channelId: Bytes32, signal?: AbortSignal): Promise<boolean>;
   deposit(channelId: Bytes32, expectedHeld: bigint, amount: bigint, signal?: AbortSignal): Promise<void>;
   challenge(supported: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }>;
   challengeUnilaterally(proof: SignedState, candidate: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }>;
@@ -220,6 +222,13 @@ export class ObjectiveRunner {
         fixedParts.set(o.from, from.fixedPart);
         facts = { ...facts, from: { ...from, chain: await this.#chainFacts(o.from) } };
       }
+    }
+    const chain = facts.chain;
+    if (o.kind === "fund" && o.depositedAt !== undefined && chain?.holdings === 0n && this.#init.chain.wasFunded !== undefined) {
+      // A retry of our deposit into an empty channel: only the chain's history tells "never landed" from "paid out".
+      const signal = this.#stopping.signal;
+      const latestHoldings = await (this.#init.chain.latestHoldings?.(o.channelId, signal) ?? Promise.resolve(0n));
+      facts = { ...facts, chain: { ...chain, latestHoldings, everFunded: await this.#init.chain.wasFunded(o.channelId, signal) } };
     }
     let result = crank(o, facts);
     if (result.waitingFor === "exit-candidate") {

@@ -39,6 +39,8 @@ export interface FundingPort {
   confirmedHoldings(channelId: Bytes32, signal?: AbortSignal): Promise<bigint>;
   /** What it holds at the latest block (a payout shows here before it is confirmed). */
   latestHoldings?(channelId: Bytes32, signal?: AbortSignal): Promise<bigint>;
+  /** Whether any deposit into the channel ever landed: a funding flow never deposits again into one paid out. */
+  wasFunded?(channelId: Bytes32, signal?: AbortSignal): Promise<boolean>;
 }
 
 export interface HubInit {

@@ -100,6 +100,18 @@ test("fund: the hub deposits first, noting the time before it sends; a failed or
   assert.equal(later.effects, r.effects);
 });
 
+test("fund: empty again after a deposit landed (paid out while the hub was away): closed, never deposited into again", () => {
+  const o: Objective = { ...openFunding(A.id, 1_000n, 500n), phase: "funding", depositedAt: T0 };
+  // A full payout clears the channel on chain: mode "open", nothing held, as before any deposit.
+  const paidOut = crank(o, facts({ status: "funding", latest: turn0 }, { chain: { ...chain("open", 0n), latestHoldings: 0n, everFunded: true } }));
+  assert.is(paidOut.next, undefined);
+  assert.equal(paidOut.effects, []);
+  assert.equal(statuses(paidOut), [[A.id, "closed"]]);
+  // Our earlier attempt never landed: the deposit goes again.
+  const never = crank(o, facts({ status: "funding", latest: turn0 }, { chain: { ...chain("open", 0n), latestHoldings: 0n, everFunded: false } }));
+  assert.equal(never.effects, [{ kind: "deposit", channelId: A.id, expectedHeld: 0n, amount: 500n }]);
+});
+
 test("fund: funded in full opens the channel and ends the flow", () => {
   const o: Objective = { ...openFunding(A.id, 1_000n, 500n), phase: "funding", depositedAt: T0 };
   const r = crank(o, facts({ status: "funding", latest: turn0 }, { chain: chain("open", 1_500n) }));

@@ -111,6 +111,11 @@ function crankFund(o: FundObjective, f: Facts): CrankResult {
   if (o.purpose === "top-up") {
     return { next: o, effects: [{ kind: "unpaid", channelId: o.channelId, amount: total - chain.holdings }], writes: {}, waitingFor: "trader-deposit" };
   }
+  if (chain.holdings === 0n && o.depositedAt !== undefined && chain.everFunded === true && (chain.latestHoldings ?? 0n) === 0n) {
+    // Funded once and empty now: paid out while we were away (a full payout reads "open" on chain
+    // again, and expectedHeld 0 matches again). Depositing once more would pay into a dead channel.
+    return done([], { statuses: [{ channelId: o.channelId, status: "closed" }] });
+  }
   if (chain.holdings === 0n) {
     // The clock runs from our first attempt, stored before it is sent. Against expectedHeld 0, a
     // deposit of ours that landed (not yet confirmed) makes the repeat fail rather than pay twice.

@@ -110,6 +110,8 @@ export interface ChainFacts {
   readonly holdings: bigint;
   /** Holdings at the latest block, when read: a payout not yet confirmed shows here first. */
   readonly latestHoldings?: bigint;
+  /** Whether a deposit into the channel ever landed, when read (a fund flow retrying into an empty channel). */
+  readonly everFunded?: boolean;
 }
 
 /** What the hub holds of a channel. */
