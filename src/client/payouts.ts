@@ -5,18 +5,22 @@ import type { SignedState } from "../protocol/state.ts";
 import type { Bytes32 } from "../protocol/types.ts";
 import type { TraderChainPort } from "./trader.ts";
 
+/** The adjudicator's answer to a second conclude of the same channel: the other side concluded first. */
+export function concludedByOther(error: unknown): boolean {
+  return error instanceof MarginError && (error.code === "CHANNEL_FINALIZED" || error.code === "CHANNEL_NOT_FOUND");
+}
+
 /** Concludes `final` and pays it out, unless that happened already (our earlier attempt, or the hub's). */
 export async function concludeOnce(chain: TraderChainPort, final: SignedState, signal?: AbortSignal): Promise<void> {
   const id = channelIdOf(final.state);
   const mode = await chain.mode(id, signal);
   if (await paidOut(chain, id, signal, mode)) return;
   // The hub may conclude it at the same moment (its roll flow does): whoever is second finds it done.
-  const done = (error: unknown) => error instanceof MarginError && (error.code === "CHANNEL_FINALIZED" || error.code === "CHANNEL_NOT_FOUND");
   try {
     if (mode === "finalized") await chain.payoutChallenged(final, signal); // concluded, not paid out
     else await chain.concludeAndWithdraw(final, signal);
   } catch (error) {
-    if (!done(error) || !(await paidOut(chain, id, signal))) throw error;
+    if (!concludedByOther(error) || !(await paidOut(chain, id, signal))) throw error;
   }
 }
 

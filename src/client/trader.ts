@@ -26,7 +26,6 @@ import { multiaddr } from "@multiformats/multiaddr";
 import { getAddress, type Provider } from "ethers";
 import { ChannelError } from "../errors/channel.ts";
 import { EngineError } from "../errors/engine.ts";
-import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { ChainError } from "../errors/chain.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
@@ -59,7 +58,7 @@ import { DisputeWatch, type DisputeInfo, type DisputeStatus } from "../chain/dis
 import { systemClock, type Clock } from "../time/clock.ts";
 import { failpoint } from "../testing/failpoint.ts";
 import type { TraderContext } from "./context.ts";
-import { concludeOnce, paidOut } from "./payouts.ts";
+import { concludedByOther, concludeOnce, paidOut } from "./payouts.ts";
 import { TraderPrices } from "./prices.ts";
 import { assertAnswers, ProposalChecks } from "./proposal-checks.ts";
 import { Resume, TOP_UP_KEY, type ResumeHost } from "./resume.ts";
@@ -413,7 +412,7 @@ export class TraderClient {
     });
     // Either side may conclude; whoever is second finds it finalized, which is fine.
     await this.#init.chain.concludeAndWithdraw(final, options.signal).catch((error: unknown) => {
-      if (!(error instanceof MarginError && (error.code === "CHANNEL_FINALIZED" || error.code === "CHANNEL_NOT_FOUND"))) throw error;
+      if (!concludedByOther(error)) throw error;
     });
     failpoint("trader.withdraw.after-conclude");
     await this.#waitForHoldings(successor.id, outcomeTotal(successor.latest!.state.outcome), options.signal);
