@@ -228,7 +228,9 @@ export class ObjectiveRunner {
       // A retry of our deposit into an empty channel: only the chain's history tells "never landed" from "paid out".
       const signal = this.#stopping.signal;
       const latestHoldings = await (this.#init.chain.latestHoldings?.(o.channelId, signal) ?? Promise.resolve(0n));
-      facts = { ...facts, chain: { ...chain, latestHoldings, everFunded: await this.#init.chain.wasFunded(o.channelId, signal) } };
+      // Our deposit landed, not yet confirmed (the usual wait): no need to read the chain's history.
+      const everFunded = latestHoldings === 0n ? await this.#init.chain.wasFunded(o.channelId, signal) : true;
+      facts = { ...facts, chain: { ...chain, latestHoldings, everFunded } };
     }
     let result = crank(o, facts);
     if (result.waitingFor === "exit-candidate") {
