@@ -126,16 +126,17 @@ export class Resume {
     const { store, init } = this.#ctx;
     const recorded = await store.getMeta(TOP_UP_KEY);
     if (typeof recorded !== "string" || recorded === "") return;
-    const [channelId, before, amount] = recorded.split(":");
-    const signedByBoth = channelId === current.id && fundingOf(current, current.latest!.state) === BigInt(before!) + BigInt(amount!);
+    const [channelId, heldText, amountText] = recorded.split(":");
+    const [before, amount] = [BigInt(heldText!), BigInt(amountText!)];
+    const signedByBoth = channelId === current.id && fundingOf(current, current.latest!.state) === before + amount;
     // Not signed by both as far as we know: offline, a later sync may still bring the hub's signature.
     if (!signedByBoth && channelId === current.id && !this.#host.connected()) return;
     if (signedByBoth) {
       const held = await init.chain.latestHoldings(current.id, signal);
-      if (held === BigInt(before!) && (await init.chain.mode(current.id, signal)) === "open") {
-        await init.chain.deposit(current.id, held, BigInt(amount!), signal);
+      if (held === before && (await init.chain.mode(current.id, signal)) === "open") {
+        await init.chain.deposit(current.id, held, amount, signal);
         failpoint("trader.resume.after-top-up");
-        await this.#host.waitForHoldings(current.id, held + BigInt(amount!), signal);
+        await this.#host.waitForHoldings(current.id, before + amount, signal);
       }
     }
     await store.setMeta(TOP_UP_KEY, "");
