@@ -6,8 +6,9 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import type { InterfaceAbi } from "ethers";
+import { ARTIFACTS_DIR } from "../assets.ts";
 
-const ARTIFACTS = fileURLToPath(new URL("../../artifacts/", import.meta.url));
+const ARTIFACTS = fileURLToPath(ARTIFACTS_DIR);
 
 export const CONTRACT_SOURCES = {
   NitroAdjudicator: "@statechannels/nitro-protocol/contracts/NitroAdjudicator.sol",

@@ -16,6 +16,7 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { SIGNING_WORKER_URL } from "../assets.ts";
 import { ProtocolError } from "../errors/protocol.ts";
 import { parseBytes32 } from "../protocol/parse.ts";
 import type { SignatureBackend, SignatureBackendName } from "../protocol/sig-backend-types.ts";
@@ -54,8 +55,6 @@ export const MAX_BATCH = 8;
 export const QUICK_FAILURE_MS = 1_000;
 /** Quick failures in a row after which the pool stops replacing workers and gives up. */
 export const MAX_QUICK_FAILURES = 3;
-
-const WORKER_URL = new URL("./signing-worker.ts", import.meta.url);
 
 /**
  * Default worker count: with noble, availableParallelism() - 1 (the main
@@ -194,7 +193,7 @@ export class SigningPool {
   }
 
   #spawn(index: number): void {
-    const worker = new Worker(WORKER_URL, { workerData: this.#workerData, name: `signer-${index}` });
+    const worker = new Worker(SIGNING_WORKER_URL, { workerData: this.#workerData, name: `signer-${index}` });
     const slot: Slot = { index, worker, readyAt: undefined, outstanding: new Map(), batch: [], failure: undefined };
     this.#slots[index] = slot;
     worker.on("message", (message: SigningWorkerMessage) => this.#onMessage(slot, message));

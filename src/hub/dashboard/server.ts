@@ -17,6 +17,7 @@
 import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { DASHBOARD_PAGE_URL } from "../../assets.ts";
 import { systemClock, type Clock, type Timer } from "../../time/clock.ts";
 import type { HubMetrics } from "../metrics.ts";
 import { DashboardJournal, type JournalSource } from "./journal.ts";
@@ -78,7 +79,7 @@ export class DashboardServer {
   async start(): Promise<void> {
     if (this.#server !== undefined) return;
     this.#init.signal?.throwIfAborted();
-    this.#page = await readFile(new URL("./page.html", import.meta.url), "utf8");
+    this.#page = await readFile(DASHBOARD_PAGE_URL, "utf8");
     const server = createServer((req, res) => this.#route(req, res));
     server.keepAliveTimeout = 5_000;
     const host = this.#init.host ?? "127.0.0.1";
