@@ -58,7 +58,8 @@ export async function buildCli(): Promise<void> {
       platform: "node",
       format: "esm",
       target: "node22",
-      external: ["hardhat", "secp256k1"],
+      // Optional native add-ons some dependencies try to load (pg, ws) stay outside too.
+      external: ["hardhat", "secp256k1", "pg-native", "bufferutil", "utf-8-validate"],
       define: { NITRO_MARGIN_BUNDLE: "true" },
       // Some CommonJS dependencies call require(); an ES module has none of its own.
       banner: { js: "#!/usr/bin/env node\nimport { createRequire as nitroMarginRequire } from \"node:module\";\nconst require = nitroMarginRequire(import.meta.url);" },
