@@ -10,7 +10,7 @@
  * command runs the dispute watcher while it is up, except `challenge`.
  */
 import { parseArgs } from "node:util";
-import { TraderClient } from "../client/trader.ts";
+import { TraderClient, type TraderObserver } from "../client/trader.ts";
 import { MarginError } from "../errors/base.ts";
 import { stateHashOf } from "../protocol/sign.ts";
 import { resolveSignatureBackend } from "../protocol/sig-backend.ts";
@@ -22,6 +22,7 @@ import { resolveTraderConfig, type TraderConfig } from "./trader-config.ts";
 import { DISPUTE_ACTIONS, DISPUTE_USAGE, performDispute, type DisputeAction } from "./trader-disputes.ts";
 import { startBlockClock, wireChain, type ChainWiring } from "./wiring.ts";
 import type { Clock } from "../time/clock.ts";
+import { NODE_USAGE, runNode } from "./trader-node.ts";
 
 export const TRADER_USAGE = `  trader <action> --config FILE [--hub MULTIADDR] [--hub-address 0x..] [--password-file FILE]
     open     --deposit USD                   open a channel and fund it (the hub deposits first)
@@ -30,7 +31,8 @@ export const TRADER_USAGE = `  trader <action> --config FILE [--hub MULTIADDR] [
     withdraw --amount USD                    withdraw free collateral (rolls the channel into a successor)
     close                                    final state, conclude and pay out on chain
     status                                   positions, equity, margin ratio, liquidation prices
-${DISPUTE_USAGE}`;
+${DISPUTE_USAGE}
+${NODE_USAGE}`;
 
 const ACTIONS = ["open", "trade", "deposit", "withdraw", "close", "status", "trade-loop"] as const;
 type Action = (typeof ACTIONS)[number];
@@ -59,7 +61,8 @@ type Values = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTI
 
 export async function trader(argv: string[], clock: Clock): Promise<void> {
   const [action, ...rest] = argv;
-  if (!ACTIONS.includes(action as Action) && !isDispute(action)) throw usageError(`unknown trader action ${JSON.stringify(action ?? "")}; one of open, trade, deposit, withdraw, close, status, exit, collect, watch`);
+  if (action === "run") return runNode(rest, clock);
+  if (!ACTIONS.includes(action as Action) && !isDispute(action)) throw usageError(`unknown trader action ${JSON.stringify(action ?? "")}; one of run, open, trade, deposit, withdraw, close, status, exit, collect, watch`);
   const { values } = parseArgs({ args: rest, options: OPTIONS });
   const config = resolveTraderConfig(await readJsonFile(required(values.config, "--config")), { hub: values.hub, hubAddress: values["hub-address"] });
   const shutdown = shutdownSignal();
@@ -82,9 +85,10 @@ export async function trader(argv: string[], clock: Clock): Promise<void> {
   }
 }
 
-function clientFor(config: TraderConfig, chain: ChainWiring, clock: Clock): TraderClient {
+export function clientFor(config: TraderConfig, chain: ChainWiring, clock: Clock, observe?: TraderObserver): TraderClient {
   const { base } = config;
   return new TraderClient({
+    ...(observe ? { observe } : {}),
     hub: config.hub,
     signer: chain.key.signer,
     // The config's `signatureBackend` is the trader's own choice, as the hub's is the hub's.

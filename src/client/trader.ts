@@ -124,6 +124,17 @@ export interface TraderInit {
   readonly acceptRiskParams?: RiskParamsPolicy;
   /** Earlier market configs, for a channel committed to a set this data directory never stored (it stores ours from the first start). */
   readonly knownRiskParams?: readonly EngineConfig[];
+  /** Told of what the client learns, after it is stored (the trader node's subscriptions, src/client/node/). */
+  readonly observe?: TraderObserver;
+}
+
+/** Callbacks for a long-running host; each is called after the fact is on disk and must not throw. */
+export interface TraderObserver {
+  /** A new state signed by both became our latest of `channelId`. */
+  supported?(channelId: Bytes32, signed: SignedState): void;
+  /** Relayed reports that verified. */
+  prices?(reports: readonly PriceReport[]): void;
+  dispute?(channelId: Bytes32, status: DisputeStatus, info: DisputeInfo): void;
 }
 
 export class TraderClient {
@@ -182,6 +193,11 @@ export class TraderClient {
     return this.#channel?.latest;
   }
 
+  /** Whether a link to the hub was made (it may have dropped since: a request then fails with a wire error). */
+  get connected(): boolean {
+    return this.#hubPeer !== undefined;
+  }
+
   /** `connect: false` starts offline (store, node, dispute watch) for a hub that is silent; `connect()` later. */
   async start(options: { connect?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     await this.store.start();
@@ -200,7 +216,10 @@ export class TraderClient {
     if (injected === undefined) await this.#messenger.start();
     await this.#messenger.handle("update", (msg, ctx) => this.#onHubUpdate(msg, ctx));
     await this.#messenger.handle("price", async (msg) => {
-      if (msg.type === "price") this.#prices.accept(msg.reports);
+      if (msg.type === "price") {
+        this.#prices.accept(msg.reports);
+        this.#init.observe?.prices?.(msg.reports);
+      }
       return undefined;
     });
     if (this.#init.disputes !== undefined) {
@@ -313,6 +332,7 @@ export class TraderClient {
         tx.saveState(step.signed);
       });
       this.#channel = step.next;
+      this.#init.observe?.supported?.(fresh.id, step.signed);
       failpoint("trader.open.after-turn0-stored");
       this.#disputes?.watch(fresh.id);
       await this.#request("update", { type: "accept", channelId: fresh.id, turnNum: 0, signature: step.signed.sigs[TRADER]! }, options);
@@ -497,6 +517,11 @@ export class TraderClient {
     return this.#riskParams.report(this.#channel);
   }
 
+  /** The newest relayed report of `market` that verified. */
+  latestPrice(market: MarketId): PriceReport | undefined {
+    return this.#prices.latest(market);
+  }
+
   /** Positions, equity, margin ratio and liquidation price per market at the latest known prices. */
   status(): TraderStatus {
     return traderStatus(this.#channel, (margin) => this.#riskParams.setOf(margin), (market) => this.#prices.latest(market));
@@ -541,6 +566,7 @@ export class TraderClient {
 
   async #onDispute(id: Bytes32, status: DisputeStatus, info: DisputeInfo): Promise<void> {
     this.disputeLog.push({ channelId: id, status, info });
+    this.#init.observe?.dispute?.(id, status, info);
     if (status === "challenged") {
       await this.store.updateChannelStatus(id, "challenged");
       // The newest registered candidate pays out if it times out: `collect` pays that one.
@@ -608,6 +634,7 @@ export class TraderClient {
     const done = complete(step.next, state.turnNum, ack.signature, this.#sigs);
     await this.store.saveState(done.signed, { hashes: { channelId: id, stateHash: done.stateHash } });
     if (this.#channel?.id === id) this.#channel = done.next;
+    this.#init.observe?.supported?.(id, done.signed);
     return done;
   }
 
@@ -628,6 +655,7 @@ export class TraderClient {
       await this.store.saveState(step.signed, { hashes: { channelId: channel.id, stateHash: step.stateHash } });
       this.#channel = step.next;
       const signed = step.signed;
+      this.#init.observe?.supported?.(channel.id, signed);
       return { type: "accept", channelId: channel.id, turnNum: signed.state.turnNum, signature: signed.sigs[TRADER]! };
     });
   }
@@ -639,6 +667,7 @@ export class TraderClient {
     const step = adopt(channel, signed, this.#sigs);
     await this.store.saveState(step.signed);
     this.#channel = step.next;
+    this.#init.observe?.supported?.(channel.id, step.signed);
   }
 
   async #waitForHoldings(id: Bytes32, amount: bigint, signal?: AbortSignal): Promise<void> {
