@@ -12,7 +12,7 @@ import type { PriceReport } from "../../protocol/margin-state.ts";
 import type { Hex, MarketId } from "../../protocol/types.ts";
 import type { Price } from "../../protocol/units.ts";
 import { stateHashOf } from "../../protocol/sign.ts";
-import { HISTORY_KINDS, readHistory } from "./history.ts";
+import { HISTORY_KINDS } from "./history.ts";
 import type { TraderNode } from "./node.ts";
 import type { OrderRecord } from "./orders.ts";
 import type { TriggerRecord } from "./triggers.ts";
@@ -178,7 +178,7 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
       .strict(),
     result: obj("a page", { entries: { type: "array" }, nextCursor: { type: ["integer", "null"] } }),
     run: async (p, { node }) => {
-      const all = (await readHistory(node.client.store)).filter((e) => p.kinds === undefined || p.kinds.includes(e.kind));
+      const all = (await node.history.entries()).filter((e) => p.kinds === undefined || p.kinds.includes(e.kind));
       const from = p.cursor ?? 0;
       const limit = p.limit ?? 100;
       const entries = all.slice(from, from + limit);

@@ -23,6 +23,7 @@ import type { Clock } from "../../time/clock.ts";
 import type { DisputeInfo, DisputeStatus } from "../../chain/dispute-watch.ts";
 import { ClientOrders, positionSize, type OrderSpec } from "./orders.ts";
 import { Triggers, type TriggerRecord } from "./triggers.ts";
+import { HistoryLog } from "./history.ts";
 import { collateral, price, size } from "./wire-format.ts";
 
 export interface StateEvent {
@@ -64,6 +65,7 @@ export class TraderNode {
   readonly events = new EventEmitter<NodeEvents>();
   readonly orders: ClientOrders;
   readonly triggers: Triggers;
+  readonly history: HistoryLog;
   readonly #init: TraderNodeInit;
   readonly #stop = new AbortController();
   #linkUp = false;
@@ -79,6 +81,7 @@ export class TraderNode {
       prices: (reports) => this.#onPrices(reports),
       dispute: (channelId, status, info) => this.#onDispute(channelId, status, info),
     });
+    this.history = new HistoryLog(this.client.store);
     this.orders = new ClientOrders({
       store: this.client.store,
       channelId: () => this.client.channelId,
@@ -101,6 +104,8 @@ export class TraderNode {
   /** Starts the client offline, tries the hub once, then keeps the link in the background. */
   async start(): Promise<void> {
     await this.client.start({ connect: false });
+    await this.history.load();
+    await this.history.catchUp(this.client.channelId, this.client.latest);
     await this.triggers.load();
     await this.#tryConnect();
     this.#linkLoop = this.#keepLink(this.#stop.signal);
@@ -111,6 +116,7 @@ export class TraderNode {
     this.#wake?.();
     await this.#linkLoop;
     await this.triggers.settled();
+    await this.history.entries().catch(() => {});
     await this.client.stop();
   }
 
@@ -195,6 +201,7 @@ export class TraderNode {
   }
 
   #onSupported(channelId: Bytes32, signed: SignedState): void {
+    void this.history.record(channelId, signed);
     const event = stateEvent(channelId, signed);
     this.events.emit("state", event);
     if (marginStateOf(signed.state).kind === StateKind.Liquidation) this.events.emit("liquidation", event);

@@ -8,17 +8,19 @@
  * - filled or failed: the recorded outcome is returned, nothing is sent;
  * - pending, with an attempt running in this process: it joins that attempt;
  * - pending from a process that died mid-request: the channel is synced with
- *   the hub first (a state we signed may have been countersigned), and a
- *   trade state above the recorded turn that moved this market by exactly
- *   this size, and that no other order claimed, is this order's fill. Only if
- *   there is none is the order sent again: our signature never reached the
- *   hub, or the hub never countersigned it, so it cannot bind.
+ *   the hub first (a state we signed may have been countersigned). The store
+ *   keeps only the latest supported state, so the test is on positions:
+ *   orders run one at a time, so if the channel moved past the recorded turn
+ *   and the market's position moved by exactly the order's size since then,
+ *   the order filled. Only otherwise is it sent again: our signature never
+ *   reached the hub, or the hub never countersigned it, so it cannot bind.
+ *   (A liquidation of that very size in between would be taken for the fill:
+ *   the order is then not sent, which errs on the side of trading less.)
  */
 import { marginStateOf } from "../../channel/margin-channel.ts";
 import { MarginError } from "../../errors/base.ts";
 import { WireError } from "../../errors/wire.ts";
 import { RemoteError } from "../../net/remote-error.ts";
-import { StateKind } from "../../protocol/margin-state.ts";
 import { stateHashOf } from "../../protocol/sign.ts";
 import type { SignedState } from "../../protocol/state.ts";
 import type { Bytes32, MarketId } from "../../protocol/types.ts";
@@ -41,8 +43,9 @@ export interface OrderRecord {
   readonly reduceOnly: boolean;
   readonly status: "pending" | "filled" | "failed";
   readonly channelId: Bytes32;
-  /** The channel's latest supported turn when the attempt began. */
+  /** The channel's latest supported turn when the attempt began, and the market's position then. */
   readonly baseTurn: number;
+  readonly basePosition: string;
   readonly turnNum?: number;
   readonly stateHash?: string;
   readonly error?: { readonly code: string; readonly message: string };
@@ -62,6 +65,8 @@ const PREFIX = "order:";
 export class ClientOrders {
   readonly #port: OrderPort;
   readonly #running = new Map<string, Promise<OrderRecord>>();
+  /** Attempts one after another: a fill found after a crash can only be the one pending order's. */
+  #lane: Promise<unknown> = Promise.resolve();
 
   constructor(port: OrderPort) {
     this.#port = port;
@@ -80,7 +85,8 @@ export class ClientOrders {
       assertSame(record, clientOrderId, spec);
       return record;
     }
-    const attempt = this.#attempt(clientOrderId, spec, signal);
+    const attempt = this.#lane.catch(() => {}).then(() => this.#attempt(clientOrderId, spec, signal));
+    this.#lane = attempt;
     this.#running.set(clientOrderId, attempt);
     try {
       return await attempt;
@@ -97,13 +103,14 @@ export class ClientOrders {
       if (existing.status === "failed") throw failed(existing);
       // Pending from an attempt that did not finish: learn from the hub whether it bound.
       await this.#port.sync(signal);
-      const fill = await this.#findFill(existing);
+      const fill = this.#findFill(existing);
       if (fill !== undefined) return this.#save({ ...existing, status: "filled", turnNum: fill.state.turnNum, stateHash: stateHashOf(fill.state) });
     }
     const channelId = this.#port.channelId();
     const base: OrderRecord = {
       clientOrderId, market: spec.market, size: spec.size.toString(), limitPrice: spec.limitPrice.toString(), reduceOnly: spec.reduceOnly,
       status: "pending", channelId: channelId ?? ("0x" as Bytes32), baseTurn: this.#port.latest()?.state.turnNum ?? -1,
+      basePosition: this.#position(spec.market).toString(),
     };
     await this.#save(base);
     let signed: SignedState;
@@ -117,24 +124,16 @@ export class ClientOrders {
     return this.#save({ ...base, status: "filled", turnNum: signed.state.turnNum, stateHash: stateHashOf(signed.state) });
   }
 
-  /** A trade state above the order's base turn moving its market by its size, not claimed by another order. */
-  async #findFill(order: OrderRecord): Promise<SignedState | undefined> {
-    if (order.baseTurn < 0) return undefined;
-    const states = await this.#port.store.statesAfter(order.channelId, order.baseTurn - 1);
-    const claimed = new Set<number>();
-    for (const [key, raw] of await this.#port.store.metaWithPrefix(PREFIX)) {
-      if (key === PREFIX + order.clientOrderId || typeof raw !== "string") continue;
-      const other = JSON.parse(raw) as OrderRecord;
-      if (other.channelId === order.channelId && other.turnNum !== undefined) claimed.add(other.turnNum);
-    }
-    for (let i = 1; i < states.length; i++) {
-      const next = states[i]!;
-      const margin = marginStateOf(next.state);
-      if (margin.kind !== StateKind.Trade || claimed.has(next.state.turnNum)) continue;
-      const before = positionSize(marginStateOf(states[i - 1]!.state).positions, order.market);
-      if (positionSize(margin.positions, order.market) - before === BigInt(order.size)) return next;
-    }
-    return undefined;
+  /** The latest state, if it is past the order's base turn with the market's position moved by the order's size. */
+  #findFill(order: OrderRecord): SignedState | undefined {
+    const latest = this.#port.latest();
+    if (latest === undefined || this.#port.channelId() !== order.channelId || latest.state.turnNum <= order.baseTurn) return undefined;
+    return this.#position(order.market) - BigInt(order.basePosition) === BigInt(order.size) ? latest : undefined;
+  }
+
+  #position(market: MarketId): bigint {
+    const latest = this.#port.latest();
+    return latest === undefined ? 0n : positionSize(marginStateOf(latest.state).positions, market);
   }
 
   async #save(record: OrderRecord): Promise<OrderRecord> {
