@@ -50,7 +50,7 @@ export async function runNode(argv: string[], clock: Clock): Promise<void> {
   const note = (event: string, fields: Record<string, unknown>) => console.error(formatEvent(event, fields));
   const node = new TraderNode({ makeClient: (observe) => clientFor(config, chain, chain.clock, observe), clock: chain.clock, note });
   node.events.on("dispute", (e) => note("dispute", e));
-  node.events.on("trigger", (t) => note("trigger", { id: t.id, kind: t.kind, status: t.status, turn: t.turnNum }));
+  node.events.on("trigger", (t) => note("trigger", t as Record<string, unknown>));
   let server: NodeServer | undefined;
   try {
     const token = await readToken(tokenFile, { create: values["token-file"] === undefined });

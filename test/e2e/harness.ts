@@ -37,8 +37,9 @@ export class CliProcess {
   readonly exited: Promise<number | null>;
   #waiters: (() => void)[] = [];
 
-  constructor(args: readonly string[], env: Record<string, string> = {}) {
-    this.child = spawn(NODE, [MAIN, ...args], { cwd: ROOT, env: { ...process.env, NODE_COMPILE_CACHE: COMPILE_CACHE, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  /** `program`: what node runs instead of the CLI (a script and its node flags, e.g. a test's bot). */
+  constructor(args: readonly string[], env: Record<string, string> = {}, program: readonly string[] = [MAIN]) {
+    this.child = spawn(NODE, [...program, ...args], { cwd: ROOT, env: { ...process.env, NODE_COMPILE_CACHE: COMPILE_CACHE, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let buffered = "";
     this.child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       buffered += chunk;

@@ -15,7 +15,7 @@ import { stateHashOf } from "../../protocol/sign.ts";
 import { HISTORY_KINDS } from "./history.ts";
 import type { TraderNode } from "./node.ts";
 import type { OrderRecord } from "./orders.ts";
-import type { TriggerRecord } from "./triggers.ts";
+import { triggerView } from "./triggers.ts";
 import { clientOrderIdParam, collateral, collateralParam, fraction, marketParam, price, priceParam, sideParam, size, sizeParam } from "./wire-format.ts";
 
 /** What a method needs beyond its params: the node, and the connection's subscriptions on WebSocket. */
@@ -189,19 +189,19 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
     summary: "A stop-loss or take-profit held by the node: a reduce-only trade of `size` on `side` once the mark crosses `triggerPrice`. Fires only while the node runs",
     params: z.object({ kind: z.enum(["stop-loss", "take-profit"]), market: marketParam, side: sideParam, size: sizeParam("size"), triggerPrice: priceParam("triggerPrice") }).strict(),
     result: obj("the trigger"),
-    run: async (p, { node }) => triggerResult(await node.triggers.add({ ...p, market: p.market as MarketId })),
+    run: async (p, { node }) => triggerView(await node.triggers.add({ ...p, market: p.market as MarketId })),
   }),
   cancelTrigger: define({
     summary: "Cancels an active trigger",
     params: z.object({ id: z.string().regex(/^t\d+$/) }).strict(),
     result: obj("the trigger"),
-    run: async (p, { node }) => triggerResult(await node.triggers.cancel(p.id)),
+    run: async (p, { node }) => triggerView(await node.triggers.cancel(p.id)),
   }),
   triggers: define({
     summary: "Every trigger and its status (active, firing, fired, skipped, failed, canceled)",
     params: noParams,
     result: { type: "array" },
-    run: async (_p, { node }) => node.triggers.list().map(triggerResult),
+    run: async (_p, { node }) => node.triggers.list().map(triggerView),
   }),
 };
 
@@ -222,9 +222,3 @@ function orderResult(record: OrderRecord, own: boolean): unknown {
   };
 }
 
-function triggerResult(t: TriggerRecord): unknown {
-  return {
-    id: t.id, kind: t.kind, market: t.market, side: t.side, size: size(BigInt(t.size)), triggerPrice: price(BigInt(t.triggerPrice)), status: t.status,
-    firedAt: t.firedAt === undefined ? null : price(BigInt(t.firedAt)), turnNum: t.turnNum ?? null,
-  };
-}

@@ -22,7 +22,7 @@ import type { Bytes32, MarketId } from "../../protocol/types.ts";
 import type { Clock } from "../../time/clock.ts";
 import type { DisputeInfo, DisputeStatus } from "../../chain/dispute-watch.ts";
 import { ClientOrders, positionSize, type OrderSpec } from "./orders.ts";
-import { Triggers, type TriggerRecord } from "./triggers.ts";
+import { Triggers, triggerView } from "./triggers.ts";
 import { HistoryLog } from "./history.ts";
 import { collateral, price, size } from "./wire-format.ts";
 
@@ -43,7 +43,7 @@ export interface NodeEvents {
   liquidation: [StateEvent];
   dispute: [{ channelId: Bytes32; status: DisputeStatus; turnNum: number; response?: string; finalizesAt?: number }];
   link: [{ up: boolean; error?: string }];
-  trigger: [TriggerRecord];
+  trigger: [unknown];
 }
 
 export interface TraderNodeInit {
@@ -93,7 +93,7 @@ export class TraderNode {
       store: this.client.store,
       position: (market) => this.position(market),
       trade: (id, spec) => this.orders.trade(id, spec, this.#stop.signal),
-      onFired: (trigger) => this.events.emit("trigger", trigger),
+      onFired: (trigger) => this.events.emit("trigger", triggerView(trigger)),
     });
   }
 

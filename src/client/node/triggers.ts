@@ -17,6 +17,7 @@ import type { Store } from "../../store/store.ts";
 import { WireError } from "../../errors/wire.ts";
 import { MarginError } from "../../errors/base.ts";
 import { isRefusal, type OrderRecord, type OrderSpec } from "./orders.ts";
+import { price, size } from "./wire-format.ts";
 
 export type TriggerKind = "stop-loss" | "take-profit";
 export type TriggerStatus = "active" | "firing" | "fired" | "skipped" | "failed" | "canceled";
@@ -148,3 +149,11 @@ function crossed(record: TriggerRecord, mark: bigint): boolean {
 }
 
 const min = (a: bigint, b: bigint) => (a < b ? a : b);
+
+/** A trigger as the API shows it: prices and sizes as decimal strings. */
+export function triggerView(t: TriggerRecord): unknown {
+  return {
+    id: t.id, kind: t.kind, market: t.market, side: t.side, size: size(BigInt(t.size)), triggerPrice: price(BigInt(t.triggerPrice)), status: t.status,
+    firedAt: t.firedAt === undefined ? null : price(BigInt(t.firedAt)), turnNum: t.turnNum ?? null,
+  };
+}
