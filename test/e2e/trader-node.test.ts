@@ -252,6 +252,30 @@ for (const failpoint of ["trader.trade.after-countersigned-stored", "trader.trad
   });
 }
 
+test("a stop-loss whose trade is cut by kill -9 of the node: after the restart it completes, and fires once", async (ctx) => {
+  const { w, c } = ctx;
+  const before = units((await c.client.positions())[0]!.size, 8);
+  const fillsBefore = (await c.client.history({ kinds: ["fill"] })).entries.length;
+  await c.process.stop("SIGTERM");
+  await runNode(w, c, { NITRO_MARGIN_FAILPOINTS: "trader.trade.after-countersigned-stored" });
+  // Above the mark: a sell stop fires on the next mark the hub relays.
+  const mark = ctx.oracle.levels.get(BTC)!;
+  const trigger = await c.client.setTrigger({ kind: "stop-loss", market: BTC, side: "sell", size: "0.004", triggerPrice: formatFixed(mark + 100n * PRICE_ONE, PRICE_DECIMALS) });
+  assert.is(await c.process.exited, null, "killed by its failpoint inside the stop's trade");
+  await runNode(w, c);
+  await until(async () => (await c.client.triggers()).find((t) => t.id === trigger.id)?.status === "fired", "the stop to complete after the restart");
+  const fired = (await c.client.triggers()).find((t) => t.id === trigger.id)!;
+  assert.is(units((await c.client.positions())[0]!.size, 8), before - 400_000n, "reduced once");
+  const fills = (await c.client.history({ kinds: ["fill"] })).entries;
+  assert.is(fills.length, fillsBefore + 1, "one fill");
+  assert.is(fills.at(-1)!.turnNum, fired.turnNum);
+  // Marks keep coming: a fired stop never fires again.
+  await sleep(1_500);
+  assert.is(units((await c.client.positions())[0]!.size, 8), before - 400_000n);
+  const canceled = await c.client.cancelTrigger({ id: trigger.id }).catch((e: unknown) => e);
+  assert.is((canceled as NodeRpcError).data?.code, "TRIGGER_UNKNOWN", "only an active trigger can be canceled");
+});
+
 test("bad requests: each gets its error, nothing changes, and the node keeps serving", async (ctx) => {
   const { c } = ctx;
   const auth = { authorization: `Bearer ${c.token}` };
@@ -297,6 +321,7 @@ test("bad requests: each gets its error, nothing changes, and the node keeps ser
   assert.is(after.turnNum, before.turnNum, "nothing changed");
   assert.is(after.stateHash, before.stateHash);
   assert.equal(await c.client.order({ clientOrderId: "never-sent" }), null);
+  assert.equal(await c.client.discover(), JSON.parse(readFileSync(join(ROOT, "docs/trader-node.openrpc.json"), "utf8")), "rpc.discover serves the committed document");
 });
 
 test("the hub is kill -9'd: the node notices; a stale challenge meanwhile is answered by the node alone", async (ctx) => {
