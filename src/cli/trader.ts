@@ -8,6 +8,8 @@
  * when the hub goes away. The dispute commands (exit, collect, watch and
  * the hidden dump-state and challenge) live in trader-disputes.ts; every
  * command runs the dispute watcher while it is up, except `challenge`.
+ * `run` is the long-running trader node (trader-node.ts); while one runs for
+ * the config, the other commands go through its API (trader-via-node.ts).
  */
 import { parseArgs } from "node:util";
 import { TraderClient, type TraderObserver } from "../client/trader.ts";
@@ -23,6 +25,8 @@ import { DISPUTE_ACTIONS, DISPUTE_USAGE, performDispute, type DisputeAction } fr
 import { startBlockClock, wireChain, type ChainWiring } from "./wiring.ts";
 import type { Clock } from "../time/clock.ts";
 import { NODE_USAGE, runNode } from "./trader-node.ts";
+import { performViaNode } from "./trader-via-node.ts";
+import { findEndpoint } from "../client/node/discovery.ts";
 
 export const TRADER_USAGE = `  trader <action> --config FILE [--hub MULTIADDR] [--hub-address 0x..] [--password-file FILE]
     open     --deposit USD                   open a channel and fund it (the hub deposits first)
@@ -65,6 +69,16 @@ export async function trader(argv: string[], clock: Clock): Promise<void> {
   if (!ACTIONS.includes(action as Action) && !isDispute(action)) throw usageError(`unknown trader action ${JSON.stringify(action ?? "")}; one of run, open, trade, deposit, withdraw, close, status, exit, collect, watch`);
   const { values } = parseArgs({ args: rest, options: OPTIONS });
   const config = resolveTraderConfig(await readJsonFile(required(values.config, "--config")), { hub: values.hub, hubAddress: values["hub-address"] });
+  // A node running for this data directory owns its store and hub link: ask it (`challenge` needs neither).
+  const endpoint = action === "challenge" ? undefined : await findEndpoint(config.base.dataDir);
+  if (endpoint !== undefined) {
+    const shutdown = shutdownSignal();
+    try {
+      return await performViaNode(action!, endpoint, values, shutdown.signal);
+    } finally {
+      shutdown.dispose();
+    }
+  }
   const shutdown = shutdownSignal();
   const chain = await wireChain(config.base, { passwordFile: values["password-file"], clock });
   // `challenge` acts without a client (our own watcher would answer our stale challenge). `exit` runs on

@@ -269,8 +269,12 @@ test("a stop-loss whose trade is cut by kill -9 of the node: after the restart i
   const fills = (await c.client.history({ kinds: ["fill"] })).entries;
   assert.is(fills.length, fillsBefore + 1, "one fill");
   assert.is(fills.at(-1)!.turnNum, fired.turnNum);
-  // Marks keep coming: a fired stop never fires again.
-  await sleep(1_500);
+  // Marks keep coming, still above the trigger: a fired stop never fires again.
+  const marks: unknown[] = [];
+  const sub = await c.client.subscribe({ topic: "marks" }, (m) => marks.push(m));
+  await until(() => marks.length >= 2, "two more marks");
+  await sub.unsubscribe();
+  await c.client.closeSocket();
   assert.is(units((await c.client.positions())[0]!.size, 8), before - 400_000n);
   const canceled = await c.client.cancelTrigger({ id: trigger.id }).catch((e: unknown) => e);
   assert.is((canceled as NodeRpcError).data?.code, "TRIGGER_UNKNOWN", "only an active trigger can be canceled");
@@ -322,6 +326,21 @@ test("bad requests: each gets its error, nothing changes, and the node keeps ser
   assert.is(after.stateHash, before.stateHash);
   assert.equal(await c.client.order({ clientOrderId: "never-sent" }), null);
   assert.equal(await c.client.discover(), JSON.parse(readFileSync(join(ROOT, "docs/trader-node.openrpc.json"), "utf8")), "rpc.discover serves the committed document");
+});
+
+test("the CLI's trader commands go through the running node (its node.json), and refuse what it cannot do", async (ctx) => {
+  const { w, c } = ctx;
+  const before = await c.client.status();
+  const status = await w.run(["trader", "status", "--config", c.config]);
+  assert.is(status.value("via-node"), c.url);
+  assert.is(Number(status.value("turn")), before.turnNum);
+  const traded = await w.run(["trader", "trade", "--market", BTC, "--side", "buy", "--size", "0.001", "--config", c.config]);
+  assert.is(traded.value("via-node"), c.url);
+  assert.is(Number(traded.value("turn")), before.turnNum! + 1);
+  assert.is((await c.client.status()).turnNum, before.turnNum! + 1, "the node made the trade");
+  const watch = w.spawn(["trader", "watch", "--config", c.config]);
+  assert.is(await watch.exited, 2, "watch beside a running node is refused");
+  assert.match(watch.stderr, "a trader node runs for this config");
 });
 
 test("the hub is kill -9'd: the node notices; a stale challenge meanwhile is answered by the node alone", async (ctx) => {
