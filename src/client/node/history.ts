@@ -4,8 +4,11 @@
  * the node writes a history record for every supported state it sees
  * (meta `history:<seq>`), in order: the difference from the channel's
  * previous recorded state, with the state's turn, hash and appData (the
- * next record's base). A state stored but not yet recorded when the node
- * stopped is recorded at the next start (`catchUp`).
+ * next record's base). Records are written in batches, one commit within
+ * 50 ms of the first (a commit of their own per state would sit between
+ * the trades' commits). A state stored but not yet recorded when the node
+ * stopped or died is recorded at the next start (`catchUp`): states lost
+ * from the log in between are folded into that one entry.
  *
  * - open: the opening deposit;
  * - fill: a trade state's change of one market's position (size, cash
@@ -23,6 +26,7 @@ import { stateHashOf } from "../../protocol/sign.ts";
 import type { SignedState } from "../../protocol/state.ts";
 import type { Bytes32, Hex, MarketId } from "../../protocol/types.ts";
 import type { Store } from "../../store/store.ts";
+import type { Clock, Timer } from "../../time/clock.ts";
 import { collateral, price, size } from "./wire-format.ts";
 
 export const HISTORY_KINDS = ["open", "fill", "funding", "liquidation", "deposit", "withdrawal", "close"] as const;
@@ -52,15 +56,22 @@ const PREFIX = "history:";
 
 export class HistoryLog {
   readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #flushMs: number;
   /** Per channel: the last recorded turn and margin state. */
   readonly #last = new Map<Bytes32, { turnNum: number; margin: MarginState }>();
   #seq = 0;
   /** Records wait for `load` (states may arrive while the client starts, before the log is read). */
   #markLoaded!: () => void;
-  #writes: Promise<void> = new Promise((resolve) => (this.#markLoaded = resolve));
+  #added: Promise<void> = new Promise((resolve) => (this.#markLoaded = resolve));
+  /** Records not yet written: they go in one commit `flushMs` after the first, not one commit each beside the trades'. */
+  #unwritten: [string, string][] = [];
+  #timer: Timer | undefined;
 
-  constructor(store: Store) {
+  constructor(store: Store, clock: Clock, flushMs = 50) {
     this.#store = store;
+    this.#clock = clock;
+    this.#flushMs = flushMs;
   }
 
   async load(): Promise<void> {
@@ -80,35 +91,42 @@ export class HistoryLog {
     }
   }
 
-  /** Records `signed` after the writes queued before it (call order is state order). */
-  record(channelId: Bytes32, signed: SignedState): Promise<void> {
-    this.#writes = this.#writes.then(() => this.#write(channelId, signed)).catch(() => {});
-    return this.#writes;
+  /** Records `signed` after the ones before it (call order is state order). */
+  record(channelId: Bytes32, signed: SignedState): void {
+    this.#added = this.#added.then(() => this.#add(channelId, signed));
   }
 
   /** At start: a latest state the log has not seen yet (stored just before a stop) joins it. */
-  catchUp(channelId: Bytes32 | undefined, latest: SignedState | undefined): Promise<void> {
-    if (channelId === undefined || latest === undefined) return this.#writes;
-    return this.record(channelId, latest);
+  async catchUp(channelId: Bytes32 | undefined, latest: SignedState | undefined): Promise<void> {
+    if (channelId !== undefined && latest !== undefined) this.record(channelId, latest);
+    await this.flush();
+  }
+
+  /** Writes what is recorded so far. */
+  async flush(): Promise<void> {
+    await this.#added;
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    const batch = this.#unwritten.splice(0);
+    if (batch.length > 0) await this.#store.transaction((tx) => batch.forEach(([key, value]) => tx.setMeta(key, value)));
   }
 
   async entries(): Promise<HistoryEntry[]> {
-    await this.#writes;
+    await this.flush();
     const records = [...(await this.#store.metaWithPrefix(PREFIX))].sort(([a], [b]) => (a < b ? -1 : 1));
     return records.flatMap(([, raw]) => (typeof raw === "string" ? (JSON.parse(raw) as Recorded).entries : []));
   }
 
-  async #write(channelId: Bytes32, signed: SignedState): Promise<void> {
+  #add(channelId: Bytes32, signed: SignedState): void {
     const last = this.#last.get(channelId);
     if (last !== undefined && signed.state.turnNum <= last.turnNum) return;
     const margin = marginStateOf(signed.state);
     const record: Recorded = { channelId, turnNum: signed.state.turnNum, appData: signed.state.appData, entries: entriesOf(channelId, signed, last?.margin, margin) };
-    const key = PREFIX + String(this.#seq++).padStart(10, "0");
     this.#last.set(channelId, { turnNum: signed.state.turnNum, margin });
-    await this.#store.setMeta(key, JSON.stringify(record));
+    this.#unwritten.push([PREFIX + String(this.#seq++).padStart(10, "0"), JSON.stringify(record)]);
+    this.#timer ??= this.#clock.setTimeout(() => void this.flush().catch(() => {}), this.#flushMs);
   }
 }
-
 function entriesOf(channelId: Bytes32, signed: SignedState, before: MarginState | undefined, after: MarginState): HistoryEntry[] {
   const at = { channelId, turnNum: signed.state.turnNum, stateHash: stateHashOf(signed.state) };
   const cashChange = after.traderCash - (before?.traderCash ?? 0n);

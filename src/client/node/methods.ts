@@ -114,9 +114,10 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
     result: obj("the order and the state it filled in", { clientOrderId: { type: ["string", "null"] }, status: { type: "string" }, turnNum: { type: "integer" }, stateHash: { type: "string" } }),
     run: async (p, { node, signal }) => {
       const spec = { market: p.market as MarketId, size: p.side === "buy" ? p.size : -p.size, limitPrice: p.limitPrice ?? 0n, reduceOnly: p.reduceOnly ?? false };
-      // Without an id the trade gets a node-made one: recorded the same way, just not retryable by the bot.
-      const id = p.clientOrderId ?? `node-${await node.client.store.nextCounter("node-order")}`;
-      return orderResult(await node.orders.trade(id, spec, signal), p.clientOrderId !== undefined);
+      if (p.clientOrderId !== undefined) return orderResult(await node.orders.trade(p.clientOrderId, spec, signal));
+      // Without an id nothing is recorded: a retry after a lost answer may trade again.
+      const signed = await node.orders.anonymous(spec, signal);
+      return { clientOrderId: null, status: "filled", market: spec.market, size: size(spec.size), turnNum: signed.state.turnNum, stateHash: stateHashOf(signed.state) };
     },
   }),
   order: define({
@@ -125,7 +126,7 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
     result: obj("the order"),
     run: async (p, { node }) => {
       const record = await node.orders.get(p.clientOrderId);
-      return record === undefined ? null : orderResult(record, true);
+      return record === undefined ? null : orderResult(record);
     },
   }),
   withdraw: define({
@@ -210,9 +211,9 @@ async function ref(node: TraderNode, channelId = node.client.channelId): Promise
   return { channelId: channelId ?? null, turnNum: latest?.state.turnNum ?? null, stateHash: latest ? stateHashOf(latest.state) : null };
 }
 
-function orderResult(record: OrderRecord, own: boolean): unknown {
+function orderResult(record: OrderRecord): unknown {
   return {
-    clientOrderId: own ? record.clientOrderId : null,
+    clientOrderId: record.clientOrderId,
     status: record.status,
     market: record.market,
     size: size(BigInt(record.size)),

@@ -81,7 +81,7 @@ export class TraderNode {
       prices: (reports) => this.#onPrices(reports),
       dispute: (channelId, status, info) => this.#onDispute(channelId, status, info),
     });
-    this.history = new HistoryLog(this.client.store);
+    this.history = new HistoryLog(this.client.store, init.clock);
     this.orders = new ClientOrders({
       store: this.client.store,
       channelId: () => this.client.channelId,
@@ -116,7 +116,7 @@ export class TraderNode {
     this.#wake?.();
     await this.#linkLoop;
     await this.triggers.settled();
-    await this.history.entries().catch(() => {});
+    await this.history.flush().catch(() => {});
     await this.client.stop();
   }
 
@@ -201,7 +201,7 @@ export class TraderNode {
   }
 
   #onSupported(channelId: Bytes32, signed: SignedState): void {
-    void this.history.record(channelId, signed);
+    this.history.record(channelId, signed);
     const event = stateEvent(channelId, signed);
     this.events.emit("state", event);
     if (marginStateOf(signed.state).kind === StateKind.Liquidation) this.events.emit("liquidation", event);

@@ -65,6 +65,8 @@ const PREFIX = "order:";
 export class ClientOrders {
   readonly #port: OrderPort;
   readonly #running = new Map<string, Promise<OrderRecord>>();
+  /** Outcomes whose write may not have landed yet (it is not awaited): reads see them first. */
+  readonly #recent = new Map<string, OrderRecord>();
   /** Attempts one after another: a fill found after a crash can only be the one pending order's. */
   #lane: Promise<unknown> = Promise.resolve();
 
@@ -73,8 +75,17 @@ export class ClientOrders {
   }
 
   async get(clientOrderId: string): Promise<OrderRecord | undefined> {
+    const recent = this.#recent.get(clientOrderId);
+    if (recent !== undefined) return recent;
     const raw = await this.#port.store.getMeta(PREFIX + clientOrderId);
     return typeof raw === "string" ? (JSON.parse(raw) as OrderRecord) : undefined;
+  }
+
+  /** A trade with no client order id: nothing recorded, but in the same lane, so a crash leaves one order to resolve. */
+  async anonymous(spec: OrderSpec, signal?: AbortSignal): Promise<SignedState> {
+    const attempt = this.#lane.catch(() => {}).then(() => this.#port.trade(spec, signal));
+    this.#lane = attempt;
+    return attempt;
   }
 
   /** Trades `spec` once under `clientOrderId`; resolves with the filled record, or throws the order's failure. */
@@ -121,7 +132,12 @@ export class ClientOrders {
       if (isRefusal(error)) await this.#save({ ...base, status: "failed", error: { code: (error as { code: string }).code, message: (error as Error).message } });
       throw error;
     }
-    return this.#save({ ...base, status: "filled", turnNum: signed.state.turnNum, stateHash: stateHashOf(signed.state) });
+    // Answered without waiting for the outcome's write: lost in a crash, a retry finds the fill from the pending record.
+    const filled: OrderRecord = { ...base, status: "filled", turnNum: signed.state.turnNum, stateHash: stateHashOf(signed.state) };
+    this.#recent.set(clientOrderId, filled);
+    if (this.#recent.size > 1024) this.#recent.delete(this.#recent.keys().next().value!);
+    this.#save(filled).catch(() => {});
+    return filled;
   }
 
   /** The latest state, if it is past the order's base turn with the market's position moved by the order's size. */
