@@ -93,7 +93,7 @@ export class TraderNode {
       store: this.client.store,
       position: (market) => this.position(market),
       trade: (id, spec) => this.orders.trade(id, spec, this.#stop.signal),
-      onFired: (trigger) => this.events.emit("trigger", triggerView(trigger)),
+      onChange: (trigger) => this.events.emit("trigger", triggerView(trigger)),
     });
   }
 

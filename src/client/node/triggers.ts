@@ -45,7 +45,8 @@ export interface TriggerPort {
   position(market: MarketId): bigint;
   /** The idempotent reduce-only trade (orders.ts). */
   trade(clientOrderId: string, spec: OrderSpec): Promise<OrderRecord>;
-  onFired?(trigger: TriggerRecord): void;
+  /** A trigger fired, was skipped (nothing to reduce) or failed. */
+  onChange?(trigger: TriggerRecord): void;
 }
 
 const PREFIX = "trigger:";
@@ -120,17 +121,16 @@ export class Triggers {
       const wanted = record.side === "sell" ? -BigInt(record.size) : BigInt(record.size);
       // Only what reduces the open position, fixed now and stored: a resumed firing sends the very same order.
       const reducible = position === 0n || position > 0n === wanted > 0n ? 0n : wanted > 0n ? min(wanted, -position) : -min(-wanted, position);
-      if (reducible === 0n) return void (await this.#save({ ...record, status: "skipped", firedAt: mark.toString() }));
+      if (reducible === 0n) return void this.#port.onChange?.(await this.#save({ ...record, status: "skipped", firedAt: mark.toString() }));
       firing = await this.#save({ ...record, status: "firing", firedAt: mark.toString(), orderSize: reducible.toString() });
     }
     try {
       const order = await this.#port.trade(firing.clientOrderId, { market: firing.market, size: BigInt(firing.orderSize!), limitPrice: 0n, reduceOnly: true });
-      const fired = await this.#save({ ...firing, status: "fired", ...(order.turnNum !== undefined ? { turnNum: order.turnNum } : {}) });
-      this.#port.onFired?.(fired);
+      this.#port.onChange?.(await this.#save({ ...firing, status: "fired", ...(order.turnNum !== undefined ? { turnNum: order.turnNum } : {}) }));
     } catch (error) {
       // Refused for good: failed. The hub out of reach: still firing, resumed when the link is back.
-      if (error instanceof MarginError && error.code === "ORDER_FAILED") await this.#save({ ...firing, status: "failed", error: error.message.slice(0, 200) });
-      else if (isRefusal(error)) await this.#save({ ...firing, status: "failed", error: String((error as Error).message).slice(0, 200) });
+      const final = (error instanceof MarginError && error.code === "ORDER_FAILED") || isRefusal(error);
+      if (final) this.#port.onChange?.(await this.#save({ ...firing, status: "failed", error: String((error as Error).message).slice(0, 200) }));
     }
   }
 

@@ -6,7 +6,6 @@
  */
 import { z } from "zod";
 import { parseFixed, formatFixed, COLLATERAL_DECIMALS, PRICE_DECIMALS, SIZE_DECIMALS, FRACTION_DECIMALS } from "../../protocol/units.ts";
-import type { Bytes32 } from "../../protocol/types.ts";
 
 export const collateral = (v: bigint): string => formatFixed(v, COLLATERAL_DECIMALS);
 export const price = (v: bigint): string => formatFixed(v, PRICE_DECIMALS);
@@ -32,9 +31,3 @@ export const marketParam = z.string().regex(/^[A-Z0-9]{1,16}-[A-Z0-9]{1,16}$/, "
 export const sideParam = z.enum(["buy", "sell"]);
 /** A bot's own id for an order: letters, digits and `-_.:`, 1 to 64 characters. */
 export const clientOrderIdParam = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, "clientOrderId: 1-64 of A-Z a-z 0-9 _ . : -");
-export const bytes32Param = z.string().regex(/^0x[0-9a-fA-F]{64}$/).transform((s) => s.toLowerCase() as Bytes32);
-
-/** JSON with bigints written as decimal strings (for stored records; the API formats its own units). */
-export function jsonWithBigints(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
-}
