@@ -22,7 +22,7 @@
 import { marginStateOf } from "../../channel/margin-channel.ts";
 import { decodeAppData } from "../../protocol/app-data.ts";
 import { StateKind, type MarginState } from "../../protocol/margin-state.ts";
-import { stateHashOf } from "../../protocol/sign.ts";
+import { stateHash } from "./state-hash.ts";
 import type { SignedState } from "../../protocol/state.ts";
 import type { Bytes32, Hex, MarketId } from "../../protocol/types.ts";
 import type { Store } from "../../store/store.ts";
@@ -128,7 +128,7 @@ export class HistoryLog {
   }
 }
 function entriesOf(channelId: Bytes32, signed: SignedState, before: MarginState | undefined, after: MarginState): HistoryEntry[] {
-  const at = { channelId, turnNum: signed.state.turnNum, stateHash: stateHashOf(signed.state) };
+  const at = { channelId, turnNum: signed.state.turnNum, stateHash: stateHash(signed.state) };
   const cashChange = after.traderCash - (before?.traderCash ?? 0n);
   if (before === undefined) return [{ kind: "open", ...at, cashChange: collateral(after.traderCash) }];
   if (signed.state.isFinal) return [{ kind: "close", ...at, cashChange: collateral(cashChange) }];

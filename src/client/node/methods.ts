@@ -11,7 +11,7 @@ import { ChannelError } from "../../errors/channel.ts";
 import type { PriceReport } from "../../protocol/margin-state.ts";
 import type { Hex, MarketId } from "../../protocol/types.ts";
 import type { Price } from "../../protocol/units.ts";
-import { stateHashOf } from "../../protocol/sign.ts";
+import { stateHash } from "./state-hash.ts";
 import { HISTORY_KINDS } from "./history.ts";
 import type { TraderNode } from "./node.ts";
 import type { OrderRecord } from "./orders.ts";
@@ -61,7 +61,7 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
     run: async (_p, { node }) => {
       const { client } = node;
       const latest = client.latest;
-      const base = { connected: node.linkUp, address: client.address, channelId: client.channelId ?? null, turnNum: latest?.state.turnNum ?? null, stateHash: latest ? stateHashOf(latest.state) : null };
+      const base = { connected: node.linkUp, address: client.address, channelId: client.channelId ?? null, turnNum: latest?.state.turnNum ?? null, stateHash: latest ? stateHash(latest.state) : null };
       if (latest === undefined) return base;
       const s = client.status();
       return {
@@ -117,7 +117,7 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
       if (p.clientOrderId !== undefined) return orderResult(await node.orders.trade(p.clientOrderId, spec, signal));
       // Without an id nothing is recorded: a retry after a lost answer may trade again.
       const signed = await node.orders.anonymous(spec, signal);
-      return { clientOrderId: null, status: "filled", market: spec.market, size: size(spec.size), turnNum: signed.state.turnNum, stateHash: stateHashOf(signed.state) };
+      return { clientOrderId: null, status: "filled", market: spec.market, size: size(spec.size), turnNum: signed.state.turnNum, stateHash: stateHash(signed.state) };
     },
   }),
   order: define({
@@ -141,7 +141,7 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
     result: stateRef,
     run: async (_p, { node, signal }) => {
       const final = await node.client.close({ signal });
-      return { channelId: node.client.channelId, turnNum: final.state.turnNum, stateHash: stateHashOf(final.state) };
+      return { channelId: node.client.channelId, turnNum: final.state.turnNum, stateHash: stateHash(final.state) };
     },
   }),
   exit: define({
@@ -208,7 +208,7 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
 
 async function ref(node: TraderNode, channelId = node.client.channelId): Promise<unknown> {
   const latest = node.client.latest;
-  return { channelId: channelId ?? null, turnNum: latest?.state.turnNum ?? null, stateHash: latest ? stateHashOf(latest.state) : null };
+  return { channelId: channelId ?? null, turnNum: latest?.state.turnNum ?? null, stateHash: latest ? stateHash(latest.state) : null };
 }
 
 function orderResult(record: OrderRecord): unknown {

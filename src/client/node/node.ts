@@ -16,7 +16,7 @@ import { marginStateOf } from "../../channel/margin-channel.ts";
 import { MarginError } from "../../errors/base.ts";
 import { WireError } from "../../errors/wire.ts";
 import { StateKind, type PriceReport } from "../../protocol/margin-state.ts";
-import { stateHashOf } from "../../protocol/sign.ts";
+import { stateHash } from "./state-hash.ts";
 import type { SignedState } from "../../protocol/state.ts";
 import type { Bytes32, MarketId } from "../../protocol/types.ts";
 import type { Clock } from "../../time/clock.ts";
@@ -202,9 +202,12 @@ export class TraderNode {
 
   #onSupported(channelId: Bytes32, signed: SignedState): void {
     this.history.record(channelId, signed);
+    const liquidation = marginStateOf(signed.state).kind === StateKind.Liquidation;
+    // Built only for a listener: most states of a busy bot have none beyond the history.
+    if (this.events.listenerCount("state") === 0 && !(liquidation && this.events.listenerCount("liquidation") > 0)) return;
     const event = stateEvent(channelId, signed);
     this.events.emit("state", event);
-    if (marginStateOf(signed.state).kind === StateKind.Liquidation) this.events.emit("liquidation", event);
+    if (liquidation) this.events.emit("liquidation", event);
   }
 
   #onPrices(reports: readonly PriceReport[]): void {
@@ -224,7 +227,7 @@ export function stateEvent(channelId: Bytes32, signed: SignedState): StateEvent 
   return {
     channelId,
     turnNum: signed.state.turnNum,
-    stateHash: stateHashOf(signed.state),
+    stateHash: stateHash(signed.state),
     kind: KIND_NAMES[margin.kind] ?? String(margin.kind),
     isFinal: signed.state.isFinal,
     cash: collateral(margin.traderCash),

@@ -21,7 +21,7 @@ import { marginStateOf } from "../../channel/margin-channel.ts";
 import { MarginError } from "../../errors/base.ts";
 import { WireError } from "../../errors/wire.ts";
 import { RemoteError } from "../../net/remote-error.ts";
-import { stateHashOf } from "../../protocol/sign.ts";
+import { stateHash } from "./state-hash.ts";
 import type { SignedState } from "../../protocol/state.ts";
 import type { Bytes32, MarketId } from "../../protocol/types.ts";
 import type { Store } from "../../store/store.ts";
@@ -115,7 +115,7 @@ export class ClientOrders {
       // Pending from an attempt that did not finish: learn from the hub whether it bound.
       await this.#port.sync(signal);
       const fill = this.#findFill(existing);
-      if (fill !== undefined) return this.#save({ ...existing, status: "filled", turnNum: fill.state.turnNum, stateHash: stateHashOf(fill.state) });
+      if (fill !== undefined) return this.#save({ ...existing, status: "filled", turnNum: fill.state.turnNum, stateHash: stateHash(fill.state) });
     }
     const channelId = this.#port.channelId();
     const base: OrderRecord = {
@@ -133,7 +133,7 @@ export class ClientOrders {
       throw error;
     }
     // Answered without waiting for the outcome's write: lost in a crash, a retry finds the fill from the pending record.
-    const filled: OrderRecord = { ...base, status: "filled", turnNum: signed.state.turnNum, stateHash: stateHashOf(signed.state) };
+    const filled: OrderRecord = { ...base, status: "filled", turnNum: signed.state.turnNum, stateHash: stateHash(signed.state) };
     this.#recent.set(clientOrderId, filled);
     if (this.#recent.size > 1024) this.#recent.delete(this.#recent.keys().next().value!);
     this.#save(filled).catch(() => {});
