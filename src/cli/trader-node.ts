@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { readToken, removeEndpoint, writeEndpoint, DEFAULT_TOKEN_FILE } from "../client/node/discovery.ts";
+import { findEndpoint, readToken, removeEndpoint, writeEndpoint, DEFAULT_TOKEN_FILE } from "../client/node/discovery.ts";
 import { TraderNode } from "../client/node/node.ts";
 import { NodeServer } from "../client/node/server.ts";
 import type { Clock } from "../time/clock.ts";
@@ -44,6 +44,8 @@ export async function runNode(argv: string[], clock: Clock): Promise<void> {
   if (port > 65535) throw usageError(`--port must be a port number, got ${port}`);
   const offLoopback = !LOOPBACK.has(host);
   if (offLoopback && values["token-file"] === undefined) throw usageError(`--host ${host} is reachable from other machines: it needs --token-file FILE (a token of 16 or more characters)`);
+  const running = await findEndpoint(config.base.dataDir);
+  if (running !== undefined) throw usageError(`a trader node already runs for ${config.base.dataDir} (${running.url}, pid ${running.pid})`);
   const shutdown = shutdownSignal();
   const chain = await wireChain(config.base, { passwordFile: values["password-file"], clock });
   const tokenFile = values["token-file"] ?? join(config.base.dataDir, DEFAULT_TOKEN_FILE);
@@ -52,12 +54,14 @@ export async function runNode(argv: string[], clock: Clock): Promise<void> {
   node.events.on("dispute", (e) => note("dispute", e));
   node.events.on("trigger", (t) => note("trigger", t as Record<string, unknown>));
   let server: NodeServer | undefined;
+  let published = false;
   try {
     const token = await readToken(tokenFile, { create: values["token-file"] === undefined });
     await node.start();
     server = new NodeServer({ node, token, host, port, tokenBalance: () => chain.adjudicator.tokenBalance(), signal: shutdown.signal });
     await server.start();
     await writeEndpoint(config.base.dataDir, { url: server.url, tokenFile, pid: process.pid });
+    published = true;
     if (offLoopback) console.log(`warning serving on ${host}: every request must carry the bearer token from ${tokenFile}`);
     console.log(`url ${server.url}`);
     console.log(`token-file ${tokenFile}`);
@@ -66,7 +70,8 @@ export async function runNode(argv: string[], clock: Clock): Promise<void> {
     console.log("ready");
     await untilAborted(shutdown.signal);
   } finally {
-    await removeEndpoint(config.base.dataDir);
+    // Only ours: a second node refused at start must not unpublish the first.
+    if (published) await removeEndpoint(config.base.dataDir);
     await server?.stop();
     await node.stop();
     await chain.close();

@@ -338,6 +338,10 @@ test("the CLI's trader commands go through the running node (its node.json), and
   assert.is(traded.value("via-node"), c.url);
   assert.is(Number(traded.value("turn")), before.turnNum! + 1);
   assert.is((await c.client.status()).turnNum, before.turnNum! + 1, "the node made the trade");
+  const second = w.spawn(["trader", "run", "--config", c.config]);
+  assert.is(await second.exited, 2, "a second node for the same data directory is refused");
+  assert.match(second.stderr, "already runs");
+  assert.is((await w.run(["trader", "status", "--config", c.config])).value("via-node"), c.url, "and the first is still found");
   const watch = w.spawn(["trader", "watch", "--config", c.config]);
   assert.is(await watch.exited, 2, "watch beside a running node is refused");
   assert.match(watch.stderr, "a trader node runs for this config");

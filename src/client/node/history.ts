@@ -93,7 +93,8 @@ export class HistoryLog {
 
   /** Records `signed` after the ones before it (call order is state order). */
   record(channelId: Bytes32, signed: SignedState): void {
-    this.#added = this.#added.then(() => this.#add(channelId, signed));
+    // A state that cannot be read into an entry is left out, not allowed to stop the log.
+    this.#added = this.#added.then(() => this.#add(channelId, signed)).catch(() => {});
   }
 
   /** At start: a latest state the log has not seen yet (stored just before a stop) joins it. */

@@ -114,7 +114,10 @@ export class Triggers {
     this.#firing = this.#firing.then(() => this.#fire(record, mark)).catch(() => {});
   }
 
-  async #fire(record: TriggerRecord, mark: bigint): Promise<void> {
+  async #fire(queued: TriggerRecord, mark: bigint): Promise<void> {
+    // Queued twice (a resume while it fired): the later one finds it settled and does nothing.
+    const record = this.#all.get(queued.id) ?? queued;
+    if (record.status !== "firing") return;
     let firing = record.status === "firing" && record.orderSize !== undefined ? record : undefined;
     if (firing === undefined) {
       const position = this.#port.position(record.market);
