@@ -164,12 +164,16 @@ export class NodeClient {
   }
 
   /** One call over HTTP POST. */
-  async call<M extends keyof NodeMethods>(method: M, params: NodeMethods[M]["params"], options: { signal?: AbortSignal } = {}): Promise<NodeMethods[M]["result"]> {
+  call<M extends keyof NodeMethods>(method: M, params: NodeMethods[M]["params"], options: { signal?: AbortSignal } = {}): Promise<NodeMethods[M]["result"]> {
+    return this.#call(method, params, options.signal) as Promise<NodeMethods[M]["result"]>;
+  }
+
+  async #call(method: string, params: unknown, signal?: AbortSignal): Promise<unknown> {
     const id = this.#nextId++;
-    const text = await this.#post(JSON.stringify({ jsonrpc: "2.0", id, method, params }), options.signal);
+    const text = await this.#post(JSON.stringify({ jsonrpc: "2.0", id, method, params }), signal);
     const body = JSON.parse(text) as { result?: unknown; error?: { code: number; message: string; data?: unknown } };
     if (body.error !== undefined) throw new NodeRpcError(body.error);
-    return body.result as NodeMethods[M]["result"];
+    return body.result;
   }
 
   #post(body: string, signal?: AbortSignal): Promise<string> {
@@ -201,7 +205,7 @@ export class NodeClient {
   cancelTrigger = (params: NodeMethods["cancelTrigger"]["params"]) => this.call("cancelTrigger", params);
   triggers = () => this.call("triggers", {});
   /** The node's OpenRPC document. */
-  discover = () => this.call("rpc.discover" as keyof NodeMethods, {} as never) as Promise<unknown>;
+  discover = (): Promise<unknown> => this.#call("rpc.discover", {});
 
   /** Subscribes over the client's WebSocket (opened on first use); `onEvent` gets each notification's result. */
   async subscribe<T = unknown>(params: NodeMethods["subscribe"]["params"], onEvent: (result: T) => void): Promise<Subscription> {

@@ -18,7 +18,7 @@ import type { OrderRecord } from "./orders.ts";
 import { triggerView } from "./triggers.ts";
 import { clientOrderIdParam, collateral, collateralParam, fraction, marketParam, price, priceParam, sideParam, size, sizeParam } from "./wire-format.ts";
 
-/** What a method needs beyond its params: the node, and the connection's subscriptions on WebSocket. */
+/** What a method needs beyond its params: the node, the wallet's balance, the server's stop signal. */
 export interface MethodContext {
   readonly node: TraderNode;
   /** The balance of the trader's wallet in the collateral token (what `collect` reports as received). */
@@ -206,7 +206,7 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
   }),
 };
 
-async function ref(node: TraderNode, channelId = node.client.channelId): Promise<unknown> {
+function ref(node: TraderNode, channelId = node.client.channelId): unknown {
   const latest = node.client.latest;
   return { channelId: channelId ?? null, turnNum: latest?.state.turnNum ?? null, stateHash: latest ? stateHash(latest.state) : null };
 }
