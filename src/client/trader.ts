@@ -193,9 +193,10 @@ export class TraderClient {
     return this.#channel?.latest;
   }
 
-  /** Whether a link to the hub was made (it may have dropped since: a request then fails with a wire error). */
-  get connected(): boolean {
-    return this.#hubPeer !== undefined;
+  /** Whether a libp2p connection to the hub is open now: no request, so cheap (a hub that hangs still looks open). */
+  get hubConnectionOpen(): boolean {
+    const peer = this.#hubPeer;
+    return peer !== undefined && this.#node !== undefined && this.#node.getConnections().some((c) => c.remotePeer.toString() === peer && c.status === "open");
   }
 
   /** `connect: false` starts offline (store, node, dispute watch) for a hub that is silent; `connect()` later. */

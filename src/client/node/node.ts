@@ -178,7 +178,9 @@ export class TraderNode {
       if (signal.aborted) return;
       if (this.#linkUp) {
         try {
-          await this.client.sync({ signal: AbortSignal.any([signal, AbortSignal.timeout(3_000)]) });
+          // A closed connection (the hub process died) is known without asking; a hung hub only by the sync's timeout.
+          if (!this.client.hubConnectionOpen) throw new WireError("NOT_CONNECTED", { details: { reason: "connection closed" } });
+          await this.client.sync({ signal: AbortSignal.any([signal, AbortSignal.timeout(5_000)]) });
         } catch (error) {
           if (!signal.aborted) this.#setLink(false, error);
         }
