@@ -19,7 +19,7 @@ import { NodeServer } from "../../src/client/node/server.ts";
 import { TraderClient } from "../../src/client/trader.ts";
 import { riskParamsHash } from "../../src/hub/config.ts";
 import { PRICE_ONE, type Price } from "../../src/protocol/units.ts";
-import { BTC, holdMove, startHubFixture, type HubFixture } from "../helpers/hub-fixture.ts";
+import { BTC, holdMove, holdPrices, startHubFixture, type HubFixture } from "../helpers/hub-fixture.ts";
 import { testSigner } from "../helpers/keys.ts";
 
 interface Ctx {
@@ -137,6 +137,20 @@ test("the hub liquidates: the liquidation and state subscriptions say so", async
   assert.ok(states.some((s) => s.turnNum === liquidations[0]!.turnNum), "also a state event");
   const history = await api.history({ kinds: ["liquidation"] });
   assert.is(history.entries.at(-1)?.turnNum, liquidations.at(-1)!.turnNum);
+});
+
+test("a deposit, then a withdrawal that rolls the channel: history shows each once, no close and no second open", async ({ f, api }) => {
+  await holdPrices(f, [[BTC, usd(45_000)]]); // a withdrawal is priced at a settled mark, not just after a move
+  await api.deposit({ amount: "500" }); // the liquidation left little to withdraw
+  const before = await api.status();
+  const rolled = await api.withdraw({ amount: "100" });
+  assert.is.not(rolled.channelId, before.channelId, "a successor channel");
+  const entries = (await api.history({})).entries;
+  const last = entries.at(-1)!;
+  assert.is(last.kind, "withdrawal");
+  assert.is(last.channelId, rolled.channelId);
+  assert.is(last.cashChange, "-100.000000");
+  assert.equal(entries.map((e) => e.kind), ["open", "fill", "fill", "liquidation", "deposit", "withdrawal"]);
 });
 
 test("WebSocket limits: subscribe over HTTP is refused, an unknown topic is bad params, an oversized frame closes the socket", async ({ server }) => {

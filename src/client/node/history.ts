@@ -13,7 +13,11 @@
  * - open: the opening deposit;
  * - fill: a trade state's change of one market's position (size, cash
  *   change, and the state's mark for that market);
- * - deposit / withdrawal: a transfer state's change of cash;
+ * - deposit: a transfer state's change of cash;
+ * - withdrawal: a withdrawal's successor channel opening with less cash than
+ *   its predecessor held (the predecessor's final state, the roll, adds none;
+ *   a withdrawal the node finishes at a start, after a crash, shows as a
+ *   close and an open);
  * - funding: a re-mark's change of cash;
  * - liquidation: a liquidation state, with what it closed;
  * - close: a final state.
@@ -48,6 +52,7 @@ export interface HistoryEntry {
 interface Recorded {
   readonly channelId: Bytes32;
   readonly turnNum: number;
+  readonly isFinal?: boolean;
   readonly appData: Hex;
   readonly entries: readonly HistoryEntry[];
 }
@@ -59,7 +64,10 @@ export class HistoryLog {
   readonly #clock: Clock;
   readonly #flushMs: number;
   /** Per channel: the last recorded turn and margin state. */
-  readonly #last = new Map<Bytes32, { turnNum: number; margin: MarginState }>();
+  readonly #last = new Map<Bytes32, { turnNum: number; margin: MarginState; isFinal: boolean }>();
+  /** Channels a withdrawal rolled into a successor: their final state is the roll's, not a close. */
+  readonly #superseded = new Set<Bytes32>();
+  #rollFrom: Bytes32 | undefined;
   #seq = 0;
   /** Records wait for `load` (states may arrive while the client starts, before the log is read). */
   #markLoaded!: () => void;
@@ -87,7 +95,7 @@ export class HistoryLog {
       if (typeof raw !== "string") continue;
       const record = JSON.parse(raw) as Recorded;
       this.#seq = Math.max(this.#seq, Number(key.slice(PREFIX.length)) + 1);
-      this.#last.set(record.channelId, { turnNum: record.turnNum, margin: decodeAppData(record.appData) });
+      this.#last.set(record.channelId, { turnNum: record.turnNum, margin: decodeAppData(record.appData), isFinal: record.isFinal === true });
     }
   }
 
@@ -118,12 +126,37 @@ export class HistoryLog {
     return records.flatMap(([, raw]) => (typeof raw === "string" ? (JSON.parse(raw) as Recorded).entries : []));
   }
 
+  /** A withdrawal from `channelId` starts: the next new channel is its successor (the node's `withdraw` says so). */
+  rollingFrom(channelId: Bytes32): void {
+    this.#added = this.#added.then(() => void (this.#rollFrom = channelId));
+  }
+
+  /** The margin state a withdrawal's successor `channelId` continues from, once; the old channel is superseded. */
+  #predecessorOf(channelId: Bytes32): MarginState | undefined {
+    const from = this.#rollFrom;
+    const last = from === undefined || from === channelId ? undefined : this.#last.get(from);
+    if (last === undefined) return undefined;
+    this.#rollFrom = undefined;
+    this.#superseded.add(from!);
+    return last.margin;
+  }
+
   #add(channelId: Bytes32, signed: SignedState): void {
     const last = this.#last.get(channelId);
     if (last !== undefined && signed.state.turnNum <= last.turnNum) return;
     const margin = marginStateOf(signed.state);
-    const record: Recorded = { channelId, turnNum: signed.state.turnNum, appData: signed.state.appData, entries: entriesOf(channelId, signed, last?.margin, margin) };
-    this.#last.set(channelId, { turnNum: signed.state.turnNum, margin });
+    let entries: HistoryEntry[];
+    const predecessor = last === undefined ? this.#predecessorOf(channelId) : undefined;
+    if (predecessor !== undefined) {
+      // A withdrawal: the successor opens with what the old channel held less what was paid out.
+      entries = [{ kind: "withdrawal", channelId, turnNum: signed.state.turnNum, stateHash: stateHash(signed.state), cashChange: collateral(margin.traderCash - predecessor.traderCash) }];
+    } else if (signed.state.isFinal && this.#superseded.has(channelId)) {
+      entries = []; // the rolled channel's final state: its withdrawal is already in the log
+    } else {
+      entries = entriesOf(channelId, signed, last?.margin, margin);
+    }
+    const record: Recorded = { channelId, turnNum: signed.state.turnNum, isFinal: signed.state.isFinal, appData: signed.state.appData, entries };
+    this.#last.set(channelId, { turnNum: signed.state.turnNum, margin, isFinal: signed.state.isFinal });
     this.#unwritten.push([PREFIX + String(this.#seq++).padStart(10, "0"), JSON.stringify(record)]);
     this.#timer ??= this.#clock.setTimeout(() => void this.flush().catch(() => {}), this.#flushMs);
   }

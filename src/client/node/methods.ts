@@ -133,7 +133,11 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
     summary: "Withdraws free collateral (rolls the channel into a successor); resolves once the successor is funded",
     params: z.object({ amount: collateralParam("amount") }).strict(),
     result: stateRef,
-    run: async (p, { node, signal }) => ref(node, await node.client.withdraw(p.amount, { signal })),
+    run: async (p, { node, signal }) => {
+      const from = node.client.channelId;
+      if (from !== undefined) node.history.rollingFrom(from);
+      return ref(node, await node.client.withdraw(p.amount, { signal }));
+    },
   }),
   close: define({
     summary: "Cooperative close: a final state signed by both, concluded and paid out on chain",

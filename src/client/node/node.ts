@@ -76,10 +76,18 @@ export class TraderNode {
   constructor(init: TraderNodeInit) {
     this.#init = init;
     this.events.setMaxListeners(0);
+    // The client calls these inside its channel lane: a failure here must not become the client's.
+    const guarded = <A extends unknown[]>(name: string, fn: (...args: A) => void) => (...args: A) => {
+      try {
+        fn(...args);
+      } catch (error) {
+        init.note?.("observer-error", { observer: name, error: String((error as Error)?.stack ?? error).slice(0, 500) });
+      }
+    };
     this.client = init.makeClient({
-      supported: (channelId, signed) => this.#onSupported(channelId, signed),
-      prices: (reports) => this.#onPrices(reports),
-      dispute: (channelId, status, info) => this.#onDispute(channelId, status, info),
+      supported: guarded("supported", (channelId, signed) => this.#onSupported(channelId, signed)),
+      prices: guarded("prices", (reports) => this.#onPrices(reports)),
+      dispute: guarded("dispute", (channelId, status, info) => this.#onDispute(channelId, status, info)),
     });
     this.history = new HistoryLog(this.client.store, init.clock);
     this.orders = new ClientOrders({
