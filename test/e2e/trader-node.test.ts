@@ -192,7 +192,8 @@ async function runBot(ctx: Ctx, program: readonly string[], name: string): Promi
   assert.ok(units(bot.value("stop-fired")!.split(" at ")[1], 8) <= trigger, "fired at a mark at or below the trigger");
   assert.is(bot.value("positions"), "0", "the stop-loss closed the position");
   assert.ok(Number(bot.value("closed")) > Number(bot.value("filled")));
-  await node.process.stop("SIGTERM");
+  assert.is(await node.process.stop("SIGTERM"), 0, `the node stops cleanly\n${node.process.stderr}`);
+  assert.is(node.process.lines.at(-1), "stopped");
   return bot;
 }
 
