@@ -108,8 +108,8 @@ async function perform(action: Action, client: TraderClient, values: Values, clo
   const options = { signal };
   switch (action) {
     case "open": {
-      const id = await client.open(decimalArg(values.deposit, "--deposit", COLLATERAL_DECIMALS), options);
-      console.log(`channel ${id}`);
+      // The status lines start with `channel <id>`: the channel just opened.
+      await client.open(decimalArg(values.deposit, "--deposit", COLLATERAL_DECIMALS), options);
       return printStatus(client);
     }
     case "trade": {

@@ -28,6 +28,12 @@ export const CHAIN_ERRORS = {
   KEYSTORE_PASSWORD_MISSING: { number: 5401, title: "No password for the keystore was given (environment variable or password file)" },
   PLAIN_KEY_REFUSED: { number: 5402, title: "A plain private key file is refused without the explicit development flag" },
   KEYSTORE_EXISTS: { number: 5403, title: "A key file already exists at that path" },
+  // deployment and the address registry (deployments/<chainId>.json): 5500-5599
+  DEPLOYMENT_FAILED: { number: 5500, title: "The deployment did not complete; run the same command again to resume it" },
+  REGISTRY_MISSING: { number: 5501, title: "No deployment is recorded for this chain; run `nitro-margin deploy` or give the addresses in the config" },
+  REGISTRY_INVALID: { number: 5502, title: "The deployment registry file is not valid" },
+  REGISTRY_CHAIN_MISMATCH: { number: 5503, title: "The deployment registry records another chain" },
+  DOMAIN_MISMATCH: { number: 5504, title: "MarginApp's EIP-712 domain is not the one this program signs for" },
 } as const satisfies Catalogue;
 
 export type ChainErrorCode = keyof typeof CHAIN_ERRORS;
