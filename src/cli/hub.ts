@@ -15,7 +15,8 @@ import { resolveHubConfig } from "../hub/config.ts";
 import { Hub } from "../hub/hub.ts";
 import { createLocalOracle } from "../oracle/local-signer.ts";
 import type { Hex } from "../protocol/types.ts";
-import { intArg, readJsonFile, required, shutdownSignal, untilAborted, usageError } from "./args.ts";
+import { intArg, required, shutdownSignal, untilAborted, usageError } from "./args.ts";
+import { readChainConfig } from "./chain-config.ts";
 import { DashboardServer } from "../hub/dashboard/server.ts";
 import { createLogger, eventLog, logLine, parseLogFormat, parseLogLevel } from "../hub/log.ts";
 import { HubMetrics } from "../hub/metrics.ts";
@@ -51,7 +52,7 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
       "log-level": { type: "string" },
     },
   });
-  const config = resolveHubConfig(await readJsonFile(required(values.config, "--config")));
+  const config = resolveHubConfig(await readChainConfig(required(values.config, "--config")));
   const scenario = values["dev-oracle-scenario"] as Scenario;
   if (!SCENARIOS.includes(scenario)) throw usageError(`--dev-oracle-scenario must be one of ${SCENARIOS.join(", ")}`);
   const dashboardPort = values["dashboard-port"] === undefined ? undefined : intArg(values["dashboard-port"], "--dashboard-port");

@@ -9,6 +9,7 @@
 import { deploy, DEPLOY_USAGE } from "./deploy.ts";
 import { dev, DEV_USAGE } from "./dev.ts";
 import { failureLine, isUsageFailure } from "./failure.ts";
+import { faucet, FAUCET_USAGE } from "./faucet.ts";
 import { hub, HUB_USAGE } from "./hub.ts";
 import { keygen, KEYGEN_USAGE } from "./keys.ts";
 import { oracle, ORACLE_USAGE } from "./oracle.ts";
@@ -20,13 +21,14 @@ const USAGE = `usage: nitro-margin <command> [options]
 commands:
 ${DEV_USAGE}
 ${DEPLOY_USAGE}
+${FAUCET_USAGE}
 ${HUB_USAGE}
 ${TRADER_USAGE}
 ${KEYGEN_USAGE}
 ${ORACLE_USAGE}
 `;
 
-const commands: Record<string, (argv: string[], clock: Clock) => Promise<void>> = { dev, deploy, hub, trader, keygen, oracle };
+const commands: Record<string, (argv: string[], clock: Clock) => Promise<void>> = { dev, deploy, faucet, hub, trader, keygen, oracle };
 
 const [command, ...rest] = process.argv.slice(2);
 const run = command === undefined ? undefined : commands[command];

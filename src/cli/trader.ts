@@ -16,7 +16,8 @@ import { stateHashOf } from "../protocol/sign.ts";
 import { resolveSignatureBackend } from "../protocol/sig-backend.ts";
 import type { MarketId } from "../protocol/types.ts";
 import { COLLATERAL_DECIMALS, PRICE_DECIMALS, SIZE_DECIMALS } from "../protocol/units.ts";
-import { decimalArg, intArg, readJsonFile, required, shutdownSignal, usageError } from "./args.ts";
+import { decimalArg, intArg, required, shutdownSignal, usageError } from "./args.ts";
+import { readChainConfig } from "./chain-config.ts";
 import { formatStatus } from "./format.ts";
 import { resolveTraderConfig, type TraderConfig } from "./trader-config.ts";
 import { DISPUTE_ACTIONS, DISPUTE_USAGE, performDispute, type DisputeAction } from "./trader-disputes.ts";
@@ -61,7 +62,7 @@ export async function trader(argv: string[], clock: Clock): Promise<void> {
   const [action, ...rest] = argv;
   if (!ACTIONS.includes(action as Action) && !isDispute(action)) throw usageError(`unknown trader action ${JSON.stringify(action ?? "")}; one of open, trade, deposit, withdraw, close, status, exit, collect, watch`);
   const { values } = parseArgs({ args: rest, options: OPTIONS });
-  const config = resolveTraderConfig(await readJsonFile(required(values.config, "--config")), { hub: values.hub, hubAddress: values["hub-address"] });
+  const config = resolveTraderConfig(await readChainConfig(required(values.config, "--config")), { hub: values.hub, hubAddress: values["hub-address"] });
   const shutdown = shutdownSignal();
   const chain = await wireChain(config.base, { passwordFile: values["password-file"], clock });
   // `challenge` acts without a client (our own watcher would answer our stale challenge). `exit` runs on

@@ -2,7 +2,7 @@
  * What `hub start` and every `trader` command do first, in one place: load
  * the key the config names (keystore, or a plain key only when the config
  * allows it), connect to the chain RPC with ethers, check the chain id and
- * the contracts, build the ChannelFunding port over it, and settle the
+ * the contracts (code at every address, MarginApp's EIP-712 domain), build the ChannelFunding port over it, and settle the
  * process's clock (the machine's, or the chain's with `chain.clock: "chain"`).
  */
 import { mkdir } from "node:fs/promises";
@@ -11,6 +11,7 @@ import { AdjudicatorClient } from "../chain/adjudicator.ts";
 import { BlockClock } from "../chain/block-clock.ts";
 import { ChannelFunding } from "../chain/channel-funding.ts";
 import { loadKey, type LoadedKey } from "../chain/keys.ts";
+import { checkMarginApp } from "../chain/margin-app-check.ts";
 import type { HubConfig, KeyConfig } from "../hub/config.ts";
 import type { Clock } from "../time/clock.ts";
 
@@ -52,6 +53,7 @@ export async function wireChain(config: Pick<HubConfig, "chain" | "key" | "dataD
       confirmations: config.chain.confirmations,
       expectedChainId: config.chain.chainId,
     });
+    await checkMarginApp(provider, config.chain.marginApp, config.chain.chainId);
     const funding = new ChannelFunding(adjudicator, provider, config.chain.confirmations);
     const blocks = config.chain.clock === "chain" ? await startBlockClock(provider, config.chain.pollMs, options.clock) : undefined;
     const close = async () => {

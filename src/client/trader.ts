@@ -508,6 +508,11 @@ export class TraderClient {
     return traderStatus(this.#channel, (margin) => this.#riskParams.setOf(margin), (market) => this.#prices.latest(market));
   }
 
+  /** The latest verified oracle report of each market in `markets` that has one (what `exit --reports` takes). */
+  priceReports(markets: readonly MarketId[]): PriceReport[] {
+    return markets.map((market) => this.#prices.latest(market)).filter((r): r is PriceReport => r !== undefined);
+  }
+
   // --- internals ---
 
   /** What the resume part may touch of ours (resume.ts). */

@@ -11,6 +11,7 @@ export const CHAIN_ERRORS = {
   CHAIN_ID_MISMATCH: { number: 5001, title: "The RPC endpoint serves a different chain than configured" },
   CONTRACT_MISSING: { number: 5002, title: "No contract code at the configured address" },
   NO_CHAIN: { number: 5003, title: "This hub runs without a chain, and the request needs one" },
+  DEV_CHAIN_UNAVAILABLE: { number: 5004, title: "The embedded development chain needs the hardhat package: npm install hardhat (or run `hardhat node` and `nitro-margin deploy`)" },
   TX_REVERTED: { number: 5100, title: "The transaction reverted" },
   TX_TIMEOUT: { number: 5101, title: "The transaction was not confirmed in time" },
   ABORTED: { number: 5102, title: "The chain operation was aborted" },

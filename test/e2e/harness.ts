@@ -37,8 +37,9 @@ export class CliProcess {
   readonly exited: Promise<number | null>;
   #waiters: (() => void)[] = [];
 
-  constructor(args: readonly string[], env: Record<string, string> = {}) {
-    this.child = spawn(NODE, [MAIN, ...args], { cwd: ROOT, env: { ...process.env, NODE_COMPILE_CACHE: COMPILE_CACHE, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  /** `program`: another entry point than the repository's bundle (an installed package's bin); `cwd`: where it runs. */
+  constructor(args: readonly string[], env: Record<string, string> = {}, options: { program?: string; cwd?: string } = {}) {
+    this.child = spawn(NODE, [options.program ?? MAIN, ...args], { cwd: options.cwd ?? ROOT, env: { ...process.env, NODE_COMPILE_CACHE: COMPILE_CACHE, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let buffered = "";
     this.child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       buffered += chunk;
