@@ -32,10 +32,7 @@ import { getAddress, Transaction, type JsonRpcProvider, type Wallet } from "ethe
 import { ChainError } from "../errors/chain.ts";
 import type { Address } from "../protocol/types.ts";
 import { compilerOf, loadArtifact, type ContractName } from "./artifacts.ts";
-import { readRecord, REGISTRY_FORMAT, writeRecord, type DeployedContract, type DeploymentRecord } from "./registry.ts";
-
-/** Chains where deploy may mint a collateral token and use the node's unlocked accounts (Hardhat, Ganache/anvil). */
-export const DEV_CHAIN_IDS: readonly bigint[] = [31337n, 1337n];
+import { DEV_CHAIN_IDS, readRecord, REGISTRY_FORMAT, writeRecord, type DeployedContract, type DeploymentRecord } from "./registry.ts";
 
 export interface DeployInit {
   readonly provider: JsonRpcProvider;

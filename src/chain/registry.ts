@@ -17,6 +17,8 @@ import type { CompilerSettings } from "./artifacts.ts";
 
 export const REGISTRY_FORMAT = "nitro-margin-deployment-1";
 export const DEFAULT_DEPLOYMENTS_DIR = "deployments";
+/** Chains where deploy may mint a collateral token and use the node's unlocked accounts (Hardhat, Ganache/anvil). */
+export const DEV_CHAIN_IDS: readonly bigint[] = [31337n, 1337n];
 
 export interface DeployedContract {
   readonly address: Address;

@@ -11,7 +11,6 @@
 import { execFileSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import { BUILT_FROM_COMMIT } from "../assets.ts";
-import { deployContracts } from "../chain/ignition.ts";
 import { DEFAULT_PASSWORD_ENV, loadKey } from "../chain/keys.ts";
 import { DEFAULT_DEPLOYMENTS_DIR } from "../chain/registry.ts";
 import { toChainError } from "../chain/tx.ts";
@@ -53,6 +52,8 @@ export async function deploy(argv: string[]): Promise<void> {
   const provider = rpcProvider(rpc, pollMs);
   try {
     const wallet = values.key === undefined ? undefined : (await loadKey(values.key, { passwordEnv: DEFAULT_PASSWORD_ENV, allowPlainKey: values["plain-key-dev"], ...(values["password-file"] !== undefined ? { passwordFile: values["password-file"] } : {}) })).wallet;
+    // Ignition is a fifth of the bundle and only this command runs it: its own chunk, loaded here.
+    const { deployContracts } = await import("../chain/ignition.ts");
     const outcome = await deployContracts({
       provider,
       ...(wallet !== undefined ? { wallet } : {}),

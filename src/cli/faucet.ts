@@ -8,8 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import { Contract, toBeHex } from "ethers";
-import { DEV_CHAIN_IDS } from "../chain/ignition.ts";
-import { DEFAULT_DEPLOYMENTS_DIR, requireRecord } from "../chain/registry.ts";
+import { DEFAULT_DEPLOYMENTS_DIR, DEV_CHAIN_IDS, requireRecord } from "../chain/registry.ts";
 import { toChainError } from "../chain/tx.ts";
 import { ChainError } from "../errors/chain.ts";
 import { parseAddress } from "../protocol/parse.ts";
