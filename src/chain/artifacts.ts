@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import type { InterfaceAbi } from "ethers";
 import { ARTIFACTS_DIR, BUNDLED } from "../assets.ts";
+import { ChainError } from "../errors/chain.ts";
 
 const ARTIFACTS = fileURLToPath(ARTIFACTS_DIR);
 
@@ -46,7 +47,7 @@ export function loadArtifact(name: ContractName): Promise<Artifact> {
     pending = readFile(file, "utf8").then(
       (text) => JSON.parse(text) as Artifact,
       (cause) => {
-        throw new Error(`contract artifact ${name} is missing; run "npm run build:contracts"`, { cause });
+        throw new ChainError("CONTRACT_ARTIFACT_MISSING", { details: { contract: name, file }, cause });
       },
     );
     cache.set(name, pending);

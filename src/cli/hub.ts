@@ -6,11 +6,15 @@
  * `address 0x...`, `peer-id ...`) then `ready`, runs the development oracle
  * when asked, and stops cleanly on SIGINT/SIGTERM. Events go to stderr as
  * one line each. The hub's dispute watcher runs with it: a stale challenge
- * on any of its channels is answered while the process is up.
+ * on any of its channels is answered while the process is up. A hub whose
+ * ETH is below `chain.minBalance` does not start; a running one logs
+ * `gas-balance-low` under twice the floor (src/chain/gas-balance.ts).
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { getAddress } from "ethers";
+import { formatEther, getAddress } from "ethers";
+import { Gauge } from "prom-client";
+import { checkGasFloor, GasBalanceWatch } from "../chain/gas-balance.ts";
 import { resolveHubConfig } from "../hub/config.ts";
 import { Hub } from "../hub/hub.ts";
 import { createLocalOracle } from "../oracle/local-signer.ts";
@@ -59,6 +63,12 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
   if (dashboardPort !== undefined && dashboardPort > 65535) throw usageError(`--dashboard-port must be a port number, got ${dashboardPort}`);
   const shutdown = shutdownSignal();
   const chain = await wireChain(config, { passwordFile: values["password-file"], clock });
+  // Below the floor the hub could not pay for the checkpoints a stale challenge needs: refuse to start.
+  const firstBalance = await checkGasFloor(chain.provider, chain.adjudicator.account, config.chain.minBalance).catch(async (error: unknown) => {
+    await chain.close();
+    shutdown.dispose();
+    throw error;
+  });
   const logger = createLogger({ fd: 2, format: parseLogFormat(values["log-format"]), level: values.quiet ? "silent" : parseLogLevel(values["log-level"]) });
   // Log lines carry the machine's time (pino's): they are read by people, at real time, whatever the hub's clock.
   const log = values.quiet ? undefined : eventLog(logger);
@@ -70,8 +80,23 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
   let feedDone: Promise<void> = Promise.resolve();
   let dashboard: DashboardServer | undefined;
   const metrics = new HubMetrics(node, { clock: chain.clock });
+  const gas = new GasBalanceWatch({
+    provider: chain.provider,
+    address: chain.adjudicator.account,
+    floor: config.chain.minBalance,
+    pollMs: config.chain.balancePollMs,
+    clock: chain.clock,
+    onLow: (balance, floor) => note("warn", "gas-balance-low", { balance: formatEther(balance), floor: formatEther(floor) }),
+    onRecovered: (balance) => note("info", "gas-balance-ok", { balance: formatEther(balance) }),
+    onError: (error) => note("warn", "gas-balance-error", { error: String(error) }),
+  });
+  // ETH as a float: a gauge for alerts, not an amount anyone settles with.
+  new Gauge({ name: "nitro_margin_hub_gas_balance_eth", help: "The hub's ETH for gas (last read); alert below twice chain.minBalance", registers: [metrics.registry], collect() {
+    if (gas.latest !== undefined) this.set(Number(formatEther(gas.latest)));
+  } });
   try {
     await node.start();
+    gas.start(firstBalance);
     if (dashboardPort !== undefined) {
       metrics.start();
       dashboard = new DashboardServer({ hub: node, metrics, port: dashboardPort, host: values["dashboard-host"], signal: shutdown.signal, clock: chain.clock });
@@ -95,6 +120,7 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
     await feedDone.catch((error: unknown) => note("warn", "feed-error", { error: String(error) }));
     await dashboard?.stop();
     metrics.stop();
+    await gas.stop();
     await node.stop();
     await chain.close();
     shutdown.dispose();

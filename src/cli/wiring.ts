@@ -12,6 +12,7 @@ import { BlockClock } from "../chain/block-clock.ts";
 import { ChannelFunding } from "../chain/channel-funding.ts";
 import { loadKey, type LoadedKey } from "../chain/keys.ts";
 import { checkMarginApp } from "../chain/margin-app-check.ts";
+import type { FeePolicy } from "../chain/tx.ts";
 import type { HubConfig, KeyConfig } from "../hub/config.ts";
 import type { Clock } from "../time/clock.ts";
 
@@ -52,6 +53,7 @@ export async function wireChain(config: Pick<HubConfig, "chain" | "key" | "dataD
       token: config.chain.token,
       confirmations: config.chain.confirmations,
       expectedChainId: config.chain.chainId,
+      fees: feePolicy(config.chain),
     });
     await checkMarginApp(provider, config.chain.marginApp, config.chain.chainId);
     const funding = new ChannelFunding(adjudicator, provider, config.chain.confirmations);
@@ -65,6 +67,17 @@ export async function wireChain(config: Pick<HubConfig, "chain" | "key" | "dataD
     provider.destroy();
     throw error;
   }
+}
+
+/** The config's EIP-1559 caps and replacement rule (src/chain/tx.ts). */
+export function feePolicy(chain: HubConfig["chain"]): FeePolicy {
+  return {
+    ...(chain.maxFeePerGas !== undefined ? { maxFeePerGas: chain.maxFeePerGas } : {}),
+    ...(chain.maxPriorityFeePerGas !== undefined ? { maxPriorityFeePerGas: chain.maxPriorityFeePerGas } : {}),
+    replaceAfterMs: chain.replaceAfterMs,
+    bumpPercent: chain.feeBumpPercent,
+    maxReplacements: chain.maxReplacements,
+  };
 }
 
 /** The chain's block time as the process clock (`BlockClock`), paced by `base`. */

@@ -35,6 +35,8 @@ export const CHAIN_ERRORS = {
   REGISTRY_INVALID: { number: 5502, title: "The deployment registry file is not valid" },
   REGISTRY_CHAIN_MISMATCH: { number: 5503, title: "The deployment registry records another chain" },
   DOMAIN_MISMATCH: { number: 5504, title: "MarginApp's EIP-712 domain is not the one this program signs for" },
+  BALANCE_BELOW_FLOOR: { number: 5505, title: "The hub's ETH balance is below its configured floor (chain.minBalance): it could not pay for the disputes it may have to answer" },
+  CONTRACT_ARTIFACT_MISSING: { number: 5506, title: "A contract's ABI and bytecode are missing: run `npm run build:contracts` (from source) or reinstall the package" },
 } as const satisfies Catalogue;
 
 export type ChainErrorCode = keyof typeof CHAIN_ERRORS;

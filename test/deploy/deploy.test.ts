@@ -3,14 +3,16 @@
  * hub and two traders from configs that hold no address (scenario.ts); then
  * configs the hub and a trader must refuse at start, each with its typed
  * error on one line: an address without code, another chain's registry, no
- * registry at all, and a MarginApp address that is not MarginApp.
+ * registry at all, a MarginApp address that is not MarginApp, a hub with
+ * less ETH than its floor (and one under twice it, which starts and warns),
+ * a hub that is down.
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CliProcess, freePort } from "../e2e/harness.ts";
+import { CliProcess, freePort, hubEvents } from "../e2e/harness.ts";
 import { startNodeChain, type NodeChain } from "./node-chain.ts";
 import { operatorAndTraders, type ScenarioResult } from "./scenario.ts";
 
@@ -77,6 +79,17 @@ test("refused at start: no code at an address, another chain's registry, no regi
 
   // Code, but not MarginApp's EIP-712 domain (the token's address in its place).
   await refused(ctx, ["hub", "start", "--config", done.hubConfig({ marginApp: done.addresses.token }, "wrong-app.json")], "DOMAIN_MISMATCH");
+
+  // Less ETH than the floor: the hub could not pay for the disputes it must answer.
+  const ether = 10n ** 18n;
+  await refused(ctx, ["hub", "start", "--config", done.hubConfig({ minBalance: (1_000n * ether).toString() }, "poor.json")], "BALANCE_BELOW_FLOOR");
+  // Above the floor but under twice it: the hub starts and says it runs low.
+  const low = spawner(ctx)(["hub", "start", "--config", done.hubConfig({ minBalance: (60n * ether).toString() }, "low.json"), "--log-format", "json"]);
+  await low.waitFor((lines) => lines.includes("ready"), "the hub to start above its floor", 60_000);
+  const warning = hubEvents(low, "gas-balance-low" as never)[0];
+  assert.ok(warning !== undefined, low.stderr);
+  assert.is(warning!.floor, "60.0");
+  assert.is(await low.stop("SIGTERM"), 0);
 
   // A hub that is down: one line naming it and the reason, not a stack.
   const base = JSON.parse(readFileSync(done.hubConfig({}, "base.json"), "utf8")) as Record<string, unknown>;
