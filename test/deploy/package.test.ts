@@ -9,7 +9,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -18,6 +18,7 @@ import { startNodeChain, type NodeChain } from "./node-chain.ts";
 import { operatorAndTraders } from "./scenario.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
+const NODE = join(ROOT, "node_modules/.bin/node");
 const run = promisify(execFile);
 
 interface Ctx {
@@ -43,6 +44,8 @@ test.after(async (ctx) => {
 test("the tarball installs with no repository and no Hardhat, and holds the contracts", async (ctx) => {
   const packed = join(ctx.dir, "pack");
   mkdirSync(packed);
+  // The SDK's declarations, as prepack writes them.
+  await run(NODE, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.types.json"], { cwd: ROOT });
   await run("npm", ["pack", "--ignore-scripts", "--pack-destination", packed], { cwd: ROOT });
   const tarball = join(packed, readdirSync(packed).find((f) => f.endsWith(".tgz"))!);
   const app = join(ctx.dir, "app");
@@ -55,6 +58,20 @@ test("the tarball installs with no repository and no Hardhat, and holds the cont
   assert.not.ok(installed.includes("ethers"), "dependencies are inside the bundle");
   for (const name of ["NitroAdjudicator", "MarginApp", "CollateralToken"]) assert.ok(existsSync(join(app, "node_modules/nitro-margin/dist/contracts", `${name}.json`)), `${name} ships`);
   ctx.app = app;
+});
+
+test("the trader SDK imports as nitro-margin/client, with its types", async (ctx) => {
+  const { stdout } = await run(NODE, ["--input-type=module", "-e", 'const m = await import("nitro-margin/client"); console.log(typeof m.TraderClient, typeof m.AdjudicatorClient)'], { cwd: ctx.app });
+  assert.is(stdout.trim(), "function function");
+  // A consumer's TypeScript sees the client's real types: a wrong use does not compile, a right one does.
+  const check = (body: string) => {
+    writeFileSync(join(ctx.app, "check.ts"), `import { TraderClient, type TraderStatus } from "nitro-margin/client";\n${body}\n`);
+    return run(NODE, [join(ROOT, "node_modules/typescript/bin/tsc"), "--noEmit", "--strict", "--skipLibCheck", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2023", "--types", "node", "--typeRoots", join(ROOT, "node_modules/@types"), "check.ts"], { cwd: ctx.app });
+  };
+  await check("export const equity = (c: TraderClient): bigint => c.status().equity; export type S = TraderStatus;");
+  const wrong = await check("export const equity = (c: TraderClient): string => c.status().equity;").then(() => undefined, (error: { stdout: string }) => error);
+  assert.ok(wrong !== undefined, "a bigint is not a string");
+  assert.match(wrong!.stdout, /TS2322/);
 });
 
 test("on an old Node the bin says so in one line", async (ctx) => {
