@@ -15,7 +15,7 @@ import { fixedPartOf, type Outcome, type SignedState } from "../protocol/state.t
 import type { Address, Bytes32 } from "../protocol/types.ts";
 import { fixedPartArg, outcomeArg, signedStateArg } from "./adjudicator-args.ts";
 import { loadArtifact } from "./artifacts.ts";
-import { read, sendAndWait, throwIfAborted, type CallOptions, type FeePolicy, type SendOptions } from "./tx.ts";
+import { read, sendAndWait, throwIfAborted, type CallOptions, type FeePolicy, type Replacement, type SendOptions } from "./tx.ts";
 
 export const ERC20_ABI = [
   "function balanceOf(address owner) view returns (uint256)",
@@ -41,6 +41,8 @@ export interface AdjudicatorClientInit {
   readonly expectedChainId?: bigint;
   /** Fee caps and the replacement of transactions left pending (tx.ts); default: the node's fees, no replacement. */
   readonly fees?: FeePolicy;
+  /** Told of each replacement of a pending transaction. */
+  readonly onReplace?: (replaced: Replacement) => void;
 }
 
 export type ChannelMode = "open" | "challenge" | "finalized";
@@ -86,6 +88,7 @@ export class AdjudicatorClient {
   readonly #timeoutMs: number;
   readonly #fees: FeePolicy | undefined;
   readonly #wallet: EthersSigner;
+  readonly #onReplace: ((replaced: Replacement) => void) | undefined;
 
   private constructor(init: AdjudicatorClientInit, account: Address, iface: Interface, provider: Provider) {
     this.account = account;
@@ -98,6 +101,7 @@ export class AdjudicatorClient {
     this.#timeoutMs = init.txTimeoutMs ?? 120_000;
     this.#fees = init.fees;
     this.#wallet = init.wallet;
+    this.#onReplace = init.onReplace;
   }
 
   /** Loads the adjudicator ABI, checks the chain id (when expected) and that both contracts exist. */
@@ -268,7 +272,7 @@ export class AdjudicatorClient {
     return {
       confirmations: this.#confirmations,
       timeoutMs: this.#timeoutMs,
-      ...(this.#fees !== undefined ? { fees: { policy: this.#fees, signer: this.#wallet, provider: this.#provider } } : {}),
+      ...(this.#fees !== undefined ? { fees: { policy: this.#fees, signer: this.#wallet, provider: this.#provider, ...(this.#onReplace ? { onReplace: this.#onReplace } : {}) } } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     };
   }

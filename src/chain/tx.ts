@@ -125,7 +125,22 @@ export interface SendOptions extends CallOptions {
   readonly confirmations: number;
   readonly timeoutMs: number;
   /** Fee caps and replacement; without it, the node's suggested fees and one send. */
-  readonly fees?: { readonly policy: FeePolicy; readonly signer: EthersSigner; readonly provider: Provider };
+  readonly fees?: {
+    readonly policy: FeePolicy;
+    readonly signer: EthersSigner;
+    readonly provider: Provider;
+    /** Told of each replacement (the operator's log line). */
+    readonly onReplace?: (replaced: Replacement) => void;
+  };
+}
+
+export interface Replacement {
+  readonly action: string;
+  readonly nonce: number;
+  readonly replacedHash: string;
+  readonly hash: string;
+  /** The new offer, wei per gas (gasPrice on a chain without EIP-1559). */
+  readonly maxFeePerGas: bigint;
 }
 
 /**
@@ -179,8 +194,10 @@ export async function sendAndWait(action: string, send: (fees: FeeOverrides) => 
       if (e.code !== "TIMEOUT" || next === undefined || options.signal?.aborted === true) throw toChainError(error, `wait ${action}`, options.signal);
     }
     try {
+      const replaced = tx;
       tx = await raceSignal(options.fees!.signer.sendTransaction({ ...next, to: tx.to, data: tx.data, value: tx.value, gasLimit: tx.gasLimit, nonce: tx.nonce, chainId: tx.chainId }), options.signal, `replace ${action}`);
       replacements += 1;
+      options.fees!.onReplace?.({ action, nonce: tx.nonce, replacedHash: replaced.hash, hash: tx.hash, maxFeePerGas: "maxFeePerGas" in next ? next.maxFeePerGas : next.gasPrice });
     } catch (error) {
       const e = error as { code?: string };
       // The pending copy was mined while we signed its replacement: wait for it again.

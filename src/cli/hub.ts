@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { formatEther, getAddress } from "ethers";
 import { Gauge } from "prom-client";
 import { checkGasFloor, GasBalanceWatch } from "../chain/gas-balance.ts";
+import type { Replacement } from "../chain/tx.ts";
 import { resolveHubConfig } from "../hub/config.ts";
 import { Hub } from "../hub/hub.ts";
 import { createLocalOracle } from "../oracle/local-signer.ts";
@@ -62,18 +63,20 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
   const dashboardPort = values["dashboard-port"] === undefined ? undefined : intArg(values["dashboard-port"], "--dashboard-port");
   if (dashboardPort !== undefined && dashboardPort > 65535) throw usageError(`--dashboard-port must be a port number, got ${dashboardPort}`);
   const shutdown = shutdownSignal();
-  const chain = await wireChain(config, { passwordFile: values["password-file"], clock });
+  const logger = createLogger({ fd: 2, format: parseLogFormat(values["log-format"]), level: values.quiet ? "silent" : parseLogLevel(values["log-level"]) });
+  // Log lines carry the machine's time (pino's): they are read by people, at real time, whatever the hub's clock.
+  const log = values.quiet ? undefined : eventLog(logger);
+  // The process's own events, in the hub's line format.
+  const note = (level: "warn" | "info" | "debug", event: string, fields: Record<string, unknown>) => logLine(logger, level, event, fields);
+  // A transaction left pending and sent again with higher fees: worth a line (the gas market moved past the config's offer).
+  const onReplace = (r: Replacement) => note("warn", "tx-replaced", { action: r.action, nonce: r.nonce, replaced: r.replacedHash, hash: r.hash, maxFeePerGas: r.maxFeePerGas.toString() });
+  const chain = await wireChain(config, { passwordFile: values["password-file"], clock, onReplace });
   // Below the floor the hub could not pay for the checkpoints a stale challenge needs: refuse to start.
   const firstBalance = await checkGasFloor(chain.provider, chain.adjudicator.account, config.chain.minBalance).catch(async (error: unknown) => {
     await chain.close();
     shutdown.dispose();
     throw error;
   });
-  const logger = createLogger({ fd: 2, format: parseLogFormat(values["log-format"]), level: values.quiet ? "silent" : parseLogLevel(values["log-level"]) });
-  // Log lines carry the machine's time (pino's): they are read by people, at real time, whatever the hub's clock.
-  const log = values.quiet ? undefined : eventLog(logger);
-  // The process's own events, in the hub's line format.
-  const note = (level: "warn" | "info" | "debug", event: string, fields: Record<string, unknown>) => logLine(logger, level, event, fields);
   // The dispute watcher answers stale challenges while the hub runs (it resumes from its stored cursor; block 0 the first time).
   const disputes = { provider: chain.provider, client: chain.adjudicator, pollingIntervalMs: config.chain.pollMs };
   const node = new Hub({ config, signer: chain.key.signer, chain: chain.funding, disputes, clock: chain.clock, peerKey: await loadOrCreatePeerKey(join(config.dataDir, PEER_KEY_FILE)), ...(log ? { log } : {}) });

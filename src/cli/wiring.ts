@@ -12,7 +12,7 @@ import { BlockClock } from "../chain/block-clock.ts";
 import { ChannelFunding } from "../chain/channel-funding.ts";
 import { loadKey, type LoadedKey } from "../chain/keys.ts";
 import { checkMarginApp } from "../chain/margin-app-check.ts";
-import type { FeePolicy } from "../chain/tx.ts";
+import type { FeePolicy, Replacement } from "../chain/tx.ts";
 import type { HubConfig, KeyConfig } from "../hub/config.ts";
 import type { Clock } from "../time/clock.ts";
 
@@ -41,7 +41,7 @@ export async function loadConfiguredKey(key: KeyConfig, passwordFile: string | u
   return loadKey(path, { passwordEnv: key.passwordEnv, allowPlainKey: key.allowPlainKey, ...(passwordFile !== undefined ? { passwordFile } : {}) });
 }
 
-export async function wireChain(config: Pick<HubConfig, "chain" | "key" | "dataDir">, options: { passwordFile?: string | undefined; clock: Clock }): Promise<ChainWiring> {
+export async function wireChain(config: Pick<HubConfig, "chain" | "key" | "dataDir">, options: { passwordFile?: string | undefined; clock: Clock; onReplace?: (replaced: Replacement) => void }): Promise<ChainWiring> {
   await mkdir(config.dataDir, { recursive: true });
   const loaded = await loadConfiguredKey(config.key, options.passwordFile);
   const provider = rpcProvider(config.chain.rpcUrl, config.chain.pollMs);
@@ -54,6 +54,7 @@ export async function wireChain(config: Pick<HubConfig, "chain" | "key" | "dataD
       confirmations: config.chain.confirmations,
       expectedChainId: config.chain.chainId,
       fees: feePolicy(config.chain),
+      ...(options.onReplace ? { onReplace: options.onReplace } : {}),
     });
     await checkMarginApp(provider, config.chain.marginApp, config.chain.chainId);
     const funding = new ChannelFunding(adjudicator, provider, config.chain.confirmations);
