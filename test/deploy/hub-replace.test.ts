@@ -105,7 +105,7 @@ test("automine off, a low first offer: the hub's approval is replaced with highe
   assert.ok(replaced.length >= 1, `the hub logged its replacements\n${hub.stderr.slice(-2000)}`);
   assert.is(replaced[0]!.replaced, first.hash, "the stuck transaction is the one replaced");
   assert.ok(replaced.every((r) => r.nonce === replaced[0]!.nonce), "every copy with the same nonce");
-  const landed = (await chain.provider.getTransaction(replaced.at(-1)!.hash))!;
+  const landed = (await chain.provider.getTransaction(replaced.at(-1)!.hash!))!;
   assert.ok(landed.blockNumber !== null, "the last copy was mined");
   assert.ok(landed.maxFeePerGas! >= BASE_FEE && landed.maxFeePerGas! <= 200n * GWEI, `paid the base fee, under the cap (${landed.maxFeePerGas})`);
   assert.is((await chain.provider.getTransaction(first.hash)), null, "the stuck copy is gone from the chain and the pool");
