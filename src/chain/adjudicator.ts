@@ -15,7 +15,7 @@ import { fixedPartOf, type Outcome, type SignedState } from "../protocol/state.t
 import type { Address, Bytes32 } from "../protocol/types.ts";
 import { fixedPartArg, outcomeArg, signedStateArg } from "./adjudicator-args.ts";
 import { loadArtifact } from "./artifacts.ts";
-import { read, sendAndWait, throwIfAborted, type CallOptions, type FeePolicy, type Replacement, type SendOptions } from "./tx.ts";
+import { read, sendAndWait, throwIfAborted, type CallOptions, type FeePolicy, type Replacement, type SendOptions, type SentJournal } from "./tx.ts";
 
 export const ERC20_ABI = [
   "function balanceOf(address owner) view returns (uint256)",
@@ -43,6 +43,8 @@ export interface AdjudicatorClientInit {
   readonly fees?: FeePolicy;
   /** Told of each replacement of a pending transaction. */
   readonly onReplace?: (replaced: Replacement) => void;
+  /** Records what is sent until mined, so a restart resumes it (pending-txs.ts). */
+  readonly journal?: SentJournal;
 }
 
 export type ChannelMode = "open" | "challenge" | "finalized";
@@ -89,6 +91,7 @@ export class AdjudicatorClient {
   readonly #fees: FeePolicy | undefined;
   readonly #wallet: EthersSigner;
   readonly #onReplace: ((replaced: Replacement) => void) | undefined;
+  readonly #journal: SentJournal | undefined;
 
   private constructor(init: AdjudicatorClientInit, account: Address, iface: Interface, provider: Provider) {
     this.account = account;
@@ -102,6 +105,7 @@ export class AdjudicatorClient {
     this.#fees = init.fees;
     this.#wallet = init.wallet;
     this.#onReplace = init.onReplace;
+    this.#journal = init.journal;
   }
 
   /** Loads the adjudicator ABI, checks the chain id (when expected) and that both contracts exist. */
@@ -272,7 +276,9 @@ export class AdjudicatorClient {
     return {
       confirmations: this.#confirmations,
       timeoutMs: this.#timeoutMs,
-      ...(this.#fees !== undefined ? { fees: { policy: this.#fees, signer: this.#wallet, provider: this.#provider, ...(this.#onReplace ? { onReplace: this.#onReplace } : {}) } } : {}),
+      ...(this.#fees !== undefined
+        ? { fees: { policy: this.#fees, signer: this.#wallet, provider: this.#provider, ...(this.#onReplace ? { onReplace: this.#onReplace } : {}), ...(this.#journal ? { journal: this.#journal } : {}) } }
+        : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     };
   }

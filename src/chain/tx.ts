@@ -131,7 +131,15 @@ export interface SendOptions extends CallOptions {
     readonly provider: Provider;
     /** Told of each replacement (the operator's log line). */
     readonly onReplace?: (replaced: Replacement) => void;
+    /** Where each copy sent is recorded until its nonce is used, for a restart (pending-txs.ts). */
+    readonly journal?: SentJournal;
   };
+}
+
+/** What `sendAndWait` tells the journal of pending transactions (pending-txs.ts PendingTxJournal). */
+export interface SentJournal {
+  record(action: string, tx: TransactionResponse): Promise<void>;
+  settle(nonce: number): Promise<void>;
 }
 
 export interface Replacement {
@@ -180,15 +188,20 @@ export async function sendAndWait(action: string, send: (fees: FeeOverrides) => 
   } catch (error) {
     throw toChainError(error, action, options.signal);
   }
+  const journal = options.fees?.journal;
+  await journal?.record(action, tx);
   let replacements = 0;
   for (;;) {
     const next = options.fees === undefined || replacements >= options.fees.policy.maxReplacements ? undefined : bumped(tx, options.fees.policy);
     try {
       const receipt = await raceSignal(tx.wait(options.confirmations, next === undefined ? options.timeoutMs : options.fees!.policy.replaceAfterMs), options.signal, `wait ${action}`);
       if (receipt === null) throw new ChainError("TX_TIMEOUT", { details: { action, txHash: tx.hash } });
+      await journal?.settle(tx.nonce);
       return receipt;
     } catch (error) {
       const e = error as { code?: string; receipt?: TransactionReceipt | null; cancelled?: boolean };
+      // A copy was mined (this one reverted, or another took the nonce): the nonce is used, nothing left to resume.
+      if (e.receipt) await journal?.settle(tx.nonce);
       // An earlier copy of ours (same nonce, same call) was mined instead of this one: that is the result.
       if (e.code === "TRANSACTION_REPLACED" && e.cancelled === false && e.receipt) return e.receipt;
       if (e.code !== "TIMEOUT" || next === undefined || options.signal?.aborted === true) throw toChainError(error, `wait ${action}`, options.signal);
@@ -197,6 +210,7 @@ export async function sendAndWait(action: string, send: (fees: FeeOverrides) => 
       const replaced = tx;
       tx = await raceSignal(options.fees!.signer.sendTransaction({ ...next, to: tx.to, data: tx.data, value: tx.value, gasLimit: tx.gasLimit, nonce: tx.nonce, chainId: tx.chainId }), options.signal, `replace ${action}`);
       replacements += 1;
+      await journal?.record(action, tx);
       options.fees!.onReplace?.({ action, nonce: tx.nonce, replacedHash: replaced.hash, hash: tx.hash, maxFeePerGas: "maxFeePerGas" in next ? next.maxFeePerGas : next.gasPrice });
     } catch (error) {
       const e = error as { code?: string };

@@ -97,6 +97,8 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
   new Gauge({ name: "nitro_margin_hub_gas_balance_eth", help: "The hub's ETH for gas (last read); alert below twice chain.minBalance", registers: [metrics.registry], collect() {
     if (gas.latest !== undefined) this.set(Number(formatEther(gas.latest)));
   } });
+  // Transactions a previous run of this data directory left pending: sent again with higher fees until they land.
+  const resumed = chain.resumePending(shutdown.signal, (entry, error) => note("warn", "tx-resume-failed", { action: entry.action, nonce: entry.nonce, error: String(error) }));
   try {
     await node.start();
     gas.start(firstBalance);
@@ -124,6 +126,7 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
     await dashboard?.stop();
     metrics.stop();
     await gas.stop();
+    await resumed;
     await node.stop();
     await chain.close();
     shutdown.dispose();

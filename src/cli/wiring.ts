@@ -6,12 +6,14 @@
  * process's clock (the machine's, or the chain's with `chain.clock: "chain"`).
  */
 import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { JsonRpcProvider } from "ethers";
 import { AdjudicatorClient } from "../chain/adjudicator.ts";
 import { BlockClock } from "../chain/block-clock.ts";
 import { ChannelFunding } from "../chain/channel-funding.ts";
 import { loadKey, type LoadedKey } from "../chain/keys.ts";
 import { checkMarginApp } from "../chain/margin-app-check.ts";
+import { PENDING_TXS_FILE, PendingTxJournal, resumePending, type PendingTx } from "../chain/pending-txs.ts";
 import type { FeePolicy, Replacement } from "../chain/tx.ts";
 import type { HubConfig, KeyConfig } from "../hub/config.ts";
 import type { Clock } from "../time/clock.ts";
@@ -23,6 +25,11 @@ export interface ChainWiring {
   readonly adjudicator: AdjudicatorClient;
   /** The clock the process decides by: `clock` as given, or the chain's block time over it. */
   readonly clock: Clock;
+  /**
+   * Takes over the transactions a stopped process of this data directory
+   * left pending (pending-txs.ts): resolves once each has landed; `signal` stops it.
+   */
+  resumePending(signal: AbortSignal, onError: (entry: PendingTx, error: unknown) => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -47,6 +54,7 @@ export async function wireChain(config: Pick<HubConfig, "chain" | "key" | "dataD
   const provider = rpcProvider(config.chain.rpcUrl, config.chain.pollMs);
   try {
     const wallet = loaded.wallet.connect(provider);
+    const journal = await PendingTxJournal.open(join(config.dataDir, PENDING_TXS_FILE));
     const adjudicator = await AdjudicatorClient.connect({
       wallet,
       adjudicator: config.chain.adjudicator,
@@ -55,6 +63,7 @@ export async function wireChain(config: Pick<HubConfig, "chain" | "key" | "dataD
       expectedChainId: config.chain.chainId,
       fees: feePolicy(config.chain),
       ...(options.onReplace ? { onReplace: options.onReplace } : {}),
+      journal,
     });
     await checkMarginApp(provider, config.chain.marginApp, config.chain.chainId);
     const funding = new ChannelFunding(adjudicator, provider, config.chain.confirmations);
@@ -63,7 +72,13 @@ export async function wireChain(config: Pick<HubConfig, "chain" | "key" | "dataD
       await blocks?.stop();
       provider.destroy();
     };
-    return { key: loaded, provider, funding, adjudicator, clock: blocks ?? options.clock, close };
+    const resume = (signal: AbortSignal, onError: (entry: PendingTx, error: unknown) => void) =>
+      resumePending({
+        journal, signer: wallet, provider, account: adjudicator.account, policy: feePolicy(config.chain),
+        confirmations: config.chain.confirmations, timeoutMs: 120_000, signal, onError,
+        ...(options.onReplace ? { onReplace: options.onReplace } : {}),
+      });
+    return { key: loaded, provider, funding, adjudicator, clock: blocks ?? options.clock, resumePending: resume, close };
   } catch (error) {
     provider.destroy();
     throw error;
