@@ -113,6 +113,11 @@ export async function operatorAndTraders(host: ScenarioHost): Promise<ScenarioRe
   assert.ok(closed.lines.includes("closed"));
   assert.is(await balance(bob!.address), 10_000n * USD);
 
+  // A refusal of the hub's: one line with its code and words, no stack.
+  const small = host.spawn(["trader", "open", "--deposit", "0.5", "--config", bobConfig!]);
+  assert.is(await small.exited, 1, small.stderr);
+  assert.match(small.stderr.trim(), /^error [A-Z_]+: the hub refused: [^\n]+$/);
+
   // Alice keeps the oracle's latest signed prices while the hub answers; then the hub goes silent.
   const reportsFile = join(dir, "alice-reports.json");
   const saved = await trader(aliceConfig!, "reports", "--out", reportsFile);
