@@ -74,6 +74,13 @@ test("the trader SDK imports as nitro-margin/client, with its types", async (ctx
   assert.match(wrong!.stdout, /TS2322/);
 });
 
+test("dev, the one command that needs Hardhat, says so in one line", async (ctx) => {
+  const result = await run(NODE, [ctx.bin, "dev", "--exit", "--rpc-port", "0"], { cwd: ctx.app }).then(() => undefined, (error: { code: number; stderr: string }) => error);
+  assert.ok(result !== undefined, "exits non-zero");
+  assert.is(result!.code, 1);
+  assert.match(result!.stderr.trim(), /^error DEV_CHAIN_UNAVAILABLE: [^\n]*npm install hardhat/);
+});
+
 test("on an old Node the bin says so in one line", async (ctx) => {
   const old = "/usr/bin/node";
   if (!existsSync(old)) return;
