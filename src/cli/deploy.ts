@@ -19,7 +19,7 @@ import { intArg, required, usageError } from "./args.ts";
 import { rpcProvider } from "./wiring.ts";
 
 export const DEPLOY_USAGE = `  deploy --rpc URL --chain-id N [--token 0x..] [--key FILE [--password-file FILE] [--plain-key-dev]]
-         [--out deployments] [--confirmations 1] [--max-fee-gwei G --priority-fee-gwei G]
+         [--out deployments] [--confirmations 1] [--max-fee-gwei G --priority-fee-gwei G] [--poll-ms 1000]
                                              deploy the contracts with Hardhat Ignition; records deployments/<chainId>.json
                                              (a development chain without --token gets a mintable token; a second run reuses)`;
 
