@@ -15,7 +15,7 @@ import { fixedPartOf, type Outcome, type SignedState } from "../protocol/state.t
 import type { Address, Bytes32 } from "../protocol/types.ts";
 import { fixedPartArg, outcomeArg, signedStateArg } from "./adjudicator-args.ts";
 import { loadArtifact } from "./artifacts.ts";
-import { read, sendAndWait, throwIfAborted, type CallOptions } from "./tx.ts";
+import { read, sendAndWait, throwIfAborted, type CallOptions, type FeePolicy, type Replacement, type SendOptions, type SentJournal } from "./tx.ts";
 
 export const ERC20_ABI = [
   "function balanceOf(address owner) view returns (uint256)",
@@ -39,6 +39,12 @@ export interface AdjudicatorClientInit {
   readonly txTimeoutMs?: number;
   /** When given, `connect` refuses an RPC endpoint serving another chain. */
   readonly expectedChainId?: bigint;
+  /** Fee caps and the replacement of transactions left pending (tx.ts); default: the node's fees, no replacement. */
+  readonly fees?: FeePolicy;
+  /** Told of each replacement of a pending transaction. */
+  readonly onReplace?: (replaced: Replacement) => void;
+  /** Records what is sent until mined, so a restart resumes it (pending-txs.ts). */
+  readonly journal?: SentJournal;
 }
 
 export type ChannelMode = "open" | "challenge" | "finalized";
@@ -82,6 +88,10 @@ export class AdjudicatorClient {
   readonly #provider: Provider;
   readonly #confirmations: number;
   readonly #timeoutMs: number;
+  readonly #fees: FeePolicy | undefined;
+  readonly #wallet: EthersSigner;
+  readonly #onReplace: ((replaced: Replacement) => void) | undefined;
+  readonly #journal: SentJournal | undefined;
 
   private constructor(init: AdjudicatorClientInit, account: Address, iface: Interface, provider: Provider) {
     this.account = account;
@@ -92,6 +102,10 @@ export class AdjudicatorClient {
     this.#provider = provider;
     this.#confirmations = init.confirmations ?? 1;
     this.#timeoutMs = init.txTimeoutMs ?? 120_000;
+    this.#fees = init.fees;
+    this.#wallet = init.wallet;
+    this.#onReplace = init.onReplace;
+    this.#journal = init.journal;
   }
 
   /** Loads the adjudicator ABI, checks the chain id (when expected) and that both contracts exist. */
@@ -144,12 +158,12 @@ export class AdjudicatorClient {
     if (held !== expectedHeld) throw new ChainError("DEPOSIT_RACE", { details: { channelId, expectedHeld, held } });
     let approval: TransactionReceipt | undefined;
     if (allowance < amount) {
-      approval = await sendAndWait("approve", () => this.#token.getFunction("approve")(this.adjudicatorAddress, amount), this.#sendOptions(options));
+      approval = await sendAndWait("approve", (fees) => this.#token.getFunction("approve")(this.adjudicatorAddress, amount, fees), this.#sendOptions(options));
     }
     throwIfAborted(options.signal, "deposit");
     const receipt = await sendAndWait(
       "deposit",
-      () => this.#adjudicator.getFunction("deposit")(this.tokenAddress, channelId, expectedHeld, amount),
+      (fees) => this.#adjudicator.getFunction("deposit")(this.tokenAddress, channelId, expectedHeld, amount, fees),
       this.#sendOptions(options),
     );
     const event = this.#events(receipt).find((e) => e.name === "Deposited");
@@ -162,12 +176,13 @@ export class AdjudicatorClient {
     const sig = splitSignature(signChallenge(challenger, candidate.state));
     return sendAndWait(
       "challenge",
-      () =>
+      (fees) =>
         this.#adjudicator.getFunction("challenge")(
           fixedPartArg(fixedPartOf(candidate.state)),
           (options.proof ?? []).map(signedStateArg),
           signedStateArg(candidate),
           sig,
+          fees,
         ),
       this.#sendOptions(options),
     );
@@ -177,11 +192,12 @@ export class AdjudicatorClient {
   checkpoint(candidate: SignedState, options: ChallengeOptions = {}): Promise<TransactionReceipt> {
     return sendAndWait(
       "checkpoint",
-      () =>
+      (fees) =>
         this.#adjudicator.getFunction("checkpoint")(
           fixedPartArg(fixedPartOf(candidate.state)),
           (options.proof ?? []).map(signedStateArg),
           signedStateArg(candidate),
+          fees,
         ),
       this.#sendOptions(options),
     );
@@ -191,7 +207,7 @@ export class AdjudicatorClient {
   conclude(final: SignedState, options: CallOptions = {}): Promise<TransactionReceipt> {
     return sendAndWait(
       "conclude",
-      () => this.#adjudicator.getFunction("conclude")(fixedPartArg(fixedPartOf(final.state)), signedStateArg(final)),
+      (fees) => this.#adjudicator.getFunction("conclude")(fixedPartArg(fixedPartOf(final.state)), signedStateArg(final), fees),
       this.#sendOptions(options),
     );
   }
@@ -204,7 +220,7 @@ export class AdjudicatorClient {
   transferAllAssets(channelId: Bytes32, outcome: Outcome, stateHash: Bytes32, options: CallOptions = {}): Promise<TransactionReceipt> {
     return sendAndWait(
       "transferAllAssets",
-      () => this.#adjudicator.getFunction("transferAllAssets")(channelId, outcomeArg(outcome), stateHash),
+      (fees) => this.#adjudicator.getFunction("transferAllAssets")(channelId, outcomeArg(outcome), stateHash, fees),
       this.#sendOptions(options),
     );
   }
@@ -212,7 +228,7 @@ export class AdjudicatorClient {
   concludeAndTransferAllAssets(final: SignedState, options: CallOptions = {}): Promise<TransactionReceipt> {
     return sendAndWait(
       "concludeAndTransferAllAssets",
-      () => this.#adjudicator.getFunction("concludeAndTransferAllAssets")(fixedPartArg(fixedPartOf(final.state)), signedStateArg(final)),
+      (fees) => this.#adjudicator.getFunction("concludeAndTransferAllAssets")(fixedPartArg(fixedPartOf(final.state)), signedStateArg(final), fees),
       this.#sendOptions(options),
     );
   }
@@ -256,8 +272,15 @@ export class AdjudicatorClient {
     return logs.length > 0;
   }
 
-  #sendOptions(options: CallOptions) {
-    return { confirmations: this.#confirmations, timeoutMs: this.#timeoutMs, ...(options.signal ? { signal: options.signal } : {}) };
+  #sendOptions(options: CallOptions): SendOptions {
+    return {
+      confirmations: this.#confirmations,
+      timeoutMs: this.#timeoutMs,
+      ...(this.#fees !== undefined
+        ? { fees: { policy: this.#fees, signer: this.#wallet, provider: this.#provider, ...(this.#onReplace ? { onReplace: this.#onReplace } : {}), ...(this.#journal ? { journal: this.#journal } : {}) } }
+        : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
   }
 
   #events(receipt: TransactionReceipt) {

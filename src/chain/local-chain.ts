@@ -4,6 +4,7 @@
  * to a remote node.
  */
 import type { JsonRpcServer } from "hardhat/types/network";
+import { ChainError } from "../errors/chain.ts";
 
 export interface LocalChainInit {
   readonly host?: string;
@@ -27,7 +28,11 @@ export class LocalChain {
 
   async start(): Promise<void> {
     if (this.#server !== undefined) return;
-    const { network } = (await import("hardhat")).default;
+    // Hardhat is a development dependency: the published package runs without it, all but this.
+    const hardhat = await import("hardhat").catch((cause: unknown) => {
+      throw new ChainError("DEV_CHAIN_UNAVAILABLE", { cause });
+    });
+    const { network } = hardhat.default;
     const host = this.#init.host ?? "127.0.0.1";
     this.#server = await network.createServer("default", host, this.#init.port ?? 0);
     const { address, port } = await this.#server.listen();

@@ -7,7 +7,7 @@
  * caller acts on (a deposit race, a finalized channel, a stale turn number)
  * get their own code, everything else is TX_REVERTED.
  */
-import { AbiCoder, dataSlice, type TransactionReceipt, type TransactionResponse } from "ethers";
+import { AbiCoder, dataSlice, type Provider, type Signer as EthersSigner, type TransactionReceipt, type TransactionResponse } from "ethers";
 import { MarginError } from "../errors/base.ts";
 import { ChainError, type ChainErrorCode } from "../errors/chain.ts";
 
@@ -124,22 +124,126 @@ export interface SendOptions extends CallOptions {
   /** Blocks that must include the transaction (1 = mined). */
   readonly confirmations: number;
   readonly timeoutMs: number;
+  /** Fee caps and replacement; without it, the node's suggested fees and one send. */
+  readonly fees?: {
+    readonly policy: FeePolicy;
+    readonly signer: EthersSigner;
+    readonly provider: Provider;
+    /** Told of each replacement (the operator's log line). */
+    readonly onReplace?: (replaced: Replacement) => void;
+    /** Where each copy sent is recorded until its nonce is used, for a restart (pending-txs.ts). */
+    readonly journal?: SentJournal;
+  };
 }
 
-/** Sends a transaction and waits for its confirmations; a revert (at estimation or once mined) becomes a ChainError. */
-export async function sendAndWait(action: string, send: () => Promise<TransactionResponse>, options: SendOptions): Promise<TransactionReceipt> {
+/** What `sendAndWait` tells the journal of pending transactions (pending-txs.ts PendingTxJournal). */
+export interface SentJournal {
+  record(action: string, tx: TransactionResponse): Promise<void>;
+  settle(nonce: number): Promise<void>;
+}
+
+export interface Replacement {
+  readonly action: string;
+  readonly nonce: number;
+  readonly replacedHash: string;
+  readonly hash: string;
+  /** The new offer, wei per gas (gasPrice on a chain without EIP-1559). */
+  readonly maxFeePerGas: bigint;
+}
+
+/**
+ * EIP-1559 fees from config (`chain.maxFeePerGas` ...): a cap never paid
+ * above, and a transaction left pending for `replaceAfterMs` sent again with
+ * the same nonce and fees `bumpPercent` higher (nodes refuse a replacement
+ * under +10%), until one lands or the cap stops the bumps.
+ */
+export interface FeePolicy {
+  /** Wei per gas never exceeded; undefined: no cap (the node's suggestion, then bumps). */
+  readonly maxFeePerGas?: bigint;
+  /** The tip offered first, wei per gas; undefined: the node's suggestion. */
+  readonly maxPriorityFeePerGas?: bigint;
+  readonly replaceAfterMs: number;
+  readonly bumpPercent: number;
+  readonly maxReplacements: number;
+}
+
+/** What a send passes to the contract call as its overrides. */
+export interface FeeOverrides {
+  readonly maxFeePerGas?: bigint;
+  readonly maxPriorityFeePerGas?: bigint;
+}
+
+/**
+ * Sends a transaction and waits for its confirmations; a revert (at
+ * estimation or once mined) becomes a ChainError. With a fee policy, a
+ * transaction still pending after `replaceAfterMs` is replaced by a copy
+ * with higher fees; whichever of them is mined is the result.
+ */
+export async function sendAndWait(action: string, send: (fees: FeeOverrides) => Promise<TransactionResponse>, options: SendOptions): Promise<TransactionReceipt> {
   throwIfAborted(options.signal, action);
   let tx: TransactionResponse;
   try {
-    tx = await raceSignal(send(), options.signal, action);
+    const fees = options.fees === undefined ? {} : await firstFees(options.fees.policy, options.fees.provider);
+    tx = await raceSignal(send(fees), options.signal, action);
   } catch (error) {
     throw toChainError(error, action, options.signal);
   }
-  try {
-    const receipt = await raceSignal(tx.wait(options.confirmations, options.timeoutMs), options.signal, `wait ${action}`);
-    if (receipt === null) throw new ChainError("TX_TIMEOUT", { details: { action, txHash: tx.hash } });
-    return receipt;
-  } catch (error) {
-    throw toChainError(error, `wait ${action}`, options.signal);
+  const journal = options.fees?.journal;
+  await journal?.record(action, tx);
+  let replacements = 0;
+  for (;;) {
+    const next = options.fees === undefined || replacements >= options.fees.policy.maxReplacements ? undefined : bumped(tx, options.fees.policy);
+    try {
+      const receipt = await raceSignal(tx.wait(options.confirmations, next === undefined ? options.timeoutMs : options.fees!.policy.replaceAfterMs), options.signal, `wait ${action}`);
+      if (receipt === null) throw new ChainError("TX_TIMEOUT", { details: { action, txHash: tx.hash } });
+      await journal?.settle(tx.nonce);
+      return receipt;
+    } catch (error) {
+      const e = error as { code?: string; receipt?: TransactionReceipt | null; cancelled?: boolean };
+      // A copy was mined (this one reverted, or another took the nonce): the nonce is used, nothing left to resume.
+      if (e.receipt) await journal?.settle(tx.nonce);
+      // An earlier copy of ours (same nonce, same call) was mined instead of this one: that is the result.
+      if (e.code === "TRANSACTION_REPLACED" && e.cancelled === false && e.receipt) return e.receipt;
+      if (e.code !== "TIMEOUT" || next === undefined || options.signal?.aborted === true) throw toChainError(error, `wait ${action}`, options.signal);
+    }
+    try {
+      const replaced = tx;
+      tx = await raceSignal(options.fees!.signer.sendTransaction({ ...next, to: tx.to, data: tx.data, value: tx.value, gasLimit: tx.gasLimit, nonce: tx.nonce, chainId: tx.chainId }), options.signal, `replace ${action}`);
+      replacements += 1;
+      await journal?.record(action, tx);
+      options.fees!.onReplace?.({ action, nonce: tx.nonce, replacedHash: replaced.hash, hash: tx.hash, maxFeePerGas: "maxFeePerGas" in next ? next.maxFeePerGas : next.gasPrice });
+    } catch (error) {
+      const e = error as { code?: string };
+      // The pending copy was mined while we signed its replacement: wait for it again.
+      if (e.code === "NONCE_EXPIRED" || e.code === "REPLACEMENT_UNDERPRICED") replacements = options.fees!.policy.maxReplacements;
+      else throw toChainError(error, `replace ${action}`, options.signal);
+    }
   }
+}
+
+/** The first send's fees: the node's suggestion under the cap, the configured tip. */
+async function firstFees(policy: FeePolicy, provider: Provider): Promise<FeeOverrides> {
+  if (policy.maxFeePerGas === undefined && policy.maxPriorityFeePerGas === undefined) return {};
+  const suggested = await provider.getFeeData();
+  const tip = policy.maxPriorityFeePerGas ?? suggested.maxPriorityFeePerGas ?? 0n;
+  let maxFee = suggested.maxFeePerGas ?? tip;
+  if (maxFee < tip) maxFee = tip;
+  if (policy.maxFeePerGas !== undefined && maxFee > policy.maxFeePerGas) maxFee = policy.maxFeePerGas;
+  return { maxFeePerGas: maxFee, maxPriorityFeePerGas: tip > maxFee ? maxFee : tip };
+}
+
+/** The replacement's fees: both raised by bumpPercent, under the cap; undefined when the cap leaves no room for a valid replacement. */
+function bumped(tx: TransactionResponse, policy: FeePolicy): { type: 2; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint } | { type: 0; gasPrice: bigint } | undefined {
+  const up = (x: bigint) => (x * BigInt(100 + policy.bumpPercent)) / 100n + 1n;
+  const capped = (x: bigint) => (policy.maxFeePerGas !== undefined && x > policy.maxFeePerGas ? policy.maxFeePerGas : x);
+  // Nodes take a replacement only when every fee rose by at least 10%.
+  const enough = (before: bigint, after: bigint) => after * 10n >= before * 11n;
+  if (tx.maxFeePerGas !== null && tx.maxPriorityFeePerGas !== null) {
+    const maxFeePerGas = capped(up(tx.maxFeePerGas));
+    const maxPriorityFeePerGas = up(tx.maxPriorityFeePerGas) > maxFeePerGas ? maxFeePerGas : up(tx.maxPriorityFeePerGas);
+    if (!enough(tx.maxFeePerGas, maxFeePerGas) || !enough(tx.maxPriorityFeePerGas, maxPriorityFeePerGas)) return undefined;
+    return { type: 2, maxFeePerGas, maxPriorityFeePerGas };
+  }
+  const gasPrice = capped(up(tx.gasPrice));
+  return enough(tx.gasPrice, gasPrice) ? { type: 0, gasPrice } : undefined;
 }

@@ -6,16 +6,22 @@
  * `address 0x...`, `peer-id ...`) then `ready`, runs the development oracle
  * when asked, and stops cleanly on SIGINT/SIGTERM. Events go to stderr as
  * one line each. The hub's dispute watcher runs with it: a stale challenge
- * on any of its channels is answered while the process is up.
+ * on any of its channels is answered while the process is up. A hub whose
+ * ETH is below `chain.minBalance` does not start; a running one logs
+ * `gas-balance-low` under twice the floor (src/chain/gas-balance.ts).
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { getAddress } from "ethers";
+import { formatEther, getAddress } from "ethers";
+import { Gauge } from "prom-client";
+import { checkGasFloor, GasBalanceWatch } from "../chain/gas-balance.ts";
+import type { Replacement } from "../chain/tx.ts";
 import { resolveHubConfig } from "../hub/config.ts";
 import { Hub } from "../hub/hub.ts";
 import { createLocalOracle } from "../oracle/local-signer.ts";
 import type { Hex } from "../protocol/types.ts";
-import { intArg, readJsonFile, required, shutdownSignal, untilAborted, usageError } from "./args.ts";
+import { intArg, required, shutdownSignal, untilAborted, usageError } from "./args.ts";
+import { readChainConfig } from "./chain-config.ts";
 import { DashboardServer } from "../hub/dashboard/server.ts";
 import { createLogger, eventLog, logLine, parseLogFormat, parseLogLevel } from "../hub/log.ts";
 import { HubMetrics } from "../hub/metrics.ts";
@@ -51,26 +57,51 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
       "log-level": { type: "string" },
     },
   });
-  const config = resolveHubConfig(await readJsonFile(required(values.config, "--config")));
+  const config = resolveHubConfig(await readChainConfig(required(values.config, "--config")));
   const scenario = values["dev-oracle-scenario"] as Scenario;
   if (!SCENARIOS.includes(scenario)) throw usageError(`--dev-oracle-scenario must be one of ${SCENARIOS.join(", ")}`);
   const dashboardPort = values["dashboard-port"] === undefined ? undefined : intArg(values["dashboard-port"], "--dashboard-port");
   if (dashboardPort !== undefined && dashboardPort > 65535) throw usageError(`--dashboard-port must be a port number, got ${dashboardPort}`);
   const shutdown = shutdownSignal();
-  const chain = await wireChain(config, { passwordFile: values["password-file"], clock });
   const logger = createLogger({ fd: 2, format: parseLogFormat(values["log-format"]), level: values.quiet ? "silent" : parseLogLevel(values["log-level"]) });
   // Log lines carry the machine's time (pino's): they are read by people, at real time, whatever the hub's clock.
   const log = values.quiet ? undefined : eventLog(logger);
   // The process's own events, in the hub's line format.
   const note = (level: "warn" | "info" | "debug", event: string, fields: Record<string, unknown>) => logLine(logger, level, event, fields);
+  // A transaction left pending and sent again with higher fees: worth a line (the gas market moved past the config's offer).
+  const onReplace = (r: Replacement) => note("warn", "tx-replaced", { action: r.action, nonce: r.nonce, replaced: r.replacedHash, hash: r.hash, maxFeePerGas: r.maxFeePerGas.toString() });
+  const chain = await wireChain(config, { passwordFile: values["password-file"], clock, onReplace });
+  // Below the floor the hub could not pay for the checkpoints a stale challenge needs: refuse to start.
+  const firstBalance = await checkGasFloor(chain.provider, chain.adjudicator.account, config.chain.minBalance).catch(async (error: unknown) => {
+    await chain.close();
+    shutdown.dispose();
+    throw error;
+  });
   // The dispute watcher answers stale challenges while the hub runs (it resumes from its stored cursor; block 0 the first time).
   const disputes = { provider: chain.provider, client: chain.adjudicator, pollingIntervalMs: config.chain.pollMs };
   const node = new Hub({ config, signer: chain.key.signer, chain: chain.funding, disputes, clock: chain.clock, peerKey: await loadOrCreatePeerKey(join(config.dataDir, PEER_KEY_FILE)), ...(log ? { log } : {}) });
   let feedDone: Promise<void> = Promise.resolve();
   let dashboard: DashboardServer | undefined;
   const metrics = new HubMetrics(node, { clock: chain.clock });
+  const gas = new GasBalanceWatch({
+    provider: chain.provider,
+    address: chain.adjudicator.account,
+    floor: config.chain.minBalance,
+    pollMs: config.chain.balancePollMs,
+    clock: chain.clock,
+    onLow: (balance, floor) => note("warn", "gas-balance-low", { balance: formatEther(balance), floor: formatEther(floor) }),
+    onRecovered: (balance) => note("info", "gas-balance-ok", { balance: formatEther(balance) }),
+    onError: (error) => note("warn", "gas-balance-error", { error: String(error) }),
+  });
+  // ETH as a float: a gauge for alerts, not an amount anyone settles with.
+  new Gauge({ name: "nitro_margin_hub_gas_balance_eth", help: "The hub's ETH for gas (last read); alert below twice chain.minBalance", registers: [metrics.registry], collect() {
+    if (gas.latest !== undefined) this.set(Number(formatEther(gas.latest)));
+  } });
+  // Transactions a previous run of this data directory left pending: sent again with higher fees until they land.
+  const resumed = chain.resumePending(shutdown.signal, (entry, error) => note("warn", "tx-resume-failed", { action: entry.action, nonce: entry.nonce, error: String(error) }));
   try {
     await node.start();
+    gas.start(firstBalance);
     if (dashboardPort !== undefined) {
       metrics.start();
       dashboard = new DashboardServer({ hub: node, metrics, port: dashboardPort, host: values["dashboard-host"], signal: shutdown.signal, clock: chain.clock });
@@ -94,6 +125,8 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
     await feedDone.catch((error: unknown) => note("warn", "feed-error", { error: String(error) }));
     await dashboard?.stop();
     metrics.stop();
+    await gas.stop();
+    await resumed;
     await node.stop();
     await chain.close();
     shutdown.dispose();

@@ -1,13 +1,15 @@
 /**
  * `nitro-margin`: the one command-line program. This file only dispatches;
  * each subcommand group lives in its own file (dev.ts, hub.ts, trader.ts,
- * keys.ts). Typed errors print their code and message on one line; usage
- * errors exit 2, everything else 1. The process's one clock is made here and
- * handed to the command.
+ * keys.ts, deploy.ts). Every failure prints one `error CODE: message` line
+ * (`failureLine`): usage errors exit 2, everything else 1, and a stack only
+ * with NITRO_MARGIN_DEBUG=1. The process's one clock is made here and handed
+ * to the command.
  */
-import { ConfigError } from "../errors/config.ts";
-import { MarginError } from "../errors/base.ts";
+import { deploy, DEPLOY_USAGE } from "./deploy.ts";
 import { dev, DEV_USAGE } from "./dev.ts";
+import { failureLine, isUsageFailure } from "./failure.ts";
+import { faucet, FAUCET_USAGE } from "./faucet.ts";
 import { hub, HUB_USAGE } from "./hub.ts";
 import { keygen, KEYGEN_USAGE } from "./keys.ts";
 import { oracle, ORACLE_USAGE } from "./oracle.ts";
@@ -18,13 +20,15 @@ const USAGE = `usage: nitro-margin <command> [options]
 
 commands:
 ${DEV_USAGE}
+${DEPLOY_USAGE}
+${FAUCET_USAGE}
 ${HUB_USAGE}
 ${TRADER_USAGE}
 ${KEYGEN_USAGE}
 ${ORACLE_USAGE}
 `;
 
-const commands: Record<string, (argv: string[], clock: Clock) => Promise<void>> = { dev, hub, trader, keygen, oracle };
+const commands: Record<string, (argv: string[], clock: Clock) => Promise<void>> = { dev, deploy, faucet, hub, trader, keygen, oracle };
 
 const [command, ...rest] = process.argv.slice(2);
 const run = command === undefined ? undefined : commands[command];
@@ -33,9 +37,8 @@ if (run === undefined) {
   process.exitCode = command === undefined || command === "help" || command === "--help" ? 0 : 2;
 } else {
   run(rest, systemClock).catch((error: unknown) => {
-    if (error instanceof MarginError) console.error(`error ${error.code}: ${error.message}`);
-    else console.error(error instanceof Error ? (error.stack ?? error.message) : error);
-    const usage = error instanceof ConfigError || (error instanceof Error && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS"));
-    process.exitCode = usage ? 2 : 1;
+    console.error(failureLine(error));
+    if (process.env.NITRO_MARGIN_DEBUG === "1" && error instanceof Error) console.error(error.stack);
+    process.exitCode = isUsageFailure(error) ? 2 : 1;
   });
 }

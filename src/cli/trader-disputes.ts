@@ -3,6 +3,10 @@
  * the hub silent, so each starts the TraderClient offline and only tries to
  * reach the hub (a reachable hub syncs us to the newest state first).
  *
+ *   reports --out FILE    (with the hub up) saves the latest oracle-signed
+ *                         prices of our positions, as `exit --reports` takes
+ *                         them: a trader keeps a fresh file while the hub
+ *                         answers, to exit with if it falls silent
  *   exit --reports FILE   unilateral settlement at oracle-signed prices; the
  *                         clock is the chain's block time (MarginApp judges
  *                         freshness against block.timestamp, not our wall
@@ -17,6 +21,7 @@
  */
 import type { TraderClient } from "../client/trader.ts";
 import { MarginError } from "../errors/base.ts";
+import { EngineError } from "../errors/engine.ts";
 import { channelId as channelIdOf } from "../protocol/hash.ts";
 import { stateHashOf } from "../protocol/sign.ts";
 import { fixedPartOf } from "../protocol/state.ts";
@@ -26,10 +31,11 @@ import { formatEvent, usd } from "./format.ts";
 import { parseReportsJson, parseSignedStateJson, writeJsonFile } from "./state-json.ts";
 import type { ChainWiring } from "./wiring.ts";
 
-export const DISPUTE_ACTIONS = ["exit", "collect", "watch", "dump-state", "challenge"] as const;
+export const DISPUTE_ACTIONS = ["reports", "exit", "collect", "watch", "dump-state", "challenge"] as const;
 export type DisputeAction = (typeof DISPUTE_ACTIONS)[number];
 
-export const DISPUTE_USAGE = `    exit     --reports FILE                  the hub is silent: settle alone at oracle-signed prices (a JSON array
+export const DISPUTE_USAGE = `    reports  --out FILE [--seconds 10]       save the hub's latest oracle-signed prices of our positions for exit
+    exit     --reports FILE                  the hub is silent: settle alone at oracle-signed prices (a JSON array
                                              of reports, price and timestamp as decimal strings); prints finalizes-at
     collect                                  after the challenge duration: pay the settlement out; prints received
     watch    [--seconds N]                   stay up answering stale challenges; prints "dispute ..." lines`;
@@ -57,6 +63,21 @@ export async function performDispute(action: DisputeAction, client: TraderClient
   if (action === "challenge") return challengeWith(chain, values);
   if (client === undefined) throw new Error(`${action} needs a trader client`);
   switch (action) {
+    case "reports": {
+      const out = required(values.out, "--out");
+      const waitMs = intArg(values.seconds ?? "10", "--seconds") * 1000;
+      await client.start();
+      const markets = client.status().markets.filter((m) => m.size !== 0n).map((m) => m.market);
+      // The hub relays each report as its oracle signs it: wait for one per market we hold.
+      const until = Date.now() + waitMs;
+      while (client.priceReports(markets).length < markets.length && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 100));
+      const reports = client.priceReports(markets);
+      if (reports.length < markets.length) throw new EngineError("PRICE_MISSING", { message: "the hub relayed no oracle price for some of our positions", details: { markets: markets.join(","), got: reports.length } });
+      await writeJsonFile(out, reports);
+      for (const r of reports) console.log(`report ${r.market} price=${r.price} timestamp=${r.timestamp}`);
+      console.log(`reports ${out}`);
+      return;
+    }
     case "exit": {
       const file = required(values.reports, "--reports");
       const reports = parseReportsJson(await readJsonFile(file), file);

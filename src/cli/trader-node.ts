@@ -13,7 +13,8 @@ import { findEndpoint, readToken, removeEndpoint, writeEndpoint, DEFAULT_TOKEN_F
 import { TraderNode } from "../client/node/node.ts";
 import { NodeServer } from "../client/node/server.ts";
 import type { Clock } from "../time/clock.ts";
-import { intArg, readJsonFile, required, shutdownSignal, untilAborted, usageError } from "./args.ts";
+import { intArg, required, shutdownSignal, untilAborted, usageError } from "./args.ts";
+import { readChainConfig } from "./chain-config.ts";
 import { formatEvent } from "./format.ts";
 import { clientFor } from "./trader.ts";
 import { resolveTraderConfig } from "./trader-config.ts";
@@ -38,7 +39,7 @@ export async function runNode(argv: string[], clock: Clock): Promise<void> {
       "token-file": { type: "string" },
     },
   });
-  const config = resolveTraderConfig(await readJsonFile(required(values.config, "--config")), { hub: values.hub, hubAddress: values["hub-address"] });
+  const config = resolveTraderConfig(await readChainConfig(required(values.config, "--config")), { hub: values.hub, hubAddress: values["hub-address"] });
   const host = values.host;
   const port = intArg(values.port, "--port");
   if (port > 65535) throw usageError(`--port must be a port number, got ${port}`);

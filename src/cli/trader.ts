@@ -18,7 +18,8 @@ import { stateHashOf } from "../protocol/sign.ts";
 import { resolveSignatureBackend } from "../protocol/sig-backend.ts";
 import type { MarketId } from "../protocol/types.ts";
 import { COLLATERAL_DECIMALS, PRICE_DECIMALS, SIZE_DECIMALS } from "../protocol/units.ts";
-import { decimalArg, intArg, readJsonFile, required, shutdownSignal, usageError } from "./args.ts";
+import { decimalArg, intArg, required, shutdownSignal, usageError } from "./args.ts";
+import { readChainConfig } from "./chain-config.ts";
 import { formatStatus } from "./format.ts";
 import { resolveTraderConfig, type TraderConfig } from "./trader-config.ts";
 import { DISPUTE_ACTIONS, DISPUTE_USAGE, performDispute, type DisputeAction } from "./trader-disputes.ts";
@@ -68,7 +69,7 @@ export async function trader(argv: string[], clock: Clock): Promise<void> {
   if (action === "run") return runNode(rest, clock);
   if (!ACTIONS.includes(action as Action) && !isDispute(action)) throw usageError(`unknown trader action ${JSON.stringify(action ?? "")}; one of run, open, trade, deposit, withdraw, close, status, exit, collect, watch`);
   const { values } = parseArgs({ args: rest, options: OPTIONS });
-  const config = resolveTraderConfig(await readJsonFile(required(values.config, "--config")), { hub: values.hub, hubAddress: values["hub-address"] });
+  const config = resolveTraderConfig(await readChainConfig(required(values.config, "--config")), { hub: values.hub, hubAddress: values["hub-address"] });
   // A node running for this data directory owns its store and hub link: ask it (`challenge` needs neither).
   const endpoint = action === "challenge" ? undefined : await findEndpoint(config.base.dataDir);
   if (endpoint !== undefined) {
@@ -126,8 +127,8 @@ async function perform(action: Action, client: TraderClient, values: Values, clo
   const options = { signal };
   switch (action) {
     case "open": {
-      const id = await client.open(decimalArg(values.deposit, "--deposit", COLLATERAL_DECIMALS), options);
-      console.log(`channel ${id}`);
+      // The status lines start with `channel <id>`: the channel just opened.
+      await client.open(decimalArg(values.deposit, "--deposit", COLLATERAL_DECIMALS), options);
       return printStatus(client);
     }
     case "trade": {

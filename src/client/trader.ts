@@ -26,6 +26,7 @@ import { multiaddr } from "@multiformats/multiaddr";
 import { getAddress, type Provider } from "ethers";
 import { ChannelError } from "../errors/channel.ts";
 import { EngineError } from "../errors/engine.ts";
+import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { ChainError } from "../errors/chain.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
@@ -276,7 +277,12 @@ export class TraderClient {
   /** (Re)connects, proves our address and syncs the channel with the hub. */
   async connect(options: { signal?: AbortSignal } = {}): Promise<void> {
     const node = this.#node!;
-    const connection = await node.dial(multiaddr(this.#init.hub.multiaddr), options);
+    const connection = await node.dial(multiaddr(this.#init.hub.multiaddr), options).catch((error: unknown) => {
+      // libp2p's AggregateError of ECONNREFUSEDs says little to a user: name the hub and the first reason.
+      if (error instanceof MarginError || options.signal?.aborted === true) throw error;
+      const first = error instanceof AggregateError ? error.errors[0] : error;
+      throw new WireError("NOT_CONNECTED", { details: { hub: this.#init.hub.multiaddr, reason: first instanceof Error ? first.message : String(first) }, cause: error });
+    });
     this.#hubPeer = connection.remotePeer.toString();
     await authenticate(this.#messenger!, this.#hubPeer, this.#signer, { hub: this.#init.hub.address, ...options });
     await this.sync(options);
@@ -526,6 +532,11 @@ export class TraderClient {
   /** Positions, equity, margin ratio and liquidation price per market at the latest known prices. */
   status(): TraderStatus {
     return traderStatus(this.#channel, (margin) => this.#riskParams.setOf(margin), (market) => this.#prices.latest(market));
+  }
+
+  /** The latest verified oracle report of each market in `markets` that has one (what `exit --reports` takes). */
+  priceReports(markets: readonly MarketId[]): PriceReport[] {
+    return markets.map((market) => this.#prices.latest(market)).filter((r): r is PriceReport => r !== undefined);
   }
 
   // --- internals ---

@@ -43,6 +43,20 @@ export interface HubConfig {
      * whose time tests move with evm_increaseTime.
      */
     readonly clock: "system" | "chain";
+    /** EIP-1559 fees (wei per gas): a cap never exceeded and the first tip; undefined: the node's suggestion. */
+    readonly maxFeePerGas?: bigint;
+    readonly maxPriorityFeePerGas?: bigint;
+    /** A transaction pending this long is sent again with fees `feeBumpPercent` higher, at most `maxReplacements` times. */
+    readonly replaceAfterMs: number;
+    readonly feeBumpPercent: number;
+    readonly maxReplacements: number;
+    /**
+     * The hub's floor of ETH (wei) for gas: below it `hub start` refuses to
+     * start; below twice it, a running hub logs `gas-balance-low`. 0: no floor.
+     */
+    readonly minBalance: bigint;
+    /** Milliseconds between the running hub's balance checks. */
+    readonly balancePollMs: number;
   };
   readonly oracle: {
     readonly signer: Address;
@@ -171,6 +185,13 @@ export function resolveHubConfig(input: unknown): HubConfig {
       pollMs: Number(integer(chain.pollMs ?? 1000, "chain.pollMs", issues, 10n, 600_000n) ?? 1000n),
       startBlock: Number(integer(chain.startBlock ?? 0, "chain.startBlock", issues, 0n, 2n ** 48n) ?? 0n),
       clock: clock as HubConfig["chain"]["clock"],
+      ...(chain.maxFeePerGas !== undefined ? { maxFeePerGas: integer(chain.maxFeePerGas, "chain.maxFeePerGas", issues, 1n) ?? 1n } : {}),
+      ...(chain.maxPriorityFeePerGas !== undefined ? { maxPriorityFeePerGas: integer(chain.maxPriorityFeePerGas, "chain.maxPriorityFeePerGas", issues, 0n) ?? 0n } : {}),
+      replaceAfterMs: num(chain.replaceAfterMs ?? 120_000, "chain.replaceAfterMs", issues, 100n, 86_400_000n),
+      feeBumpPercent: num(chain.feeBumpPercent ?? 20, "chain.feeBumpPercent", issues, 10n, 1_000n),
+      maxReplacements: num(chain.maxReplacements ?? 5, "chain.maxReplacements", issues, 0n, 100n),
+      minBalance: integer(chain.minBalance ?? 0, "chain.minBalance", issues, 0n) ?? 0n,
+      balancePollMs: num(chain.balancePollMs ?? 60_000, "chain.balancePollMs", issues, 100n, 86_400_000n),
     },
     oracle: {
       signer: address(oracle.signer, "oracle.signer", issues),

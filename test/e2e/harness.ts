@@ -37,9 +37,12 @@ export class CliProcess {
   readonly exited: Promise<number | null>;
   #waiters: (() => void)[] = [];
 
-  /** `program`: what node runs instead of the CLI (a script and its node flags, e.g. a test's bot). */
-  constructor(args: readonly string[], env: Record<string, string> = {}, program: readonly string[] = [MAIN]) {
-    this.child = spawn(NODE, [...program, ...args], { cwd: ROOT, env: { ...process.env, NODE_COMPILE_CACHE: COMPILE_CACHE, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  /**
+   * `program`: what node runs instead of the repository's bundle (an installed package's bin, a test's bot
+   * with its node flags); `cwd`: where it runs.
+   */
+  constructor(args: readonly string[], env: Record<string, string> = {}, options: { program?: readonly string[]; cwd?: string } = {}) {
+    this.child = spawn(NODE, [...(options.program ?? [MAIN]), ...args], { cwd: options.cwd ?? ROOT, env: { ...process.env, NODE_COMPILE_CACHE: COMPILE_CACHE, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let buffered = "";
     this.child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       buffered += chunk;

@@ -144,7 +144,7 @@ async function runNode(w: E2eWorld, node: TraderNodeProcess, env: Record<string,
 }
 
 function spawnBot(ctx: Ctx, program: readonly string[], node: TraderNodeProcess): CliProcess {
-  const bot = new CliProcess([node.url, node.process.value("token-file")!], {}, program);
+  const bot = new CliProcess([node.url, node.process.value("token-file")!], {}, { program });
   ctx.bots.push(bot);
   return bot;
 }

@@ -1,0 +1,198 @@
+/**
+ * The hub process's own transaction stuck pending is replaced and lands: a
+ * `hardhat node` with automining off, the hub's first deposit (its
+ * approval) offered at the quiet chain's fee, then every block's base fee
+ * held far above that offer. The hub (chain.replaceAfterMs 300, +50% a
+ * time) re-sends it with the same nonce until it pays the base fee, logs
+ * `tx-replaced` for each copy, and the trader's open completes.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Contract, Wallet } from "ethers";
+import { deployAll, type Deployment } from "../../src/chain/deploy.ts";
+import { createLocalOracle } from "../../src/oracle/local-signer.ts";
+import { CliProcess, hubEvents, ORACLE_KEY, USD } from "../e2e/harness.ts";
+import { startNodeChain, type NodeChain } from "./node-chain.ts";
+
+const GWEI = 10n ** 9n;
+const BASE_FEE = 40n * GWEI;
+
+interface Ctx {
+  chain: NodeChain;
+  deployment: Deployment;
+  dir: string;
+  children: CliProcess[];
+}
+const test = suite<Ctx>("the hub's pending transaction is replaced and lands", {} as Ctx);
+
+test.before(async (ctx) => {
+  ctx.chain = await startNodeChain();
+  ctx.deployment = await deployAll(await ctx.chain.provider.getSigner(0));
+  ctx.dir = mkdtempSync(join(tmpdir(), "nitro-margin-hub-replace-"));
+  ctx.children = [];
+});
+test.after(async (ctx) => {
+  await Promise.all(ctx.children.map((c) => c.stop("SIGKILL")));
+  await ctx.chain?.stop();
+  rmSync(ctx.dir, { recursive: true, force: true });
+});
+
+test("automine off, a low first offer: the hub's approval is replaced with higher fees, lands, and the open completes", async (ctx) => {
+  const { chain, deployment, dir } = ctx;
+  const token = new Contract(deployment.token, ["function mint(address to, uint256 amount)"], await chain.provider.getSigner(0));
+  const keys = ["hub", "trader"].map((name) => {
+    const wallet = Wallet.createRandom();
+    const path = join(dir, `${name}.key`);
+    writeFileSync(path, `${wallet.privateKey}\n`, { mode: 0o600 });
+    return { name, address: wallet.address, path };
+  });
+  for (const k of keys) {
+    await chain.rpc("hardhat_setBalance", [k.address, "0x" + (10n ** 20n).toString(16)]);
+    await (await token.getFunction("mint")(k.address, 10_000n * USD)).wait();
+  }
+  const [hubKey, traderKey] = keys as [(typeof keys)[0], (typeof keys)[0]];
+  const oracle = createLocalOracle({ privateKey: ORACLE_KEY, domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp } });
+  const config = (k: typeof hubKey, extra: Record<string, unknown> = {}) => {
+    const path = join(dir, `${k.name}.json`);
+    writeFileSync(path, JSON.stringify({
+      dataDir: join(dir, `${k.name}-data`),
+      key: { plainKeyFile: k.path, allowPlainKey: true },
+      chain: {
+        rpcUrl: chain.url, chainId: 31337, adjudicator: deployment.adjudicator, marginApp: deployment.marginApp, token: deployment.token, pollMs: 100,
+        maxFeePerGas: (200n * GWEI).toString(), maxPriorityFeePerGas: GWEI.toString(), replaceAfterMs: 300, feeBumpPercent: 50, maxReplacements: 12,
+      },
+      oracle: { signer: oracle.address },
+      channels: { challengeDuration: 3600, minDeposit: 1_000_000 },
+      markets: [{ market: "BTC-PERP" }],
+      ...extra,
+    }));
+    return path;
+  };
+  const spawn = (args: string[]) => {
+    const p = new CliProcess(args, {}, { cwd: dir });
+    ctx.children.push(p);
+    return p;
+  };
+  const hub = spawn(["hub", "start", "--config", config(hubKey), "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--log-format", "json"]);
+  await hub.waitFor((lines) => lines.includes("ready"), "the hub to be ready", 60_000);
+
+  await chain.rpc("evm_setAutomine", [false]);
+  const open = spawn(["trader", "open", "--deposit", "100", "--config", config(traderKey, { hub: { multiaddr: hub.value("multiaddr"), address: hubKey.address } })]);
+  // The hub's approval reaches the pool, priced at the quiet chain's fee.
+  const pendingOf = async (address: string) =>
+    ((await chain.rpc("eth_pendingTransactions")) as { from: string; hash: string; maxFeePerGas: string }[]).filter((t) => t.from.toLowerCase() === address.toLowerCase());
+  let first: { hash: string; maxFeePerGas: string } | undefined;
+  while (first === undefined) {
+    if (!open.running) throw new Error(`trader open exited\n${open.stderr}`);
+    first = (await pendingOf(hubKey.address))[0];
+    if (first === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.ok(BigInt(first.maxFeePerGas) < BASE_FEE, `first offer ${first.maxFeePerGas} under the base fee to come`);
+
+  // Every block now costs BASE_FEE: the offer cannot be mined until the hub raises it.
+  for (let i = 0; i < 600 && open.running; i++) {
+    await chain.rpc("hardhat_setNextBlockBaseFeePerGas", ["0x" + BASE_FEE.toString(16)]);
+    await chain.rpc("evm_mine");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await chain.rpc("evm_setAutomine", [true]);
+  assert.is(await open.exited, 0, `trader open completes\n${open.stderr}`);
+
+  const replaced = hubEvents(hub, "tx-replaced" as never);
+  assert.ok(replaced.length >= 1, `the hub logged its replacements\n${hub.stderr.slice(-2000)}`);
+  assert.is(replaced[0]!.replaced, first.hash, "the stuck transaction is the one replaced");
+  assert.ok(replaced.every((r) => r.nonce === replaced[0]!.nonce), "every copy with the same nonce");
+  const landed = (await chain.provider.getTransaction(replaced.at(-1)!.hash!))!;
+  assert.ok(landed.blockNumber !== null, "the last copy was mined");
+  assert.ok(landed.maxFeePerGas! >= BASE_FEE && landed.maxFeePerGas! <= 200n * GWEI, `paid the base fee, under the cap (${landed.maxFeePerGas})`);
+  assert.is((await chain.provider.getTransaction(first.hash)), null, "the stuck copy is gone from the chain and the pool");
+  assert.is(await chain.provider.getTransactionCount(hubKey.address, "latest"), 2, "approval and deposit: no nonce lost or doubled");
+});
+
+test("a hub killed with its transaction pending takes it over after the restart: same nonce, higher fee, lands", async (ctx) => {
+  const { chain, deployment, dir } = ctx;
+  const token = new Contract(deployment.token, ["function mint(address to, uint256 amount)"], await chain.provider.getSigner(0));
+  const keys = ["hub2", "trader2"].map((name) => {
+    const wallet = Wallet.createRandom();
+    const path = join(dir, `${name}.key`);
+    writeFileSync(path, `${wallet.privateKey}\n`, { mode: 0o600 });
+    return { name, address: wallet.address, path };
+  });
+  for (const k of keys) {
+    await chain.rpc("hardhat_setBalance", [k.address, "0x" + (10n ** 20n).toString(16)]);
+    await (await token.getFunction("mint")(k.address, 10_000n * USD)).wait();
+  }
+  const [hubKey, traderKey] = keys as [(typeof keys)[0], (typeof keys)[0]];
+  const oracle = createLocalOracle({ privateKey: ORACLE_KEY, domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp } });
+  const config = (k: typeof hubKey, replaceAfterMs: number, extra: Record<string, unknown> = {}) => {
+    const path = join(dir, `${k.name}.json`);
+    writeFileSync(path, JSON.stringify({
+      dataDir: join(dir, `${k.name}-data`),
+      key: { plainKeyFile: k.path, allowPlainKey: true },
+      chain: {
+        rpcUrl: chain.url, chainId: 31337, adjudicator: deployment.adjudicator, marginApp: deployment.marginApp, token: deployment.token, pollMs: 100,
+        maxFeePerGas: (200n * GWEI).toString(), maxPriorityFeePerGas: GWEI.toString(), replaceAfterMs, feeBumpPercent: 50, maxReplacements: 12,
+      },
+      oracle: { signer: oracle.address },
+      channels: { challengeDuration: 3600, minDeposit: 1_000_000 },
+      markets: [{ market: "BTC-PERP" }],
+      ...extra,
+    }));
+    return path;
+  };
+  const spawn = (args: string[]) => {
+    const p = new CliProcess(args, {}, { cwd: dir });
+    ctx.children.push(p);
+    return p;
+  };
+  // The first run would wait a minute before replacing anything: it is killed long before.
+  const hubArgs = (replaceAfterMs: number) => ["hub", "start", "--config", config(hubKey, replaceAfterMs), "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--log-format", "json"];
+  const first = spawn(hubArgs(60_000));
+  await first.waitFor((lines) => lines.includes("ready"), "the hub to be ready", 60_000);
+  await chain.rpc("evm_setAutomine", [false]);
+  const open = spawn(["trader", "open", "--deposit", "100", "--config", config(traderKey, 60_000, { hub: { multiaddr: first.value("multiaddr"), address: hubKey.address } })]);
+  const journalFile = join(dir, "hub2-data", "pending-txs.json");
+  const recorded = () => {
+    try {
+      return JSON.parse(readFileSync(journalFile, "utf8")) as { nonce: number; hash: string; action: string }[];
+    } catch {
+      return [];
+    }
+  };
+  while (recorded().length === 0) {
+    if (!first.running) throw new Error(`the hub exited\n${first.stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const stuck = recorded()[0]!;
+  assert.is(stuck.action, "approve");
+  assert.is(stuck.nonce, 0);
+  await first.stop("SIGKILL");
+  await open.stop("SIGKILL");
+  assert.ok((await chain.rpc("eth_pendingTransactions") as { hash: string }[]).some((t) => t.hash === stuck.hash), "the approval is still in the pool");
+
+  // Restarted (now replacing after 300 ms) while every block costs BASE_FEE.
+  const second = spawn(hubArgs(300));
+  await second.waitFor((lines) => lines.includes("ready"), "the hub to be ready again", 60_000);
+  for (let i = 0; i < 600 && (await chain.provider.getTransactionCount(hubKey.address, "latest")) === 0; i++) {
+    await chain.rpc("hardhat_setNextBlockBaseFeePerGas", ["0x" + BASE_FEE.toString(16)]);
+    await chain.rpc("evm_mine");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await chain.rpc("evm_setAutomine", [true]);
+  await chain.rpc("evm_mine");
+  const resumed = hubEvents(second, "tx-replaced" as never).filter((r) => r.action === "approve (after restart)");
+  assert.ok(resumed.length >= 1, `the restarted hub replaced the approval\n${second.stderr.slice(-2000)}`);
+  assert.is(resumed[0]!.replaced, stuck.hash);
+  const nonceZero = await Promise.all(hubEvents(second, "tx-replaced" as never).filter((r) => r.nonce === "0").map((r) => chain.provider.getTransaction(r.hash!)));
+  const landed = nonceZero.find((t) => t !== null && t.blockNumber !== null);
+  assert.ok(landed !== undefined, "a copy of nonce 0 was mined");
+  assert.ok(landed!.maxFeePerGas! >= BASE_FEE, `at the base fee (${landed!.maxFeePerGas})`);
+  assert.is(await chain.provider.getTransaction(stuck.hash), null, "the stuck copy never landed");
+  await second.waitFor(() => recorded().every((e) => e.nonce !== 0), "the journal to forget nonce 0", 30_000);
+  assert.is(await second.stop("SIGTERM"), 0);
+});
+
+test.run();
