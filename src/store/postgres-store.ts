@@ -1,0 +1,607 @@
+/**
+ * The durable store on a PostgreSQL server (through `pg`), for operators
+ * whose data must outlive one machine and who run a standby hub.
+ *
+ * The same contract as SqliteStore (./store.ts), the same ops (./ops.ts) and
+ * write rules (./write-rules.ts). Writes go through an AsyncGroupCommitter:
+ * one transaction in flight at a time, every write arriving meanwhile in the
+ * next, so the batch grows with the server's commit latency. A write
+ * resolves after its COMMIT returned, which under PostgreSQL's default
+ * `synchronous_commit = on` means the WAL record is flushed; start() refuses
+ * to run with it off for this session. Write-rule violations are decided
+ * before anything is written; a `transaction` runs under a SAVEPOINT so that
+ * a violation in its later writes undoes its earlier ones alone.
+ *
+ * The lease. One row (`store_lease`) says which process may write: a
+ * fencing token, its holder and when it expires, all on the server's clock.
+ * start() takes it only if it has expired (or was released by a clean
+ * stop), bumping the token; the holder renews it every third of its
+ * duration; every write transaction first reads the row FOR SHARE and
+ * commits only if the token is still its own (./postgres-schema.ts
+ * checkLease). A process that lost the lease, however it comes back, writes
+ * nothing: its writes reject with STORE_FENCED and `onFenced` fires. A
+ * standby (`standby: true`) waits in start() until the lease is free.
+ */
+import pg from "pg";
+import { randomUUID } from "node:crypto";
+import { StoreError } from "../errors/store.ts";
+import { fixedPartOf, type SignedState } from "../protocol/state.ts";
+import type { Bytes32 } from "../protocol/types.ts";
+import { systemClock, type Clock } from "../time/clock.ts";
+import { decodeStateBody, encodeFixedPart, encodeStateBody, isSupported } from "./codec.ts";
+import { AsyncGroupCommitter, type OpResult } from "./group-commit.ts";
+import { channelOp, dropObjectiveOp, metaOp, objectiveOp, stateOp, statusOp, transactionOps, type Op } from "./ops.ts";
+import { bootstrap, checkLease, migratePg, PG_SCHEMA_VERSION } from "./postgres-schema.ts";
+import { bytes32, channelFromRow, hexOf, stateFromRow, summaryFromRow, type ChannelRow, type StateRow, type SummaryRow } from "./rows.ts";
+import type { Store, StoreWrites } from "./store.ts";
+import type {
+  ChannelFilter,
+  ChannelRecord,
+  ChannelRole,
+  ChannelStatus,
+  ChannelSummary,
+  MetaValue,
+  ObjectiveFilter,
+  ObjectiveRecord,
+  SaveStateOptions,
+  StoreMetrics,
+  WriteOptions,
+} from "./types.ts";
+import { decideWrite } from "./write-rules.ts";
+
+export interface PostgresStoreInit {
+  /** postgres://user:password@host:port/database */
+  readonly url: string;
+  /** The PostgreSQL schema holding the tables (default "public"): one database may hold several stores. */
+  readonly schema?: string;
+  /** Delete superseded states as soon as a newer supported state lands (default true). */
+  readonly autoPrune?: boolean;
+  /** Most writes per group commit (default unbounded). */
+  readonly maxBatch?: number;
+  /** Times each commit for `onCommit`, on its monotonic reading (default the system clock). */
+  readonly clock?: Clock;
+  /** How long the lease lasts unrenewed: a dead holder's successor waits at most this (default 5000 ms). */
+  readonly leaseMs?: number;
+  /** Without `standby`, how long start() waits for a held lease before STORE_LOCKED (default 1000 ms). */
+  readonly lockTimeoutMs?: number;
+  /** Wait in start() for as long as another process holds the lease (a standby hub). */
+  readonly standby?: boolean;
+  /** Ends a standby's wait in start() (it rejects with the signal's reason). */
+  readonly signal?: AbortSignal;
+  /** Connections to the server (default 4: one group commit, a counter, reads). */
+  readonly poolSize?: number;
+}
+
+/** What a started store holds; kept while stop() drains, after calls are refused. */
+interface Session {
+  readonly pool: pg.Pool;
+  readonly token: bigint;
+  readonly renew: ReturnType<typeof setInterval>;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const SUMMARY_PAGE = 1000;
+
+const STATE_COLUMNS = "s.turn_num, s.state_hash, s.supported, s.body, f.body AS fixed FROM states s JOIN fixed_parts f ON f.channel_id = s.channel_id";
+const CHANNEL_COLUMNS = "c.channel_id, c.token, c.role, c.status, c.counterparty, c.created_at, f.body AS fixed FROM channels c JOIN fixed_parts f ON f.channel_id = c.channel_id";
+
+const SQL = {
+  latestSupported: `SELECT ${STATE_COLUMNS} WHERE s.channel_id = $1 AND s.supported ORDER BY s.turn_num DESC LIMIT 1`,
+  latestState: `SELECT ${STATE_COLUMNS} WHERE s.channel_id = $1 ORDER BY s.turn_num DESC LIMIT 1`,
+  statesAfter: `SELECT ${STATE_COLUMNS} WHERE s.channel_id = $1 AND s.supported AND s.turn_num > $2 ORDER BY s.turn_num ASC`,
+  supportedTurn: "SELECT turn_num FROM states WHERE channel_id = $1 AND supported ORDER BY turn_num DESC LIMIT 1",
+  atTurn: "SELECT state_hash, supported, body FROM states WHERE channel_id = $1 AND turn_num = $2",
+  insertFixed: "INSERT INTO fixed_parts (channel_id, body) VALUES ($1, $2) ON CONFLICT (channel_id) DO NOTHING",
+  insertState: "INSERT INTO states (channel_id, turn_num, state_hash, supported, body) VALUES ($1, $2, $3, $4, $5)",
+  replaceState: "UPDATE states SET state_hash = $1, supported = $2, body = $3 WHERE channel_id = $4 AND turn_num = $5",
+  pruneBelow: "DELETE FROM states WHERE channel_id = $1 AND turn_num < $2",
+  upsertChannel:
+    "INSERT INTO channels (channel_id, token, role, status, counterparty, created_at) VALUES ($1, $2, $3, $4, $5, $6) " +
+    "ON CONFLICT (channel_id) DO UPDATE SET token = excluded.token, role = excluded.role, status = excluded.status, counterparty = excluded.counterparty, created_at = excluded.created_at",
+  updateStatus: "UPDATE channels SET status = $1 WHERE channel_id = $2",
+  getChannel: `SELECT ${CHANNEL_COLUMNS} WHERE c.channel_id = $1`,
+  nextCounter: "INSERT INTO counters (name, value) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value::text AS value",
+  getMeta: "SELECT text_value, bytes_value FROM meta WHERE key = $1",
+  channelSummaries:
+    "SELECT c.channel_id, c.created_at, c.status, c.counterparty, (SELECT MAX(turn_num) FROM states WHERE channel_id = c.channel_id) AS newest_turn, " +
+    "(SELECT body FROM states WHERE channel_id = c.channel_id AND supported ORDER BY turn_num DESC LIMIT 1) AS body " +
+    "FROM channels c WHERE c.role = $1 AND (c.created_at, c.channel_id) > ($2, $3) ORDER BY c.created_at, c.channel_id LIMIT $4",
+  metaPrefix: "SELECT key, text_value, bytes_value FROM meta WHERE key >= $1 AND key < $2",
+  putObjective:
+    "INSERT INTO objectives (id, kind, channel_id, body) VALUES ($1, $2, $3, $4) " +
+    "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, channel_id = excluded.channel_id, body = excluded.body",
+  deleteObjective: "DELETE FROM objectives WHERE id = $1",
+  setMeta:
+    "INSERT INTO meta (key, text_value, bytes_value) VALUES ($1, $2, $3) " +
+    "ON CONFLICT (key) DO UPDATE SET text_value = excluded.text_value, bytes_value = excluded.bytes_value",
+  takeLease:
+    "UPDATE store_lease SET token = token + 1, holder = $1, expires_at = clock_timestamp() + $2 * interval '1 millisecond' " +
+    "WHERE id = 1 AND expires_at < clock_timestamp() RETURNING token::text AS token",
+  renewLease: "UPDATE store_lease SET expires_at = clock_timestamp() + $2 * interval '1 millisecond' WHERE id = 1 AND token = $1",
+  releaseLease: "UPDATE store_lease SET expires_at = '-infinity' WHERE id = 1 AND token = $1",
+} as const;
+
+interface PgStateRow {
+  turn_num: string;
+  state_hash: Uint8Array;
+  supported: boolean;
+  body: Uint8Array;
+  fixed: Uint8Array;
+}
+
+interface PgChannelRow extends Omit<ChannelRow, "created_at"> {
+  created_at: string;
+}
+
+interface PgSummaryRow extends Omit<SummaryRow, "created_at" | "newest_turn"> {
+  created_at: string;
+  newest_turn: string | null;
+}
+
+interface PgMetaRow {
+  key?: string;
+  text_value: string | null;
+  bytes_value: Uint8Array | null;
+}
+
+const stateRow = (r: PgStateRow): StateRow => ({ ...r, turn_num: Number(r.turn_num), supported: r.supported ? 1 : 0 });
+const metaValue = (r: PgMetaRow): MetaValue => r.text_value ?? new Uint8Array(r.bytes_value!);
+
+export class PostgresStore implements Store {
+  private readonly init: Required<Omit<PostgresStoreInit, "signal">> & Pick<PostgresStoreInit, "signal">;
+  /** This process's name in the lease row, for operators reading it. */
+  readonly holder: string;
+  private readonly committer: AsyncGroupCommitter<Op>;
+  private session: Session | undefined;
+  private accepting = false;
+  private fencedBy: StoreError | undefined;
+  private prunedCount = 0;
+  /** Observes each group commit: its duration (BEGIN to COMMIT) in seconds and its writes; for metrics. */
+  onCommit: ((seconds: number, writes: number) => void) | undefined;
+  /** Called once when this process learns another took the lease: it must stop acting as the writer. */
+  onFenced: ((error: StoreError) => void) | undefined;
+
+  constructor(init: PostgresStoreInit) {
+    if (typeof init?.url !== "string" || !/^postgres(ql)?:\/\//.test(init.url)) throw new TypeError("PostgresStore: url must be a postgres:// URL");
+    const schema = init.schema ?? "public";
+    if (!SCHEMA_NAME.test(schema)) throw new TypeError("PostgresStore: schema must be lowercase letters, digits and _");
+    const leaseMs = init.leaseMs ?? 5000;
+    if (!Number.isSafeInteger(leaseMs) || leaseMs < 100) throw new RangeError("PostgresStore: leaseMs must be an integer of at least 100");
+    this.init = {
+      url: init.url,
+      schema,
+      autoPrune: init.autoPrune ?? true,
+      maxBatch: init.maxBatch ?? Infinity,
+      clock: init.clock ?? systemClock,
+      leaseMs,
+      lockTimeoutMs: init.lockTimeoutMs ?? 1000,
+      standby: init.standby ?? false,
+      signal: init.signal,
+      poolSize: init.poolSize ?? 4,
+    };
+    this.holder = `${process.pid}@${randomUUID()}`;
+    this.committer = new AsyncGroupCommitter<Op>((ops) => this.commitBatch(ops), this.init.maxBatch);
+  }
+
+  get isOpen(): boolean {
+    return this.accepting;
+  }
+
+  get metrics(): StoreMetrics {
+    return { ...this.committer.metrics, pruned: this.prunedCount };
+  }
+
+  /** The fencing token this process holds (undefined when not started). */
+  get leaseToken(): bigint | undefined {
+    return this.session?.token;
+  }
+
+  /**
+   * Connects, creates the schema if missing, takes the lease (waiting as a
+   * standby, or up to lockTimeoutMs), migrates, and starts renewing.
+   */
+  async start(): Promise<void> {
+    if (this.session !== undefined) return;
+    const pool = new pg.Pool({
+      connectionString: this.init.url,
+      max: this.init.poolSize,
+      options: `-c search_path=${this.init.schema} -c synchronous_commit=on`,
+      keepAlive: true,
+    });
+    // An idle connection the server drops must not crash the process: the next query reconnects.
+    pool.on("error", () => {});
+    let token: bigint;
+    try {
+      const client = await pool.connect().catch((cause: unknown) => {
+        throw new StoreError("MIGRATION_FAILED", { details: { reason: "cannot connect", url: redact(this.init.url) }, cause });
+      });
+      try {
+        await bootstrap(client, this.init.schema);
+        token = await this.takeLease(client);
+        await migratePg(client, this.init.schema, token);
+      } finally {
+        client.release();
+      }
+    } catch (error) {
+      await pool.end().catch(() => {});
+      throw error;
+    }
+    const renew = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.init.leaseMs / 3)));
+    renew.unref();
+    this.fencedBy = undefined;
+    this.session = { pool, token, renew };
+    this.accepting = true;
+  }
+
+  /** Commits every write still queued, gives the lease up (a standby takes over at once), and disconnects. */
+  async stop(): Promise<void> {
+    const session = this.session;
+    if (session === undefined) return;
+    this.accepting = false;
+    await this.committer.drain();
+    clearInterval(session.renew);
+    if (this.fencedBy === undefined) await session.pool.query(SQL.releaseLease, [String(session.token)]).catch(() => {});
+    this.session = undefined;
+    await session.pool.end();
+  }
+
+  // ---- states -------------------------------------------------------------
+
+  async saveState(signed: SignedState, options: SaveStateOptions = {}): Promise<void> {
+    this.open();
+    return this.committer.submit(stateOp(signed, options), options.signal);
+  }
+
+  async transaction(fill: (tx: StoreWrites) => void, options: WriteOptions = {}): Promise<void> {
+    this.open();
+    const ops = transactionOps(fill);
+    if (ops.length === 0) return;
+    return this.committer.submit({ kind: "tx", ops }, options.signal);
+  }
+
+  async latestSupported(channelId: Bytes32): Promise<SignedState | undefined> {
+    const rows = await this.read<PgStateRow>(SQL.latestSupported, [bytes32(channelId, "channelId")]);
+    return rows[0] === undefined ? undefined : stateFromRow(channelId, stateRow(rows[0]));
+  }
+
+  async latestState(channelId: Bytes32): Promise<SignedState | undefined> {
+    const rows = await this.read<PgStateRow>(SQL.latestState, [bytes32(channelId, "channelId")]);
+    return rows[0] === undefined ? undefined : stateFromRow(channelId, stateRow(rows[0]));
+  }
+
+  async statesAfter(channelId: Bytes32, turnNum: number): Promise<SignedState[]> {
+    const rows = await this.read<PgStateRow>(SQL.statesAfter, [bytes32(channelId, "channelId"), turnNum]);
+    return rows.map((row) => stateFromRow(channelId, stateRow(row)));
+  }
+
+  async prune(channelId: Bytes32, options: WriteOptions = {}): Promise<number> {
+    this.open();
+    const op: Op = { kind: "prune", id: bytes32(channelId, "channelId"), deleted: 0 };
+    await this.committer.submit(op, options.signal);
+    return op.deleted;
+  }
+
+  // ---- channels -----------------------------------------------------------
+
+  async putChannel(rec: ChannelRecord, options: WriteOptions = {}): Promise<void> {
+    this.open();
+    return this.committer.submit(channelOp(rec), options.signal);
+  }
+
+  async updateChannelStatus(channelId: Bytes32, status: ChannelStatus, options: WriteOptions = {}): Promise<void> {
+    this.open();
+    return this.committer.submit(statusOp(channelId, status), options.signal);
+  }
+
+  async getChannel(channelId: Bytes32): Promise<ChannelRecord | undefined> {
+    const rows = await this.read<PgChannelRow>(SQL.getChannel, [bytes32(channelId, "channelId")]);
+    return rows[0] === undefined ? undefined : channelFromRow({ ...rows[0], created_at: Number(rows[0].created_at) });
+  }
+
+  async listChannels(filter: ChannelFilter = {}): Promise<ChannelRecord[]> {
+    const where: string[] = [];
+    const args: string[] = [];
+    const add = (column: string, value: string) => (args.push(value), where.push(`${column} = $${args.length}`));
+    if (filter.status !== undefined) add("c.status", filter.status);
+    if (filter.role !== undefined) add("c.role", filter.role);
+    if (filter.counterparty !== undefined) add("c.counterparty", filter.counterparty);
+    const sql = `SELECT ${CHANNEL_COLUMNS}${where.length > 0 ? " WHERE " + where.join(" AND ") : ""} ORDER BY c.created_at, c.channel_id`;
+    const rows = await this.read<PgChannelRow>(sql, args);
+    return rows.map((r) => channelFromRow({ ...r, created_at: Number(r.created_at) }));
+  }
+
+  /** In pages, keyset on the sort order, as SqliteStore does. */
+  async *channelSummaries(role: ChannelRole): AsyncGenerator<ChannelSummary> {
+    let after: [number, Uint8Array] = [Number.MIN_SAFE_INTEGER, new Uint8Array()];
+    for (;;) {
+      const rows = await this.read<PgSummaryRow>(SQL.channelSummaries, [role, after[0], after[1], SUMMARY_PAGE]);
+      for (const row of rows) {
+        yield summaryFromRow({ ...row, created_at: Number(row.created_at), newest_turn: row.newest_turn === null ? null : Number(row.newest_turn) });
+      }
+      if (rows.length < SUMMARY_PAGE) return;
+      const last = rows[rows.length - 1]!;
+      after = [Number(last.created_at), last.channel_id];
+    }
+  }
+
+  async objectives(filter: ObjectiveFilter = {}): Promise<ObjectiveRecord[]> {
+    const where: string[] = [];
+    const args: (string | Uint8Array)[] = [];
+    if (filter.kind !== undefined) (args.push(filter.kind), where.push(`kind = $${args.length}`));
+    if (filter.channelId !== undefined) (args.push(bytes32(filter.channelId, "channelId")), where.push(`channel_id = $${args.length}`));
+    const sql = `SELECT id, kind, channel_id, body FROM objectives${where.length > 0 ? " WHERE " + where.join(" AND ") : ""} ORDER BY seq`;
+    const rows = await this.read<{ id: string; kind: string; channel_id: Uint8Array; body: Uint8Array }>(sql, args);
+    return rows.map((r) => ({ id: r.id, kind: r.kind, channelId: hexOf(r.channel_id) as Bytes32, body: new Uint8Array(r.body) }));
+  }
+
+  async putObjective(rec: ObjectiveRecord, options: WriteOptions = {}): Promise<void> {
+    this.open();
+    return this.committer.submit(objectiveOp(rec), options.signal);
+  }
+
+  async deleteObjective(id: string, options: WriteOptions = {}): Promise<void> {
+    this.open();
+    return this.committer.submit(dropObjectiveOp(id), options.signal);
+  }
+
+  // ---- bookkeeping ----------------------------------------------------------
+
+  /** Committed in its own fenced transaction before it returns: a value once returned is never returned again. */
+  async nextCounter(name: string): Promise<bigint> {
+    const session = this.open();
+    if (typeof name !== "string" || name.length === 0) throw new TypeError("nextCounter: name must be a non-empty string");
+    this.throwIfFenced();
+    const client = await session.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query("BEGIN");
+      await checkLease(client, session.token);
+      const { rows } = await client.query<{ value: string }>(SQL.nextCounter, [name]);
+      await client.query("COMMIT");
+      return BigInt(rows[0]!.value) - 1n;
+    } catch (cause) {
+      await client.query("ROLLBACK").catch((e: Error) => (broken = e));
+      throw this.writeError(cause, { counter: name });
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async getMeta(key: string): Promise<MetaValue | undefined> {
+    const rows = await this.read<PgMetaRow>(SQL.getMeta, [key]);
+    return rows[0] === undefined ? undefined : metaValue(rows[0]);
+  }
+
+  async metaWithPrefix(prefix: string): Promise<Map<string, MetaValue>> {
+    if (typeof prefix !== "string" || prefix.length === 0) throw new TypeError("metaWithPrefix: prefix must be a non-empty string");
+    const upper = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+    const rows = await this.read<PgMetaRow>(SQL.metaPrefix, [prefix, upper]);
+    return new Map(rows.map((r) => [r.key!, metaValue(r)]));
+  }
+
+  async setMeta(key: string, value: MetaValue, options: WriteOptions = {}): Promise<void> {
+    this.open();
+    return this.committer.submit(metaOp(key, value), options.signal);
+  }
+
+  /** The session's durability setting, schema version and lease, for start-up logs and tests. */
+  async diagnostics(): Promise<{ synchronousCommit: string; schemaVersion: number; leaseToken: bigint; holder: string; serverVersion: string }> {
+    const [sync] = await this.read<{ synchronous_commit: string }>("SHOW synchronous_commit", []);
+    const [version] = await this.read<{ version: number }>("SELECT version FROM schema_version", []);
+    const [lease] = await this.read<{ token: string; holder: string }>("SELECT token::text AS token, holder FROM store_lease WHERE id = 1", []);
+    const [server] = await this.read<{ server_version: string }>("SHOW server_version", []);
+    return {
+      synchronousCommit: sync!.synchronous_commit,
+      schemaVersion: version?.version ?? 0,
+      leaseToken: BigInt(lease!.token),
+      holder: lease!.holder,
+      serverVersion: server!.server_version,
+    };
+  }
+
+  // ---- internals ----------------------------------------------------------
+
+  private open(): Session {
+    if (!this.accepting || this.session === undefined) throw new StoreError("STORE_CLOSED");
+    return this.session;
+  }
+
+  private async read<R extends object>(sql: string, args: readonly unknown[]): Promise<R[]> {
+    const session = this.open();
+    const { rows } = await session.pool.query<R>(sql, args as unknown[]);
+    return rows;
+  }
+
+  private throwIfFenced(): void {
+    if (this.fencedBy !== undefined) throw this.fencedBy;
+  }
+
+  /** A StoreError passes through (and a fence is remembered); anything else is WRITE_FAILED. */
+  private writeError(cause: unknown, details: Record<string, unknown>): StoreError {
+    if (cause instanceof StoreError) {
+      if (cause.code === "STORE_FENCED") this.fence(cause);
+      return cause;
+    }
+    return new StoreError("WRITE_FAILED", { details, cause });
+  }
+
+  private fence(error: StoreError): void {
+    if (this.fencedBy !== undefined) return;
+    this.fencedBy = error;
+    try {
+      this.onFenced?.(error);
+    } catch {
+      // an observer never breaks the store
+    }
+  }
+
+  /** Takes the lease if it is free; otherwise waits (a standby: until it is; else lockTimeoutMs). */
+  private async takeLease(client: pg.PoolClient): Promise<bigint> {
+    const { standby, lockTimeoutMs, leaseMs, signal } = this.init;
+    const clock = this.init.clock;
+    const giveUpAt = clock.monotonicMs() + lockTimeoutMs;
+    const pollMs = Math.min(Math.max(Math.floor(leaseMs / 10), 20), 500);
+    for (;;) {
+      signal?.throwIfAborted();
+      const { rows } = await client.query<{ token: string }>(SQL.takeLease, [this.holder, leaseMs]);
+      if (rows[0] !== undefined) return BigInt(rows[0].token);
+      if (!standby && clock.monotonicMs() >= giveUpAt) {
+        const { rows: held } = await client.query<{ holder: string }>("SELECT holder FROM store_lease WHERE id = 1");
+        throw new StoreError("STORE_LOCKED", { details: { schema: this.init.schema, holder: held[0]?.holder } });
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, pollMs);
+        function done(): void {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", done);
+          resolve();
+        }
+        signal?.addEventListener("abort", done, { once: true });
+      });
+    }
+  }
+
+  /** Pushes the lease's expiry out; finding the token changed means another process took it. */
+  private async renew(): Promise<void> {
+    const session = this.session;
+    if (session === undefined || this.fencedBy !== undefined) return;
+    try {
+      const { rowCount } = await session.pool.query(SQL.renewLease, [String(session.token), this.init.leaseMs]);
+      if (rowCount === 0 && this.session === session) {
+        this.fence(new StoreError("STORE_FENCED", { details: { token: String(session.token), reason: "lease taken over" } }));
+      }
+    } catch {
+      // The server is unreachable: writes fail on their own; the lease may lapse, and the fence then holds.
+    }
+  }
+
+  /**
+   * One transaction for the batch: the lease check, then each op; a rule
+   * violation rejects its op alone (a `transaction` op is undone under its
+   * savepoint). Any other error rolls the whole batch back.
+   */
+  private async commitBatch(ops: readonly Op[]): Promise<OpResult[]> {
+    const session = this.session;
+    if (session === undefined) throw new StoreError("STORE_CLOSED");
+    this.throwIfFenced();
+    const started = this.init.clock.monotonicMs();
+    const results: OpResult[] = [];
+    let pruned = 0;
+    const client = await session.pool.connect().catch((cause: unknown) => {
+      throw new StoreError("WRITE_FAILED", { details: { batch: ops.length, reason: "cannot connect" }, cause });
+    });
+    let broken: Error | undefined;
+    try {
+      await client.query("BEGIN");
+      await checkLease(client, session.token);
+      for (const op of ops) {
+        const tx = op.kind === "tx";
+        if (tx) await client.query("SAVEPOINT op");
+        try {
+          pruned += await this.apply(client, op);
+          if (tx) await client.query("RELEASE SAVEPOINT op");
+          results.push(undefined);
+        } catch (error) {
+          if (!(error instanceof StoreError)) throw error;
+          if (tx) await client.query("ROLLBACK TO SAVEPOINT op");
+          results.push(error);
+        }
+      }
+      await client.query("COMMIT");
+    } catch (cause) {
+      await client.query("ROLLBACK").catch((e: Error) => (broken = e));
+      throw this.writeError(cause, { batch: ops.length });
+    } finally {
+      client.release(broken);
+    }
+    this.prunedCount += pruned;
+    try {
+      this.onCommit?.((this.init.clock.monotonicMs() - started) / 1000, ops.length);
+    } catch {
+      // an observer never fails a committed batch
+    }
+    return results;
+  }
+
+  /** Applies one op inside the open transaction; returns how many states it pruned. */
+  private async apply(client: pg.PoolClient, op: Op): Promise<number> {
+    const q = async <R extends object>(sql: string, args: unknown[]) => client.query<R>(sql, args);
+    switch (op.kind) {
+      case "state": {
+        const { signed, id, hash } = op;
+        const turn = signed.state.turnNum;
+        const latest = (await q<{ turn_num: string }>(SQL.supportedTurn, [id])).rows[0];
+        const at = (await q<{ state_hash: Uint8Array; supported: boolean; body: Uint8Array }>(SQL.atTurn, [id, turn])).rows[0];
+        let stored;
+        if (at !== undefined) {
+          stored = { stateHash: hexOf(at.state_hash) as Bytes32, supported: at.supported, sigs: decodeStateBody(fixedPartOf(signed.state), at.body).sigs };
+        }
+        const incoming = { channelId: op.channelId, turnNum: turn, stateHash: op.stateHash, supported: op.supported, sigs: signed.sigs };
+        const decision = decideWrite(incoming, latest === undefined ? undefined : Number(latest.turn_num), stored);
+        let supported = op.supported;
+        switch (decision.kind) {
+          case "noop":
+            return 0;
+          case "insert":
+            await q(SQL.insertFixed, [id, encodeFixedPart(fixedPartOf(signed.state))]);
+            await q(SQL.insertState, [id, turn, hash, supported, encodeStateBody(signed)]);
+            break;
+          case "replace":
+            await q(SQL.replaceState, [hash, supported, encodeStateBody(signed), id, turn]);
+            break;
+          case "upgrade": {
+            const merged: SignedState = { state: signed.state, sigs: decision.sigs };
+            supported = isSupported(merged);
+            await q(SQL.replaceState, [hash, supported, encodeStateBody(merged), id, turn]);
+            break;
+          }
+        }
+        if (supported && this.init.autoPrune) return (await q(SQL.pruneBelow, [id, turn])).rowCount ?? 0;
+        return 0;
+      }
+      case "channel": {
+        const { rec, id } = op;
+        await q(SQL.insertFixed, [id, encodeFixedPart(rec.fixedPart)]);
+        await q(SQL.upsertChannel, [id, rec.token, rec.role, rec.status, rec.counterparty, rec.createdAt]);
+        return 0;
+      }
+      case "status": {
+        const { rowCount } = await q(SQL.updateStatus, [op.status, op.id]);
+        if (rowCount === 0) throw new StoreError("CHANNEL_RECORD_MISSING", { details: { channelId: hexOf(op.id) } });
+        return 0;
+      }
+      case "meta":
+        await q(SQL.setMeta, typeof op.value === "string" ? [op.key, op.value, null] : [op.key, null, op.value]);
+        return 0;
+      case "objective":
+        await q(SQL.putObjective, [op.rec.id, op.rec.kind, op.channel, op.rec.body]);
+        return 0;
+      case "drop-objective":
+        await q(SQL.deleteObjective, [op.id]);
+        return 0;
+      case "tx": {
+        let pruned = 0;
+        for (const inner of op.ops) pruned += await this.apply(client, inner);
+        return pruned;
+      }
+      case "prune": {
+        const latest = (await q<{ turn_num: string }>(SQL.supportedTurn, [op.id])).rows[0];
+        op.deleted = latest === undefined ? 0 : ((await q(SQL.pruneBelow, [op.id, Number(latest.turn_num)])).rowCount ?? 0);
+        return op.deleted;
+      }
+    }
+  }
+}
+
+/** The URL without its password, for errors and logs. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== "") u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparseable url)";
+  }
+}
+
+export { PG_SCHEMA_VERSION };
