@@ -12,6 +12,7 @@
  * caller skips.
  */
 import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -136,4 +137,9 @@ export async function startTestPostgres(database: string): Promise<TestPostgres 
     stopNow();
     throw new Error(`cannot start a test PostgreSQL: ${(error as Error).message}\n${serverLog}`, { cause: error });
   }
+}
+
+/** A PostgreSQL schema name for a test's data directory: the same directory names the same schema again. */
+export function schemaFor(dir: string): string {
+  return "s_" + createHash("sha256").update(dir).digest("hex").slice(0, 20);
 }

@@ -5,20 +5,14 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createHash } from "node:crypto";
 import pg from "pg";
 import { PG_SCHEMA_VERSION, PostgresStore, type PostgresStoreInit } from "../../src/store/postgres-store.ts";
-import { startTestPostgres } from "../helpers/postgres.ts";
+import { schemaFor, startTestPostgres } from "../helpers/postgres.ts";
 import { storeConformance, type Backend } from "./conformance.ts";
 import { signed, testChannel, testState } from "./fixtures/states.ts";
 import { rejectsWith } from "./helpers.ts";
 
 const server = await startTestPostgres("store_test");
-
-/** One PostgreSQL schema per directory the suite hands out: the same dir opens the same data again. */
-export function schemaFor(dir: string): string {
-  return "s_" + createHash("sha256").update(dir).digest("hex").slice(0, 20);
-}
 
 let fresh = 0;
 const freshSchema = () => `t_${process.pid}_${fresh++}`;
