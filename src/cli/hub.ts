@@ -7,8 +7,14 @@
  * when asked, and stops cleanly on SIGINT/SIGTERM. Events go to stderr as
  * one line each. The hub's dispute watcher runs with it: a stale challenge
  * on any of its channels is answered while the process is up.
+ *
+ * On a PostgreSQL store (`store.kind: "postgres"`) a second `hub start` on
+ * the same database is a standby: it prints `standby <leader>` and waits, without
+ * listening, until the leader's lease lapses, then restores every channel
+ * and serves. A leader that finds its lease taken (fenced) stops at once
+ * and exits 1: it may no longer write, and a supervisor restarting it makes
+ * it the new standby.
  */
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { getAddress } from "ethers";
 import { resolveHubConfig } from "../hub/config.ts";
@@ -19,7 +25,9 @@ import { intArg, readJsonFile, required, shutdownSignal, untilAborted, usageErro
 import { DashboardServer } from "../hub/dashboard/server.ts";
 import { createLogger, eventLog, logLine, parseLogFormat, parseLogLevel } from "../hub/log.ts";
 import { HubMetrics } from "../hub/metrics.ts";
-import { loadOrCreatePeerKey, PEER_KEY_FILE } from "./peer-key.ts";
+import { loadOrCreatePeerKey } from "./peer-key.ts";
+import { storeFromConfig } from "../store/from-config.ts";
+import { PostgresStore } from "../store/postgres-store.ts";
 import { devOracleFeed, SCENARIOS, type DevOracleFeedInit, type PriceFeed, type Scenario } from "./price-feed.ts";
 import { wireChain } from "./wiring.ts";
 import type { Clock } from "../time/clock.ts";
@@ -65,12 +73,29 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
   const note = (level: "warn" | "info" | "debug", event: string, fields: Record<string, unknown>) => logLine(logger, level, event, fields);
   // The dispute watcher answers stale challenges while the hub runs (it resumes from its stored cursor; block 0 the first time).
   const disputes = { provider: chain.provider, client: chain.adjudicator, pollingIntervalMs: config.chain.pollMs };
-  const node = new Hub({ config, signer: chain.key.signer, chain: chain.funding, disputes, clock: chain.clock, peerKey: await loadOrCreatePeerKey(join(config.dataDir, PEER_KEY_FILE)), ...(log ? { log } : {}) });
+  const store = storeFromConfig(config.store, { sqlitePath: `${config.dataDir}/hub.db`, clock: chain.clock, signal: shutdown.signal });
+  const fenced = new AbortController();
+  if (store instanceof PostgresStore) {
+    store.onFenced = (error) => {
+      note("warn", "store-fenced", { error: error.message, ...error.context });
+      process.exitCode = 1;
+      fenced.abort(error);
+    };
+    // A leader running on the same database holds the lease: wait, as its standby.
+    store.onWaiting = (holder) => console.log(`standby ${holder}`);
+  }
+  const peerKey = await loadOrCreatePeerKey(config.peerKeyFile);
+  const node = new Hub({ config, signer: chain.key.signer, chain: chain.funding, disputes, clock: chain.clock, store, peerKey, ...(log ? { log } : {}) });
   let feedDone: Promise<void> = Promise.resolve();
   let dashboard: DashboardServer | undefined;
   const metrics = new HubMetrics(node, { clock: chain.clock });
   try {
-    await node.start();
+    try {
+      await node.start();
+    } catch (error) {
+      if (shutdown.signal.aborted) return; // stopped while a standby: nothing was ours to stop
+      throw error;
+    }
     if (dashboardPort !== undefined) {
       metrics.start();
       dashboard = new DashboardServer({ hub: node, metrics, port: dashboardPort, host: values["dashboard-host"], signal: shutdown.signal, clock: chain.clock });
@@ -89,7 +114,7 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
     }, chain.clock, note);
     if (feed !== undefined) feedDone = feed.run((reports) => node.ingestPrices(reports), shutdown.signal);
     console.log("ready");
-    await untilAborted(shutdown.signal);
+    await untilAborted(AbortSignal.any([shutdown.signal, fenced.signal]));
   } finally {
     await feedDone.catch((error: unknown) => note("warn", "feed-error", { error: String(error) }));
     await dashboard?.stop();

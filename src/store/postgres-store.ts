@@ -158,6 +158,8 @@ export class PostgresStore implements Store {
   private prunedCount = 0;
   /** Observes each group commit: its duration (BEGIN to COMMIT) in seconds and its writes; for metrics. */
   onCommit: ((seconds: number, writes: number) => void) | undefined;
+  /** Called once per start() if the lease is held by another process and this one waits for it: who holds it. */
+  onWaiting: ((holder: string) => void) | undefined;
   /** Called once when this process learns another took the lease: it must stop acting as the writer. */
   onFenced: ((error: StoreError) => void) | undefined;
 
@@ -441,13 +443,21 @@ export class PostgresStore implements Store {
     const clock = this.init.clock;
     const giveUpAt = clock.monotonicMs() + lockTimeoutMs;
     const pollMs = Math.min(Math.max(Math.floor(leaseMs / 10), 20), 500);
-    for (;;) {
+    const holder = async () => (await client.query<{ holder: string }>("SELECT holder FROM store_lease WHERE id = 1")).rows[0]?.holder ?? "";
+    for (let attempt = 0; ; attempt++) {
       signal?.throwIfAborted();
       const { rows } = await client.query<{ token: string }>(SQL.takeLease, [this.holder, leaseMs]);
       if (rows[0] !== undefined) return BigInt(rows[0].token);
       if (!standby && clock.monotonicMs() >= giveUpAt) {
-        const { rows: held } = await client.query<{ holder: string }>("SELECT holder FROM store_lease WHERE id = 1");
-        throw new StoreError("STORE_LOCKED", { details: { schema: this.init.schema, holder: held[0]?.holder } });
+        throw new StoreError("STORE_LOCKED", { details: { schema: this.init.schema, holder: await holder() } });
+      }
+      if (standby && attempt === 0 && this.onWaiting !== undefined) {
+        const held = await holder();
+        try {
+          this.onWaiting(held);
+        } catch {
+          // an observer never breaks the store
+        }
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, pollMs);
