@@ -1,7 +1,7 @@
 /**
  * `nitro-margin`: the one command-line program. This file only dispatches;
  * each subcommand group lives in its own file (dev.ts, hub.ts, trader.ts,
- * keys.ts). Typed errors print their code and message on one line; usage
+ * keys.ts, store.ts). Typed errors print their code and message on one line; usage
  * errors exit 2, everything else 1. The process's one clock is made here and
  * handed to the command.
  */
@@ -11,6 +11,7 @@ import { dev, DEV_USAGE } from "./dev.ts";
 import { hub, HUB_USAGE } from "./hub.ts";
 import { keygen, KEYGEN_USAGE } from "./keys.ts";
 import { oracle, ORACLE_USAGE } from "./oracle.ts";
+import { store, STORE_USAGE } from "./store.ts";
 import { trader, TRADER_USAGE } from "./trader.ts";
 import { systemClock, type Clock } from "../time/clock.ts";
 
@@ -22,9 +23,10 @@ ${HUB_USAGE}
 ${TRADER_USAGE}
 ${KEYGEN_USAGE}
 ${ORACLE_USAGE}
+${STORE_USAGE}
 `;
 
-const commands: Record<string, (argv: string[], clock: Clock) => Promise<void>> = { dev, hub, trader, keygen, oracle };
+const commands: Record<string, (argv: string[], clock: Clock) => Promise<void>> = { dev, hub, trader, keygen, oracle, store };
 
 const [command, ...rest] = process.argv.slice(2);
 const run = command === undefined ? undefined : commands[command];

@@ -33,6 +33,7 @@ import { AsyncGroupCommitter, type OpResult } from "./group-commit.ts";
 import { channelOp, dropObjectiveOp, metaOp, objectiveOp, stateOp, statusOp, transactionOps, type Op } from "./ops.ts";
 import { bootstrap, checkLease, migratePg, PG_SCHEMA_VERSION } from "./postgres-schema.ts";
 import { bytes32, channelFromRow, hexOf, stateFromRow, summaryFromRow, type ChannelRow, type StateRow, type SummaryRow } from "./rows.ts";
+import type { StoreDump } from "./dump.ts";
 import type { Store, StoreWrites } from "./store.ts";
 import type {
   ChannelFilter,
@@ -399,6 +400,47 @@ export class PostgresStore implements Store {
       holder: lease!.holder,
       serverVersion: server!.server_version,
     };
+  }
+
+  /**
+   * Loads a whole store (`nitro-margin store migrate`) into this one, which
+   * must be empty, in one fenced transaction: all of it lands or none.
+   */
+  async load(dump: StoreDump): Promise<void> {
+    const session = this.open();
+    this.throwIfFenced();
+    const client = await session.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query("BEGIN");
+      await checkLease(client, session.token);
+      const { rows } = await client.query<{ n: string }>(
+        "SELECT (SELECT count(*) FROM fixed_parts) + (SELECT count(*) FROM channels) + (SELECT count(*) FROM meta) + (SELECT count(*) FROM counters) + (SELECT count(*) FROM objectives) AS n",
+      );
+      if (rows[0]!.n !== "0") throw new StoreError("MIGRATION_FAILED", { details: { reason: "the target store is not empty", schema: this.init.schema } });
+      const insert = async (table: string, columns: readonly string[], values: readonly unknown[][]) => {
+        // Multi-row INSERTs, well under PostgreSQL's 65535 parameters per statement.
+        const per = Math.floor(30_000 / columns.length);
+        for (let at = 0; at < values.length; at += per) {
+          const chunk = values.slice(at, at + per);
+          const tuples = chunk.map((_, r) => `(${columns.map((_c, c) => `$${r * columns.length + c + 1}`).join(", ")})`);
+          await client.query(`INSERT INTO ${table} (${columns.join(", ")}) VALUES ${tuples.join(", ")}`, chunk.flat());
+        }
+      };
+      await insert("fixed_parts", ["channel_id", "body"], dump.fixedParts.map((r) => [r.channelId, r.body]));
+      await insert("states", ["channel_id", "turn_num", "state_hash", "supported", "body"], dump.states.map((r) => [r.channelId, r.turnNum, r.stateHash, r.supported, r.body]));
+      await insert("channels", ["channel_id", "token", "role", "status", "counterparty", "created_at"], dump.channels.map((r) => [r.channelId, r.token, r.role, r.status, r.counterparty, r.createdAt]));
+      await insert("counters", ["name", "value"], dump.counters.map((r) => [r.name, String(r.value)]));
+      await insert("meta", ["key", "text_value", "bytes_value"], dump.meta.map((r) => (typeof r.value === "string" ? [r.key, r.value, null] : [r.key, null, r.value])));
+      for (const r of dump.objectives) await client.query(SQL.putObjective, [r.id, r.kind, r.channelId, r.body]); // one by one: seq keeps their order
+      await client.query("COMMIT");
+    } catch (cause) {
+      await client.query("ROLLBACK").catch((e: Error) => (broken = e));
+      if (cause instanceof StoreError && cause.code === "MIGRATION_FAILED") throw cause;
+      throw this.writeError(cause, { load: "dump" });
+    } finally {
+      client.release(broken);
+    }
   }
 
   // ---- internals ----------------------------------------------------------
