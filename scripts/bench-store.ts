@@ -1,7 +1,10 @@
 /**
  * Store benchmark (not a test): saveState throughput and latency with group
- * commit against one commit per write, on a real file with synchronous=FULL,
- * and bytes on disk per channel after automatic pruning.
+ * commit against one commit per write, on SQLite (a real file with
+ * synchronous=FULL; bytes on disk per channel after automatic pruning) and
+ * on PostgreSQL (a throw-away local server, test/helpers/postgres.ts, with
+ * synchronous_commit=on and fsync on; skipped with a note when PostgreSQL
+ * is not installed): writes/s, commits/s and writes per commit.
  *
  * The workload is the hub's: W concurrent channels, each with one update in
  * flight (await saveState, then the next turn), N states in all. States and
@@ -17,7 +20,10 @@ import { join } from "node:path";
 import { stateHashOf } from "../src/protocol/sign.ts";
 import type { SignedState } from "../src/protocol/state.ts";
 import type { Bytes32 } from "../src/protocol/types.ts";
+import { PostgresStore } from "../src/store/postgres-store.ts";
 import { SqliteStore } from "../src/store/sqlite-store.ts";
+import type { Store } from "../src/store/store.ts";
+import { startTestPostgres } from "../test/helpers/postgres.ts";
 import { fakeSig, HUB, testChannel, testState, TOKEN, TRADER, type TestChannel } from "../test/store/fixtures/states.ts";
 
 const N = Number(process.argv[2] ?? 5000);
@@ -54,13 +60,15 @@ interface Result {
   p50: number;
   p99: number;
   commits: number;
-  bytesPerChannel: number;
+  bytesPerChannel: number | undefined;
 }
 
-async function run(label: string, maxBatch: number, data: ReturnType<typeof prepare>): Promise<Result> {
+/** Opens a fresh store of one backend in `dir` (SQLite's file lives there; PostgreSQL gets a fresh schema). */
+type Open = (dir: string, maxBatch: number) => Store;
+
+async function run(label: string, maxBatch: number, data: ReturnType<typeof prepare>, open: Open): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), "bench-store-"));
-  const path = join(dir, "bench.sqlite");
-  const store = new SqliteStore({ path, maxBatch });
+  const store = open(dir, maxBatch);
   await store.start();
   try {
     await Promise.all(
@@ -85,20 +93,21 @@ async function run(label: string, maxBatch: number, data: ReturnType<typeof prep
     );
     const seconds = (performance.now() - started) / 1000;
     const commits = store.metrics.commits - commitsBefore;
-    await store.stop(); // checkpoints the WAL into the main file
-    const bytes = readdirSync(dir).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
+    await store.stop(); // SQLite: checkpoints the WAL into the main file
+    const files = readdirSync(dir);
+    const bytes = files.reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
     latencies.sort((a, b) => a - b);
     const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
-    return { label, seconds, perSecond: latencies.length / seconds, p50: q(0.5), p99: q(0.99), commits, bytesPerChannel: bytes / CHANNELS };
+    return { label, seconds, perSecond: latencies.length / seconds, p50: q(0.5), p99: q(0.99), commits, bytesPerChannel: files.length > 0 ? bytes / CHANNELS : undefined };
   } finally {
     await store.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function readLatency(data: ReturnType<typeof prepare>): Promise<number> {
+async function readLatency(data: ReturnType<typeof prepare>, open: Open): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "bench-store-"));
-  const store = new SqliteStore({ path: join(dir, "r.sqlite") });
+  const store = open(dir, Infinity);
   await store.start();
   try {
     await Promise.all(data.perChannel.map((items) => store.saveState(items[TURNS - 1]!.s, { hashes: items[TURNS - 1]!.hashes })));
@@ -112,16 +121,32 @@ async function readLatency(data: ReturnType<typeof prepare>): Promise<number> {
   }
 }
 
+function report(backend: string, single: Result, group: Result): void {
+  for (const r of [single, group]) {
+    console.log(
+      `${backend.padEnd(8)} ${r.label.padEnd(22)} ${r.perSecond.toFixed(0).padStart(7)} writes/s  ${(r.commits / r.seconds).toFixed(0).padStart(6)} commits/s  ${r.seconds.toFixed(2)} s  commits ${String(r.commits).padStart(5)} ` +
+        `(${(N / r.commits).toFixed(1)} writes/commit)  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms` +
+        (r.bytesPerChannel !== undefined ? `  disk ${r.bytesPerChannel.toFixed(0)} B/channel` : ""),
+    );
+  }
+  console.log(`${backend.padEnd(8)} group commit / one commit per write: throughput x${(group.perSecond / single.perSecond).toFixed(1)}, p99 x${(group.p99 / single.p99).toFixed(2)}`);
+}
+
 const data = prepare();
 console.log(`store bench: N=${N} states, ${CHANNELS} channels x ${TURNS} turns, ${WRITERS} concurrent writers, ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Node ${process.version}`);
-console.log(`hub ${HUB.address}; synchronous=FULL, WAL, auto-prune on`);
-const single = await run("one commit per write", 1, data);
-const group = await run("group commit", Infinity, data);
-for (const r of [single, group]) {
-  console.log(
-    `${r.label.padEnd(22)} ${r.perSecond.toFixed(0).padStart(7)} writes/s  ${r.seconds.toFixed(2)} s  commits ${String(r.commits).padStart(5)} ` +
-      `(${(N / r.commits).toFixed(1)} writes/commit)  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  disk ${r.bytesPerChannel.toFixed(0)} B/channel`,
-  );
+console.log(`hub ${HUB.address}; SQLite synchronous=FULL, WAL; PostgreSQL synchronous_commit=on, fsync on, loopback TCP; auto-prune on`);
+const sqlite: Open = (dir, maxBatch) => new SqliteStore({ path: join(dir, "bench.sqlite"), maxBatch });
+report("sqlite", await run("one commit per write", 1, data, sqlite), await run("group commit", Infinity, data, sqlite));
+console.log(`sqlite   latestSupported read: ${(await readLatency(data, sqlite)).toFixed(1)} us per call (${CHANNELS} channels, no cache)`);
+
+const server = await startTestPostgres("bench");
+if (server !== undefined) {
+  try {
+    let schemas = 0;
+    const postgres: Open = (_dir, maxBatch) => new PostgresStore({ url: server.url, schema: `bench_${schemas++}`, maxBatch });
+    report("postgres", await run("one commit per write", 1, data, postgres), await run("group commit", Infinity, data, postgres));
+    console.log(`postgres latestSupported read: ${(await readLatency(data, postgres)).toFixed(1)} us per call (${CHANNELS} channels, no cache)`);
+  } finally {
+    await server.stop();
+  }
 }
-console.log(`group commit / one commit per write: throughput x${(group.perSecond / single.perSecond).toFixed(1)}, p99 x${(group.p99 / single.p99).toFixed(2)}`);
-console.log(`latestSupported read: ${(await readLatency(data)).toFixed(1)} us per call (${CHANNELS} channels, no cache)`);

@@ -91,10 +91,19 @@ const SQL = {
   latestState: `SELECT ${STATE_COLUMNS} WHERE s.channel_id = $1 ORDER BY s.turn_num DESC LIMIT 1`,
   statesAfter: `SELECT ${STATE_COLUMNS} WHERE s.channel_id = $1 AND s.supported AND s.turn_num > $2 ORDER BY s.turn_num ASC`,
   supportedTurn: "SELECT turn_num FROM states WHERE channel_id = $1 AND supported ORDER BY turn_num DESC LIMIT 1",
-  atTurn: "SELECT state_hash, supported, body FROM states WHERE channel_id = $1 AND turn_num = $2",
+  // What the write rules need, in one round trip: the latest supported turn and the row at this turn.
+  beforeWrite:
+    "SELECT (SELECT turn_num FROM states WHERE channel_id = $1 AND supported ORDER BY turn_num DESC LIMIT 1) AS latest, a.state_hash, a.supported, a.body " +
+    "FROM (SELECT 1) one LEFT JOIN states a ON a.channel_id = $1 AND a.turn_num = $2",
   insertFixed: "INSERT INTO fixed_parts (channel_id, body) VALUES ($1, $2) ON CONFLICT (channel_id) DO NOTHING",
-  insertState: "INSERT INTO states (channel_id, turn_num, state_hash, supported, body) VALUES ($1, $2, $3, $4, $5)",
-  replaceState: "UPDATE states SET state_hash = $1, supported = $2, body = $3 WHERE channel_id = $4 AND turn_num = $5",
+  // A state's write in one round trip: its fixed part if new, the row, and (if $6) the prune below it.
+  insertState:
+    "WITH f AS (INSERT INTO fixed_parts (channel_id, body) VALUES ($1, $7) ON CONFLICT (channel_id) DO NOTHING), " +
+    "p AS (DELETE FROM states WHERE $6 AND channel_id = $1 AND turn_num < $2 RETURNING 1) " +
+    "INSERT INTO states (channel_id, turn_num, state_hash, supported, body) VALUES ($1, $2, $3, $4, $5) RETURNING (SELECT count(*) FROM p)::int AS pruned",
+  replaceState:
+    "WITH p AS (DELETE FROM states WHERE $6 AND channel_id = $4 AND turn_num < $5 RETURNING 1) " +
+    "UPDATE states SET state_hash = $1, supported = $2, body = $3 WHERE channel_id = $4 AND turn_num = $5 RETURNING (SELECT count(*) FROM p)::int AS pruned",
   pruneBelow: "DELETE FROM states WHERE channel_id = $1 AND turn_num < $2",
   upsertChannel:
     "INSERT INTO channels (channel_id, token, role, status, counterparty, created_at) VALUES ($1, $2, $3, $4, $5, $6) " +
@@ -582,34 +591,29 @@ export class PostgresStore implements Store {
       case "state": {
         const { signed, id, hash } = op;
         const turn = signed.state.turnNum;
-        const latest = (await q<{ turn_num: string }>(SQL.supportedTurn, [id])).rows[0];
-        const at = (await q<{ state_hash: Uint8Array; supported: boolean; body: Uint8Array }>(SQL.atTurn, [id, turn])).rows[0];
+        const before = (await q<{ latest: string | null; state_hash: Uint8Array | null; supported: boolean | null; body: Uint8Array | null }>(SQL.beforeWrite, [id, turn])).rows[0]!;
         let stored;
-        if (at !== undefined) {
-          stored = { stateHash: hexOf(at.state_hash) as Bytes32, supported: at.supported, sigs: decodeStateBody(fixedPartOf(signed.state), at.body).sigs };
+        if (before.state_hash !== null) {
+          stored = { stateHash: hexOf(before.state_hash) as Bytes32, supported: before.supported!, sigs: decodeStateBody(fixedPartOf(signed.state), before.body!).sigs };
         }
         const incoming = { channelId: op.channelId, turnNum: turn, stateHash: op.stateHash, supported: op.supported, sigs: signed.sigs };
-        const decision = decideWrite(incoming, latest === undefined ? undefined : Number(latest.turn_num), stored);
-        let supported = op.supported;
+        const decision = decideWrite(incoming, before.latest === null ? undefined : Number(before.latest), stored);
+        const prune = (supported: boolean) => supported && this.init.autoPrune;
+        const pruned = (rows: { pruned: number }[]) => rows[0]?.pruned ?? 0;
         switch (decision.kind) {
           case "noop":
             return 0;
           case "insert":
-            await q(SQL.insertFixed, [id, encodeFixedPart(fixedPartOf(signed.state))]);
-            await q(SQL.insertState, [id, turn, hash, supported, encodeStateBody(signed)]);
-            break;
+            return pruned((await q<{ pruned: number }>(SQL.insertState, [id, turn, hash, op.supported, encodeStateBody(signed), prune(op.supported), encodeFixedPart(fixedPartOf(signed.state))])).rows);
           case "replace":
-            await q(SQL.replaceState, [hash, supported, encodeStateBody(signed), id, turn]);
-            break;
+            return pruned((await q<{ pruned: number }>(SQL.replaceState, [hash, op.supported, encodeStateBody(signed), id, turn, prune(op.supported)])).rows);
           case "upgrade": {
             const merged: SignedState = { state: signed.state, sigs: decision.sigs };
-            supported = isSupported(merged);
-            await q(SQL.replaceState, [hash, supported, encodeStateBody(merged), id, turn]);
-            break;
+            const supported = isSupported(merged);
+            return pruned((await q<{ pruned: number }>(SQL.replaceState, [hash, supported, encodeStateBody(merged), id, turn, prune(supported)])).rows);
           }
         }
-        if (supported && this.init.autoPrune) return (await q(SQL.pruneBelow, [id, turn])).rowCount ?? 0;
-        return 0;
+        break;
       }
       case "channel": {
         const { rec, id } = op;
