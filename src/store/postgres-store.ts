@@ -90,25 +90,6 @@ const SQL = {
   latestSupported: `SELECT ${STATE_COLUMNS} WHERE s.channel_id = $1 AND s.supported ORDER BY s.turn_num DESC LIMIT 1`,
   latestState: `SELECT ${STATE_COLUMNS} WHERE s.channel_id = $1 ORDER BY s.turn_num DESC LIMIT 1`,
   statesAfter: `SELECT ${STATE_COLUMNS} WHERE s.channel_id = $1 AND s.supported AND s.turn_num > $2 ORDER BY s.turn_num ASC`,
-  supportedTurn: "SELECT turn_num FROM states WHERE channel_id = $1 AND supported ORDER BY turn_num DESC LIMIT 1",
-  // What the write rules need, in one round trip: the latest supported turn and the row at this turn.
-  beforeWrite:
-    "SELECT (SELECT turn_num FROM states WHERE channel_id = $1 AND supported ORDER BY turn_num DESC LIMIT 1) AS latest, a.state_hash, a.supported, a.body " +
-    "FROM (SELECT 1) one LEFT JOIN states a ON a.channel_id = $1 AND a.turn_num = $2",
-  insertFixed: "INSERT INTO fixed_parts (channel_id, body) VALUES ($1, $2) ON CONFLICT (channel_id) DO NOTHING",
-  // A state's write in one round trip: its fixed part if new, the row, and (if $6) the prune below it.
-  insertState:
-    "WITH f AS (INSERT INTO fixed_parts (channel_id, body) VALUES ($1, $7) ON CONFLICT (channel_id) DO NOTHING), " +
-    "p AS (DELETE FROM states WHERE $6 AND channel_id = $1 AND turn_num < $2 RETURNING 1) " +
-    "INSERT INTO states (channel_id, turn_num, state_hash, supported, body) VALUES ($1, $2, $3, $4, $5) RETURNING (SELECT count(*) FROM p)::int AS pruned",
-  replaceState:
-    "WITH p AS (DELETE FROM states WHERE $6 AND channel_id = $4 AND turn_num < $5 RETURNING 1) " +
-    "UPDATE states SET state_hash = $1, supported = $2, body = $3 WHERE channel_id = $4 AND turn_num = $5 RETURNING (SELECT count(*) FROM p)::int AS pruned",
-  pruneBelow: "DELETE FROM states WHERE channel_id = $1 AND turn_num < $2",
-  upsertChannel:
-    "INSERT INTO channels (channel_id, token, role, status, counterparty, created_at) VALUES ($1, $2, $3, $4, $5, $6) " +
-    "ON CONFLICT (channel_id) DO UPDATE SET token = excluded.token, role = excluded.role, status = excluded.status, counterparty = excluded.counterparty, created_at = excluded.created_at",
-  updateStatus: "UPDATE channels SET status = $1 WHERE channel_id = $2",
   getChannel: `SELECT ${CHANNEL_COLUMNS} WHERE c.channel_id = $1`,
   nextCounter: "INSERT INTO counters (name, value) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value::text AS value",
   getMeta: "SELECT text_value, bytes_value FROM meta WHERE key = $1",
@@ -120,10 +101,6 @@ const SQL = {
   putObjective:
     "INSERT INTO objectives (id, kind, channel_id, body) VALUES ($1, $2, $3, $4) " +
     "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, channel_id = excluded.channel_id, body = excluded.body",
-  deleteObjective: "DELETE FROM objectives WHERE id = $1",
-  setMeta:
-    "INSERT INTO meta (key, text_value, bytes_value) VALUES ($1, $2, $3) " +
-    "ON CONFLICT (key) DO UPDATE SET text_value = excluded.text_value, bytes_value = excluded.bytes_value",
   takeLease:
     "UPDATE store_lease SET token = token + 1, holder = $1, expires_at = clock_timestamp() + $2 * interval '1 millisecond' " +
     "WHERE id = 1 AND expires_at < clock_timestamp() RETURNING token::text AS token",
@@ -537,41 +514,54 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * One transaction for the batch: the lease check, then each op; a rule
-   * violation rejects its op alone (a `transaction` op is undone under its
-   * savepoint). Any other error rolls the whole batch back.
+   * One group commit in two round trips, whatever its size. First, what the
+   * write rules need of every channel the batch touches (its rows from the
+   * latest supported turn up, whether its record exists), read at once.
+   * Then each op is decided in memory against that view, which each write
+   * updates, so later ops see earlier ones; a rule violation rejects its op
+   * alone and undoes its effects on the view (a `transaction` op is undone
+   * whole). Last, the statements of the accepted ops go in one
+   * multi-statement query: BEGIN, the lease check, the writes in order,
+   * COMMIT. Reading outside that transaction is sound because only the
+   * lease holder writes, one batch at a time, and the lease check inside
+   * it fails the whole batch if another process has taken over.
    */
   private async commitBatch(ops: readonly Op[]): Promise<OpResult[]> {
     const session = this.session;
     if (session === undefined) throw new StoreError("STORE_CLOSED");
     this.throwIfFenced();
     const started = this.init.clock.monotonicMs();
-    const results: OpResult[] = [];
-    let pruned = 0;
     const client = await session.pool.connect().catch((cause: unknown) => {
       throw new StoreError("WRITE_FAILED", { details: { batch: ops.length, reason: "cannot connect" }, cause });
     });
     let broken: Error | undefined;
+    let pruned = 0;
+    const results: OpResult[] = [];
     try {
-      await client.query("BEGIN");
-      await checkLease(client, session.token);
+      const view = await prefetch(client, ops);
+      const plan: Planned[] = [];
+      const undo: (() => void)[] = [];
       for (const op of ops) {
-        const tx = op.kind === "tx";
-        if (tx) await client.query("SAVEPOINT op");
+        const [marks, undos] = [plan.length, undo.length];
         try {
-          pruned += await this.apply(client, op);
-          if (tx) await client.query("RELEASE SAVEPOINT op");
+          this.planOp(op, view, plan, undo, (n) => (pruned += n));
           results.push(undefined);
         } catch (error) {
           if (!(error instanceof StoreError)) throw error;
-          if (tx) await client.query("ROLLBACK TO SAVEPOINT op");
+          for (const back of undo.splice(undos).reverse()) back();
+          plan.length = marks;
           results.push(error);
         }
       }
-      await client.query("COMMIT");
+      if (plan.length > 0) {
+        const sql = ["BEGIN", fenceStatement(session.token), ...plan.map((p) => p.sql), "COMMIT"].join(";\n");
+        const replies = (await client.query(sql)) as unknown as pg.QueryResult[];
+        plan.forEach((p, i) => p.onRows?.(replies[i + 2]?.rowCount ?? 0));
+      }
     } catch (cause) {
       await client.query("ROLLBACK").catch((e: Error) => (broken = e));
-      throw this.writeError(cause, { batch: ops.length });
+      const fenced = (cause as { code?: string } | null)?.code === FENCED_SQLSTATE;
+      throw this.writeError(fenced ? new StoreError("STORE_FENCED", { details: { token: String(session.token) }, cause }) : cause, { batch: ops.length });
     } finally {
       client.release(broken);
     }
@@ -584,69 +574,173 @@ export class PostgresStore implements Store {
     return results;
   }
 
-  /** Applies one op inside the open transaction; returns how many states it pruned. */
-  private async apply(client: pg.PoolClient, op: Op): Promise<number> {
-    const q = async <R extends object>(sql: string, args: unknown[]) => client.query<R>(sql, args);
+  /** Decides one op against the view, appends its statements and records how to undo its effects on the view. */
+  private planOp(op: Op, view: View, plan: Planned[], undo: (() => void)[], onPruned: (n: number) => void): void {
+    const set = <K, V>(map: Map<K, V>, key: K, value: V) => {
+      const had = map.has(key);
+      const old = map.get(key);
+      map.set(key, value);
+      undo.push(() => (had ? map.set(key, old as V) : map.delete(key)));
+    };
+    const pruneBelow = (key: string, id: Uint8Array, turn: number, onRows: (n: number) => void) => {
+      const rows = view.states.get(key)!.rows;
+      for (const [t, row] of [...rows]) {
+        if (t >= turn) continue;
+        rows.delete(t);
+        undo.push(() => rows.set(t, row));
+      }
+      plan.push({ sql: `DELETE FROM states WHERE channel_id = ${lit.bytes(id)} AND turn_num < ${lit.int(turn)}`, onRows });
+    };
     switch (op.kind) {
       case "state": {
         const { signed, id, hash } = op;
+        const key = hexOf(id);
         const turn = signed.state.turnNum;
-        const before = (await q<{ latest: string | null; state_hash: Uint8Array | null; supported: boolean | null; body: Uint8Array | null }>(SQL.beforeWrite, [id, turn])).rows[0]!;
-        let stored;
-        if (before.state_hash !== null) {
-          stored = { stateHash: hexOf(before.state_hash) as Bytes32, supported: before.supported!, sigs: decodeStateBody(fixedPartOf(signed.state), before.body!).sigs };
-        }
+        if (!view.states.has(key)) set(view.states, key, { latest: undefined, rows: new Map() });
+        const entry = view.states.get(key)!;
+        const at = entry.rows.get(turn);
+        const fixed = fixedPartOf(signed.state);
+        const stored = at === undefined ? undefined : { stateHash: hexOf(at.hash) as Bytes32, supported: at.supported, sigs: decodeStateBody(fixed, at.body).sigs };
         const incoming = { channelId: op.channelId, turnNum: turn, stateHash: op.stateHash, supported: op.supported, sigs: signed.sigs };
-        const decision = decideWrite(incoming, before.latest === null ? undefined : Number(before.latest), stored);
-        const prune = (supported: boolean) => supported && this.init.autoPrune;
-        const pruned = (rows: { pruned: number }[]) => rows[0]?.pruned ?? 0;
-        switch (decision.kind) {
-          case "noop":
-            return 0;
-          case "insert":
-            return pruned((await q<{ pruned: number }>(SQL.insertState, [id, turn, hash, op.supported, encodeStateBody(signed), prune(op.supported), encodeFixedPart(fixedPartOf(signed.state))])).rows);
-          case "replace":
-            return pruned((await q<{ pruned: number }>(SQL.replaceState, [hash, op.supported, encodeStateBody(signed), id, turn, prune(op.supported)])).rows);
-          case "upgrade": {
-            const merged: SignedState = { state: signed.state, sigs: decision.sigs };
-            const supported = isSupported(merged);
-            return pruned((await q<{ pruned: number }>(SQL.replaceState, [hash, supported, encodeStateBody(merged), id, turn, prune(supported)])).rows);
-          }
+        const decision = decideWrite(incoming, entry.latest, stored);
+        if (decision.kind === "noop") return;
+        const merged: SignedState = decision.kind === "upgrade" ? { state: signed.state, sigs: decision.sigs } : signed;
+        const supported = decision.kind === "upgrade" ? isSupported(merged) : op.supported;
+        const body = encodeStateBody(merged);
+        if (decision.kind === "insert") {
+          plan.push({ sql: `INSERT INTO fixed_parts (channel_id, body) VALUES (${lit.bytes(id)}, ${lit.bytes(encodeFixedPart(fixed))}) ON CONFLICT (channel_id) DO NOTHING` });
+          plan.push({ sql: `INSERT INTO states (channel_id, turn_num, state_hash, supported, body) VALUES (${lit.bytes(id)}, ${lit.int(turn)}, ${lit.bytes(hash)}, ${supported}, ${lit.bytes(body)})` });
+        } else {
+          plan.push({ sql: `UPDATE states SET state_hash = ${lit.bytes(hash)}, supported = ${supported}, body = ${lit.bytes(body)} WHERE channel_id = ${lit.bytes(id)} AND turn_num = ${lit.int(turn)}` });
         }
-        break;
+        set(entry.rows, turn, { hash, supported, body });
+        if (supported) {
+          const latest = entry.latest;
+          entry.latest = turn;
+          undo.push(() => (entry.latest = latest));
+          if (this.init.autoPrune) pruneBelow(key, id, turn, onPruned);
+        }
+        return;
       }
       case "channel": {
         const { rec, id } = op;
-        await q(SQL.insertFixed, [id, encodeFixedPart(rec.fixedPart)]);
-        await q(SQL.upsertChannel, [id, rec.token, rec.role, rec.status, rec.counterparty, rec.createdAt]);
-        return 0;
+        plan.push({ sql: `INSERT INTO fixed_parts (channel_id, body) VALUES (${lit.bytes(id)}, ${lit.bytes(encodeFixedPart(rec.fixedPart))}) ON CONFLICT (channel_id) DO NOTHING` });
+        plan.push({
+          sql:
+            `INSERT INTO channels (channel_id, token, role, status, counterparty, created_at) VALUES (${lit.bytes(id)}, ${lit.text(rec.token)}, ${lit.text(rec.role)}, ${lit.text(rec.status)}, ${lit.text(rec.counterparty)}, ${lit.int(rec.createdAt)}) ` +
+            "ON CONFLICT (channel_id) DO UPDATE SET token = excluded.token, role = excluded.role, status = excluded.status, counterparty = excluded.counterparty, created_at = excluded.created_at",
+        });
+        const key = hexOf(id);
+        if (!view.channels.has(key)) (view.channels.add(key), undo.push(() => view.channels.delete(key)));
+        return;
       }
-      case "status": {
-        const { rowCount } = await q(SQL.updateStatus, [op.status, op.id]);
-        if (rowCount === 0) throw new StoreError("CHANNEL_RECORD_MISSING", { details: { channelId: hexOf(op.id) } });
-        return 0;
+      case "status":
+        if (!view.channels.has(hexOf(op.id))) throw new StoreError("CHANNEL_RECORD_MISSING", { details: { channelId: hexOf(op.id) } });
+        plan.push({ sql: `UPDATE channels SET status = ${lit.text(op.status)} WHERE channel_id = ${lit.bytes(op.id)}` });
+        return;
+      case "meta": {
+        const [text, bytes] = typeof op.value === "string" ? [lit.text(op.value), "NULL"] : ["NULL", lit.bytes(op.value)];
+        plan.push({ sql: `INSERT INTO meta (key, text_value, bytes_value) VALUES (${lit.text(op.key)}, ${text}, ${bytes}) ON CONFLICT (key) DO UPDATE SET text_value = excluded.text_value, bytes_value = excluded.bytes_value` });
+        return;
       }
-      case "meta":
-        await q(SQL.setMeta, typeof op.value === "string" ? [op.key, op.value, null] : [op.key, null, op.value]);
-        return 0;
       case "objective":
-        await q(SQL.putObjective, [op.rec.id, op.rec.kind, op.channel, op.rec.body]);
-        return 0;
+        plan.push({
+          sql:
+            `INSERT INTO objectives (id, kind, channel_id, body) VALUES (${lit.text(op.rec.id)}, ${lit.text(op.rec.kind)}, ${lit.bytes(op.channel)}, ${lit.bytes(op.rec.body)}) ` +
+            "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, channel_id = excluded.channel_id, body = excluded.body",
+        });
+        return;
       case "drop-objective":
-        await q(SQL.deleteObjective, [op.id]);
-        return 0;
-      case "tx": {
-        let pruned = 0;
-        for (const inner of op.ops) pruned += await this.apply(client, inner);
-        return pruned;
-      }
+        plan.push({ sql: `DELETE FROM objectives WHERE id = ${lit.text(op.id)}` });
+        return;
+      case "tx":
+        for (const inner of op.ops) this.planOp(inner, view, plan, undo, onPruned);
+        return;
       case "prune": {
-        const latest = (await q<{ turn_num: string }>(SQL.supportedTurn, [op.id])).rows[0];
-        op.deleted = latest === undefined ? 0 : ((await q(SQL.pruneBelow, [op.id, Number(latest.turn_num)])).rowCount ?? 0);
-        return op.deleted;
+        const key = hexOf(op.id);
+        const latest = view.states.get(key)?.latest;
+        op.deleted = 0;
+        if (latest !== undefined) {
+          pruneBelow(key, op.id, latest, (n) => {
+            op.deleted = n;
+            onPruned(n);
+          });
+        }
+        return;
       }
     }
   }
+}
+
+/** One statement of a group commit, and what its affected-row count means. */
+interface Planned {
+  readonly sql: string;
+  readonly onRows?: (rowCount: number) => void;
+}
+
+interface ViewRow {
+  readonly hash: Uint8Array;
+  readonly supported: boolean;
+  readonly body: Uint8Array;
+}
+
+/** What a batch's decisions need: per channel, its latest supported turn and rows from it up; which records exist. */
+interface View {
+  readonly states: Map<string, { latest: number | undefined; readonly rows: Map<number, ViewRow> }>;
+  readonly channels: Set<string>;
+}
+
+const FENCED_SQLSTATE = "NMF01";
+
+/** Aborts the transaction (SQLSTATE NMF01) unless `token` still holds the lease; FOR SHARE as in checkLease. */
+function fenceStatement(token: bigint): string {
+  return (
+    "DO $fence$ BEGIN IF (SELECT token FROM store_lease WHERE id = 1 FOR SHARE) IS DISTINCT FROM " +
+    `${lit.int(token)} THEN RAISE EXCEPTION 'store lease lost: fenced' USING ERRCODE = '${FENCED_SQLSTATE}'; END IF; END $fence$`
+  );
+}
+
+/**
+ * SQL literals for the batch's one multi-statement query (which cannot take
+ * parameters). Every value is one the ops already validated (32-byte ids,
+ * safe integers, enumerated statuses) or text escaped by `pg`.
+ */
+const lit = {
+  bytes: (b: Uint8Array) => `'\\x${Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex")}'::bytea`,
+  text: (t: string) => pg.escapeLiteral(t),
+  int: (n: number | bigint) => {
+    if (typeof n === "number" && !Number.isSafeInteger(n)) throw new RangeError(`not an integer: ${n}`);
+    return String(n);
+  },
+};
+
+/** Reads, in one round trip, the rows of every channel the batch's states and prunes touch, and which channel records exist. */
+async function prefetch(client: pg.PoolClient, ops: readonly Op[]): Promise<View> {
+  const stateIds = new Map<string, Uint8Array>();
+  const recordIds = new Map<string, Uint8Array>();
+  const visit = (op: Op): void => {
+    if (op.kind === "state" || op.kind === "prune") stateIds.set(hexOf(op.id), op.id);
+    else if (op.kind === "status") recordIds.set(hexOf(op.id), op.id);
+    else if (op.kind === "tx") op.ops.forEach(visit);
+  };
+  ops.forEach(visit);
+  const view: View = { states: new Map(), channels: new Set() };
+  if (stateIds.size === 0 && recordIds.size === 0) return view;
+  const array = (ids: Map<string, Uint8Array>) => `ARRAY[${[...ids.values()].map(lit.bytes).join(", ")}]::bytea[]`;
+  const [states, records] = (await client.query(
+    `SELECT s.channel_id, s.turn_num::text AS turn_num, s.state_hash, s.supported, s.body FROM states s WHERE s.channel_id = ANY(${array(stateIds)}) ` +
+      "AND s.turn_num >= COALESCE((SELECT max(l.turn_num) FROM states l WHERE l.channel_id = s.channel_id AND l.supported), -1);\n" +
+      `SELECT channel_id FROM channels WHERE channel_id = ANY(${array(recordIds)})`,
+  )) as unknown as [pg.QueryResult<{ channel_id: Uint8Array; turn_num: string; state_hash: Uint8Array; supported: boolean; body: Uint8Array }>, pg.QueryResult<{ channel_id: Uint8Array }>];
+  for (const key of stateIds.keys()) view.states.set(key, { latest: undefined, rows: new Map() });
+  for (const r of states.rows) {
+    const entry = view.states.get(hexOf(r.channel_id))!;
+    const turn = Number(r.turn_num);
+    entry.rows.set(turn, { hash: r.state_hash, supported: r.supported, body: r.body });
+    if (r.supported && (entry.latest === undefined || turn > entry.latest)) entry.latest = turn;
+  }
+  for (const r of records.rows) view.channels.add(hexOf(r.channel_id));
+  return view;
 }
 
 /** The URL without its password, for errors and logs. */

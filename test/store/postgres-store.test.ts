@@ -84,7 +84,8 @@ if (server !== undefined) {
       const successor = new PostgresStore({ ...init, lockTimeoutMs: 0 });
       await successor.start();
       try {
-        await rejectsWith(old.saveState(signed(testState(ch, 2))), "STORE_FENCED");
+        const first = await rejectsWith(old.saveState(signed(testState(ch, 2))), "STORE_FENCED");
+        assert.is((first.cause as { code?: string } | undefined)?.code, "NMF01", "the group commit's own lease check refused it, inside its transaction");
         await rejectsWith(old.transaction((tx) => tx.setMeta("k", "deposed")), "STORE_FENCED");
         await rejectsWith(old.nextCounter("nonce"), "STORE_FENCED");
         assert.equal(fenced, ["STORE_FENCED"], "onFenced fires once");
