@@ -12,6 +12,9 @@
  * arbitrary bytes (the store never verifies them), so the figures are the
  * store's alone.
  *
+ * Last, per backend, the start-up scan: SCAN_CHANNELS (20,000) channels
+ * filled, then one pass of channelSummaries, which a standby's takeover reads.
+ *
  *   node --import tsx scripts/bench-store.ts [N=5000] [writers=64]
  */
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -121,6 +124,49 @@ async function readLatency(data: ReturnType<typeof prepare>, open: Open): Promis
   }
 }
 
+/**
+ * What a hub's start-up (and a standby's takeover) reads: every channel's
+ * summary, streamed. Fills `count` channels with a supported state each,
+ * then times one pass of channelSummaries.
+ */
+async function summaryScan(count: number, open: Open): Promise<{ fillSeconds: number; scanSeconds: number }> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-store-"));
+  const store = open(dir, Infinity);
+  await store.start();
+  try {
+    const t0 = performance.now();
+    for (let from = 0; from < count; from += 2_000) {
+      await Promise.all(
+        Array.from({ length: Math.min(2_000, count - from) }, (_, k) => {
+          const ch = testChannel(10_000_000n + BigInt(from + k));
+          const state = testState(ch, 1, { appData: ("0x" + "ab".repeat(600)) as `0x${string}` & { __brand: "Hex" } });
+          return store.transaction((tx) => {
+            tx.putChannel({ channelId: ch.id, fixedPart: ch.fixed, token: TOKEN, role: "hub", status: "open", counterparty: TRADER.address, createdAt: from + k });
+            tx.saveState({ state, sigs: [fakeSig(1), fakeSig(2)] }, { hashes: { channelId: ch.id, stateHash: stateHashOf(state) } });
+          });
+        }),
+      );
+    }
+    const fillSeconds = (performance.now() - t0) / 1000;
+    const t1 = performance.now();
+    let seen = 0;
+    for await (const _ of store.channelSummaries("hub")) seen++;
+    if (seen !== count) throw new Error(`scanned ${seen} of ${count}`);
+    return { fillSeconds, scanSeconds: (performance.now() - t1) / 1000 };
+  } finally {
+    await store.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const SCAN = Number(process.env.SCAN_CHANNELS ?? 20_000);
+function reportScan(backend: string, r: { fillSeconds: number; scanSeconds: number }): void {
+  console.log(
+    `${backend.padEnd(8)} ${SCAN} channels: filled at ${(SCAN / r.fillSeconds).toFixed(0)} channels/s (one transaction each, group commits); ` +
+      `channelSummaries scan ${r.scanSeconds.toFixed(2)} s = ${(SCAN / r.scanSeconds).toFixed(0)} channels/s`,
+  );
+}
+
 function report(backend: string, single: Result, group: Result): void {
   for (const r of [single, group]) {
     console.log(
@@ -138,6 +184,7 @@ console.log(`hub ${HUB.address}; SQLite synchronous=FULL, WAL; PostgreSQL synchr
 const sqlite: Open = (dir, maxBatch) => new SqliteStore({ path: join(dir, "bench.sqlite"), maxBatch });
 report("sqlite", await run("one commit per write", 1, data, sqlite), await run("group commit", Infinity, data, sqlite));
 console.log(`sqlite   latestSupported read: ${(await readLatency(data, sqlite)).toFixed(1)} us per call (${CHANNELS} channels, no cache)`);
+reportScan("sqlite", await summaryScan(SCAN, sqlite));
 
 const server = await startTestPostgres("bench");
 if (server !== undefined) {
@@ -146,6 +193,7 @@ if (server !== undefined) {
     const postgres: Open = (_dir, maxBatch) => new PostgresStore({ url: server.url, schema: `bench_${schemas++}`, maxBatch });
     report("postgres", await run("one commit per write", 1, data, postgres), await run("group commit", Infinity, data, postgres));
     console.log(`postgres latestSupported read: ${(await readLatency(data, postgres)).toFixed(1)} us per call (${CHANNELS} channels, no cache)`);
+    reportScan("postgres", await summaryScan(SCAN, postgres));
   } finally {
     await server.stop();
   }
