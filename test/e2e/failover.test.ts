@@ -126,7 +126,8 @@ test("kill -9 the leader mid-trade: the standby takes over, serves every channel
   // A half-signed proposal left by a stopped loop is completed by the next connection's sync (see e2e crash).
   await Promise.all(traders.map((t) => w.run(["trader", "status", "--config", t.config])));
   const views = await Promise.all(traders.map((t) => w.run(["trader", "status", "--config", t.config])));
-  await hubA.stop("SIGTERM");
+  assert.is(await hubA.stop("SIGTERM"), 0, "a standby stops cleanly while it waits");
+  assert.not.ok(hubA.lines.includes("ready"), "and never served");
   assert.is(await hubB.stop("SIGTERM"), 0, "B stops cleanly");
 
   // 4. Every acknowledged turn is in the database; hub and traders agree.
