@@ -7,6 +7,7 @@
  * all, and is exact (the same encoded rows). Prints one `rows <table> N`
  * line per table, then `migrated`.
  */
+import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { dumpCounts, dumpSqlite } from "../store/dump.ts";
 import { PostgresStore } from "../store/postgres-store.ts";
@@ -26,7 +27,8 @@ export async function store(argv: string[], clock: Clock): Promise<void> {
   const from = required(values.from, "--from");
   const to = required(values.to, "--to");
   if (!from.startsWith("sqlite:") || from.length === "sqlite:".length) throw usageError("--from must be sqlite:PATH (the hub's <dataDir>/hub.db)");
-  if (!/^postgres(ql)?:\/\/[^/]+\/[^/?#]+/.test(to)) throw usageError("--to must be a postgres://[user[:password]@]host[:port]/database URL");
+  if (!existsSync(from.slice("sqlite:".length))) throw usageError(`--from: no SQLite store at ${from.slice("sqlite:".length)}`);
+  if (!/^postgres(ql)?:\/\/[^/]*\/[^/?#]+/.test(to)) throw usageError("--to must be a postgres://[user[:password]@]host[:port]/database URL");
   const schema = values.schema!;
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw usageError("--schema must be a PostgreSQL schema name: lowercase letters, digits and _");
   const leaseMs = intArg(values["lease-ms"], "--lease-ms", 500);

@@ -251,7 +251,7 @@ function storeConfig(x: unknown, issues: ConfigIssue[]): StoreConfig {
     if (!["kind", "url", "schema", "leaseMs"].includes(key)) issues.push({ path: `store.${key}`, message: 'is not an option of kind "postgres"' });
   }
   const url = string(store.url, "store.url", issues) ?? "";
-  if (url !== "" && !/^postgres(ql)?:\/\/[^/]+\/[^/?#]+/.test(url)) {
+  if (url !== "" && !/^postgres(ql)?:\/\/[^/]*\/[^/?#]+/.test(url)) {
     issues.push({ path: "store.url", message: "must be a postgres://[user[:password]@]host[:port]/database URL" });
   }
   const schema = store.schema ?? "public";

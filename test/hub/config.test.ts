@@ -86,6 +86,8 @@ test("store: SQLite by default; PostgreSQL with its URL, schema and lease; bad v
   const url = "postgres://hub:secret@db.internal:5432/margin";
   assert.equal(resolveHubConfig({ ...good, store: { kind: "postgres", url } }).store, { kind: "postgres", url, schema: "public", leaseMs: 5_000 });
   assert.equal(resolveHubConfig({ ...good, store: { kind: "postgres", url, schema: "venue_a", leaseMs: 2_000 } }).store, { kind: "postgres", url, schema: "venue_a", leaseMs: 2_000 });
+  const socket = "postgresql:///margin?host=/var/run/postgresql";
+  assert.is((resolveHubConfig({ ...good, store: { kind: "postgres", url: socket } }).store as { url: string }).url, socket, "a Unix-socket URL");
   const issuesOf = (store: unknown): string[] => {
     try {
       resolveHubConfig({ ...good, store });
