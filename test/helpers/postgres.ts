@@ -25,6 +25,8 @@ export interface TestPostgres {
   readonly port: number;
   /** The server's binaries (pg_dump, psql, ...), for tests of operations. */
   readonly binDir: string;
+  /** The server's temporary directory (writable by the server's user), for files such as dumps. */
+  readonly dir: string;
   /** Creates another empty database on the same server and returns its URL. */
   createDatabase(name: string): Promise<string>;
   /** Runs one of the server's binaries (as the postgres user when we are root). */
@@ -119,6 +121,7 @@ export async function startTestPostgres(database: string): Promise<TestPostgres 
       url,
       port,
       binDir,
+      dir,
       createDatabase,
       run,
       stop: async () => {
