@@ -6,11 +6,12 @@
  * write rules (./write-rules.ts). Writes go through an AsyncGroupCommitter:
  * one transaction in flight at a time, every write arriving meanwhile in the
  * next, so the batch grows with the server's commit latency. A write
- * resolves after its COMMIT returned, which under PostgreSQL's default
- * `synchronous_commit = on` means the WAL record is flushed; start() refuses
- * to run with it off for this session. Write-rule violations are decided
- * before anything is written; a `transaction` runs under a SAVEPOINT so that
- * a violation in its later writes undoes its earlier ones alone.
+ * resolves after its COMMIT returned, which with `synchronous_commit = on`
+ * (PostgreSQL's default, and set for this store's sessions whatever the
+ * server's) means the WAL record is flushed. Every op of a batch is decided
+ * in memory before anything is sent (see commitBatch), so a write-rule
+ * violation rejects its op alone, a `transaction` whole, and leaves nothing
+ * of it in the commit.
  *
  * The lease. One row (`store_lease`) says which process may write: a
  * fencing token, its holder and when it expires, all on the server's clock.
@@ -18,7 +19,7 @@
  * stop), bumping the token; the holder renews it every third of its
  * duration; every write transaction first reads the row FOR SHARE and
  * commits only if the token is still its own (./postgres-schema.ts
- * checkLease). A process that lost the lease, however it comes back, writes
+ * checkLease, and fenceStatement below for group commits). A process that lost the lease, however it comes back, writes
  * nothing: its writes reject with STORE_FENCED and `onFenced` fires. A
  * standby (`standby: true`) waits in start() until the lease is free.
  */
