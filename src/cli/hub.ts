@@ -75,6 +75,8 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
   const disputes = { provider: chain.provider, client: chain.adjudicator, pollingIntervalMs: config.chain.pollMs };
   const store = storeFromConfig(config.store, { sqlitePath: `${config.dataDir}/hub.db`, clock: chain.clock, signal: shutdown.signal });
   const fenced = new AbortController();
+  // What ends a serving hub: a signal, or losing the store's lease (fenced).
+  const stopping = AbortSignal.any([shutdown.signal, fenced.signal]);
   if (store instanceof PostgresStore) {
     store.onFenced = (error) => {
       note("warn", "store-fenced", { error: error.message, ...error.context });
@@ -98,7 +100,7 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
     }
     if (dashboardPort !== undefined) {
       metrics.start();
-      dashboard = new DashboardServer({ hub: node, metrics, port: dashboardPort, host: values["dashboard-host"], signal: shutdown.signal, clock: chain.clock });
+      dashboard = new DashboardServer({ hub: node, metrics, port: dashboardPort, host: values["dashboard-host"], signal: stopping, clock: chain.clock });
       await dashboard.start();
       console.log(`dashboard ${dashboard.url}`);
     }
@@ -112,9 +114,9 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
       ...(values["dev-oracle-volatility"] !== undefined ? { volatility: BigInt(intArg(values["dev-oracle-volatility"], "--dev-oracle-volatility")) } : {}),
       ...(values["dev-oracle-crash-at"] !== undefined ? { crashAt: intArg(values["dev-oracle-crash-at"], "--dev-oracle-crash-at") } : {}),
     }, chain.clock, note);
-    if (feed !== undefined) feedDone = feed.run((reports) => node.ingestPrices(reports), shutdown.signal);
+    if (feed !== undefined) feedDone = feed.run((reports) => node.ingestPrices(reports), stopping);
     console.log("ready");
-    await untilAborted(AbortSignal.any([shutdown.signal, fenced.signal]));
+    await untilAborted(stopping);
   } finally {
     await feedDone.catch((error: unknown) => note("warn", "feed-error", { error: String(error) }));
     await dashboard?.stop();
