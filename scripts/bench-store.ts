@@ -1,13 +1,19 @@
 /**
  * Store benchmark (not a test): saveState throughput and latency with group
- * commit against one commit per write, on a real file with synchronous=FULL,
- * and bytes on disk per channel after automatic pruning.
+ * commit against one commit per write, on SQLite (a real file with
+ * synchronous=FULL; bytes on disk per channel after automatic pruning) and
+ * on PostgreSQL (a throw-away local server, test/helpers/postgres.ts, with
+ * synchronous_commit=on and fsync on; skipped with a note when PostgreSQL
+ * is not installed): writes/s, commits/s and writes per commit.
  *
  * The workload is the hub's: W concurrent channels, each with one update in
  * flight (await saveState, then the next turn), N states in all. States and
  * their hashes are prepared before the clock starts, and signatures are
  * arbitrary bytes (the store never verifies them), so the figures are the
  * store's alone.
+ *
+ * Last, per backend, the start-up scan: SCAN_CHANNELS (20,000) channels
+ * filled, then one pass of channelSummaries, which a standby's takeover reads.
  *
  *   node --import tsx scripts/bench-store.ts [N=5000] [writers=64]
  */
@@ -17,7 +23,10 @@ import { join } from "node:path";
 import { stateHashOf } from "../src/protocol/sign.ts";
 import type { SignedState } from "../src/protocol/state.ts";
 import type { Bytes32 } from "../src/protocol/types.ts";
+import { PostgresStore } from "../src/store/postgres-store.ts";
 import { SqliteStore } from "../src/store/sqlite-store.ts";
+import type { Store } from "../src/store/store.ts";
+import { startTestPostgres } from "../test/helpers/postgres.ts";
 import { fakeSig, HUB, testChannel, testState, TOKEN, TRADER, type TestChannel } from "../test/store/fixtures/states.ts";
 
 const N = Number(process.argv[2] ?? 5000);
@@ -54,13 +63,15 @@ interface Result {
   p50: number;
   p99: number;
   commits: number;
-  bytesPerChannel: number;
+  bytesPerChannel: number | undefined;
 }
 
-async function run(label: string, maxBatch: number, data: ReturnType<typeof prepare>): Promise<Result> {
+/** Opens a fresh store of one backend in `dir` (SQLite's file lives there; PostgreSQL gets a fresh schema). */
+type Open = (dir: string, maxBatch: number) => Store;
+
+async function run(label: string, maxBatch: number, data: ReturnType<typeof prepare>, open: Open): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), "bench-store-"));
-  const path = join(dir, "bench.sqlite");
-  const store = new SqliteStore({ path, maxBatch });
+  const store = open(dir, maxBatch);
   await store.start();
   try {
     await Promise.all(
@@ -85,20 +96,21 @@ async function run(label: string, maxBatch: number, data: ReturnType<typeof prep
     );
     const seconds = (performance.now() - started) / 1000;
     const commits = store.metrics.commits - commitsBefore;
-    await store.stop(); // checkpoints the WAL into the main file
-    const bytes = readdirSync(dir).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
+    await store.stop(); // SQLite: checkpoints the WAL into the main file
+    const files = readdirSync(dir);
+    const bytes = files.reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
     latencies.sort((a, b) => a - b);
     const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
-    return { label, seconds, perSecond: latencies.length / seconds, p50: q(0.5), p99: q(0.99), commits, bytesPerChannel: bytes / CHANNELS };
+    return { label, seconds, perSecond: latencies.length / seconds, p50: q(0.5), p99: q(0.99), commits, bytesPerChannel: files.length > 0 ? bytes / CHANNELS : undefined };
   } finally {
     await store.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function readLatency(data: ReturnType<typeof prepare>): Promise<number> {
+async function readLatency(data: ReturnType<typeof prepare>, open: Open): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "bench-store-"));
-  const store = new SqliteStore({ path: join(dir, "r.sqlite") });
+  const store = open(dir, Infinity);
   await store.start();
   try {
     await Promise.all(data.perChannel.map((items) => store.saveState(items[TURNS - 1]!.s, { hashes: items[TURNS - 1]!.hashes })));
@@ -112,16 +124,77 @@ async function readLatency(data: ReturnType<typeof prepare>): Promise<number> {
   }
 }
 
-const data = prepare();
-console.log(`store bench: N=${N} states, ${CHANNELS} channels x ${TURNS} turns, ${WRITERS} concurrent writers, ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Node ${process.version}`);
-console.log(`hub ${HUB.address}; synchronous=FULL, WAL, auto-prune on`);
-const single = await run("one commit per write", 1, data);
-const group = await run("group commit", Infinity, data);
-for (const r of [single, group]) {
+/**
+ * What a hub's start-up (and a standby's takeover) reads: every channel's
+ * summary, streamed. Fills `count` channels with a supported state each,
+ * then times one pass of channelSummaries.
+ */
+async function summaryScan(count: number, open: Open): Promise<{ fillSeconds: number; scanSeconds: number }> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-store-"));
+  const store = open(dir, Infinity);
+  await store.start();
+  try {
+    const t0 = performance.now();
+    for (let from = 0; from < count; from += 2_000) {
+      await Promise.all(
+        Array.from({ length: Math.min(2_000, count - from) }, (_, k) => {
+          const ch = testChannel(10_000_000n + BigInt(from + k));
+          const state = testState(ch, 1, { appData: ("0x" + "ab".repeat(600)) as `0x${string}` & { __brand: "Hex" } });
+          return store.transaction((tx) => {
+            tx.putChannel({ channelId: ch.id, fixedPart: ch.fixed, token: TOKEN, role: "hub", status: "open", counterparty: TRADER.address, createdAt: from + k });
+            tx.saveState({ state, sigs: [fakeSig(1), fakeSig(2)] }, { hashes: { channelId: ch.id, stateHash: stateHashOf(state) } });
+          });
+        }),
+      );
+    }
+    const fillSeconds = (performance.now() - t0) / 1000;
+    const t1 = performance.now();
+    let seen = 0;
+    for await (const _ of store.channelSummaries("hub")) seen++;
+    if (seen !== count) throw new Error(`scanned ${seen} of ${count}`);
+    return { fillSeconds, scanSeconds: (performance.now() - t1) / 1000 };
+  } finally {
+    await store.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const SCAN = Number(process.env.SCAN_CHANNELS ?? 20_000);
+function reportScan(backend: string, r: { fillSeconds: number; scanSeconds: number }): void {
   console.log(
-    `${r.label.padEnd(22)} ${r.perSecond.toFixed(0).padStart(7)} writes/s  ${r.seconds.toFixed(2)} s  commits ${String(r.commits).padStart(5)} ` +
-      `(${(N / r.commits).toFixed(1)} writes/commit)  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  disk ${r.bytesPerChannel.toFixed(0)} B/channel`,
+    `${backend.padEnd(8)} ${SCAN} channels: filled at ${(SCAN / r.fillSeconds).toFixed(0)} channels/s (one transaction each, group commits); ` +
+      `channelSummaries scan ${r.scanSeconds.toFixed(2)} s = ${(SCAN / r.scanSeconds).toFixed(0)} channels/s`,
   );
 }
-console.log(`group commit / one commit per write: throughput x${(group.perSecond / single.perSecond).toFixed(1)}, p99 x${(group.p99 / single.p99).toFixed(2)}`);
-console.log(`latestSupported read: ${(await readLatency(data)).toFixed(1)} us per call (${CHANNELS} channels, no cache)`);
+
+function report(backend: string, single: Result, group: Result): void {
+  for (const r of [single, group]) {
+    console.log(
+      `${backend.padEnd(8)} ${r.label.padEnd(22)} ${r.perSecond.toFixed(0).padStart(7)} writes/s  ${(r.commits / r.seconds).toFixed(0).padStart(6)} commits/s  ${r.seconds.toFixed(2)} s  commits ${String(r.commits).padStart(5)} ` +
+        `(${(N / r.commits).toFixed(1)} writes/commit)  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms` +
+        (r.bytesPerChannel !== undefined ? `  disk ${r.bytesPerChannel.toFixed(0)} B/channel` : ""),
+    );
+  }
+  console.log(`${backend.padEnd(8)} group commit / one commit per write: throughput x${(group.perSecond / single.perSecond).toFixed(1)}, p99 x${(group.p99 / single.p99).toFixed(2)}`);
+}
+
+const data = prepare();
+console.log(`store bench: N=${N} states, ${CHANNELS} channels x ${TURNS} turns, ${WRITERS} concurrent writers, ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Node ${process.version}`);
+console.log(`hub ${HUB.address}; SQLite synchronous=FULL, WAL; PostgreSQL synchronous_commit=on, fsync on, loopback TCP; auto-prune on`);
+const sqlite: Open = (dir, maxBatch) => new SqliteStore({ path: join(dir, "bench.sqlite"), maxBatch });
+report("sqlite", await run("one commit per write", 1, data, sqlite), await run("group commit", Infinity, data, sqlite));
+console.log(`sqlite   latestSupported read: ${(await readLatency(data, sqlite)).toFixed(1)} us per call (${CHANNELS} channels, no cache)`);
+reportScan("sqlite", await summaryScan(SCAN, sqlite));
+
+const server = await startTestPostgres("bench");
+if (server !== undefined) {
+  try {
+    let schemas = 0;
+    const postgres: Open = (_dir, maxBatch) => new PostgresStore({ url: server.url, schema: `bench_${schemas++}`, maxBatch });
+    report("postgres", await run("one commit per write", 1, data, postgres), await run("group commit", Infinity, data, postgres));
+    console.log(`postgres latestSupported read: ${(await readLatency(data, postgres)).toFixed(1)} us per call (${CHANNELS} channels, no cache)`);
+    reportScan("postgres", await summaryScan(SCAN, postgres));
+  } finally {
+    await server.stop();
+  }
+}

@@ -27,6 +27,15 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
     echo "bootstrap: could not install chromium; test/dashboard needs /usr/bin/chromium" >&2
 fi
 
+# The PostgreSQL store's tests (test/store/postgres-*.test.ts and the failover test) start a
+# throw-away server from Debian's PostgreSQL binaries: install them when missing and we may.
+# In CI those tests fail, never skip, without it.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "bootstrap: installing Debian's postgresql (for the PostgreSQL store's tests)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } ||
+    echo "bootstrap: could not install postgresql; the PostgreSQL store's tests need /usr/lib/postgresql/*/bin" >&2
+fi
+
 if ready; then exit 0; fi
 
 echo "bootstrap: installing dependencies (pass 1, $(node --version 2>/dev/null || echo 'no system node'))"

@@ -9,8 +9,14 @@
  * on any of its channels is answered while the process is up. A hub whose
  * ETH is below `chain.minBalance` does not start; a running one logs
  * `gas-balance-low` under twice the floor (src/chain/gas-balance.ts).
+ *
+ * On a PostgreSQL store (`store.kind: "postgres"`) a second `hub start` on
+ * the same database is a standby: it prints `standby <leader>` and waits, without
+ * listening, until the leader's lease lapses, then restores every channel
+ * and serves. A leader that finds its lease taken (fenced) stops at once
+ * and exits 1: it may no longer write, and a supervisor restarting it makes
+ * it the new standby.
  */
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { formatEther, getAddress } from "ethers";
 import { Gauge } from "prom-client";
@@ -25,7 +31,9 @@ import { readChainConfig } from "./chain-config.ts";
 import { DashboardServer } from "../hub/dashboard/server.ts";
 import { createLogger, eventLog, logLine, parseLogFormat, parseLogLevel } from "../hub/log.ts";
 import { HubMetrics } from "../hub/metrics.ts";
-import { loadOrCreatePeerKey, PEER_KEY_FILE } from "./peer-key.ts";
+import { loadOrCreatePeerKey } from "./peer-key.ts";
+import { storeFromConfig } from "../store/from-config.ts";
+import { PostgresStore } from "../store/postgres-store.ts";
 import { devOracleFeed, SCENARIOS, type DevOracleFeedInit, type PriceFeed, type Scenario } from "./price-feed.ts";
 import { wireChain } from "./wiring.ts";
 import type { Clock } from "../time/clock.ts";
@@ -79,7 +87,21 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
   });
   // The dispute watcher answers stale challenges while the hub runs (it resumes from its stored cursor; block 0 the first time).
   const disputes = { provider: chain.provider, client: chain.adjudicator, pollingIntervalMs: config.chain.pollMs };
-  const node = new Hub({ config, signer: chain.key.signer, chain: chain.funding, disputes, clock: chain.clock, peerKey: await loadOrCreatePeerKey(join(config.dataDir, PEER_KEY_FILE)), ...(log ? { log } : {}) });
+  const store = storeFromConfig(config.store, { sqlitePath: `${config.dataDir}/hub.db`, clock: chain.clock, signal: shutdown.signal });
+  const fenced = new AbortController();
+  // What ends a serving hub: a signal, or losing the store's lease (fenced).
+  const stopping = AbortSignal.any([shutdown.signal, fenced.signal]);
+  if (store instanceof PostgresStore) {
+    store.onFenced = (error) => {
+      note("warn", "store-fenced", { error: error.message, ...error.context });
+      process.exitCode = 1;
+      fenced.abort(error);
+    };
+    // A leader running on the same database holds the lease: wait, as its standby.
+    store.onWaiting = (holder) => console.log(`standby ${holder}`);
+  }
+  const peerKey = await loadOrCreatePeerKey(config.peerKeyFile);
+  const node = new Hub({ config, signer: chain.key.signer, chain: chain.funding, disputes, clock: chain.clock, store, peerKey, ...(log ? { log } : {}) });
   let feedDone: Promise<void> = Promise.resolve();
   let dashboard: DashboardServer | undefined;
   const metrics = new HubMetrics(node, { clock: chain.clock });
@@ -100,11 +122,16 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
   // Transactions a previous run of this data directory left pending: sent again with higher fees until they land.
   const resumed = chain.resumePending(shutdown.signal, (entry, error) => note("warn", "tx-resume-failed", { action: entry.action, nonce: entry.nonce, error: String(error) }));
   try {
-    await node.start();
+    try {
+      await node.start();
+    } catch (error) {
+      if (shutdown.signal.aborted) return; // stopped while a standby: nothing was ours to stop
+      throw error;
+    }
     gas.start(firstBalance);
     if (dashboardPort !== undefined) {
       metrics.start();
-      dashboard = new DashboardServer({ hub: node, metrics, port: dashboardPort, host: values["dashboard-host"], signal: shutdown.signal, clock: chain.clock });
+      dashboard = new DashboardServer({ hub: node, metrics, port: dashboardPort, host: values["dashboard-host"], signal: stopping, clock: chain.clock });
       await dashboard.start();
       console.log(`dashboard ${dashboard.url}`);
     }
@@ -118,9 +145,9 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
       ...(values["dev-oracle-volatility"] !== undefined ? { volatility: BigInt(intArg(values["dev-oracle-volatility"], "--dev-oracle-volatility")) } : {}),
       ...(values["dev-oracle-crash-at"] !== undefined ? { crashAt: intArg(values["dev-oracle-crash-at"], "--dev-oracle-crash-at") } : {}),
     }, chain.clock, note);
-    if (feed !== undefined) feedDone = feed.run((reports) => node.ingestPrices(reports), shutdown.signal);
+    if (feed !== undefined) feedDone = feed.run((reports) => node.ingestPrices(reports), stopping);
     console.log("ready");
-    await untilAborted(shutdown.signal);
+    await untilAborted(stopping);
   } finally {
     await feedDone.catch((error: unknown) => note("warn", "feed-error", { error: String(error) }));
     await dashboard?.stop();

@@ -21,7 +21,7 @@
  * - resume.ts: what a start finishes after a crash, and which channel commands act on;
  * - payouts.ts: paying out once; status.ts: the status report.
  */
-import type { PrivateKey } from "@libp2p/interface";
+import type { Connection, PrivateKey } from "@libp2p/interface";
 import { multiaddr } from "@multiformats/multiaddr";
 import { getAddress, type Provider } from "ethers";
 import { ChannelError } from "../errors/channel.ts";
@@ -85,7 +85,12 @@ export interface TraderChainPort {
 }
 
 export interface TraderInit {
-  readonly hub: { readonly multiaddr: string; readonly address: Address };
+  /**
+   * The hub: its multiaddr, and optionally more addresses of the same hub
+   * (a standby sharing its peer key, docs/OPERATING.md), tried in turn when
+   * a dial fails; a reconnect starts from the address that last worked.
+   */
+  readonly hub: { readonly multiaddr: string; readonly alternates?: readonly string[]; readonly address: Address };
   readonly signer: Signer;
   /** What this trader signs and verifies with; default noble. A hub in the same process keeps its own. */
   readonly sigBackend?: SignatureBackend;
@@ -152,6 +157,8 @@ export class TraderClient {
   #node: NetNode | undefined;
   #messenger: Messenger | undefined;
   #hubPeer: string | undefined;
+  /** Index in the hub's addresses of the one that last answered. */
+  #hubAddress = 0;
   #disputes: DisputeWatch | undefined;
   /** Our unilateral candidate while its challenge runs. */
   #exit: SignedState | undefined;
@@ -276,16 +283,35 @@ export class TraderClient {
 
   /** (Re)connects, proves our address and syncs the channel with the hub. */
   async connect(options: { signal?: AbortSignal } = {}): Promise<void> {
-    const node = this.#node!;
-    const connection = await node.dial(multiaddr(this.#init.hub.multiaddr), options).catch((error: unknown) => {
-      // libp2p's AggregateError of ECONNREFUSEDs says little to a user: name the hub and the first reason.
-      if (error instanceof MarginError || options.signal?.aborted === true) throw error;
-      const first = error instanceof AggregateError ? error.errors[0] : error;
-      throw new WireError("NOT_CONNECTED", { details: { hub: this.#init.hub.multiaddr, reason: first instanceof Error ? first.message : String(first) }, cause: error });
-    });
+    const connection = await this.#dialHub(options);
     this.#hubPeer = connection.remotePeer.toString();
     await authenticate(this.#messenger!, this.#hubPeer, this.#signer, { hub: this.#init.hub.address, ...options });
     await this.sync(options);
+  }
+
+  /**
+   * Dials the hub's addresses in turn, from the one that last worked: a hub
+   * that died is skipped for its standby (same peer id, another address).
+   * Rejects with NOT_CONNECTED, naming the addresses and the last reason, if none answers.
+   */
+  async #dialHub(options: { signal?: AbortSignal }): Promise<Connection> {
+    const addresses = [this.#init.hub.multiaddr, ...(this.#init.hub.alternates ?? [])];
+    let failure: unknown;
+    for (let i = 0; i < addresses.length; i++) {
+      const at = (this.#hubAddress + i) % addresses.length;
+      try {
+        const connection = await this.#node!.dial(multiaddr(addresses[at]!), options);
+        this.#hubAddress = at;
+        return connection;
+      } catch (error) {
+        options.signal?.throwIfAborted();
+        failure = error;
+      }
+    }
+    // libp2p's AggregateError of ECONNREFUSEDs says little to a user: name the hub and the first reason.
+    if (failure instanceof MarginError) throw failure;
+    const first = failure instanceof AggregateError ? failure.errors[0] : failure;
+    throw new WireError("NOT_CONNECTED", { details: { hub: addresses.join(","), reason: first instanceof Error ? first.message : String(first) }, cause: failure });
   }
 
   /** Exchanges latest supported turns with the hub; adopts what we lack, hands over what it lacks. */

@@ -3,6 +3,8 @@
  * CONFLICTING_STATE) leave the store unchanged and reject only the one call
  * that broke the rule; WRITE_FAILED means a whole group commit was rolled
  * back and every call in it was rejected, so nothing was acknowledged.
+ * STORE_FENCED is WRITE_FAILED for a shared database (PostgreSQL) whose
+ * lease another process has taken: nothing of the commit was stored.
  */
 import { type Catalogue, errorClassFor } from "./base.ts";
 
@@ -15,6 +17,7 @@ export const STORE_ERRORS = {
   WRITE_FAILED: { number: 6005, title: "Group commit failed; no write in it was stored" },
   STORE_LOCKED: { number: 6006, title: "Database is held by another process" },
   CHANNEL_RECORD_MISSING: { number: 6007, title: "Channel is not in the store" },
+  STORE_FENCED: { number: 6008, title: "Another process took the store's lease; this one may no longer write" },
 } as const satisfies Catalogue;
 
 export type StoreErrorCode = keyof typeof STORE_ERRORS;

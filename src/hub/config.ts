@@ -11,6 +11,7 @@ import { MarginError } from "../errors/base.ts";
 import { parseAddress } from "../protocol/parse.ts";
 import { UINT48_MAX } from "../protocol/state.ts";
 import type { Address, Bytes32 } from "../protocol/types.ts";
+import type { StoreConfig } from "../store/from-config.ts";
 import { FRACTION_ONE } from "../protocol/units.ts";
 
 export interface KeyConfig {
@@ -26,6 +27,16 @@ export interface KeyConfig {
 export interface HubConfig {
   readonly listen: readonly string[];
   readonly dataDir: string;
+  /**
+   * Where channel states live: `{ kind: "sqlite" }` (default, `<dataDir>/hub.db`) or
+   * `{ kind: "postgres", url, schema?, leaseMs? }`, which a standby hub may share (docs/OPERATING.md).
+   */
+  readonly store: StoreConfig;
+  /**
+   * The libp2p identity (peer id) file, default `<dataDir>/peer.key`. A leader and its standby
+   * name copies of the same file, so that traders dial one peer id at either address.
+   */
+  readonly peerKeyFile: string;
   readonly key: KeyConfig;
   readonly chain: {
     readonly rpcUrl: string;
@@ -142,6 +153,8 @@ export function resolveHubConfig(input: unknown): HubConfig {
 
   const listen = stringList(root.listen ?? ["/ip4/127.0.0.1/tcp/0"], "listen", issues);
   const dataDir = string(root.dataDir, "dataDir", issues);
+  const store = storeConfig(root.store ?? { kind: "sqlite" }, issues);
+  const peerKeyFile = optionalString(root.peerKeyFile, "peerKeyFile", issues) ?? `${dataDir ?? ""}/peer.key`;
   const keystore = optionalString(key.keystore, "key.keystore", issues);
   const plainKeyFile = optionalString(key.plainKeyFile, "key.plainKeyFile", issues);
   if (keystore === undefined && plainKeyFile === undefined) issues.push({ path: "key", message: "needs keystore or plainKeyFile" });
@@ -169,6 +182,8 @@ export function resolveHubConfig(input: unknown): HubConfig {
     signatureBackend: signatureBackend as HubConfig["signatureBackend"],
     signingWorkers,
     dataDir: dataDir ?? "",
+    store,
+    peerKeyFile,
     key: {
       ...(keystore !== undefined ? { keystore } : {}),
       ...(plainKeyFile !== undefined ? { plainKeyFile } : {}),
@@ -238,6 +253,34 @@ export function resolveHubConfig(input: unknown): HubConfig {
     });
   }
   return deepFreeze({ ...config, engine, riskParamsHash: riskParamsHash(engine) });
+}
+
+/** `store`: SQLite (default) or PostgreSQL with its URL, schema and lease. */
+function storeConfig(x: unknown, issues: ConfigIssue[]): StoreConfig {
+  const sqlite: StoreConfig = { kind: "sqlite" };
+  const store = object(x, "store", issues);
+  if (store === undefined) return sqlite;
+  if (store.kind === "sqlite") {
+    for (const key of Object.keys(store)) if (key !== "kind") issues.push({ path: `store.${key}`, message: 'is not an option of kind "sqlite"' });
+    return sqlite;
+  }
+  if (store.kind !== "postgres") {
+    issues.push({ path: "store.kind", message: 'must be "sqlite" or "postgres"' });
+    return sqlite;
+  }
+  for (const key of Object.keys(store)) {
+    if (!["kind", "url", "schema", "leaseMs"].includes(key)) issues.push({ path: `store.${key}`, message: 'is not an option of kind "postgres"' });
+  }
+  const url = string(store.url, "store.url", issues) ?? "";
+  if (url !== "" && !/^postgres(ql)?:\/\/[^/]*\/[^/?#]+/.test(url)) {
+    issues.push({ path: "store.url", message: "must be a postgres://[user[:password]@]host[:port]/database URL" });
+  }
+  const schema = store.schema ?? "public";
+  if (typeof schema !== "string" || !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+    issues.push({ path: "store.schema", message: "must be a PostgreSQL schema name: lowercase letters, digits and _" });
+  }
+  const leaseMs = num(store.leaseMs ?? 5_000, "store.leaseMs", issues, 500n, 600_000n);
+  return { kind: "postgres", url, schema: String(schema), leaseMs };
 }
 
 /** Moved to the engine with the other param-set logic; re-exported for the CLI and tests. */

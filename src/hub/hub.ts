@@ -37,7 +37,7 @@ import type { PriceReport } from "../protocol/margin-state.ts";
 import type { Message } from "../protocol/messages.ts";
 import type { SignedState } from "../protocol/state.ts";
 import { sameAddress, type Address, type Bytes32 } from "../protocol/types.ts";
-import { SqliteStore } from "../store/sqlite-store.ts";
+import { storeFromConfig } from "../store/from-config.ts";
 import type { Store } from "../store/store.ts";
 import { givenSignatureBackend, resolveSignatureBackend, type SignatureBackendInfo } from "../protocol/sig-backend.ts";
 import { Signatures, withSignatures } from "../protocol/sign.ts";
@@ -121,7 +121,7 @@ export class Hub {
     const clock = init.clock ?? systemClock;
     const now = () => clock.unixSeconds();
     this.book = new RiskBook(init.config.engine, now());
-    this.store = init.store ?? new SqliteStore({ path: `${init.config.dataDir}/hub.db`, clock });
+    this.store = init.store ?? storeFromConfig(init.config.store, { sqlitePath: `${init.config.dataDir}/hub.db`, clock });
     this.#events = new HubEvents(init.log);
     const { backend, info } = init.sigBackend !== undefined ? givenSignatureBackend(init.sigBackend) : resolveSignatureBackend(init.config.signatureBackend);
     const signatures = new Signatures(backend);

@@ -57,7 +57,7 @@ export interface HubInit {
    * the chain (a store written by a hub with one) fails its step with it.
    */
   readonly chain?: FundingPort;
-  /** The durable store (default: SQLite at `<dataDir>/hub.db`); started and stopped by the hub. */
+  /** The durable store (default: the one `config.store` names, SQLite at `<dataDir>/hub.db` unless set); started and stopped by the hub. */
   readonly store?: Store;
   /** The libp2p key of the node the hub builds (ignored with `network`: an injected node has its own). */
   readonly peerKey?: PrivateKey;

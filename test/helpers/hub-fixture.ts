@@ -97,7 +97,7 @@ export interface HubFixtureOptions {
   unilateralAfter?: number;
   idleAfter?: number;
   /** Extra hub.json fields per section (limits under test). */
-  config?: { channels?: Record<string, unknown>; net?: Record<string, unknown>; oracle?: Record<string, unknown>; riskParams?: Record<string, unknown> };
+  config?: { channels?: Record<string, unknown>; net?: Record<string, unknown>; oracle?: Record<string, unknown>; riskParams?: Record<string, unknown>; store?: Record<string, unknown> };
   /** The hub's monotonic reading in ms (default real): handshake deadlines, rate buckets and idleness move only when the test moves it. */
   monotonicMs?: () => number;
   fundingRate?: FundingRateSource;
@@ -142,6 +142,7 @@ export async function startHubFixture(options: Omit<Partial<ChainFixtureOptions>
     channels: { challengeDuration: 3600, hubMarginRatio: options.hubMarginRatio ?? 1_000_000n, minDeposit: USD, unilateralAfter: options.unilateralAfter ?? 120, idleAfter: options.idleAfter ?? 60, ...options.config?.channels },
     ...(options.config?.net !== undefined ? { net: options.config.net } : {}),
     ...(options.config?.riskParams !== undefined ? { riskParams: options.config.riskParams } : {}),
+    ...(options.config?.store !== undefined ? { store: options.config.store } : {}),
     markets,
     ...(options.signingWorkers !== undefined ? { signingWorkers: options.signingWorkers } : {}),
   });

@@ -79,4 +79,31 @@ test("hostile-load limits: defaults, and combinations that cannot work, all repo
   }
 });
 
+test("store: SQLite by default; PostgreSQL with its URL, schema and lease; bad values all reported as config issues", () => {
+  assert.equal(resolveHubConfig(good).store, { kind: "sqlite" });
+  assert.is(resolveHubConfig(good).peerKeyFile, "/tmp/x/peer.key");
+  assert.is(resolveHubConfig({ ...good, peerKeyFile: "/etc/hub/peer.key" }).peerKeyFile, "/etc/hub/peer.key");
+  const url = "postgres://hub:secret@db.internal:5432/margin";
+  assert.equal(resolveHubConfig({ ...good, store: { kind: "postgres", url } }).store, { kind: "postgres", url, schema: "public", leaseMs: 5_000 });
+  assert.equal(resolveHubConfig({ ...good, store: { kind: "postgres", url, schema: "venue_a", leaseMs: 2_000 } }).store, { kind: "postgres", url, schema: "venue_a", leaseMs: 2_000 });
+  const socket = "postgresql:///margin?host=/var/run/postgresql";
+  assert.is((resolveHubConfig({ ...good, store: { kind: "postgres", url: socket } }).store as { url: string }).url, socket, "a Unix-socket URL");
+  const issuesOf = (store: unknown): string[] => {
+    try {
+      resolveHubConfig({ ...good, store });
+      assert.unreachable("accepted");
+    } catch (error) {
+      assert.instance(error, ConfigError);
+      return ((error as ConfigError).context.issues as { path: string }[]).map((i) => i.path);
+    }
+    return [];
+  };
+  assert.equal(issuesOf({ kind: "mysql" }), ["store.kind"]);
+  assert.equal(issuesOf("postgres"), ["store"]);
+  assert.equal(issuesOf({ kind: "postgres" }), ["store.url"]);
+  assert.equal(issuesOf({ kind: "postgres", url: "http://db/margin" }), ["store.url"]);
+  assert.equal(issuesOf({ kind: "postgres", url, schema: "Drop Table", leaseMs: 10, pool: 3 }), ["store.pool", "store.schema", "store.leaseMs"]);
+  assert.equal(issuesOf({ kind: "sqlite", url }), ["store.url"]);
+});
+
 test.run();

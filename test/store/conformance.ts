@@ -379,6 +379,33 @@ export function storeConformance(backend: Backend): void {
     });
   });
 
+  test("writes to one channel in one group commit see each other, and a rejected transaction's writes are invisible to the rest", async () => {
+    await withBackend(async (store) => {
+      const ch = testChannel(35n);
+      const s3 = testState(ch, 3);
+      const s3other = testState(ch, 3, { trader: 7n });
+      const before = store.metrics;
+      const results = await Promise.allSettled([
+        store.saveState(signed(testState(ch, 1), "trader")), // a proposal
+        store.saveState(signed(testState(ch, 1), "hub")), // its countersignature: an upgrade
+        store.saveState(signed(testState(ch, 2))), // supported: turn 1 pruned
+        store.saveState(signed(testState(ch, 1))), // stale by now
+        store.transaction((tx) => {
+          tx.saveState(signed(s3));
+          tx.updateChannelStatus(ch.id, "open"); // no record: the transaction fails whole
+        }),
+        store.saveState(signed(s3other, "trader")), // at a turn the failed transaction never wrote: an insert, not a conflict
+      ]);
+      assert.equal(results.map((r) => r.status), ["fulfilled", "fulfilled", "fulfilled", "rejected", "rejected", "fulfilled"]);
+      assert.is(((results[3] as PromiseRejectedResult).reason as { code: string }).code, "STALE_WRITE");
+      assert.is(((results[4] as PromiseRejectedResult).reason as { code: string }).code, "CHANNEL_RECORD_MISSING");
+      assert.is(store.metrics.commits - before.commits, 1, "one group commit");
+      assert.equal(turns(await store.statesAfter(ch.id, -1)), [2]);
+      assert.equal(await store.latestState(ch.id), signed(s3other, "trader"));
+      assert.is(store.metrics.pruned - before.pruned, 1, "turn 1, upgraded then superseded, was pruned");
+    });
+  });
+
   test("bad input to a transaction throws at the call and queues nothing", async () => {
     await withBackend(async (store) => {
       const ch = testChannel(34n);
