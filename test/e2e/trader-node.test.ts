@@ -391,11 +391,14 @@ test("the hub gone for good: exit then collect through the API pay the settlemen
   await ctx.hub.process.stop("SIGKILL");
   await ctx.oracle.stop();
   await until(async () => !(await c.client.status()).connected, "the node to notice");
-  // No later than the chain's time nor ours: MarginApp and the client both refuse a report from the future.
-  // A fresh block first: with the hub gone nothing mines, and the last block may be older than a report may be.
+  // No later than the chain's time nor ours (MarginApp and the client both refuse a report from the future), and
+  // newer than the last state's mark. With the hub gone nothing mines, and this in-process chain's time can lag the
+  // wall clock the node and the hub run on: bring it up to now first.
+  const now = BigInt(Math.floor(Date.now() / 1000));
+  const lagging = BigInt((await w.provider.getBlock("latest"))!.timestamp);
+  if (lagging < now) await w.provider.send("evm_increaseTime", [Number(now - lagging)]);
   await w.provider.send("evm_mine", []);
   const block = BigInt((await w.provider.getBlock("latest"))!.timestamp);
-  const now = BigInt(Math.floor(Date.now() / 1000));
   const at = block < now ? block : now;
   const reports = [{ market: BTC, price: ctx.oracle.levels.get(BTC)!, timestamp: at }].map((r) => {
     const signed = ctx.oracle.signer.sign(r.market, r.price as Price, r.timestamp);
