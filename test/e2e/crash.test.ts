@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { SqliteStore } from "../../src/store/sqlite-store.ts";
 import { stateHashOf } from "../../src/protocol/sign.ts";
 import type { Bytes32 } from "../../src/protocol/types.ts";
-import { freePort, ORACLE_KEY, startWorld, USD, type CliProcess, type E2eWorld } from "./harness.ts";
+import { acks, plainHubWithTraders, startWorld, type CliProcess, type E2eWorld } from "./harness.ts";
 
 interface Ctx {
   w: E2eWorld;
@@ -26,8 +26,6 @@ test.before(async (ctx) => {
 test.after(async (ctx) => {
   await ctx.w?.close();
 });
-
-const acks = (p: CliProcess): number[] => p.lines.filter((l) => l.startsWith("acked ")).map((l) => Number(l.slice(6)));
 
 async function supportedIn(path: string, channelId: Bytes32): Promise<{ turn: number; hash: string }> {
   const store = new SqliteStore({ path });
@@ -43,34 +41,9 @@ async function supportedIn(path: string, channelId: Bytes32): Promise<{ turn: nu
 
 test("every acknowledged turn survives kill -9 of the hub and of a trader; both sides agree; trading resumes", async ({ w }) => {
   const started = Date.now();
-  const [hubKey, ...traderKeys] = await Promise.all([0, 1, 2].map((i) => w.run(["keygen", "--out", join(w.dir, `key-${i}`), "--plain", "--dev"])));
-  const hubAddress = hubKey!.value("address")!;
-  await w.fund(hubAddress, 100_000n * USD);
-  for (const k of traderKeys) await w.fund(k.value("address")!, 10_000n * USD);
-
-  const port = await freePort();
-  const hubData = join(w.dir, "hub-data");
-  const hubConfig = w.writeConfig("hub.json", { dataDir: hubData, key: { plainKeyFile: join(w.dir, "key-0"), allowPlainKey: true }, listen: [`/ip4/127.0.0.1/tcp/${port}`] });
-  const startHub = async () => {
-    const hub = w.spawn(["hub", "start", "--config", hubConfig, "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--dev-oracle-interval-ms", "500"]);
-    await hub.waitFor((lines) => lines.includes("ready"), "the hub to be ready");
-    return hub;
-  };
-  let hub = await startHub();
-  const multiaddr = hub.value("multiaddr")!;
-
-  const traders = [1, 2].map((i) => ({
-    dataDir: join(w.dir, `trader-${i}-data`),
-    config: w.writeConfig(`trader-${i}.json`, { dataDir: join(w.dir, `trader-${i}-data`), key: { plainKeyFile: join(w.dir, `key-${i}`), allowPlainKey: true }, hub: { multiaddr, address: hubAddress } }),
-    channelId: "" as Bytes32,
-    maxAcked: -1,
-  }));
-  await Promise.all(
-    traders.map(async (t) => {
-      const opened = await w.run(["trader", "open", "--deposit", "1000", "--config", t.config]);
-      t.channelId = opened.value("channel") as Bytes32;
-    }),
-  );
+  const setup = await plainHubWithTraders(w, 2);
+  const { hubData, multiaddr, startHub, traders } = setup;
+  let hub = setup.hub;
   const loop = (t: (typeof traders)[number]) => w.spawn(["trader", "trade-loop", "--market", "BTC-PERP", "--size", "0.001", "--config", t.config]);
   const note = (t: (typeof traders)[number], p: CliProcess) => (t.maxAcked = Math.max(t.maxAcked, ...acks(p)));
   const moreAcks = (p: CliProcess, n: number, what: string) => {

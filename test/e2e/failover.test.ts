@@ -20,11 +20,9 @@ import { join } from "node:path";
 import { Client } from "pg";
 import { PostgresStore } from "../../src/store/postgres-store.ts";
 import { SqliteStore } from "../../src/store/sqlite-store.ts";
-import { stateHashOf } from "../../src/protocol/sign.ts";
 import type { Bytes32 } from "../../src/protocol/types.ts";
-import type { Store } from "../../src/store/store.ts";
 import { startTestPostgres, type TestPostgres } from "../helpers/postgres.ts";
-import { freePort, ORACLE_KEY, startWorld, USD, type CliProcess, type E2eWorld } from "./harness.ts";
+import { acks, freePort, ORACLE_KEY, startWorld, supportedIn, USD, type CliProcess, type E2eWorld } from "./harness.ts";
 
 interface Ctx {
   w: E2eWorld;
@@ -42,14 +40,6 @@ test.after(async (ctx) => {
   await ctx.w?.close();
   await ctx.pg?.stop();
 });
-
-const acks = (p: CliProcess): number[] => p.lines.filter((l) => l.startsWith("acked ")).map((l) => Number(l.slice(6)));
-
-async function supportedIn(store: Store, channelId: Bytes32): Promise<{ turn: number; hash: string }> {
-  const latest = await store.latestSupported(channelId);
-  if (latest === undefined) throw new Error(`no supported state for ${channelId}`);
-  return { turn: latest.state.turnNum, hash: stateHashOf(latest.state) };
-}
 
 /** Keys funded, and a leader A (ready) and standby B (waiting) on schema `schema` of the test server, sharing key, peer key and database. */
 async function leaderAndStandby(w: E2eWorld, pg: TestPostgres, tag: string, traders: number, schema: string) {

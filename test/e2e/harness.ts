@@ -18,6 +18,9 @@ import { createLocalOracle, devOracleKey } from "../../src/oracle/local-signer.t
 import { rpcProvider } from "../../src/cli/wiring.ts";
 import { ensureCliBundle } from "../../scripts/build-cli.ts";
 import type { HubEventName } from "../../src/hub/events.ts";
+import { stateHashOf } from "../../src/protocol/sign.ts";
+import type { Bytes32 } from "../../src/protocol/types.ts";
+import type { Store } from "../../src/store/store.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const NODE = join(ROOT, "node_modules/.bin/node");
@@ -235,4 +238,57 @@ export function units(text: string | undefined, decimals = 6): bigint {
   const [whole, frac = ""] = text.replace(/^-/, "").split(".");
   const value = BigInt(whole! + frac.padEnd(decimals, "0"));
   return text.startsWith("-") ? -value : value;
+}
+
+/** The `acked N` turns a `trader trade-loop` process printed. */
+export const acks = (p: CliProcess): number[] => p.lines.filter((l) => l.startsWith("acked ")).map((l) => Number(l.slice(6)));
+
+/** The latest supported turn and state hash `store` holds for a channel. */
+export async function supportedIn(store: Store, channelId: Bytes32): Promise<{ turn: number; hash: string }> {
+  const latest = await store.latestSupported(channelId);
+  if (latest === undefined) throw new Error(`no supported state for ${channelId}`);
+  return { turn: latest.state.turnNum, hash: stateHashOf(latest.state) };
+}
+
+export interface PlainTrader {
+  readonly dataDir: string;
+  readonly config: string;
+  channelId: Bytes32;
+  maxAcked: number;
+}
+
+/**
+ * A hub process on plain development keys (key 0; keys 1..traders for the
+ * traders, all funded), its config at hub.json on a fixed port, and a channel
+ * opened with a deposit of 1,000 for each trader. `startHub` starts it again
+ * from the same config (which a test may rewrite in between).
+ */
+export async function plainHubWithTraders(w: E2eWorld, traderCount: number) {
+  const [hubKey, ...traderKeys] = await Promise.all(Array.from({ length: traderCount + 1 }, (_, i) => w.run(["keygen", "--out", join(w.dir, `key-${i}`), "--plain", "--dev"])));
+  const hubAddress = hubKey!.value("address")!;
+  await w.fund(hubAddress, 100_000n * USD);
+  for (const k of traderKeys) await w.fund(k.value("address")!, 10_000n * USD);
+  const port = await freePort();
+  const hubData = join(w.dir, "hub-data");
+  const hubConfig = w.writeConfig("hub.json", { dataDir: hubData, key: { plainKeyFile: join(w.dir, "key-0"), allowPlainKey: true }, listen: [`/ip4/127.0.0.1/tcp/${port}`] });
+  const startHub = async () => {
+    const hub = w.spawn(["hub", "start", "--config", hubConfig, "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--dev-oracle-interval-ms", "500"]);
+    await hub.waitFor((lines) => lines.includes("ready"), "the hub to be ready");
+    return hub;
+  };
+  const hub = await startHub();
+  const multiaddr = hub.value("multiaddr")!;
+  const traders: PlainTrader[] = Array.from({ length: traderCount }, (_, k) => {
+    const i = k + 1;
+    const dataDir = join(w.dir, `trader-${i}-data`);
+    const config = w.writeConfig(`trader-${i}.json`, { dataDir, key: { plainKeyFile: join(w.dir, `key-${i}`), allowPlainKey: true }, hub: { multiaddr, address: hubAddress } });
+    return { dataDir, config, channelId: "" as Bytes32, maxAcked: -1 };
+  });
+  await Promise.all(
+    traders.map(async (t) => {
+      const opened = await w.run(["trader", "open", "--deposit", "1000", "--config", t.config]);
+      t.channelId = opened.value("channel") as Bytes32;
+    }),
+  );
+  return { hub, hubAddress, hubData, hubConfig, multiaddr, startHub, traders };
 }

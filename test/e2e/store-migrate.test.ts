@@ -13,11 +13,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PostgresStore } from "../../src/store/postgres-store.ts";
 import { SqliteStore } from "../../src/store/sqlite-store.ts";
-import { stateHashOf } from "../../src/protocol/sign.ts";
-import type { Bytes32 } from "../../src/protocol/types.ts";
-import type { Store } from "../../src/store/store.ts";
 import { startTestPostgres, type TestPostgres } from "../helpers/postgres.ts";
-import { freePort, ORACLE_KEY, startWorld, USD, type CliProcess, type E2eWorld } from "./harness.ts";
+import { acks, plainHubWithTraders, startWorld, supportedIn, type E2eWorld } from "./harness.ts";
 
 interface Ctx {
   w: E2eWorld;
@@ -34,43 +31,11 @@ test.after(async (ctx) => {
   await ctx.pg?.stop();
 });
 
-const acks = (p: CliProcess): number[] => p.lines.filter((l) => l.startsWith("acked ")).map((l) => Number(l.slice(6)));
-
-async function supportedIn(store: Store, channelId: Bytes32): Promise<{ turn: number; hash: string }> {
-  const latest = await store.latestSupported(channelId);
-  if (latest === undefined) throw new Error(`no supported state for ${channelId}`);
-  return { turn: latest.state.turnNum, hash: stateHashOf(latest.state) };
-}
-
 test("a SQLite data directory with open channels moves to PostgreSQL; the hub serves from it and trading goes on", async ({ w, pg }) => {
   if (pg === undefined) return;
-  const [hubKey, ...traderKeys] = await Promise.all([0, 1, 2].map((i) => w.run(["keygen", "--out", join(w.dir, `key-${i}`), "--plain", "--dev"])));
-  const hubAddress = hubKey!.value("address")!;
-  await w.fund(hubAddress, 100_000n * USD);
-  for (const k of traderKeys) await w.fund(k.value("address")!, 10_000n * USD);
-
-  const port = await freePort();
-  const hubData = join(w.dir, "hub-data");
-  const hubConfig = w.writeConfig("hub.json", { dataDir: hubData, key: { plainKeyFile: join(w.dir, "key-0"), allowPlainKey: true }, listen: [`/ip4/127.0.0.1/tcp/${port}`] });
-  const startHub = async () => {
-    const hub = w.spawn(["hub", "start", "--config", hubConfig, "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--dev-oracle-interval-ms", "500"]);
-    await hub.waitFor((lines) => lines.includes("ready"), "the hub to be ready");
-    return hub;
-  };
-  let hub = await startHub();
-  const multiaddr = hub.value("multiaddr")!;
-  const traders = [1, 2].map((i) => ({
-    dataDir: join(w.dir, `trader-${i}-data`),
-    config: w.writeConfig(`trader-${i}.json`, { dataDir: join(w.dir, `trader-${i}-data`), key: { plainKeyFile: join(w.dir, `key-${i}`), allowPlainKey: true }, hub: { multiaddr, address: hubAddress } }),
-    channelId: "" as Bytes32,
-    maxAcked: -1,
-  }));
-  await Promise.all(
-    traders.map(async (t) => {
-      const opened = await w.run(["trader", "open", "--deposit", "1000", "--config", t.config]);
-      t.channelId = opened.value("channel") as Bytes32;
-    }),
-  );
+  const setup = await plainHubWithTraders(w, 2);
+  const { hubData, hubConfig, multiaddr, startHub, traders } = setup;
+  let hub = setup.hub;
   const trade = async (n: number) => {
     const loops = traders.map((t) => w.spawn(["trader", "trade-loop", "--market", "BTC-PERP", "--size", "0.001", "--count", String(n), "--config", t.config]));
     for (const [i, p] of loops.entries()) {
