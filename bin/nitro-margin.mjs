@@ -5,7 +5,15 @@
 var MIN = [22, 13];
 var parts = process.versions.node.split(".").map(Number);
 if (parts[0] < MIN[0] || (parts[0] === MIN[0] && parts[1] < MIN[1])) {
-  process.stderr.write("error NODE_TOO_OLD: nitro-margin needs Node >= " + MIN.join(".") + ", this is " + process.versions.node + " (" + process.execPath + ")\n");
+  process.stderr.write(
+    "error NODE_TOO_OLD: nitro-margin needs Node >= " +
+      MIN.join(".") +
+      ", this is " +
+      process.versions.node +
+      " (" +
+      process.execPath +
+      ")\n",
+  );
   process.exit(1);
 }
 // V8's compiled code cached on disk (Node's compile cache, in the temp folder): a
@@ -13,7 +21,8 @@ if (parts[0] < MIN[0] || (parts[0] === MIN[0] && parts[1] < MIN[1])) {
 import("node:module")
   .then(function (m) {
     try {
-      if (typeof m.enableCompileCache === "function" && process.env.NODE_COMPILE_CACHE === undefined) m.enableCompileCache();
+      if (typeof m.enableCompileCache === "function" && process.env.NODE_COMPILE_CACHE === undefined)
+        m.enableCompileCache();
     } catch (e) {}
   })
   .then(function () {

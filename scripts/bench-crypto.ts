@@ -17,7 +17,13 @@ import { performance } from "node:perf_hooks";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { AbiCoder, keccak256 } from "ethers";
-import { decodeAppData, decodeAppDataEthers, decodeAppDataUncached, encodeAppData, MARGIN_STATE_V1_ABI_TYPE } from "../src/protocol/app-data.ts";
+import {
+  decodeAppData,
+  decodeAppDataEthers,
+  decodeAppDataUncached,
+  encodeAppData,
+  MARGIN_STATE_V1_ABI_TYPE,
+} from "../src/protocol/app-data.ts";
 import { encodeMarginAppDataBytes } from "../src/protocol/app-data-fast.ts";
 import { encodeStateBytes } from "../src/protocol/abi-fast.ts";
 import { marginFixedPart, marginOutcome } from "../src/protocol/channel-setup.ts";
@@ -25,7 +31,13 @@ import { channelId, hashState, OUTCOME_ABI_TYPE, outcomeToAbi } from "../src/pro
 import { marketIdToBytes32 } from "../src/protocol/parse.ts";
 import { loadNativeBackend } from "../src/protocol/sig-backend-native.ts";
 import { nobleBackend } from "../src/protocol/sig-backend-noble.ts";
-import { addressOfPublicKey, ethSignDigest, signerFromPrivateKey, Signatures, stateHashOf } from "../src/protocol/sign.ts";
+import {
+  addressOfPublicKey,
+  ethSignDigest,
+  signerFromPrivateKey,
+  Signatures,
+  stateHashOf,
+} from "../src/protocol/sign.ts";
 import type { MarginState } from "../src/protocol/margin-state.ts";
 import type { State } from "../src/protocol/state.ts";
 import type { Address, Bytes32, Hex, MarketId } from "../src/protocol/types.ts";
@@ -45,7 +57,11 @@ function bench(name: string, f: () => unknown): number {
   }
   const us = ((t - t0) * 1000) / n;
   results.set(name, us);
-  console.log(`${name.padEnd(52)} ${us.toFixed(1).padStart(8)} µs/op ${Math.round(1e6 / us).toString().padStart(9)} ops/s`);
+  console.log(
+    `${name.padEnd(52)} ${us.toFixed(1).padStart(8)} µs/op ${Math.round(1e6 / us)
+      .toString()
+      .padStart(9)} ops/s`,
+  );
   return us;
 }
 
@@ -54,21 +70,62 @@ const trader = signerFromPrivateKey(keccak_256(new TextEncoder().encode("bench t
 const hub = signerFromPrivateKey(keccak_256(new TextEncoder().encode("bench hub")));
 const BTC = "BTC-PERP" as MarketId;
 const margin = {
-  version: 1, kind: 1, riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32, oracle: hub.address, traderCash: 1_000_000_000n,
+  version: 1,
+  kind: 1,
+  riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32,
+  oracle: hub.address,
+  traderCash: 1_000_000_000n,
   positions: [{ market: BTC, size: -500_000n, costBasis: -250_000_000n, fundingIndex: 7n }],
-  marks: [{ market: BTC, price: 5_000_000_000_000n, timestamp: 1_700_000_000n, signature: ("0x" + "ab".repeat(65)) as Hex }],
-  terms: [{ market: BTC, settleWindow: 15n, liquidationPenalty: 10_000n, tiers: [
-    { notionalFloor: 0n, mmf: 30_000n, mmDeduction: 0n },
-    { notionalFloor: 10n ** 12n, mmf: 50_000n, mmDeduction: 2n * 10n ** 16n },
-  ] }],
+  marks: [
+    { market: BTC, price: 5_000_000_000_000n, timestamp: 1_700_000_000n, signature: ("0x" + "ab".repeat(65)) as Hex },
+  ],
+  terms: [
+    {
+      market: BTC,
+      settleWindow: 15n,
+      liquidationPenalty: 10_000n,
+      tiers: [
+        { notionalFloor: 0n, mmf: 30_000n, mmDeduction: 0n },
+        { notionalFloor: 10n ** 12n, mmf: 50_000n, mmDeduction: 2n * 10n ** 16n },
+      ],
+    },
+  ],
 } as unknown as MarginState;
 const appData = encodeAppData(margin);
-const fixed = marginFixedPart({ trader: trader.address, hub: hub.address, channelNonce: 123_456_789n, marginApp: "0x00000000000000000000000000000000000000aa" as Address, challengeDuration: 3600 });
-const state: State = { ...fixed, outcome: marginOutcome("0x00000000000000000000000000000000000000bb" as Address, trader.address, hub.address, 1_000_000n, 500_000n), appData, turnNum: 5, isFinal: false };
+const fixed = marginFixedPart({
+  trader: trader.address,
+  hub: hub.address,
+  channelNonce: 123_456_789n,
+  marginApp: "0x00000000000000000000000000000000000000aa" as Address,
+  challengeDuration: 3600,
+});
+const state: State = {
+  ...fixed,
+  outcome: marginOutcome(
+    "0x00000000000000000000000000000000000000bb" as Address,
+    trader.address,
+    hub.address,
+    1_000_000n,
+    500_000n,
+  ),
+  appData,
+  turnNum: 5,
+  isFinal: false,
+};
 const id = channelId(fixed);
 const abi = AbiCoder.defaultAbiCoder();
-const ethersEncode = () => abi.encode(["bytes32", "bytes", OUTCOME_ABI_TYPE, "uint48", "bool"], [id, state.appData, outcomeToAbi(state.outcome), state.turnNum, state.isFinal]);
-const ethersChannelId = () => keccak256(abi.encode(["address[]", "uint64", "address", "uint48"], [fixed.participants, fixed.channelNonce, fixed.appDefinition, fixed.challengeDuration]));
+const ethersEncode = () =>
+  abi.encode(
+    ["bytes32", "bytes", OUTCOME_ABI_TYPE, "uint48", "bool"],
+    [id, state.appData, outcomeToAbi(state.outcome), state.turnNum, state.isFinal],
+  );
+const ethersChannelId = () =>
+  keccak256(
+    abi.encode(
+      ["address[]", "uint64", "address", "uint48"],
+      [fixed.participants, fixed.channelNonce, fixed.appDefinition, fixed.challengeDuration],
+    ),
+  );
 const encoded = encodeStateBytes(id, state);
 
 console.log(`machine: ${cpus().length} cores, ${cpus()[0]?.model ?? "unknown cpu"}, Node ${process.version}`);
@@ -87,17 +144,39 @@ bench("stateHashOf (channelId + hashState, after)", () => stateHashOf(state));
 console.log("\n-- appData decode");
 const decodeBefore = bench("decodeAppData: ethers, uncached (before)", () => decodeAppDataEthers(appData));
 const decodeAfter = bench("decodeAppData: fixed layout, uncached (after)", () => decodeAppDataUncached(appData));
-console.log(`${"decodeAppData uncached: ethers / fixed layout".padEnd(52)} ${"×" + (decodeBefore / decodeAfter).toFixed(1).padStart(7)}`);
+console.log(
+  `${"decodeAppData uncached: ethers / fixed layout".padEnd(52)} ${"×" + (decodeBefore / decodeAfter).toFixed(1).padStart(7)}`,
+);
 decodeAppData(appData);
 bench("decodeAppData: LRU hit (after)", () => decodeAppData(appData));
 
 console.log("\n-- appData encode (the hub encodes one per update in decide → successorOf, then decodes it)");
-const ethersAppData = (m: MarginState) => abi.encode(["uint8", "bytes"], [1, abi.encode([MARGIN_STATE_V1_ABI_TYPE], [[
-  m.kind, m.riskParamsHash, m.oracle, m.traderCash,
-  m.positions.map((p) => [marketIdToBytes32(p.market), p.size, p.costBasis, p.fundingIndex]),
-  m.marks.map((k) => [marketIdToBytes32(k.market), k.price, k.timestamp, k.signature]),
-  (m.terms ?? []).map((t) => [marketIdToBytes32(t.market), t.settleWindow, t.liquidationPenalty, t.tiers.map((x) => [x.notionalFloor, x.mmf, x.mmDeduction])]),
-]])]);
+const ethersAppData = (m: MarginState) =>
+  abi.encode(
+    ["uint8", "bytes"],
+    [
+      1,
+      abi.encode(
+        [MARGIN_STATE_V1_ABI_TYPE],
+        [
+          [
+            m.kind,
+            m.riskParamsHash,
+            m.oracle,
+            m.traderCash,
+            m.positions.map((p) => [marketIdToBytes32(p.market), p.size, p.costBasis, p.fundingIndex]),
+            m.marks.map((k) => [marketIdToBytes32(k.market), k.price, k.timestamp, k.signature]),
+            (m.terms ?? []).map((t) => [
+              marketIdToBytes32(t.market),
+              t.settleWindow,
+              t.liquidationPenalty,
+              t.tiers.map((x) => [x.notionalFloor, x.mmf, x.mmDeduction]),
+            ]),
+          ],
+        ],
+      ),
+    ],
+  );
 if (ethersAppData(margin) !== appData) throw new Error("bench: fixed-layout appData differs from ethers'");
 let cash = 0n;
 const fresh = () => ({ ...margin, traderCash: (cash += 1n) as Collateral }); // a new appData each time, as in the hub
@@ -117,8 +196,13 @@ const publicKey = secp256k1.getPublicKey(trader.privateKey, false);
 console.log("\n-- noble one-shot helpers (the code before; measured before the backend widens the generator table)");
 bench("noble sign (one-shot)", () => secp256k1.sign(hash, trader.privateKey, { prehash: false, format: "recovered" }));
 bench("noble recover → address (old recoverHashSigner)", () =>
-  addressOfPublicKey(secp256k1.Point.fromBytes(secp256k1.recoverPublicKey(recovered, hash, { prehash: false })).toBytes(false)));
-bench("noble verify (one-shot, known uncompressed key)", () => secp256k1.verify(recovered, hash, publicKey, { prehash: false, format: "recovered" }));
+  addressOfPublicKey(
+    secp256k1.Point.fromBytes(secp256k1.recoverPublicKey(recovered, hash, { prehash: false })).toBytes(false),
+  ),
+);
+bench("noble verify (one-shot, known uncompressed key)", () =>
+  secp256k1.verify(recovered, hash, publicKey, { prehash: false, format: "recovered" }),
+);
 
 console.log("\n-- noble backend (default)");
 const noble = nobleBackend({ hotAfter: Number.MAX_SAFE_INTEGER });
@@ -137,7 +221,9 @@ nobleSigs.verifyHashSignature(hash, sig65, trader.address);
 bench("sign.ts signHash (noble)", () => nobleSigs.signHash(hub.privateKey, hash));
 bench("sign.ts recoverHashSigner (noble)", () => nobleSigs.recoverHashSigner(hash, sig65));
 // by address: the key is cached and, after HOT_AFTER verifications (the warm-up), has its table
-bench("sign.ts verifyHashSignature by address (noble)", () => nobleSigs.verifyHashSignature(hash, sig65, trader.address));
+bench("sign.ts verifyHashSignature by address (noble)", () =>
+  nobleSigs.verifyHashSignature(hash, sig65, trader.address),
+);
 
 const native = loadNativeBackend();
 if (native.backend) {
@@ -150,7 +236,9 @@ if (native.backend) {
   const nativeSigs = new Signatures(nb);
   nativeSigs.verifyHashSignature(hash, sig65, trader.address);
   bench("sign.ts signHash (native)", () => nativeSigs.signHash(hub.privateKey, hash));
-  bench("sign.ts verifyHashSignature by address (native)", () => nativeSigs.verifyHashSignature(hash, sig65, trader.address));
+  bench("sign.ts verifyHashSignature by address (native)", () =>
+    nativeSigs.verifyHashSignature(hash, sig65, trader.address),
+  );
 } else {
   console.log(`\n-- native backend unavailable: ${native.reason}`);
 }
@@ -159,11 +247,24 @@ if (native.backend) {
 const cores = cpus().length;
 const r = (name: string) => results.get(name)!;
 const rows: [string, number][] = [
-  ["before: noble recover + noble sign (one-shot)", r("noble recover → address (old recoverHashSigner)") + r("noble sign (one-shot)")],
-  ["after, noble: cold-key verify + sign", r("noble verify, known key (prepared point)") + r("sign.ts signHash (noble)")],
-  ["after, noble: hot-key verify (sign.ts) + sign", r("sign.ts verifyHashSignature by address (noble)") + r("sign.ts signHash (noble)")],
+  [
+    "before: noble recover + noble sign (one-shot)",
+    r("noble recover → address (old recoverHashSigner)") + r("noble sign (one-shot)"),
+  ],
+  [
+    "after, noble: cold-key verify + sign",
+    r("noble verify, known key (prepared point)") + r("sign.ts signHash (noble)"),
+  ],
+  [
+    "after, noble: hot-key verify (sign.ts) + sign",
+    r("sign.ts verifyHashSignature by address (noble)") + r("sign.ts signHash (noble)"),
+  ],
 ];
-if (native.backend) rows.push(["after, native: verify known key + sign", r("sign.ts verifyHashSignature by address (native)") + r("sign.ts signHash (native)")]);
+if (native.backend)
+  rows.push([
+    "after, native: verify known key + sign",
+    r("sign.ts verifyHashSignature by address (native)") + r("sign.ts signHash (native)"),
+  ]);
 const hashBefore = r("hashState: ethers encode + keccak256 (before)") + r("channelId: ethers (before)");
 const hashAfter = r("stateHashOf (channelId + hashState, after)");
 
@@ -171,11 +272,25 @@ console.log(`\n-- per-update signature work (one verification + one signature), 
 const base = rows[0]![1];
 for (const [name, us] of rows) {
   const perCore = 1e6 / us;
-  console.log(`${name.padEnd(52)} ${us.toFixed(1).padStart(8)} µs  ${Math.round(perCore).toString().padStart(6)} upd/s/core  ${Math.round(perCore * cores).toString().padStart(6)} upd/s ×${cores}  ×${(base / us).toFixed(2)} vs before`);
+  console.log(
+    `${name.padEnd(52)} ${us.toFixed(1).padStart(8)} µs  ${Math.round(perCore).toString().padStart(6)} upd/s/core  ${Math.round(
+      perCore * cores,
+    )
+      .toString()
+      .padStart(6)} upd/s ×${cores}  ×${(base / us).toFixed(2)} vs before`,
+  );
 }
-console.log(`\n-- with one state hash per update (before ${hashBefore.toFixed(1)} µs, after ${hashAfter.toFixed(1)} µs)`);
+console.log(
+  `\n-- with one state hash per update (before ${hashBefore.toFixed(1)} µs, after ${hashAfter.toFixed(1)} µs)`,
+);
 for (const [name, us] of rows) {
   const total = us + (name.startsWith("before") ? hashBefore : hashAfter);
   const perCore = 1e6 / total;
-  console.log(`${name.padEnd(52)} ${total.toFixed(1).padStart(8)} µs  ${Math.round(perCore).toString().padStart(6)} upd/s/core  ${Math.round(perCore * cores).toString().padStart(6)} upd/s ×${cores}  ×${((base + hashBefore) / total).toFixed(2)} vs before`);
+  console.log(
+    `${name.padEnd(52)} ${total.toFixed(1).padStart(8)} µs  ${Math.round(perCore).toString().padStart(6)} upd/s/core  ${Math.round(
+      perCore * cores,
+    )
+      .toString()
+      .padStart(6)} upd/s ×${cores}  ×${((base + hashBefore) / total).toFixed(2)} vs before`,
+  );
 }

@@ -54,7 +54,11 @@ async function hostile(args: HostileArgs): Promise<void> {
   const { authenticate } = await import("../src/net/peer-auth.ts");
   const { signerFromPrivateKey } = await import("../src/protocol/sign.ts");
   type Report = import("../src/protocol/margin-state.ts").PriceReport;
-  const report = { ...args.replay, price: BigInt(args.replay.price), timestamp: BigInt(args.replay.timestamp) } as unknown as Report;
+  const report = {
+    ...args.replay,
+    price: BigInt(args.replay.price),
+    timestamp: BigInt(args.replay.timestamp),
+  } as unknown as Report;
   const reports = Array<Report>(64).fill(report);
   const target = multiaddr(args.hub);
   const hubPeer = target.getComponents().findLast((c) => c.name === "p2p")!.value!;
@@ -82,43 +86,54 @@ async function hostile(args: HostileArgs): Promise<void> {
   // starving timers and stdin and piling up pending timeouts.
   const forever = async (step: () => Promise<void>) => {
     while (!stop.signal.aborted) {
-      const ok = await step().then(() => true, () => (note("failed"), false));
+      const ok = await step().then(
+        () => true,
+        () => (note("failed"), false),
+      );
       await (ok ? new Promise((r) => setImmediate(r)) : pause(20));
     }
   };
 
-  await Promise.all(Array.from({ length: args.count }, async (_, i) => {
-    const node = await createNode();
-    const idle = await createNode({ maxConnections: 100 });
-    await node.start();
-    await idle.start();
-    nodes.push(node, idle);
-    const messenger = createMessenger({ libp2p: node });
-    await messenger.start();
-    await dialUntil(node, false);
-    if (i % 2 === 0) {
-      const key = signerFromPrivateKey(keccak_256(utf8ToBytes(`bench-hostile ${process.pid} ${i}`)));
-      await authenticate(messenger, hubPeer, key, { signal: AbortSignal.timeout(30_000) }).catch(() => note("auth-failed"));
-    }
-    const ask = async (family: "update" | "price", message: Parameters<typeof messenger.request>[2]) => {
-      const reply = await messenger.request(hubPeer, family, message, { signal: AbortSignal.timeout(10_000) });
-      note(reply.type === "error" ? reply.code : reply.type);
-    };
-    loops.push(forever(() => ask("price", { type: "price", reports })));
-    if (i % 2 === 0) {
-      let k = 0;
-      loops.push(forever(() => ask("update", { type: "open", deposit: (k++ % 2 === 0 ? 1_000n : 900_000n) * USD } as never)));
-    }
-    // Three connections that never authenticate, kept open as the hub closes them.
-    loops.push((async () => {
-      while (!stop.signal.aborted) {
-        if (idle.getConnections().filter((c) => c.status === "open").length < 3) {
-          await dialUntil(idle, true);
-          note("idle-dialled");
-        } else await pause(100);
+  await Promise.all(
+    Array.from({ length: args.count }, async (_, i) => {
+      const node = await createNode();
+      const idle = await createNode({ maxConnections: 100 });
+      await node.start();
+      await idle.start();
+      nodes.push(node, idle);
+      const messenger = createMessenger({ libp2p: node });
+      await messenger.start();
+      await dialUntil(node, false);
+      if (i % 2 === 0) {
+        const key = signerFromPrivateKey(keccak_256(utf8ToBytes(`bench-hostile ${process.pid} ${i}`)));
+        await authenticate(messenger, hubPeer, key, { signal: AbortSignal.timeout(30_000) }).catch(() =>
+          note("auth-failed"),
+        );
       }
-    })());
-  }));
+      const ask = async (family: "update" | "price", message: Parameters<typeof messenger.request>[2]) => {
+        const reply = await messenger.request(hubPeer, family, message, { signal: AbortSignal.timeout(10_000) });
+        note(reply.type === "error" ? reply.code : reply.type);
+      };
+      loops.push(forever(() => ask("price", { type: "price", reports })));
+      if (i % 2 === 0) {
+        let k = 0;
+        loops.push(
+          forever(() => ask("update", { type: "open", deposit: (k++ % 2 === 0 ? 1_000n : 900_000n) * USD } as never)),
+        );
+      }
+      // Three connections that never authenticate, kept open as the hub closes them.
+      loops.push(
+        (async () => {
+          while (!stop.signal.aborted) {
+            if (idle.getConnections().filter((c) => c.status === "open").length < 3) {
+              await dialUntil(idle, true);
+              note("idle-dialled");
+            } else await pause(100);
+          }
+        })(),
+      );
+    }),
+  );
   console.log("ready");
   await new Promise((r) => stop.signal.addEventListener("abort", r, { once: true }));
   await Promise.allSettled(loops.map((l) => Promise.race([l, pause(2_000)])));
@@ -149,7 +164,9 @@ async function main(): Promise<void> {
   const BTC = "BTC-PERP" as MarketId;
   const ORACLE_KEY = devOracleKey("bench-hostile");
   console.log(`machine: ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Node ${process.version}`);
-  console.log(`hostile-load bench: hub in its own process (default limits), honest trader here, hostile peers in a third process; ${SECONDS} s of back-to-back honest trades per phase`);
+  console.log(
+    `hostile-load bench: hub in its own process (default limits), honest trader here, hostile peers in a third process; ${SECONDS} s of back-to-back honest trades per phase`,
+  );
 
   const dir = mkdtempSync(join(tmpdir(), "bench-hostile-"));
   const chain = new LocalChain({ port: 0 });
@@ -158,7 +175,10 @@ async function main(): Promise<void> {
   const deployer = await provider.getSigner(0);
   const deployment = await deployAll(deployer);
   const token = new Contract(deployment.token, ["function mint(address to, uint256 amount)"], deployer);
-  const oracle = createLocalOracle({ privateKey: ORACLE_KEY, domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp } });
+  const oracle = createLocalOracle({
+    privateKey: ORACLE_KEY,
+    domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp },
+  });
   const fund = async (address: string, tokens: bigint) => {
     await provider.send("hardhat_setBalance", [address, "0x" + (10n ** 22n).toString(16)]);
     await (await token.getFunction("mint")(address, tokens)).wait();
@@ -172,19 +192,50 @@ async function main(): Promise<void> {
       listen: ["/ip4/127.0.0.1/tcp/0"],
       dataDir: join(dir, "hub-data"),
       key: { plainKeyFile: join(dir, "hub.key"), allowPlainKey: true },
-      chain: { rpcUrl: chain.url, chainId: deployment.chainId.toString(), adjudicator: deployment.adjudicator, marginApp: deployment.marginApp, token: deployment.token, confirmations: 1, pollMs: 50 },
+      chain: {
+        rpcUrl: chain.url,
+        chainId: deployment.chainId.toString(),
+        adjudicator: deployment.adjudicator,
+        marginApp: deployment.marginApp,
+        token: deployment.token,
+        confirmations: 1,
+        pollMs: 50,
+      },
       oracle: { signer: oracle.address },
       channels: { challengeDuration: 3600, hubMarginRatio: 1_000_000, minDeposit: 1_000_000 },
       markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
     };
     const configPath = join(dir, "hub.json");
-    writeFileSync(configPath, JSON.stringify(configJson, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2));
+    writeFileSync(
+      configPath,
+      JSON.stringify(configJson, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2),
+    );
     const config = resolveHubConfig(JSON.parse(readFileSync(configPath, "utf8")));
     mkdirSync(config.dataDir, { recursive: true });
     // HUB_PROF=dir: a V8 CPU profile of the hub process, written when it stops.
     const prof = process.env.HUB_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.HUB_PROF}`] : [];
-    const hub = spawn(process.execPath, [...prof, "--import", "tsx", join(ROOT, "src/cli/main.ts"), "hub", "start", "--config", configPath, "--dashboard-port", "0",
-      "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--dev-oracle-interval-ms", "1000"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const hub = spawn(
+      process.execPath,
+      [
+        ...prof,
+        "--import",
+        "tsx",
+        join(ROOT, "src/cli/main.ts"),
+        "hub",
+        "start",
+        "--config",
+        configPath,
+        "--dashboard-port",
+        "0",
+        "--dev-oracle-key",
+        ORACLE_KEY,
+        "--dev-oracle-scenario",
+        "flat",
+        "--dev-oracle-interval-ms",
+        "1000",
+      ],
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    );
     children.push(hub);
     hub.stderr!.pipe(createWriteStream(join(dir, "hub.log")));
     const lines = await watchLines(hub).until("ready");
@@ -195,33 +246,63 @@ async function main(): Promise<void> {
     const signer = signerFromPrivateKey(keccak_256(utf8ToBytes("bench-hostile honest trader")));
     await fund(signer.address, 1_000_000n * USD);
     const wallet = new Wallet("0x" + bytesToHex(signer.privateKey), provider);
-    const adjudicator = await AdjudicatorClient.connect({ wallet, adjudicator: deployment.adjudicator, token: deployment.token });
+    const adjudicator = await AdjudicatorClient.connect({
+      wallet,
+      adjudicator: deployment.adjudicator,
+      token: deployment.token,
+    });
     const honest = new TraderClient({
-      hub: { multiaddr: hubAddr, address: hubAddress }, signer, chain: new ChannelFunding(adjudicator, provider, 1),
-      engine: config.engine, riskParamsHash: config.riskParamsHash, oracle: oracle.address, oracleDomain: oracle.domain,
-      token: deployment.token, dataDir: mkdtempSync(join(dir, "trader-")), pollMs: 50,
+      hub: { multiaddr: hubAddr, address: hubAddress },
+      signer,
+      chain: new ChannelFunding(adjudicator, provider, 1),
+      engine: config.engine,
+      riskParamsHash: config.riskParamsHash,
+      oracle: oracle.address,
+      oracleDomain: oracle.domain,
+      token: deployment.token,
+      dataDir: mkdtempSync(join(dir, "trader-")),
+      pollMs: 50,
     });
     await honest.start();
     await honest.open(10_000n * USD);
     let k = 0;
     const trade = () => honest.trade(BTC, k++ % 2 === 0 ? 100_000n : -100_000n, 0n);
     for (let tries = 0; ; tries++) {
-      try { await trade(); break; } catch (error) { if (tries > 50) throw error; await new Promise((r) => setTimeout(r, 200)); }
+      try {
+        await trade();
+        break;
+      } catch (error) {
+        if (tries > 50) throw error;
+        await new Promise((r) => setTimeout(r, 200));
+      }
     }
     for (let i = 0; i < 20; i++) await trade(); // warm-up
     // What a hostile peer replays: a genuine report the hub has long moved past.
     const old = oracle.sign(BTC, 60_000_00000000n as Price, BigInt(Math.floor(Date.now() / 1000)) - 600n);
-    const replay = { market: old.market, price: old.price.toString(), timestamp: old.timestamp.toString(), signature: old.signature };
+    const replay = {
+      market: old.market,
+      price: old.price.toString(),
+      timestamp: old.timestamp.toString(),
+      signature: old.signature,
+    };
 
-    const measure = async (attacker?: number): Promise<{ p50: number; p99: number; n: number; errors: number; hubCores: number; hostileCores: number }> => {
+    const measure = async (
+      attacker?: number,
+    ): Promise<{ p50: number; p99: number; n: number; errors: number; hubCores: number; hostileCores: number }> => {
       const xs: number[] = [];
       let errors = 0;
-      const cpu0 = procCpuSeconds(hub.pid!), t0 = performance.now();
+      const cpu0 = procCpuSeconds(hub.pid!),
+        t0 = performance.now();
       const hostile0 = attacker === undefined ? 0 : procCpuSeconds(attacker);
       const until = t0 + SECONDS * 1000;
       while (performance.now() < until) {
         const begin = performance.now();
-        try { await trade(); } catch { errors++; continue; }
+        try {
+          await trade();
+        } catch {
+          errors++;
+          continue;
+        }
         xs.push(performance.now() - begin);
       }
       const wall = (performance.now() - t0) / 1000;
@@ -234,10 +315,22 @@ async function main(): Promise<void> {
 
     const base = await measure();
     let refusals = await scrapeRefusals(dashboard);
-    console.log(`unloaded: honest p50 ${base.p50.toFixed(1)} ms, p99 ${base.p99.toFixed(1)} ms (${base.n} trades, ${base.errors} errors), hub ${base.hubCores.toFixed(2)} cores`);
+    console.log(
+      `unloaded: honest p50 ${base.p50.toFixed(1)} ms, p99 ${base.p99.toFixed(1)} ms (${base.n} trades, ${base.errors} errors), hub ${base.hubCores.toFixed(2)} cores`,
+    );
     const results: string[] = [];
     for (const count of COUNTS) {
-      const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "hostile", JSON.stringify({ count, hub: hubAddr, hubAddress, replay } satisfies HostileArgs)], { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"] });
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          fileURLToPath(import.meta.url),
+          "hostile",
+          JSON.stringify({ count, hub: hubAddr, hubAddress, replay } satisfies HostileArgs),
+        ],
+        { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"] },
+      );
       children.push(child);
       const started = performance.now();
       const out = watchLines(child);
@@ -249,20 +342,30 @@ async function main(): Promise<void> {
       await out.until(undefined);
       clearTimeout(killer);
       const now = await scrapeRefusals(dashboard);
-      const delta = [...now].map(([kind, n]) => [kind, n - (refusals.get(kind) ?? 0)] as const).filter(([, n]) => n > 0);
+      const delta = [...now]
+        .map(([kind, n]) => [kind, n - (refusals.get(kind) ?? 0)] as const)
+        .filter(([, n]) => n > 0);
       refusals = now;
       const line = `${count} hostile peer${count === 1 ? "" : "s"}: honest p99 ${r.p99.toFixed(1)} ms = ${(r.p99 / base.p99).toFixed(1)}× unloaded`;
       results.push(line);
       console.log(`\n${line}`);
-      console.log(`  honest p50 ${r.p50.toFixed(1)} ms (${(r.p50 / base.p50).toFixed(1)}× unloaded), ${r.n} trades, ${r.errors} errors; hub ${r.hubCores.toFixed(2)} cores, hostile process ${r.hostileCores.toFixed(2)} cores; hostile peers up in ${setup.toFixed(1)} s`);
+      console.log(
+        `  honest p50 ${r.p50.toFixed(1)} ms (${(r.p50 / base.p50).toFixed(1)}× unloaded), ${r.n} trades, ${r.errors} errors; hub ${r.hubCores.toFixed(2)} cores, hostile process ${r.hostileCores.toFixed(2)} cores; hostile peers up in ${setup.toFixed(1)} s`,
+      );
       console.log(`  hostile requests answered ${out.lines.find((l) => l.startsWith("answered "))?.slice(9) ?? "?"}`);
       console.log(`  hub refusals ${delta.map(([k, n]) => `${k} ${n}`).join(", ")}`);
     }
-    console.log(`\nsummary (unloaded p50 ${base.p50.toFixed(1)} ms, p99 ${base.p99.toFixed(1)} ms)\n  ${results.join("\n  ")}`);
+    console.log(
+      `\nsummary (unloaded p50 ${base.p50.toFixed(1)} ms, p99 ${base.p99.toFixed(1)} ms)\n  ${results.join("\n  ")}`,
+    );
     await honest.stop();
   } finally {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGTERM");
-    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once("exit", r)) : undefined)));
+    await Promise.all(
+      children.map((c) =>
+        c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once("exit", r)) : undefined,
+      ),
+    );
     provider.destroy();
     await chain.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -286,14 +389,16 @@ function watchLines(child: ChildProcess): Lines {
   });
   child.once("close", (code) => {
     exited = code;
-    for (const w of waiters.splice(0)) (w.line === undefined ? w.resolve(lines) : w.reject(new Error(`process exited ${code} before "${w.line}"`)));
+    for (const w of waiters.splice(0))
+      w.line === undefined ? w.resolve(lines) : w.reject(new Error(`process exited ${code} before "${w.line}"`));
   });
   return {
     lines,
     until: (line) =>
       new Promise((resolve, reject) => {
         if (line !== undefined && lines.includes(line)) return resolve(lines);
-        if (exited !== undefined) return line === undefined ? resolve(lines) : reject(new Error(`process exited ${exited} before "${line}"`));
+        if (exited !== undefined)
+          return line === undefined ? resolve(lines) : reject(new Error(`process exited ${exited} before "${line}"`));
         waiters.push({ line, resolve, reject });
       }),
   };

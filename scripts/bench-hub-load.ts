@@ -57,30 +57,73 @@ const TRADERS = Number(process.env.TRADERS ?? 64);
 const SECONDS = Number(process.env.SECONDS ?? 8);
 const HALF_SECONDS = Number(process.env.HALF_SECONDS ?? 6);
 /** The hub's `signingWorkers`: "auto" (its default) or a count; 0 signs on its main thread. */
-const SIGNING_WORKERS = process.env.SIGNING_WORKERS === undefined || process.env.SIGNING_WORKERS === "auto" ? "auto" : Number(process.env.SIGNING_WORKERS);
+const SIGNING_WORKERS =
+  process.env.SIGNING_WORKERS === undefined || process.env.SIGNING_WORKERS === "auto"
+    ? "auto"
+    : Number(process.env.SIGNING_WORKERS);
 const USD = 1_000_000n;
 const BTC = "BTC-PERP" as MarketId;
 const ORACLE_KEY = devOracleKey("bench-hub-load");
 const CLK_TCK = 100; // Linux USER_HZ
 const nativeOk = loadNativeBackend().backend !== undefined;
-const BACKENDS = (process.env.BACKENDS ?? (nativeOk ? "noble,native" : "noble")).split(",").map((b) => b.trim()) as ("noble" | "native")[];
+const BACKENDS = (process.env.BACKENDS ?? (nativeOk ? "noble,native" : "noble")).split(",").map((b) => b.trim()) as (
+  "noble" | "native"
+)[];
 
 console.log(`machine: ${cpus().length} cores (nproc), ${cpus()[0]?.model ?? "?"}, Node ${process.version}`);
-console.log(`hub load bench: ${TRADERS} traders in this process, hub in its own process, real libp2p on loopback, Hardhat EDR chain`);
+console.log(
+  `hub load bench: ${TRADERS} traders in this process, hub in its own process, real libp2p on loopback, Hardhat EDR chain`,
+);
 
 // ---- per-update signature work, measured in this run ------------------------
 function signatureWork(backend: "noble" | "native"): { sign: number; verifyHot: number; verifyRotating: number } {
   const work = new Signatures(resolveSignatureBackend(backend).backend);
   const hub = signerFromPrivateKey(keccak_256(utf8ToBytes("bench hub")));
-  const traders = Array.from({ length: TRADERS }, (_, i) => signerFromPrivateKey(keccak_256(utf8ToBytes(`bench trader ${i}`))));
+  const traders = Array.from({ length: TRADERS }, (_, i) =>
+    signerFromPrivateKey(keccak_256(utf8ToBytes(`bench trader ${i}`))),
+  );
   const margin = {
-    version: 1, kind: 1, riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32, oracle: hub.address, traderCash: 1_000_000_000n,
+    version: 1,
+    kind: 1,
+    riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32,
+    oracle: hub.address,
+    traderCash: 1_000_000_000n,
     positions: [{ market: BTC, size: -500_000n, costBasis: -250_000_000n, fundingIndex: 7n }],
-    marks: [{ market: BTC, price: 5_000_000_000_000n, timestamp: 1_700_000_000n, signature: ("0x" + "ab".repeat(65)) as Hex }],
-    terms: [{ market: BTC, settleWindow: 15n, liquidationPenalty: 10_000n, tiers: [{ notionalFloor: 0n, mmf: 30_000n, mmDeduction: 0n }, { notionalFloor: 10n ** 12n, mmf: 50_000n, mmDeduction: 2n * 10n ** 16n }] }],
+    marks: [
+      { market: BTC, price: 5_000_000_000_000n, timestamp: 1_700_000_000n, signature: ("0x" + "ab".repeat(65)) as Hex },
+    ],
+    terms: [
+      {
+        market: BTC,
+        settleWindow: 15n,
+        liquidationPenalty: 10_000n,
+        tiers: [
+          { notionalFloor: 0n, mmf: 30_000n, mmDeduction: 0n },
+          { notionalFloor: 10n ** 12n, mmf: 50_000n, mmDeduction: 2n * 10n ** 16n },
+        ],
+      },
+    ],
   } as unknown as MarginState;
-  const fixed = marginFixedPart({ trader: traders[0]!.address, hub: hub.address, channelNonce: 1n, marginApp: "0x00000000000000000000000000000000000000aa" as Address, challengeDuration: 3600 });
-  const state: State = { ...fixed, outcome: marginOutcome("0x00000000000000000000000000000000000000bb" as Address, traders[0]!.address, hub.address, 1_000_000n, 500_000n), appData: encodeAppData(margin), turnNum: 5, isFinal: false };
+  const fixed = marginFixedPart({
+    trader: traders[0]!.address,
+    hub: hub.address,
+    channelNonce: 1n,
+    marginApp: "0x00000000000000000000000000000000000000aa" as Address,
+    challengeDuration: 3600,
+  });
+  const state: State = {
+    ...fixed,
+    outcome: marginOutcome(
+      "0x00000000000000000000000000000000000000bb" as Address,
+      traders[0]!.address,
+      hub.address,
+      1_000_000n,
+      500_000n,
+    ),
+    appData: encodeAppData(margin),
+    turnNum: 5,
+    isFinal: false,
+  };
   const hash = ethSignDigest(stateHashOf(state));
   const sigs = traders.map((t) => work.signHash(t.privateKey, hash));
   const time = (ms: number, f: (i: number) => unknown): number => {
@@ -95,7 +138,9 @@ function signatureWork(backend: "noble" | "native"): { sign: number; verifyHot: 
   for (let i = 0; i < 40; i++) work.verifyHashSignature(hash, sigs[0]!, traders[0]!.address);
   const verifyHot = time(400, () => work.verifyHashSignature(hash, sigs[0]!, traders[0]!.address));
   // What the hub meets: all traders' keys in turn (noble keeps hot tables for 32 keys only).
-  const verifyRotating = time(1500, (i) => work.verifyHashSignature(hash, sigs[i % TRADERS]!, traders[i % TRADERS]!.address));
+  const verifyRotating = time(1500, (i) =>
+    work.verifyHashSignature(hash, sigs[i % TRADERS]!, traders[i % TRADERS]!.address),
+  );
   return { sign, verifyHot, verifyRotating };
 }
 
@@ -106,18 +151,49 @@ function procCpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime + stime (fields 14, 15)
 }
 /** Event-loop utilisation between two readings {idle, active} (ms). */
-const eluOf = (a: { idle: number; active: number }, b: { idle: number; active: number }) => (b.active - a.active) / (b.active - a.active + b.idle - a.idle);
-const selfCpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+const eluOf = (a: { idle: number; active: number }, b: { idle: number; active: number }) =>
+  (b.active - a.active) / (b.active - a.active + b.idle - a.idle);
+const selfCpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 
-function spawnHub(config: string, log: string, probeFile: string): { child: ChildProcess; ready: Promise<{ multiaddr: string; address: Address }> } {
+function spawnHub(
+  config: string,
+  log: string,
+  probeFile: string,
+): { child: ChildProcess; ready: Promise<{ multiaddr: string; address: Address }> } {
   const prof = process.env.HUB_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.HUB_PROF}`] : [];
   // A probe loaded into the hub process (no product code): its event-loop utilisation, every 100 ms, to a file.
   // Worker threads inherit the --import; only the main thread's loop is the one measured.
-  const probe = "data:text/javascript," + encodeURIComponent(
-    `import { performance } from "node:perf_hooks"; import { writeFileSync } from "node:fs"; import { isMainThread } from "node:worker_threads";` +
-    `if (isMainThread) setInterval(() => { const e = performance.eventLoopUtilization(); writeFileSync(${JSON.stringify(probeFile)}, JSON.stringify({ idle: e.idle, active: e.active })); }, 100).unref();`);
-  const child = spawn(process.execPath, [...prof, "--import", probe, "--import", "tsx", join(ROOT, "src/cli/main.ts"), "hub", "start", "--config", config,
-    "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--dev-oracle-interval-ms", "1000"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const probe =
+    "data:text/javascript," +
+    encodeURIComponent(
+      `import { performance } from "node:perf_hooks"; import { writeFileSync } from "node:fs"; import { isMainThread } from "node:worker_threads";` +
+        `if (isMainThread) setInterval(() => { const e = performance.eventLoopUtilization(); writeFileSync(${JSON.stringify(probeFile)}, JSON.stringify({ idle: e.idle, active: e.active })); }, 100).unref();`,
+    );
+  const child = spawn(
+    process.execPath,
+    [
+      ...prof,
+      "--import",
+      probe,
+      "--import",
+      "tsx",
+      join(ROOT, "src/cli/main.ts"),
+      "hub",
+      "start",
+      "--config",
+      config,
+      "--dev-oracle-key",
+      ORACLE_KEY,
+      "--dev-oracle-scenario",
+      "flat",
+      "--dev-oracle-interval-ms",
+      "1000",
+    ],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
   child.stderr!.pipe(createWriteStream(log));
   const ready = new Promise<{ multiaddr: string; address: Address }>((resolve, reject) => {
     let out = "";
@@ -125,7 +201,10 @@ function spawnHub(config: string, log: string, probeFile: string): { child: Chil
       out += chunk;
       const lines = out.split("\n");
       if (lines.includes("ready")) {
-        resolve({ multiaddr: lines.find((l) => l.startsWith("multiaddr "))!.slice(10), address: lines.find((l) => l.startsWith("address "))!.slice(8) as Address });
+        resolve({
+          multiaddr: lines.find((l) => l.startsWith("multiaddr "))!.slice(10),
+          address: lines.find((l) => l.startsWith("address "))!.slice(8) as Address,
+        });
       }
     });
     child.once("exit", (code) => reject(new Error(`hub exited ${code}: ${readFileSync(log, "utf8").slice(-2000)}`)));
@@ -143,7 +222,10 @@ const provider = rpcProvider(chain.url, 50);
 const deployer = await provider.getSigner(0);
 const deployment = await deployAll(deployer);
 const token = new Contract(deployment.token, ["function mint(address to, uint256 amount)"], deployer);
-const oracle = createLocalOracle({ privateKey: ORACLE_KEY, domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp } });
+const oracle = createLocalOracle({
+  privateKey: ORACLE_KEY,
+  domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp },
+});
 async function fund(address: string, tokens: bigint): Promise<void> {
   await provider.send("hardhat_setBalance", [address, "0x" + (10n ** 22n).toString(16)]);
   await (await token.getFunction("mint")(address, tokens)).wait();
@@ -157,7 +239,9 @@ try {
     const work = signatureWork(backend);
     const perUpdateHot = work.sign + work.verifyHot;
     const perUpdateRot = work.sign + work.verifyRotating;
-    console.log(`  signature work (this run): sign ${work.sign.toFixed(1)} µs, verify known key ${work.verifyHot.toFixed(1)} µs (hot), ${work.verifyRotating.toFixed(1)} µs over ${TRADERS} keys in turn`);
+    console.log(
+      `  signature work (this run): sign ${work.sign.toFixed(1)} µs, verify known key ${work.verifyHot.toFixed(1)} µs (hot), ${work.verifyRotating.toFixed(1)} µs over ${TRADERS} keys in turn`,
+    );
 
     const run = join(dir, backend);
     mkdirSync(run);
@@ -168,7 +252,15 @@ try {
       listen: ["/ip4/127.0.0.1/tcp/0"],
       dataDir: join(run, "hub-data"),
       key: { plainKeyFile: join(run, "hub.key"), allowPlainKey: true },
-      chain: { rpcUrl: chain.url, chainId: deployment.chainId.toString(), adjudicator: deployment.adjudicator, marginApp: deployment.marginApp, token: deployment.token, confirmations: 1, pollMs: 50 },
+      chain: {
+        rpcUrl: chain.url,
+        chainId: deployment.chainId.toString(),
+        adjudicator: deployment.adjudicator,
+        marginApp: deployment.marginApp,
+        token: deployment.token,
+        confirmations: 1,
+        pollMs: 50,
+      },
       oracle: { signer: oracle.address },
       channels: { challengeDuration: 3600, hubMarginRatio: 1_000_000, minDeposit: 1_000_000 },
       markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
@@ -176,121 +268,200 @@ try {
       signingWorkers: SIGNING_WORKERS,
     };
     const configPath = join(run, "hub.json");
-    writeFileSync(configPath, JSON.stringify(configJson, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2));
+    writeFileSync(
+      configPath,
+      JSON.stringify(configJson, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2),
+    );
     const config = resolveHubConfig(JSON.parse(readFileSync(configPath, "utf8")));
     const hubLog = join(run, "hub.log");
     const probeFile = join(run, "hub-probe.json");
     const hub = spawnHub(configPath, hubLog, probeFile);
     const { multiaddr, address: hubAddress } = await hub.ready;
     const hubSigningWorkers = signingWorkersLogged(hubLog);
-    console.log(`  hub: ${backend}, signingWorkers ${SIGNING_WORKERS} → ${hubSigningWorkers ?? "?"} signing thread(s) beside its main thread`);
+    console.log(
+      `  hub: ${backend}, signingWorkers ${SIGNING_WORKERS} → ${hubSigningWorkers ?? "?"} signing thread(s) beside its main thread`,
+    );
     hubs.push(hub.child);
     const hubPid = hub.child.pid!;
 
     const setupStart = performance.now();
-    const signers: Signer[] = Array.from({ length: TRADERS }, (_, i) => signerFromPrivateKey(keccak_256(utf8ToBytes(`bench-hub-load ${backend} trader ${i}`))));
+    const signers: Signer[] = Array.from({ length: TRADERS }, (_, i) =>
+      signerFromPrivateKey(keccak_256(utf8ToBytes(`bench-hub-load ${backend} trader ${i}`))),
+    );
     for (const s of signers) await fund(s.address, 1_000_000n * USD);
     // Connect in batches: libp2p's default maxIncomingPendingConnections is 10, and 64 simultaneous
     // dials to the hub get ECONNRESET (which surfaces in the dialling process as an uncaught error).
     const traders: TraderClient[] = [];
-    for (let b = 0; b < TRADERS; b += 8) traders.push(...(await Promise.all(signers.slice(b, b + 8).map(async (signer, j) => {
-      const i = b + j;
-      const wallet = new Wallet("0x" + bytesToHex(signer.privateKey), provider);
-      const adjudicator = await AdjudicatorClient.connect({ wallet, adjudicator: deployment.adjudicator, token: deployment.token });
-      const client = new TraderClient({
-        // The traders run the hub's backend too, as they did when it was switched for the process.
-        hub: { multiaddr, address: hubAddress }, signer, sigBackend: resolveSignatureBackend(backend).backend, chain: new ChannelFunding(adjudicator, provider, 1),
-        engine: config.engine, riskParamsHash: config.riskParamsHash, oracle: oracle.address, oracleDomain: oracle.domain,
-        token: deployment.token, dataDir: mkdtempSync(join(run, `trader-${i}-`)), pollMs: 50,
-      });
-      await client.start();
-      return client;
-    }))));
+    for (let b = 0; b < TRADERS; b += 8)
+      traders.push(
+        ...(await Promise.all(
+          signers.slice(b, b + 8).map(async (signer, j) => {
+            const i = b + j;
+            const wallet = new Wallet("0x" + bytesToHex(signer.privateKey), provider);
+            const adjudicator = await AdjudicatorClient.connect({
+              wallet,
+              adjudicator: deployment.adjudicator,
+              token: deployment.token,
+            });
+            const client = new TraderClient({
+              // The traders run the hub's backend too, as they did when it was switched for the process.
+              hub: { multiaddr, address: hubAddress },
+              signer,
+              sigBackend: resolveSignatureBackend(backend).backend,
+              chain: new ChannelFunding(adjudicator, provider, 1),
+              engine: config.engine,
+              riskParamsHash: config.riskParamsHash,
+              oracle: oracle.address,
+              oracleDomain: oracle.domain,
+              token: deployment.token,
+              dataDir: mkdtempSync(join(run, `trader-${i}-`)),
+              pollMs: 50,
+            });
+            await client.start();
+            return client;
+          }),
+        )),
+      );
     await Promise.all(traders.map((t) => t.open(10_000n * USD)));
     // The hub prices trades at its latest oracle report; wait for one (the dev feed ticks every second).
     for (let tries = 0; ; tries++) {
-      try { await traders[0]!.trade(BTC, 100_000n, 0n); await traders[0]!.trade(BTC, -100_000n, 0n); break; } catch (error) {
+      try {
+        await traders[0]!.trade(BTC, 100_000n, 0n);
+        await traders[0]!.trade(BTC, -100_000n, 0n);
+        break;
+      } catch (error) {
         if (tries > 50) throw error;
         await new Promise((r) => setTimeout(r, 200));
       }
     }
     // Warm-up: every trader a few updates (JIT, noble hot-key tables, connections).
-    await Promise.all(traders.map(async (t) => { for (let k = 0; k < 4; k++) await t.trade(BTC, k % 2 === 0 ? 100_000n : -100_000n, 0n); }));
-    console.log(`  setup: ${TRADERS} channels opened, funded on chain and warmed up in ${((performance.now() - setupStart) / 1000).toFixed(1)} s`);
+    await Promise.all(
+      traders.map(async (t) => {
+        for (let k = 0; k < 4; k++) await t.trade(BTC, k % 2 === 0 ? 100_000n : -100_000n, 0n);
+      }),
+    );
+    console.log(
+      `  setup: ${TRADERS} channels opened, funded on chain and warmed up in ${((performance.now() - setupStart) / 1000).toFixed(1)} s`,
+    );
 
     // The hub's CPU when no update runs (funding loop, dispute watcher polling the chain, oracle feed).
-    const idle0 = procCpuSeconds(hubPid), idleT0 = performance.now();
+    const idle0 = procCpuSeconds(hubPid),
+      idleT0 = performance.now();
     await new Promise((r) => setTimeout(r, 2000));
     const idleCores = (procCpuSeconds(hubPid) - idle0) / ((performance.now() - idleT0) / 1000);
     console.log(`  hub idle: ${idleCores.toFixed(2)} cores busy with no update running`);
 
     // The traders' commits are synchronous (node:sqlite) and block this process's event loop, fsync included.
     const traderCommits = { seconds: 0, count: 0 };
-    for (const t of traders) t.store.onCommit = (seconds) => { traderCommits.seconds += seconds; traderCommits.count++; };
+    for (const t of traders)
+      t.store.onCommit = (seconds) => {
+        traderCommits.seconds += seconds;
+        traderCommits.count++;
+      };
 
     // Phase 1: throughput, closed loop.
     const latencies: number[] = [];
     let errors = 0;
-    const hubCpu0 = procCpuSeconds(hubPid), selfCpu0 = selfCpu();
-    const hubElu0 = JSON.parse(readFileSync(probeFile, "utf8")), selfElu0 = performance.eventLoopUtilization();
+    const hubCpu0 = procCpuSeconds(hubPid),
+      selfCpu0 = selfCpu();
+    const hubElu0 = JSON.parse(readFileSync(probeFile, "utf8")),
+      selfElu0 = performance.eventLoopUtilization();
     const t0 = performance.now();
     const until = t0 + SECONDS * 1000;
-    await Promise.all(traders.map(async (t, i) => {
-      for (let k = 0; performance.now() < until; k++) {
-        const begin = performance.now();
-        try { await t.trade(BTC, (k + i) % 2 === 0 ? 100_000n : -100_000n, 0n); } catch { errors++; continue; }
-        latencies.push(performance.now() - begin);
-      }
-    }));
+    await Promise.all(
+      traders.map(async (t, i) => {
+        for (let k = 0; performance.now() < until; k++) {
+          const begin = performance.now();
+          try {
+            await t.trade(BTC, (k + i) % 2 === 0 ? 100_000n : -100_000n, 0n);
+          } catch {
+            errors++;
+            continue;
+          }
+          latencies.push(performance.now() - begin);
+        }
+      }),
+    );
     const wall = (performance.now() - t0) / 1000;
-    const hubCpu = procCpuSeconds(hubPid) - hubCpu0, benchCpu = selfCpu() - selfCpu0;
+    const hubCpu = procCpuSeconds(hubPid) - hubCpu0,
+      benchCpu = selfCpu() - selfCpu0;
     const commitsInPhase1 = { ...traderCommits };
     await new Promise((r) => setTimeout(r, 150));
-    const hubElu = eluOf(hubElu0, JSON.parse(readFileSync(probeFile, "utf8"))), selfElu = performance.eventLoopUtilization(selfElu0).utilization;
+    const hubElu = eluOf(hubElu0, JSON.parse(readFileSync(probeFile, "utf8"))),
+      selfElu = performance.eventLoopUtilization(selfElu0).utilization;
     const throughput = latencies.length / wall;
     latencies.sort((a, b) => a - b);
     const bound1 = 1e6 / perUpdateHot;
     const boundRot = 1e6 / perUpdateRot;
     const nproc = cpus().length;
-    console.log(`  throughput (closed loop, ${SECONDS} s): ${latencies.length} updates in ${wall.toFixed(1)} s = ${throughput.toFixed(0)} updates/s (${errors} errors); p50 ${pct(latencies, 50).toFixed(1)} ms, p99 ${pct(latencies, 99).toFixed(1)} ms`);
-    console.log(`  bound: sign + verify = ${perUpdateHot.toFixed(0)} µs/update → ${bound1.toFixed(0)} updates/s × 1 core (the hub's one JS thread) [× ${nproc} cores: ${(bound1 * nproc).toFixed(0)}]`);
-    console.log(`  ratio: ${((throughput / bound1) * 100).toFixed(1)}% of the 1-core bound (${((throughput / (bound1 * nproc)) * 100).toFixed(1)}% of ×${nproc}); target ≥ 60%`);
-    console.log(`  (with ${TRADERS} keys in turn the hub's verify costs ${work.verifyRotating.toFixed(0)} µs: bound ${boundRot.toFixed(0)} updates/s, ratio ${((throughput / boundRot) * 100).toFixed(1)}%)`);
-    console.log(`  CPU: hub process ${(hubCpu / wall).toFixed(2)} cores busy, ${((hubCpu * 1e6) / latencies.length).toFixed(0)} µs CPU/update (signature work is ${perUpdateRot.toFixed(0)} of it, ${((perUpdateRot / ((hubCpu * 1e6) / latencies.length)) * 100).toFixed(0)}%); ` +
-      `bench process (64 traders + chain) ${(benchCpu / wall).toFixed(2)} cores busy, ${((benchCpu * 1e6) / latencies.length).toFixed(0)} µs CPU/update`);
-    console.log(`  event loop busy (incl. synchronous fsync waits): hub ${(hubElu * 100).toFixed(0)}%, bench process ${(selfElu * 100).toFixed(0)}%`);
-    console.log(`  the traders' synchronous commits: ${commitsInPhase1.count} (${(commitsInPhase1.count / latencies.length).toFixed(1)} per update), ` +
-      `mean ${((commitsInPhase1.seconds / Math.max(1, commitsInPhase1.count)) * 1000).toFixed(2)} ms, blocking the bench process's event loop ${((commitsInPhase1.seconds / wall) * 100).toFixed(0)}% of the time`);
+    console.log(
+      `  throughput (closed loop, ${SECONDS} s): ${latencies.length} updates in ${wall.toFixed(1)} s = ${throughput.toFixed(0)} updates/s (${errors} errors); p50 ${pct(latencies, 50).toFixed(1)} ms, p99 ${pct(latencies, 99).toFixed(1)} ms`,
+    );
+    console.log(
+      `  bound: sign + verify = ${perUpdateHot.toFixed(0)} µs/update → ${bound1.toFixed(0)} updates/s × 1 core (the hub's one JS thread) [× ${nproc} cores: ${(bound1 * nproc).toFixed(0)}]`,
+    );
+    console.log(
+      `  ratio: ${((throughput / bound1) * 100).toFixed(1)}% of the 1-core bound (${((throughput / (bound1 * nproc)) * 100).toFixed(1)}% of ×${nproc}); target ≥ 60%`,
+    );
+    console.log(
+      `  (with ${TRADERS} keys in turn the hub's verify costs ${work.verifyRotating.toFixed(0)} µs: bound ${boundRot.toFixed(0)} updates/s, ratio ${((throughput / boundRot) * 100).toFixed(1)}%)`,
+    );
+    console.log(
+      `  CPU: hub process ${(hubCpu / wall).toFixed(2)} cores busy, ${((hubCpu * 1e6) / latencies.length).toFixed(0)} µs CPU/update (signature work is ${perUpdateRot.toFixed(0)} of it, ${((perUpdateRot / ((hubCpu * 1e6) / latencies.length)) * 100).toFixed(0)}%); ` +
+        `bench process (64 traders + chain) ${(benchCpu / wall).toFixed(2)} cores busy, ${((benchCpu * 1e6) / latencies.length).toFixed(0)} µs CPU/update`,
+    );
+    console.log(
+      `  event loop busy (incl. synchronous fsync waits): hub ${(hubElu * 100).toFixed(0)}%, bench process ${(selfElu * 100).toFixed(0)}%`,
+    );
+    console.log(
+      `  the traders' synchronous commits: ${commitsInPhase1.count} (${(commitsInPhase1.count / latencies.length).toFixed(1)} per update), ` +
+        `mean ${((commitsInPhase1.seconds / Math.max(1, commitsInPhase1.count)) * 1000).toFixed(2)} ms, blocking the bench process's event loop ${((commitsInPhase1.seconds / wall) * 100).toFixed(0)}% of the time`,
+    );
 
     // Phase 2: latency at half that load, open loop.
     const rate = throughput / 2;
     const period = (TRADERS / rate) * 1000; // ms between one trader's sends
     const half: number[] = [];
     const service: number[] = [];
-    const hubCpu1 = procCpuSeconds(hubPid), selfCpu1 = selfCpu();
+    const hubCpu1 = procCpuSeconds(hubPid),
+      selfCpu1 = selfCpu();
     const s0 = performance.now() + 50;
     const sUntil = s0 + HALF_SECONDS * 1000;
-    await Promise.all(traders.map(async (t, i) => {
-      for (let k = 0; ; k++) {
-        const at = s0 + ((i / TRADERS) + k) * period;
-        if (at >= sUntil) break;
-        const wait = at - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        const sent = performance.now();
-        try { await t.trade(BTC, (k + i) % 2 === 0 ? 100_000n : -100_000n, 0n); } catch { errors++; continue; }
-        const done = performance.now();
-        half.push(done - at);
-        service.push(done - sent);
-      }
-    }));
+    await Promise.all(
+      traders.map(async (t, i) => {
+        for (let k = 0; ; k++) {
+          const at = s0 + (i / TRADERS + k) * period;
+          if (at >= sUntil) break;
+          const wait = at - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          const sent = performance.now();
+          try {
+            await t.trade(BTC, (k + i) % 2 === 0 ? 100_000n : -100_000n, 0n);
+          } catch {
+            errors++;
+            continue;
+          }
+          const done = performance.now();
+          half.push(done - at);
+          service.push(done - sent);
+        }
+      }),
+    );
     const hWall = (performance.now() - s0) / 1000;
-    const hHub = procCpuSeconds(hubPid) - hubCpu1, hBench = selfCpu() - selfCpu1;
+    const hHub = procCpuSeconds(hubPid) - hubCpu1,
+      hBench = selfCpu() - selfCpu1;
     half.sort((a, b) => a - b);
     service.sort((a, b) => a - b);
-    console.log(`  latency at half load (${rate.toFixed(0)} updates/s offered, ${(half.length / hWall).toFixed(0)} done, open loop ${HALF_SECONDS} s): p50 ${pct(half, 50).toFixed(1)} ms, p99 ${pct(half, 99).toFixed(1)} ms from the scheduled send ` +
-      `(from the actual send: p50 ${pct(service, 50).toFixed(1)} ms, p99 ${pct(service, 99).toFixed(1)} ms); target p99 < 10 ms`);
-    console.log(`  CPU at half load: hub ${(hHub / hWall).toFixed(2)} cores, bench process ${(hBench / hWall).toFixed(2)} cores`);
-    summary.push(`${backend}: ${throughput.toFixed(0)} upd/s, bound ${bound1.toFixed(0)}/s (1 core), ratio ${((throughput / bound1) * 100).toFixed(1)}%, half-load p99 ${pct(half, 99).toFixed(1)} ms, hub ${(hubCpu / wall).toFixed(2)} cores / bench ${(benchCpu / wall).toFixed(2)} cores`);
+    console.log(
+      `  latency at half load (${rate.toFixed(0)} updates/s offered, ${(half.length / hWall).toFixed(0)} done, open loop ${HALF_SECONDS} s): p50 ${pct(half, 50).toFixed(1)} ms, p99 ${pct(half, 99).toFixed(1)} ms from the scheduled send ` +
+        `(from the actual send: p50 ${pct(service, 50).toFixed(1)} ms, p99 ${pct(service, 99).toFixed(1)} ms); target p99 < 10 ms`,
+    );
+    console.log(
+      `  CPU at half load: hub ${(hHub / hWall).toFixed(2)} cores, bench process ${(hBench / hWall).toFixed(2)} cores`,
+    );
+    summary.push(
+      `${backend}: ${throughput.toFixed(0)} upd/s, bound ${bound1.toFixed(0)}/s (1 core), ratio ${((throughput / bound1) * 100).toFixed(1)}%, half-load p99 ${pct(half, 99).toFixed(1)} ms, hub ${(hubCpu / wall).toFixed(2)} cores / bench ${(benchCpu / wall).toFixed(2)} cores`,
+    );
 
     await Promise.all(traders.map((t) => t.stop().catch(() => {})));
     hub.child.kill("SIGTERM");

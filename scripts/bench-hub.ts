@@ -35,7 +35,9 @@ async function bench(store: Record<string, unknown> | undefined): Promise<void> 
     const started = performance.now();
     const traders = await Promise.all(Array.from({ length: TRADERS }, (_, i) => f.trader(1000 + i)));
     await Promise.all(traders.map((t) => t.open(10_000n * USD)));
-    console.log(`setup: ${TRADERS} channels opened and funded in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `setup: ${TRADERS} channels opened and funded in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
 
     const latencies: number[] = [];
     const until = performance.now() + SECONDS * 1000;
@@ -51,8 +53,11 @@ async function bench(store: Record<string, unknown> | undefined): Promise<void> 
     );
     const elapsed = (performance.now() - t0) / 1000;
     latencies.sort((a, b) => a - b);
-    const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))]!.toFixed(2);
-    console.log(`hub updates: ${TRADERS} traders, ${latencies.length} updates in ${elapsed.toFixed(1)} s on ${cpus().length} cores`);
+    const pct = (p: number) =>
+      latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))]!.toFixed(2);
+    console.log(
+      `hub updates: ${TRADERS} traders, ${latencies.length} updates in ${elapsed.toFixed(1)} s on ${cpus().length} cores`,
+    );
     console.log(`  throughput  ${(latencies.length / elapsed).toFixed(0)} updates/s`);
     console.log(`  latency     p50 ${pct(50)} ms, p99 ${pct(99)} ms (request → countersigned state stored by both)`);
   } finally {

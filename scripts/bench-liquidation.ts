@@ -53,7 +53,14 @@ import { decodeAppDataUncached } from "../src/protocol/app-data.ts";
 import { HUB, marginFixedPart, TRADER } from "../src/protocol/channel-setup.ts";
 import { loadNativeBackend } from "../src/protocol/sig-backend-native.ts";
 import { resolveSignatureBackend } from "../src/protocol/sig-backend.ts";
-import { signerFromPrivateKey, ethSignDigest, signState, Signatures, stateHashOf, withSignatures } from "../src/protocol/sign.ts";
+import {
+  signerFromPrivateKey,
+  ethSignDigest,
+  signState,
+  Signatures,
+  stateHashOf,
+  withSignatures,
+} from "../src/protocol/sign.ts";
 import type { Signature65, SignedState, State } from "../src/protocol/state.ts";
 import type { Address, Bytes32, Hex, MarketId } from "../src/protocol/types.ts";
 import { NOTIONAL_DIVISOR, type Price } from "../src/protocol/units.ts";
@@ -69,7 +76,9 @@ const N = Number(process.env.N ?? 100_000);
 const RISKY = Number(process.env.RISKY ?? 100);
 const HUB_SCAN_N = Math.min(N, Number(process.env.HUB_SCAN_N ?? 10_000)); // the hub's own loop costs ~1.2 ms/channel (ethers decode): timed over 10k, scaled linearly
 const nativeOk = loadNativeBackend().backend !== undefined;
-const BACKENDS = (process.env.BACKENDS ?? (nativeOk ? "noble,native" : "noble")).split(",").map((b) => b.trim()) as ("noble" | "native")[];
+const BACKENDS = (process.env.BACKENDS ?? (nativeOk ? "noble,native" : "noble")).split(",").map((b) => b.trim()) as (
+  "noble" | "native"
+)[];
 const USD = 1_000_000n;
 const BTC = "BTC-PERP" as MarketId;
 const P0 = 60_000n * 100_000_000n; // 60,000 USD in 1e8
@@ -85,13 +94,29 @@ const hubSigner = signerFromPrivateKey(keccak_256(utf8ToBytes("bench-liquidation
 const oracleKey = devOracleKey("bench-liquidation");
 const dummy = (n: number) => ("0x" + n.toString(16).padStart(40, "0")) as Address;
 const config = resolveHubConfig({
-  listen: ["/ip4/127.0.0.1/tcp/0"], dataDir: "/nonexistent", key: { plainKeyFile: "unused", allowPlainKey: true },
-  chain: { rpcUrl: "in-process", chainId: 31337n, adjudicator: dummy(0xa1), marginApp: dummy(0xa2), token: dummy(0xa3), confirmations: 1, pollMs: 50 },
-  oracle: { signer: createLocalOracle({ privateKey: oracleKey, domain: { chainId: 31337n, verifyingContract: dummy(0xa2) } }).address },
+  listen: ["/ip4/127.0.0.1/tcp/0"],
+  dataDir: "/nonexistent",
+  key: { plainKeyFile: "unused", allowPlainKey: true },
+  chain: {
+    rpcUrl: "in-process",
+    chainId: 31337n,
+    adjudicator: dummy(0xa1),
+    marginApp: dummy(0xa2),
+    token: dummy(0xa3),
+    confirmations: 1,
+    pollMs: 50,
+  },
+  oracle: {
+    signer: createLocalOracle({ privateKey: oracleKey, domain: { chainId: 31337n, verifyingContract: dummy(0xa2) } })
+      .address,
+  },
   channels: { challengeDuration: 3600, hubMarginRatio: 1_000_000n, minDeposit: USD, unilateralAfter: 120 },
   markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
 });
-const oracle = createLocalOracle({ privateKey: oracleKey, domain: { chainId: 31337n, verifyingContract: config.chain.marginApp } });
+const oracle = createLocalOracle({
+  privateKey: oracleKey,
+  domain: { chainId: 31337n, verifyingContract: config.chain.marginApp },
+});
 const token = config.chain.token;
 const now = BigInt(Math.floor(Date.now() / 1000));
 // Before the settle window (15 s), so the tick is the window's median: a crash that held, which the
@@ -100,9 +125,19 @@ const report0 = oracle.sign(BTC, P0 as Price, now - 20n);
 const tickReport = oracle.sign(BTC, TICK as Price, now);
 const params = config.engine.markets.get(BTC)!;
 
-interface Live { snapshot: ChannelSnapshot; record: ChannelRecord }
+interface Live {
+  snapshot: ChannelSnapshot;
+  record: ChannelRecord;
+}
 const trader = signerFromPrivateKey(keccak_256(utf8ToBytes("bench-liquidation trader")), setupSigs);
-const fixedOf = (i: number) => marginFixedPart({ trader: trader.address, hub: hubSigner.address, channelNonce: BigInt(i + 1), marginApp: config.chain.marginApp, challengeDuration: 3600 });
+const fixedOf = (i: number) =>
+  marginFixedPart({
+    trader: trader.address,
+    hub: hubSigner.address,
+    channelNonce: BigInt(i + 1),
+    marginApp: config.chain.marginApp,
+    challengeDuration: 3600,
+  });
 
 /** A channel opened with `deposit` and holding one BTC long of `size`, through the real code path and real signatures. */
 function realChannel(i: number, deposit: bigint, size: bigint): Live {
@@ -110,36 +145,75 @@ function realChannel(i: number, deposit: bigint, size: bigint): Live {
   let snap = newChannel(fixed, token, HUB);
   const book = new RiskBook(config.engine, now - 10n);
   book.acceptPrice(report0, now - 10n);
-  const opening = openingState(snap, { deposit, hubDeposit: deposit, riskParamsHash: config.riskParamsHash, oracle: oracle.address, terms: termsFromEngineConfig(config.engine) });
+  const opening = openingState(snap, {
+    deposit,
+    hubDeposit: deposit,
+    riskParamsHash: config.riskParamsHash,
+    oracle: oracle.address,
+    terms: termsFromEngineConfig(config.engine),
+  });
   let step = propose(snap, opening, hubSigner, 2n * deposit, () => {});
   snap = complete(step.next, 0, signState(trader, step.signed.state), setupSigs).next;
   const action: WireAction = { kind: "trade", market: BTC, size, price: hubQuote(params, P0 as Price, size) as Price };
   const { variable } = decide(snap, action, [report0], book.context(now - 10n, config.riskParamsHash));
   step = propose(snap, variable, hubSigner, 2n * deposit, () => {});
   snap = complete(step.next, 1, signState(trader, step.signed.state), setupSigs).next;
-  return { snapshot: snap, record: { channelId: snap.id, fixedPart: fixed, token, role: "hub", status: "open", counterparty: trader.address, createdAt: Date.now() } };
+  return {
+    snapshot: snap,
+    record: {
+      channelId: snap.id,
+      fixedPart: fixed,
+      token,
+      role: "hub",
+      status: "open",
+      counterparty: trader.address,
+      createdAt: Date.now(),
+    },
+  };
 }
 
 // ---- build -------------------------------------------------------------------
 const tBuild = performance.now();
 let seed = 7;
-const rand = () => { seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648; return seed / 2_147_483_648; };
+const rand = () => {
+  seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+  return seed / 2_147_483_648;
+};
 const riskyIds = new Set<number>();
 while (riskyIds.size < RISKY) riskyIds.add(Math.floor(rand() * N));
 const lot = params.lotSize;
-const sizeFor = (deposit: bigint, leverageX10: bigint) => { const s = (deposit * leverageX10 * NOTIONAL_DIVISOR) / (10n * P0); return s - (s % lot); };
+const sizeFor = (deposit: bigint, leverageX10: bigint) => {
+  const s = (deposit * leverageX10 * NOTIONAL_DIVISOR) / (10n * P0);
+  return s - (s % lot);
+};
 
 // Template: a real turn-1 state; the others get their own cash/size/cost basis written into its appData words.
 const template = realChannel(N + 1, 1_000n * USD, sizeFor(1_000n * USD, 50n));
 const tState = template.snapshot.latest!.state;
 const tMargin = marginStateOf(tState);
 const word = (v: bigint) => v.toString(16).padStart(64, "0");
-const at = (v: bigint) => { const k = tState.appData.indexOf(word(v)); if (k < 0 || tState.appData.indexOf(word(v), k + 1) >= 0) throw new Error("template word not unique"); return k; };
-const cashAt = at(tMargin.traderCash), sizeAt = at(tMargin.positions[0]!.size), basisAt = at(tMargin.positions[0]!.costBasis);
+const at = (v: bigint) => {
+  const k = tState.appData.indexOf(word(v));
+  if (k < 0 || tState.appData.indexOf(word(v), k + 1) >= 0) throw new Error("template word not unique");
+  return k;
+};
+const cashAt = at(tMargin.traderCash),
+  sizeAt = at(tMargin.positions[0]!.size),
+  basisAt = at(tMargin.positions[0]!.costBasis);
 const patch = (cash: bigint, size: bigint, basis: bigint): Hex => {
-  const parts: [number, bigint][] = ([[cashAt, cash], [sizeAt, size], [basisAt, basis]] as [number, bigint][]).sort((a, b) => a[0] - b[0]);
-  let out = "", from = 0;
-  for (const [k, v] of parts) { out += tState.appData.slice(from, k) + word(v); from = k + 64; }
+  const parts: [number, bigint][] = (
+    [
+      [cashAt, cash],
+      [sizeAt, size],
+      [basisAt, basis],
+    ] as [number, bigint][]
+  ).sort((a, b) => a[0] - b[0]);
+  let out = "",
+    from = 0;
+  for (const [k, v] of parts) {
+    out += tState.appData.slice(from, k) + word(v);
+    from = k + 64;
+  }
   return (out + tState.appData.slice(from)) as Hex;
 };
 const fakeSig = ("0x" + "11".repeat(64) + "1b") as Signature65;
@@ -156,19 +230,41 @@ for (let i = 0; i < N; i++) {
     const fill = hubQuote(params, P0 as Price, size);
     const basis = (size * fill) / NOTIONAL_DIVISOR;
     const fixed = fixedOf(i);
-    const state: State = { ...fixed, outcome: tState.outcome, appData: patch(deposit, size, basis), turnNum: 1, isFinal: false };
+    const state: State = {
+      ...fixed,
+      outcome: tState.outcome,
+      appData: patch(deposit, size, basis),
+      turnNum: 1,
+      isFinal: false,
+    };
     const snapshot = { ...newChannel(fixed, token, HUB), latest: { state, sigs: [fakeSig, fakeSig] } as SignedState };
-    live = { snapshot, record: { channelId: snapshot.id, fixedPart: fixed, token, role: "hub", status: "open", counterparty: trader.address, createdAt: Date.now() } };
+    live = {
+      snapshot,
+      record: {
+        channelId: snapshot.id,
+        fixedPart: fixed,
+        token,
+        role: "hub",
+        status: "open",
+        counterparty: trader.address,
+        createdAt: Date.now(),
+      },
+    };
   }
   channels.set(live.snapshot.id, live);
   ids.push(live.snapshot.id);
 }
 const sample = decodeAppDataUncached(channels.get(ids[0]!)!.snapshot.latest!.state.appData);
 if (sample.positions[0]!.size <= 0n) throw new Error("patched appData does not decode");
-console.log(`built ${N.toLocaleString("en")} channels in one market (${RISKY} at 17.5×–19.5× through the real path) in ${((performance.now() - tBuild) / 1000).toFixed(1)} s; tick BTC ${P0 / 100_000_000n} → ${TICK / 100_000_000n} USD (−3.5%)`);
+console.log(
+  `built ${N.toLocaleString("en")} channels in one market (${RISKY} at 17.5×–19.5× through the real path) in ${((performance.now() - tBuild) / 1000).toFixed(1)} s; tick BTC ${P0 / 100_000_000n} → ${TICK / 100_000_000n} USD (−3.5%)`,
+);
 
 // ---- 1. identify -------------------------------------------------------------
-const views = (price: bigint) => new Map<MarketId, MarketView>([[BTC, { params, price: price as Price, fundingIndex: 0n, openInterest: 0n as never }]]);
+const views = (price: bigint) =>
+  new Map<MarketId, MarketView>([
+    [BTC, { params, price: price as Price, fundingIndex: 0n, openInterest: 0n as never }],
+  ]);
 /** The loop of Hub.ingestPrices, minus the queueing of liquidations. */
 function hubScan(limit: number, price: bigint): { found: Bytes32[]; ms: number } {
   const found: Bytes32[] = [];
@@ -189,8 +285,10 @@ function hubScan(limit: number, price: bigint): { found: Bytes32[]; ms: number }
 const hub = hubScan(HUB_SCAN_N, TICK);
 const hubScanMs = (hub.ms * N) / HUB_SCAN_N;
 console.log(`\n-- identify (${N.toLocaleString("en")} channels, ${RISKY} cross maintenance)`);
-console.log(`  the hub's former scan (appData decoded per channel, LRU of 1,024 misses): ${ms(hub.ms)} over ${HUB_SCAN_N.toLocaleString("en")} channels` +
-  `${HUB_SCAN_N < N ? ` → ${ms(hubScanMs)} for ${N.toLocaleString("en")}` : ""}, ${((hub.ms * 1000) / HUB_SCAN_N).toFixed(1)} µs/channel, found ${hub.found.length}`);
+console.log(
+  `  the hub's former scan (appData decoded per channel, LRU of 1,024 misses): ${ms(hub.ms)} over ${HUB_SCAN_N.toLocaleString("en")} channels` +
+    `${HUB_SCAN_N < N ? ` → ${ms(hubScanMs)} for ${N.toLocaleString("en")}` : ""}, ${((hub.ms * 1000) / HUB_SCAN_N).toFixed(1)} µs/channel, found ${hub.found.length}`,
+);
 
 // Decoded once (what a hub keeping decoded states would scan): the full-rescan baseline.
 const decoded = ids.map((id) => decodeAppDataUncached(channels.get(id)!.snapshot.latest!.state.appData));
@@ -205,13 +303,22 @@ for (let r = 0; r < 5; r++) {
   rescanFound = f;
 }
 const rescan = median(rescanTimes);
-console.log(`  full rescan over decoded states (evaluate + isLiquidatable): ${ms(rescan)} (median of 5), found ${rescanFound}`);
+console.log(
+  `  full rescan over decoded states (evaluate + isLiquidatable): ${ms(rescan)} (median of 5), found ${rescanFound}`,
+);
 
-const index = new AtRiskIndex(config.engine.markets, new Map<MarketId, Price>([[BTC, P0 as Price], ["ETH-PERP" as MarketId, 3_000n * 100_000_000n as Price]]));
+const index = new AtRiskIndex(
+  config.engine.markets,
+  new Map<MarketId, Price>([
+    [BTC, P0 as Price],
+    ["ETH-PERP" as MarketId, (3_000n * 100_000_000n) as Price],
+  ]),
+);
 const t0 = performance.now();
 index.load(decoded.map((m, i) => [i, { cash: m.traderCash, positions: m.positions } as IndexedAccount] as const));
 const loadMs = performance.now() - t0;
-const scanTimes: number[] = [], tickTimes: number[] = [];
+const scanTimes: number[] = [],
+  tickTimes: number[] = [];
 let crossed: number[] = [];
 for (let r = 0; r < 21; r++) {
   index.tick(BTC, P0 as Price);
@@ -226,9 +333,14 @@ for (let r = 0; r < 21; r++) {
 const tick = median(tickTimes);
 const riskyFound = crossed.filter((i) => riskyIds.has(i)).length;
 console.log(`  AtRiskIndex.scan() (rescan of its compact records): ${ms(median(scanTimes))}`);
-console.log(`  AtRiskIndex.tick(): ${ms(tick)} (median of 21; crossed ${crossed.length}, of them ${riskyFound} of the ${RISKY} risky; bulk load ${loadMs.toFixed(0)} ms)  target < 1 ms: ${tick < 1 ? "met" : "missed"}`);
-console.log(`  ratios: former scan / tick ×${(hubScanMs / tick).toFixed(0)}, decoded rescan / tick ×${(rescan / tick).toFixed(0)}`);
-if (hub.found.length !== (HUB_SCAN_N < N ? hub.found.length : RISKY) || riskyFound !== RISKY) console.log(`  WARNING: expected ${RISKY} found`);
+console.log(
+  `  AtRiskIndex.tick(): ${ms(tick)} (median of 21; crossed ${crossed.length}, of them ${riskyFound} of the ${RISKY} risky; bulk load ${loadMs.toFixed(0)} ms)  target < 1 ms: ${tick < 1 ? "met" : "missed"}`,
+);
+console.log(
+  `  ratios: former scan / tick ×${(hubScanMs / tick).toFixed(0)}, decoded rescan / tick ×${(rescan / tick).toFixed(0)}`,
+);
+if (hub.found.length !== (HUB_SCAN_N < N ? hub.found.length : RISKY) || riskyFound !== RISKY)
+  console.log(`  WARNING: expected ${RISKY} found`);
 
 // ---- 2. liquidate ------------------------------------------------------------
 const dir = mkdtempSync(join(tmpdir(), "bench-liquidation-"));
@@ -238,15 +350,27 @@ try {
   await store.start();
   const tFill = performance.now();
   for (let i = 0; i < N; i += 5_000) {
-    await Promise.all(ids.slice(i, i + 5_000).flatMap((id, k) => {
-      const live = channels.get(id)!;
-      const latest = live.snapshot.latest!;
-      // Real hashes for the risky channels; the fillers' rows only need to exist (their placeholder hash is never read).
-      return [store.putChannel(live.record), store.saveState(latest, { hashes: { channelId: id, stateHash: riskyIds.has(i + k) ? stateHashOf(latest.state) : (("0x" + id.slice(2, 66)) as Bytes32) } })];
-    }));
+    await Promise.all(
+      ids.slice(i, i + 5_000).flatMap((id, k) => {
+        const live = channels.get(id)!;
+        const latest = live.snapshot.latest!;
+        // Real hashes for the risky channels; the fillers' rows only need to exist (their placeholder hash is never read).
+        return [
+          store.putChannel(live.record),
+          store.saveState(latest, {
+            hashes: {
+              channelId: id,
+              stateHash: riskyIds.has(i + k) ? stateHashOf(latest.state) : (("0x" + id.slice(2, 66)) as Bytes32),
+            },
+          }),
+        ];
+      }),
+    );
   }
   await store.stop();
-  console.log(`\n-- liquidate: store filled with ${N.toLocaleString("en")} channels in ${((performance.now() - tFill) / 1000).toFixed(1)} s`);
+  console.log(
+    `\n-- liquidate: store filled with ${N.toLocaleString("en")} channels in ${((performance.now() - tFill) / 1000).toFixed(1)} s`,
+  );
   const riskyChannels = [...riskyIds].map((i) => channels.get(ids[i]!)!);
 
   for (const backend of BACKENDS) {
@@ -270,7 +394,8 @@ try {
     book.acceptPrice(report0, now - 10n);
     book.acceptPrice(tickReport, now);
     const action: WireAction = { kind: "liquidate" };
-    let decideMs = 0, signMs = 0;
+    let decideMs = 0,
+      signMs = 0;
     const tStart = performance.now();
     // What Proposals.proposeFromHub (src/hub/proposals.ts) does in each channel's lane, all lanes started together: decide, sign, then one group commit.
     const stored = riskyChannels.map((live) => {
@@ -280,17 +405,28 @@ try {
       const { variable } = decide(live.snapshot, action, reports, ctx);
       decideMs += performance.now() - t;
       t = performance.now();
-      const step = propose(live.snapshot, variable, hubSigning, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }), () => {});
+      const step = propose(
+        live.snapshot,
+        variable,
+        hubSigning,
+        fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }),
+        () => {},
+      );
       signMs += performance.now() - t;
-      return Promise.all([s.saveState(step.signed), s.setMeta(`pending-action:${live.snapshot.id}`, JSON.stringify(action))]);
+      return Promise.all([
+        s.saveState(step.signed),
+        s.setMeta(`pending-action:${live.snapshot.id}`, JSON.stringify(action)),
+      ]);
     });
     const tDecided = performance.now();
     await Promise.all(stored);
     const total = performance.now() - tStart;
     const commitMs = performance.now() - tDecided;
-    console.log(`  ${backend}: 100 signatures ${ms(sig100)} (target: ≤ ${ms(sig100 * 1.1)}); 100 liquidations decided, signed and stored ${ms(total)} = ×${(total / sig100).toFixed(2)} of 100 signatures` +
-      ` [decide ${ms(decideMs)}, propose (state hash + sign + checks) ${ms(signMs)}, group commit ${ms(commitMs)} (${s.metrics.commits} commit)]` +
-      `; with the index's identify: ${ms(tick + total)}, with the former scan: ${ms(hubScanMs + total)}`);
+    console.log(
+      `  ${backend}: 100 signatures ${ms(sig100)} (target: ≤ ${ms(sig100 * 1.1)}); 100 liquidations decided, signed and stored ${ms(total)} = ×${(total / sig100).toFixed(2)} of 100 signatures` +
+        ` [decide ${ms(decideMs)}, propose (state hash + sign + checks) ${ms(signMs)}, group commit ${ms(commitMs)} (${s.metrics.commits} commit)]` +
+        `; with the index's identify: ${ms(tick + total)}, with the former scan: ${ms(hubScanMs + total)}`,
+    );
     await s.stop();
 
     // 3. The real Hub, end to end: restarted on a store holding all 100k channels (they come back idle:
@@ -298,13 +434,21 @@ try {
     //    which verifies the report, asks the index, and runs each liquidation in its channel's lane
     //    (read the channel back from the store, decide, sign, one group commit) before it resolves.
     // Signing workers 0 (on the main thread) and 1 ("auto" with noble on this machine), and 2 when there are more cores.
-    const workerCounts = process.env.SIGNING_WORKERS?.split(",").map(Number) ?? [0, 1, ...(availableParallelism() > 2 ? [2] : [])];
+    const workerCounts = process.env.SIGNING_WORKERS?.split(",").map(Number) ?? [
+      0,
+      1,
+      ...(availableParallelism() > 2 ? [2] : []),
+    ];
     for (const workers of workerCounts) {
       const hubDir = join(dir, `hub-${backend}-${workers}`);
       mkdirSync(hubDir);
       copyFileSync(base, join(hubDir, "hub.db"));
       // No chain: the tick proposes off chain only.
-      const hub = new Hub({ config: { ...config, dataDir: hubDir, signatureBackend: backend, signingWorkers: workers }, signer: hubSigner, clock: withReadings(systemClock, { nowMs: () => Number(now) * 1000 }) });
+      const hub = new Hub({
+        config: { ...config, dataDir: hubDir, signatureBackend: backend, signingWorkers: workers },
+        signer: hubSigner,
+        clock: withReadings(systemClock, { nowMs: () => Number(now) * 1000 }),
+      });
       const tRestore = performance.now();
       await hub.start();
       const restoreS = (performance.now() - tRestore) / 1000;
@@ -314,16 +458,21 @@ try {
       gc();
       await new Promise((r) => setTimeout(r, 200));
       let proposed = 0;
-      hub.onEvent((e) => { if (e.event === "proposed" && e.action === "liquidate") proposed++; });
+      hub.onEvent((e) => {
+        if (e.event === "proposed" && e.action === "liquidate") proposed++;
+      });
       const hotBefore = hub.hotChannels;
       const profile = process.env.PROFILE_TICK ? await startProfile() : undefined;
       const commitsBefore = hub.store.metrics.commits;
       const tTick = performance.now();
       await hub.ingestPrices([tickReport]);
       const tickMs = performance.now() - tTick;
-      if (profile !== undefined) await profile.stop(join(process.env.PROFILE_TICK!, `tick-${backend}-${workers}.cpuprofile`));
-      console.log(`  ${backend}, the Hub itself, ${workers === 0 ? "signing on the main thread" : `${workers} signing worker${workers > 1 ? "s" : ""}`} (${N.toLocaleString("en")} channels restored idle in ${restoreS.toFixed(1)} s; ${hotBefore} in memory at the tick): ` +
-        `tick → ${proposed} liquidation states signed and stored in ${ms(tickMs)} = ×${(tickMs / sig100).toFixed(2)} of 100 signatures (target ×1.10), ${hub.store.metrics.commits - commitsBefore} group commits`);
+      if (profile !== undefined)
+        await profile.stop(join(process.env.PROFILE_TICK!, `tick-${backend}-${workers}.cpuprofile`));
+      console.log(
+        `  ${backend}, the Hub itself, ${workers === 0 ? "signing on the main thread" : `${workers} signing worker${workers > 1 ? "s" : ""}`} (${N.toLocaleString("en")} channels restored idle in ${restoreS.toFixed(1)} s; ${hotBefore} in memory at the tick): ` +
+          `tick → ${proposed} liquidation states signed and stored in ${ms(tickMs)} = ×${(tickMs / sig100).toFixed(2)} of 100 signatures (target ×1.10), ${hub.store.metrics.commits - commitsBefore} group commits`,
+      );
       if (proposed !== RISKY) console.log(`  WARNING: the hub proposed ${proposed} liquidations, expected ${RISKY}`);
       await hub.stop();
     }

@@ -41,7 +41,9 @@ import type { ChannelRecord } from "../src/store/types.ts";
 
 const [mode, nArg, path] = process.argv.slice(2);
 // Signatures are identical under both; native only makes the fill faster.
-const fillSigs = new Signatures(resolveSignatureBackend(loadNativeBackend().backend !== undefined ? "native" : "noble").backend);
+const fillSigs = new Signatures(
+  resolveSignatureBackend(loadNativeBackend().backend !== undefined ? "native" : "noble").backend,
+);
 
 const BTC = "BTC-PERP" as MarketId;
 const TOKEN = "0x00000000000000000000000000000000000000bb" as Address;
@@ -50,12 +52,35 @@ const hub = signerFromPrivateKey(keccak_256(utf8ToBytes("bench-memory hub")), fi
 
 async function fill(n: number, file: string): Promise<void> {
   const distinct = Math.min(n, 10_000); // trader keys (the hub's verifying-key cache holds 10,000)
-  const traders: Signer[] = Array.from({ length: distinct }, (_, i) => signerFromPrivateKey(keccak_256(utf8ToBytes(`bench-memory trader ${i}`)), fillSigs));
+  const traders: Signer[] = Array.from({ length: distinct }, (_, i) =>
+    signerFromPrivateKey(keccak_256(utf8ToBytes(`bench-memory trader ${i}`)), fillSigs),
+  );
   const template: MarginState = {
-    version: 1, kind: 1, riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32, oracle: hub.address, traderCash: 0x7777777777n as never,
+    version: 1,
+    kind: 1,
+    riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32,
+    oracle: hub.address,
+    traderCash: 0x7777777777n as never,
     positions: [{ market: BTC, size: 0x5555555555n as never, costBasis: 0x3333333333n as never, fundingIndex: 7n }],
-    marks: [{ market: BTC, price: 6_000_000_000_000n as never, timestamp: 1_700_000_000n, signature: ("0x" + "ab".repeat(65)) as Hex }],
-    terms: [{ market: BTC, settleWindow: 15n, liquidationPenalty: 10_000n as never, tiers: [{ notionalFloor: 0n as never, mmf: 30_000n as never, mmDeduction: 0n }, { notionalFloor: 10n ** 12n as never, mmf: 50_000n as never, mmDeduction: 2n * 10n ** 16n }] }],
+    marks: [
+      {
+        market: BTC,
+        price: 6_000_000_000_000n as never,
+        timestamp: 1_700_000_000n,
+        signature: ("0x" + "ab".repeat(65)) as Hex,
+      },
+    ],
+    terms: [
+      {
+        market: BTC,
+        settleWindow: 15n,
+        liquidationPenalty: 10_000n as never,
+        tiers: [
+          { notionalFloor: 0n as never, mmf: 30_000n as never, mmDeduction: 0n },
+          { notionalFloor: (10n ** 12n) as never, mmf: 50_000n as never, mmDeduction: 2n * 10n ** 16n },
+        ],
+      },
+    ],
   };
   const appData = encodeAppData(template);
   const w = (v: bigint) => v.toString(16).padStart(64, "0");
@@ -65,12 +90,35 @@ async function fill(n: number, file: string): Promise<void> {
     const writes: Promise<void>[] = [];
     for (let k = i; k < Math.min(n, i + 2_000); k++) {
       const trader = traders[k % distinct]!;
-      const fixed = marginFixedPart({ trader: trader.address, hub: hub.address, channelNonce: BigInt(k + 1), marginApp: APP, challengeDuration: 3600 });
-      const cash = 1_000_000_000n + BigInt(k) * 1_000n, size = 100_000n + BigInt(k), basis = 60_000_000n + BigInt(k) * 7n;
-      const state: State = { ...fixed, outcome: marginOutcome(TOKEN, trader.address, hub.address, cash, cash), turnNum: 1, isFinal: false,
-        appData: appData.replace(w(0x7777777777n), w(cash)).replace(w(0x5555555555n), w(size)).replace(w(0x3333333333n), w(basis)) as Hex };
+      const fixed = marginFixedPart({
+        trader: trader.address,
+        hub: hub.address,
+        channelNonce: BigInt(k + 1),
+        marginApp: APP,
+        challengeDuration: 3600,
+      });
+      const cash = 1_000_000_000n + BigInt(k) * 1_000n,
+        size = 100_000n + BigInt(k),
+        basis = 60_000_000n + BigInt(k) * 7n;
+      const state: State = {
+        ...fixed,
+        outcome: marginOutcome(TOKEN, trader.address, hub.address, cash, cash),
+        turnNum: 1,
+        isFinal: false,
+        appData: appData
+          .replace(w(0x7777777777n), w(cash))
+          .replace(w(0x5555555555n), w(size))
+          .replace(w(0x3333333333n), w(basis)) as Hex,
+      };
       const signed: SignedState = { state, sigs: [signState(trader, state), signState(hub, state)] };
-      const record: Omit<ChannelRecord, "channelId"> = { fixedPart: fixed, token: TOKEN, role: "hub", status: "open", counterparty: trader.address, createdAt: Date.now() };
+      const record: Omit<ChannelRecord, "channelId"> = {
+        fixedPart: fixed,
+        token: TOKEN,
+        role: "hub",
+        status: "open",
+        counterparty: trader.address,
+        createdAt: Date.now(),
+      };
       const id = restoreChannel(fixed, TOKEN, HUB).id;
       writes.push(store.putChannel({ ...record, channelId: id }), store.saveState(signed));
     }
@@ -82,7 +130,12 @@ async function fill(n: number, file: string): Promise<void> {
 async function measure(n: number, dir: string): Promise<void> {
   setFlagsFromString("--expose-gc");
   const gc = runInNewContext("gc") as () => void;
-  const mem = () => { gc(); gc(); const m = process.memoryUsage(); return { heap: m.heapUsed, rss: m.rss }; };
+  const mem = () => {
+    gc();
+    gc();
+    const m = process.memoryUsage();
+    return { heap: m.heapUsed, rss: m.rss };
+  };
   const config = resolveHubConfig({
     listen: ["/ip4/127.0.0.1/tcp/0"],
     dataDir: dir,
@@ -96,7 +149,16 @@ async function measure(n: number, dir: string): Promise<void> {
   await node.start();
   const loadS = (performance.now() - t0) / 1000;
   const m = mem();
-  console.log(JSON.stringify({ n, loadS, heap: m.heap, rss: m.rss, channels: node.channelCounts().get("open") ?? 0, hot: node.hotChannels }));
+  console.log(
+    JSON.stringify({
+      n,
+      loadS,
+      heap: m.heap,
+      rss: m.rss,
+      channels: node.channelCounts().get("open") ?? 0,
+      hot: node.hotChannels,
+    }),
+  );
   await node.stop();
 }
 
@@ -128,15 +190,22 @@ else {
       const data = join(dir, `hub-${n}`);
       mkdirSync(data);
       const t = performance.now();
-      const f = spawnSync(process.execPath, ["--import", "tsx", self, "fill", String(n), data], { stdio: ["ignore", "inherit", "inherit"] });
+      const f = spawnSync(process.execPath, ["--import", "tsx", self, "fill", String(n), data], {
+        stdio: ["ignore", "inherit", "inherit"],
+      });
       if (f.status !== 0) throw new Error("fill failed");
       const fillS = (performance.now() - t) / 1000;
       const r = run(n, data);
       if (r.channels !== n) throw new Error(`the hub restored ${r.channels} of ${n} channels`);
-      const heap = (r.heap - base.heap) / n, rss = (r.rss - base.rss) / n;
+      const heap = (r.heap - base.heap) / n,
+        rss = (r.rss - base.rss) / n;
       const b = (x: number) => `${Math.round(x)} B`;
-      console.log(`\n${n.toLocaleString("en")} idle open channels (store filled in ${fillS.toFixed(1)} s; Hub.start() restored them in ${r.loadS.toFixed(1)} s, ${r.hot} with signed states in memory)`);
-      console.log(`  per channel over the empty hub: heap ${b(heap)}, RSS ${b(rss)} (${(rss / 1024).toFixed(2)} KiB; target < 2 KiB: ${rss < 2048 ? "met" : "missed"}, ratio ${(rss / 2048).toFixed(2)} of the target)`);
+      console.log(
+        `\n${n.toLocaleString("en")} idle open channels (store filled in ${fillS.toFixed(1)} s; Hub.start() restored them in ${r.loadS.toFixed(1)} s, ${r.hot} with signed states in memory)`,
+      );
+      console.log(
+        `  per channel over the empty hub: heap ${b(heap)}, RSS ${b(rss)} (${(rss / 1024).toFixed(2)} KiB; target < 2 KiB: ${rss < 2048 ? "met" : "missed"}, ratio ${(rss / 2048).toFixed(2)} of the target)`,
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -50,7 +50,10 @@ const PER_SENDER = Number(process.env.BENCH_PER_SENDER ?? 200);
 const PER_STREAM_PROTOCOL = "/nitro-margin-bench/sync-per-stream/1.0.0";
 const PER_STREAM_LIMITS = { maxInboundStreams: 1_024, maxOutboundStreams: 1_024 };
 
-const channels = Array.from({ length: 16 }, (_, i) => ({ channelId: ("0x" + i.toString(16).padStart(64, "0")) as Bytes32, turnNum: 1_000 + i }));
+const channels = Array.from({ length: 16 }, (_, i) => ({
+  channelId: ("0x" + i.toString(16).padStart(64, "0")) as Bytes32,
+  turnNum: 1_000 + i,
+}));
 const request: Message = { type: "sync-status", channels };
 
 const limits = { maxInboundStreamsPerPeer: 1_024, requestsPerSecond: 1e9, requestBurst: 1e9 };
@@ -78,11 +81,20 @@ if (process.argv[2] === "hub") {
   );
   process.stdout.write(hubNode.getMultiaddrs()[0]!.toString() + "\n");
   process.stdin.resume();
-  process.stdin.on("end", () => void hub.stop().then(() => hubNode.stop()).then(() => process.exit(0)));
+  process.stdin.on(
+    "end",
+    () =>
+      void hub
+        .stop()
+        .then(() => hubNode.stop())
+        .then(() => process.exit(0)),
+  );
   await new Promise(() => undefined);
 }
 
-const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "hub"], { stdio: ["pipe", "pipe", "inherit"] });
+const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "hub"], {
+  stdio: ["pipe", "pipe", "inherit"],
+});
 const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
 const clientNode = await createNode();
 await clientNode.start();
@@ -99,7 +111,10 @@ const longLived = async (): Promise<void> => {
 
 const streamPerRequest = async (): Promise<void> => {
   const signal = AbortSignal.timeout(10_000);
-  const stream = await connection.newStream(PER_STREAM_PROTOCOL, { signal, maxOutboundStreams: PER_STREAM_LIMITS.maxOutboundStreams });
+  const stream = await connection.newStream(PER_STREAM_PROTOCOL, {
+    signal,
+    maxOutboundStreams: PER_STREAM_LIMITS.maxOutboundStreams,
+  });
   const f = framed(stream);
   await f.write(request, { signal });
   await stream.close({ signal });
@@ -132,7 +147,13 @@ async function measure(ask: () => Promise<void>): Promise<Figures> {
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
-  return { p50: pct(0.5), p99: pct(0.99), max: samples[samples.length - 1]!, rps: (CONCURRENT * PER_SENDER) / seconds, seconds };
+  return {
+    p50: pct(0.5),
+    p99: pct(0.99),
+    max: samples[samples.length - 1]!,
+    rps: (CONCURRENT * PER_SENDER) / seconds,
+    seconds,
+  };
 }
 
 const report = (label: string, f: Figures): void =>
@@ -142,12 +163,16 @@ const report = (label: string, f: Figures): void =>
   );
 
 console.log(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? "?"}), node ${process.version}`);
-console.log(`frame: sync-status with ${channels.length} channels; sequential n=${SEQUENTIAL}; hub in another process, one connection`);
+console.log(
+  `frame: sync-status with ${channels.length} channels; sequential n=${SEQUENTIAL}; hub in another process, one connection`,
+);
 const long = await measure(longLived);
 report("long-lived streams", long);
 const perStream = await measure(streamPerRequest);
 report("stream per request", perStream);
-console.log(`long-lived vs stream per request: p50 ×${(perStream.p50 / long.p50).toFixed(2)} faster, throughput ×${(long.rps / perStream.rps).toFixed(2)}`);
+console.log(
+  `long-lived vs stream per request: p50 ×${(perStream.p50 / long.p50).toFixed(2)} faster, throughput ×${(long.rps / perStream.rps).toFixed(2)}`,
+);
 
 await client.stop();
 await clientNode.stop();

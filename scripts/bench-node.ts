@@ -36,7 +36,11 @@ try {
 
   const signer = testSigner(400);
   const wallet = await f.wallet(signer);
-  const adjudicator = await AdjudicatorClient.connect({ wallet, adjudicator: f.chain.addresses.adjudicator, token: f.chain.addresses.token });
+  const adjudicator = await AdjudicatorClient.connect({
+    wallet,
+    adjudicator: f.chain.addresses.adjudicator,
+    token: f.chain.addresses.token,
+  });
   node = new TraderNode({
     clock: f.clock,
     makeClient: (observe) =>
@@ -80,19 +84,24 @@ try {
     const warm = k >= 0;
     await timed(warm ? rounds.direct : undefined, () => direct.trade(BTC, k % 2 === 0 ? 100_000n : -100_000n, 0n));
     await timed(warm ? rounds.api : undefined, () => api.trade({ market: BTC, side: side(k), size: "0.001" }));
-    await timed(warm ? rounds.idempotent : undefined, () => api.trade({ market: BTC, side: side(k), size: "0.001", clientOrderId: `bench-${k}` }));
+    await timed(warm ? rounds.idempotent : undefined, () =>
+      api.trade({ market: BTC, side: side(k), size: "0.001", clientOrderId: `bench-${k}` }),
+    );
     const begin = performance.now();
     await api.status();
     if (warm) rounds.status.push(performance.now() - begin);
   }
   for (const xs of Object.values(rounds)) xs.sort((a, b) => a - b);
-  const line = (name: string, xs: number[]) => console.log(`  ${name.padEnd(34)} p50 ${pct(xs, 50).toFixed(2)} ms, p99 ${pct(xs, 99).toFixed(2)} ms`);
+  const line = (name: string, xs: number[]) =>
+    console.log(`  ${name.padEnd(34)} p50 ${pct(xs, 50).toFixed(2)} ms, p99 ${pct(xs, 99).toFixed(2)} ms`);
   console.log(`trade latency, ${rounds.direct.length} trades each (request → countersigned state stored):`);
   line("TraderClient.trade", rounds.direct);
   line("node API (HTTP JSON-RPC)", rounds.api);
   line("node API with clientOrderId", rounds.idempotent);
   line("node API status (the transport alone)", rounds.status);
-  console.log(`  the API adds at p50: ${(pct(rounds.api, 50) - pct(rounds.direct, 50)).toFixed(2)} ms; with clientOrderId ${(pct(rounds.idempotent, 50) - pct(rounds.direct, 50)).toFixed(2)} ms`);
+  console.log(
+    `  the API adds at p50: ${(pct(rounds.api, 50) - pct(rounds.direct, 50)).toFixed(2)} ms; with clientOrderId ${(pct(rounds.idempotent, 50) - pct(rounds.direct, 50)).toFixed(2)} ms`,
+  );
 } finally {
   await server?.stop();
   await node?.stop();

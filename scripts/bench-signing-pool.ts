@@ -27,12 +27,15 @@ const BURSTS = 5;
 const privateKey = keccak_256(new TextEncoder().encode("bench hub"));
 let counter = 0;
 /** A fresh digest each call, as every proposal has its own state hash. */
-const nextDigest = (): Bytes32 => ("0x" + bytesToHex(keccak_256(new Uint8Array(new Uint32Array([counter++]).buffer)))) as Bytes32;
+const nextDigest = (): Bytes32 =>
+  ("0x" + bytesToHex(keccak_256(new Uint8Array(new Uint32Array([counter++]).buffer)))) as Bytes32;
 const digests = Array.from({ length: 4096 }, nextDigest);
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const line = (name: string, value: string, ratio?: number): void =>
-  console.log(`${name.padEnd(52)} ${value.padStart(18)}${ratio === undefined ? "" : `  ×${ratio.toFixed(2)} vs inline`}`);
+  console.log(
+    `${name.padEnd(52)} ${value.padStart(18)}${ratio === undefined ? "" : `  ×${ratio.toFixed(2)} vs inline`}`,
+  );
 
 console.log(`machine: ${cpus().length} cores, ${cpus()[0]?.model ?? "unknown cpu"}, Node ${process.version}`);
 await benchBackend("noble", [1, 2]);
@@ -102,10 +105,16 @@ async function benchBackend(backend: "noble" | "native", poolSizes: number[]): P
         bursts.push(performance.now() - t);
       }
       const burst = median(bursts);
-      console.log(`\n-- ${backend}, pool of ${workers} worker${workers > 1 ? "s" : ""} (start ${startMs.toFixed(0)} ms)`);
+      console.log(
+        `\n-- ${backend}, pool of ${workers} worker${workers > 1 ? "s" : ""} (start ${startMs.toFixed(0)} ms)`,
+      );
       line(`${IN_FLIGHT} signDigest calls in flight`, `${Math.round(perSecond)} sig/s`, perSecond / inlinePerSecond);
       line(`burst of ${BURST} (median of ${BURSTS})`, `${burst.toFixed(1)} ms`, inlineBurst / burst);
-      line("main-thread busy per signature", `${((elu.active * 1000) / done).toFixed(1)} µs`, ((elu.active * 1000) / done) / (1e6 / inlinePerSecond));
+      line(
+        "main-thread busy per signature",
+        `${((elu.active * 1000) / done).toFixed(1)} µs`,
+        (elu.active * 1000) / done / (1e6 / inlinePerSecond),
+      );
     } finally {
       await pool.stop();
     }

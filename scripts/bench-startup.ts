@@ -32,7 +32,9 @@ function measure(label: string, args: string[]): void {
   const min = (xs: number[]) => Math.min(...xs);
   const wall = samples.map((s) => s.wall);
   const cpu = samples.map((s) => s.cpu);
-  console.log(`${label.padEnd(34)} wall median ${median(wall).toFixed(2)} s (min ${min(wall).toFixed(2)})   cpu median ${median(cpu).toFixed(2)} s (min ${min(cpu).toFixed(2)})`);
+  console.log(
+    `${label.padEnd(34)} wall median ${median(wall).toFixed(2)} s (min ${min(wall).toFixed(2)})   cpu median ${median(cpu).toFixed(2)} s (min ${min(cpu).toFixed(2)})`,
+  );
 }
 
 const bundle = await ensureCliBundle();

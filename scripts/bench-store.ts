@@ -27,7 +27,15 @@ import { PostgresStore } from "../src/store/postgres-store.ts";
 import { SqliteStore } from "../src/store/sqlite-store.ts";
 import type { Store } from "../src/store/store.ts";
 import { startTestPostgres } from "../test/helpers/postgres.ts";
-import { fakeSig, HUB, testChannel, testState, TOKEN, TRADER, type TestChannel } from "../test/store/fixtures/states.ts";
+import {
+  fakeSig,
+  HUB,
+  testChannel,
+  testState,
+  TOKEN,
+  TRADER,
+  type TestChannel,
+} from "../test/store/fixtures/states.ts";
 
 const N = Number(process.argv[2] ?? 5000);
 const WRITERS = Number(process.argv[3] ?? 64);
@@ -48,8 +56,13 @@ function prepare(): { channels: TestChannel[]; perChannel: Item[][] } {
     const items: Item[] = [];
     for (let t = 1; t <= TURNS; t++) {
       // A realistic appData size: a few positions and a price report, ~600 bytes ABI-encoded.
-      const state = testState(ch, t, { appData: ("0x" + t.toString(16).padStart(2, "0").repeat(600)) as `0x${string}` & { __brand: "Hex" } });
-      items.push({ s: { state, sigs: [fakeSig(t), fakeSig(c)] }, hashes: { channelId: ch.id, stateHash: stateHashOf(state) } });
+      const state = testState(ch, t, {
+        appData: ("0x" + t.toString(16).padStart(2, "0").repeat(600)) as `0x${string}` & { __brand: "Hex" },
+      });
+      items.push({
+        s: { state, sigs: [fakeSig(t), fakeSig(c)] },
+        hashes: { channelId: ch.id, stateHash: stateHashOf(state) },
+      });
     }
     perChannel.push(items);
   }
@@ -76,7 +89,15 @@ async function run(label: string, maxBatch: number, data: ReturnType<typeof prep
   try {
     await Promise.all(
       data.channels.map((ch) =>
-        store.putChannel({ channelId: ch.id, fixedPart: ch.fixed, token: TOKEN, role: "hub", status: "open", counterparty: TRADER.address, createdAt: Date.now() }),
+        store.putChannel({
+          channelId: ch.id,
+          fixedPart: ch.fixed,
+          token: TOKEN,
+          role: "hub",
+          status: "open",
+          counterparty: TRADER.address,
+          createdAt: Date.now(),
+        }),
       ),
     );
     const commitsBefore = store.metrics.commits;
@@ -101,7 +122,15 @@ async function run(label: string, maxBatch: number, data: ReturnType<typeof prep
     const bytes = files.reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
     latencies.sort((a, b) => a - b);
     const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
-    return { label, seconds, perSecond: latencies.length / seconds, p50: q(0.5), p99: q(0.99), commits, bytesPerChannel: files.length > 0 ? bytes / CHANNELS : undefined };
+    return {
+      label,
+      seconds,
+      perSecond: latencies.length / seconds,
+      p50: q(0.5),
+      p99: q(0.99),
+      commits,
+      bytesPerChannel: files.length > 0 ? bytes / CHANNELS : undefined,
+    };
   } finally {
     await store.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -113,7 +142,9 @@ async function readLatency(data: ReturnType<typeof prepare>, open: Open): Promis
   const store = open(dir, Infinity);
   await store.start();
   try {
-    await Promise.all(data.perChannel.map((items) => store.saveState(items[TURNS - 1]!.s, { hashes: items[TURNS - 1]!.hashes })));
+    await Promise.all(
+      data.perChannel.map((items) => store.saveState(items[TURNS - 1]!.s, { hashes: items[TURNS - 1]!.hashes })),
+    );
     const reads = 20_000;
     const t0 = performance.now();
     for (let i = 0; i < reads; i++) await store.latestSupported(data.channels[i % CHANNELS]!.id);
@@ -141,8 +172,19 @@ async function summaryScan(count: number, open: Open): Promise<{ fillSeconds: nu
           const ch = testChannel(10_000_000n + BigInt(from + k));
           const state = testState(ch, 1, { appData: ("0x" + "ab".repeat(600)) as `0x${string}` & { __brand: "Hex" } });
           return store.transaction((tx) => {
-            tx.putChannel({ channelId: ch.id, fixedPart: ch.fixed, token: TOKEN, role: "hub", status: "open", counterparty: TRADER.address, createdAt: from + k });
-            tx.saveState({ state, sigs: [fakeSig(1), fakeSig(2)] }, { hashes: { channelId: ch.id, stateHash: stateHashOf(state) } });
+            tx.putChannel({
+              channelId: ch.id,
+              fixedPart: ch.fixed,
+              token: TOKEN,
+              role: "hub",
+              status: "open",
+              counterparty: TRADER.address,
+              createdAt: from + k,
+            });
+            tx.saveState(
+              { state, sigs: [fakeSig(1), fakeSig(2)] },
+              { hashes: { channelId: ch.id, stateHash: stateHashOf(state) } },
+            );
           });
         }),
       );
@@ -175,24 +217,39 @@ function report(backend: string, single: Result, group: Result): void {
         (r.bytesPerChannel !== undefined ? `  disk ${r.bytesPerChannel.toFixed(0)} B/channel` : ""),
     );
   }
-  console.log(`${backend.padEnd(8)} group commit / one commit per write: throughput x${(group.perSecond / single.perSecond).toFixed(1)}, p99 x${(group.p99 / single.p99).toFixed(2)}`);
+  console.log(
+    `${backend.padEnd(8)} group commit / one commit per write: throughput x${(group.perSecond / single.perSecond).toFixed(1)}, p99 x${(group.p99 / single.p99).toFixed(2)}`,
+  );
 }
 
 const data = prepare();
-console.log(`store bench: N=${N} states, ${CHANNELS} channels x ${TURNS} turns, ${WRITERS} concurrent writers, ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Node ${process.version}`);
-console.log(`hub ${HUB.address}; SQLite synchronous=FULL, WAL; PostgreSQL synchronous_commit=on, fsync on, loopback TCP; auto-prune on`);
+console.log(
+  `store bench: N=${N} states, ${CHANNELS} channels x ${TURNS} turns, ${WRITERS} concurrent writers, ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Node ${process.version}`,
+);
+console.log(
+  `hub ${HUB.address}; SQLite synchronous=FULL, WAL; PostgreSQL synchronous_commit=on, fsync on, loopback TCP; auto-prune on`,
+);
 const sqlite: Open = (dir, maxBatch) => new SqliteStore({ path: join(dir, "bench.sqlite"), maxBatch });
 report("sqlite", await run("one commit per write", 1, data, sqlite), await run("group commit", Infinity, data, sqlite));
-console.log(`sqlite   latestSupported read: ${(await readLatency(data, sqlite)).toFixed(1)} us per call (${CHANNELS} channels, no cache)`);
+console.log(
+  `sqlite   latestSupported read: ${(await readLatency(data, sqlite)).toFixed(1)} us per call (${CHANNELS} channels, no cache)`,
+);
 reportScan("sqlite", await summaryScan(SCAN, sqlite));
 
 const server = await startTestPostgres("bench");
 if (server !== undefined) {
   try {
     let schemas = 0;
-    const postgres: Open = (_dir, maxBatch) => new PostgresStore({ url: server.url, schema: `bench_${schemas++}`, maxBatch });
-    report("postgres", await run("one commit per write", 1, data, postgres), await run("group commit", Infinity, data, postgres));
-    console.log(`postgres latestSupported read: ${(await readLatency(data, postgres)).toFixed(1)} us per call (${CHANNELS} channels, no cache)`);
+    const postgres: Open = (_dir, maxBatch) =>
+      new PostgresStore({ url: server.url, schema: `bench_${schemas++}`, maxBatch });
+    report(
+      "postgres",
+      await run("one commit per write", 1, data, postgres),
+      await run("group commit", Infinity, data, postgres),
+    );
+    console.log(
+      `postgres latestSupported read: ${(await readLatency(data, postgres)).toFixed(1)} us per call (${CHANNELS} channels, no cache)`,
+    );
     reportScan("postgres", await summaryScan(SCAN, postgres));
   } finally {
     await server.stop();

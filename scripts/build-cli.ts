@@ -14,7 +14,18 @@
  *   node scripts/build-cli.ts --force  builds anyway
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -25,7 +36,12 @@ export const CLI_BUNDLE = join(DIST, "nitro-margin.mjs");
 
 const OUTPUTS = ["nitro-margin.mjs", "signing-worker.mjs", "client.mjs", "page.html", "contracts", "chunks"];
 // What the bundle is made of: a change to any of these makes it stale.
-const INPUTS = [join(ROOT, "src"), join(ROOT, "artifacts/contracts"), join(ROOT, "package-lock.json"), fileURLToPath(import.meta.url)];
+const INPUTS = [
+  join(ROOT, "src"),
+  join(ROOT, "artifacts/contracts"),
+  join(ROOT, "package-lock.json"),
+  fileURLToPath(import.meta.url),
+];
 /** The contracts that ship (src/chain/artifacts.ts CONTRACT_SOURCES), by the path of their Hardhat artifact. */
 const CONTRACTS = {
   NitroAdjudicator: "@statechannels/nitro-protocol/contracts/NitroAdjudicator.sol",
@@ -64,7 +80,11 @@ export async function buildCli(): Promise<void> {
   try {
     await build({
       // `client`: the trader SDK the package exports as "nitro-margin/client" (declarations: tsconfig.types.json, at prepack).
-      entryPoints: { "nitro-margin": join(ROOT, "src/cli/main.ts"), "signing-worker": join(ROOT, "src/hub/signing-worker.ts"), client: join(ROOT, "src/client/sdk.ts") },
+      entryPoints: {
+        "nitro-margin": join(ROOT, "src/cli/main.ts"),
+        "signing-worker": join(ROOT, "src/hub/signing-worker.ts"),
+        client: join(ROOT, "src/client/sdk.ts"),
+      },
       outdir: staging,
       outExtension: { ".js": ".mjs" },
       bundle: true,
@@ -80,7 +100,9 @@ export async function buildCli(): Promise<void> {
       external: ["hardhat", "secp256k1", "pg-native", "bufferutil", "utf-8-validate"],
       define: { NITRO_MARGIN_BUNDLE: "true", NITRO_MARGIN_COMMIT: JSON.stringify(gitCommit()) },
       // Some CommonJS dependencies call require(); an ES module has none of its own.
-      banner: { js: "#!/usr/bin/env node\nimport { createRequire as nitroMarginRequire } from \"node:module\";\nconst require = nitroMarginRequire(import.meta.url);" },
+      banner: {
+        js: '#!/usr/bin/env node\nimport { createRequire as nitroMarginRequire } from "node:module";\nconst require = nitroMarginRequire(import.meta.url);',
+      },
       logLevel: "warning",
     });
     copyFileSync(join(ROOT, "src/hub/dashboard/page.html"), join(staging, "page.html"));
@@ -104,19 +126,59 @@ export async function buildCli(): Promise<void> {
 function writeContracts(dir: string): void {
   mkdirSync(dir);
   for (const [name, source] of Object.entries(CONTRACTS)) {
-    const artifact = JSON.parse(readFileSync(join(ROOT, "artifacts", source, `${name}.json`), "utf8")) as Record<string, unknown> & { buildInfoId: string };
-    const buildInfo = JSON.parse(readFileSync(join(ROOT, "artifacts/build-info", `${artifact.buildInfoId}.json`), "utf8")) as { solcLongVersion: string; input: { settings: { optimizer?: unknown; evmVersion?: string } } };
-    const { _format, contractName, sourceName, abi, bytecode, deployedBytecode, linkReferences, deployedLinkReferences } = artifact;
-    const compiler = { version: buildInfo.solcLongVersion, optimizer: buildInfo.input.settings.optimizer, evmVersion: buildInfo.input.settings.evmVersion };
-    writeFileSync(join(dir, `${name}.json`), JSON.stringify({ _format, contractName, sourceName, abi, bytecode, deployedBytecode, linkReferences, deployedLinkReferences, compiler }));
+    const artifact = JSON.parse(readFileSync(join(ROOT, "artifacts", source, `${name}.json`), "utf8")) as Record<
+      string,
+      unknown
+    > & { buildInfoId: string };
+    const buildInfo = JSON.parse(
+      readFileSync(join(ROOT, "artifacts/build-info", `${artifact.buildInfoId}.json`), "utf8"),
+    ) as { solcLongVersion: string; input: { settings: { optimizer?: unknown; evmVersion?: string } } };
+    const {
+      _format,
+      contractName,
+      sourceName,
+      abi,
+      bytecode,
+      deployedBytecode,
+      linkReferences,
+      deployedLinkReferences,
+    } = artifact;
+    const compiler = {
+      version: buildInfo.solcLongVersion,
+      optimizer: buildInfo.input.settings.optimizer,
+      evmVersion: buildInfo.input.settings.evmVersion,
+    };
+    writeFileSync(
+      join(dir, `${name}.json`),
+      JSON.stringify({
+        _format,
+        contractName,
+        sourceName,
+        abi,
+        bytecode,
+        deployedBytecode,
+        linkReferences,
+        deployedLinkReferences,
+        compiler,
+      }),
+    );
   }
 }
 
 /** The commit the bundle is built from ("unknown" outside a git checkout), with "-dirty" when the tree has changes. */
 function gitCommit(): string {
   try {
-    const head = execFileSync("git", ["rev-parse", "HEAD"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() !== "";
+    const head = execFileSync("git", ["rev-parse", "HEAD"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+    const dirty =
+      execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], {
+        cwd: ROOT,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      }).trim() !== "";
     return dirty ? `${head}-dirty` : head;
   } catch {
     return "unknown";

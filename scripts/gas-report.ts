@@ -23,8 +23,21 @@ import type { FixedPart, State } from "../src/protocol/state.ts";
 import type { Address } from "../src/protocol/types.ts";
 import { startTestChain, type TestChain } from "../test/helpers/chain.ts";
 import {
-  BTC, bothSign, candidateOf, CHALLENGE_DURATION, challengeArgs, chainNow, ETH, hub, marginProof, newFixedPart, position, px,
-  signedReport, trader, usd,
+  BTC,
+  bothSign,
+  candidateOf,
+  CHALLENGE_DURATION,
+  challengeArgs,
+  chainNow,
+  ETH,
+  hub,
+  marginProof,
+  newFixedPart,
+  position,
+  px,
+  signedReport,
+  trader,
+  usd,
 } from "../test/contracts/margin-app.fixture.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -46,11 +59,20 @@ async function deposit(chain: TestChain, fixed: FixedPart, amount: bigint): Prom
 }
 
 /** A turn of a one- or two-market channel whose outcome is its settlement at its marks. */
-async function turn(chain: TestChain, fixed: FixedPart, turnNum: number, markets: 1 | 2, isFinal = false): Promise<State> {
+async function turn(
+  chain: TestChain,
+  fixed: FixedPart,
+  turnNum: number,
+  markets: 1 | 2,
+  isFinal = false,
+): Promise<State> {
   const now = await chainNow(chain);
   const legs = [position(BTC, 100_000_000n, px(50_000n)), position(ETH, -1_000_000_000n, px(3_000n))].slice(0, markets);
   const p = marginProof(chain, fixed, {
-    turnNum, cash: usd(5_000n), funding: FUNDING, positions: legs,
+    turnNum,
+    cash: usd(5_000n),
+    funding: FUNDING,
+    positions: legs,
     marks: legs.map((l) => signedReport(chain, l.market, l.market === BTC ? px(50_000n) : px(3_000n), now - 100n)),
   });
   return { ...p.state, isFinal };
@@ -63,33 +85,64 @@ async function consensusFlow(chain: TestChain, app: Address): Promise<Map<string
   out.set("deposit (first, hub)", await deposit(chain, fixed, usd(15_000n)));
   out.set("deposit (second, trader)", await deposit(chain, fixed, usd(5_000n)));
   const s5 = await turn(chain, fixed, 5, 1);
-  out.set("challenge (consensus, 1 market)", await gasOf(chain.adjudicator.challenge(fixedPartArg(fixed), [], signedVariablePartArg(s5, bothSign(s5)), splitSignature(signChallenge(trader, s5)))));
+  out.set(
+    "challenge (consensus, 1 market)",
+    await gasOf(
+      chain.adjudicator.challenge(
+        fixedPartArg(fixed),
+        [],
+        signedVariablePartArg(s5, bothSign(s5)),
+        splitSignature(signChallenge(trader, s5)),
+      ),
+    ),
+  );
   const s6 = await turn(chain, fixed, 6, 1);
-  out.set("checkpoint (clears the challenge)", await gasOf(chain.adjudicator.checkpoint(fixedPartArg(fixed), [], signedVariablePartArg(s6, bothSign(s6)))));
+  out.set(
+    "checkpoint (clears the challenge)",
+    await gasOf(chain.adjudicator.checkpoint(fixedPartArg(fixed), [], signedVariablePartArg(s6, bothSign(s6)))),
+  );
   const s7 = await turn(chain, fixed, 7, 1, true);
-  out.set("conclude", await gasOf(chain.adjudicator.conclude(fixedPartArg(fixed), signedVariablePartArg(s7, bothSign(s7)))));
+  out.set(
+    "conclude",
+    await gasOf(chain.adjudicator.conclude(fixedPartArg(fixed), signedVariablePartArg(s7, bothSign(s7)))),
+  );
   // conclude stores a zero state hash in the fingerprint
-  out.set("transferAllAssets (after conclude)", await gasOf(chain.adjudicator.transferAllAssets(channelId(fixed), outcomeArg(s7.outcome), ZeroHash)));
+  out.set(
+    "transferAllAssets (after conclude)",
+    await gasOf(chain.adjudicator.transferAllAssets(channelId(fixed), outcomeArg(s7.outcome), ZeroHash)),
+  );
   return out;
 }
 
 /** MarginApp only: unilateral challenge from a proof with 1 or 2 markets, then the payout after the timeout. */
-async function unilateralFlow(chain: TestChain, markets: 1 | 2, mover: typeof trader): Promise<{ challenge: bigint; transfer: bigint }> {
+async function unilateralFlow(
+  chain: TestChain,
+  markets: 1 | 2,
+  mover: typeof trader,
+): Promise<{ challenge: bigint; transfer: bigint }> {
   const fixed = newFixedPart(chain);
   await deposit(chain, fixed, FUNDING);
   const proof = await turn(chain, fixed, 5, markets);
   const now = await chainNow(chain);
-  const reports = [signedReport(chain, BTC, px(48_500n), now), signedReport(chain, ETH, px(3_200n), now)].slice(0, markets);
+  const reports = [signedReport(chain, BTC, px(48_500n), now), signedReport(chain, ETH, px(3_200n), now)].slice(
+    0,
+    markets,
+  );
   const c = candidateOf(chain, { state: proof, margin: decodeAppData(proof.appData) }, FUNDING, reports, now + 1n);
   const challenge = await gasOf(chain.adjudicator.challenge(...challengeArgs(fixed, proof, c.state, mover)));
   await chain.increaseTime(CHALLENGE_DURATION + 1);
-  const transfer = await gasOf(chain.adjudicator.transferAllAssets(channelId(fixed), outcomeArg(c.state.outcome), stateHashOf(c.state)));
+  const transfer = await gasOf(
+    chain.adjudicator.transferAllAssets(channelId(fixed), outcomeArg(c.state.outcome), stateHashOf(c.state)),
+  );
   return { challenge, transfer };
 }
 
 function table(rows: readonly Row[]): string {
   const cell = (g: bigint | undefined) => (g === undefined ? "—" : g.toLocaleString("en-US"));
-  const delta = (r: Row) => (r.margin === undefined || r.consensus === undefined ? "" : `${r.margin >= r.consensus ? "+" : ""}${(r.margin - r.consensus).toLocaleString("en-US")}`);
+  const delta = (r: Row) =>
+    r.margin === undefined || r.consensus === undefined
+      ? ""
+      : `${r.margin >= r.consensus ? "+" : ""}${(r.margin - r.consensus).toLocaleString("en-US")}`;
   return [
     "| operation | MarginApp | ConsensusApp | Δ |",
     "| --- | ---: | ---: | ---: |",
@@ -107,10 +160,17 @@ async function main(): Promise<void> {
     const rows: Row[] = [...margin.keys()].map((op) => ({ op, margin: margin.get(op), consensus: consensus.get(op) }));
     const one = await unilateralFlow(chain, 1, trader);
     const two = await unilateralFlow(chain, 2, hub);
-    rows.splice(3, 0,
+    rows.splice(
+      3,
+      0,
       { op: "challenge (unilateral settlement, 1 market, 1 report)", margin: one.challenge, consensus: undefined },
-      { op: "challenge (unilateral liquidation, 2 markets, 2 reports)", margin: two.challenge, consensus: undefined });
-    rows.push({ op: "transferAllAssets (after a unilateral challenge times out)", margin: one.transfer, consensus: undefined });
+      { op: "challenge (unilateral liquidation, 2 markets, 2 reports)", margin: two.challenge, consensus: undefined },
+    );
+    rows.push({
+      op: "transferAllAssets (after a unilateral challenge times out)",
+      margin: one.transfer,
+      consensus: undefined,
+    });
     const md = table(rows);
     const cpu = cpus()[0]?.model ?? "unknown CPU";
     const settings = [

@@ -26,7 +26,8 @@ interface Result {
 
 // The longest folders first, so that neither lane ends with one of them alone (crash-points ~6 min, e2e ~5, hub ~2, deploy ~1.5).
 const LONGEST_FIRST = ["crash-points", "e2e", "hub", "deploy"];
-const rank = (folder: string) => (LONGEST_FIRST.includes(folder) ? LONGEST_FIRST.indexOf(folder) : LONGEST_FIRST.length);
+const rank = (folder: string) =>
+  LONGEST_FIRST.includes(folder) ? LONGEST_FIRST.indexOf(folder) : LONGEST_FIRST.length;
 
 const requested = process.argv.slice(2);
 const folders = (requested.length > 0 ? requested : readdirSync(TEST_DIR))
@@ -54,12 +55,16 @@ function runFolder(folder: string): Promise<Result> {
   const started = performance.now();
   return new Promise((resolve) => {
     // Its own process group: a folder that hangs (a handle left open) is killed with every child it started.
-    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "node_modules/uvu/bin.js"), join("test", folder), "\\.test\\.ts$"], {
-      cwd: ROOT,
-      env: { ...process.env, FORCE_COLOR: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    });
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", join(ROOT, "node_modules/uvu/bin.js"), join("test", folder), "\\.test\\.ts$"],
+      {
+        cwd: ROOT,
+        env: { ...process.env, FORCE_COLOR: "0" },
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true,
+      },
+    );
     groups.add(child.pid!);
     let output = "";
     const timer = setTimeout(() => {
@@ -95,7 +100,9 @@ await Promise.all(
       results.push(result);
       const failed = result.total - result.passed - result.skipped;
       const ok = result.exitCode === 0 && failed === 0 && result.total > 0;
-      console.log(`${ok ? "ok  " : "FAIL"} test/${folder}: ${result.passed}/${result.total} passed (${result.seconds.toFixed(1)} s)`);
+      console.log(
+        `${ok ? "ok  " : "FAIL"} test/${folder}: ${result.passed}/${result.total} passed (${result.seconds.toFixed(1)} s)`,
+      );
       if (!ok) console.log(result.output);
     }
   }),

@@ -12,12 +12,17 @@ declare const NITRO_MARGIN_COMMIT: string | undefined;
 export const BUNDLED = typeof NITRO_MARGIN_BUNDLE !== "undefined";
 const bundled = BUNDLED;
 /** The commit the bundle was built from; from source, undefined (the caller asks git). */
-export const BUILT_FROM_COMMIT: string | undefined = typeof NITRO_MARGIN_COMMIT !== "undefined" ? NITRO_MARGIN_COMMIT : undefined;
+export const BUILT_FROM_COMMIT: string | undefined =
+  typeof NITRO_MARGIN_COMMIT !== "undefined" ? NITRO_MARGIN_COMMIT : undefined;
 
 /** dist/ in the bundle: this module sits in an entry file there, or in one of its shared chunks in dist/chunks/. */
 const DIST = bundled ? new URL(import.meta.url.includes("/chunks/") ? "../" : "./", import.meta.url) : undefined;
 
 /** Hardhat's build output (`npm run build:contracts`), or the bundle's trimmed copy (flat: `<Name>.json`). */
 export const ARTIFACTS_DIR = DIST ? new URL("./contracts/", DIST) : new URL("../artifacts/", import.meta.url);
-export const SIGNING_WORKER_URL = DIST ? new URL("./signing-worker.mjs", DIST) : new URL("./hub/signing-worker.ts", import.meta.url);
-export const DASHBOARD_PAGE_URL = DIST ? new URL("./page.html", DIST) : new URL("./hub/dashboard/page.html", import.meta.url);
+export const SIGNING_WORKER_URL = DIST
+  ? new URL("./signing-worker.mjs", DIST)
+  : new URL("./hub/signing-worker.ts", import.meta.url);
+export const DASHBOARD_PAGE_URL = DIST
+  ? new URL("./page.html", DIST)
+  : new URL("./hub/dashboard/page.html", import.meta.url);

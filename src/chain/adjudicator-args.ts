@@ -35,12 +35,20 @@ export function outcomeArg(outcome: Outcome) {
 
 export function signedVariablePartArg(state: State, sigs: readonly Signature65[]) {
   return {
-    variablePart: { outcome: outcomeArg(state.outcome), appData: state.appData, turnNum: state.turnNum, isFinal: state.isFinal },
+    variablePart: {
+      outcome: outcomeArg(state.outcome),
+      appData: state.appData,
+      turnNum: state.turnNum,
+      isFinal: state.isFinal,
+    },
     sigs: sigs.map((s) => splitSignature(s) as SignatureArg),
   };
 }
 
 /** A signed state's present signatures, in participant order, as the contract takes them. */
 export function signedStateArg(signed: SignedState) {
-  return signedVariablePartArg(signed.state, signed.sigs.filter((s): s is Signature65 => s !== undefined));
+  return signedVariablePartArg(
+    signed.state,
+    signed.sigs.filter((s): s is Signature65 => s !== undefined),
+  );
 }

@@ -7,7 +7,14 @@
  * on an approval; the contract's own `held != expectedHeld` check still
  * guards the race in between and surfaces as DEPOSIT_RACE.
  */
-import { Contract, Interface, type BlockTag, type Signer as EthersSigner, type Provider, type TransactionReceipt } from "ethers";
+import {
+  Contract,
+  Interface,
+  type BlockTag,
+  type Signer as EthersSigner,
+  type Provider,
+  type TransactionReceipt,
+} from "ethers";
 import { ChainError } from "../errors/chain.ts";
 import { channelId as channelIdOf } from "../protocol/hash.ts";
 import { signChallenge, splitSignature, type Signer } from "../protocol/sign.ts";
@@ -15,7 +22,16 @@ import { fixedPartOf, type Outcome, type SignedState } from "../protocol/state.t
 import type { Address, Bytes32 } from "../protocol/types.ts";
 import { fixedPartArg, outcomeArg, signedStateArg } from "./adjudicator-args.ts";
 import { loadArtifact } from "./artifacts.ts";
-import { read, sendAndWait, throwIfAborted, type CallOptions, type FeePolicy, type Replacement, type SendOptions, type SentJournal } from "./tx.ts";
+import {
+  read,
+  sendAndWait,
+  throwIfAborted,
+  type CallOptions,
+  type FeePolicy,
+  type Replacement,
+  type SendOptions,
+  type SentJournal,
+} from "./tx.ts";
 
 export const ERC20_ABI = [
   "function balanceOf(address owner) view returns (uint256)",
@@ -113,23 +129,43 @@ export class AdjudicatorClient {
     const provider = init.wallet.provider;
     if (provider === null) throw new TypeError("wallet must be connected to a provider");
     const confirmations = init.confirmations ?? 1;
-    if (!Number.isInteger(confirmations) || confirmations < 1) throw new RangeError("confirmations must be an integer >= 1");
+    if (!Number.isInteger(confirmations) || confirmations < 1)
+      throw new RangeError("confirmations must be an integer >= 1");
     const artifact = await loadArtifact("NitroAdjudicator");
     const [network, account, adjudicatorCode, tokenCode] = await read(
       "connect",
-      () => Promise.all([provider.getNetwork(), init.wallet.getAddress(), provider.getCode(init.adjudicator), provider.getCode(init.token)]),
+      () =>
+        Promise.all([
+          provider.getNetwork(),
+          init.wallet.getAddress(),
+          provider.getCode(init.adjudicator),
+          provider.getCode(init.token),
+        ]),
       options,
     );
     if (init.expectedChainId !== undefined && network.chainId !== init.expectedChainId) {
-      throw new ChainError("CHAIN_ID_MISMATCH", { details: { expected: init.expectedChainId, actual: network.chainId } });
+      throw new ChainError("CHAIN_ID_MISMATCH", {
+        details: { expected: init.expectedChainId, actual: network.chainId },
+      });
     }
-    if (adjudicatorCode === "0x") throw new ChainError("CONTRACT_MISSING", { details: { contract: "NitroAdjudicator", address: init.adjudicator } });
-    if (tokenCode === "0x") throw new ChainError("CONTRACT_MISSING", { details: { contract: "token", address: init.token } });
+    if (adjudicatorCode === "0x")
+      throw new ChainError("CONTRACT_MISSING", {
+        details: { contract: "NitroAdjudicator", address: init.adjudicator },
+      });
+    if (tokenCode === "0x")
+      throw new ChainError("CONTRACT_MISSING", { details: { contract: "token", address: init.token } });
     return new AdjudicatorClient(init, account as Address, new Interface(artifact.abi), provider);
   }
 
   holdings(channelId: Bytes32, options: CallOptions & { blockTag?: BlockTag } = {}): Promise<bigint> {
-    return read("holdings", () => this.#adjudicator.getFunction("holdings")(this.tokenAddress, channelId, { blockTag: options.blockTag ?? "latest" }) as Promise<bigint>, options);
+    return read(
+      "holdings",
+      () =>
+        this.#adjudicator.getFunction("holdings")(this.tokenAddress, channelId, {
+          blockTag: options.blockTag ?? "latest",
+        }) as Promise<bigint>,
+      options,
+    );
   }
 
   tokenBalance(owner: Address = this.account, options: CallOptions = {}): Promise<bigint> {
@@ -141,7 +177,12 @@ export class AdjudicatorClient {
    * (Nitro's guard against paying into someone else's slot). Approves the
    * adjudicator for `amount` first when the allowance is short.
    */
-  async deposit(channelId: Bytes32, expectedHeld: bigint, amount: bigint, options: CallOptions = {}): Promise<DepositResult> {
+  async deposit(
+    channelId: Bytes32,
+    expectedHeld: bigint,
+    amount: bigint,
+    options: CallOptions = {},
+  ): Promise<DepositResult> {
     if (amount <= 0n) throw new RangeError("deposit amount must be positive");
     if (expectedHeld < 0n) throw new RangeError("expectedHeld must not be negative");
     const [balance, held, allowance] = await read(
@@ -158,7 +199,11 @@ export class AdjudicatorClient {
     if (held !== expectedHeld) throw new ChainError("DEPOSIT_RACE", { details: { channelId, expectedHeld, held } });
     let approval: TransactionReceipt | undefined;
     if (allowance < amount) {
-      approval = await sendAndWait("approve", (fees) => this.#token.getFunction("approve")(this.adjudicatorAddress, amount, fees), this.#sendOptions(options));
+      approval = await sendAndWait(
+        "approve",
+        (fees) => this.#token.getFunction("approve")(this.adjudicatorAddress, amount, fees),
+        this.#sendOptions(options),
+      );
     }
     throwIfAborted(options.signal, "deposit");
     const receipt = await sendAndWait(
@@ -207,7 +252,8 @@ export class AdjudicatorClient {
   conclude(final: SignedState, options: CallOptions = {}): Promise<TransactionReceipt> {
     return sendAndWait(
       "conclude",
-      (fees) => this.#adjudicator.getFunction("conclude")(fixedPartArg(fixedPartOf(final.state)), signedStateArg(final), fees),
+      (fees) =>
+        this.#adjudicator.getFunction("conclude")(fixedPartArg(fixedPartOf(final.state)), signedStateArg(final), fees),
       this.#sendOptions(options),
     );
   }
@@ -217,7 +263,12 @@ export class AdjudicatorClient {
    * `conclude` (Nitro stores none) and the challenged state's hash after a
    * challenge timed out.
    */
-  transferAllAssets(channelId: Bytes32, outcome: Outcome, stateHash: Bytes32, options: CallOptions = {}): Promise<TransactionReceipt> {
+  transferAllAssets(
+    channelId: Bytes32,
+    outcome: Outcome,
+    stateHash: Bytes32,
+    options: CallOptions = {},
+  ): Promise<TransactionReceipt> {
     return sendAndWait(
       "transferAllAssets",
       (fees) => this.#adjudicator.getFunction("transferAllAssets")(channelId, outcomeArg(outcome), stateHash, fees),
@@ -228,7 +279,12 @@ export class AdjudicatorClient {
   concludeAndTransferAllAssets(final: SignedState, options: CallOptions = {}): Promise<TransactionReceipt> {
     return sendAndWait(
       "concludeAndTransferAllAssets",
-      (fees) => this.#adjudicator.getFunction("concludeAndTransferAllAssets")(fixedPartArg(fixedPartOf(final.state)), signedStateArg(final), fees),
+      (fees) =>
+        this.#adjudicator.getFunction("concludeAndTransferAllAssets")(
+          fixedPartArg(fixedPartOf(final.state)),
+          signedStateArg(final),
+          fees,
+        ),
       this.#sendOptions(options),
     );
   }
@@ -239,10 +295,14 @@ export class AdjudicatorClient {
       "status",
       async () => {
         const block = await this.#provider.getBlock(options.blockTag ?? "latest");
-        if (block === null) throw new ChainError("RPC_UNAVAILABLE", { details: { action: "status", reason: "block not found" } });
-        const [turnNumRecord, finalizesAt, fingerprint] = (await this.#adjudicator.getFunction("unpackStatus")(channelId, {
-          blockTag: block.number,
-        })) as [bigint, bigint, bigint];
+        if (block === null)
+          throw new ChainError("RPC_UNAVAILABLE", { details: { action: "status", reason: "block not found" } });
+        const [turnNumRecord, finalizesAt, fingerprint] = (await this.#adjudicator.getFunction("unpackStatus")(
+          channelId,
+          {
+            blockTag: block.number,
+          },
+        )) as [bigint, bigint, bigint];
         return Object.freeze({
           turnNumRecord: Number(turnNumRecord),
           finalizesAt: Number(finalizesAt),
@@ -268,7 +328,11 @@ export class AdjudicatorClient {
    */
   async everDeposited(channelId: Bytes32, options: CallOptions = {}): Promise<boolean> {
     const topics = [this.#adjudicator.interface.getEvent("Deposited")!.topicHash, channelId.toLowerCase()];
-    const logs = await read("getLogs", () => this.#provider.getLogs({ address: this.adjudicatorAddress, fromBlock: 0, toBlock: "latest", topics }), options);
+    const logs = await read(
+      "getLogs",
+      () => this.#provider.getLogs({ address: this.adjudicatorAddress, fromBlock: 0, toBlock: "latest", topics }),
+      options,
+    );
     return logs.length > 0;
   }
 
@@ -277,7 +341,15 @@ export class AdjudicatorClient {
       confirmations: this.#confirmations,
       timeoutMs: this.#timeoutMs,
       ...(this.#fees !== undefined
-        ? { fees: { policy: this.#fees, signer: this.#wallet, provider: this.#provider, ...(this.#onReplace ? { onReplace: this.#onReplace } : {}), ...(this.#journal ? { journal: this.#journal } : {}) } }
+        ? {
+            fees: {
+              policy: this.#fees,
+              signer: this.#wallet,
+              provider: this.#provider,
+              ...(this.#onReplace ? { onReplace: this.#onReplace } : {}),
+              ...(this.#journal ? { journal: this.#journal } : {}),
+            },
+          }
         : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     };

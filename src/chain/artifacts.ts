@@ -60,8 +60,15 @@ export async function compilerOf(name: ContractName): Promise<CompilerSettings |
   const artifact = await loadArtifact(name);
   if (artifact.compiler !== undefined || artifact.buildInfoId === undefined) return artifact.compiler;
   try {
-    const info = JSON.parse(await readFile(`${ARTIFACTS}build-info/${artifact.buildInfoId}.json`, "utf8")) as { solcLongVersion: string; input: { settings: { optimizer?: unknown; evmVersion?: string } } };
-    return { version: info.solcLongVersion, optimizer: info.input.settings.optimizer, evmVersion: info.input.settings.evmVersion };
+    const info = JSON.parse(await readFile(`${ARTIFACTS}build-info/${artifact.buildInfoId}.json`, "utf8")) as {
+      solcLongVersion: string;
+      input: { settings: { optimizer?: unknown; evmVersion?: string } };
+    };
+    return {
+      version: info.solcLongVersion,
+      optimizer: info.input.settings.optimizer,
+      evmVersion: info.input.settings.evmVersion,
+    };
   } catch {
     return undefined;
   }

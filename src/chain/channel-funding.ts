@@ -57,7 +57,12 @@ export class ChannelFunding {
   }
 
   /** Registers `candidate` (signed by `challenger` only) against its supported `proof`: MarginApp's unilateral rule. */
-  async challengeUnilaterally(proof: SignedState, candidate: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }> {
+  async challengeUnilaterally(
+    proof: SignedState,
+    candidate: SignedState,
+    challenger: Signer,
+    signal?: AbortSignal,
+  ): Promise<{ finalizesAt: number }> {
     await this.#client.challenge(candidate, challenger, { proof: [proof], ...(signal ? { signal } : {}) });
     const status = await this.#client.status(channelId(fixedPartOf(candidate.state)), signal ? { signal } : {});
     return { finalizesAt: status.finalizesAt };
@@ -71,6 +76,11 @@ export class ChannelFunding {
   /** After the challenge on `candidate` has timed out: pays out its outcome. */
   async payoutChallenged(candidate: SignedState, signal?: AbortSignal): Promise<void> {
     const state = candidate.state;
-    await this.#client.transferAllAssets(channelId(fixedPartOf(state)), state.outcome, stateHashOf(state), signal ? { signal } : {});
+    await this.#client.transferAllAssets(
+      channelId(fixedPartOf(state)),
+      state.outcome,
+      stateHashOf(state),
+      signal ? { signal } : {},
+    );
   }
 }

@@ -19,7 +19,10 @@ export async function deployContract(deployer: Signer, name: ContractName, signa
 }
 
 /** Deploys a fresh set; `token` is deployed only when no existing collateral token is given. */
-export async function deployAll(deployer: Signer, options: { token?: Address; signal?: AbortSignal } = {}): Promise<Deployment> {
+export async function deployAll(
+  deployer: Signer,
+  options: { token?: Address; signal?: AbortSignal } = {},
+): Promise<Deployment> {
   const network = await deployer.provider!.getNetwork();
   const adjudicator = await deployContract(deployer, "NitroAdjudicator", options.signal);
   const marginApp = await deployContract(deployer, "MarginApp", options.signal);

@@ -103,7 +103,10 @@ export interface DisputeWatchInit {
   readonly retryMs?: { readonly first: number; readonly max: number };
   readonly onStatus: (channelId: Bytes32, status: DisputeStatus, info: DisputeInfo) => void | Promise<void>;
   /** An answer that landed (or was accepted by the chain). */
-  readonly onAnswer?: (channelId: Bytes32, answer: { readonly kind: DisputeAnswer; readonly challengedTurn: number; readonly answeredWith: number }) => void;
+  readonly onAnswer?: (
+    channelId: Bytes32,
+    answer: { readonly kind: DisputeAnswer; readonly challengedTurn: number; readonly answeredWith: number },
+  ) => void;
   /** Persist it and pass it back as `fromBlock` after a restart. */
   readonly onCursor?: (nextFromBlock: number) => void | Promise<void>;
   /** Poll failures, and DISPUTE_ANSWER_FAILED per channel (context: channelId, event, attempt, retryInMs). */
@@ -151,7 +154,8 @@ export function bestResponse(input: {
     c.pays !== undefined &&
     counter.pays > c.pays &&
     (!canCheckpoint || (l.pays !== undefined && counter.pays > l.pays))
-  ) return "counter-challenge";
+  )
+    return "counter-challenge";
   if (canCheckpoint && agreedWins) return "checkpoint";
   // A candidate one turn above our latest is built on it (or is a state we signed): nothing to answer.
   return l.turnNum + 1 < c.turnNum ? "behind" : "none";
@@ -202,7 +206,8 @@ export class DisputeWatch {
   async start(): Promise<void> {
     this.#running = true;
     await this.#watcher.start();
-    for (const id of (await this.#init.challenged?.()) ?? []) void this.#serial(() => this.#recover(id.toLowerCase() as Bytes32, 0));
+    for (const id of (await this.#init.challenged?.()) ?? [])
+      void this.#serial(() => this.#recover(id.toLowerCase() as Bytes32, 0));
   }
 
   async stop(): Promise<void> {
@@ -254,7 +259,10 @@ export class DisputeWatch {
       case "Concluded":
         this.#cancelRetry(id);
         this.#told.delete(id);
-        await this.#init.onStatus(id, "finalized", { turnNum: (await this.#init.latestSupported(id))?.state.turnNum ?? 0, finalizesAt: event.finalizesAt });
+        await this.#init.onStatus(id, "finalized", {
+          turnNum: (await this.#init.latestSupported(id))?.state.turnNum ?? 0,
+          finalizesAt: event.finalizesAt,
+        });
         break;
       case "AllocationUpdated":
         // Paid out to the last unit: also a challenge that timed out and was paid while we were away
@@ -262,7 +270,9 @@ export class DisputeWatch {
         if (event.finalHoldings !== 0n) break;
         this.#cancelRetry(id);
         this.#told.delete(id);
-        await this.#init.onStatus(id, "finalized", { turnNum: (await this.#init.latestSupported(id))?.state.turnNum ?? 0 });
+        await this.#init.onStatus(id, "finalized", {
+          turnNum: (await this.#init.latestSupported(id))?.state.turnNum ?? 0,
+        });
         break;
       default:
         break;
@@ -277,15 +287,29 @@ export class DisputeWatch {
     const pays = (outcome: Outcome) => payoutTo(outcome, this.#init.account, this.#init.client.tokenAddress);
     const challenged = { turnNum, pays: pays(candidate.outcome) };
     // A counter is possible only from a non-final latest whose next turn beats the record.
-    const counterPossible = latest !== undefined && !latest.state.isFinal && latest.state.turnNum + 1 > turnNum && challenged.pays !== undefined;
+    const counterPossible =
+      latest !== undefined &&
+      !latest.state.isFinal &&
+      latest.state.turnNum + 1 > turnNum &&
+      challenged.pays !== undefined;
     let counter: CounterChallenge | undefined;
     let response: DisputeResponse;
     try {
       if (counterPossible) counter = await this.#init.counterChallenge?.(id, latest);
       response = bestResponse({
         challenged,
-        ...(latest !== undefined ? { latest: { turnNum: latest.state.turnNum, isFinal: latest.state.isFinal, pays: pays(latest.state.outcome) } } : {}),
-        ...(counter !== undefined ? { counter: { turnNum: counter.candidate.state.turnNum, pays: pays(counter.candidate.state.outcome) ?? 0n } } : {}),
+        ...(latest !== undefined
+          ? {
+              latest: {
+                turnNum: latest.state.turnNum,
+                isFinal: latest.state.isFinal,
+                pays: pays(latest.state.outcome),
+              },
+            }
+          : {}),
+        ...(counter !== undefined
+          ? { counter: { turnNum: counter.candidate.state.turnNum, pays: pays(counter.candidate.state.outcome) ?? 0n } }
+          : {}),
       });
     } catch (error) {
       // Still tell the owner: it must stop taking updates whatever happens next.
@@ -295,17 +319,26 @@ export class DisputeWatch {
     // Tell the owner first, so it stops taking updates before anything else happens.
     await this.#tell(event, response);
     const key = `${id}:${event.transactionHash}`;
-    if ((response === "conclude" || response === "checkpoint" || response === "counter-challenge") && !this.#answered.has(key)) {
+    if (
+      (response === "conclude" || response === "checkpoint" || response === "counter-challenge") &&
+      !this.#answered.has(key)
+    ) {
       if (await this.#send(id, response, latest!, counter)) {
         this.#answers[response] += 1;
-        const answeredWith = response === "counter-challenge" ? counter!.candidate.state.turnNum : latest!.state.turnNum;
+        const answeredWith =
+          response === "counter-challenge" ? counter!.candidate.state.turnNum : latest!.state.turnNum;
         this.#init.onAnswer?.(id, { kind: response, challengedTurn: turnNum, answeredWith });
       }
       this.#answered.add(key);
       return;
     }
     // No usable report for a counter yet: look again later, while the challenge stands.
-    if (counterPossible && counter === undefined && this.#init.counterChallenge !== undefined && response !== "checkpoint") {
+    if (
+      counterPossible &&
+      counter === undefined &&
+      this.#init.counterChallenge !== undefined &&
+      response !== "checkpoint"
+    ) {
       this.#schedule(id, () => this.#retryEvent(event), attempt + 1);
     }
   }
@@ -315,12 +348,22 @@ export class DisputeWatch {
     const told = `${event.transactionHash}:${response}`;
     if (this.#told.get(id) === told) return;
     const candidate = event.candidate.variablePart;
-    await this.#init.onStatus(id, "challenged", { turnNum: candidate.turnNum, finalizesAt: event.finalizesAt, response, candidate });
+    await this.#init.onStatus(id, "challenged", {
+      turnNum: candidate.turnNum,
+      finalizesAt: event.finalizesAt,
+      response,
+      candidate,
+    });
     this.#told.set(id, told);
   }
 
   /** Sends one answer; false when the chain had already moved past it (someone else answered first). */
-  async #send(id: Bytes32, response: DisputeAnswer, latest: SignedState, counter: CounterChallenge | undefined): Promise<boolean> {
+  async #send(
+    id: Bytes32,
+    response: DisputeAnswer,
+    latest: SignedState,
+    counter: CounterChallenge | undefined,
+  ): Promise<boolean> {
     const client = this.#init.client;
     try {
       if (response === "conclude") await client.concludeAndTransferAllAssets(latest);
@@ -332,7 +375,11 @@ export class DisputeWatch {
       return true;
     } catch (error) {
       // A newer challenge or checkpoint raised the record, or the channel finalized: a newer event covers it.
-      if (error instanceof ChainError && (error.code === "TURN_NUM_NOT_INCREASED" || error.code === "CHANNEL_FINALIZED")) return false;
+      if (
+        error instanceof ChainError &&
+        (error.code === "TURN_NUM_NOT_INCREASED" || error.code === "CHANNEL_FINALIZED")
+      )
+        return false;
       throw error;
     }
   }
@@ -355,8 +402,12 @@ export class DisputeWatch {
       // A challenge that timed out while we were away is told again too: its candidate is what pays out.
       if (status.mode === "open") return;
       const toBlock = status.blockNumber - (this.#init.confirmations - 1);
-      const found = await this.#watcher.newestEvent(id, "ChallengeRegistered", { fromBlock: this.#init.earliestBlock ?? 0, toBlock });
-      if (found?.name !== "ChallengeRegistered" || found.candidate.variablePart.turnNum !== status.turnNumRecord) return;
+      const found = await this.#watcher.newestEvent(id, "ChallengeRegistered", {
+        fromBlock: this.#init.earliestBlock ?? 0,
+        toBlock,
+      });
+      if (found?.name !== "ChallengeRegistered" || found.candidate.variablePart.turnNum !== status.turnNumRecord)
+        return;
       event = found;
       await this.#handle(event, attempt);
     } catch (error) {
@@ -370,7 +421,12 @@ export class DisputeWatch {
     this.#failures += 1;
     const next = attempt + 1;
     const delay = this.#schedule(id, again, next);
-    this.#report(new ChainError("DISPUTE_ANSWER_FAILED", { details: { channelId: id, event: what, attempt: next, retryInMs: delay }, cause }));
+    this.#report(
+      new ChainError("DISPUTE_ANSWER_FAILED", {
+        details: { channelId: id, event: what, attempt: next, retryInMs: delay },
+        cause,
+      }),
+    );
   }
 
   /** Schedules `again` after the backoff of `attempt`; returns the delay. */
@@ -379,18 +435,20 @@ export class DisputeWatch {
     const { first, max } = this.#init.retryMs ?? { first: 1_000, max: 60_000 };
     const delay = Math.min(max, first * 2 ** Math.min(attempt - 1, 20));
     if (!this.#running) return delay;
-    const timer: Timer = (this.#init.clock ?? systemClock).setTimeout(() => {
-      void this.#serial(async () => {
-        if (this.#retries.get(id)?.timer !== timer) return; // replaced or cancelled meanwhile
-        try {
-          await again();
-        } catch (error) {
-          this.#failed(id, again, attempt, error, "retry");
-          return;
-        }
-        if (this.#retries.get(id)?.timer === timer) this.#retries.delete(id);
-      });
-    }, delay).unref();
+    const timer: Timer = (this.#init.clock ?? systemClock)
+      .setTimeout(() => {
+        void this.#serial(async () => {
+          if (this.#retries.get(id)?.timer !== timer) return; // replaced or cancelled meanwhile
+          try {
+            await again();
+          } catch (error) {
+            this.#failed(id, again, attempt, error, "retry");
+            return;
+          }
+          if (this.#retries.get(id)?.timer === timer) this.#retries.delete(id);
+        });
+      }, delay)
+      .unref();
     this.#retries.set(id, { attempt, timer });
     return delay;
   }

@@ -8,7 +8,14 @@ import { concat, type Interface, type Log, type Result } from "ethers";
 import type { AllocationType, AssetType, Outcome, Signature65, VariablePart } from "../protocol/state.ts";
 import type { Address, Bytes32, Hex } from "../protocol/types.ts";
 
-export const WATCHED_EVENTS = ["Deposited", "ChallengeRegistered", "ChallengeCleared", "Checkpointed", "Concluded", "AllocationUpdated"] as const;
+export const WATCHED_EVENTS = [
+  "Deposited",
+  "ChallengeRegistered",
+  "ChallengeCleared",
+  "Checkpointed",
+  "Concluded",
+  "AllocationUpdated",
+] as const;
 export type WatchedEventName = (typeof WATCHED_EVENTS)[number];
 
 export interface EventMeta {
@@ -27,11 +34,21 @@ export interface SignedVariablePart {
 export type AdjudicatorEvent = EventMeta &
   (
     | { readonly name: "Deposited"; readonly asset: Address; readonly destinationHoldings: bigint }
-    | { readonly name: "ChallengeRegistered"; readonly finalizesAt: number; readonly proof: readonly SignedVariablePart[]; readonly candidate: SignedVariablePart }
+    | {
+        readonly name: "ChallengeRegistered";
+        readonly finalizesAt: number;
+        readonly proof: readonly SignedVariablePart[];
+        readonly candidate: SignedVariablePart;
+      }
     | { readonly name: "ChallengeCleared"; readonly newTurnNumRecord: number }
     | { readonly name: "Checkpointed"; readonly newTurnNumRecord: number }
     | { readonly name: "Concluded"; readonly finalizesAt: number }
-    | { readonly name: "AllocationUpdated"; readonly assetIndex: bigint; readonly initialHoldings: bigint; readonly finalHoldings: bigint }
+    | {
+        readonly name: "AllocationUpdated";
+        readonly assetIndex: bigint;
+        readonly initialHoldings: bigint;
+        readonly finalHoldings: bigint;
+      }
   );
 
 /** Decodes one adjudicator log; `undefined` for events the watcher does not deliver. */
@@ -64,7 +81,13 @@ export function decodeEvent(iface: Interface, log: Log): AdjudicatorEvent | unde
     case "Concluded":
       return Object.freeze({ ...meta, name: "Concluded", finalizesAt: Number(a[1]) });
     case "AllocationUpdated":
-      return Object.freeze({ ...meta, name: "AllocationUpdated", assetIndex: a[1] as bigint, initialHoldings: a[2] as bigint, finalHoldings: a[3] as bigint });
+      return Object.freeze({
+        ...meta,
+        name: "AllocationUpdated",
+        assetIndex: a[1] as bigint,
+        initialHoldings: a[2] as bigint,
+        finalHoldings: a[3] as bigint,
+      });
     default:
       return undefined;
   }
@@ -80,7 +103,12 @@ function signedVariablePart(r: Result): SignedVariablePart {
       assetMetadata: { assetType: Number(meta[0]) as AssetType, metadata: meta[1] as Hex },
       allocations: (exit[2] as Result).toArray().map((allocation) => {
         const al = allocation as Result;
-        return { destination: al[0] as Bytes32, amount: al[1] as bigint, allocationType: Number(al[2]) as AllocationType, metadata: al[3] as Hex };
+        return {
+          destination: al[0] as Bytes32,
+          amount: al[1] as bigint,
+          allocationType: Number(al[2]) as AllocationType,
+          metadata: al[3] as Hex,
+        };
       }),
     };
   });

@@ -32,7 +32,14 @@ import { getAddress, Transaction, type JsonRpcProvider, type Wallet } from "ethe
 import { ChainError } from "../errors/chain.ts";
 import type { Address } from "../protocol/types.ts";
 import { compilerOf, loadArtifact, type ContractName } from "./artifacts.ts";
-import { DEV_CHAIN_IDS, readRecord, REGISTRY_FORMAT, writeRecord, type DeployedContract, type DeploymentRecord } from "./registry.ts";
+import {
+  DEV_CHAIN_IDS,
+  readRecord,
+  REGISTRY_FORMAT,
+  writeRecord,
+  type DeployedContract,
+  type DeploymentRecord,
+} from "./registry.ts";
 
 export interface DeployInit {
   readonly provider: JsonRpcProvider;
@@ -81,25 +88,43 @@ export const devModule = buildModule(DEV_MODULE_ID, (m) => {
 
 export async function deployContracts(init: DeployInit): Promise<DeployOutcome> {
   const network = await init.provider.getNetwork();
-  if (network.chainId !== init.chainId) throw new ChainError("CHAIN_ID_MISMATCH", { details: { expected: init.chainId, actual: network.chainId, rpc: "deploy --rpc" } });
+  if (network.chainId !== init.chainId)
+    throw new ChainError("CHAIN_ID_MISMATCH", {
+      details: { expected: init.chainId, actual: network.chainId, rpc: "deploy --rpc" },
+    });
   const dev = DEV_CHAIN_IDS.includes(init.chainId);
-  if (init.token === undefined && !dev) throw new ChainError("DEPLOYMENT_FAILED", { message: "--token 0x… (the collateral ERC-20) is required off development chains", details: { chainId: init.chainId } });
-  if (init.wallet === undefined && !dev) throw new ChainError("DEPLOYMENT_FAILED", { message: "--key KEYSTORE is required off development chains", details: { chainId: init.chainId } });
+  if (init.token === undefined && !dev)
+    throw new ChainError("DEPLOYMENT_FAILED", {
+      message: "--token 0x… (the collateral ERC-20) is required off development chains",
+      details: { chainId: init.chainId },
+    });
+  if (init.wallet === undefined && !dev)
+    throw new ChainError("DEPLOYMENT_FAILED", {
+      message: "--key KEYSTORE is required off development chains",
+      details: { chainId: init.chainId },
+    });
   if (init.token !== undefined && (await init.provider.getCode(init.token)) === "0x") {
     throw new ChainError("CONTRACT_MISSING", { details: { contract: "token", address: init.token } });
   }
 
   // Already there: the registry's contracts all have code (and the collateral is the one asked for).
   const existing = await readRecord(init.deploymentsDir, init.chainId);
-  if (existing !== undefined && (init.token === undefined || existing.contracts.CollateralToken.address === init.token) && (await allDeployed(init.provider, existing))) {
+  if (
+    existing !== undefined &&
+    (init.token === undefined || existing.contracts.CollateralToken.address === init.token) &&
+    (await allDeployed(init.provider, existing))
+  ) {
     return { record: existing, path: join(init.deploymentsDir, `${init.chainId}.json`), reused: true };
   }
 
-  const deployer = init.wallet !== undefined ? (getAddress(init.wallet.address) as Address) : await nodeAccount(init.provider);
+  const deployer =
+    init.wallet !== undefined ? (getAddress(init.wallet.address) as Address) : await nodeAccount(init.provider);
   const eip1193 = signingProvider(init.provider, init.wallet, init.chainId);
   const deploymentDir = join(init.deploymentsDir, "ignition", `chain-${init.chainId}`);
   const withToken = init.token === undefined;
-  init.note?.(`deploying ${withToken ? "NitroAdjudicator, MarginApp, CollateralToken" : "NitroAdjudicator, MarginApp"} from ${deployer} (journal ${deploymentDir})`);
+  init.note?.(
+    `deploying ${withToken ? "NitroAdjudicator, MarginApp, CollateralToken" : "NitroAdjudicator, MarginApp"} from ${deployer} (journal ${deploymentDir})`,
+  );
   const result = await deploy({
     config: {
       requiredConfirmations: init.confirmations,
@@ -119,17 +144,27 @@ export async function deployContracts(init: DeployInit): Promise<DeployOutcome> 
   if (result.type !== DeploymentResultType.SUCCESSFUL_DEPLOYMENT) {
     const reasons =
       result.type === DeploymentResultType.EXECUTION_ERROR
-        ? [...result.failed.map((f) => `${f.futureId}: ${f.error}`), ...result.timedOut.map((t) => `${t.futureId}: timed out`), ...result.held.map((h) => `${h.futureId}: ${h.reason}`)]
+        ? [
+            ...result.failed.map((f) => `${f.futureId}: ${f.error}`),
+            ...result.timedOut.map((t) => `${t.futureId}: timed out`),
+            ...result.held.map((h) => `${h.futureId}: ${h.reason}`),
+          ]
         : Object.entries(result.errors).map(([id, errors]) => `${id}: ${errors.join("; ")}`);
-    throw new ChainError("DEPLOYMENT_FAILED", { details: { result: result.type, reasons: reasons.join(" | "), journal: deploymentDir } });
+    throw new ChainError("DEPLOYMENT_FAILED", {
+      details: { result: result.type, reasons: reasons.join(" | "), journal: deploymentDir },
+    });
   }
 
   // Creation blocks from the journal's transactions: the dispute watcher starts reading there.
   const sent = await listTransactions(deploymentDir, artifactResolver);
   const created = async (contractName: ContractName): Promise<DeployedContract> => {
     const deployed = Object.values(result.contracts).find((c) => c.contractName === contractName);
-    if (deployed === undefined) throw new ChainError("DEPLOYMENT_FAILED", { details: { reason: `${contractName} missing from the result` } });
-    const tx = sent.find((t) => t.name === contractName && t.address !== undefined && getAddress(t.address) === getAddress(deployed.address));
+    if (deployed === undefined)
+      throw new ChainError("DEPLOYMENT_FAILED", { details: { reason: `${contractName} missing from the result` } });
+    const tx = sent.find(
+      (t) =>
+        t.name === contractName && t.address !== undefined && getAddress(t.address) === getAddress(deployed.address),
+    );
     const receipt = tx === undefined ? null : await init.provider.getTransactionReceipt(tx.txHash);
     return {
       address: getAddress(deployed.address) as Address,
@@ -159,7 +194,8 @@ async function allDeployed(provider: JsonRpcProvider, record: DeploymentRecord):
 
 async function nodeAccount(provider: JsonRpcProvider): Promise<Address> {
   const accounts = (await provider.send("eth_accounts", [])) as string[];
-  if (accounts[0] === undefined) throw new ChainError("DEPLOYMENT_FAILED", { message: "the node has no unlocked account; give --key KEYSTORE" });
+  if (accounts[0] === undefined)
+    throw new ChainError("DEPLOYMENT_FAILED", { message: "the node has no unlocked account; give --key KEYSTORE" });
   return getAddress(accounts[0]) as Address;
 }
 
@@ -167,13 +203,22 @@ async function nodeAccount(provider: JsonRpcProvider): Promise<Address> {
 const artifactResolver: ArtifactResolver = {
   async loadArtifact(contractName: string): Promise<IgnitionArtifact> {
     const artifact = await loadArtifact(contractName as ContractName);
-    return { _format: "hh3-artifact-1", linkReferences: {}, deployedLinkReferences: {}, ...(artifact as unknown as Partial<IgnitionArtifact>) } as IgnitionArtifact;
+    return {
+      _format: "hh3-artifact-1",
+      linkReferences: {},
+      deployedLinkReferences: {},
+      ...(artifact as unknown as Partial<IgnitionArtifact>),
+    } as IgnitionArtifact;
   },
   getBuildInfo: async () => undefined,
 };
 
 /** An EIP-1193 view of `provider` whose one account is `wallet`, signing locally; without a wallet, the node's. */
-export function signingProvider(provider: JsonRpcProvider, wallet: Wallet | undefined, chainId: bigint): EIP1193Provider {
+export function signingProvider(
+  provider: JsonRpcProvider,
+  wallet: Wallet | undefined,
+  chainId: bigint,
+): EIP1193Provider {
   return {
     async request({ method, params }: RequestArguments): Promise<unknown> {
       const args = (params ?? []) as unknown[];
@@ -181,7 +226,8 @@ export function signingProvider(provider: JsonRpcProvider, wallet: Wallet | unde
       if (method === "eth_accounts" || method === "eth_requestAccounts") return [wallet.address];
       if (method === "eth_sendTransaction") {
         const tx = args[0] as Record<string, string | undefined>;
-        if (tx.from !== undefined && getAddress(tx.from) !== getAddress(wallet.address)) throw new Error(`cannot sign for ${tx.from}`);
+        if (tx.from !== undefined && getAddress(tx.from) !== getAddress(wallet.address))
+          throw new Error(`cannot sign for ${tx.from}`);
         const legacy = tx.gasPrice !== undefined;
         const unsigned = Transaction.from({
           type: legacy ? 0 : 2,
@@ -191,7 +237,9 @@ export function signingProvider(provider: JsonRpcProvider, wallet: Wallet | unde
           ...(tx.to !== undefined ? { to: tx.to } : {}),
           value: tx.value ?? "0x0",
           data: tx.data ?? "0x",
-          ...(legacy ? { gasPrice: tx.gasPrice } : { maxFeePerGas: tx.maxFeePerGas, maxPriorityFeePerGas: tx.maxPriorityFeePerGas }),
+          ...(legacy
+            ? { gasPrice: tx.gasPrice }
+            : { maxFeePerGas: tx.maxFeePerGas, maxPriorityFeePerGas: tx.maxPriorityFeePerGas }),
         });
         return provider.send("eth_sendRawTransaction", [await wallet.signTransaction(unsigned)]);
       }

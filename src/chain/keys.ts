@@ -77,8 +77,13 @@ export interface CreateKeystoreOptions {
  * Writes a new encrypted keystore (mode 0600, fsynced, never over an existing
  * file) and returns its address: the `nitro-margin keygen` step.
  */
-export async function createKeystore(path: string, password: string, options: CreateKeystoreOptions = {}): Promise<Address> {
-  if (password.length === 0) throw new ChainError("KEYSTORE_PASSWORD_MISSING", { details: { path, reason: "empty password" } });
+export async function createKeystore(
+  path: string,
+  password: string,
+  options: CreateKeystoreOptions = {},
+): Promise<Address> {
+  if (password.length === 0)
+    throw new ChainError("KEYSTORE_PASSWORD_MISSING", { details: { path, reason: "empty password" } });
   const wallet = options.privateKey !== undefined ? new Wallet(options.privateKey) : Wallet.createRandom();
   const json = await encryptKeystoreJson(
     { address: wallet.address, privateKey: wallet.privateKey },
@@ -93,7 +98,10 @@ async function readKeyFile(path: string): Promise<string> {
   try {
     return await readFile(path, "utf8");
   } catch (cause) {
-    throw new ChainError("KEYSTORE_INVALID", { details: { path, reason: (cause as NodeJS.ErrnoException).code ?? "unreadable" }, cause });
+    throw new ChainError("KEYSTORE_INVALID", {
+      details: { path, reason: (cause as NodeJS.ErrnoException).code ?? "unreadable" },
+      cause,
+    });
   }
 }
 
@@ -106,19 +114,27 @@ async function passwordFor(options: LoadKeyOptions): Promise<string> {
       throw new ChainError("KEYSTORE_PASSWORD_MISSING", { details: { passwordFile: options.passwordFile }, cause });
     }
     const password = text.replace(/\r?\n$/, "");
-    if (password.length === 0) throw new ChainError("KEYSTORE_PASSWORD_MISSING", { details: { passwordFile: options.passwordFile } });
+    if (password.length === 0)
+      throw new ChainError("KEYSTORE_PASSWORD_MISSING", { details: { passwordFile: options.passwordFile } });
     return password;
   }
   const name = options.passwordEnv ?? DEFAULT_PASSWORD_ENV;
   const password = (options.env ?? process.env)[name];
-  if (password === undefined || password.length === 0) throw new ChainError("KEYSTORE_PASSWORD_MISSING", { details: { env: name } });
+  if (password === undefined || password.length === 0)
+    throw new ChainError("KEYSTORE_PASSWORD_MISSING", { details: { env: name } });
   return password;
 }
 
 function loaded(wallet: Wallet, kind: LoadedKey["kind"], provider: Provider | undefined): LoadedKey {
   const signer = signerFromPrivateKey(wallet.privateKey as Hex);
-  if (signer.address !== wallet.address) throw new ChainError("KEYSTORE_INVALID", { details: { reason: "derived addresses differ" } });
-  return Object.freeze({ address: signer.address, wallet: provider === undefined ? wallet : wallet.connect(provider), signer, kind });
+  if (signer.address !== wallet.address)
+    throw new ChainError("KEYSTORE_INVALID", { details: { reason: "derived addresses differ" } });
+  return Object.freeze({
+    address: signer.address,
+    wallet: provider === undefined ? wallet : wallet.connect(provider),
+    signer,
+    kind,
+  });
 }
 
 function reasonOf(cause: unknown): string {
@@ -135,7 +151,8 @@ export async function writeSecretFile(path: string, contents: string): Promise<v
   try {
     handle = await open(path, "wx", 0o600);
   } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === "EEXIST") throw new ChainError("KEYSTORE_EXISTS", { details: { path }, cause });
+    if ((cause as NodeJS.ErrnoException).code === "EEXIST")
+      throw new ChainError("KEYSTORE_EXISTS", { details: { path }, cause });
     throw cause;
   }
   try {

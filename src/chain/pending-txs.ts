@@ -93,7 +93,15 @@ export class PendingTxJournal {
 
 function isPendingTx(x: unknown): x is PendingTx {
   const o = x as Record<string, unknown> | null;
-  return typeof o === "object" && o !== null && Number.isSafeInteger(o.nonce) && typeof o.hash === "string" && typeof o.to === "string" && typeof o.data === "string" && typeof o.gasLimit === "string";
+  return (
+    typeof o === "object" &&
+    o !== null &&
+    Number.isSafeInteger(o.nonce) &&
+    typeof o.hash === "string" &&
+    typeof o.to === "string" &&
+    typeof o.data === "string" &&
+    typeof o.gasLimit === "string"
+  );
 }
 
 export interface ResumeInit {
@@ -124,13 +132,30 @@ export async function resumePending(init: ResumeInit): Promise<void> {
       continue;
     }
     const up = (x: string) => (BigInt(x) * BigInt(100 + init.policy.bumpPercent)) / 100n + 1n;
-    const cap = (x: bigint) => (init.policy.maxFeePerGas !== undefined && x > init.policy.maxFeePerGas ? init.policy.maxFeePerGas : x);
+    const cap = (x: bigint) =>
+      init.policy.maxFeePerGas !== undefined && x > init.policy.maxFeePerGas ? init.policy.maxFeePerGas : x;
     const eip1559 = entry.maxFeePerGas !== undefined && entry.maxPriorityFeePerGas !== undefined;
     const offer = cap(up(entry.maxFeePerGas ?? entry.gasPrice ?? "0"));
-    const fees = eip1559 ? { type: 2, maxFeePerGas: offer, maxPriorityFeePerGas: cap(up(entry.maxPriorityFeePerGas!)) } : { type: 0, gasPrice: offer };
+    const fees = eip1559
+      ? { type: 2, maxFeePerGas: offer, maxPriorityFeePerGas: cap(up(entry.maxPriorityFeePerGas!)) }
+      : { type: 0, gasPrice: offer };
     const send = async () => {
-      const tx = await init.signer.sendTransaction({ ...fees, to: entry.to, data: entry.data, value: BigInt(entry.value), gasLimit: BigInt(entry.gasLimit), nonce: entry.nonce, chainId: BigInt(entry.chainId) });
-      init.onReplace?.({ action: `${entry.action} (after restart)`, nonce: entry.nonce, replacedHash: entry.hash, hash: tx.hash, maxFeePerGas: offer });
+      const tx = await init.signer.sendTransaction({
+        ...fees,
+        to: entry.to,
+        data: entry.data,
+        value: BigInt(entry.value),
+        gasLimit: BigInt(entry.gasLimit),
+        nonce: entry.nonce,
+        chainId: BigInt(entry.chainId),
+      });
+      init.onReplace?.({
+        action: `${entry.action} (after restart)`,
+        nonce: entry.nonce,
+        replacedHash: entry.hash,
+        hash: tx.hash,
+        maxFeePerGas: offer,
+      });
       return tx;
     };
     waiting.push(
@@ -138,12 +163,19 @@ export async function resumePending(init: ResumeInit): Promise<void> {
         confirmations: init.confirmations,
         timeoutMs: init.timeoutMs,
         signal: init.signal,
-        fees: { policy: init.policy, signer: init.signer, provider: init.provider, journal: init.journal, ...(init.onReplace ? { onReplace: init.onReplace } : {}) },
+        fees: {
+          policy: init.policy,
+          signer: init.signer,
+          provider: init.provider,
+          journal: init.journal,
+          ...(init.onReplace ? { onReplace: init.onReplace } : {}),
+        },
       }).then(
         () => undefined,
         async (error: unknown) => {
           // Mined meanwhile (the original copy, or ours): the nonce is used, nothing to do.
-          if ((await init.provider.getTransactionCount(init.account, "latest").catch(() => 0)) > entry.nonce) await init.journal.settle(entry.nonce);
+          if ((await init.provider.getTransactionCount(init.account, "latest").catch(() => 0)) > entry.nonce)
+            await init.journal.settle(entry.nonce);
           else if (!init.signal.aborted) init.onError?.(entry, error);
         },
       ),

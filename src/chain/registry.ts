@@ -65,7 +65,10 @@ export async function readRecord(dir: string, chainId: bigint): Promise<Deployme
     text = await readFile(path, "utf8");
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new ChainError("REGISTRY_INVALID", { details: { path, reason: (cause as NodeJS.ErrnoException).code ?? String(cause) }, cause });
+    throw new ChainError("REGISTRY_INVALID", {
+      details: { path, reason: (cause as NodeJS.ErrnoException).code ?? String(cause) },
+      cause,
+    });
   }
   let json: unknown;
   try {
@@ -74,7 +77,8 @@ export async function readRecord(dir: string, chainId: bigint): Promise<Deployme
     throw new ChainError("REGISTRY_INVALID", { details: { path, reason: "not JSON" }, cause });
   }
   const record = parseRecord(json, path);
-  if (record.chainId !== chainId) throw new ChainError("REGISTRY_CHAIN_MISMATCH", { details: { path, expected: chainId, recorded: record.chainId } });
+  if (record.chainId !== chainId)
+    throw new ChainError("REGISTRY_CHAIN_MISMATCH", { details: { path, expected: chainId, recorded: record.chainId } });
   return record;
 }
 
@@ -102,9 +106,15 @@ export function parseRecord(json: unknown, path: string): DeploymentRecord {
     } catch {
       throw bad(`contracts.${name}.address must be a 20-byte hex address`);
     }
-    if (c.blockNumber !== undefined && !(Number.isSafeInteger(c.blockNumber) && (c.blockNumber as number) >= 0)) throw bad(`contracts.${name}.blockNumber must be a block number`);
-    if (c.txHash !== undefined && (typeof c.txHash !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(c.txHash))) throw bad(`contracts.${name}.txHash must be a transaction hash`);
-    return { address, ...(c.blockNumber !== undefined ? { blockNumber: c.blockNumber as number } : {}), ...(c.txHash !== undefined ? { txHash: c.txHash as string } : {}) };
+    if (c.blockNumber !== undefined && !(Number.isSafeInteger(c.blockNumber) && (c.blockNumber as number) >= 0))
+      throw bad(`contracts.${name}.blockNumber must be a block number`);
+    if (c.txHash !== undefined && (typeof c.txHash !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(c.txHash)))
+      throw bad(`contracts.${name}.txHash must be a transaction hash`);
+    return {
+      address,
+      ...(c.blockNumber !== undefined ? { blockNumber: c.blockNumber as number } : {}),
+      ...(c.txHash !== undefined ? { txHash: c.txHash as string } : {}),
+    };
   };
   let deployer: Address;
   try {
@@ -115,7 +125,11 @@ export function parseRecord(json: unknown, path: string): DeploymentRecord {
   return {
     format: REGISTRY_FORMAT,
     chainId: BigInt(o.chainId),
-    contracts: { NitroAdjudicator: contract("NitroAdjudicator"), MarginApp: contract("MarginApp"), CollateralToken: contract("CollateralToken") },
+    contracts: {
+      NitroAdjudicator: contract("NitroAdjudicator"),
+      MarginApp: contract("MarginApp"),
+      CollateralToken: contract("CollateralToken"),
+    },
     ...(typeof o.compiler === "object" && o.compiler !== null ? { compiler: o.compiler as CompilerSettings } : {}),
     commit: typeof o.commit === "string" ? o.commit : "unknown",
     deployer,

@@ -7,7 +7,14 @@
  * caller acts on (a deposit race, a finalized channel, a stale turn number)
  * get their own code, everything else is TX_REVERTED.
  */
-import { AbiCoder, dataSlice, type Provider, type Signer as EthersSigner, type TransactionReceipt, type TransactionResponse } from "ethers";
+import {
+  AbiCoder,
+  dataSlice,
+  type Provider,
+  type Signer as EthersSigner,
+  type TransactionReceipt,
+  type TransactionResponse,
+} from "ethers";
 import { MarginError } from "../errors/base.ts";
 import { ChainError, type ChainErrorCode } from "../errors/chain.ts";
 
@@ -75,12 +82,19 @@ export function toChainError(error: unknown, action: string, signal?: AbortSigna
     if (e.receipt?.hash !== undefined) details["txHash"] = e.receipt.hash;
     return new ChainError(code, { details, cause: error });
   }
-  if (e.code === "TIMEOUT" && action.startsWith("wait")) return new ChainError("TX_TIMEOUT", { details: { action }, cause: error });
+  if (e.code === "TIMEOUT" && action.startsWith("wait"))
+    return new ChainError("TX_TIMEOUT", { details: { action }, cause: error });
   const text = `${e.message ?? ""} ${String((error as { cause?: unknown })?.cause ?? "")}`;
   if ((e.code !== undefined && RPC_CODES.has(e.code)) || RPC_MESSAGES.test(text)) {
-    return new ChainError("RPC_UNAVAILABLE", { details: { action, reason: e.shortMessage ?? e.code ?? "unreachable" }, cause: error });
+    return new ChainError("RPC_UNAVAILABLE", {
+      details: { action, reason: e.shortMessage ?? e.code ?? "unreachable" },
+      cause: error,
+    });
   }
-  return new ChainError("TX_REVERTED", { details: { action, reason: e.shortMessage ?? e.message ?? String(error) }, cause: error });
+  return new ChainError("TX_REVERTED", {
+    details: { action, reason: e.shortMessage ?? e.message ?? String(error) },
+    cause: error,
+  });
 }
 
 /** Settles like `promise`, or rejects with ABORTED as soon as `signal` aborts (the work itself may still finish). */
@@ -179,7 +193,11 @@ export interface FeeOverrides {
  * transaction still pending after `replaceAfterMs` is replaced by a copy
  * with higher fees; whichever of them is mined is the result.
  */
-export async function sendAndWait(action: string, send: (fees: FeeOverrides) => Promise<TransactionResponse>, options: SendOptions): Promise<TransactionReceipt> {
+export async function sendAndWait(
+  action: string,
+  send: (fees: FeeOverrides) => Promise<TransactionResponse>,
+  options: SendOptions,
+): Promise<TransactionReceipt> {
   throwIfAborted(options.signal, action);
   let tx: TransactionResponse;
   try {
@@ -192,9 +210,16 @@ export async function sendAndWait(action: string, send: (fees: FeeOverrides) => 
   await journal?.record(action, tx);
   let replacements = 0;
   for (;;) {
-    const next = options.fees === undefined || replacements >= options.fees.policy.maxReplacements ? undefined : bumped(tx, options.fees.policy);
+    const next =
+      options.fees === undefined || replacements >= options.fees.policy.maxReplacements
+        ? undefined
+        : bumped(tx, options.fees.policy);
     try {
-      const receipt = await raceSignal(tx.wait(options.confirmations, next === undefined ? options.timeoutMs : options.fees!.policy.replaceAfterMs), options.signal, `wait ${action}`);
+      const receipt = await raceSignal(
+        tx.wait(options.confirmations, next === undefined ? options.timeoutMs : options.fees!.policy.replaceAfterMs),
+        options.signal,
+        `wait ${action}`,
+      );
       if (receipt === null) throw new ChainError("TX_TIMEOUT", { details: { action, txHash: tx.hash } });
       await journal?.settle(tx.nonce);
       return receipt;
@@ -204,18 +229,38 @@ export async function sendAndWait(action: string, send: (fees: FeeOverrides) => 
       if (e.receipt) await journal?.settle(tx.nonce);
       // An earlier copy of ours (same nonce, same call) was mined instead of this one: that is the result.
       if (e.code === "TRANSACTION_REPLACED" && e.cancelled === false && e.receipt) return e.receipt;
-      if (e.code !== "TIMEOUT" || next === undefined || options.signal?.aborted === true) throw toChainError(error, `wait ${action}`, options.signal);
+      if (e.code !== "TIMEOUT" || next === undefined || options.signal?.aborted === true)
+        throw toChainError(error, `wait ${action}`, options.signal);
     }
     try {
       const replaced = tx;
-      tx = await raceSignal(options.fees!.signer.sendTransaction({ ...next, to: tx.to, data: tx.data, value: tx.value, gasLimit: tx.gasLimit, nonce: tx.nonce, chainId: tx.chainId }), options.signal, `replace ${action}`);
+      tx = await raceSignal(
+        options.fees!.signer.sendTransaction({
+          ...next,
+          to: tx.to,
+          data: tx.data,
+          value: tx.value,
+          gasLimit: tx.gasLimit,
+          nonce: tx.nonce,
+          chainId: tx.chainId,
+        }),
+        options.signal,
+        `replace ${action}`,
+      );
       replacements += 1;
       await journal?.record(action, tx);
-      options.fees!.onReplace?.({ action, nonce: tx.nonce, replacedHash: replaced.hash, hash: tx.hash, maxFeePerGas: "maxFeePerGas" in next ? next.maxFeePerGas : next.gasPrice });
+      options.fees!.onReplace?.({
+        action,
+        nonce: tx.nonce,
+        replacedHash: replaced.hash,
+        hash: tx.hash,
+        maxFeePerGas: "maxFeePerGas" in next ? next.maxFeePerGas : next.gasPrice,
+      });
     } catch (error) {
       const e = error as { code?: string };
       // The pending copy was mined while we signed its replacement: wait for it again.
-      if (e.code === "NONCE_EXPIRED" || e.code === "REPLACEMENT_UNDERPRICED") replacements = options.fees!.policy.maxReplacements;
+      if (e.code === "NONCE_EXPIRED" || e.code === "REPLACEMENT_UNDERPRICED")
+        replacements = options.fees!.policy.maxReplacements;
       else throw toChainError(error, `replace ${action}`, options.signal);
     }
   }
@@ -233,15 +278,21 @@ async function firstFees(policy: FeePolicy, provider: Provider): Promise<FeeOver
 }
 
 /** The replacement's fees: both raised by bumpPercent, under the cap; undefined when the cap leaves no room for a valid replacement. */
-function bumped(tx: TransactionResponse, policy: FeePolicy): { type: 2; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint } | { type: 0; gasPrice: bigint } | undefined {
+function bumped(
+  tx: TransactionResponse,
+  policy: FeePolicy,
+): { type: 2; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint } | { type: 0; gasPrice: bigint } | undefined {
   const up = (x: bigint) => (x * BigInt(100 + policy.bumpPercent)) / 100n + 1n;
-  const capped = (x: bigint) => (policy.maxFeePerGas !== undefined && x > policy.maxFeePerGas ? policy.maxFeePerGas : x);
+  const capped = (x: bigint) =>
+    policy.maxFeePerGas !== undefined && x > policy.maxFeePerGas ? policy.maxFeePerGas : x;
   // Nodes take a replacement only when every fee rose by at least 10%.
   const enough = (before: bigint, after: bigint) => after * 10n >= before * 11n;
   if (tx.maxFeePerGas !== null && tx.maxPriorityFeePerGas !== null) {
     const maxFeePerGas = capped(up(tx.maxFeePerGas));
-    const maxPriorityFeePerGas = up(tx.maxPriorityFeePerGas) > maxFeePerGas ? maxFeePerGas : up(tx.maxPriorityFeePerGas);
-    if (!enough(tx.maxFeePerGas, maxFeePerGas) || !enough(tx.maxPriorityFeePerGas, maxPriorityFeePerGas)) return undefined;
+    const maxPriorityFeePerGas =
+      up(tx.maxPriorityFeePerGas) > maxFeePerGas ? maxFeePerGas : up(tx.maxPriorityFeePerGas);
+    if (!enough(tx.maxFeePerGas, maxFeePerGas) || !enough(tx.maxPriorityFeePerGas, maxPriorityFeePerGas))
+      return undefined;
     return { type: 2, maxFeePerGas, maxPriorityFeePerGas };
   }
   const gasPrice = capped(up(tx.gasPrice));

@@ -73,8 +73,10 @@ export class ChainWatcher {
   #loop: Promise<void> | undefined;
 
   constructor(init: ChainWatcherInit) {
-    if (!Number.isInteger(init.confirmations) || init.confirmations < 1) throw new RangeError("confirmations must be an integer >= 1");
-    if (!Number.isInteger(init.fromBlock) || init.fromBlock < 0) throw new RangeError("fromBlock must be a non-negative integer");
+    if (!Number.isInteger(init.confirmations) || init.confirmations < 1)
+      throw new RangeError("confirmations must be an integer >= 1");
+    if (!Number.isInteger(init.fromBlock) || init.fromBlock < 0)
+      throw new RangeError("fromBlock must be a non-negative integer");
     this.#init = init;
     this.#next = init.fromBlock;
     this.#pollingIntervalMs = init.pollingIntervalMs ?? 2_000;
@@ -150,7 +152,12 @@ export class ChainWatcher {
    * The newest `name` event of a channel in blocks `fromBlock..toBlock`, read
    * backwards one range at a time (a restart looking up a running challenge).
    */
-  async newestEvent(channelId: Bytes32, name: AdjudicatorEvent["name"], range: { fromBlock: number; toBlock: number }, options: CallOptions = {}): Promise<AdjudicatorEvent | undefined> {
+  async newestEvent(
+    channelId: Bytes32,
+    name: AdjudicatorEvent["name"],
+    range: { fromBlock: number; toBlock: number },
+    options: CallOptions = {},
+  ): Promise<AdjudicatorEvent | undefined> {
     const iface = await this.#interface();
     const topics = [iface.getEvent(name)!.topicHash, channelId.toLowerCase()];
     for (let to = range.toBlock; to >= range.fromBlock; to -= this.#maxBlockRange) {
@@ -160,8 +167,12 @@ export class ChainWatcher {
         () => this.#init.provider.getLogs({ address: this.#init.adjudicator, fromBlock: from, toBlock: to, topics }),
         options,
       );
-      const events = logs.filter((log) => !log.removed).map((log) => decodeEvent(iface, log)).filter((e) => e?.name === name);
-      if (events.length > 0) return events.sort((a, b) => a!.blockNumber - b!.blockNumber || a!.logIndex - b!.logIndex).at(-1);
+      const events = logs
+        .filter((log) => !log.removed)
+        .map((log) => decodeEvent(iface, log))
+        .filter((e) => e?.name === name);
+      if (events.length > 0)
+        return events.sort((a, b) => a!.blockNumber - b!.blockNumber || a!.logIndex - b!.logIndex).at(-1);
     }
     return undefined;
   }
@@ -181,7 +192,10 @@ export class ChainWatcher {
     const confirmedTip = head - (this.#init.confirmations - 1);
 
     // 1. Re-check the window: from the first block whose hash changed, forget what was read.
-    const hashes = await this.#hashes(this.#window.map((b) => b.number), signal);
+    const hashes = await this.#hashes(
+      this.#window.map((b) => b.number),
+      signal,
+    );
     const firstBad = this.#window.findIndex((b, i) => hashes[i] !== b.hash);
     if (firstBad >= 0) {
       const from = this.#window[firstBad]!.number;
@@ -228,9 +242,10 @@ export class ChainWatcher {
       this.#pending = pending;
       return;
     }
-    const batch = [...pending.filter((e) => e.blockNumber <= deliverTo), ...ready.filter((e) => e.blockNumber <= deliverTo)].sort(
-      (a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex,
-    );
+    const batch = [
+      ...pending.filter((e) => e.blockNumber <= deliverTo),
+      ...ready.filter((e) => e.blockNumber <= deliverTo),
+    ].sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
     const next = deliverTo + 1;
     const [anchorHash] = await this.#hashes([deliverTo], signal);
     try {

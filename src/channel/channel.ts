@@ -26,8 +26,22 @@ import { ChannelError } from "../errors/channel.ts";
 import { MarginError } from "../errors/base.ts";
 import { channelId, encodeOutcome } from "../protocol/hash.ts";
 import { addressToDestination, marginAllocations, outcomeTotal } from "../protocol/channel-setup.ts";
-import { defaultSignatures, signaturesOf, signDigest, stateHashOf, type Signatures, type Signer } from "../protocol/sign.ts";
-import { fixedPartOf, type FixedPart, type Signature65, type SignedState, type State, type VariablePart } from "../protocol/state.ts";
+import {
+  defaultSignatures,
+  signaturesOf,
+  signDigest,
+  stateHashOf,
+  type Signatures,
+  type Signer,
+} from "../protocol/sign.ts";
+import {
+  fixedPartOf,
+  type FixedPart,
+  type Signature65,
+  type SignedState,
+  type State,
+  type VariablePart,
+} from "../protocol/state.ts";
 import { sameAddress, type Address, type Bytes32 } from "../protocol/types.ts";
 
 export interface ChannelSnapshot {
@@ -71,7 +85,14 @@ export function newChannel(fixedPart: FixedPart, token: Address, me: number): Ch
 }
 
 /** Rebuilds a snapshot from stored states (after a restart), checking the latest's signatures. */
-export function restoreChannel(fixedPart: FixedPart, token: Address, me: number, latest?: SignedState, pending?: SignedState, signatures?: Signatures): ChannelSnapshot {
+export function restoreChannel(
+  fixedPart: FixedPart,
+  token: Address,
+  me: number,
+  latest?: SignedState,
+  pending?: SignedState,
+  signatures?: Signatures,
+): ChannelSnapshot {
   const channel = newChannel(fixedPart, token, me);
   if (latest !== undefined) assertSupported(channel, latest, signatures);
   const keepPending = pending !== undefined && pending.state.turnNum >= nextTurn(latest) ? pending : undefined;
@@ -85,10 +106,22 @@ export function restoreChannel(fixedPart: FixedPart, token: Address, me: number,
  * Re-verifying costs two signature checks per channel, which at 100k channels
  * is minutes of start-up and a millisecond on every first touch of an idle one.
  */
-export function resumeChannel(record: { readonly channelId: Bytes32; readonly fixedPart: FixedPart; readonly token: Address }, me: number, latest?: SignedState, pending?: SignedState): ChannelSnapshot {
+export function resumeChannel(
+  record: { readonly channelId: Bytes32; readonly fixedPart: FixedPart; readonly token: Address },
+  me: number,
+  latest?: SignedState,
+  pending?: SignedState,
+): ChannelSnapshot {
   if (me < 0 || me >= record.fixedPart.participants.length) throw new ChannelError("NOT_PARTICIPANT");
   const keepPending = pending !== undefined && pending.state.turnNum >= nextTurn(latest) ? pending : undefined;
-  return Object.freeze({ id: record.channelId, fixedPart: record.fixedPart, token: record.token, me, latest, pending: keepPending });
+  return Object.freeze({
+    id: record.channelId,
+    fixedPart: record.fixedPart,
+    token: record.token,
+    me,
+    latest,
+    pending: keepPending,
+  });
 }
 
 /** The lowest turn number the next update may carry. */
@@ -113,7 +146,13 @@ export interface Draft {
 }
 
 /** Our proposal: signs `variable` as the next turn and parks it as pending. */
-export function propose(channel: ChannelSnapshot, variable: VariablePart, signer: Signer, funding: bigint, judge: Judge): Step {
+export function propose(
+  channel: ChannelSnapshot,
+  variable: VariablePart,
+  signer: Signer,
+  funding: bigint,
+  judge: Judge,
+): Step {
   const draft = draftProposal(channel, variable, signer.address, funding, judge);
   return sealProposal(channel, draft, signDigest(signer, draft.digest));
 }
@@ -123,7 +162,13 @@ export function propose(channel: ChannelSnapshot, variable: VariablePart, signer
  * digest to sign. Splitting the two lets the signature be made elsewhere
  * (a worker thread) while the caller keeps the channel's lane.
  */
-export function draftProposal(channel: ChannelSnapshot, variable: VariablePart, signerAddress: Address, funding: bigint, judge: Judge): Draft {
+export function draftProposal(
+  channel: ChannelSnapshot,
+  variable: VariablePart,
+  signerAddress: Address,
+  funding: bigint,
+  judge: Judge,
+): Draft {
   assertSignerAddress(channel, signerAddress, channel.me);
   const state: State = Object.freeze({ ...channel.fixedPart, ...variable });
   assertAbovePending(channel, state);
@@ -140,7 +185,9 @@ export function draftProposal(channel: ChannelSnapshot, variable: VariablePart, 
 export function sealProposal(channel: ChannelSnapshot, draft: Draft, signature: Signature65): Step {
   assertAbovePending(channel, draft.state);
   if (draft.state.turnNum < nextTurn(channel.latest)) {
-    throw new ChannelError("WRONG_TURN_NUMBER", { details: { turnNum: draft.state.turnNum, expected: nextTurn(channel.latest) } });
+    throw new ChannelError("WRONG_TURN_NUMBER", {
+      details: { turnNum: draft.state.turnNum, expected: nextTurn(channel.latest) },
+    });
   }
   const signed = withSignature({ state: draft.state, sigs: emptySigs(channel) }, channel.me, signature);
   pendingHashes.set(signed, draft.digest);
@@ -148,7 +195,13 @@ export function sealProposal(channel: ChannelSnapshot, draft: Draft, signature: 
 }
 
 /** The counterparty's proposal: verifies, judges and countersigns it; it becomes the latest supported state. */
-export function countersign(channel: ChannelSnapshot, proposal: SignedState, signer: Signer, funding: bigint, judge: Judge): Step {
+export function countersign(
+  channel: ChannelSnapshot,
+  proposal: SignedState,
+  signer: Signer,
+  funding: bigint,
+  judge: Judge,
+): Step {
   assertSigner(channel, signer, channel.me);
   const state = proposal.state;
   assertSameChannel(channel, state);
@@ -165,7 +218,12 @@ export function countersign(channel: ChannelSnapshot, proposal: SignedState, sig
 }
 
 /** The counterparty's signature on our pending proposal: the proposal becomes the latest supported state. */
-export function complete(channel: ChannelSnapshot, turnNum: number, signature: Signature65, signatures: Signatures = defaultSignatures()): Step {
+export function complete(
+  channel: ChannelSnapshot,
+  turnNum: number,
+  signature: Signature65,
+  signatures: Signatures = defaultSignatures(),
+): Step {
   const pending = channel.pending;
   if (pending === undefined || pending.state.turnNum !== turnNum) {
     throw new ChannelError("NO_PENDING_UPDATE", { details: { turnNum, pendingTurn: pending?.state.turnNum } });
@@ -184,15 +242,28 @@ export function complete(channel: ChannelSnapshot, turnNum: number, signature: S
  * the counterparty held no option on us; a pending proposal of ours below the
  * draft's turn is superseded by it. `ourSignature` is over `draft.digest`.
  */
-export function countersignDraft(channel: ChannelSnapshot, draft: Draft, theirSignature: Signature65, ourSignature: Signature65, verifiedIndex?: number, signatures: Signatures = defaultSignatures()): Step {
+export function countersignDraft(
+  channel: ChannelSnapshot,
+  draft: Draft,
+  theirSignature: Signature65,
+  ourSignature: Signature65,
+  verifiedIndex?: number,
+  signatures: Signatures = defaultSignatures(),
+): Step {
   assertSameChannel(channel, draft.state);
   if (draft.state.turnNum < nextTurn(channel.latest)) {
-    throw new ChannelError("STALE_STATE", { details: { turnNum: draft.state.turnNum, expected: nextTurn(channel.latest) } });
+    throw new ChannelError("STALE_STATE", {
+      details: { turnNum: draft.state.turnNum, expected: nextTurn(channel.latest) },
+    });
   }
   assertAbovePending(channel, draft.state);
   // The caller may have verified it already, before spending a signature of ours on the draft.
-  const index = verifiedIndex !== undefined && verifiedIndex !== channel.me ? verifiedIndex : counterpartySigning(channel, draft.digest, theirSignature, signatures);
-  if (index === undefined) throw new ChannelError("NOT_PARTICIPANT", { details: { reason: "not the counterparty's signature on the draft" } });
+  const index =
+    verifiedIndex !== undefined && verifiedIndex !== channel.me
+      ? verifiedIndex
+      : counterpartySigning(channel, draft.digest, theirSignature, signatures);
+  if (index === undefined)
+    throw new ChannelError("NOT_PARTICIPANT", { details: { reason: "not the counterparty's signature on the draft" } });
   let signed = withSignature({ state: draft.state, sigs: emptySigs(channel) }, index, theirSignature);
   signed = withSignature(signed, channel.me, ourSignature);
   requireEveryone(channel, signed, [channel.me, index]);
@@ -217,20 +288,29 @@ export function abandon(channel: ChannelSnapshot): ChannelSnapshot {
 export function adopt(channel: ChannelSnapshot, signed: SignedState, signatures?: Signatures): Step {
   assertSameChannel(channel, signed.state);
   if (channel.latest !== undefined && signed.state.turnNum <= channel.latest.state.turnNum) {
-    throw new ChannelError("STALE_STATE", { details: { turnNum: signed.state.turnNum, latest: channel.latest.state.turnNum } });
+    throw new ChannelError("STALE_STATE", {
+      details: { turnNum: signed.state.turnNum, latest: channel.latest.state.turnNum },
+    });
   }
   const stateHash = assertSupported(channel, signed, signatures);
-  const pending = channel.pending !== undefined && channel.pending.state.turnNum > signed.state.turnNum ? channel.pending : undefined;
+  const pending =
+    channel.pending !== undefined && channel.pending.state.turnNum > signed.state.turnNum ? channel.pending : undefined;
   return { next: Object.freeze({ ...channel, latest: signed, pending }), signed, stateHash };
 }
 
 /** Throws UNSUPPORTED_STATE unless every participant's signature is present and valid; returns the state hash. */
-export function assertSupported(channel: ChannelSnapshot, signed: SignedState, signatures: Signatures = defaultSignatures()): Bytes32 {
+export function assertSupported(
+  channel: ChannelSnapshot,
+  signed: SignedState,
+  signatures: Signatures = defaultSignatures(),
+): Bytes32 {
   assertSameChannel(channel, signed.state);
   const hash = stateHashOf(signed.state);
   const signers = signersOf(channel, hash, signed, signatures);
   if (signers.length !== channel.fixedPart.participants.length) {
-    throw new ChannelError("UNSUPPORTED_STATE", { details: { turnNum: signed.state.turnNum, signers: signers.length } });
+    throw new ChannelError("UNSUPPORTED_STATE", {
+      details: { turnNum: signed.state.turnNum, signers: signers.length },
+    });
   }
   return hash;
 }
@@ -250,9 +330,11 @@ function requireEveryone(channel: ChannelSnapshot, signed: SignedState, verified
 function checkTransition(channel: ChannelSnapshot, state: State, funding: bigint, judge: Judge): void {
   assertSameChannel(channel, state);
   const expected = nextTurn(channel.latest);
-  if (state.turnNum < expected) throw new ChannelError("STALE_STATE", { details: { turnNum: state.turnNum, expected } });
+  if (state.turnNum < expected)
+    throw new ChannelError("STALE_STATE", { details: { turnNum: state.turnNum, expected } });
   // A skip is allowed (see the header), but not into the far end of uint48: that would end the channel's turns.
-  if (state.turnNum > expected + MAX_TURN_SKIP) throw new ChannelError("WRONG_TURN_NUMBER", { details: { turnNum: state.turnNum, expected } });
+  if (state.turnNum > expected + MAX_TURN_SKIP)
+    throw new ChannelError("WRONG_TURN_NUMBER", { details: { turnNum: state.turnNum, expected } });
   if (channel.latest?.state.isFinal) throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "finalized" } });
   // Shape: a margin outcome, or (final states only) a roll into a successor channel,
   // whose successor the judge checks. Either way it must allocate exactly the funding.
@@ -278,9 +360,12 @@ function checkTransition(channel: ChannelSnapshot, state: State, funding: bigint
 function assertAbovePending(channel: ChannelSnapshot, state: State): void {
   const pending = channel.pending?.state;
   if (pending === undefined) return;
-  if (state.turnNum <= pending.turnNum) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: pending.turnNum, turnNum: state.turnNum } });
+  if (state.turnNum <= pending.turnNum)
+    throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: pending.turnNum, turnNum: state.turnNum } });
   if (pending.isFinal && !(state.isFinal && sameOutcome(pending, state))) {
-    throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "a final state we signed is outstanding", turnNum: pending.turnNum } });
+    throw new ChannelError("CHANNEL_NOT_OPEN", {
+      details: { reason: "a final state we signed is outstanding", turnNum: pending.turnNum },
+    });
   }
 }
 
@@ -322,7 +407,12 @@ function signersOf(channel: ChannelSnapshot, hash: Bytes32, signed: SignedState,
 }
 
 /** The index of the participant other than us whose signature `signature` is, if any. */
-function counterpartySigning(channel: ChannelSnapshot, hash: Bytes32, signature: Signature65, signatures: Signatures): number | undefined {
+function counterpartySigning(
+  channel: ChannelSnapshot,
+  hash: Bytes32,
+  signature: Signature65,
+  signatures: Signatures,
+): number | undefined {
   const participants = channel.fixedPart.participants;
   for (let index = 0; index < participants.length; index++) {
     if (index !== channel.me && signatures.verifyDigestSignature(hash, signature, participants[index]!)) return index;

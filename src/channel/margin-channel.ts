@@ -5,7 +5,15 @@
  * action" on both sides. Pure.
  */
 import {
-  applyAction, checkFunding, marketsOf, mergeMarks, toError, type Action, type Channel as EngineChannel, type EngineContext, type Verdict,
+  applyAction,
+  checkFunding,
+  marketsOf,
+  mergeMarks,
+  toError,
+  type Action,
+  type Channel as EngineChannel,
+  type EngineContext,
+  type Verdict,
 } from "../engine/rules.ts";
 import { boundedIndex, fundingWindows, type FundingWindow } from "../engine/funding.ts";
 import { liquidate } from "../engine/liquidation.ts";
@@ -43,7 +51,16 @@ export function engineChannelOf(snapshot: ChannelSnapshot, signed: SignedState):
 }
 
 /** The first state of a channel: the trader's deposit as cash, the hub's deposit as its margin, no positions. */
-export function openingState(snapshot: ChannelSnapshot, terms: { deposit: bigint; hubDeposit: bigint; riskParamsHash: Bytes32; oracle: Address; terms: readonly MarketTerms[] }): VariablePart {
+export function openingState(
+  snapshot: ChannelSnapshot,
+  terms: {
+    deposit: bigint;
+    hubDeposit: bigint;
+    riskParamsHash: Bytes32;
+    oracle: Address;
+    terms: readonly MarketTerms[];
+  },
+): VariablePart {
   const margin: MarginState = {
     version: 1,
     kind: StateKind.Open,
@@ -55,11 +72,21 @@ export function openingState(snapshot: ChannelSnapshot, terms: { deposit: bigint
     terms: terms.terms,
   };
   const [trader, hub] = participants(snapshot);
-  return { outcome: marginOutcome(snapshot.token, trader, hub, terms.deposit, terms.hubDeposit), appData: encodeAppData(margin), turnNum: 0, isFinal: false };
+  return {
+    outcome: marginOutcome(snapshot.token, trader, hub, terms.deposit, terms.hubDeposit),
+    appData: encodeAppData(margin),
+    turnNum: 0,
+    isFinal: false,
+  };
 }
 
 /** The variable part that records an engine result as the next turn. */
-export function successorOf(snapshot: ChannelSnapshot, next: EngineChannel, allocation: { trader: bigint; hub: bigint }, isFinal = false): VariablePart {
+export function successorOf(
+  snapshot: ChannelSnapshot,
+  next: EngineChannel,
+  allocation: { trader: bigint; hub: bigint },
+  isFinal = false,
+): VariablePart {
   const [trader, hub] = participants(snapshot);
   const turnNum = snapshot.latest === undefined ? 0 : snapshot.latest.state.turnNum + 1;
   return {
@@ -96,29 +123,52 @@ export function decide(
   if (latest === undefined) throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "no supported state" } });
   const current = engineChannelOf(snapshot, latest);
   if (action.kind === "close") {
-    if (current.state.positions.length > 0) throw new ChannelError("FINAL_STATE_REJECTED", { details: { reason: "close every position first" } });
+    if (current.state.positions.length > 0)
+      throw new ChannelError("FINAL_STATE_REJECTED", { details: { reason: "close every position first" } });
     const state: MarginState = { ...current.state, kind: StateKind.Settle };
     const allocation = allocationsOf(snapshot, latest.state);
     return {
       variable: successorOf(snapshot, { state, funding: current.funding }, allocation, true),
-      verdict: { ok: true, channel: { state, funding: current.funding }, effects: { deltas: new Map(), riskIncreasing: false, traderAllocation: allocation.trader as Collateral, hubAllocation: allocation.hub as Collateral } },
+      verdict: {
+        ok: true,
+        channel: { state, funding: current.funding },
+        effects: {
+          deltas: new Map(),
+          riskIncreasing: false,
+          traderAllocation: allocation.trader as Collateral,
+          hubAllocation: allocation.hub as Collateral,
+        },
+      },
       funding: [],
     };
   }
   if (action.kind === "adoptRiskParams") {
     const state = adoptState(current.state, ctx, action.riskParamsHash);
     const allocation = allocationsOf(snapshot, latest.state);
-    const effects = { deltas: new Map(), riskIncreasing: false, traderAllocation: allocation.trader as Collateral, hubAllocation: allocation.hub as Collateral };
-    return { variable: successorOf(snapshot, { state, funding: current.funding }, allocation), verdict: { ok: true, channel: { state, funding: current.funding }, effects }, funding: [] };
+    const effects = {
+      deltas: new Map(),
+      riskIncreasing: false,
+      traderAllocation: allocation.trader as Collateral,
+      hubAllocation: allocation.hub as Collateral,
+    };
+    return {
+      variable: successorOf(snapshot, { state, funding: current.funding }, allocation),
+      verdict: { ok: true, channel: { state, funding: current.funding }, effects },
+      funding: [],
+    };
   }
   const windows = fundingWindowsFor(ctx.config, current.state, action, reports);
   const bounded = boundFunding(ctx, windows);
-  const verdict = action.kind === "liquidate"
-    ? liquidate(current, reports, bounded, lastLiquidationAt)
-    : applyAction(current, engineAction(action, reports), bounded);
+  const verdict =
+    action.kind === "liquidate"
+      ? liquidate(current, reports, bounded, lastLiquidationAt)
+      : applyAction(current, engineAction(action, reports), bounded);
   if (!verdict.ok) throw new EngineError(verdict.rejection.code, { details: verdict.rejection.details });
   const allocation = { trader: verdict.effects.traderAllocation, hub: verdict.effects.hubAllocation };
-  const funding = [...windows.values()].map((w) => ({ market: w.market, index: bounded.runtime(w.market)?.fundingIndex ?? w.fromIndex }));
+  const funding = [...windows.values()].map((w) => ({
+    market: w.market,
+    index: bounded.runtime(w.market)?.fundingIndex ?? w.fromIndex,
+  }));
   return {
     variable: successorOf(snapshot, verdict.channel, allocation),
     verdict: { ok: true, channel: verdict.channel, effects: verdict.effects },
@@ -137,8 +187,8 @@ export function fundingWindowsFor(
   action: WireAction,
   reports: readonly PriceReport[],
 ): Map<MarketId, FundingWindow> {
-  const priced = action.kind === "trade" || action.kind === "withdraw" || action.kind === "remark" ||
-    action.kind === "liquidate";
+  const priced =
+    action.kind === "trade" || action.kind === "withdraw" || action.kind === "remark" || action.kind === "liquidate";
   const marks = priced ? mergeMarks(previous.marks, reports, marketsOf(previous.positions)) : previous.marks;
   return fundingWindows(config, previous, marks);
 }
@@ -183,14 +233,16 @@ export function countersignerContext(
   const indexOf = (market: MarketId): bigint =>
     claims.get(market) ??
     proposed.positions.find((p) => p.market === market)?.fundingIndex ??
-    previous.positions.find((p) => p.market === market)?.fundingIndex ?? 0n;
+    previous.positions.find((p) => p.market === market)?.fundingIndex ??
+    0n;
   const refused = checkFunding(fundingWindowsFor(base.config, previous, action, reports), indexOf);
   if (refused !== undefined) throw toError(refused);
   return {
     ...base,
-    runtime: (market) => base.config.markets.has(market)
-      ? { fundingIndex: indexOf(market), openInterest: 0n as Size, hubExposure: 0n as Size, twap: undefined }
-      : undefined,
+    runtime: (market) =>
+      base.config.markets.has(market)
+        ? { fundingIndex: indexOf(market), openInterest: 0n as Size, hubExposure: 0n as Size, twap: undefined }
+        : undefined,
   };
 }
 
@@ -221,7 +273,13 @@ export function planWithdrawal(
   const funding = fundingOf(snapshot, latest.state);
   const rolled = funding - amount;
   const successorOpening: VariablePart = {
-    outcome: marginOutcome(snapshot.token, trader, hub, verdict.effects.traderAllocation, verdict.effects.hubAllocation),
+    outcome: marginOutcome(
+      snapshot.token,
+      trader,
+      hub,
+      verdict.effects.traderAllocation,
+      verdict.effects.hubAllocation,
+    ),
     appData: encodeAppData(verdict.channel.state),
     turnNum: 0,
     isFinal: false,
@@ -272,7 +330,10 @@ export function recomputeJudge(
     const same =
       expected.appData === proposed.appData &&
       expected.isFinal === proposed.isFinal &&
-      sameAllocations(allocationsOf(snapshot, { ...proposed, outcome: expected.outcome }), allocationsOf(snapshot, proposed));
+      sameAllocations(
+        allocationsOf(snapshot, { ...proposed, outcome: expected.outcome }),
+        allocationsOf(snapshot, proposed),
+      );
     if (!same) throw new EngineError("STATE_MISMATCH", { details: { action: action.kind, turnNum: proposed.turnNum } });
   };
 }

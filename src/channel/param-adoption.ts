@@ -13,7 +13,13 @@
 import { EngineError } from "../errors/engine.ts";
 import { evaluate, type MarketView } from "../engine/margin.ts";
 import { termsFromEngineConfig } from "../engine/onchain-terms.ts";
-import { paramSetFromInput, paramSetInput, unadoptedRefusal, type ParamSet, type TraderRequest } from "../engine/param-sets.ts";
+import {
+  paramSetFromInput,
+  paramSetInput,
+  unadoptedRefusal,
+  type ParamSet,
+  type TraderRequest,
+} from "../engine/param-sets.ts";
 import { reject, type Channel, type EngineContext, type Rejection } from "../engine/rules.ts";
 import { StateKind, type MarginState, type PriceReport } from "../protocol/margin-state.ts";
 import type { WireAction, WireMarketParams } from "../protocol/messages.ts";
@@ -27,9 +33,17 @@ import type { Size } from "../protocol/units.ts";
  * maintenance at the state's own marks (adopting must not make it
  * liquidatable at once; it waits, under its old set, until it is healthy).
  */
-export function adoptedState(previous: MarginState, ctx: EngineContext, riskParamsHash: Bytes32): MarginState | Rejection {
+export function adoptedState(
+  previous: MarginState,
+  ctx: EngineContext,
+  riskParamsHash: Bytes32,
+): MarginState | Rejection {
   if (ctx.riskParamsHash !== riskParamsHash) {
-    return reject("RISK_PARAMS_MISMATCH", { expected: ctx.riskParamsHash, got: riskParamsHash, reason: "not the set being adopted" }).rejection;
+    return reject("RISK_PARAMS_MISMATCH", {
+      expected: ctx.riskParamsHash,
+      got: riskParamsHash,
+      reason: "not the set being adopted",
+    }).rejection;
   }
   if (previous.riskParamsHash === riskParamsHash) {
     return reject("RISK_PARAMS_MISMATCH", { got: riskParamsHash, reason: "already committed to this set" }).rejection;
@@ -38,16 +52,26 @@ export function adoptedState(previous: MarginState, ctx: EngineContext, riskPara
   for (const p of previous.positions) {
     const params = ctx.config.markets.get(p.market);
     const mark = previous.marks.find((m) => m.market === p.market);
-    if (params === undefined) return reject("UNKNOWN_MARKET", { market: p.market, reason: "not in the set being adopted" }).rejection;
+    if (params === undefined)
+      return reject("UNKNOWN_MARKET", { market: p.market, reason: "not in the set being adopted" }).rejection;
     if (mark === undefined) return reject("INVALID_STATE", { market: p.market, missing: "mark" }).rejection;
     // No funding accrues here: each position keeps its index, so the state's cash and PnL are what they were.
     views.set(p.market, { params, price: mark.price, fundingIndex: p.fundingIndex, openInterest: 0n as Size });
   }
   const m = evaluate(previous.traderCash, previous.positions, views);
   if (m.equity < m.maintenance) {
-    return reject("BELOW_MAINTENANCE", { equity: m.equity, maintenance: m.maintenance, reason: "below the new set's maintenance" }).rejection;
+    return reject("BELOW_MAINTENANCE", {
+      equity: m.equity,
+      maintenance: m.maintenance,
+      reason: "below the new set's maintenance",
+    }).rejection;
   }
-  return Object.freeze({ ...previous, kind: StateKind.Remark, riskParamsHash, terms: termsFromEngineConfig(ctx.config) });
+  return Object.freeze({
+    ...previous,
+    kind: StateKind.Remark,
+    riskParamsHash,
+    terms: termsFromEngineConfig(ctx.config),
+  });
 }
 
 /** `adoptedState` or its rejection thrown. */
@@ -100,7 +124,11 @@ export function wireParamsOf(set: ParamSet): WireMarketParams[] {
     const { market, tiers, ...scalars } = m;
     return {
       market: market as MarketId,
-      tiers: (tiers ?? []).map((t) => ({ notionalFloor: BigInt(t.notionalFloor!), imf: BigInt(t.imf!), mmf: BigInt(t.mmf!) })),
+      tiers: (tiers ?? []).map((t) => ({
+        notionalFloor: BigInt(t.notionalFloor!),
+        imf: BigInt(t.imf!),
+        mmf: BigInt(t.mmf!),
+      })),
       scalars: Object.fromEntries(Object.entries(scalars).map(([k, v]) => [k, BigInt(v as bigint)])),
     };
   });
@@ -113,6 +141,9 @@ export function wireParamsOf(set: ParamSet): WireMarketParams[] {
  */
 export function paramSetFromWire(markets: readonly WireMarketParams[], claimed: Bytes32): ParamSet {
   const set = paramSetFromInput({ markets: markets.map((m) => ({ ...m.scalars, market: m.market, tiers: m.tiers })) });
-  if (set.hash !== claimed) throw new EngineError("RISK_PARAMS_MISMATCH", { details: { expected: claimed, got: set.hash, reason: "parameters do not hash to the offered hash" } });
+  if (set.hash !== claimed)
+    throw new EngineError("RISK_PARAMS_MISMATCH", {
+      details: { expected: claimed, got: set.hash, reason: "parameters do not hash to the offered hash" },
+    });
   return set;
 }

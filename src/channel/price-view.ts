@@ -73,7 +73,11 @@ export function checkProposalPrices(
     if (params === undefined || twap === undefined) continue; // no view: the engine judges alone
     if (abs(mark.price - twap) * FRACTION_ONE > params.offBandFraction * twap) {
       return reject("PRICE_OFF_BAND", {
-        market: mark.market, action: action.kind, price: mark.price, twap, band: params.offBandFraction,
+        market: mark.market,
+        action: action.kind,
+        price: mark.price,
+        twap,
+        band: params.offBandFraction,
         reason: "far from the countersigner's average of the oracle",
       }).rejection;
     }

@@ -24,15 +24,25 @@ export interface UnilateralExit {
   readonly settlement: UnilateralSettlement;
 }
 
-export function unilateralExit(snapshot: ChannelSnapshot, reports: readonly PriceReport[], now: bigint, signer: Signer): UnilateralExit {
+export function unilateralExit(
+  snapshot: ChannelSnapshot,
+  reports: readonly PriceReport[],
+  now: bigint,
+  signer: Signer,
+): UnilateralExit {
   const proof = snapshot.latest;
-  if (proof === undefined) throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "no supported state to settle from" } });
+  if (proof === undefined)
+    throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "no supported state to settle from" } });
   const margin = marginStateOf(proof.state);
   const byMarket = new Map(reports.map((r) => [r.market, r]));
   const ordered = margin.positions.map((p) => byMarket.get(p.market)).filter((r): r is PriceReport => r !== undefined);
   const settlement = unilateralSettlement(margin, fundingOf(snapshot, proof.state) as Collateral, ordered, now);
   const participants = snapshot.fixedPart.participants;
-  const variable = unilateralVariablePart({ token: snapshot.token, trader: participants[TRADER]!, hub: participants[HUB]! }, proof.state.turnNum, settlement);
+  const variable = unilateralVariablePart(
+    { token: snapshot.token, trader: participants[TRADER]!, hub: participants[HUB]! },
+    proof.state.turnNum,
+    settlement,
+  );
   const state: State = { ...snapshot.fixedPart, ...variable };
   const sigs: (string | undefined)[] = participants.map(() => undefined);
   sigs[snapshot.me] = signState(signer, state);
@@ -43,7 +53,12 @@ export function unilateralExit(snapshot: ChannelSnapshot, reports: readonly Pric
 const PRICE_UNAVAILABLE = new Set(["PRICE_MISSING", "PRICE_STALE", "PRICE_FROM_FUTURE"]);
 
 /** `unilateralExit`, or undefined when we hold no usable report (a dispute answer looks again later). */
-export function unilateralExitIfPriced(snapshot: ChannelSnapshot, reports: readonly PriceReport[], now: bigint, signer: Signer): UnilateralExit | undefined {
+export function unilateralExitIfPriced(
+  snapshot: ChannelSnapshot,
+  reports: readonly PriceReport[],
+  now: bigint,
+  signer: Signer,
+): UnilateralExit | undefined {
   try {
     return unilateralExit(snapshot, reports, now, signer);
   } catch (error) {

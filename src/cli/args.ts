@@ -30,7 +30,8 @@ export function decimalArg(value: string | undefined, flag: string, decimals: nu
 
 export function intArg(value: string | undefined, flag: string, min = 0): number {
   const n = Number(value);
-  if (value === undefined || !Number.isSafeInteger(n) || n < min) throw usageError(`${flag} must be an integer ≥ ${min}, got ${value}`);
+  if (value === undefined || !Number.isSafeInteger(n) || n < min)
+    throw usageError(`${flag} must be an integer ≥ ${min}, got ${value}`);
   return n;
 }
 
@@ -39,12 +40,20 @@ export async function readJsonFile(path: string): Promise<unknown> {
   try {
     text = await readFile(path, "utf8");
   } catch (cause) {
-    throw new ConfigError("INVALID_CONFIG", { message: `cannot read config ${path}: ${(cause as NodeJS.ErrnoException).code ?? cause}`, details: { path }, cause });
+    throw new ConfigError("INVALID_CONFIG", {
+      message: `cannot read config ${path}: ${(cause as NodeJS.ErrnoException).code ?? cause}`,
+      details: { path },
+      cause,
+    });
   }
   try {
     return JSON.parse(text);
   } catch (cause) {
-    throw new ConfigError("INVALID_CONFIG", { message: `config ${path} is not JSON: ${(cause as Error).message}`, details: { path }, cause });
+    throw new ConfigError("INVALID_CONFIG", {
+      message: `config ${path} is not JSON: ${(cause as Error).message}`,
+      details: { path },
+      cause,
+    });
   }
 }
 

@@ -23,15 +23,19 @@ export async function withRegistryAddresses(input: unknown): Promise<unknown> {
   const chain = root.chain;
   if (typeof chain !== "object" || chain === null) return input;
   const given = chain as Record<string, unknown>;
-  const missing = (Object.keys(ADDRESS_FIELDS) as (keyof typeof ADDRESS_FIELDS)[]).filter((field) => given[field] === undefined);
+  const missing = (Object.keys(ADDRESS_FIELDS) as (keyof typeof ADDRESS_FIELDS)[]).filter(
+    (field) => given[field] === undefined,
+  );
   if (missing.length === 0) return input;
   // A chain id the resolver would refuse is left for it to report, with every other issue.
   const chainId = typeof given.chainId === "string" || typeof given.chainId === "number" ? String(given.chainId) : "";
   if (!/^[1-9]\d*$/.test(chainId)) return input;
-  const dir = typeof given.deployments === "string" && given.deployments !== "" ? given.deployments : DEFAULT_DEPLOYMENTS_DIR;
+  const dir =
+    typeof given.deployments === "string" && given.deployments !== "" ? given.deployments : DEFAULT_DEPLOYMENTS_DIR;
   const record = await requireRecord(dir, BigInt(chainId));
   const filled: Record<string, unknown> = { ...given };
   for (const field of missing) filled[field] = record.contracts[ADDRESS_FIELDS[field]].address;
-  if (given.startBlock === undefined && missing.includes("adjudicator")) filled.startBlock = record.contracts.NitroAdjudicator.blockNumber ?? 0;
+  if (given.startBlock === undefined && missing.includes("adjudicator"))
+    filled.startBlock = record.contracts.NitroAdjudicator.blockNumber ?? 0;
   return { ...root, chain: filled };
 }

@@ -44,14 +44,25 @@ export async function deploy(argv: string[]): Promise<void> {
   const chainId = BigInt(intArg(required(values["chain-id"], "--chain-id"), "--chain-id", 1));
   const token = values.token === undefined ? undefined : parseToken(values.token);
   const confirmations = intArg(values.confirmations, "--confirmations", 1);
-  const gwei = (flag: "max-fee-gwei" | "priority-fee-gwei") => (values[flag] === undefined ? undefined : BigInt(intArg(values[flag], `--${flag}`)) * 10n ** 9n);
+  const gwei = (flag: "max-fee-gwei" | "priority-fee-gwei") =>
+    values[flag] === undefined ? undefined : BigInt(intArg(values[flag], `--${flag}`)) * 10n ** 9n;
   const maxFeePerGas = gwei("max-fee-gwei");
   const maxPriorityFeePerGas = gwei("priority-fee-gwei");
-  if ((maxFeePerGas === undefined) !== (maxPriorityFeePerGas === undefined)) throw usageError("--max-fee-gwei and --priority-fee-gwei go together");
+  if ((maxFeePerGas === undefined) !== (maxPriorityFeePerGas === undefined))
+    throw usageError("--max-fee-gwei and --priority-fee-gwei go together");
   const pollMs = intArg(values["poll-ms"], "--poll-ms", 10);
   const provider = rpcProvider(rpc, pollMs);
   try {
-    const wallet = values.key === undefined ? undefined : (await loadKey(values.key, { passwordEnv: DEFAULT_PASSWORD_ENV, allowPlainKey: values["plain-key-dev"], ...(values["password-file"] !== undefined ? { passwordFile: values["password-file"] } : {}) })).wallet;
+    const wallet =
+      values.key === undefined
+        ? undefined
+        : (
+            await loadKey(values.key, {
+              passwordEnv: DEFAULT_PASSWORD_ENV,
+              allowPlainKey: values["plain-key-dev"],
+              ...(values["password-file"] !== undefined ? { passwordFile: values["password-file"] } : {}),
+            })
+          ).wallet;
     // Ignition is a fifth of the bundle and only this command runs it: its own chunk, loaded here.
     const { deployContracts } = await import("../chain/ignition.ts");
     const outcome = await deployContracts({

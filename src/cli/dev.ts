@@ -46,7 +46,10 @@ export const DEV_USAGE = `  dev [--rpc-port 8545] [--traders 3] [--seed 7] [--sc
 
 const BTC = "BTC-PERP" as MarketId;
 const ETH = "ETH-PERP" as MarketId;
-const KIND_NAMES = Object.fromEntries(Object.entries(StateKind).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
+const KIND_NAMES = Object.fromEntries(Object.entries(StateKind).map(([k, v]) => [v, k.toLowerCase()])) as Record<
+  number,
+  string
+>;
 /** Quiet hub events: the trader lines and the hub's "rejected" line already say the same. */
 const QUIET = new Set<HubEventName>(["proposed", "supported", "handler-error"]);
 
@@ -72,11 +75,16 @@ export async function dev(argv: string[], clock: Clock): Promise<void> {
     // The production shape behind the same command: just the hub, on an existing chain and oracle.
     if (values.config === undefined) throw usageError("--hub-only needs --config hub.json");
     const passOn = ["start", "--config", values.config];
-    for (const flag of ["dashboard-port", "log-format", "log-level"] as const) if (values[flag] !== undefined) passOn.push(`--${flag}`, values[flag]!);
+    for (const flag of ["dashboard-port", "log-format", "log-level"] as const)
+      if (values[flag] !== undefined) passOn.push(`--${flag}`, values[flag]!);
     return hubCommand(passOn, clock);
   }
-  const logger = createLogger({ format: parseLogFormat(values["log-format"]), level: parseLogLevel(values["log-level"]) });
-  const dashboardPort = values["dashboard-port"] === undefined ? 8088 : intArg(values["dashboard-port"], "--dashboard-port");
+  const logger = createLogger({
+    format: parseLogFormat(values["log-format"]),
+    level: parseLogLevel(values["log-level"]),
+  });
+  const dashboardPort =
+    values["dashboard-port"] === undefined ? 8088 : intArg(values["dashboard-port"], "--dashboard-port");
   if (dashboardPort > 65535) throw usageError(`--dashboard-port must be a port number, got ${dashboardPort}`);
   const port = intArg(values["rpc-port"], "--rpc-port");
   if (port > 65535) throw usageError(`--rpc-port must be a port number, got ${port}`);
@@ -86,11 +94,15 @@ export async function dev(argv: string[], clock: Clock): Promise<void> {
   const seed = intArg(values.seed, "--seed");
 
   const shutdown = shutdownSignal();
-  const stopAfter = values.duration === undefined ? undefined : timeout(clock, intArg(values.duration, "--duration", 1) * 1000);
+  const stopAfter =
+    values.duration === undefined ? undefined : timeout(clock, intArg(values.duration, "--duration", 1) * 1000);
   const signal = stopAfter === undefined ? shutdown.signal : AbortSignal.any([shutdown.signal, stopAfter]);
   const chain = new LocalChain({ port });
   const dir = mkdtempSync(join(tmpdir(), "nitro-margin-dev-"));
-  const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true }), () => chain.stop()];
+  const cleanups: (() => Promise<void> | void)[] = [
+    () => rmSync(dir, { recursive: true, force: true }),
+    () => chain.stop(),
+  ];
   try {
     await chain.start();
     const provider = rpcProvider(chain.url, 100);
@@ -105,12 +117,23 @@ export async function dev(argv: string[], clock: Clock): Promise<void> {
     console.log(`collateral token: ${deployment.token}`);
     if (values.exit) return;
 
-    const oracle = createLocalOracle({ privateKey: devOracleKey("dev"), domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp } });
+    const oracle = createLocalOracle({
+      privateKey: devOracleKey("dev"),
+      domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp },
+    });
     const config = resolveHubConfig({
       listen: ["/ip4/127.0.0.1/tcp/0"],
       dataDir: dir,
       key: { plainKeyFile: "(in-process dev key)", allowPlainKey: true },
-      chain: { rpcUrl: chain.url, chainId: deployment.chainId, adjudicator: deployment.adjudicator, marginApp: deployment.marginApp, token: deployment.token, confirmations: 1, pollMs: 200 },
+      chain: {
+        rpcUrl: chain.url,
+        chainId: deployment.chainId,
+        adjudicator: deployment.adjudicator,
+        marginApp: deployment.marginApp,
+        token: deployment.token,
+        confirmations: 1,
+        pollMs: 200,
+      },
       oracle: { signer: oracle.address },
       channels: { challengeDuration: 3600, hubMarginRatio: 1_000_000, minDeposit: 1_000_000 },
       markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
@@ -129,17 +152,35 @@ export async function dev(argv: string[], clock: Clock): Promise<void> {
     cleanups.unshift(() => hub.stop());
     const metrics = new HubMetrics(hub, { clock });
     metrics.start();
-    const dashboard = new DashboardServer({ hub, metrics, port: dashboardPort, anyPortIfTaken: values["dashboard-port"] === undefined, signal, clock });
+    const dashboard = new DashboardServer({
+      hub,
+      metrics,
+      port: dashboardPort,
+      anyPortIfTaken: values["dashboard-port"] === undefined,
+      signal,
+      clock,
+    });
     await dashboard.start();
-    cleanups.unshift(() => dashboard.stop(), () => metrics.stop());
+    cleanups.unshift(
+      () => dashboard.stop(),
+      () => metrics.stop(),
+    );
     console.log(`dashboard ${dashboard.url}`);
     console.log(`hub multiaddr:    ${hub.multiaddrs[0]}`);
     console.log(`hub address:      ${hub.address}`);
     const markets = [...config.engine.markets.values()].map((m) => ({ market: m.market, tickSize: m.tickSize }));
     const replay = values.prices === undefined ? undefined : replayPath(await readFile(values.prices, "utf8"), markets);
-    console.log(`oracle signer:    ${oracle.address} (${replay ? `replaying ${values.prices}` : `scenario ${scenario}, seed ${seed}`})`);
+    console.log(
+      `oracle signer:    ${oracle.address} (${replay ? `replaying ${values.prices}` : `scenario ${scenario}, seed ${seed}`})`,
+    );
     const feed = devOracleFeed({
-      oracle, markets, seed, scenario, crashAt: 25, clock, ...(replay ? { path: replay } : {}),
+      oracle,
+      markets,
+      seed,
+      scenario,
+      crashAt: 25,
+      clock,
+      ...(replay ? { path: replay } : {}),
       onTick: (reports) => console.log(`price ${reports.map((r) => `${r.market}=${px(r.price)}`).join(" ")}`),
       onError: (error) => console.log(formatEvent("price-rejected", { error: String(error) })),
     });
@@ -148,7 +189,13 @@ export async function dev(argv: string[], clock: Clock): Promise<void> {
     await clock.sleep(1500, signal); // a first price before anyone trades
 
     const funding = progress(logger, "funding and starting traders", traderCount);
-    const traders = await Promise.all(Array.from({ length: traderCount }, (_, i) => startTrader(i + 1, hub, config, provider, deployment, oracle.address, dir, clock).then((t) => (funding.step({ trader: i + 1 }), t))));
+    const traders = await Promise.all(
+      Array.from({ length: traderCount }, (_, i) =>
+        startTrader(i + 1, hub, config, provider, deployment, oracle.address, dir, clock).then(
+          (t) => (funding.step({ trader: i + 1 }), t),
+        ),
+      ),
+    );
     funding.done();
     if (traderCount > 0) {
       const opening = progress(logger, "opening channels", traderCount);
@@ -178,7 +225,12 @@ function devSigner(label: string): Signer {
 }
 
 /** A funded development account's chain access: its adjudicator client and the funding port over it. */
-async function fundingFor(signer: Signer, provider: JsonRpcProvider, d: Deployment, tokens: bigint): Promise<{ client: AdjudicatorClient; funding: ChannelFunding }> {
+async function fundingFor(
+  signer: Signer,
+  provider: JsonRpcProvider,
+  d: Deployment,
+  tokens: bigint,
+): Promise<{ client: AdjudicatorClient; funding: ChannelFunding }> {
   await provider.send("hardhat_setBalance", [signer.address, "0x" + (10n ** 22n).toString(16)]);
   const token = new Contract(d.token, ["function mint(address to, uint256 amount)"], await provider.getSigner(0));
   await (await token.getFunction("mint")(signer.address, tokens * COLLATERAL_ONE)).wait();
@@ -187,7 +239,16 @@ async function fundingFor(signer: Signer, provider: JsonRpcProvider, d: Deployme
   return { client, funding: new ChannelFunding(client, provider, 1) };
 }
 
-async function startTrader(index: number, hub: Hub, config: HubConfig, provider: JsonRpcProvider, d: Deployment, oracle: HubConfig["oracle"]["signer"], dir: string, clock: Clock): Promise<TraderClient> {
+async function startTrader(
+  index: number,
+  hub: Hub,
+  config: HubConfig,
+  provider: JsonRpcProvider,
+  d: Deployment,
+  oracle: HubConfig["oracle"]["signer"],
+  dir: string,
+  clock: Clock,
+): Promise<TraderClient> {
   const signer = devSigner(`trader ${index}`);
   const traderChain = await fundingFor(signer, provider, d, 100_000n);
   const client = new TraderClient({
@@ -214,7 +275,13 @@ async function startTrader(index: number, hub: Hub, config: HubConfig, provider:
  * few seconds. Trader 1 runs about 15x long BTC, so the scenario's drop
  * liquidates it; the others stay moderate. Rejections are printed, not fatal.
  */
-async function simulate(client: TraderClient, index: number, seed: number, clock: Clock, signal: AbortSignal): Promise<void> {
+async function simulate(
+  client: TraderClient,
+  index: number,
+  seed: number,
+  clock: Clock,
+  signal: AbortSignal,
+): Promise<void> {
   const tag = `trader-${index}`;
   let turn = -1;
   const report = () => {
@@ -223,7 +290,9 @@ async function simulate(client: TraderClient, index: number, seed: number, clock
     turn = latest.state.turnNum;
     const s = client.status();
     const kind = KIND_NAMES[marginStateOf(latest.state).kind] ?? "state";
-    const positions = s.markets.map((m) => `${m.market}:${size(m.size)}@liq=${m.liquidationPrice === null ? "none" : px(m.liquidationPrice)}`).join(",");
+    const positions = s.markets
+      .map((m) => `${m.market}:${size(m.size)}@liq=${m.liquidationPrice === null ? "none" : px(m.liquidationPrice)}`)
+      .join(",");
     console.log(`${tag} ${kind} turn=${turn} equity=${usd(s.equity)} positions=${positions || "flat"}`);
   };
   const attempt = async (what: string, run: () => Promise<unknown>) => {
@@ -239,7 +308,11 @@ async function simulate(client: TraderClient, index: number, seed: number, clock
   await attempt("open", () => client.open(deposit, { signal }));
   if (client.latest === undefined) return;
   // Opening positions: 0.25 BTC on 1,000 (≈15x), 2 ETH on 3,000 (2x), -0.02 BTC on 2,000.
-  const plans: [MarketId, bigint][] = [[BTC, 25_000_000n], [ETH, 200_000_000n], [BTC, -2_000_000n]];
+  const plans: [MarketId, bigint][] = [
+    [BTC, 25_000_000n],
+    [ETH, 200_000_000n],
+    [BTC, -2_000_000n],
+  ];
   const [market, opening] = plans[(index - 1) % 3]!;
   await attempt("trade", () => client.trade(market, opening, 0n, { signal }));
   let state = (seed * 1_000 + index) >>> 0;

@@ -13,7 +13,10 @@ export function failureLine(error: unknown): string {
   if (error instanceof MarginError) return `error ${error.code}: ${oneLine(error.message)}${causeText(error)}`;
   if (error instanceof RemoteError) return `error ${error.code}: the hub refused: ${oneLine(error.shortMessage)}`;
   if (error instanceof Error) {
-    const code = "code" in error && typeof error.code === "string" && /^[A-Z][A-Z0-9_]*$/.test(error.code) ? error.code : "UNEXPECTED";
+    const code =
+      "code" in error && typeof error.code === "string" && /^[A-Z][A-Z0-9_]*$/.test(error.code)
+        ? error.code
+        : "UNEXPECTED";
     return `error ${code}: ${oneLine(error.message)}${causeText(error)}`;
   }
   return `error UNEXPECTED: ${oneLine(String(error))}`;
@@ -21,7 +24,10 @@ export function failureLine(error: unknown): string {
 
 /** A usage mistake (exit 2) rather than a failure (exit 1). */
 export function isUsageFailure(error: unknown): boolean {
-  return error instanceof ConfigError || (error instanceof Error && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS"));
+  return (
+    error instanceof ConfigError ||
+    (error instanceof Error && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS"))
+  );
 }
 
 /** The innermost cause's message, when it says something the outer one does not (ECONNREFUSED behind RPC_UNAVAILABLE). */

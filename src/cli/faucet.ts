@@ -23,10 +23,18 @@ export const FAUCET_USAGE = `  faucet --rpc URL --chain-id N --to 0x.. [--tokens
 export async function faucet(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { rpc: { type: "string" }, "chain-id": { type: "string" }, to: { type: "string" }, tokens: { type: "string" }, eth: { type: "string" }, deployments: { type: "string", default: DEFAULT_DEPLOYMENTS_DIR } },
+    options: {
+      rpc: { type: "string" },
+      "chain-id": { type: "string" },
+      to: { type: "string" },
+      tokens: { type: "string" },
+      eth: { type: "string" },
+      deployments: { type: "string", default: DEFAULT_DEPLOYMENTS_DIR },
+    },
   });
   const chainId = BigInt(intArg(required(values["chain-id"], "--chain-id"), "--chain-id", 1));
-  if (!DEV_CHAIN_IDS.includes(chainId)) throw usageError(`faucet runs on development chains only (${DEV_CHAIN_IDS.join(", ")}), not ${chainId}`);
+  if (!DEV_CHAIN_IDS.includes(chainId))
+    throw usageError(`faucet runs on development chains only (${DEV_CHAIN_IDS.join(", ")}), not ${chainId}`);
   let to;
   try {
     to = parseAddress(required(values.to, "--to"), "--to");
@@ -38,11 +46,21 @@ export async function faucet(argv: string[]): Promise<void> {
   const record = await requireRecord(values.deployments, chainId);
   const provider = rpcProvider(required(values.rpc, "--rpc"), 100);
   try {
-    const network = await provider.getNetwork().catch((error: unknown) => { throw toChainError(error, "faucet"); });
-    if (network.chainId !== chainId) throw new ChainError("CHAIN_ID_MISMATCH", { details: { expected: chainId, actual: network.chainId } });
-    if (eth !== undefined) await provider.send("hardhat_setBalance", [to, toBeHex(eth)]).catch((error: unknown) => { throw toChainError(error, "hardhat_setBalance"); });
+    const network = await provider.getNetwork().catch((error: unknown) => {
+      throw toChainError(error, "faucet");
+    });
+    if (network.chainId !== chainId)
+      throw new ChainError("CHAIN_ID_MISMATCH", { details: { expected: chainId, actual: network.chainId } });
+    if (eth !== undefined)
+      await provider.send("hardhat_setBalance", [to, toBeHex(eth)]).catch((error: unknown) => {
+        throw toChainError(error, "hardhat_setBalance");
+      });
     if (tokens > 0n) {
-      const token = new Contract(record.contracts.CollateralToken.address, ["function mint(address to, uint256 amount)"], await provider.getSigner(0));
+      const token = new Contract(
+        record.contracts.CollateralToken.address,
+        ["function mint(address to, uint256 amount)"],
+        await provider.getSigner(0),
+      );
       await (await token.getFunction("mint")(to, tokens)).wait();
     }
     console.log(`funded ${to} tokens=${usd(tokens)}${eth !== undefined ? ` eth=${values.eth}` : ""}`);

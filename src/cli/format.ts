@@ -4,14 +4,23 @@
  * formatFixed (exact, so a script parses back the very integer).
  */
 import type { TraderStatus } from "../client/trader.ts";
-import { COLLATERAL_DECIMALS, FRACTION_DECIMALS, formatFixed, PRICE_DECIMALS, SIZE_DECIMALS } from "../protocol/units.ts";
+import {
+  COLLATERAL_DECIMALS,
+  FRACTION_DECIMALS,
+  formatFixed,
+  PRICE_DECIMALS,
+  SIZE_DECIMALS,
+} from "../protocol/units.ts";
 
 export const usd = (v: bigint): string => formatFixed(v, COLLATERAL_DECIMALS);
 export const px = (v: bigint): string => formatFixed(v, PRICE_DECIMALS);
 export const size = (v: bigint): string => formatFixed(v, SIZE_DECIMALS);
 
 export function formatEvent(event: string, fields: Record<string, unknown>): string {
-  const parts = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === "string" ? v : typeof v === "bigint" ? v.toString() : JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x))}`);
+  const parts = Object.entries(fields).map(
+    ([k, v]) =>
+      `${k}=${typeof v === "string" ? v : typeof v === "bigint" ? v.toString() : JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x))}`,
+  );
   return [event, ...parts].join(" ");
 }
 
@@ -30,7 +39,9 @@ export function formatStatus(s: TraderStatus, stateHash: string): string[] {
     `allocation-hub ${usd(s.allocation.hub)}`,
   ];
   for (const m of s.markets) {
-    lines.push(`position ${m.market} size=${size(m.size)} mark=${m.mark === undefined ? "none" : px(m.mark)} liquidation-price=${m.liquidationPrice === null ? "none" : px(m.liquidationPrice)}`);
+    lines.push(
+      `position ${m.market} size=${size(m.size)} mark=${m.mark === undefined ? "none" : px(m.mark)} liquidation-price=${m.liquidationPrice === null ? "none" : px(m.liquidationPrice)}`,
+    );
   }
   return lines;
 }

@@ -46,7 +46,8 @@ export const HUB_USAGE = `  hub start --config FILE [--password-file FILE]
 
 export async function hub(argv: string[], clock: Clock): Promise<void> {
   const [sub, ...rest] = argv;
-  if (sub !== "start") throw usageError(`unknown hub command ${JSON.stringify(sub ?? "")}; try "hub start --config FILE"`);
+  if (sub !== "start")
+    throw usageError(`unknown hub command ${JSON.stringify(sub ?? "")}; try "hub start --config FILE"`);
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -68,26 +69,46 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
   const config = resolveHubConfig(await readChainConfig(required(values.config, "--config")));
   const scenario = values["dev-oracle-scenario"] as Scenario;
   if (!SCENARIOS.includes(scenario)) throw usageError(`--dev-oracle-scenario must be one of ${SCENARIOS.join(", ")}`);
-  const dashboardPort = values["dashboard-port"] === undefined ? undefined : intArg(values["dashboard-port"], "--dashboard-port");
-  if (dashboardPort !== undefined && dashboardPort > 65535) throw usageError(`--dashboard-port must be a port number, got ${dashboardPort}`);
+  const dashboardPort =
+    values["dashboard-port"] === undefined ? undefined : intArg(values["dashboard-port"], "--dashboard-port");
+  if (dashboardPort !== undefined && dashboardPort > 65535)
+    throw usageError(`--dashboard-port must be a port number, got ${dashboardPort}`);
   const shutdown = shutdownSignal();
-  const logger = createLogger({ fd: 2, format: parseLogFormat(values["log-format"]), level: values.quiet ? "silent" : parseLogLevel(values["log-level"]) });
+  const logger = createLogger({
+    fd: 2,
+    format: parseLogFormat(values["log-format"]),
+    level: values.quiet ? "silent" : parseLogLevel(values["log-level"]),
+  });
   // Log lines carry the machine's time (pino's): they are read by people, at real time, whatever the hub's clock.
   const log = values.quiet ? undefined : eventLog(logger);
   // The process's own events, in the hub's line format.
-  const note = (level: "warn" | "info" | "debug", event: string, fields: Record<string, unknown>) => logLine(logger, level, event, fields);
+  const note = (level: "warn" | "info" | "debug", event: string, fields: Record<string, unknown>) =>
+    logLine(logger, level, event, fields);
   // A transaction left pending and sent again with higher fees: worth a line (the gas market moved past the config's offer).
-  const onReplace = (r: Replacement) => note("warn", "tx-replaced", { action: r.action, nonce: r.nonce, replaced: r.replacedHash, hash: r.hash, maxFeePerGas: r.maxFeePerGas.toString() });
+  const onReplace = (r: Replacement) =>
+    note("warn", "tx-replaced", {
+      action: r.action,
+      nonce: r.nonce,
+      replaced: r.replacedHash,
+      hash: r.hash,
+      maxFeePerGas: r.maxFeePerGas.toString(),
+    });
   const chain = await wireChain(config, { passwordFile: values["password-file"], clock, onReplace });
   // Below the floor the hub could not pay for the checkpoints a stale challenge needs: refuse to start.
-  const firstBalance = await checkGasFloor(chain.provider, chain.adjudicator.account, config.chain.minBalance).catch(async (error: unknown) => {
-    await chain.close();
-    shutdown.dispose();
-    throw error;
-  });
+  const firstBalance = await checkGasFloor(chain.provider, chain.adjudicator.account, config.chain.minBalance).catch(
+    async (error: unknown) => {
+      await chain.close();
+      shutdown.dispose();
+      throw error;
+    },
+  );
   // The dispute watcher answers stale challenges while the hub runs (it resumes from its stored cursor; block 0 the first time).
   const disputes = { provider: chain.provider, client: chain.adjudicator, pollingIntervalMs: config.chain.pollMs };
-  const store = storeFromConfig(config.store, { sqlitePath: `${config.dataDir}/hub.db`, clock: chain.clock, signal: shutdown.signal });
+  const store = storeFromConfig(config.store, {
+    sqlitePath: `${config.dataDir}/hub.db`,
+    clock: chain.clock,
+    signal: shutdown.signal,
+  });
   const fenced = new AbortController();
   // What ends a serving hub: a signal, or losing the store's lease (fenced).
   const stopping = AbortSignal.any([shutdown.signal, fenced.signal]);
@@ -101,7 +122,16 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
     store.onWaiting = (holder) => console.log(`standby ${holder}`);
   }
   const peerKey = await loadOrCreatePeerKey(config.peerKeyFile);
-  const node = new Hub({ config, signer: chain.key.signer, chain: chain.funding, disputes, clock: chain.clock, store, peerKey, ...(log ? { log } : {}) });
+  const node = new Hub({
+    config,
+    signer: chain.key.signer,
+    chain: chain.funding,
+    disputes,
+    clock: chain.clock,
+    store,
+    peerKey,
+    ...(log ? { log } : {}),
+  });
   let feedDone: Promise<void> = Promise.resolve();
   let dashboard: DashboardServer | undefined;
   const metrics = new HubMetrics(node, { clock: chain.clock });
@@ -111,16 +141,24 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
     floor: config.chain.minBalance,
     pollMs: config.chain.balancePollMs,
     clock: chain.clock,
-    onLow: (balance, floor) => note("warn", "gas-balance-low", { balance: formatEther(balance), floor: formatEther(floor) }),
+    onLow: (balance, floor) =>
+      note("warn", "gas-balance-low", { balance: formatEther(balance), floor: formatEther(floor) }),
     onRecovered: (balance) => note("info", "gas-balance-ok", { balance: formatEther(balance) }),
     onError: (error) => note("warn", "gas-balance-error", { error: String(error) }),
   });
   // ETH as a float: a gauge for alerts, not an amount anyone settles with.
-  new Gauge({ name: "nitro_margin_hub_gas_balance_eth", help: "The hub's ETH for gas (last read); alert below twice chain.minBalance", registers: [metrics.registry], collect() {
-    if (gas.latest !== undefined) this.set(Number(formatEther(gas.latest)));
-  } });
+  new Gauge({
+    name: "nitro_margin_hub_gas_balance_eth",
+    help: "The hub's ETH for gas (last read); alert below twice chain.minBalance",
+    registers: [metrics.registry],
+    collect() {
+      if (gas.latest !== undefined) this.set(Number(formatEther(gas.latest)));
+    },
+  });
   // Transactions a previous run of this data directory left pending: sent again with higher fees until they land.
-  const resumed = chain.resumePending(shutdown.signal, (entry, error) => note("warn", "tx-resume-failed", { action: entry.action, nonce: entry.nonce, error: String(error) }));
+  const resumed = chain.resumePending(shutdown.signal, (entry, error) =>
+    note("warn", "tx-resume-failed", { action: entry.action, nonce: entry.nonce, error: String(error) }),
+  );
   try {
     try {
       await node.start();
@@ -131,20 +169,40 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
     gas.start(firstBalance);
     if (dashboardPort !== undefined) {
       metrics.start();
-      dashboard = new DashboardServer({ hub: node, metrics, port: dashboardPort, host: values["dashboard-host"], signal: stopping, clock: chain.clock });
+      dashboard = new DashboardServer({
+        hub: node,
+        metrics,
+        port: dashboardPort,
+        host: values["dashboard-host"],
+        signal: stopping,
+        clock: chain.clock,
+      });
       await dashboard.start();
       console.log(`dashboard ${dashboard.url}`);
     }
     for (const addr of node.multiaddrs) console.log(`multiaddr ${addr}`);
     console.log(`address ${node.address}`);
     console.log(`peer-id ${node.peerId}`);
-    const feed = values["dev-oracle-key"] === undefined ? undefined : devFeed(config, values["dev-oracle-key"], {
-      seed: Number(values["dev-oracle-seed"]),
-      scenario,
-      intervalMs: intArg(values["dev-oracle-interval-ms"], "--dev-oracle-interval-ms", 10),
-      ...(values["dev-oracle-volatility"] !== undefined ? { volatility: BigInt(intArg(values["dev-oracle-volatility"], "--dev-oracle-volatility")) } : {}),
-      ...(values["dev-oracle-crash-at"] !== undefined ? { crashAt: intArg(values["dev-oracle-crash-at"], "--dev-oracle-crash-at") } : {}),
-    }, chain.clock, note);
+    const feed =
+      values["dev-oracle-key"] === undefined
+        ? undefined
+        : devFeed(
+            config,
+            values["dev-oracle-key"],
+            {
+              seed: Number(values["dev-oracle-seed"]),
+              scenario,
+              intervalMs: intArg(values["dev-oracle-interval-ms"], "--dev-oracle-interval-ms", 10),
+              ...(values["dev-oracle-volatility"] !== undefined
+                ? { volatility: BigInt(intArg(values["dev-oracle-volatility"], "--dev-oracle-volatility")) }
+                : {}),
+              ...(values["dev-oracle-crash-at"] !== undefined
+                ? { crashAt: intArg(values["dev-oracle-crash-at"], "--dev-oracle-crash-at") }
+                : {}),
+            },
+            chain.clock,
+            note,
+          );
     if (feed !== undefined) feedDone = feed.run((reports) => node.ingestPrices(reports), stopping);
     console.log("ready");
     await untilAborted(stopping);
@@ -169,15 +227,34 @@ type DevPath = Pick<DevOracleFeedInit, "seed" | "scenario" | "intervalMs" | "vol
  * production hub has no such flag set; its oracle pushes signed reports into
  * `Hub.ingestPrices` through its own `PriceFeed`.
  */
-function devFeed(config: ReturnType<typeof resolveHubConfig>, key: string, path: DevPath, clock: Clock, note: (level: "warn" | "debug", event: string, fields: Record<string, unknown>) => void): PriceFeed {
+function devFeed(
+  config: ReturnType<typeof resolveHubConfig>,
+  key: string,
+  path: DevPath,
+  clock: Clock,
+  note: (level: "warn" | "debug", event: string, fields: Record<string, unknown>) => void,
+): PriceFeed {
   if (!/^(0x)?[0-9a-fA-F]{64}$/.test(key)) throw usageError("--dev-oracle-key must be a 32-byte hex private key");
-  const oracle = createLocalOracle({ privateKey: (key.startsWith("0x") ? key : `0x${key}`) as Hex, domain: { chainId: config.chain.chainId, verifyingContract: config.chain.marginApp } });
-  if (getAddress(oracle.address) !== getAddress(config.oracle.signer)) throw usageError(`--dev-oracle-key signs as ${oracle.address}, but the config's oracle.signer is ${config.oracle.signer}`);
+  const oracle = createLocalOracle({
+    privateKey: (key.startsWith("0x") ? key : `0x${key}`) as Hex,
+    domain: { chainId: config.chain.chainId, verifyingContract: config.chain.marginApp },
+  });
+  if (getAddress(oracle.address) !== getAddress(config.oracle.signer))
+    throw usageError(
+      `--dev-oracle-key signs as ${oracle.address}, but the config's oracle.signer is ${config.oracle.signer}`,
+    );
   const markets = [...config.engine.markets.values()].map((m) => ({ market: m.market, tickSize: m.tickSize }));
   return devOracleFeed({
-    oracle, markets, ...path, clock,
+    oracle,
+    markets,
+    ...path,
+    clock,
     // Every tick at debug: a test on the chain's clock mines a block at a time, each once the hub priced at it.
-    onTick: (reports) => note("debug", "dev-price", { at: reports[0]?.timestamp, ...Object.fromEntries(reports.map((r) => [r.market, r.price])) }),
+    onTick: (reports) =>
+      note("debug", "dev-price", {
+        at: reports[0]?.timestamp,
+        ...Object.fromEntries(reports.map((r) => [r.market, r.price])),
+      }),
     onError: (error) => note("warn", "price-rejected", { error: String(error) }),
   });
 }

@@ -27,7 +27,8 @@ export async function keygen(argv: string[]): Promise<void> {
   });
   const out = required(values.out, "--out");
   if (values.plain) {
-    if (!values.dev) throw usageError("--plain writes an unencrypted key; add --dev to confirm it is for development only");
+    if (!values.dev)
+      throw usageError("--plain writes an unencrypted key; add --dev to confirm it is for development only");
     const address = await writePlainKey(out);
     console.log(`address ${address}`);
     return;
@@ -45,9 +46,12 @@ async function writePlainKey(path: string): Promise<string> {
 }
 
 async function passwordOf(file: string | undefined): Promise<string> {
-  const password = file !== undefined ? (await readFile(file, "utf8")).replace(/\r?\n$/, "") : process.env[DEFAULT_PASSWORD_ENV];
+  const password =
+    file !== undefined ? (await readFile(file, "utf8")).replace(/\r?\n$/, "") : process.env[DEFAULT_PASSWORD_ENV];
   if (password === undefined || password.length === 0) {
-    throw new ChainError("KEYSTORE_PASSWORD_MISSING", { details: file !== undefined ? { passwordFile: file } : { env: DEFAULT_PASSWORD_ENV } });
+    throw new ChainError("KEYSTORE_PASSWORD_MISSING", {
+      details: file !== undefined ? { passwordFile: file } : { env: DEFAULT_PASSWORD_ENV },
+    });
   }
   return password;
 }

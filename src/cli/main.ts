@@ -30,7 +30,16 @@ ${ORACLE_USAGE}
 ${STORE_USAGE}
 `;
 
-const commands: Record<string, (argv: string[], clock: Clock) => Promise<void>> = { dev, deploy, faucet, hub, trader, keygen, oracle, store };
+const commands: Record<string, (argv: string[], clock: Clock) => Promise<void>> = {
+  dev,
+  deploy,
+  faucet,
+  hub,
+  trader,
+  keygen,
+  oracle,
+  store,
+};
 
 const [command, ...rest] = process.argv.slice(2);
 const run = command === undefined ? undefined : commands[command];

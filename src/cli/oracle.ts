@@ -50,9 +50,14 @@ export async function oracle(argv: string[], clock: Clock): Promise<void> {
   const privateKey = (key.startsWith("0x") ? key : `0x${key}`) as Hex;
   const signer = createLocalOracle({
     privateKey,
-    domain: { chainId: BigInt(intArg(required(values["chain-id"], "--chain-id"), "--chain-id", 1)), verifyingContract: parseAddress(required(values["margin-app"], "--margin-app"), "--margin-app") },
+    domain: {
+      chainId: BigInt(intArg(required(values["chain-id"], "--chain-id"), "--chain-id", 1)),
+      verifyingContract: parseAddress(required(values["margin-app"], "--margin-app"), "--margin-app"),
+    },
   });
-  const markets = [...resolveEngineConfig({ markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS] }).markets.values()].map((m) => ({ market: m.market, tickSize: m.tickSize }));
+  const markets = [...resolveEngineConfig({ markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS] }).markets.values()].map(
+    (m) => ({ market: m.market, tickSize: m.tickSize }),
+  );
   const path = values.prices === undefined ? undefined : replayPath(await readFile(values.prices, "utf8"), markets);
 
   const shutdown = shutdownSignal();
@@ -61,17 +66,27 @@ export async function oracle(argv: string[], clock: Clock): Promise<void> {
   const messenger = createMessenger({ libp2p: node });
   await messenger.start();
   try {
-    const hubPeer = (await node.dial(multiaddr(required(values.hub, "--hub")), { signal: shutdown.signal })).remotePeer.toString();
+    const hubPeer = (
+      await node.dial(multiaddr(required(values.hub, "--hub")), { signal: shutdown.signal })
+    ).remotePeer.toString();
     // The hub takes prices only from the peer that proved its oracle's address.
     await authenticate(messenger, hubPeer, signerFromPrivateKey(privateKey), { signal: shutdown.signal });
     console.log(`oracle ${signer.address}`);
     const feed = devOracleFeed({
-      oracle: signer, markets, seed: intArg(values.seed, "--seed"), scenario, intervalMs: intArg(values["interval-ms"], "--interval-ms", 10), clock,
+      oracle: signer,
+      markets,
+      seed: intArg(values.seed, "--seed"),
+      scenario,
+      intervalMs: intArg(values["interval-ms"], "--interval-ms", 10),
+      clock,
       ...(path ? { path } : {}),
       onTick: (reports) => console.log(`pushed ${reports.map((r) => `${r.market}=${r.price}`).join(" ")}`),
       onError: (error) => console.error(`refused ${String(error)}`),
     });
-    const done = feed.run((reports) => messenger.push(hubPeer, "price", { type: "price", reports }, { signal: shutdown.signal }), shutdown.signal);
+    const done = feed.run(
+      (reports) => messenger.push(hubPeer, "price", { type: "price", reports }, { signal: shutdown.signal }),
+      shutdown.signal,
+    );
     await untilAborted(shutdown.signal);
     await done;
   } finally {

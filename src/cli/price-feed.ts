@@ -73,11 +73,17 @@ export function pricePath(init: PricePathInit): { next(): Map<MarketId, Price> }
  * tick; after the last tick the last prices repeat. Re-signed by the local
  * oracle at the current time, as a development oracle relaying a feed would.
  */
-export function replayPath(csv: string, markets: readonly { readonly market: MarketId; readonly tickSize: bigint }[]): { next(): Map<MarketId, Price> } {
+export function replayPath(
+  csv: string,
+  markets: readonly { readonly market: MarketId; readonly tickSize: bigint }[],
+): { next(): Map<MarketId, Price> } {
   const wanted = new Map(markets.map((m) => [m.market as string, m.tickSize]));
   const ticks = new Map<string, Map<MarketId, Price>>();
   csv.split(/\r?\n/).forEach((line, i) => {
-    const fields = line.trim().split(",").map((f) => f.trim());
+    const fields = line
+      .trim()
+      .split(",")
+      .map((f) => f.trim());
     if (fields.length !== 3 || fields[0] === "" || (i === 0 && !/^\d/.test(fields[0]!))) return;
     const [ts, market, price] = fields as [string, string, string];
     const tick = wanted.get(market);

@@ -26,7 +26,9 @@ const DECIMAL = /^(0|[1-9][0-9]{0,77})$/;
 function big(x: unknown, what: string): unknown {
   if (typeof x === "string" && DECIMAL.test(x)) return BigInt(x);
   if (typeof x === "number" && Number.isSafeInteger(x) && x >= 0) return BigInt(x);
-  throw usageError(`${what} must be a non-negative integer as a decimal string, got ${JSON.stringify(x)?.slice(0, 40)}`);
+  throw usageError(
+    `${what} must be a non-negative integer as a decimal string, got ${JSON.stringify(x)?.slice(0, 40)}`,
+  );
 }
 
 function obj(x: unknown, what: string): Record<string, unknown> {
@@ -39,13 +41,16 @@ function checked<T>(what: string, validate: () => T): T {
     return validate();
   } catch (error) {
     const details = (error as { context?: unknown }).context;
-    throw usageError(`${what} is not valid: ${(error as Error).message}${details === undefined ? "" : " " + toJson(details).replace(/\s+/g, " ")}`);
+    throw usageError(
+      `${what} is not valid: ${(error as Error).message}${details === undefined ? "" : " " + toJson(details).replace(/\s+/g, " ")}`,
+    );
   }
 }
 
 /** A JSON array of reports `{market, price, timestamp, signature}` (price and timestamp decimal strings). */
 export function parseReportsJson(input: unknown, file: string): PriceReport[] {
-  if (!Array.isArray(input) || input.length === 0) throw usageError(`${file} must hold a non-empty JSON array of price reports`);
+  if (!Array.isArray(input) || input.length === 0)
+    throw usageError(`${file} must hold a non-empty JSON array of price reports`);
   const reports = input.map((x, i) => {
     const o = obj(x, `${file}[${i}]`);
     return { ...o, price: big(o.price, `${file}[${i}].price`), timestamp: big(o.timestamp, `${file}[${i}].timestamp`) };
@@ -62,12 +67,20 @@ export function parseSignedStateJson(input: unknown, file: string): SignedState 
   const outcome = Array.isArray(state.outcome)
     ? state.outcome.map((e, i) => {
         const exit = obj(e, `${file}: outcome[${i}]`);
-        const allocations = Array.isArray(exit.allocations) ? exit.allocations.map((a, j) => ({ ...obj(a, `${file}: allocation ${i}.${j}`), amount: big(obj(a, "allocation").amount, `${file}: outcome[${i}].allocations[${j}].amount`) })) : exit.allocations;
+        const allocations = Array.isArray(exit.allocations)
+          ? exit.allocations.map((a, j) => ({
+              ...obj(a, `${file}: allocation ${i}.${j}`),
+              amount: big(obj(a, "allocation").amount, `${file}: outcome[${i}].allocations[${j}].amount`),
+            }))
+          : exit.allocations;
         return { ...exit, allocations };
       })
     : state.outcome;
   const sigs = Array.isArray(o.sigs) ? o.sigs.map((s) => (s === null ? undefined : s)) : o.sigs;
-  const signed = { state: { ...state, channelNonce: big(state.channelNonce, `${file}: state.channelNonce`), outcome }, sigs };
+  const signed = {
+    state: { ...state, channelNonce: big(state.channelNonce, `${file}: state.channelNonce`), outcome },
+    sigs,
+  };
   const msg = checked(file, () => validateMessage({ type: "sync-states", states: [signed] }));
   if (msg.type !== "sync-states" || msg.states.length !== 1) throw usageError(`${file}: not one signed state`);
   return msg.states[0]!;

@@ -19,18 +19,30 @@ export const STORE_USAGE = `  store migrate --from sqlite:PATH --to postgres://U
 
 export async function store(argv: string[], clock: Clock): Promise<void> {
   const [sub, ...rest] = argv;
-  if (sub !== "migrate") throw usageError(`unknown store command ${JSON.stringify(sub ?? "")}; try "store migrate --from sqlite:PATH --to postgres://..."`);
+  if (sub !== "migrate")
+    throw usageError(
+      `unknown store command ${JSON.stringify(sub ?? "")}; try "store migrate --from sqlite:PATH --to postgres://..."`,
+    );
   const { values } = parseArgs({
     args: rest,
-    options: { from: { type: "string" }, to: { type: "string" }, schema: { type: "string", default: "public" }, "lease-ms": { type: "string", default: "5000" } },
+    options: {
+      from: { type: "string" },
+      to: { type: "string" },
+      schema: { type: "string", default: "public" },
+      "lease-ms": { type: "string", default: "5000" },
+    },
   });
   const from = required(values.from, "--from");
   const to = required(values.to, "--to");
-  if (!from.startsWith("sqlite:") || from.length === "sqlite:".length) throw usageError("--from must be sqlite:PATH (the hub's <dataDir>/hub.db)");
-  if (!existsSync(from.slice("sqlite:".length))) throw usageError(`--from: no SQLite store at ${from.slice("sqlite:".length)}`);
-  if (!/^postgres(ql)?:\/\/[^/]*\/[^/?#]+/.test(to)) throw usageError("--to must be a postgres://[user[:password]@]host[:port]/database URL");
+  if (!from.startsWith("sqlite:") || from.length === "sqlite:".length)
+    throw usageError("--from must be sqlite:PATH (the hub's <dataDir>/hub.db)");
+  if (!existsSync(from.slice("sqlite:".length)))
+    throw usageError(`--from: no SQLite store at ${from.slice("sqlite:".length)}`);
+  if (!/^postgres(ql)?:\/\/[^/]*\/[^/?#]+/.test(to))
+    throw usageError("--to must be a postgres://[user[:password]@]host[:port]/database URL");
   const schema = values.schema!;
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw usageError("--schema must be a PostgreSQL schema name: lowercase letters, digits and _");
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+    throw usageError("--schema must be a PostgreSQL schema name: lowercase letters, digits and _");
   const leaseMs = intArg(values["lease-ms"], "--lease-ms", 500);
   const dump = await dumpSqlite(from.slice("sqlite:".length));
   // Waits out the lease of a hub that died on this database; refuses one that runs (STORE_LOCKED).

@@ -13,21 +13,40 @@ import type { Address } from "../protocol/types.ts";
 import { usageError } from "./args.ts";
 
 export interface TraderConfig {
-  readonly base: Pick<HubConfig, "dataDir" | "key" | "chain" | "oracle" | "engine" | "riskParamsHash" | "riskParams" | "signatureBackend">;
+  readonly base: Pick<
+    HubConfig,
+    "dataDir" | "key" | "chain" | "oracle" | "engine" | "riskParamsHash" | "riskParams" | "signatureBackend"
+  >;
   readonly hub: { readonly multiaddr: string; readonly alternates: readonly string[]; readonly address: Address };
 }
 
-export function resolveTraderConfig(input: unknown, flags: { hub?: string | undefined; hubAddress?: string | undefined }): TraderConfig {
+export function resolveTraderConfig(
+  input: unknown,
+  flags: { hub?: string | undefined; hubAddress?: string | undefined },
+): TraderConfig {
   const base = resolveHubConfig(input);
-  const fromFile = typeof input === "object" && input !== null ? ((input as { hub?: { multiaddr?: unknown; address?: unknown } }).hub ?? {}) : {};
-  const listed = flags.hub?.split(",") ?? (typeof fromFile.multiaddr === "string" ? fromFile.multiaddr.split(",") : fromFile.multiaddr);
+  const fromFile =
+    typeof input === "object" && input !== null
+      ? ((input as { hub?: { multiaddr?: unknown; address?: unknown } }).hub ?? {})
+      : {};
+  const listed =
+    flags.hub?.split(",") ??
+    (typeof fromFile.multiaddr === "string" ? fromFile.multiaddr.split(",") : fromFile.multiaddr);
   const address = flags.hubAddress ?? (typeof fromFile.address === "string" ? fromFile.address : undefined);
-  const peerIds = new Set(Array.isArray(listed) ? listed.map((m: unknown) => (typeof m === "string" ? /\/p2p\/([^/]+)$/.exec(m.trim())?.[1] : undefined)) : [undefined]);
+  const peerIds = new Set(
+    Array.isArray(listed)
+      ? listed.map((m: unknown) => (typeof m === "string" ? /\/p2p\/([^/]+)$/.exec(m.trim())?.[1] : undefined))
+      : [undefined],
+  );
   if (!Array.isArray(listed) || listed.length === 0 || peerIds.has(undefined)) {
-    throw usageError("--hub MULTIADDR[,MULTIADDR...] (each ending in the hub's /p2p/ peer id, as `hub start` prints it) is required");
+    throw usageError(
+      "--hub MULTIADDR[,MULTIADDR...] (each ending in the hub's /p2p/ peer id, as `hub start` prints it) is required",
+    );
   }
-  if (peerIds.size > 1) throw usageError("--hub: the addresses name different peer ids; a hub and its standby share one peer key");
-  if (address === undefined || !/^0x[0-9a-fA-F]{40}$/.test(address)) throw usageError("--hub-address 0x... (the hub's Ethereum address) is required");
+  if (peerIds.size > 1)
+    throw usageError("--hub: the addresses name different peer ids; a hub and its standby share one peer key");
+  if (address === undefined || !/^0x[0-9a-fA-F]{40}$/.test(address))
+    throw usageError("--hub-address 0x... (the hub's Ethereum address) is required");
   const [multiaddr, ...alternates] = (listed as string[]).map((m) => m.trim());
   return { base, hub: { multiaddr: multiaddr!, alternates, address: getAddress(address) as Address } };
 }

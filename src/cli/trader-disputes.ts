@@ -55,11 +55,25 @@ export async function startTolerant(client: TraderClient, signal: AbortSignal): 
     console.log("hub connected");
   } catch (error) {
     signal.throwIfAborted();
-    console.log(`hub unreachable ${error instanceof MarginError ? error.code : String((error as Error).message ?? error).slice(0, 80).replace(/\s+/g, "-")}`);
+    console.log(
+      `hub unreachable ${
+        error instanceof MarginError
+          ? error.code
+          : String((error as Error).message ?? error)
+              .slice(0, 80)
+              .replace(/\s+/g, "-")
+      }`,
+    );
   }
 }
 
-export async function performDispute(action: DisputeAction, client: TraderClient | undefined, chain: ChainWiring, values: DisputeValues, signal: AbortSignal): Promise<void> {
+export async function performDispute(
+  action: DisputeAction,
+  client: TraderClient | undefined,
+  chain: ChainWiring,
+  values: DisputeValues,
+  signal: AbortSignal,
+): Promise<void> {
   if (action === "challenge") return challengeWith(chain, values);
   if (client === undefined) throw new Error(`${action} needs a trader client`);
   switch (action) {
@@ -67,12 +81,20 @@ export async function performDispute(action: DisputeAction, client: TraderClient
       const out = required(values.out, "--out");
       const waitMs = intArg(values.seconds ?? "10", "--seconds") * 1000;
       await client.start();
-      const markets = client.status().markets.filter((m) => m.size !== 0n).map((m) => m.market);
+      const markets = client
+        .status()
+        .markets.filter((m) => m.size !== 0n)
+        .map((m) => m.market);
       // The hub relays each report as its oracle signs it: wait for one per market we hold.
       const until = Date.now() + waitMs;
-      while (client.priceReports(markets).length < markets.length && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 100));
+      while (client.priceReports(markets).length < markets.length && Date.now() < until)
+        await new Promise((resolve) => setTimeout(resolve, 100));
       const reports = client.priceReports(markets);
-      if (reports.length < markets.length) throw new EngineError("PRICE_MISSING", { message: "the hub relayed no oracle price for some of our positions", details: { markets: markets.join(","), got: reports.length } });
+      if (reports.length < markets.length)
+        throw new EngineError("PRICE_MISSING", {
+          message: "the hub relayed no oracle price for some of our positions",
+          details: { markets: markets.join(","), got: reports.length },
+        });
       await writeJsonFile(out, reports);
       for (const r of reports) console.log(`report ${r.market} price=${r.price} timestamp=${r.timestamp}`);
       console.log(`reports ${out}`);
@@ -125,7 +147,15 @@ async function watch(client: TraderClient, values: DisputeValues, clock: Clock, 
   let printed = 0;
   while (!signal.aborted && clock.monotonicMs() < until) {
     for (const { channelId, status, info } of client.disputeLog.slice(printed)) {
-      console.log(formatEvent("dispute", { channel: channelId, status, turn: info.turnNum, ...(info.response ? { response: info.response } : {}), ...(info.finalizesAt !== undefined ? { finalizesAt: info.finalizesAt } : {}) }));
+      console.log(
+        formatEvent("dispute", {
+          channel: channelId,
+          status,
+          turn: info.turnNum,
+          ...(info.response ? { response: info.response } : {}),
+          ...(info.finalizesAt !== undefined ? { finalizesAt: info.finalizesAt } : {}),
+        }),
+      );
     }
     printed = client.disputeLog.length;
     await clock.sleep(100, signal);
@@ -137,7 +167,8 @@ async function challengeWith(chain: ChainWiring, values: DisputeValues): Promise
   const file = required(values.state, "--state");
   const signed = parseSignedStateJson(await readJsonFile(file), file);
   const me = chain.key.signer.address.toLowerCase();
-  if (!signed.state.participants.some((p) => p.toLowerCase() === me)) throw usageError(`${file}: our key is not a participant of that channel`);
+  if (!signed.state.participants.some((p) => p.toLowerCase() === me))
+    throw usageError(`${file}: our key is not a participant of that channel`);
   const id = channelIdOf(fixedPartOf(signed.state));
   await chain.adjudicator.challenge(signed, chain.key.signer);
   const status = await chain.adjudicator.status(id);

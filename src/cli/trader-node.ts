@@ -9,7 +9,13 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { findEndpoint, readToken, removeEndpoint, writeEndpoint, DEFAULT_TOKEN_FILE } from "../client/node/discovery.ts";
+import {
+  findEndpoint,
+  readToken,
+  removeEndpoint,
+  writeEndpoint,
+  DEFAULT_TOKEN_FILE,
+} from "../client/node/discovery.ts";
 import { TraderNode } from "../client/node/node.ts";
 import { NodeServer } from "../client/node/server.ts";
 import type { Clock } from "../time/clock.ts";
@@ -39,19 +45,30 @@ export async function runNode(argv: string[], clock: Clock): Promise<void> {
       "token-file": { type: "string" },
     },
   });
-  const config = resolveTraderConfig(await readChainConfig(required(values.config, "--config")), { hub: values.hub, hubAddress: values["hub-address"] });
+  const config = resolveTraderConfig(await readChainConfig(required(values.config, "--config")), {
+    hub: values.hub,
+    hubAddress: values["hub-address"],
+  });
   const host = values.host;
   const port = intArg(values.port, "--port");
   if (port > 65535) throw usageError(`--port must be a port number, got ${port}`);
   const offLoopback = !LOOPBACK.has(host);
-  if (offLoopback && values["token-file"] === undefined) throw usageError(`--host ${host} is reachable from other machines: it needs --token-file FILE (a token of 16 or more characters)`);
+  if (offLoopback && values["token-file"] === undefined)
+    throw usageError(
+      `--host ${host} is reachable from other machines: it needs --token-file FILE (a token of 16 or more characters)`,
+    );
   const running = await findEndpoint(config.base.dataDir);
-  if (running !== undefined) throw usageError(`a trader node already runs for ${config.base.dataDir} (${running.url}, pid ${running.pid})`);
+  if (running !== undefined)
+    throw usageError(`a trader node already runs for ${config.base.dataDir} (${running.url}, pid ${running.pid})`);
   const shutdown = shutdownSignal();
   const chain = await wireChain(config.base, { passwordFile: values["password-file"], clock });
   const tokenFile = values["token-file"] ?? join(config.base.dataDir, DEFAULT_TOKEN_FILE);
   const note = (event: string, fields: Record<string, unknown>) => console.error(formatEvent(event, fields));
-  const node = new TraderNode({ makeClient: (observe) => clientFor(config, chain, chain.clock, observe), clock: chain.clock, note });
+  const node = new TraderNode({
+    makeClient: (observe) => clientFor(config, chain, chain.clock, observe),
+    clock: chain.clock,
+    note,
+  });
   node.events.on("dispute", (e) => note("dispute", e));
   node.events.on("trigger", (t) => note("trigger", t as Record<string, unknown>));
   let server: NodeServer | undefined;
@@ -59,11 +76,19 @@ export async function runNode(argv: string[], clock: Clock): Promise<void> {
   try {
     const token = await readToken(tokenFile, { create: values["token-file"] === undefined });
     await node.start();
-    server = new NodeServer({ node, token, host, port, tokenBalance: () => chain.adjudicator.tokenBalance(), signal: shutdown.signal });
+    server = new NodeServer({
+      node,
+      token,
+      host,
+      port,
+      tokenBalance: () => chain.adjudicator.tokenBalance(),
+      signal: shutdown.signal,
+    });
     await server.start();
     await writeEndpoint(config.base.dataDir, { url: server.url, tokenFile, pid: process.pid });
     published = true;
-    if (offLoopback) console.log(`warning serving on ${host}: every request must carry the bearer token from ${tokenFile}`);
+    if (offLoopback)
+      console.log(`warning serving on ${host}: every request must carry the bearer token from ${tokenFile}`);
     console.log(`url ${server.url}`);
     console.log(`token-file ${tokenFile}`);
     console.log(`address ${node.client.address}`);

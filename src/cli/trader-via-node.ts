@@ -28,9 +28,16 @@ export interface ViaNodeValues {
   readonly reports?: string | undefined;
 }
 
-export async function performViaNode(action: string, endpoint: NodeEndpoint, values: ViaNodeValues, signal: AbortSignal): Promise<void> {
+export async function performViaNode(
+  action: string,
+  endpoint: NodeEndpoint,
+  values: ViaNodeValues,
+  signal: AbortSignal,
+): Promise<void> {
   if (!VIA_NODE_ACTIONS.includes(action as ViaNodeAction)) {
-    throw usageError(`a trader node runs for this config (${endpoint.url}, pid ${endpoint.pid}): "${action}" cannot run beside it; stop the node first`);
+    throw usageError(
+      `a trader node runs for this config (${endpoint.url}, pid ${endpoint.pid}): "${action}" cannot run beside it; stop the node first`,
+    );
   }
   const node = new NodeClient({ url: endpoint.url, token: await readToken(endpoint.tokenFile) });
   console.log(`via-node ${endpoint.url}`);
@@ -38,12 +45,21 @@ export async function performViaNode(action: string, endpoint: NodeEndpoint, val
     await perform(action as ViaNodeAction, node, values, signal);
   } catch (error) {
     // The node's stable code, printed by main.ts as if the command had failed by itself.
-    if (error instanceof NodeRpcError) throw new MarginError("wire", error.data?.code ?? `JSONRPC_${-error.code}`, { number: error.data?.number ?? 0, title: error.message });
+    if (error instanceof NodeRpcError)
+      throw new MarginError("wire", error.data?.code ?? `JSONRPC_${-error.code}`, {
+        number: error.data?.number ?? 0,
+        title: error.message,
+      });
     throw error;
   }
 }
 
-async function perform(action: ViaNodeAction, node: NodeClient, values: ViaNodeValues, signal: AbortSignal): Promise<void> {
+async function perform(
+  action: ViaNodeAction,
+  node: NodeClient,
+  values: ViaNodeValues,
+  signal: AbortSignal,
+): Promise<void> {
   switch (action) {
     case "open":
       console.log(`channel ${(await node.open({ deposit: required(values.deposit, "--deposit") })).channelId}`);
@@ -51,7 +67,15 @@ async function perform(action: ViaNodeAction, node: NodeClient, values: ViaNodeV
     case "trade": {
       const side = required(values.side, "--side");
       if (side !== "buy" && side !== "sell") throw usageError("--side must be buy or sell");
-      await node.trade({ market: required(values.market, "--market"), side, size: required(values.size, "--size"), ...(values.limit !== undefined ? { limitPrice: values.limit } : {}) }, { signal });
+      await node.trade(
+        {
+          market: required(values.market, "--market"),
+          side,
+          size: required(values.size, "--size"),
+          ...(values.limit !== undefined ? { limitPrice: values.limit } : {}),
+        },
+        { signal },
+      );
       return printStatus(node);
     }
     case "deposit":
@@ -71,7 +95,12 @@ async function perform(action: ViaNodeAction, node: NodeClient, values: ViaNodeV
       return printStatus(node);
     case "exit": {
       const file = required(values.reports, "--reports");
-      const reports = parseReportsJson(await readJsonFile(file), file).map((r) => ({ market: r.market, price: px(r.price), timestamp: r.timestamp.toString(), signature: r.signature }));
+      const reports = parseReportsJson(await readJsonFile(file), file).map((r) => ({
+        market: r.market,
+        price: px(r.price),
+        timestamp: r.timestamp.toString(),
+        signature: r.signature,
+      }));
       const exit = await node.exit({ reports });
       console.log(`channel ${exit.channelId}`);
       console.log(`finalizes-at ${exit.finalizesAt}`);
@@ -93,10 +122,22 @@ async function printStatus(node: NodeClient): Promise<void> {
   console.log(`channel ${s.channelId}`);
   console.log(`turn ${s.turnNum}`);
   console.log(`state-hash ${s.stateHash}`);
-  for (const [key, value] of [["cash", s.cash], ["equity", s.equity], ["initial-margin", s.initialMargin], ["maintenance-margin", s.maintenanceMargin], ["allocation-trader", s.allocation?.trader], ["allocation-hub", s.allocation?.hub]] as const) {
+  for (const [key, value] of [
+    ["cash", s.cash],
+    ["equity", s.equity],
+    ["initial-margin", s.initialMargin],
+    ["maintenance-margin", s.maintenanceMargin],
+    ["allocation-trader", s.allocation?.trader],
+    ["allocation-hub", s.allocation?.hub],
+  ] as const) {
     if (value !== undefined) console.log(`${key} ${value}`);
   }
   // As the direct command prints it: percent, "infinite" when equity ≤ 0.
-  console.log(`margin-ratio ${s.marginRatio === null || s.marginRatio === undefined ? "infinite" : formatFixed(parseFixed(s.marginRatio, FRACTION_DECIMALS), FRACTION_DECIMALS - 2) + "%"}`);
-  for (const p of await node.positions()) console.log(`position ${p.market} size=${p.size} mark=${p.mark ?? "none"} liquidation-price=${p.liquidationPrice ?? "none"}`);
+  console.log(
+    `margin-ratio ${s.marginRatio === null || s.marginRatio === undefined ? "infinite" : formatFixed(parseFixed(s.marginRatio, FRACTION_DECIMALS), FRACTION_DECIMALS - 2) + "%"}`,
+  );
+  for (const p of await node.positions())
+    console.log(
+      `position ${p.market} size=${p.size} mark=${p.mark ?? "none"} liquidation-price=${p.liquidationPrice ?? "none"}`,
+    );
 }

@@ -41,7 +41,8 @@ ${NODE_USAGE}`;
 
 const ACTIONS = ["open", "trade", "deposit", "withdraw", "close", "status", "trade-loop"] as const;
 type Action = (typeof ACTIONS)[number];
-const isDispute = (action: string | undefined): action is DisputeAction => DISPUTE_ACTIONS.includes(action as DisputeAction);
+const isDispute = (action: string | undefined): action is DisputeAction =>
+  DISPUTE_ACTIONS.includes(action as DisputeAction);
 
 const OPTIONS = {
   config: { type: "string" },
@@ -67,9 +68,15 @@ type Values = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTI
 export async function trader(argv: string[], clock: Clock): Promise<void> {
   const [action, ...rest] = argv;
   if (action === "run") return runNode(rest, clock);
-  if (!ACTIONS.includes(action as Action) && !isDispute(action)) throw usageError(`unknown trader action ${JSON.stringify(action ?? "")}; one of run, open, trade, deposit, withdraw, close, status, exit, collect, watch`);
+  if (!ACTIONS.includes(action as Action) && !isDispute(action))
+    throw usageError(
+      `unknown trader action ${JSON.stringify(action ?? "")}; one of run, open, trade, deposit, withdraw, close, status, exit, collect, watch`,
+    );
   const { values } = parseArgs({ args: rest, options: OPTIONS });
-  const config = resolveTraderConfig(await readChainConfig(required(values.config, "--config")), { hub: values.hub, hubAddress: values["hub-address"] });
+  const config = resolveTraderConfig(await readChainConfig(required(values.config, "--config")), {
+    hub: values.hub,
+    hubAddress: values["hub-address"],
+  });
   // A node running for this data directory owns its store and hub link: ask it (`challenge` needs neither).
   const endpoint = action === "challenge" ? undefined : await findEndpoint(config.base.dataDir);
   if (endpoint !== undefined) {
@@ -84,7 +91,10 @@ export async function trader(argv: string[], clock: Clock): Promise<void> {
   const chain = await wireChain(config.base, { passwordFile: values["password-file"], clock });
   // `challenge` acts without a client (our own watcher would answer our stale challenge). `exit` runs on
   // the chain's block time whatever the config says: MarginApp judges its reports at block.timestamp.
-  const exitClock = action === "exit" && config.base.chain.clock !== "chain" ? await startBlockClock(chain.provider, config.base.chain.pollMs, clock) : undefined;
+  const exitClock =
+    action === "exit" && config.base.chain.clock !== "chain"
+      ? await startBlockClock(chain.provider, config.base.chain.pollMs, clock)
+      : undefined;
   const client = action === "challenge" ? undefined : clientFor(config, chain, exitClock ?? chain.clock);
   try {
     if (isDispute(action)) await performDispute(action, client, chain, values, shutdown.signal);
@@ -100,7 +110,12 @@ export async function trader(argv: string[], clock: Clock): Promise<void> {
   }
 }
 
-export function clientFor(config: TraderConfig, chain: ChainWiring, clock: Clock, observe?: TraderObserver): TraderClient {
+export function clientFor(
+  config: TraderConfig,
+  chain: ChainWiring,
+  clock: Clock,
+  observe?: TraderObserver,
+): TraderClient {
   const { base } = config;
   return new TraderClient({
     ...(observe ? { observe } : {}),
@@ -118,12 +133,24 @@ export function clientFor(config: TraderConfig, chain: ChainWiring, clock: Clock
     token: base.chain.token,
     dataDir: base.dataDir,
     pollMs: base.chain.pollMs,
-    disputes: { provider: chain.provider, client: chain.adjudicator, pollingIntervalMs: base.chain.pollMs, confirmations: base.chain.confirmations, fromBlock: base.chain.startBlock },
+    disputes: {
+      provider: chain.provider,
+      client: chain.adjudicator,
+      pollingIntervalMs: base.chain.pollMs,
+      confirmations: base.chain.confirmations,
+      fromBlock: base.chain.startBlock,
+    },
     clock,
   });
 }
 
-async function perform(action: Action, client: TraderClient, values: Values, clock: Clock, signal: AbortSignal): Promise<void> {
+async function perform(
+  action: Action,
+  client: TraderClient,
+  values: Values,
+  clock: Clock,
+  signal: AbortSignal,
+): Promise<void> {
   const options = { signal };
   switch (action) {
     case "open": {

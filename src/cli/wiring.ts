@@ -45,10 +45,17 @@ export function rpcProvider(url: string, pollMs: number): JsonRpcProvider {
 
 export async function loadConfiguredKey(key: KeyConfig, passwordFile: string | undefined): Promise<LoadedKey> {
   const path = key.keystore ?? key.plainKeyFile!;
-  return loadKey(path, { passwordEnv: key.passwordEnv, allowPlainKey: key.allowPlainKey, ...(passwordFile !== undefined ? { passwordFile } : {}) });
+  return loadKey(path, {
+    passwordEnv: key.passwordEnv,
+    allowPlainKey: key.allowPlainKey,
+    ...(passwordFile !== undefined ? { passwordFile } : {}),
+  });
 }
 
-export async function wireChain(config: Pick<HubConfig, "chain" | "key" | "dataDir">, options: { passwordFile?: string | undefined; clock: Clock; onReplace?: (replaced: Replacement) => void }): Promise<ChainWiring> {
+export async function wireChain(
+  config: Pick<HubConfig, "chain" | "key" | "dataDir">,
+  options: { passwordFile?: string | undefined; clock: Clock; onReplace?: (replaced: Replacement) => void },
+): Promise<ChainWiring> {
   await mkdir(config.dataDir, { recursive: true });
   const loaded = await loadConfiguredKey(config.key, options.passwordFile);
   const provider = rpcProvider(config.chain.rpcUrl, config.chain.pollMs);
@@ -67,18 +74,34 @@ export async function wireChain(config: Pick<HubConfig, "chain" | "key" | "dataD
     });
     await checkMarginApp(provider, config.chain.marginApp, config.chain.chainId);
     const funding = new ChannelFunding(adjudicator, provider, config.chain.confirmations);
-    const blocks = config.chain.clock === "chain" ? await startBlockClock(provider, config.chain.pollMs, options.clock) : undefined;
+    const blocks =
+      config.chain.clock === "chain" ? await startBlockClock(provider, config.chain.pollMs, options.clock) : undefined;
     const close = async () => {
       await blocks?.stop();
       provider.destroy();
     };
     const resume = (signal: AbortSignal, onError: (entry: PendingTx, error: unknown) => void) =>
       resumePending({
-        journal, signer: wallet, provider, account: adjudicator.account, policy: feePolicy(config.chain),
-        confirmations: config.chain.confirmations, timeoutMs: 120_000, signal, onError,
+        journal,
+        signer: wallet,
+        provider,
+        account: adjudicator.account,
+        policy: feePolicy(config.chain),
+        confirmations: config.chain.confirmations,
+        timeoutMs: 120_000,
+        signal,
+        onError,
         ...(options.onReplace ? { onReplace: options.onReplace } : {}),
       });
-    return { key: loaded, provider, funding, adjudicator, clock: blocks ?? options.clock, resumePending: resume, close };
+    return {
+      key: loaded,
+      provider,
+      funding,
+      adjudicator,
+      clock: blocks ?? options.clock,
+      resumePending: resume,
+      close,
+    };
   } catch (error) {
     provider.destroy();
     throw error;

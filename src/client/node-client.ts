@@ -96,14 +96,40 @@ export interface NodeMethods {
   positions: { params: Record<string, never>; result: PositionView[] };
   open: { params: { deposit: Decimal }; result: StateRef };
   deposit: { params: { amount: Decimal }; result: StateRef };
-  trade: { params: { market: string; side: Side; size: Decimal; limitPrice?: Decimal; reduceOnly?: boolean; clientOrderId?: string }; result: OrderResult };
+  trade: {
+    params: {
+      market: string;
+      side: Side;
+      size: Decimal;
+      limitPrice?: Decimal;
+      reduceOnly?: boolean;
+      clientOrderId?: string;
+    };
+    result: OrderResult;
+  };
   order: { params: { clientOrderId: string }; result: OrderResult | null };
   withdraw: { params: { amount: Decimal }; result: StateRef };
   close: { params: Record<string, never>; result: StateRef };
-  exit: { params: { reports?: SignedReport[] }; result: { channelId: string; finalizesAt: number; trader: Decimal; hub: Decimal; penalty: Decimal; liquidated: boolean } };
+  exit: {
+    params: { reports?: SignedReport[] };
+    result: {
+      channelId: string;
+      finalizesAt: number;
+      trader: Decimal;
+      hub: Decimal;
+      penalty: Decimal;
+      liquidated: boolean;
+    };
+  };
   collect: { params: Record<string, never>; result: { received: Decimal | null } };
-  history: { params: { cursor?: number; limit?: number; kinds?: HistoryEntry["kind"][] }; result: { entries: HistoryEntry[]; nextCursor: number | null } };
-  setTrigger: { params: { kind: "stop-loss" | "take-profit"; market: string; side: Side; size: Decimal; triggerPrice: Decimal }; result: TriggerView };
+  history: {
+    params: { cursor?: number; limit?: number; kinds?: HistoryEntry["kind"][] };
+    result: { entries: HistoryEntry[]; nextCursor: number | null };
+  };
+  setTrigger: {
+    params: { kind: "stop-loss" | "take-profit"; market: string; side: Side; size: Decimal; triggerPrice: Decimal };
+    result: TriggerView;
+  };
   cancelTrigger: { params: { id: string }; result: TriggerView };
   triggers: { params: Record<string, never>; result: TriggerView[] };
   subscribe: { params: { topic: Topic; thresholds?: Decimal[] }; result: { subscription: string } };
@@ -137,7 +163,9 @@ export class NodeRpcError extends Error {
   readonly data: { readonly code?: string; readonly number?: number; readonly [key: string]: unknown } | undefined;
 
   constructor(error: { code: number; message: string; data?: unknown }) {
-    super(`${error.message} (${error.code}${(error.data as { code?: string } | undefined)?.code ? ` ${(error.data as { code: string }).code}` : ""})`);
+    super(
+      `${error.message} (${error.code}${(error.data as { code?: string } | undefined)?.code ? ` ${(error.data as { code: string }).code}` : ""})`,
+    );
     this.code = error.code;
     this.data = error.data as NodeRpcError["data"];
   }
@@ -164,7 +192,11 @@ export class NodeClient {
   }
 
   /** One call over HTTP POST. */
-  call<M extends keyof NodeMethods>(method: M, params: NodeMethods[M]["params"], options: { signal?: AbortSignal } = {}): Promise<NodeMethods[M]["result"]> {
+  call<M extends keyof NodeMethods>(
+    method: M,
+    params: NodeMethods[M]["params"],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<NodeMethods[M]["result"]> {
     return this.#call(method, params, options.signal) as Promise<NodeMethods[M]["result"]>;
   }
 
@@ -178,13 +210,21 @@ export class NodeClient {
 
   #post(body: string, signal?: AbortSignal): Promise<string> {
     return new Promise((resolve, reject) => {
-      const headers = { "content-type": "application/json", "content-length": Buffer.byteLength(body), authorization: `Bearer ${this.#token}` };
-      const req = request(this.#url, { method: "POST", agent: this.#agent, headers, ...(signal ? { signal } : {}) }, (res) => {
-        let text = "";
-        res.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
-        res.on("end", () => resolve(text));
-        res.on("error", reject);
-      });
+      const headers = {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(body),
+        authorization: `Bearer ${this.#token}`,
+      };
+      const req = request(
+        this.#url,
+        { method: "POST", agent: this.#agent, headers, ...(signal ? { signal } : {}) },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
+          res.on("end", () => resolve(text));
+          res.on("error", reject);
+        },
+      );
       req.on("error", reject);
       req.end(body);
     });
@@ -194,7 +234,8 @@ export class NodeClient {
   positions = () => this.call("positions", {});
   open = (params: NodeMethods["open"]["params"]) => this.call("open", params);
   deposit = (params: NodeMethods["deposit"]["params"]) => this.call("deposit", params);
-  trade = (params: NodeMethods["trade"]["params"], options?: { signal?: AbortSignal }) => this.call("trade", params, options);
+  trade = (params: NodeMethods["trade"]["params"], options?: { signal?: AbortSignal }) =>
+    this.call("trade", params, options);
   order = (params: NodeMethods["order"]["params"]) => this.call("order", params);
   withdraw = (params: NodeMethods["withdraw"]["params"]) => this.call("withdraw", params);
   close = () => this.call("close", {});
@@ -208,7 +249,10 @@ export class NodeClient {
   discover = (): Promise<unknown> => this.#call("rpc.discover", {});
 
   /** Subscribes over the client's WebSocket (opened on first use); `onEvent` gets each notification's result. */
-  async subscribe<T = unknown>(params: NodeMethods["subscribe"]["params"], onEvent: (result: T) => void): Promise<Subscription> {
+  async subscribe<T = unknown>(
+    params: NodeMethods["subscribe"]["params"],
+    onEvent: (result: T) => void,
+  ): Promise<Subscription> {
     const { subscription } = (await this.#wsCall("subscribe", params)) as { subscription: string };
     this.#listeners.set(subscription, onEvent as (result: unknown) => void);
     return {
@@ -243,7 +287,9 @@ export class NodeClient {
 
   #openSocket(): Promise<WebSocket> {
     this.#socket ??= new Promise((resolve, reject) => {
-      const socket = new WebSocket(this.#url.replace(/^http/, "ws"), { headers: { authorization: `Bearer ${this.#token}` } });
+      const socket = new WebSocket(this.#url.replace(/^http/, "ws"), {
+        headers: { authorization: `Bearer ${this.#token}` },
+      });
       socket.once("open", () => resolve(socket));
       socket.once("error", reject);
       socket.on("message", (data) => this.#onMessage(String(data)));
@@ -257,7 +303,13 @@ export class NodeClient {
   }
 
   #onMessage(text: string): void {
-    const message = JSON.parse(text) as { id?: number; result?: unknown; error?: { code: number; message: string; data?: unknown }; method?: string; params?: { subscription: string; result: unknown } };
+    const message = JSON.parse(text) as {
+      id?: number;
+      result?: unknown;
+      error?: { code: number; message: string; data?: unknown };
+      method?: string;
+      params?: { subscription: string; result: unknown };
+    };
     if (message.method === "subscription" && message.params !== undefined) {
       this.#listeners.get(message.params.subscription)?.(message.params.result);
       return;

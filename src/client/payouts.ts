@@ -17,7 +17,8 @@ export async function concludeOnce(chain: TraderChainPort, final: SignedState, s
   if (await paidOut(chain, id, signal, mode)) return;
   // The hub may conclude it at the same moment (its roll flow does): whoever is second finds it done.
   try {
-    if (mode === "finalized") await chain.payoutChallenged(final, signal); // concluded, not paid out
+    if (mode === "finalized")
+      await chain.payoutChallenged(final, signal); // concluded, not paid out
     else await chain.concludeAndWithdraw(final, signal);
   } catch (error) {
     if (!concludedByOther(error) || !(await paidOut(chain, id, signal))) throw error;
@@ -31,7 +32,12 @@ export async function concludeOnce(chain: TraderChainPort, final: SignedState, s
  * would have us try to pay it again (the adjudicator forgets a channel it
  * paid out in full, so that transaction would fail).
  */
-export async function paidOut(chain: TraderChainPort, id: Bytes32, signal?: AbortSignal, known?: "open" | "challenge" | "finalized"): Promise<boolean> {
+export async function paidOut(
+  chain: TraderChainPort,
+  id: Bytes32,
+  signal?: AbortSignal,
+  known?: "open" | "challenge" | "finalized",
+): Promise<boolean> {
   const mode = known ?? (await chain.mode(id, signal));
   return mode !== "challenge" && (await chain.latestHoldings(id, signal)) === 0n;
 }

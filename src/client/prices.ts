@@ -46,7 +46,8 @@ export class TraderPrices {
 
   verifyMarks(margin: MarginState, reports: readonly PriceReport[]): void {
     const { init, sigs } = this.#ctx;
-    if (!sameAddress(margin.oracle, init.oracle)) throw new EngineError("ORACLE_MISMATCH", { details: { oracle: margin.oracle, expected: init.oracle } });
+    if (!sameAddress(margin.oracle, init.oracle))
+      throw new EngineError("ORACLE_MISMATCH", { details: { oracle: margin.oracle, expected: init.oracle } });
     for (const report of [...margin.marks, ...reports]) {
       // A report is signed once and reused by many states; verify each signature once.
       const key = `${report.market}|${report.price}|${report.timestamp}|${report.signature}`;

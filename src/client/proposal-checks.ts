@@ -38,16 +38,33 @@ export class ProposalChecks {
     const now = this.#ctx.now();
     const view = this.#prices.view;
     const previous = channel.latest === undefined ? undefined : marginStateOf(channel.latest.state);
-    const off = previous && checkProposalPrices(previous, proposal.action, proposal.reports, this.#riskParams.setOf(previous).config, (m) => view.recentTwap(m, now), (m) => view.recentMedian(m, now));
+    const off =
+      previous &&
+      checkProposalPrices(
+        previous,
+        proposal.action,
+        proposal.reports,
+        this.#riskParams.setOf(previous).config,
+        (m) => view.recentTwap(m, now),
+        (m) => view.recentMedian(m, now),
+      );
     if (off !== undefined) throw toError(off);
-    return recomputeJudge(channel, proposal.action, proposal.reports, (margin) => this.context(channel, margin, proposal));
+    return recomputeJudge(channel, proposal.action, proposal.reports, (margin) =>
+      this.context(channel, margin, proposal),
+    );
   }
 
   /** A hub-initiated proposal on `channel`, judged, with our signature. */
   countersign(channel: ChannelSnapshot, proposal: Propose): Step {
     const judge = this.judgeFor(channel, proposal);
     const funding = fundingOf(channel, proposal.signedState.state);
-    return countersign(channel, proposal.signedState, this.#ctx.signer, this.expectedFunding(channel, proposal.action, funding), judge);
+    return countersign(
+      channel,
+      proposal.signedState,
+      this.#ctx.signer,
+      this.expectedFunding(channel, proposal.action, funding),
+      judge,
+    );
   }
 
   /**
@@ -70,7 +87,10 @@ export class ProposalChecks {
     // Under the set our latest state commits to; an adoption, under the set it adopts.
     const previous = marginStateOf(channel.latest!.state);
     const { action, reports, funding } = proposal;
-    const set = action.kind === "adoptRiskParams" ? this.#riskParams.require(action.riskParamsHash) : this.#riskParams.setOf(previous);
+    const set =
+      action.kind === "adoptRiskParams"
+        ? this.#riskParams.require(action.riskParamsHash)
+        : this.#riskParams.setOf(previous);
     const base = { config: set.config, now: this.#ctx.now(), riskParamsHash: set.hash };
     return countersignerContext(base, previous, proposed, action, reports, funding);
   }
@@ -79,13 +99,16 @@ export class ProposalChecks {
 /** Throws unless `answer` performs `request` (a trade: same market and size, price no worse than the limit). */
 export function assertAnswers(request: WireAction, answer: WireAction): void {
   if (request.kind === "trade" && answer.kind === "trade") {
-    const worse = request.price !== 0n && (request.size > 0n ? answer.price > request.price : answer.price < request.price);
+    const worse =
+      request.price !== 0n && (request.size > 0n ? answer.price > request.price : answer.price < request.price);
     if (worse || answer.size !== request.size || answer.market !== request.market) {
       throw new ChannelError("PRICE_LIMIT_EXCEEDED", { details: { fill: answer.price, limit: request.price } });
     }
     return;
   }
   if (answer.kind !== request.kind || toJson(answer) !== toJson(request)) {
-    throw new ChannelError("UNEXPECTED_ACTION", { details: { reason: "the hub answered another action", requested: request.kind, answered: answer.kind } });
+    throw new ChannelError("UNEXPECTED_ACTION", {
+      details: { reason: "the hub answered another action", requested: request.kind, answered: answer.kind },
+    });
   }
 }

@@ -57,8 +57,10 @@ export class Resume {
    */
   async selectChannel(): Promise<void> {
     const { store, sigs } = this.#ctx;
-    const rank = (status: ChannelStatus) => (status === "open" || status === "challenged" ? 0 : status === "closing" ? 1 : 2);
-    const record = (await store.listChannels({ role: "trader" })).filter((r) => r.status !== "closed")
+    const rank = (status: ChannelStatus) =>
+      status === "open" || status === "challenged" ? 0 : status === "closing" ? 1 : 2;
+    const record = (await store.listChannels({ role: "trader" }))
+      .filter((r) => r.status !== "closed")
       .sort((a, b) => rank(a.status) - rank(b.status) || b.createdAt - a.createdAt)[0];
     if (record === undefined) {
       this.#host.select(undefined);
@@ -68,7 +70,8 @@ export class Resume {
     // A state we signed that the hub never countersigned is still an option the hub holds: what we sign
     // next goes above it, and after a final one nothing but the same payout.
     const newest = await store.latestState(record.channelId);
-    const own = newest !== undefined && newest.sigs[TRADER] !== undefined && newest.sigs[HUB] === undefined ? newest : undefined;
+    const own =
+      newest !== undefined && newest.sigs[TRADER] !== undefined && newest.sigs[HUB] === undefined ? newest : undefined;
     this.#host.select(restoreChannel(record.fixedPart, record.token, TRADER, latest, own, sigs));
   }
 
@@ -161,19 +164,31 @@ export class Resume {
     const options = signal ? { signal } : {};
     const channel = restoreChannel(record.fixedPart, record.token, TRADER, supported, own, sigs);
     try {
-      return (await host.completeWithAck({ next: channel, signed: own, stateHash: stateHashOf(own.state) }, options)).signed;
+      return (await host.completeWithAck({ next: channel, signed: own, stateHash: stateHashOf(own.state) }, options))
+        .signed;
     } catch (error) {
       if (!(error instanceof RemoteError)) throw error;
     }
     try {
       const action = await this.#finalActionOf(own);
-      const reply = await host.request("update", { type: "action", channelId: id, action, turnNum: turnAbove(channel) }, options);
+      const reply = await host.request(
+        "update",
+        { type: "action", channelId: id, action, turnNum: turnAbove(channel) },
+        options,
+      );
       const proposal = expectReply(reply, "propose");
-      if (proposal.signedState.sigs[HUB] !== undefined) throw new ChannelError("HUB_SIGNED_FIRST", { details: { turnNum: proposal.signedState.state.turnNum } });
+      if (proposal.signedState.sigs[HUB] !== undefined)
+        throw new ChannelError("HUB_SIGNED_FIRST", { details: { turnNum: proposal.signedState.state.turnNum } });
       // The same payout (the channel refuses any other after our final) and the same settled margin state.
-      const step = host.signFirst(channel, proposal.signedState.state, fundingOf(channel, supported.state), (_prev, proposed) => {
-        if (!proposed.isFinal || proposed.appData !== own.state.appData) throw new EngineError("STATE_MISMATCH", { details: { action: action.kind, step: "final again" } });
-      });
+      const step = host.signFirst(
+        channel,
+        proposal.signedState.state,
+        fundingOf(channel, supported.state),
+        (_prev, proposed) => {
+          if (!proposed.isFinal || proposed.appData !== own.state.appData)
+            throw new EngineError("STATE_MISMATCH", { details: { action: action.kind, step: "final again" } });
+        },
+      );
       await store.saveState(step.signed, { hashes: { channelId: id, stateHash: step.stateHash } });
       return (await host.completeWithAck(step, options)).signed;
     } catch (error) {

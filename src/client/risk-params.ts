@@ -53,7 +53,11 @@ export class RiskParams {
     this.#adopt = adopt;
     this.#configured = paramSetOf(ctx.init.engine);
     if (this.#configured.hash !== ctx.init.riskParamsHash) {
-      throw new ConfigError("INVALID_CONFIG", { details: { issues: [{ path: "riskParamsHash", message: `is not the hash of engine (${this.#configured.hash})` }] } });
+      throw new ConfigError("INVALID_CONFIG", {
+        details: {
+          issues: [{ path: "riskParamsHash", message: `is not the hash of engine (${this.#configured.hash})` }],
+        },
+      });
     }
     this.#params.add(this.#configured);
   }
@@ -88,7 +92,8 @@ export class RiskParams {
   prepare(target: Bytes32): Promise<void> | undefined {
     // An offered set is stored only now, before anything is signed under it: refused offers cost no disk.
     const offered = this.#offered?.set;
-    const storing = offered?.hash === target && this.#params.add(offered) ? saveParamSet(this.#ctx.store, offered) : undefined;
+    const storing =
+      offered?.hash === target && this.#params.add(offered) ? saveParamSet(this.#ctx.store, offered) : undefined;
     this.require(target);
     return storing;
   }

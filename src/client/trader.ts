@@ -30,8 +30,24 @@ import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { ChainError } from "../errors/chain.ts";
 import { KeyedQueue } from "../channel/keyed-queue.ts";
-import { adopt, complete, countersign, propose, restoreChannel, turnAbove, type ChannelSnapshot, type Step } from "../channel/channel.ts";
-import { allocationsOf, sameAllocations, fundingOf, marginStateOf, openingState, planWithdrawal } from "../channel/margin-channel.ts";
+import {
+  adopt,
+  complete,
+  countersign,
+  propose,
+  restoreChannel,
+  turnAbove,
+  type ChannelSnapshot,
+  type Step,
+} from "../channel/channel.ts";
+import {
+  allocationsOf,
+  sameAllocations,
+  fundingOf,
+  marginStateOf,
+  openingState,
+  planWithdrawal,
+} from "../channel/margin-channel.ts";
 import type { EngineConfig } from "../engine/params.ts";
 import { termsFromEngineConfig } from "../engine/onchain-terms.ts";
 import { createMessenger, type HandlerContext, type Messenger } from "../net/messenger.ts";
@@ -78,7 +94,12 @@ export interface TraderChainPort {
   /** conclude + transferAllAssets with a final state signed by both. */
   concludeAndWithdraw(finalState: SignedState, signal?: AbortSignal): Promise<void>;
   /** MarginApp's unilateral rule: challenge with `candidate` (signed by `challenger` only) against `proof`. */
-  challengeUnilaterally(proof: SignedState, candidate: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }>;
+  challengeUnilaterally(
+    proof: SignedState,
+    candidate: SignedState,
+    challenger: Signer,
+    signal?: AbortSignal,
+  ): Promise<{ finalizesAt: number }>;
   /** Pays out a challenged candidate's outcome once its challenge has timed out. */
   payoutChallenged(candidate: SignedState, signal?: AbortSignal): Promise<void>;
   mode(channelId: Bytes32, signal?: AbortSignal): Promise<"open" | "challenge" | "finalized">;
@@ -118,7 +139,13 @@ export interface TraderInit {
   readonly store?: Store;
   readonly pollMs?: number;
   /** Watch the adjudicator and answer stale challenges by ourselves. */
-  readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number; readonly confirmations?: number };
+  readonly disputes?: {
+    readonly provider: Provider;
+    readonly client: AdjudicatorClient;
+    readonly fromBlock?: number;
+    readonly pollingIntervalMs?: number;
+    readonly confirmations?: number;
+  };
   /**
    * Which new risk-parameter set a hub's notice may move our channel to
    * (docs/RISK.md "Changing parameters"): "matching-config" (default) only
@@ -182,7 +209,15 @@ export class TraderClient {
     this.#clock = init.clock ?? systemClock;
     this.store = init.store ?? new SqliteStore({ path: `${init.dataDir}/trader.db`, clock: this.#clock });
     this.#now = () => this.#clock.unixSeconds();
-    const ctx: TraderContext = { init, address: this.address, store: this.store, signer: this.#signer, sigs: this.#sigs, clock: this.#clock, now: this.#now };
+    const ctx: TraderContext = {
+      init,
+      address: this.address,
+      store: this.store,
+      signer: this.#signer,
+      sigs: this.#sigs,
+      clock: this.#clock,
+      now: this.#now,
+    };
     this.#riskParams = new RiskParams(ctx, (hash) => this.adoptRiskParams(hash));
     this.#prices = new TraderPrices(ctx);
     this.#checks = new ProposalChecks(ctx, this.#riskParams, this.#prices);
@@ -204,7 +239,11 @@ export class TraderClient {
   /** Whether a libp2p connection to the hub is open now: no request, so cheap (a hub that hangs still looks open). */
   get hubConnectionOpen(): boolean {
     const peer = this.#hubPeer;
-    return peer !== undefined && this.#node !== undefined && this.#node.getConnections().some((c) => c.remotePeer.toString() === peer && c.status === "open");
+    return (
+      peer !== undefined &&
+      this.#node !== undefined &&
+      this.#node.getConnections().some((c) => c.remotePeer.toString() === peer && c.status === "open")
+    );
   }
 
   /** `connect: false` starts offline (store, node, dispute watch) for a hub that is silent; `connect()` later. */
@@ -219,7 +258,8 @@ export class TraderClient {
       if (newest !== undefined && newest.sigs.some((sig) => sig === undefined)) this.#exit = newest;
     }
     const injected = this.#init.network;
-    this.#node = injected?.node ?? (await createNode({ ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}) }));
+    this.#node =
+      injected?.node ?? (await createNode({ ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}) }));
     if (injected === undefined) await this.#node.start();
     this.#messenger = injected?.messenger ?? createMessenger({ libp2p: this.#node }, { clock: this.#clock });
     if (injected === undefined) await this.#messenger.start();
@@ -244,11 +284,15 @@ export class TraderClient {
         earliestBlock: d.fromBlock ?? 0,
         channels: (await this.store.listChannels({ role: "trader" })).map((r) => r.channelId),
         account: this.address,
-        latestSupported: async (id) => (id === this.#channel?.id ? this.#channel.latest : this.store.latestSupported(id)),
+        latestSupported: async (id) =>
+          id === this.#channel?.id ? this.#channel.latest : this.store.latestSupported(id),
         // Not in the channel's lane: a request hanging on a silent hub must not hold up our answer.
         counterChallenge: async (id, latest) => this.#counterChallenge(id, latest),
         saveCounter: (id, candidate) => this.#saveExit(id, candidate),
-        challenged: async () => (await this.store.listChannels({ role: "trader" })).filter((r) => r.status === "challenged").map((r) => r.channelId),
+        challenged: async () =>
+          (await this.store.listChannels({ role: "trader" }))
+            .filter((r) => r.status === "challenged")
+            .map((r) => r.channelId),
         onStatus: (channelId, status, info) => this.#onDispute(channelId, status, info),
         onCursor: (next) => this.store.setMeta("dispute-cursor", String(next)),
       });
@@ -311,7 +355,10 @@ export class TraderClient {
     // libp2p's AggregateError of ECONNREFUSEDs says little to a user: name the hub and the first reason.
     if (failure instanceof MarginError) throw failure;
     const first = failure instanceof AggregateError ? failure.errors[0] : failure;
-    throw new WireError("NOT_CONNECTED", { details: { hub: addresses.join(","), reason: first instanceof Error ? first.message : String(first) }, cause: failure });
+    throw new WireError("NOT_CONNECTED", {
+      details: { hub: addresses.join(","), reason: first instanceof Error ? first.message : String(first) },
+      cause: failure,
+    });
   }
 
   /** Exchanges latest supported turns with the hub; adopts what we lack, hands over what it lacks. */
@@ -321,16 +368,23 @@ export class TraderClient {
 
   /** `sync` inside the channel's lane. */
   async #syncNow(options: { signal?: AbortSignal }): Promise<void> {
-    const channels = this.#channel?.latest ? [{ channelId: this.#channel.id, turnNum: this.#channel.latest.state.turnNum }] : [];
+    const channels = this.#channel?.latest
+      ? [{ channelId: this.#channel.id, turnNum: this.#channel.latest.state.turnNum }]
+      : [];
     const reply = await this.#request("sync", { type: "sync-status", channels }, options);
-    if (reply.type !== "sync-states") throw new WireError("INVALID_MESSAGE", { details: { expected: "sync-states", got: reply.type } });
+    if (reply.type !== "sync-states")
+      throw new WireError("INVALID_MESSAGE", { details: { expected: "sync-states", got: reply.type } });
     for (const signed of reply.states) await this.#adopt(signed);
     const hubTurn = this.#channel?.latest?.state.turnNum;
     if (this.#channel?.latest !== undefined && reply.states.length === 0) {
       // Ask the hub where it is; if it is behind us, hand it our latest supported state.
       const status = await this.#request("sync", { type: "sync-states", states: [] }, options);
-      const theirs = status.type === "sync-status" ? status.channels.find((c) => c.channelId === this.#channel!.id)?.turnNum ?? -1 : -1;
-      if (hubTurn !== undefined && theirs < hubTurn) await this.#request("sync", { type: "sync-states", states: [this.#channel.latest] }, options);
+      const theirs =
+        status.type === "sync-status"
+          ? (status.channels.find((c) => c.channelId === this.#channel!.id)?.turnNum ?? -1)
+          : -1;
+      if (hubTurn !== undefined && theirs < hubTurn)
+        await this.#request("sync", { type: "sync-states", states: [this.#channel.latest] }, options);
     }
   }
 
@@ -338,28 +392,61 @@ export class TraderClient {
   async open(deposit: bigint, options: { signal?: AbortSignal } = {}): Promise<Bytes32> {
     const id = await this.#queue.run("channel", async () => {
       // An open of this deposit killed after turn 0 was signed by both: finish its funding, not a second channel.
-      const under = this.#channel?.latest?.state.turnNum === 0 && this.#channel.pending === undefined ? this.#channel : undefined;
+      const under =
+        this.#channel?.latest?.state.turnNum === 0 && this.#channel.pending === undefined ? this.#channel : undefined;
       // Funding, or found funded by this start: the user's `open` again only sees the first one through.
-      const unfunded = under !== undefined && (under.id === this.#resumedOpen || (await this.store.getChannel(under.id))?.status === "funding");
+      const unfunded =
+        under !== undefined &&
+        (under.id === this.#resumedOpen || (await this.store.getChannel(under.id))?.status === "funding");
       if (unfunded && marginStateOf(under.latest!.state).traderCash === deposit) return under.id;
-      if (this.#channel !== undefined) throw new ChannelError("CHANNEL_ALREADY_OPEN", { details: { channelId: this.#channel.id } });
+      if (this.#channel !== undefined)
+        throw new ChannelError("CHANNEL_ALREADY_OPEN", { details: { channelId: this.#channel.id } });
       const reply = await this.#request("update", { type: "open", deposit: deposit as Collateral }, options);
       const proposal = expectPropose(reply);
       const state = proposal.signedState.state;
-      const fixed = { participants: state.participants, channelNonce: state.channelNonce, appDefinition: state.appDefinition, challengeDuration: state.challengeDuration };
-      if (!sameAddress(state.participants[TRADER]!, this.address) || !sameAddress(state.participants[HUB]!, this.#init.hub.address)) {
+      const fixed = {
+        participants: state.participants,
+        channelNonce: state.channelNonce,
+        appDefinition: state.appDefinition,
+        challengeDuration: state.challengeDuration,
+      };
+      if (
+        !sameAddress(state.participants[TRADER]!, this.address) ||
+        !sameAddress(state.participants[HUB]!, this.#init.hub.address)
+      ) {
         throw new ChannelError("NOT_PARTICIPANT");
       }
       const fresh = restoreChannel(fixed, this.#init.token, TRADER);
       const margin = marginStateOf(state);
       const hubDeposit = fundingOf(fresh, state) - deposit;
-      const expected = openingState(fresh, { deposit, hubDeposit, riskParamsHash: this.#init.riskParamsHash, oracle: this.#init.oracle, terms: termsFromEngineConfig(this.#init.engine) });
+      const expected = openingState(fresh, {
+        deposit,
+        hubDeposit,
+        riskParamsHash: this.#init.riskParamsHash,
+        oracle: this.#init.oracle,
+        terms: termsFromEngineConfig(this.#init.engine),
+      });
       const step = countersign(fresh, proposal.signedState, this.#signer, deposit + hubDeposit, (_prev, proposed) => {
-        if (proposed.appData !== expected.appData || proposed.turnNum !== 0 || margin.traderCash !== deposit || hubDeposit < 0n) {
-          throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "opening state differs from the request" } });
+        if (
+          proposed.appData !== expected.appData ||
+          proposed.turnNum !== 0 ||
+          margin.traderCash !== deposit ||
+          hubDeposit < 0n
+        ) {
+          throw new ChannelError("FIXED_PART_MISMATCH", {
+            details: { reason: "opening state differs from the request" },
+          });
         }
       });
-      const record: ChannelRecord = { channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: this.#clock.nowMs() };
+      const record: ChannelRecord = {
+        channelId: fresh.id,
+        fixedPart: fixed,
+        token: this.#init.token,
+        role: "trader",
+        status: "funding",
+        counterparty: this.#init.hub.address,
+        createdAt: this.#clock.nowMs(),
+      };
       await this.store.transaction((tx) => {
         tx.putChannel(record);
         tx.saveState(step.signed);
@@ -368,7 +455,11 @@ export class TraderClient {
       this.#init.observe?.supported?.(fresh.id, step.signed);
       failpoint("trader.open.after-turn0-stored");
       this.#disputes?.watch(fresh.id);
-      await this.#request("update", { type: "accept", channelId: fresh.id, turnNum: 0, signature: step.signed.sigs[TRADER]! }, options);
+      await this.#request(
+        "update",
+        { type: "accept", channelId: fresh.id, turnNum: 0, signature: step.signed.sigs[TRADER]! },
+        options,
+      );
       failpoint("trader.open.after-accepted");
       return fresh.id;
     });
@@ -377,7 +468,8 @@ export class TraderClient {
     await this.#waitForHoldings(id, hubDeposit, options.signal);
     const held = await this.#init.chain.confirmedHoldings(id, options.signal);
     failpoint("trader.open.before-deposit");
-    if (held < hubDeposit + deposit) await this.#init.chain.deposit(id, held, hubDeposit + deposit - held, options.signal);
+    if (held < hubDeposit + deposit)
+      await this.#init.chain.deposit(id, held, hubDeposit + deposit - held, options.signal);
     failpoint("trader.open.after-deposit");
     await this.#waitForHoldings(id, hubDeposit + deposit, options.signal);
     await this.store.updateChannelStatus(id, "open");
@@ -385,13 +477,19 @@ export class TraderClient {
   }
 
   /** Buys (size > 0) or sells at the hub's quote, no worse than `limitPrice` (0: any price). */
-  trade(market: MarketId, size: bigint, limitPrice: bigint = 0n, options: { signal?: AbortSignal } = {}): Promise<SignedState> {
+  trade(
+    market: MarketId,
+    size: bigint,
+    limitPrice: bigint = 0n,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<SignedState> {
     return this.#act({ kind: "trade", market, size, price: limitPrice as Price }, options);
   }
 
   /** Adds collateral: both sign the larger allocation first, then we deposit it (it is paid last, so only ours is at stake). */
   async deposit(amount: bigint, options: { signal?: AbortSignal } = {}): Promise<SignedState> {
-    if (this.#channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL", { details: { reason: "no channel to deposit into" } });
+    if (this.#channel?.latest === undefined)
+      throw new ChannelError("UNKNOWN_CHANNEL", { details: { reason: "no channel to deposit into" } });
     const before = fundingOf(this.#channel, this.#channel.latest.state);
     // Recorded before the top-up is signed: a restart between the signatures and the deposit pays it.
     await this.store.setMeta(TOP_UP_KEY, `${this.#channel.id}:${before}:${amount}`);
@@ -416,24 +514,62 @@ export class TraderClient {
       const current = this.#channel;
       if (current?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
       const action: WireAction = { kind: "withdraw", amount: amount as Collateral };
-      const first = expectPropose(await this.#request("update", { type: "action", channelId: current.id, action, turnNum: turnAbove(current) }, options));
+      const first = expectPropose(
+        await this.#request(
+          "update",
+          { type: "action", channelId: current.id, action, turnNum: turnAbove(current) },
+          options,
+        ),
+      );
       const state = first.signedState.state;
-      const fixed = { participants: state.participants, channelNonce: state.channelNonce, appDefinition: state.appDefinition, challengeDuration: state.challengeDuration };
-      const same = (a: readonly Address[], b: readonly Address[]) => a.length === b.length && a.every((x, i) => sameAddress(x, b[i]!));
-      if (!same(fixed.participants, current.fixedPart.participants) || !sameAddress(fixed.appDefinition, current.fixedPart.appDefinition) || fixed.challengeDuration !== current.fixedPart.challengeDuration || fixed.channelNonce === current.fixedPart.channelNonce) {
+      const fixed = {
+        participants: state.participants,
+        channelNonce: state.channelNonce,
+        appDefinition: state.appDefinition,
+        challengeDuration: state.challengeDuration,
+      };
+      const same = (a: readonly Address[], b: readonly Address[]) =>
+        a.length === b.length && a.every((x, i) => sameAddress(x, b[i]!));
+      if (
+        !same(fixed.participants, current.fixedPart.participants) ||
+        !sameAddress(fixed.appDefinition, current.fixedPart.appDefinition) ||
+        fixed.challengeDuration !== current.fixedPart.challengeDuration ||
+        fixed.channelNonce === current.fixedPart.channelNonce
+      ) {
         throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "successor channel" } });
       }
       this.#prices.verifyMarks(marginStateOf(state), first.reports);
       const fresh = restoreChannel(fixed, this.#init.token, TRADER);
-      const plan = planWithdrawal(current, fresh.id, amount, first.reports, this.#checks.context(current, marginStateOf(state), first));
+      const plan = planWithdrawal(
+        current,
+        fresh.id,
+        amount,
+        first.reports,
+        this.#checks.context(current, marginStateOf(state), first),
+      );
       // Our signature first, on a successor the hub has not signed: it binds only once the hub countersigns.
       const opening = propose(fresh, variablePartOf(state), this.#signer, plan.rolled, (_prev, proposed) => {
-        if (proposed.appData !== plan.successorOpening.appData || proposed.turnNum !== 0 || outcomeTotal(proposed.outcome) !== plan.rolled ||
-            !sameAllocations(allocationsOf(fresh, proposed), allocationsOf(fresh, { ...proposed, outcome: plan.successorOpening.outcome }))) {
+        if (
+          proposed.appData !== plan.successorOpening.appData ||
+          proposed.turnNum !== 0 ||
+          outcomeTotal(proposed.outcome) !== plan.rolled ||
+          !sameAllocations(
+            allocationsOf(fresh, proposed),
+            allocationsOf(fresh, { ...proposed, outcome: plan.successorOpening.outcome }),
+          )
+        ) {
           throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "successor" } });
         }
       });
-      const record: ChannelRecord = { channelId: fresh.id, fixedPart: fixed, token: this.#init.token, role: "trader", status: "funding", counterparty: this.#init.hub.address, createdAt: this.#clock.nowMs() };
+      const record: ChannelRecord = {
+        channelId: fresh.id,
+        fixedPart: fixed,
+        token: this.#init.token,
+        role: "trader",
+        status: "funding",
+        counterparty: this.#init.hub.address,
+        createdAt: this.#clock.nowMs(),
+      };
       await this.store.transaction((tx) => {
         tx.putChannel(record);
         tx.saveState(opening.signed, { hashes: { channelId: fresh.id, stateHash: opening.stateHash } });
@@ -443,15 +579,27 @@ export class TraderClient {
       const opened = await this.#completeWithAck(opening, options);
       failpoint("trader.withdraw.after-successor-countersigned-stored");
       // Only now, with the successor's first state signed by both, may money be rolled into it.
-      const second = expectPropose(await this.#request("update", { type: "action", channelId: current.id, action, turnNum: turnAbove(current) }, options));
+      const second = expectPropose(
+        await this.#request(
+          "update",
+          { type: "action", channelId: current.id, action, turnNum: turnAbove(current) },
+          options,
+        ),
+      );
       const proposedFinal = second.signedState.state;
-      const closing = this.#signFirst(current, proposedFinal, fundingOf(current, current.latest.state), (_prev, proposed) => {
-        if (proposed.appData !== plan.rollFinal.appData || !proposed.isFinal) {
-          throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "final" } });
-        }
-        const roll = rollAllocations(proposed.outcome, this.#init.token, this.address, fresh.id);
-        if (roll.withdrawal !== amount || roll.rolled !== plan.rolled) throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "payout" } });
-      });
+      const closing = this.#signFirst(
+        current,
+        proposedFinal,
+        fundingOf(current, current.latest.state),
+        (_prev, proposed) => {
+          if (proposed.appData !== plan.rollFinal.appData || !proposed.isFinal) {
+            throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "final" } });
+          }
+          const roll = rollAllocations(proposed.outcome, this.#init.token, this.address, fresh.id);
+          if (roll.withdrawal !== amount || roll.rolled !== plan.rolled)
+            throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "payout" } });
+        },
+      );
       await this.store.transaction((tx) => {
         tx.saveState(closing.signed, { hashes: { channelId: current.id, stateHash: closing.stateHash } });
         tx.updateChannelStatus(current.id, "closing");
@@ -480,7 +628,10 @@ export class TraderClient {
    * rule 2). After the challenge duration, `collect()` pays it out. Nothing
    * here needs the hub.
    */
-  async exitUnilaterally(reports: readonly PriceReport[], options: { signal?: AbortSignal } = {}): Promise<{ finalizesAt: number; settlement: UnilateralExit["settlement"] }> {
+  async exitUnilaterally(
+    reports: readonly PriceReport[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ finalizesAt: number; settlement: UnilateralExit["settlement"] }> {
     return this.#queue.run("channel", async () => {
       const channel = this.#channel;
       if (channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
@@ -488,7 +639,12 @@ export class TraderClient {
       const exit = unilateralExit(channel, reports, this.#now(), this.#signer);
       await this.#saveExit(channel.id, exit.candidate);
       failpoint("trader.exit.after-candidate-stored");
-      const { finalizesAt } = await this.#init.chain.challengeUnilaterally(exit.proof, exit.candidate, this.#signer, options.signal);
+      const { finalizesAt } = await this.#init.chain.challengeUnilaterally(
+        exit.proof,
+        exit.candidate,
+        this.#signer,
+        options.signal,
+      );
       failpoint("trader.exit.after-challenge");
       await this.store.updateChannelStatus(channel.id, "challenged");
       return { finalizesAt, settlement: exit.settlement };
@@ -503,13 +659,20 @@ export class TraderClient {
   async collect(options: { signal?: AbortSignal } = {}): Promise<void> {
     const candidate = this.#exit;
     if (candidate === undefined && this.#exitDone !== undefined) return; // found paid out at start: nothing left to collect
-    if (candidate === undefined) throw new ChannelError("NO_PENDING_UPDATE", { details: { reason: "no unilateral exit under way" } });
+    if (candidate === undefined)
+      throw new ChannelError("NO_PENDING_UPDATE", { details: { reason: "no unilateral exit under way" } });
     const id = channelIdOf(candidate.state);
     const mode = await this.#init.chain.mode(id, options.signal);
-    if (mode === "challenge") throw new ChainError("CHANNEL_NOT_FINALIZED", { details: { reason: "the challenge has not finalized yet", channelId: id } });
+    if (mode === "challenge")
+      throw new ChainError("CHANNEL_NOT_FINALIZED", {
+        details: { reason: "the challenge has not finalized yet", channelId: id },
+      });
     // A full payout clears the channel's status (mode "open" again): the hub may have paid it out first.
     const paid = await paidOut(this.#init.chain, id, options.signal, mode);
-    if (!paid && mode === "open") throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "the challenge was cleared: the channel is open" } });
+    if (!paid && mode === "open")
+      throw new ChannelError("CHANNEL_NOT_OPEN", {
+        details: { reason: "the challenge was cleared: the channel is open" },
+      });
     failpoint("trader.collect.before-payout");
     if (!paid) await this.#init.chain.payoutChallenged(candidate, options.signal);
     failpoint("trader.collect.after-payout");
@@ -557,7 +720,11 @@ export class TraderClient {
 
   /** Positions, equity, margin ratio and liquidation price per market at the latest known prices. */
   status(): TraderStatus {
-    return traderStatus(this.#channel, (margin) => this.#riskParams.setOf(margin), (market) => this.#prices.latest(market));
+    return traderStatus(
+      this.#channel,
+      (margin) => this.#riskParams.setOf(margin),
+      (market) => this.#prices.latest(market),
+    );
   }
 
   /** The latest verified oracle report of each market in `markets` that has one (what `exit --reports` takes). */
@@ -584,11 +751,16 @@ export class TraderClient {
   }
 
   /** Our unilateral settlement of `latest` at the freshest reports we verified; undefined without usable ones. */
-  async #counterChallenge(id: Bytes32, latest: SignedState): Promise<{ candidate: SignedState; challenger: Signer } | undefined> {
+  async #counterChallenge(
+    id: Bytes32,
+    latest: SignedState,
+  ): Promise<{ candidate: SignedState; challenger: Signer } | undefined> {
     const record = id === this.#channel?.id ? undefined : await this.store.getChannel(id);
     const snapshot = record === undefined ? this.#channel : restoreChannel(record.fixedPart, record.token, TRADER);
     if (snapshot?.id !== id) return undefined;
-    const reports = marginStateOf(latest.state).positions.map((p) => this.#prices.latest(p.market)).filter((r): r is PriceReport => r !== undefined);
+    const reports = marginStateOf(latest.state)
+      .positions.map((p) => this.#prices.latest(p.market))
+      .filter((r): r is PriceReport => r !== undefined);
     const exit = unilateralExitIfPriced({ ...snapshot, latest }, reports, this.#now(), this.#signer);
     return exit && { candidate: exit.candidate, challenger: this.#signer };
   }
@@ -611,7 +783,8 @@ export class TraderClient {
       const record = await this.store.getChannel(id);
       if (info.candidate !== undefined && info.response !== "conclude" && record !== undefined) {
         const state = { ...record.fixedPart, ...info.candidate };
-        if (this.#exit === undefined || stateHashOf(this.#exit.state) !== stateHashOf(state)) this.#exit = { state, sigs: state.participants.map(() => undefined) };
+        if (this.#exit === undefined || stateHashOf(this.#exit.state) !== stateHashOf(state))
+          this.#exit = { state, sigs: state.participants.map(() => undefined) };
       }
     }
     if (status === "cleared") await this.store.updateChannelStatus(id, "open");
@@ -630,7 +803,11 @@ export class TraderClient {
       if (this.#channel?.pending !== undefined) await this.#syncNow(options);
       const channel = this.#channel;
       if (channel?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
-      const reply = await this.#request("update", { type: "action", channelId: channel.id, action, turnNum: turnAbove(channel) }, options);
+      const reply = await this.#request(
+        "update",
+        { type: "action", channelId: channel.id, action, turnNum: turnAbove(channel) },
+        options,
+      );
       const proposal = expectPropose(reply);
       assertAnswers(action, proposal.action);
       if (proposal.signedState.sigs[HUB] !== undefined) {
@@ -639,7 +816,11 @@ export class TraderClient {
       }
       const current = this.#channel!;
       const judge = this.#checks.judgeFor(current, proposal);
-      const funding = this.#checks.expectedFunding(current, proposal.action, fundingOf(current, proposal.signedState.state));
+      const funding = this.#checks.expectedFunding(
+        current,
+        proposal.action,
+        fundingOf(current, proposal.signedState.state),
+      );
       const step = this.#signFirst(current, proposal.signedState.state, funding, judge);
       await this.store.saveState(step.signed, { hashes: { channelId: current.id, stateHash: step.stateHash } });
       this.#channel = step.next;
@@ -651,9 +832,16 @@ export class TraderClient {
   }
 
   /** Our signature first, on the hub's unsigned draft, at a turn above anything we signed before. */
-  #signFirst(channel: ChannelSnapshot, state: SignedState["state"], funding: bigint, judge: Parameters<typeof propose>[4]): Step {
+  #signFirst(
+    channel: ChannelSnapshot,
+    state: SignedState["state"],
+    funding: bigint,
+    judge: Parameters<typeof propose>[4],
+  ): Step {
     if (state.turnNum < turnAbove(channel)) {
-      throw new ChannelError("STALE_STATE", { details: { reason: "a state we already signed has this turn", turnNum: state.turnNum } });
+      throw new ChannelError("STALE_STATE", {
+        details: { reason: "a state we already signed has this turn", turnNum: state.turnNum },
+      });
     }
     return propose(channel, variablePartOf(state), this.#signer, funding, judge);
   }
@@ -667,8 +855,13 @@ export class TraderClient {
   async #completeWithAck(step: Step, options: { signal?: AbortSignal }): Promise<Step> {
     const state = step.signed.state;
     const id = channelIdOf(state);
-    const ack = await this.#request("update", { type: "accept", channelId: id, turnNum: state.turnNum, signature: step.signed.sigs[TRADER]! }, options);
-    if (ack.type !== "ack" || ack.signature === undefined) throw new WireError("INVALID_MESSAGE", { details: { expected: "ack with the hub's signature", got: ack.type } });
+    const ack = await this.#request(
+      "update",
+      { type: "accept", channelId: id, turnNum: state.turnNum, signature: step.signed.sigs[TRADER]! },
+      options,
+    );
+    if (ack.type !== "ack" || ack.signature === undefined)
+      throw new WireError("INVALID_MESSAGE", { details: { expected: "ack with the hub's signature", got: ack.type } });
     const done = complete(step.next, state.turnNum, ack.signature, this.#sigs);
     await this.store.saveState(done.signed, { hashes: { channelId: id, stateHash: done.stateHash } });
     if (this.#channel?.id === id) this.#channel = done.next;
@@ -717,7 +910,8 @@ export class TraderClient {
   }
 
   async #request(family: "update" | "sync", message: Message, options: { signal?: AbortSignal }): Promise<Message> {
-    if (this.#hubPeer === undefined) throw new WireError("NOT_CONNECTED", { details: { hub: this.#init.hub.multiaddr } });
+    if (this.#hubPeer === undefined)
+      throw new WireError("NOT_CONNECTED", { details: { hub: this.#init.hub.multiaddr } });
     const reply = await this.#messenger!.request(this.#hubPeer, family, message, options);
     if (reply.type === "error") throw new RemoteError(reply);
     return reply;

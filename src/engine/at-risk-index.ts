@@ -40,7 +40,11 @@ export interface IndexedAccount {
   readonly positions: readonly IndexedPosition[];
 }
 
-interface Leg { readonly slot: number; readonly size: bigint; readonly costBasis: bigint }
+interface Leg {
+  readonly slot: number;
+  readonly size: bigint;
+  readonly costBasis: bigint;
+}
 interface Rec {
   readonly id: number;
   readonly cash: bigint;
@@ -51,7 +55,10 @@ interface Rec {
   below: boolean;
   bands: (readonly [Entry, Entry] | undefined)[] | undefined;
 }
-interface Entry { readonly key: bigint; readonly id: number }
+interface Entry {
+  readonly key: bigint;
+  readonly id: number;
+}
 
 const BUCKET = 256;
 
@@ -72,21 +79,31 @@ class SortedBuckets {
   }
 
   #bucketFor(e: Entry): number {
-    let lo = 0, hi = this.buckets.length - 1;
+    let lo = 0,
+      hi = this.buckets.length - 1;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (SortedBuckets.cmp(this.buckets[mid]!.at(-1)!, e) < 0) lo = mid + 1; else hi = mid;
+      if (SortedBuckets.cmp(this.buckets[mid]!.at(-1)!, e) < 0) lo = mid + 1;
+      else hi = mid;
     }
     return lo;
   }
 
   insert(e: Entry): void {
     this.size++;
-    if (this.buckets.length === 0) { this.buckets.push([e]); return; }
+    if (this.buckets.length === 0) {
+      this.buckets.push([e]);
+      return;
+    }
     const bi = this.#bucketFor(e);
     const b = this.buckets[bi]!;
-    let lo = 0, hi = b.length;
-    while (lo < hi) { const mid = (lo + hi) >> 1; if (SortedBuckets.cmp(b[mid]!, e) < 0) lo = mid + 1; else hi = mid; }
+    let lo = 0,
+      hi = b.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (SortedBuckets.cmp(b[mid]!, e) < 0) lo = mid + 1;
+      else hi = mid;
+    }
     b.splice(lo, 0, e);
     if (b.length > 2 * BUCKET) this.buckets.splice(bi, 1, b.slice(0, BUCKET), b.slice(BUCKET));
   }
@@ -95,8 +112,13 @@ class SortedBuckets {
     if (this.buckets.length === 0) return;
     const bi = this.#bucketFor(e);
     const b = this.buckets[bi]!;
-    let lo = 0, hi = b.length;
-    while (lo < hi) { const mid = (lo + hi) >> 1; if (SortedBuckets.cmp(b[mid]!, e) < 0) lo = mid + 1; else hi = mid; }
+    let lo = 0,
+      hi = b.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (SortedBuckets.cmp(b[mid]!, e) < 0) lo = mid + 1;
+      else hi = mid;
+    }
     if (b[lo] !== undefined && b[lo]!.id === e.id && b[lo]!.key === e.key) {
       b.splice(lo, 1);
       this.size--;
@@ -108,13 +130,20 @@ class SortedBuckets {
   *atLeast(bound: bigint): Generator<number> {
     for (let i = this.buckets.length - 1; i >= 0; i--) {
       const b = this.buckets[i]!;
-      for (let j = b.length - 1; j >= 0; j--) { if (b[j]!.key < bound) return; yield b[j]!.id; }
+      for (let j = b.length - 1; j >= 0; j--) {
+        if (b[j]!.key < bound) return;
+        yield b[j]!.id;
+      }
     }
   }
 
   /** Ids with key ≤ bound, from the bottom. */
   *atMost(bound: bigint): Generator<number> {
-    for (const b of this.buckets) for (const e of b) { if (e.key > bound) return; yield e.id; }
+    for (const b of this.buckets)
+      for (const e of b) {
+        if (e.key > bound) return;
+        yield e.id;
+      }
   }
 }
 
@@ -146,8 +175,15 @@ export class AtRiskIndex {
       if (mark === undefined) throw new RangeError(`no initial mark for ${market}`);
       this.#slotOf.set(market, this.#slots.length);
       this.#slots.push({
-        market, params: p, mark, longs: new SortedBuckets(), shorts: new SortedBuckets(),
-        mmfMax: p.tiers.at(-1)!.mmf, lowEdges: new SortedBuckets(), highEdges: new SortedBuckets(), hot: new Set(),
+        market,
+        params: p,
+        mark,
+        longs: new SortedBuckets(),
+        shorts: new SortedBuckets(),
+        mmfMax: p.tiers.at(-1)!.mmf,
+        lowEdges: new SortedBuckets(),
+        highEdges: new SortedBuckets(),
+        hot: new Set(),
       });
     }
   }
@@ -167,11 +203,13 @@ export class AtRiskIndex {
   }
 
   #record(id: number, account: IndexedAccount): Rec {
-    const legs = account.positions.filter((p) => p.size !== 0n).map((p) => {
-      const slot = this.#slotOf.get(p.market);
-      if (slot === undefined) throw new RangeError(`unknown market ${p.market}`);
-      return { slot, size: p.size, costBasis: p.costBasis };
-    });
+    const legs = account.positions
+      .filter((p) => p.size !== 0n)
+      .map((p) => {
+        const slot = this.#slotOf.get(p.market);
+        if (slot === undefined) throw new RangeError(`unknown market ${p.market}`);
+        return { slot, size: p.size, costBasis: p.costBasis };
+      });
     const rec: Rec = { id, cash: account.cash, legs, entry: undefined, below: false, bands: undefined };
     if (legs.length === 1) {
       const leg = legs[0]!;
@@ -233,7 +271,8 @@ export class AtRiskIndex {
 
   /** Equity − maintenance at the current marks; below maintenance iff negative. */
   #surplus(rec: Rec): bigint {
-    let equity = rec.cash, mm = 0n;
+    let equity = rec.cash,
+      mm = 0n;
     for (const l of rec.legs) {
       const s = this.#slots[l.slot]!;
       equity += unrealizedPnl(l, s.mark);
@@ -251,7 +290,10 @@ export class AtRiskIndex {
       const s = this.#slots[l.slot]!;
       s.hot.delete(rec.id);
       const band = rec.bands?.[i];
-      if (band !== undefined) { s.lowEdges.remove(band[0]); s.highEdges.remove(band[1]); }
+      if (band !== undefined) {
+        s.lowEdges.remove(band[0]);
+        s.highEdges.remove(band[1]);
+      }
     });
     rec.bands = undefined;
   }
@@ -265,9 +307,16 @@ export class AtRiskIndex {
     rec.bands = rec.legs.map((l) => {
       const s = this.#slots[l.slot]!;
       const room = share - 3n;
-      if (rec.below || room < 0n) { s.hot.add(rec.id); return undefined; }
-      const delta = (room * NOTIONAL_DIVISOR * FRACTION_ONE) / ((l.size < 0n ? -l.size : l.size) * (FRACTION_ONE + s.mmfMax));
-      const band = [{ key: s.mark - delta, id: rec.id }, { key: s.mark + delta, id: rec.id }] as const;
+      if (rec.below || room < 0n) {
+        s.hot.add(rec.id);
+        return undefined;
+      }
+      const delta =
+        (room * NOTIONAL_DIVISOR * FRACTION_ONE) / ((l.size < 0n ? -l.size : l.size) * (FRACTION_ONE + s.mmfMax));
+      const band = [
+        { key: s.mark - delta, id: rec.id },
+        { key: s.mark + delta, id: rec.id },
+      ] as const;
       s.lowEdges.insert(band[0]);
       s.highEdges.insert(band[1]);
       return band;

@@ -48,7 +48,12 @@ export class RiskBook {
     for (const [m, p] of config.markets) {
       this.#markets.set(m, {
         clock: { index: 0n, settledTo: start - (start % p.fundingInterval) },
-        openInterest: 0n, hubExposure: 0n, hubFundingIncome: 0n, fees: 0n, penalties: 0n, shortfalls: 0n,
+        openInterest: 0n,
+        hubExposure: 0n,
+        hubFundingIncome: 0n,
+        fees: 0n,
+        penalties: 0n,
+        shortfalls: 0n,
       });
     }
   }
@@ -65,7 +70,9 @@ export class RiskBook {
         twap: this.guard.twap(market, now),
       };
     };
-    return riskParamsHash === undefined ? { config: this.config, now, runtime } : { config: this.config, now, runtime, riskParamsHash };
+    return riskParamsHash === undefined
+      ? { config: this.config, now, runtime }
+      : { config: this.config, now, runtime, riskParamsHash };
   }
 
   acceptPrice(report: PriceReport, now: bigint): PriceClass {

@@ -19,7 +19,14 @@
  */
 import type { MarginState, Position, PriceReport } from "../protocol/margin-state.ts";
 import type { MarketId } from "../protocol/types.ts";
-import { divCeil, FRACTION_ONE, NOTIONAL_DIVISOR, type Collateral, type Fraction, type Price } from "../protocol/units.ts";
+import {
+  divCeil,
+  FRACTION_ONE,
+  NOTIONAL_DIVISOR,
+  type Collateral,
+  type Fraction,
+  type Price,
+} from "../protocol/units.ts";
 import { minMarginGap, type EngineConfig, type MarketParams } from "./params.ts";
 
 export const FUNDING_DIVISOR = FRACTION_ONE * NOTIONAL_DIVISOR;
@@ -46,7 +53,9 @@ export function premiumRate(hubMid: Price, indexPrice: Price): bigint {
 }
 
 /** The default source: premium of the hub quote over the oracle index at the interval's end. */
-export function premiumRateSource(quote: (market: MarketId, at: bigint) => { hubMid: Price; index: Price }): FundingRateSource {
+export function premiumRateSource(
+  quote: (market: MarketId, at: bigint) => { hubMid: Price; index: Price },
+): FundingRateSource {
   return {
     sample(market, intervalEnd) {
       const { hubMid, index } = quote(market, intervalEnd);
@@ -122,7 +131,11 @@ export function settleFunding(
     return Object.freeze({ ...p, fundingIndex: index });
   });
   if (perMarket.size === 0) return { state, paid: 0n as Collateral, perMarket };
-  const next: MarginState = Object.freeze({ ...state, traderCash: (state.traderCash - paid) as Collateral, positions: Object.freeze(positions) });
+  const next: MarginState = Object.freeze({
+    ...state,
+    traderCash: (state.traderCash - paid) as Collateral,
+    positions: Object.freeze(positions),
+  });
   return { state: next, paid: paid as Collateral, perMarket };
 }
 
@@ -199,15 +212,18 @@ export function fundingWindows(
     if (params === undefined || from === undefined) continue; // the engine refuses such a state itself
     const to = marks.find((m) => m.market === p.market) ?? from;
     const backwards = to.timestamp < from.timestamp;
-    out.set(p.market, Object.freeze({
-      market: p.market,
-      fromIndex: p.fundingIndex,
-      from,
-      to,
-      intervals: intervalsBetween(params.fundingInterval, from.timestamp, to.timestamp),
-      maxMove: backwards ? 0n : maxIndexMove(params, from, to),
-      backwards,
-    }));
+    out.set(
+      p.market,
+      Object.freeze({
+        market: p.market,
+        fromIndex: p.fundingIndex,
+        from,
+        to,
+        intervals: intervalsBetween(params.fundingInterval, from.timestamp, to.timestamp),
+        maxMove: backwards ? 0n : maxIndexMove(params, from, to),
+        backwards,
+      }),
+    );
   }
   return out;
 }

@@ -25,8 +25,20 @@ import { abs, divCeil, FRACTION_ONE, type Collateral, type Size } from "../proto
 import { settleFunding } from "./funding.ts";
 import { evaluate, notional, type MarketViews } from "./margin.ts";
 import {
-  buildViews, checkState, deltaMap, freeze, marketsOf, mergeMarks, priceGate, reject, settlement,
-  type Channel, type EngineContext, type Effects, type MutableDelta, type Rejection,
+  buildViews,
+  checkState,
+  deltaMap,
+  freeze,
+  marketsOf,
+  mergeMarks,
+  priceGate,
+  reject,
+  settlement,
+  type Channel,
+  type EngineContext,
+  type Effects,
+  type MutableDelta,
+  type Rejection,
 } from "./rules.ts";
 import { applyFill } from "./trade.ts";
 
@@ -71,7 +83,12 @@ export function liquidationTarget(state: MarginState, views: MarketViews): Colla
  * One ladder step for `channel` at `reports` (off-band allowed, stale not).
  * `lastStepAt` is when this channel's previous partial step ran (hub memory).
  */
-export function liquidate(channel: Channel, reports: readonly PriceReport[], ctx: EngineContext, lastStepAt?: bigint): LiquidationVerdict {
+export function liquidate(
+  channel: Channel,
+  reports: readonly PriceReport[],
+  ctx: EngineContext,
+  lastStepAt?: bigint,
+): LiquidationVerdict {
   const bad = checkState(channel.state, ctx);
   if (bad !== undefined) return { ok: false, rejection: bad };
   const settled = settleFunding(channel.state, (m) => ctx.runtime(m)?.fundingIndex ?? 0n);
@@ -85,7 +102,8 @@ export function liquidate(channel: Channel, reports: readonly PriceReport[], ctx
   const views = priced.views;
   const base = freeze({ ...settled.state, marks });
   const pre = evaluate(base.traderCash, base.positions, views);
-  if (pre.equity >= pre.maintenance) return reject("NOT_LIQUIDATABLE", { equity: pre.equity, maintenance: pre.maintenance });
+  if (pre.equity >= pre.maintenance)
+    return reject("NOT_LIQUIDATABLE", { equity: pre.equity, maintenance: pre.maintenance });
 
   let deepLine = 0n;
   for (const mm of pre.markets) deepLine += mm.maintenance * views.get(mm.market)!.params.fullCloseThreshold;
@@ -119,10 +137,12 @@ export function liquidate(channel: Channel, reports: readonly PriceReport[], ctx
       capped = true;
     } else {
       // Invariant: passes(hi) and (lo = 0 or !passes(lo)); q ends as the smallest passing lot multiple.
-      let lo = 0n, hi = (capQ + params.lotSize - 1n) / params.lotSize;
+      let lo = 0n,
+        hi = (capQ + params.lotSize - 1n) / params.lotSize;
       while (hi - lo > 1n) {
         const mid = (lo + hi) / 2n;
-        if (passes(mid * params.lotSize > total ? total : mid * params.lotSize)) hi = mid; else lo = mid;
+        if (passes(mid * params.lotSize > total ? total : mid * params.lotSize)) hi = mid;
+        else lo = mid;
       }
       q = hi * params.lotSize > total ? total : hi * params.lotSize;
     }
@@ -192,7 +212,13 @@ function closeAt(base: MarginState, closes: readonly { market: MarketId; size: b
   }
   positions.sort((a, b) => (a.market < b.market ? -1 : a.market > b.market ? 1 : 0));
   const marks = base.marks.filter((m) => positions.some((p) => p.market === m.market));
-  const unpenalized = freeze({ ...base, kind: StateKind.Liquidation, traderCash: cash as Collateral, positions, marks });
+  const unpenalized = freeze({
+    ...base,
+    kind: StateKind.Liquidation,
+    traderCash: cash as Collateral,
+    positions,
+    marks,
+  });
   // The penalty never exceeds the equity left after the close.
   let room = evaluate(unpenalized.traderCash, unpenalized.positions, views).equity as bigint;
   let penalty = 0n;

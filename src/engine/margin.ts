@@ -18,7 +18,16 @@
 import { EngineError } from "../errors/engine.ts";
 import type { Position } from "../protocol/margin-state.ts";
 import type { MarketId } from "../protocol/types.ts";
-import { abs, divCeil, divFloor, FRACTION_ONE, NOTIONAL_DIVISOR, type Collateral, type Price, type Size } from "../protocol/units.ts";
+import {
+  abs,
+  divCeil,
+  divFloor,
+  FRACTION_ONE,
+  NOTIONAL_DIVISOR,
+  type Collateral,
+  type Price,
+  type Size,
+} from "../protocol/units.ts";
 import { fundingOwed } from "./funding.ts";
 import type { MarketParams, Tier } from "./params.ts";
 
@@ -91,7 +100,11 @@ export function view(views: MarketViews, market: MarketId): MarketView {
 
 /** Evaluates an account at the views' prices and funding indices. */
 export function evaluate(cash: bigint, positions: readonly Position[], views: MarketViews): AccountMargin {
-  let upnl = 0n, funding = 0n, initial = 0n, maintenance = 0n, total = 0n;
+  let upnl = 0n,
+    funding = 0n,
+    initial = 0n,
+    maintenance = 0n,
+    total = 0n;
   const markets: MarketMargin[] = [];
   for (const p of positions) {
     const v = view(views, p.market);
@@ -105,7 +118,11 @@ export function evaluate(cash: bigint, positions: readonly Position[], views: Ma
       maintenance: maintenanceRequirement(v.params, n),
     };
     markets.push(m);
-    upnl += m.upnl; funding += m.funding; initial += m.initial; maintenance += m.maintenance; total += n;
+    upnl += m.upnl;
+    funding += m.funding;
+    initial += m.initial;
+    maintenance += m.maintenance;
+    total += n;
   }
   return {
     equity: (cash + upnl - funding) as Collateral,
@@ -136,7 +153,8 @@ export function marginRatio(m: AccountMargin): bigint | null {
  */
 export function withdrawalBound(m: AccountMargin, views: MarketViews): Collateral {
   let share = 0n;
-  for (const mm of m.markets) share += divCeil(mm.notional * view(views, mm.market).params.withdrawalNotionalShare, FRACTION_ONE);
+  for (const mm of m.markets)
+    share += divCeil(mm.notional * view(views, mm.market).params.withdrawalNotionalShare, FRACTION_ONE);
   return (m.initial > share ? m.initial : share) as Collateral;
 }
 
@@ -154,11 +172,17 @@ export function maxWithdrawal(m: AccountMargin, views: MarketViews): Collateral 
  * mark ≤ LP; short: iff mark ≥ LP. `null` when no positive price liquidates
  * (an over-collateralised long) or the account has no position there.
  */
-export function liquidationPrice(cash: bigint, positions: readonly Position[], views: MarketViews, market: MarketId): Price | null {
+export function liquidationPrice(
+  cash: bigint,
+  positions: readonly Position[],
+  views: MarketViews,
+  market: MarketId,
+): Price | null {
   const target = positions.find((p) => p.market === market);
   if (target === undefined) return null;
   const v = view(views, market);
-  let rest = cash, restMm = 0n;
+  let rest = cash,
+    restMm = 0n;
   for (const p of positions) {
     const pv = view(views, p.market);
     rest -= fundingOwed(p.size, p.fundingIndex, pv.fundingIndex);
@@ -174,40 +198,70 @@ export function liquidationPrice(cash: bigint, positions: readonly Position[], v
  * liquidatable(p) ⇔ k + floor(size·p/D) − costBasis < MM(notional(size, p)).
  */
 export function legLiquidationPrice(k: bigint, size: bigint, costBasis: bigint, params: MarketParams): Price | null {
-  const liq = (p: bigint): boolean => k + divFloor(size * p, NOTIONAL_DIVISOR) - costBasis < maintenanceRequirement(params, notional(size, p));
+  const liq = (p: bigint): boolean =>
+    k + divFloor(size * p, NOTIONAL_DIVISOR) - costBasis < maintenanceRequirement(params, notional(size, p));
   const long = size > 0n;
   if (long && !liq(0n)) return null;
   const est = estimate(k - costBasis, size, params);
   // Long: find max p with liq(p) (liq is true on [0, LP]). Short: min p with liq(p).
   if (long) {
-    let lo = est < 0n ? 0n : est, hi: bigint;
+    let lo = est < 0n ? 0n : est,
+      hi: bigint;
     if (liq(lo)) {
       let step = 1n;
       hi = lo + step;
-      while (liq(hi)) { lo = hi; step *= 2n; hi = lo + step; }
+      while (liq(hi)) {
+        lo = hi;
+        step *= 2n;
+        hi = lo + step;
+      }
     } else {
       hi = lo;
       let step = 1n;
       lo = hi - step;
-      while (lo > 0n && !liq(lo)) { hi = lo; step *= 2n; lo = hi - step; }
+      while (lo > 0n && !liq(lo)) {
+        hi = lo;
+        step *= 2n;
+        lo = hi - step;
+      }
       if (lo < 0n) lo = 0n;
     }
-    while (hi - lo > 1n) { const mid = (lo + hi) / 2n; if (liq(mid)) lo = mid; else hi = mid; }
+    while (hi - lo > 1n) {
+      const mid = (lo + hi) / 2n;
+      if (liq(mid)) lo = mid;
+      else hi = mid;
+    }
     return lo as Price;
   }
-  let hi = est < 1n ? 1n : est, lo: bigint;
+  let hi = est < 1n ? 1n : est,
+    lo: bigint;
   if (liq(hi)) {
     let step = 1n;
     lo = hi - step;
-    while (lo >= 0n && liq(lo)) { hi = lo; step *= 2n; lo = hi - step; }
-    if (lo < 0n) { if (liq(0n)) return 0n as Price; lo = 0n; }
+    while (lo >= 0n && liq(lo)) {
+      hi = lo;
+      step *= 2n;
+      lo = hi - step;
+    }
+    if (lo < 0n) {
+      if (liq(0n)) return 0n as Price;
+      lo = 0n;
+    }
   } else {
     lo = hi;
     let step = 1n;
     hi = lo + step;
-    while (!liq(hi)) { lo = hi; step *= 2n; hi = lo + step; }
+    while (!liq(hi)) {
+      lo = hi;
+      step *= 2n;
+      hi = lo + step;
+    }
   }
-  while (hi - lo > 1n) { const mid = (lo + hi) / 2n; if (liq(mid)) hi = mid; else lo = mid; }
+  while (hi - lo > 1n) {
+    const mid = (lo + hi) / 2n;
+    if (liq(mid)) hi = mid;
+    else lo = mid;
+  }
   return hi as Price;
 }
 

@@ -18,7 +18,9 @@ export function termsFromEngineConfig(config: EngineConfig): MarketTerms[] {
       market: m.market,
       settleWindow: m.settleWindow,
       liquidationPenalty: m.liquidationPenalty,
-      tiers: Object.freeze(m.tiers.map((t) => Object.freeze({ notionalFloor: t.notionalFloor, mmf: t.mmf, mmDeduction: t.mmDeduction }))),
+      tiers: Object.freeze(
+        m.tiers.map((t) => Object.freeze({ notionalFloor: t.notionalFloor, mmf: t.mmf, mmDeduction: t.mmDeduction })),
+      ),
     }),
   );
 }

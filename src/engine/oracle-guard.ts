@@ -38,10 +38,12 @@ export const PERMITS: Readonly<Record<PriceClass, Readonly<Record<PricedAction, 
  * trader need not sign a wick: the hub's way on is MarginApp, at a report at
  * most the market's settleWindow old, so only a move that lasts liquidates.
  */
-export const COUNTERSIGN_PERMITS: Readonly<Record<PriceClass, Readonly<Record<PricedAction, boolean>>>> = Object.freeze({
-  ...PERMITS,
-  "off-band": Object.freeze({ ...PERMITS["off-band"], liquidate: false }),
-});
+export const COUNTERSIGN_PERMITS: Readonly<Record<PriceClass, Readonly<Record<PricedAction, boolean>>>> = Object.freeze(
+  {
+    ...PERMITS,
+    "off-band": Object.freeze({ ...PERMITS["off-band"], liquidate: false }),
+  },
+);
 
 export const CLASS_CODE: Readonly<Record<Exclude<PriceClass, "valid">, EngineErrorCode>> = Object.freeze({
   "off-band": "PRICE_OFF_BAND",
@@ -50,18 +52,25 @@ export const CLASS_CODE: Readonly<Record<Exclude<PriceClass, "valid">, EngineErr
   missing: "PRICE_MISSING",
 });
 
-interface Sample { readonly t: bigint; readonly p: bigint }
+interface Sample {
+  readonly t: bigint;
+  readonly p: bigint;
+}
 
 /** Time-weighted average over [now − window, now] of step-wise prices; undefined without samples. */
 export function twapOf(samples: readonly Sample[], now: bigint, window: bigint): Price | undefined {
   const start = now - window;
-  let sum = 0n, span = 0n;
+  let sum = 0n,
+    span = 0n;
   for (let i = 0; i < samples.length; i++) {
     const s = samples[i]!;
     const from = s.t > start ? s.t : start;
     const next = samples[i + 1];
     const to = next === undefined || next.t > now ? now : next.t;
-    if (to > from) { sum += s.p * (to - from); span += to - from; }
+    if (to > from) {
+      sum += s.p * (to - from);
+      span += to - from;
+    }
   }
   if (span === 0n) return samples.length === 0 ? undefined : (samples.at(-1)!.p as Price);
   return (sum / span) as Price;
@@ -73,7 +82,11 @@ export function twapOf(samples: readonly Sample[], now: bigint, window: bigint):
  * before the window must not stand for its start. Undefined without one.
  */
 export function recentTwapOf(samples: readonly Sample[], now: bigint, window: bigint): Price | undefined {
-  return twapOf(samples.filter((s) => s.t >= now - window && s.t <= now), now, window);
+  return twapOf(
+    samples.filter((s) => s.t >= now - window && s.t <= now),
+    now,
+    window,
+  );
 }
 
 /**
@@ -82,13 +95,21 @@ export function recentTwapOf(samples: readonly Sample[], now: bigint, window: bi
  * move that persists for half the window does. Undefined without one.
  */
 export function recentMedianOf(samples: readonly Sample[], now: bigint, window: bigint): Price | undefined {
-  const prices = samples.filter((s) => s.t >= now - window && s.t <= now).map((s) => s.p).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const prices = samples
+    .filter((s) => s.t >= now - window && s.t <= now)
+    .map((s) => s.p)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (prices.length === 0) return undefined;
   const mid = prices.length >> 1;
   return (prices.length % 2 === 1 ? prices[mid]! : (prices[mid - 1]! + prices[mid]!) / 2n) as Price;
 }
 
-export function classify(report: PriceReport | undefined, twap: Price | undefined, params: MarketParams, now: bigint): PriceClass {
+export function classify(
+  report: PriceReport | undefined,
+  twap: Price | undefined,
+  params: MarketParams,
+  now: bigint,
+): PriceClass {
   if (report === undefined) return "missing";
   if (report.timestamp > now) return "future";
   if (now - report.timestamp > params.maxOracleAge) return "stale";

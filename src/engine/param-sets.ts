@@ -16,7 +16,13 @@ import type { MarketTerms } from "../protocol/margin-state.ts";
 import { marketIdToBytes32 } from "../protocol/parse.ts";
 import type { Bytes32 } from "../protocol/types.ts";
 import { termsFromEngineConfig } from "./onchain-terms.ts";
-import { resolveEngineConfig, type EngineConfig, type EngineConfigInput, type MarketParams, type MarketParamsInput } from "./params.ts";
+import {
+  resolveEngineConfig,
+  type EngineConfig,
+  type EngineConfigInput,
+  type MarketParams,
+  type MarketParamsInput,
+} from "./params.ts";
 import { applyAction, reject, type Action, type Channel, type EngineContext, type Rejection } from "./rules.ts";
 import { isRiskReducing } from "./trade.ts";
 
@@ -113,20 +119,32 @@ export type TraderRequest = Action | { readonly type: "close" } | { readonly typ
  * too (the channel's state judged as if it had adopted). Liquidations are
  * the hub's and are judged under the channel's own set, not here.
  */
-export function unadoptedRefusal(channel: Channel, request: TraderRequest, current: EngineContext & { readonly riskParamsHash: Bytes32 }): Rejection | undefined {
+export function unadoptedRefusal(
+  channel: Channel,
+  request: TraderRequest,
+  current: EngineContext & { readonly riskParamsHash: Bytes32 },
+): Rejection | undefined {
   switch (request.type) {
     case "trade": {
       const size = channel.state.positions.find((p) => p.market === request.market)?.size ?? 0n;
       if (isRiskReducing(size, request.size)) return undefined;
-      return reject("RISK_PARAMS_NOT_ADOPTED", { action: "trade", reason: "adds exposure", riskParamsHash: channel.state.riskParamsHash, current: current.riskParamsHash }).rejection;
+      return reject("RISK_PARAMS_NOT_ADOPTED", {
+        action: "trade",
+        reason: "adds exposure",
+        riskParamsHash: channel.state.riskParamsHash,
+        current: current.riskParamsHash,
+      }).rejection;
     }
     case "withdraw": {
       const adopted = { state: { ...channel.state, riskParamsHash: current.riskParamsHash }, funding: channel.funding };
       const verdict = applyAction(adopted, request, current);
       if (verdict.ok) return undefined;
       return reject("RISK_PARAMS_NOT_ADOPTED", {
-        action: "withdraw", reason: "beyond what the current parameters allow", refusedWith: verdict.rejection.code,
-        riskParamsHash: channel.state.riskParamsHash, current: current.riskParamsHash,
+        action: "withdraw",
+        reason: "beyond what the current parameters allow",
+        refusedWith: verdict.rejection.code,
+        riskParamsHash: channel.state.riskParamsHash,
+        current: current.riskParamsHash,
       }).rejection;
     }
     case "hubWithdraw":

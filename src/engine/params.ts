@@ -65,11 +65,17 @@ export interface EngineConfig {
 }
 
 type Num = bigint | number | string;
-export interface TierInput { readonly notionalFloor?: Num; readonly imf?: Num; readonly mmf?: Num }
+export interface TierInput {
+  readonly notionalFloor?: Num;
+  readonly imf?: Num;
+  readonly mmf?: Num;
+}
 export type MarketParamsInput = { readonly market?: unknown; readonly tiers?: readonly TierInput[] } & {
   readonly [K in Exclude<keyof MarketParams, "market" | "tiers">]?: Num;
 };
-export interface EngineConfigInput { readonly markets?: readonly MarketParamsInput[] }
+export interface EngineConfigInput {
+  readonly markets?: readonly MarketParamsInput[];
+}
 
 const USD = 1_000_000n;
 
@@ -131,7 +137,10 @@ export const ETH_PERP_DEFAULTS = Object.freeze({
   ...GENERIC_DEFAULTS,
 } satisfies MarketParamsInput);
 
-const PRESETS: Readonly<Record<string, MarketParamsInput>> = { "BTC-PERP": BTC_PERP_DEFAULTS, "ETH-PERP": ETH_PERP_DEFAULTS };
+const PRESETS: Readonly<Record<string, MarketParamsInput>> = {
+  "BTC-PERP": BTC_PERP_DEFAULTS,
+  "ETH-PERP": ETH_PERP_DEFAULTS,
+};
 
 type ScalarKey = Exclude<keyof MarketParams, "market" | "tiers">;
 const SCALARS: readonly { key: ScalarKey; min: bigint; max?: bigint }[] = [
@@ -169,7 +178,7 @@ function toInt(value: unknown, path: string, issues: ConfigIssue[]): bigint | un
 }
 
 function describe(value: unknown): string {
-  return typeof value === "bigint" ? `${value}n` : JSON.stringify(value) ?? String(value);
+  return typeof value === "bigint" ? `${value}n` : (JSON.stringify(value) ?? String(value));
 }
 
 const MARKET_RE = /^[\x21-\x7e]{1,31}$/;
@@ -200,7 +209,10 @@ export function resolveEngineConfig(input: unknown): EngineConfig {
 
 function configError(issues: readonly ConfigIssue[]): ConfigError {
   const message = `Configuration is invalid: ${issues.length} issue(s): ${issues.map((x) => `${x.path}: ${x.message}`).join("; ")}`;
-  return new ConfigError("INVALID_CONFIG", { message, details: { issues: Object.freeze(issues.map((x) => Object.freeze({ ...x }))) } });
+  return new ConfigError("INVALID_CONFIG", {
+    message,
+    details: { issues: Object.freeze(issues.map((x) => Object.freeze({ ...x }))) },
+  });
 }
 
 function resolveMarket(raw: unknown, path: string, issues: ConfigIssue[]): MarketParams | undefined {
@@ -216,7 +228,8 @@ function resolveMarket(raw: unknown, path: string, issues: ConfigIssue[]): Marke
   }
   const preset: Record<string, unknown> = (typeof market === "string" && PRESETS[market]) || GENERIC_DEFAULTS;
   const known = new Set<string>(["market", "tiers", ...SCALARS.map((s) => s.key)]);
-  for (const key of Object.keys(given)) if (!known.has(key)) issues.push({ path: `${path}.${key}`, message: "unknown field" });
+  for (const key of Object.keys(given))
+    if (!known.has(key)) issues.push({ path: `${path}.${key}`, message: "unknown field" });
 
   const out: Record<string, bigint> = {};
   for (const { key, min, max } of SCALARS) {
@@ -248,11 +261,18 @@ function resolveMarket(raw: unknown, path: string, issues: ConfigIssue[]): Marke
   if (out.minOrderSize !== undefined && out.lotSize !== undefined && out.minOrderSize % out.lotSize !== 0n) {
     issues.push({ path: `${path}.minOrderSize`, message: "must be a multiple of lotSize" });
   }
-  if (tiers !== undefined && out.maxPositionNotional !== undefined && tiers.at(-1)!.notionalFloor >= out.maxPositionNotional) {
+  if (
+    tiers !== undefined &&
+    out.maxPositionNotional !== undefined &&
+    tiers.at(-1)!.notionalFloor >= out.maxPositionNotional
+  ) {
     issues.push({ path: `${path}.maxPositionNotional`, message: "must be above the last tier's floor" });
   }
   if (tiers !== undefined && out.liquidationPenalty !== undefined && out.liquidationPenalty >= tiers[0]!.mmf) {
-    issues.push({ path: `${path}.liquidationPenalty`, message: "must be below the first tier's maintenance fraction (else closing cannot restore margin)" });
+    issues.push({
+      path: `${path}.liquidationPenalty`,
+      message: "must be below the first tier's maintenance fraction (else closing cannot restore margin)",
+    });
   }
   if (issues.length > before || tiers === undefined) return undefined;
   return Object.freeze({ market: market as MarketId, tiers, ...out } as unknown as MarketParams);
@@ -277,8 +297,10 @@ function resolveTiers(raw: unknown, path: string, issues: ConfigIssue[]): readon
     if (mmf <= 0n || mmf >= imf) issues.push({ path: `${p}.mmf`, message: "must satisfy 0 < mmf < imf" });
     if (imf > FRACTION_ONE) issues.push({ path: `${p}.imf`, message: "must be at most 1e6 (100%)" });
     if (prev !== undefined) {
-      if (floor <= prev.notionalFloor) issues.push({ path: `${p}.notionalFloor`, message: "tiers must have increasing floors" });
-      if (imf < prev.imf || mmf < prev.mmf) issues.push({ path: p, message: "fractions must not decrease with notional" });
+      if (floor <= prev.notionalFloor)
+        issues.push({ path: `${p}.notionalFloor`, message: "tiers must have increasing floors" });
+      if (imf < prev.imf || mmf < prev.mmf)
+        issues.push({ path: p, message: "fractions must not decrease with notional" });
     }
     const tier: Tier = Object.freeze({
       notionalFloor: floor as Collateral,

@@ -49,7 +49,13 @@ export interface EngineContext {
 }
 
 export type Action =
-  | { readonly type: "trade"; readonly market: MarketId; readonly size: bigint; readonly price: Price; readonly reports: readonly PriceReport[] }
+  | {
+      readonly type: "trade";
+      readonly market: MarketId;
+      readonly size: bigint;
+      readonly price: Price;
+      readonly reports: readonly PriceReport[];
+    }
   | { readonly type: "deposit"; readonly amount: bigint }
   | { readonly type: "topUp"; readonly amount: bigint }
   | { readonly type: "withdraw"; readonly amount: bigint; readonly reports: readonly PriceReport[] }
@@ -88,9 +94,15 @@ export type Verdict =
   | { readonly ok: true; readonly channel: Channel; readonly effects: Effects }
   | { readonly ok: false; readonly rejection: Rejection };
 
-export function reject(code: EngineErrorCode, context: Record<string, unknown> = {}): { ok: false; rejection: Rejection } {
+export function reject(
+  code: EngineErrorCode,
+  context: Record<string, unknown> = {},
+): { ok: false; rejection: Rejection } {
   const d = ENGINE_ERRORS[code];
-  return { ok: false, rejection: Object.freeze({ code, number: d.number, message: d.title, details: Object.freeze(context) }) };
+  return {
+    ok: false,
+    rejection: Object.freeze({ code, number: d.number, message: d.title, details: Object.freeze(context) }),
+  };
 }
 
 /** The same rejection as a throwable EngineError (for callers off the hot path). */
@@ -106,8 +118,10 @@ export function checkState(state: MarginState, ctx: EngineContext): Rejection | 
   let prev: string | undefined;
   for (const p of state.positions) {
     if (!ctx.config.markets.has(p.market)) return reject("UNKNOWN_MARKET", { market: p.market }).rejection;
-    if (p.size === 0n || (prev !== undefined && p.market <= prev)) return reject("INVALID_STATE", { market: p.market }).rejection;
-    if (!state.marks.some((m) => m.market === p.market)) return reject("INVALID_STATE", { market: p.market, missing: "mark" }).rejection;
+    if (p.size === 0n || (prev !== undefined && p.market <= prev))
+      return reject("INVALID_STATE", { market: p.market }).rejection;
+    if (!state.marks.some((m) => m.market === p.market))
+      return reject("INVALID_STATE", { market: p.market, missing: "mark" }).rejection;
     prev = p.market;
   }
   return undefined;
@@ -126,7 +140,11 @@ export function settlement(channel: Channel): { trader: Collateral; hub: Collate
 }
 
 /** Marks for the new state: supplied reports override the state's; only markets with a position keep one. */
-export function mergeMarks(previous: readonly PriceReport[], supplied: readonly PriceReport[], markets: readonly MarketId[]): PriceReport[] {
+export function mergeMarks(
+  previous: readonly PriceReport[],
+  supplied: readonly PriceReport[],
+  markets: readonly MarketId[],
+): PriceReport[] {
   const byMarket = new Map<string, PriceReport>();
   for (const r of previous) byMarket.set(r.market, r);
   for (const r of supplied) byMarket.set(r.market, r);
@@ -144,9 +162,17 @@ export interface Priced {
   readonly twapViews: MarketViews;
 }
 
-export function buildViews(ctx: EngineContext, marks: readonly PriceReport[], markets: Iterable<MarketId>, oiOverride?: Map<MarketId, bigint>): Priced | Rejection {
+export function buildViews(
+  ctx: EngineContext,
+  marks: readonly PriceReport[],
+  markets: Iterable<MarketId>,
+  oiOverride?: Map<MarketId, bigint>,
+): Priced | Rejection {
   const views = new Map<MarketId, { params: MarketParams; price: Price; fundingIndex: bigint; openInterest: Size }>();
-  const twapViews = new Map<MarketId, { params: MarketParams; price: Price; fundingIndex: bigint; openInterest: Size }>();
+  const twapViews = new Map<
+    MarketId,
+    { params: MarketParams; price: Price; fundingIndex: bigint; openInterest: Size }
+  >();
   for (const market of markets) {
     const params = ctx.config.markets.get(market);
     const rt = ctx.runtime(market);
@@ -160,12 +186,23 @@ export function buildViews(ctx: EngineContext, marks: readonly PriceReport[], ma
   return { views, twapViews };
 }
 
-export function priceGate(ctx: EngineContext, marks: readonly PriceReport[], markets: Iterable<MarketId>, action: PricedAction): Rejection | undefined {
+export function priceGate(
+  ctx: EngineContext,
+  marks: readonly PriceReport[],
+  markets: Iterable<MarketId>,
+  action: PricedAction,
+): Rejection | undefined {
   for (const market of markets) {
     const params = ctx.config.markets.get(market);
     if (params === undefined) return reject("UNKNOWN_MARKET", { market }).rejection;
-    const cls: PriceClass = classify(marks.find((m) => m.market === market), ctx.runtime(market)?.twap, params, ctx.now);
-    if (!PERMITS[cls][action]) return reject(CLASS_CODE[cls as Exclude<PriceClass, "valid">], { market, action }).rejection;
+    const cls: PriceClass = classify(
+      marks.find((m) => m.market === market),
+      ctx.runtime(market)?.twap,
+      params,
+      ctx.now,
+    );
+    if (!PERMITS[cls][action])
+      return reject(CLASS_CODE[cls as Exclude<PriceClass, "valid">], { market, action }).rejection;
   }
   return undefined;
 }
@@ -173,11 +210,15 @@ export function priceGate(ctx: EngineContext, marks: readonly PriceReport[], mar
 export type MutableDelta = { -readonly [K in keyof MarketDelta]: MarketDelta[K] };
 
 /** A per-market delta accumulator, seeded with the funding a settlement moved. */
-export function deltaMap(fundingPaid: ReadonlyMap<MarketId, bigint>): { deltas: Map<MarketId, MutableDelta>; delta: (m: MarketId) => MutableDelta } {
+export function deltaMap(fundingPaid: ReadonlyMap<MarketId, bigint>): {
+  deltas: Map<MarketId, MutableDelta>;
+  delta: (m: MarketId) => MutableDelta;
+} {
   const deltas = new Map<MarketId, MutableDelta>();
   const delta = (m: MarketId): MutableDelta => {
     let d = deltas.get(m);
-    if (d === undefined) deltas.set(m, (d = { openInterest: 0n, hubExposure: 0n, fundingPaid: 0n, fee: 0n, penalty: 0n, shortfall: 0n }));
+    if (d === undefined)
+      deltas.set(m, (d = { openInterest: 0n, hubExposure: 0n, fundingPaid: 0n, fee: 0n, penalty: 0n, shortfall: 0n }));
     return d;
   };
   for (const [m, paid] of fundingPaid) delta(m).fundingPaid += paid;
@@ -201,7 +242,13 @@ export function applyAction(channel: Channel, action: Action, ctx: EngineContext
       if (action.amount <= 0n) return reject("INVALID_AMOUNT", { amount: action.amount });
       const cash = action.type === "deposit" ? base.traderCash + action.amount : base.traderCash;
       const next = freeze({ ...base, kind: StateKind.Transfer, traderCash: cash as Collateral });
-      return finish(ctx, { state: next, funding: (channel.funding + action.amount) as Collateral }, deltas, false, "deposit");
+      return finish(
+        ctx,
+        { state: next, funding: (channel.funding + action.amount) as Collateral },
+        deltas,
+        false,
+        "deposit",
+      );
     }
     case "withdraw":
     case "hubWithdraw": {
@@ -218,13 +265,33 @@ export function applyAction(channel: Channel, action: Action, ctx: EngineContext
           const max = maxWithdrawal(m, views);
           if (action.amount > max) return reject("WITHDRAWAL_EXCEEDS_BOUND", { amount: action.amount, max });
         }
-        const next = freeze({ ...base, kind: StateKind.Transfer, traderCash: (base.traderCash - action.amount) as Collateral, marks });
-        return finish(ctx, { state: next, funding: (channel.funding - action.amount) as Collateral }, deltas, false, "withdraw", priced);
+        const next = freeze({
+          ...base,
+          kind: StateKind.Transfer,
+          traderCash: (base.traderCash - action.amount) as Collateral,
+          marks,
+        });
+        return finish(
+          ctx,
+          { state: next, funding: (channel.funding - action.amount) as Collateral },
+          deltas,
+          false,
+          "withdraw",
+          priced,
+        );
       }
       const hubFree = hubFreeCollateral(before, priced);
-      if (action.amount > hubFree) return reject("EXCEEDS_CHANNEL_FUNDING", { amount: action.amount, max: hubFree > 0n ? hubFree : 0n });
+      if (action.amount > hubFree)
+        return reject("EXCEEDS_CHANNEL_FUNDING", { amount: action.amount, max: hubFree > 0n ? hubFree : 0n });
       const next = freeze({ ...base, kind: StateKind.Transfer, marks });
-      return finish(ctx, { state: next, funding: (channel.funding - action.amount) as Collateral }, deltas, false, "hubWithdraw", priced);
+      return finish(
+        ctx,
+        { state: next, funding: (channel.funding - action.amount) as Collateral },
+        deltas,
+        false,
+        "hubWithdraw",
+        priced,
+      );
     }
     case "remark": {
       const marks = mergeMarks(base.marks, action.reports, marketsOf(base.positions));
@@ -253,16 +320,21 @@ function trade(
   const prev = base.positions.find((p) => p.market === action.market);
   const size = prev?.size ?? 0n;
   if (fill === 0n || abs(fill) % params.lotSize !== 0n) return reject("LOT_SIZE", { size: fill, lot: params.lotSize });
-  if (action.price <= 0n || action.price % params.tickSize !== 0n) return reject("TICK_SIZE", { price: action.price, tick: params.tickSize });
+  if (action.price <= 0n || action.price % params.tickSize !== 0n)
+    return reject("TICK_SIZE", { price: action.price, tick: params.tickSize });
   const closesExactly = size + fill === 0n;
-  if (abs(fill) < params.minOrderSize && !closesExactly) return reject("MIN_ORDER_SIZE", { size: fill, min: params.minOrderSize });
+  if (abs(fill) < params.minOrderSize && !closesExactly)
+    return reject("MIN_ORDER_SIZE", { size: fill, min: params.minOrderSize });
   const increasing = !isRiskReducing(size, fill);
 
   const fillResult = applyFill(action.market, prev, fill, action.price, params.takerFee, rt.fundingIndex);
   const positions = base.positions.filter((p) => p.market !== action.market);
   if (fillResult.position !== undefined) positions.push(fillResult.position);
   positions.sort((a, b) => (a.market < b.market ? -1 : a.market > b.market ? 1 : 0));
-  const marksAll = mergeMarks(base.marks, action.reports, [...marketsOf(base.positions), ...(prev === undefined ? [action.market] : [])]);
+  const marksAll = mergeMarks(base.marks, action.reports, [
+    ...marketsOf(base.positions),
+    ...(prev === undefined ? [action.market] : []),
+  ]);
   const marks = marksAll.filter((m) => positions.some((p) => p.market === m.market));
   const held = new Set<MarketId>([...marketsOf(positions), action.market]);
   const gate = priceGate(ctx, marksAll, held, increasing ? "increase" : "reduce");
@@ -277,9 +349,11 @@ function trade(
   if (increasing) {
     const mark = marksAll.find((m) => m.market === action.market)!.price;
     const n = notional(newSize, mark);
-    if (n > params.maxPositionNotional) return reject("POSITION_LIMIT", { notional: n, max: params.maxPositionNotional });
+    if (n > params.maxPositionNotional)
+      return reject("POSITION_LIMIT", { notional: n, max: params.maxPositionNotional });
     const oi = rt.openInterest + oiDelta;
-    if (oi > params.openInterestCap) return reject("OPEN_INTEREST_CAP", { openInterest: oi, cap: params.openInterestCap });
+    if (oi > params.openInterestCap)
+      return reject("OPEN_INTEREST_CAP", { openInterest: oi, cap: params.openInterestCap });
   }
   // The hub's concentration cap applies to every trade, whichever way it moves the trader's own risk:
   // one that takes |hub exposure| past the cap and further from zero is refused (liquidations are exempt).
@@ -306,7 +380,14 @@ function trade(
       return reject("BELOW_MAINTENANCE", { equity: post.equity, maintenance: post.maintenance });
     }
   }
-  return finish(ctx, { state: next, funding: channel.funding }, deltas, increasing, increasing ? "increase" : "reduce", priced);
+  return finish(
+    ctx,
+    { state: next, funding: channel.funding },
+    deltas,
+    increasing,
+    increasing ? "increase" : "reduce",
+    priced,
+  );
 }
 
 /** The hub's free collateral in the channel: F − trader equity − hub IM, at the worse of mark and TWAP. */
@@ -330,19 +411,27 @@ function finish(
 ): Verdict {
   const views = priced ?? buildViews(ctx, next.state.marks, marketsOf(next.state.positions));
   if ("code" in views) return { ok: false, rejection: views };
-  const sets = action === "increase" || action === "withdraw" || action === "hubWithdraw" ? [views.views, views.twapViews] : [views.views];
+  const sets =
+    action === "increase" || action === "withdraw" || action === "hubWithdraw"
+      ? [views.views, views.twapViews]
+      : [views.views];
   for (const v of sets) {
     const m: AccountMargin = evaluate(next.state.traderCash, next.state.positions, v);
     const hubEquity = next.funding - m.equity;
     if (next.funding < 0n) return reject("EXCEEDS_CHANNEL_FUNDING", { funding: next.funding });
-    if (increasing && m.equity < m.initial) return reject("INSUFFICIENT_INITIAL_MARGIN", { equity: m.equity, initial: m.initial });
-    if (action === "withdraw" && m.equity < m.initial) return reject("INSUFFICIENT_INITIAL_MARGIN", { equity: m.equity, initial: m.initial });
-    if (action === "remark" && m.equity < m.maintenance) return reject("LIQUIDATION_REQUIRED", { equity: m.equity, maintenance: m.maintenance });
-    if (action !== "reduce" && action !== "deposit" && m.equity < 0n) return reject("LIQUIDATION_REQUIRED", { equity: m.equity });
+    if (increasing && m.equity < m.initial)
+      return reject("INSUFFICIENT_INITIAL_MARGIN", { equity: m.equity, initial: m.initial });
+    if (action === "withdraw" && m.equity < m.initial)
+      return reject("INSUFFICIENT_INITIAL_MARGIN", { equity: m.equity, initial: m.initial });
+    if (action === "remark" && m.equity < m.maintenance)
+      return reject("LIQUIDATION_REQUIRED", { equity: m.equity, maintenance: m.maintenance });
+    if (action !== "reduce" && action !== "deposit" && m.equity < 0n)
+      return reject("LIQUIDATION_REQUIRED", { equity: m.equity });
     // Symmetric margin: the trader is never owed more than the channel holds, and the hub's
     // mirror position meets IM after risk increases and hub withdrawals, maintenance otherwise.
     const hubNeed = increasing || action === "hubWithdraw" ? m.initial : action === "remark" ? m.maintenance : 0n;
-    if (hubEquity < hubNeed) return reject("HUB_TOP_UP_REQUIRED", { topUp: hubNeed - hubEquity, hubEquity, required: hubNeed });
+    if (hubEquity < hubNeed)
+      return reject("HUB_TOP_UP_REQUIRED", { topUp: hubNeed - hubEquity, hubEquity, required: hubNeed });
   }
   const s = settlement(next);
   return {
@@ -382,8 +471,13 @@ export function checkFunding(
     const move = index - w.fromIndex;
     if (w.backwards || abs(move) > w.maxMove) {
       return reject("FUNDING_OUT_OF_BOUNDS", {
-        market: w.market, fromIndex: w.fromIndex, index, maxMove: w.maxMove, intervals: w.intervals,
-        fromTime: w.from.timestamp, toTime: w.to.timestamp,
+        market: w.market,
+        fromIndex: w.fromIndex,
+        index,
+        maxMove: w.maxMove,
+        intervals: w.intervals,
+        fromTime: w.from.timestamp,
+        toTime: w.to.timestamp,
         ...(w.backwards ? { reason: "mark older than the previous state's" } : {}),
       }).rejection;
     }
@@ -397,5 +491,9 @@ export function sameChannel(a: Channel, b: Channel): boolean {
 const big = (_k: string, v: unknown) => (typeof v === "bigint" ? `${v}n` : v);
 
 export function freeze(state: MarginState): MarginState {
-  return Object.freeze({ ...state, positions: Object.freeze([...state.positions]), marks: Object.freeze([...state.marks]) });
+  return Object.freeze({
+    ...state,
+    positions: Object.freeze([...state.positions]),
+    marks: Object.freeze([...state.marks]),
+  });
 }

@@ -12,7 +12,16 @@
  */
 import type { Position } from "../protocol/margin-state.ts";
 import type { MarketId } from "../protocol/types.ts";
-import { abs, divCeil, divFloor, FRACTION_ONE, NOTIONAL_DIVISOR, type Collateral, type Price, type Size } from "../protocol/units.ts";
+import {
+  abs,
+  divCeil,
+  divFloor,
+  FRACTION_ONE,
+  NOTIONAL_DIVISOR,
+  type Collateral,
+  type Price,
+  type Size,
+} from "../protocol/units.ts";
 import type { MarketParams } from "./params.ts";
 
 export interface FillResult {
@@ -47,7 +56,7 @@ export function applyFill(
   const cost = position?.costBasis ?? 0n;
   let realized = 0n;
   let newSize: bigint, newCost: bigint;
-  if (size === 0n || (size > 0n) === (fill > 0n)) {
+  if (size === 0n || size > 0n === fill > 0n) {
     newSize = size + fill;
     newCost = cost + divFloor(fill * price, NOTIONAL_DIVISOR);
   } else {
@@ -63,14 +72,16 @@ export function applyFill(
       newCost = divFloor(rest * price, NOTIONAL_DIVISOR);
     }
   }
-  const next: Position | undefined = newSize === 0n
-    ? undefined
-    : Object.freeze({
-      market,
-      size: newSize as Size,
-      costBasis: newCost as Collateral,
-      fundingIndex: position !== undefined && (position.size > 0n) === (newSize > 0n) ? position.fundingIndex : fundingIndex,
-    });
+  const next: Position | undefined =
+    newSize === 0n
+      ? undefined
+      : Object.freeze({
+          market,
+          size: newSize as Size,
+          costBasis: newCost as Collateral,
+          fundingIndex:
+            position !== undefined && position.size > 0n === newSize > 0n ? position.fundingIndex : fundingIndex,
+        });
   return { position: next, realized: realized as Collateral, fee, cashDelta: (realized - fee) as Collateral };
 }
 
@@ -87,5 +98,5 @@ export function hubQuote(params: MarketParams, mark: Price, fill: bigint): Price
 /** Whether a fill reduces risk in its market: shrinks |size| without flipping. */
 export function isRiskReducing(size: bigint, fill: bigint): boolean {
   if (size === 0n || fill === 0n) return fill === 0n;
-  return (size > 0n) !== (fill > 0n) && abs(fill) <= abs(size);
+  return size > 0n !== fill > 0n && abs(fill) <= abs(size);
 }

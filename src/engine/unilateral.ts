@@ -73,19 +73,26 @@ export function unilateralSettlement(
   for (const p of proof.positions) {
     const matching = reports.filter((r) => r.market === p.market);
     if (matching.length === 0) throw new EngineError("PRICE_MISSING", { details: { market: p.market } });
-    if (matching.length > 1) throw new EngineError("INVALID_STATE", { details: { market: p.market, reason: "more than one report" } });
+    if (matching.length > 1)
+      throw new EngineError("INVALID_STATE", { details: { market: p.market, reason: "more than one report" } });
     const r = matching[0]!;
     const t = terms.find((x) => x.market === p.market);
-    if (t === undefined || t.tiers.length === 0) throw new EngineError("UNKNOWN_MARKET", { details: { market: p.market, reason: "no on-chain terms" } });
+    if (t === undefined || t.tiers.length === 0)
+      throw new EngineError("UNKNOWN_MARKET", { details: { market: p.market, reason: "no on-chain terms" } });
     if (r.price === 0n) throw new EngineError("INVALID_STATE", { details: { market: p.market, reason: "zero price" } });
-    if (r.timestamp > now) throw new EngineError("PRICE_FROM_FUTURE", { details: { market: p.market, timestamp: r.timestamp, now } });
+    if (r.timestamp > now)
+      throw new EngineError("PRICE_FROM_FUTURE", { details: { market: p.market, timestamp: r.timestamp, now } });
     // The settlement window, not the engine's maxOracleAge: it bounds the mover's pick of report.
     if (now - r.timestamp > t.settleWindow) {
-      throw new EngineError("PRICE_STALE", { details: { market: p.market, timestamp: r.timestamp, now, settleWindow: t.settleWindow } });
+      throw new EngineError("PRICE_STALE", {
+        details: { market: p.market, timestamp: r.timestamp, now, settleWindow: t.settleWindow },
+      });
     }
     const proofMark = proof.marks.find((m) => m.market === p.market)?.timestamp ?? 0n;
     if (r.timestamp <= proofMark) {
-      throw new EngineError("PRICE_STALE", { details: { market: p.market, timestamp: r.timestamp, proofMark, reason: "not newer than the proof's mark" } });
+      throw new EngineError("PRICE_STALE", {
+        details: { market: p.market, timestamp: r.timestamp, proofMark, reason: "not newer than the proof's mark" },
+      });
     }
     const n = notional(p.size, r.price);
     equity += unrealizedPnl(p, r.price);

@@ -48,7 +48,13 @@ export class MarginError<Code extends string = string> extends Error {
   /** `context` as one line of text (viem's `details`; also what test runners print). */
   readonly details: string;
 
-  constructor(domain: ErrorDomain, code: Code, descriptor: ErrorDescriptor, message?: string, options: MarginErrorOptions = {}) {
+  constructor(
+    domain: ErrorDomain,
+    code: Code,
+    descriptor: ErrorDescriptor,
+    message?: string,
+    options: MarginErrorOptions = {},
+  ) {
     const shortMessage = message ?? descriptor.title;
     const details = formatDetails(options.details ?? {});
     super(details ? `${shortMessage} ${details}` : shortMessage, { cause: options.cause });
@@ -78,7 +84,9 @@ export class MarginError<Code extends string = string> extends Error {
 }
 
 function formatDetails(details: Readonly<Record<string, unknown>>): string {
-  const parts = Object.entries(details).map(([k, v]) => `${k}=${typeof v === "bigint" ? v.toString() : JSON.stringify(v)}`);
+  const parts = Object.entries(details).map(
+    ([k, v]) => `${k}=${typeof v === "bigint" ? v.toString() : JSON.stringify(v)}`,
+  );
   return parts.length > 0 ? `(${parts.join(", ")})` : "";
 }
 

@@ -18,13 +18,28 @@ export const CHANNEL_ERRORS = {
   QUOTE_EXPIRED: { number: 3513, title: "The hub's draft expired before it was signed; ask again" },
   CHANNEL_ALREADY_OPEN: { number: 3514, title: "A channel is already open; close or withdraw from it first" },
   UNEXPECTED_ACTION: { number: 3515, title: "The action was not requested, or is not the sender's to propose" },
-  HUB_SIGNED_FIRST: { number: 3516, title: "The hub signed a state the trader asked for; the trader signs those first" },
+  HUB_SIGNED_FIRST: {
+    number: 3516,
+    title: "The hub signed a state the trader asked for; the trader signs those first",
+  },
   // admission (hub/admission.ts): what one key may cost the hub, 3600-3649
   DEPOSIT_TOO_LARGE: { number: 3600, title: "Deposit exceeds the hub's maximum per channel" },
-  TRADER_DEPOSIT_LIMIT: { number: 3601, title: "The trader's deposits in channels not yet funded would exceed the hub's maximum" },
-  TRADER_PENDING_LIMIT: { number: 3602, title: "The trader already has as many channels waiting for funding as the hub allows" },
-  HUB_PENDING_LIMIT: { number: 3603, title: "The hub has as many channels waiting for funding as it allows; retry later" },
-  HUB_CAPITAL_LIMIT: { number: 3604, title: "The hub's margin in channels not yet funded is at its maximum; retry later" },
+  TRADER_DEPOSIT_LIMIT: {
+    number: 3601,
+    title: "The trader's deposits in channels not yet funded would exceed the hub's maximum",
+  },
+  TRADER_PENDING_LIMIT: {
+    number: 3602,
+    title: "The trader already has as many channels waiting for funding as the hub allows",
+  },
+  HUB_PENDING_LIMIT: {
+    number: 3603,
+    title: "The hub has as many channels waiting for funding as it allows; retry later",
+  },
+  HUB_CAPITAL_LIMIT: {
+    number: 3604,
+    title: "The hub's margin in channels not yet funded is at its maximum; retry later",
+  },
 } as const satisfies Catalogue;
 
 export type ChannelErrorCode = keyof typeof CHANNEL_ERRORS;

@@ -70,12 +70,24 @@ export class Acceptance {
     raiseFloor(live, msg.turnNum + 1);
     const age = this.#ctx.now() - pending.quotedAt;
     if (pending.expires && age > config.channels.quoteTtl) {
-      throw new ChannelError("QUOTE_EXPIRED", { details: { turnNum: msg.turnNum, age, ttl: config.channels.quoteTtl } });
+      throw new ChannelError("QUOTE_EXPIRED", {
+        details: { turnNum: msg.turnNum, age, ttl: config.channels.quoteTtl },
+      });
     }
-    const step = countersignDraft(live.snapshot, draft, msg.signature, await this.#ctx.running.pool.signDigest(draft.digest), TRADER);
+    const step = countersignDraft(
+      live.snapshot,
+      draft,
+      msg.signature,
+      await this.#ctx.running.pool.signDigest(draft.digest),
+      TRADER,
+    );
     const state = step.signed.state;
     const id = live.snapshot.id;
-    const topUp = state.turnNum !== 0 && !state.isFinal && marginStateOf(state).kind === 2 /* Transfer */ && pending.action.kind === "deposit";
+    const topUp =
+      state.turnNum !== 0 &&
+      !state.isFinal &&
+      marginStateOf(state).kind === 2 /* Transfer */ &&
+      pending.action.kind === "deposit";
     if (topUp && pending.action.kind === "deposit") {
       // The top-up's flow waits for the trader's deposit; it, the state and the status land together,
       // so no crash leaves a top-up signed by both that nothing waits on.

@@ -47,7 +47,10 @@ export interface Reservation {
   cancel(): void;
 }
 
-type AdmissionCode = Extract<ChannelErrorCode, "DEPOSIT_TOO_LARGE" | "TRADER_DEPOSIT_LIMIT" | "TRADER_PENDING_LIMIT" | "HUB_PENDING_LIMIT" | "HUB_CAPITAL_LIMIT">;
+type AdmissionCode = Extract<
+  ChannelErrorCode,
+  "DEPOSIT_TOO_LARGE" | "TRADER_DEPOSIT_LIMIT" | "TRADER_PENDING_LIMIT" | "HUB_PENDING_LIMIT" | "HUB_CAPITAL_LIMIT"
+>;
 
 const REFUSAL: Readonly<Record<AdmissionCode, RefusalKind>> = {
   DEPOSIT_TOO_LARGE: "deposit-too-large",
@@ -131,7 +134,13 @@ export class Admission {
   }
 
   /** A channel found waiting at start-up: counted whatever the limits (they may have been lowered since). */
-  restore(channelId: Bytes32, trader: Address, deposit: bigint, hubDeposit: bigint, proposedAt: bigint | undefined): void {
+  restore(
+    channelId: Bytes32,
+    trader: Address,
+    deposit: bigint,
+    hubDeposit: bigint,
+    proposedAt: bigint | undefined,
+  ): void {
     if (this.#waiting.has(channelId)) return;
     this.#add(trader, deposit, hubDeposit);
     this.#waiting.set(channelId, { trader, deposit, hubDeposit, proposedAt });

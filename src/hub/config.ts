@@ -157,9 +157,14 @@ export function resolveHubConfig(input: unknown): HubConfig {
   const peerKeyFile = optionalString(root.peerKeyFile, "peerKeyFile", issues) ?? `${dataDir ?? ""}/peer.key`;
   const keystore = optionalString(key.keystore, "key.keystore", issues);
   const plainKeyFile = optionalString(key.plainKeyFile, "key.plainKeyFile", issues);
-  if (keystore === undefined && plainKeyFile === undefined) issues.push({ path: "key", message: "needs keystore or plainKeyFile" });
+  if (keystore === undefined && plainKeyFile === undefined)
+    issues.push({ path: "key", message: "needs keystore or plainKeyFile" });
   const allowPlainKey = key.allowPlainKey === true;
-  if (plainKeyFile !== undefined && !allowPlainKey) issues.push({ path: "key.allowPlainKey", message: "a plain key file needs allowPlainKey: true (development only)" });
+  if (plainKeyFile !== undefined && !allowPlainKey)
+    issues.push({
+      path: "key.allowPlainKey",
+      message: "a plain key file needs allowPlainKey: true (development only)",
+    });
 
   let engine: EngineConfig | undefined;
   try {
@@ -175,8 +180,12 @@ export function resolveHubConfig(input: unknown): HubConfig {
     issues.push({ path: "signatureBackend", message: 'must be "noble", "native" or "auto"' });
   }
   const clock = chain.clock ?? "system";
-  if (clock !== "system" && clock !== "chain") issues.push({ path: "chain.clock", message: 'must be "system" or "chain"' });
-  const signingWorkers: HubConfig["signingWorkers"] = root.signingWorkers === undefined || root.signingWorkers === "auto" ? "auto" : Number(integer(root.signingWorkers, "signingWorkers", issues, 0n, 64n) ?? 0n);
+  if (clock !== "system" && clock !== "chain")
+    issues.push({ path: "chain.clock", message: 'must be "system" or "chain"' });
+  const signingWorkers: HubConfig["signingWorkers"] =
+    root.signingWorkers === undefined || root.signingWorkers === "auto"
+      ? "auto"
+      : Number(integer(root.signingWorkers, "signingWorkers", issues, 0n, 64n) ?? 0n);
   const config = {
     listen,
     signatureBackend: signatureBackend as HubConfig["signatureBackend"],
@@ -200,8 +209,12 @@ export function resolveHubConfig(input: unknown): HubConfig {
       pollMs: Number(integer(chain.pollMs ?? 1000, "chain.pollMs", issues, 10n, 600_000n) ?? 1000n),
       startBlock: Number(integer(chain.startBlock ?? 0, "chain.startBlock", issues, 0n, 2n ** 48n) ?? 0n),
       clock: clock as HubConfig["chain"]["clock"],
-      ...(chain.maxFeePerGas !== undefined ? { maxFeePerGas: integer(chain.maxFeePerGas, "chain.maxFeePerGas", issues, 1n) ?? 1n } : {}),
-      ...(chain.maxPriorityFeePerGas !== undefined ? { maxPriorityFeePerGas: integer(chain.maxPriorityFeePerGas, "chain.maxPriorityFeePerGas", issues, 0n) ?? 0n } : {}),
+      ...(chain.maxFeePerGas !== undefined
+        ? { maxFeePerGas: integer(chain.maxFeePerGas, "chain.maxFeePerGas", issues, 1n) ?? 1n }
+        : {}),
+      ...(chain.maxPriorityFeePerGas !== undefined
+        ? { maxPriorityFeePerGas: integer(chain.maxPriorityFeePerGas, "chain.maxPriorityFeePerGas", issues, 0n) ?? 0n }
+        : {}),
       replaceAfterMs: num(chain.replaceAfterMs ?? 120_000, "chain.replaceAfterMs", issues, 100n, 86_400_000n),
       feeBumpPercent: num(chain.feeBumpPercent ?? 20, "chain.feeBumpPercent", issues, 10n, 1_000n),
       maxReplacements: num(chain.maxReplacements ?? 5, "chain.maxReplacements", issues, 0n, 100n),
@@ -211,33 +224,67 @@ export function resolveHubConfig(input: unknown): HubConfig {
     oracle: {
       signer: address(oracle.signer, "oracle.signer", issues),
       verifyPerSecond: num(oracle.verifyPerSecond ?? 100, "oracle.verifyPerSecond", issues, 1n, 100_000n),
-      verifyPerSecondPerPeer: num(oracle.verifyPerSecondPerPeer ?? 50, "oracle.verifyPerSecondPerPeer", issues, 1n, 100_000n),
+      verifyPerSecondPerPeer: num(
+        oracle.verifyPerSecondPerPeer ?? 50,
+        "oracle.verifyPerSecondPerPeer",
+        issues,
+        1n,
+        100_000n,
+      ),
     },
     channels: {
-      challengeDuration: Number(integer(channels.challengeDuration ?? 86_400, "channels.challengeDuration", issues, 60n, BigInt(UINT48_MAX) / 2n) ?? 0n),
-      hubMarginRatio: integer(channels.hubMarginRatio ?? FRACTION_ONE, "channels.hubMarginRatio", issues, 0n, 100n * FRACTION_ONE) ?? 0n,
+      challengeDuration: Number(
+        integer(
+          channels.challengeDuration ?? 86_400,
+          "channels.challengeDuration",
+          issues,
+          60n,
+          BigInt(UINT48_MAX) / 2n,
+        ) ?? 0n,
+      ),
+      hubMarginRatio:
+        integer(channels.hubMarginRatio ?? FRACTION_ONE, "channels.hubMarginRatio", issues, 0n, 100n * FRACTION_ONE) ??
+        0n,
       minDeposit: integer(channels.minDeposit ?? 1_000_000, "channels.minDeposit", issues, 1n) ?? 0n,
-      unilateralAfter: integer(channels.unilateralAfter ?? 120, "channels.unilateralAfter", issues, 0n, 86_400n) ?? 120n,
+      unilateralAfter:
+        integer(channels.unilateralAfter ?? 120, "channels.unilateralAfter", issues, 0n, 86_400n) ?? 120n,
       idleAfter: Number(integer(channels.idleAfter ?? 60, "channels.idleAfter", issues, 0n, 86_400n) ?? 60n),
       quoteTtl: integer(channels.quoteTtl ?? 10, "channels.quoteTtl", issues, 1n, 3_600n) ?? 10n,
       maxDeposit: integer(channels.maxDeposit ?? 100_000_000_000, "channels.maxDeposit", issues, 1n) ?? 0n,
-      maxTraderDeposit: integer(channels.maxTraderDeposit ?? 250_000_000_000, "channels.maxTraderDeposit", issues, 1n) ?? 0n,
-      maxPendingHubDeposit: integer(channels.maxPendingHubDeposit ?? 1_000_000_000_000, "channels.maxPendingHubDeposit", issues, 1n) ?? 0n,
+      maxTraderDeposit:
+        integer(channels.maxTraderDeposit ?? 250_000_000_000, "channels.maxTraderDeposit", issues, 1n) ?? 0n,
+      maxPendingHubDeposit:
+        integer(channels.maxPendingHubDeposit ?? 1_000_000_000_000, "channels.maxPendingHubDeposit", issues, 1n) ?? 0n,
       maxPendingPerTrader: num(channels.maxPendingPerTrader ?? 4, "channels.maxPendingPerTrader", issues, 1n, 1_000n),
       maxPending: num(channels.maxPending ?? 1_024, "channels.maxPending", issues, 1n, 1_000_000n),
-      fundingTimeout: integer(channels.fundingTimeout ?? 3_600, "channels.fundingTimeout", issues, 1n, 30n * 86_400n) ?? 3_600n,
+      fundingTimeout:
+        integer(channels.fundingTimeout ?? 3_600, "channels.fundingTimeout", issues, 1n, 30n * 86_400n) ?? 3_600n,
       proposalTtl: integer(channels.proposalTtl ?? 120, "channels.proposalTtl", issues, 1n, 86_400n) ?? 120n,
     },
     riskParams: {
-      noticeSeconds: integer(riskParams.noticeSeconds ?? 7 * 86_400, "riskParams.noticeSeconds", issues, 0n, 365n * 86_400n) ?? 7n * 86_400n,
+      noticeSeconds:
+        integer(riskParams.noticeSeconds ?? 7 * 86_400, "riskParams.noticeSeconds", issues, 0n, 365n * 86_400n) ??
+        7n * 86_400n,
       previous: previousMarkets(riskParams.previous ?? [], issues),
     },
     net: {
       handshakeTimeoutMs: num(net.handshakeTimeoutMs ?? 5_000, "net.handshakeTimeoutMs", issues, 100n, 600_000n),
       maxConnections: num(net.maxConnections ?? 1_000, "net.maxConnections", issues, 2n, 1_000_000n),
       maxUnauthenticated: num(net.maxUnauthenticated ?? 256, "net.maxUnauthenticated", issues, 1n, 1_000_000n),
-      maxUnauthenticatedPerHost: num(net.maxUnauthenticatedPerHost ?? 128, "net.maxUnauthenticatedPerHost", issues, 1n, 1_000_000n),
-      connectionsPerSecondPerHost: num(net.connectionsPerSecondPerHost ?? 100, "net.connectionsPerSecondPerHost", issues, 1n, 1_000_000n),
+      maxUnauthenticatedPerHost: num(
+        net.maxUnauthenticatedPerHost ?? 128,
+        "net.maxUnauthenticatedPerHost",
+        issues,
+        1n,
+        1_000_000n,
+      ),
+      connectionsPerSecondPerHost: num(
+        net.connectionsPerSecondPerHost ?? 100,
+        "net.connectionsPerSecondPerHost",
+        issues,
+        1n,
+        1_000_000n,
+      ),
       maxPendingUpgrades: num(net.maxPendingUpgrades ?? 256, "net.maxPendingUpgrades", issues, 1n, 100_000n),
       allow: multiaddrList(net.allow ?? [], "net.allow", issues),
       deny: multiaddrList(net.deny ?? [], "net.deny", issues),
@@ -261,7 +308,8 @@ function storeConfig(x: unknown, issues: ConfigIssue[]): StoreConfig {
   const store = object(x, "store", issues);
   if (store === undefined) return sqlite;
   if (store.kind === "sqlite") {
-    for (const key of Object.keys(store)) if (key !== "kind") issues.push({ path: `store.${key}`, message: 'is not an option of kind "sqlite"' });
+    for (const key of Object.keys(store))
+      if (key !== "kind") issues.push({ path: `store.${key}`, message: 'is not an option of kind "sqlite"' });
     return sqlite;
   }
   if (store.kind !== "postgres") {
@@ -269,7 +317,8 @@ function storeConfig(x: unknown, issues: ConfigIssue[]): StoreConfig {
     return sqlite;
   }
   for (const key of Object.keys(store)) {
-    if (!["kind", "url", "schema", "leaseMs"].includes(key)) issues.push({ path: `store.${key}`, message: 'is not an option of kind "postgres"' });
+    if (!["kind", "url", "schema", "leaseMs"].includes(key))
+      issues.push({ path: `store.${key}`, message: 'is not an option of kind "postgres"' });
   }
   const url = string(store.url, "store.url", issues) ?? "";
   if (url !== "" && !/^postgres(ql)?:\/\/[^/]*\/[^/?#]+/.test(url)) {

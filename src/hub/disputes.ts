@@ -46,7 +46,9 @@ export class Disputes {
    * penalty goes to the hub only if the account is below maintenance). The
    * exit flow pays it out once the challenge finalizes.
    */
-  async liquidateOnChain(channelId: Bytes32): Promise<{ finalizesAt: number; settlement: UnilateralExit["settlement"] }> {
+  async liquidateOnChain(
+    channelId: Bytes32,
+  ): Promise<{ finalizesAt: number; settlement: UnilateralExit["settlement"] }> {
     return this.#ctx.queue.run(channelId, async () => {
       const live = await this.#registry.live(channelId);
       if (live === undefined) throw new ChannelError("UNKNOWN_CHANNEL", { details: { channelId } });
@@ -82,7 +84,7 @@ export class Disputes {
       provider: d.provider,
       client: d.client,
       confirmations: config.chain.confirmations,
-      fromBlock: cursor ?? (d.fromBlock ?? config.chain.startBlock),
+      fromBlock: cursor ?? d.fromBlock ?? config.chain.startBlock,
       pollingIntervalMs: d.pollingIntervalMs ?? config.chain.pollMs,
       clock: this.#ctx.clock,
       ...(d.retryMs !== undefined ? { retryMs: d.retryMs } : {}),
@@ -91,33 +93,56 @@ export class Disputes {
       account: this.#ctx.address,
       latestSupported: (id) => this.#registry.latestSupported(id),
       // Our unilateral settlement at our freshest reports; the watcher sends it only if it pays us more.
-      counterChallenge: (id, latest) => queue.run(id, async () => {
-        const live = await this.#registry.live(id);
-        if (live === undefined) return undefined;
-        const markets = marginStateOf(latest.state).positions.map((p) => p.market);
-        const exit = unilateralExitIfPriced({ ...live.snapshot, latest }, this.#prices.reportsFor(markets), this.#ctx.now(), signer);
-        return exit && { candidate: exit.candidate, challenger: signer };
-      }),
+      counterChallenge: (id, latest) =>
+        queue.run(id, async () => {
+          const live = await this.#registry.live(id);
+          if (live === undefined) return undefined;
+          const markets = marginStateOf(latest.state).positions.map((p) => p.market);
+          const exit = unilateralExitIfPriced(
+            { ...live.snapshot, latest },
+            this.#prices.reportsFor(markets),
+            this.#ctx.now(),
+            signer,
+          );
+          return exit && { candidate: exit.candidate, challenger: signer };
+        }),
       // Stored before it is sent: ours to collect once it finalizes, a restart included.
-      saveCounter: (id, candidate) => queue.run(id, async () => {
-        await this.#flows.runner.begin(counterExit(id, variablePartOf(candidate.state)), (tx) => tx.saveState(candidate));
-        failpoint("hub.dispute.after-counter-stored");
-        log("counter-challenge", { channelId: id, turnNum: candidate.state.turnNum });
-      }),
+      saveCounter: (id, candidate) =>
+        queue.run(id, async () => {
+          await this.#flows.runner.begin(counterExit(id, variablePartOf(candidate.state)), (tx) =>
+            tx.saveState(candidate),
+          );
+          failpoint("hub.dispute.after-counter-stored");
+          log("counter-challenge", { channelId: id, turnNum: candidate.state.turnNum });
+        }),
       challenged: async () => [...this.#registry.entries()].filter((e) => e.status === "challenged").map((e) => e.id),
       onStatus: (id, status, info) => this.#onDispute(id, status, info),
       onAnswer: (id, answer) => {
         failpoint("hub.dispute.after-answer");
         log("dispute-answered", { channelId: id, ...answer });
-        if (answer.kind === "checkpoint") log("challenge-answered", { channelId: id, challengedTurn: answer.challengedTurn, answeredWith: answer.answeredWith });
+        if (answer.kind === "checkpoint")
+          log("challenge-answered", {
+            channelId: id,
+            challengedTurn: answer.challengedTurn,
+            answeredWith: answer.answeredWith,
+          });
       },
       onCursor: async (next) => {
         await disputeCursor.save(store, next);
         this.#cursor = next;
       },
       onError: (error) => {
-        const fields = { code: error.code, message: error.message, cause: String((error.cause as Error | undefined)?.message ?? "") };
-        if (error.code === "DISPUTE_ANSWER_FAILED") log("dispute-failed", { channelId: error.context.channelId as Bytes32, attempt: error.context.attempt as number, ...fields });
+        const fields = {
+          code: error.code,
+          message: error.message,
+          cause: String((error.cause as Error | undefined)?.message ?? ""),
+        };
+        if (error.code === "DISPUTE_ANSWER_FAILED")
+          log("dispute-failed", {
+            channelId: error.context.channelId as Bytes32,
+            attempt: error.context.attempt as number,
+            ...fields,
+          });
         else log("dispute-watch-error", fields);
       },
     });

@@ -35,21 +35,26 @@ interface Catalogue {
   /** An `open` answered with a turn 0 the hub signed first. */
   "channel-proposed": { channelId: Bytes32; trader: Address; deposit: bigint; hubDeposit: bigint };
   /** A trader's action answered with an unsigned draft (the trader signs first). */
-  "drafted": { channelId: Bytes32; turnNum: number; action: WireActionKind };
+  drafted: { channelId: Bytes32; turnNum: number; action: WireActionKind };
   /** A state the hub signed first (a liquidation) is stored and out. */
-  "proposed": { channelId: Bytes32; turnNum: number; action: WireActionKind };
+  proposed: { channelId: Bytes32; turnNum: number; action: WireActionKind };
   /** Step 1 of a withdrawal: a draft of the successor's turn 0. */
   "withdrawal-proposed": { channelId: Bytes32; successor: Bytes32; amount: bigint };
   /** A state signed by both is stored: the channel's latest. */
-  "supported": { channelId: Bytes32; turnNum: number };
+  supported: { channelId: Bytes32; turnNum: number };
   /** The trader refused a proposal the hub signed (`code`, when it gave one). */
-  "proposal-refused": { channelId: Bytes32; turnNum: number; action: WireActionKind | undefined; code: string | undefined };
+  "proposal-refused": {
+    channelId: Bytes32;
+    turnNum: number;
+    action: WireActionKind | undefined;
+    code: string | undefined;
+  };
   /** A pushed proposal answered with something other than `accept`. */
   "offer-refused": { channelId: Bytes32; peer: string; reply: string };
   "offer-failed": { channelId: Bytes32; peer: string; error: string };
   "channel-status": { channelId: Bytes32; status: ChannelStatus };
   /** A request the hub refused, with its error code (`INTERNAL` for a bug). */
-  "rejected": { code: string; channelId: Bytes32 | undefined; trader: Address | undefined };
+  rejected: { code: string; channelId: Bytes32 | undefined; trader: Address | undefined };
   /** A handler threw outside the typed refusals. */
   "handler-error": { peer: string; error: string };
 
@@ -60,7 +65,13 @@ interface Catalogue {
   /** A step of a funding flow failed (`objective`, `effect`, `attempt`: flows.ts); the next pass tries again. */
   "funding-error": { channelId: Bytes32; error: string } & FlowFailure;
   /** The trader never matched the hub's deposit: the hub takes its deposit back. */
-  "funding-timeout": { channelId: Bytes32; trader: Address; held: bigint; hubDeposit: bigint; depositedAt: bigint | undefined };
+  "funding-timeout": {
+    channelId: Bytes32;
+    trader: Address;
+    held: bigint;
+    hubDeposit: bigint;
+    depositedAt: bigint | undefined;
+  };
   /** A turn 0 never countersigned within `proposalTtl`, dropped. */
   "proposal-expired": { channelId: Bytes32; trader: Address };
   "expire-error": { channelId: Bytes32; error: string };
@@ -75,7 +86,14 @@ interface Catalogue {
   /** A top-up signed but not paid leaves the account below maintenance: settled on chain. */
   "liquidation-unpaid-top-up": { channelId: Bytes32; unpaid: bigint | undefined };
   /** The hub's own unilateral settlement is registered on chain. */
-  "unilateral-challenge": { channelId: Bytes32; turnNum: number; finalizesAt: number; trader: bigint; hub: bigint; penalty: bigint };
+  "unilateral-challenge": {
+    channelId: Bytes32;
+    turnNum: number;
+    finalizesAt: number;
+    trader: bigint;
+    hub: bigint;
+    penalty: bigint;
+  };
   "unilateral-error": { channelId: Bytes32; error: string } & FlowFailure;
   /** A challenged candidate's outcome is paid out and the channel closed. */
   "unilateral-paid": { channelId: Bytes32 };
@@ -225,7 +243,13 @@ export class RejectionLog {
     const message = error instanceof MarginError ? error.shortMessage : String(error);
     const id = channelId ?? entry?.id;
     const who = trader ?? entry?.counterparty;
-    this.#rejected.push({ at: this.#now(), ...(id !== undefined ? { channelId: id } : {}), ...(who !== undefined ? { trader: who } : {}), code, message });
+    this.#rejected.push({
+      at: this.#now(),
+      ...(id !== undefined ? { channelId: id } : {}),
+      ...(who !== undefined ? { trader: who } : {}),
+      code,
+      message,
+    });
     if (this.#rejected.length > MAX_REJECTED_KEPT) this.#rejected.shift();
     this.#log("rejected", { code, channelId, trader });
   }

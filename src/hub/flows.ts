@@ -42,7 +42,11 @@ export class HubFlows implements ObjectiveHost {
       chain: ctx.chain,
       signer: ctx.signer,
       now: ctx.now,
-      terms: { fundingTimeout: channels.fundingTimeout, unilateralAfter: channels.unilateralAfter, liquidationCooldown: cooldown },
+      terms: {
+        fundingTimeout: channels.fundingTimeout,
+        unilateralAfter: channels.unilateralAfter,
+        liquidationCooldown: cooldown,
+      },
       host: this,
     });
   }
@@ -77,7 +81,9 @@ export class HubFlows implements ObjectiveHost {
     try {
       await this.runner.crank(objectiveId("exit", id));
     } catch (error) {
-      throw error instanceof ChainError && error.code === "FLOW_STEP_FAILED" && error.cause !== undefined ? error.cause : error;
+      throw error instanceof ChainError && error.code === "FLOW_STEP_FAILED" && error.cause !== undefined
+        ? error.cause
+        : error;
     }
     const sent = this.#sent.get(id);
     if (sent === undefined) throw new ChainError("CHALLENGE_ONGOING", { details: { channelId: id } });
@@ -100,11 +106,18 @@ export class HubFlows implements ObjectiveHost {
     const latest = live !== undefined ? live.snapshot.latest : await this.#registry.latestSupported(channelId);
     const fixedPart = live?.snapshot.fixedPart ?? (await this.#ctx.store.getChannel(channelId))!.fixedPart;
     const pending = live?.snapshot.pending;
-    return { status: entry.status, fixedPart, ...(latest !== undefined ? { latest } : {}), ...(pending !== undefined ? { pendingTurn: pending.state.turnNum } : {}) };
+    return {
+      status: entry.status,
+      fixedPart,
+      ...(latest !== undefined ? { latest } : {}),
+      ...(pending !== undefined ? { pendingTurn: pending.state.turnNum } : {}),
+    };
   }
 
   /** At the freshest reports; a report the chain would refuse fails the step, retried by a later pass. */
-  async exitCandidate(channelId: Bytes32): Promise<{ proof: UnilateralExit["proof"]; candidate: UnilateralExit["candidate"] } | undefined> {
+  async exitCandidate(
+    channelId: Bytes32,
+  ): Promise<{ proof: UnilateralExit["proof"]; candidate: UnilateralExit["candidate"] } | undefined> {
     const live = await this.#registry.live(channelId);
     if (live?.snapshot.latest === undefined) return undefined;
     const exit = unilateralExit(live.snapshot, this.#prices.reportsForLatest(live), this.#ctx.now(), this.#ctx.signer);
@@ -141,7 +154,13 @@ export class HubFlows implements ObjectiveHost {
       case "funding-timeout": {
         refusals.count("funding-timeout");
         const trader = this.#registry.entry(effect.channelId)!.counterparty;
-        log("funding-timeout", { channelId: effect.channelId, trader, held: effect.held, hubDeposit: effect.hubDeposit, depositedAt: effect.depositedAt });
+        log("funding-timeout", {
+          channelId: effect.channelId,
+          trader,
+          held: effect.held,
+          hubDeposit: effect.hubDeposit,
+          depositedAt: effect.depositedAt,
+        });
         return;
       }
       case "paid":
@@ -169,7 +188,14 @@ export class HubFlows implements ObjectiveHost {
       const finalizesAt = result.finalizesAt ?? 0;
       this.#sent.set(effect.channelId, { finalizesAt, settlement });
       const { trader, hub, penalty } = settlement;
-      log("unilateral-challenge", { channelId: effect.channelId, turnNum: effect.candidate.state.turnNum, finalizesAt, trader, hub, penalty });
+      log("unilateral-challenge", {
+        channelId: effect.channelId,
+        turnNum: effect.candidate.state.turnNum,
+        finalizesAt,
+        trader,
+        hub,
+        penalty,
+      });
     }
   }
 
@@ -188,8 +214,15 @@ export class HubFlows implements ObjectiveHost {
   /** Under the events the operator knows: an exit's failure is a unilateral-error, a roll's a roll-conclude, a funding flow's a funding-error. */
   #failed(o: Objective, error: unknown): void {
     const { objective, effect, attempt, code } = error instanceof MarginError ? error.context : {};
-    const where = { error: String(error), ...(typeof objective === "string" ? { objective } : {}), ...(typeof effect === "string" ? { effect } : {}), ...(typeof attempt === "number" ? { attempt } : {}), ...(typeof code === "string" ? { code } : {}) };
-    if (o.kind === "exit" || o.kind === "liquidation") this.#ctx.log("unilateral-error", { channelId: o.channelId, ...where });
+    const where = {
+      error: String(error),
+      ...(typeof objective === "string" ? { objective } : {}),
+      ...(typeof effect === "string" ? { effect } : {}),
+      ...(typeof attempt === "number" ? { attempt } : {}),
+      ...(typeof code === "string" ? { code } : {}),
+    };
+    if (o.kind === "exit" || o.kind === "liquidation")
+      this.#ctx.log("unilateral-error", { channelId: o.channelId, ...where });
     else if (o.kind === "roll") this.#ctx.log("roll-conclude", { channelId: o.from, ...where });
     else this.#ctx.log("funding-error", { channelId: o.channelId, ...where });
   }

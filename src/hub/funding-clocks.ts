@@ -23,7 +23,8 @@ export class FundingClocks {
 
   /** The clocks as stored, into the book (start-up). */
   async restore(): Promise<void> {
-    for (const [market, clock] of await fundingClocks.load(this.#ctx.store)) this.#ctx.book.restoreFundingClock(market, clock);
+    for (const [market, clock] of await fundingClocks.load(this.#ctx.store))
+      this.#ctx.book.restoreFundingClock(market, clock);
   }
 
   /**
@@ -45,8 +46,9 @@ export class FundingClocks {
     const markets = [...folded.keys()];
     const saves = markets.map((m) => fundingClocks.save(store, m, book.fundingClock(m)!));
     // A failed write is logged, not thrown at the next proposal: its own state write would fail too.
-    this.#saved = Promise.all([this.#saved, ...saves])
-      .catch((error) => log("funding-clock-error", { error: String(error) }));
+    this.#saved = Promise.all([this.#saved, ...saves]).catch((error) =>
+      log("funding-clock-error", { error: String(error) }),
+    );
     for (const m of markets) {
       log("funding-advanced", { market: m, intervals: folded.get(m)!.length, index: book.fundingClock(m)!.index });
     }

@@ -121,9 +121,13 @@ export class Hub {
     const clock = init.clock ?? systemClock;
     const now = () => clock.unixSeconds();
     this.book = new RiskBook(init.config.engine, now());
-    this.store = init.store ?? storeFromConfig(init.config.store, { sqlitePath: `${init.config.dataDir}/hub.db`, clock });
+    this.store =
+      init.store ?? storeFromConfig(init.config.store, { sqlitePath: `${init.config.dataDir}/hub.db`, clock });
     this.#events = new HubEvents(init.log);
-    const { backend, info } = init.sigBackend !== undefined ? givenSignatureBackend(init.sigBackend) : resolveSignatureBackend(init.config.signatureBackend);
+    const { backend, info } =
+      init.sigBackend !== undefined
+        ? givenSignatureBackend(init.sigBackend)
+        : resolveSignatureBackend(init.config.signatureBackend);
     const signatures = new Signatures(backend);
     this.#sigInfo = info;
     const log = this.#events.log;
@@ -146,18 +150,38 @@ export class Hub {
       refusals,
       admission: new Admission(init.config.channels, (kind: RefusalKind, n?: number) => refusals.count(kind, n)),
       running: this.#running,
-      riskParams: new ParamAdoption({ config: init.config, store: this.store, book: this.book, now, log, notify: (peer, notice) => this.#notify(peer, notice) }),
+      riskParams: new ParamAdoption({
+        config: init.config,
+        store: this.store,
+        book: this.book,
+        now,
+        log,
+        notify: (peer, notice) => this.#notify(peer, notice),
+      }),
     };
     const ctx = this.#ctx;
     const registry = (this.#registry = new ChannelRegistry(ctx));
     // Liquidations act on what moved a price; the proposals part exists by the time a report arrives.
-    const prices = (this.#prices = new PriceIngress(ctx, registry, (reports) => this.#proposals.liquidateBelowMaintenance(reports)));
-    const clocks = (this.#clocks = new FundingClocks(ctx, init.fundingRate ?? oracleIndexSource((m) => prices.latest(m)?.price)));
+    const prices = (this.#prices = new PriceIngress(ctx, registry, (reports) =>
+      this.#proposals.liquidateBelowMaintenance(reports),
+    ));
+    const clocks = (this.#clocks = new FundingClocks(
+      ctx,
+      init.fundingRate ?? oracleIndexSource((m) => prices.latest(m)?.price),
+    ));
     const steps = new Steps(ctx);
     const flows = (this.#flows = new HubFlows(ctx, registry, prices));
     const acceptance = new Acceptance(ctx, registry, steps, flows);
     const disputes = (this.#disputes = new Disputes(ctx, registry, prices, flows));
-    const proposals = (this.#proposals = new Proposals(ctx, { registry, prices, clocks, steps, acceptance, disputes, flows }));
+    const proposals = (this.#proposals = new Proposals(ctx, {
+      registry,
+      prices,
+      clocks,
+      steps,
+      acceptance,
+      disputes,
+      flows,
+    }));
     const roll = new WithdrawalRoll(ctx, registry, prices, clocks, steps, flows);
     this.#maintenance = new Maintenance(ctx, { registry, clocks, proposals, flows });
     this.#requests = new Requests(ctx, { registry, prices, clocks, steps, acceptance, proposals, roll, flows });
@@ -175,9 +199,15 @@ export class Hub {
   async start(): Promise<void> {
     const running = this.#running;
     running.shutdown = new AbortController();
-    const workers = this.config.signingWorkers === "auto" ? defaultSigningWorkers(this.#sigInfo.name) : this.config.signingWorkers;
+    const workers =
+      this.config.signingWorkers === "auto" ? defaultSigningWorkers(this.#sigInfo.name) : this.config.signingWorkers;
     // Not tied to the shutdown signal: stop() drains the lanes first, and their proposals still need signing.
-    const signing = (running.signing = new SigningPool({ privateKey: this.#init.signer.privateKey, workers, backend: this.#ctx.signatures.backend, clock: this.#ctx.clock }));
+    const signing = (running.signing = new SigningPool({
+      privateKey: this.#init.signer.privateKey,
+      workers,
+      backend: this.#ctx.signatures.backend,
+      clock: this.#ctx.clock,
+    }));
     await signing.start();
     this.#events.log("signature-backend", { ...this.#sigInfo, signingWorkers: workers });
     try {
@@ -204,7 +234,10 @@ export class Hub {
     await this.#flows.runner.start();
     await restoreHub(this.#ctx, this.#registry, this.#clocks, this.#flows);
     const messenger = await this.#startNetwork();
-    this.#auth = new PeerAuth({ messenger }, { hub: this.address, signatures: this.#ctx.signatures, clock: this.#ctx.clock });
+    this.#auth = new PeerAuth(
+      { messenger },
+      { hub: this.address, signatures: this.#ctx.signatures, clock: this.#ctx.clock },
+    );
     await this.#auth.start();
     await this.#requests.register(messenger);
     await messenger.handle("price", (msg, ctx) => this.#prices.onPush(msg, ctx));
@@ -226,11 +259,16 @@ export class Hub {
     });
     this.#connGuard.start();
     if (injected === undefined) await node.start();
-    const messenger = (this.#running.messenger = injected?.messenger ?? createMessenger({ libp2p: node }, { clock: this.#ctx.clock }));
+    const messenger = (this.#running.messenger =
+      injected?.messenger ?? createMessenger({ libp2p: node }, { clock: this.#ctx.clock }));
     this.#detach = [
-      messenger.onHandlerError((error, ctx) => this.#events.log("handler-error", { peer: ctx.peerId, error: String(error) })),
+      messenger.onHandlerError((error, ctx) =>
+        this.#events.log("handler-error", { peer: ctx.peerId, error: String(error) }),
+      ),
       // Prices only from the oracle's authenticated peer, refused before the frame is decoded.
-      messenger.addAuthorizer((family, peer) => (family === "price" ? this.#prices.source(peer.address, peer.peerId) : undefined)),
+      messenger.addAuthorizer((family, peer) =>
+        family === "price" ? this.#prices.source(peer.address, peer.peerId) : undefined,
+      ),
     ];
     if (injected === undefined) await messenger.start();
     return messenger;
@@ -247,7 +285,8 @@ export class Hub {
     try {
       await this.#auth?.stop();
       if (!injected) await messenger?.stop();
-      else if (messenger !== undefined) for (const family of HUB_FAMILIES) await messenger.unhandle(family, { settle: true });
+      else if (messenger !== undefined)
+        for (const family of HUB_FAMILIES) await messenger.unhandle(family, { settle: true });
     } finally {
       for (const detach of this.#detach.splice(0)) detach();
       this.#connGuard?.stop();
@@ -299,12 +338,16 @@ export class Hub {
   }
 
   /** Every channel with its latest states; idle ones are read from the store, so this is O(channels) reads. */
-  async channels(): Promise<{ record: ChannelRecord; latest: SignedState | undefined; pending: SignedState | undefined }[]> {
+  async channels(): Promise<
+    { record: ChannelRecord; latest: SignedState | undefined; pending: SignedState | undefined }[]
+  > {
     const views = await Promise.all([...this.#registry.ids()].map((id) => this.channel(id)));
     return views.filter((v) => v !== undefined);
   }
 
-  channel(id: Bytes32): Promise<{ record: ChannelRecord; latest: SignedState | undefined; pending: SignedState | undefined } | undefined> {
+  channel(
+    id: Bytes32,
+  ): Promise<{ record: ChannelRecord; latest: SignedState | undefined; pending: SignedState | undefined } | undefined> {
     return this.#registry.view(id);
   }
 
@@ -355,7 +398,10 @@ export class Hub {
 
   /** The dispute watcher's progress: the last confirmed block it has processed (undefined before its first poll or without a watcher). */
   chainWatch(): { readonly watching: boolean; readonly lastBlock: number | undefined } {
-    return { watching: this.#running.disputes !== undefined, lastBlock: this.#node === undefined ? undefined : this.#disputes.lastBlock() };
+    return {
+      watching: this.#running.disputes !== undefined,
+      lastBlock: this.#node === undefined ? undefined : this.#disputes.lastBlock(),
+    };
   }
 
   /** The current risk-parameter set, its notice period and how many channels are still on older sets. */
@@ -371,7 +417,9 @@ export class Hub {
   /** A `risk-params` offer pushed to a trader's peer over `update` (param-adoption.ts); best effort. */
   async #notify(peer: string, notice: Message): Promise<void> {
     const running = this.#running;
-    await running.messenger?.push(peer, "update", notice, { signal: AbortSignal.any([running.signal, AbortSignal.timeout(5_000)]) });
+    await running.messenger?.push(peer, "update", notice, {
+      signal: AbortSignal.any([running.signal, AbortSignal.timeout(5_000)]),
+    });
   }
 
   /** How much a peer's connection is worth keeping (net/conn-limits.ts): 0 unauthenticated, 2 a trader with channels or the oracle. */

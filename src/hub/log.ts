@@ -47,13 +47,19 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 /** `--log-format`'s value, checked; undefined leaves the choice to the terminal test. */
 export function parseLogFormat(value: string | undefined): LogFormat | undefined {
   if (value === undefined) return undefined;
-  if (!(LOG_FORMATS as readonly string[]).includes(value)) throw new ConfigError("INVALID_CONFIG", { message: `--log-format must be one of ${LOG_FORMATS.join(", ")}, got ${value}` });
+  if (!(LOG_FORMATS as readonly string[]).includes(value))
+    throw new ConfigError("INVALID_CONFIG", {
+      message: `--log-format must be one of ${LOG_FORMATS.join(", ")}, got ${value}`,
+    });
   return value as LogFormat;
 }
 
 export function parseLogLevel(value: string | undefined): LogLevel {
   if (value === undefined) return "info";
-  if (!(LOG_LEVELS as readonly string[]).includes(value)) throw new ConfigError("INVALID_CONFIG", { message: `--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${value}` });
+  if (!(LOG_LEVELS as readonly string[]).includes(value))
+    throw new ConfigError("INVALID_CONFIG", {
+      message: `--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${value}`,
+    });
   return value as LogLevel;
 }
 
@@ -62,7 +68,10 @@ export function parseLogLevel(value: string | undefined): LogLevel {
  * itself (`event` plus its fields as the hub names them, ./events.ts) at
  * the event's level (`hubEventLevel`); events in `debugEvents` at debug.
  */
-export function eventLog(logger: Logger, options: { debugEvents?: ReadonlySet<HubEventName>; prefix?: string } = {}): HubEventListener {
+export function eventLog(
+  logger: Logger,
+  options: { debugEvents?: ReadonlySet<HubEventName>; prefix?: string } = {},
+): HubEventListener {
   return (event) => {
     const level: Level = options.debugEvents?.has(event.event) ? "debug" : hubEventLevel(event);
     logLine(logger, level, event.event, eventFields(event), options.prefix);
@@ -70,14 +79,24 @@ export function eventLog(logger: Logger, options: { debugEvents?: ReadonlySet<Hu
 }
 
 /** One event record in the hub's line format; also for the process's own events (`feed-error`, `stopped`). */
-export function logLine(logger: Logger, level: Level, event: string, fields: Record<string, unknown>, prefix?: string): void {
+export function logLine(
+  logger: Logger,
+  level: Level,
+  event: string,
+  fields: Record<string, unknown>,
+  prefix?: string,
+): void {
   if (!logger.isLevelEnabled(level)) return;
   const name = prefix === undefined ? event : `${prefix} ${event}`;
   logger[level]({ event, ...(plain(fields) as Record<string, unknown>) }, name);
 }
 
 /** Progress of a long operation ("funding traders 2/3"), with the elapsed time. */
-export function progress(logger: Logger, label: string, total?: number): { step(detail?: Record<string, unknown>): void; done(detail?: Record<string, unknown>): void } {
+export function progress(
+  logger: Logger,
+  label: string,
+  total?: number,
+): { step(detail?: Record<string, unknown>): void; done(detail?: Record<string, unknown>): void } {
   const started = performance.now();
   let count = 0;
   const elapsedMs = () => Math.round(performance.now() - started);
@@ -85,10 +104,23 @@ export function progress(logger: Logger, label: string, total?: number): { step(
   return {
     step(detail = {}) {
       count += 1;
-      logger.info({ event: "progress", label, done: count, ...(total !== undefined ? { total } : {}), elapsedMs: elapsedMs(), ...(plain(detail) as object) }, `${label} ${count}${total !== undefined ? `/${total}` : ""}`);
+      logger.info(
+        {
+          event: "progress",
+          label,
+          done: count,
+          ...(total !== undefined ? { total } : {}),
+          elapsedMs: elapsedMs(),
+          ...(plain(detail) as object),
+        },
+        `${label} ${count}${total !== undefined ? `/${total}` : ""}`,
+      );
     },
     done(detail = {}) {
-      logger.info({ event: "progress", label, finished: true, elapsedMs: elapsedMs(), ...(plain(detail) as object) }, `${label} done in ${(elapsedMs() / 1000).toFixed(1)} s`);
+      logger.info(
+        { event: "progress", label, finished: true, elapsedMs: elapsedMs(), ...(plain(detail) as object) },
+        `${label} done in ${(elapsedMs() / 1000).toFixed(1)} s`,
+      );
     },
   };
 }

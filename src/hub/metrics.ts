@@ -29,7 +29,15 @@ import { systemClock, type Clock } from "../time/clock.ts";
 
 export type MetricsSource = Pick<
   Hub,
-  "onEvent" | "channelCounts" | "prices" | "now" | "chainWatch" | "store" | "refusals" | "connections" | "pendingChannels"
+  | "onEvent"
+  | "channelCounts"
+  | "prices"
+  | "now"
+  | "chainWatch"
+  | "store"
+  | "refusals"
+  | "connections"
+  | "pendingChannels"
 >;
 
 const PREFIX = "nitro_margin_";
@@ -57,8 +65,18 @@ export class HubMetrics {
     this.#hub = hub;
     this.#clock = options.clock ?? systemClock;
     const registers = [this.registry];
-    this.#accepted = new Counter({ name: `${PREFIX}updates_accepted_total`, help: "Channel updates countersigned by the trader and stored by the hub, by action", labelNames: ["action"], registers });
-    this.#rejected = new Counter({ name: `${PREFIX}updates_rejected_total`, help: "Updates the hub refused, by error code", labelNames: ["code"], registers });
+    this.#accepted = new Counter({
+      name: `${PREFIX}updates_accepted_total`,
+      help: "Channel updates countersigned by the trader and stored by the hub, by action",
+      labelNames: ["action"],
+      registers,
+    });
+    this.#rejected = new Counter({
+      name: `${PREFIX}updates_rejected_total`,
+      help: "Updates the hub refused, by error code",
+      labelNames: ["code"],
+      registers,
+    });
     this.#latency = new Histogram({
       name: `${PREFIX}update_latency_seconds`,
       help: "Hub proposal stored to countersigned state stored, per channel update",
@@ -66,10 +84,29 @@ export class HubMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
-    this.#liquidations = new Counter({ name: `${PREFIX}liquidations_total`, help: "Liquidations: countersigned in the channel, or settled unilaterally on chain", labelNames: ["venue"], registers });
-    this.#answered = new Counter({ name: `${PREFIX}challenges_answered_total`, help: "Stale on-chain challenges the hub answered, by response", labelNames: ["response"], registers });
-    this.#disputeAnswers = new Counter({ name: `${PREFIX}dispute_answers_total`, help: "Answers to on-chain challenges that landed, by kind", labelNames: ["kind"], registers });
-    this.#disputeFailures = new Counter({ name: `${PREFIX}dispute_failures_total`, help: "Failed attempts to answer one channel's dispute event (each is retried)", registers });
+    this.#liquidations = new Counter({
+      name: `${PREFIX}liquidations_total`,
+      help: "Liquidations: countersigned in the channel, or settled unilaterally on chain",
+      labelNames: ["venue"],
+      registers,
+    });
+    this.#answered = new Counter({
+      name: `${PREFIX}challenges_answered_total`,
+      help: "Stale on-chain challenges the hub answered, by response",
+      labelNames: ["response"],
+      registers,
+    });
+    this.#disputeAnswers = new Counter({
+      name: `${PREFIX}dispute_answers_total`,
+      help: "Answers to on-chain challenges that landed, by kind",
+      labelNames: ["kind"],
+      registers,
+    });
+    this.#disputeFailures = new Counter({
+      name: `${PREFIX}dispute_failures_total`,
+      help: "Failed attempts to answer one channel's dispute event (each is retried)",
+      registers,
+    });
     this.#commit = new Histogram({
       name: `${PREFIX}store_commit_duration_seconds`,
       help: "One group commit of the hub's store (BEGIN to COMMIT, fsync included): the latency each write in it waited for",
@@ -212,7 +249,8 @@ export class HubMetrics {
         this.#inFlight.delete(key);
         const action = pending?.action ?? "other";
         this.#accepted.inc({ action });
-        if (pending !== undefined) this.#latency.observe({ action }, Math.max(0, this.#clock.monotonicMs() - pending.started) / 1000);
+        if (pending !== undefined)
+          this.#latency.observe({ action }, Math.max(0, this.#clock.monotonicMs() - pending.started) / 1000);
         if (action === "liquidate") this.#liquidations.inc({ venue: "channel" });
         break;
       }

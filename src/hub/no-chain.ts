@@ -27,5 +27,6 @@ export function noChainPort(): FundingPort {
 
 /** Refuses a request whose outcome needs the hub to act on chain (`what`: the request, for the rejection log). */
 export function requireChain(ctx: Pick<HubContext, "hasChain">, what: string, channelId?: Bytes32): void {
-  if (!ctx.hasChain) throw new ChainError("NO_CHAIN", { details: { request: what, ...(channelId !== undefined ? { channelId } : {}) } });
+  if (!ctx.hasChain)
+    throw new ChainError("NO_CHAIN", { details: { request: what, ...(channelId !== undefined ? { channelId } : {}) } });
 }

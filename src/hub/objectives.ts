@@ -14,7 +14,18 @@ import { MarginError } from "../errors/base.ts";
 import { ChainError } from "../errors/chain.ts";
 import { crank, needs } from "../channel/objectives/crank.ts";
 import { decodeObjective, encodeObjective } from "../channel/objectives/codec.ts";
-import { idOf, objectiveId, type ChainFacts, type ChannelFacts, type CrankResult, type Effect, type Facts, type Objective, type ObjectiveKind, type ObjectiveTerms } from "../channel/objectives/types.ts";
+import {
+  idOf,
+  objectiveId,
+  type ChainFacts,
+  type ChannelFacts,
+  type CrankResult,
+  type Effect,
+  type Facts,
+  type Objective,
+  type ObjectiveKind,
+  type ObjectiveTerms,
+} from "../channel/objectives/types.ts";
 import type { Signer } from "../protocol/sign.ts";
 import type { FixedPart, SignedState } from "../protocol/state.ts";
 import type { Bytes32 } from "../protocol/types.ts";
@@ -31,7 +42,12 @@ export interface ObjectiveChain {
   wasFunded?(channelId: Bytes32, signal?: AbortSignal): Promise<boolean>;
   deposit(channelId: Bytes32, expectedHeld: bigint, amount: bigint, signal?: AbortSignal): Promise<void>;
   challenge(supported: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }>;
-  challengeUnilaterally(proof: SignedState, candidate: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }>;
+  challengeUnilaterally(
+    proof: SignedState,
+    candidate: SignedState,
+    challenger: Signer,
+    signal?: AbortSignal,
+  ): Promise<{ finalizesAt: number }>;
   concludeAndWithdraw(finalState: SignedState, signal?: AbortSignal): Promise<void>;
   payoutChallenged(candidate: SignedState, signal?: AbortSignal): Promise<void>;
 }
@@ -46,7 +62,9 @@ export interface ObjectiveHost {
   /** The channel's status, latest supported state and our pending turn; undefined once the hub no longer holds it. */
   channel(channelId: Bytes32): Promise<HeldChannel | undefined>;
   /** Our unilateral settlement of the latest state at fresh reports, signed; undefined without a usable report. */
-  exitCandidate(channelId: Bytes32): Promise<{ readonly proof: SignedState; readonly candidate: SignedState } | undefined>;
+  exitCandidate(
+    channelId: Bytes32,
+  ): Promise<{ readonly proof: SignedState; readonly candidate: SignedState } | undefined>;
   /** The store holds the channel's new status; the hub follows in memory. */
   statusChanged(channelId: Bytes32, status: ChannelStatus): void | Promise<void>;
   /** The effects only the hub can apply (unpaid, abandon, funding-timeout, paid). */
@@ -171,7 +189,13 @@ export class ObjectiveRunner {
       const cause = error instanceof EffectFailed ? error.cause : error;
       const effect = error instanceof EffectFailed ? error.effect : undefined;
       throw new ChainError("FLOW_STEP_FAILED", {
-        details: { objective: id, ...(effect !== undefined ? { effect } : {}), attempt: b.failures, code: cause instanceof MarginError ? cause.code : undefined, reason: cause instanceof Error ? cause.message : String(cause) },
+        details: {
+          objective: id,
+          ...(effect !== undefined ? { effect } : {}),
+          attempt: b.failures,
+          code: cause instanceof MarginError ? cause.code : undefined,
+          reason: cause instanceof Error ? cause.message : String(cause),
+        },
         cause,
       });
     }
@@ -215,7 +239,12 @@ export class ObjectiveRunner {
     const fixedParts = new Map<Bytes32, FixedPart>([[o.channelId, held.fixedPart]]);
     const need = needs(o, held.status);
     const latest = o.kind === "exit"; // an exit tells a payout in flight from a cleared challenge
-    let facts: Facts = { now: this.#init.now(), terms: this.#init.terms, channel: held, ...(need.chain ? { chain: await this.#chainFacts(o.channelId, latest) } : {}) };
+    let facts: Facts = {
+      now: this.#init.now(),
+      terms: this.#init.terms,
+      channel: held,
+      ...(need.chain ? { chain: await this.#chainFacts(o.channelId, latest) } : {}),
+    };
     if (need.from && o.kind === "roll") {
       const from = await host.channel(o.from);
       if (from !== undefined) {
@@ -224,7 +253,12 @@ export class ObjectiveRunner {
       }
     }
     const chain = facts.chain;
-    if (o.kind === "fund" && o.depositedAt !== undefined && chain?.holdings === 0n && this.#init.chain.wasFunded !== undefined) {
+    if (
+      o.kind === "fund" &&
+      o.depositedAt !== undefined &&
+      chain?.holdings === 0n &&
+      this.#init.chain.wasFunded !== undefined
+    ) {
       // A retry of our deposit into an empty channel: only the chain's history tells "never landed" from "paid out".
       const signal = this.#stopping.signal;
       const latestHoldings = await (this.#init.chain.latestHoldings?.(o.channelId, signal) ?? Promise.resolve(0n));

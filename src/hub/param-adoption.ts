@@ -112,7 +112,11 @@ export class ParamAdoption {
   admit(snapshot: ChannelSnapshot, action: WireAction, reports: readonly PriceReport[]): void {
     if (action.kind === "adoptRiskParams") {
       if (action.riskParamsHash !== this.current.hash) {
-        const details = { expected: this.current.hash, got: action.riskParamsHash, reason: "only the hub's current set may be adopted" };
+        const details = {
+          expected: this.current.hash,
+          got: action.riskParamsHash,
+          reason: "only the hub's current set may be adopted",
+        };
         throw toError(reject("RISK_PARAMS_MISMATCH", details).rejection);
       }
       return;
@@ -138,7 +142,8 @@ export class ParamAdoption {
       this.#unadopted.delete(riskId);
     }
     if (!older) {
-      if (was !== undefined && hash === this.current.hash) this.#init.log("risk-params-adopted", { channelId, from: was, to: hash });
+      if (was !== undefined && hash === this.current.hash)
+        this.#init.log("risk-params-adopted", { channelId, from: was, to: hash });
       if (hash !== this.current.hash) this.#init.log("risk-params-unknown", { channelId, riskParamsHash: hash });
       main.upsert(riskId, account);
       return;
@@ -162,7 +167,13 @@ export class ParamAdoption {
     if (latest === undefined) return;
     const hash = marginStateOf(latest.state).riskParamsHash;
     if (hash === this.current.hash) return;
-    const notice: RiskParamsNotice = { type: "risk-params", channelId, riskParamsHash: this.current.hash, noticeEndsAt: this.noticeEndsAt, markets: this.#wire };
+    const notice: RiskParamsNotice = {
+      type: "risk-params",
+      channelId,
+      riskParamsHash: this.current.hash,
+      noticeEndsAt: this.noticeEndsAt,
+      markets: this.#wire,
+    };
     this.#init.notify(peerId, notice).catch(() => {});
   }
 
@@ -171,8 +182,20 @@ export class ParamAdoption {
    * known, and how many channels indexed since start are on older sets (a
    * channel closed on one counts until the next restart).
    */
-  stats(): { readonly current: Bytes32; readonly since: bigint; readonly noticeEndsAt: bigint; readonly unadopted: number; readonly known: number } {
-    return { current: this.current.hash, since: this.#since, noticeEndsAt: this.noticeEndsAt, unadopted: this.#unadopted.size, known: this.#sets.size };
+  stats(): {
+    readonly current: Bytes32;
+    readonly since: bigint;
+    readonly noticeEndsAt: bigint;
+    readonly unadopted: number;
+    readonly known: number;
+  } {
+    return {
+      current: this.current.hash,
+      since: this.#since,
+      noticeEndsAt: this.noticeEndsAt,
+      unadopted: this.#unadopted.size,
+      known: this.#sets.size,
+    };
   }
 
   #require(hash: Bytes32): ParamSet {

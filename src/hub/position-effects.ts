@@ -8,10 +8,17 @@ import type { Collateral } from "../protocol/units.ts";
  * For states whose engine effects the hub no longer holds (restored, or completed by the trader late).
  */
 export function positionEffects(before: readonly Position[], after: readonly Position[]): Effects {
-  const deltas = new Map<MarketId, { openInterest: bigint; hubExposure: bigint; fundingPaid: bigint; fee: bigint; penalty: bigint; shortfall: bigint }>();
+  const deltas = new Map<
+    MarketId,
+    { openInterest: bigint; hubExposure: bigint; fundingPaid: bigint; fee: bigint; penalty: bigint; shortfall: bigint }
+  >();
   const touch = (market: MarketId) => {
     let d = deltas.get(market);
-    if (d === undefined) deltas.set(market, (d = { openInterest: 0n, hubExposure: 0n, fundingPaid: 0n, fee: 0n, penalty: 0n, shortfall: 0n }));
+    if (d === undefined)
+      deltas.set(
+        market,
+        (d = { openInterest: 0n, hubExposure: 0n, fundingPaid: 0n, fee: 0n, penalty: 0n, shortfall: 0n }),
+      );
     return d;
   };
   for (const p of before) {

@@ -27,19 +27,26 @@ export class PriceIngress {
   /** What acts on reports that moved a price (the hub's liquidations). */
   readonly #onAccepted: (reports: readonly PriceReport[]) => Promise<void>;
 
-  constructor(ctx: HubContext, registry: ChannelRegistry, onAccepted: (reports: readonly PriceReport[]) => Promise<void>) {
+  constructor(
+    ctx: HubContext,
+    registry: ChannelRegistry,
+    onAccepted: (reports: readonly PriceReport[]) => Promise<void>,
+  ) {
     this.#ctx = ctx;
     this.#registry = registry;
     this.#onAccepted = onAccepted;
     const { config } = ctx;
     this.#oracleDomain = { chainId: config.chain.chainId, verifyingContract: config.chain.marginApp };
-    this.#gate = new PriceGate({
-      oracle: config.oracle.signer,
-      markets: new Set(config.engine.markets.keys()),
-      verifyPerSecond: config.oracle.verifyPerSecond,
-      verifyPerSecondPerPeer: config.oracle.verifyPerSecondPerPeer,
-      clock: ctx.clock,
-    }, (kind, n) => ctx.refusals.count(kind, n));
+    this.#gate = new PriceGate(
+      {
+        oracle: config.oracle.signer,
+        markets: new Set(config.engine.markets.keys()),
+        verifyPerSecond: config.oracle.verifyPerSecond,
+        verifyPerSecondPerPeer: config.oracle.verifyPerSecondPerPeer,
+        clock: ctx.clock,
+      },
+      (kind, n) => ctx.refusals.count(kind, n),
+    );
   }
 
   /**
@@ -101,7 +108,14 @@ export class PriceIngress {
     // One pass over authenticated peers, not over channels: the tick path stays independent of the channel count.
     for (const peer of messenger.bindings.peers()) {
       if (!this.#registry.isTrader(messenger.bindings.get(peer)!)) continue;
-      messenger.push(peer, "price", { type: "price", reports }, { signal: AbortSignal.any([signal, AbortSignal.timeout(5_000)]) }).catch(() => {});
+      messenger
+        .push(
+          peer,
+          "price",
+          { type: "price", reports },
+          { signal: AbortSignal.any([signal, AbortSignal.timeout(5_000)]) },
+        )
+        .catch(() => {});
     }
   }
 
@@ -140,6 +154,13 @@ export class PriceIngress {
     const reports = this.reportsFor(previous.positions.map((p) => p.market));
     const now = this.#ctx.now();
     const guard = this.#ctx.book.guard;
-    return checkProposalPrices(previous, { kind: "liquidate" }, reports, this.#ctx.riskParams.configFor(live.snapshot), (m) => guard.recentTwap(m, now), (m) => guard.recentMedian(m, now));
+    return checkProposalPrices(
+      previous,
+      { kind: "liquidate" },
+      reports,
+      this.#ctx.riskParams.configFor(live.snapshot),
+      (m) => guard.recentTwap(m, now),
+      (m) => guard.recentMedian(m, now),
+    );
   }
 }

@@ -44,7 +44,12 @@ export class Proposals {
     this.#ctx = ctx;
     this.#parts = parts;
     const net = ctx.config.net;
-    this.#reoffers = new ReofferLimiter(net.reoffersPerSecond, net.reofferBurst, (kind) => ctx.refusals.count(kind), ctx.clock);
+    this.#reoffers = new ReofferLimiter(
+      net.reoffersPerSecond,
+      net.reofferBurst,
+      (kind) => ctx.refusals.count(kind),
+      ctx.clock,
+    );
   }
 
   /** Prices moved: propose the liquidation step on every account the at-risk index finds below maintenance. */
@@ -55,20 +60,23 @@ export class Proposals {
     for (const entry of registry.belowMaintenance(reports)) {
       if (entry.status !== "open" && entry.unpaid === undefined) continue;
       liquidations.push(
-        queue.run(entry.id, async () => {
-          const live = (await registry.live(entry.id))!;
-          if (live.entry.unpaid !== undefined && live.entry.status === "funding") return disputes.liquidateUnpaid(live).then(() => undefined);
-          // A channel already waiting on a proposal (often this very liquidation) is left to it.
-          if (live.snapshot.pending !== undefined || live.entry.status !== "open") return;
-          // Proposed only at a price an honest trader signs (its check, run here on the same relayed
-          // reports): a crash that holds for half the settle window, not a lone wick. The next tick looks again.
-          const wick = prices.offBandForLiquidation(live);
-          if (wick !== undefined) {
-            log("liquidation-deferred", { channelId: entry.id, ...wick.details });
-            return;
-          }
-          return this.proposeFromHub(live, { kind: "liquidate" });
-        }).catch((error) => rejections.note(error, entry)),
+        queue
+          .run(entry.id, async () => {
+            const live = (await registry.live(entry.id))!;
+            if (live.entry.unpaid !== undefined && live.entry.status === "funding")
+              return disputes.liquidateUnpaid(live).then(() => undefined);
+            // A channel already waiting on a proposal (often this very liquidation) is left to it.
+            if (live.snapshot.pending !== undefined || live.entry.status !== "open") return;
+            // Proposed only at a price an honest trader signs (its check, run here on the same relayed
+            // reports): a crash that holds for half the settle window, not a lone wick. The next tick looks again.
+            const wick = prices.offBandForLiquidation(live);
+            if (wick !== undefined) {
+              log("liquidation-deferred", { channelId: entry.id, ...wick.details });
+              return;
+            }
+            return this.proposeFromHub(live, { kind: "liquidate" });
+          })
+          .catch((error) => rejections.note(error, entry)),
       );
     }
     await Promise.all(liquidations);
@@ -77,7 +85,8 @@ export class Proposals {
   /** Decides, stores and parks our proposal for `action` on the channel; runs inside the channel's lane. */
   async proposeFromHub(live: LiveChannel, action: WireAction): Promise<Propose> {
     const { prices, clocks, steps, flows } = this.#parts;
-    if (live.snapshot.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: live.snapshot.pending.state.turnNum } });
+    if (live.snapshot.pending !== undefined)
+      throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: live.snapshot.pending.state.turnNum } });
     const reports = prices.reportsForAction(live, action);
     const ctx = await clocks.context(live);
     const decided = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
@@ -85,12 +94,18 @@ export class Proposals {
     const variable = { ...decided.variable, turnNum: steps.turnFor(live, true) };
     const { verdict, funding } = decided;
     live.draft = undefined;
-    const step = await steps.propose(live.snapshot, variable, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }));
+    const step = await steps.propose(
+      live.snapshot,
+      variable,
+      fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...variable }),
+    );
     if (action.kind === "liquidate") {
       // The offer (re-offered after a restart, on chain after unilateralAfter, then the ladder's
       // cooldown) is stored in the same commit as the state it offers.
       const offer = liquidationOffered(live.snapshot.id, variable.turnNum, ctx.now);
-      await flows.runner.begin(offer, (tx) => tx.saveState(step.signed, { hashes: { channelId: live.snapshot.id, stateHash: step.stateHash } }));
+      await flows.runner.begin(offer, (tx) =>
+        tx.saveState(step.signed, { hashes: { channelId: live.snapshot.id, stateHash: step.stateHash } }),
+      );
     } else await steps.save(live.snapshot, step);
     failpoint(`hub.${action.kind}.after-proposal-stored`);
     live.snapshot = step.next;
@@ -100,7 +115,11 @@ export class Proposals {
     live.pendingEffects = verdict.effects;
     if (action.kind === "liquidate") live.entry.lastLiquidationAt = ctx.now;
     const proposal: Propose = {
-      type: "propose", signedState: step.signed, action, reports, ...(funding.length > 0 ? { funding } : {}),
+      type: "propose",
+      signedState: step.signed,
+      action,
+      reports,
+      ...(funding.length > 0 ? { funding } : {}),
     };
     this.#ctx.log("proposed", { channelId: live.snapshot.id, turnNum: variable.turnNum, action: action.kind });
     if (action.kind === "liquidate") void this.#offer(live, proposal);
@@ -115,8 +134,11 @@ export class Proposals {
     const done = this.#reoffers.begin(peerId, entry.id, live.snapshot.pending.state.turnNum);
     const funding = live.pendingFunding ?? [];
     const proposal: Propose = {
-      type: "propose", signedState: live.snapshot.pending, action: live.pendingAction,
-      reports: live.pendingReports ?? [], ...(funding.length > 0 ? { funding } : {}),
+      type: "propose",
+      signedState: live.snapshot.pending,
+      action: live.pendingAction,
+      reports: live.pendingReports ?? [],
+      ...(funding.length > 0 ? { funding } : {}),
     };
     if (done !== undefined) void this.#offer(live, proposal).finally(done);
   }
@@ -128,13 +150,26 @@ export class Proposals {
     if (messenger === undefined) return;
     for (const peer of messenger.bindings.peersOf(live.record.counterparty)) {
       try {
-        const reply = await messenger.request(peer, "update", proposal, { signal: AbortSignal.any([running.signal, AbortSignal.timeout(10_000)]) });
-        if (reply.type === "accept") await queue.run(live.snapshot.id, () => this.#parts.acceptance.accept(live.entry.counterparty, reply));
+        const reply = await messenger.request(peer, "update", proposal, {
+          signal: AbortSignal.any([running.signal, AbortSignal.timeout(10_000)]),
+        });
+        if (reply.type === "accept")
+          await queue.run(live.snapshot.id, () => this.#parts.acceptance.accept(live.entry.counterparty, reply));
         else {
-          log("offer-refused", { channelId: live.snapshot.id, peer, reply: reply.type === "error" ? reply.code : reply.type });
+          log("offer-refused", {
+            channelId: live.snapshot.id,
+            peer,
+            reply: reply.type === "error" ? reply.code : reply.type,
+          });
           // A refused liquidation is not waited on: it goes on chain now (see refused).
           const code = reply.type === "error" ? reply.code : undefined;
-          await queue.run(live.snapshot.id, async () => this.refused((await this.#parts.registry.live(live.snapshot.id))!, proposal.signedState.state.turnNum, code));
+          await queue.run(live.snapshot.id, async () =>
+            this.refused(
+              (await this.#parts.registry.live(live.snapshot.id))!,
+              proposal.signedState.state.turnNum,
+              code,
+            ),
+          );
         }
         return;
       } catch (error) {
@@ -161,7 +196,8 @@ export class Proposals {
     if (live.snapshot.pending?.state.turnNum !== turnNum) return;
     this.#ctx.log("proposal-refused", { channelId: live.snapshot.id, turnNum, action: live.pendingAction?.kind, code });
     if (code === "PRICE_OFF_BAND") return;
-    if (live.pendingAction?.kind === "liquidate" && live.entry.status === "open") await this.#parts.flows.exitOnChain(live);
+    if (live.pendingAction?.kind === "liquidate" && live.entry.status === "open")
+      await this.#parts.flows.exitOnChain(live);
   }
 
   /** Drops proposals whose turn 0 was never countersigned within `channels.proposalTtl`. */

@@ -15,11 +15,13 @@ import type { Store } from "../store/store.ts";
 const FUNDING_CLOCK_PREFIX = "funding-clock:";
 
 export const fundingClocks = {
-  save: (store: Store, market: MarketId, clock: FundingClock): Promise<void> => store.setMeta(FUNDING_CLOCK_PREFIX + market, toJson(clock)),
+  save: (store: Store, market: MarketId, clock: FundingClock): Promise<void> =>
+    store.setMeta(FUNDING_CLOCK_PREFIX + market, toJson(clock)),
   load: async (store: Store): Promise<[MarketId, FundingClock][]> => {
     const clocks: [MarketId, FundingClock][] = [];
     for (const [key, raw] of await store.metaWithPrefix(FUNDING_CLOCK_PREFIX)) {
-      if (typeof raw === "string") clocks.push([key.slice(FUNDING_CLOCK_PREFIX.length) as MarketId, fromJson<FundingClock>(raw)]);
+      if (typeof raw === "string")
+        clocks.push([key.slice(FUNDING_CLOCK_PREFIX.length) as MarketId, fromJson<FundingClock>(raw)]);
     }
     return clocks;
   },

@@ -51,9 +51,16 @@ export class ChannelRegistry {
   track(record: ChannelRecord | ChannelSummary, working?: Working): ChannelEntry {
     let trader = this.#byTrader.get(record.counterparty);
     // An array, not a Set: most traders hold one or two channels, and a Set costs ten times the bytes.
-    if (trader === undefined) this.#byTrader.set(record.counterparty, (trader = { address: record.counterparty, ids: [] }));
+    if (trader === undefined)
+      this.#byTrader.set(record.counterparty, (trader = { address: record.counterparty, ids: [] }));
     // Every entry of a trader shares one copy of its address, not one string per channel row read.
-    const entry: ChannelEntry = { id: record.channelId, counterparty: trader.address, status: record.status, turnNum: -1, usedAt: this.#ctx.clock.monotonicMs() };
+    const entry: ChannelEntry = {
+      id: record.channelId,
+      counterparty: trader.address,
+      status: record.status,
+      turnNum: -1,
+      usedAt: this.#ctx.clock.monotonicMs(),
+    };
     trader.ids.push(record.channelId); // each channel is tracked once: at start-up, on open, or as a successor
     this.#channels.set(record.channelId, entry);
     if (working !== undefined) {
@@ -89,13 +96,18 @@ export class ChannelRegistry {
     for (const [id, live] of this.#hot) {
       if (live.entry.usedAt > cutoff) break; // least recently used first: the rest are younger
       // A draft binds nobody (we never signed it); one older than a quote's life is not waited for any more.
-      if (live.draft !== undefined && now() - live.draft.quotedAt > config.channels.quoteTtl && !queue.isBusy(id)) live.draft = undefined;
+      if (live.draft !== undefined && now() - live.draft.quotedAt > config.channels.quoteTtl && !queue.isBusy(id))
+        live.draft = undefined;
       const status = live.entry.status;
-      const idle = (status === "open" || status === "closing" || status === "closed") && live.snapshot.pending === undefined && live.draft === undefined &&
-        live.pendingAction === undefined && !queue.isBusy(id);
+      const idle =
+        (status === "open" || status === "closing" || status === "closed") &&
+        live.snapshot.pending === undefined &&
+        live.draft === undefined &&
+        live.pendingAction === undefined &&
+        !queue.isBusy(id);
       this.#hot.delete(id);
       if (idle) live.entry.live = undefined;
-      else (live.entry.usedAt = this.#ctx.clock.monotonicMs(), this.#hot.set(id, live));
+      else ((live.entry.usedAt = this.#ctx.clock.monotonicMs()), this.#hot.set(id, live));
     }
   }
 
@@ -133,7 +145,10 @@ export class ChannelRegistry {
     let live = entry.live;
     if (live === undefined) {
       // Only channels with nothing pending go idle (see evictIdle), so the latest supported state is all there is.
-      const [record, latest] = await Promise.all([this.#ctx.store.getChannel(channelId), this.#ctx.store.latestSupported(channelId)]);
+      const [record, latest] = await Promise.all([
+        this.#ctx.store.getChannel(channelId),
+        this.#ctx.store.latestSupported(channelId),
+      ]);
       // Read back by another caller while we waited: keep the first, which may have moved on since.
       live = entry.live ?? { entry, record: record!, snapshot: resumeChannel(record!, HUB, latest) };
       entry.live = live;
@@ -163,7 +178,9 @@ export class ChannelRegistry {
 
   /** The trader's channels and their supported turns, as `sync-status` carries them. */
   statusOf(trader: Address): { channelId: Bytes32; turnNum: number }[] {
-    return this.entriesOf(trader).filter((e) => e.turnNum >= 0).map((e) => ({ channelId: e.id, turnNum: e.turnNum }));
+    return this.entriesOf(trader)
+      .filter((e) => e.turnNum >= 0)
+      .map((e) => ({ channelId: e.id, turnNum: e.turnNum }));
   }
 
   async latestSupported(id: Bytes32): Promise<SignedState | undefined> {
@@ -176,7 +193,8 @@ export class ChannelRegistry {
   async view(id: Bytes32): Promise<ChannelView | undefined> {
     const entry = this.#channels.get(id);
     if (entry === undefined) return undefined;
-    if (entry.live !== undefined) return { record: entry.live.record, latest: entry.live.snapshot.latest, pending: entry.live.snapshot.pending };
+    if (entry.live !== undefined)
+      return { record: entry.live.record, latest: entry.live.snapshot.latest, pending: entry.live.snapshot.pending };
     const [record, latest] = await Promise.all([this.#ctx.store.getChannel(id), this.#ctx.store.latestSupported(id)]);
     return { record: record!, latest, pending: undefined };
   }
@@ -234,8 +252,10 @@ export class ChannelRegistry {
   /** Marks the index at `reports` and answers the channels below maintenance now, without scanning every channel. */
   belowMaintenance(reports: readonly PriceReport[]): ChannelEntry[] {
     const below = new Set<number>();
-    for (const report of reports) for (const id of this.#risk.tick(report.market, report.price).liquidatable) below.add(id);
-    for (const report of reports) for (const id of this.#ctx.riskParams.tick(report.market, report.price)) below.add(id);
+    for (const report of reports)
+      for (const id of this.#risk.tick(report.market, report.price).liquidatable) below.add(id);
+    for (const report of reports)
+      for (const id of this.#ctx.riskParams.tick(report.market, report.price)) below.add(id);
     const entries: ChannelEntry[] = [];
     for (const riskId of below) {
       const entry = this.#channels.get(this.#riskChannels[riskId]!);

@@ -75,7 +75,9 @@ export class Requests {
         case "accept":
           return await queue.run(msg.channelId, () => acceptance.accept(trader, msg));
         case "reject":
-          await queue.run(msg.channelId, async () => proposals.refused((await registry.owned(trader, msg.channelId)), msg.turnNum, msg.code));
+          await queue.run(msg.channelId, async () =>
+            proposals.refused(await registry.owned(trader, msg.channelId), msg.turnNum, msg.code),
+          );
           return undefined;
         default:
           throw new WireError("UNKNOWN_MESSAGE", { details: { type: msg.type } });
@@ -89,7 +91,8 @@ export class Requests {
   async #open(trader: Address, deposit: bigint): Promise<Propose> {
     requireChain(this.#ctx, "open"); // the hub deposits first
     const terms = this.#ctx.config.channels;
-    if (deposit < terms.minDeposit) throw new EngineError("INVALID_AMOUNT", { details: { deposit, minDeposit: terms.minDeposit } });
+    if (deposit < terms.minDeposit)
+      throw new EngineError("INVALID_AMOUNT", { details: { deposit, minDeposit: terms.minDeposit } });
     const hubDeposit = (deposit * terms.hubMarginRatio) / FRACTION_ONE;
     // Room is held from here (typed refusal otherwise), so concurrent opens of one key cannot all pass.
     const room = this.#ctx.admission.reserve(trader, deposit, hubDeposit);
@@ -105,10 +108,24 @@ export class Requests {
     const { config } = this.#ctx;
     const { steps, registry, flows } = this.#parts;
     const { fixed, snapshot: fresh } = await steps.newChannel(trader);
-    const variable = openingState(fresh, { deposit, hubDeposit, riskParamsHash: config.riskParamsHash, oracle: config.oracle.signer, terms: termsFromEngineConfig(config.engine) });
+    const variable = openingState(fresh, {
+      deposit,
+      hubDeposit,
+      riskParamsHash: config.riskParamsHash,
+      oracle: config.oracle.signer,
+      terms: termsFromEngineConfig(config.engine),
+    });
     const action: WireAction = { kind: "open", deposit: deposit as Collateral };
     const step = await steps.propose(fresh, variable, deposit + hubDeposit);
-    const record: ChannelRecord = { channelId: fresh.id, fixedPart: fixed, token: config.chain.token, role: "hub", status: "proposed", counterparty: trader, createdAt: this.#ctx.clock.nowMs() };
+    const record: ChannelRecord = {
+      channelId: fresh.id,
+      fixedPart: fixed,
+      token: config.chain.token,
+      role: "hub",
+      status: "proposed",
+      counterparty: trader,
+      createdAt: this.#ctx.clock.nowMs(),
+    };
     // The channel, our turn 0 and its funding flow (which re-offers it after a restart) in one commit.
     await flows.runner.begin(openFunding(fresh.id, deposit, hubDeposit), (tx) => {
       tx.putChannel(record);
@@ -122,7 +139,12 @@ export class Requests {
     return { type: "propose", signedState: step.signed, action, reports: [] };
   }
 
-  async #action(trader: Address, channelId: Bytes32, action: WireAction, traderTurn: number | undefined): Promise<Propose> {
+  async #action(
+    trader: Address,
+    channelId: Bytes32,
+    action: WireAction,
+    traderTurn: number | undefined,
+  ): Promise<Propose> {
     const { registry, roll, flows, prices } = this.#parts;
     const live = await registry.owned(trader, channelId);
     raiseFloor(live, traderTurn);
@@ -130,15 +152,22 @@ export class Requests {
     if (action.kind === "withdraw" || action.kind === "deposit") requireChain(this.#ctx, action.kind, channelId);
     // A deposit may have confirmed since the last poll; look now rather than refuse.
     if (live.entry.status === "funding") await flows.crankQuietly(channelId);
-    if (action.kind === "open" || action.kind === "liquidate" || action.kind === "remark" || action.kind === "hubTopUp") {
+    if (
+      action.kind === "open" ||
+      action.kind === "liquidate" ||
+      action.kind === "remark" ||
+      action.kind === "hubTopUp"
+    ) {
       throw new ChannelError("UNEXPECTED_ACTION", { details: { reason: `${action.kind} is the hub's to propose` } });
     }
     // The second step of a withdrawal: the successor's first state is supported, the channel still open.
     const final = action.kind === "withdraw" ? roll.finalStep(live, action.amount) : undefined;
     if (final !== undefined) return final;
-    if (live.entry.status !== "open") throw new ChannelError("CHANNEL_NOT_OPEN", { details: { status: live.entry.status } });
+    if (live.entry.status !== "open")
+      throw new ChannelError("CHANNEL_NOT_OPEN", { details: { status: live.entry.status } });
     // Our liquidation is out: it is an option the trader holds, so nothing else may be signed until it is answered.
-    if (live.snapshot.pending !== undefined) throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: live.snapshot.pending.state.turnNum } });
+    if (live.snapshot.pending !== undefined)
+      throw new ChannelError("CHANNEL_BUSY", { details: { pendingTurn: live.snapshot.pending.state.turnNum } });
     this.#ctx.riskParams.admit(live.snapshot, action, prices.reportsForAction(live, action));
     if (action.kind === "withdraw") return roll.firstStep(live, action.amount);
     let priced = action;
@@ -168,12 +197,24 @@ export class Requests {
     const ctx = await clocks.context(live, action);
     const { variable, verdict, funding } = decide(live.snapshot, action, reports, ctx, live.entry.lastLiquidationAt);
     const turned = { ...variable, turnNum: steps.turnFor(live, false) };
-    const draft = draftProposal(live.snapshot, turned, this.#ctx.address, fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...turned }), () => {});
+    const draft = draftProposal(
+      live.snapshot,
+      turned,
+      this.#ctx.address,
+      fundingOf(live.snapshot, { ...live.snapshot.fixedPart, ...turned }),
+      () => {},
+    );
     // Deposits and closes carry no price risk for us; trades and withdrawals were judged at these reports.
     const expires = action.kind === "trade" || action.kind === "withdraw";
     live.draft = { draft, action, reports, effects: verdict.effects, quotedAt: ctx.now, expires };
     this.#ctx.log("drafted", { channelId: live.snapshot.id, turnNum: turned.turnNum, action: action.kind });
-    return { type: "propose", signedState: unsigned(live.snapshot, draft), action, reports, ...(funding.length > 0 ? { funding } : {}) };
+    return {
+      type: "propose",
+      signedState: unsigned(live.snapshot, draft),
+      action,
+      reports,
+      ...(funding.length > 0 ? { funding } : {}),
+    };
   }
 
   async #onSync(msg: Message, ctx: HandlerContext): Promise<Message | undefined> {
@@ -189,7 +230,8 @@ export class Requests {
           if (latest !== undefined) behind.push(latest);
         }
         proposals.reoffer(entry, ctx.peerId);
-        if (entry.status === "open") this.#ctx.riskParams.notice(ctx.peerId, entry.id, await registry.latestSupported(entry.id));
+        if (entry.status === "open")
+          this.#ctx.riskParams.notice(ctx.peerId, entry.id, await registry.latestSupported(entry.id));
       }
       return { type: "sync-states", states: behind.slice(0, MAX_SYNC_STATES) };
     }
@@ -197,7 +239,7 @@ export class Requests {
       // The trader holds newer supported states (it countersigned our proposal but we never heard back).
       for (const signed of msg.states) {
         const id = channelId(fixedPartOf(signed.state));
-        await this.#ctx.queue.run(id, async () => this.#adopt((await registry.owned(trader, id)), signed));
+        await this.#ctx.queue.run(id, async () => this.#adopt(await registry.owned(trader, id), signed));
       }
       return { type: "sync-status", channels: registry.statusOf(trader) };
     }
@@ -215,7 +257,9 @@ export class Requests {
     if (ours && live.pendingEffects !== undefined) book.commit(live.pendingEffects);
     else if (!ours && live.snapshot.latest !== undefined) {
       // A state we signed earlier and the trader completed only now: its trades count in the book.
-      book.commit(positionEffects(marginStateOf(live.snapshot.latest.state).positions, marginStateOf(signed.state).positions));
+      book.commit(
+        positionEffects(marginStateOf(live.snapshot.latest.state).positions, marginStateOf(signed.state).positions),
+      );
     }
     live.snapshot = step.next;
     registry.supported(live);

@@ -28,7 +28,12 @@ import type { ChannelEntry, Working } from "./types.ts";
  * or a challenge) get their working set now; idle open ones only their
  * entry, their states stay on disk.
  */
-export async function restoreHub(ctx: HubContext, registry: ChannelRegistry, clocks: FundingClocks, flows: HubFlows): Promise<void> {
+export async function restoreHub(
+  ctx: HubContext,
+  registry: ChannelRegistry,
+  clocks: FundingClocks,
+  flows: HubFlows,
+): Promise<void> {
   await clocks.restore();
   await restoreChannels(ctx, registry, flows);
   restoreAdmission(ctx, registry, flows);
@@ -37,7 +42,8 @@ export async function restoreHub(ctx: HubContext, registry: ChannelRegistry, clo
 /** The action of the proposal of ours a flow is offering (re-offered on sync), if one is. */
 function offeredAction(flows: HubFlows, id: Bytes32): WireAction | undefined {
   const fund = flows.get("fund", id);
-  if (fund?.purpose === "open" && fund.phase === "proposed") return { kind: "open", deposit: fund.deposit as Collateral };
+  if (fund?.purpose === "open" && fund.phase === "proposed")
+    return { kind: "open", deposit: fund.deposit as Collateral };
   return flows.get("liquidation", id)?.phase === "offered" ? { kind: "liquidate" } : undefined;
 }
 
@@ -61,11 +67,19 @@ async function restoreChannels(ctx: HubContext, registry: ChannelRegistry, flows
     const id = summary.channelId;
     const supportedTurn = summary.supportedTurn ?? -1;
     const exiting = flows.get("exit", id) !== undefined;
-    const inFlight = summary.newestTurn > supportedTurn || exiting || (summary.status !== "open" && summary.status !== "closing");
+    const inFlight =
+      summary.newestTurn > supportedTurn || exiting || (summary.status !== "open" && summary.status !== "closing");
     // Decoded without the LRU: 100k distinct states would only churn it.
     const margin = summary.supportedAppData === undefined ? undefined : decodeAppDataUncached(summary.supportedAppData);
     const entry = inFlight
-      ? await restoreInFlight(ctx, registry, (await store.getChannel(id))!, () => offeredAction(flows, id), exiting, margin)
+      ? await restoreInFlight(
+          ctx,
+          registry,
+          (await store.getChannel(id))!,
+          () => offeredAction(flows, id),
+          exiting,
+          margin,
+        )
       : registry.track(summary);
     // The ladder's cooldown outlives a restart: the offer's flow keeps it until it is over.
     const offer = flows.get("liquidation", id);
@@ -89,11 +103,17 @@ async function restoreInFlight(
   const { store } = ctx;
   const id = record.channelId;
   const [latest, newest] = await Promise.all([store.latestSupported(id), store.latestState(id)]);
-  const pending = newest !== undefined && newest !== latest && newest.sigs[HUB] !== undefined && newest.sigs[TRADER] === undefined ? newest : undefined;
+  const pending =
+    newest !== undefined && newest !== latest && newest.sigs[HUB] !== undefined && newest.sigs[TRADER] === undefined
+      ? newest
+      : undefined;
   const snapshot = resumeChannel(record, HUB, latest, pending);
   const pendingAction = snapshot.pending !== undefined && !exiting ? action() : undefined;
   // Our exit candidate is signed by us alone too: not a proposal, nothing is pending any more.
-  const working: Working = { snapshot: exiting ? abandon(snapshot) : snapshot, ...(pendingAction ? { pendingAction } : {}) };
+  const working: Working = {
+    snapshot: exiting ? abandon(snapshot) : snapshot,
+    ...(pendingAction ? { pendingAction } : {}),
+  };
   const entry = registry.track(record, working);
   const live = entry.live!;
   if (live.snapshot.pending !== undefined && margin !== undefined) {
@@ -119,7 +139,8 @@ function restoreAdmission(ctx: HubContext, registry: ChannelRegistry, flows: Hub
     if (status !== "proposed" && status !== "funding" && !reclaiming) continue;
     const turn0 = live.snapshot.latest ?? live.snapshot.pending;
     if (turn0 === undefined || turn0.state.turnNum !== 0) continue;
-    const { trader, hub } = flows.get("roll", id) === undefined ? allocationsOf(live.snapshot, turn0.state) : { trader: 0n, hub: 0n };
+    const { trader, hub } =
+      flows.get("roll", id) === undefined ? allocationsOf(live.snapshot, turn0.state) : { trader: 0n, hub: 0n };
     admission.restore(id, counterparty, trader, hub, status === "proposed" ? now : undefined);
   }
 }

@@ -33,7 +33,14 @@ export class WithdrawalRoll {
   readonly #steps: Steps;
   readonly #flows: HubFlows;
 
-  constructor(ctx: HubContext, registry: ChannelRegistry, prices: PriceIngress, clocks: FundingClocks, steps: Steps, flows: HubFlows) {
+  constructor(
+    ctx: HubContext,
+    registry: ChannelRegistry,
+    prices: PriceIngress,
+    clocks: FundingClocks,
+    steps: Steps,
+    flows: HubFlows,
+  ) {
     this.#ctx = ctx;
     this.#registry = registry;
     this.#prices = prices;
@@ -68,12 +75,22 @@ export class WithdrawalRoll {
     }
     const action: WireAction = { kind: "withdraw", amount: amount as Collateral };
     const roll = rollInto(successor.id, live.snapshot.id, amount, latest.state.turnNum, reports, ctx.now);
-    const record: ChannelRecord = { channelId: successor.id, fixedPart: fixed, token: config.chain.token, role: "hub", status: "proposed", counterparty: live.record.counterparty, createdAt: this.#ctx.clock.nowMs() };
+    const record: ChannelRecord = {
+      channelId: successor.id,
+      fixedPart: fixed,
+      token: config.chain.token,
+      role: "hub",
+      status: "proposed",
+      counterparty: live.record.counterparty,
+      createdAt: this.#ctx.clock.nowMs(),
+    };
     // The successor and its roll land together: a restart never finds one without the other.
-    await this.#flows.runner.begin(roll, (tx) => tx.putChannel(record)).catch((error: unknown) => {
-      room.cancel();
-      throw error;
-    });
+    await this.#flows.runner
+      .begin(roll, (tx) => tx.putChannel(record))
+      .catch((error: unknown) => {
+        room.cancel();
+        throw error;
+      });
     failpoint("hub.withdraw.after-successor-stored");
     room.bind(successor.id, this.#ctx.now());
     const hubDraft: HubDraft = { draft, action, reports, effects: undefined, quotedAt: ctx.now, expires: true };
@@ -87,7 +104,13 @@ export class WithdrawalRoll {
   #rollInto(from: LiveChannel, amount: bigint): RollObjective | undefined {
     for (const entry of this.#registry.entriesOf(from.entry.counterparty)) {
       const roll = this.#flows.get("roll", entry.id);
-      if (roll?.from === from.snapshot.id && roll.amount === amount && entry.turnNum === 0 && entry.status === "funding") return roll;
+      if (
+        roll?.from === from.snapshot.id &&
+        roll.amount === amount &&
+        entry.turnNum === 0 &&
+        entry.status === "funding"
+      )
+        return roll;
     }
     return undefined;
   }
@@ -95,16 +118,25 @@ export class WithdrawalRoll {
   /** Step 2, in the predecessor's lane: a draft of its final state paying out and rolling the rest. */
   async #draftRollFinal(from: LiveChannel, roll: RollObjective): Promise<Propose> {
     if (from.snapshot.pending !== undefined || from.snapshot.latest?.state.turnNum !== roll.atTurn) {
-      throw new ChannelError("STALE_STATE", { details: { reason: "the channel moved since the withdrawal was planned" } });
+      throw new ChannelError("STALE_STATE", {
+        details: { reason: "the channel moved since the withdrawal was planned" },
+      });
     }
     const now = this.#ctx.now();
     // Judged at prices too old to trust: judge it again at today's. The final's payout and appData do not
     // depend on prices, so a trader who signed it once (and lost our answer) can sign it again.
-    const reports = now - roll.plannedAt > this.#ctx.config.channels.quoteTtl ? this.#prices.reportsForLatest(from) : roll.reports;
+    const reports =
+      now - roll.plannedAt > this.#ctx.config.channels.quoteTtl ? this.#prices.reportsForLatest(from) : roll.reports;
     const ctx = await this.#clocks.context(from);
     const plan = planWithdrawal(from.snapshot, roll.channelId, roll.amount, reports, ctx);
     const variable = { ...plan.rollFinal, turnNum: this.#steps.turnFor(from, false) };
-    const draft = draftProposal(from.snapshot, variable, this.#ctx.address, fundingOf(from.snapshot, from.snapshot.latest.state), () => {});
+    const draft = draftProposal(
+      from.snapshot,
+      variable,
+      this.#ctx.address,
+      fundingOf(from.snapshot, from.snapshot.latest.state),
+      () => {},
+    );
     const action: WireAction = { kind: "withdraw", amount: roll.amount as Collateral };
     from.draft = { draft, action, reports, effects: undefined, quotedAt: now, expires: true };
     return { type: "propose", signedState: unsigned(from.snapshot, draft), action, reports };

@@ -117,7 +117,11 @@ export class SigningPool {
     this.address = this.#signer.address;
     this.#workers = options.workers;
     this.#clock = options.clock ?? systemClock;
-    this.#workerData = { privateKey: this.#signer.privateKey, backend: options.backend.name, testHooks: options.testHooks === true };
+    this.#workerData = {
+      privateKey: this.#signer.privateKey,
+      backend: options.backend.name,
+      testHooks: options.testHooks === true,
+    };
   }
 
   /** Workers ready to sign now (0 inline, before start, after stop, and for a slot being replaced). */
@@ -224,7 +228,14 @@ export class SigningPool {
       }
       case "ready": {
         if (message.address !== this.address) {
-          this.#retire(slot, unavailable("worker derived another address", { worker: slot.index, expected: this.address, derived: message.address }));
+          this.#retire(
+            slot,
+            unavailable("worker derived another address", {
+              worker: slot.index,
+              expected: this.address,
+              derived: message.address,
+            }),
+          );
           return;
         }
         slot.readyAt = this.#clock.monotonicMs();
@@ -262,7 +273,9 @@ export class SigningPool {
     const quick = !started || this.#clock.monotonicMs() - slot.readyAt! < QUICK_FAILURE_MS;
     this.#quickFailures = quick ? this.#quickFailures + 1 : 0;
     if (this.#quickFailures >= MAX_QUICK_FAILURES) {
-      void this.#halt(unavailable("workers keep failing", { failures: this.#quickFailures, quickFailureMs: QUICK_FAILURE_MS }, error));
+      void this.#halt(
+        unavailable("workers keep failing", { failures: this.#quickFailures, quickFailureMs: QUICK_FAILURE_MS }, error),
+      );
       return;
     }
     this.#spawn(slot.index);
@@ -339,5 +352,8 @@ export class SigningPool {
 }
 
 function unavailable(reason: string, details: Record<string, unknown> = {}, cause?: unknown): ProtocolError {
-  return new ProtocolError("SIGNER_UNAVAILABLE", { details: { reason, ...details }, ...(cause !== undefined ? { cause } : {}) });
+  return new ProtocolError("SIGNER_UNAVAILABLE", {
+    details: { reason, ...details },
+    ...(cause !== undefined ? { cause } : {}),
+  });
 }

@@ -3,7 +3,17 @@
  * signed by the signing pool, steps stored under the hash already computed,
  * the turn the next state goes at, and a draft as it travels unsigned.
  */
-import { draftProposal, newChannel, sealProposal, turnAbove, nextTurn, MAX_TURN_SKIP, type ChannelSnapshot, type Draft, type Step } from "../channel/channel.ts";
+import {
+  draftProposal,
+  newChannel,
+  sealProposal,
+  turnAbove,
+  nextTurn,
+  MAX_TURN_SKIP,
+  type ChannelSnapshot,
+  type Draft,
+  type Step,
+} from "../channel/channel.ts";
 import { deriveChannelNonce, HUB, marginFixedPart } from "../protocol/channel-setup.ts";
 import type { FixedPart, SignedState, VariablePart } from "../protocol/state.ts";
 import type { Address } from "../protocol/types.ts";
@@ -24,7 +34,12 @@ export class Steps {
     const fixed = marginFixedPart({
       trader,
       hub: address,
-      channelNonce: deriveChannelNonce(config.chain.chainId, config.chain.adjudicator, address, await nextChannelCounter(store)),
+      channelNonce: deriveChannelNonce(
+        config.chain.chainId,
+        config.chain.adjudicator,
+        address,
+        await nextChannelCounter(store),
+      ),
       marginApp: config.chain.marginApp,
       challengeDuration: config.channels.challengeDuration,
     });

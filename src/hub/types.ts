@@ -27,7 +27,12 @@ export interface FundingPort {
   /** conclude + transferAllAssets with a final state signed by both. */
   concludeAndWithdraw(finalState: SignedState, signal?: AbortSignal): Promise<void>;
   /** MarginApp's unilateral rule: challenge with `candidate` (signed by `challenger` only) against `proof`. */
-  challengeUnilaterally(proof: SignedState, candidate: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }>;
+  challengeUnilaterally(
+    proof: SignedState,
+    candidate: SignedState,
+    challenger: Signer,
+    signal?: AbortSignal,
+  ): Promise<{ finalizesAt: number }>;
   /** Challenges with a state both participants signed (the funding timeout's turn 0). */
   challenge(supported: SignedState, challenger: Signer, signal?: AbortSignal): Promise<{ finalizesAt: number }>;
   /** Pays out a challenged candidate's outcome once its challenge has timed out. */
@@ -82,7 +87,13 @@ export interface HubInit {
   /** Every event (events.ts), as the log line writes it. */
   readonly log?: HubEventListener;
   /** Watch the adjudicator and answer stale challenges (omit only in tests that need no chain events). */
-  readonly disputes?: { readonly provider: Provider; readonly client: AdjudicatorClient; readonly fromBlock?: number; readonly pollingIntervalMs?: number; readonly retryMs?: { readonly first: number; readonly max: number } };
+  readonly disputes?: {
+    readonly provider: Provider;
+    readonly client: AdjudicatorClient;
+    readonly fromBlock?: number;
+    readonly pollingIntervalMs?: number;
+    readonly retryMs?: { readonly first: number; readonly max: number };
+  };
 }
 
 /**

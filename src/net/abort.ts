@@ -36,11 +36,22 @@ export function race<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-const RESET_NAMES = new Set(["StreamResetError", "StreamAbortedError", "StreamStateError", "ConnectionClosedError", "MuxerClosedError"]);
+const RESET_NAMES = new Set([
+  "StreamResetError",
+  "StreamAbortedError",
+  "StreamStateError",
+  "ConnectionClosedError",
+  "MuxerClosedError",
+]);
 const CLOSED_NAMES = new Set(["UnexpectedEOFError", "StreamClosedError"]);
 const UNSUPPORTED_NAMES = new Set(["UnsupportedProtocolError", "ProtocolNegotiationError"]);
 const DIAL_NAMES = new Set(["DialError", "ConnectionFailedError", "NoValidAddressesError"]);
-const TOO_LARGE_NAMES = new Set(["InvalidDataLengthError", "InvalidDataLengthLengthError", "StreamBufferError", "InvalidMessageLengthError"]);
+const TOO_LARGE_NAMES = new Set([
+  "InvalidDataLengthError",
+  "InvalidDataLengthLengthError",
+  "StreamBufferError",
+  "InvalidMessageLengthError",
+]);
 
 /** Maps a thrown value from a stream operation to a WireError (MarginErrors pass through). */
 export function asWireError(error: unknown, signal?: AbortSignal): MarginError {
@@ -55,7 +66,8 @@ export function asWireError(error: unknown, signal?: AbortSignal): MarginError {
   if (CLOSED_NAMES.has(name)) return new WireError("STREAM_CLOSED", { cause: error });
   if (UNSUPPORTED_NAMES.has(name)) return new WireError("PROTOCOL_UNAVAILABLE", { cause: error });
   if (DIAL_NAMES.has(name)) return new WireError("NOT_CONNECTED", { details: { reason: name }, cause: error });
-  if (name === "TooManyOutboundProtocolStreamsError") return new WireError("RATE_LIMITED", { details: { reason: name }, cause: error });
+  if (name === "TooManyOutboundProtocolStreamsError")
+    return new WireError("RATE_LIMITED", { details: { reason: name }, cause: error });
   if (RESET_NAMES.has(name)) return new WireError("STREAM_RESET", { details: { reason: name }, cause: error });
   return new WireError("STREAM_RESET", { details: { reason: name || "unknown" }, cause: error });
 }

@@ -68,7 +68,12 @@ export class ConnectionGuard {
   #timer: Timer | undefined;
 
   constructor(libp2p: Events, init: ConnectionGuardInit) {
-    for (const k of ["handshakeTimeoutMs", "maxConnections", "maxUnauthenticated", "maxUnauthenticatedPerHost"] as const) {
+    for (const k of [
+      "handshakeTimeoutMs",
+      "maxConnections",
+      "maxUnauthenticated",
+      "maxUnauthenticatedPerHost",
+    ] as const) {
       if (!(init[k] > 0)) throw new RangeError(`${k} must be positive`);
     }
     this.#libp2p = libp2p;
@@ -81,7 +86,8 @@ export class ConnectionGuard {
     this.#libp2p.addEventListener("connection:open", this.#onOpen);
     this.#libp2p.addEventListener("connection:close", this.#onClose);
     // Connections that opened before start (none on a hub, which starts this first) count from now.
-    for (const c of this.#libp2p.getConnections()) if (c.direction === "inbound") this.#openedAt.set(c.id, this.#clock.monotonicMs());
+    for (const c of this.#libp2p.getConnections())
+      if (c.direction === "inbound") this.#openedAt.set(c.id, this.#clock.monotonicMs());
     const sweepMs = this.#init.sweepMs ?? Math.min(1_000, Math.max(10, this.#init.handshakeTimeoutMs / 4));
     this.#timer = this.#clock.setInterval(() => this.sweep(), sweepMs).unref();
   }
@@ -99,14 +105,18 @@ export class ConnectionGuard {
   /** Inbound connections now, and how many of them are unauthenticated. */
   counts(): { inbound: number; unauthenticated: number } {
     const inbound = this.#inbound();
-    return { inbound: inbound.length, unauthenticated: inbound.filter((c) => this.#init.rank(c.remotePeer.toString()) === 0).length };
+    return {
+      inbound: inbound.length,
+      unauthenticated: inbound.filter((c) => this.#init.rank(c.remotePeer.toString()) === 0).length,
+    };
   }
 
   /** Closes the unauthenticated connections past their deadline (the timer calls it; tests may too). */
   sweep(): void {
     const cutoff = this.#clock.monotonicMs() - this.#init.handshakeTimeoutMs;
     for (const c of this.#inbound()) {
-      if ((this.#openedAt.get(c.id) ?? Infinity) <= cutoff && this.#rank(c) === 0) this.#close(c, "conn-handshake-timeout");
+      if ((this.#openedAt.get(c.id) ?? Infinity) <= cutoff && this.#rank(c) === 0)
+        this.#close(c, "conn-handshake-timeout");
     }
   }
 
@@ -129,7 +139,8 @@ export class ConnectionGuard {
     if (this.#rank(newest) === 0) {
       const host = hostOf(newest);
       const sameHost = unauthenticated.filter((c) => hostOf(c) === host);
-      if (sameHost.length > this.#init.maxUnauthenticatedPerHost) this.#drop(sameHost[0]!, "conn-host-limit", inbound, unauthenticated);
+      if (sameHost.length > this.#init.maxUnauthenticatedPerHost)
+        this.#drop(sameHost[0]!, "conn-host-limit", inbound, unauthenticated);
     }
     while (unauthenticated.length > this.#init.maxUnauthenticated) {
       this.#drop(unauthenticated[0]!, "conn-unauthenticated-limit", inbound, unauthenticated);
@@ -162,7 +173,9 @@ export class ConnectionGuard {
   }
 
   #inbound(): Connection[] {
-    return this.#libp2p.getConnections().filter((c) => c.direction === "inbound" && c.status === "open" && !this.#closing.has(c.id));
+    return this.#libp2p
+      .getConnections()
+      .filter((c) => c.direction === "inbound" && c.status === "open" && !this.#closing.has(c.id));
   }
 
   #rank(c: Connection): number {

@@ -49,7 +49,11 @@ export interface Envelope {
 }
 
 function checkMax(maxFrameBytes: number): void {
-  if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < ENVELOPE_HEADER_BYTES + 1 || maxFrameBytes > MAX_FRAME_BYTES) {
+  if (
+    !Number.isSafeInteger(maxFrameBytes) ||
+    maxFrameBytes < ENVELOPE_HEADER_BYTES + 1 ||
+    maxFrameBytes > MAX_FRAME_BYTES
+  ) {
     throw new RangeError(`maxFrameBytes must be ${ENVELOPE_HEADER_BYTES + 1}..${MAX_FRAME_BYTES}`);
   }
 }
@@ -58,7 +62,9 @@ function checkMax(maxFrameBytes: number): void {
 export function encodePayload(message: Message, maxFrameBytes: number = MAX_FRAME_BYTES): Uint8Array {
   const payload = encodeFrame(message);
   if (payload.length + ENVELOPE_HEADER_BYTES > maxFrameBytes) {
-    throw new WireError("FRAME_TOO_LARGE", { details: { bytes: payload.length + ENVELOPE_HEADER_BYTES, max: maxFrameBytes } });
+    throw new WireError("FRAME_TOO_LARGE", {
+      details: { bytes: payload.length + ENVELOPE_HEADER_BYTES, max: maxFrameBytes },
+    });
   }
   return payload;
 }
@@ -81,7 +87,8 @@ function writeVarint(out: Uint8Array, n: number): number {
 export function encodeEnvelope(kind: FrameKind, id: number, payload?: Uint8Array): Uint8Array {
   if (!Number.isInteger(id) || id < 0 || id > MAX_REQUEST_ID) throw new RangeError("request id must be a uint32");
   const body = ENVELOPE_HEADER_BYTES + (payload?.length ?? 0);
-  if (body > MAX_FRAME_BYTES) throw new WireError("FRAME_TOO_LARGE", { details: { bytes: body, max: MAX_FRAME_BYTES } });
+  if (body > MAX_FRAME_BYTES)
+    throw new WireError("FRAME_TOO_LARGE", { details: { bytes: body, max: MAX_FRAME_BYTES } });
   const out = new Uint8Array(varintLength(body) + body);
   let o = writeVarint(out, body);
   out[o++] = kind;

@@ -38,7 +38,7 @@ export class FrameWriter {
     this.#queue = [];
     if (this.#stream.writeStatus !== "writable") return;
     try {
-      for (let i = 0; i < frames.length; ) {
+      for (let i = 0; i < frames.length;) {
         let end = i + 1;
         let bytes = frames[i]!.length;
         while (end < frames.length && bytes + frames[end]!.length <= BATCH_BYTES) bytes += frames[end++]!.length;

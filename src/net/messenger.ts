@@ -92,7 +92,10 @@ export interface MessengerLimits extends PeerLimits {
  * payload is decoded: a MarginError refuses it (e.g. a family only one
  * authenticated peer may use), undefined admits it.
  */
-export type Authorize = (family: MessageFamily, peer: { readonly peerId: string; readonly address: Address | undefined }) => MarginError | undefined;
+export type Authorize = (
+  family: MessageFamily,
+  peer: { readonly peerId: string; readonly address: Address | undefined },
+) => MarginError | undefined;
 
 /** Told of every handler failure (peers only see a generic HANDLER_FAILED for non-MarginErrors). */
 export type HandlerErrorListener = (error: unknown, ctx: HandlerContext) => void;
@@ -118,14 +121,27 @@ export const DEFAULT_MESSENGER_LIMITS: MessengerLimits = Object.freeze({
   maxFrameBytes: MAX_FRAME_BYTES,
 });
 
-const HANDLE_OPTIONS = { maxInboundStreams: LIBP2P_MAX_INBOUND_STREAMS, maxOutboundStreams: LIBP2P_MAX_OUTBOUND_STREAMS };
+const HANDLE_OPTIONS = {
+  maxInboundStreams: LIBP2P_MAX_INBOUND_STREAMS,
+  maxOutboundStreams: LIBP2P_MAX_OUTBOUND_STREAMS,
+};
 
 /** What the messenger keeps open, for tests and metrics. */
 export interface MessengerStreams {
   /** Long-lived streams we opened, and the requests sent on them. */
-  readonly outbound: readonly { readonly peerId: string; readonly family: MessageFamily; readonly requests: number; readonly pending: number }[];
+  readonly outbound: readonly {
+    readonly peerId: string;
+    readonly family: MessageFamily;
+    readonly requests: number;
+    readonly pending: number;
+  }[];
   /** Streams peers opened to us, and the requests admitted on them. */
-  readonly inbound: readonly { readonly peerId: string; readonly family: MessageFamily; readonly served: number; readonly inflight: number }[];
+  readonly inbound: readonly {
+    readonly peerId: string;
+    readonly family: MessageFamily;
+    readonly served: number;
+    readonly inflight: number;
+  }[];
 }
 
 interface Outbound {
@@ -203,8 +219,18 @@ export class Messenger {
   /** The streams open now, with their request counts. */
   streams(): MessengerStreams {
     return {
-      outbound: [...this.#outbound].map(({ peerId, family, stream }) => ({ peerId, family, requests: stream.requests, pending: stream.pending })),
-      inbound: [...this.#inbound].map(({ peerId, family, stream }) => ({ peerId, family, served: stream.served, inflight: stream.inflight })),
+      outbound: [...this.#outbound].map(({ peerId, family, stream }) => ({
+        peerId,
+        family,
+        requests: stream.requests,
+        pending: stream.pending,
+      })),
+      inbound: [...this.#inbound].map(({ peerId, family, stream }) => ({
+        peerId,
+        family,
+        served: stream.served,
+        inflight: stream.inflight,
+      })),
     };
   }
 
@@ -235,7 +261,9 @@ export class Messenger {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.all(streams.map((s) => s.closed)),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(STREAM_CLOSE_GRACE_MS, this.limits.inboundReadTimeoutMs)))),
+      new Promise<void>(
+        (resolve) => (timer = setTimeout(resolve, Math.min(STREAM_CLOSE_GRACE_MS, this.limits.inboundReadTimeoutMs))),
+      ),
     ]);
     clearTimeout(timer);
     for (const s of streams) s.abort(shuttingDown);
@@ -269,7 +297,8 @@ export class Messenger {
     return this.#track(async (stopping) => {
       const signal = either(deadline(options, this.limits.timeoutMs), stopping);
       const reply = await this.#exchange(peerId, family, message, true, signal);
-      if (reply === null) throw new WireError("STREAM_CLOSED", { details: { reason: "the peer's handler sent no reply" } });
+      if (reply === null)
+        throw new WireError("STREAM_CLOSED", { details: { reason: "the peer's handler sent no reply" } });
       return reply;
     });
   }
@@ -286,7 +315,13 @@ export class Messenger {
     if (reply?.type === "error") throw new RemoteError(reply);
   }
 
-  async #exchange(peerId: string, family: MessageFamily, message: Message, dial: boolean, signal: AbortSignal): Promise<Message | null> {
+  async #exchange(
+    peerId: string,
+    family: MessageFamily,
+    message: Message,
+    dial: boolean,
+    signal: AbortSignal,
+  ): Promise<Message | null> {
     const payload = encodePayload(message, this.limits.maxFrameBytes); // nothing is opened for a message we may not send
     for (let attempt = 0; ; attempt++) {
       const stream = await this.#stream(peerId, family, dial, signal);
@@ -294,7 +329,8 @@ export class Messenger {
         return await stream.request(payload, signal);
       } catch (e) {
         if (!(e instanceof NotHandledError)) throw asWireError(e, signal);
-        if (attempt >= MAX_RESENDS) throw new WireError("STREAM_CLOSED", { details: { reason: "the peer kept draining its streams" }, cause: e });
+        if (attempt >= MAX_RESENDS)
+          throw new WireError("STREAM_CLOSED", { details: { reason: "the peer kept draining its streams" }, cause: e });
       }
     }
   }
@@ -338,11 +374,19 @@ export class Messenger {
   }
 
   /** Opens a stream for every caller waiting on it: bounded by the default timeout and stop(), not by any one caller's signal. */
-  async #open(connection: Connection, peerId: string, family: MessageFamily, onDead: () => void): Promise<RequestStream> {
+  async #open(
+    connection: Connection,
+    peerId: string,
+    family: MessageFamily,
+    onDead: () => void,
+  ): Promise<RequestStream> {
     const signal = either(AbortSignal.timeout(this.limits.timeoutMs), this.#lifecycle.signal);
     let raw: Stream;
     try {
-      raw = await connection.newStream(PROTOCOL_IDS[family], { signal, maxOutboundStreams: LIBP2P_MAX_OUTBOUND_STREAMS });
+      raw = await connection.newStream(PROTOCOL_IDS[family], {
+        signal,
+        maxOutboundStreams: LIBP2P_MAX_OUTBOUND_STREAMS,
+      });
     } catch (e) {
       throw asWireError(e, signal);
     }
@@ -366,7 +410,11 @@ export class Messenger {
   async #register(family: MessageFamily): Promise<void> {
     if (this.#registered.has(family)) return;
     this.#registered.add(family);
-    await this.#libp2p.handle(PROTOCOL_IDS[family], (stream, connection) => this.#onStream(family, stream, connection), HANDLE_OPTIONS);
+    await this.#libp2p.handle(
+      PROTOCOL_IDS[family],
+      (stream, connection) => this.#onStream(family, stream, connection),
+      HANDLE_OPTIONS,
+    );
   }
 
   #onStream(family: MessageFamily, raw: Stream, connection: Connection): void {
@@ -388,7 +436,8 @@ export class Messenger {
           }
           return release;
         },
-        answer: (payload, cancelled) => this.#track((stopping) => this.#answer(family, peerId, payload, either(cancelled, stopping)), family),
+        answer: (payload, cancelled) =>
+          this.#track((stopping) => this.#answer(family, peerId, payload, either(cancelled, stopping)), family),
       },
       {
         maxFrameBytes: this.limits.maxFrameBytes,
@@ -403,7 +452,12 @@ export class Messenger {
   }
 
   /** One admitted request: the encoded reply, or undefined for none. Never throws. */
-  async #answer(family: MessageFamily, peerId: string, payload: Uint8Array, aborted: AbortSignal): Promise<Uint8Array | undefined> {
+  async #answer(
+    family: MessageFamily,
+    peerId: string,
+    payload: Uint8Array,
+    aborted: AbortSignal,
+  ): Promise<Uint8Array | undefined> {
     const refuse = (error: MarginError): Uint8Array => encodePayload(errorReply(error));
     const signal = either(AbortSignal.timeout(this.limits.timeoutMs), aborted);
     let message: Message;
@@ -420,7 +474,9 @@ export class Messenger {
       reply = await handler(message, ctx);
     } catch (e) {
       this.#handlerFailed(e, ctx);
-      return refuse(e instanceof MarginError ? e : signal.aborted ? asWireError(e, signal) : new WireError("HANDLER_FAILED"));
+      return refuse(
+        e instanceof MarginError ? e : signal.aborted ? asWireError(e, signal) : new WireError("HANDLER_FAILED"),
+      );
     }
     if (reply === undefined) return undefined;
     try {
@@ -428,7 +484,11 @@ export class Messenger {
     } catch (e) {
       this.#handlerFailed(e, ctx);
       // an unencodable reply is our bug, not the peer's: do not echo its validation error
-      return refuse(e instanceof MarginError && e.domain === "wire" && e.code === "INVALID_MESSAGE" ? new WireError("HANDLER_FAILED") : asWireError(e));
+      return refuse(
+        e instanceof MarginError && e.domain === "wire" && e.code === "INVALID_MESSAGE"
+          ? new WireError("HANDLER_FAILED")
+          : asWireError(e),
+      );
     }
   }
 

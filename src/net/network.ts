@@ -20,6 +20,10 @@ export interface Network {
 export function checkNetwork(network: Network, path: string): void {
   const node = network.node.peerId.toString();
   if (network.messenger.peerId !== node) {
-    throw new ConfigError("INVALID_CONFIG", { details: { issues: [{ path, message: `the messenger runs over peer ${network.messenger.peerId}, not the node's ${node}` }] } });
+    throw new ConfigError("INVALID_CONFIG", {
+      details: {
+        issues: [{ path, message: `the messenger runs over peer ${network.messenger.peerId}, not the node's ${node}` }],
+      },
+    });
   }
 }

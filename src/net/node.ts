@@ -49,9 +49,13 @@ export async function createNode(init: NodeInit = {}): Promise<NetNode> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {
-      ...(init.inboundConnectionsPerSecond !== undefined ? { inboundConnectionThreshold: init.inboundConnectionsPerSecond } : {}),
+      ...(init.inboundConnectionsPerSecond !== undefined
+        ? { inboundConnectionThreshold: init.inboundConnectionsPerSecond }
+        : {}),
       ...(init.maxConnections !== undefined ? { maxConnections: init.maxConnections } : {}),
-      ...(init.maxIncomingPendingConnections !== undefined ? { maxIncomingPendingConnections: init.maxIncomingPendingConnections } : {}),
+      ...(init.maxIncomingPendingConnections !== undefined
+        ? { maxIncomingPendingConnections: init.maxIncomingPendingConnections }
+        : {}),
       ...(init.inboundUpgradeTimeoutMs !== undefined ? { inboundUpgradeTimeout: init.inboundUpgradeTimeoutMs } : {}),
       ...(init.allow !== undefined ? { allow: [...init.allow] } : {}),
       ...(init.deny !== undefined ? { deny: [...init.deny] } : {}),

@@ -30,7 +30,9 @@ const coder = AbiCoder.defaultAbiCoder();
 
 /** The digest a peer signs to prove control of its address on this connection. */
 export function handshakeDigest(peerId: string, nonce: Bytes32, hub: Address): Bytes32 {
-  return keccak256(coder.encode(["string", "string", "bytes32", "address"], [HANDSHAKE_DOMAIN, peerId, nonce, hub])) as Bytes32;
+  return keccak256(
+    coder.encode(["string", "string", "bytes32", "address"], [HANDSHAKE_DOMAIN, peerId, nonce, hub]),
+  ) as Bytes32;
 }
 
 /** The bound address of the calling peer, or AuthError NOT_AUTHENTICATED. */
@@ -74,7 +76,8 @@ export class PeerAuth {
     this.#maxPending = init.maxPendingNoncesPerPeer ?? MAX_PENDING_NONCES_PER_PEER;
     this.#clock = init.clock ?? systemClock;
     this.#signatures = init.signatures ?? defaultSignatures();
-    if (!(this.#ttlMs > 0) || !(this.#maxPending >= 1)) throw new RangeError("nonceTtlMs and maxPendingNoncesPerPeer must be positive");
+    if (!(this.#ttlMs > 0) || !(this.#maxPending >= 1))
+      throw new RangeError("nonceTtlMs and maxPendingNoncesPerPeer must be positive");
   }
 
   async start(): Promise<void> {
@@ -154,13 +157,23 @@ export interface Authenticated {
 }
 
 /** Proves `signer`'s address to the hub at `hubPeerId`; throws RemoteError with the hub's code on refusal. */
-export async function authenticate(messenger: Messenger, hubPeerId: string, signer: Signer, options: AuthenticateOptions = {}): Promise<Authenticated> {
+export async function authenticate(
+  messenger: Messenger,
+  hubPeerId: string,
+  signer: Signer,
+  options: AuthenticateOptions = {},
+): Promise<Authenticated> {
   const { signal } = options;
   const expectedHub = options.hub === undefined ? undefined : (getAddress(options.hub) as Address);
-  const request: Challenge = { type: "challenge", nonce: ZeroHash as Bytes32, hub: expectedHub ?? (ZeroAddress as Address) };
+  const request: Challenge = {
+    type: "challenge",
+    nonce: ZeroHash as Bytes32,
+    hub: expectedHub ?? (ZeroAddress as Address),
+  };
   const challenge = expectReply(await messenger.request(hubPeerId, "handshake", request, { signal }), "challenge");
   const hub = getAddress(challenge.hub) as Address;
-  if (expectedHub !== undefined && hub !== expectedHub) throw new AuthError("WRONG_HUB", { details: { expected: expectedHub, got: hub } });
+  if (expectedHub !== undefined && hub !== expectedHub)
+    throw new AuthError("WRONG_HUB", { details: { expected: expectedHub, got: hub } });
   const signature = signDigest(signer, handshakeDigest(messenger.peerId, challenge.nonce, hub));
   const hello: Hello = { type: "hello", address: signer.address, nonce: challenge.nonce, signature };
   const welcome = expectReply(await messenger.request(hubPeerId, "handshake", hello, { signal }), "welcome");

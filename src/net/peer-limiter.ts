@@ -32,7 +32,8 @@ export class PeerLimiter {
   /** Refills on `clock`'s monotonic reading. */
   constructor(limits: PeerLimits, clock: Clock = systemClock) {
     for (const [k, v] of Object.entries(limits)) {
-      if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw new RangeError(`${k} must be a positive number`);
+      if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v))
+        throw new RangeError(`${k} must be a positive number`);
     }
     this.#limits = Object.freeze({ ...limits });
     this.#clock = clock;

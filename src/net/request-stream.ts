@@ -86,7 +86,8 @@ export class RequestStream {
       this.#fail(error);
       resolve();
     };
-    const onClose = (evt: StreamCloseEvent): void => ended(evt.error === undefined ? new WireError("STREAM_CLOSED") : asWireError(evt.error));
+    const onClose = (evt: StreamCloseEvent): void =>
+      ended(evt.error === undefined ? new WireError("STREAM_CLOSED") : asWireError(evt.error));
     stream.addEventListener("message", onMessage);
     stream.addEventListener("remoteCloseWrite", onRemoteCloseWrite);
     stream.addEventListener("close", onClose);
@@ -144,7 +145,9 @@ export class RequestStream {
     this.#markDead();
     this.#writer.flush();
     if (this.stream.writeStatus === "writable") {
-      this.stream.close().catch((e: unknown) => this.stream.abort(e instanceof Error ? e : new WireError("STREAM_RESET")));
+      this.stream
+        .close()
+        .catch((e: unknown) => this.stream.abort(e instanceof Error ? e : new WireError("STREAM_RESET")));
     }
     if (this.#closeTimer === undefined && this.stream.status === "open") {
       const giveUp = (): void => this.abort(new WireError("TIMEOUT", { details: { reason: "server did not close" } }));
@@ -209,7 +212,8 @@ export class RequestStream {
     } catch {
       message = undefined;
     }
-    if (message?.type !== "error") return this.abort(new WireError("MALFORMED_FRAME", { details: { reason: "not an envelope" } }));
+    if (message?.type !== "error")
+      return this.abort(new WireError("MALFORMED_FRAME", { details: { reason: "not an envelope" } }));
     this.#markDead();
     const pending = [...this.#pending.values()];
     this.#pending.clear();
@@ -228,7 +232,9 @@ export class RequestStream {
   /** The server's FIN: after a goaway nothing is pending; without one, what is pending may have been handled. */
   #onRemoteEnd(): void {
     if (this.stream.readBufferLength > 0) return void setTimeout(() => this.#onRemoteEnd(), 0);
-    this.#fail(new WireError("STREAM_CLOSED", this.#decoder.buffered > 0 ? { details: { reason: "truncated frame" } } : {}));
+    this.#fail(
+      new WireError("STREAM_CLOSED", this.#decoder.buffered > 0 ? { details: { reason: "truncated frame" } } : {}),
+    );
     this.close();
   }
 

@@ -23,7 +23,15 @@ import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { errorReply } from "../protocol/messages.ts";
 import { asWireError } from "./abort.ts";
-import { encodeBare, encodeEnvelope, encodePayload, eventBytes, FRAME_KIND, FrameDecoder, parseEnvelope } from "./envelope.ts";
+import {
+  encodeBare,
+  encodeEnvelope,
+  encodePayload,
+  eventBytes,
+  FRAME_KIND,
+  FrameDecoder,
+  parseEnvelope,
+} from "./envelope.ts";
 import { FrameWriter } from "./frame-writer.ts";
 
 export interface ServeHost {
@@ -86,7 +94,8 @@ export class ServeStream {
       for (const controller of this.#inflight.values()) controller.abort(reason);
       resolve();
     };
-    const onClose = (evt: StreamCloseEvent): void => ended(evt.error === undefined ? CANCELLED() : asWireError(evt.error));
+    const onClose = (evt: StreamCloseEvent): void =>
+      ended(evt.error === undefined ? CANCELLED() : asWireError(evt.error));
     stream.addEventListener("message", onMessage);
     stream.addEventListener("remoteCloseWrite", onRemoteCloseWrite);
     stream.addEventListener("close", onClose);
@@ -141,12 +150,17 @@ export class ServeStream {
 
   #onFrame(frame: Uint8Array): void {
     const envelope = parseEnvelope(frame);
-    if (envelope === undefined) return this.#violation(new WireError("MALFORMED_FRAME", { details: { reason: "not an envelope" } }));
+    if (envelope === undefined)
+      return this.#violation(new WireError("MALFORMED_FRAME", { details: { reason: "not an envelope" } }));
     const { kind, id, payload } = envelope;
     if (kind === FRAME_KIND.cancel) return void this.#inflight.get(id)?.abort(CANCELLED());
-    if (kind !== FRAME_KIND.request) return this.#violation(new WireError("MALFORMED_FRAME", { details: { reason: "a server's frame from the opener" } }));
+    if (kind !== FRAME_KIND.request)
+      return this.#violation(
+        new WireError("MALFORMED_FRAME", { details: { reason: "a server's frame from the opener" } }),
+      );
     if (this.#draining) return; // never handled: the opener sends it again after our goaway
-    if (this.#inflight.has(id)) return this.#violation(new WireError("MALFORMED_FRAME", { details: { reason: "request id in flight", id } }));
+    if (this.#inflight.has(id))
+      return this.#violation(new WireError("MALFORMED_FRAME", { details: { reason: "request id in flight", id } }));
     const admitted = this.#host.admit();
     if (admitted instanceof MarginError) return this.#reply(id, encodePayload(errorReply(admitted)));
     const controller = new AbortController();
@@ -187,10 +201,13 @@ export class ServeStream {
   #closeOurSide(): void {
     this.#writer.flush();
     if (this.stream.writeStatus === "writable") {
-      this.stream.close().catch((e: unknown) => this.stream.abort(e instanceof Error ? e : new WireError("STREAM_RESET")));
+      this.stream
+        .close()
+        .catch((e: unknown) => this.stream.abort(e instanceof Error ? e : new WireError("STREAM_RESET")));
     }
     if (this.#closeTimer === undefined && this.stream.status === "open") {
-      const giveUp = (): void => this.stream.abort(new WireError("TIMEOUT", { details: { reason: "peer did not close" } }));
+      const giveUp = (): void =>
+        this.stream.abort(new WireError("TIMEOUT", { details: { reason: "peer did not close" } }));
       this.#closeTimer = setTimeout(giveUp, this.#init.frameTimeoutMs).unref();
     }
   }
@@ -211,7 +228,8 @@ export class ServeStream {
   #onRemoteEnd(): void {
     if (this.stream.readBufferLength > 0) return void setTimeout(() => this.#onRemoteEnd(), 0);
     if (this.#broken) return;
-    if (this.#decoder.buffered > 0) return this.#violation(new WireError("STREAM_CLOSED", { details: { reason: "truncated frame" } }));
+    if (this.#decoder.buffered > 0)
+      return this.#violation(new WireError("STREAM_CLOSED", { details: { reason: "truncated frame" } }));
     this.drain();
   }
 }

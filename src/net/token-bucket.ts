@@ -20,7 +20,8 @@ export class TokenBuckets {
 
   /** Refills on `clock`'s monotonic reading. */
   constructor(rate: number, burst: number, clock: Clock = systemClock) {
-    if (!(rate > 0) || !(burst >= 1) || !Number.isFinite(rate) || !Number.isFinite(burst)) throw new RangeError("rate and burst must be positive");
+    if (!(rate > 0) || !(burst >= 1) || !Number.isFinite(rate) || !Number.isFinite(burst))
+      throw new RangeError("rate and burst must be positive");
     this.rate = rate;
     this.burst = burst;
     this.#clock = clock;

@@ -52,22 +52,34 @@ export function oracleTypedDataDomain(domain: OracleDomain): TypedDataDomain {
 export function priceReportMessage(report: UnsignedPriceReport): { market: Bytes32; price: bigint; timestamp: bigint } {
   const market = marketIdToBytes32(parseMarketId(report.market, "report.market"));
   const price = parseUint(report.price, 256, "report.price");
-  if (price === 0n) throw new ProtocolError("OUT_OF_RANGE", { details: { field: "report.price", reason: "zero price" } });
+  if (price === 0n)
+    throw new ProtocolError("OUT_OF_RANGE", { details: { field: "report.price", reason: "zero price" } });
   return { market, price, timestamp: parseUint(report.timestamp, 64, "report.timestamp") };
 }
 
 /** EIP-712 digest: keccak256("\x19\x01" || domainSeparator || hashStruct(report)). */
 export function priceReportDigest(domain: OracleDomain, report: UnsignedPriceReport): Bytes32 {
-  return TypedDataEncoder.hash(oracleTypedDataDomain(domain), PRICE_REPORT_TYPES as Record<string, TypedDataField[]>, priceReportMessage(report)) as Bytes32;
+  return TypedDataEncoder.hash(
+    oracleTypedDataDomain(domain),
+    PRICE_REPORT_TYPES as Record<string, TypedDataField[]>,
+    priceReportMessage(report),
+  ) as Bytes32;
 }
 
 export function signPriceReport(domain: OracleDomain, report: UnsignedPriceReport, signer: Signer): PriceReport {
-  const signature = signaturesOf(signer).signHash(signer.privateKey, hexToBytes(priceReportDigest(domain, report).slice(2)));
+  const signature = signaturesOf(signer).signHash(
+    signer.privateKey,
+    hexToBytes(priceReportDigest(domain, report).slice(2)),
+  );
   return Object.freeze({ market: report.market, price: report.price, timestamp: report.timestamp, signature });
 }
 
 /** The address that signed `report`; ORACLE_BAD_SIGNATURE if the signature is malformed, high-s or unrecoverable. */
-export function recoverPriceReportSigner(domain: OracleDomain, report: PriceReport, signatures: Signatures = defaultSignatures()): Address {
+export function recoverPriceReportSigner(
+  domain: OracleDomain,
+  report: PriceReport,
+  signatures: Signatures = defaultSignatures(),
+): Address {
   const digest = hexToBytes(priceReportDigest(domain, report).slice(2));
   try {
     return signatures.recoverHashSigner(digest, report.signature);
@@ -78,7 +90,12 @@ export function recoverPriceReportSigner(domain: OracleDomain, report: PriceRepo
 }
 
 /** Throws ORACLE_WRONG_SIGNER unless `report` is signed by `oracle` for `domain` (checked with the caller's `signatures`). */
-export function verifyPriceReport(domain: OracleDomain, report: PriceReport, oracle: Address, signatures?: Signatures): void {
+export function verifyPriceReport(
+  domain: OracleDomain,
+  report: PriceReport,
+  oracle: Address,
+  signatures?: Signatures,
+): void {
   const expected = parseAddress(oracle, "oracle");
   const recovered = recoverPriceReportSigner(domain, report, signatures);
   if (recovered !== expected) {

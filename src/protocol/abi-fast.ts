@@ -34,7 +34,8 @@ export function encodeChannelIdBytes(fixed: FixedPart): Uint8Array {
   writeAddress(out, 2 * WORD, fixed.appDefinition, "appDefinition");
   writeUint48(out, 3 * WORD, fixed.challengeDuration, "challengeDuration");
   writeUint(out, 4 * WORD, participants.length, "participants.length");
-  for (let i = 0; i < participants.length; i++) writeAddress(out, 5 * WORD + i * WORD, participants[i]!, "participants");
+  for (let i = 0; i < participants.length; i++)
+    writeAddress(out, 5 * WORD + i * WORD, participants[i]!, "participants");
   return out;
 }
 
@@ -169,7 +170,8 @@ const NIBBLE = (() => {
 
 export function hexByteLength(hex: unknown, field: string): number {
   if (typeof hex !== "string") throw new TypeError(`${field}: expected a hex string`);
-  if (hex.length % 2 !== 0 || hex[0] !== "0" || (hex[1] !== "x" && hex[1] !== "X")) throw new RangeError(`${field}: not 0x-prefixed whole bytes`);
+  if (hex.length % 2 !== 0 || hex[0] !== "0" || (hex[1] !== "x" && hex[1] !== "X"))
+    throw new RangeError(`${field}: not 0x-prefixed whole bytes`);
   return (hex.length - 2) / 2;
 }
 

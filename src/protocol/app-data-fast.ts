@@ -68,7 +68,10 @@ export function encodeMarginAppDataBytes(state: MarginState): Uint8Array {
   try {
     writeAddress(out, t0 + 2 * WORD, state.oracle, "oracle");
   } catch (cause) {
-    throw new ProtocolError("INVALID_ADDRESS", { details: { field: "oracle", reason: (cause as Error).message }, cause });
+    throw new ProtocolError("INVALID_ADDRESS", {
+      details: { field: "oracle", reason: (cause as Error).message },
+      cause,
+    });
   }
   writeInt256(out, t0 + 3 * WORD, state.traderCash, "traderCash");
 
@@ -163,7 +166,8 @@ function writeMarket(out: Uint8Array, at: number, market: unknown, field: string
 }
 
 function list<T>(value: readonly T[], field: string): readonly T[] {
-  if (!Array.isArray(value)) throw new ProtocolError("INVALID_APP_DATA", { details: { field, reason: "not an array" } });
+  if (!Array.isArray(value))
+    throw new ProtocolError("INVALID_APP_DATA", { details: { field, reason: "not an array" } });
   return value;
 }
 
@@ -197,7 +201,8 @@ const TWO_255 = 1n << 255n;
  * reproduce.
  */
 export function decodeMarginAppDataHex(appData: string): MarginState | undefined {
-  if (typeof appData !== "string" || appData.length % 2 !== 0 || appData[0] !== "0" || appData[1] !== "x") return undefined;
+  if (typeof appData !== "string" || appData.length % 2 !== 0 || appData[0] !== "0" || appData[1] !== "x")
+    return undefined;
   // Buffer's hex parser stops at the first pair that is not hex: a short result means the input was not hex.
   const bytes = Buffer.from(appData.slice(2), "hex");
   if (bytes.length * 2 !== appData.length - 2) return undefined;
@@ -218,7 +223,8 @@ export function decodeMarginAppDataBytes(bytes: Uint8Array): MarginState | undef
   } catch {
     return undefined; // e.g. a market id parseMarketId refuses: ethers' path throws its own code
   }
-  if (again.length !== bytes.length || !Buffer.from(again.buffer, again.byteOffset, again.length).equals(bytes)) return undefined;
+  if (again.length !== bytes.length || !Buffer.from(again.buffer, again.byteOffset, again.length).equals(bytes))
+    return undefined;
   return state;
 }
 
@@ -395,5 +401,14 @@ function readAppData(r: Reader): MarginState {
   }
 
   // the same keys in the same order as ethers' path, and like it only the top level frozen
-  return Object.freeze({ version: 1, kind: kind as StateKind, riskParamsHash, oracle, traderCash, positions, marks, terms });
+  return Object.freeze({
+    version: 1,
+    kind: kind as StateKind,
+    riskParamsHash,
+    oracle,
+    traderCash,
+    positions,
+    marks,
+    terms,
+  });
 }

@@ -129,7 +129,11 @@ export function decodeAppDataEthers(appData: Hex): MarginState {
     market: bytes32ToMarketId(t[0], "terms.market"),
     settleWindow: t[1] as bigint,
     liquidationPenalty: t[2] as Fraction,
-    tiers: t[3].map((x: any) => ({ notionalFloor: x[0] as Collateral, mmf: x[1] as Fraction, mmDeduction: x[2] as bigint })),
+    tiers: t[3].map((x: any) => ({
+      notionalFloor: x[0] as Collateral,
+      mmf: x[1] as Fraction,
+      mmDeduction: x[2] as bigint,
+    })),
   }));
   return Object.freeze({
     version: 1,
@@ -172,7 +176,11 @@ function canonicalState(state: MarginState): MarginState {
       market: t.market,
       settleWindow: BigInt(t.settleWindow),
       liquidationPenalty: BigInt(t.liquidationPenalty) as Fraction,
-      tiers: t.tiers.map((x) => ({ notionalFloor: BigInt(x.notionalFloor) as Collateral, mmf: BigInt(x.mmf) as Fraction, mmDeduction: BigInt(x.mmDeduction) })),
+      tiers: t.tiers.map((x) => ({
+        notionalFloor: BigInt(x.notionalFloor) as Collateral,
+        mmf: BigInt(x.mmf) as Fraction,
+        mmDeduction: BigInt(x.mmDeduction),
+      })),
     })),
   };
 }

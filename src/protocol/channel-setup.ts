@@ -4,7 +4,15 @@
  */
 import { AbiCoder, keccak256, zeroPadValue } from "ethers";
 import { ProtocolError } from "../errors/protocol.ts";
-import { AllocationType, AssetType, UINT48_MAX, UINT64_MAX, type Allocation, type FixedPart, type Outcome } from "./state.ts";
+import {
+  AllocationType,
+  AssetType,
+  UINT48_MAX,
+  UINT64_MAX,
+  type Allocation,
+  type FixedPart,
+  type Outcome,
+} from "./state.ts";
 import { sameAddress, type Address, type Bytes32, type Hex } from "./types.ts";
 
 const abi = AbiCoder.defaultAbiCoder();
@@ -23,7 +31,10 @@ export const HUB = 1;
 export function deriveChannelNonce(chainId: bigint, adjudicator: Address, hub: Address, counter: bigint): bigint {
   if (counter < 0n || counter > UINT64_MAX) throw new ProtocolError("OUT_OF_RANGE", { details: { field: "counter" } });
   const digest = keccak256(
-    abi.encode(["string", "uint256", "address", "address", "uint64"], ["nitro-margin", chainId, adjudicator, hub, counter]),
+    abi.encode(
+      ["string", "uint256", "address", "address", "uint64"],
+      ["nitro-margin", chainId, adjudicator, hub, counter],
+    ),
   );
   return BigInt(digest) & UINT64_MAX;
 }
@@ -67,12 +78,23 @@ export function addressToDestination(address: Address): Bytes32 {
  * state signed before its deposit can then never pay anyone from the other
  * side's money: an unfunded top-up only short-pays the trader's own top-up.
  */
-export function marginOutcome(token: Address, trader: Address, hub: Address, traderAmount: bigint, hubAmount: bigint): Outcome {
+export function marginOutcome(
+  token: Address,
+  trader: Address,
+  hub: Address,
+  traderAmount: bigint,
+  hubAmount: bigint,
+): Outcome {
   if (traderAmount < 0n || hubAmount < 0n) {
     throw new ProtocolError("INVALID_OUTCOME", { details: { reason: "negative allocation" } });
   }
   const simple = (address: Address, amount: bigint) =>
-    Object.freeze({ destination: addressToDestination(address), amount, allocationType: AllocationType.Simple, metadata: "0x" as Hex });
+    Object.freeze({
+      destination: addressToDestination(address),
+      amount,
+      allocationType: AllocationType.Simple,
+      metadata: "0x" as Hex,
+    });
   return Object.freeze([
     Object.freeze({
       asset: token,
@@ -83,8 +105,19 @@ export function marginOutcome(token: Address, trader: Address, hub: Address, tra
 }
 
 /** The two allocation amounts of a margin outcome (hub first, see `marginOutcome`), after checking its shape. */
-export function marginAllocations(outcome: Outcome, token: Address, trader: Address, hub: Address): { trader: bigint; hub: bigint } {
-  const [h, t] = twoSimpleAllocations(outcome, token, addressToDestination(hub), addressToDestination(trader), "not a margin outcome");
+export function marginAllocations(
+  outcome: Outcome,
+  token: Address,
+  trader: Address,
+  hub: Address,
+): { trader: bigint; hub: bigint } {
+  const [h, t] = twoSimpleAllocations(
+    outcome,
+    token,
+    addressToDestination(hub),
+    addressToDestination(trader),
+    "not a margin outcome",
+  );
   return { trader: t, hub: h };
 }
 
@@ -95,22 +128,43 @@ export function marginAllocations(outcome: Outcome, token: Address, trader: Addr
  * holdings and nobody re-deposits). Only ever in a final state, signed after
  * the successor's first state is supported.
  */
-export function rollOutcome(token: Address, trader: Address, successor: Bytes32, withdrawal: bigint, rolled: bigint): Outcome {
-  if (withdrawal < 0n || rolled < 0n) throw new ProtocolError("INVALID_OUTCOME", { details: { reason: "negative allocation" } });
+export function rollOutcome(
+  token: Address,
+  trader: Address,
+  successor: Bytes32,
+  withdrawal: bigint,
+  rolled: bigint,
+): Outcome {
+  if (withdrawal < 0n || rolled < 0n)
+    throw new ProtocolError("INVALID_OUTCOME", { details: { reason: "negative allocation" } });
   const simple = (destination: Bytes32, amount: bigint) =>
     Object.freeze({ destination, amount, allocationType: AllocationType.Simple, metadata: "0x" as Hex });
   return Object.freeze([
     Object.freeze({
       asset: token,
       assetMetadata: Object.freeze({ assetType: AssetType.Default, metadata: "0x" as Hex }),
-      allocations: Object.freeze([simple(addressToDestination(trader), withdrawal), simple(successor.toLowerCase() as Bytes32, rolled)]),
+      allocations: Object.freeze([
+        simple(addressToDestination(trader), withdrawal),
+        simple(successor.toLowerCase() as Bytes32, rolled),
+      ]),
     }),
   ]);
 }
 
 /** The withdrawal and the rolled amount of a roll outcome into `successor`, after checking its shape. */
-export function rollAllocations(outcome: Outcome, token: Address, trader: Address, successor: Bytes32): { withdrawal: bigint; rolled: bigint } {
-  const [withdrawal, rolled] = twoSimpleAllocations(outcome, token, addressToDestination(trader), successor.toLowerCase() as Bytes32, "not a roll into the successor");
+export function rollAllocations(
+  outcome: Outcome,
+  token: Address,
+  trader: Address,
+  successor: Bytes32,
+): { withdrawal: bigint; rolled: bigint } {
+  const [withdrawal, rolled] = twoSimpleAllocations(
+    outcome,
+    token,
+    addressToDestination(trader),
+    successor.toLowerCase() as Bytes32,
+    "not a roll into the successor",
+  );
   return { withdrawal, rolled };
 }
 
@@ -118,11 +172,20 @@ export function rollAllocations(outcome: Outcome, token: Address, trader: Addres
  * The amounts of an outcome that is exactly one default-asset exit in `token`
  * with two simple, metadata-free allocations to `first` then `second`.
  */
-function twoSimpleAllocations(outcome: Outcome, token: Address, first: Bytes32, second: Bytes32, reason: string): [bigint, bigint] {
+function twoSimpleAllocations(
+  outcome: Outcome,
+  token: Address,
+  first: Bytes32,
+  second: Bytes32,
+  reason: string,
+): [bigint, bigint] {
   const exit = outcome.length === 1 ? outcome[0] : undefined;
   const [a, b] = exit?.allocations ?? [];
   const simple = (x: Allocation | undefined, destination: Bytes32): x is Allocation =>
-    x !== undefined && x.destination.toLowerCase() === destination && x.allocationType === AllocationType.Simple && isEmptyBytes(x.metadata);
+    x !== undefined &&
+    x.destination.toLowerCase() === destination &&
+    x.allocationType === AllocationType.Simple &&
+    isEmptyBytes(x.metadata);
   const ok =
     exit !== undefined &&
     sameAddress(exit.asset, token) &&

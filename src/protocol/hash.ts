@@ -13,7 +13,13 @@
  */
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { encodeBytes32AndString, encodeChannelIdBytes, encodeOutcomeBytes, encodeStateBytes, encodeTwoBytes32 } from "./abi-fast.ts";
+import {
+  encodeBytes32AndString,
+  encodeChannelIdBytes,
+  encodeOutcomeBytes,
+  encodeStateBytes,
+  encodeTwoBytes32,
+} from "./abi-fast.ts";
 import type { Bytes32, Hex } from "./types.ts";
 import type { FixedPart, Outcome, VariablePart } from "./state.ts";
 

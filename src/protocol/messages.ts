@@ -26,7 +26,15 @@ import {
   type MessageFamily,
 } from "./constants.ts";
 import type { PriceReport } from "./margin-state.ts";
-import { parseAddress, parseBytes32, parseHex, parseInt as parseSInt, parseMarketId, parseUint, parseUintNumber } from "./parse.ts";
+import {
+  parseAddress,
+  parseBytes32,
+  parseHex,
+  parseInt as parseSInt,
+  parseMarketId,
+  parseUint,
+  parseUintNumber,
+} from "./parse.ts";
 import type { Allocation, AllocationType, AssetType, SignedState, SingleAssetExit, State } from "./state.ts";
 import type { Address, Bytes32, Hex, MarketId } from "./types.ts";
 import type { Collateral, Price } from "./units.ts";
@@ -36,11 +44,23 @@ export type WireSignedState = SignedState;
 
 // --- handshake ---
 /** Hub → peer: sign this nonce (HANDSHAKE_NONCE_BYTES) together with your libp2p peer id. */
-export interface Challenge { readonly type: "challenge"; readonly nonce: Bytes32; readonly hub: Address }
+export interface Challenge {
+  readonly type: "challenge";
+  readonly nonce: Bytes32;
+  readonly hub: Address;
+}
 /** Peer → hub: proof of control of `address` over the peer id of this connection and the nonce. */
-export interface Hello { readonly type: "hello"; readonly address: Address; readonly nonce: Bytes32; readonly signature: Hex }
+export interface Hello {
+  readonly type: "hello";
+  readonly address: Address;
+  readonly nonce: Bytes32;
+  readonly signature: Hex;
+}
 /** Hub → peer: the binding is accepted. */
-export interface Welcome { readonly type: "welcome"; readonly address: Address }
+export interface Welcome {
+  readonly type: "welcome";
+  readonly address: Address;
+}
 // --- update ---
 /**
  * What a state does, carried beside it so the countersigner can recompute the
@@ -60,14 +80,22 @@ export type WireAction =
   | { readonly kind: "adoptRiskParams"; readonly riskParamsHash: Bytes32 };
 export type WireActionKind = WireAction["kind"];
 /** Trader → hub: open a channel with this deposit; the hub answers with the turn-0 proposal. */
-export interface Open { readonly type: "open"; readonly deposit: Collateral }
+export interface Open {
+  readonly type: "open";
+  readonly deposit: Collateral;
+}
 /**
  * Trader → hub: perform `action` on the trader's channel; the hub answers
  * `propose` with an unsigned draft, which the trader signs first. `turnNum`,
  * when given, is the lowest turn the trader will sign at (it is above every
  * state the trader signed that the hub never countersigned).
  */
-export interface ActionRequest { readonly type: "action"; readonly channelId: Bytes32; readonly action: WireAction; readonly turnNum?: number }
+export interface ActionRequest {
+  readonly type: "action";
+  readonly channelId: Bytes32;
+  readonly action: WireAction;
+  readonly turnNum?: number;
+}
 /**
  * A state with the action it performs and the oracle reports it was priced at
  * (a state keeps marks only for open positions, so a close or liquidation
@@ -88,10 +116,23 @@ export interface Propose {
   readonly funding?: readonly FundingIndex[];
 }
 /** A market's cumulative funding index (signed; see engine/funding.ts). */
-export interface FundingIndex { readonly market: MarketId; readonly index: bigint }
+export interface FundingIndex {
+  readonly market: MarketId;
+  readonly index: bigint;
+}
 /** The hub stored the state signed by both; `signature` is the hub's on it (the trader signed first). */
-export interface Ack { readonly type: "ack"; readonly channelId: Bytes32; readonly turnNum: number; readonly signature?: Hex }
-export interface Accept { readonly type: "accept"; readonly channelId: Bytes32; readonly turnNum: number; readonly signature: Hex }
+export interface Ack {
+  readonly type: "ack";
+  readonly channelId: Bytes32;
+  readonly turnNum: number;
+  readonly signature?: Hex;
+}
+export interface Accept {
+  readonly type: "accept";
+  readonly channelId: Bytes32;
+  readonly turnNum: number;
+  readonly signature: Hex;
+}
 export interface Reject {
   readonly type: "reject";
   readonly channelId: Bytes32;
@@ -101,10 +142,19 @@ export interface Reject {
   readonly message: string;
 }
 // --- sync ---
-export interface SyncStatus { readonly type: "sync-status"; readonly channels: readonly { readonly channelId: Bytes32; readonly turnNum: number }[] }
-export interface SyncStates { readonly type: "sync-states"; readonly states: readonly WireSignedState[] }
+export interface SyncStatus {
+  readonly type: "sync-status";
+  readonly channels: readonly { readonly channelId: Bytes32; readonly turnNum: number }[];
+}
+export interface SyncStates {
+  readonly type: "sync-states";
+  readonly states: readonly WireSignedState[];
+}
 // --- price ---
-export interface PricePush { readonly type: "price"; readonly reports: readonly PriceReport[] }
+export interface PricePush {
+  readonly type: "price";
+  readonly reports: readonly PriceReport[];
+}
 /**
  * Hub → trader, pushed over `update`: the hub's risk parameters changed and
  * the channel still commits to an older set. The trader may adopt the new
@@ -125,12 +175,25 @@ export interface WireMarketParams {
   readonly scalars: Readonly<Record<string, bigint>>;
 }
 // --- any family ---
-export interface ErrorReply { readonly type: "error"; readonly code: string; readonly number: number; readonly message: string }
+export interface ErrorReply {
+  readonly type: "error";
+  readonly code: string;
+  readonly number: number;
+  readonly message: string;
+}
 
 export type Message =
-  | Challenge | Hello | Welcome
-  | Open | ActionRequest | Propose | Accept | Ack | Reject
-  | SyncStatus | SyncStates
+  | Challenge
+  | Hello
+  | Welcome
+  | Open
+  | ActionRequest
+  | Propose
+  | Accept
+  | Ack
+  | Reject
+  | SyncStatus
+  | SyncStates
   | PricePush
   | RiskParamsNotice
   | ErrorReply;
@@ -138,9 +201,17 @@ export type MessageType = Message["type"];
 
 /** Which protocol (family) each message travels on; `error` may answer on any. */
 export const MESSAGE_FAMILY: Readonly<Record<MessageType, MessageFamily | "any">> = Object.freeze({
-  challenge: "handshake", hello: "handshake", welcome: "handshake",
-  open: "update", action: "update", propose: "update", accept: "update", ack: "update", reject: "update",
-  "sync-status": "sync", "sync-states": "sync",
+  challenge: "handshake",
+  hello: "handshake",
+  welcome: "handshake",
+  open: "update",
+  action: "update",
+  propose: "update",
+  accept: "update",
+  ack: "update",
+  reject: "update",
+  "sync-status": "sync",
+  "sync-states": "sync",
   price: "price",
   "risk-params": "update",
   error: "any",
@@ -235,7 +306,16 @@ function exit(x: unknown, p: Path): SingleAssetExit {
   };
 }
 
-const STATE_KEYS = ["participants", "channelNonce", "appDefinition", "challengeDuration", "outcome", "appData", "turnNum", "isFinal"];
+const STATE_KEYS = [
+  "participants",
+  "channelNonce",
+  "appDefinition",
+  "challengeDuration",
+  "outcome",
+  "appData",
+  "turnNum",
+  "isFinal",
+];
 
 function state(x: unknown, p: Path): State {
   const o = record(x, p, STATE_KEYS);
@@ -255,7 +335,13 @@ function state(x: unknown, p: Path): State {
 function signedState(x: unknown, p: Path): WireSignedState {
   const o = record(x, p, ["state", "sigs"]);
   const s = state(o.state, `${p}.state`);
-  const sigs = list(o.sigs, `${p}.sigs`, CHANNEL_PARTICIPANTS, (v, q) => (v === null || v === undefined ? undefined : sig65(v, q)), CHANNEL_PARTICIPANTS);
+  const sigs = list(
+    o.sigs,
+    `${p}.sigs`,
+    CHANNEL_PARTICIPANTS,
+    (v, q) => (v === null || v === undefined ? undefined : sig65(v, q)),
+    CHANNEL_PARTICIPANTS,
+  );
   return { state: s, sigs };
 }
 
@@ -271,7 +357,10 @@ function priceReport(x: unknown, p: Path): PriceReport {
 
 function fundingIndex(x: unknown, p: Path): FundingIndex {
   const o = record(x, p, ["market", "index"]);
-  return { market: market(o.market, `${p}.market`), index: at(`${p}.index`, () => parseSInt(o.index, 256, `${p}.index`)) };
+  return {
+    market: market(o.market, `${p}.market`),
+    index: at(`${p}.index`, () => parseSInt(o.index, 256, `${p}.index`)),
+  };
 }
 
 function wireAction(x: unknown, p: Path): WireAction {
@@ -284,7 +373,12 @@ function wireAction(x: unknown, p: Path): WireAction {
     }
     case "trade": {
       const o = record(x, p, ["kind", "market", "size", "price"]);
-      return { kind, market: market(o.market, `${p}.market`), size: at(`${p}.size`, () => parseSInt(o.size, 256, `${p}.size`)), price: uint(o.price, `${p}.price`, 256) as Price };
+      return {
+        kind,
+        market: market(o.market, `${p}.market`),
+        size: at(`${p}.size`, () => parseSInt(o.size, 256, `${p}.size`)),
+        price: uint(o.price, `${p}.price`, 256) as Price,
+      };
     }
     case "deposit":
     case "hubTopUp":
@@ -309,17 +403,28 @@ const PARAM_FIELD = /^[a-z][A-Za-z0-9]{0,39}$/;
 
 function marketParams(x: unknown, p: Path): WireMarketParams {
   const o = record(x, p, ["market", "tiers", "scalars"]);
-  const tiers = list(o.tiers, `${p}.tiers`, MAX_PARAM_TIERS, (v, q) => {
-    const t = record(v, q, ["notionalFloor", "imf", "mmf"]);
-    return { notionalFloor: uint(t.notionalFloor, `${q}.notionalFloor`, 256), imf: uint(t.imf, `${q}.imf`, 256), mmf: uint(t.mmf, `${q}.mmf`, 256) };
-  }, 1);
+  const tiers = list(
+    o.tiers,
+    `${p}.tiers`,
+    MAX_PARAM_TIERS,
+    (v, q) => {
+      const t = record(v, q, ["notionalFloor", "imf", "mmf"]);
+      return {
+        notionalFloor: uint(t.notionalFloor, `${q}.notionalFloor`, 256),
+        imf: uint(t.imf, `${q}.imf`, 256),
+        mmf: uint(t.mmf, `${q}.mmf`, 256),
+      };
+    },
+    1,
+  );
   const raw = o.scalars;
   if (typeof raw !== "object" || raw === null || !isPlain(raw)) throw invalid(`${p}.scalars`, "not an object");
   const names = Object.keys(raw);
   if (names.length > MAX_PARAM_FIELDS) throw invalid(`${p}.scalars`, `at most ${MAX_PARAM_FIELDS} fields`);
   const scalars: Record<string, bigint> = {};
   for (const name of names) {
-    if (!PARAM_FIELD.test(name) || name === "market" || name === "tiers") throw invalid(`${p}.scalars.${name.slice(0, 40)}`, "bad field name");
+    if (!PARAM_FIELD.test(name) || name === "market" || name === "tiers")
+      throw invalid(`${p}.scalars.${name.slice(0, 40)}`, "bad field name");
     scalars[name] = uint((raw as Obj)[name], `${p}.scalars.${name}`, 256);
   }
   return { market: market(o.market, `${p}.market`), tiers, scalars };
@@ -340,7 +445,12 @@ export const VALIDATORS: Readonly<Record<MessageType, Validator>> = Object.freez
   },
   hello: (x) => {
     const o = record(x, "", ["type", "address", "nonce", "signature"]);
-    return { type: "hello", address: address(o.address, "address"), nonce: bytes32(o.nonce, "nonce"), signature: sig65(o.signature, "signature") };
+    return {
+      type: "hello",
+      address: address(o.address, "address"),
+      nonce: bytes32(o.nonce, "nonce"),
+      signature: sig65(o.signature, "signature"),
+    };
   },
   welcome: (x) => {
     const o = record(x, "", ["type", "address"]);
@@ -352,7 +462,11 @@ export const VALIDATORS: Readonly<Record<MessageType, Validator>> = Object.freez
   },
   action: (x) => {
     const o = record(x, "", ["type", "channelId", "action"], ["turnNum"]);
-    const base = { type: "action" as const, channelId: bytes32(o.channelId, "channelId"), action: wireAction(o.action, "action") };
+    const base = {
+      type: "action" as const,
+      channelId: bytes32(o.channelId, "channelId"),
+      action: wireAction(o.action, "action"),
+    };
     return o.turnNum === undefined ? base : { ...base, turnNum: uintN(o.turnNum, "turnNum", 48) };
   },
   propose: (x) => {
@@ -367,12 +481,21 @@ export const VALIDATORS: Readonly<Record<MessageType, Validator>> = Object.freez
   },
   ack: (x) => {
     const o = record(x, "", ["type", "channelId", "turnNum"], ["signature"]);
-    const base = { type: "ack" as const, channelId: bytes32(o.channelId, "channelId"), turnNum: uintN(o.turnNum, "turnNum", 48) };
+    const base = {
+      type: "ack" as const,
+      channelId: bytes32(o.channelId, "channelId"),
+      turnNum: uintN(o.turnNum, "turnNum", 48),
+    };
     return o.signature === undefined ? base : { ...base, signature: sig65(o.signature, "signature") };
   },
   accept: (x) => {
     const o = record(x, "", ["type", "channelId", "turnNum", "signature"]);
-    return { type: "accept", channelId: bytes32(o.channelId, "channelId"), turnNum: uintN(o.turnNum, "turnNum", 48), signature: sig65(o.signature, "signature") };
+    return {
+      type: "accept",
+      channelId: bytes32(o.channelId, "channelId"),
+      turnNum: uintN(o.turnNum, "turnNum", 48),
+      signature: sig65(o.signature, "signature"),
+    };
   },
   reject: (x) => {
     const o = record(x, "", ["type", "channelId", "turnNum", "code", "number", "message"]);
@@ -413,7 +536,12 @@ export const VALIDATORS: Readonly<Record<MessageType, Validator>> = Object.freez
   },
   error: (x) => {
     const o = record(x, "", ["type", "code", "number", "message"]);
-    return { type: "error", code: errorCode(o.code, "code"), number: errorNumber(o.number, "number"), message: errorText(o.message, "message") };
+    return {
+      type: "error",
+      code: errorCode(o.code, "code"),
+      number: errorNumber(o.number, "number"),
+      message: errorText(o.message, "message"),
+    };
   },
 });
 
@@ -425,7 +553,9 @@ export function validateMessage(x: unknown, family?: MessageFamily): Message {
   if (typeof x !== "object" || x === null || Array.isArray(x)) throw invalid("", "not an object");
   const type: unknown = Object.hasOwn(x, "type") ? (x as Obj).type : undefined;
   if (typeof type !== "string" || !Object.hasOwn(VALIDATORS, type)) {
-    throw new WireError("UNKNOWN_MESSAGE", { details: { type: typeof type === "string" ? type.slice(0, 40) : typeof type } });
+    throw new WireError("UNKNOWN_MESSAGE", {
+      details: { type: typeof type === "string" ? type.slice(0, 40) : typeof type },
+    });
   }
   const t = type as MessageType;
   const home = MESSAGE_FAMILY[t];
@@ -437,5 +567,10 @@ export function validateMessage(x: unknown, family?: MessageFamily): Message {
 
 /** A generic error reply for any MarginError, safe to send: catalogue title only, no details. */
 export function errorReply(error: MarginError): ErrorReply {
-  return { type: "error", code: error.code, number: error.number, message: error.shortMessage.slice(0, MAX_ERROR_MESSAGE_CHARS) };
+  return {
+    type: "error",
+    code: error.code,
+    number: error.number,
+    message: error.shortMessage.slice(0, MAX_ERROR_MESSAGE_CHARS),
+  };
 }

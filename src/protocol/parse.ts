@@ -56,7 +56,9 @@ export function parseBytes32(x: unknown, field = "bytes32"): Bytes32 {
  */
 export function parseAddress(x: unknown, field = "address"): Address {
   if (typeof x !== "string" || !ADDRESS.test(x)) {
-    throw new ProtocolError("INVALID_ADDRESS", { details: { field, reason: typeof x === "string" ? "not 0x + 40 hex digits" : "not a string" } });
+    throw new ProtocolError("INVALID_ADDRESS", {
+      details: { field, reason: typeof x === "string" ? "not 0x + 40 hex digits" : "not a string" },
+    });
   }
   try {
     return getAddress(x) as Address;
@@ -88,7 +90,8 @@ export function parseInt(x: unknown, bits: number, field = "int"): bigint {
 
 /** `uint<bits>` for bits <= 48 (turn numbers, durations, small enums) as a JS number. */
 export function parseUintNumber(x: unknown, bits: number, field = "uint"): number {
-  if (!Number.isInteger(bits) || bits < 1 || bits > 48) throw new RangeError(`parseUintNumber: bits must be 1..48, got ${bits}`);
+  if (!Number.isInteger(bits) || bits < 1 || bits > 48)
+    throw new RangeError(`parseUintNumber: bits must be 1..48, got ${bits}`);
   return Number(inRange(toBigInt(x, field), 0n, (1n << BigInt(bits)) - 1n, field, `uint${bits}`));
 }
 

@@ -21,7 +21,8 @@ interface Secp256k1Bindings {
   ecdsaRecover(sig: Uint8Array, recid: number, msg32: Uint8Array, compressed?: boolean): Uint8Array;
 }
 
-export type NativeLoad = { readonly backend: SignatureBackend } | { readonly backend: undefined; readonly reason: string };
+export type NativeLoad =
+  { readonly backend: SignatureBackend } | { readonly backend: undefined; readonly reason: string };
 
 let loaded: NativeLoad | undefined;
 
@@ -39,7 +40,10 @@ function load(): NativeLoad {
     lib = require("secp256k1/bindings") as Secp256k1Bindings;
     version = (require("secp256k1/package.json") as { version: string }).version;
   } catch (cause) {
-    return { backend: undefined, reason: `secp256k1 native binding not loadable: ${(cause as Error).message.split("\n")[0]}` };
+    return {
+      backend: undefined,
+      reason: `secp256k1 native binding not loadable: ${(cause as Error).message.split("\n")[0]}`,
+    };
   }
   const backend: SignatureBackend = Object.freeze({
     name: "native" as const,

@@ -104,7 +104,9 @@ export function nobleBackend(options: { hotAfter?: number; hotTables?: number } 
       const u1 = Fn.create(bytesToNumberBE(hash) * sInv);
       const u2 = Fn.create(r * sInv);
       // With a table, two table multiplications beat one shared-doubling Strauss–Shamir.
-      const R = key.hot ? Point.BASE.multiplyUnsafe(u1).add(key.point.multiplyUnsafe(u2)) : Point.BASE.mulAddUnsafe(u1, key.point, u2);
+      const R = key.hot
+        ? Point.BASE.multiplyUnsafe(u1).add(key.point.multiplyUnsafe(u2))
+        : Point.BASE.mulAddUnsafe(u1, key.point, u2);
       if (R.is0()) return false;
       const { x, y } = R.toAffine();
       // Recovery bits 0 / 1 mean R.x = r exactly (no overflow past n) and give R.y's parity.

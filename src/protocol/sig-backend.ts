@@ -39,7 +39,10 @@ export function nobleSignatureBackend(): SignatureBackend {
  * for explicitly, a silent fallback would hide a misconfigured deployment);
  * "auto" falls back to noble and says why.
  */
-export function resolveSignatureBackend(choice: SignatureBackendChoice): { readonly backend: SignatureBackend; readonly info: SignatureBackendInfo } {
+export function resolveSignatureBackend(choice: SignatureBackendChoice): {
+  readonly backend: SignatureBackend;
+  readonly info: SignatureBackendInfo;
+} {
   if (choice !== "noble" && choice !== "native" && choice !== "auto") {
     throw new TypeError(`signature backend: expected "noble", "native" or "auto", got ${String(choice)}`);
   }
@@ -51,11 +54,19 @@ export function resolveSignatureBackend(choice: SignatureBackendChoice): { reado
 }
 
 /** The start-up log's description of a backend handed over as an object. */
-export function givenSignatureBackend(backend: SignatureBackend): { readonly backend: SignatureBackend; readonly info: SignatureBackendInfo } {
+export function givenSignatureBackend(backend: SignatureBackend): {
+  readonly backend: SignatureBackend;
+  readonly info: SignatureBackendInfo;
+} {
   return withInfo(backend, "given");
 }
 
 function withInfo(backend: SignatureBackend, requested: SignatureBackendInfo["requested"], fallback?: string) {
-  const info: SignatureBackendInfo = Object.freeze({ name: backend.name, description: backend.description, requested, ...(fallback ? { fallback } : {}) });
+  const info: SignatureBackendInfo = Object.freeze({
+    name: backend.name,
+    description: backend.description,
+    requested,
+    ...(fallback ? { fallback } : {}),
+  });
   return { backend, info };
 }

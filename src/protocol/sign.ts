@@ -75,7 +75,8 @@ export class Signatures {
   recoverHashSigner(hash: Uint8Array, signature: Signature65): Address {
     const { rs, recovery } = parseSignature(signature);
     const publicKey = this.backend.recover(hash, rs, recovery);
-    if (publicKey === undefined) throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "not recoverable" } });
+    if (publicKey === undefined)
+      throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "not recoverable" } });
     const address = addressOfPublicKey(publicKey);
     this.#learnKey(address, publicKey);
     return address;
@@ -163,7 +164,11 @@ export function signerFromPrivateKey(privateKey: Uint8Array | Hex, signatures?: 
   if (key.length !== 32 || !secp256k1.utils.isValidSecretKey(key)) {
     throw new ProtocolError("INVALID_PRIVATE_KEY");
   }
-  return Object.freeze({ address: addressOfPublicKey(secp256k1.getPublicKey(key, false)), privateKey: key, ...(signatures ? { signatures } : {}) });
+  return Object.freeze({
+    address: addressOfPublicKey(secp256k1.getPublicKey(key, false)),
+    privateKey: key,
+    ...(signatures ? { signatures } : {}),
+  });
 }
 
 /** `signer` signing with `signatures` (its owner's backend) from now on. */
@@ -192,7 +197,11 @@ export function recoverHashSigner(hash: Uint8Array, signature: Signature65): Add
   return defaultSignatures().recoverHashSigner(hash, signature);
 }
 
-export function verifyHashSignature(hash: Uint8Array, signature: Signature65, expected: Address | VerifyingKey): boolean {
+export function verifyHashSignature(
+  hash: Uint8Array,
+  signature: Signature65,
+  expected: Address | VerifyingKey,
+): boolean {
   return defaultSignatures().verifyHashSignature(hash, signature, expected);
 }
 
@@ -209,7 +218,11 @@ export function recoverDigestSigner(digest: Bytes32, signature: Signature65): Ad
   return defaultSignatures().recoverDigestSigner(digest, signature);
 }
 
-export function verifyDigestSignature(digest: Bytes32, signature: Signature65, expected: Address | VerifyingKey): boolean {
+export function verifyDigestSignature(
+  digest: Bytes32,
+  signature: Signature65,
+  expected: Address | VerifyingKey,
+): boolean {
   return defaultSignatures().verifyDigestSignature(digest, signature, expected);
 }
 
@@ -249,7 +262,8 @@ export function splitSignature(signature: Signature65): { v: number; r: Bytes32;
 function parseSignature(signature: Signature65): { rs: Uint8Array; recovery: 0 | 1 } {
   const bytes = signatureBytes(signature);
   const v = bytes[64]!;
-  if (v !== 27 && v !== 28) throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "v must be 27 or 28", v } });
+  if (v !== 27 && v !== 28)
+    throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "v must be 27 or 28", v } });
   if (BigInt("0x" + bytesToHex(bytes.subarray(32, 64))) > HALF_N) {
     throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "high s" } });
   }
@@ -263,7 +277,8 @@ function signatureBytes(signature: Signature65): Uint8Array {
   } catch (cause) {
     throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "not hex" }, cause });
   }
-  if (bytes.length !== 65) throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "length", bytes: bytes.length } });
+  if (bytes.length !== 65)
+    throw new ProtocolError("INVALID_SIGNATURE", { details: { reason: "length", bytes: bytes.length } });
   return bytes;
 }
 

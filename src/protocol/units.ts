@@ -36,13 +36,13 @@ export type Fraction = bigint & { readonly __unit: "fraction" };
 /** Floor division for signed bigints (bigint `/` truncates toward zero). */
 export function divFloor(a: bigint, b: bigint): bigint {
   const q = a / b;
-  return (a % b !== 0n && (a < 0n) !== (b < 0n)) ? q - 1n : q;
+  return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q;
 }
 
 /** Ceiling division for signed bigints. */
 export function divCeil(a: bigint, b: bigint): bigint {
   const q = a / b;
-  return (a % b !== 0n && (a < 0n) === (b < 0n)) ? q + 1n : q;
+  return a % b !== 0n && a < 0n === b < 0n ? q + 1n : q;
 }
 
 export function abs(a: bigint): bigint {
@@ -52,7 +52,9 @@ export function abs(a: bigint): bigint {
 /** Formats a scaled integer for people ("12.340000"); never used for arithmetic. */
 export function formatFixed(value: bigint, decimals: number): string {
   const negative = value < 0n;
-  const digits = abs(value).toString().padStart(decimals + 1, "0");
+  const digits = abs(value)
+    .toString()
+    .padStart(decimals + 1, "0");
   const whole = digits.slice(0, digits.length - decimals);
   const frac = digits.slice(digits.length - decimals);
   return `${negative ? "-" : ""}${whole}${decimals > 0 ? "." + frac : ""}`;

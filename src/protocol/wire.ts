@@ -65,6 +65,9 @@ export function decodeFrame(bytes: Uint8Array, family?: MessageFamily): Message 
   } catch (e) {
     if (e instanceof WireError) throw e;
     // A validator bug must still surface as a typed rejection, never as a crash of the handler.
-    throw new WireError("INVALID_MESSAGE", { details: { reason: e instanceof MarginError ? e.code : "validator failure" }, cause: e });
+    throw new WireError("INVALID_MESSAGE", {
+      details: { reason: e instanceof MarginError ? e.code : "validator failure" },
+      cause: e,
+    });
   }
 }

@@ -13,7 +13,15 @@
  */
 import { Packr } from "msgpackr";
 import { StoreError } from "../errors/store.ts";
-import type { Allocation, FixedPart, Outcome, SingleAssetExit, Signature65, SignedState, State } from "../protocol/state.ts";
+import type {
+  Allocation,
+  FixedPart,
+  Outcome,
+  SingleAssetExit,
+  Signature65,
+  SignedState,
+  State,
+} from "../protocol/state.ts";
 import type { Address, Hex } from "../protocol/types.ts";
 
 const FORMAT = 1;
@@ -33,7 +41,8 @@ function hexOut(value: string): Uint8Array | string {
 }
 
 function hexIn(value: unknown, field: string): `0x${string}` {
-  if (value instanceof Uint8Array) return `0x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("hex")}`;
+  if (value instanceof Uint8Array)
+    return `0x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("hex")}`;
   if (typeof value === "string" && value.startsWith("0x")) return value as `0x${string}`;
   throw corrupt(field);
 }
@@ -85,7 +94,12 @@ export function encodeStateBody(signed: SignedState): Uint8Array {
       hexOut(exit.asset),
       exit.assetMetadata.assetType,
       hexOut(exit.assetMetadata.metadata),
-      exit.allocations.map((a) => [hexOut(a.destination), uintOut(a.amount, "amount"), a.allocationType, hexOut(a.metadata)]),
+      exit.allocations.map((a) => [
+        hexOut(a.destination),
+        uintOut(a.amount, "amount"),
+        a.allocationType,
+        hexOut(a.metadata),
+      ]),
     ]),
     sigs.map((s) => (s === undefined ? null : hexOut(s))),
   ]);
@@ -102,7 +116,9 @@ export function decodeStateBody(fixed: FixedPart, bytes: Uint8Array): SignedStat
     appData: hexIn(appData, "appData") as Hex,
     outcome: Object.freeze(arrayIn(outcome, "outcome").map(decodeExit)) as Outcome,
   });
-  const signatures = arrayIn(sigs, "sigs").map((s) => (s === null || s === undefined ? undefined : (hexIn(s, "sig") as Signature65)));
+  const signatures = arrayIn(sigs, "sigs").map((s) =>
+    s === null || s === undefined ? undefined : (hexIn(s, "sig") as Signature65),
+  );
   return Object.freeze({ state, sigs: Object.freeze(signatures) });
 }
 
@@ -117,7 +133,10 @@ function decodeExit(value: unknown): SingleAssetExit {
   const [asset, assetType, metadata, allocations] = arrayIn(value, "exit", 4);
   return Object.freeze({
     asset: hexIn(asset, "asset") as Address,
-    assetMetadata: Object.freeze({ assetType: intIn(assetType, "assetType") as SingleAssetExit["assetMetadata"]["assetType"], metadata: hexIn(metadata, "assetMetadata") as Hex }),
+    assetMetadata: Object.freeze({
+      assetType: intIn(assetType, "assetType") as SingleAssetExit["assetMetadata"]["assetType"],
+      metadata: hexIn(metadata, "assetMetadata") as Hex,
+    }),
     allocations: Object.freeze(arrayIn(allocations, "allocations").map(decodeAllocation)),
   });
 }
@@ -143,7 +162,11 @@ export function encodeFixedPart(fixed: FixedPart): Uint8Array {
 }
 
 export function decodeFixedPart(bytes: Uint8Array): FixedPart {
-  const [format, participants, nonce, appDefinition, challengeDuration] = arrayIn(unpack(bytes, "fixedPart"), "fixedPart", 5);
+  const [format, participants, nonce, appDefinition, challengeDuration] = arrayIn(
+    unpack(bytes, "fixedPart"),
+    "fixedPart",
+    5,
+  );
   if (format !== FORMAT) throw corrupt("format");
   return Object.freeze({
     participants: Object.freeze(arrayIn(participants, "participants").map((p) => hexIn(p, "participant") as Address)),

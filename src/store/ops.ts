@@ -13,7 +13,15 @@ import type { ChannelRecord, ChannelStatus, MetaValue, ObjectiveRecord, SaveStat
 import type { StoreWrites } from "./store.ts";
 
 export type Op =
-  | { readonly kind: "state"; readonly signed: SignedState; readonly id: Uint8Array; readonly hash: Uint8Array; readonly supported: boolean; readonly channelId: Bytes32; readonly stateHash: Bytes32 }
+  | {
+      readonly kind: "state";
+      readonly signed: SignedState;
+      readonly id: Uint8Array;
+      readonly hash: Uint8Array;
+      readonly supported: boolean;
+      readonly channelId: Bytes32;
+      readonly stateHash: Bytes32;
+    }
   | { readonly kind: "channel"; readonly rec: ChannelRecord; readonly id: Uint8Array }
   | { readonly kind: "status"; readonly id: Uint8Array; readonly status: ChannelStatus }
   | { readonly kind: "meta"; readonly key: string; readonly value: MetaValue }
@@ -24,8 +32,10 @@ export type Op =
 
 export function stateOp(signed: SignedState, options: Pick<SaveStateOptions, "hashes">): Op {
   const { state } = signed;
-  if (!Number.isSafeInteger(state.turnNum) || state.turnNum < 0) throw new RangeError("saveState: turnNum must be a non-negative integer");
-  if (signed.sigs.length > state.participants.length) throw new RangeError("saveState: more signatures than participants");
+  if (!Number.isSafeInteger(state.turnNum) || state.turnNum < 0)
+    throw new RangeError("saveState: turnNum must be a non-negative integer");
+  if (signed.sigs.length > state.participants.length)
+    throw new RangeError("saveState: more signatures than participants");
   let hashes = options.hashes;
   if (hashes === undefined) {
     const channelId = channelIdOf(fixedPartOf(state));
@@ -59,13 +69,16 @@ export function statusOp(channelId: Bytes32, status: ChannelStatus): Op {
 
 export function metaOp(key: string, value: MetaValue): Op {
   if (typeof key !== "string" || key.length === 0) throw new TypeError("setMeta: key must be a non-empty string");
-  if (typeof value !== "string" && !(value instanceof Uint8Array)) throw new TypeError("setMeta: value must be a string or Uint8Array");
+  if (typeof value !== "string" && !(value instanceof Uint8Array))
+    throw new TypeError("setMeta: value must be a string or Uint8Array");
   return { kind: "meta", key, value };
 }
 
 export function objectiveOp(rec: ObjectiveRecord): Op {
-  if (typeof rec.id !== "string" || rec.id.length === 0) throw new TypeError("putObjective: id must be a non-empty string");
-  if (typeof rec.kind !== "string" || rec.kind.length === 0) throw new TypeError("putObjective: kind must be a non-empty string");
+  if (typeof rec.id !== "string" || rec.id.length === 0)
+    throw new TypeError("putObjective: id must be a non-empty string");
+  if (typeof rec.kind !== "string" || rec.kind.length === 0)
+    throw new TypeError("putObjective: kind must be a non-empty string");
   if (!(rec.body instanceof Uint8Array)) throw new TypeError("putObjective: body must be a Uint8Array");
   return { kind: "objective", rec, channel: bytes32(rec.channelId, "channelId") };
 }

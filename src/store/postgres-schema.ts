@@ -80,7 +80,9 @@ export async function bootstrap(client: PoolClient, schema: string): Promise<voi
     await client.query(
       "CREATE TABLE IF NOT EXISTS store_lease (id integer PRIMARY KEY CHECK (id = 1), token bigint NOT NULL, holder text NOT NULL, expires_at timestamptz NOT NULL)",
     );
-    await client.query("INSERT INTO store_lease (id, token, holder, expires_at) VALUES (1, 0, '', '-infinity') ON CONFLICT (id) DO NOTHING");
+    await client.query(
+      "INSERT INTO store_lease (id, token, holder, expires_at) VALUES (1, 0, '', '-infinity') ON CONFLICT (id) DO NOTHING",
+    );
     await client.query("COMMIT");
   } catch (cause) {
     await client.query("ROLLBACK").catch(() => {});
@@ -101,7 +103,9 @@ export async function migratePg(client: PoolClient, schema: string, token: bigin
     throw new StoreError("MIGRATION_FAILED", { details: { reason: "cannot read schema version" }, cause });
   }
   if (found > PG_SCHEMA_VERSION) {
-    throw new StoreError("MIGRATION_FAILED", { details: { reason: "database is newer than this program", found, known: PG_SCHEMA_VERSION } });
+    throw new StoreError("MIGRATION_FAILED", {
+      details: { reason: "database is newer than this program", found, known: PG_SCHEMA_VERSION },
+    });
   }
   for (let version = found; version < PG_SCHEMA_VERSION; version++) {
     try {
@@ -130,5 +134,6 @@ export async function migratePg(client: PoolClient, schema: string, token: bigin
 export async function checkLease(client: PoolClient, token: bigint): Promise<void> {
   const { rows } = await client.query<{ token: string }>("SELECT token FROM store_lease WHERE id = 1 FOR SHARE");
   const current = rows[0] === undefined ? undefined : BigInt(rows[0].token);
-  if (current !== token) throw new StoreError("STORE_FENCED", { details: { token: String(token), current: String(current) } });
+  if (current !== token)
+    throw new StoreError("STORE_FENCED", { details: { token: String(token), current: String(current) } });
 }

@@ -33,7 +33,16 @@ import { decodeStateBody, encodeFixedPart, encodeStateBody, isSupported } from "
 import { AsyncGroupCommitter, type OpResult } from "./group-commit.ts";
 import { channelOp, dropObjectiveOp, metaOp, objectiveOp, stateOp, statusOp, transactionOps, type Op } from "./ops.ts";
 import { bootstrap, checkLease, migratePg, PG_SCHEMA_VERSION } from "./postgres-schema.ts";
-import { bytes32, channelFromRow, hexOf, stateFromRow, summaryFromRow, type ChannelRow, type StateRow, type SummaryRow } from "./rows.ts";
+import {
+  bytes32,
+  channelFromRow,
+  hexOf,
+  stateFromRow,
+  summaryFromRow,
+  type ChannelRow,
+  type StateRow,
+  type SummaryRow,
+} from "./rows.ts";
 import type { StoreDump } from "./dump.ts";
 import type { Store, StoreWrites } from "./store.ts";
 import type {
@@ -84,15 +93,18 @@ interface Session {
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const SUMMARY_PAGE = 1000;
 
-const STATE_COLUMNS = "s.turn_num, s.state_hash, s.supported, s.body, f.body AS fixed FROM states s JOIN fixed_parts f ON f.channel_id = s.channel_id";
-const CHANNEL_COLUMNS = "c.channel_id, c.token, c.role, c.status, c.counterparty, c.created_at, f.body AS fixed FROM channels c JOIN fixed_parts f ON f.channel_id = c.channel_id";
+const STATE_COLUMNS =
+  "s.turn_num, s.state_hash, s.supported, s.body, f.body AS fixed FROM states s JOIN fixed_parts f ON f.channel_id = s.channel_id";
+const CHANNEL_COLUMNS =
+  "c.channel_id, c.token, c.role, c.status, c.counterparty, c.created_at, f.body AS fixed FROM channels c JOIN fixed_parts f ON f.channel_id = c.channel_id";
 
 const SQL = {
   latestSupported: `SELECT ${STATE_COLUMNS} WHERE s.channel_id = $1 AND s.supported ORDER BY s.turn_num DESC LIMIT 1`,
   latestState: `SELECT ${STATE_COLUMNS} WHERE s.channel_id = $1 ORDER BY s.turn_num DESC LIMIT 1`,
   statesAfter: `SELECT ${STATE_COLUMNS} WHERE s.channel_id = $1 AND s.supported AND s.turn_num > $2 ORDER BY s.turn_num ASC`,
   getChannel: `SELECT ${CHANNEL_COLUMNS} WHERE c.channel_id = $1`,
-  nextCounter: "INSERT INTO counters (name, value) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value::text AS value",
+  nextCounter:
+    "INSERT INTO counters (name, value) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value::text AS value",
   getMeta: "SELECT text_value, bytes_value FROM meta WHERE key = $1",
   channelSummaries:
     "SELECT c.channel_id, c.created_at, c.status, c.counterparty, (SELECT MAX(turn_num) FROM states WHERE channel_id = c.channel_id) AS newest_turn, " +
@@ -105,7 +117,8 @@ const SQL = {
   takeLease:
     "UPDATE store_lease SET token = token + 1, holder = $1, expires_at = clock_timestamp() + $2 * interval '1 millisecond' " +
     "WHERE id = 1 AND expires_at < clock_timestamp() RETURNING token::text AS token",
-  renewLease: "UPDATE store_lease SET expires_at = clock_timestamp() + $2 * interval '1 millisecond' WHERE id = 1 AND token = $1",
+  renewLease:
+    "UPDATE store_lease SET expires_at = clock_timestamp() + $2 * interval '1 millisecond' WHERE id = 1 AND token = $1",
   releaseLease: "UPDATE store_lease SET expires_at = '-infinity' WHERE id = 1 AND token = $1",
 } as const;
 
@@ -152,11 +165,13 @@ export class PostgresStore implements Store {
   onFenced: ((error: StoreError) => void) | undefined;
 
   constructor(init: PostgresStoreInit) {
-    if (typeof init?.url !== "string" || !/^postgres(ql)?:\/\//.test(init.url)) throw new TypeError("PostgresStore: url must be a postgres:// URL");
+    if (typeof init?.url !== "string" || !/^postgres(ql)?:\/\//.test(init.url))
+      throw new TypeError("PostgresStore: url must be a postgres:// URL");
     const schema = init.schema ?? "public";
     if (!SCHEMA_NAME.test(schema)) throw new TypeError("PostgresStore: schema must be lowercase letters, digits and _");
     const leaseMs = init.leaseMs ?? 5000;
-    if (!Number.isSafeInteger(leaseMs) || leaseMs < 100) throw new RangeError("PostgresStore: leaseMs must be an integer of at least 100");
+    if (!Number.isSafeInteger(leaseMs) || leaseMs < 100)
+      throw new RangeError("PostgresStore: leaseMs must be an integer of at least 100");
     this.init = {
       url: init.url,
       schema,
@@ -203,7 +218,10 @@ export class PostgresStore implements Store {
     let token: bigint;
     try {
       const client = await pool.connect().catch((cause: unknown) => {
-        throw new StoreError("MIGRATION_FAILED", { details: { reason: "cannot connect", url: redact(this.init.url) }, cause });
+        throw new StoreError("MIGRATION_FAILED", {
+          details: { reason: "cannot connect", url: redact(this.init.url) },
+          cause,
+        });
       });
       try {
         await bootstrap(client, this.init.schema);
@@ -230,7 +248,8 @@ export class PostgresStore implements Store {
     this.accepting = false;
     await this.committer.drain();
     clearInterval(session.renew);
-    if (this.fencedBy === undefined) await session.pool.query(SQL.releaseLease, [String(session.token)]).catch(() => {});
+    if (this.fencedBy === undefined)
+      await session.pool.query(SQL.releaseLease, [String(session.token)]).catch(() => {});
     this.session = undefined;
     await session.pool.end();
   }
@@ -306,7 +325,11 @@ export class PostgresStore implements Store {
     for (;;) {
       const rows = await this.read<PgSummaryRow>(SQL.channelSummaries, [role, after[0], after[1], SUMMARY_PAGE]);
       for (const row of rows) {
-        yield summaryFromRow({ ...row, created_at: Number(row.created_at), newest_turn: row.newest_turn === null ? null : Number(row.newest_turn) });
+        yield summaryFromRow({
+          ...row,
+          created_at: Number(row.created_at),
+          newest_turn: row.newest_turn === null ? null : Number(row.newest_turn),
+        });
       }
       if (rows.length < SUMMARY_PAGE) return;
       const last = rows[rows.length - 1]!;
@@ -318,10 +341,16 @@ export class PostgresStore implements Store {
     const where: string[] = [];
     const args: (string | Uint8Array)[] = [];
     if (filter.kind !== undefined) (args.push(filter.kind), where.push(`kind = $${args.length}`));
-    if (filter.channelId !== undefined) (args.push(bytes32(filter.channelId, "channelId")), where.push(`channel_id = $${args.length}`));
+    if (filter.channelId !== undefined)
+      (args.push(bytes32(filter.channelId, "channelId")), where.push(`channel_id = $${args.length}`));
     const sql = `SELECT id, kind, channel_id, body FROM objectives${where.length > 0 ? " WHERE " + where.join(" AND ") : ""} ORDER BY seq`;
     const rows = await this.read<{ id: string; kind: string; channel_id: Uint8Array; body: Uint8Array }>(sql, args);
-    return rows.map((r) => ({ id: r.id, kind: r.kind, channelId: hexOf(r.channel_id) as Bytes32, body: new Uint8Array(r.body) }));
+    return rows.map((r) => ({
+      id: r.id,
+      kind: r.kind,
+      channelId: hexOf(r.channel_id) as Bytes32,
+      body: new Uint8Array(r.body),
+    }));
   }
 
   async putObjective(rec: ObjectiveRecord, options: WriteOptions = {}): Promise<void> {
@@ -339,7 +368,8 @@ export class PostgresStore implements Store {
   /** Committed in its own fenced transaction before it returns: a value once returned is never returned again. */
   async nextCounter(name: string): Promise<bigint> {
     const session = this.open();
-    if (typeof name !== "string" || name.length === 0) throw new TypeError("nextCounter: name must be a non-empty string");
+    if (typeof name !== "string" || name.length === 0)
+      throw new TypeError("nextCounter: name must be a non-empty string");
     this.throwIfFenced();
     const client = await session.pool.connect();
     let broken: Error | undefined;
@@ -363,7 +393,8 @@ export class PostgresStore implements Store {
   }
 
   async metaWithPrefix(prefix: string): Promise<Map<string, MetaValue>> {
-    if (typeof prefix !== "string" || prefix.length === 0) throw new TypeError("metaWithPrefix: prefix must be a non-empty string");
+    if (typeof prefix !== "string" || prefix.length === 0)
+      throw new TypeError("metaWithPrefix: prefix must be a non-empty string");
     const upper = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
     const rows = await this.read<PgMetaRow>(SQL.metaPrefix, [prefix, upper]);
     return new Map(rows.map((r) => [r.key!, metaValue(r)]));
@@ -375,10 +406,19 @@ export class PostgresStore implements Store {
   }
 
   /** The session's durability setting, schema version and lease, for start-up logs and tests. */
-  async diagnostics(): Promise<{ synchronousCommit: string; schemaVersion: number; leaseToken: bigint; holder: string; serverVersion: string }> {
+  async diagnostics(): Promise<{
+    synchronousCommit: string;
+    schemaVersion: number;
+    leaseToken: bigint;
+    holder: string;
+    serverVersion: string;
+  }> {
     const [sync] = await this.read<{ synchronous_commit: string }>("SHOW synchronous_commit", []);
     const [version] = await this.read<{ version: number }>("SELECT version FROM schema_version", []);
-    const [lease] = await this.read<{ token: string; holder: string }>("SELECT token::text AS token, holder FROM store_lease WHERE id = 1", []);
+    const [lease] = await this.read<{ token: string; holder: string }>(
+      "SELECT token::text AS token, holder FROM store_lease WHERE id = 1",
+      [],
+    );
     const [server] = await this.read<{ server_version: string }>("SHOW server_version", []);
     return {
       synchronousCommit: sync!.synchronous_commit,
@@ -404,21 +444,46 @@ export class PostgresStore implements Store {
       const { rows } = await client.query<{ n: string }>(
         "SELECT (SELECT count(*) FROM fixed_parts) + (SELECT count(*) FROM channels) + (SELECT count(*) FROM meta) + (SELECT count(*) FROM counters) + (SELECT count(*) FROM objectives) AS n",
       );
-      if (rows[0]!.n !== "0") throw new StoreError("MIGRATION_FAILED", { details: { reason: "the target store is not empty", schema: this.init.schema } });
+      if (rows[0]!.n !== "0")
+        throw new StoreError("MIGRATION_FAILED", {
+          details: { reason: "the target store is not empty", schema: this.init.schema },
+        });
       const insert = async (table: string, columns: readonly string[], values: readonly unknown[][]) => {
         // Multi-row INSERTs, well under PostgreSQL's 65535 parameters per statement.
         const per = Math.floor(30_000 / columns.length);
         for (let at = 0; at < values.length; at += per) {
           const chunk = values.slice(at, at + per);
-          const tuples = chunk.map((_, r) => `(${columns.map((_c, c) => `$${r * columns.length + c + 1}`).join(", ")})`);
+          const tuples = chunk.map(
+            (_, r) => `(${columns.map((_c, c) => `$${r * columns.length + c + 1}`).join(", ")})`,
+          );
           await client.query(`INSERT INTO ${table} (${columns.join(", ")}) VALUES ${tuples.join(", ")}`, chunk.flat());
         }
       };
-      await insert("fixed_parts", ["channel_id", "body"], dump.fixedParts.map((r) => [r.channelId, r.body]));
-      await insert("states", ["channel_id", "turn_num", "state_hash", "supported", "body"], dump.states.map((r) => [r.channelId, r.turnNum, r.stateHash, r.supported, r.body]));
-      await insert("channels", ["channel_id", "token", "role", "status", "counterparty", "created_at"], dump.channels.map((r) => [r.channelId, r.token, r.role, r.status, r.counterparty, r.createdAt]));
-      await insert("counters", ["name", "value"], dump.counters.map((r) => [r.name, String(r.value)]));
-      await insert("meta", ["key", "text_value", "bytes_value"], dump.meta.map((r) => (typeof r.value === "string" ? [r.key, r.value, null] : [r.key, null, r.value])));
+      await insert(
+        "fixed_parts",
+        ["channel_id", "body"],
+        dump.fixedParts.map((r) => [r.channelId, r.body]),
+      );
+      await insert(
+        "states",
+        ["channel_id", "turn_num", "state_hash", "supported", "body"],
+        dump.states.map((r) => [r.channelId, r.turnNum, r.stateHash, r.supported, r.body]),
+      );
+      await insert(
+        "channels",
+        ["channel_id", "token", "role", "status", "counterparty", "created_at"],
+        dump.channels.map((r) => [r.channelId, r.token, r.role, r.status, r.counterparty, r.createdAt]),
+      );
+      await insert(
+        "counters",
+        ["name", "value"],
+        dump.counters.map((r) => [r.name, String(r.value)]),
+      );
+      await insert(
+        "meta",
+        ["key", "text_value", "bytes_value"],
+        dump.meta.map((r) => (typeof r.value === "string" ? [r.key, r.value, null] : [r.key, null, r.value])),
+      );
       for (const r of dump.objectives) await client.query(SQL.putObjective, [r.id, r.kind, r.channelId, r.body]); // one by one: seq keeps their order
       await client.query("COMMIT");
     } catch (cause) {
@@ -472,7 +537,8 @@ export class PostgresStore implements Store {
     const clock = this.init.clock;
     const giveUpAt = clock.monotonicMs() + lockTimeoutMs;
     const pollMs = Math.min(Math.max(Math.floor(leaseMs / 10), 20), 500);
-    const holder = async () => (await client.query<{ holder: string }>("SELECT holder FROM store_lease WHERE id = 1")).rows[0]?.holder ?? "";
+    const holder = async () =>
+      (await client.query<{ holder: string }>("SELECT holder FROM store_lease WHERE id = 1")).rows[0]?.holder ?? "";
     for (let attempt = 0; ; attempt++) {
       signal?.throwIfAborted();
       const { rows } = await client.query<{ token: string }>(SQL.takeLease, [this.holder, leaseMs]);
@@ -507,7 +573,9 @@ export class PostgresStore implements Store {
     try {
       const { rowCount } = await session.pool.query(SQL.renewLease, [String(session.token), this.init.leaseMs]);
       if (rowCount === 0 && this.session === session) {
-        this.fence(new StoreError("STORE_FENCED", { details: { token: String(session.token), reason: "lease taken over" } }));
+        this.fence(
+          new StoreError("STORE_FENCED", { details: { token: String(session.token), reason: "lease taken over" } }),
+        );
       }
     } catch {
       // The server is unreachable: writes fail on their own; the lease may lapse, and the fence then holds.
@@ -562,7 +630,10 @@ export class PostgresStore implements Store {
     } catch (cause) {
       await client.query("ROLLBACK").catch((e: Error) => (broken = e));
       const fenced = (cause as { code?: string } | null)?.code === FENCED_SQLSTATE;
-      throw this.writeError(fenced ? new StoreError("STORE_FENCED", { details: { token: String(session.token) }, cause }) : cause, { batch: ops.length });
+      throw this.writeError(
+        fenced ? new StoreError("STORE_FENCED", { details: { token: String(session.token) }, cause }) : cause,
+        { batch: ops.length },
+      );
     } finally {
       client.release(broken);
     }
@@ -590,7 +661,10 @@ export class PostgresStore implements Store {
         rows.delete(t);
         undo.push(() => rows.set(t, row));
       }
-      plan.push({ sql: `DELETE FROM states WHERE channel_id = ${lit.bytes(id)} AND turn_num < ${lit.int(turn)}`, onRows });
+      plan.push({
+        sql: `DELETE FROM states WHERE channel_id = ${lit.bytes(id)} AND turn_num < ${lit.int(turn)}`,
+        onRows,
+      });
     };
     switch (op.kind) {
       case "state": {
@@ -601,18 +675,37 @@ export class PostgresStore implements Store {
         const entry = view.states.get(key)!;
         const at = entry.rows.get(turn);
         const fixed = fixedPartOf(signed.state);
-        const stored = at === undefined ? undefined : { stateHash: hexOf(at.hash) as Bytes32, supported: at.supported, sigs: decodeStateBody(fixed, at.body).sigs };
-        const incoming = { channelId: op.channelId, turnNum: turn, stateHash: op.stateHash, supported: op.supported, sigs: signed.sigs };
+        const stored =
+          at === undefined
+            ? undefined
+            : {
+                stateHash: hexOf(at.hash) as Bytes32,
+                supported: at.supported,
+                sigs: decodeStateBody(fixed, at.body).sigs,
+              };
+        const incoming = {
+          channelId: op.channelId,
+          turnNum: turn,
+          stateHash: op.stateHash,
+          supported: op.supported,
+          sigs: signed.sigs,
+        };
         const decision = decideWrite(incoming, entry.latest, stored);
         if (decision.kind === "noop") return;
         const merged: SignedState = decision.kind === "upgrade" ? { state: signed.state, sigs: decision.sigs } : signed;
         const supported = decision.kind === "upgrade" ? isSupported(merged) : op.supported;
         const body = encodeStateBody(merged);
         if (decision.kind === "insert") {
-          plan.push({ sql: `INSERT INTO fixed_parts (channel_id, body) VALUES (${lit.bytes(id)}, ${lit.bytes(encodeFixedPart(fixed))}) ON CONFLICT (channel_id) DO NOTHING` });
-          plan.push({ sql: `INSERT INTO states (channel_id, turn_num, state_hash, supported, body) VALUES (${lit.bytes(id)}, ${lit.int(turn)}, ${lit.bytes(hash)}, ${supported}, ${lit.bytes(body)})` });
+          plan.push({
+            sql: `INSERT INTO fixed_parts (channel_id, body) VALUES (${lit.bytes(id)}, ${lit.bytes(encodeFixedPart(fixed))}) ON CONFLICT (channel_id) DO NOTHING`,
+          });
+          plan.push({
+            sql: `INSERT INTO states (channel_id, turn_num, state_hash, supported, body) VALUES (${lit.bytes(id)}, ${lit.int(turn)}, ${lit.bytes(hash)}, ${supported}, ${lit.bytes(body)})`,
+          });
         } else {
-          plan.push({ sql: `UPDATE states SET state_hash = ${lit.bytes(hash)}, supported = ${supported}, body = ${lit.bytes(body)} WHERE channel_id = ${lit.bytes(id)} AND turn_num = ${lit.int(turn)}` });
+          plan.push({
+            sql: `UPDATE states SET state_hash = ${lit.bytes(hash)}, supported = ${supported}, body = ${lit.bytes(body)} WHERE channel_id = ${lit.bytes(id)} AND turn_num = ${lit.int(turn)}`,
+          });
         }
         set(entry.rows, turn, { hash, supported, body });
         if (supported) {
@@ -625,7 +718,9 @@ export class PostgresStore implements Store {
       }
       case "channel": {
         const { rec, id } = op;
-        plan.push({ sql: `INSERT INTO fixed_parts (channel_id, body) VALUES (${lit.bytes(id)}, ${lit.bytes(encodeFixedPart(rec.fixedPart))}) ON CONFLICT (channel_id) DO NOTHING` });
+        plan.push({
+          sql: `INSERT INTO fixed_parts (channel_id, body) VALUES (${lit.bytes(id)}, ${lit.bytes(encodeFixedPart(rec.fixedPart))}) ON CONFLICT (channel_id) DO NOTHING`,
+        });
         plan.push({
           sql:
             `INSERT INTO channels (channel_id, token, role, status, counterparty, created_at) VALUES (${lit.bytes(id)}, ${lit.text(rec.token)}, ${lit.text(rec.role)}, ${lit.text(rec.status)}, ${lit.text(rec.counterparty)}, ${lit.int(rec.createdAt)}) ` +
@@ -636,12 +731,18 @@ export class PostgresStore implements Store {
         return;
       }
       case "status":
-        if (!view.channels.has(hexOf(op.id))) throw new StoreError("CHANNEL_RECORD_MISSING", { details: { channelId: hexOf(op.id) } });
-        plan.push({ sql: `UPDATE channels SET status = ${lit.text(op.status)} WHERE channel_id = ${lit.bytes(op.id)}` });
+        if (!view.channels.has(hexOf(op.id)))
+          throw new StoreError("CHANNEL_RECORD_MISSING", { details: { channelId: hexOf(op.id) } });
+        plan.push({
+          sql: `UPDATE channels SET status = ${lit.text(op.status)} WHERE channel_id = ${lit.bytes(op.id)}`,
+        });
         return;
       case "meta": {
-        const [text, bytes] = typeof op.value === "string" ? [lit.text(op.value), "NULL"] : ["NULL", lit.bytes(op.value)];
-        plan.push({ sql: `INSERT INTO meta (key, text_value, bytes_value) VALUES (${lit.text(op.key)}, ${text}, ${bytes}) ON CONFLICT (key) DO UPDATE SET text_value = excluded.text_value, bytes_value = excluded.bytes_value` });
+        const [text, bytes] =
+          typeof op.value === "string" ? [lit.text(op.value), "NULL"] : ["NULL", lit.bytes(op.value)];
+        plan.push({
+          sql: `INSERT INTO meta (key, text_value, bytes_value) VALUES (${lit.text(op.key)}, ${text}, ${bytes}) ON CONFLICT (key) DO UPDATE SET text_value = excluded.text_value, bytes_value = excluded.bytes_value`,
+        });
         return;
       }
       case "objective":
@@ -732,7 +833,16 @@ async function prefetch(client: pg.PoolClient, ops: readonly Op[]): Promise<View
     `SELECT s.channel_id, s.turn_num::text AS turn_num, s.state_hash, s.supported, s.body FROM states s WHERE s.channel_id = ANY(${array(stateIds)}) ` +
       "AND s.turn_num >= COALESCE((SELECT max(l.turn_num) FROM states l WHERE l.channel_id = s.channel_id AND l.supported), -1);\n" +
       `SELECT channel_id FROM channels WHERE channel_id = ANY(${array(recordIds)})`,
-  )) as unknown as [pg.QueryResult<{ channel_id: Uint8Array; turn_num: string; state_hash: Uint8Array; supported: boolean; body: Uint8Array }>, pg.QueryResult<{ channel_id: Uint8Array }>];
+  )) as unknown as [
+    pg.QueryResult<{
+      channel_id: Uint8Array;
+      turn_num: string;
+      state_hash: Uint8Array;
+      supported: boolean;
+      body: Uint8Array;
+    }>,
+    pg.QueryResult<{ channel_id: Uint8Array }>,
+  ];
   for (const key of stateIds.keys()) view.states.set(key, { latest: undefined, rows: new Map() });
   for (const r of states.rows) {
     const entry = view.states.get(hexOf(r.channel_id))!;

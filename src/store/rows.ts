@@ -27,8 +27,10 @@ export interface ChannelRow {
   fixed: Uint8Array;
 }
 
-const STATE_COLUMNS = "s.turn_num, s.state_hash, s.supported, s.body, f.body AS fixed FROM states s JOIN fixed_parts f ON f.channel_id = s.channel_id";
-export const CHANNEL_COLUMNS = "c.channel_id, c.token, c.role, c.status, c.counterparty, c.created_at, f.body AS fixed FROM channels c JOIN fixed_parts f ON f.channel_id = c.channel_id";
+const STATE_COLUMNS =
+  "s.turn_num, s.state_hash, s.supported, s.body, f.body AS fixed FROM states s JOIN fixed_parts f ON f.channel_id = s.channel_id";
+export const CHANNEL_COLUMNS =
+  "c.channel_id, c.token, c.role, c.status, c.counterparty, c.created_at, f.body AS fixed FROM channels c JOIN fixed_parts f ON f.channel_id = c.channel_id";
 
 export interface SummaryRow {
   created_at: number;
@@ -54,7 +56,8 @@ export const SQL = {
     "ON CONFLICT (channel_id) DO UPDATE SET token = excluded.token, role = excluded.role, status = excluded.status, counterparty = excluded.counterparty, created_at = excluded.created_at",
   updateStatus: "UPDATE channels SET status = ? WHERE channel_id = ?",
   getChannel: `SELECT ${CHANNEL_COLUMNS} WHERE c.channel_id = ?`,
-  nextCounter: "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+  nextCounter:
+    "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
   getMeta: "SELECT value FROM meta WHERE key = ?",
   // Per channel of a role: its newest turn and the body of its latest supported state, in one pass.
   channelSummaries:
@@ -72,7 +75,9 @@ export const SQL = {
 export function stateFromRow(channelId: Bytes32, row: StateRow): SignedState {
   const signed = decodeStateBody(decodeFixedPart(row.fixed), row.body);
   if (signed.state.turnNum !== row.turn_num) {
-    throw new StoreError("CORRUPT_RECORD", { details: { channelId, turnNum: row.turn_num, reason: "turn number differs from its column" } });
+    throw new StoreError("CORRUPT_RECORD", {
+      details: { channelId, turnNum: row.turn_num, reason: "turn number differs from its column" },
+    });
   }
   return signed;
 }
@@ -107,11 +112,13 @@ export function summaryFromRow(row: SummaryRow): ChannelSummary {
 }
 
 export function checkStatus(status: string): void {
-  if (!(CHANNEL_STATUSES as readonly string[]).includes(status)) throw new RangeError(`unknown channel status: ${status}`);
+  if (!(CHANNEL_STATUSES as readonly string[]).includes(status))
+    throw new RangeError(`unknown channel status: ${status}`);
 }
 
 export function bytes32(hex: string, field: string): Uint8Array {
-  if (typeof hex !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(hex)) throw new TypeError(`${field} must be 32 bytes of 0x-hex`);
+  if (typeof hex !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(hex))
+    throw new TypeError(`${field} must be 32 bytes of 0x-hex`);
   return Buffer.from(hex.slice(2), "hex");
 }
 

@@ -77,7 +77,9 @@ export function migrate(db: DatabaseSync): number {
     throw new StoreError("MIGRATION_FAILED", { details: { reason: "cannot read schema version" }, cause });
   }
   if (found > SCHEMA_VERSION) {
-    throw new StoreError("MIGRATION_FAILED", { details: { reason: "database is newer than this program", found, known: SCHEMA_VERSION } });
+    throw new StoreError("MIGRATION_FAILED", {
+      details: { reason: "database is newer than this program", found, known: SCHEMA_VERSION },
+    });
   }
   for (let version = found; version < SCHEMA_VERSION; version++) {
     try {

@@ -29,7 +29,19 @@ import { systemClock, type Clock } from "../time/clock.ts";
 import { decodeStateBody, encodeFixedPart, encodeStateBody, isSupported } from "./codec.ts";
 import { GroupCommitter, type OpResult } from "./group-commit.ts";
 import { channelOp, dropObjectiveOp, metaOp, objectiveOp, stateOp, statusOp, transactionOps, type Op } from "./ops.ts";
-import { bytes32, channelFromRow, CHANNEL_COLUMNS, hexOf, isBusy, SQL, stateFromRow, summaryFromRow, type ChannelRow, type StateRow, type SummaryRow } from "./rows.ts";
+import {
+  bytes32,
+  channelFromRow,
+  CHANNEL_COLUMNS,
+  hexOf,
+  isBusy,
+  SQL,
+  stateFromRow,
+  summaryFromRow,
+  type ChannelRow,
+  type StateRow,
+  type SummaryRow,
+} from "./rows.ts";
 import { migrate } from "./schema.ts";
 import {
   type ChannelFilter,
@@ -75,8 +87,15 @@ export class SqliteStore implements Store {
   onCommit: ((seconds: number, writes: number) => void) | undefined;
 
   constructor(init: SqliteStoreInit) {
-    if (typeof init?.path !== "string" || init.path.length === 0) throw new TypeError("SqliteStore: path must be a non-empty string");
-    this.init = Object.freeze({ path: init.path, autoPrune: init.autoPrune ?? true, lockTimeoutMs: init.lockTimeoutMs ?? 1000, maxBatch: init.maxBatch ?? Infinity, clock: init.clock ?? systemClock });
+    if (typeof init?.path !== "string" || init.path.length === 0)
+      throw new TypeError("SqliteStore: path must be a non-empty string");
+    this.init = Object.freeze({
+      path: init.path,
+      autoPrune: init.autoPrune ?? true,
+      lockTimeoutMs: init.lockTimeoutMs ?? 1000,
+      maxBatch: init.maxBatch ?? Infinity,
+      clock: init.clock ?? systemClock,
+    });
     this.committer = new GroupCommitter<Op>((ops) => this.commitBatch(ops), this.init.maxBatch);
   }
 
@@ -95,7 +114,10 @@ export class SqliteStore implements Store {
     try {
       db = new DatabaseSync(this.init.path, { timeout: this.init.lockTimeoutMs });
     } catch (cause) {
-      throw new StoreError("MIGRATION_FAILED", { details: { reason: "cannot open database", path: this.init.path }, cause });
+      throw new StoreError("MIGRATION_FAILED", {
+        details: { reason: "cannot open database", path: this.init.path },
+        cause,
+      });
     }
     try {
       db.exec("PRAGMA locking_mode = EXCLUSIVE");
@@ -107,11 +129,16 @@ export class SqliteStore implements Store {
     } catch (cause) {
       db.close();
       if (isBusy(cause)) throw new StoreError("STORE_LOCKED", { details: { path: this.init.path }, cause });
-      throw new StoreError("MIGRATION_FAILED", { details: { reason: "cannot configure database", path: this.init.path }, cause });
+      throw new StoreError("MIGRATION_FAILED", {
+        details: { reason: "cannot configure database", path: this.init.path },
+        cause,
+      });
     }
     try {
       migrate(db);
-      const stmts = Object.fromEntries(Object.entries(SQL).map(([k, sql]) => [k, db.prepare(sql)])) as unknown as Statements;
+      const stmts = Object.fromEntries(
+        Object.entries(SQL).map(([k, sql]) => [k, db.prepare(sql)]),
+      ) as unknown as Statements;
       stmts.nextCounter.setReadBigInts(true);
       this.stmts = stmts;
     } catch (cause) {
@@ -225,9 +252,15 @@ export class SqliteStore implements Store {
     const where: string[] = [];
     const args: (string | Uint8Array)[] = [];
     if (filter.kind !== undefined) (where.push("kind = ?"), args.push(filter.kind));
-    if (filter.channelId !== undefined) (where.push("channel_id = ?"), args.push(bytes32(filter.channelId, "channelId")));
+    if (filter.channelId !== undefined)
+      (where.push("channel_id = ?"), args.push(bytes32(filter.channelId, "channelId")));
     const sql = `SELECT id, kind, channel_id, body FROM objectives${where.length > 0 ? " WHERE " + where.join(" AND ") : ""} ORDER BY rowid`;
-    const rows = db.prepare(sql).all(...args) as unknown as { id: string; kind: string; channel_id: Uint8Array; body: Uint8Array }[];
+    const rows = db.prepare(sql).all(...args) as unknown as {
+      id: string;
+      kind: string;
+      channel_id: Uint8Array;
+      body: Uint8Array;
+    }[];
     return rows.map((r) => ({ id: r.id, kind: r.kind, channelId: hexOf(r.channel_id) as Bytes32, body: r.body }));
   }
 
@@ -251,7 +284,8 @@ export class SqliteStore implements Store {
   async nextCounter(name: string): Promise<bigint> {
     const stmts = this.open();
     const db = this.db!;
-    if (typeof name !== "string" || name.length === 0) throw new TypeError("nextCounter: name must be a non-empty string");
+    if (typeof name !== "string" || name.length === 0)
+      throw new TypeError("nextCounter: name must be a non-empty string");
     db.exec("BEGIN IMMEDIATE");
     try {
       const row = stmts.nextCounter.get(name) as { value: bigint };
@@ -270,7 +304,8 @@ export class SqliteStore implements Store {
 
   /** Every meta value whose key starts with `prefix` (one indexed range read, for start-up). */
   async metaWithPrefix(prefix: string): Promise<Map<string, MetaValue>> {
-    if (typeof prefix !== "string" || prefix.length === 0) throw new TypeError("metaWithPrefix: prefix must be a non-empty string");
+    if (typeof prefix !== "string" || prefix.length === 0)
+      throw new TypeError("metaWithPrefix: prefix must be a non-empty string");
     const upper = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
     const rows = this.open().metaRange.all(prefix, upper) as unknown as { key: string; value: MetaValue }[];
     return new Map(rows.map((r) => [r.key, r.value]));
@@ -348,13 +383,24 @@ export class SqliteStore implements Store {
         const { signed, id, hash } = op;
         const turn = signed.state.turnNum;
         const latest = stmts.supportedTurn.get(id) as { turn_num: number } | undefined;
-        const at = stmts.atTurn.get(id, turn) as { state_hash: Uint8Array; supported: number; body: Uint8Array } | undefined;
+        const at = stmts.atTurn.get(id, turn) as
+          { state_hash: Uint8Array; supported: number; body: Uint8Array } | undefined;
         let stored;
         if (at !== undefined) {
           const fixed = fixedPartOf(signed.state);
-          stored = { stateHash: hexOf(at.state_hash) as Bytes32, supported: at.supported === 1, sigs: decodeStateBody(fixed, at.body).sigs };
+          stored = {
+            stateHash: hexOf(at.state_hash) as Bytes32,
+            supported: at.supported === 1,
+            sigs: decodeStateBody(fixed, at.body).sigs,
+          };
         }
-        const incoming = { channelId: op.channelId, turnNum: turn, stateHash: op.stateHash, supported: op.supported, sigs: signed.sigs };
+        const incoming = {
+          channelId: op.channelId,
+          turnNum: turn,
+          stateHash: op.stateHash,
+          supported: op.supported,
+          sigs: signed.sigs,
+        };
         const decision = decideWrite(incoming, latest?.turn_num, stored);
         let supported = op.supported;
         switch (decision.kind) {
@@ -385,7 +431,8 @@ export class SqliteStore implements Store {
       }
       case "status": {
         const { changes } = stmts.updateStatus.run(op.status, op.id);
-        if (Number(changes) === 0) throw new StoreError("CHANNEL_RECORD_MISSING", { details: { channelId: hexOf(op.id) } });
+        if (Number(changes) === 0)
+          throw new StoreError("CHANNEL_RECORD_MISSING", { details: { channelId: hexOf(op.id) } });
         return 0;
       }
       case "meta":

@@ -36,7 +36,11 @@ export type WriteDecision =
   | { readonly kind: "upgrade"; readonly sigs: readonly (Signature65 | undefined)[] }
   | { readonly kind: "noop" };
 
-export function decideWrite(incoming: Incoming, latestSupportedTurn: number | undefined, stored: StoredAtTurn | undefined): WriteDecision {
+export function decideWrite(
+  incoming: Incoming,
+  latestSupportedTurn: number | undefined,
+  stored: StoredAtTurn | undefined,
+): WriteDecision {
   const details = { channelId: incoming.channelId, turnNum: incoming.turnNum };
   if (latestSupportedTurn !== undefined && incoming.turnNum < latestSupportedTurn) {
     throw new StoreError("STALE_WRITE", { details: { ...details, latestSupportedTurn } });
@@ -47,7 +51,10 @@ export function decideWrite(incoming: Incoming, latestSupportedTurn: number | un
     const sigs = mergeSigs(stored.sigs, incoming.sigs);
     return sameSigs(sigs, stored.sigs) ? { kind: "noop" } : { kind: "upgrade", sigs };
   }
-  if (stored.supported) throw new StoreError("CONFLICTING_STATE", { details: { ...details, stored: stored.stateHash, incoming: incoming.stateHash } });
+  if (stored.supported)
+    throw new StoreError("CONFLICTING_STATE", {
+      details: { ...details, stored: stored.stateHash, incoming: incoming.stateHash },
+    });
   return { kind: "replace" };
 }
 

@@ -71,11 +71,15 @@ const hits = new Map<string, number>();
 /** `a,b@3` → { a: 1, b: 3 }; blanks are ignored, a bad count is an error at start (a typo must not silently arm nothing). */
 export function parseFailpoints(spec: string | undefined): ReadonlyMap<string, number> {
   const out = new Map<string, number>();
-  for (const part of (spec ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+  for (const part of (spec ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")) {
     const at = part.lastIndexOf("@");
     const name = at < 0 ? part : part.slice(0, at);
     const nth = at < 0 ? 1 : Number(part.slice(at + 1));
-    if (name === "" || !Number.isSafeInteger(nth) || nth < 1) throw new TypeError(`${FAILPOINTS_ENV}: bad entry ${JSON.stringify(part)} (name or name@N, N ≥ 1)`);
+    if (name === "" || !Number.isSafeInteger(nth) || nth < 1)
+      throw new TypeError(`${FAILPOINTS_ENV}: bad entry ${JSON.stringify(part)} (name or name@N, N ≥ 1)`);
     out.set(name, nth);
   }
   return out;

@@ -76,7 +76,10 @@ export const systemClock: Clock = Object.freeze({
  * (`chain/block-clock.ts`) and for tests that set the time a hub judges by
  * while its polling loops run as usual. Omitted readings are `pacing`'s.
  */
-export function withReadings(pacing: Clock, readings: { readonly nowMs?: () => number; readonly monotonicMs?: () => number }): Clock {
+export function withReadings(
+  pacing: Clock,
+  readings: { readonly nowMs?: () => number; readonly monotonicMs?: () => number },
+): Clock {
   const nowMs = readings.nowMs ?? (() => pacing.nowMs());
   return {
     nowMs,
@@ -192,7 +195,9 @@ export class ManualClock implements Clock {
 
   #due(end: number): Scheduled | undefined {
     let first: Scheduled | undefined;
-    for (const t of this.#timers) if (t.at <= end && (first === undefined || t.at < first.at || (t.at === first.at && t.seq < first.seq))) first = t;
+    for (const t of this.#timers)
+      if (t.at <= end && (first === undefined || t.at < first.at || (t.at === first.at && t.seq < first.seq)))
+        first = t;
     return first;
   }
 }

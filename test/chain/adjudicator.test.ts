@@ -123,7 +123,11 @@ test("status: open → challenge → (timeout) finalized, then the challenged ou
 
   await f.increaseTime(f.challengeDuration - 60);
   assert.is((await f.hub.client.status(id)).mode, "challenge", "not yet");
-  assertChainError(await rejection(f.trader.client.transferAllAssets(id, s5.state.outcome, stateHashOf(s5.state))), "CHANNEL_NOT_FINALIZED", /Channel not finalized/);
+  assertChainError(
+    await rejection(f.trader.client.transferAllAssets(id, s5.state.outcome, stateHashOf(s5.state))),
+    "CHANNEL_NOT_FINALIZED",
+    /Channel not finalized/,
+  );
 
   await f.increaseTime(61);
   const finalized = await f.hub.client.status(id);
@@ -152,7 +156,11 @@ test("checkpoint with a higher turn clears a challenge; a lower one is refused, 
   assert.is((await f.hub.client.status(id)).mode, "challenge");
 
   const s4 = f.bothSigned(f.stateOf(fixed, 4, 100n, 900n));
-  const stale = assertChainError(await rejection(f.hub.client.checkpoint(s4)), "TURN_NUM_NOT_INCREASED", /turnNumRecord not increased/);
+  const stale = assertChainError(
+    await rejection(f.hub.client.checkpoint(s4)),
+    "TURN_NUM_NOT_INCREASED",
+    /turnNumRecord not increased/,
+  );
   assert.is(stale.context["action"], "checkpoint");
 
   const s6 = f.bothSigned(f.stateOf(fixed, 6, 200n, 800n));
@@ -170,14 +178,21 @@ test("other reverts come back as TX_REVERTED with the contract's reason", async 
   assertChainError(await rejection(f.hub.client.challenge(halfSigned, f.hub.signer)), "TX_REVERTED", /MarginApp/);
   const poor = new Wallet(Wallet.createRandom().privateKey, f.provider);
   await f.provider.send("hardhat_setBalance", [poor.address, "0xDE0B6B3A7640000"]);
-  const client = await AdjudicatorClient.connect({ wallet: poor, adjudicator: f.deployment.adjudicator, token: f.deployment.token });
+  const client = await AdjudicatorClient.connect({
+    wallet: poor,
+    adjudicator: f.deployment.adjudicator,
+    token: f.deployment.token,
+  });
   assertChainError(await rejection(client.deposit(channelId(fixed), 0n, 5n)), "INSUFFICIENT_TOKEN_BALANCE");
 });
 
 test("connect refuses the wrong chain, a missing contract, and an unreachable RPC", async ({ f }) => {
   const init = { wallet: f.hub.wallet, adjudicator: f.deployment.adjudicator, token: f.deployment.token };
   assertChainError(await rejection(AdjudicatorClient.connect({ ...init, expectedChainId: 1n })), "CHAIN_ID_MISMATCH");
-  assertChainError(await rejection(AdjudicatorClient.connect({ ...init, adjudicator: f.hub.signer.address })), "CONTRACT_MISSING");
+  assertChainError(
+    await rejection(AdjudicatorClient.connect({ ...init, adjudicator: f.hub.signer.address })),
+    "CONTRACT_MISSING",
+  );
   const dead = new JsonRpcProvider("http://127.0.0.1:9", f.deployment.chainId, { staticNetwork: true });
   try {
     const error = await rejection(AdjudicatorClient.connect({ ...init, wallet: f.hub.wallet.connect(dead) }));

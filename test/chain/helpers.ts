@@ -44,7 +44,11 @@ let counter = 0n;
 export async function startChainFixture(initialTokens = 10_000_000n): Promise<ChainFixture> {
   const chain = new LocalChain();
   await chain.start();
-  const provider = new JsonRpcProvider(chain.url, undefined, { staticNetwork: true, cacheTimeout: -1, pollingInterval: 20 });
+  const provider = new JsonRpcProvider(chain.url, undefined, {
+    staticNetwork: true,
+    cacheTimeout: -1,
+    pollingInterval: 20,
+  });
   try {
     const deployer = await provider.getSigner(0);
     const deployment = await deployAll(deployer);
@@ -57,7 +61,12 @@ export async function startChainFixture(initialTokens = 10_000_000n): Promise<Ch
       const wallet = new Wallet(hexlify(signer.privateKey), provider);
       await provider.send("hardhat_setBalance", [wallet.address, "0x56BC75E2D63100000"]);
       await mint(wallet.address, initialTokens);
-      const client = await AdjudicatorClient.connect({ wallet, adjudicator: deployment.adjudicator, token: deployment.token, expectedChainId: deployment.chainId });
+      const client = await AdjudicatorClient.connect({
+        wallet,
+        adjudicator: deployment.adjudicator,
+        token: deployment.token,
+        expectedChainId: deployment.chainId,
+      });
       return { signer, wallet, client };
     };
     const trader = await party(1);
@@ -89,7 +98,13 @@ export async function startChainFixture(initialTokens = 10_000_000n): Promise<Ch
         });
       },
       stateOf(fixed, turnNum, traderAmount, hubAmount, isFinal = false) {
-        const outcome = marginOutcome(deployment.token, trader.signer.address, hub.signer.address, traderAmount, hubAmount);
+        const outcome = marginOutcome(
+          deployment.token,
+          trader.signer.address,
+          hub.signer.address,
+          traderAmount,
+          hubAmount,
+        );
         return { ...fixed, outcome, appData: "0x1234" as Hex, turnNum, isFinal };
       },
       bothSigned(state) {

@@ -62,7 +62,10 @@ test("wrong password is KEYSTORE_INVALID; no password is KEYSTORE_PASSWORD_MISSI
   assert.is(code(wrong), "KEYSTORE_INVALID");
   assert.is((wrong as ChainError).context["reason"], "wrong password");
   assert.is(code(await rejection(loadKey(path, { passwordEnv: "PW", env: {} }))), "KEYSTORE_PASSWORD_MISSING");
-  assert.is(code(await rejection(loadKey(path, { passwordFile: join(dir, "absent.txt") }))), "KEYSTORE_PASSWORD_MISSING");
+  assert.is(
+    code(await rejection(loadKey(path, { passwordFile: join(dir, "absent.txt") }))),
+    "KEYSTORE_PASSWORD_MISSING",
+  );
 });
 
 test("a plain hex key is refused without the development flag, accepted with it", async ({ dir }) => {
@@ -83,7 +86,10 @@ test("garbage and missing files are KEYSTORE_INVALID", async ({ dir }) => {
   assert.is(code(await rejection(loadKey(path, { allowPlainKey: true }))), "KEYSTORE_INVALID");
   assert.is(code(await rejection(loadKey(join(dir, "nope.json")))), "KEYSTORE_INVALID");
   await writeFile(join(dir, "broken.json"), "{ not json");
-  assert.is(code(await rejection(loadKey(join(dir, "broken.json"), { env: { NITRO_MARGIN_KEY_PASSWORD: "x" } }))), "KEYSTORE_INVALID");
+  assert.is(
+    code(await rejection(loadKey(join(dir, "broken.json"), { env: { NITRO_MARGIN_KEY_PASSWORD: "x" } }))),
+    "KEYSTORE_INVALID",
+  );
 });
 
 test.run();

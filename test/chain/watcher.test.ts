@@ -35,7 +35,12 @@ interface Recorder {
   readonly cursors: number[];
 }
 
-function watcherFor(f: ChainFixture, channels: Bytes32[], fromBlock: number, extra: Partial<ChainWatcherInit> = {}): Recorder {
+function watcherFor(
+  f: ChainFixture,
+  channels: Bytes32[],
+  fromBlock: number,
+  extra: Partial<ChainWatcherInit> = {},
+): Recorder {
   const events: AdjudicatorEvent[] = [];
   const cursors: number[] = [];
   const watcher = new ChainWatcher({
@@ -126,7 +131,15 @@ test("restart from the stored cursor delivers nothing twice and misses nothing",
   await second.watcher.stop();
 
   const names = reference.events.map((e) => e.name);
-  assert.equal(names, ["Deposited", "Deposited", "ChallengeRegistered", "ChallengeCleared", "Checkpointed", "Concluded", "AllocationUpdated"]);
+  assert.equal(names, [
+    "Deposited",
+    "Deposited",
+    "ChallengeRegistered",
+    "ChallengeCleared",
+    "Checkpointed",
+    "Concluded",
+    "AllocationUpdated",
+  ]);
   const combined = [...first.events, ...second.events].map(key);
   assert.equal(combined, reference.events.map(key), "first + second = everything, in order, no repeats");
   assert.is(new Set(combined).size, combined.length);
@@ -136,7 +149,10 @@ test("restart from the stored cursor delivers nothing twice and misses nothing",
   assert.is(challenge.candidate.variablePart.turnNum, 5);
   assert.equal(challenge.candidate.sigs, s5.sigs, "the challenged state's signatures come back in protocol form");
   const allocations = challenge.candidate.variablePart.outcome[0]!.allocations.map((a) => [a.destination, a.amount]);
-  assert.equal(allocations, s5.state.outcome[0]!.allocations.map((a) => [a.destination, a.amount]));
+  assert.equal(
+    allocations,
+    s5.state.outcome[0]!.allocations.map((a) => [a.destination, a.amount]),
+  );
 });
 
 test("a reorg that drops a deposit's block: never delivered, not counted until confirmed again", async ({ f }) => {
@@ -189,7 +205,10 @@ test("a failing handler gets the same batch again; the cursor does not move past
   });
   await f.hub.client.deposit(id, 0n, 10n);
   await f.mine(N);
-  const error = await r.watcher.poll().then(() => undefined, (e: unknown) => e);
+  const error = await r.watcher.poll().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.instance(error, ChainError);
   assert.is((error as ChainError).code, "WATCHER_HANDLER_FAILED");
   assert.is(r.watcher.nextFromBlock, from);
@@ -207,7 +226,10 @@ test("watching a channel later re-reads the unconfirmed window for it", async ({
   r.watcher.watch(id);
   await f.mine(N);
   await r.watcher.poll();
-  assert.equal(r.events.map((e) => e.name), ["Deposited"]);
+  assert.equal(
+    r.events.map((e) => e.name),
+    ["Deposited"],
+  );
 });
 
 test.run();

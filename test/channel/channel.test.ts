@@ -2,7 +2,21 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { testSigner } from "../helpers/keys.ts";
-import { abandon, adopt, complete, countersign, countersignDraft, draftProposal, MAX_TURN_SKIP, newChannel, propose, sealProposal, turnAbove, type ChannelSnapshot, type Judge } from "../../src/channel/channel.ts";
+import {
+  abandon,
+  adopt,
+  complete,
+  countersign,
+  countersignDraft,
+  draftProposal,
+  MAX_TURN_SKIP,
+  newChannel,
+  propose,
+  sealProposal,
+  turnAbove,
+  type ChannelSnapshot,
+  type Judge,
+} from "../../src/channel/channel.ts";
 import { marginFixedPart, marginOutcome } from "../../src/protocol/channel-setup.ts";
 import { signDigest, signState, stateHashOf } from "../../src/protocol/sign.ts";
 import type { SignedState, VariablePart } from "../../src/protocol/state.ts";
@@ -15,7 +29,13 @@ const trader = testSigner(21);
 const hub = testSigner(22);
 const outsider = testSigner(23);
 const token = "0x00000000000000000000000000000000000000ee" as Address;
-const fixed = marginFixedPart({ trader: trader.address, hub: hub.address, channelNonce: 7n, marginApp: "0x0000000000000000000000000000000000000A11" as Address, challengeDuration: 600 });
+const fixed = marginFixedPart({
+  trader: trader.address,
+  hub: hub.address,
+  channelNonce: 7n,
+  marginApp: "0x0000000000000000000000000000000000000A11" as Address,
+  challengeDuration: 600,
+});
 const FUNDING = 1_000n;
 const allow: Judge = () => {};
 
@@ -65,9 +85,18 @@ test("never two of our signatures at one turn: a new state goes above the one st
   const p = propose(t, variable(1, 450n), trader, FUNDING, allow);
   assert.is(turnAbove(p.next), 2);
   // The counterparty holds our turn-1 signature: a second, different turn 1 would let it pick.
-  assert.is(code(() => propose(p.next, variable(1, 440n), trader, FUNDING, allow)), "CHANNEL_BUSY");
-  const fromHub = (v: VariablePart) => ({ state: { ...fixed, ...v }, sigs: [undefined, signState(hub, { ...fixed, ...v })] });
-  assert.is(code(() => countersign(p.next, fromHub(variable(1, 300n)), trader, FUNDING, allow)), "CHANNEL_BUSY");
+  assert.is(
+    code(() => propose(p.next, variable(1, 440n), trader, FUNDING, allow)),
+    "CHANNEL_BUSY",
+  );
+  const fromHub = (v: VariablePart) => ({
+    state: { ...fixed, ...v },
+    sigs: [undefined, signState(hub, { ...fixed, ...v })],
+  });
+  assert.is(
+    code(() => countersign(p.next, fromHub(variable(1, 300n)), trader, FUNDING, allow)),
+    "CHANNEL_BUSY",
+  );
   // Above it is fine, and supersedes it once supported.
   const above = propose(p.next, variable(2, 440n), trader, FUNDING, allow);
   assert.is(above.next.pending?.state.turnNum, 2);
@@ -75,16 +104,31 @@ test("never two of our signatures at one turn: a new state goes above the one st
   assert.is(hubs.next.latest?.state.turnNum, 2);
   assert.is(hubs.next.pending, undefined);
   // Turn numbers may skip, but not into the far end of uint48.
-  assert.is(code(() => propose(t, variable(1 + MAX_TURN_SKIP + 1, 440n), trader, FUNDING, allow)), "WRONG_TURN_NUMBER");
+  assert.is(
+    code(() => propose(t, variable(1 + MAX_TURN_SKIP + 1, 440n), trader, FUNDING, allow)),
+    "WRONG_TURN_NUMBER",
+  );
 });
 
 test("nothing follows a final state we signed but the same payout", () => {
   const { t } = opened();
   const final = propose(t, variable(1, 450n, true), trader, FUNDING, allow);
-  assert.is(code(() => propose(final.next, variable(2, 450n), trader, FUNDING, allow)), "CHANNEL_NOT_OPEN");
-  assert.is(code(() => propose(final.next, variable(2, 449n, true), trader, FUNDING, allow)), "CHANNEL_NOT_OPEN");
-  const liquidation = { state: { ...fixed, ...variable(2, 300n) }, sigs: [undefined, signState(hub, { ...fixed, ...variable(2, 300n) })] };
-  assert.is(code(() => countersign(final.next, liquidation, trader, FUNDING, allow)), "CHANNEL_NOT_OPEN");
+  assert.is(
+    code(() => propose(final.next, variable(2, 450n), trader, FUNDING, allow)),
+    "CHANNEL_NOT_OPEN",
+  );
+  assert.is(
+    code(() => propose(final.next, variable(2, 449n, true), trader, FUNDING, allow)),
+    "CHANNEL_NOT_OPEN",
+  );
+  const liquidation = {
+    state: { ...fixed, ...variable(2, 300n) },
+    sigs: [undefined, signState(hub, { ...fixed, ...variable(2, 300n) })],
+  };
+  assert.is(
+    code(() => countersign(final.next, liquidation, trader, FUNDING, allow)),
+    "CHANNEL_NOT_OPEN",
+  );
   // The same payout at a higher turn is harmless: whichever is concluded pays the same.
   assert.ok(propose(final.next, variable(2, 450n, true), trader, FUNDING, allow).signed);
 });
@@ -101,12 +145,31 @@ test("a draft the counterparty signs first is countersigned into the latest supp
   const traderDone = complete(first.next, 1, done.signed.sigs[1]!);
   assert.equal(traderDone.next.latest, done.next.latest);
   // A signature that is not the counterparty's on this draft, or a draft at a supported turn, is refused.
-  assert.is(code(() => countersignDraft(h, draft, signDigest(outsider, draft.digest), signDigest(hub, draft.digest))), "NOT_PARTICIPANT");
-  assert.is(code(() => countersignDraft(h, draft, signDigest(trader, stateHashOf({ ...fixed, ...variable(1, 421n) })), signDigest(hub, draft.digest))), "NOT_PARTICIPANT");
-  assert.is(code(() => countersignDraft(done.next, draft, traderSig, signDigest(hub, draft.digest))), "STALE_STATE");
+  assert.is(
+    code(() => countersignDraft(h, draft, signDigest(outsider, draft.digest), signDigest(hub, draft.digest))),
+    "NOT_PARTICIPANT",
+  );
+  assert.is(
+    code(() =>
+      countersignDraft(
+        h,
+        draft,
+        signDigest(trader, stateHashOf({ ...fixed, ...variable(1, 421n) })),
+        signDigest(hub, draft.digest),
+      ),
+    ),
+    "NOT_PARTICIPANT",
+  );
+  assert.is(
+    code(() => countersignDraft(done.next, draft, traderSig, signDigest(hub, draft.digest))),
+    "STALE_STATE",
+  );
   // Our own proposal still out at or above the draft's turn: the draft may not take its turn.
   const ours = propose(h, variable(1, 400n), hub, FUNDING, allow);
-  assert.is(code(() => countersignDraft(ours.next, draft, traderSig, signDigest(hub, draft.digest))), "CHANNEL_BUSY");
+  assert.is(
+    code(() => countersignDraft(ours.next, draft, traderSig, signDigest(hub, draft.digest))),
+    "CHANNEL_BUSY",
+  );
   assert.ok(abandon(ours.next).pending === undefined);
 });
 
@@ -116,14 +179,29 @@ test("a drafted proposal sealed with a signature made elsewhere equals propose, 
   const sealed = sealProposal(h, draft, signDigest(hub, draft.digest));
   assert.equal(sealed, propose(h, variable(1, 400n), hub, FUNDING, allow));
   // The draft runs every check propose runs, before anything is signed.
-  assert.is(code(() => draftProposal(h, variable(1, 400n), trader.address, FUNDING, allow)), "NOT_PARTICIPANT");
-  assert.is(code(() => draftProposal(h, variable(2 + MAX_TURN_SKIP, 400n), hub.address, FUNDING, allow)), "WRONG_TURN_NUMBER");
-  assert.is(code(() => draftProposal(h, variable(1, 400n), hub.address, FUNDING + 1n, allow)), "OUTCOME_OVERDRAWN");
+  assert.is(
+    code(() => draftProposal(h, variable(1, 400n), trader.address, FUNDING, allow)),
+    "NOT_PARTICIPANT",
+  );
+  assert.is(
+    code(() => draftProposal(h, variable(2 + MAX_TURN_SKIP, 400n), hub.address, FUNDING, allow)),
+    "WRONG_TURN_NUMBER",
+  );
+  assert.is(
+    code(() => draftProposal(h, variable(1, 400n), hub.address, FUNDING + 1n, allow)),
+    "OUTCOME_OVERDRAWN",
+  );
   // Sealing onto a snapshot that moved on (a pending proposal, or a newer supported turn) is refused.
-  assert.is(code(() => sealProposal(sealed.next, draft, signDigest(hub, draft.digest))), "CHANNEL_BUSY");
+  assert.is(
+    code(() => sealProposal(sealed.next, draft, signDigest(hub, draft.digest))),
+    "CHANNEL_BUSY",
+  );
   const c = countersign(t, sealed.signed, trader, FUNDING, allow);
   const moved = complete(sealed.next, 1, c.signed.sigs[0]!).next;
-  assert.is(code(() => sealProposal(moved, draft, signDigest(hub, draft.digest))), "WRONG_TURN_NUMBER");
+  assert.is(
+    code(() => sealProposal(moved, draft, signDigest(hub, draft.digest))),
+    "WRONG_TURN_NUMBER",
+  );
 });
 
 test("every step reports the hash of the state it returns (what the store keys it by)", () => {
@@ -152,31 +230,80 @@ test("bad proposals are refused with typed codes and change nothing", () => {
     return { state, sigs };
   };
   const before = JSON.stringify(h, (_, v) => (typeof v === "bigint" ? v.toString() : v));
-  assert.is(code(() => countersign(h, signedByTrader(variable(0, 900n)), hub, FUNDING, allow)), "STALE_STATE");
-  assert.is(code(() => countersign(h, signedByTrader(variable(2 + MAX_TURN_SKIP, 400n)), hub, FUNDING, allow)), "WRONG_TURN_NUMBER");
-  assert.is(code(() => countersign(h, signedByTrader(variable(1, 400n)), hub, FUNDING + 1n, allow)), "OUTCOME_OVERDRAWN");
-  assert.is(code(() => countersign(h, signedByTrader(variable(1, 400n), outsider), hub, FUNDING, allow)), "MISSING_SIGNATURE");
-  assert.is(code(() => countersign(h, { state: { ...fixed, ...variable(1, 400n) }, sigs: [undefined, undefined] }, hub, FUNDING, allow)), "MISSING_SIGNATURE");
+  assert.is(
+    code(() => countersign(h, signedByTrader(variable(0, 900n)), hub, FUNDING, allow)),
+    "STALE_STATE",
+  );
+  assert.is(
+    code(() => countersign(h, signedByTrader(variable(2 + MAX_TURN_SKIP, 400n)), hub, FUNDING, allow)),
+    "WRONG_TURN_NUMBER",
+  );
+  assert.is(
+    code(() => countersign(h, signedByTrader(variable(1, 400n)), hub, FUNDING + 1n, allow)),
+    "OUTCOME_OVERDRAWN",
+  );
+  assert.is(
+    code(() => countersign(h, signedByTrader(variable(1, 400n), outsider), hub, FUNDING, allow)),
+    "MISSING_SIGNATURE",
+  );
+  assert.is(
+    code(() =>
+      countersign(h, { state: { ...fixed, ...variable(1, 400n) }, sigs: [undefined, undefined] }, hub, FUNDING, allow),
+    ),
+    "MISSING_SIGNATURE",
+  );
   const tampered = signedByTrader(variable(1, 400n));
-  assert.is(code(() => countersign(h, { ...tampered, state: { ...tampered.state, ...variable(1, 401n) } }, hub, FUNDING, allow)), "MISSING_SIGNATURE");
+  assert.is(
+    code(() =>
+      countersign(h, { ...tampered, state: { ...tampered.state, ...variable(1, 401n) } }, hub, FUNDING, allow),
+    ),
+    "MISSING_SIGNATURE",
+  );
   const otherChannel = { ...fixed, channelNonce: 8n };
-  const foreign = { state: { ...otherChannel, ...variable(1, 400n) }, sigs: [signState(trader, { ...otherChannel, ...variable(1, 400n) }), undefined] };
-  assert.is(code(() => countersign(h, foreign, hub, FUNDING, allow)), "FIXED_PART_MISMATCH");
+  const foreign = {
+    state: { ...otherChannel, ...variable(1, 400n) },
+    sigs: [signState(trader, { ...otherChannel, ...variable(1, 400n) }), undefined],
+  };
+  assert.is(
+    code(() => countersign(h, foreign, hub, FUNDING, allow)),
+    "FIXED_PART_MISMATCH",
+  );
   const refuse: Judge = () => {
     throw new EngineError("INSUFFICIENT_INITIAL_MARGIN");
   };
-  assert.is(code(() => countersign(h, signedByTrader(variable(1, 400n)), hub, FUNDING, refuse)), "INSUFFICIENT_INITIAL_MARGIN");
-  assert.is(code(() => countersign(h, signedByTrader(variable(1, 400n)), outsider, FUNDING, allow)), "NOT_PARTICIPANT");
-  assert.is(JSON.stringify(h, (_, v) => (typeof v === "bigint" ? v.toString() : v)), before);
+  assert.is(
+    code(() => countersign(h, signedByTrader(variable(1, 400n)), hub, FUNDING, refuse)),
+    "INSUFFICIENT_INITIAL_MARGIN",
+  );
+  assert.is(
+    code(() => countersign(h, signedByTrader(variable(1, 400n)), outsider, FUNDING, allow)),
+    "NOT_PARTICIPANT",
+  );
+  assert.is(
+    JSON.stringify(h, (_, v) => (typeof v === "bigint" ? v.toString() : v)),
+    before,
+  );
 });
 
 test("complete needs the counterparty's signature on exactly the pending state", () => {
   const { t } = opened();
   const p = propose(t, variable(1, 450n), trader, FUNDING, allow);
-  assert.is(code(() => complete(p.next, 2, signState(hub, p.signed.state))), "NO_PENDING_UPDATE");
-  assert.is(code(() => complete(p.next, 1, signState(outsider, p.signed.state))), "NOT_PARTICIPANT");
-  assert.is(code(() => complete(p.next, 1, signState(trader, p.signed.state))), "NOT_PARTICIPANT");
-  assert.is(code(() => complete(p.next, 1, signState(hub, { ...p.signed.state, turnNum: 2 }))), "NOT_PARTICIPANT");
+  assert.is(
+    code(() => complete(p.next, 2, signState(hub, p.signed.state))),
+    "NO_PENDING_UPDATE",
+  );
+  assert.is(
+    code(() => complete(p.next, 1, signState(outsider, p.signed.state))),
+    "NOT_PARTICIPANT",
+  );
+  assert.is(
+    code(() => complete(p.next, 1, signState(trader, p.signed.state))),
+    "NOT_PARTICIPANT",
+  );
+  assert.is(
+    code(() => complete(p.next, 1, signState(hub, { ...p.signed.state, turnNum: 2 }))),
+    "NOT_PARTICIPANT",
+  );
   assert.is(complete(p.next, 1, signState(hub, p.signed.state)).next.latest?.state.turnNum, 1);
 });
 
@@ -193,27 +320,49 @@ test("sync adopts only newer, fully signed states", () => {
   // a trader restored from turn 0 catches up to turn 3
   const caughtUp = adopt(t, hubSide.latest!);
   assert.is(caughtUp.next.latest?.state.turnNum, 3);
-  assert.is(code(() => adopt(caughtUp.next, hubSide.latest!)), "STALE_STATE");
-  const halfSigned = { state: { ...fixed, ...variable(4, 100n) }, sigs: [undefined, signState(hub, { ...fixed, ...variable(4, 100n) })] };
-  assert.is(code(() => adopt(caughtUp.next, halfSigned)), "UNSUPPORTED_STATE");
+  assert.is(
+    code(() => adopt(caughtUp.next, hubSide.latest!)),
+    "STALE_STATE",
+  );
+  const halfSigned = {
+    state: { ...fixed, ...variable(4, 100n) },
+    sigs: [undefined, signState(hub, { ...fixed, ...variable(4, 100n) })],
+  };
+  assert.is(
+    code(() => adopt(caughtUp.next, halfSigned)),
+    "UNSUPPORTED_STATE",
+  );
 });
 
 test("nothing follows a final state", () => {
   const { t, h } = opened();
   const p = propose(t, variable(1, 500n, true), trader, FUNDING, allow);
   const c = countersign(h, p.signed, hub, FUNDING, allow);
-  assert.is(code(() => propose(c.next, variable(2, 500n), hub, FUNDING, allow)), "CHANNEL_NOT_OPEN");
+  assert.is(
+    code(() => propose(c.next, variable(2, 500n), hub, FUNDING, allow)),
+    "CHANNEL_NOT_OPEN",
+  );
 });
 
 test("property: any interleaving of honest and bad steps keeps both sides' supported states equal and conserving", () => {
-  const step = fc.record({ byHub: fc.boolean(), amount: fc.bigInt({ min: 0n, max: FUNDING }), fault: fc.constantFrom("none", "none", "skip", "overdraw", "refused") });
+  const step = fc.record({
+    byHub: fc.boolean(),
+    amount: fc.bigInt({ min: 0n, max: FUNDING }),
+    fault: fc.constantFrom("none", "none", "skip", "overdraw", "refused"),
+  });
   fc.assert(
     fc.property(fc.array(step, { maxLength: 25 }), (steps) => {
       let { t, h } = opened();
       for (const s of steps) {
         const [from, to, fromSigner, toSigner] = s.byHub ? [h, t, hub, trader] : [t, h, trader, hub];
         const turn = from.latest!.state.turnNum + (s.fault === "skip" ? 2 : 1);
-        const v = s.fault === "overdraw" ? { ...variable(turn, s.amount), outcome: marginOutcome(token, trader.address, hub.address, s.amount, FUNDING) } : variable(turn, s.amount);
+        const v =
+          s.fault === "overdraw"
+            ? {
+                ...variable(turn, s.amount),
+                outcome: marginOutcome(token, trader.address, hub.address, s.amount, FUNDING),
+              }
+            : variable(turn, s.amount);
         let p;
         try {
           p = propose(from, v, fromSigner, FUNDING, allow);
@@ -221,7 +370,12 @@ test("property: any interleaving of honest and bad steps keeps both sides' suppo
           assert.instance(e, ChannelError);
           continue;
         }
-        const judge: Judge = s.fault === "refused" ? () => { throw new EngineError("INSUFFICIENT_INITIAL_MARGIN"); } : allow;
+        const judge: Judge =
+          s.fault === "refused"
+            ? () => {
+                throw new EngineError("INSUFFICIENT_INITIAL_MARGIN");
+              }
+            : allow;
         try {
           const c = countersign(to, p.signed, toSigner, FUNDING, judge);
           const done = complete(p.next, turn, c.signed.sigs[s.byHub ? 0 : 1]!);

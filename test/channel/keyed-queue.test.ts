@@ -11,16 +11,18 @@ test("serialises per key, overlaps across keys, survives failures, forgets drain
   const log: string[] = [];
   let running = 0;
   let maxRunningSameKey = 0;
-  const task = (key: string, i: number, fail = false) => async () => {
-    running++;
-    maxRunningSameKey = Math.max(maxRunningSameKey, running);
-    log.push(`${key}${i}+`);
-    await yieldTurn();
-    log.push(`${key}${i}-`);
-    running--;
-    if (fail) throw new Error("boom");
-    return i;
-  };
+  const task =
+    (key: string, i: number, fail = false) =>
+    async () => {
+      running++;
+      maxRunningSameKey = Math.max(maxRunningSameKey, running);
+      log.push(`${key}${i}+`);
+      await yieldTurn();
+      log.push(`${key}${i}-`);
+      running--;
+      if (fail) throw new Error("boom");
+      return i;
+    };
   const a = [q.run("a", task("a", 1)), q.run("a", task("a", 2, true)), q.run("a", task("a", 3))];
   const results = await Promise.allSettled(a);
   assert.equal(log, ["a1+", "a1-", "a2+", "a2-", "a3+", "a3-"]);
@@ -31,8 +33,13 @@ test("serialises per key, overlaps across keys, survives failures, forgets drain
   const started: string[] = [];
   let release!: () => void;
   const busy = new Promise<void>((r) => (release = r));
-  const slow = q.run("x", async () => { started.push("x"); await busy; });
-  const fast = q.run("y", async () => { started.push("y"); });
+  const slow = q.run("x", async () => {
+    started.push("x");
+    await busy;
+  });
+  const fast = q.run("y", async () => {
+    started.push("y");
+  });
   await fast;
   assert.equal(started, ["x", "y"], "another key does not wait for a busy one");
   release();

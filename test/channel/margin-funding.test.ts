@@ -9,7 +9,14 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { testSigner } from "../helpers/keys.ts";
 import { complete, countersign, newChannel, propose, type ChannelSnapshot } from "../../src/channel/channel.ts";
-import { countersignerContext, decide, fundingOf, marginStateOf, openingState, recomputeJudge } from "../../src/channel/margin-channel.ts";
+import {
+  countersignerContext,
+  decide,
+  fundingOf,
+  marginStateOf,
+  openingState,
+  recomputeJudge,
+} from "../../src/channel/margin-channel.ts";
 import { RiskBook } from "../../src/engine/book.ts";
 import { fundingOwed, rateBound, type FundingRateSource } from "../../src/engine/funding.ts";
 import { termsFromEngineConfig } from "../../src/engine/onchain-terms.ts";
@@ -31,7 +38,13 @@ const CAP = rateBound(btc) * P; // one interval at the clamp, in index units
 const trader = testSigner(31);
 const hubKey = testSigner(32);
 const token = "0x00000000000000000000000000000000000000ee" as Address;
-const fixed = marginFixedPart({ trader: trader.address, hub: hubKey.address, channelNonce: 9n, marginApp: "0x0000000000000000000000000000000000000A11" as Address, challengeDuration: 600 });
+const fixed = marginFixedPart({
+  trader: trader.address,
+  hub: hubKey.address,
+  channelNonce: 9n,
+  marginApp: "0x0000000000000000000000000000000000000A11" as Address,
+  challengeDuration: 600,
+});
 /** A premium far over the cap: every interval accrues exactly the clamp. */
 const steep: FundingRateSource = { sample: () => ({ rate: 1_000_000n, price: P }) };
 const report = (at: bigint): PriceReport => ({ market: BTC, price: P, timestamp: at, signature: "0x" as Hex });
@@ -46,7 +59,13 @@ class Pair {
   constructor(now: bigint) {
     this.now = now;
     this.book = new RiskBook(config, now);
-    const opening = openingState(this.h, { deposit: 1_000n * USD, hubDeposit: 1_000n * USD, riskParamsHash: ("0x" + "00".repeat(32)) as Bytes32, oracle: trader.address, terms: termsFromEngineConfig(config) });
+    const opening = openingState(this.h, {
+      deposit: 1_000n * USD,
+      hubDeposit: 1_000n * USD,
+      riskParamsHash: ("0x" + "00".repeat(32)) as Bytes32,
+      oracle: trader.address,
+      terms: termsFromEngineConfig(config),
+    });
     const p = propose(this.h, opening, hubKey, 2_000n * USD, () => {});
     const c = countersign(this.t, p.signed, trader, 2_000n * USD, () => {});
     this.h = complete(p.next, 0, c.signed.sigs[TRADER]!).next;
@@ -64,7 +83,9 @@ class Pair {
     const total = fundingOf(this.h, { ...this.h.latest!.state, ...variable });
     const p = propose(this.h, variable, hubKey, total, () => {});
     const previous = marginStateOf(this.t.latest!.state);
-    const judge = recomputeJudge(this.t, action, reports, (proposed) => countersignerContext({ config, now: this.now }, previous, proposed, action, reports, claims ?? funding));
+    const judge = recomputeJudge(this.t, action, reports, (proposed) =>
+      countersignerContext({ config, now: this.now }, previous, proposed, action, reports, claims ?? funding),
+    );
     const c = countersign(this.t, p.signed, trader, total, judge);
     this.h = complete(p.next, p.signed.state.turnNum, c.signed.sigs[TRADER]!).next;
     this.t = c.next;
@@ -93,12 +114,18 @@ test("what the market's index moved beyond the marks' window stays owed, and is 
   pair.now = 103n * HOUR + 10n;
   const first = pair.agree({ kind: "remark" }, [report(103n * HOUR - 30n)]);
   assert.is(pair.book.market(BTC)!.fundingIndex - start, 3n * CAP);
-  assert.equal(first, [{ market: BTC, index: start + 2n * CAP }], "two interval ends between the marks: two intervals settled");
+  assert.equal(
+    first,
+    [{ market: BTC, index: start + 2n * CAP }],
+    "two interval ends between the marks: two intervals settled",
+  );
   assert.is(pair.margin.positions[0]!.fundingIndex, start + 2n * CAP);
 
   // A deposit carries no new mark: no funding time, nothing settled.
   pair.now += 60n;
-  assert.equal(pair.agree({ kind: "deposit", amount: 5n * USD as Collateral }, []), [{ market: BTC, index: start + 2n * CAP }]);
+  assert.equal(pair.agree({ kind: "deposit", amount: (5n * USD) as Collateral }, []), [
+    { market: BTC, index: start + 2n * CAP },
+  ]);
 
   // The next mark is past 103h: the interval left owed is settled now.
   pair.now = 103n * HOUR + 100n;
@@ -116,9 +143,15 @@ test("a full close settles the position's funding too; the trader needs the prop
   pair.now = 202n * HOUR + 10n;
   const close: WireAction = { kind: "trade", market: BTC, size: -10_000_000n, price: 59_970_00000000n as Price };
   // With no funding list the trader takes "no funding moved" for the closed position: its cash differs.
-  assert.is(code(() => pair.agree(close, [report(pair.now)], [])), "STATE_MISMATCH");
+  assert.is(
+    code(() => pair.agree(close, [report(pair.now)], [])),
+    "STATE_MISMATCH",
+  );
   // A claim one unit beyond the window is refused before any recomputation.
-  assert.is(code(() => pair.agree(close, [report(pair.now)], [{ market: BTC, index: from + 2n * CAP + 1n }])), "FUNDING_OUT_OF_BOUNDS");
+  assert.is(
+    code(() => pair.agree(close, [report(pair.now)], [{ market: BTC, index: from + 2n * CAP + 1n }])),
+    "FUNDING_OUT_OF_BOUNDS",
+  );
   assert.equal(pair.agree(close, [report(pair.now)]), [{ market: BTC, index: from + 2n * CAP }]);
   assert.is(pair.margin.positions.length, 0);
   assert.is(pair.book.market(BTC)!.hubFundingIncome, fundingOwed(10_000_000n, from, from + 2n * CAP));

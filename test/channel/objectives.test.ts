@@ -27,7 +27,15 @@ import {
   topUpFunding,
 } from "../../src/channel/objectives/crank.ts";
 import { decodeObjective, encodeObjective } from "../../src/channel/objectives/codec.ts";
-import type { ChainFacts, ChannelFacts, CrankResult, Effect, Facts, Objective, ObjectiveTerms } from "../../src/channel/objectives/types.ts";
+import type {
+  ChainFacts,
+  ChannelFacts,
+  CrankResult,
+  Effect,
+  Facts,
+  Objective,
+  ObjectiveTerms,
+} from "../../src/channel/objectives/types.ts";
 import type { ChannelStatus } from "../../src/store/types.ts";
 
 const test = suite("objectives: pure cranks");
@@ -39,11 +47,32 @@ const terms: ObjectiveTerms = { fundingTimeout: 600n, unilateralAfter: 120n, liq
 const T0 = 1_700_000_000n;
 
 function channel(nonce: bigint) {
-  const fixed = marginFixedPart({ trader: trader.address, hub: hub.address, channelNonce: nonce, marginApp: app, challengeDuration: 600 });
+  const fixed = marginFixedPart({
+    trader: trader.address,
+    hub: hub.address,
+    channelNonce: nonce,
+    marginApp: app,
+    challengeDuration: 600,
+  });
   const id = idOfChannel(fixed);
-  const signed = (turnNum: number, traderAmount: bigint, hubAmount: bigint, isFinal = false, by = [trader, hub]): SignedState => {
-    const state: State = { ...fixed, outcome: marginOutcome(token, trader.address, hub.address, traderAmount, hubAmount), appData: "0x" as Hex, turnNum, isFinal };
-    return { state, sigs: [trader, hub].map((s) => (by.includes(s) ? signState(s, state) : undefined)) as SignedState["sigs"] };
+  const signed = (
+    turnNum: number,
+    traderAmount: bigint,
+    hubAmount: bigint,
+    isFinal = false,
+    by = [trader, hub],
+  ): SignedState => {
+    const state: State = {
+      ...fixed,
+      outcome: marginOutcome(token, trader.address, hub.address, traderAmount, hubAmount),
+      appData: "0x" as Hex,
+      turnNum,
+      isFinal,
+    };
+    return {
+      state,
+      sigs: [trader, hub].map((s) => (by.includes(s) ? signState(s, state) : undefined)) as SignedState["sigs"],
+    };
   };
   return { id, fixed, signed };
 }
@@ -57,8 +86,10 @@ function facts(channel: ChannelFacts, extra: Partial<Omit<Facts, "channel">> = {
 }
 
 const chain = (mode: ChainFacts["mode"], holdings: bigint): ChainFacts => ({ mode, holdings });
-const chainEffects = (r: CrankResult): Effect[] => r.effects.filter((e) => e.kind !== "paid" && e.kind !== "funding-timeout");
-const statuses = (r: CrankResult) => (r.writes.statuses ?? []).map((s) => [s.channelId, s.status] as [Bytes32, ChannelStatus]);
+const chainEffects = (r: CrankResult): Effect[] =>
+  r.effects.filter((e) => e.kind !== "paid" && e.kind !== "funding-timeout");
+const statuses = (r: CrankResult) =>
+  (r.writes.statuses ?? []).map((s) => [s.channelId, s.status] as [Bytes32, ChannelStatus]);
 
 /** The effect failed, or the process died after storing `r.next`: the stored record cranked on the same facts asks again. */
 function repeats(r: CrankResult, f: Facts): void {
@@ -103,12 +134,24 @@ test("fund: the hub deposits first, noting the time before it sends; a failed or
 test("fund: empty again after a deposit landed (paid out while the hub was away): closed, never deposited into again", () => {
   const o: Objective = { ...openFunding(A.id, 1_000n, 500n), phase: "funding", depositedAt: T0 };
   // A full payout clears the channel on chain: mode "open", nothing held, as before any deposit.
-  const paidOut = crank(o, facts({ status: "funding", latest: turn0 }, { chain: { ...chain("open", 0n), latestHoldings: 0n, everFunded: true } }));
+  const paidOut = crank(
+    o,
+    facts(
+      { status: "funding", latest: turn0 },
+      { chain: { ...chain("open", 0n), latestHoldings: 0n, everFunded: true } },
+    ),
+  );
   assert.is(paidOut.next, undefined);
   assert.equal(paidOut.effects, []);
   assert.equal(statuses(paidOut), [[A.id, "closed"]]);
   // Our earlier attempt never landed: the deposit goes again.
-  const never = crank(o, facts({ status: "funding", latest: turn0 }, { chain: { ...chain("open", 0n), latestHoldings: 0n, everFunded: false } }));
+  const never = crank(
+    o,
+    facts(
+      { status: "funding", latest: turn0 },
+      { chain: { ...chain("open", 0n), latestHoldings: 0n, everFunded: false } },
+    ),
+  );
   assert.equal(never.effects, [{ kind: "deposit", channelId: A.id, expectedHeld: 0n, amount: 500n }]);
 });
 
@@ -129,9 +172,17 @@ test("fund: the trader's deposit missing at the timeout: the hub challenges with
 
   const f = facts({ status: "funding", latest: turn0 }, { chain: chain("open", 500n), now: T0 + 600n });
   const r = crank(o, f);
-  assert.equal(r.next, { kind: "exit", channelId: A.id, origin: "reclaim", phase: "challenging", candidate: variablePartOf(turn0.state) });
+  assert.equal(r.next, {
+    kind: "exit",
+    channelId: A.id,
+    origin: "reclaim",
+    phase: "challenging",
+    candidate: variablePartOf(turn0.state),
+  });
   assert.equal(statuses(r), [[A.id, "challenged"]]);
-  assert.equal(r.effects, [{ kind: "funding-timeout", channelId: A.id, held: 500n, hubDeposit: 500n, depositedAt: T0 }]);
+  assert.equal(r.effects, [
+    { kind: "funding-timeout", channelId: A.id, held: 500n, hubDeposit: 500n, depositedAt: T0 },
+  ]);
   // The exit it became sends the challenge: stored first, so a crash before it resumes as this exit.
   const exit = crank(r.next!, { ...f, channel: { status: "challenged", latest: turn0 } });
   assert.equal(exit.effects, [{ kind: "challenge", channelId: A.id, state: turn0 }]);
@@ -175,7 +226,14 @@ test("fund: a top-up is judged unpaid until the trader's deposit lands", () => {
 
 const successor0 = B.signed(0, 800n, 500n); // funding 1300
 const rollFinal = A.signed(7, 200n, 0n, true); // illustrative: final and signed by both
-const roll = rollInto(B.id, A.id, 200n, 6, [{ market: "BTC-PERP" as MarketId, price: 60_000_00000000n as Price, timestamp: T0, signature: "0x" as Hex }], T0);
+const roll = rollInto(
+  B.id,
+  A.id,
+  200n,
+  6,
+  [{ market: "BTC-PERP" as MarketId, price: 60_000_00000000n as Price, timestamp: T0, signature: "0x" as Hex }],
+  T0,
+);
 
 test("roll: the successor's turn 0 is countersigned, then the predecessor's final state is awaited", () => {
   assert.is(crank(roll, facts({ status: "proposed" })).waitingFor, "countersignature");
@@ -184,13 +242,25 @@ test("roll: the successor's turn 0 is countersigned, then the predecessor's fina
   assert.equal(statuses(supported), [[B.id, "funding"]]);
   assert.equal(needs(roll, "proposed"), { chain: false, from: false });
   assert.equal(needs(roll, "funding"), { chain: true, from: true });
-  const notFinal = crank(roll, facts({ status: "funding", latest: successor0 }, { chain: chain("open", 0n), from: { status: "open", latest: A.signed(6, 1_000n, 500n), chain: chain("open", 1_500n) } }));
+  const notFinal = crank(
+    roll,
+    facts(
+      { status: "funding", latest: successor0 },
+      {
+        chain: chain("open", 0n),
+        from: { status: "open", latest: A.signed(6, 1_000n, 500n), chain: chain("open", 1_500n) },
+      },
+    ),
+  );
   assert.is(notFinal.waitingFor, "final-roll-state");
   assert.equal(notFinal.effects, []);
 });
 
 test("roll: the predecessor is concluded while it stays open: a failed conclude is asked for again on every crank", () => {
-  const f = facts({ status: "funding", latest: successor0 }, { chain: chain("open", 0n), from: { status: "closing", latest: rollFinal, chain: chain("open", 1_500n) } });
+  const f = facts(
+    { status: "funding", latest: successor0 },
+    { chain: chain("open", 0n), from: { status: "closing", latest: rollFinal, chain: chain("open", 1_500n) } },
+  );
   const r = crank(roll, f);
   assert.equal(r.effects, [{ kind: "conclude", channelId: A.id, state: rollFinal }]);
   assert.is(r.waitingFor, "predecessor-concluded");
@@ -201,19 +271,31 @@ test("roll: the predecessor is concluded while it stays open: a failed conclude 
 
 test("roll: concluded without the transfer pays out; under challenge it waits for the dispute watcher; paid it waits for confirmation", () => {
   const base = facts({ status: "funding", latest: successor0 }, { chain: chain("open", 0n) });
-  const finalized = crank(roll, { ...base, from: { status: "closing", latest: rollFinal, chain: chain("finalized", 1_500n) } });
+  const finalized = crank(roll, {
+    ...base,
+    from: { status: "closing", latest: rollFinal, chain: chain("finalized", 1_500n) },
+  });
   assert.equal(finalized.effects, [{ kind: "payout", channelId: A.id, candidate: variablePartOf(rollFinal.state) }]);
-  const challenged = crank(roll, { ...base, from: { status: "challenged", latest: rollFinal, chain: chain("challenge", 1_500n) } });
+  const challenged = crank(roll, {
+    ...base,
+    from: { status: "challenged", latest: rollFinal, chain: chain("challenge", 1_500n) },
+  });
   assert.equal([challenged.effects, challenged.waitingFor], [[], "predecessor-concluded"]);
   const paid = crank(roll, { ...base, from: { status: "closing", latest: rollFinal, chain: chain("open", 0n) } });
   assert.equal([paid.effects, paid.waitingFor], [[], "successor-funded"]);
 });
 
 test("roll: the successor funded opens it and closes the predecessor; a dropped successor ends the flow", () => {
-  const f = facts({ status: "funding", latest: successor0 }, { chain: chain("open", 1_300n), from: { status: "closing", latest: rollFinal, chain: chain("open", 0n) } });
+  const f = facts(
+    { status: "funding", latest: successor0 },
+    { chain: chain("open", 1_300n), from: { status: "closing", latest: rollFinal, chain: chain("open", 0n) } },
+  );
   const r = crank(roll, f);
   assert.is(r.next, undefined);
-  assert.equal(statuses(r), [[B.id, "open"], [A.id, "closed"]]);
+  assert.equal(statuses(r), [
+    [B.id, "open"],
+    [A.id, "closed"],
+  ]);
   const already = crank(roll, { ...f, from: { ...f.from!, status: "closed" } });
   assert.equal(statuses(already), [[B.id, "open"]]);
   const dropped = crank(roll, facts({ status: "closed" }));
@@ -238,7 +320,10 @@ test("exit: our liquidation asks for a candidate, stores it with the record, the
   const r = crank(o, { ...open, exit: built });
   assert.equal(r.next, { ...o, candidate: variablePartOf(candidate.state) });
   assert.equal(r.writes.states, [candidate], "the candidate is stored before it is sent");
-  assert.equal(r.effects, [{ kind: "abandon", channelId: A.id }, { kind: "challenge-unilateral", channelId: A.id, proof, candidate }]);
+  assert.equal(r.effects, [
+    { kind: "abandon", channelId: A.id },
+    { kind: "challenge-unilateral", channelId: A.id, proof, candidate },
+  ]);
 });
 
 test("exit: a liquidation challenge that did not land (refused, or lost in a crash) is rebuilt at fresh reports and sent again", () => {
@@ -282,7 +367,10 @@ test("exit: a lone exit of the trader's, finalized and paid while the hub was do
 
 test("exit: paid in a block not yet confirmed, it waits: a paid channel is never reopened", () => {
   const waiting = { ...liquidationExit(A.id), phase: "waiting" as const, candidate: variablePartOf(candidate.state) };
-  const f = facts({ status: "challenged", latest: proof }, { chain: { mode: "open", holdings: 1_500n, latestHoldings: 0n } });
+  const f = facts(
+    { status: "challenged", latest: proof },
+    { chain: { mode: "open", holdings: 1_500n, latestHoldings: 0n } },
+  );
   const r = crank(waiting, f);
   assert.equal([r.next, r.effects, r.writes, r.waitingFor], [waiting, [], {}, "payout"]);
   const theirs = crank(challengeRegistered(undefined, A.id, variablePartOf(candidate.state)), f);
@@ -296,7 +384,10 @@ test("exit: a challenge cleared by a checkpoint reopens the channel", () => {
   const r = crank(theirs, facts({ status: "challenged", latest: proof }, { chain: chain("open", 1_500n) }));
   assert.is(r.next, undefined);
   assert.equal(statuses(r), [[A.id, "open"]]);
-  const counter = crank(counterExit(A.id, variablePartOf(candidate.state)), facts({ status: "challenged", latest: proof }, { chain: chain("open", 1_500n) }));
+  const counter = crank(
+    counterExit(A.id, variablePartOf(candidate.state)),
+    facts({ status: "challenged", latest: proof }, { chain: chain("open", 1_500n) }),
+  );
   assert.equal(statuses(counter), [[A.id, "open"]]);
 });
 
@@ -306,11 +397,20 @@ test("exit: the registered candidate replaces ours unless it is ours", () => {
   const counter = counterExit(A.id, variablePartOf(candidate.state));
   assert.equal(challengeRegistered(counter, A.id, variablePartOf(candidate.state)).origin, "counter");
   const other = variablePartOf(A.signed(8, 1_000n, 500n, false, [trader]).state);
-  assert.equal(challengeRegistered(ours, A.id, other), { kind: "exit", channelId: A.id, origin: "theirs", phase: "waiting", candidate: other });
+  assert.equal(challengeRegistered(ours, A.id, other), {
+    kind: "exit",
+    channelId: A.id,
+    origin: "theirs",
+    phase: "waiting",
+    candidate: other,
+  });
 });
 
 test("exit: finalized without a candidate we know waits (nothing to pay out with)", () => {
-  const r = crank(liquidationExit(A.id), facts({ status: "challenged", latest: proof }, { chain: chain("finalized", 1_500n) }));
+  const r = crank(
+    liquidationExit(A.id),
+    facts({ status: "challenged", latest: proof }, { chain: chain("finalized", 1_500n) }),
+  );
   assert.equal([r.effects, r.waitingFor], [[], "payout"]);
 });
 
@@ -361,7 +461,10 @@ test("codec: every kind round-trips exactly, under id kind:channelId", () => {
     assert.is(rec.kind, o.kind);
     assert.equal(decodeObjective(rec), o);
   }
-  assert.ok(encodeObjective(samples[6]!).body.length < 700, "compact: a candidate's outcome and appData, no field names");
+  assert.ok(
+    encodeObjective(samples[6]!).body.length < 700,
+    "compact: a candidate's outcome and appData, no field names",
+  );
 });
 
 test("codec: an unknown version, a truncated or padded body, a bad field or a body under another id is CORRUPT_RECORD", async () => {

@@ -42,7 +42,11 @@ test("a liquidation at a wick far from the trader's average is refused; near it,
   assert.is(g.recentTwap(BTC, NOW), px(60_000));
   // The engine itself liquidates at the wick (off-band is allowed for the hub): only the view refuses.
   const channel = { state: previous, funding: 2_000_000_000n as Collateral };
-  const ctx = { config, now: NOW, runtime: () => ({ fundingIndex: 0n, openInterest: 0n as Size, hubExposure: 0n as Size, twap: px(60_000) }) };
+  const ctx = {
+    config,
+    now: NOW,
+    runtime: () => ({ fundingIndex: 0n, openInterest: 0n as Size, hubExposure: 0n as Size, twap: px(60_000) }),
+  };
   assert.ok(liquidate(channel, [report(BTC, px(54_000), NOW)], ctx).ok, "the engine's ladder accepts 54,000");
   const wick = check(g, { kind: "liquidate" }, px(54_000));
   assert.is(wick?.code, "PRICE_OFF_BAND");
@@ -67,14 +71,23 @@ test("the table: off-band is refused for liquidation, re-mark, increase and with
     [{ kind: "hubTopUp", amount: 1n as Collateral }, true],
   ];
   for (const [action, allowed] of cases) {
-    assert.is(check(g, action, px(54_000)) === undefined, allowed, `${action.kind} ${pricedActionOf(previous, action)}`);
+    assert.is(
+      check(g, action, px(54_000)) === undefined,
+      allowed,
+      `${action.kind} ${pricedActionOf(previous, action)}`,
+    );
   }
   // A flip is an increase; a new market's price is judged too.
   assert.is(pricedActionOf(previous, { kind: "trade", market: BTC, size: -30_000_000n, price: px(1) }), "increase");
   const eth = new OracleGuard(config.markets);
   eth.accept(report(ETH, px(3_000), NOW), NOW);
-  const open = checkProposalPrices(previous, { kind: "trade", market: ETH, size: 100_000_000n, price: px(2_000) },
-    [report(BTC, px(60_000), NOW), report(ETH, px(2_000), NOW)], config, (m) => (m === BTC ? px(60_000) : eth.recentTwap(m, NOW)));
+  const open = checkProposalPrices(
+    previous,
+    { kind: "trade", market: ETH, size: 100_000_000n, price: px(2_000) },
+    [report(BTC, px(60_000), NOW), report(ETH, px(2_000), NOW)],
+    config,
+    (m) => (m === BTC ? px(60_000) : eth.recentTwap(m, NOW)),
+  );
   assert.is(open?.details.market, ETH);
 });
 
@@ -87,9 +100,24 @@ test("no view, no judgement: a market with no relayed report in the window is le
   g.accept(report(BTC, px(54_000), back), back);
   assert.is(g.twap(BTC, back), px(60_000), "the hub's guard carries the old price in");
   assert.is(g.recentTwap(BTC, back), px(54_000));
-  assert.is(checkProposalPrices(previous, { kind: "liquidate" }, [report(BTC, px(54_000), back)], config, (m) => g.recentTwap(m, back)), undefined);
+  assert.is(
+    checkProposalPrices(previous, { kind: "liquidate" }, [report(BTC, px(54_000), back)], config, (m) =>
+      g.recentTwap(m, back),
+    ),
+    undefined,
+  );
   assert.is(recentTwapOf([{ t: 10n, p: 5n }], 1_000n, 900n), undefined);
-  assert.is(recentTwapOf([{ t: 100n, p: 5n }, { t: 400n, p: 8n }], 1_000n, 900n), ((5n * 300n + 8n * 600n) / 900n));
+  assert.is(
+    recentTwapOf(
+      [
+        { t: 100n, p: 5n },
+        { t: 400n, p: 8n },
+      ],
+      1_000n,
+      900n,
+    ),
+    (5n * 300n + 8n * 600n) / 900n,
+  );
 });
 
 test.run();

@@ -11,16 +11,27 @@ import { failureLine, isUsageFailure } from "../../src/cli/failure.ts";
 import { RemoteError } from "../../src/net/remote-error.ts";
 
 test("a hub's refusal: its code and its message, on one line", () => {
-  const refusal = new RemoteError({ type: "error", code: "DEPOSIT_TOO_SMALL", number: 4100, message: "Deposit is below the hub's minimum\nof 1" });
+  const refusal = new RemoteError({
+    type: "error",
+    code: "DEPOSIT_TOO_SMALL",
+    number: 4100,
+    message: "Deposit is below the hub's minimum\nof 1",
+  });
   assert.is(failureLine(refusal), "error DEPOSIT_TOO_SMALL: the hub refused: Deposit is below the hub's minimum of 1");
   assert.is(isUsageFailure(refusal), false);
 });
 
 test("a typed error keeps the innermost cause's words (a refused connection behind RPC_UNAVAILABLE)", () => {
   const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:8545"), { code: "ECONNREFUSED" });
-  const error = new ChainError("RPC_UNAVAILABLE", { details: { action: "connect" }, cause: new Error("fetch failed", { cause: refused }) });
+  const error = new ChainError("RPC_UNAVAILABLE", {
+    details: { action: "connect" },
+    cause: new Error("fetch failed", { cause: refused }),
+  });
   const line = failureLine(error);
-  assert.match(line, /^error RPC_UNAVAILABLE: The chain RPC endpoint cannot be reached \(action="connect"\) \(connect ECONNREFUSED 127\.0\.0\.1:8545\)$/);
+  assert.match(
+    line,
+    /^error RPC_UNAVAILABLE: The chain RPC endpoint cannot be reached \(action="connect"\) \(connect ECONNREFUSED 127\.0\.0\.1:8545\)$/,
+  );
   assert.not.match(line, /\n/);
 });
 

@@ -9,16 +9,46 @@ import type { MarketId } from "../../src/protocol/types.ts";
 const test = suite("price paths and the dev feed");
 const BTC = "BTC-PERP" as MarketId;
 const ETH = "ETH-PERP" as MarketId;
-const markets = [{ market: BTC, tickSize: 10_000_000n }, { market: ETH, tickSize: 1_000_000n }];
+const markets = [
+  { market: BTC, tickSize: 10_000_000n },
+  { market: ETH, tickSize: 1_000_000n },
+];
 
 test("rows group into ticks by timestamp, in time order, rounded to the tick; the last prices repeat", () => {
   const path = replayPath(
-    ["timestamp,market,price", "1700000060,BTC-PERP,60100.05", "1700000000,BTC-PERP,60000", "1700000000,ETH-PERP,3000.123", "1700000060,DOGE-PERP,0.1", ""].join("\n"),
+    [
+      "timestamp,market,price",
+      "1700000060,BTC-PERP,60100.05",
+      "1700000000,BTC-PERP,60000",
+      "1700000000,ETH-PERP,3000.123",
+      "1700000060,DOGE-PERP,0.1",
+      "",
+    ].join("\n"),
     markets,
   );
-  assert.equal([...path.next()], [[BTC, 6_000_000_000_000n], [ETH, 300_012_000_000n]]);
-  assert.equal([...path.next()], [[BTC, 6_010_000_000_000n], [ETH, 300_012_000_000n]], "ETH keeps its last price");
-  assert.equal([...path.next()], [[BTC, 6_010_000_000_000n], [ETH, 300_012_000_000n]], "after the file ends, prices hold");
+  assert.equal(
+    [...path.next()],
+    [
+      [BTC, 6_000_000_000_000n],
+      [ETH, 300_012_000_000n],
+    ],
+  );
+  assert.equal(
+    [...path.next()],
+    [
+      [BTC, 6_010_000_000_000n],
+      [ETH, 300_012_000_000n],
+    ],
+    "ETH keeps its last price",
+  );
+  assert.equal(
+    [...path.next()],
+    [
+      [BTC, 6_010_000_000_000n],
+      [ETH, 300_012_000_000n],
+    ],
+    "after the file ends, prices hold",
+  );
 });
 
 test("a file with no usable rows or a non-positive price is refused", () => {
@@ -29,19 +59,39 @@ test("a file with no usable rows or a non-positive price is refused", () => {
 
 test("the dev feed steps its path by its clock's wall time: one step per interval, missed steps at once after a jump", async () => {
   const clock = new ManualClock(1_700_000_000_000);
-  const oracle = createLocalOracle({ privateKey: devOracleKey("feed test"), domain: { chainId: 1n, verifyingContract: ("0x" + "11".repeat(20)) as never } });
-  const path = { markets: [markets[0]!], seed: 2, scenario: "crash" as const, volatility: 0n, crashAt: 10, crashTicks: 5 };
+  const oracle = createLocalOracle({
+    privateKey: devOracleKey("feed test"),
+    domain: { chainId: 1n, verifyingContract: ("0x" + "11".repeat(20)) as never },
+  });
+  const path = {
+    markets: [markets[0]!],
+    seed: 2,
+    scenario: "crash" as const,
+    volatility: 0n,
+    crashAt: 10,
+    crashTicks: 5,
+  };
   const expected = pricePath(path);
   const step = Array.from({ length: 20 }, () => expected.next().get(BTC)!);
   const seen: PriceReport[] = [];
   const stop = new AbortController();
-  const running = devOracleFeed({ ...path, oracle, intervalMs: 1_000, clock }).run(async (reports) => void seen.push(...reports), stop.signal);
+  const running = devOracleFeed({ ...path, oracle, intervalMs: 1_000, clock }).run(
+    async (reports) => void seen.push(...reports),
+    stop.signal,
+  );
   await clock.advance(0);
-  assert.equal(seen.map((r) => [r.price, r.timestamp]), [[step[0], 1_700_000_000n]], "the first step at once, signed at the clock's time");
+  assert.equal(
+    seen.map((r) => [r.price, r.timestamp]),
+    [[step[0], 1_700_000_000n]],
+    "the first step at once, signed at the clock's time",
+  );
   await clock.advance(999);
   assert.is(seen.length, 1, "not before the interval");
   await clock.advance(1);
-  assert.equal(seen.map((r) => r.price), [step[0], step[1]]);
+  assert.equal(
+    seen.map((r) => r.price),
+    [step[0], step[1]],
+  );
   // The clock jumps 12 s (a chain moved by a test): the missed steps are taken at once, through the crash.
   clock.setWall(clock.nowMs() + 12_000);
   await clock.advance(250);

@@ -45,7 +45,11 @@ test.before(async (ctx) => {
   await f.price(BTC, usd(60_000));
   const signer = testSigner(500);
   const wallet = await f.wallet(signer);
-  const adjudicator = await AdjudicatorClient.connect({ wallet, adjudicator: f.chain.addresses.adjudicator, token: f.chain.addresses.token });
+  const adjudicator = await AdjudicatorClient.connect({
+    wallet,
+    adjudicator: f.chain.addresses.adjudicator,
+    token: f.chain.addresses.token,
+  });
   ctx.node = new TraderNode({
     clock: f.clock,
     heartbeatMs: 200,
@@ -84,12 +88,21 @@ test("open and trade; the margin subscription reports each threshold crossed, ei
   await api.trade({ market: BTC, side: "buy", size: "0.1", clientOrderId: "m-1" });
   const status = await api.status();
   const start = Number(status.marginRatio);
-  assert.ok(start > 0.1 && start < 0.3, `0.1 BTC on 1,000 USD: maintenance about 18% of equity, got ${status.marginRatio}`);
+  assert.ok(
+    start > 0.1 && start < 0.3,
+    `0.1 BTC on 1,000 USD: maintenance about 18% of equity, got ${status.marginRatio}`,
+  );
   const crossings: { direction: string; threshold: string; marginRatio: string }[] = [];
-  const sub = await api.subscribe<{ direction: string; threshold: string; marginRatio: string }>({ topic: "margin", thresholds: ["0.3", "0.9"] }, (e) => crossings.push(e));
+  const sub = await api.subscribe<{ direction: string; threshold: string; marginRatio: string }>(
+    { topic: "margin", thresholds: ["0.3", "0.9"] },
+    (e) => crossings.push(e),
+  );
   await holdMove(f, BTC, usd(55_000), 3); // equity ~500: the ratio passes 0.3, not 0.9
   await until(() => crossings.length >= 1, "a crossing upwards");
-  assert.equal(crossings.map((c) => [c.threshold, c.direction]), [["0.300000", "above"]]);
+  assert.equal(
+    crossings.map((c) => [c.threshold, c.direction]),
+    [["0.300000", "above"]],
+  );
   await holdMove(f, BTC, usd(60_000), 3);
   await until(() => crossings.length >= 2, "a crossing back down");
   assert.equal(crossings[1]!.direction, "below");
@@ -98,8 +111,20 @@ test("open and trade; the margin subscription reports each threshold crossed, ei
 });
 
 test("a take-profit fires on a rise; a canceled stop-loss stays quiet on a fall", async ({ f, api }) => {
-  const stop = await api.setTrigger({ kind: "stop-loss", market: BTC, side: "sell", size: "0.05", triggerPrice: "58000" });
-  const take = await api.setTrigger({ kind: "take-profit", market: BTC, side: "sell", size: "0.05", triggerPrice: "61000" });
+  const stop = await api.setTrigger({
+    kind: "stop-loss",
+    market: BTC,
+    side: "sell",
+    size: "0.05",
+    triggerPrice: "58000",
+  });
+  const take = await api.setTrigger({
+    kind: "take-profit",
+    market: BTC,
+    side: "sell",
+    size: "0.05",
+    triggerPrice: "61000",
+  });
   assert.is((await api.cancelTrigger({ id: stop.id })).status, "canceled");
   await holdMove(f, BTC, usd(57_000), 2);
   await holdMove(f, BTC, usd(61_500), 2);
@@ -111,7 +136,10 @@ test("a take-profit fires on a rise; a canceled stop-loss stays quiet on a fall"
 
 test("history: paged oldest first, filtered by kind, each entry with its turn and state hash", async ({ api }) => {
   const all = await api.history({});
-  assert.equal(all.entries.map((e) => e.kind), ["open", "fill", "fill"]);
+  assert.equal(
+    all.entries.map((e) => e.kind),
+    ["open", "fill", "fill"],
+  );
   const first = await api.history({ limit: 1 });
   assert.is(first.entries.length, 1);
   assert.is(first.nextCursor, 1);
@@ -119,7 +147,10 @@ test("history: paged oldest first, filtered by kind, each entry with its turn an
   assert.equal([...first.entries, ...rest.entries], all.entries);
   assert.is(rest.nextCursor, null);
   const fills = await api.history({ kinds: ["fill"] });
-  assert.equal(fills.entries.map((e) => e.size), ["0.10000000", "-0.05000000"]);
+  assert.equal(
+    fills.entries.map((e) => e.size),
+    ["0.10000000", "-0.05000000"],
+  );
   for (const e of all.entries) assert.match(e.stateHash, /^0x[0-9a-f]{64}$/);
   assert.ok(all.entries.every((e, i) => i === 0 || e.turnNum > all.entries[i - 1]!.turnNum));
 });
@@ -134,12 +165,18 @@ test("the hub liquidates: the liquidation and state subscriptions say so", async
   await holdMove(f, BTC, usd(Math.floor(liquidationPrice * 0.97)), 9);
   await until(() => liquidations.length > 0, "the liquidation event");
   assert.is(liquidations[0]!.kind, "liquidation");
-  assert.ok(states.some((s) => s.turnNum === liquidations[0]!.turnNum), "also a state event");
+  assert.ok(
+    states.some((s) => s.turnNum === liquidations[0]!.turnNum),
+    "also a state event",
+  );
   const history = await api.history({ kinds: ["liquidation"] });
   assert.is(history.entries.at(-1)?.turnNum, liquidations.at(-1)!.turnNum);
 });
 
-test("a deposit, then a withdrawal that rolls the channel: history shows each once, no close and no second open", async ({ f, api }) => {
+test("a deposit, then a withdrawal that rolls the channel: history shows each once, no close and no second open", async ({
+  f,
+  api,
+}) => {
   await holdPrices(f, [[BTC, usd(45_000)]]); // a withdrawal is priced at a settled mark, not just after a move
   await api.deposit({ amount: "500" }); // the liquidation left little to withdraw
   const before = await api.status();
@@ -150,17 +187,28 @@ test("a deposit, then a withdrawal that rolls the channel: history shows each on
   assert.is(last.kind, "withdrawal");
   assert.is(last.channelId, rolled.channelId);
   assert.is(last.cashChange, "-100.000000");
-  assert.equal(entries.map((e) => e.kind), ["open", "fill", "fill", "liquidation", "deposit", "withdrawal"]);
+  assert.equal(
+    entries.map((e) => e.kind),
+    ["open", "fill", "fill", "liquidation", "deposit", "withdrawal"],
+  );
 });
 
-test("WebSocket limits: subscribe over HTTP is refused, an unknown topic is bad params, an oversized frame closes the socket", async ({ server }) => {
-  const http = await fetch(server.url, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "subscribe", params: { topic: "state" } }) });
+test("WebSocket limits: subscribe over HTTP is refused, an unknown topic is bad params, an oversized frame closes the socket", async ({
+  server,
+}) => {
+  const http = await fetch(server.url, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "subscribe", params: { topic: "state" } }),
+  });
   assert.is(((await http.json()) as { error: { code: number } }).error.code, -32601);
   const client = new NodeClient({ url: server.url, token: TOKEN });
   const bad = await client.subscribe({ topic: "gossip" as "state" }, () => {}).catch((e: unknown) => e);
   assert.is((bad as NodeRpcError).code, -32602);
   const closed = await new Promise<number>((resolve) => {
-    const ws = new WebSocket(server.url.replace(/^http/, "ws"), { headers: { authorization: `Bearer ${TOKEN}` } } as never);
+    const ws = new WebSocket(server.url.replace(/^http/, "ws"), {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    } as never);
     ws.onopen = () => ws.send("x".repeat(10_000));
     ws.onclose = (e) => resolve(e.code);
   });

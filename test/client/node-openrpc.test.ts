@@ -19,13 +19,19 @@ test("the committed document is the one the node serves (run scripts/openrpc.ts 
 });
 
 test("every method of the document is in the typed client with the same params, and the other way round", () => {
-  const fromDocument = Object.fromEntries(committed.methods.map((m) => [m.name, m.params.map((p) => (p.required ? p.name : `${p.name}?`))]));
+  const fromDocument = Object.fromEntries(
+    committed.methods.map((m) => [m.name, m.params.map((p) => (p.required ? p.name : `${p.name}?`))]),
+  );
   assert.equal(Object.keys(NODE_CLIENT_PARAMS).sort(), Object.keys(fromDocument).sort());
-  for (const [name, params] of Object.entries(NODE_CLIENT_PARAMS)) assert.equal([...params].sort(), [...fromDocument[name]!].sort(), name);
+  for (const [name, params] of Object.entries(NODE_CLIENT_PARAMS))
+    assert.equal([...params].sort(), [...fromDocument[name]!].sort(), name);
 });
 
 test("the typed client has a call for every method", () => {
-  const client = new NodeClient({ url: "http://127.0.0.1:1/", token: "unused-unused-unused" }) as unknown as Record<string, unknown>;
+  const client = new NodeClient({ url: "http://127.0.0.1:1/", token: "unused-unused-unused" }) as unknown as Record<
+    string,
+    unknown
+  >;
   for (const name of Object.keys(NODE_CLIENT_PARAMS)) {
     const call = name === "unsubscribe" ? "subscribe" : name; // unsubscribe is the Subscription's
     assert.type(client[call], "function", name);
@@ -34,7 +40,8 @@ test("the typed client has a call for every method", () => {
 
 test("money params are decimal strings in the document, never numbers", () => {
   const trade = committed.methods.find((m) => m.name === "trade")!;
-  for (const name of ["size", "limitPrice"]) assert.is(trade.params.find((p) => p.name === name)?.schema.type, "string", name);
+  for (const name of ["size", "limitPrice"])
+    assert.is(trade.params.find((p) => p.name === name)?.schema.type, "string", name);
 });
 
 test.run();

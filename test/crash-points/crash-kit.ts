@@ -77,10 +77,16 @@ export class ChainClock {
 
   /** Oracle reports signed at the chain's time (which runs ahead of the hubs' marks once it was moved on). */
   async reportsFile(dir: string, name: string, prices: Record<string, bigint>): Promise<string> {
-    const oracle = createLocalOracle({ privateKey: ORACLE_KEY, domain: { chainId: this.#w.deployment.chainId, verifyingContract: this.#w.deployment.marginApp } });
+    const oracle = createLocalOracle({
+      privateKey: ORACLE_KEY,
+      domain: { chainId: this.#w.deployment.chainId, verifyingContract: this.#w.deployment.marginApp },
+    });
     const now = await this.now();
     const path = join(dir, `${name}-reports.json`);
-    writeFileSync(path, toJson(Object.entries(prices).map(([market, price]) => oracle.sign(market as MarketId, price as Price, now))));
+    writeFileSync(
+      path,
+      toJson(Object.entries(prices).map(([market, price]) => oracle.sign(market as MarketId, price as Price, now))),
+    );
     return path;
   }
 
@@ -125,7 +131,13 @@ export class HubProcess {
     const dataDir = join(w.dir, `${name}-data`);
     const port = await freePort();
     // Slower polling than harness.ts's default: many hubs share one in-process chain.
-    const config = w.writeConfig(`${name}.json`, { dataDir, key: key.key, listen: [`/ip4/127.0.0.1/tcp/${port}`], chain: { pollMs: 250 }, channels });
+    const config = w.writeConfig(`${name}.json`, {
+      dataDir,
+      key: key.key,
+      listen: [`/ip4/127.0.0.1/tcp/${port}`],
+      chain: { pollMs: 250 },
+      channels,
+    });
     return new HubProcess(w, name, key.address, dataDir, config);
   }
 
@@ -142,19 +154,35 @@ export class HubProcess {
   /** Starts the hub (armed with `failpoints`, if given) and waits until it is ready. */
   async start(failpoints = ""): Promise<void> {
     if (this.#process?.running) throw new Error(`${this.name} is already running`);
-    const p = this.#w.spawn(["hub", "start", "--config", this.#config, "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--dev-oracle-interval-ms", "1000"], { [FAILPOINTS_ENV]: failpoints });
+    const p = this.#w.spawn(
+      [
+        "hub",
+        "start",
+        "--config",
+        this.#config,
+        "--dev-oracle-key",
+        ORACLE_KEY,
+        "--dev-oracle-scenario",
+        "flat",
+        "--dev-oracle-interval-ms",
+        "1000",
+      ],
+      { [FAILPOINTS_ENV]: failpoints },
+    );
     p.child.on("error", (error) => (p.stderr += `spawn failed: ${error.message}\n`));
     this.#process = p;
     this.#incarnations.push(p);
     await p.waitFor((lines) => lines.includes("ready"), `${this.name} to be ready`, 120_000);
     const multiaddr = p.value("multiaddr")!;
-    if (this.#multiaddr !== undefined && multiaddr !== this.#multiaddr) throw new Error(`${this.name} came back on ${multiaddr}, not ${this.#multiaddr}`);
+    if (this.#multiaddr !== undefined && multiaddr !== this.#multiaddr)
+      throw new Error(`${this.name} came back on ${multiaddr}, not ${this.#multiaddr}`);
     this.#multiaddr = multiaddr;
   }
 
   async stop(): Promise<void> {
     const code = await this.#process?.stop("SIGTERM");
-    if (code !== 0 && code !== undefined) throw new Error(`${this.name} did not stop cleanly (${code})\n${this.#process!.stderr.slice(-3000)}`);
+    if (code !== 0 && code !== undefined)
+      throw new Error(`${this.name} did not stop cleanly (${code})\n${this.#process!.stderr.slice(-3000)}`);
   }
 
   async kill(): Promise<void> {
@@ -163,17 +191,28 @@ export class HubProcess {
 
   /** Whether any incarnation logged `event` with these fields. */
   logged(event: HubEventName, fields: Record<string, string>): boolean {
-    return this.#incarnations.some((p) => hubEvents(p, event).some((e) => Object.entries(fields).every(([k, v]) => e[k]?.toLowerCase() === v.toLowerCase())));
+    return this.#incarnations.some((p) =>
+      hubEvents(p, event).some((e) =>
+        Object.entries(fields).every(([k, v]) => e[k]?.toLowerCase() === v.toLowerCase()),
+      ),
+    );
   }
 
   /** Event lines of every incarnation, short, for a failure report. */
   story(): string[] {
-    return this.#incarnations.flatMap((p, i) => p.stderr.split("\n").flatMap((l) => {
-      const m = /"event":"(channel-status|supported|rejected|unilateral-[a-z]+|roll-conclude|funding-timeout|hub-deposited|dispute-[a-z]+|proposal-expired)"/.exec(l);
-      if (m === null) return [];
-      const e = JSON.parse(l) as Record<string, unknown>;
-      return [`#${i} ${m[1]} ${String(e.channelId ?? "").slice(0, 10)} ${String(e.status ?? e.turnNum ?? e.code ?? e.error ?? "")}`];
-    }));
+    return this.#incarnations.flatMap((p, i) =>
+      p.stderr.split("\n").flatMap((l) => {
+        const m =
+          /"event":"(channel-status|supported|rejected|unilateral-[a-z]+|roll-conclude|funding-timeout|hub-deposited|dispute-[a-z]+|proposal-expired)"/.exec(
+            l,
+          );
+        if (m === null) return [];
+        const e = JSON.parse(l) as Record<string, unknown>;
+        return [
+          `#${i} ${m[1]} ${String(e.channelId ?? "").slice(0, 10)} ${String(e.status ?? e.turnNum ?? e.code ?? e.error ?? "")}`,
+        ];
+      }),
+    );
   }
 }
 
@@ -198,11 +237,21 @@ export class TraderProcess {
   }
 
   /** After `hub` started once (the config carries its multiaddr). */
-  static async create(w: E2eWorld, name: string, hub: HubProcess, chain: Record<string, unknown> = {}): Promise<TraderProcess> {
+  static async create(
+    w: E2eWorld,
+    name: string,
+    hub: HubProcess,
+    chain: Record<string, unknown> = {},
+  ): Promise<TraderProcess> {
     const key = w.devKey(`${name}.key`);
     await w.fund(key.address, 10_000n * USD);
     const dataDir = join(w.dir, `${name}-data`);
-    const config = w.writeConfig(`${name}.json`, { dataDir, key: key.key, chain: { pollMs: 250, ...chain }, hub: { multiaddr: hub.multiaddr, address: hub.address } });
+    const config = w.writeConfig(`${name}.json`, {
+      dataDir,
+      key: key.key,
+      chain: { pollMs: 250, ...chain },
+      hub: { multiaddr: hub.multiaddr, address: hub.address },
+    });
     return new TraderProcess(w, name, key.address, dataDir, config, hub);
   }
 
@@ -213,7 +262,11 @@ export class TraderProcess {
     this.spawned.push(p);
     if (process.env.E2E_VERBOSE) {
       const t0 = Date.now();
-      void p.exited.then((code) => console.log(`    ${this.name}: trader ${args[0]}${failpoints ? ` [${failpoints}]` : ""} → ${code ?? p.child.signalCode} in ${((Date.now() - t0) / 1000).toFixed(1)} s`));
+      void p.exited.then((code) =>
+        console.log(
+          `    ${this.name}: trader ${args[0]}${failpoints ? ` [${failpoints}]` : ""} → ${code ?? p.child.signalCode} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+        ),
+      );
     }
     return p;
   }
@@ -222,7 +275,10 @@ export class TraderProcess {
   async run(...args: string[]): Promise<CliProcess> {
     const p = this.spawn(args);
     const code = await p.exited;
-    if (code !== 0) throw new Error(`${this.name}: trader ${args.join(" ")} exited ${code ?? p.child.signalCode}\n${p.lines.join("\n")}\n${p.stderr.slice(-3000)}`);
+    if (code !== 0)
+      throw new Error(
+        `${this.name}: trader ${args.join(" ")} exited ${code ?? p.child.signalCode}\n${p.lines.join("\n")}\n${p.stderr.slice(-3000)}`,
+      );
     return p;
   }
 
@@ -237,19 +293,27 @@ export class TraderProcess {
 /** The process died by SIGKILL at `failpoint` (not of anything else). */
 export async function expectKilled(p: CliProcess, failpoint: string, what: string, ms = 90_000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  const code = await Promise.race([p.exited, new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), ms)))]);
+  const code = await Promise.race([
+    p.exited,
+    new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), ms))),
+  ]);
   clearTimeout(timer);
   const name = failpoint.replace(/@\d+$/, "");
   if (code === "timeout" || p.child.signalCode !== "SIGKILL" || !p.stderr.includes(`failpoint ${name}\n`)) {
     if (code === "timeout") await p.stop("SIGKILL");
-    throw new Error(`${what}: expected death at ${failpoint}, got ${code === "timeout" ? "no death" : `exit ${code} signal ${p.child.signalCode}`}\n${p.lines.join("\n")}\n${p.stderr.slice(-3000)}`);
+    throw new Error(
+      `${what}: expected death at ${failpoint}, got ${code === "timeout" ? "no death" : `exit ${code} signal ${p.child.signalCode}`}\n${p.lines.join("\n")}\n${p.stderr.slice(-3000)}`,
+    );
   }
 }
 
 /** Waits for a process with a deadline; kills it on the deadline. */
 export async function exitOf(p: CliProcess, ms: number): Promise<number | null | "timeout"> {
   let timer: NodeJS.Timeout | undefined;
-  const code = await Promise.race([p.exited, new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), ms)))]);
+  const code = await Promise.race([
+    p.exited,
+    new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), ms))),
+  ]);
   clearTimeout(timer);
   if (code === "timeout") await p.stop("SIGKILL");
   return code;
@@ -268,8 +332,17 @@ const TRANSFER = new Interface(["event Transfer(address indexed from, address in
 
 export async function ledgerOf(w: E2eWorld, channelId: Bytes32): Promise<Ledger> {
   const adjudicator = new Interface((await loadArtifact("NitroAdjudicator")).abi);
-  const logsOf = (event: string) => w.provider.getLogs({ address: w.deployment.adjudicator, fromBlock: 0, toBlock: "latest", topics: [adjudicator.getEvent(event)!.topicHash, channelId] });
-  const sum = async (logs: readonly Log[], pick: (from: string, to: string) => string | undefined): Promise<Map<string, bigint>> => {
+  const logsOf = (event: string) =>
+    w.provider.getLogs({
+      address: w.deployment.adjudicator,
+      fromBlock: 0,
+      toBlock: "latest",
+      topics: [adjudicator.getEvent(event)!.topicHash, channelId],
+    });
+  const sum = async (
+    logs: readonly Log[],
+    pick: (from: string, to: string) => string | undefined,
+  ): Promise<Map<string, bigint>> => {
     const out = new Map<string, bigint>();
     for (const hash of new Set(logs.map((l) => l.transactionHash))) {
       const receipt = (await w.provider.getTransactionReceipt(hash))!;
@@ -307,7 +380,11 @@ export async function readStore(path: string, counterparty?: string): Promise<Ma
     const out = new Map<Bytes32, StoredChannel>();
     for (const r of await store.listChannels()) {
       if (counterparty !== undefined && r.counterparty.toLowerCase() !== counterparty.toLowerCase()) continue;
-      out.set(r.channelId, { status: r.status, latest: await store.latestSupported(r.channelId), newest: await store.latestState(r.channelId) });
+      out.set(r.channelId, {
+        status: r.status,
+        latest: await store.latestSupported(r.channelId),
+        newest: await store.latestState(r.channelId),
+      });
     }
     return out;
   } finally {
@@ -328,9 +405,12 @@ export function addressPayouts(state: SignedState["state"]): Map<string, bigint>
   return out;
 }
 
-const total = (state: SignedState["state"]) => state.outcome.reduce((s, e) => s + e.allocations.reduce((t, a) => t + a.amount, 0n), 0n);
-const show = (m: ReadonlyMap<string, bigint>) => JSON.stringify([...m].filter(([, v]) => v !== 0n).sort(), (_k, v) => (typeof v === "bigint" ? v.toString() : v));
-const turnHash = (s: SignedState | undefined) => (s === undefined ? "none" : `${s.state.turnNum}:${stateHashOf(s.state)}`);
+const total = (state: SignedState["state"]) =>
+  state.outcome.reduce((s, e) => s + e.allocations.reduce((t, a) => t + a.amount, 0n), 0n);
+const show = (m: ReadonlyMap<string, bigint>) =>
+  JSON.stringify([...m].filter(([, v]) => v !== 0n).sort(), (_k, v) => (typeof v === "bigint" ? v.toString() : v));
+const turnHash = (s: SignedState | undefined) =>
+  s === undefined ? "none" : `${s.state.turnNum}:${stateHashOf(s.state)}`;
 
 /**
  * The end of every case, with the hub and the trader stopped: for each of the
@@ -342,7 +422,11 @@ const turnHash = (s: SignedState | undefined) => (s === undefined ? "none" : `${
  * both hold it open. `hubChannels`: the hub's store, the trader's channels
  * only. Returns the problems found, empty when all is well.
  */
-export async function agreement(w: E2eWorld, trader: TraderProcess, hubChannels: ReadonlyMap<Bytes32, StoredChannel>): Promise<string[]> {
+export async function agreement(
+  w: E2eWorld,
+  trader: TraderProcess,
+  hubChannels: ReadonlyMap<Bytes32, StoredChannel>,
+): Promise<string[]> {
   const problems: string[] = [];
   const mine = await readStore(join(trader.dataDir, "trader.db"));
   for (const id of new Set([...mine.keys(), ...hubChannels.keys()])) {
@@ -355,25 +439,43 @@ export async function agreement(w: E2eWorld, trader: TraderProcess, hubChannels:
     // A channel the chain never saw holds nothing and can pay nothing: a withdrawal's successor whose roll
     // never came, a proposal never countersigned. Whether one side holds its turn 0 as supported is moot.
     if (!funded && !paidOut && ledger.deposits.size === 0) continue;
-    if (turnHash(t?.latest) !== turnHash(h?.latest)) problems.push(`${where}: latest supported differs: trader ${turnHash(t?.latest)}, hub ${turnHash(h?.latest)}`);
+    if (turnHash(t?.latest) !== turnHash(h?.latest))
+      problems.push(`${where}: latest supported differs: trader ${turnHash(t?.latest)}, hub ${turnHash(h?.latest)}`);
     const latest = t?.latest ?? h?.latest;
     if (paidOut) {
       const exitPaid = latest === undefined || !latest.state.isFinal;
       // A lone exit pays the candidate that finalized: the newest state either side stored above the latest supported.
-      const paying = exitPaid ? [t?.newest, h?.newest].find((s) => s !== undefined && s.sigs.some((sig) => sig === undefined) && s.state.turnNum > (latest?.state.turnNum ?? -1)) : latest;
-      if (paying === undefined) problems.push(`${where}: paid out ${show(ledger.payouts)} without a final state or an exit candidate`);
-      else if (show(ledger.payouts) !== show(addressPayouts(paying.state))) problems.push(`${where}: paid ${show(ledger.payouts)}, the ${exitPaid ? "exit candidate" : "final state"} says ${show(addressPayouts(paying.state))}`);
-      if (t?.status !== "closed") problems.push(`${where}: paid out, but the trader holds it ${t?.status ?? "not at all"}`);
-      if (h?.status !== "closed") problems.push(`${where}: paid out, but the hub holds it ${h?.status ?? "not at all"}`);
+      const paying = exitPaid
+        ? [t?.newest, h?.newest].find(
+            (s) =>
+              s !== undefined &&
+              s.sigs.some((sig) => sig === undefined) &&
+              s.state.turnNum > (latest?.state.turnNum ?? -1),
+          )
+        : latest;
+      if (paying === undefined)
+        problems.push(`${where}: paid out ${show(ledger.payouts)} without a final state or an exit candidate`);
+      else if (show(ledger.payouts) !== show(addressPayouts(paying.state)))
+        problems.push(
+          `${where}: paid ${show(ledger.payouts)}, the ${exitPaid ? "exit candidate" : "final state"} says ${show(addressPayouts(paying.state))}`,
+        );
+      if (t?.status !== "closed")
+        problems.push(`${where}: paid out, but the trader holds it ${t?.status ?? "not at all"}`);
+      if (h?.status !== "closed")
+        problems.push(`${where}: paid out, but the hub holds it ${h?.status ?? "not at all"}`);
     } else if (funded) {
       const expected = latest === undefined ? 0n : total(latest.state);
-      if (ledger.holdings !== expected) problems.push(`${where}: the adjudicator holds ${ledger.holdings}, the latest supported state allocates ${expected}`);
-      if (latest?.state.isFinal) problems.push(`${where}: final state ${latest.state.turnNum} never concluded; ${ledger.holdings} locked`);
-      if (t?.status !== "open" || h?.status !== "open") problems.push(`${where}: holds ${ledger.holdings} but is not open on both sides`);
+      if (ledger.holdings !== expected)
+        problems.push(
+          `${where}: the adjudicator holds ${ledger.holdings}, the latest supported state allocates ${expected}`,
+        );
+      if (latest?.state.isFinal)
+        problems.push(`${where}: final state ${latest.state.turnNum} never concluded; ${ledger.holdings} locked`);
+      if (t?.status !== "open" || h?.status !== "open")
+        problems.push(`${where}: holds ${ledger.holdings} but is not open on both sides`);
     } else if (ledger.deposits.size > 0) {
       problems.push(`${where}: deposits ${show(ledger.deposits)} neither held nor paid out`);
     }
   }
   return problems;
 }
-

@@ -24,7 +24,19 @@ import { AdjudicatorClient } from "../../src/chain/adjudicator.ts";
 import type { Bytes32 } from "../../src/protocol/types.ts";
 import { FAILPOINTS } from "../../src/testing/failpoint.ts";
 import { startWorld, USD, waitForHubEvent, type CliProcess, type E2eWorld } from "../e2e/harness.ts";
-import { agreement, BTC, CHALLENGE_DURATION, ChainClock, exitOf, expectKilled, HubProcess, ledgerOf, pumpBlocks, readStore, TraderProcess } from "./crash-kit.ts";
+import {
+  agreement,
+  BTC,
+  CHALLENGE_DURATION,
+  ChainClock,
+  exitOf,
+  expectKilled,
+  HubProcess,
+  ledgerOf,
+  pumpBlocks,
+  readStore,
+  TraderProcess,
+} from "./crash-kit.ts";
 
 interface Env {
   readonly w: E2eWorld;
@@ -62,12 +74,21 @@ async function open(e: Env): Promise<Bytes32> {
 async function finish(e: Env, options: { traded?: boolean } = {}): Promise<void> {
   if (options.traded) {
     const status = await e.trader.run("status");
-    if (status.value("channel") === "none") throw new Error(`${e.trader.name}: status shows no channel\n${status.lines.join("\n")}`);
+    if (status.value("channel") === "none")
+      throw new Error(`${e.trader.name}: status shows no channel\n${status.lines.join("\n")}`);
     for (const line of status.lines.filter((l) => l.startsWith("position "))) {
       const [, market, sizeField] = line.split(" ");
       const size = sizeField!.slice("size=".length);
       if (/^-?0(\.0*)?$/.test(size)) continue;
-      await e.trader.run("trade", "--market", market!, "--side", size.startsWith("-") ? "buy" : "sell", "--size", size.replace(/^-/, ""));
+      await e.trader.run(
+        "trade",
+        "--market",
+        market!,
+        "--side",
+        size.startsWith("-") ? "buy" : "sell",
+        "--size",
+        size.replace(/^-/, ""),
+      );
     }
   }
   const closed = await e.trader.run("close");
@@ -77,8 +98,16 @@ async function finish(e: Env, options: { traded?: boolean } = {}): Promise<void>
 /** A trader command whose hub dies under it: it may fail or finish, but it must end once the hub is back. */
 async function endsAfterHubRestart(e: Env, p: CliProcess, what: string): Promise<number | null> {
   const code = await exitOf(p, 60_000);
-  if (code === "timeout") throw new Error(`${e.trader.name}: ${what} never ended after the hub came back\n${p.lines.join("\n")}\n${p.stderr.slice(-2000)}`);
-  e.notes.push(`${what} exited ${code}: ${p.stderr.split("\n").filter((l) => l.startsWith("error")).join(" | ")}`);
+  if (code === "timeout")
+    throw new Error(
+      `${e.trader.name}: ${what} never ended after the hub came back\n${p.lines.join("\n")}\n${p.stderr.slice(-2000)}`,
+    );
+  e.notes.push(
+    `${what} exited ${code}: ${p.stderr
+      .split("\n")
+      .filter((l) => l.startsWith("error"))
+      .join(" | ")}`,
+  );
   return code;
 }
 
@@ -90,13 +119,18 @@ async function hubDiesAndReturns(e: Env, failpoint: string): Promise<void> {
 
 /** The trader challenges alone at fresh oracle prices (`exit`), with the hub up or not; `done` runs when it ended. */
 async function exitAlone(e: Env, failpoint = "", done: () => void = () => {}): Promise<CliProcess> {
-  return e.clock.shared(async () => {
-    const reports = await e.clock.reportsFile(e.w.dir, `${e.trader.name}-${Date.now()}`, { [BTC]: 60_000n * 10n ** 8n });
-    const p = e.trader.spawn(["exit", "--reports", reports], failpoint);
-    if (failpoint !== "") await expectKilled(p, failpoint, `${e.trader.name}: exit`);
-    else if ((await p.exited) !== 0) throw new Error(`${e.trader.name}: exit failed\n${p.lines.join("\n")}\n${p.stderr.slice(-2000)}`);
-    return p;
-  }).finally(done);
+  return e.clock
+    .shared(async () => {
+      const reports = await e.clock.reportsFile(e.w.dir, `${e.trader.name}-${Date.now()}`, {
+        [BTC]: 60_000n * 10n ** 8n,
+      });
+      const p = e.trader.spawn(["exit", "--reports", reports], failpoint);
+      if (failpoint !== "") await expectKilled(p, failpoint, `${e.trader.name}: exit`);
+      else if ((await p.exited) !== 0)
+        throw new Error(`${e.trader.name}: exit failed\n${p.lines.join("\n")}\n${p.stderr.slice(-2000)}`);
+      return p;
+    })
+    .finally(done);
 }
 
 // An open finding's cases carry `skip` (CRASH_SKIPPED=1 runs them); none is open now. Findings 7 and 9
@@ -104,7 +138,12 @@ async function exitAlone(e: Env, failpoint = "", done: () => void = () => {}): P
 // before it was sent) were fixed by the flows as objectives; 2 (a top-up both signed, never paid) and 8 (a
 // roll final the trader signed and never saw countersigned) by the trader's resume at start.
 
-const TRADER_OPEN = ["trader.open.after-turn0-stored", "trader.open.after-accepted", "trader.open.before-deposit", "trader.open.after-deposit"];
+const TRADER_OPEN = [
+  "trader.open.after-turn0-stored",
+  "trader.open.after-accepted",
+  "trader.open.before-deposit",
+  "trader.open.after-deposit",
+];
 const TRADER_WITHDRAW = [
   "trader.withdraw.after-successor-signed-stored",
   "trader.withdraw.after-successor-countersigned-stored",
@@ -125,12 +164,21 @@ const CASES: Case[] = [
     },
   })),
   // trader.deposit.after-countersigned-stored: the finding-2 case below.
-  ...[["trade", "after-signed-stored"], ["trade", "after-countersigned-stored"], ["deposit", "after-signed-stored"]].map(([kind, step]): Case => ({
+  ...[
+    ["trade", "after-signed-stored"],
+    ["trade", "after-countersigned-stored"],
+    ["deposit", "after-signed-stored"],
+  ].map(([kind, step]): Case => ({
     name: `trader.${kind}.${step}: the next command carries on`,
     fires: [`trader.${kind}.${step}`],
     run: async (e) => {
       await open(e);
-      await e.trader.killedAt(`trader.${kind}.${step}`, ...(kind === "trade" ? ["trade", "--market", BTC, "--side", "buy", "--size", "0.001"] : ["deposit", "--amount", "50"]));
+      await e.trader.killedAt(
+        `trader.${kind}.${step}`,
+        ...(kind === "trade"
+          ? ["trade", "--market", BTC, "--side", "buy", "--size", "0.001"]
+          : ["deposit", "--amount", "50"]),
+      );
       await finish(e, { traded: kind === "trade" });
     },
   })),
@@ -172,7 +220,11 @@ const CASES: Case[] = [
       await e.trader.run("close");
     },
   },
-  ...["trader.close.after-countersigned-stored", "trader.close.after-closing-stored", "trader.close.after-conclude"].map((fp): Case => ({
+  ...[
+    "trader.close.after-countersigned-stored",
+    "trader.close.after-closing-stored",
+    "trader.close.after-conclude",
+  ].map((fp): Case => ({
     name: `${fp}: the next start (\`status\`, then \`close\` if it still shows the channel) concludes and pays out (finding 1)`,
     fires: [fp],
     run: async (e) => {
@@ -302,13 +354,23 @@ const CASES: Case[] = [
     hubArmed: `hub.${kind}.after-countersigned-stored`,
     run: async (e) => {
       await open(e);
-      const p = e.trader.spawn(kind === "trade" ? ["trade", "--market", BTC, "--side", "buy", "--size", "0.001"] : kind === "deposit" ? ["deposit", "--amount", "50"] : ["close"]);
+      const p = e.trader.spawn(
+        kind === "trade"
+          ? ["trade", "--market", BTC, "--side", "buy", "--size", "0.001"]
+          : kind === "deposit"
+            ? ["deposit", "--amount", "50"]
+            : ["close"],
+      );
       await hubDiesAndReturns(e, `hub.${kind}.after-countersigned-stored`);
       await endsAfterHubRestart(e, p, kind);
       await finish(e, { traded: kind === "trade" });
     },
   })),
-  ...["hub.withdraw.after-successor-stored", "hub.withdraw.after-countersigned-stored@1", "hub.withdraw.after-countersigned-stored@2"].map((fp): Case => ({
+  ...[
+    "hub.withdraw.after-successor-stored",
+    "hub.withdraw.after-countersigned-stored@1",
+    "hub.withdraw.after-countersigned-stored@2",
+  ].map((fp): Case => ({
     name: `${fp}: the hub dies mid-withdrawal; the trader's next command finishes or forgets it`,
     fires: [fp.replace(/@\d$/, "")],
     hubArmed: fp,
@@ -368,7 +430,11 @@ const CASES: Case[] = [
       const stale = join(e.w.dir, `${e.trader.name}-stale.json`);
       await e.trader.run("dump-state", "--out", stale);
       await e.trader.run("deposit", "--amount", "10");
-      const reader = await AdjudicatorClient.connect({ wallet: Wallet.createRandom().connect(e.w.provider), adjudicator: e.w.deployment.adjudicator, token: e.w.deployment.token });
+      const reader = await AdjudicatorClient.connect({
+        wallet: Wallet.createRandom().connect(e.w.provider),
+        adjudicator: e.w.deployment.adjudicator,
+        token: e.w.deployment.token,
+      });
       // The stale challenge must stand until the restarted hub answers it.
       await e.clock.shared(async () => {
         await e.trader.run("challenge", "--state", stale);
@@ -421,17 +487,22 @@ async function runCase(ctx: Ctx, c: Case, index: number): Promise<void> {
   const trader = await TraderProcess.create(w, `trader-${index}`, hub, c.traderChain);
   const e: Env = { w, clock, hub, trader, notes: [] };
   let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the case overran ${CASE_DEADLINE_MS / 1000} s`)), CASE_DEADLINE_MS)));
+  const deadline = new Promise<never>(
+    (_, reject) =>
+      (timer = setTimeout(() => reject(new Error(`the case overran ${CASE_DEADLINE_MS / 1000} s`)), CASE_DEADLINE_MS)),
+  );
   try {
     await Promise.race([c.run(e), deadline]);
     await hubCaughtUp(e);
     await hub.stop();
     const problems = await agreement(w, trader, await readStore(join(hub.dataDir, "hub.db"), trader.address));
     if (problems.length > 0) throw new Error(problems.join("\n"));
-    if (process.env.E2E_VERBOSE) console.log(`    ok ${c.name.slice(0, 60)} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    if (process.env.E2E_VERBOSE)
+      console.log(`    ok ${c.name.slice(0, 60)} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   } catch (error) {
     await Promise.all([hub.kill(), ...trader.spawned.map((p) => p.stop("SIGKILL"))]);
-    (error as Error).message += `\n  notes: ${e.notes.join("\n         ")}\n  hub events: ${hub.story().slice(-16).join("\n              ")}`;
+    (error as Error).message +=
+      `\n  notes: ${e.notes.join("\n         ")}\n  hub events: ${hub.story().slice(-16).join("\n              ")}`;
     throw error;
   } finally {
     clearTimeout(timer);
@@ -491,15 +562,24 @@ test("every failpoint is fired by some case, or listed as not covered", () => {
 function generic(name: string): string {
   return name
     .replace(/^trader\.(trade|deposit|close)\.(after-signed-stored|after-countersigned-stored)$/, "trader.<kind>.$2")
-    .replace(/^hub\.(trade|deposit|close|withdraw)\.after-countersigned-stored$/, "hub.<kind>.after-countersigned-stored");
+    .replace(
+      /^hub\.(trade|deposit|close|withdraw)\.after-countersigned-stored$/,
+      "hub.<kind>.after-countersigned-stored",
+    );
 }
 
 /** Failpoints no case fires yet, and why. */
 const NOT_COVERED = new Map<string, string>([
-  ["hub.<kind>.after-proposal-stored", "a liquidation needs a price path that crashes; test/hub/liquidation covers restarts in process"],
+  [
+    "hub.<kind>.after-proposal-stored",
+    "a liquidation needs a price path that crashes; test/hub/liquidation covers restarts in process",
+  ],
   ["hub.exit.before-challenge", "the hub's own on-chain liquidation: same"],
   ["hub.exit.after-challenge", "same"],
-  ["hub.funding-timeout.before-challenge", "the funding timeout runs on the hub's wall clock, which a hub process cannot have driven"],
+  [
+    "hub.funding-timeout.before-challenge",
+    "the funding timeout runs on the hub's wall clock, which a hub process cannot have driven",
+  ],
   ["hub.funding-timeout.after-challenge", "same"],
   ["hub.dispute.after-counter-stored", "a counter-settlement needs prices that moved since the stale state"],
 ]);

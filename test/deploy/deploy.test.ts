@@ -63,7 +63,16 @@ test("refused at start: no code at an address, another chain's registry, no regi
   const line = await refused(ctx, ["hub", "start", "--config", noCode], "CONTRACT_MISSING");
   assert.match(line, new RegExp(done.someAddress));
   const traderNoCode = join(ctx.dir, "trader-no-code.json");
-  writeFileSync(traderNoCode, JSON.stringify({ ...JSON.parse(readFileSync(noCode, "utf8")), hub: { multiaddr: "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWLRPJAA5o6AvA1JEqkZxG6rWUfMCnJdUtq3VSsmRbWs5A", address: done.someAddress } }));
+  writeFileSync(
+    traderNoCode,
+    JSON.stringify({
+      ...JSON.parse(readFileSync(noCode, "utf8")),
+      hub: {
+        multiaddr: "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWLRPJAA5o6AvA1JEqkZxG6rWUfMCnJdUtq3VSsmRbWs5A",
+        address: done.someAddress,
+      },
+    }),
+  );
   await refused(ctx, ["trader", "status", "--config", traderNoCode], "CONTRACT_MISSING");
 
   // A registry copied from another chain under this chain's name.
@@ -71,20 +80,43 @@ test("refused at start: no code at an address, another chain's registry, no regi
   mkdirSync(otherChain);
   const record = JSON.parse(readFileSync(done.registry, "utf8")) as Record<string, unknown>;
   writeFileSync(join(otherChain, "31337.json"), JSON.stringify({ ...record, chainId: "11155111" }));
-  await refused(ctx, ["hub", "start", "--config", done.hubConfig({ deployments: otherChain }, "other-chain.json")], "REGISTRY_CHAIN_MISMATCH");
+  await refused(
+    ctx,
+    ["hub", "start", "--config", done.hubConfig({ deployments: otherChain }, "other-chain.json")],
+    "REGISTRY_CHAIN_MISMATCH",
+  );
 
   // No deployment recorded for the chain: the error says what to run.
-  const none = await refused(ctx, ["hub", "start", "--config", done.hubConfig({ deployments: join(ctx.dir, "empty") }, "none.json")], "REGISTRY_MISSING");
+  const none = await refused(
+    ctx,
+    ["hub", "start", "--config", done.hubConfig({ deployments: join(ctx.dir, "empty") }, "none.json")],
+    "REGISTRY_MISSING",
+  );
   assert.match(none, /nitro-margin deploy/);
 
   // Code, but not MarginApp's EIP-712 domain (the token's address in its place).
-  await refused(ctx, ["hub", "start", "--config", done.hubConfig({ marginApp: done.addresses.token }, "wrong-app.json")], "DOMAIN_MISMATCH");
+  await refused(
+    ctx,
+    ["hub", "start", "--config", done.hubConfig({ marginApp: done.addresses.token }, "wrong-app.json")],
+    "DOMAIN_MISMATCH",
+  );
 
   // Less ETH than the floor: the hub could not pay for the disputes it must answer.
   const ether = 10n ** 18n;
-  await refused(ctx, ["hub", "start", "--config", done.hubConfig({ minBalance: (1_000n * ether).toString() }, "poor.json")], "BALANCE_BELOW_FLOOR");
+  await refused(
+    ctx,
+    ["hub", "start", "--config", done.hubConfig({ minBalance: (1_000n * ether).toString() }, "poor.json")],
+    "BALANCE_BELOW_FLOOR",
+  );
   // Above the floor but under twice it: the hub starts and says it runs low.
-  const low = spawner(ctx)(["hub", "start", "--config", done.hubConfig({ minBalance: (60n * ether).toString() }, "low.json"), "--log-format", "json"]);
+  const low = spawner(ctx)([
+    "hub",
+    "start",
+    "--config",
+    done.hubConfig({ minBalance: (60n * ether).toString() }, "low.json"),
+    "--log-format",
+    "json",
+  ]);
   await low.waitFor((lines) => lines.includes("ready"), "the hub to start above its floor", 60_000);
   const warning = hubEvents(low, "gas-balance-low" as never)[0];
   assert.ok(warning !== undefined, low.stderr);
@@ -95,7 +127,10 @@ test("refused at start: no code at an address, another chain's registry, no regi
   const base = JSON.parse(readFileSync(done.hubConfig({}, "base.json"), "utf8")) as Record<string, unknown>;
   const downConfig = join(ctx.dir, "trader-down.json");
   const multiaddr = `/ip4/127.0.0.1/tcp/${await freePort()}/p2p/12D3KooWLRPJAA5o6AvA1JEqkZxG6rWUfMCnJdUtq3VSsmRbWs5A`;
-  writeFileSync(downConfig, JSON.stringify({ ...base, dataDir: join(ctx.dir, "down-data"), hub: { multiaddr, address: done.someAddress } }));
+  writeFileSync(
+    downConfig,
+    JSON.stringify({ ...base, dataDir: join(ctx.dir, "down-data"), hub: { multiaddr, address: done.someAddress } }),
+  );
   const down = await refused(ctx, ["trader", "status", "--config", downConfig], "NOT_CONNECTED");
   assert.ok(down.includes(multiaddr), down);
 });

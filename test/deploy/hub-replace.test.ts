@@ -42,7 +42,11 @@ test.after(async (ctx) => {
 
 test("automine off, a low first offer: the hub's approval is replaced with higher fees, lands, and the open completes", async (ctx) => {
   const { chain, deployment, dir } = ctx;
-  const token = new Contract(deployment.token, ["function mint(address to, uint256 amount)"], await chain.provider.getSigner(0));
+  const token = new Contract(
+    deployment.token,
+    ["function mint(address to, uint256 amount)"],
+    await chain.provider.getSigner(0),
+  );
   const keys = ["hub", "trader"].map((name) => {
     const wallet = Wallet.createRandom();
     const path = join(dir, `${name}.key`);
@@ -54,21 +58,36 @@ test("automine off, a low first offer: the hub's approval is replaced with highe
     await (await token.getFunction("mint")(k.address, 10_000n * USD)).wait();
   }
   const [hubKey, traderKey] = keys as [(typeof keys)[0], (typeof keys)[0]];
-  const oracle = createLocalOracle({ privateKey: ORACLE_KEY, domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp } });
+  const oracle = createLocalOracle({
+    privateKey: ORACLE_KEY,
+    domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp },
+  });
   const config = (k: typeof hubKey, extra: Record<string, unknown> = {}) => {
     const path = join(dir, `${k.name}.json`);
-    writeFileSync(path, JSON.stringify({
-      dataDir: join(dir, `${k.name}-data`),
-      key: { plainKeyFile: k.path, allowPlainKey: true },
-      chain: {
-        rpcUrl: chain.url, chainId: 31337, adjudicator: deployment.adjudicator, marginApp: deployment.marginApp, token: deployment.token, pollMs: 100,
-        maxFeePerGas: (200n * GWEI).toString(), maxPriorityFeePerGas: GWEI.toString(), replaceAfterMs: 300, feeBumpPercent: 50, maxReplacements: 12,
-      },
-      oracle: { signer: oracle.address },
-      channels: { challengeDuration: 3600, minDeposit: 1_000_000 },
-      markets: [{ market: "BTC-PERP" }],
-      ...extra,
-    }));
+    writeFileSync(
+      path,
+      JSON.stringify({
+        dataDir: join(dir, `${k.name}-data`),
+        key: { plainKeyFile: k.path, allowPlainKey: true },
+        chain: {
+          rpcUrl: chain.url,
+          chainId: 31337,
+          adjudicator: deployment.adjudicator,
+          marginApp: deployment.marginApp,
+          token: deployment.token,
+          pollMs: 100,
+          maxFeePerGas: (200n * GWEI).toString(),
+          maxPriorityFeePerGas: GWEI.toString(),
+          replaceAfterMs: 300,
+          feeBumpPercent: 50,
+          maxReplacements: 12,
+        },
+        oracle: { signer: oracle.address },
+        channels: { challengeDuration: 3600, minDeposit: 1_000_000 },
+        markets: [{ market: "BTC-PERP" }],
+        ...extra,
+      }),
+    );
     return path;
   };
   const spawn = (args: string[]) => {
@@ -76,14 +95,34 @@ test("automine off, a low first offer: the hub's approval is replaced with highe
     ctx.children.push(p);
     return p;
   };
-  const hub = spawn(["hub", "start", "--config", config(hubKey), "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--log-format", "json"]);
+  const hub = spawn([
+    "hub",
+    "start",
+    "--config",
+    config(hubKey),
+    "--dev-oracle-key",
+    ORACLE_KEY,
+    "--dev-oracle-scenario",
+    "flat",
+    "--log-format",
+    "json",
+  ]);
   await hub.waitFor((lines) => lines.includes("ready"), "the hub to be ready", 60_000);
 
   await chain.rpc("evm_setAutomine", [false]);
-  const open = spawn(["trader", "open", "--deposit", "100", "--config", config(traderKey, { hub: { multiaddr: hub.value("multiaddr"), address: hubKey.address } })]);
+  const open = spawn([
+    "trader",
+    "open",
+    "--deposit",
+    "100",
+    "--config",
+    config(traderKey, { hub: { multiaddr: hub.value("multiaddr"), address: hubKey.address } }),
+  ]);
   // The hub's approval reaches the pool, priced at the quiet chain's fee.
   const pendingOf = async (address: string) =>
-    ((await chain.rpc("eth_pendingTransactions")) as { from: string; hash: string; maxFeePerGas: string }[]).filter((t) => t.from.toLowerCase() === address.toLowerCase());
+    ((await chain.rpc("eth_pendingTransactions")) as { from: string; hash: string; maxFeePerGas: string }[]).filter(
+      (t) => t.from.toLowerCase() === address.toLowerCase(),
+    );
   let first: { hash: string; maxFeePerGas: string } | undefined;
   while (first === undefined) {
     if (!open.running) throw new Error(`trader open exited\n${open.stderr}`);
@@ -104,17 +143,35 @@ test("automine off, a low first offer: the hub's approval is replaced with highe
   const replaced = hubEvents(hub, "tx-replaced" as never);
   assert.ok(replaced.length >= 1, `the hub logged its replacements\n${hub.stderr.slice(-2000)}`);
   assert.is(replaced[0]!.replaced, first.hash, "the stuck transaction is the one replaced");
-  assert.ok(replaced.every((r) => r.nonce === replaced[0]!.nonce), "every copy with the same nonce");
+  assert.ok(
+    replaced.every((r) => r.nonce === replaced[0]!.nonce),
+    "every copy with the same nonce",
+  );
   const landed = (await chain.provider.getTransaction(replaced.at(-1)!.hash!))!;
   assert.ok(landed.blockNumber !== null, "the last copy was mined");
-  assert.ok(landed.maxFeePerGas! >= BASE_FEE && landed.maxFeePerGas! <= 200n * GWEI, `paid the base fee, under the cap (${landed.maxFeePerGas})`);
-  assert.is((await chain.provider.getTransaction(first.hash)), null, "the stuck copy is gone from the chain and the pool");
-  assert.is(await chain.provider.getTransactionCount(hubKey.address, "latest"), 2, "approval and deposit: no nonce lost or doubled");
+  assert.ok(
+    landed.maxFeePerGas! >= BASE_FEE && landed.maxFeePerGas! <= 200n * GWEI,
+    `paid the base fee, under the cap (${landed.maxFeePerGas})`,
+  );
+  assert.is(
+    await chain.provider.getTransaction(first.hash),
+    null,
+    "the stuck copy is gone from the chain and the pool",
+  );
+  assert.is(
+    await chain.provider.getTransactionCount(hubKey.address, "latest"),
+    2,
+    "approval and deposit: no nonce lost or doubled",
+  );
 });
 
 test("a hub killed with its transaction pending takes it over after the restart: same nonce, higher fee, lands", async (ctx) => {
   const { chain, deployment, dir } = ctx;
-  const token = new Contract(deployment.token, ["function mint(address to, uint256 amount)"], await chain.provider.getSigner(0));
+  const token = new Contract(
+    deployment.token,
+    ["function mint(address to, uint256 amount)"],
+    await chain.provider.getSigner(0),
+  );
   const keys = ["hub2", "trader2"].map((name) => {
     const wallet = Wallet.createRandom();
     const path = join(dir, `${name}.key`);
@@ -126,21 +183,36 @@ test("a hub killed with its transaction pending takes it over after the restart:
     await (await token.getFunction("mint")(k.address, 10_000n * USD)).wait();
   }
   const [hubKey, traderKey] = keys as [(typeof keys)[0], (typeof keys)[0]];
-  const oracle = createLocalOracle({ privateKey: ORACLE_KEY, domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp } });
+  const oracle = createLocalOracle({
+    privateKey: ORACLE_KEY,
+    domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp },
+  });
   const config = (k: typeof hubKey, replaceAfterMs: number, extra: Record<string, unknown> = {}) => {
     const path = join(dir, `${k.name}.json`);
-    writeFileSync(path, JSON.stringify({
-      dataDir: join(dir, `${k.name}-data`),
-      key: { plainKeyFile: k.path, allowPlainKey: true },
-      chain: {
-        rpcUrl: chain.url, chainId: 31337, adjudicator: deployment.adjudicator, marginApp: deployment.marginApp, token: deployment.token, pollMs: 100,
-        maxFeePerGas: (200n * GWEI).toString(), maxPriorityFeePerGas: GWEI.toString(), replaceAfterMs, feeBumpPercent: 50, maxReplacements: 12,
-      },
-      oracle: { signer: oracle.address },
-      channels: { challengeDuration: 3600, minDeposit: 1_000_000 },
-      markets: [{ market: "BTC-PERP" }],
-      ...extra,
-    }));
+    writeFileSync(
+      path,
+      JSON.stringify({
+        dataDir: join(dir, `${k.name}-data`),
+        key: { plainKeyFile: k.path, allowPlainKey: true },
+        chain: {
+          rpcUrl: chain.url,
+          chainId: 31337,
+          adjudicator: deployment.adjudicator,
+          marginApp: deployment.marginApp,
+          token: deployment.token,
+          pollMs: 100,
+          maxFeePerGas: (200n * GWEI).toString(),
+          maxPriorityFeePerGas: GWEI.toString(),
+          replaceAfterMs,
+          feeBumpPercent: 50,
+          maxReplacements: 12,
+        },
+        oracle: { signer: oracle.address },
+        channels: { challengeDuration: 3600, minDeposit: 1_000_000 },
+        markets: [{ market: "BTC-PERP" }],
+        ...extra,
+      }),
+    );
     return path;
   };
   const spawn = (args: string[]) => {
@@ -149,11 +221,29 @@ test("a hub killed with its transaction pending takes it over after the restart:
     return p;
   };
   // The first run would wait a minute before replacing anything: it is killed long before.
-  const hubArgs = (replaceAfterMs: number) => ["hub", "start", "--config", config(hubKey, replaceAfterMs), "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--log-format", "json"];
+  const hubArgs = (replaceAfterMs: number) => [
+    "hub",
+    "start",
+    "--config",
+    config(hubKey, replaceAfterMs),
+    "--dev-oracle-key",
+    ORACLE_KEY,
+    "--dev-oracle-scenario",
+    "flat",
+    "--log-format",
+    "json",
+  ];
   const first = spawn(hubArgs(60_000));
   await first.waitFor((lines) => lines.includes("ready"), "the hub to be ready", 60_000);
   await chain.rpc("evm_setAutomine", [false]);
-  const open = spawn(["trader", "open", "--deposit", "100", "--config", config(traderKey, 60_000, { hub: { multiaddr: first.value("multiaddr"), address: hubKey.address } })]);
+  const open = spawn([
+    "trader",
+    "open",
+    "--deposit",
+    "100",
+    "--config",
+    config(traderKey, 60_000, { hub: { multiaddr: first.value("multiaddr"), address: hubKey.address } }),
+  ]);
   const journalFile = join(dir, "hub2-data", "pending-txs.json");
   const recorded = () => {
     try {
@@ -171,7 +261,10 @@ test("a hub killed with its transaction pending takes it over after the restart:
   assert.is(stuck.nonce, 0);
   await first.stop("SIGKILL");
   await open.stop("SIGKILL");
-  assert.ok((await chain.rpc("eth_pendingTransactions") as { hash: string }[]).some((t) => t.hash === stuck.hash), "the approval is still in the pool");
+  assert.ok(
+    ((await chain.rpc("eth_pendingTransactions")) as { hash: string }[]).some((t) => t.hash === stuck.hash),
+    "the approval is still in the pool",
+  );
 
   // Restarted (now replacing after 300 ms) while every block costs BASE_FEE.
   const second = spawn(hubArgs(300));
@@ -186,7 +279,11 @@ test("a hub killed with its transaction pending takes it over after the restart:
   const resumed = hubEvents(second, "tx-replaced" as never).filter((r) => r.action === "approve (after restart)");
   assert.ok(resumed.length >= 1, `the restarted hub replaced the approval\n${second.stderr.slice(-2000)}`);
   assert.is(resumed[0]!.replaced, stuck.hash);
-  const nonceZero = await Promise.all(hubEvents(second, "tx-replaced" as never).filter((r) => r.nonce === "0").map((r) => chain.provider.getTransaction(r.hash!)));
+  const nonceZero = await Promise.all(
+    hubEvents(second, "tx-replaced" as never)
+      .filter((r) => r.nonce === "0")
+      .map((r) => chain.provider.getTransaction(r.hash!)),
+  );
   const landed = nonceZero.find((t) => t !== null && t.blockNumber !== null);
   assert.ok(landed !== undefined, "a copy of nonce 0 was mined");
   assert.ok(landed!.maxFeePerGas! >= BASE_FEE, `at the base fee (${landed!.maxFeePerGas})`);

@@ -20,7 +20,11 @@ export interface NodeChain {
 
 export async function startNodeChain(): Promise<NodeChain> {
   const port = await freePort();
-  const child: ChildProcess = spawn(join(ROOT, "node_modules/.bin/node"), [join(ROOT, "node_modules/hardhat/dist/src/cli.js"), "node", "--hostname", "127.0.0.1", "--port", String(port)], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(
+    join(ROOT, "node_modules/.bin/node"),
+    [join(ROOT, "node_modules/hardhat/dist/src/cli.js"), "node", "--hostname", "127.0.0.1", "--port", String(port)],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
   let output = "";
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {

@@ -47,7 +47,10 @@ test("the tarball installs with no repository and no Hardhat, and holds the cont
   // The SDK's declarations, as prepack writes them.
   await run(NODE, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.types.json"], { cwd: ROOT });
   await run("npm", ["pack", "--ignore-scripts", "--pack-destination", packed], { cwd: ROOT });
-  const tarball = join(packed, readdirSync(packed).find((f) => f.endsWith(".tgz"))!);
+  const tarball = join(
+    packed,
+    readdirSync(packed).find((f) => f.endsWith(".tgz"))!,
+  );
   const app = join(ctx.dir, "app");
   mkdirSync(app);
   await run("npm", ["install", "--no-audit", "--no-fund", tarball], { cwd: app });
@@ -56,26 +59,64 @@ test("the tarball installs with no repository and no Hardhat, and holds the cont
   const installed = readdirSync(join(app, "node_modules"));
   assert.not.ok(installed.includes("hardhat"), "no Hardhat");
   assert.not.ok(installed.includes("ethers"), "dependencies are inside the bundle");
-  for (const name of ["NitroAdjudicator", "MarginApp", "CollateralToken"]) assert.ok(existsSync(join(app, "node_modules/nitro-margin/dist/contracts", `${name}.json`)), `${name} ships`);
+  for (const name of ["NitroAdjudicator", "MarginApp", "CollateralToken"])
+    assert.ok(existsSync(join(app, "node_modules/nitro-margin/dist/contracts", `${name}.json`)), `${name} ships`);
   ctx.app = app;
 });
 
 test("the trader SDK imports as nitro-margin/client, with its types", async (ctx) => {
-  const { stdout } = await run(NODE, ["--input-type=module", "-e", 'const m = await import("nitro-margin/client"); console.log(typeof m.TraderClient, typeof m.AdjudicatorClient)'], { cwd: ctx.app });
+  const { stdout } = await run(
+    NODE,
+    [
+      "--input-type=module",
+      "-e",
+      'const m = await import("nitro-margin/client"); console.log(typeof m.TraderClient, typeof m.AdjudicatorClient)',
+    ],
+    { cwd: ctx.app },
+  );
   assert.is(stdout.trim(), "function function");
   // A consumer's TypeScript sees the client's real types: a wrong use does not compile, a right one does.
   const check = (body: string) => {
-    writeFileSync(join(ctx.app, "check.ts"), `import { TraderClient, type TraderStatus } from "nitro-margin/client";\n${body}\n`);
-    return run(NODE, [join(ROOT, "node_modules/typescript/bin/tsc"), "--noEmit", "--strict", "--skipLibCheck", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2023", "--types", "node", "--typeRoots", join(ROOT, "node_modules/@types"), "check.ts"], { cwd: ctx.app });
+    writeFileSync(
+      join(ctx.app, "check.ts"),
+      `import { TraderClient, type TraderStatus } from "nitro-margin/client";\n${body}\n`,
+    );
+    return run(
+      NODE,
+      [
+        join(ROOT, "node_modules/typescript/bin/tsc"),
+        "--noEmit",
+        "--strict",
+        "--skipLibCheck",
+        "--module",
+        "nodenext",
+        "--moduleResolution",
+        "nodenext",
+        "--target",
+        "es2023",
+        "--types",
+        "node",
+        "--typeRoots",
+        join(ROOT, "node_modules/@types"),
+        "check.ts",
+      ],
+      { cwd: ctx.app },
+    );
   };
   await check("export const equity = (c: TraderClient): bigint => c.status().equity; export type S = TraderStatus;");
-  const wrong = await check("export const equity = (c: TraderClient): string => c.status().equity;").then(() => undefined, (error: { stdout: string }) => error);
+  const wrong = await check("export const equity = (c: TraderClient): string => c.status().equity;").then(
+    () => undefined,
+    (error: { stdout: string }) => error,
+  );
   assert.ok(wrong !== undefined, "a bigint is not a string");
   assert.match(wrong!.stdout, /TS2322/);
 });
 
 test("dev, the one command that needs Hardhat, says so in one line", async (ctx) => {
-  const result = await run(NODE, [ctx.bin, "dev", "--exit", "--rpc-port", "0"], { cwd: ctx.app }).then(() => undefined, (error: { code: number; stderr: string }) => error);
+  const result = await run(NODE, [ctx.bin, "dev", "--exit", "--rpc-port", "0"], { cwd: ctx.app }).then(
+    () => undefined,
+    (error: { code: number; stderr: string }) => error,
+  );
   assert.ok(result !== undefined, "exits non-zero");
   assert.is(result!.code, 1);
   assert.match(result!.stderr.trim(), /^error DEV_CHAIN_UNAVAILABLE: [^\n]*npm install hardhat/);
@@ -86,7 +127,10 @@ test("on an old Node the bin says so in one line", async (ctx) => {
   if (!existsSync(old)) return;
   const { stdout: version } = await run(old, ["--version"]);
   if (Number(version.slice(1).split(".")[0]) >= 22) return;
-  const result = await run(old, [ctx.bin, "help"]).then(() => undefined, (error: { code: number; stderr: string }) => error);
+  const result = await run(old, [ctx.bin, "help"]).then(
+    () => undefined,
+    (error: { code: number; stderr: string }) => error,
+  );
   assert.ok(result !== undefined, "exits non-zero");
   assert.is(result!.code, 1);
   assert.match(result!.stderr, /^error NODE_TOO_OLD: nitro-margin needs Node >= 22\.13, this is 2\d\./);

@@ -39,15 +39,26 @@ test.after(async (ctx) => {
 async function hubWallet(ctx: Ctx): Promise<Wallet> {
   const wallet = new Wallet(Wallet.createRandom().privateKey, ctx.chain.provider);
   await ctx.chain.rpc("hardhat_setBalance", [wallet.address, "0x" + (10n ** 20n).toString(16)]);
-  const token = new Contract(ctx.deployment.token, ["function mint(address to, uint256 amount)"], await ctx.chain.provider.getSigner(0));
+  const token = new Contract(
+    ctx.deployment.token,
+    ["function mint(address to, uint256 amount)"],
+    await ctx.chain.provider.getSigner(0),
+  );
   await (await token.getFunction("mint")(wallet.address, 1_000n * USD)).wait();
   return wallet;
 }
 
 /** Mines blocks at BASE_FEE until `pending` settles (each round also lets the client's replace timer run). */
-async function mineUntil<T>(ctx: Ctx, pending: Promise<T>, rounds: number): Promise<{ settled: boolean; value?: T; error?: unknown }> {
+async function mineUntil<T>(
+  ctx: Ctx,
+  pending: Promise<T>,
+  rounds: number,
+): Promise<{ settled: boolean; value?: T; error?: unknown }> {
   let outcome: { settled: boolean; value?: T; error?: unknown } = { settled: false };
-  void pending.then((value) => (outcome = { settled: true, value }), (error: unknown) => (outcome = { settled: true, error }));
+  void pending.then(
+    (value) => (outcome = { settled: true, value }),
+    (error: unknown) => (outcome = { settled: true, error }),
+  );
   for (let i = 0; i < rounds && !outcome.settled; i++) {
     await ctx.chain.rpc("hardhat_setNextBlockBaseFeePerGas", ["0x" + BASE_FEE.toString(16)]);
     await ctx.chain.rpc("evm_mine");
@@ -58,12 +69,27 @@ async function mineUntil<T>(ctx: Ctx, pending: Promise<T>, rounds: number): Prom
 
 test("the hub's deposit, offered under the base fee, is replaced until it lands, under the cap", async (ctx) => {
   const wallet = await hubWallet(ctx);
-  const policy: FeePolicy = { maxFeePerGas: 200n * GWEI, maxPriorityFeePerGas: 1n * GWEI, replaceAfterMs: 150, bumpPercent: 50, maxReplacements: 12 };
-  const client = await AdjudicatorClient.connect({ wallet, adjudicator: ctx.deployment.adjudicator, token: ctx.deployment.token, fees: policy, txTimeoutMs: 60_000 });
+  const policy: FeePolicy = {
+    maxFeePerGas: 200n * GWEI,
+    maxPriorityFeePerGas: 1n * GWEI,
+    replaceAfterMs: 150,
+    bumpPercent: 50,
+    maxReplacements: 12,
+  };
+  const client = await AdjudicatorClient.connect({
+    wallet,
+    adjudicator: ctx.deployment.adjudicator,
+    token: ctx.deployment.token,
+    fees: policy,
+    txTimeoutMs: 60_000,
+  });
   await ctx.chain.rpc("evm_setAutomine", [false]);
   // The node suggests fees from its latest block (~1 gwei): the first offer cannot pay BASE_FEE.
   const suggested = await ctx.chain.provider.getFeeData();
-  assert.ok(suggested.maxFeePerGas! < BASE_FEE, `first offer ${suggested.maxFeePerGas} under the base fee the test holds`);
+  assert.ok(
+    suggested.maxFeePerGas! < BASE_FEE,
+    `first offer ${suggested.maxFeePerGas} under the base fee the test holds`,
+  );
   const channelId = hexlify(randomBytes(32)) as Bytes32;
   const outcome = await mineUntil(ctx, client.deposit(channelId, 0n, 100n * USD), 400);
   await ctx.chain.rpc("evm_setAutomine", [true]);
@@ -74,18 +100,37 @@ test("the hub's deposit, offered under the base fee, is replaced until it lands,
   assert.is(await client.holdings(channelId), 100n * USD);
   for (const receipt of [result.approval!, result.receipt]) {
     const tx = (await ctx.chain.provider.getTransaction(receipt.hash))!;
-    assert.ok(tx.maxFeePerGas! >= BASE_FEE && tx.maxFeePerGas! <= policy.maxFeePerGas!, `replaced up to the base fee, under the cap (${tx.maxFeePerGas})`);
+    assert.ok(
+      tx.maxFeePerGas! >= BASE_FEE && tx.maxFeePerGas! <= policy.maxFeePerGas!,
+      `replaced up to the base fee, under the cap (${tx.maxFeePerGas})`,
+    );
   }
   // Two transactions' worth of nonces: each replacement reused its nonce, none was lost or doubled.
   assert.is(await ctx.chain.provider.getTransactionCount(wallet.address as Address, "latest"), 2);
-  assert.is(await ctx.chain.provider.getTransactionCount(wallet.address as Address, "pending"), 2, "nothing left pending");
+  assert.is(
+    await ctx.chain.provider.getTransactionCount(wallet.address as Address, "pending"),
+    2,
+    "nothing left pending",
+  );
 });
 
 test("with the cap under the base fee it stays pending: the bumps stop at the cap, and it lands once the fee falls", async (ctx) => {
   const wallet = await hubWallet(ctx);
   const cap = 20n * GWEI;
-  const policy: FeePolicy = { maxFeePerGas: cap, maxPriorityFeePerGas: 1n * GWEI, replaceAfterMs: 150, bumpPercent: 50, maxReplacements: 12 };
-  const client = await AdjudicatorClient.connect({ wallet, adjudicator: ctx.deployment.adjudicator, token: ctx.deployment.token, fees: policy, txTimeoutMs: 60_000 });
+  const policy: FeePolicy = {
+    maxFeePerGas: cap,
+    maxPriorityFeePerGas: 1n * GWEI,
+    replaceAfterMs: 150,
+    bumpPercent: 50,
+    maxReplacements: 12,
+  };
+  const client = await AdjudicatorClient.connect({
+    wallet,
+    adjudicator: ctx.deployment.adjudicator,
+    token: ctx.deployment.token,
+    fees: policy,
+    txTimeoutMs: 60_000,
+  });
   await ctx.chain.rpc("evm_setAutomine", [false]);
   const channelId = hexlify(randomBytes(32)) as Bytes32;
   const pending = client.deposit(channelId, 0n, 50n * USD);

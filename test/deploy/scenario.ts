@@ -45,38 +45,103 @@ export async function run(host: ScenarioHost, args: readonly string[]): Promise<
 export async function operatorAndTraders(host: ScenarioHost): Promise<ScenarioResult> {
   const { chain, dir } = host;
   const deployments = join(dir, "deployments");
-  const deployArgs = ["deploy", "--rpc", chain.url, "--chain-id", CHAIN_ID.toString(), "--out", deployments, "--poll-ms", "50"];
+  const deployArgs = [
+    "deploy",
+    "--rpc",
+    chain.url,
+    "--chain-id",
+    CHAIN_ID.toString(),
+    "--out",
+    deployments,
+    "--poll-ms",
+    "50",
+  ];
 
   // Deploy, then deploy again: the second run finds everything and sends nothing.
   const first = await run(host, deployArgs);
   assert.is(first.lines.at(-1), "deployed");
   const registry = first.value("registry")!;
   assert.ok(existsSync(registry), "the registry file is written");
-  const recorded = JSON.parse(readFileSync(registry, "utf8")) as { chainId: string; contracts: Record<string, { address: string; blockNumber: number }>; compiler: { version: string }; commit: string };
+  const recorded = JSON.parse(readFileSync(registry, "utf8")) as {
+    chainId: string;
+    contracts: Record<string, { address: string; blockNumber: number }>;
+    compiler: { version: string };
+    commit: string;
+  };
   assert.is(recorded.chainId, "31337");
   assert.is(recorded.contracts.NitroAdjudicator!.address, first.value("adjudicator"));
   assert.ok(recorded.contracts.MarginApp!.blockNumber > 0, "creation blocks are recorded");
   assert.match(recorded.compiler.version, /^0\.8\.17/);
   assert.match(recorded.commit, /^[0-9a-f]{40}|unknown/);
-  const addresses = { adjudicator: first.value("adjudicator")!, marginApp: first.value("margin-app")!, token: first.value("token")! };
-  for (const address of Object.values(addresses)) assert.is.not(await chain.provider.getCode(address), "0x", `code at ${address}`);
+  const addresses = {
+    adjudicator: first.value("adjudicator")!,
+    marginApp: first.value("margin-app")!,
+    token: first.value("token")!,
+  };
+  for (const address of Object.values(addresses))
+    assert.is.not(await chain.provider.getCode(address), "0x", `code at ${address}`);
   const blockBefore = await chain.provider.getBlockNumber();
   const second = await run(host, deployArgs);
   assert.is(second.lines.at(-1), "reused");
-  assert.equal({ adjudicator: second.value("adjudicator"), marginApp: second.value("margin-app"), token: second.value("token") }, addresses);
+  assert.equal(
+    { adjudicator: second.value("adjudicator"), marginApp: second.value("margin-app"), token: second.value("token") },
+    addresses,
+  );
   assert.is(await chain.provider.getBlockNumber(), blockBefore, "the second deploy sent no transaction");
 
   // Keys and money: the hub needs ETH (gas) and collateral (its side of each channel) before anyone opens.
-  const keys = await Promise.all(["hub", "alice", "bob"].map((name) => run(host, ["keygen", "--out", join(dir, `${name}.key`), "--plain", "--dev"])));
-  const [hub, alice, bob] = keys.map((k, i) => ({ name: ["hub", "alice", "bob"][i]!, address: k.value("address")!, key: join(dir, `${["hub", "alice", "bob"][i]}.key`) }));
-  await run(host, ["faucet", "--rpc", chain.url, "--chain-id", "31337", "--deployments", deployments, "--to", hub!.address, "--tokens", "100000", "--eth", "100"]);
-  for (const t of [alice!, bob!]) await run(host, ["faucet", "--rpc", chain.url, "--chain-id", "31337", "--deployments", deployments, "--to", t.address, "--tokens", "10000", "--eth", "10"]);
+  const keys = await Promise.all(
+    ["hub", "alice", "bob"].map((name) => run(host, ["keygen", "--out", join(dir, `${name}.key`), "--plain", "--dev"])),
+  );
+  const [hub, alice, bob] = keys.map((k, i) => ({
+    name: ["hub", "alice", "bob"][i]!,
+    address: k.value("address")!,
+    key: join(dir, `${["hub", "alice", "bob"][i]}.key`),
+  }));
+  await run(host, [
+    "faucet",
+    "--rpc",
+    chain.url,
+    "--chain-id",
+    "31337",
+    "--deployments",
+    deployments,
+    "--to",
+    hub!.address,
+    "--tokens",
+    "100000",
+    "--eth",
+    "100",
+  ]);
+  for (const t of [alice!, bob!])
+    await run(host, [
+      "faucet",
+      "--rpc",
+      chain.url,
+      "--chain-id",
+      "31337",
+      "--deployments",
+      deployments,
+      "--to",
+      t.address,
+      "--tokens",
+      "10000",
+      "--eth",
+      "10",
+    ]);
   const token = new Contract(addresses.token, ["function balanceOf(address) view returns (uint256)"], chain.provider);
   const balance = async (address: string) => (await token.getFunction("balanceOf")(address)) as bigint;
   assert.is(await balance(alice!.address), 10_000n * USD);
 
-  const oracle = createLocalOracle({ privateKey: ORACLE_KEY, domain: { chainId: CHAIN_ID, verifyingContract: addresses.marginApp as never } });
-  const config = (who: { name: string; key: string }, extra: Record<string, unknown> = {}, chainOverrides: Record<string, unknown> = {}) => ({
+  const oracle = createLocalOracle({
+    privateKey: ORACLE_KEY,
+    domain: { chainId: CHAIN_ID, verifyingContract: addresses.marginApp as never },
+  });
+  const config = (
+    who: { name: string; key: string },
+    extra: Record<string, unknown> = {},
+    chainOverrides: Record<string, unknown> = {},
+  ) => ({
     dataDir: join(dir, `${who.name}-data`),
     key: { plainKeyFile: who.key, allowPlainKey: true },
     // No address: they come from deployments/31337.json.
@@ -93,14 +158,30 @@ export async function operatorAndTraders(host: ScenarioHost): Promise<ScenarioRe
     return path;
   };
   const hubConfig = write("hub.json", config(hub!, { listen: ["/ip4/127.0.0.1/tcp/0"] }));
-  const hubProcess = host.spawn(["hub", "start", "--config", hubConfig, "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--dev-oracle-interval-ms", "500", "--log-format", "json"]);
+  const hubProcess = host.spawn([
+    "hub",
+    "start",
+    "--config",
+    hubConfig,
+    "--dev-oracle-key",
+    ORACLE_KEY,
+    "--dev-oracle-scenario",
+    "flat",
+    "--dev-oracle-interval-ms",
+    "500",
+    "--log-format",
+    "json",
+  ]);
   await hubProcess.waitFor((lines) => lines.includes("ready"), "the hub to be ready", 60_000);
   assert.is(hubProcess.value("address"), hub!.address);
   const hubAt = { multiaddr: hubProcess.value("multiaddr")!, address: hub!.address };
   const [aliceConfig, bobConfig] = [alice!, bob!].map((t) => write(`${t.name}.json`, config(t, { hub: hubAt })));
   const trader = (path: string, ...args: string[]) => run(host, ["trader", ...args, "--config", path]);
 
-  const [aliceOpen, bobOpen] = await Promise.all([trader(aliceConfig!, "open", "--deposit", "1000"), trader(bobConfig!, "open", "--deposit", "500")]);
+  const [aliceOpen, bobOpen] = await Promise.all([
+    trader(aliceConfig!, "open", "--deposit", "1000"),
+    trader(bobConfig!, "open", "--deposit", "500"),
+  ]);
   assert.is(aliceOpen.lines.filter((l) => l.startsWith("channel ")).length, 1, "open prints its channel once");
   const aliceChannel = aliceOpen.value("channel")!;
   assert.match(aliceChannel, /^0x[0-9a-f]{64}$/);
@@ -142,6 +223,7 @@ export async function operatorAndTraders(host: ScenarioHost): Promise<ScenarioRe
     registry,
     addresses,
     someAddress: alice!.address,
-    hubConfig: (chainOverrides = {}, name = "variant.json") => write(name, config({ name: "variant", key: hub!.key }, { listen: ["/ip4/127.0.0.1/tcp/0"] }, chainOverrides)),
+    hubConfig: (chainOverrides = {}, name = "variant.json") =>
+      write(name, config({ name: "variant", key: hub!.key }, { listen: ["/ip4/127.0.0.1/tcp/0"] }, chainOverrides)),
   };
 }

@@ -40,10 +40,25 @@ test("hostile input is refused with typed codes while an honest trader process k
   await w.fund(hubKey.address, 100_000n * USD);
   await w.fund(traderKey.address, 10_000n * USD);
   const hubConfig = w.writeConfig("hub.json", { dataDir: join(w.dir, "hub"), key: hubKey.key });
-  const hub = w.spawn(["hub", "start", "--config", hubConfig, "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--dev-oracle-interval-ms", "500"]);
+  const hub = w.spawn([
+    "hub",
+    "start",
+    "--config",
+    hubConfig,
+    "--dev-oracle-key",
+    ORACLE_KEY,
+    "--dev-oracle-scenario",
+    "flat",
+    "--dev-oracle-interval-ms",
+    "500",
+  ]);
   await hub.waitFor((lines) => lines.includes("ready"), "the hub");
   const hubAddr = hub.value("multiaddr")!;
-  const traderConfig = w.writeConfig("trader.json", { dataDir: join(w.dir, "trader"), key: traderKey.key, hub: { multiaddr: hubAddr, address: hubKey.address } });
+  const traderConfig = w.writeConfig("trader.json", {
+    dataDir: join(w.dir, "trader"),
+    key: traderKey.key,
+    hub: { multiaddr: hubAddr, address: hubKey.address },
+  });
   const opened = await w.run(["trader", "open", "--deposit", "1000", "--config", traderConfig]);
   const victimChannel = opened.value("channel") as Bytes32;
   const honest = w.spawn(["trader", "trade-loop", "--market", "BTC-PERP", "--size", "0.001", "--config", traderConfig]);
@@ -68,16 +83,34 @@ test("hostile input is refused with typed codes while an honest trader process k
     assert.is(codeOf(await ask({ type: "open", deposit: (10n * USD) as Collateral })), "NOT_AUTHENTICATED");
     const attacker = signerFromPrivateKey(Wallet.createRandom().privateKey as Hex);
     await authenticate(messenger, hubPeer, attacker, {});
-    assert.is(codeOf(await ask({ type: "action", channelId: victimChannel, action: { kind: "close" } })), "NOT_PARTICIPANT");
-    assert.is(codeOf(await ask({ type: "accept", channelId: victimChannel, turnNum: 1, signature: ("0x" + "11".repeat(65)) as Hex })), "NOT_PARTICIPANT");
+    assert.is(
+      codeOf(await ask({ type: "action", channelId: victimChannel, action: { kind: "close" } })),
+      "NOT_PARTICIPANT",
+    );
+    assert.is(
+      codeOf(
+        await ask({ type: "accept", channelId: victimChannel, turnNum: 1, signature: ("0x" + "11".repeat(65)) as Hex }),
+      ),
+      "NOT_PARTICIPANT",
+    );
     const flood = await Promise.all(
-      Array.from({ length: 150 }, () => ask({ type: "action", channelId: victimChannel, action: { kind: "close" } }).then(codeOf, (e) => String(e.code ?? e))),
+      Array.from({ length: 150 }, () =>
+        ask({ type: "action", channelId: victimChannel, action: { kind: "close" } }).then(codeOf, (e) =>
+          String(e.code ?? e),
+        ),
+      ),
     );
     assert.ok(flood.includes("RATE_LIMITED"), `flood answered with ${[...new Set(flood)].join(",")}`);
-    assert.ok(flood.every((c) => c === "RATE_LIMITED" || c === "NOT_PARTICIPANT"), [...new Set(flood)].join(","));
+    assert.ok(
+      flood.every((c) => c === "RATE_LIMITED" || c === "NOT_PARTICIPANT"),
+      [...new Set(flood)].join(","),
+    );
 
     const before = Math.max(...acks(honest));
-    await honest.waitFor(() => Math.max(...acks(honest)) >= before + 2, "the honest trader to keep trading after the attack");
+    await honest.waitFor(
+      () => Math.max(...acks(honest)) >= before + 2,
+      "the honest trader to keep trading after the attack",
+    );
     assert.ok(hub.running, "the hub is still serving");
   } finally {
     await messenger.stop();

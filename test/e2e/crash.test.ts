@@ -39,12 +39,15 @@ async function supportedIn(path: string, channelId: Bytes32): Promise<{ turn: nu
   }
 }
 
-test("every acknowledged turn survives kill -9 of the hub and of a trader; both sides agree; trading resumes", async ({ w }) => {
+test("every acknowledged turn survives kill -9 of the hub and of a trader; both sides agree; trading resumes", async ({
+  w,
+}) => {
   const started = Date.now();
   const setup = await plainHubWithTraders(w, 2);
   const { hubData, multiaddr, startHub, traders } = setup;
   let hub = setup.hub;
-  const loop = (t: (typeof traders)[number]) => w.spawn(["trader", "trade-loop", "--market", "BTC-PERP", "--size", "0.001", "--config", t.config]);
+  const loop = (t: (typeof traders)[number]) =>
+    w.spawn(["trader", "trade-loop", "--market", "BTC-PERP", "--size", "0.001", "--config", t.config]);
   const note = (t: (typeof traders)[number], p: CliProcess) => (t.maxAcked = Math.max(t.maxAcked, ...acks(p)));
   const moreAcks = (p: CliProcess, n: number, what: string) => {
     const from = acks(p).length;
@@ -58,11 +61,16 @@ test("every acknowledged turn survives kill -9 of the hub and of a trader; both 
   await hub.stop("SIGKILL");
   const ackedBeforeHubCrash = loops.map((p) => Math.max(...acks(p)));
   // Down until both traders have run into the dead hub (a failed trade each), then back on the same port.
-  await Promise.all(loops.map((p, i) => p.waitFor(() => /^error /m.test(p.stderr.slice(stderrBefore[i])), `trader ${i + 1} to find the hub gone`)));
+  await Promise.all(
+    loops.map((p, i) =>
+      p.waitFor(() => /^error /m.test(p.stderr.slice(stderrBefore[i])), `trader ${i + 1} to find the hub gone`),
+    ),
+  );
   hub = await startHub();
   assert.is(hub.value("multiaddr"), multiaddr, "the restarted hub has the same multiaddr (persisted peer key)");
   await Promise.all(loops.map((p, i) => moreAcks(p, 3, `trader ${i + 1} trading after the hub restarted`)));
-  for (const [i, p] of loops.entries()) assert.ok(Math.max(...acks(p)) > ackedBeforeHubCrash[i]!, "trading resumed past the crash");
+  for (const [i, p] of loops.entries())
+    assert.ok(Math.max(...acks(p)) > ackedBeforeHubCrash[i]!, "trading resumed past the crash");
 
   // 2. kill -9 trader 1's process mid-stream; a new process on its data directory carries on.
   traders.forEach((t, i) => note(t, loops[i]!));
@@ -88,12 +96,22 @@ test("every acknowledged turn survives kill -9 of the hub and of a trader; both 
     const traderHash = views[i]!.value("state-hash")!;
     const hubSide = await supportedIn(join(hubData, "hub.db"), t.channelId);
     const traderSide = await supportedIn(join(t.dataDir, "trader.db"), t.channelId);
-    assert.ok(traderTurn >= t.maxAcked, `trader ${i + 1}: every acked turn (≤ ${t.maxAcked}) is in the trader's view (turn ${traderTurn})`);
-    assert.equal(traderSide, { turn: traderTurn, hash: traderHash }, `trader ${i + 1}: its store holds what status printed`);
+    assert.ok(
+      traderTurn >= t.maxAcked,
+      `trader ${i + 1}: every acked turn (≤ ${t.maxAcked}) is in the trader's view (turn ${traderTurn})`,
+    );
+    assert.equal(
+      traderSide,
+      { turn: traderTurn, hash: traderHash },
+      `trader ${i + 1}: its store holds what status printed`,
+    );
     assert.equal(hubSide, traderSide, `trader ${i + 1}: hub and trader hold the same latest supported state`);
   }
-  if (process.env.E2E_VERBOSE) for (const p of [...loops, hub]) console.log(p.lines.slice(-8).join("\n"), "\n--stderr--\n", p.stderr.slice(-2500));
-  console.log(`    crash: ${((Date.now() - started) / 1000).toFixed(1)} s, acked up to turns ${traders.map((t) => t.maxAcked).join(", ")}`);
+  if (process.env.E2E_VERBOSE)
+    for (const p of [...loops, hub]) console.log(p.lines.slice(-8).join("\n"), "\n--stderr--\n", p.stderr.slice(-2500));
+  console.log(
+    `    crash: ${((Date.now() - started) / 1000).toFixed(1)} s, acked up to turns ${traders.map((t) => t.maxAcked).join(", ")}`,
+  );
 });
 
 test.run();

@@ -28,7 +28,16 @@ import { createLocalOracle } from "../../src/oracle/local-signer.ts";
 import { signerFromPrivateKey } from "../../src/protocol/sign.ts";
 import type { Bytes32, Hex, MarketId } from "../../src/protocol/types.ts";
 import type { Price } from "../../src/protocol/units.ts";
-import { ORACLE_KEY, startWorld, units, USD, waitForHubEvent, hubEvents, type CliProcess, type E2eWorld } from "./harness.ts";
+import {
+  ORACLE_KEY,
+  startWorld,
+  units,
+  USD,
+  waitForHubEvent,
+  hubEvents,
+  type CliProcess,
+  type E2eWorld,
+} from "./harness.ts";
 import type { HubEventName } from "../../src/hub/events.ts";
 
 interface Trader {
@@ -65,7 +74,11 @@ const started = Date.now();
 
 test.before(async (ctx) => {
   ctx.w = await startWorld();
-  ctx.reader = await AdjudicatorClient.connect({ wallet: Wallet.createRandom().connect(ctx.w.provider), adjudicator: ctx.w.deployment.adjudicator, token: ctx.w.deployment.token });
+  ctx.reader = await AdjudicatorClient.connect({
+    wallet: Wallet.createRandom().connect(ctx.w.provider),
+    adjudicator: ctx.w.deployment.adjudicator,
+    token: ctx.w.deployment.token,
+  });
 });
 test.after(async (ctx) => {
   await ctx.w?.close();
@@ -97,21 +110,42 @@ async function mineUntil(w: E2eWorld, check: () => Promise<boolean>, what: strin
  * For a hub on the chain's clock: mines a block at a time, each once the hub's dev oracle has published
  * at it (its clock saw the block), until the hub logs `event` with `fields`; returns that event.
  */
-async function mineUntilHubEvent(w: E2eWorld, hub: Hub, event: HubEventName, fields: Record<string, string>, blocks = 30): Promise<Record<string, string>> {
-  const find = () => hubEvents(hub.process, event).find((e) => Object.entries(fields).every(([k, v]) => e[k]?.toLowerCase() === v.toLowerCase()));
+async function mineUntilHubEvent(
+  w: E2eWorld,
+  hub: Hub,
+  event: HubEventName,
+  fields: Record<string, string>,
+  blocks = 30,
+): Promise<Record<string, string>> {
+  const find = () =>
+    hubEvents(hub.process, event).find((e) =>
+      Object.entries(fields).every(([k, v]) => e[k]?.toLowerCase() === v.toLowerCase()),
+    );
   for (let i = 0; find() === undefined; i++) {
     if (i >= blocks) throw new Error(`no ${event} after ${blocks} blocks\n${hub.process.stderr.slice(-3000)}`);
     await mine(w);
     const at = (await w.provider.getBlock("latest"))!.timestamp;
-    await hub.process.waitFor(() => find() !== undefined || hubEvents(hub.process, "dev-price").some((e) => Number(e.at) >= at), `hub prices at block time ${at}`);
+    await hub.process.waitFor(
+      () => find() !== undefined || hubEvents(hub.process, "dev-price").some((e) => Number(e.at) >= at),
+      `hub prices at block time ${at}`,
+    );
   }
   return find()!;
 }
 
-async function startHub(w: E2eWorld, name: string, options: { chain?: Record<string, unknown>; channels?: Record<string, unknown>; oracle?: string[]; args?: string[] }): Promise<Hub> {
+async function startHub(
+  w: E2eWorld,
+  name: string,
+  options: { chain?: Record<string, unknown>; channels?: Record<string, unknown>; oracle?: string[]; args?: string[] },
+): Promise<Hub> {
   const key = w.devKey(`${name}.key`);
   await w.fund(key.address, 100_000n * USD);
-  const config = w.writeConfig(`${name}.json`, { dataDir: join(w.dir, `${name}-data`), key: key.key, ...(options.chain ? { chain: options.chain } : {}), ...(options.channels ? { channels: options.channels } : {}) });
+  const config = w.writeConfig(`${name}.json`, {
+    dataDir: join(w.dir, `${name}-data`),
+    key: key.key,
+    ...(options.chain ? { chain: options.chain } : {}),
+    ...(options.channels ? { channels: options.channels } : {}),
+  });
   const oracle = options.oracle === undefined ? [] : ["--dev-oracle-key", ORACLE_KEY, ...options.oracle];
   const process = w.spawn(["hub", "start", "--config", config, ...oracle, ...(options.args ?? [])]);
   await process.waitFor((lines) => lines.includes("ready"), `${name} to be ready`);
@@ -121,7 +155,12 @@ async function startHub(w: E2eWorld, name: string, options: { chain?: Record<str
 async function newTrader(w: E2eWorld, name: string, hub: Hub, chain?: Record<string, unknown>): Promise<Trader> {
   const key = w.devKey(`${name}.key`);
   await w.fund(key.address, 10_000n * USD);
-  const config = w.writeConfig(`${name}.json`, { dataDir: join(w.dir, `${name}-data`), key: key.key, hub: { multiaddr: hub.multiaddr, address: hub.address }, ...(chain ? { chain } : {}) });
+  const config = w.writeConfig(`${name}.json`, {
+    dataDir: join(w.dir, `${name}-data`),
+    key: key.key,
+    hub: { multiaddr: hub.multiaddr, address: hub.address },
+    ...(chain ? { chain } : {}),
+  });
   return {
     name,
     address: key.address,
@@ -131,7 +170,8 @@ async function newTrader(w: E2eWorld, name: string, hub: Hub, chain?: Record<str
   };
 }
 
-const markOf = (p: CliProcess, market: string): bigint => units(/mark=([0-9.]+)/.exec(p.lines.find((l) => l.startsWith(`position ${market} `)) ?? "")?.[1], 8);
+const markOf = (p: CliProcess, market: string): bigint =>
+  units(/mark=([0-9.]+)/.exec(p.lines.find((l) => l.startsWith(`position ${market} `)) ?? "")?.[1], 8);
 
 test("5. a reorg drops the block with the trader's deposit: the hub (3 confirmations) opens the channel only once it is confirmed again", async (ctx) => {
   const { w } = ctx;
@@ -152,7 +192,8 @@ test("5. a reorg drops the block with the trader's deposit: the hub (3 confirmat
   const raws: string[] = [];
   for (let n = forkBlock + 1; n <= (await w.provider.getBlockNumber()); n++) {
     const block = await w.provider.getBlock(n, true);
-    for (const tx of block!.prefetchedTransactions) if (tx.from.toLowerCase() === trader.address.toLowerCase()) raws.push(Transaction.from(tx).serialized);
+    for (const tx of block!.prefetchedTransactions)
+      if (tx.from.toLowerCase() === trader.address.toLowerCase()) raws.push(Transaction.from(tx).serialized);
   }
   assert.ok(raws.length >= 1, "the trader's deposit is in the dropped blocks");
   await sleep(500);
@@ -186,7 +227,16 @@ test("setup: hubs A (flat prices) and B (a crash, unilateralAfter 1 s); traders 
     startHub(w, "hub-b", {
       chain: chainClock,
       channels: { unilateralAfter: 1 },
-      oracle: ["--dev-oracle-scenario", "crash", "--dev-oracle-volatility", "0", "--dev-oracle-crash-at", String(CRASH_AT), "--dev-oracle-interval-ms", "1000"],
+      oracle: [
+        "--dev-oracle-scenario",
+        "crash",
+        "--dev-oracle-volatility",
+        "0",
+        "--dev-oracle-crash-at",
+        String(CRASH_AT),
+        "--dev-oracle-interval-ms",
+        "1000",
+      ],
       args: ["--log-level", "debug"], // its dev-price lines: test 2 mines a block at a time, each once hub B priced at it
     }),
     startHub(w, "hub-a", { oracle: ["--dev-oracle-scenario", "flat", "--dev-oracle-interval-ms", "1000"] }),
@@ -203,7 +253,13 @@ test("setup: hubs A (flat prices) and B (a crash, unilateralAfter 1 s); traders 
     const traded = await trader.run("trade", "--market", BTC, "--side", "buy", "--size", "0.125");
     assert.is(markOf(traded, BTC), 60_000n * 10n ** 8n, "the position was taken before the crash");
     // No trader-2 process runs from here on.
-    ctx.s2 = { trader, id, traderBefore: await w.balance(trader.address), hubBefore: await w.balance(hubB.address), challenge: {} };
+    ctx.s2 = {
+      trader,
+      id,
+      traderBefore: await w.balance(trader.address),
+      hubBefore: await w.balance(hubB.address),
+      challenge: {},
+    };
   }
   const scenario3 = (async () => {
     const trader = await newTrader(w, "trader-3", hubA);
@@ -212,7 +268,10 @@ test("setup: hubs A (flat prices) and B (a crash, unilateralAfter 1 s); traders 
     await trader.run("dump-state", "--out", join(w.dir, "s3-stale.json")); // turn 0: all cash, no fees paid
     await trader.run("trade", "--market", BTC, "--side", "buy", "--size", "0.01");
     const last = await trader.run("trade", "--market", BTC, "--side", "sell", "--size", "0.01");
-    assert.ok(units(opened.value("allocation-trader")) > units(last.value("allocation-trader")), "the stale state favours the trader");
+    assert.ok(
+      units(opened.value("allocation-trader")) > units(last.value("allocation-trader")),
+      "the stale state favours the trader",
+    );
     ctx.s3 = { trader, id, latestTurn: Number(last.value("turn")) };
   })();
   const scenario4 = (async () => {
@@ -237,7 +296,12 @@ test("setup: hubs A (flat prices) and B (a crash, unilateralAfter 1 s); traders 
   assert.is(ctx.s4.latestTurn, 2);
 });
 
-test("3. a trader challenges with a stale state that favours it: the hub process answers with the newer state", async ({ w, reader, hubA, s3 }) => {
+test("3. a trader challenges with a stale state that favours it: the hub process answers with the newer state", async ({
+  w,
+  reader,
+  hubA,
+  s3,
+}) => {
   const challenged = await s3.trader.run("challenge", "--state", join(w.dir, "s3-stale.json"));
   assert.is(challenged.value("challenged"), "0");
   await until(async () => (await reader.status(s3.id)).turnNumRecord === s3.latestTurn, "the hub's checkpoint");
@@ -255,11 +319,18 @@ test("4. the hub challenges with a stale state: the trader's `watch` process ans
   await watcher.waitFor((lines) => lines.some((l) => l.startsWith("watching ")), "the trader's watcher");
   assert.match(watcher.lines.join("\n"), /hub unreachable/);
 
-  const hubChain = await AdjudicatorClient.connect({ wallet: new Wallet(hubA.privateKey, w.provider), adjudicator: w.deployment.adjudicator, token: w.deployment.token });
+  const hubChain = await AdjudicatorClient.connect({
+    wallet: new Wallet(hubA.privateKey, w.provider),
+    adjudicator: w.deployment.adjudicator,
+    token: w.deployment.token,
+  });
   const stale = parseSignedStateJson(JSON.parse(readFileSync(s4.stale, "utf8")), s4.stale);
   assert.is(stale.state.turnNum, 1);
   await hubChain.challenge(stale, signerFromPrivateKey(hubA.privateKey as Hex));
-  await watcher.waitFor((lines) => lines.some((l) => l.startsWith("dispute ") && l.includes("status=cleared")), "the trader's checkpoint to clear the challenge");
+  await watcher.waitFor(
+    (lines) => lines.some((l) => l.startsWith("dispute ") && l.includes("status=cleared")),
+    "the trader's checkpoint to clear the challenge",
+  );
   const challengedLine = watcher.lines.find((l) => l.startsWith("dispute ") && l.includes("status=challenged"))!;
   assert.match(challengedLine, /turn=1 /);
   assert.match(challengedLine, /response=checkpoint/);
@@ -283,14 +354,20 @@ test("1. the hub is gone: the trader exits alone at a fresh oracle price", async
     await mine(w);
   }
   const now = BigInt((await w.provider.getBlock("latest"))!.timestamp);
-  const oracle = createLocalOracle({ privateKey: ORACLE_KEY, domain: { chainId: w.deployment.chainId, verifyingContract: w.deployment.marginApp } });
+  const oracle = createLocalOracle({
+    privateKey: ORACLE_KEY,
+    domain: { chainId: w.deployment.chainId, verifyingContract: w.deployment.marginApp },
+  });
   const reports = join(w.dir, "s1-reports.json");
   writeFileSync(reports, toJson([oracle.sign(BTC, (63_000n * 10n ** 8n) as Price, now)]));
   s1.before = await w.balance(s1.trader.address);
   const exit = await s1.trader.run("exit", "--reports", reports);
   assert.match(exit.lines.join("\n"), /hub unreachable/);
   s1.predicted = units(exit.value("settlement-trader"));
-  assert.ok(s1.predicted > 1_000n * USD + 100n * USD, `cash plus ~150 USD profit at 63,000 (${exit.value("settlement-trader")})`);
+  assert.ok(
+    s1.predicted > 1_000n * USD + 100n * USD,
+    `cash plus ~150 USD profit at 63,000 (${exit.value("settlement-trader")})`,
+  );
   assert.is(exit.value("liquidated"), "false");
   assert.ok(Number(exit.value("finalizes-at")) >= Number(now) + CHALLENGE_DURATION);
   assert.is((await ctx.reader.status(s1.id)).mode, "challenge");
@@ -300,16 +377,26 @@ test("1. the hub is gone: the trader exits alone at a fresh oracle price", async
 
 test("2. a silent trader below maintenance: hub B liquidates on chain and takes the penalty", async (ctx) => {
   const { w, hubB, s2 } = ctx;
-  assert.not.ok(hubEvents(hubB.process, "dev-price").some((e) => BigInt(e["BTC-PERP"]!) < 60_000n * 10n ** 8n), "no crash before the test moves the chain");
+  assert.not.ok(
+    hubEvents(hubB.process, "dev-price").some((e) => BigInt(e["BTC-PERP"]!) < 60_000n * 10n ** 8n),
+    "no crash before the test moves the chain",
+  );
   // Past the crash on hub B's clock, the chain's: its next price is the crash's end. It proposes the
   // liquidation to the silent trader, and a block (a second) later liquidates on chain.
   await rpc(w, "evm_increaseTime", [CRASH_AT + CRASH_TICKS + 5]);
   s2.challenge = await mineUntilHubEvent(w, hubB, "unilateral-challenge", { channelId: s2.id });
   const crashed = hubEvents(hubB.process, "dev-price").at(-1)!;
-  assert.ok(BigInt(crashed["BTC-PERP"]!) < 53_000n * 10n ** 8n, `hub B's price after the crash (${crashed["BTC-PERP"]})`);
+  assert.ok(
+    BigInt(crashed["BTC-PERP"]!) < 53_000n * 10n ** 8n,
+    `hub B's price after the crash (${crashed["BTC-PERP"]})`,
+  );
   assert.ok(BigInt(s2.challenge.penalty!) > 0n, "below maintenance at the crash price: the penalty applies");
   assert.ok(BigInt(s2.challenge.trader!) > 0n, "equity still positive: a remainder for the trader");
-  assert.is(BigInt(s2.challenge.trader!) + BigInt(s2.challenge.hub!), 2_000n * USD, "the settlement conserves the channel's funding");
+  assert.is(
+    BigInt(s2.challenge.trader!) + BigInt(s2.challenge.hub!),
+    2_000n * USD,
+    "the settlement conserves the channel's funding",
+  );
   assert.is((await ctx.reader.status(s2.id)).mode, "challenge");
 });
 
@@ -321,13 +408,25 @@ test("the challenge duration passes: 1 and 2 pay out exactly; 3 and 4 never pay 
   // 1: the trader collects exactly what `exit` predicted.
   const collected = await s1.trader.run("collect");
   assert.is(units(collected.value("received")), s1.predicted);
-  assert.is((await w.balance(s1.trader.address)) - s1.before, s1.predicted, "ERC-20 balance delta equals the prediction");
+  assert.is(
+    (await w.balance(s1.trader.address)) - s1.before,
+    s1.predicted,
+    "ERC-20 balance delta equals the prediction",
+  );
   assert.is(await w.holdings(s1.id), 0n);
 
   // 2: hub B pays out its finalized liquidation; the remainder reaches the trader's address.
   await waitForHubEvent(hubB.process, "unilateral-paid", { channelId: s2.id });
-  assert.is((await w.balance(s2.trader.address)) - s2.traderBefore, BigInt(s2.challenge.trader!), "the trader's remainder");
-  assert.is((await w.balance(hubB.address)) - s2.hubBefore, BigInt(s2.challenge.hub!), "the hub's side plus the penalty");
+  assert.is(
+    (await w.balance(s2.trader.address)) - s2.traderBefore,
+    BigInt(s2.challenge.trader!),
+    "the trader's remainder",
+  );
+  assert.is(
+    (await w.balance(hubB.address)) - s2.hubBefore,
+    BigInt(s2.challenge.hub!),
+    "the hub's side plus the penalty",
+  );
   assert.is(await w.holdings(s2.id), 0n);
 
   // 3 and 4: the cleared challenges stay cleared; their channels still hold everything.

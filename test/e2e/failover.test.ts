@@ -43,7 +43,11 @@ test.after(async (ctx) => {
 
 /** Keys funded, and a leader A (ready) and standby B (waiting) on schema `schema` of the test server, sharing key, peer key and database. */
 async function leaderAndStandby(w: E2eWorld, pg: TestPostgres, tag: string, traders: number, schema: string) {
-  const [hubKey, ...traderKeys] = await Promise.all(Array.from({ length: traders + 1 }, (_, i) => w.run(["keygen", "--out", join(w.dir, `${tag}-key-${i}`), "--plain", "--dev"])));
+  const [hubKey, ...traderKeys] = await Promise.all(
+    Array.from({ length: traders + 1 }, (_, i) =>
+      w.run(["keygen", "--out", join(w.dir, `${tag}-key-${i}`), "--plain", "--dev"]),
+    ),
+  );
   const hubAddress = hubKey!.value("address")!;
   await w.fund(hubAddress, 100_000n * USD);
   for (const k of traderKeys) await w.fund(k.value("address")!, 10_000n * USD);
@@ -51,12 +55,31 @@ async function leaderAndStandby(w: E2eWorld, pg: TestPostgres, tag: string, trad
   const peerKeyFile = join(w.dir, `${tag}-hub-peer.key`);
   // Two machines: each its own data directory and port; the same key, peer key file and database.
   const hubConfigs = ["a", "b"].map((name, i) => {
-    const path = w.writeConfig(`${tag}-hub-${name}.json`, { dataDir: join(w.dir, `${tag}-hub-${name}-data`), key: { plainKeyFile: join(w.dir, `${tag}-key-0`), allowPlainKey: true }, listen: [`/ip4/127.0.0.1/tcp/${ports[i]}`] });
+    const path = w.writeConfig(`${tag}-hub-${name}.json`, {
+      dataDir: join(w.dir, `${tag}-hub-${name}-data`),
+      key: { plainKeyFile: join(w.dir, `${tag}-key-0`), allowPlainKey: true },
+      listen: [`/ip4/127.0.0.1/tcp/${ports[i]}`],
+    });
     const config = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
-    writeFileSync(path, JSON.stringify({ ...config, peerKeyFile, store: { kind: "postgres", url: pg.url, schema, leaseMs: LEASE_MS } }));
+    writeFileSync(
+      path,
+      JSON.stringify({ ...config, peerKeyFile, store: { kind: "postgres", url: pg.url, schema, leaseMs: LEASE_MS } }),
+    );
     return path;
   });
-  const startHub = (i: number) => w.spawn(["hub", "start", "--config", hubConfigs[i]!, "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--dev-oracle-interval-ms", "500"]);
+  const startHub = (i: number) =>
+    w.spawn([
+      "hub",
+      "start",
+      "--config",
+      hubConfigs[i]!,
+      "--dev-oracle-key",
+      ORACLE_KEY,
+      "--dev-oracle-scenario",
+      "flat",
+      "--dev-oracle-interval-ms",
+      "500",
+    ]);
   const hubA = startHub(0);
   await hubA.waitFor((lines) => lines.includes("ready"), "hub A to be ready");
   const hubB = startHub(1);
@@ -68,7 +91,11 @@ async function leaderAndStandby(w: E2eWorld, pg: TestPostgres, tag: string, trad
     const dataDir = join(w.dir, `${tag}-trader-${k + 1}-data`);
     return {
       dataDir,
-      config: w.writeConfig(`${tag}-trader-${k + 1}.json`, { dataDir, key: { plainKeyFile: join(w.dir, `${tag}-key-${k + 1}`), allowPlainKey: true }, hub: { multiaddr: multiaddrs.join(","), address: hubAddress } }),
+      config: w.writeConfig(`${tag}-trader-${k + 1}.json`, {
+        dataDir,
+        key: { plainKeyFile: join(w.dir, `${tag}-key-${k + 1}`), allowPlainKey: true },
+        hub: { multiaddr: multiaddrs.join(","), address: hubAddress },
+      }),
       channelId: "" as Bytes32,
       maxAcked: -1,
     };
@@ -87,13 +114,17 @@ const moreAcks = (p: CliProcess, n: number, what: string) => {
   return p.waitFor(() => acks(p).length >= from + n, what, 60_000);
 };
 
-test("kill -9 the leader mid-trade: the standby takes over, serves every channel, and nothing acknowledged is lost", async ({ w, pg }) => {
+test("kill -9 the leader mid-trade: the standby takes over, serves every channel, and nothing acknowledged is lost", async ({
+  w,
+  pg,
+}) => {
   if (pg === undefined) return;
   const started = Date.now();
   const setup = await leaderAndStandby(w, pg, "kill", TRADERS, "public");
   let hubA = setup.hubA;
   const { hubB, startHub, peerId, traders } = setup;
-  const loop = (t: (typeof traders)[number]) => w.spawn(["trader", "trade-loop", "--market", "BTC-PERP", "--size", "0.001", "--config", t.config]);
+  const loop = (t: (typeof traders)[number]) =>
+    w.spawn(["trader", "trade-loop", "--market", "BTC-PERP", "--size", "0.001", "--config", t.config]);
 
   // 1. Trading on A; kill -9 A while every trader has updates in flight.
   const loops = traders.map(loop);
@@ -107,7 +138,8 @@ test("kill -9 the leader mid-trade: the standby takes over, serves every channel
   const takeoverMs = Date.now() - killedAt;
   assert.is(hubB.value("peer-id"), peerId, "B presents A's peer id (the shared peer key file)");
   await Promise.all(loops.map((p, i) => moreAcks(p, 3, `trader ${i + 1} trading on B`)));
-  for (const [i, p] of loops.entries()) assert.ok(Math.max(...acks(p)) > ackedBeforeKill[i]!, `trader ${i + 1}: trading went on past the failover`);
+  for (const [i, p] of loops.entries())
+    assert.ok(Math.max(...acks(p)) > ackedBeforeKill[i]!, `trader ${i + 1}: trading went on past the failover`);
   assert.ok(takeoverMs < 60_000, `takeover within a generous bound (${takeoverMs} ms)`);
 
   // 3. A, restarted, finds the lease held and waits as standby: it neither listens nor writes.
@@ -137,17 +169,29 @@ test("kill -9 the leader mid-trade: the standby takes over, serves every channel
       const traderStore = new SqliteStore({ path: join(t.dataDir, "trader.db") });
       await traderStore.start();
       const traderSide = await supportedIn(traderStore, t.channelId).finally(() => traderStore.stop());
-      assert.ok(hubSide.turn >= t.maxAcked, `trader ${i + 1}: every acked turn (≤ ${t.maxAcked}) is in the hub's database (turn ${hubSide.turn})`);
-      assert.equal(traderSide, { turn: traderTurn, hash: views[i]!.value("state-hash")! }, `trader ${i + 1}: its store holds what status printed`);
+      assert.ok(
+        hubSide.turn >= t.maxAcked,
+        `trader ${i + 1}: every acked turn (≤ ${t.maxAcked}) is in the hub's database (turn ${hubSide.turn})`,
+      );
+      assert.equal(
+        traderSide,
+        { turn: traderTurn, hash: views[i]!.value("state-hash")! },
+        `trader ${i + 1}: its store holds what status printed`,
+      );
       assert.equal(hubSide, traderSide, `trader ${i + 1}: hub and trader hold the same latest supported state`);
     }
   } finally {
     await store.stop();
   }
-  console.log(`    failover: takeover ${(takeoverMs / 1000).toFixed(1)} s (lease ${LEASE_MS / 1000} s), run ${((Date.now() - started) / 1000).toFixed(1)} s, acked up to turns ${traders.map((t) => t.maxAcked).join(", ")}`);
+  console.log(
+    `    failover: takeover ${(takeoverMs / 1000).toFixed(1)} s (lease ${LEASE_MS / 1000} s), run ${((Date.now() - started) / 1000).toFixed(1)} s, acked up to turns ${traders.map((t) => t.maxAcked).join(", ")}`,
+  );
 });
 
-test("a leader deposed while it runs is fenced: it writes nothing more and exits 1; the standby serves", async ({ w, pg }) => {
+test("a leader deposed while it runs is fenced: it writes nothing more and exits 1; the standby serves", async ({
+  w,
+  pg,
+}) => {
   if (pg === undefined) return;
   const { hubA, hubB, traders } = await leaderAndStandby(w, pg, "fence", 1, "fence_test");
   const t = traders[0]!;
@@ -159,7 +203,9 @@ test("a leader deposed while it runs is fenced: it writes nothing more and exits
   await raw.connect();
   await raw.query("UPDATE fence_test.store_lease SET token = token + 1, holder = 'test', expires_at = '-infinity'");
   await raw.end();
-  const timeout = new Promise<string>((resolve) => setTimeout(() => resolve("still running after 60 s"), 60_000).unref());
+  const timeout = new Promise<string>((resolve) =>
+    setTimeout(() => resolve("still running after 60 s"), 60_000).unref(),
+  );
   assert.is(await Promise.race([hubA.exited, timeout]), 1, `the deposed leader exits 1\n${hubA.stderr.slice(-2000)}`);
   assert.match(hubA.stderr, /store-fenced/);
   await hubB.waitFor((lines) => lines.includes("ready"), "B to take over");
@@ -169,12 +215,24 @@ test("a leader deposed while it runs is fenced: it writes nothing more and exits
   await w.run(["trader", "status", "--config", t.config]);
   const view = await w.run(["trader", "status", "--config", t.config]);
   assert.is(await hubB.stop("SIGTERM"), 0);
-  const store = new PostgresStore({ url: pg.url, schema: "fence_test", leaseMs: LEASE_MS, lockTimeoutMs: 4 * LEASE_MS });
+  const store = new PostgresStore({
+    url: pg.url,
+    schema: "fence_test",
+    leaseMs: LEASE_MS,
+    lockTimeoutMs: 4 * LEASE_MS,
+  });
   await store.start();
   try {
     const hubSide = await supportedIn(store, t.channelId);
-    assert.ok(hubSide.turn >= t.maxAcked, `every acked turn (≤ ${t.maxAcked}) is in the database (turn ${hubSide.turn})`);
-    assert.equal(hubSide, { turn: Number(view.value("turn")), hash: view.value("state-hash")! }, "hub and trader agree");
+    assert.ok(
+      hubSide.turn >= t.maxAcked,
+      `every acked turn (≤ ${t.maxAcked}) is in the database (turn ${hubSide.turn})`,
+    );
+    assert.equal(
+      hubSide,
+      { turn: Number(view.value("turn")), hash: view.value("state-hash")! },
+      "hub and trader agree",
+    );
   } finally {
     await store.stop();
   }

@@ -44,8 +44,16 @@ export class CliProcess {
    * `program`: what node runs instead of the repository's bundle (an installed package's bin, a test's bot
    * with its node flags); `cwd`: where it runs.
    */
-  constructor(args: readonly string[], env: Record<string, string> = {}, options: { program?: readonly string[]; cwd?: string } = {}) {
-    this.child = spawn(NODE, [...(options.program ?? [MAIN]), ...args], { cwd: options.cwd ?? ROOT, env: { ...process.env, NODE_COMPILE_CACHE: COMPILE_CACHE, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  constructor(
+    args: readonly string[],
+    env: Record<string, string> = {},
+    options: { program?: readonly string[]; cwd?: string } = {},
+  ) {
+    this.child = spawn(NODE, [...(options.program ?? [MAIN]), ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: { ...process.env, NODE_COMPILE_CACHE: COMPILE_CACHE, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let buffered = "";
     this.child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       buffered += chunk;
@@ -55,10 +63,12 @@ export class CliProcess {
       for (const w of this.#waiters.splice(0)) w();
     });
     this.child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (this.stderr += chunk));
-    this.exited = new Promise((resolve) => this.child.once("exit", (code) => {
-      for (const w of this.#waiters.splice(0)) w();
-      resolve(code);
-    }));
+    this.exited = new Promise((resolve) =>
+      this.child.once("exit", (code) => {
+        for (const w of this.#waiters.splice(0)) w();
+        resolve(code);
+      }),
+    );
   }
 
   get running(): boolean {
@@ -78,9 +88,13 @@ export class CliProcess {
   async waitFor(predicate: (lines: readonly string[]) => boolean, what: string, ms = 30_000): Promise<void> {
     const until = Date.now() + ms;
     while (!predicate(this.lines)) {
-      if (!this.running) throw new Error(`process exited while waiting for ${what}\n${this.lines.join("\n")}\n${this.stderr.slice(-3000)}`);
+      if (!this.running)
+        throw new Error(
+          `process exited while waiting for ${what}\n${this.lines.join("\n")}\n${this.stderr.slice(-3000)}`,
+        );
       const left = until - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}\n${this.lines.join("\n")}\n${this.stderr.slice(-3000)}`);
+      if (left <= 0)
+        throw new Error(`timed out waiting for ${what}\n${this.lines.join("\n")}\n${this.stderr.slice(-3000)}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.min(left, 250));
         this.#waiters.push(() => {
@@ -108,7 +122,17 @@ export interface E2eWorld {
   balance(address: string): Promise<bigint>;
   holdings(channelId: string): Promise<bigint>;
   /** Writes a hub-format config (hub and traders share it) and returns its path; `chain` and `channels` override single fields. */
-  writeConfig(name: string, fields: { dataDir: string; key: Record<string, unknown>; listen?: string[]; hub?: { multiaddr: string; address: string }; chain?: Record<string, unknown>; channels?: Record<string, unknown> }): string;
+  writeConfig(
+    name: string,
+    fields: {
+      dataDir: string;
+      key: Record<string, unknown>;
+      listen?: string[];
+      hub?: { multiaddr: string; address: string };
+      chain?: Record<string, unknown>;
+      channels?: Record<string, unknown>;
+    },
+  ): string;
   /** A plain development key file written by the test (saves a keygen process); `key` is the config's key field for it. */
   devKey(name: string): { path: string; address: string; privateKey: string; key: Record<string, unknown> };
   /** Processes started through `spawn` are killed by `close`. */
@@ -125,9 +149,20 @@ export async function startWorld(): Promise<E2eWorld> {
   const provider = rpcProvider(chain.url, 50);
   const deployer = await provider.getSigner(0);
   const deployment = await deployAll(deployer);
-  const token = new Contract(deployment.token, ["function mint(address to, uint256 amount)", "function balanceOf(address) view returns (uint256)"], deployer);
-  const adjudicator = new Contract(deployment.adjudicator, ["function holdings(address asset, bytes32 channelId) view returns (uint256)"], provider);
-  const oracle = createLocalOracle({ privateKey: ORACLE_KEY, domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp } });
+  const token = new Contract(
+    deployment.token,
+    ["function mint(address to, uint256 amount)", "function balanceOf(address) view returns (uint256)"],
+    deployer,
+  );
+  const adjudicator = new Contract(
+    deployment.adjudicator,
+    ["function holdings(address asset, bytes32 channelId) view returns (uint256)"],
+    provider,
+  );
+  const oracle = createLocalOracle({
+    privateKey: ORACLE_KEY,
+    domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp },
+  });
   const children: CliProcess[] = [];
   let mintQueue: Promise<unknown> = Promise.resolve();
   return {
@@ -151,20 +186,37 @@ export async function startWorld(): Promise<E2eWorld> {
         listen: fields.listen ?? ["/ip4/127.0.0.1/tcp/0"],
         dataDir: fields.dataDir,
         key: fields.key,
-        chain: { rpcUrl: chain.url, chainId: deployment.chainId.toString(), adjudicator: deployment.adjudicator, marginApp: deployment.marginApp, token: deployment.token, confirmations: 1, pollMs: 50, ...fields.chain },
+        chain: {
+          rpcUrl: chain.url,
+          chainId: deployment.chainId.toString(),
+          adjudicator: deployment.adjudicator,
+          marginApp: deployment.marginApp,
+          token: deployment.token,
+          confirmations: 1,
+          pollMs: 50,
+          ...fields.chain,
+        },
         oracle: { signer: oracle.address },
         channels: { challengeDuration: 3600, hubMarginRatio: 1_000_000, minDeposit: 1_000_000, ...fields.channels },
         markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
         ...(fields.hub ? { hub: fields.hub } : {}),
       };
-      writeFileSync(path, JSON.stringify(config, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2));
+      writeFileSync(
+        path,
+        JSON.stringify(config, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2),
+      );
       return path;
     },
     devKey(name) {
       const wallet = Wallet.createRandom();
       const path = join(dir, name);
       writeFileSync(path, `${wallet.privateKey}\n`, { mode: 0o600 });
-      return { path, address: wallet.address, privateKey: wallet.privateKey, key: { plainKeyFile: path, allowPlainKey: true } };
+      return {
+        path,
+        address: wallet.address,
+        privateKey: wallet.privateKey,
+        key: { plainKeyFile: path, allowPlainKey: true },
+      };
     },
     spawn(args, env) {
       const p = new CliProcess(args, env);
@@ -175,7 +227,8 @@ export async function startWorld(): Promise<E2eWorld> {
       const p = new CliProcess(args, env);
       children.push(p);
       const code = await p.exited;
-      if (code !== 0) throw new Error(`nitro-margin ${args.join(" ")} exited ${code}\n${p.lines.join("\n")}\n${p.stderr}`);
+      if (code !== 0)
+        throw new Error(`nitro-margin ${args.join(" ")} exited ${code}\n${p.lines.join("\n")}\n${p.stderr}`);
       return p;
     },
     async close() {
@@ -205,17 +258,35 @@ export function hubEvents(p: CliProcess, event: HubEventName | ProcessEventName)
       } catch {
         continue;
       }
-      if (parsed.event === event) out.push(Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])));
+      if (parsed.event === event)
+        out.push(
+          Object.fromEntries(
+            Object.entries(parsed).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+          ),
+        );
     } else if (line.startsWith(`${event} `)) {
-      out.push(Object.fromEntries(line.slice(event.length + 1).split(" ").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])));
+      out.push(
+        Object.fromEntries(
+          line
+            .slice(event.length + 1)
+            .split(" ")
+            .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+        ),
+      );
     }
   }
   return out;
 }
 
 /** Waits for a hub event whose fields match `fields`; returns its fields. */
-export async function waitForHubEvent(p: CliProcess, event: HubEventName, fields: Record<string, string>, ms = 30_000): Promise<Record<string, string>> {
-  const find = () => hubEvents(p, event).find((e) => Object.entries(fields).every(([k, v]) => e[k]?.toLowerCase() === v.toLowerCase()));
+export async function waitForHubEvent(
+  p: CliProcess,
+  event: HubEventName,
+  fields: Record<string, string>,
+  ms = 30_000,
+): Promise<Record<string, string>> {
+  const find = () =>
+    hubEvents(p, event).find((e) => Object.entries(fields).every(([k, v]) => e[k]?.toLowerCase() === v.toLowerCase()));
   await p.waitFor(() => find() !== undefined, `hub event ${event} ${JSON.stringify(fields)}`, ms);
   return find()!;
 }
@@ -241,7 +312,8 @@ export function units(text: string | undefined, decimals = 6): bigint {
 }
 
 /** The `acked N` turns a `trader trade-loop` process printed. */
-export const acks = (p: CliProcess): number[] => p.lines.filter((l) => l.startsWith("acked ")).map((l) => Number(l.slice(6)));
+export const acks = (p: CliProcess): number[] =>
+  p.lines.filter((l) => l.startsWith("acked ")).map((l) => Number(l.slice(6)));
 
 /** The latest supported turn and state hash `store` holds for a channel. */
 export async function supportedIn(store: Store, channelId: Bytes32): Promise<{ turn: number; hash: string }> {
@@ -264,15 +336,34 @@ export interface PlainTrader {
  * from the same config (which a test may rewrite in between).
  */
 export async function plainHubWithTraders(w: E2eWorld, traderCount: number) {
-  const [hubKey, ...traderKeys] = await Promise.all(Array.from({ length: traderCount + 1 }, (_, i) => w.run(["keygen", "--out", join(w.dir, `key-${i}`), "--plain", "--dev"])));
+  const [hubKey, ...traderKeys] = await Promise.all(
+    Array.from({ length: traderCount + 1 }, (_, i) =>
+      w.run(["keygen", "--out", join(w.dir, `key-${i}`), "--plain", "--dev"]),
+    ),
+  );
   const hubAddress = hubKey!.value("address")!;
   await w.fund(hubAddress, 100_000n * USD);
   for (const k of traderKeys) await w.fund(k.value("address")!, 10_000n * USD);
   const port = await freePort();
   const hubData = join(w.dir, "hub-data");
-  const hubConfig = w.writeConfig("hub.json", { dataDir: hubData, key: { plainKeyFile: join(w.dir, "key-0"), allowPlainKey: true }, listen: [`/ip4/127.0.0.1/tcp/${port}`] });
+  const hubConfig = w.writeConfig("hub.json", {
+    dataDir: hubData,
+    key: { plainKeyFile: join(w.dir, "key-0"), allowPlainKey: true },
+    listen: [`/ip4/127.0.0.1/tcp/${port}`],
+  });
   const startHub = async () => {
-    const hub = w.spawn(["hub", "start", "--config", hubConfig, "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "flat", "--dev-oracle-interval-ms", "500"]);
+    const hub = w.spawn([
+      "hub",
+      "start",
+      "--config",
+      hubConfig,
+      "--dev-oracle-key",
+      ORACLE_KEY,
+      "--dev-oracle-scenario",
+      "flat",
+      "--dev-oracle-interval-ms",
+      "500",
+    ]);
     await hub.waitFor((lines) => lines.includes("ready"), "the hub to be ready");
     return hub;
   };
@@ -281,7 +372,11 @@ export async function plainHubWithTraders(w: E2eWorld, traderCount: number) {
   const traders: PlainTrader[] = Array.from({ length: traderCount }, (_, k) => {
     const i = k + 1;
     const dataDir = join(w.dir, `trader-${i}-data`);
-    const config = w.writeConfig(`trader-${i}.json`, { dataDir, key: { plainKeyFile: join(w.dir, `key-${i}`), allowPlainKey: true }, hub: { multiaddr, address: hubAddress } });
+    const config = w.writeConfig(`trader-${i}.json`, {
+      dataDir,
+      key: { plainKeyFile: join(w.dir, `key-${i}`), allowPlainKey: true },
+      hub: { multiaddr, address: hubAddress },
+    });
     return { dataDir, config, channelId: "" as Bytes32, maxAcked: -1 };
   });
   await Promise.all(

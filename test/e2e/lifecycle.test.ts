@@ -38,8 +38,27 @@ test("open, fund, trade two markets, top up, withdraw, close: on-chain payouts e
   await w.fund(hubAddress, 100_000n * USD);
   for (const t of traders) await w.fund(t.address, 10_000n * USD);
 
-  const hubConfig = w.writeConfig("hub.json", { dataDir: join(w.dir, "hub-data"), key: { keystore: join(w.dir, "hub.key.json") } });
-  ctx.hub = w.spawn(["hub", "start", "--config", hubConfig, "--dev-oracle-key", ORACLE_KEY, "--dev-oracle-scenario", "walk", "--dev-oracle-seed", "11", "--dev-oracle-interval-ms", "500"], PASSWORD);
+  const hubConfig = w.writeConfig("hub.json", {
+    dataDir: join(w.dir, "hub-data"),
+    key: { keystore: join(w.dir, "hub.key.json") },
+  });
+  ctx.hub = w.spawn(
+    [
+      "hub",
+      "start",
+      "--config",
+      hubConfig,
+      "--dev-oracle-key",
+      ORACLE_KEY,
+      "--dev-oracle-scenario",
+      "walk",
+      "--dev-oracle-seed",
+      "11",
+      "--dev-oracle-interval-ms",
+      "500",
+    ],
+    PASSWORD,
+  );
   await ctx.hub.waitFor((lines) => lines.includes("ready"), "the hub to be ready");
   const multiaddr = ctx.hub.value("multiaddr")!;
   assert.is(ctx.hub.value("address"), hubAddress, "the hub runs with the keystore's address");
@@ -48,7 +67,11 @@ test("open, fund, trade two markets, top up, withdraw, close: on-chain payouts e
   const hubBefore = await w.balance(hubAddress);
   const before = await Promise.all(traders.map((t) => w.balance(t.address)));
   const configs = traders.map((t) =>
-    w.writeConfig(`trader-${t.index}.json`, { dataDir: join(w.dir, `trader-${t.index}-data`), key: { plainKeyFile: join(w.dir, `trader-${t.index}.key`), allowPlainKey: true }, hub: { multiaddr, address: hubAddress } }),
+    w.writeConfig(`trader-${t.index}.json`, {
+      dataDir: join(w.dir, `trader-${t.index}-data`),
+      key: { plainKeyFile: join(w.dir, `trader-${t.index}.key`), allowPlainKey: true },
+      hub: { multiaddr, address: hubAddress },
+    }),
   );
   const deposits = [1_000n, 2_000n, 1_500n].map((x) => x * USD);
   const topUp = 250n * USD;
@@ -83,8 +106,16 @@ test("open, fund, trade two markets, top up, withdraw, close: on-chain payouts e
 
   for (const [i, t] of traders.entries()) {
     const paid = (await w.balance(t.address)) - before[i]!;
-    assert.is(paid, outcomes[i]!.trader + withdrawal - deposits[i]! - topUp, `trader ${t.index} received exactly its withdrawal and final allocation`);
-    assert.is(outcomes[i]!.trader + outcomes[i]!.hub, 2n * deposits[i]! + topUp - withdrawal, "the final outcome conserves the channel's funding");
+    assert.is(
+      paid,
+      outcomes[i]!.trader + withdrawal - deposits[i]! - topUp,
+      `trader ${t.index} received exactly its withdrawal and final allocation`,
+    );
+    assert.is(
+      outcomes[i]!.trader + outcomes[i]!.hub,
+      2n * deposits[i]! + topUp - withdrawal,
+      "the final outcome conserves the channel's funding",
+    );
   }
   const hubPaid = (await w.balance(hubAddress)) - hubBefore;
   const hubExpected = outcomes.reduce((sum, o) => sum + o.hub, 0n) - deposits.reduce((a, b) => a + b, 0n);

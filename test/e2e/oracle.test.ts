@@ -19,7 +19,9 @@ test.after(async (ctx) => {
   await ctx.w.close();
 });
 
-test("a hub started without a dev oracle receives prices from an oracle process, and only from the right key", async ({ w }) => {
+test("a hub started without a dev oracle receives prices from an oracle process, and only from the right key", async ({
+  w,
+}) => {
   const hubKey = w.devKey("hub.key");
   await w.fund(hubKey.address, 1_000_000_000n);
   const config = w.writeConfig("hub.json", { dataDir: join(w.dir, "hub"), key: hubKey.key });
@@ -27,13 +29,25 @@ test("a hub started without a dev oracle receives prices from an oracle process,
   const hub = w.spawn(["hub", "start", "--config", config]);
   await hub.waitFor((lines) => lines.includes("ready"), "the hub");
   const multiaddr = hub.value("multiaddr")!;
-  const common = ["--hub", multiaddr, "--chain-id", w.deployment.chainId.toString(), "--margin-app", w.deployment.marginApp, "--interval-ms", "200"];
+  const common = [
+    "--hub",
+    multiaddr,
+    "--chain-id",
+    w.deployment.chainId.toString(),
+    "--margin-app",
+    w.deployment.marginApp,
+    "--interval-ms",
+    "200",
+  ];
 
   const good = w.spawn(["oracle", "run", "--key", ORACLE_KEY, ...common]);
   await good.waitFor((lines) => lines.filter((l) => l.startsWith("pushed ")).length >= 2, "two pushed batches");
   const forger = w.spawn(["oracle", "run", "--key", "0x" + "42".repeat(32), ...common]);
   await forger.waitFor(() => forger.stderr.includes("NOT_ORACLE"), "the forger's pushes to be refused");
-  assert.not.ok(forger.lines.some((l) => l.startsWith("pushed ")), "no forged batch was accepted");
+  assert.not.ok(
+    forger.lines.some((l) => l.startsWith("pushed ")),
+    "no forged batch was accepted",
+  );
   await good.stop();
   await forger.stop();
   assert.is(await hub.stop(), 0);

@@ -31,13 +31,29 @@ test.after(async (ctx) => {
   await ctx.pg?.stop();
 });
 
-test("a SQLite data directory with open channels moves to PostgreSQL; the hub serves from it and trading goes on", async ({ w, pg }) => {
+test("a SQLite data directory with open channels moves to PostgreSQL; the hub serves from it and trading goes on", async ({
+  w,
+  pg,
+}) => {
   if (pg === undefined) return;
   const setup = await plainHubWithTraders(w, 2);
   const { hubData, hubConfig, multiaddr, startHub, traders } = setup;
   let hub = setup.hub;
   const trade = async (n: number) => {
-    const loops = traders.map((t) => w.spawn(["trader", "trade-loop", "--market", "BTC-PERP", "--size", "0.001", "--count", String(n), "--config", t.config]));
+    const loops = traders.map((t) =>
+      w.spawn([
+        "trader",
+        "trade-loop",
+        "--market",
+        "BTC-PERP",
+        "--size",
+        "0.001",
+        "--count",
+        String(n),
+        "--config",
+        t.config,
+      ]),
+    );
     for (const [i, p] of loops.entries()) {
       assert.is(await p.exited, 0, `trader ${i + 1}'s loop ends cleanly`);
       assert.is(acks(p).length, n, `trader ${i + 1}: ${n} trades acknowledged`);
@@ -48,7 +64,16 @@ test("a SQLite data directory with open channels moves to PostgreSQL; the hub se
   const turnsOnSqlite = traders.map((t) => t.maxAcked);
 
   // The hub's SQLite lock refuses a copy while it runs.
-  const migrate = ["store", "migrate", "--from", `sqlite:${join(hubData, "hub.db")}`, "--to", pg.url, "--lease-ms", "1000"];
+  const migrate = [
+    "store",
+    "migrate",
+    "--from",
+    `sqlite:${join(hubData, "hub.db")}`,
+    "--to",
+    pg.url,
+    "--lease-ms",
+    "1000",
+  ];
   const refused = w.spawn(migrate);
   assert.is(await refused.exited, 1, "migrate refuses a store a hub holds");
   assert.match(refused.stderr, /STORE_LOCKED/);
@@ -67,7 +92,8 @@ test("a SQLite data directory with open channels moves to PostgreSQL; the hub se
   hub = await startHub();
   assert.is(hub.value("multiaddr"), multiaddr, "same peer id and port");
   await trade(3);
-  for (const [i, t] of traders.entries()) assert.ok(t.maxAcked > turnsOnSqlite[i]!, `trader ${i + 1}: trading went on after the move`);
+  for (const [i, t] of traders.entries())
+    assert.ok(t.maxAcked > turnsOnSqlite[i]!, `trader ${i + 1}: trading went on after the move`);
   const views = await Promise.all(traders.map((t) => w.run(["trader", "status", "--config", t.config])));
   assert.is(await hub.stop("SIGTERM"), 0);
 

@@ -69,7 +69,10 @@ const test = suite<Ctx>("e2e trader node: bots over JSON-RPC, idempotent retries
 
 /** The oracle as a libp2p peer of the hub: pushes signed reports at the levels the test sets, at most once a second each. */
 class TestOracle {
-  readonly levels = new Map<MarketId, bigint>([[BTC, 60_000n * PRICE_ONE], [ETH, 3_000n * PRICE_ONE]]);
+  readonly levels = new Map<MarketId, bigint>([
+    [BTC, 60_000n * PRICE_ONE],
+    [ETH, 3_000n * PRICE_ONE],
+  ]);
   readonly signer: LocalOracle;
   #node: NetNode | undefined;
   #messenger: Messenger | undefined;
@@ -79,7 +82,10 @@ class TestOracle {
   #hub: string;
 
   constructor(w: E2eWorld, hubMultiaddr: string) {
-    this.signer = createLocalOracle({ privateKey: ORACLE_KEY, domain: { chainId: w.deployment.chainId, verifyingContract: w.deployment.marginApp } });
+    this.signer = createLocalOracle({
+      privateKey: ORACLE_KEY,
+      domain: { chainId: w.deployment.chainId, verifyingContract: w.deployment.marginApp },
+    });
     this.#hub = hubMultiaddr;
   }
 
@@ -98,12 +104,21 @@ class TestOracle {
     this.#last = now;
     try {
       if (this.#hubPeer === undefined) {
-        const peer = (await this.#node!.dial(multiaddr(this.#hub), { signal: AbortSignal.timeout(2_000) })).remotePeer.toString();
-        await authenticate(this.#messenger!, peer, signerFromPrivateKey(ORACLE_KEY), { signal: AbortSignal.timeout(2_000) });
+        const peer = (
+          await this.#node!.dial(multiaddr(this.#hub), { signal: AbortSignal.timeout(2_000) })
+        ).remotePeer.toString();
+        await authenticate(this.#messenger!, peer, signerFromPrivateKey(ORACLE_KEY), {
+          signal: AbortSignal.timeout(2_000),
+        });
         this.#hubPeer = peer;
       }
       const reports = [...this.levels].map(([market, price]) => this.signer.sign(market, price as Price, now));
-      await this.#messenger!.push(this.#hubPeer, "price", { type: "price", reports }, { signal: AbortSignal.timeout(2_000) });
+      await this.#messenger!.push(
+        this.#hubPeer,
+        "price",
+        { type: "price", reports },
+        { signal: AbortSignal.timeout(2_000) },
+      );
     } catch {
       this.#hubPeer = undefined; // the hub is down or restarted: dial again next tick
     }
@@ -119,7 +134,13 @@ class TestOracle {
 async function startHub(w: E2eWorld, port: number, existing?: Hub): Promise<Hub> {
   const key = existing ? { address: existing.address, privateKey: existing.privateKey } : w.devKey("hub.key");
   if (!existing) await w.fund(key.address, 100_000n * USD);
-  const config = existing?.config ?? w.writeConfig("hub.json", { dataDir: join(w.dir, "hub-data"), key: (key as { key: Record<string, unknown> }).key, listen: [`/ip4/127.0.0.1/tcp/${port}`] });
+  const config =
+    existing?.config ??
+    w.writeConfig("hub.json", {
+      dataDir: join(w.dir, "hub-data"),
+      key: (key as { key: Record<string, unknown> }).key,
+      listen: [`/ip4/127.0.0.1/tcp/${port}`],
+    });
   const process = w.spawn(["hub", "start", "--config", config]);
   await process.waitFor((lines) => lines.includes("ready"), "the hub to be ready");
   return { process, config, address: key.address, privateKey: key.privateKey, multiaddr: process.value("multiaddr")! };
@@ -128,7 +149,11 @@ async function startHub(w: E2eWorld, port: number, existing?: Hub): Promise<Hub>
 async function newNode(w: E2eWorld, name: string, hub: Hub): Promise<TraderNodeProcess> {
   const key = w.devKey(`${name}.key`);
   await w.fund(key.address, 10_000n * USD);
-  const config = w.writeConfig(`${name}.json`, { dataDir: join(w.dir, `${name}-data`), key: key.key, hub: { multiaddr: hub.multiaddr, address: hub.address } });
+  const config = w.writeConfig(`${name}.json`, {
+    dataDir: join(w.dir, `${name}-data`),
+    key: key.key,
+    hub: { multiaddr: hub.multiaddr, address: hub.address },
+  });
   const node: TraderNodeProcess = { config, address: key.address } as TraderNodeProcess;
   await runNode(w, node);
   return node;
@@ -149,8 +174,19 @@ function spawnBot(ctx: Ctx, program: readonly string[], node: TraderNodeProcess)
   return bot;
 }
 
-async function post(url: string, body: string, headers: Record<string, string>): Promise<{ status: number; json: { error?: { code: number; message: string; data?: { code?: string } }; result?: unknown } }> {
-  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+async function post(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+): Promise<{
+  status: number;
+  json: { error?: { code: number; message: string; data?: { code?: string } }; result?: unknown };
+}> {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body,
+  });
   const text = await response.text();
   return { status: response.status, json: text === "" ? {} : JSON.parse(text) };
 }
@@ -222,7 +258,10 @@ test("setup: node C opens and trades; a copy of its state is kept (stale later)"
   await runNode(w, ctx.c);
   // A top-up: the latest state pays the trader more than the stale one, so the node's answer to it is a checkpoint.
   await ctx.c.client.deposit({ amount: "100" });
-  assert.is.not((await ctx.c.client.status()).turnNum, parseSignedStateJson(JSON.parse(readFileSync(ctx.stale, "utf8")), ctx.stale).state.turnNum);
+  assert.is.not(
+    (await ctx.c.client.status()).turnNum,
+    parseSignedStateJson(JSON.parse(readFileSync(ctx.stale, "utf8")), ctx.stale).state.turnNum,
+  );
 });
 
 for (const failpoint of ["trader.trade.after-countersigned-stored", "trader.trade.after-signed-stored"]) {
@@ -233,7 +272,10 @@ for (const failpoint of ["trader.trade.after-countersigned-stored", "trader.trad
     const fillsBefore = (await c.client.history({ kinds: ["fill"] })).entries.length;
     await c.process.stop("SIGTERM");
     await runNode(w, c, { NITRO_MARGIN_FAILPOINTS: failpoint });
-    const lost = await c.client.trade({ market: BTC, side: "buy", size: "0.002", clientOrderId: id }).then(() => "answered", (error: unknown) => String(error));
+    const lost = await c.client.trade({ market: BTC, side: "buy", size: "0.002", clientOrderId: id }).then(
+      () => "answered",
+      (error: unknown) => String(error),
+    );
     assert.is.not(lost, "answered", "the node died mid-request");
     assert.is(await c.process.exited, null, "killed by its failpoint");
     await runNode(w, c);
@@ -247,7 +289,9 @@ for (const failpoint of ["trader.trade.after-countersigned-stored", "trader.trad
     assert.is(fills.length, fillsBefore + 1, "one fill");
     assert.is(fills.at(-1)!.turnNum, retried.turnNum);
     // The id is the order's: another order under it is refused.
-    const reused = await c.client.trade({ market: BTC, side: "sell", size: "0.002", clientOrderId: id }).catch((e: unknown) => e);
+    const reused = await c.client
+      .trade({ market: BTC, side: "sell", size: "0.002", clientOrderId: id })
+      .catch((e: unknown) => e);
     assert.instance(reused, NodeRpcError);
     assert.is((reused as NodeRpcError).data?.code, "ORDER_ID_REUSED");
   });
@@ -261,10 +305,19 @@ test("a stop-loss whose trade is cut by kill -9 of the node: after the restart i
   await runNode(w, c, { NITRO_MARGIN_FAILPOINTS: "trader.trade.after-countersigned-stored" });
   // Above the mark: a sell stop fires on the next mark the hub relays.
   const mark = ctx.oracle.levels.get(BTC)!;
-  const trigger = await c.client.setTrigger({ kind: "stop-loss", market: BTC, side: "sell", size: "0.004", triggerPrice: formatFixed(mark + 100n * PRICE_ONE, PRICE_DECIMALS) });
+  const trigger = await c.client.setTrigger({
+    kind: "stop-loss",
+    market: BTC,
+    side: "sell",
+    size: "0.004",
+    triggerPrice: formatFixed(mark + 100n * PRICE_ONE, PRICE_DECIMALS),
+  });
   assert.is(await c.process.exited, null, "killed by its failpoint inside the stop's trade");
   await runNode(w, c);
-  await until(async () => (await c.client.triggers()).find((t) => t.id === trigger.id)?.status === "fired", "the stop to complete after the restart");
+  await until(
+    async () => (await c.client.triggers()).find((t) => t.id === trigger.id)?.status === "fired",
+    "the stop to complete after the restart",
+  );
   const fired = (await c.client.triggers()).find((t) => t.id === trigger.id)!;
   assert.is(units((await c.client.positions())[0]!.size, 8), before - 400_000n, "reduced once");
   const fills = (await c.client.history({ kinds: ["fill"] })).entries;
@@ -321,12 +374,17 @@ test("bad requests: each gets its error, nothing changes, and the node keeps ser
   assert.is(oversized.json.error?.data?.code, "API_REQUEST_TOO_LARGE");
   // A flood: every request gets an answer (a result, or API_BUSY beyond the node's limit).
   const flood = await Promise.all(Array.from({ length: 400 }, () => post(c.url, call("status", {}), auth)));
-  for (const r of flood) assert.ok(r.json.result !== undefined || r.json.error?.data?.code === "API_BUSY", JSON.stringify(r.json));
+  for (const r of flood)
+    assert.ok(r.json.result !== undefined || r.json.error?.data?.code === "API_BUSY", JSON.stringify(r.json));
   const after = await c.client.status();
   assert.is(after.turnNum, before.turnNum, "nothing changed");
   assert.is(after.stateHash, before.stateHash);
   assert.equal(await c.client.order({ clientOrderId: "never-sent" }), null);
-  assert.equal(await c.client.discover(), JSON.parse(readFileSync(join(ROOT, "docs/trader-node.openrpc.json"), "utf8")), "rpc.discover serves the committed document");
+  assert.equal(
+    await c.client.discover(),
+    JSON.parse(readFileSync(join(ROOT, "docs/trader-node.openrpc.json"), "utf8")),
+    "rpc.discover serves the committed document",
+  );
 });
 
 test("the CLI's trader commands go through the running node (its node.json), and refuse what it cannot do", async (ctx) => {
@@ -335,14 +393,29 @@ test("the CLI's trader commands go through the running node (its node.json), and
   const status = await w.run(["trader", "status", "--config", c.config]);
   assert.is(status.value("via-node"), c.url);
   assert.is(Number(status.value("turn")), before.turnNum);
-  const traded = await w.run(["trader", "trade", "--market", BTC, "--side", "buy", "--size", "0.001", "--config", c.config]);
+  const traded = await w.run([
+    "trader",
+    "trade",
+    "--market",
+    BTC,
+    "--side",
+    "buy",
+    "--size",
+    "0.001",
+    "--config",
+    c.config,
+  ]);
   assert.is(traded.value("via-node"), c.url);
   assert.is(Number(traded.value("turn")), before.turnNum! + 1);
   assert.is((await c.client.status()).turnNum, before.turnNum! + 1, "the node made the trade");
   const second = w.spawn(["trader", "run", "--config", c.config]);
   assert.is(await second.exited, 2, "a second node for the same data directory is refused");
   assert.match(second.stderr, "already runs");
-  assert.is((await w.run(["trader", "status", "--config", c.config])).value("via-node"), c.url, "and the first is still found");
+  assert.is(
+    (await w.run(["trader", "status", "--config", c.config])).value("via-node"),
+    c.url,
+    "and the first is still found",
+  );
   const watch = w.spawn(["trader", "watch", "--config", c.config]);
   assert.is(await watch.exited, 2, "watch beside a running node is refused");
   assert.match(watch.stderr, "a trader node runs for this config");
@@ -366,10 +439,18 @@ test("the hub is kill -9'd: the node notices; a stale challenge meanwhile is ans
   // The hub's key challenges with the stale state (turn of c-1, before the retried trades).
   const stale = parseSignedStateJson(JSON.parse(readFileSync(ctx.stale, "utf8")), ctx.stale);
   assert.ok(stale.state.turnNum < ctx.acked.turnNum);
-  const hubChain = await AdjudicatorClient.connect({ wallet: new Wallet(hub.privateKey).connect(w.provider), adjudicator: w.deployment.adjudicator, token: w.deployment.token });
+  const hubChain = await AdjudicatorClient.connect({
+    wallet: new Wallet(hub.privateKey).connect(w.provider),
+    adjudicator: w.deployment.adjudicator,
+    token: w.deployment.token,
+  });
   await hubChain.challenge(stale, signerFromPrivateKey(hub.privateKey as Hex));
   const id = status.channelId as Bytes32;
-  await until(async () => (await hubChain.status(id)).turnNumRecord >= ctx.acked.turnNum, "the node's answer on chain", 60_000);
+  await until(
+    async () => (await hubChain.status(id)).turnNumRecord >= ctx.acked.turnNum,
+    "the node's answer on chain",
+    60_000,
+  );
   await until(() => disputes.some((d) => d.status === "challenged"), "the dispute event");
   assert.ok(disputes.find((d) => d.status === "challenged")?.response !== undefined, JSON.stringify(disputes));
   await ctx.c.client.closeSocket();
@@ -402,7 +483,12 @@ test("the hub gone for good: exit then collect through the API pay the settlemen
   const at = block < now ? block : now;
   const reports = [{ market: BTC, price: ctx.oracle.levels.get(BTC)!, timestamp: at }].map((r) => {
     const signed = ctx.oracle.signer.sign(r.market, r.price as Price, r.timestamp);
-    return { market: signed.market, price: formatFixed(signed.price, PRICE_DECIMALS), timestamp: signed.timestamp.toString(), signature: signed.signature };
+    return {
+      market: signed.market,
+      price: formatFixed(signed.price, PRICE_DECIMALS),
+      timestamp: signed.timestamp.toString(),
+      signature: signed.signature,
+    };
   });
   const exit = await c.client.exit({ reports });
   assert.ok(units(exit.trader) > 0n);

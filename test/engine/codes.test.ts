@@ -35,7 +35,13 @@ function funded(trader = usd(10_000), hubSide = usd(50_000)) {
   hub.open(1, trader, hubSide);
   return hub;
 }
-const buy = (size: bigint, price: bigint, reports: ReturnType<typeof report>[]) => ({ type: "trade" as const, market: BTC, size, price: price as never, reports });
+const buy = (size: bigint, price: bigint, reports: ReturnType<typeof report>[]) => ({
+  type: "trade" as const,
+  market: BTC,
+  size,
+  price: price as never,
+  reports,
+});
 
 test("order rules: lot, tick, minimum size, unknown market", () => {
   const hub = funded();
@@ -43,7 +49,10 @@ test("order rules: lot, tick, minimum size, unknown market", () => {
   expectCode(hub.act(1, buy(1_000n, px(100_000), [r])), "LOT_SIZE");
   expectCode(hub.act(1, buy(qty(1), px("100000.05"), [r])), "TICK_SIZE");
   expectCode(hub.act(1, buy(qty("0.0001"), px(100_000), [r])), "MIN_ORDER_SIZE");
-  expectCode(hub.act(1, { type: "trade", market: "DOGE-PERP" as MarketId, size: qty(1), price: px(1) as never, reports: [] }), "UNKNOWN_MARKET");
+  expectCode(
+    hub.act(1, { type: "trade", market: "DOGE-PERP" as MarketId, size: qty(1), price: px(1) as never, reports: [] }),
+    "UNKNOWN_MARKET",
+  );
 });
 
 test("oracle classes: stale, off-band, missing, from the future", () => {
@@ -51,7 +60,10 @@ test("oracle classes: stale, off-band, missing, from the future", () => {
   expectCode(hub.act(1, buy(qty("0.01"), px(100_000), [report(BTC, px(100_000), hub.now - 61n)])), "PRICE_STALE");
   expectCode(hub.act(1, buy(qty("0.01"), px(110_000), [report(BTC, px(110_000), hub.now)])), "PRICE_OFF_BAND");
   expectCode(hub.act(1, buy(qty("0.01"), px(100_000), [report(BTC, px(100_000), hub.now + 5n)])), "PRICE_FROM_FUTURE");
-  expectCode(hub.act(1, { type: "trade", market: ETH, size: qty("0.1"), price: px(3_000) as never, reports: [] }), "PRICE_MISSING");
+  expectCode(
+    hub.act(1, { type: "trade", market: ETH, size: qty("0.1"), price: px(3_000) as never, reports: [] }),
+    "PRICE_MISSING",
+  );
 });
 
 test("margin: initial, maintenance, withdrawal bound", () => {
@@ -72,7 +84,17 @@ test("margin: initial, maintenance, withdrawal bound", () => {
 
 test("limits: position notional, open interest, hub exposure", () => {
   const small = resolveEngineConfig({
-    markets: [{ ...BTC_PERP_DEFAULTS, tiers: [{ notionalFloor: 0n, imf: 50_000n, mmf: 30_000n }], openInterestCap: qty(2), oiImfLower: qty(1), oiImfUpper: qty(2), hubExposureCap: qty("1.5"), maxPositionNotional: usd(180_000) }],
+    markets: [
+      {
+        ...BTC_PERP_DEFAULTS,
+        tiers: [{ notionalFloor: 0n, imf: 50_000n, mmf: 30_000n }],
+        openInterestCap: qty(2),
+        oiImfLower: qty(1),
+        oiImfUpper: qty(2),
+        hubExposureCap: qty("1.5"),
+        maxPositionNotional: usd(180_000),
+      },
+    ],
   });
   const hub = new TestHub(small);
   const r = hub.price(BTC, px(100_000));
@@ -113,14 +135,23 @@ test("liquidation: not liquidatable, cooldown", () => {
 test("state checks: malformed, other risk parameters, proposal differs", () => {
   const hub = funded();
   const ch = hub.channels.get(1)!;
-  const zero = { ...ch, state: { ...ch.state, positions: [{ market: BTC, size: 0n as Size, costBasis: 0n as Collateral, fundingIndex: 0n }] } };
+  const zero = {
+    ...ch,
+    state: {
+      ...ch.state,
+      positions: [{ market: BTC, size: 0n as Size, costBasis: 0n as Collateral, fundingIndex: 0n }],
+    },
+  };
   expectCode(applyAction(zero, { type: "deposit", amount: 1n }, hub.ctx()), "INVALID_STATE");
   const other = { ...hub.ctx(), riskParamsHash: ("0x" + "ab".repeat(32)) as Bytes32 };
   expectCode(applyAction(ch, { type: "deposit", amount: 1n }, other), "RISK_PARAMS_MISMATCH");
   const honest = applyAction(ch, { type: "deposit", amount: usd(5) }, hub.ctx());
   assert.ok(honest.ok);
   if (!honest.ok) return;
-  const greedy = { ...honest.channel, state: { ...honest.channel.state, traderCash: (honest.channel.state.traderCash + 1n) as Collateral } };
+  const greedy = {
+    ...honest.channel,
+    state: { ...honest.channel.state, traderCash: (honest.channel.state.traderCash + 1n) as Collateral },
+  };
   expectCode(checkTransition(ch, greedy, { type: "deposit", amount: usd(5) }, hub.ctx()), "STATE_MISMATCH");
   assert.ok(checkTransition(ch, honest.channel, { type: "deposit", amount: usd(5) }, hub.ctx()).ok);
   expectCode(liquidate(zero, [], hub.ctx()), "INVALID_STATE");
@@ -133,7 +164,10 @@ test("funding: a countersigner refuses an index moved beyond its window", () => 
   const prev = hub.channels.get(1)!.state;
   // No interval ends between the two marks: the index may not move at all.
   const windows = fundingWindows(hub.book.config, prev, [report(BTC, px(100_000), hub.now + 10n)]);
-  assert.is(checkFunding(windows, () => prev.positions[0]!.fundingIndex), undefined);
+  assert.is(
+    checkFunding(windows, () => prev.positions[0]!.fundingIndex),
+    undefined,
+  );
   const over = checkFunding(windows, () => prev.positions[0]!.fundingIndex + 1n);
   expectCode(over === undefined ? { ok: true } : { ok: false, rejection: over }, "FUNDING_OUT_OF_BOUNDS");
 });
@@ -155,7 +189,15 @@ test("EngineError carries the catalogue's code, number and title", () => {
   assert.is(e.code, "PRICE_STALE");
   assert.is(e.number, 4002);
   assert.is(e.shortMessage, ENGINE_ERRORS.PRICE_STALE.title);
-  assert.throws(() => evaluate(0n, [{ market: "X" as MarketId, size: 1n as Size, costBasis: 0n as Collateral, fundingIndex: 0n }], new Map()), (err: unknown) => err instanceof EngineError && err.code === "UNKNOWN_MARKET");
+  assert.throws(
+    () =>
+      evaluate(
+        0n,
+        [{ market: "X" as MarketId, size: 1n as Size, costBasis: 0n as Collateral, fundingIndex: 0n }],
+        new Map(),
+      ),
+    (err: unknown) => err instanceof EngineError && err.code === "UNKNOWN_MARKET",
+  );
 });
 
 /** Engine-domain codes the countersigning client raises, not a rule: each is tested where it is raised. */

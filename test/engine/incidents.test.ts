@@ -27,9 +27,14 @@ const config = resolveEngineConfig({
       market: "THIN-PERP",
       tiers: [{ notionalFloor: 0n, imf: 100_000n, mmf: 50_000n }],
       maxPositionNotional: usd(5_000_000),
-      openInterestCap: qty(10_000_000), oiImfLower: qty(5_000_000), oiImfUpper: qty(10_000_000),
+      openInterestCap: qty(10_000_000),
+      oiImfLower: qty(5_000_000),
+      oiImfUpper: qty(10_000_000),
       hubExposureCap: qty(1_000_000),
-      tickSize: 10_000n, lotSize: qty(1), minOrderSize: qty(10), liquidationPenalty: 20_000n,
+      tickSize: 10_000n,
+      lotSize: qty(1),
+      minOrderSize: qty(10),
+      liquidationPenalty: 20_000n,
     },
   ],
 });
@@ -80,7 +85,10 @@ test("2. a 19× long 10% in profit may not withdraw its unrealized profit", () =
   let r = hub.price(BTC, px(100_000));
   hub.open(1, usd(5_300), usd(50_000));
   assert.ok(hub.act(1, { type: "trade", market: BTC, size: qty(1), price: px(100_000), reports: [r] }).ok); // fee 50
-  for (let p = 101_000; p <= 110_000; p += 1_000) { hub.now += 120n; r = hub.price(BTC, px(p)); }
+  for (let p = 101_000; p <= 110_000; p += 1_000) {
+    hub.now += 120n;
+    r = hub.price(BTC, px(p));
+  }
   hub.now += 900n;
   r = hub.price(BTC, px(110_000));
   // Equity 15,250 = cash 5,250 + profit 10,000. Bound B = max(IM 5,500, 10% × 110,000) = 11,000.
@@ -96,7 +104,14 @@ test("2. a 19× long 10% in profit may not withdraw its unrealized profit", () =
 
 test("3. a 30% fall within an hour across 100 5× longs: ladder order, exact bad debt, conservation", () => {
   const hub = new TestHub(config);
-  const index = new AtRiskIndex(config.markets, new Map<MarketId, Price>([[BTC, px(100_000)], [ETH, px(3_000)], [THIN, px(1)]]));
+  const index = new AtRiskIndex(
+    config.markets,
+    new Map<MarketId, Price>([
+      [BTC, px(100_000)],
+      [ETH, px(3_000)],
+      [THIN, px(1)],
+    ]),
+  );
   const entry = new Map<number, bigint>();
   // Accounts open at 5× while the price climbs 100,000 → 104,950 (one every 10 s).
   for (let i = 0; i < 100; i++) {
@@ -116,28 +131,46 @@ test("3. a 30% fall within an hour across 100 5× longs: ladder order, exact bad
   // 60 one-minute ticks from 105,000 to 73,500 (−30%): −525 a minute to 89,775, a gap to 82,775 at minute 30
   // (past the bankruptcy price of the highest entries: bad debt), then −309.2 a minute, 73,500 at minute 60.
   const firstHit: number[] = [];
-  let penalties = 0n, shortfalls = 0n, partial = 0, full = 0;
+  let penalties = 0n,
+    shortfalls = 0n,
+    partial = 0,
+    full = 0;
   let price: bigint;
   for (let minute = 1; minute <= 60; minute++) {
     hub.now += 60n;
-    price = minute < 30 ? px(105_000 - 525 * minute) : minute === 30 ? px(82_775) : minute < 60 ? px(82_775) - px("309.2") * BigInt(minute - 30) : px(73_500);
+    price =
+      minute < 30
+        ? px(105_000 - 525 * minute)
+        : minute === 30
+          ? px(82_775)
+          : minute < 60
+            ? px(82_775) - px("309.2") * BigInt(minute - 30)
+            : px(73_500);
     const r = hub.price(BTC, price);
     const { liquidatable } = index.tick(BTC, price as Price);
-    assert.equal([...liquidatable].sort((a, b) => a - b), index.scan(BTC).sort((a, b) => a - b));
+    assert.equal(
+      [...liquidatable].sort((a, b) => a - b),
+      index.scan(BTC).sort((a, b) => a - b),
+    );
     for (const id of liquidatable) {
       if (!firstHit.includes(id)) firstHit.push(id);
       const v = hub.liquidate(id, [r]);
-      if (!v.ok) { assert.is(v.rejection.code, "LIQUIDATION_COOLDOWN"); continue; }
+      if (!v.ok) {
+        assert.is(v.rejection.code, "LIQUIDATION_COOLDOWN");
+        continue;
+      }
       penalties += v.step.penalty;
       shortfalls += v.step.shortfall;
-      if (v.step.mode === "partial") partial++; else full++;
+      if (v.step.mode === "partial") partial++;
+      else full++;
       assert.is(v.effects.traderAllocation + v.effects.hubAllocation, v.channel.funding);
       upsert(id);
     }
   }
   // Everyone was liquidated, in the order the price crossed their thresholds (higher entry first; ties by id).
   assert.is(firstHit.length, 100);
-  for (let k = 1; k < firstHit.length; k++) assert.ok(entry.get(firstHit[k - 1]!)! >= entry.get(firstHit[k]!)!, "ladder order");
+  for (let k = 1; k < firstHit.length; k++)
+    assert.ok(entry.get(firstHit[k - 1]!)! >= entry.get(firstHit[k]!)!, "ladder order");
   assert.equal(index.scan(), [], "nobody is left below maintenance at 73,500");
   const ins = hub.book.market(BTC)!.insurance;
   assert.is(ins.shortfalls, shortfalls);
@@ -177,9 +210,18 @@ test("4. one trader's one-sided thin-market book hits the hub exposure cap; the 
   assert.is(hub.book.market(THIN)!.hubExposure, -qty(900_000));
   const same = hub.act(2, { type: "trade", market: THIN, size: qty(100_001), price: px(1), reports: [r] });
   assert.ok(!same.ok && same.rejection.code === "HUB_EXPOSURE_CAP");
-  assert.ok(hub.act(2, { type: "trade", market: THIN, size: qty(100_000), price: px(1), reports: [r] }).ok, "up to the cap still trades");
-  assert.ok(hub.act(3, { type: "trade", market: THIN, size: -qty(400_000), price: px(1), reports: [r] }).ok, "the other side reduces the hub's exposure");
-  assert.ok(hub.act(2, { type: "trade", market: BTC, size: qty(1), price: px(100_000), reports: [rb] }).ok, "other markets unaffected");
+  assert.ok(
+    hub.act(2, { type: "trade", market: THIN, size: qty(100_000), price: px(1), reports: [r] }).ok,
+    "up to the cap still trades",
+  );
+  assert.ok(
+    hub.act(3, { type: "trade", market: THIN, size: -qty(400_000), price: px(1), reports: [r] }).ok,
+    "the other side reduces the hub's exposure",
+  );
+  assert.ok(
+    hub.act(2, { type: "trade", market: BTC, size: qty(1), price: px(100_000), reports: [rb] }).ok,
+    "other markets unaffected",
+  );
   assert.is(hub.book.market(THIN)!.hubExposure, -qty(600_000));
   // A risk-reducing trade that would push the hub's exposure back past the cap is refused too.
   hub.open(4, usd(500_000), usd(500_000));
@@ -187,7 +229,10 @@ test("4. one trader's one-sided thin-market book hits the hub exposure cap; the 
   assert.ok(hub.act(3, { type: "trade", market: THIN, size: -qty(300_000), price: px(1), reports: [r] }).ok);
   assert.is(hub.book.market(THIN)!.hubExposure, qty(100_000));
   assert.ok(hub.act(4, { type: "trade", market: THIN, size: -qty(800_000), price: px(1), reports: [r] }).ok);
-  assert.ok(hub.act(2, { type: "trade", market: THIN, size: -qty(100_000), price: px(1), reports: [r] }).ok, "closing to the cap exactly");
+  assert.ok(
+    hub.act(2, { type: "trade", market: THIN, size: -qty(100_000), price: px(1), reports: [r] }).ok,
+    "closing to the cap exactly",
+  );
   assert.is(hub.book.market(THIN)!.hubExposure, qty(1_000_000));
   // Traders net short 1,000,000 (the hub long at its cap): trader 1 selling part of its long is refused.
   const reduce = hub.act(1, { type: "trade", market: THIN, size: -qty(10), price: px(1), reports: [r] });
@@ -196,7 +241,17 @@ test("4. one trader's one-sided thin-market book hits the hub exposure cap; the 
 
 test("5. a funding spike at the clamp cannot liquidate an account that met initial margin", () => {
   const spiky = resolveEngineConfig({
-    markets: [{ ...BTC_PERP_DEFAULTS, fundingRateCap: 1_000_000n, hubExposureCap: qty(10_000), openInterestCap: qty(10_000), oiImfLower: qty(5_000), oiImfUpper: qty(10_000) }, ETH_PERP_DEFAULTS],
+    markets: [
+      {
+        ...BTC_PERP_DEFAULTS,
+        fundingRateCap: 1_000_000n,
+        hubExposureCap: qty(10_000),
+        openInterestCap: qty(10_000),
+        oiImfLower: qty(5_000),
+        oiImfUpper: qty(10_000),
+      },
+      ETH_PERP_DEFAULTS,
+    ],
   });
   const hub = new TestHub(spiky, 1_700_000_000n - (1_700_000_000n % 3_600n));
   let rb = hub.price(BTC, px(100_000));
@@ -225,10 +280,20 @@ test("5. a funding spike at the clamp cannot liquidate an account that met initi
   const ctx = hub.ctx();
   for (const id of [1, 2, 3, 4]) {
     const ch = hub.channels.get(id)!;
-    const views = new Map<MarketId, MarketView>(ch.state.positions.map((p) => {
-      const rt = ctx.runtime(p.market)!;
-      return [p.market, { params: spiky.markets.get(p.market)!, price: (p.market === BTC ? px(100_000) : px(3_000)) as Price, fundingIndex: rt.fundingIndex, openInterest: rt.openInterest }];
-    }));
+    const views = new Map<MarketId, MarketView>(
+      ch.state.positions.map((p) => {
+        const rt = ctx.runtime(p.market)!;
+        return [
+          p.market,
+          {
+            params: spiky.markets.get(p.market)!,
+            price: (p.market === BTC ? px(100_000) : px(3_000)) as Price,
+            fundingIndex: rt.fundingIndex,
+            openInterest: rt.openInterest,
+          },
+        ];
+      }),
+    );
     const m = evaluate(ch.state.traderCash, ch.state.positions, views);
     assert.ok(m.funding > 0n, "the account paid funding");
     assert.ok(m.equity >= m.maintenance, `account ${id}: equity ${m.equity} < MM ${m.maintenance} after funding`);
@@ -237,7 +302,10 @@ test("5. a funding spike at the clamp cannot liquidate an account that met initi
     assert.ok(hub.act(id, { type: "remark", reports: [rb, re] }).ok, "funding settles into a valid state");
     assert.is(hub.channels.get(id)!.state.kind, StateKind.Remark);
   }
-  assert.is(accountFundingOwed(hub.channels.get(1)!.state.positions, () => ctx.runtime(BTC)!.fundingIndex), 0n);
+  assert.is(
+    accountFundingOwed(hub.channels.get(1)!.state.positions, () => ctx.runtime(BTC)!.fundingIndex),
+    0n,
+  );
   assert.is(hub.book.market(BTC)!.hubFundingIncome, usd(1_500) * 2n + usd(30_000) + usd(150_000));
   assert.is(hub.book.market(ETH)!.hubFundingIncome, usd(300)); // ETH's bound is the 1% cap
 });

@@ -18,7 +18,14 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import {
-  evaluate, initialRequirement, liquidationPrice, maintenanceRequirement, marginRatio, maxWithdrawal, notional, tierFor,
+  evaluate,
+  initialRequirement,
+  liquidationPrice,
+  maintenanceRequirement,
+  marginRatio,
+  maxWithdrawal,
+  notional,
+  tierFor,
   type MarketView,
 } from "../../src/engine/margin.ts";
 import { defaultEngineConfig, resolveEngineConfig, type MarketParams } from "../../src/engine/params.ts";
@@ -30,21 +37,39 @@ import { BTC, ETH, px, qty, usd } from "./fixtures.ts";
 const BTCUSDT = "BTCUSDT" as MarketId;
 /** Binance's published BTCUSDT brackets (levels 1–3): 125×/0.4%, 100×/0.5%, 50×/1%. */
 const binance = resolveEngineConfig({
-  markets: [{
-    market: "BTCUSDT",
-    tiers: [
-      { notionalFloor: 0n, imf: 8_000n, mmf: 4_000n },
-      { notionalFloor: usd(50_000), imf: 10_000n, mmf: 5_000n },
-      { notionalFloor: usd(250_000), imf: 20_000n, mmf: 10_000n },
-    ],
-    maxPositionNotional: usd(1_000_000),
-    openInterestCap: qty(1_000_000), oiImfLower: qty(500_000), oiImfUpper: qty(1_000_000), hubExposureCap: qty(1_000_000),
-    tickSize: 1n, lotSize: 1n, minOrderSize: 1n, liquidationPenalty: 3_000n,
-  }],
+  markets: [
+    {
+      market: "BTCUSDT",
+      tiers: [
+        { notionalFloor: 0n, imf: 8_000n, mmf: 4_000n },
+        { notionalFloor: usd(50_000), imf: 10_000n, mmf: 5_000n },
+        { notionalFloor: usd(250_000), imf: 20_000n, mmf: 10_000n },
+      ],
+      maxPositionNotional: usd(1_000_000),
+      openInterestCap: qty(1_000_000),
+      oiImfLower: qty(500_000),
+      oiImfUpper: qty(1_000_000),
+      hubExposureCap: qty(1_000_000),
+      tickSize: 1n,
+      lotSize: 1n,
+      minOrderSize: 1n,
+      liquidationPenalty: 3_000n,
+    },
+  ],
 }).markets.get(BTCUSDT)!;
 
-const viewOf = (params: MarketParams, price: bigint): MarketView => ({ params, price: price as never, fundingIndex: 0n, openInterest: 0n as Size });
-const pos = (market: MarketId, size: bigint, costBasis: bigint): Position => ({ market, size: size as Size, costBasis: costBasis as Collateral, fundingIndex: 0n });
+const viewOf = (params: MarketParams, price: bigint): MarketView => ({
+  params,
+  price: price as never,
+  fundingIndex: 0n,
+  openInterest: 0n as Size,
+});
+const pos = (market: MarketId, size: bigint, costBasis: bigint): Position => ({
+  market,
+  size: size as Size,
+  costBasis: costBasis as Collateral,
+  fundingIndex: 0n,
+});
 
 test("Binance: maintenance amount of level 3 is 1,300 USDT (250,000 × (1% − 0.5%) + 50)", () => {
   assert.is(binance.tiers[1]!.mmDeduction, usd(50) * 1_000_000n);
@@ -71,7 +96,16 @@ test("maintenance and initial requirements are continuous at every tier boundary
 });
 
 /** Binance's one-way LP, exact rational, floored to the price scale (1e-8 USDT). */
-function binanceLp(wb: bigint, tmm: bigint, upnl: bigint, cum: bigint, side: bigint, size: bigint, ep: bigint, mmrPpm: bigint): bigint {
+function binanceLp(
+  wb: bigint,
+  tmm: bigint,
+  upnl: bigint,
+  cum: bigint,
+  side: bigint,
+  size: bigint,
+  ep: bigint,
+  mmrPpm: bigint,
+): bigint {
   // Money in 1e-6 USDT, size and price in 1e-8: money × 1e10 is in size·price units (1e-16),
   // the denominator is in size units, so the quotient is a price in 1e-8 USDT.
   const num = (wb - tmm + upnl + cum) * NOTIONAL_DIVISOR - side * size * ep;
@@ -108,7 +142,10 @@ test("Binance LP formula, cross margin short with another market's MM and PnL (T
   const eth = defaultEngineConfig().markets.get(ETH)!;
   const ethPos = pos(ETH, qty(100), usd(200_000)); // long 100 ETH at 2,000, marked at 1,900
   const btcPos = pos(BTCUSDT, qty(-5), usd(-150_000)); // short 5 BTC at 30,000
-  const views = new Map<MarketId, MarketView>([[BTCUSDT, viewOf(binance, px(30_000))], [ETH, viewOf(eth, px(1_900))]]);
+  const views = new Map<MarketId, MarketView>([
+    [BTCUSDT, viewOf(binance, px(30_000))],
+    [ETH, viewOf(eth, px(1_900))],
+  ]);
   const lp = liquidationPrice(usd(40_000), [btcPos, ethPos], views, BTCUSDT)!;
   const tmm = maintenanceRequirement(eth, notional(qty(100), px(1_900))); // 190,000 × 3% = 5,700
   assert.is(tmm, usd(5_700));
@@ -120,11 +157,21 @@ test("Binance LP formula, cross margin short with another market's MM and PnL (T
 
 test("Bybit example 1: 1 BTC at 20,000, 50×, MMR 0.5% → IM 400, MM 100; equity at 19,700 is exactly MM", () => {
   const bybit = resolveEngineConfig({
-    markets: [{
-      market: "BTCUSDT", tiers: [{ notionalFloor: 0n, imf: 20_000n, mmf: 5_000n }], maxPositionNotional: usd(2_000_000),
-      openInterestCap: qty(1_000), oiImfLower: qty(500), oiImfUpper: qty(1_000), hubExposureCap: qty(1_000),
-      tickSize: 1n, lotSize: 1n, minOrderSize: 1n, liquidationPenalty: 1_000n,
-    }],
+    markets: [
+      {
+        market: "BTCUSDT",
+        tiers: [{ notionalFloor: 0n, imf: 20_000n, mmf: 5_000n }],
+        maxPositionNotional: usd(2_000_000),
+        openInterestCap: qty(1_000),
+        oiImfLower: qty(500),
+        oiImfUpper: qty(1_000),
+        hubExposureCap: qty(1_000),
+        tickSize: 1n,
+        lotSize: 1n,
+        minOrderSize: 1n,
+        liquidationPenalty: 1_000n,
+      },
+    ],
   }).markets.get(BTCUSDT)!;
   const p = pos(BTCUSDT, qty(1), usd(20_000));
   assert.is(initialRequirement(bybit, notional(qty(1), px(20_000)), 0n), usd(400));
@@ -154,24 +201,27 @@ test("withdrawal bound: unrealized profit backs the bound but never leaves", () 
 
 test("property: liquidation price is the exact boundary of equity < maintenance (long and short, all tiers)", () => {
   const btc = defaultEngineConfig().markets.get(BTC)!;
-  fc.assert(fc.property(
-    fc.bigInt({ min: 1n, max: 20_000_000n }), // size in 1e-4 BTC
-    fc.boolean(),
-    fc.bigInt({ min: px(1_000), max: px(200_000) }),
-    fc.bigInt({ min: 0n, max: usd(3_000_000) }),
-    (lots, long, entry, cash) => {
-      const size = (long ? 1n : -1n) * lots * 10_000n;
-      const p = pos(BTC, size, divFloor(size * entry, 10n ** 10n));
-      const lp = liquidationPrice(cash, [p], new Map([[BTC, viewOf(btc, entry)]]), BTC);
-      const liq = (price: bigint) => {
-        const e = evaluate(cash, [p], new Map([[BTC, viewOf(btc, price)]]));
-        return e.equity < e.maintenance;
-      };
-      if (lp === null) return long && !liq(0n);
-      if (long) return liq(lp) && !liq(lp + 1n);
-      return liq(lp) && (lp === 0n || !liq(lp - 1n));
-    },
-  ), { numRuns: 300 });
+  fc.assert(
+    fc.property(
+      fc.bigInt({ min: 1n, max: 20_000_000n }), // size in 1e-4 BTC
+      fc.boolean(),
+      fc.bigInt({ min: px(1_000), max: px(200_000) }),
+      fc.bigInt({ min: 0n, max: usd(3_000_000) }),
+      (lots, long, entry, cash) => {
+        const size = (long ? 1n : -1n) * lots * 10_000n;
+        const p = pos(BTC, size, divFloor(size * entry, 10n ** 10n));
+        const lp = liquidationPrice(cash, [p], new Map([[BTC, viewOf(btc, entry)]]), BTC);
+        const liq = (price: bigint) => {
+          const e = evaluate(cash, [p], new Map([[BTC, viewOf(btc, price)]]));
+          return e.equity < e.maintenance;
+        };
+        if (lp === null) return long && !liq(0n);
+        if (long) return liq(lp) && !liq(lp + 1n);
+        return liq(lp) && (lp === 0n || !liq(lp - 1n));
+      },
+    ),
+    { numRuns: 300 },
+  );
 });
 
 test.run();

@@ -2,7 +2,14 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
-import { classify, OracleGuard, PERMITS, twapOf, type PricedAction, type PriceClass } from "../../src/engine/oracle-guard.ts";
+import {
+  classify,
+  OracleGuard,
+  PERMITS,
+  twapOf,
+  type PricedAction,
+  type PriceClass,
+} from "../../src/engine/oracle-guard.ts";
 import { defaultEngineConfig } from "../../src/engine/params.ts";
 import type { Price } from "../../src/protocol/units.ts";
 import { BTC, px, report } from "./fixtures.ts";
@@ -11,10 +18,23 @@ const config = defaultEngineConfig();
 const btc = config.markets.get(BTC)!;
 
 test("TWAP is step-wise and time-weighted over the window", () => {
-  const samples = [{ t: 0n, p: 100n }, { t: 60n, p: 110n }];
+  const samples = [
+    { t: 0n, p: 100n },
+    { t: 60n, p: 110n },
+  ];
   assert.is(twapOf(samples, 120n, 120n), 105n);
   assert.is(twapOf(samples, 120n, 30n), 110n); // window [90, 120]: only 110 holds
-  assert.is(twapOf([{ t: 0n, p: 100n }, { t: 30n, p: 200n }], 60n, 45n), 166n); // (100·15 + 200·30) / 45, floored
+  assert.is(
+    twapOf(
+      [
+        { t: 0n, p: 100n },
+        { t: 30n, p: 200n },
+      ],
+      60n,
+      45n,
+    ),
+    166n,
+  ); // (100·15 + 200·30) / 45, floored
   assert.is(twapOf([], 10n, 10n), undefined);
   assert.is(twapOf([{ t: 10n, p: 7n }], 10n, 10n), 7n);
 });
@@ -50,10 +70,19 @@ test("docs/RISK.md's table of oracle classes × actions is PERMITS", () => {
   const start = doc.indexOf("<!-- oracle-table -->");
   assert.ok(start >= 0, "RISK.md has the oracle table marker");
   const after = doc.slice(start).split("\n").slice(1);
-  const lines = after.slice(0, after.findIndex((l) => !l.startsWith("|")));
-  const header = lines[0]!.split("|").slice(2, -1).map((c) => c.trim().replace(/`/g, "")) as PricedAction[];
+  const lines = after.slice(
+    0,
+    after.findIndex((l) => !l.startsWith("|")),
+  );
+  const header = lines[0]!
+    .split("|")
+    .slice(2, -1)
+    .map((c) => c.trim().replace(/`/g, "")) as PricedAction[];
   for (const line of lines.slice(2)) {
-    const cells = line.split("|").slice(1, -1).map((c) => c.trim().replace(/`/g, ""));
+    const cells = line
+      .split("|")
+      .slice(1, -1)
+      .map((c) => c.trim().replace(/`/g, ""));
     const cls = cells[0] as PriceClass;
     header.forEach((action, i) => assert.is(cells[i + 1] === "yes", PERMITS[cls][action], `${cls} × ${action}`));
   }

@@ -6,26 +6,60 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ConfigError } from "../../src/errors/config.ts";
-import { paramSetFromInput, paramSetInput, paramSetOf, ParamSets, riskParamsHash, unadoptedRefusal } from "../../src/engine/param-sets.ts";
-import { BTC_PERP_DEFAULTS, defaultEngineConfig, ETH_PERP_DEFAULTS, resolveEngineConfig } from "../../src/engine/params.ts";
+import {
+  paramSetFromInput,
+  paramSetInput,
+  paramSetOf,
+  ParamSets,
+  riskParamsHash,
+  unadoptedRefusal,
+} from "../../src/engine/param-sets.ts";
+import {
+  BTC_PERP_DEFAULTS,
+  defaultEngineConfig,
+  ETH_PERP_DEFAULTS,
+  resolveEngineConfig,
+} from "../../src/engine/params.ts";
 import { applyAction, type Channel } from "../../src/engine/rules.ts";
 import { fromJson, toJson } from "../../src/protocol/bigint-json.ts";
 import type { Bytes32 } from "../../src/protocol/types.ts";
 import { big, BTC, px, qty, report, TestHub, usd } from "./fixtures.ts";
 
-const STRICTER_BTC = { ...BTC_PERP_DEFAULTS, tiers: [{ notionalFloor: 0n, imf: 100_000n, mmf: 30_000n }, ...BTC_PERP_DEFAULTS.tiers.slice(1)] };
+const STRICTER_BTC = {
+  ...BTC_PERP_DEFAULTS,
+  tiers: [{ notionalFloor: 0n, imf: 100_000n, mmf: 30_000n }, ...BTC_PERP_DEFAULTS.tiers.slice(1)],
+};
 const stricter = () => resolveEngineConfig({ markets: [STRICTER_BTC, ETH_PERP_DEFAULTS] });
 const THIN = {
-  market: "THIN-PERP", tiers: [{ notionalFloor: 0n, imf: 200_000n, mmf: 100_000n }, { notionalFloor: 1_000_000_000n, imf: 400_000n, mmf: 200_000n }],
-  maxPositionNotional: 5_000_000_000n, openInterestCap: 10n ** 12n, oiImfLower: 10n ** 11n, oiImfUpper: 10n ** 12n, hubExposureCap: 10n ** 11n,
-  tickSize: 1_000n, lotSize: 100_000n, minOrderSize: 100_000n, takerFee: 700n,
+  market: "THIN-PERP",
+  tiers: [
+    { notionalFloor: 0n, imf: 200_000n, mmf: 100_000n },
+    { notionalFloor: 1_000_000_000n, imf: 400_000n, mmf: 200_000n },
+  ],
+  maxPositionNotional: 5_000_000_000n,
+  openInterestCap: 10n ** 12n,
+  oiImfLower: 10n ** 11n,
+  oiImfUpper: 10n ** 12n,
+  hubExposureCap: 10n ** 11n,
+  tickSize: 1_000n,
+  lotSize: 100_000n,
+  minOrderSize: 100_000n,
+  takerFee: 700n,
 };
 
 test("the canonical form, stored as JSON, resolves to the same config and hash", () => {
-  for (const config of [defaultEngineConfig(), stricter(), resolveEngineConfig({ markets: [THIN, BTC_PERP_DEFAULTS] })]) {
+  for (const config of [
+    defaultEngineConfig(),
+    stricter(),
+    resolveEngineConfig({ markets: [THIN, BTC_PERP_DEFAULTS] }),
+  ]) {
     const back = paramSetFromInput(fromJson(toJson(paramSetInput(config))));
     assert.is(back.hash, riskParamsHash(config));
-    const sorted = (c: typeof config) => JSON.stringify([...c.markets.entries()].sort(([a], [b]) => (a < b ? -1 : 1)), big);
+    const sorted = (c: typeof config) =>
+      JSON.stringify(
+        [...c.markets.entries()].sort(([a], [b]) => (a < b ? -1 : 1)),
+        big,
+      );
     assert.is(sorted(back.config), sorted(config));
     assert.equal(back.terms, paramSetOf(config).terms);
   }
@@ -35,7 +69,11 @@ test("the hash follows every parameter and not the order of markets", () => {
   const base = riskParamsHash(defaultEngineConfig());
   assert.is(riskParamsHash(resolveEngineConfig({ markets: [ETH_PERP_DEFAULTS, BTC_PERP_DEFAULTS] })), base);
   assert.is.not(riskParamsHash(stricter()), base, "one tier's IMF");
-  assert.is.not(riskParamsHash(resolveEngineConfig({ markets: [{ ...BTC_PERP_DEFAULTS, takerFee: 600n }, ETH_PERP_DEFAULTS] })), base, "a fee");
+  assert.is.not(
+    riskParamsHash(resolveEngineConfig({ markets: [{ ...BTC_PERP_DEFAULTS, takerFee: 600n }, ETH_PERP_DEFAULTS] })),
+    base,
+    "a fee",
+  );
   assert.is.not(riskParamsHash(resolveEngineConfig({ markets: [BTC_PERP_DEFAULTS] })), base, "a market fewer");
 });
 
@@ -59,20 +97,28 @@ test("the registry knows each set once and names an unknown one", () => {
 });
 
 /** A channel long `size` BTC at 100,000 on 10,000 under the default set, and the context of `current`. */
-function unadopted(size = qty("0.5"), current = stricter()): { hub: TestHub; channel: Channel; current: ReturnType<TestHub["ctx"]> & { riskParamsHash: Bytes32 } } {
+function unadopted(
+  size = qty("0.5"),
+  current = stricter(),
+): { hub: TestHub; channel: Channel; current: ReturnType<TestHub["ctx"]> & { riskParamsHash: Bytes32 } } {
   const hub = new TestHub();
   hub.price(BTC, px(100_000));
   hub.open(1, usd(10_000), usd(50_000));
   const r = report(BTC, px(100_000), hub.now);
   assert.ok(hub.act(1, { type: "trade", market: BTC, size, price: px(100_000), reports: [r] }).ok);
   const set = paramSetOf(current);
-  return { hub, channel: hub.channels.get(1)!, current: { ...hub.ctx(), config: set.config, riskParamsHash: set.hash } };
+  return {
+    hub,
+    channel: hub.channels.get(1)!,
+    current: { ...hub.ctx(), config: set.config, riskParamsHash: set.hash },
+  };
 }
 
 test("after the notice: reducing, depositing, closing and adopting pass; adding and flipping do not", () => {
   const { hub, channel, current } = unadopted();
   const r = [report(BTC, px(100_000), hub.now)];
-  const trade = (size: bigint) => unadoptedRefusal(channel, { type: "trade", market: BTC, size, price: px(100_000), reports: r }, current);
+  const trade = (size: bigint) =>
+    unadoptedRefusal(channel, { type: "trade", market: BTC, size, price: px(100_000), reports: r }, current);
   assert.is(trade(-qty("0.2")), undefined);
   assert.is(trade(-qty("0.5")), undefined, "a full close");
   assert.is(trade(qty("0.01"))?.code, "RISK_PARAMS_NOT_ADOPTED");
@@ -85,10 +131,16 @@ test("after the notice: reducing, depositing, closing and adopting pass; adding 
 
 test("after the notice a withdrawal passes only as far as the current set allows", () => {
   const flat20 = { ...BTC_PERP_DEFAULTS, tiers: BTC_PERP_DEFAULTS.tiers.map((t) => ({ ...t, imf: 200_000n })) };
-  const { hub, channel, current } = unadopted(qty("0.2"), resolveEngineConfig({ markets: [flat20, ETH_PERP_DEFAULTS] }));
+  const { hub, channel, current } = unadopted(
+    qty("0.2"),
+    resolveEngineConfig({ markets: [flat20, ETH_PERP_DEFAULTS] }),
+  );
   const r = [report(BTC, px(100_000), hub.now)];
   // 20,000 of notional: its own set keeps back 2,000 (10% of notional), the current 20% IMF keeps back 4,000.
-  assert.ok(applyAction(channel, { type: "withdraw", amount: usd(7_000), reports: r }, hub.ctx()).ok, "its own set allows 7,000");
+  assert.ok(
+    applyAction(channel, { type: "withdraw", amount: usd(7_000), reports: r }, hub.ctx()).ok,
+    "its own set allows 7,000",
+  );
   const over = unadoptedRefusal(channel, { type: "withdraw", amount: usd(7_000), reports: r }, current);
   assert.is(over?.code, "RISK_PARAMS_NOT_ADOPTED");
   assert.is(over?.details.refusedWith, "WITHDRAWAL_EXCEEDS_BOUND");

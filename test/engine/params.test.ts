@@ -27,10 +27,17 @@ test("overrides accept bigint, safe integers and digit strings", () => {
 test("the settlement window defaults to 15 s and may not exceed maxOracleAge", () => {
   const btc = defaultEngineConfig().markets.get(BTC)!;
   assert.equal([btc.settleWindow, btc.maxOracleAge], [15n, 60n]);
-  assert.is(resolveEngineConfig({ markets: [{ market: "BTC-PERP", settleWindow: 60 }] }).markets.get(BTC)!.settleWindow, 60n);
+  assert.is(
+    resolveEngineConfig({ markets: [{ market: "BTC-PERP", settleWindow: 60 }] }).markets.get(BTC)!.settleWindow,
+    60n,
+  );
   for (const input of [{ settleWindow: 61 }, { maxOracleAge: 10 }, { settleWindow: 0 }]) {
-    assert.throws(() => resolveEngineConfig({ markets: [{ market: "BTC-PERP", ...input }] }), (e: unknown) =>
-      e instanceof ConfigError && (e.context["issues"] as { path: string }[]).some((i) => i.path === "markets[0].settleWindow"));
+    assert.throws(
+      () => resolveEngineConfig({ markets: [{ market: "BTC-PERP", ...input }] }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        (e.context["issues"] as { path: string }[]).some((i) => i.path === "markets[0].settleWindow"),
+    );
   }
 });
 
@@ -54,25 +61,55 @@ test("every problem is reported at once, with its path", () => {
   assert.is(e.number, CONFIG_ERRORS.INVALID_CONFIG.number);
   const paths = (e.context["issues"] as { path: string }[]).map((i) => i.path);
   for (const p of [
-    "markets[0].offBandFraction", "markets[0].lotSize", "markets[0].colour", "markets[0].liquidationPenalty",
-    "markets[1].tiers", "markets[1].tickSize", "markets[1].maxPositionNotional",
-    "markets[2].tiers[0].notionalFloor", "markets[2].tiers[0].mmf", "markets[3].market",
-  ]) assert.ok(paths.includes(p), `missing issue for ${p}: ${paths.join(", ")}`);
+    "markets[0].offBandFraction",
+    "markets[0].lotSize",
+    "markets[0].colour",
+    "markets[0].liquidationPenalty",
+    "markets[1].tiers",
+    "markets[1].tickSize",
+    "markets[1].maxPositionNotional",
+    "markets[2].tiers[0].notionalFloor",
+    "markets[2].tiers[0].mmf",
+    "markets[3].market",
+  ])
+    assert.ok(paths.includes(p), `missing issue for ${p}: ${paths.join(", ")}`);
 });
 
 test("tiers must rise; OI caps must be ordered; min order a multiple of the lot", () => {
-  assert.throws(() => resolveEngineConfig({
-    markets: [{
-      ...BTC_PERP_DEFAULTS,
-      tiers: [{ notionalFloor: 0n, imf: 50_000n, mmf: 30_000n }, { notionalFloor: 0n, imf: 40_000n, mmf: 20_000n }],
-      oiImfLower: 10n, oiImfUpper: 5n, minOrderSize: 15_000n,
-    }],
-  }), (e: unknown) => {
-    const paths = ((e as ConfigError).context["issues"] as { path: string }[]).map((i) => i.path);
-    return ["markets[0].tiers[1].notionalFloor", "markets[0].tiers[1]", "markets[0].oiImfUpper", "markets[0].minOrderSize"].every((p) => paths.includes(p));
-  });
-  assert.throws(() => resolveEngineConfig(null), (e: unknown) => e instanceof ConfigError);
-  assert.throws(() => resolveEngineConfig({ markets: [] }), (e: unknown) => e instanceof ConfigError);
+  assert.throws(
+    () =>
+      resolveEngineConfig({
+        markets: [
+          {
+            ...BTC_PERP_DEFAULTS,
+            tiers: [
+              { notionalFloor: 0n, imf: 50_000n, mmf: 30_000n },
+              { notionalFloor: 0n, imf: 40_000n, mmf: 20_000n },
+            ],
+            oiImfLower: 10n,
+            oiImfUpper: 5n,
+            minOrderSize: 15_000n,
+          },
+        ],
+      }),
+    (e: unknown) => {
+      const paths = ((e as ConfigError).context["issues"] as { path: string }[]).map((i) => i.path);
+      return [
+        "markets[0].tiers[1].notionalFloor",
+        "markets[0].tiers[1]",
+        "markets[0].oiImfUpper",
+        "markets[0].minOrderSize",
+      ].every((p) => paths.includes(p));
+    },
+  );
+  assert.throws(
+    () => resolveEngineConfig(null),
+    (e: unknown) => e instanceof ConfigError,
+  );
+  assert.throws(
+    () => resolveEngineConfig({ markets: [] }),
+    (e: unknown) => e instanceof ConfigError,
+  );
 });
 
 test.run();

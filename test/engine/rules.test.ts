@@ -16,7 +16,17 @@ import { BTC, ETH, px, qty, TestHub, usd } from "./fixtures.ts";
 
 const step = fc.record({
   who: fc.nat(3),
-  kind: fc.constantFrom("trade", "trade", "trade", "deposit", "topUp", "withdraw", "hubWithdraw", "remark", "liquidate"),
+  kind: fc.constantFrom(
+    "trade",
+    "trade",
+    "trade",
+    "deposit",
+    "topUp",
+    "withdraw",
+    "hubWithdraw",
+    "remark",
+    "liquidate",
+  ),
   eth: fc.boolean(),
   lots: fc.integer({ min: -40, max: 40 }),
   atMark: fc.boolean(),
@@ -31,82 +41,126 @@ function viewsAt(hub: TestHub, ch: Channel, useTwap: boolean): Map<MarketId, Mar
   for (const p of ch.state.positions) {
     const rt = ctx.runtime(p.market)!;
     const mark = ch.state.marks.find((m) => m.market === p.market)!.price;
-    out.set(p.market, { params: hub.book.config.markets.get(p.market)!, price: (useTwap ? rt.twap ?? mark : mark) as Price, fundingIndex: rt.fundingIndex, openInterest: rt.openInterest });
+    out.set(p.market, {
+      params: hub.book.config.markets.get(p.market)!,
+      price: (useTwap ? (rt.twap ?? mark) : mark) as Price,
+      fundingIndex: rt.fundingIndex,
+      openInterest: rt.openInterest,
+    });
   }
   return out;
 }
 
 test("property: conservation, initial margin on risk increases, exact fills, consistent hub books", () => {
-  fc.assert(fc.property(fc.array(step, { minLength: 1, maxLength: 60 }), (steps) => {
-    const hub = new TestHub();
-    const price = new Map<MarketId, bigint>([[BTC, px(100_000)], [ETH, px(3_000)]]);
-    for (let i = 0; i < 4; i++) hub.open(i, usd(30_000), usd(30_000));
-    let accepted = 0;
-    for (const s of steps) {
-      hub.now += BigInt(s.dt);
-      const market = s.eth ? ETH : BTC;
-      price.set(market, (price.get(market)! * BigInt(1000 + s.move)) / 1000n / (s.eth ? 1_000_000n : 10_000_000n) * (s.eth ? 1_000_000n : 10_000_000n));
-      const reports = [hub.price(BTC, price.get(BTC)!), hub.price(ETH, price.get(ETH)!)];
-      const before = hub.channels.get(s.who)!;
-      const params = hub.book.config.markets.get(market)!;
-      const size = BigInt(s.lots) * params.minOrderSize;
-      const mark = price.get(market)!;
-      const tradePrice = s.atMark ? mark : hubQuote(params, mark as Price, size);
-      let action: Action | undefined;
-      switch (s.kind) {
-        case "trade": if (size !== 0n) action = { type: "trade", market, size, price: tradePrice as Price, reports }; break;
-        case "deposit": case "topUp": action = { type: s.kind, amount: s.amount }; break;
-        case "withdraw": case "hubWithdraw": action = { type: s.kind, amount: s.amount, reports }; break;
-        case "remark": action = { type: "remark", reports }; break;
-      }
-      let after: Channel;
-      if (s.kind === "liquidate") {
-        const v = hub.liquidate(s.who, reports);
-        if (!v.ok) continue;
-        after = v.channel;
-      } else {
-        if (action === undefined) continue;
-        const v = hub.act(s.who, action);
-        if (!v.ok) continue;
-        after = v.channel;
-        // Conservation: allocations sum to the channel funding; funding moves only by transfers.
-        assert.is(v.effects.traderAllocation + v.effects.hubAllocation, after.funding);
-        const flow = action.type === "deposit" || action.type === "topUp" ? action.amount : action.type === "withdraw" || action.type === "hubWithdraw" ? -action.amount : 0n;
-        assert.is(after.funding - before.funding, flow);
-        if (v.effects.riskIncreasing) {
-          for (const useTwap of [false, true]) {
-            const m = evaluate(after.state.traderCash, after.state.positions, viewsAt(hub, after, useTwap));
-            assert.ok(m.equity >= m.initial, `risk increase left equity ${m.equity} < IM ${m.initial}`);
+  fc.assert(
+    fc.property(fc.array(step, { minLength: 1, maxLength: 60 }), (steps) => {
+      const hub = new TestHub();
+      const price = new Map<MarketId, bigint>([
+        [BTC, px(100_000)],
+        [ETH, px(3_000)],
+      ]);
+      for (let i = 0; i < 4; i++) hub.open(i, usd(30_000), usd(30_000));
+      let accepted = 0;
+      for (const s of steps) {
+        hub.now += BigInt(s.dt);
+        const market = s.eth ? ETH : BTC;
+        price.set(
+          market,
+          ((price.get(market)! * BigInt(1000 + s.move)) / 1000n / (s.eth ? 1_000_000n : 10_000_000n)) *
+            (s.eth ? 1_000_000n : 10_000_000n),
+        );
+        const reports = [hub.price(BTC, price.get(BTC)!), hub.price(ETH, price.get(ETH)!)];
+        const before = hub.channels.get(s.who)!;
+        const params = hub.book.config.markets.get(market)!;
+        const size = BigInt(s.lots) * params.minOrderSize;
+        const mark = price.get(market)!;
+        const tradePrice = s.atMark ? mark : hubQuote(params, mark as Price, size);
+        let action: Action | undefined;
+        switch (s.kind) {
+          case "trade":
+            if (size !== 0n) action = { type: "trade", market, size, price: tradePrice as Price, reports };
+            break;
+          case "deposit":
+          case "topUp":
+            action = { type: s.kind, amount: s.amount };
+            break;
+          case "withdraw":
+          case "hubWithdraw":
+            action = { type: s.kind, amount: s.amount, reports };
+            break;
+          case "remark":
+            action = { type: "remark", reports };
+            break;
+        }
+        let after: Channel;
+        if (s.kind === "liquidate") {
+          const v = hub.liquidate(s.who, reports);
+          if (!v.ok) continue;
+          after = v.channel;
+        } else {
+          if (action === undefined) continue;
+          const v = hub.act(s.who, action);
+          if (!v.ok) continue;
+          after = v.channel;
+          // Conservation: allocations sum to the channel funding; funding moves only by transfers.
+          assert.is(v.effects.traderAllocation + v.effects.hubAllocation, after.funding);
+          const flow =
+            action.type === "deposit" || action.type === "topUp"
+              ? action.amount
+              : action.type === "withdraw" || action.type === "hubWithdraw"
+                ? -action.amount
+                : 0n;
+          assert.is(after.funding - before.funding, flow);
+          if (v.effects.riskIncreasing) {
+            for (const useTwap of [false, true]) {
+              const m = evaluate(after.state.traderCash, after.state.positions, viewsAt(hub, after, useTwap));
+              assert.ok(m.equity >= m.initial, `risk increase left equity ${m.equity} < IM ${m.initial}`);
+            }
+          }
+          if (action.type === "trade") {
+            // Exact value transfer: the trader's equity at the new marks moves by −fee − size·(price − mark)/D (± rounding).
+            const eqAfter = settlement(after).equity;
+            const marksBefore = {
+              ...before,
+              state: {
+                ...before.state,
+                marks: reports.filter((r) => before.state.positions.some((p) => p.market === r.market)),
+              },
+            };
+            const eqBefore =
+              settlement(marksBefore).equity - [...v.effects.deltas.values()].reduce((a, d) => a + d.fundingPaid, 0n);
+            const fee = v.effects.deltas.get(market)!.fee;
+            const expected = eqBefore - fee - divFloor(size * (tradePrice - mark), NOTIONAL_DIVISOR);
+            assert.ok(
+              abs(eqAfter - expected) <= 3n,
+              `fill moved equity by ${eqAfter - eqBefore}, expected ${expected - eqBefore}`,
+            );
           }
         }
-        if (action.type === "trade") {
-          // Exact value transfer: the trader's equity at the new marks moves by −fee − size·(price − mark)/D (± rounding).
-          const eqAfter = settlement(after).equity;
-          const marksBefore = { ...before, state: { ...before.state, marks: reports.filter((r) => before.state.positions.some((p) => p.market === r.market)) } };
-          const eqBefore = settlement(marksBefore).equity - [...v.effects.deltas.values()].reduce((a, d) => a + d.fundingPaid, 0n);
-          const fee = v.effects.deltas.get(market)!.fee;
-          const expected = eqBefore - fee - divFloor(size * (tradePrice - mark), NOTIONAL_DIVISOR);
-          assert.ok(abs(eqAfter - expected) <= 3n, `fill moved equity by ${eqAfter - eqBefore}, expected ${expected - eqBefore}`);
+        accepted++;
+        // Every produced state: neither side is owed more than the channel holds.
+        const st = settlement(after);
+        assert.ok(st.equity >= 0n && st.equity <= after.funding, `equity ${st.equity} outside [0, ${after.funding}]`);
+        // Hub books equal the sum over channels.
+        for (const m of [BTC, ETH]) {
+          let oi = 0n,
+            net = 0n;
+          for (const ch of hub.channels.values()) {
+            const p = ch.state.positions.find((x) => x.market === m);
+            if (p) {
+              oi += abs(p.size);
+              net -= p.size;
+            }
+          }
+          const book = hub.book.market(m)!;
+          assert.is(book.openInterest, oi as Size);
+          assert.is(book.hubExposure, net as Size);
         }
       }
-      accepted++;
-      // Every produced state: neither side is owed more than the channel holds.
-      const st = settlement(after);
-      assert.ok(st.equity >= 0n && st.equity <= after.funding, `equity ${st.equity} outside [0, ${after.funding}]`);
-      // Hub books equal the sum over channels.
-      for (const m of [BTC, ETH]) {
-        let oi = 0n, net = 0n;
-        for (const ch of hub.channels.values()) {
-          const p = ch.state.positions.find((x) => x.market === m);
-          if (p) { oi += abs(p.size); net -= p.size; }
-        }
-        const book = hub.book.market(m)!;
-        assert.is(book.openInterest, oi as Size);
-        assert.is(book.hubExposure, net as Size);
-      }
-    }
-    return accepted >= 0;
-  }), { numRuns: 120 });
+      return accepted >= 0;
+    }),
+    { numRuns: 120 },
+  );
 });
 
 test("risk increases and withdrawals are margined at the worse of the report and the TWAP", () => {

@@ -23,7 +23,9 @@ async function loadAll(): Promise<Loaded[]> {
   for (const file of readdirSync(DIR).filter((f) => f.endsWith(".ts") && f !== "base.ts")) {
     const mod = (await import(new URL(file, DIR).href)) as Record<string, unknown>;
     const catalogues = Object.entries(mod).filter(([name]) => name.endsWith("_ERRORS"));
-    const classes = Object.values(mod).filter((v): v is Loaded["errorClass"] => typeof v === "function" && v.prototype instanceof MarginError);
+    const classes = Object.values(mod).filter(
+      (v): v is Loaded["errorClass"] => typeof v === "function" && v.prototype instanceof MarginError,
+    );
     assert.is(catalogues.length, 1, `${file} exports one catalogue`);
     assert.is(classes.length, 1, `${file} exports one error class`);
     const errorClass = classes[0]!;
@@ -42,8 +44,14 @@ test("numbers are unique and inside their domain's range; codes are unique", asy
   for (const { file, domain, catalogue, errorClass } of all) {
     const [low, high] = DOMAIN_RANGES[domain];
     for (const [code, descriptor] of Object.entries(catalogue)) {
-      assert.ok(descriptor.number >= low && descriptor.number <= high, `${file} ${code} ${descriptor.number} outside ${low}-${high}`);
-      assert.not.ok(numbers.has(descriptor.number), `${code} reuses ${descriptor.number} of ${numbers.get(descriptor.number)}`);
+      assert.ok(
+        descriptor.number >= low && descriptor.number <= high,
+        `${file} ${code} ${descriptor.number} outside ${low}-${high}`,
+      );
+      assert.not.ok(
+        numbers.has(descriptor.number),
+        `${code} reuses ${descriptor.number} of ${numbers.get(descriptor.number)}`,
+      );
       assert.not.ok(codes.has(code), `${code} defined in ${file} and ${codes.get(code)}`);
       assert.match(code, /^[A-Z][A-Z0-9_]+$/);
       assert.ok(descriptor.title.length > 0);

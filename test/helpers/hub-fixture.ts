@@ -19,7 +19,12 @@ import { Hub, type FundingPort, type HubInit } from "../../src/hub/hub.ts";
 import { eventFields, type HubEvent, type HubEventName, type HubEventOf } from "../../src/hub/events.ts";
 import { TraderClient, type RiskParamsPolicy, type TraderChainPort } from "../../src/client/trader.ts";
 import { createLocalOracle, type LocalOracle } from "../../src/oracle/local-signer.ts";
-import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS, type EngineConfig, type MarketParamsInput } from "../../src/engine/params.ts";
+import {
+  BTC_PERP_DEFAULTS,
+  ETH_PERP_DEFAULTS,
+  type EngineConfig,
+  type MarketParamsInput,
+} from "../../src/engine/params.ts";
 import { riskParamsHash } from "../../src/hub/config.ts";
 import type { Signer } from "../../src/protocol/sign.ts";
 import type { Address, MarketId } from "../../src/protocol/types.ts";
@@ -97,7 +102,13 @@ export interface HubFixtureOptions {
   unilateralAfter?: number;
   idleAfter?: number;
   /** Extra hub.json fields per section (limits under test). */
-  config?: { channels?: Record<string, unknown>; net?: Record<string, unknown>; oracle?: Record<string, unknown>; riskParams?: Record<string, unknown>; store?: Record<string, unknown> };
+  config?: {
+    channels?: Record<string, unknown>;
+    net?: Record<string, unknown>;
+    oracle?: Record<string, unknown>;
+    riskParams?: Record<string, unknown>;
+    store?: Record<string, unknown>;
+  };
   /** The hub's monotonic reading in ms (default real): handshake deadlines, rate buckets and idleness move only when the test moves it. */
   monotonicMs?: () => number;
   fundingRate?: FundingRateSource;
@@ -120,11 +131,16 @@ export interface ChainFixtureOptions extends HubFixtureOptions {
 
 /** What a chain-less hub's config names as its chain: its channels would be laid out for it, and nothing is ever sent there. */
 const nowhere = (n: number) => ("0x" + n.toString(16).padStart(40, "0")) as Address;
-const NO_CHAIN = { chainId: 31337n, addresses: { adjudicator: nowhere(0xa1), marginApp: nowhere(0xa2), token: nowhere(0xa3) } };
+const NO_CHAIN = {
+  chainId: 31337n,
+  addresses: { adjudicator: nowhere(0xa1), marginApp: nowhere(0xa2), token: nowhere(0xa3) },
+};
 
 export function startHubFixture(options: ChainFixtureOptions): Promise<HubFixture>;
 export function startHubFixture(options?: HubFixtureOptions & { chain?: false }): Promise<ChainlessHubFixture>;
-export async function startHubFixture(options: Omit<Partial<ChainFixtureOptions>, "chain"> & { chain?: boolean } = {}): Promise<HubFixture | ChainlessHubFixture> {
+export async function startHubFixture(
+  options: Omit<Partial<ChainFixtureOptions>, "chain"> & { chain?: boolean } = {},
+): Promise<HubFixture | ChainlessHubFixture> {
   // Loaded only when asked for: Hardhat and a deployment cost seconds a chain-less test does not need.
   const chain = options.chain === true ? await (await import("./chain.ts")).startTestChain() : undefined;
   const { chainId, addresses } = chain ?? NO_CHAIN;
@@ -132,20 +148,37 @@ export async function startHubFixture(options: Omit<Partial<ChainFixtureOptions>
   const hubSigner = testSigner(100);
   const hubPeerKey = await generatePeerKey();
   const oracleKey = testSigner(101);
-  const oracle = createLocalOracle({ privateKey: oracleKey.privateKey, domain: { chainId, verifyingContract: addresses.marginApp } });
-  const hubJson = (markets: readonly MarketParamsInput[]) => resolveHubConfig({
-    listen: ["/ip4/127.0.0.1/tcp/0"],
-    dataDir: dir,
-    key: { plainKeyFile: "unused", allowPlainKey: true },
-    chain: { rpcUrl: chain !== undefined ? "in-process" : "none", chainId, ...addresses, confirmations: options.confirmations ?? 1, pollMs: 20 },
-    oracle: { signer: oracle.address, ...options.config?.oracle },
-    channels: { challengeDuration: 3600, hubMarginRatio: options.hubMarginRatio ?? 1_000_000n, minDeposit: USD, unilateralAfter: options.unilateralAfter ?? 120, idleAfter: options.idleAfter ?? 60, ...options.config?.channels },
-    ...(options.config?.net !== undefined ? { net: options.config.net } : {}),
-    ...(options.config?.riskParams !== undefined ? { riskParams: options.config.riskParams } : {}),
-    ...(options.config?.store !== undefined ? { store: options.config.store } : {}),
-    markets,
-    ...(options.signingWorkers !== undefined ? { signingWorkers: options.signingWorkers } : {}),
+  const oracle = createLocalOracle({
+    privateKey: oracleKey.privateKey,
+    domain: { chainId, verifyingContract: addresses.marginApp },
   });
+  const hubJson = (markets: readonly MarketParamsInput[]) =>
+    resolveHubConfig({
+      listen: ["/ip4/127.0.0.1/tcp/0"],
+      dataDir: dir,
+      key: { plainKeyFile: "unused", allowPlainKey: true },
+      chain: {
+        rpcUrl: chain !== undefined ? "in-process" : "none",
+        chainId,
+        ...addresses,
+        confirmations: options.confirmations ?? 1,
+        pollMs: 20,
+      },
+      oracle: { signer: oracle.address, ...options.config?.oracle },
+      channels: {
+        challengeDuration: 3600,
+        hubMarginRatio: options.hubMarginRatio ?? 1_000_000n,
+        minDeposit: USD,
+        unilateralAfter: options.unilateralAfter ?? 120,
+        idleAfter: options.idleAfter ?? 60,
+        ...options.config?.channels,
+      },
+      ...(options.config?.net !== undefined ? { net: options.config.net } : {}),
+      ...(options.config?.riskParams !== undefined ? { riskParams: options.config.riskParams } : {}),
+      ...(options.config?.store !== undefined ? { store: options.config.store } : {}),
+      markets,
+      ...(options.signingWorkers !== undefined ? { signingWorkers: options.signingWorkers } : {}),
+    });
   const config = hubJson([BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS]);
   const clients: TraderClient[] = [];
   const base: HubFixtureBase = {
@@ -153,12 +186,16 @@ export async function startHubFixture(options: Omit<Partial<ChainFixtureOptions>
     oracle,
     dir,
     hubLog: [],
-    events: <K extends HubEventName>(name: K, from = 0) => base.hubLog.slice(from).filter((e): e is HubEventOf<K> => e.event === name),
+    events: <K extends HubEventName>(name: K, from = 0) =>
+      base.hubLog.slice(from).filter((e): e is HubEventOf<K> => e.event === name),
     hubPeerKey,
     hubSigner,
     restartHub: async () => {},
     now: systemClock.unixSeconds(),
-    clock: withReadings(systemClock, { nowMs: () => Number(base.now) * 1000, ...(options.monotonicMs !== undefined ? { monotonicMs: options.monotonicMs } : {}) }),
+    clock: withReadings(systemClock, {
+      nowMs: () => Number(base.now) * 1000,
+      ...(options.monotonicMs !== undefined ? { monotonicMs: options.monotonicMs } : {}),
+    }),
     hub: undefined as unknown as Hub,
     async price(market, price) {
       await base.hub.ingestPrices([oracle.sign(market, price, base.now)]);
@@ -184,7 +221,12 @@ export async function startHubFixture(options: Omit<Partial<ChainFixtureOptions>
       clock: base.clock,
       log: (event) => {
         base.hubLog.push(event);
-        if (process.env.HUB_LOG) console.log("hub", event.event, JSON.stringify(eventFields(event), (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
+        if (process.env.HUB_LOG)
+          console.log(
+            "hub",
+            event.event,
+            JSON.stringify(eventFields(event), (_k, v) => (typeof v === "bigint" ? v.toString() : v)),
+          );
       },
     });
   const hub = makeHub(config.listen);
@@ -204,7 +246,12 @@ export async function startHubFixture(options: Omit<Partial<ChainFixtureOptions>
 }
 
 /** Adds to `f` what a chain gives (funded wallets, traders, adjudicator clients); returns the hub's chain parts. */
-async function withChain(f: HubFixture, chain: TestChain, options: Omit<Partial<ChainFixtureOptions>, "chain">, clients: TraderClient[]): Promise<() => Pick<HubInit, "chain" | "disputes">> {
+async function withChain(
+  f: HubFixture,
+  chain: TestChain,
+  options: Omit<Partial<ChainFixtureOptions>, "chain">,
+  clients: TraderClient[],
+): Promise<() => Pick<HubInit, "chain" | "disputes">> {
   const traderDirs = new Map<number, string>();
   const parts: Omit<HubFixture, keyof HubFixtureBase> = {
     chain,
@@ -218,12 +265,18 @@ async function withChain(f: HubFixture, chain: TestChain, options: Omit<Partial<
       const signer = testSigner(200 + index);
       const engine = traderOptions.engine ?? f.config.engine;
       const wallet = await f.wallet(signer);
-      const adjudicator = await AdjudicatorClient.connect({ wallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
+      const adjudicator = await AdjudicatorClient.connect({
+        wallet,
+        adjudicator: chain.addresses.adjudicator,
+        token: chain.addresses.token,
+      });
       const client = new TraderClient({
         hub: { multiaddr: f.hub.multiaddrs[0]!, address: f.hub.address },
         signer,
         ...(traderOptions.sigBackend !== undefined ? { sigBackend: traderOptions.sigBackend } : {}),
-        chain: options.traderChain?.(index, new ChannelFunding(adjudicator, chain.provider, 1)) ?? new ChannelFunding(adjudicator, chain.provider, 1),
+        chain:
+          options.traderChain?.(index, new ChannelFunding(adjudicator, chain.provider, 1)) ??
+          new ChannelFunding(adjudicator, chain.provider, 1),
         disputes: { provider: chain.provider, client: adjudicator, pollingIntervalMs: 20 },
         engine,
         riskParamsHash: riskParamsHash(engine),
@@ -242,17 +295,32 @@ async function withChain(f: HubFixture, chain: TestChain, options: Omit<Partial<
     },
     async adjudicatorFor(index) {
       const wallet = await f.wallet(testSigner(200 + index));
-      return AdjudicatorClient.connect({ wallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
+      return AdjudicatorClient.connect({
+        wallet,
+        adjudicator: chain.addresses.adjudicator,
+        token: chain.addresses.token,
+      });
     },
   };
   Object.assign(f, parts);
   const hubWallet = await f.wallet(f.hubSigner);
-  const hubAdjudicator = await AdjudicatorClient.connect({ wallet: hubWallet, adjudicator: chain.addresses.adjudicator, token: chain.addresses.token });
+  const hubAdjudicator = await AdjudicatorClient.connect({
+    wallet: hubWallet,
+    adjudicator: chain.addresses.adjudicator,
+    token: chain.addresses.token,
+  });
   (f as { hubAdjudicator: AdjudicatorClient }).hubAdjudicator = hubAdjudicator;
   const confirmations = f.config.chain.confirmations;
   return () => ({
-    chain: options.hubChain?.(new ChannelFunding(hubAdjudicator, chain.provider, confirmations)) ?? new ChannelFunding(hubAdjudicator, chain.provider, confirmations),
-    disputes: { provider: chain.provider, client: hubAdjudicator, pollingIntervalMs: 20, ...(options.disputeRetryMs !== undefined ? { retryMs: options.disputeRetryMs } : {}) },
+    chain:
+      options.hubChain?.(new ChannelFunding(hubAdjudicator, chain.provider, confirmations)) ??
+      new ChannelFunding(hubAdjudicator, chain.provider, confirmations),
+    disputes: {
+      provider: chain.provider,
+      client: hubAdjudicator,
+      pollingIntervalMs: 20,
+      ...(options.disputeRetryMs !== undefined ? { retryMs: options.disputeRetryMs } : {}),
+    },
   });
 }
 
@@ -283,7 +351,11 @@ export async function holdMove(f: HubFixtureBase, market: MarketId, price: Price
 /** The port's calls as plain functions, so a test can replace one and keep the others real. */
 export function portOf<T extends object>(port: T): { -readonly [K in keyof T]: T[K] } {
   const bound = {} as Record<string, unknown>;
-  for (let proto = Object.getPrototypeOf(port); proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+  for (
+    let proto = Object.getPrototypeOf(port);
+    proto !== null && proto !== Object.prototype;
+    proto = Object.getPrototypeOf(proto)
+  ) {
     for (const key of Object.getOwnPropertyNames(proto)) {
       const value = (port as Record<string, unknown>)[key];
       if (key !== "constructor" && typeof value === "function" && !(key in bound)) bound[key] = value.bind(port);

@@ -43,7 +43,9 @@ export function postgresBinDir(): string | undefined {
   if (fromEnv !== undefined && existsSync(join(fromEnv, "initdb"))) return fromEnv;
   const base = "/usr/lib/postgresql";
   if (!existsSync(base)) return undefined;
-  const versions = readdirSync(base).filter((v) => existsSync(join(base, v, "bin", "initdb"))).sort((a, b) => Number(b) - Number(a));
+  const versions = readdirSync(base)
+    .filter((v) => existsSync(join(base, v, "bin", "initdb")))
+    .sort((a, b) => Number(b) - Number(a));
   const chosen = versions.includes("15") ? "15" : versions[0];
   return chosen === undefined ? undefined : join(base, chosen, "bin");
 }
@@ -70,7 +72,8 @@ async function freePort(): Promise<number> {
 export async function startTestPostgres(database: string): Promise<TestPostgres | undefined> {
   const binDir = postgresBinDir();
   if (binDir === undefined) {
-    const reason = "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb; scripts/bootstrap.sh installs it as root)";
+    const reason =
+      "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb; scripts/bootstrap.sh installs it as root)";
     if (process.env.CI === "true") throw new Error(`${reason}: the PostgreSQL tests never skip in CI`);
     console.log(`skipping PostgreSQL tests: ${reason}`);
     return undefined;
@@ -106,7 +109,8 @@ export async function startTestPostgres(database: string): Promise<TestPostgres 
     started = true;
     const urlOf = (name: string) => `postgres://postgres@127.0.0.1:${port}/${name}`;
     const createDatabase = async (name: string): Promise<string> => {
-      if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new TypeError(`database name ${name}: lowercase letters, digits and _ only`);
+      if (!/^[a-z_][a-z0-9_]*$/.test(name))
+        throw new TypeError(`database name ${name}: lowercase letters, digits and _ only`);
       const client = new pg.Client({ connectionString: urlOf("postgres") });
       await client.connect();
       try {

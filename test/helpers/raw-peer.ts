@@ -21,7 +21,11 @@ export interface RawPeer {
 }
 
 /** Connects to the hub and proves `signer`'s address; `onPush` answers what the hub pushes on the update family. */
-export async function connectRaw(f: HubFixtureBase, signer: Signer, onPush?: (msg: Message) => Message | Promise<Message>): Promise<RawPeer> {
+export async function connectRaw(
+  f: HubFixtureBase,
+  signer: Signer,
+  onPush?: (msg: Message) => Message | Promise<Message>,
+): Promise<RawPeer> {
   const node = await createNode();
   await node.start();
   const messenger = createMessenger({ libp2p: node });

@@ -21,7 +21,14 @@ const test = suite("hub admission and gates");
 const A = "0x00000000000000000000000000000000000000aa" as Address;
 const B = "0x00000000000000000000000000000000000000bb" as Address;
 const id = (n: number) => ("0x" + n.toString(16).padStart(64, "0")) as Bytes32;
-const LIMITS: AdmissionLimits = { maxDeposit: 100n, maxTraderDeposit: 150n, maxPendingHubDeposit: 300n, maxPendingPerTrader: 2, maxPending: 3, proposalTtl: 60n };
+const LIMITS: AdmissionLimits = {
+  maxDeposit: 100n,
+  maxTraderDeposit: 150n,
+  maxPendingHubDeposit: 300n,
+  maxPendingPerTrader: 2,
+  maxPending: 3,
+  proposalTtl: 60n,
+};
 
 function refusedWith(f: () => unknown, code: string): void {
   try {
@@ -55,7 +62,13 @@ test("per key: deposit, count and waiting deposit; in all: count and hub margin"
   assert.is(a.pending, 2);
   assert.is(a.pendingHubDeposit, 110n);
   assert.is(a.pendingOf(B), 1);
-  const kinds: RefusalKind[] = ["deposit-too-large", "trader-deposit-limit", "trader-pending-limit", "hub-capital-limit", "pending-limit"];
+  const kinds: RefusalKind[] = [
+    "deposit-too-large",
+    "trader-deposit-limit",
+    "trader-pending-limit",
+    "hub-capital-limit",
+    "pending-limit",
+  ];
   for (const k of kinds) assert.is(counted.get(k), 1, k);
 });
 
@@ -75,16 +88,38 @@ test("proposals expire after the TTL unless countersigned; a released trader lea
   assert.is(a.pending, 5);
 });
 
-const report = (market: string, timestamp: bigint, sig = "11"): PriceReport => ({ market: market as MarketId, price: 1n as Price, timestamp, signature: ("0x" + sig.repeat(65)) as Hex });
+const report = (market: string, timestamp: bigint, sig = "11"): PriceReport => ({
+  market: market as MarketId,
+  price: 1n as Price,
+  timestamp,
+  signature: ("0x" + sig.repeat(65)) as Hex,
+});
 
 test("the price gate admits only the oracle's peer and keeps only what could move a price", () => {
   const counted = new Refusals();
-  const gate = new PriceGate({ oracle: A, markets: new Set(["BTC-PERP", "ETH-PERP"] as MarketId[]), verifyPerSecond: 4, verifyPerSecondPerPeer: 3, clock: new ManualClock() }, (k, n) => counted.count(k, n));
+  const gate = new PriceGate(
+    {
+      oracle: A,
+      markets: new Set(["BTC-PERP", "ETH-PERP"] as MarketId[]),
+      verifyPerSecond: 4,
+      verifyPerSecondPerPeer: 3,
+      clock: new ManualClock(),
+    },
+    (k, n) => counted.count(k, n),
+  );
   assert.is(gate.source(undefined, "p")?.code, "NOT_AUTHENTICATED");
   assert.is(gate.source(B, "p")?.code, "NOT_ORACLE");
   assert.is(gate.source(("0x" + "AA".padStart(40, "0")) as Address, "p"), undefined, "case-blind");
   const held = new Map([["BTC-PERP", report("BTC-PERP", 10n)]]);
-  const batch = [...Array(30).fill(report("BTC-PERP", 10n)), report("BTC-PERP", 9n), report("DOGE-PERP", 99n), report("ETH-PERP", 5n), report("ETH-PERP", 7n, "22"), report("ETH-PERP", 7n, "33"), report("BTC-PERP", 11n)];
+  const batch = [
+    ...Array(30).fill(report("BTC-PERP", 10n)),
+    report("BTC-PERP", 9n),
+    report("DOGE-PERP", 99n),
+    report("ETH-PERP", 5n),
+    report("ETH-PERP", 7n, "22"),
+    report("ETH-PERP", 7n, "33"),
+    report("BTC-PERP", 11n),
+  ];
   const fresh = gate.fresh(batch, (m) => held.get(m));
   assert.equal(fresh, [report("ETH-PERP", 7n, "22"), report("BTC-PERP", 11n)]);
   assert.is(gate.dropped, batch.length - 2);

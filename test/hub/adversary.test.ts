@@ -72,18 +72,71 @@ type Step =
 
 const answer = fc.constantFrom<Answer>("accept", "accept", "late", "withhold", "reject", "swap");
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant("trade" as const), size: fc.integer({ min: -15, max: 15 }).filter((n) => n !== 0).map((n) => BigInt(n) * 1_000_000n), answer }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("deposit" as const), amount: fc.integer({ min: 1, max: 300 }).map((n) => BigInt(n) * USD), answer, pay: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("withdraw" as const), amount: fc.integer({ min: 1, max: 200 }).map((n) => BigInt(n) * USD), answer }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant("trade" as const),
+      size: fc
+        .integer({ min: -15, max: 15 })
+        .filter((n) => n !== 0)
+        .map((n) => BigInt(n) * 1_000_000n),
+      answer,
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("deposit" as const),
+      amount: fc.integer({ min: 1, max: 300 }).map((n) => BigInt(n) * USD),
+      answer,
+      pay: fc.boolean(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("withdraw" as const),
+      amount: fc.integer({ min: 1, max: 200 }).map((n) => BigInt(n) * USD),
+      answer,
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("close" as const), answer }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant("price" as const), bps: fc.integer({ min: -1_500, max: 1_200 }) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant("squeeze" as const), bps: fc.integer({ min: 600, max: 1_800 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("liq" as const), mode: fc.constantFrom<LiqMode>("accept", "refuse", "silent") }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("sync" as const), claim: fc.constantFrom("zero" as const, "latest" as const), replay: fc.nat({ max: 1_000 }), complete: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("silent" as const), seconds: fc.integer({ min: 1, max: 150 }) /* past unilateralAfter (120 s) at times */ }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ kind: fc.constant("price" as const), bps: fc.integer({ min: -1_500, max: 1_200 }) }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant("squeeze" as const), bps: fc.integer({ min: 600, max: 1_800 }) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("liq" as const),
+      mode: fc.constantFrom<LiqMode>("accept", "refuse", "silent"),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("sync" as const),
+      claim: fc.constantFrom("zero" as const, "latest" as const),
+      replay: fc.nat({ max: 1_000 }),
+      complete: fc.boolean(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("silent" as const),
+      seconds: fc.integer({ min: 1, max: 150 }) /* past unilateralAfter (120 s) at times */,
+    }),
+  },
 );
 const scriptArb = fc.record({
-  initial: fc.oneof(fc.integer({ min: -15, max: -8 }), fc.integer({ min: 8, max: 15 }), fc.constant(0)).map((n) => BigInt(n) * 1_000_000n), // the honest client's first position, 0.01 BTC units
+  initial: fc
+    .oneof(fc.integer({ min: -15, max: -8 }), fc.integer({ min: 8, max: 15 }), fc.constant(0))
+    .map((n) => BigInt(n) * 1_000_000n), // the honest client's first position, 0.01 BTC units
   liq: fc.constantFrom<LiqMode>("accept", "refuse", "silent"),
   steps: fc.array(stepArb, { minLength: 3, maxLength: 8 }),
 });
@@ -112,8 +165,16 @@ async function rawTrader(f: HubFixture, signer: Signer, onPush: (msg: Message) =
     messenger,
     request: (message) =>
       messenger
-        .request(hubPeer, message.type === "sync-states" || message.type === "sync-status" ? "sync" : "update", message, { signal: AbortSignal.timeout(10_000) })
-        .catch((e: { code?: string; message?: string }) => ({ type: "error", code: String(e.code ?? e), number: 0, message: String(e.message ?? e) }) as Message),
+        .request(
+          hubPeer,
+          message.type === "sync-states" || message.type === "sync-status" ? "sync" : "update",
+          message,
+          { signal: AbortSignal.timeout(10_000) },
+        )
+        .catch(
+          (e: { code?: string; message?: string }) =>
+            ({ type: "error", code: String(e.code ?? e), number: 0, message: String(e.message ?? e) }) as Message,
+        ),
     close: async () => {
       await messenger.stop();
       await node.stop();
@@ -122,9 +183,12 @@ async function rawTrader(f: HubFixture, signer: Signer, onPush: (msg: Message) =
 }
 
 const json = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? String(x) : x));
-const chainNow = async (f: HubFixture): Promise<bigint> => BigInt((await f.chain.provider.getBlock("latest")).timestamp);
-const balance = async (f: HubFixture, who: Address, blockTag?: number): Promise<bigint> => (await f.chain.token.balanceOf(who, { blockTag })) as bigint;
-const holdings = async (f: HubFixture, id: Bytes32, blockTag?: number): Promise<bigint> => (await f.chain.adjudicator.holdings(f.chain.addresses.token, id, { blockTag })) as bigint;
+const chainNow = async (f: HubFixture): Promise<bigint> =>
+  BigInt((await f.chain.provider.getBlock("latest")).timestamp);
+const balance = async (f: HubFixture, who: Address, blockTag?: number): Promise<bigint> =>
+  (await f.chain.token.balanceOf(who, { blockTag })) as bigint;
+const holdings = async (f: HubFixture, id: Bytes32, blockTag?: number): Promise<bigint> =>
+  (await f.chain.adjudicator.holdings(f.chain.addresses.token, id, { blockTag })) as bigint;
 
 /** Moves the oracle's clock and the chain's together (the chain never behind the oracle). */
 async function advance(f: HubFixture, seconds: number): Promise<void> {
@@ -204,16 +268,23 @@ async function assertBook(run: Run, where: string): Promise<void> {
   const { f, id } = run;
   const book = () => f.hub.exposure().find((m) => m.market === BTC)?.hubExposure ?? 0n;
   const want = async () => -btcSize((await f.hub.channel(id))!.latest!);
-  await waitFor(async () => book() === (await want()), "the book to follow the latest state", 10_000).catch(async () => {
-    assert.unreachable(`P5 broken after ${where}: book ${book()} but the hub's latest supported state (turn ${(await f.hub.channel(id))!.latest!.state.turnNum}) says ${(await want())}\n${run.log.join("\n")}`);
-  });
+  await waitFor(async () => book() === (await want()), "the book to follow the latest state", 10_000).catch(
+    async () => {
+      assert.unreachable(
+        `P5 broken after ${where}: book ${book()} but the hub's latest supported state (turn ${(await f.hub.channel(id))!.latest!.state.turnNum}) says ${await want()}\n${run.log.join("\n")}`,
+      );
+    },
+  );
 }
 
 /** P4: a reply to a trader's action carries no hub signature; an ack's signature is over a state the trader signed. */
 function checkPropose(run: Run, reply: Message, what: string): Propose | undefined {
   if (reply.type !== "propose") return undefined;
   const p = reply as Propose;
-  assert.ok(p.signedState.sigs.every((s) => s === undefined), `P4 broken: the hub signed a ${what} draft before the trader: ${json(p.signedState.sigs)}`);
+  assert.ok(
+    p.signedState.sigs.every((s) => s === undefined),
+    `P4 broken: the hub signed a ${what} draft before the trader: ${json(p.signedState.sigs)}`,
+  );
   keep(run, p.signedState);
   return p;
 }
@@ -224,7 +295,9 @@ function checkAck(run: Run, reply: Message, signed: SignedState): void {
   const id = channelId(fixedPartOf(signed.state));
   assert.is(ack.channelId, id);
   const mine = run.signedByMe.get(keyOf(ack.channelId, ack.turnNum)) ?? [];
-  const over = mine.find((s) => ack.signature !== undefined && recoverStateSigner(s.state, ack.signature) === s.state.participants[HUB]);
+  const over = mine.find(
+    (s) => ack.signature !== undefined && recoverStateSigner(s.state, ack.signature) === s.state.participants[HUB],
+  );
   assert.ok(over !== undefined, `P4 broken: the ack at turn ${ack.turnNum} signs no state the trader signed`);
   const both = { state: over.state, sigs: [...over.sigs] as (Hex | undefined)[] };
   both.sigs[HUB] = ack.signature;
@@ -252,7 +325,12 @@ async function onPush(run: Run, msg: Message): Promise<Message> {
     throw new EngineError("STATE_MISMATCH", { details: { reason: "gone" } });
   }
   const mine = signAsTrader(run, p.signedState);
-  return { type: "accept", channelId: channelId(fixedPartOf(p.signedState.state)), turnNum: p.signedState.state.turnNum, signature: mine.sigs[TRADER]! };
+  return {
+    type: "accept",
+    channelId: channelId(fixedPartOf(p.signedState.state)),
+    turnNum: p.signedState.state.turnNum,
+    signature: mine.sigs[TRADER]!,
+  };
 }
 
 /** Publishes the current price at the oracle's clock and waits for the hub's liquidation, if any, to be answered. */
@@ -263,37 +341,78 @@ async function tick(run: Run, before = run.f.hubLog.length): Promise<void> {
   const proposed = () => f.events("proposed", before).some((e) => e.channelId === id);
   // P6: an open channel whose latest state is below maintenance at this report gets a liquidation (or goes on chain).
   const report = f.hub.prices().find((r) => r.market === BTC)!;
-  const below = marginStateOf(latest.state).positions.length > 0 && (() => {
-    try {
-      return unilateralSettlement(marginStateOf(latest.state), outcomeTotal(latest.state.outcome), [report], report.timestamp).liquidated;
-    } catch {
-      return false;
-    }
-  })();
+  const below =
+    marginStateOf(latest.state).positions.length > 0 &&
+    (() => {
+      try {
+        return unilateralSettlement(
+          marginStateOf(latest.state),
+          outcomeTotal(latest.state.outcome),
+          [report],
+          report.timestamp,
+        ).liquidated;
+      } catch {
+        return false;
+      }
+    })();
   if (below) count(`below maintenance (${(await f.hub.channel(id))!.record.status})`);
   if (below && (await f.hub.channel(id))!.record.status === "open") {
     await waitFor(
-      async () => proposed() || (await f.hub.channel(id))!.pending !== undefined || (await f.hub.channel(id))!.latest!.state.turnNum !== latest.state.turnNum || (await f.hubAdjudicator.status(id)).mode !== "open",
+      async () =>
+        proposed() ||
+        (await f.hub.channel(id))!.pending !== undefined ||
+        (await f.hub.channel(id))!.latest!.state.turnNum !== latest.state.turnNum ||
+        (await f.hubAdjudicator.status(id)).mode !== "open",
       "a liquidation of the channel below maintenance",
       10_000,
-    ).catch(() => assert.unreachable(`P6 broken: the latest state (turn ${latest.state.turnNum}) is below maintenance at ${report.price} and the hub neither proposes a liquidation nor goes on chain\n${run.log.join("\n")}`));
+    ).catch(() =>
+      assert.unreachable(
+        `P6 broken: the latest state (turn ${latest.state.turnNum}) is below maintenance at ${report.price} and the hub neither proposes a liquidation nor goes on chain\n${run.log.join("\n")}`,
+      ),
+    );
   }
   if (!proposed()) return;
-  if (run.liq === "accept") await waitFor(async () => (await f.hub.channel(id))!.pending === undefined, "the accepted liquidation", 5_000).catch(() => {});
-  if (run.liq === "refuse") await waitFor(async () => f.hubLog.slice(before).some((e) => e.event === "unilateral-challenge" || e.event === "unilateral-error"), "the refused liquidation on chain", 5_000).catch(() => {});
+  if (run.liq === "accept")
+    await waitFor(
+      async () => (await f.hub.channel(id))!.pending === undefined,
+      "the accepted liquidation",
+      5_000,
+    ).catch(() => {});
+  if (run.liq === "refuse")
+    await waitFor(
+      async () =>
+        f.hubLog.slice(before).some((e) => e.event === "unilateral-challenge" || e.event === "unilateral-error"),
+      "the refused liquidation on chain",
+      5_000,
+    ).catch(() => {});
 }
 
-async function act(run: Run, raw: Raw, action: Parameters<typeof actionMessage>[1], ans: Answer, after?: (signed: SignedState) => Promise<void>): Promise<void> {
+async function act(
+  run: Run,
+  raw: Raw,
+  action: Parameters<typeof actionMessage>[1],
+  ans: Answer,
+  after?: (signed: SignedState) => Promise<void>,
+): Promise<void> {
   const { f, id } = run;
   const reply = await raw.request(actionMessage(id, action));
   const draft = checkPropose(run, reply, action.kind);
-  run.log.push(`  ${action.kind}: ${reply.type === "error" ? `error ${(reply as { code: string }).code}` : `draft turn ${draft!.signedState.state.turnNum}`}`);
+  run.log.push(
+    `  ${action.kind}: ${reply.type === "error" ? `error ${(reply as { code: string }).code}` : `draft turn ${draft!.signedState.state.turnNum}`}`,
+  );
   if (draft === undefined) count(`${action.kind} → ${(reply as { code?: string }).code ?? reply.type}`);
   if (draft === undefined) return;
   const target = channelId(fixedPartOf(draft.signedState.state));
   const turnNum = draft.signedState.state.turnNum;
   if (ans === "reject") {
-    await raw.request({ type: "reject", channelId: target, turnNum, code: "STATE_MISMATCH", number: 4020, message: "no" });
+    await raw.request({
+      type: "reject",
+      channelId: target,
+      turnNum,
+      code: "STATE_MISMATCH",
+      number: 4020,
+      message: "no",
+    });
     return;
   }
   const mine = signAsTrader(run, draft.signedState);
@@ -315,11 +434,20 @@ async function act(run: Run, raw: Raw, action: Parameters<typeof actionMessage>[
   }
 }
 
-function actionMessage(id: Bytes32, action: { kind: "trade"; size: bigint } | { kind: "deposit"; amount: bigint } | { kind: "withdraw"; amount: bigint } | { kind: "close" }): Message {
+function actionMessage(
+  id: Bytes32,
+  action:
+    | { kind: "trade"; size: bigint }
+    | { kind: "deposit"; amount: bigint }
+    | { kind: "withdraw"; amount: bigint }
+    | { kind: "close" },
+): Message {
   const wire =
-    action.kind === "trade" ? { kind: "trade" as const, market: BTC, size: action.size, price: 0n as Price }
-    : action.kind === "close" ? { kind: "close" as const }
-    : { kind: action.kind, amount: action.amount as Collateral };
+    action.kind === "trade"
+      ? { kind: "trade" as const, market: BTC, size: action.size, price: 0n as Price }
+      : action.kind === "close"
+        ? { kind: "close" as const }
+        : { kind: action.kind, amount: action.amount as Collateral };
   return { type: "action", channelId: id, action: wire };
 }
 
@@ -371,10 +499,16 @@ async function step(run: Run, raw: Raw, s: Step, index: number): Promise<void> {
     case "sync": {
       const mine = run.wallet.filter((w) => channelId(fixedPartOf(w.state)) === id && signedByBoth(w));
       const latestTurn = mine.reduce((t, w) => Math.max(t, w.state.turnNum), 0);
-      const status = await raw.request({ type: "sync-status", channels: [{ channelId: id, turnNum: s.claim === "zero" ? 0 : latestTurn }] });
-      if (status.type === "sync-states") for (const st of (status as Extract<Message, { type: "sync-states" }>).states) keep(run, st);
+      const status = await raw.request({
+        type: "sync-status",
+        channels: [{ channelId: id, turnNum: s.claim === "zero" ? 0 : latestTurn }],
+      });
+      if (status.type === "sync-states")
+        for (const st of (status as Extract<Message, { type: "sync-states" }>).states) keep(run, st);
       // Replay one state it holds: countersigned, old supported, or a hub-signed one (completed or not).
-      const ours = run.wallet.filter((w) => channelId(fixedPartOf(w.state)) === id && w.sigs.some((x) => x !== undefined));
+      const ours = run.wallet.filter(
+        (w) => channelId(fixedPartOf(w.state)) === id && w.sigs.some((x) => x !== undefined),
+      );
       if (ours.length === 0) return;
       // A hub-signed proposal it kept is the most interesting to hand back (completed or not): prefer one when it holds any.
       const kept = ours.filter(signedByHubOnly);
@@ -382,8 +516,12 @@ async function step(run: Run, raw: Raw, s: Step, index: number): Promise<void> {
       let replay = pool[s.replay % pool.length]!;
       if (signedByHubOnly(replay) && s.complete) replay = signAsTrader(run, replay);
       const reply = await raw.request({ type: "sync-states", states: [replay] });
-      count(`sync replay [${replay.sigs.map((x) => (x === undefined ? "-" : "s")).join("")}] → ${reply.type === "error" ? (reply as { code: string }).code : reply.type}`);
-      run.log.push(`  sync (${s.claim}) replaying turn ${replay.state.turnNum} [${replay.sigs.map((x) => (x === undefined ? "-" : "s")).join("")}]: ${reply.type}${reply.type === "error" ? ` ${(reply as { code: string }).code}` : ""}`);
+      count(
+        `sync replay [${replay.sigs.map((x) => (x === undefined ? "-" : "s")).join("")}] → ${reply.type === "error" ? (reply as { code: string }).code : reply.type}`,
+      );
+      run.log.push(
+        `  sync (${s.claim}) replaying turn ${replay.state.turnNum} [${replay.sigs.map((x) => (x === undefined ? "-" : "s")).join("")}]: ${reply.type}${reply.type === "error" ? ` ${(reply as { code: string }).code}` : ""}`,
+      );
       return;
     }
   }
@@ -410,7 +548,9 @@ function moves(run: Run, report: PriceReport): Move[] {
     const settled = settle(s, report);
     if (settled !== undefined) out.push({ kind: "settle", state: s, pays: settled.trader });
   }
-  return out.sort((a, b) => (b.pays > a.pays ? 1 : b.pays < a.pays ? -1 : b.state.state.turnNum - a.state.state.turnNum));
+  return out.sort((a, b) =>
+    b.pays > a.pays ? 1 : b.pays < a.pays ? -1 : b.state.state.turnNum - a.state.state.turnNum,
+  );
 }
 
 async function tryMove(run: Run, m: Move, report: PriceReport): Promise<boolean> {
@@ -420,7 +560,12 @@ async function tryMove(run: Run, m: Move, report: PriceReport): Promise<boolean>
     else if (m.kind === "challenge") await chain.challenge(m.state, run.key);
     else {
       const proof = m.state;
-      const exit = unilateralExit(restoreChannel(fixedPartOf(proof.state), f.chain.addresses.token, TRADER, proof), [report], await chainNow(f), run.key);
+      const exit = unilateralExit(
+        restoreChannel(fixedPartOf(proof.state), f.chain.addresses.token, TRADER, proof),
+        [report],
+        await chainNow(f),
+        run.key,
+      );
       await chain.challenge(exit.candidate, run.key, { proof: [proof] });
     }
     count(`on chain: ${m.kind}`);
@@ -444,7 +589,11 @@ async function endGame(run: Run): Promise<void> {
   await f.price(BTC, (run.price * 100_000_000n) as Price);
   // The fresh report may itself trigger a liquidation push; let it be answered first.
   if (f.events("proposed", liqBefore).some((e) => e.channelId === id) && run.liq === "accept") {
-    await waitFor(async () => (await f.hub.channel(id))!.pending === undefined, "the accepted liquidation", 5_000).catch(() => {});
+    await waitFor(
+      async () => (await f.hub.channel(id))!.pending === undefined,
+      "the accepted liquidation",
+      5_000,
+    ).catch(() => {});
   }
   run.release();
   const report = f.hub.prices().find((r) => r.market === BTC)!;
@@ -455,13 +604,26 @@ async function endGame(run: Run): Promise<void> {
   const at = await f.chain.provider.getBlockNumber();
   const held = await holdings(f, id, at);
   if (held === 0n) count("paid out before the end game (the hub concluded)");
-  const ownExit = f.events("unilateral-challenge").filter((e) => e.channelId === id).at(-1);
-  let promised = hubLatest.state.isFinal ? allocations(f, hubLatest).hub : ownExit !== undefined ? ownExit.hub : settle(hubLatest, report)?.hub;
+  const ownExit = f
+    .events("unilateral-challenge")
+    .filter((e) => e.channelId === id)
+    .at(-1);
+  let promised = hubLatest.state.isFinal
+    ? allocations(f, hubLatest).hub
+    : ownExit !== undefined
+      ? ownExit.hub
+      : settle(hubLatest, report)?.hub;
   assert.ok(promised !== undefined, "the hub's latest state can be settled at the final report");
   const why = [`hub latest turn ${hubLatest.state.turnNum}${ownExit ? ", own exit on chain" : ""} → ${promised}`];
   // Documented limitation (PROTOCOL "A liquidation left pending"): the trader may complete a pending liquidation and settle from it.
   for (const s of run.wallet) {
-    if (channelId(fixedPartOf(s.state)) !== id || s.sigs[HUB] === undefined || s.state.turnNum <= hubLatest.state.turnNum || s.state.isFinal) continue;
+    if (
+      channelId(fixedPartOf(s.state)) !== id ||
+      s.sigs[HUB] === undefined ||
+      s.state.turnNum <= hubLatest.state.turnNum ||
+      s.state.isFinal
+    )
+      continue;
     const v = settle(s, report)?.hub;
     if (v !== undefined && v < promised!) {
       promised = v;
@@ -477,12 +639,16 @@ async function endGame(run: Run): Promise<void> {
   const traderBefore = await balance(f, testSigner(200 + TRADER_INDEX).address as Address, at);
 
   const candidates = moves(run, report);
-  run.log.push(`  end: ${candidates.length} moves, best ${candidates[0]?.kind} ${candidates[0]?.pays}; promised ${why.join("; ")}`);
+  run.log.push(
+    `  end: ${candidates.length} moves, best ${candidates[0]?.kind} ${candidates[0]?.pays}; promised ${why.join("; ")}`,
+  );
   let moved = false;
   for (const m of candidates) if (!moved) moved = await tryMove(run, m, report);
   // The hub's watcher answers by itself. Its cursor moves only once a batch's events are handled
   // (answer sent, or failed and scheduled for a retry), so the cursor past our move means it decided.
-  const answered = () => f.hubLog.filter((e) => (e.event === "dispute-answered" || e.event === "dispute-failed") && e.channelId === id).length;
+  const answered = () =>
+    f.hubLog.filter((e) => (e.event === "dispute-answered" || e.event === "dispute-failed") && e.channelId === id)
+      .length;
   const settled = async (what: string, mark: number) => {
     const block = await f.chain.provider.getBlockNumber();
     await waitFor(() => (f.hub.chainWatch().lastBlock ?? 0) >= block, `the hub's watcher past ${what}`, 20_000);
@@ -491,14 +657,17 @@ async function endGame(run: Run): Promise<void> {
     // Positions in the whole log, so the two compare.
     const lastFailed = f.hubLog.findLastIndex((e) => e.event === "dispute-failed" && e.channelId === id);
     const lastAnswered = () => f.hubLog.findLastIndex((e) => e.event === "dispute-answered" && e.channelId === id);
-    if (lastFailed > lastAnswered()) await waitFor(() => lastAnswered() > lastFailed, "the hub's retried answer", 20_000);
+    if (lastFailed > lastAnswered())
+      await waitFor(() => lastAnswered() > lastFailed, "the hub's retried answer", 20_000);
   };
   const before = answered();
   await settled("the attacker's move", before);
   let status = await f.hubAdjudicator.status(id);
   if (status.mode === "open" && (await holdings(f, id)) > 0n) {
     // Checkpointed back to open: the attacker settles from the latest it holds instead.
-    const settles = candidates.filter((m) => m.kind === "settle").sort((a, b) => b.state.state.turnNum - a.state.state.turnNum);
+    const settles = candidates
+      .filter((m) => m.kind === "settle")
+      .sort((a, b) => b.state.state.turnNum - a.state.state.turnNum);
     for (const m of settles) if (await tryMove(run, m, report)) break;
     await settled("the second move", answered());
     status = await f.hubAdjudicator.status(id);
@@ -520,8 +689,15 @@ async function endGame(run: Run): Promise<void> {
   const hubGot = (await balance(f, f.hub.address)) - hubBefore;
   const traderGot = (await balance(f, testSigner(200 + TRADER_INDEX).address as Address)) - traderBefore;
   run.log.push(`  paid: hub ${hubGot}, trader ${traderGot}, of ${held}`);
-  assert.is(hubGot + traderGot, held, `conservation: hub ${hubGot} + trader ${traderGot} ≠ holdings ${held}\n${run.log.join("\n")}`);
-  assert.ok(hubGot >= promised!, `the hub got ${hubGot} < promised ${promised} (${why.join("; ")})\n${run.log.join("\n")}`);
+  assert.is(
+    hubGot + traderGot,
+    held,
+    `conservation: hub ${hubGot} + trader ${traderGot} ≠ holdings ${held}\n${run.log.join("\n")}`,
+  );
+  assert.ok(
+    hubGot >= promised!,
+    `the hub got ${hubGot} < promised ${promised} (${why.join("; ")})\n${run.log.join("\n")}`,
+  );
 }
 
 async function runScript(script: Script): Promise<void> {
@@ -534,7 +710,19 @@ async function runScript(script: Script): Promise<void> {
     const honest = await f.trader(TRADER_INDEX);
     const id = await honest.open(1_000n * USD);
     const chain = await f.adjudicatorFor(TRADER_INDEX);
-    const run: Run = { f, id, key: testSigner(200 + TRADER_INDEX), chain, wallet: [], signedByMe: new Map(), liq: script.liq, price: START_PRICE, release: () => {}, log, violations: [] };
+    const run: Run = {
+      f,
+      id,
+      key: testSigner(200 + TRADER_INDEX),
+      chain,
+      wallet: [],
+      signedByMe: new Map(),
+      liq: script.liq,
+      price: START_PRICE,
+      release: () => {},
+      log,
+      violations: [],
+    };
     keep(run, honest.latest!);
     if (script.initial !== 0n) {
       await honest.trade(BTC, script.initial, 0n).catch((e) => log.push(`  initial trade refused: ${String(e)}`));
@@ -553,7 +741,9 @@ async function runScript(script: Script): Promise<void> {
     run.release();
     if (process.env.ADVERSARY_LOG) console.log(log.join("\n"));
   } catch (error) {
-    console.log(`adversary run failed:\n${log.join("\n")}\n${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+    console.log(
+      `adversary run failed:\n${log.join("\n")}\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
     throw error;
   } finally {
     await raw?.close().catch(() => {});
@@ -566,7 +756,13 @@ test(`the hub stays whole against a random hostile trader (seed ${SEED}, ${RUNS}
     fc.asyncProperty(scriptArb, (script) => runScript(script)),
     { seed: SEED, numRuns: RUNS, endOnFailure: !SHRINK, verbose: 1 },
   );
-  if (process.env.ADVERSARY_STATS) console.log([...stats].sort().map(([k, v]) => `  ${String(v).padStart(3)} ${k}`).join("\n"));
+  if (process.env.ADVERSARY_STATS)
+    console.log(
+      [...stats]
+        .sort()
+        .map(([k, v]) => `  ${String(v).padStart(3)} ${k}`)
+        .join("\n"),
+    );
 });
 
 /**
@@ -590,9 +786,18 @@ test("P6: a deposit signed but never paid does not block a liquidation", async (
       throw new EngineError("STATE_MISMATCH", { details: { reason: "never" } });
     });
     // The deposit: signed, accepted, countersigned by the hub, and never paid.
-    const draft = (await raw.request({ type: "action", channelId: id, action: { kind: "deposit", amount: USD as Collateral } })) as Propose;
+    const draft = (await raw.request({
+      type: "action",
+      channelId: id,
+      action: { kind: "deposit", amount: USD as Collateral },
+    })) as Propose;
     assert.is(draft.type, "propose");
-    const ack = await raw.request({ type: "accept", channelId: id, turnNum: draft.signedState.state.turnNum, signature: signState(key, draft.signedState.state) });
+    const ack = await raw.request({
+      type: "accept",
+      channelId: id,
+      turnNum: draft.signedState.state.turnNum,
+      signature: signState(key, draft.signedState.state),
+    });
     assert.is(ack.type, "ack");
     assert.is((await f.hub.channel(id))!.record.status, "funding");
     // The crash: 25% down, the trader owes ~2,250 on 1,000 of margin.
@@ -601,7 +806,8 @@ test("P6: a deposit signed but never paid does not block a liquidation", async (
     await advance(f, 200); // past unilateralAfter, too
     await f.price(BTC, (45_000n * 100_000_000n) as Price);
     await waitFor(
-      async () => (await f.hub.channel(id))!.pending !== undefined || (await f.hubAdjudicator.status(id)).mode !== "open",
+      async () =>
+        (await f.hub.channel(id))!.pending !== undefined || (await f.hubAdjudicator.status(id)).mode !== "open",
       "a liquidation, off chain or on",
       5_000,
     );

@@ -25,7 +25,11 @@ test("a valid config resolves with defaults and is frozen", () => {
   assert.is(resolveHubConfig({ ...good, signingWorkers: 0 }).signingWorkers, 0);
   assert.is(c.engine.markets.size, 2);
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.chain));
-  assert.is(c.riskParamsHash, riskParamsHash(resolveEngineConfig({ markets: [ETH_PERP_DEFAULTS, BTC_PERP_DEFAULTS] })), "the hash does not depend on market order");
+  assert.is(
+    c.riskParamsHash,
+    riskParamsHash(resolveEngineConfig({ markets: [ETH_PERP_DEFAULTS, BTC_PERP_DEFAULTS] })),
+    "the hash does not depend on market order",
+  );
 });
 
 test("every problem is listed at once, engine problems included", () => {
@@ -43,7 +47,15 @@ test("every problem is listed at once, engine problems included", () => {
   } catch (error) {
     assert.instance(error, ConfigError);
     const paths = ((error as ConfigError).context.issues as { path: string }[]).map((i) => i.path);
-    for (const p of ["dataDir", "key.allowPlainKey", "chain.adjudicator", "chain.confirmations", "signatureBackend", "signingWorkers", "markets[0].tickSize"]) {
+    for (const p of [
+      "dataDir",
+      "key.allowPlainKey",
+      "chain.adjudicator",
+      "chain.confirmations",
+      "signatureBackend",
+      "signingWorkers",
+      "markets[0].tickSize",
+    ]) {
       assert.ok(paths.includes(p), `${p} missing from ${paths.join(", ")}`);
     }
   }
@@ -63,16 +75,38 @@ test("hostile-load limits: defaults, and combinations that cannot work, all repo
     resolveHubConfig({
       ...good,
       oracle: { ...good.oracle, verifyPerSecond: 0 },
-      channels: { minDeposit: 10, maxDeposit: 5, maxTraderDeposit: 4, maxPendingPerTrader: 9, maxPending: 8, fundingTimeout: 0 },
-      net: { maxConnections: 10, maxUnauthenticated: 10, maxUnauthenticatedPerHost: 11, handshakeTimeoutMs: 5, allow: ["/dns4/example.com"], deny: "10.0.0.0/8" },
+      channels: {
+        minDeposit: 10,
+        maxDeposit: 5,
+        maxTraderDeposit: 4,
+        maxPendingPerTrader: 9,
+        maxPending: 8,
+        fundingTimeout: 0,
+      },
+      net: {
+        maxConnections: 10,
+        maxUnauthenticated: 10,
+        maxUnauthenticatedPerHost: 11,
+        handshakeTimeoutMs: 5,
+        allow: ["/dns4/example.com"],
+        deny: "10.0.0.0/8",
+      },
     });
     assert.unreachable("accepted");
   } catch (error) {
     assert.instance(error, ConfigError);
     const paths = ((error as ConfigError).context.issues as { path: string }[]).map((i) => i.path);
     for (const p of [
-      "oracle.verifyPerSecond", "channels.maxDeposit", "channels.maxTraderDeposit", "channels.maxPendingPerTrader", "channels.fundingTimeout",
-      "net.maxUnauthenticated", "net.maxUnauthenticatedPerHost", "net.handshakeTimeoutMs", "net.allow[0]", "net.deny",
+      "oracle.verifyPerSecond",
+      "channels.maxDeposit",
+      "channels.maxTraderDeposit",
+      "channels.maxPendingPerTrader",
+      "channels.fundingTimeout",
+      "net.maxUnauthenticated",
+      "net.maxUnauthenticatedPerHost",
+      "net.handshakeTimeoutMs",
+      "net.allow[0]",
+      "net.deny",
     ]) {
       assert.ok(paths.includes(p), `${p} missing from ${paths.join(", ")}`);
     }
@@ -84,10 +118,22 @@ test("store: SQLite by default; PostgreSQL with its URL, schema and lease; bad v
   assert.is(resolveHubConfig(good).peerKeyFile, "/tmp/x/peer.key");
   assert.is(resolveHubConfig({ ...good, peerKeyFile: "/etc/hub/peer.key" }).peerKeyFile, "/etc/hub/peer.key");
   const url = "postgres://hub:secret@db.internal:5432/margin";
-  assert.equal(resolveHubConfig({ ...good, store: { kind: "postgres", url } }).store, { kind: "postgres", url, schema: "public", leaseMs: 5_000 });
-  assert.equal(resolveHubConfig({ ...good, store: { kind: "postgres", url, schema: "venue_a", leaseMs: 2_000 } }).store, { kind: "postgres", url, schema: "venue_a", leaseMs: 2_000 });
+  assert.equal(resolveHubConfig({ ...good, store: { kind: "postgres", url } }).store, {
+    kind: "postgres",
+    url,
+    schema: "public",
+    leaseMs: 5_000,
+  });
+  assert.equal(
+    resolveHubConfig({ ...good, store: { kind: "postgres", url, schema: "venue_a", leaseMs: 2_000 } }).store,
+    { kind: "postgres", url, schema: "venue_a", leaseMs: 2_000 },
+  );
   const socket = "postgresql:///margin?host=/var/run/postgresql";
-  assert.is((resolveHubConfig({ ...good, store: { kind: "postgres", url: socket } }).store as { url: string }).url, socket, "a Unix-socket URL");
+  assert.is(
+    (resolveHubConfig({ ...good, store: { kind: "postgres", url: socket } }).store as { url: string }).url,
+    socket,
+    "a Unix-socket URL",
+  );
   const issuesOf = (store: unknown): string[] => {
     try {
       resolveHubConfig({ ...good, store });
@@ -102,7 +148,11 @@ test("store: SQLite by default; PostgreSQL with its URL, schema and lease; bad v
   assert.equal(issuesOf("postgres"), ["store"]);
   assert.equal(issuesOf({ kind: "postgres" }), ["store.url"]);
   assert.equal(issuesOf({ kind: "postgres", url: "http://db/margin" }), ["store.url"]);
-  assert.equal(issuesOf({ kind: "postgres", url, schema: "Drop Table", leaseMs: 10, pool: 3 }), ["store.pool", "store.schema", "store.leaseMs"]);
+  assert.equal(issuesOf({ kind: "postgres", url, schema: "Drop Table", leaseMs: 10, pool: 3 }), [
+    "store.pool",
+    "store.schema",
+    "store.leaseMs",
+  ]);
   assert.equal(issuesOf({ kind: "sqlite", url }), ["store.url"]);
 });
 

@@ -48,7 +48,8 @@ async function aligned(): Promise<HubFixture> {
 }
 
 const balance = async (f: HubFixture, who: Address): Promise<bigint> => (await f.chain.token.balanceOf(who)) as bigint;
-const holdings = async (f: HubFixture, id: Bytes32): Promise<bigint> => (await f.chain.adjudicator.holdings(f.chain.addresses.token, id)) as bigint;
+const holdings = async (f: HubFixture, id: Bytes32): Promise<bigint> =>
+  (await f.chain.adjudicator.holdings(f.chain.addresses.token, id)) as bigint;
 const record = async (f: HubFixture, id: Bytes32) => (await f.hubAdjudicator.status(id)).turnNumRecord;
 const hubReport = (f: HubFixture): PriceReport => f.hub.prices().find((r) => r.market === BTC)!;
 
@@ -60,7 +61,10 @@ function settlementOf(proof: SignedState, reports: readonly PriceReport[]) {
 
 /** The trader's and hub's allocations in a state, at its own marks. */
 function paysAtOwnMarks(f: HubFixture, signed: SignedState) {
-  return allocationsOf(restoreChannel(fixedPartOf(signed.state), f.chain.addresses.token, TRADER, signed), signed.state);
+  return allocationsOf(
+    restoreChannel(fixedPartOf(signed.state), f.chain.addresses.token, TRADER, signed),
+    signed.state,
+  );
 }
 
 /**
@@ -72,11 +76,17 @@ async function closeWithoutConcluding(f: HubFixture, signer: Signer, latest: Sig
   try {
     const channel = restoreChannel(fixedPartOf(latest.state), f.chain.addresses.token, TRADER, latest);
     // The hub drafts the close; the trader signs first and the hub countersigns in its ack (docs/PROTOCOL.md).
-    const proposal = expectReply(await raw.request({ type: "action", channelId: channel.id, action: { kind: "close" } }), "propose");
+    const proposal = expectReply(
+      await raw.request({ type: "action", channelId: channel.id, action: { kind: "close" } }),
+      "propose",
+    );
     const { state } = proposal.signedState;
     const step = propose(channel, variablePartOf(state), signer, fundingOf(channel, latest.state), () => {});
     const turnNum = step.signed.state.turnNum;
-    const ack = expectReply(await raw.request({ type: "accept", channelId: channel.id, turnNum, signature: step.signed.sigs[TRADER]! }), "ack");
+    const ack = expectReply(
+      await raw.request({ type: "accept", channelId: channel.id, turnNum, signature: step.signed.sigs[TRADER]! }),
+      "ack",
+    );
     const done = complete(step.next, turnNum, ack.signature!);
     assert.ok(done.signed.state.isFinal);
     return done.signed;
@@ -132,13 +142,20 @@ test("finding 2, mirrored: the hub challenges with the latest state at stale mar
     await f.price(BTC, price(66_000n)); // relayed to the trader, which verifies it
     await waitFor(() => trader.status().markets[0]?.mark === price(66_000n), "the relayed report");
     const fresh = settlementOf(latest, [hubReport(f)]);
-    assert.ok(fresh.trader - paysAtOwnMarks(f, latest).trader > 290n * USD, "the fresh price owes the trader ~300 more");
+    assert.ok(
+      fresh.trader - paysAtOwnMarks(f, latest).trader > 290n * USD,
+      "the fresh price owes the trader ~300 more",
+    );
 
     const traderBefore = await balance(f, trader.address);
     await f.hubAdjudicator.challenge(latest, testSigner(100));
 
     await waitFor(async () => (await record(f, id)) === latest.state.turnNum + 1, "the trader's counter-settlement");
-    assert.ok(trader.disputeLog.some((d) => d.channelId === id && d.status === "challenged" && d.info.response === "counter-challenge"));
+    assert.ok(
+      trader.disputeLog.some(
+        (d) => d.channelId === id && d.status === "challenged" && d.info.response === "counter-challenge",
+      ),
+    );
     await f.chain.increaseTime(CHALLENGE + 1);
     await trader.collect(); // the hub may pay it out first: either way the trader gets the fresh settlement
     assert.is(await holdings(f, id), 0n);
@@ -165,9 +182,17 @@ test("finding 5: the hub settles from the state before the trader's latest; the 
 
     await advance(f, 5);
     const crash = f.oracle.sign(BTC, price(54_000n), f.now);
-    const hubs = unilateralExit(restoreChannel(fixedPartOf(older.state), f.chain.addresses.token, HUB, older), [crash], f.now, testSigner(100));
+    const hubs = unilateralExit(
+      restoreChannel(fixedPartOf(older.state), f.chain.addresses.token, HUB, older),
+      [crash],
+      f.now,
+      testSigner(100),
+    );
     const ours = settlementOf(latest, []);
-    assert.ok(ours.trader - hubs.settlement.trader > 400n * USD, "the old proof at the crash price pays the trader far less");
+    assert.ok(
+      ours.trader - hubs.settlement.trader > 400n * USD,
+      "the old proof at the crash price pays the trader far less",
+    );
 
     const before = await balance(f, trader.address);
     await f.hubAdjudicator.challenge(hubs.candidate, testSigner(100), { proof: [older] });
@@ -204,18 +229,29 @@ test("finding 7: a closed-but-unconcluded channel is concluded by the hub, and a
     const before1 = await balance(f, one.address);
     const hubBefore = await balance(f, f.hub.address);
     // A unilateral settlement built on turn 0: candidate turn 1, the final state's turn.
-    const fromTurn0 = unilateralExit(restoreChannel(fixedPartOf(turn0.state), f.chain.addresses.token, TRADER, turn0), [], f.now, testSigner(201));
+    const fromTurn0 = unilateralExit(
+      restoreChannel(fixedPartOf(turn0.state), f.chain.addresses.token, TRADER, turn0),
+      [],
+      f.now,
+      testSigner(201),
+    );
     await chain1.challenge(fromTurn0.candidate, testSigner(201), { proof: [turn0] });
     await chain2.challenge(stale, testSigner(202));
 
     await waitFor(async () => (await holdings(f, id1)) === 0n, "the hub's conclude and payout");
-    await waitFor(async () => (await record(f, id2)) === latest2.state.turnNum, "the hub's checkpoint of the other channel");
+    await waitFor(
+      async () => (await record(f, id2)) === latest2.state.turnNum,
+      "the hub's checkpoint of the other channel",
+    );
     assert.is((await f.hubAdjudicator.status(id2)).mode, "open");
     const paid = paysAtOwnMarks(f, final);
     assert.is((await balance(f, one.address)) - before1, paid.trader);
     assert.is((await balance(f, f.hub.address)) - hubBefore, paid.hub);
     assert.ok(f.events("dispute-answered").some((e) => e.channelId === id1 && e.kind === "conclude"));
-    await waitFor(async () => (await f.hub.channels()).find((c) => c.record.channelId === id1)?.record.status === "closed", "the hub to close the concluded channel");
+    await waitFor(
+      async () => (await f.hub.channels()).find((c) => c.record.channelId === id1)?.record.status === "closed",
+      "the hub to close the concluded channel",
+    );
   } finally {
     await f.close();
   }
@@ -248,7 +284,12 @@ async function failingAndStale(f: HubFixture) {
   const now = await chainNow(f);
   // A settles from its older, smaller position at a pumped price.
   const pump = f.oracle.sign(BTC, price(62_000n), now);
-  const fromOlder = unilateralExit(restoreChannel(fixedPartOf(olderA.state), f.chain.addresses.token, TRADER, olderA), [pump], now, testSigner(201));
+  const fromOlder = unilateralExit(
+    restoreChannel(fixedPartOf(olderA.state), f.chain.addresses.token, TRADER, olderA),
+    [pump],
+    now,
+    testSigner(201),
+  );
   // The hub's freshest report is signed 30 s ahead of the chain's clock: MarginApp refuses it for now.
   f.now = now + 30n;
   await f.price(BTC, price(57_000n));
@@ -290,7 +331,10 @@ test("a challenge left unanswered when the hub stops is answered by the restarte
     await f.restartHub(); // the cursor is past A's event: only the restart's re-evaluation can answer it
     await f.chain.increaseTime(31);
     await f.price(BTC, price(57_000n)); // the restarted hub's prices are in memory only
-    await waitFor(async () => (await record(f, idA)) === latestA.state.turnNum + 1, "A's counter-settlement after the restart");
+    await waitFor(
+      async () => (await record(f, idA)) === latestA.state.turnNum + 1,
+      "A's counter-settlement after the restart",
+    );
   } finally {
     await f.close();
   }

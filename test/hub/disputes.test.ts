@@ -25,7 +25,6 @@ test.after(async (ctx) => {
   await ctx.f.close();
 });
 
-
 test("a trader's challenge with a stale state that favours it is answered by the hub's watcher", async ({ f }) => {
   const trader = await f.trader(1);
   const id = await trader.open(1_000n * USD);
@@ -39,10 +38,16 @@ test("a trader's challenge with a stale state that favours it is answered by the
   await waitFor(async () => (await f.hubAdjudicator.status(id)).turnNumRecord === latestTurn, "the hub's checkpoint");
   const status = await f.hubAdjudicator.status(id);
   assert.is(status.mode, "open", "the challenge was cleared: the stale outcome can never finalize");
-  const statuses = f.events("channel-status").filter((e) => e.channelId === id).map((e) => e.status);
+  const statuses = f
+    .events("channel-status")
+    .filter((e) => e.channelId === id)
+    .map((e) => e.status);
   assert.ok(statuses.includes("challenged"), `the hub marked the channel challenged: ${statuses.join(",")}`);
   assert.ok(f.events("challenge-answered").some((e) => e.channelId === id));
-  await waitFor(async () => (await f.hub.channels()).find((c) => c.record.channelId === id)?.record.status === "open", "the hub to reopen the channel");
+  await waitFor(
+    async () => (await f.hub.channels()).find((c) => c.record.channelId === id)?.record.status === "open",
+    "the hub to reopen the channel",
+  );
   await trader.trade(BTC, 1_000_000n, 0n); // trading resumes
   assert.is(trader.latest!.state.turnNum, latestTurn + 1);
 });
@@ -58,12 +63,19 @@ test("the hub's challenge with a stale state is answered by the trader's watcher
   const latestTurn = trader.latest!.state.turnNum;
   await f.hubAdjudicator.challenge(stale, testSigner(100));
 
-  await waitFor(async () => (await f.hubAdjudicator.status(id)).turnNumRecord === latestTurn, "the trader's checkpoint");
+  await waitFor(
+    async () => (await f.hubAdjudicator.status(id)).turnNumRecord === latestTurn,
+    "the trader's checkpoint",
+  );
   assert.is((await f.hubAdjudicator.status(id)).mode, "open");
-  assert.ok(trader.disputeLog.some((d) => d.channelId === id && d.status === "challenged" && d.info.response === "checkpoint"));
+  assert.ok(
+    trader.disputeLog.some((d) => d.channelId === id && d.status === "challenged" && d.info.response === "checkpoint"),
+  );
 });
 
-test("a unilateral settlement built on an older proof is displaced by the hub's settlement of the latest state", async ({ f }) => {
+test("a unilateral settlement built on an older proof is displaced by the hub's settlement of the latest state", async ({
+  f,
+}) => {
   const trader = await f.trader(3);
   const id = await trader.open(1_000n * USD);
   await trader.trade(BTC, 5_000_000n, 0n);
@@ -76,12 +88,20 @@ test("a unilateral settlement built on an older proof is displaced by the hub's 
   f.now = chainNow;
   await f.price(BTC, 60_000_00000000n as Price); // the hub's price for its own answer
   const report = f.oracle.sign(BTC, 66_000_00000000n as Price, chainNow);
-  const fromOlder = unilateralExit(restoreChannel(older.state, f.chain.addresses.token, TRADER, older), [report], chainNow, testSigner(203));
+  const fromOlder = unilateralExit(
+    restoreChannel(older.state, f.chain.addresses.token, TRADER, older),
+    [report],
+    chainNow,
+    testSigner(203),
+  );
   const traderChain = await f.adjudicatorFor(3);
   await traderChain.challenge(fromOlder.candidate, testSigner(203), { proof: [older] });
 
   // The hub cannot checkpoint (same turn); it challenges one turn higher from the state both signed last.
-  await waitFor(async () => (await f.hubAdjudicator.status(id)).turnNumRecord === latestTurn + 1, "the hub's counter-challenge");
+  await waitFor(
+    async () => (await f.hubAdjudicator.status(id)).turnNumRecord === latestTurn + 1,
+    "the hub's counter-challenge",
+  );
   assert.ok(f.events("counter-challenge").some((e) => e.channelId === id));
   await f.chain.increaseTime(3_601);
   await waitFor(() => f.events("unilateral-paid").some((e) => e.channelId === id), "the payout of the latest state");
@@ -98,10 +118,19 @@ test("a challenge on the latest state needs no answer; when it finalizes the hub
   const traderChain = await f.adjudicatorFor(4); // (mints test collateral to the trader's address)
   const before: bigint = await f.chain.token.balanceOf(trader.address);
   await traderChain.challenge(latest, testSigner(204));
-  await waitFor(async () => (await f.hub.channels()).find((c) => c.record.channelId === id)?.record.status === "challenged", "the hub to see the challenge");
-  assert.not.ok(f.events("challenge-answered").some((e) => e.channelId === id), "nothing newer to answer with");
+  await waitFor(
+    async () => (await f.hub.channels()).find((c) => c.record.channelId === id)?.record.status === "challenged",
+    "the hub to see the challenge",
+  );
+  assert.not.ok(
+    f.events("challenge-answered").some((e) => e.channelId === id),
+    "nothing newer to answer with",
+  );
   await f.chain.increaseTime(3_601);
-  await waitFor(() => f.events("unilateral-paid").some((e) => e.channelId === id), "the hub to pay out the finalized channel");
+  await waitFor(
+    () => f.events("unilateral-paid").some((e) => e.channelId === id),
+    "the hub to pay out the finalized channel",
+  );
   assert.is((await f.chain.token.balanceOf(trader.address)) - before, owed.trader);
   assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, id), 0n);
 });

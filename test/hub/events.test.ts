@@ -15,21 +15,55 @@ const test = suite("hub events");
 const ID = ("0x" + "ab".repeat(32)) as Bytes32;
 const TRADER = ("0x" + "cd".repeat(20)) as Address;
 
-function capture(level: "info" | "debug" = "info"): { lines: Record<string, unknown>[]; raw: string[]; logger: pino.Logger } {
+function capture(level: "info" | "debug" = "info"): {
+  lines: Record<string, unknown>[];
+  raw: string[];
+  logger: pino.Logger;
+} {
   const raw: string[] = [];
   const logger = pino({ level, base: undefined, timestamp: false }, { write: (line: string) => void raw.push(line) });
-  return { raw, logger, get lines() { return raw.map((l) => JSON.parse(l) as Record<string, unknown>); } };
+  return {
+    raw,
+    logger,
+    get lines() {
+      return raw.map((l) => JSON.parse(l) as Record<string, unknown>);
+    },
+  };
 }
 
 test("a record is { event, ...fields }, and the log line carries it as is, event first", () => {
-  const e = hubEvent("unilateral-challenge", { channelId: ID, turnNum: 7, finalizesAt: 1_700_000_000, trader: 12_345_678_901_234_567_890n, hub: 1n, penalty: 0n });
+  const e = hubEvent("unilateral-challenge", {
+    channelId: ID,
+    turnNum: 7,
+    finalizesAt: 1_700_000_000,
+    trader: 12_345_678_901_234_567_890n,
+    hub: 1n,
+    penalty: 0n,
+  });
   assert.equal(Object.keys(e), ["event", "channelId", "turnNum", "finalizesAt", "trader", "hub", "penalty"]);
-  assert.equal(eventFields(e), { channelId: ID, turnNum: 7, finalizesAt: 1_700_000_000, trader: 12_345_678_901_234_567_890n, hub: 1n, penalty: 0n });
+  assert.equal(eventFields(e), {
+    channelId: ID,
+    turnNum: 7,
+    finalizesAt: 1_700_000_000,
+    trader: 12_345_678_901_234_567_890n,
+    hub: 1n,
+    penalty: 0n,
+  });
   const out = capture();
   eventLog(out.logger)(e);
   assert.is(out.raw.length, 1);
   const line = out.lines[0]!;
-  assert.equal(Object.keys(line), ["level", "event", "channelId", "turnNum", "finalizesAt", "trader", "hub", "penalty", "msg"]);
+  assert.equal(Object.keys(line), [
+    "level",
+    "event",
+    "channelId",
+    "turnNum",
+    "finalizesAt",
+    "trader",
+    "hub",
+    "penalty",
+    "msg",
+  ]);
   assert.is(line.event, "unilateral-challenge");
   assert.is(line.msg, "unilateral-challenge");
   assert.is(line.trader, "12345678901234567890", "a bigint is its exact decimal, never a lossy number");
@@ -42,10 +76,19 @@ test("what an operator should look at goes out at warn; debugEvents at debug; un
   log(hubEvent("rejected", { code: "STALE_STATE", channelId: ID, trader: undefined }));
   log(hubEvent("supported", { channelId: ID, turnNum: 3 }));
   log(hubEvent("proposal-expired", { channelId: ID, trader: TRADER }));
-  assert.equal(out.lines.map((l) => [l.event, l.level]), [["rejected", 40], ["proposal-expired", 30]], "the debug event is below the logger's level");
+  assert.equal(
+    out.lines.map((l) => [l.event, l.level]),
+    [
+      ["rejected", 40],
+      ["proposal-expired", 30],
+    ],
+    "the debug event is below the logger's level",
+  );
   assert.equal(out.lines[0], { level: 40, event: "rejected", code: "STALE_STATE", channelId: ID, msg: "rejected" });
   const verbose = capture("debug");
-  eventLog(verbose.logger, { debugEvents: new Set(["supported"]), prefix: "hub" })(hubEvent("supported", { channelId: ID, turnNum: 3 }));
+  eventLog(verbose.logger, { debugEvents: new Set(["supported"]), prefix: "hub" })(
+    hubEvent("supported", { channelId: ID, turnNum: 3 }),
+  );
   assert.equal(verbose.lines, [{ level: 20, event: "supported", channelId: ID, turnNum: 3, msg: "hub supported" }]);
 });
 

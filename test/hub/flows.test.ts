@@ -32,7 +32,8 @@ test("a roll whose conclude the chain refuses once: the hub concludes it later b
       ...portOf(port),
       concludeAndWithdraw: (final, signal) => {
         hubConcludes += 1;
-        if (hubConcludes === 1) return Promise.reject(new ChainError("TX_REVERTED", { details: { reason: "refused once by the test" } }));
+        if (hubConcludes === 1)
+          return Promise.reject(new ChainError("TX_REVERTED", { details: { reason: "refused once by the test" } }));
         return port.concludeAndWithdraw(final, signal);
       },
     }),
@@ -52,7 +53,10 @@ test("a roll whose conclude the chain refuses once: the hub concludes it later b
     assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, successor), 900n * USD);
     await waitFor(async () => (await statusOf(f, successor)) === "open", "the successor open at the hub");
     assert.is(await statusOf(f, first), "closed");
-    assert.ok(f.events("roll-conclude").some((e) => e.channelId === first && e.effect === "conclude" && e.attempt === 1), "the refusal was reported");
+    assert.ok(
+      f.events("roll-conclude").some((e) => e.channelId === first && e.effect === "conclude" && e.attempt === 1),
+      "the refusal was reported",
+    );
   } finally {
     await f.close();
   }
@@ -73,12 +77,18 @@ test("a hub restarted after a lone exit of the trader's finalized and was paid w
     await waitFor(async () => (await statusOf(f, id)) === "challenged", "the hub sees the challenge");
 
     // Down while the exit finalizes and the trader is paid out.
-    await f.restartHub({ whileDown: async () => {
-      await f.chain.increaseTime(3_601);
-      await trader.collect();
-      assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, id), 0n);
-      assert.is((await f.hubAdjudicator.status(id)).mode, "open", "Nitro cleared the paid channel's status: no event tells of it");
-    } });
+    await f.restartHub({
+      whileDown: async () => {
+        await f.chain.increaseTime(3_601);
+        await trader.collect();
+        assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, id), 0n);
+        assert.is(
+          (await f.hubAdjudicator.status(id)).mode,
+          "open",
+          "Nitro cleared the paid channel's status: no event tells of it",
+        );
+      },
+    });
     await waitFor(async () => (await statusOf(f, id)) === "closed", "the channel closed after the restart");
     const journal = new DashboardJournal(f.hub);
     const state = (await buildState(f.hub, journal)) as { chain: { openChallenges: unknown[] } };

@@ -12,7 +12,13 @@ import { advanceFunding, fundingOwed, premiumRateSource, rateBound } from "../..
 import { applyFill, hubQuote, tradeFee } from "../../src/engine/trade.ts";
 import { applyAction, type EngineContext } from "../../src/engine/rules.ts";
 import { propose, restoreChannel } from "../../src/channel/channel.ts";
-import { engineAction, engineChannelOf, fundingOf, marginStateOf, successorOf } from "../../src/channel/margin-channel.ts";
+import {
+  engineAction,
+  engineChannelOf,
+  fundingOf,
+  marginStateOf,
+  successorOf,
+} from "../../src/channel/margin-channel.ts";
 import { createNode } from "../../src/net/node.ts";
 import { createMessenger } from "../../src/net/messenger.ts";
 import { PeerAuth } from "../../src/net/peer-auth.ts";
@@ -43,7 +49,9 @@ async function elapse(f: HubFixture, n: bigint): Promise<void> {
   await f.price(BTC, PRICE);
 }
 
-test("honest funding is charged: accrued on the hub's clock, settled into cash, booked as received, kept across a restart", async ({ f }) => {
+test("honest funding is charged: accrued on the hub's clock, settled into cash, booked as received, kept across a restart", async ({
+  f,
+}) => {
   const params = f.config.engine.markets.get(BTC)!;
   const trader = await f.trader(1);
   const id = await trader.open(1_000n * USD);
@@ -54,7 +62,12 @@ test("honest funding is charged: accrued on the hub's clock, settled into cash, 
 
   // Three intervals at a 0.1% premium; the engine's prediction from the hub's clock.
   await elapse(f, 3n);
-  const predicted = advanceFunding({ index: book0.fundingIndex, settledTo: book0.fundingSettledTo }, params, f.now, source).clock.index;
+  const predicted = advanceFunding(
+    { index: book0.fundingIndex, settledTo: book0.fundingSettledTo },
+    params,
+    f.now,
+    source,
+  ).clock.index;
   assert.is(predicted - book0.fundingIndex, 3n * PREMIUM * PRICE);
   const owed = fundingOwed(10_000_000n, s0.positions[0]!.fundingIndex, predicted);
   assert.is(owed, 18n * USD, "0.1 BTC × 60,000 × 0.1% × 3");
@@ -83,14 +96,23 @@ test("honest funding is charged: accrued on the hub's clock, settled into cash, 
   const s2 = marginStateOf(trader.latest!.state);
   assert.is(s2.positions.length, 0);
   const settled = { ...s1.positions[0]!, fundingIndex: predicted2 };
-  const fill = applyFill(BTC, settled, -15_000_000n, hubQuote(params, PRICE, -15_000_000n), params.takerFee, predicted2);
+  const fill = applyFill(
+    BTC,
+    settled,
+    -15_000_000n,
+    hubQuote(params, PRICE, -15_000_000n),
+    params.takerFee,
+    predicted2,
+  );
   assert.is(s2.traderCash, s1.traderCash - owed2 + fill.cashDelta);
   assert.is(f.hub.book.market(BTC)!.fundingIndex, predicted2);
   assert.is(f.hub.book.market(BTC)!.hubFundingIncome, owed2, "the restarted book counts from its start");
   assert.is((await f.hub.channel(id))!.latest!.state.turnNum, trader.latest!.state.turnNum);
 });
 
-test("a hostile hub's inflated funding is refused with FUNDING_OUT_OF_BOUNDS and changes nothing; at the bound it is signed", async ({ f }) => {
+test("a hostile hub's inflated funding is refused with FUNDING_OUT_OF_BOUNDS and changes nothing; at the bound it is signed", async ({
+  f,
+}) => {
   const params = f.config.engine.markets.get(BTC)!;
   const trader = await f.trader(2);
   const id = await trader.open(1_000n * USD);
@@ -107,16 +129,34 @@ test("a hostile hub's inflated funding is refused with FUNDING_OUT_OF_BOUNDS and
   const hubSide = restoreChannel(fixedPartOf(before.state), f.config.chain.token, HUB, before);
   const hostile = (action: WireAction, index: bigint): Propose => {
     const ctx: EngineContext = {
-      config: f.config.engine, now: f.now, riskParamsHash: f.config.riskParamsHash,
-      runtime: (m) => ({ fundingIndex: m === BTC ? index : 0n, openInterest: 0n as Size, hubExposure: 0n as Size, twap: undefined }),
+      config: f.config.engine,
+      now: f.now,
+      riskParamsHash: f.config.riskParamsHash,
+      runtime: (m) => ({
+        fundingIndex: m === BTC ? index : 0n,
+        openInterest: 0n as Size,
+        hubExposure: 0n as Size,
+        twap: undefined,
+      }),
     };
     const verdict = applyAction(engineChannelOf(hubSide, before), engineAction(action, [mark]), ctx);
     if (!verdict.ok) throw new Error(verdict.rejection.code);
     const allocation = { trader: verdict.effects.traderAllocation, hub: verdict.effects.hubAllocation };
-    const step = propose(hubSide, successorOf(hubSide, verdict.channel, allocation), f.hubSigner, fundingOf(hubSide, before.state), () => {});
+    const step = propose(
+      hubSide,
+      successorOf(hubSide, verdict.channel, allocation),
+      f.hubSigner,
+      fundingOf(hubSide, before.state),
+      () => {},
+    );
     return { type: "propose", signedState: step.signed, action, reports: [mark] };
   };
-  const partialClose: WireAction = { kind: "trade", market: BTC, size: -5_000_000n, price: hubQuote(params, PRICE, -5_000_000n) };
+  const partialClose: WireAction = {
+    kind: "trade",
+    market: BTC,
+    size: -5_000_000n,
+    price: hubQuote(params, PRICE, -5_000_000n),
+  };
   const overCharged = hostile(partialClose, from + bound + 1n);
 
   // It takes the real hub's place: same libp2p key and port, same handshake, same messages.
@@ -130,17 +170,24 @@ test("a hostile hub's inflated funding is refused with FUNDING_OUT_OF_BOUNDS and
   await auth.start();
   try {
     await messenger.handle("sync", async (msg): Promise<Message> =>
-      msg.type === "sync-status" ? { type: "sync-states", states: [] } : { type: "sync-status", channels: [{ channelId: id, turnNum: before.state.turnNum }] });
+      msg.type === "sync-status"
+        ? { type: "sync-states", states: [] }
+        : { type: "sync-status", channels: [{ channelId: id, turnNum: before.state.turnNum }] },
+    );
     await messenger.handle("update", async (msg): Promise<Message | undefined> => {
       // Answers the trader's partial close with a draft for the trader to sign first (docs/PROTOCOL.md).
-      if (msg.type === "action") return { ...overCharged, signedState: { state: overCharged.signedState.state, sigs: [undefined, undefined] } };
+      if (msg.type === "action")
+        return { ...overCharged, signedState: { state: overCharged.signedState.state, sigs: [undefined, undefined] } };
       if (msg.type === "accept") return { type: "ack", channelId: msg.channelId, turnNum: msg.turnNum };
       return undefined;
     });
     await trader.connect();
 
     // 1. The trader asks for a partial close; the answer charges one unit over the bound as funding.
-    const refused = await trader.trade(BTC, -5_000_000n, 0n).then(() => undefined, (e: unknown) => e as { code?: string });
+    const refused = await trader.trade(BTC, -5_000_000n, 0n).then(
+      () => undefined,
+      (e: unknown) => e as { code?: string },
+    );
     assert.is(refused?.code, "FUNDING_OUT_OF_BOUNDS", "the trader refuses to sign over-charged funding");
 
     // 2. A re-mark pushed the way the hub pushes its own updates: the same refusal, as a typed reply.
@@ -148,7 +195,11 @@ test("a hostile hub's inflated funding is refused with FUNDING_OUT_OF_BOUNDS and
     const reply = await messenger.request(peer, "update", hostile({ kind: "remark" }, from + bound + 1n));
     assert.is(reply.type === "error" ? reply.code : reply.type, "FUNDING_OUT_OF_BOUNDS");
     const pays = await messenger.request(peer, "update", hostile({ kind: "remark" }, from - bound - 1n));
-    assert.is(pays.type === "error" ? pays.code : pays.type, "FUNDING_OUT_OF_BOUNDS", "nor over-paid: the bound is symmetric");
+    assert.is(
+      pays.type === "error" ? pays.code : pays.type,
+      "FUNDING_OUT_OF_BOUNDS",
+      "nor over-paid: the bound is symmetric",
+    );
 
     // Nothing changed: latest state in memory and on disk, cash.
     assert.is(trader.latest!.state.turnNum, before.state.turnNum);

@@ -36,7 +36,10 @@ test.after(async (ctx) => {
 });
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  return promise.then(() => "resolved", (e: unknown) => (e as { code?: string }).code);
+  return promise.then(
+    () => "resolved",
+    (e: unknown) => (e as { code?: string }).code,
+  );
 }
 
 test("a second open while a channel is open is CHANNEL_ALREADY_OPEN, and asks the hub nothing", async ({ f }) => {
@@ -48,7 +51,9 @@ test("a second open while a channel is open is CHANNEL_ALREADY_OPEN, and asks th
   assert.is((await f.hub.channels()).length, channels, "no second channel at the hub");
 });
 
-test("unrequested, mismatched, hub-signed-first and foreign-oracle proposals get their own codes and change nothing", async ({ f }) => {
+test("unrequested, mismatched, hub-signed-first and foreign-oracle proposals get their own codes and change nothing", async ({
+  f,
+}) => {
   const params = f.config.engine.markets.get(BTC)!;
   const trader = await f.trader(2);
   const id = await trader.open(1_000n * USD);
@@ -60,19 +65,44 @@ test("unrequested, mismatched, hub-signed-first and foreign-oracle proposals get
   // The hostile hub: the real engine on the trader's latest state, signed (or not) with the hub's key.
   const hubSide = restoreChannel(fixedPartOf(before.state), f.config.chain.token, HUB, before);
   const ctx: EngineContext = {
-    config: f.config.engine, now: f.now, riskParamsHash: f.config.riskParamsHash,
-    runtime: () => ({ fundingIndex: held.fundingIndex, openInterest: 0n as Size, hubExposure: 0n as Size, twap: undefined }),
+    config: f.config.engine,
+    now: f.now,
+    riskParamsHash: f.config.riskParamsHash,
+    runtime: () => ({
+      fundingIndex: held.fundingIndex,
+      openInterest: 0n as Size,
+      hubExposure: 0n as Size,
+      twap: undefined,
+    }),
   };
-  const build = (action: WireAction, options: { sign?: boolean; edit?: (v: VariablePart) => VariablePart } = {}): Propose => {
+  const build = (
+    action: WireAction,
+    options: { sign?: boolean; edit?: (v: VariablePart) => VariablePart } = {},
+  ): Propose => {
     const verdict = applyAction(engineChannelOf(hubSide, before), engineAction(action, [mark]), ctx);
     if (!verdict.ok) throw new Error(verdict.rejection.code);
-    const variable = successorOf(hubSide, verdict.channel, { trader: verdict.effects.traderAllocation, hub: verdict.effects.hubAllocation });
+    const variable = successorOf(hubSide, verdict.channel, {
+      trader: verdict.effects.traderAllocation,
+      hub: verdict.effects.hubAllocation,
+    });
     // A top-up's state allocates more than the channel holds yet: the funding it claims.
-    const step = propose(hubSide, (options.edit ?? ((v) => v))(variable), f.hubSigner, outcomeTotal(variable.outcome), () => {});
-    const signedState = options.sign === false ? { state: step.signed.state, sigs: [undefined, undefined] } : step.signed;
+    const step = propose(
+      hubSide,
+      (options.edit ?? ((v) => v))(variable),
+      f.hubSigner,
+      outcomeTotal(variable.outcome),
+      () => {},
+    );
+    const signedState =
+      options.sign === false ? { state: step.signed.state, sigs: [undefined, undefined] } : step.signed;
     return { type: "propose", signedState, action, reports: [mark] };
   };
-  const sell: WireAction = { kind: "trade", market: BTC, size: -5_000_000n, price: hubQuote(params, PRICE, -5_000_000n) };
+  const sell: WireAction = {
+    kind: "trade",
+    market: BTC,
+    size: -5_000_000n,
+    price: hubQuote(params, PRICE, -5_000_000n),
+  };
   let answer: Propose = build(sell, { sign: false });
 
   const address = f.hub.multiaddrs[0]!;
@@ -85,8 +115,13 @@ test("unrequested, mismatched, hub-signed-first and foreign-oracle proposals get
   await auth.start();
   try {
     await messenger.handle("sync", async (msg): Promise<Message> =>
-      msg.type === "sync-status" ? { type: "sync-states", states: [] } : { type: "sync-status", channels: [{ channelId: id, turnNum: before.state.turnNum }] });
-    await messenger.handle("update", async (msg): Promise<Message | undefined> => (msg.type === "action" ? answer : undefined));
+      msg.type === "sync-status"
+        ? { type: "sync-states", states: [] }
+        : { type: "sync-status", channels: [{ channelId: id, turnNum: before.state.turnNum }] },
+    );
+    await messenger.handle("update", async (msg): Promise<Message | undefined> =>
+      msg.type === "action" ? answer : undefined,
+    );
     await trader.connect();
     const peer = messenger.bindings.peersOf(trader.address)[0]!;
     const pushed = async (proposal: Propose) => {
@@ -104,7 +139,15 @@ test("unrequested, mismatched, hub-signed-first and foreign-oracle proposals get
     assert.is(await codeOf(trader.trade(BTC, -5_000_000n, 0n)), "HUB_SIGNED_FIRST");
     // A re-mark whose state commits to an oracle other than the trader's.
     const other = testSigner(999).address;
-    const foreign = build({ kind: "remark" }, { edit: (v) => ({ ...v, appData: encodeAppData({ ...marginStateOf({ ...hubSide.fixedPart, ...v }), oracle: other }) }) });
+    const foreign = build(
+      { kind: "remark" },
+      {
+        edit: (v) => ({
+          ...v,
+          appData: encodeAppData({ ...marginStateOf({ ...hubSide.fixedPart, ...v }), oracle: other }),
+        }),
+      },
+    );
     assert.is(await pushed(foreign), "ORACLE_MISMATCH");
     assert.is(trader.latest!.state.turnNum, before.state.turnNum, "nothing signed by both");
     assert.is((await trader.store.latestState(id))!.state.turnNum, before.state.turnNum, "nothing stored");

@@ -53,7 +53,15 @@ async function rawPeer(f: HubFixture, key?: number, init?: MessengerInit): Promi
   await messenger.start();
   const hubPeer = (await node.dial(multiaddr(f.hub.multiaddrs[0]!))).remotePeer.toString();
   if (key !== undefined) await authenticate(messenger, hubPeer, testSigner(key), { hub: f.hub.address });
-  return { node, messenger, hubPeer, close: async () => { await messenger.stop(); await node.stop(); } };
+  return {
+    node,
+    messenger,
+    hubPeer,
+    close: async () => {
+      await messenger.stop();
+      await node.stop();
+    },
+  };
 }
 
 async function ask(raw: Raw, message: Message): Promise<Message> {
@@ -63,7 +71,9 @@ async function ask(raw: Raw, message: Message): Promise<Message> {
 const codeOf = (m: Message): string => (m.type === "error" ? m.code : m.type);
 const refusals = (f: HubFixture, kind: RefusalKind): number => f.hub.refusals().get(kind) ?? 0;
 
-async function withFixture(options: Omit<ChainFixtureOptions, "chain">): Promise<{ f: HubFixture; honest: TraderClient }> {
+async function withFixture(
+  options: Omit<ChainFixtureOptions, "chain">,
+): Promise<{ f: HubFixture; honest: TraderClient }> {
   const f = await startHubFixture({ chain: true, ...options });
   await f.price(BTC, BTC_PRICE);
   const honest = await f.trader(1);
@@ -77,12 +87,20 @@ async function tradeOnce(t: TraderClient): Promise<number> {
   return performance.now() - started;
 }
 
-const p99 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]!;
+const p99 = (xs: number[]): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]!;
 
 // --- 1. opens ------------------------------------------------------------------
 
 const opens = suite<{ f: HubFixture; honest: TraderClient; raws: Raw[] }>("hostile opens", {} as never);
-const LIMITS = { maxDeposit: 10_000n * USD, maxTraderDeposit: 15_000n * USD, maxPendingHubDeposit: 1_000_000n * USD, maxPendingPerTrader: 3, maxPending: 8, proposalTtl: 60 };
+const LIMITS = {
+  maxDeposit: 10_000n * USD,
+  maxTraderDeposit: 15_000n * USD,
+  maxPendingHubDeposit: 1_000_000n * USD,
+  maxPendingPerTrader: 3,
+  maxPending: 8,
+  proposalTtl: 60,
+};
 
 opens.before(async (ctx) => {
   Object.assign(ctx, await withFixture({ config: { channels: LIMITS } }));
@@ -93,33 +111,54 @@ opens.after(async (ctx) => {
   await ctx.f.close();
 });
 
-opens("an oversized deposit and excess opens of one key are refused with typed codes while an honest trader trades", async (ctx) => {
-  const { f, honest } = ctx;
-  const balance = await f.hubAdjudicator.tokenBalance();
-  const attacker = await rawPeer(f, 600);
-  ctx.raws.push(attacker);
-  assert.is(codeOf(await ask(attacker, { type: "open", deposit: (LIMITS.maxDeposit + 1n) as Collateral })), "DEPOSIT_TOO_LARGE");
-  assert.is(codeOf(await ask(attacker, { type: "open", deposit: (900_000n * USD) as Collateral })), "DEPOSIT_TOO_LARGE");
-  await tradeOnce(honest);
-  // Up to the per-trader count, then refused; concurrent opens cannot all slip through one check.
-  const burst = await Promise.all(Array.from({ length: 10 }, () => ask(attacker, { type: "open", deposit: (1_000n * USD) as Collateral })));
-  assert.equal(burst.map(codeOf).sort(), [...Array(3).fill("propose"), ...Array(7).fill("TRADER_PENDING_LIMIT")].sort());
-  await tradeOnce(honest);
-  // The deposit limit counts what one key has waiting.
-  const second = await rawPeer(f, 601);
-  ctx.raws.push(second);
-  assert.is(codeOf(await ask(second, { type: "open", deposit: (10_000n * USD) as Collateral })), "propose");
-  assert.is(codeOf(await ask(second, { type: "open", deposit: (6_000n * USD) as Collateral })), "TRADER_DEPOSIT_LIMIT");
-  assert.is(f.hub.pendingChannels().channels, 4);
-  // Nothing was deposited for channels nobody countersigned.
-  assert.is(await f.hubAdjudicator.tokenBalance(), balance);
-  assert.ok(refusals(f, "deposit-too-large") >= 2 && refusals(f, "trader-pending-limit") >= 7 && refusals(f, "trader-deposit-limit") >= 1);
-  // The operator sees it: one series per refusal kind.
-  const text = await new HubMetrics(f.hub).text();
-  assert.match(text, /nitro_margin_refusals_total\{kind="deposit-too-large"\} [2-9]/);
-  assert.match(text, /nitro_margin_refusals_total\{kind="conn-handshake-timeout"\} 0/);
-  assert.match(text, /nitro_margin_channels_waiting_for_funding 4/);
-});
+opens(
+  "an oversized deposit and excess opens of one key are refused with typed codes while an honest trader trades",
+  async (ctx) => {
+    const { f, honest } = ctx;
+    const balance = await f.hubAdjudicator.tokenBalance();
+    const attacker = await rawPeer(f, 600);
+    ctx.raws.push(attacker);
+    assert.is(
+      codeOf(await ask(attacker, { type: "open", deposit: (LIMITS.maxDeposit + 1n) as Collateral })),
+      "DEPOSIT_TOO_LARGE",
+    );
+    assert.is(
+      codeOf(await ask(attacker, { type: "open", deposit: (900_000n * USD) as Collateral })),
+      "DEPOSIT_TOO_LARGE",
+    );
+    await tradeOnce(honest);
+    // Up to the per-trader count, then refused; concurrent opens cannot all slip through one check.
+    const burst = await Promise.all(
+      Array.from({ length: 10 }, () => ask(attacker, { type: "open", deposit: (1_000n * USD) as Collateral })),
+    );
+    assert.equal(
+      burst.map(codeOf).sort(),
+      [...Array(3).fill("propose"), ...Array(7).fill("TRADER_PENDING_LIMIT")].sort(),
+    );
+    await tradeOnce(honest);
+    // The deposit limit counts what one key has waiting.
+    const second = await rawPeer(f, 601);
+    ctx.raws.push(second);
+    assert.is(codeOf(await ask(second, { type: "open", deposit: (10_000n * USD) as Collateral })), "propose");
+    assert.is(
+      codeOf(await ask(second, { type: "open", deposit: (6_000n * USD) as Collateral })),
+      "TRADER_DEPOSIT_LIMIT",
+    );
+    assert.is(f.hub.pendingChannels().channels, 4);
+    // Nothing was deposited for channels nobody countersigned.
+    assert.is(await f.hubAdjudicator.tokenBalance(), balance);
+    assert.ok(
+      refusals(f, "deposit-too-large") >= 2 &&
+        refusals(f, "trader-pending-limit") >= 7 &&
+        refusals(f, "trader-deposit-limit") >= 1,
+    );
+    // The operator sees it: one series per refusal kind.
+    const text = await new HubMetrics(f.hub).text();
+    assert.match(text, /nitro_margin_refusals_total\{kind="deposit-too-large"\} [2-9]/);
+    assert.match(text, /nitro_margin_refusals_total\{kind="conn-handshake-timeout"\} 0/);
+    assert.match(text, /nitro_margin_channels_waiting_for_funding 4/);
+  },
+);
 
 opens("the hub-wide limit refuses more keys; expired proposals free it, even across a restart", async (ctx) => {
   const { f } = ctx;
@@ -168,36 +207,51 @@ funding.after(async (ctx) => {
   await ctx.f.close();
 });
 
-funding("a trader that countersigns turn 0 and never deposits gets the hub's deposit back to the hub on chain", async (ctx) => {
-  const { f } = ctx;
-  const before = await f.hubAdjudicator.tokenBalance();
-  ctx.raw = await rawPeer(f, 620);
-  const proposal = (await ask(ctx.raw, { type: "open", deposit: (5_000n * USD) as Collateral })) as Propose;
-  assert.is(proposal.type, "propose");
-  const state = proposal.signedState.state;
-  const id = channelId(fixedPartOf(state));
-  assert.is(codeOf(await ask(ctx.raw, { type: "accept", channelId: id, turnNum: 0, signature: signState(testSigner(620), state) })), "ack");
-  // The hub deposits first, as the allocation order demands.
-  await waitFor(async () => (await f.hubAdjudicator.holdings(id)) === 5_000n * USD, "the hub's deposit");
-  assert.is(await f.hubAdjudicator.tokenBalance(), before - 5_000n * USD);
-  assert.is((await f.hub.channel(id))!.record.status, "funding");
-  // The trader never deposits. Past the timeout the hub challenges with turn 0 ...
-  f.now += FUNDING_TIMEOUT;
-  await waitFor(async () => (await f.hub.channel(id))!.record.status === "challenged", "the hub to give up on the channel");
-  assert.is(refusals(f, "funding-timeout"), 1);
-  // ... a restart in the middle resumes it ...
-  await ctx.honest.stop();
-  await f.restartHub();
-  ctx.honest = await f.trader(1);
-  // ... and once the challenge finalizes the adjudicator pays the hub its allocation first.
-  await f.chain.increaseTime(3_601);
-  await waitFor(async () => (await f.hub.channel(id))?.record.status === "closed", "the hub to collect its deposit", 20_000);
-  assert.is(await f.hubAdjudicator.holdings(id), 0n);
-  assert.is(await f.hubAdjudicator.tokenBalance(), before, "the hub's collateral is back (gas is ETH)");
-  assert.is(f.hub.pendingChannels().channels, 0);
-  await f.price(BTC, BTC_PRICE);
-  await tradeOnce(ctx.honest);
-});
+funding(
+  "a trader that countersigns turn 0 and never deposits gets the hub's deposit back to the hub on chain",
+  async (ctx) => {
+    const { f } = ctx;
+    const before = await f.hubAdjudicator.tokenBalance();
+    ctx.raw = await rawPeer(f, 620);
+    const proposal = (await ask(ctx.raw, { type: "open", deposit: (5_000n * USD) as Collateral })) as Propose;
+    assert.is(proposal.type, "propose");
+    const state = proposal.signedState.state;
+    const id = channelId(fixedPartOf(state));
+    assert.is(
+      codeOf(
+        await ask(ctx.raw, { type: "accept", channelId: id, turnNum: 0, signature: signState(testSigner(620), state) }),
+      ),
+      "ack",
+    );
+    // The hub deposits first, as the allocation order demands.
+    await waitFor(async () => (await f.hubAdjudicator.holdings(id)) === 5_000n * USD, "the hub's deposit");
+    assert.is(await f.hubAdjudicator.tokenBalance(), before - 5_000n * USD);
+    assert.is((await f.hub.channel(id))!.record.status, "funding");
+    // The trader never deposits. Past the timeout the hub challenges with turn 0 ...
+    f.now += FUNDING_TIMEOUT;
+    await waitFor(
+      async () => (await f.hub.channel(id))!.record.status === "challenged",
+      "the hub to give up on the channel",
+    );
+    assert.is(refusals(f, "funding-timeout"), 1);
+    // ... a restart in the middle resumes it ...
+    await ctx.honest.stop();
+    await f.restartHub();
+    ctx.honest = await f.trader(1);
+    // ... and once the challenge finalizes the adjudicator pays the hub its allocation first.
+    await f.chain.increaseTime(3_601);
+    await waitFor(
+      async () => (await f.hub.channel(id))?.record.status === "closed",
+      "the hub to collect its deposit",
+      20_000,
+    );
+    assert.is(await f.hubAdjudicator.holdings(id), 0n);
+    assert.is(await f.hubAdjudicator.tokenBalance(), before, "the hub's collateral is back (gas is ETH)");
+    assert.is(f.hub.pendingChannels().channels, 0);
+    await f.price(BTC, BTC_PRICE);
+    await tradeOnce(ctx.honest);
+  },
+);
 
 // --- 3. price floods --------------------------------------------------------------
 
@@ -212,54 +266,80 @@ prices.after(async (ctx) => {
   await ctx.f.close();
 });
 
-prices("duplicate and old reports from strangers, traders and the oracle's own peer are dropped before verification; an honest trade is not slowed", async (ctx) => {
-  const { f, honest } = ctx;
-  const TRADES = 25;
-  const unloaded: number[] = [];
-  for (let i = 0; i < TRADES; i++) unloaded.push(await tradeOnce(honest));
-  // A genuine report the hub already has, and an older one: anyone may have captured them.
-  const current = f.hub.prices().find((r) => r.market === BTC)!;
-  const old = f.oracle.sign(BTC, BTC_PRICE, f.now - 100n);
-  const strangers = [await rawPeer(f), await rawPeer(f)];
-  const traders = [await rawPeer(f, 630), await rawPeer(f, 631)];
-  const oracle = await rawPeer(f, 101); // the fixture's oracle key
-  ctx.raws.push(...strangers, ...traders, oracle);
-  const verifiedBefore = f.hub.priceStats().verified;
-  const FRAMES = 40;
-  const flood = (raw: Raw, reports: typeof current[]) =>
-    Promise.allSettled(Array.from({ length: FRAMES }, () => raw.messenger.push(raw.hubPeer, "price", { type: "price", reports }, { signal: AbortSignal.timeout(30_000) })));
-  const attack = Promise.all([
-    ...[...strangers, ...traders].map((r) => flood(r, Array(64).fill(old))),
-    flood(oracle, [...Array(32).fill(current), ...Array(32).fill(old)]),
-  ]);
-  const loaded: number[] = [];
-  for (let i = 0; i < TRADES; i++) loaded.push(await tradeOnce(honest));
-  const results = await attack;
-  // Generous on purpose (the machine may be loaded by another suite): the typical trade within 5× of
-  // unloaded, the worst far below the seconds the unguarded hub took; bench-hostile measures it exactly.
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const base = Math.max(median(unloaded), 25);
-  assert.ok(median(loaded) <= 5 * base, `honest p50 ${median(loaded).toFixed(1)} ms under the flood vs ${median(unloaded).toFixed(1)} ms unloaded`);
-  assert.ok(p99(loaded) <= Math.max(5 * p99(unloaded), 3_000), `honest p99 ${p99(loaded).toFixed(1)} ms under the flood vs ${p99(unloaded).toFixed(1)} ms unloaded`);
-  assert.is(f.hub.priceStats().verified, verifiedBefore, "no report of the flood reached a signature check");
-  const oracleFrames = results.at(-1)!.filter((r) => r.status === "fulfilled").length;
-  assert.ok(oracleFrames > 0, "the oracle's own peer was heard");
-  assert.ok(f.hub.priceStats().dropped >= oracleFrames * 64, "its replays were dropped unverified");
-  assert.ok(refusals(f, "price-unauthenticated") > 0 && refusals(f, "price-not-oracle") > 0);
-  assert.equal(f.hub.prices().find((r) => r.market === BTC), current, "the price did not move");
-  // A fresh report from the oracle's peer still goes through, verified once.
-  f.now += 1n;
-  const moved = (BTC_PRICE + 100_000_000n) as Price;
-  await oracle.messenger.push(oracle.hubPeer, "price", { type: "price", reports: Array(64).fill(f.oracle.sign(BTC, moved, f.now)) });
-  assert.is(f.hub.priceStats().verified, verifiedBefore + 1);
-  assert.is(f.hub.prices().find((r) => r.market === BTC)!.price, BTC_PRICE + 100_000_000n);
-});
+prices(
+  "duplicate and old reports from strangers, traders and the oracle's own peer are dropped before verification; an honest trade is not slowed",
+  async (ctx) => {
+    const { f, honest } = ctx;
+    const TRADES = 25;
+    const unloaded: number[] = [];
+    for (let i = 0; i < TRADES; i++) unloaded.push(await tradeOnce(honest));
+    // A genuine report the hub already has, and an older one: anyone may have captured them.
+    const current = f.hub.prices().find((r) => r.market === BTC)!;
+    const old = f.oracle.sign(BTC, BTC_PRICE, f.now - 100n);
+    const strangers = [await rawPeer(f), await rawPeer(f)];
+    const traders = [await rawPeer(f, 630), await rawPeer(f, 631)];
+    const oracle = await rawPeer(f, 101); // the fixture's oracle key
+    ctx.raws.push(...strangers, ...traders, oracle);
+    const verifiedBefore = f.hub.priceStats().verified;
+    const FRAMES = 40;
+    const flood = (raw: Raw, reports: (typeof current)[]) =>
+      Promise.allSettled(
+        Array.from({ length: FRAMES }, () =>
+          raw.messenger.push(raw.hubPeer, "price", { type: "price", reports }, { signal: AbortSignal.timeout(30_000) }),
+        ),
+      );
+    const attack = Promise.all([
+      ...[...strangers, ...traders].map((r) => flood(r, Array(64).fill(old))),
+      flood(oracle, [...Array(32).fill(current), ...Array(32).fill(old)]),
+    ]);
+    const loaded: number[] = [];
+    for (let i = 0; i < TRADES; i++) loaded.push(await tradeOnce(honest));
+    const results = await attack;
+    // Generous on purpose (the machine may be loaded by another suite): the typical trade within 5× of
+    // unloaded, the worst far below the seconds the unguarded hub took; bench-hostile measures it exactly.
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const base = Math.max(median(unloaded), 25);
+    assert.ok(
+      median(loaded) <= 5 * base,
+      `honest p50 ${median(loaded).toFixed(1)} ms under the flood vs ${median(unloaded).toFixed(1)} ms unloaded`,
+    );
+    assert.ok(
+      p99(loaded) <= Math.max(5 * p99(unloaded), 3_000),
+      `honest p99 ${p99(loaded).toFixed(1)} ms under the flood vs ${p99(unloaded).toFixed(1)} ms unloaded`,
+    );
+    assert.is(f.hub.priceStats().verified, verifiedBefore, "no report of the flood reached a signature check");
+    const oracleFrames = results.at(-1)!.filter((r) => r.status === "fulfilled").length;
+    assert.ok(oracleFrames > 0, "the oracle's own peer was heard");
+    assert.ok(f.hub.priceStats().dropped >= oracleFrames * 64, "its replays were dropped unverified");
+    assert.ok(refusals(f, "price-unauthenticated") > 0 && refusals(f, "price-not-oracle") > 0);
+    assert.equal(
+      f.hub.prices().find((r) => r.market === BTC),
+      current,
+      "the price did not move",
+    );
+    // A fresh report from the oracle's peer still goes through, verified once.
+    f.now += 1n;
+    const moved = (BTC_PRICE + 100_000_000n) as Price;
+    await oracle.messenger.push(oracle.hubPeer, "price", {
+      type: "price",
+      reports: Array(64).fill(f.oracle.sign(BTC, moved, f.now)),
+    });
+    assert.is(f.hub.priceStats().verified, verifiedBefore + 1);
+    assert.is(f.hub.prices().find((r) => r.market === BTC)!.price, BTC_PRICE + 100_000_000n);
+  },
+);
 
 // --- 4. connections ------------------------------------------------------------------
 
 let netMs = 0;
 const conns = suite<{ f: HubFixture; attacker: NetNode }>("idle connections", {} as never);
-const NET = { maxConnections: 300, maxUnauthenticated: 128, maxUnauthenticatedPerHost: 100, connectionsPerSecondPerHost: 1_000, handshakeTimeoutMs: 10_000 };
+const NET = {
+  maxConnections: 300,
+  maxUnauthenticated: 128,
+  maxUnauthenticatedPerHost: 100,
+  connectionsPerSecondPerHost: 1_000,
+  handshakeTimeoutMs: 10_000,
+};
 
 conns.before(async (ctx) => {
   ctx.f = await startHubFixture({ chain: true, config: { net: NET }, monotonicMs: () => netMs });
@@ -272,33 +352,38 @@ conns.after(async (ctx) => {
   await ctx.f.close();
 });
 
-conns("320 idle connections from the trader's own host do not keep it out; the oldest unauthenticated ones make room", async ({ f, attacker }) => {
-  const target = multiaddr(f.hub.multiaddrs[0]!);
-  // Distinct connections: concurrent dials of one peer may share one.
-  const opened = new Set<string>();
-  let maxHeld = 0;
-  // Bounded, and generous: on a machine running two suites 30 s was not enough for 320 handshakes.
-  const until = Date.now() + 120_000;
-  while (opened.size < 320 && Date.now() < until) {
-    const batch = await Promise.allSettled(Array.from({ length: 8 }, () => attacker.dial(target, { force: true, signal: AbortSignal.timeout(5_000) })));
-    for (const r of batch) if (r.status === "fulfilled") opened.add(r.value.id);
-    maxHeld = Math.max(maxHeld, f.hub.connections().unauthenticated);
-  }
-  const closed = refusals(f, "conn-host-limit") + refusals(f, "conn-unauthenticated-limit");
-  assert.ok(opened.size >= 320, `the attacker opened ${opened.size} connections`);
-  assert.ok(maxHeld <= NET.maxUnauthenticated, `the hub held ${maxHeld} unauthenticated connections`);
-  assert.ok(closed >= opened.size - NET.maxUnauthenticated, `the hub closed ${closed} of ${opened.size}`);
-  // The attacker keeps what it has; an honest trader from the same host connects, opens and trades.
-  const honest = await f.trader(1);
-  await honest.open(1_000n * USD);
-  await tradeOnce(honest);
-  assert.ok(f.hub.connections().unauthenticated > 0, "the attacker still holds connections");
-  // Past the handshake deadline every unauthenticated connection is closed; the trader's stays.
-  netMs += NET.handshakeTimeoutMs;
-  await waitFor(() => f.hub.connections().unauthenticated === 0, "unauthenticated connections to be closed");
-  assert.ok(refusals(f, "conn-handshake-timeout") > 0);
-  await tradeOnce(honest);
-});
+conns(
+  "320 idle connections from the trader's own host do not keep it out; the oldest unauthenticated ones make room",
+  async ({ f, attacker }) => {
+    const target = multiaddr(f.hub.multiaddrs[0]!);
+    // Distinct connections: concurrent dials of one peer may share one.
+    const opened = new Set<string>();
+    let maxHeld = 0;
+    // Bounded, and generous: on a machine running two suites 30 s was not enough for 320 handshakes.
+    const until = Date.now() + 120_000;
+    while (opened.size < 320 && Date.now() < until) {
+      const batch = await Promise.allSettled(
+        Array.from({ length: 8 }, () => attacker.dial(target, { force: true, signal: AbortSignal.timeout(5_000) })),
+      );
+      for (const r of batch) if (r.status === "fulfilled") opened.add(r.value.id);
+      maxHeld = Math.max(maxHeld, f.hub.connections().unauthenticated);
+    }
+    const closed = refusals(f, "conn-host-limit") + refusals(f, "conn-unauthenticated-limit");
+    assert.ok(opened.size >= 320, `the attacker opened ${opened.size} connections`);
+    assert.ok(maxHeld <= NET.maxUnauthenticated, `the hub held ${maxHeld} unauthenticated connections`);
+    assert.ok(closed >= opened.size - NET.maxUnauthenticated, `the hub closed ${closed} of ${opened.size}`);
+    // The attacker keeps what it has; an honest trader from the same host connects, opens and trades.
+    const honest = await f.trader(1);
+    await honest.open(1_000n * USD);
+    await tradeOnce(honest);
+    assert.ok(f.hub.connections().unauthenticated > 0, "the attacker still holds connections");
+    // Past the handshake deadline every unauthenticated connection is closed; the trader's stays.
+    netMs += NET.handshakeTimeoutMs;
+    await waitFor(() => f.hub.connections().unauthenticated === 0, "unauthenticated connections to be closed");
+    assert.ok(refusals(f, "conn-handshake-timeout") > 0);
+    await tradeOnce(honest);
+  },
+);
 
 // --- 5. open flood and sync amplification ----------------------------------------------
 
@@ -308,7 +393,13 @@ const MEM = { maxPendingPerTrader: 4, maxPending: 32, proposalTtl: 120 };
 let memMs = 0;
 
 memory.before(async (ctx) => {
-  Object.assign(ctx, await withFixture({ config: { channels: MEM, net: { reoffersPerSecond: 1, reofferBurst: 4 } }, monotonicMs: () => memMs }));
+  Object.assign(
+    ctx,
+    await withFixture({
+      config: { channels: MEM, net: { reoffersPerSecond: 1, reofferBurst: 4 } },
+      monotonicMs: () => memMs,
+    }),
+  );
   ctx.raws = [];
 });
 memory.after(async (ctx) => {
@@ -322,7 +413,9 @@ memory("300 opens leave bounded memory and 5 syncs draw bounded offers", async (
   const channelsBefore = [...f.hub.channelCounts().values()].reduce((a, b) => a + b, 0);
   // The attacker answers every offer (its limits raised so that none is refused before it is counted).
   let offers = 0;
-  const attacker = await rawPeer(f, 640, { limits: { maxInboundStreamsPerPeer: 100_000, requestsPerSecond: 1e9, requestBurst: 1e9 } });
+  const attacker = await rawPeer(f, 640, {
+    limits: { maxInboundStreamsPerPeer: 100_000, requestsPerSecond: 1e9, requestBurst: 1e9 },
+  });
   ctx.raws.push(attacker);
   await attacker.messenger.handle("update", async () => {
     offers += 1;
@@ -330,13 +423,25 @@ memory("300 opens leave bounded memory and 5 syncs draw bounded offers", async (
   });
   const codes = new Map<string, number>();
   for (let i = 0; i < 300; i += 25) {
-    const replies = await Promise.all(Array.from({ length: 25 }, () => ask(attacker, { type: "open", deposit: (1_000n * USD) as Collateral }).catch((e: unknown) => ({ type: "error", code: String((e as { code?: string }).code) }) as Message)));
+    const replies = await Promise.all(
+      Array.from({ length: 25 }, () =>
+        ask(attacker, { type: "open", deposit: (1_000n * USD) as Collateral }).catch(
+          (e: unknown) => ({ type: "error", code: String((e as { code?: string }).code) }) as Message,
+        ),
+      ),
+    );
     for (const r of replies) codes.set(codeOf(r), (codes.get(codeOf(r)) ?? 0) + 1);
   }
   assert.is(codes.get("propose"), MEM.maxPendingPerTrader, JSON.stringify([...codes]));
   const channels = [...f.hub.channelCounts().values()].reduce((a, b) => a + b, 0);
-  assert.ok(channels - channelsBefore <= MEM.maxPendingPerTrader, `the hub holds ${channels - channelsBefore} more channels`);
-  assert.ok(f.hub.hotChannels - hotBefore <= MEM.maxPendingPerTrader, `${f.hub.hotChannels - hotBefore} more working sets`);
+  assert.ok(
+    channels - channelsBefore <= MEM.maxPendingPerTrader,
+    `the hub holds ${channels - channelsBefore} more channels`,
+  );
+  assert.ok(
+    f.hub.hotChannels - hotBefore <= MEM.maxPendingPerTrader,
+    `${f.hub.hotChannels - hotBefore} more working sets`,
+  );
   await tradeOnce(honest);
   // Five syncs: each pending proposal is offered at most once while in flight, within a per-peer budget.
   // (First the attacker's request budget refills: the opens spent it, 200/s, burst 100.)
@@ -345,7 +450,9 @@ memory("300 opens leave bounded memory and 5 syncs draw bounded offers", async (
   const skipped = () => refusals(f, "reoffer-rate") + refusals(f, "reoffer-duplicate");
   const skippedBefore = skipped();
   for (let i = 0; i < 5; i++) {
-    const reply = await attacker.messenger.request(attacker.hubPeer, "sync", status, { signal: AbortSignal.timeout(10_000) });
+    const reply = await attacker.messenger.request(attacker.hubPeer, "sync", status, {
+      signal: AbortSignal.timeout(10_000),
+    });
     assert.is(reply.type, "sync-states");
   }
   // Each sync looks at the attacker's 4 pending proposals: each look is skipped (counted at once) or offered.

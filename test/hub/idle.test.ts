@@ -32,7 +32,11 @@ test("an idle channel's states leave memory and its next trade reads them back",
   const id = await trader.open(1_000n * USD);
   await trader.trade(BTC, 1_000_000n, 0n);
   await idle(f);
-  assert.equal((await f.hub.channel(id))!.latest, trader.latest, "the idle view comes from the store and matches the trader's");
+  assert.equal(
+    (await f.hub.channel(id))!.latest,
+    trader.latest,
+    "the idle view comes from the store and matches the trader's",
+  );
 
   await trader.trade(BTC, 1_000_000n, 0n);
   assert.is((await f.hub.channel(id))!.latest!.state.turnNum, trader.latest!.state.turnNum);
@@ -41,7 +45,9 @@ test("an idle channel's states leave memory and its next trade reads them back",
   assert.is(f.hub.channelCounts().get("open"), 1);
 });
 
-test("a tick liquidates an idle channel, and the cooldown of its last step survives idleness and a restart", async ({ f }) => {
+test("a tick liquidates an idle channel, and the cooldown of its last step survives idleness and a restart", async ({
+  f,
+}) => {
   await holdPrices(f, [[BTC, 60_000_00000000n as Price]]);
   const trader = await f.trader(2);
   const id = await trader.open(1_000n * USD);
@@ -53,8 +59,14 @@ test("a tick liquidates an idle channel, and the cooldown of its last step survi
   f.now += 5n;
   const first = partialLiquidationPrice(f, trader.latest!, 60_000_00000000n);
   await f.price(BTC, first);
-  await waitFor(() => trader.latest !== undefined && marginStateOf(trader.latest.state).kind === StateKind.Liquidation, "the liquidation state");
-  await waitFor(async () => (await f.hub.channel(id))!.latest?.state.turnNum === trader.latest!.state.turnNum, "the hub to store the countersigned liquidation");
+  await waitFor(
+    () => trader.latest !== undefined && marginStateOf(trader.latest.state).kind === StateKind.Liquidation,
+    "the liquidation state",
+  );
+  await waitFor(
+    async () => (await f.hub.channel(id))!.latest?.state.turnNum === trader.latest!.state.turnNum,
+    "the hub to store the countersigned liquidation",
+  );
   const liquidated = trader.latest!.state.turnNum;
   assert.ok(marginStateOf(trader.latest!.state).positions.length === 1, "a partial step, the position stays open");
   await idle(f);
@@ -103,7 +115,12 @@ function partialLiquidationPrice(f: HubFixture, latest: SignedState, from: bigin
   const margin = marginStateOf(latest.state);
   const params = f.config.engine.markets.get(BTC)!;
   for (let price = from; price > from / 2n; price -= from / 1_000n) {
-    const views = new Map<MarketId, MarketView>([[BTC, { params, price: price as Price, fundingIndex: margin.positions[0]!.fundingIndex, openInterest: 0n as Size }]]);
+    const views = new Map<MarketId, MarketView>([
+      [
+        BTC,
+        { params, price: price as Price, fundingIndex: margin.positions[0]!.fundingIndex, openInterest: 0n as Size },
+      ],
+    ]);
     const m = evaluate(margin.traderCash, margin.positions, views);
     if (m.equity >= m.maintenance) continue;
     if (m.equity * FRACTION_ONE < m.maintenance * params.fullCloseThreshold) break;

@@ -22,7 +22,11 @@ test("open, fund, trade in two markets, close: on-chain payouts equal the settle
   const trader = await f.trader(1);
   const balanceBefore: bigint = await f.chain.token.balanceOf(trader.address);
   const id = await trader.open(1_000n * USD);
-  assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, id), 2_000n * USD, "hub and trader both deposited");
+  assert.is(
+    await f.chain.adjudicator.holdings(f.chain.addresses.token, id),
+    2_000n * USD,
+    "hub and trader both deposited",
+  );
 
   await trader.trade(BTC, 1_000_000n, 0n); // buy 0.01 BTC
   await trader.trade(ETH, -10_000_000n, 0n); // sell 0.1 ETH
@@ -44,7 +48,11 @@ test("open, fund, trade in two markets, close: on-chain payouts equal the settle
   const final = await trader.close();
   assert.ok(final.state.isFinal);
   const balanceAfter: bigint = await f.chain.token.balanceOf(trader.address);
-  assert.is(balanceAfter - balanceBefore + 1_000n * USD, status.allocation.trader, "trader received exactly its allocation");
+  assert.is(
+    balanceAfter - balanceBefore + 1_000n * USD,
+    status.allocation.trader,
+    "trader received exactly its allocation",
+  );
   assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, id), 0n);
 });
 
@@ -56,7 +64,11 @@ test("top up and withdraw: the withdrawal rolls the channel and pays exactly the
   const cashBeforeTopUp = trader.status().cash;
   await trader.deposit(300n * USD);
   assert.is(trader.status().cash, cashBeforeTopUp + 300n * USD);
-  assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, first), 1_300n * USD, "500 + 500 (hub) + 300 top-up");
+  assert.is(
+    await f.chain.adjudicator.holdings(f.chain.addresses.token, first),
+    1_300n * USD,
+    "500 + 500 (hub) + 300 top-up",
+  );
 
   const cashBefore = trader.status().cash;
   const successor = await trader.withdraw(200n * USD);

@@ -31,7 +31,10 @@ import { waitFor } from "../helpers/wait.ts";
 const USD = 1_000_000n;
 const BTC = "BTC-PERP" as MarketId;
 const nowhere = (n: number) => ("0x" + n.toString(16).padStart(40, "0")) as Address;
-const oracle = createLocalOracle({ privateKey: testSigner(101).privateKey, domain: { chainId: 31337n, verifyingContract: nowhere(0xa2) } });
+const oracle = createLocalOracle({
+  privateKey: testSigner(101).privateKey,
+  domain: { chainId: 31337n, verifyingContract: nowhere(0xa2) },
+});
 
 interface Ctx {
   dir: string;
@@ -48,7 +51,13 @@ test.before.each((ctx) => {
     listen: ["/ip4/127.0.0.1/tcp/0"],
     dataDir: ctx.dir,
     key: { plainKeyFile: "unused", allowPlainKey: true },
-    chain: { rpcUrl: "none", chainId: 31337, adjudicator: nowhere(0xa1), marginApp: nowhere(0xa2), token: nowhere(0xa3) },
+    chain: {
+      rpcUrl: "none",
+      chainId: 31337,
+      adjudicator: nowhere(0xa1),
+      marginApp: nowhere(0xa2),
+      token: nowhere(0xa3),
+    },
     oracle: { signer: oracle.address },
     markets: [BTC_PERP_DEFAULTS],
     signingWorkers: 0,
@@ -71,7 +80,15 @@ async function network(ctx: Ctx, node: NetNode): Promise<Network & { messenger: 
 const refusing = (): never => {
   throw new Error("no chain in this test");
 };
-const noChain: TraderChainPort = { deposit: refusing, latestHoldings: refusing, confirmedHoldings: refusing, concludeAndWithdraw: refusing, challengeUnilaterally: refusing, payoutChallenged: refusing, mode: refusing };
+const noChain: TraderChainPort = {
+  deposit: refusing,
+  latestHoldings: refusing,
+  confirmedHoldings: refusing,
+  concludeAndWithdraw: refusing,
+  challengeUnilaterally: refusing,
+  payoutChallenged: refusing,
+  mode: refusing,
+};
 
 function trader(ctx: Ctx, hub: Hub, injected?: Network): TraderClient {
   return new TraderClient({
@@ -89,7 +106,10 @@ function trader(ctx: Ctx, hub: Hub, injected?: Network): TraderClient {
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  return promise.then(() => "resolved", (e: unknown) => (e as { code?: string }).code);
+  return promise.then(
+    () => "resolved",
+    (e: unknown) => (e as { code?: string }).code,
+  );
 }
 
 const status: Message = { type: "sync-status", channels: [] };
@@ -100,13 +120,20 @@ test("a trader authenticates and syncs with a hub through injected networks; at 
   const hub = new Hub({ config: ctx.config, signer: testSigner(100), network: hubNet });
   await hub.start();
   assert.is(hub.peerId, hubNet.node.peerId.toString());
-  assert.equal(hub.multiaddrs, hubNet.node.getMultiaddrs().map((m) => m.toString()));
+  assert.equal(
+    hub.multiaddrs,
+    hubNet.node.getMultiaddrs().map((m) => m.toString()),
+  );
 
   const client = trader(ctx, hub, traderNet);
   await client.start(); // dials, proves its address, syncs: the hub's handshake and sync handlers answer
   const traderPeer = traderNet.node.peerId.toString();
   const hubPeer = hubNet.node.peerId.toString();
-  assert.is(hubNet.messenger.bindings.get(traderPeer), client.address, "the hub's handshake bound the trader on the injected messenger");
+  assert.is(
+    hubNet.messenger.bindings.get(traderPeer),
+    client.address,
+    "the hub's handshake bound the trader on the injected messenger",
+  );
   assert.equal(new Set(traderNet.messenger.streams().outbound.map((s) => s.family)), new Set(["handshake", "sync"]));
   assert.ok(traderNet.messenger.streams().outbound.every((s) => s.peerId === hubPeer));
 
@@ -115,7 +142,10 @@ test("a trader authenticates and syncs with a hub through injected networks; at 
   assert.ok(hub.rejected().some((r) => r.code === "NO_CHAIN" && r.trader === client.address));
   // The hub's price check is on the injected messenger: a trader is not the oracle.
   const report = oracle.sign(BTC, 60_000_00000000n as Price, hub.now());
-  assert.is(await codeOf(traderNet.messenger.push(hubPeer, "price", { type: "price", reports: [report] })), "NOT_ORACLE");
+  assert.is(
+    await codeOf(traderNet.messenger.push(hubPeer, "price", { type: "price", reports: [report] })),
+    "NOT_ORACLE",
+  );
 
   // The trader stops: its families are gone, its node and the connection are not.
   await client.stop();
@@ -150,7 +180,10 @@ test("what the hub and the trader build themselves, they stop", async (ctx) => {
   const traderPeer = hubNet.messenger.bindings.peersOf(built.address)[0]!;
   assert.ok(hubNet.node.getConnections(peerIdFromString(traderPeer)).length > 0);
   await built.stop();
-  await waitFor(() => hubNet.node.getConnections().every((c) => c.remotePeer.toString() !== traderPeer), "the built trader node to close its connection");
+  await waitFor(
+    () => hubNet.node.getConnections().every((c) => c.remotePeer.toString() !== traderPeer),
+    "the built trader node to close its connection",
+  );
   await hub.stop();
   await hubNet.messenger.stop();
 
@@ -163,7 +196,10 @@ test("what the hub and the trader build themselves, they stop", async (ctx) => {
   await injected.start();
   await hubOwn.stop();
   assert.equal(hubOwn.multiaddrs, []);
-  await waitFor(() => traderNet.node.getConnections().length === 0, "the built hub node to close the trader's connection");
+  await waitFor(
+    () => traderNet.node.getConnections().length === 0,
+    "the built hub node to close the trader's connection",
+  );
   const dialed = await traderNet.node.dial(multiaddr(address), { signal: AbortSignal.timeout(5_000) }).then(
     () => "connected",
     () => "refused",

@@ -40,23 +40,55 @@ test("a trade is drafted; an open, a withdrawal and a top-up are refused with NO
   const dir = mkdtempSync(join(tmpdir(), "nitro-margin-no-chain-"));
   const hubKey = testSigner(100);
   const traderKey = testSigner(201);
-  const oracle = createLocalOracle({ privateKey: testSigner(101).privateKey, domain: { chainId: 31337n, verifyingContract: nowhere(0xa2) } });
+  const oracle = createLocalOracle({
+    privateKey: testSigner(101).privateKey,
+    domain: { chainId: 31337n, verifyingContract: nowhere(0xa2) },
+  });
   const config = resolveHubConfig({
     listen: ["/ip4/127.0.0.1/tcp/0"],
     dataDir: dir,
     key: { plainKeyFile: "unused", allowPlainKey: true },
-    chain: { rpcUrl: "none", chainId: 31337, adjudicator: nowhere(0xa1), marginApp: nowhere(0xa2), token: nowhere(0xa3) },
+    chain: {
+      rpcUrl: "none",
+      chainId: 31337,
+      adjudicator: nowhere(0xa1),
+      marginApp: nowhere(0xa2),
+      token: nowhere(0xa3),
+    },
     oracle: { signer: oracle.address },
     markets: [BTC_PERP_DEFAULTS],
     signingWorkers: 0,
   });
   // An open channel, funded and signed by both, in the store the hub starts on.
-  const fixed = marginFixedPart({ trader: traderKey.address, hub: hubKey.address, channelNonce: 1n, marginApp: config.chain.marginApp, challengeDuration: 3600 });
+  const fixed = marginFixedPart({
+    trader: traderKey.address,
+    hub: hubKey.address,
+    channelNonce: 1n,
+    marginApp: config.chain.marginApp,
+    challengeDuration: 3600,
+  });
   const snapshot = restoreChannel(fixed, config.chain.token, HUB);
-  const state = { ...fixed, ...openingState(snapshot, { deposit: 1_000n * USD, hubDeposit: 1_000n * USD, riskParamsHash: config.riskParamsHash, oracle: oracle.address, terms: termsFromEngineConfig(config.engine) }) };
+  const state = {
+    ...fixed,
+    ...openingState(snapshot, {
+      deposit: 1_000n * USD,
+      hubDeposit: 1_000n * USD,
+      riskParamsHash: config.riskParamsHash,
+      oracle: oracle.address,
+      terms: termsFromEngineConfig(config.engine),
+    }),
+  };
   const seeded = new SqliteStore({ path: join(dir, "hub.db") });
   await seeded.start();
-  await seeded.putChannel({ channelId: snapshot.id, fixedPart: fixed, token: config.chain.token, role: "hub", status: "open", counterparty: traderKey.address, createdAt: Date.now() });
+  await seeded.putChannel({
+    channelId: snapshot.id,
+    fixedPart: fixed,
+    token: config.chain.token,
+    role: "hub",
+    status: "open",
+    counterparty: traderKey.address,
+    createdAt: Date.now(),
+  });
   await seeded.saveState({ state, sigs: [signState(traderKey, state), signState(hubKey, state)] });
   await seeded.stop();
 
@@ -77,13 +109,39 @@ test("a trade is drafted; an open, a withdrawal and a top-up are refused with NO
     };
     const before = JSON.stringify(await hub.channels(), (_k, v) => (typeof v === "bigint" ? v.toString() : v));
 
-    assert.is(await ask({ type: "action", channelId: snapshot.id, action: { kind: "trade", market: BTC, size: 100_000n, price: 0n as Price } }), "propose", "off chain, trading goes on");
-    assert.is(await ask({ type: "action", channelId: snapshot.id, action: { kind: "withdraw", amount: (100n * USD) as Collateral } }), "NO_CHAIN");
-    assert.is(await ask({ type: "action", channelId: snapshot.id, action: { kind: "deposit", amount: (100n * USD) as Collateral } }), "NO_CHAIN");
+    assert.is(
+      await ask({
+        type: "action",
+        channelId: snapshot.id,
+        action: { kind: "trade", market: BTC, size: 100_000n, price: 0n as Price },
+      }),
+      "propose",
+      "off chain, trading goes on",
+    );
+    assert.is(
+      await ask({
+        type: "action",
+        channelId: snapshot.id,
+        action: { kind: "withdraw", amount: (100n * USD) as Collateral },
+      }),
+      "NO_CHAIN",
+    );
+    assert.is(
+      await ask({
+        type: "action",
+        channelId: snapshot.id,
+        action: { kind: "deposit", amount: (100n * USD) as Collateral },
+      }),
+      "NO_CHAIN",
+    );
     assert.is(await ask({ type: "open", deposit: (100n * USD) as Collateral }), "NO_CHAIN");
 
     assert.is(hub.pendingChannels().channels, 0, "no room was reserved for the open");
-    assert.is(JSON.stringify(await hub.channels(), (_k, v) => (typeof v === "bigint" ? v.toString() : v)), before, "nothing was signed or stored");
+    assert.is(
+      JSON.stringify(await hub.channels(), (_k, v) => (typeof v === "bigint" ? v.toString() : v)),
+      before,
+      "nothing was signed or stored",
+    );
     assert.is(hub.rejected().filter((r) => r.code === "NO_CHAIN").length, 3, "each refusal is in the operator's log");
   } finally {
     await messenger.stop();

@@ -68,7 +68,8 @@ class Host {
   statusChanged = (id: Bytes32, status: ChannelStatus) => void this.statuses.push([id, status]);
   apply = (e: Effect) => void this.applied.push(e);
   lane = <T>(id: Bytes32, task: () => Promise<T>) => this.lanes.run(id, task);
-  failed = (o: Objective, error: MarginError) => void this.events.push({ event: "failed", fields: { id: idOf(o), ...error.context } });
+  failed = (o: Objective, error: MarginError) =>
+    void this.events.push({ event: "failed", fields: { id: idOf(o), ...error.context } });
   corrupt = (id: string) => void this.events.push({ event: "corrupt", fields: { id } });
 }
 
@@ -77,7 +78,14 @@ async function hubProcess(ctx: Ctx, name: string, chain: ObjectiveChain, now: ()
   const store = new SqliteStore({ path: join(ctx.dir, `${name}.db`) });
   await store.start();
   const host = new Host(store);
-  const runner = new ObjectiveRunner({ store, chain, signer: ctx.f.hub.signer, now, terms, host: { ...bind(host), landed: (e) => void host.landed.push(e.kind) } });
+  const runner = new ObjectiveRunner({
+    store,
+    chain,
+    signer: ctx.f.hub.signer,
+    now,
+    terms,
+    host: { ...bind(host), landed: (e) => void host.landed.push(e.kind) },
+  });
   await runner.start();
   return {
     store,
@@ -92,13 +100,26 @@ async function hubProcess(ctx: Ctx, name: string, chain: ObjectiveChain, now: ()
 }
 
 function bind(h: Host) {
-  return { channel: h.channel.bind(h), exitCandidate: h.exitCandidate, statusChanged: h.statusChanged, apply: h.apply, lane: h.lane, failed: h.failed, corrupt: h.corrupt };
+  return {
+    channel: h.channel.bind(h),
+    exitCandidate: h.exitCandidate,
+    statusChanged: h.statusChanged,
+    apply: h.apply,
+    lane: h.lane,
+    failed: h.failed,
+    corrupt: h.corrupt,
+  };
 }
 
 const realChain = (f: ChainFixture): ChannelFunding => new ChannelFunding(f.hub.client, f.provider, 1);
 
 /** The real chain, except that `method` throws (before sending anything) its first `times` calls. */
-function refusing(f: ChainFixture, method: keyof ObjectiveChain, times: number, calls: number[] = []): ObjectiveChain & { calls: number[] } {
+function refusing(
+  f: ChainFixture,
+  method: keyof ObjectiveChain,
+  times: number,
+  calls: number[] = [],
+): ObjectiveChain & { calls: number[] } {
   const real = realChain(f);
   let left = times;
   const wrapped = {
@@ -116,15 +137,30 @@ function refusing(f: ChainFixture, method: keyof ObjectiveChain, times: number, 
   const original = wrapped[method] as (...args: unknown[]) => Promise<unknown>;
   (wrapped as Record<string, unknown>)[method] = (...args: unknown[]) => {
     calls.push(1);
-    if (left-- > 0) return Promise.reject(new ChainError("TX_REVERTED", { details: { reason: "refused by the test" } }));
+    if (left-- > 0)
+      return Promise.reject(new ChainError("TX_REVERTED", { details: { reason: "refused by the test" } }));
     return original(...args);
   };
   return wrapped;
 }
 
-async function putChannel(store: SqliteStore, fixed: FixedPart, token: Address, status: ChannelStatus, ...states: SignedState[]): Promise<Bytes32> {
+async function putChannel(
+  store: SqliteStore,
+  fixed: FixedPart,
+  token: Address,
+  status: ChannelStatus,
+  ...states: SignedState[]
+): Promise<Bytes32> {
   const id = channelId(fixed);
-  await store.putChannel({ channelId: id, fixedPart: fixed, token, role: "hub", status, counterparty: fixed.participants[0]!, createdAt: Date.now() });
+  await store.putChannel({
+    channelId: id,
+    fixedPart: fixed,
+    token,
+    role: "hub",
+    status,
+    counterparty: fixed.participants[0]!,
+    createdAt: Date.now(),
+  });
   for (const s of states) await store.saveState(s);
   return id;
 }
@@ -141,7 +177,11 @@ test("the hub deposits, the trader does not match it, the timeout reclaims it on
   await crashed.runner.pass();
   assert.ok(crashed.host.events.some((e) => e.event === "failed" && e.fields["effect"] === "deposit"));
   const [stored] = await crashed.store.objectives();
-  assert.equal(decodeObjective(stored!), { ...openFunding(id, 400n, 600n), phase: "funding", depositedAt: T0 }, "the clock is on disk before the deposit");
+  assert.equal(
+    decodeObjective(stored!),
+    { ...openFunding(id, 400n, 600n), phase: "funding", depositedAt: T0 },
+    "the clock is on disk before the deposit",
+  );
   assert.is(await f.hub.client.holdings(id), 0n);
   await crashed.stop();
 
@@ -164,17 +204,27 @@ test("the hub deposits, the trader does not match it, the timeout reclaims it on
   assert.is((await f.hub.client.status(id)).mode, "challenge");
   assert.is((await hub.store.getChannel(id))!.status, "challenged");
   assert.equal(hub.host.statuses, [[id, "challenged"]]);
-  assert.equal(hub.host.applied.map((e) => e.kind), ["funding-timeout"]);
+  assert.equal(
+    hub.host.applied.map((e) => e.kind),
+    ["funding-timeout"],
+  );
   assert.is(hub.runner.get("exit", id)?.origin, "reclaim");
   assert.is(hub.runner.get("fund", id), undefined);
 
   await f.increaseTime(CHALLENGE_DURATION + 1);
   const before = await f.hub.client.tokenBalance();
   await hub.runner.pass();
-  assert.is((await f.hub.client.tokenBalance()) - before, 600n, "the hub's allocation is paid first: its deposit back whole");
+  assert.is(
+    (await f.hub.client.tokenBalance()) - before,
+    600n,
+    "the hub's allocation is paid first: its deposit back whole",
+  );
   assert.is((await hub.store.getChannel(id))!.status, "closed");
   assert.equal(await hub.store.objectives(), [], "the flow is over: its record is gone");
-  assert.equal(hub.host.applied.map((e) => e.kind), ["funding-timeout", "paid"]);
+  assert.equal(
+    hub.host.applied.map((e) => e.kind),
+    ["funding-timeout", "paid"],
+  );
   await hub.stop();
 });
 
@@ -188,7 +238,10 @@ async function rollSetup(ctx: Ctx, name: string, chain: ObjectiveChain) {
   await f.trader.client.deposit(from, 600n, 400n);
   const toFixed = f.newFixedPart();
   const to = channelId(toFixed);
-  const final = f.bothSigned({ ...f.stateOf(fromFixed, 5, 0n, 0n, true), outcome: rollOutcome(token, f.trader.signer.address as Address, to, 100n, 900n) });
+  const final = f.bothSigned({
+    ...f.stateOf(fromFixed, 5, 0n, 0n, true),
+    outcome: rollOutcome(token, f.trader.signer.address as Address, to, 100n, 900n),
+  });
   const hub = await hubProcess(ctx, name, chain, () => T0);
   await putChannel(hub.store, fromFixed, token, "closing", f.bothSigned(f.stateOf(fromFixed, 0, 400n, 600n)), final);
   await putChannel(hub.store, toFixed, token, "funding", f.bothSigned(f.stateOf(toFixed, 0, 300n, 600n)));
@@ -203,7 +256,9 @@ test("a roll whose conclude the chain refuses once finishes by itself on a later
   const traderBefore = await f.trader.client.tokenBalance();
   await hub.runner.pass();
   assert.is(chain.calls.length, 1);
-  assert.ok(hub.host.events.some((e) => e.event === "failed" && e.fields["effect"] === "conclude" && e.fields["attempt"] === 1));
+  assert.ok(
+    hub.host.events.some((e) => e.event === "failed" && e.fields["effect"] === "conclude" && e.fields["attempt"] === 1),
+  );
   assert.is((await f.hub.client.status(from)).mode, "open", "refused: nothing happened on chain");
   await hub.runner.pass();
   assert.is(chain.calls.length, 2, "asked for again: no mark of the first attempt stops it");
@@ -229,7 +284,10 @@ test("a flow that keeps failing backs off: tried on passes 1, 2, 4, 8, then once
     if (calls.length > before) triedAt.push(pass);
   }
   assert.equal(triedAt, [1, 2, 4, 8]);
-  assert.equal(hub.host.events.filter((e) => e.event === "failed").map((e) => e.fields["attempt"]), [1, 2, 3]);
+  assert.equal(
+    hub.host.events.filter((e) => e.event === "failed").map((e) => e.fields["attempt"]),
+    [1, 2, 3],
+  );
   assert.is((await hub.store.getChannel(to))!.status, "open");
   await hub.stop();
 });
@@ -241,11 +299,19 @@ test("a lone exit of the trader's, finalized and paid while the hub was down: th
   await f.hub.client.deposit(id, 0n, 600n);
   await f.trader.client.deposit(id, 600n, 400n);
   const down = await hubProcess(ctx, "lone-exit", realChain(f), () => T0);
-  await putChannel(down.store, fixed, f.deployment.token as Address, "open", f.bothSigned(f.stateOf(fixed, 0, 400n, 600n)));
+  await putChannel(
+    down.store,
+    fixed,
+    f.deployment.token as Address,
+    "open",
+    f.bothSigned(f.stateOf(fixed, 0, 400n, 600n)),
+  );
   const s5 = f.bothSigned(f.stateOf(fixed, 5, 700n, 300n));
   await f.trader.client.challenge(s5, f.trader.signer);
   // What the hub's dispute handler does with the event: the candidate to collect, and the status, in one commit.
-  await down.runner.begin(challengeRegistered(undefined, id, variablePartOf(s5.state)), (tx) => tx.updateChannelStatus(id, "challenged"));
+  await down.runner.begin(challengeRegistered(undefined, id, variablePartOf(s5.state)), (tx) =>
+    tx.updateChannelStatus(id, "challenged"),
+  );
   await down.runner.pass();
   assert.is(down.runner.get("exit", id)?.phase, "waiting");
   await down.stop();
@@ -271,7 +337,14 @@ test("a challenge cleared by a checkpoint reopens the channel and ends the flow"
   await f.trader.client.deposit(id, 600n, 400n);
   const hub = await hubProcess(ctx, "cleared", realChain(f), () => T0);
   const s6 = f.bothSigned(f.stateOf(fixed, 6, 500n, 500n));
-  await putChannel(hub.store, fixed, f.deployment.token as Address, "challenged", f.bothSigned(f.stateOf(fixed, 0, 400n, 600n)), s6);
+  await putChannel(
+    hub.store,
+    fixed,
+    f.deployment.token as Address,
+    "challenged",
+    f.bothSigned(f.stateOf(fixed, 0, 400n, 600n)),
+    s6,
+  );
   const s5 = f.bothSigned(f.stateOf(fixed, 5, 700n, 300n));
   await f.trader.client.challenge(s5, f.trader.signer);
   await hub.runner.begin(challengeRegistered(undefined, id, variablePartOf(s5.state)));

@@ -28,15 +28,24 @@ import type { Collateral, Price } from "../../src/protocol/units.ts";
 const test = suite("hostile trader: signatures as options");
 
 /** Trader `index`'s key over a raw libp2p connection: hand-made messages, whatever the hub sends is kept. */
-const rawTrader = (f: HubFixture, index: number, onPush?: (msg: Message) => Message | Promise<Message>) => connectRaw(f, testSigner(200 + index), onPush);
+const rawTrader = (f: HubFixture, index: number, onPush?: (msg: Message) => Message | Promise<Message>) =>
+  connectRaw(f, testSigner(200 + index), onPush);
 
 function asAck(reply: Message): Message {
-  assert.is(reply.type, "ack", `expected an ack, got ${JSON.stringify(reply, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`);
+  assert.is(
+    reply.type,
+    "ack",
+    `expected an ack, got ${JSON.stringify(reply, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`,
+  );
   return reply;
 }
 
 function asPropose(reply: Message): Propose {
-  assert.is(reply.type, "propose", `expected a proposal, got ${JSON.stringify(reply, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`);
+  assert.is(
+    reply.type,
+    "propose",
+    `expected a proposal, got ${JSON.stringify(reply, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`,
+  );
   return reply as Propose;
 }
 
@@ -69,13 +78,30 @@ test("finding 1: a withdrawal's final state is never signed by the hub first, so
     // Step 1: the successor's first state, signed by the attacker (and by the hub, whichever signs first).
     const first = asPropose(await raw.request({ type: "action", channelId: id, action: withdraw }));
     const successorState = first.signedState.state;
-    const afterSuccessor = await raw.request({ type: "accept", channelId: channelIdOf(first), turnNum: 0, signature: signState(traderKey, successorState) });
+    const afterSuccessor = await raw.request({
+      type: "accept",
+      channelId: channelIdOf(first),
+      turnNum: 0,
+      signature: signState(traderKey, successorState),
+    });
     // Step 2: the predecessor's final roll state. A hub that signs first sends it in reply to the accept.
-    const rollFinal = afterSuccessor.type === "propose" ? afterSuccessor : asPropose(await raw.request({ type: "action", channelId: id, action: withdraw }));
+    const rollFinal =
+      afterSuccessor.type === "propose"
+        ? afterSuccessor
+        : asPropose(await raw.request({ type: "action", channelId: id, action: withdraw }));
     assert.ok(rollFinal.signedState.state.isFinal);
     const hubSignature = rollFinal.signedState.sigs[HUB];
     // The attacker refuses it, keeps whatever signature came with it, and trades on into a loss.
-    await raw.request({ type: "reject", channelId: id, turnNum: rollFinal.signedState.state.turnNum, code: "STATE_MISMATCH", number: 4020, message: "no" }).catch(() => undefined);
+    await raw
+      .request({
+        type: "reject",
+        channelId: id,
+        turnNum: rollFinal.signedState.state.turnNum,
+        code: "STATE_MISMATCH",
+        number: 4020,
+        message: "no",
+      })
+      .catch(() => undefined);
     f.now += 1n;
     await f.price(BTC, 54_000_00000000n as Price);
     await trader.sync();
@@ -87,8 +113,16 @@ test("finding 1: a withdrawal's final state is never signed by the hub first, so
     const attacker = await f.adjudicatorFor(1);
     let concluded = false;
     if (hubSignature !== undefined) {
-      const final = signedBy(TRADER, rollFinal.signedState.state, signState(traderKey, rollFinal.signedState.state), hubSignature);
-      concluded = await attacker.concludeAndTransferAllAssets(final).then(() => true, () => false);
+      const final = signedBy(
+        TRADER,
+        rollFinal.signedState.state,
+        signState(traderKey, rollFinal.signedState.state),
+        hubSignature,
+      );
+      concluded = await attacker.concludeAndTransferAllAssets(final).then(
+        () => true,
+        () => false,
+      );
     }
     assert.not.ok(concluded, "the trader concluded a roll state the hub signed before the loss");
     assert.is(hubSignature, undefined, "the hub must not sign a final state before the trader");
@@ -106,10 +140,22 @@ test("finding 1: a withdrawal's final state is never signed by the hub first, so
 });
 
 /** A withdrawal's two steps up to the roll's final state, drafted for the trader and not yet signed. */
-async function rollUpToFinal(raw: RawPeer, traderKey: Signer, id: Bytes32, withdraw: WireAction): Promise<{ successor: Bytes32; rollFinal: Propose }> {
+async function rollUpToFinal(
+  raw: RawPeer,
+  traderKey: Signer,
+  id: Bytes32,
+  withdraw: WireAction,
+): Promise<{ successor: Bytes32; rollFinal: Propose }> {
   const first = asPropose(await raw.request({ type: "action", channelId: id, action: withdraw }));
   const successor = channelIdOf(first);
-  asAck(await raw.request({ type: "accept", channelId: successor, turnNum: 0, signature: signState(traderKey, first.signedState.state) }));
+  asAck(
+    await raw.request({
+      type: "accept",
+      channelId: successor,
+      turnNum: 0,
+      signature: signState(traderKey, first.signedState.state),
+    }),
+  );
   return { successor, rollFinal: asPropose(await raw.request({ type: "action", channelId: id, action: withdraw })) };
 }
 
@@ -129,17 +175,31 @@ test("a roll's final state the trader signed and never sent: asked again after i
 
     f.now += f.config.channels.quoteTtl + 1n;
     await f.price(BTC, 60_100_00000000n as Price);
-    const again = asPropose(await raw.request({ type: "action", channelId: id, action: withdraw, turnNum: signedOnce.turnNum + 1 }));
+    const again = asPropose(
+      await raw.request({ type: "action", channelId: id, action: withdraw, turnNum: signedOnce.turnNum + 1 }),
+    );
     const state = again.signedState.state;
     assert.ok(state.isFinal && state.turnNum > signedOnce.turnNum, "a final state above the one signed");
     assert.is(state.appData, signedOnce.appData);
     assert.equal(state.outcome, signedOnce.outcome, "the same payout: the only final the trader may sign now");
     assert.is(again.signedState.sigs[HUB], undefined, "still drafted for the trader to sign first");
-    asAck(await raw.request({ type: "accept", channelId: id, turnNum: state.turnNum, signature: signState(traderKey, state) }));
+    asAck(
+      await raw.request({
+        type: "accept",
+        channelId: id,
+        turnNum: state.turnNum,
+        signature: signState(traderKey, state),
+      }),
+    );
     // The hub's roll flow concludes the predecessor and opens the successor.
-    const holdings = (channel: Bytes32): Promise<bigint> => f.chain.adjudicator.holdings(f.chain.addresses.token, channel);
+    const holdings = (channel: Bytes32): Promise<bigint> =>
+      f.chain.adjudicator.holdings(f.chain.addresses.token, channel);
     await waitFor(async () => (await holdings(id)) === 0n, "the roll concluded");
-    assert.is(await holdings(successor), outcomeTotal(signedOnce.outcome) - 100n * USD, "all but the withdrawal rolled into the successor");
+    assert.is(
+      await holdings(successor),
+      outcomeTotal(signedOnce.outcome) - 100n * USD,
+      "all but the withdrawal rolled into the successor",
+    );
     assert.is((await f.hub.channel(id))!.latest!.state.turnNum, state.turnNum);
     await raw.close();
   } finally {
@@ -162,7 +222,12 @@ test("a roll whose withdrawal today's prices no longer allow is refused when ask
     const { rollFinal } = await rollUpToFinal(raw, traderKey, id, withdraw);
     f.now += f.config.channels.quoteTtl + 1n;
     await holdMove(f, BTC, 57_000_00000000n as Price);
-    const reply = await raw.request({ type: "action", channelId: id, action: withdraw, turnNum: rollFinal.signedState.state.turnNum + 1 });
+    const reply = await raw.request({
+      type: "action",
+      channelId: id,
+      action: withdraw,
+      turnNum: rollFinal.signedState.state.turnNum + 1,
+    });
     assert.is(reply.type, "error", "the withdrawal judged again at today's prices");
     assert.is((reply as Extract<Message, { type: "error" }>).code, "WITHDRAWAL_EXCEEDS_BOUND");
     assert.is((await f.hubAdjudicator.status(id)).mode, "open");
@@ -184,8 +249,23 @@ test("finding 3: a proposal the trader refused cannot be completed later to undo
     const raw = await rawTrader(f, 2);
 
     // The attacker asks to close the position at 60,000 and refuses what the hub answers, keeping it.
-    const closing = asPropose(await raw.request({ type: "action", channelId: id, action: { kind: "trade", market: BTC, size: -15_000_000n, price: 0n as Price } }));
-    await raw.request({ type: "reject", channelId: id, turnNum: closing.signedState.state.turnNum, code: "STATE_MISMATCH", number: 4020, message: "no" }).catch(() => undefined);
+    const closing = asPropose(
+      await raw.request({
+        type: "action",
+        channelId: id,
+        action: { kind: "trade", market: BTC, size: -15_000_000n, price: 0n as Price },
+      }),
+    );
+    await raw
+      .request({
+        type: "reject",
+        channelId: id,
+        turnNum: closing.signedState.state.turnNum,
+        code: "STATE_MISMATCH",
+        number: 4020,
+        message: "no",
+      })
+      .catch(() => undefined);
 
     // The price crashes; the hub proposes a liquidation the attacker never answers (no handler).
     await holdMove(f, BTC, 52_000_00000000n as Price);
@@ -198,12 +278,23 @@ test("finding 3: a proposal the trader refused cannot be completed later to undo
     const mine = signState(traderKey, state);
     const hubSig = closing.signedState.sigs[HUB];
     const replies: Message[] = [];
-    replies.push(await raw.request({ type: "sync-states", states: [signedBy(TRADER, state, mine, hubSig)] }).catch((e) => ({ type: "error", code: String(e.code ?? e) }) as Message));
-    replies.push(await raw.request({ type: "accept", channelId: id, turnNum: state.turnNum, signature: mine }).catch((e) => ({ type: "error", code: String(e.code ?? e) }) as Message));
+    replies.push(
+      await raw
+        .request({ type: "sync-states", states: [signedBy(TRADER, state, mine, hubSig)] })
+        .catch((e) => ({ type: "error", code: String(e.code ?? e) }) as Message),
+    );
+    replies.push(
+      await raw
+        .request({ type: "accept", channelId: id, turnNum: state.turnNum, signature: mine })
+        .catch((e) => ({ type: "error", code: String(e.code ?? e) }) as Message),
+    );
     const latest = (await f.hub.channel(id))!.latest!;
     assert.not.equal(latest.state.appData, state.appData, "the hub adopted the refused close as its latest state");
     assert.ok(latest.state.turnNum < liquidation.state.turnNum);
-    assert.ok(replies.every((r) => r.type === "error"), JSON.stringify(replies.map((r) => r.type)));
+    assert.ok(
+      replies.every((r) => r.type === "error"),
+      JSON.stringify(replies.map((r) => r.type)),
+    );
     // The book still shows the position the latest supported state holds.
     const btc = f.hub.exposure().find((m) => m.market === BTC)!;
     assert.is(btc.hubExposure, -15_000_000n);
@@ -226,7 +317,12 @@ test("finding 3: a liquidation the trader completes only later is booked like an
     await waitFor(async () => (await f.hub.channel(id))?.pending !== undefined, "the hub's liquidation proposal");
     const liquidation = (await f.hub.channel(id))!.pending!;
     // Completed only now, and handed over through sync rather than an accept.
-    const completed = signedBy(TRADER, liquidation.state, signState(testSigner(203), liquidation.state), liquidation.sigs[HUB]);
+    const completed = signedBy(
+      TRADER,
+      liquidation.state,
+      signState(testSigner(203), liquidation.state),
+      liquidation.sigs[HUB],
+    );
     await raw.request({ type: "sync-states", states: [completed] });
     assert.is((await f.hub.channel(id))!.latest!.state.turnNum, liquidation.state.turnNum);
     const size = marginStateOf(liquidation.state).positions.find((p) => p.market === BTC)?.size ?? 0n;
@@ -246,11 +342,22 @@ test("finding 4: a trade accepted after its quote expired is refused, and the ch
     const id = await trader.open(1_000n * USD);
     const before = trader.latest!;
     const raw = await rawTrader(f, 4);
-    const quote = asPropose(await raw.request({ type: "action", channelId: id, action: { kind: "trade", market: BTC, size: 10_000_000n, price: 0n as Price } }));
+    const quote = asPropose(
+      await raw.request({
+        type: "action",
+        channelId: id,
+        action: { kind: "trade", market: BTC, size: 10_000_000n, price: 0n as Price },
+      }),
+    );
     // The attacker waits for the market to rise, then accepts the old fill.
     f.now += f.config.channels.quoteTtl + 1n;
     await f.price(BTC, 63_000_00000000n as Price);
-    const reply = await raw.request({ type: "accept", channelId: id, turnNum: quote.signedState.state.turnNum, signature: signState(testSigner(204), quote.signedState.state) });
+    const reply = await raw.request({
+      type: "accept",
+      channelId: id,
+      turnNum: quote.signedState.state.turnNum,
+      signature: signState(testSigner(204), quote.signedState.state),
+    });
     assert.is(reply.type, "error", "a late acceptance must not fill at the old price");
     assert.is((reply as Extract<Message, { type: "error" }>).code, "QUOTE_EXPIRED");
     assert.equal((await f.hub.channel(id))!.latest, before);
@@ -277,11 +384,18 @@ test("finding 4: an unanswered trade does not stop a liquidation, and a refused 
     const raw = await rawTrader(f, 5, () => {
       throw new EngineError("STATE_MISMATCH", { details: { reason: "never" } });
     });
-    await raw.request({ type: "action", channelId: id, action: { kind: "trade", market: BTC, size: 100_000n, price: 0n as Price } });
+    await raw.request({
+      type: "action",
+      channelId: id,
+      action: { kind: "trade", market: BTC, size: 100_000n, price: 0n as Price },
+    });
     await holdMove(f, BTC, 45_000_00000000n as Price); // 25% down: far below maintenance
     await advance(f, 0); // the chain's clock catches up with the reports
     // Not after unilateralAfter (an hour): the refusal itself sends the liquidation on chain.
-    await waitFor(async () => (await f.hubAdjudicator.status(id)).mode === "challenge", "the hub's on-chain liquidation");
+    await waitFor(
+      async () => (await f.hubAdjudicator.status(id)).mode === "challenge",
+      "the hub's on-chain liquidation",
+    );
     assert.ok(f.events("proposal-refused").some((e) => e.channelId === id));
     await raw.close();
   } finally {

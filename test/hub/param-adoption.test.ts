@@ -22,19 +22,35 @@ import type { Price } from "../../src/protocol/units.ts";
 
 const BTC = "BTC-PERP" as MarketId;
 /** The older set asks 4% maintenance on BTC's first tier; the current one the default 3%. */
-const OLD_MARKETS = [{ ...BTC_PERP_DEFAULTS, tiers: [{ notionalFloor: 0n, imf: 50_000n, mmf: 40_000n }, ...BTC_PERP_DEFAULTS.tiers.slice(1)] }, ETH_PERP_DEFAULTS];
+const OLD_MARKETS = [
+  {
+    ...BTC_PERP_DEFAULTS,
+    tiers: [{ notionalFloor: 0n, imf: 50_000n, mmf: 40_000n }, ...BTC_PERP_DEFAULTS.tiers.slice(1)],
+  },
+  ETH_PERP_DEFAULTS,
+];
 const NEW_MARKETS = [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS];
 
-function hubConfig(dir: string, markets: readonly MarketParamsInput[], previous: readonly (readonly MarketParamsInput[])[] = []): HubConfig {
+function hubConfig(
+  dir: string,
+  markets: readonly MarketParamsInput[],
+  previous: readonly (readonly MarketParamsInput[])[] = [],
+): HubConfig {
   const zero = "0x" + "00".repeat(19) + "01";
   return resolveHubConfig({
-    dataDir: dir, key: { plainKeyFile: "unused", allowPlainKey: true },
+    dataDir: dir,
+    key: { plainKeyFile: "unused", allowPlainKey: true },
     chain: { rpcUrl: "in-process", chainId: 31337, adjudicator: zero, marginApp: zero, token: zero },
-    oracle: { signer: zero }, riskParams: { noticeSeconds: 100, previous }, markets,
+    oracle: { signer: zero },
+    riskParams: { noticeSeconds: 100, previous },
+    markets,
   });
 }
 
-interface Ctx { dir: string; log: HubEvent[] }
+interface Ctx {
+  dir: string;
+  log: HubEvent[];
+}
 const test = suite<Ctx>("hub param sets", {} as Ctx);
 test.before.each((ctx) => {
   ctx.dir = mkdtempSync(join(tmpdir(), "nitro-margin-params-"));
@@ -43,14 +59,24 @@ test.before.each((ctx) => {
 test.after.each((ctx) => rmSync(ctx.dir, { recursive: true, force: true }));
 
 /** A hub's ParamAdoption over the store in `dir`, started at `now`; the store is closed again after `use`. */
-async function withAdoption<T>(ctx: Ctx, markets: readonly MarketParamsInput[], now: bigint, use: (a: ParamAdoption, config: HubConfig) => T | Promise<T>, previous: readonly (readonly MarketParamsInput[])[] = []): Promise<T> {
+async function withAdoption<T>(
+  ctx: Ctx,
+  markets: readonly MarketParamsInput[],
+  now: bigint,
+  use: (a: ParamAdoption, config: HubConfig) => T | Promise<T>,
+  previous: readonly (readonly MarketParamsInput[])[] = [],
+): Promise<T> {
   const config = hubConfig(ctx.dir, markets, previous);
   const store = new SqliteStore({ path: join(ctx.dir, "hub.db") });
   await store.start();
   try {
     const adoption = new ParamAdoption({
-      config, store, book: new RiskBook(config.engine, now), now: () => now,
-      notify: async () => {}, log: (event, fields) => ctx.log.push(hubEvent(event, fields)),
+      config,
+      store,
+      book: new RiskBook(config.engine, now),
+      now: () => now,
+      notify: async () => {},
+      log: (event, fields) => ctx.log.push(hubEvent(event, fields)),
     });
     await adoption.start();
     return await use(adoption, config);
@@ -65,9 +91,14 @@ test("a restart with changed parameters still knows the old set; the notice cloc
   const changed = await withAdoption(ctx, NEW_MARKETS, 5_000n, (a) => a.stats());
   assert.is.not(changed.current, old.current);
   assert.equal([changed.known, changed.since, changed.noticeEndsAt], [2, 5_000n, 5_100n]);
-  assert.ok(ctx.log.some((e) => e.event === "risk-params-changed" && e.from === old.current && e.to === changed.current));
+  assert.ok(
+    ctx.log.some((e) => e.event === "risk-params-changed" && e.from === old.current && e.to === changed.current),
+  );
   const again = await withAdoption(ctx, NEW_MARKETS, 9_000n, (a) => {
-    assert.is(a.context(new RiskBook(a.current.config, 9_000n).context(9_000n), undefined).riskParamsHash, changed.current);
+    assert.is(
+      a.context(new RiskBook(a.current.config, 9_000n).context(9_000n), undefined).riskParamsHash,
+      changed.current,
+    );
     return a.stats();
   });
   assert.equal([again.known, again.since], [2, 5_000n], "same set: the notice period is not restarted");
@@ -77,10 +108,16 @@ test("a channel on the older set is liquidatable by its own maintenance terms; a
   await withAdoption(ctx, OLD_MARKETS, 1_000n, () => {});
   await withAdoption(ctx, NEW_MARKETS, 2_000n, (a, config) => {
     const oldHash = riskParamsHash(hubConfig(ctx.dir, OLD_MARKETS).engine);
-    const main = new AtRiskIndex(config.engine.markets, new Map([...config.engine.markets.keys()].map((m) => [m, 60_000_00000000n as Price])));
+    const main = new AtRiskIndex(
+      config.engine.markets,
+      new Map([...config.engine.markets.keys()].map((m) => [m, 60_000_00000000n as Price])),
+    );
     // Long 0.3 BTC from 60,000 on 1,000 of cash.
-    const account = { cash: 1_000_000_000n, positions: [{ market: BTC, size: 30_000_000n, costBasis: 18_000_000_000n }] };
-    const id = "0x" + "c1".repeat(32) as Bytes32;
+    const account = {
+      cash: 1_000_000_000n,
+      positions: [{ market: BTC, size: 30_000_000n, costBasis: 18_000_000_000n }],
+    };
+    const id = ("0x" + "c1".repeat(32)) as Bytes32;
     a.index(main, id, 0, oldHash, account);
     assert.is(a.stats().unadopted, 1);
     const price = 58_800_00000000n as Price; // equity 640: above 3% (529), below 4% (705)
@@ -90,7 +127,11 @@ test("a channel on the older set is liquidatable by its own maintenance terms; a
     a.index(main, id, 0, a.current.hash, account);
     assert.is(a.stats().unadopted, 0);
     assert.equal(a.tick(BTC, 58_700_00000000n as Price), []);
-    assert.equal(main.tick(BTC, 58_700_00000000n as Price).liquidatable, [], "under 3% it is healthy (equity 610, maintenance 529)");
+    assert.equal(
+      main.tick(BTC, 58_700_00000000n as Price).liquidatable,
+      [],
+      "under 3% it is healthy (equity 610, maintenance 529)",
+    );
     assert.ok(ctx.log.some((e) => e.event === "risk-params-adopted" && e.channelId === id));
   });
 });
@@ -99,7 +140,10 @@ test("a set this data directory never stored can be named in the config, and is 
   const oldHash = riskParamsHash(hubConfig(ctx.dir, OLD_MARKETS).engine);
   const known = (a: ParamAdoption) => {
     try {
-      return a.context(new RiskBook(a.current.config, 1n).context(1n), undefined, { kind: "adoptRiskParams", riskParamsHash: oldHash }).riskParamsHash;
+      return a.context(new RiskBook(a.current.config, 1n).context(1n), undefined, {
+        kind: "adoptRiskParams",
+        riskParamsHash: oldHash,
+      }).riskParamsHash;
     } catch (error) {
       return (error as { code: string }).code;
     }

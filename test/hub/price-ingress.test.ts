@@ -49,10 +49,23 @@ test.after(async (ctx) => {
   await ctx.f.close();
 });
 
-test("reports signed by the configured oracle are accepted from the oracle's peer", async ({ f, messenger, hubPeer }) => {
-  const reports = [f.oracle.sign(BTC, 61_000_00000000n as Price, f.now), f.oracle.sign(ETH, 3_100_00000000n as Price, f.now)];
+test("reports signed by the configured oracle are accepted from the oracle's peer", async ({
+  f,
+  messenger,
+  hubPeer,
+}) => {
+  const reports = [
+    f.oracle.sign(BTC, 61_000_00000000n as Price, f.now),
+    f.oracle.sign(ETH, 3_100_00000000n as Price, f.now),
+  ];
   await messenger.push(hubPeer, "price", { type: "price", reports });
-  assert.equal(new Map(f.hub.prices().map((r) => [r.market, r.price])), new Map([[BTC, 61_000_00000000n], [ETH, 3_100_00000000n]]));
+  assert.equal(
+    new Map(f.hub.prices().map((r) => [r.market, r.price])),
+    new Map([
+      [BTC, 61_000_00000000n],
+      [ETH, 3_100_00000000n],
+    ]),
+  );
 });
 
 test("a batch with a forged report is refused whole and changes nothing", async ({ f, messenger, hubPeer }) => {
@@ -80,7 +93,10 @@ test("a peer that did not prove the oracle's address is refused before its repor
   const trader = await peer(f);
   ctx.peers.push(trader);
   await authenticate(trader.messenger, trader.hubPeer, testSigner(300), { hub: f.hub.address });
-  for (const [p, code] of [[stranger, "NOT_AUTHENTICATED"], [trader, "NOT_ORACLE"]] as const) {
+  for (const [p, code] of [
+    [stranger, "NOT_AUTHENTICATED"],
+    [trader, "NOT_ORACLE"],
+  ] as const) {
     try {
       await p.messenger.push(p.hubPeer, "price", { type: "price", reports });
       assert.unreachable("accepted a push from a non-oracle peer");

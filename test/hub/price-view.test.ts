@@ -48,7 +48,10 @@ test("a liquidation near the trader's average is countersigned; one at a wick fa
     // trader's own check would refuse it.
     f.now += 5n;
     await f.price(BTC, 54_000_00000000n as Price);
-    assert.ok(f.events("liquidation-deferred").some((e) => e.channelId === calmId), "deferred at the wick");
+    assert.ok(
+      f.events("liquidation-deferred").some((e) => e.channelId === calmId),
+      "deferred at the wick",
+    );
     assert.is((await f.hub.channel(calmId))!.pending, undefined, "nothing proposed at the wick");
     assert.is(kindOf(calm), StateKind.Trade);
 
@@ -59,7 +62,10 @@ test("a liquidation near the trader's average is countersigned; one at a wick fa
       await f.price(BTC, 54_000_00000000n as Price);
     }
     await waitFor(() => kindOf(calm) === StateKind.Liquidation, "the countersigned liquidation once the crash held");
-    assert.not.ok(f.events("offer-refused").some((e) => e.channelId === calmId), "an honest trader refused nothing");
+    assert.not.ok(
+      f.events("offer-refused").some((e) => e.channelId === calmId),
+      "an honest trader refused nothing",
+    );
   } finally {
     await f.close();
   }

@@ -28,7 +28,6 @@ test.after(async (ctx) => {
   await ctx.f.close();
 });
 
-
 test("a deposit dropped by a reorg is not credited until it is confirmed again", async ({ f }) => {
   const signer = testSigner(301);
   const chain = f.chain;
@@ -42,12 +41,33 @@ test("a deposit dropped by a reorg is not credited until it is confirmed again",
   try {
     const hubPeer = (await node.dial(multiaddr(f.hub.multiaddrs[0]!))).remotePeer.toString();
     await authenticate(messenger, hubPeer, signer, { hub: f.hub.address });
-    const proposal = expectReply(await messenger.request(hubPeer, "update", { type: "open", deposit: (500n * USD) as Collateral }), "propose");
+    const proposal = expectReply(
+      await messenger.request(hubPeer, "update", { type: "open", deposit: (500n * USD) as Collateral }),
+      "propose",
+    );
     const s = proposal.signedState.state;
-    const channel = newChannel({ participants: s.participants, channelNonce: s.channelNonce, appDefinition: s.appDefinition, challengeDuration: s.challengeDuration }, chain.addresses.token, TRADER);
+    const channel = newChannel(
+      {
+        participants: s.participants,
+        channelNonce: s.channelNonce,
+        appDefinition: s.appDefinition,
+        challengeDuration: s.challengeDuration,
+      },
+      chain.addresses.token,
+      TRADER,
+    );
     const step = countersign(channel, proposal.signedState, signer, fundingOf(channel, s), () => {});
-    expectReply(await messenger.request(hubPeer, "update", { type: "accept", channelId: channel.id, turnNum: 0, signature: step.signed.sigs[TRADER]! }), "ack");
-    const hubStatus = async () => (await f.hub.channels()).find((c) => c.record.channelId === channel.id)!.record.status;
+    expectReply(
+      await messenger.request(hubPeer, "update", {
+        type: "accept",
+        channelId: channel.id,
+        turnNum: 0,
+        signature: step.signed.sigs[TRADER]!,
+      }),
+      "ack",
+    );
+    const hubStatus = async () =>
+      (await f.hub.channels()).find((c) => c.record.channelId === channel.id)!.record.status;
 
     // The hub deposits first; mine until it is confirmed.
     await waitFor(async () => (await traderChain.holdings(channel.id)) === 500n * USD, "the hub's deposit");
@@ -56,17 +76,17 @@ test("a deposit dropped by a reorg is not credited until it is confirmed again",
     const snapshot = await chain.provider.send("evm_snapshot", []);
     await traderChain.deposit(channel.id, 500n * USD, 500n * USD);
     await sleep(200);
-    assert.is((await hubStatus()), "funding", "one block deep: not yet credited");
+    assert.is(await hubStatus(), "funding", "one block deep: not yet credited");
 
     await chain.provider.send("evm_revert", [snapshot]); // the deposit's block is gone
     for (let i = 0; i < CONFIRMATIONS + 2; i++) await chain.provider.send("evm_mine", []);
     await sleep(200);
     assert.is(await traderChain.holdings(channel.id), 500n * USD, "only the hub's deposit is on the chain");
-    assert.is((await hubStatus()), "funding", "the dropped deposit was never credited");
+    assert.is(await hubStatus(), "funding", "the dropped deposit was never credited");
 
     await traderChain.deposit(channel.id, 500n * USD, 500n * USD);
     await sleep(200);
-    assert.is((await hubStatus()), "funding", "the new deposit is not yet deep enough");
+    assert.is(await hubStatus(), "funding", "the new deposit is not yet deep enough");
     for (let i = 0; i < CONFIRMATIONS; i++) await chain.provider.send("evm_mine", []);
     await waitFor(async () => (await hubStatus()) === "open", "the channel to open on the confirmed deposit");
   } finally {

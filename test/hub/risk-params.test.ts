@@ -25,7 +25,10 @@ const BTC_60K = 60_000_00000000n as Price;
 const BTC_58K = 58_000_00000000n as Price;
 /** BTC's first tier asks 10% initial margin instead of 5%; maintenance is unchanged. */
 const STRICTER = [
-  { ...BTC_PERP_DEFAULTS, tiers: [{ notionalFloor: 0n, imf: 100_000n, mmf: 30_000n }, ...BTC_PERP_DEFAULTS.tiers.slice(1)] },
+  {
+    ...BTC_PERP_DEFAULTS,
+    tiers: [{ notionalFloor: 0n, imf: 100_000n, mmf: 30_000n }, ...BTC_PERP_DEFAULTS.tiers.slice(1)],
+  },
   ETH_PERP_DEFAULTS,
 ];
 
@@ -100,7 +103,8 @@ test("a trader configured with the new set adopts it: same balances, new hash an
   const after = a.latest!;
   assert.is(after.state.turnNum, before.state.turnNum + 1);
   assert.equal(after.state.outcome, before.state.outcome, "the adoption moves no money");
-  const was = marginStateOf(before.state), now = marginStateOf(after.state);
+  const was = marginStateOf(before.state),
+    now = marginStateOf(after.state);
   assert.equal([now.traderCash, now.positions, now.marks], [was.traderCash, was.positions, was.marks]);
   assert.is(now.kind, StateKind.Remark);
   // Initial margin is not an on-chain term (MarginApp judges maintenance only): the terms stay, the hash moves.
@@ -123,7 +127,10 @@ test("a trader who refuses keeps the old set; its liquidation is judged under it
   f.now += 5n;
   await holdMove(f, BTC, BTC_58K); // -3.3%: 0.3 BTC on 1,000 falls below maintenance
   await waitFor(() => marginStateOf(c.latest!.state).kind === StateKind.Liquidation, "C's liquidation");
-  await waitFor(async () => (await hubLatest(f, ids[2]!)).state.turnNum === c.latest!.state.turnNum, "the hub to store it");
+  await waitFor(
+    async () => (await hubLatest(f, ids[2]!)).state.turnNum === c.latest!.state.turnNum,
+    "the hub to store it",
+  );
   assert.is(hashOf(c.latest!), c.riskParams().committed);
   assert.is.not(hashOf(c.latest!), f.config.riskParamsHash, "still on the set it committed to");
 });

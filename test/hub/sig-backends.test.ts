@@ -67,7 +67,9 @@ test.after(async (ctx) => {
   await ctx.f.close();
 });
 
-test(`a hub on ${native ? "native" : "noble (2)"} and a trader on noble each sign and verify with their own`, async ({ f }) => {
+test(`a hub on ${native ? "native" : "noble (2)"} and a trader on noble each sign and verify with their own`, async ({
+  f,
+}) => {
   const started = f.events("signature-backend")[0]!;
   assert.is(started.name, hubBackend.name);
   assert.is(started.requested, "given");
@@ -90,9 +92,15 @@ test(`a hub on ${native ? "native" : "noble (2)"} and a trader on noble each sig
   // trade, the trader's handshake proof), and the handshake proof was checked by the hub's.
   assert.equal(new Set(traderBackend.signed.values()), new Set([trader.address]));
   assert.equal(new Set(hubBackend.signed.values()), new Set([f.hub.address]));
-  assert.ok(traderBackend.signed.size >= 3 && hubBackend.signed.size >= 2, `${traderBackend.signed.size} / ${hubBackend.signed.size} signatures`);
+  assert.ok(
+    traderBackend.signed.size >= 3 && hubBackend.signed.size >= 2,
+    `${traderBackend.signed.size} / ${hubBackend.signed.size} signatures`,
+  );
   const proofs = [...traderBackend.signed.keys()].filter((h) => !hubBackend.signed.has(h));
-  assert.ok(proofs.length > 0 && proofs.every((h) => hubBackend.checked.has(h)), "the trader's handshake proof, checked by the hub's backend");
+  assert.ok(
+    proofs.length > 0 && proofs.every((h) => hubBackend.checked.has(h)),
+    "the trader's handshake proof, checked by the hub's backend",
+  );
 
   // And nothing else changed its backend: what was given none still signs with the shared noble.
   assert.is(defaultSignatures().backend.name, "noble");

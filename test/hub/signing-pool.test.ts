@@ -21,7 +21,13 @@ import { MarginError } from "../../src/errors/base.ts";
 import { BTC_PERP_DEFAULTS } from "../../src/engine/params.ts";
 import { resolveHubConfig } from "../../src/hub/config.ts";
 import { Hub } from "../../src/hub/hub.ts";
-import { defaultSigningWorkers, MAX_QUICK_FAILURES, QUICK_FAILURE_MS, SigningPool, type SigningPoolOptions } from "../../src/hub/signing-pool.ts";
+import {
+  defaultSigningWorkers,
+  MAX_QUICK_FAILURES,
+  QUICK_FAILURE_MS,
+  SigningPool,
+  type SigningPoolOptions,
+} from "../../src/hub/signing-pool.ts";
 import { TEST_EXIT_DIGEST } from "../../src/hub/signing-worker.ts";
 import { loadNativeBackend } from "../../src/protocol/sig-backend-native.ts";
 import { nobleSignatureBackend } from "../../src/protocol/sig-backend.ts";
@@ -36,7 +42,8 @@ const privateKey = keccak_256(new TextEncoder().encode("signing pool test hub"))
 const hub = signerFromPrivateKey(privateKey);
 const native = loadNativeBackend().backend;
 
-const digestOf = (i: number): Bytes32 => ("0x" + bytesToHex(keccak_256(new Uint8Array(new Uint32Array([i]).buffer)))) as Bytes32;
+const digestOf = (i: number): Bytes32 =>
+  ("0x" + bytesToHex(keccak_256(new Uint8Array(new Uint32Array([i]).buffer)))) as Bytes32;
 const inline = (digest: Bytes32): Signature65 => signDigest(hub, digest);
 const pool = (options: Partial<SigningPoolOptions> = {}): SigningPool =>
   new SigningPool({ privateKey, workers: 2, backend: nobleSignatureBackend(), ...options });
@@ -58,7 +65,8 @@ const osThreads = (): number | undefined =>
     : undefined;
 
 function isCode(code: string, reason?: string): (error: unknown) => boolean {
-  return (error) => error instanceof MarginError && error.code === code && (reason === undefined || error.context["reason"] === reason);
+  return (error) =>
+    error instanceof MarginError && error.code === code && (reason === undefined || error.context["reason"] === reason);
 }
 
 async function rejectsWith<T>(promise: Promise<T>, code: string, reason?: string): Promise<MarginError> {
@@ -103,7 +111,13 @@ test("500 concurrent requests each get the signature of their own digest", async
     const signatures = await Promise.all(digests.map((d) => signing.signDigest(d)));
     signatures.forEach((signature, i) => assert.is(signature, inline(digests[i]!), `request ${i}`));
     // and again, interleaved with requests made while replies arrive
-    const more = await Promise.all(digests.map((d, i) => (i % 2 === 0 ? signing.signDigest(d) : new Promise<Signature65>((r) => setImmediate(() => r(signing.signDigest(d)))))));
+    const more = await Promise.all(
+      digests.map((d, i) =>
+        i % 2 === 0
+          ? signing.signDigest(d)
+          : new Promise<Signature65>((r) => setImmediate(() => r(signing.signDigest(d)))),
+      ),
+    );
     more.forEach((signature, i) => assert.is(signature, inline(digests[i]!), `interleaved request ${i}`));
   } finally {
     await signing.stop();
@@ -113,11 +127,21 @@ test("500 concurrent requests each get the signature of their own digest", async
 test("an invalid private key is refused on the main thread, before any worker exists", () => {
   const before = osThreads();
   const N = BigInt("0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141");
-  for (const bad of [new Uint8Array(32), new Uint8Array(31).fill(1), Uint8Array.from(Buffer.from(N.toString(16), "hex"))]) {
+  for (const bad of [
+    new Uint8Array(32),
+    new Uint8Array(31).fill(1),
+    Uint8Array.from(Buffer.from(N.toString(16), "hex")),
+  ]) {
     assert.throws(() => pool({ privateKey: bad }), isCode("INVALID_PRIVATE_KEY"));
   }
-  assert.throws(() => pool({ workers: -1 }), (e: unknown) => e instanceof RangeError);
-  assert.throws(() => pool({ workers: 1.5 }), (e: unknown) => e instanceof RangeError);
+  assert.throws(
+    () => pool({ workers: -1 }),
+    (e: unknown) => e instanceof RangeError,
+  );
+  assert.throws(
+    () => pool({ workers: 1.5 }),
+    (e: unknown) => e instanceof RangeError,
+  );
   assert.is(osThreads(), before);
 });
 
@@ -222,7 +246,10 @@ test("a worker that dies fails its outstanding requests, is replaced, and the po
         assert.ok(isCode("SIGNER_UNAVAILABLE", "worker exited")(result.reason), String(result.reason));
       }
     });
-    assert.ok(failed >= 1 && failed < 19, `some requests shared the dead worker's batch, some did not (${failed} failed)`);
+    assert.ok(
+      failed >= 1 && failed < 19,
+      `some requests shared the dead worker's batch, some did not (${failed} failed)`,
+    );
     // meanwhile the other worker serves, and the replacement comes up
     assert.is(await signing.signDigest(digestOf(50)), inline(digestOf(50)));
     await waitFor(() => signing.size === 2, "the replacement worker", 60_000); // a worker boots in seconds on a loaded machine
@@ -270,7 +297,14 @@ test(`a worker that lived ${QUICK_FAILURE_MS} ms before it died is replaced howe
 });
 
 test("a malformed digest is INVALID_HEX whatever the pool's state, and costs the pool nothing", async () => {
-  const malformed = ["0x1234", "ab".repeat(32), "0x" + "zz".repeat(32), "0x" + "ab".repeat(33), 42, undefined] as unknown as Bytes32[];
+  const malformed = [
+    "0x1234",
+    "ab".repeat(32),
+    "0x" + "zz".repeat(32),
+    "0x" + "ab".repeat(33),
+    42,
+    undefined,
+  ] as unknown as Bytes32[];
   const signing = pool({ workers: 1 });
   try {
     // validated before the state is looked at: not started, running, stopped
@@ -318,7 +352,9 @@ test("a hub that fails to start (its port is taken) leaves no signing thread, li
   const dataDir = mkdtempSync(join(tmpdir(), "signing-pool-hub-"));
   const dummy = (n: number) => ("0x" + n.toString(16).padStart(40, "0")) as Address;
   const config = resolveHubConfig({
-    listen: [`/ip4/127.0.0.1/tcp/${port}`], dataDir, key: { plainKeyFile: "unused", allowPlainKey: true },
+    listen: [`/ip4/127.0.0.1/tcp/${port}`],
+    dataDir,
+    key: { plainKeyFile: "unused", allowPlainKey: true },
     chain: { rpcUrl: "unused", chainId: 31337n, adjudicator: dummy(0xa1), marginApp: dummy(0xa2), token: dummy(0xa3) },
     oracle: { signer: dummy(0xa4) },
     signingWorkers: 1,

@@ -25,7 +25,12 @@ test.after(async (ctx) => {
 });
 
 /** Runs `trade` and abandons its answer the moment the hub logs `event` for the channel. */
-async function abandonAt(f: HubFixture, id: string, event: "drafted" | "supported", trade: (signal: AbortSignal) => Promise<unknown>): Promise<void> {
+async function abandonAt(
+  f: HubFixture,
+  id: string,
+  event: "drafted" | "supported",
+  trade: (signal: AbortSignal) => Promise<unknown>,
+): Promise<void> {
   const abandon = new AbortController();
   const off = f.hub.onEvent((e) => {
     if (e.event === event && e.channelId === id) abandon.abort(new Error("gone"));
@@ -37,7 +42,9 @@ async function abandonAt(f: HubFixture, id: string, event: "drafted" | "supporte
   off();
 }
 
-test("a request abandoned before the trader signed leaves nothing out: the next one trades at the same turn", async ({ f }) => {
+test("a request abandoned before the trader signed leaves nothing out: the next one trades at the same turn", async ({
+  f,
+}) => {
   const trader = await f.trader(1);
   const id = await trader.open(1_000n * USD);
   await trader.trade(BTC, 2_000_000n, 0n);
@@ -50,7 +57,9 @@ test("a request abandoned before the trader signed leaves nothing out: the next 
   assert.equal(trader.latest, (await f.hub.channel(id))!.latest);
 });
 
-test("a request abandoned after the hub countersigned is learnt on the next request, and trading goes on above it", async ({ f }) => {
+test("a request abandoned after the hub countersigned is learnt on the next request, and trading goes on above it", async ({
+  f,
+}) => {
   const trader = await f.trader(2);
   const id = await trader.open(1_000n * USD);
   await trader.trade(BTC, 2_000_000n, 0n);
@@ -62,11 +71,17 @@ test("a request abandoned after the hub countersigned is learnt on the next requ
   // The next request syncs first: the sell is adopted, and the buy goes on top of it.
   await trader.trade(BTC, 1_000_000n, 0n);
   assert.is(trader.latest!.state.turnNum, before + 2);
-  assert.is(marginStateOf(trader.latest!.state).positions[0]!.size, 2_000_000n, "the sell went through once, then the buy");
+  assert.is(
+    marginStateOf(trader.latest!.state).positions[0]!.size,
+    2_000_000n,
+    "the sell went through once, then the buy",
+  );
   assert.equal(trader.latest, (await f.hub.channel(id))!.latest);
 });
 
-test("a close whose ack was lost is concluded by the next close(), from the final state a sync brings", async ({ f }) => {
+test("a close whose ack was lost is concluded by the next close(), from the final state a sync brings", async ({
+  f,
+}) => {
   const trader = await f.trader(3);
   const id = await trader.open(1_000n * USD);
   await abandonAt(f, id, "supported", (signal) => trader.close({ signal }));

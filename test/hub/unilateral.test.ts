@@ -19,7 +19,6 @@ import { fixedPartOf } from "../../src/protocol/state.ts";
 
 const test = suite("unilateral settlement");
 
-
 /** Moves the oracle's clock and the chain's together, so reports are never "from the future" on chain. */
 async function advance(f: HubFixture, seconds: number): Promise<void> {
   f.now += BigInt(seconds);
@@ -77,7 +76,10 @@ test("a trader goes silent below maintenance: the hub liquidates on chain and ta
     const hubBefore: bigint = await f.chain.token.balanceOf(f.hub.address);
     await advance(f, 5);
     await f.price(BTC, 54_500_00000000n as Price); // below maintenance, equity still positive
-    await waitFor(() => f.events("unilateral-challenge").some((e) => e.channelId === id), "the hub's unilateral challenge");
+    await waitFor(
+      () => f.events("unilateral-challenge").some((e) => e.channelId === id),
+      "the hub's unilateral challenge",
+    );
     const challenge = f.events("unilateral-challenge")[0]!;
     assert.ok(challenge.penalty > 0n, "below maintenance: the penalty applies");
     assert.is((await f.hubAdjudicator.status(id)).mode, "challenge");
@@ -144,7 +146,10 @@ test("issue 14 finding 8: a dip report older than the settlement window cannot s
 
     // settleWindow + 10 s later (still within maxOracleAge) the dip is the newest report the hub holds.
     await advance(f, Number(btc.settleWindow) + 10);
-    const refused = await f.hub.liquidateOnChain(id).then(() => undefined, (e: unknown) => e);
+    const refused = await f.hub.liquidateOnChain(id).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.instance(refused, MarginError, "the hub's own path refuses before sending");
     assert.is((refused as MarginError).code, "PRICE_STALE");
     // A mover that built its candidate while the dip was fresh and sends it now: the chain refuses it.
@@ -153,7 +158,10 @@ test("issue 14 finding 8: a dip report older than the settlement window cannot s
     const hubSigner = testSigner(100); // the fixture's hub key
     const early = unilateralExit(snapshot, [dip], dip.timestamp, hubSigner);
     assert.ok(early.settlement.liquidated && early.settlement.penalty > 0n, "at the dip it would pay the penalty");
-    const sent = await f.hubAdjudicator.challenge(early.candidate, hubSigner, { proof: [early.proof] }).then(() => undefined, (e: unknown) => e);
+    const sent = await f.hubAdjudicator.challenge(early.candidate, hubSigner, { proof: [early.proof] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.instance(sent, ChainError);
     assert.match(String((sent as ChainError).context.reason), /stale price/);
     assert.is((await f.hubAdjudicator.status(id)).mode, "open", "nothing registered on chain");

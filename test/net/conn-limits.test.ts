@@ -40,7 +40,10 @@ class FakeLibp2p extends EventTarget {
   }
 }
 
-function guarded(limits: Partial<{ maxConnections: number; maxUnauthenticated: number; maxUnauthenticatedPerHost: number }>, ranks: Map<string, number>) {
+function guarded(
+  limits: Partial<{ maxConnections: number; maxUnauthenticated: number; maxUnauthenticatedPerHost: number }>,
+  ranks: Map<string, number>,
+) {
   const libp2p = new FakeLibp2p();
   const clock = new ManualClock();
   const closed: [ConnRefusal, string][] = [];

@@ -38,18 +38,31 @@ test("one peer's flood is RATE_LIMITED while another peer's requests all succeed
   const fair = Promise.all([lane(), lane(), lane()]).then((lanes) => lanes.flat());
   const [floodOut, fairOut] = await Promise.all([Promise.all(flood), fair]);
 
-  for (const r of fairOut) assert.equal(r, { type: "sync-status", channels: [] }, `honest peer got ${JSON.stringify(r)}`);
+  for (const r of fairOut)
+    assert.equal(r, { type: "sync-status", channels: [] }, `honest peer got ${JSON.stringify(r)}`);
   assert.is(servedBy.get(honest.peerId), 12);
 
   const ok = floodOut.filter((r) => !(r instanceof Error) && r.type === "sync-status").length;
-  const limited = floodOut.filter((r) => !(r instanceof Error) && r.type === "error" && r.code === "RATE_LIMITED").length;
+  const limited = floodOut.filter(
+    (r) => !(r instanceof Error) && r.type === "error" && r.code === "RATE_LIMITED",
+  ).length;
   assert.ok(limited > 0, "some flood requests are RATE_LIMITED");
   assert.ok(ok > 0 && ok <= 20, `flooder served at most its burst (${ok})`);
-  assert.is(ok + limited, 200, `every flood request got a typed answer: ${JSON.stringify(floodOut.find((r) => r instanceof Error))}`);
+  assert.is(
+    ok + limited,
+    200,
+    `every flood request got a typed answer: ${JSON.stringify(floodOut.find((r) => r instanceof Error))}`,
+  );
   assert.is(servedBy.get(flooder.peerId), ok, "refused requests never reached the handler");
   // admission is per request: the whole flood came over one long-lived stream
-  assert.equal(flooder.messenger.streams().outbound.map((s) => [s.family, s.requests]), [["sync", 200]]);
-  assert.equal(honest.messenger.streams().outbound.map((s) => [s.family, s.requests]), [["sync", 12]]);
+  assert.equal(
+    flooder.messenger.streams().outbound.map((s) => [s.family, s.requests]),
+    [["sync", 200]],
+  );
+  assert.equal(
+    honest.messenger.streams().outbound.map((s) => [s.family, s.requests]),
+    [["sync", 12]],
+  );
 });
 
 test("the flooder is served again once its bucket refills", async () => {

@@ -81,7 +81,12 @@ async function raw(bytes: Uint8Array): Promise<Message | null> {
   return framed(stream).read("sync", { signal: AbortSignal.timeout(5_000) });
 }
 
-const errorOf = (code: keyof typeof WIRE_ERRORS): Message => ({ type: "error", code, number: WIRE_ERRORS[code].number, message: WIRE_ERRORS[code].title });
+const errorOf = (code: keyof typeof WIRE_ERRORS): Message => ({
+  type: "error",
+  code,
+  number: WIRE_ERRORS[code].number,
+  message: WIRE_ERRORS[code].title,
+});
 const expectError = (reply: Message | null, code: keyof typeof WIRE_ERRORS) => assert.equal(reply, errorOf(code));
 
 async function stillServes(): Promise<void> {

@@ -12,7 +12,9 @@ export interface Peer {
 
 const live = new Set<Peer>();
 
-export async function startPeer(options: { listen?: string[]; privateKey?: PrivateKey; init?: MessengerInit } = {}): Promise<Peer> {
+export async function startPeer(
+  options: { listen?: string[]; privateKey?: PrivateKey; init?: MessengerInit } = {},
+): Promise<Peer> {
   const node = await createNode({
     listen: options.listen ?? ["/ip4/127.0.0.1/tcp/0"],
     inboundConnectionsPerSecond: 1_000, // every test peer dials from 127.0.0.1

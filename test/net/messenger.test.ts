@@ -16,8 +16,15 @@ const status = (turnNum: number): Message => ({ type: "sync-status", channels: [
 const turnOf = (m: Message): number => (m.type === "sync-status" ? m.channels[0]!.turnNum : -1);
 
 /** libp2p's own view: the streams of `protocol` on `from`'s connections to `to`, by direction. */
-function libp2pStreams(from: Peer, to: Peer, family: MessageFamily): { outbound: number; inbound: number; ids: string[] } {
-  const streams = from.node.getConnections(to.node.peerId).flatMap((c) => c.streams).filter((s) => s.protocol === PROTOCOL_IDS[family]);
+function libp2pStreams(
+  from: Peer,
+  to: Peer,
+  family: MessageFamily,
+): { outbound: number; inbound: number; ids: string[] } {
+  const streams = from.node
+    .getConnections(to.node.peerId)
+    .flatMap((c) => c.streams)
+    .filter((s) => s.protocol === PROTOCOL_IDS[family]);
   return {
     outbound: streams.filter((s) => s.direction === "outbound").length,
     inbound: streams.filter((s) => s.direction === "inbound").length,
@@ -26,7 +33,9 @@ function libp2pStreams(from: Peer, to: Peer, family: MessageFamily): { outbound:
 }
 
 /** A "sync" handler that answers turn + 1, except that requests at turn 1 wait until `open()`. */
-async function holdTurnOne(server: Awaited<ReturnType<typeof pair>>["server"]): Promise<{ readonly entered: number; open: () => void }> {
+async function holdTurnOne(
+  server: Awaited<ReturnType<typeof pair>>["server"],
+): Promise<{ readonly entered: number; open: () => void }> {
   const stuck = gate();
   const held = { entered: 0, open: stuck.open };
   await server.messenger.handle("sync", async (msg) => {
@@ -85,7 +94,10 @@ test("request/response round trip", async () => {
     return { type: "sync-status", channels: [{ channelId: CH, turnNum: 9 }] };
   });
   await connect(trader, hub);
-  const reply = await trader.messenger.request(hub.peerId, "sync", { type: "sync-status", channels: [{ channelId: CH, turnNum: 3 }] });
+  const reply = await trader.messenger.request(hub.peerId, "sync", {
+    type: "sync-status",
+    channels: [{ channelId: CH, turnNum: 3 }],
+  });
   assert.equal(reply, { type: "sync-status", channels: [{ channelId: CH, turnNum: 9 }] });
   assert.equal(seen, [{ type: "sync-status", channels: [{ channelId: CH, turnNum: 3 }] }]);
 });
@@ -123,9 +135,19 @@ test("a MarginError from a handler goes back with its code; other errors as HAND
   });
   const push: Message = { type: "price", reports: [] };
   const r1 = await trader.messenger.request(hub.peerId, "price", push);
-  assert.equal(r1, { type: "error", code: "NOT_AUTHENTICATED", number: AUTH_ERRORS.NOT_AUTHENTICATED.number, message: AUTH_ERRORS.NOT_AUTHENTICATED.title });
+  assert.equal(r1, {
+    type: "error",
+    code: "NOT_AUTHENTICATED",
+    number: AUTH_ERRORS.NOT_AUTHENTICATED.number,
+    message: AUTH_ERRORS.NOT_AUTHENTICATED.title,
+  });
   const r2 = await trader.messenger.request(hub.peerId, "price", push);
-  assert.equal(r2, { type: "error", code: "HANDLER_FAILED", number: WIRE_ERRORS.HANDLER_FAILED.number, message: WIRE_ERRORS.HANDLER_FAILED.title });
+  assert.equal(r2, {
+    type: "error",
+    code: "HANDLER_FAILED",
+    number: WIRE_ERRORS.HANDLER_FAILED.number,
+    message: WIRE_ERRORS.HANDLER_FAILED.title,
+  });
   await hub.messenger.unhandle("price");
 });
 
@@ -162,10 +184,12 @@ test("a caller's signal bounds a request to a slow handler: TIMEOUT", async () =
     answered = true;
     return { type: "welcome", address: ADDR };
   });
-  const outcome = trader.messenger.request(hub.peerId, "handshake", { type: "welcome", address: ADDR }, { signal: deadlineOn(clock, 150) }).then(
-    () => assert.unreachable("answered"),
-    (e: unknown) => e,
-  );
+  const outcome = trader.messenger
+    .request(hub.peerId, "handshake", { type: "welcome", address: ADDR }, { signal: deadlineOn(clock, 150) })
+    .then(
+      () => assert.unreachable("answered"),
+      (e: unknown) => e,
+    );
   await entered.wait;
   await clock.advance(150);
   const e = await outcome;
@@ -185,7 +209,9 @@ test("stop() aborts in-flight handlers, resolves only when they are done, and re
     running += 1;
     entered();
     try {
-      await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => setTimeout(resolve, 50), { once: true }));
+      await new Promise<void>((resolve) =>
+        ctx.signal.addEventListener("abort", () => setTimeout(resolve, 50), { once: true }),
+      );
       throw new WireError("TIMEOUT");
     } finally {
       running -= 1;
@@ -222,15 +248,34 @@ test("concurrent requests share one stream; a slow handler does not hold back th
   const n = 24; // within the per-peer in-flight limit (32)
   const finished: number[] = [];
   const replies = await Promise.all(
-    Array.from({ length: n }, (_, i) => client.messenger.request(server.peerId, "sync", status(i)).then((r) => (finished.push(i), r))),
+    Array.from({ length: n }, (_, i) =>
+      client.messenger.request(server.peerId, "sync", status(i)).then((r) => (finished.push(i), r)),
+    ),
   );
   replies.forEach((r, i) => assert.equal(r, status(i + 1_000), `reply ${i} is its own`));
-  assert.ok(finished.indexOf(0) > finished.indexOf(1), `the slow request 0 did not block request 1: ${finished.join(",")}`);
-  assert.equal(finished.slice(-6).sort((a, b) => a - b), [0, 4, 8, 12, 16, 20], "the slow ones came back last");
+  assert.ok(
+    finished.indexOf(0) > finished.indexOf(1),
+    `the slow request 0 did not block request 1: ${finished.join(",")}`,
+  );
+  assert.equal(
+    finished.slice(-6).sort((a, b) => a - b),
+    [0, 4, 8, 12, 16, 20],
+    "the slow ones came back last",
+  );
   const out = client.messenger.streams().outbound;
-  assert.equal(out.map((s) => [s.family, s.requests, s.pending]), [["sync", n, 0]]);
-  assert.equal(server.messenger.streams().inbound.map((s) => [s.family, s.served, s.inflight]), [["sync", n, 0]]);
-  assert.equal(libp2pStreams(client, server, "sync"), { outbound: 1, inbound: 0, ids: libp2pStreams(client, server, "sync").ids });
+  assert.equal(
+    out.map((s) => [s.family, s.requests, s.pending]),
+    [["sync", n, 0]],
+  );
+  assert.equal(
+    server.messenger.streams().inbound.map((s) => [s.family, s.served, s.inflight]),
+    [["sync", n, 0]],
+  );
+  assert.equal(libp2pStreams(client, server, "sync"), {
+    outbound: 1,
+    inbound: 0,
+    ids: libp2pStreams(client, server, "sync").ids,
+  });
   await stopPeer(client);
   await stopPeer(server);
 });
@@ -240,7 +285,8 @@ test("sequential requests and pushes reuse one long-lived stream per family", as
   let pushes = 0;
   await server.messenger.handle("sync", async (msg) => status(turnOf(msg) + 1));
   await server.messenger.handle("price", async () => void (pushes += 1));
-  for (let i = 0; i < 50; i++) assert.equal(await client.messenger.request(server.peerId, "sync", status(i)), status(i + 1));
+  for (let i = 0; i < 50; i++)
+    assert.equal(await client.messenger.request(server.peerId, "sync", status(i)), status(i + 1));
   for (let i = 0; i < 20; i++) await client.messenger.push(server.peerId, "price", { type: "price", reports: [] });
   assert.is(pushes, 20);
   const byFamily = Object.fromEntries(client.messenger.streams().outbound.map((s) => [s.family, s.requests]));
@@ -285,7 +331,10 @@ test("a request whose handler never answers ends at its deadline; the cancel rea
   stuck.open();
   await until(() => lateReplies === 1, "the stuck handler to return");
   assert.equal(await client.messenger.request(server.peerId, "sync", status(3)), status(2));
-  assert.equal(client.messenger.streams().outbound.map((s) => [s.requests, s.pending]), [[3, 0]]);
+  assert.equal(
+    client.messenger.streams().outbound.map((s) => [s.requests, s.pending]),
+    [[3, 0]],
+  );
   assert.is(libp2pStreams(client, server, "sync").outbound, 1);
   await stopPeer(client);
   await stopPeer(server);
@@ -294,10 +343,15 @@ test("a request whose handler never answers ends at its deadline; the cancel rea
 test("a reset stream fails its pending requests with STREAM_RESET and the next request opens a new one", async () => {
   const { server, client } = await pair();
   const stuck = await holdTurnOne(server);
-  const pending = [1, 1, 1].map(() => client.messenger.request(server.peerId, "sync", status(1)).catch((e: unknown) => e));
+  const pending = [1, 1, 1].map(() =>
+    client.messenger.request(server.peerId, "sync", status(1)).catch((e: unknown) => e),
+  );
   await until(() => stuck.entered === 3, "three requests in the handler");
   const [before] = libp2pStreams(client, server, "sync").ids;
-  const inbound = server.node.getConnections(client.node.peerId).flatMap((c) => c.streams).find((s) => s.protocol === PROTOCOL_IDS.sync)!;
+  const inbound = server.node
+    .getConnections(client.node.peerId)
+    .flatMap((c) => c.streams)
+    .find((s) => s.protocol === PROTOCOL_IDS.sync)!;
   inbound.abort(new Error("test: reset by the server"));
   for (const outcome of await Promise.all(pending)) {
     assert.instance(outcome, WireError);
@@ -327,7 +381,11 @@ test("a dropped connection fails pending requests typed; the next request redial
   // the client listens nowhere: only it can redial, and request() does
   assert.equal(await client.messenger.request(server.peerId, "sync", status(9)), status(10));
   assert.is(libp2pStreams(client, server, "sync").outbound, 1);
-  assert.equal(client.messenger.streams().outbound.map((s) => s.requests), [1], "the old stream is gone");
+  assert.equal(
+    client.messenger.streams().outbound.map((s) => s.requests),
+    [1],
+    "the old stream is gone",
+  );
   await stopPeer(client);
   await stopPeer(server);
 });
@@ -354,7 +412,11 @@ test("a draining server answers what it took; what it left unhandled is sent aga
   assert.equal(await second, status(102));
   assert.equal(handled, [1, 2], "each request handled exactly once");
   await until(() => client.messenger.streams().outbound.length === 1, "the drained stream to close");
-  assert.equal(client.messenger.streams().outbound.map((s) => s.requests), [1], "request 2 went out again on a new stream");
+  assert.equal(
+    client.messenger.streams().outbound.map((s) => s.requests),
+    [1],
+    "request 2 went out again on a new stream",
+  );
   // without a handler the resent request is refused at negotiation
   await server.messenger.unhandle("sync");
   try {
@@ -401,7 +463,9 @@ test("an owner sharing a messenger attaches its admission check and error listen
   const push = () => client.messenger.request(server.peerId, "sync", status(1));
   const codeOf = (m: Message) => (m.type === "error" ? m.code : m.type);
   const detach = [
-    server.messenger.addAuthorizer((family, peer) => (family === "sync" && peer.address === undefined ? new AuthError("NOT_AUTHENTICATED") : undefined)),
+    server.messenger.addAuthorizer((family, peer) =>
+      family === "sync" && peer.address === undefined ? new AuthError("NOT_AUTHENTICATED") : undefined,
+    ),
     server.messenger.onHandlerError((error) => errors.push(String(error))),
     server.messenger.onHandlerError(() => {
       throw new Error("a throwing listener changes nothing");
@@ -429,7 +493,9 @@ test("unhandle with settle ends the family's handlers still running and resolves
     running += 1;
     entered();
     try {
-      await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => setTimeout(resolve, 50), { once: true }));
+      await new Promise<void>((resolve) =>
+        ctx.signal.addEventListener("abort", () => setTimeout(resolve, 50), { once: true }),
+      );
       throw ctx.signal.reason;
     } finally {
       running -= 1;
@@ -443,7 +509,11 @@ test("unhandle with settle ends the family's handlers still running and resolves
   const answer = await pending;
   assert.is(answer.type === "error" ? answer.code : answer.type, "SHUTTING_DOWN");
   assert.ok(server.messenger.isStarted());
-  assert.equal(await client.messenger.request(server.peerId, "handshake", { type: "welcome", address: ADDR }), { type: "welcome", address: ADDR }, "other families are served on");
+  assert.equal(
+    await client.messenger.request(server.peerId, "handshake", { type: "welcome", address: ADDR }),
+    { type: "welcome", address: ADDR },
+    "other families are served on",
+  );
   await stopPeer(client);
   await stopPeer(server);
 });

@@ -41,7 +41,11 @@ async function trader(): Promise<Peer> {
 }
 
 async function challenge(p: Peer): Promise<Bytes32> {
-  const reply = await p.messenger.request(hub.peerId, "handshake", { type: "challenge", nonce: ZeroHash as Bytes32, hub: ZeroAddress as Address });
+  const reply = await p.messenger.request(hub.peerId, "handshake", {
+    type: "challenge",
+    nonce: ZeroHash as Bytes32,
+    hub: ZeroAddress as Address,
+  });
   return expectReply(reply, "challenge").nonce;
 }
 
@@ -49,7 +53,14 @@ function expectAuthError(reply: Message, code: AuthErrorCode): void {
   assert.equal(reply, { type: "error", code, number: AUTH_ERRORS[code].number, message: AUTH_ERRORS[code].title });
 }
 
-const anyUpdate = { type: "reject", channelId: ZeroHash, turnNum: 0, code: "X", number: 1, message: "" } as unknown as Message;
+const anyUpdate = {
+  type: "reject",
+  channelId: ZeroHash,
+  turnNum: 0,
+  code: "X",
+  number: 1,
+  message: "",
+} as unknown as Message;
 
 test("unauthenticated request to a protected handler is NOT_AUTHENTICATED", async () => {
   const p = await trader();
@@ -61,7 +72,14 @@ test("handshake succeeds, binds the peer, and the protected handler sees the add
   const result = await authenticate(p.messenger, hub.peerId, alice, { hub: hubKey.address });
   assert.equal(result, { hub: hubKey.address, address: alice.address });
   assert.is(hub.messenger.bindings.get(p.peerId), alice.address);
-  assert.equal(await p.messenger.request(hub.peerId, "update", anyUpdate), { type: "reject", channelId: ZeroHash, turnNum: 0, code: "BOUND", number: 0, message: alice.address });
+  assert.equal(await p.messenger.request(hub.peerId, "update", anyUpdate), {
+    type: "reject",
+    channelId: ZeroHash,
+    turnNum: 0,
+    code: "BOUND",
+    number: 0,
+    message: alice.address,
+  });
   // re-running the handshake (a reconnect) for the same address is fine
   await authenticate(p.messenger, hub.peerId, alice);
 });
@@ -84,7 +102,15 @@ test("a malformed-but-well-typed signature is BAD_HANDSHAKE_SIGNATURE", async ()
   const nonce = await challenge(p);
   const good = signDigest(alice, handshakeDigest(p.peerId, nonce, hubKey.address));
   const bad = (good.slice(0, -2) + "1f") as typeof good; // v = 31
-  expectAuthError(await p.messenger.request(hub.peerId, "handshake", { type: "hello", address: alice.address, nonce, signature: bad }), "BAD_HANDSHAKE_SIGNATURE");
+  expectAuthError(
+    await p.messenger.request(hub.peerId, "handshake", {
+      type: "hello",
+      address: alice.address,
+      nonce,
+      signature: bad,
+    }),
+    "BAD_HANDSHAKE_SIGNATURE",
+  );
   assert.is(hub.messenger.bindings.get(p.peerId), undefined);
 });
 
@@ -93,7 +119,10 @@ test("a signature made for another peer id is refused", async () => {
   const other = await trader();
   const nonce = await challenge(p);
   const signature = signDigest(alice, handshakeDigest(other.peerId, nonce, hubKey.address));
-  expectAuthError(await p.messenger.request(hub.peerId, "handshake", { type: "hello", address: alice.address, nonce, signature }), "BAD_HANDSHAKE_SIGNATURE");
+  expectAuthError(
+    await p.messenger.request(hub.peerId, "handshake", { type: "hello", address: alice.address, nonce, signature }),
+    "BAD_HANDSHAKE_SIGNATURE",
+  );
   assert.is(hub.messenger.bindings.get(p.peerId), undefined);
   assert.is(hub.messenger.bindings.get(other.peerId), undefined);
 });
@@ -102,14 +131,20 @@ test("a signature for another hub is refused", async () => {
   const p = await trader();
   const nonce = await challenge(p);
   const signature = signDigest(alice, handshakeDigest(p.peerId, nonce, bob.address));
-  expectAuthError(await p.messenger.request(hub.peerId, "handshake", { type: "hello", address: alice.address, nonce, signature }), "BAD_HANDSHAKE_SIGNATURE");
+  expectAuthError(
+    await p.messenger.request(hub.peerId, "handshake", { type: "hello", address: alice.address, nonce, signature }),
+    "BAD_HANDSHAKE_SIGNATURE",
+  );
 });
 
 test("claiming an address the peer does not control is refused", async () => {
   const p = await trader();
   const nonce = await challenge(p);
   const signature = signDigest(bob, handshakeDigest(p.peerId, nonce, hubKey.address)); // bob's key, alice's address
-  expectAuthError(await p.messenger.request(hub.peerId, "handshake", { type: "hello", address: alice.address, nonce, signature }), "BAD_HANDSHAKE_SIGNATURE");
+  expectAuthError(
+    await p.messenger.request(hub.peerId, "handshake", { type: "hello", address: alice.address, nonce, signature }),
+    "BAD_HANDSHAKE_SIGNATURE",
+  );
   assert.is(hub.messenger.bindings.get(p.peerId), undefined);
   expectAuthError(await p.messenger.request(hub.peerId, "update", anyUpdate), "NOT_AUTHENTICATED");
 });
@@ -117,7 +152,12 @@ test("claiming an address the peer does not control is refused", async () => {
 test("a nonce is single use: replaying a valid hello is NONCE_UNKNOWN", async () => {
   const p = await trader();
   const nonce = await challenge(p);
-  const hello: Message = { type: "hello", address: alice.address, nonce, signature: signDigest(alice, handshakeDigest(p.peerId, nonce, hubKey.address)) };
+  const hello: Message = {
+    type: "hello",
+    address: alice.address,
+    nonce,
+    signature: signDigest(alice, handshakeDigest(p.peerId, nonce, hubKey.address)),
+  };
   assert.equal(await p.messenger.request(hub.peerId, "handshake", hello), { type: "welcome", address: alice.address });
   expectAuthError(await p.messenger.request(hub.peerId, "handshake", hello), "NONCE_UNKNOWN");
 });
@@ -127,10 +167,21 @@ test("a nonce issued to one peer cannot be used by another; a made-up nonce neit
   const q = await trader();
   const nonce = await challenge(p);
   const signature = signDigest(bob, handshakeDigest(q.peerId, nonce, hubKey.address));
-  expectAuthError(await q.messenger.request(hub.peerId, "handshake", { type: "hello", address: bob.address, nonce, signature }), "NONCE_UNKNOWN");
+  expectAuthError(
+    await q.messenger.request(hub.peerId, "handshake", { type: "hello", address: bob.address, nonce, signature }),
+    "NONCE_UNKNOWN",
+  );
   const madeUp = ("0x" + "42".repeat(32)) as Bytes32;
   const sig2 = signDigest(bob, handshakeDigest(q.peerId, madeUp, hubKey.address));
-  expectAuthError(await q.messenger.request(hub.peerId, "handshake", { type: "hello", address: bob.address, nonce: madeUp, signature: sig2 }), "NONCE_UNKNOWN");
+  expectAuthError(
+    await q.messenger.request(hub.peerId, "handshake", {
+      type: "hello",
+      address: bob.address,
+      nonce: madeUp,
+      signature: sig2,
+    }),
+    "NONCE_UNKNOWN",
+  );
 });
 
 test("an expired nonce is NONCE_EXPIRED", async () => {
@@ -138,12 +189,19 @@ test("an expired nonce is NONCE_EXPIRED", async () => {
   const nonce = await challenge(p);
   await clock.advance(30_001);
   const signature = signDigest(alice, handshakeDigest(p.peerId, nonce, hubKey.address));
-  expectAuthError(await p.messenger.request(hub.peerId, "handshake", { type: "hello", address: alice.address, nonce, signature }), "NONCE_EXPIRED");
+  expectAuthError(
+    await p.messenger.request(hub.peerId, "handshake", { type: "hello", address: alice.address, nonce, signature }),
+    "NONCE_EXPIRED",
+  );
 });
 
 test("a peer expecting another hub address is refused with WRONG_HUB on both sides", async () => {
   const p = await trader();
-  const reply = await p.messenger.request(hub.peerId, "handshake", { type: "challenge", nonce: ZeroHash as Bytes32, hub: bob.address });
+  const reply = await p.messenger.request(hub.peerId, "handshake", {
+    type: "challenge",
+    nonce: ZeroHash as Bytes32,
+    hub: bob.address,
+  });
   expectAuthError(reply, "WRONG_HUB");
   try {
     await authenticate(p.messenger, hub.peerId, alice, { hub: bob.address });

@@ -18,21 +18,36 @@ test("dev keys are deterministic and distinct per label", () => {
 
 test("reportsFrom signs each priced market at the caller's time", () => {
   const oracle = createLocalOracle({ privateKey: devOracleKey("test"), domain });
-  const source = staticPriceSource({ [BTC]: 65_000n * 10n ** 8n as Price });
+  const source = staticPriceSource({ [BTC]: (65_000n * 10n ** 8n) as Price });
   const reports = oracle.reportsFrom(source, [BTC, ETH], 1_700_000_000n);
   assert.is(reports.length, 1);
   const [r] = reports;
   assert.is(r!.market, BTC);
   assert.is(r!.timestamp, 1_700_000_000n);
   verifyPriceReport(domain, r!, oracle.address);
-  const value = { market: "0x" + Buffer.from(BTC.padEnd(32, "\0")).toString("hex"), price: r!.price, timestamp: r!.timestamp };
-  assert.is(verifyTypedData(oracleTypedDataDomain(domain), PRICE_REPORT_TYPES as Record<string, TypedDataField[]>, value, r!.signature), oracle.address);
+  const value = {
+    market: "0x" + Buffer.from(BTC.padEnd(32, "\0")).toString("hex"),
+    price: r!.price,
+    timestamp: r!.timestamp,
+  };
+  assert.is(
+    verifyTypedData(
+      oracleTypedDataDomain(domain),
+      PRICE_REPORT_TYPES as Record<string, TypedDataField[]>,
+      value,
+      r!.signature,
+    ),
+    oracle.address,
+  );
   // Pure: same inputs, same report.
   assert.equal(oracle.sign(BTC, r!.price, 1_700_000_000n), r);
 });
 
 test("a bad key is refused", () => {
-  assert.throws(() => createLocalOracle({ privateKey: ("0x" + "00".repeat(32)) as `0x${string}` as never, domain }), (e: Error) => (e as { code?: string }).code === "INVALID_PRIVATE_KEY");
+  assert.throws(
+    () => createLocalOracle({ privateKey: ("0x" + "00".repeat(32)) as `0x${string}` as never, domain }),
+    (e: Error) => (e as { code?: string }).code === "INVALID_PRIVATE_KEY",
+  );
 });
 
 test.run();

@@ -21,7 +21,10 @@ import {
 
 const KEY = ("0x" + "11".repeat(32)) as Hex;
 const signer = signerFromPrivateKey(KEY);
-const domain: OracleDomain = { chainId: 31337n, verifyingContract: "0x5FbDB2315678afecb367f032d93F642f64180aa3" as Address };
+const domain: OracleDomain = {
+  chainId: 31337n,
+  verifyingContract: "0x5FbDB2315678afecb367f032d93F642f64180aa3" as Address,
+};
 const unsigned = { market: "BTC-PERP" as MarketId, price: 6_543_210_000_000n as Price, timestamp: 1_700_000_000n };
 const types = PRICE_REPORT_TYPES as Record<string, TypedDataField[]>;
 
@@ -51,7 +54,10 @@ test("known answer: signature equals ethers Wallet.signTypedData byte for byte a
   assert.is(report.signature, expected);
   assert.is(report.signature.length, 2 + 130);
   assert.ok(report.signature.endsWith("1b") || report.signature.endsWith("1c"));
-  assert.is(verifyTypedData(oracleTypedDataDomain(domain), types, ethersValue(unsigned), report.signature), signer.address);
+  assert.is(
+    verifyTypedData(oracleTypedDataDomain(domain), types, ethersValue(unsigned), report.signature),
+    signer.address,
+  );
   assert.is(recoverPriceReportSigner(domain, report), signer.address);
   verifyPriceReport(domain, report, signer.address);
   verifyPriceReport(domain, report, signer.address.toLowerCase() as Address);
@@ -79,9 +85,16 @@ test("tampered report or domain: wrong signer", () => {
     [report, { ...domain, chainId: 1n }],
     [report, { ...domain, verifyingContract: "0x0000000000000000000000000000000000000001" as Address }],
   ];
-  for (const [r, d] of cases) assert.is(code(() => verifyPriceReport(d, r, signer.address)), "ORACLE_WRONG_SIGNER");
+  for (const [r, d] of cases)
+    assert.is(
+      code(() => verifyPriceReport(d, r, signer.address)),
+      "ORACLE_WRONG_SIGNER",
+    );
   const other = signerFromPrivateKey(("0x" + "22".repeat(32)) as Hex);
-  assert.is(code(() => verifyPriceReport(domain, report, other.address)), "ORACLE_WRONG_SIGNER");
+  assert.is(
+    code(() => verifyPriceReport(domain, report, other.address)),
+    "ORACLE_WRONG_SIGNER",
+  );
 });
 
 test("malformed signatures: bad signature", () => {
@@ -90,17 +103,45 @@ test("malformed signatures: bad signature", () => {
   const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
   const s = BigInt("0x" + sig.slice(66, 130));
   const highS = (sig.slice(0, 66) + (n - s).toString(16).padStart(64, "0") + (sig.endsWith("1b") ? "1c" : "1b")) as Hex;
-  for (const bad of ["0x", sig.slice(0, 130), sig + "00", sig.slice(0, 130) + "00", sig.slice(0, 130) + "01", highS, "0x" + "00".repeat(65), "zz"]) {
-    assert.is(code(() => recoverPriceReportSigner(domain, { ...report, signature: bad as Hex })), "ORACLE_BAD_SIGNATURE", bad);
+  for (const bad of [
+    "0x",
+    sig.slice(0, 130),
+    sig + "00",
+    sig.slice(0, 130) + "00",
+    sig.slice(0, 130) + "01",
+    highS,
+    "0x" + "00".repeat(65),
+    "zz",
+  ]) {
+    assert.is(
+      code(() => recoverPriceReportSigner(domain, { ...report, signature: bad as Hex })),
+      "ORACLE_BAD_SIGNATURE",
+      bad,
+    );
   }
 });
 
 test("invalid report fields are rejected before hashing", () => {
-  assert.is(code(() => signPriceReport(domain, { ...unsigned, price: 0n as Price }, signer)), "OUT_OF_RANGE");
-  assert.is(code(() => signPriceReport(domain, { ...unsigned, price: -1n as Price }, signer)), "OUT_OF_RANGE");
-  assert.is(code(() => signPriceReport(domain, { ...unsigned, timestamp: 2n ** 64n }, signer)), "OUT_OF_RANGE");
-  assert.is(code(() => signPriceReport(domain, { ...unsigned, market: "btc-perp" as MarketId }, signer)), "INVALID_MARKET_ID");
-  assert.is(code(() => signPriceReport({ ...domain, verifyingContract: "0x12" as Address }, unsigned, signer)), "INVALID_ADDRESS");
+  assert.is(
+    code(() => signPriceReport(domain, { ...unsigned, price: 0n as Price }, signer)),
+    "OUT_OF_RANGE",
+  );
+  assert.is(
+    code(() => signPriceReport(domain, { ...unsigned, price: -1n as Price }, signer)),
+    "OUT_OF_RANGE",
+  );
+  assert.is(
+    code(() => signPriceReport(domain, { ...unsigned, timestamp: 2n ** 64n }, signer)),
+    "OUT_OF_RANGE",
+  );
+  assert.is(
+    code(() => signPriceReport(domain, { ...unsigned, market: "btc-perp" as MarketId }, signer)),
+    "INVALID_MARKET_ID",
+  );
+  assert.is(
+    code(() => signPriceReport({ ...domain, verifyingContract: "0x12" as Address }, unsigned, signer)),
+    "INVALID_ADDRESS",
+  );
 });
 
 test("ageSeconds", () => {
@@ -125,7 +166,10 @@ test("property: sign → recover → ethers agrees; any field change breaks it",
       assert.is(recoverPriceReportSigner(d, report), s.address);
       assert.is(verifyTypedData(oracleTypedDataDomain(d), types, ethersValue(r), report.signature), s.address);
       const tampered = { ...report, price: (report.price === 1n ? 2n : report.price - 1n) as Price };
-      assert.is(code(() => verifyPriceReport(d, tampered, s.address)), "ORACLE_WRONG_SIGNER");
+      assert.is(
+        code(() => verifyPriceReport(d, tampered, s.address)),
+        "ORACLE_WRONG_SIGNER",
+      );
     }),
     { numRuns: 50 },
   );

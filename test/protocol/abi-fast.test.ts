@@ -10,8 +10,24 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { AbiCoder, getAddress, keccak256 } from "ethers";
-import { encodeBytes32AndString, encodeChannelIdBytes, encodeOutcomeBytes, encodeStateBytes, encodeTwoBytes32 } from "../../src/protocol/abi-fast.ts";
-import { challengeHash, channelId, encodeOutcome, encodeState, hashOutcome, hashState, OUTCOME_ABI_TYPE, outcomeToAbi, statusFingerprint } from "../../src/protocol/hash.ts";
+import {
+  encodeBytes32AndString,
+  encodeChannelIdBytes,
+  encodeOutcomeBytes,
+  encodeStateBytes,
+  encodeTwoBytes32,
+} from "../../src/protocol/abi-fast.ts";
+import {
+  challengeHash,
+  channelId,
+  encodeOutcome,
+  encodeState,
+  hashOutcome,
+  hashState,
+  OUTCOME_ABI_TYPE,
+  outcomeToAbi,
+  statusFingerprint,
+} from "../../src/protocol/hash.ts";
 import type { AllocationType, AssetType, FixedPart, Outcome, VariablePart } from "../../src/protocol/state.ts";
 import type { Address, Bytes32, Hex } from "../../src/protocol/types.ts";
 
@@ -21,9 +37,15 @@ const hexOf = (b: Uint8Array) => "0x" + Buffer.from(b).toString("hex");
 
 // ---- reference: ethers -----------------------------------------------------
 const refChannelId = (f: FixedPart) =>
-  abi.encode(["address[]", "uint64", "address", "uint48"], [f.participants, f.channelNonce, f.appDefinition, f.challengeDuration]);
+  abi.encode(
+    ["address[]", "uint64", "address", "uint48"],
+    [f.participants, f.channelNonce, f.appDefinition, f.challengeDuration],
+  );
 const refState = (id: string, v: VariablePart) =>
-  abi.encode(["bytes32", "bytes", OUTCOME_ABI_TYPE, "uint48", "bool"], [id, v.appData, outcomeToAbi(v.outcome), v.turnNum, v.isFinal]);
+  abi.encode(
+    ["bytes32", "bytes", OUTCOME_ABI_TYPE, "uint48", "bool"],
+    [id, v.appData, outcomeToAbi(v.outcome), v.turnNum, v.isFinal],
+  );
 const refOutcome = (o: Outcome) => abi.encode([OUTCOME_ABI_TYPE], [outcomeToAbi(o)]);
 
 // ---- arbitraries -----------------------------------------------------------
@@ -31,11 +53,17 @@ const hexBytes = (min: number, max: number) =>
   fc.uint8Array({ minLength: min, maxLength: max }).map((b) => hexOf(b) as Hex);
 const rawAddress = hexBytes(20, 20);
 /** Lower-case, checksummed or upper-case spellings of the same address. */
-const address = fc.tuple(rawAddress, fc.constantFrom("lower", "checksum", "upper")).map(([a, form]) =>
-  (form === "lower" ? a : form === "checksum" ? getAddress(a) : "0x" + a.slice(2).toUpperCase()) as Address,
-);
+const address = fc
+  .tuple(rawAddress, fc.constantFrom("lower", "checksum", "upper"))
+  .map(
+    ([a, form]) =>
+      (form === "lower" ? a : form === "checksum" ? getAddress(a) : "0x" + a.slice(2).toUpperCase()) as Address,
+  );
 const bytes32 = hexBytes(32, 32).map((h) => h as unknown as Bytes32);
-const uint256 = fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }), fc.constantFrom(0n, 1n, 2n ** 256n - 1n, 2n ** 255n));
+const uint256 = fc.oneof(
+  fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }),
+  fc.constantFrom(0n, 1n, 2n ** 256n - 1n, 2n ** 255n),
+);
 const metadata = fc.oneof(hexBytes(0, 0), hexBytes(1, 70), hexBytes(31, 33));
 
 const allocation = fc.record({
@@ -116,14 +144,27 @@ test("challenge hash and status fingerprint equal ethers'", () => {
 const goodId = ("0x" + "ab".repeat(32)) as Bytes32;
 const goodAddress = getAddress("0x" + "a5".repeat(20)) as Address;
 const goodVariable: VariablePart = {
-  outcome: [{ asset: goodAddress, assetMetadata: { assetType: 0, metadata: "0x" as Hex }, allocations: [{ destination: goodId, amount: 5n, allocationType: 0, metadata: "0x" as Hex }] }],
+  outcome: [
+    {
+      asset: goodAddress,
+      assetMetadata: { assetType: 0, metadata: "0x" as Hex },
+      allocations: [{ destination: goodId, amount: 5n, allocationType: 0, metadata: "0x" as Hex }],
+    },
+  ],
   appData: "0x1234" as Hex,
   turnNum: 3,
   isFinal: false,
 };
-const goodFixed: FixedPart = { participants: [goodAddress], channelNonce: 1n, appDefinition: goodAddress, challengeDuration: 60 };
+const goodFixed: FixedPart = {
+  participants: [goodAddress],
+  channelNonce: 1n,
+  appDefinition: goodAddress,
+  challengeDuration: 60,
+};
 /** The same address with the case of its first letter flipped: a wrong EIP-55 checksum. */
-const badChecksum = goodAddress.replace(/[a-fA-F]/, (c) => (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase())) as Address;
+const badChecksum = goodAddress.replace(/[a-fA-F]/, (c) =>
+  c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase(),
+) as Address;
 
 const refusedStates: [string, string, VariablePart][] = [
   ["turnNum above uint48", goodId, { ...goodVariable, turnNum: 2 ** 48 }],
@@ -131,9 +172,42 @@ const refusedStates: [string, string, VariablePart][] = [
   ["odd-length appData", goodId, { ...goodVariable, appData: "0x123" as Hex }],
   ["non-hex appData", goodId, { ...goodVariable, appData: "0xzz" as Hex }],
   ["short channel id", "0x1234", goodVariable],
-  ["amount above uint256", goodId, { ...goodVariable, outcome: [{ ...goodVariable.outcome[0]!, allocations: [{ ...goodVariable.outcome[0]!.allocations[0]!, amount: 2n ** 256n }] }] }],
-  ["negative amount", goodId, { ...goodVariable, outcome: [{ ...goodVariable.outcome[0]!, allocations: [{ ...goodVariable.outcome[0]!.allocations[0]!, amount: -1n }] }] }],
-  ["allocationType above uint8", goodId, { ...goodVariable, outcome: [{ ...goodVariable.outcome[0]!, allocations: [{ ...goodVariable.outcome[0]!.allocations[0]!, allocationType: 256 as AllocationType }] }] }],
+  [
+    "amount above uint256",
+    goodId,
+    {
+      ...goodVariable,
+      outcome: [
+        {
+          ...goodVariable.outcome[0]!,
+          allocations: [{ ...goodVariable.outcome[0]!.allocations[0]!, amount: 2n ** 256n }],
+        },
+      ],
+    },
+  ],
+  [
+    "negative amount",
+    goodId,
+    {
+      ...goodVariable,
+      outcome: [
+        { ...goodVariable.outcome[0]!, allocations: [{ ...goodVariable.outcome[0]!.allocations[0]!, amount: -1n }] },
+      ],
+    },
+  ],
+  [
+    "allocationType above uint8",
+    goodId,
+    {
+      ...goodVariable,
+      outcome: [
+        {
+          ...goodVariable.outcome[0]!,
+          allocations: [{ ...goodVariable.outcome[0]!.allocations[0]!, allocationType: 256 as AllocationType }],
+        },
+      ],
+    },
+  ],
   ["bad asset checksum", goodId, { ...goodVariable, outcome: [{ ...goodVariable.outcome[0]!, asset: badChecksum }] }],
   ["short asset", goodId, { ...goodVariable, outcome: [{ ...goodVariable.outcome[0]!, asset: "0x1234" as Address }] }],
 ];
@@ -148,12 +222,20 @@ test("inputs ethers refuses are refused", () => {
   assert.is(hexOf(encodeStateBytes(goodId, goodVariable)), refState(goodId, goodVariable), "the base case encodes");
   for (const [name, id, v] of refusedStates) {
     assert.throws(() => refState(id, v), undefined, `ethers: ${name}`);
-    assert.throws(() => encodeStateBytes(id, v), (e: unknown) => e instanceof RangeError || e instanceof TypeError, name);
+    assert.throws(
+      () => encodeStateBytes(id, v),
+      (e: unknown) => e instanceof RangeError || e instanceof TypeError,
+      name,
+    );
   }
   assert.is(hexOf(encodeChannelIdBytes(goodFixed)), refChannelId(goodFixed), "the base fixed part encodes");
   for (const [name, f] of refusedFixed) {
     assert.throws(() => refChannelId(f), undefined, `ethers: ${name}`);
-    assert.throws(() => encodeChannelIdBytes(f), (e: unknown) => e instanceof RangeError || e instanceof TypeError, name);
+    assert.throws(
+      () => encodeChannelIdBytes(f),
+      (e: unknown) => e instanceof RangeError || e instanceof TypeError,
+      name,
+    );
   }
 });
 

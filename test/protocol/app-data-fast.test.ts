@@ -19,7 +19,13 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { AbiCoder, getAddress } from "ethers";
 import { decodeMarginAppDataHex, encodeMarginAppDataBytes } from "../../src/protocol/app-data-fast.ts";
-import { decodeAppData, decodeAppDataEthers, decodeAppDataUncached, encodeAppData, MARGIN_STATE_V1_ABI_TYPE } from "../../src/protocol/app-data.ts";
+import {
+  decodeAppData,
+  decodeAppDataEthers,
+  decodeAppDataUncached,
+  encodeAppData,
+  MARGIN_STATE_V1_ABI_TYPE,
+} from "../../src/protocol/app-data.ts";
 import { marketIdToBytes32 } from "../../src/protocol/parse.ts";
 import { ProtocolError } from "../../src/errors/protocol.ts";
 import type { MarginState } from "../../src/protocol/margin-state.ts";
@@ -31,15 +37,25 @@ const hexOf = (b: Uint8Array) => "0x" + Buffer.from(b).toString("hex");
 
 // ---- reference: ethers (the encoder src/protocol/app-data.ts used before) ----
 function ethersEncode(state: MarginState): string {
-  const payload = abi.encode([MARGIN_STATE_V1_ABI_TYPE], [[
-    state.kind,
-    state.riskParamsHash,
-    state.oracle,
-    state.traderCash,
-    state.positions.map((p) => [marketIdToBytes32(p.market), p.size, p.costBasis, p.fundingIndex]),
-    state.marks.map((m) => [marketIdToBytes32(m.market), m.price, m.timestamp, m.signature]),
-    (state.terms ?? []).map((t) => [marketIdToBytes32(t.market), t.settleWindow, t.liquidationPenalty, t.tiers.map((x) => [x.notionalFloor, x.mmf, x.mmDeduction])]),
-  ]]);
+  const payload = abi.encode(
+    [MARGIN_STATE_V1_ABI_TYPE],
+    [
+      [
+        state.kind,
+        state.riskParamsHash,
+        state.oracle,
+        state.traderCash,
+        state.positions.map((p) => [marketIdToBytes32(p.market), p.size, p.costBasis, p.fundingIndex]),
+        state.marks.map((m) => [marketIdToBytes32(m.market), m.price, m.timestamp, m.signature]),
+        (state.terms ?? []).map((t) => [
+          marketIdToBytes32(t.market),
+          t.settleWindow,
+          t.liquidationPenalty,
+          t.tiers.map((x) => [x.notionalFloor, x.mmf, x.mmDeduction]),
+        ]),
+      ],
+    ],
+  );
   return abi.encode(["uint8", "bytes"], [1, payload]);
 }
 
@@ -61,11 +77,15 @@ const hex = (n: number) =>
     const body = Buffer.from(b).toString("hex");
     return ("0x" + (upper ? body.toUpperCase() : body)) as Hex;
   });
-const address = fc.tuple(fc.uint8Array({ minLength: 20, maxLength: 20 }), fc.constantFrom("lower", "checksum", "upper")).map(([b, form]) => {
-  const a = "0x" + Buffer.from(b).toString("hex");
-  return (form === "lower" ? a : form === "checksum" ? getAddress(a) : "0x" + a.slice(2).toUpperCase()) as Address;
-});
-const market = fc.oneof(fc.constantFrom("BTC-PERP", "ETH-PERP", "X", "A".repeat(31)), fc.stringMatching(/^[A-Z0-9][A-Z0-9-]{0,30}$/)).map((s) => s as MarketId);
+const address = fc
+  .tuple(fc.uint8Array({ minLength: 20, maxLength: 20 }), fc.constantFrom("lower", "checksum", "upper"))
+  .map(([b, form]) => {
+    const a = "0x" + Buffer.from(b).toString("hex");
+    return (form === "lower" ? a : form === "checksum" ? getAddress(a) : "0x" + a.slice(2).toUpperCase()) as Address;
+  });
+const market = fc
+  .oneof(fc.constantFrom("BTC-PERP", "ETH-PERP", "X", "A".repeat(31)), fc.stringMatching(/^[A-Z0-9][A-Z0-9-]{0,30}$/))
+  .map((s) => s as MarketId);
 
 /** Plain-prototype records, as the codec's callers build them (the decoder's output is compared with dequal). */
 const rec = <T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }) => fc.record(model, { noNullPrototype: true });
@@ -78,14 +98,20 @@ const marginState = (kind: fc.Arbitrary<number>) =>
     oracle: address,
     traderCash: int256,
     positions: fc.array(rec({ market, size: int256, costBasis: int256, fundingIndex: int256 }), { maxLength: 4 }),
-    marks: fc.array(rec({ market, price: uint(256), timestamp: uint(64), signature: fc.oneof(hex(65), fc.constant("0x" as Hex)) }), { maxLength: 4 }),
+    marks: fc.array(
+      rec({ market, price: uint(256), timestamp: uint(64), signature: fc.oneof(hex(65), fc.constant("0x" as Hex)) }),
+      { maxLength: 4 },
+    ),
     terms: fc.option(
-      fc.array(rec({
-        market,
-        settleWindow: uint(64),
-        liquidationPenalty: uint(32),
-        tiers: fc.array(rec({ notionalFloor: uint(256), mmf: uint(32), mmDeduction: uint(256) }), { maxLength: 4 }),
-      }), { maxLength: 3 }),
+      fc.array(
+        rec({
+          market,
+          settleWindow: uint(64),
+          liquidationPenalty: uint(32),
+          tiers: fc.array(rec({ notionalFloor: uint(256), mmf: uint(32), mmDeduction: uint(256) }), { maxLength: 4 }),
+        }),
+        { maxLength: 3 },
+      ),
       { nil: undefined, freq: 8 },
     ),
   }) as unknown as fc.Arbitrary<MarginState>;
@@ -125,24 +151,54 @@ test("decode(encode(x)) round-trips, and the seeded cache entry equals the decod
 });
 
 test("a kind MarginApp does not know is encoded as ethers would, but not seeded (decode refuses it)", () => {
-  const state = { version: 1, kind: 6, riskParamsHash: ("0x" + "00".repeat(32)) as Bytes32, oracle: ("0x" + "00".repeat(20)) as Address, traderCash: 0n, positions: [], marks: [] } as unknown as MarginState;
+  const state = {
+    version: 1,
+    kind: 6,
+    riskParamsHash: ("0x" + "00".repeat(32)) as Bytes32,
+    oracle: ("0x" + "00".repeat(20)) as Address,
+    traderCash: 0n,
+    positions: [],
+    marks: [],
+  } as unknown as MarginState;
   const appData = encodeAppData(state);
   assert.is(appData, ethersEncode(state));
-  assert.throws(() => decodeAppData(appData), (e: unknown) => e instanceof ProtocolError && e.code === "INVALID_APP_DATA");
+  assert.throws(
+    () => decodeAppData(appData),
+    (e: unknown) => e instanceof ProtocolError && e.code === "INVALID_APP_DATA",
+  );
 });
 
 test("safe-integer numbers encode as their bigint values", () => {
   const asBigint = {
-    version: 1, kind: 1, riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32, oracle: ("0x" + "aa".repeat(20)) as Address, traderCash: -7n,
+    version: 1,
+    kind: 1,
+    riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32,
+    oracle: ("0x" + "aa".repeat(20)) as Address,
+    traderCash: -7n,
     positions: [{ market: "BTC-PERP", size: -1n, costBasis: 2n ** 53n - 1n, fundingIndex: -(2n ** 53n - 1n) }],
     marks: [{ market: "BTC-PERP", price: 5n, timestamp: 1_700_000_000n, signature: "0x" }],
-    terms: [{ market: "BTC-PERP", settleWindow: 15n, liquidationPenalty: 10n, tiers: [{ notionalFloor: 0n, mmf: 30_000n, mmDeduction: 4n }] }],
+    terms: [
+      {
+        market: "BTC-PERP",
+        settleWindow: 15n,
+        liquidationPenalty: 10n,
+        tiers: [{ notionalFloor: 0n, mmf: 30_000n, mmDeduction: 4n }],
+      },
+    ],
   } as unknown as MarginState;
   const asNumber = {
-    ...asBigint, traderCash: -7,
+    ...asBigint,
+    traderCash: -7,
     positions: [{ market: "BTC-PERP", size: -1, costBasis: 2 ** 53 - 1, fundingIndex: -(2 ** 53 - 1) }],
     marks: [{ market: "BTC-PERP", price: 5, timestamp: 1_700_000_000, signature: "0x" }],
-    terms: [{ market: "BTC-PERP", settleWindow: 15, liquidationPenalty: 10, tiers: [{ notionalFloor: 0, mmf: 30_000, mmDeduction: 4 }] }],
+    terms: [
+      {
+        market: "BTC-PERP",
+        settleWindow: 15,
+        liquidationPenalty: 10,
+        tiers: [{ notionalFloor: 0, mmf: 30_000, mmDeduction: 4 }],
+      },
+    ],
   } as unknown as MarginState;
   assert.is(encodeAppData(asNumber), ethersEncode(asNumber));
   assert.is(encodeAppData(asNumber), encodeAppData(asBigint));
@@ -151,10 +207,21 @@ test("safe-integer numbers encode as their bigint values", () => {
 
 // ---- refusals ----------------------------------------------------------------------
 const good = {
-  version: 1, kind: 1, riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32, oracle: getAddress("0x" + "a5".repeat(20)) as Address, traderCash: 5n,
+  version: 1,
+  kind: 1,
+  riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32,
+  oracle: getAddress("0x" + "a5".repeat(20)) as Address,
+  traderCash: 5n,
   positions: [{ market: "BTC-PERP", size: 1n, costBasis: 1n, fundingIndex: 0n }],
   marks: [{ market: "BTC-PERP", price: 1n, timestamp: 1n, signature: ("0x" + "ab".repeat(65)) as Hex }],
-  terms: [{ market: "BTC-PERP", settleWindow: 15n, liquidationPenalty: 1n, tiers: [{ notionalFloor: 0n, mmf: 1n, mmDeduction: 0n }] }],
+  terms: [
+    {
+      market: "BTC-PERP",
+      settleWindow: 15n,
+      liquidationPenalty: 1n,
+      tiers: [{ notionalFloor: 0n, mmf: 1n, mmDeduction: 0n }],
+    },
+  ],
 } as unknown as MarginState;
 const position = (p: object) => ({ ...good, positions: [{ ...good.positions[0]!, ...p }] });
 const mark = (m: object) => ({ ...good, marks: [{ ...good.marks[0]!, ...m }] });
@@ -195,7 +262,11 @@ test("inputs ethers refuses are refused with a ProtocolError", () => {
   assert.is(encodeAppData(good), ethersEncode(good), "the base case encodes");
   for (const [name, code, state] of refused) {
     assert.throws(() => ethersEncode(state as MarginState), undefined, `ethers: ${name}`);
-    assert.throws(() => encodeAppData(state as MarginState), (e: unknown) => e instanceof ProtocolError && e.code === code, name);
+    assert.throws(
+      () => encodeAppData(state as MarginState),
+      (e: unknown) => e instanceof ProtocolError && e.code === code,
+      name,
+    );
   }
 });
 
@@ -256,11 +327,19 @@ function sameAsEthers(appData: Hex): boolean {
   assert.not.ok(got.ok, "the fixed layout refused it, decodeAppDataUncached decoded it");
   const error = !got.ok ? got.error : undefined;
   if (reference.ok) {
-    assert.ok(error instanceof ProtocolError && error.code === "INVALID_APP_DATA" && error.context.reason === "non-canonical encoding", "a non-canonical form ethers accepts is refused");
+    assert.ok(
+      error instanceof ProtocolError &&
+        error.code === "INVALID_APP_DATA" &&
+        error.context.reason === "non-canonical encoding",
+      "a non-canonical form ethers accepts is refused",
+    );
   } else if (reference.error instanceof ProtocolError) {
     assert.equal(errorView(error), errorView(reference.error));
   } else {
-    assert.ok(error instanceof ProtocolError && error.code === "INVALID_APP_DATA", "ethers' untyped failure comes out typed");
+    assert.ok(
+      error instanceof ProtocolError && error.code === "INVALID_APP_DATA",
+      "ethers' untyped failure comes out typed",
+    );
   }
   return false;
 }
@@ -289,7 +368,10 @@ decoder("kinds MarginApp does not know are left to ethers, which refuses them as
     fc.property(marginState(fc.integer({ min: 6, max: 255 })), (state) => {
       const appData = asHex(encodeMarginAppDataBytes(state));
       assert.is(sameAsEthers(appData), false);
-      assert.throws(() => decodeAppDataUncached(appData), (e: unknown) => e instanceof ProtocolError && e.code === "INVALID_APP_DATA" && e.context.reason === "kind");
+      assert.throws(
+        () => decodeAppDataUncached(appData),
+        (e: unknown) => e instanceof ProtocolError && e.code === "INVALID_APP_DATA" && e.context.reason === "kind",
+      );
     }),
     { numRuns: 50 },
   );
@@ -299,7 +381,11 @@ decoder("kinds MarginApp does not know are left to ethers, which refuses them as
 const smallWords = (b: Uint8Array): number[] => {
   const at: number[] = [];
   for (let w = 0; w + WORD <= b.length; w += WORD) {
-    if (b.subarray(w, w + WORD - 4).every((x) => x === 0) && Buffer.from(b.subarray(w + WORD - 4, w + WORD)).readUInt32BE() < b.length) at.push(w);
+    if (
+      b.subarray(w, w + WORD - 4).every((x) => x === 0) &&
+      Buffer.from(b.subarray(w + WORD - 4, w + WORD)).readUInt32BE() < b.length
+    )
+      at.push(w);
   }
   return at;
 };
@@ -317,7 +403,12 @@ const tamper: fc.Arbitrary<Tamper> = fc.oneof(
     return odd && s.length > 2 ? s.slice(0, -1) : s;
   }),
   // extended by bytes, or by whole zero words (which ethers ignores)
-  fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 70 }), fc.integer({ min: 1, max: 3 }).map((n) => new Uint8Array(n * WORD))).map((extra) => (b: Uint8Array) => hexOf(Buffer.concat([b, extra]))),
+  fc
+    .oneof(
+      fc.uint8Array({ minLength: 1, maxLength: 70 }),
+      fc.integer({ min: 1, max: 3 }).map((n) => new Uint8Array(n * WORD)),
+    )
+    .map((extra) => (b: Uint8Array) => hexOf(Buffer.concat([b, extra]))),
   // one bit flipped, anywhere (weighted up: a flip inside a value gives another canonical state)
   {
     weight: 2,
@@ -335,44 +426,77 @@ const tamper: fc.Arbitrary<Tamper> = fc.oneof(
     return hexOf(c);
   }),
   // an offset or length word moved a little, to another word, far away, or made huge
-  fc.tuple(fc.nat(), fc.constantFrom(-64n, -32n, -1n, 1n, 32n, 64n), fc.constantFrom("nudge", "other", "random", "huge", "negative")).map(([pick, delta, how]) => (b: Uint8Array) => {
-    const c = b.slice();
-    const words = smallWords(c);
-    const at = words[pick % words.length]!;
-    const value = BigInt(Buffer.from(c.subarray(at + WORD - 4, at + WORD)).readUInt32BE());
-    const replacement =
-      how === "nudge" ? value + delta
-      : how === "other" ? BigInt(words[(pick >> 3) % words.length]!)
-      : how === "random" ? BigInt(pick % (c.length + 96))
-      : how === "huge" ? value | (1n << BigInt(32 + (pick % 224)))
-      : -1n;
-    writeWord(c, at, replacement);
-    return hexOf(c);
-  }),
+  fc
+    .tuple(
+      fc.nat(),
+      fc.constantFrom(-64n, -32n, -1n, 1n, 32n, 64n),
+      fc.constantFrom("nudge", "other", "random", "huge", "negative"),
+    )
+    .map(([pick, delta, how]) => (b: Uint8Array) => {
+      const c = b.slice();
+      const words = smallWords(c);
+      const at = words[pick % words.length]!;
+      const value = BigInt(Buffer.from(c.subarray(at + WORD - 4, at + WORD)).readUInt32BE());
+      const replacement =
+        how === "nudge"
+          ? value + delta
+          : how === "other"
+            ? BigInt(words[(pick >> 3) % words.length]!)
+            : how === "random"
+              ? BigInt(pick % (c.length + 96))
+              : how === "huge"
+                ? value | (1n << BigInt(32 + (pick % 224)))
+                : -1n;
+      writeWord(c, at, replacement);
+      return hexOf(c);
+    }),
 );
 
-decoder("truncated, extended, bit-flipped, overwritten and offset-tampered encodings decode as ethers does or throw what it throws", () => {
-  let accepted = 0;
-  let leftToEthers = 0;
-  fc.assert(
-    fc.property(marginState(fc.integer({ min: 0, max: 5 })), tamper, (state, f) => {
-      if (sameAsEthers(f(encodeMarginAppDataBytes(state)) as Hex)) accepted++;
-      else leftToEthers++;
-    }),
-    { numRuns: 1500 },
-  );
-  // both branches ran: changed values give other canonical states, the rest goes to ethers
-  assert.ok(accepted > 50 && leftToEthers > 500, `accepted ${accepted}, left to ethers ${leftToEthers}`);
-});
+decoder(
+  "truncated, extended, bit-flipped, overwritten and offset-tampered encodings decode as ethers does or throw what it throws",
+  () => {
+    let accepted = 0;
+    let leftToEthers = 0;
+    fc.assert(
+      fc.property(marginState(fc.integer({ min: 0, max: 5 })), tamper, (state, f) => {
+        if (sameAsEthers(f(encodeMarginAppDataBytes(state)) as Hex)) accepted++;
+        else leftToEthers++;
+      }),
+      { numRuns: 1500 },
+    );
+    // both branches ran: changed values give other canonical states, the rest goes to ethers
+    assert.ok(accepted > 50 && leftToEthers > 500, `accepted ${accepted}, left to ethers ${leftToEthers}`);
+  },
+);
 
 decoder("non-canonical forms ethers would accept are refused as INVALID_APP_DATA", () => {
   const canonical = bytesOf(encodeAppData(good));
   const reference = decodeAppDataEthers(asHex(canonical));
   const variants: [string, (b: Uint8Array) => void][] = [
-    ["version word with a high byte (ethers masks uint8)", (b) => { b[WORD - 2] = 1; }],
-    ["kind word with a high byte", (b) => { b[4 * WORD + WORD - 2] = 1; }],
-    ["timestamp above uint64 (ethers masks it)", (b) => { b[markAt(b) + 2 * WORD] = 0x80; }],
-    ["signature padding not zero", (b) => { b[signatureAt(b) + WORD + 65] = 0xee; }],
+    [
+      "version word with a high byte (ethers masks uint8)",
+      (b) => {
+        b[WORD - 2] = 1;
+      },
+    ],
+    [
+      "kind word with a high byte",
+      (b) => {
+        b[4 * WORD + WORD - 2] = 1;
+      },
+    ],
+    [
+      "timestamp above uint64 (ethers masks it)",
+      (b) => {
+        b[markAt(b) + 2 * WORD] = 0x80;
+      },
+    ],
+    [
+      "signature padding not zero",
+      (b) => {
+        b[signatureAt(b) + WORD + 65] = 0xee;
+      },
+    ],
   ];
   for (const [name, change] of variants) {
     const b = canonical.slice();
@@ -380,7 +504,11 @@ decoder("non-canonical forms ethers would accept are refused as INVALID_APP_DATA
     const appData = asHex(b);
     assert.is.not(appData, asHex(canonical), name);
     assert.is(decodeMarginAppDataHex(appData), undefined, name);
-    assert.equal(decodeAppDataEthers(appData), reference, `${name}: ethers would have decoded it as the canonical state`);
+    assert.equal(
+      decodeAppDataEthers(appData),
+      reference,
+      `${name}: ethers would have decoded it as the canonical state`,
+    );
     sameAsEthers(appData);
   }
   // trailing bytes, and a payload whose length word leaves bytes of the envelope unread
@@ -393,7 +521,8 @@ decoder("non-canonical forms ethers would accept are refused as INVALID_APP_DATA
   // two mark offsets aliasing one element: a valid ABI value, not the encoder's layout
   const twoMarks = { ...good, marks: [good.marks[0]!, good.marks[0]!] } as MarginState;
   const b = bytesOf(encodeAppData(twoMarks));
-  const marksBody = 4 * WORD + Number(BigInt(hexOf(b.subarray(4 * WORD + 5 * WORD, 4 * WORD + 6 * WORD)))) + 4 * WORD + WORD;
+  const marksBody =
+    4 * WORD + Number(BigInt(hexOf(b.subarray(4 * WORD + 5 * WORD, 4 * WORD + 6 * WORD)))) + 4 * WORD + WORD;
   b.copyWithin(marksBody + WORD, marksBody, marksBody + WORD); // second offset := first
   sameAsEthers(asHex(b));
   assert.is(decodeMarginAppDataHex(asHex(b)), undefined);
@@ -431,16 +560,27 @@ decoder("malformed input gets ethers' error codes through decodeAppDataUncached"
     ["payload length past the end", withWord(2 * WORD, 1n << 40n), "INVALID_APP_DATA"],
     ["version 2", withWord(0, 2n), "UNSUPPORTED_APP_DATA_VERSION"],
     ["kind 6", withWord(4 * WORD, 6n), "INVALID_APP_DATA"],
-    ["lower-case market id", withMarket(marketIdToBytes32("BTC-PERP" as MarketId).replace("42", "62")), "INVALID_MARKET_ID"],
+    [
+      "lower-case market id",
+      withMarket(marketIdToBytes32("BTC-PERP" as MarketId).replace("42", "62")),
+      "INVALID_MARKET_ID",
+    ],
     ["market bytes after the terminating zero", withMarket("0x4200" + "41".repeat(30)), "INVALID_MARKET_ID"],
     ["empty market id", withMarket("0x" + "00".repeat(32)), "INVALID_MARKET_ID"],
   ];
   for (const [name, appData, code] of cases) {
     assert.is(decodeMarginAppDataHex(appData), undefined, name);
     sameAsEthers(appData as Hex);
-    assert.throws(() => decodeAppDataUncached(appData as Hex), (e: unknown) => e instanceof ProtocolError && e.code === code, name);
+    assert.throws(
+      () => decodeAppDataUncached(appData as Hex),
+      (e: unknown) => e instanceof ProtocolError && e.code === code,
+      name,
+    );
   }
-  assert.throws(() => decodeAppDataUncached(withWord(0, 2n)), (e: unknown) => e instanceof ProtocolError && e.context.version === 2);
+  assert.throws(
+    () => decodeAppDataUncached(withWord(0, 2n)),
+    (e: unknown) => e instanceof ProtocolError && e.context.version === 2,
+  );
 });
 
 decoder.run();

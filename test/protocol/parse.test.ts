@@ -30,7 +30,8 @@ test("parseHex: prefix, parity, length, charset; lowercase out", () => {
   assert.is(parseHex("0x"), "0x");
   assert.is(parseHex("0xABcd"), "0xabcd");
   assert.is(parseHex("0x" + "00".repeat(4), { bytes: 4 }), "0x00000000");
-  for (const bad of ["", "abcd", "0X12", "0x1", "0xzz", 12, null, undefined, ["0x"]]) assert.is(err(() => parseHex(bad)).code, "INVALID_HEX");
+  for (const bad of ["", "abcd", "0X12", "0x1", "0xzz", 12, null, undefined, ["0x"]])
+    assert.is(err(() => parseHex(bad)).code, "INVALID_HEX");
   const e = err(() => parseHex("0x12", { bytes: 2, field: "sig" }));
   assert.equal([e.code, e.context.field, e.context.reason], ["INVALID_HEX", "sig", "wrong length"]);
   assert.is(err(() => parseHex("0x1234", { maxBytes: 1 })).context.reason, "too long");
@@ -43,7 +44,8 @@ test("parseAddress: any single case, checksummed out; bad checksum and ICAP refu
   assert.is(parseAddress(lower), sum);
   assert.is(parseAddress("0x" + lower.slice(2).toUpperCase()), sum);
   assert.is(parseAddress(sum), sum);
-  const badSum = sum.slice(0, 3) + (sum[3] === sum[3]!.toUpperCase() ? sum[3]!.toLowerCase() : sum[3]!.toUpperCase()) + sum.slice(4);
+  const badSum =
+    sum.slice(0, 3) + (sum[3] === sum[3]!.toUpperCase() ? sum[3]!.toLowerCase() : sum[3]!.toUpperCase()) + sum.slice(4);
   for (const bad of [badSum, lower.slice(0, 41), "XE65GB6LDNXYOFTX0NSV3FUWKOWIXAMJK36", 1, "0x" + "g".repeat(40)]) {
     assert.is(err(() => parseAddress(bad, "oracle")).code, "INVALID_ADDRESS", String(bad));
   }
@@ -67,7 +69,8 @@ test("integers: Solidity ranges, bigint or safe number, never strings or floats"
     const e = err(fn);
     assert.equal([e.code, e.context.type], ["OUT_OF_RANGE", type]);
   }
-  for (const bad of ["1", 1.5, 2 ** 53, NaN, Infinity, null, {}]) assert.is(err(() => parseUint(bad, 256, "amount")).context.field, "amount");
+  for (const bad of ["1", 1.5, 2 ** 53, NaN, Infinity, null, {}])
+    assert.is(err(() => parseUint(bad, 256, "amount")).context.field, "amount");
   assert.throws(() => parseUint(1, 7), RangeError);
   assert.throws(() => parseUintNumber(1, 64), RangeError);
 });
@@ -78,8 +81,14 @@ test("property: parseUint/parseInt accept exactly their range", () => {
     fc.property(bits, fc.bigInt({ min: -(2n ** 260n), max: 2n ** 260n }), (b, v) => {
       const uOk = v >= 0n && v < 1n << BigInt(b);
       const iOk = v >= -(1n << BigInt(b - 1)) && v < 1n << BigInt(b - 1);
-      assert.is(ok(() => parseUint(v, b)), uOk);
-      assert.is(ok(() => parseSInt(v, b)), iOk);
+      assert.is(
+        ok(() => parseUint(v, b)),
+        uOk,
+      );
+      assert.is(
+        ok(() => parseSInt(v, b)),
+        iOk,
+      );
     }),
   );
 });
@@ -96,7 +105,8 @@ function ok(fn: () => unknown): boolean {
 
 test("market ids and their bytes32 form", () => {
   assert.is(parseMarketId("BTC-PERP"), "BTC-PERP");
-  for (const bad of ["", "btc-perp", "BTC PERP", "A".repeat(32), "BTC\0", 5]) assert.is(err(() => parseMarketId(bad)).code, "INVALID_MARKET_ID");
+  for (const bad of ["", "btc-perp", "BTC PERP", "A".repeat(32), "BTC\0", 5])
+    assert.is(err(() => parseMarketId(bad)).code, "INVALID_MARKET_ID");
   const id = "BTC-PERP" as MarketId;
   assert.is(marketIdToBytes32(id), encodeBytes32String("BTC-PERP"));
   assert.is(bytes32ToMarketId(marketIdToBytes32(id)), id);

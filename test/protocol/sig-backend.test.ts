@@ -12,9 +12,20 @@ import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { loadNativeBackend } from "../../src/protocol/sig-backend-native.ts";
 import { nobleBackend } from "../../src/protocol/sig-backend-noble.ts";
-import { givenSignatureBackend, nobleSignatureBackend, resolveSignatureBackend } from "../../src/protocol/sig-backend.ts";
+import {
+  givenSignatureBackend,
+  nobleSignatureBackend,
+  resolveSignatureBackend,
+} from "../../src/protocol/sig-backend.ts";
 import type { SignatureBackend } from "../../src/protocol/sig-backend-types.ts";
-import { defaultSignatures, signDigest, signerFromPrivateKey, Signatures, signHash, withSignatures } from "../../src/protocol/sign.ts";
+import {
+  defaultSignatures,
+  signDigest,
+  signerFromPrivateKey,
+  Signatures,
+  signHash,
+  withSignatures,
+} from "../../src/protocol/sign.ts";
 import type { Address, Bytes32, Hex } from "../../src/protocol/types.ts";
 
 const test = suite("signature backends");
@@ -27,7 +38,11 @@ const hash32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
 
 test("the native binding loads here (prebuilt, no compiler)", () => {
   // Recorded rather than required: the dependency is optional.
-  console.log(native ? `  native: ${native.description}` : `  native unavailable: ${(loadNativeBackend() as { reason: string }).reason}`);
+  console.log(
+    native
+      ? `  native: ${native.description}`
+      : `  native unavailable: ${(loadNativeBackend() as { reason: string }).reason}`,
+  );
 });
 
 test("backends sign identically (RFC 6979, low s) and recover the signer", () => {
@@ -100,7 +115,10 @@ for (const choice of ["noble", ...(native ? ["native"] : [])] as ("noble" | "nat
         const twin = Buffer.from(bytes);
         twin.set(Buffer.from((N - s).toString(16).padStart(64, "0"), "hex"), 32);
         twin[64] = bytes[64] === 27 ? 28 : 27;
-        assert.not.ok(sigs.verifyHashSignature(hash, ("0x" + twin.toString("hex")) as Hex, signer.address), "high-s twin");
+        assert.not.ok(
+          sigs.verifyHashSignature(hash, ("0x" + twin.toString("hex")) as Hex, signer.address),
+          "high-s twin",
+        );
         assert.throws(() => sigs.recoverHashSigner(hash, ("0x" + twin.toString("hex")) as Hex));
         assert.not.ok(sigs.verifyHashSignature(hash, "0x1234" as Hex, signer.address));
         // the same bytes as the shared default's
@@ -118,7 +136,10 @@ function counting(inner: SignatureBackend): SignatureBackend & { calls: number }
     calls: 0,
     sign: (k: Uint8Array, h: Uint8Array) => (c.calls++, inner.sign(k, h)),
     recover: (h: Uint8Array, rs: Uint8Array, v: 0 | 1) => (c.calls++, inner.recover(h, rs, v)),
-    verify: (h: Uint8Array, rs: Uint8Array, v: 0 | 1, key: Parameters<SignatureBackend["verify"]>[3]) => (c.calls++, inner.verify(h, rs, v, key)),
+    verify: (h: Uint8Array, rs: Uint8Array, v: 0 | 1, key: Parameters<SignatureBackend["verify"]>[3]) => (
+      c.calls++,
+      inner.verify(h, rs, v, key)
+    ),
   };
   return c;
 }
@@ -139,7 +160,11 @@ test("two owners in one thread: each signs and verifies with its own backend, an
   assert.is(b.calls, 1);
   assert.ok(sigsB.verifyingKeyOf(alice.address) !== undefined, "learned by the one that checked");
   assert.is(sigsA.verifyingKeyOf(alice.address), undefined, "not by the other");
-  assert.is(signDigest(bob, digest), signDigest(signerFromPrivateKey(bob.privateKey), digest), "the same bytes under any backend");
+  assert.is(
+    signDigest(bob, digest),
+    signDigest(signerFromPrivateKey(bob.privateKey), digest),
+    "the same bytes under any backend",
+  );
   assert.is(b.calls, 2);
   assert.is(defaultSignatures().backend, nobleSignatureBackend(), "the shared default is still the shared noble");
 });
@@ -153,7 +178,10 @@ test("auto selects native when it loads, and reports what it chose; nothing is s
   assert.is(resolveSignatureBackend("noble").backend, nobleSignatureBackend(), "one noble per thread");
   assert.is(defaultSignatures().backend.name, "noble");
   assert.is(givenSignatureBackend(backends[0]!).info.requested, "given");
-  assert.throws(() => resolveSignatureBackend("fast" as never), (e: unknown) => e instanceof TypeError);
+  assert.throws(
+    () => resolveSignatureBackend("fast" as never),
+    (e: unknown) => e instanceof TypeError,
+  );
 });
 
 test.run();

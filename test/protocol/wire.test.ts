@@ -4,7 +4,12 @@ import fc from "fast-check";
 import { getAddress } from "ethers";
 import { Packr } from "msgpackr";
 import { WireError } from "../../src/errors/wire.ts";
-import { MAX_APP_DATA_BYTES, MAX_FRAME_BYTES, MAX_PRICE_REPORTS, MAX_SYNC_STATES } from "../../src/protocol/constants.ts";
+import {
+  MAX_APP_DATA_BYTES,
+  MAX_FRAME_BYTES,
+  MAX_PRICE_REPORTS,
+  MAX_SYNC_STATES,
+} from "../../src/protocol/constants.ts";
 import { errorReply, type Message, type MessageType, type WireSignedState } from "../../src/protocol/messages.ts";
 import type { Address, Bytes32, Hex, MarketId } from "../../src/protocol/types.ts";
 import type { Collateral, Price } from "../../src/protocol/units.ts";
@@ -13,10 +18,16 @@ import { ProtocolError } from "../../src/errors/protocol.ts";
 
 const UINT256_MAX = 2n ** 256n - 1n;
 /** A raw packer for hostile frames: same number handling, no validation. */
-const raw = new Packr({ useRecords: false, useBigIntExtension: true, encodeUndefinedAsNil: true, int64AsType: "bigint" });
+const raw = new Packr({
+  useRecords: false,
+  useBigIntExtension: true,
+  encodeUndefinedAsNil: true,
+  int64AsType: "bigint",
+});
 
 /** Plain objects, like what msgpack decodes (fast-check defaults to null prototypes). */
-const rec = <T,>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> => fc.record(model, { noNullPrototype: true }) as fc.Arbitrary<T>;
+const rec = <T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> =>
+  fc.record(model, { noNullPrototype: true }) as fc.Arbitrary<T>;
 const toHex = (b: Uint8Array) => ("0x" + Buffer.from(b).toString("hex")) as Hex;
 const hexN = (n: number) => fc.uint8Array({ minLength: n, maxLength: n }).map(toHex);
 const hexUpTo = (n: number) => fc.uint8Array({ maxLength: n }).map(toHex);
@@ -42,7 +53,12 @@ const signedState: fc.Arbitrary<WireSignedState> = rec({
         asset: address,
         assetMetadata: rec({ assetType: fc.constantFrom(0, 1, 2, 3 as const), metadata: hexUpTo(8) }),
         allocations: fc.array(
-          rec({ destination: bytes32, amount: u256, allocationType: fc.constantFrom(0, 1, 2 as const), metadata: hexUpTo(8) }),
+          rec({
+            destination: bytes32,
+            amount: u256,
+            allocationType: fc.constantFrom(0, 1, 2 as const),
+            metadata: hexUpTo(8),
+          }),
           { maxLength: 3 },
         ),
       }),
@@ -59,7 +75,10 @@ const report = rec({ market, price: u256.map((p) => p as Price), timestamp: u64,
 const action = fc.oneof(
   rec({ kind: fc.constant("open" as const), deposit: u256.map((v) => v as Collateral) }),
   rec({ kind: fc.constant("trade" as const), market, size: i256, price: u256.map((v) => v as Price) }),
-  rec({ kind: fc.constantFrom("deposit" as const, "hubTopUp" as const, "withdraw" as const), amount: u256.map((v) => v as Collateral) }),
+  rec({
+    kind: fc.constantFrom("deposit" as const, "hubTopUp" as const, "withdraw" as const),
+    amount: u256.map((v) => v as Collateral),
+  }),
   rec({ kind: fc.constantFrom("remark" as const, "liquidate" as const, "close" as const) }),
   rec({ kind: fc.constant("adoptRiskParams" as const), riskParamsHash: bytes32 }),
 );
@@ -79,15 +98,42 @@ const ARBS: Record<MessageType, fc.Arbitrary<Message>> = {
   welcome: rec({ type: fc.constant("welcome" as const), address }),
   propose: fc.oneof(
     rec({ type: fc.constant("propose" as const), signedState, action, reports: fc.array(report, { maxLength: 3 }) }),
-    rec({ type: fc.constant("propose" as const), signedState, action, reports: fc.array(report, { maxLength: 3 }), funding: fc.array(rec({ market, index: i256 }), { maxLength: 3 }) }),
+    rec({
+      type: fc.constant("propose" as const),
+      signedState,
+      action,
+      reports: fc.array(report, { maxLength: 3 }),
+      funding: fc.array(rec({ market, index: i256 }), { maxLength: 3 }),
+    }),
   ),
   accept: rec({ type: fc.constant("accept" as const), channelId: bytes32, turnNum: u48, signature: sig }),
-  reject: rec({ type: fc.constant("reject" as const), channelId: bytes32, turnNum: u48, code: errCode, number: fc.integer({ min: 0, max: 65535 }), message: text }),
-  "sync-status": rec({ type: fc.constant("sync-status" as const), channels: fc.array(rec({ channelId: bytes32, turnNum: u48 }), { maxLength: 20 }) }),
+  reject: rec({
+    type: fc.constant("reject" as const),
+    channelId: bytes32,
+    turnNum: u48,
+    code: errCode,
+    number: fc.integer({ min: 0, max: 65535 }),
+    message: text,
+  }),
+  "sync-status": rec({
+    type: fc.constant("sync-status" as const),
+    channels: fc.array(rec({ channelId: bytes32, turnNum: u48 }), { maxLength: 20 }),
+  }),
   "sync-states": rec({ type: fc.constant("sync-states" as const), states: fc.array(signedState, { maxLength: 3 }) }),
   price: rec({ type: fc.constant("price" as const), reports: fc.array(report, { maxLength: 10 }) }),
-  "risk-params": rec({ type: fc.constant("risk-params" as const), channelId: bytes32, riskParamsHash: bytes32, noticeEndsAt: u64, markets: fc.array(marketParams, { minLength: 1, maxLength: 3 }) }),
-  error: rec({ type: fc.constant("error" as const), code: errCode, number: fc.integer({ min: 0, max: 65535 }), message: text }),
+  "risk-params": rec({
+    type: fc.constant("risk-params" as const),
+    channelId: bytes32,
+    riskParamsHash: bytes32,
+    noticeEndsAt: u64,
+    markets: fc.array(marketParams, { minLength: 1, maxLength: 3 }),
+  }),
+  error: rec({
+    type: fc.constant("error" as const),
+    code: errCode,
+    number: fc.integer({ min: 0, max: 65535 }),
+    message: text,
+  }),
 };
 
 function wireCode(fn: () => unknown): string {
@@ -115,16 +161,30 @@ const SIG = "0x" + "33".repeat(65);
 const goodAccept = { type: "accept", channelId: B32, turnNum: 7, signature: SIG };
 const goodState = {
   state: {
-    participants: [A1, "0x" + "44".repeat(20)], channelNonce: 1n, appDefinition: A1, challengeDuration: 86400,
-    outcome: [{ asset: A1, assetMetadata: { assetType: 0, metadata: "0x" }, allocations: [{ destination: B32, amount: 5n, allocationType: 0, metadata: "0x" }] }],
-    appData: "0x", turnNum: 3, isFinal: false,
+    participants: [A1, "0x" + "44".repeat(20)],
+    channelNonce: 1n,
+    appDefinition: A1,
+    challengeDuration: 86400,
+    outcome: [
+      {
+        asset: A1,
+        assetMetadata: { assetType: 0, metadata: "0x" },
+        allocations: [{ destination: B32, amount: 5n, allocationType: 0, metadata: "0x" }],
+      },
+    ],
+    appData: "0x",
+    turnNum: 3,
+    isFinal: false,
   },
   sigs: [SIG, null],
 };
 
 for (const [type, arb] of Object.entries(ARBS)) {
   test(`round trip: ${type}`, () => {
-    fc.assert(fc.property(arb, (m) => assert.equal(decodeFrame(encodeFrame(m)), m)), { numRuns: 60 });
+    fc.assert(
+      fc.property(arb, (m) => assert.equal(decodeFrame(encodeFrame(m)), m)),
+      { numRuns: 60 },
+    );
   });
 }
 
@@ -136,18 +196,33 @@ test("addresses arrive checksummed whatever case was sent; hex arrives lowercase
 });
 
 test("bigint precision: uint256 max and int256 min survive; one more is out of range", () => {
-  const trade = { type: "action", channelId: B32, action: { kind: "trade", market: "BTC-PERP", size: -(2n ** 255n), price: UINT256_MAX } };
+  const trade = {
+    type: "action",
+    channelId: B32,
+    action: { kind: "trade", market: "BTC-PERP", size: -(2n ** 255n), price: UINT256_MAX },
+  };
   assert.equal(decodeFrame(encodeFrame(trade as Message)), trade);
   const d = details(() => decodeFrame(raw.pack({ ...trade, action: { ...trade.action, price: UINT256_MAX + 1n } })));
   assert.equal([d.path, d.reason], ["action.price", "OUT_OF_RANGE"]);
-  assert.is(wireCode(() => decodeFrame(raw.pack({ ...trade, action: { ...trade.action, size: -(2n ** 255n) - 1n } }))), "INVALID_MESSAGE");
-  const push = { type: "price", reports: [{ market: "BTC-PERP", price: 1n, timestamp: 2n ** 64n - 1n, signature: SIG }] };
+  assert.is(
+    wireCode(() => decodeFrame(raw.pack({ ...trade, action: { ...trade.action, size: -(2n ** 255n) - 1n } }))),
+    "INVALID_MESSAGE",
+  );
+  const push = {
+    type: "price",
+    reports: [{ market: "BTC-PERP", price: 1n, timestamp: 2n ** 64n - 1n, signature: SIG }],
+  };
   assert.equal(decodeFrame(encodeFrame(push as unknown as Message)), push);
-  assert.is(wireCode(() => decodeFrame(raw.pack({ ...push, reports: [{ ...push.reports[0], timestamp: 2n ** 64n }] }))), "INVALID_MESSAGE");
+  assert.is(
+    wireCode(() => decodeFrame(raw.pack({ ...push, reports: [{ ...push.reports[0], timestamp: 2n ** 64n }] }))),
+    "INVALID_MESSAGE",
+  );
 });
 
 test("small integers sent as msgpack ints are accepted for bigint fields", () => {
-  const m = decodeFrame(raw.pack({ type: "price", reports: [{ market: "BTC-PERP", price: 42, timestamp: 7, signature: SIG }] }));
+  const m = decodeFrame(
+    raw.pack({ type: "price", reports: [{ market: "BTC-PERP", price: 42, timestamp: 7, signature: SIG }] }),
+  );
   assert.equal(m, { type: "price", reports: [{ market: "BTC-PERP", price: 42n, timestamp: 7n, signature: SIG }] });
 });
 
@@ -157,9 +232,39 @@ test("negative sizes, amounts and turn numbers are rejected with the field path"
     [{ ...goodAccept, turnNum: 2 ** 48 }, "turnNum"],
     [{ ...goodAccept, turnNum: 1.5 }, "turnNum"],
     [{ type: "open", deposit: -1n }, "deposit"],
-    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, state: { ...goodState.state, channelNonce: -1n } } }, "signedState.state.channelNonce"],
-    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, state: { ...goodState.state, outcome: [{ ...goodState.state.outcome[0], allocations: [{ destination: B32, amount: -5n, allocationType: 0, metadata: "0x" }] }] } } }, "signedState.state.outcome[0].allocations[0].amount"],
-    [{ type: "price", reports: [{ market: "BTC-PERP", price: -1n, timestamp: 1n, signature: SIG }] }, "reports[0].price"],
+    [
+      {
+        type: "propose",
+        action: { kind: "remark" },
+        reports: [],
+        signedState: { ...goodState, state: { ...goodState.state, channelNonce: -1n } },
+      },
+      "signedState.state.channelNonce",
+    ],
+    [
+      {
+        type: "propose",
+        action: { kind: "remark" },
+        reports: [],
+        signedState: {
+          ...goodState,
+          state: {
+            ...goodState.state,
+            outcome: [
+              {
+                ...goodState.state.outcome[0],
+                allocations: [{ destination: B32, amount: -5n, allocationType: 0, metadata: "0x" }],
+              },
+            ],
+          },
+        },
+      },
+      "signedState.state.outcome[0].allocations[0].amount",
+    ],
+    [
+      { type: "price", reports: [{ market: "BTC-PERP", price: -1n, timestamp: 1n, signature: SIG }] },
+      "reports[0].price",
+    ],
   ];
   for (const [msg, path] of cases) {
     const d = details(() => decodeFrame(raw.pack(msg)));
@@ -177,17 +282,79 @@ test("wrong field types, missing and unknown fields: INVALID_MESSAGE with the pa
     [{ type: "accept", channelId: B32, turnNum: 7 }, "signature"],
     [{ ...goodAccept, extra: [1, 2, 3] }, "extra"],
     [{ ...goodAccept, ["__proto__"]: { polluted: true } }, "__proto_"],
-    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, sigs: [SIG] } }, "signedState.sigs"],
-    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, state: { ...goodState.state, participants: [A1] } } }, "signedState.state.participants"],
-    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, state: { ...goodState.state, isFinal: 0 } } }, "signedState.state.isFinal"],
-    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, state: { ...goodState.state, appData: "0x" + "00".repeat(MAX_APP_DATA_BYTES + 1) } } }, "signedState.state.appData"],
-    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, state: { ...goodState.state, outcome: [{ ...goodState.state.outcome[0], assetMetadata: { assetType: 4, metadata: "0x" } }] } } }, "signedState.state.outcome[0].assetMetadata.assetType"],
+    [
+      { type: "propose", action: { kind: "remark" }, reports: [], signedState: { ...goodState, sigs: [SIG] } },
+      "signedState.sigs",
+    ],
+    [
+      {
+        type: "propose",
+        action: { kind: "remark" },
+        reports: [],
+        signedState: { ...goodState, state: { ...goodState.state, participants: [A1] } },
+      },
+      "signedState.state.participants",
+    ],
+    [
+      {
+        type: "propose",
+        action: { kind: "remark" },
+        reports: [],
+        signedState: { ...goodState, state: { ...goodState.state, isFinal: 0 } },
+      },
+      "signedState.state.isFinal",
+    ],
+    [
+      {
+        type: "propose",
+        action: { kind: "remark" },
+        reports: [],
+        signedState: {
+          ...goodState,
+          state: { ...goodState.state, appData: "0x" + "00".repeat(MAX_APP_DATA_BYTES + 1) },
+        },
+      },
+      "signedState.state.appData",
+    ],
+    [
+      {
+        type: "propose",
+        action: { kind: "remark" },
+        reports: [],
+        signedState: {
+          ...goodState,
+          state: {
+            ...goodState.state,
+            outcome: [{ ...goodState.state.outcome[0], assetMetadata: { assetType: 4, metadata: "0x" } }],
+          },
+        },
+      },
+      "signedState.state.outcome[0].assetMetadata.assetType",
+    ],
     [{ type: "price", reports: [{ market: "btc", price: 1n, timestamp: 1n, signature: SIG }] }, "reports[0].market"],
     [{ type: "error", code: "lower", number: 1, message: "x" }, "code"],
     [{ type: "error", code: "X", number: 1, message: "x".repeat(300) }, "message"],
     [{ type: "sync-status", channels: {} }, "channels"],
-    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: goodState, funding: [{ market: "BTC-PERP", index: "1" }] }, "funding[0].index"],
-    [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: goodState, funding: [{ market: "BTC-PERP" }] }, "funding[0].index"],
+    [
+      {
+        type: "propose",
+        action: { kind: "remark" },
+        reports: [],
+        signedState: goodState,
+        funding: [{ market: "BTC-PERP", index: "1" }],
+      },
+      "funding[0].index",
+    ],
+    [
+      {
+        type: "propose",
+        action: { kind: "remark" },
+        reports: [],
+        signedState: goodState,
+        funding: [{ market: "BTC-PERP" }],
+      },
+      "funding[0].index",
+    ],
     [{ type: "propose", action: { kind: "remark" }, reports: [], signedState: goodState, funding: null }, "funding"],
   ];
   for (const [msg, path] of cases) {
@@ -202,47 +369,118 @@ test("wrong field types, missing and unknown fields: INVALID_MESSAGE with the pa
 });
 
 test("unknown type, missing type, non-object frames", () => {
-  assert.is(wireCode(() => decodeFrame(raw.pack({ type: "nope" }))), "UNKNOWN_MESSAGE");
-  assert.is(wireCode(() => decodeFrame(raw.pack({ type: "toString" }))), "UNKNOWN_MESSAGE");
-  assert.is(wireCode(() => decodeFrame(raw.pack({ kind: "accept" }))), "UNKNOWN_MESSAGE");
-  assert.is(wireCode(() => decodeFrame(raw.pack([1, 2]))), "INVALID_MESSAGE");
-  assert.is(wireCode(() => decodeFrame(raw.pack("accept"))), "INVALID_MESSAGE");
-  assert.is(wireCode(() => decodeFrame(raw.pack(null))), "INVALID_MESSAGE");
-  assert.is(wireCode(() => decodeFrame(raw.pack(new Date(0)))), "UNKNOWN_MESSAGE");
+  assert.is(
+    wireCode(() => decodeFrame(raw.pack({ type: "nope" }))),
+    "UNKNOWN_MESSAGE",
+  );
+  assert.is(
+    wireCode(() => decodeFrame(raw.pack({ type: "toString" }))),
+    "UNKNOWN_MESSAGE",
+  );
+  assert.is(
+    wireCode(() => decodeFrame(raw.pack({ kind: "accept" }))),
+    "UNKNOWN_MESSAGE",
+  );
+  assert.is(
+    wireCode(() => decodeFrame(raw.pack([1, 2]))),
+    "INVALID_MESSAGE",
+  );
+  assert.is(
+    wireCode(() => decodeFrame(raw.pack("accept"))),
+    "INVALID_MESSAGE",
+  );
+  assert.is(
+    wireCode(() => decodeFrame(raw.pack(null))),
+    "INVALID_MESSAGE",
+  );
+  assert.is(
+    wireCode(() => decodeFrame(raw.pack(new Date(0)))),
+    "UNKNOWN_MESSAGE",
+  );
 });
 
 test("family: messages of another family are refused; error replies pass everywhere", () => {
   const frame = encodeFrame(goodAccept as Message);
   assert.is(decodeFrame(frame, "update").type, "accept");
-  assert.is(wireCode(() => decodeFrame(frame, "sync")), "UNKNOWN_MESSAGE");
+  assert.is(
+    wireCode(() => decodeFrame(frame, "sync")),
+    "UNKNOWN_MESSAGE",
+  );
   const err = encodeFrame(errorReply(new ProtocolError("OUT_OF_RANGE", { details: { secret: "not sent" } })));
-  assert.equal(decodeFrame(err, "price"), { type: "error", code: "OUT_OF_RANGE", number: 3002, message: "Integer is outside the range of its Solidity type" });
+  assert.equal(decodeFrame(err, "price"), {
+    type: "error",
+    code: "OUT_OF_RANGE",
+    number: 3002,
+    message: "Integer is outside the range of its Solidity type",
+  });
 });
 
 test("oversized frames: size checked before decoding, and on encode", () => {
-  assert.is(wireCode(() => decodeFrame(new Uint8Array(MAX_FRAME_BYTES + 1).fill(0xc1))), "FRAME_TOO_LARGE");
+  assert.is(
+    wireCode(() => decodeFrame(new Uint8Array(MAX_FRAME_BYTES + 1).fill(0xc1))),
+    "FRAME_TOO_LARGE",
+  );
   const big = "0x" + "ab".repeat(MAX_APP_DATA_BYTES);
-  const states = Array.from({ length: MAX_SYNC_STATES }, () => ({ ...goodState, sigs: [SIG, SIG], state: { ...goodState.state, appData: big } }));
+  const states = Array.from({ length: MAX_SYNC_STATES }, () => ({
+    ...goodState,
+    sigs: [SIG, SIG],
+    state: { ...goodState.state, appData: big },
+  }));
   const msg = { type: "sync-states", states } as unknown as Message;
-  assert.is(wireCode(() => encodeFrame(msg)), "FRAME_TOO_LARGE");
-  assert.is(wireCode(() => decodeFrame(raw.pack(msg))), "FRAME_TOO_LARGE");
+  assert.is(
+    wireCode(() => encodeFrame(msg)),
+    "FRAME_TOO_LARGE",
+  );
+  assert.is(
+    wireCode(() => decodeFrame(raw.pack(msg))),
+    "FRAME_TOO_LARGE",
+  );
 });
 
 test("huge arrays: over a cap, or a header claiming 2^32-1 elements", () => {
-  const reports = Array.from({ length: MAX_PRICE_REPORTS + 1 }, () => ({ market: "BTC-PERP", price: 1n, timestamp: 1n, signature: SIG }));
+  const reports = Array.from({ length: MAX_PRICE_REPORTS + 1 }, () => ({
+    market: "BTC-PERP",
+    price: 1n,
+    timestamp: 1n,
+    signature: SIG,
+  }));
   assert.is(details(() => decodeFrame(raw.pack({ type: "price", reports }))).path, "reports");
   // { type: "price", reports: array32 of 0xffffffff elements } with no elements present
   const head = raw.pack({ type: "price" });
-  const frame = Buffer.concat([Buffer.from([0x82]), head.subarray(1), raw.pack("reports"), Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff])]);
-  assert.is(wireCode(() => decodeFrame(frame)), "MALFORMED_FRAME");
+  const frame = Buffer.concat([
+    Buffer.from([0x82]),
+    head.subarray(1),
+    raw.pack("reports"),
+    Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]),
+  ]);
+  assert.is(
+    wireCode(() => decodeFrame(frame)),
+    "MALFORMED_FRAME",
+  );
   const map = Buffer.from([0xdf, 0xff, 0xff, 0xff, 0xff]);
-  assert.is(wireCode(() => decodeFrame(map)), "MALFORMED_FRAME");
+  assert.is(
+    wireCode(() => decodeFrame(map)),
+    "MALFORMED_FRAME",
+  );
 });
 
 test("truncated frames and trailing bytes are malformed", () => {
-  const frame = encodeFrame({ type: "propose", action: { kind: "remark" }, reports: [], signedState: goodState } as unknown as Message);
-  for (let n = 0; n < frame.length; n++) assert.is(wireCode(() => decodeFrame(frame.subarray(0, n))), "MALFORMED_FRAME", `prefix ${n}`);
-  assert.is(wireCode(() => decodeFrame(Buffer.concat([frame, Buffer.from([0])]))), "MALFORMED_FRAME");
+  const frame = encodeFrame({
+    type: "propose",
+    action: { kind: "remark" },
+    reports: [],
+    signedState: goodState,
+  } as unknown as Message);
+  for (let n = 0; n < frame.length; n++)
+    assert.is(
+      wireCode(() => decodeFrame(frame.subarray(0, n))),
+      "MALFORMED_FRAME",
+      `prefix ${n}`,
+    );
+  assert.is(
+    wireCode(() => decodeFrame(Buffer.concat([frame, Buffer.from([0])]))),
+    "MALFORMED_FRAME",
+  );
 });
 
 test("deep nesting is a typed rejection, not a crash", () => {

@@ -45,7 +45,11 @@ test("writes made while a commit is in flight wait for it and share the next; ea
   assert.equal(h.batches[1], ["c", "d", "e"], "the next commit carries everything queued meanwhile, in order");
   h.releases[1]!(new Error("connection lost"));
   await Promise.all(second);
-  assert.equal(h.settled.slice(2), ["c:connection lost", "d:connection lost", "e:connection lost"], "a failed commit rejects its whole batch");
+  assert.equal(
+    h.settled.slice(2),
+    ["c:connection lost", "d:connection lost", "e:connection lost"],
+    "a failed commit rejects its whole batch",
+  );
   assert.equal(h.committer.metrics, { commits: 1, writes: 2, maxBatch: 2 });
 });
 

@@ -71,11 +71,19 @@ export function storeConformance(backend: Backend): void {
           fc.constantFrom("both", "trader", "hub"),
           async (trader, hub, turnNum, appData, isFinal, who) => {
             const ch = testChannel(nonce++);
-            const state = testState(ch, turnNum, { trader, hub, isFinal, appData: ("0x" + Buffer.from(appData).toString("hex")) as Hex });
-            const s: SignedState = { state, sigs: [who === "hub" ? undefined : fakeSig(turnNum), who === "trader" ? undefined : fakeSig(turnNum + 1)] };
+            const state = testState(ch, turnNum, {
+              trader,
+              hub,
+              isFinal,
+              appData: ("0x" + Buffer.from(appData).toString("hex")) as Hex,
+            });
+            const s: SignedState = {
+              state,
+              sigs: [who === "hub" ? undefined : fakeSig(turnNum), who === "trader" ? undefined : fakeSig(turnNum + 1)],
+            };
             await store.saveState(s);
-            assert.equal((await store.latestState(ch.id)), s);
-            assert.equal((await store.latestSupported(ch.id)), who === "both" ? s : undefined);
+            assert.equal(await store.latestState(ch.id), s);
+            assert.equal(await store.latestSupported(ch.id), who === "both" ? s : undefined);
           },
         ),
         { numRuns: 60 },
@@ -89,17 +97,21 @@ export function storeConformance(backend: Backend): void {
       const s1 = signed(testState(ch, 1));
       const s2 = signed(testState(ch, 2));
       const p3 = signed(testState(ch, 3), "hub");
-      assert.is((await store.latestSupported(ch.id)), undefined);
-      assert.is((await store.latestState(ch.id)), undefined);
+      assert.is(await store.latestSupported(ch.id), undefined);
+      assert.is(await store.latestState(ch.id), undefined);
       await Promise.all([store.saveState(s1), store.saveState(s2), store.saveState(p3)]);
-      assert.equal((await store.latestSupported(ch.id)), s2);
-      assert.equal((await store.latestState(ch.id)), p3);
-      assert.equal((await store.statesAfter(ch.id, 0)), [s1, s2]);
-      assert.equal((await store.statesAfter(ch.id, 1)), [s2]);
-      assert.equal((await store.statesAfter(ch.id, 2)), []);
+      assert.equal(await store.latestSupported(ch.id), s2);
+      assert.equal(await store.latestState(ch.id), p3);
+      assert.equal(await store.statesAfter(ch.id, 0), [s1, s2]);
+      assert.equal(await store.statesAfter(ch.id, 1), [s2]);
+      assert.equal(await store.statesAfter(ch.id, 2), []);
       assert.is(await store.prune(ch.id), 1);
-      assert.equal((await store.statesAfter(ch.id, -1)), [s2]);
-      assert.equal((await store.latestState(ch.id)), p3, "the proposal above the latest supported state survives pruning");
+      assert.equal(await store.statesAfter(ch.id, -1), [s2]);
+      assert.equal(
+        await store.latestState(ch.id),
+        p3,
+        "the proposal above the latest supported state survives pruning",
+      );
       assert.is(await store.prune(ch.id), 0);
       assert.is(await store.prune(testChannel(99n).id), 0, "unknown channel: nothing to prune");
     }, false);
@@ -111,8 +123,8 @@ export function storeConformance(backend: Backend): void {
       for (let t = 1; t <= 5; t++) await store.saveState(signed(testState(ch, t)));
       const p6 = signed(testState(ch, 6), "trader");
       await store.saveState(p6);
-      assert.equal(turns((await store.statesAfter(ch.id, -1))), [5]);
-      assert.equal((await store.latestState(ch.id)), p6);
+      assert.equal(turns(await store.statesAfter(ch.id, -1)), [5]);
+      assert.equal(await store.latestState(ch.id), p6);
       assert.is(store.metrics.pruned, 4);
     });
   });
@@ -123,17 +135,17 @@ export function storeConformance(backend: Backend): void {
       const state = testState(ch, 1);
       const both = signed(state);
       await store.saveState({ state, sigs: [both.sigs[0], undefined] });
-      assert.is((await store.latestSupported(ch.id)), undefined);
+      assert.is(await store.latestSupported(ch.id), undefined);
       await store.saveState({ state, sigs: [undefined, both.sigs[1]] });
-      assert.equal((await store.latestSupported(ch.id)), both);
+      assert.equal(await store.latestSupported(ch.id), both);
       await store.saveState(both); // idempotent
-      assert.equal((await store.statesAfter(ch.id, -1)), [both]);
+      assert.equal(await store.statesAfter(ch.id, -1), [both]);
 
       const a = signed(testState(ch, 2, { hub: 5n }), "hub");
       const b = signed(testState(ch, 2, { hub: 6n }), "trader");
       await store.saveState(a);
       await store.saveState(b);
-      assert.equal((await store.latestState(ch.id)), b);
+      assert.equal(await store.latestState(ch.id), b);
     });
   });
 
@@ -142,7 +154,11 @@ export function storeConformance(backend: Backend): void {
       const ch = testChannel(4n);
       for (let t = 1; t <= 3; t++) await store.saveState(signed(testState(ch, t)));
       await store.saveState(signed(testState(ch, 4), "hub"));
-      const snapshot = async () => ({ supported: (await store.statesAfter(ch.id, -1)), latest: (await store.latestState(ch.id)), top: (await store.latestSupported(ch.id)) });
+      const snapshot = async () => ({
+        supported: await store.statesAfter(ch.id, -1),
+        latest: await store.latestState(ch.id),
+        top: await store.latestSupported(ch.id),
+      });
       const before = await snapshot();
       const commits = store.metrics.commits;
 
@@ -155,11 +171,18 @@ export function storeConformance(backend: Backend): void {
       // In one group commit with good writes: only the bad one fails.
       const other = testChannel(5n);
       const good = signed(testState(other, 1));
-      const results = await Promise.allSettled([store.saveState(good), store.saveState(signed(testState(ch, 1))), store.saveState(signed(testState(other, 2)))]);
-      assert.equal(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+      const results = await Promise.allSettled([
+        store.saveState(good),
+        store.saveState(signed(testState(ch, 1))),
+        store.saveState(signed(testState(other, 2))),
+      ]);
+      assert.equal(
+        results.map((r) => r.status),
+        ["fulfilled", "rejected", "fulfilled"],
+      );
       assert.is(store.metrics.commits, commits + 5, "one commit per awaited call above, one for the batch");
       assert.equal(await snapshot(), before);
-      assert.equal(turns((await store.statesAfter(other.id, -1))), [1, 2]);
+      assert.equal(turns(await store.statesAfter(other.id, -1)), [1, 2]);
     }, false);
   });
 
@@ -167,17 +190,39 @@ export function storeConformance(backend: Backend): void {
     await withBackend(async (store) => {
       const recs: ChannelRecord[] = [10n, 11n, 12n].map((n, i) => {
         const ch = testChannel(n);
-        return { channelId: ch.id, fixedPart: ch.fixed, token: TOKEN, role: i === 2 ? "trader" : "hub", status: "proposed", counterparty: i === 2 ? HUB.address : TRADER.address, createdAt: 1_700_000_000_000 + i };
+        return {
+          channelId: ch.id,
+          fixedPart: ch.fixed,
+          token: TOKEN,
+          role: i === 2 ? "trader" : "hub",
+          status: "proposed",
+          counterparty: i === 2 ? HUB.address : TRADER.address,
+          createdAt: 1_700_000_000_000 + i,
+        };
       });
       await Promise.all(recs.map((r) => store.putChannel(r)));
-      assert.equal((await store.getChannel(recs[0]!.channelId)), recs[0]);
-      assert.is((await store.getChannel(testChannel(13n).id)), undefined);
+      assert.equal(await store.getChannel(recs[0]!.channelId), recs[0]);
+      assert.is(await store.getChannel(testChannel(13n).id), undefined);
       await store.updateChannelStatus(recs[1]!.channelId, "open");
       assert.is((await store.getChannel(recs[1]!.channelId))?.status, "open");
-      assert.equal((await store.listChannels()).map((c) => c.channelId), recs.map((r) => r.channelId));
-      assert.equal((await store.listChannels({ status: "open" })).map((c) => c.channelId), [recs[1]!.channelId]);
-      assert.equal((await store.listChannels({ role: "trader" })).map((c) => c.channelId), [recs[2]!.channelId]);
-      assert.equal((await store.listChannels({ role: "hub", status: "proposed", counterparty: TRADER.address })).map((c) => c.channelId), [recs[0]!.channelId]);
+      assert.equal(
+        (await store.listChannels()).map((c) => c.channelId),
+        recs.map((r) => r.channelId),
+      );
+      assert.equal(
+        (await store.listChannels({ status: "open" })).map((c) => c.channelId),
+        [recs[1]!.channelId],
+      );
+      assert.equal(
+        (await store.listChannels({ role: "trader" })).map((c) => c.channelId),
+        [recs[2]!.channelId],
+      );
+      assert.equal(
+        (await store.listChannels({ role: "hub", status: "proposed", counterparty: TRADER.address })).map(
+          (c) => c.channelId,
+        ),
+        [recs[0]!.channelId],
+      );
       await store.putChannel({ ...recs[0]!, status: "funding" });
       assert.is((await store.getChannel(recs[0]!.channelId))?.status, "funding");
       await rejectsWith(store.updateChannelStatus(testChannel(13n).id, "open"), "CHANNEL_RECORD_MISSING");
@@ -199,25 +244,68 @@ export function storeConformance(backend: Backend): void {
   test("channelSummaries streams status, newest turn and latest supported appData per channel of a role", async () => {
     await withBackend(async (store) => {
       const [a, b, c, d] = [20n, 21n, 22n, 23n].map(testChannel);
-      const rec = (ch: typeof a, role: "hub" | "trader", i: number): ChannelRecord => ({ channelId: ch!.id, fixedPart: ch!.fixed, token: TOKEN, role, status: "open", counterparty: TRADER.address, createdAt: 1_700_000_000_000 + i });
-      await Promise.all([store.putChannel(rec(a, "hub", 0)), store.putChannel({ ...rec(b, "hub", 1), status: "proposed" }), store.putChannel(rec(c, "trader", 2)), store.putChannel(rec(d, "hub", 3))]);
-      const a1 = signed(testState(a!, 1)), a2 = signed(testState(a!, 2, { appData: "0x1234" as Hex })), a3 = signed(testState(a!, 3), "hub");
-      await Promise.all([store.saveState(a1), store.saveState(a2), store.saveState(a3), store.saveState(signed(testState(b!, 0), "hub")), store.saveState(signed(testState(c!, 4)))]);
+      const rec = (ch: typeof a, role: "hub" | "trader", i: number): ChannelRecord => ({
+        channelId: ch!.id,
+        fixedPart: ch!.fixed,
+        token: TOKEN,
+        role,
+        status: "open",
+        counterparty: TRADER.address,
+        createdAt: 1_700_000_000_000 + i,
+      });
+      await Promise.all([
+        store.putChannel(rec(a, "hub", 0)),
+        store.putChannel({ ...rec(b, "hub", 1), status: "proposed" }),
+        store.putChannel(rec(c, "trader", 2)),
+        store.putChannel(rec(d, "hub", 3)),
+      ]);
+      const a1 = signed(testState(a!, 1)),
+        a2 = signed(testState(a!, 2, { appData: "0x1234" as Hex })),
+        a3 = signed(testState(a!, 3), "hub");
+      await Promise.all([
+        store.saveState(a1),
+        store.saveState(a2),
+        store.saveState(a3),
+        store.saveState(signed(testState(b!, 0), "hub")),
+        store.saveState(signed(testState(c!, 4))),
+      ]);
       const out = await collect(store.channelSummaries("hub"));
       assert.equal(out, [
-        { channelId: a!.id, status: "open", counterparty: TRADER.address, newestTurn: 3, supportedTurn: 2, supportedAppData: "0x1234" },
+        {
+          channelId: a!.id,
+          status: "open",
+          counterparty: TRADER.address,
+          newestTurn: 3,
+          supportedTurn: 2,
+          supportedAppData: "0x1234",
+        },
         { channelId: b!.id, status: "proposed", counterparty: TRADER.address, newestTurn: 0 },
         { channelId: d!.id, status: "open", counterparty: TRADER.address, newestTurn: -1 },
       ]);
-      assert.equal((await collect(store.channelSummaries("trader"))).map((x) => x.supportedTurn), [4]);
+      assert.equal(
+        (await collect(store.channelSummaries("trader"))).map((x) => x.supportedTurn),
+        [4],
+      );
     });
   });
 
   test("metaWithPrefix reads exactly the keys under a prefix", async () => {
     await withBackend(async (store) => {
-      await Promise.all([store.setMeta("pending-action:0x01", "a"), store.setMeta("pending-action:0x02", ""), store.setMeta("pending-action;", "x"), store.setMeta("pending-actio", "y"), store.setMeta("roll-from:0x01", "r")]);
-      assert.equal((await store.metaWithPrefix("pending-action:")), new Map([["pending-action:0x01", "a"], ["pending-action:0x02", ""]]));
-      assert.equal((await store.metaWithPrefix("nothing:")), new Map());
+      await Promise.all([
+        store.setMeta("pending-action:0x01", "a"),
+        store.setMeta("pending-action:0x02", ""),
+        store.setMeta("pending-action;", "x"),
+        store.setMeta("pending-actio", "y"),
+        store.setMeta("roll-from:0x01", "r"),
+      ]);
+      assert.equal(
+        await store.metaWithPrefix("pending-action:"),
+        new Map([
+          ["pending-action:0x01", "a"],
+          ["pending-action:0x02", ""],
+        ]),
+      );
+      assert.equal(await store.metaWithPrefix("nothing:"), new Map());
       await rejectsWithType(() => store.metaWithPrefix(""), TypeError);
     });
   });
@@ -229,16 +317,23 @@ export function storeConformance(backend: Backend): void {
       await store.start();
       await store.setMeta("chain.lastBlock", "12345");
       await store.setMeta("peer.key", new Uint8Array([1, 2, 3]));
-      assert.is((await store.getMeta("chain.lastBlock")), "12345");
-      assert.equal((await store.getMeta("peer.key")), new Uint8Array([1, 2, 3]));
-      assert.is((await store.getMeta("missing")), undefined);
+      assert.is(await store.getMeta("chain.lastBlock"), "12345");
+      assert.equal(await store.getMeta("peer.key"), new Uint8Array([1, 2, 3]));
+      assert.is(await store.getMeta("missing"), undefined);
       await store.setMeta("chain.lastBlock", "12346");
-      const seen = [(await store.nextCounter("nonce")), (await store.nextCounter("nonce")), (await store.nextCounter("other"))];
+      const seen = [
+        await store.nextCounter("nonce"),
+        await store.nextCounter("nonce"),
+        await store.nextCounter("other"),
+      ];
       assert.equal(seen, [0n, 1n, 0n]);
       await store.stop();
       await store.start();
-      assert.is((await store.getMeta("chain.lastBlock")), "12346");
-      assert.equal([(await store.nextCounter("nonce")), (await store.nextCounter("nonce")), (await store.nextCounter("other"))], [2n, 3n, 1n]);
+      assert.is(await store.getMeta("chain.lastBlock"), "12346");
+      assert.equal(
+        [await store.nextCounter("nonce"), await store.nextCounter("nonce"), await store.nextCounter("other")],
+        [2n, 3n, 1n],
+      );
     } finally {
       await store.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -255,7 +350,16 @@ export function storeConformance(backend: Backend): void {
       () => store.latestState(ch.id),
       () => store.statesAfter(ch.id, 0),
       () => store.prune(ch.id),
-      () => store.putChannel({ channelId: ch.id, fixedPart: ch.fixed, token: TOKEN, role: "hub", status: "open", counterparty: TRADER.address, createdAt: 0 }),
+      () =>
+        store.putChannel({
+          channelId: ch.id,
+          fixedPart: ch.fixed,
+          token: TOKEN,
+          role: "hub",
+          status: "open",
+          counterparty: TRADER.address,
+          createdAt: 0,
+        }),
       () => store.updateChannelStatus(ch.id, "open"),
       () => store.getChannel(ch.id),
       () => store.listChannels(),
@@ -288,7 +392,7 @@ export function storeConformance(backend: Backend): void {
       await store.stop();
       await pending;
       await store.start();
-      assert.equal((await store.latestSupported(ch.id)), s);
+      assert.equal(await store.latestSupported(ch.id), s);
     } finally {
       await store.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -304,7 +408,7 @@ export function storeConformance(backend: Backend): void {
       const p = store.saveState(signed(testState(ch, 2)), { signal: controller.signal });
       controller.abort(reason);
       await rejectsWithReason(p, reason);
-      assert.is((await store.latestState(ch.id)), undefined);
+      assert.is(await store.latestState(ch.id), undefined);
     });
   });
 
@@ -322,19 +426,47 @@ export function storeConformance(backend: Backend): void {
       const recs: ChannelRecord[] = Array.from({ length: 2_345 }, (_, i) => {
         const ch = testChannel(100_000n + BigInt(i));
         // Many share a creation time: the order falls back to the id.
-        return { channelId: ch.id, fixedPart: ch.fixed, token: TOKEN, role: "hub", status: "open", counterparty: TRADER.address, createdAt: 1_700_000_000_000 + Math.floor(i / 7) };
+        return {
+          channelId: ch.id,
+          fixedPart: ch.fixed,
+          token: TOKEN,
+          role: "hub",
+          status: "open",
+          counterparty: TRADER.address,
+          createdAt: 1_700_000_000_000 + Math.floor(i / 7),
+        };
       });
       await Promise.all(recs.map((r) => store.putChannel(r)));
-      const want = [...recs].sort((a, b) => a.createdAt - b.createdAt || (a.channelId < b.channelId ? -1 : a.channelId > b.channelId ? 1 : 0)).map((r) => r.channelId);
-      assert.equal((await collect(store.channelSummaries("hub"))).map((x) => x.channelId), want);
+      const want = [...recs]
+        .sort(
+          (a, b) => a.createdAt - b.createdAt || (a.channelId < b.channelId ? -1 : a.channelId > b.channelId ? 1 : 0),
+        )
+        .map((r) => r.channelId);
+      assert.equal(
+        (await collect(store.channelSummaries("hub"))).map((x) => x.channelId),
+        want,
+      );
     });
   });
 
   test("a transaction commits all its writes together, in order", async () => {
     await withBackend(async (store) => {
       const ch = testChannel(30n);
-      const rec: ChannelRecord = { channelId: ch.id, fixedPart: ch.fixed, token: TOKEN, role: "hub", status: "funding", counterparty: TRADER.address, createdAt: 1 };
-      const objective: ObjectiveRecord = { id: `fund:${ch.id}`, kind: "fund", channelId: ch.id, body: new Uint8Array([1, 2]) };
+      const rec: ChannelRecord = {
+        channelId: ch.id,
+        fixedPart: ch.fixed,
+        token: TOKEN,
+        role: "hub",
+        status: "funding",
+        counterparty: TRADER.address,
+        createdAt: 1,
+      };
+      const objective: ObjectiveRecord = {
+        id: `fund:${ch.id}`,
+        kind: "fund",
+        channelId: ch.id,
+        body: new Uint8Array([1, 2]),
+      };
       const s0 = signed(testState(ch, 0));
       const commits = store.metrics.commits;
       await store.transaction((tx) => {
@@ -345,7 +477,11 @@ export function storeConformance(backend: Backend): void {
         tx.putObjective(objective);
       });
       assert.is(store.metrics.commits, commits + 1, "one commit");
-      assert.is((await store.getChannel(ch.id))?.status, "open", "a later write in the transaction sees an earlier one");
+      assert.is(
+        (await store.getChannel(ch.id))?.status,
+        "open",
+        "a later write in the transaction sees an earlier one",
+      );
       assert.equal(await store.latestSupported(ch.id), s0);
       assert.is(await store.getMeta("cursor"), "7");
       assert.equal(await store.objectives(), [objective]);
@@ -369,12 +505,19 @@ export function storeConformance(backend: Backend): void {
         store.saveState(signed(testState(other, 5))),
         store.transaction((tx) => tx.updateChannelStatus(testChannel(33n).id, "open")), // no record
       ]);
-      assert.equal(results.map((r) => r.status), ["rejected", "fulfilled", "rejected"]);
+      assert.equal(
+        results.map((r) => r.status),
+        ["rejected", "fulfilled", "rejected"],
+      );
       assert.is(((results[0] as PromiseRejectedResult).reason as { code: string }).code, "STALE_WRITE");
       assert.is(((results[2] as PromiseRejectedResult).reason as { code: string }).code, "CHANNEL_RECORD_MISSING");
       assert.is(await store.getMeta("m"), undefined);
       assert.equal(await store.objectives(), []);
-      assert.equal(turns(await store.statesAfter(other.id, -1)), [5], "the failed transaction's state of another channel is gone too");
+      assert.equal(
+        turns(await store.statesAfter(other.id, -1)),
+        [5],
+        "the failed transaction's state of another channel is gone too",
+      );
       assert.is((await store.latestSupported(ch.id))?.state.turnNum, 3);
     });
   });
@@ -396,7 +539,10 @@ export function storeConformance(backend: Backend): void {
         }),
         store.saveState(signed(s3other, "trader")), // at a turn the failed transaction never wrote: an insert, not a conflict
       ]);
-      assert.equal(results.map((r) => r.status), ["fulfilled", "fulfilled", "fulfilled", "rejected", "rejected", "fulfilled"]);
+      assert.equal(
+        results.map((r) => r.status),
+        ["fulfilled", "fulfilled", "fulfilled", "rejected", "rejected", "fulfilled"],
+      );
       assert.is(((results[3] as PromiseRejectedResult).reason as { code: string }).code, "STALE_WRITE");
       assert.is(((results[4] as PromiseRejectedResult).reason as { code: string }).code, "CHANNEL_RECORD_MISSING");
       assert.is(store.metrics.commits - before.commits, 1, "one group commit");
@@ -409,11 +555,18 @@ export function storeConformance(backend: Backend): void {
   test("bad input to a transaction throws at the call and queues nothing", async () => {
     await withBackend(async (store) => {
       const ch = testChannel(34n);
-      await rejectsWithType(() => store.transaction((tx) => {
-        tx.setMeta("good", "1");
-        tx.putObjective({ id: "", kind: "k", channelId: ch.id, body: new Uint8Array() });
-      }), TypeError);
-      await rejectsWithType(() => store.transaction((tx) => tx.updateChannelStatus(ch.id, "bogus" as "open")), RangeError);
+      await rejectsWithType(
+        () =>
+          store.transaction((tx) => {
+            tx.setMeta("good", "1");
+            tx.putObjective({ id: "", kind: "k", channelId: ch.id, body: new Uint8Array() });
+          }),
+        TypeError,
+      );
+      await rejectsWithType(
+        () => store.transaction((tx) => tx.updateChannelStatus(ch.id, "bogus" as "open")),
+        RangeError,
+      );
       await store.saveState(signed(testState(ch, 1)));
       assert.is(await store.getMeta("good"), undefined);
     });
@@ -423,17 +576,38 @@ export function storeConformance(backend: Backend): void {
     const dir = tempDir();
     const store = backend.open(dir);
     const [a, b] = [40n, 41n].map(testChannel);
-    const o = (id: string, kind: string, ch: typeof a, body: number): ObjectiveRecord => ({ id, kind, channelId: ch!.id, body: new Uint8Array([body]) });
+    const o = (id: string, kind: string, ch: typeof a, body: number): ObjectiveRecord => ({
+      id,
+      kind,
+      channelId: ch!.id,
+      body: new Uint8Array([body]),
+    });
     try {
       await store.start();
       await store.putObjective(o("roll:a", "roll", a, 1));
       await store.putObjective(o("exit:b", "exit", b, 2));
       await store.putObjective(o("fund:a", "fund", a, 3));
       await store.putObjective(o("roll:a", "roll", a, 4));
-      assert.equal((await store.objectives()).map((x) => [x.id, x.body[0]]), [["roll:a", 4], ["exit:b", 2], ["fund:a", 3]]);
-      assert.equal((await store.objectives({ kind: "roll" })).map((x) => x.id), ["roll:a"]);
-      assert.equal((await store.objectives({ channelId: a!.id })).map((x) => x.id), ["roll:a", "fund:a"]);
-      assert.equal((await store.objectives({ channelId: a!.id, kind: "exit" })).map((x) => x.id), []);
+      assert.equal(
+        (await store.objectives()).map((x) => [x.id, x.body[0]]),
+        [
+          ["roll:a", 4],
+          ["exit:b", 2],
+          ["fund:a", 3],
+        ],
+      );
+      assert.equal(
+        (await store.objectives({ kind: "roll" })).map((x) => x.id),
+        ["roll:a"],
+      );
+      assert.equal(
+        (await store.objectives({ channelId: a!.id })).map((x) => x.id),
+        ["roll:a", "fund:a"],
+      );
+      assert.equal(
+        (await store.objectives({ channelId: a!.id, kind: "exit" })).map((x) => x.id),
+        [],
+      );
       await store.deleteObjective("roll:a");
       await store.deleteObjective("never-there");
       await store.stop();

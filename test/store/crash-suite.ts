@@ -107,7 +107,11 @@ async function withReopened<T>(backend: CrashBackend, location: string, fn: (sto
 /** The state, the objective and the meta value written in one transaction all name the same turn: none landed without the others. */
 async function sameTransaction(store: Store, c: number, turn: number): Promise<void> {
   const [objective] = await store.objectives({ channelId: testChannel(BigInt(c)).id });
-  assert.is(objective === undefined ? undefined : new TextDecoder().decode(objective.body), String(turn), `channel ${c}: objective names the stored turn`);
+  assert.is(
+    objective === undefined ? undefined : new TextDecoder().decode(objective.body),
+    String(turn),
+    `channel ${c}: objective names the stored turn`,
+  );
   assert.is(await store.getMeta(`m:${c}`), String(turn), `channel ${c}: meta names the stored turn`);
 }
 
@@ -132,7 +136,10 @@ export function crashSuite(backend: CrashBackend): void {
             const stored = new Set((await store.statesAfter(id, -1)).map((s) => s.state.turnNum));
             for (let t = 1; t <= maxAcked; t++) assert.ok(stored.has(t), `channel ${c}: acked turn ${t} is stored`);
             const latest = (await store.latestSupported(id))?.state.turnNum ?? -1;
-            assert.ok(latest === maxAcked || latest === maxAcked + 1, `channel ${c}: latest supported ${latest}, highest acked ${maxAcked}`);
+            assert.ok(
+              latest === maxAcked || latest === maxAcked + 1,
+              `channel ${c}: latest supported ${latest}, highest acked ${maxAcked}`,
+            );
             await sameTransaction(store, c, latest);
             highest.set(c, latest);
           }
@@ -159,7 +166,10 @@ export function crashSuite(backend: CrashBackend): void {
           const maxAcked = Math.max(...list);
           const supported = (await store.statesAfter(id, -1)).map((s) => s.state.turnNum);
           assert.ok(supported.length === 1, `channel ${c}: pruned to one supported state, found ${supported.length}`);
-          assert.ok(supported[0] === maxAcked || supported[0] === maxAcked + 1, `channel ${c}: latest ${supported[0]}, acked ${maxAcked}`);
+          assert.ok(
+            supported[0] === maxAcked || supported[0] === maxAcked + 1,
+            `channel ${c}: latest ${supported[0]}, acked ${maxAcked}`,
+          );
           await sameTransaction(store, c, supported[0]!);
         }
       });

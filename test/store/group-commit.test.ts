@@ -23,7 +23,11 @@ function prepare(channels: number, turnsEach: number): Prepared[] {
     const ch = testChannel(BigInt(5000 + c));
     for (let t = 1; t <= turnsEach; t++) {
       const state = testState(ch, t);
-      out.push({ ch, s: { state, sigs: [fakeSig(t), fakeSig(c)] }, hashes: { channelId: ch.id, stateHash: stateHashOf(state) } });
+      out.push({
+        ch,
+        s: { state, sigs: [fakeSig(t), fakeSig(c)] },
+        hashes: { channelId: ch.id, stateHash: stateHashOf(state) },
+      });
     }
   }
   return out;
@@ -47,7 +51,8 @@ test("1,000 concurrent saveState calls share a handful of commits, and each reso
     assert.ok(commits >= 1 && commits <= 10, `1,000 writes took ${commits} commits`);
     assert.ok(committedWhenResolved.every((n) => n >= 1));
     assert.is(store.metrics.writes, 1000);
-    for (let c = 0; c < 100; c++) assert.is((await store.latestSupported(testChannel(BigInt(5000 + c)).id))?.state.turnNum, 10);
+    for (let c = 0; c < 100; c++)
+      assert.is((await store.latestSupported(testChannel(BigInt(5000 + c)).id))?.state.turnNum, 10);
   });
 });
 

@@ -10,7 +10,10 @@ export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "nitro-store-"));
 }
 
-export async function withStore<T>(fn: (store: SqliteStore, path: string) => Promise<T>, init: Partial<SqliteStoreInit> = {}): Promise<T> {
+export async function withStore<T>(
+  fn: (store: SqliteStore, path: string) => Promise<T>,
+  init: Partial<SqliteStoreInit> = {},
+): Promise<T> {
   const dir = tempDir();
   const path = join(dir, "store.sqlite");
   const store = new SqliteStore({ path, ...init });

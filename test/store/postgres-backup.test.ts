@@ -22,7 +22,15 @@ if (server !== undefined) {
     const [a, b] = [60n, 61n].map(testChannel);
     const dump = join(server.dir, "hub.dump");
     try {
-      await live.putChannel({ channelId: a!.id, fixedPart: a!.fixed, token: TOKEN, role: "hub", status: "open", counterparty: TRADER.address, createdAt: 5 });
+      await live.putChannel({
+        channelId: a!.id,
+        fixedPart: a!.fixed,
+        token: TOKEN,
+        role: "hub",
+        status: "open",
+        counterparty: TRADER.address,
+        createdAt: 5,
+      });
       for (let t = 1; t <= 4; t++) await live.saveState(signed(testState(a!, t)));
       await live.saveState(signed(testState(a!, 5), "trader")); // a proposal above the latest supported state
       await live.setMeta("chain.cursor", "1234");
@@ -46,7 +54,10 @@ if (server !== undefined) {
       assert.is(await restored.latestState(b!.id), undefined, "written after the dump");
       assert.is(await restored.getMeta("chain.cursor"), "1234");
       assert.equal(await restored.getMeta("blob"), new Uint8Array([0, 1, 2]));
-      assert.equal((await restored.objectives()).map((o) => o.id), ["roll:a"]);
+      assert.equal(
+        (await restored.objectives()).map((o) => o.id),
+        ["roll:a"],
+      );
       assert.is(await restored.nextCounter("nonce"), 1n, "counters go on from the dump");
       await restored.saveState(signed(testState(a!, 6)));
       assert.is((await restored.latestSupported(a!.id))?.state.turnNum, 6, "and it writes");

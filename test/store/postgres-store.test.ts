@@ -17,7 +17,10 @@ const server = await startTestPostgres("store_test");
 let fresh = 0;
 const freshSchema = () => `t_${process.pid}_${fresh++}`;
 
-async function withPg<T>(fn: (store: PostgresStore, init: PostgresStoreInit) => Promise<T>, init: Partial<PostgresStoreInit> = {}): Promise<T> {
+async function withPg<T>(
+  fn: (store: PostgresStore, init: PostgresStoreInit) => Promise<T>,
+  init: Partial<PostgresStoreInit> = {},
+): Promise<T> {
   const full: PostgresStoreInit = { url: server!.url, schema: freshSchema(), ...init };
   const store = new PostgresStore(full);
   await store.start();
@@ -85,11 +88,22 @@ if (server !== undefined) {
       await successor.start();
       try {
         const first = await rejectsWith(old.saveState(signed(testState(ch, 2))), "STORE_FENCED");
-        assert.is((first.cause as { code?: string } | undefined)?.code, "NMF01", "the group commit's own lease check refused it, inside its transaction");
-        await rejectsWith(old.transaction((tx) => tx.setMeta("k", "deposed")), "STORE_FENCED");
+        assert.is(
+          (first.cause as { code?: string } | undefined)?.code,
+          "NMF01",
+          "the group commit's own lease check refused it, inside its transaction",
+        );
+        await rejectsWith(
+          old.transaction((tx) => tx.setMeta("k", "deposed")),
+          "STORE_FENCED",
+        );
         await rejectsWith(old.nextCounter("nonce"), "STORE_FENCED");
         assert.equal(fenced, ["STORE_FENCED"], "onFenced fires once");
-        assert.is((await successor.latestSupported(ch.id))?.state.turnNum, 1, "the deposed holder's state is not stored");
+        assert.is(
+          (await successor.latestSupported(ch.id))?.state.turnNum,
+          1,
+          "the deposed holder's state is not stored",
+        );
         assert.is(await successor.getMeta("k"), undefined);
         await successor.saveState(signed(testState(ch, 2)));
         assert.is((await successor.latestSupported(ch.id))?.state.turnNum, 2, "the successor writes");

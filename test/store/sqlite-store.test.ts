@@ -17,14 +17,20 @@ import { rejectsWith, tempDir, withStore } from "./helpers.ts";
 
 export const sqliteBackend = {
   name: "sqlite",
-  open: (dir: string, options: { readonly autoPrune?: boolean } = {}) => new SqliteStore({ path: join(dir, "store.sqlite"), ...options }),
+  open: (dir: string, options: { readonly autoPrune?: boolean } = {}) =>
+    new SqliteStore({ path: join(dir, "store.sqlite"), ...options }),
 };
 
 storeConformance(sqliteBackend);
 
 test("pragmas: WAL, synchronous=FULL, exclusive lock; a second opener gets STORE_LOCKED", async () => {
   await withStore(async (store, path) => {
-    assert.equal(store.diagnostics(), { journalMode: "wal", synchronous: 2, lockingMode: "exclusive", schemaVersion: SCHEMA_VERSION });
+    assert.equal(store.diagnostics(), {
+      journalMode: "wal",
+      synchronous: 2,
+      lockingMode: "exclusive",
+      schemaVersion: SCHEMA_VERSION,
+    });
     const second = new SqliteStore({ path, lockTimeoutMs: 50 });
     await rejectsWith(second.start(), "STORE_LOCKED");
     assert.is(second.isOpen, false);
@@ -54,7 +60,9 @@ test("a damaged row reads as CORRUPT_RECORD", async () => {
     await store.saveState(signed(testState(ch, 1)));
     await store.stop();
     const raw = new DatabaseSync(path);
-    raw.prepare("UPDATE states SET body = ? WHERE channel_id = ?").run(new Uint8Array([0x93, 0x01, 0x02, 0x03]), Buffer.from(ch.id.slice(2), "hex"));
+    raw
+      .prepare("UPDATE states SET body = ? WHERE channel_id = ?")
+      .run(new Uint8Array([0x93, 0x01, 0x02, 0x03]), Buffer.from(ch.id.slice(2), "hex"));
     raw.close();
     await store.start();
     await rejectsWith(() => store.latestSupported(ch.id), "CORRUPT_RECORD");
@@ -81,10 +89,13 @@ test("each group commit is timed on the store's clock: onCommit gets its duratio
   let reads = 0;
   const clock = withReadings(systemClock, { monotonicMs: () => 1_000 + 250 * reads++ });
   const commits: [number, number][] = [];
-  await withStore(async (store) => {
-    store.onCommit = (seconds, writes) => commits.push([seconds, writes]);
-    await Promise.all([store.setMeta("a", "1"), store.setMeta("b", "2"), store.setMeta("c", "3")]);
-  }, { clock });
+  await withStore(
+    async (store) => {
+      store.onCommit = (seconds, writes) => commits.push([seconds, writes]);
+      await Promise.all([store.setMeta("a", "1"), store.setMeta("b", "2"), store.setMeta("c", "3")]);
+    },
+    { clock },
+  );
   assert.equal(commits, [[0.25, 3]], "one commit of three writes, 250 ms on the store's clock");
 });
 

@@ -11,7 +11,11 @@ const H2 = ("0x" + "22".repeat(32)) as Bytes32;
 const A = "0xaa" as Signature65;
 const B = "0xbb" as Signature65;
 const inc = (turnNum: number, stateHash: Bytes32, sigs: (Signature65 | undefined)[]): Incoming => ({
-  channelId: H1, turnNum, stateHash, sigs, supported: sigs.length === 2 && sigs.every((s) => s !== undefined),
+  channelId: H1,
+  turnNum,
+  stateHash,
+  sigs,
+  supported: sigs.length === 2 && sigs.every((s) => s !== undefined),
 });
 
 function code(f: () => unknown): string | undefined {
@@ -25,8 +29,14 @@ function code(f: () => unknown): string | undefined {
 }
 
 test("below the latest supported turn is STALE_WRITE, whatever the signatures", () => {
-  assert.is(code(() => decideWrite(inc(4, H1, [A, B]), 5, undefined)), "STALE_WRITE");
-  assert.is(code(() => decideWrite(inc(4, H1, [A, undefined]), 5, undefined)), "STALE_WRITE");
+  assert.is(
+    code(() => decideWrite(inc(4, H1, [A, B]), 5, undefined)),
+    "STALE_WRITE",
+  );
+  assert.is(
+    code(() => decideWrite(inc(4, H1, [A, undefined]), 5, undefined)),
+    "STALE_WRITE",
+  );
 });
 
 test("empty turn: insert; at or above the latest supported", () => {
@@ -35,16 +45,31 @@ test("empty turn: insert; at or above the latest supported", () => {
 });
 
 test("same hash: merge signatures, or no-op when nothing is new", () => {
-  assert.equal(decideWrite(inc(5, H1, [undefined, B]), 4, { stateHash: H1, supported: false, sigs: [A, undefined] }), { kind: "upgrade", sigs: [A, B] });
-  assert.equal(decideWrite(inc(5, H1, [A, undefined]), 4, { stateHash: H1, supported: false, sigs: [A, undefined] }), { kind: "noop" });
+  assert.equal(decideWrite(inc(5, H1, [undefined, B]), 4, { stateHash: H1, supported: false, sigs: [A, undefined] }), {
+    kind: "upgrade",
+    sigs: [A, B],
+  });
+  assert.equal(decideWrite(inc(5, H1, [A, undefined]), 4, { stateHash: H1, supported: false, sigs: [A, undefined] }), {
+    kind: "noop",
+  });
   assert.equal(decideWrite(inc(5, H1, [A, B]), 5, { stateHash: H1, supported: true, sigs: [A, B] }), { kind: "noop" });
 });
 
 test("different hash at a fully signed turn is CONFLICTING_STATE; over a proposal it replaces", () => {
-  assert.is(code(() => decideWrite(inc(5, H2, [A, B]), 5, { stateHash: H1, supported: true, sigs: [A, B] })), "CONFLICTING_STATE");
-  assert.is(code(() => decideWrite(inc(5, H2, [A, undefined]), 5, { stateHash: H1, supported: true, sigs: [A, B] })), "CONFLICTING_STATE");
-  assert.equal(decideWrite(inc(5, H2, [A, B]), 4, { stateHash: H1, supported: false, sigs: [A, undefined] }), { kind: "replace" });
-  assert.equal(decideWrite(inc(5, H2, [undefined, B]), 4, { stateHash: H1, supported: false, sigs: [A, undefined] }), { kind: "replace" });
+  assert.is(
+    code(() => decideWrite(inc(5, H2, [A, B]), 5, { stateHash: H1, supported: true, sigs: [A, B] })),
+    "CONFLICTING_STATE",
+  );
+  assert.is(
+    code(() => decideWrite(inc(5, H2, [A, undefined]), 5, { stateHash: H1, supported: true, sigs: [A, B] })),
+    "CONFLICTING_STATE",
+  );
+  assert.equal(decideWrite(inc(5, H2, [A, B]), 4, { stateHash: H1, supported: false, sigs: [A, undefined] }), {
+    kind: "replace",
+  });
+  assert.equal(decideWrite(inc(5, H2, [undefined, B]), 4, { stateHash: H1, supported: false, sigs: [A, undefined] }), {
+    kind: "replace",
+  });
 });
 
 test("mergeSigs keeps stored signatures and fills the gaps", () => {

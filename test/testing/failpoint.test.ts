@@ -13,7 +13,9 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 const test = suite("failpoint");
 
 /** Runs a child that hits `a` three times, printing the hit number before each. */
-function child(spec: string | undefined): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+function child(
+  spec: string | undefined,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   const script = `import { failpoint } from ${JSON.stringify(join(ROOT, "src/testing/failpoint.ts"))};
 for (let i = 1; i <= 3; i++) { console.log("hit " + i); failpoint("a"); failpoint("b"); }
 console.log("done");`;
@@ -21,7 +23,10 @@ console.log("done");`;
   delete env[FAILPOINTS_ENV];
   if (spec !== undefined) env[FAILPOINTS_ENV] = spec;
   return new Promise((resolve) => {
-    const p = spawn(join(ROOT, "node_modules/.bin/node"), ["--import", "tsx", "--input-type=module", "-e", script], { env, cwd: ROOT });
+    const p = spawn(join(ROOT, "node_modules/.bin/node"), ["--import", "tsx", "--input-type=module", "-e", script], {
+      env,
+      cwd: ROOT,
+    });
     let stdout = "";
     let stderr = "";
     p.stdout.on("data", (d) => (stdout += d));
@@ -51,7 +56,13 @@ test("name@N fires on the Nth hit", async () => {
 });
 
 test("a malformed spec is refused", () => {
-  assert.equal([...parseFailpoints(" x@2 , y ,")], [["x", 2], ["y", 1]]);
+  assert.equal(
+    [...parseFailpoints(" x@2 , y ,")],
+    [
+      ["x", 2],
+      ["y", 1],
+    ],
+  );
   for (const bad of ["x@0", "x@", "@3", "x@1.5"]) assert.throws(() => parseFailpoints(bad), /NITRO_MARGIN_FAILPOINTS/);
 });
 

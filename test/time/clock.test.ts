@@ -21,7 +21,10 @@ test("ManualClock: readings move only on advance; wall and monotonic together, s
   clock.setWall(1_600_000_000_000);
   assert.is(clock.unixSeconds(), 1_600_000_000n);
   assert.is(clock.monotonicMs(), 1_500, "a wall step leaves the monotonic reading");
-  await clock.advance(-1).then(() => assert.unreachable("time moved back"), (error: unknown) => assert.instance(error, RangeError));
+  await clock.advance(-1).then(
+    () => assert.unreachable("time moved back"),
+    (error: unknown) => assert.instance(error, RangeError),
+  );
 });
 
 test("ManualClock: due timers fire in due order (ties in creation order), each at its own reading", async () => {
@@ -35,7 +38,11 @@ test("ManualClock: due timers fire in due order (ties in creation order), each a
   const cancelled = clock.setTimeout(at("never"), 150);
   cancelled.cancel();
   await clock.advance(250);
-  assert.equal(fired, [["a", 100], ["b1", 200], ["b2", 200]]);
+  assert.equal(fired, [
+    ["a", 100],
+    ["b1", 200],
+    ["b2", 200],
+  ]);
   assert.is(clock.monotonicMs(), 250);
   assert.is(clock.pending, 1);
   await clock.advance(50);

@@ -8,7 +8,14 @@
 import { Packr } from "msgpackr";
 import { StoreError } from "../../errors/store.ts";
 import type { PriceReport } from "../../protocol/margin-state.ts";
-import type { Allocation, AllocationType, AssetType, Outcome, SingleAssetExit, VariablePart } from "../../protocol/state.ts";
+import type {
+  Allocation,
+  AllocationType,
+  AssetType,
+  Outcome,
+  SingleAssetExit,
+  VariablePart,
+} from "../../protocol/state.ts";
 import type { Address, Bytes32, Hex, MarketId } from "../../protocol/types.ts";
 import type { Price } from "../../protocol/units.ts";
 import type { ObjectiveRecord } from "../../store/types.ts";
@@ -16,7 +23,13 @@ import { idOf, type ExitObjective, type Objective } from "./types.ts";
 
 export const OBJECTIVE_FORMAT = 1;
 
-const packr = new Packr({ useRecords: false, structuredClone: false, moreTypes: false, bundleStrings: false, encodeUndefinedAsNil: true });
+const packr = new Packr({
+  useRecords: false,
+  structuredClone: false,
+  moreTypes: false,
+  bundleStrings: false,
+  encodeUndefinedAsNil: true,
+});
 
 export function encodeObjective(o: Objective): ObjectiveRecord {
   return { id: idOf(o), kind: o.kind, channelId: o.channelId, body: packr.pack(bodyOf(o)) };
@@ -46,9 +59,23 @@ function bodyOf(o: Objective): unknown[] {
   const head = [OBJECTIVE_FORMAT, o.kind, o.channelId];
   switch (o.kind) {
     case "fund":
-      return [...head, o.purpose, o.phase, dec(o.deposit), dec(o.hubDeposit), o.depositedAt === undefined ? null : dec(o.depositedAt)];
+      return [
+        ...head,
+        o.purpose,
+        o.phase,
+        dec(o.deposit),
+        dec(o.hubDeposit),
+        o.depositedAt === undefined ? null : dec(o.depositedAt),
+      ];
     case "roll":
-      return [...head, o.from, dec(o.amount), o.atTurn, o.reports.map((p) => [p.market, dec(p.price), dec(p.timestamp), p.signature]), dec(o.plannedAt)];
+      return [
+        ...head,
+        o.from,
+        dec(o.amount),
+        o.atTurn,
+        o.reports.map((p) => [p.market, dec(p.price), dec(p.timestamp), p.signature]),
+        dec(o.plannedAt),
+      ];
     case "exit":
       return [...head, o.origin, o.phase, o.candidate === undefined ? null : variableBody(o.candidate)];
     case "liquidation":
@@ -57,7 +84,17 @@ function bodyOf(o: Objective): unknown[] {
 }
 
 function variableBody(v: VariablePart): unknown[] {
-  return [v.turnNum, v.isFinal, v.appData, v.outcome.map((e) => [e.asset, e.assetMetadata.assetType, e.assetMetadata.metadata, e.allocations.map((a) => [a.destination, dec(a.amount), a.allocationType, a.metadata])])];
+  return [
+    v.turnNum,
+    v.isFinal,
+    v.appData,
+    v.outcome.map((e) => [
+      e.asset,
+      e.assetMetadata.assetType,
+      e.assetMetadata.metadata,
+      e.allocations.map((a) => [a.destination, dec(a.amount), a.allocationType, a.metadata]),
+    ]),
+  ];
 }
 
 function objectiveOf(r: Reader, kind: string, channelId: Bytes32): Objective {
@@ -68,13 +105,26 @@ function objectiveOf(r: Reader, kind: string, channelId: Bytes32): Objective {
       const deposit = r.big("deposit");
       const hubDeposit = r.big("hubDeposit");
       const depositedAt = r.optional("depositedAt", () => r.big("depositedAt"));
-      return { kind, channelId, purpose, phase, deposit, hubDeposit, ...(depositedAt !== undefined ? { depositedAt } : {}) };
+      return {
+        kind,
+        channelId,
+        purpose,
+        phase,
+        deposit,
+        hubDeposit,
+        ...(depositedAt !== undefined ? { depositedAt } : {}),
+      };
     }
     case "roll": {
       const from = r.hex("from") as Bytes32;
       const amount = r.big("amount");
       const atTurn = r.int("atTurn");
-      const reports = r.list("reports", (p): PriceReport => ({ market: p.str("market") as MarketId, price: p.big("price") as Price, timestamp: p.big("timestamp"), signature: p.hex("signature") as Hex }));
+      const reports = r.list("reports", (p): PriceReport => ({
+        market: p.str("market") as MarketId,
+        price: p.big("price") as Price,
+        timestamp: p.big("timestamp"),
+        signature: p.hex("signature") as Hex,
+      }));
       const plannedAt = r.big("plannedAt");
       return { kind, channelId, from, amount, atTurn, reports, plannedAt };
     }
@@ -121,7 +171,8 @@ class Reader {
 
   constructor(id: string, raw: unknown, field = "body") {
     this.#id = id;
-    if (!Array.isArray(raw)) throw new StoreError("CORRUPT_RECORD", { details: { objective: id, field, reason: "not an array" } });
+    if (!Array.isArray(raw))
+      throw new StoreError("CORRUPT_RECORD", { details: { objective: id, field, reason: "not an array" } });
     this.#items = raw;
   }
 
@@ -140,7 +191,8 @@ class Reader {
 
   int(field: string): number {
     const v = this.#next(field);
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw this.corrupt(field, "not a non-negative integer");
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)
+      throw this.corrupt(field, "not a non-negative integer");
     return v;
   }
 

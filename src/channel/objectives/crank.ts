@@ -38,7 +38,14 @@ export function topUpFunding(channelId: Bytes32, amount: bigint): FundObjective 
   return { kind: "fund", channelId, purpose: "top-up", phase: "funding", deposit: amount, hubDeposit: 0n };
 }
 
-export function rollInto(successor: Bytes32, from: Bytes32, amount: bigint, atTurn: number, reports: readonly PriceReport[], plannedAt: bigint): RollObjective {
+export function rollInto(
+  successor: Bytes32,
+  from: Bytes32,
+  amount: bigint,
+  atTurn: number,
+  reports: readonly PriceReport[],
+  plannedAt: bigint,
+): RollObjective {
   return { kind: "roll", channelId: successor, from, amount, atTurn, reports, plannedAt };
 }
 
@@ -60,8 +67,13 @@ export function counterExit(channelId: Bytes32, candidate: VariablePart): ExitOb
  * A challenge registered on chain: the newest candidate is the one that pays
  * out. Ours (the same candidate) keeps its origin; any other is theirs.
  */
-export function challengeRegistered(current: ExitObjective | undefined, channelId: Bytes32, candidate: VariablePart): ExitObjective {
-  if (current?.candidate !== undefined && sameVariablePart(current.candidate, candidate)) return { ...current, phase: "waiting" };
+export function challengeRegistered(
+  current: ExitObjective | undefined,
+  channelId: Bytes32,
+  candidate: VariablePart,
+): ExitObjective {
+  if (current?.candidate !== undefined && sameVariablePart(current.candidate, candidate))
+    return { ...current, phase: "waiting" };
   return { kind: "exit", channelId, origin: "theirs", phase: "waiting", candidate };
 }
 
@@ -100,18 +112,34 @@ function crankFund(o: FundObjective, f: Facts): CrankResult {
   if (status !== "proposed" && status !== "funding") return done();
   if (latest === undefined) return wait(o, "countersignature");
   if (o.phase === "proposed" || status === "proposed") {
-    return { next: { ...o, phase: "funding" }, effects: [], writes: statusOf(f, o.channelId, "funding"), waitingFor: "hub-deposit" };
+    return {
+      next: { ...o, phase: "funding" },
+      effects: [],
+      writes: statusOf(f, o.channelId, "funding"),
+      waitingFor: "hub-deposit",
+    };
   }
   const chain = required(f.chain, o);
   const total = outcomeTotal(latest.state.outcome);
   if (chain.holdings >= total) {
-    const effects: Effect[] = o.purpose === "top-up" ? [{ kind: "unpaid", channelId: o.channelId, amount: undefined }] : [];
+    const effects: Effect[] =
+      o.purpose === "top-up" ? [{ kind: "unpaid", channelId: o.channelId, amount: undefined }] : [];
     return done(effects, { statuses: [{ channelId: o.channelId, status: "open" }] });
   }
   if (o.purpose === "top-up") {
-    return { next: o, effects: [{ kind: "unpaid", channelId: o.channelId, amount: total - chain.holdings }], writes: {}, waitingFor: "trader-deposit" };
+    return {
+      next: o,
+      effects: [{ kind: "unpaid", channelId: o.channelId, amount: total - chain.holdings }],
+      writes: {},
+      waitingFor: "trader-deposit",
+    };
   }
-  if (chain.holdings === 0n && o.depositedAt !== undefined && chain.everFunded === true && (chain.latestHoldings ?? 0n) === 0n) {
+  if (
+    chain.holdings === 0n &&
+    o.depositedAt !== undefined &&
+    chain.everFunded === true &&
+    (chain.latestHoldings ?? 0n) === 0n
+  ) {
     // Funded once and empty now: paid out while we were away (a full payout reads "open" on chain
     // again, and expectedHeld 0 matches again). Depositing once more would pay into a dead channel.
     return done([], { statuses: [{ channelId: o.channelId, status: "closed" }] });
@@ -120,12 +148,31 @@ function crankFund(o: FundObjective, f: Facts): CrankResult {
     // The clock runs from our first attempt, stored before it is sent. Against expectedHeld 0, a
     // deposit of ours that landed (not yet confirmed) makes the repeat fail rather than pay twice.
     const next = o.depositedAt === undefined ? { ...o, depositedAt: f.now } : o;
-    return { next, effects: [{ kind: "deposit", channelId: o.channelId, expectedHeld: 0n, amount: o.hubDeposit }], writes: {}, waitingFor: "hub-deposit" };
+    return {
+      next,
+      effects: [{ kind: "deposit", channelId: o.channelId, expectedHeld: 0n, amount: o.hubDeposit }],
+      writes: {},
+      waitingFor: "hub-deposit",
+    };
   }
   if (o.depositedAt !== undefined && f.now - o.depositedAt >= f.terms.fundingTimeout) {
     // Turn 0 is supported without a proof, and pays our allocation first from what the channel holds.
-    const exit: ExitObjective = { kind: "exit", channelId: o.channelId, origin: "reclaim", phase: "challenging", candidate: variablePartOf(latest.state) };
-    const effects: Effect[] = [{ kind: "funding-timeout", channelId: o.channelId, held: chain.holdings, hubDeposit: o.hubDeposit, depositedAt: o.depositedAt }];
+    const exit: ExitObjective = {
+      kind: "exit",
+      channelId: o.channelId,
+      origin: "reclaim",
+      phase: "challenging",
+      candidate: variablePartOf(latest.state),
+    };
+    const effects: Effect[] = [
+      {
+        kind: "funding-timeout",
+        channelId: o.channelId,
+        held: chain.holdings,
+        hubDeposit: o.hubDeposit,
+        depositedAt: o.depositedAt,
+      },
+    ];
     return { next: exit, effects, writes: statusOf(f, o.channelId, "challenged"), waitingFor: "challenge-on-chain" };
   }
   return wait(o, "trader-deposit");
@@ -137,11 +184,15 @@ function crankRoll(o: RollObjective, f: Facts): CrankResult {
   // A challenge on the successor is the exit flow's to follow.
   if (status === "challenged") return wait(o, "nothing");
   if (latest === undefined) return wait(o, "countersignature");
-  if (status === "proposed") return { next: o, effects: [], writes: statusOf(f, o.channelId, "funding"), waitingFor: "final-roll-state" };
+  if (status === "proposed")
+    return { next: o, effects: [], writes: statusOf(f, o.channelId, "funding"), waitingFor: "final-roll-state" };
   const chain = required(f.chain, o);
   const from = f.from;
   if (chain.holdings >= outcomeTotal(latest.state.outcome)) {
-    const statuses = [{ channelId: o.channelId, status: "open" as const }, ...(from?.status !== "closed" ? [{ channelId: o.from, status: "closed" as const }] : [])];
+    const statuses = [
+      { channelId: o.channelId, status: "open" as const },
+      ...(from?.status !== "closed" ? [{ channelId: o.from, status: "closed" as const }] : []),
+    ];
     return done([], { statuses });
   }
   const final = from?.latest?.state.isFinal === true ? from.latest : undefined;
@@ -150,10 +201,20 @@ function crankRoll(o: RollObjective, f: Facts): CrankResult {
   // Funded by the predecessor's payout: ours to conclude if the trader has not. No mark of an
   // attempt is kept: while the predecessor stays open, every crank asks for its conclusion again.
   if (fromChain.mode === "open" && fromChain.holdings > 0n) {
-    return { next: o, effects: [{ kind: "conclude", channelId: o.from, state: final }], writes: {}, waitingFor: "predecessor-concluded" };
+    return {
+      next: o,
+      effects: [{ kind: "conclude", channelId: o.from, state: final }],
+      writes: {},
+      waitingFor: "predecessor-concluded",
+    };
   }
   if (fromChain.mode === "finalized" && fromChain.holdings > 0n) {
-    return { next: o, effects: [{ kind: "payout", channelId: o.from, candidate: variablePartOf(final.state) }], writes: {}, waitingFor: "predecessor-concluded" };
+    return {
+      next: o,
+      effects: [{ kind: "payout", channelId: o.from, candidate: variablePartOf(final.state) }],
+      writes: {},
+      waitingFor: "predecessor-concluded",
+    };
   }
   // Under challenge: the dispute watcher concludes it with the final state. Paid out: the
   // successor's holdings are on their way to confirmation.
@@ -171,9 +232,20 @@ function crankExit(o: ExitObjective, f: Facts): CrankResult {
   if (chain.mode === "finalized") {
     const next: ExitObjective = o.phase === "waiting" ? o : { ...o, phase: "waiting" };
     if (o.candidate === undefined) return { next, effects: [], writes: onChain, waitingFor: "payout" };
-    return { next, effects: [{ kind: "payout", channelId: o.channelId, candidate: o.candidate }], writes: onChain, waitingFor: "payout" };
+    return {
+      next,
+      effects: [{ kind: "payout", channelId: o.channelId, candidate: o.candidate }],
+      writes: onChain,
+      waitingFor: "payout",
+    };
   }
-  if (chain.mode === "challenge") return { next: o.phase === "waiting" ? o : { ...o, phase: "waiting" }, effects: [], writes: onChain, waitingFor: "finalized" };
+  if (chain.mode === "challenge")
+    return {
+      next: o.phase === "waiting" ? o : { ...o, phase: "waiting" },
+      effects: [],
+      writes: onChain,
+      waitingFor: "finalized",
+    };
   // No challenge stands. Paid out in a block not yet confirmed (the status is cleared, the
   // confirmed holdings lag): wait for the confirmation, never reopen a paid channel.
   if (chain.latestHoldings === 0n) return { next: o, effects: [], writes: onChain, waitingFor: "payout" };
@@ -185,10 +257,21 @@ function crankExit(o: ExitObjective, f: Facts): CrankResult {
   if (o.origin === "reclaim") {
     const turn0 = f.channel.latest;
     if (turn0 === undefined) return wait(o, "nothing");
-    return { next: o, effects: [{ kind: "challenge", channelId: o.channelId, state: turn0 }], writes: onChain, waitingFor: "challenge-on-chain" };
+    return {
+      next: o,
+      effects: [{ kind: "challenge", channelId: o.channelId, state: turn0 }],
+      writes: onChain,
+      waitingFor: "challenge-on-chain",
+    };
   }
   // Our liquidation: rebuilt at fresh reports each time (an old report may be past the settle window).
-  if (f.exit === undefined) return { next: o, effects: [{ kind: "abandon", channelId: o.channelId }], writes: onChain, waitingFor: "exit-candidate" };
+  if (f.exit === undefined)
+    return {
+      next: o,
+      effects: [{ kind: "abandon", channelId: o.channelId }],
+      writes: onChain,
+      waitingFor: "exit-candidate",
+    };
   const { proof, candidate } = f.exit;
   return {
     next: { ...o, candidate: variablePartOf(candidate.state) },
@@ -207,7 +290,12 @@ function crankLiquidation(o: LiquidationObjective, f: Facts): CrankResult {
   if (o.phase === "cooldown" || answered) {
     // Countersigned, superseded or gone on chain: only the ladder's cooldown is left to keep.
     if (cooled) return done();
-    return { next: o.phase === "cooldown" ? o : { ...o, phase: "cooldown" }, effects: [], writes: {}, waitingFor: "cooldown" };
+    return {
+      next: o.phase === "cooldown" ? o : { ...o, phase: "cooldown" },
+      effects: [],
+      writes: {},
+      waitingFor: "cooldown",
+    };
   }
   if (f.now - o.at >= f.terms.unilateralAfter) {
     return { next: liquidationExit(o.channelId), effects: [], writes: {}, waitingFor: "exit-candidate" };
@@ -237,11 +325,13 @@ function required(chain: ChainFacts | undefined, o: Objective): ChainFacts {
 
 /** Same turn, finality, appData and outcome. */
 export function sameVariablePart(a: VariablePart, b: VariablePart): boolean {
-  if (a.turnNum !== b.turnNum || a.isFinal !== b.isFinal || a.appData.toLowerCase() !== b.appData.toLowerCase()) return false;
+  if (a.turnNum !== b.turnNum || a.isFinal !== b.isFinal || a.appData.toLowerCase() !== b.appData.toLowerCase())
+    return false;
   return canonical(a.outcome) === canonical(b.outcome);
 }
 
 function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : typeof v === "string" ? v.toLowerCase() : v));
+  return JSON.stringify(value, (_k, v: unknown) =>
+    typeof v === "bigint" ? v.toString() : typeof v === "string" ? v.toLowerCase() : v,
+  );
 }
-

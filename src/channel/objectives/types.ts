@@ -143,7 +143,12 @@ export type Effect =
   /** Challenge with a state both signed. */
   | { readonly kind: "challenge"; readonly channelId: Bytes32; readonly state: SignedState }
   /** MarginApp's unilateral rule: `candidate`, signed by us, against `proof`. */
-  | { readonly kind: "challenge-unilateral"; readonly channelId: Bytes32; readonly proof: SignedState; readonly candidate: SignedState }
+  | {
+      readonly kind: "challenge-unilateral";
+      readonly channelId: Bytes32;
+      readonly proof: SignedState;
+      readonly candidate: SignedState;
+    }
   /** conclude + transferAllAssets with a final state signed by both. */
   | { readonly kind: "conclude"; readonly channelId: Bytes32; readonly state: SignedState }
   /** transferAllAssets of a finalized challenge's candidate. */
@@ -153,7 +158,13 @@ export type Effect =
   /** Our pending proposal on the channel is dead (the channel went on chain): forget it. */
   | { readonly kind: "abandon"; readonly channelId: Bytes32 }
   /** The funding timeout took the hub's deposit back (counted among the refusals of strangers). */
-  | { readonly kind: "funding-timeout"; readonly channelId: Bytes32; readonly held: bigint; readonly hubDeposit: bigint; readonly depositedAt: bigint }
+  | {
+      readonly kind: "funding-timeout";
+      readonly channelId: Bytes32;
+      readonly held: bigint;
+      readonly hubDeposit: bigint;
+      readonly depositedAt: bigint;
+    }
   /** The channel's outcome is paid out (by us, or already by the other side): nothing is left on chain. */
   | { readonly kind: "paid"; readonly channelId: Bytes32; readonly origin: ExitOrigin };
 

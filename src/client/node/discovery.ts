@@ -37,7 +37,8 @@ export async function findEndpoint(dataDir: string): Promise<NodeEndpoint | unde
   } catch {
     return undefined;
   }
-  if (typeof endpoint.url !== "string" || typeof endpoint.tokenFile !== "string" || !Number.isSafeInteger(endpoint.pid)) return undefined;
+  if (typeof endpoint.url !== "string" || typeof endpoint.tokenFile !== "string" || !Number.isSafeInteger(endpoint.pid))
+    return undefined;
   try {
     process.kill(endpoint.pid, 0);
   } catch (error) {

@@ -95,7 +95,11 @@ export class HistoryLog {
       if (typeof raw !== "string") continue;
       const record = JSON.parse(raw) as Recorded;
       this.#seq = Math.max(this.#seq, Number(key.slice(PREFIX.length)) + 1);
-      this.#last.set(record.channelId, { turnNum: record.turnNum, margin: decodeAppData(record.appData), isFinal: record.isFinal === true });
+      this.#last.set(record.channelId, {
+        turnNum: record.turnNum,
+        margin: decodeAppData(record.appData),
+        isFinal: record.isFinal === true,
+      });
     }
   }
 
@@ -117,7 +121,8 @@ export class HistoryLog {
     this.#timer?.cancel();
     this.#timer = undefined;
     const batch = this.#unwritten.splice(0);
-    if (batch.length > 0) await this.#store.transaction((tx) => batch.forEach(([key, value]) => tx.setMeta(key, value)));
+    if (batch.length > 0)
+      await this.#store.transaction((tx) => batch.forEach(([key, value]) => tx.setMeta(key, value)));
   }
 
   async entries(): Promise<HistoryEntry[]> {
@@ -149,19 +154,38 @@ export class HistoryLog {
     const predecessor = last === undefined ? this.#predecessorOf(channelId) : undefined;
     if (predecessor !== undefined) {
       // A withdrawal: the successor opens with what the old channel held less what was paid out.
-      entries = [{ kind: "withdrawal", channelId, turnNum: signed.state.turnNum, stateHash: stateHash(signed.state), cashChange: collateral(margin.traderCash - predecessor.traderCash) }];
+      entries = [
+        {
+          kind: "withdrawal",
+          channelId,
+          turnNum: signed.state.turnNum,
+          stateHash: stateHash(signed.state),
+          cashChange: collateral(margin.traderCash - predecessor.traderCash),
+        },
+      ];
     } else if (signed.state.isFinal && this.#superseded.has(channelId)) {
       entries = []; // the rolled channel's final state: its withdrawal is already in the log
     } else {
       entries = entriesOf(channelId, signed, last?.margin, margin);
     }
-    const record: Recorded = { channelId, turnNum: signed.state.turnNum, isFinal: signed.state.isFinal, appData: signed.state.appData, entries };
+    const record: Recorded = {
+      channelId,
+      turnNum: signed.state.turnNum,
+      isFinal: signed.state.isFinal,
+      appData: signed.state.appData,
+      entries,
+    };
     this.#last.set(channelId, { turnNum: signed.state.turnNum, margin, isFinal: signed.state.isFinal });
     this.#unwritten.push([PREFIX + String(this.#seq++).padStart(10, "0"), JSON.stringify(record)]);
     this.#timer ??= this.#clock.setTimeout(() => void this.flush().catch(() => {}), this.#flushMs);
   }
 }
-function entriesOf(channelId: Bytes32, signed: SignedState, before: MarginState | undefined, after: MarginState): HistoryEntry[] {
+function entriesOf(
+  channelId: Bytes32,
+  signed: SignedState,
+  before: MarginState | undefined,
+  after: MarginState,
+): HistoryEntry[] {
   const at = { channelId, turnNum: signed.state.turnNum, stateHash: stateHash(signed.state) };
   const cashChange = after.traderCash - (before?.traderCash ?? 0n);
   if (before === undefined) return [{ kind: "open", ...at, cashChange: collateral(after.traderCash) }];
@@ -171,12 +195,21 @@ function entriesOf(channelId: Bytes32, signed: SignedState, before: MarginState 
     case StateKind.Liquidation: {
       const kind = after.kind === StateKind.Trade ? "fill" : "liquidation";
       const markets = new Set<MarketId>([...before.positions, ...after.positions].map((p) => p.market));
-      const moves = [...markets].map((market) => ({ market, delta: sizeOf(after, market) - sizeOf(before, market) })).filter((m) => m.delta !== 0n);
+      const moves = [...markets]
+        .map((market) => ({ market, delta: sizeOf(after, market) - sizeOf(before, market) }))
+        .filter((m) => m.delta !== 0n);
       if (moves.length === 0) return [{ kind, ...at, cashChange: collateral(cashChange) }];
       // The cash change is the state's, once: on its first market.
       return moves.map((m, i) => {
         const mark = after.marks.find((r) => r.market === m.market) ?? before.marks.find((r) => r.market === m.market);
-        return { kind, ...at, cashChange: collateral(i === 0 ? cashChange : 0n), market: m.market, size: size(m.delta), ...(mark ? { mark: price(mark.price) } : {}) };
+        return {
+          kind,
+          ...at,
+          cashChange: collateral(i === 0 ? cashChange : 0n),
+          market: m.market,
+          size: size(m.delta),
+          ...(mark ? { mark: price(mark.price) } : {}),
+        };
       });
     }
     case StateKind.Transfer:

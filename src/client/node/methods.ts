@@ -16,7 +16,18 @@ import { HISTORY_KINDS } from "./history.ts";
 import type { TraderNode } from "./node.ts";
 import type { OrderRecord } from "./orders.ts";
 import { triggerView } from "./triggers.ts";
-import { clientOrderIdParam, collateral, collateralParam, fraction, marketParam, price, priceParam, sideParam, size, sizeParam } from "./wire-format.ts";
+import {
+  clientOrderIdParam,
+  collateral,
+  collateralParam,
+  fraction,
+  marketParam,
+  price,
+  priceParam,
+  sideParam,
+  size,
+  sizeParam,
+} from "./wire-format.ts";
 
 /** What a method needs beyond its params: the node, the wallet's balance, the server's stop signal. */
 export interface MethodContext {
@@ -35,9 +46,17 @@ export interface MethodSpec<P extends z.ZodType = z.ZodType> {
 }
 
 const noParams = z.object({}).strict();
-const obj = (description: string, properties: Record<string, unknown> = {}) => ({ type: "object", description, properties });
+const obj = (description: string, properties: Record<string, unknown> = {}) => ({
+  type: "object",
+  description,
+  properties,
+});
 const money = { type: "string", description: "decimal string" };
-const stateRef = obj("the state the call ended at", { channelId: { type: "string" }, turnNum: { type: "integer" }, stateHash: { type: "string" } });
+const stateRef = obj("the state the call ended at", {
+  channelId: { type: "string" },
+  turnNum: { type: "integer" },
+  stateHash: { type: "string" },
+});
 
 function define<P extends z.ZodType>(spec: MethodSpec<P>): MethodSpec {
   return spec as unknown as MethodSpec;
@@ -47,26 +66,47 @@ const reportParam = z
   .object({
     market: marketParam,
     price: priceParam("price"),
-    timestamp: z.string().regex(/^\d{1,20}$/, "timestamp: unix seconds as a decimal string").transform((t) => BigInt(t)),
+    timestamp: z
+      .string()
+      .regex(/^\d{1,20}$/, "timestamp: unix seconds as a decimal string")
+      .transform((t) => BigInt(t)),
     signature: z.string().regex(/^0x([0-9a-fA-F]{2})*$/, "signature: 0x hex"),
   })
   .strict()
-  .transform((r): PriceReport => ({ market: r.market as MarketId, price: r.price as Price, timestamp: r.timestamp, signature: r.signature as Hex }));
+  .transform((r): PriceReport => ({
+    market: r.market as MarketId,
+    price: r.price as Price,
+    timestamp: r.timestamp,
+    signature: r.signature as Hex,
+  }));
 
 export const METHODS: Readonly<Record<string, MethodSpec>> = {
   status: define({
     summary: "The link to the hub, the channel, its latest supported state, equity and margin at the newest marks",
     params: noParams,
-    result: obj("status", { connected: { type: "boolean" }, address: { type: "string" }, channelId: { type: ["string", "null"] } }),
+    result: obj("status", {
+      connected: { type: "boolean" },
+      address: { type: "string" },
+      channelId: { type: ["string", "null"] },
+    }),
     run: async (_p, { node }) => {
       const { client } = node;
       const latest = client.latest;
-      const base = { connected: node.linkUp, address: client.address, channelId: client.channelId ?? null, turnNum: latest?.state.turnNum ?? null, stateHash: latest ? stateHash(latest.state) : null };
+      const base = {
+        connected: node.linkUp,
+        address: client.address,
+        channelId: client.channelId ?? null,
+        turnNum: latest?.state.turnNum ?? null,
+        stateHash: latest ? stateHash(latest.state) : null,
+      };
       if (latest === undefined) return base;
       const s = client.status();
       return {
         ...base,
-        cash: collateral(s.cash), equity: collateral(s.equity), initialMargin: collateral(s.initialMargin), maintenanceMargin: collateral(s.maintenanceMargin),
+        cash: collateral(s.cash),
+        equity: collateral(s.equity),
+        initialMargin: collateral(s.initialMargin),
+        maintenanceMargin: collateral(s.maintenanceMargin),
         marginRatio: s.marginRatio === null ? null : fraction(s.marginRatio),
         allocation: { trader: collateral(s.allocation.trader), hub: collateral(s.allocation.hub) },
       };
@@ -75,10 +115,18 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
   positions: define({
     summary: "Open positions with their mark and liquidation price",
     params: noParams,
-    result: { type: "array", items: obj("position", { market: { type: "string" }, size: money, mark: money, liquidationPrice: money }) },
+    result: {
+      type: "array",
+      items: obj("position", { market: { type: "string" }, size: money, mark: money, liquidationPrice: money }),
+    },
     run: async (_p, { node }) => {
       if (node.client.latest === undefined) return [];
-      return node.client.status().markets.map((m) => ({ market: m.market, size: size(m.size), mark: m.mark === undefined ? null : price(m.mark), liquidationPrice: m.liquidationPrice === null ? null : price(m.liquidationPrice) }));
+      return node.client.status().markets.map((m) => ({
+        market: m.market,
+        size: size(m.size),
+        mark: m.mark === undefined ? null : price(m.mark),
+        liquidationPrice: m.liquidationPrice === null ? null : price(m.liquidationPrice),
+      }));
     },
   }),
   open: define({
@@ -111,13 +159,30 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
         clientOrderId: clientOrderIdParam.optional(),
       })
       .strict(),
-    result: obj("the order and the state it filled in", { clientOrderId: { type: ["string", "null"] }, status: { type: "string" }, turnNum: { type: "integer" }, stateHash: { type: "string" } }),
+    result: obj("the order and the state it filled in", {
+      clientOrderId: { type: ["string", "null"] },
+      status: { type: "string" },
+      turnNum: { type: "integer" },
+      stateHash: { type: "string" },
+    }),
     run: async (p, { node, signal }) => {
-      const spec = { market: p.market as MarketId, size: p.side === "buy" ? p.size : -p.size, limitPrice: p.limitPrice ?? 0n, reduceOnly: p.reduceOnly ?? false };
+      const spec = {
+        market: p.market as MarketId,
+        size: p.side === "buy" ? p.size : -p.size,
+        limitPrice: p.limitPrice ?? 0n,
+        reduceOnly: p.reduceOnly ?? false,
+      };
       if (p.clientOrderId !== undefined) return orderResult(await node.orders.trade(p.clientOrderId, spec, signal));
       // Without an id nothing is recorded: a retry after a lost answer may trade again.
       const signed = await node.orders.anonymous(spec, signal);
-      return { clientOrderId: null, status: "filled", market: spec.market, size: size(spec.size), turnNum: signed.state.turnNum, stateHash: stateHash(signed.state) };
+      return {
+        clientOrderId: null,
+        status: "filled",
+        market: spec.market,
+        size: size(spec.size),
+        turnNum: signed.state.turnNum,
+        stateHash: stateHash(signed.state),
+      };
     },
   }),
   order: define({
@@ -149,16 +214,29 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
     },
   }),
   exit: define({
-    summary: "The hub is silent: challenge with a unilateral settlement of the latest state at oracle-signed prices (default: the newest relayed)",
+    summary:
+      "The hub is silent: challenge with a unilateral settlement of the latest state at oracle-signed prices (default: the newest relayed)",
     params: z.object({ reports: z.array(reportParam).max(64).optional() }).strict(),
     result: obj("the challenge", { finalizesAt: { type: "integer" }, trader: money, hub: money, penalty: money }),
     run: async (p, { node, signal }) => {
       const { client } = node;
       const latest = client.latest;
       if (latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
-      const reports = p.reports ?? node.marketsHeld().map((m) => client.latestPrice(m)).filter((r): r is PriceReport => r !== undefined);
+      const reports =
+        p.reports ??
+        node
+          .marketsHeld()
+          .map((m) => client.latestPrice(m))
+          .filter((r): r is PriceReport => r !== undefined);
       const { finalizesAt, settlement } = await client.exitUnilaterally(reports, { signal });
-      return { channelId: client.channelId, finalizesAt, trader: collateral(settlement.trader), hub: collateral(settlement.hub), penalty: collateral(settlement.penalty), liquidated: settlement.liquidated };
+      return {
+        channelId: client.channelId,
+        finalizesAt,
+        trader: collateral(settlement.trader),
+        hub: collateral(settlement.hub),
+        penalty: collateral(settlement.penalty),
+        liquidated: settlement.liquidated,
+      };
     },
   }),
   collect: define({
@@ -173,7 +251,8 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
     },
   }),
   history: define({
-    summary: "Fills, funding, liquidations, deposits and withdrawals, oldest first, each with its turn and state hash; paged",
+    summary:
+      "Fills, funding, liquidations, deposits and withdrawals, oldest first, each with its turn and state hash; paged",
     params: z
       .object({
         cursor: z.number().int().min(0).optional(),
@@ -191,8 +270,17 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
     },
   }),
   setTrigger: define({
-    summary: "A stop-loss or take-profit held by the node: a reduce-only trade of `size` on `side` once the mark crosses `triggerPrice`. Fires only while the node runs",
-    params: z.object({ kind: z.enum(["stop-loss", "take-profit"]), market: marketParam, side: sideParam, size: sizeParam("size"), triggerPrice: priceParam("triggerPrice") }).strict(),
+    summary:
+      "A stop-loss or take-profit held by the node: a reduce-only trade of `size` on `side` once the mark crosses `triggerPrice`. Fires only while the node runs",
+    params: z
+      .object({
+        kind: z.enum(["stop-loss", "take-profit"]),
+        market: marketParam,
+        side: sideParam,
+        size: sizeParam("size"),
+        triggerPrice: priceParam("triggerPrice"),
+      })
+      .strict(),
     result: obj("the trigger"),
     run: async (p, { node }) => triggerView(await node.triggers.add({ ...p, market: p.market as MarketId })),
   }),
@@ -212,7 +300,11 @@ export const METHODS: Readonly<Record<string, MethodSpec>> = {
 
 function ref(node: TraderNode, channelId = node.client.channelId): unknown {
   const latest = node.client.latest;
-  return { channelId: channelId ?? null, turnNum: latest?.state.turnNum ?? null, stateHash: latest ? stateHash(latest.state) : null };
+  return {
+    channelId: channelId ?? null,
+    turnNum: latest?.state.turnNum ?? null,
+    stateHash: latest ? stateHash(latest.state) : null,
+  };
 }
 
 function orderResult(record: OrderRecord): unknown {
@@ -226,4 +318,3 @@ function orderResult(record: OrderRecord): unknown {
     ...(record.error ? { error: record.error } : {}),
   };
 }
-

@@ -77,13 +77,18 @@ export class TraderNode {
     this.#init = init;
     this.events.setMaxListeners(0);
     // The client calls these inside its channel lane: a failure here must not become the client's.
-    const guarded = <A extends unknown[]>(name: string, fn: (...args: A) => void) => (...args: A) => {
-      try {
-        fn(...args);
-      } catch (error) {
-        init.note?.("observer-error", { observer: name, error: String((error as Error)?.stack ?? error).slice(0, 500) });
-      }
-    };
+    const guarded =
+      <A extends unknown[]>(name: string, fn: (...args: A) => void) =>
+      (...args: A) => {
+        try {
+          fn(...args);
+        } catch (error) {
+          init.note?.("observer-error", {
+            observer: name,
+            error: String((error as Error)?.stack ?? error).slice(0, 500),
+          });
+        }
+      };
     this.client = init.makeClient({
       supported: guarded("supported", (channelId, signed) => this.#onSupported(channelId, signed)),
       prices: guarded("prices", (reports) => this.#onPrices(reports)),
@@ -148,8 +153,14 @@ export class TraderNode {
   async #trade(spec: OrderSpec, signal?: AbortSignal): Promise<SignedState> {
     if (spec.reduceOnly) {
       const position = this.position(spec.market);
-      const reduces = position !== 0n && position > 0n !== spec.size > 0n && (spec.size < 0n ? -spec.size : spec.size) <= (position < 0n ? -position : position);
-      if (!reduces) throw new WireError("REDUCE_ONLY_VIOLATED", { details: { market: spec.market, position: size(position), size: size(spec.size) } });
+      const reduces =
+        position !== 0n &&
+        position > 0n !== spec.size > 0n &&
+        (spec.size < 0n ? -spec.size : spec.size) <= (position < 0n ? -position : position);
+      if (!reduces)
+        throw new WireError("REDUCE_ONLY_VIOLATED", {
+          details: { market: spec.market, position: size(position), size: size(spec.size) },
+        });
     }
     try {
       return await this.client.trade(spec.market, spec.size, spec.limitPrice, signal ? { signal } : {});
@@ -187,7 +198,8 @@ export class TraderNode {
       if (this.#linkUp) {
         try {
           // A closed connection (the hub process died) is known without asking; a hung hub only by the sync's timeout.
-          if (!this.client.hubConnectionOpen) throw new WireError("NOT_CONNECTED", { details: { reason: "connection closed" } });
+          if (!this.client.hubConnectionOpen)
+            throw new WireError("NOT_CONNECTED", { details: { reason: "connection closed" } });
           await this.client.sync({ signal: AbortSignal.any([signal, AbortSignal.timeout(5_000)]) });
         } catch (error) {
           if (!signal.aborted) this.#setLink(false, error);
@@ -203,7 +215,12 @@ export class TraderNode {
     if (up === this.#linkUp && up) return;
     const changed = up !== this.#linkUp;
     this.#linkUp = up;
-    const reason = error === undefined ? undefined : error instanceof MarginError || (error as { code?: unknown }).code !== undefined ? String((error as { code: unknown }).code) : String((error as Error).message ?? error).slice(0, 120);
+    const reason =
+      error === undefined
+        ? undefined
+        : error instanceof MarginError || (error as { code?: unknown }).code !== undefined
+          ? String((error as { code: unknown }).code)
+          : String((error as Error).message ?? error).slice(0, 120);
     if (changed) {
       this.events.emit("link", { up, ...(reason !== undefined ? { error: reason } : {}) });
       this.#init.note?.(up ? "hub-connected" : "hub-unreachable", reason !== undefined ? { error: reason } : {});
@@ -214,7 +231,8 @@ export class TraderNode {
     this.history.record(channelId, signed);
     const liquidation = marginStateOf(signed.state).kind === StateKind.Liquidation;
     // Built only for a listener: most states of a busy bot have none beyond the history.
-    if (this.events.listenerCount("state") === 0 && !(liquidation && this.events.listenerCount("liquidation") > 0)) return;
+    if (this.events.listenerCount("state") === 0 && !(liquidation && this.events.listenerCount("liquidation") > 0))
+      return;
     const event = stateEvent(channelId, signed);
     this.events.emit("state", event);
     if (liquidation) this.events.emit("liquidation", event);
@@ -223,12 +241,21 @@ export class TraderNode {
   #onPrices(reports: readonly PriceReport[]): void {
     const fresh = reports.filter((r) => this.client.latestPrice(r.market) === r);
     if (fresh.length === 0) return;
-    this.events.emit("marks", fresh.map((r) => ({ market: r.market, price: price(r.price), timestamp: r.timestamp.toString() })));
+    this.events.emit(
+      "marks",
+      fresh.map((r) => ({ market: r.market, price: price(r.price), timestamp: r.timestamp.toString() })),
+    );
     this.triggers.onMarks(fresh);
   }
 
   #onDispute(channelId: Bytes32, status: DisputeStatus, info: DisputeInfo): void {
-    this.events.emit("dispute", { channelId, status, turnNum: info.turnNum, ...(info.response !== undefined ? { response: info.response } : {}), ...(info.finalizesAt !== undefined ? { finalizesAt: info.finalizesAt } : {}) });
+    this.events.emit("dispute", {
+      channelId,
+      status,
+      turnNum: info.turnNum,
+      ...(info.response !== undefined ? { response: info.response } : {}),
+      ...(info.finalizesAt !== undefined ? { finalizesAt: info.finalizesAt } : {}),
+    });
   }
 }
 
@@ -241,7 +268,11 @@ export function stateEvent(channelId: Bytes32, signed: SignedState): StateEvent 
     kind: KIND_NAMES[margin.kind] ?? String(margin.kind),
     isFinal: signed.state.isFinal,
     cash: collateral(margin.traderCash),
-    positions: margin.positions.map((p) => ({ market: p.market, size: size(p.size), costBasis: collateral(p.costBasis) })),
+    positions: margin.positions.map((p) => ({
+      market: p.market,
+      size: size(p.size),
+      costBasis: collateral(p.costBasis),
+    })),
     marks: margin.marks.map((r) => ({ market: r.market, price: price(r.price), timestamp: r.timestamp.toString() })),
   };
 }

@@ -35,8 +35,15 @@ export interface OpenRpcDocument {
 export const API_VERSION = "1.0.0";
 
 function paramsOf(schema: z.ZodType): OpenRpcParam[] {
-  const json = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as { properties?: Record<string, Record<string, unknown>>; required?: string[] };
-  return Object.entries(json.properties ?? {}).map(([name, property]) => ({ name, required: (json.required ?? []).includes(name), schema: property }));
+  const json = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as {
+    properties?: Record<string, Record<string, unknown>>;
+    required?: string[];
+  };
+  return Object.entries(json.properties ?? {}).map(([name, property]) => ({
+    name,
+    required: (json.required ?? []).includes(name),
+    schema: property,
+  }));
 }
 
 export function openRpcDocument(): OpenRpcDocument {
@@ -67,7 +74,11 @@ export function openRpcDocument(): OpenRpcDocument {
     ParseError: { code: -32700, message: "Parse error" },
     InvalidRequest: { code: -32600, message: "Invalid Request" },
     MethodNotFound: { code: -32601, message: "Method not found" },
-    InvalidParams: { code: -32602, message: "Invalid params", data: { code: "API_INVALID_PARAMS", number: WIRE_ERRORS.API_INVALID_PARAMS.number } },
+    InvalidParams: {
+      code: -32602,
+      message: "Invalid params",
+      data: { code: "API_INVALID_PARAMS", number: WIRE_ERRORS.API_INVALID_PARAMS.number },
+    },
     NodeError: { code: -32000, message: "The call failed; data.code is the project's stable error code (src/errors/)" },
     HubRefused: { code: -32001, message: "The hub refused; data.code is the hub's error code" },
   };
@@ -76,7 +87,8 @@ export function openRpcDocument(): OpenRpcDocument {
     info: {
       title: "nitro-margin trader node",
       version: API_VERSION,
-      description: "JSON-RPC 2.0 over HTTP POST and WebSocket, bearer token required. Money, sizes and prices are decimal strings. Stop-loss and take-profit triggers fire only while the node runs.",
+      description:
+        "JSON-RPC 2.0 over HTTP POST and WebSocket, bearer token required. Money, sizes and prices are decimal strings. Stop-loss and take-profit triggers fire only while the node runs.",
     },
     methods,
     components: { errors },

@@ -115,12 +115,24 @@ export class ClientOrders {
       // Pending from an attempt that did not finish: learn from the hub whether it bound.
       await this.#port.sync(signal);
       const fill = this.#findFill(existing);
-      if (fill !== undefined) return this.#save({ ...existing, status: "filled", turnNum: fill.state.turnNum, stateHash: stateHash(fill.state) });
+      if (fill !== undefined)
+        return this.#save({
+          ...existing,
+          status: "filled",
+          turnNum: fill.state.turnNum,
+          stateHash: stateHash(fill.state),
+        });
     }
     const channelId = this.#port.channelId();
     const base: OrderRecord = {
-      clientOrderId, market: spec.market, size: spec.size.toString(), limitPrice: spec.limitPrice.toString(), reduceOnly: spec.reduceOnly,
-      status: "pending", channelId: channelId ?? ("0x" as Bytes32), baseTurn: this.#port.latest()?.state.turnNum ?? -1,
+      clientOrderId,
+      market: spec.market,
+      size: spec.size.toString(),
+      limitPrice: spec.limitPrice.toString(),
+      reduceOnly: spec.reduceOnly,
+      status: "pending",
+      channelId: channelId ?? ("0x" as Bytes32),
+      baseTurn: this.#port.latest()?.state.turnNum ?? -1,
       basePosition: this.#position(spec.market).toString(),
     };
     await this.#save(base);
@@ -129,11 +141,21 @@ export class ClientOrders {
       signed = await this.#port.trade(spec, signal);
     } catch (error) {
       // Refused, by the hub or by our own checks: final. A lost link or a timeout leaves it pending for a retry to resolve.
-      if (isRefusal(error)) await this.#save({ ...base, status: "failed", error: { code: (error as { code: string }).code, message: (error as Error).message } });
+      if (isRefusal(error))
+        await this.#save({
+          ...base,
+          status: "failed",
+          error: { code: (error as { code: string }).code, message: (error as Error).message },
+        });
       throw error;
     }
     // Answered without waiting for the outcome's write: lost in a crash, a retry finds the fill from the pending record.
-    const filled: OrderRecord = { ...base, status: "filled", turnNum: signed.state.turnNum, stateHash: stateHash(signed.state) };
+    const filled: OrderRecord = {
+      ...base,
+      status: "filled",
+      turnNum: signed.state.turnNum,
+      stateHash: stateHash(signed.state),
+    };
     this.#recent.set(clientOrderId, filled);
     if (this.#recent.size > 1024) this.#recent.delete(this.#recent.keys().next().value!);
     this.#save(filled).catch(() => {});
@@ -143,7 +165,8 @@ export class ClientOrders {
   /** The latest state, if it is past the order's base turn with the market's position moved by the order's size. */
   #findFill(order: OrderRecord): SignedState | undefined {
     const latest = this.#port.latest();
-    if (latest === undefined || this.#port.channelId() !== order.channelId || latest.state.turnNum <= order.baseTurn) return undefined;
+    if (latest === undefined || this.#port.channelId() !== order.channelId || latest.state.turnNum <= order.baseTurn)
+      return undefined;
     return this.#position(order.market) - BigInt(order.basePosition) === BigInt(order.size) ? latest : undefined;
   }
 
@@ -163,13 +186,20 @@ export function positionSize(positions: readonly { market: MarketId; size: bigin
 }
 
 function assertSame(record: OrderRecord, clientOrderId: string, spec: OrderSpec): void {
-  if (record.market !== spec.market || BigInt(record.size) !== spec.size || BigInt(record.limitPrice) !== spec.limitPrice || record.reduceOnly !== spec.reduceOnly) {
+  if (
+    record.market !== spec.market ||
+    BigInt(record.size) !== spec.size ||
+    BigInt(record.limitPrice) !== spec.limitPrice ||
+    record.reduceOnly !== spec.reduceOnly
+  ) {
     throw new WireError("ORDER_ID_REUSED", { details: { clientOrderId } });
   }
 }
 
 function failed(record: OrderRecord): WireError {
-  return new WireError("ORDER_FAILED", { details: { clientOrderId: record.clientOrderId, code: record.error?.code, reason: record.error?.message } });
+  return new WireError("ORDER_FAILED", {
+    details: { clientOrderId: record.clientOrderId, code: record.error?.code, reason: record.error?.message },
+  });
 }
 
 /** The hub's answer or our own check said no: the order cannot have bound. */

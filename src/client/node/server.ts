@@ -15,7 +15,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
-import { JSONRPCErrorCode, JSONRPCErrorException, JSONRPCServer, createJSONRPCErrorResponse, type JSONRPCErrorResponse, type JSONRPCID, type JSONRPCResponse } from "json-rpc-2.0";
+import {
+  JSONRPCErrorCode,
+  JSONRPCErrorException,
+  JSONRPCServer,
+  createJSONRPCErrorResponse,
+  type JSONRPCErrorResponse,
+  type JSONRPCID,
+  type JSONRPCResponse,
+} from "json-rpc-2.0";
 import { WebSocketServer, type WebSocket } from "ws";
 import { z, ZodError } from "zod";
 import { MarginError } from "../../errors/base.ts";
@@ -106,7 +114,11 @@ export class NodeServer {
   }
 
   #registerMethods(): void {
-    const ctx: MethodContext = { node: this.#init.node, signal: this.#stop.signal, ...(this.#init.tokenBalance ? { tokenBalance: this.#init.tokenBalance } : {}) };
+    const ctx: MethodContext = {
+      node: this.#init.node,
+      signal: this.#stop.signal,
+      ...(this.#init.tokenBalance ? { tokenBalance: this.#init.tokenBalance } : {}),
+    };
     for (const [name, spec] of Object.entries(METHODS)) {
       this.#rpc.addMethod(name, async (params) => spec.run(parseParams(spec.params, params), ctx));
     }
@@ -114,12 +126,17 @@ export class NodeServer {
       parseParams(NO_PARAMS, params);
       return openRpcDocument();
     });
-    this.#rpc.addMethod("subscribe", async (params, call) => subscriptionsOf(call).subscribe(parseParams(SUBSCRIBE_PARAMS, params)));
-    this.#rpc.addMethod("unsubscribe", async (params, call) => subscriptionsOf(call).unsubscribe(parseParams(UNSUBSCRIBE_PARAMS, params).subscription));
+    this.#rpc.addMethod("subscribe", async (params, call) =>
+      subscriptionsOf(call).subscribe(parseParams(SUBSCRIBE_PARAMS, params)),
+    );
+    this.#rpc.addMethod("unsubscribe", async (params, call) =>
+      subscriptionsOf(call).unsubscribe(parseParams(UNSUBSCRIBE_PARAMS, params).subscription),
+    );
     this.#rpc.mapErrorToJSONRPCErrorResponse = (id, error) => errorResponse(id, error);
     // Over the limit, a call is refused before it runs; the calls under way go on.
     this.#rpc.applyMiddleware(async (next, request, call) => {
-      if (this.#inFlight >= (this.#init.maxInFlight ?? 128)) return errorResponse(request.id ?? null, new WireError("API_BUSY"));
+      if (this.#inFlight >= (this.#init.maxInFlight ?? 128))
+        return errorResponse(request.id ?? null, new WireError("API_BUSY"));
       this.#inFlight += 1;
       try {
         return await next(request, call);
@@ -137,17 +154,33 @@ export class NodeServer {
 
   async #onHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!this.#authorized(req)) return send(res, 401, errorResponse(null, new WireError("API_UNAUTHORIZED")));
-    if (req.method !== "POST") return send(res, 405, errorResponse(null, new JSONRPCErrorException("POST a JSON-RPC 2.0 request", JSONRPCErrorCode.InvalidRequest)));
+    if (req.method !== "POST")
+      return send(
+        res,
+        405,
+        errorResponse(null, new JSONRPCErrorException("POST a JSON-RPC 2.0 request", JSONRPCErrorCode.InvalidRequest)),
+      );
     const declared = Number(req.headers["content-length"] ?? 0);
     if (declared > this.#maxBody) {
       req.resume();
-      return send(res, 413, errorResponse(null, new WireError("API_REQUEST_TOO_LARGE", { details: { limit: this.#maxBody } })), true);
+      return send(
+        res,
+        413,
+        errorResponse(null, new WireError("API_REQUEST_TOO_LARGE", { details: { limit: this.#maxBody } })),
+        true,
+      );
     }
     const chunks: Buffer[] = [];
     let length = 0;
     for await (const chunk of req) {
       length += (chunk as Buffer).length;
-      if (length > this.#maxBody) return send(res, 413, errorResponse(null, new WireError("API_REQUEST_TOO_LARGE", { details: { limit: this.#maxBody } })), true);
+      if (length > this.#maxBody)
+        return send(
+          res,
+          413,
+          errorResponse(null, new WireError("API_REQUEST_TOO_LARGE", { details: { limit: this.#maxBody } })),
+          true,
+        );
       chunks.push(chunk as Buffer);
     }
     const reply = await this.#receive(Buffer.concat(chunks).toString("utf8"), {});
@@ -163,7 +196,12 @@ export class NodeServer {
       if (ws.readyState === ws.OPEN) ws.send(stringify(notification));
     });
     ws.on("message", (data, isBinary) => {
-      if (isBinary) return ws.send(stringify(errorResponse(null, new JSONRPCErrorException("send text frames", JSONRPCErrorCode.InvalidRequest))));
+      if (isBinary)
+        return ws.send(
+          stringify(
+            errorResponse(null, new JSONRPCErrorException("send text frames", JSONRPCErrorCode.InvalidRequest)),
+          ),
+        );
       void this.#receive(String(data), { subscriptions }).then((reply) => {
         if (reply !== undefined && ws.readyState === ws.OPEN) ws.send(stringify(reply));
       });
@@ -182,10 +220,20 @@ export class NodeServer {
       return createJSONRPCErrorResponse(null, JSONRPCErrorCode.ParseError, "Parse error: the body is not JSON");
     }
     if (Array.isArray(parsed) && parsed.length > (this.#init.maxBatch ?? 32)) {
-      return createJSONRPCErrorResponse(null, JSONRPCErrorCode.InvalidRequest, `a batch holds at most ${this.#init.maxBatch ?? 32} requests`);
+      return createJSONRPCErrorResponse(
+        null,
+        JSONRPCErrorCode.InvalidRequest,
+        `a batch holds at most ${this.#init.maxBatch ?? 32} requests`,
+      );
     }
-    if (typeof parsed !== "object" || parsed === null) return createJSONRPCErrorResponse(null, JSONRPCErrorCode.InvalidRequest, "Invalid Request: not an object or a batch");
-    if (Array.isArray(parsed) && parsed.length === 0) return createJSONRPCErrorResponse(null, JSONRPCErrorCode.InvalidRequest, "empty batch");
+    if (typeof parsed !== "object" || parsed === null)
+      return createJSONRPCErrorResponse(
+        null,
+        JSONRPCErrorCode.InvalidRequest,
+        "Invalid Request: not an object or a batch",
+      );
+    if (Array.isArray(parsed) && parsed.length === 0)
+      return createJSONRPCErrorResponse(null, JSONRPCErrorCode.InvalidRequest, "empty batch");
     const reply = await this.#rpc.receive(parsed as never, call);
     return reply ?? undefined;
   }
@@ -194,7 +242,8 @@ export class NodeServer {
 const NO_PARAMS = z.object({}).strict();
 
 function subscriptionsOf(call: CallContext): ConnectionSubscriptions {
-  if (call.subscriptions === undefined) throw new JSONRPCErrorException("subscriptions are served over WebSocket only", JSONRPCErrorCode.MethodNotFound);
+  if (call.subscriptions === undefined)
+    throw new JSONRPCErrorException("subscriptions are served over WebSocket only", JSONRPCErrorCode.MethodNotFound);
   return call.subscriptions;
 }
 
@@ -202,26 +251,58 @@ function subscriptionsOf(call: CallContext): ConnectionSubscriptions {
 function parseParams<S extends z.ZodType>(schema: S, params: unknown): z.output<S> {
   if (Array.isArray(params)) throw invalidParams("params must be an object (by name)", []);
   const result = schema.safeParse(params ?? {});
-  if (!result.success) throw invalidParams(result.error.issues.map((i) => `${i.path.join(".") || "params"}: ${i.message}`).join("; "), result.error.issues);
+  if (!result.success)
+    throw invalidParams(
+      result.error.issues.map((i) => `${i.path.join(".") || "params"}: ${i.message}`).join("; "),
+      result.error.issues,
+    );
   return result.data;
 }
 
 function invalidParams(message: string, issues: readonly unknown[]): JSONRPCErrorException {
   const error = new WireError("API_INVALID_PARAMS");
-  return new JSONRPCErrorException(`Invalid params: ${message}`, JSONRPCErrorCode.InvalidParams, { code: error.code, number: error.number, issues });
+  return new JSONRPCErrorException(`Invalid params: ${message}`, JSONRPCErrorCode.InvalidParams, {
+    code: error.code,
+    number: error.number,
+    issues,
+  });
 }
 
 export function errorResponse(id: JSONRPCID, error: unknown): JSONRPCErrorResponse {
-  if (error instanceof JSONRPCErrorException) return createJSONRPCErrorResponse(id, error.code, error.message, error.data);
-  if (error instanceof ZodError) return createJSONRPCErrorResponse(id, JSONRPCErrorCode.InvalidParams, "Invalid params", { code: "API_INVALID_PARAMS", number: 2203, issues: error.issues });
-  if (error instanceof RemoteError) return createJSONRPCErrorResponse(id, HUB_REFUSED, `the hub refused: ${error.shortMessage}`, { code: error.code, number: error.number, from: "hub" });
-  if (error instanceof MarginError) return createJSONRPCErrorResponse(id, NODE_ERROR, error.shortMessage, { code: error.code, number: error.number, domain: error.domain, details: error.context });
-  return createJSONRPCErrorResponse(id, JSONRPCErrorCode.InternalError, "Internal error", { code: "INTERNAL", message: String((error as Error)?.message ?? error).slice(0, 200) });
+  if (error instanceof JSONRPCErrorException)
+    return createJSONRPCErrorResponse(id, error.code, error.message, error.data);
+  if (error instanceof ZodError)
+    return createJSONRPCErrorResponse(id, JSONRPCErrorCode.InvalidParams, "Invalid params", {
+      code: "API_INVALID_PARAMS",
+      number: 2203,
+      issues: error.issues,
+    });
+  if (error instanceof RemoteError)
+    return createJSONRPCErrorResponse(id, HUB_REFUSED, `the hub refused: ${error.shortMessage}`, {
+      code: error.code,
+      number: error.number,
+      from: "hub",
+    });
+  if (error instanceof MarginError)
+    return createJSONRPCErrorResponse(id, NODE_ERROR, error.shortMessage, {
+      code: error.code,
+      number: error.number,
+      domain: error.domain,
+      details: error.context,
+    });
+  return createJSONRPCErrorResponse(id, JSONRPCErrorCode.InternalError, "Internal error", {
+    code: "INTERNAL",
+    message: String((error as Error)?.message ?? error).slice(0, 200),
+  });
 }
 
 function send(res: ServerResponse, status: number, body: unknown, close = false): void {
   const text = stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...(close ? { connection: "close" } : {}) });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    ...(close ? { connection: "close" } : {}),
+  });
   res.end(text);
 }
 

@@ -50,9 +50,11 @@ export class ConnectionSubscriptions {
 
   subscribe(params: z.output<typeof SUBSCRIBE_PARAMS>): { subscription: string } {
     const id = `s${this.#next++}`;
-    const notify = (result: unknown) => this.#send({ jsonrpc: "2.0", method: "subscription", params: { subscription: id, topic: params.topic, result } });
+    const notify = (result: unknown) =>
+      this.#send({ jsonrpc: "2.0", method: "subscription", params: { subscription: id, topic: params.topic, result } });
     if (params.topic === "margin") {
-      if (params.thresholds === undefined) throw new WireError("API_INVALID_PARAMS", { details: { reason: "margin needs thresholds" } });
+      if (params.thresholds === undefined)
+        throw new WireError("API_INVALID_PARAMS", { details: { reason: "margin needs thresholds" } });
       this.#off.set(id, this.#watchMargin(params.thresholds, notify));
     } else {
       const topic = params.topic as keyof NodeEvents;
@@ -81,7 +83,11 @@ export class ConnectionSubscriptions {
       const now = this.#ratio();
       for (const threshold of thresholds) {
         if (last === undefined || now === undefined || last >= threshold === now >= threshold) continue;
-        notify({ marginRatio: fraction(now), threshold: fraction(threshold), direction: now >= threshold ? "above" : "below" });
+        notify({
+          marginRatio: fraction(now),
+          threshold: fraction(threshold),
+          direction: now >= threshold ? "above" : "below",
+        });
       }
       if (now !== undefined) last = now;
     };

@@ -72,7 +72,9 @@ export class Triggers {
 
   /** Finishes the orders of triggers that were firing when the node stopped (needs the hub). */
   resume(): Promise<void> {
-    for (const record of this.#all.values()) if (record.status === "firing" && record.orderSize !== undefined) this.#queueFire(record, BigInt(record.firedAt ?? "0"));
+    for (const record of this.#all.values())
+      if (record.status === "firing" && record.orderSize !== undefined)
+        this.#queueFire(record, BigInt(record.firedAt ?? "0"));
     return this.#firing;
   }
 
@@ -80,16 +82,32 @@ export class Triggers {
     return [...this.#all.values()];
   }
 
-  async add(spec: { kind: TriggerKind; market: MarketId; side: "buy" | "sell"; size: bigint; triggerPrice: bigint }): Promise<TriggerRecord> {
+  async add(spec: {
+    kind: TriggerKind;
+    market: MarketId;
+    side: "buy" | "sell";
+    size: bigint;
+    triggerPrice: bigint;
+  }): Promise<TriggerRecord> {
     const id = `t${await this.#port.store.nextCounter("node-trigger")}`;
-    const record: TriggerRecord = { id, kind: spec.kind, market: spec.market, side: spec.side, size: spec.size.toString(), triggerPrice: spec.triggerPrice.toString(), status: "active", clientOrderId: `trigger-${id}` };
+    const record: TriggerRecord = {
+      id,
+      kind: spec.kind,
+      market: spec.market,
+      side: spec.side,
+      size: spec.size.toString(),
+      triggerPrice: spec.triggerPrice.toString(),
+      status: "active",
+      clientOrderId: `trigger-${id}`,
+    };
     await this.#save(record);
     return record;
   }
 
   async cancel(id: string): Promise<TriggerRecord> {
     const record = this.#all.get(id);
-    if (record === undefined || record.status !== "active") throw new WireError("TRIGGER_UNKNOWN", { details: { id, status: record?.status } });
+    if (record === undefined || record.status !== "active")
+      throw new WireError("TRIGGER_UNKNOWN", { details: { id, status: record?.status } });
     return this.#save({ ...record, status: "canceled" });
   }
 
@@ -123,17 +141,42 @@ export class Triggers {
       const position = this.#port.position(record.market);
       const wanted = record.side === "sell" ? -BigInt(record.size) : BigInt(record.size);
       // Only what reduces the open position, fixed now and stored: a resumed firing sends the very same order.
-      const reducible = position === 0n || position > 0n === wanted > 0n ? 0n : wanted > 0n ? min(wanted, -position) : -min(-wanted, position);
-      if (reducible === 0n) return void this.#port.onChange?.(await this.#save({ ...record, status: "skipped", firedAt: mark.toString() }));
-      firing = await this.#save({ ...record, status: "firing", firedAt: mark.toString(), orderSize: reducible.toString() });
+      const reducible =
+        position === 0n || position > 0n === wanted > 0n
+          ? 0n
+          : wanted > 0n
+            ? min(wanted, -position)
+            : -min(-wanted, position);
+      if (reducible === 0n)
+        return void this.#port.onChange?.(await this.#save({ ...record, status: "skipped", firedAt: mark.toString() }));
+      firing = await this.#save({
+        ...record,
+        status: "firing",
+        firedAt: mark.toString(),
+        orderSize: reducible.toString(),
+      });
     }
     try {
-      const order = await this.#port.trade(firing.clientOrderId, { market: firing.market, size: BigInt(firing.orderSize!), limitPrice: 0n, reduceOnly: true });
-      this.#port.onChange?.(await this.#save({ ...firing, status: "fired", ...(order.turnNum !== undefined ? { turnNum: order.turnNum } : {}) }));
+      const order = await this.#port.trade(firing.clientOrderId, {
+        market: firing.market,
+        size: BigInt(firing.orderSize!),
+        limitPrice: 0n,
+        reduceOnly: true,
+      });
+      this.#port.onChange?.(
+        await this.#save({
+          ...firing,
+          status: "fired",
+          ...(order.turnNum !== undefined ? { turnNum: order.turnNum } : {}),
+        }),
+      );
     } catch (error) {
       // Refused for good: failed. The hub out of reach: still firing, resumed when the link is back.
       const final = (error instanceof MarginError && error.code === "ORDER_FAILED") || isRefusal(error);
-      if (final) this.#port.onChange?.(await this.#save({ ...firing, status: "failed", error: String((error as Error).message).slice(0, 200) }));
+      if (final)
+        this.#port.onChange?.(
+          await this.#save({ ...firing, status: "failed", error: String((error as Error).message).slice(0, 200) }),
+        );
     }
   }
 
@@ -156,7 +199,14 @@ const min = (a: bigint, b: bigint) => (a < b ? a : b);
 /** A trigger as the API shows it: prices and sizes as decimal strings. */
 export function triggerView(t: TriggerRecord): unknown {
   return {
-    id: t.id, kind: t.kind, market: t.market, side: t.side, size: size(BigInt(t.size)), triggerPrice: price(BigInt(t.triggerPrice)), status: t.status,
-    firedAt: t.firedAt === undefined ? null : price(BigInt(t.firedAt)), turnNum: t.turnNum ?? null,
+    id: t.id,
+    kind: t.kind,
+    market: t.market,
+    side: t.side,
+    size: size(BigInt(t.size)),
+    triggerPrice: price(BigInt(t.triggerPrice)),
+    status: t.status,
+    firedAt: t.firedAt === undefined ? null : price(BigInt(t.firedAt)),
+    turnNum: t.turnNum ?? null,
   };
 }

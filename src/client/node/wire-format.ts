@@ -5,7 +5,14 @@
  * parsed here into bigint units once, at the edge, with zod.
  */
 import { z } from "zod";
-import { parseFixed, formatFixed, COLLATERAL_DECIMALS, PRICE_DECIMALS, SIZE_DECIMALS, FRACTION_DECIMALS } from "../../protocol/units.ts";
+import {
+  parseFixed,
+  formatFixed,
+  COLLATERAL_DECIMALS,
+  PRICE_DECIMALS,
+  SIZE_DECIMALS,
+  FRACTION_DECIMALS,
+} from "../../protocol/units.ts";
 
 export const collateral = (v: bigint): string => formatFixed(v, COLLATERAL_DECIMALS);
 export const price = (v: bigint): string => formatFixed(v, PRICE_DECIMALS);
@@ -30,4 +37,6 @@ export const fractionParam = (what: string) => decimal(FRACTION_DECIMALS, what, 
 export const marketParam = z.string().regex(/^[A-Z0-9]{1,16}-[A-Z0-9]{1,16}$/, "market: e.g. BTC-PERP");
 export const sideParam = z.enum(["buy", "sell"]);
 /** A bot's own id for an order: letters, digits and `-_.:`, 1 to 64 characters. */
-export const clientOrderIdParam = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, "clientOrderId: 1-64 of A-Z a-z 0-9 _ . : -");
+export const clientOrderIdParam = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "clientOrderId: 1-64 of A-Z a-z 0-9 _ . : -");

@@ -12,7 +12,14 @@ import { marginStateOf } from "../../channel/margin-channel.ts";
 import type { PriceReport } from "../../protocol/margin-state.ts";
 import type { Bytes32 } from "../../protocol/types.ts";
 import type { Hub } from "../hub.ts";
-import { eventFields, hubEventLevel, unreachable, type HubEvent, type HubEventLevel, type HubEventName } from "../events.ts";
+import {
+  eventFields,
+  hubEventLevel,
+  unreachable,
+  type HubEvent,
+  type HubEventLevel,
+  type HubEventName,
+} from "../events.ts";
 
 export type JournalSource = Pick<Hub, "onEvent" | "prices" | "channel" | "now">;
 
@@ -150,7 +157,9 @@ export class DashboardJournal {
         if (e.action === "liquidate") this.#liquidated(e.channelId, at, "channel", e.turnNum);
         break;
       case "supported": {
-        const found = this.#liquidations.find((l) => l.channelId === e.channelId && l.venue === "channel" && l.turnNum === e.turnNum);
+        const found = this.#liquidations.find(
+          (l) => l.channelId === e.channelId && l.venue === "channel" && l.turnNum === e.turnNum,
+        );
         if (found !== undefined) {
           found.status = "countersigned";
           this.#version += 1;
@@ -162,7 +171,9 @@ export class DashboardJournal {
         this.#challenges.set(e.channelId, { at, event: e.event, turnNum: e.turnNum, finalizesAt: e.finalizesAt });
         break;
       case "unilateral-paid": {
-        const found = this.#liquidations.find((l) => l.channelId === e.channelId && l.venue === "chain" && l.status === "challenging");
+        const found = this.#liquidations.find(
+          (l) => l.channelId === e.channelId && l.venue === "chain" && l.status === "challenging",
+        );
         if (found !== undefined) found.status = "paid";
         break;
       }
@@ -213,15 +224,26 @@ export class DashboardJournal {
     // and take each market's last sample now, before the channel is read (an idle one from the store).
     this.sample();
     const lastOf = new Map([...this.#history].map(([market, series]) => [market, series[series.length - 1]]));
-    void this.#hub.channel(channelId as Bytes32).then((channel) => {
-      const positions = channel?.latest === undefined ? [] : marginStateOf(channel.latest.state).positions;
-      const marks = positions.map((p): LiquidationMark => {
-        const last = lastOf.get(p.market);
-        return { market: p.market, size: p.size, price: last?.price, seq: last?.seq };
-      });
-      this.#push(this.#liquidations, { channelId, trader: channel?.record.counterparty, turnNum, at, venue, status: venue === "chain" ? "challenging" : "proposed", marks });
-      this.#version += 1;
-    }, () => undefined);
+    void this.#hub.channel(channelId as Bytes32).then(
+      (channel) => {
+        const positions = channel?.latest === undefined ? [] : marginStateOf(channel.latest.state).positions;
+        const marks = positions.map((p): LiquidationMark => {
+          const last = lastOf.get(p.market);
+          return { market: p.market, size: p.size, price: last?.price, seq: last?.seq };
+        });
+        this.#push(this.#liquidations, {
+          channelId,
+          trader: channel?.record.counterparty,
+          turnNum,
+          at,
+          venue,
+          status: venue === "chain" ? "challenging" : "proposed",
+          marks,
+        });
+        this.#version += 1;
+      },
+      () => undefined,
+    );
   }
 
   #push<T>(list: T[], item: T): void {

@@ -148,7 +148,10 @@ export class DashboardServer {
     switch (path) {
       case "/":
       case "/index.html":
-        res.setHeader("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:");
+        res.setHeader(
+          "Content-Security-Policy",
+          "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+        );
         return send(res, 200, "text/html; charset=utf-8", this.#page ?? "");
       case "/api/state": {
         this.#state(true).then(
@@ -179,7 +182,12 @@ export class DashboardServer {
   }
 
   #subscribe(req: IncomingMessage, res: ServerResponse): void {
-    res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-store", Connection: "keep-alive", "X-Accel-Buffering": "no" });
+    res.writeHead(200, {
+      "Content-Type": "text/event-stream",
+      "Cache-Control": "no-store",
+      Connection: "keep-alive",
+      "X-Accel-Buffering": "no",
+    });
     res.write(`retry: 2000\n\n`);
     let closed = false;
     req.on("close", () => {
@@ -226,7 +234,11 @@ function frame(event: string, data: string): string {
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { "Content-Type": type, "Cache-Control": "no-store", "Content-Length": Buffer.byteLength(body) });
+  res.writeHead(status, {
+    "Content-Type": type,
+    "Cache-Control": "no-store",
+    "Content-Length": Buffer.byteLength(body),
+  });
   res.end(res.req.method === "HEAD" ? undefined : body);
 }
 

@@ -11,11 +11,22 @@
 import { marginStateOf } from "../../channel/margin-channel.ts";
 import { evaluate, isLiquidatable, liquidationPrice, marginRatio, type MarketView } from "../../engine/margin.ts";
 import type { MarketId } from "../../protocol/types.ts";
-import { COLLATERAL_DECIMALS, FRACTION_DECIMALS, formatFixed, NOTIONAL_DIVISOR, PRICE_DECIMALS, SIZE_DECIMALS, type Size } from "../../protocol/units.ts";
+import {
+  COLLATERAL_DECIMALS,
+  FRACTION_DECIMALS,
+  formatFixed,
+  NOTIONAL_DIVISOR,
+  PRICE_DECIMALS,
+  SIZE_DECIMALS,
+  type Size,
+} from "../../protocol/units.ts";
 import type { Hub } from "../hub.ts";
 import type { DashboardJournal, PriceSample } from "./journal.ts";
 
-export type StateSource = Pick<Hub, "address" | "config" | "book" | "channels" | "prices" | "exposure" | "rejected" | "now" | "chainWatch">;
+export type StateSource = Pick<
+  Hub,
+  "address" | "config" | "book" | "channels" | "prices" | "exposure" | "rejected" | "now" | "chainWatch"
+>;
 
 /** Most channels listed (riskiest first): the page stays light on a hub with thousands. */
 const MAX_CHANNELS = 300;
@@ -34,9 +45,14 @@ export const usd = (v: bigint): string => amount(v, COLLATERAL_DECIMALS);
 export const px = (v: bigint): string => amount(v, PRICE_DECIMALS);
 export const qty = (v: bigint): string => amount(v, SIZE_DECIMALS, 0);
 /** Maintenance / equity, ppm → "12.34%"; null (equity ≤ 0) → "∞". */
-export const ratioText = (ppm: bigint | null): string => (ppm === null ? "∞" : `${amount(ppm, FRACTION_DECIMALS - 2)}%`);
+export const ratioText = (ppm: bigint | null): string =>
+  ppm === null ? "∞" : `${amount(ppm, FRACTION_DECIMALS - 2)}%`;
 
-export async function buildState(hub: StateSource, journal: DashboardJournal, options: { history?: boolean } = {}): Promise<Record<string, unknown>> {
+export async function buildState(
+  hub: StateSource,
+  journal: DashboardJournal,
+  options: { history?: boolean } = {},
+): Promise<Record<string, unknown>> {
   const now = hub.now();
   const reports = new Map(hub.prices().map((r) => [r.market, r]));
   const books = new Map(hub.exposure().map((b) => [b.market, b]));
@@ -54,7 +70,8 @@ export async function buildState(hub: StateSource, journal: DashboardJournal, op
       openInterestText: b === undefined ? "—" : qty(b.openInterest),
       hubExposure: b?.hubExposure,
       hubExposureText: b === undefined ? "—" : qty(b.hubExposure),
-      hubExposureNotionalText: b === undefined || r === undefined ? "—" : usd((b.hubExposure * r.price) / NOTIONAL_DIVISOR),
+      hubExposureNotionalText:
+        b === undefined || r === undefined ? "—" : usd((b.hubExposure * r.price) / NOTIONAL_DIVISOR),
       feesText: b === undefined ? "—" : usd(b.fees),
       fundingIncomeText: b === undefined ? "—" : usd(b.hubFundingIncome),
       insuranceText: b === undefined ? "—" : usd(b.insurance.balance),
@@ -77,7 +94,12 @@ export async function buildState(hub: StateSource, journal: DashboardJournal, op
       const price = reports.get(p.market)?.price ?? margin.marks.find((m) => m.market === p.market)?.price;
       if (params === undefined || price === undefined) continue;
       const book = hub.book.market(p.market);
-      views.set(p.market, { params, price, fundingIndex: book?.fundingIndex ?? p.fundingIndex, openInterest: (book?.openInterest ?? 0n) as Size });
+      views.set(p.market, {
+        params,
+        price,
+        fundingIndex: book?.fundingIndex ?? p.fundingIndex,
+        openInterest: (book?.openInterest ?? 0n) as Size,
+      });
     }
     if (views.size < margin.positions.length) return { ...base, cashText: usd(margin.traderCash), sortKey: -1 };
     const m = evaluate(margin.traderCash, margin.positions, views);
@@ -94,7 +116,14 @@ export async function buildState(hub: StateSource, journal: DashboardJournal, op
       liquidatable: margin.positions.length > 0 && isLiquidatable(m),
       positions: margin.positions.map((p) => {
         const liq = liquidationPrice(margin.traderCash, margin.positions, views, p.market);
-        return { market: p.market, size: p.size, sizeText: qty(p.size), markText: px(views.get(p.market)!.price), liquidationPrice: liq, liquidationPriceText: liq === null ? "none" : px(liq) };
+        return {
+          market: p.market,
+          size: p.size,
+          sizeText: qty(p.size),
+          markText: px(views.get(p.market)!.price),
+          liquidationPrice: liq,
+          liquidationPriceText: liq === null ? "none" : px(liq),
+        };
       }),
       sortKey: ratio === null ? Number.MAX_SAFE_INTEGER : Number(ratio),
     };
@@ -106,7 +135,13 @@ export async function buildState(hub: StateSource, journal: DashboardJournal, op
     .filter((c) => c.status === "challenged")
     .map((c) => {
       const note = journal.challenge(c.channelId);
-      return { channelId: c.channelId, trader: c.trader, turnNum: note?.turnNum, finalizesAt: note?.finalizesAt, lastAction: note?.event ?? "challenged" };
+      return {
+        channelId: c.channelId,
+        trader: c.trader,
+        turnNum: note?.turnNum,
+        finalizesAt: note?.finalizesAt,
+        lastAction: note?.event ?? "challenged",
+      };
     });
 
   const history: Record<string, readonly PriceSample[]> = {};
@@ -118,7 +153,17 @@ export async function buildState(hub: StateSource, journal: DashboardJournal, op
     markets,
     channels: channels.slice(0, MAX_CHANNELS).map(({ sortKey: _sortKey, ...c }) => c),
     rejected: [...hub.rejected()].reverse().slice(0, MAX_LISTED),
-    liquidations: journal.liquidations().slice(0, MAX_LISTED).map((l) => ({ ...l, marks: l.marks.map((m) => ({ ...m, sizeText: qty(m.size), priceText: m.price === undefined ? "—" : px(m.price) })) })),
+    liquidations: journal
+      .liquidations()
+      .slice(0, MAX_LISTED)
+      .map((l) => ({
+        ...l,
+        marks: l.marks.map((m) => ({
+          ...m,
+          sizeText: qty(m.size),
+          priceText: m.price === undefined ? "—" : px(m.price),
+        })),
+      })),
     chain: { watching: watch.watching, lastBlock: watch.lastBlock, openChallenges },
     events: journal.events().slice(0, MAX_LISTED),
     ...(options.history ? { history } : {}),

@@ -13,7 +13,11 @@ const token = readFileSync(tokenFile, "utf8").trim();
 let id = 0;
 
 async function call(method, params = {}) {
-  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify({ jsonrpc: "2.0", id: ++id, method, params }) });
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ jsonrpc: "2.0", id: ++id, method, params }),
+  });
   const body = await response.json();
   if (body.error) throw new Error(`${method}: ${JSON.stringify(body.error)}`);
   return body.result;
@@ -56,7 +60,13 @@ console.log(`saw-state ${order.turnNum}`);
 const [position] = await call("positions");
 const [whole, frac] = position.mark.split(".");
 const stop = (BigInt(whole + frac) * 99n) / 100n;
-const trigger = await call("setTrigger", { kind: "stop-loss", market: "BTC-PERP", side: "sell", size: "0.01", triggerPrice: `${stop / 100000000n}.${(stop % 100000000n).toString().padStart(8, "0")}` });
+const trigger = await call("setTrigger", {
+  kind: "stop-loss",
+  market: "BTC-PERP",
+  side: "sell",
+  size: "0.01",
+  triggerPrice: `${stop / 100000000n}.${(stop % 100000000n).toString().padStart(8, "0")}`,
+});
 console.log(`stop-loss ${trigger.id} ${trigger.triggerPrice}`);
 await until(() => events.some((e) => e.subscription === triggerSub && e.result.id === trigger.id));
 const done = events.find((e) => e.subscription === triggerSub && e.result.id === trigger.id).result;

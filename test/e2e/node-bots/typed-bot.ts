@@ -33,7 +33,13 @@ console.log(`saw-state ${order.turnNum} ${states.find((s) => s.turnNum === order
 
 const [position] = await node.positions();
 const stop = (BigInt(position!.mark!.replace(".", "")) * 99n) / 100n;
-const trigger = await node.setTrigger({ kind: "stop-loss", market: "BTC-PERP", side: "sell", size: "0.01", triggerPrice: `${stop / 10n ** 8n}.${(stop % 10n ** 8n).toString().padStart(8, "0")}` });
+const trigger = await node.setTrigger({
+  kind: "stop-loss",
+  market: "BTC-PERP",
+  side: "sell",
+  size: "0.01",
+  triggerPrice: `${stop / 10n ** 8n}.${(stop % 10n ** 8n).toString().padStart(8, "0")}`,
+});
 console.log(`stop-loss ${trigger.id} ${trigger.triggerPrice}`);
 
 await until(() => fired.some((t) => t.id === trigger.id));
