@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Contract, Wallet, type JsonRpcProvider } from "ethers";
@@ -18,6 +17,7 @@ import { createLocalOracle, devOracleKey } from "../../src/oracle/local-signer.t
 import { rpcProvider } from "../../src/cli/wiring.ts";
 import { ensureCliBundle } from "../../scripts/build-cli.ts";
 import type { HubEventName } from "../../src/hub/events.ts";
+import { freePort } from "../helpers/ports.ts";
 import { stateHashOf } from "../../src/protocol/sign.ts";
 import type { Bytes32 } from "../../src/protocol/types.ts";
 import type { Store } from "../../src/store/store.ts";
@@ -29,6 +29,7 @@ const NODE = join(ROOT, "node_modules/.bin/node");
 const MAIN = process.env.NITRO_MARGIN_FROM_SOURCE === "1" ? join(ROOT, "src/cli/main.ts") : await ensureCliBundle();
 // Every child's compiled code in one cache, so only the first child compiles it.
 const COMPILE_CACHE = join(ROOT, "node_modules/.cache/node-compile");
+export { freePort };
 export const USD = 1_000_000n;
 export const ORACLE_KEY = devOracleKey("e2e");
 
@@ -292,17 +293,6 @@ export async function waitForHubEvent(
 }
 
 /** A TCP port that was free a moment ago (for a hub that must come back on the same address). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** Parses an exact decimal printed by the CLI back into integer units. */
 export function units(text: string | undefined, decimals = 6): bigint {
   if (text === undefined) throw new Error("value missing");

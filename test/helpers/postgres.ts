@@ -14,10 +14,10 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { freePort } from "./ports.ts";
 
 export interface TestPostgres {
   /** postgres://postgres@127.0.0.1:<port>/<database> */
@@ -52,17 +52,6 @@ export function postgresBinDir(): string | undefined {
 
 function asServerUser(binary: string, args: readonly string[]): [string, string[]] {
   return IS_ROOT ? ["runuser", ["-u", "postgres", "--", binary, ...args]] : [binary, [...args]];
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**
