@@ -257,6 +257,8 @@ export class TraderClient {
       const newest = await this.store.latestState(exiting as Bytes32);
       if (newest !== undefined && newest.sigs.some((sig) => sig === undefined)) this.#exit = newest;
     }
+    const exited = await this.store.getMeta(EXIT_DONE_KEY);
+    if (typeof exited === "string" && exited !== "") this.#exitDone = exited as Bytes32;
     const injected = this.#init.network;
     this.#node =
       injected?.node ?? (await createNode({ ...(this.#init.peerKey ? { privateKey: this.#init.peerKey } : {}) }));
@@ -304,12 +306,19 @@ export class TraderClient {
 
   /** A lone exit is over (paid out, by us or by the other side): the channel is closed and we may open another. */
   async #closeExit(id: Bytes32): Promise<void> {
-    await this.store.updateChannelStatus(id, "closed");
-    if (this.#exit !== undefined && channelIdOf(this.#exit.state) === id) {
+    const stored = (await this.store.getMeta(EXIT_KEY)) === id;
+    const ours = stored || (this.#exit !== undefined && channelIdOf(this.#exit.state) === id);
+    // The exit's end is durable: our watcher may see the payout before `collect` returns, and a `collect`
+    // run again after a crash there must find the exit over, not "no exit under way".
+    await this.store.transaction((tx) => {
+      tx.updateChannelStatus(id, "closed");
+      if (stored) tx.setMeta(EXIT_KEY, "");
+      if (ours) tx.setMeta(EXIT_DONE_KEY, id);
+    });
+    if (ours) {
       this.#exit = undefined;
       this.#exitDone = id;
     }
-    if ((await this.store.getMeta(EXIT_KEY)) === id) await this.store.setMeta(EXIT_KEY, "");
   }
 
   async stop(): Promise<void> {
@@ -923,3 +932,5 @@ function expectPropose(reply: Message): Propose {
 }
 
 const EXIT_KEY = "unilateral-exit";
+/** The channel whose lone exit (ours, or a challenge we collect) was last paid out and closed. */
+const EXIT_DONE_KEY = "unilateral-exit-done";

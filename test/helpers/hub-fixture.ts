@@ -93,6 +93,8 @@ export interface TraderOptions {
   /** The markets the trader is configured with. */
   engine?: EngineConfig;
   acceptRiskParams?: RiskParamsPolicy;
+  /** false: start offline, for a hub that is gone (TraderClient.start's `connect`). */
+  connect?: boolean;
 }
 
 export interface HubFixtureOptions {
@@ -289,7 +291,7 @@ async function withChain(
         clock: f.clock,
       });
       traderDirs.set(index, client.dataDir);
-      await client.start();
+      await client.start(traderOptions.connect === false ? { connect: false } : {});
       clients.push(client);
       return client;
     },

@@ -57,6 +57,14 @@ test("the hub goes silent: the trader challenges, waits out the duration and wit
     const after: bigint = await f.chain.token.balanceOf(trader.address);
     assert.is(after - before, settlement.trader, "paid exactly what the engine predicted");
     assert.is(await f.chain.adjudicator.holdings(f.chain.addresses.token, id), 0n);
+
+    // `collect` again after a restart (as after a crash just past the payout, once the watcher has closed
+    // the exit): the exit is over, nothing is paid twice, and it is not refused as "no exit under way".
+    await trader.stop();
+    const restarted = await f.trader(1, { connect: false });
+    const beforeAgain: bigint = await f.chain.token.balanceOf(trader.address);
+    await restarted.collect();
+    assert.is(await f.chain.token.balanceOf(trader.address), beforeAgain, "nothing more is paid");
   } finally {
     await f.close();
   }
