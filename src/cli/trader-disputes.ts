@@ -86,9 +86,9 @@ export async function performDispute(
         .markets.filter((m) => m.size !== 0n)
         .map((m) => m.market);
       // The hub relays each report as its oracle signs it: wait for one per market we hold.
-      const until = Date.now() + waitMs;
-      while (client.priceReports(markets).length < markets.length && Date.now() < until)
-        await new Promise((resolve) => setTimeout(resolve, 100));
+      const until = chain.clock.monotonicMs() + waitMs;
+      while (client.priceReports(markets).length < markets.length && chain.clock.monotonicMs() < until)
+        await chain.clock.sleep(100, signal);
       const reports = client.priceReports(markets);
       if (reports.length < markets.length)
         throw new EngineError("PRICE_MISSING", {

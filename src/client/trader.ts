@@ -345,28 +345,39 @@ export class TraderClient {
   /**
    * Dials the hub's addresses in turn, from the one that last worked: a hub
    * that died is skipped for its standby (same peer id, another address).
-   * Rejects with NOT_CONNECTED, naming the addresses and the last reason, if none answers.
+   * A round in which none answers is tried again after a pause (a hub taking
+   * over, a machine too busy to finish an upgrade in time), then rejects
+   * with NOT_CONNECTED, naming each address's reason.
    */
   async #dialHub(options: { signal?: AbortSignal }): Promise<Connection> {
     const addresses = [this.#init.hub.multiaddr, ...(this.#init.hub.alternates ?? [])];
-    let failure: unknown;
-    for (let i = 0; i < addresses.length; i++) {
-      const at = (this.#hubAddress + i) % addresses.length;
-      try {
-        const connection = await this.#node!.dial(multiaddr(addresses[at]!), options);
-        this.#hubAddress = at;
-        return connection;
-      } catch (error) {
-        options.signal?.throwIfAborted();
-        failure = error;
+    const reasons = new Map<string, unknown>();
+    for (const [round, pauseMs] of DIAL_PAUSES_MS.entries()) {
+      if (round > 0) await this.#clock.sleep(pauseMs, options.signal);
+      for (let i = 0; i < addresses.length; i++) {
+        const at = (this.#hubAddress + i) % addresses.length;
+        try {
+          const connection = await this.#node!.dial(multiaddr(addresses[at]!), options);
+          this.#hubAddress = at;
+          return connection;
+        } catch (error) {
+          options.signal?.throwIfAborted();
+          if (error instanceof MarginError) throw error;
+          reasons.set(addresses[at]!, error);
+        }
       }
     }
-    // libp2p's AggregateError of ECONNREFUSEDs says little to a user: name the hub and the first reason.
-    if (failure instanceof MarginError) throw failure;
-    const first = failure instanceof AggregateError ? failure.errors[0] : failure;
+    // libp2p's AggregateError of ECONNREFUSEDs says little to a user: name each address and its first reason.
+    const reasonOf = (error: unknown) => {
+      const first = error instanceof AggregateError ? error.errors[0] : error;
+      return first instanceof Error ? first.message : String(first);
+    };
     throw new WireError("NOT_CONNECTED", {
-      details: { hub: addresses.join(","), reason: first instanceof Error ? first.message : String(first) },
-      cause: failure,
+      details: {
+        hub: addresses.join(","),
+        reason: [...reasons].map(([address, error]) => `${address}: ${reasonOf(error)}`).join("; "),
+      },
+      cause: [...reasons.values()].at(-1),
     });
   }
 
@@ -931,6 +942,8 @@ function expectPropose(reply: Message): Propose {
   return expectReply(reply, "propose");
 }
 
+/** Pauses before each round of dialing the hub's addresses: three rounds, the first at once. */
+const DIAL_PAUSES_MS = [0, 250, 1_000];
 const EXIT_KEY = "unilateral-exit";
 /** The channel whose lone exit (ours, or a challenge we collect) was last paid out and closed. */
 const EXIT_DONE_KEY = "unilateral-exit-done";

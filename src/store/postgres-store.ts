@@ -554,15 +554,7 @@ export class PostgresStore implements Store {
           // an observer never breaks the store
         }
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, pollMs);
-        function done(): void {
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", done);
-          resolve();
-        }
-        signal?.addEventListener("abort", done, { once: true });
-      });
+      await clock.sleep(pollMs, signal);
     }
   }
 
