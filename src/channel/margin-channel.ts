@@ -266,12 +266,10 @@ export function planWithdrawal(
   reports: readonly PriceReport[],
   ctx: EngineContext,
 ): WithdrawalPlan {
-  const latest = snapshot.latest;
-  if (latest === undefined) throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "no supported state" } });
+  if (snapshot.latest === undefined)
+    throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "no supported state" } });
   const { verdict } = decide(snapshot, { kind: "withdraw", amount: amount as Collateral }, reports, ctx);
   const [trader, hub] = participants(snapshot);
-  const funding = fundingOf(snapshot, latest.state);
-  const rolled = funding - amount;
   const successorOpening: VariablePart = {
     outcome: marginOutcome(
       snapshot.token,
@@ -284,6 +282,23 @@ export function planWithdrawal(
     turnNum: 0,
     isFinal: false,
   };
+  return { successorOpening, ...planRollFinal(snapshot, successorId, amount), verdict };
+}
+
+/**
+ * A withdrawal's step 2: the predecessor's final state paying `amount` out
+ * and the rest into `successorId`. It depends on no price, so a try cut
+ * after step 1 can carry on at today's reports.
+ */
+export function planRollFinal(
+  snapshot: ChannelSnapshot,
+  successorId: Bytes32,
+  amount: bigint,
+): Pick<WithdrawalPlan, "rollFinal" | "rolled"> {
+  const latest = snapshot.latest;
+  if (latest === undefined) throw new ChannelError("CHANNEL_NOT_OPEN", { details: { reason: "no supported state" } });
+  const [trader] = participants(snapshot);
+  const rolled = fundingOf(snapshot, latest.state) - amount;
   const settled: MarginState = { ...marginStateOf(latest.state), kind: StateKind.Settle };
   const rollFinal: VariablePart = {
     outcome: rollOutcome(snapshot.token, trader, successorId, amount, rolled),
@@ -291,7 +306,7 @@ export function planWithdrawal(
     turnNum: latest.state.turnNum + 1,
     isFinal: true,
   };
-  return { successorOpening, rollFinal, rolled, verdict };
+  return { rollFinal, rolled };
 }
 
 export function engineAction(action: WireAction, reports: readonly PriceReport[]): Action {

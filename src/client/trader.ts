@@ -46,6 +46,7 @@ import {
   fundingOf,
   marginStateOf,
   openingState,
+  planRollFinal,
   planWithdrawal,
 } from "../channel/margin-channel.ts";
 import type { EngineConfig } from "../engine/params.ts";
@@ -534,78 +535,24 @@ export class TraderClient {
       const current = this.#channel;
       if (current?.latest === undefined) throw new ChannelError("UNKNOWN_CHANNEL");
       const action: WireAction = { kind: "withdraw", amount: amount as Collateral };
-      const first = expectPropose(
-        await this.#request(
-          "update",
-          { type: "action", channelId: current.id, action, turnNum: turnAbove(current) },
-          options,
-        ),
-      );
-      const state = first.signedState.state;
-      const fixed = {
-        participants: state.participants,
-        channelNonce: state.channelNonce,
-        appDefinition: state.appDefinition,
-        challengeDuration: state.challengeDuration,
-      };
-      const same = (a: readonly Address[], b: readonly Address[]) =>
-        a.length === b.length && a.every((x, i) => sameAddress(x, b[i]!));
-      if (
-        !same(fixed.participants, current.fixedPart.participants) ||
-        !sameAddress(fixed.appDefinition, current.fixedPart.appDefinition) ||
-        fixed.challengeDuration !== current.fixedPart.challengeDuration ||
-        fixed.channelNonce === current.fixedPart.channelNonce
-      ) {
-        throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "successor channel" } });
-      }
-      this.#prices.verifyMarks(marginStateOf(state), first.reports);
-      const fresh = restoreChannel(fixed, this.#init.token, TRADER);
-      const plan = planWithdrawal(
-        current,
-        fresh.id,
-        amount,
-        first.reports,
-        this.#checks.context(current, marginStateOf(state), first),
-      );
-      // Our signature first, on a successor the hub has not signed: it binds only once the hub countersigns.
-      const opening = propose(fresh, variablePartOf(state), this.#signer, plan.rolled, (_prev, proposed) => {
-        if (
-          proposed.appData !== plan.successorOpening.appData ||
-          proposed.turnNum !== 0 ||
-          outcomeTotal(proposed.outcome) !== plan.rolled ||
-          !sameAllocations(
-            allocationsOf(fresh, proposed),
-            allocationsOf(fresh, { ...proposed, outcome: plan.successorOpening.outcome }),
-          )
-        ) {
-          throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "successor" } });
-        }
-      });
-      const record: ChannelRecord = {
-        channelId: fresh.id,
-        fixedPart: fixed,
-        token: this.#init.token,
-        role: "trader",
-        status: "funding",
-        counterparty: this.#init.hub.address,
-        createdAt: this.#clock.nowMs(),
-      };
-      await this.store.transaction((tx) => {
-        tx.putChannel(record);
-        tx.saveState(opening.signed, { hashes: { channelId: fresh.id, stateHash: opening.stateHash } });
-      });
-      failpoint("trader.withdraw.after-successor-signed-stored");
-      this.#disputes?.watch(fresh.id);
-      const opened = await this.#completeWithAck(opening, options);
-      failpoint("trader.withdraw.after-successor-countersigned-stored");
+      const ask = async () =>
+        expectPropose(
+          await this.#request(
+            "update",
+            { type: "action", channelId: current.id, action, turnNum: turnAbove(current) },
+            options,
+          ),
+        );
+      const first = await ask();
+      // The hub answers with step 2 at once when an earlier try of this withdrawal, cut after step 1,
+      // left a successor signed by both: that try carries on, into that successor.
+      const resumed = channelIdOf(first.signedState.state) === current.id;
+      const opened = resumed
+        ? await this.#earlierSuccessor(current, amount, options)
+        : await this.#signSuccessor(current, amount, first, options);
       // Only now, with the successor's first state signed by both, may money be rolled into it.
-      const second = expectPropose(
-        await this.#request(
-          "update",
-          { type: "action", channelId: current.id, action, turnNum: turnAbove(current) },
-          options,
-        ),
-      );
+      const second = resumed ? first : await ask();
+      const plan = planRollFinal(current, opened.id, amount);
       const proposedFinal = second.signedState.state;
       const closing = this.#signFirst(
         current,
@@ -615,7 +562,7 @@ export class TraderClient {
           if (proposed.appData !== plan.rollFinal.appData || !proposed.isFinal) {
             throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "final" } });
           }
-          const roll = rollAllocations(proposed.outcome, this.#init.token, this.address, fresh.id);
+          const roll = rollAllocations(proposed.outcome, this.#init.token, this.address, opened.id);
           if (roll.withdrawal !== amount || roll.rolled !== plan.rolled)
             throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "payout" } });
         },
@@ -623,13 +570,15 @@ export class TraderClient {
       await this.store.transaction((tx) => {
         tx.saveState(closing.signed, { hashes: { channelId: current.id, stateHash: closing.stateHash } });
         tx.updateChannelStatus(current.id, "closing");
+        // From here the final state, not a retry of step 1, carries the withdrawal (resume.ts).
+        tx.setMeta(WITHDRAW_ROLL_KEY, "");
       });
       failpoint("trader.withdraw.after-final-signed-stored");
       this.#channel = closing.next;
       const concluded = await this.#completeWithAck(closing, options);
       failpoint("trader.withdraw.after-final-countersigned-stored");
-      this.#channel = opened.next;
-      return { successor: opened.next, final: concluded.signed };
+      this.#channel = opened;
+      return { successor: opened, final: concluded.signed };
     });
     // Either side may conclude; whoever is second finds it finalized, which is fine.
     await this.#init.chain.concludeAndWithdraw(final, options.signal).catch((error: unknown) => {
@@ -640,6 +589,138 @@ export class TraderClient {
     await this.store.updateChannelStatus(channelIdOf(final.state), "closed");
     await this.store.updateChannelStatus(successor.id, "open");
     return successor.id;
+  }
+
+  /** Step 1: our signature first on the hub's draft of the successor's first state, then the hub's. */
+  async #signSuccessor(
+    current: ChannelSnapshot,
+    amount: bigint,
+    first: Propose,
+    options: { signal?: AbortSignal },
+  ): Promise<ChannelSnapshot> {
+    const state = first.signedState.state;
+    const fixed = {
+      participants: state.participants,
+      channelNonce: state.channelNonce,
+      appDefinition: state.appDefinition,
+      challengeDuration: state.challengeDuration,
+    };
+    const same = (a: readonly Address[], b: readonly Address[]) =>
+      a.length === b.length && a.every((x, i) => sameAddress(x, b[i]!));
+    if (
+      !same(fixed.participants, current.fixedPart.participants) ||
+      !sameAddress(fixed.appDefinition, current.fixedPart.appDefinition) ||
+      fixed.challengeDuration !== current.fixedPart.challengeDuration ||
+      fixed.channelNonce === current.fixedPart.channelNonce
+    ) {
+      throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "successor channel" } });
+    }
+    this.#prices.verifyMarks(marginStateOf(state), first.reports);
+    const fresh = restoreChannel(fixed, this.#init.token, TRADER);
+    const plan = planWithdrawal(
+      current,
+      fresh.id,
+      amount,
+      first.reports,
+      this.#checks.context(current, marginStateOf(state), first),
+    );
+    // Our signature first, on a successor the hub has not signed: it binds only once the hub countersigns.
+    const opening = propose(fresh, variablePartOf(state), this.#signer, plan.rolled, (_prev, proposed) => {
+      if (
+        proposed.appData !== plan.successorOpening.appData ||
+        proposed.turnNum !== 0 ||
+        outcomeTotal(proposed.outcome) !== plan.rolled ||
+        !sameAllocations(
+          allocationsOf(fresh, proposed),
+          allocationsOf(fresh, { ...proposed, outcome: plan.successorOpening.outcome }),
+        )
+      ) {
+        throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "successor" } });
+      }
+    });
+    const record: ChannelRecord = {
+      channelId: fresh.id,
+      fixedPart: fixed,
+      token: this.#init.token,
+      role: "trader",
+      status: "funding",
+      counterparty: this.#init.hub.address,
+      createdAt: this.#clock.nowMs(),
+    };
+    // A successor of an earlier try from this channel, which has since moved past it, will never be funded.
+    const earlier = await this.#earlierRoll();
+    const abandoned =
+      earlier?.from === current.id && (await this.store.getChannel(earlier.successor))?.status === "funding"
+        ? earlier.successor
+        : undefined;
+    await this.store.transaction((tx) => {
+      if (abandoned !== undefined) tx.updateChannelStatus(abandoned, "closed");
+      tx.putChannel(record);
+      tx.saveState(opening.signed, { hashes: { channelId: fresh.id, stateHash: opening.stateHash } });
+      // What a retry needs to carry this try on: the predecessor's turn its positions were judged at.
+      tx.setMeta(WITHDRAW_ROLL_KEY, `${current.id}:${current.latest!.state.turnNum}:${amount}:${fresh.id}`);
+    });
+    failpoint("trader.withdraw.after-successor-signed-stored");
+    this.#disputes?.watch(fresh.id);
+    const opened = await this.#completeWithAck(opening, options);
+    failpoint("trader.withdraw.after-successor-countersigned-stored");
+    return opened.next;
+  }
+
+  /**
+   * The successor of an earlier try of this same withdrawal, signed by both:
+   * only one we signed when the channel stood where it stands now, so its
+   * positions are the ones a new step 1 would give. The hub's signature, if
+   * the try was cut before its ack, comes by a sync.
+   */
+  async #earlierSuccessor(
+    current: ChannelSnapshot,
+    amount: bigint,
+    options: { signal?: AbortSignal },
+  ): Promise<ChannelSnapshot> {
+    const earlier = await this.#earlierRoll();
+    const record = earlier === undefined ? undefined : await this.store.getChannel(earlier.successor);
+    if (
+      earlier === undefined ||
+      record?.status !== "funding" ||
+      earlier.from !== current.id ||
+      earlier.turnNum !== current.latest!.state.turnNum ||
+      earlier.amount !== amount
+    ) {
+      throw new EngineError("STATE_MISMATCH", {
+        details: { action: "withdraw", step: "successor", reason: "the hub rolls into a successor we did not sign" },
+      });
+    }
+    let latest = await this.store.latestSupported(record.channelId);
+    if (latest === undefined) {
+      const reply = await this.#request("sync", { type: "sync-status", channels: [] }, options);
+      const theirs =
+        reply.type === "sync-states"
+          ? reply.states.find((s) => channelIdOf(s.state) === record.channelId && s.state.turnNum === 0)
+          : undefined;
+      if (theirs === undefined)
+        throw new ChannelError("UNKNOWN_CHANNEL", { details: { reason: "the successor is not signed by both" } });
+      const step = adopt(restoreChannel(record.fixedPart, record.token, TRADER), theirs, this.#sigs);
+      await this.store.saveState(step.signed, { hashes: { channelId: record.channelId, stateHash: step.stateHash } });
+      this.#init.observe?.supported?.(record.channelId, step.signed);
+      latest = step.signed;
+    }
+    const successor = restoreChannel(record.fixedPart, record.token, TRADER, latest, undefined, this.#sigs);
+    if (
+      latest.state.turnNum !== 0 ||
+      outcomeTotal(latest.state.outcome) !== fundingOf(current, current.latest!.state) - amount
+    )
+      throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "successor" } });
+    this.#disputes?.watch(successor.id);
+    return successor;
+  }
+
+  /** The withdrawal last signed up to its successor (WITHDRAW_ROLL_KEY), if any. */
+  async #earlierRoll(): Promise<{ from: string; turnNum: number; amount: bigint; successor: Bytes32 } | undefined> {
+    const value = await this.store.getMeta(WITHDRAW_ROLL_KEY);
+    if (typeof value !== "string" || value === "") return undefined;
+    const [from, turnNum, amount, successor] = value.split(":");
+    return { from: from!, turnNum: Number(turnNum), amount: BigInt(amount!), successor: successor as Bytes32 };
   }
 
   /**
@@ -945,5 +1026,7 @@ function expectPropose(reply: Message): Propose {
 /** Pauses before each round of dialing the hub's addresses: three rounds, the first at once. */
 const DIAL_PAUSES_MS = [0, 250, 1_000];
 const EXIT_KEY = "unilateral-exit";
+/** The withdrawal signed up to its successor, as `from:turnNum:amount:successor` ("" once done). */
+const WITHDRAW_ROLL_KEY = "withdraw-roll";
 /** The channel whose lone exit (ours, or a challenge we collect) was last paid out and closed. */
 const EXIT_DONE_KEY = "unilateral-exit-done";

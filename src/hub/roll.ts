@@ -100,13 +100,20 @@ export class WithdrawalRoll {
     return { type: "propose", signedState: unsigned(successor, draft), action, reports };
   }
 
-  /** The roll of `from` into a successor paying `amount`, once the successor's first state is supported by both. */
+  /**
+   * The roll of `from` into a successor paying `amount`, once the successor's
+   * first state is supported by both, planned at the turn `from` is at now.
+   * A roll the channel has moved past is left for its flow to drop: this
+   * withdrawal starts again at step 1.
+   */
   #rollInto(from: LiveChannel, amount: bigint): RollObjective | undefined {
+    const turnNum = from.snapshot.latest?.state.turnNum;
     for (const entry of this.#registry.entriesOf(from.entry.counterparty)) {
       const roll = this.#flows.get("roll", entry.id);
       if (
         roll?.from === from.snapshot.id &&
         roll.amount === amount &&
+        roll.atTurn === turnNum &&
         entry.turnNum === 0 &&
         entry.status === "funding"
       )

@@ -8,7 +8,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { testSigner } from "../helpers/keys.ts";
-import { marginFixedPart, marginOutcome } from "../../src/protocol/channel-setup.ts";
+import { marginFixedPart, marginOutcome, rollOutcome } from "../../src/protocol/channel-setup.ts";
 import { signState } from "../../src/protocol/sign.ts";
 import { variablePartOf, type SignedState, type State } from "../../src/protocol/state.ts";
 import { channelId as idOfChannel } from "../../src/protocol/hash.ts";
@@ -74,7 +74,12 @@ function channel(nonce: bigint) {
       sigs: [trader, hub].map((s) => (by.includes(s) ? signState(s, state) : undefined)) as SignedState["sigs"],
     };
   };
-  return { id, fixed, signed };
+  /** `s` with another outcome, signed again by the same parties. */
+  const withOutcome = (s: SignedState, outcome: State["outcome"]): SignedState => {
+    const state = { ...s.state, outcome };
+    return { state, sigs: s.sigs.map((sig, i) => sig && signState([trader, hub][i]!, state)) as SignedState["sigs"] };
+  };
+  return { id, fixed, signed, withOutcome };
 }
 
 const A = channel(1n);
@@ -225,7 +230,8 @@ test("fund: a top-up is judged unpaid until the trader's deposit lands", () => {
 // ---- roll -----------------------------------------------------------------------
 
 const successor0 = B.signed(0, 800n, 500n); // funding 1300
-const rollFinal = A.signed(7, 200n, 0n, true); // illustrative: final and signed by both
+/** A's final state paying 200 to the trader and 1300 into B, signed by both. */
+const rollFinal = A.withOutcome(A.signed(7, 0n, 0n, true), rollOutcome(token, trader.address, B.id, 200n, 1_300n));
 const roll = rollInto(
   B.id,
   A.id,
@@ -300,6 +306,26 @@ test("roll: the successor funded opens it and closes the predecessor; a dropped 
   assert.equal(statuses(already), [[B.id, "open"]]);
   const dropped = crank(roll, facts({ status: "closed" }));
   assert.equal([dropped.next, dropped.effects, dropped.writes], [undefined, [], {}]);
+});
+
+test("roll: a predecessor gone on without the roll drops an empty successor, and only an empty one", () => {
+  const gone = (latest: SignedState, holdings = 0n) =>
+    crank(
+      roll,
+      facts(
+        { status: "funding", latest: successor0 },
+        { chain: chain("open", holdings), from: { status: "open", latest, chain: chain("open", 1_500n) } },
+      ),
+    );
+  const traded = gone(A.signed(7, 1_000n, 500n)); // a trade at the turn step 2 would have taken
+  assert.equal([traded.next, traded.effects, statuses(traded)], [undefined, [], [[B.id, "closed"]]]);
+  const closedInstead = gone(A.signed(7, 1_000n, 500n, true)); // a close: final, paying out, not into B
+  assert.equal(statuses(closedInstead), [[B.id, "closed"]]);
+  const elsewhere = gone(A.withOutcome(rollFinal, rollOutcome(token, trader.address, A.id, 200n, 1_300n)));
+  assert.equal(statuses(elsewhere), [[B.id, "closed"]], "a roll into another successor");
+  assert.is(gone(A.signed(6, 1_000n, 500n)).waitingFor, "final-roll-state", "still at the planned turn");
+  const someoneDeposited = gone(A.signed(7, 1_000n, 500n), 10n);
+  assert.is(someoneDeposited.next, roll, "money in the successor keeps it");
 });
 
 // ---- exit -----------------------------------------------------------------------

@@ -211,6 +211,22 @@ const CASES: Case[] = [
       await finish(e);
     },
   })),
+  ...["trader.withdraw.after-successor-signed-stored", "trader.withdraw.after-successor-countersigned-stored"].map(
+    (fp): Case => ({
+      name: `${fp}: \`trader withdraw\` again pays the withdrawal once`,
+      fires: [fp],
+      run: async (e) => {
+        await open(e);
+        await e.trader.killedAt(fp, "withdraw", "--amount", "20");
+        const done = await e.trader.run("withdraw", "--amount", "20");
+        assert.ok(
+          done.lines.some((l) => l.startsWith("withdrawn")),
+          `withdraw again\n${done.lines.join("\n")}`,
+        );
+        await finish(e);
+      },
+    }),
+  ),
   {
     name: "trader.close.after-signed-stored: `trader close` again closes",
     fires: ["trader.close.after-signed-stored"],
@@ -382,6 +398,24 @@ const CASES: Case[] = [
       await finish(e);
     },
   })),
+  {
+    // The successor's first state is stored signed by both, the ack never sent: the retry gets the hub's signature by a sync.
+    name: "hub.withdraw.after-countersigned-stored@1: the hub dies before acking the successor; `trader withdraw` again pays once",
+    fires: ["hub.withdraw.after-countersigned-stored"],
+    hubArmed: "hub.withdraw.after-countersigned-stored@1",
+    run: async (e) => {
+      await open(e);
+      const p = e.trader.spawn(["withdraw", "--amount", "20"]);
+      await hubDiesAndReturns(e, "hub.withdraw.after-countersigned-stored@1");
+      await endsAfterHubRestart(e, p, "withdraw");
+      const done = await e.trader.run("withdraw", "--amount", "20");
+      assert.ok(
+        done.lines.some((l) => l.startsWith("withdrawn")),
+        `withdraw again\n${done.lines.join("\n")}`,
+      );
+      await finish(e);
+    },
+  },
   ...["hub.roll.before-conclude", "hub.roll.after-conclude"].map((fp): Case => ({
     name: `${fp}: the trader dies after the roll's final state, the hub while concluding it; both restarted, the withdrawal completes`,
     fires: [fp, "trader.withdraw.after-final-countersigned-stored"],

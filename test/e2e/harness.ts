@@ -64,8 +64,9 @@ export class CliProcess {
       for (const w of this.#waiters.splice(0)) w();
     });
     this.child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (this.stderr += chunk));
+    // "close", not "exit": the last of stderr (a failpoint's line just before its SIGKILL) is read by then.
     this.exited = new Promise((resolve) =>
-      this.child.once("exit", (code) => {
+      this.child.once("close", (code) => {
         for (const w of this.#waiters.splice(0)) w();
         resolve(code);
       }),

@@ -17,7 +17,12 @@ import { ChannelFunding } from "../../src/chain/channel-funding.ts";
 import { resolveHubConfig, type HubConfig } from "../../src/hub/config.ts";
 import { Hub, type FundingPort, type HubInit } from "../../src/hub/hub.ts";
 import { eventFields, type HubEvent, type HubEventName, type HubEventOf } from "../../src/hub/events.ts";
-import { TraderClient, type RiskParamsPolicy, type TraderChainPort } from "../../src/client/trader.ts";
+import {
+  TraderClient,
+  type RiskParamsPolicy,
+  type TraderChainPort,
+  type TraderObserver,
+} from "../../src/client/trader.ts";
 import { createLocalOracle, type LocalOracle } from "../../src/oracle/local-signer.ts";
 import {
   BTC_PERP_DEFAULTS,
@@ -95,6 +100,7 @@ export interface TraderOptions {
   acceptRiskParams?: RiskParamsPolicy;
   /** false: start offline, for a hub that is gone (TraderClient.start's `connect`). */
   connect?: boolean;
+  observe?: TraderObserver;
 }
 
 export interface HubFixtureOptions {
@@ -283,6 +289,7 @@ async function withChain(
         engine,
         riskParamsHash: riskParamsHash(engine),
         ...(traderOptions.acceptRiskParams !== undefined ? { acceptRiskParams: traderOptions.acceptRiskParams } : {}),
+        ...(traderOptions.observe !== undefined ? { observe: traderOptions.observe } : {}),
         oracle: f.oracle.address,
         oracleDomain: f.oracle.domain,
         token: chain.addresses.token,

@@ -8,7 +8,7 @@
  */
 import { outcomeTotal } from "../../protocol/channel-setup.ts";
 import type { PriceReport } from "../../protocol/margin-state.ts";
-import { variablePartOf, type VariablePart } from "../../protocol/state.ts";
+import { variablePartOf, type SignedState, type VariablePart } from "../../protocol/state.ts";
 import type { Bytes32 } from "../../protocol/types.ts";
 import type { ChannelStatus } from "../../store/types.ts";
 import type {
@@ -195,6 +195,10 @@ function crankRoll(o: RollObjective, f: Facts): CrankResult {
     ];
     return done([], { statuses });
   }
+  // The predecessor went on without this roll (a trade after a withdrawal cut between its steps, a
+  // close, a roll into another successor): nothing will fund the successor. Empty, it is dropped.
+  if (from?.latest !== undefined && !mayRollInto(from.latest, o) && chain.holdings === 0n)
+    return done([], statusOf(f, o.channelId, "closed"));
   const final = from?.latest?.state.isFinal === true ? from.latest : undefined;
   if (final === undefined) return wait(o, "final-roll-state");
   const fromChain = required(from!.chain, o);
@@ -219,6 +223,14 @@ function crankRoll(o: RollObjective, f: Facts): CrankResult {
   // Under challenge: the dispute watcher concludes it with the final state. Paid out: the
   // successor's holdings are on their way to confirmation.
   return wait(o, fromChain.mode === "challenge" ? "predecessor-concluded" : "successor-funded");
+}
+
+/** Whether the predecessor's latest state still allows the roll: at the turn it was planned at, or final paying into it. */
+function mayRollInto(latest: SignedState, o: RollObjective): boolean {
+  const { state } = latest;
+  if (!state.isFinal) return state.turnNum === o.atTurn;
+  const successor = o.channelId.toLowerCase();
+  return state.outcome.some((exit) => exit.allocations.some((a) => a.destination.toLowerCase() === successor));
 }
 
 function crankExit(o: ExitObjective, f: Facts): CrankResult {
