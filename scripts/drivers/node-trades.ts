@@ -1,0 +1,58 @@
+/**
+ * The driver process of scripts/bench-node.ts: one TraderClient of its own
+ * (from a trader config, as `nitro-margin trader` builds it) and the typed
+ * API client of a trader node running in another process. The same trade,
+ * interleaved one by one: directly, through the API, through the API with a
+ * client order id; then a `status` call alone. Prints one JSON line of
+ * latencies in ms.
+ *
+ *   node --import tsx scripts/drivers/node-trades.ts TRADER_JSON NODE_URL TOKEN_FILE TRADES
+ */
+import { readFileSync } from "node:fs";
+import { clientFor } from "../../src/cli/trader.ts";
+import { readChainConfig } from "../../src/cli/chain-config.ts";
+import { resolveTraderConfig } from "../../src/cli/trader-config.ts";
+import { wireChain } from "../../src/cli/wiring.ts";
+import { NodeClient } from "../../src/client/node-client.ts";
+import { REQUESTS_PER_SECOND } from "../../src/net/constants.ts";
+import type { MarketId } from "../../src/protocol/types.ts";
+import { systemClock } from "../../src/time/clock.ts";
+
+const [configPath, url, tokenFile, tradesArg] = process.argv.slice(2);
+const TRADES = Number(tradesArg ?? 300);
+const BTC = "BTC-PERP" as MarketId;
+// The hub admits REQUESTS_PER_SECOND per peer (a trade is two requests): stay under it, outside the timing.
+const PACE_MS = Math.ceil((2 * 1000) / (REQUESTS_PER_SECOND * 0.6));
+
+const config = resolveTraderConfig(await readChainConfig(configPath!), {});
+const chain = await wireChain(config.base, { clock: systemClock });
+const direct = clientFor(config, chain, chain.clock);
+await direct.start();
+const api = new NodeClient({ url: url!, token: readFileSync(tokenFile!, "utf8").trim() });
+try {
+  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const timed = async (out: number[] | undefined, act: () => Promise<unknown>) => {
+    const begin = performance.now();
+    await act();
+    const took = performance.now() - begin;
+    out?.push(took);
+    if (took < PACE_MS) await pause(PACE_MS - took);
+  };
+  const side = (k: number) => (k % 2 === 0 ? "buy" : "sell") as "buy" | "sell";
+  // Interleaved trade by trade, so a slow moment of the machine falls on all kinds alike.
+  const rounds = { direct: [] as number[], api: [] as number[], idempotent: [] as number[], status: [] as number[] };
+  const run = `${process.pid}-${Date.now()}`;
+  for (let k = -20; k < TRADES; k++) {
+    const warm = k >= 0;
+    await timed(warm ? rounds.direct : undefined, () => direct.trade(BTC, k % 2 === 0 ? 100_000n : -100_000n, 0n));
+    await timed(warm ? rounds.api : undefined, () => api.trade({ market: BTC, side: side(k), size: "0.001" }));
+    await timed(warm ? rounds.idempotent : undefined, () =>
+      api.trade({ market: BTC, side: side(k), size: "0.001", clientOrderId: `bench-${run}-${k}` }),
+    );
+    await timed(warm ? rounds.status : undefined, () => api.status());
+  }
+  console.log(JSON.stringify(rounds));
+} finally {
+  await direct.stop();
+  await chain.close();
+}
