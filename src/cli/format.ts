@@ -16,12 +16,17 @@ export const usd = (v: bigint): string => formatFixed(v, COLLATERAL_DECIMALS);
 export const px = (v: bigint): string => formatFixed(v, PRICE_DECIMALS);
 export const size = (v: bigint): string => formatFixed(v, SIZE_DECIMALS);
 
+/** `event k=v ...`; a string value with whitespace or quotes is JSON-quoted, so a line always splits back into its fields. */
 export function formatEvent(event: string, fields: Record<string, unknown>): string {
-  const parts = Object.entries(fields).map(
-    ([k, v]) =>
-      `${k}=${typeof v === "string" ? v : typeof v === "bigint" ? v.toString() : JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x))}`,
-  );
-  return [event, ...parts].join(" ");
+  const text = (v: unknown) =>
+    typeof v === "string"
+      ? /[\s"]/.test(v)
+        ? JSON.stringify(v)
+        : v
+      : typeof v === "bigint"
+        ? v.toString()
+        : JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x));
+  return [event, ...Object.entries(fields).map(([k, v]) => `${k}=${text(v)}`)].join(" ");
 }
 
 export function formatStatus(s: TraderStatus, stateHash: string): string[] {

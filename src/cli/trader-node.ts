@@ -22,9 +22,8 @@ import type { Clock } from "../time/clock.ts";
 import { intArg, required, shutdownSignal, untilAborted, usageError } from "./args.ts";
 import { readChainConfig } from "./chain-config.ts";
 import { formatEvent } from "./format.ts";
-import { clientFor } from "./trader.ts";
+import { clientFor, wireTraderChain } from "./trader.ts";
 import { resolveTraderConfig } from "./trader-config.ts";
-import { wireChain } from "./wiring.ts";
 
 export const NODE_USAGE = `    run      [--host 127.0.0.1] [--port N] [--token-file FILE]
                                              the trader node: stays up (dispute watcher, hub link, triggers) and serves
@@ -61,7 +60,7 @@ export async function runNode(argv: string[], clock: Clock): Promise<void> {
   if (running !== undefined)
     throw usageError(`a trader node already runs for ${config.base.dataDir} (${running.url}, pid ${running.pid})`);
   const shutdown = shutdownSignal();
-  const chain = await wireChain(config.base, { passwordFile: values["password-file"], clock });
+  const { chain, resumed } = await wireTraderChain(config, values["password-file"], clock, shutdown.signal);
   const tokenFile = values["token-file"] ?? join(config.base.dataDir, DEFAULT_TOKEN_FILE);
   const note = (event: string, fields: Record<string, unknown>) => console.error(formatEvent(event, fields));
   const node = new TraderNode({
@@ -75,6 +74,8 @@ export async function runNode(argv: string[], clock: Clock): Promise<void> {
   let published = false;
   try {
     const token = await readToken(tokenFile, { create: values["token-file"] === undefined });
+    // Before the client sends anything: a new transaction would take the nonce left pending.
+    await resumed;
     await node.start();
     server = new NodeServer({
       node,
@@ -100,6 +101,7 @@ export async function runNode(argv: string[], clock: Clock): Promise<void> {
     if (published) await removeEndpoint(config.base.dataDir);
     await server?.stop();
     await node.stop();
+    await resumed;
     await chain.close();
     shutdown.dispose();
     console.log("stopped");

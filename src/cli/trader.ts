@@ -20,11 +20,12 @@ import type { MarketId } from "../protocol/types.ts";
 import { COLLATERAL_DECIMALS, PRICE_DECIMALS, SIZE_DECIMALS } from "../protocol/units.ts";
 import { decimalArg, intArg, required, shutdownSignal, usageError } from "./args.ts";
 import { readChainConfig } from "./chain-config.ts";
-import { formatStatus } from "./format.ts";
+import { formatEvent, formatStatus } from "./format.ts";
 import { resolveTraderConfig, type TraderConfig } from "./trader-config.ts";
 import { DISPUTE_ACTIONS, DISPUTE_USAGE, performDispute, type DisputeAction } from "./trader-disputes.ts";
 import { startBlockClock, wireChain, type ChainWiring } from "./wiring.ts";
 import type { Clock } from "../time/clock.ts";
+import type { Replacement } from "../chain/tx.ts";
 import { NODE_USAGE, runNode } from "./trader-node.ts";
 import { performViaNode } from "./trader-via-node.ts";
 import { findEndpoint } from "../client/node/discovery.ts";
@@ -88,7 +89,7 @@ export async function trader(argv: string[], clock: Clock): Promise<void> {
     }
   }
   const shutdown = shutdownSignal();
-  const chain = await wireChain(config.base, { passwordFile: values["password-file"], clock });
+  const { chain, resumed } = await wireTraderChain(config, values["password-file"], clock, shutdown.signal);
   // `challenge` acts without a client (our own watcher would answer our stale challenge). `exit` runs on
   // the chain's block time whatever the config says: MarginApp judges its reports at block.timestamp.
   const exitClock =
@@ -97,6 +98,8 @@ export async function trader(argv: string[], clock: Clock): Promise<void> {
       : undefined;
   const client = action === "challenge" ? undefined : clientFor(config, chain, exitClock ?? chain.clock);
   try {
+    // First: a transaction of ours sent now would take the nonce of the one left pending (wireTraderChain).
+    await resumed;
     if (isDispute(action)) await performDispute(action, client, chain, values, shutdown.signal);
     else {
       await client!.start();
@@ -108,6 +111,37 @@ export async function trader(argv: string[], clock: Clock): Promise<void> {
     await chain.close();
     shutdown.dispose();
   }
+}
+
+/**
+ * The trader's chain, with the transactions an earlier run of this data
+ * directory left pending sent again with higher fees from now on: a nonce
+ * left pending blocks every later one of the key, a challenge's answer too.
+ * `resumed` settles when they landed (a failure is printed, not thrown);
+ * await it before sending anything.
+ */
+export async function wireTraderChain(
+  config: TraderConfig,
+  passwordFile: string | undefined,
+  clock: Clock,
+  signal: AbortSignal,
+): Promise<{ chain: ChainWiring; resumed: Promise<void> }> {
+  const note = (event: string, fields: Record<string, unknown>) => console.error(formatEvent(event, fields));
+  const onReplace = (r: Replacement) =>
+    note("tx-replaced", {
+      action: r.action,
+      nonce: r.nonce,
+      replaced: r.replacedHash,
+      hash: r.hash,
+      maxFeePerGas: r.maxFeePerGas.toString(),
+    });
+  const chain = await wireChain(config.base, { passwordFile, clock, onReplace });
+  const failed = (entry: { action: string; nonce: number }, error: unknown) =>
+    note("tx-resume-failed", { action: entry.action, nonce: entry.nonce, error: String(error) });
+  const resumed = chain
+    .resumePending(signal, failed)
+    .catch((error: unknown) => failed({ action: "resume", nonce: -1 }, error));
+  return { chain, resumed };
 }
 
 export function clientFor(

@@ -267,13 +267,10 @@ export function hubEvents(p: CliProcess, event: HubEventName | ProcessEventName)
           ),
         );
     } else if (line.startsWith(`${event} `)) {
+      // formatEvent's `k=v`, a value with whitespace JSON-quoted.
+      const fields = line.slice(event.length + 1).matchAll(/([^\s=]+)=("(?:[^"\\]|\\.)*"|\S*)/g);
       out.push(
-        Object.fromEntries(
-          line
-            .slice(event.length + 1)
-            .split(" ")
-            .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-        ),
+        Object.fromEntries([...fields].map(([, k, v]) => [k!, v!.startsWith('"') ? (JSON.parse(v!) as string) : v!])),
       );
     }
   }
