@@ -25,6 +25,13 @@ export function resolveTraderConfig(
   flags: { hub?: string | undefined; hubAddress?: string | undefined },
 ): TraderConfig {
   const base = resolveHubConfig(input);
+  // The hub's format on purpose, but a trader keeps its states in SQLite under dataDir: say so rather than ignore it.
+  const store =
+    typeof input === "object" && input !== null ? (input as { store?: { kind?: unknown } }).store : undefined;
+  if (store !== undefined && store.kind !== "sqlite")
+    throw usageError(
+      `store: a trader keeps its store in SQLite under dataDir; remove "store" or set {"kind": "sqlite"}`,
+    );
   const fromFile =
     typeof input === "object" && input !== null
       ? ((input as { hub?: { multiaddr?: unknown; address?: unknown } }).hub ?? {})

@@ -47,4 +47,11 @@ test("every address must name the hub's peer id, and the same one", () => {
   assert.match(refused({ ...base, hub: { multiaddr: at(1) } }), "--hub-address");
 });
 
+test("a store other than SQLite is refused, not ignored", () => {
+  const hub = { multiaddr: at(1), address: A };
+  const message = refused({ ...base, hub, store: { kind: "postgres", url: "postgres://127.0.0.1/x" } });
+  assert.match(message, "SQLite");
+  assert.is(resolveTraderConfig({ ...base, hub, store: { kind: "sqlite" } }, {}).hub.multiaddr, at(1));
+});
+
 test.run();
