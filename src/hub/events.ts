@@ -29,7 +29,7 @@ interface FlowFailure {
 interface Catalogue {
   // --- start-up ---
   /** The signature backend the hub signs and verifies with, and its signing threads. */
-  "signature-backend": SignatureBackendInfo & { signingWorkers: number };
+  "signature-backend": SignatureBackendInfo & { signingWorkers: number; keccak: "native" | "noble" };
 
   // --- channel updates ---
   /** An `open` answered with a turn 0 the hub signed first. */

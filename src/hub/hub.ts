@@ -33,6 +33,7 @@ import { checkNetwork } from "../net/network.ts";
 import { createNode, type NetNode, type NodeInit } from "../net/node.ts";
 import { PeerAuth } from "../net/peer-auth.ts";
 import { ConnectionGuard, libp2pMaxConnections } from "../net/conn-limits.ts";
+import { keccakBackend } from "../protocol/keccak.ts";
 import type { PriceReport } from "../protocol/margin-state.ts";
 import type { Message } from "../protocol/messages.ts";
 import type { SignedState } from "../protocol/state.ts";
@@ -209,7 +210,7 @@ export class Hub {
       clock: this.#ctx.clock,
     }));
     await signing.start();
-    this.#events.log("signature-backend", { ...this.#sigInfo, signingWorkers: workers });
+    this.#events.log("signature-backend", { ...this.#sigInfo, signingWorkers: workers, keccak: keccakBackend });
     try {
       await this.#startServices();
     } catch (error) {

@@ -11,7 +11,7 @@
  * the generic coder cost more than a signature on every update; the ABI type
  * strings stay here for contract calls.
  */
-import { keccak_256 } from "@noble/hashes/sha3.js";
+import { keccak256 } from "./keccak.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import {
   encodeBytes32AndString,
@@ -34,7 +34,7 @@ export const FIXED_PART_ABI_TYPE =
   "tuple(address[] participants, uint64 channelNonce, address appDefinition, uint48 challengeDuration)";
 
 export function channelId(fixed: FixedPart): Bytes32 {
-  return toHex(keccak_256(encodeChannelIdBytes(fixed))) as Bytes32;
+  return toHex(keccak256(encodeChannelIdBytes(fixed))) as Bytes32;
 }
 
 export function encodeOutcome(outcome: Outcome): Hex {
@@ -42,7 +42,7 @@ export function encodeOutcome(outcome: Outcome): Hex {
 }
 
 export function hashOutcome(outcome: Outcome): Bytes32 {
-  return toHex(keccak_256(encodeOutcomeBytes(outcome))) as Bytes32;
+  return toHex(keccak256(encodeOutcomeBytes(outcome))) as Bytes32;
 }
 
 export function encodeState(id: Bytes32, variable: VariablePart): Hex {
@@ -51,7 +51,7 @@ export function encodeState(id: Bytes32, variable: VariablePart): Hex {
 
 /** The state hash as bytes (what eth_sign prefixes), without a hex round trip. */
 export function hashStateBytes(id: Bytes32, variable: VariablePart): Uint8Array {
-  return keccak_256(encodeStateBytes(id, variable));
+  return keccak256(encodeStateBytes(id, variable));
 }
 
 export function hashState(id: Bytes32, variable: VariablePart): Bytes32 {
@@ -60,12 +60,12 @@ export function hashState(id: Bytes32, variable: VariablePart): Bytes32 {
 
 /** The digest a challenger signs (eth_sign style) to register a challenge on `stateHash`. */
 export function challengeHash(stateHash: Bytes32): Bytes32 {
-  return toHex(keccak_256(encodeBytes32AndString(stateHash, "forceMove"))) as Bytes32;
+  return toHex(keccak256(encodeBytes32AndString(stateHash, "forceMove"))) as Bytes32;
 }
 
 /** Last 160 bits of keccak256(abi.encode(stateHash, outcomeHash)), as `StatusManager` stores it. */
 export function statusFingerprint(stateHash: Bytes32, outcomeHash: Bytes32): bigint {
-  const digest = BigInt(toHex(keccak_256(encodeTwoBytes32(stateHash, outcomeHash))));
+  const digest = BigInt(toHex(keccak256(encodeTwoBytes32(stateHash, outcomeHash))));
   return digest & ((1n << 160n) - 1n);
 }
 

@@ -19,7 +19,7 @@
  * `Signatures`.
  */
 import { secp256k1 } from "@noble/curves/secp256k1.js";
-import { keccak_256 } from "@noble/hashes/sha3.js";
+import { keccak256 } from "./keccak.ts";
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
 import { getAddress } from "ethers";
 import { ProtocolError } from "../errors/protocol.ts";
@@ -177,13 +177,13 @@ export function withSignatures(signer: Signer, signatures: Signatures): Signer {
 }
 
 export function addressOfPublicKey(uncompressed: Uint8Array): Address {
-  const hash = keccak_256(uncompressed.subarray(1));
+  const hash = keccak256(uncompressed.subarray(1));
   return getAddress("0x" + bytesToHex(hash.subarray(12))) as Address;
 }
 
 /** keccak256 of the eth_sign prefix and a 32-byte digest. */
 export function ethSignDigest(digest: Bytes32): Uint8Array {
-  return keccak_256(concatBytes(ETH_SIGN_PREFIX, hexToBytes(strip0x(digest))));
+  return keccak256(concatBytes(ETH_SIGN_PREFIX, hexToBytes(strip0x(digest))));
 }
 
 // The free functions: the signer's backend when it signs, the shared noble default otherwise.
