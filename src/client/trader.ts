@@ -64,7 +64,7 @@ import type { Message, Propose, WireAction } from "../protocol/messages.ts";
 import { Signatures, stateHashOf, withSignatures, type Signer } from "../protocol/sign.ts";
 import { nobleSignatureBackend } from "../protocol/sig-backend.ts";
 import type { SignatureBackend } from "../protocol/sig-backend-types.ts";
-import { variablePartOf, type SignedState } from "../protocol/state.ts";
+import { fixedPartOf, variablePartOf, type FixedPart, type SignedState } from "../protocol/state.ts";
 import { sameAddress, type Address, type Bytes32, type MarketId } from "../protocol/types.ts";
 import type { Collateral, Price } from "../protocol/units.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
@@ -425,12 +425,7 @@ export class TraderClient {
       const reply = await this.#request("update", { type: "open", deposit: deposit as Collateral }, options);
       const proposal = expectPropose(reply);
       const state = proposal.signedState.state;
-      const fixed = {
-        participants: state.participants,
-        channelNonce: state.channelNonce,
-        appDefinition: state.appDefinition,
-        challengeDuration: state.challengeDuration,
-      };
+      const fixed = fixedPartOf(state);
       if (
         !sameAddress(state.participants[TRADER]!, this.address) ||
         !sameAddress(state.participants[HUB]!, this.#init.hub.address)
@@ -459,15 +454,7 @@ export class TraderClient {
           });
         }
       });
-      const record: ChannelRecord = {
-        channelId: fresh.id,
-        fixedPart: fixed,
-        token: this.#init.token,
-        role: "trader",
-        status: "funding",
-        counterparty: this.#init.hub.address,
-        createdAt: this.#clock.nowMs(),
-      };
+      const record = this.#fundingRecord(fresh.id, fixed);
       await this.store.transaction((tx) => {
         tx.putChannel(record);
         tx.saveState(step.signed);
@@ -599,12 +586,7 @@ export class TraderClient {
     options: { signal?: AbortSignal },
   ): Promise<ChannelSnapshot> {
     const state = first.signedState.state;
-    const fixed = {
-      participants: state.participants,
-      channelNonce: state.channelNonce,
-      appDefinition: state.appDefinition,
-      challengeDuration: state.challengeDuration,
-    };
+    const fixed = fixedPartOf(state);
     const same = (a: readonly Address[], b: readonly Address[]) =>
       a.length === b.length && a.every((x, i) => sameAddress(x, b[i]!));
     if (
@@ -638,15 +620,7 @@ export class TraderClient {
         throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "successor" } });
       }
     });
-    const record: ChannelRecord = {
-      channelId: fresh.id,
-      fixedPart: fixed,
-      token: this.#init.token,
-      role: "trader",
-      status: "funding",
-      counterparty: this.#init.hub.address,
-      createdAt: this.#clock.nowMs(),
-    };
+    const record = this.#fundingRecord(fresh.id, fixed);
     // A successor of an earlier try from this channel, which has since moved past it, will never be funded.
     const earlier = await this.#earlierRoll();
     const abandoned =
@@ -713,6 +687,13 @@ export class TraderClient {
       throw new EngineError("STATE_MISMATCH", { details: { action: "withdraw", step: "successor" } });
     this.#disputes?.watch(successor.id);
     return successor;
+  }
+
+  /** A new channel of ours with the hub, being funded (an opening, a withdrawal's successor). */
+  #fundingRecord(channelId: Bytes32, fixedPart: FixedPart): ChannelRecord {
+    const { token, hub } = this.#init;
+    const createdAt = this.#clock.nowMs();
+    return { channelId, fixedPart, token, role: "trader", status: "funding", counterparty: hub.address, createdAt };
   }
 
   /** The withdrawal last signed up to its successor (WITHDRAW_ROLL_KEY), if any. */

@@ -100,18 +100,26 @@ async function setUp(ctx: Ctx, hubName: string, traderName: string) {
     ctx.children.push(p);
     return p;
   };
-  const hubArgs = (replaceAfterMs: number) => [
-    "hub",
-    "start",
-    "--config",
-    config(hubKey, replaceAfterMs),
-    "--dev-oracle-key",
-    ORACLE_KEY,
-    "--dev-oracle-scenario",
-    "flat",
-    "--log-format",
-    "json",
-  ];
+  /** A hub process replacing its transactions after `replaceAfterMs`, once it is ready. */
+  const startHub = async (replaceAfterMs: number) => {
+    const hub = spawn([
+      "hub",
+      "start",
+      "--config",
+      config(hubKey, replaceAfterMs),
+      "--dev-oracle-key",
+      ORACLE_KEY,
+      "--dev-oracle-scenario",
+      "flat",
+      "--log-format",
+      "json",
+    ]);
+    await hub.waitFor((lines) => lines.includes("ready"), "the hub to be ready", 60_000);
+    return hub;
+  };
+  /** The trader's config, naming `hub`'s address. */
+  const traderConfig = (hub: CliProcess, replaceAfterMs: number) =>
+    config(traderKey, replaceAfterMs, { hub: { multiaddr: hub.value("multiaddr"), address: hubKey.address } });
   /** The transactions `journal` (a pending-txs.json) records now. */
   const recorded = (journal: string) => {
     try {
@@ -120,7 +128,7 @@ async function setUp(ctx: Ctx, hubName: string, traderName: string) {
       return [];
     }
   };
-  return { hubKey, traderKey, config, spawn, hubArgs, recorded };
+  return { hubKey, spawn, startHub, traderConfig, recorded };
 }
 
 test.before(async (ctx) => {
@@ -137,19 +145,11 @@ test.after(async (ctx) => {
 
 test("automine off, a low first offer: the hub's approval is replaced with higher fees, lands, and the open completes", async (ctx) => {
   const { chain } = ctx;
-  const { hubKey, traderKey, config, spawn, hubArgs } = await setUp(ctx, "hub", "trader");
-  const hub = spawn(hubArgs(300));
-  await hub.waitFor((lines) => lines.includes("ready"), "the hub to be ready", 60_000);
+  const { hubKey, spawn, startHub, traderConfig } = await setUp(ctx, "hub", "trader");
+  const hub = await startHub(300);
 
   await chain.rpc("evm_setAutomine", [false]);
-  const open = spawn([
-    "trader",
-    "open",
-    "--deposit",
-    "100",
-    "--config",
-    config(traderKey, 300, { hub: { multiaddr: hub.value("multiaddr"), address: hubKey.address } }),
-  ]);
+  const open = spawn(["trader", "open", "--deposit", "100", "--config", traderConfig(hub, 300)]);
   // The hub's approval reaches the pool, priced at the quiet chain's fee.
   const pendingOf = async (address: string) =>
     ((await chain.rpc("eth_pendingTransactions")) as { from: string; hash: string; maxFeePerGas: string }[]).filter(
@@ -199,19 +199,11 @@ test("automine off, a low first offer: the hub's approval is replaced with highe
 
 test("a hub killed with its transaction pending takes it over after the restart: same nonce, higher fee, lands", async (ctx) => {
   const { chain, dir } = ctx;
-  const { hubKey, traderKey, config, spawn, hubArgs, recorded } = await setUp(ctx, "hub2", "trader2");
+  const { hubKey, spawn, startHub, traderConfig, recorded } = await setUp(ctx, "hub2", "trader2");
   // The first run would wait a minute before replacing anything: it is killed long before.
-  const first = spawn(hubArgs(60_000));
-  await first.waitFor((lines) => lines.includes("ready"), "the hub to be ready", 60_000);
+  const first = await startHub(60_000);
   await chain.rpc("evm_setAutomine", [false]);
-  const open = spawn([
-    "trader",
-    "open",
-    "--deposit",
-    "100",
-    "--config",
-    config(traderKey, 60_000, { hub: { multiaddr: first.value("multiaddr"), address: hubKey.address } }),
-  ]);
+  const open = spawn(["trader", "open", "--deposit", "100", "--config", traderConfig(first, 60_000)]);
   const journal = join(dir, "hub2-data", "pending-txs.json");
   while (recorded(journal).length === 0) {
     if (!first.running) throw new Error(`the hub exited\n${first.stderr}`);
@@ -228,8 +220,7 @@ test("a hub killed with its transaction pending takes it over after the restart:
   );
 
   // Restarted (now replacing after 300 ms) while every block costs BASE_FEE.
-  const second = spawn(hubArgs(300));
-  await second.waitFor((lines) => lines.includes("ready"), "the hub to be ready again", 60_000);
+  const second = await startHub(300);
   for (let i = 0; i < 600 && (await chain.provider.getTransactionCount(hubKey.address, "latest")) === 0; i++) {
     await chain.rpc("hardhat_setNextBlockBaseFeePerGas", ["0x" + BASE_FEE.toString(16)]);
     await chain.rpc("evm_mine");
@@ -255,11 +246,9 @@ test("a hub killed with its transaction pending takes it over after the restart:
 
 test("a top-up's approval left pending by a killed trader is replaced by `trader status`, lands, and the top-up is paid", async (ctx) => {
   const { chain, deployment, dir } = ctx;
-  const { hubKey, traderKey, config, spawn, hubArgs, recorded } = await setUp(ctx, "hub3", "trader3");
-  const hub = spawn(hubArgs(300));
-  await hub.waitFor((lines) => lines.includes("ready"), "the hub to be ready", 60_000);
-  const traderConfig = (replaceAfterMs: number) =>
-    config(traderKey, replaceAfterMs, { hub: { multiaddr: hub.value("multiaddr"), address: hubKey.address } });
+  const { spawn, startHub, traderConfig: configFor, recorded } = await setUp(ctx, "hub3", "trader3");
+  const hub = await startHub(300);
+  const traderConfig = (replaceAfterMs: number) => configFor(hub, replaceAfterMs);
   const open = spawn(["trader", "open", "--deposit", "100", "--config", traderConfig(60_000)]);
   assert.is(await open.exited, 0, `trader open\n${open.stderr}`);
   const channel = open.value("channel")!;
