@@ -42,7 +42,7 @@ export const DEV_USAGE = `  dev [--rpc-port 8545] [--traders 3] [--seed 7] [--sc
       [--hub-only --config hub.json]   the production shape: only the hub, against an existing chain and oracle
       [--dashboard-port 8088] [--log-format json|pretty] [--log-level info]
                                              local chain + contracts + hub + dev oracle + simulated traders
-                                             (--exit stops after deploying; --traders 0 runs no traders)`;
+                                             (--exit: deploy onto the embedded chain, check, stop; --traders 0 runs no traders)`;
 
 const BTC = "BTC-PERP" as MarketId;
 const ETH = "ETH-PERP" as MarketId;
@@ -115,7 +115,13 @@ export async function dev(argv: string[], clock: Clock): Promise<void> {
     console.log(`NitroAdjudicator: ${deployment.adjudicator}`);
     console.log(`MarginApp:        ${deployment.marginApp}`);
     console.log(`collateral token: ${deployment.token}`);
-    if (values.exit) return;
+    if (values.exit) {
+      // The embedded chain stops with this process, and the addresses with it.
+      console.log(
+        "deployed onto the embedded chain, which stops now; for a chain that stays: nitro-margin deploy --rpc URL",
+      );
+      return;
+    }
 
     const oracle = createLocalOracle({
       privateKey: devOracleKey("dev"),
