@@ -17,6 +17,8 @@
  * and exits 1: it may no longer write, and a supervisor restarting it makes
  * it the new standby.
  */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { formatEther, getAddress } from "ethers";
 import { Gauge } from "prom-client";
@@ -222,6 +224,25 @@ export async function hub(argv: string[], clock: Clock): Promise<void> {
 type DevPath = Pick<DevOracleFeedInit, "seed" | "scenario" | "intervalMs" | "volatility" | "crashAt">;
 
 /**
+ * When this data directory's development path started (`dev-oracle.json`),
+ * so a restarted hub's prices carry on along it instead of starting it over;
+ * a different path (seed, scenario, ...) starts afresh.
+ */
+function devPathStart(dataDir: string, path: DevPath, clock: Clock): number {
+  const file = join(dataDir, "dev-oracle.json");
+  const key = JSON.stringify(path, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  try {
+    const saved = JSON.parse(readFileSync(file, "utf8")) as { path?: unknown; startMs?: unknown };
+    if (saved.path === key && typeof saved.startMs === "number" && saved.startMs <= clock.nowMs()) return saved.startMs;
+  } catch {
+    // none yet, or unreadable: start now
+  }
+  const startMs = clock.nowMs();
+  writeFileSync(file, JSON.stringify({ path: key, startMs }));
+  return startMs;
+}
+
+/**
  * The development oracle inside the hub process, on the hub's clock (so on
  * `chain.clock: "chain"` its path moves with the chain's block time). A
  * production hub has no such flag set; its oracle pushes signed reports into
@@ -249,6 +270,7 @@ function devFeed(
     markets,
     ...path,
     clock,
+    startMs: devPathStart(config.dataDir, path, clock),
     // Every tick at debug: a test on the chain's clock mines a block at a time, each once the hub priced at it.
     onTick: (reports) =>
       note("debug", "dev-price", {

@@ -116,6 +116,8 @@ export interface DevOracleFeedInit extends PricePathInit {
   readonly intervalMs?: number;
   /** Steps the path by its wall time and signs at it (default the system clock). */
   readonly clock?: Clock;
+  /** When step 0 was due, on `clock` (ms; default now): a restarted feed carries on where this puts it. */
+  readonly startMs?: number;
   /** Called with each batch after the sink took it (for printing). */
   readonly onTick?: (reports: readonly PriceReport[]) => void;
   /** A batch the sink refused; without it the feed stops with the error. */
@@ -137,7 +139,7 @@ export function devOracleFeed(init: DevOracleFeedInit): PriceFeed {
   const intervalMs = init.intervalMs ?? 1000;
   return {
     async run(sink, signal) {
-      const start = clock.nowMs();
+      const start = init.startMs ?? clock.nowMs();
       let steps = 0;
       while (!signal.aborted) {
         const due = Math.floor((clock.nowMs() - start) / intervalMs) + 1;

@@ -104,4 +104,33 @@ test("the dev feed steps its path by its clock's wall time: one step per interva
   await running;
 });
 
+test("a feed restarted with its first start carries on along the same path, not from its beginning", async () => {
+  const clock = new ManualClock(1_700_000_000_000);
+  const oracle = createLocalOracle({
+    privateKey: devOracleKey("feed test"),
+    domain: { chainId: 1n, verifyingContract: ("0x" + "11".repeat(20)) as never },
+  });
+  const path = { markets: [markets[0]!], seed: 3, scenario: "walk" as const };
+  const expected = pricePath(path);
+  const step = Array.from({ length: 40 }, () => expected.next().get(BTC)!);
+  const startMs = clock.nowMs() - 30_000; // the first run started 30 s ago
+  const seen: PriceReport[] = [];
+  const stop = new AbortController();
+  const running = devOracleFeed({ ...path, oracle, intervalMs: 1_000, clock, startMs }).run(
+    async (reports) => void seen.push(...reports),
+    stop.signal,
+  );
+  await clock.advance(0);
+  assert.equal(
+    seen.map((r) => r.price),
+    [step[30]],
+    "step 30, where an unbroken run would be",
+  );
+  await clock.advance(1_000);
+  assert.is(seen[1]!.price, step[31]);
+  stop.abort();
+  await clock.advance(1_000);
+  await running;
+});
+
 test.run();
