@@ -65,7 +65,7 @@ try {
     line("TraderClient.trade (driver process)", rounds.direct);
     line("node API (HTTP JSON-RPC, node process)", rounds.api);
     line("node API with clientOrderId", rounds.idempotent);
-    line("node API status (no channel work)", rounds.status);
+    line("node API status (no hub round trip)", rounds.status);
     const added = pct(rounds.api, 50) - pct(rounds.direct, 50);
     const withId = pct(rounds.idempotent, 50) - pct(rounds.direct, 50);
     console.log(`  the API adds at p50: ${added.toFixed(2)} ms; with clientOrderId ${withId.toFixed(2)} ms`);
