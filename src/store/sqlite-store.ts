@@ -6,11 +6,12 @@
  *
  * Writes go through one GroupCommitter (./group-commit.ts): every write made
  * in one event-loop turn shares one transaction and one fsync, and each
- * caller's promise resolves only after that COMMIT. Each write runs under its
- * own SAVEPOINT, so a write-rule violation rejects that write alone and
- * leaves nothing of it behind; a `transaction` is one such write. Reads see only committed,
- * i.e. acknowledged, data: no transaction is ever open between event-loop
- * turns.
+ * caller's promise resolves only after that COMMIT. Each write is decided
+ * (the write rules, on reads) before any of its statements runs, so a
+ * write-rule violation rejects that write alone and leaves nothing of it
+ * behind, without a savepoint per write; a `transaction` is one such write.
+ * Reads see only committed, i.e. acknowledged, data: no transaction is ever
+ * open between event-loop turns.
  *
  * Pruning is automatic and inline: whenever a write makes a state at turn t
  * the latest supported one, rows of that channel below t are deleted in the
@@ -28,7 +29,8 @@ import type { Bytes32 } from "../protocol/types.ts";
 import { systemClock, type Clock } from "../time/clock.ts";
 import { decodeStateBody, encodeFixedPart, encodeStateBody, isSupported } from "./codec.ts";
 import { GroupCommitter, type OpResult } from "./group-commit.ts";
-import { channelOp, dropObjectiveOp, metaOp, objectiveOp, stateOp, statusOp, transactionOps, type Op } from "./ops.ts";
+import type { Op } from "./ops.ts";
+import { OpStore } from "./op-store.ts";
 import {
   bytes32,
   channelFromRow,
@@ -47,17 +49,14 @@ import {
   type ChannelFilter,
   type ChannelRecord,
   type ChannelRole,
-  type ChannelStatus,
   type ChannelSummary,
   type MetaValue,
   type ObjectiveFilter,
   type ObjectiveRecord,
-  type SaveStateOptions,
   type StoreMetrics,
-  type WriteOptions,
 } from "./types.ts";
-import type { Store, StoreWrites } from "./store.ts";
-import { decideWrite } from "./write-rules.ts";
+import type { Store } from "./store.ts";
+import { decideWrite, type StoredAtTurn } from "./write-rules.ts";
 
 export interface SqliteStoreInit {
   /** Database file; its directory must exist. */
@@ -77,7 +76,27 @@ const SUMMARY_PAGE = 1000;
 
 type Statements = { readonly [K in keyof typeof SQL]: StatementSync };
 
-export class SqliteStore implements Store {
+/** Runs an op's decided writes inside the open transaction; returns how many states they pruned. */
+type Write = () => number;
+const NOTHING: Write = () => 0;
+
+/**
+ * What the writes decided so far inside one `transaction` op will leave,
+ * keyed by lowercase channel id: each later write of it is decided as if
+ * they had run. Only what the write rules read is kept.
+ */
+interface TxView {
+  /** Latest supported turn per channel, where one of the transaction's states raised it. */
+  readonly latest: Map<string, number>;
+  /** The rows its states wrote, by `${channel}:${turn}`. */
+  readonly rows: Map<string, StoredAtTurn>;
+  /** Channels whose fixed part it wrote. */
+  readonly fixed: Set<string>;
+  /** Channels whose record it wrote. */
+  readonly channels: Set<string>;
+}
+
+export class SqliteStore extends OpStore implements Store {
   private readonly init: Required<SqliteStoreInit>;
   private db: DatabaseSync | undefined;
   private stmts: Statements | undefined;
@@ -87,6 +106,7 @@ export class SqliteStore implements Store {
   onCommit: ((seconds: number, writes: number) => void) | undefined;
 
   constructor(init: SqliteStoreInit) {
+    super();
     if (typeof init?.path !== "string" || init.path.length === 0)
       throw new TypeError("SqliteStore: path must be a non-empty string");
     this.init = Object.freeze({
@@ -160,19 +180,6 @@ export class SqliteStore implements Store {
 
   // ---- states -------------------------------------------------------------
 
-  /** Resolves once the state is on disk (see ./write-rules.ts for what is accepted). */
-  async saveState(signed: SignedState, options: SaveStateOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(stateOp(signed, options), options.signal);
-  }
-
-  async transaction(fill: (tx: StoreWrites) => void, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    const ops = transactionOps(fill);
-    if (ops.length === 0) return;
-    return this.committer.submit({ kind: "tx", ops }, options.signal);
-  }
-
   /** The highest-turn state signed by every participant. */
   async latestSupported(channelId: Bytes32): Promise<SignedState | undefined> {
     const row = this.open().latestSupported.get(bytes32(channelId, "channelId")) as StateRow | undefined;
@@ -191,27 +198,7 @@ export class SqliteStore implements Store {
     return rows.map((row) => stateFromRow(channelId, row));
   }
 
-  /** Deletes the channel's states below its latest supported one; resolves with how many. */
-  async prune(channelId: Bytes32, options: WriteOptions = {}): Promise<number> {
-    this.open();
-    const op: Op = { kind: "prune", id: bytes32(channelId, "channelId"), deleted: 0 };
-    await this.committer.submit(op, options.signal);
-    return op.deleted;
-  }
-
   // ---- channels -----------------------------------------------------------
-
-  /** Inserts or replaces a channel record; its id must be the id of its fixed part. */
-  async putChannel(rec: ChannelRecord, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(channelOp(rec), options.signal);
-  }
-
-  /** Rejects with CHANNEL_RECORD_MISSING if there is no record to update. */
-  async updateChannelStatus(channelId: Bytes32, status: ChannelStatus, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(statusOp(channelId, status), options.signal);
-  }
 
   async getChannel(channelId: Bytes32): Promise<ChannelRecord | undefined> {
     const row = this.open().getChannel.get(bytes32(channelId, "channelId")) as ChannelRow | undefined;
@@ -264,16 +251,6 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({ id: r.id, kind: r.kind, channelId: hexOf(r.channel_id) as Bytes32, body: r.body }));
   }
 
-  async putObjective(rec: ObjectiveRecord, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(objectiveOp(rec), options.signal);
-  }
-
-  async deleteObjective(id: string, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(dropObjectiveOp(id), options.signal);
-  }
-
   // ---- bookkeeping ----------------------------------------------------------
 
   /**
@@ -311,11 +288,6 @@ export class SqliteStore implements Store {
     return new Map(rows.map((r) => [r.key, r.value]));
   }
 
-  async setMeta(key: string, value: MetaValue, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(metaOp(key, value), options.signal);
-  }
-
   /** The pragmas in force on this connection, for start-up logs and tests. */
   diagnostics(): { journalMode: string; synchronous: number; lockingMode: string; schemaVersion: number } {
     const db = this.openDb();
@@ -326,6 +298,14 @@ export class SqliteStore implements Store {
       lockingMode: String(one("PRAGMA locking_mode")),
       schemaVersion: Number(one("SELECT version FROM schema_version")),
     };
+  }
+
+  protected writable(): void {
+    this.open();
+  }
+
+  protected submit(op: Op, signal: AbortSignal | undefined): Promise<void> {
+    return this.committer.submit(op, signal);
   }
 
   // ---- internals ----------------------------------------------------------
@@ -340,7 +320,14 @@ export class SqliteStore implements Store {
     return this.db;
   }
 
-  /** One transaction for the whole batch; a SAVEPOINT per op so one bad op rolls back alone. */
+  /**
+   * One transaction for the whole batch, and no savepoints: each op is
+   * decided (write rules, reads inside this transaction, so it sees every op
+   * before it) before any of its statements runs, so a violation rejects
+   * that op alone with nothing of it written. A `transaction` op decides all
+   * of its writes first, against a view of what its earlier writes would
+   * leave (see TxView), and only then runs them.
+   */
   private commitBatch(ops: readonly Op[]): OpResult[] {
     const db = this.openDb();
     const stmts = this.open();
@@ -350,17 +337,16 @@ export class SqliteStore implements Store {
     try {
       db.exec("BEGIN IMMEDIATE");
       for (const op of ops) {
-        db.exec("SAVEPOINT op");
+        let write: Write;
         try {
-          pruned += this.apply(stmts, op);
-          db.exec("RELEASE op");
-          results.push(undefined);
+          write = this.decide(stmts, op, undefined);
         } catch (error) {
           if (!(error instanceof StoreError)) throw error;
-          db.exec("ROLLBACK TO op");
-          db.exec("RELEASE op");
           results.push(error);
+          continue;
         }
+        pruned += write();
+        results.push(undefined);
       }
       db.exec("COMMIT");
     } catch (cause) {
@@ -376,23 +362,36 @@ export class SqliteStore implements Store {
     return results;
   }
 
-  /** Applies one op inside the open transaction; returns how many states it pruned. */
-  private apply(stmts: Statements, op: Op): number {
+  /**
+   * Decides one op inside the open transaction, reading only: throws its
+   * StoreError (a write-rule violation) before anything is written, or
+   * returns the writes to run, which return how many states they pruned.
+   * `view` is set inside a `transaction` op: what its earlier writes will
+   * have left, which the database does not show yet.
+   */
+  private decide(stmts: Statements, op: Op, view: TxView | undefined): Write {
     switch (op.kind) {
       case "state": {
         const { signed, id, hash } = op;
         const turn = signed.state.turnNum;
-        const latest = stmts.supportedTurn.get(id) as { turn_num: number } | undefined;
-        const at = stmts.atTurn.get(id, turn) as
-          { state_hash: Uint8Array; supported: number; body: Uint8Array } | undefined;
-        let stored;
-        if (at !== undefined) {
-          const fixed = fixedPartOf(signed.state);
-          stored = {
-            stateHash: hexOf(at.state_hash) as Bytes32,
-            supported: at.supported === 1,
-            sigs: decodeStateBody(fixed, at.body).sigs,
-          };
+        const key = view === undefined ? "" : op.channelId.toLowerCase();
+        const dbLatest = (stmts.supportedTurn.get(id) as { turn_num: number } | undefined)?.turn_num;
+        const viewLatest = view?.latest.get(key);
+        const latest =
+          viewLatest === undefined || (dbLatest !== undefined && dbLatest > viewLatest) ? dbLatest : viewLatest;
+        let stored = view?.rows.get(`${key}:${turn}`);
+        let fixedKnown = dbLatest !== undefined || view?.fixed.has(key) === true;
+        if (stored === undefined) {
+          const at = stmts.atTurn.get(id, turn) as
+            { state_hash: Uint8Array; supported: number; body: Uint8Array } | undefined;
+          if (at !== undefined) {
+            fixedKnown = true;
+            stored = {
+              stateHash: hexOf(at.state_hash) as Bytes32,
+              supported: at.supported === 1,
+              sigs: decodeStateBody(fixedPartOf(signed.state), at.body).sigs,
+            };
+          }
         }
         const incoming = {
           channelId: op.channelId,
@@ -401,60 +400,66 @@ export class SqliteStore implements Store {
           supported: op.supported,
           sigs: signed.sigs,
         };
-        const decision = decideWrite(incoming, latest?.turn_num, stored);
-        let supported = op.supported;
-        switch (decision.kind) {
-          case "noop":
-            return 0;
-          case "insert":
-            stmts.insertFixed.run(id, encodeFixedPart(fixedPartOf(signed.state)));
-            stmts.insertState.run(id, turn, hash, supported ? 1 : 0, encodeStateBody(signed));
-            break;
-          case "replace":
-            stmts.replaceState.run(hash, supported ? 1 : 0, encodeStateBody(signed), id, turn);
-            break;
-          case "upgrade": {
-            const merged: SignedState = { state: signed.state, sigs: decision.sigs };
-            supported = isSupported(merged);
-            stmts.replaceState.run(hash, supported ? 1 : 0, encodeStateBody(merged), id, turn);
-            break;
-          }
+        const decision = decideWrite(incoming, latest, stored);
+        if (decision.kind === "noop") return NOTHING;
+        const merged: SignedState = decision.kind === "upgrade" ? { state: signed.state, sigs: decision.sigs } : signed;
+        const supported = decision.kind === "upgrade" ? isSupported(merged) : op.supported;
+        if (view !== undefined) {
+          view.rows.set(`${key}:${turn}`, { stateHash: op.stateHash, supported, sigs: merged.sigs });
+          view.fixed.add(key);
+          if (supported && (latest === undefined || turn > latest)) view.latest.set(key, turn);
         }
-        if (supported && this.init.autoPrune) return Number(stmts.pruneBelow.run(id, turn).changes);
-        return 0;
+        // The fixed part is written with a channel's first state (or record) only: a channel with a
+        // stored state has it already.
+        const insert = decision.kind === "insert";
+        const needsFixed = insert && !fixedKnown;
+        return () => {
+          const body = encodeStateBody(merged);
+          if (needsFixed) stmts.insertFixed.run(id, encodeFixedPart(fixedPartOf(signed.state)));
+          if (insert) stmts.insertState.run(id, turn, hash, supported ? 1 : 0, body);
+          else stmts.replaceState.run(hash, supported ? 1 : 0, body, id, turn);
+          return supported && this.init.autoPrune ? Number(stmts.pruneBelow.run(id, turn).changes) : 0;
+        };
       }
       case "channel": {
         const { rec, id } = op;
-        stmts.insertFixed.run(id, encodeFixedPart(rec.fixedPart));
-        stmts.upsertChannel.run(id, rec.token, rec.role, rec.status, rec.counterparty, rec.createdAt);
-        return 0;
+        if (view !== undefined) {
+          view.channels.add(rec.channelId.toLowerCase());
+          view.fixed.add(rec.channelId.toLowerCase());
+        }
+        return () => {
+          stmts.insertFixed.run(id, encodeFixedPart(rec.fixedPart));
+          stmts.upsertChannel.run(id, rec.token, rec.role, rec.status, rec.counterparty, rec.createdAt);
+          return 0;
+        };
       }
       case "status": {
-        const { changes } = stmts.updateStatus.run(op.status, op.id);
-        if (Number(changes) === 0)
-          throw new StoreError("CHANNEL_RECORD_MISSING", { details: { channelId: hexOf(op.id) } });
-        return 0;
+        const known = view?.channels.has(hexOf(op.id)) === true || stmts.channelExists.get(op.id) !== undefined;
+        if (!known) throw new StoreError("CHANNEL_RECORD_MISSING", { details: { channelId: hexOf(op.id) } });
+        return () => (stmts.updateStatus.run(op.status, op.id), 0);
       }
       case "meta":
-        stmts.setMeta.run(op.key, op.value);
-        return 0;
+        return () => (stmts.setMeta.run(op.key, op.value), 0);
       case "objective":
-        stmts.putObjective.run(op.rec.id, op.rec.kind, op.channel, op.rec.body);
-        return 0;
+        return () => (stmts.putObjective.run(op.rec.id, op.rec.kind, op.channel, op.rec.body), 0);
       case "drop-objective":
-        stmts.deleteObjective.run(op.id);
-        return 0;
+        return () => (stmts.deleteObjective.run(op.id), 0);
       case "tx": {
-        // Runs inside the savepoint of the batch entry: one failing write undoes them all.
-        let pruned = 0;
-        for (const inner of op.ops) pruned += this.apply(stmts, inner);
-        return pruned;
+        // Every write decided before any runs: one that fails rejects the transaction, nothing of it written.
+        const txView: TxView = view ?? { latest: new Map(), rows: new Map(), fixed: new Set(), channels: new Set() };
+        const writes = op.ops.map((inner) => this.decide(stmts, inner, txView));
+        return () => {
+          let pruned = 0;
+          for (const write of writes) pruned += write();
+          return pruned;
+        };
       }
-      case "prune": {
-        const latest = stmts.supportedTurn.get(op.id) as { turn_num: number } | undefined;
-        op.deleted = latest === undefined ? 0 : Number(stmts.pruneBelow.run(op.id, latest.turn_num).changes);
-        return op.deleted;
-      }
+      case "prune":
+        return () => {
+          const latest = stmts.supportedTurn.get(op.id) as { turn_num: number } | undefined;
+          op.deleted = latest === undefined ? 0 : Number(stmts.pruneBelow.run(op.id, latest.turn_num).changes);
+          return op.deleted;
+        };
     }
   }
 }
