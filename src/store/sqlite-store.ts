@@ -1,12 +1,15 @@
 /**
  * The durable store of channel states and bookkeeping, on Node's built-in
- * `node:sqlite`: WAL journal, `synchronous=FULL` (a COMMIT returns only after
- * the WAL is fsynced), and `locking_mode=EXCLUSIVE` so that a second process
- * on the same data directory is refused instead of racing this one.
+ * `node:sqlite`: WAL journal, and `locking_mode=EXCLUSIVE` so that a second
+ * process on the same data directory is refused instead of racing this one.
+ * By default COMMIT does not fsync (`synchronous=NORMAL`); ./wal-sync.ts
+ * fsyncs the WAL on libuv's thread pool and a write resolves only after
+ * that (`fsync: "in-commit"` is `synchronous=FULL`, the fsync inside COMMIT).
  *
- * Writes go through one GroupCommitter (./group-commit.ts): every write made
- * in one event-loop turn shares one transaction and one fsync, and each
- * caller's promise resolves only after that COMMIT. Each write is decided
+ * Writes go through a group committer (./group-commit.ts): off-loop, one
+ * batch in flight and every write arriving during its fsync in the next;
+ * in-commit, every write made in one event-loop turn in one transaction.
+ * Each caller's promise resolves only after its COMMIT is on disk. Each write is decided
  * (the write rules, on reads) before any of its statements runs, so a
  * write-rule violation rejects that write alone and leaves nothing of it
  * behind, without a savepoint per write; a `transaction` is one such write.
@@ -28,7 +31,8 @@ import { fixedPartOf, type SignedState } from "../protocol/state.ts";
 import type { Bytes32 } from "../protocol/types.ts";
 import { systemClock, type Clock } from "../time/clock.ts";
 import { decodeStateBody, encodeFixedPart, encodeStateBody, isSupported } from "./codec.ts";
-import { GroupCommitter, type OpResult } from "./group-commit.ts";
+import { AsyncGroupCommitter, GroupCommitter, type OpResult } from "./group-commit.ts";
+import { WalSync } from "./wal-sync.ts";
 import type { Op } from "./ops.ts";
 import { OpStore } from "./op-store.ts";
 import {
@@ -69,6 +73,14 @@ export interface SqliteStoreInit {
   readonly maxBatch?: number;
   /** Times each commit for `onCommit`, on its monotonic reading (default the system clock). */
   readonly clock?: Clock;
+  /**
+   * Where the commit's fsync runs: "off-loop" (default) commits with
+   * synchronous=NORMAL and fsyncs the WAL on libuv's thread pool before
+   * acknowledging (./wal-sync.ts); "in-commit" is synchronous=FULL, the
+   * event loop waiting for the disk in every COMMIT. Either way a write
+   * resolves only once it is on disk.
+   */
+  readonly fsync?: "off-loop" | "in-commit";
 }
 
 /** Rows per read when streaming channel summaries at start-up. */
@@ -100,8 +112,11 @@ export class SqliteStore extends OpStore implements Store {
   private readonly init: Required<SqliteStoreInit>;
   private db: DatabaseSync | undefined;
   private stmts: Statements | undefined;
-  private readonly committer: GroupCommitter<Op>;
+  /** In-commit: batches per event-loop turn. Off-loop: one batch in flight, the next gathering while its fsync runs. */
+  private readonly committer: GroupCommitter<Op> | AsyncGroupCommitter<Op>;
   private prunedCount = 0;
+  /** The WAL's off-loop fsync ("off-loop" mode), per start. */
+  private wal: WalSync | undefined;
   /** Observes each group commit: its duration (BEGIN to COMMIT, fsync included) in seconds and its writes; for metrics. */
   onCommit: ((seconds: number, writes: number) => void) | undefined;
 
@@ -115,8 +130,15 @@ export class SqliteStore extends OpStore implements Store {
       lockTimeoutMs: init.lockTimeoutMs ?? 1000,
       maxBatch: init.maxBatch ?? Infinity,
       clock: init.clock ?? systemClock,
+      fsync: init.fsync ?? "off-loop",
     });
-    this.committer = new GroupCommitter<Op>((ops) => this.commitBatch(ops), this.init.maxBatch);
+    if (this.init.fsync !== "off-loop" && this.init.fsync !== "in-commit")
+      throw new TypeError('SqliteStore: fsync must be "off-loop" or "in-commit"');
+    this.committer =
+      this.init.fsync === "off-loop"
+        ? new AsyncGroupCommitter<Op>(async (ops) => this.commitBatch(ops), this.init.maxBatch)
+        : // In-commit mode commitBatch answers at once (no WalSync to wait for).
+          new GroupCommitter<Op>((ops) => this.commitBatch(ops) as OpResult[], this.init.maxBatch);
   }
 
   get isOpen(): boolean {
@@ -160,22 +182,32 @@ export class SqliteStore extends OpStore implements Store {
         Object.entries(SQL).map(([k, sql]) => [k, db.prepare(sql)]),
       ) as unknown as Statements;
       stmts.nextCounter.setReadBigInts(true);
+      // Migrations ran with synchronous=FULL; from here on the WAL's fsync is ours.
+      if (this.init.fsync === "off-loop") db.exec("PRAGMA synchronous = NORMAL");
       this.stmts = stmts;
     } catch (cause) {
       db.close();
       throw cause instanceof StoreError ? cause : new StoreError("MIGRATION_FAILED", { cause });
     }
+    this.wal = this.init.fsync === "off-loop" ? new WalSync(`${this.init.path}-wal`) : undefined;
     this.db = db;
   }
 
-  /** Commits every write still queued, then closes; resolves when the file is closed. */
+  /** Commits every write still queued and waits for it to be on disk, then closes; resolves when the file is closed. */
   async stop(): Promise<void> {
     const db = this.db;
     if (db === undefined) return;
-    this.committer.flush();
+    if (this.committer instanceof GroupCommitter) this.committer.flush();
+    else await this.committer.drain();
+    if (this.db !== db) return; // a concurrent stop() closed it
+    const wal = this.wal;
     this.db = undefined;
     this.stmts = undefined;
+    this.wal = undefined;
+    // The queued writes settle with their barrier (or its error); closing checkpoints with its own syncs.
+    await wal?.durable().catch(() => {});
     db.close();
+    wal?.close();
   }
 
   // ---- states -------------------------------------------------------------
@@ -183,18 +215,21 @@ export class SqliteStore extends OpStore implements Store {
   /** The highest-turn state signed by every participant. */
   async latestSupported(channelId: Bytes32): Promise<SignedState | undefined> {
     const row = this.open().latestSupported.get(bytes32(channelId, "channelId")) as StateRow | undefined;
+    await this.acknowledged();
     return row === undefined ? undefined : stateFromRow(channelId, row);
   }
 
   /** The highest-turn state with any signatures, e.g. this side's proposal awaiting its countersignature. */
   async latestState(channelId: Bytes32): Promise<SignedState | undefined> {
     const row = this.open().latestState.get(bytes32(channelId, "channelId")) as StateRow | undefined;
+    await this.acknowledged();
     return row === undefined ? undefined : stateFromRow(channelId, row);
   }
 
   /** Supported states above `turnNum`, ascending: what a peer that is behind needs. */
   async statesAfter(channelId: Bytes32, turnNum: number): Promise<SignedState[]> {
     const rows = this.open().statesAfter.all(bytes32(channelId, "channelId"), turnNum) as unknown as StateRow[];
+    await this.acknowledged();
     return rows.map((row) => stateFromRow(channelId, row));
   }
 
@@ -202,6 +237,7 @@ export class SqliteStore extends OpStore implements Store {
 
   async getChannel(channelId: Bytes32): Promise<ChannelRecord | undefined> {
     const row = this.open().getChannel.get(bytes32(channelId, "channelId")) as ChannelRow | undefined;
+    await this.acknowledged();
     return row === undefined ? undefined : channelFromRow(row);
   }
 
@@ -213,7 +249,9 @@ export class SqliteStore extends OpStore implements Store {
     if (filter.role !== undefined) (where.push("c.role = ?"), args.push(filter.role));
     if (filter.counterparty !== undefined) (where.push("c.counterparty = ?"), args.push(filter.counterparty));
     const sql = `SELECT ${CHANNEL_COLUMNS}${where.length > 0 ? " WHERE " + where.join(" AND ") : ""} ORDER BY c.created_at, c.channel_id`;
-    return (db.prepare(sql).all(...args) as unknown as ChannelRow[]).map(channelFromRow);
+    const rows = db.prepare(sql).all(...args) as unknown as ChannelRow[];
+    await this.acknowledged();
+    return rows.map(channelFromRow);
   }
 
   /**
@@ -227,6 +265,7 @@ export class SqliteStore extends OpStore implements Store {
     let after: [number, Uint8Array] = [Number.MIN_SAFE_INTEGER, new Uint8Array()];
     for (;;) {
       const rows = this.open().channelSummaries.all(role, after[0], after[1], SUMMARY_PAGE) as unknown as SummaryRow[];
+      await this.acknowledged();
       for (const row of rows) yield summaryFromRow(row);
       if (rows.length < SUMMARY_PAGE) return;
       const last = rows[rows.length - 1]!;
@@ -248,6 +287,7 @@ export class SqliteStore extends OpStore implements Store {
       channel_id: Uint8Array;
       body: Uint8Array;
     }[];
+    await this.acknowledged();
     return rows.map((r) => ({ id: r.id, kind: r.kind, channelId: hexOf(r.channel_id) as Bytes32, body: r.body }));
   }
 
@@ -267,6 +307,7 @@ export class SqliteStore extends OpStore implements Store {
     try {
       const row = stmts.nextCounter.get(name) as { value: bigint };
       db.exec("COMMIT");
+      if (this.wal !== undefined) await this.wal.durable(this.wal.committed());
       return row.value - 1n;
     } catch (cause) {
       if (db.isTransaction) db.exec("ROLLBACK");
@@ -276,6 +317,7 @@ export class SqliteStore extends OpStore implements Store {
 
   async getMeta(key: string): Promise<MetaValue | undefined> {
     const row = this.open().getMeta.get(key) as { value: MetaValue } | undefined;
+    await this.acknowledged();
     return row?.value;
   }
 
@@ -285,16 +327,27 @@ export class SqliteStore extends OpStore implements Store {
       throw new TypeError("metaWithPrefix: prefix must be a non-empty string");
     const upper = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
     const rows = this.open().metaRange.all(prefix, upper) as unknown as { key: string; value: MetaValue }[];
+    await this.acknowledged();
     return new Map(rows.map((r) => [r.key, r.value]));
   }
 
   /** The pragmas in force on this connection, for start-up logs and tests. */
-  diagnostics(): { journalMode: string; synchronous: number; lockingMode: string; schemaVersion: number } {
+  diagnostics(): {
+    journalMode: string;
+    synchronous: number;
+    fsync: "off-loop" | "in-commit";
+    /** Off-loop: WAL fsyncs completed since start (0 in-commit, where SQLite does them). */
+    walSyncs: number;
+    lockingMode: string;
+    schemaVersion: number;
+  } {
     const db = this.openDb();
     const one = (sql: string) => Object.values(db.prepare(sql).get() ?? {})[0];
     return {
       journalMode: String(one("PRAGMA journal_mode")),
       synchronous: Number(one("PRAGMA synchronous")),
+      fsync: this.init.fsync,
+      walSyncs: this.wal?.syncs ?? 0,
       lockingMode: String(one("PRAGMA locking_mode")),
       schemaVersion: Number(one("SELECT version FROM schema_version")),
     };
@@ -315,6 +368,18 @@ export class SqliteStore extends OpStore implements Store {
     return this.stmts;
   }
 
+  /**
+   * Reads answer only with acknowledged data: a read that ran while a commit
+   * still waits for its fsync returns once that commit is on disk.
+   */
+  private async acknowledged(): Promise<void> {
+    const wal = this.wal;
+    if (wal === undefined || wal.idle) return;
+    await wal.durable().catch((cause: unknown) => {
+      throw new StoreError("WRITE_FAILED", { details: { reason: "fsync of the log failed" }, cause });
+    });
+  }
+
   private openDb(): DatabaseSync {
     if (this.db === undefined) throw new StoreError("STORE_CLOSED");
     return this.db;
@@ -328,9 +393,12 @@ export class SqliteStore extends OpStore implements Store {
    * of its writes first, against a view of what its earlier writes would
    * leave (see TxView), and only then runs them.
    */
-  private commitBatch(ops: readonly Op[]): OpResult[] {
+  private commitBatch(ops: readonly Op[]): OpResult[] | Promise<OpResult[]> {
     const db = this.openDb();
     const stmts = this.open();
+    const wal = this.wal;
+    if (wal?.failed !== undefined)
+      throw new StoreError("WRITE_FAILED", { details: { batch: ops.length, reason: "an earlier fsync failed" } });
     const results: OpResult[] = [];
     let pruned = 0;
     const started = this.init.clock.monotonicMs();
@@ -354,12 +422,21 @@ export class SqliteStore extends OpStore implements Store {
       throw new StoreError("WRITE_FAILED", { details: { batch: ops.length }, cause });
     }
     this.prunedCount += pruned;
-    try {
-      this.onCommit?.((this.init.clock.monotonicMs() - started) / 1000, ops.length);
-    } catch {
-      // an observer never fails a committed batch
-    }
-    return results;
+    const observe = (): OpResult[] => {
+      try {
+        this.onCommit?.((this.init.clock.monotonicMs() - started) / 1000, ops.length);
+      } catch {
+        // an observer never fails a committed batch
+      }
+      return results;
+    };
+    if (wal === undefined) return observe();
+    return wal.durable(wal.committed()).then(observe, (cause: unknown) => {
+      throw new StoreError("WRITE_FAILED", {
+        details: { batch: ops.length, reason: "fsync of the log failed" },
+        cause,
+      });
+    });
   }
 
   /**
