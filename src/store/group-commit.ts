@@ -3,7 +3,8 @@
  * transaction, so one fsync acknowledges the lot. A write's promise resolves
  * only after the COMMIT carrying it has returned, which with
  * `synchronous=FULL` means the WAL is on disk: callers send signatures only
- * after that.
+ * after that. (SqliteStore's default, the fsync off the loop, uses
+ * AsyncGroupCommitter below, its commit resolving after the fsync.)
  *
  * The batch is run from `setImmediate`, i.e. after the poll phase has handed
  * all ready network input to its handlers, so writes caused by one burst of
