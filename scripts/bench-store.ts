@@ -1,7 +1,9 @@
 /**
  * Store benchmark (not a test): saveState throughput and latency with group
- * commit against one commit per write, on SQLite (a real file with
- * synchronous=FULL; bytes on disk per channel after automatic pruning) and
+ * commit against one commit per write, on SQLite (a real file; its WAL
+ * fsynced off the event loop before a write resolves, then the same with the
+ * fsync inside COMMIT, synchronous=FULL; bytes on disk per channel after
+ * automatic pruning) and
  * on PostgreSQL (a throw-away local server, test/helpers/postgres.ts, with
  * synchronous_commit=on and fsync on; skipped with a note when PostgreSQL
  * is not installed): writes/s, commits/s and writes per commit.
@@ -10,7 +12,9 @@
  * flight (await saveState, then the next turn), N states in all. States and
  * their hashes are prepared before the clock starts, and signatures are
  * arbitrary bytes (the store never verifies them), so the figures are the
- * store's alone.
+ * store's alone: writes/s, commits/s, process CPU per write (user + system,
+ * every thread) and the event loop's busy time per write (what the rest of
+ * a hub could not do meanwhile).
  *
  * Last, per backend, the start-up scan: SCAN_CHANNELS (20,000) channels
  * filled, then one pass of channelSummaries, which a standby's takeover reads.
@@ -79,6 +83,8 @@ interface Result {
   commits: number;
   /** Process CPU (user + system) per write while the writers ran, µs. */
   cpuPerWrite: number;
+  /** The event loop's busy time per write (a synchronous fsync counts: the loop waits in it), µs. */
+  loopPerWrite: number;
   bytesPerChannel: number | undefined;
 }
 
@@ -107,6 +113,7 @@ async function run(label: string, maxBatch: number, data: ReturnType<typeof prep
     const latencies: number[] = [];
     let next = 0; // channels handed out to writers in order; each writer runs its channel's turns in sequence
     const cpu0 = process.cpuUsage();
+    const elu0 = performance.eventLoopUtilization();
     const started = performance.now();
     await Promise.all(
       Array.from({ length: WRITERS }, async () => {
@@ -121,6 +128,7 @@ async function run(label: string, maxBatch: number, data: ReturnType<typeof prep
     );
     const seconds = (performance.now() - started) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const loop = performance.eventLoopUtilization(elu0).active * 1000;
     const commits = store.metrics.commits - commitsBefore;
     await store.stop(); // SQLite: checkpoints the WAL into the main file
     const files = readdirSync(dir);
@@ -135,6 +143,7 @@ async function run(label: string, maxBatch: number, data: ReturnType<typeof prep
       p99: q(0.99),
       commits,
       cpuPerWrite: (cpu.user + cpu.system) / latencies.length,
+      loopPerWrite: loop / latencies.length,
       bytesPerChannel: files.length > 0 ? bytes / CHANNELS : undefined,
     };
   } finally {
@@ -274,7 +283,7 @@ function report(backend: string, single: Result, group: Result): void {
   for (const r of [single, group]) {
     console.log(
       `${backend.padEnd(8)} ${r.label.padEnd(22)} ${r.perSecond.toFixed(0).padStart(7)} writes/s  ${(r.commits / r.seconds).toFixed(0).padStart(6)} commits/s  ${r.seconds.toFixed(2)} s  commits ${String(r.commits).padStart(5)} ` +
-        `(${(N / r.commits).toFixed(1)} writes/commit)  CPU ${r.cpuPerWrite.toFixed(0)} µs/write  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms` +
+        `(${(N / r.commits).toFixed(1)} writes/commit)  CPU ${r.cpuPerWrite.toFixed(0)} µs/write, loop busy ${r.loopPerWrite.toFixed(0)} µs/write  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms` +
         (r.bytesPerChannel !== undefined ? `  disk ${r.bytesPerChannel.toFixed(0)} B/channel` : ""),
     );
   }
@@ -288,10 +297,18 @@ console.log(
   `store bench: N=${N} states, ${CHANNELS} channels x ${TURNS} turns, ${WRITERS} concurrent writers, ${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Node ${process.version}`,
 );
 console.log(
-  `hub ${HUB.address}; SQLite synchronous=FULL, WAL; PostgreSQL synchronous_commit=on, fsync on, loopback TCP; auto-prune on`,
+  `hub ${HUB.address}; SQLite WAL, fsync off the event loop (then in-commit, synchronous=FULL); PostgreSQL synchronous_commit=on, fsync on, loopback TCP; auto-prune on`,
 );
 const sqlite: Open = (dir, maxBatch) => new SqliteStore({ path: join(dir, "bench.sqlite"), maxBatch });
 report("sqlite", await run("one commit per write", 1, data, sqlite), await run("group commit", Infinity, data, sqlite));
+// The fsync inside COMMIT (synchronous=FULL), the event loop waiting for the disk: what SQLite did before issue 20.
+const sqliteInCommit: Open = (dir, maxBatch) =>
+  new SqliteStore({ path: join(dir, "bench.sqlite"), maxBatch, fsync: "in-commit" });
+report(
+  "sqlite",
+  await run("one commit, in-commit", 1, data, sqliteInCommit),
+  await run("group, in-commit", Infinity, data, sqliteInCommit),
+);
 console.log(
   `sqlite   latestSupported read: ${(await readLatency(data, sqlite)).toFixed(1)} us per call (${CHANNELS} channels, no cache)`,
 );
