@@ -3,7 +3,8 @@
  * transaction, so one fsync acknowledges the lot. A write's promise resolves
  * only after the COMMIT carrying it has returned, which with
  * `synchronous=FULL` means the WAL is on disk: callers send signatures only
- * after that.
+ * after that. (SqliteStore's default, the fsync off the loop, uses
+ * AsyncGroupCommitter below, its commit resolving after the fsync.)
  *
  * The batch is run from `setImmediate`, i.e. after the poll phase has handed
  * all ready network input to its handlers, so writes caused by one burst of
@@ -30,23 +31,28 @@ export interface GroupCommitMetrics {
   maxBatch: number;
 }
 
-export class GroupCommitter<Op> {
+/**
+ * What both committers share: the queue, abort before commit, the metrics,
+ * and settling a committed batch op by op. They differ in when a batch runs
+ * and whether its commit is awaited.
+ */
+abstract class Committer<Op> {
   readonly metrics: GroupCommitMetrics = { commits: 0, writes: 0, maxBatch: 0 };
-  private queue: Pending<Op>[] = [];
-  private scheduled: ReturnType<typeof setImmediate> | undefined;
-  private readonly commit: (ops: readonly Op[]) => OpResult[];
-  private readonly maxBatch: number;
+  protected queue: Pending<Op>[] = [];
+  protected scheduled: ReturnType<typeof setImmediate> | undefined;
+  protected readonly maxBatch: number;
 
-  /** `maxBatch` caps the writes per transaction (1 turns group commit off, for comparison). */
-  constructor(commit: (ops: readonly Op[]) => OpResult[], maxBatch = Infinity) {
+  constructor(maxBatch: number) {
     if (!(maxBatch >= 1)) throw new RangeError("maxBatch must be at least 1");
-    this.commit = commit;
     this.maxBatch = maxBatch;
   }
 
   get pending(): number {
     return this.queue.length;
   }
+
+  /** Arranges for the queue to be committed; called after each submit. */
+  protected abstract schedule(): void;
 
   submit(op: Op, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -60,30 +66,36 @@ export class GroupCommitter<Op> {
       const entry: Pending<Op> = { op, resolve, reject, cleanup: () => signal?.removeEventListener("abort", onAbort) };
       signal?.addEventListener("abort", onAbort, { once: true });
       this.queue.push(entry);
-      this.scheduled ??= setImmediate(() => this.flush());
+      this.schedule();
     });
   }
 
-  /** Commits everything queued now, synchronously, in transactions of at most maxBatch writes. */
-  flush(): void {
-    if (this.scheduled !== undefined) clearImmediate(this.scheduled);
-    this.scheduled = undefined;
-    while (this.queue.length > 0) {
-      const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
-      this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
-      this.commitOne(batch);
+  /** Rejects everything still queued (used only when the database is gone; a commit in flight finishes on its own). */
+  failAll(error: Error): void {
+    this.unschedule();
+    const batch = this.queue;
+    this.queue = [];
+    for (const entry of batch) {
+      entry.cleanup();
+      entry.reject(error);
     }
   }
 
-  private commitOne(batch: Pending<Op>[]): void {
+  protected unschedule(): void {
+    if (this.scheduled !== undefined) clearImmediate(this.scheduled);
+    this.scheduled = undefined;
+  }
+
+  /** Takes the next batch (at most maxBatch) off the queue and detaches its abort listeners. */
+  protected take(): Pending<Op>[] {
+    const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
+    this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
     for (const entry of batch) entry.cleanup();
-    let results: OpResult[];
-    try {
-      results = this.commit(batch.map((e) => e.op));
-    } catch (error) {
-      for (const entry of batch) entry.reject(error);
-      return;
-    }
+    return batch;
+  }
+
+  /** Settles a committed batch: each op resolves or rejects with its own result. */
+  protected settle(batch: Pending<Op>[], results: OpResult[]): void {
     this.metrics.commits += 1;
     this.metrics.writes += batch.length;
     this.metrics.maxBatch = Math.max(this.metrics.maxBatch, batch.length);
@@ -93,16 +105,34 @@ export class GroupCommitter<Op> {
       else entry.reject(error);
     });
   }
+}
 
-  /** Rejects everything still queued (used only when the database is gone). */
-  failAll(error: Error): void {
-    if (this.scheduled !== undefined) clearImmediate(this.scheduled);
-    this.scheduled = undefined;
-    const batch = this.queue;
-    this.queue = [];
-    for (const entry of batch) {
-      entry.cleanup();
-      entry.reject(error);
+export class GroupCommitter<Op> extends Committer<Op> {
+  private readonly commit: (ops: readonly Op[]) => OpResult[];
+
+  /** `maxBatch` caps the writes per transaction (1 turns group commit off, for comparison). */
+  constructor(commit: (ops: readonly Op[]) => OpResult[], maxBatch = Infinity) {
+    super(maxBatch);
+    this.commit = commit;
+  }
+
+  protected schedule(): void {
+    this.scheduled ??= setImmediate(() => this.flush());
+  }
+
+  /** Commits everything queued now, synchronously, in transactions of at most maxBatch writes. */
+  flush(): void {
+    this.unschedule();
+    while (this.queue.length > 0) {
+      const batch = this.take();
+      let results: OpResult[];
+      try {
+        results = this.commit(batch.map((e) => e.op));
+      } catch (error) {
+        for (const entry of batch) entry.reject(error);
+        continue;
+      }
+      this.settle(batch, results);
     }
   }
 }
@@ -115,68 +145,32 @@ export class GroupCommitter<Op> {
  * a networked database needs, and the order of commits is the order of
  * submission. The contract of `commit` is GroupCommitter's.
  */
-export class AsyncGroupCommitter<Op> {
-  readonly metrics: GroupCommitMetrics = { commits: 0, writes: 0, maxBatch: 0 };
-  private queue: Pending<Op>[] = [];
-  private scheduled: ReturnType<typeof setImmediate> | undefined;
+export class AsyncGroupCommitter<Op> extends Committer<Op> {
   private inFlight: Promise<void> | undefined;
   private readonly commit: (ops: readonly Op[]) => Promise<OpResult[]>;
-  private readonly maxBatch: number;
 
   constructor(commit: (ops: readonly Op[]) => Promise<OpResult[]>, maxBatch = Infinity) {
-    if (!(maxBatch >= 1)) throw new RangeError("maxBatch must be at least 1");
+    super(maxBatch);
     this.commit = commit;
-    this.maxBatch = maxBatch;
   }
 
-  get pending(): number {
-    return this.queue.length;
-  }
-
-  submit(op: Op, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        const i = this.queue.indexOf(entry);
-        if (i < 0) return; // already being committed: the outcome stands
-        this.queue.splice(i, 1);
-        reject(signal!.reason);
-      };
-      const entry: Pending<Op> = { op, resolve, reject, cleanup: () => signal?.removeEventListener("abort", onAbort) };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.queue.push(entry);
-      if (this.inFlight === undefined) this.scheduled ??= setImmediate(() => void this.next());
-    });
+  protected schedule(): void {
+    if (this.inFlight === undefined) this.scheduled ??= setImmediate(() => void this.next());
   }
 
   /** Resolves once everything queued now (and everything queued meanwhile) is committed or rejected. */
   async drain(): Promise<void> {
-    if (this.scheduled !== undefined) clearImmediate(this.scheduled);
-    this.scheduled = undefined;
+    this.unschedule();
     while (this.inFlight !== undefined || this.queue.length > 0) {
       if (this.inFlight === undefined) void this.next();
       await this.inFlight;
     }
   }
 
-  /** Rejects everything still queued; a commit in flight finishes on its own. */
-  failAll(error: Error): void {
-    if (this.scheduled !== undefined) clearImmediate(this.scheduled);
-    this.scheduled = undefined;
-    const batch = this.queue;
-    this.queue = [];
-    for (const entry of batch) {
-      entry.cleanup();
-      entry.reject(error);
-    }
-  }
-
   private next(): Promise<void> {
     this.scheduled = undefined;
     if (this.inFlight !== undefined || this.queue.length === 0) return this.inFlight ?? Promise.resolve();
-    const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
-    this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
-    const run = this.commitOne(batch).finally(() => {
+    const run = this.commitOne(this.take()).finally(() => {
       this.inFlight = undefined;
       if (this.queue.length > 0) this.scheduled ??= setImmediate(() => void this.next());
     });
@@ -185,7 +179,6 @@ export class AsyncGroupCommitter<Op> {
   }
 
   private async commitOne(batch: Pending<Op>[]): Promise<void> {
-    for (const entry of batch) entry.cleanup();
     let results: OpResult[];
     try {
       results = await this.commit(batch.map((e) => e.op));
@@ -193,13 +186,6 @@ export class AsyncGroupCommitter<Op> {
       for (const entry of batch) entry.reject(error);
       return;
     }
-    this.metrics.commits += 1;
-    this.metrics.writes += batch.length;
-    this.metrics.maxBatch = Math.max(this.metrics.maxBatch, batch.length);
-    batch.forEach((entry, i) => {
-      const error = results[i];
-      if (error === undefined) entry.resolve();
-      else entry.reject(error);
-    });
+    this.settle(batch, results);
   }
 }

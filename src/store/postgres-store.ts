@@ -31,7 +31,8 @@ import type { Bytes32 } from "../protocol/types.ts";
 import { systemClock, type Clock } from "../time/clock.ts";
 import { decodeStateBody, encodeFixedPart, encodeStateBody, isSupported } from "./codec.ts";
 import { AsyncGroupCommitter, type OpResult } from "./group-commit.ts";
-import { channelOp, dropObjectiveOp, metaOp, objectiveOp, stateOp, statusOp, transactionOps, type Op } from "./ops.ts";
+import type { Op } from "./ops.ts";
+import { OpStore } from "./op-store.ts";
 import { bootstrap, checkLease, migratePg, PG_SCHEMA_VERSION } from "./postgres-schema.ts";
 import {
   bytes32,
@@ -44,19 +45,16 @@ import {
   type SummaryRow,
 } from "./rows.ts";
 import type { StoreDump } from "./dump.ts";
-import type { Store, StoreWrites } from "./store.ts";
+import type { Store } from "./store.ts";
 import type {
   ChannelFilter,
   ChannelRecord,
   ChannelRole,
-  ChannelStatus,
   ChannelSummary,
   MetaValue,
   ObjectiveFilter,
   ObjectiveRecord,
-  SaveStateOptions,
   StoreMetrics,
-  WriteOptions,
 } from "./types.ts";
 import { decideWrite } from "./write-rules.ts";
 
@@ -148,7 +146,7 @@ interface PgMetaRow {
 const stateRow = (r: PgStateRow): StateRow => ({ ...r, turn_num: Number(r.turn_num), supported: r.supported ? 1 : 0 });
 const metaValue = (r: PgMetaRow): MetaValue => r.text_value ?? new Uint8Array(r.bytes_value!);
 
-export class PostgresStore implements Store {
+export class PostgresStore extends OpStore implements Store {
   private readonly init: Required<Omit<PostgresStoreInit, "signal">> & Pick<PostgresStoreInit, "signal">;
   /** This process's name in the lease row, for operators reading it. */
   readonly holder: string;
@@ -165,6 +163,7 @@ export class PostgresStore implements Store {
   onFenced: ((error: StoreError) => void) | undefined;
 
   constructor(init: PostgresStoreInit) {
+    super();
     if (typeof init?.url !== "string" || !/^postgres(ql)?:\/\//.test(init.url))
       throw new TypeError("PostgresStore: url must be a postgres:// URL");
     const schema = init.schema ?? "public";
@@ -256,18 +255,6 @@ export class PostgresStore implements Store {
 
   // ---- states -------------------------------------------------------------
 
-  async saveState(signed: SignedState, options: SaveStateOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(stateOp(signed, options), options.signal);
-  }
-
-  async transaction(fill: (tx: StoreWrites) => void, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    const ops = transactionOps(fill);
-    if (ops.length === 0) return;
-    return this.committer.submit({ kind: "tx", ops }, options.signal);
-  }
-
   async latestSupported(channelId: Bytes32): Promise<SignedState | undefined> {
     const rows = await this.read<PgStateRow>(SQL.latestSupported, [bytes32(channelId, "channelId")]);
     return rows[0] === undefined ? undefined : stateFromRow(channelId, stateRow(rows[0]));
@@ -283,24 +270,7 @@ export class PostgresStore implements Store {
     return rows.map((row) => stateFromRow(channelId, stateRow(row)));
   }
 
-  async prune(channelId: Bytes32, options: WriteOptions = {}): Promise<number> {
-    this.open();
-    const op: Op = { kind: "prune", id: bytes32(channelId, "channelId"), deleted: 0 };
-    await this.committer.submit(op, options.signal);
-    return op.deleted;
-  }
-
   // ---- channels -----------------------------------------------------------
-
-  async putChannel(rec: ChannelRecord, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(channelOp(rec), options.signal);
-  }
-
-  async updateChannelStatus(channelId: Bytes32, status: ChannelStatus, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(statusOp(channelId, status), options.signal);
-  }
 
   async getChannel(channelId: Bytes32): Promise<ChannelRecord | undefined> {
     const rows = await this.read<PgChannelRow>(SQL.getChannel, [bytes32(channelId, "channelId")]);
@@ -353,16 +323,6 @@ export class PostgresStore implements Store {
     }));
   }
 
-  async putObjective(rec: ObjectiveRecord, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(objectiveOp(rec), options.signal);
-  }
-
-  async deleteObjective(id: string, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(dropObjectiveOp(id), options.signal);
-  }
-
   // ---- bookkeeping ----------------------------------------------------------
 
   /** Committed in its own fenced transaction before it returns: a value once returned is never returned again. */
@@ -398,11 +358,6 @@ export class PostgresStore implements Store {
     const upper = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
     const rows = await this.read<PgMetaRow>(SQL.metaPrefix, [prefix, upper]);
     return new Map(rows.map((r) => [r.key!, metaValue(r)]));
-  }
-
-  async setMeta(key: string, value: MetaValue, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(metaOp(key, value), options.signal);
   }
 
   /** The session's durability setting, schema version and lease, for start-up logs and tests. */
@@ -493,6 +448,14 @@ export class PostgresStore implements Store {
     } finally {
       client.release(broken);
     }
+  }
+
+  protected writable(): void {
+    this.open();
+  }
+
+  protected submit(op: Op, signal: AbortSignal | undefined): Promise<void> {
+    return this.committer.submit(op, signal);
   }
 
   // ---- internals ----------------------------------------------------------

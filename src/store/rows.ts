@@ -47,6 +47,7 @@ export const SQL = {
   statesAfter: `SELECT ${STATE_COLUMNS} WHERE s.channel_id = ? AND s.supported = 1 AND s.turn_num > ? ORDER BY s.turn_num ASC`,
   supportedTurn: "SELECT turn_num FROM states WHERE channel_id = ? AND supported = 1 ORDER BY turn_num DESC LIMIT 1",
   atTurn: "SELECT state_hash, supported, body FROM states WHERE channel_id = ? AND turn_num = ?",
+  channelExists: "SELECT 1 AS one FROM channels WHERE channel_id = ?",
   insertFixed: "INSERT OR IGNORE INTO fixed_parts (channel_id, body) VALUES (?, ?)",
   insertState: "INSERT INTO states (channel_id, turn_num, state_hash, supported, body) VALUES (?, ?, ?, ?, ?)",
   replaceState: "UPDATE states SET state_hash = ?, supported = ?, body = ? WHERE channel_id = ? AND turn_num = ?",

@@ -1,16 +1,20 @@
 /**
  * The durable store of channel states and bookkeeping, on Node's built-in
- * `node:sqlite`: WAL journal, `synchronous=FULL` (a COMMIT returns only after
- * the WAL is fsynced), and `locking_mode=EXCLUSIVE` so that a second process
- * on the same data directory is refused instead of racing this one.
+ * `node:sqlite`: WAL journal, and `locking_mode=EXCLUSIVE` so that a second
+ * process on the same data directory is refused instead of racing this one.
+ * By default COMMIT does not fsync (`synchronous=NORMAL`); ./wal-sync.ts
+ * fsyncs the WAL on libuv's thread pool and a write resolves only after
+ * that (`fsync: "in-commit"` is `synchronous=FULL`, the fsync inside COMMIT).
  *
- * Writes go through one GroupCommitter (./group-commit.ts): every write made
- * in one event-loop turn shares one transaction and one fsync, and each
- * caller's promise resolves only after that COMMIT. Each write runs under its
- * own SAVEPOINT, so a write-rule violation rejects that write alone and
- * leaves nothing of it behind; a `transaction` is one such write. Reads see only committed,
- * i.e. acknowledged, data: no transaction is ever open between event-loop
- * turns.
+ * Writes go through a group committer (./group-commit.ts): off-loop, one
+ * batch in flight and every write arriving during its fsync in the next;
+ * in-commit, every write made in one event-loop turn in one transaction.
+ * Each caller's promise resolves only after its COMMIT is on disk. Each write is decided
+ * (the write rules, on reads) before any of its statements runs, so a
+ * write-rule violation rejects that write alone and leaves nothing of it
+ * behind, without a savepoint per write; a `transaction` is one such write.
+ * Reads see only committed, i.e. acknowledged, data: no transaction is ever
+ * open between event-loop turns.
  *
  * Pruning is automatic and inline: whenever a write makes a state at turn t
  * the latest supported one, rows of that channel below t are deleted in the
@@ -27,8 +31,10 @@ import { fixedPartOf, type SignedState } from "../protocol/state.ts";
 import type { Bytes32 } from "../protocol/types.ts";
 import { systemClock, type Clock } from "../time/clock.ts";
 import { decodeStateBody, encodeFixedPart, encodeStateBody, isSupported } from "./codec.ts";
-import { GroupCommitter, type OpResult } from "./group-commit.ts";
-import { channelOp, dropObjectiveOp, metaOp, objectiveOp, stateOp, statusOp, transactionOps, type Op } from "./ops.ts";
+import { AsyncGroupCommitter, GroupCommitter, type OpResult } from "./group-commit.ts";
+import { WalSync } from "./wal-sync.ts";
+import type { Op } from "./ops.ts";
+import { OpStore } from "./op-store.ts";
 import {
   bytes32,
   channelFromRow,
@@ -47,17 +53,14 @@ import {
   type ChannelFilter,
   type ChannelRecord,
   type ChannelRole,
-  type ChannelStatus,
   type ChannelSummary,
   type MetaValue,
   type ObjectiveFilter,
   type ObjectiveRecord,
-  type SaveStateOptions,
   type StoreMetrics,
-  type WriteOptions,
 } from "./types.ts";
-import type { Store, StoreWrites } from "./store.ts";
-import { decideWrite } from "./write-rules.ts";
+import type { Store } from "./store.ts";
+import { decideWrite, type StoredAtTurn } from "./write-rules.ts";
 
 export interface SqliteStoreInit {
   /** Database file; its directory must exist. */
@@ -70,6 +73,14 @@ export interface SqliteStoreInit {
   readonly maxBatch?: number;
   /** Times each commit for `onCommit`, on its monotonic reading (default the system clock). */
   readonly clock?: Clock;
+  /**
+   * Where the commit's fsync runs: "off-loop" (default) commits with
+   * synchronous=NORMAL and fsyncs the WAL on libuv's thread pool before
+   * acknowledging (./wal-sync.ts); "in-commit" is synchronous=FULL, the
+   * event loop waiting for the disk in every COMMIT. Either way a write
+   * resolves only once it is on disk.
+   */
+  readonly fsync?: "off-loop" | "in-commit";
 }
 
 /** Rows per read when streaming channel summaries at start-up. */
@@ -77,16 +88,40 @@ const SUMMARY_PAGE = 1000;
 
 type Statements = { readonly [K in keyof typeof SQL]: StatementSync };
 
-export class SqliteStore implements Store {
+/** Runs an op's decided writes inside the open transaction; returns how many states they pruned. */
+type Write = () => number;
+const NOTHING: Write = () => 0;
+
+/**
+ * What the writes decided so far inside one `transaction` op will leave,
+ * keyed by lowercase channel id: each later write of it is decided as if
+ * they had run. Only what the write rules read is kept.
+ */
+interface TxView {
+  /** Latest supported turn per channel, where one of the transaction's states raised it. */
+  readonly latest: Map<string, number>;
+  /** The rows its states wrote, by `${channel}:${turn}`. */
+  readonly rows: Map<string, StoredAtTurn>;
+  /** Channels whose fixed part it wrote. */
+  readonly fixed: Set<string>;
+  /** Channels whose record it wrote. */
+  readonly channels: Set<string>;
+}
+
+export class SqliteStore extends OpStore implements Store {
   private readonly init: Required<SqliteStoreInit>;
   private db: DatabaseSync | undefined;
   private stmts: Statements | undefined;
-  private readonly committer: GroupCommitter<Op>;
+  /** In-commit: batches per event-loop turn. Off-loop: one batch in flight, the next gathering while its fsync runs. */
+  private readonly committer: GroupCommitter<Op> | AsyncGroupCommitter<Op>;
   private prunedCount = 0;
+  /** The WAL's off-loop fsync ("off-loop" mode), per start. */
+  private wal: WalSync | undefined;
   /** Observes each group commit: its duration (BEGIN to COMMIT, fsync included) in seconds and its writes; for metrics. */
   onCommit: ((seconds: number, writes: number) => void) | undefined;
 
   constructor(init: SqliteStoreInit) {
+    super();
     if (typeof init?.path !== "string" || init.path.length === 0)
       throw new TypeError("SqliteStore: path must be a non-empty string");
     this.init = Object.freeze({
@@ -95,8 +130,15 @@ export class SqliteStore implements Store {
       lockTimeoutMs: init.lockTimeoutMs ?? 1000,
       maxBatch: init.maxBatch ?? Infinity,
       clock: init.clock ?? systemClock,
+      fsync: init.fsync ?? "off-loop",
     });
-    this.committer = new GroupCommitter<Op>((ops) => this.commitBatch(ops), this.init.maxBatch);
+    if (this.init.fsync !== "off-loop" && this.init.fsync !== "in-commit")
+      throw new TypeError('SqliteStore: fsync must be "off-loop" or "in-commit"');
+    this.committer =
+      this.init.fsync === "off-loop"
+        ? new AsyncGroupCommitter<Op>(async (ops) => this.commitBatch(ops), this.init.maxBatch)
+        : // In-commit mode commitBatch answers at once (no WalSync to wait for).
+          new GroupCommitter<Op>((ops) => this.commitBatch(ops) as OpResult[], this.init.maxBatch);
   }
 
   get isOpen(): boolean {
@@ -140,81 +182,62 @@ export class SqliteStore implements Store {
         Object.entries(SQL).map(([k, sql]) => [k, db.prepare(sql)]),
       ) as unknown as Statements;
       stmts.nextCounter.setReadBigInts(true);
+      // Migrations ran with synchronous=FULL; from here on the WAL's fsync is ours.
+      if (this.init.fsync === "off-loop") db.exec("PRAGMA synchronous = NORMAL");
       this.stmts = stmts;
     } catch (cause) {
       db.close();
       throw cause instanceof StoreError ? cause : new StoreError("MIGRATION_FAILED", { cause });
     }
+    this.wal = this.init.fsync === "off-loop" ? new WalSync(`${this.init.path}-wal`) : undefined;
     this.db = db;
   }
 
-  /** Commits every write still queued, then closes; resolves when the file is closed. */
+  /** Commits every write still queued and waits for it to be on disk, then closes; resolves when the file is closed. */
   async stop(): Promise<void> {
     const db = this.db;
     if (db === undefined) return;
-    this.committer.flush();
+    if (this.committer instanceof GroupCommitter) this.committer.flush();
+    else await this.committer.drain();
+    if (this.db !== db) return; // a concurrent stop() closed it
+    const wal = this.wal;
     this.db = undefined;
     this.stmts = undefined;
+    this.wal = undefined;
+    // The queued writes settle with their barrier (or its error); closing checkpoints with its own syncs.
+    await wal?.durable().catch(() => {});
     db.close();
+    wal?.close();
   }
 
   // ---- states -------------------------------------------------------------
 
-  /** Resolves once the state is on disk (see ./write-rules.ts for what is accepted). */
-  async saveState(signed: SignedState, options: SaveStateOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(stateOp(signed, options), options.signal);
-  }
-
-  async transaction(fill: (tx: StoreWrites) => void, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    const ops = transactionOps(fill);
-    if (ops.length === 0) return;
-    return this.committer.submit({ kind: "tx", ops }, options.signal);
-  }
-
   /** The highest-turn state signed by every participant. */
   async latestSupported(channelId: Bytes32): Promise<SignedState | undefined> {
     const row = this.open().latestSupported.get(bytes32(channelId, "channelId")) as StateRow | undefined;
+    await this.acknowledged();
     return row === undefined ? undefined : stateFromRow(channelId, row);
   }
 
   /** The highest-turn state with any signatures, e.g. this side's proposal awaiting its countersignature. */
   async latestState(channelId: Bytes32): Promise<SignedState | undefined> {
     const row = this.open().latestState.get(bytes32(channelId, "channelId")) as StateRow | undefined;
+    await this.acknowledged();
     return row === undefined ? undefined : stateFromRow(channelId, row);
   }
 
   /** Supported states above `turnNum`, ascending: what a peer that is behind needs. */
   async statesAfter(channelId: Bytes32, turnNum: number): Promise<SignedState[]> {
     const rows = this.open().statesAfter.all(bytes32(channelId, "channelId"), turnNum) as unknown as StateRow[];
+    await this.acknowledged();
     return rows.map((row) => stateFromRow(channelId, row));
-  }
-
-  /** Deletes the channel's states below its latest supported one; resolves with how many. */
-  async prune(channelId: Bytes32, options: WriteOptions = {}): Promise<number> {
-    this.open();
-    const op: Op = { kind: "prune", id: bytes32(channelId, "channelId"), deleted: 0 };
-    await this.committer.submit(op, options.signal);
-    return op.deleted;
   }
 
   // ---- channels -----------------------------------------------------------
 
-  /** Inserts or replaces a channel record; its id must be the id of its fixed part. */
-  async putChannel(rec: ChannelRecord, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(channelOp(rec), options.signal);
-  }
-
-  /** Rejects with CHANNEL_RECORD_MISSING if there is no record to update. */
-  async updateChannelStatus(channelId: Bytes32, status: ChannelStatus, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(statusOp(channelId, status), options.signal);
-  }
-
   async getChannel(channelId: Bytes32): Promise<ChannelRecord | undefined> {
     const row = this.open().getChannel.get(bytes32(channelId, "channelId")) as ChannelRow | undefined;
+    await this.acknowledged();
     return row === undefined ? undefined : channelFromRow(row);
   }
 
@@ -226,7 +249,9 @@ export class SqliteStore implements Store {
     if (filter.role !== undefined) (where.push("c.role = ?"), args.push(filter.role));
     if (filter.counterparty !== undefined) (where.push("c.counterparty = ?"), args.push(filter.counterparty));
     const sql = `SELECT ${CHANNEL_COLUMNS}${where.length > 0 ? " WHERE " + where.join(" AND ") : ""} ORDER BY c.created_at, c.channel_id`;
-    return (db.prepare(sql).all(...args) as unknown as ChannelRow[]).map(channelFromRow);
+    const rows = db.prepare(sql).all(...args) as unknown as ChannelRow[];
+    await this.acknowledged();
+    return rows.map(channelFromRow);
   }
 
   /**
@@ -240,6 +265,7 @@ export class SqliteStore implements Store {
     let after: [number, Uint8Array] = [Number.MIN_SAFE_INTEGER, new Uint8Array()];
     for (;;) {
       const rows = this.open().channelSummaries.all(role, after[0], after[1], SUMMARY_PAGE) as unknown as SummaryRow[];
+      await this.acknowledged();
       for (const row of rows) yield summaryFromRow(row);
       if (rows.length < SUMMARY_PAGE) return;
       const last = rows[rows.length - 1]!;
@@ -261,17 +287,8 @@ export class SqliteStore implements Store {
       channel_id: Uint8Array;
       body: Uint8Array;
     }[];
+    await this.acknowledged();
     return rows.map((r) => ({ id: r.id, kind: r.kind, channelId: hexOf(r.channel_id) as Bytes32, body: r.body }));
-  }
-
-  async putObjective(rec: ObjectiveRecord, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(objectiveOp(rec), options.signal);
-  }
-
-  async deleteObjective(id: string, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(dropObjectiveOp(id), options.signal);
   }
 
   // ---- bookkeeping ----------------------------------------------------------
@@ -290,6 +307,7 @@ export class SqliteStore implements Store {
     try {
       const row = stmts.nextCounter.get(name) as { value: bigint };
       db.exec("COMMIT");
+      if (this.wal !== undefined) await this.wal.durable(this.wal.committed());
       return row.value - 1n;
     } catch (cause) {
       if (db.isTransaction) db.exec("ROLLBACK");
@@ -299,6 +317,7 @@ export class SqliteStore implements Store {
 
   async getMeta(key: string): Promise<MetaValue | undefined> {
     const row = this.open().getMeta.get(key) as { value: MetaValue } | undefined;
+    await this.acknowledged();
     return row?.value;
   }
 
@@ -308,24 +327,38 @@ export class SqliteStore implements Store {
       throw new TypeError("metaWithPrefix: prefix must be a non-empty string");
     const upper = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
     const rows = this.open().metaRange.all(prefix, upper) as unknown as { key: string; value: MetaValue }[];
+    await this.acknowledged();
     return new Map(rows.map((r) => [r.key, r.value]));
   }
 
-  async setMeta(key: string, value: MetaValue, options: WriteOptions = {}): Promise<void> {
-    this.open();
-    return this.committer.submit(metaOp(key, value), options.signal);
-  }
-
   /** The pragmas in force on this connection, for start-up logs and tests. */
-  diagnostics(): { journalMode: string; synchronous: number; lockingMode: string; schemaVersion: number } {
+  diagnostics(): {
+    journalMode: string;
+    synchronous: number;
+    fsync: "off-loop" | "in-commit";
+    /** Off-loop: WAL fsyncs completed since start (0 in-commit, where SQLite does them). */
+    walSyncs: number;
+    lockingMode: string;
+    schemaVersion: number;
+  } {
     const db = this.openDb();
     const one = (sql: string) => Object.values(db.prepare(sql).get() ?? {})[0];
     return {
       journalMode: String(one("PRAGMA journal_mode")),
       synchronous: Number(one("PRAGMA synchronous")),
+      fsync: this.init.fsync,
+      walSyncs: this.wal?.syncs ?? 0,
       lockingMode: String(one("PRAGMA locking_mode")),
       schemaVersion: Number(one("SELECT version FROM schema_version")),
     };
+  }
+
+  protected writable(): void {
+    this.open();
+  }
+
+  protected submit(op: Op, signal: AbortSignal | undefined): Promise<void> {
+    return this.committer.submit(op, signal);
   }
 
   // ---- internals ----------------------------------------------------------
@@ -335,32 +368,53 @@ export class SqliteStore implements Store {
     return this.stmts;
   }
 
+  /**
+   * Reads answer only with acknowledged data: a read that ran while a commit
+   * still waits for its fsync returns once that commit is on disk.
+   */
+  private async acknowledged(): Promise<void> {
+    const wal = this.wal;
+    if (wal === undefined || wal.idle) return;
+    await wal.durable().catch((cause: unknown) => {
+      throw new StoreError("WRITE_FAILED", { details: { reason: "fsync of the log failed" }, cause });
+    });
+  }
+
   private openDb(): DatabaseSync {
     if (this.db === undefined) throw new StoreError("STORE_CLOSED");
     return this.db;
   }
 
-  /** One transaction for the whole batch; a SAVEPOINT per op so one bad op rolls back alone. */
-  private commitBatch(ops: readonly Op[]): OpResult[] {
+  /**
+   * One transaction for the whole batch, and no savepoints: each op is
+   * decided (write rules, reads inside this transaction, so it sees every op
+   * before it) before any of its statements runs, so a violation rejects
+   * that op alone with nothing of it written. A `transaction` op decides all
+   * of its writes first, against a view of what its earlier writes would
+   * leave (see TxView), and only then runs them.
+   */
+  private commitBatch(ops: readonly Op[]): OpResult[] | Promise<OpResult[]> {
     const db = this.openDb();
     const stmts = this.open();
+    const wal = this.wal;
+    if (wal?.failed !== undefined)
+      throw new StoreError("WRITE_FAILED", { details: { batch: ops.length, reason: "an earlier fsync failed" } });
     const results: OpResult[] = [];
     let pruned = 0;
     const started = this.init.clock.monotonicMs();
     try {
       db.exec("BEGIN IMMEDIATE");
       for (const op of ops) {
-        db.exec("SAVEPOINT op");
+        let write: Write;
         try {
-          pruned += this.apply(stmts, op);
-          db.exec("RELEASE op");
-          results.push(undefined);
+          write = this.decide(stmts, op, undefined);
         } catch (error) {
           if (!(error instanceof StoreError)) throw error;
-          db.exec("ROLLBACK TO op");
-          db.exec("RELEASE op");
           results.push(error);
+          continue;
         }
+        pruned += write();
+        results.push(undefined);
       }
       db.exec("COMMIT");
     } catch (cause) {
@@ -368,31 +422,53 @@ export class SqliteStore implements Store {
       throw new StoreError("WRITE_FAILED", { details: { batch: ops.length }, cause });
     }
     this.prunedCount += pruned;
-    try {
-      this.onCommit?.((this.init.clock.monotonicMs() - started) / 1000, ops.length);
-    } catch {
-      // an observer never fails a committed batch
-    }
-    return results;
+    const observe = (): OpResult[] => {
+      try {
+        this.onCommit?.((this.init.clock.monotonicMs() - started) / 1000, ops.length);
+      } catch {
+        // an observer never fails a committed batch
+      }
+      return results;
+    };
+    if (wal === undefined) return observe();
+    return wal.durable(wal.committed()).then(observe, (cause: unknown) => {
+      throw new StoreError("WRITE_FAILED", {
+        details: { batch: ops.length, reason: "fsync of the log failed" },
+        cause,
+      });
+    });
   }
 
-  /** Applies one op inside the open transaction; returns how many states it pruned. */
-  private apply(stmts: Statements, op: Op): number {
+  /**
+   * Decides one op inside the open transaction, reading only: throws its
+   * StoreError (a write-rule violation) before anything is written, or
+   * returns the writes to run, which return how many states they pruned.
+   * `view` is set inside a `transaction` op: what its earlier writes will
+   * have left, which the database does not show yet.
+   */
+  private decide(stmts: Statements, op: Op, view: TxView | undefined): Write {
     switch (op.kind) {
       case "state": {
         const { signed, id, hash } = op;
         const turn = signed.state.turnNum;
-        const latest = stmts.supportedTurn.get(id) as { turn_num: number } | undefined;
-        const at = stmts.atTurn.get(id, turn) as
-          { state_hash: Uint8Array; supported: number; body: Uint8Array } | undefined;
-        let stored;
-        if (at !== undefined) {
-          const fixed = fixedPartOf(signed.state);
-          stored = {
-            stateHash: hexOf(at.state_hash) as Bytes32,
-            supported: at.supported === 1,
-            sigs: decodeStateBody(fixed, at.body).sigs,
-          };
+        const key = view === undefined ? "" : op.channelId.toLowerCase();
+        const dbLatest = (stmts.supportedTurn.get(id) as { turn_num: number } | undefined)?.turn_num;
+        const viewLatest = view?.latest.get(key);
+        const latest =
+          viewLatest === undefined || (dbLatest !== undefined && dbLatest > viewLatest) ? dbLatest : viewLatest;
+        let stored = view?.rows.get(`${key}:${turn}`);
+        let fixedKnown = dbLatest !== undefined || view?.fixed.has(key) === true;
+        if (stored === undefined) {
+          const at = stmts.atTurn.get(id, turn) as
+            { state_hash: Uint8Array; supported: number; body: Uint8Array } | undefined;
+          if (at !== undefined) {
+            fixedKnown = true;
+            stored = {
+              stateHash: hexOf(at.state_hash) as Bytes32,
+              supported: at.supported === 1,
+              sigs: decodeStateBody(fixedPartOf(signed.state), at.body).sigs,
+            };
+          }
         }
         const incoming = {
           channelId: op.channelId,
@@ -401,60 +477,66 @@ export class SqliteStore implements Store {
           supported: op.supported,
           sigs: signed.sigs,
         };
-        const decision = decideWrite(incoming, latest?.turn_num, stored);
-        let supported = op.supported;
-        switch (decision.kind) {
-          case "noop":
-            return 0;
-          case "insert":
-            stmts.insertFixed.run(id, encodeFixedPart(fixedPartOf(signed.state)));
-            stmts.insertState.run(id, turn, hash, supported ? 1 : 0, encodeStateBody(signed));
-            break;
-          case "replace":
-            stmts.replaceState.run(hash, supported ? 1 : 0, encodeStateBody(signed), id, turn);
-            break;
-          case "upgrade": {
-            const merged: SignedState = { state: signed.state, sigs: decision.sigs };
-            supported = isSupported(merged);
-            stmts.replaceState.run(hash, supported ? 1 : 0, encodeStateBody(merged), id, turn);
-            break;
-          }
+        const decision = decideWrite(incoming, latest, stored);
+        if (decision.kind === "noop") return NOTHING;
+        const merged: SignedState = decision.kind === "upgrade" ? { state: signed.state, sigs: decision.sigs } : signed;
+        const supported = decision.kind === "upgrade" ? isSupported(merged) : op.supported;
+        if (view !== undefined) {
+          view.rows.set(`${key}:${turn}`, { stateHash: op.stateHash, supported, sigs: merged.sigs });
+          view.fixed.add(key);
+          if (supported && (latest === undefined || turn > latest)) view.latest.set(key, turn);
         }
-        if (supported && this.init.autoPrune) return Number(stmts.pruneBelow.run(id, turn).changes);
-        return 0;
+        // The fixed part is written with a channel's first state (or record) only: a channel with a
+        // stored state has it already.
+        const insert = decision.kind === "insert";
+        const needsFixed = insert && !fixedKnown;
+        return () => {
+          const body = encodeStateBody(merged);
+          if (needsFixed) stmts.insertFixed.run(id, encodeFixedPart(fixedPartOf(signed.state)));
+          if (insert) stmts.insertState.run(id, turn, hash, supported ? 1 : 0, body);
+          else stmts.replaceState.run(hash, supported ? 1 : 0, body, id, turn);
+          return supported && this.init.autoPrune ? Number(stmts.pruneBelow.run(id, turn).changes) : 0;
+        };
       }
       case "channel": {
         const { rec, id } = op;
-        stmts.insertFixed.run(id, encodeFixedPart(rec.fixedPart));
-        stmts.upsertChannel.run(id, rec.token, rec.role, rec.status, rec.counterparty, rec.createdAt);
-        return 0;
+        if (view !== undefined) {
+          view.channels.add(rec.channelId.toLowerCase());
+          view.fixed.add(rec.channelId.toLowerCase());
+        }
+        return () => {
+          stmts.insertFixed.run(id, encodeFixedPart(rec.fixedPart));
+          stmts.upsertChannel.run(id, rec.token, rec.role, rec.status, rec.counterparty, rec.createdAt);
+          return 0;
+        };
       }
       case "status": {
-        const { changes } = stmts.updateStatus.run(op.status, op.id);
-        if (Number(changes) === 0)
-          throw new StoreError("CHANNEL_RECORD_MISSING", { details: { channelId: hexOf(op.id) } });
-        return 0;
+        const known = view?.channels.has(hexOf(op.id)) === true || stmts.channelExists.get(op.id) !== undefined;
+        if (!known) throw new StoreError("CHANNEL_RECORD_MISSING", { details: { channelId: hexOf(op.id) } });
+        return () => (stmts.updateStatus.run(op.status, op.id), 0);
       }
       case "meta":
-        stmts.setMeta.run(op.key, op.value);
-        return 0;
+        return () => (stmts.setMeta.run(op.key, op.value), 0);
       case "objective":
-        stmts.putObjective.run(op.rec.id, op.rec.kind, op.channel, op.rec.body);
-        return 0;
+        return () => (stmts.putObjective.run(op.rec.id, op.rec.kind, op.channel, op.rec.body), 0);
       case "drop-objective":
-        stmts.deleteObjective.run(op.id);
-        return 0;
+        return () => (stmts.deleteObjective.run(op.id), 0);
       case "tx": {
-        // Runs inside the savepoint of the batch entry: one failing write undoes them all.
-        let pruned = 0;
-        for (const inner of op.ops) pruned += this.apply(stmts, inner);
-        return pruned;
+        // Every write decided before any runs: one that fails rejects the transaction, nothing of it written.
+        const txView: TxView = view ?? { latest: new Map(), rows: new Map(), fixed: new Set(), channels: new Set() };
+        const writes = op.ops.map((inner) => this.decide(stmts, inner, txView));
+        return () => {
+          let pruned = 0;
+          for (const write of writes) pruned += write();
+          return pruned;
+        };
       }
-      case "prune": {
-        const latest = stmts.supportedTurn.get(op.id) as { turn_num: number } | undefined;
-        op.deleted = latest === undefined ? 0 : Number(stmts.pruneBelow.run(op.id, latest.turn_num).changes);
-        return op.deleted;
-      }
+      case "prune":
+        return () => {
+          const latest = stmts.supportedTurn.get(op.id) as { turn_num: number } | undefined;
+          op.deleted = latest === undefined ? 0 : Number(stmts.pruneBelow.run(op.id, latest.turn_num).changes);
+          return op.deleted;
+        };
     }
   }
 }

@@ -552,6 +552,38 @@ export function storeConformance(backend: Backend): void {
     });
   });
 
+  test("the writes of one transaction see each other: an upgrade, a later turn, and a stale or conflicting write failing it whole", async () => {
+    await withBackend(async (store) => {
+      const ch = testChannel(36n);
+      const s1 = testState(ch, 1);
+      const s2 = testState(ch, 2);
+      const stale = store.transaction((tx) => {
+        tx.saveState(signed(s1, "trader"));
+        tx.saveState(signed(s1, "hub")); // completes the one above
+        tx.saveState(signed(s2));
+        tx.saveState(signed(s1)); // below turn 2, written by this very transaction
+      });
+      await rejectsWith(() => stale, "STALE_WRITE");
+      assert.is(await store.latestState(ch.id), undefined, "nothing of the failed transaction is stored");
+      const commits = store.metrics.commits;
+      await store.transaction((tx) => {
+        tx.saveState(signed(s1, "trader"));
+        tx.saveState(signed(s1, "hub"));
+        tx.saveState(signed(s2, "trader"));
+      });
+      assert.is(store.metrics.commits, commits + 1);
+      assert.equal(await store.latestSupported(ch.id), signed(s1), "the upgrade inside the transaction landed");
+      assert.equal(await store.latestState(ch.id), signed(s2, "trader"));
+      const conflicting = store.transaction((tx) => {
+        tx.saveState(signed(s2, "hub")); // completes turn 2
+        tx.saveState(signed(testState(ch, 2, { trader: 9n }))); // another state at a turn now signed by both
+      });
+      await rejectsWith(() => conflicting, "CONFLICTING_STATE");
+      assert.equal(await store.latestSupported(ch.id), signed(s1), "turn 2 is still only proposed");
+      assert.equal(await store.latestState(ch.id), signed(s2, "trader"));
+    });
+  });
+
   test("bad input to a transaction throws at the call and queues nothing", async () => {
     await withBackend(async (store) => {
       const ch = testChannel(34n);

@@ -8,8 +8,9 @@
  * A SIGKILL proves "acknowledged only after the write reached the OS" (for
  * SQLite) or "after the server committed it" (for PostgreSQL, whose server
  * aborts the dead client's open transaction); the fsync half (power loss)
- * rests on synchronous=FULL / synchronous_commit=on, which each backend's
- * test file checks is in force. crash.test.ts and postgres-crash.test.ts
+ * rests on SQLite's fsync of the WAL before a write resolves (WalSync, or
+ * synchronous=FULL in-commit) / synchronous_commit=on, which each backend's
+ * test file checks. crash.test.ts and postgres-crash.test.ts
  * run this suite on their backend.
  *
  * The latest supported turn may be one above the highest acked turn of a

@@ -23,17 +23,49 @@ export const sqliteBackend = {
 
 storeConformance(sqliteBackend);
 
-test("pragmas: WAL, synchronous=FULL, exclusive lock; a second opener gets STORE_LOCKED", async () => {
+test("pragmas: WAL, synchronous=NORMAL with the fsync off the loop (FULL in-commit), exclusive lock; a second opener gets STORE_LOCKED", async () => {
+  const dir = tempDir();
+  try {
+    const inCommit = new SqliteStore({ path: join(dir, "full.sqlite"), fsync: "in-commit" });
+    await inCommit.start();
+    assert.is(inCommit.diagnostics().synchronous, 2, "in-commit: synchronous=FULL");
+    await inCommit.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   await withStore(async (store, path) => {
     assert.equal(store.diagnostics(), {
       journalMode: "wal",
-      synchronous: 2,
+      synchronous: 1,
+      fsync: "off-loop",
+      walSyncs: 0,
       lockingMode: "exclusive",
       schemaVersion: SCHEMA_VERSION,
     });
     const second = new SqliteStore({ path, lockTimeoutMs: 50 });
     await rejectsWith(second.start(), "STORE_LOCKED");
     assert.is(second.isOpen, false);
+  });
+});
+
+test("off-loop fsync: each write resolves only after an fsync of the WAL begun after its commit; concurrent ones share", async () => {
+  await withStore(async (store) => {
+    const ch = testChannel(70n);
+    for (let t = 1; t <= 5; t++) {
+      const before = store.diagnostics().walSyncs;
+      await store.saveState(signed(testState(ch, t)));
+      assert.ok(store.diagnostics().walSyncs > before, `write ${t} resolved after a new fsync`);
+    }
+    const before = store.diagnostics().walSyncs;
+    const commits = store.metrics.commits;
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) => store.saveState(signed(testState(testChannel(100n + BigInt(i)), 1)))),
+    );
+    const syncs = store.diagnostics().walSyncs - before;
+    assert.ok(syncs >= 1 && syncs <= store.metrics.commits - commits, `40 writes: ${syncs} fsyncs`);
+    assert.ok(store.metrics.commits - commits < 40, "they shared commits too");
+    const read = store.latestSupported(ch.id);
+    assert.equal((await read)?.state.turnNum, 5);
   });
 });
 
