@@ -16,7 +16,7 @@
  * INVALID_MESSAGE back if we ever got it wrong). Validating our own frames
  * cost the hub ≈ 10% of its CPU per update (docs/PERFORMANCE.md, issue 20).
  */
-import { Packr } from "msgpackr";
+import { Packr, type Options } from "msgpackr";
 import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { MAX_FRAME_BYTES, type MessageFamily } from "./constants.ts";
@@ -31,8 +31,8 @@ const packr = new Packr({
   int64AsType: "bigint",
   useBigIntExtension: true,
   encodeUndefinedAsNil: true,
-  skipValues: [undefined],
-});
+  skipValues: [undefined], // msgpackr ≥ 2.0 (not in its typings)
+} as Options);
 
 /** Encodes one of our own messages as it is (not validated: the receiver does that). */
 export function encodeFrame(message: Message): Uint8Array {
