@@ -14,7 +14,7 @@
  * Validation is inbound only: what we send was built by our own code from
  * values parsed at the edge, and the peer validates it on arrival (a typed
  * INVALID_MESSAGE back if we ever got it wrong). Validating our own frames
- * cost the hub ≈ 10% of its CPU per update (docs/PERFORMANCE.md, issue 20).
+ * cost the hub 3–5% of its CPU per update (docs/PERFORMANCE.md, issue 20, part A).
  */
 import { Packr, type Options } from "msgpackr";
 import { MarginError } from "../errors/base.ts";
