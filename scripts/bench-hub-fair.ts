@@ -19,7 +19,9 @@
  *   - a phase counts only when this process's event loop stays under 60%
  *     busy with no stall over 5 ms (perf_hooks eventLoopUtilization and
  *     monitorEventLoopDelay, 1 ms resolution) and the hub is the busy side
- *     (more CPU cores than this process); each phase prints whether it counts.
+ *     (its event loop busier than this process's: the side that limits the
+ *     rate; CPU per update, all threads, is printed for both); each phase
+ *     prints whether it counts.
  * Headline: the hub's CPU µs per update (/proc/<pid>/stat, utime + stime, all
  * its threads; also net of its idle CPU measured before the load), its ratio
  * to the hub's signature work per update (one verify of a trader's signature
@@ -315,8 +317,10 @@ function verdict(m: Awaited<ReturnType<typeof measure>>): { counts: boolean; why
   const reasons: string[] = [];
   if (m.genElu >= ELU_LIMIT) reasons.push(`generator event loop ${(m.genElu * 100).toFixed(0)}% ≥ 60%`);
   if (m.maxStallMs > STALL_LIMIT_MS) reasons.push(`generator stall ${m.maxStallMs.toFixed(1)} ms > 5 ms`);
-  if (m.hubCpu <= m.genCpu)
-    reasons.push(`hub not the busy side (hub ${m.hubCpu.toFixed(2)} s ≤ generator ${m.genCpu.toFixed(2)} s CPU)`);
+  if (m.hubElu <= m.genElu)
+    reasons.push(
+      `hub not the busy side (event loop: hub ${(m.hubElu * 100).toFixed(0)}% ≤ generator ${(m.genElu * 100).toFixed(0)}%)`,
+    );
   return {
     counts: reasons.length === 0,
     why: reasons.length === 0 ? "counts" : `does NOT count: ${reasons.join("; ")}`,
