@@ -7,12 +7,15 @@
  *   - the hub is `nitro-margin hub start` in its own process pinned with
  *     `taskset` to core HUB_CORE (default 0); this process (generator, Hardhat
  *     EDR chain, orchestration) is pinned to core GEN_CORE (default 1);
- *   - each load trader is a TraderClient on the native backend (noble when the
- *     binding does not load), its SQLite store (`synchronous=FULL`, WAL) on
- *     tmpfs (/dev/shm: fsync returns at once; printed), relayed price reports
- *     verified once per process (the shared cache in oracle/report.ts); the
- *     hub's chain polling is slowed to CHAIN_POLL_MS so the chain's RPC
- *     serving in this process stays small;
+ *   - TRADERS channels are opened on chain by TraderClients; the load is made
+ *     by a thin trader per channel (LoadTrader below) on the native backend
+ *     (noble when the binding does not load): it signs the hub's draft
+ *     without re-deriving it and stores it once in its TraderClient's SQLite
+ *     store (`synchronous=FULL`, WAL) on tmpfs (TRADER_STORE_DIR, default
+ *     /dev/shm: fsync returns at once; printed); relayed price reports are
+ *     still verified, once per process (oracle/report.ts); the hub's chain
+ *     polling is slowed to CHAIN_POLL_MS so the chain's RPC serving in this
+ *     process stays small;
  *   - saturation: closed loop for SECONDS (every trader back to back); then
  *     open loop at half that rate for HALF_SECONDS, latency from the
  *     scheduled send (a late send counts its lateness);
