@@ -24,7 +24,7 @@
  */
 import { ChannelError } from "../errors/channel.ts";
 import { MarginError } from "../errors/base.ts";
-import { channelId, encodeOutcome } from "../protocol/hash.ts";
+import { channelId, encodeOutcome, hashState } from "../protocol/hash.ts";
 import { addressToDestination, marginAllocations, outcomeTotal } from "../protocol/channel-setup.ts";
 import {
   defaultSignatures,
@@ -36,6 +36,7 @@ import {
 } from "../protocol/sign.ts";
 import {
   fixedPartOf,
+  variablePartOf,
   type FixedPart,
   type Signature65,
   type SignedState,
@@ -173,7 +174,8 @@ export function draftProposal(
   const state: State = Object.freeze({ ...channel.fixedPart, ...variable });
   assertAbovePending(channel, state);
   checkTransition(channel, state, funding, judge);
-  return Object.freeze({ state, digest: stateHashOf(state) });
+  // The state's fixed part is the channel's, whose id the snapshot holds (computed from it, or checked by the store).
+  return Object.freeze({ state, digest: hashState(channel.id, variablePartOf(state)) });
 }
 
 /**

@@ -58,7 +58,7 @@ function checkMax(maxFrameBytes: number): void {
   }
 }
 
-/** Validates and msgpack-encodes `message` for an envelope; FRAME_TOO_LARGE when header and payload would exceed `maxFrameBytes`. */
+/** Msgpack-encodes our `message` for an envelope (validated by the receiver, protocol/wire.ts); FRAME_TOO_LARGE when header and payload would exceed `maxFrameBytes`. */
 export function encodePayload(message: Message, maxFrameBytes: number = MAX_FRAME_BYTES): Uint8Array {
   const payload = encodeFrame(message);
   if (payload.length + ENVELOPE_HEADER_BYTES > maxFrameBytes) {

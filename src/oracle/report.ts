@@ -89,7 +89,12 @@ export function recoverPriceReportSigner(
   }
 }
 
-/** Throws ORACLE_WRONG_SIGNER unless `report` is signed by `oracle` for `domain` (checked with the caller's `signatures`). */
+/**
+ * Throws ORACLE_WRONG_SIGNER unless `report` is signed by `oracle` for `domain` (checked with the caller's
+ * `signatures`). Each report is verified once per process: the hub relays every oracle tick to every
+ * trader, a trader meets the same report in the push and again in each proposal priced at it, and one
+ * verification (the EIP-712 digest and a recovery) costs more than the rest of its handling.
+ */
 export function verifyPriceReport(
   domain: OracleDomain,
   report: PriceReport,
@@ -97,10 +102,32 @@ export function verifyPriceReport(
   signatures?: Signatures,
 ): void {
   const expected = parseAddress(oracle, "oracle");
+  const key = verifiedKey(domain, report, expected);
+  if (key !== undefined && verifiedReports.has(key)) return;
   const recovered = recoverPriceReportSigner(domain, report, signatures);
   if (recovered !== expected) {
     throw new ProtocolError("ORACLE_WRONG_SIGNER", { details: { market: report.market, expected, recovered } });
   }
+  if (key === undefined) return;
+  if (verifiedReports.size >= VERIFIED_REPORTS_LIMIT) verifiedReports.delete(verifiedReports.values().next().value!);
+  verifiedReports.add(key);
+}
+
+/**
+ * Reports that verified in this process (bounded, oldest out first), each under everything its verdict
+ * depends on: the domain, the expected signer and the report's fields with its signature, each as given
+ * (another spelling of the same report is verified afresh). That is the report's EIP-712 digest in the
+ * clear, so a lookup costs no hashing; only a report that passed is kept.
+ */
+const verifiedReports = new Set<string>();
+const VERIFIED_REPORTS_LIMIT = 4096;
+
+function verifiedKey(domain: OracleDomain, report: PriceReport, oracle: Address): string | undefined {
+  const { market, price, timestamp, signature } = report;
+  // Fixed-form fields first and the market id (the one free-form string) last, so no two reports share a key.
+  if (typeof price !== "bigint" || typeof timestamp !== "bigint" || typeof signature !== "string") return undefined;
+  if (typeof market !== "string" || typeof domain.chainId !== "bigint") return undefined;
+  return `${domain.chainId}|${domain.verifyingContract}|${oracle}|${price}|${timestamp}|${signature}|${market}`;
 }
 
 /** Seconds since the report was made; negative if it claims to come from the future. */

@@ -65,8 +65,12 @@ export function marginFixedPart(p: MarginChannelParams): FixedPart {
   });
 }
 
+const ADDRESS_HEX = /^0x[0-9a-fA-F]{40}$/;
+
+/** An address as a Nitro destination: left-padded to 32 bytes, lowercase (ethers `zeroPadValue`, without its cost). */
 export function addressToDestination(address: Address): Bytes32 {
-  return zeroPadValue(address, 32).toLowerCase() as Bytes32;
+  if (ADDRESS_HEX.test(address)) return ("0x000000000000000000000000" + address.slice(2).toLowerCase()) as Bytes32;
+  return zeroPadValue(address, 32).toLowerCase() as Bytes32; // not a parsed address: ethers' checks and errors
 }
 
 /**

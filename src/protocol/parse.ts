@@ -60,11 +60,39 @@ export function parseAddress(x: unknown, field = "address"): Address {
       details: { field, reason: typeof x === "string" ? "not 0x + 40 hex digits" : "not a string" },
     });
   }
+  const known = parsedAddresses.get(x);
+  if (known !== undefined) return known;
+  let address: Address;
   try {
-    return getAddress(x) as Address;
+    address = getAddress(x) as Address;
   } catch (cause) {
     throw new ProtocolError("INVALID_ADDRESS", { details: { field, reason: "bad checksum" }, cause });
   }
+  rememberAddress(x, address);
+  return address;
+}
+
+/**
+ * The EIP-55 form of each address string already parsed (bounded): a process
+ * meets the same few (its counterparties, contracts, the oracle) on every
+ * message, and a checksum is two keccaks. Only strings that passed are kept,
+ * so a bad checksum is refused every time.
+ */
+const parsedAddresses = new Map<string, Address>();
+const PARSED_ADDRESS_LIMIT = 4096;
+
+function rememberAddress(input: string, address: Address): void {
+  if (parsedAddresses.size >= PARSED_ADDRESS_LIMIT) parsedAddresses.delete(parsedAddresses.keys().next().value!);
+  parsedAddresses.set(input, address);
+}
+
+/** EIP-55 form of 40 lowercase hex digits after "0x" (a derived address, e.g. of a recovered key), memoized. */
+export function checksumLowercaseAddress(lower: string): Address {
+  const known = parsedAddresses.get(lower);
+  if (known !== undefined) return known;
+  const address = getAddress(lower) as Address;
+  rememberAddress(lower, address);
+  return address;
 }
 
 /** Market symbol: 1..31 characters of A-Z, 0-9 and '-' (fits a zero-terminated bytes32). */

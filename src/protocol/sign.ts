@@ -21,7 +21,7 @@
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { keccak256 } from "./keccak.ts";
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
-import { getAddress } from "ethers";
+import { checksumLowercaseAddress } from "./parse.ts";
 import { ProtocolError } from "../errors/protocol.ts";
 import { challengeHash, channelId, hashState } from "./hash.ts";
 import { nobleSignatureBackend } from "./sig-backend.ts";
@@ -178,7 +178,7 @@ export function withSignatures(signer: Signer, signatures: Signatures): Signer {
 
 export function addressOfPublicKey(uncompressed: Uint8Array): Address {
   const hash = keccak256(uncompressed.subarray(1));
-  return getAddress("0x" + bytesToHex(hash.subarray(12))) as Address;
+  return checksumLowercaseAddress("0x" + bytesToHex(hash.subarray(12)));
 }
 
 /** keccak256 of the eth_sign prefix and a 32-byte digest. */

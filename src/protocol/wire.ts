@@ -7,10 +7,16 @@
  * msgpackr is set up for untrusted input: plain maps (no record structures
  * kept across frames), no structured-clone references, bigints exact (int64
  * as bigint, larger values through msgpackr's bigint extension), `undefined`
- * sent as nil. Whatever else msgpackr can build (Date, Set, typed arrays)
- * the validators refuse.
+ * sent as nil (an object's `undefined` property is left out, as the
+ * validators' copies used to leave it). Whatever else msgpackr can build
+ * (Date, Set, typed arrays) the validators refuse.
+ *
+ * Validation is inbound only: what we send was built by our own code from
+ * values parsed at the edge, and the peer validates it on arrival (a typed
+ * INVALID_MESSAGE back if we ever got it wrong). Validating our own frames
+ * cost the hub 3–5% of its CPU per update (docs/PERFORMANCE.md, issue 20, part A).
  */
-import { Packr } from "msgpackr";
+import { Packr, type Options } from "msgpackr";
 import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { MAX_FRAME_BYTES, type MessageFamily } from "./constants.ts";
@@ -25,14 +31,14 @@ const packr = new Packr({
   int64AsType: "bigint",
   useBigIntExtension: true,
   encodeUndefinedAsNil: true,
-});
+  skipValues: [undefined], // msgpackr ≥ 2.0 (not in its typings)
+} as Options);
 
-/** Encodes a message; it is validated first, so we never send what a peer must refuse. */
+/** Encodes one of our own messages as it is (not validated: the receiver does that). */
 export function encodeFrame(message: Message): Uint8Array {
-  const checked = validateMessage(message);
   let bytes: Uint8Array;
   try {
-    bytes = packr.pack(checked);
+    bytes = packr.pack(message);
   } catch (cause) {
     throw new WireError("INVALID_MESSAGE", { details: { reason: "not encodable" }, cause });
   }

@@ -136,6 +136,7 @@ test("nothing follows a final state we signed but the same payout", () => {
 test("a draft the counterparty signs first is countersigned into the latest supported state", () => {
   const { t, h } = opened();
   const draft = draftProposal(h, variable(1, 420n), hub.address, FUNDING, allow);
+  assert.is(draft.digest, stateHashOf(draft.state)); // hashed under the snapshot's channel id
   const first = propose(t, variable(1, 420n), trader, FUNDING, allow);
   const traderSig = first.signed.sigs[0]!;
   const done = countersignDraft(h, draft, traderSig, signDigest(hub, draft.digest));

@@ -4,7 +4,8 @@ import fc from "fast-check";
 import { toUtf8Bytes, TypedDataEncoder, verifyTypedData, Wallet, type TypedDataField } from "ethers";
 import { MarginError } from "../../src/errors/base.ts";
 import type { PriceReport } from "../../src/protocol/margin-state.ts";
-import { signerFromPrivateKey } from "../../src/protocol/sign.ts";
+import { nobleSignatureBackend } from "../../src/protocol/sig-backend.ts";
+import { signerFromPrivateKey, Signatures } from "../../src/protocol/sign.ts";
 import type { Address, Hex, MarketId } from "../../src/protocol/types.ts";
 import type { Price } from "../../src/protocol/units.ts";
 import {
@@ -147,6 +148,50 @@ test("invalid report fields are rejected before hashing", () => {
 test("ageSeconds", () => {
   assert.is(ageSeconds(unsigned, 1_700_000_030n), 30n);
   assert.is(ageSeconds(unsigned, 1_699_999_990n), -10n);
+});
+
+test("each report is verified once per process; what failed is checked again, and so is any other spelling", () => {
+  const base = nobleSignatureBackend();
+  let recoveries = 0;
+  const counting = new Signatures({
+    ...base,
+    recover: (hash, rs, recovery) => {
+      recoveries++;
+      return base.recover(hash, rs, recovery);
+    },
+  });
+  const fresh = signPriceReport(domain, { ...unsigned, timestamp: 1_700_000_123n }, signer);
+  for (let i = 0; i < 5; i++) verifyPriceReport(domain, { ...fresh }, signer.address, counting);
+  assert.is(recoveries, 1);
+  // The same report under another signer, domain or field is a new question: refused each time, never cached.
+  const other = signerFromPrivateKey(("0x" + "33".repeat(32)) as Hex);
+  for (let i = 0; i < 2; i++) {
+    assert.is(
+      code(() => verifyPriceReport(domain, fresh, other.address, counting)),
+      "ORACLE_WRONG_SIGNER",
+    );
+    assert.is(
+      code(() => verifyPriceReport({ ...domain, chainId: 5n }, fresh, signer.address, counting)),
+      "ORACLE_WRONG_SIGNER",
+    );
+    assert.is(
+      code(() => verifyPriceReport(domain, { ...fresh, price: (fresh.price + 1n) as Price }, signer.address, counting)),
+      "ORACLE_WRONG_SIGNER",
+    );
+  }
+  assert.is(recoveries, 7);
+  // A bad signature is refused whatever was verified before (a high-s twin, an unparseable one).
+  assert.is(
+    code(() => verifyPriceReport(domain, { ...fresh, signature: "0x1234" as Hex }, signer.address, counting)),
+    "ORACLE_BAD_SIGNATURE",
+  );
+  verifyPriceReport(
+    domain,
+    { ...fresh, signature: fresh.signature.toUpperCase().replace("0X", "0x") as Hex },
+    signer.address,
+    counting,
+  );
+  assert.is(recoveries, 8, "another spelling of the signature is verified afresh");
 });
 
 const marketArb = fc.stringMatching(/^[A-Z0-9-]{1,31}$/).map((s) => s as MarketId);

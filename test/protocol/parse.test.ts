@@ -5,6 +5,7 @@ import { encodeBytes32String, getAddress } from "ethers";
 import { ProtocolError } from "../../src/errors/protocol.ts";
 import {
   bytes32ToMarketId,
+  checksumLowercaseAddress,
   marketIdToBytes32,
   parseAddress,
   parseBytes32,
@@ -50,6 +51,24 @@ test("parseAddress: any single case, checksummed out; bad checksum and ICAP refu
     assert.is(err(() => parseAddress(bad, "oracle")).code, "INVALID_ADDRESS", String(bad));
   }
   assert.is(err(() => parseAddress(1, "oracle")).context.field, "oracle");
+});
+
+test("parseAddress remembers what passed, never what failed: a bad checksum is refused every time", () => {
+  const lower = "0x" + "ab".repeat(20);
+  const sum = getAddress(lower);
+  const badSum = sum.replace(/[a-f]/, (c) => c.toUpperCase());
+  assert.is.not(badSum, sum);
+  for (let round = 0; round < 3; round++) {
+    assert.is(parseAddress(lower), sum);
+    assert.is(parseAddress(sum), sum);
+    assert.is(err(() => parseAddress(badSum, "hub")).context.reason, "bad checksum");
+  }
+  // Past the memo's bound (4,096 strings), earlier ones are parsed again, with the same answers.
+  for (let i = 0; i < 5000; i++) parseAddress("0x" + i.toString(16).padStart(40, "0"));
+  assert.is(parseAddress(lower), sum);
+  assert.is(err(() => parseAddress(badSum)).code, "INVALID_ADDRESS");
+  assert.is(checksumLowercaseAddress(lower), sum);
+  assert.is(checksumLowercaseAddress("0x" + "cd".repeat(20)), getAddress("0x" + "cd".repeat(20)));
 });
 
 test("integers: Solidity ranges, bigint or safe number, never strings or floats", () => {

@@ -188,6 +188,34 @@ for (const [type, arb] of Object.entries(ARBS)) {
   });
 }
 
+test("validation is inbound only: a bad message of ours is encoded, and the receiver refuses it typed", () => {
+  // A mistake of our own code is no longer caught on the way out (issue 20: the hub validated every
+  // proposal it sent); the receiving side still refuses it with the validator's error.
+  const bad = encodeFrame({ ...goodAccept, signature: "0x1234" } as unknown as Message);
+  const d = details(() => decodeFrame(bad, "update"));
+  assert.equal([d.path, d.reason], ["signature", "INVALID_HEX"]);
+  const unknownField = encodeFrame({ ...goodAccept, extra: 1 } as unknown as Message);
+  assert.is(details(() => decodeFrame(unknownField)).reason, "unknown field");
+  const badAddress = encodeFrame({ type: "welcome", address: "0x" + "zz".repeat(20) } as unknown as Message);
+  assert.is(
+    wireCode(() => decodeFrame(badAddress)),
+    "INVALID_MESSAGE",
+  );
+});
+
+test("an optional field left undefined is left out of the frame, as the validator's copy left it", () => {
+  const ack = { type: "ack", channelId: B32, turnNum: 3, signature: undefined } as unknown as Message;
+  const frame = encodeFrame(ack);
+  assert.equal(raw.unpack(frame), { type: "ack", channelId: B32, turnNum: 3 });
+  assert.equal(decodeFrame(frame), { type: "ack", channelId: B32, turnNum: 3 });
+  // Inside an array (a signature not yet given) undefined stays a nil, which the validator reads as absent.
+  const signed = encodeFrame({
+    type: "sync-states",
+    states: [{ ...goodState, sigs: [SIG, undefined] }],
+  } as unknown as Message);
+  assert.equal(decodeFrame(signed), { type: "sync-states", states: [{ ...goodState, sigs: [SIG, undefined] }] });
+});
+
 test("addresses arrive checksummed whatever case was sent; hex arrives lowercase", () => {
   const m = decodeFrame(raw.pack({ type: "welcome", address: A1.toUpperCase().replace("0X", "0x") }));
   assert.equal(m, { type: "welcome", address: getAddress(A1) });
