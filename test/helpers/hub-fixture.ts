@@ -103,6 +103,8 @@ export interface HubFixtureOptions {
   hubMarginRatio?: bigint;
   unilateralAfter?: number;
   idleAfter?: number;
+  /** The hub's listen addresses (default TCP on 127.0.0.1; a QUIC test names `/ip4/127.0.0.1/udp/0/quic-v1`). */
+  listen?: string[];
   /** Extra hub.json fields per section (limits under test). */
   config?: {
     channels?: Record<string, unknown>;
@@ -156,7 +158,7 @@ export async function startHubFixture(
   });
   const hubJson = (markets: readonly MarketParamsInput[]) =>
     resolveHubConfig({
-      listen: ["/ip4/127.0.0.1/tcp/0"],
+      listen: options.listen ?? ["/ip4/127.0.0.1/tcp/0"],
       dataDir: dir,
       key: { plainKeyFile: "unused", allowPlainKey: true },
       chain: {
@@ -234,11 +236,11 @@ export async function startHubFixture(
   const hub = makeHub(config.listen);
   base.restartHub = async (change = {}) => {
     // Same data directory, same port (traders redial the multiaddr they know), a fresh process state.
-    const port = /\/tcp\/(\d+)/.exec(base.hub.multiaddrs[0]!)![1]!;
+    const same = base.hub.multiaddrs.map((a) => a.replace(/\/p2p\/.*$/, ""));
     await base.hub.stop();
     await change.whileDown?.();
     if (change.markets !== undefined) (base as { config: HubConfig }).config = hubJson(change.markets);
-    const next = makeHub([`/ip4/127.0.0.1/tcp/${port}`], base.config);
+    const next = makeHub(same, base.config);
     (base as { hub: Hub }).hub = next;
     await next.start();
   };
