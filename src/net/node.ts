@@ -45,6 +45,9 @@ export function loadQuic(): Promise<QuicLoad> {
   return quicLoad;
 }
 
+/** How long a trader waits on a QUIC address before its next (TCP) one: a QUIC handshake is one round trip. */
+export const QUIC_DIAL_TIMEOUT_MS = 5_000;
+
 /** A QUIC multiaddr (`/udp/P/quic-v1`), which only the QUIC transport can listen on or dial. */
 export function isQuicAddr(addr: string): boolean {
   return /\/quic-v1(\/|$)/.test(addr);
@@ -63,12 +66,13 @@ export interface NodeInit {
   /** Total connection cap (libp2p default 300). */
   readonly maxConnections?: number;
   /**
-   * Connections still in their noise/yamux handshake at once (libp2p default
-   * 10): a hub that many traders reconnect to at the same moment needs more,
-   * or the excess are reset mid-handshake.
+   * Connections still in their upgrade at once (noise/yamux on TCP; on QUIC,
+   * past its TLS handshake, the upgrader's own steps; libp2p default 10): a hub
+   * that many traders reconnect to at the same moment needs more, or the
+   * excess are reset mid-handshake.
    */
   readonly maxIncomingPendingConnections?: number;
-  /** How long an inbound noise/yamux upgrade may take (libp2p default 10 s). */
+  /** How long an inbound upgrade may take (libp2p default 10 s). */
   readonly inboundUpgradeTimeoutMs?: number;
   /** IP multiaddr prefixes always let in (past the pending and rate limits) and never let in. */
   readonly allow?: readonly string[];

@@ -32,6 +32,7 @@ import type { Price } from "../../src/protocol/units.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import type { PrivateKey } from "@libp2p/interface";
 import { generatePeerKey } from "../../src/net/node.ts";
+import type { Network } from "../../src/net/network.ts";
 import type { FundingRateSource } from "../../src/engine/funding.ts";
 import type { SignatureBackend } from "../../src/protocol/sig-backend-types.ts";
 import { systemClock, withReadings, type Clock } from "../../src/time/clock.ts";
@@ -95,6 +96,10 @@ export interface TraderOptions {
   acceptRiskParams?: RiskParamsPolicy;
   /** false: start offline, for a hub that is gone (TraderClient.start's `connect`). */
   connect?: boolean;
+  /** The hub addresses the trader dials, in order (default the hub's first). */
+  hubAddrs?: string[];
+  /** A node and messenger the test started, to look at the trader's connections (TraderInit.network). */
+  network?: Network;
 }
 
 export interface HubFixtureOptions {
@@ -275,7 +280,12 @@ async function withChain(
         token: chain.addresses.token,
       });
       const client = new TraderClient({
-        hub: { multiaddr: f.hub.multiaddrs[0]!, address: f.hub.address },
+        hub: {
+          multiaddr: traderOptions.hubAddrs?.[0] ?? f.hub.multiaddrs[0]!,
+          alternates: traderOptions.hubAddrs?.slice(1) ?? [],
+          address: f.hub.address,
+        },
+        ...(traderOptions.network !== undefined ? { network: traderOptions.network } : {}),
         signer,
         ...(traderOptions.sigBackend !== undefined ? { sigBackend: traderOptions.sigBackend } : {}),
         chain:

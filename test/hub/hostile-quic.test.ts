@@ -6,19 +6,24 @@
  * libp2p sees the connection; from there the same limits must hold: the
  * oldest unauthenticated connections make room, an honest peer from the
  * same host authenticates and is served, the handshake deadline closes the
- * rest, and a peer that never authenticates gets NOT_AUTHENTICATED.
- * Chain-less: nothing here needs a channel.
+ * rest, and a peer that never authenticates gets NOT_AUTHENTICATED
+ * (chain-less: nothing there needs a channel). Then traders on the chain:
+ * one opens and trades over QUIC; one whose hub's QUIC address does not
+ * answer falls back to TCP + noise and trades there.
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { multiaddr } from "@multiformats/multiaddr";
-import { startHubFixture, type ChainlessHubFixture } from "../helpers/hub-fixture.ts";
+import { BTC, startHubFixture, USD, type ChainlessHubFixture, type HubFixture } from "../helpers/hub-fixture.ts";
 import { testSigner } from "../helpers/keys.ts";
 import { connectRaw } from "../helpers/raw-peer.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { createMessenger } from "../../src/net/messenger.ts";
-import { createNode, isQuicAddr, loadQuic, type NetNode } from "../../src/net/node.ts";
+import { createNode, isQuicAddr, loadQuic, QUIC_DIAL_TIMEOUT_MS, type NetNode } from "../../src/net/node.ts";
+import type { Network } from "../../src/net/network.ts";
 import type { RefusalKind } from "../../src/hub/refusals.ts";
+import type { Price } from "../../src/protocol/units.ts";
+import { createSocket } from "node:dgram";
 
 let netMs = 0;
 const NET = {
@@ -108,3 +113,65 @@ test("160 idle QUIC connections from the honest peer's own host do not keep it o
 });
 
 test.run();
+
+// --- traders on the chain ----------------------------------------------------------------
+
+const traders = suite<{ f: HubFixture; networks: Network[] }>("hub on QUIC: traders", {} as never);
+
+traders.before(async (ctx) => {
+  ctx.f = await startHubFixture({ chain: true, listen: ["/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"] });
+  await ctx.f.price(BTC, 60_000_00000000n as Price);
+  ctx.networks = [];
+});
+traders.after(async (ctx) => {
+  await ctx.f.close();
+  for (const n of ctx.networks) await n.messenger.stop().then(() => n.node.stop());
+});
+
+/** A started node and messenger for a trader, so the test can see which transport its hub connection is on. */
+async function network(ctx: { networks: Network[] }): Promise<Network> {
+  const node = await createNode();
+  await node.start();
+  const messenger = createMessenger({ libp2p: node });
+  await messenger.start();
+  const n = { node, messenger };
+  ctx.networks.push(n);
+  return n;
+}
+
+const transportOf = (n: Network): string[] =>
+  n.node.getConnections().map((c) => (isQuicAddr(c.remoteAddr.toString()) ? "quic" : (c.encryption ?? "?")));
+
+traders("a trader given the hub's addresses opens and trades over QUIC", async (ctx) => {
+  const net = await network(ctx);
+  const t = await ctx.f.trader(1, { hubAddrs: ctx.f.hub.multiaddrs, network: net });
+  await t.open(1_000n * USD);
+  const before = t.latest!.state.turnNum;
+  await t.trade(BTC, 100_000n, 0n);
+  assert.is(t.latest!.state.turnNum, before + 1, "the trade is a new supported state");
+  assert.equal(transportOf(net), ["quic"]);
+});
+
+traders("a trader whose hub's QUIC address does not answer falls back to TCP + noise and trades", async (ctx) => {
+  // A UDP port that is bound and silent: QUIC's Initial goes unanswered, as behind a firewall that drops UDP.
+  const silent = createSocket("udp4");
+  await new Promise<void>((r) => silent.bind(0, "127.0.0.1", r));
+  try {
+    const [quic, tcp] = ctx.f.hub.multiaddrs as [string, string];
+    const dead = quic.replace(/\/udp\/\d+\//, `/udp/${silent.address().port}/`);
+    const net = await network(ctx);
+    const started = performance.now();
+    const t = await ctx.f.trader(2, { hubAddrs: [dead, tcp], network: net });
+    const waited = performance.now() - started;
+    assert.ok(waited >= QUIC_DIAL_TIMEOUT_MS - 100, `it waited ${waited} ms on QUIC first`);
+    assert.equal(transportOf(net), ["/noise"]);
+    await t.open(1_000n * USD);
+    const before = t.latest!.state.turnNum;
+    await t.trade(BTC, -100_000n, 0n);
+    assert.is(t.latest!.state.turnNum, before + 1, "the trade is a new supported state");
+  } finally {
+    silent.close();
+  }
+});
+
+traders.run();
