@@ -45,6 +45,13 @@ export function loadQuic(): Promise<QuicLoad> {
   return quicLoad;
 }
 
+/**
+ * QUIC's own windows, down from the package's (256 streams, 10 MB a stream, 15 MB a connection): ours are
+ * 4 families × 32 streams of frames ≤ 64 KiB (src/net/constants.ts), and what a peer may have in flight
+ * is what the hub may have to hold for it before the messenger's limits see a byte.
+ */
+const QUIC_LIMITS = { maxConcurrentStreamLimit: 128, maxStreamData: 1 << 20, maxConnectionData: 4 << 20 };
+
 /** How long a trader waits on a QUIC address before its next (TCP) one: a QUIC handshake is one round trip. */
 export const QUIC_DIAL_TIMEOUT_MS = 5_000;
 
@@ -107,7 +114,7 @@ export async function createNode(init: NodeInit = {}): Promise<NetNode> {
     ...(init.privateKey !== undefined ? { privateKey: init.privateKey } : {}),
     addresses: { listen },
     // QUIC first: libp2p tries a peer's addresses of every transport, and QUIC's when both are known.
-    transports: loaded.ok ? [loaded.quic(), tcp()] : [tcp()],
+    transports: loaded.ok ? [loaded.quic(QUIC_LIMITS), tcp()] : [tcp()],
     connectionEncrypters: [init.tcpEncryption === "tls" ? tls() : noise()],
     streamMuxers: [yamux()],
     connectionManager: {

@@ -81,7 +81,13 @@ test("160 idle QUIC connections from the honest peer's own host do not keep it o
   );
   const closed = refusals(f, "conn-host-limit") + refusals(f, "conn-unauthenticated-limit");
   assert.ok(maxHeld <= NET.maxUnauthenticatedPerHost, `the hub held ${maxHeld} unauthenticated connections`);
-  assert.ok(closed >= opened.size - NET.maxUnauthenticatedPerHost, `the hub closed ${closed} of ${opened.size}`);
+  assert.ok(closed > 0, "the guard closed the oldest");
+  // On QUIC a dial completes with the TLS handshake, before the hub's libp2p accepts or refuses the connection:
+  // count what the attacker still holds once the closes have reached it (the guard's, and libp2p's own refusals).
+  await waitFor(
+    () => attacker.getConnections().length <= NET.maxUnauthenticatedPerHost,
+    `the attacker to hold at most ${NET.maxUnauthenticatedPerHost} connections (${attacker.getConnections().length})`,
+  );
 
   // A peer that never authenticates: its requests are refused, and it is held only until the deadline.
   const lurker = await createNode();
