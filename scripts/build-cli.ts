@@ -6,9 +6,12 @@
  * settings that built it, from Hardhat's artifacts/). One file starts in a
  * third of the CPU time of the ~900 modules it replaces (and of a `tsc` emit
  * of them), which every command pays at each start. Hardhat (only `dev`
- * loads it) and the optional native secp256k1 stay outside and resolve from
- * node_modules when installed; everything else is inside, so the published
- * package needs no runtime dependency.
+ * loads it) and the optional native packages, secp256k1 and
+ * @chainsafe/libp2p-quic (a Rust binary: it cannot be bundled), stay outside
+ * and resolve from node_modules when installed (package.json lists both as
+ * optionalDependencies; without QUIC the program runs on TCP + noise, see
+ * src/net/node.ts); everything else is inside, so the published package needs
+ * no other runtime dependency.
  *
  *   node scripts/build-cli.ts          builds when src/ is newer than dist/
  *   node scripts/build-cli.ts --force  builds anyway
@@ -97,7 +100,7 @@ export async function buildCli(): Promise<void> {
       format: "esm",
       target: "node22",
       // Optional native add-ons some dependencies try to load (pg, ws) stay outside too.
-      external: ["hardhat", "secp256k1", "keccak", "pg-native", "bufferutil", "utf-8-validate"],
+      external: ["hardhat", "secp256k1", "keccak", "@chainsafe/libp2p-quic", "pg-native", "bufferutil", "utf-8-validate"],
       define: { NITRO_MARGIN_BUNDLE: "true", NITRO_MARGIN_COMMIT: JSON.stringify(gitCommit()) },
       // Some CommonJS dependencies call require(); an ES module has none of its own.
       banner: {

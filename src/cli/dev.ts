@@ -19,7 +19,7 @@ import { marginStateOf } from "../channel/margin-channel.ts";
 import { TraderClient } from "../client/trader.ts";
 import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS } from "../engine/params.ts";
 import { MarginError } from "../errors/base.ts";
-import { resolveHubConfig, type HubConfig } from "../hub/config.ts";
+import { DEFAULT_LISTEN, resolveHubConfig, type HubConfig } from "../hub/config.ts";
 import { Hub } from "../hub/hub.ts";
 import { DashboardServer } from "../hub/dashboard/server.ts";
 import { createLogger, eventLog, parseLogFormat, parseLogLevel, progress } from "../hub/log.ts";
@@ -128,7 +128,7 @@ export async function dev(argv: string[], clock: Clock): Promise<void> {
       domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp },
     });
     const config = resolveHubConfig({
-      listen: ["/ip4/127.0.0.1/tcp/0"],
+      listen: DEFAULT_LISTEN,
       dataDir: dir,
       key: { plainKeyFile: "(in-process dev key)", allowPlainKey: true },
       chain: {
@@ -172,7 +172,7 @@ export async function dev(argv: string[], clock: Clock): Promise<void> {
       () => metrics.stop(),
     );
     console.log(`dashboard ${dashboard.url}`);
-    console.log(`hub multiaddr:    ${hub.multiaddrs[0]}`);
+    for (const addr of hub.multiaddrs) console.log(`hub multiaddr:    ${addr}`);
     console.log(`hub address:      ${hub.address}`);
     const markets = [...config.engine.markets.values()].map((m) => ({ market: m.market, tickSize: m.tickSize }));
     const replay = values.prices === undefined ? undefined : replayPath(await readFile(values.prices, "utf8"), markets);
@@ -258,7 +258,8 @@ async function startTrader(
   const signer = devSigner(`trader ${index}`);
   const traderChain = await fundingFor(signer, provider, d, 100_000n);
   const client = new TraderClient({
-    hub: { multiaddr: hub.multiaddrs[0]!, address: hub.address },
+    // QUIC first, TCP as the alternate (a trader without QUIC falls through to it).
+    hub: { multiaddr: hub.multiaddrs[0]!, alternates: hub.multiaddrs.slice(1), address: hub.address },
     signer,
     chain: traderChain.funding,
     disputes: { provider, client: traderChain.client, pollingIntervalMs: 200 },

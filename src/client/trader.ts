@@ -52,7 +52,7 @@ import {
 import type { EngineConfig } from "../engine/params.ts";
 import { termsFromEngineConfig } from "../engine/onchain-terms.ts";
 import { createMessenger, type HandlerContext, type Messenger } from "../net/messenger.ts";
-import { createNode, type NetNode } from "../net/node.ts";
+import { createNode, isQuicAddr, QUIC_DIAL_TIMEOUT_MS, type NetNode } from "../net/node.ts";
 import { checkNetwork, type Network } from "../net/network.ts";
 import { authenticate } from "../net/peer-auth.ts";
 import { expectReply, RemoteError } from "../net/remote-error.ts";
@@ -358,7 +358,11 @@ export class TraderClient {
       for (let i = 0; i < addresses.length; i++) {
         const at = (this.#hubAddress + i) % addresses.length;
         try {
-          const connection = await this.#node!.dial(multiaddr(addresses[at]!), options);
+          // A QUIC address whose UDP is filtered never answers: give up on it sooner than libp2p's 10 s, for TCP.
+          const signal = isQuicAddr(addresses[at]!)
+            ? AbortSignal.any([AbortSignal.timeout(QUIC_DIAL_TIMEOUT_MS), ...(options.signal ? [options.signal] : [])])
+            : options.signal;
+          const connection = await this.#node!.dial(multiaddr(addresses[at]!), signal ? { signal } : {});
           this.#hubAddress = at;
           return connection;
         } catch (error) {

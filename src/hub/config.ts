@@ -24,7 +24,11 @@ export interface KeyConfig {
   readonly allowPlainKey: boolean;
 }
 
+/** Where a hub listens when its config names nothing: QUIC, and TCP + noise as the fallback (src/net/node.ts). */
+export const DEFAULT_LISTEN: readonly string[] = ["/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"];
+
 export interface HubConfig {
+  /** Multiaddrs: `/ip4/A/udp/P/quic-v1` (QUIC, when its native binary loads) and `/ip4/A/tcp/P` (TCP + noise). */
   readonly listen: readonly string[];
   readonly dataDir: string;
   /**
@@ -151,7 +155,8 @@ export function resolveHubConfig(input: unknown): HubConfig {
   const key = object(root.key, "key", issues) ?? {};
   const riskParams = object(root.riskParams ?? {}, "riskParams", issues) ?? {};
 
-  const listen = stringList(root.listen ?? ["/ip4/127.0.0.1/tcp/0"], "listen", issues);
+  // QUIC first (traders dial the hub's addresses in order), TCP + noise for traders without QUIC.
+  const listen = stringList(root.listen ?? DEFAULT_LISTEN, "listen", issues);
   const dataDir = string(root.dataDir, "dataDir", issues);
   const store = storeConfig(root.store ?? { kind: "sqlite" }, issues);
   const peerKeyFile = optionalString(root.peerKeyFile, "peerKeyFile", issues) ?? `${dataDir ?? ""}/peer.key`;

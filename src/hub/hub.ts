@@ -30,7 +30,7 @@ import { oracleIndexSource } from "../engine/funding.ts";
 import type { PrivateKey } from "@libp2p/interface";
 import { createMessenger, type Messenger } from "../net/messenger.ts";
 import { checkNetwork } from "../net/network.ts";
-import { createNode, type NetNode, type NodeInit } from "../net/node.ts";
+import { createNode, isQuicAddr, type NetNode, type NodeInit } from "../net/node.ts";
 import { PeerAuth } from "../net/peer-auth.ts";
 import { ConnectionGuard, libp2pMaxConnections } from "../net/conn-limits.ts";
 import { keccakBackend } from "../protocol/keccak.ts";
@@ -188,8 +188,10 @@ export class Hub {
     this.#requests = new Requests(ctx, { registry, prices, clocks, steps, acceptance, proposals, roll, flows });
   }
 
+  /** QUIC addresses first: a trader dials them in order, and falls back to TCP + noise. */
   get multiaddrs(): string[] {
-    return this.#node?.getMultiaddrs().map((m) => m.toString()) ?? [];
+    const all = this.#node?.getMultiaddrs().map((m) => m.toString()) ?? [];
+    return [...all.filter(isQuicAddr), ...all.filter((a) => !isQuicAddr(a))];
   }
 
   get peerId(): string {

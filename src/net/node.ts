@@ -1,7 +1,11 @@
 /**
- * The libp2p node both the hub and the trader client run on: TCP, noise,
- * yamux, nothing else (no discovery, no DHT, no relay: peers are dialled by
+ * The libp2p node both the hub and the trader client run on: QUIC (TLS 1.3
+ * and stream multiplexing in native Rust, `@chainsafe/libp2p-quic`) when its
+ * prebuilt binary loads, and TCP + noise + yamux always, as the fallback;
+ * nothing else (no discovery, no DHT, no relay: peers are dialled by
  * multiaddr, and every extra service is more attack surface on the hub).
+ * QUIC is an optional native dependency: when it cannot load, listen
+ * addresses on it are dropped, one line says so, and everything runs on TCP.
  * The peer key is ed25519 from @libp2p/crypto; a hub passes its persisted
  * key so its peer id (and so its multiaddr) survives restarts.
  */
@@ -10,7 +14,51 @@ import { yamux } from "@chainsafe/libp2p-yamux";
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@libp2p/crypto/keys";
 import type { Libp2p, PrivateKey } from "@libp2p/interface";
 import { tcp } from "@libp2p/tcp";
+import { tls } from "@libp2p/tls";
 import { createLibp2p } from "libp2p";
+
+type QuicFactory = (typeof import("@chainsafe/libp2p-quic"))["quic"];
+
+/** Whether QUIC's native binary loaded in this process, and why not. */
+export type QuicLoad =
+  { readonly ok: true; readonly quic: QuicFactory } | { readonly ok: false; readonly reason: string };
+
+/** Set to "off" (or "0") to run on TCP alone, as if QUIC's binary did not load. */
+export const QUIC_ENV = "NITRO_MARGIN_QUIC";
+
+let quicLoad: Promise<QuicLoad> | undefined;
+let quicNoted = false;
+
+/** Loads `@chainsafe/libp2p-quic` once per process (its native binary loads at import). */
+export function loadQuic(): Promise<QuicLoad> {
+  quicLoad ??= (async (): Promise<QuicLoad> => {
+    const env = process.env[QUIC_ENV];
+    if (env === "off" || env === "0") return { ok: false, reason: `${QUIC_ENV}=${env}` };
+    try {
+      const { quic } = await import("@chainsafe/libp2p-quic");
+      return { ok: true, quic };
+    } catch (e) {
+      const cause = e instanceof Error && e.cause instanceof Error ? `: ${e.cause.message.split("\n")[0]}` : "";
+      return { ok: false, reason: (e instanceof Error ? e.message.split("\n")[0]! : String(e)) + cause };
+    }
+  })();
+  return quicLoad;
+}
+
+/**
+ * QUIC's own windows, down from the package's (256 streams, 10 MB a stream, 15 MB a connection): ours are
+ * 4 families × 32 streams of frames ≤ 64 KiB (src/net/constants.ts), and what a peer may have in flight
+ * is what the hub may have to hold for it before the messenger's limits see a byte.
+ */
+const QUIC_LIMITS = { maxConcurrentStreamLimit: 128, maxStreamData: 1 << 20, maxConnectionData: 4 << 20 };
+
+/** How long a trader waits on a QUIC address before its next (TCP) one: a QUIC handshake is one round trip. */
+export const QUIC_DIAL_TIMEOUT_MS = 5_000;
+
+/** A QUIC multiaddr (`/udp/P/quic-v1`), which only the QUIC transport can listen on or dial. */
+export function isQuicAddr(addr: string): boolean {
+  return /\/quic-v1(\/|$)/.test(addr);
+}
 
 export interface NodeInit {
   /** Multiaddrs to listen on, e.g. "/ip4/127.0.0.1/tcp/0"; none for a dial-only client. */
@@ -25,28 +73,49 @@ export interface NodeInit {
   /** Total connection cap (libp2p default 300). */
   readonly maxConnections?: number;
   /**
-   * Connections still in their noise/yamux handshake at once (libp2p default
-   * 10): a hub that many traders reconnect to at the same moment needs more,
-   * or the excess are reset mid-handshake.
+   * Connections still in their upgrade at once (noise/yamux on TCP; on QUIC,
+   * past its TLS handshake, the upgrader's own steps; libp2p default 10): a hub
+   * that many traders reconnect to at the same moment needs more, or the
+   * excess are reset mid-handshake.
    */
   readonly maxIncomingPendingConnections?: number;
-  /** How long an inbound noise/yamux upgrade may take (libp2p default 10 s). */
+  /** How long an inbound upgrade may take (libp2p default 10 s). */
   readonly inboundUpgradeTimeoutMs?: number;
   /** IP multiaddr prefixes always let in (past the pending and rate limits) and never let in. */
   readonly allow?: readonly string[];
   readonly deny?: readonly string[];
+  /** Whether to add QUIC when its binary loads (default true); TCP is always there. */
+  readonly quic?: boolean;
+  /** What secures TCP connections (default noise; "tls" is `@libp2p/tls`, measured in scripts/bench-net.ts). */
+  readonly tcpEncryption?: "noise" | "tls";
+  /** Where the one line saying QUIC is unavailable goes (default stderr, once per process). */
+  readonly log?: (line: string) => void;
 }
 
 export type NetNode = Libp2p;
 
 /** Creates a node that is not yet started: call start() and stop() on it. */
 export async function createNode(init: NodeInit = {}): Promise<NetNode> {
+  const loaded: QuicLoad = init.quic === false ? { ok: false, reason: "disabled" } : await loadQuic();
+  let listen = [...(init.listen ?? [])];
+  if (!loaded.ok) {
+    const dropped = listen.filter(isQuicAddr);
+    listen = listen.filter((a) => !isQuicAddr(a));
+    if (init.quic !== false && (!quicNoted || init.log !== undefined)) {
+      quicNoted = true;
+      const line =
+        `QUIC transport unavailable (${loaded.reason}); running on TCP + noise only` +
+        (dropped.length > 0 ? `, not listening on ${dropped.join(", ")}` : "");
+      (init.log ?? ((l: string) => process.stderr.write(`nitro-margin: ${l}\n`)))(line);
+    }
+  }
   return createLibp2p({
     start: false,
     ...(init.privateKey !== undefined ? { privateKey: init.privateKey } : {}),
-    addresses: { listen: [...(init.listen ?? [])] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
+    addresses: { listen },
+    // QUIC first: libp2p tries a peer's addresses of every transport, and QUIC's when both are known.
+    transports: loaded.ok ? [loaded.quic(QUIC_LIMITS), tcp()] : [tcp()],
+    connectionEncrypters: [init.tcpEncryption === "tls" ? tls() : noise()],
     streamMuxers: [yamux()],
     connectionManager: {
       ...(init.inboundConnectionsPerSecond !== undefined

@@ -1,9 +1,10 @@
 /**
- * The handshake that binds a libp2p peer id to an Ethereum address. Noise
- * already proves the peer id; this proves the address: the peer signs
+ * The handshake that binds a libp2p peer id to an Ethereum address. The
+ * transport already proves the peer id (QUIC's libp2p TLS certificate, or
+ * noise on TCP); this proves the address: the peer signs
  * (eth_sign) keccak256(abi.encode("nitro-margin/handshake", peerId, nonce,
  * hub)) with a fresh, single-use, expiring hub nonce. The peer id in the
- * digest is the one noise authenticated on this connection, so a signature
+ * digest is the one the transport authenticated on this connection, so a signature
  * relayed from another peer fails; the hub address in it stops a hub from
  * replaying a trader's proof to another hub.
  *

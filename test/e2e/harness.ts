@@ -185,7 +185,8 @@ export async function startWorld(): Promise<E2eWorld> {
     writeConfig(name, fields) {
       const path = join(dir, name);
       const config = {
-        listen: fields.listen ?? ["/ip4/127.0.0.1/tcp/0"],
+        // The program's default: QUIC first (what `multiaddr` prints first, and traders dial), TCP + noise beside it.
+        listen: fields.listen ?? ["/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"],
         dataDir: fields.dataDir,
         key: fields.key,
         chain: {
@@ -337,7 +338,8 @@ export async function plainHubWithTraders(w: E2eWorld, traderCount: number) {
   const hubConfig = w.writeConfig("hub.json", {
     dataDir: hubData,
     key: { plainKeyFile: join(w.dir, "key-0"), allowPlainKey: true },
-    listen: [`/ip4/127.0.0.1/tcp/${port}`],
+    // Fixed ports, so that a restarted hub is where its traders left it; QUIC first, as by default.
+    listen: [`/ip4/127.0.0.1/udp/${port}/quic-v1`, `/ip4/127.0.0.1/tcp/${port}`],
   });
   const startHub = async () => {
     const hub = w.spawn([

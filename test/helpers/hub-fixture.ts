@@ -37,6 +37,7 @@ import type { Price } from "../../src/protocol/units.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import type { PrivateKey } from "@libp2p/interface";
 import { generatePeerKey } from "../../src/net/node.ts";
+import type { Network } from "../../src/net/network.ts";
 import type { FundingRateSource } from "../../src/engine/funding.ts";
 import type { SignatureBackend } from "../../src/protocol/sig-backend-types.ts";
 import { systemClock, withReadings, type Clock } from "../../src/time/clock.ts";
@@ -101,6 +102,10 @@ export interface TraderOptions {
   /** false: start offline, for a hub that is gone (TraderClient.start's `connect`). */
   connect?: boolean;
   observe?: TraderObserver;
+  /** The hub addresses the trader dials, in order (default the hub's first). */
+  hubAddrs?: string[];
+  /** A node and messenger the test started, to look at the trader's connections (TraderInit.network). */
+  network?: Network;
 }
 
 export interface HubFixtureOptions {
@@ -109,6 +114,8 @@ export interface HubFixtureOptions {
   hubMarginRatio?: bigint;
   unilateralAfter?: number;
   idleAfter?: number;
+  /** The hub's listen addresses (default TCP on 127.0.0.1; a QUIC test names `/ip4/127.0.0.1/udp/0/quic-v1`). */
+  listen?: string[];
   /** Extra hub.json fields per section (limits under test). */
   config?: {
     channels?: Record<string, unknown>;
@@ -162,7 +169,7 @@ export async function startHubFixture(
   });
   const hubJson = (markets: readonly MarketParamsInput[]) =>
     resolveHubConfig({
-      listen: ["/ip4/127.0.0.1/tcp/0"],
+      listen: options.listen ?? ["/ip4/127.0.0.1/tcp/0"],
       dataDir: dir,
       key: { plainKeyFile: "unused", allowPlainKey: true },
       chain: {
@@ -240,11 +247,11 @@ export async function startHubFixture(
   const hub = makeHub(config.listen);
   base.restartHub = async (change = {}) => {
     // Same data directory, same port (traders redial the multiaddr they know), a fresh process state.
-    const port = /\/tcp\/(\d+)/.exec(base.hub.multiaddrs[0]!)![1]!;
+    const same = base.hub.multiaddrs.map((a) => a.replace(/\/p2p\/.*$/, ""));
     await base.hub.stop();
     await change.whileDown?.();
     if (change.markets !== undefined) (base as { config: HubConfig }).config = hubJson(change.markets);
-    const next = makeHub([`/ip4/127.0.0.1/tcp/${port}`], base.config);
+    const next = makeHub(same, base.config);
     (base as { hub: Hub }).hub = next;
     await next.start();
   };
@@ -279,7 +286,12 @@ async function withChain(
         token: chain.addresses.token,
       });
       const client = new TraderClient({
-        hub: { multiaddr: f.hub.multiaddrs[0]!, address: f.hub.address },
+        hub: {
+          multiaddr: traderOptions.hubAddrs?.[0] ?? f.hub.multiaddrs[0]!,
+          alternates: traderOptions.hubAddrs?.slice(1) ?? [],
+          address: f.hub.address,
+        },
+        ...(traderOptions.network !== undefined ? { network: traderOptions.network } : {}),
         signer,
         ...(traderOptions.sigBackend !== undefined ? { sigBackend: traderOptions.sigBackend } : {}),
         chain:

@@ -17,7 +17,11 @@ const good = {
 
 test("a valid config resolves with defaults and is frozen", () => {
   const c = resolveHubConfig(good);
-  assert.equal(c.listen, ["/ip4/127.0.0.1/tcp/0"]);
+  assert.equal(
+    c.listen,
+    ["/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"],
+    "QUIC first, TCP + noise as the fallback",
+  );
   assert.is(c.chain.confirmations, 1);
   assert.is(c.channels.hubMarginRatio, 1_000_000n);
   assert.is(c.signatureBackend, "noble");

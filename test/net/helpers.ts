@@ -3,6 +3,9 @@ import type { PrivateKey } from "@libp2p/interface";
 import { createMessenger, type Messenger, type MessengerInit } from "../../src/net/messenger.ts";
 import { createNode, type NetNode } from "../../src/net/node.ts";
 
+/** A QUIC listen address on loopback (the hub's default transport, src/net/node.ts). */
+export const QUIC_LISTEN = "/ip4/127.0.0.1/udp/0/quic-v1";
+
 export interface Peer {
   readonly node: NetNode;
   readonly messenger: Messenger;
