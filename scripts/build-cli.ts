@@ -100,7 +100,15 @@ export async function buildCli(): Promise<void> {
       format: "esm",
       target: "node22",
       // Optional native add-ons some dependencies try to load (pg, ws) stay outside too.
-      external: ["hardhat", "secp256k1", "keccak", "@chainsafe/libp2p-quic", "pg-native", "bufferutil", "utf-8-validate"],
+      external: [
+        "hardhat",
+        "secp256k1",
+        "keccak",
+        "@chainsafe/libp2p-quic",
+        "pg-native",
+        "bufferutil",
+        "utf-8-validate",
+      ],
       define: { NITRO_MARGIN_BUNDLE: "true", NITRO_MARGIN_COMMIT: JSON.stringify(gitCommit()) },
       // Some CommonJS dependencies call require(); an ES module has none of its own.
       banner: {
