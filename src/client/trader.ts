@@ -337,10 +337,21 @@ export class TraderClient {
 
   /** (Re)connects, proves our address and syncs the channel with the hub. */
   async connect(options: { signal?: AbortSignal } = {}): Promise<void> {
-    const connection = await this.#dialHub(options);
-    this.#hubPeer = connection.remotePeer.toString();
-    await authenticate(this.#messenger!, this.#hubPeer, this.#signer, { hub: this.#init.hub.address, ...options });
-    await this.sync(options);
+    for (let attempt = 1; ; attempt++) {
+      const connection = await this.#dialHub(options);
+      this.#hubPeer = connection.remotePeer.toString();
+      try {
+        await authenticate(this.#messenger!, this.#hubPeer, this.#signer, { hub: this.#init.hub.address, ...options });
+        await this.sync(options);
+        return;
+      } catch (error) {
+        // The link broke during the handshake (a standby taking over, a machine too busy to answer in time):
+        // both steps are safe to repeat, so once more on a fresh dial.
+        const broke = error instanceof WireError && (error.code === "STREAM_RESET" || error.code === "STREAM_CLOSED");
+        if (!broke || attempt >= CONNECT_ATTEMPTS) throw error;
+        await this.#clock.sleep(DIAL_PAUSES_MS[1]!, options.signal);
+      }
+    }
   }
 
   /**
@@ -1010,6 +1021,8 @@ function expectPropose(reply: Message): Propose {
 
 /** Pauses before each round of dialing the hub's addresses: three rounds, the first at once. */
 const DIAL_PAUSES_MS = [0, 250, 1_000];
+/** Handshakes (authenticate, then sync) tried when the link breaks during one. */
+const CONNECT_ATTEMPTS = 2;
 const EXIT_KEY = "unilateral-exit";
 /** The withdrawal signed up to its successor, as `from:turnNum:amount:successor` ("" once done). */
 const WITHDRAW_ROLL_KEY = "withdraw-roll";
