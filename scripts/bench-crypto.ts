@@ -26,7 +26,6 @@ import {
 } from "../src/protocol/app-data.ts";
 import { encodeMarginAppDataBytes } from "../src/protocol/app-data-fast.ts";
 import { encodeStateBytes } from "../src/protocol/abi-fast.ts";
-import { marginFixedPart, marginOutcome } from "../src/protocol/channel-setup.ts";
 import { channelId, hashState, OUTCOME_ABI_TYPE, outcomeToAbi } from "../src/protocol/hash.ts";
 import { marketIdToBytes32 } from "../src/protocol/parse.ts";
 import { loadNativeBackend } from "../src/protocol/sig-backend-native.ts";
@@ -39,8 +38,8 @@ import {
   stateHashOf,
 } from "../src/protocol/sign.ts";
 import type { MarginState } from "../src/protocol/margin-state.ts";
-import type { State } from "../src/protocol/state.ts";
-import type { Address, Bytes32, Hex, MarketId } from "../src/protocol/types.ts";
+import type { Hex } from "../src/protocol/types.ts";
+import { benchState } from "./lib/bench-state.ts";
 import type { Collateral } from "../src/protocol/units.ts";
 
 const MS = Number(process.argv[2] ?? 1000);
@@ -68,50 +67,12 @@ function bench(name: string, f: () => unknown): number {
 // ---- a realistic state -------------------------------------------------------
 const trader = signerFromPrivateKey(keccak_256(new TextEncoder().encode("bench trader")));
 const hub = signerFromPrivateKey(keccak_256(new TextEncoder().encode("bench hub")));
-const BTC = "BTC-PERP" as MarketId;
-const margin = {
-  version: 1,
-  kind: 1,
-  riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32,
-  oracle: hub.address,
-  traderCash: 1_000_000_000n,
-  positions: [{ market: BTC, size: -500_000n, costBasis: -250_000_000n, fundingIndex: 7n }],
-  marks: [
-    { market: BTC, price: 5_000_000_000_000n, timestamp: 1_700_000_000n, signature: ("0x" + "ab".repeat(65)) as Hex },
-  ],
-  terms: [
-    {
-      market: BTC,
-      settleWindow: 15n,
-      liquidationPenalty: 10_000n,
-      tiers: [
-        { notionalFloor: 0n, mmf: 30_000n, mmDeduction: 0n },
-        { notionalFloor: 10n ** 12n, mmf: 50_000n, mmDeduction: 2n * 10n ** 16n },
-      ],
-    },
-  ],
-} as unknown as MarginState;
-const appData = encodeAppData(margin);
-const fixed = marginFixedPart({
-  trader: trader.address,
+const { margin, fixed, state } = benchState({
   hub: hub.address,
+  trader: trader.address,
   channelNonce: 123_456_789n,
-  marginApp: "0x00000000000000000000000000000000000000aa" as Address,
-  challengeDuration: 3600,
 });
-const state: State = {
-  ...fixed,
-  outcome: marginOutcome(
-    "0x00000000000000000000000000000000000000bb" as Address,
-    trader.address,
-    hub.address,
-    1_000_000n,
-    500_000n,
-  ),
-  appData,
-  turnNum: 5,
-  isFinal: false,
-};
+const appData = state.appData;
 const id = channelId(fixed);
 const abi = AbiCoder.defaultAbiCoder();
 const ethersEncode = () =>

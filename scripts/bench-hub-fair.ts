@@ -54,17 +54,14 @@ import { expectReply } from "../src/net/remote-error.ts";
 import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS } from "../src/engine/params.ts";
 import { resolveHubConfig } from "../src/hub/config.ts";
 import { createLocalOracle, devOracleKey } from "../src/oracle/local-signer.ts";
-import { encodeAppData } from "../src/protocol/app-data.ts";
-import { marginFixedPart, marginOutcome } from "../src/protocol/channel-setup.ts";
-import type { MarginState } from "../src/protocol/margin-state.ts";
 import { loadNativeBackend } from "../src/protocol/sig-backend-native.ts";
 import { resolveSignatureBackend } from "../src/protocol/sig-backend.ts";
 import { hashState } from "../src/protocol/hash.ts";
 import type { WireAction } from "../src/protocol/messages.ts";
 import { ethSignDigest, signerFromPrivateKey, Signatures, stateHashOf, type Signer } from "../src/protocol/sign.ts";
 import { variablePartOf, type SignedState } from "../src/protocol/state.ts";
-import type { State } from "../src/protocol/state.ts";
-import type { Address, Bytes32, Hex, MarketId } from "../src/protocol/types.ts";
+import type { Address, Bytes32, MarketId } from "../src/protocol/types.ts";
+import { benchState, microsPerCall } from "./lib/bench-state.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const TRADERS = Number(process.env.TRADERS ?? 32);
@@ -109,57 +106,10 @@ function signatureWork(backend: "noble" | "native"): { sign: number; verify: num
   const traders = Array.from({ length: TRADERS }, (_, i) =>
     signerFromPrivateKey(keccak_256(utf8ToBytes(`bench trader ${i}`))),
   );
-  const margin = {
-    version: 1,
-    kind: 1,
-    riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32,
-    oracle: hub.address,
-    traderCash: 1_000_000_000n,
-    positions: [{ market: BTC, size: -500_000n, costBasis: -250_000_000n, fundingIndex: 7n }],
-    marks: [
-      { market: BTC, price: 5_000_000_000_000n, timestamp: 1_700_000_000n, signature: ("0x" + "ab".repeat(65)) as Hex },
-    ],
-    terms: [
-      {
-        market: BTC,
-        settleWindow: 15n,
-        liquidationPenalty: 10_000n,
-        tiers: [
-          { notionalFloor: 0n, mmf: 30_000n, mmDeduction: 0n },
-          { notionalFloor: 10n ** 12n, mmf: 50_000n, mmDeduction: 2n * 10n ** 16n },
-        ],
-      },
-    ],
-  } as unknown as MarginState;
-  const fixed = marginFixedPart({
-    trader: traders[0]!.address,
-    hub: hub.address,
-    channelNonce: 1n,
-    marginApp: "0x00000000000000000000000000000000000000aa" as Address,
-    challengeDuration: 3600,
-  });
-  const state: State = {
-    ...fixed,
-    outcome: marginOutcome(
-      "0x00000000000000000000000000000000000000bb" as Address,
-      traders[0]!.address,
-      hub.address,
-      1_000_000n,
-      500_000n,
-    ),
-    appData: encodeAppData(margin),
-    turnNum: 5,
-    isFinal: false,
-  };
+  const { state } = benchState({ hub: hub.address, trader: traders[0]!.address });
   const hash = ethSignDigest(stateHashOf(state));
   const sigs = traders.map((t) => work.signHash(t.privateKey, hash));
-  const time = (ms: number, f: (i: number) => unknown): number => {
-    for (let i = 0; i < 64; i++) f(i);
-    let n = 0;
-    const t0 = performance.now();
-    while (performance.now() - t0 < ms) for (let k = 0; k < 8; k++) f(n++);
-    return ((performance.now() - t0) * 1000) / n;
-  };
+  const time = microsPerCall;
   const sign = time(400, () => work.signHash(hub.privateKey, hash));
   // What the hub meets: the traders' keys in turn (warm: noble's hot tables, if they fit).
   for (let i = 0; i < 40 * TRADERS; i++)

@@ -17,17 +17,16 @@ import { cpus, loadavg } from "node:os";
 import { legLiquidationPrice } from "../src/engine/margin.ts";
 import { defaultEngineConfig } from "../src/engine/params.ts";
 import { signPriceReport, verifyPriceReport } from "../src/oracle/report.ts";
-import { encodeAppData } from "../src/protocol/app-data.ts";
-import { addressToDestination, marginFixedPart, marginOutcome } from "../src/protocol/channel-setup.ts";
+import { addressToDestination } from "../src/protocol/channel-setup.ts";
 import { channelId, hashState } from "../src/protocol/hash.ts";
-import type { MarginState } from "../src/protocol/margin-state.ts";
 import type { Message } from "../src/protocol/messages.ts";
 import { parseAddress } from "../src/protocol/parse.ts";
 import { signerFromPrivateKey, stateHashOf } from "../src/protocol/sign.ts";
-import { variablePartOf, type State } from "../src/protocol/state.ts";
-import type { Address, Bytes32, Hex, MarketId } from "../src/protocol/types.ts";
+import { variablePartOf } from "../src/protocol/state.ts";
+import type { Address, Hex, MarketId } from "../src/protocol/types.ts";
 import type { Price } from "../src/protocol/units.ts";
 import { decodeFrame, encodeFrame } from "../src/protocol/wire.ts";
+import { benchState } from "./lib/bench-state.ts";
 
 const BTC = "BTC-PERP" as MarketId;
 const hub = signerFromPrivateKey(keccak_256(utf8ToBytes("hotpath hub")));
@@ -39,41 +38,15 @@ const report = signPriceReport(
   { market: BTC, price: 5_000_000_000_000n as Price, timestamp: 1_700_000_000n },
   oracle,
 );
-const margin = {
-  version: 1,
-  kind: 1,
-  riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32,
-  oracle: oracle.address,
-  traderCash: 1_000_000_000n,
-  positions: [{ market: BTC, size: -100_000n, costBasis: -5_000_000n, fundingIndex: 7n }],
-  marks: [report],
-  terms: [
-    {
-      market: BTC,
-      settleWindow: 15n,
-      liquidationPenalty: 10_000n,
-      tiers: [
-        { notionalFloor: 0n, mmf: 30_000n, mmDeduction: 0n },
-        { notionalFloor: 10n ** 12n, mmf: 50_000n, mmDeduction: 2n * 10n ** 16n },
-      ],
-    },
-  ],
-} as unknown as MarginState;
-const fixed = marginFixedPart({
-  trader: trader.address,
+const { fixed, state } = benchState({
   hub: hub.address,
-  channelNonce: 1n,
+  trader: trader.address,
+  oracle: oracle.address,
+  mark: report,
+  position: { size: -100_000n, costBasis: -5_000_000n },
   marginApp: domain.verifyingContract,
-  challengeDuration: 3600,
+  token: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512" as Address,
 });
-const token = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512" as Address;
-const state: State = {
-  ...fixed,
-  outcome: marginOutcome(token, trader.address, hub.address, 1_000_000n, 500_000n),
-  appData: encodeAppData(margin),
-  turnNum: 5,
-  isFinal: false,
-};
 const propose = {
   type: "propose",
   signedState: { state, sigs: [undefined, undefined] },
