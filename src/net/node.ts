@@ -88,7 +88,7 @@ export interface NodeInit {
   readonly quic?: boolean;
   /** What secures TCP connections (default noise; "tls" is `@libp2p/tls`, measured in scripts/bench-net.ts). */
   readonly tcpEncryption?: "noise" | "tls";
-  /** Where the one line saying QUIC is unavailable goes (default stderr, once per process). */
+  /** Where the one line saying QUIC is unavailable for a listen address goes (default stderr, once per process). */
   readonly log?: (line: string) => void;
 }
 
@@ -101,7 +101,9 @@ export async function createNode(init: NodeInit = {}): Promise<NetNode> {
   if (!loaded.ok) {
     const dropped = listen.filter(isQuicAddr);
     listen = listen.filter((a) => !isQuicAddr(a));
-    if (init.quic !== false && (!quicNoted || init.log !== undefined)) {
+    // Worth a line only where it changes what others see: a node that was to listen on QUIC. A dial-only
+    // trader simply dials TCP, and one line on every command's stderr would only be noise.
+    if (init.quic !== false && dropped.length > 0 && (!quicNoted || init.log !== undefined)) {
       quicNoted = true;
       const line =
         `QUIC transport unavailable (${loaded.reason}); running on TCP + noise only` +
