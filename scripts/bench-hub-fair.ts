@@ -71,6 +71,8 @@ const HUB_CORE = Number(process.env.HUB_CORE ?? 0);
 const GEN_CORE = Number(process.env.GEN_CORE ?? 1);
 const CHAIN_POLL_MS = Number(process.env.CHAIN_POLL_MS ?? 1000);
 const STORE_DIR = process.env.TRADER_STORE_DIR ?? "/dev/shm";
+/** The hub's transport: "quic" (the default; TCP + noise listens beside it) or "tcp" (TCP + noise alone). */
+const TRANSPORT = process.env.TRANSPORT === "tcp" ? "tcp" : "quic";
 const USD = 1_000_000n;
 const BTC = "BTC-PERP" as MarketId;
 const ORACLE_KEY = devOracleKey("bench-hub-fair");
@@ -87,7 +89,7 @@ const pinned = spawnSync("taskset", ["-a", "-cp", String(GEN_CORE), String(proce
 console.log(`machine: ${cpus().length} cores (nproc), ${cpus()[0]?.model ?? "?"}, Node ${process.version}`);
 console.log(
   `fair hub load: ${TRADERS} load traders in this process (core ${pinned ? GEN_CORE : "unpinned"}), hub in its own process ` +
-    `(core ${HUB_CORE}), real libp2p on loopback, Hardhat EDR chain here (hub polls it every ${CHAIN_POLL_MS} ms)`,
+    `(core ${HUB_CORE}), real libp2p on loopback (${TRANSPORT === "quic" ? "QUIC" : "TCP + noise"}), Hardhat EDR chain here (hub polls it every ${CHAIN_POLL_MS} ms)`,
 );
 console.log(
   `load trader: thin (signs the hub's draft, one store write, no re-derivation; channels opened by TraderClient), ${nativeOk ? "native" : "noble"} keys, SQLite synchronous=FULL/WAL on ${STORE_DIR} (tmpfs: fsync is free), ` +
@@ -338,7 +340,8 @@ try {
     writeFileSync(join(run, "hub.key"), `${hubKey.privateKey}\n`, { mode: 0o600 });
     await fund(hubKey.address, 10_000_000n * USD);
     const configJson = {
-      listen: ["/ip4/127.0.0.1/tcp/0"],
+      // The traders dial the first address the hub prints: QUIC's when it listens on it.
+      listen: [...(TRANSPORT === "quic" ? ["/ip4/127.0.0.1/udp/0/quic-v1"] : []), "/ip4/127.0.0.1/tcp/0"],
       dataDir: join(run, "hub-data"),
       key: { plainKeyFile: join(run, "hub.key"), allowPlainKey: true },
       chain: {
@@ -367,6 +370,7 @@ try {
     const hub = spawnHub(configPath, hubLog, probeFile);
     hubs.push(hub.child);
     const { multiaddr, address: hubAddress } = await hub.ready;
+    console.log(`  traders dial the hub at ${multiaddr}`);
     const hubPid = hub.child.pid!;
     const affinity = spawnSync("taskset", ["-cp", String(hubPid)], { encoding: "utf8" }).stdout.trim();
     console.log(
