@@ -22,7 +22,7 @@
  *   COUNTS=1,10,100 SECONDS=6 [HUB_PROF=dir] node --import tsx scripts/bench-hostile.ts
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -151,8 +151,7 @@ async function main(): Promise<void> {
   const { LocalChain } = await import("../src/chain/local-chain.ts");
   const { rpcProvider } = await import("../src/cli/wiring.ts");
   const { TraderClient } = await import("../src/client/trader.ts");
-  const { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS } = await import("../src/engine/params.ts");
-  const { resolveHubConfig } = await import("../src/hub/config.ts");
+  const { writeBenchHubConfig } = await import("./lib/bench-hub.ts");
   const { createLocalOracle, devOracleKey } = await import("../src/oracle/local-signer.ts");
   const { signerFromPrivateKey } = await import("../src/protocol/sign.ts");
   type MarketId = import("../src/protocol/types.ts").MarketId;
@@ -185,33 +184,14 @@ async function main(): Promise<void> {
   };
   const children: ChildProcess[] = [];
   try {
-    const hubKey = Wallet.createRandom();
-    writeFileSync(join(dir, "hub.key"), `${hubKey.privateKey}\n`, { mode: 0o600 });
-    await fund(hubKey.address, 10_000_000n * USD);
-    const configJson = {
-      listen: ["/ip4/127.0.0.1/tcp/0"],
-      dataDir: join(dir, "hub-data"),
-      key: { plainKeyFile: join(dir, "hub.key"), allowPlainKey: true },
-      chain: {
-        rpcUrl: chain.url,
-        chainId: deployment.chainId.toString(),
-        adjudicator: deployment.adjudicator,
-        marginApp: deployment.marginApp,
-        token: deployment.token,
-        confirmations: 1,
-        pollMs: 50,
-      },
-      oracle: { signer: oracle.address },
-      channels: { challengeDuration: 3600, hubMarginRatio: 1_000_000, minDeposit: 1_000_000 },
-      markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
-    };
-    const configPath = join(dir, "hub.json");
-    writeFileSync(
-      configPath,
-      JSON.stringify(configJson, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2),
-    );
-    const config = resolveHubConfig(JSON.parse(readFileSync(configPath, "utf8")));
-    mkdirSync(config.dataDir, { recursive: true });
+    const { configPath, config } = await writeBenchHubConfig({
+      dir,
+      chainUrl: chain.url,
+      deployment,
+      oracle: oracle.address,
+      fund,
+      pollMs: 50,
+    });
     // HUB_PROF=dir: a V8 CPU profile of the hub process, written when it stops.
     const prof = process.env.HUB_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.HUB_PROF}`] : [];
     const hub = spawn(

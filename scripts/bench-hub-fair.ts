@@ -35,7 +35,7 @@
  * HUB_PROF=dir: the hub runs with --cpu-prof into dir; summarise with scripts/profile-summary.ts.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
@@ -51,8 +51,7 @@ import { TraderClient } from "../src/client/trader.ts";
 import { createMessenger, type Messenger } from "../src/net/messenger.ts";
 import { createNode } from "../src/net/node.ts";
 import { expectReply } from "../src/net/remote-error.ts";
-import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS } from "../src/engine/params.ts";
-import { resolveHubConfig } from "../src/hub/config.ts";
+import { writeBenchHubConfig } from "./lib/bench-hub.ts";
 import { createLocalOracle, devOracleKey } from "../src/oracle/local-signer.ts";
 import { loadNativeBackend } from "../src/protocol/sig-backend-native.ts";
 import { resolveSignatureBackend } from "../src/protocol/sig-backend.ts";
@@ -336,34 +335,17 @@ try {
 
     const run = join(dir, backend);
     mkdirSync(run);
-    const hubKey = Wallet.createRandom();
-    writeFileSync(join(run, "hub.key"), `${hubKey.privateKey}\n`, { mode: 0o600 });
-    await fund(hubKey.address, 10_000_000n * USD);
-    const configJson = {
+    const { configPath, config } = await writeBenchHubConfig({
+      dir: run,
+      chainUrl: chain.url,
+      deployment,
+      oracle: oracle.address,
+      fund,
+      pollMs: CHAIN_POLL_MS,
       // The traders dial the first address the hub prints: QUIC's when it listens on it.
       listen: [...(TRANSPORT === "quic" ? ["/ip4/127.0.0.1/udp/0/quic-v1"] : []), "/ip4/127.0.0.1/tcp/0"],
-      dataDir: join(run, "hub-data"),
-      key: { plainKeyFile: join(run, "hub.key"), allowPlainKey: true },
-      chain: {
-        rpcUrl: chain.url,
-        chainId: deployment.chainId.toString(),
-        adjudicator: deployment.adjudicator,
-        marginApp: deployment.marginApp,
-        token: deployment.token,
-        confirmations: 1,
-        pollMs: CHAIN_POLL_MS,
-      },
-      oracle: { signer: oracle.address },
-      channels: { challengeDuration: 3600, hubMarginRatio: 1_000_000, minDeposit: 1_000_000 },
-      markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
-      signatureBackend: backend,
-    };
-    const configPath = join(run, "hub.json");
-    writeFileSync(
-      configPath,
-      JSON.stringify(configJson, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2),
-    );
-    const config = resolveHubConfig(JSON.parse(readFileSync(configPath, "utf8")));
+      extra: { signatureBackend: backend },
+    });
     const hubLog = join(run, "hub.log");
     const probeFile = join(storeRoot, `hub-probe-${backend}.json`); // tmpfs: the probe's writes stay cheap
     const hubSpawnedAt = performance.now();

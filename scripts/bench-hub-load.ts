@@ -28,7 +28,7 @@
  *   TRADERS=64 SECONDS=8 HALF_SECONDS=6 BACKENDS=noble,native SIGNING_WORKERS=auto node --import tsx scripts/bench-hub-load.ts
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream, mkdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, createWriteStream, mkdirSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { keccak_256 } from "@noble/hashes/sha3.js";
@@ -40,8 +40,7 @@ import { deployAll } from "../src/chain/deploy.ts";
 import { LocalChain } from "../src/chain/local-chain.ts";
 import { rpcProvider } from "../src/cli/wiring.ts";
 import { TraderClient } from "../src/client/trader.ts";
-import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS } from "../src/engine/params.ts";
-import { resolveHubConfig } from "../src/hub/config.ts";
+import { writeBenchHubConfig } from "./lib/bench-hub.ts";
 import { createLocalOracle, devOracleKey } from "../src/oracle/local-signer.ts";
 import { loadNativeBackend } from "../src/protocol/sig-backend-native.ts";
 import { resolveSignatureBackend } from "../src/protocol/sig-backend.ts";
@@ -195,34 +194,15 @@ try {
 
     const run = join(dir, backend);
     mkdirSync(run);
-    const hubKey = Wallet.createRandom();
-    writeFileSync(join(run, "hub.key"), `${hubKey.privateKey}\n`, { mode: 0o600 });
-    await fund(hubKey.address, 10_000_000n * USD);
-    const configJson = {
-      listen: ["/ip4/127.0.0.1/tcp/0"],
-      dataDir: join(run, "hub-data"),
-      key: { plainKeyFile: join(run, "hub.key"), allowPlainKey: true },
-      chain: {
-        rpcUrl: chain.url,
-        chainId: deployment.chainId.toString(),
-        adjudicator: deployment.adjudicator,
-        marginApp: deployment.marginApp,
-        token: deployment.token,
-        confirmations: 1,
-        pollMs: 50,
-      },
-      oracle: { signer: oracle.address },
-      channels: { challengeDuration: 3600, hubMarginRatio: 1_000_000, minDeposit: 1_000_000 },
-      markets: [BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS],
-      signatureBackend: backend,
-      signingWorkers: SIGNING_WORKERS,
-    };
-    const configPath = join(run, "hub.json");
-    writeFileSync(
-      configPath,
-      JSON.stringify(configJson, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2),
-    );
-    const config = resolveHubConfig(JSON.parse(readFileSync(configPath, "utf8")));
+    const { configPath, config } = await writeBenchHubConfig({
+      dir: run,
+      chainUrl: chain.url,
+      deployment,
+      oracle: oracle.address,
+      fund,
+      pollMs: 50,
+      extra: { signatureBackend: backend, signingWorkers: SIGNING_WORKERS },
+    });
     const hubLog = join(run, "hub.log");
     const probeFile = join(run, "hub-probe.json");
     const hub = spawnHub(configPath, hubLog, probeFile);
