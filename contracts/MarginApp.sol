@@ -7,7 +7,7 @@ import {ExitFormat as Outcome} from "@statechannels/exit-format/contracts/ExitFo
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MarginMath} from "./lib/MarginMath.sol";
-import {MarginStateV1, MarketTerms, PriceReport, Position} from "./lib/MarginTypes.sol";
+import {Mark, MarginStateV2, MarketTerms, PriceReport, Position, SettlementV2} from "./lib/MarginTypes.sol";
 
 /// @title MarginApp
 /// @notice Support rule for trader/hub margin channels (participants [trader, hub], outcome [hub, trader]).
@@ -25,9 +25,11 @@ import {MarginStateV1, MarketTerms, PriceReport, Position} from "./lib/MarginTyp
 /// when to send. A newer report does not re-settle the same proof: the candidate is proof + 1 and
 /// Nitro needs a higher turn, which keeps any newer doubly-signed state decisive and stops endless
 /// re-settlements from stalling the payout. See docs/RISK.md, "Unilateral settlement price".
+/// States commit to the channel's constants (oracle, risk hash, terms) by hash; the candidate carries
+/// them in full, checked against the proof's hash, with the signed reports it settles at.
 contract MarginApp is IForceMoveApp, EIP712 {
-    uint8 internal constant APP_DATA_VERSION = 1;
-    uint8 internal constant KIND_SETTLE = 5;
+    uint8 internal constant FORMAT_STATE = 2;
+    uint8 internal constant FORMAT_SETTLEMENT = 3;
     uint8 internal constant TRADER = 0;
     uint8 internal constant HUB = 1;
     bytes32 internal constant PRICE_REPORT_TYPEHASH =
@@ -58,6 +60,15 @@ contract MarginApp is IForceMoveApp, EIP712 {
         return _unilateral(fixedPart, proof[0], candidate);
     }
 
+    /// @notice A state's `constantsHash` for these constants (src/protocol/channel-constants.ts).
+    function constantsHash(address oracle, bytes32 riskParamsHash, MarketTerms[] memory terms)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(oracle, riskParamsHash, terms));
+    }
+
     /// @notice The EIP-712 digest an oracle signs for `report` (domain: this contract on this chain).
     function priceReportDigest(bytes32 market, uint256 price, uint64 timestamp) public view returns (bytes32) {
         return _hashTypedDataV4(keccak256(abi.encode(PRICE_REPORT_TYPEHASH, market, price, timestamp)));
@@ -80,13 +91,15 @@ contract MarginApp is IForceMoveApp, EIP712 {
         (bool ok, string memory why, uint256 funding) = _proofFunding(fixedPart, proof.variablePart.outcome);
         if (!ok) return (false, why);
 
-        MarginStateV1 memory p = _decode(proof.variablePart.appData);
-        MarginStateV1 memory c = _decode(candidate.variablePart.appData);
-        (ok, why) = _checkCarried(p, c);
-        if (!ok) return (false, why);
+        MarginStateV2 memory p = _decodeState(proof.variablePart.appData);
+        SettlementV2 memory c = _decodeSettlement(candidate.variablePart.appData);
+        if (constantsHash(c.oracle, c.riskParamsHash, c.terms) != p.constantsHash) {
+            return (false, "MarginApp: constants differ from the proof's");
+        }
+        if (c.reports.length != p.positions.length) return (false, "MarginApp: one report per proof position");
 
         Settlement memory s;
-        (ok, why, s) = _settle(p, c.marks);
+        (ok, why, s) = _settle(p, c);
         if (!ok) return (false, why);
 
         int256 penalty = 0;
@@ -100,25 +113,20 @@ contract MarginApp is IForceMoveApp, EIP712 {
         return _checkOutcome(fixedPart, proof.variablePart.outcome[0], candidate.variablePart.outcome, traderAmount, funding);
     }
 
-    function _decode(bytes calldata appData) internal pure returns (MarginStateV1 memory state) {
-        (uint8 version, bytes memory payload) = abi.decode(appData, (uint8, bytes));
-        require(version == APP_DATA_VERSION, "MarginApp: unsupported appData version");
-        state = abi.decode(payload, (MarginStateV1));
+    function _decodeState(bytes calldata appData) internal pure returns (MarginStateV2 memory state) {
+        (uint8 format, bytes memory payload) = abi.decode(appData, (uint8, bytes));
+        require(format == FORMAT_STATE, "MarginApp: proof appData is not a state (format 2)");
+        state = abi.decode(payload, (MarginStateV2));
     }
 
-    /// @dev The candidate settles: no positions, and everything the proof committed to stays the same.
-    function _checkCarried(MarginStateV1 memory p, MarginStateV1 memory c) internal pure returns (bool, string memory) {
-        if (c.kind != KIND_SETTLE) return (false, "MarginApp: unilateral candidate must be kind Settle");
-        if (c.positions.length != 0) return (false, "MarginApp: unilateral candidate must have no positions");
-        if (c.oracle != p.oracle) return (false, "MarginApp: oracle changed");
-        if (c.riskParamsHash != p.riskParamsHash) return (false, "MarginApp: riskParamsHash changed");
-        if (keccak256(abi.encode(c.terms)) != keccak256(abi.encode(p.terms))) return (false, "MarginApp: terms changed");
-        if (c.marks.length != p.positions.length) return (false, "MarginApp: one report per proof position");
-        return (true, "");
+    function _decodeSettlement(bytes calldata appData) internal pure returns (SettlementV2 memory settlement) {
+        (uint8 format, bytes memory payload) = abi.decode(appData, (uint8, bytes));
+        require(format == FORMAT_SETTLEMENT, "MarginApp: candidate appData is not a settlement (format 3)");
+        settlement = abi.decode(payload, (SettlementV2));
     }
 
-    /// @dev Closes every proof position at marks[i] (which must be for positions[i].market).
-    function _settle(MarginStateV1 memory p, PriceReport[] memory marks)
+    /// @dev Closes every proof position at reports[i] (which must be for positions[i].market).
+    function _settle(MarginStateV2 memory p, SettlementV2 memory c)
         internal
         view
         returns (bool ok, string memory why, Settlement memory s)
@@ -126,10 +134,10 @@ contract MarginApp is IForceMoveApp, EIP712 {
         s.equity = p.traderCash;
         for (uint256 i = 0; i < p.positions.length; i++) {
             Position memory pos = p.positions[i];
-            PriceReport memory r = marks[i];
+            PriceReport memory r = c.reports[i];
             if (r.market != pos.market) return (false, "MarginApp: report market differs from the position's", s);
             MarketTerms memory t;
-            (ok, why, t) = _checkReport(p, r);
+            (ok, why, t) = _checkReport(p.marks, c, r);
             if (!ok) return (false, why, s);
             int256 n = MarginMath.notional(pos.size, r.price);
             s.equity += MarginMath.unrealizedPnl(pos.size, pos.costBasis, r.price);
@@ -139,26 +147,26 @@ contract MarginApp is IForceMoveApp, EIP712 {
         return (true, "", s);
     }
 
-    /// @dev A report counts if the proof's oracle signed it, it is at most settleWindow old at block.timestamp
+    /// @dev A report counts if the channel's oracle signed it, it is at most settleWindow old at block.timestamp
     /// (so the mover picks among the last few seconds' reports only) and newer than the proof's mark.
-    function _checkReport(MarginStateV1 memory p, PriceReport memory r)
+    function _checkReport(Mark[] memory marks, SettlementV2 memory k, PriceReport memory r)
         internal
         view
         returns (bool, string memory, MarketTerms memory t)
     {
         bool found;
-        (found, t) = _terms(p.terms, r.market);
+        (found, t) = _terms(k.terms, r.market);
         if (!found) return (false, "MarginApp: no terms for market", t);
         if (t.tiers.length == 0) return (false, "MarginApp: no maintenance tiers", t);
         if (r.price == 0) return (false, "MarginApp: zero price", t);
         if (r.timestamp > block.timestamp) return (false, "MarginApp: price from the future", t);
         if (block.timestamp - r.timestamp > t.settleWindow) return (false, "MarginApp: stale price", t);
-        if (r.timestamp <= _markTimestamp(p.marks, r.market)) {
+        if (r.timestamp <= _markTimestamp(marks, r.market)) {
             return (false, "MarginApp: price not newer than the proof's mark", t);
         }
         (address signer, ECDSA.RecoverError err) =
             ECDSA.tryRecover(priceReportDigest(r.market, r.price, r.timestamp), r.signature);
-        if (err != ECDSA.RecoverError.NoError || signer != p.oracle) {
+        if (err != ECDSA.RecoverError.NoError || signer != k.oracle) {
             return (false, "MarginApp: report not signed by the oracle", t);
         }
         return (true, "", t);
@@ -170,7 +178,7 @@ contract MarginApp is IForceMoveApp, EIP712 {
     }
 
     /// @dev The proof's mark time for `market`, 0 if it has none.
-    function _markTimestamp(PriceReport[] memory marks, bytes32 market) internal pure returns (uint64) {
+    function _markTimestamp(Mark[] memory marks, bytes32 market) internal pure returns (uint64) {
         for (uint256 i = 0; i < marks.length; i++) if (marks[i].market == market) return marks[i].timestamp;
         return 0;
     }

@@ -22,7 +22,7 @@ import {
   decodeAppDataEthers,
   decodeAppDataUncached,
   encodeAppData,
-  MARGIN_STATE_V1_ABI_TYPE,
+  encodeAppDataEthers,
 } from "../src/protocol/app-data.ts";
 import { encodeMarginAppDataBytes } from "../src/protocol/app-data-fast.ts";
 import { encodeStateBytes } from "../src/protocol/abi-fast.ts";
@@ -112,32 +112,7 @@ decodeAppData(appData);
 bench("decodeAppData: LRU hit (after)", () => decodeAppData(appData));
 
 console.log("\n-- appData encode (the hub encodes one per update in decide → successorOf, then decodes it)");
-const ethersAppData = (m: MarginState) =>
-  abi.encode(
-    ["uint8", "bytes"],
-    [
-      1,
-      abi.encode(
-        [MARGIN_STATE_V1_ABI_TYPE],
-        [
-          [
-            m.kind,
-            m.riskParamsHash,
-            m.oracle,
-            m.traderCash,
-            m.positions.map((p) => [marketIdToBytes32(p.market), p.size, p.costBasis, p.fundingIndex]),
-            m.marks.map((k) => [marketIdToBytes32(k.market), k.price, k.timestamp, k.signature]),
-            (m.terms ?? []).map((t) => [
-              marketIdToBytes32(t.market),
-              t.settleWindow,
-              t.liquidationPenalty,
-              t.tiers.map((x) => [x.notionalFloor, x.mmf, x.mmDeduction]),
-            ]),
-          ],
-        ],
-      ),
-    ],
-  );
+const ethersAppData = (m: MarginState) => encodeAppDataEthers(m);
 if (ethersAppData(margin) !== appData) throw new Error("bench: fixed-layout appData differs from ethers'");
 let cash = 0n;
 const fresh = () => ({ ...margin, traderCash: (cash += 1n) as Collateral }); // a new appData each time, as in the hub

@@ -56,7 +56,7 @@ async function fill(n: number, file: string): Promise<void> {
     signerFromPrivateKey(keccak_256(utf8ToBytes(`bench-memory trader ${i}`)), fillSigs),
   );
   const template: MarginState = {
-    version: 1,
+    version: 2,
     kind: 1,
     riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32,
     oracle: hub.address,
@@ -67,7 +67,6 @@ async function fill(n: number, file: string): Promise<void> {
         market: BTC,
         price: 6_000_000_000_000n as never,
         timestamp: 1_700_000_000n,
-        signature: ("0x" + "ab".repeat(65)) as Hex,
       },
     ],
     terms: [

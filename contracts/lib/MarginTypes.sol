@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.17;
 
-/// @dev The margin appData, version 1, exactly as src/protocol/app-data.ts encodes it:
-/// appData = abi.encode(uint8 version, bytes payload), payload = abi.encode(MarginStateV1).
-/// Kept in one file so the contract and its libraries share one definition of the layout.
+/// @dev The margin appData, version 2, exactly as src/protocol/app-data.ts encodes it:
+/// appData = abi.encode(uint8 format, bytes payload), with
+///   format 2 (every signed state):        payload = abi.encode(MarginStateV2)
+///   format 3 (a unilateral candidate):    payload = abi.encode(SettlementV2)
+/// A state commits to its channel's constants (oracle, risk-parameter hash, on-chain terms) by hash
+/// only, keccak256(abi.encode(oracle, riskParamsHash, terms)); the full constants travel once, in the candidate of a unilateral settlement, the one place
+/// the contract reads them. Kept in one file so the contract and its libraries share one layout.
 
 /// @dev An oracle-signed price (EIP-712 PriceReport, see src/oracle/report.ts).
 struct PriceReport {
@@ -11,6 +15,14 @@ struct PriceReport {
     uint256 price; // 1e8
     uint64 timestamp; // unix seconds
     bytes signature; // 65 bytes r || s || v, low-s
+}
+
+/// @dev The price a state was settled at in one market. Unsigned: both sides checked the report
+/// before signing, and the contract reads only its timestamp (a settlement's reports must be newer).
+struct Mark {
+    bytes32 market;
+    uint256 price; // 1e8
+    uint64 timestamp; // unix seconds
 }
 
 /// @dev A trader position; the hub holds the opposite. Sizes 1e-8, collateral 1e6.
@@ -36,12 +48,22 @@ struct MarketTerms {
     MaintenanceTier[] tiers;
 }
 
-struct MarginStateV1 {
+struct MarginStateV2 {
     uint8 kind;
-    bytes32 riskParamsHash;
-    address oracle;
+    bytes32 constantsHash;
     int256 traderCash;
     Position[] positions;
-    PriceReport[] marks;
+    Mark[] marks;
+}
+
+/// @dev A unilateral candidate: the settled cash, the proof's constants in full (keccak256 of
+/// abi.encode(oracle, riskParamsHash, terms) is the proof's constantsHash), and one signed report
+/// per proof position (in the proof's position order). (Reports before terms: the other order
+/// overflows solc 0.8.17's stack in the memory decoder.)
+struct SettlementV2 {
+    int256 traderCash;
+    address oracle;
+    bytes32 riskParamsHash;
+    PriceReport[] reports;
     MarketTerms[] terms;
 }

@@ -28,7 +28,7 @@ export interface BenchStateInit {
 export function benchState(init: BenchStateInit): { margin: MarginState; fixed: FixedPart; state: State } {
   const position = init.position ?? { size: -500_000n, costBasis: -250_000_000n };
   const margin = {
-    version: 1,
+    version: 2,
     kind: 1,
     riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32,
     oracle: init.oracle ?? init.hub,

@@ -62,7 +62,7 @@ export function openingState(
   },
 ): VariablePart {
   const margin: MarginState = {
-    version: 1,
+    version: 2,
     kind: StateKind.Open,
     riskParamsHash: terms.riskParamsHash,
     oracle: terms.oracle,

@@ -1,7 +1,7 @@
 /**
  * The trader's prices: the newest relayed report per market (what status
  * and a counter-challenge use), our view of the oracle that proposals are
- * judged against, and the check of the oracle's signatures on a state's marks.
+ * judged against, and the check of the oracle's signatures on a proposal's reports.
  */
 import { OracleGuard } from "../engine/oracle-guard.ts";
 import { MarginError } from "../errors/base.ts";
@@ -44,11 +44,18 @@ export class TraderPrices {
     }
   }
 
-  verifyMarks(margin: MarginState, reports: readonly PriceReport[]): void {
+  /**
+   * A proposal's state names our oracle and its reports are that oracle's.
+   * The state's marks carry no signatures (appData format 2): those it is
+   * settled at anew are these reports, the rest are carried from a state we
+   * signed, and our engine's recomputation of the state (or of the
+   * successor's opening) pins each mark to one or the other.
+   */
+  verifyReports(margin: MarginState, reports: readonly PriceReport[]): void {
     const { init, sigs } = this.#ctx;
     if (!sameAddress(margin.oracle, init.oracle))
       throw new EngineError("ORACLE_MISMATCH", { details: { oracle: margin.oracle, expected: init.oracle } });
-    for (const report of [...margin.marks, ...reports]) {
+    for (const report of reports) {
       // A report is signed once and reused by many states; verify each signature once.
       const key = `${report.market}|${report.price}|${report.timestamp}|${report.signature}`;
       if (this.#verifiedReports.has(key)) continue;

@@ -29,12 +29,12 @@ export class ProposalChecks {
 
   /**
    * Everything we check before signing a proposal, whoever signs first: the
-   * oracle's signatures on its marks, its prices against our own average of
+   * oracle's signatures on its reports, its prices against our own average of
    * the oracle (a wick is refused for a liquidation, re-mark, increase or
    * withdrawal), and the state itself, recomputed by our own engine.
    */
   judgeFor(channel: ChannelSnapshot, proposal: Propose): Judge {
-    this.#prices.verifyMarks(marginStateOf(proposal.signedState.state), proposal.reports);
+    this.#prices.verifyReports(marginStateOf(proposal.signedState.state), proposal.reports);
     const now = this.#ctx.now();
     const view = this.#prices.view;
     const previous = channel.latest === undefined ? undefined : marginStateOf(channel.latest.state);

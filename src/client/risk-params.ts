@@ -40,7 +40,7 @@ export class RiskParams {
   /** TraderClient.adoptRiskParams: what a notice our policy accepts starts. */
   readonly #adopt: (hash: Bytes32) => Promise<SignedState>;
   /** Risk-parameter sets by hash: ours, and every one a channel of ours committed to or the hub offered. */
-  readonly #params = new ParamSets();
+  readonly #params: ParamSets;
   readonly #configured: ParamSet;
   #offered: RiskParamsOffer | undefined;
   /** The adoption a notice started (undefined when none ran), and how it ended. */
@@ -51,6 +51,7 @@ export class RiskParams {
   constructor(ctx: TraderContext, adopt: (hash: Bytes32) => Promise<SignedState>) {
     this.#ctx = ctx;
     this.#adopt = adopt;
+    this.#params = new ParamSets(ctx.init.oracle);
     this.#configured = paramSetOf(ctx.init.engine);
     if (this.#configured.hash !== ctx.init.riskParamsHash) {
       throw new ConfigError("INVALID_CONFIG", {

@@ -612,7 +612,7 @@ export class TraderClient {
     ) {
       throw new ChannelError("FIXED_PART_MISMATCH", { details: { reason: "successor channel" } });
     }
-    this.#prices.verifyMarks(marginStateOf(state), first.reports);
+    this.#prices.verifyReports(marginStateOf(state), first.reports);
     const fresh = restoreChannel(fixed, this.#init.token, TRADER);
     const plan = planWithdrawal(
       current,

@@ -17,7 +17,7 @@
  * index may move only within a `FundingWindow` computed from the states'
  * signed marks; the hub settles no further, the trader accepts no further.
  */
-import type { MarginState, Position, PriceReport } from "../protocol/margin-state.ts";
+import type { Mark, MarginState, Position } from "../protocol/margin-state.ts";
 import type { MarketId } from "../protocol/types.ts";
 import {
   divCeil,
@@ -181,8 +181,8 @@ export interface FundingWindow {
   /** The position's index in the previous state. */
   readonly fromIndex: bigint;
   /** The previous state's mark and the one the successor settles at. */
-  readonly from: PriceReport;
-  readonly to: PriceReport;
+  readonly from: Mark;
+  readonly to: Mark;
   readonly intervals: bigint;
   readonly maxMove: bigint;
   /** `to` is older than `from`: funding time would run backwards. */
@@ -190,7 +190,7 @@ export interface FundingWindow {
 }
 
 /** rateBound × max(from, to price) × interval ends in (from, to]: the most an index may move between two marks. */
-export function maxIndexMove(params: MarketParams, from: PriceReport, to: PriceReport): bigint {
+export function maxIndexMove(params: MarketParams, from: Mark, to: Mark): bigint {
   const price = from.price > to.price ? from.price : to.price;
   return rateBound(params) * price * intervalsBetween(params.fundingInterval, from.timestamp, to.timestamp);
 }
@@ -203,7 +203,7 @@ export function maxIndexMove(params: MarketParams, from: PriceReport, to: PriceR
 export function fundingWindows(
   config: EngineConfig,
   previous: MarginState,
-  marks: readonly PriceReport[],
+  marks: readonly Mark[],
 ): Map<MarketId, FundingWindow> {
   const out = new Map<MarketId, FundingWindow>();
   for (const p of previous.positions) {

@@ -15,7 +15,7 @@
  * `COUNTERSIGN_PERMITS`, the trader's, differs from it in one cell.
  */
 import type { EngineErrorCode } from "../errors/engine.ts";
-import type { PriceReport } from "../protocol/margin-state.ts";
+import type { Mark, PriceReport } from "../protocol/margin-state.ts";
 import type { MarketId } from "../protocol/types.ts";
 import { abs, FRACTION_ONE, type Price } from "../protocol/units.ts";
 import type { MarketParams } from "./params.ts";
@@ -105,7 +105,7 @@ export function recentMedianOf(samples: readonly Sample[], now: bigint, window: 
 }
 
 export function classify(
-  report: PriceReport | undefined,
+  report: Mark | undefined,
   twap: Price | undefined,
   params: MarketParams,
   now: bigint,

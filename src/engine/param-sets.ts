@@ -14,7 +14,8 @@
 import { AbiCoder, keccak256 } from "ethers";
 import type { MarketTerms } from "../protocol/margin-state.ts";
 import { marketIdToBytes32 } from "../protocol/parse.ts";
-import type { Bytes32 } from "../protocol/types.ts";
+import { rememberChannelConstants } from "../protocol/channel-constants.ts";
+import type { Address, Bytes32 } from "../protocol/types.ts";
 import { termsFromEngineConfig } from "./onchain-terms.ts";
 import {
   resolveEngineConfig,
@@ -81,11 +82,22 @@ export function paramSetFromInput(input: unknown): ParamSet {
 /** The sets a side knows, by hash: the one it is configured with and every one a channel of its committed to. */
 export class ParamSets {
   readonly #sets = new Map<Bytes32, ParamSet>();
+  readonly #oracle: Address | undefined;
+
+  /**
+   * `oracle`: the one our channels use. Each set added under it makes the
+   * states committing to that set's constants decodable (protocol/channel-constants.ts),
+   * before any of them is restored or proposed to us.
+   */
+  constructor(oracle?: Address) {
+    this.#oracle = oracle;
+  }
 
   /** Adds a set; true when it was not known before (the caller persists it). */
   add(set: ParamSet): boolean {
     if (this.#sets.has(set.hash)) return false;
     this.#sets.set(set.hash, set);
+    if (this.#oracle !== undefined) rememberChannelConstants(this.#oracle, set.hash, set.terms);
     return true;
   }
 

@@ -14,7 +14,7 @@
  * clamp(equity, 0, F) / F − that pays each side exactly what it is owed.
  */
 import { ENGINE_ERRORS, EngineError, type EngineErrorCode } from "../errors/engine.ts";
-import { StateKind, type MarginState, type Position, type PriceReport } from "../protocol/margin-state.ts";
+import { StateKind, type Mark, type MarginState, type Position, type PriceReport } from "../protocol/margin-state.ts";
 import type { Bytes32, MarketId } from "../protocol/types.ts";
 import { abs, type Collateral, type Price, type Size } from "../protocol/units.ts";
 import { settleFunding, type FundingWindow } from "./funding.ts";
@@ -140,15 +140,11 @@ export function settlement(channel: Channel): { trader: Collateral; hub: Collate
 }
 
 /** Marks for the new state: supplied reports override the state's; only markets with a position keep one. */
-export function mergeMarks(
-  previous: readonly PriceReport[],
-  supplied: readonly PriceReport[],
-  markets: readonly MarketId[],
-): PriceReport[] {
-  const byMarket = new Map<string, PriceReport>();
+export function mergeMarks(previous: readonly Mark[], supplied: readonly Mark[], markets: readonly MarketId[]): Mark[] {
+  const byMarket = new Map<string, Mark>();
   for (const r of previous) byMarket.set(r.market, r);
   for (const r of supplied) byMarket.set(r.market, r);
-  const out: PriceReport[] = [];
+  const out: Mark[] = [];
   for (const m of markets) {
     const r = byMarket.get(m);
     if (r !== undefined) out.push(r);
@@ -164,7 +160,7 @@ export interface Priced {
 
 export function buildViews(
   ctx: EngineContext,
-  marks: readonly PriceReport[],
+  marks: readonly Mark[],
   markets: Iterable<MarketId>,
   oiOverride?: Map<MarketId, bigint>,
 ): Priced | Rejection {
@@ -188,7 +184,7 @@ export function buildViews(
 
 export function priceGate(
   ctx: EngineContext,
-  marks: readonly PriceReport[],
+  marks: readonly Mark[],
   markets: Iterable<MarketId>,
   action: PricedAction,
 ): Rejection | undefined {

@@ -13,11 +13,12 @@
  * Every report must be for a held market, newer than the proof's mark and
  * at most the market's `settleWindow` (a committed term) old at `now`.
  *
- * The candidate's margin state: kind Settle, no positions, traderCash =
- * equity − penalty (unclamped: the outcome clamps, as in every state), marks
- * = the reports in the proof's position order, oracle / riskParamsHash /
- * terms unchanged. Accrued funding since the proof is not charged: the chain
- * has no funding index (the contract's rule is the reference).
+ * The candidate's appData (format 3, `encodeSettlementAppData`): traderCash
+ * = equity − penalty (unclamped: the outcome clamps, as in every state), the
+ * proof's constants (oracle, riskParamsHash, terms) in full, whose hash the
+ * proof commits to, and the signed reports in the proof's position order.
+ * Accrued funding since the proof is not charged: the chain has no funding
+ * index (the contract's rule is the reference).
  *
  * Signatures are the caller's job (`verifyPriceReport` with the MarginApp
  * domain); this module is pure and checks everything else the contract does,
@@ -25,7 +26,7 @@
  */
 import { EngineError } from "../errors/engine.ts";
 import { marginOutcome } from "../protocol/channel-setup.ts";
-import { encodeAppData } from "../protocol/app-data.ts";
+import { encodeSettlementAppData } from "../protocol/app-data.ts";
 import { StateKind, type MarginState, type MarketTerms, type PriceReport } from "../protocol/margin-state.ts";
 import type { VariablePart } from "../protocol/state.ts";
 import type { Address } from "../protocol/types.ts";
@@ -33,8 +34,10 @@ import { divCeil, FRACTION_ONE, type Collateral } from "../protocol/units.ts";
 import { notional, unrealizedPnl } from "./margin.ts";
 
 export interface UnilateralSettlement {
-  /** The candidate's margin state (encode it with `encodeAppData`). */
+  /** The candidate's margin state: kind Settle, no positions, the reports as marks. */
   readonly state: MarginState;
+  /** The signed reports it settles at, in the proof's position order (the candidate's appData carries them). */
+  readonly reports: readonly PriceReport[];
   readonly trader: Collateral;
   readonly hub: Collateral;
   readonly equity: Collateral;
@@ -106,7 +109,7 @@ export function unilateralSettlement(
   const cash = equity - penalty;
   const trader = cash <= 0n ? 0n : cash > funding ? funding : cash;
   const state: MarginState = Object.freeze({
-    version: 1,
+    version: 2,
     kind: StateKind.Settle,
     riskParamsHash: proof.riskParamsHash,
     oracle: proof.oracle,
@@ -117,6 +120,7 @@ export function unilateralSettlement(
   });
   return {
     state,
+    reports: Object.freeze(marks),
     trader: trader as Collateral,
     hub: (funding - trader) as Collateral,
     equity: equity as Collateral,
@@ -138,7 +142,15 @@ export function unilateralVariablePart(
 ): VariablePart {
   return {
     outcome: marginOutcome(channel.token, channel.trader, channel.hub, settlement.trader, settlement.hub),
-    appData: encodeAppData(settlement.state),
+    appData: encodeSettlementAppData(
+      {
+        oracle: settlement.state.oracle,
+        riskParamsHash: settlement.state.riskParamsHash,
+        terms: settlement.state.terms ?? [],
+      },
+      settlement.state.traderCash,
+      settlement.reports,
+    ),
     turnNum: proofTurnNum + 1,
     isFinal: false,
   };

@@ -10,6 +10,10 @@ export const PROTOCOL_ERRORS = {
   INVALID_OUTCOME: { number: 3005, title: "Outcome is not a single-asset exit with one allocation per participant" },
   INVALID_APP_DATA: { number: 3006, title: "App data cannot be decoded" },
   UNSUPPORTED_APP_DATA_VERSION: { number: 3007, title: "App data version is not supported" },
+  UNKNOWN_CHANNEL_CONSTANTS: {
+    number: 3010,
+    title: "App data commits to channel constants (oracle, risk parameters, terms) this side does not know",
+  },
   INVALID_PRIVATE_KEY: { number: 3008, title: "Private key is not a valid secp256k1 scalar" },
   SIGNER_UNAVAILABLE: { number: 3009, title: "The signing pool is not running or its worker failed" },
   ORACLE_BAD_SIGNATURE: { number: 3100, title: "Price report signature is malformed or not recoverable" },

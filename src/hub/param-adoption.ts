@@ -45,7 +45,7 @@ export class ParamAdoption {
   /** The set the hub is configured with: new channels open under it, and the one an adoption moves to. */
   readonly current: ParamSet;
   readonly #init: ParamAdoptionInit;
-  readonly #sets = new ParamSets();
+  readonly #sets: ParamSets;
   readonly #wire: WireMarketParams[];
   /** When the current set became current (unix seconds): the notice period runs from then. */
   #since = 0n;
@@ -56,6 +56,7 @@ export class ParamAdoption {
 
   constructor(init: ParamAdoptionInit) {
     this.#init = init;
+    this.#sets = new ParamSets(init.config.oracle.signer);
     this.current = paramSetOf(init.config.engine);
     this.#sets.add(this.current);
     this.#wire = wireParamsOf(this.current);

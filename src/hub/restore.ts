@@ -11,7 +11,7 @@ import { abandon, resumeChannel } from "../channel/channel.ts";
 import { allocationsOf, marginStateOf } from "../channel/margin-channel.ts";
 import { decodeAppDataUncached } from "../protocol/app-data.ts";
 import { HUB, TRADER } from "../protocol/channel-setup.ts";
-import type { MarginState, PriceReport } from "../protocol/margin-state.ts";
+import type { Mark, MarginState, PriceReport } from "../protocol/margin-state.ts";
 import type { WireAction } from "../protocol/messages.ts";
 import type { Bytes32, MarketId } from "../protocol/types.ts";
 import type { Collateral } from "../protocol/units.ts";
@@ -51,7 +51,7 @@ async function restoreChannels(ctx: HubContext, registry: ChannelRegistry, flows
   const { store, book } = ctx;
   // Until fresh reports arrive, the at-risk index marks each market at the newest mark any
   // restored state was signed at, the same mark the engine falls back to.
-  const newestMarks = new Map<MarketId, PriceReport>();
+  const newestMarks = new Map<MarketId, Mark>();
   for await (const summary of store.channelSummaries("hub")) {
     if (summary.status === "closed" || summary.supportedAppData === undefined) continue;
     for (const mark of decodeAppDataUncached(summary.supportedAppData).marks) {

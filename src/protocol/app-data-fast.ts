@@ -1,22 +1,24 @@
 /**
- * Fixed-layout ABI encoding of the margin appData, version 1:
+ * Fixed-layout ABI encoding of the margin appData, format 2 (a state):
  *
- *   abi.encode(uint8 version, bytes payload)
- *   payload = abi.encode(MARGIN_STATE_V1_ABI_TYPE)   (see ./app-data.ts)
+ *   abi.encode(uint8 2, bytes payload)
+ *   payload = abi.encode(MARGIN_STATE_V2_ABI_TYPE)   (see ./app-data.ts)
  *
  * Why: ethers' generic AbiCoder costs about 1.3 ms per margin state and was
  * the largest per-update item of the hub (`decide` → `successorOf`). As in
  * ./abi-fast.ts (whose field writers this reuses), the layout is transcribed
  * once: sizes are summed, one buffer is allocated, every field is written in
  * place. test/protocol/app-data-fast.test.ts checks the bytes equal ethers'
- * on randomized states; test/contracts decodes them in MarginApp.
+ * on randomized states; test/contracts decodes them in MarginApp. Every
+ * element of a format-2 state is static (positions 4 words, marks 3), so the
+ * layout has no per-element offsets.
  *
  * Inputs are checked to the ranges ethers enforces (kind uint8, int256 two's
- * complement, uint256/uint64/uint32), but a refusal is a ProtocolError as in
+ * complement, uint256/uint64), but a refusal is a ProtocolError as in
  * ./parse.ts: OUT_OF_RANGE for integers (bigint or safe-integer number; no
- * strings), INVALID_HEX for bytes32 / signature, INVALID_ADDRESS for the
- * oracle, INVALID_MARKET_ID from `marketIdToBytes32`, INVALID_APP_DATA for a
- * list that is not an array.
+ * strings), INVALID_HEX for bytes32, INVALID_ADDRESS for the oracle,
+ * INVALID_MARKET_ID from `marketIdToBytes32`, INVALID_APP_DATA for a list
+ * that is not an array. The constants hash comes from ./channel-constants.ts.
  *
  * The decoder (`decodeMarginAppDataHex`) is the mirror for the same reason
  * (ethers' decode cost about 466 µs): it walks the layout with every offset
@@ -24,60 +26,45 @@
  * bytes. Anything else returns undefined, and ./app-data.ts hands the input
  * to ethers, so non-canonical input is accepted or refused exactly as before.
  */
-import { getAddress } from "ethers";
 import { ProtocolError } from "../errors/protocol.ts";
-import { hexByteLength, padded, WORD, writeAddress, writeBigUint, writeHex, writeUint } from "./abi-fast.ts";
-import type { MaintenanceTier, MarginState, MarketTerms, Position, PriceReport, StateKind } from "./margin-state.ts";
+import { WORD, writeBigUint, writeHex, writeUint } from "./abi-fast.ts";
+import { channelConstants, rememberChannelConstants } from "./channel-constants.ts";
+import type { Mark, MarginState, Position, StateKind } from "./margin-state.ts";
 import { marketIdToBytes32, parseInt as parseIntN, parseMarketId, parseUint } from "./parse.ts";
-import type { Address, Bytes32, Hex, MarketId } from "./types.ts";
-import type { Collateral, Fraction, Price, Size } from "./units.ts";
+import type { Bytes32, MarketId } from "./types.ts";
+import type { Collateral, Price, Size } from "./units.ts";
 
-const VERSION = 1;
+/** The appData format of a signed state (a unilateral candidate is format 3, ./app-data.ts). */
+export const FORMAT_STATE = 2;
 const TWO_256 = 1n << 256n;
+const HEAD_WORDS = 5;
 
-/** `abi.encode(uint8 1, bytes abi.encode(MarginStateV1))` as bytes. */
+/** `abi.encode(uint8 2, bytes abi.encode(MarginStateV2))` as bytes. */
 export function encodeMarginAppDataBytes(state: MarginState): Uint8Array {
   const positions = list(state.positions, "positions");
   const marks = list(state.marks, "marks");
-  const terms = state.terms === undefined ? [] : list(state.terms, "terms");
+  const constantsHash = rememberChannelConstants(state.oracle, state.riskParamsHash, state.terms);
 
-  // ---- sizes (all multiples of a word, so the payload needs no padding)
   const positionsSize = WORD + positions.length * 4 * WORD;
-  const signatureLengths: number[] = new Array(marks.length);
-  let marksSize = WORD + marks.length * WORD;
-  for (let i = 0; i < marks.length; i++) {
-    const len = guardHex(() => hexByteLength(marks[i]!.signature, "marks.signature"), "marks.signature");
-    signatureLengths[i] = len;
-    marksSize += 5 * WORD + padded(len);
-  }
-  let termsSize = WORD + terms.length * WORD;
-  for (const t of terms) termsSize += 5 * WORD + list(t.tiers, "terms.tiers").length * 3 * WORD;
-  const tupleSize = 7 * WORD + positionsSize + marksSize + termsSize;
+  const marksSize = WORD + marks.length * 3 * WORD;
+  const tupleSize = HEAD_WORDS * WORD + positionsSize + marksSize;
   const payloadSize = WORD + tupleSize;
 
   const out = new Uint8Array(3 * WORD + payloadSize);
-  // ---- envelope: version, offset of the bytes, their length
-  out[WORD - 1] = VERSION;
+  // ---- envelope: format, offset of the bytes, their length
+  out[WORD - 1] = FORMAT_STATE;
   out[2 * WORD - 1] = 2 * WORD;
   writeUint(out, 2 * WORD, payloadSize, "payload.length");
   // ---- payload: offset of the (dynamic) tuple, then the tuple's head
   out[4 * WORD - 1] = WORD;
   const t0 = 4 * WORD; // tuple offsets are relative to here
   out[t0 + WORD - 1] = Number(parseUint(state.kind, 8, "kind"));
-  guardHex(() => writeHex(out, t0 + WORD, state.riskParamsHash, 32, "riskParamsHash"), "riskParamsHash");
-  try {
-    writeAddress(out, t0 + 2 * WORD, state.oracle, "oracle");
-  } catch (cause) {
-    throw new ProtocolError("INVALID_ADDRESS", {
-      details: { field: "oracle", reason: (cause as Error).message },
-      cause,
-    });
-  }
-  writeInt256(out, t0 + 3 * WORD, state.traderCash, "traderCash");
+  writeHex(out, t0 + WORD, constantsHash, 32, "constantsHash");
+  writeInt256(out, t0 + 2 * WORD, state.traderCash, "traderCash");
 
-  // ---- positions: (bytes32, int256, int256, int256)[], static elements inline
-  let rel = 7 * WORD;
-  writeUint(out, t0 + 4 * WORD, rel, "positions.offset");
+  // ---- positions: (bytes32, int256, int256, int256)[]
+  let rel = HEAD_WORDS * WORD;
+  writeUint(out, t0 + 3 * WORD, rel, "positions.offset");
   let at = t0 + rel;
   writeUint(out, at, positions.length, "positions.length");
   at += WORD;
@@ -89,53 +76,19 @@ export function encodeMarginAppDataBytes(state: MarginState): Uint8Array {
     at += 4 * WORD;
   }
 
-  // ---- marks: (bytes32, uint256, uint64, bytes)[], dynamic elements behind offsets
+  // ---- marks: (bytes32, uint256, uint64)[]
   rel += positionsSize;
-  writeUint(out, t0 + 5 * WORD, rel, "marks.offset");
+  writeUint(out, t0 + 4 * WORD, rel, "marks.offset");
   at = t0 + rel;
   writeUint(out, at, marks.length, "marks.length");
-  let base = at + WORD;
-  let tail = marks.length * WORD;
-  for (let i = 0; i < marks.length; i++) {
-    const m = marks[i]!;
-    const len = signatureLengths[i]!;
-    writeUint(out, base + i * WORD, tail, "marks.element.offset");
-    const e = base + tail;
-    writeMarket(out, e, m.market, "marks.market");
-    writeUintN(out, e + WORD, m.price, 256, "marks.price");
-    writeUintN(out, e + 2 * WORD, m.timestamp, 64, "marks.timestamp");
-    out[e + 4 * WORD - 1] = 4 * WORD;
-    writeUint(out, e + 4 * WORD, len, "marks.signature.length");
-    guardHex(() => writeHex(out, e + 5 * WORD, m.signature, len, "marks.signature"), "marks.signature");
-    tail += 5 * WORD + padded(len);
+  at += WORD;
+  for (const m of marks) {
+    writeMarket(out, at, m.market, "marks.market");
+    writeUintN(out, at + WORD, m.price, 256, "marks.price");
+    writeUintN(out, at + 2 * WORD, m.timestamp, 64, "marks.timestamp");
+    at += 3 * WORD;
   }
-
-  // ---- terms: (bytes32, uint64, uint32, (uint256, uint32, uint256)[])[]
-  rel += marksSize;
-  writeUint(out, t0 + 6 * WORD, rel, "terms.offset");
-  at = t0 + rel;
-  writeUint(out, at, terms.length, "terms.length");
-  base = at + WORD;
-  tail = terms.length * WORD;
-  for (let i = 0; i < terms.length; i++) {
-    const t = terms[i]!;
-    writeUint(out, base + i * WORD, tail, "terms.element.offset");
-    const e = base + tail;
-    writeMarket(out, e, t.market, "terms.market");
-    writeUintN(out, e + WORD, t.settleWindow, 64, "terms.settleWindow");
-    writeUintN(out, e + 2 * WORD, t.liquidationPenalty, 32, "terms.liquidationPenalty");
-    out[e + 4 * WORD - 1] = 4 * WORD;
-    writeUint(out, e + 4 * WORD, t.tiers.length, "terms.tiers.length");
-    let x = e + 5 * WORD;
-    for (const tier of t.tiers) {
-      writeUintN(out, x, tier.notionalFloor, 256, "tiers.notionalFloor");
-      writeUintN(out, x + WORD, tier.mmf, 32, "tiers.mmf");
-      writeUintN(out, x + 2 * WORD, tier.mmDeduction, 256, "tiers.mmDeduction");
-      x += 3 * WORD;
-    }
-    tail += 5 * WORD + t.tiers.length * 3 * WORD;
-  }
-  if (base + tail !== out.length) throw new Error("app-data-fast: size mismatch");
+  if (at !== out.length) throw new Error("app-data-fast: size mismatch");
   return out;
 }
 
@@ -171,15 +124,6 @@ function list<T>(value: readonly T[], field: string): readonly T[] {
   return value;
 }
 
-/** Runs an ./abi-fast.ts hex writer, turning its TypeError / RangeError into INVALID_HEX. */
-function guardHex<T>(f: () => T, field: string): T {
-  try {
-    return f();
-  } catch (cause) {
-    throw new ProtocolError("INVALID_HEX", { details: { field, reason: (cause as Error).message }, cause });
-  }
-}
-
 // ---- decoder ---------------------------------------------------------------------
 
 /** The highest `StateKind`; both decoders refuse a higher kind (./app-data.ts imports it from here). */
@@ -188,9 +132,10 @@ const TWO_255 = 1n << 255n;
 
 /**
  * What ethers' decoder in ./app-data.ts returns for `appData`, when `appData`
- * is exactly the canonical encoding of a version-1 state (same object shape,
- * bigints, lowercase hex, checksummed oracle, top level frozen); otherwise
- * undefined: not hex, another version, a kind above Settle, a bad market id,
+ * is exactly the canonical encoding of a format-2 state (same object shape,
+ * bigints, the known constants' objects, top level frozen); otherwise
+ * undefined: not hex, another format, a kind above Settle, a bad market id,
+ * constants this process does not know,
  * an offset, length or padding other than the encoder's, trailing bytes.
  * Never throws: every refusal is ethers' to make, with its error codes.
  *
@@ -314,43 +259,30 @@ class Reader {
   }
 }
 
-/** Oracle addresses in EIP-55 form by lowercase hex (a handful per process; bounded). */
-const checksummedOracles = new Map<string, Address>();
-
-function oracleAddress(lower: string): Address {
-  let address = checksummedOracles.get(lower);
-  if (address === undefined) {
-    address = getAddress(lower) as Address; // what ethers' AddressCoder returns
-    if (checksummedOracles.size >= MARKET_CACHE_LIMIT) checksummedOracles.clear();
-    checksummedOracles.set(lower, address);
-  }
-  return address;
-}
-
 /**
  * The layout the encoder above writes, read back. Offsets are followed as
  * written (relative to the start of their tuple or array body) rather than
  * assumed; the re-encoding check afterwards is what pins them to canonical.
+ * The constants come from ./channel-constants.ts: an unknown hash throws
+ * (caught: ethers' path then names UNKNOWN_CHANNEL_CONSTANTS).
  */
 function readAppData(r: Reader): MarginState {
-  // ---- envelope: uint8 version, offset of the payload bytes; then the payload
-  if (r.small(0) !== VERSION) throw new NotCanonical(); // ethers' path names the version it refuses
+  // ---- envelope: uint8 format, offset of the payload bytes; then the payload
+  if (r.small(0) !== FORMAT_STATE) throw new NotCanonical(); // ethers' path names the format it refuses
   const payloadAt = r.follow(0, WORD);
   const payloadLength = r.count(payloadAt, 1);
   const p0 = payloadAt + WORD; // payload offsets are relative to here
   if (p0 + payloadLength !== r.bytes.length) throw new NotCanonical(); // nothing after the payload
-  // ---- payload: offset of the (dynamic) tuple, then its head of 7 words
+  // ---- payload: offset of the (dynamic) tuple, then its head
   const t0 = r.follow(p0, p0);
-  r.need(t0, 7 * WORD);
+  r.need(t0, HEAD_WORDS * WORD);
   const kind = r.small(t0);
   if (kind > MAX_KIND) throw new NotCanonical(); // ethers' path throws INVALID_APP_DATA { reason: "kind" }
-  const riskParamsHash = r.hex(t0 + WORD, 32) as Bytes32;
-  for (let i = t0 + 2 * WORD; i < t0 + 2 * WORD + 12; i++) if (r.bytes[i] !== 0) throw new NotCanonical();
-  const oracle = oracleAddress(r.hex(t0 + 2 * WORD + 12, 20));
-  const traderCash = r.int256(t0 + 3 * WORD) as Collateral;
+  const constants = channelConstants(r.hex(t0 + WORD, 32) as Bytes32);
+  const traderCash = r.int256(t0 + 2 * WORD) as Collateral;
 
   // ---- positions: static elements of 4 words inline after the length
-  const positionsAt = r.follow(t0, t0 + 4 * WORD);
+  const positionsAt = r.follow(t0, t0 + 3 * WORD);
   const positionCount = r.count(positionsAt, 4 * WORD);
   const positions: Position[] = [];
   for (let i = 0, e = positionsAt + WORD; i < positionCount; i++, e += 4 * WORD) {
@@ -362,53 +294,23 @@ function readAppData(r: Reader): MarginState {
     });
   }
 
-  // ---- marks: dynamic elements behind offsets relative to the first word after the length
-  const marksAt = r.follow(t0, t0 + 5 * WORD);
-  const markCount = r.count(marksAt, WORD);
-  const marks: PriceReport[] = [];
-  for (let i = 0, base = marksAt + WORD; i < markCount; i++) {
-    const e = r.follow(base, base + i * WORD);
-    r.need(e, 4 * WORD);
-    const market = r.market(e);
-    const price = r.uint256(e + WORD) as Price;
-    const timestamp = r.uintN(e + 2 * WORD, 64n);
-    const signatureAt = r.follow(e, e + 3 * WORD);
-    const signature = r.hex(signatureAt + WORD, r.count(signatureAt, 1)) as Hex;
-    marks.push({ market, price, timestamp, signature });
-  }
-
-  // ---- terms: dynamic elements (their tiers array is dynamic), offsets as for marks
-  const termsAt = r.follow(t0, t0 + 6 * WORD);
-  const termCount = r.count(termsAt, WORD);
-  const terms: MarketTerms[] = [];
-  for (let i = 0, base = termsAt + WORD; i < termCount; i++) {
-    const e = r.follow(base, base + i * WORD);
-    r.need(e, 4 * WORD);
-    const market = r.market(e);
-    const settleWindow = r.uintN(e + WORD, 64n);
-    const liquidationPenalty = r.uintN(e + 2 * WORD, 32n) as Fraction;
-    const tiersAt = r.follow(e, e + 3 * WORD);
-    const tierCount = r.count(tiersAt, 3 * WORD);
-    const tiers: MaintenanceTier[] = [];
-    for (let j = 0, x = tiersAt + WORD; j < tierCount; j++, x += 3 * WORD) {
-      tiers.push({
-        notionalFloor: r.uint256(x) as Collateral,
-        mmf: r.uintN(x + WORD, 32n) as Fraction,
-        mmDeduction: r.uint256(x + 2 * WORD),
-      });
-    }
-    terms.push({ market, settleWindow, liquidationPenalty, tiers });
+  // ---- marks: static elements of 3 words inline after the length
+  const marksAt = r.follow(t0, t0 + 4 * WORD);
+  const markCount = r.count(marksAt, 3 * WORD);
+  const marks: Mark[] = [];
+  for (let i = 0, e = marksAt + WORD; i < markCount; i++, e += 3 * WORD) {
+    marks.push({ market: r.market(e), price: r.uint256(e + WORD) as Price, timestamp: r.uintN(e + 2 * WORD, 64n) });
   }
 
   // the same keys in the same order as ethers' path, and like it only the top level frozen
   return Object.freeze({
-    version: 1,
+    version: 2,
     kind: kind as StateKind,
-    riskParamsHash,
-    oracle,
+    riskParamsHash: constants.riskParamsHash,
+    oracle: constants.oracle,
     traderCash,
     positions,
     marks,
-    terms,
+    terms: constants.terms,
   });
 }

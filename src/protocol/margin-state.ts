@@ -19,12 +19,21 @@ export const StateKind = {
 } as const;
 export type StateKind = (typeof StateKind)[keyof typeof StateKind];
 
-/** An oracle-signed mark price (EIP-712 typed data, see `src/oracle`). */
-export interface PriceReport {
+/**
+ * The price a state was settled at in one market. A state's marks carry no
+ * signature: each side checks the oracle's report before it signs (the
+ * proposal carries the reports), and MarginApp reads only a mark's
+ * timestamp (a settlement's reports must be newer).
+ */
+export interface Mark {
   readonly market: MarketId;
   readonly price: Price;
   /** Unix seconds (uint64). */
   readonly timestamp: bigint;
+}
+
+/** An oracle-signed mark price (EIP-712 typed data, see `src/oracle`). */
+export interface PriceReport extends Mark {
   /** 65-byte r || s || v signature by the oracle signer; empty ("0x") when unsigned (tests of pure math). */
   readonly signature: Hex;
 }
@@ -75,8 +84,12 @@ export interface MarketTerms {
   readonly tiers: readonly MaintenanceTier[];
 }
 
+/**
+ * In memory a state names its constants (oracle, riskParamsHash, terms) in
+ * full; its appData commits to them by one hash (./channel-constants.ts).
+ */
 export interface MarginState {
-  readonly version: 1;
+  readonly version: 2;
   readonly kind: StateKind;
   /** keccak256 of the canonical encoding of the market risk parameters both sides agreed on. */
   readonly riskParamsHash: Bytes32;
@@ -90,8 +103,12 @@ export interface MarginState {
   readonly traderCash: Collateral;
   /** Sorted by market id, at most one per market. */
   readonly positions: readonly Position[];
-  /** The mark price per market this state was settled at; one per market with a position. */
-  readonly marks: readonly PriceReport[];
+  /**
+   * The mark price per market this state was settled at; one per market with
+   * a position. A unilateral candidate (format 3) carries the signed reports
+   * it settles at here, one per position of its proof.
+   */
+  readonly marks: readonly Mark[];
   /**
    * The on-chain terms per market, sorted by market, fixed for the channel's
    * life (MarginApp rejects a unilateral successor that changes them). The

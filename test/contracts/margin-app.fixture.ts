@@ -14,7 +14,7 @@ import { signPriceReport, type OracleDomain } from "../../src/oracle/report.ts";
 import { encodeAppData } from "../../src/protocol/app-data.ts";
 import { deriveChannelNonce, marginFixedPart, marginOutcome } from "../../src/protocol/channel-setup.ts";
 import { channelId } from "../../src/protocol/hash.ts";
-import { StateKind, type MarginState, type MarketTerms, type Position, type PriceReport } from "../../src/protocol/margin-state.ts";
+import { StateKind, type Mark, type MarginState, type MarketTerms, type Position, type PriceReport } from "../../src/protocol/margin-state.ts";
 import { signChallenge, signState, splitSignature, type Signer } from "../../src/protocol/sign.ts";
 import type { FixedPart, State, VariablePart } from "../../src/protocol/state.ts";
 import type { Bytes32, MarketId } from "../../src/protocol/types.ts";
@@ -62,10 +62,10 @@ export async function chainNow(chain: TestChain): Promise<bigint> {
 export function marginProof(
   chain: TestChain,
   fixed: FixedPart,
-  p: { turnNum: number; cash: bigint; funding: bigint; positions: readonly Position[]; marks: readonly PriceReport[]; terms?: readonly MarketTerms[] },
+  p: { turnNum: number; cash: bigint; funding: bigint; positions: readonly Position[]; marks: readonly Mark[]; terms?: readonly MarketTerms[] },
 ): { state: State; margin: MarginState } {
   const margin: MarginState = {
-    version: 1,
+    version: 2,
     kind: StateKind.Trade,
     riskParamsHash: RISK_HASH,
     oracle: oracle.address,

@@ -11,10 +11,11 @@ import { Interface } from "ethers";
 import { fixedPartArg, outcomeArg, signedVariablePartArg } from "../../src/chain/adjudicator-args.ts";
 import { unilateralSettlement } from "../../src/engine/unilateral.ts";
 import { EngineError } from "../../src/errors/engine.ts";
-import { encodeAppData } from "../../src/protocol/app-data.ts";
+import { encodeAppData, encodeSettlementAppData } from "../../src/protocol/app-data.ts";
+import { rememberChannelConstants, termsToAbi } from "../../src/protocol/channel-constants.ts";
 import { marginOutcome } from "../../src/protocol/channel-setup.ts";
 import { channelId } from "../../src/protocol/hash.ts";
-import { StateKind, type MarginState } from "../../src/protocol/margin-state.ts";
+import { StateKind, type MarginState, type PriceReport } from "../../src/protocol/margin-state.ts";
 import { stateHashOf } from "../../src/protocol/sign.ts";
 import type { FixedPart, State } from "../../src/protocol/state.ts";
 import type { Bytes32, Hex } from "../../src/protocol/types.ts";
@@ -22,7 +23,7 @@ import type { Collateral, Fraction } from "../../src/protocol/units.ts";
 import { startTestChain, type TestChain } from "../helpers/chain.ts";
 import {
   balances, bothSign, BTC, candidateOf, CHALLENGE_DURATION, challengeArgs, chainNow, ETH, fakeOracle, fund, hub, marginProof,
-  newFixedPart, outsider, position, px, revertReason, signedReport, TERMS, trader, usd, verdict,
+  newFixedPart, oracle, outsider, position, px, revertReason, signedReport, TERMS, trader, usd, verdict,
 } from "./margin-app.fixture.ts";
 
 const test = suite<{ chain: TestChain }>("MarginApp", {} as { chain: TestChain });
@@ -59,7 +60,11 @@ function tamper(chain: TestChain, candidate: State, margin: MarginState, change:
   const m = { ...margin, ...change.margin };
   return {
     ...candidate,
-    appData: encodeAppData(m),
+    appData: encodeSettlementAppData(
+      { oracle: m.oracle, riskParamsHash: m.riskParamsHash, terms: m.terms ?? [] },
+      m.traderCash,
+      m.marks as readonly PriceReport[],
+    ),
     outcome: marginOutcome(chain.addresses.token, trader.address, hub.address, change.trader ?? base.trader, change.hub ?? base.hub),
     ...change.state,
   };
@@ -76,6 +81,15 @@ async function expectRejected(chain: TestChain, fixed: FixedPart, proof: State, 
   assert.is(ok, false, `${opts.name ?? pattern}: accepted`);
   assert.match(reason, pattern, opts.name);
 }
+
+test("a state's constantsHash is MarginApp's, and a state's appData is 576 bytes for one position", async ({ chain }) => {
+  const risk = ("0x" + "5b".repeat(32)) as Bytes32;
+  const ours = rememberChannelConstants(oracle.address, risk, TERMS);
+  assert.is(await chain.marginApp.constantsHash(oracle.address, risk, termsToAbi(TERMS)), ours);
+  assert.is.not(await chain.marginApp.constantsHash(hub.address, risk, termsToAbi(TERMS)), ours);
+  const { proof } = await btcLong(chain, usd(5_000n));
+  assert.is((proof.state.appData.length - 2) / 2, 576);
+});
 
 test("rule 1 (consensus) is unchanged: both signatures and no proof", async ({ chain }) => {
   const { fixed, proof } = await btcLong(chain, usd(5_000n));
@@ -173,7 +187,7 @@ test("rejects stale, future, not-newer and wrongly signed prices", async ({ chai
   const v = Number.parseInt(sig.slice(128, 130), 16);
   const highS = ("0x" + sig.slice(0, 64) + (N - s).toString(16).padStart(64, "0") + (v === 27 ? "1c" : "1b")) as Hex;
   const base = candidateOf(chain, proof, F, [good], now);
-  const malleable = tamper(chain, base.state, base.settlement.state, { margin: { marks: [{ ...good, signature: highS }] } }, base.settlement);
+  const malleable = tamper(chain, base.state, base.settlement.state, { margin: { marks: [{ ...good, signature: highS }] as PriceReport[] } }, base.settlement);
   await expectRejected(chain, fixed, proof.state, malleable, /not signed by the oracle/, { name: "high-s" });
 
   // not newer than the proof's mark (equal, older), with the proof marked 10 s ago so freshness is not what fails
@@ -288,12 +302,16 @@ test("rejects a missing report, a report for another market and a changed oracle
   await expectRejected(chain, fixed, proof.state, with_({ marks: [btc] }), /one report per proof position/, { name: "missing ETH report" });
   await expectRejected(chain, fixed, proof.state, with_({ marks: [eth, btc] }), /report market differs/, { name: "reports out of order" });
   await expectRejected(chain, fixed, proof.state, with_({ marks: [btc, btc] }), /report market differs/, { name: "BTC twice" });
-  await expectRejected(chain, fixed, proof.state, with_({ oracle: fakeOracle.address }), /oracle changed/);
-  await expectRejected(chain, fixed, proof.state, with_({ riskParamsHash: ("0x" + "77".repeat(32)) as Bytes32 }), /riskParamsHash changed/);
+  await expectRejected(chain, fixed, proof.state, with_({ oracle: fakeOracle.address }), /constants differ from the proof's/, { name: "oracle changed" });
+  await expectRejected(chain, fixed, proof.state, with_({ riskParamsHash: ("0x" + "77".repeat(32)) as Bytes32 }), /constants differ from the proof's/, { name: "riskParamsHash changed" });
   const looser = TERMS.map((t) => ({ ...t, liquidationPenalty: 0n as Fraction }));
-  await expectRejected(chain, fixed, proof.state, with_({ terms: looser }), /terms changed/);
-  await expectRejected(chain, fixed, proof.state, with_({ kind: StateKind.Liquidation }), /kind Settle/);
-  await expectRejected(chain, fixed, proof.state, with_({ positions: proof.margin.positions }), /no positions/);
+  await expectRejected(chain, fixed, proof.state, with_({ terms: looser }), /constants differ from the proof's/, { name: "terms changed" });
+  // A candidate must be a settlement (format 3); a state (format 2) with no positions is not one.
+  const asState = { ...c.state, appData: encodeAppData({ ...s.state, kind: StateKind.Settle, positions: [] }) };
+  await expectRejected(chain, fixed, proof.state, asState, /candidate appData is not a settlement/);
+  // ... and a proof must be a state: a settlement as proof is refused.
+  const settlementProof = { ...proof.state, appData: c.state.appData };
+  await expectRejected(chain, fixed, settlementProof, c.state, /proof appData is not a state/);
   // a proof whose terms lack a held market cannot be settled unilaterally
   const bare = marginProof(chain, fixed, { turnNum: 3, cash: usd(10_000n), funding: F, positions: proof.margin.positions, marks: proof.margin.marks, terms: TERMS.filter((t) => t.market === BTC) });
   const bareCandidate = tamper(chain, c.state, { ...s.state, terms: bare.margin.terms! }, {}, s);

@@ -20,7 +20,7 @@ export function report(market: MarketId, price: bigint, timestamp: bigint): Pric
 
 export function emptyChannel(): Channel {
   const state: MarginState = Object.freeze({
-    version: 1,
+    version: 2,
     kind: StateKind.Open,
     riskParamsHash: ZERO32,
     oracle: ("0x" + "11".repeat(20)) as Address,

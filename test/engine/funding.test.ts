@@ -130,7 +130,7 @@ const HOUR = 3_600n;
 /** A state holding `size` of BTC at funding index `index`, marked at `price` at `at`. */
 function holding(index: bigint, price: bigint, at: bigint, size: bigint = qty(1)): MarginState {
   return {
-    version: 1,
+    version: 2,
     kind: StateKind.Trade,
     riskParamsHash: ZERO32,
     oracle: ("0x" + "11".repeat(20)) as Address,

@@ -1,9 +1,9 @@
 /**
  * The fixed-layout appData encoder against ethers' generic AbiCoder, which
  * stays here as the reference: for randomized margin states (0–4 positions
- * with negative and extreme int256 values, 0–4 marks with empty and 65-byte
- * signatures, 0–3 terms of 0–4 tiers, uint extremes, addresses and hex in any
- * accepted case) the bytes must be identical; the decode cache seeded by
+ * with negative and extreme int256 values, 0–4 marks, 0–3 terms of 0–4
+ * tiers, uint extremes, addresses and hex in any accepted case) the bytes
+ * must be identical; the decode cache seeded by
  * `encodeAppData` must hold exactly what the decoder returns; inputs ethers
  * refuses must be refused, as a ProtocolError naming the field.
  *
@@ -24,7 +24,7 @@ import {
   decodeAppDataEthers,
   decodeAppDataUncached,
   encodeAppData,
-  MARGIN_STATE_V1_ABI_TYPE,
+  encodeAppDataEthers,
 } from "../../src/protocol/app-data.ts";
 import { marketIdToBytes32 } from "../../src/protocol/parse.ts";
 import { ProtocolError } from "../../src/errors/protocol.ts";
@@ -36,28 +36,7 @@ const abi = AbiCoder.defaultAbiCoder();
 const hexOf = (b: Uint8Array) => "0x" + Buffer.from(b).toString("hex");
 
 // ---- reference: ethers (the encoder src/protocol/app-data.ts used before) ----
-function ethersEncode(state: MarginState): string {
-  const payload = abi.encode(
-    [MARGIN_STATE_V1_ABI_TYPE],
-    [
-      [
-        state.kind,
-        state.riskParamsHash,
-        state.oracle,
-        state.traderCash,
-        state.positions.map((p) => [marketIdToBytes32(p.market), p.size, p.costBasis, p.fundingIndex]),
-        state.marks.map((m) => [marketIdToBytes32(m.market), m.price, m.timestamp, m.signature]),
-        (state.terms ?? []).map((t) => [
-          marketIdToBytes32(t.market),
-          t.settleWindow,
-          t.liquidationPenalty,
-          t.tiers.map((x) => [x.notionalFloor, x.mmf, x.mmDeduction]),
-        ]),
-      ],
-    ],
-  );
-  return abi.encode(["uint8", "bytes"], [1, payload]);
-}
+const ethersEncode = (state: MarginState): string => encodeAppDataEthers(state);
 
 // ---- arbitraries ---------------------------------------------------------------
 const INT256_MIN = -(2n ** 255n);
@@ -92,16 +71,13 @@ const rec = <T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }) => fc.record(mode
 
 const marginState = (kind: fc.Arbitrary<number>) =>
   rec({
-    version: fc.constant(1 as const),
+    version: fc.constant(2 as const),
     kind,
     riskParamsHash: hex(32).map((h) => h as unknown as Bytes32),
     oracle: address,
     traderCash: int256,
     positions: fc.array(rec({ market, size: int256, costBasis: int256, fundingIndex: int256 }), { maxLength: 4 }),
-    marks: fc.array(
-      rec({ market, price: uint(256), timestamp: uint(64), signature: fc.oneof(hex(65), fc.constant("0x" as Hex)) }),
-      { maxLength: 4 },
-    ),
+    marks: fc.array(rec({ market, price: uint(256), timestamp: uint(64) }), { maxLength: 4 }),
     terms: fc.option(
       fc.array(
         rec({
@@ -142,7 +118,6 @@ test("decode(encode(x)) round-trips, and the seeded cache entry equals the decod
         ...state,
         riskParamsHash: state.riskParamsHash.toLowerCase(),
         oracle: getAddress(state.oracle),
-        marks: state.marks.map((m) => ({ ...m, signature: m.signature.toLowerCase() })),
         terms: state.terms ?? [],
       });
     }),
@@ -152,7 +127,7 @@ test("decode(encode(x)) round-trips, and the seeded cache entry equals the decod
 
 test("a kind MarginApp does not know is encoded as ethers would, but not seeded (decode refuses it)", () => {
   const state = {
-    version: 1,
+    version: 2,
     kind: 6,
     riskParamsHash: ("0x" + "00".repeat(32)) as Bytes32,
     oracle: ("0x" + "00".repeat(20)) as Address,
@@ -170,13 +145,13 @@ test("a kind MarginApp does not know is encoded as ethers would, but not seeded 
 
 test("safe-integer numbers encode as their bigint values", () => {
   const asBigint = {
-    version: 1,
+    version: 2,
     kind: 1,
     riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32,
     oracle: ("0x" + "aa".repeat(20)) as Address,
     traderCash: -7n,
     positions: [{ market: "BTC-PERP", size: -1n, costBasis: 2n ** 53n - 1n, fundingIndex: -(2n ** 53n - 1n) }],
-    marks: [{ market: "BTC-PERP", price: 5n, timestamp: 1_700_000_000n, signature: "0x" }],
+    marks: [{ market: "BTC-PERP", price: 5n, timestamp: 1_700_000_000n }],
     terms: [
       {
         market: "BTC-PERP",
@@ -190,7 +165,7 @@ test("safe-integer numbers encode as their bigint values", () => {
     ...asBigint,
     traderCash: -7,
     positions: [{ market: "BTC-PERP", size: -1, costBasis: 2 ** 53 - 1, fundingIndex: -(2 ** 53 - 1) }],
-    marks: [{ market: "BTC-PERP", price: 5, timestamp: 1_700_000_000, signature: "0x" }],
+    marks: [{ market: "BTC-PERP", price: 5, timestamp: 1_700_000_000 }],
     terms: [
       {
         market: "BTC-PERP",
@@ -207,13 +182,13 @@ test("safe-integer numbers encode as their bigint values", () => {
 
 // ---- refusals ----------------------------------------------------------------------
 const good = {
-  version: 1,
+  version: 2,
   kind: 1,
   riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32,
   oracle: getAddress("0x" + "a5".repeat(20)) as Address,
   traderCash: 5n,
   positions: [{ market: "BTC-PERP", size: 1n, costBasis: 1n, fundingIndex: 0n }],
-  marks: [{ market: "BTC-PERP", price: 1n, timestamp: 1n, signature: ("0x" + "ab".repeat(65)) as Hex }],
+  marks: [{ market: "BTC-PERP", price: 1n, timestamp: 1n }],
   terms: [
     {
       market: "BTC-PERP",
@@ -250,8 +225,6 @@ const refused: [string, string, object][] = [
   ["mmDeduction above uint256", "OUT_OF_RANGE", tier({ mmDeduction: 2n ** 256n })],
   ["short riskParamsHash", "INVALID_HEX", { ...good, riskParamsHash: "0x1234" }],
   ["non-hex riskParamsHash", "INVALID_HEX", { ...good, riskParamsHash: "0x" + "zz".repeat(32) }],
-  ["odd-length signature", "INVALID_HEX", mark({ signature: "0x123" })],
-  ["non-hex signature", "INVALID_HEX", mark({ signature: "0xzz" })],
   ["bad oracle checksum", "INVALID_ADDRESS", { ...good, oracle: badChecksum }],
   ["short oracle", "INVALID_ADDRESS", { ...good, oracle: "0x1234" }],
   ["lower-case market id", "INVALID_MARKET_ID", position({ market: "btc" })],
@@ -491,12 +464,6 @@ decoder("non-canonical forms ethers would accept are refused as INVALID_APP_DATA
         b[markAt(b) + 2 * WORD] = 0x80;
       },
     ],
-    [
-      "signature padding not zero",
-      (b) => {
-        b[signatureAt(b) + WORD + 65] = 0xee;
-      },
-    ],
   ];
   for (const [name, change] of variants) {
     const b = canonical.slice();
@@ -518,25 +485,12 @@ decoder("non-canonical forms ethers would accept are refused as INVALID_APP_DATA
     assert.equal(decodeAppDataEthers(appData), reference);
     sameAsEthers(appData);
   }
-  // two mark offsets aliasing one element: a valid ABI value, not the encoder's layout
-  const twoMarks = { ...good, marks: [good.marks[0]!, good.marks[0]!] } as MarginState;
-  const b = bytesOf(encodeAppData(twoMarks));
-  const marksBody =
-    4 * WORD + Number(BigInt(hexOf(b.subarray(4 * WORD + 5 * WORD, 4 * WORD + 6 * WORD)))) + 4 * WORD + WORD;
-  b.copyWithin(marksBody + WORD, marksBody, marksBody + WORD); // second offset := first
-  sameAsEthers(asHex(b));
-  assert.is(decodeMarginAppDataHex(asHex(b)), undefined);
 });
 
-/** The mark's tuple in `good`'s encoding starts after the positions (one) and the marks length and offset words. */
+/** The mark's tuple in `good`'s encoding: the first element after the marks array's length word. */
 function markAt(b: Uint8Array): number {
   const t0 = 4 * WORD;
-  const marksArray = t0 + Number(BigInt(hexOf(b.subarray(t0 + 5 * WORD, t0 + 6 * WORD))));
-  return marksArray + WORD + Number(BigInt(hexOf(b.subarray(marksArray + WORD, marksArray + 2 * WORD))));
-}
-function signatureAt(b: Uint8Array): number {
-  const e = markAt(b);
-  return e + Number(BigInt(hexOf(b.subarray(e + 3 * WORD, e + 4 * WORD))));
+  return t0 + Number(BigInt(hexOf(b.subarray(t0 + 4 * WORD, t0 + 5 * WORD)))) + WORD;
 }
 
 decoder("malformed input gets ethers' error codes through decodeAppDataUncached", () => {
@@ -548,7 +502,7 @@ decoder("malformed input gets ethers' error codes through decodeAppDataUncached"
   };
   const withMarket = (bytes32: string) => {
     const b = canonical.slice();
-    b.set(bytesOf(bytes32), 4 * WORD + 7 * WORD + WORD); // the first position's market
+    b.set(bytesOf(bytes32), 4 * WORD + 5 * WORD + WORD); // the first position's market
     return asHex(b);
   };
   const cases: [string, string, string][] = [
@@ -558,7 +512,9 @@ decoder("malformed input gets ethers' error codes through decodeAppDataUncached"
     ["truncated by a word", asHex(canonical.subarray(0, canonical.length - WORD)), "INVALID_APP_DATA"],
     ["payload offset past the end", withWord(WORD, BigInt(canonical.length)), "INVALID_APP_DATA"],
     ["payload length past the end", withWord(2 * WORD, 1n << 40n), "INVALID_APP_DATA"],
-    ["version 2", withWord(0, 2n), "UNSUPPORTED_APP_DATA_VERSION"],
+    ["format 1 (replaced)", withWord(0, 1n), "UNSUPPORTED_APP_DATA_VERSION"],
+    ["format 4", withWord(0, 4n), "UNSUPPORTED_APP_DATA_VERSION"],
+    ["constants never known", withWord(5 * WORD, 0xeen), "UNKNOWN_CHANNEL_CONSTANTS"],
     ["kind 6", withWord(4 * WORD, 6n), "INVALID_APP_DATA"],
     [
       "lower-case market id",
@@ -578,8 +534,8 @@ decoder("malformed input gets ethers' error codes through decodeAppDataUncached"
     );
   }
   assert.throws(
-    () => decodeAppDataUncached(withWord(0, 2n)),
-    (e: unknown) => e instanceof ProtocolError && e.context.version === 2,
+    () => decodeAppDataUncached(withWord(0, 4n)),
+    (e: unknown) => e instanceof ProtocolError && e.context.version === 4,
   );
 });
 

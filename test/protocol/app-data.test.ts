@@ -2,8 +2,16 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { AbiCoder } from "ethers";
-import { decodeAppData, encodeAppData, MARGIN_STATE_V1_ABI_TYPE } from "../../src/protocol/app-data.ts";
-import { StateKind, type MarginState } from "../../src/protocol/margin-state.ts";
+import { AbiCoder as Coder, keccak256 } from "ethers";
+import {
+  decodeAppData,
+  encodeAppData,
+  encodeSettlementAppData,
+  MARGIN_STATE_V2_ABI_TYPE,
+  settlementConstantsHash,
+} from "../../src/protocol/app-data.ts";
+import { CHANNEL_CONSTANTS_ABI_TYPES, rememberChannelConstants } from "../../src/protocol/channel-constants.ts";
+import { StateKind, type MarginState, type PriceReport } from "../../src/protocol/margin-state.ts";
 import { ProtocolError } from "../../src/errors/protocol.ts";
 import type { Address, Bytes32, Hex, MarketId } from "../../src/protocol/types.ts";
 import type { Collateral, Fraction, Price, Size } from "../../src/protocol/units.ts";
@@ -16,7 +24,7 @@ const market = fc.stringMatching(/^[A-Z0-9][A-Z0-9-]{0,30}$/).map((s) => s as Ma
 
 const marginState: fc.Arbitrary<MarginState> = fc.record(
   {
-    version: fc.constant(1 as const),
+    version: fc.constant(2 as const),
     kind: fc.constantFrom(...Object.values(StateKind)),
     riskParamsHash: hex(32).map((h) => h as unknown as Bytes32),
     oracle: hex(20).map(
@@ -45,7 +53,6 @@ const marginState: fc.Arbitrary<MarginState> = fc.record(
           market,
           price: fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }).map((v) => v as Price),
           timestamp: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
-          signature: fc.oneof(hex(65), fc.constant("0x" as Hex)),
         },
         { noNullPrototype: true },
       ),
@@ -88,7 +95,7 @@ test("round-trips every margin state exactly", () => {
 
 test("a known state has a stable encoding (the layout MarginApp decodes)", () => {
   const state: MarginState = {
-    version: 1,
+    version: 2,
     kind: StateKind.Trade,
     riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32,
     oracle: "0x00000000000000000000000000000000000000AA" as Address,
@@ -101,7 +108,6 @@ test("a known state has a stable encoding (the layout MarginApp decodes)", () =>
         market: "BTC-PERP" as MarketId,
         price: 5_000_000_000_000n as Price,
         timestamp: 1_700_000_000n,
-        signature: "0x" as Hex,
       },
     ],
     terms: [
@@ -121,21 +127,99 @@ test("a known state has a stable encoding (the layout MarginApp decodes)", () =>
     ],
   };
   const encoded = encodeAppData(state);
-  const [version, payload] = AbiCoder.defaultAbiCoder().decode(["uint8", "bytes"], encoded);
-  assert.is(version, 1n);
-  const [decoded] = AbiCoder.defaultAbiCoder().decode([MARGIN_STATE_V1_ABI_TYPE], payload);
+  assert.is((encoded.length - 2) / 2, 576, "one position and one mark: 576 bytes (format 1: 1,248)");
+  const [format, payload] = AbiCoder.defaultAbiCoder().decode(["uint8", "bytes"], encoded);
+  assert.is(format, 2n);
+  const [decoded] = AbiCoder.defaultAbiCoder().decode([MARGIN_STATE_V2_ABI_TYPE], payload);
   assert.is(decoded.positions[0].market, "0x4254432d50455250000000000000000000000000000000000000000000000000");
   assert.is(decoded.positions[0].size, -5n);
   assert.is(decoded.marks[0].price, 5_000_000_000_000n);
-  assert.is(decoded.terms[0].market, decoded.positions[0].market);
-  assert.is(decoded.terms[0].settleWindow, 15n);
-  assert.is(decoded.terms[0].tiers[1].mmDeduction, 20_000_000_000_000_000n);
+  // The constants hash, recomputed here from its definition rather than by the module under test.
+  const terms = state.terms!.map((t) => [
+    decoded.positions[0].market,
+    t.settleWindow,
+    t.liquidationPenalty,
+    t.tiers.map((x) => [x.notionalFloor, x.mmf, x.mmDeduction]),
+  ]);
+  const preimage = new Coder().encode([...CHANNEL_CONSTANTS_ABI_TYPES], [state.oracle, state.riskParamsHash, terms]);
+  assert.is(decoded.constantsHash, keccak256(preimage));
   assert.equal(decodeAppData(encoded), state);
+});
+
+test("a state committing to constants this process never knew is UNKNOWN_CHANNEL_CONSTANTS", () => {
+  const stranger = ("0x" + "ee".repeat(32)) as Bytes32;
+  const payload = AbiCoder.defaultAbiCoder().encode(
+    [MARGIN_STATE_V2_ABI_TYPE],
+    [[StateKind.Trade, stranger, 5n, [], []]],
+  );
+  const appData = AbiCoder.defaultAbiCoder().encode(["uint8", "bytes"], [2, payload]) as Hex;
+  try {
+    decodeAppData(appData);
+    assert.unreachable("decoded");
+  } catch (e) {
+    assert.instance(e, ProtocolError);
+    assert.is((e as ProtocolError).code, "UNKNOWN_CHANNEL_CONSTANTS");
+  }
+});
+
+test("a unilateral candidate (format 3) carries the constants and the signed reports, and decodes alone", () => {
+  const constants = {
+    oracle: "0x00000000000000000000000000000000000000cc" as Address,
+    riskParamsHash: ("0x" + "33".repeat(32)) as Bytes32,
+    terms: [
+      {
+        market: "ETH-PERP" as MarketId,
+        settleWindow: 15n,
+        liquidationPenalty: 10_000n as Fraction,
+        tiers: [{ notionalFloor: 0n as Collateral, mmf: 30_000n as Fraction, mmDeduction: 0n }],
+      },
+    ],
+  };
+  const reports: PriceReport[] = [
+    {
+      market: "ETH-PERP" as MarketId,
+      price: 3_000n as Price,
+      timestamp: 9n,
+      signature: ("0x" + "ab".repeat(65)) as Hex,
+    },
+  ];
+  const appData = encodeSettlementAppData(constants, -7n as Collateral, reports);
+  const decoded = decodeAppData(appData);
+  assert.is(decoded.kind, StateKind.Settle);
+  assert.is(decoded.traderCash, -7n);
+  assert.equal(decoded.positions, []);
+  assert.equal(decoded.marks, reports, "the reports keep their signatures");
+  assert.equal(decoded.terms, constants.terms);
+  // Its inline constants are checked against the proof's hash, and decoding it remembered nothing.
+  const stateOf = AbiCoder.defaultAbiCoder().encode(
+    ["uint8", "bytes"],
+    [
+      2,
+      AbiCoder.defaultAbiCoder().encode(
+        [MARGIN_STATE_V2_ABI_TYPE],
+        [[StateKind.Trade, settlementConstantsHash(decoded), 0n, [], []]],
+      ),
+    ],
+  ) as Hex;
+  assert.throws(
+    () => decodeAppData(stateOf),
+    (e: unknown) => (e as ProtocolError).code === "UNKNOWN_CHANNEL_CONSTANTS",
+  );
+  assert.is(
+    settlementConstantsHash(decoded),
+    rememberChannelConstants(constants.oracle, constants.riskParamsHash, constants.terms),
+  );
+  assert.is(decodeAppData(stateOf).riskParamsHash, constants.riskParamsHash, "known once remembered");
+  // Non-canonical bytes (a trailing word) are refused.
+  assert.throws(
+    () => decodeAppData((appData + "00".repeat(32)) as Hex),
+    (e: unknown) => (e as ProtocolError).code === "INVALID_APP_DATA",
+  );
 });
 
 test("a state without terms encodes an empty terms list", () => {
   const state: MarginState = {
-    version: 1,
+    version: 2,
     kind: StateKind.Open,
     riskParamsHash: ("0x" + "22".repeat(32)) as Bytes32,
     oracle: "0x00000000000000000000000000000000000000bb" as Address,
@@ -160,12 +244,14 @@ test("rejects garbage, unknown versions and bad market ids with typed errors", (
     codeOf(() => decodeAppData("0x1234" as Hex)),
     "INVALID_APP_DATA",
   );
-  const v2 = AbiCoder.defaultAbiCoder().encode(["uint8", "bytes"], [2, "0x"]) as Hex;
-  assert.is(
-    codeOf(() => decodeAppData(v2)),
-    "UNSUPPORTED_APP_DATA_VERSION",
-  );
-  const emptyPayload = AbiCoder.defaultAbiCoder().encode(["uint8", "bytes"], [1, "0x"]) as Hex;
+  for (const format of [1, 4]) {
+    const other = AbiCoder.defaultAbiCoder().encode(["uint8", "bytes"], [format, "0x"]) as Hex;
+    assert.is(
+      codeOf(() => decodeAppData(other)),
+      "UNSUPPORTED_APP_DATA_VERSION",
+    );
+  }
+  const emptyPayload = AbiCoder.defaultAbiCoder().encode(["uint8", "bytes"], [2, "0x"]) as Hex;
   assert.is(
     codeOf(() => decodeAppData(emptyPayload)),
     "INVALID_APP_DATA",

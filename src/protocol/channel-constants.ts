@@ -1,0 +1,152 @@
+/**
+ * A channel's constants (the oracle, the risk-parameter hash and the
+ * on-chain terms) and the hash every state commits to them by (appData
+ * format 2, ./app-data.ts). They are fixed per risk-parameter set, so the
+ * terms, about half of a version-1 state, went out with every update; now
+ * only their hash does, and the full constants travel once, in a unilateral
+ * candidate (format 3), where MarginApp reads them.
+ *
+ * Decoding a state needs the preimage of its hash: this module keeps the
+ * constants this process knows, by hash. They enter in two ways only: every
+ * state we encode (our own states, so we know their constants), and every
+ * risk-parameter set a side knows (engine/param-sets.ts `ParamSets`, which
+ * covers restores and a counterparty's proposals under a set we know).
+ * Decoding never adds an entry, so a peer cannot grow this map; an unknown
+ * hash is UNKNOWN_CHANNEL_CONSTANTS, a state we never agreed to.
+ */
+import { AbiCoder, getAddress } from "ethers";
+import { ProtocolError } from "../errors/protocol.ts";
+import { keccak256 } from "./keccak.ts";
+import { marketIdToBytes32, parseUint } from "./parse.ts";
+import type { MarketTerms } from "./margin-state.ts";
+import type { Address, Bytes32 } from "./types.ts";
+import type { Collateral, Fraction } from "./units.ts";
+
+export interface ChannelConstants {
+  readonly oracle: Address;
+  readonly riskParamsHash: Bytes32;
+  readonly terms: readonly MarketTerms[];
+}
+
+/** The ABI of the hash's preimage, as MarginApp.constantsHash encodes it. */
+export const CHANNEL_CONSTANTS_ABI_TYPES = [
+  "address",
+  "bytes32",
+  "tuple(bytes32 market, uint64 settleWindow, uint32 liquidationPenalty, " +
+    "tuple(uint256 notionalFloor, uint32 mmf, uint256 mmDeduction)[] tiers)[]",
+] as const;
+
+const abi = AbiCoder.defaultAbiCoder();
+const EMPTY_TERMS: readonly MarketTerms[] = Object.freeze([]);
+
+/** Known constants by hash, canonical (checksummed oracle, lowercase hash, frozen bigint terms). */
+const known = new Map<Bytes32, ChannelConstants>();
+/** Hashes by terms object, then by oracle and risk hash: an encode looks its hash up, never recomputes it. */
+const hashByTerms = new WeakMap<readonly MarketTerms[], Map<string, Bytes32>>();
+
+/**
+ * keccak256(abi.encode(oracle, riskParamsHash, terms)), remembered with its
+ * preimage so that states committing to it decode. The ABI encoding costs
+ * about a millisecond, so it runs once per terms object and pair.
+ */
+export function rememberChannelConstants(
+  oracle: Address,
+  riskParamsHash: Bytes32,
+  terms: readonly MarketTerms[] | undefined,
+): Bytes32 {
+  const list = terms ?? EMPTY_TERMS;
+  let byPair = hashByTerms.get(list);
+  const pair = oracle + riskParamsHash;
+  const hit = byPair?.get(pair);
+  if (hit !== undefined) return hit;
+  const constants = canonical(oracle, riskParamsHash, list);
+  const hash = hashOf(constants);
+  if (!known.has(hash)) known.set(hash, constants);
+  if (byPair === undefined) hashByTerms.set(list, (byPair = new Map()));
+  byPair.set(pair, hash);
+  // The canonical terms object is what decoded states carry: re-encoding them hits the memo too.
+  const canonicalTerms = known.get(hash)!.terms;
+  if (canonicalTerms !== list) {
+    let canonicalPairs = hashByTerms.get(canonicalTerms);
+    if (canonicalPairs === undefined) hashByTerms.set(canonicalTerms, (canonicalPairs = new Map()));
+    canonicalPairs.set(known.get(hash)!.oracle + known.get(hash)!.riskParamsHash, hash);
+  }
+  return hash;
+}
+
+/** The constants a state's `constantsHash` commits to; UNKNOWN_CHANNEL_CONSTANTS if this process never knew them. */
+export function channelConstants(hash: Bytes32): ChannelConstants {
+  const constants = known.get(hash);
+  if (constants === undefined)
+    throw new ProtocolError("UNKNOWN_CHANNEL_CONSTANTS", { details: { constantsHash: hash } });
+  return constants;
+}
+
+/** The hash without remembering it (a candidate's inline constants, checked against its proof). */
+export function channelConstantsHash(constants: ChannelConstants): Bytes32 {
+  return hashOf(canonical(constants.oracle, constants.riskParamsHash, constants.terms));
+}
+
+function hashOf(c: ChannelConstants): Bytes32 {
+  let encoded: string;
+  try {
+    encoded = abi.encode(CHANNEL_CONSTANTS_ABI_TYPES, [c.oracle, c.riskParamsHash, termsToAbi(c.terms)]);
+  } catch (cause) {
+    throw new ProtocolError("INVALID_APP_DATA", { details: { field: "constants", reason: "not encodable" }, cause });
+  }
+  return ("0x" + Buffer.from(keccak256(Buffer.from(encoded.slice(2), "hex"))).toString("hex")) as Bytes32;
+}
+
+export function termsToAbi(terms: readonly MarketTerms[]): unknown[] {
+  return terms.map((t) => [
+    marketIdToBytes32(t.market),
+    t.settleWindow,
+    t.liquidationPenalty,
+    t.tiers.map((x) => [x.notionalFloor, x.mmf, x.mmDeduction]),
+  ]);
+}
+
+function canonical(oracle: Address, riskParamsHash: Bytes32, terms: readonly MarketTerms[]): ChannelConstants {
+  let checksummed: Address;
+  try {
+    checksummed = getAddress(oracle) as Address;
+  } catch (cause) {
+    throw new ProtocolError("INVALID_ADDRESS", { details: { field: "oracle" }, cause });
+  }
+  if (typeof riskParamsHash !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(riskParamsHash))
+    throw new ProtocolError("INVALID_HEX", { details: { field: "riskParamsHash" } });
+  if (!Array.isArray(terms))
+    throw new ProtocolError("INVALID_APP_DATA", { details: { field: "terms", reason: "not an array" } });
+  try {
+    return canonicalTerms(checksummed, riskParamsHash, terms);
+  } catch (cause) {
+    if (cause instanceof ProtocolError) throw cause;
+    throw new ProtocolError("INVALID_APP_DATA", { details: { field: "terms", reason: "malformed" }, cause });
+  }
+}
+
+function canonicalTerms(oracle: Address, riskParamsHash: Bytes32, terms: readonly MarketTerms[]): ChannelConstants {
+  return Object.freeze({
+    oracle,
+    riskParamsHash: riskParamsHash.toLowerCase() as Bytes32,
+    terms: Object.freeze(
+      terms.map((t) => {
+        marketIdToBytes32(t.market); // INVALID_MARKET_ID
+        return Object.freeze({
+          market: t.market,
+          settleWindow: parseUint(t.settleWindow, 64, "terms.settleWindow"),
+          liquidationPenalty: parseUint(t.liquidationPenalty, 32, "terms.liquidationPenalty") as Fraction,
+          tiers: Object.freeze(
+            t.tiers.map((x) =>
+              Object.freeze({
+                notionalFloor: parseUint(x.notionalFloor, 256, "tiers.notionalFloor") as Collateral,
+                mmf: parseUint(x.mmf, 32, "tiers.mmf") as Fraction,
+                mmDeduction: parseUint(x.mmDeduction, 256, "tiers.mmDeduction"),
+              }),
+            ),
+          ),
+        });
+      }),
+    ),
+  });
+}
