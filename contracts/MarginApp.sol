@@ -114,15 +114,18 @@ contract MarginApp is IForceMoveApp, EIP712 {
     }
 
     function _decodeState(bytes calldata appData) internal pure returns (MarginStateV2 memory state) {
-        (uint8 format, bytes memory payload) = abi.decode(appData, (uint8, bytes));
-        require(format == FORMAT_STATE, "MarginApp: proof appData is not a state (format 2)");
-        state = abi.decode(payload, (MarginStateV2));
+        require(_format(appData) == FORMAT_STATE, "MarginApp: proof appData is not a state (format 2)");
+        (, state) = abi.decode(appData, (uint8, MarginStateV2));
     }
 
     function _decodeSettlement(bytes calldata appData) internal pure returns (SettlementV2 memory settlement) {
-        (uint8 format, bytes memory payload) = abi.decode(appData, (uint8, bytes));
-        require(format == FORMAT_SETTLEMENT, "MarginApp: candidate appData is not a settlement (format 3)");
-        settlement = abi.decode(payload, (SettlementV2));
+        require(_format(appData) == FORMAT_SETTLEMENT, "MarginApp: candidate appData is not a settlement (format 3)");
+        (, settlement) = abi.decode(appData, (uint8, SettlementV2));
+    }
+
+    /// @dev The first word, read before the rest: each format is decoded with its own struct.
+    function _format(bytes calldata appData) internal pure returns (uint256) {
+        return appData.length < 32 ? 0 : uint256(bytes32(appData[:32]));
     }
 
     /// @dev Closes every proof position at reports[i] (which must be for positions[i].market).

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.17;
 
-/// @dev The margin appData, version 2, exactly as src/protocol/app-data.ts encodes it:
-/// appData = abi.encode(uint8 format, bytes payload), with
-///   format 2 (every signed state):        payload = abi.encode(MarginStateV2)
-///   format 3 (a unilateral candidate):    payload = abi.encode(SettlementV2)
+/// @dev The margin appData, exactly as src/protocol/app-data.ts encodes it:
+///   format 2 (every signed state):        appData = abi.encode(uint8 2, MarginStateV2)
+///   format 3 (a unilateral candidate):    appData = abi.encode(uint8 3, SettlementV2)
+/// The first word names the format, so a reader decodes each with its own struct.
 /// A state commits to its channel's constants (oracle, risk-parameter hash, on-chain terms) by hash
-/// only, keccak256(abi.encode(oracle, riskParamsHash, terms)); the full constants travel once, in the candidate of a unilateral settlement, the one place
-/// the contract reads them. Kept in one file so the contract and its libraries share one layout.
+/// only, keccak256(abi.encode(oracle, riskParamsHash, terms)); the full constants travel once, in
+/// the candidate of a unilateral settlement, the one place the contract reads them. Kept in one
+/// file so the contract and its libraries share one layout.
 
 /// @dev An oracle-signed price (EIP-712 PriceReport, see src/oracle/report.ts).
 struct PriceReport {

@@ -1,8 +1,7 @@
 /**
  * Fixed-layout ABI encoding of the margin appData, format 2 (a state):
  *
- *   abi.encode(uint8 2, bytes payload)
- *   payload = abi.encode(MARGIN_STATE_V2_ABI_TYPE)   (see ./app-data.ts)
+ *   abi.encode(uint8 2, MARGIN_STATE_V2_ABI_TYPE)   (see ./app-data.ts)
  *
  * Why: ethers' generic AbiCoder costs about 1.3 ms per margin state and was
  * the largest per-update item of the hub (`decide` → `successorOf`). As in
@@ -39,7 +38,7 @@ export const FORMAT_STATE = 2;
 const TWO_256 = 1n << 256n;
 const HEAD_WORDS = 5;
 
-/** `abi.encode(uint8 2, bytes abi.encode(MarginStateV2))` as bytes. */
+/** `abi.encode(uint8 2, MarginStateV2)` as bytes. */
 export function encodeMarginAppDataBytes(state: MarginState): Uint8Array {
   const positions = list(state.positions, "positions");
   const marks = list(state.marks, "marks");
@@ -48,16 +47,12 @@ export function encodeMarginAppDataBytes(state: MarginState): Uint8Array {
   const positionsSize = WORD + positions.length * 4 * WORD;
   const marksSize = WORD + marks.length * 3 * WORD;
   const tupleSize = HEAD_WORDS * WORD + positionsSize + marksSize;
-  const payloadSize = WORD + tupleSize;
 
-  const out = new Uint8Array(3 * WORD + payloadSize);
-  // ---- envelope: format, offset of the bytes, their length
+  const out = new Uint8Array(2 * WORD + tupleSize);
+  // ---- format, offset of the (dynamic) tuple, then the tuple's head
   out[WORD - 1] = FORMAT_STATE;
   out[2 * WORD - 1] = 2 * WORD;
-  writeUint(out, 2 * WORD, payloadSize, "payload.length");
-  // ---- payload: offset of the (dynamic) tuple, then the tuple's head
-  out[4 * WORD - 1] = WORD;
-  const t0 = 4 * WORD; // tuple offsets are relative to here
+  const t0 = 2 * WORD; // tuple offsets are relative to here
   out[t0 + WORD - 1] = Number(parseUint(state.kind, 8, "kind"));
   writeHex(out, t0 + WORD, constantsHash, 32, "constantsHash");
   writeInt256(out, t0 + 2 * WORD, state.traderCash, "traderCash");
@@ -267,14 +262,9 @@ class Reader {
  * (caught: ethers' path then names UNKNOWN_CHANNEL_CONSTANTS).
  */
 function readAppData(r: Reader): MarginState {
-  // ---- envelope: uint8 format, offset of the payload bytes; then the payload
+  // ---- uint8 format, offset of the tuple; then its head (trailing bytes fail the re-encoding check)
   if (r.small(0) !== FORMAT_STATE) throw new NotCanonical(); // ethers' path names the format it refuses
-  const payloadAt = r.follow(0, WORD);
-  const payloadLength = r.count(payloadAt, 1);
-  const p0 = payloadAt + WORD; // payload offsets are relative to here
-  if (p0 + payloadLength !== r.bytes.length) throw new NotCanonical(); // nothing after the payload
-  // ---- payload: offset of the (dynamic) tuple, then its head
-  const t0 = r.follow(p0, p0);
+  const t0 = r.follow(0, WORD);
   r.need(t0, HEAD_WORDS * WORD);
   const kind = r.small(t0);
   if (kind > MAX_KIND) throw new NotCanonical(); // ethers' path throws INVALID_APP_DATA { reason: "kind" }

@@ -2,8 +2,8 @@
  * ABI codec of the margin `appData`. ABI rather than msgpack because
  * MarginApp decodes the same bytes on chain with `abi.decode`.
  *
- * Layout: abi.encode(uint8 format, bytes payload). The format is read first
- * and the payload decoded with that format's struct:
+ * Layout: abi.encode(uint8 format, struct). The format word is read first
+ * and the rest decoded with that format's struct:
  *   - format 2, every signed state: MarginStateV2, which commits to the
  *     channel's constants (oracle, risk hash, terms) by one hash
  *     (./channel-constants.ts) and keeps marks without signatures;
@@ -11,7 +11,7 @@
  *     constants in full and the signed reports it settles at, which is all
  *     MarginApp's rule 2 reads (contracts/lib/MarginTypes.sol).
  * Format 1 (every state carrying its terms and signed marks, 1,248 bytes for
- * one position against 576 now) was replaced before any release; no
+ * one position against 512 now) was replaced before any release; no
  * deployed channel carries it.
  *
  * Encoding of a state is the fixed-layout writer of `./app-data-fast.ts`
@@ -85,9 +85,10 @@ export function encodeAppData(state: MarginState): Hex {
 /** ethers' AbiCoder encoding of format 2: the reference the fixed-layout writer is checked against. */
 export function encodeAppDataEthers(state: MarginState): Hex {
   const constantsHash = rememberChannelConstants(state.oracle, state.riskParamsHash, state.terms);
-  const payload = abi.encode(
-    [MARGIN_STATE_V2_ABI_TYPE],
+  return abi.encode(
+    ["uint8", MARGIN_STATE_V2_ABI_TYPE],
     [
+      FORMAT_STATE,
       [
         state.kind,
         constantsHash,
@@ -96,8 +97,7 @@ export function encodeAppDataEthers(state: MarginState): Hex {
         state.marks.map((m) => [marketIdToBytes32(m.market), m.price, m.timestamp]),
       ],
     ],
-  );
-  return abi.encode(["uint8", "bytes"], [FORMAT_STATE, payload]) as Hex;
+  ) as Hex;
 }
 
 /**
@@ -110,11 +110,11 @@ export function encodeSettlementAppData(
   cash: Collateral,
   reports: readonly PriceReport[],
 ): Hex {
-  let payload: string;
   try {
-    payload = abi.encode(
-      [SETTLEMENT_V2_ABI_TYPE],
+    return abi.encode(
+      ["uint8", SETTLEMENT_V2_ABI_TYPE],
       [
+        FORMAT_SETTLEMENT,
         [
           cash,
           constants.oracle,
@@ -123,12 +123,11 @@ export function encodeSettlementAppData(
           termsToAbi(constants.terms),
         ],
       ],
-    );
+    ) as Hex;
   } catch (cause) {
     if (cause instanceof ProtocolError) throw cause;
     throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "settlement not encodable" }, cause });
   }
-  return abi.encode(["uint8", "bytes"], [FORMAT_SETTLEMENT, payload]) as Hex;
 }
 
 /** How many decoded appData values are kept (least recently used goes first). */
@@ -180,19 +179,18 @@ const SETTLEMENT_FORMAT_WORD = "0x" + FORMAT_SETTLEMENT.toString(16).padStart(64
  */
 export function decodeAppDataEthers(appData: Hex): MarginState {
   let format: bigint;
-  let payload: string;
   try {
-    [format, payload] = abi.decode(["uint8", "bytes"], appData) as unknown as [bigint, string];
+    [format] = abi.decode(["uint8"], appData) as unknown as [bigint];
   } catch (cause) {
-    throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "envelope" }, cause });
+    throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "format" }, cause });
   }
-  if (format === BigInt(FORMAT_SETTLEMENT)) return decodeSettlement(appData, payload);
+  if (format === BigInt(FORMAT_SETTLEMENT)) return decodeSettlement(appData);
   if (format !== BigInt(FORMAT_STATE)) {
     throw new ProtocolError("UNSUPPORTED_APP_DATA_VERSION", { details: { version: Number(format) } });
   }
   let decoded: any;
   try {
-    [decoded] = abi.decode([MARGIN_STATE_V2_ABI_TYPE], payload);
+    [, decoded] = abi.decode(["uint8", MARGIN_STATE_V2_ABI_TYPE], appData);
   } catch (cause) {
     throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "payload" }, cause });
   }
@@ -228,10 +226,10 @@ export function decodeAppDataEthers(appData: Hex): MarginState {
  * candidate must not grow ./channel-constants.ts). Only the canonical
  * encoding is accepted, as for format 2.
  */
-function decodeSettlement(appData: Hex, payload: string): MarginState {
+function decodeSettlement(appData: Hex): MarginState {
   let decoded: any;
   try {
-    [decoded] = abi.decode([SETTLEMENT_V2_ABI_TYPE], payload);
+    [, decoded] = abi.decode(["uint8", SETTLEMENT_V2_ABI_TYPE], appData);
   } catch (cause) {
     throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "settlement payload" }, cause });
   }

@@ -82,13 +82,13 @@ async function expectRejected(chain: TestChain, fixed: FixedPart, proof: State, 
   assert.match(reason, pattern, opts.name);
 }
 
-test("a state's constantsHash is MarginApp's, and a state's appData is 576 bytes for one position", async ({ chain }) => {
+test("a state's constantsHash is MarginApp's, and a state's appData is 512 bytes for one position", async ({ chain }) => {
   const risk = ("0x" + "5b".repeat(32)) as Bytes32;
   const ours = rememberChannelConstants(oracle.address, risk, TERMS);
   assert.is(await chain.marginApp.constantsHash(oracle.address, risk, termsToAbi(TERMS)), ours);
   assert.is.not(await chain.marginApp.constantsHash(hub.address, risk, termsToAbi(TERMS)), ours);
   const { proof } = await btcLong(chain, usd(5_000n));
-  assert.is((proof.state.appData.length - 2) / 2, 576);
+  assert.is((proof.state.appData.length - 2) / 2, 512);
 });
 
 test("rule 1 (consensus) is unchanged: both signatures and no proof", async ({ chain }) => {

@@ -4,7 +4,9 @@
  * (CHANNEL_ALREADY_OPEN); a hostile hub pushing an action the trader never
  * asked for, answering another action, signing a trader's request first
  * (UNEXPECTED_ACTION, HUB_SIGNED_FIRST); a state committing to another
- * oracle (ORACLE_MISMATCH). The hostile hub takes the real hub's place
+ * oracle (ORACLE_MISMATCH), marked at a price no report says
+ * (STATE_MISMATCH) or committing to constants the trader never knew
+ * (UNKNOWN_CHANNEL_CONSTANTS). The hostile hub takes the real hub's place
  * (same libp2p key and port) and signs with the hub's key.
  */
 import { suite } from "uvu";
@@ -18,10 +20,12 @@ import { hubQuote } from "../../src/engine/trade.ts";
 import { createMessenger } from "../../src/net/messenger.ts";
 import { createNode } from "../../src/net/node.ts";
 import { PeerAuth } from "../../src/net/peer-auth.ts";
-import { encodeAppData } from "../../src/protocol/app-data.ts";
+import { AbiCoder } from "ethers";
+import { encodeAppData, MARGIN_STATE_V2_ABI_TYPE } from "../../src/protocol/app-data.ts";
 import { HUB, outcomeTotal } from "../../src/protocol/channel-setup.ts";
 import type { Message, Propose, WireAction } from "../../src/protocol/messages.ts";
 import { fixedPartOf, type VariablePart } from "../../src/protocol/state.ts";
+import type { Hex } from "../../src/protocol/types.ts";
 import type { Price, Size } from "../../src/protocol/units.ts";
 
 const PRICE = 60_000_00000000n as Price;
@@ -149,6 +153,33 @@ test("unrequested, mismatched, hub-signed-first and foreign-oracle proposals get
       },
     );
     assert.is(await pushed(foreign), "ORACLE_MISMATCH");
+    // A re-mark at a price no report says: marks carry no signature, so our recomputation from the
+    // proposal's (verified) reports is what catches it.
+    const faked = build(
+      { kind: "remark" },
+      {
+        edit: (v) => {
+          const m = marginStateOf({ ...hubSide.fixedPart, ...v });
+          return { ...v, appData: encodeAppData({ ...m, marks: [{ ...m.marks[0]!, price: (PRICE / 2n) as Price }] }) };
+        },
+      },
+    );
+    assert.is(await pushed(faked), "STATE_MISMATCH");
+    // A state committing to constants the trader never knew (here: a hash with no preimage anywhere).
+    const unknown = build(
+      { kind: "remark" },
+      {
+        edit: (v) => {
+          const m = marginStateOf({ ...hubSide.fixedPart, ...v });
+          const appData = AbiCoder.defaultAbiCoder().encode(
+            ["uint8", MARGIN_STATE_V2_ABI_TYPE],
+            [2, [m.kind, "0x" + "ee".repeat(32), m.traderCash, [], []]],
+          ) as Hex;
+          return { ...v, appData };
+        },
+      },
+    );
+    assert.is(await pushed(unknown), "UNKNOWN_CHANNEL_CONSTANTS");
     assert.is(trader.latest!.state.turnNum, before.state.turnNum, "nothing signed by both");
     assert.is((await trader.store.latestState(id))!.state.turnNum, before.state.turnNum, "nothing stored");
     // The same re-mark with the right oracle is signed: the refusals above were about what they name.

@@ -455,7 +455,7 @@ decoder("non-canonical forms ethers would accept are refused as INVALID_APP_DATA
     [
       "kind word with a high byte",
       (b) => {
-        b[4 * WORD + WORD - 2] = 1;
+        b[2 * WORD + WORD - 2] = 1;
       },
     ],
     [
@@ -489,7 +489,7 @@ decoder("non-canonical forms ethers would accept are refused as INVALID_APP_DATA
 
 /** The mark's tuple in `good`'s encoding: the first element after the marks array's length word. */
 function markAt(b: Uint8Array): number {
-  const t0 = 4 * WORD;
+  const t0 = 2 * WORD;
   return t0 + Number(BigInt(hexOf(b.subarray(t0 + 4 * WORD, t0 + 5 * WORD)))) + WORD;
 }
 
@@ -502,7 +502,7 @@ decoder("malformed input gets ethers' error codes through decodeAppDataUncached"
   };
   const withMarket = (bytes32: string) => {
     const b = canonical.slice();
-    b.set(bytesOf(bytes32), 4 * WORD + 5 * WORD + WORD); // the first position's market
+    b.set(bytesOf(bytes32), 2 * WORD + 5 * WORD + WORD); // the first position's market
     return asHex(b);
   };
   const cases: [string, string, string][] = [
@@ -510,12 +510,13 @@ decoder("malformed input gets ethers' error codes through decodeAppDataUncached"
     ["odd length", asHex(canonical).slice(0, -1), "INVALID_APP_DATA"],
     ["empty", "0x", "INVALID_APP_DATA"],
     ["truncated by a word", asHex(canonical.subarray(0, canonical.length - WORD)), "INVALID_APP_DATA"],
-    ["payload offset past the end", withWord(WORD, BigInt(canonical.length)), "INVALID_APP_DATA"],
-    ["payload length past the end", withWord(2 * WORD, 1n << 40n), "INVALID_APP_DATA"],
+    ["tuple offset past the end", withWord(WORD, BigInt(canonical.length)), "INVALID_APP_DATA"],
+    ["tuple offset huge", withWord(WORD, 1n << 40n), "INVALID_APP_DATA"],
+    ["positions length past the end", withWord(7 * WORD, 1n << 40n), "INVALID_APP_DATA"],
     ["format 1 (replaced)", withWord(0, 1n), "UNSUPPORTED_APP_DATA_VERSION"],
     ["format 4", withWord(0, 4n), "UNSUPPORTED_APP_DATA_VERSION"],
-    ["constants never known", withWord(5 * WORD, 0xeen), "UNKNOWN_CHANNEL_CONSTANTS"],
-    ["kind 6", withWord(4 * WORD, 6n), "INVALID_APP_DATA"],
+    ["constants never known", withWord(3 * WORD, 0xeen), "UNKNOWN_CHANNEL_CONSTANTS"],
+    ["kind 6", withWord(2 * WORD, 6n), "INVALID_APP_DATA"],
     [
       "lower-case market id",
       withMarket(marketIdToBytes32("BTC-PERP" as MarketId).replace("42", "62")),

@@ -127,10 +127,9 @@ test("a known state has a stable encoding (the layout MarginApp decodes)", () =>
     ],
   };
   const encoded = encodeAppData(state);
-  assert.is((encoded.length - 2) / 2, 576, "one position and one mark: 576 bytes (format 1: 1,248)");
-  const [format, payload] = AbiCoder.defaultAbiCoder().decode(["uint8", "bytes"], encoded);
+  assert.is((encoded.length - 2) / 2, 512, "one position and one mark: 512 bytes (format 1: 1,248)");
+  const [format, decoded] = AbiCoder.defaultAbiCoder().decode(["uint8", MARGIN_STATE_V2_ABI_TYPE], encoded);
   assert.is(format, 2n);
-  const [decoded] = AbiCoder.defaultAbiCoder().decode([MARGIN_STATE_V2_ABI_TYPE], payload);
   assert.is(decoded.positions[0].market, "0x4254432d50455250000000000000000000000000000000000000000000000000");
   assert.is(decoded.positions[0].size, -5n);
   assert.is(decoded.marks[0].price, 5_000_000_000_000n);
@@ -148,11 +147,10 @@ test("a known state has a stable encoding (the layout MarginApp decodes)", () =>
 
 test("a state committing to constants this process never knew is UNKNOWN_CHANNEL_CONSTANTS", () => {
   const stranger = ("0x" + "ee".repeat(32)) as Bytes32;
-  const payload = AbiCoder.defaultAbiCoder().encode(
-    [MARGIN_STATE_V2_ABI_TYPE],
-    [[StateKind.Trade, stranger, 5n, [], []]],
-  );
-  const appData = AbiCoder.defaultAbiCoder().encode(["uint8", "bytes"], [2, payload]) as Hex;
+  const appData = AbiCoder.defaultAbiCoder().encode(
+    ["uint8", MARGIN_STATE_V2_ABI_TYPE],
+    [2, [StateKind.Trade, stranger, 5n, [], []]],
+  ) as Hex;
   try {
     decodeAppData(appData);
     assert.unreachable("decoded");
@@ -192,14 +190,8 @@ test("a unilateral candidate (format 3) carries the constants and the signed rep
   assert.equal(decoded.terms, constants.terms);
   // Its inline constants are checked against the proof's hash, and decoding it remembered nothing.
   const stateOf = AbiCoder.defaultAbiCoder().encode(
-    ["uint8", "bytes"],
-    [
-      2,
-      AbiCoder.defaultAbiCoder().encode(
-        [MARGIN_STATE_V2_ABI_TYPE],
-        [[StateKind.Trade, settlementConstantsHash(decoded), 0n, [], []]],
-      ),
-    ],
+    ["uint8", MARGIN_STATE_V2_ABI_TYPE],
+    [2, [StateKind.Trade, settlementConstantsHash(decoded), 0n, [], []]],
   ) as Hex;
   assert.throws(
     () => decodeAppData(stateOf),
