@@ -4,7 +4,7 @@
  *
  * For each N, one child process fills a hub data directory directly with
  * SqliteStore (N channel records, status open, and their latest supported
- * state, turn 1, one BTC position, ~1.2 KB appData, real hub and trader
+ * state, turn 1, one BTC position, 512 B appData, real hub and trader
  * signatures; every appData differs: the template's cash, size and
  * cost-basis words are rewritten per channel). Then a fresh child starts a
  * real `Hub` on that directory (store, restore, libp2p node listening on
@@ -26,6 +26,7 @@ import { keccak_256 } from "@noble/hashes/sha3.js";
 import { utf8ToBytes } from "@noble/hashes/utils.js";
 import { restoreChannel } from "../src/channel/channel.ts";
 import { BTC_PERP_DEFAULTS } from "../src/engine/params.ts";
+import { paramSetOf } from "../src/engine/param-sets.ts";
 import { resolveHubConfig } from "../src/hub/config.ts";
 import { Hub } from "../src/hub/hub.ts";
 import { HUB, marginFixedPart, marginOutcome } from "../src/protocol/channel-setup.ts";
@@ -50,15 +51,28 @@ const TOKEN = "0x00000000000000000000000000000000000000bb" as Address;
 const APP = "0x00000000000000000000000000000000000000aa" as Address;
 const hub = signerFromPrivateKey(keccak_256(utf8ToBytes("bench-memory hub")), fillSigs);
 
+function hubConfig(dir: string) {
+  return resolveHubConfig({
+    listen: ["/ip4/127.0.0.1/tcp/0"],
+    dataDir: dir,
+    key: { plainKeyFile: "unused", allowPlainKey: true },
+    chain: { rpcUrl: "unused", chainId: 31337, adjudicator: APP, marginApp: APP, token: TOKEN },
+    oracle: { signer: hub.address },
+    markets: [BTC_PERP_DEFAULTS],
+  });
+}
+
 async function fill(n: number, file: string): Promise<void> {
   const distinct = Math.min(n, 10_000); // trader keys (the hub's verifying-key cache holds 10,000)
   const traders: Signer[] = Array.from({ length: distinct }, (_, i) =>
     signerFromPrivateKey(keccak_256(utf8ToBytes(`bench-memory trader ${i}`)), fillSigs),
   );
+  // Under the measured hub's own set and oracle: a state commits to them by hash, so the hub decodes only those.
+  const set = paramSetOf(hubConfig(".").engine);
   const template: MarginState = {
     version: 2,
     kind: 1,
-    riskParamsHash: ("0x" + "11".repeat(32)) as Bytes32,
+    riskParamsHash: set.hash,
     oracle: hub.address,
     traderCash: 0x7777777777n as never,
     positions: [{ market: BTC, size: 0x5555555555n as never, costBasis: 0x3333333333n as never, fundingIndex: 7n }],
@@ -69,17 +83,7 @@ async function fill(n: number, file: string): Promise<void> {
         timestamp: 1_700_000_000n,
       },
     ],
-    terms: [
-      {
-        market: BTC,
-        settleWindow: 15n,
-        liquidationPenalty: 10_000n as never,
-        tiers: [
-          { notionalFloor: 0n as never, mmf: 30_000n as never, mmDeduction: 0n },
-          { notionalFloor: (10n ** 12n) as never, mmf: 50_000n as never, mmDeduction: 2n * 10n ** 16n },
-        ],
-      },
-    ],
+    terms: set.terms,
   };
   const appData = encodeAppData(template);
   const w = (v: bigint) => v.toString(16).padStart(64, "0");
@@ -135,14 +139,7 @@ async function measure(n: number, dir: string): Promise<void> {
     const m = process.memoryUsage();
     return { heap: m.heapUsed, rss: m.rss };
   };
-  const config = resolveHubConfig({
-    listen: ["/ip4/127.0.0.1/tcp/0"],
-    dataDir: dir,
-    key: { plainKeyFile: "unused", allowPlainKey: true },
-    chain: { rpcUrl: "unused", chainId: 31337, adjudicator: APP, marginApp: APP, token: TOKEN },
-    oracle: { signer: hub.address },
-    markets: [BTC_PERP_DEFAULTS],
-  });
+  const config = hubConfig(dir);
   const node = new Hub({ config, signer: hub }); // no chain: start-up and memory only
   const t0 = performance.now();
   await node.start();

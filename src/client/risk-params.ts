@@ -13,7 +13,7 @@ import type { MarginState } from "../protocol/margin-state.ts";
 import type { RiskParamsNotice } from "../protocol/messages.ts";
 import type { SignedState } from "../protocol/state.ts";
 import type { Bytes32 } from "../protocol/types.ts";
-import { loadParamSets, saveParamSet } from "../store/param-sets.ts";
+import { loadChannelOracles, loadParamSets, saveChannelOracle, saveParamSet } from "../store/param-sets.ts";
 import type { TraderContext } from "./context.ts";
 
 export type RiskParamsPolicy = "matching-config" | "any" | "never" | ((offer: RiskParamsOffer) => boolean);
@@ -51,7 +51,7 @@ export class RiskParams {
   constructor(ctx: TraderContext, adopt: (hash: Bytes32) => Promise<SignedState>) {
     this.#ctx = ctx;
     this.#adopt = adopt;
-    this.#params = new ParamSets(ctx.init.oracle);
+    this.#params = new ParamSets([ctx.init.oracle]);
     this.#configured = paramSetOf(ctx.init.engine);
     if (this.#configured.hash !== ctx.init.riskParamsHash) {
       throw new ConfigError("INVALID_CONFIG", {
@@ -63,11 +63,16 @@ export class RiskParams {
     this.#params.add(this.#configured);
   }
 
-  /** Our set and every stored one; ours is stored so that a restart with changed parameters still knows it. */
+  /**
+   * Our set and every stored one, and every oracle our channels used; ours are stored so that a restart
+   * with changed parameters or oracle still decodes and judges our channels.
+   */
   async load(): Promise<void> {
     const { store, init } = this.#ctx;
     const { sets } = await loadParamSets(store);
     for (const set of sets) this.#params.add(set);
+    for (const oracle of await loadChannelOracles(store)) this.#params.addOracle(oracle);
+    await saveChannelOracle(store, init.oracle);
     for (const set of [this.#configured, ...(init.knownRiskParams ?? []).map(paramSetOf)]) {
       if (!sets.some((s) => s.hash === set.hash)) await saveParamSet(store, set);
       this.#params.add(set);

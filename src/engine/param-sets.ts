@@ -82,23 +82,30 @@ export function paramSetFromInput(input: unknown): ParamSet {
 /** The sets a side knows, by hash: the one it is configured with and every one a channel of its committed to. */
 export class ParamSets {
   readonly #sets = new Map<Bytes32, ParamSet>();
-  readonly #oracle: Address | undefined;
+  readonly #oracles = new Set<Address>();
 
   /**
-   * `oracle`: the one our channels use. Each set added under it makes the
-   * states committing to that set's constants decodable (protocol/channel-constants.ts),
-   * before any of them is restored or proposed to us.
+   * `oracles`: those our channels use. Every (oracle, set) pair known here
+   * makes the states committing to those constants decodable
+   * (protocol/channel-constants.ts), before any is restored or proposed to us.
    */
-  constructor(oracle?: Address) {
-    this.#oracle = oracle;
+  constructor(oracles: readonly Address[] = []) {
+    for (const oracle of oracles) this.addOracle(oracle);
   }
 
   /** Adds a set; true when it was not known before (the caller persists it). */
   add(set: ParamSet): boolean {
     if (this.#sets.has(set.hash)) return false;
     this.#sets.set(set.hash, set);
-    if (this.#oracle !== undefined) rememberChannelConstants(this.#oracle, set.hash, set.terms);
+    for (const oracle of this.#oracles) rememberChannelConstants(oracle, set.hash, set.terms);
     return true;
+  }
+
+  /** An oracle a channel of ours was opened under (the caller persists it). */
+  addOracle(oracle: Address): void {
+    if (this.#oracles.has(oracle)) return;
+    this.#oracles.add(oracle);
+    for (const set of this.#sets.values()) rememberChannelConstants(oracle, set.hash, set.terms);
   }
 
   get(hash: Bytes32): ParamSet | undefined {

@@ -27,7 +27,14 @@ import type { SignedState } from "../protocol/state.ts";
 import type { Bytes32, MarketId } from "../protocol/types.ts";
 import { PRICE_ONE, type Price } from "../protocol/units.ts";
 import type { Store } from "../store/store.ts";
-import { loadCurrentParams, loadParamSets, saveCurrentParams, saveParamSet } from "../store/param-sets.ts";
+import {
+  loadChannelOracles,
+  loadCurrentParams,
+  loadParamSets,
+  saveChannelOracle,
+  saveCurrentParams,
+  saveParamSet,
+} from "../store/param-sets.ts";
 import type { HubConfig } from "./config.ts";
 import type { EventSink } from "./events.ts";
 
@@ -56,7 +63,7 @@ export class ParamAdoption {
 
   constructor(init: ParamAdoptionInit) {
     this.#init = init;
-    this.#sets = new ParamSets(init.config.oracle.signer);
+    this.#sets = new ParamSets([init.config.oracle.signer]);
     this.current = paramSetOf(init.config.engine);
     this.#sets.add(this.current);
     this.#wire = wireParamsOf(this.current);
@@ -68,6 +75,8 @@ export class ParamAdoption {
     const { sets, invalid } = await loadParamSets(store);
     for (const set of sets) this.#sets.add(set);
     if (invalid.length > 0) this.#init.log("risk-params-invalid", { keys: invalid });
+    for (const oracle of await loadChannelOracles(store)) this.#sets.addOracle(oracle);
+    await saveChannelOracle(store, this.#init.config.oracle.signer);
     // The configured set, and earlier ones the operator lists for channels from before sets were stored.
     for (const set of [this.current, ...this.#init.config.riskParams.previous.map(paramSetOf)]) {
       if (sets.every((s) => s.hash !== set.hash)) await saveParamSet(store, set);

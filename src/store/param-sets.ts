@@ -1,7 +1,9 @@
 /**
  * Risk-parameter sets kept in the store's meta table, so a side restarted
  * with changed parameters still knows every set a channel of its committed
- * to (engine/param-sets.ts). Each set is stored once, under its hash, in its
+ * to (engine/param-sets.ts), and the oracles its channels were opened under:
+ * a state commits to (oracle, set) by one hash, so both are needed to decode
+ * it after the operator changes either. Each set is stored once, under its hash, in its
  * canonical input form; a set is never removed (a channel may come back to
  * life through sync or a dispute long after).
  *
@@ -9,12 +11,14 @@
  */
 import { fromJson, toJson } from "../protocol/bigint-json.ts";
 import { paramSetFromInput, paramSetInput, type ParamSet } from "../engine/param-sets.ts";
-import type { Bytes32 } from "../protocol/types.ts";
+import type { Address, Bytes32 } from "../protocol/types.ts";
 import type { Store } from "./store.ts";
 
 type MetaStore = Pick<Store, "getMeta" | "setMeta" | "metaWithPrefix">;
 
 const SET_PREFIX = "risk-params:";
+/** Every oracle our channels were opened under, so states committing to it decode after the operator changes it. */
+const ORACLE_PREFIX = "channel-oracle:";
 /** The hub's current set and when it became current (unix seconds): the notice period runs from then. */
 const CURRENT_KEY = "risk-params-current";
 
@@ -37,6 +41,16 @@ export async function loadParamSets(store: MetaStore): Promise<{ sets: ParamSet[
 
 export async function saveParamSet(store: MetaStore, set: ParamSet): Promise<void> {
   await store.setMeta(SET_PREFIX + set.hash, toJson(paramSetInput(set.config)));
+}
+
+export async function loadChannelOracles(store: MetaStore): Promise<Address[]> {
+  return [...(await store.metaWithPrefix(ORACLE_PREFIX)).keys()].map((key) => key.slice(ORACLE_PREFIX.length) as Address);
+}
+
+/** Records `oracle` (once) as one our channels may commit to. */
+export async function saveChannelOracle(store: MetaStore, oracle: Address): Promise<void> {
+  const key = ORACLE_PREFIX + oracle.toLowerCase();
+  if ((await store.getMeta(key)) === undefined) await store.setMeta(key, "1");
 }
 
 export async function loadCurrentParams(store: MetaStore): Promise<{ hash: Bytes32; since: bigint } | undefined> {

@@ -22,7 +22,10 @@ import {
 } from "../../src/engine/params.ts";
 import { applyAction, type Channel } from "../../src/engine/rules.ts";
 import { fromJson, toJson } from "../../src/protocol/bigint-json.ts";
-import type { Bytes32 } from "../../src/protocol/types.ts";
+import { AbiCoder, keccak256 } from "ethers";
+import { decodeAppDataUncached, MARGIN_STATE_V2_ABI_TYPE } from "../../src/protocol/app-data.ts";
+import { CHANNEL_CONSTANTS_ABI_TYPES, termsToAbi } from "../../src/protocol/channel-constants.ts";
+import type { Address, Bytes32, Hex } from "../../src/protocol/types.ts";
 import { big, BTC, px, qty, report, TestHub, usd } from "./fixtures.ts";
 
 const STRICTER_BTC = {
@@ -94,6 +97,37 @@ test("the registry knows each set once and names an unknown one", () => {
   assert.is(sets.lookup(set.hash), set);
   const unknown = sets.lookup(("0x" + "ab".repeat(32)) as Bytes32);
   assert.ok("code" in unknown && unknown.code === "RISK_PARAMS_UNKNOWN");
+});
+
+test("each (oracle, set) pair it knows makes states committing to those constants decodable", () => {
+  // A set and an oracle this process never encoded a state under, and the appData built by ethers,
+  // so only the registry's own entries can make it decode.
+  const set = paramSetOf(stricter());
+  const oracle = "0x00000000000000000000000000000000000a11ce" as Address;
+  const constantsHash = keccak256(
+    AbiCoder.defaultAbiCoder().encode([...CHANNEL_CONSTANTS_ABI_TYPES], [oracle, set.hash, termsToAbi(set.terms)]),
+  );
+  const appData = AbiCoder.defaultAbiCoder().encode(
+    ["uint8", MARGIN_STATE_V2_ABI_TYPE],
+    [2, [1, constantsHash, 5n, [], []]],
+  ) as Hex;
+  const code = () => {
+    try {
+      decodeAppDataUncached(appData);
+      return "decoded";
+    } catch (e) {
+      return (e as { code?: string }).code;
+    }
+  };
+  const sets = new ParamSets();
+  sets.add(set);
+  assert.is(code(), "UNKNOWN_CHANNEL_CONSTANTS", "a set without its oracle");
+  sets.addOracle(oracle);
+  assert.is(code(), "decoded");
+  const state = decodeAppDataUncached(appData);
+  assert.is(state.riskParamsHash, set.hash);
+  assert.is(state.oracle.toLowerCase(), oracle);
+  assert.equal(state.terms, set.terms);
 });
 
 /** A channel long `size` BTC at 100,000 on 10,000 under the default set, and the context of `current`. */

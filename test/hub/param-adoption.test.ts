@@ -16,8 +16,13 @@ import { resolveHubConfig, riskParamsHash, type HubConfig } from "../../src/hub/
 import { AtRiskIndex } from "../../src/engine/at-risk-index.ts";
 import { RiskBook } from "../../src/engine/book.ts";
 import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS, type MarketParamsInput } from "../../src/engine/params.ts";
+import { saveChannelOracle, saveParamSet } from "../../src/store/param-sets.ts";
 import { SqliteStore } from "../../src/store/sqlite-store.ts";
-import type { Bytes32, MarketId } from "../../src/protocol/types.ts";
+import { AbiCoder, keccak256 } from "ethers";
+import { paramSetOf } from "../../src/engine/param-sets.ts";
+import { decodeAppDataUncached, MARGIN_STATE_V2_ABI_TYPE } from "../../src/protocol/app-data.ts";
+import { CHANNEL_CONSTANTS_ABI_TYPES, termsToAbi } from "../../src/protocol/channel-constants.ts";
+import type { Address, Bytes32, Hex, MarketId } from "../../src/protocol/types.ts";
 import type { Price } from "../../src/protocol/units.ts";
 
 const BTC = "BTC-PERP" as MarketId;
@@ -35,13 +40,14 @@ function hubConfig(
   dir: string,
   markets: readonly MarketParamsInput[],
   previous: readonly (readonly MarketParamsInput[])[] = [],
+  oracle = "0x" + "00".repeat(19) + "01",
 ): HubConfig {
   const zero = "0x" + "00".repeat(19) + "01";
   return resolveHubConfig({
     dataDir: dir,
     key: { plainKeyFile: "unused", allowPlainKey: true },
     chain: { rpcUrl: "in-process", chainId: 31337, adjudicator: zero, marginApp: zero, token: zero },
-    oracle: { signer: zero },
+    oracle: { signer: oracle },
     riskParams: { noticeSeconds: 100, previous },
     markets,
   });
@@ -65,8 +71,9 @@ async function withAdoption<T>(
   now: bigint,
   use: (a: ParamAdoption, config: HubConfig) => T | Promise<T>,
   previous: readonly (readonly MarketParamsInput[])[] = [],
+  oracle?: string,
 ): Promise<T> {
-  const config = hubConfig(ctx.dir, markets, previous);
+  const config = hubConfig(ctx.dir, markets, previous, oracle);
   const store = new SqliteStore({ path: join(ctx.dir, "hub.db") });
   await store.start();
   try {
@@ -102,6 +109,49 @@ test("a restart with changed parameters still knows the old set; the notice cloc
     return a.stats();
   });
   assert.equal([again.known, again.since], [2, 5_000n], "same set: the notice period is not restarted");
+});
+
+test("a restart with another oracle still decodes the states committing to the one before", async (ctx) => {
+  // An oracle and a set no state in this process was encoded under; the appData is built by ethers,
+  // so only what the restarted hub registers from its store can make it decode.
+  const before = "0x00000000000000000000000000000000000b0b01";
+  const markets = [{ ...ETH_PERP_DEFAULTS, settleWindow: 17n }, BTC_PERP_DEFAULTS];
+  const set = paramSetOf(hubConfig(ctx.dir, markets).engine);
+  const appData = AbiCoder.defaultAbiCoder().encode(
+    ["uint8", MARGIN_STATE_V2_ABI_TYPE],
+    [
+      2,
+      [
+        1,
+        keccak256(
+          AbiCoder.defaultAbiCoder().encode(
+            [...CHANNEL_CONSTANTS_ABI_TYPES],
+            [before, set.hash, termsToAbi(set.terms)],
+          ),
+        ),
+        5n,
+        [],
+        [],
+      ],
+    ],
+  ) as Hex;
+  // What a hub under the earlier oracle left in its store, written without registering anything here.
+  const seed = new SqliteStore({ path: join(ctx.dir, "hub.db") });
+  await seed.start();
+  await saveParamSet(seed, set);
+  await saveChannelOracle(seed, before as Address);
+  await seed.stop();
+  assert.throws(() => decodeAppDataUncached(appData), /constants/, "unknown before the restart");
+  await withAdoption(
+    ctx,
+    NEW_MARKETS,
+    2_000n,
+    () => {
+      assert.is(decodeAppDataUncached(appData).oracle.toLowerCase(), before);
+    },
+    [],
+    "0x00000000000000000000000000000000000b0b02",
+  );
 });
 
 test("a channel on the older set is liquidatable by its own maintenance terms; adopting moves it to the hub's index", async (ctx) => {
