@@ -2,7 +2,7 @@
  * A channel's constants (the oracle, the risk-parameter hash and the
  * on-chain terms) and the hash every state commits to them by (appData
  * format 2, ./app-data.ts). They are fixed per risk-parameter set, so the
- * terms, about half of a version-1 state, went out with every update; now
+ * terms, about half of a format-1 state, went out with every update; now
  * only their hash does, and the full constants travel once, in a unilateral
  * candidate (format 3), where MarginApp reads them.
  *
@@ -47,7 +47,8 @@ const hashByTerms = new WeakMap<readonly MarketTerms[], Map<string, Bytes32>>();
 /**
  * keccak256(abi.encode(oracle, riskParamsHash, terms)), remembered with its
  * preimage so that states committing to it decode. The ABI encoding costs
- * about a millisecond, so it runs once per terms object and pair.
+ * about a millisecond, so it runs once per terms object and pair (terms are
+ * treated as immutable: ours are frozen).
  */
 export function rememberChannelConstants(
   oracle: Address,
@@ -55,23 +56,22 @@ export function rememberChannelConstants(
   terms: readonly MarketTerms[] | undefined,
 ): Bytes32 {
   const list = terms ?? EMPTY_TERMS;
-  let byPair = hashByTerms.get(list);
-  const pair = oracle + riskParamsHash;
-  const hit = byPair?.get(pair);
+  const hit = hashByTerms.get(list)?.get(oracle + riskParamsHash);
   if (hit !== undefined) return hit;
   const constants = canonical(oracle, riskParamsHash, list);
   const hash = hashOf(constants);
-  if (!known.has(hash)) known.set(hash, constants);
-  if (byPair === undefined) hashByTerms.set(list, (byPair = new Map()));
-  byPair.set(pair, hash);
-  // The canonical terms object is what decoded states carry: re-encoding them hits the memo too.
-  const canonicalTerms = known.get(hash)!.terms;
-  if (canonicalTerms !== list) {
-    let canonicalPairs = hashByTerms.get(canonicalTerms);
-    if (canonicalPairs === undefined) hashByTerms.set(canonicalTerms, (canonicalPairs = new Map()));
-    canonicalPairs.set(known.get(hash)!.oracle + known.get(hash)!.riskParamsHash, hash);
-  }
+  const stored = known.get(hash) ?? constants;
+  known.set(hash, stored);
+  memoize(list, oracle + riskParamsHash, hash);
+  // Decoded states carry the stored objects: re-encoding one hits the memo too.
+  memoize(stored.terms, stored.oracle + stored.riskParamsHash, hash);
   return hash;
+}
+
+function memoize(terms: readonly MarketTerms[], pair: string, hash: Bytes32): void {
+  let byPair = hashByTerms.get(terms);
+  if (byPair === undefined) hashByTerms.set(terms, (byPair = new Map()));
+  byPair.set(pair, hash);
 }
 
 /** The constants a state's `constantsHash` commits to; UNKNOWN_CHANNEL_CONSTANTS if this process never knew them. */
