@@ -5,10 +5,11 @@
  * in one process that cost 1.5× the hub per update and saturated first, so it
  * measured the traders. Here:
  *   - the hub is `nitro-margin hub start` in its own process pinned with
- *     `taskset` to core HUB_CORE (default 0); this process (Hardhat EDR chain,
- *     orchestration) is pinned to core GEN_CORE (default 1), and so are the
- *     GEN_PROCS load-generator processes it starts (scripts/drivers/load-gen.ts;
- *     they inherit its affinity), each with its own event loop;
+ *     `taskset` to HUB_CORE (a CPU list, default 0); this process (Hardhat EDR
+ *     chain, orchestration) is pinned to GEN_CORE (default 1; "1-3" on a larger
+ *     machine), and so are the GEN_PROCS (default 2) load-generator processes
+ *     it starts (scripts/drivers/load-gen.ts; they inherit its affinity), each
+ *     with its own event loop;
  *   - TRADERS channels are opened on chain by TraderClients here
  *     (scripts/lib/bench-traders.ts), which then stop; the load is made by a
  *     thin trader per channel, spread round-robin over the generator
@@ -35,7 +36,7 @@
  * + one signature, measured here with the same backend), p50/p99, the
  * saturation rate and the p99 at half of it.
  *
- *   TRADERS=32 GEN_PROCS=4 SECONDS=8 HALF_SECONDS=8 BACKENDS=native TRANSPORT=quic \
+ *   TRADERS=32 GEN_PROCS=2 SECONDS=8 HALF_SECONDS=8 BACKENDS=native TRANSPORT=quic \
  *     HUB_PROF=dir GEN_PROF=dir node --import tsx scripts/bench-hub-fair.ts
  * HUB_PROF / GEN_PROF=dir: the hub / the generator processes run with --cpu-prof into dir; summarise with
  * scripts/profile-summary.ts (the measured phases' window is printed in each profile's own seconds).
@@ -64,12 +65,16 @@ import { BENCH_BTC, openBenchTraders } from "./lib/bench-traders.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const TRADERS = Number(process.env.TRADERS ?? 32);
-/** Load-generator processes (each its own event loop, all on GEN_CORE); the traders are spread over them. */
-const GEN_PROCS = Math.max(1, Math.min(TRADERS, Number(process.env.GEN_PROCS ?? 4)));
+/**
+ * Load-generator processes (each its own event loop, all on GEN_CORE); the traders are spread over them. On one
+ * core more processes cost more CPU per update (a V8 and QUIC runtime each, smaller batches): docs/PERFORMANCE.md.
+ */
+const GEN_PROCS = Math.max(1, Math.min(TRADERS, Number(process.env.GEN_PROCS ?? 2)));
 const SECONDS = Number(process.env.SECONDS ?? 8);
 const HALF_SECONDS = Number(process.env.HALF_SECONDS ?? 8);
-const HUB_CORE = Number(process.env.HUB_CORE ?? 0);
-const GEN_CORE = Number(process.env.GEN_CORE ?? 1);
+/** taskset CPU lists: the hub's, and the generators' and this process's (e.g. "1-3" on a machine with more cores). */
+const HUB_CORE = process.env.HUB_CORE ?? "0";
+const GEN_CORE = process.env.GEN_CORE ?? "1";
 const CHAIN_POLL_MS = Number(process.env.CHAIN_POLL_MS ?? 1000);
 const STORE_DIR = process.env.TRADER_STORE_DIR ?? "/dev/shm";
 /** The hub's transport: "quic" (the default; TCP + noise listens beside it) or "tcp" (TCP + noise alone). */
@@ -84,7 +89,7 @@ const BACKENDS = (process.env.BACKENDS ?? (nativeOk ? "native" : "noble")).split
 )[];
 
 // Pin this process (all its threads, and the threads and processes it starts later) before anything else runs.
-const pinned = spawnSync("taskset", ["-a", "-cp", String(GEN_CORE), String(process.pid)]).status === 0;
+const pinned = spawnSync("taskset", ["-a", "-cp", GEN_CORE, String(process.pid)]).status === 0;
 console.log(`machine: ${cpus().length} cores (nproc), ${cpus()[0]?.model ?? "?"}, Node ${process.version}`);
 console.log(
   `fair hub load: ${TRADERS} load traders in ${GEN_PROCS} generator process(es) (core ${pinned ? GEN_CORE : "unpinned"}), ` +
@@ -169,7 +174,7 @@ function spawnHub(
   ];
   // taskset execs node in place: the child's pid is the hub's.
   const child = pinned
-    ? spawn("taskset", ["-c", String(HUB_CORE), process.execPath, ...node], {
+    ? spawn("taskset", ["-c", HUB_CORE, process.execPath, ...node], {
         cwd: ROOT,
         stdio: ["ignore", "pipe", "pipe"],
       })
@@ -459,11 +464,17 @@ try {
     );
 
     // The hub's CPU with no update running (oracle feed, chain polling, metrics): subtracted for the "net" figure.
+    // The generators' too (their nodes' timers, price pushes, QUIC's threads): printed, not subtracted.
+    const genCpuNow = () => gens.reduce((s, g) => s + procCpuSeconds(g.child.pid!), 0);
     const idle0 = procCpuSeconds(hubPid),
+      genIdle0 = genCpuNow(),
       idleT0 = performance.now();
     await new Promise((r) => setTimeout(r, 2000));
-    const idleCores = (procCpuSeconds(hubPid) - idle0) / ((performance.now() - idleT0) / 1000);
-    console.log(`  hub idle: ${idleCores.toFixed(3)} cores with no update running`);
+    const idleWall = (performance.now() - idleT0) / 1000;
+    const idleCores = (procCpuSeconds(hubPid) - idle0) / idleWall;
+    console.log(
+      `  idle, no update running: hub ${idleCores.toFixed(3)} cores; generators ${((genCpuNow() - genIdle0) / idleWall).toFixed(3)} cores`,
+    );
 
     // Phase 1: saturation, closed loop. The generators start 100 ms after being told, all at the same instant.
     const satStart = now() + 100;

@@ -168,6 +168,21 @@ const nets: { node: NetNode; messenger: Messenger }[] = [];
 const load: { trader: LoadTrader; index: number }[] = [];
 const counts = { pricePushes: 0, badReports: 0, otherPushes: 0, commits: 0, commitWrites: 0 };
 
+/** Dials the hub and proves the address; once more on a fresh dial if the link breaks (a busy machine). */
+async function connect(node: NetNode, messenger: Messenger, signer: Signer, hub: GenInit["hub"]): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const connection = await node.dial(multiaddr(hub.multiaddr));
+      const hubPeer = connection.remotePeer.toString();
+      await authenticate(messenger, hubPeer, signer, { hub: hub.address });
+      return hubPeer;
+    } catch (error) {
+      if (attempt >= 3) throw error;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 async function start(msg: GenInit): Promise<void> {
   init = msg;
   const sigs = new Signatures(resolveSignatureBackend(msg.backend).backend);
@@ -205,9 +220,7 @@ async function start(msg: GenInit): Promise<void> {
           counts.otherPushes++;
           return undefined;
         });
-        const connection = await node.dial(multiaddr(msg.hub.multiaddr));
-        const hubPeer = connection.remotePeer.toString();
-        await authenticate(messenger, hubPeer, signer, { hub: msg.hub.address });
+        const hubPeer = await connect(node, messenger, signer, msg.hub);
         load.push({
           trader: new LoadTrader(t, { messenger, hubPeer }, { signer, sigs }, store!),
           index: t.index,
