@@ -257,6 +257,7 @@ interface Measured {
 /** One measured phase, run by every generator between the same two instants; the hub's CPU and loop over it. */
 async function measure(hubPid: number, probeFile: string, gens: Generator[], phase: GenPhase): Promise<Measured> {
   const results = Promise.all(gens.map((g) => g.ask<GenResult>(phase)));
+  results.catch(() => {}); // awaited below: a generator failing before then must not end the bench past its cleanup
   await new Promise((r) => setTimeout(r, Math.max(0, phase.start - now())));
   const delay = monitorEventLoopDelay({ resolution: 1 });
   const hubCpu0 = procCpuSeconds(hubPid),
@@ -380,6 +381,11 @@ async function fund(address: string, tokens: bigint): Promise<void> {
 const summary: string[] = [];
 const hubs: ChildProcess[] = [];
 const generators: Generator[] = [];
+// Whatever ends this process, no hub or generator outlives it.
+process.on("exit", () => {
+  for (const c of [...hubs, ...generators.map((g) => g.child)])
+    if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+});
 try {
   for (const backend of BACKENDS) {
     console.log(`\n--- signature backend: ${backend} (hub and load traders)`);
