@@ -5,34 +5,42 @@
  * in one process that cost 1.5× the hub per update and saturated first, so it
  * measured the traders. Here:
  *   - the hub is `nitro-margin hub start` in its own process pinned with
- *     `taskset` to core HUB_CORE (default 0); this process (generator, Hardhat
- *     EDR chain, orchestration) is pinned to core GEN_CORE (default 1);
- *   - TRADERS channels are opened on chain by TraderClients; the load is made
- *     by a thin trader per channel (LoadTrader below) on the native backend
- *     (noble when the binding does not load): it signs the hub's draft
- *     without re-deriving it and stores it once in its TraderClient's SQLite
- *     store (`synchronous=FULL`, WAL) on tmpfs (TRADER_STORE_DIR, default
- *     /dev/shm: fsync returns at once; printed); relayed price reports are
- *     still verified, once per process (oracle/report.ts); the hub's chain
- *     polling is slowed to CHAIN_POLL_MS so the chain's RPC serving in this
- *     process stays small;
+ *     `taskset` to HUB_CORE (a CPU list, default 0); this process (Hardhat EDR
+ *     chain, orchestration) is pinned to GEN_CORE (default 1; "1-3" on a larger
+ *     machine), and so are the GEN_PROCS (default 2) load-generator processes
+ *     it starts (scripts/drivers/load-gen.ts; they inherit its affinity), each
+ *     with its own event loop;
+ *   - TRADERS channels are opened on chain by TraderClients here
+ *     (scripts/lib/bench-traders.ts), which then stop; the load is made by a
+ *     thin trader per channel, spread round-robin over the generator
+ *     processes, on its own libp2p node, on the native backend (noble when the
+ *     binding does not load): it signs the hub's draft without re-deriving it
+ *     and stores it once, before its signature leaves, in its process's one
+ *     SQLite store (group commit across that process's traders, fsync off the
+ *     loop as a trader's store does) on tmpfs (TRADER_STORE_DIR, default
+ *     /dev/shm: fsync returns at once); relayed price reports are verified,
+ *     once per process (oracle/report.ts); the hub's chain polling is slowed
+ *     to CHAIN_POLL_MS so the chain's RPC serving in this process stays small;
  *   - saturation: closed loop for SECONDS (every trader back to back); then
  *     open loop at half that rate for HALF_SECONDS, latency from the
  *     scheduled send (a late send counts its lateness);
- *   - a phase counts only when this process's event loop stays under 60%
- *     busy with no stall over 5 ms (perf_hooks eventLoopUtilization and
- *     monitorEventLoopDelay, 1 ms resolution) and the hub is the busy side
- *     (its event loop busier than this process's: the side that limits the
- *     rate; CPU per update, all threads, is printed for both); each phase
- *     prints whether it counts.
+ *   - a phase counts only when EVERY generator process's event loop stays
+ *     under 60% busy with no stall over 5 ms (perf_hooks eventLoopUtilization
+ *     and monitorEventLoopDelay, 1 ms resolution) and the hub is the busy side
+ *     (its event loop busier than any generator's: the side that limits the
+ *     rate); CPU per update, all threads, is printed for both, the generator's
+ *     by thread; each phase prints whether it counts and why not.
  * Headline: the hub's CPU µs per update (/proc/<pid>/stat, utime + stime, all
  * its threads; also net of its idle CPU measured before the load), its ratio
  * to the hub's signature work per update (one verify of a trader's signature
  * + one signature, measured here with the same backend), p50/p99, the
  * saturation rate and the p99 at half of it.
  *
- *   TRADERS=32 SECONDS=8 HALF_SECONDS=8 BACKENDS=native HUB_PROF=dir node --import tsx scripts/bench-hub-fair.ts
- * HUB_PROF=dir: the hub runs with --cpu-prof into dir; summarise with scripts/profile-summary.ts.
+ *   TRADERS=32 GEN_PROCS=2 SECONDS=8 HALF_SECONDS=8 BACKENDS=native TRANSPORT=quic \
+ *     HUB_PROF=dir GEN_PROF=dir node --import tsx scripts/bench-hub-fair.ts
+ * HUB_PROF / GEN_PROF=dir: the hub / the generator processes run with --cpu-prof into dir; summarise with
+ * scripts/profile-summary.ts (the measured phases' window is printed in each profile's own seconds).
+ * GEN_NODE_FLAGS: more node flags for the generator processes (e.g. V8 heap sizes).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -40,40 +48,37 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { keccak_256 } from "@noble/hashes/sha3.js";
-import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
-import { Contract, Wallet } from "ethers";
-import { AdjudicatorClient } from "../src/chain/adjudicator.ts";
-import { ChannelFunding } from "../src/chain/channel-funding.ts";
+import { utf8ToBytes } from "@noble/hashes/utils.js";
+import { Contract } from "ethers";
 import { deployAll } from "../src/chain/deploy.ts";
 import { LocalChain } from "../src/chain/local-chain.ts";
 import { rpcProvider } from "../src/cli/wiring.ts";
-import { TraderClient } from "../src/client/trader.ts";
-import { createMessenger, type Messenger } from "../src/net/messenger.ts";
-import { createNode } from "../src/net/node.ts";
-import { expectReply } from "../src/net/remote-error.ts";
-import { writeBenchHubConfig } from "./lib/bench-hub.ts";
 import { createLocalOracle, devOracleKey } from "../src/oracle/local-signer.ts";
 import { loadNativeBackend } from "../src/protocol/sig-backend-native.ts";
 import { resolveSignatureBackend } from "../src/protocol/sig-backend.ts";
-import { hashState } from "../src/protocol/hash.ts";
-import type { WireAction } from "../src/protocol/messages.ts";
-import { ethSignDigest, signerFromPrivateKey, Signatures, stateHashOf, type Signer } from "../src/protocol/sign.ts";
-import { variablePartOf, type SignedState } from "../src/protocol/state.ts";
-import type { Address, Bytes32, MarketId } from "../src/protocol/types.ts";
+import { ethSignDigest, signerFromPrivateKey, Signatures, stateHashOf } from "../src/protocol/sign.ts";
+import type { Address } from "../src/protocol/types.ts";
+import type { GenInit, GenPhase, GenResult } from "./drivers/load-gen.ts";
+import { writeBenchHubConfig } from "./lib/bench-hub.ts";
 import { benchState, microsPerCall } from "./lib/bench-state.ts";
+import { BENCH_BTC, openBenchTraders } from "./lib/bench-traders.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const TRADERS = Number(process.env.TRADERS ?? 32);
+/**
+ * Load-generator processes (each its own event loop, all on GEN_CORE); the traders are spread over them. On one
+ * core more processes cost more CPU per update (a V8 and QUIC runtime each, smaller batches): docs/PERFORMANCE.md.
+ */
+const GEN_PROCS = Math.max(1, Math.min(TRADERS, Number(process.env.GEN_PROCS ?? 2)));
 const SECONDS = Number(process.env.SECONDS ?? 8);
 const HALF_SECONDS = Number(process.env.HALF_SECONDS ?? 8);
-const HUB_CORE = Number(process.env.HUB_CORE ?? 0);
-const GEN_CORE = Number(process.env.GEN_CORE ?? 1);
+/** taskset CPU lists: the hub's, and the generators' and this process's (e.g. "1-3" on a machine with more cores). */
+const HUB_CORE = process.env.HUB_CORE ?? "0";
+const GEN_CORE = process.env.GEN_CORE ?? "1";
 const CHAIN_POLL_MS = Number(process.env.CHAIN_POLL_MS ?? 1000);
 const STORE_DIR = process.env.TRADER_STORE_DIR ?? "/dev/shm";
 /** The hub's transport: "quic" (the default; TCP + noise listens beside it) or "tcp" (TCP + noise alone). */
 const TRANSPORT = process.env.TRANSPORT === "tcp" ? "tcp" : "quic";
-const USD = 1_000_000n;
-const BTC = "BTC-PERP" as MarketId;
 const ORACLE_KEY = devOracleKey("bench-hub-fair");
 const CLK_TCK = 100; // Linux USER_HZ
 const ELU_LIMIT = 0.6;
@@ -83,22 +88,25 @@ const BACKENDS = (process.env.BACKENDS ?? (nativeOk ? "native" : "noble")).split
   "noble" | "native"
 )[];
 
-// Pin this process (all its threads, and those it starts later) before anything else runs.
-const pinned = spawnSync("taskset", ["-a", "-cp", String(GEN_CORE), String(process.pid)]).status === 0;
+// Pin this process (all its threads, and the threads and processes it starts later) before anything else runs.
+const pinned = spawnSync("taskset", ["-a", "-cp", GEN_CORE, String(process.pid)]).status === 0;
 console.log(`machine: ${cpus().length} cores (nproc), ${cpus()[0]?.model ?? "?"}, Node ${process.version}`);
 console.log(
-  `fair hub load: ${TRADERS} load traders in this process (core ${pinned ? GEN_CORE : "unpinned"}), hub in its own process ` +
-    `(core ${HUB_CORE}), real libp2p on loopback (${TRANSPORT === "quic" ? "QUIC" : "TCP + noise"}), Hardhat EDR chain here (hub polls it every ${CHAIN_POLL_MS} ms)`,
+  `fair hub load: ${TRADERS} load traders in ${GEN_PROCS} generator process(es) (core ${pinned ? GEN_CORE : "unpinned"}), ` +
+    `hub in its own process (core ${HUB_CORE}), real libp2p on loopback (${TRANSPORT === "quic" ? "QUIC" : "TCP + noise"}), ` +
+    `Hardhat EDR chain in this process (core ${pinned ? GEN_CORE : "unpinned"}; the hub polls it every ${CHAIN_POLL_MS} ms)`,
 );
 console.log(
-  `load trader: thin (signs the hub's draft, one store write, no re-derivation; channels opened by TraderClient), ${nativeOk ? "native" : "noble"} keys, SQLite synchronous=FULL/WAL on ${STORE_DIR} (tmpfs: fsync is free), ` +
-    `price reports verified once per process`,
+  `load trader: thin (signs the hub's draft, one store write, no re-derivation; channels opened by TraderClient), ` +
+    `${nativeOk ? "native" : "noble"} keys, one SQLite store per generator process (WAL, fsync off the loop) on ` +
+    `${STORE_DIR} (tmpfs: fsync is free), price reports verified once per process`,
 );
 const loadAvg = () =>
   loadavg()
     .map((l) => l.toFixed(2))
     .join(" ");
 console.log(`load average at start: ${loadAvg()}`);
+const now = () => performance.timeOrigin + performance.now();
 
 // ---- per-update signature work, measured in this run ------------------------
 function signatureWork(backend: "noble" | "native"): { sign: number; verify: number } {
@@ -117,46 +125,6 @@ function signatureWork(backend: "noble" | "native"): { sign: number; verify: num
     work.verifyHashSignature(hash, sigs[i % TRADERS]!, traders[i % TRADERS]!.address);
   const verify = time(800, (i) => work.verifyHashSignature(hash, sigs[i % TRADERS]!, traders[i % TRADERS]!.address));
   return { sign, verify };
-}
-
-// ---- the thin load trader ----------------------------------------------------
-/**
- * Makes the load on a channel a TraderClient opened (and keeps serving the hub's price pushes on the same
- * messenger): asks for a trade, signs the hub's draft without re-deriving it (a load generator trusts its
- * hub; the full checks are TraderClient's and cost the generator as much as the hub), stores it (one write,
- * on tmpfs) before its signature leaves, and takes the hub's countersignature from the ack unverified.
- */
-class LoadTrader {
-  readonly channelId: Bytes32;
-  readonly client: TraderClient;
-  readonly messenger: Messenger;
-  readonly hubPeer: string;
-  readonly signer: Signer;
-  readonly sigs: Signatures;
-  #turn: number;
-  constructor(client: TraderClient, messenger: Messenger, hubPeer: string, signer: Signer, sigs: Signatures) {
-    this.client = client;
-    this.messenger = messenger;
-    this.hubPeer = hubPeer;
-    this.signer = signer;
-    this.sigs = sigs;
-    this.channelId = client.channelId!;
-    this.#turn = client.latest!.state.turnNum;
-  }
-
-  async trade(size: bigint): Promise<void> {
-    const action = { kind: "trade", market: BTC, size, price: 0n } as WireAction;
-    const request = { type: "action", channelId: this.channelId, action, turnNum: this.#turn + 1 } as const;
-    const proposal = expectReply(await this.messenger.request(this.hubPeer, "update", request), "propose");
-    const state = proposal.signedState.state;
-    const stateHash = hashState(this.channelId, variablePartOf(state));
-    const signature = this.sigs.signHash(this.signer.privateKey, ethSignDigest(stateHash));
-    const signed: SignedState = { state, sigs: [signature, undefined] };
-    await this.client.store.saveState(signed, { hashes: { channelId: this.channelId, stateHash } });
-    const accept = { type: "accept", channelId: this.channelId, turnNum: state.turnNum, signature } as const;
-    expectReply(await this.messenger.request(this.hubPeer, "update", accept), "ack");
-    this.#turn = state.turnNum;
-  }
 }
 
 // ---- processes, CPU, event loop ----------------------------------------------
@@ -178,12 +146,13 @@ function spawnHub(
   probeFile: string,
 ): { child: ChildProcess; ready: Promise<{ multiaddr: string; address: Address }> } {
   const prof = process.env.HUB_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.HUB_PROF}`] : [];
-  // A probe loaded into the hub process (no product code): its main thread's event-loop utilisation, every 250 ms.
+  // A probe loaded into the hub process (no product code): its main thread's event-loop utilisation, every 250 ms,
+  // written whole (a rename) so a reader never meets a half-written file.
   const probe =
     "data:text/javascript," +
     encodeURIComponent(
-      `import { performance } from "node:perf_hooks"; import { writeFileSync } from "node:fs"; import { isMainThread } from "node:worker_threads";` +
-        `if (isMainThread) setInterval(() => { const e = performance.eventLoopUtilization(); writeFileSync(${JSON.stringify(probeFile)}, JSON.stringify({ idle: e.idle, active: e.active })); }, 250).unref();`,
+      `import { performance } from "node:perf_hooks"; import { renameSync, writeFileSync } from "node:fs"; import { isMainThread } from "node:worker_threads";` +
+        `if (isMainThread) setInterval(() => { const e = performance.eventLoopUtilization(); writeFileSync(${JSON.stringify(probeFile + ".tmp")}, JSON.stringify({ idle: e.idle, active: e.active })); renameSync(${JSON.stringify(probeFile + ".tmp")}, ${JSON.stringify(probeFile)}); }, 250).unref();`,
     );
   const node = [
     ...prof,
@@ -205,7 +174,7 @@ function spawnHub(
   ];
   // taskset execs node in place: the child's pid is the hub's.
   const child = pinned
-    ? spawn("taskset", ["-c", String(HUB_CORE), process.execPath, ...node], {
+    ? spawn("taskset", ["-c", HUB_CORE, process.execPath, ...node], {
         cwd: ROOT,
         stdio: ["ignore", "pipe", "pipe"],
       })
@@ -228,52 +197,110 @@ function spawnHub(
   return { child, ready };
 }
 
-const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
-
-/** One measured phase: the hub's and this process's CPU and event loop over `run`. */
-async function measure(
-  hubPid: number,
-  probeFile: string,
-  run: () => Promise<number>,
-): Promise<{
-  updates: number;
-  wall: number;
-  hubCpu: number;
-  genCpu: number;
-  hubElu: number;
-  genElu: number;
-  maxStallMs: number;
-  p99DelayMs: number;
-  loadAvg: string;
-}> {
-  const delay = monitorEventLoopDelay({ resolution: 1 });
-  const hubCpu0 = procCpuSeconds(hubPid),
-    genCpu0 = selfCpu(),
-    hubElu0 = JSON.parse(readFileSync(probeFile, "utf8")) as Elu,
-    genElu0 = performance.eventLoopUtilization();
-  delay.enable();
-  const t0 = performance.now();
-  const updates = await run();
-  const wall = (performance.now() - t0) / 1000;
-  delay.disable();
-  const hubCpu = procCpuSeconds(hubPid) - hubCpu0,
-    genCpu = selfCpu() - genCpu0,
-    genElu = performance.eventLoopUtilization(genElu0).utilization;
-  await new Promise((r) => setTimeout(r, 300)); // one probe tick
-  const hubElu = eluOf(hubElu0, JSON.parse(readFileSync(probeFile, "utf8")) as Elu);
-  // The histogram records each timer's lateness beyond its 1 ms resolution: the longest is the worst stall.
-  const maxStallMs = delay.max / 1e6;
-  const p99DelayMs = delay.percentile(99) / 1e6;
-  return { updates, wall, hubCpu, genCpu, hubElu, genElu, maxStallMs, p99DelayMs, loadAvg: loadAvg() };
+/** A load-generator process (scripts/drivers/load-gen.ts): inherits this process's core; answers over IPC. */
+class Generator {
+  readonly child: ChildProcess;
+  readonly #replies: { resolve: (m: unknown) => void; reject: (e: Error) => void }[] = [];
+  constructor(k: number) {
+    const prof = process.env.GEN_PROF
+      ? ["--cpu-prof", `--cpu-prof-dir=${process.env.GEN_PROF}`, `--cpu-prof-name=gen-${k}-${Date.now()}.cpuprofile`]
+      : [];
+    const flags = (process.env.GEN_NODE_FLAGS ?? "").split(" ").filter((f) => f !== "");
+    const args = [...flags, ...prof, "--import", "tsx", join(ROOT, "scripts/drivers/load-gen.ts")];
+    this.child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      serialization: "advanced",
+    });
+    this.child.on("message", (m: { type: string; error?: string }) => {
+      const waiter = this.#replies.shift();
+      if (m.type === "failed") waiter?.reject(new Error(`generator ${k}: ${m.error}`));
+      else waiter?.resolve(m);
+    });
+    this.child.once("exit", (code) => {
+      for (const w of this.#replies.splice(0)) w.reject(new Error(`generator ${k} exited ${code}`));
+    });
+  }
+  ask<T>(message: GenInit | GenPhase | { type: "stop" }): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#replies.push({ resolve: resolve as (m: unknown) => void, reject });
+      this.child.send(message);
+    });
+  }
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((r) => this.child.once("exit", r));
+    this.child.send({ type: "stop" });
+    await exited;
+  }
 }
 
-function verdict(m: Awaited<ReturnType<typeof measure>>): { counts: boolean; why: string } {
+const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
+
+interface Measured {
+  updates: number;
+  wall: number;
+  latencies: number[];
+  service: number[];
+  errors: number;
+  firstError: string | undefined;
+  hubCpu: number;
+  hubElu: number;
+  gens: GenResult[];
+  /** This process (chain, orchestration), on the generators' core. */
+  selfCpu: number;
+  selfElu: number;
+  selfStallMs: number;
+  loadAvg: string;
+}
+
+/** One measured phase, run by every generator between the same two instants; the hub's CPU and loop over it. */
+async function measure(hubPid: number, probeFile: string, gens: Generator[], phase: GenPhase): Promise<Measured> {
+  const results = Promise.all(gens.map((g) => g.ask<GenResult>(phase)));
+  results.catch(() => {}); // awaited below: a generator failing before then must not end the bench past its cleanup
+  await new Promise((r) => setTimeout(r, Math.max(0, phase.start - now())));
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  const hubCpu0 = procCpuSeconds(hubPid),
+    selfCpu0 = selfCpu(),
+    hubElu0 = JSON.parse(readFileSync(probeFile, "utf8")) as Elu,
+    selfElu0 = performance.eventLoopUtilization();
+  delay.enable();
+  const out = await results;
+  const hubCpu = procCpuSeconds(hubPid) - hubCpu0,
+    self = selfCpu() - selfCpu0,
+    selfElu = performance.eventLoopUtilization(selfElu0).utilization;
+  delay.disable();
+  await new Promise((r) => setTimeout(r, 300)); // one probe tick
+  const hubElu = eluOf(hubElu0, JSON.parse(readFileSync(probeFile, "utf8")) as Elu);
+  const latencies = out.flatMap((g) => g.latencies).sort((a, b) => a - b);
+  const service = out.flatMap((g) => g.service).sort((a, b) => a - b);
+  return {
+    updates: latencies.length,
+    wall: (Math.max(...out.map((g) => g.done)) - phase.start) / 1000,
+    latencies,
+    service,
+    errors: out.reduce((n, g) => n + g.errors, 0),
+    firstError: out.find((g) => g.firstError !== undefined)?.firstError,
+    hubCpu,
+    hubElu,
+    gens: out,
+    selfCpu: self,
+    selfElu,
+    selfStallMs: delay.max / 1e6,
+    loadAvg: loadAvg(),
+  };
+}
+
+function verdict(m: Measured): { counts: boolean; why: string } {
   const reasons: string[] = [];
-  if (m.genElu >= ELU_LIMIT) reasons.push(`generator event loop ${(m.genElu * 100).toFixed(0)}% ≥ 60%`);
-  if (m.maxStallMs > STALL_LIMIT_MS) reasons.push(`generator stall ${m.maxStallMs.toFixed(1)} ms > 5 ms`);
-  if (m.hubElu <= m.genElu)
+  const busiest = Math.max(...m.gens.map((g) => g.elu));
+  const over = m.gens.filter((g) => g.elu >= ELU_LIMIT).map((g) => `${(g.elu * 100).toFixed(0)}%`);
+  if (over.length > 0) reasons.push(`generator event loop ${over.join(", ")} ≥ 60%`);
+  const stalls = m.gens.filter((g) => g.maxStallMs > STALL_LIMIT_MS).map((g) => `${g.maxStallMs.toFixed(1)} ms`);
+  if (stalls.length > 0) reasons.push(`generator stall ${stalls.join(", ")} > 5 ms`);
+  if (m.hubElu <= busiest)
     reasons.push(
-      `hub not the busy side (event loop: hub ${(m.hubElu * 100).toFixed(0)}% ≤ generator ${(m.genElu * 100).toFixed(0)}%)`,
+      `hub not the busy side (event loop: hub ${(m.hubElu * 100).toFixed(0)}% ≤ generator ${(busiest * 100).toFixed(0)}%)`,
     );
   return {
     counts: reasons.length === 0,
@@ -283,21 +310,51 @@ function verdict(m: Awaited<ReturnType<typeof measure>>): { counts: boolean; why
 
 function describe(
   label: string,
-  m: Awaited<ReturnType<typeof measure>>,
+  m: Measured,
   idleCores: number,
   signatureUs: number,
 ): { usPerUpdate: number; netUsPerUpdate: number } {
   const usPerUpdate = (m.hubCpu * 1e6) / m.updates;
   const netUsPerUpdate = ((m.hubCpu - idleCores * m.wall) * 1e6) / m.updates;
+  const genCpu = m.gens.reduce((s, g) => s + g.cpu, 0);
   const v = verdict(m);
+  const perUpdate = (seconds: number) => ((seconds * 1e6) / m.updates).toFixed(0);
   console.log(
     `  ${label}: hub CPU ${usPerUpdate.toFixed(0)} µs/update (net of idle ${netUsPerUpdate.toFixed(0)}) = ` +
       `×${(usPerUpdate / signatureUs).toFixed(1)} its signature work (net ×${(netUsPerUpdate / signatureUs).toFixed(1)}); ` +
-      `generator ${((m.genCpu * 1e6) / m.updates).toFixed(0)} µs/update`,
+      `generators ${perUpdate(genCpu)} µs/update, chain process ${perUpdate(m.selfCpu)}`,
   );
+  // The generators' CPU by thread: the JS main thread ("node"), QUIC's and libuv's threads.
+  const threads = new Map<string, number>();
+  for (const g of m.gens)
+    for (const [name, s] of Object.entries(g.threads)) threads.set(name, (threads.get(name) ?? 0) + s);
+  const byThread = [...threads]
+    .filter(([, s]) => s > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, s]) => `${name} ${perUpdate(s)}`)
+    .join(", ");
+  console.log(`    generator threads, µs/update: ${byThread}`);
+  const gens = m.gens
+    .map(
+      (g) =>
+        `${(g.elu * 100).toFixed(0)}% (stall ${g.maxStallMs.toFixed(1)} ms, p99 delay ${g.p99DelayMs.toFixed(1)}, ` +
+        `${((g.cpu * 1e6) / g.latencies.length).toFixed(0)} µs/update)`,
+    )
+    .join(", ");
   console.log(
-    `    hub ${(m.hubCpu / m.wall).toFixed(2)} cores, event loop ${(m.hubElu * 100).toFixed(0)}%; generator ${(m.genCpu / m.wall).toFixed(2)} cores, ` +
-      `event loop ${(m.genElu * 100).toFixed(0)}%, longest stall ${m.maxStallMs.toFixed(1)} ms (p99 loop delay ${m.p99DelayMs.toFixed(1)} ms); load average ${m.loadAvg}`,
+    `    hub ${(m.hubCpu / m.wall).toFixed(2)} cores, event loop ${(m.hubElu * 100).toFixed(0)}%; ` +
+      `core ${GEN_CORE}: generators ${(genCpu / m.wall).toFixed(2)} cores + chain process ${(m.selfCpu / m.wall).toFixed(2)} ` +
+      `(its loop ${(m.selfElu * 100).toFixed(0)}%, stall ${m.selfStallMs.toFixed(1)} ms); generator event loops ${gens}; ` +
+      `load average ${m.loadAvg}`,
+  );
+  const commits = m.gens.reduce((s, g) => s + g.commits, 0),
+    writes = m.gens.reduce((s, g) => s + g.commitWrites, 0);
+  const pushes = m.gens.reduce((s, g) => s + g.pricePushes, 0),
+    bad = m.gens.reduce((s, g) => s + g.badReports, 0),
+    other = m.gens.reduce((s, g) => s + g.otherPushes, 0);
+  console.log(
+    `    generator stores: ${commits} commits, ${(writes / Math.max(1, commits)).toFixed(1)} writes each; ` +
+      `price pushes ${pushes} (${bad} reports refused), other pushes ${other}`,
   );
   console.log(`    run ${v.why}`);
   return { usPerUpdate, netUsPerUpdate };
@@ -323,6 +380,12 @@ async function fund(address: string, tokens: bigint): Promise<void> {
 
 const summary: string[] = [];
 const hubs: ChildProcess[] = [];
+const generators: Generator[] = [];
+// Whatever ends this process, no hub or generator outlives it.
+process.on("exit", () => {
+  for (const c of [...hubs, ...generators.map((g) => g.child)])
+    if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+});
 try {
   for (const backend of BACKENDS) {
     console.log(`\n--- signature backend: ${backend} (hub and load traders)`);
@@ -351,8 +414,8 @@ try {
     const hubSpawnedAt = performance.now();
     const hub = spawnHub(configPath, hubLog, probeFile);
     hubs.push(hub.child);
-    const { multiaddr, address: hubAddress } = await hub.ready;
-    console.log(`  traders dial the hub at ${multiaddr}`);
+    const hubAddr = await hub.ready;
+    console.log(`  traders dial the hub at ${hubAddr.multiaddr}`);
     const hubPid = hub.child.pid!;
     const affinity = spawnSync("taskset", ["-cp", String(hubPid)], { encoding: "utf8" }).stdout.trim();
     console.log(
@@ -360,180 +423,128 @@ try {
     );
 
     const setupStart = performance.now();
-    const signers: Signer[] = Array.from({ length: TRADERS }, (_, i) =>
-      signerFromPrivateKey(keccak_256(utf8ToBytes(`bench-hub-fair ${backend} trader ${i}`))),
-    );
-    for (const s of signers) await fund(s.address, 1_000_000n * USD);
-    const sigBackend = resolveSignatureBackend(backend).backend;
-    // Batches of 8: libp2p's default maxIncomingPendingConnections is 10.
-    const traders: TraderClient[] = [];
-    const networks: { node: Awaited<ReturnType<typeof createNode>>; messenger: Messenger }[] = [];
-    for (let b = 0; b < TRADERS; b += 8)
-      traders.push(
-        ...(await Promise.all(
-          signers.slice(b, b + 8).map(async (signer, j) => {
-            const wallet = new Wallet("0x" + bytesToHex(signer.privateKey), provider);
-            const adjudicator = await AdjudicatorClient.connect({
-              wallet,
-              adjudicator: deployment.adjudicator,
-              token: deployment.token,
-            });
-            const node = await createNode();
-            await node.start();
-            const messenger = createMessenger({ libp2p: node });
-            await messenger.start();
-            networks.push({ node, messenger });
-            const client = new TraderClient({
-              network: { node, messenger },
-              hub: { multiaddr, address: hubAddress },
-              signer,
-              sigBackend,
-              chain: new ChannelFunding(adjudicator, provider, 1),
-              engine: config.engine,
-              riskParamsHash: config.riskParamsHash,
-              oracle: oracle.address,
-              oracleDomain: oracle.domain,
-              token: deployment.token,
-              dataDir: mkdtempSync(join(storeRoot, `trader-${b + j}-`)),
-              pollMs: 50,
-            });
-            await client.start();
-            return client;
-          }),
-        )),
-      );
-    await Promise.all(traders.map((t) => t.open(10_000n * USD)));
-    for (let tries = 0; ; tries++) {
-      try {
-        await traders[0]!.trade(BTC, 100_000n, 0n);
-        await traders[0]!.trade(BTC, -100_000n, 0n);
-        break;
-      } catch (error) {
-        if (tries > 50) throw error;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-    await Promise.all(
-      traders.map(async (t) => {
-        for (let k = 0; k < 8; k++) await t.trade(BTC, k % 2 === 0 ? 100_000n : -100_000n, 0n);
-      }),
-    );
-    const sigs = new Signatures(sigBackend);
-    const load = traders.map((t, i) => {
-      const { node, messenger } = networks[i]!;
-      const hubPeer = node.getConnections()[0]!.remotePeer.toString();
-      return new LoadTrader(t, messenger, hubPeer, signers[i]!, sigs);
+    const { signers, traders } = await openBenchTraders({
+      count: TRADERS,
+      label: `bench-hub-fair ${backend}`,
+      provider,
+      deployment,
+      config,
+      hub: hubAddr,
+      oracle: { address: oracle.address, domain: oracle.domain },
+      sigBackend: resolveSignatureBackend(backend).backend,
+      fund,
+      dataRoot: storeRoot,
+      warmup: 4,
     });
+    const channels = traders.map((t) => ({ channelId: t.channelId!, turn: t.latest!.state.turnNum }));
+    // The TraderClients' nodes close; each channel's load comes from a generator process's own node for its key.
+    await Promise.all(traders.map((t) => t.stop()));
+    const genStarted = now();
+    const gens = Array.from({ length: GEN_PROCS }, (_, k) => new Generator(k));
+    generators.push(...gens);
     await Promise.all(
-      load.map(async (t) => {
-        for (let k = 0; k < 8; k++) await t.trade(k % 2 === 0 ? 100_000n : -100_000n);
-      }),
+      gens.map((g, k) =>
+        g.ask({
+          type: "init",
+          backend,
+          hub: hubAddr,
+          oracle: { address: oracle.address, domain: oracle.domain },
+          market: BENCH_BTC,
+          storePath: join(mkdtempSync(join(storeRoot, `gen-${k}-`)), "load.db"),
+          traders: signers.flatMap((s, i) =>
+            i % GEN_PROCS === k ? [{ index: i, privateKey: s.privateKey, ...channels[i]! }] : [],
+          ),
+          warmup: 8,
+        }),
+      ),
+    );
+    const genAffinity = gens.map(
+      (g) =>
+        spawnSync("taskset", ["-cp", String(g.child.pid)], { encoding: "utf8" })
+          .stdout.trim()
+          .split(": ")[1],
     );
     console.log(
-      `  setup: ${TRADERS} channels opened, funded on chain and warmed up in ${((performance.now() - setupStart) / 1000).toFixed(1)} s`,
+      `  setup: ${TRADERS} channels opened, funded on chain and warmed up in ${((performance.now() - setupStart) / 1000).toFixed(1)} s; ` +
+        `generator pids ${gens.map((g) => g.child.pid).join(", ")} on cores ${genAffinity.join(", ")}`,
     );
 
     // The hub's CPU with no update running (oracle feed, chain polling, metrics): subtracted for the "net" figure.
+    // The generators' too (their nodes' timers, price pushes, QUIC's threads): printed, not subtracted.
+    const genCpuNow = () => gens.reduce((s, g) => s + procCpuSeconds(g.child.pid!), 0);
     const idle0 = procCpuSeconds(hubPid),
+      genIdle0 = genCpuNow(),
       idleT0 = performance.now();
     await new Promise((r) => setTimeout(r, 2000));
-    const idleCores = (procCpuSeconds(hubPid) - idle0) / ((performance.now() - idleT0) / 1000);
-    console.log(`  hub idle: ${idleCores.toFixed(3)} cores with no update running`);
+    const idleWall = (performance.now() - idleT0) / 1000;
+    const idleCores = (procCpuSeconds(hubPid) - idle0) / idleWall;
+    console.log(
+      `  idle, no update running: hub ${idleCores.toFixed(3)} cores; generators ${((genCpuNow() - genIdle0) / idleWall).toFixed(3)} cores`,
+    );
 
-    let errors = 0;
-    // Phase 1: saturation, closed loop.
-    const closed: number[] = [];
-    const satStart = performance.now();
-    const sat = await measure(hubPid, probeFile, async () => {
-      const until = performance.now() + SECONDS * 1000;
-      await Promise.all(
-        load.map(async (t, i) => {
-          for (let k = 0; performance.now() < until; k++) {
-            const begin = performance.now();
-            try {
-              await t.trade((k + i) % 2 === 0 ? 100_000n : -100_000n);
-            } catch (error) {
-              if (errors++ === 0) console.log(`  first error: ${String(error)}`);
-              continue;
-            }
-            closed.push(performance.now() - begin);
-          }
-        }),
-      );
-      return closed.length;
+    // Phase 1: saturation, closed loop. The generators start 100 ms after being told, all at the same instant.
+    const satStart = now() + 100;
+    const sat = await measure(hubPid, probeFile, gens, {
+      type: "phase",
+      kind: "closed",
+      start: satStart,
+      end: satStart + SECONDS * 1000,
+      period: 0,
+      total: TRADERS,
     });
-    closed.sort((a, b) => a - b);
     const saturation = sat.updates / sat.wall;
     console.log(
-      `  saturation (closed loop, ${TRADERS} traders, ${SECONDS} s): ${saturation.toFixed(0)} updates/s (${errors} errors); ` +
-        `p50 ${pct(closed, 50).toFixed(1)} ms, p99 ${pct(closed, 99).toFixed(1)} ms`,
+      `  saturation (closed loop, ${TRADERS} traders, ${SECONDS} s): ${saturation.toFixed(0)} updates/s (${sat.errors} errors` +
+        `${sat.firstError === undefined ? "" : `, first: ${sat.firstError}`}); ` +
+        `p50 ${pct(sat.latencies, 50).toFixed(1)} ms, p99 ${pct(sat.latencies, 99).toFixed(1)} ms`,
     );
     const satFig = describe("at saturation", sat, idleCores, signatureUs);
 
     // Phase 2: open loop at half the saturation rate, latency from the scheduled send.
     const rate = saturation / 2;
-    const period = (TRADERS / rate) * 1000; // ms between one trader's sends
-    const half: number[] = [];
-    const service: number[] = [];
-    const halfM = await measure(hubPid, probeFile, async () => {
-      const s0 = performance.now() + 20;
-      const sUntil = s0 + HALF_SECONDS * 1000;
-      await Promise.all(
-        load.map(async (t, i) => {
-          for (let k = 0; ; k++) {
-            const at = s0 + (i / TRADERS + k) * period;
-            if (at >= sUntil) break;
-            const wait = at - performance.now();
-            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-            const sent = performance.now();
-            try {
-              await t.trade((k + i) % 2 === 0 ? 100_000n : -100_000n);
-            } catch (error) {
-              if (errors++ === 0) console.log(`  first error: ${String(error)}`);
-              continue;
-            }
-            const done = performance.now();
-            half.push(done - at);
-            service.push(done - sent);
-          }
-        }),
-      );
-      return half.length;
+    const halfStart = now() + 100;
+    const halfM = await measure(hubPid, probeFile, gens, {
+      type: "phase",
+      kind: "open",
+      start: halfStart,
+      end: halfStart + HALF_SECONDS * 1000,
+      period: (TRADERS / rate) * 1000, // ms between one trader's sends
+      total: TRADERS,
     });
-    half.sort((a, b) => a - b);
-    service.sort((a, b) => a - b);
     console.log(
-      `  half load (open loop, ${rate.toFixed(0)} updates/s offered, ${(halfM.updates / halfM.wall).toFixed(0)} done, ${HALF_SECONDS} s): ` +
-        `p50 ${pct(half, 50).toFixed(1)} ms, p99 ${pct(half, 99).toFixed(1)} ms from the scheduled send ` +
-        `(from the actual send p50 ${pct(service, 50).toFixed(1)}, p99 ${pct(service, 99).toFixed(1)} ms); target p99 < 10 ms`,
+      `  half load (open loop, ${rate.toFixed(0)} updates/s offered, ${(halfM.updates / halfM.wall).toFixed(0)} done, ${HALF_SECONDS} s; ` +
+        `${halfM.errors} errors${halfM.firstError === undefined ? "" : `, first: ${halfM.firstError}`}): ` +
+        `p50 ${pct(halfM.latencies, 50).toFixed(1)} ms, p99 ${pct(halfM.latencies, 99).toFixed(1)} ms from the scheduled send ` +
+        `(from the actual send p50 ${pct(halfM.service, 50).toFixed(1)}, p99 ${pct(halfM.service, 99).toFixed(1)} ms); target p99 < 10 ms`,
     );
     const halfFig = describe("at half load", halfM, idleCores, signatureUs);
-    if (process.env.HUB_PROF) {
-      // The measured phases in seconds after the hub's start (≈ its profile's start), for scripts/profile-summary.ts.
-      const from = (satStart - hubSpawnedAt) / 1000,
-        to = (performance.now() - hubSpawnedAt) / 1000;
-      console.log(`  hub profile: the measured phases span ${from.toFixed(1)}–${to.toFixed(1)} s after its start`);
+    if (process.env.HUB_PROF || process.env.GEN_PROF) {
+      // The measured phases in seconds after each profile's start (≈ its process's start), for scripts/profile-summary.ts.
+      const end = now();
+      const window = (origin: number) =>
+        `${((satStart - origin) / 1000).toFixed(1)}–${((end - origin) / 1000).toFixed(1)} s`;
+      if (process.env.HUB_PROF)
+        console.log(`  hub profile: the measured phases span ${window(performance.timeOrigin + hubSpawnedAt)}`);
+      if (process.env.GEN_PROF) console.log(`  generator profiles: the measured phases span ${window(genStarted)}`);
     }
     const satV = verdict(sat),
       halfV = verdict(halfM);
     summary.push(
-      `${backend}: hub CPU ${satFig.usPerUpdate.toFixed(0)} µs/update (net ${satFig.netUsPerUpdate.toFixed(0)}) = ` +
+      `${backend}, ${TRANSPORT}, ${GEN_PROCS} generator process(es): hub CPU ${satFig.usPerUpdate.toFixed(0)} µs/update (net ${satFig.netUsPerUpdate.toFixed(0)}) = ` +
         `×${(satFig.usPerUpdate / signatureUs).toFixed(1)} signature work (${signatureUs.toFixed(0)} µs); ` +
-        `saturation ${saturation.toFixed(0)} upd/s p50 ${pct(closed, 50).toFixed(1)} p99 ${pct(closed, 99).toFixed(1)} ms [${satV.counts ? "counts" : "does not count"}]; ` +
-        `half load p50 ${pct(half, 50).toFixed(1)} p99 ${pct(half, 99).toFixed(1)} ms, hub ${halfFig.usPerUpdate.toFixed(0)} µs/update ` +
-        `[${halfV.counts ? "counts" : "does not count"}]; load average ${sat.loadAvg}`,
+        `saturation ${saturation.toFixed(0)} upd/s p50 ${pct(sat.latencies, 50).toFixed(1)} p99 ${pct(sat.latencies, 99).toFixed(1)} ms ` +
+        `[${satV.counts ? "counts" : "does not count"}]; load average ${sat.loadAvg}; ` +
+        `half load p50 ${pct(halfM.latencies, 50).toFixed(1)} p99 ${pct(halfM.latencies, 99).toFixed(1)} ms, hub ${halfFig.usPerUpdate.toFixed(0)} µs/update ` +
+        `[${halfV.counts ? "counts" : "does not count"}]; load average ${halfM.loadAvg}`,
     );
 
-    await Promise.all(traders.map((t) => t.stop().catch(() => {})));
-    for (const { node, messenger } of networks) {
-      await messenger.stop();
-      await node.stop();
-    }
+    await Promise.all(gens.map((g) => g.stop()));
     hub.child.kill("SIGTERM");
     await new Promise((r) => hub.child.once("exit", r));
   }
   console.log(`\nsummary\n  ${summary.join("\n  ")}`);
 } finally {
+  for (const g of generators) if (g.child.exitCode === null && g.child.signalCode === null) g.child.kill("SIGKILL");
   for (const h of hubs) if (h.exitCode === null && h.signalCode === null) h.kill("SIGKILL");
   provider.destroy();
   await chain.stop();
