@@ -21,18 +21,26 @@
  *      Hub.ingestPrices asks), with ratios and the < 1 ms target;
  *   2. liquidate: from the identified 100 to all 100 liquidation states
  *      decided, signed and stored (what Proposals.proposeFromHub (src/hub/proposals.ts) does for each:
- *      decide → propose (sign) → saveState + setMeta, all in one group
- *      commit), against 100 signatures measured in this run (+10% target),
+ *      decide → propose (sign) → saveState + setMeta; here all in one group
+ *      commit, where the Hub commits 8 per event-loop turn as a pipeline,
+ *      see 3), against 100 signatures measured in this run (target ×1.5, issue 20),
  *      per signature backend, on a SqliteStore holding all 100k channels;
  *   3. the real Hub end to end: started on that store (the channels come
  *      back idle), then one tick through Hub.ingestPrices, timed until all
  *      100 liquidation states are signed and stored; once signing on the
  *      main thread, once with a signing worker (the hub's default here).
+ *      Beside the wall time: the main thread's CPU over the tick (what bounds
+ *      it when signatures are cheap), when the first, median and last state
+ *      was stored (the tick's turns are committed as a pipeline), and each
+ *      group commit's size, the last one's time from BEGIN to durable.
  *
- *   N=100000 RISKY=100 BACKENDS=noble,native [SIGNING_WORKERS=0,1,2] [PROFILE_TICK=dir] node --import tsx scripts/bench-liquidation.ts
+ * The machine is shared: each Hub line prints the load average, REPEAT=n
+ * runs each configuration n times.
+ *
+ *   N=100000 RISKY=100 BACKENDS=noble,native [SIGNING_WORKERS=0,1,2] [REPEAT=1] [PROFILE_TICK=dir] node --import tsx scripts/bench-liquidation.ts
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { availableParallelism, cpus, tmpdir } from "node:os";
+import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -83,6 +91,8 @@ const USD = 1_000_000n;
 const BTC = "BTC-PERP" as MarketId;
 const P0 = 60_000n * 100_000_000n; // 60,000 USD in 1e8
 const TICK = (P0 * 965n) / 1000n; // −3.5%
+/** Issue 20's target for the tick: all liquidations signed and stored within this × 100 signatures. */
+const TARGET = 1.5;
 const ms = (x: number) => `${x.toFixed(3)} ms`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
@@ -423,7 +433,7 @@ try {
     const total = performance.now() - tStart;
     const commitMs = performance.now() - tDecided;
     console.log(
-      `  ${backend}: 100 signatures ${ms(sig100)} (target: ≤ ${ms(sig100 * 1.1)}); 100 liquidations decided, signed and stored ${ms(total)} = ×${(total / sig100).toFixed(2)} of 100 signatures` +
+      `  ${backend}: 100 signatures ${ms(sig100)} (target: ≤ ${ms(sig100 * TARGET)}); 100 liquidations decided, signed and stored ${ms(total)} = ×${(total / sig100).toFixed(2)} of 100 signatures` +
         ` [decide ${ms(decideMs)}, propose (state hash + sign + checks) ${ms(signMs)}, group commit ${ms(commitMs)} (${s.metrics.commits} commit)]` +
         `; with the index's identify: ${ms(tick + total)}, with the former scan: ${ms(hubScanMs + total)}`,
     );
@@ -439,8 +449,10 @@ try {
       1,
       ...(availableParallelism() > 2 ? [2] : []),
     ];
-    for (const workers of workerCounts) {
-      const hubDir = join(dir, `hub-${backend}-${workers}`);
+    // REPEAT=n runs each worker count n times (a shared machine's figures move by tens of per cent).
+    const runs = workerCounts.flatMap((w) => Array.from({ length: Number(process.env.REPEAT ?? 1) }, (_, r) => [w, r]));
+    for (const [workers, rep] of runs as [number, number][]) {
+      const hubDir = join(dir, `hub-${backend}-${workers}-${rep}`);
       mkdirSync(hubDir);
       copyFileSync(base, join(hubDir, "hub.db"));
       // No chain: the tick proposes off chain only.
@@ -457,23 +469,40 @@ try {
       // measured with the restore's major GC landing in it.
       gc();
       await new Promise((r) => setTimeout(r, 200));
-      let proposed = 0;
+      const storedAt: number[] = [];
+      let tTick = 0;
       hub.onEvent((e) => {
-        if (e.event === "proposed" && e.action === "liquidate") proposed++;
+        // "proposed" is logged once the state is durably stored, before it is offered to the trader.
+        if (e.event === "proposed" && e.action === "liquidate") storedAt.push(performance.now() - tTick);
       });
+      // Every group commit of the tick: when it settled (fsync done) and how long it took from BEGIN.
+      const commits: { end: number; ms: number; writes: number }[] = [];
+      hub.store.onCommit = (seconds, writes) =>
+        commits.push({ end: performance.now() - tTick, ms: seconds * 1000, writes });
       const hotBefore = hub.hotChannels;
       const profile = process.env.PROFILE_TICK ? await startProfile() : undefined;
-      const commitsBefore = hub.store.metrics.commits;
-      const tTick = performance.now();
+      const cpu0 = process.threadCpuUsage();
+      tTick = performance.now();
       await hub.ingestPrices([tickReport]);
       const tickMs = performance.now() - tTick;
+      const cpu = process.threadCpuUsage(cpu0);
+      hub.store.onCommit = undefined;
       if (profile !== undefined)
         await profile.stop(join(process.env.PROFILE_TICK!, `tick-${backend}-${workers}.cpuprofile`));
+      const mainCpuMs = (cpu.user + cpu.system) / 1000;
+      const last = commits[commits.length - 1];
+      const workerLabel =
+        workers === 0 ? "signing on the main thread" : `${workers} signing worker${workers > 1 ? "s" : ""}`;
       console.log(
-        `  ${backend}, the Hub itself, ${workers === 0 ? "signing on the main thread" : `${workers} signing worker${workers > 1 ? "s" : ""}`} (${N.toLocaleString("en")} channels restored idle in ${restoreS.toFixed(1)} s; ${hotBefore} in memory at the tick): ` +
-          `tick → ${proposed} liquidation states signed and stored in ${ms(tickMs)} = ×${(tickMs / sig100).toFixed(2)} of 100 signatures (target ×1.10), ${hub.store.metrics.commits - commitsBefore} group commits`,
+        `  ${backend}, the Hub itself, ${workerLabel} (${N.toLocaleString("en")} channels restored idle in ${restoreS.toFixed(1)} s; ${hotBefore} in memory at the tick; load ${loadavg()[0]!.toFixed(1)}): ` +
+          `tick → ${storedAt.length} liquidation states signed and stored in ${ms(tickMs)} = ×${(tickMs / sig100).toFixed(2)} of 100 signatures (target ×${TARGET})` +
+          `; main thread CPU ${ms(mainCpuMs)} (${((mainCpuMs * 1000) / RISKY).toFixed(0)} µs per liquidation)` +
+          `; first / median / last stored at ${ms(storedAt[0] ?? NaN)} / ${ms(median(storedAt))} / ${ms(storedAt[storedAt.length - 1] ?? NaN)}` +
+          `; ${commits.length} group commits (writes: ${commits.map((c) => c.writes).join(" ")})` +
+          (last === undefined ? "" : `, the last ${ms(last.ms)} BEGIN to durable`),
       );
-      if (proposed !== RISKY) console.log(`  WARNING: the hub proposed ${proposed} liquidations, expected ${RISKY}`);
+      if (storedAt.length !== RISKY)
+        console.log(`  WARNING: the hub proposed ${storedAt.length} liquidations, expected ${RISKY}`);
       await hub.stop();
     }
   }

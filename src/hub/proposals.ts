@@ -23,6 +23,34 @@ import { ReofferLimiter } from "./reoffer-limiter.ts";
 import type { Steps } from "./steps.ts";
 import type { ChannelEntry, LiveChannel } from "./types.ts";
 
+/**
+ * Liquidations decided and signed per event-loop turn in one tick. Between
+ * turns the loop runs the group commit of what the turn before signed (its
+ * fsync then runs off the loop while the next turn decides and signs) and
+ * takes the signing workers' replies, so a burst is stored as a pipeline of
+ * commits instead of one commit after the last signature. Each state's
+ * signature still leaves only after its own commit is durable.
+ */
+export const LIQUIDATIONS_PER_TURN = 8;
+
+/**
+ * A gate that lets `perTurn` callers through now, the next `perTurn` in a
+ * later event-loop turn, and so on: a turn starts only after the immediates
+ * its predecessor's callers queued (a group commit of what they wrote) have
+ * run. Callers must call it in their order.
+ */
+export function pacer(perTurn: number): () => Promise<void> {
+  let calls = 0;
+  let turn = Promise.resolve();
+  // Two hops: the first is queued as the previous turn starts, ahead of what its callers queue later.
+  const nextTurn = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+  return () => {
+    if (calls > 0 && calls % perTurn === 0) turn = turn.then(nextTurn);
+    calls++;
+    return turn;
+  };
+}
+
 export interface ProposalParts {
   readonly registry: ChannelRegistry;
   readonly prices: PriceIngress;
@@ -57,11 +85,13 @@ export class Proposals {
     const { registry, prices, disputes } = this.#parts;
     const { queue, log, rejections } = this.#ctx;
     const liquidations: Promise<unknown>[] = [];
+    const paced = pacer(LIQUIDATIONS_PER_TURN);
     for (const entry of registry.belowMaintenance(reports)) {
       if (entry.status !== "open" && entry.unpaid === undefined) continue;
       liquidations.push(
         queue
           .run(entry.id, async () => {
+            await paced();
             const live = (await registry.live(entry.id))!;
             if (live.entry.unpaid !== undefined && live.entry.status === "funding")
               return disputes.liquidateUnpaid(live).then(() => undefined);

