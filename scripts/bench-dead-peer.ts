@@ -15,7 +15,8 @@
  * traders, 30 s) from /proc/net/snmp, so it must run in a network namespace
  * of its own (unshare -rn) where nothing else sends. QUIC_IDLE_MS and
  * QUIC_KEEPALIVE_MS override the node's defaults (src/net/node.ts) in every
- * process.
+ * process; PING_MS (PING_MS_HUB, PING_MS_TRADER) libp2p's connection monitor
+ * ("none": off; the hub's is off by default, as hubNodeInit has it).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -38,11 +39,14 @@ function liveness(
   const keep = process.env.QUIC_KEEPALIVE_MS;
   const ping = process.env[`PING_MS_${role.toUpperCase()}`] ?? process.env.PING_MS;
   return {
+    ...(role === "hub" ? { connectionPingMs: null } : {}), // as hubNodeInit
     ...(ping ? { connectionPingMs: ping === "none" ? null : Number(ping) } : {}),
     ...(idle ? { quicIdleTimeoutMs: Number(idle) } : {}),
     ...(keep ? { quicKeepAliveMs: keep === "none" ? null : Number(keep) } : {}),
   };
 }
+
+const options = (): string => JSON.stringify({ hub: liveness("hub"), trader: liveness("trader") });
 
 function listenAddr(transport: Transport, port = 0): string {
   return transport === "quic" ? `/ip4/127.0.0.1/udp/${port}/quic-v1` : `/ip4/127.0.0.1/tcp/${port}`;
@@ -85,7 +89,7 @@ async function child(
   return { proc, ...(JSON.parse(first.value as string) as { peerId: string; addrs: string[] }) };
 }
 
-type Case = "hub killed" | "trader killed" | "hub restarted" | "hub restarted, then a request";
+type Case = "hub killed" | "trader killed" | "hub restarted" | "hub restarted + request";
 
 /** ms from SIGKILL to this process's connection:close for the child's peer. */
 async function measure(transport: Transport, kind: Case): Promise<number> {
@@ -122,7 +126,7 @@ async function measure(transport: Transport, kind: Case): Promise<number> {
     const port = Number(/\/(?:udp|tcp)\/(\d+)/.exec(other.addrs[0]!)![1]);
     again = (await child("hub", transport, `${port},${keyHex}`)).proc;
     // What a trader does next: a request on the connection it still holds (its reply, or the close, ends the wait).
-    if (kind === "hub restarted, then a request") {
+    if (kind === "hub restarted + request") {
       void messenger
         .request(other.peerId, "sync", STATUS, { signal: AbortSignal.timeout(60_000) })
         .catch(() => undefined);
@@ -175,7 +179,7 @@ async function idle(count = Number(process.env.TRADERS ?? 100), seconds = 20): P
   const open = hub.getConnections().length;
   const perConn = (after.out - before.out) / count / seconds;
   console.log(
-    `idle QUIC (${JSON.stringify({ hub: liveness("hub"), trader: liveness("trader") })}): ${count} traders, ${seconds} s, ${open} still connected at the hub: ` +
+    `idle QUIC (${options()}): ${count} traders, ${seconds} s, ${open} still connected at the hub: ` +
       `${perConn.toFixed(3)} datagrams per connection per second (both directions); at 10k traders the hub ` +
       `sends and receives ${Math.round(perConn * 10_000)} per second; hub CPU ` +
       `${((cpu.user + cpu.system) / count / seconds).toFixed(1)} µs per connection per second ` +
@@ -196,14 +200,12 @@ if (mode === "hub" || mode === "trader") {
   process.exit(0);
 } else {
   const runs = Number(mode ?? 3);
-  console.log(
-    `QUIC options ${JSON.stringify({ hub: liveness("hub"), trader: liveness("trader") })}; load average ${loadavg().map((l) => l.toFixed(2))}`,
-  );
+  console.log(`QUIC options ${options()}; load average ${loadavg().map((l) => l.toFixed(2))}`);
   const cases = (process.env.CASES?.split(",") ?? [
     "hub killed",
     "trader killed",
     "hub restarted",
-    "hub restarted, then a request",
+    "hub restarted + request",
   ]) as Case[];
   for (const kind of cases) {
     for (const t of ["tcp", "quic"] as const) {

@@ -59,7 +59,7 @@ const QUIC_LIMITS = { maxConcurrentStreamLimit: 128, maxStreamData: 1 << 20, max
  * killed trader within about the timeout and a trader a killed hub within about timeout + one interval. A hub
  * restarted at once on its port, with its key, changes nothing: measured, a request on the old connection
  * waits for the idle timeout too (no stateless reset ends it). Figures and the cost at 10k traders:
- * docs/PERFORMANCE.md, "QUIC dead-peer detection".
+ * docs/PERFORMANCE.md, "Issue 20: hex as binary on the wire, QUIC dead-peer detection".
  */
 export const QUIC_IDLE_TIMEOUT_MS = 6_000;
 export const QUIC_KEEPALIVE_MS = 2_000;

@@ -64,7 +64,7 @@ test.after(async () => {
   }
 });
 
-test("a killed peer is noticed: on TCP at once, on QUIC within bounds; an idle QUIC connection stays up", async () => {
+test("a killed peer is noticed: on TCP at once, on QUIC within bounds; idle QUIC connections stay up", async () => {
   if (!(await loadQuic()).ok) return; // test/net/quic covers the fallback
   // A hub (child) with two traders (here, one on QUIC, one on TCP), and a hub (here, built as a hub builds its
   // node) with a trader (child).

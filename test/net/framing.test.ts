@@ -99,7 +99,7 @@ async function stillServes(): Promise<void> {
   assert.is(served, before + 1);
 }
 
-test("a 3.0.0 peer is answered UNSUPPORTED_VERSION, in a frame a 3.0.0 decoder reads; the handler never runs", async () => {
+test("a 3.0.0 peer is answered UNSUPPORTED_VERSION in a frame a 3.0.0 decoder reads; no handler runs", async () => {
   const before = served;
   // 3.0.0's codec: plain msgpack, hex as strings; a bin would fail its validators.
   const r = await rawStream(PREVIOUS_PROTOCOL_IDS.sync, (b) => validateMessage(packr.unpack(b), "sync"));
