@@ -22,6 +22,10 @@
  * what it left unhandled is sent again on a new stream, where the peer
  * without the handler refuses it at negotiation (PROTOCOL_UNAVAILABLE).
  *
+ * A family is also served on its previous version's id (PREVIOUS_PROTOCOL_IDS), where every request is
+ * answered UNSUPPORTED_VERSION; a request whose stream the peer refuses at negotiation is UNSUPPORTED_VERSION
+ * too when the peer accepts the previous id, so a version mismatch is named on both sides, never a hang.
+ *
  * Handlers are registered with libp2p in start() and removed in stop();
  * stop() aborts the signal of every in-flight handler and outbound call,
  * resolves when all of them have returned, and closes every stream (a reset
@@ -37,7 +41,7 @@ import type { Connection, Libp2p, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
-import { MAX_FRAME_BYTES, PROTOCOL_IDS, type MessageFamily } from "../protocol/constants.ts";
+import { MAX_FRAME_BYTES, PREVIOUS_PROTOCOL_IDS, PROTOCOL_IDS, type MessageFamily } from "../protocol/constants.ts";
 import { errorReply, type Message } from "../protocol/messages.ts";
 import type { Address } from "../protocol/types.ts";
 import { decodeFrame } from "../protocol/wire.ts";
@@ -250,7 +254,7 @@ export class Messenger {
     for (const { stream } of this.#inbound) stream.drain(); // requests from now on are left to be sent elsewhere
     const families = [...this.#registered];
     this.#registered.clear();
-    await Promise.allSettled(families.map((f) => this.#libp2p.unhandle(PROTOCOL_IDS[f])));
+    await Promise.allSettled(families.map((f) => this.#unregister(f)));
     for (const { controller } of this.#tasks.values()) controller.abort(shuttingDown);
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks.keys()]);
     // handlers are done and answered; our own requests have ended: close, then reset what the peers keep open
@@ -284,7 +288,7 @@ export class Messenger {
   async unhandle(family: MessageFamily, options: { readonly settle?: boolean } = {}): Promise<void> {
     this.#handlers.delete(family);
     for (const inbound of this.#inbound) if (inbound.family === family) inbound.stream.drain();
-    if (this.#registered.delete(family)) await this.#libp2p.unhandle(PROTOCOL_IDS[family]);
+    if (this.#registered.delete(family)) await this.#unregister(family);
     if (options.settle !== true) return;
     // Only these can run the removed handler: a task starting from now on finds no handler and refuses.
     const running = [...this.#tasks].filter(([, task]) => task.family === family);
@@ -388,7 +392,9 @@ export class Messenger {
         maxOutboundStreams: LIBP2P_MAX_OUTBOUND_STREAMS,
       });
     } catch (e) {
-      throw asWireError(e, signal);
+      const error = asWireError(e, signal);
+      if (error.code !== "PROTOCOL_UNAVAILABLE") throw error;
+      throw (await this.#olderVersion(connection, family, signal)) ?? error;
     }
     if (!this.#running) {
       raw.abort(new WireError("SHUTTING_DOWN"));
@@ -407,6 +413,28 @@ export class Messenger {
     return stream;
   }
 
+  /** UNSUPPORTED_VERSION if the peer that refused `family` accepts its previous version's id, else undefined. */
+  async #olderVersion(
+    connection: Connection,
+    family: MessageFamily,
+    signal: AbortSignal,
+  ): Promise<MarginError | undefined> {
+    let probe: Stream;
+    try {
+      probe = await connection.newStream(PREVIOUS_PROTOCOL_IDS[family], { signal, negotiateFully: true });
+    } catch {
+      return undefined;
+    }
+    probe.abort(new WireError("UNSUPPORTED_VERSION"));
+    return new WireError("UNSUPPORTED_VERSION", {
+      details: {
+        ours: PROTOCOL_IDS[family],
+        theirs: PREVIOUS_PROTOCOL_IDS[family],
+        peerId: connection.remotePeer.toString(),
+      },
+    });
+  }
+
   async #register(family: MessageFamily): Promise<void> {
     if (this.#registered.has(family)) return;
     this.#registered.add(family);
@@ -415,9 +443,22 @@ export class Messenger {
       (stream, connection) => this.#onStream(family, stream, connection),
       HANDLE_OPTIONS,
     );
+    await this.#libp2p.handle(
+      PREVIOUS_PROTOCOL_IDS[family],
+      (stream, connection) => this.#onStream(family, stream, connection, true),
+      HANDLE_OPTIONS,
+    );
   }
 
-  #onStream(family: MessageFamily, raw: Stream, connection: Connection): void {
+  async #unregister(family: MessageFamily): Promise<void> {
+    await Promise.all([
+      this.#libp2p.unhandle(PROTOCOL_IDS[family]),
+      this.#libp2p.unhandle(PREVIOUS_PROTOCOL_IDS[family]),
+    ]);
+  }
+
+  /** `previous`: a stream on the family's previous id, whose every request is answered UNSUPPORTED_VERSION. */
+  #onStream(family: MessageFamily, raw: Stream, connection: Connection, previous = false): void {
     const peerId = connection.remotePeer.toString();
     const stream = new ServeStream(
       raw,
@@ -437,7 +478,9 @@ export class Messenger {
           return release;
         },
         answer: (payload, cancelled) =>
-          this.#track((stopping) => this.#answer(family, peerId, payload, either(cancelled, stopping)), family),
+          previous
+            ? Promise.resolve(encodePayload(errorReply(unsupportedVersion(family))))
+            : this.#track((stopping) => this.#answer(family, peerId, payload, either(cancelled, stopping)), family),
       },
       {
         maxFrameBytes: this.limits.maxFrameBytes,
@@ -514,6 +557,13 @@ export class Messenger {
     this.#tasks.set(settled, family === undefined ? { controller } : { controller, family });
     return task;
   }
+}
+
+/** What a peer of the previous version is told, in words it can show (the reply carries no details). */
+function unsupportedVersion(family: MessageFamily): WireError {
+  return new WireError("UNSUPPORTED_VERSION", {
+    message: `Wire protocol version is not supported: this peer speaks ${PROTOCOL_IDS[family]}`,
+  });
 }
 
 export function createMessenger(components: MessengerComponents, init?: MessengerInit): Messenger {

@@ -52,6 +52,20 @@ export function loadQuic(): Promise<QuicLoad> {
  */
 const QUIC_LIMITS = { maxConcurrentStreamLimit: 128, maxStreamData: 1 << 20, maxConnectionData: 4 << 20 };
 
+/**
+ * QUIC has no reset from the kernel when a peer dies: a killed peer is noticed once nothing has come from it
+ * for the idle timeout (the smaller of both sides'). The dialing side (the trader) pings every
+ * QUIC_KEEPALIVE_MS and the accepting side (the hub) never, so idle connections stay up, a hub notices a
+ * killed trader within about the timeout and a trader a killed hub within about timeout + one interval. A hub
+ * restarted at once on its port, with its key, changes nothing: measured, a request on the old connection
+ * waits for the idle timeout too (no stateless reset ends it). Figures and the cost at 10k traders:
+ * docs/PERFORMANCE.md, "Issue 20: hex as binary on the wire, QUIC dead-peer detection".
+ */
+export const QUIC_IDLE_TIMEOUT_MS = 6_000;
+export const QUIC_KEEPALIVE_MS = 2_000;
+/** "No keep-alive" for the native transport, which takes a number of ms: longer than any connection lives idle. */
+const QUIC_NO_KEEPALIVE_MS = 0x7fff_ffff;
+
 /** How long a trader waits on a QUIC address before its next (TCP) one: a QUIC handshake is one round trip. */
 export const QUIC_DIAL_TIMEOUT_MS = 5_000;
 
@@ -86,6 +100,22 @@ export interface NodeInit {
   readonly deny?: readonly string[];
   /** Whether to add QUIC when its binary loads (default true); TCP is always there. */
   readonly quic?: boolean;
+  /**
+   * QUIC's idle timeout (default QUIC_IDLE_TIMEOUT_MS): a peer silent this long is dead. The connection uses the
+   * smaller of both sides' values.
+   */
+  readonly quicIdleTimeoutMs?: number;
+  /**
+   * How often an idle QUIC connection this node dialed is pinged (default QUIC_KEEPALIVE_MS; `null`: never).
+   * Connections it accepted are never pinged from its side: the dialer's pings keep both ends alive, and
+   * their ACKs are what the dialer hears, so a hub with 10k traders sends no packet of its own.
+   */
+  readonly quicKeepAliveMs?: number | null;
+  /**
+   * libp2p's connection monitor: every this many ms it opens a ping stream on every connection and aborts
+   * the connection when that fails (libp2p default 10 s; `null`: off).
+   */
+  readonly connectionPingMs?: number | null;
   /** What secures TCP connections (default noise; "tls" is `@libp2p/tls`, measured in scripts/bench-net.ts). */
   readonly tcpEncryption?: "noise" | "tls";
   /** Where the one line saying QUIC is unavailable for a listen address goes (default stderr, once per process). */
@@ -116,9 +146,15 @@ export async function createNode(init: NodeInit = {}): Promise<NetNode> {
     ...(init.privateKey !== undefined ? { privateKey: init.privateKey } : {}),
     addresses: { listen },
     // QUIC first: libp2p tries a peer's addresses of every transport, and QUIC's when both are known.
-    transports: loaded.ok ? [loaded.quic(QUIC_LIMITS), tcp()] : [tcp()],
+    transports: loaded.ok ? [...quicTransports(loaded.quic, init, listen), tcp()] : [tcp()],
     connectionEncrypters: [init.tcpEncryption === "tls" ? tls() : noise()],
     streamMuxers: [yamux()],
+    ...(init.connectionPingMs === undefined
+      ? {}
+      : {
+          connectionMonitor:
+            init.connectionPingMs === null ? { enabled: false } : { pingInterval: init.connectionPingMs },
+        }),
     connectionManager: {
       ...(init.inboundConnectionsPerSecond !== undefined
         ? { inboundConnectionThreshold: init.inboundConnectionsPerSecond }
@@ -132,6 +168,32 @@ export async function createNode(init: NodeInit = {}): Promise<NetNode> {
       ...(init.deny !== undefined ? { deny: [...init.deny] } : {}),
     },
   });
+}
+
+type TransportFactory = ReturnType<QuicFactory>;
+
+/**
+ * QUIC's options are per transport, not per connection, so dialing and accepting are two transports: one
+ * that only dials (with keep-alive) and, on a node that listens on QUIC, one that only listens (without).
+ */
+function quicTransports(quic: QuicFactory, init: NodeInit, listen: readonly string[]): TransportFactory[] {
+  const maxIdleTimeout = init.quicIdleTimeoutMs ?? QUIC_IDLE_TIMEOUT_MS;
+  const keepAlive = init.quicKeepAliveMs === undefined ? QUIC_KEEPALIVE_MS : init.quicKeepAliveMs;
+  const dialer: TransportFactory = (components) =>
+    Object.assign(
+      quic({ ...QUIC_LIMITS, maxIdleTimeout, keepAliveInterval: keepAlive ?? QUIC_NO_KEEPALIVE_MS })(components),
+      {
+        listenFilter: () => [],
+      },
+    );
+  if (!listen.some(isQuicAddr)) return [dialer];
+  const listener: TransportFactory = (components) => {
+    const transport = quic({ ...QUIC_LIMITS, maxIdleTimeout, keepAliveInterval: QUIC_NO_KEEPALIVE_MS })(components);
+    // libp2p keys transports by this tag; the dialer keeps "quic".
+    Object.defineProperty(transport, Symbol.toStringTag, { value: "quic-listen" });
+    return Object.assign(transport, { dialFilter: () => [] });
+  };
+  return [dialer, listener];
 }
 
 export function generatePeerKey(): Promise<PrivateKey> {

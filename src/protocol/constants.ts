@@ -6,20 +6,33 @@
 
 /**
  * One libp2p protocol id per message family; the trailing semver is the wire
- * version. 3.0.0: the trader signs first every state it asks for (the hub
+ * version. 4.0.0: "0x" + lowercase hex travels as msgpack binary
+ * (./wire-hex.ts); a 3.0.0 decoder would refuse those frames. 3.0.0: the trader signs first every state it asks for (the hub
  * answers an action with an unsigned draft and countersigns the trader's
  * signature in its ack; docs/PROTOCOL.md). 2.0.0: long-lived streams, each frame in an envelope with a
  * request id (src/net/envelope.ts); 1.0.0 carried one bare frame each way
  * on a stream per exchange.
  */
 export const PROTOCOL_IDS = Object.freeze({
+  handshake: "/nitro-margin/handshake/4.0.0",
+  update: "/nitro-margin/update/4.0.0",
+  sync: "/nitro-margin/sync/4.0.0",
+  price: "/nitro-margin/price/4.0.0",
+} as const);
+
+export type MessageFamily = keyof typeof PROTOCOL_IDS;
+
+/**
+ * The previous version's ids. A node answers each request on them with UNSUPPORTED_VERSION (an `error` frame
+ * has no hex, so a 3.0.0 peer reads it), and a node whose dial of the current id is refused tries these to
+ * tell "old peer" (UNSUPPORTED_VERSION) from "peer without this family" (PROTOCOL_UNAVAILABLE).
+ */
+export const PREVIOUS_PROTOCOL_IDS: Readonly<Record<MessageFamily, string>> = Object.freeze({
   handshake: "/nitro-margin/handshake/3.0.0",
   update: "/nitro-margin/update/3.0.0",
   sync: "/nitro-margin/sync/3.0.0",
   price: "/nitro-margin/price/3.0.0",
-} as const);
-
-export type MessageFamily = keyof typeof PROTOCOL_IDS;
+});
 export type ProtocolId = (typeof PROTOCOL_IDS)[MessageFamily];
 
 /** Hard cap on one encoded frame (the length-prefixed payload), checked before any decoding. */

@@ -6,8 +6,8 @@ import { peerIdFromString } from "@libp2p/peer-id";
 import { lpStream } from "@libp2p/utils";
 import { WIRE_ERRORS } from "../../src/errors/wire.ts";
 import { framed } from "../../src/net/framed.ts";
-import { MAX_FRAME_BYTES, PROTOCOL_IDS } from "../../src/protocol/constants.ts";
-import type { Message } from "../../src/protocol/messages.ts";
+import { MAX_FRAME_BYTES, PREVIOUS_PROTOCOL_IDS, PROTOCOL_IDS } from "../../src/protocol/constants.ts";
+import { validateMessage, type Message } from "../../src/protocol/messages.ts";
 import { decodeFrame, encodeFrame } from "../../src/protocol/wire.ts";
 import { connect, delay, startPeer, stopAll, type Peer, varint } from "./helpers.ts";
 
@@ -52,8 +52,11 @@ function envelope(kind: number, id: number, payload: Uint8Array = new Uint8Array
 type Frame = { bare: Message } | { kind: number; id: number; message: Message | null };
 
 /** A raw stream to the hub's sync protocol with a frame reader independent of the messenger's. */
-async function rawStream(): Promise<{ stream: Stream; next(): Promise<Frame | null> }> {
-  const stream = await peer.node.dialProtocol(peerIdFromString(hub.peerId), PROTOCOL_IDS.sync);
+async function rawStream(
+  protocol: string = PROTOCOL_IDS.sync,
+  decode: (bytes: Uint8Array) => Message = (b) => decodeFrame(b, "sync"),
+): Promise<{ stream: Stream; next(): Promise<Frame | null> }> {
+  const stream = await peer.node.dialProtocol(peerIdFromString(hub.peerId), protocol);
   const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
   return {
     stream,
@@ -66,9 +69,9 @@ async function rawStream(): Promise<{ stream: Stream; next(): Promise<Frame | nu
         throw e;
       }
       const kind = bytes[0]!;
-      if (kind >= 0x80) return { bare: decodeFrame(bytes, "sync") };
+      if (kind >= 0x80) return { bare: decode(bytes) };
       const id = new DataView(bytes.buffer, bytes.byteOffset).getUint32(1);
-      return { kind, id, message: bytes.length > 5 ? decodeFrame(bytes.subarray(5), "sync") : null };
+      return { kind, id, message: bytes.length > 5 ? decode(bytes.subarray(5)) : null };
     },
   };
 }
@@ -95,6 +98,26 @@ async function stillServes(): Promise<void> {
   assert.equal(reply, STATUS);
   assert.is(served, before + 1);
 }
+
+test("a 3.0.0 peer is answered UNSUPPORTED_VERSION in a frame a 3.0.0 decoder reads; no handler runs", async () => {
+  const before = served;
+  // 3.0.0's codec: plain msgpack, hex as strings; a bin would fail its validators.
+  const r = await rawStream(PREVIOUS_PROTOCOL_IDS.sync, (b) => validateMessage(packr.unpack(b), "sync"));
+  const status = { type: "sync-status", channels: [{ channelId: "0x" + "ab".repeat(32), turnNum: 1 }] };
+  r.stream.send(envelope(KIND.request, 5, packr.pack(status)));
+  const reply = await r.next();
+  assert.equal(reply, {
+    kind: KIND.reply,
+    id: 5,
+    message: {
+      ...errorOf("UNSUPPORTED_VERSION"),
+      message: `${WIRE_ERRORS.UNSUPPORTED_VERSION.title}: this peer speaks ${PROTOCOL_IDS.sync}`,
+    },
+  });
+  assert.is(served, before);
+  await r.stream.close();
+  await stillServes();
+});
 
 test("an oversized frame is refused with FRAME_TOO_LARGE before the handler, and the hub keeps serving", async () => {
   const before = served;

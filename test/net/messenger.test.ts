@@ -5,7 +5,7 @@ import { WIRE_ERRORS, WireError } from "../../src/errors/wire.ts";
 import type { Message } from "../../src/protocol/messages.ts";
 import type { Address, Bytes32 } from "../../src/protocol/types.ts";
 import { RemoteError } from "../../src/net/remote-error.ts";
-import { PROTOCOL_IDS, type MessageFamily } from "../../src/protocol/constants.ts";
+import { PREVIOUS_PROTOCOL_IDS, PROTOCOL_IDS, type MessageFamily } from "../../src/protocol/constants.ts";
 import { ManualClock } from "../../src/time/clock.ts";
 import { connect, delay, startPeer, stopAll, stopPeer, type Peer } from "./helpers.ts";
 
@@ -171,6 +171,26 @@ test("a request to a family the peer does not serve fails typed", async () => {
   } catch (e) {
     assert.instance(e, WireError);
     assert.is((e as WireError).code, "PROTOCOL_UNAVAILABLE");
+  }
+});
+
+test("a peer of the previous wire version: UNSUPPORTED_VERSION naming both ids, not PROTOCOL_UNAVAILABLE", async () => {
+  const old = await startPeer();
+  // All a 3.0.0 node shows here: its id accepted at negotiation (what it would answer is never read).
+  await old.node.handle(PREVIOUS_PROTOCOL_IDS.sync, (stream) => void stream.close());
+  try {
+    await connect(trader, old);
+    await trader.messenger.request(old.peerId, "sync", status(1));
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, WireError);
+    assert.is((e as WireError).code, "UNSUPPORTED_VERSION");
+    assert.equal(
+      [(e as WireError).context.ours, (e as WireError).context.theirs],
+      [PROTOCOL_IDS.sync, PREVIOUS_PROTOCOL_IDS.sync],
+    );
+  } finally {
+    await stopPeer(old);
   }
 });
 

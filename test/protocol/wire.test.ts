@@ -206,7 +206,7 @@ test("validation is inbound only: a bad message of ours is encoded, and the rece
 test("an optional field left undefined is left out of the frame, as the validator's copy left it", () => {
   const ack = { type: "ack", channelId: B32, turnNum: 3, signature: undefined } as unknown as Message;
   const frame = encodeFrame(ack);
-  assert.equal(raw.unpack(frame), { type: "ack", channelId: B32, turnNum: 3 });
+  assert.equal(Object.keys(raw.unpack(frame) as object), ["type", "channelId", "turnNum"]);
   assert.equal(decodeFrame(frame), { type: "ack", channelId: B32, turnNum: 3 });
   // Inside an array (a signature not yet given) undefined stays a nil, which the validator reads as absent.
   const signed = encodeFrame({
