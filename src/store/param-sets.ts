@@ -44,7 +44,9 @@ export async function saveParamSet(store: MetaStore, set: ParamSet): Promise<voi
 }
 
 export async function loadChannelOracles(store: MetaStore): Promise<Address[]> {
-  return [...(await store.metaWithPrefix(ORACLE_PREFIX)).keys()].map((key) => key.slice(ORACLE_PREFIX.length) as Address);
+  return [...(await store.metaWithPrefix(ORACLE_PREFIX)).keys()].map(
+    (key) => key.slice(ORACLE_PREFIX.length) as Address,
+  );
 }
 
 /** Records `oracle` (once) as one our channels may commit to. */
