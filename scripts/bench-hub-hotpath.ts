@@ -11,42 +11,22 @@
  * files the stored state in its at-risk index (one liquidation-price search
  * per single-leg account), and verifies each oracle report it meets.
  */
-import { keccak_256 } from "@noble/hashes/sha3.js";
-import { utf8ToBytes } from "@noble/hashes/utils.js";
 import { cpus, loadavg } from "node:os";
 import { legLiquidationPrice } from "../src/engine/margin.ts";
 import { defaultEngineConfig } from "../src/engine/params.ts";
-import { signPriceReport, verifyPriceReport } from "../src/oracle/report.ts";
+import { verifyPriceReport } from "../src/oracle/report.ts";
 import { addressToDestination } from "../src/protocol/channel-setup.ts";
 import { channelId, hashState } from "../src/protocol/hash.ts";
 import type { Message } from "../src/protocol/messages.ts";
 import { parseAddress } from "../src/protocol/parse.ts";
-import { signerFromPrivateKey, stateHashOf } from "../src/protocol/sign.ts";
+import { stateHashOf } from "../src/protocol/sign.ts";
 import { variablePartOf } from "../src/protocol/state.ts";
-import type { Address, Hex, MarketId } from "../src/protocol/types.ts";
-import type { Price } from "../src/protocol/units.ts";
+import type { Hex, MarketId } from "../src/protocol/types.ts";
 import { decodeFrame, encodeFrame } from "../src/protocol/wire.ts";
-import { benchState } from "./lib/bench-state.ts";
+import { signedBenchState } from "./lib/bench-state.ts";
 
 const BTC = "BTC-PERP" as MarketId;
-const hub = signerFromPrivateKey(keccak_256(utf8ToBytes("hotpath hub")));
-const trader = signerFromPrivateKey(keccak_256(utf8ToBytes("hotpath trader")));
-const oracle = signerFromPrivateKey(keccak_256(utf8ToBytes("hotpath oracle")));
-const domain = { chainId: 31337n, verifyingContract: "0x5FbDB2315678afecb367f032d93F642f64180aa3" as Address };
-const report = signPriceReport(
-  domain,
-  { market: BTC, price: 5_000_000_000_000n as Price, timestamp: 1_700_000_000n },
-  oracle,
-);
-const { fixed, state } = benchState({
-  hub: hub.address,
-  trader: trader.address,
-  oracle: oracle.address,
-  mark: report,
-  position: { size: -100_000n, costBasis: -5_000_000n },
-  marginApp: domain.verifyingContract,
-  token: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512" as Address,
-});
+const { hub, trader, oracle, domain, report, fixed, state } = signedBenchState("hotpath");
 const propose = {
   type: "propose",
   signedState: { state, sigs: [undefined, undefined] },

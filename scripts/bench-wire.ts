@@ -8,19 +8,15 @@
  * WIRE_MODULE=<path> times another copy of the codec (a before/after in one
  * machine state: copy the old wire.ts beside the new one and run both).
  */
-import { keccak_256 } from "@noble/hashes/sha3.js";
-import { utf8ToBytes } from "@noble/hashes/utils.js";
 import { cpus, loadavg } from "node:os";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { signPriceReport } from "../src/oracle/report.ts";
 import { channelId } from "../src/protocol/hash.ts";
 import type { Message } from "../src/protocol/messages.ts";
-import { signerFromPrivateKey, signState } from "../src/protocol/sign.ts";
-import type { Address, MarketId } from "../src/protocol/types.ts";
-import type { Price } from "../src/protocol/units.ts";
+import { signState } from "../src/protocol/sign.ts";
+import type { MarketId } from "../src/protocol/types.ts";
 import * as current from "../src/protocol/wire.ts";
-import { benchState } from "./lib/bench-state.ts";
+import { signedBenchState } from "./lib/bench-state.ts";
 
 const codec: typeof current =
   (process.env.WIRE_MODULE ?? "") !== ""
@@ -28,24 +24,7 @@ const codec: typeof current =
     : current;
 
 const BTC = "BTC-PERP" as MarketId;
-const hub = signerFromPrivateKey(keccak_256(utf8ToBytes("wire hub")));
-const trader = signerFromPrivateKey(keccak_256(utf8ToBytes("wire trader")));
-const oracle = signerFromPrivateKey(keccak_256(utf8ToBytes("wire oracle")));
-const domain = { chainId: 31337n, verifyingContract: "0x5FbDB2315678afecb367f032d93F642f64180aa3" as Address };
-const report = signPriceReport(
-  domain,
-  { market: BTC, price: 5_000_000_000_000n as Price, timestamp: 1_700_000_000n },
-  oracle,
-);
-const { fixed, state } = benchState({
-  hub: hub.address,
-  trader: trader.address,
-  oracle: oracle.address,
-  mark: report,
-  position: { size: -100_000n, costBasis: -5_000_000n },
-  marginApp: domain.verifyingContract,
-  token: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512" as Address,
-});
+const { hub, trader, oracle, report, fixed, state } = signedBenchState("wire");
 const id = channelId(fixed);
 const traderSig = signState(trader, state);
 const hubSig = signState(hub, state);

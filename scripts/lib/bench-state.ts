@@ -3,11 +3,16 @@
  * position, one mark, two maintenance tiers; the shape docs/PERFORMANCE.md
  * names) and a timer of µs per call.
  */
+import { keccak_256 } from "@noble/hashes/sha3.js";
+import { utf8ToBytes } from "@noble/hashes/utils.js";
+import { signPriceReport } from "../../src/oracle/report.ts";
 import { marginFixedPart, marginOutcome } from "../../src/protocol/channel-setup.ts";
 import { encodeAppData } from "../../src/protocol/app-data.ts";
 import type { MarginState, PriceReport } from "../../src/protocol/margin-state.ts";
+import { signerFromPrivateKey } from "../../src/protocol/sign.ts";
 import type { FixedPart, State } from "../../src/protocol/state.ts";
 import type { Address, Bytes32, Hex, MarketId } from "../../src/protocol/types.ts";
+import type { Price } from "../../src/protocol/units.ts";
 
 export const BENCH_MARKET = "BTC-PERP" as MarketId;
 
@@ -70,6 +75,31 @@ export function benchState(init: BenchStateInit): { margin: MarginState; fixed: 
     isFinal: false,
   };
   return { margin, fixed, state };
+}
+
+/**
+ * What the frame benches send: a hub, trader and oracle keyed from `label`,
+ * one oracle-signed report, and `benchState` marked at it.
+ */
+export function signedBenchState(label: string) {
+  const key = (who: string) => signerFromPrivateKey(keccak_256(utf8ToBytes(`${label} ${who}`)));
+  const [hub, trader, oracle] = [key("hub"), key("trader"), key("oracle")];
+  const domain = { chainId: 31337n, verifyingContract: "0x5FbDB2315678afecb367f032d93F642f64180aa3" as Address };
+  const report = signPriceReport(
+    domain,
+    { market: BENCH_MARKET, price: 5_000_000_000_000n as Price, timestamp: 1_700_000_000n },
+    oracle,
+  );
+  const { fixed, state } = benchState({
+    hub: hub.address,
+    trader: trader.address,
+    oracle: oracle.address,
+    mark: report,
+    position: { size: -100_000n, costBasis: -5_000_000n },
+    marginApp: domain.verifyingContract,
+    token: "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512" as Address,
+  });
+  return { hub, trader, oracle, domain, report, fixed, state };
 }
 
 /** µs per call of `f` over about `ms` of wall time, after 64 warm-up calls; `f` gets the call's index. */

@@ -203,11 +203,7 @@ export function decodeAppDataEthers(appData: Hex): MarginState {
     costBasis: p[2] as Collateral,
     fundingIndex: p[3] as bigint,
   }));
-  const marks: Mark[] = decoded[4].map((m: any) => ({
-    market: bytes32ToMarketId(m[0], "marks.market"),
-    price: m[1] as Price,
-    timestamp: m[2] as bigint,
-  }));
+  const marks: Mark[] = decoded[4].map((m: any) => markOf(m, "marks.market"));
   return Object.freeze({
     version: 2,
     kind: kind as StateKind,
@@ -234,9 +230,7 @@ function decodeSettlement(appData: Hex): MarginState {
     throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "settlement payload" }, cause });
   }
   const reports: PriceReport[] = decoded[3].map((r: any) => ({
-    market: bytes32ToMarketId(r[0], "reports.market"),
-    price: r[1] as Price,
-    timestamp: r[2] as bigint,
+    ...markOf(r, "reports.market"),
     signature: r[3] as Hex,
   }));
   const terms: MarketTerms[] = decoded[4].map((t: any) => ({
@@ -267,6 +261,11 @@ function decodeSettlement(appData: Hex): MarginState {
     marks: reports,
     terms,
   });
+}
+
+/** (market, price, timestamp) as ethers decodes the tuple. */
+function markOf(m: any, field: string): Mark {
+  return { market: bytes32ToMarketId(m[0], field), price: m[1] as Price, timestamp: m[2] as bigint };
 }
 
 /** The hash a candidate's inline constants must equal: its proof's `constantsHash`. */

@@ -21,6 +21,7 @@ import {
   MAX_WIRE_BINS,
   MAX_WIRE_DEPTH,
 } from "../../src/protocol/wire-hex.ts";
+import { wireCode } from "../helpers/wire-code.ts";
 
 /** A raw packer for hand-made frames (the codec's number handling, no hex pass, no validation). */
 const raw = new Packr({
@@ -29,16 +30,6 @@ const raw = new Packr({
   encodeUndefinedAsNil: true,
   int64AsType: "bigint",
 });
-
-function wireCode(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof WireError) return e.code;
-    throw e;
-  }
-  throw new Error("expected a WireError");
-}
 
 const B32 = "0x" + "22".repeat(32);
 const SIG = "0x" + "33".repeat(65);

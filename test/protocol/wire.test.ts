@@ -15,6 +15,7 @@ import type { Address, Bytes32, Hex, MarketId } from "../../src/protocol/types.t
 import type { Collateral, Price } from "../../src/protocol/units.ts";
 import { decodeFrame, encodeFrame } from "../../src/protocol/wire.ts";
 import { ProtocolError } from "../../src/errors/protocol.ts";
+import { wireCode } from "../helpers/wire-code.ts";
 
 const UINT256_MAX = 2n ** 256n - 1n;
 /** A raw packer for hostile frames: same number handling, no validation. */
@@ -136,15 +137,6 @@ const ARBS: Record<MessageType, fc.Arbitrary<Message>> = {
   }),
 };
 
-function wireCode(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof WireError) return e.code;
-    throw e;
-  }
-  throw new Error("expected a WireError");
-}
 function details(fn: () => unknown): Record<string, unknown> {
   try {
     fn();
