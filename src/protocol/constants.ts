@@ -7,7 +7,9 @@
 /**
  * One libp2p protocol id per message family; the trailing semver is the wire
  * version. 4.0.0: "0x" + lowercase hex travels as msgpack binary
- * (./wire-hex.ts); a 3.0.0 decoder would refuse those frames. 3.0.0: the trader signs first every state it asks for (the hub
+ * (./wire-hex.ts), which a 3.0.0 decoder would refuse, and states carry
+ * appData format 2 (./app-data.ts: the constants by hash, marks unsigned).
+ * 3.0.0: the trader signs first every state it asks for (the hub
  * answers an action with an unsigned draft and countersigns the trader's
  * signature in its ack; docs/PROTOCOL.md). 2.0.0: long-lived streams, each frame in an envelope with a
  * request id (src/net/envelope.ts); 1.0.0 carried one bare frame each way
