@@ -15,7 +15,7 @@ import { AbiCoder, keccak256 } from "ethers";
 import type { MarketTerms } from "../protocol/margin-state.ts";
 import { marketIdToBytes32 } from "../protocol/parse.ts";
 import { rememberChannelConstants } from "../protocol/channel-constants.ts";
-import type { Address, Bytes32 } from "../protocol/types.ts";
+import { sameAddress, type Address, type Bytes32 } from "../protocol/types.ts";
 import { termsFromEngineConfig } from "./onchain-terms.ts";
 import {
   resolveEngineConfig,
@@ -103,7 +103,8 @@ export class ParamSets {
 
   /** An oracle a channel of ours was opened under (the caller persists it). */
   addOracle(oracle: Address): void {
-    if (this.#oracles.has(oracle)) return;
+    // One entry per address whatever its case (the store keeps them lowercase, configs checksummed).
+    if ([...this.#oracles].some((known) => sameAddress(known, oracle))) return;
     this.#oracles.add(oracle);
     for (const set of this.#sets.values()) rememberChannelConstants(oracle, set.hash, set.terms);
   }
