@@ -30,7 +30,7 @@ import { fileURLToPath } from "node:url";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { multiaddr } from "@multiformats/multiaddr";
-import { Contract, Wallet } from "ethers";
+import { Wallet } from "ethers";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const USD = 1_000_000n;
@@ -147,12 +147,10 @@ async function hostile(args: HostileArgs): Promise<void> {
 async function main(): Promise<void> {
   const { AdjudicatorClient } = await import("../src/chain/adjudicator.ts");
   const { ChannelFunding } = await import("../src/chain/channel-funding.ts");
-  const { deployAll } = await import("../src/chain/deploy.ts");
-  const { LocalChain } = await import("../src/chain/local-chain.ts");
-  const { rpcProvider } = await import("../src/cli/wiring.ts");
   const { TraderClient } = await import("../src/client/trader.ts");
   const { writeBenchHubConfig } = await import("./lib/bench-hub.ts");
-  const { createLocalOracle, devOracleKey } = await import("../src/oracle/local-signer.ts");
+  const { startBenchWorld } = await import("./lib/bench-world.ts");
+  const { devOracleKey } = await import("../src/oracle/local-signer.ts");
   const { signerFromPrivateKey } = await import("../src/protocol/sign.ts");
   type MarketId = import("../src/protocol/types.ts").MarketId;
   type Address = import("../src/protocol/types.ts").Address;
@@ -168,20 +166,8 @@ async function main(): Promise<void> {
   );
 
   const dir = mkdtempSync(join(tmpdir(), "bench-hostile-"));
-  const chain = new LocalChain({ port: 0 });
-  await chain.start();
-  const provider = rpcProvider(chain.url, 50);
-  const deployer = await provider.getSigner(0);
-  const deployment = await deployAll(deployer);
-  const token = new Contract(deployment.token, ["function mint(address to, uint256 amount)"], deployer);
-  const oracle = createLocalOracle({
-    privateKey: ORACLE_KEY,
-    domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp },
-  });
-  const fund = async (address: string, tokens: bigint) => {
-    await provider.send("hardhat_setBalance", [address, "0x" + (10n ** 22n).toString(16)]);
-    await (await token.getFunction("mint")(address, tokens)).wait();
-  };
+  const { chain, provider, deployment, oracle, fund } = await startBenchWorld(ORACLE_KEY);
+
   const children: ChildProcess[] = [];
   try {
     const { configPath, config } = await writeBenchHubConfig({

@@ -33,18 +33,15 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { utf8ToBytes } from "@noble/hashes/utils.js";
-import { Contract } from "ethers";
-import { deployAll } from "../src/chain/deploy.ts";
-import { LocalChain } from "../src/chain/local-chain.ts";
-import { rpcProvider } from "../src/cli/wiring.ts";
 import { writeBenchHubConfig } from "./lib/bench-hub.ts";
-import { createLocalOracle, devOracleKey } from "../src/oracle/local-signer.ts";
+import { devOracleKey } from "../src/oracle/local-signer.ts";
 import { loadNativeBackend } from "../src/protocol/sig-backend-native.ts";
 import { resolveSignatureBackend } from "../src/protocol/sig-backend.ts";
 import { ethSignDigest, signerFromPrivateKey, Signatures, stateHashOf } from "../src/protocol/sign.ts";
 import type { Address } from "../src/protocol/types.ts";
 import { benchState, microsPerCall } from "./lib/bench-state.ts";
 import { BENCH_BTC as BTC, openBenchTraders } from "./lib/bench-traders.ts";
+import { startBenchWorld } from "./lib/bench-world.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const TRADERS = Number(process.env.TRADERS ?? 64);
@@ -162,20 +159,7 @@ const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((
 
 // ---- world ------------------------------------------------------------------
 const dir = mkdtempSync(join(tmpdir(), "bench-hub-load-"));
-const chain = new LocalChain({ port: 0 });
-await chain.start();
-const provider = rpcProvider(chain.url, 50);
-const deployer = await provider.getSigner(0);
-const deployment = await deployAll(deployer);
-const token = new Contract(deployment.token, ["function mint(address to, uint256 amount)"], deployer);
-const oracle = createLocalOracle({
-  privateKey: ORACLE_KEY,
-  domain: { chainId: deployment.chainId, verifyingContract: deployment.marginApp },
-});
-async function fund(address: string, tokens: bigint): Promise<void> {
-  await provider.send("hardhat_setBalance", [address, "0x" + (10n ** 22n).toString(16)]);
-  await (await token.getFunction("mint")(address, tokens)).wait();
-}
+const { chain, provider, deployment, oracle, fund } = await startBenchWorld(ORACLE_KEY);
 
 const summary: string[] = [];
 const hubs: ChildProcess[] = [];
