@@ -55,7 +55,7 @@ import { resolveSignatureBackend } from "../src/protocol/sig-backend.ts";
 import { ethSignDigest, signerFromPrivateKey, Signatures, stateHashOf } from "../src/protocol/sign.ts";
 import type { Address } from "../src/protocol/types.ts";
 import type { GenInit, GenPhase, GenResult } from "./drivers/load-gen.ts";
-import { writeBenchHubConfig } from "./lib/bench-hub.ts";
+import { benchHubArgs, writeBenchHubConfig } from "./lib/bench-hub.ts";
 import { benchState, microsPerCall } from "./lib/bench-state.ts";
 import { BENCH_BTC, openBenchTraders } from "./lib/bench-traders.ts";
 import { startBenchWorld } from "./lib/bench-world.ts";
@@ -142,33 +142,7 @@ function spawnHub(
   log: string,
   probeFile: string,
 ): { child: ChildProcess; ready: Promise<{ multiaddr: string; address: Address }> } {
-  const prof = process.env.HUB_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.HUB_PROF}`] : [];
-  // A probe loaded into the hub process (no product code): its main thread's event-loop utilisation, every 250 ms,
-  // written whole (a rename) so a reader never meets a half-written file.
-  const probe =
-    "data:text/javascript," +
-    encodeURIComponent(
-      `import { performance } from "node:perf_hooks"; import { renameSync, writeFileSync } from "node:fs"; import { isMainThread } from "node:worker_threads";` +
-        `if (isMainThread) setInterval(() => { const e = performance.eventLoopUtilization(); writeFileSync(${JSON.stringify(probeFile + ".tmp")}, JSON.stringify({ idle: e.idle, active: e.active })); renameSync(${JSON.stringify(probeFile + ".tmp")}, ${JSON.stringify(probeFile)}); }, 250).unref();`,
-    );
-  const node = [
-    ...prof,
-    "--import",
-    probe,
-    "--import",
-    "tsx",
-    join(ROOT, "src/cli/main.ts"),
-    "hub",
-    "start",
-    "--config",
-    config,
-    "--dev-oracle-key",
-    ORACLE_KEY,
-    "--dev-oracle-scenario",
-    "flat",
-    "--dev-oracle-interval-ms",
-    "1000",
-  ];
+  const node = benchHubArgs(config, ORACLE_KEY, probeFile, 250);
   // taskset execs node in place: the child's pid is the hub's.
   const child = pinned
     ? spawn("taskset", ["-c", HUB_CORE, process.execPath, ...node], {

@@ -33,7 +33,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { utf8ToBytes } from "@noble/hashes/utils.js";
-import { writeBenchHubConfig } from "./lib/bench-hub.ts";
+import { benchHubArgs, writeBenchHubConfig } from "./lib/bench-hub.ts";
 import { devOracleKey } from "../src/oracle/local-signer.ts";
 import { loadNativeBackend } from "../src/protocol/sig-backend-native.ts";
 import { resolveSignatureBackend } from "../src/protocol/sig-backend.ts";
@@ -105,38 +105,10 @@ function spawnHub(
   log: string,
   probeFile: string,
 ): { child: ChildProcess; ready: Promise<{ multiaddr: string; address: Address }> } {
-  const prof = process.env.HUB_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.HUB_PROF}`] : [];
-  // A probe loaded into the hub process (no product code): its event-loop utilisation, every 100 ms, to a file
-  // written whole (a rename) so a reader never meets a half-written file.
-  // Worker threads inherit the --import; only the main thread's loop is the one measured.
-  const probe =
-    "data:text/javascript," +
-    encodeURIComponent(
-      `import { performance } from "node:perf_hooks"; import { renameSync, writeFileSync } from "node:fs"; import { isMainThread } from "node:worker_threads";` +
-        `if (isMainThread) setInterval(() => { const e = performance.eventLoopUtilization(); writeFileSync(${JSON.stringify(probeFile + ".tmp")}, JSON.stringify({ idle: e.idle, active: e.active })); renameSync(${JSON.stringify(probeFile + ".tmp")}, ${JSON.stringify(probeFile)}); }, 100).unref();`,
-    );
-  const child = spawn(
-    process.execPath,
-    [
-      ...prof,
-      "--import",
-      probe,
-      "--import",
-      "tsx",
-      join(ROOT, "src/cli/main.ts"),
-      "hub",
-      "start",
-      "--config",
-      config,
-      "--dev-oracle-key",
-      ORACLE_KEY,
-      "--dev-oracle-scenario",
-      "flat",
-      "--dev-oracle-interval-ms",
-      "1000",
-    ],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = spawn(process.execPath, benchHubArgs(config, ORACLE_KEY, probeFile, 100), {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   child.stderr!.pipe(createWriteStream(log));
   const ready = new Promise<{ multiaddr: string; address: Address }>((resolve, reject) => {
     let out = "";

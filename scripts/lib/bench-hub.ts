@@ -59,3 +59,42 @@ export async function writeBenchHubConfig(init: BenchHubInit): Promise<{ configP
   mkdirSync(config.dataDir, { recursive: true });
   return { configPath, config };
 }
+
+/**
+ * node's arguments for `hub start` on `config` with the flat dev oracle: HUB_PROF's
+ * --cpu-prof, and a probe loaded into the hub process (no product code) that writes
+ * its main thread's event-loop utilisation to `probeFile` every `probeMs`, whole
+ * (a rename) so a reader never meets a half-written file. Worker threads inherit
+ * the --import; only the main thread's loop is measured.
+ */
+export function benchHubArgs(config: string, oracleKey: string, probeFile: string, probeMs: number): string[] {
+  const prof = process.env.HUB_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.HUB_PROF}`] : [];
+  const tmp = JSON.stringify(probeFile + ".tmp");
+  const probe =
+    "data:text/javascript," +
+    encodeURIComponent(
+      `import { performance } from "node:perf_hooks"; import { renameSync, writeFileSync } from "node:fs"; ` +
+        `import { isMainThread } from "node:worker_threads";` +
+        `if (isMainThread) setInterval(() => { const e = performance.eventLoopUtilization(); ` +
+        `writeFileSync(${tmp}, JSON.stringify({ idle: e.idle, active: e.active })); ` +
+        `renameSync(${tmp}, ${JSON.stringify(probeFile)}); }, ${probeMs}).unref();`,
+    );
+  return [
+    ...prof,
+    "--import",
+    probe,
+    "--import",
+    "tsx",
+    join(new URL("../..", import.meta.url).pathname, "src/cli/main.ts"),
+    "hub",
+    "start",
+    "--config",
+    config,
+    "--dev-oracle-key",
+    oracleKey,
+    "--dev-oracle-scenario",
+    "flat",
+    "--dev-oracle-interval-ms",
+    "1000",
+  ];
+}
