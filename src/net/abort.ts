@@ -18,6 +18,43 @@ export function deadline(options: AbortOptions | undefined, ms: number = DEFAULT
   return options?.signal ?? AbortSignal.timeout(ms);
 }
 
+/** Whether an abort happened, and (built on first read) its signal. */
+export interface AbortView {
+  readonly aborted: boolean;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * An abort whose AbortController exists only once someone reads `signal`.
+ * Most requests finish without their handler reading it; an eager
+ * controller, timeout and `AbortSignal.any` per request cost the hub about
+ * 3.5% of its CPU (a timeout's timer even fires ten seconds later).
+ */
+export class LazyAbort implements AbortView {
+  #controller: AbortController | undefined;
+  #aborted = false;
+  #reason: unknown;
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
 /** Both signals: aborted when either is. */
 export function either(a: AbortSignal, b: AbortSignal | undefined): AbortSignal {
   return b === undefined ? a : AbortSignal.any([a, b]);

@@ -46,7 +46,7 @@ import { errorReply, type Message } from "../protocol/messages.ts";
 import type { Address } from "../protocol/types.ts";
 import { decodeFrame } from "../protocol/wire.ts";
 import type { Clock } from "../time/clock.ts";
-import { asWireError, deadline, either, race, type AbortOptions } from "./abort.ts";
+import { asWireError, deadline, either, LazyAbort, race, type AbortOptions, type AbortView } from "./abort.ts";
 import { PeerBindings } from "./bindings.ts";
 import {
   DEFAULT_INBOUND_READ_TIMEOUT_MS,
@@ -160,9 +160,9 @@ interface Inbound {
   readonly stream: ServeStream;
 }
 
-/** A task's controller, and the family whose handler it runs (none for our own requests). */
+/** A task's abort, and the family whose handler it runs (none for our own requests). */
 interface Task {
-  readonly controller: AbortController;
+  readonly controller: LazyAbort;
   readonly family?: MessageFamily;
 }
 
@@ -299,7 +299,7 @@ export class Messenger {
   /** One exchange: sends `message` on `family` and returns the peer's reply (an `error` reply is returned, not thrown). */
   async request(peerId: string, family: MessageFamily, message: Message, options?: AbortOptions): Promise<Message> {
     return this.#track(async (stopping) => {
-      const signal = either(deadline(options, this.limits.timeoutMs), stopping);
+      const signal = either(deadline(options, this.limits.timeoutMs), stopping.signal);
       const reply = await this.#exchange(peerId, family, message, true, signal);
       if (reply === null)
         throw new WireError("STREAM_CLOSED", { details: { reason: "the peer's handler sent no reply" } });
@@ -313,7 +313,7 @@ export class Messenger {
    */
   async push(peerId: string, family: MessageFamily, message: Message, options?: AbortOptions): Promise<void> {
     const reply = await this.#track((stopping) => {
-      const signal = either(deadline(options, this.limits.timeoutMs), stopping);
+      const signal = either(deadline(options, this.limits.timeoutMs), stopping.signal);
       return this.#exchange(peerId, family, message, false, signal);
     });
     if (reply?.type === "error") throw new RemoteError(reply);
@@ -480,7 +480,7 @@ export class Messenger {
         answer: (payload, cancelled) =>
           previous
             ? Promise.resolve(encodePayload(errorReply(unsupportedVersion(family))))
-            : this.#track((stopping) => this.#answer(family, peerId, payload, either(cancelled, stopping)), family),
+            : this.#track((stopping) => this.#answer(family, peerId, payload, cancelled, stopping), family),
       },
       {
         maxFrameBytes: this.limits.maxFrameBytes,
@@ -494,15 +494,18 @@ export class Messenger {
     if (!this.#running || !this.#handlers.has(family)) stream.drain();
   }
 
-  /** One admitted request: the encoded reply, or undefined for none. Never throws. */
+  /**
+   * One admitted request: the encoded reply, or undefined for none. Never throws.
+   * The handler's signal (its budget, the peer's cancel, stop()) is built only if it reads it.
+   */
   async #answer(
     family: MessageFamily,
     peerId: string,
     payload: Uint8Array,
-    aborted: AbortSignal,
+    cancelled: AbortView,
+    stopping: AbortView,
   ): Promise<Uint8Array | undefined> {
     const refuse = (error: MarginError): Uint8Array => encodePayload(errorReply(error));
-    const signal = either(AbortSignal.timeout(this.limits.timeoutMs), aborted);
     let message: Message;
     try {
       message = decodeFrame(payload, family);
@@ -511,14 +514,25 @@ export class Messenger {
     }
     const handler = this.#handlers.get(family);
     if (handler === undefined) return refuse(new WireError("PROTOCOL_UNAVAILABLE"));
-    const ctx: HandlerContext = { peerId, address: this.bindings.get(peerId), signal };
+    const deadlineAt = performance.now() + this.limits.timeoutMs;
+    let signal: AbortSignal | undefined;
+    const ctx: HandlerContext = {
+      peerId,
+      address: this.bindings.get(peerId),
+      get signal(): AbortSignal {
+        if (signal !== undefined) return signal;
+        const budget = AbortSignal.timeout(Math.max(0, Math.ceil(deadlineAt - performance.now())));
+        return (signal = AbortSignal.any([budget, cancelled.signal, stopping.signal]));
+      },
+    };
     let reply: Message | undefined;
     try {
       reply = await handler(message, ctx);
     } catch (e) {
       this.#handlerFailed(e, ctx);
+      const aborted = signal?.aborted ?? (cancelled.aborted || stopping.aborted || performance.now() >= deadlineAt);
       return refuse(
-        e instanceof MarginError ? e : signal.aborted ? asWireError(e, signal) : new WireError("HANDLER_FAILED"),
+        e instanceof MarginError ? e : aborted ? asWireError(e, ctx.signal) : new WireError("HANDLER_FAILED"),
       );
     }
     if (reply === undefined) return undefined;
@@ -546,10 +560,10 @@ export class Messenger {
   }
 
   /** `family`: the handler this task runs, so that `unhandle(family, { settle })` finds it. */
-  #track<T>(work: (stopping: AbortSignal) => Promise<T>, family?: MessageFamily): Promise<T> {
-    const controller = new AbortController();
+  #track<T>(work: (stopping: AbortView) => Promise<T>, family?: MessageFamily): Promise<T> {
+    const controller = new LazyAbort();
     if (!this.#running) controller.abort(new WireError("SHUTTING_DOWN"));
-    const task = work(controller.signal);
+    const task = work(controller);
     const settled: Promise<unknown> = task.then(
       (): void => void this.#tasks.delete(settled),
       (): void => void this.#tasks.delete(settled),

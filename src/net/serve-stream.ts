@@ -22,7 +22,7 @@ import type { Stream, StreamCloseEvent, StreamMessageEvent } from "@libp2p/inter
 import { MarginError } from "../errors/base.ts";
 import { WireError } from "../errors/wire.ts";
 import { errorReply } from "../protocol/messages.ts";
-import { asWireError } from "./abort.ts";
+import { asWireError, LazyAbort, type AbortView } from "./abort.ts";
 import {
   encodeBare,
   encodeEnvelope,
@@ -39,10 +39,10 @@ export interface ServeHost {
   admit(): (() => void) | MarginError;
   /**
    * Answers one admitted request: the encoded reply payload (encodePayload),
-   * or `undefined` when there is no answer (push). `signal` aborts on the
+   * or `undefined` when there is no answer (push). `cancel` aborts on the
    * opener's cancel and when the stream ends. Must not throw.
    */
-  answer(payload: Uint8Array, signal: AbortSignal): Promise<Uint8Array | undefined>;
+  answer(payload: Uint8Array, cancel: AbortView): Promise<Uint8Array | undefined>;
 }
 
 export interface ServeStreamInit {
@@ -63,7 +63,7 @@ export class ServeStream {
   readonly #init: ServeStreamInit;
   readonly #decoder: FrameDecoder;
   readonly #writer: FrameWriter;
-  readonly #inflight = new Map<number, AbortController>();
+  readonly #inflight = new Map<number, LazyAbort>();
   #draining = false;
   #broken = false;
   #goawaySent = false;
@@ -163,18 +163,18 @@ export class ServeStream {
       return this.#violation(new WireError("MALFORMED_FRAME", { details: { reason: "request id in flight", id } }));
     const admitted = this.#host.admit();
     if (admitted instanceof MarginError) return this.#reply(id, encodePayload(errorReply(admitted)));
-    const controller = new AbortController();
+    const controller = new LazyAbort();
     this.#inflight.set(id, controller);
     this.#served += 1;
     void this.#run(id, payload, controller, admitted);
   }
 
-  async #run(id: number, payload: Uint8Array, controller: AbortController, release: () => void): Promise<void> {
+  async #run(id: number, payload: Uint8Array, controller: LazyAbort, release: () => void): Promise<void> {
     try {
-      const reply = await this.#host.answer(payload, controller.signal);
-      if (!controller.signal.aborted) this.#reply(id, reply);
+      const reply = await this.#host.answer(payload, controller);
+      if (!controller.aborted) this.#reply(id, reply);
     } catch {
-      if (!controller.signal.aborted) this.#reply(id, encodePayload(errorReply(new WireError("HANDLER_FAILED"))));
+      if (!controller.aborted) this.#reply(id, encodePayload(errorReply(new WireError("HANDLER_FAILED"))));
     } finally {
       release();
       this.#inflight.delete(id);

@@ -219,6 +219,37 @@ test("a caller's signal bounds a request to a slow handler: TIMEOUT", async () =
   await hub.messenger.unhandle("handshake");
 });
 
+test("a handler that reads its signal gets the server's budget: aborted TIMEOUT, answered TIMEOUT", async () => {
+  const server = await startPeer({ init: { limits: { timeoutMs: 60 } } });
+  const client = await startPeer({ listen: [] });
+  await connect(client, server);
+  let reason: unknown;
+  await server.messenger.handle("sync", async (_m, ctx) => {
+    await delay(20); // read after an await, as a handler that first does its own work
+    const signal = ctx.signal;
+    assert.is(ctx.signal, signal, "one signal per request, however often it is read");
+    await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
+    reason = signal.reason;
+    throw new Error("gave up");
+  });
+  const e = await client.messenger
+    .request(server.peerId, "sync", status(1), { signal: AbortSignal.timeout(30_000) })
+    .then(
+      () => assert.unreachable("answered"),
+      (error: unknown) => error,
+    );
+  assert.instance(e, RemoteError);
+  assert.is(
+    (e as RemoteError).code,
+    "TIMEOUT",
+    "a handler that failed past its budget is a timeout, not HANDLER_FAILED",
+  );
+  assert.instance(reason, DOMException);
+  assert.is((reason as DOMException).name, "TimeoutError");
+  await stopPeer(client);
+  await stopPeer(server);
+});
+
 test("stop() aborts in-flight handlers, resolves only when they are done, and removes the handlers", async () => {
   const peer = await startPeer();
   await connect(trader, peer);
