@@ -22,7 +22,7 @@ import { MarginError } from "../errors/base.ts";
 import { DEFAULT_LISTEN, resolveHubConfig, type HubConfig } from "../hub/config.ts";
 import { Hub } from "../hub/hub.ts";
 import { DashboardServer } from "../hub/dashboard/server.ts";
-import { createLogger, eventLog, parseLogFormat, parseLogLevel, progress } from "../hub/log.ts";
+import { createLogger, DEFAULT_DEBUG_EVENTS, eventLog, parseLogFormat, parseLogLevel, progress } from "../hub/log.ts";
 import { HubMetrics } from "../hub/metrics.ts";
 import type { HubEventName } from "../hub/events.ts";
 import { createLocalOracle, devOracleKey } from "../oracle/local-signer.ts";
@@ -51,7 +51,7 @@ const KIND_NAMES = Object.fromEntries(Object.entries(StateKind).map(([k, v]) => 
   string
 >;
 /** Quiet hub events: the trader lines and the hub's "rejected" line already say the same. */
-const QUIET = new Set<HubEventName>(["proposed", "supported", "handler-error"]);
+const QUIET = new Set<HubEventName>([...DEFAULT_DEBUG_EVENTS, "proposed", "supported", "handler-error"]);
 
 export async function dev(argv: string[], clock: Clock): Promise<void> {
   const { values } = parseArgs({

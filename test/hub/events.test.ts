@@ -92,6 +92,24 @@ test("what an operator should look at goes out at warn; debugEvents at debug; un
   assert.equal(verbose.lines, [{ level: 20, event: "supported", channelId: ID, turnNum: 3, msg: "hub supported" }]);
 });
 
+test("by default an unsigned draft is logged at debug, the supported state at info", () => {
+  const draft = hubEvent("drafted", { channelId: ID, turnNum: 1, action: "trade" });
+  const supported = hubEvent("supported", { channelId: ID, turnNum: 1 });
+  const out = capture();
+  eventLog(out.logger)(draft);
+  eventLog(out.logger)(supported);
+  assert.equal(
+    out.lines.map((l) => [l.event, l.level]),
+    [["supported", 30]],
+  );
+  const verbose = capture("debug");
+  eventLog(verbose.logger)(draft);
+  assert.equal(
+    verbose.lines.map((l) => [l.event, l.level]),
+    [["drafted", 20]],
+  );
+});
+
 test("levels: errors, failures and refusals are warnings; the update flow is info", () => {
   const warn: HubEvent[] = [
     hubEvent("handler-error", { peer: "p", error: "x" }),
