@@ -16,7 +16,7 @@
  * of its own (unshare -rn) where nothing else sends. QUIC_IDLE_MS and
  * QUIC_KEEPALIVE_MS override the node's defaults (src/net/node.ts) in every
  * process; PING_MS (PING_MS_HUB, PING_MS_TRADER) libp2p's connection monitor
- * ("none": off; the hub's is off by default, as hubNodeInit has it).
+ * ("none": off, every node's default since the idle-trader measurement; a number turns it on).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -39,7 +39,6 @@ function liveness(
   const keep = process.env.QUIC_KEEPALIVE_MS;
   const ping = process.env[`PING_MS_${role.toUpperCase()}`] ?? process.env.PING_MS;
   return {
-    ...(role === "hub" ? { connectionPingMs: null } : {}), // as hubNodeInit
     ...(ping ? { connectionPingMs: ping === "none" ? null : Number(ping) } : {}),
     ...(idle ? { quicIdleTimeoutMs: Number(idle) } : {}),
     ...(keep ? { quicKeepAliveMs: keep === "none" ? null : Number(keep) } : {}),

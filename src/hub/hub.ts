@@ -86,10 +86,6 @@ export function hubNodeInit(config: HubConfig, peerKey?: PrivateKey): NodeInit {
     inboundUpgradeTimeoutMs: Math.min(net.handshakeTimeoutMs, 10_000),
     allow: net.allow,
     deny: net.deny,
-    // libp2p's monitor opens a ping stream on every connection every 10 s: at 10k traders, 1,000 stream
-    // negotiations a second on the hub's event loop. QUIC's idle timeout, fed by the traders' keep-alives,
-    // and TCP's resets tell the hub of a dead trader (docs/PERFORMANCE.md, "QUIC dead-peer detection").
-    connectionPingMs: null,
   };
 }
 

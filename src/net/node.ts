@@ -66,6 +66,16 @@ export const QUIC_KEEPALIVE_MS = 2_000;
 /** "No keep-alive" for the native transport, which takes a number of ms: longer than any connection lives idle. */
 const QUIC_NO_KEEPALIVE_MS = 0x7fff_ffff;
 
+/**
+ * TCP liveness is the kernel's: keep-alive probes start after this much silence (then libuv's 1 s interval,
+ * 10 probes), so a vanished peer machine is noticed in about 15 s and a killed process at once (its reset).
+ * They replace libp2p's connection monitor, off by default here: its ping opens and negotiates a stream, a
+ * measured 1.2–2.2 ms of the hub's CPU each (TCP · QUIC), so 10k traders pinging every 10 s would take two
+ * cores of a hub (docs/PERFORMANCE.md, "Idle traders").
+ */
+export const TCP_KEEPALIVE_MS = 5_000;
+const TCP_SOCKET = { keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_MS };
+
 /** How long a trader waits on a QUIC address before its next (TCP) one: a QUIC handshake is one round trip. */
 export const QUIC_DIAL_TIMEOUT_MS = 5_000;
 
@@ -113,7 +123,7 @@ export interface NodeInit {
   readonly quicKeepAliveMs?: number | null;
   /**
    * libp2p's connection monitor: every this many ms it opens a ping stream on every connection and aborts
-   * the connection when that fails (libp2p default 10 s; `null`: off).
+   * the connection when that fails (default `null`: off; QUIC's keep-alive and TCP_KEEPALIVE_MS cover it).
    */
   readonly connectionPingMs?: number | null;
   /** What secures TCP connections (default noise; "tls" is `@libp2p/tls`, measured in scripts/bench-net.ts). */
@@ -146,15 +156,10 @@ export async function createNode(init: NodeInit = {}): Promise<NetNode> {
     ...(init.privateKey !== undefined ? { privateKey: init.privateKey } : {}),
     addresses: { listen },
     // QUIC first: libp2p tries a peer's addresses of every transport, and QUIC's when both are known.
-    transports: loaded.ok ? [...quicTransports(loaded.quic, init, listen), tcp()] : [tcp()],
+    transports: loaded.ok ? [...quicTransports(loaded.quic, init, listen), tcpTransport()] : [tcpTransport()],
     connectionEncrypters: [init.tcpEncryption === "tls" ? tls() : noise()],
     streamMuxers: [yamux()],
-    ...(init.connectionPingMs === undefined
-      ? {}
-      : {
-          connectionMonitor:
-            init.connectionPingMs === null ? { enabled: false } : { pingInterval: init.connectionPingMs },
-        }),
+    connectionMonitor: connectionMonitorOf(init),
     connectionManager: {
       ...(init.inboundConnectionsPerSecond !== undefined
         ? { inboundConnectionThreshold: init.inboundConnectionsPerSecond }
@@ -168,6 +173,15 @@ export async function createNode(init: NodeInit = {}): Promise<NetNode> {
       ...(init.deny !== undefined ? { deny: [...init.deny] } : {}),
     },
   });
+}
+
+/** libp2p's connection monitor as `init` asks: off unless an interval is given. */
+export function connectionMonitorOf(init: NodeInit): { enabled: false } | { pingInterval: number } {
+  return init.connectionPingMs == null ? { enabled: false } : { pingInterval: init.connectionPingMs };
+}
+
+function tcpTransport(): ReturnType<typeof tcp> {
+  return tcp({ dialOpts: TCP_SOCKET, listenOpts: TCP_SOCKET });
 }
 
 type TransportFactory = ReturnType<QuicFactory>;
