@@ -7,7 +7,8 @@ import {ExitFormat as Outcome} from "@statechannels/exit-format/contracts/ExitFo
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MarginMath} from "./lib/MarginMath.sol";
-import {Mark, MarginStateV2, MarketTerms, PriceReport, Position, SettlementV2} from "./lib/MarginTypes.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {MarketTerms} from "./lib/MarginTypes.sol";
 
 /// @title MarginApp
 /// @notice Support rule for trader/hub margin channels (participants [trader, hub], outcome [hub, trader]).
@@ -25,8 +26,10 @@ import {Mark, MarginStateV2, MarketTerms, PriceReport, Position, SettlementV2} f
 /// when to send. A newer report does not re-settle the same proof: the candidate is proof + 1 and
 /// Nitro needs a higher turn, which keeps any newer doubly-signed state decisive and stops endless
 /// re-settlements from stalling the payout. See docs/RISK.md, "Unilateral settlement price".
-/// States commit to the channel's constants (oracle, risk hash, terms) by hash; the candidate carries
-/// them in full, checked against the proof's hash, with the signed reports it settles at.
+/// States commit to the channel's constants (oracle, risk hash, terms) by one hash over a hash per
+/// market; the candidate carries in full the terms of the markets the proof holds (with the signed
+/// report each settles at) and only the hashes of the others, all read from calldata in place
+/// (contracts/lib/MarginTypes.sol has both layouts).
 contract MarginApp is IForceMoveApp, EIP712 {
     uint8 internal constant FORMAT_STATE = 2;
     uint8 internal constant FORMAT_SETTLEMENT = 3;
@@ -34,6 +37,31 @@ contract MarginApp is IForceMoveApp, EIP712 {
     uint8 internal constant HUB = 1;
     bytes32 internal constant PRICE_REPORT_TYPEHASH =
         keccak256("PriceReport(bytes32 market,uint256 price,uint64 timestamp)");
+
+    // Format 3 byte offsets (MarginTypes.sol): head, slot tags, packed terms and report sizes.
+    uint256 internal constant C_CASH = 32;
+    uint256 internal constant C_ORACLE = 64;
+    uint256 internal constant C_RISK = 84;
+    uint256 internal constant C_COUNT = 116;
+    uint256 internal constant C_SLOTS = 117;
+    uint8 internal constant SLOT_HASH = 0;
+    uint8 internal constant SLOT_FULL = 1;
+    uint256 internal constant TERMS_HEAD = 45;
+    uint256 internal constant TIER = 68;
+    uint256 internal constant REPORT = 105;
+    /// @dev Positions are tracked in one bitmap word.
+    uint256 internal constant MAX_POSITIONS = 256;
+
+    /// @dev The proof's fields (format 2), as calldata offsets into its appData where they are lists.
+    struct Proof {
+        bytes32 constantsHash;
+        int256 traderCash;
+        uint256 positionsAt; // first element (4 words each)
+        uint256 positionCount;
+        uint256 marksAt; // first element (3 words each)
+        uint256 markCount;
+        uint256 settled; // bitmap: positions a slot has settled
+    }
 
     /// @dev What closing the proof's positions at the candidate's reports comes to.
     struct Settlement {
@@ -66,7 +94,19 @@ contract MarginApp is IForceMoveApp, EIP712 {
         pure
         returns (bytes32)
     {
-        return keccak256(abi.encode(oracle, riskParamsHash, terms));
+        require(terms.length <= type(uint8).max, "MarginApp: too many markets");
+        bytes32[] memory hashes = new bytes32[](terms.length);
+        for (uint256 j = 0; j < terms.length; j++) hashes[j] = marketTermsHash(terms[j]);
+        return keccak256(abi.encodePacked(oracle, riskParamsHash, hashes));
+    }
+
+    /// @notice keccak256 of one market's packed terms, as a candidate carries them.
+    function marketTermsHash(MarketTerms memory t) public pure returns (bytes32) {
+        bytes memory b = abi.encodePacked(t.market, t.settleWindow, t.liquidationPenalty, SafeCast.toUint8(t.tiers.length));
+        for (uint256 i = 0; i < t.tiers.length; i++) {
+            b = bytes.concat(b, abi.encodePacked(t.tiers[i].notionalFloor, t.tiers[i].mmf, t.tiers[i].mmDeduction));
+        }
+        return keccak256(b);
     }
 
     /// @notice The EIP-712 digest an oracle signs for `report` (domain: this contract on this chain).
@@ -91,99 +131,179 @@ contract MarginApp is IForceMoveApp, EIP712 {
         (bool ok, string memory why, uint256 funding) = _proofFunding(fixedPart, proof.variablePart.outcome);
         if (!ok) return (false, why);
 
-        MarginStateV2 memory p = _decodeState(proof.variablePart.appData);
-        SettlementV2 memory c = _decodeSettlement(candidate.variablePart.appData);
-        if (constantsHash(c.oracle, c.riskParamsHash, c.terms) != p.constantsHash) {
-            return (false, "MarginApp: constants differ from the proof's");
-        }
-        if (c.reports.length != p.positions.length) return (false, "MarginApp: one report per proof position");
-
-        Settlement memory s;
-        (ok, why, s) = _settle(p, c);
+        int256 cash;
+        (ok, why, cash) = _settle(proof.variablePart.appData, candidate.variablePart.appData);
         if (!ok) return (false, why);
+        uint256 traderAmount = cash <= 0 ? 0 : (uint256(cash) > funding ? funding : uint256(cash));
+        return _checkOutcome(fixedPart, proof.variablePart.outcome[0], candidate.variablePart.outcome, traderAmount, funding);
+    }
 
+    /// @dev The candidate's cash, checked: the proof's positions closed at the candidate's reports under the
+    /// proof's constants, less the penalty when the account is below maintenance at those prices.
+    function _settle(bytes calldata pd, bytes calldata cd) internal view returns (bool, string memory, int256) {
+        Proof memory p = _readProof(pd);
+        require(_format(cd) == FORMAT_SETTLEMENT, "MarginApp: candidate appData is not a settlement (format 3)");
+        (bool ok, string memory why, uint256[] memory held, uint256 heldCount) = _checkConstants(cd, p.constantsHash);
+        if (!ok) return (false, why, 0);
+        if (heldCount != p.positionCount) return (false, "MarginApp: one report per proof position", 0);
+
+        // Each slot settles a distinct position and there are as many as positions: all are settled.
+        Settlement memory s = Settlement(p.traderCash, 0, 0);
+        for (uint256 k = 0; k < heldCount; k++) {
+            (ok, why) = _settleMarket(pd, cd, held[k], p, s);
+            if (!ok) return (false, why, 0);
+        }
         int256 penalty = 0;
         if (s.equity < s.maintenance) {
             int256 room = s.equity > 0 ? s.equity : int256(0);
             penalty = s.penalty < room ? s.penalty : room;
         }
         int256 cash = s.equity - penalty;
-        if (c.traderCash != cash) return (false, "MarginApp: wrong trader cash");
-        uint256 traderAmount = cash <= 0 ? 0 : (uint256(cash) > funding ? funding : uint256(cash));
-        return _checkOutcome(fixedPart, proof.variablePart.outcome[0], candidate.variablePart.outcome, traderAmount, funding);
+        if (int256(_word(cd, C_CASH)) != cash) return (false, "MarginApp: wrong trader cash", 0);
+        return (true, "", cash);
     }
 
-    function _decodeState(bytes calldata appData) internal pure returns (MarginStateV2 memory state) {
-        require(_format(appData) == FORMAT_STATE, "MarginApp: proof appData is not a state (format 2)");
-        (, state) = abi.decode(appData, (uint8, MarginStateV2));
+    /// @dev The proof's appData (format 2) in place; every read is a bounds-checked slice of it.
+    function _readProof(bytes calldata pd) internal pure returns (Proof memory p) {
+        require(_format(pd) == FORMAT_STATE, "MarginApp: proof appData is not a state (format 2)");
+        uint256 t0 = _word(pd, 32);
+        p.constantsHash = bytes32(_word(pd, t0 + 32));
+        p.traderCash = int256(_word(pd, t0 + 64));
+        uint256 at = t0 + _word(pd, t0 + 96);
+        p.positionCount = _word(pd, at);
+        p.positionsAt = at + 32;
+        at = t0 + _word(pd, t0 + 128);
+        p.markCount = _word(pd, at);
+        p.marksAt = at + 32;
+        require(p.positionCount <= MAX_POSITIONS, "MarginApp: too many positions");
+        require(p.positionsAt + 128 * p.positionCount <= pd.length, "MarginApp: proof positions out of bounds");
+        require(p.marksAt + 96 * p.markCount <= pd.length, "MarginApp: proof marks out of bounds");
     }
 
-    function _decodeSettlement(bytes calldata appData) internal pure returns (SettlementV2 memory settlement) {
-        require(_format(appData) == FORMAT_SETTLEMENT, "MarginApp: candidate appData is not a settlement (format 3)");
-        (, settlement) = abi.decode(appData, (uint8, SettlementV2));
+    /// @dev Walks the candidate's slots: the constants they commit to must be the proof's, and nothing may
+    /// follow the last. Returns where each held market's terms start.
+    function _checkConstants(bytes calldata cd, bytes32 expected)
+        internal
+        pure
+        returns (bool, string memory, uint256[] memory held, uint256 heldCount)
+    {
+        uint256 n = uint8(cd[C_COUNT]);
+        bytes32[] memory hashes = new bytes32[](n);
+        held = new uint256[](n);
+        uint256 at = C_SLOTS;
+        for (uint256 j = 0; j < n; j++) {
+            uint8 tag = uint8(cd[at]);
+            at += 1;
+            if (tag == SLOT_HASH) {
+                hashes[j] = bytes32(cd[at:at + 32]);
+                at += 32;
+            } else if (tag == SLOT_FULL) {
+                uint256 end = at + TERMS_HEAD + TIER * uint8(cd[at + 44]);
+                hashes[j] = keccak256(cd[at:end]);
+                held[heldCount++] = at;
+                at = end + REPORT;
+            } else {
+                return (false, "MarginApp: unknown market slot", held, 0);
+            }
+        }
+        if (at != cd.length) return (false, "MarginApp: candidate appData length", held, 0);
+        bytes32 actual = keccak256(abi.encodePacked(address(bytes20(cd[C_ORACLE:C_RISK])), bytes32(cd[C_RISK:C_COUNT]), hashes));
+        if (actual != expected) return (false, "MarginApp: constants differ from the proof's", held, 0);
+        return (true, "", held, heldCount);
     }
 
-    /// @dev The first word, read before the rest: each format is decoded with its own struct.
-    function _format(bytes calldata appData) internal pure returns (uint256) {
-        return appData.length < 32 ? 0 : uint256(bytes32(appData[:32]));
-    }
-
-    /// @dev Closes every proof position at reports[i] (which must be for positions[i].market).
-    function _settle(MarginStateV2 memory p, SettlementV2 memory c)
+    /// @dev Closes the proof's position in the market whose terms start at `at` in the candidate, at the
+    /// report after them.
+    function _settleMarket(bytes calldata pd, bytes calldata cd, uint256 at, Proof memory p, Settlement memory s)
         internal
         view
-        returns (bool ok, string memory why, Settlement memory s)
+        returns (bool, string memory)
     {
-        s.equity = p.traderCash;
-        for (uint256 i = 0; i < p.positions.length; i++) {
-            Position memory pos = p.positions[i];
-            PriceReport memory r = c.reports[i];
-            if (r.market != pos.market) return (false, "MarginApp: report market differs from the position's", s);
-            MarketTerms memory t;
-            (ok, why, t) = _checkReport(p.marks, c, r);
-            if (!ok) return (false, why, s);
-            int256 n = MarginMath.notional(pos.size, r.price);
-            s.equity += MarginMath.unrealizedPnl(pos.size, pos.costBasis, r.price);
-            s.maintenance += MarginMath.maintenance(t.tiers, n);
-            s.penalty += MarginMath.penalty(n, t.liquidationPenalty);
-        }
-        return (true, "", s);
+        bytes32 market = bytes32(cd[at:at + 32]);
+        uint256 i = 0;
+        while (i < p.positionCount && bytes32(_word(pd, p.positionsAt + 128 * i)) != market) i++;
+        if (i == p.positionCount) return (false, "MarginApp: report for a market the proof does not hold");
+        if (p.settled & (1 << i) != 0) return (false, "MarginApp: two reports for one position");
+        p.settled |= 1 << i;
+
+        if (uint8(cd[at + 44]) == 0) return (false, "MarginApp: no maintenance tiers");
+        (bool ok, string memory why, uint256 price) = _checkReport(pd, cd, at, p, market);
+        if (!ok) return (false, why);
+        _accrue(pd, p.positionsAt + 128 * i, cd, at, price, s);
+        return (true, "");
     }
 
-    /// @dev A report counts if the channel's oracle signed it, it is at most settleWindow old at block.timestamp
-    /// (so the mover picks among the last few seconds' reports only) and newer than the proof's mark.
-    function _checkReport(Mark[] memory marks, SettlementV2 memory k, PriceReport memory r)
+    /// @dev Adds closing the proof position at `pos` at `price` to `s`, under the terms at `at`.
+    function _accrue(bytes calldata pd, uint256 pos, bytes calldata cd, uint256 at, uint256 price, Settlement memory s)
+        internal
+        pure
+    {
+        int256 size = int256(_word(pd, pos + 32));
+        int256 n = MarginMath.notional(size, price);
+        s.equity += MarginMath.unrealizedPnl(size, int256(_word(pd, pos + 64)), price);
+        s.maintenance += _maintenance(cd, at + TERMS_HEAD, uint8(cd[at + 44]), n);
+        s.penalty += MarginMath.penalty(n, uint32(bytes4(cd[at + 40:at + 44])));
+    }
+
+    /// @dev The report after the terms at `at` counts if the channel's oracle signed it for the terms'
+    /// market, it is at most settleWindow old at block.timestamp (so the mover picks among the last few
+    /// seconds' reports only) and newer than the proof's mark. Returns its price.
+    function _checkReport(bytes calldata pd, bytes calldata cd, uint256 at, Proof memory p, bytes32 market)
         internal
         view
-        returns (bool, string memory, MarketTerms memory t)
+        returns (bool, string memory, uint256 price)
     {
-        bool found;
-        (found, t) = _terms(k.terms, r.market);
-        if (!found) return (false, "MarginApp: no terms for market", t);
-        if (t.tiers.length == 0) return (false, "MarginApp: no maintenance tiers", t);
-        if (r.price == 0) return (false, "MarginApp: zero price", t);
-        if (r.timestamp > block.timestamp) return (false, "MarginApp: price from the future", t);
-        if (block.timestamp - r.timestamp > t.settleWindow) return (false, "MarginApp: stale price", t);
-        if (r.timestamp <= _markTimestamp(marks, r.market)) {
-            return (false, "MarginApp: price not newer than the proof's mark", t);
+        uint256 r = at + TERMS_HEAD + TIER * uint8(cd[at + 44]);
+        price = _word(cd, r);
+        uint64 timestamp = uint64(bytes8(cd[r + 32:r + 40]));
+        if (price == 0) return (false, "MarginApp: zero price", 0);
+        if (timestamp > block.timestamp) return (false, "MarginApp: price from the future", 0);
+        if (block.timestamp - timestamp > uint64(bytes8(cd[at + 32:at + 40]))) {
+            return (false, "MarginApp: stale price", 0);
         }
-        (address signer, ECDSA.RecoverError err) =
-            ECDSA.tryRecover(priceReportDigest(r.market, r.price, r.timestamp), r.signature);
-        if (err != ECDSA.RecoverError.NoError || signer != k.oracle) {
-            return (false, "MarginApp: report not signed by the oracle", t);
+        if (timestamp <= _markTimestamp(pd, p, market)) {
+            return (false, "MarginApp: price not newer than the proof's mark", 0);
         }
-        return (true, "", t);
+        // The (v, r, s) form of what tryRecover(digest, 65-byte signature) does: low-s only, no zero signer.
+        (address signer, ECDSA.RecoverError err) = ECDSA.tryRecover(
+            priceReportDigest(market, price, timestamp),
+            uint8(cd[r + 104]),
+            bytes32(cd[r + 40:r + 72]),
+            bytes32(cd[r + 72:r + 104])
+        );
+        if (err != ECDSA.RecoverError.NoError || signer != address(bytes20(cd[C_ORACLE:C_RISK]))) {
+            return (false, "MarginApp: report not signed by the oracle", 0);
+        }
+        return (true, "", price);
     }
 
-    function _terms(MarketTerms[] memory terms, bytes32 market) internal pure returns (bool, MarketTerms memory t) {
-        for (uint256 i = 0; i < terms.length; i++) if (terms[i].market == market) return (true, terms[i]);
-        return (false, t);
+    /// @dev requirement(n) at the packed tiers from `tiersAt`: the tier is the last after the first whose
+    /// floor is <= n, else the first (src/engine/margin.ts).
+    function _maintenance(bytes calldata cd, uint256 tiersAt, uint256 count, int256 n) internal pure returns (int256) {
+        if (n == 0) return 0;
+        uint256 i = count - 1;
+        while (i > 0 && _word(cd, tiersAt + TIER * i) > uint256(n)) i--;
+        uint256 t = tiersAt + TIER * i;
+        return MarginMath.requirement(n, uint32(bytes4(cd[t + 32:t + 36])), _word(cd, t + 36));
     }
 
     /// @dev The proof's mark time for `market`, 0 if it has none.
-    function _markTimestamp(Mark[] memory marks, bytes32 market) internal pure returns (uint64) {
-        for (uint256 i = 0; i < marks.length; i++) if (marks[i].market == market) return marks[i].timestamp;
+    function _markTimestamp(bytes calldata pd, Proof memory p, bytes32 market) internal pure returns (uint256) {
+        for (uint256 i = 0; i < p.markCount; i++) {
+            uint256 m = p.marksAt + 96 * i;
+            if (bytes32(_word(pd, m)) == market) return _word(pd, m + 64);
+        }
         return 0;
+    }
+
+    /// @dev The first word, read before the rest: each format is read with its own layout.
+    function _format(bytes calldata appData) internal pure returns (uint256) {
+        return appData.length < 32 ? 0 : _word(appData, 0);
+    }
+
+    /// @dev The 32-byte word at `at` (reverts past the end).
+    function _word(bytes calldata a, uint256 at) internal pure returns (uint256) {
+        return uint256(bytes32(a[at:at + 32]));
     }
 
     /// @dev The proof's outcome must be one default-asset exit paying [hub, trader]; returns its total.
