@@ -159,55 +159,68 @@ contract MarginApp is IForceMoveApp, EIP712 {
             penalty = s.penalty < room ? s.penalty : room;
         }
         int256 cash = s.equity - penalty;
-        if (int256(_word(cd, C_CASH)) != cash) return (false, "MarginApp: wrong trader cash", 0);
+        if (int256(_load(cd, C_CASH)) != cash) return (false, "MarginApp: wrong trader cash", 0);
         return (true, "", cash);
     }
 
-    /// @dev The proof's appData (format 2) in place; every read is a bounds-checked slice of it.
+    /// @dev The proof's appData (format 2) in place. The head and both lists are checked to lie inside it
+    /// here (checked arithmetic: a huge offset reverts), so later reads of them need no check.
     function _readProof(bytes calldata pd) internal pure returns (Proof memory p) {
         require(_format(pd) == FORMAT_STATE, "MarginApp: proof appData is not a state (format 2)");
-        uint256 t0 = _word(pd, 32);
-        p.constantsHash = bytes32(_word(pd, t0 + 32));
-        p.traderCash = int256(_word(pd, t0 + 64));
-        uint256 at = t0 + _word(pd, t0 + 96);
-        p.positionCount = _word(pd, at);
+        require(pd.length >= 64, "MarginApp: proof appData out of bounds");
+        uint256 t0 = _load(pd, 32);
+        require(t0 + 160 <= pd.length, "MarginApp: proof appData out of bounds");
+        p.constantsHash = bytes32(_load(pd, t0 + 32));
+        p.traderCash = int256(_load(pd, t0 + 64));
+        uint256 at = t0 + _load(pd, t0 + 96);
+        require(at + 32 <= pd.length, "MarginApp: proof appData out of bounds");
+        p.positionCount = _load(pd, at);
         p.positionsAt = at + 32;
-        at = t0 + _word(pd, t0 + 128);
-        p.markCount = _word(pd, at);
+        at = t0 + _load(pd, t0 + 128);
+        require(at + 32 <= pd.length, "MarginApp: proof appData out of bounds");
+        p.markCount = _load(pd, at);
         p.marksAt = at + 32;
         require(p.positionCount <= MAX_POSITIONS, "MarginApp: too many positions");
         require(p.positionsAt + 128 * p.positionCount <= pd.length, "MarginApp: proof positions out of bounds");
         require(p.marksAt + 96 * p.markCount <= pd.length, "MarginApp: proof marks out of bounds");
     }
 
-    /// @dev Walks the candidate's slots: the constants they commit to must be the proof's, and nothing may
-    /// follow the last. Returns where each held market's terms start.
+    /// @dev Walks the candidate's slots: the constants they commit to must be the proof's, and the last slot
+    /// must end where the appData does. Reads in the walk are unchecked: one past the end only walks on to a
+    /// length that cannot match (each step is bounded, so no offset wraps), and nothing read is used
+    /// unless the length matches, which puts every slot inside the appData. Returns where each held
+    /// market's terms start.
     function _checkConstants(bytes calldata cd, bytes32 expected)
         internal
         pure
         returns (bool, string memory, uint256[] memory held, uint256 heldCount)
     {
-        uint256 n = uint8(cd[C_COUNT]);
-        bytes32[] memory hashes = new bytes32[](n);
-        held = new uint256[](n);
+        if (cd.length < C_SLOTS) return (false, "MarginApp: candidate appData length", held, 0);
+        held = new uint256[](_load(cd, C_COUNT) >> 248);
+        // The hash's preimage: oracle and risk hash (contiguous in the candidate), then one hash per market.
+        uint256 preimage;
+        uint256 end;
+        assembly {
+            preimage := mload(0x40)
+            end := add(preimage, add(52, mul(32, mload(held))))
+            mstore(0x40, end)
+            calldatacopy(preimage, add(cd.offset, C_ORACLE), 52)
+        }
         uint256 at = C_SLOTS;
-        for (uint256 j = 0; j < n; j++) {
-            uint8 tag = uint8(cd[at]);
-            at += 1;
-            if (tag == SLOT_HASH) {
-                hashes[j] = bytes32(cd[at:at + 32]);
-                at += 32;
-            } else if (tag == SLOT_FULL) {
-                uint256 end = at + TERMS_HEAD + TIER * uint8(cd[at + 44]);
-                hashes[j] = keccak256(cd[at:end]);
-                held[heldCount++] = at;
-                at = end + REPORT;
-            } else {
-                return (false, "MarginApp: unknown market slot", held, 0);
+        for (uint256 w = preimage + 52; w < end; w += 32) {
+            (uint256 tag, bytes32 h, uint256 next) = _slot(cd, at);
+            if (tag == SLOT_FULL) held[heldCount++] = at + 1;
+            else if (tag != SLOT_HASH) return (false, "MarginApp: unknown market slot", held, 0);
+            assembly {
+                mstore(w, h)
             }
+            at = next;
         }
         if (at != cd.length) return (false, "MarginApp: candidate appData length", held, 0);
-        bytes32 actual = keccak256(abi.encodePacked(address(bytes20(cd[C_ORACLE:C_RISK])), bytes32(cd[C_RISK:C_COUNT]), hashes));
+        bytes32 actual;
+        assembly {
+            actual := keccak256(preimage, sub(end, preimage))
+        }
         if (actual != expected) return (false, "MarginApp: constants differ from the proof's", held, 0);
         return (true, "", held, heldCount);
     }
@@ -219,14 +232,14 @@ contract MarginApp is IForceMoveApp, EIP712 {
         view
         returns (bool, string memory)
     {
-        bytes32 market = bytes32(cd[at:at + 32]);
+        bytes32 market = bytes32(_load(cd, at));
         uint256 i = 0;
-        while (i < p.positionCount && bytes32(_word(pd, p.positionsAt + 128 * i)) != market) i++;
+        while (i < p.positionCount && bytes32(_load(pd, p.positionsAt + 128 * i)) != market) i++;
         if (i == p.positionCount) return (false, "MarginApp: report for a market the proof does not hold");
         if (p.settled & (1 << i) != 0) return (false, "MarginApp: two reports for one position");
         p.settled |= 1 << i;
 
-        if (uint8(cd[at + 44]) == 0) return (false, "MarginApp: no maintenance tiers");
+        if (_load(cd, at + 44) >> 248 == 0) return (false, "MarginApp: no maintenance tiers");
         (bool ok, string memory why, uint256 price) = _checkReport(pd, cd, at, p, market);
         if (!ok) return (false, why);
         _accrue(pd, p.positionsAt + 128 * i, cd, at, price, s);
@@ -238,11 +251,11 @@ contract MarginApp is IForceMoveApp, EIP712 {
         internal
         pure
     {
-        int256 size = int256(_word(pd, pos + 32));
+        int256 size = int256(_load(pd, pos + 32));
         int256 n = MarginMath.notional(size, price);
-        s.equity += MarginMath.unrealizedPnl(size, int256(_word(pd, pos + 64)), price);
-        s.maintenance += _maintenance(cd, at + TERMS_HEAD, uint8(cd[at + 44]), n);
-        s.penalty += MarginMath.penalty(n, uint32(bytes4(cd[at + 40:at + 44])));
+        s.equity += MarginMath.unrealizedPnl(size, int256(_load(pd, pos + 64)), price);
+        s.maintenance += _maintenance(cd, at + TERMS_HEAD, _load(cd, at + 44) >> 248, n);
+        s.penalty += MarginMath.penalty(n, uint32(_load(cd, at + 40) >> 224));
     }
 
     /// @dev The report after the terms at `at` counts if the channel's oracle signed it for the terms'
@@ -253,28 +266,36 @@ contract MarginApp is IForceMoveApp, EIP712 {
         view
         returns (bool, string memory, uint256 price)
     {
-        uint256 r = at + TERMS_HEAD + TIER * uint8(cd[at + 44]);
-        price = _word(cd, r);
-        uint64 timestamp = uint64(bytes8(cd[r + 32:r + 40]));
+        uint256 r = at + TERMS_HEAD + TIER * (_load(cd, at + 44) >> 248);
+        price = _load(cd, r);
+        uint256 timestamp = _load(cd, r + 32) >> 192;
         if (price == 0) return (false, "MarginApp: zero price", 0);
         if (timestamp > block.timestamp) return (false, "MarginApp: price from the future", 0);
-        if (block.timestamp - timestamp > uint64(bytes8(cd[at + 32:at + 40]))) {
+        if (block.timestamp - timestamp > _load(cd, at + 32) >> 192) {
             return (false, "MarginApp: stale price", 0);
         }
         if (timestamp <= _markTimestamp(pd, p, market)) {
             return (false, "MarginApp: price not newer than the proof's mark", 0);
         }
-        // The (v, r, s) form of what tryRecover(digest, 65-byte signature) does: low-s only, no zero signer.
-        (address signer, ECDSA.RecoverError err) = ECDSA.tryRecover(
-            priceReportDigest(market, price, timestamp),
-            uint8(cd[r + 104]),
-            bytes32(cd[r + 40:r + 72]),
-            bytes32(cd[r + 72:r + 104])
-        );
-        if (err != ECDSA.RecoverError.NoError || signer != address(bytes20(cd[C_ORACLE:C_RISK]))) {
+        if (!_signedByOracle(cd, market, price, timestamp, r + 40)) {
             return (false, "MarginApp: report not signed by the oracle", 0);
         }
         return (true, "", price);
+    }
+
+    /// @dev The (v, r, s) form of what tryRecover(digest, 65-byte signature) does: low-s only, no zero signer.
+    function _signedByOracle(bytes calldata cd, bytes32 market, uint256 price, uint256 timestamp, uint256 sig)
+        internal
+        view
+        returns (bool)
+    {
+        (address signer, ECDSA.RecoverError err) = ECDSA.tryRecover(
+            priceReportDigest(market, price, uint64(timestamp)),
+            uint8(_load(cd, sig + 64) >> 248),
+            bytes32(_load(cd, sig)),
+            bytes32(_load(cd, sig + 32))
+        );
+        return err == ECDSA.RecoverError.NoError && signer == address(uint160(_load(cd, C_ORACLE) >> 96));
     }
 
     /// @dev requirement(n) at the packed tiers from `tiersAt`: the tier is the last after the first whose
@@ -282,28 +303,46 @@ contract MarginApp is IForceMoveApp, EIP712 {
     function _maintenance(bytes calldata cd, uint256 tiersAt, uint256 count, int256 n) internal pure returns (int256) {
         if (n == 0) return 0;
         uint256 i = count - 1;
-        while (i > 0 && _word(cd, tiersAt + TIER * i) > uint256(n)) i--;
+        while (i > 0 && _load(cd, tiersAt + TIER * i) > uint256(n)) i--;
         uint256 t = tiersAt + TIER * i;
-        return MarginMath.requirement(n, uint32(bytes4(cd[t + 32:t + 36])), _word(cd, t + 36));
+        return MarginMath.requirement(n, uint32(_load(cd, t + 32) >> 224), _load(cd, t + 36));
     }
 
     /// @dev The proof's mark time for `market`, 0 if it has none.
     function _markTimestamp(bytes calldata pd, Proof memory p, bytes32 market) internal pure returns (uint256) {
         for (uint256 i = 0; i < p.markCount; i++) {
             uint256 m = p.marksAt + 96 * i;
-            if (bytes32(_word(pd, m)) == market) return _word(pd, m + 64);
+            if (bytes32(_load(pd, m)) == market) return _load(pd, m + 64);
         }
         return 0;
     }
 
     /// @dev The first word, read before the rest: each format is read with its own layout.
     function _format(bytes calldata appData) internal pure returns (uint256) {
-        return appData.length < 32 ? 0 : _word(appData, 0);
+        return appData.length < 32 ? 0 : _load(appData, 0);
     }
 
-    /// @dev The 32-byte word at `at` (reverts past the end).
-    function _word(bytes calldata a, uint256 at) internal pure returns (uint256) {
-        return uint256(bytes32(a[at:at + 32]));
+    /// @dev The slot at `at`: its tag, the market's terms hash (carried, or of the terms carried) and where
+    /// the next slot starts (unchecked reads, see _checkConstants).
+    function _slot(bytes calldata cd, uint256 at) internal pure returns (uint256 tag, bytes32 h, uint256 next) {
+        tag = _load(cd, at) >> 248;
+        if (tag == SLOT_HASH) return (tag, bytes32(_load(cd, at + 1)), at + 33);
+        if (tag != SLOT_FULL) return (tag, 0, at);
+        uint256 len = TERMS_HEAD + TIER * (_load(cd, at + 45) >> 248);
+        assembly {
+            let scratch := mload(0x40)
+            calldatacopy(scratch, add(cd.offset, add(at, 1)), len)
+            h := keccak256(scratch, len)
+        }
+        return (tag, h, at + 1 + len + REPORT);
+    }
+
+    /// @dev The 32 bytes at `at` in `a`, unchecked: callers have checked (or will check) that what they
+    /// use lies inside `a`.
+    function _load(bytes calldata a, uint256 at) internal pure returns (uint256 v) {
+        assembly {
+            v := calldataload(add(a.offset, at))
+        }
     }
 
     /// @dev The proof's outcome must be one default-asset exit paying [hub, trader]; returns its total.

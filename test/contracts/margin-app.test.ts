@@ -323,7 +323,7 @@ test("rejects a missing report, a report for another market and a changed oracle
   await expectRejected(chain, fixed, proof.state, raw([btcSlot, ethSlot], "00"), /candidate appData length/, { name: "a trailing byte" });
   const badTag = raw(parts.slots).appData.replace(/^(0x[0-9a-f]{234})01/, "$102") as Hex;
   await expectRejected(chain, fixed, proof.state, { ...c.state, appData: badTag }, /unknown market slot/, { name: "slot tag 2" });
-  await expectRejected(chain, fixed, proof.state, { ...c.state, appData: c.state.appData.slice(0, 200) as Hex }, /revert/, { name: "truncated" });
+  await expectRejected(chain, fixed, proof.state, { ...c.state, appData: c.state.appData.slice(0, 200) as Hex }, /candidate appData length/, { name: "truncated" });
   // A candidate must be a settlement (format 3); a state (format 2) with no positions is not one.
   const asState = { ...c.state, appData: encodeAppData({ ...s.state, kind: StateKind.Settle, positions: [] }) };
   await expectRejected(chain, fixed, proof.state, asState, /candidate appData is not a settlement/);
@@ -337,6 +337,30 @@ test("rejects a missing report, a report for another market and a changed oracle
   // a report for a market the proof does not hold, in place of one it holds
   const btcOnly = marginProof(chain, fixed, { turnNum: 3, cash: usd(10_000n), funding: F, positions: [proof.margin.positions[0]!], marks: proof.margin.marks });
   await expectRejected(chain, fixed, btcOnly.state, raw([{ termsHash: marketTermsHash(btcSlot.terms) }, ethSlot]), /a market the proof does not hold/);
+});
+
+test("every truncation and every single-byte change of a candidate is refused (its reads are unchecked)", async ({ chain }) => {
+  const { fixed, now, proof } = await btcLong(chain, usd(5_000n));
+  const c = candidateOf(chain, proof, F, [signedReport(chain, BTC, px(49_000n), now - 5n)], now);
+  const ok = (appData: string) => verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], { ...c.state, appData: appData as Hex }, TRADER_ONLY);
+  assert.equal(await ok(c.state.appData), [true, ""]);
+  const bytes = (c.state.appData.length - 2) / 2;
+  for (let cut = 0; cut < bytes; cut += 5) {
+    const [accepted] = await ok(c.state.appData.slice(0, 2 + 2 * cut));
+    assert.is(accepted, false, `cut to ${cut} bytes`);
+  }
+  for (let at = 0; at < bytes; at += 3) {
+    const i = 2 + 2 * at;
+    const flipped = (Number.parseInt(c.state.appData.slice(i, i + 2), 16) ^ 0x01).toString(16).padStart(2, "0");
+    const [accepted, why] = await ok(c.state.appData.slice(0, i) + flipped + c.state.appData.slice(i + 2));
+    assert.is(accepted, false, `byte ${at} changed: ${why}`);
+  }
+  // and the proof's, which is both parties' signed state: truncated anywhere, it is refused
+  for (let cut = 0; cut < 512; cut += 16) {
+    const cutProof = { ...proof.state, appData: proof.state.appData.slice(0, 2 + 2 * cut) as Hex };
+    const [accepted] = await verdict(chain, fixed, [{ state: cutProof, signedBy: BOTH }], c.state, TRADER_ONLY);
+    assert.is(accepted, false, `proof cut to ${cut} bytes`);
+  }
 });
 
 test("a committed list naming a market twice (which no signer of ours builds) still settles each position once", async ({ chain }) => {
