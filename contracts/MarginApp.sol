@@ -128,14 +128,64 @@ contract MarginApp is IForceMoveApp, EIP712 {
         if (uint256(candidate.variablePart.turnNum) != uint256(proof.variablePart.turnNum) + 1) {
             return (false, "MarginApp: turnNum must be proof + 1");
         }
-        (bool ok, string memory why, uint256 funding) = _proofFunding(fixedPart, proof.variablePart.outcome);
+        (bool ok, string memory why, uint256 funding, uint256 toHub, uint256 toTrader) =
+            _payouts(fixedPart, proof.variablePart.outcome, candidate.variablePart.outcome);
         if (!ok) return (false, why);
 
         int256 cash;
         (ok, why, cash) = _settle(proof.variablePart.appData, candidate.variablePart.appData);
         if (!ok) return (false, why);
         uint256 traderAmount = cash <= 0 ? 0 : (uint256(cash) > funding ? funding : uint256(cash));
-        return _checkOutcome(fixedPart, proof.variablePart.outcome[0], candidate.variablePart.outcome, traderAmount, funding);
+        if (toTrader != traderAmount) return (false, "MarginApp: wrong trader allocation");
+        if (toHub != funding - traderAmount) return (false, "MarginApp: wrong hub allocation");
+        return (true, "");
+    }
+
+    /// @dev Both outcomes must be one default-asset exit paying [hub, trader] by simple allocations, the
+    /// candidate's in the proof's asset. Returns the proof's total and the candidate's two amounts.
+    function _payouts(
+        FixedPart calldata fixedPart,
+        Outcome.SingleAssetExit[] calldata proofOutcome,
+        Outcome.SingleAssetExit[] calldata outcome
+    ) internal pure returns (bool, string memory, uint256 funding, uint256 toHub, uint256 toTrader) {
+        bytes32 hub = bytes32(uint256(uint160(fixedPart.participants[HUB])));
+        bytes32 trader = bytes32(uint256(uint160(fixedPart.participants[TRADER])));
+        (uint256 fault, address asset, uint256 a, uint256 b) = _payout(proofOutcome, hub, trader);
+        if (fault == 1) return (false, "MarginApp: proof outcome must be one exit", 0, 0, 0);
+        if (fault == 2) return (false, "MarginApp: proof outcome must pay [hub, trader]", 0, 0, 0);
+        funding = a + b;
+        address proofAsset = asset;
+        (fault, asset, toHub, toTrader) = _payout(outcome, hub, trader);
+        if (fault == 1) return (false, "MarginApp: outcome must be one exit", 0, 0, 0);
+        if (fault == 2 || asset != proofAsset) {
+            return (false, "MarginApp: outcome must pay [hub, trader] in the proof's asset", 0, 0, 0);
+        }
+        return (true, "", funding, toHub, toTrader);
+    }
+
+    /// @dev 0 and (asset, hub amount, trader amount) if `outcome` is one default-asset exit of two simple
+    /// allocations to `hub` then `trader`; 1 if it is not one exit, 2 if that exit is not such.
+    function _payout(Outcome.SingleAssetExit[] calldata outcome, bytes32 hub, bytes32 trader)
+        internal
+        pure
+        returns (uint256 fault, address asset, uint256 toHub, uint256 toTrader)
+    {
+        if (outcome.length != 1) return (1, address(0), 0, 0);
+        Outcome.SingleAssetExit calldata e = outcome[0];
+        Outcome.Allocation[] calldata allocations = e.allocations;
+        if (
+            e.assetMetadata.assetType != Outcome.AssetType.Default ||
+            e.assetMetadata.metadata.length != 0 ||
+            allocations.length != 2
+        ) return (2, address(0), 0, 0);
+        Outcome.Allocation calldata h = allocations[0];
+        Outcome.Allocation calldata t = allocations[1];
+        if (!_isSimple(h, hub) || !_isSimple(t, trader)) return (2, address(0), 0, 0);
+        return (0, e.asset, h.amount, t.amount);
+    }
+
+    function _isSimple(Outcome.Allocation calldata a, bytes32 to) internal pure returns (bool) {
+        return a.destination == to && a.allocationType == uint8(Outcome.AllocationType.simple) && a.metadata.length == 0;
     }
 
     /// @dev The candidate's cash, checked: the proof's positions closed at the candidate's reports under the
@@ -343,52 +393,5 @@ contract MarginApp is IForceMoveApp, EIP712 {
         assembly {
             v := calldataload(add(a.offset, at))
         }
-    }
-
-    /// @dev The proof's outcome must be one default-asset exit paying [hub, trader]; returns its total.
-    function _proofFunding(FixedPart calldata fixedPart, Outcome.SingleAssetExit[] calldata outcome)
-        internal
-        pure
-        returns (bool, string memory, uint256)
-    {
-        if (outcome.length != 1) return (false, "MarginApp: proof outcome must be one exit", 0);
-        Outcome.SingleAssetExit calldata e = outcome[0];
-        if (
-            e.assetMetadata.assetType != Outcome.AssetType.Default ||
-            e.assetMetadata.metadata.length != 0 ||
-            e.allocations.length != 2 ||
-            !_isSimple(e.allocations[0], fixedPart.participants[HUB]) ||
-            !_isSimple(e.allocations[1], fixedPart.participants[TRADER])
-        ) return (false, "MarginApp: proof outcome must pay [hub, trader]", 0);
-        return (true, "", e.allocations[0].amount + e.allocations[1].amount);
-    }
-
-    function _isSimple(Outcome.Allocation calldata a, address to) internal pure returns (bool) {
-        return a.destination == bytes32(uint256(uint160(to))) &&
-            a.allocationType == uint8(Outcome.AllocationType.simple) &&
-            a.metadata.length == 0;
-    }
-
-    /// @dev The candidate's outcome must be exactly [hub: funding - trader, trader] in the proof's asset.
-    function _checkOutcome(
-        FixedPart calldata fixedPart,
-        Outcome.SingleAssetExit calldata proofExit,
-        Outcome.SingleAssetExit[] calldata outcome,
-        uint256 traderAmount,
-        uint256 funding
-    ) internal pure returns (bool, string memory) {
-        if (outcome.length != 1) return (false, "MarginApp: outcome must be one exit");
-        Outcome.SingleAssetExit calldata e = outcome[0];
-        if (
-            e.asset != proofExit.asset ||
-            e.assetMetadata.assetType != Outcome.AssetType.Default ||
-            e.assetMetadata.metadata.length != 0 ||
-            e.allocations.length != 2 ||
-            !_isSimple(e.allocations[0], fixedPart.participants[HUB]) ||
-            !_isSimple(e.allocations[1], fixedPart.participants[TRADER])
-        ) return (false, "MarginApp: outcome must pay [hub, trader] in the proof's asset");
-        if (e.allocations[1].amount != traderAmount) return (false, "MarginApp: wrong trader allocation");
-        if (e.allocations[0].amount != funding - traderAmount) return (false, "MarginApp: wrong hub allocation");
-        return (true, "");
     }
 }
