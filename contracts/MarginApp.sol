@@ -102,7 +102,8 @@ contract MarginApp is IForceMoveApp, EIP712 {
 
     /// @notice keccak256 of one market's packed terms, as a candidate carries them.
     function marketTermsHash(MarketTerms memory t) public pure returns (bytes32) {
-        bytes memory b = abi.encodePacked(t.market, t.settleWindow, t.liquidationPenalty, SafeCast.toUint8(t.tiers.length));
+        bytes memory b =
+            abi.encodePacked(t.market, t.settleWindow, t.liquidationPenalty, SafeCast.toUint8(t.tiers.length));
         for (uint256 i = 0; i < t.tiers.length; i++) {
             b = bytes.concat(b, abi.encodePacked(t.tiers[i].notionalFloor, t.tiers[i].mmf, t.tiers[i].mmDeduction));
         }
@@ -185,7 +186,9 @@ contract MarginApp is IForceMoveApp, EIP712 {
     }
 
     function _isSimple(Outcome.Allocation calldata a, bytes32 to) internal pure returns (bool) {
-        return a.destination == to && a.allocationType == uint8(Outcome.AllocationType.simple) && a.metadata.length == 0;
+        return a.destination == to &&
+            a.allocationType == uint8(Outcome.AllocationType.simple) &&
+            a.metadata.length == 0;
     }
 
     /// @dev The candidate's cash, checked: the proof's positions closed at the candidate's reports under the

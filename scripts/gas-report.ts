@@ -263,12 +263,14 @@ Written by \`scripts/gas-report.ts\` (\`npm run gas\`); re-run it after any chan
 \`contracts/\` and commit the result. Both channels carry the same margin appData
 (one BTC-PERP position unless stated), so the Δ column is what MarginApp's rules cost
 over Nitro's ConsensusApp. ConsensusApp has no unilateral rule: those rows are
-MarginApp only (decode the proof, format 2, and the candidate, format 3, whose
-constants must hash to the proof's \`constantsHash\`; one EIP-712 \`ecrecover\` per report,
-the settlement arithmetic, and the exact-outcome check). MarginApp's consensus rule is
-cheaper than ConsensusApp's because it reads its arguments from calldata, where
-ConsensusApp's \`requireConsensus\` copies the whole candidate (appData and outcome) to
-memory first.
+MarginApp only (read the proof, format 2, and the candidate, format 3, in calldata;
+the candidate's market slots must hash to the proof's \`constantsHash\`; one EIP-712
+\`ecrecover\` per report, the settlement arithmetic, and the exact-outcome check). The
+candidate carries in full only the terms of the markets the proof holds, with one report
+each, and the hash of every other configured market's terms (two configured here).
+MarginApp's consensus rule is cheaper than ConsensusApp's because it reads its arguments
+from calldata, where ConsensusApp's \`requireConsensus\` copies the whole candidate
+(appData and outcome) to memory first.
 
 ${md}
 

@@ -50,7 +50,7 @@ export interface UnilateralSettlement {
   readonly liquidated: boolean;
 }
 
-/** requirement(n) exactly as MarginMath.maintenance and engine/margin.ts `maintenanceRequirement`. */
+/** requirement(n) exactly as MarginApp `_maintenance` (MarginMath.requirement) and engine/margin.ts `maintenanceRequirement`. */
 export function termsMaintenance(terms: MarketTerms, n: bigint): Collateral {
   if (n === 0n) return 0n as Collateral;
   let i = terms.tiers.length - 1;

@@ -282,7 +282,7 @@ export function decodeAppDataUncached(appData: Hex): MarginState {
   // The fixed layout accepts exactly the canonical encodings (what our encoder writes, so every state we
   // sign or countersign). Anything else is refused: ethers is asked only to name the fault, because it
   // silently masks out-of-range small fields and ignores trailing bytes, so distinct byte strings it
-  // accepts could decode to one state. A candidate (format 3) is ethers' to decode, canonical-checked there.
+  // accepts could decode to one state. A candidate (format 3, packed) has its own reader, canonical only.
   const fast = decodeMarginAppDataHex(appData);
   if (fast !== undefined) return fast;
   let decoded: MarginState;
@@ -300,8 +300,8 @@ const SETTLEMENT_FORMAT_WORD = "0x" + FORMAT_SETTLEMENT.toString(16).padStart(64
 
 /**
  * ethers' AbiCoder decoder: the reference for the fixed-layout reader (tests,
- * benchmark), the path for every input that reader does not accept, and the
- * decoder of format 3 (a candidate: rare, and checked canonical here).
+ * benchmark) and the path for every input that reader does not accept; it
+ * reads the format word and hands format 3 (a candidate) to its packed reader.
  */
 export function decodeAppDataEthers(appData: Hex): MarginState {
   let format: bigint;
