@@ -119,7 +119,7 @@ async function unilateralFlow(
   chain: TestChain,
   markets: 1 | 2,
   mover: typeof trader,
-): Promise<{ challenge: bigint; transfer: bigint }> {
+): Promise<{ challenge: bigint; transfer: bigint; split: Split }> {
   const fixed = newFixedPart(chain);
   await deposit(chain, fixed, FUNDING);
   const proof = await turn(chain, fixed, 5, markets);
@@ -129,12 +129,86 @@ async function unilateralFlow(
     markets,
   );
   const c = candidateOf(chain, { state: proof, margin: decodeAppData(proof.appData) }, FUNDING, reports, now + 1n);
-  const challenge = await gasOf(chain.adjudicator.challenge(...challengeArgs(fixed, proof, c.state, mover)));
+  const args = challengeArgs(fixed, proof, c.state, mover);
+  const receipt = await (await chain.adjudicator.challenge(...args)).wait();
+  const challenge = receipt.gasUsed as bigint;
+  const split = await splitOf(chain, proof, c.state, receipt);
   await chain.increaseTime(CHALLENGE_DURATION + 1);
   const transfer = await gasOf(
     chain.adjudicator.transferAllAssets(channelId(fixed), outcomeArg(c.state.outcome), stateHashOf(c.state)),
   );
-  return { challenge, transfer };
+  return { challenge, transfer, split };
+}
+
+/** Where a unilateral challenge's gas goes. */
+interface Split {
+  total: bigint;
+  calldata: bigint;
+  calldataBytes: number;
+  log: bigint;
+  logBytes: number;
+  app: bigint;
+  proofAppData: number;
+  candidateAppData: number;
+}
+
+/** 16 gas a nonzero byte, 4 a zero byte (EIP-2028). */
+function calldataGas(data: string): bigint {
+  let gas = 0n;
+  for (let i = 2; i < data.length; i += 2) gas += data.slice(i, i + 2) === "00" ? 4n : 16n;
+  return gas;
+}
+
+/**
+ * The challenge's calldata and log data, and MarginApp's rule: from the transaction's trace, the gas of
+ * the adjudicator's one call that runs code at depth 2 (`stateIsSupported`), from the call to its return
+ * (so the call's own cost, 2,600 for a cold account, is counted in it).
+ */
+async function splitOf(chain: TestChain, proof: State, candidate: State, receipt: any): Promise<Split> {
+  const tx = await chain.provider.getTransaction(receipt.hash);
+  // LOG: 375 + 375 a topic + 8 a data byte
+  let log = 0n;
+  let logBytes = 0;
+  for (const l of receipt.logs) {
+    logBytes += (l.data.length - 2) / 2;
+    log += 375n + 375n * BigInt(l.topics.length) + 4n * BigInt(l.data.length - 2);
+  }
+  const trace = await chain.provider.send("debug_traceTransaction", [
+    receipt.hash,
+    { disableStorage: true, disableMemory: true, disableStack: true },
+  ]);
+  const steps: { depth: number; gas: number; op: string }[] = trace.structLogs;
+  const calls = steps.flatMap((s, i) => (s.depth === 1 && steps[i + 1]?.depth === 2 ? [i] : []));
+  if (calls.length !== 1) throw new Error(`expected one call into the app, saw ${calls.length}`);
+  const at = calls[0]!;
+  let back = at + 1;
+  while (steps[back]!.depth !== 1) back++;
+  return {
+    total: receipt.gasUsed as bigint,
+    calldata: calldataGas(tx.data),
+    calldataBytes: (tx.data.length - 2) / 2,
+    log,
+    logBytes,
+    app: BigInt(steps[at]!.gas - steps[back]!.gas),
+    proofAppData: (proof.appData.length - 2) / 2,
+    candidateAppData: (candidate.appData.length - 2) / 2,
+  };
+}
+
+function splitTable(rows: readonly [string, Split][]): string {
+  const n = (x: bigint | number) => x.toLocaleString("en-US");
+  const line = (label: string, f: (s: Split) => string) => `| ${label} | ${rows.map(([, s]) => f(s)).join(" | ")} |`;
+  return [
+    `| where the gas goes | ${rows.map(([name]) => name).join(" | ")} |`,
+    `| --- |${rows.map(() => " ---: |").join("")}`,
+    line("intrinsic", () => "21,000"),
+    line("calldata", (s) => `${n(s.calldata)} (${n(s.calldataBytes)} B)`),
+    line("log data and topics", (s) => `${n(s.log)} (${n(s.logBytes)} B)`),
+    line("MarginApp's rule (the adjudicator's call into it)", (s) => n(s.app)),
+    line("Nitro's own (the rest)", (s) => n(s.total - 21_000n - s.calldata - s.log - s.app)),
+    line("total", (s) => n(s.total)),
+    line("appData: proof, candidate", (s) => `${n(s.proofAppData)} B, ${n(s.candidateAppData)} B`),
+  ].join("\n");
 }
 
 function table(rows: readonly Row[]): string {
@@ -172,6 +246,10 @@ async function main(): Promise<void> {
       consensus: undefined,
     });
     const md = table(rows);
+    const split = splitTable([
+      ["1 market, 1 report", one.split],
+      ["2 markets, 2 reports", two.split],
+    ]);
     const cpu = cpus()[0]?.model ?? "unknown CPU";
     const settings = [
       `- Machine: ${cpu} × ${cpus().length}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${platform()} ${release()}; Node ${process.version}.`,
@@ -185,19 +263,29 @@ Written by \`scripts/gas-report.ts\` (\`npm run gas\`); re-run it after any chan
 \`contracts/\` and commit the result. Both channels carry the same margin appData
 (one BTC-PERP position unless stated), so the Δ column is what MarginApp's rules cost
 over Nitro's ConsensusApp. ConsensusApp has no unilateral rule: those rows are
-MarginApp only (decode the proof, format 2, and the candidate, format 3, whose
-constants must hash to the proof's \`constantsHash\`; one EIP-712 \`ecrecover\` per report,
-the settlement arithmetic, and the exact-outcome check). MarginApp's consensus rule is
-cheaper than ConsensusApp's because it reads its arguments from calldata, where
-ConsensusApp's \`requireConsensus\` copies the whole candidate (appData and outcome) to
-memory first.
+MarginApp only (read the proof, format 2, and the candidate, format 3, in calldata;
+the candidate's market slots must hash to the proof's \`constantsHash\`; one EIP-712
+\`ecrecover\` per report, the settlement arithmetic, and the exact-outcome check). The
+candidate carries in full only the terms of the markets the proof holds, with one report
+each, and the hash of every other configured market's terms (two configured here).
+MarginApp's consensus rule is cheaper than ConsensusApp's because it reads its arguments
+from calldata, where ConsensusApp's \`requireConsensus\` copies the whole candidate
+(appData and outcome) to memory first.
 
 ${md}
+
+The unilateral challenges above, split: calldata at 16/4 gas a byte, the log at
+375 + 375 a topic + 8 a data byte, MarginApp's rule from the transaction's trace
+(\`debug_traceTransaction\`: the adjudicator's call into \`stateIsSupported\` to its
+return), Nitro's own the rest (four \`ecrecover\`s, hashing and copying the states,
+the status store):
+
+${split}
 
 ${settings}
 `;
     writeFileSync(join(ROOT, "docs/GAS.md"), doc);
-    console.log(md);
+    console.log(md + "\n\n" + split);
     console.log(`\n${settings}\nwrote docs/GAS.md`);
   } finally {
     await chain.close();

@@ -2,7 +2,6 @@
 pragma solidity 0.8.17;
 
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {MaintenanceTier} from "./MarginTypes.sol";
 
 /// @title MarginMath
 /// @notice The margin arithmetic of src/engine/margin.ts, to the unit, so that the contract and the
@@ -35,13 +34,10 @@ library MarginMath {
         return divFloor(size * SafeCast.toInt256(price), NOTIONAL_DIVISOR) - costBasis;
     }
 
-    /// @dev The tier of notional n: the last tier after the first whose floor is <= n, else the first.
-    function maintenance(MaintenanceTier[] memory tiers, int256 n) internal pure returns (int256) {
-        if (n == 0) return 0;
-        uint256 i = tiers.length - 1; // reverts on an empty list; callers reject that first
-        while (i > 0 && tiers[i].notionalFloor > uint256(n)) i--;
-        MaintenanceTier memory t = tiers[i];
-        return divCeil(n * int256(uint256(t.mmf)) - SafeCast.toInt256(t.mmDeduction), FRACTION_ONE);
+    /// @dev ceil((n * mmf - mmDeduction) / 1e6): the requirement of notional n in a tier (mmf, mmDeduction).
+    /// The tier is the last after the first whose floor is <= n, else the first (MarginApp picks it).
+    function requirement(int256 n, uint32 mmf, uint256 mmDeduction) internal pure returns (int256) {
+        return divCeil(n * int256(uint256(mmf)) - SafeCast.toInt256(mmDeduction), FRACTION_ONE);
     }
 
     /// @dev ceil(n * penaltyPpm / 1e6).

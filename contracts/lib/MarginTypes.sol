@@ -3,20 +3,24 @@ pragma solidity 0.8.17;
 
 /// @dev The margin appData, exactly as src/protocol/app-data.ts encodes it:
 ///   format 2 (every signed state):        appData = abi.encode(uint8 2, MarginStateV2)
-///   format 3 (a unilateral candidate):    appData = abi.encode(uint8 3, SettlementV2)
-/// The first word names the format, so a reader decodes each with its own struct.
+///   format 3 (a unilateral candidate):    appData = uint256 3 || packed settlement (below)
+/// The first word names the format, so a reader decodes each with its own layout.
 /// A state commits to its channel's constants (oracle, risk-parameter hash, on-chain terms) by hash
-/// only, keccak256(abi.encode(oracle, riskParamsHash, terms)); the full constants travel once, in
-/// the candidate of a unilateral settlement, the one place the contract reads them. Kept in one
-/// file so the contract and its libraries share one layout.
-
-/// @dev An oracle-signed price (EIP-712 PriceReport, see src/oracle/report.ts).
-struct PriceReport {
-    bytes32 market;
-    uint256 price; // 1e8
-    uint64 timestamp; // unix seconds
-    bytes signature; // 65 bytes r || s || v, low-s
-}
+/// only: constantsHash = keccak256(abi.encodePacked(oracle, riskParamsHash, termsHash[0..n))), one
+/// hash per configured market in the configured order, termsHash = keccak256(packed terms, below).
+/// Per-market hashes let a candidate carry in full only the terms of the markets the proof holds.
+///
+/// Packed terms of one market (45 + 68 * tierCount bytes):
+///   bytes32 market | uint64 settleWindow | uint32 liquidationPenalty | uint8 tierCount |
+///   tierCount * (uint256 notionalFloor | uint32 mmf | uint256 mmDeduction)
+/// Format 3, a unilateral candidate (MarginApp reads it from calldata in place):
+///   uint256 3 | int256 traderCash | address oracle | bytes32 riskParamsHash | uint8 marketCount |
+///   marketCount slots, in the committed order, each one of
+///     uint8 0 | bytes32 termsHash                      (a market the proof does not hold)
+///     uint8 1 | packed terms | report                  (a held market: its terms and the price it settles at)
+///   report = uint256 price | uint64 timestamp | bytes32 r | bytes32 s | uint8 v  (the oracle's EIP-712
+///   PriceReport for the terms' market; 105 bytes). Nothing may follow the last slot.
+/// Kept in one file so the contract and its libraries share one layout.
 
 /// @dev The price a state was settled at in one market. Unsigned: both sides checked the report
 /// before signing, and the contract reads only its timestamp (a settlement's reports must be newer).
@@ -49,22 +53,11 @@ struct MarketTerms {
     MaintenanceTier[] tiers;
 }
 
+/// @dev Format 2. MarginApp reads the proof's fields from calldata in place, at their ABI offsets.
 struct MarginStateV2 {
     uint8 kind;
     bytes32 constantsHash;
     int256 traderCash;
     Position[] positions;
     Mark[] marks;
-}
-
-/// @dev A unilateral candidate: the settled cash, the proof's constants in full (keccak256 of
-/// abi.encode(oracle, riskParamsHash, terms) is the proof's constantsHash), and one signed report
-/// per proof position (in the proof's position order). (Reports before terms: the other order
-/// overflows solc 0.8.17's stack in the memory decoder.)
-struct SettlementV2 {
-    int256 traderCash;
-    address oracle;
-    bytes32 riskParamsHash;
-    PriceReport[] reports;
-    MarketTerms[] terms;
 }

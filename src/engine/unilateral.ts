@@ -15,8 +15,10 @@
  *
  * The candidate's appData (format 3, `encodeSettlementAppData`): traderCash
  * = equity − penalty (unclamped: the outcome clamps, as in every state), the
- * proof's constants (oracle, riskParamsHash, terms) in full, whose hash the
- * proof commits to, and the signed reports in the proof's position order.
+ * proof's oracle and riskParamsHash, and per committed market its terms and
+ * signed report if the proof holds it, else its terms hash; the proof
+ * commits to all of it by its constants hash. A proof holding one market in
+ * two positions cannot be settled (each market's slot carries one report).
  * Accrued funding since the proof is not charged: the chain has no funding
  * index (the contract's rule is the reference).
  *
@@ -48,7 +50,7 @@ export interface UnilateralSettlement {
   readonly liquidated: boolean;
 }
 
-/** requirement(n) exactly as MarginMath.maintenance and engine/margin.ts `maintenanceRequirement`. */
+/** requirement(n) exactly as MarginApp `_maintenance` (MarginMath.requirement) and engine/margin.ts `maintenanceRequirement`. */
 export function termsMaintenance(terms: MarketTerms, n: bigint): Collateral {
   if (n === 0n) return 0n as Collateral;
   let i = terms.tiers.length - 1;
@@ -73,6 +75,8 @@ export function unilateralSettlement(
   let maintenance = 0n;
   let rawPenalty = 0n;
   const marks: PriceReport[] = [];
+  if (new Set(proof.positions.map((p) => p.market)).size !== proof.positions.length)
+    throw new EngineError("INVALID_STATE", { details: { reason: "two positions in one market" } });
   for (const p of proof.positions) {
     const matching = reports.filter((r) => r.market === p.market);
     if (matching.length === 0) throw new EngineError("PRICE_MISSING", { details: { market: p.market } });

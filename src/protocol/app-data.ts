@@ -7,9 +7,11 @@
  *   - format 2, every signed state: MarginStateV2, which commits to the
  *     channel's constants (oracle, risk hash, terms) by one hash
  *     (./channel-constants.ts) and keeps marks without signatures;
- *   - format 3, a unilateral candidate: SettlementV2, the settled cash, the
- *     constants in full and the signed reports it settles at, which is all
- *     MarginApp's rule 2 reads (contracts/lib/MarginTypes.sol).
+ *   - format 3, a unilateral candidate: packed, not ABI (MarginApp reads it
+ *     from calldata in place): the settled cash, the oracle and risk hash,
+ *     and one slot per committed market, in full (terms and the signed report
+ *     it settles at) for each market the proof holds, else its terms hash
+ *     (contracts/lib/MarginTypes.sol). That is all MarginApp's rule 2 reads.
  * Format 1 (every state carrying its terms and signed marks, 1,248 bytes for
  * one position against 512 now) was replaced before any release; no
  * deployed channel carries it.
@@ -24,16 +26,19 @@
  * appData several times per update, and a hit costs a map lookup. Cached
  * results are deep-frozen, since they are shared.
  */
-import { AbiCoder } from "ethers";
+import { AbiCoder, getAddress, solidityPacked } from "ethers";
 import { ProtocolError } from "../errors/protocol.ts";
 import { decodeMarginAppDataHex, encodeMarginAppDataBytes, FORMAT_STATE, MAX_KIND } from "./app-data-fast.ts";
 import {
   channelConstants,
-  channelConstantsHash,
+  constantsPreimage,
+  marketTermsBytes,
+  marketTermsHash,
   rememberChannelConstants,
-  termsToAbi,
+  MAX_TERMS_COUNT,
   type ChannelConstants,
 } from "./channel-constants.ts";
+import { keccak256 } from "./keccak.ts";
 import {
   StateKind,
   type Mark,
@@ -43,7 +48,7 @@ import {
   type PriceReport,
 } from "./margin-state.ts";
 import { bytes32ToMarketId, marketIdToBytes32 } from "./parse.ts";
-import type { Address, Bytes32, Hex } from "./types.ts";
+import type { Address, Bytes32, Hex, MarketId } from "./types.ts";
 import type { Collateral, Fraction, Price, Size } from "./units.ts";
 
 const abi = AbiCoder.defaultAbiCoder();
@@ -52,21 +57,11 @@ export { FORMAT_STATE };
 /** The appData format of a unilateral candidate. */
 export const FORMAT_SETTLEMENT = 3;
 
-const TERMS_ABI_TYPE =
-  "tuple(bytes32 market, uint64 settleWindow, uint32 liquidationPenalty, " +
-  "tuple(uint256 notionalFloor, uint32 mmf, uint256 mmDeduction)[] tiers)[]";
-
 /** Solidity struct of format 2, mirrored by `MarginTypes.MarginStateV2`. */
 export const MARGIN_STATE_V2_ABI_TYPE =
   "tuple(uint8 kind, bytes32 constantsHash, int256 traderCash, " +
   "tuple(bytes32 market, int256 size, int256 costBasis, int256 fundingIndex)[] positions, " +
   "tuple(bytes32 market, uint256 price, uint64 timestamp)[] marks)";
-
-/** Solidity struct of format 3, mirrored by `MarginTypes.SettlementV2`. */
-export const SETTLEMENT_V2_ABI_TYPE =
-  "tuple(int256 traderCash, address oracle, bytes32 riskParamsHash, " +
-  "tuple(bytes32 market, uint256 price, uint64 timestamp, bytes signature)[] reports, " +
-  `${TERMS_ABI_TYPE} terms)`;
 
 /**
  * The appData of `state` (format 2), by the fixed-layout encoder (bytes
@@ -100,34 +95,165 @@ export function encodeAppDataEthers(state: MarginState): Hex {
   ) as Hex;
 }
 
+/** One market of a candidate: held by the proof (its terms and the report it settles at), or another's hash. */
+export type SettlementSlot =
+  { readonly termsHash: Bytes32 } | { readonly terms: MarketTerms; readonly report: PriceReport };
+
+/** A candidate's appData (format 3) field by field. */
+export interface SettlementParts {
+  readonly traderCash: Collateral;
+  readonly oracle: Address;
+  readonly riskParamsHash: Bytes32;
+  /** One per committed market, in the committed order. */
+  readonly slots: readonly SettlementSlot[];
+}
+
+const SLOT_HASH = 0;
+const SLOT_FULL = 1;
+const SETTLEMENT_HEAD = 117;
+const TERMS_HEAD = 45;
+const TIER_BYTES = 68;
+const SIGNATURE_BYTES = 65;
+const REPORT_BYTES = 40 + SIGNATURE_BYTES;
+
 /**
  * A unilateral candidate's appData (format 3): `cash` settled at `reports`
- * (one per proof position, in the proof's order) under `constants`, the
- * proof's. Rare (one per dispute), so ethers' encoder.
+ * (one per held market) under `constants`, the proof's. The held markets go
+ * in full with their report, every other market as its terms hash. Rare (one
+ * per dispute), so ethers' packed encoder.
  */
 export function encodeSettlementAppData(
   constants: ChannelConstants,
   cash: Collateral,
   reports: readonly PriceReport[],
 ): Hex {
+  const byMarket = new Map<MarketId, PriceReport>();
+  for (const r of reports) {
+    if (byMarket.has(r.market))
+      throw new ProtocolError("INVALID_APP_DATA", {
+        details: { reason: "two reports for one market", market: r.market },
+      });
+    byMarket.set(r.market, r);
+  }
+  const slots = constants.terms.map((terms): SettlementSlot => {
+    const report = byMarket.get(terms.market);
+    byMarket.delete(terms.market);
+    return report === undefined ? { termsHash: marketTermsHash(terms) } : { terms, report };
+  });
+  if (byMarket.size > 0)
+    throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "a report for a market without terms" } });
+  return encodeSettlementParts({
+    traderCash: cash,
+    oracle: constants.oracle,
+    riskParamsHash: constants.riskParamsHash,
+    slots,
+  });
+}
+
+/** `encodeSettlementAppData` from its parts as given (tests build malformed candidates with it). */
+export function encodeSettlementParts(parts: SettlementParts): Hex {
+  if (parts.slots.length > MAX_TERMS_COUNT)
+    throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "more than 255 markets" } });
+  const types: string[] = ["uint256", "int256", "address", "bytes32", "uint8"];
+  const values: unknown[] = [
+    FORMAT_SETTLEMENT,
+    parts.traderCash,
+    parts.oracle,
+    parts.riskParamsHash,
+    parts.slots.length,
+  ];
   try {
-    return abi.encode(
-      ["uint8", SETTLEMENT_V2_ABI_TYPE],
-      [
-        FORMAT_SETTLEMENT,
-        [
-          cash,
-          constants.oracle,
-          constants.riskParamsHash,
-          reports.map((r) => [marketIdToBytes32(r.market), r.price, r.timestamp, r.signature]),
-          termsToAbi(constants.terms),
-        ],
-      ],
-    ) as Hex;
+    for (const slot of parts.slots) {
+      if ("termsHash" in slot) {
+        types.push("uint8", "bytes32");
+        values.push(SLOT_HASH, slot.termsHash);
+        continue;
+      }
+      const r = slot.report;
+      if (typeof r.signature !== "string" || r.signature.length !== 2 + 2 * SIGNATURE_BYTES)
+        throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "report signature not 65 bytes" } });
+      types.push("uint8", "bytes", "uint256", "uint64", "bytes");
+      values.push(SLOT_FULL, marketTermsBytes(slot.terms), r.price, r.timestamp, r.signature);
+    }
+    return solidityPacked(types, values) as Hex;
   } catch (cause) {
     if (cause instanceof ProtocolError) throw cause;
     throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "settlement not encodable" }, cause });
   }
+}
+
+/**
+ * A candidate's appData (format 3) field by field; only the canonical
+ * encoding is accepted (what `encodeSettlementParts` writes for the result).
+ */
+export function decodeSettlementParts(appData: Hex): SettlementParts {
+  const bad = (reason: string): never => {
+    throw new ProtocolError("INVALID_APP_DATA", { details: { reason } });
+  };
+  if (typeof appData !== "string" || !/^0x([0-9a-fA-F]{2})*$/.test(appData)) bad("not hex");
+  const b = Buffer.from(appData.slice(2), "hex");
+  const need = (at: number, size: number) => {
+    if (at + size > b.length) bad("settlement truncated");
+  };
+  const word = (at: number) => BigInt("0x" + b.toString("hex", at, at + 32));
+  const hex = (at: number, size: number) => "0x" + b.toString("hex", at, at + size);
+  need(0, SETTLEMENT_HEAD);
+  if (word(0) !== BigInt(FORMAT_SETTLEMENT)) bad("not a settlement (format 3)");
+  const cashWord = word(32);
+  const traderCash = (cashWord >= 1n << 255n ? cashWord - (1n << 256n) : cashWord) as Collateral;
+  const oracle = getAddress(hex(64, 20)) as Address;
+  const riskParamsHash = hex(84, 32) as Bytes32;
+  const slots: SettlementSlot[] = [];
+  let at = SETTLEMENT_HEAD;
+  for (let j = 0, n = b[116]!; j < n; j++) {
+    need(at, 1);
+    const tag = b[at++];
+    if (tag === SLOT_HASH) {
+      need(at, 32);
+      slots.push({ termsHash: hex(at, 32) as Bytes32 });
+      at += 32;
+    } else if (tag === SLOT_FULL) {
+      need(at, TERMS_HEAD);
+      const tierCount = b[at + 44]!;
+      need(at, TERMS_HEAD + TIER_BYTES * tierCount + REPORT_BYTES);
+      const market = bytes32ToMarketId(hex(at, 32), "terms.market");
+      const tiers = [];
+      for (let i = 0, t = at + TERMS_HEAD; i < tierCount; i++, t += TIER_BYTES) {
+        tiers.push({
+          notionalFloor: word(t) as Collateral,
+          mmf: BigInt(b.readUInt32BE(t + 32)) as Fraction,
+          mmDeduction: word(t + 36),
+        });
+      }
+      const terms: MarketTerms = {
+        market,
+        settleWindow: b.readBigUInt64BE(at + 32),
+        liquidationPenalty: BigInt(b.readUInt32BE(at + 40)) as Fraction,
+        tiers,
+      };
+      const r = at + TERMS_HEAD + TIER_BYTES * tierCount;
+      const report: PriceReport = {
+        market,
+        price: word(r) as Price,
+        timestamp: b.readBigUInt64BE(r + 32),
+        signature: hex(r + 40, SIGNATURE_BYTES) as Hex,
+      };
+      slots.push({ terms, report });
+      at = r + REPORT_BYTES;
+    } else bad("unknown market slot");
+  }
+  if (at !== b.length) bad("bytes after the last slot");
+  const parts: SettlementParts = { traderCash, oracle, riskParamsHash, slots };
+  if (encodeSettlementParts(parts) !== appData.toLowerCase()) bad("non-canonical encoding");
+  return parts;
+}
+
+/** The constants hash a candidate commits to: its proof's `constantsHash` if MarginApp is to accept it. */
+export function settlementConstantsHash(appData: Hex): Bytes32 {
+  const parts = decodeSettlementParts(appData);
+  const hashes = parts.slots.map((s) => ("termsHash" in s ? s.termsHash : marketTermsHash(s.terms)));
+  const preimage = constantsPreimage(parts.oracle, parts.riskParamsHash, hashes);
+  return ("0x" + Buffer.from(keccak256(Buffer.from(preimage.slice(2), "hex"))).toString("hex")) as Bytes32;
 }
 
 /** How many decoded appData values are kept (least recently used goes first). */
@@ -156,7 +282,7 @@ export function decodeAppDataUncached(appData: Hex): MarginState {
   // The fixed layout accepts exactly the canonical encodings (what our encoder writes, so every state we
   // sign or countersign). Anything else is refused: ethers is asked only to name the fault, because it
   // silently masks out-of-range small fields and ignores trailing bytes, so distinct byte strings it
-  // accepts could decode to one state. A candidate (format 3) is ethers' to decode, canonical-checked there.
+  // accepts could decode to one state. A candidate (format 3, packed) has its own reader, canonical only.
   const fast = decodeMarginAppDataHex(appData);
   if (fast !== undefined) return fast;
   let decoded: MarginState;
@@ -174,8 +300,8 @@ const SETTLEMENT_FORMAT_WORD = "0x" + FORMAT_SETTLEMENT.toString(16).padStart(64
 
 /**
  * ethers' AbiCoder decoder: the reference for the fixed-layout reader (tests,
- * benchmark), the path for every input that reader does not accept, and the
- * decoder of format 3 (a candidate: rare, and checked canonical here).
+ * benchmark) and the path for every input that reader does not accept; it
+ * reads the format word and hands format 3 (a candidate) to its packed reader.
  */
 export function decodeAppDataEthers(appData: Hex): MarginState {
   let format: bigint;
@@ -217,64 +343,29 @@ export function decodeAppDataEthers(appData: Hex): MarginState {
 }
 
 /**
- * A candidate as a margin state: kind Settle, no positions, its reports as
- * marks (signatures kept), its inline constants (not remembered: a peer's
- * candidate must not grow ./channel-constants.ts). Only the canonical
- * encoding is accepted, as for format 2.
+ * A candidate as a margin state: kind Settle, no positions, the held
+ * markets' reports as marks (signatures kept) and their terms (the others
+ * travel as hashes only: `decodeSettlementParts` has them). Nothing is
+ * remembered: a peer's candidate must not grow ./channel-constants.ts.
  */
 function decodeSettlement(appData: Hex): MarginState {
-  let decoded: any;
-  try {
-    [, decoded] = abi.decode(["uint8", SETTLEMENT_V2_ABI_TYPE], appData);
-  } catch (cause) {
-    throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "settlement payload" }, cause });
-  }
-  const reports: PriceReport[] = decoded[3].map((r: any) => ({
-    ...markOf(r, "reports.market"),
-    signature: r[3] as Hex,
-  }));
-  const terms: MarketTerms[] = decoded[4].map((t: any) => ({
-    market: bytes32ToMarketId(t[0], "terms.market"),
-    settleWindow: t[1] as bigint,
-    liquidationPenalty: t[2] as Fraction,
-    tiers: t[3].map((x: any) => ({
-      notionalFloor: x[0] as Collateral,
-      mmf: x[1] as Fraction,
-      mmDeduction: x[2] as bigint,
-    })),
-  }));
-  const constants: ChannelConstants = {
-    oracle: decoded[1] as Address,
-    riskParamsHash: (decoded[2] as string).toLowerCase() as Bytes32,
-    terms,
-  };
-  const cash = decoded[0] as Collateral;
-  if (encodeSettlementAppData(constants, cash, reports) !== appData.toLowerCase())
-    throw new ProtocolError("INVALID_APP_DATA", { details: { reason: "non-canonical encoding" } });
+  const parts = decodeSettlementParts(appData);
+  const held = parts.slots.filter((s): s is Extract<SettlementSlot, { terms: MarketTerms }> => "terms" in s);
   return Object.freeze({
     version: 2,
     kind: StateKind.Settle,
-    riskParamsHash: constants.riskParamsHash,
-    oracle: constants.oracle,
-    traderCash: cash,
+    riskParamsHash: parts.riskParamsHash,
+    oracle: parts.oracle,
+    traderCash: parts.traderCash,
     positions: [],
-    marks: reports,
-    terms,
+    marks: held.map((s) => s.report),
+    terms: held.map((s) => s.terms),
   });
 }
 
 /** (market, price, timestamp) as ethers decodes the tuple. */
 function markOf(m: any, field: string): Mark {
   return { market: bytes32ToMarketId(m[0], field), price: m[1] as Price, timestamp: m[2] as bigint };
-}
-
-/** The hash a candidate's inline constants must equal: its proof's `constantsHash`. */
-export function settlementConstantsHash(candidate: MarginState): Bytes32 {
-  return channelConstantsHash({
-    oracle: candidate.oracle,
-    riskParamsHash: candidate.riskParamsHash,
-    terms: candidate.terms ?? [],
-  });
 }
 
 /**

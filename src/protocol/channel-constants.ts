@@ -6,6 +6,13 @@
  * only their hash does, and the full constants travel once, in a unilateral
  * candidate (format 3), where MarginApp reads them.
  *
+ * The hash is per market: keccak256(abi.encodePacked(oracle, riskParamsHash,
+ * termsHash[0..n))), termsHash = keccak256 of one market's packed terms
+ * (`marketTermsBytes`, contracts/lib/MarginTypes.sol), so a candidate
+ * carries in full only the terms of the markets its proof holds and the
+ * others' hashes. Markets are unique in a committed list (a duplicate would
+ * let a candidate pick which of two terms to settle under).
+ *
  * Decoding a state needs the preimage of its hash: this module keeps the
  * constants this process knows, by hash. They enter in two ways only: every
  * state we encode (our own states, so we know their constants), and every
@@ -14,7 +21,7 @@
  * Decoding never adds an entry, so a peer cannot grow this map; an unknown
  * hash is UNKNOWN_CHANNEL_CONSTANTS, a state we never agreed to.
  */
-import { AbiCoder, getAddress } from "ethers";
+import { getAddress, solidityPacked } from "ethers";
 import { ProtocolError } from "../errors/protocol.ts";
 import { keccak256 } from "./keccak.ts";
 import { marketIdToBytes32, parseUint } from "./parse.ts";
@@ -28,16 +35,9 @@ export interface ChannelConstants {
   readonly terms: readonly MarketTerms[];
 }
 
-/** The ABI of the hash's preimage, as MarginApp.constantsHash encodes it. */
-export const CHANNEL_CONSTANTS_ABI_TYPES = [
-  "address",
-  "bytes32",
-  "tuple(bytes32 market, uint64 settleWindow, uint32 liquidationPenalty, " +
-    "tuple(uint256 notionalFloor, uint32 mmf, uint256 mmDeduction)[] tiers)[]",
-] as const;
-
-const abi = AbiCoder.defaultAbiCoder();
 const EMPTY_TERMS: readonly MarketTerms[] = Object.freeze([]);
+/** Markets per list and tiers per market: each count is one byte in the packed layout. */
+export const MAX_TERMS_COUNT = 255;
 
 /** Known constants by hash, canonical (checksummed oracle, lowercase hash, frozen bigint terms). */
 const known = new Map<Bytes32, ChannelConstants>();
@@ -45,10 +45,10 @@ const known = new Map<Bytes32, ChannelConstants>();
 const hashByTerms = new WeakMap<readonly MarketTerms[], Map<string, Bytes32>>();
 
 /**
- * keccak256(abi.encode(oracle, riskParamsHash, terms)), remembered with its
- * preimage so that states committing to it decode. The ABI encoding costs
- * about a millisecond, so it runs once per terms object and pair (terms are
- * treated as immutable: ours are frozen).
+ * The constants hash (keccak256 of `constantsPreimage` over each market's
+ * `marketTermsHash`), remembered with its preimage so that states committing
+ * to it decode. The encoding costs about a millisecond, so it runs once per
+ * terms object and pair (terms are treated as immutable: ours are frozen).
  */
 export function rememberChannelConstants(
   oracle: Address,
@@ -88,13 +88,55 @@ export function channelConstantsHash(constants: ChannelConstants): Bytes32 {
 }
 
 function hashOf(c: ChannelConstants): Bytes32 {
-  let encoded: string;
+  return hex(
+    keccak256(Buffer.from(constantsPreimage(c.oracle, c.riskParamsHash, c.terms.map(marketTermsHash)).slice(2), "hex")),
+  );
+}
+
+/** abi.encodePacked(oracle, riskParamsHash, termsHashes): what `constantsHash` is the keccak of. */
+export function constantsPreimage(oracle: Address, riskParamsHash: Bytes32, termsHashes: readonly Bytes32[]): string {
+  return solidityPacked(["address", "bytes32", "bytes32[]"], [oracle, riskParamsHash, termsHashes]);
+}
+
+/**
+ * One market's packed terms, as its hash covers them and a candidate carries them (45 + 68 bytes per
+ * tier): market, settleWindow (uint64), liquidationPenalty (uint32), tier count (uint8), then per tier
+ * notionalFloor (uint256), mmf (uint32), mmDeduction (uint256). Expects canonical terms (ranges checked).
+ */
+export function marketTermsBytes(t: MarketTerms): string {
+  if (t.tiers.length > MAX_TERMS_COUNT)
+    throw new ProtocolError("INVALID_APP_DATA", { details: { field: "terms.tiers", reason: "more than 255" } });
   try {
-    encoded = abi.encode(CHANNEL_CONSTANTS_ABI_TYPES, [c.oracle, c.riskParamsHash, termsToAbi(c.terms)]);
+    return solidityPacked(
+      ["bytes32", "uint64", "uint32", "uint8", ...t.tiers.flatMap(() => ["uint256", "uint32", "uint256"])],
+      [
+        marketIdToBytes32(t.market),
+        t.settleWindow,
+        t.liquidationPenalty,
+        t.tiers.length,
+        ...t.tiers.flatMap((x) => [x.notionalFloor, x.mmf, x.mmDeduction]),
+      ],
+    );
   } catch (cause) {
-    throw new ProtocolError("INVALID_APP_DATA", { details: { field: "constants", reason: "not encodable" }, cause });
+    if (cause instanceof ProtocolError) throw cause;
+    throw new ProtocolError("INVALID_APP_DATA", { details: { field: "terms", reason: "not encodable" }, cause });
   }
-  return ("0x" + Buffer.from(keccak256(Buffer.from(encoded.slice(2), "hex"))).toString("hex")) as Bytes32;
+}
+
+/** Memo of `marketTermsHash` by (frozen) terms object: a candidate's encoder asks for every market's. */
+const termsHashes = new WeakMap<MarketTerms, Bytes32>();
+
+/** keccak256 of `marketTermsBytes(t)`: the market's entry in the constants hash (MarginApp.marketTermsHash). */
+export function marketTermsHash(t: MarketTerms): Bytes32 {
+  const hit = termsHashes.get(t);
+  if (hit !== undefined) return hit;
+  const hash = hex(keccak256(Buffer.from(marketTermsBytes(t).slice(2), "hex")));
+  if (Object.isFrozen(t) && Object.isFrozen(t.tiers)) termsHashes.set(t, hash);
+  return hash;
+}
+
+function hex(bytes: Uint8Array): Bytes32 {
+  return ("0x" + Buffer.from(bytes).toString("hex")) as Bytes32;
 }
 
 export function termsToAbi(terms: readonly MarketTerms[]): unknown[] {
@@ -117,6 +159,10 @@ function canonical(oracle: Address, riskParamsHash: Bytes32, terms: readonly Mar
     throw new ProtocolError("INVALID_HEX", { details: { field: "riskParamsHash" } });
   if (!Array.isArray(terms))
     throw new ProtocolError("INVALID_APP_DATA", { details: { field: "terms", reason: "not an array" } });
+  if (terms.length > MAX_TERMS_COUNT)
+    throw new ProtocolError("INVALID_APP_DATA", { details: { field: "terms", reason: "more than 255 markets" } });
+  if (new Set(terms.map((t) => t?.market)).size !== terms.length)
+    throw new ProtocolError("INVALID_APP_DATA", { details: { field: "terms", reason: "duplicate market" } });
   try {
     return canonicalTerms(checksummed, riskParamsHash, terms);
   } catch (cause) {

@@ -6,7 +6,10 @@
 
 /**
  * One libp2p protocol id per message family; the trailing semver is the wire
- * version. 4.0.0: "0x" + lowercase hex travels as msgpack binary
+ * version. 5.0.0: a state's constants hash is one hash per market (so a
+ * unilateral candidate carries only the held markets' terms) and a candidate
+ * (appData format 3) is packed (./channel-constants.ts, ./app-data.ts); a
+ * 4.0.0 peer would hash the same constants differently. 4.0.0: "0x" + lowercase hex travels as msgpack binary
  * (./wire-hex.ts), which a 3.0.0 decoder would refuse, and states carry
  * appData format 2 (./app-data.ts: the constants by hash, marks unsigned).
  * 3.0.0: the trader signs first every state it asks for (the hub
@@ -16,24 +19,24 @@
  * on a stream per exchange.
  */
 export const PROTOCOL_IDS = Object.freeze({
-  handshake: "/nitro-margin/handshake/4.0.0",
-  update: "/nitro-margin/update/4.0.0",
-  sync: "/nitro-margin/sync/4.0.0",
-  price: "/nitro-margin/price/4.0.0",
+  handshake: "/nitro-margin/handshake/5.0.0",
+  update: "/nitro-margin/update/5.0.0",
+  sync: "/nitro-margin/sync/5.0.0",
+  price: "/nitro-margin/price/5.0.0",
 } as const);
 
 export type MessageFamily = keyof typeof PROTOCOL_IDS;
 
 /**
  * The previous version's ids. A node answers each request on them with UNSUPPORTED_VERSION (an `error` frame
- * has no hex, so a 3.0.0 peer reads it), and a node whose dial of the current id is refused tries these to
+ * has no hex, so a 4.0.0 peer reads it, and so would 3.0.0), and a node whose dial of the current id is refused tries these to
  * tell "old peer" (UNSUPPORTED_VERSION) from "peer without this family" (PROTOCOL_UNAVAILABLE).
  */
 export const PREVIOUS_PROTOCOL_IDS: Readonly<Record<MessageFamily, string>> = Object.freeze({
-  handshake: "/nitro-margin/handshake/3.0.0",
-  update: "/nitro-margin/update/3.0.0",
-  sync: "/nitro-margin/sync/3.0.0",
-  price: "/nitro-margin/price/3.0.0",
+  handshake: "/nitro-margin/handshake/4.0.0",
+  update: "/nitro-margin/update/4.0.0",
+  sync: "/nitro-margin/sync/4.0.0",
+  price: "/nitro-margin/price/4.0.0",
 });
 export type ProtocolId = (typeof PROTOCOL_IDS)[MessageFamily];
 

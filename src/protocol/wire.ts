@@ -13,7 +13,7 @@
  *
  * Hex travels as binary (./wire-hex.ts): "0x" + lowercase hex strings go out
  * as msgpack `bin` and come back as the same strings before validation,
- * which halves a proposal's bytes (protocol ids 4.0.0, ./constants.ts).
+ * which halves a proposal's bytes (since protocol ids 4.0.0, ./constants.ts).
  *
  * Validation is inbound only: what we send was built by our own code from
  * values parsed at the edge, and the peer validates it on arrival (a typed

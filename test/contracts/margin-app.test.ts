@@ -7,12 +7,14 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Interface } from "ethers";
+import { AbiCoder, Interface } from "ethers";
 import { fixedPartArg, outcomeArg, signedVariablePartArg } from "../../src/chain/adjudicator-args.ts";
 import { unilateralSettlement } from "../../src/engine/unilateral.ts";
 import { EngineError } from "../../src/errors/engine.ts";
-import { encodeAppData, encodeSettlementAppData } from "../../src/protocol/app-data.ts";
-import { rememberChannelConstants, termsToAbi } from "../../src/protocol/channel-constants.ts";
+import {
+  decodeSettlementParts, encodeAppData, encodeSettlementAppData, encodeSettlementParts, MARGIN_STATE_V2_ABI_TYPE, type SettlementSlot,
+} from "../../src/protocol/app-data.ts";
+import { marketTermsHash, rememberChannelConstants, termsToAbi } from "../../src/protocol/channel-constants.ts";
 import { marginOutcome } from "../../src/protocol/channel-setup.ts";
 import { channelId } from "../../src/protocol/hash.ts";
 import { StateKind, type MarginState, type PriceReport } from "../../src/protocol/margin-state.ts";
@@ -21,9 +23,10 @@ import type { FixedPart, State } from "../../src/protocol/state.ts";
 import type { Bytes32, Hex } from "../../src/protocol/types.ts";
 import type { Collateral, Fraction } from "../../src/protocol/units.ts";
 import { startTestChain, type TestChain } from "../helpers/chain.ts";
+import { constantsHashRef } from "../helpers/constants-ref.ts";
 import {
   balances, bothSign, BTC, candidateOf, CHALLENGE_DURATION, challengeArgs, chainNow, ETH, fakeOracle, fund, hub, marginProof,
-  newFixedPart, oracle, outsider, position, px, revertReason, signedReport, TERMS, trader, usd, verdict,
+  newFixedPart, oracle, outsider, position, px, revertReason, RISK_HASH, signedReport, TERMS, trader, usd, verdict,
 } from "./margin-app.fixture.ts";
 
 const test = suite<{ chain: TestChain }>("MarginApp", {} as { chain: TestChain });
@@ -82,11 +85,14 @@ async function expectRejected(chain: TestChain, fixed: FixedPart, proof: State, 
   assert.match(reason, pattern, opts.name);
 }
 
-test("a state's constantsHash is MarginApp's, and a state's appData is 512 bytes for one position", async ({ chain }) => {
+test("a state's constantsHash is MarginApp's, per market too, and a state's appData is 512 bytes for one position", async ({ chain }) => {
   const risk = ("0x" + "5b".repeat(32)) as Bytes32;
   const ours = rememberChannelConstants(oracle.address, risk, TERMS);
+  assert.is(ours, constantsHashRef(oracle.address, risk, TERMS));
   assert.is(await chain.marginApp.constantsHash(oracle.address, risk, termsToAbi(TERMS)), ours);
   assert.is.not(await chain.marginApp.constantsHash(hub.address, risk, termsToAbi(TERMS)), ours);
+  assert.is.not(await chain.marginApp.constantsHash(oracle.address, risk, termsToAbi([...TERMS].reverse())), ours);
+  for (const t of TERMS) assert.is(await chain.marginApp.marketTermsHash(termsToAbi([t])[0]), marketTermsHash(t));
   const { proof } = await btcLong(chain, usd(5_000n));
   assert.is((proof.state.appData.length - 2) / 2, 512);
 });
@@ -300,12 +306,24 @@ test("rejects a missing report, a report for another market and a changed oracle
   assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], c.state, TRADER_ONLY), [true, ""]);
   const with_ = (margin: Partial<MarginState>) => tamper(chain, c.state, s.state, { margin }, s);
   await expectRejected(chain, fixed, proof.state, with_({ marks: [btc] }), /one report per proof position/, { name: "missing ETH report" });
-  await expectRejected(chain, fixed, proof.state, with_({ marks: [eth, btc] }), /report market differs/, { name: "reports out of order" });
-  await expectRejected(chain, fixed, proof.state, with_({ marks: [btc, btc] }), /report market differs/, { name: "BTC twice" });
   await expectRejected(chain, fixed, proof.state, with_({ oracle: fakeOracle.address }), /constants differ from the proof's/, { name: "oracle changed" });
   await expectRejected(chain, fixed, proof.state, with_({ riskParamsHash: ("0x" + "77".repeat(32)) as Bytes32 }), /constants differ from the proof's/, { name: "riskParamsHash changed" });
   const looser = TERMS.map((t) => ({ ...t, liquidationPenalty: 0n as Fraction }));
   await expectRejected(chain, fixed, proof.state, with_({ terms: looser }), /constants differ from the proof's/, { name: "terms changed" });
+  await expectRejected(chain, fixed, proof.state, with_({ terms: [...TERMS].reverse() }), /constants differ from the proof's/, { name: "terms reordered" });
+  // The candidate's slots, built by hand (format 3, contracts/lib/MarginTypes.sol).
+  const parts = decodeSettlementParts(c.state.appData);
+  const raw = (slots: readonly SettlementSlot[], tail = "") => ({ ...c.state, appData: (encodeSettlementParts({ ...parts, slots }) + tail) as Hex });
+  const [btcSlot, ethSlot] = parts.slots as [Extract<SettlementSlot, { report: PriceReport }>, Extract<SettlementSlot, { report: PriceReport }>];
+  assert.equal([btcSlot.terms.market, ethSlot.terms.market], [BTC, ETH]);
+  assert.equal(await verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], raw(parts.slots), TRADER_ONLY), [true, ""]);
+  await expectRejected(chain, fixed, proof.state, raw([{ ...btcSlot, report: { ...eth, market: BTC } }, ethSlot]), /not signed by the oracle/, { name: "ETH's report in BTC's slot" });
+  await expectRejected(chain, fixed, proof.state, raw([btcSlot, btcSlot]), /constants differ from the proof's/, { name: "BTC twice" });
+  await expectRejected(chain, fixed, proof.state, raw([btcSlot, { termsHash: ("0x" + "00".repeat(32)) as Bytes32 }]), /constants differ from the proof's/, { name: "a wrong hash for ETH" });
+  await expectRejected(chain, fixed, proof.state, raw([btcSlot, ethSlot], "00"), /candidate appData length/, { name: "a trailing byte" });
+  const badTag = raw(parts.slots).appData.replace(/^(0x[0-9a-f]{234})01/, "$102") as Hex;
+  await expectRejected(chain, fixed, proof.state, { ...c.state, appData: badTag }, /unknown market slot/, { name: "slot tag 2" });
+  await expectRejected(chain, fixed, proof.state, { ...c.state, appData: c.state.appData.slice(0, 200) as Hex }, /candidate appData length/, { name: "truncated" });
   // A candidate must be a settlement (format 3); a state (format 2) with no positions is not one.
   const asState = { ...c.state, appData: encodeAppData({ ...s.state, kind: StateKind.Settle, positions: [] }) };
   await expectRejected(chain, fixed, proof.state, asState, /candidate appData is not a settlement/);
@@ -314,8 +332,55 @@ test("rejects a missing report, a report for another market and a changed oracle
   await expectRejected(chain, fixed, settlementProof, c.state, /proof appData is not a state/);
   // a proof whose terms lack a held market cannot be settled unilaterally
   const bare = marginProof(chain, fixed, { turnNum: 3, cash: usd(10_000n), funding: F, positions: proof.margin.positions, marks: proof.margin.marks, terms: TERMS.filter((t) => t.market === BTC) });
-  const bareCandidate = tamper(chain, c.state, { ...s.state, terms: bare.margin.terms! }, {}, s);
-  await expectRejected(chain, fixed, bare.state, bareCandidate, /no terms for market/);
+  assert.is(codeOf(() => unilateralSettlement(bare.margin, F, [btc, eth], now)), "UNKNOWN_MARKET");
+  await expectRejected(chain, fixed, bare.state, raw([btcSlot]), /one report per proof position/, { name: "no terms for ETH" });
+  // a report for a market the proof does not hold, in place of one it holds
+  const btcOnly = marginProof(chain, fixed, { turnNum: 3, cash: usd(10_000n), funding: F, positions: [proof.margin.positions[0]!], marks: proof.margin.marks });
+  await expectRejected(chain, fixed, btcOnly.state, raw([{ termsHash: marketTermsHash(btcSlot.terms) }, ethSlot]), /a market the proof does not hold/);
+});
+
+test("every truncation and every single-byte change of a candidate is refused (its reads are unchecked)", async ({ chain }) => {
+  const { fixed, now, proof } = await btcLong(chain, usd(5_000n));
+  const c = candidateOf(chain, proof, F, [signedReport(chain, BTC, px(49_000n), now - 5n)], now);
+  const ok = (appData: string) => verdict(chain, fixed, [{ state: proof.state, signedBy: BOTH }], { ...c.state, appData: appData as Hex }, TRADER_ONLY);
+  assert.equal(await ok(c.state.appData), [true, ""]);
+  const bytes = (c.state.appData.length - 2) / 2;
+  for (let cut = 0; cut < bytes; cut += 5) {
+    const [accepted] = await ok(c.state.appData.slice(0, 2 + 2 * cut));
+    assert.is(accepted, false, `cut to ${cut} bytes`);
+  }
+  for (let at = 0; at < bytes; at += 3) {
+    const i = 2 + 2 * at;
+    const flipped = (Number.parseInt(c.state.appData.slice(i, i + 2), 16) ^ 0x01).toString(16).padStart(2, "0");
+    const [accepted, why] = await ok(c.state.appData.slice(0, i) + flipped + c.state.appData.slice(i + 2));
+    assert.is(accepted, false, `byte ${at} changed: ${why}`);
+  }
+  // and the proof's, which is both parties' signed state: truncated anywhere, it is refused
+  for (let cut = 0; cut < 512; cut += 16) {
+    const cutProof = { ...proof.state, appData: proof.state.appData.slice(0, 2 + 2 * cut) as Hex };
+    const [accepted] = await verdict(chain, fixed, [{ state: cutProof, signedBy: BOTH }], c.state, TRADER_ONLY);
+    assert.is(accepted, false, `proof cut to ${cut} bytes`);
+  }
+});
+
+test("a committed list naming a market twice (which no signer of ours builds) still settles each position once", async ({ chain }) => {
+  const fixed = newFixedPart(chain);
+  const now = await chainNow(chain);
+  const btcTerms = TERMS.find((t) => t.market === BTC)!;
+  const proof = marginProof(chain, fixed, {
+    turnNum: 3, cash: usd(10_000n), funding: F,
+    positions: [position(BTC, 10_000_000n, px(60_000n)), position(ETH, 1_000_000_000n, px(3_000n))],
+    marks: [signedReport(chain, BTC, px(60_000n), now - 50n), signedReport(chain, ETH, px(3_000n), now - 50n)],
+  });
+  // The proof's appData with its constants hash replaced by one over [BTC, BTC] (what `remember` refuses to build).
+  const twiceHash = constantsHashRef(oracle.address, RISK_HASH, [btcTerms, btcTerms]);
+  const p = AbiCoder.defaultAbiCoder().decode(["uint8", MARGIN_STATE_V2_ABI_TYPE], proof.state.appData)[1];
+  const appData = AbiCoder.defaultAbiCoder().encode(["uint8", MARGIN_STATE_V2_ABI_TYPE], [2, [p[0], twiceHash, p[2], p[3], p[4]]]) as Hex;
+  const btc = signedReport(chain, BTC, px(61_000n), now - 3n);
+  const candidate = candidateOf(chain, proof, F, [btc, signedReport(chain, ETH, px(2_900n), now - 3n)], now);
+  const slot = { terms: btcTerms, report: btc };
+  const twice = { ...candidate.state, appData: encodeSettlementParts({ ...decodeSettlementParts(candidate.state.appData), slots: [slot, slot] }) };
+  await expectRejected(chain, fixed, { ...proof.state, appData }, twice, /two reports for one position/);
 });
 
 test("challenge with a unilateral candidate, wait out the duration, transferAllAssets pays the mirror's amounts", async ({ chain }) => {

@@ -22,9 +22,9 @@ import {
 } from "../../src/engine/params.ts";
 import { applyAction, type Channel } from "../../src/engine/rules.ts";
 import { fromJson, toJson } from "../../src/protocol/bigint-json.ts";
-import { AbiCoder, keccak256 } from "ethers";
+import { AbiCoder } from "ethers";
 import { decodeAppDataUncached, MARGIN_STATE_V2_ABI_TYPE } from "../../src/protocol/app-data.ts";
-import { CHANNEL_CONSTANTS_ABI_TYPES, termsToAbi } from "../../src/protocol/channel-constants.ts";
+import { constantsHashRef } from "../helpers/constants-ref.ts";
 import type { Address, Bytes32, Hex } from "../../src/protocol/types.ts";
 import { big, BTC, px, qty, report, TestHub, usd } from "./fixtures.ts";
 
@@ -104,9 +104,7 @@ test("each (oracle, set) pair it knows makes states committing to those constant
   // so only the registry's own entries can make it decode.
   const set = paramSetOf(stricter());
   const oracle = "0x00000000000000000000000000000000000a11ce" as Address;
-  const constantsHash = keccak256(
-    AbiCoder.defaultAbiCoder().encode([...CHANNEL_CONSTANTS_ABI_TYPES], [oracle, set.hash, termsToAbi(set.terms)]),
-  );
+  const constantsHash = constantsHashRef(oracle, set.hash, set.terms);
   const appData = AbiCoder.defaultAbiCoder().encode(
     ["uint8", MARGIN_STATE_V2_ABI_TYPE],
     [2, [1, constantsHash, 5n, [], []]],

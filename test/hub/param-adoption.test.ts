@@ -18,12 +18,12 @@ import { RiskBook } from "../../src/engine/book.ts";
 import { BTC_PERP_DEFAULTS, ETH_PERP_DEFAULTS, type MarketParamsInput } from "../../src/engine/params.ts";
 import { saveChannelOracle, saveParamSet } from "../../src/store/param-sets.ts";
 import { SqliteStore } from "../../src/store/sqlite-store.ts";
-import { AbiCoder, keccak256 } from "ethers";
+import { AbiCoder } from "ethers";
 import { paramSetOf } from "../../src/engine/param-sets.ts";
 import { decodeAppDataUncached, MARGIN_STATE_V2_ABI_TYPE } from "../../src/protocol/app-data.ts";
-import { CHANNEL_CONSTANTS_ABI_TYPES, termsToAbi } from "../../src/protocol/channel-constants.ts";
 import type { Address, Bytes32, Hex, MarketId } from "../../src/protocol/types.ts";
 import type { Price } from "../../src/protocol/units.ts";
+import { constantsHashRef } from "../helpers/constants-ref.ts";
 
 const BTC = "BTC-PERP" as MarketId;
 /** The older set asks 4% maintenance on BTC's first tier; the current one the default 3%. */
@@ -119,21 +119,7 @@ test("a restart with another oracle still decodes the states committing to the o
   const set = paramSetOf(hubConfig(ctx.dir, markets).engine);
   const appData = AbiCoder.defaultAbiCoder().encode(
     ["uint8", MARGIN_STATE_V2_ABI_TYPE],
-    [
-      2,
-      [
-        1,
-        keccak256(
-          AbiCoder.defaultAbiCoder().encode(
-            [...CHANNEL_CONSTANTS_ABI_TYPES],
-            [before, set.hash, termsToAbi(set.terms)],
-          ),
-        ),
-        5n,
-        [],
-        [],
-      ],
-    ],
+    [2, [1, constantsHashRef(before as Address, set.hash, set.terms), 5n, [], []]],
   ) as Hex;
   // What a hub under the earlier oracle left in its store, written without registering anything here.
   const seed = new SqliteStore({ path: join(ctx.dir, "hub.db") });

@@ -99,9 +99,9 @@ async function stillServes(): Promise<void> {
   assert.is(served, before + 1);
 }
 
-test("a 3.0.0 peer is answered UNSUPPORTED_VERSION in a frame a 3.0.0 decoder reads; no handler runs", async () => {
+test("a 4.0.0 peer is answered UNSUPPORTED_VERSION in a frame any earlier decoder reads; no handler runs", async () => {
   const before = served;
-  // 3.0.0's codec: plain msgpack, hex as strings; a bin would fail its validators.
+  // The plainest codec (3.0.0's: msgpack, hex as strings, where a bin would fail its validators) reads the refusal.
   const r = await rawStream(PREVIOUS_PROTOCOL_IDS.sync, (b) => validateMessage(packr.unpack(b), "sync"));
   const status = { type: "sync-status", channels: [{ channelId: "0x" + "ab".repeat(32), turnNum: 1 }] };
   r.stream.send(envelope(KIND.request, 5, packr.pack(status)));

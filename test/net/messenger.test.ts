@@ -176,7 +176,7 @@ test("a request to a family the peer does not serve fails typed", async () => {
 
 test("a peer of the previous wire version: UNSUPPORTED_VERSION naming both ids, not PROTOCOL_UNAVAILABLE", async () => {
   const old = await startPeer();
-  // All a 3.0.0 node shows here: its id accepted at negotiation (what it would answer is never read).
+  // All a 4.0.0 node shows here: its id accepted at negotiation (what it would answer is never read).
   await old.node.handle(PREVIOUS_PROTOCOL_IDS.sync, (stream) => void stream.close());
   try {
     await connect(trader, old);

@@ -79,14 +79,14 @@ const marginState = (kind: fc.Arbitrary<number>) =>
     positions: fc.array(rec({ market, size: int256, costBasis: int256, fundingIndex: int256 }), { maxLength: 4 }),
     marks: fc.array(rec({ market, price: uint(256), timestamp: uint(64) }), { maxLength: 4 }),
     terms: fc.option(
-      fc.array(
+      fc.uniqueArray(
         rec({
           market,
           settleWindow: uint(64),
           liquidationPenalty: uint(32),
           tiers: fc.array(rec({ notionalFloor: uint(256), mmf: uint(32), mmDeduction: uint(256) }), { maxLength: 4 }),
         }),
-        { maxLength: 3 },
+        { maxLength: 3, selector: (t: any) => t.market }, // one committed entry per market
       ),
       { nil: undefined, freq: 8 },
     ),
