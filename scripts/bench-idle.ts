@@ -9,6 +9,8 @@
  *
  *   node --import tsx scripts/bench-idle.ts            (K=50, 10 s windows)
  *   K=100 WINDOW_MS=20000 TRANSPORTS=quic node --import tsx scripts/bench-idle.ts
+ *
+ * QUIC_KEEPALIVE_MS and QUIC_IDLE_MS override the nodes' QUIC liveness settings (src/net/node.ts).
  */
 import { fork } from "node:child_process";
 import { once } from "node:events";
@@ -30,7 +32,11 @@ else await main();
 async function traders(addr: string, count: number, ping: string): Promise<void> {
   const nodes = [];
   for (let i = 0; i < count; i++) {
-    const node = await createNode({ ...(ping === "off" ? {} : { connectionPingMs: Number(ping) }) });
+    const node = await createNode({
+      ...(ping === "off" ? {} : { connectionPingMs: Number(ping) }),
+      ...(process.env.QUIC_KEEPALIVE_MS ? { quicKeepAliveMs: Number(process.env.QUIC_KEEPALIVE_MS) } : {}),
+      ...(process.env.QUIC_IDLE_MS ? { quicIdleTimeoutMs: Number(process.env.QUIC_IDLE_MS) } : {}),
+    });
     await node.start();
     await node.dial(multiaddr(addr));
     nodes.push(node);
@@ -44,6 +50,7 @@ async function traders(addr: string, count: number, ping: string): Promise<void>
 /** The hub's CPU (ms) over one window with K traders whose monitor is `ping`. */
 async function hubCpuMs(transport: "quic" | "tcp", ping: string): Promise<number> {
   const hub = await createNode({
+    ...(process.env.QUIC_IDLE_MS ? { quicIdleTimeoutMs: Number(process.env.QUIC_IDLE_MS) } : {}),
     listen: [transport === "quic" ? "/ip4/127.0.0.1/udp/0/quic-v1" : "/ip4/127.0.0.1/tcp/0"],
     inboundConnectionsPerSecond: 10_000,
   });
