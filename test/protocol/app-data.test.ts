@@ -24,6 +24,28 @@ const hex = (n: number) =>
   fc.uint8Array({ minLength: n, maxLength: n }).map((b) => ("0x" + Buffer.from(b).toString("hex")) as Hex);
 const market = fc.stringMatching(/^[A-Z0-9][A-Z0-9-]{0,30}$/).map((s) => s as MarketId);
 
+/** Up to `maxLength` markets' on-chain terms, one committed entry per market. */
+function termsList(maxLength: number) {
+  const tier = fc.record(
+    {
+      notionalFloor: fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }).map((v) => v as Collateral),
+      mmf: fc.bigInt({ min: 0n, max: 2n ** 32n - 1n }).map((v) => v as Fraction),
+      mmDeduction: fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }),
+    },
+    { noNullPrototype: true },
+  );
+  const terms = fc.record(
+    {
+      market,
+      settleWindow: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+      liquidationPenalty: fc.bigInt({ min: 0n, max: 2n ** 32n - 1n }).map((v) => v as Fraction),
+      tiers: fc.array(tier, { maxLength: 4 }),
+    },
+    { noNullPrototype: true },
+  );
+  return fc.uniqueArray(terms, { maxLength, selector: (t) => t.market });
+}
+
 const marginState: fc.Arbitrary<MarginState> = fc.record(
   {
     version: fc.constant(2 as const),
@@ -60,28 +82,7 @@ const marginState: fc.Arbitrary<MarginState> = fc.record(
       ),
       { maxLength: 4 },
     ),
-    terms: fc.uniqueArray(
-      fc.record(
-        {
-          market,
-          settleWindow: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
-          liquidationPenalty: fc.bigInt({ min: 0n, max: 2n ** 32n - 1n }).map((v) => v as Fraction),
-          tiers: fc.array(
-            fc.record(
-              {
-                notionalFloor: fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }).map((v) => v as Collateral),
-                mmf: fc.bigInt({ min: 0n, max: 2n ** 32n - 1n }).map((v) => v as Fraction),
-                mmDeduction: fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }),
-              },
-              { noNullPrototype: true },
-            ),
-            { maxLength: 4 },
-          ),
-        },
-        { noNullPrototype: true },
-      ),
-      { maxLength: 3, selector: (t) => t.market }, // one committed entry per market
-    ),
+    terms: termsList(3),
   },
   { noNullPrototype: true },
 );
@@ -232,28 +233,7 @@ test("a unilateral candidate (format 3): held markets in full with their report,
 });
 
 test("format 3 round-trips any held subset, and its constants hash is the state's", () => {
-  const terms = fc.uniqueArray(
-    fc.record(
-      {
-        market,
-        settleWindow: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
-        liquidationPenalty: fc.bigInt({ min: 0n, max: 2n ** 32n - 1n }).map((v) => v as Fraction),
-        tiers: fc.array(
-          fc.record(
-            {
-              notionalFloor: fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }).map((v) => v as Collateral),
-              mmf: fc.bigInt({ min: 0n, max: 2n ** 32n - 1n }).map((v) => v as Fraction),
-              mmDeduction: fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }),
-            },
-            { noNullPrototype: true },
-          ),
-          { maxLength: 4 },
-        ),
-      },
-      { noNullPrototype: true },
-    ),
-    { maxLength: 4, selector: (t) => t.market },
-  );
+  const terms = termsList(4);
   fc.assert(
     fc.property(
       terms,
