@@ -105,6 +105,15 @@ const loadAvg = () =>
 console.log(`load average at start: ${loadAvg()}`);
 const now = () => performance.timeOrigin + performance.now();
 
+/**
+ * A phase for every trader, starting 100 ms from now (the generators start it at the same instant);
+ * `period`: open loop, ms between one trader's sends (0: closed loop).
+ */
+function phaseFromNow(kind: GenPhase["kind"], seconds: number, period: number): GenPhase {
+  const start = now() + 100;
+  return { type: "phase", kind, start, end: start + seconds * 1000, period, total: TRADERS };
+}
+
 // ---- per-update signature work, measured in this run ------------------------
 function signatureWork(backend: "noble" | "native"): { sign: number; verify: number } {
   const work = new Signatures(resolveSignatureBackend(backend).backend);
@@ -440,16 +449,9 @@ try {
       `  idle, no update running: hub ${idleCores.toFixed(3)} cores; generators ${((genCpuNow() - genIdle0) / idleWall).toFixed(3)} cores`,
     );
 
-    // Phase 1: saturation, closed loop. The generators start 100 ms after being told, all at the same instant.
-    const satStart = now() + 100;
-    const sat = await measure(hubPid, probeFile, gens, {
-      type: "phase",
-      kind: "closed",
-      start: satStart,
-      end: satStart + SECONDS * 1000,
-      period: 0,
-      total: TRADERS,
-    });
+    // Phase 1: saturation, closed loop.
+    const satPhase = phaseFromNow("closed", SECONDS, 0);
+    const sat = await measure(hubPid, probeFile, gens, satPhase);
     const saturation = sat.updates / sat.wall;
     console.log(
       `  saturation (closed loop, ${TRADERS} traders, ${SECONDS} s): ${saturation.toFixed(0)} updates/s (${sat.errors} errors` +
@@ -460,15 +462,7 @@ try {
 
     // Phase 2: open loop at half the saturation rate, latency from the scheduled send.
     const rate = saturation / 2;
-    const halfStart = now() + 100;
-    const halfM = await measure(hubPid, probeFile, gens, {
-      type: "phase",
-      kind: "open",
-      start: halfStart,
-      end: halfStart + HALF_SECONDS * 1000,
-      period: (TRADERS / rate) * 1000, // ms between one trader's sends
-      total: TRADERS,
-    });
+    const halfM = await measure(hubPid, probeFile, gens, phaseFromNow("open", HALF_SECONDS, (TRADERS / rate) * 1000));
     console.log(
       `  half load (open loop, ${rate.toFixed(0)} updates/s offered, ${(halfM.updates / halfM.wall).toFixed(0)} done, ${HALF_SECONDS} s; ` +
         `${halfM.errors} errors${halfM.firstError === undefined ? "" : `, first: ${halfM.firstError}`}): ` +
@@ -480,7 +474,7 @@ try {
       // The measured phases in seconds after each profile's start (≈ its process's start), for scripts/profile-summary.ts.
       const end = now();
       const window = (origin: number) =>
-        `${((satStart - origin) / 1000).toFixed(1)}–${((end - origin) / 1000).toFixed(1)} s`;
+        `${((satPhase.start - origin) / 1000).toFixed(1)}–${((end - origin) / 1000).toFixed(1)} s`;
       if (process.env.HUB_PROF)
         console.log(`  hub profile: the measured phases span ${window(performance.timeOrigin + hubSpawnedAt)}`);
       if (process.env.GEN_PROF) console.log(`  generator profiles: the measured phases span ${window(genStarted)}`);
