@@ -70,8 +70,8 @@ const QUIC_NO_KEEPALIVE_MS = 0x7fff_ffff;
  * TCP liveness is the kernel's: keep-alive probes start after this much silence (then libuv's 1 s interval,
  * 10 probes), so a vanished peer machine is noticed in about 15 s and a killed process at once (its reset).
  * They replace libp2p's connection monitor, off by default here: its ping opens and negotiates a stream, a
- * measured 1.2–2.2 ms of the hub's CPU each (TCP · QUIC), so 10k traders pinging every 10 s would take two
- * cores of a hub (docs/PERFORMANCE.md, "Idle traders").
+ * measured 0.8–3.6 ms of the hub's CPU each (scripts/bench-idle.ts), so 10k traders pinging every 10 s would
+ * take one to three cores of a hub (docs/PERFORMANCE.md, "Idle traders").
  */
 export const TCP_KEEPALIVE_MS = 5_000;
 const TCP_SOCKET = { keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_MS };
