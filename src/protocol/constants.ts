@@ -6,17 +6,20 @@
 
 /**
  * One libp2p protocol id per message family; the trailing semver is the wire
- * version. 5.0.0: a state's constants hash is one hash per market (so a
- * unilateral candidate carries only the held markets' terms) and a candidate
- * (appData format 3) is packed (./channel-constants.ts, ./app-data.ts); a
- * 4.0.0 peer would hash the same constants differently. 4.0.0: "0x" + lowercase hex travels as msgpack binary
- * (./wire-hex.ts), which a 3.0.0 decoder would refuse, and states carry
- * appData format 2 (./app-data.ts: the constants by hash, marks unsigned).
- * 3.0.0: the trader signs first every state it asks for (the hub
- * answers an action with an unsigned draft and countersigns the trader's
- * signature in its ack; docs/PROTOCOL.md). 2.0.0: long-lived streams, each frame in an envelope with a
- * request id (src/net/envelope.ts); 1.0.0 carried one bare frame each way
- * on a stream per exchange.
+ * version.
+ * - 5.0.0: a state's constants hash is one hash per market (so a unilateral
+ *   candidate carries only the held markets' terms) and a candidate (appData
+ *   format 3) is packed (./channel-constants.ts, ./app-data.ts); a 4.0.0
+ *   peer would hash the same constants differently.
+ * - 4.0.0: "0x" + lowercase hex travels as msgpack binary (./wire-hex.ts),
+ *   which a 3.0.0 decoder would refuse, and states carry appData format 2
+ *   (./app-data.ts: the constants by hash, marks unsigned).
+ * - 3.0.0: the trader signs first every state it asks for (the hub answers
+ *   an action with an unsigned draft and countersigns the trader's signature
+ *   in its ack; docs/PROTOCOL.md).
+ * - 2.0.0: long-lived streams, each frame in an envelope with a request id
+ *   (src/net/envelope.ts); 1.0.0 carried one bare frame each way on a stream
+ *   per exchange.
  */
 export const PROTOCOL_IDS = Object.freeze({
   handshake: "/nitro-margin/handshake/5.0.0",
@@ -28,9 +31,10 @@ export const PROTOCOL_IDS = Object.freeze({
 export type MessageFamily = keyof typeof PROTOCOL_IDS;
 
 /**
- * The previous version's ids. A node answers each request on them with UNSUPPORTED_VERSION (an `error` frame
- * has no hex, so a 4.0.0 peer reads it, and so would 3.0.0), and a node whose dial of the current id is refused tries these to
- * tell "old peer" (UNSUPPORTED_VERSION) from "peer without this family" (PROTOCOL_UNAVAILABLE).
+ * The previous version's ids. A node answers each request on them with UNSUPPORTED_VERSION (an `error`
+ * frame has no hex, so a 4.0.0 peer reads it, and so would 3.0.0), and a node whose dial of the current id
+ * is refused tries these to tell "old peer" (UNSUPPORTED_VERSION) from "peer without this family"
+ * (PROTOCOL_UNAVAILABLE).
  */
 export const PREVIOUS_PROTOCOL_IDS: Readonly<Record<MessageFamily, string>> = Object.freeze({
   handshake: "/nitro-margin/handshake/4.0.0",
