@@ -314,6 +314,11 @@ test("finding 7: one channel's failing answer does not stop the others or the cu
     const { idA, latestA } = await failingAndStale(f);
     await f.chain.increaseTime(31); // the chain's clock passes the report, which stays inside its settle window
     await waitFor(async () => (await record(f, idA)) === latestA.state.turnNum + 1, "A's counter-settlement, retried");
+    // The chain shows the answer once its block is mined; the hub counts it once it has the receipt.
+    await waitFor(
+      async () => metric(await metrics.text(), "nitro_margin_dispute_answers_total", 'kind="counter-challenge"') >= 1,
+      "the counter-settlement counted",
+    );
     const text = await metrics.text();
     assert.ok(metric(text, "nitro_margin_dispute_answers_total", 'kind="checkpoint"') >= 1, "checkpoint counted");
     assert.ok(metric(text, "nitro_margin_dispute_answers_total", 'kind="counter-challenge"') >= 1, "counter counted");
