@@ -31,14 +31,13 @@ import { ProtocolError } from "../errors/protocol.ts";
 import { decodeMarginAppDataHex, encodeMarginAppDataBytes, FORMAT_STATE, MAX_KIND } from "./app-data-fast.ts";
 import {
   channelConstants,
-  constantsPreimage,
+  constantsHashOf,
   marketTermsBytes,
   marketTermsHash,
   rememberChannelConstants,
   MAX_TERMS_COUNT,
   type ChannelConstants,
 } from "./channel-constants.ts";
-import { keccak256 } from "./keccak.ts";
 import {
   StateKind,
   type Mark,
@@ -252,8 +251,7 @@ export function decodeSettlementParts(appData: Hex): SettlementParts {
 export function settlementConstantsHash(appData: Hex): Bytes32 {
   const parts = decodeSettlementParts(appData);
   const hashes = parts.slots.map((s) => ("termsHash" in s ? s.termsHash : marketTermsHash(s.terms)));
-  const preimage = constantsPreimage(parts.oracle, parts.riskParamsHash, hashes);
-  return ("0x" + Buffer.from(keccak256(Buffer.from(preimage.slice(2), "hex"))).toString("hex")) as Bytes32;
+  return constantsHashOf(parts.oracle, parts.riskParamsHash, hashes);
 }
 
 /** How many decoded appData values are kept (least recently used goes first). */

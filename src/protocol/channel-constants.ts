@@ -45,7 +45,7 @@ const known = new Map<Bytes32, ChannelConstants>();
 const hashByTerms = new WeakMap<readonly MarketTerms[], Map<string, Bytes32>>();
 
 /**
- * The constants hash (keccak256 of `constantsPreimage` over each market's
+ * The constants hash (`constantsHashOf` over each market's
  * `marketTermsHash`), remembered with its preimage so that states committing
  * to it decode. The encoding costs about a millisecond, so it runs once per
  * terms object and pair (terms are treated as immutable: ours are frozen).
@@ -88,14 +88,13 @@ export function channelConstantsHash(constants: ChannelConstants): Bytes32 {
 }
 
 function hashOf(c: ChannelConstants): Bytes32 {
-  return hex(
-    keccak256(Buffer.from(constantsPreimage(c.oracle, c.riskParamsHash, c.terms.map(marketTermsHash)).slice(2), "hex")),
-  );
+  return constantsHashOf(c.oracle, c.riskParamsHash, c.terms.map(marketTermsHash));
 }
 
-/** abi.encodePacked(oracle, riskParamsHash, termsHashes): what `constantsHash` is the keccak of. */
-export function constantsPreimage(oracle: Address, riskParamsHash: Bytes32, termsHashes: readonly Bytes32[]): string {
-  return solidityPacked(["address", "bytes32", "bytes32[]"], [oracle, riskParamsHash, termsHashes]);
+/** keccak256(abi.encodePacked(oracle, riskParamsHash, termsHashes)): MarginApp's `constantsHash`. */
+export function constantsHashOf(oracle: Address, riskParamsHash: Bytes32, termsHashes: readonly Bytes32[]): Bytes32 {
+  const preimage = solidityPacked(["address", "bytes32", "bytes32[]"], [oracle, riskParamsHash, termsHashes]);
+  return hex(keccak256(Buffer.from(preimage.slice(2), "hex")));
 }
 
 /**
