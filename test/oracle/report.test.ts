@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { toUtf8Bytes, TypedDataEncoder, verifyTypedData, Wallet, type TypedDataField } from "ethers";
-import { MarginError } from "../../src/errors/base.ts";
+import { errorCode as code } from "../helpers/wire-code.ts";
 import type { PriceReport } from "../../src/protocol/margin-state.ts";
 import { nobleSignatureBackend } from "../../src/protocol/sig-backend.ts";
 import { signerFromPrivateKey, Signatures } from "../../src/protocol/sign.ts";
@@ -28,16 +28,6 @@ const domain: OracleDomain = {
 };
 const unsigned = { market: "BTC-PERP" as MarketId, price: 6_543_210_000_000n as Price, timestamp: 1_700_000_000n };
 const types = PRICE_REPORT_TYPES as Record<string, TypedDataField[]>;
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MarginError) return e.code;
-    throw e;
-  }
-  throw new Error("expected a MarginError");
-}
 
 function ethersValue(r: { market: string; price: bigint; timestamp: bigint }) {
   return { market: toUtf8Bytes(r.market.padEnd(32, "\0")), price: r.price, timestamp: r.timestamp };

@@ -15,7 +15,7 @@ import type { Address, Bytes32, Hex, MarketId } from "../../src/protocol/types.t
 import type { Collateral, Price } from "../../src/protocol/units.ts";
 import { decodeFrame, encodeFrame } from "../../src/protocol/wire.ts";
 import { ProtocolError } from "../../src/errors/protocol.ts";
-import { wireCode } from "../helpers/wire-code.ts";
+import { assertPrefixesMalformed, wireCode } from "../helpers/wire-code.ts";
 
 const UINT256_MAX = 2n ** 256n - 1n;
 /** A raw packer for hostile frames: same number handling, no validation. */
@@ -491,12 +491,7 @@ test("truncated frames and trailing bytes are malformed", () => {
     reports: [],
     signedState: goodState,
   } as unknown as Message);
-  for (let n = 0; n < frame.length; n++)
-    assert.is(
-      wireCode(() => decodeFrame(frame.subarray(0, n))),
-      "MALFORMED_FRAME",
-      `prefix ${n}`,
-    );
+  assertPrefixesMalformed(frame, (b) => decodeFrame(b));
   assert.is(
     wireCode(() => decodeFrame(Buffer.concat([frame, Buffer.from([0])]))),
     "MALFORMED_FRAME",
